@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages crossgate builds, tests and benchmarks with.
+# Idempotent: prints nothing and touches nothing when everything is present.
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config
+  node-llhttp        # llhttp C sources, compiled into the binary
+  libfyaml-dev       # YAML/JSON resources with line/column
+  libsqlite3-dev     # control-plane store
+  libcmocka-dev      # unit tests
+  python3 python3-pytest  # end-to-end tests
+  curl
+  wrk haproxy nginx-light # benchmarks and peers
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Packaged servers must not squat on ports our tests and benches use.
+for svc in nginx haproxy; do
+  if command -v service >/dev/null 2>&1; then $SUDO service "$svc" stop >/dev/null 2>&1 || true; fi
+done

@@ -1,0 +1,8 @@
+/* Subcommands of the crossgate binary: each takes argv from its own name on. */
+#ifndef CG_CLI_CLI_H
+#define CG_CLI_CLI_H
+
+int cg_cli_gateway(int argc, char **argv);
+int cg_cli_app(int argc, char **argv);
+
+#endif

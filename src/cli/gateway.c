@@ -1,0 +1,126 @@
+/* `crossgate gateway`: flags to options, then the gateway process. */
+#include "cli/cli.h"
+#include "core/list.h"
+#include "core/log.h"
+#include "core/sock.h"
+#include "proxy/server.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: crossgate gateway --cluster NAME [--namespace NS] [--label KEY=VALUE]... [--address IP]\n"
+    "                         -f PATH... [--admin ADDR:PORT|off] [--workers N]\n"
+    "                         [--access-log PATH|-|off] [--log-level debug|info|warn|error]\n"
+    "\n"
+    "Runs one gateway instance. It serves the Gateway resources whose workloadSelector matches\n"
+    "its namespace and labels, on --address (default 127.0.0.1) and the ports they name.\n"
+    "  -f, --file PATH        resource file or directory (repeatable); reloaded on change and SIGHUP\n"
+    "      --admin ADDR:PORT  admin endpoint (default ADDRESS:15000; 'off' disables)\n"
+    "      --workers N        worker threads (default: number of CPUs)\n"
+    "      --access-log DEST  access log file, '-' for stdout (default) or 'off'\n";
+
+int cg_cli_gateway(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"cluster", required_argument, 0, 'c'},   {"namespace", required_argument, 0, 'n'},
+        {"label", required_argument, 0, 'l'},     {"address", required_argument, 0, 'a'},
+        {"file", required_argument, 0, 'f'},      {"admin", required_argument, 0, 'A'},
+        {"workers", required_argument, 0, 'w'},   {"access-log", required_argument, 0, 'L'},
+        {"log-level", required_argument, 0, 'v'}, {"control", required_argument, 0, 'C'},
+        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
+    };
+    cg_gateway_opts_t o = {.namespace_ = "default", .address = "127.0.0.1"};
+    CG_VEC(const char *) paths = {0};
+    CG_VEC(cg_snap_label_t) labels = {0};
+    char admin_default[80];
+    int c, rc = 2;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': o.cluster = optarg; break;
+        case 'n': o.namespace_ = optarg; break;
+        case 'a': o.address = optarg; break;
+        case 'f': cg_vec_push(&paths, optarg); break;
+        case 'A': o.admin = optarg; break;
+        case 'L': o.access_log = optarg; break;
+        case 'l': {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg) {
+                fprintf(stderr, "crossgate gateway: --label wants KEY=VALUE, got \"%s\"\n", optarg);
+                goto Exit;
+            }
+            cg_snap_label_t l = {cg_xstrndup(optarg, (size_t)(eq - optarg)), cg_xstrdup(eq + 1)};
+            cg_vec_push(&labels, l);
+            break;
+        }
+        case 'w': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || n < 1 || n > CG_MAX_WORKERS) {
+                fprintf(stderr, "crossgate gateway: --workers wants 1..%d, got \"%s\"\n", CG_MAX_WORKERS, optarg);
+                goto Exit;
+            }
+            o.workers = (int)n;
+            break;
+        }
+        case 'v':
+            if (!strcmp(optarg, "debug")) cg_log_level = CG_LOG_DEBUG;
+            else if (!strcmp(optarg, "info")) cg_log_level = CG_LOG_INFO;
+            else if (!strcmp(optarg, "warn")) cg_log_level = CG_LOG_WARN;
+            else if (!strcmp(optarg, "error")) cg_log_level = CG_LOG_ERROR;
+            else {
+                fprintf(stderr, "crossgate gateway: unknown --log-level \"%s\"\n", optarg);
+                goto Exit;
+            }
+            break;
+        case 'C':
+            fprintf(stderr, "crossgate gateway: --control (dynamic mode) is not available yet; use -f\n");
+            goto Exit;
+        case 'h':
+            fputs(usage, stdout);
+            rc = 0;
+            goto Exit;
+        default: fputs(usage, stderr); goto Exit;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "crossgate gateway: unexpected argument \"%s\"\n", argv[optind]);
+        goto Exit;
+    }
+    if (!o.cluster) {
+        fprintf(stderr, "crossgate gateway: --cluster is required\n");
+        goto Exit;
+    }
+    if (!paths.len) {
+        fprintf(stderr, "crossgate gateway: give resource files with -f PATH\n");
+        goto Exit;
+    }
+    cg_addr_t a;
+    if (cg_addr_parse_ip(&a, o.address, 0)) {
+        fprintf(stderr, "crossgate gateway: --address wants an IP address, got \"%s\"\n", o.address);
+        goto Exit;
+    }
+    if (!o.admin) {
+        snprintf(admin_default, sizeof(admin_default), strchr(o.address, ':') ? "[%s]:15000" : "%s:15000", o.address);
+        o.admin = admin_default;
+    } else if (strcmp(o.admin, "off") != 0 && cg_addr_parse(&a, o.admin)) {
+        fprintf(stderr, "crossgate gateway: --admin wants IP:PORT or off, got \"%s\"\n", o.admin);
+        goto Exit;
+    }
+    o.paths = paths.items;
+    o.npaths = paths.len;
+    o.labels = labels.items;
+    o.nlabels = labels.len;
+    rc = cg_proxy_server_run(&o);
+Exit:
+    for (size_t i = 0; i < labels.len; i++) {
+        free(labels.items[i].key);
+        free(labels.items[i].value);
+    }
+    cg_vec_free(&labels);
+    cg_vec_free(&paths);
+    return rc;
+}

@@ -1,0 +1,34 @@
+/* One table of crossgate error codes: negative ints, with cg_strerror(). */
+#ifndef CG_CORE_ERR_H
+#define CG_CORE_ERR_H
+
+#define CG_ERRNO_MAP(X)                                                                            \
+    X(EAGAIN, "resource temporarily unavailable")                                                  \
+    X(ENOMEM, "out of memory")                                                                     \
+    X(EINVAL, "invalid argument")                                                                  \
+    X(EPARSE, "parse error")                                                                       \
+    X(ELIMIT, "limit exceeded")                                                                    \
+    X(ETIMEDOUT, "timed out")                                                                      \
+    X(ECONNREFUSED, "connection refused")                                                          \
+    X(ECONNRESET, "connection reset")                                                              \
+    X(ECLOSED, "connection closed")                                                                \
+    X(EIO, "i/o error")                                                                            \
+    X(ENOENT, "not found")                                                                         \
+    X(EEXIST, "already exists")                                                                    \
+    X(EADDRINUSE, "address already in use")                                                        \
+    X(ESYS, "system call failed")
+
+enum {
+    CG_OK = 0,
+#define CG__ERR_ENUM(name, msg) CG_##name,
+    CG__ERR_FIRST = -1000,
+    CG_ERRNO_MAP(CG__ERR_ENUM)
+#undef CG__ERR_ENUM
+    CG__ERR_LAST
+};
+
+const char *cg_strerror(int err);
+/* Maps an errno value to a CG_E* code (CG_ESYS for the unmapped). */
+int cg_err_from_errno(int e);
+
+#endif

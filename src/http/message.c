@@ -1,0 +1,127 @@
+/* Head look-ups and the writev output vector. */
+#include "http/message.h"
+#include "core/err.h"
+
+#include <errno.h>
+#include <llhttp.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <stdio.h>
+
+int cg_http_head_find(const cg_http_head_t *h, const char *base, cg_iov_t name)
+{
+    for (int i = 0; i < h->nheaders; i++)
+        if (cg_iov_caseeq(cg_span_iov(base, h->headers[i].name), name)) return i;
+    return -1;
+}
+
+const char *cg_http_method_name(int method)
+{
+    return llhttp_method_name((llhttp_method_t)method);
+}
+
+const char *cg_http_status_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 417: return "Expectation Failed";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    case 508: return "Loop Detected";
+    default: return "Unknown";
+    }
+}
+
+int cg_http_out_push(cg_http_out_t *o, const char *p, size_t n)
+{
+    if (n == 0) return 0;
+    o->total += n;
+    if (o->n > o->pos) {
+        struct iovec *last = &o->iov[o->n - 1];
+        if ((char *)last->iov_base + last->iov_len == p) {
+            last->iov_len += n;
+            return 0;
+        }
+    }
+    if (o->n == CG_HTTP_OUT_IOV) return CG_ELIMIT;
+    o->iov[o->n].iov_base = (void *)p;
+    o->iov[o->n].iov_len = n;
+    o->n++;
+    return 0;
+}
+
+int cg_http_out_copy(cg_http_out_t *o, const char *p, size_t n)
+{
+    if ((size_t)(CG_HTTP_OUT_SCRATCH - o->scratch_len) < n) return CG_ELIMIT;
+    char *dst = o->scratch + o->scratch_len;
+    memcpy(dst, p, n);
+    o->scratch_len += (uint16_t)n;
+    return cg_http_out_push(o, dst, n);
+}
+
+int cg_http_out_printf(cg_http_out_t *o, const char *fmt, ...)
+{
+    size_t room = CG_HTTP_OUT_SCRATCH - o->scratch_len;
+    char *dst = o->scratch + o->scratch_len;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(dst, room, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= room) return CG_ELIMIT;
+    o->scratch_len += (uint16_t)n;
+    return cg_http_out_push(o, dst, (size_t)n);
+}
+
+ssize_t cg_http_out_write(cg_http_out_t *o, int fd)
+{
+    size_t done = 0;
+    while (o->pos < o->n) {
+        int cnt = o->n - o->pos;
+        if (cnt > 1024) cnt = 1024; /* IOV_MAX on Linux */
+        ssize_t w = writev(fd, &o->iov[o->pos], cnt);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) return done ? (ssize_t)done : CG_EAGAIN;
+            return cg_err_from_errno(errno);
+        }
+        done += (size_t)w;
+        size_t left = (size_t)w;
+        while (left && o->pos < o->n) {
+            struct iovec *v = &o->iov[o->pos];
+            if (left >= v->iov_len) {
+                left -= v->iov_len;
+                o->pos++;
+            } else {
+                v->iov_base = (char *)v->iov_base + left;
+                v->iov_len -= left;
+                left = 0;
+            }
+        }
+        if (o->pos < o->n) return (ssize_t)done; /* short write: socket buffer full */
+    }
+    cg_http_out_reset(o);
+    return (ssize_t)done;
+}

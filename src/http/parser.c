@@ -1,0 +1,332 @@
+/* llhttp callbacks that record heads as buffer offsets and queue body slices. */
+#include "http/parser.h"
+#include "core/err.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum { ST_HEAD, ST_HEAD_DONE, ST_BODY, ST_DONE };
+
+const cg_http_limits_t cg_http_default_limits = {
+    .max_head = 64 * 1024,
+    .max_request_line = 8 * 1024,
+};
+
+#define P(ll) ((cg_http_parser_t *)(ll)->data)
+
+static int fail(cg_http_parser_t *p, uint16_t status, const char *reason)
+{
+    p->error_status = status;
+    p->error_reason = reason;
+    return -1;
+}
+
+static void span_add(cg_http_parser_t *p, cg_span_t *s, const char *at, size_t len)
+{
+    uint32_t off = (uint32_t)(at - p->base);
+    if (s->len == 0) s->off = off;
+    s->len = off + (uint32_t)len - s->off;
+}
+
+static int on_message_begin(llhttp_t *ll)
+{
+    cg_http_parser_t *p = P(ll);
+    cg_http_head_t *h = p->head;
+    h->nheaders = 0;
+    h->flags = 0;
+    h->content_length = -1;
+    h->url = h->reason = (cg_span_t){0, 0};
+    h->host_idx = h->conn_idx = h->te_idx = h->xff_idx = h->rid_idx = h->ua_idx = -1;
+    p->in_value = 0;
+    p->interim = 0;
+    return 0;
+}
+
+static int on_url(llhttp_t *ll, const char *at, size_t len)
+{
+    cg_http_parser_t *p = P(ll);
+    span_add(p, &p->head->url, at, len);
+    if (p->head->url.len > p->limits->max_request_line) return fail(p, 414, "request line too long");
+    return 0;
+}
+
+static int on_status(llhttp_t *ll, const char *at, size_t len)
+{
+    cg_http_parser_t *p = P(ll);
+    span_add(p, &p->head->reason, at, len);
+    return 0;
+}
+
+static int on_header_field(llhttp_t *ll, const char *at, size_t len)
+{
+    cg_http_parser_t *p = P(ll);
+    cg_http_head_t *h = p->head;
+    if (p->state != ST_HEAD) return 0; /* chunked trailers: not forwarded */
+    if (h->nheaders == 0 || p->in_value) {
+        if (h->nheaders == CG_HTTP_MAX_HEADERS) return fail(p, 431, "too many headers");
+        memset(&h->headers[h->nheaders++], 0, sizeof(cg_http_header_t));
+    }
+    p->in_value = 0;
+    span_add(p, &h->headers[h->nheaders - 1].name, at, len);
+    return 0;
+}
+
+static int on_header_value(llhttp_t *ll, const char *at, size_t len)
+{
+    cg_http_parser_t *p = P(ll);
+    if (p->state != ST_HEAD) return 0;
+    p->in_value = 1;
+    span_add(p, &p->head->headers[p->head->nheaders - 1].value, at, len);
+    return 0;
+}
+
+static int is_name(const char *base, cg_span_t s, const char *lit, size_t n)
+{
+    return s.len == n && strncasecmp(base + s.off, lit, n) == 0;
+}
+
+static int on_header_value_complete(llhttp_t *ll)
+{
+    cg_http_parser_t *p = P(ll);
+    cg_http_head_t *h = p->head;
+    if (p->state != ST_HEAD) return 0;
+    int idx = h->nheaders - 1;
+    cg_http_header_t *hd = &h->headers[idx];
+    hd->line_end = 0; /* set by check_head once the whole head is in */
+    p->in_value = 1;
+    const char *b = p->base;
+    cg_span_t n = hd->name;
+    switch (n.len) {
+    case 4:
+        if (is_name(b, n, "host", 4)) h->host_idx = (int16_t)idx;
+        break;
+    case 10:
+        if (is_name(b, n, "connection", 10)) h->conn_idx = (int16_t)idx;
+        else if (is_name(b, n, "user-agent", 10)) h->ua_idx = (int16_t)idx;
+        break;
+    case 12:
+        if (is_name(b, n, "x-request-id", 12)) h->rid_idx = (int16_t)idx;
+        break;
+    case 15:
+        if (is_name(b, n, "x-forwarded-for", 15)) h->xff_idx = (int16_t)idx;
+        break;
+    case 17:
+        if (is_name(b, n, "transfer-encoding", 17)) h->te_idx = (int16_t)idx;
+        break;
+    case 6:
+        if (is_name(b, n, "expect", 6) &&
+            cg_iov_caseeq_lit(cg_span_iov(b, hd->value), "100-continue"))
+            h->flags |= CG_HTTP_F_EXPECT_CONTINUE;
+        break;
+    }
+    return 0;
+}
+
+/* Strict framing checks llhttp leaves to us, on the complete head bytes data[start, end):
+ * every line ends in CRLF (no bare CR or LF), no obs-fold continuation lines. Also records
+ * each header's line end so kept headers can be forwarded as raw slices. */
+static int check_head(cg_http_parser_t *p, const char *data, size_t start, size_t end)
+{
+    cg_http_head_t *h = p->head;
+    size_t line_start = start;
+    int hi = 0;
+    for (size_t i = start; i < end; i++) {
+        char c = data[i];
+        if (c == '\r') {
+            if (i + 1 >= end || data[i + 1] != '\n') return fail(p, 400, "bare CR");
+            continue;
+        }
+        if (c != '\n') continue;
+        if (i == start || data[i - 1] != '\r') return fail(p, 400, "bare LF");
+        size_t next = i + 1;
+        if (next < end && (data[next] == ' ' || data[next] == '\t'))
+            return fail(p, 400, "obs-fold");
+        if (hi < h->nheaders && h->headers[hi].name.off == line_start) {
+            h->headers[hi].line_end = (uint32_t)next;
+            hi++;
+        }
+        line_start = next;
+    }
+    if (hi != h->nheaders) return fail(p, 400, "malformed header line");
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *ll)
+{
+    cg_http_parser_t *p = P(ll);
+    cg_http_head_t *h = p->head;
+    h->method = ll->method;
+    h->http_major = ll->http_major;
+    h->http_minor = ll->http_minor;
+    h->status = ll->status_code;
+    if (ll->flags & F_CHUNKED) h->flags |= CG_HTTP_F_CHUNKED;
+    if (ll->flags & F_CONTENT_LENGTH) h->content_length = (int64_t)ll->content_length;
+    if (llhttp_should_keep_alive(ll)) h->flags |= CG_HTTP_F_KEEPALIVE;
+    if (ll->upgrade) h->flags |= CG_HTTP_F_UPGRADE;
+    if (ll->type == HTTP_RESPONSE && h->status >= 100 && h->status < 200 && h->status != 101) {
+        p->interim = 1;
+        return 0; /* no body; skipped at message complete */
+    }
+    if ((h->flags & CG_HTTP_F_CHUNKED) || h->content_length > 0) h->flags |= CG_HTTP_F_HAS_BODY;
+    if (ll->type == HTTP_RESPONSE && !(h->flags & CG_HTTP_F_HAS_BODY) && h->content_length < 0 &&
+        !p->skip_body && h->status != 204 && h->status != 304)
+        h->flags |= CG_HTTP_F_EOF_BODY;
+    if (p->skip_body) h->flags &= (uint16_t) ~(CG_HTTP_F_HAS_BODY | CG_HTTP_F_EOF_BODY);
+    p->state = ST_HEAD_DONE;
+    if (p->skip_body) return 1; /* llhttp goes to message complete, where we pause */
+    return HPE_PAUSED;
+}
+
+static int on_body(llhttp_t *ll, const char *at, size_t len)
+{
+    cg_http_parser_t *p = P(ll);
+    cg_http_out_t *o = p->out;
+    p->body_bytes += len;
+    if (!o || len == 0) return 0;
+    if (p->body_out == CG_BODY_OUT_CHUNKED) {
+        if (cg_http_out_printf(o, "%zx\r\n", len) || cg_http_out_push(o, at, len) ||
+            cg_http_out_push(o, "\r\n", 2))
+            return fail(p, 502, "output vector full");
+        return 0;
+    }
+    if (cg_http_out_push(o, at, len)) return fail(p, 502, "output vector full");
+    return 0;
+}
+
+/* Keeps room for the pieces one more chunk can add: pause when nearly full. */
+static int on_chunk_complete(llhttp_t *ll)
+{
+    cg_http_parser_t *p = P(ll);
+    if (p->out && (cg_http_out_room(p->out) < 8 ||
+                   CG_HTTP_OUT_SCRATCH - p->out->scratch_len < 64))
+        return HPE_PAUSED;
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *ll)
+{
+    cg_http_parser_t *p = P(ll);
+    if (p->interim) return HPE_PAUSED; /* cg_http_parse_head reports CG_HTTP_INTERIM */
+    if (p->out && p->body_out == CG_BODY_OUT_CHUNKED) {
+        if (cg_http_out_push(p->out, "0\r\n\r\n", 5)) return fail(p, 502, "output vector full");
+    }
+    p->complete = 1;
+    if (p->state == ST_HEAD_DONE || p->state == ST_HEAD) p->state = ST_HEAD_DONE;
+    else p->state = ST_DONE;
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_status = on_status,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_chunk_complete = on_chunk_complete,
+    .on_message_complete = on_message_complete,
+};
+
+void cg_http_parser_init(cg_http_parser_t *p, int is_request, cg_http_head_t *head,
+                         const cg_http_limits_t *limits)
+{
+    memset(p, 0, sizeof(*p));
+    llhttp_init(&p->ll, is_request ? HTTP_REQUEST : HTTP_RESPONSE, &settings);
+    p->ll.data = p;
+    p->head = head;
+    p->limits = limits ? limits : &cg_http_default_limits;
+}
+
+void cg_http_parser_next(cg_http_parser_t *p)
+{
+    llhttp_resume(&p->ll);
+    p->state = ST_HEAD;
+    p->complete = 0;
+    p->skip_body = 0;
+    p->body_bytes = 0;
+    p->body_out = CG_BODY_OUT_NONE;
+    p->error_status = 0;
+    p->error_reason = NULL;
+    p->out = NULL;
+}
+
+static int map_error(cg_http_parser_t *p, llhttp_errno_t e)
+{
+    if (!p->error_status) {
+        p->error_status = 400;
+        p->error_reason = llhttp_get_error_reason(&p->ll);
+        if (e == HPE_INVALID_VERSION) p->error_status = 505;
+    }
+    return CG_EPARSE;
+}
+
+int cg_http_parse_head(cg_http_parser_t *p, const char *data, size_t len, size_t *parsed)
+{
+    if (p->state != ST_HEAD) return 0;
+    p->base = data;
+    p->out = NULL;
+    size_t start = *parsed;
+    llhttp_errno_t e = llhttp_execute(&p->ll, data + start, len - start);
+    if (e == HPE_OK) {
+        *parsed = len;
+        if (len > p->limits->max_head) {
+            p->error_status = 431;
+            p->error_reason = "header block too large";
+            return CG_ELIMIT;
+        }
+        return CG_EAGAIN;
+    }
+    if (e != HPE_PAUSED) return map_error(p, e);
+    *parsed = (size_t)(llhttp_get_error_pos(&p->ll) - data);
+    llhttp_resume(&p->ll);
+    if (p->interim) {
+        p->interim = 0;
+        return CG_HTTP_INTERIM;
+    }
+    p->head->len = (uint32_t)*parsed;
+    if (p->head->len > p->limits->max_head) {
+        p->error_status = 431;
+        p->error_reason = "header block too large";
+        return CG_ELIMIT;
+    }
+    if (check_head(p, data, 0, *parsed)) return CG_EPARSE;
+    return 0;
+}
+
+int cg_http_parse_body(cg_http_parser_t *p, const char *data, size_t len, size_t *parsed,
+                       cg_http_out_t *out)
+{
+    if (p->complete) return 0;
+    p->state = ST_BODY;
+    p->base = data;
+    p->out = out;
+    size_t start = *parsed;
+    if (start == len) return CG_EAGAIN;
+    llhttp_errno_t e = llhttp_execute(&p->ll, data + start, len - start);
+    p->out = NULL;
+    if (e == HPE_OK) {
+        *parsed = len;
+        return CG_EAGAIN;
+    }
+    if (e != HPE_PAUSED) return map_error(p, e);
+    *parsed = (size_t)(llhttp_get_error_pos(&p->ll) - data);
+    if (p->complete) return 0;
+    llhttp_resume(&p->ll);
+    return CG_EAGAIN;
+}
+
+int cg_http_parse_eof(cg_http_parser_t *p, cg_http_out_t *out)
+{
+    if (p->complete) return 0;
+    p->out = out;
+    llhttp_errno_t e = llhttp_finish(&p->ll);
+    p->out = NULL;
+    if ((e == HPE_OK || e == HPE_PAUSED) && p->complete) return 0;
+    if (e == HPE_OK && (p->head->flags & CG_HTTP_F_EOF_BODY)) {
+        p->complete = 1;
+        return 0;
+    }
+    return CG_EPARSE;
+}

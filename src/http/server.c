@@ -1,0 +1,250 @@
+/* Control-path HTTP server: buffers a whole request, calls the handler, writes the response. */
+#include "http/server.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "http/parser.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct sconn {
+    cg_io_t io;
+    cg_httpd_t *srv;
+    cg_list_t link;
+    cg_buf_t in, out;
+    size_t parsed, head_len;
+    cg_http_head_t head;
+    cg_http_parser_t parser;
+    cg_http_out_t body_out; /* collects body slices */
+    cg_buf_t body;
+    cg_timer_t timer;
+    cg_defer_t defer;
+    char peer[48];
+    uint8_t head_done, closing, dead;
+} sconn_t;
+
+static void sconn_free(cg_loop_t *loop, cg_defer_t *d)
+{
+    sconn_t *c = cg_container_of(d, sconn_t, defer);
+    cg_buf_free(&c->in);
+    cg_buf_free(&c->out);
+    cg_buf_free(&c->body);
+    free(c);
+}
+
+static void sconn_close(sconn_t *c)
+{
+    if (c->dead) return;
+    c->dead = 1;
+    cg_io_stop(c->srv->loop, &c->io);
+    close(c->io.fd);
+    cg_timer_stop(c->srv->loop, &c->timer);
+    cg_list_unlink(&c->link);
+    cg_list_init(&c->defer.link);
+    cg_defer(c->srv->loop, &c->defer, sconn_free);
+}
+
+static void on_timeout(cg_loop_t *loop, cg_timer_t *t)
+{
+    sconn_close(cg_container_of(t, sconn_t, timer));
+}
+
+cg_iov_t cg_httpd_header(const cg_httpd_req_t *req, const char *name)
+{
+    int i = cg_http_head_find(req->head, req->base, cg_iov_str(name));
+    return cg_http_head_value(req->head, req->base, i);
+}
+
+static void respond(sconn_t *c, int status, const char *body, int close)
+{
+    cg_buf_printf(&c->out, "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n%s\r\n%s",
+                  status, cg_http_status_reason(status), strlen(body),
+                  close ? "connection: close\r\n" : "", body);
+    if (close) c->closing = 1;
+}
+
+static void dispatch(sconn_t *c)
+{
+    cg_httpd_t *s = c->srv;
+    cg_httpd_req_t req = {
+        .base = cg_buf_data(&c->in),
+        .head = &c->head,
+        .method = c->head.method,
+        .body = cg_iov(c->body.base, c->body.len),
+        .peer_ip = cg_iov_str(c->peer),
+    };
+    cg_iov_t url = cg_span_iov(cg_buf_data(&c->in), c->head.url);
+    char *q = memchr(url.base, '?', url.len);
+    req.path = q ? cg_iov(url.base, (size_t)(q - url.base)) : url;
+    req.query = q ? cg_iov(q + 1, url.len - (size_t)(q - url.base) - 1) : CG_IOV_NULL;
+    cg_httpd_resp_t resp = {.status = 200};
+    s->handler(s, &req, &resp);
+    int close = resp.close || !(c->head.flags & CG_HTTP_F_KEEPALIVE);
+    cg_buf_printf(&c->out, "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n", resp.status,
+                  cg_http_status_reason(resp.status),
+                  resp.content_type ? resp.content_type : "text/plain", resp.body.len);
+    if (resp.headers.len) cg_buf_append(&c->out, resp.headers.base, resp.headers.len);
+    if (close) cg_buf_append_str(&c->out, "connection: close\r\n");
+    cg_buf_append(&c->out, "\r\n", 2);
+    if (c->head.method != HTTP_HEAD) cg_buf_append(&c->out, resp.body.base, resp.body.len);
+    cg_buf_free(&resp.body);
+    cg_buf_free(&resp.headers);
+    if (close) c->closing = 1;
+}
+
+static void sconn_run(sconn_t *c);
+
+static void on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
+{
+    sconn_t *c = cg_container_of(io, sconn_t, io);
+    if (events & (EPOLLERR | EPOLLHUP)) {
+        sconn_close(c);
+        return;
+    }
+    sconn_run(c);
+}
+
+/* Processes buffered requests; returns 0 to go on reading, -1 when closed. */
+static int process(sconn_t *c)
+{
+    cg_httpd_t *s = c->srv;
+    while (!c->closing) {
+        if (!c->head_done) {
+            int r = cg_http_parse_head(&c->parser, c->in.base + c->in.off, cg_buf_size(&c->in), &c->parsed);
+            if (r == CG_EAGAIN) return 0;
+            if (r != 0) {
+                respond(c, c->parser.error_status ? c->parser.error_status : 400,
+                        c->parser.error_reason ? c->parser.error_reason : "bad request", 1);
+                return 0;
+            }
+            c->head_done = 1;
+            c->head_len = c->parsed;
+            cg_buf_reset(&c->body);
+            if (c->head.content_length > (int64_t)s->max_body) {
+                respond(c, 413, "request body too large\n", 1);
+                return 0;
+            }
+            if ((c->head.flags & CG_HTTP_F_EXPECT_CONTINUE) && cg_http_parser_has_body(&c->parser))
+                cg_buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        if (cg_http_parser_has_body(&c->parser) && !c->parser.complete) {
+            cg_http_out_reset(&c->body_out);
+            c->parser.body_out = CG_BODY_OUT_LENGTH;
+            int r = cg_http_parse_body(&c->parser, c->in.base + c->in.off, cg_buf_size(&c->in), &c->parsed,
+                                       &c->body_out);
+            for (unsigned i = 0; i < c->body_out.n; i++)
+                cg_buf_append(&c->body, c->body_out.iov[i].iov_base, c->body_out.iov[i].iov_len);
+            if (c->body.len > s->max_body) {
+                respond(c, 413, "request body too large\n", 1);
+                return 0;
+            }
+            if (r == CG_EPARSE) {
+                respond(c, 400, "bad request body\n", 1);
+                return 0;
+            }
+            if (r == CG_EAGAIN) {
+                /* body bytes are copied out: keep only the head and what is unparsed */
+                size_t keep_from = c->in.off + c->head_len;
+                size_t parsed_abs = c->in.off + c->parsed;
+                if (parsed_abs > keep_from) {
+                    memmove(c->in.base + keep_from, c->in.base + parsed_abs, c->in.len - parsed_abs);
+                    c->in.len -= parsed_abs - keep_from;
+                    c->parsed = c->head_len;
+                }
+                return 0;
+            }
+        }
+        dispatch(c);
+        cg_buf_consume(&c->in, c->parsed);
+        c->parsed = 0;
+        c->head_done = 0;
+        cg_http_parser_next(&c->parser);
+    }
+    return 0;
+}
+
+static void sconn_run(sconn_t *c)
+{
+    for (;;) {
+        if (c->out.len) {
+            ssize_t w = write(c->io.fd, c->out.base + c->out.off, cg_buf_size(&c->out));
+            if (w < 0 && errno == EAGAIN) return;
+            if (w < 0) {
+                sconn_close(c);
+                return;
+            }
+            cg_buf_consume(&c->out, (size_t)w);
+            if (c->out.len) return;
+        }
+        if (c->closing) {
+            sconn_close(c);
+            return;
+        }
+        if (cg_buf_reserve(&c->in, 4096)) {
+            sconn_close(c);
+            return;
+        }
+        ssize_t n = read(c->io.fd, c->in.base + c->in.len, c->in.cap - c->in.len);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            sconn_close(c);
+            return;
+        }
+        if (n < 0) return;
+        c->in.len += (size_t)n;
+        if (cg_buf_size(&c->in) > 64 * 1024 + c->srv->max_body + 4096) {
+            sconn_close(c);
+            return;
+        }
+        cg_timer_start(c->srv->loop, &c->timer, c->srv->idle_timeout_ms, on_timeout);
+        process(c);
+    }
+}
+
+static void on_accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
+{
+    cg_httpd_t *s = cg_container_of(io, cg_httpd_t, io);
+    for (int i = 0; i < 32; i++) {
+        cg_addr_t peer;
+        peer.len = sizeof(peer.u);
+        int fd = accept4(s->fd, &peer.u.sa, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) return;
+        sconn_t *c = cg_xcalloc(1, sizeof(*c));
+        c->srv = s;
+        cg_addr_format_ip(&peer, c->peer, sizeof(c->peer));
+        cg_http_parser_init(&c->parser, 1, &c->head, NULL);
+        if (cg_io_start(loop, &c->io, fd, on_io)) {
+            close(fd);
+            free(c);
+            continue;
+        }
+        cg_list_insert_tail(&s->conns, &c->link);
+        cg_timer_start(loop, &c->timer, s->idle_timeout_ms, on_timeout);
+    }
+}
+
+int cg_httpd_start(cg_httpd_t *s, cg_loop_t *loop, const char *addr, cg_httpd_handler h, void *data)
+{
+    cg_addr_t a;
+    if (cg_addr_parse(&a, addr)) return CG_EINVAL;
+    s->loop = loop;
+    s->handler = h;
+    s->data = data;
+    if (!s->max_body) s->max_body = 1024 * 1024;
+    if (!s->idle_timeout_ms) s->idle_timeout_ms = 60000;
+    cg_list_init(&s->conns);
+    int fd = cg_sock_listen(&a, 0, 512);
+    if (fd < 0) return fd;
+    s->fd = fd;
+    return cg_io_start_level(loop, &s->io, fd, EPOLLIN, on_accept);
+}
+
+void cg_httpd_stop(cg_httpd_t *s)
+{
+    cg_list_t *pos, *tmp;
+    cg_list_foreach_safe(pos, tmp, &s->conns) sconn_close(cg_container_of(pos, sconn_t, link));
+    cg_io_stop(s->loop, &s->io);
+    close(s->fd);
+}

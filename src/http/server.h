@@ -1,0 +1,53 @@
+/* A small HTTP/1.1 server for the control path: admin endpoints, the control-plane API and the
+ * demo app. Whole requests are buffered (bounded), handlers fill a response, keep-alive and
+ * pipelining are honoured. Not the proxy's request path, which streams. */
+#ifndef CG_HTTP_SERVER_H
+#define CG_HTTP_SERVER_H
+
+#include "core/buf.h"
+#include "core/list.h"
+#include "core/loop.h"
+#include "core/sock.h"
+#include "http/message.h"
+
+typedef struct cg_httpd cg_httpd_t;
+
+typedef struct cg_httpd_req {
+    const char *base; /* head and body live here */
+    const cg_http_head_t *head;
+    int method;
+    cg_iov_t path;  /* without query */
+    cg_iov_t query; /* after '?', may be empty */
+    cg_iov_t body;
+    cg_iov_t peer_ip;
+} cg_httpd_req_t;
+
+typedef struct cg_httpd_resp {
+    int status;
+    const char *content_type; /* default text/plain */
+    cg_buf_t body;
+    cg_buf_t headers; /* extra "name: value\r\n" lines */
+    int close;
+} cg_httpd_resp_t;
+
+/* Fills resp. Runs on the server's loop. */
+typedef void (*cg_httpd_handler)(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *resp);
+
+struct cg_httpd {
+    cg_loop_t *loop;
+    cg_io_t io;
+    int fd;
+    cg_httpd_handler handler;
+    void *data;
+    size_t max_body; /* 413 beyond; default 1 MiB */
+    uint32_t idle_timeout_ms;
+    cg_list_t conns;
+};
+
+/* Listens on addr (ip:port). Returns 0 or CG_E*. */
+int cg_httpd_start(cg_httpd_t *srv, cg_loop_t *loop, const char *addr, cg_httpd_handler h, void *data);
+void cg_httpd_stop(cg_httpd_t *srv);
+/* Finds a header value in a request (case-insensitive), or an empty slice. */
+cg_iov_t cg_httpd_header(const cg_httpd_req_t *req, const char *name);
+
+#endif

@@ -1,0 +1,75 @@
+/* Envoy default access-log format:
+ * [%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE%
+ * %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%
+ * "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%"
+ * "%UPSTREAM_HOST%" */
+#include "proxy/accesslog.h"
+#include "core/clock.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+void cg_proxy_flags_format(cg_buf_t *out, uint32_t flags)
+{
+    if (!flags) {
+        cg_buf_append(out, "-", 1);
+        return;
+    }
+    int first = 1;
+#define CG__RF_FMT(name, bit)                                                                      \
+    if (flags & (bit)) {                                                                           \
+        if (!first) cg_buf_append(out, ",", 1);                                                    \
+        cg_buf_append(out, #name, sizeof(#name) - 1);                                              \
+        first = 0;                                                                                 \
+    }
+    CG_RESPONSE_FLAGS(CG__RF_FMT)
+#undef CG__RF_FMT
+}
+
+/* A header value for the log: '-' when absent; quotes and control bytes are not escaped by
+ * Envoy either, but we keep lines one line long. */
+static void append_field(cg_buf_t *out, cg_iov_t v)
+{
+    if (!v.len) {
+        cg_buf_append(out, "-", 1);
+        return;
+    }
+    for (size_t i = 0; i < v.len; i++) {
+        char c = v.base[i];
+        if ((unsigned char)c < 0x20 || c == 0x7f) c = ' ';
+        cg_buf_append(out, &c, 1);
+    }
+}
+
+void cg_proxy_access_format(cg_buf_t *out, const cg_access_entry_t *e)
+{
+    char ts[32];
+    size_t n = cg_clock_format_iso8601(e->start_wall_us, ts);
+    cg_buf_append(out, "[", 1);
+    cg_buf_append(out, ts, n);
+    cg_buf_append(out, "] \"", 3);
+    append_field(out, e->method);
+    cg_buf_append(out, " ", 1);
+    append_field(out, e->path);
+    cg_buf_printf(out, " HTTP/1.%d\" %d ", e->http_minor, e->status);
+    cg_proxy_flags_format(out, e->flags);
+    cg_buf_printf(out, " %" PRIu64 " %" PRIu64 " %" PRIu64 " ", e->bytes_received, e->bytes_sent,
+                  e->duration_ms);
+    if (e->upstream_ms >= 0) cg_buf_printf(out, "%" PRId64, e->upstream_ms);
+    else cg_buf_append(out, "-", 1);
+    cg_buf_append(out, " \"", 2);
+    if (e->xff_orig.len) {
+        append_field(out, e->xff_orig);
+        cg_buf_append(out, ",", 1);
+    }
+    append_field(out, e->peer_ip);
+    cg_buf_append(out, "\" \"", 3);
+    append_field(out, e->user_agent);
+    cg_buf_append(out, "\" \"", 3);
+    append_field(out, e->request_id);
+    cg_buf_append(out, "\" \"", 3);
+    append_field(out, e->authority);
+    cg_buf_append(out, "\" \"", 3);
+    append_field(out, e->upstream_host);
+    cg_buf_append(out, "\"\n", 2);
+}

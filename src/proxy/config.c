@@ -1,0 +1,232 @@
+/* Compiling a snapshot into request-path tables. */
+#include "proxy/config.h"
+#include "core/err.h"
+#include "core/list.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct stats_entry {
+    struct stats_entry *next;
+    char *dest, *endpoint;
+    cg_ep_stats_t st;
+} stats_entry_t;
+
+static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
+static stats_entry_t *stats_head;
+
+cg_ep_stats_t *cg_proxy_ep_stats_get(const char *dest, const char *endpoint)
+{
+    pthread_mutex_lock(&stats_lock);
+    stats_entry_t *e;
+    for (e = stats_head; e; e = e->next)
+        if (!strcmp(e->dest, dest) && !strcmp(e->endpoint, endpoint)) break;
+    if (!e) {
+        e = cg_xcalloc(1, sizeof(*e));
+        e->dest = cg_xstrdup(dest);
+        e->endpoint = cg_xstrdup(endpoint);
+        e->next = stats_head;
+        stats_head = e;
+    }
+    pthread_mutex_unlock(&stats_lock);
+    return &e->st;
+}
+
+void cg_proxy_ep_stats_foreach(cg_ep_stats_visit_cb cb, void *ctx)
+{
+    pthread_mutex_lock(&stats_lock);
+    for (stats_entry_t *e = stats_head; e; e = e->next) cb(ctx, e->dest, e->endpoint, &e->st);
+    pthread_mutex_unlock(&stats_lock);
+}
+
+static int compile_strmatch(cg_strmatch_t *m, const cg_snap_strmatch_t *s, cg_buf_t *errors)
+{
+    m->kind = s->kind;
+    m->value = cg_iov_str(s->value);
+    if (s->kind != CG_MATCH_REGEX) return 0;
+    /* anchored like Envoy's safe_regex: the whole value must match */
+    size_t n = strlen(s->value);
+    char *pat = cg_xmalloc(n + 5);
+    snprintf(pat, n + 5, "^(%s)$", s->value);
+    int r = regcomp(&m->re, pat, REG_EXTENDED | REG_NOSUB);
+    free(pat);
+    if (r) {
+        cg_buf_printf(errors, "invalid regex \"%s\"\n", s->value);
+        m->kind = CG_MATCH_EXACT; /* nothing to free */
+        return CG_EINVAL;
+    }
+    return 0;
+}
+
+static void free_strmatch(cg_strmatch_t *m)
+{
+    if (m->kind == CG_MATCH_REGEX) regfree(&m->re);
+}
+
+static int vhost_order(const void *a, const void *b)
+{
+    const cg_vhost_t *x = a, *y = b;
+    if (x->kind != y->kind) return x->kind - y->kind;
+    if (x->kind == CG_VHOST_WILDCARD) return (int)y->host.len - (int)x->host.len;
+    return 0;
+}
+
+static void config_free(cg_config_t *c)
+{
+    for (size_t i = 0; i < c->nlisteners; i++) {
+        cg_listener_cfg_t *l = &c->listeners[i];
+        for (size_t v = 0; v < l->nvhosts; v++) {
+            cg_vhost_t *vh = &l->vhosts[v];
+            for (size_t r = 0; r < vh->nroutes; r++) {
+                cg_route_t *rt = &vh->routes[r];
+                for (size_t m = 0; m < rt->nmatches; m++) {
+                    cg_match_t *mm = &rt->matches[m];
+                    if (mm->has_uri) free_strmatch(&mm->uri);
+                    for (size_t h = 0; h < mm->nheaders; h++) free_strmatch(&mm->headers[h].m);
+                    free(mm->headers);
+                }
+                free(rt->matches);
+            }
+            free(vh->routes);
+        }
+        free(l->vhosts);
+    }
+    free(c->listeners);
+    for (size_t i = 0; i < c->ndests; i++) free(c->dests[i].endpoints);
+    free(c->dests);
+    cg_snapshot_free(c->snap);
+    free(c);
+}
+
+static int compile_route(cg_config_t *c, cg_route_t *rt, const cg_snap_rule_t *r, cg_buf_t *errors)
+{
+    int err = 0;
+    rt->action = r->action;
+    rt->timeout_ms = r->timeout_ms;
+    rt->redirect = &r->redirect;
+    rt->direct = &r->direct;
+    if (r->action == CG_ACTION_ROUTE) {
+        if (r->destination >= c->ndests) {
+            cg_buf_printf(errors, "rule refers to missing destination %zu\n", r->destination);
+            return CG_EINVAL;
+        }
+        rt->dest = &c->dests[r->destination];
+    }
+    rt->nmatches = r->nmatches;
+    rt->matches = cg_xcalloc(r->nmatches, sizeof(cg_match_t));
+    for (size_t m = 0; m < r->nmatches; m++) {
+        const cg_snap_match_t *sm = &r->matches[m];
+        cg_match_t *mm = &rt->matches[m];
+        mm->has_uri = sm->has_uri;
+        if (sm->has_uri && compile_strmatch(&mm->uri, &sm->uri, errors)) {
+            mm->has_uri = 0;
+            err = CG_EINVAL;
+        }
+        mm->nheaders = sm->nheaders;
+        mm->headers = cg_xcalloc(sm->nheaders, sizeof(cg_header_matcher_t));
+        for (size_t h = 0; h < sm->nheaders; h++) {
+            mm->headers[h].name = cg_iov_str(sm->headers[h].name);
+            if (compile_strmatch(&mm->headers[h].m, &sm->headers[h].match, errors)) err = CG_EINVAL;
+        }
+    }
+    return err;
+}
+
+int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *errors)
+{
+    cg_config_t *c = cg_xcalloc(1, sizeof(*c));
+    int err = 0;
+    c->refs = 1;
+    c->snap = snap;
+    c->version = snap->version;
+    if (cg_addr_parse_ip(&c->bind, snap->address ? snap->address : "0.0.0.0", 0)) {
+        cg_buf_printf(errors, "instance address \"%s\" is not an IP address\n", snap->address);
+        err = CG_EINVAL;
+        goto Error;
+    }
+
+    c->ndests = snap->ndestinations;
+    c->dests = cg_xcalloc(c->ndests, sizeof(cg_dest_t));
+    for (size_t i = 0; i < c->ndests; i++) {
+        const cg_snap_destination_t *sd = &snap->destinations[i];
+        cg_dest_t *d = &c->dests[i];
+        d->name = sd->name;
+        d->mode = sd->mode;
+        d->connect_timeout_ms = sd->connect_timeout_ms ? sd->connect_timeout_ms : 5000;
+        d->nendpoints = sd->nendpoints;
+        d->endpoints = cg_xcalloc(sd->nendpoints, sizeof(cg_endpoint_t));
+        for (size_t e = 0; e < sd->nendpoints; e++) {
+            const cg_snap_endpoint_t *se = &sd->endpoints[e];
+            cg_endpoint_t *ep = &d->endpoints[e];
+            if (cg_addr_parse_ip(&ep->addr, se->address, se->port)) {
+                cg_buf_printf(errors, "destination %s: endpoint \"%s\" is not an IP address\n",
+                              sd->name, se->address);
+                err = CG_EINVAL;
+                goto Error;
+            }
+            cg_addr_format(&ep->addr, ep->name, sizeof(ep->name));
+            ep->cluster = se->cluster;
+            ep->region = se->region;
+            ep->weight = se->weight ? se->weight : 1;
+            ep->stats = cg_proxy_ep_stats_get(sd->name, ep->name);
+        }
+    }
+
+    /* group servers by port */
+    c->listeners = cg_xcalloc(snap->nservers ? snap->nservers : 1, sizeof(cg_listener_cfg_t));
+    for (size_t s = 0; s < snap->nservers; s++) {
+        const cg_snap_server_t *sv = &snap->servers[s];
+        cg_listener_cfg_t *l = NULL;
+        for (size_t i = 0; i < c->nlisteners; i++)
+            if (c->listeners[i].port == sv->port) l = &c->listeners[i];
+        if (!l) {
+            l = &c->listeners[c->nlisteners++];
+            l->port = sv->port;
+            l->vhosts = cg_xcalloc(snap->nservers, sizeof(cg_vhost_t));
+        }
+        cg_vhost_t *vh = &l->vhosts[l->nvhosts++];
+        const char *hn = sv->hostname ? sv->hostname : "*";
+        vh->server = sv->name;
+        if (!strcmp(hn, "*")) {
+            vh->kind = CG_VHOST_ANY;
+        } else if (hn[0] == '*' && hn[1] == '.') {
+            vh->kind = CG_VHOST_WILDCARD;
+            vh->host = cg_iov_str(hn + 1);
+        } else {
+            vh->kind = CG_VHOST_EXACT;
+            vh->host = cg_iov_str(hn);
+        }
+        vh->nroutes = sv->nrules;
+        vh->routes = cg_xcalloc(sv->nrules, sizeof(cg_route_t));
+        for (size_t r = 0; r < sv->nrules; r++)
+            if (compile_route(c, &vh->routes[r], &sv->rules[r], errors)) err = CG_EINVAL;
+    }
+    for (size_t i = 0; i < c->nlisteners; i++)
+        qsort(c->listeners[i].vhosts, c->listeners[i].nvhosts, sizeof(cg_vhost_t), vhost_order);
+    if (err) goto Error;
+    *out = c;
+    return 0;
+
+Error:
+    config_free(c);
+    return err;
+}
+
+void cg_proxy_config_ref(cg_config_t *c)
+{
+    __atomic_fetch_add(&c->refs, 1, __ATOMIC_RELAXED);
+}
+
+void cg_proxy_config_unref(cg_config_t *c)
+{
+    if (c && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0) config_free(c);
+}
+
+const cg_listener_cfg_t *cg_proxy_config_listener(const cg_config_t *c, uint16_t port)
+{
+    for (size_t i = 0; i < c->nlisteners; i++)
+        if (c->listeners[i].port == port) return &c->listeners[i];
+    return NULL;
+}

@@ -1,0 +1,105 @@
+/* A snapshot compiled for the request path: listeners by port, virtual hosts, routes with
+ * compiled matchers, destinations with parsed addresses. Immutable and shared by all workers;
+ * freed when its reference count drops to zero. */
+#ifndef CG_PROXY_CONFIG_H
+#define CG_PROXY_CONFIG_H
+
+#include "core/buf.h"
+#include "core/sock.h"
+#include "translate/snapshot.h"
+
+#include <regex.h>
+#include <stdint.h>
+
+/* Counters of one upstream endpoint; they outlive configs (keyed by destination + address). */
+typedef struct cg_ep_stats {
+    uint64_t rq_total, rq_error, cx_connect_fail, cx_total;
+    int64_t rq_active;
+} cg_ep_stats_t;
+
+typedef struct cg_endpoint {
+    cg_addr_t addr;
+    char name[64]; /* "ip:port" for logs */
+    const char *cluster, *region; /* borrowed from the snapshot */
+    uint32_t weight;
+    cg_ep_stats_t *stats;
+} cg_endpoint_t;
+
+typedef struct cg_dest {
+    const char *name;
+    cg_dest_mode_t mode;
+    cg_endpoint_t *endpoints;
+    size_t nendpoints;
+    uint32_t connect_timeout_ms;
+    uint32_t rr; /* round-robin cursor, relaxed atomic */
+} cg_dest_t;
+
+typedef struct cg_strmatch {
+    cg_match_kind_t kind;
+    cg_iov_t value;
+    regex_t re; /* kind == CG_MATCH_REGEX */
+} cg_strmatch_t;
+
+typedef struct cg_header_matcher {
+    cg_iov_t name;
+    cg_strmatch_t m;
+} cg_header_matcher_t;
+
+typedef struct cg_match {
+    int has_uri;
+    cg_strmatch_t uri;
+    cg_header_matcher_t *headers;
+    size_t nheaders;
+} cg_match_t;
+
+typedef struct cg_route {
+    cg_match_t *matches;
+    size_t nmatches;
+    cg_action_kind_t action;
+    cg_dest_t *dest;
+    const cg_snap_redirect_t *redirect;
+    const cg_snap_direct_t *direct;
+    uint32_t timeout_ms;
+} cg_route_t;
+
+enum { CG_VHOST_EXACT, CG_VHOST_WILDCARD, CG_VHOST_ANY };
+
+typedef struct cg_vhost {
+    int kind;
+    cg_iov_t host;   /* exact: the name; wildcard: the suffix including the dot (".example.com") */
+    const char *server; /* http[].name, for stats */
+    cg_route_t *routes;
+    size_t nroutes;
+} cg_vhost_t;
+
+typedef struct cg_listener_cfg {
+    uint16_t port;
+    cg_vhost_t *vhosts; /* exact first, then wildcards longest first, then "*" */
+    size_t nvhosts;
+} cg_listener_cfg_t;
+
+typedef struct cg_config {
+    int refs; /* atomic */
+    uint64_t version;
+    cg_snapshot_t *snap; /* owned; kept for /config_dump */
+    cg_addr_t bind;      /* listener IP (port 0) */
+    cg_listener_cfg_t *listeners;
+    size_t nlisteners;
+    cg_dest_t *dests;
+    size_t ndests;
+    cg_route_t *routes; /* storage for all vhosts' routes */
+} cg_config_t;
+
+/* Compiles snap (taking ownership, also on failure). Errors go to errors. */
+int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *errors);
+void cg_proxy_config_ref(cg_config_t *c);
+void cg_proxy_config_unref(cg_config_t *c);
+const cg_listener_cfg_t *cg_proxy_config_listener(const cg_config_t *c, uint16_t port);
+
+/* Upstream endpoint stats registry (process-wide). */
+cg_ep_stats_t *cg_proxy_ep_stats_get(const char *dest, const char *endpoint);
+typedef void (*cg_ep_stats_visit_cb)(void *ctx, const char *dest, const char *endpoint,
+                                     const cg_ep_stats_t *st);
+void cg_proxy_ep_stats_foreach(cg_ep_stats_visit_cb cb, void *ctx);
+
+#endif

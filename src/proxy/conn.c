@@ -1,0 +1,1091 @@
+/* The request path: downstream connections, upstream connections and pools, and the pumps
+ * that move heads and bodies between them with backpressure.
+ *
+ * Buffers. A downstream connection reads into `in`; the request head stays at its front for
+ * the whole request (routing, logging and forwarding slice it), body bytes follow it and are
+ * released once written upstream. Upstream responses are read into the upstream's `in` and
+ * released once written downstream. Nothing is read while the bytes queued from a buffer are
+ * not yet written: that is the backpressure, and it bounds memory per connection.
+ *
+ * Events are edge-triggered: each side remembers `readable`/`writable` until a read or write
+ * says EAGAIN, and conn_run() makes every progress it can on both sides of one request. */
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/sock.h"
+#include "http/parser.h"
+#include "proxy/accesslog.h"
+#include "proxy/router.h"
+#include "proxy/worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define READ_CHUNK (16 * 1024)
+#define FREE_LIST_MAX 1024
+
+enum { S_IDLE, S_HEAD, S_UPSTREAM, S_LOCAL, S_CLOSED };
+
+typedef struct conn conn_t;
+
+typedef struct up {
+    cg_io_t io;
+    cg_worker_t *w;
+    conn_t *conn; /* the request using it; NULL while pooled */
+    cg_pool_bucket_t *bucket;
+    cg_list_t link; /* bucket idle list or worker free list */
+    cg_addr_t addr;
+    cg_ep_stats_t *stats;
+    cg_buf_t in;
+    size_t parsed;
+    cg_http_head_t head;
+    cg_http_parser_t parser;
+    cg_http_out_t out;
+    cg_timer_t timer;
+    uint8_t connected, readable, writable, eof, reused, got_bytes, head_done;
+} up_t;
+
+struct conn {
+    cg_io_t io;
+    cg_worker_t *w;
+    cg_list_t link;
+    uint16_t port;
+    char peer_ip[48];
+    uint8_t peer_ip_len;
+    cg_buf_t in;   /* off stays 0: the head is at in.base */
+    size_t parsed; /* bytes of in parsed so far */
+    size_t head_len;
+    cg_http_head_t head;
+    cg_http_parser_t parser;
+    cg_http_out_t out;
+    cg_timer_t timer;    /* header read / keep-alive idle */
+    cg_timer_t rq_timer; /* route timeout */
+    cg_defer_t defer;
+    up_t *up;
+    cg_cfg_hold_t *hold;
+    const cg_route_t *route;
+    const cg_endpoint_t *ep;
+    cg_iov_t authority, path;
+    uint8_t state;
+    uint8_t readable, writable, peer_eof, close_after;
+    uint8_t req_done, resp_done, resp_started, continue_sent, retried_fresh, closing;
+    uint16_t status;
+    uint32_t flags;
+    uint64_t start_us, start_wall_us, up_start_us;
+    int64_t upstream_ms;
+    uint64_t resp_body_start; /* out total when the response body began */
+    uint64_t bytes_sent;
+    char rid[40];
+    uint8_t rid_generated;
+};
+
+static void conn_run(conn_t *c);
+static void conn_close(conn_t *c);
+static void header_timeout(cg_loop_t *loop, cg_timer_t *t);
+static void idle_timeout(cg_loop_t *loop, cg_timer_t *t);
+static void up_release(conn_t *c, int reusable);
+
+/* ---------- small helpers ---------- */
+
+static uint64_t rng_next(cg_worker_t *w)
+{
+    /* xorshift64*: request ids need uniqueness, not secrecy */
+    uint64_t x = w->rng;
+    x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+    w->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static void make_request_id(cg_worker_t *w, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t a = rng_next(w), b = rng_next(w);
+    unsigned char bytes[16];
+    memcpy(bytes, &a, 8);
+    memcpy(bytes + 8, &b, 8);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    char *p = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
+        *p++ = hex[bytes[i] >> 4];
+        *p++ = hex[bytes[i] & 15];
+    }
+    *p = '\0';
+}
+
+/* Reads into b (growing it to keep at least READ_CHUNK free, within limit). Returns bytes read,
+ * 0 on EOF, CG_EAGAIN, CG_ELIMIT when the buffer is at its limit, or an error. */
+static ssize_t read_into(int fd, cg_buf_t *b, size_t limit)
+{
+    if (b->len >= limit) return CG_ELIMIT;
+    size_t want = READ_CHUNK;
+    if (b->cap - b->len < want && cg_buf_reserve(b, want)) return CG_ENOMEM;
+    size_t room = b->cap - b->len;
+    if (room > limit - b->len) room = limit - b->len;
+    for (;;) {
+        ssize_t n = read(fd, b->base + b->len, room);
+        if (n > 0) {
+            b->len += (size_t)n;
+            return n;
+        }
+        if (n == 0) return 0;
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) return CG_EAGAIN;
+        return cg_err_from_errno(errno);
+    }
+}
+
+/* Drops [from, to) of a buffer whose data starts at base (off == 0), keeping what follows. */
+static void buf_cut(cg_buf_t *b, size_t from, size_t to)
+{
+    if (to < b->len) memmove(b->base + from, b->base + to, b->len - to);
+    b->len -= to - from;
+}
+
+static int hop_by_hop(cg_iov_t name, cg_iov_t connection)
+{
+    static const char *const names[] = {"connection", "keep-alive", "proxy-connection",
+                                        "transfer-encoding", "te", "trailer", "upgrade"};
+    for (size_t i = 0; i < CG_ARRAY_SIZE(names); i++)
+        if (cg_iov_caseeq_lit(name, names[i])) return 1;
+    if (connection.len) {
+        char tok[64];
+        if (name.len < sizeof(tok)) {
+            memcpy(tok, name.base, name.len);
+            tok[name.len] = '\0';
+            if (cg_iov_list_has(connection, tok)) return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---------- config holds ---------- */
+
+static void hold_release(cg_worker_t *w, cg_cfg_hold_t *h)
+{
+    if (--h->users == 0 && h != w->cur) {
+        cg_list_unlink(&h->link);
+        cg_proxy_config_unref(h->cfg);
+        free(h);
+    }
+}
+
+/* ---------- local replies ---------- */
+
+static void local_reply(conn_t *c, int status, uint32_t flags, const char *body, int close)
+{
+    cg_http_out_t *o = &c->out;
+    cg_http_out_reset(o);
+    size_t blen = body ? strlen(body) : 0;
+    c->status = (uint16_t)status;
+    c->flags |= flags;
+    if (close || !(c->head.flags & CG_HTTP_F_KEEPALIVE) || c->w->draining) c->close_after = 1;
+    cg_http_out_printf(o,
+                       "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\ncontent-type: text/plain\r\n%s\r\n",
+                       status, cg_http_status_reason(status), blen,
+                       c->close_after ? "connection: close\r\n" : "");
+    c->resp_body_start = o->total;
+    if (blen) cg_http_out_push(o, body, blen); /* body is static or lives in the config */
+    c->resp_started = 1;
+    c->resp_done = 1;
+    /* a request body we did not read leaves the connection unsynchronised */
+    if (!c->req_done) c->close_after = 1;
+    c->state = S_LOCAL;
+}
+
+static void redirect_reply(conn_t *c, const cg_snap_redirect_t *r)
+{
+    cg_http_out_t *o = &c->out;
+    cg_http_out_reset(o);
+    c->status = r->code ? r->code : 301;
+    if (!(c->head.flags & CG_HTTP_F_KEEPALIVE) || !c->req_done || c->w->draining) c->close_after = 1;
+    cg_iov_t host = c->authority;
+    cg_iov_t hostonly = cg_proxy_host_strip_port(host);
+    cg_iov_t port = CG_IOV_NULL;
+    if (hostonly.len < host.len) port = cg_iov(host.base + hostonly.len + 1, host.len - hostonly.len - 1);
+    cg_http_out_printf(o, "HTTP/1.1 %d %s\r\nlocation: %s://", c->status,
+                       cg_http_status_reason(c->status), r->scheme ? r->scheme : "http");
+    if (r->authority) cg_http_out_push(o, r->authority, strlen(r->authority));
+    else cg_http_out_push(o, hostonly.base, hostonly.len);
+    if (r->port) cg_http_out_printf(o, ":%u", r->port);
+    else if (!r->authority && port.len) cg_http_out_printf(o, ":%.*s", (int)port.len, port.base);
+    if (r->uri) cg_http_out_push(o, r->uri, strlen(r->uri));
+    else cg_http_out_push(o, c->path.base, c->path.len);
+    cg_http_out_printf(o, "\r\ncontent-length: 0\r\n%s\r\n", c->close_after ? "connection: close\r\n" : "");
+    c->resp_body_start = o->total;
+    c->resp_started = c->resp_done = 1;
+    c->state = S_LOCAL;
+}
+
+/* ---------- upstream connections ---------- */
+
+static void up_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events);
+
+static void up_free(up_t *u)
+{
+    cg_worker_t *w = u->w;
+    if (u->io.fd >= 0) {
+        cg_io_stop(&w->loop, &u->io);
+        close(u->io.fd);
+        u->io.fd = -1;
+        w->stats.up_cx_active--;
+    }
+    cg_timer_stop(&w->loop, &u->timer);
+    if (cg_list_linked(&u->link)) {
+        cg_list_unlink(&u->link);
+        if (u->bucket) u->bucket->nidle--;
+    }
+    u->conn = NULL;
+    u->bucket = NULL;
+    if (w->stats.pool_upstreams < FREE_LIST_MAX) {
+        cg_buf_reset(&u->in);
+        cg_list_insert_head(&w->free_ups, &u->link);
+        w->stats.pool_upstreams++;
+    } else {
+        cg_buf_free(&u->in);
+        free(u);
+    }
+}
+
+static cg_pool_bucket_t *bucket_for(cg_worker_t *w, const cg_addr_t *a)
+{
+    for (size_t i = 0; i < w->buckets.len; i++)
+        if (cg_addr_eq(&w->buckets.items[i]->addr, a)) return w->buckets.items[i];
+    cg_pool_bucket_t *b = cg_xcalloc(1, sizeof(*b));
+    b->addr = *a;
+    cg_list_init(&b->idle);
+    cg_vec_push(&w->buckets, b);
+    return b;
+}
+
+static void up_idle_timeout(cg_loop_t *loop, cg_timer_t *t)
+{
+    up_free(cg_container_of(t, up_t, timer));
+}
+
+static void up_connect_timeout(cg_loop_t *loop, cg_timer_t *t);
+
+static up_t *up_alloc(cg_worker_t *w)
+{
+    up_t *u;
+    if (!cg_list_empty(&w->free_ups)) {
+        u = cg_container_of(w->free_ups.next, up_t, link);
+        cg_list_unlink(&u->link);
+        w->stats.pool_upstreams--;
+        cg_buf_t keep = u->in;
+        memset(u, 0, sizeof(*u));
+        u->in = keep;
+    } else {
+        u = cg_xcalloc(1, sizeof(*u));
+    }
+    cg_list_init(&u->link);
+    u->w = w;
+    u->io.fd = -1;
+    return u;
+}
+
+/* Takes a pooled connection to the endpoint, or starts a new one. */
+static up_t *up_acquire(conn_t *c, const cg_endpoint_t *ep, int fresh)
+{
+    cg_worker_t *w = c->w;
+    cg_pool_bucket_t *b = bucket_for(w, &ep->addr);
+    up_t *u;
+    if (!fresh && !cg_list_empty(&b->idle)) {
+        u = cg_container_of(b->idle.next, up_t, link);
+        cg_list_unlink(&u->link);
+        b->nidle--;
+        cg_timer_stop(&w->loop, &u->timer);
+        u->reused = 1;
+        w->stats.up_cx_reused++;
+    } else {
+        int fd = cg_sock_connect(&ep->addr);
+        if (fd < 0) return NULL;
+        u = up_alloc(w);
+        u->addr = ep->addr;
+        u->stats = ep->stats;
+        if (cg_io_start(&w->loop, &u->io, fd, up_on_io)) {
+            close(fd);
+            u->io.fd = -1;
+            up_free(u);
+            return NULL;
+        }
+        w->stats.up_cx_total++;
+        w->stats.up_cx_active++;
+        __atomic_fetch_add(&ep->stats->cx_total, 1, __ATOMIC_RELAXED);
+        cg_timer_start(&w->loop, &u->timer, c->route->dest->connect_timeout_ms, up_connect_timeout);
+    }
+    u->bucket = b;
+    u->conn = c;
+    u->stats = ep->stats;
+    u->parsed = 0;
+    u->got_bytes = u->head_done = 0;
+    cg_buf_reset(&u->in);
+    cg_http_out_reset(&u->out);
+    cg_http_parser_init(&u->parser, 0, &u->head, NULL);
+    u->parser.skip_body = c->head.method == HTTP_HEAD;
+    return u;
+}
+
+/* Finishes with the request's upstream: back to the pool when it can carry another request. */
+static void up_release(conn_t *c, int reusable)
+{
+    up_t *u = c->up;
+    if (!u) return;
+    c->up = NULL;
+    u->conn = NULL;
+    cg_worker_t *w = u->w;
+    if (reusable && !u->eof && u->connected && !(c->w->draining) &&
+        (u->head.flags & CG_HTTP_F_KEEPALIVE) && u->parsed == u->in.len &&
+        u->bucket->nidle < w->settings->max_idle_per_ep) {
+        cg_buf_reset(&u->in);
+        cg_list_insert_head(&u->bucket->idle, &u->link);
+        u->bucket->nidle++;
+        cg_timer_start(&w->loop, &u->timer, w->settings->upstream_idle_ms, up_idle_timeout);
+        return;
+    }
+    up_free(u);
+}
+
+/* ---------- request start ---------- */
+
+static int build_upstream_head(conn_t *c, up_t *u)
+{
+    cg_http_out_t *o = &u->out;
+    cg_http_head_t *h = &c->head;
+    const char *b = c->in.base;
+    const char *m = cg_http_method_name(h->method);
+    int r = 0;
+    r |= cg_http_out_push(o, m, strlen(m));
+    r |= cg_http_out_push(o, " ", 1);
+    r |= cg_http_out_push(o, b + h->url.off, h->url.len);
+    r |= cg_http_out_push(o, " HTTP/1.1\r\n", 11);
+    cg_iov_t connection = cg_http_head_value(h, b, h->conn_idx);
+    for (int i = 0; i < h->nheaders; i++) {
+        cg_http_header_t *hd = &h->headers[i];
+        cg_iov_t name = cg_span_iov(b, hd->name);
+        if (i == h->xff_idx || hop_by_hop(name, connection) ||
+            cg_iov_caseeq_lit(name, "x-forwarded-proto") ||
+            ((h->flags & CG_HTTP_F_EXPECT_CONTINUE) && cg_iov_caseeq_lit(name, "expect")))
+            continue;
+        r |= cg_http_out_push(o, b + hd->name.off, hd->line_end - hd->name.off);
+    }
+    if (h->xff_idx >= 0) {
+        cg_iov_t xff = cg_span_iov(b, h->headers[h->xff_idx].value);
+        r |= cg_http_out_push(o, "x-forwarded-for: ", 17);
+        r |= cg_http_out_push(o, xff.base, xff.len);
+        r |= cg_http_out_printf(o, ",%.*s\r\n", c->peer_ip_len, c->peer_ip);
+    } else {
+        r |= cg_http_out_printf(o, "x-forwarded-for: %.*s\r\n", c->peer_ip_len, c->peer_ip);
+    }
+    r |= cg_http_out_push(o, "x-forwarded-proto: http\r\n", 25);
+    if (c->rid_generated) r |= cg_http_out_printf(o, "x-request-id: %s\r\n", c->rid);
+    if (h->flags & CG_HTTP_F_CHUNKED) r |= cg_http_out_push(o, "transfer-encoding: chunked\r\n", 28);
+    r |= cg_http_out_push(o, "\r\n", 2);
+    return r ? CG_ELIMIT : 0;
+}
+
+static void rq_timeout(cg_loop_t *loop, cg_timer_t *t)
+{
+    conn_t *c = cg_container_of(t, conn_t, rq_timer);
+    c->flags |= CG_RF_UT;
+    if (c->up) {
+        up_t *u = c->up;
+        c->up = NULL;
+        u->conn = NULL;
+        up_free(u);
+    }
+    if (c->resp_started) {
+        conn_close(c);
+        return;
+    }
+    local_reply(c, 504, 0, "upstream request timeout", 1);
+    conn_run(c);
+}
+
+static void start_upstream(conn_t *c, int fresh);
+
+static void up_fail(conn_t *c, uint32_t flag, int status, const char *body)
+{
+    up_t *u = c->up;
+    int may_retry_fresh = u && u->reused && !u->got_bytes && !c->retried_fresh &&
+                          !(c->head.flags & (CG_HTTP_F_HAS_BODY)) && !c->resp_started;
+    if (u) {
+        c->up = NULL;
+        u->conn = NULL;
+        if (!u->got_bytes && flag == CG_RF_UF) __atomic_fetch_add(&u->stats->cx_connect_fail, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&u->stats->rq_error, 1, __ATOMIC_RELAXED);
+        up_free(u);
+    }
+    if (may_retry_fresh) {
+        /* a pooled connection the upstream had already closed: one more go on a new one */
+        c->retried_fresh = 1;
+        start_upstream(c, 1);
+        return;
+    }
+    if (c->resp_started) {
+        c->flags |= flag;
+        conn_close(c);
+        return;
+    }
+    local_reply(c, status, flag, body, 0);
+}
+
+static void up_connect_timeout(cg_loop_t *loop, cg_timer_t *t)
+{
+    up_t *u = cg_container_of(t, up_t, timer);
+    conn_t *c = u->conn;
+    if (!c) {
+        up_free(u);
+        return;
+    }
+    c->w->stats.up_cx_connect_fail++;
+    up_fail(c, CG_RF_UF, 503,
+            "upstream connect error or disconnect/reset before headers. reset reason: connection "
+            "failure");
+    conn_run(c);
+}
+
+static void start_upstream(conn_t *c, int fresh)
+{
+    const cg_dest_t *d = c->route->dest;
+    if (d->nendpoints == 0) {
+        local_reply(c, 503, CG_RF_UH, "no healthy upstream", 0);
+        return;
+    }
+    uint32_t i = __atomic_fetch_add(&((cg_dest_t *)d)->rr, 1, __ATOMIC_RELAXED);
+    const cg_endpoint_t *ep = &d->endpoints[i % d->nendpoints];
+    c->ep = ep;
+    up_t *u = up_acquire(c, ep, fresh);
+    if (!u) {
+        __atomic_fetch_add(&ep->stats->cx_connect_fail, 1, __ATOMIC_RELAXED);
+        local_reply(c, 503, CG_RF_UF, "upstream connect error or disconnect/reset before headers. reset reason: connection failure", 0);
+        return;
+    }
+    c->up = u;
+    __atomic_fetch_add(&ep->stats->rq_total, 1, __ATOMIC_RELAXED);
+    c->up_start_us = c->w->loop.now_us;
+    if (build_upstream_head(c, u)) {
+        local_reply(c, 431, 0, "request header too large to forward", 1);
+        up_release(c, 0);
+        return;
+    }
+    c->state = S_UPSTREAM;
+}
+
+static void on_request_head(conn_t *c)
+{
+    cg_worker_t *w = c->w;
+    cg_http_head_t *h = &c->head;
+    const char *b = c->in.base;
+    cg_timer_stop(&w->loop, &c->timer);
+    c->hold = w->cur;
+    c->hold->users++;
+    w->stats.rq_total++;
+    w->stats.rq_active++;
+    c->req_done = !(h->flags & CG_HTTP_F_HAS_BODY);
+    if (!(h->flags & CG_HTTP_F_KEEPALIVE)) c->close_after = 1;
+
+    cg_iov_t url = cg_span_iov(b, h->url);
+    cg_proxy_split_target(url, &c->authority, &c->path);
+    if (!c->authority.len) c->authority = cg_http_head_value(h, b, h->host_idx);
+    if (h->rid_idx >= 0 && h->headers[h->rid_idx].value.len) {
+        c->rid_generated = 0;
+    } else {
+        make_request_id(w, c->rid);
+        c->rid_generated = 1;
+    }
+    if (h->http_minor == 1 && h->host_idx < 0) {
+        local_reply(c, 400, CG_RF_DPE, "missing host header", 1);
+        return;
+    }
+    if (h->method == HTTP_CONNECT) {
+        local_reply(c, 405, 0, "CONNECT is not supported", 1);
+        return;
+    }
+    const cg_listener_cfg_t *l = cg_proxy_config_listener(c->hold->cfg, c->port);
+    const cg_vhost_t *vh = l ? cg_proxy_route_vhost(l, c->authority) : NULL;
+    const cg_route_t *rt = vh ? cg_proxy_route_match(vh, c->path, h, b) : NULL;
+    if (!rt) {
+        local_reply(c, 404, CG_RF_NR, NULL, 0);
+        return;
+    }
+    c->route = rt;
+    switch (rt->action) {
+    case CG_ACTION_DIRECT:
+        local_reply(c, rt->direct->status, 0, rt->direct->body, 0);
+        return;
+    case CG_ACTION_REDIRECT: redirect_reply(c, rt->redirect); return;
+    case CG_ACTION_ROUTE: break;
+    }
+    if (rt->timeout_ms) cg_timer_start(&w->loop, &c->rq_timer, rt->timeout_ms, rq_timeout);
+    start_upstream(c, 0);
+}
+
+/* ---------- response head ---------- */
+
+static int build_response_head(conn_t *c, up_t *u)
+{
+    cg_http_out_t *o = &c->out;
+    cg_http_head_t *h = &u->head;
+    const char *b = u->in.base;
+    int r = 0;
+    int chunked_out = 0;
+    if (h->flags & (CG_HTTP_F_CHUNKED | CG_HTTP_F_EOF_BODY)) {
+        if (c->head.http_minor >= 1) {
+            chunked_out = 1;
+            u->parser.body_out = CG_BODY_OUT_CHUNKED;
+        } else {
+            u->parser.body_out = CG_BODY_OUT_RAW;
+            c->close_after = 1;
+        }
+    } else {
+        u->parser.body_out = CG_BODY_OUT_LENGTH;
+    }
+    if (c->w->draining) c->close_after = 1;
+    r |= cg_http_out_printf(o, "HTTP/1.1 %03u ", h->status);
+    if (h->reason.len) r |= cg_http_out_push(o, b + h->reason.off, h->reason.len);
+    else r |= cg_http_out_push(o, cg_http_status_reason(h->status), strlen(cg_http_status_reason(h->status)));
+    r |= cg_http_out_push(o, "\r\n", 2);
+    cg_iov_t connection = cg_http_head_value(h, b, h->conn_idx);
+    for (int i = 0; i < h->nheaders; i++) {
+        cg_http_header_t *hd = &h->headers[i];
+        if (hop_by_hop(cg_span_iov(b, hd->name), connection)) continue;
+        r |= cg_http_out_push(o, b + hd->name.off, hd->line_end - hd->name.off);
+    }
+    if (chunked_out) r |= cg_http_out_push(o, "transfer-encoding: chunked\r\n", 28);
+    if (c->close_after) r |= cg_http_out_push(o, "connection: close\r\n", 19);
+    else if (c->head.http_minor == 0) r |= cg_http_out_push(o, "connection: keep-alive\r\n", 24);
+    r |= cg_http_out_push(o, "\r\n", 2);
+    c->resp_body_start = o->total;
+    return r ? CG_ELIMIT : 0;
+}
+
+/* ---------- the pump ---------- */
+
+static int flush_down(conn_t *c)
+{
+    if (!cg_http_out_pending(&c->out) || !c->writable) return 0;
+    ssize_t n = cg_http_out_write(&c->out, c->io.fd);
+    if (n == CG_EAGAIN) {
+        c->writable = 0;
+        return 0;
+    }
+    if (n < 0) return (int)n;
+    if (cg_http_out_pending(&c->out)) c->writable = 0;
+    return 1;
+}
+
+static int flush_up(up_t *u)
+{
+    if (!cg_http_out_pending(&u->out) || !u->writable || !u->connected) return 0;
+    ssize_t n = cg_http_out_write(&u->out, u->io.fd);
+    if (n == CG_EAGAIN) {
+        u->writable = 0;
+        return 0;
+    }
+    if (n < 0) return (int)n;
+    if (cg_http_out_pending(&u->out)) u->writable = 0;
+    return 1;
+}
+
+/* Moves request body bytes from the client to the upstream. Returns progress (1), 0, or <0
+ * when the client broke the request. */
+static int pump_request_body(conn_t *c, up_t *u)
+{
+    if (c->req_done || cg_http_out_pending(&u->out)) return 0;
+    /* what was queued has been written: release it, keeping the head */
+    if (c->parsed > c->head_len) {
+        buf_cut(&c->in, c->head_len, c->parsed);
+        c->parsed = c->head_len;
+    }
+    if ((c->head.flags & CG_HTTP_F_EXPECT_CONTINUE) && !c->continue_sent && c->in.len == c->head_len) {
+        c->continue_sent = 1;
+        cg_http_out_push(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        return 1;
+    }
+    int progress = 0;
+    if (c->parsed < c->in.len) {
+        c->parser.body_out = (c->head.flags & CG_HTTP_F_CHUNKED) ? CG_BODY_OUT_CHUNKED : CG_BODY_OUT_LENGTH;
+        int r = cg_http_parse_body(&c->parser, c->in.base, c->in.len, &c->parsed, &u->out);
+        if (r == CG_EPARSE) return CG_EPARSE;
+        if (r == 0) c->req_done = 1;
+        progress = 1;
+        if (cg_http_out_pending(&u->out)) return 1;
+    }
+    if (c->req_done || !c->readable) return progress;
+    ssize_t n = read_into(c->io.fd, &c->in, c->head_len + 4 * READ_CHUNK);
+    if (n == CG_EAGAIN) {
+        c->readable = 0;
+        return progress;
+    }
+    if (n == 0 || (n < 0 && n != CG_ELIMIT)) return CG_ECLOSED;
+    return 1;
+}
+
+/* Moves the response from the upstream to the client. */
+static int pump_response(conn_t *c, up_t *u)
+{
+    if (c->resp_done || cg_http_out_pending(&c->out)) return 0;
+    if (u->head_done && u->parsed) {
+        buf_cut(&u->in, 0, u->parsed);
+        u->parsed = 0;
+    }
+    int progress = 0;
+    if (u->parsed < u->in.len || (u->eof && u->head_done)) {
+        if (!u->head_done) {
+            int r = cg_http_parse_head(&u->parser, u->in.base, u->in.len, &u->parsed);
+            if (r == CG_HTTP_INTERIM) {
+                buf_cut(&u->in, 0, u->parsed);
+                u->parsed = 0;
+                cg_http_parser_next(&u->parser);
+                u->parser.skip_body = c->head.method == HTTP_HEAD;
+                return 1;
+            }
+            if (r == CG_EAGAIN) goto Read;
+            if (r < 0) return CG_EPARSE;
+            u->head_done = 1;
+            c->status = u->head.status;
+            c->upstream_ms = (int64_t)((c->w->loop.now_us - c->up_start_us) / 1000);
+            if (build_response_head(c, u)) return CG_EPARSE;
+            c->resp_started = 1;
+            if (u->parser.complete) {
+                c->resp_done = 1;
+                return 1;
+            }
+            if (!cg_http_parser_has_body(&u->parser)) {
+                c->resp_done = 1;
+                return 1;
+            }
+            progress = 1;
+        }
+        if (u->parsed < u->in.len) {
+            int r = cg_http_parse_body(&u->parser, u->in.base, u->in.len, &u->parsed, &c->out);
+            if (r == CG_EPARSE) return CG_EPARSE;
+            if (r == 0) c->resp_done = 1;
+            progress = 1;
+            if (cg_http_out_pending(&c->out) || c->resp_done) return 1;
+        }
+        if (u->eof) {
+            if (cg_http_parse_eof(&u->parser, &c->out) == 0) {
+                c->resp_done = 1;
+                return 1;
+            }
+            return CG_ECLOSED;
+        }
+    }
+Read:
+    if (!u->readable) {
+        if (u->eof) return CG_ECLOSED;
+        return progress;
+    }
+    {
+        ssize_t n = read_into(u->io.fd, &u->in, 64 * 1024 + READ_CHUNK);
+        if (n == CG_EAGAIN) {
+            u->readable = 0;
+            return progress;
+        }
+        if (n == CG_ELIMIT && !u->head_done) return CG_EPARSE; /* response head too large */
+        if (n == 0) {
+            u->eof = 1;
+            u->readable = 0;
+            if (!u->head_done) return CG_ECLOSED;
+            return 1;
+        }
+        if (n < 0) return CG_ECLOSED;
+        u->got_bytes = 1;
+        return 1;
+    }
+}
+
+static void finish_request(conn_t *c)
+{
+    cg_worker_t *w = c->w;
+    cg_timer_stop(&w->loop, &c->rq_timer);
+    int klass = c->status / 100;
+    if (klass >= 1 && klass <= 5) w->stats.rq_class[klass]++;
+    w->stats.rq_active--;
+    if (c->ep && (c->status >= 500 || (c->flags & (CG_RF_UC | CG_RF_UT))) && c->up)
+        __atomic_fetch_add(&c->ep->stats->rq_error, 1, __ATOMIC_RELAXED);
+
+    if (w->settings->access_log_fd >= 0) {
+        cg_http_head_t *h = &c->head;
+        const char *b = c->in.base;
+        const char *m = cg_http_method_name(h->method);
+        cg_access_entry_t e = {
+            .start_wall_us = c->start_wall_us,
+            .method = cg_iov_str(m),
+            .path = c->path,
+            .http_minor = h->http_minor,
+            .status = c->status,
+            .flags = c->flags,
+            .bytes_received = c->parser.body_bytes,
+            .bytes_sent = c->out.total - c->resp_body_start,
+            .duration_ms = (w->loop.now_us - c->start_us) / 1000,
+            .upstream_ms = c->upstream_ms,
+            .xff_orig = cg_http_head_value(h, b, h->xff_idx),
+            .peer_ip = cg_iov(c->peer_ip, c->peer_ip_len),
+            .user_agent = cg_http_head_value(h, b, h->ua_idx),
+            .request_id = c->rid_generated ? cg_iov_str(c->rid) : cg_http_head_value(h, b, h->rid_idx),
+            .authority = c->authority,
+            .upstream_host = c->ep ? cg_iov_str(c->ep->name) : CG_IOV_NULL,
+        };
+        cg_proxy_access_format(&w->log, &e);
+        if (w->log.len > 64 * 1024) {
+            ssize_t wr = write(w->settings->access_log_fd, w->log.base, w->log.len);
+            (void)wr;
+            cg_buf_reset(&w->log);
+        }
+    }
+    if (c->up) up_release(c, c->req_done && c->resp_done);
+    if (c->hold) {
+        hold_release(w, c->hold);
+        c->hold = NULL;
+    }
+    if (c->close_after || !c->req_done) {
+        conn_close(c);
+        return;
+    }
+    /* keep-alive: drop this request's bytes, keep any pipelined ones */
+    buf_cut(&c->in, 0, c->parsed);
+    c->parsed = 0;
+    c->head_len = 0;
+    cg_http_parser_next(&c->parser);
+    c->state = S_IDLE;
+    c->route = NULL;
+    c->ep = NULL;
+    c->flags = 0;
+    c->status = 0;
+    c->req_done = c->resp_done = c->resp_started = c->continue_sent = c->retried_fresh = 0;
+    c->upstream_ms = -1;
+    c->out.total = 0;
+    cg_timer_start(&w->loop, &c->timer, w->settings->idle_timeout_ms, idle_timeout);
+}
+
+
+static void start_reading_head(conn_t *c)
+{
+    c->state = S_HEAD;
+    c->start_us = c->w->loop.now_us;
+    c->start_wall_us = c->w->loop.wall_us;
+    cg_timer_start(&c->w->loop, &c->timer, c->w->settings->header_timeout_ms, header_timeout);
+}
+
+/* Reads and parses a request head. Returns progress. */
+static int step_head(conn_t *c)
+{
+    int progress = 0;
+    if (c->in.len > c->parsed || (c->state == S_IDLE && c->in.len)) {
+        if (c->state == S_IDLE) start_reading_head(c);
+        int r = cg_http_parse_head(&c->parser, c->in.base, c->in.len, &c->parsed);
+        if (r == 0) {
+            c->head_len = c->parsed;
+            on_request_head(c);
+            return 1;
+        }
+        if (r != CG_EAGAIN) {
+            c->hold = c->w->cur;
+            c->hold->users++;
+            c->w->stats.rq_total++;
+            c->w->stats.rq_active++;
+            c->req_done = 0;
+            local_reply(c, c->parser.error_status ? c->parser.error_status : 400, CG_RF_DPE,
+                        c->parser.error_reason, 1);
+            return 1;
+        }
+    }
+    if (!c->readable) return progress;
+    ssize_t n = read_into(c->io.fd, &c->in, c->parser.limits->max_head + READ_CHUNK);
+    if (n == CG_EAGAIN) {
+        c->readable = 0;
+        return progress;
+    }
+    if (n == CG_ELIMIT) {
+        c->hold = c->w->cur;
+        c->hold->users++;
+        c->w->stats.rq_total++;
+        c->w->stats.rq_active++;
+        local_reply(c, 431, CG_RF_DPE, "header block too large", 1);
+        return 1;
+    }
+    if (n <= 0) {
+        conn_close(c); /* closed between requests or mid-head */
+        return -1;
+    }
+    return 1;
+}
+
+static void conn_run(conn_t *c)
+{
+    for (int spins = 0; spins < 256 && c->state != S_CLOSED; spins++) {
+        int progress = 0, r;
+        r = flush_down(c);
+        if (r < 0) {
+            c->flags |= CG_RF_DC;
+            if (c->up) up_release(c, 0);
+            conn_close(c);
+            return;
+        }
+        progress |= r;
+        switch (c->state) {
+        case S_IDLE:
+        case S_HEAD:
+            r = step_head(c);
+            if (r < 0) return;
+            progress |= r;
+            break;
+        case S_UPSTREAM: {
+            up_t *u = c->up;
+            if (!u->connected) break;
+            r = flush_up(u);
+            if (r < 0) {
+                up_fail(c, u->got_bytes ? CG_RF_UC : CG_RF_UF, 503,
+                        "upstream connect error or disconnect/reset before headers. reset reason: connection termination");
+                progress = 1;
+                break;
+            }
+            progress |= r;
+            r = pump_request_body(c, u);
+            if (r == CG_EPARSE) {
+                c->flags |= CG_RF_DPE;
+                up_release(c, 0);
+                if (c->resp_started) {
+                    conn_close(c);
+                    return;
+                }
+                local_reply(c, c->parser.error_status ? c->parser.error_status : 400, 0, "bad request body", 1);
+                progress = 1;
+                break;
+            }
+            if (r < 0) { /* client went away mid-body */
+                c->flags |= CG_RF_DC;
+                up_release(c, 0);
+                c->status = c->resp_started ? c->status : 0;
+                finish_request(c);
+                return;
+            }
+            progress |= r;
+            if (!c->up) break;
+            r = pump_response(c, u);
+            if (r < 0) {
+                if (r == CG_EPARSE) up_fail(c, CG_RF_UPE, 502, "upstream protocol error");
+                else
+                    up_fail(c, CG_RF_UC, 503,
+                            "upstream connect error or disconnect/reset before headers. reset reason: connection termination");
+                progress = 1;
+                break;
+            }
+            progress |= r;
+            if (c->resp_done && c->req_done && !cg_http_out_pending(&c->out) &&
+                !cg_http_out_pending(&u->out)) {
+                finish_request(c);
+                progress = 1;
+            } else if (c->resp_done && !c->req_done && !cg_http_out_pending(&c->out)) {
+                /* answered before the request body ended: the connection cannot continue */
+                c->close_after = 1;
+                finish_request(c);
+                return;
+            }
+            break;
+        }
+        case S_LOCAL:
+            if (!cg_http_out_pending(&c->out)) {
+                finish_request(c);
+                progress = 1;
+            }
+            break;
+        }
+        if (!progress) break;
+    }
+}
+
+/* ---------- events ---------- */
+
+static void up_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
+{
+    up_t *u = cg_container_of(io, up_t, io);
+    conn_t *c = u->conn;
+    if (!c) { /* pooled: any event means the upstream closed or misbehaved */
+        up_free(u);
+        return;
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) u->readable = 1;
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) u->writable = 1;
+    if (!u->connected && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+        int err = cg_sock_error(io->fd);
+        if (err || (events & EPOLLERR)) {
+            c->w->stats.up_cx_connect_fail++;
+            up_fail(c, CG_RF_UF, 503,
+                    "upstream connect error or disconnect/reset before headers. reset reason: "
+                    "connection failure");
+            conn_run(c);
+            return;
+        }
+        u->connected = 1;
+        cg_timer_stop(loop, &u->timer);
+    }
+    conn_run(c);
+}
+
+static void conn_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
+{
+    conn_t *c = cg_container_of(io, conn_t, io);
+    if (events & (EPOLLIN | EPOLLRDHUP)) c->readable = 1;
+    if (events & EPOLLOUT) c->writable = 1;
+    if (events & (EPOLLHUP | EPOLLERR)) {
+        /* reset or fully closed by the client */
+        c->flags |= CG_RF_DC;
+        if (c->state == S_UPSTREAM || c->state == S_LOCAL) {
+            if (c->up) up_release(c, 0);
+            c->status = c->resp_started ? c->status : 0;
+            c->close_after = 1;
+            finish_request(c);
+        } else {
+            conn_close(c);
+        }
+        return;
+    }
+    conn_run(c);
+}
+
+static void header_timeout(cg_loop_t *loop, cg_timer_t *t)
+{
+    conn_t *c = cg_container_of(t, conn_t, timer);
+    if (c->state == S_IDLE) {
+        conn_close(c);
+        return;
+    }
+    if (c->state != S_HEAD) return;
+    c->hold = c->w->cur;
+    c->hold->users++;
+    c->w->stats.rq_total++;
+    c->w->stats.rq_active++;
+    local_reply(c, 408, CG_RF_SI, "request header timeout", 1);
+    conn_run(c);
+}
+
+static void idle_timeout(cg_loop_t *loop, cg_timer_t *t)
+{
+    conn_t *c = cg_container_of(t, conn_t, timer);
+    if (c->state == S_IDLE) conn_close(c);
+    else if (c->state == S_HEAD) header_timeout(loop, t);
+}
+
+static void conn_free(cg_loop_t *loop, cg_defer_t *d)
+{
+    conn_t *c = cg_container_of(d, conn_t, defer);
+    cg_worker_t *w = c->w;
+    if (w->stats.pool_conns < FREE_LIST_MAX) {
+        cg_buf_reset(&c->in);
+        cg_list_insert_head(&w->free_conns, &c->link);
+        w->stats.pool_conns++;
+    } else {
+        cg_buf_free(&c->in);
+        free(c);
+    }
+}
+
+static void conn_close(conn_t *c)
+{
+    if (c->state == S_CLOSED) return;
+    cg_worker_t *w = c->w;
+    if (c->up) up_release(c, 0);
+    if (c->hold) { /* closed mid-request */
+        w->stats.rq_active--;
+        hold_release(w, c->hold);
+        c->hold = NULL;
+    }
+    c->state = S_CLOSED;
+    cg_timer_stop(&w->loop, &c->timer);
+    cg_timer_stop(&w->loop, &c->rq_timer);
+    cg_io_stop(&w->loop, &c->io);
+    close(c->io.fd);
+    c->io.fd = -1;
+    cg_list_unlink(&c->link);
+    w->stats.cx_active--;
+    /* freed after this batch of events: a later event of the batch may still name it */
+    cg_defer(&w->loop, &c->defer, conn_free);
+}
+
+void cg_proxy__accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
+{
+    cg_wlistener_t *l = cg_container_of(io, cg_wlistener_t, io);
+    cg_worker_t *w = l->w;
+    for (int i = 0; i < 64; i++) {
+        if (w->settings->max_conns && w->stats.cx_active >= w->settings->max_conns) return;
+        cg_addr_t peer;
+        peer.len = sizeof(peer.u);
+        int fd = accept4(l->fd, &peer.u.sa, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno != EAGAIN) cg_log_warn("accept on port %u: %s", l->port, strerror(errno));
+            return;
+        }
+        cg_sock_set_nodelay(fd);
+        conn_t *c;
+        if (!cg_list_empty(&w->free_conns)) {
+            c = cg_container_of(w->free_conns.next, conn_t, link);
+            cg_list_unlink(&c->link);
+            w->stats.pool_conns--;
+            cg_buf_t keep = c->in;
+            memset(c, 0, offsetof(conn_t, rid));
+            c->in = keep;
+        } else {
+            c = cg_xcalloc(1, sizeof(*c));
+        }
+        c->w = w;
+        c->port = l->port;
+        c->upstream_ms = -1;
+        c->state = S_IDLE;
+        c->peer_ip_len = (uint8_t)cg_addr_format_ip(&peer, c->peer_ip, sizeof(c->peer_ip));
+        cg_http_parser_init(&c->parser, 1, &c->head, NULL);
+        cg_list_init(&c->defer.link);
+        if (cg_io_start(loop, &c->io, fd, conn_on_io)) {
+            close(fd);
+            free(c);
+            continue;
+        }
+        cg_list_insert_tail(&w->conns, &c->link);
+        w->stats.cx_total++;
+        w->stats.cx_active++;
+        /* the first request must arrive within the header timeout */
+        c->timer.cb = NULL;
+        cg_timer_start(loop, &c->timer, w->settings->header_timeout_ms, idle_timeout);
+    }
+}
+
+void cg_proxy__close_all(cg_worker_t *w)
+{
+    cg_list_t *pos, *tmp;
+    cg_list_foreach_safe(pos, tmp, &w->conns) conn_close(cg_container_of(pos, conn_t, link));
+    for (size_t i = 0; i < w->buckets.len; i++) {
+        cg_pool_bucket_t *b = w->buckets.items[i];
+        cg_list_foreach_safe(pos, tmp, &b->idle) up_free(cg_container_of(pos, up_t, link));
+    }
+}
+
+void cg_proxy__pools_sweep(cg_worker_t *w)
+{
+    cg_list_t *pos, *tmp;
+    cg_list_foreach_safe(pos, tmp, &w->free_conns)
+    {
+        conn_t *c = cg_container_of(pos, conn_t, link);
+        cg_list_unlink(pos);
+        cg_buf_free(&c->in);
+        free(c);
+    }
+    cg_list_foreach_safe(pos, tmp, &w->free_ups)
+    {
+        up_t *u = cg_container_of(pos, up_t, link);
+        cg_list_unlink(pos);
+        cg_buf_free(&u->in);
+        free(u);
+    }
+    for (size_t i = 0; i < w->buckets.len; i++) free(w->buckets.items[i]);
+    cg_vec_free(&w->buckets);
+    w->stats.pool_conns = w->stats.pool_upstreams = 0;
+}

@@ -1,0 +1,321 @@
+/* The gateway process: loads resources, compiles and publishes configs, owns the listening
+ * sockets, runs the workers, the admin endpoint, reloads on SIGHUP or file change. */
+#include "proxy/server.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "http/server.h"
+#include "model/model.h"
+#include "proxy/admin.h"
+#include "proxy/config.h"
+#include "proxy/worker.h"
+#include "translate/translate.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WATCH_INTERVAL_MS 500
+
+typedef struct lport {
+    uint16_t port;
+    int fds[CG_MAX_WORKERS];
+} lport_t;
+
+static struct {
+    const cg_gateway_opts_t *o;
+    cg_loop_t loop;
+    cg_worker_t workers[CG_MAX_WORKERS];
+    int nworkers;
+    cg_proxy_settings_t settings;
+    lport_t ports[CG_MAX_LISTENERS];
+    size_t nports;
+    uint64_t version;
+    uint64_t files_sig;
+    cg_timer_t watch_timer;
+    cg_io_t sig_io;
+    int sigfd;
+    cg_httpd_t admin;
+    uint64_t reloads_ok, reloads_failed;
+} G;
+
+/* A signature of the resource files' names, sizes and mtimes: changes trigger a reload. */
+static uint64_t sig_mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    return h;
+}
+
+static uint64_t path_sig(const char *path, uint64_t h)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) return sig_mix(h, 1);
+    h = sig_mix(h, (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec);
+    h = sig_mix(h, (uint64_t)st.st_size);
+    h = sig_mix(h, (uint64_t)st.st_ino);
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        if (!d) return h;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (e->d_name[0] == '.') continue;
+            char sub[4096];
+            snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+            h = sig_mix(h, path_sig(sub, 0));
+        }
+        closedir(d);
+    }
+    return h;
+}
+
+static uint64_t files_sig(void)
+{
+    uint64_t h = 0;
+    for (size_t i = 0; i < G.o->npaths; i++) h = sig_mix(h, path_sig(G.o->paths[i], 0));
+    return h;
+}
+
+/* Resources -> snapshot -> compiled config. Errors are appended to errors. */
+static int build_config(cg_config_t **out, cg_buf_t *errors)
+{
+    const cg_gateway_opts_t *o = G.o;
+    cg_resource_set_t *rs = NULL;
+    int r = cg_model_load_paths(o->paths, o->npaths, &rs, errors);
+    if (r) return r;
+    cg_instance_t inst = {
+        .cluster = o->cluster,
+        .namespace_ = o->namespace_,
+        .labels = o->labels,
+        .nlabels = o->nlabels,
+        .address = o->address,
+    };
+    cg_snapshot_t *snap = NULL;
+    r = cg_translate_instance(rs, &inst, G.version + 1, &snap, errors);
+    cg_model_free(rs);
+    if (r) return r;
+    for (size_t i = 0; i < snap->nwarnings; i++) cg_log_warn("%s", snap->warnings[i]);
+    r = cg_proxy_config_compile(snap, out, errors);
+    return r;
+}
+
+static lport_t *find_port(uint16_t port)
+{
+    for (size_t i = 0; i < G.nports; i++)
+        if (G.ports[i].port == port) return &G.ports[i];
+    return NULL;
+}
+
+/* Makes the listening sockets match cfg: opens new ports (all or nothing), forgets removed
+ * ones (each worker closes its own socket when it switches). */
+static int sync_listeners(const cg_config_t *cfg, cg_buf_t *errors)
+{
+    lport_t fresh[CG_MAX_LISTENERS];
+    size_t nfresh = 0;
+    if (cfg->nlisteners > CG_MAX_LISTENERS) {
+        cg_buf_printf(errors, "too many listener ports (%zu, at most %d)\n", cfg->nlisteners, CG_MAX_LISTENERS);
+        return CG_ELIMIT;
+    }
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        uint16_t port = cfg->listeners[i].port;
+        if (find_port(port)) continue;
+        lport_t *lp = &fresh[nfresh++];
+        lp->port = port;
+        cg_addr_t a = cfg->bind;
+        if (a.u.sa.sa_family == AF_INET6) a.u.in6.sin6_port = htons(port);
+        else a.u.in4.sin_port = htons(port);
+        for (int w = 0; w < G.nworkers; w++) {
+            int fd = cg_sock_listen(&a, 1, 4096);
+            if (fd < 0) {
+                char as[64];
+                cg_addr_format(&a, as, sizeof(as));
+                cg_buf_printf(errors, "cannot listen on %s: %s\n", as, strerror(fd == CG_EADDRINUSE ? EADDRINUSE : EACCES));
+                for (int k = 0; k < w; k++) close(lp->fds[k]);
+                for (size_t j = 0; j + 1 < nfresh; j++)
+                    for (int k = 0; k < G.nworkers; k++) close(fresh[j].fds[k]);
+                return fd;
+            }
+            lp->fds[w] = fd;
+        }
+    }
+    /* keep ports still in use, add the fresh ones */
+    lport_t next[CG_MAX_LISTENERS];
+    size_t n = 0;
+    for (size_t i = 0; i < G.nports; i++)
+        if (cg_proxy_config_listener(cfg, G.ports[i].port)) next[n++] = G.ports[i];
+    for (size_t i = 0; i < nfresh; i++) next[n++] = fresh[i];
+    memcpy(G.ports, next, n * sizeof(lport_t));
+    G.nports = n;
+    return 0;
+}
+
+static void publish(cg_config_t *cfg)
+{
+    int fds[CG_MAX_LISTENERS][CG_MAX_WORKERS];
+    uint16_t ports[CG_MAX_LISTENERS];
+    for (size_t i = 0; i < G.nports; i++) {
+        ports[i] = G.ports[i].port;
+        memcpy(fds[i], G.ports[i].fds, sizeof(fds[i]));
+    }
+    G.version = cfg->version;
+    cg_proxy_publish(cfg, fds, ports, G.nports);
+    for (int w = 0; w < G.nworkers; w++) cg_proxy_worker_notify(&G.workers[w]);
+}
+
+static void reload(const char *why)
+{
+    cg_buf_t errors = {0};
+    cg_config_t *cfg = NULL;
+    int r = build_config(&cfg, &errors);
+    if (!r) {
+        r = sync_listeners(cfg, &errors);
+        if (r) cg_proxy_config_unref(cfg);
+    }
+    if (r) {
+        G.reloads_failed++;
+        cg_log_error("reload (%s) rejected, keeping config v%llu:\n%.*s", why, (unsigned long long)G.version,
+                     (int)(errors.len && errors.base[errors.len - 1] == '\n' ? errors.len - 1 : errors.len),
+                     errors.base ? errors.base : "");
+    } else {
+        G.reloads_ok++;
+        publish(cfg);
+        cg_log_info("config v%llu applied (%s)", (unsigned long long)G.version, why);
+    }
+    cg_buf_free(&errors);
+}
+
+static void on_watch(cg_loop_t *loop, cg_timer_t *t)
+{
+    uint64_t s = files_sig();
+    if (s != G.files_sig) {
+        G.files_sig = s;
+        reload("files changed");
+    }
+    cg_timer_start(loop, t, WATCH_INTERVAL_MS, on_watch);
+}
+
+static void on_signal(cg_loop_t *loop, cg_io_t *io, uint32_t events)
+{
+    struct signalfd_siginfo si;
+    while (read(G.sigfd, &si, sizeof(si)) == sizeof(si)) {
+        if (si.ssi_signo == SIGHUP) {
+            G.files_sig = files_sig();
+            reload("SIGHUP");
+        } else {
+            cg_log_info("signal %d: shutting down", si.ssi_signo);
+            cg_loop_stop(loop);
+        }
+    }
+}
+
+uint64_t cg_proxy_server_reloads(int ok)
+{
+    return ok ? G.reloads_ok : G.reloads_failed;
+}
+
+int cg_proxy_server_nworkers(void)
+{
+    return G.nworkers;
+}
+
+const cg_worker_stats_t *cg_proxy_server_worker_stats(int i)
+{
+    return &G.workers[i].stats;
+}
+
+int cg_proxy_server_run(const cg_gateway_opts_t *o)
+{
+    int rc = 1;
+    G.o = o;
+    G.nworkers = o->workers > 0 ? o->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (G.nworkers < 1) G.nworkers = 1;
+    if (G.nworkers > CG_MAX_WORKERS) G.nworkers = CG_MAX_WORKERS;
+    G.settings = (cg_proxy_settings_t){
+        .header_timeout_ms = o->header_timeout_ms ? o->header_timeout_ms : 10000,
+        .idle_timeout_ms = o->idle_timeout_ms ? o->idle_timeout_ms : 60000,
+        .upstream_idle_ms = 30000,
+        .max_conns = o->max_conns ? o->max_conns : 65536,
+        .max_idle_per_ep = 256,
+        .access_log_fd = -1,
+    };
+    if (!o->access_log || !strcmp(o->access_log, "-")) {
+        G.settings.access_log_fd = STDOUT_FILENO;
+    } else if (strcmp(o->access_log, "off") != 0) {
+        G.settings.access_log_fd = open(o->access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (G.settings.access_log_fd < 0) {
+            fprintf(stderr, "crossgate: cannot open access log %s: %s\n", o->access_log, strerror(errno));
+            return 1;
+        }
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    if (cg_loop_init(&G.loop)) {
+        fprintf(stderr, "crossgate: cannot create event loop\n");
+        return 1;
+    }
+    cg_buf_t errors = {0};
+    cg_config_t *cfg = NULL;
+    G.files_sig = files_sig();
+    if (build_config(&cfg, &errors) || sync_listeners(cfg, &errors)) {
+        fprintf(stderr, "%.*s", (int)errors.len, errors.base ? errors.base : "");
+        if (cfg) cg_proxy_config_unref(cfg);
+        cg_buf_free(&errors);
+        goto Exit;
+    }
+    cg_buf_free(&errors);
+    if (o->admin && strcmp(o->admin, "off") != 0) {
+        int r = cg_proxy_admin_start(&G.admin, &G.loop, o->admin);
+        if (r) {
+            fprintf(stderr, "crossgate: cannot listen on admin address %s: %s\n", o->admin, cg_strerror(r));
+            cg_proxy_config_unref(cfg);
+            for (size_t i = 0; i < G.nports; i++)
+                for (int w = 0; w < G.nworkers; w++) close(G.ports[i].fds[w]);
+            goto Exit;
+        }
+    }
+    publish(cfg);
+    for (int w = 0; w < G.nworkers; w++) {
+        if (cg_proxy_worker_start(&G.workers[w], w, &G.settings)) {
+            fprintf(stderr, "crossgate: cannot start worker thread\n");
+            G.nworkers = w;
+            goto Stop;
+        }
+    }
+    G.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    cg_io_start_level(&G.loop, &G.sig_io, G.sigfd, EPOLLIN, on_signal);
+    if (o->npaths) cg_timer_start(&G.loop, &G.watch_timer, WATCH_INTERVAL_MS, on_watch);
+    {
+        char lst[512];
+        size_t n = 0;
+        for (size_t i = 0; i < G.nports && n < sizeof(lst) - 16; i++)
+            n += (size_t)snprintf(lst + n, sizeof(lst) - n, "%s%u", i ? "," : "", G.ports[i].port);
+        lst[n] = '\0';
+        cg_log_info("gateway cluster=%s namespace=%s address=%s ports=%s workers=%d admin=%s config v%llu",
+                    o->cluster, o->namespace_, o->address, n ? lst : "-", G.nworkers,
+                    o->admin ? o->admin : "off", (unsigned long long)G.version);
+    }
+    cg_loop_run(&G.loop);
+    rc = 0;
+
+Stop:
+    for (int w = 0; w < G.nworkers; w++) cg_proxy_worker_stop(&G.workers[w]);
+    if (o->admin && strcmp(o->admin, "off") != 0) cg_httpd_stop(&G.admin);
+    cg_loop_run_once(&G.loop, 0);
+    cg_proxy_publish(NULL, NULL, NULL, 0);
+Exit:
+    cg_loop_destroy(&G.loop);
+    if (G.settings.access_log_fd > STDERR_FILENO) close(G.settings.access_log_fd);
+    return rc;
+}

@@ -1,0 +1,30 @@
+/* The `crossgate gateway` process in static mode. */
+#ifndef CG_PROXY_SERVER_H
+#define CG_PROXY_SERVER_H
+
+#include "proxy/worker.h"
+#include "translate/snapshot.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cg_gateway_opts {
+    const char *cluster, *namespace_, *address;
+    cg_snap_label_t *labels;
+    size_t nlabels;
+    const char *const *paths;
+    size_t npaths;
+    const char *admin;      /* ip:port or "off" */
+    const char *access_log; /* path, "-" or "off" */
+    int workers;
+    uint32_t header_timeout_ms, idle_timeout_ms, max_conns;
+} cg_gateway_opts_t;
+
+int cg_proxy_server_run(const cg_gateway_opts_t *o);
+
+/* For the admin endpoint. */
+int cg_proxy_server_nworkers(void);
+const cg_worker_stats_t *cg_proxy_server_worker_stats(int i);
+uint64_t cg_proxy_server_reloads(int ok);
+
+#endif

@@ -1,0 +1,93 @@
+/* Worker threads: each owns an event loop, one SO_REUSEPORT socket per listener port, its
+ * upstream connection pools, its access-log buffer and its counters. */
+#ifndef CG_PROXY_WORKER_H
+#define CG_PROXY_WORKER_H
+
+#include "core/buf.h"
+#include "core/list.h"
+#include "core/loop.h"
+#include "proxy/config.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+#define CG_MAX_WORKERS 64
+#define CG_MAX_LISTENERS 64
+
+typedef struct cg_worker cg_worker_t;
+
+/* A config as one worker holds it: counts the worker's requests still using it. */
+typedef struct cg_cfg_hold {
+    cg_config_t *cfg;
+    uint32_t users;
+    cg_list_t link;
+} cg_cfg_hold_t;
+
+typedef struct cg_wlistener {
+    cg_io_t io;
+    cg_worker_t *w;
+    uint16_t port;
+    int fd;
+} cg_wlistener_t;
+
+/* Per-worker counters: written by the worker only, read by admin with relaxed loads. */
+typedef struct cg_worker_stats {
+    uint64_t cx_total, cx_active;
+    uint64_t rq_total, rq_active;
+    uint64_t rq_class[6]; /* index 1..5: 1xx..5xx */
+    uint64_t up_cx_total, up_cx_active, up_cx_reused, up_cx_connect_fail;
+    uint64_t pool_conns, pool_upstreams; /* objects cached in free lists */
+} cg_worker_stats_t;
+
+typedef struct cg_pool_bucket {
+    cg_addr_t addr;
+    cg_list_t idle;
+    uint32_t nidle;
+} cg_pool_bucket_t;
+
+typedef struct cg_proxy_settings {
+    uint32_t header_timeout_ms;   /* 10 s: 408 */
+    uint32_t idle_timeout_ms;     /* 60 s between requests */
+    uint32_t upstream_idle_ms;    /* 60 s pooled */
+    uint32_t max_conns;           /* per worker */
+    uint32_t max_idle_per_ep;     /* pooled connections per endpoint per worker */
+    int access_log_fd;            /* -1: off */
+} cg_proxy_settings_t;
+
+struct cg_worker {
+    cg_loop_t loop;
+    int id;
+    pthread_t thread;
+    const cg_proxy_settings_t *settings;
+    uint64_t cfg_version;
+    cg_cfg_hold_t *cur; /* config new requests use */
+    cg_list_t old_holds;
+    cg_wlistener_t listeners[CG_MAX_LISTENERS];
+    size_t nlisteners;
+    cg_list_t conns; /* all downstream connections */
+    cg_list_t free_conns, free_ups;
+    CG_VEC(cg_pool_bucket_t *) buckets;
+    cg_buf_t log; /* access-log lines awaiting write */
+    uint64_t rng;
+    int draining;
+    cg_worker_stats_t stats;
+};
+
+/* Process-wide: the config in force, published by the main thread. */
+void cg_proxy_publish(cg_config_t *cfg, int listener_fds[][CG_MAX_WORKERS], const uint16_t *ports,
+                      size_t nports);
+uint64_t cg_proxy_published_version(void);
+/* Returns a new reference to the published config (or NULL). */
+cg_config_t *cg_proxy_current_config(void);
+
+int cg_proxy_worker_start(cg_worker_t *w, int id, const cg_proxy_settings_t *s);
+void cg_proxy_worker_stop(cg_worker_t *w);
+/* Called by the main thread after publish. */
+void cg_proxy_worker_notify(cg_worker_t *w);
+
+/* Implemented in conn.c */
+void cg_proxy__accept(cg_loop_t *loop, cg_io_t *io, uint32_t events);
+void cg_proxy__close_all(cg_worker_t *w);
+void cg_proxy__pools_sweep(cg_worker_t *w);
+
+#endif

@@ -1,0 +1,128 @@
+/* The snapshot: everything one gateway instance serves, as plain data. It is the one
+ * contract between translation (static files or the control plane) and the data plane,
+ * and is encoded as JSON for /config_dump and the control-plane watch (docs/snapshot.md).
+ * Immutable once built. Every pointer is owned by the snapshot; cg_snapshot_free frees all. */
+#ifndef CG_TRANSLATE_SNAPSHOT_H
+#define CG_TRANSLATE_SNAPSHOT_H
+
+#include "core/buf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { CG_MATCH_EXACT, CG_MATCH_PREFIX, CG_MATCH_REGEX } cg_match_kind_t;
+
+typedef struct cg_snap_strmatch {
+    cg_match_kind_t kind;
+    char *value;
+} cg_snap_strmatch_t;
+
+typedef struct cg_snap_header_match {
+    char *name; /* lowercase */
+    cg_snap_strmatch_t match;
+} cg_snap_header_match_t;
+
+/* One match condition: all of its parts must hold (uri AND every header). */
+typedef struct cg_snap_match {
+    int has_uri;
+    cg_snap_strmatch_t uri;
+    cg_snap_header_match_t *headers;
+    size_t nheaders;
+} cg_snap_match_t;
+
+typedef struct cg_snap_endpoint {
+    char *address; /* IP literal */
+    uint16_t port;
+    char *cluster; /* workload cluster the endpoint lives in (may be NULL for plain services) */
+    char *region;  /* may be NULL */
+    char *zone;    /* may be NULL */
+    uint32_t weight; /* >= 1 */
+} cg_snap_endpoint_t;
+
+typedef enum {
+    CG_DEST_SERVICE,  /* serviceDestination: endpoints of a Service in the instance's cluster */
+    CG_DEST_AUTO,     /* clusterDestination: {} */
+    CG_DEST_NAMED,    /* clusterDestination.clusters[].name, no weights */
+    CG_DEST_WEIGHTED, /* clusterDestination.clusters[] with weights */
+} cg_dest_mode_t;
+
+/* For weighted mode: the share of each cluster (endpoints of that cluster are in endpoints[]). */
+typedef struct cg_snap_cluster_weight {
+    char *cluster;
+    uint32_t weight;
+} cg_snap_cluster_weight_t;
+
+/* A destination set: what a route forwards to. Referenced by index from rules. */
+typedef struct cg_snap_destination {
+    char *name; /* unique in the snapshot: "service:bookinfo/productpage.bookinfo.svc.cluster.local:9080" */
+    cg_dest_mode_t mode;
+    cg_snap_endpoint_t *endpoints;
+    size_t nendpoints;
+    cg_snap_cluster_weight_t *weights; /* weighted mode only */
+    size_t nweights;
+    uint32_t connect_timeout_ms; /* default 5000 */
+} cg_snap_destination_t;
+
+typedef enum { CG_ACTION_ROUTE, CG_ACTION_REDIRECT, CG_ACTION_DIRECT } cg_action_kind_t;
+
+typedef struct cg_snap_redirect {
+    char *scheme;    /* NULL = keep */
+    char *authority; /* NULL = keep */
+    char *uri;       /* NULL = keep */
+    uint16_t port;   /* 0 = keep */
+    uint16_t code;   /* default 301 */
+} cg_snap_redirect_t;
+
+typedef struct cg_snap_direct {
+    uint16_t status;
+    char *body; /* may be NULL */
+} cg_snap_direct_t;
+
+typedef struct cg_snap_rule {
+    cg_snap_match_t *matches; /* OR-ed; none = match everything */
+    size_t nmatches;
+    cg_action_kind_t action;
+    size_t destination; /* index into snapshot destinations (ROUTE) */
+    cg_snap_redirect_t redirect;
+    cg_snap_direct_t direct;
+    uint32_t timeout_ms; /* whole request, all tries; default 15000; 0 = none */
+} cg_snap_rule_t;
+
+/* One http[] server of a Gateway resource that selects this instance. */
+typedef struct cg_snap_server {
+    char *gateway;  /* "namespace/name" of the Gateway resource it came from */
+    char *name;     /* http[].name */
+    uint16_t port;
+    char *hostname; /* lowercase; "*.example.com" or "*" allowed */
+    cg_snap_rule_t *rules;
+    size_t nrules;
+} cg_snap_server_t;
+
+typedef struct cg_snap_label {
+    char *key, *value;
+} cg_snap_label_t;
+
+typedef struct cg_snapshot {
+    uint64_t version;
+    /* the instance it is for */
+    char *cluster;
+    char *namespace_;
+    cg_snap_label_t *labels;
+    size_t nlabels;
+    char *address; /* where listeners bind */
+    char *region;  /* of its own Cluster resource; may be NULL */
+    char *zone;
+
+    cg_snap_server_t *servers;
+    size_t nservers;
+    cg_snap_destination_t *destinations;
+    size_t ndestinations;
+    char **warnings; /* translation warnings (e.g. named cluster without a Gateway) */
+    size_t nwarnings;
+} cg_snapshot_t;
+
+void cg_snapshot_free(cg_snapshot_t *s);
+/* Appends the snapshot's JSON encoding (docs/snapshot.md) to out. */
+int cg_snapshot_encode_json(const cg_snapshot_t *s, cg_buf_t *out);
+
+#endif
