@@ -1,0 +1,37 @@
+/* Loading resource files (YAML or JSON, several documents each) into a validated set. */
+#ifndef CG_MODEL_MODEL_H
+#define CG_MODEL_MODEL_H
+
+#include "core/buf.h"
+#include "model/resource.h"
+
+#include <stddef.h>
+
+/* Resources parsed from files, in the order they were read. Owns everything it points to,
+ * including the file names every cg_model_pos_t points into. Immutable once loaded. */
+typedef struct cg_resource_set {
+    cg_model_cluster_t *clusters;
+    size_t nclusters;
+    cg_model_service_t *services;
+    size_t nservices;
+    cg_model_gateway_t *gateways;
+    size_t ngateways;
+    char **files;
+    size_t nfiles;
+} cg_resource_set_t;
+
+/* Loads files and directories (a directory: its *.yaml, *.yml and *.json files, sorted by
+ * name, not recursive). On any error appends "file:line:col: field.path: message\n" lines
+ * to errors, leaves *out untouched and returns CG_EPARSE (invalid content), or CG_ENOENT /
+ * CG_EIO when a path cannot be read and nothing else was wrong. */
+int cg_model_load_paths(const char *const *paths, size_t npaths, cg_resource_set_t **out, cg_buf_t *errors);
+/* The same for one in-memory buffer; name is used in error positions (a name ending in
+ * ".json" parses as JSON, anything else as YAML). */
+int cg_model_load_buffer(const char *name, const char *data, size_t len, cg_resource_set_t **out,
+                         cg_buf_t *errors);
+void cg_model_free(cg_resource_set_t *rs);
+
+/* Lookups; NULL when absent. */
+const cg_model_cluster_t *cg_model_find_cluster(const cg_resource_set_t *rs, const char *name);
+
+#endif

@@ -1,0 +1,226 @@
+/* Freeing a snapshot and encoding it as JSON (the schema is in docs/snapshot.md). */
+#include "translate/snapshot.h"
+
+#include "core/err.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+static void free_rule(cg_snap_rule_t *r)
+{
+    for (size_t i = 0; i < r->nmatches; i++) {
+        cg_snap_match_t *m = &r->matches[i];
+        free(m->uri.value);
+        for (size_t h = 0; h < m->nheaders; h++) {
+            free(m->headers[h].name);
+            free(m->headers[h].match.value);
+        }
+        free(m->headers);
+    }
+    free(r->matches);
+    free(r->redirect.scheme);
+    free(r->redirect.authority);
+    free(r->redirect.uri);
+    free(r->direct.body);
+}
+
+void cg_snapshot_free(cg_snapshot_t *s)
+{
+    if (s == NULL) return;
+    free(s->cluster);
+    free(s->namespace_);
+    for (size_t i = 0; i < s->nlabels; i++) {
+        free(s->labels[i].key);
+        free(s->labels[i].value);
+    }
+    free(s->labels);
+    free(s->address);
+    free(s->region);
+    free(s->zone);
+    for (size_t i = 0; i < s->nservers; i++) {
+        cg_snap_server_t *v = &s->servers[i];
+        free(v->gateway);
+        free(v->name);
+        free(v->hostname);
+        for (size_t r = 0; r < v->nrules; r++) free_rule(&v->rules[r]);
+        free(v->rules);
+    }
+    free(s->servers);
+    for (size_t i = 0; i < s->ndestinations; i++) {
+        cg_snap_destination_t *d = &s->destinations[i];
+        free(d->name);
+        for (size_t e = 0; e < d->nendpoints; e++) {
+            free(d->endpoints[e].address);
+            free(d->endpoints[e].cluster);
+            free(d->endpoints[e].region);
+            free(d->endpoints[e].zone);
+        }
+        free(d->endpoints);
+        for (size_t w = 0; w < d->nweights; w++) free(d->weights[w].cluster);
+        free(d->weights);
+    }
+    free(s->destinations);
+    for (size_t i = 0; i < s->nwarnings; i++) free(s->warnings[i]);
+    free(s->warnings);
+    free(s);
+}
+
+/* ---- JSON ---- */
+
+static void jstr(cg_buf_t *b, const char *s)
+{
+    cg_buf_append_str(b, "\"");
+    cg_buf_append_json_escaped(b, cg_iov_str(s));
+    cg_buf_append_str(b, "\"");
+}
+
+/* ,"key":"value" — skipped when value is NULL (optional fields are omitted). */
+static void jfield_str(cg_buf_t *b, const char *key, const char *value, int first)
+{
+    if (value == NULL) return;
+    cg_buf_printf(b, "%s\"%s\":", first ? "" : ",", key);
+    jstr(b, value);
+}
+
+static const char *match_kind(cg_match_kind_t k)
+{
+    return k == CG_MATCH_EXACT ? "exact" : k == CG_MATCH_PREFIX ? "prefix" : "regex";
+}
+
+static const char *mode_name(cg_dest_mode_t m)
+{
+    switch (m) {
+    case CG_DEST_SERVICE: return "service";
+    case CG_DEST_AUTO: return "auto";
+    case CG_DEST_NAMED: return "named";
+    default: return "weighted";
+    }
+}
+
+static void encode_rule(cg_buf_t *b, const cg_snapshot_t *s, const cg_snap_rule_t *r)
+{
+    cg_buf_append_str(b, "{\"matches\":[");
+    for (size_t i = 0; i < r->nmatches; i++) {
+        const cg_snap_match_t *m = &r->matches[i];
+        cg_buf_append_str(b, i ? ",{" : "{");
+        int first = 1;
+        if (m->has_uri) {
+            cg_buf_printf(b, "\"uri\":{\"%s\":", match_kind(m->uri.kind));
+            jstr(b, m->uri.value);
+            cg_buf_append_str(b, "}");
+            first = 0;
+        }
+        if (m->nheaders) {
+            cg_buf_printf(b, "%s\"headers\":[", first ? "" : ",");
+            for (size_t h = 0; h < m->nheaders; h++) {
+                cg_buf_append_str(b, h ? ",{\"name\":" : "{\"name\":");
+                jstr(b, m->headers[h].name);
+                cg_buf_printf(b, ",\"%s\":", match_kind(m->headers[h].match.kind));
+                jstr(b, m->headers[h].match.value);
+                cg_buf_append_str(b, "}");
+            }
+            cg_buf_append_str(b, "]");
+        }
+        cg_buf_append_str(b, "}");
+    }
+    cg_buf_append_str(b, "]");
+    switch (r->action) {
+    case CG_ACTION_ROUTE:
+        cg_buf_append_str(b, ",\"action\":\"route\",\"destination\":");
+        if (r->destination < s->ndestinations) jstr(b, s->destinations[r->destination].name);
+        else cg_buf_append_str(b, "null");
+        break;
+    case CG_ACTION_REDIRECT:
+        cg_buf_append_str(b, ",\"action\":\"redirect\",\"redirect\":{");
+        cg_buf_printf(b, "\"code\":%u", (unsigned)r->redirect.code);
+        jfield_str(b, "scheme", r->redirect.scheme, 0);
+        jfield_str(b, "authority", r->redirect.authority, 0);
+        if (r->redirect.port) cg_buf_printf(b, ",\"port\":%u", (unsigned)r->redirect.port);
+        jfield_str(b, "uri", r->redirect.uri, 0);
+        cg_buf_append_str(b, "}");
+        break;
+    case CG_ACTION_DIRECT:
+        cg_buf_printf(b, ",\"action\":\"direct\",\"direct\":{\"status\":%u", (unsigned)r->direct.status);
+        jfield_str(b, "body", r->direct.body, 0);
+        cg_buf_append_str(b, "}");
+        break;
+    }
+    cg_buf_printf(b, ",\"timeout_ms\":%" PRIu32 "}", r->timeout_ms);
+}
+
+static void encode_destination(cg_buf_t *b, const cg_snap_destination_t *d)
+{
+    cg_buf_append_str(b, "{\"name\":");
+    jstr(b, d->name);
+    cg_buf_printf(b, ",\"mode\":\"%s\",\"connect_timeout_ms\":%" PRIu32 ",\"endpoints\":[", mode_name(d->mode),
+                  d->connect_timeout_ms);
+    for (size_t e = 0; e < d->nendpoints; e++) {
+        const cg_snap_endpoint_t *ep = &d->endpoints[e];
+        cg_buf_append_str(b, e ? ",{" : "{");
+        jfield_str(b, "address", ep->address, 1);
+        cg_buf_printf(b, ",\"port\":%u", (unsigned)ep->port);
+        jfield_str(b, "cluster", ep->cluster, 0);
+        jfield_str(b, "region", ep->region, 0);
+        jfield_str(b, "zone", ep->zone, 0);
+        cg_buf_printf(b, ",\"weight\":%" PRIu32 "}", ep->weight);
+    }
+    cg_buf_append_str(b, "]");
+    if (d->mode == CG_DEST_WEIGHTED) {
+        cg_buf_append_str(b, ",\"weights\":[");
+        for (size_t w = 0; w < d->nweights; w++) {
+            cg_buf_append_str(b, w ? ",{" : "{");
+            jfield_str(b, "cluster", d->weights[w].cluster, 1);
+            cg_buf_printf(b, ",\"weight\":%" PRIu32 "}", d->weights[w].weight);
+        }
+        cg_buf_append_str(b, "]");
+    }
+    cg_buf_append_str(b, "}");
+}
+
+int cg_snapshot_encode_json(const cg_snapshot_t *s, cg_buf_t *out)
+{
+    cg_buf_t b = {0};
+    cg_buf_printf(&b, "{\"version\":%" PRIu64, s->version);
+    jfield_str(&b, "cluster", s->cluster, 0);
+    jfield_str(&b, "namespace", s->namespace_, 0);
+    cg_buf_append_str(&b, ",\"labels\":{");
+    for (size_t i = 0; i < s->nlabels; i++) {
+        if (i) cg_buf_append_str(&b, ",");
+        jstr(&b, s->labels[i].key);
+        cg_buf_append_str(&b, ":");
+        jstr(&b, s->labels[i].value);
+    }
+    cg_buf_append_str(&b, "}");
+    jfield_str(&b, "address", s->address, 0);
+    jfield_str(&b, "region", s->region, 0);
+    jfield_str(&b, "zone", s->zone, 0);
+    cg_buf_append_str(&b, ",\"servers\":[");
+    for (size_t i = 0; i < s->nservers; i++) {
+        const cg_snap_server_t *v = &s->servers[i];
+        cg_buf_append_str(&b, i ? ",{" : "{");
+        jfield_str(&b, "gateway", v->gateway, 1);
+        jfield_str(&b, "name", v->name, 0);
+        cg_buf_printf(&b, ",\"port\":%u", (unsigned)v->port);
+        jfield_str(&b, "hostname", v->hostname, 0);
+        cg_buf_append_str(&b, ",\"rules\":[");
+        for (size_t r = 0; r < v->nrules; r++) {
+            if (r) cg_buf_append_str(&b, ",");
+            encode_rule(&b, s, &v->rules[r]);
+        }
+        cg_buf_append_str(&b, "]}");
+    }
+    cg_buf_append_str(&b, "],\"destinations\":[");
+    for (size_t i = 0; i < s->ndestinations; i++) {
+        if (i) cg_buf_append_str(&b, ",");
+        encode_destination(&b, &s->destinations[i]);
+    }
+    cg_buf_append_str(&b, "],\"warnings\":[");
+    for (size_t i = 0; i < s->nwarnings; i++) {
+        if (i) cg_buf_append_str(&b, ",");
+        jstr(&b, s->warnings[i]);
+    }
+    cg_buf_append_str(&b, "]}");
+    int rc = cg_buf_append(out, cg_buf_data(&b), cg_buf_size(&b));
+    cg_buf_free(&b);
+    return rc;
+}
