@@ -254,15 +254,27 @@ static int parse_int(const cg_ynode_t *v, int64_t *out)
     return 0;
 }
 
+/* A bound as it is written: "8080", or for durations "24h", "1s", "250ms". */
+static void fmt_bound(char *out, size_t n, int64_t x, int duration)
+{
+    if (!duration) snprintf(out, n, "%lld", (long long)x);
+    else if (x != 0 && x % 3600000 == 0) snprintf(out, n, "%lldh", (long long)(x / 3600000));
+    else if (x != 0 && x % 60000 == 0) snprintf(out, n, "%lldm", (long long)(x / 60000));
+    else if (x != 0 && x % 1000 == 0) snprintf(out, n, "%llds", (long long)(x / 1000));
+    else snprintf(out, n, "%lldms", (long long)x);
+}
+
 static int check_int_bounds(cg_model_ctx_t *ctx, const cg_model_field_t *f, const cg_ynode_t *v, int64_t x,
-                            const char *unit)
+                            int duration)
 {
     if ((f->flags & CG_MF_BOUNDS) && (x < f->min || x > f->max)) {
+        char lo[32], hi[32];
+        fmt_bound(lo, sizeof(lo), f->min, duration);
+        fmt_bound(hi, sizeof(hi), f->max, duration);
         if (f->max == INT64_MAX)
-            cg_model_errorf(ctx, v, NULL, "must be at least %lld%s, got %s", (long long)f->min, unit, v->text);
+            cg_model_errorf(ctx, v, NULL, "must be at least %s, got %s", lo, v->text);
         else
-            cg_model_errorf(ctx, v, NULL, "must be between %lld%s and %lld%s, got %s", (long long)f->min, unit,
-                            (long long)f->max, unit, v->text);
+            cg_model_errorf(ctx, v, NULL, "must be between %s and %s, got %s", lo, hi, v->text);
         return -1;
     }
     if ((f->flags & CG_MF_EXCL) && x == f->excl) {
@@ -290,7 +302,7 @@ static int decode_value(cg_model_ctx_t *ctx, const cg_model_field_t *f, const cg
             wrong_type(ctx, v, "an integer");
         } else if (parse_int(v, &x) != 0) {
             cg_model_errorf(ctx, v, NULL, "integer out of range: %s", v->text);
-        } else if (check_int_bounds(ctx, f, v, x, "") == 0) {
+        } else if (check_int_bounds(ctx, f, v, x, 0) == 0) {
             *AT(obj, f->off, int64_t) = x;
         }
         break;
@@ -327,7 +339,7 @@ static int decode_value(cg_model_ctx_t *ctx, const cg_model_field_t *f, const cg
             else
                 cg_model_errorf(ctx, v, NULL, "expected a duration such as \"250ms\", \"1.5s\", \"2m\" or \"1h\", got \"%s\"",
                                 v->text);
-        } else if (check_int_bounds(ctx, f, v, ms, "ms") == 0) {
+        } else if (check_int_bounds(ctx, f, v, ms, 1) == 0) {
             *AT(obj, f->off, int64_t) = ms;
         }
         break;
@@ -421,7 +433,7 @@ static int decode_map_entries(cg_model_ctx_t *ctx, const cg_ynode_t *v, const ch
         for (size_t j = 0; j < i; j++) {
             const cg_ynode_t *o = cg_ynode_key(v, j);
             if (o->kind == CG_YNODE_SCALAR && strcmp(o->text, k->text) == 0) {
-                cg_model_errorf(ctx, k, NULL, "duplicate key \"%s\" (first at line %d)", k->text, o->line);
+                cg_model_errorf(ctx, k, k->text, "duplicate key (first at line %d)", o->line);
                 bad = 1;
                 break;
             }
