@@ -287,15 +287,16 @@ static SCHEMA(routing_schema, cg_model_routing_t, routing_fields);
 
 /* ---- Gateway: our additions ---- */
 
-static const char *const retry_conditions[] = {"connect-failure", "refused-stream", "reset", "5xx",
-                                               "gateway-error", "retriable-4xx", "502", "503", "504", NULL};
+static const char *const retry_conditions[] = {"connect-failure", "refused-stream", "reset",         "5xx",
+                                               "gateway-error",   "retriable-4xx",  "per-try-timeout", "502",
+                                               "503",             "504",            NULL};
 
 static const cg_model_field_t retries_fields[] = {
     INT(cg_model_retries_t, "attempts", attempts, DEF, 0, 10, .def_i = 2, .doc = "retries after the first try"),
     DUR(cg_model_retries_t, "perTryTimeout", per_try_timeout_ms, DEF, 0, DAY_MS, .def_i = 0,
         .doc = "bound on one try; 0 = only the rule timeout"),
     STRLIST(cg_model_retries_t, "retryOn", retry_on, nretry_on, 0, .enums = retry_conditions,
-            .doc = "conditions; default connect-failure, refused-stream, reset, 502, 503, 504"),
+            .doc = "conditions; default connect-failure, reset, 502, 503, 504, per-try-timeout"),
 };
 static SCHEMA(retries_schema, cg_model_retries_t, retries_fields);
 
@@ -312,9 +313,9 @@ static const cg_model_field_t outlier_fields[] = {
     INT(cg_model_outlier_t, "consecutiveGatewayErrors", consecutive_gateway_errors, DEF, 1, 1000, .def_i = 3,
         .doc = "gateway failures in a row that eject an endpoint"),
     DUR(cg_model_outlier_t, "interval", interval_ms, DEF, 1, DAY_MS, .def_i = 1000, .doc = "how often ejections are re-checked"),
-    DUR(cg_model_outlier_t, "baseEjectionTime", base_ejection_time_ms, DEF, 1, DAY_MS, .def_i = 30000,
+    DUR(cg_model_outlier_t, "baseEjectionTime", base_ejection_time_ms, DEF, 1, DAY_MS, .def_i = 5000,
         .doc = "first ejection; the n-th lasts n times as long"),
-    DUR(cg_model_outlier_t, "maxEjectionTime", max_ejection_time_ms, DEF, 1, DAY_MS, .def_i = 300000,
+    DUR(cg_model_outlier_t, "maxEjectionTime", max_ejection_time_ms, DEF, 1, DAY_MS, .def_i = 30000,
         .doc = "cap on one ejection"),
     INT(cg_model_outlier_t, "maxEjectionPercent", max_ejection_percent, DEF, 0, 100, .def_i = 100,
         .doc = "share of a destination's endpoints that may be ejected at once"),

@@ -129,15 +129,15 @@ typedef struct cg_model_routing {
 typedef struct cg_model_retries {
     int64_t attempts;            /* default 2 */
     int64_t per_try_timeout_ms;  /* default 0 = bounded by the rule timeout only */
-    char **retry_on;             /* default (none given): connect-failure, refused-stream, reset, 502, 503, 504 */
+    char **retry_on;             /* none given: connect-failure, reset, 502, 503, 504, per-try-timeout */
     size_t nretry_on;
 } cg_model_retries_t;
 
 typedef struct cg_model_outlier {
     int64_t consecutive_gateway_errors; /* default 3 */
     int64_t interval_ms;                /* default 1000 */
-    int64_t base_ejection_time_ms;      /* default 30000 */
-    int64_t max_ejection_time_ms;       /* default 300000 */
+    int64_t base_ejection_time_ms;      /* default 5000 */
+    int64_t max_ejection_time_ms;       /* default 30000 */
     int64_t max_ejection_percent;       /* default 100 */
 } cg_model_outlier_t;
 

@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "core/list.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@ typedef struct tx {
     size_t nlive;
     cg_buf_t *errors;
     int nerrors;
+    const char *region; /* of the instance's own cluster: its endpoints get priority 0 */
     CG_VEC(cg_snap_server_t) servers;
     CG_VEC(cg_snap_destination_t) dests;
     CG_VEC(char *) warnings;
@@ -105,23 +107,105 @@ static char *gateway_id(const cg_model_gateway_t *gw)
 
 /* ---- destinations ---- */
 
-static size_t find_dest(const tx_t *t, const char *name)
+/* Settings of the http[] server a route belongs to, with the documented defaults. Weighted
+ * routes split strictly: no ejection, no active checks. Service routes (ingress → app) eject
+ * and check only when asked: an app failing is not the gateway's health. */
+static void fill_policy(cg_snap_policy_t *p, const cg_model_http_server_t *srv, cg_dest_mode_t mode)
 {
-    for (size_t i = 0; i < t->dests.len; i++)
-        if (strcmp(t->dests.items[i].name, name) == 0) return i;
+    p->retry = cg_lb_retry_defaults;
+    if (srv->retries) {
+        p->retry.attempts = (uint32_t)srv->retries->attempts;
+        p->retry.per_try_timeout_ms = (uint32_t)srv->retries->per_try_timeout_ms;
+        if (srv->retries->nretry_on) {
+            p->retry.retry_on = 0;
+            for (size_t i = 0; i < srv->retries->nretry_on; i++)
+                p->retry.retry_on |= cg_lb_retry_on_parse(srv->retries->retry_on[i]);
+        }
+    }
+    p->outlier = cg_lb_outlier_defaults;
+    if (srv->outlier_detection) {
+        const cg_model_outlier_t *o = srv->outlier_detection;
+        p->outlier.consecutive_gateway_errors = (uint32_t)o->consecutive_gateway_errors;
+        p->outlier.interval_ms = (uint32_t)o->interval_ms;
+        p->outlier.base_ejection_ms = (uint32_t)o->base_ejection_time_ms;
+        p->outlier.max_ejection_ms = (uint32_t)o->max_ejection_time_ms;
+        p->outlier.max_ejection_percent = (uint32_t)o->max_ejection_percent;
+    }
+    if (mode == CG_DEST_WEIGHTED || (mode == CG_DEST_SERVICE && !srv->outlier_detection))
+        p->outlier.consecutive_gateway_errors = 0; /* off */
+    p->health_check = cg_lb_hc_defaults;
+    if (srv->health_check) {
+        const cg_model_health_check_t *h = srv->health_check;
+        p->health_check.enabled = (uint8_t)h->enabled;
+        p->health_check.interval_ms = (uint32_t)h->interval_ms;
+        p->health_check.timeout_ms = (uint32_t)h->timeout_ms;
+        p->health_check.unhealthy_threshold = (uint32_t)h->unhealthy_threshold;
+        p->health_check.healthy_threshold = (uint32_t)h->healthy_threshold;
+    }
+    if (mode == CG_DEST_WEIGHTED || (mode == CG_DEST_SERVICE && !srv->health_check)) p->health_check.enabled = 0;
+    p->overprovisioning = srv->failover ? (uint32_t)lround(srv->failover->overprovisioning_factor * 100) : 140;
+}
+
+static int policy_eq(const cg_snap_policy_t *a, const cg_snap_policy_t *b)
+{
+    const cg_lb_retry_cfg_t *r = &a->retry, *q = &b->retry;
+    const cg_lb_outlier_cfg_t *o = &a->outlier, *u = &b->outlier;
+    const cg_lb_hc_cfg_t *h = &a->health_check, *k = &b->health_check;
+    return r->attempts == q->attempts && r->per_try_timeout_ms == q->per_try_timeout_ms && r->retry_on == q->retry_on &&
+           r->backoff_base_ms == q->backoff_base_ms && r->backoff_max_ms == q->backoff_max_ms &&
+           r->budget_percent == q->budget_percent && r->budget_min == q->budget_min &&
+           r->buffer_limit == q->buffer_limit && o->consecutive_gateway_errors == u->consecutive_gateway_errors &&
+           o->interval_ms == u->interval_ms && o->base_ejection_ms == u->base_ejection_ms &&
+           o->max_ejection_ms == u->max_ejection_ms && o->max_ejection_percent == u->max_ejection_percent &&
+           h->enabled == k->enabled && h->interval_ms == k->interval_ms && h->timeout_ms == k->timeout_ms &&
+           h->unhealthy_threshold == k->unhealthy_threshold && h->healthy_threshold == k->healthy_threshold &&
+           a->overprovisioning == b->overprovisioning;
+}
+
+/* Destinations are named by what they send to, so equal routes share one (and the name stays
+ * stable across snapshots, which lets the proxy keep endpoint state). Servers with different
+ * policies for the same targets get their own, named after the server. Returns the index of
+ * an existing match, or SIZE_MAX with *name_out set to the name a new one must take. */
+static size_t find_dest(const tx_t *t, const char *base, const cg_snap_policy_t *pol, size_t server, char **name_out)
+{
+    *name_out = NULL;
+    int taken = 0;
+    for (size_t i = 0; i < t->dests.len; i++) {
+        if (strcmp(t->dests.items[i].name, base) != 0) continue;
+        if (policy_eq(&t->dests.items[i].policy, pol)) return i;
+        taken = 1;
+    }
+    cg_buf_t b = {0};
+    cg_buf_append_str(&b, base);
+    if (taken) {
+        const cg_snap_server_t *s = &t->servers.items[server];
+        cg_buf_printf(&b, "@%s/%s", s->gateway, s->name);
+        cg_buf_append(&b, "", 1);
+        for (size_t i = 0; i < t->dests.len; i++) {
+            if (strcmp(t->dests.items[i].name, cg_buf_data(&b)) == 0) {
+                cg_buf_free(&b);
+                return i; /* the same server's other rule */
+            }
+        }
+    } else {
+        cg_buf_append(&b, "", 1);
+    }
+    *name_out = cg_xstrdup(cg_buf_data(&b));
+    cg_buf_free(&b);
     return SIZE_MAX;
 }
 
-static cg_snap_destination_t *new_dest(tx_t *t, const char *name, cg_dest_mode_t mode, size_t *index)
+static cg_snap_destination_t *new_dest(tx_t *t, char *name, cg_dest_mode_t mode, const cg_snap_policy_t *pol,
+                                       size_t *index)
 {
-    cg_snap_destination_t d = {.name = cg_xstrdup(name), .mode = mode, .connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS};
+    cg_snap_destination_t d = {.name = name, .mode = mode, .connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS, .policy = *pol};
     cg_vec_push(&t->dests, d);
     *index = t->dests.len - 1;
     return &t->dests.items[*index];
 }
 
 static void add_endpoint(cg_snap_destination_t *d, const char *address, uint16_t port, const char *cluster,
-                         const char *region, const char *zone, uint32_t weight)
+                         const char *region, const char *zone, uint32_t weight, uint32_t priority)
 {
     for (size_t i = 0; i < d->nendpoints; i++)
         if (d->endpoints[i].port == port && strcmp(d->endpoints[i].address, address) == 0) return;
@@ -133,17 +217,21 @@ static void add_endpoint(cg_snap_destination_t *d, const char *address, uint16_t
         .region = xstrdup_or_null(region),
         .zone = xstrdup_or_null(zone),
         .weight = weight ? weight : 1,
+        .priority = priority,
     };
 }
 
-static size_t service_dest(tx_t *t, const cg_model_service_dest_t *sd)
+static size_t service_dest(tx_t *t, const cg_model_service_dest_t *sd, size_t server, const cg_model_http_server_t *srv)
 {
-    char name[600];
-    if (sd->port) snprintf(name, sizeof(name), "service:%s:%lld", sd->host, (long long)sd->port);
-    else snprintf(name, sizeof(name), "service:%s", sd->host);
-    size_t idx = find_dest(t, name);
+    char base[600];
+    if (sd->port) snprintf(base, sizeof(base), "service:%s:%lld", sd->host, (long long)sd->port);
+    else snprintf(base, sizeof(base), "service:%s", sd->host);
+    cg_snap_policy_t pol;
+    fill_policy(&pol, srv, CG_DEST_SERVICE);
+    char *name;
+    size_t idx = find_dest(t, base, &pol, server, &name);
     if (idx != SIZE_MAX) return idx;
-    cg_snap_destination_t *d = new_dest(t, name, CG_DEST_SERVICE, &idx);
+    cg_snap_destination_t *d = new_dest(t, name, CG_DEST_SERVICE, &pol, &idx);
     const char *slash = strchr(sd->host, '/');
     size_t nslen = (size_t)(slash - sd->host);
     const char *fqdn = slash + 1;
@@ -157,7 +245,7 @@ static size_t service_dest(tx_t *t, const cg_model_service_dest_t *sd)
         for (size_t e = 0; e < s->spec.nendpoints; e++) {
             const cg_model_service_endpoint_t *ep = &s->spec.endpoints[e];
             if (sd->port && ep->port != sd->port) continue;
-            add_endpoint(d, ep->address, (uint16_t)ep->port, s->metadata.cluster, NULL, NULL, (uint32_t)ep->weight);
+            add_endpoint(d, ep->address, (uint16_t)ep->port, s->metadata.cluster, NULL, NULL, (uint32_t)ep->weight, 0);
         }
     }
     if (!found)
@@ -201,6 +289,9 @@ static int own_listener(const tx_t *t, const char *address, int64_t port)
 static size_t cluster_endpoints(tx_t *t, cg_snap_destination_t *d, const cg_model_cluster_t *c, const char *hostname)
 {
     size_t before = d->nendpoints;
+    /* own region first; every other region is one remote priority (no failover order yet) */
+    const char *region = c->spec.locality.region;
+    uint32_t priority = t->region != NULL && strcmp(region, t->region) != 0 ? 1 : 0;
     ginst_t *gi;
     size_t ngi = cluster_instances(t, c, &gi);
     for (size_t i = 0; i < ngi; i++) {
@@ -212,8 +303,8 @@ static size_t cluster_endpoints(tx_t *t, cg_snap_destination_t *d, const cg_mode
                 const cg_model_http_server_t *srv = &gw->spec.http[h];
                 if (strcmp(srv->hostname, hostname) != 0) continue;
                 if (own_listener(t, gi[i].address, srv->port)) continue;
-                add_endpoint(d, gi[i].address, (uint16_t)srv->port, c->metadata.name, c->spec.locality.region,
-                             c->spec.locality.zone, 1);
+                add_endpoint(d, gi[i].address, (uint16_t)srv->port, c->metadata.name, region, c->spec.locality.zone,
+                             1, priority);
             }
         }
     }
@@ -337,31 +428,30 @@ static void named_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_cluster
     cg_vec_free(&cand);
 }
 
-static size_t cluster_dest(tx_t *t, const cg_model_cluster_dest_t *cd, const char *hostname)
+static size_t cluster_dest(tx_t *t, const cg_model_cluster_dest_t *cd, size_t server, const cg_model_http_server_t *srv)
 {
+    const char *hostname = srv->hostname;
     int weighted = 0;
     for (size_t i = 0; i < cd->nclusters; i++) weighted |= cd->clusters[i].has_weight;
     cg_dest_mode_t mode = cd->nclusters == 0 ? CG_DEST_AUTO : weighted ? CG_DEST_WEIGHTED : CG_DEST_NAMED;
-    /* named by content: equal configurations share one destination across rules and servers,
-     * and the name stays stable across snapshots so the proxy can keep endpoint health */
-    cg_buf_t name = {0};
-    cg_buf_printf(&name, "clusters:%s", hostname);
-    if (mode != CG_DEST_AUTO) cg_buf_append_str(&name, mode == CG_DEST_WEIGHTED ? ":weighted:" : ":named:");
+    cg_buf_t base = {0};
+    cg_buf_printf(&base, "clusters:%s", hostname);
+    if (mode != CG_DEST_AUTO) cg_buf_append_str(&base, mode == CG_DEST_WEIGHTED ? ":weighted:" : ":named:");
     for (size_t i = 0; i < cd->nclusters; i++) {
         const cg_model_cluster_ref_t *ref = &cd->clusters[i];
-        if (i) cg_buf_append_str(&name, ",");
-        if (ref->name) cg_buf_append_str(&name, ref->name);
-        else append_labels(&name, ref->labels, ref->nlabels);
-        if (weighted) cg_buf_printf(&name, "=%lld", (long long)ref->weight);
+        if (i) cg_buf_append_str(&base, ",");
+        if (ref->name) cg_buf_append_str(&base, ref->name);
+        else append_labels(&base, ref->labels, ref->nlabels);
+        if (weighted) cg_buf_printf(&base, "=%lld", (long long)ref->weight);
     }
-    cg_buf_append(&name, "", 1);
-    size_t idx = find_dest(t, cg_buf_data(&name));
-    if (idx != SIZE_MAX) {
-        cg_buf_free(&name);
-        return idx;
-    }
-    cg_snap_destination_t *d = new_dest(t, cg_buf_data(&name), mode, &idx);
-    cg_buf_free(&name);
+    cg_buf_append(&base, "", 1);
+    cg_snap_policy_t pol;
+    fill_policy(&pol, srv, mode);
+    char *name;
+    size_t idx = find_dest(t, cg_buf_data(&base), &pol, server, &name);
+    cg_buf_free(&base);
+    if (idx != SIZE_MAX) return idx;
+    cg_snap_destination_t *d = new_dest(t, name, mode, &pol, &idx);
     if (mode == CG_DEST_AUTO) {
         for (size_t c = 0; c < t->rs->nclusters; c++) cluster_endpoints(t, d, &t->rs->clusters[c], hostname);
         if (d->nendpoints == 0) warn(t, "no cluster has a Gateway serving %s", hostname);
@@ -459,8 +549,8 @@ static void resolve_routes(tx_t *t)
         for (size_t r = 0; r < srv->routing.nrules; r++) {
             const cg_model_route_t *route = srv->routing.rules[r].route;
             if (route == NULL) continue;
-            size_t d = route->service_destination ? service_dest(t, route->service_destination)
-                                                  : cluster_dest(t, route->cluster_destination, srv->hostname);
+            size_t d = route->service_destination ? service_dest(t, route->service_destination, i, srv)
+                                                  : cluster_dest(t, route->cluster_destination, i, srv);
             t->servers.items[i].rules[r].destination = d; /* after the call: it may grow dests */
         }
     }
@@ -502,9 +592,10 @@ int cg_translate_instance_live(const cg_resource_set_t *rs, const cg_instance_t 
         free_tx(&t);
         return CG_EINVAL;
     }
+    const cg_model_cluster_t *own = cg_model_find_cluster(rs, inst->cluster);
+    t.region = own ? own->spec.locality.region : NULL;
     resolve_routes(&t);
 
-    const cg_model_cluster_t *own = cg_model_find_cluster(rs, inst->cluster);
     if (selected == 0) warn(&t, "no Gateway selects this instance (cluster %s, namespace %s)", inst->cluster, inst->namespace_);
     if (own == NULL)
         warn(&t, "cluster %s has no Cluster resource: the instance's region is unknown", inst->cluster);

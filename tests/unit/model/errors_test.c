@@ -230,7 +230,7 @@ static const struct {
      "t.yaml:13:18: spec.http[0].routing.rules[0].timeout: must be between 0ms and 24h, got 25h\n"},
     {"retry_on_unknown",
      SERVER("retries: {retryOn: [5xx, connect-timeout]}"),
-     "t.yaml:13:30: spec.http[0].retries.retryOn[1]: expected one of connect-failure, refused-stream, reset, 5xx, gateway-error, retriable-4xx, 502, 503, 504, got \"connect-timeout\"\n"},
+     "t.yaml:13:30: spec.http[0].retries.retryOn[1]: expected one of connect-failure, refused-stream, reset, 5xx, gateway-error, retriable-4xx, per-try-timeout, 502, 503, 504, got \"connect-timeout\"\n"},
     {"retry_attempts",
      SERVER("retries: {attempts: -1, perTryTimeout: 5}"),
      "t.yaml:13:25: spec.http[0].retries.attempts: must be between 0 and 10, got -1\n" "t.yaml:13:44: spec.http[0].retries.perTryTimeout: a duration needs a unit (ms, s, m, h), e.g. \"5ms\" or \"5s\"\n"},

@@ -234,8 +234,8 @@ static void test_gateway_all_fields(void **state)
     assert_int_equal(h->retries->nretry_on, 0);
     assert_int_equal(h->outlier_detection->consecutive_gateway_errors, 3);
     assert_int_equal(h->outlier_detection->interval_ms, 1000);
-    assert_int_equal(h->outlier_detection->base_ejection_time_ms, 30000);
-    assert_int_equal(h->outlier_detection->max_ejection_time_ms, 300000);
+    assert_int_equal(h->outlier_detection->base_ejection_time_ms, 5000);
+    assert_int_equal(h->outlier_detection->max_ejection_time_ms, 30000);
     assert_int_equal(h->outlier_detection->max_ejection_percent, 100);
     assert_true(h->health_check->enabled);
     assert_int_equal(h->health_check->interval_ms, 1000);
