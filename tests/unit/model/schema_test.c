@@ -10,6 +10,8 @@
 #include "model/resource.h"
 #include "model/schema.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void test_durations(void **state)
@@ -89,12 +91,42 @@ static void test_tables(void **state)
     }
 }
 
+/* docs/resources.md names every field of every table (as `name`, `a.name`, `name[]...`). */
+static int documented(const char *doc, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = doc; (p = strstr(p, name)) != NULL; p++) {
+        if (p == doc) continue;
+        char before = p[-1], after = p[n];
+        if ((before == '`' || before == '.') && (after == '`' || after == '.' || after == '['))
+            return 1;
+    }
+    return 0;
+}
+
+static void test_docs_cover_tables(void **state)
+{
+    (void)state;
+    FILE *f = fopen(CG_SOURCE_DIR "/docs/resources.md", "r");
+    assert_non_null(f);
+    static char doc[1 << 17];
+    size_t len = fread(doc, 1, sizeof(doc) - 1, f);
+    fclose(f);
+    doc[len] = '\0';
+    for (size_t s = 0; cg_model_all_schemas[s]; s++)
+        for (size_t i = 0; i < cg_model_all_schemas[s]->nfields; i++) {
+            const char *name = cg_model_all_schemas[s]->fields[i].name;
+            if (!documented(doc, name)) fail_msg("docs/resources.md does not mention `%s`", name);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_checks),
         cmocka_unit_test(test_tables),
+        cmocka_unit_test(test_docs_cover_tables),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
