@@ -45,15 +45,19 @@ static int load_document(loader_t *l, const char *file, const cg_ydoc_t *doc)
     cg_model_ctx_t ctx;
     cg_model_ctx_init(&ctx, file, l->errors);
     if (root->kind != CG_YNODE_MAP) {
-        cg_model_errorf(&ctx, root, NULL, "expected a resource (a mapping with apiVersion, kind, metadata, spec), got %s",
-                        cg_ynode_describe(root));
+        cg_model_errorf(
+            &ctx, root, NULL,
+            "expected a resource (a mapping with apiVersion, kind, metadata, spec), got %s",
+            cg_ynode_describe(root));
         return ctx.nerrors;
     }
     const cg_ynode_t *av = cg_ynode_get(root, "apiVersion"), *kn = cg_ynode_get(root, "kind");
-    if (av == NULL) cg_model_errorf(&ctx, root, "apiVersion", "missing required field");
+    if (av == NULL)
+        cg_model_errorf(&ctx, root, "apiVersion", "missing required field");
     else if (av->kind != CG_YNODE_SCALAR || av->stype != CG_YSCALAR_STRING)
         cg_model_errorf(&ctx, av, "apiVersion", "expected a string, got %s", cg_ynode_describe(av));
-    if (kn == NULL) cg_model_errorf(&ctx, root, "kind", "missing required field");
+    if (kn == NULL)
+        cg_model_errorf(&ctx, root, "kind", "missing required field");
     else if (kn->kind != CG_YNODE_SCALAR || kn->stype != CG_YSCALAR_STRING)
         cg_model_errorf(&ctx, kn, "kind", "expected a string, got %s", cg_ynode_describe(kn));
     if (ctx.nerrors) return ctx.nerrors;
@@ -62,12 +66,16 @@ static int load_document(loader_t *l, const char *file, const cg_ydoc_t *doc)
     const cg_model_schema_t *schema = cg_model_schema_for(av->text, kn->text, &kind);
     if (schema == NULL) {
         if (strcmp(av->text, "crossgate/v1") == 0)
-            cg_model_errorf(&ctx, kn, "kind", "unknown kind \"%s\" (expected Cluster, Service or Gateway)", kn->text);
+            cg_model_errorf(&ctx, kn, "kind",
+                            "unknown kind \"%s\" (expected Cluster, Service or Gateway)", kn->text);
         else if (strcmp(av->text, "gateway.tsb.tetrate.io/v2") == 0)
-            cg_model_errorf(&ctx, kn, "kind", "kind \"%s\" is not supported for gateway.tsb.tetrate.io/v2 (only Gateway)",
-                            kn->text);
+            cg_model_errorf(
+                &ctx, kn, "kind",
+                "kind \"%s\" is not supported for gateway.tsb.tetrate.io/v2 (only Gateway)",
+                kn->text);
         else
-            cg_model_errorf(&ctx, av, "apiVersion", "expected crossgate/v1 or gateway.tsb.tetrate.io/v2, got \"%s\"",
+            cg_model_errorf(&ctx, av, "apiVersion",
+                            "expected crossgate/v1 or gateway.tsb.tetrate.io/v2, got \"%s\"",
                             av->text);
         return ctx.nerrors;
     }
@@ -101,7 +109,8 @@ static void load_text(loader_t *l, const char *name, const char *data, size_t le
 {
     const char *file = intern_file(l->rs, name);
     cg_ystream_t st = {0};
-    if (cg_model_yaml_parse(file, data, len, ends_with(name, ".json"), &st, l->errors) != 0) l->nparse++;
+    if (cg_model_yaml_parse(file, data, len, ends_with(name, ".json"), &st, l->errors) != 0)
+        l->nparse++;
     for (size_t i = 0; i < st.ndocs; i++)
         if (load_document(l, file, &st.docs[i]) != 0) l->nparse++;
     cg_ystream_free(&st);
@@ -168,7 +177,8 @@ static void load_dir(loader_t *l, const char *path)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.') continue; /* hidden files, editor leftovers */
-        if (!ends_with(e->d_name, ".yaml") && !ends_with(e->d_name, ".yml") && !ends_with(e->d_name, ".json"))
+        if (!ends_with(e->d_name, ".yaml") && !ends_with(e->d_name, ".yml") &&
+            !ends_with(e->d_name, ".json"))
             continue;
         cg_vec_push(&names, cg_xstrdup(e->d_name));
     }
@@ -211,13 +221,17 @@ static int check_duplicates(loader_t *l)
             const cg_model_meta_t *m = meta_at(rs, (cg_model_kind_t)k, i);
             for (size_t j = 0; j < i; j++) {
                 const cg_model_meta_t *o = meta_at(rs, (cg_model_kind_t)k, j);
-                if (!streq(m->name, o->name) || !streq(m->namespace_, o->namespace_) || !streq(m->cluster, o->cluster))
+                if (!streq(m->name, o->name) || !streq(m->namespace_, o->namespace_) ||
+                    !streq(m->cluster, o->cluster))
                     continue;
-                cg_buf_printf(l->errors, "%s:%d:%d: metadata.name: duplicate %s %s%s%s%s%s (first defined at %s:%d:%d)\n",
-                              m->pos.file, m->pos.line, m->pos.col, cg_model_kind_name((cg_model_kind_t)k),
+                cg_buf_printf(l->errors,
+                              "%s:%d:%d: metadata.name: duplicate %s %s%s%s%s%s (first defined at "
+                              "%s:%d:%d)\n",
+                              m->pos.file, m->pos.line, m->pos.col,
+                              cg_model_kind_name((cg_model_kind_t)k),
                               m->namespace_ ? m->namespace_ : "", m->namespace_ ? "/" : "", m->name,
-                              m->cluster ? " in cluster " : "", m->cluster ? m->cluster : "", o->pos.file,
-                              o->pos.line, o->pos.col);
+                              m->cluster ? " in cluster " : "", m->cluster ? m->cluster : "",
+                              o->pos.file, o->pos.line, o->pos.col);
                 bad++;
                 break;
             }
@@ -237,25 +251,29 @@ static int finish(loader_t *l, cg_resource_set_t **out)
     return 0;
 }
 
-int cg_model_load_paths(const char *const *paths, size_t npaths, cg_resource_set_t **out, cg_buf_t *errors)
+int cg_model_load_paths(const char *const *paths, size_t npaths, cg_resource_set_t **out,
+                        cg_buf_t *errors)
 {
     loader_t l = {.rs = cg_xcalloc(1, sizeof(cg_resource_set_t)), .errors = errors};
     for (size_t i = 0; i < npaths; i++) {
         struct stat st;
-        if (stat(paths[i], &st) != 0) io_error(&l, paths[i], "cannot open", errno);
-        else if (S_ISDIR(st.st_mode)) load_dir(&l, paths[i]);
-        else load_file(&l, paths[i]);
+        if (stat(paths[i], &st) != 0)
+            io_error(&l, paths[i], "cannot open", errno);
+        else if (S_ISDIR(st.st_mode))
+            load_dir(&l, paths[i]);
+        else
+            load_file(&l, paths[i]);
     }
     return finish(&l, out);
 }
 
-int cg_model_load_buffer(const char *name, const char *data, size_t len, cg_resource_set_t **out, cg_buf_t *errors)
+int cg_model_load_buffer(const char *name, const char *data, size_t len, cg_resource_set_t **out,
+                         cg_buf_t *errors)
 {
     loader_t l = {.rs = cg_xcalloc(1, sizeof(cg_resource_set_t)), .errors = errors};
     load_text(&l, name, data, len);
     return finish(&l, out);
 }
-
 
 void cg_model_free(cg_resource_set_t *rs)
 {

@@ -24,7 +24,8 @@ typedef struct cg_resource_set {
  * name, not recursive). On any error appends "file:line:col: field.path: message\n" lines
  * to errors, leaves *out untouched and returns CG_EPARSE (invalid content), or CG_ENOENT /
  * CG_EIO when a path cannot be read and nothing else was wrong. */
-int cg_model_load_paths(const char *const *paths, size_t npaths, cg_resource_set_t **out, cg_buf_t *errors);
+int cg_model_load_paths(const char *const *paths, size_t npaths, cg_resource_set_t **out,
+                        cg_buf_t *errors);
 /* The same for one in-memory buffer; name is used in error positions (a name ending in
  * ".json" parses as JSON, anything else as YAML). */
 int cg_model_load_buffer(const char *name, const char *data, size_t len, cg_resource_set_t **out,

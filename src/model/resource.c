@@ -11,38 +11,74 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REQ CG_MF_REQUIRED
-#define DEF CG_MF_DEFAULT
+#define REQ      CG_MF_REQUIRED
+#define DEF      CG_MF_DEFAULT
 #define NONEMPTY CG_MF_NONEMPTY
-#define LOWER CG_MF_LOWER
-#define BOUNDS CG_MF_BOUNDS
+#define LOWER    CG_MF_LOWER
+#define BOUNDS   CG_MF_BOUNDS
 
 #define DAY_MS INT64_C(86400000)
 
 /* Field constructors: struct type, YAML name, C member, flags, then any extra initialisers. */
-#define STR(T, yname, m, fl, ...) {.name = yname, .type = CG_MT_STRING, .flags = (fl), .off = offsetof(T, m), __VA_ARGS__}
+#define STR(T, yname, m, fl, ...)                                                                  \
+    {                                                                                              \
+        .name = yname, .type = CG_MT_STRING, .flags = (fl), .off = offsetof(T, m), __VA_ARGS__     \
+    }
 #define INT(T, yname, m, fl, lo, hi, ...)                                                          \
-    {.name = yname, .type = CG_MT_INT, .flags = (fl) | BOUNDS, .off = offsetof(T, m), .min = (lo), .max = (hi), __VA_ARGS__}
+    {                                                                                              \
+        .name = yname, .type = CG_MT_INT, .flags = (fl) | BOUNDS, .off = offsetof(T, m),           \
+        .min = (lo), .max = (hi), __VA_ARGS__                                                      \
+    }
 #define DUR(T, yname, m, fl, lo, hi, ...)                                                          \
-    {.name = yname, .type = CG_MT_DURATION, .flags = (fl) | BOUNDS, .off = offsetof(T, m), .min = (lo), .max = (hi), __VA_ARGS__}
-#define BOOL(T, yname, m, fl, ...) {.name = yname, .type = CG_MT_BOOL, .flags = (fl), .off = offsetof(T, m), __VA_ARGS__}
+    {                                                                                              \
+        .name = yname, .type = CG_MT_DURATION, .flags = (fl) | BOUNDS, .off = offsetof(T, m),      \
+        .min = (lo), .max = (hi), __VA_ARGS__                                                      \
+    }
+#define BOOL(T, yname, m, fl, ...)                                                                 \
+    {                                                                                              \
+        .name = yname, .type = CG_MT_BOOL, .flags = (fl), .off = offsetof(T, m), __VA_ARGS__       \
+    }
 #define NUM(T, yname, m, fl, lo, hi, ...)                                                          \
-    {.name = yname, .type = CG_MT_NUMBER, .flags = (fl) | BOUNDS, .off = offsetof(T, m), .fmin = (lo), .fmax = (hi), __VA_ARGS__}
+    {                                                                                              \
+        .name = yname, .type = CG_MT_NUMBER, .flags = (fl) | BOUNDS, .off = offsetof(T, m),        \
+        .fmin = (lo), .fmax = (hi), __VA_ARGS__                                                    \
+    }
 #define STRUCT(T, yname, m, fl, schema, ...)                                                       \
-    {.name = yname, .type = CG_MT_STRUCT, .flags = (fl), .off = offsetof(T, m), .sub = &(schema), __VA_ARGS__}
+    {                                                                                              \
+        .name = yname, .type = CG_MT_STRUCT, .flags = (fl), .off = offsetof(T, m),                 \
+        .sub = &(schema), __VA_ARGS__                                                              \
+    }
 #define OBJ(T, yname, m, fl, schema, ...)                                                          \
-    {.name = yname, .type = CG_MT_OBJECT, .flags = (fl), .off = offsetof(T, m), .sub = &(schema), __VA_ARGS__}
+    {                                                                                              \
+        .name = yname, .type = CG_MT_OBJECT, .flags = (fl), .off = offsetof(T, m),                 \
+        .sub = &(schema), __VA_ARGS__                                                              \
+    }
 #define LIST(T, yname, m, n, fl, schema, ...)                                                      \
-    {.name = yname, .type = CG_MT_LIST, .flags = (fl), .off = offsetof(T, m), .aux = offsetof(T, n), .sub = &(schema), __VA_ARGS__}
+    {                                                                                              \
+        .name = yname, .type = CG_MT_LIST, .flags = (fl), .off = offsetof(T, m),                   \
+        .aux = offsetof(T, n), .sub = &(schema), __VA_ARGS__                                       \
+    }
 #define STRLIST(T, yname, m, n, fl, ...)                                                           \
-    {.name = yname, .type = CG_MT_STRLIST, .flags = (fl), .off = offsetof(T, m), .aux = offsetof(T, n), __VA_ARGS__}
+    {                                                                                              \
+        .name = yname, .type = CG_MT_STRLIST, .flags = (fl), .off = offsetof(T, m),                \
+        .aux = offsetof(T, n), __VA_ARGS__                                                         \
+    }
 #define MAP(T, yname, m, n, fl, ...)                                                               \
-    {.name = yname, .type = CG_MT_MAP, .flags = (fl), .off = offsetof(T, m), .aux = offsetof(T, n), __VA_ARGS__}
-#define UNSUPPORTED(yname, why) {.name = yname, .type = CG_MT_UNSUPPORTED, .doc = why}
+    {                                                                                              \
+        .name = yname, .type = CG_MT_MAP, .flags = (fl), .off = offsetof(T, m),                    \
+        .aux = offsetof(T, n), __VA_ARGS__                                                         \
+    }
+#define UNSUPPORTED(yname, why)                                                                    \
+    {                                                                                              \
+        .name = yname, .type = CG_MT_UNSUPPORTED, .doc = why                                       \
+    }
 
 #define SCHEMA(var, T, fieldsv, ...)                                                               \
-    const cg_model_schema_t var = {.name = #T, .size = sizeof(T), .fields = fieldsv,               \
-                                   .nfields = CG_ARRAY_SIZE(fieldsv), __VA_ARGS__}
+    const cg_model_schema_t var = {.name = #T,                                                     \
+                                   .size = sizeof(T),                                              \
+                                   .fields = fieldsv,                                              \
+                                   .nfields = CG_ARRAY_SIZE(fieldsv),                              \
+                                   __VA_ARGS__}
 
 /* ---- string checks ---- */
 
@@ -81,19 +117,25 @@ static const char *check_ns_host(const char *s)
     const char *slash = strchr(s, '/');
     if (slash == NULL || slash == s || slash[1] == '\0' || strchr(slash + 1, '/') != NULL)
         return "expected \"<namespace>/<fqdn>\"";
-    return cg_model_check_hostname(slash + 1) == NULL ? NULL : "expected \"<namespace>/<fqdn>\" with a DNS name";
+    return cg_model_check_hostname(slash + 1) == NULL
+               ? NULL
+               : "expected \"<namespace>/<fqdn>\" with a DNS name";
 }
 
 /* ---- metadata ---- */
 
 static const cg_model_field_t meta_cluster_fields[] = {
-    STR(cg_model_meta_t, "name", name, REQ | NONEMPTY, .check = check_name, .doc = "cluster name, unique"),
+    STR(cg_model_meta_t, "name", name, REQ | NONEMPTY, .check = check_name,
+        .doc = "cluster name, unique"),
     MAP(cg_model_meta_t, "labels", labels, nlabels, 0, .keycheck = check_label_key,
         .doc = "matched by clusterDestination.clusters[].labels"),
-    MAP(cg_model_meta_t, "annotations", annotations, nannotations, 0, .doc = "kept, not interpreted"),
-    STR(cg_model_meta_t, "organization", organization, 0, .doc = "Tetrate hierarchy: kept, not interpreted"),
+    MAP(cg_model_meta_t, "annotations", annotations, nannotations, 0,
+        .doc = "kept, not interpreted"),
+    STR(cg_model_meta_t, "organization", organization, 0,
+        .doc = "Tetrate hierarchy: kept, not interpreted"),
 };
-static SCHEMA(meta_cluster_schema, cg_model_meta_t, meta_cluster_fields, .has_pos = 1, .pos_off = offsetof(cg_model_meta_t, pos));
+static SCHEMA(meta_cluster_schema, cg_model_meta_t, meta_cluster_fields, .has_pos = 1,
+              .pos_off = offsetof(cg_model_meta_t, pos));
 
 static const cg_model_field_t meta_service_fields[] = {
     STR(cg_model_meta_t, "name", name, REQ | NONEMPTY, .check = check_name, .doc = "service name"),
@@ -101,27 +143,37 @@ static const cg_model_field_t meta_service_fields[] = {
         .doc = "namespace; serviceDestination.host names it"),
     STR(cg_model_meta_t, "cluster", cluster, REQ | NONEMPTY, .check = check_name,
         .doc = "the cluster this copy of the service lives in"),
-    MAP(cg_model_meta_t, "labels", labels, nlabels, 0, .keycheck = check_label_key, .doc = "kept, not interpreted"),
-    MAP(cg_model_meta_t, "annotations", annotations, nannotations, 0, .doc = "kept, not interpreted"),
+    MAP(cg_model_meta_t, "labels", labels, nlabels, 0, .keycheck = check_label_key,
+        .doc = "kept, not interpreted"),
+    MAP(cg_model_meta_t, "annotations", annotations, nannotations, 0,
+        .doc = "kept, not interpreted"),
 };
-static SCHEMA(meta_service_schema, cg_model_meta_t, meta_service_fields, .has_pos = 1, .pos_off = offsetof(cg_model_meta_t, pos));
+static SCHEMA(meta_service_schema, cg_model_meta_t, meta_service_fields, .has_pos = 1,
+              .pos_off = offsetof(cg_model_meta_t, pos));
 
 static const cg_model_field_t meta_gateway_fields[] = {
     STR(cg_model_meta_t, "name", name, REQ | NONEMPTY, .check = check_name, .doc = "gateway name"),
-    STR(cg_model_meta_t, "namespace", namespace_, NONEMPTY, .check = check_name, .doc = "optional namespace"),
-    STR(cg_model_meta_t, "organization", organization, 0, .doc = "Tetrate hierarchy: kept, not interpreted"),
+    STR(cg_model_meta_t, "namespace", namespace_, NONEMPTY, .check = check_name,
+        .doc = "optional namespace"),
+    STR(cg_model_meta_t, "organization", organization, 0,
+        .doc = "Tetrate hierarchy: kept, not interpreted"),
     STR(cg_model_meta_t, "tenant", tenant, 0, .doc = "Tetrate hierarchy: kept, not interpreted"),
-    STR(cg_model_meta_t, "workspace", workspace, 0, .doc = "Tetrate hierarchy: kept, not interpreted"),
+    STR(cg_model_meta_t, "workspace", workspace, 0,
+        .doc = "Tetrate hierarchy: kept, not interpreted"),
     STR(cg_model_meta_t, "group", group, 0, .doc = "Tetrate hierarchy: kept, not interpreted"),
-    MAP(cg_model_meta_t, "labels", labels, nlabels, 0, .keycheck = check_label_key, .doc = "kept, not interpreted"),
-    MAP(cg_model_meta_t, "annotations", annotations, nannotations, 0, .doc = "kept, not interpreted"),
+    MAP(cg_model_meta_t, "labels", labels, nlabels, 0, .keycheck = check_label_key,
+        .doc = "kept, not interpreted"),
+    MAP(cg_model_meta_t, "annotations", annotations, nannotations, 0,
+        .doc = "kept, not interpreted"),
 };
-static SCHEMA(meta_gateway_schema, cg_model_meta_t, meta_gateway_fields, .has_pos = 1, .pos_off = offsetof(cg_model_meta_t, pos));
+static SCHEMA(meta_gateway_schema, cg_model_meta_t, meta_gateway_fields, .has_pos = 1,
+              .pos_off = offsetof(cg_model_meta_t, pos));
 
 /* ---- Cluster ---- */
 
 static const cg_model_field_t locality_fields[] = {
-    STR(cg_model_locality_t, "region", region, REQ | NONEMPTY, .doc = "region: the edge prefers clusters of its own"),
+    STR(cg_model_locality_t, "region", region, REQ | NONEMPTY,
+        .doc = "region: the edge prefers clusters of its own"),
     STR(cg_model_locality_t, "zone", zone, NONEMPTY, .doc = "zone within the region"),
 };
 static SCHEMA(locality_schema, cg_model_locality_t, locality_fields);
@@ -137,7 +189,8 @@ static const cg_model_field_t cluster_gateway_fields[] = {
 static SCHEMA(cluster_gateway_schema, cg_model_cluster_gateway_t, cluster_gateway_fields);
 
 static const cg_model_field_t cluster_spec_fields[] = {
-    STRUCT(cg_model_cluster_spec_t, "locality", locality, REQ, locality_schema, .doc = "where the cluster runs"),
+    STRUCT(cg_model_cluster_spec_t, "locality", locality, REQ, locality_schema,
+           .doc = "where the cluster runs"),
     LIST(cg_model_cluster_spec_t, "gateways", gateways, ngateways, 0, cluster_gateway_schema,
          .doc = "static gateway instances; dynamic ones register with the control plane"),
     UNSUPPORTED("network", "not supported by crossgate: every cluster is assumed reachable"),
@@ -148,7 +201,8 @@ static SCHEMA(cluster_spec_schema, cg_model_cluster_spec_t, cluster_spec_fields)
 /* ---- Service ---- */
 
 static const cg_model_field_t endpoint_fields[] = {
-    STR(cg_model_service_endpoint_t, "address", address, REQ, .check = cg_model_check_ip, .doc = "IP literal"),
+    STR(cg_model_service_endpoint_t, "address", address, REQ, .check = cg_model_check_ip,
+        .doc = "IP literal"),
     INT(cg_model_service_endpoint_t, "port", port, REQ, 1, 65535, .doc = "TCP port"),
     INT(cg_model_service_endpoint_t, "weight", weight, DEF, 1, 1000000, .def_i = 1,
         .doc = "relative share among the service's endpoints"),
@@ -156,28 +210,37 @@ static const cg_model_field_t endpoint_fields[] = {
 static SCHEMA(endpoint_schema, cg_model_service_endpoint_t, endpoint_fields);
 
 static const cg_model_field_t service_spec_fields[] = {
-    STR(cg_model_service_spec_t, "hostname", hostname, REQ | NONEMPTY | LOWER, .check = cg_model_check_hostname,
+    STR(cg_model_service_spec_t, "hostname", hostname, REQ | NONEMPTY | LOWER,
+        .check = cg_model_check_hostname,
         .doc = "the FQDN serviceDestination.host names after the namespace"),
-    LIST(cg_model_service_spec_t, "endpoints", endpoints, nendpoints, 0, endpoint_schema, .doc = "where it runs"),
+    LIST(cg_model_service_spec_t, "endpoints", endpoints, nendpoints, 0, endpoint_schema,
+         .doc = "where it runs"),
 };
 static SCHEMA(service_spec_schema, cg_model_service_spec_t, service_spec_fields);
 
 /* ---- Gateway: matching ---- */
 
 static const cg_model_field_t strmatch_fields[] = {
-    STR(cg_model_strmatch_t, "exact", exact, 0, .doc = "the whole value equals this (case-sensitive)"),
+    STR(cg_model_strmatch_t, "exact", exact, 0,
+        .doc = "the whole value equals this (case-sensitive)"),
     STR(cg_model_strmatch_t, "prefix", prefix, 0, .doc = "the value starts with this"),
     STR(cg_model_strmatch_t, "regex", regex, 0, .check = cg_model_check_regex,
         .doc = "POSIX extended regular expression matched against the whole value"),
 };
 static const cg_model_oneof_t strmatch_oneofs[] = {{{"exact", "prefix", "regex"}, 1}};
-static SCHEMA(strmatch_schema, cg_model_strmatch_t, strmatch_fields, .oneofs = strmatch_oneofs, .noneofs = 1);
+static SCHEMA(strmatch_schema, cg_model_strmatch_t, strmatch_fields, .oneofs = strmatch_oneofs,
+              .noneofs = 1);
 
 static const cg_model_field_t match_fields[] = {
     OBJ(cg_model_match_t, "uri", uri, 0, strmatch_schema, .doc = "StringMatch on the request path"),
-    {.name = "headers", .type = CG_MT_OBJMAP, .off = offsetof(cg_model_match_t, headers),
-     .aux = offsetof(cg_model_match_t, nheaders), .sub = &strmatch_schema, .keycheck = check_header_name,
-     .elem_size = sizeof(cg_model_header_match_t), .val_off = offsetof(cg_model_header_match_t, match),
+    {.name = "headers",
+     .type = CG_MT_OBJMAP,
+     .off = offsetof(cg_model_match_t, headers),
+     .aux = offsetof(cg_model_match_t, nheaders),
+     .sub = &strmatch_schema,
+     .keycheck = check_header_name,
+     .elem_size = sizeof(cg_model_header_match_t),
+     .val_off = offsetof(cg_model_header_match_t, match),
      .doc = "lowercase header name → StringMatch; all must hold"},
 };
 static SCHEMA(match_schema, cg_model_match_t, match_fields);
@@ -194,15 +257,19 @@ static const cg_model_field_t service_dest_fields[] = {
 static SCHEMA(service_dest_schema, cg_model_service_dest_t, service_dest_fields);
 
 static const cg_model_field_t cluster_ref_fields[] = {
-    STR(cg_model_cluster_ref_t, "name", name, NONEMPTY, .check = check_name, .doc = "a Cluster's metadata.name"),
+    STR(cg_model_cluster_ref_t, "name", name, NONEMPTY, .check = check_name,
+        .doc = "a Cluster's metadata.name"),
     MAP(cg_model_cluster_ref_t, "labels", labels, nlabels, NONEMPTY, .keycheck = check_label_key,
         .doc = "selects every Cluster whose metadata.labels hold all of these"),
-    INT(cg_model_cluster_ref_t, "weight", weight, CG_MF_HAS, 0, 1000000, .aux = offsetof(cg_model_cluster_ref_t, has_weight),
+    INT(cg_model_cluster_ref_t, "weight", weight, CG_MF_HAS, 0, 1000000,
+        .aux = offsetof(cg_model_cluster_ref_t, has_weight),
         .doc = "share of traffic; given on one entry, required on all (weighted mode)"),
-    UNSUPPORTED("network", "not supported by crossgate (deprecated in the Tetrate API): use labels"),
+    UNSUPPORTED("network",
+                "not supported by crossgate (deprecated in the Tetrate API): use labels"),
 };
 static const cg_model_oneof_t cluster_ref_oneofs[] = {{{"name", "labels"}, 1}};
-static SCHEMA(cluster_ref_schema, cg_model_cluster_ref_t, cluster_ref_fields, .oneofs = cluster_ref_oneofs, .noneofs = 1);
+static SCHEMA(cluster_ref_schema, cg_model_cluster_ref_t, cluster_ref_fields,
+              .oneofs = cluster_ref_oneofs, .noneofs = 1);
 
 static void check_cluster_dest(cg_model_ctx_t *ctx, const cg_ynode_t *map, void *obj)
 {
@@ -217,13 +284,15 @@ static void check_cluster_dest(cg_model_ctx_t *ctx, const cg_ynode_t *map, void 
         char sub[48];
         if (weighted && !c->has_weight) {
             snprintf(sub, sizeof(sub), ".clusters[%zu].weight", i);
-            cg_model_errorf(ctx, item, sub, "missing required field (weights are given on other entries)");
+            cg_model_errorf(ctx, item, sub,
+                            "missing required field (weights are given on other entries)");
         }
         sum += (uint64_t)c->weight;
         for (size_t j = 0; c->name && j < i; j++) {
             if (d->clusters[j].name && strcmp(d->clusters[j].name, c->name) == 0) {
                 snprintf(sub, sizeof(sub), ".clusters[%zu].name", i);
-                cg_model_errorf(ctx, cg_ynode_get(item, "name"), sub, "cluster \"%s\" is listed twice", c->name);
+                cg_model_errorf(ctx, cg_ynode_get(item, "name"), sub,
+                                "cluster \"%s\" is listed twice", c->name);
             }
         }
     }
@@ -232,9 +301,11 @@ static void check_cluster_dest(cg_model_ctx_t *ctx, const cg_ynode_t *map, void 
 
 static const cg_model_field_t cluster_dest_fields[] = {
     LIST(cg_model_cluster_dest_t, "clusters", clusters, nclusters, 0, cluster_ref_schema,
-         .doc = "none: every cluster serving the hostname (auto); names or labels: named; with weights: weighted"),
+         .doc = "none: every cluster serving the hostname (auto); names or labels: named; with "
+                "weights: weighted"),
 };
-static SCHEMA(cluster_dest_schema, cg_model_cluster_dest_t, cluster_dest_fields, .check = check_cluster_dest);
+static SCHEMA(cluster_dest_schema, cg_model_cluster_dest_t, cluster_dest_fields,
+              .check = check_cluster_dest);
 
 static const cg_model_field_t route_fields[] = {
     OBJ(cg_model_route_t, "serviceDestination", service_destination, 0, service_dest_schema,
@@ -252,7 +323,8 @@ static const cg_model_field_t redirect_fields[] = {
     STR(cg_model_redirect_t, "authority", authority, 0, .doc = "replaces the host"),
     INT(cg_model_redirect_t, "port", port, 0, 1, 65535, .doc = "replaces the port"),
     STR(cg_model_redirect_t, "scheme", scheme, 0, .enums = schemes, .doc = "http or https"),
-    INT(cg_model_redirect_t, "redirectCode", redirect_code, DEF, 300, 308, .def_i = 301, .doc = "3xx status"),
+    INT(cg_model_redirect_t, "redirectCode", redirect_code, DEF, 300, 308, .def_i = 301,
+        .doc = "3xx status"),
 };
 static SCHEMA(redirect_schema, cg_model_redirect_t, redirect_fields);
 
@@ -263,10 +335,12 @@ static const cg_model_field_t direct_fields[] = {
 static SCHEMA(direct_schema, cg_model_direct_response_t, direct_fields);
 
 static const cg_model_field_t rule_fields[] = {
-    LIST(cg_model_rule_t, "match", match, nmatch, 0, match_schema, .doc = "conditions, OR-ed; none = every request"),
+    LIST(cg_model_rule_t, "match", match, nmatch, 0, match_schema,
+         .doc = "conditions, OR-ed; none = every request"),
     OBJ(cg_model_rule_t, "route", route, 0, route_schema, .doc = "forward the request"),
     OBJ(cg_model_rule_t, "redirect", redirect, 0, redirect_schema, .doc = "answer with a redirect"),
-    OBJ(cg_model_rule_t, "directResponse", direct_response, 0, direct_schema, .doc = "answer directly"),
+    OBJ(cg_model_rule_t, "directResponse", direct_response, 0, direct_schema,
+        .doc = "answer directly"),
     DUR(cg_model_rule_t, "timeout", timeout_ms, DEF, 0, DAY_MS, .def_i = 15000,
         .doc = "whole request including retries; 0 = none"),
     UNSUPPORTED("modify", "not supported by crossgate yet"),
@@ -275,8 +349,8 @@ static const cg_model_field_t rule_fields[] = {
     UNSUPPORTED("disableExternalAuthorization", "not supported by crossgate"),
 };
 static const cg_model_oneof_t rule_oneofs[] = {{{"route", "redirect", "directResponse"}, 1}};
-static SCHEMA(rule_schema, cg_model_rule_t, rule_fields, .oneofs = rule_oneofs, .noneofs = 1, .has_pos = 1,
-              .pos_off = offsetof(cg_model_rule_t, pos));
+static SCHEMA(rule_schema, cg_model_rule_t, rule_fields, .oneofs = rule_oneofs, .noneofs = 1,
+              .has_pos = 1, .pos_off = offsetof(cg_model_rule_t, pos));
 
 static const cg_model_field_t routing_fields[] = {
     LIST(cg_model_routing_t, "rules", rules, nrules, REQ | NONEMPTY, rule_schema,
@@ -287,12 +361,21 @@ static SCHEMA(routing_schema, cg_model_routing_t, routing_fields);
 
 /* ---- Gateway: our additions ---- */
 
-static const char *const retry_conditions[] = {"connect-failure", "refused-stream", "reset",         "5xx",
-                                               "gateway-error",   "retriable-4xx",  "per-try-timeout", "502",
-                                               "503",             "504",            NULL};
+static const char *const retry_conditions[] = {"connect-failure",
+                                               "refused-stream",
+                                               "reset",
+                                               "5xx",
+                                               "gateway-error",
+                                               "retriable-4xx",
+                                               "per-try-timeout",
+                                               "502",
+                                               "503",
+                                               "504",
+                                               NULL};
 
 static const cg_model_field_t retries_fields[] = {
-    INT(cg_model_retries_t, "attempts", attempts, DEF, 0, 10, .def_i = 2, .doc = "retries after the first try"),
+    INT(cg_model_retries_t, "attempts", attempts, DEF, 0, 10, .def_i = 2,
+        .doc = "retries after the first try"),
     DUR(cg_model_retries_t, "perTryTimeout", per_try_timeout_ms, DEF, 0, DAY_MS, .def_i = 0,
         .doc = "bound on one try; 0 = only the rule timeout"),
     STRLIST(cg_model_retries_t, "retryOn", retry_on, nretry_on, 0, .enums = retry_conditions,
@@ -304,17 +387,19 @@ static void check_outlier(cg_model_ctx_t *ctx, const cg_ynode_t *map, void *obj)
 {
     const cg_model_outlier_t *o = obj;
     if (o->max_ejection_time_ms < o->base_ejection_time_ms)
-        cg_model_errorf(ctx, cg_ynode_get(map, "maxEjectionTime") ? cg_ynode_get(map, "maxEjectionTime") : map,
-                        ".maxEjectionTime", "must not be less than baseEjectionTime (%lldms)",
-                        (long long)o->base_ejection_time_ms);
+        cg_model_errorf(
+            ctx, cg_ynode_get(map, "maxEjectionTime") ? cg_ynode_get(map, "maxEjectionTime") : map,
+            ".maxEjectionTime", "must not be less than baseEjectionTime (%lldms)",
+            (long long)o->base_ejection_time_ms);
 }
 
 static const cg_model_field_t outlier_fields[] = {
-    INT(cg_model_outlier_t, "consecutiveGatewayErrors", consecutive_gateway_errors, DEF, 1, 1000, .def_i = 3,
-        .doc = "gateway failures in a row that eject an endpoint"),
-    DUR(cg_model_outlier_t, "interval", interval_ms, DEF, 1, DAY_MS, .def_i = 1000, .doc = "how often ejections are re-checked"),
-    DUR(cg_model_outlier_t, "baseEjectionTime", base_ejection_time_ms, DEF, 1, DAY_MS, .def_i = 5000,
-        .doc = "first ejection; the n-th lasts n times as long"),
+    INT(cg_model_outlier_t, "consecutiveGatewayErrors", consecutive_gateway_errors, DEF, 1, 1000,
+        .def_i = 3, .doc = "gateway failures in a row that eject an endpoint"),
+    DUR(cg_model_outlier_t, "interval", interval_ms, DEF, 1, DAY_MS, .def_i = 1000,
+        .doc = "how often ejections are re-checked"),
+    DUR(cg_model_outlier_t, "baseEjectionTime", base_ejection_time_ms, DEF, 1, DAY_MS,
+        .def_i = 5000, .doc = "first ejection; the n-th lasts n times as long"),
     DUR(cg_model_outlier_t, "maxEjectionTime", max_ejection_time_ms, DEF, 1, DAY_MS, .def_i = 30000,
         .doc = "cap on one ejection"),
     INT(cg_model_outlier_t, "maxEjectionPercent", max_ejection_percent, DEF, 0, 100, .def_i = 100,
@@ -323,35 +408,46 @@ static const cg_model_field_t outlier_fields[] = {
 static SCHEMA(outlier_schema, cg_model_outlier_t, outlier_fields, .check = check_outlier);
 
 static const cg_model_field_t health_fields[] = {
-    BOOL(cg_model_health_check_t, "enabled", enabled, DEF, .def_i = 1, .doc = "active checks of edge → ingress"),
-    DUR(cg_model_health_check_t, "interval", interval_ms, DEF, 1, DAY_MS, .def_i = 1000, .doc = "between checks"),
-    DUR(cg_model_health_check_t, "timeout", timeout_ms, DEF, 1, DAY_MS, .def_i = 1000, .doc = "per check"),
-    INT(cg_model_health_check_t, "unhealthyThreshold", unhealthy_threshold, DEF, 1, 1000, .def_i = 2,
-        .doc = "failures in a row → unhealthy"),
+    BOOL(cg_model_health_check_t, "enabled", enabled, DEF, .def_i = 1,
+         .doc = "active checks of edge → ingress"),
+    DUR(cg_model_health_check_t, "interval", interval_ms, DEF, 1, DAY_MS, .def_i = 1000,
+        .doc = "between checks"),
+    DUR(cg_model_health_check_t, "timeout", timeout_ms, DEF, 1, DAY_MS, .def_i = 1000,
+        .doc = "per check"),
+    INT(cg_model_health_check_t, "unhealthyThreshold", unhealthy_threshold, DEF, 1, 1000,
+        .def_i = 2, .doc = "failures in a row → unhealthy"),
     INT(cg_model_health_check_t, "healthyThreshold", healthy_threshold, DEF, 1, 1000, .def_i = 1,
         .doc = "successes in a row → healthy"),
 };
 static SCHEMA(health_schema, cg_model_health_check_t, health_fields);
 
 static const cg_model_field_t failover_fields[] = {
-    NUM(cg_model_failover_t, "overprovisioningFactor", overprovisioning_factor, DEF, 1.0, 1000.0, .def_f = 1.4,
-        .doc = "priority health = min(100%, factor × healthy share); large = stay local until all local fail"),
+    NUM(cg_model_failover_t, "overprovisioningFactor", overprovisioning_factor, DEF, 1.0, 1000.0,
+        .def_f = 1.4,
+        .doc = "priority health = min(100%, factor × healthy share); large = stay local until all "
+               "local fail"),
 };
 static SCHEMA(failover_schema, cg_model_failover_t, failover_fields);
 
 /* ---- Gateway: servers and spec ---- */
 
 static const cg_model_field_t http_fields[] = {
-    STR(cg_model_http_server_t, "name", name, REQ | NONEMPTY, .doc = "unique within the Gateway; appears in metrics"),
-    INT(cg_model_http_server_t, "port", port, REQ | CG_MF_EXCL, 1, 65535, .excl = 15443, .doc = "listener port"),
-    STR(cg_model_http_server_t, "hostname", hostname, REQ | NONEMPTY | LOWER, .check = cg_model_check_hostname,
+    STR(cg_model_http_server_t, "name", name, REQ | NONEMPTY,
+        .doc = "unique within the Gateway; appears in metrics"),
+    INT(cg_model_http_server_t, "port", port, REQ | CG_MF_EXCL, 1, 65535, .excl = 15443,
+        .doc = "listener port"),
+    STR(cg_model_http_server_t, "hostname", hostname, REQ | NONEMPTY | LOWER,
+        .check = cg_model_check_hostname,
         .doc = "Host the server answers for: a name, \"*.suffix\" or \"*\""),
     STRUCT(cg_model_http_server_t, "routing", routing, REQ, routing_schema, .doc = "the rules"),
-    OBJ(cg_model_http_server_t, "retries", retries, 0, retries_schema, .doc = "retry policy (crossgate addition)"),
+    OBJ(cg_model_http_server_t, "retries", retries, 0, retries_schema,
+        .doc = "retry policy (crossgate addition)"),
     OBJ(cg_model_http_server_t, "outlierDetection", outlier_detection, 0, outlier_schema,
         .doc = "passive health (crossgate addition)"),
-    OBJ(cg_model_http_server_t, "healthCheck", health_check, 0, health_schema, .doc = "active health (crossgate addition)"),
-    OBJ(cg_model_http_server_t, "failover", failover, 0, failover_schema, .doc = "locality failover (crossgate addition)"),
+    OBJ(cg_model_http_server_t, "healthCheck", health_check, 0, health_schema,
+        .doc = "active health (crossgate addition)"),
+    OBJ(cg_model_http_server_t, "failover", failover, 0, failover_schema,
+        .doc = "locality failover (crossgate addition)"),
     UNSUPPORTED("tls", "not supported by crossgate yet (plain-text HTTP only)"),
     UNSUPPORTED("authentication", "not supported by crossgate"),
     UNSUPPORTED("authorization", "not supported by crossgate"),
@@ -362,13 +458,14 @@ static const cg_model_field_t http_fields[] = {
     UNSUPPORTED("extensions", "not supported by crossgate"),
     UNSUPPORTED("openapi", "not supported by crossgate"),
 };
-static SCHEMA(http_schema, cg_model_http_server_t, http_fields, .has_pos = 1, .pos_off = offsetof(cg_model_http_server_t, pos));
+static SCHEMA(http_schema, cg_model_http_server_t, http_fields, .has_pos = 1,
+              .pos_off = offsetof(cg_model_http_server_t, pos));
 
 static const cg_model_field_t selector_fields[] = {
     STR(cg_model_workload_selector_t, "namespace", namespace_, REQ | NONEMPTY, .check = check_name,
         .doc = "namespace of the gateway instances"),
-    MAP(cg_model_workload_selector_t, "labels", labels, nlabels, REQ | NONEMPTY, .keycheck = check_label_key,
-        .doc = "every label must be on the instance"),
+    MAP(cg_model_workload_selector_t, "labels", labels, nlabels, REQ | NONEMPTY,
+        .keycheck = check_label_key, .doc = "every label must be on the instance"),
     STR(cg_model_workload_selector_t, "cluster", cluster, NONEMPTY, .check = check_name,
         .doc = "only instances of this cluster (crossgate addition)"),
 };
@@ -407,7 +504,8 @@ static void check_gateway_spec(cg_model_ctx_t *ctx, const cg_ynode_t *map, void 
             }
             if (g->http[o].port == h->port && strcmp(g->http[o].hostname, h->hostname) == 0) {
                 snprintf(sub, sizeof(sub), ".http[%zu]", s);
-                cg_model_errorf(ctx, http->items[s], sub, "port %lld and hostname %s are already served by http[%zu]",
+                cg_model_errorf(ctx, http->items[s], sub,
+                                "port %lld and hostname %s are already served by http[%zu]",
                                 (long long)h->port, h->hostname, o);
             }
         }
@@ -419,10 +517,11 @@ static void check_gateway_spec(cg_model_ctx_t *ctx, const cg_ynode_t *map, void 
             } else if (k != first) {
                 snprintf(sub, sizeof(sub), ".http[%zu].routing.rules[%zu].route", s, r);
                 cg_model_errorf(ctx, route_node(map, s, r), sub,
-                                "%s here but http[%zu].routing.rules[%zu] uses %s: a Gateway routes either to clusters "
+                                "%s here but http[%zu].routing.rules[%zu] uses %s: a Gateway "
+                                "routes either to clusters "
                                 "or to services, not both",
-                                k == 1 ? "clusterDestination" : "serviceDestination", first_s, first_r,
-                                first == 1 ? "clusterDestination" : "serviceDestination");
+                                k == 1 ? "clusterDestination" : "serviceDestination", first_s,
+                                first_r, first == 1 ? "clusterDestination" : "serviceDestination");
             }
         }
     }
@@ -438,33 +537,65 @@ static const cg_model_field_t gateway_spec_fields[] = {
     UNSUPPORTED("waf", "not supported by crossgate"),
     UNSUPPORTED("configGenerationMetadata", "not supported by crossgate"),
 };
-static SCHEMA(gateway_spec_schema, cg_model_gateway_spec_t, gateway_spec_fields, .check = check_gateway_spec);
+static SCHEMA(gateway_spec_schema, cg_model_gateway_spec_t, gateway_spec_fields,
+              .check = check_gateway_spec);
 
 /* ---- documents ---- */
 
-#define DOC_FIELDS(T, meta_s, spec_s)                                                                  \
-    STR(T, "apiVersion", api_version, REQ, .doc = "crossgate/v1 (Gateway: also gateway.tsb.tetrate.io/v2)"), \
-    STR(T, "kind", kind, REQ, .doc = "the resource kind"),                                          \
-    STRUCT(T, "metadata", metadata, REQ, meta_s, .doc = "identity"),                                 \
-    STRUCT(T, "spec", spec, REQ, spec_s, .doc = "the resource itself")
+#define DOC_FIELDS(T, meta_s, spec_s)                                                              \
+    STR(T, "apiVersion", api_version, REQ,                                                         \
+        .doc = "crossgate/v1 (Gateway: also gateway.tsb.tetrate.io/v2)"),                          \
+        STR(T, "kind", kind, REQ, .doc = "the resource kind"),                                     \
+        STRUCT(T, "metadata", metadata, REQ, meta_s, .doc = "identity"),                           \
+        STRUCT(T, "spec", spec, REQ, spec_s, .doc = "the resource itself")
 
-static const cg_model_field_t cluster_doc_fields[] = {DOC_FIELDS(cg_model_cluster_t, meta_cluster_schema, cluster_spec_schema)};
-static const cg_model_field_t service_doc_fields[] = {DOC_FIELDS(cg_model_service_t, meta_service_schema, service_spec_schema)};
-static const cg_model_field_t gateway_doc_fields[] = {DOC_FIELDS(cg_model_gateway_t, meta_gateway_schema, gateway_spec_schema)};
-static SCHEMA(cluster_doc_schema, cg_model_cluster_t, cluster_doc_fields, .has_pos = 1, .pos_off = offsetof(cg_model_cluster_t, pos));
-static SCHEMA(service_doc_schema, cg_model_service_t, service_doc_fields, .has_pos = 1, .pos_off = offsetof(cg_model_service_t, pos));
-static SCHEMA(gateway_doc_schema, cg_model_gateway_t, gateway_doc_fields, .has_pos = 1, .pos_off = offsetof(cg_model_gateway_t, pos));
+static const cg_model_field_t cluster_doc_fields[] = {
+    DOC_FIELDS(cg_model_cluster_t, meta_cluster_schema, cluster_spec_schema)};
+static const cg_model_field_t service_doc_fields[] = {
+    DOC_FIELDS(cg_model_service_t, meta_service_schema, service_spec_schema)};
+static const cg_model_field_t gateway_doc_fields[] = {
+    DOC_FIELDS(cg_model_gateway_t, meta_gateway_schema, gateway_spec_schema)};
+static SCHEMA(cluster_doc_schema, cg_model_cluster_t, cluster_doc_fields, .has_pos = 1,
+              .pos_off = offsetof(cg_model_cluster_t, pos));
+static SCHEMA(service_doc_schema, cg_model_service_t, service_doc_fields, .has_pos = 1,
+              .pos_off = offsetof(cg_model_service_t, pos));
+static SCHEMA(gateway_doc_schema, cg_model_gateway_t, gateway_doc_fields, .has_pos = 1,
+              .pos_off = offsetof(cg_model_gateway_t, pos));
 
 const cg_model_schema_t *const cg_model_all_schemas[] = {
-    &cluster_doc_schema, &meta_cluster_schema, &cluster_spec_schema, &locality_schema, &cluster_gateway_schema,
-    &service_doc_schema, &meta_service_schema, &service_spec_schema, &endpoint_schema,
-    &gateway_doc_schema, &meta_gateway_schema, &gateway_spec_schema, &selector_schema, &http_schema,
-    &routing_schema, &rule_schema, &match_schema, &strmatch_schema, &route_schema, &service_dest_schema,
-    &cluster_dest_schema, &cluster_ref_schema, &redirect_schema, &direct_schema, &retries_schema,
-    &outlier_schema, &health_schema, &failover_schema, NULL,
+    &cluster_doc_schema,
+    &meta_cluster_schema,
+    &cluster_spec_schema,
+    &locality_schema,
+    &cluster_gateway_schema,
+    &service_doc_schema,
+    &meta_service_schema,
+    &service_spec_schema,
+    &endpoint_schema,
+    &gateway_doc_schema,
+    &meta_gateway_schema,
+    &gateway_spec_schema,
+    &selector_schema,
+    &http_schema,
+    &routing_schema,
+    &rule_schema,
+    &match_schema,
+    &strmatch_schema,
+    &route_schema,
+    &service_dest_schema,
+    &cluster_dest_schema,
+    &cluster_ref_schema,
+    &redirect_schema,
+    &direct_schema,
+    &retries_schema,
+    &outlier_schema,
+    &health_schema,
+    &failover_schema,
+    NULL,
 };
 
-const cg_model_schema_t *cg_model_schema_for(const char *api_version, const char *kind, cg_model_kind_t *kind_out)
+const cg_model_schema_t *cg_model_schema_for(const char *api_version, const char *kind,
+                                             cg_model_kind_t *kind_out)
 {
     if (strcmp(api_version, "crossgate/v1") == 0) {
         if (strcmp(kind, "Cluster") == 0) return *kind_out = CG_KIND_CLUSTER, &cluster_doc_schema;

@@ -14,8 +14,8 @@ typedef enum { CG_KIND_CLUSTER, CG_KIND_SERVICE, CG_KIND_GATEWAY } cg_model_kind
 typedef struct cg_model_meta {
     cg_model_pos_t pos;
     char *name;
-    char *namespace_; /* Service (required), Gateway (optional) */
-    char *cluster;    /* Service: the cluster it lives in */
+    char *namespace_;      /* Service (required), Gateway (optional) */
+    char *cluster;         /* Service: the cluster it lives in */
     cg_model_kv_t *labels; /* Cluster: matched by clusterDestination.clusters[].labels */
     size_t nlabels;
     cg_model_kv_t *annotations;
@@ -47,8 +47,8 @@ typedef struct cg_model_cluster_spec {
 /* ---- Service ---- */
 
 typedef struct cg_model_service_endpoint {
-    char *address; /* IP literal */
-    int64_t port;  /* 1..65535 */
+    char *address;  /* IP literal */
+    int64_t port;   /* 1..65535 */
     int64_t weight; /* default 1 */
 } cg_model_service_endpoint_t;
 
@@ -82,7 +82,7 @@ typedef struct cg_model_service_dest {
 } cg_model_service_dest_t;
 
 typedef struct cg_model_cluster_ref {
-    char *name;            /* exactly one of name, labels */
+    char *name; /* exactly one of name, labels */
     cg_model_kv_t *labels;
     size_t nlabels;
     int64_t weight;
@@ -127,9 +127,9 @@ typedef struct cg_model_routing {
 
 /* Our additions (optional); their defaults apply field by field once the object is given. */
 typedef struct cg_model_retries {
-    int64_t attempts;            /* default 2 */
-    int64_t per_try_timeout_ms;  /* default 0 = bounded by the rule timeout only */
-    char **retry_on;             /* none given: connect-failure, reset, 502, 503, 504, per-try-timeout */
+    int64_t attempts;           /* default 2 */
+    int64_t per_try_timeout_ms; /* default 0 = bounded by the rule timeout only */
+    char **retry_on; /* none given: connect-failure, reset, 502, 503, 504, per-try-timeout */
     size_t nretry_on;
 } cg_model_retries_t;
 
@@ -142,11 +142,11 @@ typedef struct cg_model_outlier {
 } cg_model_outlier_t;
 
 typedef struct cg_model_health_check {
-    int enabled;                  /* default true */
-    int64_t interval_ms;          /* default 1000 */
-    int64_t timeout_ms;           /* default 1000 */
-    int64_t unhealthy_threshold;  /* default 2 */
-    int64_t healthy_threshold;    /* default 1 */
+    int enabled;                 /* default true */
+    int64_t interval_ms;         /* default 1000 */
+    int64_t timeout_ms;          /* default 1000 */
+    int64_t unhealthy_threshold; /* default 2 */
+    int64_t healthy_threshold;   /* default 1 */
 } cg_model_health_check_t;
 
 typedef struct cg_model_failover {
@@ -202,14 +202,16 @@ typedef struct cg_model_gateway {
 } cg_model_gateway_t;
 
 /* The document schema of (apiVersion, kind), or NULL when the pair is not accepted. */
-const cg_model_schema_t *cg_model_schema_for(const char *api_version, const char *kind, cg_model_kind_t *kind_out);
+const cg_model_schema_t *cg_model_schema_for(const char *api_version, const char *kind,
+                                             cg_model_kind_t *kind_out);
 /* The kind's name as written in documents: "Cluster"... */
 const char *cg_model_kind_name(cg_model_kind_t kind);
 
 /* A Gateway routes to clusters (edge) when one of its rules has a clusterDestination. */
 int cg_model_gateway_routes_to_clusters(const cg_model_gateway_t *gw);
 /* Which StringMatch variant is set; the value is returned through *value. */
-int cg_model_strmatch_kind(const cg_model_strmatch_t *m, const char **value); /* 0 exact, 1 prefix, 2 regex */
+int cg_model_strmatch_kind(const cg_model_strmatch_t *m,
+                           const char **value); /* 0 exact, 1 prefix, 2 regex */
 
 /* Every table, for docs and `crossgate explain`, NULL-terminated. */
 extern const cg_model_schema_t *const cg_model_all_schemas[];

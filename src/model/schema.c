@@ -42,18 +42,22 @@ size_t cg_model_path_push(cg_model_ctx_t *ctx, const char *fmt, ...)
     return saved;
 }
 
-void cg_model_errorf(cg_model_ctx_t *ctx, const cg_ynode_t *node, const char *sub, const char *fmt, ...)
+void cg_model_errorf(cg_model_ctx_t *ctx, const cg_ynode_t *node, const char *sub, const char *fmt,
+                     ...)
 {
     int line = node ? node->line : 1, col = node ? node->col : 1;
     if (ctx->nerrors++ >= CG_MODEL_MAX_ERRORS) {
         if (ctx->nerrors == CG_MODEL_MAX_ERRORS + 1)
-            cg_buf_printf(ctx->errors, "%s:%d:%d: too many errors; the rest of this document is not checked\n",
+            cg_buf_printf(ctx->errors,
+                          "%s:%d:%d: too many errors; the rest of this document is not checked\n",
                           ctx->file, line, col);
         return;
     }
     size_t saved = ctx->pathlen;
-    if (sub != NULL && sub[0] != '\0') cg_model_path_push(ctx, (sub[0] == '.' || sub[0] == '[') ? "%s" : ".%s", sub);
-    cg_buf_printf(ctx->errors, "%s:%d:%d: %s%s", ctx->file, line, col, ctx->path, ctx->pathlen ? ": " : "");
+    if (sub != NULL && sub[0] != '\0')
+        cg_model_path_push(ctx, (sub[0] == '.' || sub[0] == '[') ? "%s" : ".%s", sub);
+    cg_buf_printf(ctx->errors, "%s:%d:%d: %s%s", ctx->file, line, col, ctx->path,
+                  ctx->pathlen ? ": " : "");
     va_list ap;
     va_start(ap, fmt);
     cg_buf_vprintf(ctx->errors, fmt, ap);
@@ -139,11 +143,16 @@ int cg_model_parse_duration(const char *s, int64_t *ms)
             if (!isdigit((unsigned char)*q) && *q != '.') return CG_EINVAL;
         p = end;
         double unit;
-        if (strncmp(p, "ms", 2) == 0) unit = 1, p += 2;
-        else if (*p == 's') unit = 1000, p += 1;
-        else if (*p == 'm') unit = 60000, p += 1;
-        else if (*p == 'h') unit = 3600000, p += 1;
-        else return CG_EINVAL;
+        if (strncmp(p, "ms", 2) == 0)
+            unit = 1, p += 2;
+        else if (*p == 's')
+            unit = 1000, p += 1;
+        else if (*p == 'm')
+            unit = 60000, p += 1;
+        else if (*p == 'h')
+            unit = 3600000, p += 1;
+        else
+            return CG_EINVAL;
         total += v * unit;
     }
     if (total > 9007199254740992.0) return CG_EINVAL; /* 2^53 ms: far beyond any timeout */
@@ -184,9 +193,10 @@ static int is_string(const cg_ynode_t *n)
 
 static void wrong_type(cg_model_ctx_t *ctx, const cg_ynode_t *v, const char *want)
 {
-    if (v->kind == CG_YNODE_SCALAR && v->stype != CG_YSCALAR_STRING && v->stype != CG_YSCALAR_NULL &&
-        strcmp(want, "a string") == 0)
-        cg_model_errorf(ctx, v, NULL, "expected a string, got %s (quote it: \"%s\")", cg_ynode_describe(v), v->text);
+    if (v->kind == CG_YNODE_SCALAR && v->stype != CG_YSCALAR_STRING &&
+        v->stype != CG_YSCALAR_NULL && strcmp(want, "a string") == 0)
+        cg_model_errorf(ctx, v, NULL, "expected a string, got %s (quote it: \"%s\")",
+                        cg_ynode_describe(v), v->text);
     else
         cg_model_errorf(ctx, v, NULL, "expected %s, got %s", want, cg_ynode_describe(v));
 }
@@ -243,8 +253,10 @@ static int parse_int(const cg_ynode_t *v, int64_t *out)
     const char *s = v->text;
     int neg = 0, base = 10;
     if (*s == '-' || *s == '+') neg = (*s++ == '-');
-    if (s[0] == '0' && s[1] == 'x') base = 16, s += 2;
-    else if (s[0] == '0' && s[1] == 'o') base = 8, s += 2;
+    if (s[0] == '0' && s[1] == 'x')
+        base = 16, s += 2;
+    else if (s[0] == '0' && s[1] == 'o')
+        base = 8, s += 2;
     errno = 0;
     char *end;
     unsigned long long u = strtoull(s, &end, base);
@@ -257,15 +269,20 @@ static int parse_int(const cg_ynode_t *v, int64_t *out)
 /* A bound as it is written: "8080", or for durations "24h", "1s", "250ms". */
 static void fmt_bound(char *out, size_t n, int64_t x, int duration)
 {
-    if (!duration) snprintf(out, n, "%lld", (long long)x);
-    else if (x != 0 && x % 3600000 == 0) snprintf(out, n, "%lldh", (long long)(x / 3600000));
-    else if (x != 0 && x % 60000 == 0) snprintf(out, n, "%lldm", (long long)(x / 60000));
-    else if (x != 0 && x % 1000 == 0) snprintf(out, n, "%llds", (long long)(x / 1000));
-    else snprintf(out, n, "%lldms", (long long)x);
+    if (!duration)
+        snprintf(out, n, "%lld", (long long)x);
+    else if (x != 0 && x % 3600000 == 0)
+        snprintf(out, n, "%lldh", (long long)(x / 3600000));
+    else if (x != 0 && x % 60000 == 0)
+        snprintf(out, n, "%lldm", (long long)(x / 60000));
+    else if (x != 0 && x % 1000 == 0)
+        snprintf(out, n, "%llds", (long long)(x / 1000));
+    else
+        snprintf(out, n, "%lldms", (long long)x);
 }
 
-static int check_int_bounds(cg_model_ctx_t *ctx, const cg_model_field_t *f, const cg_ynode_t *v, int64_t x,
-                            int duration)
+static int check_int_bounds(cg_model_ctx_t *ctx, const cg_model_field_t *f, const cg_ynode_t *v,
+                            int64_t x, int duration)
 {
     if ((f->flags & CG_MF_BOUNDS) && (x < f->min || x > f->max)) {
         char lo[32], hi[32];
@@ -286,7 +303,8 @@ static int check_int_bounds(cg_model_ctx_t *ctx, const cg_model_field_t *f, cons
 
 static int decode_map_entries(cg_model_ctx_t *ctx, const cg_ynode_t *v, const char *what);
 
-static int decode_value(cg_model_ctx_t *ctx, const cg_model_field_t *f, const cg_ynode_t *v, void *obj)
+static int decode_value(cg_model_ctx_t *ctx, const cg_model_field_t *f, const cg_ynode_t *v,
+                        void *obj)
 {
     int before = ctx->nerrors;
     int is_null = v->kind == CG_YNODE_SCALAR && v->stype == CG_YSCALAR_NULL;
@@ -308,7 +326,8 @@ static int decode_value(cg_model_ctx_t *ctx, const cg_model_field_t *f, const cg
         break;
     }
     case CG_MT_NUMBER: {
-        if (v->kind != CG_YNODE_SCALAR || (v->stype != CG_YSCALAR_INT && v->stype != CG_YSCALAR_FLOAT)) {
+        if (v->kind != CG_YNODE_SCALAR ||
+            (v->stype != CG_YSCALAR_INT && v->stype != CG_YSCALAR_FLOAT)) {
             wrong_type(ctx, v, "a number");
             break;
         }
@@ -316,7 +335,8 @@ static int decode_value(cg_model_ctx_t *ctx, const cg_model_field_t *f, const cg
         if (!isfinite(x)) {
             cg_model_errorf(ctx, v, NULL, "expected a finite number, got %s", v->text);
         } else if ((f->flags & CG_MF_BOUNDS) && (x < f->fmin || x > f->fmax)) {
-            cg_model_errorf(ctx, v, NULL, "must be between %g and %g, got %s", f->fmin, f->fmax, v->text);
+            cg_model_errorf(ctx, v, NULL, "must be between %g and %g, got %s", f->fmin, f->fmax,
+                            v->text);
         } else {
             *AT(obj, f->off, double) = x;
         }
@@ -330,15 +350,19 @@ static int decode_value(cg_model_ctx_t *ctx, const cg_model_field_t *f, const cg
         break;
     case CG_MT_DURATION: {
         int64_t ms;
-        if (v->kind != CG_YNODE_SCALAR || (v->stype != CG_YSCALAR_STRING && v->stype != CG_YSCALAR_INT)) {
+        if (v->kind != CG_YNODE_SCALAR ||
+            (v->stype != CG_YSCALAR_STRING && v->stype != CG_YSCALAR_INT)) {
             wrong_type(ctx, v, "a duration such as \"250ms\", \"1s\" or \"2m\"");
         } else if (cg_model_parse_duration(v->text, &ms) != 0) {
             if (v->stype == CG_YSCALAR_INT)
-                cg_model_errorf(ctx, v, NULL, "a duration needs a unit (ms, s, m, h), e.g. \"%sms\" or \"%ss\"",
+                cg_model_errorf(ctx, v, NULL,
+                                "a duration needs a unit (ms, s, m, h), e.g. \"%sms\" or \"%ss\"",
                                 v->text, v->text);
             else
-                cg_model_errorf(ctx, v, NULL, "expected a duration such as \"250ms\", \"1.5s\", \"2m\" or \"1h\", got \"%s\"",
-                                v->text);
+                cg_model_errorf(
+                    ctx, v, NULL,
+                    "expected a duration such as \"250ms\", \"1.5s\", \"2m\" or \"1h\", got \"%s\"",
+                    v->text);
         } else if (check_int_bounds(ctx, f, v, ms, 1) == 0) {
             *AT(obj, f->off, int64_t) = ms;
         }
@@ -407,8 +431,10 @@ static int decode_value(cg_model_ctx_t *ctx, const cg_model_field_t *f, const cg
         break;
     }
     if (ctx->nerrors != before) return -1;
-    if ((f->flags & CG_MF_NONEMPTY) && (f->type == CG_MT_LIST || f->type == CG_MT_STRLIST || f->type == CG_MT_MAP ||
-                                        f->type == CG_MT_OBJMAP) && *AT(obj, f->aux, size_t) == 0) {
+    if ((f->flags & CG_MF_NONEMPTY) &&
+        (f->type == CG_MT_LIST || f->type == CG_MT_STRLIST || f->type == CG_MT_MAP ||
+         f->type == CG_MT_OBJMAP) &&
+        *AT(obj, f->aux, size_t) == 0) {
         cg_model_errorf(ctx, v, NULL, "must have at least one entry");
         return -1;
     }
@@ -454,7 +480,8 @@ static void apply_default(const cg_model_field_t *f, void *obj)
     }
 }
 
-int cg_model_decode(cg_model_ctx_t *ctx, const cg_model_schema_t *schema, const cg_ynode_t *node, void *obj)
+int cg_model_decode(cg_model_ctx_t *ctx, const cg_model_schema_t *schema, const cg_ynode_t *node,
+                    void *obj)
 {
     int before = ctx->nerrors;
     uint64_t seen = 0;
@@ -464,14 +491,17 @@ int cg_model_decode(cg_model_ctx_t *ctx, const cg_model_schema_t *schema, const 
     if (!empty) {
         if (spend(ctx, node) != 0) return ctx->nerrors - before;
         if (decode_map_entries(ctx, node, "a mapping") != 0) return ctx->nerrors - before;
-        if (schema->has_pos) *AT(obj, schema->pos_off, cg_model_pos_t) = (cg_model_pos_t){ctx->file, node->line, node->col};
+        if (schema->has_pos)
+            *AT(obj, schema->pos_off, cg_model_pos_t) =
+                (cg_model_pos_t){ctx->file, node->line, node->col};
         for (size_t i = 0; i < node->n; i++) {
             const cg_ynode_t *k = cg_ynode_key(node, i), *v = cg_ynode_value(node, i);
             const cg_model_field_t *f = cg_model_schema_field(schema, k->text);
             if (f == NULL) {
                 const char *near = NULL;
                 for (size_t j = 0; j < schema->nfields && !near; j++)
-                    if (loosely_equal(schema->fields[j].name, k->text)) near = schema->fields[j].name;
+                    if (loosely_equal(schema->fields[j].name, k->text))
+                        near = schema->fields[j].name;
                 if (near)
                     cg_model_errorf(ctx, k, k->text, "unknown field (did you mean \"%s\"?)", near);
                 else
@@ -485,7 +515,8 @@ int cg_model_decode(cg_model_ctx_t *ctx, const cg_model_schema_t *schema, const 
             cg_model_path_pop(ctx, saved);
         }
     } else if (node != NULL && schema->has_pos) {
-        *AT(obj, schema->pos_off, cg_model_pos_t) = (cg_model_pos_t){ctx->file, node->line, node->col};
+        *AT(obj, schema->pos_off, cg_model_pos_t) =
+            (cg_model_pos_t){ctx->file, node->line, node->col};
     }
     for (size_t i = 0; i < schema->nfields; i++) {
         const cg_model_field_t *f = &schema->fields[i];
@@ -507,7 +538,8 @@ int cg_model_decode(cg_model_ctx_t *ctx, const cg_model_schema_t *schema, const 
         for (size_t j = 0; j < CG_ARRAY_SIZE(o->names) && o->names[j]; j++)
             cg_buf_printf(&b, "%s%s", j ? ", " : "", o->names[j]);
         cg_buf_append(&b, "", 1);
-        cg_model_errorf(ctx, where, NULL, "expected %s of %s", o->exactly ? "exactly one" : "at most one", cg_buf_data(&b));
+        cg_model_errorf(ctx, where, NULL, "expected %s of %s",
+                        o->exactly ? "exactly one" : "at most one", cg_buf_data(&b));
         cg_buf_free(&b);
     }
     if (ctx->nerrors == before && schema->check != NULL) schema->check(ctx, node, obj);

@@ -11,18 +11,18 @@
 
 /* How a field is stored in its C struct (at cg_model_field_t.off). */
 typedef enum {
-    CG_MT_STRING,   /* char *, NULL when absent */
-    CG_MT_INT,      /* int64_t */
-    CG_MT_NUMBER,   /* double */
-    CG_MT_BOOL,     /* int, 0 or 1 */
-    CG_MT_DURATION, /* int64_t milliseconds, written "250ms", "1.5s", "2m", "1h", "1m30s", "0" */
-    CG_MT_STRUCT,   /* a struct embedded at off, described by sub */
-    CG_MT_OBJECT,   /* a pointer to a struct described by sub, NULL when absent */
-    CG_MT_LIST,     /* a pointer to an array of sub structs; count (size_t) at aux */
-    CG_MT_STRLIST,  /* char **, count (size_t) at aux */
-    CG_MT_MAP,      /* string → string: cg_model_kv_t *, count (size_t) at aux */
-    CG_MT_OBJMAP,   /* string → object: array of elem_size structs, key (char *) at offset 0,
-                       value decoded with sub at val_off; count (size_t) at aux */
+    CG_MT_STRING,      /* char *, NULL when absent */
+    CG_MT_INT,         /* int64_t */
+    CG_MT_NUMBER,      /* double */
+    CG_MT_BOOL,        /* int, 0 or 1 */
+    CG_MT_DURATION,    /* int64_t milliseconds, written "250ms", "1.5s", "2m", "1h", "1m30s", "0" */
+    CG_MT_STRUCT,      /* a struct embedded at off, described by sub */
+    CG_MT_OBJECT,      /* a pointer to a struct described by sub, NULL when absent */
+    CG_MT_LIST,        /* a pointer to an array of sub structs; count (size_t) at aux */
+    CG_MT_STRLIST,     /* char **, count (size_t) at aux */
+    CG_MT_MAP,         /* string → string: cg_model_kv_t *, count (size_t) at aux */
+    CG_MT_OBJMAP,      /* string → object: array of elem_size structs, key (char *) at offset 0,
+                          value decoded with sub at val_off; count (size_t) at aux */
     CG_MT_UNSUPPORTED, /* a Tetrate field crossgate does not implement: always an error */
 } cg_model_type_t;
 
@@ -64,11 +64,11 @@ typedef struct cg_model_field {
     int64_t def_i;
     double def_f;
     const char *def_s;
-    const char *const *enums;    /* STRING, STRLIST: allowed values, NULL-terminated */
-    cg_model_strcheck_fn check;  /* STRING, STRLIST items, MAP values */
+    const char *const *enums;      /* STRING, STRLIST: allowed values, NULL-terminated */
+    cg_model_strcheck_fn check;    /* STRING, STRLIST items, MAP values */
     cg_model_strcheck_fn keycheck; /* MAP, OBJMAP keys */
-    size_t elem_size, val_off;   /* OBJMAP */
-    const char *doc;             /* one line for docs/resources.md and `crossgate explain` */
+    size_t elem_size, val_off;     /* OBJMAP */
+    const char *doc;               /* one line for docs/resources.md and `crossgate explain` */
 } cg_model_field_t;
 
 /* At most/exactly one of the named fields may be present. */
@@ -84,7 +84,7 @@ struct cg_model_schema {
     size_t nfields;
     const cg_model_oneof_t *oneofs;
     size_t noneofs;
-    int has_pos;   /* the struct stores its own position at pos_off */
+    int has_pos; /* the struct stores its own position at pos_off */
     size_t pos_off;
     /* Cross-field rules a table cannot say; runs after the fields decoded without error. */
     void (*check)(cg_model_ctx_t *ctx, const cg_ynode_t *map, void *obj);
@@ -115,7 +115,8 @@ void cg_model_schema_free(const cg_model_schema_t *schema, void *obj);
 void cg_model_errorf(cg_model_ctx_t *ctx, const cg_ynode_t *node, const char *sub, const char *fmt,
                      ...) __attribute__((format(printf, 4, 5)));
 /* The field path stack: push ".name" or "[i]" (printf-style), pop back to a saved length. */
-size_t cg_model_path_push(cg_model_ctx_t *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+size_t cg_model_path_push(cg_model_ctx_t *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static inline void cg_model_path_pop(cg_model_ctx_t *ctx, size_t saved)
 {
     ctx->pathlen = saved;

@@ -111,7 +111,8 @@ static cg_yscalar_type_t classify_plain(const char *s, size_t len)
         return CG_YSCALAR_INT;
     if (len > 2 && s[0] == '0' && s[1] == 'o' && all_in(s + 2, len - 2, "01234567"))
         return CG_YSCALAR_INT;
-    if (len == 4 && (memcmp(s, ".nan", 4) == 0 || memcmp(s, ".NaN", 4) == 0 || memcmp(s, ".NAN", 4) == 0))
+    if (len == 4 &&
+        (memcmp(s, ".nan", 4) == 0 || memcmp(s, ".NaN", 4) == 0 || memcmp(s, ".NAN", 4) == 0))
         return CG_YSCALAR_FLOAT;
     if (is_float(s, len)) return CG_YSCALAR_FLOAT;
     return CG_YSCALAR_STRING;
@@ -220,13 +221,14 @@ static void on_event(builder_t *b, struct fy_event *e)
     case FYET_MAPPING_START:
     case FYET_SEQUENCE_START: {
         if (b->depth == MAX_DEPTH) {
-            fail(b, m ? m->line + 1 : b->last_line, m ? m->column + 1 : b->last_col, "nesting too deep");
+            fail(b, m ? m->line + 1 : b->last_line, m ? m->column + 1 : b->last_col,
+                 "nesting too deep");
             return;
         }
         n = new_node(b, e->type == FYET_MAPPING_START ? CG_YNODE_MAP : CG_YNODE_SEQ, m);
         if (n == NULL) return;
         const char *a = anchor_text(e->type == FYET_MAPPING_START ? e->mapping_start.anchor
-                                                                   : e->sequence_start.anchor);
+                                                                  : e->sequence_start.anchor);
         b->stack[b->depth++] = (open_coll_t){n, a ? cg_xstrdup(a) : NULL, 0, 0};
         break;
     }
@@ -338,10 +340,12 @@ int cg_model_yaml_parse(const char *name, const char *data, size_t len, int json
         int reported = 0;
         while ((de = fy_diag_errors_iterate(diag, &it)) != NULL && !reported) {
             if (de->type < FYET_ERROR) continue;
-            cg_buf_printf(errors, "%s:%d:%d: %s\n", name, de->line, de->column, de->msg ? de->msg : "syntax error");
+            cg_buf_printf(errors, "%s:%d:%d: %s\n", name, de->line, de->column,
+                          de->msg ? de->msg : "syntax error");
             reported = 1;
         }
-        if (!reported && !b.failed) cg_buf_printf(errors, "%s:%d:%d: invalid YAML\n", name, b.last_line, b.last_col);
+        if (!reported && !b.failed)
+            cg_buf_printf(errors, "%s:%d:%d: invalid YAML\n", name, b.last_line, b.last_col);
         b.failed = 1;
     }
     /* the document being built when an error hit is incomplete: drop it */

@@ -36,7 +36,7 @@ typedef struct cg_ynode {
 /* One document of a stream. root is NULL for an empty document. */
 typedef struct cg_ydoc {
     cg_ynode_t *root;
-    int line, col; /* where the document starts */
+    int line, col;    /* where the document starts */
     cg_ynode_t **all; /* every node, for freeing */
     size_t nall, capall;
 } cg_ydoc_t;

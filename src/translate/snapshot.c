@@ -127,8 +127,10 @@ static void encode_rule(cg_buf_t *b, const cg_snapshot_t *s, const cg_snap_rule_
     switch (r->action) {
     case CG_ACTION_ROUTE:
         cg_buf_append_str(b, ",\"action\":\"route\",\"destination\":");
-        if (r->destination < s->ndestinations) jstr(b, s->destinations[r->destination].name);
-        else cg_buf_append_str(b, "null");
+        if (r->destination < s->ndestinations)
+            jstr(b, s->destinations[r->destination].name);
+        else
+            cg_buf_append_str(b, "null");
         break;
     case CG_ACTION_REDIRECT:
         cg_buf_append_str(b, ",\"action\":\"redirect\",\"redirect\":{");
@@ -140,7 +142,8 @@ static void encode_rule(cg_buf_t *b, const cg_snapshot_t *s, const cg_snap_rule_
         cg_buf_append_str(b, "}");
         break;
     case CG_ACTION_DIRECT:
-        cg_buf_printf(b, ",\"action\":\"direct\",\"direct\":{\"status\":%u", (unsigned)r->direct.status);
+        cg_buf_printf(b, ",\"action\":\"direct\",\"direct\":{\"status\":%u",
+                      (unsigned)r->direct.status);
         jfield_str(b, "body", r->direct.body, 0);
         cg_buf_append_str(b, "}");
         break;
@@ -157,12 +160,18 @@ static void encode_policy(cg_buf_t *b, const cg_snap_policy_t *p)
         uint32_t bit;
         const char *name;
     } conditions[] = {
-        {CG_RETRY_ON_CONNECT_FAILURE, "connect-failure"}, {CG_RETRY_ON_RESET, "reset"},
-        {CG_RETRY_ON_502, "502"},                         {CG_RETRY_ON_503, "503"},
-        {CG_RETRY_ON_504, "504"},                         {CG_RETRY_ON_5XX, "5xx"},
-        {CG_RETRY_ON_RETRIABLE_4XX, "retriable-4xx"},     {CG_RETRY_ON_PER_TRY_TIMEOUT, "per-try-timeout"},
+        {CG_RETRY_ON_CONNECT_FAILURE, "connect-failure"},
+        {CG_RETRY_ON_RESET, "reset"},
+        {CG_RETRY_ON_502, "502"},
+        {CG_RETRY_ON_503, "503"},
+        {CG_RETRY_ON_504, "504"},
+        {CG_RETRY_ON_5XX, "5xx"},
+        {CG_RETRY_ON_RETRIABLE_4XX, "retriable-4xx"},
+        {CG_RETRY_ON_PER_TRY_TIMEOUT, "per-try-timeout"},
     };
-    cg_buf_printf(b, ",\"policy\":{\"retry\":{\"attempts\":%" PRIu32 ",\"per_try_timeout_ms\":%" PRIu32 ",\"retry_on\":[",
+    cg_buf_printf(b,
+                  ",\"policy\":{\"retry\":{\"attempts\":%" PRIu32 ",\"per_try_timeout_ms\":%" PRIu32
+                  ",\"retry_on\":[",
                   r->attempts, r->per_try_timeout_ms);
     int first = 1;
     for (size_t i = 0; i < sizeof(conditions) / sizeof(conditions[0]); i++) {
@@ -170,21 +179,23 @@ static void encode_policy(cg_buf_t *b, const cg_snap_policy_t *p)
         cg_buf_printf(b, "%s\"%s\"", first ? "" : ",", conditions[i].name);
         first = 0;
     }
+    cg_buf_printf(
+        b,
+        "],\"backoff_base_ms\":%" PRIu32 ",\"backoff_max_ms\":%" PRIu32
+        ",\"budget_percent\":%" PRIu32 ",\"budget_min\":%" PRIu32 ",\"buffer_limit\":%" PRIu32 "}",
+        r->backoff_base_ms, r->backoff_max_ms, r->budget_percent, r->budget_min, r->buffer_limit);
     cg_buf_printf(b,
-                  "],\"backoff_base_ms\":%" PRIu32 ",\"backoff_max_ms\":%" PRIu32 ",\"budget_percent\":%" PRIu32
-                  ",\"budget_min\":%" PRIu32 ",\"buffer_limit\":%" PRIu32 "}",
-                  r->backoff_base_ms, r->backoff_max_ms, r->budget_percent, r->budget_min, r->buffer_limit);
+                  ",\"outlier\":{\"consecutive_gateway_errors\":%" PRIu32
+                  ",\"interval_ms\":%" PRIu32 ",\"base_ejection_ms\":%" PRIu32
+                  ",\"max_ejection_ms\":%" PRIu32 ",\"max_ejection_percent\":%" PRIu32 "}",
+                  o->consecutive_gateway_errors, o->interval_ms, o->base_ejection_ms,
+                  o->max_ejection_ms, o->max_ejection_percent);
     cg_buf_printf(b,
-                  ",\"outlier\":{\"consecutive_gateway_errors\":%" PRIu32 ",\"interval_ms\":%" PRIu32
-                  ",\"base_ejection_ms\":%" PRIu32 ",\"max_ejection_ms\":%" PRIu32 ",\"max_ejection_percent\":%" PRIu32
-                  "}",
-                  o->consecutive_gateway_errors, o->interval_ms, o->base_ejection_ms, o->max_ejection_ms,
-                  o->max_ejection_percent);
-    cg_buf_printf(b,
-                  ",\"health_check\":{\"enabled\":%s,\"interval_ms\":%" PRIu32 ",\"timeout_ms\":%" PRIu32
-                  ",\"unhealthy_threshold\":%" PRIu32 ",\"healthy_threshold\":%" PRIu32 "}",
-                  h->enabled ? "true" : "false", h->interval_ms, h->timeout_ms, h->unhealthy_threshold,
-                  h->healthy_threshold);
+                  ",\"health_check\":{\"enabled\":%s,\"interval_ms\":%" PRIu32
+                  ",\"timeout_ms\":%" PRIu32 ",\"unhealthy_threshold\":%" PRIu32
+                  ",\"healthy_threshold\":%" PRIu32 "}",
+                  h->enabled ? "true" : "false", h->interval_ms, h->timeout_ms,
+                  h->unhealthy_threshold, h->healthy_threshold);
     cg_buf_printf(b, ",\"overprovisioning\":%" PRIu32 "}", p->overprovisioning);
 }
 
@@ -192,8 +203,8 @@ static void encode_destination(cg_buf_t *b, const cg_snap_destination_t *d)
 {
     cg_buf_append_str(b, "{\"name\":");
     jstr(b, d->name);
-    cg_buf_printf(b, ",\"mode\":\"%s\",\"connect_timeout_ms\":%" PRIu32 ",\"endpoints\":[", mode_name(d->mode),
-                  d->connect_timeout_ms);
+    cg_buf_printf(b, ",\"mode\":\"%s\",\"connect_timeout_ms\":%" PRIu32 ",\"endpoints\":[",
+                  mode_name(d->mode), d->connect_timeout_ms);
     for (size_t e = 0; e < d->nendpoints; e++) {
         const cg_snap_endpoint_t *ep = &d->endpoints[e];
         cg_buf_append_str(b, e ? ",{" : "{");
@@ -202,7 +213,8 @@ static void encode_destination(cg_buf_t *b, const cg_snap_destination_t *d)
         jfield_str(b, "cluster", ep->cluster, 0);
         jfield_str(b, "region", ep->region, 0);
         jfield_str(b, "zone", ep->zone, 0);
-        cg_buf_printf(b, ",\"weight\":%" PRIu32 ",\"priority\":%" PRIu32 "}", ep->weight, ep->priority);
+        cg_buf_printf(b, ",\"weight\":%" PRIu32 ",\"priority\":%" PRIu32 "}", ep->weight,
+                      ep->priority);
     }
     cg_buf_append_str(b, "]");
     if (d->mode == CG_DEST_WEIGHTED) {

@@ -13,8 +13,8 @@
 #include <strings.h>
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
-#define DEFAULT_TIMEOUT_MS 15000
-#define DEFAULT_REDIRECT_CODE 301
+#define DEFAULT_TIMEOUT_MS         15000
+#define DEFAULT_REDIRECT_CODE      301
 
 /* Labels of an instance, either from a resource (kv) or from the caller (snap). */
 typedef struct labels_view {
@@ -87,7 +87,8 @@ static int labels_subset(const cg_model_kv_t *sel, size_t nsel, const labels_vie
     return 1;
 }
 
-static int selects(const cg_model_gateway_t *gw, const char *cluster, const char *ns, const labels_view_t *labels)
+static int selects(const cg_model_gateway_t *gw, const char *cluster, const char *ns,
+                   const labels_view_t *labels)
 {
     const cg_model_workload_selector_t *ws = &gw->spec.workload_selector;
     if (ns == NULL || strcmp(ws->namespace_, ns) != 0) return 0;
@@ -142,8 +143,10 @@ static void fill_policy(cg_snap_policy_t *p, const cg_model_http_server_t *srv, 
         p->health_check.unhealthy_threshold = (uint32_t)h->unhealthy_threshold;
         p->health_check.healthy_threshold = (uint32_t)h->healthy_threshold;
     }
-    if (mode == CG_DEST_WEIGHTED || (mode == CG_DEST_SERVICE && !srv->health_check)) p->health_check.enabled = 0;
-    p->overprovisioning = srv->failover ? (uint32_t)lround(srv->failover->overprovisioning_factor * 100) : 140;
+    if (mode == CG_DEST_WEIGHTED || (mode == CG_DEST_SERVICE && !srv->health_check))
+        p->health_check.enabled = 0;
+    p->overprovisioning =
+        srv->failover ? (uint32_t)lround(srv->failover->overprovisioning_factor * 100) : 140;
 }
 
 static int policy_eq(const cg_snap_policy_t *a, const cg_snap_policy_t *b)
@@ -151,14 +154,17 @@ static int policy_eq(const cg_snap_policy_t *a, const cg_snap_policy_t *b)
     const cg_lb_retry_cfg_t *r = &a->retry, *q = &b->retry;
     const cg_lb_outlier_cfg_t *o = &a->outlier, *u = &b->outlier;
     const cg_lb_hc_cfg_t *h = &a->health_check, *k = &b->health_check;
-    return r->attempts == q->attempts && r->per_try_timeout_ms == q->per_try_timeout_ms && r->retry_on == q->retry_on &&
-           r->backoff_base_ms == q->backoff_base_ms && r->backoff_max_ms == q->backoff_max_ms &&
-           r->budget_percent == q->budget_percent && r->budget_min == q->budget_min &&
-           r->buffer_limit == q->buffer_limit && o->consecutive_gateway_errors == u->consecutive_gateway_errors &&
+    return r->attempts == q->attempts && r->per_try_timeout_ms == q->per_try_timeout_ms &&
+           r->retry_on == q->retry_on && r->backoff_base_ms == q->backoff_base_ms &&
+           r->backoff_max_ms == q->backoff_max_ms && r->budget_percent == q->budget_percent &&
+           r->budget_min == q->budget_min && r->buffer_limit == q->buffer_limit &&
+           o->consecutive_gateway_errors == u->consecutive_gateway_errors &&
            o->interval_ms == u->interval_ms && o->base_ejection_ms == u->base_ejection_ms &&
-           o->max_ejection_ms == u->max_ejection_ms && o->max_ejection_percent == u->max_ejection_percent &&
-           h->enabled == k->enabled && h->interval_ms == k->interval_ms && h->timeout_ms == k->timeout_ms &&
-           h->unhealthy_threshold == k->unhealthy_threshold && h->healthy_threshold == k->healthy_threshold &&
+           o->max_ejection_ms == u->max_ejection_ms &&
+           o->max_ejection_percent == u->max_ejection_percent && h->enabled == k->enabled &&
+           h->interval_ms == k->interval_ms && h->timeout_ms == k->timeout_ms &&
+           h->unhealthy_threshold == k->unhealthy_threshold &&
+           h->healthy_threshold == k->healthy_threshold &&
            a->overprovisioning == b->overprovisioning;
 }
 
@@ -166,7 +172,8 @@ static int policy_eq(const cg_snap_policy_t *a, const cg_snap_policy_t *b)
  * stable across snapshots, which lets the proxy keep endpoint state). Servers with different
  * policies for the same targets get their own, named after the server. Returns the index of
  * an existing match, or SIZE_MAX with *name_out set to the name a new one must take. */
-static size_t find_dest(const tx_t *t, const char *base, const cg_snap_policy_t *pol, size_t server, char **name_out)
+static size_t find_dest(const tx_t *t, const char *base, const cg_snap_policy_t *pol, size_t server,
+                        char **name_out)
 {
     *name_out = NULL;
     int taken = 0;
@@ -195,17 +202,21 @@ static size_t find_dest(const tx_t *t, const char *base, const cg_snap_policy_t 
     return SIZE_MAX;
 }
 
-static cg_snap_destination_t *new_dest(tx_t *t, char *name, cg_dest_mode_t mode, const cg_snap_policy_t *pol,
-                                       size_t *index)
+static cg_snap_destination_t *new_dest(tx_t *t, char *name, cg_dest_mode_t mode,
+                                       const cg_snap_policy_t *pol, size_t *index)
 {
-    cg_snap_destination_t d = {.name = name, .mode = mode, .connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS, .policy = *pol};
+    cg_snap_destination_t d = {.name = name,
+                               .mode = mode,
+                               .connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS,
+                               .policy = *pol};
     cg_vec_push(&t->dests, d);
     *index = t->dests.len - 1;
     return &t->dests.items[*index];
 }
 
-static void add_endpoint(cg_snap_destination_t *d, const char *address, uint16_t port, const char *cluster,
-                         const char *region, const char *zone, uint32_t weight, uint32_t priority)
+static void add_endpoint(cg_snap_destination_t *d, const char *address, uint16_t port,
+                         const char *cluster, const char *region, const char *zone, uint32_t weight,
+                         uint32_t priority)
 {
     for (size_t i = 0; i < d->nendpoints; i++)
         if (d->endpoints[i].port == port && strcmp(d->endpoints[i].address, address) == 0) return;
@@ -221,11 +232,14 @@ static void add_endpoint(cg_snap_destination_t *d, const char *address, uint16_t
     };
 }
 
-static size_t service_dest(tx_t *t, const cg_model_service_dest_t *sd, size_t server, const cg_model_http_server_t *srv)
+static size_t service_dest(tx_t *t, const cg_model_service_dest_t *sd, size_t server,
+                           const cg_model_http_server_t *srv)
 {
     char base[600];
-    if (sd->port) snprintf(base, sizeof(base), "service:%s:%lld", sd->host, (long long)sd->port);
-    else snprintf(base, sizeof(base), "service:%s", sd->host);
+    if (sd->port)
+        snprintf(base, sizeof(base), "service:%s:%lld", sd->host, (long long)sd->port);
+    else
+        snprintf(base, sizeof(base), "service:%s", sd->host);
     cg_snap_policy_t pol;
     fill_policy(&pol, srv, CG_DEST_SERVICE);
     char *name;
@@ -239,19 +253,23 @@ static size_t service_dest(tx_t *t, const cg_model_service_dest_t *sd, size_t se
     for (size_t i = 0; i < t->rs->nservices; i++) {
         const cg_model_service_t *s = &t->rs->services[i];
         if (strcmp(s->metadata.cluster, t->inst->cluster) != 0) continue;
-        if (strlen(s->metadata.namespace_) != nslen || strncmp(s->metadata.namespace_, sd->host, nslen) != 0) continue;
+        if (strlen(s->metadata.namespace_) != nslen ||
+            strncmp(s->metadata.namespace_, sd->host, nslen) != 0)
+            continue;
         if (strcasecmp(s->spec.hostname, fqdn) != 0) continue;
         found = 1;
         for (size_t e = 0; e < s->spec.nendpoints; e++) {
             const cg_model_service_endpoint_t *ep = &s->spec.endpoints[e];
             if (sd->port && ep->port != sd->port) continue;
-            add_endpoint(d, ep->address, (uint16_t)ep->port, s->metadata.cluster, NULL, NULL, (uint32_t)ep->weight, 0);
+            add_endpoint(d, ep->address, (uint16_t)ep->port, s->metadata.cluster, NULL, NULL,
+                         (uint32_t)ep->weight, 0);
         }
     }
     if (!found)
         warn(t, "service %s not found in cluster %s", sd->host, t->inst->cluster);
     else if (d->nendpoints == 0 && sd->port)
-        warn(t, "service %s in cluster %s has no endpoint on port %lld", sd->host, t->inst->cluster, (long long)sd->port);
+        warn(t, "service %s in cluster %s has no endpoint on port %lld", sd->host, t->inst->cluster,
+             (long long)sd->port);
     else if (d->nendpoints == 0)
         warn(t, "service %s in cluster %s has no endpoints", sd->host, t->inst->cluster);
     return idx;
@@ -264,11 +282,13 @@ static size_t cluster_instances(const tx_t *t, const cg_model_cluster_t *c, gins
     ginst_t *v = cg_xcalloc(c->spec.ngateways + t->nlive + 1, sizeof(*v));
     for (size_t i = 0; i < c->spec.ngateways; i++) {
         const cg_model_cluster_gateway_t *g = &c->spec.gateways[i];
-        v[n++] = (ginst_t){c->metadata.name, g->namespace_, g->address, {g->labels, NULL, g->nlabels}};
+        v[n++] =
+            (ginst_t){c->metadata.name, g->namespace_, g->address, {g->labels, NULL, g->nlabels}};
     }
     for (size_t i = 0; i < t->nlive; i++) {
         const cg_instance_t *l = &t->live[i];
-        if (l->cluster == NULL || l->address == NULL || strcmp(l->cluster, c->metadata.name) != 0) continue;
+        if (l->cluster == NULL || l->address == NULL || strcmp(l->cluster, c->metadata.name) != 0)
+            continue;
         v[n++] = (ginst_t){l->cluster, l->namespace_, l->address, {NULL, l->labels, l->nlabels}};
     }
     *out = v;
@@ -286,7 +306,8 @@ static int own_listener(const tx_t *t, const char *address, int64_t port)
 /* Adds to d the endpoints of cluster c serving hostname: instances selected by a workload
  * Gateway (one that does not route to clusters) with an http[] server for the hostname.
  * Returns how many endpoints it contributed. */
-static size_t cluster_endpoints(tx_t *t, cg_snap_destination_t *d, const cg_model_cluster_t *c, const char *hostname)
+static size_t cluster_endpoints(tx_t *t, cg_snap_destination_t *d, const cg_model_cluster_t *c,
+                                const char *hostname)
 {
     size_t before = d->nendpoints;
     /* own region first; every other region is one remote priority (no failover order yet) */
@@ -303,8 +324,8 @@ static size_t cluster_endpoints(tx_t *t, cg_snap_destination_t *d, const cg_mode
                 const cg_model_http_server_t *srv = &gw->spec.http[h];
                 if (strcmp(srv->hostname, hostname) != 0) continue;
                 if (own_listener(t, gi[i].address, srv->port)) continue;
-                add_endpoint(d, gi[i].address, (uint16_t)srv->port, c->metadata.name, region, c->spec.locality.zone,
-                             1, priority);
+                add_endpoint(d, gi[i].address, (uint16_t)srv->port, c->metadata.name, region,
+                             c->spec.locality.zone, 1, priority);
             }
         }
     }
@@ -315,7 +336,8 @@ static size_t cluster_endpoints(tx_t *t, cg_snap_destination_t *d, const cg_mode
 static void append_labels(cg_buf_t *b, const cg_model_kv_t *kv, size_t n)
 {
     cg_buf_append_str(b, "{");
-    for (size_t i = 0; i < n; i++) cg_buf_printf(b, "%s%s=%s", i ? "," : "", kv[i].key, kv[i].value);
+    for (size_t i = 0; i < n; i++)
+        cg_buf_printf(b, "%s%s=%s", i ? "," : "", kv[i].key, kv[i].value);
     cg_buf_append_str(b, "}");
 }
 
@@ -345,14 +367,16 @@ static void add_weight(cg_snap_destination_t *d, const char *cluster, uint64_t w
         }
     }
     d->weights = cg_xrealloc(d->weights, (d->nweights + 1) * sizeof(*d->weights));
-    d->weights[d->nweights++] = (cg_snap_cluster_weight_t){cg_xstrdup(cluster), w > UINT32_MAX ? UINT32_MAX : (uint32_t)w};
+    d->weights[d->nweights++] =
+        (cg_snap_cluster_weight_t){cg_xstrdup(cluster), w > UINT32_MAX ? UINT32_MAX : (uint32_t)w};
 }
 
 /* Weighted: every entry's weight goes to the clusters it names; a labels entry's weight is
  * split evenly across the clusters it matches (all weights scaled by the lcm of the split
  * sizes so the split stays exact). Clusters without endpoints keep their share: the proxy
  * answers 503 for it, as a strict split requires. */
-static void weighted_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_cluster_dest_t *cd, const char *hostname)
+static void weighted_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_cluster_dest_t *cd,
+                          const char *hostname)
 {
     const cg_resource_set_t *rs = t->rs;
     uint64_t scale = 1;
@@ -360,7 +384,8 @@ static void weighted_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_clus
         const cg_model_cluster_ref_t *ref = &cd->clusters[i];
         if (ref->name) continue;
         uint64_t m = 0;
-        for (size_t c = 0; c < rs->nclusters; c++) m += (uint64_t)cluster_has_labels(&rs->clusters[c], ref);
+        for (size_t c = 0; c < rs->nclusters; c++)
+            m += (uint64_t)cluster_has_labels(&rs->clusters[c], ref);
         if (m > 1 && scale <= 1000) scale = scale / gcd(scale, m) * m;
     }
     for (size_t i = 0; i < cd->nclusters; i++) {
@@ -369,35 +394,40 @@ static void weighted_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_clus
         if (ref->name) {
             add_weight(d, ref->name, w);
             if (cg_model_find_cluster(rs, ref->name) == NULL)
-                warn(t, "weighted cluster %s has no Cluster resource: its share of %s is answered with 503", ref->name,
-                     hostname);
+                warn(t,
+                     "weighted cluster %s has no Cluster resource: its share of %s is answered "
+                     "with 503",
+                     ref->name, hostname);
             continue;
         }
         uint64_t m = 0;
-        for (size_t c = 0; c < rs->nclusters; c++) m += (uint64_t)cluster_has_labels(&rs->clusters[c], ref);
+        for (size_t c = 0; c < rs->nclusters; c++)
+            m += (uint64_t)cluster_has_labels(&rs->clusters[c], ref);
         if (m == 0) {
             cg_buf_t b = {0};
             cg_buf_append_str(&b, "labels:");
             append_labels(&b, ref->labels, ref->nlabels);
             cg_buf_append(&b, "", 1);
             add_weight(d, cg_buf_data(&b), w);
-            warn(t, "cluster selector %s matches no Cluster: its share of %s is answered with 503", cg_buf_data(&b) + 7,
-                 hostname);
+            warn(t, "cluster selector %s matches no Cluster: its share of %s is answered with 503",
+                 cg_buf_data(&b) + 7, hostname);
             cg_buf_free(&b);
             continue;
         }
         for (size_t c = 0; c < rs->nclusters; c++)
-            if (cluster_has_labels(&rs->clusters[c], ref)) add_weight(d, rs->clusters[c].metadata.name, (w + m / 2) / m);
+            if (cluster_has_labels(&rs->clusters[c], ref))
+                add_weight(d, rs->clusters[c].metadata.name, (w + m / 2) / m);
     }
     for (size_t i = 0; i < d->nweights; i++) {
         const cg_model_cluster_t *c = cg_model_find_cluster(rs, d->weights[i].cluster);
         if (c != NULL && cluster_endpoints(t, d, c, hostname) == 0)
-            warn(t, "weighted cluster %s has no Gateway serving %s: its share is answered with 503", c->metadata.name,
-                 hostname);
+            warn(t, "weighted cluster %s has no Gateway serving %s: its share is answered with 503",
+                 c->metadata.name, hostname);
     }
 }
 
-static void named_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_cluster_dest_t *cd, const char *hostname)
+static void named_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_cluster_dest_t *cd,
+                       const char *hostname)
 {
     const cg_resource_set_t *rs = t->rs;
     CG_VEC(const cg_model_cluster_t *) cand = {0};
@@ -406,7 +436,8 @@ static void named_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_cluster
         size_t before = cand.len;
         for (size_t c = 0; c < rs->nclusters; c++) {
             const cg_model_cluster_t *cl = &rs->clusters[c];
-            int hit = ref->name ? strcmp(cl->metadata.name, ref->name) == 0 : cluster_has_labels(cl, ref);
+            int hit =
+                ref->name ? strcmp(cl->metadata.name, ref->name) == 0 : cluster_has_labels(cl, ref);
             if (!hit) continue;
             int dup = 0;
             for (size_t k = 0; k < cand.len; k++) dup |= cand.items[k] == cl;
@@ -424,24 +455,31 @@ static void named_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_cluster
     }
     for (size_t k = 0; k < cand.len; k++)
         if (cluster_endpoints(t, d, cand.items[k], hostname) == 0)
-            warn(t, "named cluster %s has no Gateway serving %s", cand.items[k]->metadata.name, hostname);
+            warn(t, "named cluster %s has no Gateway serving %s", cand.items[k]->metadata.name,
+                 hostname);
     cg_vec_free(&cand);
 }
 
-static size_t cluster_dest(tx_t *t, const cg_model_cluster_dest_t *cd, size_t server, const cg_model_http_server_t *srv)
+static size_t cluster_dest(tx_t *t, const cg_model_cluster_dest_t *cd, size_t server,
+                           const cg_model_http_server_t *srv)
 {
     const char *hostname = srv->hostname;
     int weighted = 0;
     for (size_t i = 0; i < cd->nclusters; i++) weighted |= cd->clusters[i].has_weight;
-    cg_dest_mode_t mode = cd->nclusters == 0 ? CG_DEST_AUTO : weighted ? CG_DEST_WEIGHTED : CG_DEST_NAMED;
+    cg_dest_mode_t mode = cd->nclusters == 0 ? CG_DEST_AUTO
+                          : weighted         ? CG_DEST_WEIGHTED
+                                             : CG_DEST_NAMED;
     cg_buf_t base = {0};
     cg_buf_printf(&base, "clusters:%s", hostname);
-    if (mode != CG_DEST_AUTO) cg_buf_append_str(&base, mode == CG_DEST_WEIGHTED ? ":weighted:" : ":named:");
+    if (mode != CG_DEST_AUTO)
+        cg_buf_append_str(&base, mode == CG_DEST_WEIGHTED ? ":weighted:" : ":named:");
     for (size_t i = 0; i < cd->nclusters; i++) {
         const cg_model_cluster_ref_t *ref = &cd->clusters[i];
         if (i) cg_buf_append_str(&base, ",");
-        if (ref->name) cg_buf_append_str(&base, ref->name);
-        else append_labels(&base, ref->labels, ref->nlabels);
+        if (ref->name)
+            cg_buf_append_str(&base, ref->name);
+        else
+            append_labels(&base, ref->labels, ref->nlabels);
         if (weighted) cg_buf_printf(&base, "=%lld", (long long)ref->weight);
     }
     cg_buf_append(&base, "", 1);
@@ -453,7 +491,8 @@ static size_t cluster_dest(tx_t *t, const cg_model_cluster_dest_t *cd, size_t se
     if (idx != SIZE_MAX) return idx;
     cg_snap_destination_t *d = new_dest(t, name, mode, &pol, &idx);
     if (mode == CG_DEST_AUTO) {
-        for (size_t c = 0; c < t->rs->nclusters; c++) cluster_endpoints(t, d, &t->rs->clusters[c], hostname);
+        for (size_t c = 0; c < t->rs->nclusters; c++)
+            cluster_endpoints(t, d, &t->rs->clusters[c], hostname);
         if (d->nendpoints == 0) warn(t, "no cluster has a Gateway serving %s", hostname);
     } else if (mode == CG_DEST_NAMED) {
         named_dest(t, d, cd, hostname);
@@ -498,7 +537,8 @@ static void build_rule(cg_snap_rule_t *r, const cg_model_rule_t *m)
         r->redirect.authority = xstrdup_or_null(m->redirect->authority);
         r->redirect.uri = xstrdup_or_null(m->redirect->uri);
         r->redirect.port = (uint16_t)m->redirect->port;
-        r->redirect.code = m->redirect->redirect_code ? (uint16_t)m->redirect->redirect_code : DEFAULT_REDIRECT_CODE;
+        r->redirect.code = m->redirect->redirect_code ? (uint16_t)m->redirect->redirect_code
+                                                      : DEFAULT_REDIRECT_CODE;
     } else if (m->direct_response) {
         r->action = CG_ACTION_DIRECT;
         r->direct.status = (uint16_t)m->direct_response->status;
@@ -516,12 +556,15 @@ static void add_servers(tx_t *t, const cg_model_gateway_t *gw)
         for (size_t o = 0; o < t->servers.len && !clash; o++) {
             const cg_snap_server_t *other = &t->servers.items[o];
             if (other->port != srv->port || strcmp(other->hostname, srv->hostname) != 0) continue;
-            const cg_model_http_server_t *osrv = &t->server_gw.items[o]->spec.http[t->server_http.items[o]];
+            const cg_model_http_server_t *osrv =
+                &t->server_gw.items[o]->spec.http[t->server_http.items[o]];
             cg_buf_printf(t->errors,
-                          "%s:%d:%d: spec.http[%zu]: port %lld hostname %s on this instance is also served by Gateway "
+                          "%s:%d:%d: spec.http[%zu]: port %lld hostname %s on this instance is "
+                          "also served by Gateway "
                           "%s (%s:%d:%d)\n",
-                          srv->pos.file, srv->pos.line, srv->pos.col, h, (long long)srv->port, srv->hostname,
-                          other->gateway, osrv->pos.file, osrv->pos.line, osrv->pos.col);
+                          srv->pos.file, srv->pos.line, srv->pos.col, h, (long long)srv->port,
+                          srv->hostname, other->gateway, osrv->pos.file, osrv->pos.line,
+                          osrv->pos.col);
             t->nerrors++;
             clash = 1;
         }
@@ -532,9 +575,11 @@ static void add_servers(tx_t *t, const cg_model_gateway_t *gw)
             .port = (uint16_t)srv->port,
             .hostname = cg_xstrdup(srv->hostname),
             .nrules = srv->routing.nrules,
-            .rules = cg_xcalloc(srv->routing.nrules ? srv->routing.nrules : 1, sizeof(cg_snap_rule_t)),
+            .rules =
+                cg_xcalloc(srv->routing.nrules ? srv->routing.nrules : 1, sizeof(cg_snap_rule_t)),
         };
-        for (size_t r = 0; r < srv->routing.nrules; r++) build_rule(&s.rules[r], &srv->routing.rules[r]);
+        for (size_t r = 0; r < srv->routing.nrules; r++)
+            build_rule(&s.rules[r], &srv->routing.rules[r]);
         cg_vec_push(&t->servers, s);
         cg_vec_push(&t->server_gw, gw);
         cg_vec_push(&t->server_http, h);
@@ -545,12 +590,14 @@ static void add_servers(tx_t *t, const cg_model_gateway_t *gw)
 static void resolve_routes(tx_t *t)
 {
     for (size_t i = 0; i < t->servers.len; i++) {
-        const cg_model_http_server_t *srv = &t->server_gw.items[i]->spec.http[t->server_http.items[i]];
+        const cg_model_http_server_t *srv =
+            &t->server_gw.items[i]->spec.http[t->server_http.items[i]];
         for (size_t r = 0; r < srv->routing.nrules; r++) {
             const cg_model_route_t *route = srv->routing.rules[r].route;
             if (route == NULL) continue;
-            size_t d = route->service_destination ? service_dest(t, route->service_destination, i, srv)
-                                                  : cluster_dest(t, route->cluster_destination, i, srv);
+            size_t d = route->service_destination
+                           ? service_dest(t, route->service_destination, i, srv)
+                           : cluster_dest(t, route->cluster_destination, i, srv);
             t->servers.items[i].rules[r].destination = d; /* after the call: it may grow dests */
         }
     }
@@ -573,8 +620,9 @@ static void free_tx(tx_t *t)
     cg_vec_free(&t->server_http);
 }
 
-int cg_translate_instance_live(const cg_resource_set_t *rs, const cg_instance_t *inst, const cg_instance_t *live,
-                               size_t nlive, uint64_t version, cg_snapshot_t **out, cg_buf_t *errors)
+int cg_translate_instance_live(const cg_resource_set_t *rs, const cg_instance_t *inst,
+                               const cg_instance_t *live, size_t nlive, uint64_t version,
+                               cg_snapshot_t **out, cg_buf_t *errors)
 {
     if (inst->cluster == NULL || inst->namespace_ == NULL || inst->address == NULL) {
         cg_buf_printf(errors, "instance: cluster, namespace and address are required\n");
@@ -596,9 +644,12 @@ int cg_translate_instance_live(const cg_resource_set_t *rs, const cg_instance_t 
     t.region = own ? own->spec.locality.region : NULL;
     resolve_routes(&t);
 
-    if (selected == 0) warn(&t, "no Gateway selects this instance (cluster %s, namespace %s)", inst->cluster, inst->namespace_);
+    if (selected == 0)
+        warn(&t, "no Gateway selects this instance (cluster %s, namespace %s)", inst->cluster,
+             inst->namespace_);
     if (own == NULL)
-        warn(&t, "cluster %s has no Cluster resource: the instance's region is unknown", inst->cluster);
+        warn(&t, "cluster %s has no Cluster resource: the instance's region is unknown",
+             inst->cluster);
 
     cg_snapshot_t *s = cg_xcalloc(1, sizeof(*s));
     s->version = version;

@@ -26,7 +26,8 @@ int cg_translate_instance(const cg_resource_set_t *rs, const cg_instance_t *inst
 
 /* The same, with gateway instances known besides the Clusters' static spec.gateways (the
  * control plane's live registrations); each live instance's cluster names its Cluster. */
-int cg_translate_instance_live(const cg_resource_set_t *rs, const cg_instance_t *inst, const cg_instance_t *live,
-                               size_t nlive, uint64_t version, cg_snapshot_t **out, cg_buf_t *errors);
+int cg_translate_instance_live(const cg_resource_set_t *rs, const cg_instance_t *inst,
+                               const cg_instance_t *live, size_t nlive, uint64_t version,
+                               cg_snapshot_t **out, cg_buf_t *errors);
 
 #endif

@@ -23,7 +23,7 @@
     "  http:\n"                                                                                    \
     "  - name: s\n"                                                                                \
     "    port: 8080\n"                                                                             \
-    "    hostname: h.example.com\n"                                                               \
+    "    hostname: h.example.com\n"                                                                \
     "    routing:\n"                                                                               \
     "      rules:\n"
 #define RULE(r) HEAD "      - " r "\n"
@@ -31,241 +31,479 @@
 #define SERVER(x) HEAD "      - route: {clusterDestination: {}}\n    " x "\n"
 /* A Cluster / Service whose spec fields start at line 5. */
 #define CLUSTER "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: c}\nspec:\n"
-#define SERVICE "apiVersion: crossgate/v1\nkind: Service\nmetadata: {name: p, namespace: n, cluster: c}\nspec:\n"
+#define SERVICE                                                                                    \
+    "apiVersion: crossgate/v1\nkind: Service\nmetadata: {name: p, namespace: n, cluster: "         \
+    "c}\nspec:\n"
 
 static const struct {
     const char *name, *yaml, *want;
 } cases[] = {
     {"yaml_syntax",
-     "apiVersion: crossgate/v1\n" "kind: [Gateway\n",
+     "apiVersion: crossgate/v1\n"
+     "kind: [Gateway\n",
      "t.yaml:3:1: flow sequence without a closing bracket\n"},
     {"yaml_tab",
-     "apiVersion: crossgate/v1\n" "\tkind: Gateway\n",
+     "apiVersion: crossgate/v1\n"
+     "\tkind: Gateway\n",
      "t.yaml:1:13: invalid multiline plain key\n"},
     {"not_mapping",
-     "- a\n" "- b\n",
-     "t.yaml:1:1: expected a resource (a mapping with apiVersion, kind, metadata, spec), got a list\n"},
+     "- a\n"
+     "- b\n",
+     "t.yaml:1:1: expected a resource (a mapping with apiVersion, kind, metadata, spec), got a "
+     "list\n"},
     {"no_apiversion",
-     "kind: Cluster\n" "metadata: {name: c}\n",
+     "kind: Cluster\n"
+     "metadata: {name: c}\n",
      "t.yaml:1:1: apiVersion: missing required field\n"},
     {"bad_apiversion",
-     "apiVersion: v1\n" "kind: Cluster\n",
+     "apiVersion: v1\n"
+     "kind: Cluster\n",
      "t.yaml:1:13: apiVersion: expected crossgate/v1 or gateway.tsb.tetrate.io/v2, got \"v1\"\n"},
     {"bad_kind",
-     "apiVersion: crossgate/v1\n" "kind: Pod\n",
+     "apiVersion: crossgate/v1\n"
+     "kind: Pod\n",
      "t.yaml:2:7: kind: unknown kind \"Pod\" (expected Cluster, Service or Gateway)\n"},
     {"tetrate_cluster",
-     "apiVersion: gateway.tsb.tetrate.io/v2\n" "kind: Cluster\n",
-     "t.yaml:2:7: kind: kind \"Cluster\" is not supported for gateway.tsb.tetrate.io/v2 (only Gateway)\n"},
+     "apiVersion: gateway.tsb.tetrate.io/v2\n"
+     "kind: Cluster\n",
+     "t.yaml:2:7: kind: kind \"Cluster\" is not supported for gateway.tsb.tetrate.io/v2 (only "
+     "Gateway)\n"},
     {"kind_type",
-     "apiVersion: crossgate/v1\n" "kind: 3\n",
+     "apiVersion: crossgate/v1\n"
+     "kind: 3\n",
      "t.yaml:2:7: kind: expected a string, got an integer\n"},
     {"missing_metadata_spec",
-     "apiVersion: crossgate/v1\n" "kind: Cluster\n",
-     "t.yaml:1:1: metadata: missing required field\n" "t.yaml:1:1: spec: missing required field\n"},
+     "apiVersion: crossgate/v1\n"
+     "kind: Cluster\n",
+     "t.yaml:1:1: metadata: missing required field\n"
+     "t.yaml:1:1: spec: missing required field\n"},
     {"unknown_field",
-     CLUSTER "  locality: {region: r}\n" "  regoin: x\n",
+     CLUSTER "  locality: {region: r}\n"
+             "  regoin: x\n",
      "t.yaml:6:3: spec.regoin: unknown field\n"},
-    {"unknown_field_near",
-     RULE("redirect: {redirect_code: 302}"),
-     "t.yaml:12:20: spec.http[0].routing.rules[0].redirect.redirect_code: unknown field (did you mean \"redirectCode\"?)\n"},
+    {"unknown_field_near", RULE("redirect: {redirect_code: 302}"),
+     "t.yaml:12:20: spec.http[0].routing.rules[0].redirect.redirect_code: unknown field (did you "
+     "mean \"redirectCode\"?)\n"},
     {"unknown_toplevel",
-     CLUSTER "  locality: {region: r}\n" "status: {}\n",
+     CLUSTER "  locality: {region: r}\n"
+             "status: {}\n",
      "t.yaml:6:1: status: unknown field\n"},
-    {"missing_region",
-     CLUSTER "  locality: {zone: z}\n",
+    {"missing_region", CLUSTER "  locality: {zone: z}\n",
      "t.yaml:5:13: spec.locality.region: missing required field\n"},
     {"cluster_gw_address",
-     CLUSTER "  locality: {region: r}\n" "  gateways: [{address: host.local, namespace: n}]\n",
+     CLUSTER "  locality: {region: r}\n"
+             "  gateways: [{address: host.local, namespace: n}]\n",
      "t.yaml:6:24: spec.gateways[0].address: expected an IP address literal, got \"host.local\"\n"},
     {"cluster_gw_missing",
-     CLUSTER "  locality: {region: r}\n" "  gateways:\n" "  - labels: {app: x}\n",
-     "t.yaml:7:5: spec.gateways[0].address: missing required field\n" "t.yaml:7:5: spec.gateways[0].namespace: missing required field\n"},
+     CLUSTER "  locality: {region: r}\n"
+             "  gateways:\n"
+             "  - labels: {app: x}\n",
+     "t.yaml:7:5: spec.gateways[0].address: missing required field\n"
+     "t.yaml:7:5: spec.gateways[0].namespace: missing required field\n"},
     {"labels_type",
-     CLUSTER "  locality: {region: r}\n" "  gateways: [{address: 10.0.0.1, namespace: n, labels: [app]}]\n",
+     CLUSTER "  locality: {region: r}\n"
+             "  gateways: [{address: 10.0.0.1, namespace: n, labels: [app]}]\n",
      "t.yaml:6:56: spec.gateways[0].labels: expected a mapping, got a list\n"},
-    {"svc_missing_hostname",
-     SERVICE "  endpoints: []\n",
+    {"svc_missing_hostname", SERVICE "  endpoints: []\n",
      "t.yaml:5:3: spec.hostname: missing required field\n"},
     {"svc_endpoint",
-     SERVICE "  hostname: p.n\n" "  endpoints:\n" "  - {address: 10.0.0.1}\n" "  - {address: 10.0.0.1, port: 65536, weight: 0}\n",
-     "t.yaml:7:5: spec.endpoints[0].port: missing required field\n" "t.yaml:8:31: spec.endpoints[1].port: must be between 1 and 65535, got 65536\n" "t.yaml:8:46: spec.endpoints[1].weight: must be between 1 and 1000000, got 0\n"},
+     SERVICE "  hostname: p.n\n"
+             "  endpoints:\n"
+             "  - {address: 10.0.0.1}\n"
+             "  - {address: 10.0.0.1, port: 65536, weight: 0}\n",
+     "t.yaml:7:5: spec.endpoints[0].port: missing required field\n"
+     "t.yaml:8:31: spec.endpoints[1].port: must be between 1 and 65535, got 65536\n"
+     "t.yaml:8:46: spec.endpoints[1].weight: must be between 1 and 1000000, got 0\n"},
     {"svc_metadata",
-     "apiVersion: crossgate/v1\n" "kind: Service\n" "metadata: {name: p}\n" "spec: {hostname: p.n}\n",
-     "t.yaml:3:11: metadata.namespace: missing required field\n" "t.yaml:3:11: metadata.cluster: missing required field\n"},
+     "apiVersion: crossgate/v1\n"
+     "kind: Service\n"
+     "metadata: {name: p}\n"
+     "spec: {hostname: p.n}\n",
+     "t.yaml:3:11: metadata.namespace: missing required field\n"
+     "t.yaml:3:11: metadata.cluster: missing required field\n"},
     {"port_string",
-     "apiVersion: crossgate/v1\n" "kind: Gateway\n" "metadata: {name: g}\n" "spec:\n" "  workloadSelector: {namespace: ns, labels: {app: a}}\n" "  http:\n" "  - name: s\n" "    port: \"8080\"\n" "    hostname: h.example.com\n" "    routing:\n" "      rules:\n" "      - route: {clusterDestination: {}}\n",
+     "apiVersion: crossgate/v1\n"
+     "kind: Gateway\n"
+     "metadata: {name: g}\n"
+     "spec:\n"
+     "  workloadSelector: {namespace: ns, labels: {app: a}}\n"
+     "  http:\n"
+     "  - name: s\n"
+     "    port: \"8080\"\n"
+     "    hostname: h.example.com\n"
+     "    routing:\n"
+     "      rules:\n"
+     "      - route: {clusterDestination: {}}\n",
      "t.yaml:8:11: spec.http[0].port: expected an integer, got a string\n"},
     {"port_zero",
-     "apiVersion: crossgate/v1\n" "kind: Gateway\n" "metadata: {name: g}\n" "spec:\n" "  workloadSelector: {namespace: ns, labels: {app: a}}\n" "  http:\n" "  - name: s\n" "    port: 0\n" "    hostname: h.example.com\n" "    routing:\n" "      rules:\n" "      - route: {clusterDestination: {}}\n",
+     "apiVersion: crossgate/v1\n"
+     "kind: Gateway\n"
+     "metadata: {name: g}\n"
+     "spec:\n"
+     "  workloadSelector: {namespace: ns, labels: {app: a}}\n"
+     "  http:\n"
+     "  - name: s\n"
+     "    port: 0\n"
+     "    hostname: h.example.com\n"
+     "    routing:\n"
+     "      rules:\n"
+     "      - route: {clusterDestination: {}}\n",
      "t.yaml:8:11: spec.http[0].port: must be between 1 and 65535, got 0\n"},
     {"port_reserved",
-     "apiVersion: crossgate/v1\n" "kind: Gateway\n" "metadata: {name: g}\n" "spec:\n" "  workloadSelector: {namespace: ns, labels: {app: a}}\n" "  http:\n" "  - name: s\n" "    port: 15443\n" "    hostname: h.example.com\n" "    routing:\n" "      rules:\n" "      - route: {clusterDestination: {}}\n",
+     "apiVersion: crossgate/v1\n"
+     "kind: Gateway\n"
+     "metadata: {name: g}\n"
+     "spec:\n"
+     "  workloadSelector: {namespace: ns, labels: {app: a}}\n"
+     "  http:\n"
+     "  - name: s\n"
+     "    port: 15443\n"
+     "    hostname: h.example.com\n"
+     "    routing:\n"
+     "      rules:\n"
+     "      - route: {clusterDestination: {}}\n",
      "t.yaml:8:11: spec.http[0].port: must not be 15443 (reserved)\n"},
     {"port_big",
-     "apiVersion: crossgate/v1\n" "kind: Gateway\n" "metadata: {name: g}\n" "spec:\n" "  workloadSelector: {namespace: ns, labels: {app: a}}\n" "  http:\n" "  - name: s\n" "    port: 65536\n" "    hostname: h.example.com\n" "    routing:\n" "      rules:\n" "      - route: {clusterDestination: {}}\n",
+     "apiVersion: crossgate/v1\n"
+     "kind: Gateway\n"
+     "metadata: {name: g}\n"
+     "spec:\n"
+     "  workloadSelector: {namespace: ns, labels: {app: a}}\n"
+     "  http:\n"
+     "  - name: s\n"
+     "    port: 65536\n"
+     "    hostname: h.example.com\n"
+     "    routing:\n"
+     "      rules:\n"
+     "      - route: {clusterDestination: {}}\n",
      "t.yaml:8:11: spec.http[0].port: must be between 1 and 65535, got 65536\n"},
     {"port_missing",
-     "apiVersion: crossgate/v1\n" "kind: Gateway\n" "metadata: {name: g}\n" "spec:\n" "  workloadSelector: {namespace: ns, labels: {app: a}}\n" "  http:\n" "  - name: s\n" "    hostname: h.example.com\n" "    routing:\n" "      rules:\n" "      - route: {clusterDestination: {}}\n",
+     "apiVersion: crossgate/v1\n"
+     "kind: Gateway\n"
+     "metadata: {name: g}\n"
+     "spec:\n"
+     "  workloadSelector: {namespace: ns, labels: {app: a}}\n"
+     "  http:\n"
+     "  - name: s\n"
+     "    hostname: h.example.com\n"
+     "    routing:\n"
+     "      rules:\n"
+     "      - route: {clusterDestination: {}}\n",
      "t.yaml:7:5: spec.http[0].port: missing required field\n"},
     {"hostname_bad",
-     "apiVersion: crossgate/v1\n" "kind: Gateway\n" "metadata: {name: g}\n" "spec:\n" "  workloadSelector: {namespace: ns, labels: {app: a}}\n" "  http:\n" "  - name: s\n" "    port: 8080\n" "    hostname: h_x..com\n" "    routing:\n" "      rules:\n" "      - route: {clusterDestination: {}}\n",
-     "t.yaml:9:15: spec.http[0].hostname: expected a DNS name, \"*.\" followed by a DNS name, or \"*\", got \"h_x..com\"\n"},
+     "apiVersion: crossgate/v1\n"
+     "kind: Gateway\n"
+     "metadata: {name: g}\n"
+     "spec:\n"
+     "  workloadSelector: {namespace: ns, labels: {app: a}}\n"
+     "  http:\n"
+     "  - name: s\n"
+     "    port: 8080\n"
+     "    hostname: h_x..com\n"
+     "    routing:\n"
+     "      rules:\n"
+     "      - route: {clusterDestination: {}}\n",
+     "t.yaml:9:15: spec.http[0].hostname: expected a DNS name, \"*.\" followed by a DNS name, or "
+     "\"*\", got \"h_x..com\"\n"},
     {"hostname_empty",
-     "apiVersion: crossgate/v1\n" "kind: Gateway\n" "metadata: {name: g}\n" "spec:\n" "  workloadSelector: {namespace: ns, labels: {app: a}}\n" "  http:\n" "  - name: s\n" "    port: 8080\n" "    hostname: \"\"\n" "    routing:\n" "      rules:\n" "      - route: {clusterDestination: {}}\n",
+     "apiVersion: crossgate/v1\n"
+     "kind: Gateway\n"
+     "metadata: {name: g}\n"
+     "spec:\n"
+     "  workloadSelector: {namespace: ns, labels: {app: a}}\n"
+     "  http:\n"
+     "  - name: s\n"
+     "    port: 8080\n"
+     "    hostname: \"\"\n"
+     "    routing:\n"
+     "      rules:\n"
+     "      - route: {clusterDestination: {}}\n",
      "t.yaml:9:15: spec.http[0].hostname: must not be empty\n"},
     {"name_empty",
-     "apiVersion: crossgate/v1\n" "kind: Gateway\n" "metadata: {name: g}\n" "spec:\n" "  workloadSelector: {namespace: ns, labels: {app: a}}\n" "  http:\n" "  - name: \"\"\n" "    port: 8080\n" "    hostname: h.example.com\n" "    routing:\n" "      rules:\n" "      - route: {clusterDestination: {}}\n",
+     "apiVersion: crossgate/v1\n"
+     "kind: Gateway\n"
+     "metadata: {name: g}\n"
+     "spec:\n"
+     "  workloadSelector: {namespace: ns, labels: {app: a}}\n"
+     "  http:\n"
+     "  - name: \"\"\n"
+     "    port: 8080\n"
+     "    hostname: h.example.com\n"
+     "    routing:\n"
+     "      rules:\n"
+     "      - route: {clusterDestination: {}}\n",
      "t.yaml:7:11: spec.http[0].name: must not be empty\n"},
     {"rules_empty",
-     "apiVersion: crossgate/v1\n" "kind: Gateway\n" "metadata: {name: g}\n" "spec:\n" "  workloadSelector: {namespace: ns, labels: {app: a}}\n" "  http:\n" "  - name: s\n" "    port: 8080\n" "    hostname: h.example.com\n" "    routing: {rules: []}\n",
+     "apiVersion: crossgate/v1\n"
+     "kind: Gateway\n"
+     "metadata: {name: g}\n"
+     "spec:\n"
+     "  workloadSelector: {namespace: ns, labels: {app: a}}\n"
+     "  http:\n"
+     "  - name: s\n"
+     "    port: 8080\n"
+     "    hostname: h.example.com\n"
+     "    routing: {rules: []}\n",
      "t.yaml:10:22: spec.http[0].routing.rules: must have at least one entry\n"},
     {"routing_missing",
-     "apiVersion: crossgate/v1\n" "kind: Gateway\n" "metadata: {name: g}\n" "spec:\n" "  workloadSelector: {namespace: ns, labels: {app: a}}\n" "  http:\n" "  - name: s\n" "    port: 8080\n" "    hostname: h.example.com\n",
+     "apiVersion: crossgate/v1\n"
+     "kind: Gateway\n"
+     "metadata: {name: g}\n"
+     "spec:\n"
+     "  workloadSelector: {namespace: ns, labels: {app: a}}\n"
+     "  http:\n"
+     "  - name: s\n"
+     "    port: 8080\n"
+     "    hostname: h.example.com\n",
      "t.yaml:7:5: spec.http[0].routing: missing required field\n"},
     {"selector_labels_empty",
-     "apiVersion: crossgate/v1\n" "kind: Gateway\n" "metadata: {name: g}\n" "spec:\n" "  workloadSelector: {namespace: ns, labels: {}}\n" "  http:\n" "  - name: s\n" "    port: 8080\n" "    hostname: h.example.com\n" "    routing:\n" "      rules:\n" "      - route: {clusterDestination: {}}\n",
+     "apiVersion: crossgate/v1\n"
+     "kind: Gateway\n"
+     "metadata: {name: g}\n"
+     "spec:\n"
+     "  workloadSelector: {namespace: ns, labels: {}}\n"
+     "  http:\n"
+     "  - name: s\n"
+     "    port: 8080\n"
+     "    hostname: h.example.com\n"
+     "    routing:\n"
+     "      rules:\n"
+     "      - route: {clusterDestination: {}}\n",
      "t.yaml:5:45: spec.workloadSelector.labels: must have at least one entry\n"},
     {"selector_missing",
-     "apiVersion: crossgate/v1\n" "kind: Gateway\n" "metadata: {name: g}\n" "spec:\n" "  http:\n" "  - name: s\n" "    port: 8080\n" "    hostname: h.example.com\n" "    routing:\n" "      rules:\n" "      - route: {clusterDestination: {}}\n",
+     "apiVersion: crossgate/v1\n"
+     "kind: Gateway\n"
+     "metadata: {name: g}\n"
+     "spec:\n"
+     "  http:\n"
+     "  - name: s\n"
+     "    port: 8080\n"
+     "    hostname: h.example.com\n"
+     "    routing:\n"
+     "      rules:\n"
+     "      - route: {clusterDestination: {}}\n",
      "t.yaml:5:3: spec.workloadSelector: missing required field\n"},
     {"strmatch_two",
-     RULE("match: [{uri: {exact: /a, prefix: /b}}]\n" "        route: {clusterDestination: {}}"),
-     "t.yaml:12:23: spec.http[0].routing.rules[0].match[0].uri: expected exactly one of exact, prefix, regex\n"},
+     RULE("match: [{uri: {exact: /a, prefix: /b}}]\n"
+          "        route: {clusterDestination: {}}"),
+     "t.yaml:12:23: spec.http[0].routing.rules[0].match[0].uri: expected exactly one of exact, "
+     "prefix, regex\n"},
     {"strmatch_none",
-     RULE("match: [{uri: {}}]\n" "        route: {clusterDestination: {}}"),
-     "t.yaml:12:23: spec.http[0].routing.rules[0].match[0].uri: expected exactly one of exact, prefix, regex\n"},
+     RULE("match: [{uri: {}}]\n"
+          "        route: {clusterDestination: {}}"),
+     "t.yaml:12:23: spec.http[0].routing.rules[0].match[0].uri: expected exactly one of exact, "
+     "prefix, regex\n"},
     {"strmatch_string",
-     RULE("match: [{uri: /a}]\n" "        route: {clusterDestination: {}}"),
-     "t.yaml:12:23: spec.http[0].routing.rules[0].match[0].uri: expected a mapping, got a string\n"},
+     RULE("match: [{uri: /a}]\n"
+          "        route: {clusterDestination: {}}"),
+     "t.yaml:12:23: spec.http[0].routing.rules[0].match[0].uri: expected a mapping, got a "
+     "string\n"},
     {"strmatch_regex",
-     RULE("match: [{headers: {x-a: {regex: \"(a\"}}}]\n" "        route: {clusterDestination: {}}"),
-     "t.yaml:12:41: spec.http[0].routing.rules[0].match[0].headers.x-a.regex: invalid regular expression: Unmatched ( or \\(, got \"(a\"\n"},
+     RULE("match: [{headers: {x-a: {regex: \"(a\"}}}]\n"
+          "        route: {clusterDestination: {}}"),
+     "t.yaml:12:41: spec.http[0].routing.rules[0].match[0].headers.x-a.regex: invalid regular "
+     "expression: Unmatched ( or \\(, got \"(a\"\n"},
     {"strmatch_unknown",
-     RULE("match: [{uri: {suffix: /a}}]\n" "        route: {clusterDestination: {}}"),
-     "t.yaml:12:24: spec.http[0].routing.rules[0].match[0].uri.suffix: unknown field\n" "t.yaml:12:23: spec.http[0].routing.rules[0].match[0].uri: expected exactly one of exact, prefix, regex\n"},
+     RULE("match: [{uri: {suffix: /a}}]\n"
+          "        route: {clusterDestination: {}}"),
+     "t.yaml:12:24: spec.http[0].routing.rules[0].match[0].uri.suffix: unknown field\n"
+     "t.yaml:12:23: spec.http[0].routing.rules[0].match[0].uri: expected exactly one of exact, "
+     "prefix, regex\n"},
     {"header_upper",
-     RULE("match: [{headers: {X-Env: {exact: a}}}]\n" "        route: {clusterDestination: {}}"),
-     "t.yaml:12:28: spec.http[0].routing.rules[0].match[0].headers.X-Env: header names must be lowercase\n"},
+     RULE("match: [{headers: {X-Env: {exact: a}}}]\n"
+          "        route: {clusterDestination: {}}"),
+     "t.yaml:12:28: spec.http[0].routing.rules[0].match[0].headers.X-Env: header names must be "
+     "lowercase\n"},
     {"header_bool",
-     RULE("match: [{headers: {x-healthcheck: {exact: true}}}]\n" "        route: {clusterDestination: {}}"),
-     "t.yaml:12:51: spec.http[0].routing.rules[0].match[0].headers.x-healthcheck.exact: expected a string, got a boolean (quote it: \"true\")\n"},
+     RULE("match: [{headers: {x-healthcheck: {exact: true}}}]\n"
+          "        route: {clusterDestination: {}}"),
+     "t.yaml:12:51: spec.http[0].routing.rules[0].match[0].headers.x-healthcheck.exact: expected a "
+     "string, got a boolean (quote it: \"true\")\n"},
     {"match_not_list",
-     RULE("match: {uri: {exact: /}}\n" "        route: {clusterDestination: {}}"),
+     RULE("match: {uri: {exact: /}}\n"
+          "        route: {clusterDestination: {}}"),
      "t.yaml:12:16: spec.http[0].routing.rules[0].match: expected a list, got a mapping\n"},
-    {"rule_no_action",
-     RULE("match: [{uri: {exact: /}}]"),
-     "t.yaml:12:9: spec.http[0].routing.rules[0]: expected exactly one of route, redirect, directResponse\n"},
+    {"rule_no_action", RULE("match: [{uri: {exact: /}}]"),
+     "t.yaml:12:9: spec.http[0].routing.rules[0]: expected exactly one of route, redirect, "
+     "directResponse\n"},
     {"rule_two_actions",
-     RULE("route: {clusterDestination: {}}\n" "        directResponse: {status: 200}"),
-     "t.yaml:12:9: spec.http[0].routing.rules[0]: expected exactly one of route, redirect, directResponse\n"},
-    {"route_empty",
-     RULE("route: {}"),
-     "t.yaml:12:16: spec.http[0].routing.rules[0].route: expected exactly one of serviceDestination, clusterDestination\n"},
-    {"route_both",
-     RULE("route: {clusterDestination: {}, serviceDestination: {host: a/b}}"),
-     "t.yaml:12:16: spec.http[0].routing.rules[0].route: expected exactly one of serviceDestination, clusterDestination\n"},
-    {"weight_negative",
-     RULE("route: {clusterDestination: {clusters: [{name: c1, weight: -1}]}}"),
-     "t.yaml:12:68: spec.http[0].routing.rules[0].route.clusterDestination.clusters[0].weight: must be between 0 and 1000000, got -1\n"},
-    {"weight_float",
-     RULE("route: {clusterDestination: {clusters: [{name: c1, weight: 1.5}]}}"),
-     "t.yaml:12:68: spec.http[0].routing.rules[0].route.clusterDestination.clusters[0].weight: expected an integer, got a number\n"},
-    {"weight_string",
-     RULE("route: {clusterDestination: {clusters: [{name: c1, weight: \"50\"}]}}"),
-     "t.yaml:12:68: spec.http[0].routing.rules[0].route.clusterDestination.clusters[0].weight: expected an integer, got a string\n"},
+     RULE("route: {clusterDestination: {}}\n"
+          "        directResponse: {status: 200}"),
+     "t.yaml:12:9: spec.http[0].routing.rules[0]: expected exactly one of route, redirect, "
+     "directResponse\n"},
+    {"route_empty", RULE("route: {}"),
+     "t.yaml:12:16: spec.http[0].routing.rules[0].route: expected exactly one of "
+     "serviceDestination, clusterDestination\n"},
+    {"route_both", RULE("route: {clusterDestination: {}, serviceDestination: {host: a/b}}"),
+     "t.yaml:12:16: spec.http[0].routing.rules[0].route: expected exactly one of "
+     "serviceDestination, clusterDestination\n"},
+    {"weight_negative", RULE("route: {clusterDestination: {clusters: [{name: c1, weight: -1}]}}"),
+     "t.yaml:12:68: spec.http[0].routing.rules[0].route.clusterDestination.clusters[0].weight: "
+     "must be between 0 and 1000000, got -1\n"},
+    {"weight_float", RULE("route: {clusterDestination: {clusters: [{name: c1, weight: 1.5}]}}"),
+     "t.yaml:12:68: spec.http[0].routing.rules[0].route.clusterDestination.clusters[0].weight: "
+     "expected an integer, got a number\n"},
+    {"weight_string", RULE("route: {clusterDestination: {clusters: [{name: c1, weight: \"50\"}]}}"),
+     "t.yaml:12:68: spec.http[0].routing.rules[0].route.clusterDestination.clusters[0].weight: "
+     "expected an integer, got a string\n"},
     {"weight_partial",
-     RULE("route:\n" "          clusterDestination:\n" "            clusters:\n" "            - {name: c1, weight: 50}\n" "            - {name: c2}"),
-     "t.yaml:16:15: spec.http[0].routing.rules[0].route.clusterDestination.clusters[1].weight: missing required field (weights are given on other entries)\n"},
+     RULE("route:\n"
+          "          clusterDestination:\n"
+          "            clusters:\n"
+          "            - {name: c1, weight: 50}\n"
+          "            - {name: c2}"),
+     "t.yaml:16:15: spec.http[0].routing.rules[0].route.clusterDestination.clusters[1].weight: "
+     "missing required field (weights are given on other entries)\n"},
     {"weight_zero",
-     RULE("route: {clusterDestination: {clusters: [{name: c1, weight: 0}, {name: c2, weight: 0}]}}"),
-     "t.yaml:12:48: spec.http[0].routing.rules[0].route.clusterDestination.clusters: weights must not all be 0\n"},
-    {"cluster_entry_empty",
-     RULE("route: {clusterDestination: {clusters: [{weight: 1}]}}"),
-     "t.yaml:12:49: spec.http[0].routing.rules[0].route.clusterDestination.clusters[0]: expected exactly one of name, labels\n"},
+     RULE(
+         "route: {clusterDestination: {clusters: [{name: c1, weight: 0}, {name: c2, weight: 0}]}}"),
+     "t.yaml:12:48: spec.http[0].routing.rules[0].route.clusterDestination.clusters: weights must "
+     "not all be 0\n"},
+    {"cluster_entry_empty", RULE("route: {clusterDestination: {clusters: [{weight: 1}]}}"),
+     "t.yaml:12:49: spec.http[0].routing.rules[0].route.clusterDestination.clusters[0]: expected "
+     "exactly one of name, labels\n"},
     {"cluster_entry_both",
      RULE("route: {clusterDestination: {clusters: [{name: c1, labels: {a: b}}]}}"),
-     "t.yaml:12:49: spec.http[0].routing.rules[0].route.clusterDestination.clusters[0]: expected exactly one of name, labels\n"},
+     "t.yaml:12:49: spec.http[0].routing.rules[0].route.clusterDestination.clusters[0]: expected "
+     "exactly one of name, labels\n"},
     {"cluster_entry_twice",
      RULE("route: {clusterDestination: {clusters: [{name: c1}, {name: c1}]}}"),
-     "t.yaml:12:68: spec.http[0].routing.rules[0].route.clusterDestination.clusters[1].name: cluster \"c1\" is listed twice\n"},
-    {"cluster_network",
-     RULE("route: {clusterDestination: {clusters: [{network: vpc-1}]}}"),
-     "t.yaml:12:59: spec.http[0].routing.rules[0].route.clusterDestination.clusters[0].network: not supported by crossgate (deprecated in the Tetrate API): use labels\n" "t.yaml:12:49: spec.http[0].routing.rules[0].route.clusterDestination.clusters[0]: expected exactly one of name, labels\n"},
-    {"svc_host_pattern",
-     RULE("route: {serviceDestination: {host: productpage, port: 9080}}"),
-     "t.yaml:12:44: spec.http[0].routing.rules[0].route.serviceDestination.host: expected \"<namespace>/<fqdn>\", got \"productpage\"\n"},
-    {"svc_host_missing",
-     RULE("route: {serviceDestination: {port: 9080}}"),
-     "t.yaml:12:37: spec.http[0].routing.rules[0].route.serviceDestination.host: missing required field\n"},
-    {"svc_port_reserved",
-     RULE("route: {serviceDestination: {host: a/b, port: 15443}}"),
-     "t.yaml:12:55: spec.http[0].routing.rules[0].route.serviceDestination.port: must not be 15443 (reserved)\n"},
+     "t.yaml:12:68: spec.http[0].routing.rules[0].route.clusterDestination.clusters[1].name: "
+     "cluster \"c1\" is listed twice\n"},
+    {"cluster_network", RULE("route: {clusterDestination: {clusters: [{network: vpc-1}]}}"),
+     "t.yaml:12:59: spec.http[0].routing.rules[0].route.clusterDestination.clusters[0].network: "
+     "not supported by crossgate (deprecated in the Tetrate API): use labels\n"
+     "t.yaml:12:49: spec.http[0].routing.rules[0].route.clusterDestination.clusters[0]: expected "
+     "exactly one of name, labels\n"},
+    {"svc_host_pattern", RULE("route: {serviceDestination: {host: productpage, port: 9080}}"),
+     "t.yaml:12:44: spec.http[0].routing.rules[0].route.serviceDestination.host: expected "
+     "\"<namespace>/<fqdn>\", got \"productpage\"\n"},
+    {"svc_host_missing", RULE("route: {serviceDestination: {port: 9080}}"),
+     "t.yaml:12:37: spec.http[0].routing.rules[0].route.serviceDestination.host: missing required "
+     "field\n"},
+    {"svc_port_reserved", RULE("route: {serviceDestination: {host: a/b, port: 15443}}"),
+     "t.yaml:12:55: spec.http[0].routing.rules[0].route.serviceDestination.port: must not be 15443 "
+     "(reserved)\n"},
     {"mixed_servers",
-     RULE("route: {clusterDestination: {}}\n" "  - name: t\n" "    port: 8081\n" "    hostname: t.example.com\n" "    routing:\n" "      rules:\n" "      - route: {serviceDestination: {host: a/b}}"),
-     "t.yaml:18:16: spec.http[1].routing.rules[0].route: serviceDestination here but http[0].routing.rules[0] uses clusterDestination: a Gateway routes either to clusters or to services, not both\n"},
+     RULE("route: {clusterDestination: {}}\n"
+          "  - name: t\n"
+          "    port: 8081\n"
+          "    hostname: t.example.com\n"
+          "    routing:\n"
+          "      rules:\n"
+          "      - route: {serviceDestination: {host: a/b}}"),
+     "t.yaml:18:16: spec.http[1].routing.rules[0].route: serviceDestination here but "
+     "http[0].routing.rules[0] uses clusterDestination: a Gateway routes either to clusters or to "
+     "services, not both\n"},
     {"mixed_rules",
-     RULE("route: {serviceDestination: {host: a/b}}\n" "      - route: {clusterDestination: {}}"),
-     "t.yaml:13:16: spec.http[0].routing.rules[1].route: clusterDestination here but http[0].routing.rules[0] uses serviceDestination: a Gateway routes either to clusters or to services, not both\n"},
+     RULE("route: {serviceDestination: {host: a/b}}\n"
+          "      - route: {clusterDestination: {}}"),
+     "t.yaml:13:16: spec.http[0].routing.rules[1].route: clusterDestination here but "
+     "http[0].routing.rules[0] uses serviceDestination: a Gateway routes either to clusters or to "
+     "services, not both\n"},
     {"dup_server",
-     RULE("route: {clusterDestination: {}}\n" "  - name: s\n" "    port: 8080\n" "    hostname: H.example.com\n" "    routing: {rules: [{directResponse: {status: 200}}]}"),
-     "t.yaml:13:11: spec.http[1].name: server name \"s\" is already used by http[0]\n" "t.yaml:13:5: spec.http[1]: port 8080 and hostname h.example.com are already served by http[0]\n"},
-    {"redirect_bad",
-     RULE("redirect: {scheme: ftp, redirectCode: 200, port: 0}"),
-     "t.yaml:12:28: spec.http[0].routing.rules[0].redirect.scheme: expected one of http, https, got \"ftp\"\n" "t.yaml:12:47: spec.http[0].routing.rules[0].redirect.redirectCode: must be between 300 and 308, got 200\n" "t.yaml:12:58: spec.http[0].routing.rules[0].redirect.port: must be between 1 and 65535, got 0\n"},
+     RULE("route: {clusterDestination: {}}\n"
+          "  - name: s\n"
+          "    port: 8080\n"
+          "    hostname: H.example.com\n"
+          "    routing: {rules: [{directResponse: {status: 200}}]}"),
+     "t.yaml:13:11: spec.http[1].name: server name \"s\" is already used by http[0]\n"
+     "t.yaml:13:5: spec.http[1]: port 8080 and hostname h.example.com are already served by "
+     "http[0]\n"},
+    {"redirect_bad", RULE("redirect: {scheme: ftp, redirectCode: 200, port: 0}"),
+     "t.yaml:12:28: spec.http[0].routing.rules[0].redirect.scheme: expected one of http, https, "
+     "got \"ftp\"\n"
+     "t.yaml:12:47: spec.http[0].routing.rules[0].redirect.redirectCode: must be between 300 and "
+     "308, got 200\n"
+     "t.yaml:12:58: spec.http[0].routing.rules[0].redirect.port: must be between 1 and 65535, got "
+     "0\n"},
     {"direct_bad",
-     RULE("directResponse: {body: x}\n" "      - directResponse: {status: 600, body: 3}"),
-     "t.yaml:12:25: spec.http[0].routing.rules[0].directResponse.status: missing required field\n" "t.yaml:13:34: spec.http[0].routing.rules[1].directResponse.status: must be between 200 and 599, got 600\n" "t.yaml:13:45: spec.http[0].routing.rules[1].directResponse.body: expected a string, got an integer (quote it: \"3\")\n"},
+     RULE("directResponse: {body: x}\n"
+          "      - directResponse: {status: 600, body: 3}"),
+     "t.yaml:12:25: spec.http[0].routing.rules[0].directResponse.status: missing required field\n"
+     "t.yaml:13:34: spec.http[0].routing.rules[1].directResponse.status: must be between 200 and "
+     "599, got 600\n"
+     "t.yaml:13:45: spec.http[0].routing.rules[1].directResponse.body: expected a string, got an "
+     "integer (quote it: \"3\")\n"},
     {"timeout_int",
-     RULE("route: {clusterDestination: {}}\n" "        timeout: 10"),
-     "t.yaml:13:18: spec.http[0].routing.rules[0].timeout: a duration needs a unit (ms, s, m, h), e.g. \"10ms\" or \"10s\"\n"},
+     RULE("route: {clusterDestination: {}}\n"
+          "        timeout: 10"),
+     "t.yaml:13:18: spec.http[0].routing.rules[0].timeout: a duration needs a unit (ms, s, m, h), "
+     "e.g. \"10ms\" or \"10s\"\n"},
     {"timeout_bad",
-     RULE("route: {clusterDestination: {}}\n" "        timeout: 1x"),
-     "t.yaml:13:18: spec.http[0].routing.rules[0].timeout: expected a duration such as \"250ms\", \"1.5s\", \"2m\" or \"1h\", got \"1x\"\n"},
+     RULE("route: {clusterDestination: {}}\n"
+          "        timeout: 1x"),
+     "t.yaml:13:18: spec.http[0].routing.rules[0].timeout: expected a duration such as \"250ms\", "
+     "\"1.5s\", \"2m\" or \"1h\", got \"1x\"\n"},
     {"timeout_bool",
-     RULE("route: {clusterDestination: {}}\n" "        timeout: true"),
-     "t.yaml:13:18: spec.http[0].routing.rules[0].timeout: expected a duration such as \"250ms\", \"1s\" or \"2m\", got a boolean\n"},
+     RULE("route: {clusterDestination: {}}\n"
+          "        timeout: true"),
+     "t.yaml:13:18: spec.http[0].routing.rules[0].timeout: expected a duration such as \"250ms\", "
+     "\"1s\" or \"2m\", got a boolean\n"},
     {"timeout_big",
-     RULE("route: {clusterDestination: {}}\n" "        timeout: 25h"),
+     RULE("route: {clusterDestination: {}}\n"
+          "        timeout: 25h"),
      "t.yaml:13:18: spec.http[0].routing.rules[0].timeout: must be between 0ms and 24h, got 25h\n"},
-    {"retry_on_unknown",
-     SERVER("retries: {retryOn: [5xx, connect-timeout]}"),
-     "t.yaml:13:30: spec.http[0].retries.retryOn[1]: expected one of connect-failure, refused-stream, reset, 5xx, gateway-error, retriable-4xx, per-try-timeout, 502, 503, 504, got \"connect-timeout\"\n"},
-    {"retry_attempts",
-     SERVER("retries: {attempts: -1, perTryTimeout: 5}"),
-     "t.yaml:13:25: spec.http[0].retries.attempts: must be between 0 and 10, got -1\n" "t.yaml:13:44: spec.http[0].retries.perTryTimeout: a duration needs a unit (ms, s, m, h), e.g. \"5ms\" or \"5s\"\n"},
-    {"retry_on_type",
-     SERVER("retries: {retryOn: 5xx}"),
+    {"retry_on_unknown", SERVER("retries: {retryOn: [5xx, connect-timeout]}"),
+     "t.yaml:13:30: spec.http[0].retries.retryOn[1]: expected one of connect-failure, "
+     "refused-stream, reset, 5xx, gateway-error, retriable-4xx, per-try-timeout, 502, 503, 504, "
+     "got \"connect-timeout\"\n"},
+    {"retry_attempts", SERVER("retries: {attempts: -1, perTryTimeout: 5}"),
+     "t.yaml:13:25: spec.http[0].retries.attempts: must be between 0 and 10, got -1\n"
+     "t.yaml:13:44: spec.http[0].retries.perTryTimeout: a duration needs a unit (ms, s, m, h), "
+     "e.g. \"5ms\" or \"5s\"\n"},
+    {"retry_on_type", SERVER("retries: {retryOn: 5xx}"),
      "t.yaml:13:24: spec.http[0].retries.retryOn: expected a list, got a string\n"},
     {"outlier_bad",
-     SERVER("outlierDetection: {consecutiveGatewayErrors: 0, maxEjectionPercent: 101, interval: 0}"),
-     "t.yaml:13:50: spec.http[0].outlierDetection.consecutiveGatewayErrors: must be between 1 and 1000, got 0\n" "t.yaml:13:73: spec.http[0].outlierDetection.maxEjectionPercent: must be between 0 and 100, got 101\n" "t.yaml:13:88: spec.http[0].outlierDetection.interval: must be between 1ms and 24h, got 0\n"},
-    {"outlier_times",
-     SERVER("outlierDetection: {baseEjectionTime: 1m, maxEjectionTime: 30s}"),
-     "t.yaml:13:63: spec.http[0].outlierDetection.maxEjectionTime: must not be less than baseEjectionTime (60000ms)\n"},
-    {"health_bad",
-     SERVER("healthCheck: {enabled: yes, healthyThreshold: 0}"),
-     "t.yaml:13:28: spec.http[0].healthCheck.enabled: expected a boolean (true or false), got a string\n" "t.yaml:13:51: spec.http[0].healthCheck.healthyThreshold: must be between 1 and 1000, got 0\n"},
-    {"failover_bad",
-     SERVER("failover: {overprovisioningFactor: 0.5}"),
-     "t.yaml:13:40: spec.http[0].failover.overprovisioningFactor: must be between 1 and 1000, got 0.5\n"},
-    {"failover_type",
-     SERVER("failover: {overprovisioningFactor: \"1.4\"}"),
-     "t.yaml:13:40: spec.http[0].failover.overprovisioningFactor: expected a number, got a string\n"},
-    {"unsupported_tls",
-     SERVER("tls: {mode: SIMPLE}"),
+     SERVER(
+         "outlierDetection: {consecutiveGatewayErrors: 0, maxEjectionPercent: 101, interval: 0}"),
+     "t.yaml:13:50: spec.http[0].outlierDetection.consecutiveGatewayErrors: must be between 1 and "
+     "1000, got 0\n"
+     "t.yaml:13:73: spec.http[0].outlierDetection.maxEjectionPercent: must be between 0 and 100, "
+     "got 101\n"
+     "t.yaml:13:88: spec.http[0].outlierDetection.interval: must be between 1ms and 24h, got 0\n"},
+    {"outlier_times", SERVER("outlierDetection: {baseEjectionTime: 1m, maxEjectionTime: 30s}"),
+     "t.yaml:13:63: spec.http[0].outlierDetection.maxEjectionTime: must not be less than "
+     "baseEjectionTime (60000ms)\n"},
+    {"health_bad", SERVER("healthCheck: {enabled: yes, healthyThreshold: 0}"),
+     "t.yaml:13:28: spec.http[0].healthCheck.enabled: expected a boolean (true or false), got a "
+     "string\n"
+     "t.yaml:13:51: spec.http[0].healthCheck.healthyThreshold: must be between 1 and 1000, got "
+     "0\n"},
+    {"failover_bad", SERVER("failover: {overprovisioningFactor: 0.5}"),
+     "t.yaml:13:40: spec.http[0].failover.overprovisioningFactor: must be between 1 and 1000, got "
+     "0.5\n"},
+    {"failover_type", SERVER("failover: {overprovisioningFactor: \"1.4\"}"),
+     "t.yaml:13:40: spec.http[0].failover.overprovisioningFactor: expected a number, got a "
+     "string\n"},
+    {"unsupported_tls", SERVER("tls: {mode: SIMPLE}"),
      "t.yaml:13:10: spec.http[0].tls: not supported by crossgate yet (plain-text HTTP only)\n"},
     {"dup_key",
-     CLUSTER "  locality: {region: r}\n" "  locality: {region: s}\n",
+     CLUSTER "  locality: {region: r}\n"
+             "  locality: {region: s}\n",
      "t.yaml:6:3: spec.locality: duplicate key (first at line 5)\n"},
     {"meta_name",
-     "apiVersion: crossgate/v1\n" "kind: Cluster\n" "metadata: {name: \"a/b\"}\n" "spec: {locality: {region: r}}\n",
+     "apiVersion: crossgate/v1\n"
+     "kind: Cluster\n"
+     "metadata: {name: \"a/b\"}\n"
+     "spec: {locality: {region: r}}\n",
      "t.yaml:3:18: metadata.name: expected letters, digits, '-', '_' or '.', got \"a/b\"\n"},
     {"second_doc",
-     "apiVersion: crossgate/v1\n" "kind: Cluster\n" "metadata: {name: c}\n" "spec:\n" "  locality: {region: r}\n" "---\n" "apiVersion: crossgate/v1\n" "kind: Cluster\n" "metadata: {name: c}\n" "spec:\n" "  locality: {}\n",
+     "apiVersion: crossgate/v1\n"
+     "kind: Cluster\n"
+     "metadata: {name: c}\n"
+     "spec:\n"
+     "  locality: {region: r}\n"
+     "---\n"
+     "apiVersion: crossgate/v1\n"
+     "kind: Cluster\n"
+     "metadata: {name: c}\n"
+     "spec:\n"
+     "  locality: {}\n",
      "t.yaml:11:13: spec.locality.region: missing required field\n"},
     {"labels_value_null",
-     CLUSTER "  locality: {region: r}\n" "  gateways: [{address: 10.0.0.1, namespace: n, labels: {app: }}]\n",
+     CLUSTER "  locality: {region: r}\n"
+             "  gateways: [{address: 10.0.0.1, namespace: n, labels: {app: }}]\n",
      "t.yaml:6:57: spec.gateways[0].labels.app: expected a string, got null\n"},
 };
 
@@ -293,13 +531,15 @@ static void test_json_errors(void **state)
                     "  \"apiVersion\": \"crossgate/v1\",\n"
                     "  \"kind\": \"Service\",\n"
                     "  \"metadata\": {\"name\": \"p\", \"namespace\": \"n\", \"cluster\": \"c\"},\n"
-                    "  \"spec\": {\"hostname\": \"p.n\", \"endpoints\": [{\"address\": \"10.0.0.1\", \"port\": \"80\"}]}\n"
+                    "  \"spec\": {\"hostname\": \"p.n\", \"endpoints\": [{\"address\": "
+                    "\"10.0.0.1\", \"port\": \"80\"}]}\n"
                     "}\n";
     cg_resource_set_t *rs = NULL;
     cg_buf_t err = {0};
     assert_int_equal(cg_model_load_buffer("s.json", j, strlen(j), &rs, &err), CG_EPARSE);
     cg_buf_append(&err, "", 1);
-    assert_string_equal(cg_buf_data(&err), "s.json:5:77: spec.endpoints[0].port: expected an integer, got a string\n");
+    assert_string_equal(cg_buf_data(&err),
+                        "s.json:5:77: spec.endpoints[0].port: expected an integer, got a string\n");
     cg_buf_free(&err);
 }
 
@@ -314,14 +554,20 @@ static void test_error_cap(void **state)
     cg_buf_append_str(&doc, "---\n" CLUSTER "  locality: {}\n");
     cg_resource_set_t *rs = NULL;
     cg_buf_t err = {0};
-    assert_int_equal(cg_model_load_buffer("t.yaml", cg_buf_data(&doc), cg_buf_size(&doc), &rs, &err), CG_EPARSE);
+    assert_int_equal(
+        cg_model_load_buffer("t.yaml", cg_buf_data(&doc), cg_buf_size(&doc), &rs, &err), CG_EPARSE);
     cg_buf_append(&err, "", 1);
     int lines = 0;
     for (const char *p = cg_buf_data(&err); (p = strchr(p, '\n')) != NULL; p++) lines++;
     assert_int_equal(lines, 20 + 1 + 1);
-    assert_non_null(strstr(cg_buf_data(&err), "t.yaml:26:15: spec.gateways[19].address: expected an IP address literal"));
-    assert_non_null(strstr(cg_buf_data(&err), "t.yaml:27:15: too many errors; the rest of this document is not checked\n"));
-    assert_non_null(strstr(cg_buf_data(&err), "t.yaml:42:13: spec.locality.region: missing required field\n"));
+    assert_non_null(
+        strstr(cg_buf_data(&err),
+               "t.yaml:26:15: spec.gateways[19].address: expected an IP address literal"));
+    assert_non_null(
+        strstr(cg_buf_data(&err),
+               "t.yaml:27:15: too many errors; the rest of this document is not checked\n"));
+    assert_non_null(
+        strstr(cg_buf_data(&err), "t.yaml:42:13: spec.locality.region: missing required field\n"));
     assert_null(strstr(cg_buf_data(&err), "gateways[20]"));
     cg_buf_free(&err);
     cg_buf_free(&doc);
@@ -348,9 +594,11 @@ static void test_alias_bomb(void **state)
     for (int i = 0; i < 999; i++) cg_buf_append_str(&doc, "  - *srv\n");
     cg_resource_set_t *rs = NULL;
     cg_buf_t err = {0};
-    assert_int_equal(cg_model_load_buffer("t.yaml", cg_buf_data(&doc), cg_buf_size(&doc), &rs, &err), CG_EPARSE);
+    assert_int_equal(
+        cg_model_load_buffer("t.yaml", cg_buf_data(&doc), cg_buf_size(&doc), &rs, &err), CG_EPARSE);
     cg_buf_append(&err, "", 1);
-    assert_non_null(strstr(cg_buf_data(&err), "document too large (aliases expand to too many nodes)"));
+    assert_non_null(
+        strstr(cg_buf_data(&err), "document too large (aliases expand to too many nodes)"));
     cg_buf_free(&err);
     cg_buf_free(&doc);
 }

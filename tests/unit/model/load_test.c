@@ -76,20 +76,22 @@ static void test_cluster_all_fields(void **state)
 static void test_service_all_fields(void **state)
 {
     (void)state;
-    cg_resource_set_t *rs = load_ok("s.yaml", "apiVersion: crossgate/v1\n"
-                                              "kind: Service\n"
-                                              "metadata: {name: productpage, namespace: bookinfo, cluster: cluster-1}\n"
-                                              "spec:\n"
-                                              "  hostname: ProductPage.Bookinfo.svc.cluster.local\n"
-                                              "  endpoints:\n"
-                                              "  - {address: 127.0.1.10, port: 9080}\n"
-                                              "  - {address: 127.0.1.11, port: 9081, weight: 3}\n");
+    cg_resource_set_t *rs =
+        load_ok("s.yaml", "apiVersion: crossgate/v1\n"
+                          "kind: Service\n"
+                          "metadata: {name: productpage, namespace: bookinfo, cluster: cluster-1}\n"
+                          "spec:\n"
+                          "  hostname: ProductPage.Bookinfo.svc.cluster.local\n"
+                          "  endpoints:\n"
+                          "  - {address: 127.0.1.10, port: 9080}\n"
+                          "  - {address: 127.0.1.11, port: 9081, weight: 3}\n");
     assert_int_equal(rs->nservices, 1);
     const cg_model_service_t *s = &rs->services[0];
     assert_string_equal(s->metadata.name, "productpage");
     assert_string_equal(s->metadata.namespace_, "bookinfo");
     assert_string_equal(s->metadata.cluster, "cluster-1");
-    assert_string_equal(s->spec.hostname, "productpage.bookinfo.svc.cluster.local"); /* lowercased */
+    assert_string_equal(s->spec.hostname,
+                        "productpage.bookinfo.svc.cluster.local"); /* lowercased */
     assert_int_equal(s->spec.nendpoints, 2);
     assert_int_equal(s->spec.endpoints[0].port, 9080);
     assert_int_equal(s->spec.endpoints[0].weight, 1); /* default */
@@ -120,23 +122,28 @@ static const char *const full_gateway =
     "            - {labels: {tier: b}, weight: 20}\n"
     "        timeout: 2.5s\n"
     "      - match: [{uri: {regex: \"^/old/.*\"}}]\n"
-    "        redirect: {uri: /new, authority: example.com, port: 8443, scheme: https, redirectCode: 302}\n"
+    "        redirect: {uri: /new, authority: example.com, port: 8443, scheme: https, "
+    "redirectCode: 302}\n"
     "      - match: [{uri: {exact: /r}}]\n"
     "        redirect: {scheme: http}\n"
     "      - match: [{uri: {exact: /teapot}}]\n"
     "        directResponse: {status: 418, body: \"short and stout\\n\"}\n"
     "        timeout: 0\n"
     "      - route: {clusterDestination: {}}\n"
-    "    retries: {attempts: 3, perTryTimeout: 250ms, retryOn: [connect-failure, refused-stream, reset, 5xx, "
+    "    retries: {attempts: 3, perTryTimeout: 250ms, retryOn: [connect-failure, refused-stream, "
+    "reset, 5xx, "
     "gateway-error, retriable-4xx, \"502\", \"503\", \"504\"]}\n"
-    "    outlierDetection: {consecutiveGatewayErrors: 5, interval: 2s, baseEjectionTime: 10s, maxEjectionTime: 1m, "
+    "    outlierDetection: {consecutiveGatewayErrors: 5, interval: 2s, baseEjectionTime: 10s, "
+    "maxEjectionTime: 1m, "
     "maxEjectionPercent: 50}\n"
-    "    healthCheck: {enabled: false, interval: 500ms, timeout: 250ms, unhealthyThreshold: 3, healthyThreshold: 2}\n"
+    "    healthCheck: {enabled: false, interval: 500ms, timeout: 250ms, unhealthyThreshold: 3, "
+    "healthyThreshold: 2}\n"
     "    failover: {overprovisioningFactor: 1000}\n"
     "  - name: other\n"
     "    port: 8081\n"
     "    hostname: \"*\"\n"
-    "    routing: {rules: [{route: {clusterDestination: {clusters: [{name: c1}, {labels: {x: y}}]}}}]}\n"
+    "    routing: {rules: [{route: {clusterDestination: {clusters: [{name: c1}, {labels: {x: "
+    "y}}]}}}]}\n"
     "    retries: {}\n"
     "    outlierDetection: {}\n"
     "    healthCheck: {}\n"
@@ -242,7 +249,8 @@ static void test_gateway_all_fields(void **state)
     assert_int_equal(h->health_check->timeout_ms, 1000);
     assert_int_equal(h->health_check->unhealthy_threshold, 2);
     assert_int_equal(h->health_check->healthy_threshold, 1);
-    assert_true(h->failover->overprovisioning_factor > 1.39 && h->failover->overprovisioning_factor < 1.41);
+    assert_true(h->failover->overprovisioning_factor > 1.39 &&
+                h->failover->overprovisioning_factor < 1.41);
     cd = h->routing.rules[0].route->cluster_destination;
     assert_false(cd->clusters[0].has_weight);
     cg_model_free(rs);
@@ -252,31 +260,32 @@ static void test_gateway_all_fields(void **state)
 static void test_tetrate_gateway(void **state)
 {
     (void)state;
-    cg_resource_set_t *rs = load_ok("t.yaml", "apiVersion: gateway.tsb.tetrate.io/v2\n"
-                                              "kind: Gateway\n"
-                                              "metadata:\n"
-                                              "  organization: tse \n"
-                                              "  tenant: tse\n"
-                                              "  workspace: bookinfo-ws\n"
-                                              "  group: bookinfo-gwgroup-1\n"
-                                              "  name: bookinfo-ingress-1\n"
-                                              "  annotations:\n"
-                                              "    tsb.tetrate.io/organization: tse\n"
-                                              "spec:\n"
-                                              "  workloadSelector:\n"
-                                              "    namespace: bookinfo\n"
-                                              "    labels:\n"
-                                              "      app: ingressgw-1\n"
-                                              "  http:\n"
-                                              "  - name: bookinfo\n"
-                                              "    port: 80\n"
-                                              "    hostname: bookinfo.tse.tetratelabs.io\n"
-                                              "    routing:\n"
-                                              "      rules:\n"
-                                              "      - route:\n"
-                                              "          serviceDestination:\n"
-                                              "            host: bookinfo/productpage.bookinfo.svc.cluster.local\n"
-                                              "            port: 9080\n");
+    cg_resource_set_t *rs =
+        load_ok("t.yaml", "apiVersion: gateway.tsb.tetrate.io/v2\n"
+                          "kind: Gateway\n"
+                          "metadata:\n"
+                          "  organization: tse \n"
+                          "  tenant: tse\n"
+                          "  workspace: bookinfo-ws\n"
+                          "  group: bookinfo-gwgroup-1\n"
+                          "  name: bookinfo-ingress-1\n"
+                          "  annotations:\n"
+                          "    tsb.tetrate.io/organization: tse\n"
+                          "spec:\n"
+                          "  workloadSelector:\n"
+                          "    namespace: bookinfo\n"
+                          "    labels:\n"
+                          "      app: ingressgw-1\n"
+                          "  http:\n"
+                          "  - name: bookinfo\n"
+                          "    port: 80\n"
+                          "    hostname: bookinfo.tse.tetratelabs.io\n"
+                          "    routing:\n"
+                          "      rules:\n"
+                          "      - route:\n"
+                          "          serviceDestination:\n"
+                          "            host: bookinfo/productpage.bookinfo.svc.cluster.local\n"
+                          "            port: 9080\n");
     const cg_model_gateway_t *g = &rs->gateways[0];
     assert_string_equal(g->api_version, "gateway.tsb.tetrate.io/v2");
     assert_string_equal(g->metadata.organization, "tse");
@@ -294,19 +303,22 @@ static void test_tetrate_gateway(void **state)
 static void test_json_and_multi_documents(void **state)
 {
     (void)state;
-    cg_resource_set_t *rs = load_ok("r.json", "{\"apiVersion\": \"crossgate/v1\", \"kind\": \"Cluster\",\n"
-                                              " \"metadata\": {\"name\": \"c1\"},\n"
-                                              " \"spec\": {\"locality\": {\"region\": \"r1\"}}}\n");
+    cg_resource_set_t *rs =
+        load_ok("r.json", "{\"apiVersion\": \"crossgate/v1\", \"kind\": \"Cluster\",\n"
+                          " \"metadata\": {\"name\": \"c1\"},\n"
+                          " \"spec\": {\"locality\": {\"region\": \"r1\"}}}\n");
     assert_int_equal(rs->nclusters, 1);
     cg_model_free(rs);
 
     rs = load_ok("m.yaml", "---\n"
-                           "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: a}\nspec: {locality: {region: r}}\n"
+                           "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: a}\nspec: "
+                           "{locality: {region: r}}\n"
                            "---\n"
                            "---\n"
                            "# nothing here\n"
                            "---\n"
-                           "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: b}\nspec: {locality: {region: r}}\n");
+                           "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: b}\nspec: "
+                           "{locality: {region: r}}\n");
     assert_int_equal(rs->nclusters, 2);
     assert_string_equal(rs->clusters[1].metadata.name, "b");
     assert_int_equal(rs->clusters[1].pos.line, 10);
@@ -322,14 +334,15 @@ static void test_json_and_multi_documents(void **state)
 static void test_identity(void **state)
 {
     (void)state;
-    cg_resource_set_t *rs = load_ok("i.yaml", "apiVersion: crossgate/v1\nkind: Service\n"
-                                              "metadata: {name: p, namespace: a, cluster: c1}\nspec: {hostname: p.a}\n"
-                                              "---\napiVersion: crossgate/v1\nkind: Service\n"
-                                              "metadata: {name: p, namespace: a, cluster: c2}\nspec: {hostname: p.a}\n"
-                                              "---\napiVersion: crossgate/v1\nkind: Service\n"
-                                              "metadata: {name: p, namespace: b, cluster: c1}\nspec: {hostname: p.b}\n"
-                                              "---\napiVersion: crossgate/v1\nkind: Cluster\n"
-                                              "metadata: {name: p}\nspec: {locality: {region: r}}\n");
+    cg_resource_set_t *rs =
+        load_ok("i.yaml", "apiVersion: crossgate/v1\nkind: Service\n"
+                          "metadata: {name: p, namespace: a, cluster: c1}\nspec: {hostname: p.a}\n"
+                          "---\napiVersion: crossgate/v1\nkind: Service\n"
+                          "metadata: {name: p, namespace: a, cluster: c2}\nspec: {hostname: p.a}\n"
+                          "---\napiVersion: crossgate/v1\nkind: Service\n"
+                          "metadata: {name: p, namespace: b, cluster: c1}\nspec: {hostname: p.b}\n"
+                          "---\napiVersion: crossgate/v1\nkind: Cluster\n"
+                          "metadata: {name: p}\nspec: {locality: {region: r}}\n");
     assert_int_equal(rs->nservices, 3);
     cg_model_free(rs);
 
@@ -342,8 +355,9 @@ static void test_identity(void **state)
     assert_int_equal(cg_model_load_buffer("d.yaml", dup, strlen(dup), &rs, &err), CG_EPARSE);
     assert_null(rs);
     cg_buf_append(&err, "", 1);
-    assert_string_equal(cg_buf_data(&err), "d.yaml:8:11: metadata.name: duplicate Service a/p in cluster c1 "
-                                           "(first defined at d.yaml:3:11)\n");
+    assert_string_equal(cg_buf_data(&err),
+                        "d.yaml:8:11: metadata.name: duplicate Service a/p in cluster c1 "
+                        "(first defined at d.yaml:3:11)\n");
     cg_buf_free(&err);
 }
 
@@ -362,11 +376,14 @@ static void test_paths(void **state)
     assert_non_null(mkdtemp(dir));
     char p[256];
     snprintf(p, sizeof(p), "%s/b.yaml", dir);
-    write_file(p, "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: b}\nspec: {locality: {region: r}}\n");
+    write_file(p, "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: b}\nspec: {locality: "
+                  "{region: r}}\n");
     snprintf(p, sizeof(p), "%s/a.yml", dir);
-    write_file(p, "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: a}\nspec: {locality: {region: r}}\n");
+    write_file(p, "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: a}\nspec: {locality: "
+                  "{region: r}}\n");
     snprintf(p, sizeof(p), "%s/c.json", dir);
-    write_file(p, "{\"apiVersion\": \"crossgate/v1\", \"kind\": \"Cluster\", \"metadata\": {\"name\": \"c\"}, "
+    write_file(p, "{\"apiVersion\": \"crossgate/v1\", \"kind\": \"Cluster\", \"metadata\": "
+                  "{\"name\": \"c\"}, "
                   "\"spec\": {\"locality\": {\"region\": \"r\"}}}");
     snprintf(p, sizeof(p), "%s/notes.txt", dir);
     write_file(p, "not a resource");
@@ -375,7 +392,8 @@ static void test_paths(void **state)
     snprintf(p, sizeof(p), "%s/sub", dir);
     assert_int_equal(mkdir(p, 0700), 0);
     snprintf(p, sizeof(p), "%s/sub/z.yaml", dir);
-    write_file(p, "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: z}\nspec: {locality: {region: r}}\n");
+    write_file(p, "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: z}\nspec: {locality: "
+                  "{region: r}}\n");
 
     /* a directory: its files by name, not recursive */
     const char *paths[] = {dir};
@@ -404,23 +422,27 @@ static void test_paths(void **state)
     assert_int_equal(cg_model_load_paths(missing, 1, &rs, &err), CG_ENOENT);
     assert_null(rs);
     cg_buf_append(&err, "", 1);
-    assert_string_equal(cg_buf_data(&err), "/nonexistent/crossgate.yaml: cannot open: No such file or directory\n");
+    assert_string_equal(cg_buf_data(&err),
+                        "/nonexistent/crossgate.yaml: cannot open: No such file or directory\n");
     cg_buf_reset(&err);
 
     /* a duplicate across files names the second file */
     snprintf(p, sizeof(p), "%s/d.yaml", dir);
-    write_file(p, "apiVersion: crossgate/v1\nkind: Cluster\nmetadata:\n  name: a\nspec: {locality: {region: r}}\n");
+    write_file(p, "apiVersion: crossgate/v1\nkind: Cluster\nmetadata:\n  name: a\nspec: {locality: "
+                  "{region: r}}\n");
     rs = NULL;
     assert_int_equal(cg_model_load_paths(paths, 1, &rs, &err), CG_EPARSE);
     assert_null(rs);
     cg_buf_append(&err, "", 1);
     char want[512];
-    snprintf(want, sizeof(want), "%s/d.yaml:4:3: metadata.name: duplicate Cluster a (first defined at %s/a.yml:3:11)\n", dir,
-             dir);
+    snprintf(want, sizeof(want),
+             "%s/d.yaml:4:3: metadata.name: duplicate Cluster a (first defined at %s/a.yml:3:11)\n",
+             dir, dir);
     assert_string_equal(cg_buf_data(&err), want);
     cg_buf_free(&err);
 
-    const char *names[] = {"a.yml", "b.yaml", "c.json", "d.yaml", "notes.txt", ".hidden.yaml", "sub/z.yaml", "sub"};
+    const char *names[] = {"a.yml",     "b.yaml",       "c.json",     "d.yaml",
+                           "notes.txt", ".hidden.yaml", "sub/z.yaml", "sub"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
         assert_int_equal(i == 7 ? rmdir(p) : unlink(p), 0);
@@ -442,8 +464,9 @@ static void test_examples_directory(void **state)
     assert_non_null(strstr(cg_buf_data(&err), "duplicate Gateway bookinfo-edge"));
     cg_buf_free(&err);
 
-    static const char *const files[] = {"cluster-1.yaml",         "cluster-2.yaml",         "cluster-edge.yaml",
-                                        "productpage-1.yaml",     "productpage-2.yaml",     "bookinfo-ingress-1.yaml",
+    static const char *const files[] = {"cluster-1.yaml",          "cluster-2.yaml",
+                                        "cluster-edge.yaml",       "productpage-1.yaml",
+                                        "productpage-2.yaml",      "bookinfo-ingress-1.yaml",
                                         "bookinfo-ingress-2.yaml", "bookinfo-edge.yaml"};
     char full[8][256];
     const char *list[8];
@@ -456,7 +479,8 @@ static void test_examples_directory(void **state)
     assert_int_equal(rs->nservices, 2);
     assert_int_equal(rs->ngateways, 3);
     cg_model_free(rs);
-    for (const char *v = "edge-named.yaml"; v; v = strcmp(v, "edge-named.yaml") == 0 ? "edge-weighted.yaml" : NULL) {
+    for (const char *v = "edge-named.yaml"; v;
+         v = strcmp(v, "edge-named.yaml") == 0 ? "edge-weighted.yaml" : NULL) {
         snprintf(full[7], sizeof(full[7]), "%s/examples/%s", CG_SOURCE_DIR, v);
         rs = NULL;
         assert_int_equal(cg_model_load_paths(list, 8, &rs, &err), 0);
@@ -468,10 +492,14 @@ static void test_examples_directory(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cluster_all_fields), cmocka_unit_test(test_service_all_fields),
-        cmocka_unit_test(test_gateway_all_fields), cmocka_unit_test(test_tetrate_gateway),
-        cmocka_unit_test(test_json_and_multi_documents), cmocka_unit_test(test_identity),
-        cmocka_unit_test(test_paths),              cmocka_unit_test(test_examples_directory),
+        cmocka_unit_test(test_cluster_all_fields),
+        cmocka_unit_test(test_service_all_fields),
+        cmocka_unit_test(test_gateway_all_fields),
+        cmocka_unit_test(test_tetrate_gateway),
+        cmocka_unit_test(test_json_and_multi_documents),
+        cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_examples_directory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,18 +22,20 @@ static void test_durations(void **state)
         int ok;
         int64_t ms;
     } cases[] = {
-        {"0", 1, 0},          {"250ms", 1, 250},  {"1s", 1, 1000},     {"1.5s", 1, 1500},
-        {"15s", 1, 15000},    {"2m", 1, 120000},  {"1h", 1, 3600000},  {"1m30s", 1, 90000},
-        {"0.5ms", 1, 1},      {"0s", 1, 0},       {"", 0, 0},          {"10", 0, 0},
-        {"1x", 0, 0},         {"-1s", 0, 0},      {"s", 0, 0},         {"1e3s", 0, 0},
-        {"0x10s", 0, 0},      {"1s ", 0, 0},      {"1 s", 0, 0},       {"1.2.3s", 0, 0},
+        {"0", 1, 0},       {"250ms", 1, 250}, {"1s", 1, 1000},    {"1.5s", 1, 1500},
+        {"15s", 1, 15000}, {"2m", 1, 120000}, {"1h", 1, 3600000}, {"1m30s", 1, 90000},
+        {"0.5ms", 1, 1},   {"0s", 1, 0},      {"", 0, 0},         {"10", 0, 0},
+        {"1x", 0, 0},      {"-1s", 0, 0},     {"s", 0, 0},        {"1e3s", 0, 0},
+        {"0x10s", 0, 0},   {"1s ", 0, 0},     {"1 s", 0, 0},      {"1.2.3s", 0, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int64_t ms = -1;
         int rc = cg_model_parse_duration(cases[i].text, &ms);
         if (cases[i].ok) {
             if (rc != 0) fail_msg("\"%s\" should parse", cases[i].text);
-            if (ms != cases[i].ms) fail_msg("\"%s\": %lld ms, want %lld", cases[i].text, (long long)ms, (long long)cases[i].ms);
+            if (ms != cases[i].ms)
+                fail_msg("\"%s\": %lld ms, want %lld", cases[i].text, (long long)ms,
+                         (long long)cases[i].ms);
         } else if (rc != CG_EINVAL) {
             fail_msg("\"%s\" should not parse", cases[i].text);
         }
@@ -80,9 +82,11 @@ static void test_tables(void **state)
             const cg_model_field_t *f = &sc->fields[i];
             if (f->doc == NULL) fail_msg("%s.%s has no doc", sc->name, f->name);
             for (size_t j = 0; j < i; j++)
-                if (strcmp(f->name, sc->fields[j].name) == 0) fail_msg("%s.%s twice", sc->name, f->name);
+                if (strcmp(f->name, sc->fields[j].name) == 0)
+                    fail_msg("%s.%s twice", sc->name, f->name);
             assert_false((f->flags & CG_MF_REQUIRED) && (f->flags & CG_MF_DEFAULT));
-            if (f->type == CG_MT_STRUCT || f->type == CG_MT_OBJECT || f->type == CG_MT_LIST || f->type == CG_MT_OBJMAP)
+            if (f->type == CG_MT_STRUCT || f->type == CG_MT_OBJECT || f->type == CG_MT_LIST ||
+                f->type == CG_MT_OBJMAP)
                 assert_non_null(f->sub);
         }
         for (size_t o = 0; o < sc->noneofs; o++)

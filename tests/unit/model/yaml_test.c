@@ -65,13 +65,16 @@ static void test_scalar_types(void **state)
         const char *text;
         cg_yscalar_type_t type;
     } cases[] = {
-        {"", CG_YSCALAR_NULL},         {"~", CG_YSCALAR_NULL},          {"null", CG_YSCALAR_NULL},
-        {"true", CG_YSCALAR_BOOL},     {"False", CG_YSCALAR_BOOL},      {"yes", CG_YSCALAR_STRING},
-        {"8080", CG_YSCALAR_INT},      {"-1", CG_YSCALAR_INT},          {"0x1F", CG_YSCALAR_INT},
-        {"0o17", CG_YSCALAR_INT},      {"1.5", CG_YSCALAR_FLOAT},       {"1e3", CG_YSCALAR_FLOAT},
-        {".inf", CG_YSCALAR_FLOAT},    {".nan", CG_YSCALAR_FLOAT},      {"15s", CG_YSCALAR_STRING},
-        {"127.0.0.1", CG_YSCALAR_STRING}, {"\"8080\"", CG_YSCALAR_STRING}, {"'true'", CG_YSCALAR_STRING},
-        {"!!str 5", CG_YSCALAR_STRING}, {"abc", CG_YSCALAR_STRING},
+        {"", CG_YSCALAR_NULL},           {"~", CG_YSCALAR_NULL},
+        {"null", CG_YSCALAR_NULL},       {"true", CG_YSCALAR_BOOL},
+        {"False", CG_YSCALAR_BOOL},      {"yes", CG_YSCALAR_STRING},
+        {"8080", CG_YSCALAR_INT},        {"-1", CG_YSCALAR_INT},
+        {"0x1F", CG_YSCALAR_INT},        {"0o17", CG_YSCALAR_INT},
+        {"1.5", CG_YSCALAR_FLOAT},       {"1e3", CG_YSCALAR_FLOAT},
+        {".inf", CG_YSCALAR_FLOAT},      {".nan", CG_YSCALAR_FLOAT},
+        {"15s", CG_YSCALAR_STRING},      {"127.0.0.1", CG_YSCALAR_STRING},
+        {"\"8080\"", CG_YSCALAR_STRING}, {"'true'", CG_YSCALAR_STRING},
+        {"!!str 5", CG_YSCALAR_STRING},  {"abc", CG_YSCALAR_STRING},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char y[64];
@@ -80,7 +83,8 @@ static void test_scalar_types(void **state)
         cg_buf_t err = {0};
         assert_int_equal(parse("t.yaml", y, 0, &st, &err), 0);
         cg_ynode_t *v = cg_ynode_get(st.docs[0].root, "v");
-        if (v->stype != cases[i].type) fail_msg("%s: got type %d, want %d", cases[i].text, v->stype, cases[i].type);
+        if (v->stype != cases[i].type)
+            fail_msg("%s: got type %d, want %d", cases[i].text, v->stype, cases[i].type);
         cg_ystream_free(&st);
         cg_buf_free(&err);
     }
@@ -97,8 +101,8 @@ static void test_documents(void **state)
     assert_non_null(st.docs[0].root);
     /* the empty documents have no root or a null one */
     for (int i = 1; i <= 2; i++)
-        assert_true(st.docs[i].root == NULL ||
-                    (st.docs[i].root->kind == CG_YNODE_SCALAR && st.docs[i].root->stype == CG_YSCALAR_NULL));
+        assert_true(st.docs[i].root == NULL || (st.docs[i].root->kind == CG_YNODE_SCALAR &&
+                                                st.docs[i].root->stype == CG_YSCALAR_NULL));
     assert_int_equal(cg_ynode_get(st.docs[3].root, "b")->line, 6);
     cg_ystream_free(&st);
 
@@ -178,9 +182,12 @@ static void test_error_keeps_earlier_documents(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_positions),      cmocka_unit_test(test_scalar_types),
-        cmocka_unit_test(test_documents),      cmocka_unit_test(test_aliases),
-        cmocka_unit_test(test_json),           cmocka_unit_test(test_syntax_errors),
+        cmocka_unit_test(test_positions),
+        cmocka_unit_test(test_scalar_types),
+        cmocka_unit_test(test_documents),
+        cmocka_unit_test(test_aliases),
+        cmocka_unit_test(test_json),
+        cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_error_keeps_earlier_documents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -55,17 +55,21 @@ static void test_encode_all_fields(void **state)
     r->matches[0].uri = (cg_snap_strmatch_t){CG_MATCH_PREFIX, cg_xstrdup("/api")};
     r->matches[0].nheaders = 2;
     r->matches[0].headers = cg_xcalloc(2, sizeof(cg_snap_header_match_t));
-    r->matches[0].headers[0] = (cg_snap_header_match_t){cg_xstrdup("x-a"), {CG_MATCH_EXACT, cg_xstrdup("1")}};
-    r->matches[0].headers[1] = (cg_snap_header_match_t){cg_xstrdup("x-b"), {CG_MATCH_REGEX, cg_xstrdup("^v[0-9]$")}};
+    r->matches[0].headers[0] =
+        (cg_snap_header_match_t){cg_xstrdup("x-a"), {CG_MATCH_EXACT, cg_xstrdup("1")}};
+    r->matches[0].headers[1] =
+        (cg_snap_header_match_t){cg_xstrdup("x-b"), {CG_MATCH_REGEX, cg_xstrdup("^v[0-9]$")}};
     r->matches[1].nheaders = 1;
     r->matches[1].headers = cg_xcalloc(1, sizeof(cg_snap_header_match_t));
-    r->matches[1].headers[0] = (cg_snap_header_match_t){cg_xstrdup("x-c"), {CG_MATCH_PREFIX, cg_xstrdup("z")}};
+    r->matches[1].headers[0] =
+        (cg_snap_header_match_t){cg_xstrdup("x-c"), {CG_MATCH_PREFIX, cg_xstrdup("z")}};
     r->action = CG_ACTION_ROUTE;
     r->destination = 0;
     r->timeout_ms = 15000;
     r = &v->rules[1];
     r->action = CG_ACTION_REDIRECT;
-    r->redirect = (cg_snap_redirect_t){cg_xstrdup("https"), cg_xstrdup("example.com"), cg_xstrdup("/new"), 8443, 302};
+    r->redirect = (cg_snap_redirect_t){cg_xstrdup("https"), cg_xstrdup("example.com"),
+                                       cg_xstrdup("/new"), 8443, 302};
     r->timeout_ms = 0;
     r = &v->rules[2];
     r->action = CG_ACTION_DIRECT;
@@ -80,8 +84,8 @@ static void test_encode_all_fields(void **state)
     d->connect_timeout_ms = 5000;
     d->nendpoints = 2;
     d->endpoints = cg_xcalloc(2, sizeof(*d->endpoints));
-    d->endpoints[0] = (cg_snap_endpoint_t){cg_xstrdup("10.0.1.1"), 8080, cg_xstrdup("c1"), cg_xstrdup("r1"),
-                                           cg_xstrdup("z1"), 1, 0};
+    d->endpoints[0] = (cg_snap_endpoint_t){
+        cg_xstrdup("10.0.1.1"), 8080, cg_xstrdup("c1"), cg_xstrdup("r1"), cg_xstrdup("z1"), 1, 0};
     d->endpoints[1] = (cg_snap_endpoint_t){cg_xstrdup("::1"), 80, NULL, NULL, NULL, 7, 2};
     d->policy.retry = cg_lb_retry_defaults;
     d->policy.retry.retry_on = CG_RETRY_ON_5XX | CG_RETRY_ON_RETRIABLE_4XX;
@@ -99,31 +103,42 @@ static void test_encode_all_fields(void **state)
 
     char *j = encode(s);
     assert_string_equal(
-        j, "{\"version\":18446744073709551615,\"cluster\":\"edge\",\"namespace\":\"edge\","
-           "\"labels\":{\"app\":\"edgegw\",\"q\\\"uote\":\"back\\\\slash\\u000a\"},"
-           "\"address\":\"127.0.0.1\",\"region\":\"region-1\","
-           "\"servers\":[{\"gateway\":\"ns/edge\",\"name\":\"bookinfo\",\"port\":8080,\"hostname\":\"*.example.com\","
-           "\"rules\":["
-           "{\"matches\":[{\"uri\":{\"prefix\":\"/api\"},\"headers\":[{\"name\":\"x-a\",\"exact\":\"1\"},"
-           "{\"name\":\"x-b\",\"regex\":\"^v[0-9]$\"}]},{\"headers\":[{\"name\":\"x-c\",\"prefix\":\"z\"}]}],"
-           "\"action\":\"route\",\"destination\":\"clusters:x:weighted:c1=1,c2=3\",\"timeout_ms\":15000},"
-           "{\"matches\":[],\"action\":\"redirect\",\"redirect\":{\"code\":302,\"scheme\":\"https\","
-           "\"authority\":\"example.com\",\"port\":8443,\"uri\":\"/new\"},\"timeout_ms\":0},"
-           "{\"matches\":[],\"action\":\"direct\",\"direct\":{\"status\":503,\"body\":\"no healthy upstream\\u000a\"},"
-           "\"timeout_ms\":1}]}],"
-           "\"destinations\":[{\"name\":\"clusters:x:weighted:c1=1,c2=3\",\"mode\":\"weighted\","
-           "\"connect_timeout_ms\":5000,\"endpoints\":["
-           "{\"address\":\"10.0.1.1\",\"port\":8080,\"cluster\":\"c1\",\"region\":\"r1\",\"zone\":\"z1\",\"weight\":1,"
-           "\"priority\":0},"
-           "{\"address\":\"::1\",\"port\":80,\"weight\":7,\"priority\":2}],"
-           "\"weights\":[{\"cluster\":\"c1\",\"weight\":1},{\"cluster\":\"c2\",\"weight\":3}],"
-           "\"policy\":{\"retry\":{\"attempts\":2,\"per_try_timeout_ms\":0,\"retry_on\":[\"5xx\",\"retriable-4xx\"],"
-           "\"backoff_base_ms\":25,\"backoff_max_ms\":250,\"budget_percent\":20,\"budget_min\":3,\"buffer_limit\":65536},"
-           "\"outlier\":{\"consecutive_gateway_errors\":3,\"interval_ms\":1000,\"base_ejection_ms\":5000,"
-           "\"max_ejection_ms\":30000,\"max_ejection_percent\":100},"
-           "\"health_check\":{\"enabled\":false,\"interval_ms\":1000,\"timeout_ms\":1000,\"unhealthy_threshold\":2,"
-           "\"healthy_threshold\":1},\"overprovisioning\":250}}],"
-           "\"warnings\":[\"named cluster c3 has no Gateway serving x\"]}");
+        j,
+        "{\"version\":18446744073709551615,\"cluster\":\"edge\",\"namespace\":\"edge\","
+        "\"labels\":{\"app\":\"edgegw\",\"q\\\"uote\":\"back\\\\slash\\u000a\"},"
+        "\"address\":\"127.0.0.1\",\"region\":\"region-1\","
+        "\"servers\":[{\"gateway\":\"ns/"
+        "edge\",\"name\":\"bookinfo\",\"port\":8080,\"hostname\":\"*.example.com\","
+        "\"rules\":["
+        "{\"matches\":[{\"uri\":{\"prefix\":\"/"
+        "api\"},\"headers\":[{\"name\":\"x-a\",\"exact\":\"1\"},"
+        "{\"name\":\"x-b\",\"regex\":\"^v[0-9]$\"}]},{\"headers\":[{\"name\":\"x-c\",\"prefix\":"
+        "\"z\"}]}],"
+        "\"action\":\"route\",\"destination\":\"clusters:x:weighted:c1=1,c2=3\",\"timeout_ms\":"
+        "15000},"
+        "{\"matches\":[],\"action\":\"redirect\",\"redirect\":{\"code\":302,\"scheme\":\"https\","
+        "\"authority\":\"example.com\",\"port\":8443,\"uri\":\"/new\"},\"timeout_ms\":0},"
+        "{\"matches\":[],\"action\":\"direct\",\"direct\":{\"status\":503,\"body\":\"no healthy "
+        "upstream\\u000a\"},"
+        "\"timeout_ms\":1}]}],"
+        "\"destinations\":[{\"name\":\"clusters:x:weighted:c1=1,c2=3\",\"mode\":\"weighted\","
+        "\"connect_timeout_ms\":5000,\"endpoints\":["
+        "{\"address\":\"10.0.1.1\",\"port\":8080,\"cluster\":\"c1\",\"region\":\"r1\",\"zone\":"
+        "\"z1\",\"weight\":1,"
+        "\"priority\":0},"
+        "{\"address\":\"::1\",\"port\":80,\"weight\":7,\"priority\":2}],"
+        "\"weights\":[{\"cluster\":\"c1\",\"weight\":1},{\"cluster\":\"c2\",\"weight\":3}],"
+        "\"policy\":{\"retry\":{\"attempts\":2,\"per_try_timeout_ms\":0,\"retry_on\":[\"5xx\","
+        "\"retriable-4xx\"],"
+        "\"backoff_base_ms\":25,\"backoff_max_ms\":250,\"budget_percent\":20,\"budget_min\":3,"
+        "\"buffer_limit\":65536},"
+        "\"outlier\":{\"consecutive_gateway_errors\":3,\"interval_ms\":1000,\"base_ejection_ms\":"
+        "5000,"
+        "\"max_ejection_ms\":30000,\"max_ejection_percent\":100},"
+        "\"health_check\":{\"enabled\":false,\"interval_ms\":1000,\"timeout_ms\":1000,\"unhealthy_"
+        "threshold\":2,"
+        "\"healthy_threshold\":1},\"overprovisioning\":250}}],"
+        "\"warnings\":[\"named cluster c3 has no Gateway serving x\"]}");
     free(j);
     cg_snapshot_free(s);
     cg_snapshot_free(NULL);
@@ -137,7 +152,8 @@ static void test_encode_empty(void **state)
     s->namespace_ = cg_xstrdup("n");
     s->address = cg_xstrdup("10.0.0.1");
     char *j = encode(s);
-    assert_string_equal(j, "{\"version\":0,\"cluster\":\"c\",\"namespace\":\"n\",\"labels\":{},\"address\":\"10.0.0.1\","
+    assert_string_equal(j, "{\"version\":0,\"cluster\":\"c\",\"namespace\":\"n\",\"labels\":{},"
+                           "\"address\":\"10.0.0.1\","
                            "\"servers\":[],\"destinations\":[],\"warnings\":[]}");
     free(j);
     /* appends: existing content stays */
@@ -154,8 +170,9 @@ static void test_encode_empty(void **state)
 
 static cg_resource_set_t *load_examples(const char *edge_file)
 {
-    static const char *const files[] = {"cluster-1.yaml",     "cluster-2.yaml",          "cluster-edge.yaml",
-                                        "productpage-1.yaml", "productpage-2.yaml",      "bookinfo-ingress-1.yaml",
+    static const char *const files[] = {"cluster-1.yaml",          "cluster-2.yaml",
+                                        "cluster-edge.yaml",       "productpage-1.yaml",
+                                        "productpage-2.yaml",      "bookinfo-ingress-1.yaml",
                                         "bookinfo-ingress-2.yaml", NULL};
     char full[8][256];
     const char *paths[8];
@@ -169,19 +186,21 @@ static cg_resource_set_t *load_examples(const char *edge_file)
     n++;
     cg_resource_set_t *rs = NULL;
     cg_buf_t err = {0};
-    if (cg_model_load_paths(paths, n, &rs, &err) != 0) fail_msg("%.*s", (int)cg_buf_size(&err), cg_buf_data(&err));
+    if (cg_model_load_paths(paths, n, &rs, &err) != 0)
+        fail_msg("%.*s", (int)cg_buf_size(&err), cg_buf_data(&err));
     cg_buf_free(&err);
     return rs;
 }
 
-static char *translate_json(const cg_resource_set_t *rs, const char *cluster, const char *ns, const char *app,
-                            const char *address)
+static char *translate_json(const cg_resource_set_t *rs, const char *cluster, const char *ns,
+                            const char *app, const char *address)
 {
     cg_snap_label_t l = {"app", (char *)app};
     cg_instance_t inst = {cluster, ns, &l, 1, address};
     cg_snapshot_t *s = NULL;
     cg_buf_t err = {0};
-    if (cg_translate_instance(rs, &inst, 1, &s, &err) != 0) fail_msg("%.*s", (int)cg_buf_size(&err), cg_buf_data(&err));
+    if (cg_translate_instance(rs, &inst, 1, &s, &err) != 0)
+        fail_msg("%.*s", (int)cg_buf_size(&err), cg_buf_data(&err));
     cg_buf_free(&err);
     char *j = encode(s);
     cg_snapshot_free(s);
@@ -191,52 +210,69 @@ static char *translate_json(const cg_resource_set_t *rs, const char *cluster, co
 /* The policies translation fills in: service routes retry but neither eject nor check;
  * auto/named routes do all three; weighted routes only retry. */
 #define RETRY_DEFAULT                                                                              \
-    "\"retry\":{\"attempts\":2,\"per_try_timeout_ms\":0,\"retry_on\":[\"connect-failure\",\"reset\",\"502\",\"503\","   \
-    "\"504\",\"per-try-timeout\"],\"backoff_base_ms\":25,\"backoff_max_ms\":250,\"budget_percent\":20,"         \
+    "\"retry\":{\"attempts\":2,\"per_try_timeout_ms\":0,\"retry_on\":[\"connect-failure\","        \
+    "\"reset\",\"502\",\"503\","                                                                   \
+    "\"504\",\"per-try-timeout\"],\"backoff_base_ms\":25,\"backoff_max_ms\":250,\"budget_"         \
+    "percent\":20,"                                                                                \
     "\"budget_min\":3,\"buffer_limit\":65536}"
 #define OUTLIER(n)                                                                                 \
-    "\"outlier\":{\"consecutive_gateway_errors\":" #n ",\"interval_ms\":1000,\"base_ejection_ms\":5000,"           \
+    "\"outlier\":{\"consecutive_gateway_errors\":" #n                                              \
+    ",\"interval_ms\":1000,\"base_ejection_ms\":5000,"                                             \
     "\"max_ejection_ms\":30000,\"max_ejection_percent\":100}"
 #define HC(on)                                                                                     \
-    "\"health_check\":{\"enabled\":" #on ",\"interval_ms\":1000,\"timeout_ms\":1000,\"unhealthy_threshold\":2,"   \
+    "\"health_check\":{\"enabled\":" #on                                                           \
+    ",\"interval_ms\":1000,\"timeout_ms\":1000,\"unhealthy_threshold\":2,"                         \
     "\"healthy_threshold\":1}"
-#define POLICY_SERVICE ",\"policy\":{" RETRY_DEFAULT "," OUTLIER(0) "," HC(false) ",\"overprovisioning\":140}"
-#define POLICY_CLUSTERS ",\"policy\":{" RETRY_DEFAULT "," OUTLIER(3) "," HC(true) ",\"overprovisioning\":140}"
-#define POLICY_WEIGHTED ",\"policy\":{" RETRY_DEFAULT "," OUTLIER(0) "," HC(false) ",\"overprovisioning\":140}"
+#define POLICY_SERVICE                                                                             \
+    ",\"policy\":{" RETRY_DEFAULT "," OUTLIER(0) "," HC(false) ",\"overprovisioning\":140}"
+#define POLICY_CLUSTERS                                                                            \
+    ",\"policy\":{" RETRY_DEFAULT "," OUTLIER(3) "," HC(true) ",\"overprovisioning\":140}"
+#define POLICY_WEIGHTED                                                                            \
+    ",\"policy\":{" RETRY_DEFAULT "," OUTLIER(0) "," HC(false) ",\"overprovisioning\":140}"
 
 static void test_examples_ingress(void **state)
 {
     (void)state;
     cg_resource_set_t *rs = load_examples("bookinfo-edge.yaml");
     char *j = translate_json(rs, "cluster-1", "bookinfo", "ingressgw-1", "127.0.1.1");
-    assert_string_equal(j, "{\"version\":1,\"cluster\":\"cluster-1\",\"namespace\":\"bookinfo\","
-                           "\"labels\":{\"app\":\"ingressgw-1\"},\"address\":\"127.0.1.1\",\"region\":\"region-1\","
-                           "\"servers\":[{\"gateway\":\"bookinfo-ingress-1\",\"name\":\"bookinfo\",\"port\":8080,"
-                           "\"hostname\":\"bookinfo.tse.tetratelabs.io\",\"rules\":[{\"matches\":[],\"action\":\"route\","
-                           "\"destination\":\"service:bookinfo/productpage.bookinfo.svc.cluster.local:9080\","
-                           "\"timeout_ms\":15000}]}],"
-                           "\"destinations\":[{\"name\":\"service:bookinfo/productpage.bookinfo.svc.cluster.local:9080\","
-                           "\"mode\":\"service\",\"connect_timeout_ms\":5000,\"endpoints\":[{\"address\":\"127.0.1.10\","
-                           "\"port\":9080,\"cluster\":\"cluster-1\",\"weight\":1,\"priority\":0}]" POLICY_SERVICE "}],"
-                           "\"warnings\":[]}");
+    assert_string_equal(
+        j,
+        "{\"version\":1,\"cluster\":\"cluster-1\",\"namespace\":\"bookinfo\","
+        "\"labels\":{\"app\":\"ingressgw-1\"},\"address\":\"127.0.1.1\",\"region\":\"region-1\","
+        "\"servers\":[{\"gateway\":\"bookinfo-ingress-1\",\"name\":\"bookinfo\",\"port\":8080,"
+        "\"hostname\":\"bookinfo.tse.tetratelabs.io\",\"rules\":[{\"matches\":[],\"action\":"
+        "\"route\","
+        "\"destination\":\"service:bookinfo/productpage.bookinfo.svc.cluster.local:9080\","
+        "\"timeout_ms\":15000}]}],"
+        "\"destinations\":[{\"name\":\"service:bookinfo/"
+        "productpage.bookinfo.svc.cluster.local:9080\","
+        "\"mode\":\"service\",\"connect_timeout_ms\":5000,\"endpoints\":[{\"address\":\"127.0.1."
+        "10\","
+        "\"port\":9080,\"cluster\":\"cluster-1\",\"weight\":1,\"priority\":0}]" POLICY_SERVICE "}],"
+        "\"warnings\":[]}");
     free(j);
     j = translate_json(rs, "cluster-2", "bookinfo", "ingressgw-2", "127.0.2.1");
-    assert_non_null(strstr(j, "\"endpoints\":[{\"address\":\"127.0.2.10\",\"port\":9080,\"cluster\":\"cluster-2\""));
+    assert_non_null(strstr(
+        j, "\"endpoints\":[{\"address\":\"127.0.2.10\",\"port\":9080,\"cluster\":\"cluster-2\""));
     assert_non_null(strstr(j, "\"gateway\":\"bookinfo-ingress-2\""));
     free(j);
     cg_model_free(rs);
 }
 
 static const char edge_head[] =
-    "{\"version\":1,\"cluster\":\"cluster-edge\",\"namespace\":\"edge\",\"labels\":{\"app\":\"edgegw\"},"
-    "\"address\":\"127.0.0.1\",\"region\":\"region-1\",\"servers\":[{\"gateway\":\"bookinfo-edge\",\"name\":\"bookinfo\","
+    "{\"version\":1,\"cluster\":\"cluster-edge\",\"namespace\":\"edge\",\"labels\":{\"app\":"
+    "\"edgegw\"},"
+    "\"address\":\"127.0.0.1\",\"region\":\"region-1\",\"servers\":[{\"gateway\":\"bookinfo-edge\","
+    "\"name\":\"bookinfo\","
     "\"port\":8080,\"hostname\":\"bookinfo.tse.tetratelabs.io\",\"rules\":[";
 /* the edge is in region-1: cluster-1 is local (priority 0), cluster-2 remote (priority 1) */
 #define EP1                                                                                        \
-    "{\"address\":\"127.0.1.1\",\"port\":8080,\"cluster\":\"cluster-1\",\"region\":\"region-1\",\"weight\":1,"     \
+    "{\"address\":\"127.0.1.1\",\"port\":8080,\"cluster\":\"cluster-1\",\"region\":\"region-1\","  \
+    "\"weight\":1,"                                                                                \
     "\"priority\":0}"
 #define EP2                                                                                        \
-    "{\"address\":\"127.0.2.1\",\"port\":8080,\"cluster\":\"cluster-2\",\"region\":\"region-2\",\"weight\":1,"     \
+    "{\"address\":\"127.0.2.1\",\"port\":8080,\"cluster\":\"cluster-2\",\"region\":\"region-2\","  \
+    "\"weight\":1,"                                                                                \
     "\"priority\":1}"
 
 static void expect_edge(const char *edge_file, const char *rules_and_rest)
@@ -253,28 +289,39 @@ static void expect_edge(const char *edge_file, const char *rules_and_rest)
 static void test_examples_edge(void **state)
 {
     (void)state;
-    expect_edge("bookinfo-edge.yaml",
-                "{\"matches\":[],\"action\":\"route\",\"destination\":\"clusters:bookinfo.tse.tetratelabs.io\","
-                "\"timeout_ms\":15000}]}],"
-                "\"destinations\":[{\"name\":\"clusters:bookinfo.tse.tetratelabs.io\",\"mode\":\"auto\","
-                "\"connect_timeout_ms\":5000,\"endpoints\":[" EP1 "," EP2 "]" POLICY_CLUSTERS "}],\"warnings\":[]}");
+    expect_edge(
+        "bookinfo-edge.yaml",
+        "{\"matches\":[],\"action\":\"route\",\"destination\":\"clusters:bookinfo.tse.tetratelabs."
+        "io\","
+        "\"timeout_ms\":15000}]}],"
+        "\"destinations\":[{\"name\":\"clusters:bookinfo.tse.tetratelabs.io\",\"mode\":\"auto\","
+        "\"connect_timeout_ms\":5000,\"endpoints\":[" EP1 "," EP2 "]" POLICY_CLUSTERS
+        "}],\"warnings\":[]}");
     expect_edge("edge-named.yaml",
-                "{\"matches\":[{\"headers\":[{\"name\":\"x-healthcheck\",\"exact\":\"true\"}]}],\"action\":\"route\","
-                "\"destination\":\"clusters:bookinfo.tse.tetratelabs.io:named:cluster-1\",\"timeout_ms\":15000},"
+                "{\"matches\":[{\"headers\":[{\"name\":\"x-healthcheck\",\"exact\":\"true\"}]}],"
+                "\"action\":\"route\","
+                "\"destination\":\"clusters:bookinfo.tse.tetratelabs.io:named:cluster-1\","
+                "\"timeout_ms\":15000},"
                 "{\"matches\":[],\"action\":\"route\","
-                "\"destination\":\"clusters:bookinfo.tse.tetratelabs.io:named:cluster-1,cluster-2\",\"timeout_ms\":15000}]}],"
-                "\"destinations\":[{\"name\":\"clusters:bookinfo.tse.tetratelabs.io:named:cluster-1\",\"mode\":\"named\","
+                "\"destination\":\"clusters:bookinfo.tse.tetratelabs.io:named:cluster-1,cluster-"
+                "2\",\"timeout_ms\":15000}]}],"
+                "\"destinations\":[{\"name\":\"clusters:bookinfo.tse.tetratelabs.io:named:cluster-"
+                "1\",\"mode\":\"named\","
                 "\"connect_timeout_ms\":5000,\"endpoints\":[" EP1 "]" POLICY_CLUSTERS "},"
-                "{\"name\":\"clusters:bookinfo.tse.tetratelabs.io:named:cluster-1,cluster-2\",\"mode\":\"named\","
-                "\"connect_timeout_ms\":5000,\"endpoints\":[" EP1 "," EP2 "]" POLICY_CLUSTERS "}],\"warnings\":[]}");
+                "{\"name\":\"clusters:bookinfo.tse.tetratelabs.io:named:cluster-1,cluster-2\","
+                "\"mode\":\"named\","
+                "\"connect_timeout_ms\":5000,\"endpoints\":[" EP1 "," EP2 "]" POLICY_CLUSTERS
+                "}],\"warnings\":[]}");
     expect_edge("edge-weighted.yaml",
                 "{\"matches\":[],\"action\":\"route\","
-                "\"destination\":\"clusters:bookinfo.tse.tetratelabs.io:weighted:cluster-1=50,cluster-2=50\","
+                "\"destination\":\"clusters:bookinfo.tse.tetratelabs.io:weighted:cluster-1=50,"
+                "cluster-2=50\","
                 "\"timeout_ms\":15000}]}],"
-                "\"destinations\":[{\"name\":\"clusters:bookinfo.tse.tetratelabs.io:weighted:cluster-1=50,cluster-2=50\","
+                "\"destinations\":[{\"name\":\"clusters:bookinfo.tse.tetratelabs.io:weighted:"
+                "cluster-1=50,cluster-2=50\","
                 "\"mode\":\"weighted\",\"connect_timeout_ms\":5000,\"endpoints\":[" EP1 "," EP2 "],"
-                "\"weights\":[{\"cluster\":\"cluster-1\",\"weight\":50},{\"cluster\":\"cluster-2\",\"weight\":50}]"
-                POLICY_WEIGHTED "}],"
+                "\"weights\":[{\"cluster\":\"cluster-1\",\"weight\":50},{\"cluster\":\"cluster-2\","
+                "\"weight\":50}]" POLICY_WEIGHTED "}],"
                 "\"warnings\":[]}");
 }
 

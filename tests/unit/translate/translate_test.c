@@ -81,7 +81,8 @@ static const char *const ingress_yaml =
     "    hostname: bookinfo.example.com\n"
     "    routing:\n"
     "      rules:\n"
-    "      - match: [{uri: {prefix: /api}, headers: {x-v: {exact: \"2\"}}}, {uri: {regex: \"^/v[0-9]$\"}}]\n"
+    "      - match: [{uri: {prefix: /api}, headers: {x-v: {exact: \"2\"}}}, {uri: {regex: "
+    "\"^/v[0-9]$\"}}]\n"
     "        route: {serviceDestination: {host: bookinfo/productpage.bookinfo.svc, port: 9080}}\n"
     "        timeout: 3s\n"
     "      - match: [{uri: {exact: /all}}]\n"
@@ -105,7 +106,8 @@ static const char *const ingress_yaml =
     "  - name: bookinfo\n"
     "    port: 8080\n"
     "    hostname: bookinfo.example.com\n"
-    "    routing: {rules: [{route: {serviceDestination: {host: bookinfo/productpage.bookinfo.svc, port: 9080}}}]}\n"
+    "    routing: {rules: [{route: {serviceDestination: {host: bookinfo/productpage.bookinfo.svc, "
+    "port: 9080}}}]}\n"
     "---\n"
     "apiVersion: crossgate/v1\n"
     "kind: Gateway\n"
@@ -122,7 +124,8 @@ static const char *const ingress_yaml =
 static cg_resource_set_t *load(const char *extra)
 {
     cg_buf_t text = {0}, err = {0};
-    cg_buf_printf(&text, "%s%s%s%s", clusters_yaml, services_yaml, ingress_yaml, extra ? extra : "");
+    cg_buf_printf(&text, "%s%s%s%s", clusters_yaml, services_yaml, ingress_yaml,
+                  extra ? extra : "");
     cg_resource_set_t *rs = NULL;
     int rc = cg_model_load_buffer("t.yaml", cg_buf_data(&text), cg_buf_size(&text), &rs, &err);
     if (rc != 0) fail_msg("load: %.*s", (int)cg_buf_size(&err), cg_buf_data(&err));
@@ -131,8 +134,8 @@ static cg_resource_set_t *load(const char *extra)
     return rs;
 }
 
-static cg_snapshot_t *translate(const cg_resource_set_t *rs, const char *cluster, const char *ns, const char *labels,
-                                const char *address)
+static cg_snapshot_t *translate(const cg_resource_set_t *rs, const char *cluster, const char *ns,
+                                const char *labels, const char *address)
 {
     /* labels: "k=v,k=v" */
     char buf[256];
@@ -174,8 +177,8 @@ static void endpoints_str(const cg_snap_destination_t *d, char *out, size_t n)
     out[0] = '\0';
     for (size_t i = 0; i < d->nendpoints; i++) {
         size_t len = strlen(out);
-        snprintf(out + len, n - len, "%s%s:%u@%s", i ? "," : "", d->endpoints[i].address, d->endpoints[i].port,
-                 d->endpoints[i].cluster ? d->endpoints[i].cluster : "-");
+        snprintf(out + len, n - len, "%s%s:%u@%s", i ? "," : "", d->endpoints[i].address,
+                 d->endpoints[i].port, d->endpoints[i].cluster ? d->endpoints[i].cluster : "-");
     }
 }
 
@@ -280,7 +283,8 @@ static void test_service_per_cluster(void **state)
     rs = load(svc);
     s = translate(rs, "c1", "bookinfo", "app=ingress-1", "10.0.1.1");
     assert_int_equal(dest_of(s, 1, 0)->nendpoints, 0);
-    assert_true(has_warning(s, "service bookinfo/reviews.bookinfo.svc in cluster c1 has no endpoints"));
+    assert_true(
+        has_warning(s, "service bookinfo/reviews.bookinfo.svc in cluster c1 has no endpoints"));
     cg_snapshot_free(s);
     cg_model_free(rs);
 }
@@ -293,28 +297,30 @@ static void test_selection(void **state)
         const char *cluster, *ns, *labels;
         size_t nservers;
     } cases[] = {
-        {"c1", "bookinfo", "app=ingress-1", 2},      /* ingress-1 */
-        {"c1", "bookinfo", "app=ingress-2", 1},      /* ingress-2, any cluster */
-        {"c1", "other", "app=ingress-1", 0},         /* namespace differs */
-        {"c1", "bookinfo", "app=ingress-3", 0},      /* label value differs */
-        {"c1", "bookinfo", "name=ingress-1", 0},     /* label key differs */
-        {"c1", "bookinfo", "", 0},                   /* no labels */
-        {"c2", "bookinfo", "app=ingress-1", 3},      /* + pinned to c2 */
-        {"c9", "bookinfo", "app=ingress-1", 2},      /* unknown cluster: still selected */
+        {"c1", "bookinfo", "app=ingress-1", 2},  /* ingress-1 */
+        {"c1", "bookinfo", "app=ingress-2", 1},  /* ingress-2, any cluster */
+        {"c1", "other", "app=ingress-1", 0},     /* namespace differs */
+        {"c1", "bookinfo", "app=ingress-3", 0},  /* label value differs */
+        {"c1", "bookinfo", "name=ingress-1", 0}, /* label key differs */
+        {"c1", "bookinfo", "", 0},               /* no labels */
+        {"c2", "bookinfo", "app=ingress-1", 3},  /* + pinned to c2 */
+        {"c9", "bookinfo", "app=ingress-1", 2},  /* unknown cluster: still selected */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        cg_snapshot_t *s = translate(rs, cases[i].cluster, cases[i].ns, cases[i].labels, "10.1.1.1");
+        cg_snapshot_t *s =
+            translate(rs, cases[i].cluster, cases[i].ns, cases[i].labels, "10.1.1.1");
         if (s->nservers != cases[i].nservers)
             fail_msg("case %zu: %zu servers, want %zu", i, s->nservers, cases[i].nservers);
         if (cases[i].nservers == 0) {
             char w[160];
-            snprintf(w, sizeof(w), "no Gateway selects this instance (cluster %s, namespace %s)", cases[i].cluster,
-                     cases[i].ns);
+            snprintf(w, sizeof(w), "no Gateway selects this instance (cluster %s, namespace %s)",
+                     cases[i].cluster, cases[i].ns);
             assert_true(has_warning(s, w));
         }
         if (strcmp(cases[i].cluster, "c9") == 0) {
             assert_null(s->region);
-            assert_true(has_warning(s, "cluster c9 has no Cluster resource: the instance's region is unknown"));
+            assert_true(has_warning(
+                s, "cluster c9 has no Cluster resource: the instance's region is unknown"));
         }
         cg_snapshot_free(s);
     }
@@ -347,7 +353,8 @@ static char *edge_yaml(const char *dest)
     return s;
 }
 
-static const cg_snap_destination_t *edge_dest(cg_resource_set_t **rs, cg_snapshot_t **s, const char *dest)
+static const cg_snap_destination_t *edge_dest(cg_resource_set_t **rs, cg_snapshot_t **s,
+                                              const char *dest)
 {
     char *y = edge_yaml(dest);
     *rs = load(y);
@@ -402,10 +409,12 @@ static void test_edge_named(void **state)
     (void)state;
     cg_resource_set_t *rs;
     cg_snapshot_t *s;
-    const cg_snap_destination_t *d = edge_dest(&rs, &s, "{clusters: [{name: c2}, {name: c3}, {name: c9}, {name: c1}]}");
+    const cg_snap_destination_t *d =
+        edge_dest(&rs, &s, "{clusters: [{name: c2}, {name: c3}, {name: c9}, {name: c1}]}");
     assert_string_equal(d->name, "clusters:bookinfo.example.com:named:c2,c3,c9,c1");
     assert_int_equal(d->mode, CG_DEST_NAMED);
-    assert_endpoints(d, "10.0.2.1:8080@c2,10.0.1.1:8080@c1,10.0.1.2:8080@c1"); /* in the listed order */
+    assert_endpoints(
+        d, "10.0.2.1:8080@c2,10.0.1.1:8080@c1,10.0.1.2:8080@c1"); /* in the listed order */
     assert_true(has_warning(s, "named cluster c3 has no Gateway serving bookinfo.example.com"));
     assert_true(has_warning(s, "named cluster c9 has no Cluster resource"));
     assert_int_equal(s->nwarnings, 2);
@@ -435,8 +444,9 @@ static void test_edge_weighted(void **state)
     (void)state;
     cg_resource_set_t *rs;
     cg_snapshot_t *s;
-    const cg_snap_destination_t *d =
-        edge_dest(&rs, &s, "{clusters: [{name: c1, weight: 70}, {name: c3, weight: 30}, {name: c2, weight: 0}]}");
+    const cg_snap_destination_t *d = edge_dest(
+        &rs, &s,
+        "{clusters: [{name: c1, weight: 70}, {name: c3, weight: 30}, {name: c2, weight: 0}]}");
     assert_string_equal(d->name, "clusters:bookinfo.example.com:weighted:c1=70,c3=30,c2=0");
     assert_int_equal(d->mode, CG_DEST_WEIGHTED);
     /* c3 has no endpoint but keeps its share: the proxy answers 503 for it */
@@ -446,15 +456,17 @@ static void test_edge_weighted(void **state)
     assert_int_equal(weight_of(d, "c3"), 30);
     assert_int_equal(weight_of(d, "c2"), 0);
     assert_endpoints(d, "10.0.1.1:8080@c1,10.0.1.2:8080@c1,10.0.2.1:8080@c2");
-    assert_true(has_warning(s, "weighted cluster c3 has no Gateway serving bookinfo.example.com: its share is answered "
-                               "with 503"));
+    assert_true(has_warning(
+        s, "weighted cluster c3 has no Gateway serving bookinfo.example.com: its share is answered "
+           "with 503"));
     cg_snapshot_free(s);
     cg_model_free(rs);
 
     /* a labels entry splits its weight evenly over the clusters it matches; an unknown name
      * and a selector matching nothing keep their shares */
     d = edge_dest(&rs, &s,
-                  "{clusters: [{name: c1, weight: 50}, {labels: {tier: b}, weight: 50}, {name: c9, weight: 10}, "
+                  "{clusters: [{name: c1, weight: 50}, {labels: {tier: b}, weight: 50}, {name: c9, "
+                  "weight: 10}, "
                   "{labels: {tier: z}, weight: 5}]}");
     assert_int_equal(d->nweights, 5);
     assert_int_equal(weight_of(d, "c1"), 100);
@@ -462,10 +474,12 @@ static void test_edge_weighted(void **state)
     assert_int_equal(weight_of(d, "c3"), 50);
     assert_int_equal(weight_of(d, "c9"), 20);
     assert_int_equal(weight_of(d, "labels:{tier=z}"), 10);
-    assert_true(has_warning(s, "weighted cluster c9 has no Cluster resource: its share of bookinfo.example.com is "
-                               "answered with 503"));
-    assert_true(has_warning(s, "cluster selector {tier=z} matches no Cluster: its share of bookinfo.example.com is "
-                               "answered with 503"));
+    assert_true(has_warning(
+        s, "weighted cluster c9 has no Cluster resource: its share of bookinfo.example.com is "
+           "answered with 503"));
+    assert_true(has_warning(
+        s, "cluster selector {tier=z} matches no Cluster: its share of bookinfo.example.com is "
+           "answered with 503"));
     cg_snapshot_free(s);
     cg_model_free(rs);
 }
@@ -480,15 +494,16 @@ static void test_live_instances(void **state)
     cg_snap_label_t edge_l = {"app", "edgegw"}, l1 = {"app", "ingress-1"}, l3 = {"app", "nobody"};
     cg_instance_t inst = {"edge", "edge", &edge_l, 1, "10.0.0.1"};
     cg_instance_t live[] = {
-        {"c3", "bookinfo", &l1, 1, "10.0.3.7"},  /* selected by ingress-1 */
-        {"c3", "bookinfo", &l3, 1, "10.0.3.8"},  /* selected by nobody */
-        {"c1", "bookinfo", &l1, 1, "10.0.1.1"},  /* the static one again: once */
-        {"c8", "bookinfo", &l1, 1, "10.0.8.1"},  /* no Cluster resource: not a candidate */
+        {"c3", "bookinfo", &l1, 1, "10.0.3.7"}, /* selected by ingress-1 */
+        {"c3", "bookinfo", &l3, 1, "10.0.3.8"}, /* selected by nobody */
+        {"c1", "bookinfo", &l1, 1, "10.0.1.1"}, /* the static one again: once */
+        {"c8", "bookinfo", &l1, 1, "10.0.8.1"}, /* no Cluster resource: not a candidate */
     };
     cg_snapshot_t *s = NULL;
     cg_buf_t err = {0};
     assert_int_equal(cg_translate_instance_live(rs, &inst, live, 4, 7, &s, &err), 0);
-    assert_endpoints(dest_of(s, 0, 1), "10.0.1.1:8080@c1,10.0.1.2:8080@c1,10.0.2.1:8080@c2,10.0.3.7:8080@c3");
+    assert_endpoints(dest_of(s, 0, 1),
+                     "10.0.1.1:8080@c1,10.0.1.2:8080@c1,10.0.2.1:8080@c2,10.0.3.7:8080@c3");
     assert_string_equal(dest_of(s, 0, 1)->endpoints[3].region, "r2");
     cg_snapshot_free(s);
     cg_model_free(rs);
@@ -500,7 +515,8 @@ static void test_no_self_endpoint(void **state)
 {
     (void)state;
     const char *y = "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cx}\n"
-                    "spec: {locality: {region: r1}, gateways: [{address: 10.0.5.1, namespace: n, labels: {app: both}}]}\n"
+                    "spec: {locality: {region: r1}, gateways: [{address: 10.0.5.1, namespace: n, "
+                    "labels: {app: both}}]}\n"
                     "---\n"
                     "apiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: e}\n"
                     "spec:\n  workloadSelector: {namespace: n, labels: {app: both}}\n"
@@ -518,7 +534,8 @@ static void test_no_self_endpoint(void **state)
     cg_snapshot_free(s);
     /* another instance at another address does send to it */
     s = translate(rs, "cx", "n", "app=both", "10.0.5.2");
-    assert_endpoints(dest_of(s, 0, 0), "10.0.1.1:8080@c1,10.0.1.2:8080@c1,10.0.2.1:8080@c2,10.0.5.1:9000@cx");
+    assert_endpoints(dest_of(s, 0, 0),
+                     "10.0.1.1:8080@c1,10.0.1.2:8080@c1,10.0.2.1:8080@c2,10.0.5.1:9000@cx");
     cg_snapshot_free(s);
     cg_model_free(rs);
 }
@@ -555,11 +572,14 @@ static void test_policy(void **state)
         "    routing: {rules: [{route: {clusterDestination: {}}}]}\n"
         "  - name: tuned\n    port: 8081\n    hostname: bookinfo.example.com\n"
         "    routing: {rules: [{route: {clusterDestination: {}}},\n"
-        "                      {route: {clusterDestination: {clusters: [{name: c1, weight: 1}]}}}]}\n"
+        "                      {route: {clusterDestination: {clusters: [{name: c1, weight: "
+        "1}]}}}]}\n"
         "    retries: {attempts: 5, perTryTimeout: 2s, retryOn: [5xx, refused-stream]}\n"
-        "    outlierDetection: {consecutiveGatewayErrors: 7, interval: 3s, baseEjectionTime: 1s, maxEjectionTime: 9s, "
+        "    outlierDetection: {consecutiveGatewayErrors: 7, interval: 3s, baseEjectionTime: 1s, "
+        "maxEjectionTime: 9s, "
         "maxEjectionPercent: 50}\n"
-        "    healthCheck: {enabled: true, interval: 2s, timeout: 500ms, unhealthyThreshold: 4, healthyThreshold: 3}\n"
+        "    healthCheck: {enabled: true, interval: 2s, timeout: 500ms, unhealthyThreshold: 4, "
+        "healthyThreshold: 3}\n"
         "    failover: {overprovisioningFactor: 100}\n"
         "  - name: same\n    port: 8082\n    hostname: bookinfo.example.com\n"
         "    routing: {rules: [{route: {clusterDestination: {}}}]}\n";
@@ -637,8 +657,10 @@ static void test_errors(void **state)
     assert_ptr_equal(s, (cg_snapshot_t *)&inst);
     cg_buf_append(&err, "", 1);
     /* ingress-1's http[0] is at line 57 of the fixture; the extra document starts at 99 */
-    assert_string_equal(cg_buf_data(&err), "t.yaml:105:5: spec.http[0]: port 8080 hostname bookinfo.example.com on this "
-                                           "instance is also served by Gateway bookinfo/ingress-1 (t.yaml:57:5)\n");
+    assert_string_equal(
+        cg_buf_data(&err),
+        "t.yaml:105:5: spec.http[0]: port 8080 hostname bookinfo.example.com on this "
+        "instance is also served by Gateway bookinfo/ingress-1 (t.yaml:57:5)\n");
     cg_buf_reset(&err);
     /* on another instance the two do not meet */
     inst.namespace_ = "elsewhere";
