@@ -79,7 +79,8 @@ static void test_service_all_fields(void **state)
     cg_resource_set_t *rs =
         load_ok("s.yaml", "apiVersion: crossgate/v1\n"
                           "kind: Service\n"
-                          "metadata: {name: productpage, namespace: bookinfo, cluster: cluster-1}\n"
+                          "metadata: {name: productpage, namespace: bookinfo, cluster: cluster-1, "
+                          "labels: {app: pp}, annotations: {owner: me}}\n"
                           "spec:\n"
                           "  hostname: ProductPage.Bookinfo.svc.cluster.local\n"
                           "  endpoints:\n"
@@ -90,6 +91,8 @@ static void test_service_all_fields(void **state)
     assert_string_equal(s->metadata.name, "productpage");
     assert_string_equal(s->metadata.namespace_, "bookinfo");
     assert_string_equal(s->metadata.cluster, "cluster-1");
+    assert_string_equal(kv(s->metadata.labels, s->metadata.nlabels, "app"), "pp");
+    assert_string_equal(kv(s->metadata.annotations, s->metadata.nannotations, "owner"), "me");
     assert_string_equal(s->spec.hostname,
                         "productpage.bookinfo.svc.cluster.local"); /* lowercased */
     assert_int_equal(s->spec.nendpoints, 2);
@@ -102,7 +105,7 @@ static void test_service_all_fields(void **state)
 static const char *const full_gateway =
     "apiVersion: crossgate/v1\n"
     "kind: Gateway\n"
-    "metadata: {name: edge, namespace: edge-ns, annotations: {a: b}}\n"
+    "metadata: {name: edge, namespace: edge-ns, annotations: {a: b}, labels: {team: net}}\n"
     "spec:\n"
     "  workloadSelector: {namespace: edge, labels: {app: edgegw}, cluster: cluster-edge}\n"
     "  http:\n"
@@ -158,6 +161,8 @@ static void test_gateway_all_fields(void **state)
     assert_string_equal(g->api_version, "crossgate/v1");
     assert_string_equal(g->kind, "Gateway");
     assert_string_equal(g->metadata.namespace_, "edge-ns");
+    assert_string_equal(kv(g->metadata.annotations, g->metadata.nannotations, "a"), "b");
+    assert_string_equal(kv(g->metadata.labels, g->metadata.nlabels, "team"), "net");
     const cg_model_workload_selector_t *ws = &g->spec.workload_selector;
     assert_string_equal(ws->namespace_, "edge");
     assert_string_equal(kv(ws->labels, ws->nlabels, "app"), "edgegw");
