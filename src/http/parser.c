@@ -159,6 +159,14 @@ static int on_headers_complete(llhttp_t *ll)
     h->http_major = ll->http_major;
     h->http_minor = ll->http_minor;
     h->status = ll->status_code;
+    if (ll->type == HTTP_REQUEST) {
+        /* llhttp refuses these only once asked for the body, and a head we stop at may be
+         * followed by the next message: check them here */
+        if ((ll->flags & F_TRANSFER_ENCODING) && !(ll->flags & F_CHUNKED))
+            return fail(p, 400, "transfer-encoding must end in chunked");
+        if (ll->http_major == 0) return fail(p, 400, "HTTP/0.9 requests are not supported");
+        if (ll->http_major != 1) return fail(p, 505, "HTTP version not supported");
+    }
     if (ll->flags & F_CHUNKED) h->flags |= CG_HTTP_F_CHUNKED;
     if (ll->flags & F_CONTENT_LENGTH) h->content_length = (int64_t)ll->content_length;
     if (llhttp_should_keep_alive(ll)) h->flags |= CG_HTTP_F_KEEPALIVE;
@@ -241,7 +249,9 @@ void cg_http_parser_init(cg_http_parser_t *p, int is_request, cg_http_head_t *he
 
 void cg_http_parser_next(cg_http_parser_t *p)
 {
-    llhttp_resume(&p->ll);
+    /* Messages are delimited by us (head end, body complete): start the next one afresh
+     * rather than letting llhttp finish a message we stopped parsing at its head. */
+    llhttp_reset(&p->ll);
     p->state = ST_HEAD;
     p->complete = 0;
     p->skip_body = 0;
@@ -257,7 +267,9 @@ static int map_error(cg_http_parser_t *p, llhttp_errno_t e)
     if (!p->error_status) {
         p->error_status = 400;
         p->error_reason = llhttp_get_error_reason(&p->ll);
-        if (e == HPE_INVALID_VERSION) p->error_status = 505;
+        /* 505 for a well-formed version we do not speak; a malformed one is a 400 */
+        if (e == HPE_INVALID_VERSION && p->error_reason && !strcmp(p->error_reason, "Invalid HTTP version"))
+            p->error_status = 505;
     }
     return CG_EPARSE;
 }

@@ -1,5 +1,8 @@
 /* Admin endpoint handlers. Metrics are defined once in a table and rendered from it. */
 #include "proxy/admin.h"
+#include "core/clock.h"
+#include "lb/priority.h"
+#include "proxy/balancer.h"
 #include "proxy/config.h"
 #include "proxy/server.h"
 #include "proxy/worker.h"
@@ -19,6 +22,7 @@ static const metric_def_t worker_metrics[] = {
     {"crossgate_downstream_cx_active", "gauge", "Downstream connections open.", WSTAT(cx_active)},
     {"crossgate_downstream_rq_total", "counter", "Downstream requests.", WSTAT(rq_total)},
     {"crossgate_downstream_rq_active", "gauge", "Downstream requests in flight.", WSTAT(rq_active)},
+    {"crossgate_upstream_rq_retry_total", "counter", "Retries started.", WSTAT(rq_retry)},
     {"crossgate_upstream_cx_total", "counter", "Upstream connections opened.", WSTAT(up_cx_total)},
     {"crossgate_upstream_cx_active", "gauge", "Upstream connections open.", WSTAT(up_cx_active)},
     {"crossgate_upstream_cx_reused_total", "counter", "Requests sent on a pooled upstream connection.", WSTAT(up_cx_reused)},
@@ -111,14 +115,43 @@ static void json_str(cg_buf_t *out, const char *s)
     cg_buf_append(out, "\"", 1);
 }
 
+static const char *health_name(const cg_endpoint_t *ep, uint64_t now)
+{
+    if (__atomic_load_n(&ep->stats->hc_unhealthy, __ATOMIC_RELAXED)) return "unhealthy";
+    uint64_t until = __atomic_load_n(&ep->stats->ejected_until_ms, __ATOMIC_RELAXED);
+    if (until && now < until) return "ejected";
+    if (until) return "probing"; /* ejection expired: the next request is the probe */
+    return "healthy";
+}
+
 static void render_clusters(cg_buf_t *out, const cg_config_t *cfg)
 {
-    cg_buf_printf(out, "{\"version\":%" PRIu64 ",\"destinations\":[", cfg->version);
+    uint64_t now = cg_clock_mono_us() / 1000;
+    cg_buf_printf(out, "{\"version\":%" PRIu64 ",\"region\":", cfg->version);
+    json_str(out, cfg->snap->region);
+    cg_buf_append_str(out, ",\"destinations\":[");
     for (size_t i = 0; i < cfg->ndests; i++) {
         const cg_dest_t *d = &cfg->dests[i];
         cg_buf_append_str(out, i ? ",{\"name\":" : "{\"name\":");
         json_str(out, d->name);
-        cg_buf_printf(out, ",\"mode\":\"%s\",\"endpoints\":[", mode_name(d->mode));
+        cg_buf_printf(out, ",\"mode\":\"%s\"", mode_name(d->mode));
+        if (d->mode == CG_DEST_WEIGHTED) {
+            cg_buf_append_str(out, ",\"clusters\":[");
+            for (size_t k = 0; k < d->nclusters; k++) {
+                cg_buf_append_str(out, k ? ",{\"cluster\":" : "{\"cluster\":");
+                json_str(out, d->clusters[k].name);
+                cg_buf_printf(out, ",\"weight\":%u,\"endpoints\":%u}", d->clusters[k].weight, d->clusters[k].nendpoints);
+            }
+            cg_buf_append_str(out, "]");
+        } else {
+            uint32_t load[CG_LB_MAX_PRIORITIES];
+            cg_proxy_balancer_priority_load(d, now, load);
+            cg_buf_append_str(out, ",\"priorities\":[");
+            for (uint32_t p = 0; p < (d->npriorities ? d->npriorities : 1); p++)
+                cg_buf_printf(out, "%s{\"priority\":%u,\"load_percent\":%u}", p ? "," : "", p, load[p]);
+            cg_buf_append_str(out, "]");
+        }
+        cg_buf_append_str(out, ",\"endpoints\":[");
         for (size_t e = 0; e < d->nendpoints; e++) {
             const cg_endpoint_t *ep = &d->endpoints[e];
             cg_buf_append_str(out, e ? ",{\"address\":" : "{\"address\":");
@@ -127,10 +160,14 @@ static void render_clusters(cg_buf_t *out, const cg_config_t *cfg)
             json_str(out, ep->cluster);
             cg_buf_append_str(out, ",\"region\":");
             json_str(out, ep->region);
+            pthread_mutex_lock(&ep->stats->lock);
+            uint32_t ejections = ep->stats->outlier.ejections;
+            pthread_mutex_unlock(&ep->stats->lock);
             cg_buf_printf(out,
-                          ",\"health\":\"healthy\",\"weight\":%u,\"requests\":%" PRIu64 ",\"errors\":%" PRIu64
-                          ",\"connect_failures\":%" PRIu64 "}",
-                          ep->weight, __atomic_load_n(&ep->stats->rq_total, __ATOMIC_RELAXED),
+                          ",\"priority\":%u,\"health\":\"%s\",\"ejections\":%u,\"weight\":%u,\"requests\":%" PRIu64
+                          ",\"errors\":%" PRIu64 ",\"connect_failures\":%" PRIu64 "}",
+                          ep->priority, health_name(ep, now), ejections, ep->weight,
+                          __atomic_load_n(&ep->stats->rq_total, __ATOMIC_RELAXED),
                           __atomic_load_n(&ep->stats->rq_error, __ATOMIC_RELAXED),
                           __atomic_load_n(&ep->stats->cx_connect_fail, __ATOMIC_RELAXED));
         }

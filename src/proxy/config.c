@@ -2,6 +2,7 @@
 #include "proxy/config.h"
 #include "core/err.h"
 #include "core/list.h"
+#include "lb/priority.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -14,6 +15,8 @@ typedef struct stats_entry {
     cg_ep_stats_t st;
 } stats_entry_t;
 
+int cg_proxy_nworkers = 1;
+
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static stats_entry_t *stats_head;
 
@@ -25,6 +28,7 @@ cg_ep_stats_t *cg_proxy_ep_stats_get(const char *dest, const char *endpoint)
         if (!strcmp(e->dest, dest) && !strcmp(e->endpoint, endpoint)) break;
     if (!e) {
         e = cg_xcalloc(1, sizeof(*e));
+        pthread_mutex_init(&e->st.lock, NULL);
         e->dest = cg_xstrdup(dest);
         e->endpoint = cg_xstrdup(endpoint);
         e->next = stats_head;
@@ -94,7 +98,16 @@ static void config_free(cg_config_t *c)
         free(l->vhosts);
     }
     free(c->listeners);
-    for (size_t i = 0; i < c->ndests; i++) free(c->dests[i].endpoints);
+    for (size_t i = 0; i < c->ndests; i++) {
+        cg_dest_t *d = &c->dests[i];
+        for (int w = 0; d->ws && w < cg_proxy_nworkers; w++) {
+            free(d->ws[w].swrr);
+            free(d->ws[w].cswrr);
+        }
+        free(d->ws);
+        free(d->clusters);
+        free(d->endpoints);
+    }
     free(c->dests);
     cg_snapshot_free(c->snap);
     free(c);
@@ -170,7 +183,30 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
             ep->cluster = se->cluster;
             ep->region = se->region;
             ep->weight = se->weight ? se->weight : 1;
+            ep->priority = se->priority < CG_LB_MAX_PRIORITIES ? se->priority : CG_LB_MAX_PRIORITIES - 1;
+            if (ep->priority + 1 > d->npriorities) d->npriorities = ep->priority + 1;
+            ep->cluster_idx = -1;
             ep->stats = cg_proxy_ep_stats_get(sd->name, ep->name);
+        }
+        d->policy = &sd->policy;
+        if (d->mode == CG_DEST_WEIGHTED) {
+            d->nclusters = sd->nweights;
+            d->clusters = cg_xcalloc(sd->nweights, sizeof(cg_dest_cluster_t));
+            for (size_t k = 0; k < sd->nweights; k++) {
+                d->clusters[k].name = sd->weights[k].cluster;
+                d->clusters[k].weight = sd->weights[k].weight;
+                for (size_t e = 0; e < d->nendpoints; e++) {
+                    if (d->endpoints[e].cluster && !strcmp(d->endpoints[e].cluster, sd->weights[k].cluster)) {
+                        d->endpoints[e].cluster_idx = (int)k;
+                        d->clusters[k].nendpoints++;
+                    }
+                }
+            }
+        }
+        d->ws = cg_xcalloc((size_t)cg_proxy_nworkers, sizeof(cg_dest_wstate_t));
+        for (int w = 0; w < cg_proxy_nworkers; w++) {
+            d->ws[w].swrr = cg_xcalloc(d->nendpoints, sizeof(int64_t));
+            d->ws[w].cswrr = cg_xcalloc(d->nclusters, sizeof(int64_t));
         }
     }
 

@@ -8,13 +8,21 @@
 #include "core/sock.h"
 #include "translate/snapshot.h"
 
+#include <pthread.h>
 #include <regex.h>
 #include <stdint.h>
 
-/* Counters of one upstream endpoint; they outlive configs (keyed by destination + address). */
+/* Counters and health of one upstream endpoint, shared by every worker. They outlive configs
+ * (keyed by destination name + address), so a reload keeps ejections and counts. */
 typedef struct cg_ep_stats {
-    uint64_t rq_total, rq_error, cx_connect_fail, cx_total;
-    int64_t rq_active;
+    uint64_t rq_total, rq_error, cx_connect_fail, cx_total; /* relaxed atomics */
+    /* health: readable without the lock through these mirrors */
+    uint64_t ejected_until_ms; /* 0 = not ejected; else ejected until then (probe after) */
+    uint8_t hc_unhealthy;      /* active health check verdict */
+    uint32_t streak;           /* mirror of outlier.consecutive: 0 lets successes skip the lock */
+    pthread_mutex_t lock;      /* guards outlier */
+    cg_lb_outlier_t outlier;
+    cg_lb_hc_t hc; /* health-check thread only */
 } cg_ep_stats_t;
 
 typedef struct cg_endpoint {
@@ -22,17 +30,42 @@ typedef struct cg_endpoint {
     char name[64]; /* "ip:port" for logs */
     const char *cluster, *region; /* borrowed from the snapshot */
     uint32_t weight;
+    uint32_t priority;
+    int cluster_idx; /* weighted mode: index into dest clusters */
     cg_ep_stats_t *stats;
 } cg_endpoint_t;
+
+/* Weighted mode: one cluster's share. */
+typedef struct cg_dest_cluster {
+    const char *name;
+    uint32_t weight;
+    uint32_t nendpoints;
+} cg_dest_cluster_t;
+
+/* What one worker keeps per destination: balancer state and retry-budget counts. */
+typedef struct cg_dest_wstate {
+    int64_t *swrr;    /* per endpoint */
+    int64_t *cswrr;   /* per weighted cluster */
+    uint32_t active;  /* requests in flight */
+    uint32_t retries; /* retries in flight */
+    uint32_t rr;
+} cg_dest_wstate_t;
 
 typedef struct cg_dest {
     const char *name;
     cg_dest_mode_t mode;
     cg_endpoint_t *endpoints;
     size_t nendpoints;
+    cg_dest_cluster_t *clusters; /* weighted mode */
+    size_t nclusters;
+    uint32_t npriorities;
     uint32_t connect_timeout_ms;
-    uint32_t rr; /* round-robin cursor, relaxed atomic */
+    const cg_snap_policy_t *policy;
+    cg_dest_wstate_t *ws; /* one per worker */
 } cg_dest_t;
+
+/* Number of workers configs are compiled for (set once at start-up). */
+extern int cg_proxy_nworkers;
 
 typedef struct cg_strmatch {
     cg_match_kind_t kind;

@@ -14,7 +14,10 @@
 #include "core/log.h"
 #include "core/sock.h"
 #include "http/parser.h"
+#include "lb/health.h"
+#include "lb/retry.h"
 #include "proxy/accesslog.h"
+#include "proxy/balancer.h"
 #include "proxy/router.h"
 #include "proxy/worker.h"
 
@@ -26,6 +29,9 @@
 #include <unistd.h>
 
 #define READ_CHUNK (16 * 1024)
+/* Loop guard: every gateway counts itself in this header; too many hops is a loop. */
+#define CG_HOPS_HEADER "x-crossgate-hops"
+#define CG_MAX_HOPS 8
 #define FREE_LIST_MAX 1024
 
 enum { S_IDLE, S_HEAD, S_UPSTREAM, S_LOCAL, S_CLOSED };
@@ -64,6 +70,7 @@ struct conn {
     cg_http_out_t out;
     cg_timer_t timer;    /* header read / keep-alive idle */
     cg_timer_t rq_timer; /* route timeout */
+    cg_timer_t try_timer; /* per-try timeout, or the back-off before a repeat */
     cg_defer_t defer;
     up_t *up;
     cg_cfg_hold_t *hold;
@@ -73,6 +80,13 @@ struct conn {
     uint8_t state;
     uint8_t readable, writable, peer_eof, close_after;
     uint8_t req_done, resp_done, resp_started, continue_sent, retried_fresh, closing;
+    uint8_t body_retained; /* every body byte so far is still in `in` (retry possible) */
+    uint8_t retry_counted, backoff_wait, backoff_done, dest_counted;
+    uint8_t ntried;
+    int8_t wcluster;
+    int16_t hops_idx;
+    uint16_t hops;
+    uint16_t tried[CG_MAX_TRIES];
     uint16_t status;
     uint32_t flags;
     uint64_t start_us, start_wall_us, up_start_us;
@@ -85,6 +99,7 @@ struct conn {
 
 static void conn_run(conn_t *c);
 static void conn_close(conn_t *c);
+static void finish_request(conn_t *c);
 static void header_timeout(cg_loop_t *loop, cg_timer_t *t);
 static void idle_timeout(cg_loop_t *loop, cg_timer_t *t);
 static void up_release(conn_t *c, int reusable);
@@ -368,7 +383,7 @@ static int build_upstream_head(conn_t *c, up_t *u)
     for (int i = 0; i < h->nheaders; i++) {
         cg_http_header_t *hd = &h->headers[i];
         cg_iov_t name = cg_span_iov(b, hd->name);
-        if (i == h->xff_idx || hop_by_hop(name, connection) ||
+        if (i == h->xff_idx || i == c->hops_idx || hop_by_hop(name, connection) ||
             cg_iov_caseeq_lit(name, "x-forwarded-proto") ||
             ((h->flags & CG_HTTP_F_EXPECT_CONTINUE) && cg_iov_caseeq_lit(name, "expect")))
             continue;
@@ -383,22 +398,56 @@ static int build_upstream_head(conn_t *c, up_t *u)
         r |= cg_http_out_printf(o, "x-forwarded-for: %.*s\r\n", c->peer_ip_len, c->peer_ip);
     }
     r |= cg_http_out_push(o, "x-forwarded-proto: http\r\n", 25);
+    r |= cg_http_out_printf(o, CG_HOPS_HEADER ": %u\r\n", c->hops + 1);
     if (c->rid_generated) r |= cg_http_out_printf(o, "x-request-id: %s\r\n", c->rid);
     if (h->flags & CG_HTTP_F_CHUNKED) r |= cg_http_out_push(o, "transfer-encoding: chunked\r\n", 28);
     r |= cg_http_out_push(o, "\r\n", 2);
     return r ? CG_ELIMIT : 0;
 }
 
+#define BODY_CONNECT_FAILURE                                                                       \
+    "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
+#define BODY_CONNECT_TERMINATION                                                                   \
+    "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+
+static void start_attempt(conn_t *c);
+
+/* Ends the current attempt's bookkeeping (retry budget) and drops its upstream connection. */
+static void attempt_end(conn_t *c, int reusable)
+{
+    cg_timer_stop(&c->w->loop, &c->try_timer);
+    if (c->retry_counted) {
+        c->route->dest->ws[c->w->id].retries--;
+        c->retry_counted = 0;
+    }
+    if (c->up) up_release(c, reusable);
+}
+
+/* Lets go of everything a request holds: its attempt, its place in the retry budget, its
+ * config. */
+static void request_release(conn_t *c, int reusable)
+{
+    if (c->route) attempt_end(c, reusable);
+    else if (c->up) up_release(c, reusable);
+    if (c->dest_counted) {
+        c->route->dest->ws[c->w->id].active--;
+        c->dest_counted = 0;
+    }
+    if (c->hold) {
+        hold_release(c->w, c->hold);
+        c->hold = NULL;
+    }
+}
+
 static void rq_timeout(cg_loop_t *loop, cg_timer_t *t)
 {
     conn_t *c = cg_container_of(t, conn_t, rq_timer);
     c->flags |= CG_RF_UT;
-    if (c->up) {
-        up_t *u = c->up;
-        c->up = NULL;
-        u->conn = NULL;
-        up_free(u);
+    if (c->up && c->ep) {
+        __atomic_fetch_add(&c->ep->stats->rq_error, 1, __ATOMIC_RELAXED);
+        cg_proxy_balancer_result(c->route->dest, c->ep, 0, loop->now_ms);
     }
+    attempt_end(c, 0);
     if (c->resp_started) {
         conn_close(c);
         return;
@@ -407,24 +456,70 @@ static void rq_timeout(cg_loop_t *loop, cg_timer_t *t)
     conn_run(c);
 }
 
-static void start_upstream(conn_t *c, int fresh);
+/* May the request go again after a failure of kind `what` (CG_RETRY_ON_*, 0 for a plain
+ * status) with `status` (0: no response)? */
+static int can_retry(conn_t *c, uint32_t what, int status)
+{
+    const cg_lb_retry_cfg_t *rc = &c->route->dest->policy->retry;
+    if (c->resp_started || (uint32_t)(c->ntried - 1) >= rc->attempts || c->ntried >= CG_MAX_TRIES) return 0;
+    if (!cg_lb_retry_matches(rc->retry_on, what, status)) return 0;
+    /* the body must still be whole in our buffer to be sent again */
+    if ((c->head.flags & CG_HTTP_F_HAS_BODY) && !c->body_retained) return 0;
+    /* a request that reached the upstream is replayed only when replaying is harmless */
+    if (what != CG_RETRY_ON_CONNECT_FAILURE && !cg_lb_retry_idempotent(c->head.method)) return 0;
+    return 1;
+}
 
-static void up_fail(conn_t *c, uint32_t flag, int status, const char *body)
+/* Do the policy and the retry budget allow another attempt? Flags why not. */
+static int retry_allowed(conn_t *c, uint32_t what, int status)
+{
+    if (!can_retry(c, what, status)) {
+        if (c->ntried > 1) c->flags |= CG_RF_URX;
+        return 0;
+    }
+    cg_dest_t *d = c->route->dest;
+    cg_dest_wstate_t *ws = &d->ws[c->w->id];
+    const cg_lb_retry_cfg_t *rc = &d->policy->retry;
+    if (!cg_lb_retry_budget_allows(ws->active, ws->retries, rc->budget_percent, rc->budget_min)) {
+        c->flags |= CG_RF_UO;
+        return 0;
+    }
+    return 1;
+}
+
+/* Starts the next attempt (after retry_allowed said yes), counted against the budget. */
+static void retry_start(conn_t *c)
+{
+    cg_dest_wstate_t *ws = &c->route->dest->ws[c->w->id];
+    ws->retries++;
+    c->retry_counted = 1;
+    c->w->stats.rq_retry++;
+    start_attempt(c);
+}
+
+/* The current attempt failed before a response reached the client. */
+static void attempt_failed(conn_t *c, uint32_t what, uint32_t flag, int local_status, const char *body)
 {
     up_t *u = c->up;
-    int may_retry_fresh = u && u->reused && !u->got_bytes && !c->retried_fresh &&
-                          !(c->head.flags & (CG_HTTP_F_HAS_BODY)) && !c->resp_started;
-    if (u) {
-        c->up = NULL;
-        u->conn = NULL;
-        if (!u->got_bytes && flag == CG_RF_UF) __atomic_fetch_add(&u->stats->cx_connect_fail, 1, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&u->stats->rq_error, 1, __ATOMIC_RELAXED);
-        up_free(u);
-    }
-    if (may_retry_fresh) {
-        /* a pooled connection the upstream had already closed: one more go on a new one */
+    if (u && u->reused && !u->got_bytes && !c->retried_fresh && what == CG_RETRY_ON_RESET &&
+        !(c->head.flags & CG_HTTP_F_HAS_BODY) && cg_lb_retry_idempotent(c->head.method) && !c->resp_started) {
+        /* a pooled connection the upstream had already closed: once more on a new one, not
+         * counted against the endpoint or the retry policy */
         c->retried_fresh = 1;
-        start_upstream(c, 1);
+        c->ntried--;
+        attempt_end(c, 0);
+        start_attempt(c);
+        return;
+    }
+    if (c->ep) {
+        if (what == CG_RETRY_ON_CONNECT_FAILURE)
+            __atomic_fetch_add(&c->ep->stats->cx_connect_fail, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->ep->stats->rq_error, 1, __ATOMIC_RELAXED);
+        cg_proxy_balancer_result(c->route->dest, c->ep, 0, c->w->loop.now_ms);
+    }
+    attempt_end(c, 0);
+    if (retry_allowed(c, what, 0)) {
+        retry_start(c);
         return;
     }
     if (c->resp_started) {
@@ -432,7 +527,7 @@ static void up_fail(conn_t *c, uint32_t flag, int status, const char *body)
         conn_close(c);
         return;
     }
-    local_reply(c, status, flag, body, 0);
+    local_reply(c, local_status, flag, body, 0);
 }
 
 static void up_connect_timeout(cg_loop_t *loop, cg_timer_t *t)
@@ -444,36 +539,75 @@ static void up_connect_timeout(cg_loop_t *loop, cg_timer_t *t)
         return;
     }
     c->w->stats.up_cx_connect_fail++;
-    up_fail(c, CG_RF_UF, 503,
-            "upstream connect error or disconnect/reset before headers. reset reason: connection "
-            "failure");
+    attempt_failed(c, CG_RETRY_ON_CONNECT_FAILURE, CG_RF_UF, 503, BODY_CONNECT_FAILURE);
     conn_run(c);
 }
 
-static void start_upstream(conn_t *c, int fresh)
+static void try_timeout(cg_loop_t *loop, cg_timer_t *t)
 {
-    const cg_dest_t *d = c->route->dest;
-    if (d->nendpoints == 0) {
+    conn_t *c = cg_container_of(t, conn_t, try_timer);
+    if (c->backoff_wait) { /* the back-off before repeating an endpoint is over */
+        c->backoff_wait = 0;
+        start_attempt(c);
+    } else {
+        attempt_failed(c, CG_RETRY_ON_PER_TRY_TIMEOUT, CG_RF_UT, 504, "upstream request timeout");
+    }
+    conn_run(c);
+}
+
+/* Rewinds the request parser so the body is sent again from the start of the buffer. */
+static void rewind_request(conn_t *c)
+{
+    size_t p = 0;
+    cg_http_parser_next(&c->parser);
+    cg_http_parse_head(&c->parser, c->in.base, c->head_len, &p);
+    c->parsed = c->head_len;
+    c->req_done = !(c->head.flags & CG_HTTP_F_HAS_BODY);
+}
+
+static void start_attempt(conn_t *c)
+{
+    cg_worker_t *w = c->w;
+    cg_dest_t *d = c->route->dest;
+    cg_pick_t pk = cg_proxy_balancer_pick(d, w->id, c->tried, c->ntried, c->wcluster, w->loop.now_ms, rng_next(w));
+    if (c->ntried == 0) c->wcluster = (int8_t)pk.cluster;
+    if (pk.endpoint < 0) {
+        attempt_end(c, 0);
         local_reply(c, 503, CG_RF_UH, "no healthy upstream", 0);
         return;
     }
-    uint32_t i = __atomic_fetch_add(&((cg_dest_t *)d)->rr, 1, __ATOMIC_RELAXED);
-    const cg_endpoint_t *ep = &d->endpoints[i % d->nendpoints];
+    if (pk.repeat && !c->backoff_done) {
+        /* the same endpoint again: wait a jittered back-off first */
+        const cg_lb_retry_cfg_t *rc = &d->policy->retry;
+        uint32_t ms = cg_lb_retry_backoff_ms(c->ntried, rc->backoff_base_ms, rc->backoff_max_ms, rng_next(w));
+        c->backoff_done = 1;
+        if (ms) {
+            c->backoff_wait = 1;
+            c->state = S_UPSTREAM;
+            cg_timer_start(&w->loop, &c->try_timer, ms, try_timeout);
+            return;
+        }
+    }
+    c->backoff_done = 0;
+    const cg_endpoint_t *ep = &d->endpoints[pk.endpoint];
     c->ep = ep;
-    up_t *u = up_acquire(c, ep, fresh);
+    c->tried[c->ntried++] = (uint16_t)pk.endpoint;
+    if (c->ntried > 1 || c->retried_fresh) rewind_request(c);
+    up_t *u = up_acquire(c, ep, c->retried_fresh);
     if (!u) {
-        __atomic_fetch_add(&ep->stats->cx_connect_fail, 1, __ATOMIC_RELAXED);
-        local_reply(c, 503, CG_RF_UF, "upstream connect error or disconnect/reset before headers. reset reason: connection failure", 0);
+        attempt_failed(c, CG_RETRY_ON_CONNECT_FAILURE, CG_RF_UF, 503, BODY_CONNECT_FAILURE);
         return;
     }
     c->up = u;
     __atomic_fetch_add(&ep->stats->rq_total, 1, __ATOMIC_RELAXED);
-    c->up_start_us = c->w->loop.now_us;
+    c->up_start_us = w->loop.now_us;
     if (build_upstream_head(c, u)) {
+        attempt_end(c, 0);
         local_reply(c, 431, 0, "request header too large to forward", 1);
-        up_release(c, 0);
         return;
     }
+    if (d->policy->retry.per_try_timeout_ms)
+        cg_timer_start(&w->loop, &c->try_timer, d->policy->retry.per_try_timeout_ms, try_timeout);
     c->state = S_UPSTREAM;
 }
 
@@ -507,6 +641,29 @@ static void on_request_head(conn_t *c)
         local_reply(c, 405, 0, "CONNECT is not supported", 1);
         return;
     }
+    if (cg_iov_eq(c->path, CG_IOV_LIT(CG_HEALTHZ_PATH)) && (h->method == HTTP_GET || h->method == HTTP_HEAD)) {
+        /* every gateway answers its health check on every listener */
+        local_reply(c, w->draining ? 503 : 200, 0, w->draining ? "draining\n" : "ok\n", 0);
+        return;
+    }
+    c->hops_idx = (int16_t)cg_http_head_find(h, b, CG_IOV_LIT(CG_HOPS_HEADER));
+    c->hops = 0;
+    if (c->hops_idx >= 0) {
+        cg_iov_t v = cg_span_iov(b, h->headers[c->hops_idx].value);
+        unsigned n = 0;
+        for (size_t i = 0; i < v.len && n < 1000; i++) {
+            if (v.base[i] < '0' || v.base[i] > '9') {
+                n = 1000;
+                break;
+            }
+            n = n * 10 + (unsigned)(v.base[i] - '0');
+        }
+        if (n >= CG_MAX_HOPS) {
+            local_reply(c, 508, 0, "loop detected: too many gateway hops\n", 1);
+            return;
+        }
+        c->hops = (uint16_t)n;
+    }
     const cg_listener_cfg_t *l = cg_proxy_config_listener(c->hold->cfg, c->port);
     const cg_vhost_t *vh = l ? cg_proxy_route_vhost(l, c->authority) : NULL;
     const cg_route_t *rt = vh ? cg_proxy_route_match(vh, c->path, h, b) : NULL;
@@ -523,7 +680,12 @@ static void on_request_head(conn_t *c)
     case CG_ACTION_ROUTE: break;
     }
     if (rt->timeout_ms) cg_timer_start(&w->loop, &c->rq_timer, rt->timeout_ms, rq_timeout);
-    start_upstream(c, 0);
+    rt->dest->ws[w->id].active++;
+    c->dest_counted = 1;
+    c->ntried = 0;
+    c->wcluster = -1;
+    c->body_retained = 1;
+    start_attempt(c);
 }
 
 /* ---------- response head ---------- */
@@ -598,8 +760,11 @@ static int flush_up(up_t *u)
 static int pump_request_body(conn_t *c, up_t *u)
 {
     if (c->req_done || cg_http_out_pending(&u->out)) return 0;
-    /* what was queued has been written: release it, keeping the head */
-    if (c->parsed > c->head_len) {
+    /* what was queued has been written: release it, keeping the head, unless it is kept
+     * whole for a retry (up to the buffer limit) */
+    if (c->body_retained && c->parsed - c->head_len > c->route->dest->policy->retry.buffer_limit)
+        c->body_retained = 0;
+    if (!c->body_retained && c->parsed > c->head_len) {
         buf_cut(&c->in, c->head_len, c->parsed);
         c->parsed = c->head_len;
     }
@@ -618,7 +783,8 @@ static int pump_request_body(conn_t *c, up_t *u)
         if (cg_http_out_pending(&u->out)) return 1;
     }
     if (c->req_done || !c->readable) return progress;
-    ssize_t n = read_into(c->io.fd, &c->in, c->head_len + 4 * READ_CHUNK);
+    size_t keep = c->body_retained ? c->route->dest->policy->retry.buffer_limit : 0;
+    ssize_t n = read_into(c->io.fd, &c->in, c->head_len + (keep > 4 * READ_CHUNK ? keep : 4 * READ_CHUNK) + READ_CHUNK);
     if (n == CG_EAGAIN) {
         c->readable = 0;
         return progress;
@@ -649,6 +815,17 @@ static int pump_response(conn_t *c, up_t *u)
             if (r == CG_EAGAIN) goto Read;
             if (r < 0) return CG_EPARSE;
             u->head_done = 1;
+            int st = u->head.status;
+            cg_proxy_balancer_result(c->route->dest, c->ep, st, c->w->loop.now_ms);
+            if (st >= 500) __atomic_fetch_add(&c->ep->stats->rq_error, 1, __ATOMIC_RELAXED);
+            if (st >= 500 || st == 409) {
+                uint32_t what = st == 502 ? CG_RETRY_ON_502 : st == 503 ? CG_RETRY_ON_503 : st == 504 ? CG_RETRY_ON_504 : 0;
+                if (retry_allowed(c, what, st)) {
+                    attempt_end(c, 0); /* the rest of this response is not wanted */
+                    retry_start(c);
+                    return 1;
+                }
+            }
             c->status = u->head.status;
             c->upstream_ms = (int64_t)((c->w->loop.now_us - c->up_start_us) / 1000);
             if (build_response_head(c, u)) return CG_EPARSE;
@@ -709,17 +886,22 @@ static void finish_request(conn_t *c)
     int klass = c->status / 100;
     if (klass >= 1 && klass <= 5) w->stats.rq_class[klass]++;
     w->stats.rq_active--;
-    if (c->ep && (c->status >= 500 || (c->flags & (CG_RF_UC | CG_RF_UT))) && c->up)
-        __atomic_fetch_add(&c->ep->stats->rq_error, 1, __ATOMIC_RELAXED);
 
     if (w->settings->access_log_fd >= 0) {
         cg_http_head_t *h = &c->head;
         const char *b = c->in.base;
         const char *m = cg_http_method_name(h->method);
+        /* sliced again: reading the body may have moved c->in since on_request_head, and a
+         * request whose head never parsed has no target of its own */
+        cg_iov_t authority = CG_IOV_NULL, path = CG_IOV_NULL;
+        if (c->head_len) {
+            cg_proxy_split_target(cg_span_iov(b, h->url), &authority, &path);
+            if (!authority.len) authority = cg_http_head_value(h, b, h->host_idx);
+        }
         cg_access_entry_t e = {
             .start_wall_us = c->start_wall_us,
             .method = cg_iov_str(m),
-            .path = c->path,
+            .path = path,
             .http_minor = h->http_minor,
             .status = c->status,
             .flags = c->flags,
@@ -731,7 +913,7 @@ static void finish_request(conn_t *c)
             .peer_ip = cg_iov(c->peer_ip, c->peer_ip_len),
             .user_agent = cg_http_head_value(h, b, h->ua_idx),
             .request_id = c->rid_generated ? cg_iov_str(c->rid) : cg_http_head_value(h, b, h->rid_idx),
-            .authority = c->authority,
+            .authority = authority,
             .upstream_host = c->ep ? cg_iov_str(c->ep->name) : CG_IOV_NULL,
         };
         cg_proxy_access_format(&w->log, &e);
@@ -741,11 +923,7 @@ static void finish_request(conn_t *c)
             cg_buf_reset(&w->log);
         }
     }
-    if (c->up) up_release(c, c->req_done && c->resp_done);
-    if (c->hold) {
-        hold_release(w, c->hold);
-        c->hold = NULL;
-    }
+    request_release(c, c->req_done && c->resp_done);
     if (c->close_after || !c->req_done) {
         conn_close(c);
         return;
@@ -761,6 +939,8 @@ static void finish_request(conn_t *c)
     c->flags = 0;
     c->status = 0;
     c->req_done = c->resp_done = c->resp_started = c->continue_sent = c->retried_fresh = 0;
+    c->ntried = 0;
+    c->backoff_wait = c->backoff_done = 0;
     c->upstream_ms = -1;
     c->out.total = 0;
     cg_timer_start(&w->loop, &c->timer, w->settings->idle_timeout_ms, idle_timeout);
@@ -840,11 +1020,10 @@ static void conn_run(conn_t *c)
             break;
         case S_UPSTREAM: {
             up_t *u = c->up;
-            if (!u->connected) break;
+            if (!u || !u->connected) break;
             r = flush_up(u);
             if (r < 0) {
-                up_fail(c, u->got_bytes ? CG_RF_UC : CG_RF_UF, 503,
-                        "upstream connect error or disconnect/reset before headers. reset reason: connection termination");
+                attempt_failed(c, CG_RETRY_ON_RESET, CG_RF_UC, 503, BODY_CONNECT_TERMINATION);
                 progress = 1;
                 break;
             }
@@ -852,7 +1031,7 @@ static void conn_run(conn_t *c)
             r = pump_request_body(c, u);
             if (r == CG_EPARSE) {
                 c->flags |= CG_RF_DPE;
-                up_release(c, 0);
+                attempt_end(c, 0);
                 if (c->resp_started) {
                     conn_close(c);
                     return;
@@ -863,7 +1042,7 @@ static void conn_run(conn_t *c)
             }
             if (r < 0) { /* client went away mid-body */
                 c->flags |= CG_RF_DC;
-                up_release(c, 0);
+                attempt_end(c, 0);
                 c->status = c->resp_started ? c->status : 0;
                 finish_request(c);
                 return;
@@ -871,11 +1050,13 @@ static void conn_run(conn_t *c)
             progress |= r;
             if (!c->up) break;
             r = pump_response(c, u);
+            if (c->up != u) { /* a retry replaced the attempt */
+                progress = 1;
+                break;
+            }
             if (r < 0) {
-                if (r == CG_EPARSE) up_fail(c, CG_RF_UPE, 502, "upstream protocol error");
-                else
-                    up_fail(c, CG_RF_UC, 503,
-                            "upstream connect error or disconnect/reset before headers. reset reason: connection termination");
+                if (r == CG_EPARSE) attempt_failed(c, CG_RETRY_ON_RESET, CG_RF_UPE, 502, "upstream protocol error");
+                else attempt_failed(c, CG_RETRY_ON_RESET, CG_RF_UC, 503, BODY_CONNECT_TERMINATION);
                 progress = 1;
                 break;
             }
@@ -909,8 +1090,10 @@ static void up_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
 {
     up_t *u = cg_container_of(io, up_t, io);
     conn_t *c = u->conn;
-    if (!c) { /* pooled: any event means the upstream closed or misbehaved */
-        up_free(u);
+    if (!c) {
+        /* pooled: input or hang-up means the upstream closed or misbehaved; EPOLLOUT edges
+         * keep coming as earlier writes are acknowledged and mean nothing here */
+        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up_free(u);
         return;
     }
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) u->readable = 1;
@@ -919,9 +1102,7 @@ static void up_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         int err = cg_sock_error(io->fd);
         if (err || (events & EPOLLERR)) {
             c->w->stats.up_cx_connect_fail++;
-            up_fail(c, CG_RF_UF, 503,
-                    "upstream connect error or disconnect/reset before headers. reset reason: "
-                    "connection failure");
+            attempt_failed(c, CG_RETRY_ON_CONNECT_FAILURE, CG_RF_UF, 503, BODY_CONNECT_FAILURE);
             conn_run(c);
             return;
         }
@@ -993,15 +1174,18 @@ static void conn_close(conn_t *c)
 {
     if (c->state == S_CLOSED) return;
     cg_worker_t *w = c->w;
-    if (c->up) up_release(c, 0);
-    if (c->hold) { /* closed mid-request */
-        w->stats.rq_active--;
-        hold_release(w, c->hold);
-        c->hold = NULL;
+    if (c->hold) {
+        /* closed mid-request (upstream reset after the response began, client gone, ...):
+         * the request still ends, counted and logged with its flags; that comes back here */
+        c->close_after = 1;
+        finish_request(c);
+        return;
     }
+    request_release(c, 0);
     c->state = S_CLOSED;
     cg_timer_stop(&w->loop, &c->timer);
     cg_timer_stop(&w->loop, &c->rq_timer);
+    cg_timer_stop(&w->loop, &c->try_timer);
     cg_io_stop(&w->loop, &c->io);
     close(c->io.fd);
     c->io.fd = -1;

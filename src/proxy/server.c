@@ -7,6 +7,7 @@
 #include "model/model.h"
 #include "proxy/admin.h"
 #include "proxy/config.h"
+#include "proxy/healthcheck.h"
 #include "proxy/worker.h"
 #include "translate/translate.h"
 
@@ -235,6 +236,7 @@ int cg_proxy_server_run(const cg_gateway_opts_t *o)
     G.nworkers = o->workers > 0 ? o->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (G.nworkers < 1) G.nworkers = 1;
     if (G.nworkers > CG_MAX_WORKERS) G.nworkers = CG_MAX_WORKERS;
+    cg_proxy_nworkers = G.nworkers;
     G.settings = (cg_proxy_settings_t){
         .header_timeout_ms = o->header_timeout_ms ? o->header_timeout_ms : 10000,
         .idle_timeout_ms = o->idle_timeout_ms ? o->idle_timeout_ms : 60000,
@@ -296,6 +298,7 @@ int cg_proxy_server_run(const cg_gateway_opts_t *o)
     G.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     cg_io_start_level(&G.loop, &G.sig_io, G.sigfd, EPOLLIN, on_signal);
     if (o->npaths) cg_timer_start(&G.loop, &G.watch_timer, WATCH_INTERVAL_MS, on_watch);
+    cg_proxy_hc_start(&G.loop);
     {
         char lst[512];
         size_t n = 0;
@@ -310,6 +313,7 @@ int cg_proxy_server_run(const cg_gateway_opts_t *o)
     rc = 0;
 
 Stop:
+    cg_proxy_hc_stop();
     for (int w = 0; w < G.nworkers; w++) cg_proxy_worker_stop(&G.workers[w]);
     if (o->admin && strcmp(o->admin, "off") != 0) cg_httpd_stop(&G.admin);
     cg_loop_run_once(&G.loop, 0);

@@ -33,7 +33,7 @@ typedef struct cg_wlistener {
 /* Per-worker counters: written by the worker only, read by admin with relaxed loads. */
 typedef struct cg_worker_stats {
     uint64_t cx_total, cx_active;
-    uint64_t rq_total, rq_active;
+    uint64_t rq_total, rq_active, rq_retry;
     uint64_t rq_class[6]; /* index 1..5: 1xx..5xx */
     uint64_t up_cx_total, up_cx_active, up_cx_reused, up_cx_connect_fail;
     uint64_t pool_conns, pool_upstreams; /* objects cached in free lists */

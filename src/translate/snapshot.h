@@ -6,6 +6,9 @@
 #define CG_TRANSLATE_SNAPSHOT_H
 
 #include "core/buf.h"
+#include "lb/health.h"
+#include "lb/outlier.h"
+#include "lb/retry.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +40,7 @@ typedef struct cg_snap_endpoint {
     char *region;  /* may be NULL */
     char *zone;    /* may be NULL */
     uint32_t weight; /* >= 1 */
+    uint32_t priority; /* 0 = the instance's own region, 1.. = remote (failover order) */
 } cg_snap_endpoint_t;
 
 typedef enum {
@@ -52,6 +56,15 @@ typedef struct cg_snap_cluster_weight {
     uint32_t weight;
 } cg_snap_cluster_weight_t;
 
+/* How a destination set is balanced, retried and health-checked (http[] server settings with
+ * their documented defaults filled in by translation). */
+typedef struct cg_snap_policy {
+    cg_lb_retry_cfg_t retry;
+    cg_lb_outlier_cfg_t outlier; /* consecutive_gateway_errors 0 = off */
+    cg_lb_hc_cfg_t health_check;
+    uint32_t overprovisioning; /* percent: 140 = factor 1.4 */
+} cg_snap_policy_t;
+
 /* A destination set: what a route forwards to. Referenced by index from rules. */
 typedef struct cg_snap_destination {
     char *name; /* unique in the snapshot: "service:bookinfo/productpage.bookinfo.svc.cluster.local:9080" */
@@ -61,6 +74,7 @@ typedef struct cg_snap_destination {
     cg_snap_cluster_weight_t *weights; /* weighted mode only */
     size_t nweights;
     uint32_t connect_timeout_ms; /* default 5000 */
+    cg_snap_policy_t policy;
 } cg_snap_destination_t;
 
 typedef enum { CG_ACTION_ROUTE, CG_ACTION_REDIRECT, CG_ACTION_DIRECT } cg_action_kind_t;

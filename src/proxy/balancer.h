@@ -1,0 +1,32 @@
+/* Choosing the endpoint of each attempt: priority load by locality and health, smooth
+ * weighted round-robin within a priority, retries to endpoints and clusters not yet tried,
+ * weighted mode's strict split; and feeding attempt results to outlier detection. */
+#ifndef CG_PROXY_BALANCER_H
+#define CG_PROXY_BALANCER_H
+
+#include "proxy/config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CG_MAX_TRIES 16
+
+typedef struct cg_pick {
+    int endpoint;    /* index, or -1: nothing to send to (503 UH) */
+    int cluster;     /* weighted mode: the cluster chosen on the first attempt */
+    uint8_t repeat;  /* an endpoint already tried: wait a back-off first */
+    uint8_t panic;   /* every endpoint unavailable: took the longest-ejected one */
+} cg_pick_t;
+
+int cg_proxy_endpoint_available(const cg_endpoint_t *ep, uint64_t now_ms);
+/* The load each priority gets now, in percent (load[CG_LB_MAX_PRIORITIES]). */
+void cg_proxy_balancer_priority_load(const cg_dest_t *d, uint64_t now_ms, uint32_t *load);
+/* tried[0..ntried) are endpoint indices already attempted for this request; cluster is the
+ * weighted cluster chosen by the first pick (ignored on the first pick). */
+cg_pick_t cg_proxy_balancer_pick(const cg_dest_t *d, int worker, const uint16_t *tried, size_t ntried,
+                                 int cluster, uint64_t now_ms, uint64_t random);
+/* Tells outlier detection how an attempt went (status 0: no response). Returns 1 when it
+ * ejected the endpoint, -1 when the endpoint came back, 0 otherwise. */
+int cg_proxy_balancer_result(const cg_dest_t *d, const cg_endpoint_t *ep, int status, uint64_t now_ms);
+
+#endif

@@ -1,0 +1,191 @@
+/* Health-check prober on the main loop. One probe per (destination, endpoint); a probe is a
+ * short-lived connection: connect, send the request, read the status line, close. */
+#include "proxy/healthcheck.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/sock.h"
+#include "lb/health.h"
+#include "proxy/config.h"
+#include "proxy/worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TICK_MS 100
+
+typedef struct probe {
+    cg_list_t link;
+    cg_ep_stats_t *st;
+    cg_addr_t addr;
+    char name[64];
+    char cluster[64];
+    cg_lb_hc_cfg_t cfg;
+    uint64_t next_due;
+    cg_io_t io;
+    cg_timer_t timeout;
+    char buf[128];
+    size_t len;
+    uint8_t inflight, sent, seen;
+} probe_t;
+
+static cg_loop_t *loop;
+static cg_list_t probes;
+static cg_timer_t tick;
+
+static const char request[] = "GET " CG_HEALTHZ_PATH " HTTP/1.1\r\nHost: crossgate-healthcheck\r\n"
+                              "User-Agent: crossgate-healthcheck\r\nConnection: close\r\n\r\n";
+
+static void probe_done(probe_t *p, cg_hc_outcome_t r)
+{
+    if (p->inflight) {
+        cg_io_stop(loop, &p->io);
+        close(p->io.fd);
+        p->io.fd = -1;
+        cg_timer_stop(loop, &p->timeout);
+        p->inflight = 0;
+    }
+    if (cg_lb_hc_on_result(&p->st->hc, &p->cfg, r)) {
+        __atomic_store_n(&p->st->hc_unhealthy, p->st->hc.unhealthy, __ATOMIC_RELAXED);
+        if (p->st->hc.unhealthy)
+            cg_log_warn("health check: %s (cluster %s) unhealthy (%s)", p->name, p->cluster,
+                        r == CG_HC_BAD_STATUS ? "bad status" : "no answer");
+        else cg_log_info("health check: %s (cluster %s) healthy", p->name, p->cluster);
+    }
+}
+
+static void on_probe_io(cg_loop_t *l, cg_io_t *io, uint32_t events)
+{
+    probe_t *p = cg_container_of(io, probe_t, io);
+    if (!p->sent) {
+        if (cg_sock_error(io->fd) || (events & EPOLLERR)) {
+            probe_done(p, CG_HC_NETWORK);
+            return;
+        }
+        if (!(events & EPOLLOUT)) return;
+        ssize_t w = write(io->fd, request, sizeof(request) - 1);
+        if (w != (ssize_t)sizeof(request) - 1) {
+            probe_done(p, CG_HC_NETWORK);
+            return;
+        }
+        p->sent = 1;
+    }
+    for (;;) {
+        ssize_t n = read(io->fd, p->buf + p->len, sizeof(p->buf) - 1 - p->len);
+        if (n < 0 && errno == EAGAIN) break;
+        if (n <= 0) {
+            probe_done(p, CG_HC_NETWORK);
+            return;
+        }
+        p->len += (size_t)n;
+        p->buf[p->len] = '\0';
+        if (p->len >= 12 || memchr(p->buf, '\n', p->len)) break;
+    }
+    if (p->len < 12) return;
+    /* "HTTP/1.x NNN" */
+    int ok = !strncmp(p->buf, "HTTP/1.", 7) && !strncmp(p->buf + 8, " 200", 4);
+    probe_done(p, ok ? CG_HC_OK : CG_HC_BAD_STATUS);
+}
+
+static void on_probe_timeout(cg_loop_t *l, cg_timer_t *t)
+{
+    probe_done(cg_container_of(t, probe_t, timeout), CG_HC_NETWORK);
+}
+
+static void probe_start(probe_t *p)
+{
+    p->next_due = loop->now_ms + p->cfg.interval_ms;
+    p->len = 0;
+    p->sent = 0;
+    int fd = cg_sock_connect(&p->addr);
+    if (fd < 0) {
+        probe_done(p, CG_HC_NETWORK);
+        return;
+    }
+    if (cg_io_start(loop, &p->io, fd, on_probe_io)) {
+        close(fd);
+        probe_done(p, CG_HC_NETWORK);
+        return;
+    }
+    p->inflight = 1;
+    cg_timer_start(loop, &p->timeout, p->cfg.timeout_ms, on_probe_timeout);
+}
+
+static probe_t *find(cg_ep_stats_t *st)
+{
+    cg_list_t *pos, *tmp;
+    cg_list_foreach_safe(pos, tmp, &probes)
+    {
+        probe_t *p = cg_container_of(pos, probe_t, link);
+        if (p->st == st) return p;
+    }
+    return NULL;
+}
+
+static void probe_free(probe_t *p)
+{
+    if (p->inflight) {
+        cg_io_stop(loop, &p->io);
+        close(p->io.fd);
+        cg_timer_stop(loop, &p->timeout);
+    }
+    /* an endpoint no longer checked is not held back by an old verdict */
+    __atomic_store_n(&p->st->hc_unhealthy, 0, __ATOMIC_RELAXED);
+    memset(&p->st->hc, 0, sizeof(p->st->hc));
+    cg_list_unlink(&p->link);
+    free(p);
+}
+
+static void on_tick(cg_loop_t *l, cg_timer_t *t)
+{
+    cg_list_t *pos, *tmp;
+    cg_list_foreach_safe(pos, tmp, &probes) cg_container_of(pos, probe_t, link)->seen = 0;
+    cg_config_t *cfg = cg_proxy_current_config();
+    for (size_t i = 0; cfg && i < cfg->ndests; i++) {
+        const cg_dest_t *d = &cfg->dests[i];
+        if (!d->policy || !d->policy->health_check.enabled || d->mode == CG_DEST_WEIGHTED) continue;
+        for (size_t e = 0; e < d->nendpoints; e++) {
+            const cg_endpoint_t *ep = &d->endpoints[e];
+            probe_t *p = find(ep->stats);
+            if (!p) {
+                p = cg_xcalloc(1, sizeof(*p));
+                p->st = ep->stats;
+                p->addr = ep->addr;
+                p->io.fd = -1;
+                memcpy(p->name, ep->name, sizeof(p->name));
+                snprintf(p->cluster, sizeof(p->cluster), "%s", ep->cluster ? ep->cluster : "-");
+                p->next_due = l->now_ms;
+                cg_list_insert_tail(&probes, &p->link);
+            }
+            p->cfg = d->policy->health_check;
+            if (!p->cfg.interval_ms) p->cfg.interval_ms = 1000;
+            if (!p->cfg.timeout_ms) p->cfg.timeout_ms = 1000;
+            p->seen = 1;
+        }
+    }
+    cg_proxy_config_unref(cfg);
+    cg_list_foreach_safe(pos, tmp, &probes)
+    {
+        probe_t *p = cg_container_of(pos, probe_t, link);
+        if (!p->seen) probe_free(p);
+        else if (!p->inflight && l->now_ms >= p->next_due) probe_start(p);
+    }
+    cg_timer_start(l, t, TICK_MS, on_tick);
+}
+
+void cg_proxy_hc_start(cg_loop_t *l)
+{
+    loop = l;
+    cg_list_init(&probes);
+    cg_timer_start(l, &tick, 0, on_tick);
+}
+
+void cg_proxy_hc_stop(void)
+{
+    if (!loop) return;
+    cg_timer_stop(loop, &tick);
+    cg_list_t *pos, *tmp;
+    cg_list_foreach_safe(pos, tmp, &probes) probe_free(cg_container_of(pos, probe_t, link));
+}

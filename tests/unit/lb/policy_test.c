@@ -1,0 +1,196 @@
+/* Smooth weighted round-robin, outlier detection, active health state and retry arithmetic. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <llhttp.h>
+
+#include "lb/health.h"
+#include "lb/outlier.h"
+#include "lb/retry.h"
+#include "lb/swrr.h"
+
+static void test_swrr_is_smooth_and_weighted(void **state)
+{
+    int64_t cur[3] = {0};
+    uint32_t w[3] = {5, 1, 1};
+    char seq[8] = {0};
+    for (int i = 0; i < 7; i++) seq[i] = (char)('a' + cg_lb_swrr_pick(cur, w, NULL, 3));
+    /* nginx's documented sequence for 5/1/1: no burst of five a's */
+    assert_string_equal(seq, "aabacaa");
+    int counts[3] = {0};
+    for (int i = 0; i < 700; i++) counts[cg_lb_swrr_pick(cur, w, NULL, 3)]++;
+    assert_int_equal(counts[0], 500);
+    assert_int_equal(counts[1], 100);
+    assert_int_equal(counts[2], 100);
+}
+
+static void test_swrr_skips_ineligible(void **state)
+{
+    int64_t cur[3] = {0};
+    uint32_t w[3] = {1, 1, 1};
+    uint8_t el[3] = {1, 0, 1};
+    for (int i = 0; i < 10; i++) assert_int_not_equal(cg_lb_swrr_pick(cur, w, el, 3), 1);
+    uint8_t none[3] = {0, 0, 0};
+    assert_int_equal(cg_lb_swrr_pick(cur, w, none, 3), -1);
+    uint32_t zero[3] = {0, 0, 0};
+    assert_int_equal(cg_lb_swrr_pick(cur, zero, NULL, 3), -1);
+}
+
+static void test_outlier_ejects_after_consecutive_gateway_errors(void **state)
+{
+    cg_lb_outlier_cfg_t c = cg_lb_outlier_defaults; /* 3 errors, 5 s base, 30 s max */
+    cg_lb_outlier_t o = {0};
+    assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 1000, 1), 0);
+    assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 1001, 1), 0);
+    /* a success breaks the streak */
+    assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_SUCCESS, 1002, 1), 0);
+    assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 1003, 1), 0);
+    assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_OTHER_5XX, 1004, 1), 0);
+    for (int i = 0; i < 2; i++) assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 1005, 1), 0);
+    assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 1006, 1), 1);
+    assert_true(o.ejected);
+    assert_int_equal(o.ejected_until_ms, 1006 + 5000);
+    assert_false(cg_lb_outlier_available(&o, 6005));
+    /* results of requests begun before the ejection change nothing */
+    assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 2000, 1), 0);
+    assert_true(cg_lb_outlier_available(&o, 6006));
+}
+
+static void test_outlier_probe_failure_doubles_ejection(void **state)
+{
+    cg_lb_outlier_cfg_t c = cg_lb_outlier_defaults;
+    cg_lb_outlier_t o = {0};
+    for (int i = 0; i < 3; i++) cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 0, 1);
+    assert_int_equal(o.ejected_until_ms, 5000);
+    /* the speculative probe fails: straight back, for twice as long */
+    assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 5000, 1), 1);
+    assert_int_equal(o.ejected_until_ms, 5000 + 10000);
+    assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 15000, 1), 1);
+    assert_int_equal(o.ejected_until_ms, 15000 + 15000);
+    /* capped at max (30 s) */
+    for (int i = 0; i < 10; i++) cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, o.ejected_until_ms, 1);
+    assert_int_equal(o.ejected_until_ms - o.ejected_at_ms, 30000);
+    /* the probe succeeds: back in rotation */
+    uint64_t t = o.ejected_until_ms;
+    assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_SUCCESS, t, 1), -1);
+    assert_false(o.ejected);
+    assert_true(cg_lb_outlier_available(&o, t));
+}
+
+static void test_outlier_backoff_decays_with_clean_time(void **state)
+{
+    cg_lb_outlier_cfg_t c = cg_lb_outlier_defaults;
+    cg_lb_outlier_t o = {0};
+    for (int i = 0; i < 3; i++) cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 0, 1);
+    cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 5000, 1); /* backoff 2 */
+    cg_lb_outlier_on_result(&o, &c, CG_LB_SUCCESS, 15000, 1);       /* returns */
+    /* long clean stretch: the multiplier decays to zero, the next ejection is base again */
+    uint64_t t = 15000 + 60000;
+    for (int i = 0; i < 3; i++) cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, t, 1);
+    assert_int_equal(o.ejected_until_ms - o.ejected_at_ms, 5000);
+}
+
+static void test_outlier_cap(void **state)
+{
+    assert_true(cg_lb_outlier_cap_allows(1, 2, 100));
+    assert_false(cg_lb_outlier_cap_allows(1, 2, 50));
+    assert_true(cg_lb_outlier_cap_allows(0, 2, 50));
+    assert_false(cg_lb_outlier_cap_allows(0, 2, 10)); /* Envoy's 10 % never ejects on two hosts */
+    cg_lb_outlier_cfg_t c = cg_lb_outlier_defaults;
+    cg_lb_outlier_t o = {0};
+    for (int i = 0; i < 5; i++) assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 0, 0), 0);
+    assert_false(o.ejected);
+}
+
+static void test_outlier_classify(void **state)
+{
+    assert_int_equal(cg_lb_outlier_classify(0), CG_LB_GATEWAY_ERROR);
+    assert_int_equal(cg_lb_outlier_classify(502), CG_LB_GATEWAY_ERROR);
+    assert_int_equal(cg_lb_outlier_classify(503), CG_LB_GATEWAY_ERROR);
+    assert_int_equal(cg_lb_outlier_classify(504), CG_LB_GATEWAY_ERROR);
+    assert_int_equal(cg_lb_outlier_classify(500), CG_LB_OTHER_5XX);
+    assert_int_equal(cg_lb_outlier_classify(404), CG_LB_SUCCESS);
+    assert_int_equal(cg_lb_outlier_classify(200), CG_LB_SUCCESS);
+}
+
+static void test_health_transitions(void **state)
+{
+    cg_lb_hc_cfg_t c = cg_lb_hc_defaults; /* 2 network failures, 1 success */
+    cg_lb_hc_t h = {0};
+    assert_int_equal(cg_lb_hc_on_result(&h, &c, CG_HC_NETWORK), 0);
+    assert_false(h.unhealthy);
+    assert_int_equal(cg_lb_hc_on_result(&h, &c, CG_HC_OK), 0); /* resets the count */
+    assert_int_equal(cg_lb_hc_on_result(&h, &c, CG_HC_NETWORK), 0);
+    assert_int_equal(cg_lb_hc_on_result(&h, &c, CG_HC_NETWORK), 1);
+    assert_true(h.unhealthy);
+    assert_int_equal(cg_lb_hc_on_result(&h, &c, CG_HC_NETWORK), 0);
+    assert_int_equal(cg_lb_hc_on_result(&h, &c, CG_HC_OK), 1);
+    assert_false(h.unhealthy);
+    /* a bad status (draining) fails at once */
+    assert_int_equal(cg_lb_hc_on_result(&h, &c, CG_HC_BAD_STATUS), 1);
+    assert_true(h.unhealthy);
+    c.healthy_threshold = 3;
+    assert_int_equal(cg_lb_hc_on_result(&h, &c, CG_HC_OK), 0);
+    assert_int_equal(cg_lb_hc_on_result(&h, &c, CG_HC_OK), 0);
+    assert_int_equal(cg_lb_hc_on_result(&h, &c, CG_HC_OK), 1);
+}
+
+static void test_retry_budget(void **state)
+{
+    /* 20 % of active, at least 3 */
+    assert_true(cg_lb_retry_budget_allows(2, 2, 20, 3));
+    assert_false(cg_lb_retry_budget_allows(2, 3, 20, 3));
+    assert_true(cg_lb_retry_budget_allows(25, 4, 20, 3));
+    assert_false(cg_lb_retry_budget_allows(25, 5, 20, 3));
+}
+
+static void test_retry_backoff_is_jittered_and_capped(void **state)
+{
+    for (uint64_t r = 0; r < 1000; r += 7) {
+        assert_true(cg_lb_retry_backoff_ms(1, 25, 250, r) < 25);
+        assert_true(cg_lb_retry_backoff_ms(2, 25, 250, r) < 50);
+        assert_true(cg_lb_retry_backoff_ms(10, 25, 250, r) < 250);
+    }
+    assert_int_equal(cg_lb_retry_backoff_ms(0, 25, 250, 12345), 0);
+    assert_int_equal(cg_lb_retry_backoff_ms(3, 25, 250, 99), 99 % 100);
+}
+
+static void test_retry_conditions(void **state)
+{
+    uint32_t d = cg_lb_retry_defaults.retry_on;
+    assert_true(cg_lb_retry_matches(d, CG_RETRY_ON_CONNECT_FAILURE, 0));
+    assert_true(cg_lb_retry_matches(d, CG_RETRY_ON_RESET, 0));
+    assert_true(cg_lb_retry_matches(d, CG_RETRY_ON_503, 503));
+    assert_false(cg_lb_retry_matches(d, 0, 500));
+    assert_true(cg_lb_retry_matches(CG_RETRY_ON_5XX, 0, 500));
+    assert_true(cg_lb_retry_matches(CG_RETRY_ON_5XX, CG_RETRY_ON_RESET, 0));
+    assert_true(cg_lb_retry_matches(CG_RETRY_ON_RETRIABLE_4XX, 0, 409));
+    assert_false(cg_lb_retry_matches(CG_RETRY_ON_CONNECT_FAILURE, CG_RETRY_ON_503, 503));
+    assert_int_equal(cg_lb_retry_on_parse("gateway-error"), CG_RETRY_ON_GATEWAY_ERROR);
+    assert_int_equal(cg_lb_retry_on_parse("bogus"), 0);
+    assert_true(cg_lb_retry_idempotent(HTTP_GET));
+    assert_true(cg_lb_retry_idempotent(HTTP_PUT));
+    assert_false(cg_lb_retry_idempotent(HTTP_POST));
+    assert_false(cg_lb_retry_idempotent(HTTP_PATCH));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_swrr_is_smooth_and_weighted),
+        cmocka_unit_test(test_swrr_skips_ineligible),
+        cmocka_unit_test(test_outlier_ejects_after_consecutive_gateway_errors),
+        cmocka_unit_test(test_outlier_probe_failure_doubles_ejection),
+        cmocka_unit_test(test_outlier_backoff_decays_with_clean_time),
+        cmocka_unit_test(test_outlier_cap),
+        cmocka_unit_test(test_outlier_classify),
+        cmocka_unit_test(test_health_transitions),
+        cmocka_unit_test(test_retry_budget),
+        cmocka_unit_test(test_retry_backoff_is_jittered_and_capped),
+        cmocka_unit_test(test_retry_conditions),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
