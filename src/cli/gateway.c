@@ -3,6 +3,7 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/sock.h"
+#include "http/client.h"
 #include "proxy/server.h"
 
 #include <getopt.h>
@@ -12,12 +13,18 @@
 
 static const char usage[] =
     "usage: crossgate gateway --cluster NAME [--namespace NS] [--label KEY=VALUE]... [--address IP]\n"
-    "                         -f PATH... [--admin ADDR:PORT|off] [--workers N]\n"
+    "                         (-f PATH... | --control URL [--cache-dir DIR])\n"
+    "                         [--admin ADDR:PORT|off] [--workers N]\n"
     "                         [--access-log PATH|-|off] [--log-level debug|info|warn|error]\n"
     "\n"
     "Runs one gateway instance. It serves the Gateway resources whose workloadSelector matches\n"
     "its namespace and labels, on --address (default 127.0.0.1) and the ports they name.\n"
-    "  -f, --file PATH        resource file or directory (repeatable); reloaded on change and SIGHUP\n"
+    "  -f, --file PATH        static mode: resource file or directory (repeatable); reloaded on\n"
+    "                         change and on SIGHUP\n"
+    "      --control URL      dynamic mode: register with the control plane and follow its\n"
+    "                         snapshots (token from $CROSSGATE_TOKEN)\n"
+    "      --cache-dir DIR    keep the last good snapshot here; used when the control plane is\n"
+    "                         down at start\n"
     "      --admin ADDR:PORT  admin endpoint (default ADDRESS:15000; 'off' disables)\n"
     "      --workers N        worker threads (default: number of CPUs)\n"
     "      --access-log DEST  access log file, '-' for stdout (default) or 'off'\n";
@@ -30,6 +37,7 @@ int cg_cli_gateway(int argc, char **argv)
         {"file", required_argument, 0, 'f'},      {"admin", required_argument, 0, 'A'},
         {"workers", required_argument, 0, 'w'},   {"access-log", required_argument, 0, 'L'},
         {"log-level", required_argument, 0, 'v'}, {"control", required_argument, 0, 'C'},
+        {"cache-dir", required_argument, 0, 'D'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
     };
     cg_gateway_opts_t o = {.namespace_ = "default", .address = "127.0.0.1"};
@@ -76,9 +84,8 @@ int cg_cli_gateway(int argc, char **argv)
                 goto Exit;
             }
             break;
-        case 'C':
-            fprintf(stderr, "crossgate gateway: --control (dynamic mode) is not available yet; use -f\n");
-            goto Exit;
+        case 'C': o.control = optarg; break;
+        case 'D': o.cache_dir = optarg; break;
         case 'h':
             fputs(usage, stdout);
             rc = 0;
@@ -94,9 +101,23 @@ int cg_cli_gateway(int argc, char **argv)
         fprintf(stderr, "crossgate gateway: --cluster is required\n");
         goto Exit;
     }
-    if (!paths.len) {
-        fprintf(stderr, "crossgate gateway: give resource files with -f PATH\n");
+    if (!paths.len && !o.control) {
+        fprintf(stderr, "crossgate gateway: give resource files with -f PATH, or a control plane with --control URL\n");
         goto Exit;
+    }
+    if (paths.len && o.control) {
+        fprintf(stderr, "crossgate gateway: -f (static mode) and --control (dynamic mode) exclude each other\n");
+        goto Exit;
+    }
+    if (o.control) {
+        cg_addr_t ca;
+        char host[256];
+        const char *path;
+        if (cg_http_url_parse(o.control, &ca, host, sizeof(host), &path)) {
+            fprintf(stderr, "crossgate gateway: --control wants http://IP:PORT, got \"%s\"\n", o.control);
+            goto Exit;
+        }
+        o.token = getenv("CROSSGATE_TOKEN");
     }
     cg_addr_t a;
     if (cg_addr_parse_ip(&a, o.address, 0)) {

@@ -1,6 +1,7 @@
 /* The gateway process: loads resources, compiles and publishes configs, owns the listening
  * sockets, runs the workers, the admin endpoint, reloads on SIGHUP or file change. */
 #include "proxy/server.h"
+#include "agent/agent.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "http/server.h"
@@ -33,7 +34,7 @@ static struct {
     const cg_gateway_opts_t *o;
     cg_loop_t loop;
     cg_worker_t workers[CG_MAX_WORKERS];
-    int nworkers;
+    int nworkers, nstarted;
     cg_proxy_settings_t settings;
     lport_t ports[CG_MAX_LISTENERS];
     size_t nports;
@@ -43,6 +44,7 @@ static struct {
     cg_io_t sig_io;
     int sigfd;
     cg_httpd_t admin;
+    cg_agent_cfg_t agent;
     uint64_t reloads_ok, reloads_failed;
 } G;
 
@@ -82,8 +84,8 @@ static uint64_t files_sig(void)
     return h;
 }
 
-/* Resources -> snapshot -> compiled config. Errors are appended to errors. */
-static int build_config(cg_config_t **out, cg_buf_t *errors)
+/* Static mode: resource files -> this instance's snapshot. Errors are appended to errors. */
+static int build_snapshot(cg_snapshot_t **out, cg_buf_t *errors)
 {
     const cg_gateway_opts_t *o = G.o;
     cg_resource_set_t *rs = NULL;
@@ -96,12 +98,8 @@ static int build_config(cg_config_t **out, cg_buf_t *errors)
         .nlabels = o->nlabels,
         .address = o->address,
     };
-    cg_snapshot_t *snap = NULL;
-    r = cg_translate_instance(rs, &inst, G.version + 1, &snap, errors);
+    r = cg_translate_instance(rs, &inst, G.version + 1, out, errors);
     cg_model_free(rs);
-    if (r) return r;
-    for (size_t i = 0; i < snap->nwarnings; i++) cg_log_warn("%s", snap->warnings[i]);
-    r = cg_proxy_config_compile(snap, out, errors);
     return r;
 }
 
@@ -165,18 +163,49 @@ static void publish(cg_config_t *cfg)
     }
     G.version = cfg->version;
     cg_proxy_publish(cfg, fds, ports, G.nports);
-    for (int w = 0; w < G.nworkers; w++) cg_proxy_worker_notify(&G.workers[w]);
+    for (int w = 0; w < G.nstarted; w++) cg_proxy_worker_notify(&G.workers[w]);
+}
+
+/* Compiles a snapshot (taking it), opens its listeners and publishes it. */
+static int install(cg_snapshot_t *snap, cg_buf_t *errors)
+{
+    cg_config_t *cfg = NULL;
+    for (size_t i = 0; i < snap->nwarnings; i++) cg_log_warn("%s", snap->warnings[i]);
+    int r = cg_proxy_config_compile(snap, &cfg, errors);
+    if (r) return r;
+    r = sync_listeners(cfg, errors);
+    if (r) {
+        cg_proxy_config_unref(cfg);
+        return r;
+    }
+    publish(cfg);
+    return 0;
+}
+
+/* The agent hands over a snapshot from the control plane (or the cache). */
+static int on_agent_snapshot(void *data, cg_snapshot_t *snap, const char *why)
+{
+    cg_buf_t errors = {0};
+    uint64_t v = snap->version;
+    int r = install(snap, &errors);
+    if (r) {
+        G.reloads_failed++;
+        cg_log_error("snapshot v%llu from %s rejected, keeping config v%llu:\n%.*s", (unsigned long long)v, why,
+                     (unsigned long long)G.version, (int)errors.len, errors.base ? errors.base : "");
+    } else {
+        G.reloads_ok++;
+        cg_log_info("config v%llu applied (%s)", (unsigned long long)G.version, why);
+    }
+    cg_buf_free(&errors);
+    return r;
 }
 
 static void reload(const char *why)
 {
     cg_buf_t errors = {0};
-    cg_config_t *cfg = NULL;
-    int r = build_config(&cfg, &errors);
-    if (!r) {
-        r = sync_listeners(cfg, &errors);
-        if (r) cg_proxy_config_unref(cfg);
-    }
+    cg_snapshot_t *snap = NULL;
+    int r = build_snapshot(&snap, &errors);
+    if (!r) r = install(snap, &errors);
     if (r) {
         G.reloads_failed++;
         cg_log_error("reload (%s) rejected, keeping config v%llu:\n%.*s", why, (unsigned long long)G.version,
@@ -184,7 +213,6 @@ static void reload(const char *why)
                      errors.base ? errors.base : "");
     } else {
         G.reloads_ok++;
-        publish(cfg);
         cg_log_info("config v%llu applied (%s)", (unsigned long long)G.version, why);
     }
     cg_buf_free(&errors);
@@ -204,7 +232,7 @@ static void on_signal(cg_loop_t *loop, cg_io_t *io, uint32_t events)
 {
     struct signalfd_siginfo si;
     while (read(G.sigfd, &si, sizeof(si)) == sizeof(si)) {
-        if (si.ssi_signo == SIGHUP) {
+        if (si.ssi_signo == SIGHUP && G.o->npaths) {
             G.files_sig = files_sig();
             reload("SIGHUP");
         } else {
@@ -267,33 +295,48 @@ int cg_proxy_server_run(const cg_gateway_opts_t *o)
         fprintf(stderr, "crossgate: cannot create event loop\n");
         return 1;
     }
-    cg_buf_t errors = {0};
-    cg_config_t *cfg = NULL;
-    G.files_sig = files_sig();
-    if (build_config(&cfg, &errors) || sync_listeners(cfg, &errors)) {
-        fprintf(stderr, "%.*s", (int)errors.len, errors.base ? errors.base : "");
-        if (cfg) cg_proxy_config_unref(cfg);
-        cg_buf_free(&errors);
-        goto Exit;
-    }
-    cg_buf_free(&errors);
     if (o->admin && strcmp(o->admin, "off") != 0) {
         int r = cg_proxy_admin_start(&G.admin, &G.loop, o->admin);
         if (r) {
             fprintf(stderr, "crossgate: cannot listen on admin address %s: %s\n", o->admin, cg_strerror(r));
-            cg_proxy_config_unref(cfg);
-            for (size_t i = 0; i < G.nports; i++)
-                for (int w = 0; w < G.nworkers; w++) close(G.ports[i].fds[w]);
             goto Exit;
         }
     }
-    publish(cfg);
+    if (o->npaths) {
+        cg_buf_t errors = {0};
+        cg_snapshot_t *snap = NULL;
+        G.files_sig = files_sig();
+        int r = build_snapshot(&snap, &errors);
+        if (!r) r = install(snap, &errors);
+        if (r) {
+            fprintf(stderr, "%.*s", (int)errors.len, errors.base ? errors.base : "");
+            cg_buf_free(&errors);
+            if (o->admin && strcmp(o->admin, "off") != 0) cg_httpd_stop(&G.admin);
+            goto Exit;
+        }
+        cg_buf_free(&errors);
+    }
     for (int w = 0; w < G.nworkers; w++) {
         if (cg_proxy_worker_start(&G.workers[w], w, &G.settings)) {
             fprintf(stderr, "crossgate: cannot start worker thread\n");
             G.nworkers = w;
             goto Stop;
         }
+        G.nstarted = w + 1;
+    }
+    if (o->control) {
+        G.agent = (cg_agent_cfg_t){
+            .url = o->control,
+            .token = o->token,
+            .cluster = o->cluster,
+            .namespace_ = o->namespace_,
+            .address = o->address,
+            .admin = o->admin,
+            .labels = o->labels,
+            .nlabels = o->nlabels,
+            .cache_dir = o->cache_dir,
+        };
+        if (cg_agent_start(&G.loop, &G.agent, on_agent_snapshot, NULL)) goto Stop;
     }
     G.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     cg_io_start_level(&G.loop, &G.sig_io, G.sigfd, EPOLLIN, on_signal);
@@ -313,6 +356,7 @@ int cg_proxy_server_run(const cg_gateway_opts_t *o)
     rc = 0;
 
 Stop:
+    cg_agent_stop();
     cg_proxy_hc_stop();
     for (int w = 0; w < G.nworkers; w++) cg_proxy_worker_stop(&G.workers[w]);
     if (o->admin && strcmp(o->admin, "off") != 0) cg_httpd_stop(&G.admin);

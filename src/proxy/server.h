@@ -16,6 +16,9 @@ typedef struct cg_gateway_opts {
     size_t npaths;
     const char *admin;      /* ip:port or "off" */
     const char *access_log; /* path, "-" or "off" */
+    const char *control;    /* dynamic mode: control-plane URL (else static mode: paths) */
+    const char *token;      /* bearer token for the control plane */
+    const char *cache_dir;  /* last good snapshot, for restarts without a control plane */
     int workers;
     uint32_t header_timeout_ms, idle_timeout_ms, max_conns;
 } cg_gateway_opts_t;

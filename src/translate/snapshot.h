@@ -138,5 +138,8 @@ typedef struct cg_snapshot {
 void cg_snapshot_free(cg_snapshot_t *s);
 /* Appends the snapshot's JSON encoding (docs/snapshot.md) to out. */
 int cg_snapshot_encode_json(const cg_snapshot_t *s, cg_buf_t *out);
+/* The inverse (src/translate/snapshot_decode.c): every field the encoder writes. Returns 0, or
+ * CG_EPARSE with "snapshot: field: message" in errors and *out untouched. */
+int cg_snapshot_decode_json(const char *json, size_t len, cg_snapshot_t **out, cg_buf_t *errors);
 
 #endif

@@ -1,0 +1,230 @@
+#!/usr/bin/python3
+"""Helpers for bench/run.sh (Python 3 stdlib only).
+
+  report.py portfree PORT...
+      exit 0 if every PORT can be bound on 127.0.0.1, else print the first busy one
+      and exit 1.
+  report.py round RAW_JSONL PROXY ROUND WRK_OUTPUT CPU_TICKS CLK_TCK WALL_S [KEY=NUM...]
+      parse one wrk --latency output, append one JSON line with the round's figures
+      to RAW_JSONL and print a one-line human summary; exit 1 if wrk completed nothing.
+  report.py summary RAW_JSONL META_JSON OUT_JSON
+      print the summary table and ratios, write OUT_JSON.
+"""
+
+import json
+import re
+import socket
+import statistics
+import sys
+
+UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
+SCALE = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}
+
+
+def _ms(text):
+    m = re.fullmatch(r"([0-9.]+)(us|ms|s|m|h)", text)
+    if not m:
+        return None
+    return float(m.group(1)) * UNIT_MS[m.group(2)]
+
+
+def parse_wrk(text):
+    """Figures of one `wrk --latency` run (None where wrk did not print them)."""
+    out = {"requests": None, "wrk_seconds": None, "rps": None, "p50_ms": None,
+           "p90_ms": None, "p99_ms": None, "non_2xx_3xx": 0,
+           "socket_errors": {"connect": 0, "read": 0, "write": 0, "timeout": 0}}
+    m = re.search(r"^\s*(\d+) requests in ([0-9.]+)(us|ms|s|m|h),", text, re.M)
+    if m:
+        out["requests"] = int(m.group(1))
+        out["wrk_seconds"] = float(m.group(2)) * UNIT_MS[m.group(3)] / 1000.0
+    m = re.search(r"^Requests/sec:\s*([0-9.]+)([kKMG]?)", text, re.M)
+    if m:
+        out["rps"] = float(m.group(1)) * SCALE[m.group(2)]
+    for pct, key in (("50", "p50_ms"), ("90", "p90_ms"), ("99", "p99_ms")):
+        m = re.search(r"^\s*%s(?:\.0+)?%%\s+(\S+)" % pct, text, re.M)
+        if m:
+            out[key] = _ms(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        out["socket_errors"] = dict(zip(("connect", "read", "write", "timeout"),
+                                        map(int, m.groups())))
+    m = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", text)
+    if m:
+        out["non_2xx_3xx"] = int(m.group(1))
+    return out
+
+
+def cmd_portfree(ports):
+    for p in ports:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # SO_REUSEADDR: TIME_WAIT leftovers do not count, only a live listener/bind.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", int(p)))
+        except OSError as e:
+            print(p)
+            return 1
+        finally:
+            s.close()
+    return 0
+
+
+def cmd_round(raw_file, proxy, rnd, wrk_file, ticks, clk_tck, wall_s, *extra):
+    try:
+        with open(wrk_file, encoding="utf-8", errors="replace") as f:
+            r = parse_wrk(f.read())
+    except OSError:
+        r = parse_wrk("")
+    for kv in extra:  # e.g. load_cpu_busy_percent=97.1 proxy_cpu_steal_percent=0.3
+        k, _, v = kv.partition("=")
+        try:
+            r[k] = float(v)
+        except ValueError:
+            r[k] = None
+    ticks, clk_tck, wall_s = int(ticks), int(clk_tck), float(wall_s)
+    cpu_us = ticks * 1e6 / clk_tck
+    r.update(proxy=proxy, round=int(rnd), cpu_ticks=ticks, clk_tck=clk_tck,
+             cpu_us=cpu_us, wall_seconds=wall_s,
+             cpu_percent=(100.0 * cpu_us / 1e6 / wall_s) if wall_s > 0 else None,
+             cpu_us_per_req=(cpu_us / r["requests"]) if r["requests"] else None)
+    busy = r.get("proxy_cpu_busy_percent")
+    if busy is not None and r["cpu_percent"] is not None:
+        # Time the proxy's CPU was busy with something other than the proxy: other jobs
+        # on a shared machine (or, unpinned, wrk and the backend).
+        r["proxy_cpu_others_percent"] = max(0.0, busy - r["cpu_percent"])
+    with open(raw_file, "a", encoding="utf-8") as f:
+        f.write(json.dumps(r) + "\n")
+    errs = sum(r["socket_errors"].values()) + r["non_2xx_3xx"]
+    print("%-10s %9s req/s  p99 %7s ms  CPU %6s us/req  (proxy CPU %s%%, others on it %s%%, "
+          "load CPU %s%%, steal %s%%, %d requests%s)" % (
+              proxy, _fmt(r["rps"], ".0f", 9), _fmt(r["p99_ms"], ".2f", 7),
+              _fmt(r["cpu_us_per_req"], ".2f", 6), _fmt(r["cpu_percent"], ".0f", 3),
+              _fmt(r.get("proxy_cpu_others_percent"), ".0f", 1),
+              _fmt(r.get("load_cpu_busy_percent"), ".0f", 1),
+              _fmt(r.get("proxy_cpu_steal_percent"), ".0f", 1),
+              r["requests"] or 0, (", %d ERRORS" % errs) if errs else ""))
+    return 0 if r["requests"] else 1
+
+
+def _med(rows, key):
+    vals = [x[key] for x in rows if x.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def _fmt(v, spec, width):
+    return ("%" + spec) % v if v is not None else "-".rjust(width)
+
+
+def cmd_summary(raw_file, meta_file, out_file):
+    with open(meta_file, encoding="utf-8") as f:
+        meta = json.load(f)
+    rounds = []
+    with open(raw_file, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                rounds.append(json.loads(line))
+    order = meta.get("proxies", [])
+    summary = {}
+    for p in order:
+        rows = [r for r in rounds if r["proxy"] == p]
+        if not rows:
+            continue
+        rps = [r["rps"] for r in rows if r["rps"] is not None]
+        summary[p] = {
+            "rounds": len(rows),
+            "rps_median": _med(rows, "rps"),
+            "rps_min": min(rps) if rps else None,
+            "rps_max": max(rps) if rps else None,
+            "p99_ms_median": _med(rows, "p99_ms"),
+            "p50_ms_median": _med(rows, "p50_ms"),
+            "cpu_us_per_req_median": _med(rows, "cpu_us_per_req"),
+            "cpu_percent_median": _med(rows, "cpu_percent"),
+            "load_cpu_busy_percent_median": _med(rows, "load_cpu_busy_percent"),
+            "proxy_cpu_steal_percent_median": _med(rows, "proxy_cpu_steal_percent"),
+            "requests_total": sum(r["requests"] or 0 for r in rows),
+            "errors_total": sum(sum(r["socket_errors"].values()) + r["non_2xx_3xx"]
+                                for r in rows),
+        }
+
+    ratios = {}
+    cg = summary.get("crossgate")
+    for peer in ("haproxy", "nginx"):
+        pr = summary.get(peer)
+        if not cg or not pr:
+            continue
+        def div(a, b):
+            return a / b if a is not None and b else None
+        ratios["crossgate/" + peer] = {
+            "rps": div(cg["rps_median"], pr["rps_median"]),
+            "cpu_us_per_req": div(cg["cpu_us_per_req_median"], pr["cpu_us_per_req_median"]),
+            "p99_ms": div(cg["p99_ms_median"], pr["p99_ms_median"]),
+        }
+
+    out = {"meta": meta, "rounds": rounds, "summary": summary, "ratios": ratios,
+           "skipped": meta.get("skipped", {})}
+    with open(out_file, "w", encoding="utf-8") as f:
+        json.dump(out, f, indent=2)
+        f.write("\n")
+
+    n = meta.get("rounds")
+    print()
+    print("== summary: median of %s round(s) x %ss, %s conns, wrk -t%s ==" %
+          (n, meta.get("duration_s"), meta.get("conns"), meta.get("wrk_threads")))
+    hdr = "%-10s %9s %14s %8s %11s %9s %8s %6s" % (
+        "proxy", "req/s", "req/s min-max", "p99 ms", "CPU us/req", "proxy CPU", "load CPU",
+        "errors")
+    print(hdr)
+    print("-" * len(hdr))
+    for p in order:
+        s = summary.get(p)
+        if s is None:
+            print("%-10s %s" % (p, "SKIPPED: " + meta.get("skipped", {}).get(p, "no data")))
+            continue
+        rng = ("%.0f-%.0f" % (s["rps_min"], s["rps_max"])) if s["rps_min"] is not None else "-"
+        print("%-10s %9s %14s %8s %11s %8s%% %7s%% %6d" % (
+            p, _fmt(s["rps_median"], ".0f", 9), rng, _fmt(s["p99_ms_median"], ".2f", 8),
+            _fmt(s["cpu_us_per_req_median"], ".2f", 11),
+            _fmt(s["cpu_percent_median"], ".0f", 8),
+            _fmt(s["load_cpu_busy_percent_median"], ".0f", 7), s["errors_total"]))
+    for p, why in meta.get("skipped", {}).items():
+        if p in summary:
+            print("NOTE: %s: %s" % (p, why))
+    if ratios:
+        print()
+        print("%-20s %12s %16s %12s" % ("ratio", "req/s", "CPU us/req", "p99"))
+        for k, v in ratios.items():
+            print("%-20s %12s %16s %12s" % (k, _fmt(v["rps"], ".2f", 12),
+                                             _fmt(v["cpu_us_per_req"], ".2f", 16),
+                                             _fmt(v["p99_ms"], ".2f", 12)))
+        print("(req/s ratio > 1: crossgate serves more; CPU us/req ratio < 1: crossgate "
+              "spends less CPU per request)")
+    elif "crossgate" not in summary:
+        print("\n(no ratios: crossgate has no figures)")
+    loads = [s["load_cpu_busy_percent_median"] for s in summary.values()
+             if s.get("load_cpu_busy_percent_median") is not None]
+    if loads and max(loads) >= 90:
+        print("NOTE: the load CPU (wrk + backend) was >= 90% busy, so req/s is partly "
+              "load-bound; CPU us/req is the figure to trust.")
+    if any(s["errors_total"] for s in summary.values()):
+        print("WARNING: some rounds had socket errors or non-2xx responses; see results.json")
+    return 0
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    cmd, args = argv[1], argv[2:]
+    if cmd == "portfree":
+        return cmd_portfree(args)
+    if cmd == "round" and len(args) >= 7:
+        return cmd_round(*args)
+    if cmd == "summary" and len(args) == 3:
+        return cmd_summary(*args)
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,458 @@
+#!/usr/bin/env bash
+# Side-by-side reverse-proxy benchmark: crossgate vs HAProxy vs nginx, same backend,
+# same wrk load, alternating rounds. See bench/README.md. Prints figures; asserts nothing.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_DIR="$ROOT/bench"
+REPORT="$BENCH_DIR/report.py"
+PY=${PYTHON:-/usr/bin/python3}
+
+# ---- knobs ---------------------------------------------------------------------------
+ROUNDS=${BENCH_ROUNDS:-3}
+DURATION=${BENCH_DURATION:-10}; DURATION=${DURATION%s}       # seconds ("10" or "10s")
+CONNS=${BENCH_CONNS:-50}
+WRK_THREADS=${BENCH_THREADS:-1}
+WARMUP=${BENCH_WARMUP:-2}; WARMUP=${WARMUP%s}                # seconds per proxy, 0 = none
+PROXIES=${BENCH_PROXIES:-"crossgate haproxy nginx"}
+PIN=${BENCH_PIN:-1}
+PROXY_CPU=${BENCH_PROXY_CPU:-0}
+LOAD_CPU=${BENCH_LOAD_CPU:-1}
+BACKEND_WORKERS=${BENCH_BACKEND_WORKERS:-1}
+PORT_BASE=${BENCH_PORT_BASE:-19080}
+READY_TIMEOUT=${BENCH_READY_TIMEOUT:-10}
+CROSSGATE_BIN=${CROSSGATE_BIN:-$ROOT/build/crossgate}
+HAPROXY_BIN=${HAPROXY_BIN:-/usr/sbin/haproxy}
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+WRK_BIN=${WRK_BIN:-/usr/bin/wrk}
+OUT_DIR=${BENCH_OUT:-$BENCH_DIR/out}
+
+PORT_BACKEND=$PORT_BASE
+PORT_CROSSGATE=$((PORT_BASE + 1))
+PORT_HAPROXY=$((PORT_BASE + 2))
+PORT_NGINX=$((PORT_BASE + 3))
+PORT_CG_ADMIN=$((PORT_BASE + 11))
+BODY='hello world'
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+for v in ROUNDS:BENCH_ROUNDS DURATION:BENCH_DURATION CONNS:BENCH_CONNS \
+         WRK_THREADS:BENCH_THREADS WARMUP:BENCH_WARMUP BACKEND_WORKERS:BENCH_BACKEND_WORKERS \
+         PORT_BASE:BENCH_PORT_BASE READY_TIMEOUT:BENCH_READY_TIMEOUT; do
+    var=${v%%:*}
+    [[ ${!var} =~ ^[0-9]+$ ]] || die "${v#*:} must be a whole number, got '${!var}'"
+done
+((ROUNDS >= 1 && DURATION >= 1 && CONNS >= 1 && WRK_THREADS >= 1 && BACKEND_WORKERS >= 1)) ||
+    die "BENCH_ROUNDS, BENCH_DURATION, BENCH_CONNS, BENCH_THREADS, BENCH_BACKEND_WORKERS must be >= 1"
+((CONNS >= WRK_THREADS)) || die "BENCH_CONNS ($CONNS) must be >= BENCH_THREADS ($WRK_THREADS)"
+for p in $PROXIES; do
+    case $p in crossgate|haproxy|nginx) ;; *) die "unknown proxy '$p' in BENCH_PROXIES" ;; esac
+done
+for b in "$WRK_BIN" "$PY" curl; do
+    command -v "$b" >/dev/null || die "required tool not found: $b"
+done
+[[ -r /proc/self/stat ]] || die "/proc is required (CPU accounting reads /proc/PID/stat)"
+CLK_TCK=$(getconf CLK_TCK) || die "getconf CLK_TCK failed"
+
+# ---- pinning -------------------------------------------------------------------------
+NCPU=$(nproc 2>/dev/null || echo 1)
+if [[ $PIN == 1 ]] && command -v taskset >/dev/null && ((NCPU >= 2)) &&
+   ((PROXY_CPU < NCPU && LOAD_CPU < NCPU && PROXY_CPU != LOAD_CPU)); then
+    PIN_PROXY=(taskset -c "$PROXY_CPU")
+    PIN_LOAD=(taskset -c "$LOAD_CPU")
+    PIN_DESC="proxies on CPU $PROXY_CPU; wrk + backend on CPU $LOAD_CPU (taskset)"
+    STAT_PROXY=cpu$PROXY_CPU; STAT_LOAD=cpu$LOAD_CPU
+else
+    PIN_PROXY=(); PIN_LOAD=()
+    STAT_PROXY=cpu; STAT_LOAD=cpu     # unpinned: "load CPU" / "steal" are machine-wide
+    PIN_DESC="off (BENCH_PIN=$PIN, $NCPU CPU(s)); everything floats"
+fi
+
+# ---- ports ---------------------------------------------------------------------------
+ALL_PORTS=("$PORT_BACKEND")
+for p in $PROXIES; do
+    case $p in
+        crossgate) ALL_PORTS+=("$PORT_CROSSGATE" "$PORT_CG_ADMIN") ;;
+        haproxy)   ALL_PORTS+=("$PORT_HAPROXY") ;;
+        nginx)     ALL_PORTS+=("$PORT_NGINX") ;;
+    esac
+done
+busy=$("$PY" "$REPORT" portfree "${ALL_PORTS[@]}") ||
+    die "port 127.0.0.1:$busy is already in use (set BENCH_PORT_BASE to move all ports)"
+
+# ---- temp dir, process tracking, cleanup ---------------------------------------------
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/crossgate-bench.XXXXXX") || die "mktemp failed"
+STARTED=()          # pids of every server we started (nginx: the master)
+WRK_PID=            # the wrk running now, if any
+
+descendants() {     # print pid and all its descendants
+    local pid=$1 c
+    echo "$pid"
+    for c in $(pgrep -P "$pid" 2>/dev/null); do descendants "$c"; done
+}
+
+cleanup() {
+    local rc=$? pid all=() deadline
+    trap - EXIT INT TERM HUP
+    [[ -n ${WRK_PID:-} ]] && kill -TERM "$WRK_PID" 2>/dev/null
+    for pid in "${STARTED[@]}"; do
+        all+=($(descendants "$pid"))
+    done
+    ((${#all[@]})) && kill -TERM "${all[@]}" 2>/dev/null
+    deadline=$((SECONDS + 5))
+    for pid in "${all[@]}"; do
+        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
+        kill -KILL "$pid" 2>/dev/null
+    done
+    wait 2>/dev/null
+    if [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then
+        echo "bench: kept temp dir $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo; echo "bench: interrupted" >&2; exit 130' INT
+trap 'exit 143' TERM HUP
+
+# ---- helpers -------------------------------------------------------------------------
+now_ns() { date +%s%N; }
+
+cpu_ticks() {       # sum of utime+stime (clock ticks) over the given pids
+    local pid s f total=0
+    for pid in "$@"; do
+        { s=$(<"/proc/$pid/stat"); } 2>/dev/null || continue
+        s=${s##*) }                     # drop "pid (comm) "; comm may contain spaces
+        read -ra f <<<"$s"              # f[0] is field 3 (state): utime=f[11], stime=f[12]
+        total=$((total + f[11] + f[12]))
+    done
+    echo "$total"
+}
+
+cpu_snap() {        # cpu_snap cpuN|cpu: "total idle steal" jiffies from /proc/stat
+    local name v
+    local -a f
+    while read -r name v; do
+        if [[ $name == "$1" ]]; then
+            read -ra f <<<"$v"          # user nice system idle iowait irq softirq steal ...
+            echo "$((f[0] + f[1] + f[2] + f[3] + f[4] + f[5] + f[6] + f[7])) $((f[3] + f[4])) $((f[7]))"
+            return
+        fi
+    done </proc/stat
+    echo "0 0 0"
+}
+
+pct() {             # pct "T0 I0 S0" "T1 I1 S1" busy|steal
+    awk -v a="$1" -v b="$2" -v what="$3" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); t = y[1] - x[1]
+        if (t <= 0) { print "nan"; exit }
+        if (what == "busy") printf "%.1f", 100 * (t - (y[2] - x[2])) / t
+        else                printf "%.1f", 100 * (y[3] - x[3]) / t }'
+}
+
+# wait_ready NAME PORT PID: poll until GET / answers 200 with the backend body, the
+# process dies, or READY_TIMEOUT passes. Returns 0 when ready; prints reason otherwise.
+wait_ready() {
+    local name=$1 port=$2 pid=$3 deadline body
+    deadline=$(($(now_ns) + READY_TIMEOUT * 1000000000))
+    while :; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "process exited during startup"; return 1
+        fi
+        body=$(curl -s --max-time 1 -f "http://127.0.0.1:$port/" 2>/dev/null) &&
+            [[ $body == "$BODY" ]] && return 0
+        if (($(now_ns) > deadline)); then
+            echo "not answering 200 '$BODY' on 127.0.0.1:$port after ${READY_TIMEOUT}s"; return 1
+        fi
+        sleep 0.05
+    done
+}
+
+log_tail() {        # last lines of a server's log, indented
+    [[ -s $1 ]] && tail -n 5 "$1" | sed 's/^/    | /'
+}
+
+declare -A PID PORT SKIP LOG
+PORT[crossgate]=$PORT_CROSSGATE; PORT[haproxy]=$PORT_HAPROXY; PORT[nginx]=$PORT_NGINX
+LOG[crossgate]=$TMP/crossgate.log; LOG[haproxy]=$TMP/haproxy.log; LOG[nginx]=$TMP/nginx/error.log
+
+skip() {            # skip PROXY REASON
+    SKIP[$1]=$2
+    echo "SKIP $1: $2"
+}
+
+# ---- configs -------------------------------------------------------------------------
+nginx_common() {    # prefix-local paths so nothing touches /var or /run
+    local d=$1
+    mkdir -p "$d/tmp"
+    cat <<EOF
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+$( ((EUID == 0)) && echo "user root root;")
+events { worker_connections 8192; multi_accept on; }
+EOF
+}
+
+nginx_http_common() {
+    local d=$1
+    cat <<EOF
+    access_log off;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path       $d/tmp/proxy;
+    fastcgi_temp_path     $d/tmp/fastcgi;
+    uwsgi_temp_path       $d/tmp/uwsgi;
+    scgi_temp_path        $d/tmp/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout  300s;
+EOF
+}
+
+write_backend_conf() {
+    local d=$TMP/backend; mkdir -p "$d"
+    {
+        echo "worker_processes $BACKEND_WORKERS;"
+        nginx_common "$d"
+        echo "http {"
+        nginx_http_common "$d"
+        cat <<EOF
+    server {
+        listen 127.0.0.1:$PORT_BACKEND reuseport backlog=4096;
+        location / { return 200 "$BODY\n"; }
+    }
+}
+EOF
+    } >"$d/nginx.conf"
+}
+
+write_nginx_conf() {
+    local d=$TMP/nginx; mkdir -p "$d"
+    {
+        echo "worker_processes 1;"
+        nginx_common "$d"
+        echo "http {"
+        nginx_http_common "$d"
+        cat <<EOF
+    upstream backend {
+        server 127.0.0.1:$PORT_BACKEND;
+        keepalive 64;
+        keepalive_requests 1000000;
+        keepalive_timeout 300s;
+    }
+    server {
+        listen 127.0.0.1:$PORT_NGINX backlog=4096;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+    } >"$d/nginx.conf"
+}
+
+write_haproxy_conf() {
+    cat >"$TMP/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn $((CONNS * 2 + 1000))
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+frontend fe
+    bind 127.0.0.1:$PORT_HAPROXY
+    default_backend be
+backend be
+    server s1 127.0.0.1:$PORT_BACKEND
+EOF
+}
+
+write_crossgate_conf() {
+    cat >"$TMP/crossgate.yaml" <<EOF
+apiVersion: crossgate/v1
+kind: Service
+metadata: {name: backend, namespace: bench, cluster: bench}
+spec:
+  hostname: backend.bench.svc
+  endpoints: [{address: 127.0.0.1, port: $PORT_BACKEND}]
+---
+apiVersion: crossgate/v1
+kind: Gateway
+metadata: {name: bench, namespace: bench}
+spec:
+  workloadSelector: {namespace: bench, labels: {app: bench}}
+  http:
+  - name: bench
+    port: $PORT_CROSSGATE
+    hostname: "*"
+    routing:
+      rules:
+      - route:
+          serviceDestination: {host: bench/backend.bench.svc, port: $PORT_BACKEND}
+EOF
+}
+
+# ---- start servers -------------------------------------------------------------------
+start_bg() {        # start_bg LOGFILE CMD...: run in background from $TMP, record pid
+    local log=$1; shift
+    (cd "$TMP" && exec "$@") </dev/null >"$log" 2>&1 &
+    LAST_PID=$!
+    STARTED+=("$LAST_PID")
+}
+
+start_backend() {
+    write_backend_conf
+    start_bg "$TMP/backend/stdout.log" "${PIN_LOAD[@]}" "$NGINX_BIN" -p "$TMP/backend" \
+        -e "$TMP/backend/error.log" -c "$TMP/backend/nginx.conf" -g 'daemon off;'
+    local why
+    BACKEND_PID=$LAST_PID
+    if ! why=$(wait_ready backend "$PORT_BACKEND" "$LAST_PID"); then
+        echo "bench: backend nginx failed to start: $why" >&2
+        log_tail "$TMP/backend/error.log" >&2; log_tail "$TMP/backend/stdout.log" >&2
+        exit 1
+    fi
+}
+
+start_proxy() {     # start_proxy NAME -> sets PID[NAME] or SKIP[NAME]
+    local name=$1 log=${LOG[$1]} why
+    case $name in
+        crossgate)
+            if [[ ! -x $CROSSGATE_BIN ]]; then
+                skip crossgate "binary not found at $CROSSGATE_BIN (run 'make build')"; return
+            fi
+            write_crossgate_conf
+            start_bg "$log" "${PIN_PROXY[@]}" "$CROSSGATE_BIN" gateway -f "$TMP/crossgate.yaml" \
+                --cluster bench --namespace bench --label app=bench --address 127.0.0.1 \
+                --workers 1 --access-log off --admin "127.0.0.1:$PORT_CG_ADMIN"
+            ;;
+        haproxy)
+            [[ -x $HAPROXY_BIN ]] || { skip haproxy "binary not found at $HAPROXY_BIN"; return; }
+            write_haproxy_conf
+            start_bg "$log" "${PIN_PROXY[@]}" "$HAPROXY_BIN" -db -f "$TMP/haproxy.cfg"
+            ;;
+        nginx)
+            [[ -x $NGINX_BIN ]] || { skip nginx "binary not found at $NGINX_BIN"; return; }
+            write_nginx_conf
+            start_bg "$TMP/nginx/stdout.log" "${PIN_PROXY[@]}" "$NGINX_BIN" -p "$TMP/nginx" \
+                -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" -g 'daemon off;'
+            ;;
+    esac
+    if why=$(wait_ready "$name" "${PORT[$name]}" "$LAST_PID"); then
+        PID[$name]=$LAST_PID
+    else
+        if ! kill -0 "$LAST_PID" 2>/dev/null; then
+            wait "$LAST_PID"; why="$why (exit status $?)"
+        fi
+        skip "$name" "$why"
+        log_tail "$log"
+        kill -TERM $(descendants "$LAST_PID") 2>/dev/null
+    fi
+}
+
+# ---- run -----------------------------------------------------------------------------
+mkdir -p "$OUT_DIR" || die "cannot create $OUT_DIR"
+rm -f "$OUT_DIR"/wrk-*.txt "$OUT_DIR"/results.json
+RAW=$TMP/rounds.jsonl; : >"$RAW"
+
+echo "crossgate bench: $ROUNDS round(s) x ${DURATION}s per proxy, wrk -t$WRK_THREADS -c$CONNS, warmup ${WARMUP}s"
+echo "pinning: $PIN_DESC"
+echo "backend: nginx, $BACKEND_WORKERS worker(s), 127.0.0.1:$PORT_BACKEND, body '$BODY\\n'; keep-alive on both sides, access logs off"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+start_backend
+ACTIVE=()
+for p in $PROXIES; do
+    start_proxy "$p"
+    [[ -n ${PID[$p]:-} ]] && ACTIVE+=("$p")
+done
+((${#ACTIVE[@]})) || die "no proxy started; nothing to measure"
+for p in "${ACTIVE[@]}"; do
+    printf '  %-9s 127.0.0.1:%s  pid %s\n' "$p" "${PORT[$p]}" "${PID[$p]}"
+done
+
+run_wrk() {         # run_wrk PORT SECONDS OUTFILE
+    # In the background + `wait`, so a TERM/INT trap fires at once instead of after wrk.
+    "${PIN_LOAD[@]}" "$WRK_BIN" -t"$WRK_THREADS" -c"$CONNS" -d"$2"s --latency \
+        "http://127.0.0.1:$1/" >"$3" 2>&1 &
+    WRK_PID=$!
+    wait "$WRK_PID"
+    WRK_PID=
+}
+
+alive() {           # alive PROXY: still running? otherwise mark skipped
+    kill -0 "${PID[$1]}" 2>/dev/null && return 0
+    skip "$1" "process exited during the run (figures so far kept)"
+    log_tail "${LOG[$1]}"
+    return 1
+}
+
+backend_alive() {
+    kill -0 "$BACKEND_PID" 2>/dev/null && return 0
+    echo "bench: the backend nginx exited during the run; aborting" >&2
+    log_tail "$TMP/backend/error.log" >&2
+    exit 1
+}
+
+if ((WARMUP > 0)); then
+    for p in "${ACTIVE[@]}"; do
+        run_wrk "${PORT[$p]}" "$WARMUP" "$TMP/warmup-$p.txt"
+    done
+fi
+
+n=${#ACTIVE[@]}
+for ((r = 1; r <= ROUNDS; r++)); do
+    echo "-- round $r/$ROUNDS"
+    for ((i = 0; i < n; i++)); do
+        p=${ACTIVE[$(((i + r - 1) % n))]}      # rotate the order each round
+        [[ -n ${SKIP[$p]:-} ]] && continue
+        backend_alive
+        alive "$p" || continue
+        pids=($(descendants "${PID[$p]}"))
+        out=$TMP/wrk-$p-$r.txt
+        sp0=$(cpu_snap "$STAT_PROXY"); sl0=$(cpu_snap "$STAT_LOAD")
+        t0=$(cpu_ticks "${pids[@]}"); w0=$(now_ns)
+        run_wrk "${PORT[$p]}" "$DURATION" "$out"
+        w1=$(now_ns); t1=$(cpu_ticks "${pids[@]}")
+        sp1=$(cpu_snap "$STAT_PROXY"); sl1=$(cpu_snap "$STAT_LOAD")
+        backend_alive
+        alive "$p" || continue          # died during the round: its CPU figure is void
+        wall=$(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+        if ! "$PY" "$REPORT" round "$RAW" "$p" "$r" "$out" "$((t1 - t0))" "$CLK_TCK" "$wall" \
+                "load_cpu_busy_percent=$(pct "$sl0" "$sl1" busy)" \
+                "proxy_cpu_busy_percent=$(pct "$sp0" "$sp1" busy)" \
+                "proxy_cpu_steal_percent=$(pct "$sp0" "$sp1" steal)"; then
+            echo "   $p: wrk completed no requests; wrk said:"; sed 's/^/    | /' "$out" | tail -n 5
+        fi
+        cp "$out" "$OUT_DIR/" 2>/dev/null
+    done
+done
+
+# ---- summary -------------------------------------------------------------------------
+skipped_args=()
+for p in $PROXIES; do [[ -n ${SKIP[$p]:-} ]] && skipped_args+=("$p" "${SKIP[$p]}"); done
+cg_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+versions=$( { "$HAPROXY_BIN" -v 2>/dev/null | head -n1; "$NGINX_BIN" -v 2>&1 | head -n1; } | tr '\n' ';')
+"$PY" - "$TMP/meta.json" "$ROUNDS" "$DURATION" "$CONNS" "$WRK_THREADS" "$WARMUP" \
+    "$BACKEND_WORKERS" "$PIN_DESC" "$CLK_TCK" "$NCPU" "$versions" "$PROXIES" "$cg_rev" \
+    "${skipped_args[@]}" <<'EOF'
+import json, sys, time, os
+a = sys.argv[1:]
+skipped = dict(zip(a[13::2], a[14::2]))
+meta = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": os.uname().nodename,
+        "rounds": int(a[1]), "duration_s": int(a[2]), "conns": int(a[3]),
+        "wrk_threads": int(a[4]), "warmup_s": int(a[5]), "backend_workers": int(a[6]),
+        "pinning": a[7], "clk_tck": int(a[8]), "ncpu": int(a[9]),
+        "peer_versions": [v for v in a[10].split(";") if v],
+        "proxies": a[11].split(), "crossgate_git_rev": a[12], "skipped": skipped,
+        "loadavg_end": open("/proc/loadavg").read().split()[:3]}
+json.dump(meta, open(a[0], "w"), indent=2)
+EOF
+"$PY" "$REPORT" summary "$RAW" "$TMP/meta.json" "$OUT_DIR/results.json" || die "summary failed"
+echo
+echo "raw figures: ${OUT_DIR#$ROOT/}/results.json (wrk outputs alongside)"

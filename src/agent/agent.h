@@ -1,0 +1,34 @@
+/* A gateway's link to the control plane: register, keep the lease alive by heartbeat, watch
+ * for its snapshot by long-poll, hand each new snapshot to the gateway, cache the last good
+ * one on disk, and keep going with jittered back-off while the control plane is away. */
+#ifndef CG_AGENT_AGENT_H
+#define CG_AGENT_AGENT_H
+
+#include "core/loop.h"
+#include "translate/snapshot.h"
+
+#include <stddef.h>
+
+typedef struct cg_agent_cfg {
+    const char *url;   /* control plane, http://IP:PORT */
+    const char *token; /* bearer token or NULL */
+    const char *cluster, *namespace_, *address, *admin;
+    const cg_snap_label_t *labels;
+    size_t nlabels;
+    const char *cache_dir; /* NULL: no cache */
+} cg_agent_cfg_t;
+
+/* Called on the loop with a decoded snapshot (ownership passes). Returns 0 when the gateway
+ * took it, else the agent keeps its last good one (and says so in the log). `text` is the
+ * snapshot's JSON, for the cache. */
+typedef int (*cg_agent_apply_cb)(void *data, cg_snapshot_t *snap, const char *why);
+
+/* Loads the cached snapshot (if any) and hands it over at once, then starts talking to the
+ * control plane. Returns 0 or CG_E*. */
+int cg_agent_start(cg_loop_t *loop, const cg_agent_cfg_t *cfg, cg_agent_apply_cb cb, void *data);
+/* Deregisters (best effort, bounded) and stops. */
+void cg_agent_stop(void);
+/* For /ready and metrics: 1 while registered and watching. */
+int cg_agent_connected(void);
+
+#endif
