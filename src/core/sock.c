@@ -42,9 +42,12 @@ int cg_addr_parse(cg_addr_t *a, const char *hostport)
     } else {
         colon = strrchr(hostport, ':');
         if (!colon || (size_t)(colon - hostport) >= sizeof(host)) return CG_EINVAL;
+        if (memchr(hostport, ':', (size_t)(colon - hostport))) return CG_EINVAL; /* IPv6 needs [] */
         memcpy(host, hostport, (size_t)(colon - hostport));
         host[colon - hostport] = '\0';
     }
+    for (const char *d = colon + 1; *d; d++)
+        if (*d < '0' || *d > '9') return CG_EINVAL;
     char *end;
     errno = 0;
     long port = strtol(colon + 1, &end, 10);

@@ -64,7 +64,7 @@ typedef struct cg_http_out {
     struct iovec iov[CG_HTTP_OUT_IOV];
     uint16_t n, pos;      /* iov[pos..n) pending */
     uint16_t scratch_len; /* used bytes of scratch */
-    uint64_t total;       /* bytes queued since the last reset (for accounting) */
+    uint64_t total;       /* bytes ever queued (kept across resets; the owner zeroes it per message) */
     char scratch[CG_HTTP_OUT_SCRATCH];
 } cg_http_out_t;
 

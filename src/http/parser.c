@@ -95,10 +95,17 @@ static int on_header_value_complete(llhttp_t *ll)
     hd->line_end = 0; /* set by check_head once the whole head is in */
     p->in_value = 1;
     const char *b = p->base;
+    if (hd->name.len == 0) return fail(p, 400, "empty header name");
+    /* llhttp drops leading whitespace of a value but keeps trailing whitespace */
+    while (hd->value.len && (b[hd->value.off + hd->value.len - 1] == ' ' || b[hd->value.off + hd->value.len - 1] == '\t'))
+        hd->value.len--;
     cg_span_t n = hd->name;
     switch (n.len) {
     case 4:
-        if (is_name(b, n, "host", 4)) h->host_idx = (int16_t)idx;
+        if (is_name(b, n, "host", 4)) {
+            if (h->host_idx >= 0 && p->ll.type == HTTP_REQUEST) return fail(p, 400, "duplicate host header");
+            h->host_idx = (int16_t)idx;
+        }
         break;
     case 10:
         if (is_name(b, n, "connection", 10)) h->conn_idx = (int16_t)idx;
@@ -175,13 +182,14 @@ static int on_headers_complete(llhttp_t *ll)
         p->interim = 1;
         return 0; /* no body; skipped at message complete */
     }
-    if ((h->flags & CG_HTTP_F_CHUNKED) || h->content_length > 0) h->flags |= CG_HTTP_F_HAS_BODY;
+    int bodiless = ll->type == HTTP_RESPONSE && (h->status == 204 || h->status == 304);
+    if (!bodiless && ((h->flags & CG_HTTP_F_CHUNKED) || h->content_length > 0)) h->flags |= CG_HTTP_F_HAS_BODY;
     if (ll->type == HTTP_RESPONSE && !(h->flags & CG_HTTP_F_HAS_BODY) && h->content_length < 0 &&
-        !p->skip_body && h->status != 204 && h->status != 304)
+        !p->skip_body && !bodiless)
         h->flags |= CG_HTTP_F_EOF_BODY;
     if (p->skip_body) h->flags &= (uint16_t) ~(CG_HTTP_F_HAS_BODY | CG_HTTP_F_EOF_BODY);
     p->state = ST_HEAD_DONE;
-    if (p->skip_body) return 1; /* llhttp goes to message complete, where we pause */
+    if (p->skip_body || bodiless) return 1; /* llhttp goes to message complete, where we pause */
     return HPE_PAUSED;
 }
 
@@ -332,11 +340,9 @@ int cg_http_parse_body(cg_http_parser_t *p, const char *data, size_t len, size_t
 int cg_http_parse_eof(cg_http_parser_t *p, cg_http_out_t *out)
 {
     if (p->complete) return 0;
-    p->out = out;
-    llhttp_errno_t e = llhttp_finish(&p->ll);
-    p->out = NULL;
-    if ((e == HPE_OK || e == HPE_PAUSED) && p->complete) return 0;
-    if (e == HPE_OK && (p->head->flags & CG_HTTP_F_EOF_BODY)) {
+    if (p->state != ST_HEAD && (p->head->flags & CG_HTTP_F_EOF_BODY)) {
+        /* a body delimited by the close: the close is its end */
+        if (out && p->body_out == CG_BODY_OUT_CHUNKED && cg_http_out_push(out, "0\r\n\r\n", 5)) return CG_ELIMIT;
         p->complete = 1;
         return 0;
     }

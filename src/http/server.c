@@ -10,8 +10,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* A parked request: embedded in its connection, live while `gone` is set. */
+struct cg_httpd_pending {
+    cg_httpd_gone_cb gone;
+    void *data;
+    int close; /* the request asked for connection close */
+    int head;  /* HEAD: no body */
+};
+
 typedef struct sconn {
     cg_io_t io;
+    cg_httpd_pending_t pending;
     cg_httpd_t *srv;
     cg_list_t link;
     cg_buf_t in, out;
@@ -22,6 +31,7 @@ typedef struct sconn {
     cg_buf_t body;
     cg_timer_t timer;
     cg_defer_t defer;
+    cg_defer_t resume; /* after cg_httpd_complete: serve what waited, on the loop */
     char peer[48];
     uint8_t head_done, closing, dead;
 } sconn_t;
@@ -39,6 +49,12 @@ static void sconn_close(sconn_t *c)
 {
     if (c->dead) return;
     c->dead = 1;
+    if (c->pending.gone) {
+        cg_httpd_gone_cb gone = c->pending.gone;
+        c->pending.gone = NULL;
+        gone(&c->pending, c->pending.data);
+    }
+    cg_defer_cancel(&c->resume);
     cg_io_stop(c->srv->loop, &c->io);
     close(c->io.fd);
     cg_timer_stop(c->srv->loop, &c->timer);
@@ -66,7 +82,22 @@ static void respond(sconn_t *c, int status, const char *body, int close)
     if (close) c->closing = 1;
 }
 
-static void dispatch(sconn_t *c)
+static void write_response(sconn_t *c, cg_httpd_resp_t *resp, int close, int head)
+{
+    cg_buf_printf(&c->out, "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n", resp->status,
+                  cg_http_status_reason(resp->status),
+                  resp->content_type ? resp->content_type : "text/plain", resp->body.len);
+    if (resp->headers.len) cg_buf_append(&c->out, resp->headers.base, resp->headers.len);
+    if (close) cg_buf_append_str(&c->out, "connection: close\r\n");
+    cg_buf_append(&c->out, "\r\n", 2);
+    if (!head) cg_buf_append(&c->out, resp->body.base, resp->body.len);
+    cg_buf_free(&resp->body);
+    cg_buf_free(&resp->headers);
+    if (close) c->closing = 1;
+}
+
+/* Runs the handler; returns 1 when it deferred its response. */
+static int dispatch(sconn_t *c)
 {
     cg_httpd_t *s = c->srv;
     cg_httpd_req_t req = {
@@ -75,6 +106,7 @@ static void dispatch(sconn_t *c)
         .method = c->head.method,
         .body = cg_iov(c->body.base, c->body.len),
         .peer_ip = cg_iov_str(c->peer),
+        .conn = c,
     };
     cg_iov_t url = cg_span_iov(cg_buf_data(&c->in), c->head.url);
     char *q = memchr(url.base, '?', url.len);
@@ -83,16 +115,23 @@ static void dispatch(sconn_t *c)
     cg_httpd_resp_t resp = {.status = 200};
     s->handler(s, &req, &resp);
     int close = resp.close || !(c->head.flags & CG_HTTP_F_KEEPALIVE);
-    cg_buf_printf(&c->out, "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n", resp.status,
-                  cg_http_status_reason(resp.status),
-                  resp.content_type ? resp.content_type : "text/plain", resp.body.len);
-    if (resp.headers.len) cg_buf_append(&c->out, resp.headers.base, resp.headers.len);
-    if (close) cg_buf_append_str(&c->out, "connection: close\r\n");
-    cg_buf_append(&c->out, "\r\n", 2);
-    if (c->head.method != HTTP_HEAD) cg_buf_append(&c->out, resp.body.base, resp.body.len);
-    cg_buf_free(&resp.body);
-    cg_buf_free(&resp.headers);
-    if (close) c->closing = 1;
+    if (c->pending.gone) {
+        cg_buf_free(&resp.body);
+        cg_buf_free(&resp.headers);
+        c->pending.close = close;
+        c->pending.head = c->head.method == HTTP_HEAD;
+        return 1;
+    }
+    write_response(c, &resp, close, c->head.method == HTTP_HEAD);
+    return 0;
+}
+
+cg_httpd_pending_t *cg_httpd_defer(const cg_httpd_req_t *req, cg_httpd_gone_cb gone, void *data)
+{
+    sconn_t *c = req->conn;
+    c->pending = (cg_httpd_pending_t){.gone = gone, .data = data};
+    cg_timer_stop(c->srv->loop, &c->timer);
+    return &c->pending;
 }
 
 static void sconn_run(sconn_t *c);
@@ -107,11 +146,19 @@ static void on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
     sconn_run(c);
 }
 
+static void finish_request(sconn_t *c)
+{
+    cg_buf_consume(&c->in, c->parsed);
+    c->parsed = 0;
+    c->head_done = 0;
+    cg_http_parser_next(&c->parser);
+}
+
 /* Processes buffered requests; returns 0 to go on reading, -1 when closed. */
 static int process(sconn_t *c)
 {
     cg_httpd_t *s = c->srv;
-    while (!c->closing) {
+    while (!c->closing && !c->pending.gone) {
         if (!c->head_done) {
             int r = cg_http_parse_head(&c->parser, c->in.base + c->in.off, cg_buf_size(&c->in), &c->parsed);
             if (r == CG_EAGAIN) return 0;
@@ -157,13 +204,28 @@ static int process(sconn_t *c)
                 return 0;
             }
         }
-        dispatch(c);
-        cg_buf_consume(&c->in, c->parsed);
-        c->parsed = 0;
-        c->head_done = 0;
-        cg_http_parser_next(&c->parser);
+        if (dispatch(c)) return 0; /* parked: the request stays until cg_httpd_complete */
+        finish_request(c);
     }
     return 0;
+}
+
+static void on_resume(cg_loop_t *loop, cg_defer_t *d)
+{
+    sconn_t *c = cg_container_of(d, sconn_t, resume);
+    if (c->dead) return;
+    process(c); /* pipelined requests that waited */
+    sconn_run(c);
+}
+
+void cg_httpd_complete(cg_httpd_pending_t *p, cg_httpd_resp_t *resp)
+{
+    sconn_t *c = cg_container_of(p, sconn_t, pending);
+    p->gone = NULL;
+    write_response(c, resp, resp->close || p->close, p->head);
+    finish_request(c);
+    cg_timer_start(c->srv->loop, &c->timer, c->srv->idle_timeout_ms, on_timeout);
+    cg_defer(c->srv->loop, &c->resume, on_resume); /* never re-enters a handler from here */
 }
 
 static void sconn_run(sconn_t *c)
@@ -198,7 +260,7 @@ static void sconn_run(sconn_t *c)
             sconn_close(c);
             return;
         }
-        cg_timer_start(c->srv->loop, &c->timer, c->srv->idle_timeout_ms, on_timeout);
+        if (!c->pending.gone) cg_timer_start(c->srv->loop, &c->timer, c->srv->idle_timeout_ms, on_timeout);
         process(c);
     }
 }
@@ -221,6 +283,7 @@ static void on_accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
             continue;
         }
         cg_list_insert_tail(&s->conns, &c->link);
+        cg_list_init(&c->resume.link);
         cg_timer_start(loop, &c->timer, s->idle_timeout_ms, on_timeout);
     }
 }

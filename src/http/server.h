@@ -20,6 +20,7 @@ typedef struct cg_httpd_req {
     cg_iov_t query; /* after '?', may be empty */
     cg_iov_t body;
     cg_iov_t peer_ip;
+    void *conn; /* internal: the connection, for cg_httpd_defer */
 } cg_httpd_req_t;
 
 typedef struct cg_httpd_resp {
@@ -32,6 +33,20 @@ typedef struct cg_httpd_resp {
 
 /* Fills resp. Runs on the server's loop. */
 typedef void (*cg_httpd_handler)(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *resp);
+
+/* Deferred responses (long-poll). Inside a handler, cg_httpd_defer() parks the request: resp
+ * is then ignored, the connection answers nothing (later pipelined requests wait) and its idle
+ * timeout is suspended until cg_httpd_complete(). The request's slices are only valid during
+ * the handler: copy what is needed later. If the client goes away (or the server stops) first,
+ * gone(p, data) runs once and p is invalid when it returns; it must not call
+ * cg_httpd_complete(). One deferred request per connection at a time. */
+typedef struct cg_httpd_pending cg_httpd_pending_t;
+typedef void (*cg_httpd_gone_cb)(cg_httpd_pending_t *p, void *data);
+cg_httpd_pending_t *cg_httpd_defer(const cg_httpd_req_t *req, cg_httpd_gone_cb gone, void *data);
+/* Queues resp (its buffers are taken over: the caller's resp is left empty) and ends p; the
+ * bytes go out, and requests pipelined behind it are served, later on the loop, so no handler
+ * runs inside this call. Not from inside the handler that deferred (answer directly there). */
+void cg_httpd_complete(cg_httpd_pending_t *p, cg_httpd_resp_t *resp);
 
 struct cg_httpd {
     cg_loop_t *loop;

@@ -134,8 +134,10 @@ static void make_request_id(cg_worker_t *w, char *out)
 }
 
 /* Reads into b (growing it to keep at least READ_CHUNK free, within limit). Returns bytes read,
- * 0 on EOF, CG_EAGAIN, CG_ELIMIT when the buffer is at its limit, or an error. */
-static ssize_t read_into(int fd, cg_buf_t *b, size_t limit)
+ * 0 on EOF, CG_EAGAIN, CG_ELIMIT when the buffer is at its limit, or an error. A read that
+ * leaves room in the buffer drained the socket: *readable is cleared then, which saves the
+ * read that would only say EAGAIN (edge-triggered epoll reports new data anyway). */
+static ssize_t read_into(int fd, cg_buf_t *b, size_t limit, uint8_t *readable)
 {
     if (b->len >= limit) return CG_ELIMIT;
     size_t want = READ_CHUNK;
@@ -146,6 +148,7 @@ static ssize_t read_into(int fd, cg_buf_t *b, size_t limit)
         ssize_t n = read(fd, b->base + b->len, room);
         if (n > 0) {
             b->len += (size_t)n;
+            if ((size_t)n < room) *readable = 0;
             return n;
         }
         if (n == 0) return 0;
@@ -784,7 +787,7 @@ static int pump_request_body(conn_t *c, up_t *u)
     }
     if (c->req_done || !c->readable) return progress;
     size_t keep = c->body_retained ? c->route->dest->policy->retry.buffer_limit : 0;
-    ssize_t n = read_into(c->io.fd, &c->in, c->head_len + (keep > 4 * READ_CHUNK ? keep : 4 * READ_CHUNK) + READ_CHUNK);
+    ssize_t n = read_into(c->io.fd, &c->in, c->head_len + (keep > 4 * READ_CHUNK ? keep : 4 * READ_CHUNK) + READ_CHUNK, &c->readable);
     if (n == CG_EAGAIN) {
         c->readable = 0;
         return progress;
@@ -861,7 +864,7 @@ Read:
         return progress;
     }
     {
-        ssize_t n = read_into(u->io.fd, &u->in, 64 * 1024 + READ_CHUNK);
+        ssize_t n = read_into(u->io.fd, &u->in, 64 * 1024 + READ_CHUNK, &u->readable);
         if (n == CG_EAGAIN) {
             u->readable = 0;
             return progress;
@@ -979,7 +982,7 @@ static int step_head(conn_t *c)
         }
     }
     if (!c->readable) return progress;
-    ssize_t n = read_into(c->io.fd, &c->in, c->parser.limits->max_head + READ_CHUNK);
+    ssize_t n = read_into(c->io.fd, &c->in, c->parser.limits->max_head + READ_CHUNK, &c->readable);
     if (n == CG_EAGAIN) {
         c->readable = 0;
         return progress;

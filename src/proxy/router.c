@@ -14,7 +14,9 @@ void cg_proxy_split_target(cg_iov_t t, cg_iov_t *authority, cg_iov_t *path)
     size_t a = i + 3, e = a;
     while (e < t.len && t.base[e] != '/' && t.base[e] != '?') e++;
     *authority = cg_iov(t.base + a, e - a);
-    *path = e < t.len ? cg_iov(t.base + e, t.len - e) : CG_IOV_LIT("/");
+    /* "http://host?q" has an empty path: routing sees "/" (the query still goes upstream in
+     * the request line, which is forwarded as received) */
+    *path = e < t.len && t.base[e] == '/' ? cg_iov(t.base + e, t.len - e) : CG_IOV_LIT("/");
 }
 
 cg_iov_t cg_proxy_host_strip_port(cg_iov_t h)
@@ -25,7 +27,10 @@ cg_iov_t cg_proxy_host_strip_port(cg_iov_t h)
     }
     for (size_t i = h.len; i > 0; i--) {
         char c = h.base[i - 1];
-        if (c == ':') return cg_iov(h.base, i - 1);
+        if (c == ':') {
+            h.len = i - 1;
+            break;
+        }
         if (c < '0' || c > '9') break;
     }
     /* a trailing dot (FQDN form) does not change the name */
@@ -65,7 +70,8 @@ int cg_proxy_strmatch(const cg_strmatch_t *m, cg_iov_t v)
 {
     switch (m->kind) {
     case CG_MATCH_EXACT: return cg_iov_eq(m->value, v);
-    case CG_MATCH_PREFIX: return v.len >= m->value.len && memcmp(v.base, m->value.base, m->value.len) == 0;
+    case CG_MATCH_PREFIX:
+        return v.len >= m->value.len && (m->value.len == 0 || memcmp(v.base, m->value.base, m->value.len) == 0);
     case CG_MATCH_REGEX: {
         regmatch_t pm[1] = {{.rm_so = 0, .rm_eo = (regoff_t)v.len}};
         const char *s = v.len ? v.base : "";
