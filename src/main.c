@@ -10,6 +10,11 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"gateway", cg_cli_gateway, "run a gateway instance (ingress or edge)"},
+    {"control", cg_cli_control, "run the control plane (resources, instances, snapshots)"},
+    {"apply", cg_cli_apply, "create or replace resources from files on the control plane"},
+    {"delete", cg_cli_delete, "delete resources from the control plane"},
+    {"get", cg_cli_get, "show resources stored on the control plane"},
+    {"status", cg_cli_status, "clusters, live instances and per-hostname routing"},
     {"app", cg_cli_app, "run the demo upstream application (productpage)"},
 };
 

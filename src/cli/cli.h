@@ -4,5 +4,10 @@
 
 int cg_cli_gateway(int argc, char **argv);
 int cg_cli_app(int argc, char **argv);
+int cg_cli_control(int argc, char **argv);
+int cg_cli_apply(int argc, char **argv);
+int cg_cli_delete(int argc, char **argv);
+int cg_cli_get(int argc, char **argv);
+int cg_cli_status(int argc, char **argv);
 
 #endif

@@ -1,0 +1,67 @@
+/* `crossgate control`: flags to options, then the control plane process. */
+#include "cli/cli.h"
+#include "control/api.h"
+#include "core/log.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: crossgate control [--listen ADDR:PORT] [--data DIR] [--token-file FILE]\n"
+    "                         [--max-body BYTES] [--log-level debug|info|warn|error]\n"
+    "\n"
+    "Runs the control plane: stores resources (SQLite in DIR), tracks gateway instances by\n"
+    "lease and serves each one its snapshot. API: docs/api.md.\n"
+    "      --listen ADDR:PORT  API address (default 127.0.0.1:7070)\n"
+    "      --data DIR          store directory (default ./crossgate-data)\n"
+    "      --token-file FILE   writes and registrations need \"Authorization: Bearer <its content>\"\n"
+    "      --max-body BYTES    request body limit, 413 beyond (default 4194304)\n";
+
+int cg_cli_control(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, 0, 'l'},   {"data", required_argument, 0, 'd'},
+        {"token-file", required_argument, 0, 't'}, {"max-body", required_argument, 0, 'm'},
+        {"log-level", required_argument, 0, 'v'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    cg_control_opts_t o = {0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': o.listen = optarg; break;
+        case 'd': o.data_dir = optarg; break;
+        case 't': o.token_file = optarg; break;
+        case 'm': {
+            char *end;
+            long long n = strtoll(optarg, &end, 10);
+            if (*end || n < 1024 || n > (1ll << 30)) {
+                fprintf(stderr, "crossgate control: --max-body wants 1024..1073741824, got \"%s\"\n", optarg);
+                return 2;
+            }
+            o.max_body = (size_t)n;
+            break;
+        }
+        case 'v':
+            if (!strcmp(optarg, "debug")) cg_log_level = CG_LOG_DEBUG;
+            else if (!strcmp(optarg, "info")) cg_log_level = CG_LOG_INFO;
+            else if (!strcmp(optarg, "warn")) cg_log_level = CG_LOG_WARN;
+            else if (!strcmp(optarg, "error")) cg_log_level = CG_LOG_ERROR;
+            else {
+                fprintf(stderr, "crossgate control: unknown --log-level \"%s\"\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "crossgate control: unexpected argument \"%s\"\n", argv[optind]);
+        return 2;
+    }
+    return cg_control_main(&o);
+}

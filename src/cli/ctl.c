@@ -1,0 +1,265 @@
+/* Shared plumbing of the control-plane commands. */
+#include "cli/ctl.h"
+
+#include "control/doc.h"
+#include "core/err.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CALL_TIMEOUT_MS 30000
+#define MAX_FILE (16u << 20)
+
+int cg_cli_ctl_init(cg_cli_ctl_t *c, const char *prog, const char *flag)
+{
+    memset(c, 0, sizeof(*c));
+    c->prog = prog;
+    const char *u = flag && *flag ? flag : getenv("CROSSGATE_CONTROL");
+    if (!u || !*u) u = CG_CLI_DEFAULT_CONTROL;
+    if (strlen(u) >= sizeof(c->url)) {
+        fprintf(stderr, "%s: control plane URL too long\n", prog);
+        return 2;
+    }
+    snprintf(c->url, sizeof(c->url), "%s", u);
+    size_t n = strlen(c->url);
+    while (n > 7 && c->url[n - 1] == '/') c->url[--n] = '\0';
+    cg_addr_t a;
+    char host[300];
+    const char *path;
+    if (cg_http_url_parse(c->url, &a, host, sizeof(host), &path) != 0) {
+        fprintf(stderr, "%s: control plane URL \"%s\" is not http://IP:PORT\n", prog, c->url);
+        return 2;
+    }
+    const char *t = getenv("CROSSGATE_TOKEN");
+    c->token = t && *t ? t : NULL;
+    return 0;
+}
+
+int cg_cli_ctl_call(const cg_cli_ctl_t *c, const char *method, const char *path, const char *extra,
+                    const char *body, size_t len, cg_http_result_t *res)
+{
+    cg_buf_t url = {0}, hdr = {0};
+    cg_buf_printf(&url, "%s%s%c", c->url, path, 0);
+    if (c->token) cg_buf_printf(&hdr, "authorization: Bearer %s\r\n", c->token);
+    if (extra) cg_buf_append_str(&hdr, extra);
+    if (body) cg_buf_append_str(&hdr, "content-type: application/yaml\r\n");
+    cg_buf_append(&hdr, "", 1);
+    cg_http_fetch(method, url.base, hdr.base, body, len, CALL_TIMEOUT_MS, res);
+    cg_buf_free(&url);
+    cg_buf_free(&hdr);
+    if (res->err == 0) return 0;
+    fprintf(stderr, "%s: cannot reach the control plane at %s: %s\n", c->prog, c->url, cg_strerror(res->err));
+    return 1;
+}
+
+int cg_cli_ctl_fail(const cg_cli_ctl_t *c, const cg_http_result_t *res)
+{
+    cg_iov_t b = cg_iov(res->body.base, res->body.len);
+    while (b.len && (b.base[b.len - 1] == '\n' || b.base[b.len - 1] == ' ')) b.len--;
+    if (res->status == 400 && b.len) {
+        /* validation errors: file:line:col lines, printed as static mode prints them */
+        fprintf(stderr, "%.*s\n", (int)b.len, b.base);
+    } else if (b.len && !memchr(b.base, '\n', b.len) && b.len < 500) {
+        fprintf(stderr, "%s: %.*s (HTTP %d)\n", c->prog, (int)b.len, b.base, res->status);
+    } else {
+        fprintf(stderr, "%s: the control plane answered HTTP %d\n", c->prog, res->status);
+    }
+    return 1;
+}
+
+int cg_cli_ctl_json(const cg_cli_ctl_t *c, const cg_http_result_t *res, cg_ystream_t *ys)
+{
+    cg_buf_t err = {0};
+    int rc = cg_model_yaml_parse("answer", res->body.base ? res->body.base : "", res->body.len, 1, ys, &err);
+    cg_buf_free(&err);
+    if (rc || ys->ndocs != 1 || !ys->docs[0].root || ys->docs[0].root->kind != CG_YNODE_MAP) {
+        fprintf(stderr, "%s: the control plane's answer is not the JSON expected\n", c->prog);
+        return 1;
+    }
+    return 0;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int cg_cli_ctl_expand(const cg_cli_ctl_t *c, char *const *paths, size_t n, cg_cli_paths_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        if (stat(paths[i], &st) != 0) {
+            fprintf(stderr, "%s: cannot open %s: %s\n", c->prog, paths[i], strerror(errno));
+            return 1;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            cg_vec_push(out, cg_xstrdup(paths[i]));
+            continue;
+        }
+        DIR *d = opendir(paths[i]);
+        if (!d) {
+            fprintf(stderr, "%s: cannot open directory %s: %s\n", c->prog, paths[i], strerror(errno));
+            return 1;
+        }
+        cg_cli_paths_t names = {0};
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.') continue;
+            if (!ends_with(e->d_name, ".yaml") && !ends_with(e->d_name, ".yml") && !ends_with(e->d_name, ".json"))
+                continue;
+            cg_vec_push(&names, cg_xstrdup(e->d_name));
+        }
+        closedir(d);
+        if (names.len) qsort(names.items, names.len, sizeof(char *), cmp_str);
+        size_t pl = strlen(paths[i]);
+        int slash = pl && paths[i][pl - 1] == '/';
+        for (size_t j = 0; j < names.len; j++) {
+            cg_buf_t p = {0};
+            cg_buf_printf(&p, "%s%s%s%c", paths[i], slash ? "" : "/", names.items[j], 0);
+            struct stat fst;
+            if (stat(p.base, &fst) == 0 && S_ISREG(fst.st_mode)) cg_vec_push(out, cg_xstrdup(p.base));
+            cg_buf_free(&p);
+        }
+        cg_cli_paths_free(&names);
+    }
+    return 0;
+}
+
+void cg_cli_paths_free(cg_cli_paths_t *p)
+{
+    for (size_t i = 0; i < p->len; i++) free(p->items[i]);
+    cg_vec_free(p);
+}
+
+int cg_cli_ctl_read_file(const cg_cli_ctl_t *c, const char *path, cg_buf_t *out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "%s: cannot open %s: %s\n", c->prog, path, strerror(errno));
+        return 1;
+    }
+    for (;;) {
+        if (cg_buf_reserve(out, 65536)) abort();
+        ssize_t n = read(fd, out->base + out->len, out->cap - out->len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            fprintf(stderr, "%s: cannot read %s: %s\n", c->prog, path, strerror(errno));
+            close(fd);
+            return 1;
+        }
+        if (n == 0) break;
+        out->len += (size_t)n;
+        if (out->len > MAX_FILE) {
+            fprintf(stderr, "%s: %s: file larger than %u MiB\n", c->prog, path, MAX_FILE >> 20);
+            close(fd);
+            return 1;
+        }
+    }
+    close(fd);
+    return 0;
+}
+
+void cg_cli_url_escape(cg_buf_t *b, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("-._~", ch))
+            cg_buf_append(b, s, 1);
+        else
+            cg_buf_printf(b, "%%%02X", ch);
+    }
+}
+
+void cg_cli_kind_lower(const char *kind, char *out, size_t cap)
+{
+    size_t i = 0;
+    for (; kind && kind[i] && i + 1 < cap; i++) out[i] = (char)(kind[i] >= 'A' && kind[i] <= 'Z' ? kind[i] + 32 : kind[i]);
+    out[i] = '\0';
+}
+
+/* ---- tables ---- */
+
+void cg_cli_table_init(cg_cli_table_t *t, size_t ncols)
+{
+    memset(t, 0, sizeof(*t));
+    t->ncols = ncols;
+}
+
+void cg_cli_table_add(cg_cli_table_t *t, const char *cell)
+{
+    cg_vec_push(&t->cells, cg_xstrdup(cell && *cell ? cell : "-"));
+}
+
+void cg_cli_table_addf(cg_cli_table_t *t, const char *fmt, ...)
+{
+    cg_buf_t b = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    cg_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    cg_buf_append(&b, "", 1);
+    cg_vec_push(&t->cells, cg_xstrdup(b.base));
+    cg_buf_free(&b);
+}
+
+void cg_cli_table_print(cg_cli_table_t *t, int indent)
+{
+    size_t w[32] = {0}, nc = t->ncols < 32 ? t->ncols : 32;
+    for (size_t i = 0; i < t->cells.len; i++) {
+        size_t l = strlen(t->cells.items[i]);
+        if (l > w[i % nc]) w[i % nc] = l;
+    }
+    for (size_t i = 0; i < t->cells.len; i++) {
+        size_t col = i % nc;
+        if (col == 0) printf("%*s", indent, "");
+        int last = col == nc - 1 || i == t->cells.len - 1;
+        if (last) printf("%s\n", t->cells.items[i]);
+        else printf("%-*s   ", (int)w[col], t->cells.items[i]);
+    }
+    for (size_t i = 0; i < t->cells.len; i++) free(t->cells.items[i]);
+    cg_vec_free(&t->cells);
+}
+
+int cg_cli_ctl_print_results(const cg_cli_ctl_t *c, const cg_ynode_t *root, const char *bad_action, int *nbad)
+{
+    const cg_ynode_t *res = cg_ynode_get(root, "results");
+    if (!res || res->kind != CG_YNODE_SEQ) return 1;
+    for (size_t i = 0; i < res->n; i++) {
+        const cg_ynode_t *r = res->items[i];
+        const char *kind = cg_control_doc_str(r, "kind"), *name = cg_control_doc_str(r, "name");
+        const char *ns = cg_control_doc_str(r, "namespace"), *cl = cg_control_doc_str(r, "cluster");
+        const char *action = cg_control_doc_str(r, "action");
+        char lower[32];
+        cg_cli_kind_lower(kind, lower, sizeof(lower));
+        int bad = bad_action && action && !strcmp(action, bad_action);
+        FILE *f = bad ? stderr : stdout;
+        fprintf(f, "%s/%s %s", lower, name ? name : "?", action ? action : "?");
+        if ((ns && *ns) || (cl && *cl)) {
+            fprintf(f, " (");
+            if (ns && *ns) fprintf(f, "namespace %s%s", ns, cl && *cl ? ", " : "");
+            if (cl && *cl) fprintf(f, "cluster %s", cl);
+            fprintf(f, ")");
+        }
+        fprintf(f, "\n");
+        if (bad) ++*nbad;
+    }
+    const cg_ynode_t *w = cg_ynode_get(root, "warnings");
+    for (size_t i = 0; w && w->kind == CG_YNODE_SEQ && i < w->n; i++)
+        if (w->items[i]->kind == CG_YNODE_SCALAR) fprintf(stderr, "warning: %s\n", w->items[i]->text);
+    (void)c;
+    return 0;
+}
+

@@ -1,0 +1,64 @@
+/* What the control-plane commands (apply, delete, get, status) share: the control plane's URL
+ * and token, requests with one clear error line, JSON answers, file lists and tables. */
+#ifndef CG_CLI_CTL_H
+#define CG_CLI_CTL_H
+
+#include "core/buf.h"
+#include "core/list.h"
+#include "http/client.h"
+#include "model/yaml.h"
+
+#include <stddef.h>
+
+#define CG_CLI_DEFAULT_CONTROL "http://127.0.0.1:7070"
+
+typedef struct cg_cli_ctl {
+    const char *prog;  /* "crossgate apply", for messages */
+    char url[512];     /* --control, else $CROSSGATE_CONTROL, else the default; no trailing '/' */
+    const char *token; /* $CROSSGATE_TOKEN or NULL */
+} cg_cli_ctl_t;
+
+/* Sets the URL from flag (may be NULL) and the environment. Returns 0, or 2 after printing why
+ * the URL is unusable. */
+int cg_cli_ctl_init(cg_cli_ctl_t *c, const char *prog, const char *flag);
+/* Performs a request to the control plane (path starts with '/'). extra: more header lines or
+ * NULL. Returns 0 when an answer came (any status), else prints one line and returns 1. */
+int cg_cli_ctl_call(const cg_cli_ctl_t *c, const char *method, const char *path, const char *extra,
+                    const char *body, size_t len, cg_http_result_t *res);
+/* Prints the answer of a failed request: the server's text lines (validation errors as they
+ * are), or one line naming the status. Returns 1. */
+int cg_cli_ctl_fail(const cg_cli_ctl_t *c, const cg_http_result_t *res);
+/* Parses a JSON answer; on failure prints one line and returns 1. *ys must be zeroed; free it
+ * with cg_ystream_free in every case. */
+int cg_cli_ctl_json(const cg_cli_ctl_t *c, const cg_http_result_t *res, cg_ystream_t *ys);
+
+/* Prints the "kind/name action" line of each of an answer's results (stdout; stderr for the
+ * action bad_action, counted in *nbad) and its warnings. Returns 1 when there are no results. */
+int cg_cli_ctl_print_results(const cg_cli_ctl_t *c, const cg_ynode_t *root, const char *bad_action, int *nbad);
+
+/* Expands files and directories (a directory: its *.yaml, *.yml, *.json files sorted by name,
+ * not recursive, dot files skipped) into files. Prints one line and returns 1 on a bad path. */
+typedef CG_VEC(char *) cg_cli_paths_t;
+int cg_cli_ctl_expand(const cg_cli_ctl_t *c, char *const *paths, size_t n, cg_cli_paths_t *out);
+void cg_cli_paths_free(cg_cli_paths_t *p);
+/* Reads a whole file; prints one line and returns 1 on failure. */
+int cg_cli_ctl_read_file(const cg_cli_ctl_t *c, const char *path, cg_buf_t *out);
+
+/* Percent-encodes s for a URL path segment or query value. */
+void cg_cli_url_escape(cg_buf_t *b, const char *s);
+/* "gateway" for "Gateway". */
+void cg_cli_kind_lower(const char *kind, char *out, size_t cap);
+
+/* A text table: rows of cells, columns padded to their widest cell. */
+typedef struct cg_cli_table {
+    CG_VEC(char *) cells;
+    size_t ncols;
+} cg_cli_table_t;
+void cg_cli_table_init(cg_cli_table_t *t, size_t ncols);
+/* Adds one cell (copied; NULL prints as "-"); rows fill left to right. */
+void cg_cli_table_add(cg_cli_table_t *t, const char *cell);
+void cg_cli_table_addf(cg_cli_table_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints with `indent` spaces before each row, then frees. */
+void cg_cli_table_print(cg_cli_table_t *t, int indent);
+
+#endif

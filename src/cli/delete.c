@@ -1,0 +1,100 @@
+/* `crossgate delete -f PATH... | KIND NAME`: deletes resources on the control plane. */
+#include "cli/cli.h"
+#include "cli/ctl.h"
+#include "control/doc.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: crossgate delete -f PATH... [--control URL]\n"
+    "       crossgate delete KIND NAME [--namespace NS] [--cluster C] [--control URL]\n"
+    "\n"
+    "Deletes the resources that files identify (kind, cluster, namespace, name), or one resource\n"
+    "by kind (gateway, cluster, service) and name. Exits non-zero when one was not found.\n"
+    "Environment: CROSSGATE_CONTROL (default " CG_CLI_DEFAULT_CONTROL "), CROSSGATE_TOKEN.\n";
+
+/* Sends one request and prints its results; returns 0 when every resource was deleted. */
+static int run(cg_cli_ctl_t *ctl, const char *method, const char *path, const char *hdr, const char *body, size_t len)
+{
+    cg_http_result_t res = {0};
+    cg_ystream_t ys = {0};
+    int rc = 1, nbad = 0;
+    if (cg_cli_ctl_call(ctl, method, path, hdr, body, len, &res)) goto Exit;
+    if (res.status != 200) {
+        cg_cli_ctl_fail(ctl, &res);
+        goto Exit;
+    }
+    if (cg_cli_ctl_json(ctl, &res, &ys)) goto Exit;
+    if (cg_cli_ctl_print_results(ctl, ys.docs[0].root, "not found", &nbad)) goto Exit;
+    rc = nbad ? 1 : 0;
+Exit:
+    cg_ystream_free(&ys);
+    cg_http_result_free(&res);
+    return rc;
+}
+
+int cg_cli_delete(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"file", required_argument, 0, 'f'},      {"control", required_argument, 0, 'C'},
+        {"namespace", required_argument, 0, 'n'}, {"cluster", required_argument, 0, 'c'},
+        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
+    };
+    cg_cli_paths_t args = {0}, files = {0};
+    const char *control = NULL, *ns = NULL, *cluster = NULL;
+    int c, rc = 2;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f:n:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f': cg_vec_push(&args, cg_xstrdup(optarg)); break;
+        case 'C': control = optarg; break;
+        case 'n': ns = optarg; break;
+        case 'c': cluster = optarg; break;
+        case 'h': fputs(usage, stdout); rc = 0; goto Exit;
+        default: fputs(usage, stderr); goto Exit;
+        }
+    }
+    int npos = argc - optind;
+    if ((args.len && npos) || (!args.len && npos != 2)) {
+        fprintf(stderr, "crossgate delete: give -f PATH... or KIND NAME (try --help)\n");
+        goto Exit;
+    }
+    cg_cli_ctl_t ctl;
+    if ((rc = cg_cli_ctl_init(&ctl, "crossgate delete", control))) goto Exit;
+    rc = 1;
+    if (npos == 2) {
+        cg_buf_t path = {0};
+        cg_buf_append_str(&path, "/v1/resources/");
+        cg_cli_url_escape(&path, argv[optind]);
+        cg_buf_append_str(&path, "/");
+        cg_cli_url_escape(&path, argv[optind + 1]);
+        const char *sep = "?";
+        if (ns) cg_buf_append_str(&path, "?namespace="), cg_cli_url_escape(&path, ns), sep = "&";
+        if (cluster) cg_buf_printf(&path, "%scluster=", sep), cg_cli_url_escape(&path, cluster);
+        cg_buf_append(&path, "", 1);
+        rc = run(&ctl, "DELETE", path.base, NULL, NULL, 0);
+        cg_buf_free(&path);
+        goto Exit;
+    }
+    if (cg_cli_ctl_expand(&ctl, args.items, args.len, &files)) goto Exit;
+    int failed = 0;
+    for (size_t i = 0; i < files.len; i++) {
+        cg_buf_t body = {0}, hdr = {0};
+        if (cg_cli_ctl_read_file(&ctl, files.items[i], &body)) {
+            cg_buf_free(&body);
+            goto Exit;
+        }
+        cg_buf_printf(&hdr, "x-crossgate-filename: %s\r\n%c", files.items[i], 0);
+        failed |= run(&ctl, "POST", "/v1/delete", hdr.base, body.base ? body.base : "", body.len);
+        cg_buf_free(&body);
+        cg_buf_free(&hdr);
+    }
+    rc = failed;
+Exit:
+    cg_cli_paths_free(&args);
+    cg_cli_paths_free(&files);
+    return rc;
+}

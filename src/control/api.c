@@ -1,0 +1,646 @@
+/* The control plane's HTTP/JSON API: resources, instances and leases, snapshot long-polls. */
+#include "control/api.h"
+
+#include "control/doc.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "model/yaml.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <llhttp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#define SWEEP_MS 250
+#define POLL_DEFAULT_MS 30000
+#define POLL_MAX_MS 60000
+#define MAX_FILENAME 1024
+
+/* ---- small helpers ---- */
+
+static void text(cg_httpd_resp_t *resp, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void text(cg_httpd_resp_t *resp, int status, const char *fmt, ...)
+{
+    resp->status = status;
+    resp->content_type = "text/plain; charset=utf-8";
+    cg_buf_reset(&resp->body);
+    va_list ap;
+    va_start(ap, fmt);
+    cg_buf_vprintf(&resp->body, fmt, ap);
+    va_end(ap);
+}
+
+static void jstr(cg_buf_t *b, const char *s)
+{
+    cg_buf_append_str(b, "\"");
+    cg_buf_append_json_escaped(b, cg_iov_str(s ? s : ""));
+    cg_buf_append_str(b, "\"");
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Percent-decodes s into a new string; NULL when malformed or holding NUL. */
+static char *pct_decode(cg_iov_t s)
+{
+    char *out = cg_xmalloc(s.len + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < s.len; i++) {
+        char c = s.base[i];
+        if (c == '%') {
+            int h = i + 2 < s.len ? hexval(s.base[i + 1]) : -1, l = i + 2 < s.len ? hexval(s.base[i + 2]) : -1;
+            if (h < 0 || l < 0 || (h == 0 && l == 0)) {
+                free(out);
+                return NULL;
+            }
+            c = (char)(h * 16 + l);
+            i += 2;
+        } else if (c == '+') {
+            c = ' ';
+        }
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* The decoded value of ?key= in a query string; NULL when absent. *bad is set when malformed. */
+static char *query_get(cg_iov_t q, const char *key, int *bad)
+{
+    size_t kl = strlen(key);
+    const char *p = q.base, *end = q.base + q.len;
+    while (p && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *e = amp ? amp : end;
+        if ((size_t)(e - p) > kl && p[kl] == '=' && memcmp(p, key, kl) == 0) {
+            char *v = pct_decode(cg_iov(p + kl + 1, (size_t)(e - p - kl - 1)));
+            if (!v) *bad = 1;
+            return v;
+        }
+        if ((size_t)(e - p) == kl && memcmp(p, key, kl) == 0) return cg_xstrdup("");
+        p = amp ? amp + 1 : NULL;
+    }
+    return NULL;
+}
+
+static int query_u64(cg_iov_t q, const char *key, uint64_t def, uint64_t *out)
+{
+    int bad = 0;
+    char *v = query_get(q, key, &bad);
+    if (bad) return CG_EINVAL;
+    if (!v || !*v) {
+        free(v);
+        *out = def;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    int rc = (*end || errno || v[0] == '-') ? CG_EINVAL : 0;
+    free(v);
+    *out = x;
+    return rc;
+}
+
+/* Splits a path like /v1/resources/gateway/name into segments (at most max). */
+static size_t split_path(cg_iov_t path, cg_iov_t *seg, size_t max)
+{
+    size_t n = 0;
+    const char *p = path.base, *end = path.base + path.len;
+    while (p < end && n < max + 1) {
+        while (p < end && *p == '/') p++;
+        if (p == end) break;
+        const char *s = p;
+        while (p < end && *p != '/') p++;
+        if (n < max) seg[n] = cg_iov(s, (size_t)(p - s));
+        n++;
+    }
+    return n;
+}
+
+static int seg_is(cg_iov_t s, const char *lit)
+{
+    return cg_iov_eq(s, cg_iov_str(lit));
+}
+
+static int authorized(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp)
+{
+    if (!cp->token) return 1;
+    cg_iov_t h = cg_iov_trim(cg_httpd_header(req, "authorization"));
+    size_t tl = strlen(cp->token);
+    int ok = h.len == 7 + tl && strncasecmp(h.base, "Bearer ", 7) == 0;
+    unsigned char diff = 0; /* constant time over the token */
+    for (size_t i = 0; ok && i < tl; i++) diff |= (unsigned char)(h.base[7 + i] ^ cp->token[i]);
+    if (ok && diff == 0) return 1;
+    cp->stats.unauthorized++;
+    text(resp, 401, "unauthorized: this control plane wants \"Authorization: Bearer TOKEN\" (set $CROSSGATE_TOKEN)\n");
+    cg_buf_append_str(&resp->headers, "www-authenticate: Bearer\r\n");
+    return 0;
+}
+
+/* The name of the file a request's body came from (positions in errors). */
+static char *request_filename(const cg_httpd_req_t *req)
+{
+    cg_iov_t h = cg_iov_trim(cg_httpd_header(req, "x-crossgate-filename"));
+    if (h.len == 0 || h.len > MAX_FILENAME) return cg_xstrdup("request");
+    for (size_t i = 0; i < h.len; i++)
+        if ((unsigned char)h.base[i] < 0x20 || h.base[i] == 0x7f) return cg_xstrdup("request");
+    return cg_xstrndup(h.base, h.len);
+}
+
+/* ---- recomputation ---- */
+
+static void recompute(cg_control_t *cp, int what)
+{
+    cg_control_watch_recompute(&cp->watch, cg_control_store_view(&cp->store), &cp->leases, what);
+}
+
+/* Instances whose translation failed, as warnings for an apply answer. */
+static void instance_warnings(cg_control_t *cp, cg_buf_t *b)
+{
+    cg_buf_append_str(b, ",\"warnings\":[");
+    int first = 1;
+    for (size_t i = 0; i < cp->leases.items.len; i++) {
+        const cg_control_inst_t *inst = cp->leases.items.items[i];
+        const cg_control_wentry_t *e = inst->data;
+        if (!e || !e->error) continue;
+        cg_buf_t w = {0};
+        cg_buf_printf(&w, "instance %s (cluster %s, namespace %s, %s) keeps its last snapshot: %s", inst->id,
+                      inst->cluster, inst->namespace_, inst->address, e->error);
+        while (w.len && w.base[w.len - 1] == '\n') w.len--;
+        cg_buf_append(&w, "", 1);
+        if (!first) cg_buf_append_str(b, ",");
+        jstr(b, w.base);
+        cg_buf_free(&w);
+        first = 0;
+    }
+    cg_buf_append_str(b, "]");
+}
+
+/* ---- resources ---- */
+
+static void results_json(cg_control_t *cp, const cg_control_results_t *r, cg_buf_t *b)
+{
+    cg_buf_append_str(b, "{\"results\":[");
+    for (size_t i = 0; i < r->len; i++) {
+        const cg_control_result_t *x = &r->items[i];
+        cg_buf_append_str(b, i ? ",{\"kind\":" : "{\"kind\":");
+        jstr(b, cg_model_kind_name(x->kind));
+        cg_buf_append_str(b, ",\"name\":");
+        jstr(b, x->name);
+        cg_buf_append_str(b, ",\"namespace\":");
+        jstr(b, x->namespace_);
+        cg_buf_append_str(b, ",\"cluster\":");
+        jstr(b, x->cluster);
+        cg_buf_printf(b, ",\"action\":\"%s\",\"version\":%" PRIu64 "}", cg_control_action_name(x->action),
+                      x->version);
+    }
+    cg_buf_printf(b, "],\"revision\":%" PRIu64, cp->store.revision);
+    instance_warnings(cp, b);
+    cg_buf_append_str(b, "}\n");
+}
+
+static int any_changed(const cg_control_results_t *r)
+{
+    for (size_t i = 0; i < r->len; i++)
+        if (r->items[i].action != CG_CONTROL_UNCHANGED && r->items[i].action != CG_CONTROL_NOT_FOUND) return 1;
+    return 0;
+}
+
+static void handle_apply(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp, int del)
+{
+    char *name = request_filename(req);
+    cg_control_results_t results = {0};
+    cg_buf_t errors = {0};
+    uint64_t before = cp->store.revision;
+    int rc = del ? cg_control_store_delete_docs(&cp->store, name, req->body.base ? req->body.base : "",
+                                                req->body.len, &results, &errors)
+                 : cg_control_store_apply(&cp->store, name, req->body.base ? req->body.base : "",
+                                          req->body.len, &results, &errors);
+    if (rc) {
+        uint64_t *counter = del ? &cp->stats.delete_rejected : &cp->stats.apply_rejected;
+        ++*counter;
+        text(resp, rc == CG_EPARSE ? 400 : 500, "%.*s", (int)errors.len, errors.base ? errors.base : "");
+        if (rc != CG_EPARSE && errors.len == 0) text(resp, 500, "store: write failed\n");
+    } else {
+        if (del) cp->stats.delete_ok++;
+        else cp->stats.apply_ok++;
+        if (cp->store.revision != before && any_changed(&results)) recompute(cp, CG_CONTROL_RECOMPUTE_ALL);
+        resp->content_type = "application/json";
+        results_json(cp, &results, &resp->body);
+        cg_log_info("control: %s %s: revision %" PRIu64, del ? "delete" : "apply", name, cp->store.revision);
+    }
+    cg_control_results_free(&results);
+    cg_buf_free(&errors);
+    free(name);
+}
+
+static void item_json(const cg_control_res_t *r, cg_buf_t *b)
+{
+    char when[32];
+    cg_clock_format_iso8601(r->updated_us, when);
+    cg_buf_append_str(b, "{\"kind\":");
+    jstr(b, cg_model_kind_name(r->kind));
+    cg_buf_append_str(b, ",\"name\":");
+    jstr(b, r->name);
+    cg_buf_append_str(b, ",\"namespace\":");
+    jstr(b, r->namespace_);
+    cg_buf_append_str(b, ",\"cluster\":");
+    jstr(b, r->cluster);
+    cg_buf_printf(b, ",\"version\":%" PRIu64 ",\"updated\":\"%s\",\"valid\":%s,\"resource\":%s}", r->version, when,
+                  r->set ? "true" : "false", r->json);
+}
+
+/* Resolves {kind}/{name}?namespace=&cluster=: a given namespace or cluster must match; when not
+ * given, the name must be unique. Fills resp on failure and returns NULL. */
+static const cg_control_res_t *resolve(cg_control_t *cp, cg_model_kind_t kind, const char *name, const char *ns,
+                                       const char *cluster, cg_httpd_resp_t *resp)
+{
+    const cg_control_res_t *found = NULL;
+    int n = 0;
+    for (size_t i = 0; i < cp->store.res.len; i++) {
+        const cg_control_res_t *r = cp->store.res.items[i];
+        if (r->kind != kind || strcmp(r->name, name)) continue;
+        if (ns && strcmp(r->namespace_, ns)) continue;
+        if (cluster && strcmp(r->cluster, cluster)) continue;
+        found = r;
+        n++;
+    }
+    if (n == 1) return found;
+    char lower[16];
+    snprintf(lower, sizeof(lower), "%s", cg_model_kind_name(kind));
+    lower[0] = (char)(lower[0] | 0x20);
+    if (n == 0) text(resp, 404, "%s/%s not found\n", lower, name);
+    else text(resp, 400, "%s/%s is ambiguous: %d resources have that name (give --namespace and/or --cluster)\n", lower, name, n);
+    return NULL;
+}
+
+static void handle_resources(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp, cg_iov_t *seg,
+                             size_t nseg)
+{
+    cg_model_kind_t kind;
+    if (cg_control_kind_parse(seg[2].base, seg[2].len, &kind)) {
+        text(resp, 404, "unknown kind \"%.*s\" (expected gateway, cluster or service)\n", (int)seg[2].len, seg[2].base);
+        return;
+    }
+    int bad = 0;
+    char *ns = query_get(req->query, "namespace", &bad), *cluster = query_get(req->query, "cluster", &bad);
+    char *name = nseg == 4 ? pct_decode(seg[3]) : NULL;
+    if (bad || (nseg == 4 && !name)) {
+        text(resp, 400, "malformed query or path\n");
+        goto Exit;
+    }
+    if (ns && !*ns) free(ns), ns = NULL;
+    if (cluster && !*cluster) free(cluster), cluster = NULL;
+    if (req->method == HTTP_GET && nseg == 3) {
+        cg_buf_t *b = &resp->body;
+        cg_buf_append_str(b, "{\"kind\":");
+        jstr(b, cg_model_kind_name(kind));
+        cg_buf_printf(b, ",\"revision\":%" PRIu64 ",\"items\":[", cp->store.revision);
+        int first = 1;
+        for (size_t i = 0; i < cp->store.res.len; i++) {
+            const cg_control_res_t *r = cp->store.res.items[i];
+            if (r->kind != kind || (ns && strcmp(ns, r->namespace_)) || (cluster && strcmp(cluster, r->cluster)))
+                continue;
+            if (!first) cg_buf_append_str(b, ",");
+            item_json(r, b);
+            first = 0;
+        }
+        cg_buf_append_str(b, "]}\n");
+        resp->content_type = "application/json";
+    } else if (req->method == HTTP_GET && nseg == 4) {
+        const cg_control_res_t *r = resolve(cp, kind, name, ns, cluster, resp);
+        if (r) {
+            item_json(r, &resp->body);
+            cg_buf_append_str(&resp->body, "\n");
+            resp->content_type = "application/json";
+        }
+    } else if (req->method == HTTP_DELETE && nseg == 4) {
+        if (!authorized(cp, req, resp)) goto Exit;
+        const cg_control_res_t *r = resolve(cp, kind, name, ns, cluster, resp);
+        if (!r) {
+            cp->stats.delete_rejected++;
+            goto Exit;
+        }
+        cg_control_results_t results = {0};
+        cg_buf_t errors = {0};
+        if (cg_control_store_delete(&cp->store, r->kind, r->cluster, r->namespace_, r->name, &results, &errors)) {
+            cp->stats.delete_rejected++;
+            text(resp, 500, "%.*s", (int)errors.len, errors.base ? errors.base : "");
+        } else {
+            cp->stats.delete_ok++;
+            recompute(cp, CG_CONTROL_RECOMPUTE_ALL);
+            resp->content_type = "application/json";
+            results_json(cp, &results, &resp->body);
+        }
+        cg_control_results_free(&results);
+        cg_buf_free(&errors);
+    } else {
+        text(resp, 405, "method not allowed\n");
+    }
+Exit:
+    free(ns);
+    free(cluster);
+    free(name);
+}
+
+/* ---- instances ---- */
+
+static void on_lease_gone(cg_control_leases_t *l, cg_control_inst_t *inst, cg_control_gone_t why)
+{
+    cg_control_t *cp = l->data;
+    static const char *const whys[] = {"lease expired", "deregistered", "replaced by a new registration"};
+    cg_log_info("control: instance %s (cluster %s, namespace %s, %s) gone: %s", inst->id, inst->cluster,
+                inst->namespace_, inst->address, whys[why]);
+    if (why == CG_CONTROL_GONE_EXPIRED) cp->stats.expired++;
+    cg_control_watch_detach(&cp->watch, inst);
+}
+
+static void handle_register(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp)
+{
+    cg_control_inst_t *inst = NULL;
+    cg_buf_t err = {0};
+    if (cg_control_inst_parse(req->body.base ? req->body.base : "", req->body.len, &inst, &err)) {
+        text(resp, 400, "bad registration: %.*s\n", (int)err.len, err.base ? err.base : "");
+        cg_buf_free(&err);
+        return;
+    }
+    inst->registered_wall_us = cg_clock_wall_us();
+    cg_control_leases_register(&cp->leases, inst, cp->loop->now_ms);
+    cg_control_watch_attach(&cp->watch, inst);
+    cp->stats.registrations++;
+    cg_log_info("control: instance %s registered: cluster %s, namespace %s, address %s", inst->id, inst->cluster,
+                inst->namespace_, inst->address);
+    recompute(cp, CG_CONTROL_RECOMPUTE_INSTANCES);
+    resp->content_type = "application/json";
+    cg_buf_printf(&resp->body, "{\"id\":\"%s\",\"heartbeat_ms\":%d,\"ttl_ms\":%" PRIu64 "}\n", inst->id,
+                  CG_CONTROL_HEARTBEAT_MS, cp->leases.ttl_ms);
+}
+
+/* A parked long-poll. */
+typedef struct poll {
+    cg_control_waiter_t waiter;
+    cg_httpd_pending_t *pending;
+    cg_timer_t timer;
+    cg_control_t *cp;
+} poll_t;
+
+static void snapshot_response(const cg_control_wentry_t *e, cg_httpd_resp_t *resp)
+{
+    resp->status = 200;
+    resp->content_type = "application/json";
+    cg_buf_append(&resp->body, e->json.base, e->json.len);
+    cg_buf_printf(&resp->headers, "x-crossgate-version: %" PRIu64 "\r\n", e->version);
+}
+
+static void poll_woken(cg_control_waiter_t *w, const cg_control_wentry_t *e)
+{
+    poll_t *p = cg_container_of(w, poll_t, waiter);
+    cg_httpd_resp_t resp = {0};
+    if (e) snapshot_response(e, &resp);
+    else text(&resp, 404, "instance gone: register again\n");
+    cg_timer_stop(p->cp->loop, &p->timer);
+    cg_httpd_complete(p->pending, &resp);
+    free(p);
+}
+
+static void poll_timeout(cg_loop_t *loop, cg_timer_t *t)
+{
+    poll_t *p = cg_container_of(t, poll_t, timer);
+    cg_control_watch_cancel(&p->cp->watch, &p->waiter);
+    cg_httpd_resp_t resp = {.status = 304};
+    cg_httpd_complete(p->pending, &resp);
+    free(p);
+}
+
+static void poll_gone(cg_httpd_pending_t *pending, void *data)
+{
+    poll_t *p = data;
+    cg_control_watch_cancel(&p->cp->watch, &p->waiter);
+    cg_timer_stop(p->cp->loop, &p->timer);
+    free(p);
+}
+
+static void handle_snapshot(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp, cg_control_inst_t *inst)
+{
+    uint64_t after, timeout;
+    if (query_u64(req->query, "after", 0, &after) || query_u64(req->query, "timeout_ms", POLL_DEFAULT_MS, &timeout)) {
+        text(resp, 400, "after and timeout_ms must be non-negative integers\n");
+        return;
+    }
+    if (timeout > POLL_MAX_MS) timeout = POLL_MAX_MS;
+    cg_control_wentry_t *e = inst->data;
+    if (e->version > after) {
+        snapshot_response(e, resp);
+        return;
+    }
+    if (timeout == 0) {
+        resp->status = 304;
+        return;
+    }
+    poll_t *p = cg_xcalloc(1, sizeof(*p));
+    p->cp = cp;
+    p->waiter.after = after;
+    p->waiter.cb = poll_woken;
+    p->pending = cg_httpd_defer(req, poll_gone, p);
+    cg_control_watch_wait(&cp->watch, e, &p->waiter);
+    cg_timer_start(cp->loop, &p->timer, timeout, poll_timeout);
+}
+
+static void handle_instances(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp, cg_iov_t *seg,
+                             size_t nseg)
+{
+    if (nseg == 2) {
+        if (req->method == HTTP_POST) {
+            if (authorized(cp, req, resp)) handle_register(cp, req, resp);
+        } else if (req->method == HTTP_GET) {
+            cg_control__instances_json(cp, &resp->body);
+            resp->content_type = "application/json";
+        } else {
+            text(resp, 405, "method not allowed\n");
+        }
+        return;
+    }
+    char id[40];
+    if (seg[2].len >= sizeof(id)) {
+        text(resp, 404, "unknown instance\n");
+        return;
+    }
+    memcpy(id, seg[2].base, seg[2].len);
+    id[seg[2].len] = '\0';
+    cg_control_inst_t *inst = cg_control_leases_find(&cp->leases, id);
+    if (nseg == 4 && seg_is(seg[3], "heartbeat") && req->method == HTTP_PUT) {
+        if (!authorized(cp, req, resp)) return;
+        if (cg_control_leases_heartbeat(&cp->leases, id, cp->loop->now_ms)) text(resp, 404, "unknown instance: register again\n");
+        else resp->status = 200;
+        return;
+    }
+    if (!inst && (nseg == 3 || (nseg == 4 && seg_is(seg[3], "snapshot")))) {
+        if (nseg == 3 && req->method == HTTP_DELETE && !authorized(cp, req, resp)) return;
+        text(resp, 404, "unknown instance: register again\n");
+        return;
+    }
+    if (nseg == 3 && req->method == HTTP_DELETE) {
+        if (!authorized(cp, req, resp)) return;
+        cp->stats.deregistrations++;
+        cg_control_leases_remove(&cp->leases, id);
+        recompute(cp, CG_CONTROL_RECOMPUTE_INSTANCES);
+        resp->status = 200;
+    } else if (nseg == 4 && seg_is(seg[3], "snapshot") && req->method == HTTP_GET) {
+        handle_snapshot(cp, req, resp, inst);
+    } else {
+        text(resp, 405, "method not allowed\n");
+    }
+}
+
+/* ---- dispatch ---- */
+
+static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *resp)
+{
+    cg_control_t *cp = srv->data;
+    cg_iov_t seg[5];
+    size_t nseg = split_path(req->path, seg, 5);
+    int m = req->method;
+    if (nseg == 1 && seg_is(seg[0], "ready") && (m == HTTP_GET || m == HTTP_HEAD)) {
+        text(resp, cp->store.db ? 200 : 503, cp->store.db ? "ready\n" : "store not open\n");
+    } else if (nseg == 1 && seg_is(seg[0], "metrics") && m == HTTP_GET) {
+        resp->content_type = "text/plain; version=0.0.4";
+        cg_control__metrics(cp, &resp->body);
+    } else if (nseg >= 2 && seg_is(seg[0], "v1")) {
+        if (nseg == 2 && seg_is(seg[1], "apply")) {
+            if (m != HTTP_POST) text(resp, 405, "method not allowed\n");
+            else if (authorized(cp, req, resp)) handle_apply(cp, req, resp, 0);
+        } else if (nseg == 2 && seg_is(seg[1], "delete")) {
+            if (m != HTTP_POST) text(resp, 405, "method not allowed\n");
+            else if (authorized(cp, req, resp)) handle_apply(cp, req, resp, 1);
+        } else if (nseg == 2 && seg_is(seg[1], "status")) {
+            if (m != HTTP_GET) text(resp, 405, "method not allowed\n");
+            else {
+                resp->content_type = "application/json";
+                cg_control__status_json(cp, &resp->body);
+            }
+        } else if ((nseg == 3 || nseg == 4) && seg_is(seg[1], "resources")) {
+            handle_resources(cp, req, resp, seg, nseg);
+        } else if (nseg >= 2 && nseg <= 4 && seg_is(seg[1], "instances")) {
+            handle_instances(cp, req, resp, seg, nseg);
+        } else {
+            text(resp, 404, "no such endpoint: %.*s\n", (int)req->path.len, req->path.base);
+        }
+    } else {
+        text(resp, 404, "no such endpoint: %.*s\n", (int)req->path.len, req->path.base);
+    }
+}
+
+/* ---- process ---- */
+
+static void on_sweep(cg_loop_t *loop, cg_timer_t *t)
+{
+    cg_control_t *cp = cg_container_of(t, cg_control_t, sweep);
+    if (cg_control_leases_sweep(&cp->leases, loop->now_ms)) recompute(cp, CG_CONTROL_RECOMPUTE_INSTANCES);
+    cg_timer_start(loop, &cp->sweep, SWEEP_MS, on_sweep);
+}
+
+static void on_signal(cg_loop_t *loop, cg_io_t *io, uint32_t events)
+{
+    struct signalfd_siginfo si;
+    while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        cg_log_info("control: signal %u: shutting down", si.ssi_signo);
+        cg_loop_stop(loop);
+    }
+}
+
+static char *read_token(const char *path, cg_buf_t *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        cg_buf_printf(err, "cannot read --token-file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n < 0) {
+        cg_buf_printf(err, "cannot read --token-file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    buf[n] = '\0';
+    cg_iov_t t = cg_iov_trim(cg_iov(buf, (size_t)n));
+    while (t.len && (t.base[t.len - 1] == '\n' || t.base[t.len - 1] == '\r')) t = cg_iov_trim(cg_iov(t.base, t.len - 1));
+    if (t.len == 0 || memchr(t.base, '\n', t.len)) {
+        cg_buf_printf(err, "--token-file %s must hold one non-empty line", path);
+        return NULL;
+    }
+    return cg_xstrndup(t.base, t.len);
+}
+
+int cg_control_main(const cg_control_opts_t *o)
+{
+    cg_control_t cp = {.started_wall_us = cg_clock_wall_us()};
+    cg_loop_t loop;
+    cg_buf_t err = {0};
+    int rc = 1, sfd = -1;
+    cg_io_t sig_io;
+    const char *listen = o->listen ? o->listen : "127.0.0.1:7070";
+    if (o->token_file && !(cp.token = read_token(o->token_file, &err))) {
+        fprintf(stderr, "crossgate control: %.*s\n", (int)err.len, err.base);
+        cg_buf_free(&err);
+        return 1;
+    }
+    if (cg_control_store_open(&cp.store, o->data_dir ? o->data_dir : "crossgate-data", &err)) {
+        fprintf(stderr, "crossgate control: %.*s\n", (int)err.len, err.base);
+        cg_buf_free(&err);
+        free(cp.token);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    cg_loop_init(&loop);
+    cp.loop = &loop;
+    cp.leases.ttl_ms = CG_CONTROL_TTL_MS;
+    cp.leases.on_gone = on_lease_gone;
+    cp.leases.data = &cp;
+    /* Snapshot versions start from the wall clock in ms, so that they keep increasing across
+     * restarts of the control plane for agents that remember the last one. */
+    cp.watch.last_version = cp.started_wall_us / 1000;
+    cp.httpd.max_body = o->max_body ? o->max_body : 4u << 20;
+    int r = cg_httpd_start(&cp.httpd, &loop, listen, handle, &cp);
+    if (r) {
+        fprintf(stderr, "crossgate control: cannot listen on %s: %s\n", listen, cg_strerror(r));
+        goto Exit;
+    }
+    sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    cg_io_start_level(&loop, &sig_io, sfd, EPOLLIN, on_signal);
+    cg_timer_start(&loop, &cp.sweep, SWEEP_MS, on_sweep);
+    cg_log_info("control: listening on %s, data in %s, revision %" PRIu64 ", %zu resources%s", listen,
+                o->data_dir ? o->data_dir : "crossgate-data", cp.store.revision, cp.store.res.len,
+                cp.token ? ", token required for writes" : "");
+    cg_loop_run(&loop);
+    cg_httpd_stop(&cp.httpd);
+    cg_io_stop(&loop, &sig_io);
+    close(sfd);
+    cg_timer_stop(&loop, &cp.sweep);
+    cg_loop_run_once(&loop, 0); /* deferred frees */
+    rc = 0;
+Exit:
+    cp.leases.on_gone = NULL;
+    for (size_t i = 0; i < cp.leases.items.len; i++) cg_control_watch_detach(&cp.watch, cp.leases.items.items[i]);
+    cg_control_leases_destroy(&cp.leases);
+    cg_control_store_close(&cp.store);
+    cg_loop_destroy(&loop);
+    free(cp.token);
+    cg_buf_free(&err);
+    return rc;
+}

@@ -1,0 +1,50 @@
+/* The control plane process: HTTP/JSON API (docs/api.md) over the store, the instance leases
+ * and the snapshot watches, all on one event loop. */
+#ifndef CG_CONTROL_API_H
+#define CG_CONTROL_API_H
+
+#include "control/instances.h"
+#include "control/store.h"
+#include "control/watch.h"
+#include "core/loop.h"
+#include "http/server.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cg_control_opts {
+    const char *listen;     /* ip:port, default 127.0.0.1:7070 */
+    const char *data_dir;   /* default ./crossgate-data */
+    const char *token_file; /* NULL: no authentication */
+    size_t max_body;        /* request body limit (413 beyond); default 4 MiB */
+} cg_control_opts_t;
+
+/* Counters for /metrics. */
+typedef struct cg_control_stats {
+    uint64_t apply_ok, apply_rejected, delete_ok, delete_rejected, unauthorized;
+    uint64_t registrations, deregistrations, expired;
+} cg_control_stats_t;
+
+typedef struct cg_control {
+    cg_loop_t *loop;
+    cg_httpd_t httpd;
+    cg_control_store_t store;
+    cg_control_leases_t leases;
+    cg_control_watch_t watch;
+    cg_control_stats_t stats;
+    char *token; /* NULL: open */
+    cg_timer_t sweep;
+    uint64_t started_wall_us;
+} cg_control_t;
+
+/* Runs `crossgate control` until SIGINT/SIGTERM. Returns the exit status; failures to start
+ * print one line on stderr. */
+int cg_control_main(const cg_control_opts_t *o);
+
+/* Inside the control layer (status.c): GET /v1/status and GET /metrics bodies. */
+void cg_control__status_json(cg_control_t *cp, cg_buf_t *out);
+void cg_control__metrics(cg_control_t *cp, cg_buf_t *out);
+/* GET /v1/instances: {"instances":[...]} with the objects of /v1/status. */
+void cg_control__instances_json(cg_control_t *cp, cg_buf_t *out);
+
+#endif

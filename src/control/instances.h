@@ -1,0 +1,62 @@
+/* Gateway instances and their leases: registration, heartbeat, expiry. Pure logic: time is
+ * passed in (monotonic milliseconds), nothing here does I/O. */
+#ifndef CG_CONTROL_INSTANCES_H
+#define CG_CONTROL_INSTANCES_H
+
+#include "core/buf.h"
+#include "core/list.h"
+#include "translate/snapshot.h"
+#include "translate/translate.h"
+
+#include <stdint.h>
+
+#define CG_CONTROL_HEARTBEAT_MS 1000
+#define CG_CONTROL_TTL_MS 3000
+
+/* One registered instance. Owns its strings. */
+typedef struct cg_control_inst {
+    char id[33]; /* 32 hex digits, opaque to clients */
+    char *cluster, *namespace_, *address;
+    char *admin; /* may be NULL */
+    cg_snap_label_t *labels;
+    size_t nlabels;
+    uint64_t registered_ms, heartbeat_ms; /* monotonic */
+    uint64_t registered_wall_us;
+    void *data; /* the owner's per-instance state (the watch entry) */
+} cg_control_inst_t;
+
+typedef enum { CG_CONTROL_GONE_EXPIRED, CG_CONTROL_GONE_DEREGISTERED, CG_CONTROL_GONE_REPLACED } cg_control_gone_t;
+
+typedef struct cg_control_leases cg_control_leases_t;
+/* Called just before an instance is freed. */
+typedef void (*cg_control_lease_gone_cb)(cg_control_leases_t *l, cg_control_inst_t *inst,
+                                         cg_control_gone_t why);
+
+struct cg_control_leases {
+    CG_VEC(cg_control_inst_t *) items; /* registration order */
+    uint64_t ttl_ms;                   /* default CG_CONTROL_TTL_MS */
+    cg_control_lease_gone_cb on_gone;  /* may be NULL */
+    void *data;
+};
+
+/* Parses a registration body (JSON: cluster, namespace, labels, address, admin) into a new
+ * instance without id or times. On error appends one line to err and returns CG_EINVAL. */
+int cg_control_inst_parse(const char *body, size_t len, cg_control_inst_t **out, cg_buf_t *err);
+void cg_control_inst_free(cg_control_inst_t *inst);
+/* The translation view of an instance (borrowing its strings). */
+cg_instance_t cg_control_inst_view(const cg_control_inst_t *inst);
+
+/* Takes inst (from cg_control_inst_parse), gives it id (random unless already set) and lease,
+ * and replaces any instance with the same cluster, namespace, address and labels. */
+void cg_control_leases_register(cg_control_leases_t *l, cg_control_inst_t *inst, uint64_t now_ms);
+/* Renews a lease. Returns 0, or CG_ENOENT when the id is unknown (expired or never known). */
+int cg_control_leases_heartbeat(cg_control_leases_t *l, const char *id, uint64_t now_ms);
+cg_control_inst_t *cg_control_leases_find(const cg_control_leases_t *l, const char *id);
+/* Deregisters. Returns 0 or CG_ENOENT. */
+int cg_control_leases_remove(cg_control_leases_t *l, const char *id);
+/* Removes every instance whose last heartbeat is ttl_ms or more before now; returns how many. */
+size_t cg_control_leases_sweep(cg_control_leases_t *l, uint64_t now_ms);
+/* Frees everything (on_gone is not called). */
+void cg_control_leases_destroy(cg_control_leases_t *l);
+
+#endif
