@@ -1,0 +1,90 @@
+/* Tests of canonical documents: JSON normalisation and YAML output that reads back the same. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "control/doc.h"
+#include "core/err.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static char *to_json(const char *yaml, int json_in)
+{
+    cg_ystream_t ys = {0};
+    cg_buf_t err = {0}, out = {0};
+    assert_int_equal(cg_model_yaml_parse("t", yaml, strlen(yaml), json_in, &ys, &err), 0);
+    assert_int_equal(cg_control_doc_json(ys.docs[0].root, &out), 0);
+    cg_buf_append(&out, "", 1);
+    cg_ystream_free(&ys);
+    cg_buf_free(&err);
+    return out.base;
+}
+
+static char *to_yaml(const char *json)
+{
+    cg_ystream_t ys = {0};
+    cg_buf_t err = {0}, out = {0};
+    assert_int_equal(cg_model_yaml_parse("t", json, strlen(json), 1, &ys, &err), 0);
+    assert_int_equal(cg_control_doc_yaml(ys.docs[0].root, &out), 0);
+    cg_buf_append(&out, "", 1);
+    cg_ystream_free(&ys);
+    cg_buf_free(&err);
+    return out.base;
+}
+
+static void test_json_normalises(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"a: 1", "{\"a\":1}"},
+        {"a: +7", "{\"a\":7}"},
+        {"a: 0x1F", "{\"a\":31}"},
+        {"a: 0o17", "{\"a\":15}"},
+        {"a: 1.4", "{\"a\":1.4}"},
+        {"a: True", "{\"a\":true}"},
+        {"a: ~", "{\"a\":null}"},
+        {"a: '1'", "{\"a\":\"1\"}"},
+        {"a: \"q\\\"\\n\"", "{\"a\":\"q\\\"\\u000a\"}"},
+        {"a: [x, {b: c}]\nd: {}\ne: []", "{\"a\":[\"x\",{\"b\":\"c\"}],\"d\":{},\"e\":[]}"},
+        {"# comment\nb: &x {k: v}\nc: *x", "{\"b\":{\"k\":\"v\"},\"c\":{\"k\":\"v\"}}"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *j = to_json(cases[i].in, 0);
+        if (strcmp(j, cases[i].out)) fail_msg("case %zu: %s != %s", i, j, cases[i].out);
+        free(j);
+    }
+}
+
+/* YAML out, read back, JSON out again: the same bytes. */
+static void test_yaml_round_trip(void **state)
+{
+    (void)state;
+    static const char *const cases[] = {
+        "{\"apiVersion\":\"crossgate/v1\",\"kind\":\"Cluster\",\"metadata\":{\"name\":\"cluster-1\",\"labels\":{\"a/b\":\"true\",\"n\":\"1\"}},"
+        "\"spec\":{\"locality\":{\"region\":\"region-1\"},\"gateways\":[{\"address\":\"127.0.1.1\",\"labels\":{\"app\":\"x\"}}]}}",
+        "{\"s\":[\"*.example.com\",\"*\",\"a: b\",\"#c\",\"\",\"null\",\"yes\",\"-1\",\"x:\",\"multi\\u000aline\",\" lead\"],"
+        "\"n\":[1,-2,1.5,true,false,null],\"e\":{},\"l\":[],\"nested\":[[1,[2]],[{\"a\":[]}]],\"k y\":{\"\":1}}",
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *y = to_yaml(cases[i]);
+        char *j = to_json(y, 0);
+        if (strcmp(j, cases[i])) fail_msg("case %zu:\n%s\n->\n%s\n->\n%s", i, cases[i], y, j);
+        free(y);
+        free(j);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_normalises),
+        cmocka_unit_test(test_yaml_round_trip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

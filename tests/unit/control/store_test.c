@@ -1,0 +1,231 @@
+/* Tests of the control plane's store: apply (created, unchanged, configured), all-or-nothing
+ * validation with file positions, deletes, versions and revisions, and reopening. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "control/store.h"
+#include "core/err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char cluster1[] = "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-1}\n"
+                               "spec:\n  locality: {region: region-1}\n";
+static const char cluster1_comment[] = "# same content, other text\napiVersion: crossgate/v1\nkind: Cluster\n"
+                                       "metadata:\n  name: cluster-1\nspec:\n  locality:\n    region: region-1\n";
+static const char cluster1_moved[] = "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-1}\n"
+                                     "spec:\n  locality: {region: region-2}\n";
+static const char two[] = "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-2}\n"
+                          "spec:\n  locality: {region: region-2}\n---\n"
+                          "apiVersion: crossgate/v1\nkind: Service\nmetadata: {name: pp, namespace: bookinfo, cluster: cluster-2}\n"
+                          "spec:\n  hostname: pp.bookinfo\n  endpoints: [{address: 127.0.0.9, port: 9080}]\n";
+/* valid first document, invalid second: nothing of it may land */
+static const char half_bad[] = "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-3}\n"
+                               "spec:\n  locality: {region: region-3}\n---\n"
+                               "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-4}\n"
+                               "spec:\n  locality: {regoin: region-3}\n";
+
+typedef struct fx {
+    char dir[64];
+    cg_control_store_t st;
+} fx_t;
+
+static int setup(void **state)
+{
+    fx_t *f = cg_xcalloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/cg-store-test-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    cg_buf_t err = {0};
+    assert_int_equal(cg_control_store_open(&f->st, f->dir, &err), 0);
+    cg_buf_free(&err);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    cg_control_store_close(&f->st);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+/* Applies text; returns the action of result i (or -1 on error), with its version. */
+static int apply(fx_t *f, const char *name, const char *text, size_t i, uint64_t *version, cg_buf_t *errors)
+{
+    cg_control_results_t r = {0};
+    int rc = cg_control_store_apply(&f->st, name, text, strlen(text), &r, errors);
+    int action = -1;
+    if (rc == 0) {
+        assert_true(i < r.len);
+        action = (int)r.items[i].action;
+        if (version) *version = r.items[i].version;
+    } else {
+        assert_int_equal(r.len, 0);
+    }
+    cg_control_results_free(&r);
+    return action;
+}
+
+static void test_created_unchanged_configured(void **state)
+{
+    fx_t *f = *state;
+    uint64_t v = 0;
+    assert_int_equal(f->st.revision, 0);
+    assert_int_equal(apply(f, "c1.yaml", cluster1, 0, &v, NULL), CG_CONTROL_CREATED);
+    assert_int_equal(v, 1);
+    assert_int_equal(f->st.revision, 1);
+    /* the same content written differently is the same resource */
+    assert_int_equal(apply(f, "c1.yaml", cluster1_comment, 0, &v, NULL), CG_CONTROL_UNCHANGED);
+    assert_int_equal(v, 1);
+    assert_int_equal(f->st.revision, 1);
+    assert_int_equal(apply(f, "c1.yaml", cluster1_moved, 0, &v, NULL), CG_CONTROL_CONFIGURED);
+    assert_int_equal(v, 2);
+    assert_int_equal(f->st.revision, 2);
+    const cg_control_res_t *r = cg_control_store_find(&f->st, CG_KIND_CLUSTER, "", "", "cluster-1");
+    assert_non_null(r);
+    assert_int_equal(r->version, 2);
+    assert_non_null(strstr(r->json, "\"region\":\"region-2\""));
+    const cg_resource_set_t *view = cg_control_store_view(&f->st);
+    assert_int_equal(view->nclusters, 1);
+    assert_string_equal(view->clusters[0].spec.locality.region, "region-2");
+}
+
+static void test_multi_document_and_identity(void **state)
+{
+    fx_t *f = *state;
+    cg_control_results_t r = {0};
+    cg_buf_t errors = {0};
+    assert_int_equal(cg_control_store_apply(&f->st, "two.yaml", two, strlen(two), &r, &errors), 0);
+    assert_int_equal(r.len, 2);
+    assert_int_equal(r.items[1].kind, CG_KIND_SERVICE);
+    assert_string_equal(r.items[1].namespace_, "bookinfo");
+    assert_string_equal(r.items[1].cluster, "cluster-2");
+    assert_int_equal(r.items[0].version, r.items[1].version); /* one request, one revision */
+    cg_control_results_free(&r);
+    assert_non_null(cg_control_store_find(&f->st, CG_KIND_SERVICE, "cluster-2", "bookinfo", "pp"));
+    assert_null(cg_control_store_find(&f->st, CG_KIND_SERVICE, "cluster-1", "bookinfo", "pp"));
+    assert_int_equal(f->st.revision, 1);
+    cg_buf_free(&errors);
+}
+
+static void test_invalid_changes_nothing(void **state)
+{
+    fx_t *f = *state;
+    cg_buf_t errors = {0};
+    assert_int_equal(apply(f, "c1.yaml", cluster1, 0, NULL, NULL), CG_CONTROL_CREATED);
+    assert_int_equal(apply(f, "dir/half.yaml", half_bad, 0, NULL, &errors), -1);
+    cg_buf_append(&errors, "", 1);
+    /* the same message as static mode: file:line:col: path: message */
+    if (!strstr(errors.base, "dir/half.yaml:11:14: spec.locality.regoin: unknown field")) fail_msg("%s", errors.base);
+    assert_int_equal(f->st.revision, 1);
+    assert_int_equal(f->st.res.len, 1);
+    assert_null(cg_control_store_find(&f->st, CG_KIND_CLUSTER, "", "", "cluster-3"));
+    /* duplicates within one body */
+    cg_buf_reset(&errors);
+    char dup[512];
+    snprintf(dup, sizeof(dup), "%s---\n%s", cluster1_moved, cluster1_moved);
+    assert_int_equal(apply(f, "dup.yaml", dup, 0, NULL, &errors), -1);
+    cg_buf_append(&errors, "", 1);
+    assert_non_null(strstr(errors.base, "dup.yaml:"));
+    assert_non_null(strstr(errors.base, "duplicate Cluster cluster-1"));
+    assert_int_equal(f->st.revision, 1);
+    cg_buf_free(&errors);
+}
+
+static void test_delete(void **state)
+{
+    fx_t *f = *state;
+    cg_control_results_t r = {0};
+    cg_buf_t errors = {0};
+    assert_int_equal(apply(f, "two.yaml", two, 0, NULL, NULL), CG_CONTROL_CREATED);
+    assert_int_equal(apply(f, "c1.yaml", cluster1, 0, NULL, NULL), CG_CONTROL_CREATED);
+    assert_int_equal(f->st.revision, 2);
+    assert_int_equal(cg_control_store_delete_docs(&f->st, "two.yaml", two, strlen(two), &r, &errors), 0);
+    assert_int_equal(r.len, 2);
+    assert_int_equal(r.items[0].action, CG_CONTROL_DELETED);
+    assert_int_equal(r.items[1].action, CG_CONTROL_DELETED);
+    cg_control_results_free(&r);
+    assert_int_equal(f->st.revision, 3);
+    /* again: nothing there, no new revision */
+    assert_int_equal(cg_control_store_delete_docs(&f->st, "two.yaml", two, strlen(two), &r, &errors), 0);
+    assert_int_equal(r.items[0].action, CG_CONTROL_NOT_FOUND);
+    assert_int_equal(r.items[1].action, CG_CONTROL_NOT_FOUND);
+    cg_control_results_free(&r);
+    assert_int_equal(f->st.revision, 3);
+    assert_int_equal(cg_control_store_delete(&f->st, CG_KIND_CLUSTER, NULL, NULL, "cluster-1", &r, &errors), 0);
+    assert_int_equal(r.items[0].action, CG_CONTROL_DELETED);
+    cg_control_results_free(&r);
+    assert_int_equal(f->st.res.len, 0);
+    assert_int_equal(cg_control_store_view(&f->st)->nclusters, 0);
+    cg_buf_free(&errors);
+}
+
+static void test_reopen_keeps_everything(void **state)
+{
+    fx_t *f = *state;
+    assert_int_equal(apply(f, "two.yaml", two, 0, NULL, NULL), CG_CONTROL_CREATED);
+    assert_int_equal(apply(f, "c1.yaml", cluster1, 0, NULL, NULL), CG_CONTROL_CREATED);
+    assert_int_equal(apply(f, "c1.yaml", cluster1_moved, 0, NULL, NULL), CG_CONTROL_CONFIGURED);
+    cg_control_store_close(&f->st);
+    cg_buf_t err = {0};
+    assert_int_equal(cg_control_store_open(&f->st, f->dir, &err), 0);
+    assert_int_equal(f->st.revision, 3);
+    assert_int_equal(f->st.res.len, 3);
+    /* creation order survives: cluster-2 and the service first, then cluster-1 */
+    assert_string_equal(f->st.res.items[0]->name, "cluster-2");
+    assert_string_equal(f->st.res.items[2]->name, "cluster-1");
+    assert_int_equal(f->st.res.items[2]->version, 3);
+    const cg_resource_set_t *view = cg_control_store_view(&f->st);
+    assert_int_equal(view->nclusters, 2);
+    assert_int_equal(view->nservices, 1);
+    uint64_t v;
+    assert_int_equal(apply(f, "c1.yaml", cluster1_moved, 0, &v, NULL), CG_CONTROL_UNCHANGED);
+    assert_int_equal(v, 3);
+    assert_int_equal(apply(f, "c1.yaml", cluster1, 0, &v, NULL), CG_CONTROL_CONFIGURED);
+    assert_int_equal(v, 4);
+    cg_buf_free(&err);
+}
+
+static void test_kind_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int ok;
+        cg_model_kind_t k;
+    } cases[] = {
+        {"gateway", 1, CG_KIND_GATEWAY}, {"Gateways", 1, CG_KIND_GATEWAY}, {"GW", 1, CG_KIND_GATEWAY},
+        {"cluster", 1, CG_KIND_CLUSTER}, {"clusters", 1, CG_KIND_CLUSTER}, {"service", 1, CG_KIND_SERVICE},
+        {"SVC", 1, CG_KIND_SERVICE},     {"services", 1, CG_KIND_SERVICE}, {"gate", 0, 0},
+        {"", 0, 0},                      {"servicess", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cg_model_kind_t k = 99;
+        int rc = cg_control_kind_parse(cases[i].s, strlen(cases[i].s), &k);
+        assert_int_equal(rc == 0, cases[i].ok);
+        if (cases[i].ok) assert_int_equal(k, cases[i].k);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_created_unchanged_configured, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_multi_document_and_identity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
+        cmocka_unit_test(test_kind_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

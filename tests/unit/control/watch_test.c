@@ -1,0 +1,239 @@
+/* Tests of snapshot recomputation: versions move only for instances whose snapshot content
+ * changed, instance-set changes re-translate only new instances and edges, waiters wake. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "control/store.h"
+#include "control/watch.h"
+#include "core/err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct fx {
+    char dir[64];
+    cg_control_store_t st;
+    cg_control_leases_t leases;
+    cg_control_watch_t w;
+    cg_control_inst_t *edge, *ing1, *ing2;
+} fx_t;
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *buf = cg_xcalloc(1, 1 << 16);
+    size_t n = fread(buf, 1, (1 << 16) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void apply_text(fx_t *f, const char *name, const char *text)
+{
+    cg_control_results_t r = {0};
+    cg_buf_t errors = {0};
+    int rc = cg_control_store_apply(&f->st, name, text, strlen(text), &r, &errors);
+    if (rc) fail_msg("%s: %.*s", name, (int)errors.len, errors.base);
+    cg_control_results_free(&r);
+    cg_buf_free(&errors);
+}
+
+static void apply_example(fx_t *f, const char *file)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/examples/%s", CG_SOURCE_DIR, file);
+    char *text = slurp(path);
+    apply_text(f, file, text);
+    free(text);
+}
+
+static cg_control_inst_t *add(fx_t *f, const char *cluster, const char *ns, const char *app, const char *address)
+{
+    char body[256];
+    snprintf(body, sizeof(body), "{\"cluster\":\"%s\",\"namespace\":\"%s\",\"labels\":{\"app\":\"%s\"},\"address\":\"%s\"}",
+             cluster, ns, app, address);
+    cg_control_inst_t *inst = NULL;
+    cg_buf_t err = {0};
+    assert_int_equal(cg_control_inst_parse(body, strlen(body), &inst, &err), 0);
+    cg_buf_free(&err);
+    cg_control_leases_register(&f->leases, inst, 0);
+    cg_control_watch_attach(&f->w, inst);
+    return inst;
+}
+
+static uint64_t version(const cg_control_inst_t *inst)
+{
+    return ((const cg_control_wentry_t *)inst->data)->version;
+}
+
+static void on_gone(cg_control_leases_t *l, cg_control_inst_t *inst, cg_control_gone_t why)
+{
+    fx_t *f = l->data;
+    cg_control_watch_detach(&f->w, inst);
+}
+
+static int setup(void **state)
+{
+    fx_t *f = cg_xcalloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/cg-watch-test-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    cg_buf_t err = {0};
+    assert_int_equal(cg_control_store_open(&f->st, f->dir, &err), 0);
+    cg_buf_free(&err);
+    static const char *const files[] = {"cluster-1.yaml",     "cluster-2.yaml",     "cluster-edge.yaml",
+                                        "productpage-1.yaml", "productpage-2.yaml", "bookinfo-ingress-1.yaml",
+                                        "bookinfo-ingress-2.yaml", "bookinfo-edge.yaml"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) apply_example(f, files[i]);
+    f->leases.on_gone = on_gone;
+    f->leases.data = f;
+    f->edge = add(f, "cluster-edge", "edge", "edgegw", "127.0.0.1");
+    f->ing1 = add(f, "cluster-1", "bookinfo", "ingressgw-1", "127.0.1.2");
+    f->ing2 = add(f, "cluster-2", "bookinfo", "ingressgw-2", "127.0.2.2");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    f->leases.on_gone = NULL;
+    for (size_t i = 0; i < f->leases.items.len; i++) cg_control_watch_detach(&f->w, f->leases.items.items[i]);
+    cg_control_leases_destroy(&f->leases);
+    cg_control_store_close(&f->st);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static size_t recompute(fx_t *f, int what)
+{
+    return cg_control_watch_recompute(&f->w, cg_control_store_view(&f->st), &f->leases, what);
+}
+
+static void test_only_changed_instances_bump(void **state)
+{
+    fx_t *f = *state;
+    assert_int_equal(recompute(f, CG_CONTROL_RECOMPUTE_ALL), 3);
+    uint64_t ve = version(f->edge), v1 = version(f->ing1), v2 = version(f->ing2);
+    assert_true(ve > 0 && v1 > ve && v2 > v1);
+    const cg_control_wentry_t *e = f->edge->data;
+    assert_true(e->edge);
+    assert_non_null(memmem(e->json.base, e->json.len, "\"address\":\"127.0.1.2\"", strlen("\"address\":\"127.0.1.2\"")));
+    /* nothing changed: no version moves */
+    assert_int_equal(recompute(f, CG_CONTROL_RECOMPUTE_ALL), 0);
+    assert_int_equal(version(f->edge), ve);
+
+    /* the service behind ingress-1 moves: only ingress-1's snapshot changes */
+    apply_text(f, "pp1.yaml",
+               "apiVersion: crossgate/v1\nkind: Service\nmetadata: {name: productpage, namespace: bookinfo, cluster: "
+               "cluster-1}\nspec:\n  hostname: productpage.bookinfo.svc.cluster.local\n  endpoints: [{address: "
+               "127.0.1.11, port: 9080}]\n");
+    assert_int_equal(recompute(f, CG_CONTROL_RECOMPUTE_ALL), 1);
+    assert_int_equal(version(f->edge), ve);
+    assert_int_equal(version(f->ing2), v2);
+    assert_true(version(f->ing1) > v2);
+}
+
+static void test_instance_changes_touch_new_and_edges(void **state)
+{
+    fx_t *f = *state;
+    assert_int_equal(recompute(f, CG_CONTROL_RECOMPUTE_ALL), 3);
+    uint64_t ve = version(f->edge), v1 = version(f->ing1), v2 = version(f->ing2);
+    uint64_t computed = f->w.computed;
+    cg_control_inst_t *ing1b = add(f, "cluster-1", "bookinfo", "ingressgw-1", "127.0.1.3");
+    assert_int_equal(recompute(f, CG_CONTROL_RECOMPUTE_INSTANCES), 2); /* the new one and the edge */
+    assert_int_equal(f->w.computed - computed, 2);                      /* ingresses not even translated */
+    assert_true(version(f->edge) > ve);
+    assert_true(version(ing1b) > 0);
+    assert_int_equal(version(f->ing1), v1);
+    assert_int_equal(version(f->ing2), v2);
+    const cg_control_wentry_t *e = f->edge->data;
+    assert_non_null(memmem(e->json.base, e->json.len, "\"address\":\"127.0.1.3\"", strlen("\"address\":\"127.0.1.3\"")));
+    /* it leaves: the edge drops it */
+    ve = version(f->edge);
+    assert_int_equal(cg_control_leases_remove(&f->leases, ing1b->id), 0);
+    assert_int_equal(recompute(f, CG_CONTROL_RECOMPUTE_INSTANCES), 1);
+    assert_true(version(f->edge) > ve);
+    assert_null(memmem(e->json.base, e->json.len, "\"address\":\"127.0.1.3\"", strlen("\"address\":\"127.0.1.3\"")));
+}
+
+typedef struct rec {
+    cg_control_waiter_t w;
+    int calls;
+    const cg_control_wentry_t *got;
+} rec_t;
+
+static void woke(cg_control_waiter_t *w, const cg_control_wentry_t *e)
+{
+    rec_t *r = cg_container_of(w, rec_t, w);
+    r->calls++;
+    r->got = e;
+}
+
+static void test_waiters(void **state)
+{
+    fx_t *f = *state;
+    recompute(f, CG_CONTROL_RECOMPUTE_ALL);
+    rec_t a = {.w = {.after = version(f->ing1), .cb = woke}}, b = {.w = {.after = version(f->ing2), .cb = woke}};
+    cg_control_watch_wait(&f->w, f->ing1->data, &a.w);
+    cg_control_watch_wait(&f->w, f->ing2->data, &b.w);
+    assert_int_equal(f->w.waiting, 2);
+    apply_text(f, "pp1.yaml",
+               "apiVersion: crossgate/v1\nkind: Service\nmetadata: {name: productpage, namespace: bookinfo, cluster: "
+               "cluster-1}\nspec:\n  hostname: productpage.bookinfo.svc.cluster.local\n  endpoints: [{address: "
+               "127.0.1.12, port: 9080}]\n");
+    recompute(f, CG_CONTROL_RECOMPUTE_ALL);
+    assert_int_equal(a.calls, 1);
+    assert_ptr_equal(a.got, f->ing1->data);
+    assert_true(a.got->version > a.w.after);
+    assert_int_equal(b.calls, 0);
+    assert_int_equal(f->w.waiting, 1);
+    /* the instance leaves: its waiter learns it with NULL */
+    assert_int_equal(cg_control_leases_remove(&f->leases, f->ing2->id), 0);
+    assert_int_equal(b.calls, 1);
+    assert_null(b.got);
+    assert_int_equal(f->w.waiting, 0);
+    /* cancel: never called */
+    rec_t c = {.w = {.after = version(f->edge), .cb = woke}};
+    cg_control_watch_wait(&f->w, f->edge->data, &c.w);
+    cg_control_watch_cancel(&f->w, &c.w);
+    assert_int_equal(cg_control_leases_remove(&f->leases, f->edge->id), 0);
+    assert_int_equal(c.calls, 0);
+}
+
+static void test_translation_error_keeps_last_snapshot(void **state)
+{
+    fx_t *f = *state;
+    recompute(f, CG_CONTROL_RECOMPUTE_ALL);
+    uint64_t v1 = version(f->ing1);
+    /* a second Gateway on ingress-1's port and hostname: that instance cannot be translated */
+    apply_text(f, "clash.yaml",
+               "apiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: clash}\nspec:\n  workloadSelector: "
+               "{namespace: bookinfo, labels: {app: ingressgw-1}}\n  http:\n  - name: x\n    port: 8080\n    hostname: "
+               "bookinfo.tse.tetratelabs.io\n    routing:\n      rules:\n      - directResponse: {status: 200}\n");
+    recompute(f, CG_CONTROL_RECOMPUTE_ALL);
+    const cg_control_wentry_t *e = f->ing1->data;
+    assert_non_null(e->error);
+    assert_int_equal(version(f->ing1), v1);
+    assert_non_null(e->snap);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_only_changed_instances_bump, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_instance_changes_touch_new_and_edges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_waiters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_translation_error_keeps_last_snapshot, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
