@@ -1,0 +1,489 @@
+"""End-to-end scenarios of the control plane: `crossgate control` with its HTTP/JSON API and the
+`apply`, `delete`, `get` and `status` commands, as real processes on 127.0.31.0/24.
+
+Nothing waits with a bare sleep: every wait polls a condition with a deadline. Every process
+started is killed, with its process group, when its test ends.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = os.environ.get("CROSSGATE_BIN") or str(REPO / "build" / "crossgate")
+EXAMPLES = REPO / "examples"
+HOST = "127.0.31.1"
+DEADLINE = 10.0
+
+GUIDE = ["cluster-1.yaml", "cluster-2.yaml", "cluster-edge.yaml", "productpage-1.yaml",
+         "productpage-2.yaml", "bookinfo-ingress-1.yaml", "bookinfo-ingress-2.yaml",
+         "bookinfo-edge.yaml"]
+
+
+def wait_until(pred, timeout=DEADLINE, what="condition", interval=0.02):
+    end = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            v = pred()
+            if v:
+                return v
+        except Exception as e:  # not up yet
+            last = e
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}" +
+                                 (f" (last error: {last!r})" if last else ""))
+        time.sleep(interval)
+
+
+def free_port(host=HOST):
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, headers=None, timeout=10):
+    """(status, headers, body bytes) of one request; HTTP errors are answers too."""
+    data = body.encode() if isinstance(body, str) else body
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+class ControlPlane:
+    """One `crossgate control` process with its data directory."""
+
+    def __init__(self, tmp, token=None, extra=()):
+        self.tmp = Path(tmp)
+        self.data = self.tmp / "data"
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.token = token
+        self.extra = list(extra)
+        self.p = None
+        self.starts = 0
+
+    def start(self):
+        argv = [BIN, "control", "--listen", f"{HOST}:{self.port}", "--data", str(self.data), *self.extra]
+        if self.token:
+            tf = self.tmp / "token"
+            tf.write_text(self.token + "\n")
+            argv += ["--token-file", str(tf)]
+        self.starts += 1
+        self.log = open(self.tmp / f"control-{self.starts}.err", "wb")
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
+                                  start_new_session=True)
+        wait_until(lambda: self.p.poll() is None and http("GET", self.url + "/ready")[0] == 200,
+                   what="control plane ready")
+        return self
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.p and self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, sig)
+            except ProcessLookupError:
+                pass
+            self.p.wait(timeout=10)
+        self.p = None
+
+    def cli(self, *args, token=None, check=None, cwd=None):
+        env = dict(os.environ, CROSSGATE_CONTROL=self.url)
+        env.pop("CROSSGATE_TOKEN", None)
+        if token:
+            env["CROSSGATE_TOKEN"] = token
+        r = subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, env=env, timeout=30,
+                           cwd=cwd or REPO)
+        if check is not None:
+            assert (r.returncode == 0) == check, f"{args}: rc={r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r
+
+    def api(self, method, path, body=None, headers=None, timeout=10):
+        h = dict(headers or {})
+        if self.token and "Authorization" not in h:
+            h["Authorization"] = f"Bearer {self.token}"
+        return http(method, self.url + path, body, h, timeout)
+
+    def json(self, method, path, body=None, headers=None):
+        st, _, b = self.api(method, path, body, headers)
+        assert st == 200, f"{method} {path}: {st} {b!r}"
+        return json.loads(b)
+
+    def register(self, cluster, namespace, app, address, admin=None):
+        body = {"cluster": cluster, "namespace": namespace, "labels": {"app": app}, "address": address}
+        if admin:
+            body["admin"] = admin
+        return self.json("POST", "/v1/instances", json.dumps(body))["id"]
+
+
+@pytest.fixture
+def cp(tmp_path):
+    c = ControlPlane(tmp_path).start()
+    yield c
+    c.kill()
+
+
+def apply_guide(cp, files=GUIDE):
+    for f in files:
+        cp.cli("apply", "-f", EXAMPLES / f, check=True)
+
+
+# ---------------------------------------------------------------- resources
+
+
+def test_control_apply_reports_created_unchanged_configured(cp, tmp_path):
+    r = cp.cli("apply", "-f", EXAMPLES / "bookinfo-edge.yaml", check=True)
+    assert r.stdout == "gateway/bookinfo-edge created\n"
+    r = cp.cli("apply", "-f", EXAMPLES / "bookinfo-edge.yaml", check=True)
+    assert r.stdout == "gateway/bookinfo-edge unchanged\n"
+    # the same content written differently is unchanged; a real edit is configured
+    text = (EXAMPLES / "bookinfo-edge.yaml").read_text()
+    (tmp_path / "edge.yaml").write_text("# reformatted\n" + text.replace("hostname: bookinfo.tse.tetratelabs.io",
+                                                                        "hostname: 'bookinfo.tse.tetratelabs.io'"))
+    assert cp.cli("apply", "-f", tmp_path / "edge.yaml", check=True).stdout == "gateway/bookinfo-edge unchanged\n"
+    (tmp_path / "edge.yaml").write_text(text.replace("port: 8080", "port: 8081"))
+    assert cp.cli("apply", "-f", tmp_path / "edge.yaml", check=True).stdout == "gateway/bookinfo-edge configured\n"
+    # a directory: every file, in name order; Services name their namespace and cluster
+    d = tmp_path / "dir"
+    d.mkdir()
+    for f in ["cluster-1.yaml", "productpage-1.yaml"]:
+        (d / f).write_text((EXAMPLES / f).read_text())
+    r = cp.cli("apply", "-f", d, check=True)
+    assert r.stdout.splitlines() == ["cluster/cluster-1 created",
+                                     "service/productpage created (namespace bookinfo, cluster cluster-1)"]
+    item = cp.json("GET", "/v1/resources/gateway/bookinfo-edge")
+    assert item["version"] == 2 and item["kind"] == "Gateway"
+    assert cp.json("GET", "/v1/resources/clusters")["revision"] == 4  # one per request that changed something
+
+
+def test_control_get_outputs_apply_back(cp, tmp_path):
+    apply_guide(cp)
+    r = cp.cli("get", "gateways", check=True)
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:2] == ["NAME", "NAMESPACE"]
+    assert sorted(l.split()[0] for l in lines[1:]) == ["bookinfo-edge", "bookinfo-ingress-1", "bookinfo-ingress-2"]
+    r = cp.cli("get", "cluster", check=True)
+    assert any(l.split()[:2] == ["cluster-2", "region-2"] for l in r.stdout.splitlines())
+    lst = json.loads(cp.cli("get", "gw", "-o", "json", check=True).stdout)
+    assert isinstance(lst, list) and len(lst) == 3
+    one = json.loads(cp.cli("get", "Gateway", "bookinfo-edge", "-o", "json", check=True).stdout)
+    assert one["kind"] == "Gateway" and one["metadata"]["name"] == "bookinfo-edge"
+    assert one["metadata"]["organization"] == "tse"
+    svc = json.loads(cp.cli("get", "svc", "productpage", "--cluster", "cluster-2", "-o", "json", check=True).stdout)
+    assert svc["metadata"]["cluster"] == "cluster-2"
+    # two productpage Services: a name alone is ambiguous
+    r = cp.cli("get", "service", "productpage", check=False)
+    assert "ambiguous" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    # yaml output applies back unchanged, every kind
+    for kind in ["gateways", "clusters", "services"]:
+        y = cp.cli("get", kind, "-o", "yaml", check=True).stdout
+        (tmp_path / f"{kind}.yaml").write_text(y)
+        r = cp.cli("apply", "-f", tmp_path / f"{kind}.yaml", check=True)
+        assert r.stdout and all(l.split()[1] == "unchanged" for l in r.stdout.splitlines()), r.stdout
+    js = cp.cli("get", "gw", "bookinfo-edge", "-o", "json", check=True).stdout
+    (tmp_path / "edge.json").write_text(js)
+    assert cp.cli("apply", "-f", tmp_path / "edge.json", check=True).stdout == "gateway/bookinfo-edge unchanged\n"
+    r = cp.cli("get", "gateway", "nope", check=False)
+    assert r.returncode != 0 and "gateway/nope not found" in r.stderr
+    r = cp.cli("get", "widgets", check=False)
+    assert r.returncode != 0 and "unknown kind" in r.stderr
+
+
+def test_control_invalid_apply_names_file_position_and_changes_nothing(cp, tmp_path):
+    apply_guide(cp, ["cluster-1.yaml", "bookinfo-edge.yaml"])
+    before = cp.json("GET", "/v1/resources/gateway")
+    bad = tmp_path / "bad-edge.yaml"
+    # a valid Cluster first, then a Gateway with an unknown field: all or nothing
+    bad.write_text("apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-9}\n"
+                   "spec:\n  locality: {region: region-9}\n---\n" +
+                   (EXAMPLES / "bookinfo-edge.yaml").read_text().replace("port: 8080", "prot: 8080"))
+    r = cp.cli("apply", "-f", bad, check=False)
+    assert r.returncode != 0
+    assert f"{bad}:" in r.stderr and ": spec.http[0].prot: unknown field" in r.stderr, r.stderr
+    static = subprocess.run([BIN, "gateway", "--cluster", "x", "-f", str(bad), "--admin", "off"],
+                            capture_output=True, text=True, timeout=10)
+    first_error = [l for l in r.stderr.splitlines() if "prot" in l][0]
+    assert first_error in static.stderr  # the same message as static mode
+    assert cp.json("GET", "/v1/resources/gateway") == before
+    assert cp.json("GET", "/v1/resources/cluster")["items"][0]["name"] == "cluster-1"
+    assert len(cp.json("GET", "/v1/resources/cluster")["items"]) == 1
+    # straight through the API: 400 with the positions in the named file
+    st, _, body = cp.api("POST", "/v1/apply", bad.read_text(), {"X-Crossgate-Filename": "mine.yaml"})
+    assert st == 400 and b"mine.yaml:" in body and b"prot: unknown field" in body
+    # a Gateway mixing destinations and duplicates in one body: rejected by the server
+    mixed = (EXAMPLES / "bookinfo-edge.yaml").read_text().replace(
+        "clusterDestination: {}",
+        "clusterDestination: {}\n          - route:\n              serviceDestination: {host: a/b.c}")
+    st, _, body = cp.api("POST", "/v1/apply", mixed, {"X-Crossgate-Filename": "mixed.yaml"})
+    assert st == 400 and body.startswith(b"mixed.yaml:"), body
+    dup = (EXAMPLES / "cluster-1.yaml").read_text()
+    st, _, body = cp.api("POST", "/v1/apply", dup + "---\n" + dup, {"X-Crossgate-Filename": "dup.yaml"})
+    assert st == 400 and b"dup.yaml:" in body and b"duplicate Cluster cluster-1" in body
+    st, _, body = cp.api("POST", "/v1/apply", "kind: [", {"X-Crossgate-Filename": "syntax.yaml"})
+    assert st == 400 and body.startswith(b"syntax.yaml:2:1: flow sequence without a closing bracket")
+    assert cp.json("GET", "/v1/resources/gateway") == before
+    metrics = cp.api("GET", "/metrics")[2].decode()
+    assert 'crossgate_control_apply_requests_total{result="rejected"} 4' in metrics
+
+
+def test_control_delete_by_file_and_by_name(cp):
+    apply_guide(cp, ["cluster-1.yaml", "cluster-2.yaml", "bookinfo-edge.yaml", "productpage-1.yaml"])
+    r = cp.cli("delete", "-f", EXAMPLES / "bookinfo-edge.yaml", check=True)
+    assert r.stdout == "gateway/bookinfo-edge deleted\n"
+    r = cp.cli("delete", "-f", EXAMPLES / "bookinfo-edge.yaml", check=False)
+    assert r.returncode != 0 and "gateway/bookinfo-edge not found" in r.stderr
+    r = cp.cli("delete", "cluster", "cluster-2", check=True)
+    assert r.stdout == "cluster/cluster-2 deleted\n"
+    r = cp.cli("delete", "clusters", "cluster-2", check=False)
+    assert r.returncode != 0 and "cluster/cluster-2 not found" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = cp.cli("delete", "svc", "productpage", "--namespace", "bookinfo", "--cluster", "cluster-1", check=True)
+    assert r.stdout.startswith("service/productpage deleted")
+    names = [i["name"] for i in cp.json("GET", "/v1/resources/cluster")["items"]]
+    assert names == ["cluster-1"]
+    assert cp.json("GET", "/v1/resources/gateway")["items"] == []
+
+
+def test_control_token_guards_writes_and_registration(tmp_path):
+    c = ControlPlane(tmp_path, token="s3cret-token").start()
+    try:
+        r = c.cli("apply", "-f", EXAMPLES / "cluster-1.yaml", check=False)
+        assert r.returncode != 0 and "401" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+        r = c.cli("apply", "-f", EXAMPLES / "cluster-1.yaml", token="wrong", check=False)
+        assert r.returncode != 0
+        assert http("GET", c.url + "/v1/resources/cluster")[2] and \
+            json.loads(http("GET", c.url + "/v1/resources/cluster")[2])["items"] == []
+        reg = json.dumps({"cluster": "cluster-1", "address": "127.0.31.20"})
+        assert http("POST", c.url + "/v1/instances", reg)[0] == 401
+        assert http("POST", c.url + "/v1/instances", reg, {"Authorization": "Bearer nope"})[0] == 401
+        assert json.loads(http("GET", c.url + "/v1/status")[2])["instances"] == []
+        r = c.cli("apply", "-f", EXAMPLES / "cluster-1.yaml", token="s3cret-token", check=True)
+        assert r.stdout == "cluster/cluster-1 created\n"
+        assert c.cli("get", "clusters", check=True).stdout.count("cluster-1") == 1  # reads are open
+        r = c.cli("delete", "cluster", "cluster-1", check=False)
+        assert r.returncode != 0 and "401" in r.stderr
+        st, _, b = http("POST", c.url + "/v1/instances", reg, {"Authorization": "Bearer s3cret-token"})
+        assert st == 200
+        iid = json.loads(b)["id"]
+        assert http("PUT", c.url + f"/v1/instances/{iid}/heartbeat")[0] == 401
+        assert http("DELETE", c.url + f"/v1/instances/{iid}")[0] == 401
+        assert http("PUT", c.url + f"/v1/instances/{iid}/heartbeat", b"",
+                    {"Authorization": "Bearer s3cret-token"})[0] == 200
+        assert 'crossgate_control_unauthorized_total' in http("GET", c.url + "/metrics")[2].decode()
+    finally:
+        c.kill()
+
+
+def test_control_body_limit_and_malformed_registration(tmp_path):
+    c = ControlPlane(tmp_path, extra=["--max-body", "4096"]).start()
+    try:
+        big = "# " + "x" * 8000 + "\n" + (EXAMPLES / "cluster-1.yaml").read_text()
+        with socket.create_connection((HOST, c.port), timeout=5) as s:
+            s.sendall(f"POST /v1/apply HTTP/1.1\r\nHost: x\r\nContent-Length: {len(big)}\r\n\r\n".encode())
+            resp = s.recv(4096)
+        assert resp.startswith(b"HTTP/1.1 413"), resp
+        assert json.loads(http("GET", c.url + "/v1/resources/cluster")[2])["items"] == []
+        for body, word in [("{", "malformed JSON"), ("[]", "expected one JSON object"),
+                           ('{"cluster":"c"}', "address: missing"),
+                           ('{"cluster":"c","address":"nowhere"}', "address: expected an IP"),
+                           ('{"cluster":"c","address":"127.0.31.9","labels":{"a":1}}', "labels"),
+                           ('{"cluster":"c","address":"127.0.31.9","extra":1}', "unknown field")]:
+            st, _, b = http("POST", c.url + "/v1/instances", body)
+            assert st == 400 and word.encode() in b, (body, st, b)
+        assert json.loads(http("GET", c.url + "/v1/status")[2])["instances"] == []
+        assert http("PUT", c.url + "/v1/instances/feedface/heartbeat")[0] == 404
+        assert http("GET", c.url + "/v1/instances/feedface/snapshot")[0] == 404
+        assert http("GET", c.url + "/v1/nothing")[0] == 404
+        assert http("GET", c.url + "/v1/apply")[0] == 405
+    finally:
+        c.kill()
+
+
+# ---------------------------------------------------------------- instances and snapshots
+
+
+def test_control_long_poll_returns_new_version_on_apply(cp):
+    apply_guide(cp)
+    edge = cp.register("cluster-edge", "edge", "edgegw", "127.0.31.10", admin="127.0.31.10:15000")
+    ing = cp.register("cluster-1", "bookinfo", "ingressgw-1", "127.0.31.11")
+    st, h, b = cp.api("GET", f"/v1/instances/{edge}/snapshot?after=0")
+    assert st == 200
+    snap = json.loads(b)
+    v = snap["version"]
+    assert h.get("x-crossgate-version") == str(v)
+    dest = snap["destinations"][0]
+    assert dest["mode"] == "auto"
+    assert {(e["address"], e["priority"]) for e in dest["endpoints"]} >= {("127.0.31.11", 0), ("127.0.2.1", 1)}
+    ing_v = json.loads(cp.api("GET", f"/v1/instances/{ing}/snapshot?after=0")[2])["version"]
+    # nothing new: a short poll ends with 304
+    t0 = time.monotonic()
+    st, _, b = cp.api("GET", f"/v1/instances/{edge}/snapshot?after={v}&timeout_ms=300")
+    assert st == 304 and b == b"" and time.monotonic() - t0 >= 0.25
+    # a parked poll returns as soon as the edge's snapshot changes
+    got = {}
+
+    def poll():
+        t = time.monotonic()
+        got["r"] = cp.api("GET", f"/v1/instances/{edge}/snapshot?after={v}&timeout_ms=20000", timeout=30)
+        got["t"] = time.monotonic() - t
+
+    th = threading.Thread(target=poll)
+    th.start()
+    wait_until(lambda: "crossgate_control_watches_active 1" in cp.api("GET", "/metrics")[2].decode(),
+               what="the poll to park")
+    t_apply = time.monotonic()
+    cp.cli("apply", "-f", EXAMPLES / "edge-weighted.yaml", check=True)
+    th.join(timeout=15)
+    assert not th.is_alive()
+    st, _, b = got["r"]
+    assert st == 200
+    new = json.loads(b)
+    assert new["version"] > v and new["destinations"][0]["mode"] == "weighted"
+    assert time.monotonic() - t_apply < 3
+    # the ingress's snapshot did not change: same version, a poll on it does not wake
+    assert cp.api("GET", f"/v1/instances/{ing}/snapshot?after={ing_v}&timeout_ms=0")[0] == 304
+    # deregistration: the instance leaves every snapshot
+    assert cp.api("DELETE", f"/v1/instances/{ing}")[0] == 200
+    st, _, b = cp.api("GET", f"/v1/instances/{edge}/snapshot?after={new['version']}&timeout_ms=5000")
+    assert st == 200 and b"127.0.31.11" not in b
+    assert cp.api("GET", f"/v1/instances/{ing}/snapshot?after=0")[0] == 404
+
+
+def test_control_lease_expires_without_heartbeats(cp):
+    apply_guide(cp)
+    edge = cp.register("cluster-edge", "edge", "edgegw", "127.0.31.10")
+    ing = cp.register("cluster-2", "bookinfo", "ingressgw-2", "127.0.31.12")
+    v = json.loads(cp.api("GET", f"/v1/instances/{edge}/snapshot?after=0")[2])
+    assert any(e["address"] == "127.0.31.12" for e in v["destinations"][0]["endpoints"])
+    # the edge keeps its lease by heartbeat; the ingress goes silent
+    stop = threading.Event()
+
+    def beat():
+        while not stop.is_set():
+            cp.api("PUT", f"/v1/instances/{edge}/heartbeat", b"")
+            stop.wait(0.5)
+
+    th = threading.Thread(target=beat)
+    th.start()
+    try:
+        t0 = time.monotonic()
+
+        def gone():
+            ids = [i["id"] for i in cp.json("GET", "/v1/status")["instances"]]
+            return ing not in ids and edge in ids
+
+        wait_until(gone, timeout=8, what="the silent instance's lease to expire")
+        assert 2.5 < time.monotonic() - t0 < 6
+        st, _, b = cp.api("GET", f"/v1/instances/{edge}/snapshot?after={v['version']}&timeout_ms=0")
+        assert st == 200 and b"127.0.31.12" not in b
+        assert cp.api("PUT", f"/v1/instances/{ing}/heartbeat", b"")[0] == 404
+        assert "crossgate_control_leases_expired_total 1" in cp.api("GET", "/metrics")[2].decode()
+    finally:
+        stop.set()
+        th.join()
+
+
+def test_control_status_shows_clusters_instances_and_routing(cp):
+    apply_guide(cp)
+    cp.register("cluster-edge", "edge", "edgegw", "127.0.31.10", admin="127.0.31.10:15000")
+    cp.register("cluster-1", "bookinfo", "ingressgw-1", "127.0.31.11")
+    r = cp.cli("status", check=True)
+    out = r.stdout
+    assert "CLUSTERS" in out and "INSTANCES" in out and "ROUTING" in out
+    assert any(l.split()[:2] == ["cluster-2", "region-2"] for l in out.splitlines())
+    assert "127.0.31.10:15000" in out and "app=ingressgw-1" in out
+    assert "bookinfo.tse.tetratelabs.io:8080" in out
+    assert "auto: every cluster with a live gateway" in out
+    assert "0 (local region)" in out and "remote: failover" in out
+    st = json.loads(cp.cli("status", "-o", "json", check=True).stdout)
+    assert st["clusters"][0]["region"] == "region-1"
+    e = st["edges"][0]
+    assert e["routes"][0]["hostname"] == "bookinfo.tse.tetratelabs.io"
+    assert {x["cluster"] for x in e["destinations"][0]["endpoints"]} == {"cluster-1", "cluster-2"}
+    cp.cli("apply", "-f", EXAMPLES / "edge-named.yaml", check=True)
+    st = json.loads(cp.cli("status", "-o", "json", check=True).stdout)
+    assert st["edges"][0]["destinations"][0]["mode"] == "named"
+
+
+# ---------------------------------------------------------------- durability and concurrency
+
+
+def cluster_doc(name, region="region-1"):
+    return f"apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {{name: {name}}}\nspec:\n  locality: {{region: {region}}}\n"
+
+
+def test_control_acknowledged_applies_survive_kill_9(cp):
+    acked = []
+    stop = threading.Event()
+    errors = []
+
+    def stream():
+        i = 0
+        while not stop.is_set():
+            name = f"durable-{i}"
+            try:
+                st, _, b = cp.api("POST", "/v1/apply", cluster_doc(name), {"X-Crossgate-Filename": name + ".yaml"},
+                                  timeout=5)
+            except Exception:
+                return  # the process is gone: what was not acknowledged may be lost
+            if st == 200:
+                acked.append(name)
+            else:
+                errors.append((st, b))
+            i += 1
+
+    th = threading.Thread(target=stream)
+    th.start()
+    wait_until(lambda: len(acked) >= 30, what="a stream of applies", timeout=20)
+    cp.kill(signal.SIGKILL)
+    stop.set()
+    th.join(timeout=10)
+    assert not errors
+    cp.start()
+    names = {i["name"] for i in cp.json("GET", "/v1/resources/cluster")["items"]}
+    missing = [n for n in acked if n not in names]
+    assert not missing, f"{len(missing)} acknowledged applies lost: {missing[:5]}"
+    assert cp.json("GET", "/v1/resources/cluster")["revision"] >= len(acked)
+
+
+def test_control_concurrent_clients_keep_state_consistent(cp, tmp_path):
+    per = 8
+    failures = []
+
+    def client(k):
+        for i in range(per):
+            f = tmp_path / f"c{k}-{i}.yaml"
+            # every client also rewrites one shared resource
+            f.write_text(cluster_doc(f"c{k}-{i}") + "---\n" + cluster_doc("shared", f"region-{k}"))
+            r = cp.cli("apply", "-f", f)
+            if r.returncode != 0:
+                failures.append(r.stderr)
+
+    ths = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(timeout=60)
+    assert not failures, failures[:3]
+    lst = cp.json("GET", "/v1/resources/cluster")
+    names = sorted(i["name"] for i in lst["items"])
+    assert names == sorted([f"c{k}-{i}" for k in range(4) for i in range(per)] + ["shared"])
+    assert max(i["version"] for i in lst["items"]) == lst["revision"]
+    shared = cp.json("GET", "/v1/resources/cluster/shared")
+    assert shared["resource"]["spec"]["locality"]["region"] in {f"region-{k}" for k in range(4)}
+    # after a restart the same state
+    cp.kill(signal.SIGTERM)
+    cp.start()
+    again = cp.json("GET", "/v1/resources/cluster")
+    assert again == lst
