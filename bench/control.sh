@@ -1,0 +1,12 @@
+#!/bin/sh
+# Control-plane benchmark: snapshot compute time with many clusters and hostnames.
+# Usage: bench/control.sh [CLUSTERS [HOSTNAMES [RUNS]]]   (defaults 1000 100 5)
+# Builds bench/control/snapshot_bench.c against the library of `make build` and prints figures.
+set -eu
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+[ -f "$BUILD/libcg.a" ] || make build >/dev/null
+out="$BUILD/control_bench"
+cc -O2 -g -D_GNU_SOURCE -std=gnu11 -Isrc -I/usr/share/include/llhttp bench/control/snapshot_bench.c \
+   "$BUILD/libcg.a" "$BUILD/libllhttp.a" $(pkg-config --cflags --libs libfyaml sqlite3) -lm -lpthread -o "$out"
+exec "$out" "$@"

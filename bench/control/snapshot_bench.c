@@ -1,0 +1,160 @@
+/* Control-plane benchmark: snapshot compute time for an edge instance with many clusters and
+ * hostnames (defaults: 1,000 clusters, 100 hostnames, one live ingress per cluster). Prints
+ * figures; asserts nothing. Build and run with bench/control.sh. */
+#include "control/store.h"
+#include "control/watch.h"
+#include "core/clock.h"
+#include "core/list.h"
+#include "translate/translate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static double ms_since(uint64_t t0)
+{
+    return (double)(cg_clock_mono_us() - t0) / 1000.0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    int nclusters = argc > 1 ? atoi(argv[1]) : 1000, nhosts = argc > 2 ? atoi(argv[2]) : 100;
+    int runs = argc > 3 ? atoi(argv[3]) : 5;
+    cg_buf_t text = {0};
+    for (int c = 0; c < nclusters; c++)
+        cg_buf_printf(&text, "---\napiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-%d}\n"
+                             "spec:\n  locality: {region: region-%d}\n", c, c % 10);
+    cg_buf_printf(&text, "---\napiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-edge}\n"
+                         "spec:\n  locality: {region: region-0}\n");
+    /* workload Gateways: every ingress serves every hostname */
+    for (int h = 0; h < nhosts; h++)
+        cg_buf_printf(&text, "---\napiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: ingress-%d}\n"
+                             "spec:\n  workloadSelector: {namespace: bookinfo, labels: {app: ingressgw}}\n  http:\n"
+                             "  - name: h%d\n    port: %d\n    hostname: host-%d.example.com\n    routing:\n      rules:\n"
+                             "      - route: {serviceDestination: {host: bookinfo/pp.bookinfo.svc.cluster.local, port: 9080}}\n",
+                       h, h, 8000 + h % 50, h);
+    /* the edge: one auto destination per hostname */
+    cg_buf_printf(&text, "---\napiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: edge}\n"
+                         "spec:\n  workloadSelector: {namespace: edge, labels: {app: edgegw}}\n  http:\n");
+    for (int h = 0; h < nhosts; h++)
+        cg_buf_printf(&text, "  - name: h%d\n    port: 8080\n    hostname: host-%d.example.com\n    routing:\n"
+                             "      rules:\n      - route: {clusterDestination: {}}\n", h, h);
+
+    printf("control-plane snapshot benchmark: %d clusters (10 regions), %d hostnames, %d live ingress instances\n",
+           nclusters, nhosts, nclusters);
+    printf("  resources: %zu bytes of YAML, %d documents\n", text.len, nclusters + 2 + nhosts);
+
+    cg_buf_t errors = {0};
+    cg_resource_set_t *rs = NULL;
+    uint64_t t0 = cg_clock_mono_us();
+    if (cg_model_load_buffer("bench.yaml", text.base, text.len, &rs, &errors)) {
+        fprintf(stderr, "%.*s", (int)errors.len, errors.base);
+        return 1;
+    }
+    printf("  load + validate (cg_model_load_buffer): %.1f ms\n", ms_since(t0));
+
+    /* the same through the store: canonical form, one SQLite transaction */
+    char dir[] = "/tmp/cg-bench-XXXXXX";
+    if (!mkdtemp(dir)) return 1;
+    cg_control_store_t st;
+    if (cg_control_store_open(&st, dir, &errors)) return 1;
+    cg_control_results_t results = {0};
+    t0 = cg_clock_mono_us();
+    if (cg_control_store_apply(&st, "bench.yaml", text.base, text.len, &results, &errors)) return 1;
+    printf("  store apply of the whole set (validate, canonicalise, commit): %.1f ms\n", ms_since(t0));
+    cg_control_results_free(&results);
+
+    cg_snap_label_t ing_labels[] = {{"app", "ingressgw"}}, edge_labels[] = {{"app", "edgegw"}};
+    cg_instance_t *live = cg_xcalloc((size_t)nclusters, sizeof(*live));
+    char (*addr)[32] = cg_xcalloc((size_t)nclusters, 32);
+    char (*cname)[32] = cg_xcalloc((size_t)nclusters, 32);
+    for (int c = 0; c < nclusters; c++) {
+        snprintf(addr[c], 32, "10.%d.%d.1", c / 256, c % 256);
+        snprintf(cname[c], 32, "cluster-%d", c);
+        live[c] = (cg_instance_t){cname[c], "bookinfo", ing_labels, 1, addr[c]};
+    }
+    cg_instance_t edge = {"cluster-edge", "edge", edge_labels, 1, "127.0.0.1"};
+    double *t = cg_xcalloc((size_t)runs, sizeof(double)), *te = cg_xcalloc((size_t)runs, sizeof(double));
+    size_t json_len = 0, nendpoints = 0;
+    for (int r = 0; r < runs; r++) {
+        cg_snapshot_t *s = NULL;
+        t0 = cg_clock_mono_us();
+        if (cg_translate_instance_live(st.view, &edge, live, (size_t)nclusters, 1, &s, &errors)) {
+            fprintf(stderr, "%.*s", (int)errors.len, errors.base);
+            return 1;
+        }
+        t[r] = ms_since(t0);
+        cg_buf_t json = {0};
+        t0 = cg_clock_mono_us();
+        cg_snapshot_encode_json(s, &json);
+        te[r] = ms_since(t0);
+        json_len = json.len;
+        nendpoints = 0;
+        for (size_t d = 0; d < s->ndestinations; d++) nendpoints += s->destinations[d].nendpoints;
+        if (r == runs - 1) {
+            cg_snapshot_t *back = NULL;
+            t0 = cg_clock_mono_us();
+            cg_buf_reset(&errors);
+            if (cg_snapshot_decode_json(json.base, json.len, &back, &errors) == 0)
+                printf("  decode (agent side, cg_snapshot_decode_json): %.1f ms\n", ms_since(t0));
+            else
+                printf("  decode (agent side) FAILED after %.1f ms: %.*s", ms_since(t0), (int)errors.len, errors.base);
+            cg_snapshot_free(back);
+        }
+        cg_buf_free(&json);
+        cg_snapshot_free(s);
+    }
+    qsort(t, (size_t)runs, sizeof(double), cmp_double);
+    qsort(te, (size_t)runs, sizeof(double), cmp_double);
+    printf("  edge snapshot: %zu destinations' endpoints, %.1f MB of JSON\n", nendpoints, (double)json_len / 1e6);
+    printf("  translate (cg_translate_instance_live), %d runs: median %.1f ms, min %.1f ms, max %.1f ms\n", runs,
+           t[runs / 2], t[0], t[runs - 1]);
+    printf("  encode (cg_snapshot_encode_json): median %.1f ms\n", te[runs / 2]);
+
+    /* the control plane's full recompute after a resource change: every instance */
+    cg_control_leases_t leases = {0};
+    cg_control_watch_t w = {0};
+    for (int c = 0; c <= nclusters; c++) {
+        char body[160];
+        if (c < nclusters)
+            snprintf(body, sizeof(body), "{\"cluster\":\"%s\",\"namespace\":\"bookinfo\",\"labels\":{\"app\":\"ingressgw\"},\"address\":\"%s\"}", cname[c], addr[c]);
+        else
+            snprintf(body, sizeof(body), "{\"cluster\":\"cluster-edge\",\"namespace\":\"edge\",\"labels\":{\"app\":\"edgegw\"},\"address\":\"127.0.0.1\"}");
+        cg_control_inst_t *inst = NULL;
+        cg_control_inst_parse(body, strlen(body), &inst, &errors);
+        cg_control_leases_register(&leases, inst, 0);
+        cg_control_watch_attach(&w, inst);
+    }
+    t0 = cg_clock_mono_us();
+    size_t bumped = cg_control_watch_recompute(&w, st.view, &leases, CG_CONTROL_RECOMPUTE_ALL);
+    printf("  recompute every instance (%d), first time: %.1f ms, %zu versions\n", nclusters + 1, ms_since(t0), bumped);
+    t0 = cg_clock_mono_us();
+    bumped = cg_control_watch_recompute(&w, st.view, &leases, CG_CONTROL_RECOMPUTE_ALL);
+    printf("  recompute every instance, nothing changed: %.1f ms, %zu versions\n", ms_since(t0), bumped);
+    t0 = cg_clock_mono_us();
+    bumped = cg_control_watch_recompute(&w, st.view, &leases, CG_CONTROL_RECOMPUTE_INSTANCES);
+    printf("  recompute after an instance-set change (edges only): %.1f ms, %zu versions\n", ms_since(t0), bumped);
+
+    for (size_t i = 0; i < leases.items.len; i++) cg_control_watch_detach(&w, leases.items.items[i]);
+    cg_control_leases_destroy(&leases);
+    cg_control_store_close(&st);
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd)) return 1;
+    free(t);
+    free(te);
+    free(live);
+    free(addr);
+    free(cname);
+    cg_model_free(rs);
+    cg_buf_free(&text);
+    cg_buf_free(&errors);
+    return 0;
+}
