@@ -16,6 +16,7 @@ static const struct {
     {"get", cg_cli_get, "show resources stored on the control plane"},
     {"status", cg_cli_status, "clusters, live instances and per-hostname routing"},
     {"app", cg_cli_app, "run the demo upstream application (productpage)"},
+    {"load", cg_cli_load, "send steady traffic and watch where it goes (observation tool)"},
 };
 
 static void usage(FILE *f)
