@@ -29,25 +29,37 @@ int main(int argc, char **argv)
     int runs = argc > 3 ? atoi(argv[3]) : 5;
     cg_buf_t text = {0};
     for (int c = 0; c < nclusters; c++)
-        cg_buf_printf(&text, "---\napiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-%d}\n"
-                             "spec:\n  locality: {region: region-%d}\n", c, c % 10);
-    cg_buf_printf(&text, "---\napiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-edge}\n"
-                         "spec:\n  locality: {region: region-0}\n");
+        cg_buf_printf(&text,
+                      "---\napiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-%d}\n"
+                      "spec:\n  locality: {region: region-%d}\n",
+                      c, c % 10);
+    cg_buf_printf(&text,
+                  "---\napiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-edge}\n"
+                  "spec:\n  locality: {region: region-0}\n");
     /* workload Gateways: every ingress serves every hostname */
     for (int h = 0; h < nhosts; h++)
-        cg_buf_printf(&text, "---\napiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: ingress-%d}\n"
-                             "spec:\n  workloadSelector: {namespace: bookinfo, labels: {app: ingressgw}}\n  http:\n"
-                             "  - name: h%d\n    port: %d\n    hostname: host-%d.example.com\n    routing:\n      rules:\n"
-                             "      - route: {serviceDestination: {host: bookinfo/pp.bookinfo.svc.cluster.local, port: 9080}}\n",
-                       h, h, 8000 + h % 50, h);
+        cg_buf_printf(
+            &text,
+            "---\napiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: ingress-%d}\n"
+            "spec:\n  workloadSelector: {namespace: bookinfo, labels: {app: ingressgw}}\n  http:\n"
+            "  - name: h%d\n    port: %d\n    hostname: host-%d.example.com\n    routing:\n      "
+            "rules:\n"
+            "      - route: {serviceDestination: {host: bookinfo/pp.bookinfo.svc.cluster.local, "
+            "port: 9080}}\n",
+            h, h, 8000 + h % 50, h);
     /* the edge: one auto destination per hostname */
-    cg_buf_printf(&text, "---\napiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: edge}\n"
-                         "spec:\n  workloadSelector: {namespace: edge, labels: {app: edgegw}}\n  http:\n");
+    cg_buf_printf(&text,
+                  "---\napiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: edge}\n"
+                  "spec:\n  workloadSelector: {namespace: edge, labels: {app: edgegw}}\n  http:\n");
     for (int h = 0; h < nhosts; h++)
-        cg_buf_printf(&text, "  - name: h%d\n    port: 8080\n    hostname: host-%d.example.com\n    routing:\n"
-                             "      rules:\n      - route: {clusterDestination: {}}\n", h, h);
+        cg_buf_printf(
+            &text,
+            "  - name: h%d\n    port: 8080\n    hostname: host-%d.example.com\n    routing:\n"
+            "      rules:\n      - route: {clusterDestination: {}}\n",
+            h, h);
 
-    printf("control-plane snapshot benchmark: %d clusters (10 regions), %d hostnames, %d live ingress instances\n",
+    printf("control-plane snapshot benchmark: %d clusters (10 regions), %d hostnames, %d live "
+           "ingress instances\n",
            nclusters, nhosts, nclusters);
     printf("  resources: %zu bytes of YAML, %d documents\n", text.len, nclusters + 2 + nhosts);
 
@@ -68,20 +80,22 @@ int main(int argc, char **argv)
     cg_control_results_t results = {0};
     t0 = cg_clock_mono_us();
     if (cg_control_store_apply(&st, "bench.yaml", text.base, text.len, &results, &errors)) return 1;
-    printf("  store apply of the whole set (validate, canonicalise, commit): %.1f ms\n", ms_since(t0));
+    printf("  store apply of the whole set (validate, canonicalise, commit): %.1f ms\n",
+           ms_since(t0));
     cg_control_results_free(&results);
 
     cg_snap_label_t ing_labels[] = {{"app", "ingressgw"}}, edge_labels[] = {{"app", "edgegw"}};
     cg_instance_t *live = cg_xcalloc((size_t)nclusters, sizeof(*live));
-    char (*addr)[32] = cg_xcalloc((size_t)nclusters, 32);
-    char (*cname)[32] = cg_xcalloc((size_t)nclusters, 32);
+    char(*addr)[32] = cg_xcalloc((size_t)nclusters, 32);
+    char(*cname)[32] = cg_xcalloc((size_t)nclusters, 32);
     for (int c = 0; c < nclusters; c++) {
         snprintf(addr[c], 32, "10.%d.%d.1", c / 256, c % 256);
         snprintf(cname[c], 32, "cluster-%d", c);
         live[c] = (cg_instance_t){cname[c], "bookinfo", ing_labels, 1, addr[c]};
     }
     cg_instance_t edge = {"cluster-edge", "edge", edge_labels, 1, "127.0.0.1"};
-    double *t = cg_xcalloc((size_t)runs, sizeof(double)), *te = cg_xcalloc((size_t)runs, sizeof(double));
+    double *t = cg_xcalloc((size_t)runs, sizeof(double)),
+           *te = cg_xcalloc((size_t)runs, sizeof(double));
     size_t json_len = 0, nendpoints = 0;
     for (int r = 0; r < runs; r++) {
         cg_snapshot_t *s = NULL;
@@ -105,7 +119,8 @@ int main(int argc, char **argv)
             if (cg_snapshot_decode_json(json.base, json.len, &back, &errors) == 0)
                 printf("  decode (agent side, cg_snapshot_decode_json): %.1f ms\n", ms_since(t0));
             else
-                printf("  decode (agent side) FAILED after %.1f ms: %.*s", ms_since(t0), (int)errors.len, errors.base);
+                printf("  decode (agent side) FAILED after %.1f ms: %.*s", ms_since(t0),
+                       (int)errors.len, errors.base);
             cg_snapshot_free(back);
         }
         cg_buf_free(&json);
@@ -113,9 +128,11 @@ int main(int argc, char **argv)
     }
     qsort(t, (size_t)runs, sizeof(double), cmp_double);
     qsort(te, (size_t)runs, sizeof(double), cmp_double);
-    printf("  edge snapshot: %zu destinations' endpoints, %.1f MB of JSON\n", nendpoints, (double)json_len / 1e6);
-    printf("  translate (cg_translate_instance_live), %d runs: median %.1f ms, min %.1f ms, max %.1f ms\n", runs,
-           t[runs / 2], t[0], t[runs - 1]);
+    printf("  edge snapshot: %zu destinations' endpoints, %.1f MB of JSON\n", nendpoints,
+           (double)json_len / 1e6);
+    printf("  translate (cg_translate_instance_live), %d runs: median %.1f ms, min %.1f ms, max "
+           "%.1f ms\n",
+           runs, t[runs / 2], t[0], t[runs - 1]);
     printf("  encode (cg_snapshot_encode_json): median %.1f ms\n", te[runs / 2]);
 
     /* the control plane's full recompute after a resource change: every instance */
@@ -124,9 +141,14 @@ int main(int argc, char **argv)
     for (int c = 0; c <= nclusters; c++) {
         char body[160];
         if (c < nclusters)
-            snprintf(body, sizeof(body), "{\"cluster\":\"%s\",\"namespace\":\"bookinfo\",\"labels\":{\"app\":\"ingressgw\"},\"address\":\"%s\"}", cname[c], addr[c]);
+            snprintf(body, sizeof(body),
+                     "{\"cluster\":\"%s\",\"namespace\":\"bookinfo\",\"labels\":{\"app\":"
+                     "\"ingressgw\"},\"address\":\"%s\"}",
+                     cname[c], addr[c]);
         else
-            snprintf(body, sizeof(body), "{\"cluster\":\"cluster-edge\",\"namespace\":\"edge\",\"labels\":{\"app\":\"edgegw\"},\"address\":\"127.0.0.1\"}");
+            snprintf(body, sizeof(body),
+                     "{\"cluster\":\"cluster-edge\",\"namespace\":\"edge\",\"labels\":{\"app\":"
+                     "\"edgegw\"},\"address\":\"127.0.0.1\"}");
         cg_control_inst_t *inst = NULL;
         cg_control_inst_parse(body, strlen(body), &inst, &errors);
         cg_control_leases_register(&leases, inst, 0);
@@ -134,15 +156,19 @@ int main(int argc, char **argv)
     }
     t0 = cg_clock_mono_us();
     size_t bumped = cg_control_watch_recompute(&w, st.view, &leases, CG_CONTROL_RECOMPUTE_ALL);
-    printf("  recompute every instance (%d), first time: %.1f ms, %zu versions\n", nclusters + 1, ms_since(t0), bumped);
+    printf("  recompute every instance (%d), first time: %.1f ms, %zu versions\n", nclusters + 1,
+           ms_since(t0), bumped);
     t0 = cg_clock_mono_us();
     bumped = cg_control_watch_recompute(&w, st.view, &leases, CG_CONTROL_RECOMPUTE_ALL);
-    printf("  recompute every instance, nothing changed: %.1f ms, %zu versions\n", ms_since(t0), bumped);
+    printf("  recompute every instance, nothing changed: %.1f ms, %zu versions\n", ms_since(t0),
+           bumped);
     t0 = cg_clock_mono_us();
     bumped = cg_control_watch_recompute(&w, st.view, &leases, CG_CONTROL_RECOMPUTE_INSTANCES);
-    printf("  recompute after an instance-set change (edges only): %.1f ms, %zu versions\n", ms_since(t0), bumped);
+    printf("  recompute after an instance-set change (edges only): %.1f ms, %zu versions\n",
+           ms_since(t0), bumped);
 
-    for (size_t i = 0; i < leases.items.len; i++) cg_control_watch_detach(&w, leases.items.items[i]);
+    for (size_t i = 0; i < leases.items.len; i++)
+        cg_control_watch_detach(&w, leases.items.items[i]);
     cg_control_leases_destroy(&leases);
     cg_control_store_close(&st);
     char cmd[64];

@@ -16,14 +16,17 @@ static const char usage[] =
     "control plane and prints what happened to each: created, configured or unchanged. Nothing is\n"
     "sent unless every file is valid.\n"
     "  -f, --file PATH     file or directory (repeatable)\n"
-    "      --control URL   control plane (default $CROSSGATE_CONTROL, else " CG_CLI_DEFAULT_CONTROL ")\n"
+    "      --control URL   control plane (default $CROSSGATE_CONTROL, else " CG_CLI_DEFAULT_CONTROL
+    ")\n"
     "Environment: CROSSGATE_TOKEN is sent as \"Authorization: Bearer\" when set.\n";
 
 int cg_cli_apply(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"file", required_argument, 0, 'f'}, {"control", required_argument, 0, 'C'},
-        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0},
+        {"file", required_argument, 0, 'f'},
+        {"control", required_argument, 0, 'C'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     cg_cli_paths_t args = {0}, files = {0};
     const char *control = NULL;
@@ -33,12 +36,16 @@ int cg_cli_apply(int argc, char **argv)
         switch (c) {
         case 'f': cg_vec_push(&args, cg_xstrdup(optarg)); break;
         case 'C': control = optarg; break;
-        case 'h': fputs(usage, stdout); rc = 0; goto Exit;
+        case 'h':
+            fputs(usage, stdout);
+            rc = 0;
+            goto Exit;
         default: fputs(usage, stderr); goto Exit;
         }
     }
     if (optind < argc || args.len == 0) {
-        fprintf(stderr, "crossgate apply: %s (try --help)\n", args.len ? "unexpected argument" : "-f PATH is required");
+        fprintf(stderr, "crossgate apply: %s (try --help)\n",
+                args.len ? "unexpected argument" : "-f PATH is required");
         goto Exit;
     }
     cg_cli_ctl_t ctl;
@@ -54,7 +61,8 @@ int cg_cli_apply(int argc, char **argv)
     cg_resource_set_t *rs = NULL;
     cg_buf_t errors = {0};
     if (cg_model_load_paths((const char *const *)files.items, files.len, &rs, &errors) != 0) {
-        fprintf(stderr, "%.*s", (int)errors.len, errors.base ? errors.base : "crossgate apply: invalid input\n");
+        fprintf(stderr, "%.*s", (int)errors.len,
+                errors.base ? errors.base : "crossgate apply: invalid input\n");
         cg_buf_free(&errors);
         goto Exit;
     }
@@ -67,7 +75,9 @@ int cg_cli_apply(int argc, char **argv)
         int bad = 1;
         if (cg_cli_ctl_read_file(&ctl, files.items[i], &body)) goto Next;
         cg_buf_printf(&hdr, "x-crossgate-filename: %s\r\n%c", files.items[i], 0);
-        if (cg_cli_ctl_call(&ctl, "POST", "/v1/apply", hdr.base, body.base ? body.base : "", body.len, &res)) goto Next;
+        if (cg_cli_ctl_call(&ctl, "POST", "/v1/apply", hdr.base, body.base ? body.base : "",
+                            body.len, &res))
+            goto Next;
         if (res.status != 200) {
             cg_cli_ctl_fail(&ctl, &res);
             goto Next;

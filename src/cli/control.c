@@ -16,15 +16,19 @@ static const char usage[] =
     "lease and serves each one its snapshot. API: docs/api.md.\n"
     "      --listen ADDR:PORT  API address (default 127.0.0.1:7070)\n"
     "      --data DIR          store directory (default ./crossgate-data)\n"
-    "      --token-file FILE   writes and registrations need \"Authorization: Bearer <its content>\"\n"
+    "      --token-file FILE   writes and registrations need \"Authorization: Bearer <its "
+    "content>\"\n"
     "      --max-body BYTES    request body limit, 413 beyond (default 4194304)\n";
 
 int cg_cli_control(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"listen", required_argument, 0, 'l'},   {"data", required_argument, 0, 'd'},
-        {"token-file", required_argument, 0, 't'}, {"max-body", required_argument, 0, 'm'},
-        {"log-level", required_argument, 0, 'v'}, {"help", no_argument, 0, 'h'},
+        {"listen", required_argument, 0, 'l'},
+        {"data", required_argument, 0, 'd'},
+        {"token-file", required_argument, 0, 't'},
+        {"max-body", required_argument, 0, 'm'},
+        {"log-level", required_argument, 0, 'v'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     cg_control_opts_t o = {0};
@@ -39,17 +43,23 @@ int cg_cli_control(int argc, char **argv)
             char *end;
             long long n = strtoll(optarg, &end, 10);
             if (*end || n < 1024 || n > (1ll << 30)) {
-                fprintf(stderr, "crossgate control: --max-body wants 1024..1073741824, got \"%s\"\n", optarg);
+                fprintf(stderr,
+                        "crossgate control: --max-body wants 1024..1073741824, got \"%s\"\n",
+                        optarg);
                 return 2;
             }
             o.max_body = (size_t)n;
             break;
         }
         case 'v':
-            if (!strcmp(optarg, "debug")) cg_log_level = CG_LOG_DEBUG;
-            else if (!strcmp(optarg, "info")) cg_log_level = CG_LOG_INFO;
-            else if (!strcmp(optarg, "warn")) cg_log_level = CG_LOG_WARN;
-            else if (!strcmp(optarg, "error")) cg_log_level = CG_LOG_ERROR;
+            if (!strcmp(optarg, "debug"))
+                cg_log_level = CG_LOG_DEBUG;
+            else if (!strcmp(optarg, "info"))
+                cg_log_level = CG_LOG_INFO;
+            else if (!strcmp(optarg, "warn"))
+                cg_log_level = CG_LOG_WARN;
+            else if (!strcmp(optarg, "error"))
+                cg_log_level = CG_LOG_ERROR;
             else {
                 fprintf(stderr, "crossgate control: unknown --log-level \"%s\"\n", optarg);
                 return 2;

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #define CALL_TIMEOUT_MS 30000
-#define MAX_FILE (16u << 20)
+#define MAX_FILE        (16u << 20)
 
 int cg_cli_ctl_init(cg_cli_ctl_t *c, const char *prog, const char *flag)
 {
@@ -55,7 +55,8 @@ int cg_cli_ctl_call(const cg_cli_ctl_t *c, const char *method, const char *path,
     cg_buf_free(&url);
     cg_buf_free(&hdr);
     if (res->err == 0) return 0;
-    fprintf(stderr, "%s: cannot reach the control plane at %s: %s\n", c->prog, c->url, cg_strerror(res->err));
+    fprintf(stderr, "%s: cannot reach the control plane at %s: %s\n", c->prog, c->url,
+            cg_strerror(res->err));
     return 1;
 }
 
@@ -77,7 +78,8 @@ int cg_cli_ctl_fail(const cg_cli_ctl_t *c, const cg_http_result_t *res)
 int cg_cli_ctl_json(const cg_cli_ctl_t *c, const cg_http_result_t *res, cg_ystream_t *ys)
 {
     cg_buf_t err = {0};
-    int rc = cg_model_yaml_parse("answer", res->body.base ? res->body.base : "", res->body.len, 1, ys, &err);
+    int rc = cg_model_yaml_parse("answer", res->body.base ? res->body.base : "", res->body.len, 1,
+                                 ys, &err);
     cg_buf_free(&err);
     if (rc || ys->ndocs != 1 || !ys->docs[0].root || ys->docs[0].root->kind != CG_YNODE_MAP) {
         fprintf(stderr, "%s: the control plane's answer is not the JSON expected\n", c->prog);
@@ -111,14 +113,16 @@ int cg_cli_ctl_expand(const cg_cli_ctl_t *c, char *const *paths, size_t n, cg_cl
         }
         DIR *d = opendir(paths[i]);
         if (!d) {
-            fprintf(stderr, "%s: cannot open directory %s: %s\n", c->prog, paths[i], strerror(errno));
+            fprintf(stderr, "%s: cannot open directory %s: %s\n", c->prog, paths[i],
+                    strerror(errno));
             return 1;
         }
         cg_cli_paths_t names = {0};
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
             if (e->d_name[0] == '.') continue;
-            if (!ends_with(e->d_name, ".yaml") && !ends_with(e->d_name, ".yml") && !ends_with(e->d_name, ".json"))
+            if (!ends_with(e->d_name, ".yaml") && !ends_with(e->d_name, ".yml") &&
+                !ends_with(e->d_name, ".json"))
                 continue;
             cg_vec_push(&names, cg_xstrdup(e->d_name));
         }
@@ -130,7 +134,8 @@ int cg_cli_ctl_expand(const cg_cli_ctl_t *c, char *const *paths, size_t n, cg_cl
             cg_buf_t p = {0};
             cg_buf_printf(&p, "%s%s%s%c", paths[i], slash ? "" : "/", names.items[j], 0);
             struct stat fst;
-            if (stat(p.base, &fst) == 0 && S_ISREG(fst.st_mode)) cg_vec_push(out, cg_xstrdup(p.base));
+            if (stat(p.base, &fst) == 0 && S_ISREG(fst.st_mode))
+                cg_vec_push(out, cg_xstrdup(p.base));
             cg_buf_free(&p);
         }
         cg_cli_paths_free(&names);
@@ -176,7 +181,8 @@ void cg_cli_url_escape(cg_buf_t *b, const char *s)
 {
     for (; *s; s++) {
         unsigned char ch = (unsigned char)*s;
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("-._~", ch))
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            strchr("-._~", ch))
             cg_buf_append(b, s, 1);
         else
             cg_buf_printf(b, "%%%02X", ch);
@@ -186,7 +192,8 @@ void cg_cli_url_escape(cg_buf_t *b, const char *s)
 void cg_cli_kind_lower(const char *kind, char *out, size_t cap)
 {
     size_t i = 0;
-    for (; kind && kind[i] && i + 1 < cap; i++) out[i] = (char)(kind[i] >= 'A' && kind[i] <= 'Z' ? kind[i] + 32 : kind[i]);
+    for (; kind && kind[i] && i + 1 < cap; i++)
+        out[i] = (char)(kind[i] >= 'A' && kind[i] <= 'Z' ? kind[i] + 32 : kind[i]);
     out[i] = '\0';
 }
 
@@ -226,14 +233,17 @@ void cg_cli_table_print(cg_cli_table_t *t, int indent)
         size_t col = i % nc;
         if (col == 0) printf("%*s", indent, "");
         int last = col == nc - 1 || i == t->cells.len - 1;
-        if (last) printf("%s\n", t->cells.items[i]);
-        else printf("%-*s   ", (int)w[col], t->cells.items[i]);
+        if (last)
+            printf("%s\n", t->cells.items[i]);
+        else
+            printf("%-*s   ", (int)w[col], t->cells.items[i]);
     }
     for (size_t i = 0; i < t->cells.len; i++) free(t->cells.items[i]);
     cg_vec_free(&t->cells);
 }
 
-int cg_cli_ctl_print_results(const cg_cli_ctl_t *c, const cg_ynode_t *root, const char *bad_action, int *nbad)
+int cg_cli_ctl_print_results(const cg_cli_ctl_t *c, const cg_ynode_t *root, const char *bad_action,
+                             int *nbad)
 {
     const cg_ynode_t *res = cg_ynode_get(root, "results");
     if (!res || res->kind != CG_YNODE_SEQ) return 1;
@@ -258,8 +268,8 @@ int cg_cli_ctl_print_results(const cg_cli_ctl_t *c, const cg_ynode_t *root, cons
     }
     const cg_ynode_t *w = cg_ynode_get(root, "warnings");
     for (size_t i = 0; w && w->kind == CG_YNODE_SEQ && i < w->n; i++)
-        if (w->items[i]->kind == CG_YNODE_SCALAR) fprintf(stderr, "warning: %s\n", w->items[i]->text);
+        if (w->items[i]->kind == CG_YNODE_SCALAR)
+            fprintf(stderr, "warning: %s\n", w->items[i]->text);
     (void)c;
     return 0;
 }
-

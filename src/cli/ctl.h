@@ -34,7 +34,8 @@ int cg_cli_ctl_json(const cg_cli_ctl_t *c, const cg_http_result_t *res, cg_ystre
 
 /* Prints the "kind/name action" line of each of an answer's results (stdout; stderr for the
  * action bad_action, counted in *nbad) and its warnings. Returns 1 when there are no results. */
-int cg_cli_ctl_print_results(const cg_cli_ctl_t *c, const cg_ynode_t *root, const char *bad_action, int *nbad);
+int cg_cli_ctl_print_results(const cg_cli_ctl_t *c, const cg_ynode_t *root, const char *bad_action,
+                             int *nbad);
 
 /* Expands files and directories (a directory: its *.yaml, *.yml, *.json files sorted by name,
  * not recursive, dot files skipped) into files. Prints one line and returns 1 on a bad path. */
@@ -57,7 +58,8 @@ typedef struct cg_cli_table {
 void cg_cli_table_init(cg_cli_table_t *t, size_t ncols);
 /* Adds one cell (copied; NULL prints as "-"); rows fill left to right. */
 void cg_cli_table_add(cg_cli_table_t *t, const char *cell);
-void cg_cli_table_addf(cg_cli_table_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cg_cli_table_addf(cg_cli_table_t *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Prints with `indent` spaces before each row, then frees. */
 void cg_cli_table_print(cg_cli_table_t *t, int indent);
 

@@ -17,7 +17,8 @@ static const char usage[] =
     "Environment: CROSSGATE_CONTROL (default " CG_CLI_DEFAULT_CONTROL "), CROSSGATE_TOKEN.\n";
 
 /* Sends one request and prints its results; returns 0 when every resource was deleted. */
-static int run(cg_cli_ctl_t *ctl, const char *method, const char *path, const char *hdr, const char *body, size_t len)
+static int run(cg_cli_ctl_t *ctl, const char *method, const char *path, const char *hdr,
+               const char *body, size_t len)
 {
     cg_http_result_t res = {0};
     cg_ystream_t ys = {0};
@@ -39,9 +40,12 @@ Exit:
 int cg_cli_delete(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"file", required_argument, 0, 'f'},      {"control", required_argument, 0, 'C'},
-        {"namespace", required_argument, 0, 'n'}, {"cluster", required_argument, 0, 'c'},
-        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
+        {"file", required_argument, 0, 'f'},
+        {"control", required_argument, 0, 'C'},
+        {"namespace", required_argument, 0, 'n'},
+        {"cluster", required_argument, 0, 'c'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     cg_cli_paths_t args = {0}, files = {0};
     const char *control = NULL, *ns = NULL, *cluster = NULL;
@@ -53,7 +57,10 @@ int cg_cli_delete(int argc, char **argv)
         case 'C': control = optarg; break;
         case 'n': ns = optarg; break;
         case 'c': cluster = optarg; break;
-        case 'h': fputs(usage, stdout); rc = 0; goto Exit;
+        case 'h':
+            fputs(usage, stdout);
+            rc = 0;
+            goto Exit;
         default: fputs(usage, stderr); goto Exit;
         }
     }

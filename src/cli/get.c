@@ -12,7 +12,8 @@ static const char usage[] =
     "usage: crossgate get KIND [NAME] [-o table|yaml|json] [--namespace NS] [--cluster C]\n"
     "                     [--control URL]\n"
     "\n"
-    "Lists resources of a kind (gateway|gw, cluster, service|svc, singular or plural), or shows one.\n"
+    "Lists resources of a kind (gateway|gw, cluster, service|svc, singular or plural), or shows "
+    "one.\n"
     "-o yaml and -o json print the stored documents, ready to apply again (json: an array for a\n"
     "list, an object for one).\n"
     "Environment: CROSSGATE_CONTROL (default " CG_CLI_DEFAULT_CONTROL ").\n";
@@ -25,7 +26,8 @@ static const char *scalar(const cg_ynode_t *n)
 static void labels_text(const cg_ynode_t *m, cg_buf_t *b)
 {
     for (size_t i = 0; m && m->kind == CG_YNODE_MAP && i < m->n; i++)
-        cg_buf_printf(b, "%s%s=%s", i ? "," : "", scalar(cg_ynode_key(m, i)), scalar(cg_ynode_value(m, i)));
+        cg_buf_printf(b, "%s%s=%s", i ? "," : "", scalar(cg_ynode_key(m, i)),
+                      scalar(cg_ynode_value(m, i)));
 }
 
 /* One table row per item, by kind. */
@@ -36,7 +38,8 @@ static void table_row(cg_cli_table_t *t, const char *kind, const cg_ynode_t *ite
     int valid = cg_ynode_get(item, "valid") && scalar(cg_ynode_get(item, "valid"))[0] == 't';
     cg_buf_t b = {0};
     if (!strcmp(kind, "Cluster")) {
-        const cg_ynode_t *loc = cg_ynode_get(spec, "locality"), *gws = cg_ynode_get(spec, "gateways");
+        const cg_ynode_t *loc = cg_ynode_get(spec, "locality"),
+                         *gws = cg_ynode_get(spec, "gateways");
         cg_cli_table_addf(t, "%s%s", name, valid ? "" : " (invalid)");
         cg_cli_table_add(t, cg_control_doc_str(loc, "region"));
         cg_cli_table_add(t, cg_control_doc_str(loc, "zone"));
@@ -53,10 +56,12 @@ static void table_row(cg_cli_table_t *t, const char *kind, const cg_ynode_t *ite
         cg_buf_append(&b, "", 1);
         cg_cli_table_add(t, b.base);
     } else {
-        const cg_ynode_t *sel = cg_ynode_get(spec, "workloadSelector"), *http = cg_ynode_get(spec, "http");
+        const cg_ynode_t *sel = cg_ynode_get(spec, "workloadSelector"),
+                         *http = cg_ynode_get(spec, "http");
         cg_cli_table_addf(t, "%s%s", name, valid ? "" : " (invalid)");
         cg_cli_table_add(t, cg_control_doc_str(item, "namespace"));
-        const char *sns = cg_control_doc_str(sel, "namespace"), *scl = cg_control_doc_str(sel, "cluster");
+        const char *sns = cg_control_doc_str(sel, "namespace"),
+                   *scl = cg_control_doc_str(sel, "cluster");
         if (scl) cg_buf_printf(&b, "%s:", scl);
         if (sns) cg_buf_printf(&b, "%s ", sns);
         labels_text(cg_ynode_get(sel, "labels"), &b);
@@ -85,7 +90,8 @@ static void print_table(const char *kind, const cg_ynode_t *const *items, size_t
         for (size_t i = 0; i < 6; i++) cg_cli_table_add(&t, h[i]);
     } else if (!strcmp(kind, "Service")) {
         cg_cli_table_init(&t, 7);
-        const char *h[] = {"NAME", "NAMESPACE", "CLUSTER", "HOSTNAME", "ENDPOINTS", "VERSION", "UPDATED"};
+        const char *h[] = {"NAME",      "NAMESPACE", "CLUSTER", "HOSTNAME",
+                           "ENDPOINTS", "VERSION",   "UPDATED"};
         for (size_t i = 0; i < 7; i++) cg_cli_table_add(&t, h[i]);
     } else {
         cg_cli_table_init(&t, 6);
@@ -99,9 +105,12 @@ static void print_table(const char *kind, const cg_ynode_t *const *items, size_t
 int cg_cli_get(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"output", required_argument, 0, 'o'},    {"control", required_argument, 0, 'C'},
-        {"namespace", required_argument, 0, 'n'}, {"cluster", required_argument, 0, 'c'},
-        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
+        {"output", required_argument, 0, 'o'},
+        {"control", required_argument, 0, 'C'},
+        {"namespace", required_argument, 0, 'n'},
+        {"cluster", required_argument, 0, 'c'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     const char *control = NULL, *ns = NULL, *cluster = NULL, *out = "table";
     int c;

@@ -29,10 +29,14 @@ static const cg_ynode_t *seq(const cg_ynode_t *map, const char *key)
 
 static void duration(cg_buf_t *b, long long ms)
 {
-    if (ms < 10000) cg_buf_printf(b, "%.1fs", (double)ms / 1000);
-    else if (ms < 120000) cg_buf_printf(b, "%llds", ms / 1000);
-    else if (ms < 7200000) cg_buf_printf(b, "%lldm", ms / 60000);
-    else cg_buf_printf(b, "%lldh", ms / 3600000);
+    if (ms < 10000)
+        cg_buf_printf(b, "%.1fs", (double)ms / 1000);
+    else if (ms < 120000)
+        cg_buf_printf(b, "%llds", ms / 1000);
+    else if (ms < 7200000)
+        cg_buf_printf(b, "%lldm", ms / 60000);
+    else
+        cg_buf_printf(b, "%lldh", ms / 3600000);
 }
 
 static void clusters(const cg_ynode_t *root)
@@ -69,7 +73,8 @@ static void instances(const cg_ynode_t *root)
     }
     cg_cli_table_t t;
     cg_cli_table_init(&t, 9);
-    const char *h[] = {"ID", "CLUSTER", "NAMESPACE", "LABELS", "ADDRESS", "ADMIN", "AGE", "HEARTBEAT", "SNAPSHOT"};
+    const char *h[] = {"ID",    "CLUSTER", "NAMESPACE", "LABELS",  "ADDRESS",
+                       "ADMIN", "AGE",     "HEARTBEAT", "SNAPSHOT"};
     for (size_t i = 0; i < 9; i++) cg_cli_table_add(&t, h[i]);
     for (size_t i = 0; i < in->n; i++) {
         const cg_ynode_t *x = in->items[i];
@@ -79,7 +84,8 @@ static void instances(const cg_ynode_t *root)
         cg_cli_table_add(&t, s(x, "namespace"));
         const cg_ynode_t *l = cg_ynode_get(x, "labels");
         for (size_t j = 0; l && l->kind == CG_YNODE_MAP && j < l->n; j++)
-            cg_buf_printf(&b, "%s%s=%s", j ? "," : "", cg_ynode_key(l, j)->text, cg_ynode_value(l, j)->text);
+            cg_buf_printf(&b, "%s%s=%s", j ? "," : "", cg_ynode_key(l, j)->text,
+                          cg_ynode_value(l, j)->text);
         cg_buf_append(&b, "", 1);
         cg_cli_table_add(&t, b.base);
         cg_cli_table_add(&t, s(x, "address"));
@@ -100,7 +106,8 @@ static void instances(const cg_ynode_t *root)
     cg_cli_table_print(&t, 2);
     for (size_t i = 0; i < in->n; i++)
         if (s(in->items[i], "error"))
-            printf("  ! %.12s keeps its last snapshot: %s", s(in->items[i], "id"), s(in->items[i], "error"));
+            printf("  ! %.12s keeps its last snapshot: %s", s(in->items[i], "id"),
+                   s(in->items[i], "error"));
     printf("\n");
 }
 
@@ -108,9 +115,12 @@ static const char *why_mode(const char *mode)
 {
     if (!mode) return "";
     if (!strcmp(mode, "auto"))
-        return "auto: every cluster with a live gateway selected by a workload Gateway for this hostname";
-    if (!strcmp(mode, "named")) return "named: the listed clusters that have a workload Gateway for this hostname";
-    if (!strcmp(mode, "weighted")) return "weighted: strict split by weight, no failover, no health checks";
+        return "auto: every cluster with a live gateway selected by a workload Gateway for this "
+               "hostname";
+    if (!strcmp(mode, "named"))
+        return "named: the listed clusters that have a workload Gateway for this hostname";
+    if (!strcmp(mode, "weighted"))
+        return "weighted: strict split by weight, no failover, no health checks";
     return "service: endpoints of a Service";
 }
 
@@ -130,7 +140,8 @@ static void destination(const cg_ynode_t *d)
     for (size_t i = 0; i < nrows; i++) {
         const char *cl = weighted ? s(ws->items[i], "cluster") : s(eps->items[i], "cluster");
         int dup = 0;
-        for (size_t k = 0; k < seen.len && !dup; k++) dup = cl && seen.items[k] && !strcmp(seen.items[k], cl);
+        for (size_t k = 0; k < seen.len && !dup; k++)
+            dup = cl && seen.items[k] && !strcmp(seen.items[k], cl);
         if (dup) continue;
         cg_vec_push(&seen, cl);
         cg_buf_t b = {0};
@@ -140,15 +151,20 @@ static void destination(const cg_ynode_t *d)
             if (!(cl && ecl && !strcmp(cl, ecl)) && !(!cl && !ecl)) continue;
             region = s(eps->items[e], "region");
             prio = s(eps->items[e], "priority");
-            cg_buf_printf(&b, "%s%s:%s", b.len ? "," : "", s(eps->items[e], "address"), s(eps->items[e], "port"));
+            cg_buf_printf(&b, "%s%s:%s", b.len ? "," : "", s(eps->items[e], "address"),
+                          s(eps->items[e], "port"));
         }
         if (!b.len) cg_buf_append_str(&b, weighted ? "none: its share gets 503" : "none");
         cg_buf_append(&b, "", 1);
         cg_cli_table_add(&t, cl);
         cg_cli_table_add(&t, region);
-        if (weighted) cg_cli_table_add(&t, s(ws->items[i], "weight"));
-        else if (prio) cg_cli_table_addf(&t, "%s (%s)", prio, !strcmp(prio, "0") ? "local region" : "remote: failover");
-        else cg_cli_table_add(&t, NULL);
+        if (weighted)
+            cg_cli_table_add(&t, s(ws->items[i], "weight"));
+        else if (prio)
+            cg_cli_table_addf(&t, "%s (%s)", prio,
+                              !strcmp(prio, "0") ? "local region" : "remote: failover");
+        else
+            cg_cli_table_add(&t, NULL);
         cg_cli_table_add(&t, b.base);
         cg_buf_free(&b);
     }
@@ -170,16 +186,20 @@ static void routing(const cg_ynode_t *root)
         return;
     }
     for (size_t i = 0; i < edges->n; i++) {
-        const cg_ynode_t *e = edges->items[i], *routes = seq(e, "routes"), *dests = seq(e, "destinations");
+        const cg_ynode_t *e = edges->items[i], *routes = seq(e, "routes"),
+                         *dests = seq(e, "destinations");
         for (size_t r = 0; routes && r < routes->n; r++) {
             const cg_ynode_t *rt = routes->items[r];
             const char *dn = s(rt, "destination");
-            printf("  %s:%s  on edge %.12s (cluster %s, namespace %s, %s, region %s), gateway %s rule %s%s\n",
-                   s(rt, "hostname"), s(rt, "port"), s(e, "instance"), s(e, "cluster"), s(e, "namespace"),
-                   s(e, "address"), s(e, "region") ? s(e, "region") : "unknown", s(rt, "gateway"), s(rt, "rule"),
+            printf("  %s:%s  on edge %.12s (cluster %s, namespace %s, %s, region %s), gateway %s "
+                   "rule %s%s\n",
+                   s(rt, "hostname"), s(rt, "port"), s(e, "instance"), s(e, "cluster"),
+                   s(e, "namespace"), s(e, "address"), s(e, "region") ? s(e, "region") : "unknown",
+                   s(rt, "gateway"), s(rt, "rule"),
                    cg_control_doc_int(rt, "matches", 0) ? " (with match conditions)" : "");
             for (size_t d = 0; dests && d < dests->n; d++)
-                if (dn && s(dests->items[d], "name") && !strcmp(dn, s(dests->items[d], "name"))) destination(dests->items[d]);
+                if (dn && s(dests->items[d], "name") && !strcmp(dn, s(dests->items[d], "name")))
+                    destination(dests->items[d]);
         }
         const cg_ynode_t *w = seq(e, "warnings");
         for (size_t k = 0; w && k < w->n; k++) printf("    warning: %s\n", w->items[k]->text);
@@ -189,8 +209,10 @@ static void routing(const cg_ynode_t *root)
 int cg_cli_status(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"output", required_argument, 0, 'o'}, {"control", required_argument, 0, 'C'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
+        {"output", required_argument, 0, 'o'},
+        {"control", required_argument, 0, 'C'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     const char *control = NULL, *out = "table";
     int c;
@@ -204,7 +226,8 @@ int cg_cli_status(int argc, char **argv)
         }
     }
     if (optind < argc || (strcmp(out, "table") && strcmp(out, "json"))) {
-        fprintf(stderr, "crossgate status: %s (try --help)\n", optind < argc ? "unexpected argument" : "-o wants table or json");
+        fprintf(stderr, "crossgate status: %s (try --help)\n",
+                optind < argc ? "unexpected argument" : "-o wants table or json");
         return 2;
     }
     cg_cli_ctl_t ctl;

@@ -18,14 +18,15 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#define SWEEP_MS 250
+#define SWEEP_MS        250
 #define POLL_DEFAULT_MS 30000
-#define POLL_MAX_MS 60000
-#define MAX_FILENAME 1024
+#define POLL_MAX_MS     60000
+#define MAX_FILENAME    1024
 
 /* ---- small helpers ---- */
 
-static void text(cg_httpd_resp_t *resp, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void text(cg_httpd_resp_t *resp, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void text(cg_httpd_resp_t *resp, int status, const char *fmt, ...)
 {
     resp->status = status;
@@ -46,7 +47,10 @@ static void jstr(cg_buf_t *b, const char *s)
 
 static int hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
 /* Percent-decodes s into a new string; NULL when malformed or holding NUL. */
@@ -57,7 +61,8 @@ static char *pct_decode(cg_iov_t s)
     for (size_t i = 0; i < s.len; i++) {
         char c = s.base[i];
         if (c == '%') {
-            int h = i + 2 < s.len ? hexval(s.base[i + 1]) : -1, l = i + 2 < s.len ? hexval(s.base[i + 2]) : -1;
+            int h = i + 2 < s.len ? hexval(s.base[i + 1]) : -1,
+                l = i + 2 < s.len ? hexval(s.base[i + 2]) : -1;
             if (h < 0 || l < 0 || (h == 0 && l == 0)) {
                 free(out);
                 return NULL;
@@ -142,7 +147,9 @@ static int authorized(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp
     for (size_t i = 0; ok && i < tl; i++) diff |= (unsigned char)(h.base[7 + i] ^ cp->token[i]);
     if (ok && diff == 0) return 1;
     cp->stats.unauthorized++;
-    text(resp, 401, "unauthorized: this control plane wants \"Authorization: Bearer TOKEN\" (set $CROSSGATE_TOKEN)\n");
+    text(resp, 401,
+         "unauthorized: this control plane wants \"Authorization: Bearer TOKEN\" (set "
+         "$CROSSGATE_TOKEN)\n");
     cg_buf_append_str(&resp->headers, "www-authenticate: Bearer\r\n");
     return 0;
 }
@@ -174,8 +181,8 @@ static void instance_warnings(cg_control_t *cp, cg_buf_t *b)
         const cg_control_wentry_t *e = inst->data;
         if (!e || !e->error) continue;
         cg_buf_t w = {0};
-        cg_buf_printf(&w, "instance %s (cluster %s, namespace %s, %s) keeps its last snapshot: %s", inst->id,
-                      inst->cluster, inst->namespace_, inst->address, e->error);
+        cg_buf_printf(&w, "instance %s (cluster %s, namespace %s, %s) keeps its last snapshot: %s",
+                      inst->id, inst->cluster, inst->namespace_, inst->address, e->error);
         while (w.len && w.base[w.len - 1] == '\n') w.len--;
         cg_buf_append(&w, "", 1);
         if (!first) cg_buf_append_str(b, ",");
@@ -201,8 +208,8 @@ static void results_json(cg_control_t *cp, const cg_control_results_t *r, cg_buf
         jstr(b, x->namespace_);
         cg_buf_append_str(b, ",\"cluster\":");
         jstr(b, x->cluster);
-        cg_buf_printf(b, ",\"action\":\"%s\",\"version\":%" PRIu64 "}", cg_control_action_name(x->action),
-                      x->version);
+        cg_buf_printf(b, ",\"action\":\"%s\",\"version\":%" PRIu64 "}",
+                      cg_control_action_name(x->action), x->version);
     }
     cg_buf_printf(b, "],\"revision\":%" PRIu64, cp->store.revision);
     instance_warnings(cp, b);
@@ -212,32 +219,41 @@ static void results_json(cg_control_t *cp, const cg_control_results_t *r, cg_buf
 static int any_changed(const cg_control_results_t *r)
 {
     for (size_t i = 0; i < r->len; i++)
-        if (r->items[i].action != CG_CONTROL_UNCHANGED && r->items[i].action != CG_CONTROL_NOT_FOUND) return 1;
+        if (r->items[i].action != CG_CONTROL_UNCHANGED &&
+            r->items[i].action != CG_CONTROL_NOT_FOUND)
+            return 1;
     return 0;
 }
 
-static void handle_apply(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp, int del)
+static void handle_apply(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp,
+                         int del)
 {
     char *name = request_filename(req);
     cg_control_results_t results = {0};
     cg_buf_t errors = {0};
     uint64_t before = cp->store.revision;
-    int rc = del ? cg_control_store_delete_docs(&cp->store, name, req->body.base ? req->body.base : "",
-                                                req->body.len, &results, &errors)
-                 : cg_control_store_apply(&cp->store, name, req->body.base ? req->body.base : "",
-                                          req->body.len, &results, &errors);
+    int rc =
+        del ? cg_control_store_delete_docs(&cp->store, name, req->body.base ? req->body.base : "",
+                                           req->body.len, &results, &errors)
+            : cg_control_store_apply(&cp->store, name, req->body.base ? req->body.base : "",
+                                     req->body.len, &results, &errors);
     if (rc) {
         uint64_t *counter = del ? &cp->stats.delete_rejected : &cp->stats.apply_rejected;
         ++*counter;
-        text(resp, rc == CG_EPARSE ? 400 : 500, "%.*s", (int)errors.len, errors.base ? errors.base : "");
+        text(resp, rc == CG_EPARSE ? 400 : 500, "%.*s", (int)errors.len,
+             errors.base ? errors.base : "");
         if (rc != CG_EPARSE && errors.len == 0) text(resp, 500, "store: write failed\n");
     } else {
-        if (del) cp->stats.delete_ok++;
-        else cp->stats.apply_ok++;
-        if (cp->store.revision != before && any_changed(&results)) recompute(cp, CG_CONTROL_RECOMPUTE_ALL);
+        if (del)
+            cp->stats.delete_ok++;
+        else
+            cp->stats.apply_ok++;
+        if (cp->store.revision != before && any_changed(&results))
+            recompute(cp, CG_CONTROL_RECOMPUTE_ALL);
         resp->content_type = "application/json";
         results_json(cp, &results, &resp->body);
-        cg_log_info("control: %s %s: revision %" PRIu64, del ? "delete" : "apply", name, cp->store.revision);
+        cg_log_info("control: %s %s: revision %" PRIu64, del ? "delete" : "apply", name,
+                    cp->store.revision);
     }
     cg_control_results_free(&results);
     cg_buf_free(&errors);
@@ -256,14 +272,14 @@ static void item_json(const cg_control_res_t *r, cg_buf_t *b)
     jstr(b, r->namespace_);
     cg_buf_append_str(b, ",\"cluster\":");
     jstr(b, r->cluster);
-    cg_buf_printf(b, ",\"version\":%" PRIu64 ",\"updated\":\"%s\",\"valid\":%s,\"resource\":%s}", r->version, when,
-                  r->set ? "true" : "false", r->json);
+    cg_buf_printf(b, ",\"version\":%" PRIu64 ",\"updated\":\"%s\",\"valid\":%s,\"resource\":%s}",
+                  r->version, when, r->set ? "true" : "false", r->json);
 }
 
 /* Resolves {kind}/{name}?namespace=&cluster=: a given namespace or cluster must match; when not
  * given, the name must be unique. Fills resp on failure and returns NULL. */
-static const cg_control_res_t *resolve(cg_control_t *cp, cg_model_kind_t kind, const char *name, const char *ns,
-                                       const char *cluster, cg_httpd_resp_t *resp)
+static const cg_control_res_t *resolve(cg_control_t *cp, cg_model_kind_t kind, const char *name,
+                                       const char *ns, const char *cluster, cg_httpd_resp_t *resp)
 {
     const cg_control_res_t *found = NULL;
     int n = 0;
@@ -279,21 +295,28 @@ static const cg_control_res_t *resolve(cg_control_t *cp, cg_model_kind_t kind, c
     char lower[16];
     snprintf(lower, sizeof(lower), "%s", cg_model_kind_name(kind));
     lower[0] = (char)(lower[0] | 0x20);
-    if (n == 0) text(resp, 404, "%s/%s not found\n", lower, name);
-    else text(resp, 400, "%s/%s is ambiguous: %d resources have that name (give --namespace and/or --cluster)\n", lower, name, n);
+    if (n == 0)
+        text(resp, 404, "%s/%s not found\n", lower, name);
+    else
+        text(
+            resp, 400,
+            "%s/%s is ambiguous: %d resources have that name (give --namespace and/or --cluster)\n",
+            lower, name, n);
     return NULL;
 }
 
-static void handle_resources(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp, cg_iov_t *seg,
-                             size_t nseg)
+static void handle_resources(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp,
+                             cg_iov_t *seg, size_t nseg)
 {
     cg_model_kind_t kind;
     if (cg_control_kind_parse(seg[2].base, seg[2].len, &kind)) {
-        text(resp, 404, "unknown kind \"%.*s\" (expected gateway, cluster or service)\n", (int)seg[2].len, seg[2].base);
+        text(resp, 404, "unknown kind \"%.*s\" (expected gateway, cluster or service)\n",
+             (int)seg[2].len, seg[2].base);
         return;
     }
     int bad = 0;
-    char *ns = query_get(req->query, "namespace", &bad), *cluster = query_get(req->query, "cluster", &bad);
+    char *ns = query_get(req->query, "namespace", &bad),
+         *cluster = query_get(req->query, "cluster", &bad);
     char *name = nseg == 4 ? pct_decode(seg[3]) : NULL;
     if (bad || (nseg == 4 && !name)) {
         text(resp, 400, "malformed query or path\n");
@@ -309,7 +332,8 @@ static void handle_resources(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
         int first = 1;
         for (size_t i = 0; i < cp->store.res.len; i++) {
             const cg_control_res_t *r = cp->store.res.items[i];
-            if (r->kind != kind || (ns && strcmp(ns, r->namespace_)) || (cluster && strcmp(cluster, r->cluster)))
+            if (r->kind != kind || (ns && strcmp(ns, r->namespace_)) ||
+                (cluster && strcmp(cluster, r->cluster)))
                 continue;
             if (!first) cg_buf_append_str(b, ",");
             item_json(r, b);
@@ -333,7 +357,8 @@ static void handle_resources(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
         }
         cg_control_results_t results = {0};
         cg_buf_t errors = {0};
-        if (cg_control_store_delete(&cp->store, r->kind, r->cluster, r->namespace_, r->name, &results, &errors)) {
+        if (cg_control_store_delete(&cp->store, r->kind, r->cluster, r->namespace_, r->name,
+                                    &results, &errors)) {
             cp->stats.delete_rejected++;
             text(resp, 500, "%.*s", (int)errors.len, errors.base ? errors.base : "");
         } else {
@@ -358,9 +383,10 @@ Exit:
 static void on_lease_gone(cg_control_leases_t *l, cg_control_inst_t *inst, cg_control_gone_t why)
 {
     cg_control_t *cp = l->data;
-    static const char *const whys[] = {"lease expired", "deregistered", "replaced by a new registration"};
-    cg_log_info("control: instance %s (cluster %s, namespace %s, %s) gone: %s", inst->id, inst->cluster,
-                inst->namespace_, inst->address, whys[why]);
+    static const char *const whys[] = {"lease expired", "deregistered",
+                                       "replaced by a new registration"};
+    cg_log_info("control: instance %s (cluster %s, namespace %s, %s) gone: %s", inst->id,
+                inst->cluster, inst->namespace_, inst->address, whys[why]);
     if (why == CG_CONTROL_GONE_EXPIRED) cp->stats.expired++;
     cg_control_watch_detach(&cp->watch, inst);
 }
@@ -378,12 +404,12 @@ static void handle_register(cg_control_t *cp, const cg_httpd_req_t *req, cg_http
     cg_control_leases_register(&cp->leases, inst, cp->loop->now_ms);
     cg_control_watch_attach(&cp->watch, inst);
     cp->stats.registrations++;
-    cg_log_info("control: instance %s registered: cluster %s, namespace %s, address %s", inst->id, inst->cluster,
-                inst->namespace_, inst->address);
+    cg_log_info("control: instance %s registered: cluster %s, namespace %s, address %s", inst->id,
+                inst->cluster, inst->namespace_, inst->address);
     recompute(cp, CG_CONTROL_RECOMPUTE_INSTANCES);
     resp->content_type = "application/json";
-    cg_buf_printf(&resp->body, "{\"id\":\"%s\",\"heartbeat_ms\":%d,\"ttl_ms\":%" PRIu64 "}\n", inst->id,
-                  CG_CONTROL_HEARTBEAT_MS, cp->leases.ttl_ms);
+    cg_buf_printf(&resp->body, "{\"id\":\"%s\",\"heartbeat_ms\":%d,\"ttl_ms\":%" PRIu64 "}\n",
+                  inst->id, CG_CONTROL_HEARTBEAT_MS, cp->leases.ttl_ms);
 }
 
 /* A parked long-poll. */
@@ -406,8 +432,10 @@ static void poll_woken(cg_control_waiter_t *w, const cg_control_wentry_t *e)
 {
     poll_t *p = cg_container_of(w, poll_t, waiter);
     cg_httpd_resp_t resp = {0};
-    if (e) snapshot_response(e, &resp);
-    else text(&resp, 404, "instance gone: register again\n");
+    if (e)
+        snapshot_response(e, &resp);
+    else
+        text(&resp, 404, "instance gone: register again\n");
     cg_timer_stop(p->cp->loop, &p->timer);
     cg_httpd_complete(p->pending, &resp);
     free(p);
@@ -430,10 +458,12 @@ static void poll_gone(cg_httpd_pending_t *pending, void *data)
     free(p);
 }
 
-static void handle_snapshot(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp, cg_control_inst_t *inst)
+static void handle_snapshot(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp,
+                            cg_control_inst_t *inst)
 {
     uint64_t after, timeout;
-    if (query_u64(req->query, "after", 0, &after) || query_u64(req->query, "timeout_ms", POLL_DEFAULT_MS, &timeout)) {
+    if (query_u64(req->query, "after", 0, &after) ||
+        query_u64(req->query, "timeout_ms", POLL_DEFAULT_MS, &timeout)) {
         text(resp, 400, "after and timeout_ms must be non-negative integers\n");
         return;
     }
@@ -456,8 +486,8 @@ static void handle_snapshot(cg_control_t *cp, const cg_httpd_req_t *req, cg_http
     cg_timer_start(cp->loop, &p->timer, timeout, poll_timeout);
 }
 
-static void handle_instances(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp, cg_iov_t *seg,
-                             size_t nseg)
+static void handle_instances(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp,
+                             cg_iov_t *seg, size_t nseg)
 {
     if (nseg == 2) {
         if (req->method == HTTP_POST) {
@@ -480,8 +510,10 @@ static void handle_instances(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
     cg_control_inst_t *inst = cg_control_leases_find(&cp->leases, id);
     if (nseg == 4 && seg_is(seg[3], "heartbeat") && req->method == HTTP_PUT) {
         if (!authorized(cp, req, resp)) return;
-        if (cg_control_leases_heartbeat(&cp->leases, id, cp->loop->now_ms)) text(resp, 404, "unknown instance: register again\n");
-        else resp->status = 200;
+        if (cg_control_leases_heartbeat(&cp->leases, id, cp->loop->now_ms))
+            text(resp, 404, "unknown instance: register again\n");
+        else
+            resp->status = 200;
         return;
     }
     if (!inst && (nseg == 3 || (nseg == 4 && seg_is(seg[3], "snapshot")))) {
@@ -517,13 +549,18 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
         cg_control__metrics(cp, &resp->body);
     } else if (nseg >= 2 && seg_is(seg[0], "v1")) {
         if (nseg == 2 && seg_is(seg[1], "apply")) {
-            if (m != HTTP_POST) text(resp, 405, "method not allowed\n");
-            else if (authorized(cp, req, resp)) handle_apply(cp, req, resp, 0);
+            if (m != HTTP_POST)
+                text(resp, 405, "method not allowed\n");
+            else if (authorized(cp, req, resp))
+                handle_apply(cp, req, resp, 0);
         } else if (nseg == 2 && seg_is(seg[1], "delete")) {
-            if (m != HTTP_POST) text(resp, 405, "method not allowed\n");
-            else if (authorized(cp, req, resp)) handle_apply(cp, req, resp, 1);
+            if (m != HTTP_POST)
+                text(resp, 405, "method not allowed\n");
+            else if (authorized(cp, req, resp))
+                handle_apply(cp, req, resp, 1);
         } else if (nseg == 2 && seg_is(seg[1], "status")) {
-            if (m != HTTP_GET) text(resp, 405, "method not allowed\n");
+            if (m != HTTP_GET)
+                text(resp, 405, "method not allowed\n");
             else {
                 resp->content_type = "application/json";
                 cg_control__status_json(cp, &resp->body);
@@ -545,7 +582,8 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
 static void on_sweep(cg_loop_t *loop, cg_timer_t *t)
 {
     cg_control_t *cp = cg_container_of(t, cg_control_t, sweep);
-    if (cg_control_leases_sweep(&cp->leases, loop->now_ms)) recompute(cp, CG_CONTROL_RECOMPUTE_INSTANCES);
+    if (cg_control_leases_sweep(&cp->leases, loop->now_ms))
+        recompute(cp, CG_CONTROL_RECOMPUTE_INSTANCES);
     cg_timer_start(loop, &cp->sweep, SWEEP_MS, on_sweep);
 }
 
@@ -574,7 +612,8 @@ static char *read_token(const char *path, cg_buf_t *err)
     }
     buf[n] = '\0';
     cg_iov_t t = cg_iov_trim(cg_iov(buf, (size_t)n));
-    while (t.len && (t.base[t.len - 1] == '\n' || t.base[t.len - 1] == '\r')) t = cg_iov_trim(cg_iov(t.base, t.len - 1));
+    while (t.len && (t.base[t.len - 1] == '\n' || t.base[t.len - 1] == '\r'))
+        t = cg_iov_trim(cg_iov(t.base, t.len - 1));
     if (t.len == 0 || memchr(t.base, '\n', t.len)) {
         cg_buf_printf(err, "--token-file %s must hold one non-empty line", path);
         return NULL;
@@ -624,9 +663,9 @@ int cg_control_main(const cg_control_opts_t *o)
     sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     cg_io_start_level(&loop, &sig_io, sfd, EPOLLIN, on_signal);
     cg_timer_start(&loop, &cp.sweep, SWEEP_MS, on_sweep);
-    cg_log_info("control: listening on %s, data in %s, revision %" PRIu64 ", %zu resources%s", listen,
-                o->data_dir ? o->data_dir : "crossgate-data", cp.store.revision, cp.store.res.len,
-                cp.token ? ", token required for writes" : "");
+    cg_log_info("control: listening on %s, data in %s, revision %" PRIu64 ", %zu resources%s",
+                listen, o->data_dir ? o->data_dir : "crossgate-data", cp.store.revision,
+                cp.store.res.len, cp.token ? ", token required for writes" : "");
     cg_loop_run(&loop);
     cg_httpd_stop(&cp.httpd);
     cg_io_stop(&loop, &sig_io);
@@ -636,7 +675,8 @@ int cg_control_main(const cg_control_opts_t *o)
     rc = 0;
 Exit:
     cp.leases.on_gone = NULL;
-    for (size_t i = 0; i < cp.leases.items.len; i++) cg_control_watch_detach(&cp.watch, cp.leases.items.items[i]);
+    for (size_t i = 0; i < cp.leases.items.len; i++)
+        cg_control_watch_detach(&cp.watch, cp.leases.items.items[i]);
     cg_control_leases_destroy(&cp.leases);
     cg_control_store_close(&cp.store);
     cg_loop_destroy(&loop);

@@ -24,8 +24,10 @@ static void json_int(cg_buf_t *b, const char *s)
     int neg = 0;
     if (*p == '+' || *p == '-') neg = *p++ == '-';
     int base = 10;
-    if (p[0] == '0' && p[1] == 'x') base = 16, p += 2;
-    else if (p[0] == '0' && p[1] == 'o') base = 8, p += 2;
+    if (p[0] == '0' && p[1] == 'x')
+        base = 16, p += 2;
+    else if (p[0] == '0' && p[1] == 'o')
+        base = 8, p += 2;
     errno = 0;
     char *end;
     unsigned long long v = strtoull(p, &end, base);
@@ -59,7 +61,9 @@ static void json_scalar(cg_buf_t *b, const cg_ynode_t *n)
 {
     switch (n->stype) {
     case CG_YSCALAR_NULL: cg_buf_append_str(b, "null"); break;
-    case CG_YSCALAR_BOOL: cg_buf_append_str(b, (n->text[0] | 0x20) == 't' ? "true" : "false"); break;
+    case CG_YSCALAR_BOOL:
+        cg_buf_append_str(b, (n->text[0] | 0x20) == 't' ? "true" : "false");
+        break;
     case CG_YSCALAR_INT: json_int(b, n->text); break;
     case CG_YSCALAR_FLOAT: json_float(b, n->text); break;
     default: jstr(b, n->text, n->len); break;
@@ -79,8 +83,10 @@ static int emit_json(const cg_ynode_t *n, cg_buf_t *b, size_t limit)
         if (i) cg_buf_append(b, ",", 1);
         if (map) {
             const cg_ynode_t *k = cg_ynode_key(n, i);
-            if (k->kind == CG_YNODE_SCALAR) jstr(b, k->text, k->len);
-            else jstr(b, "", 0); /* complex keys never validate; keep the JSON well-formed */
+            if (k->kind == CG_YNODE_SCALAR)
+                jstr(b, k->text, k->len);
+            else
+                jstr(b, "", 0); /* complex keys never validate; keep the JSON well-formed */
             cg_buf_append(b, ":", 1);
             if (emit_json(cg_ynode_value(n, i), b, limit)) return CG_ELIMIT;
         } else if (emit_json(n->items[i], b, limit)) {
@@ -103,7 +109,8 @@ int cg_control_doc_json(const cg_ynode_t *n, cg_buf_t *out)
 /* Can s be written as a plain scalar and still read back as the same string? */
 static int plain_ok(const char *s, size_t len)
 {
-    static const char *const special[] = {"true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"};
+    static const char *const special[] = {"true", "false", "null", "yes", "no",
+                                          "on",   "off",   "y",    "n",   "~"};
     if (len == 0 || strlen(s) != len) return 0;
     for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++)
         if (strcasecmp(s, special[i]) == 0) return 0;
@@ -111,8 +118,8 @@ static int plain_ok(const char *s, size_t len)
     if (!((c0 >= 'a' && c0 <= 'z') || (c0 >= 'A' && c0 <= 'Z') || c0 == '_' || c0 == '/')) return 0;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '-' || c == '.' || c == '/' || c == ':'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.' || c == '/' || c == ':'))
             return 0;
     }
     return s[len - 1] != ':';
@@ -121,8 +128,10 @@ static int plain_ok(const char *s, size_t len)
 static void yaml_scalar(cg_buf_t *b, const cg_ynode_t *n)
 {
     if (n->stype == CG_YSCALAR_STRING) {
-        if (plain_ok(n->text, n->len)) cg_buf_append(b, n->text, n->len);
-        else jstr(b, n->text, n->len);
+        if (plain_ok(n->text, n->len))
+            cg_buf_append(b, n->text, n->len);
+        else
+            jstr(b, n->text, n->len);
     } else {
         json_scalar(b, n);
     }
@@ -165,9 +174,12 @@ static int emit_yaml(const cg_ynode_t *n, cg_buf_t *b, int level, int inline_fir
         if (!(inline_first && i == 0)) indent(b, level);
         if (n->kind == CG_YNODE_MAP) {
             const cg_ynode_t *k = cg_ynode_key(n, i), *v = cg_ynode_value(n, i);
-            if (k->kind == CG_YNODE_SCALAR && plain_ok(k->text, k->len)) cg_buf_append(b, k->text, k->len);
-            else if (k->kind == CG_YNODE_SCALAR) jstr(b, k->text, k->len);
-            else cg_buf_append_str(b, "\"\"");
+            if (k->kind == CG_YNODE_SCALAR && plain_ok(k->text, k->len))
+                cg_buf_append(b, k->text, k->len);
+            else if (k->kind == CG_YNODE_SCALAR)
+                jstr(b, k->text, k->len);
+            else
+                cg_buf_append_str(b, "\"\"");
             cg_buf_append(b, ":", 1);
             /* lists under a key sit at the key's indentation, as kubectl writes them */
             int sub = v->kind == CG_YNODE_SEQ ? level : level + 1;

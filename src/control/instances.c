@@ -28,7 +28,8 @@ void cg_control_inst_free(cg_control_inst_t *inst)
 
 cg_instance_t cg_control_inst_view(const cg_control_inst_t *inst)
 {
-    return (cg_instance_t){inst->cluster, inst->namespace_, inst->labels, inst->nlabels, inst->address};
+    return (cg_instance_t){inst->cluster, inst->namespace_, inst->labels, inst->nlabels,
+                           inst->address};
 }
 
 static int is_string(const cg_ynode_t *n)
@@ -42,7 +43,8 @@ static const char *check_name(const char *s, size_t len)
     if (len == 0) return "must not be empty";
     if (len > 253) return "longer than 253 characters";
     for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f) return "must be printable ASCII without spaces";
+        if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
+            return "must be printable ASCII without spaces";
     return NULL;
 }
 
@@ -54,13 +56,15 @@ int cg_control_inst_parse(const char *body, size_t len, cg_control_inst_t **out,
     const char *bad = NULL;
     char field[80] = "";
     if (cg_model_yaml_parse("registration", body, len, 1, &ys, &perr) != 0) {
-        cg_buf_printf(err, "malformed JSON: %.*s", (int)(perr.len && perr.base[perr.len - 1] == '\n' ? perr.len - 1 : perr.len),
+        cg_buf_printf(err, "malformed JSON: %.*s",
+                      (int)(perr.len && perr.base[perr.len - 1] == '\n' ? perr.len - 1 : perr.len),
                       perr.base ? perr.base : "");
         goto Error;
     }
     const cg_ynode_t *root = ys.ndocs == 1 ? ys.docs[0].root : NULL;
     if (!root || root->kind != CG_YNODE_MAP) {
-        cg_buf_printf(err, "expected one JSON object with cluster, namespace, labels, address, admin");
+        cg_buf_printf(err,
+                      "expected one JSON object with cluster, namespace, labels, address, admin");
         goto Error;
     }
     for (size_t i = 0; i < root->n && !bad; i++) {
@@ -72,9 +76,12 @@ int cg_control_inst_parse(const char *body, size_t len, cg_control_inst_t **out,
                      : !strcmp(field, "admin")     ? &inst->admin
                                                    : NULL;
         if (dst) {
-            if (*dst) bad = "given twice";
-            else if (!is_string(v)) bad = "expected a string";
-            else if (!(bad = check_name(v->text, v->len))) *dst = cg_xstrdup(v->text);
+            if (*dst)
+                bad = "given twice";
+            else if (!is_string(v))
+                bad = "expected a string";
+            else if (!(bad = check_name(v->text, v->len)))
+                *dst = cg_xstrdup(v->text);
         } else if (!strcmp(field, "labels")) {
             if (v->kind != CG_YNODE_MAP) {
                 bad = "expected an object of strings";
@@ -83,12 +90,15 @@ int cg_control_inst_parse(const char *body, size_t len, cg_control_inst_t **out,
             inst->labels = cg_xcalloc(v->n + 1, sizeof(*inst->labels));
             for (size_t j = 0; j < v->n && !bad; j++) {
                 const cg_ynode_t *lk = cg_ynode_key(v, j), *lv = cg_ynode_value(v, j);
-                if (!is_string(lk) || !is_string(lv)) bad = "expected an object of strings";
-                else if (!(bad = check_name(lk->text, lk->len)) && !(bad = check_name(lv->text, lv->len))) {
+                if (!is_string(lk) || !is_string(lv))
+                    bad = "expected an object of strings";
+                else if (!(bad = check_name(lk->text, lk->len)) &&
+                         !(bad = check_name(lv->text, lv->len))) {
                     for (size_t d = 0; d < inst->nlabels && !bad; d++)
                         if (!strcmp(inst->labels[d].key, lk->text)) bad = "duplicate label key";
                     if (!bad)
-                        inst->labels[inst->nlabels++] = (cg_snap_label_t){cg_xstrdup(lk->text), cg_xstrdup(lv->text)};
+                        inst->labels[inst->nlabels++] =
+                            (cg_snap_label_t){cg_xstrdup(lk->text), cg_xstrdup(lv->text)};
                 }
             }
         } else {
@@ -96,8 +106,10 @@ int cg_control_inst_parse(const char *body, size_t len, cg_control_inst_t **out,
         }
     }
     if (!bad) {
-        if (!inst->cluster) snprintf(field, sizeof(field), "cluster"), bad = "missing required field";
-        else if (!inst->address) snprintf(field, sizeof(field), "address"), bad = "missing required field";
+        if (!inst->cluster)
+            snprintf(field, sizeof(field), "cluster"), bad = "missing required field";
+        else if (!inst->address)
+            snprintf(field, sizeof(field), "address"), bad = "missing required field";
         else if (cg_model_check_ip(inst->address))
             snprintf(field, sizeof(field), "address"), bad = "expected an IP address";
     }
@@ -142,8 +154,10 @@ static void remove_at(cg_control_leases_t *l, size_t i, cg_control_gone_t why)
 void cg_control_leases_register(cg_control_leases_t *l, cg_control_inst_t *inst, uint64_t now_ms)
 {
     for (size_t i = 0; i < l->items.len;)
-        if (same_identity(l->items.items[i], inst)) remove_at(l, i, CG_CONTROL_GONE_REPLACED);
-        else i++;
+        if (same_identity(l->items.items[i], inst))
+            remove_at(l, i, CG_CONTROL_GONE_REPLACED);
+        else
+            i++;
     if (!inst->id[0]) {
         unsigned char r[16];
         if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {

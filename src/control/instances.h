@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #define CG_CONTROL_HEARTBEAT_MS 1000
-#define CG_CONTROL_TTL_MS 3000
+#define CG_CONTROL_TTL_MS       3000
 
 /* One registered instance. Owns its strings. */
 typedef struct cg_control_inst {
@@ -25,7 +25,11 @@ typedef struct cg_control_inst {
     void *data; /* the owner's per-instance state (the watch entry) */
 } cg_control_inst_t;
 
-typedef enum { CG_CONTROL_GONE_EXPIRED, CG_CONTROL_GONE_DEREGISTERED, CG_CONTROL_GONE_REPLACED } cg_control_gone_t;
+typedef enum {
+    CG_CONTROL_GONE_EXPIRED,
+    CG_CONTROL_GONE_DEREGISTERED,
+    CG_CONTROL_GONE_REPLACED
+} cg_control_gone_t;
 
 typedef struct cg_control_leases cg_control_leases_t;
 /* Called just before an instance is freed. */

@@ -16,8 +16,10 @@ static void jstr(cg_buf_t *b, const char *s)
 static void jkey_str(cg_buf_t *b, const char *key, const char *v, int comma)
 {
     cg_buf_printf(b, "%s\"%s\":", comma ? "," : "", key);
-    if (v) jstr(b, v);
-    else cg_buf_append_str(b, "null");
+    if (v)
+        jstr(b, v);
+    else
+        cg_buf_append_str(b, "null");
 }
 
 static const char *mode_name(cg_dest_mode_t m)
@@ -46,8 +48,8 @@ static void instance_json(cg_control_t *cp, const cg_control_inst_t *inst, cg_bu
     jkey_str(b, "address", inst->address, 1);
     jkey_str(b, "admin", inst->admin, 1);
     jkey_str(b, "registered", when, 1);
-    cg_buf_printf(b, ",\"age_ms\":%" PRIu64 ",\"last_heartbeat_ms_ago\":%" PRIu64, now - inst->registered_ms,
-                  now - inst->heartbeat_ms);
+    cg_buf_printf(b, ",\"age_ms\":%" PRIu64 ",\"last_heartbeat_ms_ago\":%" PRIu64,
+                  now - inst->registered_ms, now - inst->heartbeat_ms);
     cg_buf_printf(b, ",\"snapshot_version\":%" PRIu64, e ? e->version : 0);
     jkey_str(b, "error", e ? e->error : NULL, 1);
 }
@@ -80,7 +82,8 @@ static void edge_json(const cg_control_inst_t *inst, const cg_snapshot_t *s, cg_
             if (rule->action != CG_ACTION_ROUTE || rule->destination >= s->ndestinations) continue;
             cg_buf_append_str(b, first ? "{" : ",{");
             jkey_str(b, "hostname", v->hostname, 0);
-            cg_buf_printf(b, ",\"port\":%u,\"rule\":%zu,\"matches\":%zu", (unsigned)v->port, r, rule->nmatches);
+            cg_buf_printf(b, ",\"port\":%u,\"rule\":%zu,\"matches\":%zu", (unsigned)v->port, r,
+                          rule->nmatches);
             jkey_str(b, "gateway", v->gateway, 1);
             jkey_str(b, "destination", s->destinations[rule->destination].name, 1);
             cg_buf_append_str(b, "}");
@@ -92,8 +95,8 @@ static void edge_json(const cg_control_inst_t *inst, const cg_snapshot_t *s, cg_
         const cg_snap_destination_t *d = &s->destinations[i];
         cg_buf_append_str(b, i ? ",{" : "{");
         jkey_str(b, "name", d->name, 0);
-        cg_buf_printf(b, ",\"mode\":\"%s\",\"overprovisioning\":%" PRIu32 ",\"endpoints\":[", mode_name(d->mode),
-                      d->policy.overprovisioning);
+        cg_buf_printf(b, ",\"mode\":\"%s\",\"overprovisioning\":%" PRIu32 ",\"endpoints\":[",
+                      mode_name(d->mode), d->policy.overprovisioning);
         for (size_t e = 0; e < d->nendpoints; e++) {
             const cg_snap_endpoint_t *ep = &d->endpoints[e];
             cg_buf_append_str(b, e ? ",{" : "{");
@@ -101,7 +104,8 @@ static void edge_json(const cg_control_inst_t *inst, const cg_snapshot_t *s, cg_
             cg_buf_printf(b, ",\"port\":%u", (unsigned)ep->port);
             jkey_str(b, "cluster", ep->cluster, 1);
             jkey_str(b, "region", ep->region, 1);
-            cg_buf_printf(b, ",\"priority\":%" PRIu32 ",\"weight\":%" PRIu32 "}", ep->priority, ep->weight);
+            cg_buf_printf(b, ",\"priority\":%" PRIu32 ",\"weight\":%" PRIu32 "}", ep->priority,
+                          ep->weight);
         }
         cg_buf_append_str(b, "],\"weights\":[");
         for (size_t w = 0; w < d->nweights; w++) {
@@ -122,7 +126,9 @@ static void edge_json(const cg_control_inst_t *inst, const cg_snapshot_t *s, cg_
 void cg_control__status_json(cg_control_t *cp, cg_buf_t *b)
 {
     const cg_resource_set_t *rs = cg_control_store_view(&cp->store);
-    cg_buf_printf(b, "{\"revision\":%" PRIu64 ",\"resources\":{\"Cluster\":%zu,\"Service\":%zu,\"Gateway\":%zu}",
+    cg_buf_printf(b,
+                  "{\"revision\":%" PRIu64
+                  ",\"resources\":{\"Cluster\":%zu,\"Service\":%zu,\"Gateway\":%zu}",
                   cp->store.revision, rs->nclusters, rs->nservices, rs->ngateways);
     cg_buf_append_str(b, ",\"clusters\":[");
     for (size_t i = 0; i < rs->nclusters; i++) {
@@ -134,7 +140,8 @@ void cg_control__status_json(cg_control_t *cp, cg_buf_t *b)
         jkey_str(b, "name", c->metadata.name, 0);
         jkey_str(b, "region", c->spec.locality.region, 1);
         jkey_str(b, "zone", c->spec.locality.zone, 1);
-        cg_buf_printf(b, ",\"static_gateways\":%zu,\"live_instances\":%zu}", c->spec.ngateways, live);
+        cg_buf_printf(b, ",\"static_gateways\":%zu,\"live_instances\":%zu}", c->spec.ngateways,
+                      live);
     }
     cg_buf_append_str(b, "],\"instances\":[");
     for (size_t i = 0; i < cp->leases.items.len; i++) {
@@ -158,22 +165,38 @@ void cg_control__status_json(cg_control_t *cp, cg_buf_t *b)
 
 /* ---- metrics: one table, rendered in Prometheus text format ---- */
 
-typedef enum { M_RESOURCES, M_INSTANCES, M_APPLY, M_DELETE, M_UNAUTH, M_REGISTER, M_EXPIRED, M_WATCHES, M_COMPUTED, M_BUMPED, M_REVISION } metric_id_t;
+typedef enum {
+    M_RESOURCES,
+    M_INSTANCES,
+    M_APPLY,
+    M_DELETE,
+    M_UNAUTH,
+    M_REGISTER,
+    M_EXPIRED,
+    M_WATCHES,
+    M_COMPUTED,
+    M_BUMPED,
+    M_REVISION
+} metric_id_t;
 
 static const struct {
     metric_id_t id;
     const char *name, *type, *help;
 } metrics[] = {
     {M_RESOURCES, "crossgate_control_resources", "gauge", "Stored resources by kind."},
-    {M_INSTANCES, "crossgate_control_instances_live", "gauge", "Gateway instances holding a lease."},
+    {M_INSTANCES, "crossgate_control_instances_live", "gauge",
+     "Gateway instances holding a lease."},
     {M_APPLY, "crossgate_control_apply_requests_total", "counter", "Apply requests by result."},
     {M_DELETE, "crossgate_control_delete_requests_total", "counter", "Delete requests by result."},
-    {M_UNAUTH, "crossgate_control_unauthorized_total", "counter", "Requests refused for a missing or wrong token."},
+    {M_UNAUTH, "crossgate_control_unauthorized_total", "counter",
+     "Requests refused for a missing or wrong token."},
     {M_REGISTER, "crossgate_control_registrations_total", "counter", "Instance registrations."},
-    {M_EXPIRED, "crossgate_control_leases_expired_total", "counter", "Leases that expired without heartbeats."},
+    {M_EXPIRED, "crossgate_control_leases_expired_total", "counter",
+     "Leases that expired without heartbeats."},
     {M_WATCHES, "crossgate_control_watches_active", "gauge", "Snapshot long-polls parked now."},
     {M_COMPUTED, "crossgate_control_snapshots_computed_total", "counter", "Snapshot translations."},
-    {M_BUMPED, "crossgate_control_snapshot_versions_total", "counter", "Snapshot versions handed out (content changed)."},
+    {M_BUMPED, "crossgate_control_snapshot_versions_total", "counter",
+     "Snapshot versions handed out (content changed)."},
     {M_REVISION, "crossgate_control_revision", "gauge", "Global resource revision."},
 };
 
@@ -185,17 +208,18 @@ void cg_control__metrics(cg_control_t *cp, cg_buf_t *b)
         cg_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", n, metrics[i].help, n, metrics[i].type);
         switch (metrics[i].id) {
         case M_RESOURCES:
-            cg_buf_printf(b, "%s{kind=\"Cluster\"} %zu\n%s{kind=\"Service\"} %zu\n%s{kind=\"Gateway\"} %zu\n", n,
-                          rs->nclusters, n, rs->nservices, n, rs->ngateways);
+            cg_buf_printf(
+                b, "%s{kind=\"Cluster\"} %zu\n%s{kind=\"Service\"} %zu\n%s{kind=\"Gateway\"} %zu\n",
+                n, rs->nclusters, n, rs->nservices, n, rs->ngateways);
             break;
         case M_INSTANCES: cg_buf_printf(b, "%s %zu\n", n, cp->leases.items.len); break;
         case M_APPLY:
-            cg_buf_printf(b, "%s{result=\"ok\"} %" PRIu64 "\n%s{result=\"rejected\"} %" PRIu64 "\n", n,
-                          cp->stats.apply_ok, n, cp->stats.apply_rejected);
+            cg_buf_printf(b, "%s{result=\"ok\"} %" PRIu64 "\n%s{result=\"rejected\"} %" PRIu64 "\n",
+                          n, cp->stats.apply_ok, n, cp->stats.apply_rejected);
             break;
         case M_DELETE:
-            cg_buf_printf(b, "%s{result=\"ok\"} %" PRIu64 "\n%s{result=\"rejected\"} %" PRIu64 "\n", n,
-                          cp->stats.delete_ok, n, cp->stats.delete_rejected);
+            cg_buf_printf(b, "%s{result=\"ok\"} %" PRIu64 "\n%s{result=\"rejected\"} %" PRIu64 "\n",
+                          n, cp->stats.delete_ok, n, cp->stats.delete_rejected);
             break;
         case M_UNAUTH: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->stats.unauthorized); break;
         case M_REGISTER: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->stats.registrations); break;

@@ -39,8 +39,8 @@ int cg_control_kind_parse(const char *s, size_t len, cg_model_kind_t *kind)
         const char *name;
         cg_model_kind_t kind;
     } names[] = {
-        {"gateway", CG_KIND_GATEWAY}, {"gateways", CG_KIND_GATEWAY}, {"gw", CG_KIND_GATEWAY},
-        {"cluster", CG_KIND_CLUSTER}, {"clusters", CG_KIND_CLUSTER}, {"service", CG_KIND_SERVICE},
+        {"gateway", CG_KIND_GATEWAY},  {"gateways", CG_KIND_GATEWAY}, {"gw", CG_KIND_GATEWAY},
+        {"cluster", CG_KIND_CLUSTER},  {"clusters", CG_KIND_CLUSTER}, {"service", CG_KIND_SERVICE},
         {"services", CG_KIND_SERVICE}, {"svc", CG_KIND_SERVICE},
     };
     for (size_t i = 0; i < CG_ARRAY_SIZE(names); i++)
@@ -85,8 +85,9 @@ void cg_control_results_free(cg_control_results_t *r)
 static void push_result(cg_control_results_t *out, cg_model_kind_t kind, const char *cluster,
                         const char *ns, const char *name, cg_control_action_t a, uint64_t version)
 {
-    cg_control_result_t r = {kind, cg_xstrdup(cluster ? cluster : ""), cg_xstrdup(ns ? ns : ""),
-                             cg_xstrdup(name), a, version};
+    cg_control_result_t r = {
+        kind,   cg_xstrdup(cluster ? cluster : ""), cg_xstrdup(ns ? ns : ""), cg_xstrdup(name), a,
+        version};
     cg_vec_push(out, r);
 }
 
@@ -182,7 +183,8 @@ static int db_exec(cg_control_store_t *st, const char *sql)
 static int load_all(cg_control_store_t *st)
 {
     sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key='revision'", -1, &q, NULL)) return CG_EIO;
+    if (sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key='revision'", -1, &q, NULL))
+        return CG_EIO;
     if (sqlite3_step(q) == SQLITE_ROW) st->revision = (uint64_t)sqlite3_column_int64(q, 0);
     sqlite3_finalize(q);
     if (sqlite3_prepare_v2(st->db,
@@ -228,7 +230,8 @@ int cg_control_store_open(cg_control_store_t *st, const char *dir, cg_buf_t *err
     cg_buf_printf(&path, "%s/crossgate.db%c", dir, 0);
     int rc = sqlite3_open_v2(path.base, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
-        cg_buf_printf(err, "cannot open %s: %s", path.base, st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        cg_buf_printf(err, "cannot open %s: %s", path.base,
+                      st->db ? sqlite3_errmsg(st->db) : "out of memory");
         goto Error;
     }
     sqlite3_busy_timeout(st->db, 5000);
@@ -273,14 +276,15 @@ static int write_changes(cg_control_store_t *st, changes_t *ch, uint64_t revisio
                            "INSERT OR REPLACE INTO resources(kind, cluster, namespace, name, seq, "
                            "version, updated_us, body) VALUES(?,?,?,?,?,?,?,?)",
                            -1, &up, NULL) ||
-        sqlite3_prepare_v2(st->db,
-                           "DELETE FROM resources WHERE kind=? AND cluster=? AND namespace=? AND name=?",
-                           -1, &del, NULL) ||
+        sqlite3_prepare_v2(
+            st->db, "DELETE FROM resources WHERE kind=? AND cluster=? AND namespace=? AND name=?",
+            -1, &del, NULL) ||
         sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO meta(key, value) VALUES('revision', ?)",
                            -1, &meta, NULL))
         goto Exit;
     for (size_t i = 0; i < ch->len; i++) {
-        const cg_control_res_t *r = ch->items[i].res ? ch->items[i].res : st->res.items[ch->items[i].old];
+        const cg_control_res_t *r =
+            ch->items[i].res ? ch->items[i].res : st->res.items[ch->items[i].old];
         sqlite3_stmt *q = ch->items[i].res ? up : del;
         sqlite3_reset(q);
         sqlite3_bind_text(q, 1, cg_model_kind_name(r->kind), -1, SQLITE_STATIC);
@@ -363,7 +367,8 @@ static void parsed_free(parsed_docs_t *d)
     cg_vec_free(d);
 }
 
-static int parse_docs(const char *name, const char *data, size_t len, parsed_docs_t *out, cg_buf_t *errors)
+static int parse_docs(const char *name, const char *data, size_t len, parsed_docs_t *out,
+                      cg_buf_t *errors)
 {
     /* The same validation as static mode, positions in the caller's file. */
     cg_resource_set_t *check = NULL;
@@ -378,7 +383,8 @@ static int parse_docs(const char *name, const char *data, size_t len, parsed_doc
         if (root == NULL || root->kind != CG_YNODE_MAP) continue; /* empty documents */
         cg_buf_t json = {0}, label = {0};
         const cg_ynode_t *md = cg_ynode_get(root, "metadata");
-        cg_buf_printf(&label, "%s/%s%c", cg_control_doc_str(root, "kind"), cg_control_doc_str(md, "name"), 0);
+        cg_buf_printf(&label, "%s/%s%c", cg_control_doc_str(root, "kind"),
+                      cg_control_doc_str(md, "name"), 0);
         cg_resource_set_t *set = NULL;
         if (cg_control_doc_json(root, &json) == 0 && cg_buf_append(&json, "", 1) == 0)
             set = decode_one(label.base, json.base, errors);
@@ -415,9 +421,10 @@ static int check_merged(const cg_control_store_t *st, const parsed_docs_t *docs,
     for (size_t i = 0; i < docs->len; i++)
         for (size_t j = 0; j < i; j++) {
             const cg_control_res_t *a = docs->items[i].res, *b = docs->items[j].res;
-            if (a->kind == b->kind && streq(a->name, b->name) && streq(a->namespace_, b->namespace_) &&
-                streq(a->cluster, b->cluster)) {
-                cg_buf_printf(errors, "duplicate %s %s in one request\n", cg_model_kind_name(a->kind), a->name);
+            if (a->kind == b->kind && streq(a->name, b->name) &&
+                streq(a->namespace_, b->namespace_) && streq(a->cluster, b->cluster)) {
+                cg_buf_printf(errors, "duplicate %s %s in one request\n",
+                              cg_model_kind_name(a->kind), a->name);
                 return CG_EPARSE;
             }
         }

@@ -45,7 +45,7 @@ typedef struct cg_control_store {
     CG_VEC(cg_control_res_t *) res; /* in seq order */
     uint64_t revision;              /* increments with every request that changes something */
     uint64_t next_seq;
-    cg_resource_set_t *view;        /* every decodable resource, shallow, rebuilt on change */
+    cg_resource_set_t *view; /* every decodable resource, shallow, rebuilt on change */
 } cg_control_store_t;
 
 /* Opens (creating) DIR/crossgate.db and loads it. On failure writes one line to err and

@@ -59,7 +59,8 @@ static int recompute_one(cg_control_watch_t *w, cg_control_wentry_t *e, const cg
     int rc = cg_translate_instance_live(rs, &me, live, nlive, e->version, &snap, &errors);
     if (rc != 0) {
         /* keep serving the last good snapshot; say why in status */
-        char *msg = cg_xstrndup(errors.base ? errors.base : "translation failed", errors.base ? errors.len : 18);
+        char *msg = cg_xstrndup(errors.base ? errors.base : "translation failed",
+                                errors.base ? errors.len : 18);
         if (!e->error || strcmp(e->error, msg))
             cg_log_warn("control: instance %s (%s/%s %s): snapshot not updated: %s", e->inst->id,
                         e->inst->cluster, e->inst->namespace_, e->inst->address, msg);
@@ -104,7 +105,8 @@ size_t cg_control_watch_recompute(cg_control_watch_t *w, const cg_resource_set_t
         if (!e) continue;
         /* Only an edge's snapshot depends on other instances (its cluster destinations); an
          * instance whose last attempt failed is retried too. */
-        if (what == CG_CONTROL_RECOMPUTE_INSTANCES && e->computed && !e->edge && !e->error) continue;
+        if (what == CG_CONTROL_RECOMPUTE_INSTANCES && e->computed && !e->edge && !e->error)
+            continue;
         if (!recompute_one(w, e, rs, live, n)) continue;
         bumped++;
         cg_list_t *pos, *tmp;

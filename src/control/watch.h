@@ -29,13 +29,13 @@ struct cg_control_waiter {
 /* The snapshot state of one instance (inst->data). */
 struct cg_control_wentry {
     cg_control_inst_t *inst;
-    uint64_t version;     /* of the last snapshot content; 0 = none yet */
-    uint64_t changed_us;  /* wall clock of the last version */
-    cg_buf_t json;        /* last good snapshot, encoded with `version` */
-    cg_snapshot_t *snap;  /* the same, decoded (status) */
-    char *error;          /* translation errors of the last attempt, NULL when it succeeded */
-    int computed;         /* translated at least once */
-    int edge;             /* the snapshot has cluster destinations: depends on the instance set */
+    uint64_t version;    /* of the last snapshot content; 0 = none yet */
+    uint64_t changed_us; /* wall clock of the last version */
+    cg_buf_t json;       /* last good snapshot, encoded with `version` */
+    cg_snapshot_t *snap; /* the same, decoded (status) */
+    char *error;         /* translation errors of the last attempt, NULL when it succeeded */
+    int computed;        /* translated at least once */
+    int edge;            /* the snapshot has cluster destinations: depends on the instance set */
     cg_list_t waiters;
 };
 

@@ -66,10 +66,15 @@ static void test_yaml_round_trip(void **state)
 {
     (void)state;
     static const char *const cases[] = {
-        "{\"apiVersion\":\"crossgate/v1\",\"kind\":\"Cluster\",\"metadata\":{\"name\":\"cluster-1\",\"labels\":{\"a/b\":\"true\",\"n\":\"1\"}},"
-        "\"spec\":{\"locality\":{\"region\":\"region-1\"},\"gateways\":[{\"address\":\"127.0.1.1\",\"labels\":{\"app\":\"x\"}}]}}",
-        "{\"s\":[\"*.example.com\",\"*\",\"a: b\",\"#c\",\"\",\"null\",\"yes\",\"-1\",\"x:\",\"multi\\u000aline\",\" lead\"],"
-        "\"n\":[1,-2,1.5,true,false,null],\"e\":{},\"l\":[],\"nested\":[[1,[2]],[{\"a\":[]}]],\"k y\":{\"\":1}}",
+        "{\"apiVersion\":\"crossgate/"
+        "v1\",\"kind\":\"Cluster\",\"metadata\":{\"name\":\"cluster-1\",\"labels\":{\"a/"
+        "b\":\"true\",\"n\":\"1\"}},"
+        "\"spec\":{\"locality\":{\"region\":\"region-1\"},\"gateways\":[{\"address\":\"127.0.1.1\","
+        "\"labels\":{\"app\":\"x\"}}]}}",
+        "{\"s\":[\"*.example.com\",\"*\",\"a: "
+        "b\",\"#c\",\"\",\"null\",\"yes\",\"-1\",\"x:\",\"multi\\u000aline\",\" lead\"],"
+        "\"n\":[1,-2,1.5,true,false,null],\"e\":{},\"l\":[],\"nested\":[[1,[2]],[{\"a\":[]}]],\"k "
+        "y\":{\"\":1}}",
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *y = to_yaml(cases[i]);

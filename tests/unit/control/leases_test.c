@@ -21,7 +21,8 @@ static void test_parse_table(void **state)
         const char *body;
         const char *err; /* NULL: accepted; else a substring of the message */
     } cases[] = {
-        {"{\"cluster\":\"cluster-1\",\"namespace\":\"bookinfo\",\"labels\":{\"app\":\"ingressgw-1\"},"
+        {"{\"cluster\":\"cluster-1\",\"namespace\":\"bookinfo\",\"labels\":{\"app\":\"ingressgw-"
+         "1\"},"
          "\"address\":\"127.0.1.1\",\"admin\":\"127.0.1.1:15000\"}",
          NULL},
         {"{\"cluster\":\"c\",\"address\":\"::1\"}", NULL},
@@ -34,9 +35,12 @@ static void test_parse_table(void **state)
         {"{\"cluster\":5,\"address\":\"127.0.0.1\"}", "cluster: expected a string"},
         {"{\"cluster\":\"\",\"address\":\"127.0.0.1\"}", "cluster: must not be empty"},
         {"{\"cluster\":\"a b\",\"address\":\"127.0.0.1\"}", "cluster: must be printable"},
-        {"{\"cluster\":\"c\",\"address\":\"127.0.0.1\",\"labels\":[\"x\"]}", "labels: expected an object"},
-        {"{\"cluster\":\"c\",\"address\":\"127.0.0.1\",\"labels\":{\"a\":1}}", "labels: expected an object"},
-        {"{\"cluster\":\"c\",\"address\":\"127.0.0.1\",\"colour\":\"red\"}", "colour: unknown field"},
+        {"{\"cluster\":\"c\",\"address\":\"127.0.0.1\",\"labels\":[\"x\"]}",
+         "labels: expected an object"},
+        {"{\"cluster\":\"c\",\"address\":\"127.0.0.1\",\"labels\":{\"a\":1}}",
+         "labels: expected an object"},
+        {"{\"cluster\":\"c\",\"address\":\"127.0.0.1\",\"colour\":\"red\"}",
+         "colour: unknown field"},
         {"{\"cluster\":\"c\",\"cluster\":\"d\",\"address\":\"127.0.0.1\"}", "cluster: given twice"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -51,7 +55,8 @@ static void test_parse_table(void **state)
         } else {
             assert_int_equal(rc, CG_EINVAL);
             assert_null(inst);
-            if (!strstr(err.base, cases[i].err)) fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.base, cases[i].err);
+            if (!strstr(err.base, cases[i].err))
+                fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.base, cases[i].err);
         }
         cg_buf_free(&err);
     }
@@ -60,8 +65,10 @@ static void test_parse_table(void **state)
 static cg_control_inst_t *make(const char *cluster, const char *address, const char *app)
 {
     char body[256];
-    snprintf(body, sizeof(body), "{\"cluster\":\"%s\",\"namespace\":\"ns\",\"labels\":{\"app\":\"%s\"},\"address\":\"%s\"}",
-             cluster, app, address);
+    snprintf(
+        body, sizeof(body),
+        "{\"cluster\":\"%s\",\"namespace\":\"ns\",\"labels\":{\"app\":\"%s\"},\"address\":\"%s\"}",
+        cluster, app, address);
     cg_control_inst_t *inst = NULL;
     cg_buf_t err = {0};
     assert_int_equal(cg_control_inst_parse(body, strlen(body), &inst, &err), 0);

@@ -15,21 +15,27 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char cluster1[] = "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-1}\n"
-                               "spec:\n  locality: {region: region-1}\n";
-static const char cluster1_comment[] = "# same content, other text\napiVersion: crossgate/v1\nkind: Cluster\n"
-                                       "metadata:\n  name: cluster-1\nspec:\n  locality:\n    region: region-1\n";
-static const char cluster1_moved[] = "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-1}\n"
-                                     "spec:\n  locality: {region: region-2}\n";
-static const char two[] = "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-2}\n"
-                          "spec:\n  locality: {region: region-2}\n---\n"
-                          "apiVersion: crossgate/v1\nkind: Service\nmetadata: {name: pp, namespace: bookinfo, cluster: cluster-2}\n"
-                          "spec:\n  hostname: pp.bookinfo\n  endpoints: [{address: 127.0.0.9, port: 9080}]\n";
+static const char cluster1[] =
+    "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-1}\n"
+    "spec:\n  locality: {region: region-1}\n";
+static const char cluster1_comment[] =
+    "# same content, other text\napiVersion: crossgate/v1\nkind: Cluster\n"
+    "metadata:\n  name: cluster-1\nspec:\n  locality:\n    region: region-1\n";
+static const char cluster1_moved[] =
+    "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-1}\n"
+    "spec:\n  locality: {region: region-2}\n";
+static const char two[] =
+    "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-2}\n"
+    "spec:\n  locality: {region: region-2}\n---\n"
+    "apiVersion: crossgate/v1\nkind: Service\nmetadata: {name: pp, namespace: bookinfo, cluster: "
+    "cluster-2}\n"
+    "spec:\n  hostname: pp.bookinfo\n  endpoints: [{address: 127.0.0.9, port: 9080}]\n";
 /* valid first document, invalid second: nothing of it may land */
-static const char half_bad[] = "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-3}\n"
-                               "spec:\n  locality: {region: region-3}\n---\n"
-                               "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-4}\n"
-                               "spec:\n  locality: {regoin: region-3}\n";
+static const char half_bad[] =
+    "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-3}\n"
+    "spec:\n  locality: {region: region-3}\n---\n"
+    "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-4}\n"
+    "spec:\n  locality: {regoin: region-3}\n";
 
 typedef struct fx {
     char dir[64];
@@ -60,7 +66,8 @@ static int teardown(void **state)
 }
 
 /* Applies text; returns the action of result i (or -1 on error), with its version. */
-static int apply(fx_t *f, const char *name, const char *text, size_t i, uint64_t *version, cg_buf_t *errors)
+static int apply(fx_t *f, const char *name, const char *text, size_t i, uint64_t *version,
+                 cg_buf_t *errors)
 {
     cg_control_results_t r = {0};
     int rc = cg_control_store_apply(&f->st, name, text, strlen(text), &r, errors);
@@ -126,7 +133,8 @@ static void test_invalid_changes_nothing(void **state)
     assert_int_equal(apply(f, "dir/half.yaml", half_bad, 0, NULL, &errors), -1);
     cg_buf_append(&errors, "", 1);
     /* the same message as static mode: file:line:col: path: message */
-    if (!strstr(errors.base, "dir/half.yaml:11:14: spec.locality.regoin: unknown field")) fail_msg("%s", errors.base);
+    if (!strstr(errors.base, "dir/half.yaml:11:14: spec.locality.regoin: unknown field"))
+        fail_msg("%s", errors.base);
     assert_int_equal(f->st.revision, 1);
     assert_int_equal(f->st.res.len, 1);
     assert_null(cg_control_store_find(&f->st, CG_KIND_CLUSTER, "", "", "cluster-3"));
@@ -150,19 +158,22 @@ static void test_delete(void **state)
     assert_int_equal(apply(f, "two.yaml", two, 0, NULL, NULL), CG_CONTROL_CREATED);
     assert_int_equal(apply(f, "c1.yaml", cluster1, 0, NULL, NULL), CG_CONTROL_CREATED);
     assert_int_equal(f->st.revision, 2);
-    assert_int_equal(cg_control_store_delete_docs(&f->st, "two.yaml", two, strlen(two), &r, &errors), 0);
+    assert_int_equal(
+        cg_control_store_delete_docs(&f->st, "two.yaml", two, strlen(two), &r, &errors), 0);
     assert_int_equal(r.len, 2);
     assert_int_equal(r.items[0].action, CG_CONTROL_DELETED);
     assert_int_equal(r.items[1].action, CG_CONTROL_DELETED);
     cg_control_results_free(&r);
     assert_int_equal(f->st.revision, 3);
     /* again: nothing there, no new revision */
-    assert_int_equal(cg_control_store_delete_docs(&f->st, "two.yaml", two, strlen(two), &r, &errors), 0);
+    assert_int_equal(
+        cg_control_store_delete_docs(&f->st, "two.yaml", two, strlen(two), &r, &errors), 0);
     assert_int_equal(r.items[0].action, CG_CONTROL_NOT_FOUND);
     assert_int_equal(r.items[1].action, CG_CONTROL_NOT_FOUND);
     cg_control_results_free(&r);
     assert_int_equal(f->st.revision, 3);
-    assert_int_equal(cg_control_store_delete(&f->st, CG_KIND_CLUSTER, NULL, NULL, "cluster-1", &r, &errors), 0);
+    assert_int_equal(
+        cg_control_store_delete(&f->st, CG_KIND_CLUSTER, NULL, NULL, "cluster-1", &r, &errors), 0);
     assert_int_equal(r.items[0].action, CG_CONTROL_DELETED);
     cg_control_results_free(&r);
     assert_int_equal(f->st.res.len, 0);
@@ -204,10 +215,17 @@ static void test_kind_names(void **state)
         int ok;
         cg_model_kind_t k;
     } cases[] = {
-        {"gateway", 1, CG_KIND_GATEWAY}, {"Gateways", 1, CG_KIND_GATEWAY}, {"GW", 1, CG_KIND_GATEWAY},
-        {"cluster", 1, CG_KIND_CLUSTER}, {"clusters", 1, CG_KIND_CLUSTER}, {"service", 1, CG_KIND_SERVICE},
-        {"SVC", 1, CG_KIND_SERVICE},     {"services", 1, CG_KIND_SERVICE}, {"gate", 0, 0},
-        {"", 0, 0},                      {"servicess", 0, 0},
+        {"gateway", 1, CG_KIND_GATEWAY},
+        {"Gateways", 1, CG_KIND_GATEWAY},
+        {"GW", 1, CG_KIND_GATEWAY},
+        {"cluster", 1, CG_KIND_CLUSTER},
+        {"clusters", 1, CG_KIND_CLUSTER},
+        {"service", 1, CG_KIND_SERVICE},
+        {"SVC", 1, CG_KIND_SERVICE},
+        {"services", 1, CG_KIND_SERVICE},
+        {"gate", 0, 0},
+        {"", 0, 0},
+        {"servicess", 0, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         cg_model_kind_t k = 99;

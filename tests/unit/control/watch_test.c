@@ -54,11 +54,14 @@ static void apply_example(fx_t *f, const char *file)
     free(text);
 }
 
-static cg_control_inst_t *add(fx_t *f, const char *cluster, const char *ns, const char *app, const char *address)
+static cg_control_inst_t *add(fx_t *f, const char *cluster, const char *ns, const char *app,
+                              const char *address)
 {
     char body[256];
-    snprintf(body, sizeof(body), "{\"cluster\":\"%s\",\"namespace\":\"%s\",\"labels\":{\"app\":\"%s\"},\"address\":\"%s\"}",
-             cluster, ns, app, address);
+    snprintf(
+        body, sizeof(body),
+        "{\"cluster\":\"%s\",\"namespace\":\"%s\",\"labels\":{\"app\":\"%s\"},\"address\":\"%s\"}",
+        cluster, ns, app, address);
     cg_control_inst_t *inst = NULL;
     cg_buf_t err = {0};
     assert_int_equal(cg_control_inst_parse(body, strlen(body), &inst, &err), 0);
@@ -87,8 +90,9 @@ static int setup(void **state)
     cg_buf_t err = {0};
     assert_int_equal(cg_control_store_open(&f->st, f->dir, &err), 0);
     cg_buf_free(&err);
-    static const char *const files[] = {"cluster-1.yaml",     "cluster-2.yaml",     "cluster-edge.yaml",
-                                        "productpage-1.yaml", "productpage-2.yaml", "bookinfo-ingress-1.yaml",
+    static const char *const files[] = {"cluster-1.yaml",          "cluster-2.yaml",
+                                        "cluster-edge.yaml",       "productpage-1.yaml",
+                                        "productpage-2.yaml",      "bookinfo-ingress-1.yaml",
                                         "bookinfo-ingress-2.yaml", "bookinfo-edge.yaml"};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) apply_example(f, files[i]);
     f->leases.on_gone = on_gone;
@@ -104,7 +108,8 @@ static int teardown(void **state)
 {
     fx_t *f = *state;
     f->leases.on_gone = NULL;
-    for (size_t i = 0; i < f->leases.items.len; i++) cg_control_watch_detach(&f->w, f->leases.items.items[i]);
+    for (size_t i = 0; i < f->leases.items.len; i++)
+        cg_control_watch_detach(&f->w, f->leases.items.items[i]);
     cg_control_leases_destroy(&f->leases);
     cg_control_store_close(&f->st);
     char cmd[128];
@@ -127,15 +132,18 @@ static void test_only_changed_instances_bump(void **state)
     assert_true(ve > 0 && v1 > ve && v2 > v1);
     const cg_control_wentry_t *e = f->edge->data;
     assert_true(e->edge);
-    assert_non_null(memmem(e->json.base, e->json.len, "\"address\":\"127.0.1.2\"", strlen("\"address\":\"127.0.1.2\"")));
+    assert_non_null(memmem(e->json.base, e->json.len, "\"address\":\"127.0.1.2\"",
+                           strlen("\"address\":\"127.0.1.2\"")));
     /* nothing changed: no version moves */
     assert_int_equal(recompute(f, CG_CONTROL_RECOMPUTE_ALL), 0);
     assert_int_equal(version(f->edge), ve);
 
     /* the service behind ingress-1 moves: only ingress-1's snapshot changes */
     apply_text(f, "pp1.yaml",
-               "apiVersion: crossgate/v1\nkind: Service\nmetadata: {name: productpage, namespace: bookinfo, cluster: "
-               "cluster-1}\nspec:\n  hostname: productpage.bookinfo.svc.cluster.local\n  endpoints: [{address: "
+               "apiVersion: crossgate/v1\nkind: Service\nmetadata: {name: productpage, namespace: "
+               "bookinfo, cluster: "
+               "cluster-1}\nspec:\n  hostname: productpage.bookinfo.svc.cluster.local\n  "
+               "endpoints: [{address: "
                "127.0.1.11, port: 9080}]\n");
     assert_int_equal(recompute(f, CG_CONTROL_RECOMPUTE_ALL), 1);
     assert_int_equal(version(f->edge), ve);
@@ -150,20 +158,23 @@ static void test_instance_changes_touch_new_and_edges(void **state)
     uint64_t ve = version(f->edge), v1 = version(f->ing1), v2 = version(f->ing2);
     uint64_t computed = f->w.computed;
     cg_control_inst_t *ing1b = add(f, "cluster-1", "bookinfo", "ingressgw-1", "127.0.1.3");
-    assert_int_equal(recompute(f, CG_CONTROL_RECOMPUTE_INSTANCES), 2); /* the new one and the edge */
-    assert_int_equal(f->w.computed - computed, 2);                      /* ingresses not even translated */
+    assert_int_equal(recompute(f, CG_CONTROL_RECOMPUTE_INSTANCES),
+                     2);                           /* the new one and the edge */
+    assert_int_equal(f->w.computed - computed, 2); /* ingresses not even translated */
     assert_true(version(f->edge) > ve);
     assert_true(version(ing1b) > 0);
     assert_int_equal(version(f->ing1), v1);
     assert_int_equal(version(f->ing2), v2);
     const cg_control_wentry_t *e = f->edge->data;
-    assert_non_null(memmem(e->json.base, e->json.len, "\"address\":\"127.0.1.3\"", strlen("\"address\":\"127.0.1.3\"")));
+    assert_non_null(memmem(e->json.base, e->json.len, "\"address\":\"127.0.1.3\"",
+                           strlen("\"address\":\"127.0.1.3\"")));
     /* it leaves: the edge drops it */
     ve = version(f->edge);
     assert_int_equal(cg_control_leases_remove(&f->leases, ing1b->id), 0);
     assert_int_equal(recompute(f, CG_CONTROL_RECOMPUTE_INSTANCES), 1);
     assert_true(version(f->edge) > ve);
-    assert_null(memmem(e->json.base, e->json.len, "\"address\":\"127.0.1.3\"", strlen("\"address\":\"127.0.1.3\"")));
+    assert_null(memmem(e->json.base, e->json.len, "\"address\":\"127.0.1.3\"",
+                       strlen("\"address\":\"127.0.1.3\"")));
 }
 
 typedef struct rec {
@@ -183,13 +194,16 @@ static void test_waiters(void **state)
 {
     fx_t *f = *state;
     recompute(f, CG_CONTROL_RECOMPUTE_ALL);
-    rec_t a = {.w = {.after = version(f->ing1), .cb = woke}}, b = {.w = {.after = version(f->ing2), .cb = woke}};
+    rec_t a = {.w = {.after = version(f->ing1), .cb = woke}},
+          b = {.w = {.after = version(f->ing2), .cb = woke}};
     cg_control_watch_wait(&f->w, f->ing1->data, &a.w);
     cg_control_watch_wait(&f->w, f->ing2->data, &b.w);
     assert_int_equal(f->w.waiting, 2);
     apply_text(f, "pp1.yaml",
-               "apiVersion: crossgate/v1\nkind: Service\nmetadata: {name: productpage, namespace: bookinfo, cluster: "
-               "cluster-1}\nspec:\n  hostname: productpage.bookinfo.svc.cluster.local\n  endpoints: [{address: "
+               "apiVersion: crossgate/v1\nkind: Service\nmetadata: {name: productpage, namespace: "
+               "bookinfo, cluster: "
+               "cluster-1}\nspec:\n  hostname: productpage.bookinfo.svc.cluster.local\n  "
+               "endpoints: [{address: "
                "127.0.1.12, port: 9080}]\n");
     recompute(f, CG_CONTROL_RECOMPUTE_ALL);
     assert_int_equal(a.calls, 1);
@@ -217,9 +231,12 @@ static void test_translation_error_keeps_last_snapshot(void **state)
     uint64_t v1 = version(f->ing1);
     /* a second Gateway on ingress-1's port and hostname: that instance cannot be translated */
     apply_text(f, "clash.yaml",
-               "apiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: clash}\nspec:\n  workloadSelector: "
-               "{namespace: bookinfo, labels: {app: ingressgw-1}}\n  http:\n  - name: x\n    port: 8080\n    hostname: "
-               "bookinfo.tse.tetratelabs.io\n    routing:\n      rules:\n      - directResponse: {status: 200}\n");
+               "apiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: clash}\nspec:\n  "
+               "workloadSelector: "
+               "{namespace: bookinfo, labels: {app: ingressgw-1}}\n  http:\n  - name: x\n    port: "
+               "8080\n    hostname: "
+               "bookinfo.tse.tetratelabs.io\n    routing:\n      rules:\n      - directResponse: "
+               "{status: 200}\n");
     recompute(f, CG_CONTROL_RECOMPUTE_ALL);
     const cg_control_wentry_t *e = f->ing1->data;
     assert_non_null(e->error);
@@ -233,7 +250,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_only_changed_instances_bump, setup, teardown),
         cmocka_unit_test_setup_teardown(test_instance_changes_touch_new_and_edges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiters, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_translation_error_keeps_last_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_translation_error_keeps_last_snapshot, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,8 +18,9 @@
 
 static cg_resource_set_t *load(const char *edge_file)
 {
-    static const char *const common[] = {"cluster-1.yaml",     "cluster-2.yaml",          "cluster-edge.yaml",
-                                         "productpage-1.yaml", "productpage-2.yaml",      "bookinfo-ingress-1.yaml",
+    static const char *const common[] = {"cluster-1.yaml",         "cluster-2.yaml",
+                                         "cluster-edge.yaml",      "productpage-1.yaml",
+                                         "productpage-2.yaml",     "bookinfo-ingress-1.yaml",
                                          "bookinfo-ingress-2.yaml"};
     char paths[8][512];
     const char *p[8];
@@ -39,11 +40,13 @@ static cg_resource_set_t *load(const char *edge_file)
     return rs;
 }
 
-static void round_trip(const cg_resource_set_t *rs, const cg_instance_t *inst, const cg_instance_t *live, size_t nlive)
+static void round_trip(const cg_resource_set_t *rs, const cg_instance_t *inst,
+                       const cg_instance_t *live, size_t nlive)
 {
     cg_snapshot_t *s = NULL, *d = NULL;
     cg_buf_t err = {0}, a = {0}, b = {0};
-    assert_int_equal(cg_translate_instance_live(rs, inst, live, nlive, 1234567890123ull, &s, &err), 0);
+    assert_int_equal(cg_translate_instance_live(rs, inst, live, nlive, 1234567890123ull, &s, &err),
+                     0);
     assert_int_equal(cg_snapshot_encode_json(s, &a), 0);
     int rc = cg_snapshot_decode_json(a.base, a.len, &d, &err);
     if (rc) fail_msg("decode: %.*s", (int)err.len, err.base);
@@ -65,7 +68,8 @@ static const cg_snap_label_t ing2_labels[] = {{"app", "ingressgw-2"}};
 static void test_round_trip_examples(void **state)
 {
     (void)state;
-    static const char *const edges[] = {"bookinfo-edge.yaml", "edge-named.yaml", "edge-weighted.yaml"};
+    static const char *const edges[] = {"bookinfo-edge.yaml", "edge-named.yaml",
+                                        "edge-weighted.yaml"};
     const cg_instance_t edge = {"cluster-edge", "edge", edge_labels, 1, "127.0.0.1"};
     const cg_instance_t ing1 = {"cluster-1", "bookinfo", ing1_labels, 1, "127.0.1.1"};
     const cg_instance_t live[] = {
@@ -90,9 +94,12 @@ static void test_malformed_is_an_error(void **state)
         "{",
         "[]",
         "{\"version\":\"one\"}",
-        "{\"version\":1,\"servers\":[{\"rules\":[{\"action\":\"route\",\"destination\":\"nowhere\"}]}]}",
-        "{\"version\":1,\"cluster\":\"c\",\"namespace\":\"n\",\"labels\":{},\"address\":\"127.0.0.1\",\"servers\":[],"
-        "\"destinations\":[{\"name\":\"x\",\"mode\":\"sideways\",\"connect_timeout_ms\":1,\"endpoints\":[]}],\"warnings\":[]}",
+        "{\"version\":1,\"servers\":[{\"rules\":[{\"action\":\"route\",\"destination\":\"nowhere\"}"
+        "]}]}",
+        "{\"version\":1,\"cluster\":\"c\",\"namespace\":\"n\",\"labels\":{},\"address\":\"127.0.0."
+        "1\",\"servers\":[],"
+        "\"destinations\":[{\"name\":\"x\",\"mode\":\"sideways\",\"connect_timeout_ms\":1,"
+        "\"endpoints\":[]}],\"warnings\":[]}",
         "{\"version\":-1}",
         "not json at all",
     };
@@ -115,7 +122,8 @@ static void test_malformed_is_an_error(void **state)
     for (size_t cut = 0; cut < a.len; cut += 7) {
         cg_snapshot_t *d = NULL;
         cg_buf_reset(&err);
-        if (cg_snapshot_decode_json(a.base, cut, &d, &err) == 0) fail_msg("cut at %zu accepted", cut);
+        if (cg_snapshot_decode_json(a.base, cut, &d, &err) == 0)
+            fail_msg("cut at %zu accepted", cut);
         assert_null(d);
     }
     cg_snapshot_free(s);
