@@ -163,7 +163,9 @@ int cg_cli_get(int argc, char **argv)
     else
         cg_vec_push(&items, root);
     cg_buf_t b = {0};
-    if (!strcmp(out, "table")) {
+    if (!strcmp(out, "table") && list && items.len == 0) {
+        fprintf(stderr, "No %s resources found.\n", kind ? kind : "such");
+    } else if (!strcmp(out, "table")) {
         print_table(kind ? kind : "Gateway", items.items, items.len);
     } else if (!strcmp(out, "yaml")) {
         for (size_t i = 0; i < items.len; i++) {
