@@ -34,6 +34,15 @@ demo: build
 bench: build
 	@bench/run.sh
 
+# libFuzzer runs (clang): make fuzz FUZZ_SECONDS=60
+FUZZ_SECONDS ?= 30
+fuzz: deps
+	@command -v clang >/dev/null || { echo "fuzz: clang is needed (apt-get install clang libclang-rt-14-dev)"; exit 1; }
+	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCG_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+	@for f in build-fuzz/*_fuzz; do n=$$(basename $$f _fuzz); mkdir -p build-fuzz/corpus-$$n; \
+	    echo "== $$n"; $$f -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$n tests/fuzz/corpus/$$n 2>&1 | tail -2; done
+
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 

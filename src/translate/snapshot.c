@@ -251,9 +251,10 @@ int cg_snapshot_encode_json(const cg_snapshot_t *s, cg_buf_t *out)
     for (size_t i = 0; i < s->nservers; i++) {
         const cg_snap_server_t *v = &s->servers[i];
         cg_buf_append_str(&b, i ? ",{" : "{");
+        /* gateway and name are optional: the first field written carries no comma */
         jfield_str(&b, "gateway", v->gateway, 1);
-        jfield_str(&b, "name", v->name, 0);
-        cg_buf_printf(&b, ",\"port\":%u", (unsigned)v->port);
+        jfield_str(&b, "name", v->name, v->gateway == NULL);
+        cg_buf_printf(&b, "%s\"port\":%u", v->gateway || v->name ? "," : "", (unsigned)v->port);
         jfield_str(&b, "hostname", v->hostname, 0);
         cg_buf_append_str(&b, ",\"rules\":[");
         for (size_t r = 0; r < v->nrules; r++) {
