@@ -27,7 +27,9 @@ static const char usage[] =
     "                         down at start\n"
     "      --admin ADDR:PORT  admin endpoint (default ADDRESS:15000; 'off' disables)\n"
     "      --workers N        worker threads (default: number of CPUs)\n"
-    "      --access-log DEST  access log file, '-' for stdout (default) or 'off'\n";
+    "      --access-log DEST  access log file, '-' for stdout (default) or 'off'\n"
+    "      --drain-time SECS  on SIGTERM, fail health checks and close keep-alive connections\n"
+    "                         for this long before stopping (default 0: stop at once)\n";
 
 int cg_cli_gateway(int argc, char **argv)
 {
@@ -37,7 +39,7 @@ int cg_cli_gateway(int argc, char **argv)
         {"file", required_argument, 0, 'f'},      {"admin", required_argument, 0, 'A'},
         {"workers", required_argument, 0, 'w'},   {"access-log", required_argument, 0, 'L'},
         {"log-level", required_argument, 0, 'v'}, {"control", required_argument, 0, 'C'},
-        {"cache-dir", required_argument, 0, 'D'},
+        {"cache-dir", required_argument, 0, 'D'}, {"drain-time", required_argument, 0, 'T'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
     };
     cg_gateway_opts_t o = {.namespace_ = "default", .address = "127.0.0.1"};
@@ -86,6 +88,16 @@ int cg_cli_gateway(int argc, char **argv)
             break;
         case 'C': o.control = optarg; break;
         case 'D': o.cache_dir = optarg; break;
+        case 'T': {
+            char *end;
+            double secs = strtod(optarg, &end);
+            if (end == optarg || secs < 0 || secs > 3600 || (*end && strcmp(end, "s") != 0)) {
+                fprintf(stderr, "crossgate gateway: --drain-time wants seconds (e.g. 5s), got \"%s\"\n", optarg);
+                goto Exit;
+            }
+            o.drain_ms = (uint32_t)(secs * 1000);
+            break;
+        }
         case 'h':
             fputs(usage, stdout);
             rc = 0;

@@ -53,6 +53,7 @@ typedef struct up {
     cg_http_out_t out;
     cg_timer_t timer;
     uint8_t connected, readable, writable, eof, reused, got_bytes, head_done;
+    uint8_t rdhup; /* epoll saw the peer's FIN: read until EOF, short reads included */
 } up_t;
 
 struct conn {
@@ -79,6 +80,7 @@ struct conn {
     cg_iov_t authority, path;
     uint8_t state;
     uint8_t readable, writable, peer_eof, close_after;
+    uint8_t rdhup; /* as for upstreams */
     uint8_t req_done, resp_done, resp_started, continue_sent, retried_fresh, closing;
     uint8_t body_retained; /* every body byte so far is still in `in` (retry possible) */
     uint8_t retry_counted, backoff_wait, backoff_done, dest_counted;
@@ -105,6 +107,12 @@ static void idle_timeout(cg_loop_t *loop, cg_timer_t *t);
 static void up_release(conn_t *c, int reusable);
 
 /* ---------- small helpers ---------- */
+
+/* Set by the main thread on SIGTERM while the gateway drains. */
+static inline int draining(const cg_worker_t *w)
+{
+    return __atomic_load_n(&w->draining, __ATOMIC_RELAXED);
+}
 
 static uint64_t rng_next(cg_worker_t *w)
 {
@@ -134,10 +142,12 @@ static void make_request_id(cg_worker_t *w, char *out)
 }
 
 /* Reads into b (growing it to keep at least READ_CHUNK free, within limit). Returns bytes read,
- * 0 on EOF, CG_EAGAIN, CG_ELIMIT when the buffer is at its limit, or an error. A read that
- * leaves room in the buffer drained the socket: *readable is cleared then, which saves the
- * read that would only say EAGAIN (edge-triggered epoll reports new data anyway). */
-static ssize_t read_into(int fd, cg_buf_t *b, size_t limit, uint8_t *readable)
+ * 0 on EOF, CG_EAGAIN, CG_ELIMIT when the buffer is at its limit, or an error.
+ * A read that leaves room in the buffer drained the socket, so *readable is cleared then: that
+ * saves the read that would only say EAGAIN, and new data brings a new edge. Not when epoll
+ * already reported the peer's FIN (rdhup): it came with the same edge as the data and no new
+ * edge would announce it. */
+static ssize_t read_into(int fd, cg_buf_t *b, size_t limit, uint8_t *readable, int rdhup)
 {
     if (b->len >= limit) return CG_ELIMIT;
     size_t want = READ_CHUNK;
@@ -148,7 +158,7 @@ static ssize_t read_into(int fd, cg_buf_t *b, size_t limit, uint8_t *readable)
         ssize_t n = read(fd, b->base + b->len, room);
         if (n > 0) {
             b->len += (size_t)n;
-            if ((size_t)n < room) *readable = 0;
+            if ((size_t)n < room && !rdhup) *readable = 0;
             return n;
         }
         if (n == 0) return 0;
@@ -202,7 +212,7 @@ static void local_reply(conn_t *c, int status, uint32_t flags, const char *body,
     size_t blen = body ? strlen(body) : 0;
     c->status = (uint16_t)status;
     c->flags |= flags;
-    if (close || !(c->head.flags & CG_HTTP_F_KEEPALIVE) || c->w->draining) c->close_after = 1;
+    if (close || !(c->head.flags & CG_HTTP_F_KEEPALIVE) || draining(c->w)) c->close_after = 1;
     cg_http_out_printf(o,
                        "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\ncontent-type: text/plain\r\n%s\r\n",
                        status, cg_http_status_reason(status), blen,
@@ -221,7 +231,7 @@ static void redirect_reply(conn_t *c, const cg_snap_redirect_t *r)
     cg_http_out_t *o = &c->out;
     cg_http_out_reset(o);
     c->status = r->code ? r->code : 301;
-    if (!(c->head.flags & CG_HTTP_F_KEEPALIVE) || !c->req_done || c->w->draining) c->close_after = 1;
+    if (!(c->head.flags & CG_HTTP_F_KEEPALIVE) || !c->req_done || draining(c->w)) c->close_after = 1;
     cg_iov_t host = c->authority;
     cg_iov_t hostonly = cg_proxy_host_strip_port(host);
     cg_iov_t port = CG_IOV_NULL;
@@ -357,7 +367,7 @@ static void up_release(conn_t *c, int reusable)
     c->up = NULL;
     u->conn = NULL;
     cg_worker_t *w = u->w;
-    if (reusable && !u->eof && u->connected && !(c->w->draining) &&
+    if (reusable && !u->eof && u->connected && !(draining(c->w)) &&
         (u->head.flags & CG_HTTP_F_KEEPALIVE) && u->parsed == u->in.len &&
         u->bucket->nidle < w->settings->max_idle_per_ep) {
         cg_buf_reset(&u->in);
@@ -646,7 +656,7 @@ static void on_request_head(conn_t *c)
     }
     if (cg_iov_eq(c->path, CG_IOV_LIT(CG_HEALTHZ_PATH)) && (h->method == HTTP_GET || h->method == HTTP_HEAD)) {
         /* every gateway answers its health check on every listener */
-        local_reply(c, w->draining ? 503 : 200, 0, w->draining ? "draining\n" : "ok\n", 0);
+        local_reply(c, draining(w) ? 503 : 200, 0, draining(w) ? "draining\n" : "ok\n", 0);
         return;
     }
     c->hops_idx = (int16_t)cg_http_head_find(h, b, CG_IOV_LIT(CG_HOPS_HEADER));
@@ -711,7 +721,7 @@ static int build_response_head(conn_t *c, up_t *u)
     } else {
         u->parser.body_out = CG_BODY_OUT_LENGTH;
     }
-    if (c->w->draining) c->close_after = 1;
+    if (draining(c->w)) c->close_after = 1;
     r |= cg_http_out_printf(o, "HTTP/1.1 %03u ", h->status);
     if (h->reason.len) r |= cg_http_out_push(o, b + h->reason.off, h->reason.len);
     else r |= cg_http_out_push(o, cg_http_status_reason(h->status), strlen(cg_http_status_reason(h->status)));
@@ -787,7 +797,7 @@ static int pump_request_body(conn_t *c, up_t *u)
     }
     if (c->req_done || !c->readable) return progress;
     size_t keep = c->body_retained ? c->route->dest->policy->retry.buffer_limit : 0;
-    ssize_t n = read_into(c->io.fd, &c->in, c->head_len + (keep > 4 * READ_CHUNK ? keep : 4 * READ_CHUNK) + READ_CHUNK, &c->readable);
+    ssize_t n = read_into(c->io.fd, &c->in, c->head_len + (keep > 4 * READ_CHUNK ? keep : 4 * READ_CHUNK) + READ_CHUNK, &c->readable, c->rdhup);
     if (n == CG_EAGAIN) {
         c->readable = 0;
         return progress;
@@ -864,7 +874,7 @@ Read:
         return progress;
     }
     {
-        ssize_t n = read_into(u->io.fd, &u->in, 64 * 1024 + READ_CHUNK, &u->readable);
+        ssize_t n = read_into(u->io.fd, &u->in, 64 * 1024 + READ_CHUNK, &u->readable, u->rdhup);
         if (n == CG_EAGAIN) {
             u->readable = 0;
             return progress;
@@ -982,7 +992,7 @@ static int step_head(conn_t *c)
         }
     }
     if (!c->readable) return progress;
-    ssize_t n = read_into(c->io.fd, &c->in, c->parser.limits->max_head + READ_CHUNK, &c->readable);
+    ssize_t n = read_into(c->io.fd, &c->in, c->parser.limits->max_head + READ_CHUNK, &c->readable, c->rdhup);
     if (n == CG_EAGAIN) {
         c->readable = 0;
         return progress;
@@ -1002,9 +1012,18 @@ static int step_head(conn_t *c)
     return 1;
 }
 
+/* Has epoll report the socket again on the next turn: EPOLL_CTL_MOD re-checks the readiness of
+ * an edge-triggered fd and queues an event if it is ready now (same mask as cg_io_start). */
+static void io_rearm(cg_loop_t *loop, cg_io_t *io)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = io};
+    if (io->fd >= 0) epoll_ctl(loop->epfd, EPOLL_CTL_MOD, io->fd, &ev);
+}
+
 static void conn_run(conn_t *c)
 {
-    for (int spins = 0; spins < 256 && c->state != S_CLOSED; spins++) {
+    int spins;
+    for (spins = 0; spins < 256 && c->state != S_CLOSED; spins++) {
         int progress = 0, r;
         r = flush_down(c);
         if (r < 0) {
@@ -1085,6 +1104,13 @@ static void conn_run(conn_t *c)
         }
         if (!progress) break;
     }
+    if (spins == 256 && c->state != S_CLOSED) {
+        /* stopped for fairness with work left: bytes already queued bring no new edge (an
+         * upstream that finished sending, a client that keeps up), so ask for both sockets
+         * to be reported again rather than stall until a timeout */
+        io_rearm(&c->w->loop, &c->io);
+        if (c->up) io_rearm(&c->w->loop, &c->up->io);
+    }
 }
 
 /* ---------- events ---------- */
@@ -1100,6 +1126,7 @@ static void up_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         return;
     }
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) u->readable = 1;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) u->rdhup = 1;
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) u->writable = 1;
     if (!u->connected && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
         int err = cg_sock_error(io->fd);
@@ -1119,6 +1146,7 @@ static void conn_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
 {
     conn_t *c = cg_container_of(io, conn_t, io);
     if (events & (EPOLLIN | EPOLLRDHUP)) c->readable = 1;
+    if (events & EPOLLRDHUP) c->rdhup = 1;
     if (events & EPOLLOUT) c->writable = 1;
     if (events & (EPOLLHUP | EPOLLERR)) {
         /* reset or fully closed by the client */

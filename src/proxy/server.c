@@ -40,7 +40,8 @@ static struct {
     size_t nports;
     uint64_t version;
     uint64_t files_sig;
-    cg_timer_t watch_timer;
+    cg_timer_t watch_timer, drain_timer;
+    int draining;
     cg_io_t sig_io;
     int sigfd;
     cg_httpd_t admin;
@@ -228,6 +229,12 @@ static void on_watch(cg_loop_t *loop, cg_timer_t *t)
     cg_timer_start(loop, t, WATCH_INTERVAL_MS, on_watch);
 }
 
+static void on_drained(cg_loop_t *loop, cg_timer_t *t)
+{
+    cg_log_info("drained: shutting down");
+    cg_loop_stop(loop);
+}
+
 static void on_signal(cg_loop_t *loop, cg_io_t *io, uint32_t events)
 {
     struct signalfd_siginfo si;
@@ -235,6 +242,13 @@ static void on_signal(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         if (si.ssi_signo == SIGHUP && G.o->npaths) {
             G.files_sig = files_sig();
             reload("SIGHUP");
+        } else if (G.o->drain_ms && !G.draining) {
+            /* drain: health checks say 503 so edges move away, keep-alive connections close
+             * after their current response, then stop (a second signal stops at once) */
+            G.draining = 1;
+            cg_log_info("signal %d: draining for %u ms", si.ssi_signo, G.o->drain_ms);
+            for (int w = 0; w < G.nstarted; w++) __atomic_store_n(&G.workers[w].draining, 1, __ATOMIC_RELAXED);
+            cg_timer_start(loop, &G.drain_timer, G.o->drain_ms, on_drained);
         } else {
             cg_log_info("signal %d: shutting down", si.ssi_signo);
             cg_loop_stop(loop);

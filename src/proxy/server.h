@@ -21,6 +21,7 @@ typedef struct cg_gateway_opts {
     const char *cache_dir;  /* last good snapshot, for restarts without a control plane */
     int workers;
     uint32_t header_timeout_ms, idle_timeout_ms, max_conns;
+    uint32_t drain_ms; /* on SIGTERM: health checks fail and connections close for this long */
 } cg_gateway_opts_t;
 
 int cg_proxy_server_run(const cg_gateway_opts_t *o);

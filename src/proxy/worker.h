@@ -69,7 +69,7 @@ struct cg_worker {
     CG_VEC(cg_pool_bucket_t *) buckets;
     cg_buf_t log; /* access-log lines awaiting write */
     uint64_t rng;
-    int draining;
+    int draining; /* written by the main thread (atomic), read by the worker */
     cg_worker_stats_t stats;
 };
 
