@@ -95,7 +95,7 @@ def cmd_round(raw_file, proxy, rnd, wrk_file, ticks, clk_tck, wall_s, *extra):
     with open(raw_file, "a", encoding="utf-8") as f:
         f.write(json.dumps(r) + "\n")
     errs = sum(r["socket_errors"].values()) + r["non_2xx_3xx"]
-    print("%-10s %9s req/s  p99 %7s ms  CPU %6s us/req  (proxy CPU %s%%, others on it %s%%, "
+    print("%-14s %9s req/s  p99 %7s ms  CPU %6s us/req  (proxy CPU %s%%, others on it %s%%, "
           "load CPU %s%%, steal %s%%, %d requests%s)" % (
               proxy, _fmt(r["rps"], ".0f", 9), _fmt(r["p99_ms"], ".2f", 7),
               _fmt(r["cpu_us_per_req"], ".2f", 6), _fmt(r["cpu_percent"], ".0f", 3),
@@ -161,6 +161,17 @@ def cmd_summary(raw_file, meta_file, out_file):
             "p99_ms": div(cg["p99_ms_median"], pr["p99_ms_median"]),
         }
 
+    edge = summary.get("crossgate-edge")
+    if edge and cg:
+        # the edge role's overhead (two clusters, retries, outlier detection, health checks)
+        def div2(x, y):
+            return x / y if x is not None and y else None
+        ratios["crossgate-edge/crossgate"] = {
+            "rps": div2(edge["rps_median"], cg["rps_median"]),
+            "cpu_us_per_req": div2(edge["cpu_us_per_req_median"], cg["cpu_us_per_req_median"]),
+            "p99_ms": div2(edge["p99_ms_median"], cg["p99_ms_median"]),
+        }
+
     out = {"meta": meta, "rounds": rounds, "summary": summary, "ratios": ratios,
            "skipped": meta.get("skipped", {})}
     with open(out_file, "w", encoding="utf-8") as f:
@@ -171,7 +182,7 @@ def cmd_summary(raw_file, meta_file, out_file):
     print()
     print("== summary: median of %s round(s) x %ss, %s conns, wrk -t%s ==" %
           (n, meta.get("duration_s"), meta.get("conns"), meta.get("wrk_threads")))
-    hdr = "%-10s %9s %14s %8s %11s %9s %8s %6s" % (
+    hdr = "%-14s %9s %14s %8s %11s %9s %8s %6s" % (
         "proxy", "req/s", "req/s min-max", "p99 ms", "CPU us/req", "proxy CPU", "load CPU",
         "errors")
     print(hdr)
@@ -179,10 +190,10 @@ def cmd_summary(raw_file, meta_file, out_file):
     for p in order:
         s = summary.get(p)
         if s is None:
-            print("%-10s %s" % (p, "SKIPPED: " + meta.get("skipped", {}).get(p, "no data")))
+            print("%-14s %s" % (p, "SKIPPED: " + meta.get("skipped", {}).get(p, "no data")))
             continue
         rng = ("%.0f-%.0f" % (s["rps_min"], s["rps_max"])) if s["rps_min"] is not None else "-"
-        print("%-10s %9s %14s %8s %11s %8s%% %7s%% %6d" % (
+        print("%-14s %9s %14s %8s %11s %8s%% %7s%% %6d" % (
             p, _fmt(s["rps_median"], ".0f", 9), rng, _fmt(s["p99_ms_median"], ".2f", 8),
             _fmt(s["cpu_us_per_req_median"], ".2f", 11),
             _fmt(s["cpu_percent_median"], ".0f", 8),
@@ -192,9 +203,9 @@ def cmd_summary(raw_file, meta_file, out_file):
             print("NOTE: %s: %s" % (p, why))
     if ratios:
         print()
-        print("%-20s %12s %16s %12s" % ("ratio", "req/s", "CPU us/req", "p99"))
+        print("%-24s %12s %16s %12s" % ("ratio", "req/s", "CPU us/req", "p99"))
         for k, v in ratios.items():
-            print("%-20s %12s %16s %12s" % (k, _fmt(v["rps"], ".2f", 12),
+            print("%-24s %12s %16s %12s" % (k, _fmt(v["rps"], ".2f", 12),
                                              _fmt(v["cpu_us_per_req"], ".2f", 16),
                                              _fmt(v["p99_ms"], ".2f", 12)))
         print("(req/s ratio > 1: crossgate serves more; CPU us/req ratio < 1: crossgate "

@@ -32,6 +32,8 @@ PORT_CROSSGATE=$((PORT_BASE + 1))
 PORT_HAPROXY=$((PORT_BASE + 2))
 PORT_NGINX=$((PORT_BASE + 3))
 PORT_CG_ADMIN=$((PORT_BASE + 11))
+PORT_CG_EDGE=$((PORT_BASE + 4))        # crossgate-edge: the edge role, two clusters
+PORT_CG_EDGE_ADMIN=$((PORT_BASE + 12))
 BODY='hello world'
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -46,7 +48,7 @@ done
     die "BENCH_ROUNDS, BENCH_DURATION, BENCH_CONNS, BENCH_THREADS, BENCH_BACKEND_WORKERS must be >= 1"
 ((CONNS >= WRK_THREADS)) || die "BENCH_CONNS ($CONNS) must be >= BENCH_THREADS ($WRK_THREADS)"
 for p in $PROXIES; do
-    case $p in crossgate|haproxy|nginx) ;; *) die "unknown proxy '$p' in BENCH_PROXIES" ;; esac
+    case $p in crossgate|crossgate-edge|haproxy|nginx) ;; *) die "unknown proxy '$p' in BENCH_PROXIES" ;; esac
 done
 for b in "$WRK_BIN" "$PY" curl; do
     command -v "$b" >/dev/null || die "required tool not found: $b"
@@ -73,6 +75,7 @@ ALL_PORTS=("$PORT_BACKEND")
 for p in $PROXIES; do
     case $p in
         crossgate) ALL_PORTS+=("$PORT_CROSSGATE" "$PORT_CG_ADMIN") ;;
+        crossgate-edge) ALL_PORTS+=("$PORT_CG_EDGE" "$PORT_CG_EDGE_ADMIN") ;;
         haproxy)   ALL_PORTS+=("$PORT_HAPROXY") ;;
         nginx)     ALL_PORTS+=("$PORT_NGINX") ;;
     esac
@@ -176,6 +179,7 @@ log_tail() {        # last lines of a server's log, indented
 declare -A PID PORT SKIP LOG
 PORT[crossgate]=$PORT_CROSSGATE; PORT[haproxy]=$PORT_HAPROXY; PORT[nginx]=$PORT_NGINX
 LOG[crossgate]=$TMP/crossgate.log; LOG[haproxy]=$TMP/haproxy.log; LOG[nginx]=$TMP/nginx/error.log
+PORT[crossgate-edge]=$PORT_CG_EDGE; LOG[crossgate-edge]=$TMP/crossgate-edge.log
 
 skip() {            # skip PROXY REASON
     SKIP[$1]=$2
@@ -218,6 +222,7 @@ write_backend_conf() {
         cat <<EOF
     server {
         listen 127.0.0.1:$PORT_BACKEND reuseport backlog=4096;
+        listen 127.0.0.2:$PORT_BACKEND reuseport backlog=4096;
         location / { return 200 "$BODY\n"; }
     }
 }
@@ -298,6 +303,60 @@ spec:
 EOF
 }
 
+# The edge role: cluster-a (the edge's region) and cluster-b (remote) each have an "ingress"
+# (the backend, on 127.0.0.1 and 127.0.0.2); an auto destination with the defaults on:
+# retries, outlier detection, active health checks of /.crossgate/healthz, locality priorities.
+write_crossgate_edge_conf() {
+    cat >"$TMP/crossgate-edge.yaml" <<EOF
+apiVersion: crossgate/v1
+kind: Cluster
+metadata: {name: edge}
+spec: {locality: {region: region-1}}
+---
+apiVersion: crossgate/v1
+kind: Cluster
+metadata: {name: cluster-a}
+spec:
+  locality: {region: region-1}
+  gateways: [{address: 127.0.0.1, namespace: bench, labels: {app: ingress}}]
+---
+apiVersion: crossgate/v1
+kind: Cluster
+metadata: {name: cluster-b}
+spec:
+  locality: {region: region-2}
+  gateways: [{address: 127.0.0.2, namespace: bench, labels: {app: ingress}}]
+---
+apiVersion: crossgate/v1
+kind: Gateway
+metadata: {name: ingress, namespace: bench}
+spec:
+  workloadSelector: {namespace: bench, labels: {app: ingress}}
+  http:
+  - name: bench
+    port: $PORT_BACKEND
+    hostname: "*"
+    routing:
+      rules:
+      - route:
+          serviceDestination: {host: bench/backend.bench.svc, port: $PORT_BACKEND}
+---
+apiVersion: crossgate/v1
+kind: Gateway
+metadata: {name: edge, namespace: edge}
+spec:
+  workloadSelector: {namespace: edge, labels: {app: edgegw}}
+  http:
+  - name: bench
+    port: $PORT_CG_EDGE
+    hostname: "*"
+    routing:
+      rules:
+      - route:
+          clusterDestination: {}
+EOF
+}
+
 # ---- start servers -------------------------------------------------------------------
 start_bg() {        # start_bg LOGFILE CMD...: run in background from $TMP, record pid
     local log=$1; shift
@@ -330,6 +389,15 @@ start_proxy() {     # start_proxy NAME -> sets PID[NAME] or SKIP[NAME]
             start_bg "$log" "${PIN_PROXY[@]}" "$CROSSGATE_BIN" gateway -f "$TMP/crossgate.yaml" \
                 --cluster bench --namespace bench --label app=bench --address 127.0.0.1 \
                 --workers 1 --access-log off --admin "127.0.0.1:$PORT_CG_ADMIN"
+            ;;
+        crossgate-edge)
+            if [[ ! -x $CROSSGATE_BIN ]]; then
+                skip crossgate-edge "binary not found at $CROSSGATE_BIN (run 'make build')"; return
+            fi
+            write_crossgate_edge_conf
+            start_bg "$log" "${PIN_PROXY[@]}" "$CROSSGATE_BIN" gateway -f "$TMP/crossgate-edge.yaml" \
+                --cluster edge --namespace edge --label app=edgegw --address 127.0.0.1 \
+                --workers 1 --access-log off --admin "127.0.0.1:$PORT_CG_EDGE_ADMIN"
             ;;
         haproxy)
             [[ -x $HAPROXY_BIN ]] || { skip haproxy "binary not found at $HAPROXY_BIN"; return; }
