@@ -5,6 +5,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/signals.h"
 #include "model/yaml.h"
 
 #include <errno.h>
@@ -15,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #define SWEEP_MS        250
@@ -587,13 +587,10 @@ static void on_sweep(cg_loop_t *loop, cg_timer_t *t)
     cg_timer_start(loop, &cp->sweep, SWEEP_MS, on_sweep);
 }
 
-static void on_signal(cg_loop_t *loop, cg_io_t *io, uint32_t events)
+static void on_signal(cg_loop_t *loop, int signo)
 {
-    struct signalfd_siginfo si;
-    while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        cg_log_info("control: signal %u: shutting down", si.ssi_signo);
-        cg_loop_stop(loop);
-    }
+    cg_log_info("control: signal %d: shutting down", signo);
+    cg_loop_stop(loop);
 }
 
 static char *read_token(const char *path, cg_buf_t *err)
@@ -626,8 +623,9 @@ int cg_control_main(const cg_control_opts_t *o)
     cg_control_t cp = {.started_wall_us = cg_clock_wall_us()};
     cg_loop_t loop;
     cg_buf_t err = {0};
-    int rc = 1, sfd = -1;
-    cg_io_t sig_io;
+    int rc = 1;
+    cg_signals_t signals = {0};
+    static const int stop_signals[] = {SIGINT, SIGTERM};
     const char *listen = o->listen ? o->listen : "127.0.0.1:7070";
     if (o->token_file && !(cp.token = read_token(o->token_file, &err))) {
         fprintf(stderr, "crossgate control: %.*s\n", (int)err.len, err.base);
@@ -640,13 +638,8 @@ int cg_control_main(const cg_control_opts_t *o)
         free(cp.token);
         return 1;
     }
-    signal(SIGPIPE, SIG_IGN);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigprocmask(SIG_BLOCK, &set, NULL);
     cg_loop_init(&loop);
+    cg_signals_start(&signals, &loop, stop_signals, 2, on_signal);
     cp.loop = &loop;
     cp.leases.ttl_ms = CG_CONTROL_TTL_MS;
     cp.leases.on_gone = on_lease_gone;
@@ -660,16 +653,12 @@ int cg_control_main(const cg_control_opts_t *o)
         fprintf(stderr, "crossgate control: cannot listen on %s: %s\n", listen, cg_strerror(r));
         goto Exit;
     }
-    sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    cg_io_start_level(&loop, &sig_io, sfd, EPOLLIN, on_signal);
     cg_timer_start(&loop, &cp.sweep, SWEEP_MS, on_sweep);
     cg_log_info("control: listening on %s, data in %s, revision %" PRIu64 ", %zu resources%s",
                 listen, o->data_dir ? o->data_dir : "crossgate-data", cp.store.revision,
                 cp.store.res.len, cp.token ? ", token required for writes" : "");
     cg_loop_run(&loop);
     cg_httpd_stop(&cp.httpd);
-    cg_io_stop(&loop, &sig_io);
-    close(sfd);
     cg_timer_stop(&loop, &cp.sweep);
     cg_loop_run_once(&loop, 0); /* deferred frees */
     rc = 0;
@@ -679,6 +668,7 @@ Exit:
         cg_control_watch_detach(&cp.watch, cp.leases.items.items[i]);
     cg_control_leases_destroy(&cp.leases);
     cg_control_store_close(&cp.store);
+    cg_signals_stop(&signals, &loop);
     cg_loop_destroy(&loop);
     free(cp.token);
     cg_buf_free(&err);

@@ -4,6 +4,7 @@
 #include "agent/agent.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/signals.h"
 #include "http/server.h"
 #include "model/model.h"
 #include "proxy/admin.h"
@@ -19,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,8 +42,7 @@ static struct {
     uint64_t files_sig;
     cg_timer_t watch_timer, drain_timer;
     int draining;
-    cg_io_t sig_io;
-    int sigfd;
+    cg_signals_t signals;
     cg_httpd_t admin;
     cg_agent_cfg_t agent;
     uint64_t reloads_ok, reloads_failed;
@@ -235,24 +234,22 @@ static void on_drained(cg_loop_t *loop, cg_timer_t *t)
     cg_loop_stop(loop);
 }
 
-static void on_signal(cg_loop_t *loop, cg_io_t *io, uint32_t events)
+static void on_signal(cg_loop_t *loop, int signo)
 {
-    struct signalfd_siginfo si;
-    while (read(G.sigfd, &si, sizeof(si)) == sizeof(si)) {
-        if (si.ssi_signo == SIGHUP && G.o->npaths) {
-            G.files_sig = files_sig();
-            reload("SIGHUP");
-        } else if (G.o->drain_ms && !G.draining) {
-            /* drain: health checks say 503 so edges move away, keep-alive connections close
-             * after their current response, then stop (a second signal stops at once) */
-            G.draining = 1;
-            cg_log_info("signal %d: draining for %u ms", si.ssi_signo, G.o->drain_ms);
-            for (int w = 0; w < G.nstarted; w++) __atomic_store_n(&G.workers[w].draining, 1, __ATOMIC_RELAXED);
-            cg_timer_start(loop, &G.drain_timer, G.o->drain_ms, on_drained);
-        } else {
-            cg_log_info("signal %d: shutting down", si.ssi_signo);
-            cg_loop_stop(loop);
-        }
+    if (signo == SIGHUP) {
+        if (!G.o->npaths) return;
+        G.files_sig = files_sig();
+        reload("SIGHUP");
+    } else if (G.o->drain_ms && !G.draining) {
+        /* drain: health checks say 503 so edges move away, keep-alive connections close
+         * after their current response, then stop (a second signal stops at once) */
+        G.draining = 1;
+        cg_log_info("signal %d: draining for %u ms", signo, G.o->drain_ms);
+        for (int w = 0; w < G.nstarted; w++) __atomic_store_n(&G.workers[w].draining, 1, __ATOMIC_RELAXED);
+        cg_timer_start(loop, &G.drain_timer, G.o->drain_ms, on_drained);
+    } else {
+        cg_log_info("signal %d: shutting down", signo);
+        cg_loop_stop(loop);
     }
 }
 
@@ -297,16 +294,9 @@ int cg_proxy_server_run(const cg_gateway_opts_t *o)
         }
     }
 
-    signal(SIGPIPE, SIG_IGN);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-
-    if (cg_loop_init(&G.loop)) {
-        fprintf(stderr, "crossgate: cannot create event loop\n");
+    static const int signals[] = {SIGHUP, SIGINT, SIGTERM};
+    if (cg_loop_init(&G.loop) || cg_signals_start(&G.signals, &G.loop, signals, 3, on_signal)) {
+        fprintf(stderr, "crossgate: cannot create the event loop\n");
         return 1;
     }
     if (o->admin && strcmp(o->admin, "off") != 0) {
@@ -352,8 +342,6 @@ int cg_proxy_server_run(const cg_gateway_opts_t *o)
         };
         if (cg_agent_start(&G.loop, &G.agent, on_agent_snapshot, NULL)) goto Stop;
     }
-    G.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    cg_io_start_level(&G.loop, &G.sig_io, G.sigfd, EPOLLIN, on_signal);
     if (o->npaths) cg_timer_start(&G.loop, &G.watch_timer, WATCH_INTERVAL_MS, on_watch);
     cg_proxy_hc_start(&G.loop);
     {
@@ -377,6 +365,7 @@ Stop:
     cg_loop_run_once(&G.loop, 0);
     cg_proxy_publish(NULL, NULL, NULL, 0);
 Exit:
+    cg_signals_stop(&G.signals, &G.loop);
     cg_loop_destroy(&G.loop);
     if (G.settings.access_log_fd > STDERR_FILENO) close(G.settings.access_log_fd);
     return rc;

@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/signals.h"
 #include "http/server.h"
 
 #include <getopt.h>
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 static const char usage[] = "usage: crossgate app --listen ADDR:PORT --cluster NAME [--name productpage]\n"
@@ -37,7 +37,7 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
     cg_buf_printf(&resp->body, "%s from %s\n", a->name, a->cluster);
 }
 
-static void on_signal(cg_loop_t *loop, cg_io_t *io, uint32_t events)
+static void on_signal(cg_loop_t *loop, int signo)
 {
     cg_loop_stop(loop);
 }
@@ -66,29 +66,24 @@ int cg_cli_app(int argc, char **argv)
         fprintf(stderr, "crossgate app: --listen and --cluster are required\n");
         return 2;
     }
-    signal(SIGPIPE, SIG_IGN);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigprocmask(SIG_BLOCK, &set, NULL);
     cg_loop_t loop;
+    cg_signals_t signals = {0};
+    static const int stop_signals[] = {SIGINT, SIGTERM};
     cg_httpd_t srv = {.max_body = 64 * 1024 * 1024};
     cg_loop_init(&loop);
+    cg_signals_start(&signals, &loop, stop_signals, 2, on_signal);
     int r = cg_httpd_start(&srv, &loop, listen, handle, &a);
     if (r) {
         fprintf(stderr, "crossgate app: cannot listen on %s: %s\n", listen, cg_strerror(r));
+        cg_signals_stop(&signals, &loop);
         cg_loop_destroy(&loop);
         return 1;
     }
-    cg_io_t sig_io;
-    int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    cg_io_start_level(&loop, &sig_io, sfd, EPOLLIN, on_signal);
     cg_log_info("app %s for cluster %s listening on %s", a.name, a.cluster, listen);
     cg_loop_run(&loop);
     cg_httpd_stop(&srv);
     cg_loop_run_once(&loop, 0);
-    close(sfd);
+    cg_signals_stop(&signals, &loop);
     cg_loop_destroy(&loop);
     return 0;
 }
