@@ -630,6 +630,13 @@ static void on_request_head(conn_t *c)
     cg_http_head_t *h = &c->head;
     const char *b = c->in.base;
     cg_timer_stop(&w->loop, &c->timer);
+    if (!w->cur || !cg_proxy_config_listener(w->cur->cfg, c->port)) {
+        /* a config change removed the listener that accepted this keep-alive connection:
+         * close it unanswered, as a server closes an idle connection, so the client (an edge
+         * reusing a pooled connection) sends again on a new one rather than taking a 404 */
+        conn_close(c);
+        return;
+    }
     c->hold = w->cur;
     c->hold->users++;
     w->stats.rq_total++;
