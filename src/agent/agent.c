@@ -118,7 +118,9 @@ static int take(const char *json, size_t len, const char *why, int cache)
     cg_buf_t errors = {0};
     cg_snapshot_t *snap = NULL;
     if (cg_snapshot_decode_json(json, len, &snap, &errors)) {
-        cg_log_error("%s: invalid snapshot, keeping config v%" PRIu64 ": %.*s", why, A.version, (int)errors.len,
+        size_t n = errors.len;
+        while (n && errors.base[n - 1] == '\n') n--; /* the log adds its own */
+        cg_log_error("%s: invalid snapshot, keeping config v%" PRIu64 ": %.*s", why, A.version, (int)n,
                      errors.base ? errors.base : "");
         cg_buf_free(&errors);
         return CG_EPARSE;
@@ -191,11 +193,16 @@ static void on_watch(cg_http_client_t *c, cg_http_result_t *res, void *data)
     A.watch = NULL;
     if (A.stopping) return;
     if (!res->err && res->status == 200) {
-        A.backoff_ms = 0;
         if (!A.connected || A.unreachable_logged) cg_log_info("control plane %s: watching (config v%" PRIu64 ")", A.cfg->url, A.version);
         A.connected = 1;
         A.unreachable_logged = 0;
-        take(res->body.base ? res->body.base : "", res->body.len, "control plane", 1);
+        if (take(res->body.base ? res->body.base : "", res->body.len, "control plane", 1)) {
+            /* the watch after our version would hand back the same snapshot at once: back off
+             * rather than spin on it (and flood the log) until the control plane has another */
+            backoff();
+            return;
+        }
+        A.backoff_ms = 0;
         do_watch();
         return;
     }
