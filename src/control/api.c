@@ -428,9 +428,45 @@ static void snapshot_response(const cg_control_wentry_t *e, cg_httpd_resp_t *res
     cg_buf_printf(&resp->headers, "x-crossgate-version: %" PRIu64 "\r\n", e->version);
 }
 
+/* After a restart the control plane knows no instance until each one's next heartbeat is
+ * refused and it registers again (within a second or so; at the latest one lease TTL later,
+ * or its lease would have ended anyway). An edge snapshot computed meanwhile lacks the
+ * ingress instances not back yet: with none back it has no endpoint at all (503 for every
+ * request), and in weighted mode a missing cluster's share gets 503. So for one TTL after
+ * start, an edge whose watch says it serves a snapshot of an earlier life (`after` below
+ * this life's first version) keeps it: its watch is parked until the window ends and then
+ * answered with the snapshot of the instances that came back. Gateways without a snapshot
+ * (after=0) and non-edges are answered at once. */
+static int held_back(cg_control_t *cp, const cg_control_wentry_t *e, uint64_t after)
+{
+    if (!cp->resync_until_ms || !e->edge || after == 0 || after >= cp->first_version) return 0;
+    if (cp->loop->now_ms >= cp->resync_until_ms) return 0;
+    if (!cp->resync_holding) {
+        cp->resync_holding = 1;
+        cg_log_info("control: holding edge snapshots back for %" PRIu64
+                    " ms while gateways of the previous run register again",
+                    cp->resync_until_ms - cp->loop->now_ms);
+    }
+    return 1;
+}
+
+static void on_resync_end(cg_loop_t *loop, cg_timer_t *t)
+{
+    cg_control_t *cp = cg_container_of(t, cg_control_t, resync);
+    cp->resync_until_ms = 0;
+    size_t n = cg_control_watch_wake_ready(&cp->watch, &cp->leases);
+    if (cp->resync_holding)
+        cg_log_info("control: resync window over: %zu edge snapshot(s) sent, %zu instances live", n,
+                    cp->leases.items.len);
+}
+
 static void poll_woken(cg_control_waiter_t *w, const cg_control_wentry_t *e)
 {
     poll_t *p = cg_container_of(w, poll_t, waiter);
+    if (e && held_back(p->cp, e, w->after)) {
+        cg_control_watch_wait(&p->cp->watch, e->inst->data, w); /* until the window ends */
+        return;
+    }
     cg_httpd_resp_t resp = {0};
     if (e)
         snapshot_response(e, &resp);
@@ -469,7 +505,7 @@ static void handle_snapshot(cg_control_t *cp, const cg_httpd_req_t *req, cg_http
     }
     if (timeout > POLL_MAX_MS) timeout = POLL_MAX_MS;
     cg_control_wentry_t *e = inst->data;
-    if (e->version > after) {
+    if (e->version > after && !held_back(cp, e, after)) {
         snapshot_response(e, resp);
         return;
     }
@@ -647,6 +683,7 @@ int cg_control_main(const cg_control_opts_t *o)
     /* Snapshot versions start from the wall clock in ms, so that they keep increasing across
      * restarts of the control plane for agents that remember the last one. */
     cp.watch.last_version = cp.started_wall_us / 1000;
+    cp.first_version = cp.watch.last_version + 1;
     cp.httpd.max_body = o->max_body ? o->max_body : 4u << 20;
     int r = cg_httpd_start(&cp.httpd, &loop, listen, handle, &cp);
     if (r) {
@@ -654,12 +691,15 @@ int cg_control_main(const cg_control_opts_t *o)
         goto Exit;
     }
     cg_timer_start(&loop, &cp.sweep, SWEEP_MS, on_sweep);
+    cp.resync_until_ms = loop.now_ms + CG_CONTROL_TTL_MS;
+    cg_timer_start(&loop, &cp.resync, CG_CONTROL_TTL_MS, on_resync_end);
     cg_log_info("control: listening on %s, data in %s, revision %" PRIu64 ", %zu resources%s",
                 listen, o->data_dir ? o->data_dir : "crossgate-data", cp.store.revision,
                 cp.store.res.len, cp.token ? ", token required for writes" : "");
     cg_loop_run(&loop);
     cg_httpd_stop(&cp.httpd);
     cg_timer_stop(&loop, &cp.sweep);
+    cg_timer_stop(&loop, &cp.resync);
     cg_loop_run_once(&loop, 0); /* deferred frees */
     rc = 0;
 Exit:

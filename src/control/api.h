@@ -35,6 +35,12 @@ typedef struct cg_control {
     char *token; /* NULL: open */
     cg_timer_t sweep;
     uint64_t started_wall_us;
+    /* Resync window: for one lease TTL after start, an edge that still serves a snapshot of
+     * an earlier control-plane life is not sent a new one (see held_back() in api.c). */
+    cg_timer_t resync;
+    uint64_t resync_until_ms; /* monotonic; 0 once the window is over */
+    uint64_t first_version;   /* versions below this one come from an earlier life */
+    int resync_holding;       /* an edge is being held back (logged once) */
 } cg_control_t;
 
 /* Runs `crossgate control` until SIGINT/SIGTERM. Returns the exit status; failures to start

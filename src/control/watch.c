@@ -131,6 +131,35 @@ size_t cg_control_watch_recompute(cg_control_watch_t *w, const cg_resource_set_t
     return bumped;
 }
 
+size_t cg_control_watch_wake_ready(cg_control_watch_t *w, const cg_control_leases_t *leases)
+{
+    cg_list_t ready;
+    cg_list_init(&ready);
+    for (size_t i = 0; i < leases->items.len; i++) {
+        cg_control_wentry_t *e = leases->items.items[i]->data;
+        if (!e) continue;
+        cg_list_t *pos, *tmp;
+        cg_list_foreach_safe(pos, tmp, &e->waiters)
+        {
+            cg_control_waiter_t *wt = cg_container_of(pos, cg_control_waiter_t, link);
+            if (wt->after >= e->version) continue;
+            cg_list_unlink(&wt->link);
+            cg_list_insert_tail(&ready, &wt->link);
+        }
+    }
+    size_t n = 0;
+    while (!cg_list_empty(&ready)) {
+        cg_control_waiter_t *wt = cg_container_of(ready.next, cg_control_waiter_t, link);
+        cg_list_unlink(&wt->link);
+        w->waiting--;
+        cg_control_wentry_t *e = wt->entry;
+        wt->entry = NULL;
+        wt->cb(wt, e);
+        n++;
+    }
+    return n;
+}
+
 void cg_control_watch_wait(cg_control_watch_t *w, cg_control_wentry_t *e, cg_control_waiter_t *wt)
 {
     wt->entry = e;

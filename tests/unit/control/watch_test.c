@@ -224,6 +224,26 @@ static void test_waiters(void **state)
     assert_int_equal(c.calls, 0);
 }
 
+/* Waiters parked on purpose although their entry's version is above `after` (the resync
+ * window) are woken by wake_ready; those with nothing new stay parked. */
+static void test_wake_ready_wakes_only_waiters_behind(void **state)
+{
+    fx_t *f = *state;
+    recompute(f, CG_CONTROL_RECOMPUTE_ALL);
+    rec_t held = {.w = {.after = version(f->edge) - 1, .cb = woke}},
+          current = {.w = {.after = version(f->ing1), .cb = woke}};
+    cg_control_watch_wait(&f->w, f->edge->data, &held.w);
+    cg_control_watch_wait(&f->w, f->ing1->data, &current.w);
+    assert_int_equal(cg_control_watch_wake_ready(&f->w, &f->leases), 1);
+    assert_int_equal(held.calls, 1);
+    assert_ptr_equal(held.got, f->edge->data);
+    assert_int_equal(current.calls, 0);
+    assert_int_equal(f->w.waiting, 1);
+    assert_int_equal(cg_control_watch_wake_ready(&f->w, &f->leases), 0);
+    cg_control_watch_cancel(&f->w, &current.w);
+    assert_int_equal(f->w.waiting, 0);
+}
+
 static void test_translation_error_keeps_last_snapshot(void **state)
 {
     fx_t *f = *state;
@@ -250,6 +270,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_only_changed_instances_bump, setup, teardown),
         cmocka_unit_test_setup_teardown(test_instance_changes_touch_new_and_edges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wake_ready_wakes_only_waiters_behind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_translation_error_keeps_last_snapshot, setup,
                                         teardown),
     };
