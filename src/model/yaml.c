@@ -9,10 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An alias expands to a shared node, so nesting aliases cannot blow up memory; these bound
- * the rest. */
+/* An alias expands to a shared node, so nesting aliases cannot blow up memory; the depth and
+ * the caller's node limit bound the rest. */
 #define MAX_DEPTH 64
-#define MAX_NODES 200000
 
 typedef struct anchor {
     char *name;
@@ -35,7 +34,7 @@ typedef struct builder {
     open_coll_t stack[MAX_DEPTH];
     size_t depth;
     int last_line, last_col;
-    size_t nnodes;
+    size_t nnodes, max_nodes;
     int failed;
     int in_doc;
 } builder_t;
@@ -126,7 +125,7 @@ static void fail(builder_t *b, int line, int col, const char *msg)
 
 static cg_ynode_t *new_node(builder_t *b, cg_ynode_kind_t kind, const struct fy_mark *m)
 {
-    if (++b->nnodes > MAX_NODES) {
+    if (++b->nnodes > b->max_nodes) {
         fail(b, b->last_line, b->last_col, "too many nodes in one file");
         return NULL;
     }
@@ -304,7 +303,18 @@ void cg_ystream_free(cg_ystream_t *s)
 int cg_model_yaml_parse(const char *name, const char *data, size_t len, int json, cg_ystream_t *out,
                         cg_buf_t *errors)
 {
-    builder_t b = {.name = name, .errors = errors, .out = out, .last_line = 1, .last_col = 1};
+    return cg_model_yaml_parse_limit(name, data, len, json, CG_MODEL_YAML_MAX_NODES, out, errors);
+}
+
+int cg_model_yaml_parse_limit(const char *name, const char *data, size_t len, int json,
+                              size_t max_nodes, cg_ystream_t *out, cg_buf_t *errors)
+{
+    builder_t b = {.name = name,
+                   .errors = errors,
+                   .out = out,
+                   .last_line = 1,
+                   .last_col = 1,
+                   .max_nodes = max_nodes};
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL; /* never print: errors are collected and reported with our positions */

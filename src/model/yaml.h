@@ -53,6 +53,15 @@ typedef struct cg_ystream {
  * *out must be zero-initialised; release with cg_ystream_free in every case. */
 int cg_model_yaml_parse(const char *name, const char *data, size_t len, int json, cg_ystream_t *out,
                         cg_buf_t *errors);
+
+/* cg_model_yaml_parse's bound on nodes per buffer: enough for any file a person writes, and it
+ * stops an alias bomb's expansion work early. */
+#define CG_MODEL_YAML_MAX_NODES 200000
+
+/* The same with another bound ("too many nodes in one file" past max_nodes), for text that is
+ * machine-written and already bounded in size, such as a control-plane snapshot. */
+int cg_model_yaml_parse_limit(const char *name, const char *data, size_t len, int json,
+                              size_t max_nodes, cg_ystream_t *out, cg_buf_t *errors);
 void cg_ystream_free(cg_ystream_t *s);
 
 static inline cg_ynode_t *cg_ynode_key(const cg_ynode_t *map, size_t i)

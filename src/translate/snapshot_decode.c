@@ -10,9 +10,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A snapshot is machine-written and already bounded by the HTTP client's 64 MiB response
+ * limit; 100,000 endpoints take about 1.3 million nodes. The resource-file limit would refuse
+ * it. */
+#define SNAPSHOT_MAX_NODES 20000000
+
+/* Destinations by name, for rules naming theirs: sorted by name, then index. */
+typedef struct dest_name {
+    const char *name;
+    size_t index;
+} dest_name_t;
+
 typedef struct dec {
     cg_buf_t *errors;
     int failed;
+    dest_name_t *dest_names;
+    size_t ndest_names;
 } dec_t;
 
 static void bad(dec_t *d, const char *path, const char *what)
@@ -92,7 +105,40 @@ static int match_kind(dec_t *d, const cg_ynode_t *m, cg_snap_strmatch_t *out)
     return -1;
 }
 
-static void decode_rule(dec_t *d, const cg_ynode_t *n, cg_snap_rule_t *r, const cg_ynode_t *dests)
+static int dest_name_order(const void *a, const void *b)
+{
+    const dest_name_t *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+static void index_dests(dec_t *d, const cg_ynode_t *dests)
+{
+    d->dest_names = cg_xcalloc(dests ? dests->n : 0, sizeof(*d->dest_names));
+    for (size_t i = 0; dests && i < dests->n; i++) {
+        const cg_ynode_t *nm = get(dests->items[i], "name");
+        if (nm && nm->kind == CG_YNODE_SCALAR)
+            d->dest_names[d->ndest_names++] = (dest_name_t){nm->text, i};
+    }
+    qsort(d->dest_names, d->ndest_names, sizeof(*d->dest_names), dest_name_order);
+}
+
+/* The index of the destination called name (the last one, should two share it), or -1. */
+static size_t find_dest(const dec_t *d, const char *name)
+{
+    size_t lo = 0, hi = d->ndest_names; /* first entry whose name sorts after name */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(d->dest_names[mid].name, name) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo > 0 && strcmp(d->dest_names[lo - 1].name, name) == 0) return d->dest_names[lo - 1].index;
+    return (size_t)-1;
+}
+
+static void decode_rule(dec_t *d, const cg_ynode_t *n, cg_snap_rule_t *r)
 {
     const cg_ynode_t *ms = list(d, n, "matches");
     r->nmatches = ms ? ms->n : 0;
@@ -117,12 +163,9 @@ static void decode_rule(dec_t *d, const cg_ynode_t *n, cg_snap_rule_t *r, const 
     if (action && !strcmp(action, "route")) {
         r->action = CG_ACTION_ROUTE;
         char *dest = str(d, n, "destination", 1);
-        r->destination = (size_t)-1;
-        for (size_t i = 0; dest && dests && i < dests->n; i++) {
-            const cg_ynode_t *nm = get(dests->items[i], "name");
-            if (nm && nm->kind == CG_YNODE_SCALAR && !strcmp(nm->text, dest)) r->destination = i;
-        }
-        if (r->destination == (size_t)-1) bad(d, "destination", "names no destination of the snapshot");
+        r->destination = dest ? find_dest(d, dest) : (size_t)-1;
+        if (r->destination == (size_t)-1)
+            bad(d, "destination", "names no destination of the snapshot");
         free(dest);
     } else if (action && !strcmp(action, "redirect")) {
         const cg_ynode_t *rd = get(n, "redirect");
@@ -151,7 +194,8 @@ static void decode_policy(dec_t *d, const cg_ynode_t *p, cg_snap_policy_t *pol)
     pol->retry.per_try_timeout_ms = (uint32_t)num(d, r, "per_try_timeout_ms", UINT32_MAX, 0);
     const cg_ynode_t *on = list(d, r, "retry_on");
     for (size_t i = 0; on && i < on->n; i++) {
-        uint32_t bits = on->items[i]->kind == CG_YNODE_SCALAR ? cg_lb_retry_on_parse(on->items[i]->text) : 0;
+        uint32_t bits =
+            on->items[i]->kind == CG_YNODE_SCALAR ? cg_lb_retry_on_parse(on->items[i]->text) : 0;
         if (!bits) bad(d, "retry_on", "unknown condition");
         pol->retry.retry_on |= bits;
     }
@@ -160,7 +204,8 @@ static void decode_policy(dec_t *d, const cg_ynode_t *p, cg_snap_policy_t *pol)
     pol->retry.budget_percent = (uint32_t)num(d, r, "budget_percent", 100, 20);
     pol->retry.budget_min = (uint32_t)num(d, r, "budget_min", UINT32_MAX, 3);
     pol->retry.buffer_limit = (uint32_t)num(d, r, "buffer_limit", UINT32_MAX, 64 * 1024);
-    pol->outlier.consecutive_gateway_errors = (uint32_t)num(d, o, "consecutive_gateway_errors", UINT32_MAX, 0);
+    pol->outlier.consecutive_gateway_errors =
+        (uint32_t)num(d, o, "consecutive_gateway_errors", UINT32_MAX, 0);
     pol->outlier.interval_ms = (uint32_t)num(d, o, "interval_ms", UINT32_MAX, 1000);
     pol->outlier.base_ejection_ms = (uint32_t)num(d, o, "base_ejection_ms", UINT32_MAX, 5000);
     pol->outlier.max_ejection_ms = (uint32_t)num(d, o, "max_ejection_ms", UINT32_MAX, 30000);
@@ -168,7 +213,8 @@ static void decode_policy(dec_t *d, const cg_ynode_t *p, cg_snap_policy_t *pol)
     pol->health_check.enabled = (uint8_t)boolean(d, h, "enabled");
     pol->health_check.interval_ms = (uint32_t)num(d, h, "interval_ms", UINT32_MAX, 1000);
     pol->health_check.timeout_ms = (uint32_t)num(d, h, "timeout_ms", UINT32_MAX, 1000);
-    pol->health_check.unhealthy_threshold = (uint32_t)num(d, h, "unhealthy_threshold", UINT32_MAX, 2);
+    pol->health_check.unhealthy_threshold =
+        (uint32_t)num(d, h, "unhealthy_threshold", UINT32_MAX, 2);
     pol->health_check.healthy_threshold = (uint32_t)num(d, h, "healthy_threshold", UINT32_MAX, 1);
     pol->overprovisioning = (uint32_t)num(d, p, "overprovisioning", UINT32_MAX, 140);
 }
@@ -212,7 +258,7 @@ int cg_snapshot_decode_json(const char *json, size_t len, cg_snapshot_t **out, c
 {
     cg_ystream_t ys = {0};
     dec_t d = {.errors = errors};
-    int r = cg_model_yaml_parse("snapshot", json, len, 1, &ys, errors);
+    int r = cg_model_yaml_parse_limit("snapshot", json, len, 1, SNAPSHOT_MAX_NODES, &ys, errors);
     if (r || ys.ndocs != 1 || !ys.docs[0].root || ys.docs[0].root->kind != CG_YNODE_MAP) {
         if (!r) cg_buf_append_str(errors, "snapshot: expected one JSON object\n");
         cg_ystream_free(&ys);
@@ -246,7 +292,9 @@ int cg_snapshot_decode_json(const char *json, size_t len, cg_snapshot_t **out, c
     const cg_ynode_t *dests = list(&d, root, "destinations");
     s->ndestinations = dests ? dests->n : 0;
     s->destinations = cg_xcalloc(s->ndestinations, sizeof(cg_snap_destination_t));
-    for (size_t i = 0; i < s->ndestinations; i++) decode_destination(&d, dests->items[i], &s->destinations[i]);
+    for (size_t i = 0; i < s->ndestinations; i++)
+        decode_destination(&d, dests->items[i], &s->destinations[i]);
+    index_dests(&d, dests);
     const cg_ynode_t *servers = list(&d, root, "servers");
     s->nservers = servers ? servers->n : 0;
     s->servers = cg_xcalloc(s->nservers, sizeof(cg_snap_server_t));
@@ -261,15 +309,17 @@ int cg_snapshot_decode_json(const char *json, size_t len, cg_snapshot_t **out, c
         const cg_ynode_t *rules = list(&d, sn, "rules");
         sv->nrules = rules ? rules->n : 0;
         sv->rules = cg_xcalloc(sv->nrules, sizeof(cg_snap_rule_t));
-        for (size_t k = 0; k < sv->nrules; k++) decode_rule(&d, rules->items[k], &sv->rules[k], dests);
+        for (size_t k = 0; k < sv->nrules; k++) decode_rule(&d, rules->items[k], &sv->rules[k]);
     }
     const cg_ynode_t *warnings = list(&d, root, "warnings");
     s->nwarnings = warnings ? warnings->n : 0;
     s->warnings = cg_xcalloc(s->nwarnings, sizeof(char *));
     for (size_t i = 0; i < s->nwarnings; i++) {
         const cg_ynode_t *w = warnings->items[i];
-        s->warnings[i] = cg_xstrndup(w->kind == CG_YNODE_SCALAR ? w->text : "", w->kind == CG_YNODE_SCALAR ? w->len : 0);
+        s->warnings[i] = cg_xstrndup(w->kind == CG_YNODE_SCALAR ? w->text : "",
+                                     w->kind == CG_YNODE_SCALAR ? w->len : 0);
     }
+    free(d.dest_names);
     cg_ystream_free(&ys);
     if (d.failed) {
         cg_snapshot_free(s);

@@ -179,6 +179,32 @@ static void test_error_keeps_earlier_documents(void **state)
     cg_buf_free(&err);
 }
 
+/* Resource files keep the default bound; a caller that trusts its input more passes its own. */
+static void test_node_limit(void **state)
+{
+    (void)state;
+    cg_buf_t text = {0};
+    cg_buf_append_str(&text, "[");
+    for (size_t i = 0; i < CG_MODEL_YAML_MAX_NODES; i++) cg_buf_append_str(&text, i ? ",1" : "1");
+    cg_buf_append_str(&text, "]");
+    cg_ystream_t st = {0};
+    cg_buf_t err = {0};
+    assert_int_equal(cg_model_yaml_parse("t.json", text.base, text.len, 1, &st, &err), CG_EPARSE);
+    cg_buf_append(&err, "", 1);
+    assert_non_null(strstr(cg_buf_data(&err), "too many nodes in one file"));
+    cg_ystream_free(&st);
+    cg_buf_reset(&err);
+    assert_int_equal(cg_model_yaml_parse_limit("t.json", text.base, text.len, 1,
+                                               CG_MODEL_YAML_MAX_NODES + 1, &st, &err),
+                     0);
+    assert_int_equal(st.docs[0].root->n, CG_MODEL_YAML_MAX_NODES);
+    cg_ystream_free(&st);
+    assert_int_equal(cg_model_yaml_parse_limit("t.json", "[1,2]", 5, 1, 2, &st, &err), CG_EPARSE);
+    cg_ystream_free(&st);
+    cg_buf_free(&err);
+    cg_buf_free(&text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_error_keeps_earlier_documents),
+        cmocka_unit_test(test_node_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -132,11 +132,67 @@ static void test_malformed_is_an_error(void **state)
     cg_buf_free(&a);
 }
 
+/* A big edge's snapshot has more nodes than a resource file may: it still decodes, and every
+ * rule finds its destination by name. */
+static void test_large_snapshot(void **state)
+{
+    (void)state;
+    enum { NDESTS = 400, NEPS = 100 }; /* ~290,000 nodes */
+    cg_snapshot_t *s = cg_xcalloc(1, sizeof(*s));
+    s->version = 1;
+    s->address = cg_xstrdup("127.0.0.1");
+    s->ndestinations = NDESTS;
+    s->destinations = cg_xcalloc(NDESTS, sizeof(*s->destinations));
+    s->nservers = NDESTS;
+    s->servers = cg_xcalloc(NDESTS, sizeof(*s->servers));
+    for (size_t i = 0; i < NDESTS; i++) {
+        cg_snap_destination_t *d = &s->destinations[i];
+        char name[64];
+        snprintf(name, sizeof(name), "clusters:host-%zu.example.com", i);
+        d->name = cg_xstrdup(name);
+        d->mode = CG_DEST_AUTO;
+        d->connect_timeout_ms = 5000;
+        d->policy.overprovisioning = 140;
+        d->nendpoints = NEPS;
+        d->endpoints = cg_xcalloc(NEPS, sizeof(*d->endpoints));
+        for (size_t e = 0; e < NEPS; e++) {
+            char addr[32];
+            snprintf(addr, sizeof(addr), "10.0.%zu.%zu", e / 256, e % 256);
+            d->endpoints[e] = (cg_snap_endpoint_t){.address = cg_xstrdup(addr),
+                                                   .port = 8080,
+                                                   .weight = 1,
+                                                   .priority = (uint32_t)(e % 2)};
+        }
+        cg_snap_server_t *sv = &s->servers[i];
+        sv->name = cg_xstrdup(name + 9);
+        sv->hostname = cg_xstrdup(name + 9);
+        sv->port = 8080;
+        sv->nrules = 1;
+        sv->rules = cg_xcalloc(1, sizeof(*sv->rules));
+        sv->rules[0].destination = NDESTS - 1 - i; /* far from its own index */
+    }
+    cg_buf_t a = {0}, b = {0}, err = {0};
+    cg_snapshot_encode_json(s, &a);
+    cg_snapshot_t *d = NULL;
+    int rc = cg_snapshot_decode_json(a.base, a.len, &d, &err);
+    if (rc) fail_msg("decode: %.*s", (int)err.len, err.base);
+    for (size_t i = 0; i < NDESTS; i++)
+        assert_int_equal(d->servers[i].rules[0].destination, NDESTS - 1 - i);
+    cg_snapshot_encode_json(d, &b);
+    assert_true(a.len == b.len && memcmp(a.base, b.base, a.len) == 0);
+    cg_snapshot_free(s);
+    cg_snapshot_free(d);
+    cg_buf_free(&a);
+    cg_buf_free(&b);
+    cg_buf_free(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_examples),
         cmocka_unit_test(test_malformed_is_an_error),
+        cmocka_unit_test(test_large_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
