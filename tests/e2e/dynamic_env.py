@@ -1,0 +1,670 @@
+"""Dynamic-mode topology for the test_dynamic_*.py scenarios: a control plane, one edge gateway
+and two workload clusters (each an ingress gateway + a productpage app), every gateway in
+dynamic mode (`--control URL`), a steady load generator, and helpers to read the edge's view.
+
+Self-contained (stdlib + pytest). Each test gets its own 127.0.B.0/24 block, B in 41..49
+(this module's range); inside a block:
+
+    control plane                 B.1
+    edge gateway (cluster-edge)   B.5
+    ingress gateway of cluster-k  B.(10k + 1)      (k = 1, 2)
+    productpage app of cluster-k  B.(10k + 5)
+
+Ports are free ports picked per test. The resource files are generated in the test's
+tmp_path, Clusters WITHOUT static `gateways`: the edge's endpoints are the live registered
+ingress instances. Every process runs in its own process group and is killed at teardown, on
+failure too. Nothing waits with a bare sleep: waits poll an admin endpoint, a log file or the
+load records with a deadline.
+"""
+
+import http.client
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = os.environ.get("CROSSGATE_BIN") or str(REPO / "build" / "crossgate")
+HOSTNAME = "bookinfo.tse.tetratelabs.io"
+SERVICE_FQDN = "productpage.bookinfo.svc.cluster.local"
+DEADLINE = 10.0
+
+# 127.0.41.x .. 127.0.49.x belong to these tests; blocks are handed out round robin so
+# consecutive tests never share addresses (a port lingering in TIME_WAIT cannot bite).
+_blocks = itertools.cycle(range(41, 50))
+
+
+def next_block():
+    return next(_blocks)
+
+
+# ---------------------------------------------------------------- waiting, ports, HTTP
+
+
+def wait_until(pred, timeout=DEADLINE, what="condition", interval=0.02):
+    """Polls pred() until it returns a truthy value, which is returned; fails at the deadline."""
+    end = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            v = pred()
+            if v:
+                return v
+        except Exception as e:  # the thing polled may not be up yet
+            last = e
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}" +
+                                 (f" (last error: {last!r})" if last else ""))
+        time.sleep(interval)
+
+
+def free_port(host, avoid=()):
+    """A port nobody listens on at host right now (the kernel's pick)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            p = s.getsockname()[1]
+        if p not in avoid:
+            return p
+
+
+def free_port_on(hosts):
+    """One port free on every host of hosts (a Gateway's port is shared by its instances)."""
+    for _ in range(200):
+        p = free_port(hosts[0])
+        ok = True
+        for h in hosts[1:]:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind((h, p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return p
+    raise AssertionError(f"no common free port on {hosts}")
+
+
+def tcp_connectable(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def http_get(url, headers=None, timeout=5):
+    """(status, headers, body bytes) of one GET; HTTP errors are answers too."""
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def get_json(url, timeout=2):
+    st, _, body = http_get(url, timeout=timeout)
+    if st != 200:
+        raise AssertionError(f"GET {url}: {st} {body[:200]!r}")
+    return json.loads(body)
+
+
+def request_once(host, port, path="/productpage", hostname=HOSTNAME, timeout=3):
+    """One request on a fresh connection: (status, cluster or None, body)."""
+    c = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        c.request("GET", path, headers={"Host": hostname})
+        r = c.getresponse()
+        body = r.read()
+        return r.status, r.getheader("x-app-cluster"), body
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------- processes
+
+
+class Proc:
+    """A child process in its own process group, output captured to files."""
+
+    def __init__(self, argv, workdir, name, env=None):
+        self.argv = [str(a) for a in argv]
+        self.name = name
+        workdir = Path(workdir)
+        n = 0
+        while (workdir / f"{name}.{n}.err").exists():
+            n += 1
+        self.out_path = workdir / f"{name}.{n}.out"
+        self.err_path = workdir / f"{name}.{n}.err"
+        self._out = open(self.out_path, "wb")
+        self._err = open(self.err_path, "wb")
+        self.p = subprocess.Popen(self.argv, stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL,
+                                  start_new_session=True, env=env)
+        self.expect_alive = True
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def stderr(self):
+        return self.err_path.read_text(errors="replace")
+
+    def kill9(self):
+        """SIGKILL the process group and reap it: a crash, as far as the others can tell."""
+        self.expect_alive = False
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.p.wait(5)
+
+    def stop(self):
+        """Kills the process group; returns the exit code it had before we killed it, if any."""
+        died_early = self.p.poll()
+        if died_early is None:
+            for sig, grace in ((signal.SIGTERM, 3), (signal.SIGKILL, 5)):
+                try:
+                    os.killpg(self.p.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    self.p.wait(grace)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        else:
+            try:  # children it may have left behind
+                os.killpg(self.p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        self._out.close()
+        self._err.close()
+        return died_early
+
+
+class Procs:
+    """Owns every process and thread a test starts; finalize() stops them all."""
+
+    def __init__(self, workdir):
+        self.workdir = Path(workdir)
+        self.procs = []
+        self.closers = []
+
+    def spawn(self, argv, name, env=None):
+        p = Proc(argv, self.workdir, name, env=env)
+        self.procs.append(p)
+        return p
+
+    def finalize(self):
+        crashed = []
+        for c in reversed(self.closers):
+            try:
+                c()
+            except Exception:
+                pass
+        for p in reversed(self.procs):
+            rc = p.stop()
+            if rc is not None and p.expect_alive:
+                crashed.append(f"{p.name} exited by itself with {rc}: {p.stderr()[-2000:]}")
+        self.procs.clear()
+        self.closers.clear()
+        return crashed
+
+
+def check_alive(p):
+    if not p.alive():
+        p.expect_alive = False
+        raise AssertionError(f"{p.name} exited with {p.p.returncode}:\n{p.stderr()[-3000:]}")
+    return True
+
+
+# ---------------------------------------------------------------- resources
+
+
+def cluster_yaml(name, region):
+    return f"""apiVersion: crossgate/v1
+kind: Cluster
+metadata:
+  name: {name}
+spec:
+  locality:
+    region: {region}
+"""
+
+
+def service_yaml(cluster, address, port):
+    return f"""apiVersion: crossgate/v1
+kind: Service
+metadata:
+  name: productpage
+  namespace: bookinfo
+  cluster: {cluster}
+spec:
+  hostname: {SERVICE_FQDN}
+  endpoints:
+  - address: {address}
+    port: {port}
+"""
+
+
+def ingress_yaml(k, port):
+    """The guide's bookinfo-ingress-k Gateway on port. Its route names no service port: the apps
+    listen on free ports, not the guide's 9080."""
+    return f"""apiVersion: gateway.tsb.tetrate.io/v2
+kind: Gateway
+metadata:
+  organization: tse
+  tenant: tse
+  workspace: bookinfo-ws
+  group: bookinfo-gwgroup-{k}
+  name: bookinfo-ingress-{k}
+spec:
+  workloadSelector:
+    namespace: bookinfo
+    labels:
+      app: ingressgw-{k}
+  http:
+  - name: bookinfo
+    port: {port}
+    hostname: {HOSTNAME}
+    routing:
+      rules:
+      - route:
+          serviceDestination:
+            host: bookinfo/{SERVICE_FQDN}
+"""
+
+
+def edge_yaml(port, destination):
+    """The edge Gateway (always named bookinfo-edge, so applying a variant replaces it).
+
+    destination: "auto", ("named", [clusters...]) or ("weighted", {cluster: weight}),
+    or ("direct", status, body) for a directResponse rule."""
+    if destination == "auto":
+        rule = "          - route:\n              clusterDestination: {}\n"
+    elif destination[0] == "named":
+        rule = "          - route:\n              clusterDestination:\n                clusters:\n"
+        rule += "".join(f"                - name: {c}\n" for c in destination[1])
+    elif destination[0] == "weighted":
+        rule = "          - route:\n              clusterDestination:\n                clusters:\n"
+        rule += "".join(f"                - name: {c}\n                  weight: {w}\n"
+                        for c, w in destination[1].items())
+    elif destination[0] == "direct":
+        rule = (f"          - directResponse:\n              status: {destination[1]}\n"
+                f"              body: {json.dumps(destination[2])}\n")
+    else:
+        raise ValueError(destination)
+    return f"""apiVersion: gateway.tsb.tetrate.io/v2
+kind: Gateway
+metadata:
+  organization: tse
+  tenant: tse
+  workspace: edge-ws
+  group: edge-gwgroup
+  name: bookinfo-edge
+spec:
+  workloadSelector:
+    namespace: edge
+    labels:
+      app: edgegw
+  http:
+    - name: bookinfo
+      port: {port}
+      hostname: {HOSTNAME}
+      routing:
+        rules:
+{rule}"""
+
+
+# ---------------------------------------------------------------- the control plane and gateways
+
+
+class ControlPlane:
+    """`crossgate control` with its data directory; kill and start again at will."""
+
+    def __init__(self, procs, host, data):
+        self.procs = procs
+        self.host = host
+        self.port = free_port(host)
+        self.url = f"http://{host}:{self.port}"
+        self.data = Path(data)
+        self.p = None
+
+    def start(self):
+        self.p = self.procs.spawn([BIN, "control", "--listen", f"{self.host}:{self.port}", "--data", self.data],
+                                  "control")
+        wait_until(lambda: check_alive(self.p) and http_get(self.url + "/ready", timeout=1)[0] == 200,
+                   what="control plane /ready")
+        return self
+
+    def kill9(self):
+        self.p.kill9()
+
+    def cli(self, *args, check=True):
+        """Runs `crossgate ARGS` against this control plane; returns the CompletedProcess."""
+        env = dict(os.environ, CROSSGATE_CONTROL=self.url)
+        env.pop("CROSSGATE_TOKEN", None)
+        r = subprocess.run([BIN, *map(str, args)], env=env, capture_output=True, text=True, timeout=20)
+        if check and r.returncode != 0:
+            raise AssertionError(f"crossgate {' '.join(map(str, args))}: exit {r.returncode}\n"
+                                 f"{r.stdout}{r.stderr}")
+        return r
+
+    def apply(self, *paths):
+        return self.cli("apply", *sum((["-f", p] for p in paths), []))
+
+    def delete(self, *paths):
+        return self.cli("delete", *sum((["-f", p] for p in paths), []))
+
+    def status(self):
+        return get_json(self.url + "/v1/status")
+
+
+class Gateway:
+    """One `crossgate gateway` instance in dynamic mode."""
+
+    def __init__(self, procs, name, cluster, namespace, label, address, control_url, cache_dir=None):
+        self.procs = procs
+        self.name = name
+        self.cluster = cluster
+        self.namespace = namespace
+        self.label = label
+        self.address = address
+        self.control_url = control_url
+        self.cache_dir = cache_dir
+        self.admin_port = free_port(address)
+        self.admin = f"http://{address}:{self.admin_port}"
+        self.p = None
+
+    def start(self):
+        argv = [BIN, "gateway", "--cluster", self.cluster, "--namespace", self.namespace,
+                "--label", self.label, "--address", self.address, "--control", self.control_url,
+                "--admin", f"{self.address}:{self.admin_port}", "--workers", "1", "--access-log", "off"]
+        if self.cache_dir:
+            argv += ["--cache-dir", self.cache_dir]
+        self.p = self.procs.spawn(argv, self.name)
+        wait_until(lambda: check_alive(self.p) and tcp_connectable(self.address, self.admin_port),
+                   what=f"{self.name} admin")
+        return self
+
+    def kill9(self):
+        self.p.kill9()
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def log(self):
+        return self.p.stderr()
+
+    def config_dump(self):
+        return get_json(self.admin + "/config_dump")
+
+    def version(self):
+        try:
+            return self.config_dump()["version"]
+        except Exception:
+            return None
+
+    def clusters(self):
+        return get_json(self.admin + "/clusters")
+
+    def endpoints(self):
+        """{(cluster, "addr:port")} of every destination in the snapshot in force."""
+        snap = self.config_dump()["snapshot"]
+        return {(e.get("cluster"), f"{e['address']}:{e['port']}")
+                for d in snap["destinations"] for e in d["endpoints"]}
+
+    def ready(self):
+        try:
+            return http_get(self.admin + "/ready", timeout=1)[0] == 200
+        except OSError:
+            return False
+
+
+# ---------------------------------------------------------------- load
+
+
+class Load:
+    """Steady, bounded load: `conns` threads, each one keep-alive http.client connection to the
+    edge, each at most `rate` requests per second. Every request is recorded as
+    (start, end, status, cluster, error) with time.monotonic() stamps; a socket error is
+    status 0 (the connection is then reopened)."""
+
+    def __init__(self, host, port, hostname=HOSTNAME, conns=2, rate=250, path="/productpage"):
+        self.host, self.port, self.hostname, self.path = host, port, hostname, path
+        self.conns, self.interval = conns, 1.0 / rate
+        self.records = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = []
+
+    def start(self):
+        for i in range(self.conns):
+            t = threading.Thread(target=self._run, name=f"load-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def _run(self):
+        conn = None
+        nxt = time.monotonic()
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now < nxt:
+                self._stop.wait(nxt - now)  # pacing, not synchronisation
+                continue
+            nxt = max(nxt + self.interval, now)
+            if conn is None:
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
+            t0 = time.monotonic()
+            try:
+                conn.request("GET", self.path, headers={"Host": self.hostname})
+                r = conn.getresponse()
+                r.read()
+                rec = (t0, time.monotonic(), r.status, r.getheader("x-app-cluster"), None)
+                if r.will_close:
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException) as e:
+                rec = (t0, time.monotonic(), 0, None, repr(e))
+                conn.close()
+                conn = None
+            with self._lock:
+                self.records.append(rec)
+        if conn:
+            conn.close()
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(10)
+        return self
+
+    def snapshot(self):
+        with self._lock:
+            return list(self.records)
+
+    def count(self):
+        with self._lock:
+            return len(self.records)
+
+    def since(self, t):
+        """Records whose request started at or after t."""
+        return [r for r in self.snapshot() if r[0] >= t]
+
+    def wait_requests(self, n, after=None, timeout=DEADLINE):
+        """Waits until n more requests have finished (after: a count, default now)."""
+        base = self.count() if after is None else after
+        wait_until(lambda: self.count() >= base + n, timeout=timeout, what=f"{n} more requests")
+
+    def wait_all_on(self, cluster, n=50, timeout=DEADLINE):
+        """Waits until the last n responses all came from cluster; returns the time of the first of them."""
+
+        def ok():
+            recs = self.snapshot()
+            tail = recs[-n:]
+            if len(tail) == n and all(r[3] == cluster for r in tail):
+                return tail[0][1]
+            return None
+
+        return wait_until(ok, timeout=timeout, what=f"the last {n} responses from {cluster}")
+
+    @staticmethod
+    def failures(records):
+        return [r for r in records if r[2] != 200]
+
+    @staticmethod
+    def by_cluster(records):
+        out = {}
+        for r in records:
+            out[r[3]] = out.get(r[3], 0) + 1
+        return out
+
+
+def describe_failures(records, limit=10):
+    fails = Load.failures(records)
+    return f"{len(fails)} failed of {len(records)}: " + "; ".join(
+        f"status={r[2]} cluster={r[3]} err={r[4]}" for r in fails[:limit])
+
+
+# ---------------------------------------------------------------- the whole topology
+
+
+class Env:
+    """Control plane + edge + two workload clusters, all gateways in dynamic mode."""
+
+    def __init__(self, procs, tmp):
+        self.procs = procs
+        self.tmp = Path(tmp)
+        self.block = next_block()
+        b = self.block
+        self.cp_host = f"127.0.{b}.1"
+        self.edge_host = f"127.0.{b}.5"
+        self.ingress_host = {1: f"127.0.{b}.11", 2: f"127.0.{b}.21"}
+        self.app_host = {1: f"127.0.{b}.15", 2: f"127.0.{b}.25"}
+        self.ingress_port = free_port_on([self.ingress_host[1], self.ingress_host[2]])
+        self.edge_port = free_port(self.edge_host)
+        self.app_port = {k: free_port(self.app_host[k]) for k in (1, 2)}
+        self.files = self.tmp / "resources"
+        self.files.mkdir(exist_ok=True)
+        self.cp = ControlPlane(procs, self.cp_host, self.tmp / "data")
+        self.cache = self.tmp / "cache"
+        self.apps = {}
+        self.ingress = {}
+        self.edge = None
+        self._write_resources()
+
+    # resource files: one per document, named like the guide's
+    def _write(self, name, text):
+        path = self.files / name
+        path.write_text(text)
+        return path
+
+    def _write_resources(self):
+        self.f_clusters = self._write("clusters.yaml", "---\n".join([
+            cluster_yaml("cluster-1", "region-1"), cluster_yaml("cluster-2", "region-2"),
+            cluster_yaml("cluster-edge", "region-1")]))
+        self.f_services = self._write("services.yaml", "---\n".join([
+            service_yaml(f"cluster-{k}", self.app_host[k], self.app_port[k]) for k in (1, 2)]))
+        self.f_ingress = {k: self._write(f"bookinfo-ingress-{k}.yaml", ingress_yaml(k, self.ingress_port))
+                          for k in (1, 2)}
+        self.f_edge = {
+            "auto": self._write("edge-auto.yaml", edge_yaml(self.edge_port, "auto")),
+            "named-1-2": self._write("edge-named.yaml", edge_yaml(self.edge_port, ("named", ["cluster-1", "cluster-2"]))),
+            "named-2": self._write("edge-named-2.yaml", edge_yaml(self.edge_port, ("named", ["cluster-2"]))),
+            "weighted": self._write("edge-weighted.yaml",
+                                    edge_yaml(self.edge_port, ("weighted", {"cluster-1": 50, "cluster-2": 50}))),
+        }
+
+    def edge_file(self, name, destination):
+        return self._write(f"edge-{name}.yaml", edge_yaml(self.edge_port, destination))
+
+    def start_control(self):
+        return self.cp.start()
+
+    def start_app(self, k):
+        p = self.procs.spawn([BIN, "app", "--listen", f"{self.app_host[k]}:{self.app_port[k]}",
+                              "--cluster", f"cluster-{k}"], f"app-{k}")
+        wait_until(lambda: check_alive(p) and tcp_connectable(self.app_host[k], self.app_port[k]),
+                   what=f"app cluster-{k}")
+        self.apps[k] = p
+        return p
+
+    def new_ingress(self, k, cache=False):
+        return Gateway(self.procs, f"ingress-{k}", f"cluster-{k}", "bookinfo", f"app=ingressgw-{k}",
+                       self.ingress_host[k], self.cp.url, cache_dir=self.cache if cache else None)
+
+    def start_ingress(self, k, cache=False):
+        gw = self.ingress.get(k) or self.new_ingress(k, cache)
+        self.ingress[k] = gw
+        gw.start()
+        wait_until(lambda: check_alive(gw.p) and tcp_connectable(gw.address, self.ingress_port),
+                   what=f"ingress-{k} listening on its Gateway port")
+        return gw
+
+    def start_edge(self):
+        self.edge = Gateway(self.procs, "edge", "cluster-edge", "edge", "app=edgegw", self.edge_host, self.cp.url)
+        self.edge.start()
+        wait_until(lambda: check_alive(self.edge.p) and tcp_connectable(self.edge_host, self.edge_port),
+                   what="edge listening")
+        return self.edge
+
+    def ingress_endpoint(self, k):
+        return (f"cluster-{k}", f"{self.ingress_host[k]}:{self.ingress_port}")
+
+    def wait_edge_endpoints(self, want, timeout=DEADLINE, what=None):
+        """Waits until the edge's snapshot in force has exactly the ingress endpoints of clusters want."""
+        expect = {self.ingress_endpoint(k) for k in want}
+        return wait_until(lambda: self.edge.endpoints() == expect, timeout=timeout,
+                          what=what or f"edge endpoints == {sorted(expect)}")
+
+    def start_all(self, edge_variant="auto", edge_first=False):
+        """Everything up, the edge routing over both ingress instances.
+
+        edge_first: start the edge before the ingress gateways (so its heartbeats, which keep
+        their phase, reach a restarted control plane first)."""
+        self.start_control()
+        self.cp.apply(self.f_clusters, self.f_services, self.f_ingress[1], self.f_ingress[2],
+                      self.f_edge[edge_variant])
+        for k in (1, 2):
+            self.start_app(k)
+        if edge_first:
+            self.start_edge()
+        for k in (1, 2):
+            self.start_ingress(k)
+        if not edge_first:
+            self.start_edge()
+        self.wait_edge_endpoints((1, 2))
+        return self
+
+    def load(self, conns=2, rate=250):
+        ld = Load(self.edge_host, self.edge_port, conns=conns, rate=rate)
+        self.procs.closers.append(ld.stop)
+        return ld.start()
+
+
+@pytest.fixture
+def procs(tmp_path):
+    g = Procs(tmp_path)
+    yield g
+    crashed = g.finalize()
+    assert not crashed, "\n".join(crashed)
+
+
+@pytest.fixture
+def env(procs, tmp_path):
+    return Env(procs, tmp_path)
