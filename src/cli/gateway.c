@@ -29,7 +29,26 @@ static const char usage[] =
     "      --workers N        worker threads (default: number of CPUs)\n"
     "      --access-log DEST  access log file, '-' for stdout (default) or 'off'\n"
     "      --drain-time SECS  on SIGTERM, fail health checks and close keep-alive connections\n"
-    "                         for this long before stopping (default 0: stop at once)\n";
+    "                         for this long before stopping (default 0: stop at once)\n"
+    "      --header-timeout D a request head must arrive within D (default 10s; else 408)\n"
+    "      --idle-timeout D   close keep-alive connections idle for D (default 60s)\n"
+    "      --max-connections N  downstream connections per worker (default 65536)\n";
+
+/* "5", "5s", "1.5s" or "250ms" (at most an hour) into milliseconds; positive unless zero_ok. */
+static int parse_seconds(const char *flag, const char *s, int positive, uint32_t *out_ms)
+{
+    char *end;
+    double v = strtod(s, &end);
+    double ms = v * 1000;
+    if (end != s && !strcmp(end, "ms")) ms = v;
+    else if (end == s || (*end && strcmp(end, "s") != 0)) ms = -1;
+    if (ms < 0 || ms > 3600 * 1000 || (positive && ms < 1)) {
+        fprintf(stderr, "crossgate gateway: %s wants a duration such as 5s or 250ms, got \"%s\"\n", flag, s);
+        return -1;
+    }
+    *out_ms = (uint32_t)ms;
+    return 0;
+}
 
 int cg_cli_gateway(int argc, char **argv)
 {
@@ -40,6 +59,8 @@ int cg_cli_gateway(int argc, char **argv)
         {"workers", required_argument, 0, 'w'},   {"access-log", required_argument, 0, 'L'},
         {"log-level", required_argument, 0, 'v'}, {"control", required_argument, 0, 'C'},
         {"cache-dir", required_argument, 0, 'D'}, {"drain-time", required_argument, 0, 'T'},
+        {"header-timeout", required_argument, 0, 'H'}, {"idle-timeout", required_argument, 0, 'I'},
+        {"max-connections", required_argument, 0, 'M'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
     };
     cg_gateway_opts_t o = {.namespace_ = "default", .address = "127.0.0.1"};
@@ -88,14 +109,23 @@ int cg_cli_gateway(int argc, char **argv)
             break;
         case 'C': o.control = optarg; break;
         case 'D': o.cache_dir = optarg; break;
-        case 'T': {
+        case 'T':
+            if (parse_seconds("--drain-time", optarg, 0, &o.drain_ms)) goto Exit;
+            break;
+        case 'H':
+            if (parse_seconds("--header-timeout", optarg, 1, &o.header_timeout_ms)) goto Exit;
+            break;
+        case 'I':
+            if (parse_seconds("--idle-timeout", optarg, 1, &o.idle_timeout_ms)) goto Exit;
+            break;
+        case 'M': {
             char *end;
-            double secs = strtod(optarg, &end);
-            if (end == optarg || secs < 0 || secs > 3600 || (*end && strcmp(end, "s") != 0)) {
-                fprintf(stderr, "crossgate gateway: --drain-time wants seconds (e.g. 5s), got \"%s\"\n", optarg);
+            long n = strtol(optarg, &end, 10);
+            if (*end || end == optarg || n < 1 || n > 10000000) {
+                fprintf(stderr, "crossgate gateway: --max-connections wants 1..10000000, got \"%s\"\n", optarg);
                 goto Exit;
             }
-            o.drain_ms = (uint32_t)(secs * 1000);
+            o.max_conns = (uint32_t)n;
             break;
         }
         case 'h':

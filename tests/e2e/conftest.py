@@ -152,12 +152,14 @@ class ProcessGroup:
         return p
 
     def gateway(self, address, resources, cluster="cluster-1", namespace="bookinfo",
-                labels=(("app", "ingressgw-1"),), workers=2, name="gateway", wait_ports=()):
+                labels=(("app", "ingressgw-1"),), workers=2, name="gateway", wait_ports=(),
+                extra_args=()):
         """Starts `crossgate gateway` in static mode on resource files.
 
         resources: {filename: yaml text}. Returns a Gateway handle once /ready answers 200
         and every port in wait_ports accepts connections."""
         gw = Gateway(self, address, resources, cluster, namespace, labels, workers, name)
+        gw.argv += list(extra_args)
         gw.start(wait_ports)
         return gw
 

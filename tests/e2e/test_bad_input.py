@@ -39,7 +39,7 @@ def env(module_procs):
             ]),
             server("strict", strict_port, "only.test", [direct(200, "only\n")])])),
     }
-    gw = g.gateway(GW, resources, wait_ports=(port, strict_port))
+    gw = g.gateway(GW, resources, wait_ports=(port, strict_port), extra_args=("--header-timeout", "1500ms"))
     return {"gw": gw, "port": port, "strict_port": strict_port, "raw": raw}
 
 
@@ -218,14 +218,14 @@ def test_body_of_a_locally_answered_request_is_never_parsed_as_a_request(env, ra
 # --- slow clients
 
 def test_request_head_not_complete_within_header_timeout_is_408(env, raw):
-    # the default header timeout is 10 s (no flag shortens it yet): the one slow test
+    # this module's gateway runs with --header-timeout 1500ms
     with HttpConn(GW, env["port"], timeout=20) as c:
         c.send(b"GET /slowloris HTTP/1.1\r\nHost: a\r\n")
         r = c.read_response()
         assert r.status == 408
         assert c.peer_closed()
     e = env["gw"].wait_access(lambda e: e["status"] == 408)
-    assert e["duration"] and int(e["duration"]) >= 9000
+    assert e["duration"] and int(e["duration"]) >= 1400
     assert barrier(env, "408") == []
 
 
