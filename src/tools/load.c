@@ -10,6 +10,7 @@
 #include "core/sock.h"
 #include "http/client.h"
 #include "http/parser.h"
+#include "tools/load.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -279,7 +280,7 @@ enum { ST_CLOSED, ST_CONNECTING, ST_IDLE, ST_WRITING, ST_READING };
 typedef struct conn {
     cg_io_t io; /* io.fd = -1 when closed */
     cg_timer_t backoff;
-    struct load *ld;
+    struct cg_load *ld;
     uint8_t state;
     uint8_t head_done;
     uint8_t in_idle; /* queued on the idle ring (may be stale: checked when popped) */
@@ -295,7 +296,7 @@ typedef struct conn {
     char rbuf[RBUF];
 } conn_t;
 
-typedef struct load {
+typedef struct cg_load {
     /* options */
     const char *url, *json_path;
     char host[256];
@@ -336,7 +337,14 @@ typedef struct load {
     hist_t lag; /* open loop: actual minus scheduled send time (the tool's own delay) */
     uint64_t ival_start, ival_end, bucket_end, next_edge, nbuckets;
     cg_buf_t timeline; /* encoded buckets, see flush_bucket */
+    /* embedded runs (cg_tools_load_*): callbacks instead of output */
+    cg_load_hooks_t hooks;
+    int embedded, finished;
+    cg_defer_t end_defer;
 } load_t;
+
+static void fill_window(const load_t *ld, const counts_t *k, const hist_t *h, double t, double secs,
+                        cg_load_window_t *w);
 
 static void counts_add(counts_t *k, unsigned status, unsigned cluster, int err)
 {
@@ -352,6 +360,14 @@ static void flush_bucket(load_t *ld)
 {
     counts_t *k = &ld->bucket;
     uint16_t ns = 0, nc = 0;
+    if (ld->hooks.on_bucket) {
+        uint64_t begin = ld->start_us + ld->nbuckets * BUCKET_US;
+        uint64_t end = ld->stopped && ld->end_us < ld->bucket_end ? ld->end_us : ld->bucket_end;
+        cg_load_window_t w;
+        fill_window(ld, k, NULL, (double)(ld->nbuckets + 1) * BUCKET_US / 1e6,
+                    (double)(end > begin ? end - begin : 0) / 1e6, &w);
+        ld->hooks.on_bucket(ld->hooks.data, &w);
+    }
     size_t at = ld->timeline.len;
     cg_buf_append(&ld->timeline, &ns, 2);
     cg_buf_append(&ld->timeline, &nc, 2);
@@ -428,6 +444,12 @@ static void print_errors(const counts_t *k, cg_buf_t *b)
 /* The live line of the interval ending at `end` (which may be short, at the end of the run). */
 static void print_interval(load_t *ld, uint64_t end)
 {
+    if (ld->hooks.on_interval) {
+        cg_load_window_t w;
+        fill_window(ld, &ld->ival, &ld->ival_lat, (double)(end - ld->start_us) / 1e6,
+                    (double)(end - ld->ival_start) / 1e6, &w);
+        ld->hooks.on_interval(ld->hooks.data, &w);
+    }
     if (ld->quiet) return;
     double secs = (double)(end - ld->ival_start) / 1e6;
     char p50[32], p99[32];
@@ -488,12 +510,17 @@ static void record(load_t *ld, uint64_t now, unsigned status, unsigned cluster, 
     }
 }
 
+static void on_end(cg_loop_t *loop, cg_defer_t *d);
+
 static void stop(load_t *ld, uint64_t end)
 {
     if (ld->stopped) return;
     ld->stopped = 1;
     ld->end_us = end;
-    cg_loop_stop(ld->loop);
+    if (!ld->embedded)
+        cg_loop_stop(ld->loop);
+    else if (ld->hooks.on_end)
+        cg_defer(ld->loop, &ld->end_defer, on_end);
 }
 
 static uint64_t open_backlog(load_t *ld, uint64_t now)
@@ -1046,6 +1073,39 @@ static void render_json(load_t *ld, cg_buf_t *b)
     cg_buf_append_str(b, "]}\n");
 }
 
+/* A window of counts for the hooks: statuses ascending, clusters in name order, each list cut
+ * at CG_LOAD_WINDOW_MAX entries. */
+static void fill_window(const load_t *ld, const counts_t *k, const hist_t *h, double t, double secs,
+                        cg_load_window_t *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->t = t;
+    w->secs = secs;
+    w->requests = k->requests;
+    w->failed = failed_requests(k);
+    w->errors = k->status[0];
+    w->p50_ms = w->p99_ms = w->max_ms = -1;
+    if (h && h->count) {
+        w->p50_ms = (double)hist_percentile(h, 50) / 1000.0;
+        w->p99_ms = (double)hist_percentile(h, 99) / 1000.0;
+        w->max_ms = (double)h->max / 1000.0;
+    }
+    if (!k->requests) return;
+    for (unsigned s = 0; s < MAX_STATUS && w->nstatus < CG_LOAD_WINDOW_MAX; s++) {
+        if (!k->status[s]) continue;
+        w->status[w->nstatus].code = s;
+        w->status[w->nstatus++].n = k->status[s];
+    }
+    uint16_t order[MAX_CLUSTERS];
+    unsigned n = clusters_sorted(&ld->cl, order);
+    for (unsigned j = 0; j < n && w->nclusters < CG_LOAD_WINDOW_MAX; j++) {
+        unsigned i = order[j];
+        if (!k->cluster[i]) continue;
+        w->cluster[w->nclusters].name = ld->cl.name[i];
+        w->cluster[w->nclusters++].n = k->cluster[i];
+    }
+}
+
 /* ---------------------------------------------------------------------------------------
  * Setup and teardown
  * --------------------------------------------------------------------------------------- */
@@ -1198,7 +1258,6 @@ static void setup(load_t *ld, cg_loop_t *loop)
     ld->req = req.base;
     ld->req_len = req.len;
     ld->loop = loop;
-    loop->data = ld;
     ld->nslots = ld->max_conns;
     ld->c = cg_xcalloc(ld->nslots, sizeof(conn_t));
     ld->idle = cg_xcalloc(ld->nslots, sizeof(uint32_t));
@@ -1220,8 +1279,10 @@ static void setup(load_t *ld, cg_loop_t *loop)
     ld->tfd = -1;
 }
 
-static void teardown(load_t *ld)
+/* Closes the connections and stops the timers; the results stay. */
+static void release(load_t *ld)
 {
+    if (!ld->loop) return;
     for (uint32_t i = 0; i < ld->nslots; i++) {
         conn_t *c = &ld->c[i];
         cg_timer_stop(ld->loop, &c->backoff);
@@ -1232,12 +1293,19 @@ static void teardown(load_t *ld)
         }
     }
     cg_defer_cancel(&ld->reap_defer);
+    cg_defer_cancel(&ld->end_defer);
     cg_timer_stop(ld->loop, &ld->tick);
     cg_timer_stop(ld->loop, &ld->deadline);
     if (ld->tfd >= 0) {
         cg_io_stop(ld->loop, &ld->tio);
         close(ld->tfd);
+        ld->tfd = -1;
     }
+}
+
+static void teardown(load_t *ld)
+{
+    release(ld);
     free(ld->c);
     free(ld->idle);
     free(ld->free_slots);
@@ -1262,7 +1330,8 @@ static void start_clock(load_t *ld, uint64_t start)
     ld->next_edge = ld->bucket_end < ld->ival_end ? ld->bucket_end : ld->ival_end;
 }
 
-static void run(load_t *ld)
+/* Time zero, the timers and the first connections. */
+static void begin(load_t *ld)
 {
     cg_loop_t *loop = ld->loop;
     cg_loop_update_time(loop);
@@ -1286,7 +1355,12 @@ static void run(load_t *ld)
         for (uint32_t i = 0; i < ld->conns; i++)
             if (can_issue(ld, ld->start_us)) conn_open(ld, &ld->c[i]);
     }
-    while (!ld->stopped) cg_loop_run_once(loop, -1);
+}
+
+static void run(load_t *ld)
+{
+    begin(ld);
+    while (!ld->stopped) cg_loop_run_once(ld->loop, -1);
     finish_run(ld);
 }
 
@@ -1364,6 +1438,7 @@ int cg_cli_load(int argc, char **argv)
     if (sfd >= 0) cg_io_start_level(&loop, &sig_io, sfd, EPOLLIN, on_signal);
 
     setup(ld, &loop);
+    loop.data = ld;
     if (!ld->quiet) print_banner(ld);
     run(ld);
     if (!ld->quiet) print_summary(ld);
@@ -1380,4 +1455,95 @@ Exit:
     if (ld->json && ld->json != stdout) fclose(ld->json);
     free(ld);
     return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The engine for other tools (tools/load.h)
+ * --------------------------------------------------------------------------------------- */
+
+static void on_end(cg_loop_t *loop, cg_defer_t *d)
+{
+    load_t *ld = cg_container_of(d, load_t, end_defer);
+    if (ld->hooks.on_end) ld->hooks.on_end(ld->hooks.data);
+}
+
+cg_load_t *cg_tools_load_new(const cg_load_opts_t *o, const cg_load_hooks_t *hooks, char *err,
+                             size_t errcap)
+{
+    load_t *ld = cg_xcalloc(1, sizeof(*ld));
+    ld->embedded = 1;
+    ld->quiet = 1;
+    ld->url = o->url;
+    ld->rate = o->rate > 0 ? o->rate : 0;
+    ld->conns = o->connections ? o->connections : 1;
+    ld->duration_us = o->duration_us ? o->duration_us : 10000000;
+    if (ld->duration_us > 86400000000ull) ld->duration_us = 86400000000ull;
+    ld->interval_us = o->interval_us ? o->interval_us : 1000000;
+    ld->timeout_us = o->timeout_us ? o->timeout_us : 5000000;
+    if (hooks) ld->hooks = *hooks;
+    if (!ld->url || cg_http_url_parse(ld->url, &ld->addr, ld->host, sizeof(ld->host), &ld->path) ||
+        !valid_token(ld->path, 0) || !valid_token(ld->host, 0)) {
+        snprintf(err, errcap, "malformed URL \"%s\": expected http://IP:PORT/path",
+                 ld->url ? ld->url : "");
+        free(ld);
+        return NULL;
+    }
+    ld->host_hdr = o->host && *o->host ? o->host : ld->host;
+    if (!valid_token(ld->host_hdr, 0)) {
+        snprintf(err, errcap, "invalid host \"%s\"", ld->host_hdr);
+        free(ld);
+        return NULL;
+    }
+    if (ld->rate > 0)
+        ld->max_conns = o->max_conns > ld->conns ? o->max_conns : ld->conns > 512 ? ld->conns : 512;
+    else
+        ld->max_conns = ld->conns;
+    return ld;
+}
+
+void cg_tools_load_start(cg_load_t *ld, cg_loop_t *loop)
+{
+    if (ld->loop) return;
+    setup(ld, loop);
+    cg_list_init(&ld->end_defer.link);
+    begin(ld);
+}
+
+void cg_tools_load_stop(cg_load_t *ld)
+{
+    if (!ld->loop || ld->finished) return;
+    if (!ld->stopped) {
+        ld->stopped = 1;
+        ld->end_us = cg_clock_mono_us();
+        if (ld->end_us > ld->deadline_us) ld->end_us = ld->deadline_us;
+    }
+    cg_defer_cancel(&ld->end_defer);
+    ld->finished = 1;
+    finish_run(ld);
+    release(ld);
+}
+
+uint64_t cg_tools_load_start_us(const cg_load_t *ld)
+{
+    return ld->start_us;
+}
+
+void cg_tools_load_totals(const cg_load_t *ld, cg_load_window_t *out)
+{
+    uint64_t end = ld->stopped ? ld->end_us : cg_clock_mono_us();
+    double secs = ld->start_us && end > ld->start_us ? (double)(end - ld->start_us) / 1e6 : 0;
+    fill_window(ld, &ld->total, &ld->lat, secs, secs, out);
+}
+
+void cg_tools_load_json(cg_load_t *ld, cg_buf_t *out)
+{
+    render_json(ld, out);
+}
+
+void cg_tools_load_free(cg_load_t *ld)
+{
+    if (!ld) return;
+    cg_tools_load_stop(ld);
+    teardown(ld);
+    free(ld);
 }
