@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,155 @@ typedef struct ginst {
     labels_view_t labels;
 } ginst_t;
 
+/* ---- indexes ----
+ * A big edge (1,000 clusters x 100 hostnames: 100,000 endpoints) must never compare all pairs
+ * of anything, so every lookup goes through a hash table or a sorted array built once. */
+
+/* Entry numbers (indexes into the caller's arrays) by a hash the caller computes; the caller
+ * compares the keys of the entries a lookup yields. No removal. All-zero is an empty table. */
+typedef struct htab {
+    uint64_t *hashes; /* 0 = free slot */
+    size_t *entries;
+    size_t cap, len; /* cap is 0 or a power of two, at least twice len */
+} htab_t;
+
+#define HASH_SEED 0xcbf29ce484222325ull
+
+/* FNV-1a */
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* With its NUL, so that consecutive strings of a key cannot run into each other. */
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+    return hash_bytes(h, s, strlen(s) + 1);
+}
+
+static void htab_add(htab_t *t, uint64_t h, size_t entry)
+{
+    if (2 * (t->len + 1) > t->cap) {
+        htab_t n = {.cap = t->cap ? 2 * t->cap : 16};
+        n.hashes = cg_xcalloc(n.cap, sizeof(*n.hashes));
+        n.entries = cg_xcalloc(n.cap, sizeof(*n.entries));
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->hashes[i]) htab_add(&n, t->hashes[i], t->entries[i]);
+        free(t->hashes);
+        free(t->entries);
+        *t = n;
+    }
+    h = h ? h : 1;
+    size_t i = h & (t->cap - 1);
+    while (t->hashes[i]) i = (i + 1) & (t->cap - 1);
+    t->hashes[i] = h;
+    t->entries[i] = entry;
+    t->len++;
+}
+
+/* The entries added under hash h, one per call; *slot starts at SIZE_MAX. */
+static int htab_next(const htab_t *t, uint64_t h, size_t *slot, size_t *entry)
+{
+    if (t->cap == 0) return 0;
+    h = h ? h : 1;
+    size_t mask = t->cap - 1;
+    for (size_t i = *slot == SIZE_MAX ? h & mask : (*slot + 1) & mask; t->hashes[i];
+         i = (i + 1) & mask) {
+        if (t->hashes[i] == h) {
+            *slot = i;
+            *entry = t->entries[i];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void htab_free(htab_t *t)
+{
+    free(t->hashes);
+    free(t->entries);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Entries of an array by a name, sorted by name and then index: all entries of one name
+ * are a run, in array order. */
+typedef struct by_name {
+    const char *name;
+    size_t index;
+} by_name_t;
+
+static int by_name_order(const void *a, const void *b)
+{
+    const by_name_t *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/* The run of entries called name: [*first, return value). */
+static size_t by_name_run(const by_name_t *v, size_t n, const char *name, size_t *first)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(v[mid].name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *first = lo;
+    while (lo < n && strcmp(v[lo].name, name) == 0) lo++;
+    return lo;
+}
+
+/* One way an instance of a cluster serves a hostname: a workload Gateway selecting the
+ * instance has an http[] server for it. */
+typedef struct serving {
+    size_t host; /* hostname id: index into edge_ix_t.hosts */
+    size_t seq;  /* instance, then Gateway, then http[] order */
+    const char *address;
+    int64_t port;
+} serving_t;
+
+typedef CG_VEC(serving_t) serving_vec_t;
+
+typedef struct cluster_serving {
+    int built;
+    serving_t *items; /* by host, then seq */
+    size_t n;
+} cluster_serving_t;
+
+/* What an edge needs to find endpoints, built when the first cluster destination is resolved
+ * (a workload instance never needs it). */
+typedef struct edge_ix {
+    by_name_t *clusters; /* rs->clusters by metadata.name */
+    by_name_t *live;     /* live instances (with a cluster and an address) by cluster */
+    size_t nlive;
+    size_t *workload; /* indexes of the Gateways that route to services, in order */
+    size_t nworkload;
+    size_t *http_host; /* workload[w]'s http[h]: hostname id at http_first[w] + h */
+    size_t *http_first;
+    htab_t host_ix; /* hostname ids by hostname */
+    CG_VEC(const char *) hosts;
+    uint8_t own_ports[65536 / 8]; /* ports of this instance's own servers */
+    cluster_serving_t *serving;   /* per rs->clusters entry, built on first use */
+    size_t nclusters;
+} edge_ix_t;
+
+/* Services of the instance's own cluster by namespace and hostname, for service routes. */
+typedef struct service_key {
+    const char *namespace_, *hostname;
+    size_t nslen;
+    size_t index;
+} service_key_t;
+
+/* What translation keeps per destination besides the snapshot's fields. */
+typedef struct dest_aux {
+    htab_t endpoints; /* by address and port */
+    size_t cap;       /* of the destination's endpoints[] */
+} dest_aux_t;
+
 typedef struct tx {
     const cg_resource_set_t *rs;
     const cg_instance_t *inst;
@@ -42,6 +192,16 @@ typedef struct tx {
     CG_VEC(char *) warnings;
     CG_VEC(size_t) server_http; /* per server: index of its http[] in its Gateway */
     CG_VEC(const cg_model_gateway_t *) server_gw;
+    /* indexes of the above, kept in step */
+    htab_t warning_ix; /* by text */
+    htab_t server_ix;  /* by port and hostname */
+    htab_t dest_ix;    /* by name (unique: find_dest never makes a second) */
+    CG_VEC(dest_aux_t) dest_aux;
+    /* built on first use */
+    service_key_t *services;
+    size_t nservices;
+    int services_built;
+    edge_ix_t *edge;
 } tx_t;
 
 static char *xstrdup_or_null(const char *s)
@@ -58,13 +218,16 @@ static void warn(tx_t *t, const char *fmt, ...)
     cg_buf_vprintf(&b, fmt, ap);
     va_end(ap);
     cg_buf_append(&b, "", 1);
-    for (size_t i = 0; i < t->warnings.len; i++) {
-        if (strcmp(t->warnings.items[i], cg_buf_data(&b)) == 0) {
+    const char *text = cg_buf_data(&b);
+    uint64_t h = hash_str(HASH_SEED, text);
+    for (size_t slot = SIZE_MAX, e; htab_next(&t->warning_ix, h, &slot, &e);) {
+        if (strcmp(t->warnings.items[e], text) == 0) {
             cg_buf_free(&b);
             return;
         }
     }
-    cg_vec_push(&t->warnings, cg_xstrdup(cg_buf_data(&b)));
+    htab_add(&t->warning_ix, h, t->warnings.len);
+    cg_vec_push(&t->warnings, cg_xstrdup(text));
     cg_buf_free(&b);
 }
 
@@ -168,6 +331,14 @@ static int policy_eq(const cg_snap_policy_t *a, const cg_snap_policy_t *b)
            a->overprovisioning == b->overprovisioning;
 }
 
+static size_t dest_named(const tx_t *t, const char *name)
+{
+    uint64_t h = hash_str(HASH_SEED, name);
+    for (size_t slot = SIZE_MAX, e; htab_next(&t->dest_ix, h, &slot, &e);)
+        if (strcmp(t->dests.items[e].name, name) == 0) return e;
+    return SIZE_MAX;
+}
+
 /* Destinations are named by what they send to, so equal routes share one (and the name stays
  * stable across snapshots, which lets the proxy keep endpoint state). Servers with different
  * policies for the same targets get their own, named after the server. Returns the index of
@@ -176,23 +347,18 @@ static size_t find_dest(const tx_t *t, const char *base, const cg_snap_policy_t 
                         char **name_out)
 {
     *name_out = NULL;
-    int taken = 0;
-    for (size_t i = 0; i < t->dests.len; i++) {
-        if (strcmp(t->dests.items[i].name, base) != 0) continue;
-        if (policy_eq(&t->dests.items[i].policy, pol)) return i;
-        taken = 1;
-    }
+    size_t i = dest_named(t, base);
+    if (i != SIZE_MAX && policy_eq(&t->dests.items[i].policy, pol)) return i;
     cg_buf_t b = {0};
     cg_buf_append_str(&b, base);
-    if (taken) {
+    if (i != SIZE_MAX) {
         const cg_snap_server_t *s = &t->servers.items[server];
         cg_buf_printf(&b, "@%s/%s", s->gateway, s->name);
         cg_buf_append(&b, "", 1);
-        for (size_t i = 0; i < t->dests.len; i++) {
-            if (strcmp(t->dests.items[i].name, cg_buf_data(&b)) == 0) {
-                cg_buf_free(&b);
-                return i; /* the same server's other rule */
-            }
+        i = dest_named(t, cg_buf_data(&b));
+        if (i != SIZE_MAX) {
+            cg_buf_free(&b);
+            return i; /* the same server's other rule */
         }
     } else {
         cg_buf_append(&b, "", 1);
@@ -209,18 +375,26 @@ static cg_snap_destination_t *new_dest(tx_t *t, char *name, cg_dest_mode_t mode,
                                .mode = mode,
                                .connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS,
                                .policy = *pol};
+    htab_add(&t->dest_ix, hash_str(HASH_SEED, name), t->dests.len);
     cg_vec_push(&t->dests, d);
+    cg_vec_push(&t->dest_aux, (dest_aux_t){0});
     *index = t->dests.len - 1;
     return &t->dests.items[*index];
 }
 
-static void add_endpoint(cg_snap_destination_t *d, const char *address, uint16_t port,
+static void add_endpoint(tx_t *t, cg_snap_destination_t *d, const char *address, uint16_t port,
                          const char *cluster, const char *region, const char *zone, uint32_t weight,
                          uint32_t priority)
 {
-    for (size_t i = 0; i < d->nendpoints; i++)
-        if (d->endpoints[i].port == port && strcmp(d->endpoints[i].address, address) == 0) return;
-    d->endpoints = cg_xrealloc(d->endpoints, (d->nendpoints + 1) * sizeof(*d->endpoints));
+    dest_aux_t *aux = &t->dest_aux.items[d - t->dests.items];
+    uint64_t h = hash_bytes(hash_str(HASH_SEED, address), &port, sizeof(port));
+    for (size_t slot = SIZE_MAX, e; htab_next(&aux->endpoints, h, &slot, &e);)
+        if (d->endpoints[e].port == port && strcmp(d->endpoints[e].address, address) == 0) return;
+    if (d->nendpoints == aux->cap) {
+        aux->cap = aux->cap ? 2 * aux->cap : 4;
+        d->endpoints = cg_xrealloc(d->endpoints, aux->cap * sizeof(*d->endpoints));
+    }
+    htab_add(&aux->endpoints, h, d->nendpoints);
     d->endpoints[d->nendpoints++] = (cg_snap_endpoint_t){
         .address = cg_xstrdup(address),
         .port = port,
@@ -230,6 +404,46 @@ static void add_endpoint(cg_snap_destination_t *d, const char *address, uint16_t
         .weight = weight ? weight : 1,
         .priority = priority,
     };
+}
+
+static int service_key_order(const void *a, const void *b)
+{
+    const service_key_t *x = a, *y = b;
+    size_t n = x->nslen < y->nslen ? x->nslen : y->nslen;
+    int c = strncmp(x->namespace_, y->namespace_, n);
+    if (c == 0) c = (x->nslen > y->nslen) - (x->nslen < y->nslen);
+    if (c == 0) c = strcasecmp(x->hostname, y->hostname);
+    return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/* The services of the instance's cluster in namespace ns (nslen bytes) with hostname fqdn (any
+ * case): [*first, return value) of t->services. */
+static size_t services_named(tx_t *t, const char *ns, size_t nslen, const char *fqdn, size_t *first)
+{
+    if (!t->services_built) {
+        t->services_built = 1;
+        t->services = cg_xcalloc(t->rs->nservices, sizeof(*t->services));
+        for (size_t i = 0; i < t->rs->nservices; i++) {
+            const cg_model_service_t *s = &t->rs->services[i];
+            if (strcmp(s->metadata.cluster, t->inst->cluster) != 0) continue;
+            t->services[t->nservices++] = (service_key_t){s->metadata.namespace_, s->spec.hostname,
+                                                          strlen(s->metadata.namespace_), i};
+        }
+        qsort(t->services, t->nservices, sizeof(*t->services), service_key_order);
+    }
+    service_key_t key = {ns, fqdn, nslen, 0}; /* sorts before every entry of its run */
+    size_t lo = 0, hi = t->nservices;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (service_key_order(&t->services[mid], &key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *first = lo;
+    key.index = SIZE_MAX;
+    while (lo < t->nservices && service_key_order(&t->services[lo], &key) < 0) lo++;
+    return lo;
 }
 
 static size_t service_dest(tx_t *t, const cg_model_service_dest_t *sd, size_t server,
@@ -249,19 +463,14 @@ static size_t service_dest(tx_t *t, const cg_model_service_dest_t *sd, size_t se
     const char *slash = strchr(sd->host, '/');
     size_t nslen = (size_t)(slash - sd->host);
     const char *fqdn = slash + 1;
-    int found = 0;
-    for (size_t i = 0; i < t->rs->nservices; i++) {
-        const cg_model_service_t *s = &t->rs->services[i];
-        if (strcmp(s->metadata.cluster, t->inst->cluster) != 0) continue;
-        if (strlen(s->metadata.namespace_) != nslen ||
-            strncmp(s->metadata.namespace_, sd->host, nslen) != 0)
-            continue;
-        if (strcasecmp(s->spec.hostname, fqdn) != 0) continue;
-        found = 1;
+    size_t first, end = services_named(t, sd->host, nslen, fqdn, &first);
+    int found = end > first;
+    for (size_t i = first; i < end; i++) {
+        const cg_model_service_t *s = &t->rs->services[t->services[i].index];
         for (size_t e = 0; e < s->spec.nendpoints; e++) {
             const cg_model_service_endpoint_t *ep = &s->spec.endpoints[e];
             if (sd->port && ep->port != sd->port) continue;
-            add_endpoint(d, ep->address, (uint16_t)ep->port, s->metadata.cluster, NULL, NULL,
+            add_endpoint(t, d, ep->address, (uint16_t)ep->port, s->metadata.cluster, NULL, NULL,
                          (uint32_t)ep->weight, 0);
         }
     }
@@ -275,61 +484,167 @@ static size_t service_dest(tx_t *t, const cg_model_service_dest_t *sd, size_t se
     return idx;
 }
 
-/* The gateway instances of a cluster: its static spec.gateways, then live registrations. */
-static size_t cluster_instances(const tx_t *t, const cg_model_cluster_t *c, ginst_t **out)
+/* The id of a hostname that workload Gateways serve, or SIZE_MAX. */
+static size_t host_id(const edge_ix_t *x, const char *hostname)
 {
-    size_t n = 0;
-    ginst_t *v = cg_xcalloc(c->spec.ngateways + t->nlive + 1, sizeof(*v));
+    uint64_t h = hash_str(HASH_SEED, hostname);
+    for (size_t slot = SIZE_MAX, e; htab_next(&x->host_ix, h, &slot, &e);)
+        if (strcmp(x->hosts.items[e], hostname) == 0) return e;
+    return SIZE_MAX;
+}
+
+/* Called once every server is known: own_ports needs them all. */
+static edge_ix_t *edge_ix(tx_t *t)
+{
+    if (t->edge) return t->edge;
+    const cg_resource_set_t *rs = t->rs;
+    edge_ix_t *x = t->edge = cg_xcalloc(1, sizeof(*x));
+    x->clusters = cg_xcalloc(rs->nclusters, sizeof(*x->clusters));
+    for (size_t i = 0; i < rs->nclusters; i++)
+        x->clusters[i] = (by_name_t){rs->clusters[i].metadata.name, i};
+    qsort(x->clusters, rs->nclusters, sizeof(*x->clusters), by_name_order);
+    x->live = cg_xcalloc(t->nlive, sizeof(*x->live));
+    for (size_t i = 0; i < t->nlive; i++)
+        if (t->live[i].cluster != NULL && t->live[i].address != NULL)
+            x->live[x->nlive++] = (by_name_t){t->live[i].cluster, i};
+    qsort(x->live, x->nlive, sizeof(*x->live), by_name_order);
+    x->workload = cg_xcalloc(rs->ngateways, sizeof(*x->workload));
+    x->http_first = cg_xcalloc(rs->ngateways, sizeof(*x->http_first));
+    size_t nhttp = 0;
+    for (size_t g = 0; g < rs->ngateways; g++) {
+        if (cg_model_gateway_routes_to_clusters(&rs->gateways[g])) continue;
+        x->http_first[x->nworkload] = nhttp;
+        x->workload[x->nworkload++] = g;
+        nhttp += rs->gateways[g].spec.nhttp;
+    }
+    x->http_host = cg_xcalloc(nhttp, sizeof(*x->http_host));
+    for (size_t w = 0; w < x->nworkload; w++) {
+        const cg_model_gateway_t *gw = &rs->gateways[x->workload[w]];
+        for (size_t h = 0; h < gw->spec.nhttp; h++) {
+            const char *name = gw->spec.http[h].hostname;
+            size_t id = host_id(x, name);
+            if (id == SIZE_MAX) {
+                id = x->hosts.len;
+                htab_add(&x->host_ix, hash_str(HASH_SEED, name), id);
+                cg_vec_push(&x->hosts, name);
+            }
+            x->http_host[x->http_first[w] + h] = id;
+        }
+    }
+    for (size_t i = 0; i < t->servers.len; i++) {
+        uint16_t port = t->servers.items[i].port;
+        x->own_ports[port / 8] |= (uint8_t)(1u << (port % 8));
+    }
+    x->serving = cg_xcalloc(rs->nclusters, sizeof(*x->serving));
+    x->nclusters = rs->nclusters;
+    return x;
+}
+
+static void edge_ix_free(edge_ix_t *x)
+{
+    if (x == NULL) return;
+    free(x->clusters);
+    free(x->live);
+    free(x->workload);
+    free(x->http_first);
+    free(x->http_host);
+    htab_free(&x->host_ix);
+    cg_vec_free(&x->hosts);
+    for (size_t i = 0; i < x->nclusters; i++) free(x->serving[i].items);
+    free(x->serving);
+    free(x);
+}
+
+/* The Clusters called name, in resource order: [*first, return value) of edge_ix(t)->clusters. */
+static size_t clusters_named(tx_t *t, const char *name, size_t *first)
+{
+    edge_ix_t *x = edge_ix(t);
+    return by_name_run(x->clusters, t->rs->nclusters, name, first);
+}
+
+static const cg_model_cluster_t *find_cluster(tx_t *t, const char *name)
+{
+    size_t first, end = clusters_named(t, name, &first);
+    return end > first ? &t->rs->clusters[t->edge->clusters[first].index] : NULL;
+}
+
+static int serving_order(const void *a, const void *b)
+{
+    const serving_t *x = a, *y = b;
+    if (x->host != y->host) return x->host < y->host ? -1 : 1;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static void add_serving(serving_vec_t *v, const edge_ix_t *x, const cg_resource_set_t *rs,
+                        const cg_model_cluster_t *c, const ginst_t *gi)
+{
+    for (size_t w = 0; w < x->nworkload; w++) {
+        const cg_model_gateway_t *gw = &rs->gateways[x->workload[w]];
+        if (!selects(gw, c->metadata.name, gi->namespace_, &gi->labels)) continue;
+        for (size_t h = 0; h < gw->spec.nhttp; h++) {
+            serving_t sv = {x->http_host[x->http_first[w] + h], v->len, gi->address,
+                            gw->spec.http[h].port};
+            cg_vec_push(v, sv);
+        }
+    }
+}
+
+/* How the gateway instances of cluster c (its static spec.gateways, then live registrations)
+ * serve hostnames: worked out once per cluster, however many destinations ask. */
+static const cluster_serving_t *cluster_serving(tx_t *t, const cg_model_cluster_t *c)
+{
+    edge_ix_t *x = edge_ix(t);
+    cluster_serving_t *cs = &x->serving[c - t->rs->clusters];
+    if (cs->built) return cs;
+    serving_vec_t v = {0};
     for (size_t i = 0; i < c->spec.ngateways; i++) {
         const cg_model_cluster_gateway_t *g = &c->spec.gateways[i];
-        v[n++] =
-            (ginst_t){c->metadata.name, g->namespace_, g->address, {g->labels, NULL, g->nlabels}};
+        ginst_t gi = {c->metadata.name, g->namespace_, g->address, {g->labels, NULL, g->nlabels}};
+        add_serving(&v, x, t->rs, c, &gi);
     }
-    for (size_t i = 0; i < t->nlive; i++) {
-        const cg_instance_t *l = &t->live[i];
-        if (l->cluster == NULL || l->address == NULL || strcmp(l->cluster, c->metadata.name) != 0)
-            continue;
-        v[n++] = (ginst_t){l->cluster, l->namespace_, l->address, {NULL, l->labels, l->nlabels}};
+    size_t first, end = by_name_run(x->live, x->nlive, c->metadata.name, &first);
+    for (size_t i = first; i < end; i++) {
+        const cg_instance_t *l = &t->live[x->live[i].index];
+        ginst_t gi = {l->cluster, l->namespace_, l->address, {NULL, l->labels, l->nlabels}};
+        add_serving(&v, x, t->rs, c, &gi);
     }
-    *out = v;
-    return n;
+    if (v.len > 1) qsort(v.items, v.len, sizeof(*v.items), serving_order);
+    *cs = (cluster_serving_t){1, v.items, v.len};
+    return cs;
 }
 
 static int own_listener(const tx_t *t, const char *address, int64_t port)
 {
-    if (t->inst->address == NULL || strcmp(address, t->inst->address) != 0) return 0;
-    for (size_t i = 0; i < t->servers.len; i++)
-        if (t->servers.items[i].port == port) return 1;
-    return 0;
+    if (strcmp(address, t->inst->address) != 0) return 0;
+    return port >= 0 && port <= UINT16_MAX && (t->edge->own_ports[port / 8] >> (port % 8) & 1);
 }
 
-/* Adds to d the endpoints of cluster c serving hostname: instances selected by a workload
- * Gateway (one that does not route to clusters) with an http[] server for the hostname.
- * Returns how many endpoints it contributed. */
+/* Adds to d the endpoints of cluster c serving a hostname (host: its host_id): instances
+ * selected by a workload Gateway (one that does not route to clusters) with an http[] server
+ * for the hostname. Returns how many endpoints it contributed. */
 static size_t cluster_endpoints(tx_t *t, cg_snap_destination_t *d, const cg_model_cluster_t *c,
-                                const char *hostname)
+                                size_t host)
 {
+    if (host == SIZE_MAX) return 0; /* no workload Gateway serves it */
     size_t before = d->nendpoints;
     /* own region first; every other region is one remote priority (no failover order yet) */
     const char *region = c->spec.locality.region;
     uint32_t priority = t->region != NULL && strcmp(region, t->region) != 0 ? 1 : 0;
-    ginst_t *gi;
-    size_t ngi = cluster_instances(t, c, &gi);
-    for (size_t i = 0; i < ngi; i++) {
-        for (size_t g = 0; g < t->rs->ngateways; g++) {
-            const cg_model_gateway_t *gw = &t->rs->gateways[g];
-            if (cg_model_gateway_routes_to_clusters(gw)) continue;
-            if (!selects(gw, c->metadata.name, gi[i].namespace_, &gi[i].labels)) continue;
-            for (size_t h = 0; h < gw->spec.nhttp; h++) {
-                const cg_model_http_server_t *srv = &gw->spec.http[h];
-                if (strcmp(srv->hostname, hostname) != 0) continue;
-                if (own_listener(t, gi[i].address, srv->port)) continue;
-                add_endpoint(d, gi[i].address, (uint16_t)srv->port, c->metadata.name, region,
-                             c->spec.locality.zone, 1, priority);
-            }
-        }
+    const cluster_serving_t *cs = cluster_serving(t, c);
+    size_t lo = 0, hi = cs->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cs->items[mid].host < host)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    free(gi);
+    for (size_t i = lo; i < cs->n && cs->items[i].host == host; i++) {
+        const serving_t *sv = &cs->items[i];
+        if (own_listener(t, sv->address, sv->port)) continue;
+        add_endpoint(t, d, sv->address, (uint16_t)sv->port, c->metadata.name, region,
+                     c->spec.locality.zone, 1, priority);
+    }
     return d->nendpoints - before;
 }
 
@@ -357,16 +672,27 @@ static uint64_t gcd(uint64_t a, uint64_t b)
     return a;
 }
 
-static void add_weight(cg_snap_destination_t *d, const char *cluster, uint64_t w)
+/* d's weights while weighted_dest builds them. */
+typedef struct weights_ix {
+    htab_t by_cluster;
+    size_t cap;
+} weights_ix_t;
+
+static void add_weight(cg_snap_destination_t *d, weights_ix_t *ix, const char *cluster, uint64_t w)
 {
-    for (size_t i = 0; i < d->nweights; i++) {
+    uint64_t h = hash_str(HASH_SEED, cluster);
+    for (size_t slot = SIZE_MAX, i; htab_next(&ix->by_cluster, h, &slot, &i);) {
         if (strcmp(d->weights[i].cluster, cluster) == 0) {
             uint64_t sum = d->weights[i].weight + w;
             d->weights[i].weight = sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
             return;
         }
     }
-    d->weights = cg_xrealloc(d->weights, (d->nweights + 1) * sizeof(*d->weights));
+    if (d->nweights == ix->cap) {
+        ix->cap = ix->cap ? 2 * ix->cap : 4;
+        d->weights = cg_xrealloc(d->weights, ix->cap * sizeof(*d->weights));
+    }
+    htab_add(&ix->by_cluster, h, d->nweights);
     d->weights[d->nweights++] =
         (cg_snap_cluster_weight_t){cg_xstrdup(cluster), w > UINT32_MAX ? UINT32_MAX : (uint32_t)w};
 }
@@ -379,6 +705,7 @@ static void weighted_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_clus
                           const char *hostname)
 {
     const cg_resource_set_t *rs = t->rs;
+    weights_ix_t ix = {0};
     uint64_t scale = 1;
     for (size_t i = 0; i < cd->nclusters; i++) {
         const cg_model_cluster_ref_t *ref = &cd->clusters[i];
@@ -392,8 +719,8 @@ static void weighted_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_clus
         const cg_model_cluster_ref_t *ref = &cd->clusters[i];
         uint64_t w = (uint64_t)ref->weight * scale;
         if (ref->name) {
-            add_weight(d, ref->name, w);
-            if (cg_model_find_cluster(rs, ref->name) == NULL)
+            add_weight(d, &ix, ref->name, w);
+            if (find_cluster(t, ref->name) == NULL)
                 warn(t,
                      "weighted cluster %s has no Cluster resource: its share of %s is answered "
                      "with 503",
@@ -408,7 +735,7 @@ static void weighted_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_clus
             cg_buf_append_str(&b, "labels:");
             append_labels(&b, ref->labels, ref->nlabels);
             cg_buf_append(&b, "", 1);
-            add_weight(d, cg_buf_data(&b), w);
+            add_weight(d, &ix, cg_buf_data(&b), w);
             warn(t, "cluster selector %s matches no Cluster: its share of %s is answered with 503",
                  cg_buf_data(&b) + 7, hostname);
             cg_buf_free(&b);
@@ -416,11 +743,13 @@ static void weighted_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_clus
         }
         for (size_t c = 0; c < rs->nclusters; c++)
             if (cluster_has_labels(&rs->clusters[c], ref))
-                add_weight(d, rs->clusters[c].metadata.name, (w + m / 2) / m);
+                add_weight(d, &ix, rs->clusters[c].metadata.name, (w + m / 2) / m);
     }
+    htab_free(&ix.by_cluster);
+    size_t host = host_id(edge_ix(t), hostname);
     for (size_t i = 0; i < d->nweights; i++) {
-        const cg_model_cluster_t *c = cg_model_find_cluster(rs, d->weights[i].cluster);
-        if (c != NULL && cluster_endpoints(t, d, c, hostname) == 0)
+        const cg_model_cluster_t *c = find_cluster(t, d->weights[i].cluster);
+        if (c != NULL && cluster_endpoints(t, d, c, host) == 0)
             warn(t, "weighted cluster %s has no Gateway serving %s: its share is answered with 503",
                  c->metadata.name, hostname);
     }
@@ -431,17 +760,17 @@ static void named_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_cluster
 {
     const cg_resource_set_t *rs = t->rs;
     CG_VEC(const cg_model_cluster_t *) cand = {0};
+    uint8_t *picked = cg_xcalloc(rs->nclusters, 1);
     for (size_t i = 0; i < cd->nclusters; i++) {
         const cg_model_cluster_ref_t *ref = &cd->clusters[i];
         size_t before = cand.len;
-        for (size_t c = 0; c < rs->nclusters; c++) {
-            const cg_model_cluster_t *cl = &rs->clusters[c];
-            int hit =
-                ref->name ? strcmp(cl->metadata.name, ref->name) == 0 : cluster_has_labels(cl, ref);
-            if (!hit) continue;
-            int dup = 0;
-            for (size_t k = 0; k < cand.len; k++) dup |= cand.items[k] == cl;
-            if (!dup) cg_vec_push(&cand, cl);
+        /* by name: the run of that name in the cluster index; by labels: every Cluster */
+        size_t first = 0, end = ref->name ? clusters_named(t, ref->name, &first) : rs->nclusters;
+        for (size_t k = first; k < end; k++) {
+            size_t c = ref->name ? t->edge->clusters[k].index : k;
+            if (picked[c] || (!ref->name && !cluster_has_labels(&rs->clusters[c], ref))) continue;
+            picked[c] = 1;
+            cg_vec_push(&cand, &rs->clusters[c]);
         }
         if (cand.len == before && ref->name) {
             warn(t, "named cluster %s has no Cluster resource", ref->name);
@@ -453,11 +782,13 @@ static void named_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_cluster
             cg_buf_free(&b);
         }
     }
+    size_t host = host_id(edge_ix(t), hostname);
     for (size_t k = 0; k < cand.len; k++)
-        if (cluster_endpoints(t, d, cand.items[k], hostname) == 0)
+        if (cluster_endpoints(t, d, cand.items[k], host) == 0)
             warn(t, "named cluster %s has no Gateway serving %s", cand.items[k]->metadata.name,
                  hostname);
     cg_vec_free(&cand);
+    free(picked);
 }
 
 static size_t cluster_dest(tx_t *t, const cg_model_cluster_dest_t *cd, size_t server,
@@ -491,8 +822,9 @@ static size_t cluster_dest(tx_t *t, const cg_model_cluster_dest_t *cd, size_t se
     if (idx != SIZE_MAX) return idx;
     cg_snap_destination_t *d = new_dest(t, name, mode, &pol, &idx);
     if (mode == CG_DEST_AUTO) {
+        size_t host = host_id(edge_ix(t), hostname);
         for (size_t c = 0; c < t->rs->nclusters; c++)
-            cluster_endpoints(t, d, &t->rs->clusters[c], hostname);
+            cluster_endpoints(t, d, &t->rs->clusters[c], host);
         if (d->nendpoints == 0) warn(t, "no cluster has a Gateway serving %s", hostname);
     } else if (mode == CG_DEST_NAMED) {
         named_dest(t, d, cd, hostname);
@@ -553,7 +885,9 @@ static void add_servers(tx_t *t, const cg_model_gateway_t *gw)
     for (size_t h = 0; h < gw->spec.nhttp; h++) {
         const cg_model_http_server_t *srv = &gw->spec.http[h];
         int clash = 0;
-        for (size_t o = 0; o < t->servers.len && !clash; o++) {
+        uint64_t key =
+            hash_str(hash_bytes(HASH_SEED, &srv->port, sizeof(srv->port)), srv->hostname);
+        for (size_t slot = SIZE_MAX, o; !clash && htab_next(&t->server_ix, key, &slot, &o);) {
             const cg_snap_server_t *other = &t->servers.items[o];
             if (other->port != srv->port || strcmp(other->hostname, srv->hostname) != 0) continue;
             const cg_model_http_server_t *osrv =
@@ -580,6 +914,7 @@ static void add_servers(tx_t *t, const cg_model_gateway_t *gw)
         };
         for (size_t r = 0; r < srv->routing.nrules; r++)
             build_rule(&s.rules[r], &srv->routing.rules[r]);
+        htab_add(&t->server_ix, key, t->servers.len);
         cg_vec_push(&t->servers, s);
         cg_vec_push(&t->server_gw, gw);
         cg_vec_push(&t->server_http, h);
@@ -603,6 +938,19 @@ static void resolve_routes(tx_t *t)
     }
 }
 
+static void free_indexes(tx_t *t)
+{
+    htab_free(&t->warning_ix);
+    htab_free(&t->server_ix);
+    htab_free(&t->dest_ix);
+    for (size_t i = 0; i < t->dest_aux.len; i++) htab_free(&t->dest_aux.items[i].endpoints);
+    cg_vec_free(&t->dest_aux);
+    free(t->services);
+    edge_ix_free(t->edge);
+    cg_vec_free(&t->server_gw);
+    cg_vec_free(&t->server_http);
+}
+
 static void free_tx(tx_t *t)
 {
     cg_snapshot_t tmp = {
@@ -616,8 +964,7 @@ static void free_tx(tx_t *t)
     cg_snapshot_t *heap = cg_xmalloc(sizeof(*heap));
     *heap = tmp;
     cg_snapshot_free(heap);
-    cg_vec_free(&t->server_gw);
-    cg_vec_free(&t->server_http);
+    free_indexes(t);
 }
 
 int cg_translate_instance_live(const cg_resource_set_t *rs, const cg_instance_t *inst,
@@ -670,8 +1017,7 @@ int cg_translate_instance_live(const cg_resource_set_t *rs, const cg_instance_t 
     s->ndestinations = t.dests.len;
     s->warnings = t.warnings.items;
     s->nwarnings = t.warnings.len;
-    cg_vec_free(&t.server_gw);
-    cg_vec_free(&t.server_http);
+    free_indexes(&t);
     *out = s;
     return 0;
 }
