@@ -11,28 +11,72 @@
 
 typedef struct stats_entry {
     struct stats_entry *next;
+    uint64_t hash; /* of dest and endpoint */
     char *dest, *endpoint;
     cg_ep_stats_t st;
 } stats_entry_t;
 
 int cg_proxy_nworkers = 1;
 
+/* The registry only grows (stats outlive configs): a list to visit, newest first, and the same
+ * entries in an open-addressing table, so that compiling 100,000 endpoints is not 100,000
+ * list walks. All under stats_lock. */
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static stats_entry_t *stats_head;
+static stats_entry_t **stats_slots; /* NULL = free; at most half are used */
+static size_t stats_cap, stats_len;
+
+/* FNV-1a over both strings with their NULs. */
+static uint64_t stats_hash(const char *dest, const char *endpoint)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    const char *parts[2] = {dest, endpoint};
+    for (int k = 0; k < 2; k++) {
+        const unsigned char *p = (const unsigned char *)parts[k];
+        do h = (h ^ *p) * 0x100000001b3ull;
+        while (*p++);
+    }
+    return h;
+}
+
+static void stats_slot_put(stats_entry_t *e)
+{
+    size_t i = e->hash & (stats_cap - 1);
+    while (stats_slots[i]) i = (i + 1) & (stats_cap - 1);
+    stats_slots[i] = e;
+}
+
+static stats_entry_t *stats_find(uint64_t h, const char *dest, const char *endpoint)
+{
+    if (stats_cap == 0) return NULL;
+    for (size_t i = h & (stats_cap - 1); stats_slots[i]; i = (i + 1) & (stats_cap - 1)) {
+        stats_entry_t *e = stats_slots[i];
+        if (e->hash == h && !strcmp(e->dest, dest) && !strcmp(e->endpoint, endpoint)) return e;
+    }
+    return NULL;
+}
 
 cg_ep_stats_t *cg_proxy_ep_stats_get(const char *dest, const char *endpoint)
 {
+    uint64_t h = stats_hash(dest, endpoint);
     pthread_mutex_lock(&stats_lock);
-    stats_entry_t *e;
-    for (e = stats_head; e; e = e->next)
-        if (!strcmp(e->dest, dest) && !strcmp(e->endpoint, endpoint)) break;
+    stats_entry_t *e = stats_find(h, dest, endpoint);
     if (!e) {
+        if (2 * (stats_len + 1) > stats_cap) {
+            free(stats_slots);
+            stats_cap = stats_cap ? 2 * stats_cap : 64;
+            stats_slots = cg_xcalloc(stats_cap, sizeof(*stats_slots));
+            for (stats_entry_t *o = stats_head; o; o = o->next) stats_slot_put(o);
+        }
         e = cg_xcalloc(1, sizeof(*e));
         pthread_mutex_init(&e->st.lock, NULL);
+        e->hash = h;
         e->dest = cg_xstrdup(dest);
         e->endpoint = cg_xstrdup(endpoint);
         e->next = stats_head;
         stats_head = e;
+        stats_slot_put(e);
+        stats_len++;
     }
     pthread_mutex_unlock(&stats_lock);
     return &e->st;
