@@ -1,6 +1,7 @@
 #!/bin/sh
-# Control-plane benchmark: snapshot compute time with many clusters and hostnames.
-# Usage: bench/control.sh [CLUSTERS [HOSTNAMES [RUNS]]]   (defaults 1000 100 5)
+# Control-plane benchmark: snapshot compute time with many clusters and hostnames, and the
+# gateway's decode and compile of the result.
+# Usage: bench/control.sh [CLUSTERS [HOSTNAMES [RUNS [auto|named|weighted]]]]   (defaults 1000 100 5 auto)
 # Builds bench/control/snapshot_bench.c against the library of `make build` and prints figures.
 set -eu
 cd "$(dirname "$0")/.."
