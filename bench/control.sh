@@ -6,7 +6,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-[ -f "$BUILD/libcg.a" ] || make build >/dev/null
+# always: a stale library would measure old code
+make build BUILD="$BUILD" >/dev/null
 out="$BUILD/control_bench"
 cc -O2 -g -D_GNU_SOURCE -std=gnu11 -Isrc -I/usr/share/include/llhttp bench/control/snapshot_bench.c \
    "$BUILD/libcg.a" "$BUILD/libllhttp.a" $(pkg-config --cflags --libs libfyaml sqlite3) -lm -lpthread -o "$out"
