@@ -1,6 +1,7 @@
 /* Compiling a snapshot into request-path tables. */
 #include "proxy/config.h"
 #include "core/err.h"
+#include "core/hash.h"
 #include "core/list.h"
 #include "lb/priority.h"
 
@@ -26,17 +27,9 @@ static stats_entry_t *stats_head;
 static stats_entry_t **stats_slots; /* NULL = free; at most half are used */
 static size_t stats_cap, stats_len;
 
-/* FNV-1a over both strings with their NULs. */
 static uint64_t stats_hash(const char *dest, const char *endpoint)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    const char *parts[2] = {dest, endpoint};
-    for (int k = 0; k < 2; k++) {
-        const unsigned char *p = (const unsigned char *)parts[k];
-        do h = (h ^ *p) * 0x100000001b3ull;
-        while (*p++);
-    }
-    return h;
+    return cg_hash_str(cg_hash_str(CG_HASH_SEED, dest), endpoint);
 }
 
 static void stats_slot_put(stats_entry_t *e)

@@ -3,6 +3,7 @@
 #include "translate/translate.h"
 
 #include "core/err.h"
+#include "core/hash.h"
 #include "core/list.h"
 
 #include <math.h>
@@ -42,21 +43,6 @@ typedef struct htab {
     size_t cap, len; /* cap is 0 or a power of two, at least twice len */
 } htab_t;
 
-#define HASH_SEED 0xcbf29ce484222325ull
-
-/* FNV-1a */
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
-}
-
-/* With its NUL, so that consecutive strings of a key cannot run into each other. */
-static uint64_t hash_str(uint64_t h, const char *s)
-{
-    return hash_bytes(h, s, strlen(s) + 1);
-}
 
 static void htab_add(htab_t *t, uint64_t h, size_t entry)
 {
@@ -219,7 +205,7 @@ static void warn(tx_t *t, const char *fmt, ...)
     va_end(ap);
     cg_buf_append(&b, "", 1);
     const char *text = cg_buf_data(&b);
-    uint64_t h = hash_str(HASH_SEED, text);
+    uint64_t h = cg_hash_str(CG_HASH_SEED, text);
     for (size_t slot = SIZE_MAX, e; htab_next(&t->warning_ix, h, &slot, &e);) {
         if (strcmp(t->warnings.items[e], text) == 0) {
             cg_buf_free(&b);
@@ -333,7 +319,7 @@ static int policy_eq(const cg_snap_policy_t *a, const cg_snap_policy_t *b)
 
 static size_t dest_named(const tx_t *t, const char *name)
 {
-    uint64_t h = hash_str(HASH_SEED, name);
+    uint64_t h = cg_hash_str(CG_HASH_SEED, name);
     for (size_t slot = SIZE_MAX, e; htab_next(&t->dest_ix, h, &slot, &e);)
         if (strcmp(t->dests.items[e].name, name) == 0) return e;
     return SIZE_MAX;
@@ -375,7 +361,7 @@ static cg_snap_destination_t *new_dest(tx_t *t, char *name, cg_dest_mode_t mode,
                                .mode = mode,
                                .connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS,
                                .policy = *pol};
-    htab_add(&t->dest_ix, hash_str(HASH_SEED, name), t->dests.len);
+    htab_add(&t->dest_ix, cg_hash_str(CG_HASH_SEED, name), t->dests.len);
     cg_vec_push(&t->dests, d);
     cg_vec_push(&t->dest_aux, (dest_aux_t){0});
     *index = t->dests.len - 1;
@@ -387,7 +373,7 @@ static void add_endpoint(tx_t *t, cg_snap_destination_t *d, const char *address,
                          uint32_t priority)
 {
     dest_aux_t *aux = &t->dest_aux.items[d - t->dests.items];
-    uint64_t h = hash_bytes(hash_str(HASH_SEED, address), &port, sizeof(port));
+    uint64_t h = cg_hash_bytes(cg_hash_str(CG_HASH_SEED, address), &port, sizeof(port));
     for (size_t slot = SIZE_MAX, e; htab_next(&aux->endpoints, h, &slot, &e);)
         if (d->endpoints[e].port == port && strcmp(d->endpoints[e].address, address) == 0) return;
     if (d->nendpoints == aux->cap) {
@@ -487,7 +473,7 @@ static size_t service_dest(tx_t *t, const cg_model_service_dest_t *sd, size_t se
 /* The id of a hostname that workload Gateways serve, or SIZE_MAX. */
 static size_t host_id(const edge_ix_t *x, const char *hostname)
 {
-    uint64_t h = hash_str(HASH_SEED, hostname);
+    uint64_t h = cg_hash_str(CG_HASH_SEED, hostname);
     for (size_t slot = SIZE_MAX, e; htab_next(&x->host_ix, h, &slot, &e);)
         if (strcmp(x->hosts.items[e], hostname) == 0) return e;
     return SIZE_MAX;
@@ -525,7 +511,7 @@ static edge_ix_t *edge_ix(tx_t *t)
             size_t id = host_id(x, name);
             if (id == SIZE_MAX) {
                 id = x->hosts.len;
-                htab_add(&x->host_ix, hash_str(HASH_SEED, name), id);
+                htab_add(&x->host_ix, cg_hash_str(CG_HASH_SEED, name), id);
                 cg_vec_push(&x->hosts, name);
             }
             x->http_host[x->http_first[w] + h] = id;
@@ -680,7 +666,7 @@ typedef struct weights_ix {
 
 static void add_weight(cg_snap_destination_t *d, weights_ix_t *ix, const char *cluster, uint64_t w)
 {
-    uint64_t h = hash_str(HASH_SEED, cluster);
+    uint64_t h = cg_hash_str(CG_HASH_SEED, cluster);
     for (size_t slot = SIZE_MAX, i; htab_next(&ix->by_cluster, h, &slot, &i);) {
         if (strcmp(d->weights[i].cluster, cluster) == 0) {
             uint64_t sum = d->weights[i].weight + w;
@@ -886,7 +872,7 @@ static void add_servers(tx_t *t, const cg_model_gateway_t *gw)
         const cg_model_http_server_t *srv = &gw->spec.http[h];
         int clash = 0;
         uint64_t key =
-            hash_str(hash_bytes(HASH_SEED, &srv->port, sizeof(srv->port)), srv->hostname);
+            cg_hash_str(cg_hash_bytes(CG_HASH_SEED, &srv->port, sizeof(srv->port)), srv->hostname);
         for (size_t slot = SIZE_MAX, o; !clash && htab_next(&t->server_ix, key, &slot, &o);) {
             const cg_snap_server_t *other = &t->servers.items[o];
             if (other->port != srv->port || strcmp(other->hostname, srv->hostname) != 0) continue;
