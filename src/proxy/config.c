@@ -114,6 +114,35 @@ static int vhost_order(const void *a, const void *b)
     return 0;
 }
 
+/* Weighted clusters sorted by name (qsort has no context argument; compile runs on the main
+ * thread only). */
+static const cg_dest_cluster_t *sort_ctx;
+
+static int cluster_order(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int r = strcmp(sort_ctx[x].name, sort_ctx[y].name);
+    return r ? r : (x > y) - (x < y);
+}
+
+static int find_cluster(const cg_dest_cluster_t *cl, const size_t *order, size_t n, const char *name)
+{
+    if (!name) return -1;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int r = strcmp(cl[order[mid]].name, name);
+        if (r == 0) {
+            /* a cluster named twice: its last share takes the endpoints */
+            while (mid + 1 < n && !strcmp(cl[order[mid + 1]].name, name)) mid++;
+            return (int)order[mid];
+        }
+        if (r < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return -1;
+}
+
 static void config_free(cg_config_t *c)
 {
     for (size_t i = 0; i < c->nlisteners; i++) {
@@ -229,16 +258,22 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
         if (d->mode == CG_DEST_WEIGHTED) {
             d->nclusters = sd->nweights;
             d->clusters = cg_xcalloc(sd->nweights, sizeof(cg_dest_cluster_t));
+            /* each endpoint finds its cluster's share through a sorted index: one pass */
+            size_t *order = cg_xcalloc(sd->nweights, sizeof(size_t));
             for (size_t k = 0; k < sd->nweights; k++) {
                 d->clusters[k].name = sd->weights[k].cluster;
                 d->clusters[k].weight = sd->weights[k].weight;
-                for (size_t e = 0; e < d->nendpoints; e++) {
-                    if (d->endpoints[e].cluster && !strcmp(d->endpoints[e].cluster, sd->weights[k].cluster)) {
-                        d->endpoints[e].cluster_idx = (int)k;
-                        d->clusters[k].nendpoints++;
-                    }
-                }
+                order[k] = k;
             }
+            sort_ctx = d->clusters;
+            qsort(order, sd->nweights, sizeof(size_t), cluster_order);
+            for (size_t e = 0; e < d->nendpoints; e++) {
+                int k = find_cluster(d->clusters, order, sd->nweights, d->endpoints[e].cluster);
+                if (k < 0) continue;
+                d->endpoints[e].cluster_idx = k;
+                d->clusters[k].nendpoints++;
+            }
+            free(order);
         }
         d->ws = cg_xcalloc((size_t)cg_proxy_nworkers, sizeof(cg_dest_wstate_t));
         for (int w = 0; w < cg_proxy_nworkers; w++) {
@@ -247,17 +282,21 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
         }
     }
 
-    /* group servers by port */
+    /* group servers by port: count first, so each listener gets just its own vhosts */
+    uint32_t *per_port = cg_xcalloc(65536, sizeof(uint32_t));
+    int32_t *listener_of = cg_xcalloc(65536, sizeof(int32_t));
+    for (size_t s = 0; s < snap->nservers; s++) per_port[snap->servers[s].port]++;
     c->listeners = cg_xcalloc(snap->nservers ? snap->nservers : 1, sizeof(cg_listener_cfg_t));
     for (size_t s = 0; s < snap->nservers; s++) {
         const cg_snap_server_t *sv = &snap->servers[s];
-        cg_listener_cfg_t *l = NULL;
-        for (size_t i = 0; i < c->nlisteners; i++)
-            if (c->listeners[i].port == sv->port) l = &c->listeners[i];
-        if (!l) {
+        cg_listener_cfg_t *l;
+        if (listener_of[sv->port]) {
+            l = &c->listeners[listener_of[sv->port] - 1];
+        } else {
             l = &c->listeners[c->nlisteners++];
+            listener_of[sv->port] = (int32_t)c->nlisteners;
             l->port = sv->port;
-            l->vhosts = cg_xcalloc(snap->nservers, sizeof(cg_vhost_t));
+            l->vhosts = cg_xcalloc(per_port[sv->port], sizeof(cg_vhost_t));
         }
         cg_vhost_t *vh = &l->vhosts[l->nvhosts++];
         const char *hn = sv->hostname ? sv->hostname : "*";
@@ -276,6 +315,8 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
         for (size_t r = 0; r < sv->nrules; r++)
             if (compile_route(c, &vh->routes[r], &sv->rules[r], errors)) err = CG_EINVAL;
     }
+    free(per_port);
+    free(listener_of);
     for (size_t i = 0; i < c->nlisteners; i++)
         qsort(c->listeners[i].vhosts, c->listeners[i].nvhosts, sizeof(cg_vhost_t), vhost_order);
     if (err) goto Error;
