@@ -17,6 +17,7 @@ static const struct {
     {"status", cg_cli_status, "clusters, live instances and per-hostname routing"},
     {"app", cg_cli_app, "run the demo upstream application (productpage)"},
     {"load", cg_cli_load, "send steady traffic and watch where it goes (observation tool)"},
+    {"demo", cg_cli_demo, "run the guide: every role on this machine, live traffic, failure drills"},
 };
 
 static void usage(FILE *f)

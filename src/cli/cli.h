@@ -10,5 +10,6 @@ int cg_cli_delete(int argc, char **argv);
 int cg_cli_get(int argc, char **argv);
 int cg_cli_status(int argc, char **argv);
 int cg_cli_load(int argc, char **argv);
+int cg_cli_demo(int argc, char **argv);
 
 #endif

@@ -1,0 +1,154 @@
+/* What the files of `crossgate demo` share: the layout of the processes, the state of a run
+ * and the functions each file offers the others (demo.c: the command, set-up, scenarios and
+ * keys; demo_proc.c: child processes, ports and their logs; demo_view.c: what is shown). */
+#ifndef CG_TOOLS_DEMO_STATE_H
+#define CG_TOOLS_DEMO_STATE_H
+
+#include "core/loop.h"
+#include "http/client.h"
+#include "tools/demo.h"
+#include "tools/load.h"
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <termios.h>
+
+#define HOSTNAME       "bookinfo.tse.tetratelabs.io"
+#define CONTROL_LISTEN "127.0.0.1:7070"
+#define CONTROL_URL    "http://127.0.0.1:7070"
+#define EDGE_IP        "127.0.0.1"
+#define EDGE_PORT      8080
+#define EDGE_LISTEN    "127.0.0.1:8080"
+#define EDGE_ADMIN     "127.0.0.1:15000"
+#define EDGE_REGION    "region-1"
+
+#define SCENARIO_FAIL_MS    3000
+#define SCENARIO_RESTORE_MS 8000
+#define SCENARIO_END_US     14000000ull
+#define TAIL_MS             100 /* logs are read this often */
+#define POLL_MS             500 /* the edge's /clusters is read this often */
+#define MAX_LINES           200 /* per-second lines kept for the screen */
+#define MAX_EVENTS          200 /* events kept for the screen */
+#define MAX_REPORT_EVENTS   2000
+#define RUN_MAX             3072 /* the run and examples directories, at most */
+
+enum { K_CONTROL, K_APP, K_INGRESS, K_EDGE };
+enum { P_CONTROL, P_APP1, P_APP2, P_IN1, P_IN2, P_EDGE, NPROCS };
+
+/* One child process. Owned by the procs table; pid 0 = not running. */
+typedef struct proc {
+    const char *name, *role;
+    int kind;
+    const char *cluster, *region, *ns, *label;
+    const char *address; /* the IP it binds */
+    const char *listen;  /* where it serves */
+    const char *admin;   /* admin endpoint, or NULL */
+    int workers;
+    pid_t pid;
+    int frozen;   /* SIGSTOPped by the demo */
+    int stopping; /* signalled by the demo: its exit is expected */
+    int exited;   /* exited by itself; status in wstatus */
+    int wstatus;
+    unsigned starts;
+    char log[PATH_MAX];
+    int logfd; /* read side, for the events; -1 before the first start */
+    char part[1024];
+    size_t npart;
+} proc_t;
+
+/* The edge's view of its endpoints, from its admin /clusters. */
+typedef struct edge_view {
+    int ok;
+    char mode[16];
+    unsigned npri;
+    unsigned load[4];
+    unsigned nep;
+    struct {
+        char name[32], cluster[32], health[16];
+        unsigned priority, ejections;
+    } ep[8];
+} edge_view_t;
+
+struct scenario;
+
+/* The state of a run: one, cg_tools__demo (D in the demo's files). */
+typedef struct demo {
+    const struct scenario *sc; /* --scenario, or NULL: the live demo */
+    const char *report_opt, *dir_opt, *examples_opt;
+    double rate;
+    char self[PATH_MAX], report[PATH_MAX];
+    char examples[RUN_MAX], run[RUN_MAX]; /* short enough for a file name inside */
+    char edge_file[PATH_MAX];             /* the edge Gateway applied at start */
+    int keys, screen; /* stdin is a terminal: keys; stdout too: the live screen */
+    int live;         /* the live screen is up (alternate screen, raw keys) */
+    /* the run */
+    cg_loop_t loop;
+    int have_loop, sigfd, devnull;
+    cg_io_t sig_io, key_io;
+    cg_timer_t tail_timer, poll_timer, fail_timer, restore_timer;
+    cg_http_client_t *clusters_req;
+    cg_load_t *load;
+    uint64_t t0_mono, t0_wall; /* time zero: the load's start */
+    int started, finished, done, interrupted;
+    FILE *demo_log;
+    /* what is shown */
+    edge_view_t ev;
+    char edge_mode[16];
+    int gw1_deleted;
+    char seen_clusters[CG_LOAD_WINDOW_MAX][64];
+    unsigned nseen_clusters;
+    unsigned seen_codes[CG_LOAD_WINDOW_MAX], nseen_codes;
+    char lines[MAX_LINES][256];
+    unsigned nlines;
+    cg_demo_event_t shown[MAX_EVENTS];
+    unsigned nshown;
+    /* scenario */
+    cg_demo_series_t series;
+    CG_VEC(cg_demo_event_t) events;
+    double failed_at, restored_at;
+    uint64_t failed_wall, restored_wall;
+    char fail_what[200], restore_what[200];
+    /* terminal */
+    struct termios tio;
+    int tio_saved;
+} demo_t;
+
+extern demo_t cg_tools__demo;
+extern proc_t cg_tools__demo_procs[NPROCS];
+#define D     cg_tools__demo
+#define procs cg_tools__demo_procs
+
+#define SETUP_T (-1e12) /* the time of an event during set-up */
+
+/* demo.c: time since the load started (0 before); events; output lines. */
+double cg_tools__demo_now(void);
+/* Records an event: on the screen (or printed), in demo.log, in the scenario's report. Set-up
+ * chatter (print == 0) only goes to demo.log. */
+void cg_tools__demo_event(double t, const char *who, int print, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#define EVENT(who, ...) cg_tools__demo_event(cg_tools__demo_now(), who, 1, __VA_ARGS__)
+/* Prints a line (unless the live screen is up, or print == 0) and keeps it in demo.log. */
+void cg_tools__demo_out(const char *line, int print);
+
+/* demo_proc.c: child processes and the addresses they need. */
+int cg_tools__demo_check_ports(void);
+int cg_tools__demo_proc_start(proc_t *p);
+void cg_tools__demo_proc_signal(proc_t *p, int sig);
+void cg_tools__demo_proc_kill(proc_t *p);
+void cg_tools__demo_stop_all(void);
+void cg_tools__demo_reap(void);
+void cg_tools__demo_describe_status(int st, char *out, size_t cap);
+/* Reads what the children logged since the last look; the lines that matter become events. */
+void cg_tools__demo_tail_logs(void);
+
+/* demo_view.c: the edge's view of its endpoints, the per-second lines, the live screen. */
+int cg_tools__demo_edge_view_now(edge_view_t *v);
+void cg_tools__demo_on_poll(cg_loop_t *loop, cg_timer_t *t);
+void cg_tools__demo_on_interval(void *data, const cg_load_window_t *w);
+void cg_tools__demo_draw(void);
+void cg_tools__demo_term_raw(void);
+void cg_tools__demo_term_restore(void);
+
+#endif

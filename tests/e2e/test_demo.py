@@ -1,0 +1,299 @@
+"""`crossgate demo`: the guide in one command, its failure scenarios and its reports.
+
+The demo runs every role on the fixed addresses of examples/ (edge 127.0.0.1:8080, admin
+127.0.0.1:15000, control plane 127.0.0.1:7070, cluster-1 on 127.0.1.*, cluster-2 on 127.0.2.*),
+so the tests of this module run one after the other and no other module uses those addresses.
+Each scenario takes about 15 s (load from 0 to 14 s); the module about 2 minutes.
+
+Self-contained: stdlib + pytest. Nothing waits with a bare sleep for a state: the tests poll the
+demo's output, the edge or /proc with a deadline.
+"""
+
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = os.environ.get("CROSSGATE_BIN") or str(REPO / "build" / "crossgate")
+HOSTNAME = "bookinfo.tse.tetratelabs.io"
+EDGE = ("127.0.0.1", 8080)
+PORTS = [("127.0.0.1", 8080), ("127.0.0.1", 15000), ("127.0.0.1", 7070),
+         ("127.0.1.1", 8080), ("127.0.1.1", 15000), ("127.0.1.10", 9080),
+         ("127.0.2.1", 8080), ("127.0.2.1", 15000), ("127.0.2.10", 9080)]
+ROW = re.compile(r"^(control plane|productpage|ingress gateway|edge gateway)\s+(\S+)\s+(\S+)\s+"
+                 r"(\S+)\s+(\S+)\s+(\d+)\s+(\S+)$")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def wait_for(pred, timeout, what, interval=0.05):
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def listening(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def alive(pid):
+    """A process that exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def processes_mentioning(text):
+    """Live processes whose command line contains text."""
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmd and alive(int(d)):
+            found.append((int(d), cmd))
+    return found
+
+
+def table_pids(stdout):
+    """The pids of the table the demo prints (role, cluster, region, address, admin, pid, log)."""
+    return {m.group(6): int(m.group(6)) for m in map(ROW.match, stdout.splitlines()) if m}
+
+
+def assert_nothing_left(run_dir, pids=()):
+    def gone():
+        return not [p for p in pids if alive(p)] and not processes_mentioning(str(run_dir))
+    try:
+        wait_for(gone, 10, "the demo's processes to go away")
+    except AssertionError:
+        left = [p for p in pids if alive(p)] + processes_mentioning(str(run_dir))
+        raise AssertionError(f"processes left behind: {left}")
+    for host, port in PORTS:
+        assert not listening(host, port), f"something still listens on {host}:{port}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def demo_addresses_free():
+    busy = [f"{h}:{p}" for h, p in PORTS if listening(h, p)]
+    if busy:
+        pytest.fail("the demo's addresses are taken by another process: " + ", ".join(busy))
+
+
+class Demo:
+    """A `crossgate demo` child without a terminal (stdin /dev/null), output in files."""
+
+    def __init__(self, tmp_path, *args):
+        self.run_dir = tmp_path / "run"
+        self.out_path = tmp_path / "demo.out"
+        self.err_path = tmp_path / "demo.err"
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.p = subprocess.Popen([BIN, "demo", "--dir", str(self.run_dir), *args],
+                                      stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                      start_new_session=True)
+
+    def stdout(self):
+        return self.out_path.read_text(errors="replace")
+
+    def stderr(self):
+        return self.err_path.read_text(errors="replace")
+
+    def wait_table(self, timeout=30):
+        def rows():
+            if self.p.poll() is not None:
+                raise AssertionError(f"demo exited with {self.p.returncode}:\n{self.stdout()}"
+                                     f"\n{self.stderr()}")
+            pids = table_pids(self.stdout())
+            return pids if len(pids) == 6 else None
+        return list(wait_for(rows, timeout, "the demo's process table").values())
+
+    def wait(self, timeout):
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"demo did not exit within {timeout}s:\n{self.stdout()[-3000:]}")
+
+    def kill(self):
+        if self.p.poll() is None:
+            os.kill(self.p.pid, signal.SIGKILL)
+            self.p.wait(10)
+
+
+@pytest.fixture
+def demo(tmp_path):
+    started = []
+
+    def start(*args):
+        d = Demo(tmp_path, *args)
+        started.append(d)
+        return d
+    yield start
+    for d in started:  # a failed test must not leave the fixed addresses taken
+        d.kill()
+        for pid, _ in processes_mentioning(str(d.run_dir)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def get_productpage():
+    c = http.client.HTTPConnection(*EDGE, timeout=5)
+    try:
+        c.request("GET", "/productpage", headers={"Host": HOSTNAME})
+        r = c.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------- scenarios
+
+SCENARIOS = ["remove-gateway", "scale-ingress", "scale-upstream", "hang-ingress",
+             "weighted-canary", "region-down"]
+
+
+def share(window, cluster):
+    n = window["requests"]
+    return window["clusters"].get(cluster, 0) / n if n else 0.0
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_scenario_report(demo, tmp_path, name):
+    """Each failure of the guide under 200 req/s: the report says what happened, and traffic is
+    back on the failed cluster after the restore."""
+    report = tmp_path / "report"
+    d = demo("--scenario", name, "--report", str(report))
+    pids = d.wait_table()
+    rc = d.wait(60)
+    assert rc == 0, f"exit {rc}:\n{d.stdout()[-3000:]}\n{d.stderr()}"
+    assert_nothing_left(d.run_dir, pids)
+
+    r = json.loads((report / "report.json").read_text())
+    assert r["scenario"] == name
+    assert 2600 <= r["requests"] <= 2900, r["requests"]
+    assert abs(r["failure"]["at_s"] - 3.0) < 0.1 and abs(r["restore"]["at_s"] - 8.0) < 0.1
+    assert r["failure"]["time"] and r["restore"]["time"]
+    assert r["failed_cluster"] == ("cluster-2" if name == "weighted-canary" else "cluster-1")
+    assert set(r["requests_per_cluster"]) >= {"cluster-1", "cluster-2"}
+    assert sum(r["status"].values()) == r["requests"]
+    assert len(r["timeline"]) == 140
+    if name == "weighted-canary":
+        # no health checks, no failover: cluster-2's half is answered 503 while it is down
+        assert r["status"].get("503", 0) > 300, r["status"]
+        assert r["failed_requests"] == r["status"]["503"]
+        assert r["failover_seconds"] is None
+    else:
+        assert r["failed_requests"] == 0, r["status"]
+        assert r["failover_seconds"] is not None and r["failover_seconds"] <= 3.0
+        # during the outage, everything is answered by cluster-2
+        outage = [w for w in r["timeline"] if 4.0 < w["t"] <= 8.0]
+        assert all(share(w, "cluster-2") == 1.0 for w in outage if w["requests"])
+    # the restore brings the traffic back: the last 3 s look like the first 3 s
+    assert r["recovery_seconds"] is not None and r["recovery_seconds"] <= 3.0
+    down = r["failed_cluster"]
+    before = [share(w, down) for w in r["timeline"] if 0.5 < w["t"] <= 3.0]
+    after = [share(w, down) for w in r["timeline"] if w["t"] > 11.0]
+    assert abs(sum(after) / len(after) - sum(before) / len(before)) < 0.1
+
+    svg = ET.parse(report / "report.svg").getroot()
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    markers = {}
+    for line in svg.iterfind(".//s:line", ns):
+        classes = line.get("class", "").split()
+        if "marker" in classes:
+            markers[classes[1]] = float(line.get("x1"))
+    assert set(markers) == {"failure", "restore"} and markers["failure"] < markers["restore"]
+    labels = " ".join(t.text or "" for t in svg.iterfind(".//s:text", ns))
+    assert "failure at 3.0 s" in labels and "restore at 8.0 s" in labels
+    assert len(svg.findall(".//s:g[@class='series']", ns)) >= 3  # two clusters and failures
+
+
+# ---------------------------------------------------------------- the live demo
+
+
+def test_live_demo_serves_the_guide_and_stops_on_sigterm(demo):
+    """Without a terminal the demo runs until SIGTERM, prints a line a second, and the guide's
+    curl works through the edge; SIGTERM leaves nothing behind."""
+    d = demo()
+    pids = d.wait_table()
+    assert d.p.poll() is None
+    status, body = get_productpage()
+    assert (status, body) == (200, "productpage from cluster-1\n")
+    wait_for(lambda: re.search(r"^\s+1\.0s\s+rps\s+\d+\s+cluster-1:\d+", d.stdout(), re.M), 10,
+             "a per-second line")
+    os.kill(d.p.pid, signal.SIGTERM)
+    assert d.wait(20) == 0, d.stderr()
+    assert "stopped every process" in d.stdout()
+    assert_nothing_left(d.run_dir, pids)
+
+
+def test_sigint_during_start_up_stops_everything(demo):
+    """Ctrl-C while the demo is still starting its children."""
+    d = demo()
+    wait_for(lambda: processes_mentioning(str(d.run_dir)), 10, "the first child")
+    os.kill(d.p.pid, signal.SIGINT)
+    assert d.wait(20) != 0 or "stopped every process" in d.stdout()
+    assert_nothing_left(d.run_dir, list(table_pids(d.stdout()).values()))
+
+
+def test_killed_demo_takes_its_children_along(demo):
+    """SIGKILL cannot be handled: the children get SIGTERM from the kernel (PR_SET_PDEATHSIG)."""
+    d = demo()
+    pids = d.wait_table()
+    d.kill()
+    assert_nothing_left(d.run_dir, pids)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_port_taken_is_one_line_and_starts_nothing(demo, tmp_path):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(EDGE)
+        s.listen()
+        d = demo()
+        rc = d.wait(10)
+    assert rc != 0
+    assert d.stderr() == "crossgate demo: 127.0.0.1:8080 is already in use\n"
+    assert not d.run_dir.exists()
+    assert not processes_mentioning(str(d.run_dir))
+    for host, port in PORTS:
+        assert not listening(host, port)
+
+
+def test_unknown_scenario_lists_the_valid_ones(tmp_path):
+    p = subprocess.run([BIN, "demo", "--scenario", "meteor-strike"], capture_output=True,
+                       text=True, timeout=10, stdin=subprocess.DEVNULL)
+    assert p.returncode == 2
+    lines = p.stderr.splitlines()
+    assert lines[0] == 'crossgate demo: unknown scenario "meteor-strike"; the scenarios are:'
+    assert [ln.split()[0] for ln in lines[1:]] == SCENARIOS
+    assert p.stdout == ""
