@@ -261,7 +261,7 @@ void cg_tools__demo_draw(void)
             D.gw1_deleted ? "DELETED" : "applied");
     }
     int used = 4 + NPROCS + 2 + (D.ev.ok ? (int)D.ev.nep : 0) + 1 + 2 + 2 + 2;
-    int free_rows = rows - used;
+    int free_rows = rows - used - 1; /* the last row stays empty: its newline would scroll */
     if (free_rows < 2) free_rows = 2;
     int nl = free_rows / 2, ne = free_rows - nl;
     row(&b, cols, "%s", "");
