@@ -154,20 +154,33 @@ static void cache_load(void)
 
 static void on_hb_timer(cg_loop_t *loop, cg_timer_t *t);
 
+/* The control plane no longer knows our instance (the lease expired while we were away, or
+ * it restarted): drop what belongs to the old id and register again. Whichever of heartbeat
+ * and watch notices first does it; the other then finds no id and leaves it be. */
+static void lease_lost(const char *who)
+{
+    if (!A.id[0]) return;
+    cg_log_warn("control plane forgot instance %s (%s said 404): registering again", A.id, who);
+    A.id[0] = '\0';
+    if (A.watch) {
+        cg_http_client_cancel(A.watch);
+        A.watch = NULL;
+    }
+    if (A.hb) {
+        cg_http_client_cancel(A.hb);
+        A.hb = NULL;
+    }
+    cg_timer_stop(A.loop, &A.hb_timer);
+    cg_timer_stop(A.loop, &A.retry_timer);
+    do_register();
+}
+
 static void on_heartbeat(cg_http_client_t *c, cg_http_result_t *res, void *data)
 {
     A.hb = NULL;
     if (A.stopping) return;
     if (!res->err && res->status == 404) {
-        /* the lease is gone (we were away too long): register again */
-        cg_log_warn("control plane forgot instance %s: registering again", A.id);
-        A.id[0] = '\0';
-        if (A.watch) {
-            cg_http_client_cancel(A.watch);
-            A.watch = NULL;
-        }
-        cg_timer_stop(A.loop, &A.retry_timer);
-        do_register();
+        lease_lost("heartbeat");
         return;
     }
     if (res->err || res->status != 200) lost("heartbeat", res->err, res->status);
@@ -213,8 +226,7 @@ static void on_watch(cg_http_client_t *c, cg_http_result_t *res, void *data)
         return;
     }
     if (!res->err && res->status == 404) {
-        A.id[0] = '\0';
-        do_register();
+        lease_lost("watch");
         return;
     }
     lost("watch", res->err, res->status);
