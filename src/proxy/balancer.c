@@ -43,18 +43,24 @@ static int cluster_tried(const cg_dest_t *d, const uint16_t *tried, size_t n, co
     return 0;
 }
 
-/* The endpoint whose ejection is oldest: panic mode's last resort. */
-static int oldest_ejected(const cg_dest_t *d)
+/* Panic mode's last resort: the endpoint whose ejection ends first, preferring one this
+ * request has not tried yet, in a cluster it has not tried yet (a retry in panic still moves
+ * on, as retries do). */
+static int oldest_ejected(const cg_dest_t *d, const uint16_t *tried, size_t ntried)
 {
     int best = -1;
-    uint64_t best_at = UINT64_MAX;
+    uint64_t best_key[3] = {0};
     for (size_t i = 0; i < d->nendpoints; i++) {
         const cg_ep_stats_t *st = d->endpoints[i].stats;
         uint64_t at = __atomic_load_n(&st->ejected_until_ms, __ATOMIC_RELAXED);
         if (__atomic_load_n(&st->hc_unhealthy, __ATOMIC_RELAXED)) at = UINT64_MAX - 1;
-        if (best < 0 || at < best_at) {
+        uint64_t key[3] = {(uint64_t)cluster_tried(d, tried, ntried, d->endpoints[i].cluster),
+                           (uint64_t)was_tried(tried, ntried, i), at};
+        int better = best < 0;
+        for (int k = 0; !better && k < 3 && key[k] <= best_key[k]; k++) better = key[k] < best_key[k];
+        if (better) {
             best = (int)i;
-            best_at = at;
+            memcpy(best_key, key, sizeof(key));
         }
     }
     return best;
@@ -109,7 +115,7 @@ cg_pick_t cg_proxy_balancer_pick(const cg_dest_t *d, int worker, const uint16_t 
     }
     if (navail == 0) {
         /* panic is off: rather than failing outright, try the longest-ejected endpoint */
-        p.endpoint = oldest_ejected(d);
+        p.endpoint = oldest_ejected(d, tried, ntried);
         p.panic = 1;
         p.repeat = was_tried(tried, ntried, (size_t)p.endpoint);
         return p;
@@ -139,7 +145,7 @@ cg_pick_t cg_proxy_balancer_pick(const cg_dest_t *d, int worker, const uint16_t 
             if (elig[i] && d->endpoints[i].priority != best) elig[i] = 0;
     }
     p.endpoint = cg_lb_swrr_pick(ws->swrr, weight, elig, n);
-    if (p.endpoint < 0) p.endpoint = oldest_ejected(d);
+    if (p.endpoint < 0) p.endpoint = oldest_ejected(d, tried, ntried);
     p.repeat = was_tried(tried, ntried, (size_t)p.endpoint);
     return p;
 }

@@ -1,0 +1,190 @@
+/* Endpoint choice: locality priorities, retries to other clusters, panic mode, weighted mode,
+ * and outlier detection fed by attempt results. Configs are compiled from snapshot JSON. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "proxy/balancer.h"
+#include "proxy/config.h"
+#include "translate/snapshot.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define POLICY                                                                                     \
+    "\"policy\":{\"retry\":{\"attempts\":2,\"retry_on\":[\"connect-failure\",\"reset\",\"503\"]},"  \
+    "\"outlier\":{\"consecutive_gateway_errors\":3,\"interval_ms\":1000,\"base_ejection_ms\":5000,"  \
+    "\"max_ejection_ms\":30000,\"max_ejection_percent\":100},"                                     \
+    "\"health_check\":{\"enabled\":false},\"overprovisioning\":140}"
+
+/* c1a and c1b in the edge's region (priority 0), c2 remote (priority 1). */
+static const char auto_json[] =
+    "{\"version\":1,\"address\":\"127.0.0.1\",\"region\":\"r1\",\"servers\":[],"
+    "\"destinations\":[{\"name\":\"bal-auto\",\"mode\":\"auto\",\"endpoints\":["
+    "{\"address\":\"10.9.0.1\",\"port\":80,\"cluster\":\"c1a\",\"region\":\"r1\",\"weight\":1,\"priority\":0},"
+    "{\"address\":\"10.9.0.2\",\"port\":80,\"cluster\":\"c1b\",\"region\":\"r1\",\"weight\":1,\"priority\":0},"
+    "{\"address\":\"10.9.0.3\",\"port\":80,\"cluster\":\"c2\",\"region\":\"r2\",\"weight\":1,\"priority\":1}],"
+    POLICY "}]}";
+
+static const char weighted_json[] =
+    "{\"version\":1,\"address\":\"127.0.0.1\",\"servers\":[],"
+    "\"destinations\":[{\"name\":\"bal-weighted\",\"mode\":\"weighted\",\"endpoints\":["
+    "{\"address\":\"10.9.1.1\",\"port\":80,\"cluster\":\"c1\",\"weight\":1,\"priority\":0},"
+    "{\"address\":\"10.9.1.2\",\"port\":80,\"cluster\":\"c2\",\"weight\":1,\"priority\":0}],"
+    "\"weights\":[{\"cluster\":\"c1\",\"weight\":75},{\"cluster\":\"c2\",\"weight\":25},{\"cluster\":\"c3\",\"weight\":0}],"
+    POLICY "}]}";
+
+static cg_config_t *compile(const char *json)
+{
+    cg_buf_t errors = {0};
+    cg_snapshot_t *s = NULL;
+    if (cg_snapshot_decode_json(json, strlen(json), &s, &errors)) fail_msg("decode: %.*s", (int)errors.len, errors.base);
+    cg_config_t *c = NULL;
+    if (cg_proxy_config_compile(s, &c, &errors)) fail_msg("compile: %.*s", (int)errors.len, errors.base);
+    cg_buf_free(&errors);
+    return c;
+}
+
+static void reset_health(cg_dest_t *d)
+{
+    for (size_t i = 0; i < d->nendpoints; i++) {
+        cg_ep_stats_t *st = d->endpoints[i].stats;
+        st->ejected_until_ms = 0;
+        st->hc_unhealthy = 0;
+        st->streak = 0;
+        memset(&st->outlier, 0, sizeof(st->outlier));
+    }
+}
+
+static void test_local_priority_takes_everything_while_healthy(void **state)
+{
+    cg_config_t *c = compile(auto_json);
+    cg_dest_t *d = &c->dests[0];
+    reset_health(d);
+    int counts[3] = {0};
+    for (uint64_t r = 0; r < 600; r++) counts[cg_proxy_balancer_pick(d, 0, NULL, 0, -1, 1000, r).endpoint]++;
+    assert_int_equal(counts[2], 0);
+    assert_int_equal(counts[0], 300); /* smooth round-robin inside the priority */
+    assert_int_equal(counts[1], 300);
+    cg_proxy_config_unref(c);
+}
+
+static void test_half_the_local_clusters_down_spills_30_percent(void **state)
+{
+    cg_config_t *c = compile(auto_json);
+    cg_dest_t *d = &c->dests[0];
+    reset_health(d);
+    d->endpoints[0].stats->hc_unhealthy = 1;
+    uint32_t load[8];
+    cg_proxy_balancer_priority_load(d, 1000, load);
+    assert_int_equal(load[0], 70);
+    assert_int_equal(load[1], 30);
+    int remote = 0;
+    for (uint64_t r = 0; r < 1000; r++) {
+        cg_pick_t p = cg_proxy_balancer_pick(d, 0, NULL, 0, -1, 1000, r);
+        assert_int_not_equal(p.endpoint, 0);
+        remote += p.endpoint == 2;
+    }
+    assert_int_equal(remote, 300); /* r % 100 + 1 > 70 for 30 of every 100 */
+    cg_proxy_config_unref(c);
+}
+
+static void test_retry_goes_to_another_cluster_then_another_endpoint(void **state)
+{
+    cg_config_t *c = compile(auto_json);
+    cg_dest_t *d = &c->dests[0];
+    reset_health(d);
+    uint16_t tried[2] = {0};
+    cg_pick_t p = cg_proxy_balancer_pick(d, 0, tried, 1, -1, 1000, 7);
+    assert_int_equal(p.endpoint, 1); /* untried local cluster first */
+    assert_false(p.repeat);
+    tried[1] = 1;
+    p = cg_proxy_balancer_pick(d, 0, tried, 2, -1, 1000, 7);
+    assert_int_equal(p.endpoint, 2); /* then the remote one */
+    /* an ejected endpoint is not retried while others can take it */
+    d->endpoints[2].stats->ejected_until_ms = 5000;
+    p = cg_proxy_balancer_pick(d, 0, tried, 2, -1, 1000, 7);
+    assert_true(p.repeat);
+    assert_int_not_equal(p.endpoint, 2);
+    cg_proxy_config_unref(c);
+}
+
+static void test_panic_prefers_untried_and_oldest_ejection(void **state)
+{
+    cg_config_t *c = compile(auto_json);
+    cg_dest_t *d = &c->dests[0];
+    reset_health(d);
+    d->endpoints[0].stats->ejected_until_ms = 9000;
+    d->endpoints[1].stats->ejected_until_ms = 8000;
+    d->endpoints[2].stats->ejected_until_ms = 7000;
+    cg_pick_t p = cg_proxy_balancer_pick(d, 0, NULL, 0, -1, 1000, 1);
+    assert_true(p.panic);
+    assert_int_equal(p.endpoint, 2); /* ejection ends first */
+    uint16_t tried[1] = {2};
+    p = cg_proxy_balancer_pick(d, 0, tried, 1, -1, 1000, 1);
+    assert_true(p.panic);
+    assert_int_equal(p.endpoint, 1); /* a retry in panic still moves to another cluster */
+    assert_false(p.repeat);
+    cg_proxy_config_unref(c);
+}
+
+static void test_outlier_results_eject_and_return(void **state)
+{
+    cg_config_t *c = compile(auto_json);
+    cg_dest_t *d = &c->dests[0];
+    reset_health(d);
+    cg_endpoint_t *ep = &d->endpoints[0];
+    assert_int_equal(cg_proxy_balancer_result(d, ep, 503, 1000), 0);
+    assert_int_equal(cg_proxy_balancer_result(d, ep, 0, 1001), 0);
+    assert_int_equal(cg_proxy_balancer_result(d, ep, 502, 1002), 1);
+    assert_false(cg_proxy_endpoint_available(ep, 1003));
+    assert_true(cg_proxy_endpoint_available(ep, 1002 + 5000));
+    /* the probe succeeds */
+    assert_int_equal(cg_proxy_balancer_result(d, ep, 200, 1002 + 5000), -1);
+    assert_true(cg_proxy_endpoint_available(ep, 1002 + 5001));
+    assert_int_equal(ep->stats->ejected_until_ms, 0);
+    cg_proxy_config_unref(c);
+}
+
+static void test_weighted_is_strict_and_stays_in_its_cluster(void **state)
+{
+    cg_config_t *c = compile(weighted_json);
+    cg_dest_t *d = &c->dests[0];
+    reset_health(d);
+    /* health plays no part: the dead cluster keeps its share */
+    d->endpoints[1].stats->hc_unhealthy = 1;
+    int per_cluster[3] = {0};
+    for (int i = 0; i < 400; i++) {
+        cg_pick_t p = cg_proxy_balancer_pick(d, 0, NULL, 0, -1, 1000, (uint64_t)i);
+        per_cluster[p.cluster]++;
+        assert_int_equal(p.endpoint, p.cluster); /* one endpoint per cluster here */
+    }
+    assert_int_equal(per_cluster[0], 300);
+    assert_int_equal(per_cluster[1], 100);
+    assert_int_equal(per_cluster[2], 0);
+    /* a retry repeats inside the chosen cluster */
+    uint16_t tried[1] = {1};
+    cg_pick_t p = cg_proxy_balancer_pick(d, 0, tried, 1, 1, 1000, 3);
+    assert_int_equal(p.endpoint, 1);
+    assert_true(p.repeat);
+    /* outlier detection is off in weighted mode */
+    for (int i = 0; i < 5; i++) assert_int_equal(cg_proxy_balancer_result(d, &d->endpoints[0], 503, 1000), 0);
+    assert_true(cg_proxy_endpoint_available(&d->endpoints[0], 1000));
+    cg_proxy_config_unref(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_local_priority_takes_everything_while_healthy),
+        cmocka_unit_test(test_half_the_local_clusters_down_spills_30_percent),
+        cmocka_unit_test(test_retry_goes_to_another_cluster_then_another_endpoint),
+        cmocka_unit_test(test_panic_prefers_untried_and_oldest_ejection),
+        cmocka_unit_test(test_outlier_results_eject_and_return),
+        cmocka_unit_test(test_weighted_is_strict_and_stays_in_its_cluster),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
