@@ -9,136 +9,21 @@ Every process started is killed, with its process group, by a fixture finalizer.
 import json
 import os
 import re
-import signal
 import socket
 import socketserver
-import subprocess
 import threading
-import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = os.environ.get("CROSSGATE_BIN") or str(REPO / "build" / "crossgate")
-
-# A deadline for anything that should happen "at once" on loopback.
-DEADLINE = 10.0
+from support import BIN, DEADLINE, Procs, free_port, http_request, tcp_connectable, wait_until
 
 
-# ---------------------------------------------------------------- waiting
-
-
-def wait_until(pred, timeout=DEADLINE, what="condition", interval=0.02):
-    """Polls pred() until it returns a truthy value, which is returned. Fails at the deadline."""
-    end = time.monotonic() + timeout
-    last_exc = None
-    while True:
-        try:
-            v = pred()
-            if v:
-                return v
-        except Exception as e:  # the thing polled may not be up yet
-            last_exc = e
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}" +
-                                 (f" (last error: {last_exc!r})" if last_exc else ""))
-        time.sleep(interval)
-
-
-def tcp_connectable(host, port):
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def free_port(host):
-    """A port nobody listens on at host right now (the kernel's pick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-# ---------------------------------------------------------------- processes
-
-
-class Proc:
-    """A child process in its own process group, output captured to files."""
-
-    def __init__(self, argv, workdir, name):
-        self.argv = [str(a) for a in argv]
-        self.name = name
-        self.out_path = Path(workdir) / f"{name}.out"
-        self.err_path = Path(workdir) / f"{name}.err"
-        self._out = open(self.out_path, "wb")
-        self._err = open(self.err_path, "wb")
-        self.p = subprocess.Popen(self.argv, stdout=self._out, stderr=self._err,
-                                  stdin=subprocess.DEVNULL, start_new_session=True)
-        self.expect_alive = True
-
-    @property
-    def pid(self):
-        return self.p.pid
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def stderr(self):
-        return self.err_path.read_text(errors="replace")
-
-    def stdout(self):
-        return self.out_path.read_text(errors="replace")
-
-    def signal(self, sig):
-        os.kill(self.p.pid, sig)
-
-    def rss_kib(self):
-        with open(f"/proc/{self.p.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
-
-    def stop(self):
-        """Kills the process group; returns the exit code it had before we killed it, if any."""
-        died_early = self.p.poll()
-        if died_early is None:
-            for sig, grace in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
-                try:
-                    os.killpg(self.p.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    self.p.wait(grace)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        else:
-            try:  # children it may have left behind
-                os.killpg(self.p.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        self._out.close()
-        self._err.close()
-        return died_early
-
-
-class ProcessGroup:
-    """Owns every process a fixture starts; finalize() kills them all."""
+class ProcessGroup(Procs):
+    """Procs with the roles of the gateway-core modules; finalize() also closes the upstreams."""
 
     def __init__(self, workdir):
-        self.workdir = Path(workdir)
-        self.procs = []
+        super().__init__(workdir)
         self.servers = []
-
-    def spawn(self, argv, name):
-        p = Proc(argv, self.workdir, name)
-        self.procs.append(p)
-        return p
 
     def app(self, host, cluster, name=None, port=None, app_name=None):
         port = port or free_port(host)
@@ -147,7 +32,7 @@ class ProcessGroup:
             argv += ["--name", app_name]
         p = self.spawn(argv, name or f"app-{cluster}-{host}-{port}")
         p.host, p.port = host, port
-        wait_until(lambda: _check_alive(p) and tcp_connectable(host, port),
+        wait_until(lambda: p.check_alive() and tcp_connectable(host, port),
                    what=f"app {cluster} on {host}:{port}")
         return p
 
@@ -169,41 +54,24 @@ class ProcessGroup:
         return up
 
     def finalize(self):
-        crashed = []
-        for p in reversed(self.procs):
-            rc = p.stop()
-            if rc is not None and p.expect_alive:
-                crashed.append(f"{p.name} exited by itself with {rc}: {p.stderr()[-2000:]}")
+        crashed = super().finalize()
         for s in self.servers:
             s.close()
-        self.procs.clear()
         self.servers.clear()
         return crashed
-
-
-def _check_alive(p):
-    if not p.alive():
-        p.expect_alive = False
-        raise AssertionError(f"{p.name} exited with {p.p.returncode}:\n{p.stderr()}")
-    return True
 
 
 @pytest.fixture
 def procs(tmp_path):
     """Per-test process group: everything started through it dies at teardown."""
-    g = ProcessGroup(tmp_path)
-    yield g
-    crashed = g.finalize()
-    assert not crashed, "\n".join(crashed)
+    yield from ProcessGroup(tmp_path).owned()
 
 
 @pytest.fixture(scope="module")
 def module_procs(tmp_path_factory, request):
     """Per-module process group, for the shared gateway and upstreams of one module."""
-    g = ProcessGroup(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]))
-    yield g
-    crashed = g.finalize()
-    assert not crashed, "\n".join(crashed)
+    workdir = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    yield from ProcessGroup(workdir).owned()
 
 
 # ---------------------------------------------------------------- resources (YAML)
@@ -333,7 +201,7 @@ class Gateway:
 
     def start(self, wait_ports=()):
         self.proc = self.group.spawn(self.argv, self.name)
-        wait_until(lambda: _check_alive(self.proc) and self.admin_get("/ready")[0] == 200,
+        wait_until(lambda: self.proc.check_alive() and self.admin_get("/ready")[0] == 200,
                    what=f"{self.name} /ready")
         for port in wait_ports:
             wait_until(lambda: tcp_connectable(self.address, port),
@@ -347,12 +215,9 @@ class Gateway:
 
     # --- admin
     def admin_get(self, path, timeout=5):
-        url = f"http://{self.address}:{self.admin_port}{path}"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
+        status, _, body = http_request("GET", f"http://{self.address}:{self.admin_port}{path}",
+                                       timeout=timeout)
+        return status, body.decode()
 
     def metrics(self):
         status, text = self.admin_get("/metrics")
@@ -810,19 +675,3 @@ class RawUpstream:
         sock.sendall(f"HTTP/1.1 200 OK\r\ncontent-length: {len(body)}\r\n{extra}\r\n".encode() + body)
         return True
 
-
-def common_free_port(*hosts):
-    """A port free on every one of hosts (for Service endpoints that share one port)."""
-    for _ in range(50):
-        port = free_port(hosts[0])
-        ok = True
-        for h in hosts[1:]:
-            try:
-                with socket.socket() as s:
-                    s.bind((h, port))
-            except OSError:
-                ok = False
-                break
-        if ok:
-            return port
-    raise AssertionError(f"no common free port on {hosts}")

@@ -2,8 +2,8 @@
 and two workload clusters (each an ingress gateway + a productpage app), every gateway in
 dynamic mode (`--control URL`), a steady load generator, and helpers to read the edge's view.
 
-Self-contained (stdlib + pytest). Each test gets its own 127.0.B.0/24 block, B in 41..49
-(this module's range); inside a block:
+Self-contained (stdlib, pytest and support.py). Each test gets its own 127.0.B.0/24 block, B in
+41..49 (this module's range); inside a block:
 
     control plane                 B.1
     edge gateway (cluster-edge)   B.5
@@ -21,22 +21,17 @@ import http.client
 import itertools
 import json
 import os
-import signal
-import socket
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = os.environ.get("CROSSGATE_BIN") or str(REPO / "build" / "crossgate")
-HOSTNAME = "bookinfo.tse.tetratelabs.io"
+from support import (BIN, DEADLINE, HOSTNAME, Procs, free_port, free_port_on, http_request,
+                     tcp_connectable, wait_until)
+
 SERVICE_FQDN = "productpage.bookinfo.svc.cluster.local"
-DEADLINE = 10.0
 
 # 127.0.41.x .. 127.0.49.x belong to these tests; blocks are handed out round robin so
 # consecutive tests never share addresses (a port lingering in TIME_WAIT cannot bite).
@@ -47,73 +42,11 @@ def next_block():
     return next(_blocks)
 
 
-# ---------------------------------------------------------------- waiting, ports, HTTP
-
-
-def wait_until(pred, timeout=DEADLINE, what="condition", interval=0.02):
-    """Polls pred() until it returns a truthy value, which is returned; fails at the deadline."""
-    end = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            v = pred()
-            if v:
-                return v
-        except Exception as e:  # the thing polled may not be up yet
-            last = e
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}" +
-                                 (f" (last error: {last!r})" if last else ""))
-        time.sleep(interval)
-
-
-def free_port(host, avoid=()):
-    """A port nobody listens on at host right now (the kernel's pick)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((host, 0))
-            p = s.getsockname()[1]
-        if p not in avoid:
-            return p
-
-
-def free_port_on(hosts):
-    """One port free on every host of hosts (a Gateway's port is shared by its instances)."""
-    for _ in range(200):
-        p = free_port(hosts[0])
-        ok = True
-        for h in hosts[1:]:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                try:
-                    s.bind((h, p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return p
-    raise AssertionError(f"no common free port on {hosts}")
-
-
-def tcp_connectable(host, port):
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def http_get(url, headers=None, timeout=5):
-    """(status, headers, body bytes) of one GET; HTTP errors are answers too."""
-    req = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+# ---------------------------------------------------------------- HTTP
 
 
 def get_json(url, timeout=2):
-    st, _, body = http_get(url, timeout=timeout)
+    st, _, body = http_request("GET", url, timeout=timeout)
     if st != 200:
         raise AssertionError(f"GET {url}: {st} {body[:200]!r}")
     return json.loads(body)
@@ -129,106 +62,6 @@ def request_once(host, port, path="/productpage", hostname=HOSTNAME, timeout=3):
         return r.status, r.getheader("x-app-cluster"), body
     finally:
         c.close()
-
-
-# ---------------------------------------------------------------- processes
-
-
-class Proc:
-    """A child process in its own process group, output captured to files."""
-
-    def __init__(self, argv, workdir, name, env=None):
-        self.argv = [str(a) for a in argv]
-        self.name = name
-        workdir = Path(workdir)
-        n = 0
-        while (workdir / f"{name}.{n}.err").exists():
-            n += 1
-        self.out_path = workdir / f"{name}.{n}.out"
-        self.err_path = workdir / f"{name}.{n}.err"
-        self._out = open(self.out_path, "wb")
-        self._err = open(self.err_path, "wb")
-        self.p = subprocess.Popen(self.argv, stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL,
-                                  start_new_session=True, env=env)
-        self.expect_alive = True
-
-    @property
-    def pid(self):
-        return self.p.pid
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def stderr(self):
-        return self.err_path.read_text(errors="replace")
-
-    def kill9(self):
-        """SIGKILL the process group and reap it: a crash, as far as the others can tell."""
-        self.expect_alive = False
-        try:
-            os.killpg(self.p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.p.wait(5)
-
-    def stop(self):
-        """Kills the process group; returns the exit code it had before we killed it, if any."""
-        died_early = self.p.poll()
-        if died_early is None:
-            for sig, grace in ((signal.SIGTERM, 3), (signal.SIGKILL, 5)):
-                try:
-                    os.killpg(self.p.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    self.p.wait(grace)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        else:
-            try:  # children it may have left behind
-                os.killpg(self.p.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        self._out.close()
-        self._err.close()
-        return died_early
-
-
-class Procs:
-    """Owns every process and thread a test starts; finalize() stops them all."""
-
-    def __init__(self, workdir):
-        self.workdir = Path(workdir)
-        self.procs = []
-        self.closers = []
-
-    def spawn(self, argv, name, env=None):
-        p = Proc(argv, self.workdir, name, env=env)
-        self.procs.append(p)
-        return p
-
-    def finalize(self):
-        crashed = []
-        for c in reversed(self.closers):
-            try:
-                c()
-            except Exception:
-                pass
-        for p in reversed(self.procs):
-            rc = p.stop()
-            if rc is not None and p.expect_alive:
-                crashed.append(f"{p.name} exited by itself with {rc}: {p.stderr()[-2000:]}")
-        self.procs.clear()
-        self.closers.clear()
-        return crashed
-
-
-def check_alive(p):
-    if not p.alive():
-        p.expect_alive = False
-        raise AssertionError(f"{p.name} exited with {p.p.returncode}:\n{p.stderr()[-3000:]}")
-    return True
 
 
 # ---------------------------------------------------------------- resources
@@ -346,7 +179,7 @@ class ControlPlane:
     def start(self):
         self.p = self.procs.spawn([BIN, "control", "--listen", f"{self.host}:{self.port}", "--data", self.data],
                                   "control")
-        wait_until(lambda: check_alive(self.p) and http_get(self.url + "/ready", timeout=1)[0] == 200,
+        wait_until(lambda: self.p.check_alive() and http_request("GET", self.url + "/ready", timeout=1)[0] == 200,
                    what="control plane /ready")
         return self
 
@@ -396,7 +229,7 @@ class Gateway:
         if self.cache_dir:
             argv += ["--cache-dir", self.cache_dir]
         self.p = self.procs.spawn(argv, self.name)
-        wait_until(lambda: check_alive(self.p) and tcp_connectable(self.address, self.admin_port),
+        wait_until(lambda: self.p.check_alive() and tcp_connectable(self.address, self.admin_port),
                    what=f"{self.name} admin")
         return self
 
@@ -430,7 +263,7 @@ class Gateway:
 
     def ready(self):
         try:
-            return http_get(self.admin + "/ready", timeout=1)[0] == 200
+            return http_request("GET", self.admin + "/ready", timeout=1)[0] == 200
         except OSError:
             return False
 
@@ -599,7 +432,7 @@ class Env:
     def start_app(self, k):
         p = self.procs.spawn([BIN, "app", "--listen", f"{self.app_host[k]}:{self.app_port[k]}",
                               "--cluster", f"cluster-{k}"], f"app-{k}")
-        wait_until(lambda: check_alive(p) and tcp_connectable(self.app_host[k], self.app_port[k]),
+        wait_until(lambda: p.check_alive() and tcp_connectable(self.app_host[k], self.app_port[k]),
                    what=f"app cluster-{k}")
         self.apps[k] = p
         return p
@@ -612,14 +445,14 @@ class Env:
         gw = self.ingress.get(k) or self.new_ingress(k, cache)
         self.ingress[k] = gw
         gw.start()
-        wait_until(lambda: check_alive(gw.p) and tcp_connectable(gw.address, self.ingress_port),
+        wait_until(lambda: gw.p.check_alive() and tcp_connectable(gw.address, self.ingress_port),
                    what=f"ingress-{k} listening on its Gateway port")
         return gw
 
     def start_edge(self):
         self.edge = Gateway(self.procs, "edge", "cluster-edge", "edge", "app=edgegw", self.edge_host, self.cp.url)
         self.edge.start()
-        wait_until(lambda: check_alive(self.edge.p) and tcp_connectable(self.edge_host, self.edge_port),
+        wait_until(lambda: self.edge.p.check_alive() and tcp_connectable(self.edge_host, self.edge_port),
                    what="edge listening")
         return self.edge
 
@@ -659,10 +492,7 @@ class Env:
 
 @pytest.fixture
 def procs(tmp_path):
-    g = Procs(tmp_path)
-    yield g
-    crashed = g.finalize()
-    assert not crashed, "\n".join(crashed)
+    yield from Procs(tmp_path).owned()
 
 
 @pytest.fixture

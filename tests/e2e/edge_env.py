@@ -2,7 +2,7 @@
 clusters with ingress gateways and productpage apps, a steady load generator and helpers to
 read traffic shares and the edge's /clusters view.
 
-Self-contained (stdlib + pytest) so it does not depend on the gateway-core conftest. Each test
+Stdlib, pytest and support.py only, so it does not depend on the gateway-core conftest. Each test
 module passes its own 127.0.N.0/24 block; inside a block the layout is
 
     edge                         N.1
@@ -17,146 +17,19 @@ the admin endpoint or the load records with a deadline.
 import http.client
 import json
 import os
-import signal
-import socket
-import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = os.environ.get("CROSSGATE_BIN") or str(REPO / "build" / "crossgate")
-HOSTNAME = "bookinfo.tse.tetratelabs.io"
+from support import (BIN, DEADLINE, HOSTNAME, Proc, Procs, free_port, free_port_on, http_request,
+                     tcp_connectable, wait_until)
+
 SERVICE = "bookinfo/productpage.bookinfo.svc.cluster.local"
-DEADLINE = 10.0
 
-
-# ---------------------------------------------------------------- waiting and ports
-
-
-def wait_for(pred, timeout=DEADLINE, what="condition", interval=0.02):
-    """Polls pred() until it returns something truthy, which is returned; fails at the deadline."""
-    end = time.monotonic() + timeout
-    last_exc = None
-    while True:
-        try:
-            v = pred()
-            if v:
-                return v
-        except Exception as e:  # what we poll may not be up yet
-            last_exc = e
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}"
-                                 + (f" (last error: {last_exc!r})" if last_exc else ""))
-        time.sleep(interval)
-
-
-def connectable(host, port):
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def free_port(*hosts):
-    """A port nobody listens on at any of hosts (the kernel's pick on the first, checked on the rest)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((hosts[0], 0))
-            port = s.getsockname()[1]
-        ok = True
-        for h in hosts[1:]:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                try:
-                    s.bind((h, port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return port
-    raise AssertionError(f"no common free port on {hosts}")
-
-
-# ---------------------------------------------------------------- processes
-
-
-class Proc:
-    """A child process in its own process group; output appended to files (kept across restarts)."""
-
-    def __init__(self, argv, workdir, name, listen=None):
-        self.argv = [str(a) for a in argv]
-        self.name = name
-        self.listen = listen  # (host, port) it serves on, for waiting after a restart
-        self.out_path = Path(workdir) / f"{name}.out"
-        self.err_path = Path(workdir) / f"{name}.err"
-        self.p = None
-        self.killed = False  # by the test: a dead process is then expected
-
-    def start(self):
-        assert self.p is None or self.p.poll() is not None, f"{self.name} is running"
-        with open(self.out_path, "ab") as out, open(self.err_path, "ab") as err:
-            self.p = subprocess.Popen(self.argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                      start_new_session=True)
-        self.killed = False
-        return self
-
-    def alive(self):
-        return self.p is not None and self.p.poll() is None
-
-    def check_alive(self):
-        if not self.alive():
-            raise AssertionError(f"{self.name} exited with {self.p.returncode}:\n{self.stderr()[-3000:]}")
-        return True
-
-    def stderr(self):
-        try:
-            return self.err_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def _killpg(self, sig):
-        try:
-            os.killpg(self.p.pid, sig)
-        except ProcessLookupError:
-            pass
-
-    def kill9(self):
-        """SIGKILL, as a crash or a node going away would; waits until it is gone."""
-        self.killed = True
-        self._killpg(signal.SIGKILL)
-        self.p.wait(10)
-
-    def freeze(self):
-        """SIGSTOP: the process keeps its sockets (connects still succeed) but never answers."""
-        self._killpg(signal.SIGSTOP)
-
-    def thaw(self):
-        self._killpg(signal.SIGCONT)
-
-    def restart(self):
-        if self.alive():
-            self.kill9()
-        return self.start()
-
-    def finalize(self):
-        """Teardown: kills the group. Returns a complaint when it had died without being killed."""
-        if self.p is None:
-            return None
-        died = self.p.poll()
-        self._killpg(signal.SIGCONT)  # a stopped process must be able to die
-        self._killpg(signal.SIGKILL)
-        try:
-            self.p.wait(10)
-        except subprocess.TimeoutExpired:
-            return f"{self.name} did not die on SIGKILL"
-        if died is not None and not self.killed:
-            return f"{self.name} exited by itself with {died}:\n{self.stderr()[-2000:]}"
-        return None
+# the name the test_edge_* modules (and the code below, where Load has a wait_until of its own) use
+wait_for = wait_until
 
 
 class Gateway(Proc):
@@ -174,12 +47,9 @@ class Gateway(Proc):
         super().__init__(argv, workdir, name)
 
     def admin_get(self, path, timeout=5):
-        url = f"http://{self.address}:{self.admin_port}{path}"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
+        status, _, body = http_request("GET", f"http://{self.address}:{self.admin_port}{path}",
+                                       timeout=timeout)
+        return status, body.decode()
 
     def config_version(self):
         return json.loads(self.admin_get("/config_dump")[1])["version"]
@@ -302,7 +172,7 @@ class Topology:
             self.clusters[c.name] = c
         self.edge_addr = f"{net}.1"
         self.edge_port = free_port(self.edge_addr)
-        self.ingress_port = free_port(*[a for c in self.clusters.values() for a in c.ingress_addrs])
+        self.ingress_port = free_port_on([a for c in self.clusters.values() for a in c.ingress_addrs])
         for c in self.clusters.values():
             c.app_port = free_port(c.app_addr)
         self.edge_rules = edge_rules or [route_rule("auto")]
@@ -311,7 +181,7 @@ class Topology:
         # clusters whose ingress Gateway serves the hostname (all by default)
         self.serve = set(serve) if serve is not None else set(self.clusters)
         self.edge_workers = edge_workers
-        self.procs = []
+        self.procs = Procs(self.workdir)
         self.loads = []
         self.edge = None
         self.epoch = time.monotonic()  # time base shared by every load of the topology
@@ -362,36 +232,32 @@ class Topology:
 
     # --- processes
 
-    def _spawn(self, proc):
-        self.procs.append(proc)
-        return proc.start()
-
     def start(self):
         self.write_resources()
         for c in self.clusters.values():
-            c.app = self._spawn(Proc([BIN, "app", "--listen", f"{c.app_addr}:{c.app_port}",
-                                      "--cluster", c.name], self.workdir, f"app-{c.index}",
-                                     listen=(c.app_addr, c.app_port)))
+            c.app = self.procs.spawn([BIN, "app", "--listen", f"{c.app_addr}:{c.app_port}",
+                                      "--cluster", c.name], f"app-{c.index}",
+                                     listen=(c.app_addr, c.app_port))
         for c in self.clusters.values():
             for i, addr in enumerate(c.ingress_addrs, 1):
                 name = f"ingress-{c.index}" + (f"-{i}" if len(c.ingress_addrs) > 1 else "")
-                c.ingresses.append(self._spawn(Gateway(self.workdir, name, addr, c.name, "bookinfo",
-                                                       {"app": c.label}, self.res_dir, 1)))
-        self.edge = self._spawn(Gateway(self.workdir, "edge", self.edge_addr, "cluster-edge", "edge",
-                                        {"app": "edgegw"}, self.edge_res_dir, self.edge_workers))
+                c.ingresses.append(self.procs.add(Gateway(self.workdir, name, addr, c.name, "bookinfo",
+                                                          {"app": c.label}, self.res_dir, 1)))
+        self.edge = self.procs.add(Gateway(self.workdir, "edge", self.edge_addr, "cluster-edge", "edge",
+                                           {"app": "edgegw"}, self.edge_res_dir, self.edge_workers))
         for c in self.clusters.values():
-            wait_for(lambda: c.app.check_alive() and connectable(c.app_addr, c.app_port),
+            wait_for(lambda: c.app.check_alive() and tcp_connectable(c.app_addr, c.app_port),
                      what=f"app of {c.name}")
             for g in c.ingresses:
                 self.wait_ingress_up(g, check=c.name in self.serve)
         wait_for(self.edge.ready, what="edge /ready")
-        wait_for(lambda: connectable(self.edge_addr, self.edge_port), what="edge listener")
+        wait_for(lambda: tcp_connectable(self.edge_addr, self.edge_port), what="edge listener")
         return self
 
     def wait_ingress_up(self, g, check=True):
         wait_for(g.ready, what=f"{g.name} /ready")
         if check:
-            wait_for(lambda: connectable(g.address, self.ingress_port), what=f"{g.name} listener")
+            wait_for(lambda: tcp_connectable(g.address, self.ingress_port), what=f"{g.name} listener")
 
     def restart(self, proc):
         """Starts a killed process again (same address and ports) and waits until it serves."""
@@ -399,13 +265,12 @@ class Topology:
         if isinstance(proc, Gateway):
             self.wait_ingress_up(proc)
         else:
-            wait_for(lambda: proc.check_alive() and connectable(*proc.listen), what=f"{proc.name} listening")
+            wait_for(lambda: proc.check_alive() and tcp_connectable(*proc.listen), what=f"{proc.name} listening")
 
     def close(self):
         for ld in self.loads:
             ld.stop()
-        complaints = [m for m in (p.finalize() for p in reversed(self.procs)) if m]
-        return complaints
+        return self.procs.finalize()
 
     # --- the edge's view
 

@@ -12,54 +12,19 @@ import socket
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = os.environ.get("CROSSGATE_BIN") or str(REPO / "build" / "crossgate")
+from support import BIN, REPO, Proc, free_port, wait_until
+from support import http_request as http
+
 EXAMPLES = REPO / "examples"
 HOST = "127.0.31.1"
-DEADLINE = 10.0
 
 GUIDE = ["cluster-1.yaml", "cluster-2.yaml", "cluster-edge.yaml", "productpage-1.yaml",
          "productpage-2.yaml", "bookinfo-ingress-1.yaml", "bookinfo-ingress-2.yaml",
          "bookinfo-edge.yaml"]
-
-
-def wait_until(pred, timeout=DEADLINE, what="condition", interval=0.02):
-    end = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            v = pred()
-            if v:
-                return v
-        except Exception as e:  # not up yet
-            last = e
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}" +
-                                 (f" (last error: {last!r})" if last else ""))
-        time.sleep(interval)
-
-
-def free_port(host=HOST):
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def http(method, url, body=None, headers=None, timeout=10):
-    """(status, headers, body bytes) of one request; HTTP errors are answers too."""
-    data = body.encode() if isinstance(body, str) else body
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
 
 
 class ControlPlane:
@@ -68,7 +33,7 @@ class ControlPlane:
     def __init__(self, tmp, token=None, extra=()):
         self.tmp = Path(tmp)
         self.data = self.tmp / "data"
-        self.port = free_port()
+        self.port = free_port(HOST)
         self.url = f"http://{HOST}:{self.port}"
         self.token = token
         self.extra = list(extra)
@@ -82,20 +47,15 @@ class ControlPlane:
             tf.write_text(self.token + "\n")
             argv += ["--token-file", str(tf)]
         self.starts += 1
-        self.log = open(self.tmp / f"control-{self.starts}.err", "wb")
-        self.p = subprocess.Popen(argv, stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
-                                  start_new_session=True)
-        wait_until(lambda: self.p.poll() is None and http("GET", self.url + "/ready")[0] == 200,
+        self.p = Proc(argv, self.tmp, f"control-{self.starts}")
+        wait_until(lambda: self.p.alive() and http("GET", self.url + "/ready")[0] == 200,
                    what="control plane ready")
         return self
 
     def kill(self, sig=signal.SIGKILL):
-        if self.p and self.p.poll() is None:
-            try:
-                os.killpg(self.p.pid, sig)
-            except ProcessLookupError:
-                pass
-            self.p.wait(timeout=10)
+        if self.p and self.p.alive():
+            self.p.signal_group(sig)
+            self.p.p.wait(timeout=10)
         self.p = None
 
     def cli(self, *args, token=None, check=None, cwd=None):

@@ -5,10 +5,11 @@ The demo runs every role on the fixed addresses of examples/ (edge 127.0.0.1:808
 so the tests of this module run one after the other and no other module uses those addresses.
 Each scenario takes about 15 s (load from 0 to 14 s); the module about 2 minutes.
 
-Self-contained: stdlib + pytest. Nothing waits with a bare sleep for a state: the tests poll the
-demo's output, the edge or /proc with a deadline.
+Self-contained: stdlib, pytest and support.py. Nothing waits with a bare sleep for a state: the
+tests poll the demo's output, the edge or /proc with a deadline.
 """
 
+import functools
 import http.client
 import json
 import os
@@ -16,15 +17,12 @@ import re
 import signal
 import socket
 import subprocess
-import time
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = os.environ.get("CROSSGATE_BIN") or str(REPO / "build" / "crossgate")
-HOSTNAME = "bookinfo.tse.tetratelabs.io"
+from support import BIN, HOSTNAME, Proc, tcp_connectable, wait_until
+
 EDGE = ("127.0.0.1", 8080)
 PORTS = [("127.0.0.1", 8080), ("127.0.0.1", 15000), ("127.0.0.1", 7070),
          ("127.0.1.1", 8080), ("127.0.1.1", 15000), ("127.0.1.10", 9080),
@@ -36,23 +34,9 @@ ROW = re.compile(r"^(control plane|productpage|ingress gateway|edge gateway)\s+(
 # ---------------------------------------------------------------- helpers
 
 
-def wait_for(pred, timeout, what, interval=0.05):
-    end = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-def listening(host, port):
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+# wait_for(pred, timeout, what): polls more slowly than the other modules, and an exception
+# from pred (the demo exited) fails the wait at once
+wait_for = functools.partial(wait_until, interval=0.05, retry=())
 
 
 def alive(pid):
@@ -94,33 +78,23 @@ def assert_nothing_left(run_dir, pids=()):
         left = [p for p in pids if alive(p)] + processes_mentioning(str(run_dir))
         raise AssertionError(f"processes left behind: {left}")
     for host, port in PORTS:
-        assert not listening(host, port), f"something still listens on {host}:{port}"
+        assert not tcp_connectable(host, port), f"something still listens on {host}:{port}"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def demo_addresses_free():
-    busy = [f"{h}:{p}" for h, p in PORTS if listening(h, p)]
+    busy = [f"{h}:{p}" for h, p in PORTS if tcp_connectable(h, p)]
     if busy:
         pytest.fail("the demo's addresses are taken by another process: " + ", ".join(busy))
 
 
-class Demo:
-    """A `crossgate demo` child without a terminal (stdin /dev/null), output in files."""
+class Demo(Proc):
+    """A `crossgate demo` child without a terminal (stdin /dev/null), output in demo.out and
+    demo.err."""
 
     def __init__(self, tmp_path, *args):
         self.run_dir = tmp_path / "run"
-        self.out_path = tmp_path / "demo.out"
-        self.err_path = tmp_path / "demo.err"
-        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
-            self.p = subprocess.Popen([BIN, "demo", "--dir", str(self.run_dir), *args],
-                                      stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                      start_new_session=True)
-
-    def stdout(self):
-        return self.out_path.read_text(errors="replace")
-
-    def stderr(self):
-        return self.err_path.read_text(errors="replace")
+        super().__init__([BIN, "demo", "--dir", self.run_dir, *args], tmp_path, "demo")
 
     def wait_table(self, timeout=30):
         def rows():
@@ -139,8 +113,9 @@ class Demo:
             raise AssertionError(f"demo did not exit within {timeout}s:\n{self.stdout()[-3000:]}")
 
     def kill(self):
+        """SIGKILL to the demo alone: its children must go by themselves (PR_SET_PDEATHSIG)."""
         if self.p.poll() is None:
-            os.kill(self.p.pid, signal.SIGKILL)
+            self.signal(signal.SIGKILL)
             self.p.wait(10)
 
 
@@ -286,7 +261,7 @@ def test_port_taken_is_one_line_and_starts_nothing(demo, tmp_path):
     assert not d.run_dir.exists()
     assert not processes_mentioning(str(d.run_dir))
     for host, port in PORTS:
-        assert not listening(host, port)
+        assert not tcp_connectable(host, port)
 
 
 def test_unknown_scenario_lists_the_valid_ones(tmp_path):

@@ -4,8 +4,9 @@ from collections import Counter
 
 import pytest
 
-from conftest import (HttpConn, cluster_doc, common_free_port, direct, free_port, gateway_doc, headers, http_get,
+from conftest import (HttpConn, cluster_doc, direct, free_port, gateway_doc, headers, http_get,
                       server, service_doc, to_service, uri, yaml_docs)
+from support import free_port_on
 
 NET = "127.0.11"
 GW = f"{NET}.1"
@@ -16,7 +17,7 @@ def env(module_procs):
     g = module_procs
     # productpage in cluster-1 has two endpoints (apps that name themselves alpha and beta);
     # a productpage with the same hostname in cluster-2 must never be used by this instance.
-    svc_port = common_free_port(f"{NET}.10", f"{NET}.11", f"{NET}.12")
+    svc_port = free_port_on([f"{NET}.10", f"{NET}.11", f"{NET}.12"])
     alpha = g.app(f"{NET}.10", "alpha", port=svc_port)
     beta = g.app(f"{NET}.11", "beta", port=svc_port)
     other = g.app(f"{NET}.12", "cluster-2", port=svc_port)
