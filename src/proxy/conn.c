@@ -175,12 +175,28 @@ static void buf_cut(cg_buf_t *b, size_t from, size_t to)
     b->len -= to - from;
 }
 
+/* A small decimal number into the output's scratch (no printf on the request path). */
+static int out_uint(cg_http_out_t *o, unsigned v)
+{
+    char d[10];
+    int n = 0;
+    do d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
+    while ((v /= 10) && n < (int)sizeof(d));
+    return cg_http_out_copy(o, d + sizeof(d) - n, (size_t)n);
+}
+
 static int hop_by_hop(cg_iov_t name, cg_iov_t connection)
 {
-    static const char *const names[] = {"connection", "keep-alive", "proxy-connection",
-                                        "transfer-encoding", "te", "trailer", "upgrade"};
-    for (size_t i = 0; i < CG_ARRAY_SIZE(names); i++)
-        if (cg_iov_caseeq_lit(name, names[i])) return 1;
+    /* by length first: most headers are ruled out without a comparison */
+    const char *hop = NULL;
+    switch (name.len) {
+    case 2: hop = "te"; break;
+    case 7: hop = name.base[0] == 't' || name.base[0] == 'T' ? "trailer" : "upgrade"; break;
+    case 10: hop = name.base[0] == 'c' || name.base[0] == 'C' ? "connection" : "keep-alive"; break;
+    case 16: hop = "proxy-connection"; break;
+    case 17: hop = "transfer-encoding"; break;
+    }
+    if (hop && strncasecmp(name.base, hop, name.len) == 0) return 1;
     if (connection.len) {
         char tok[64];
         if (name.len < sizeof(tok)) {
@@ -406,13 +422,22 @@ static int build_upstream_head(conn_t *c, up_t *u)
         cg_iov_t xff = cg_span_iov(b, h->headers[h->xff_idx].value);
         r |= cg_http_out_push(o, "x-forwarded-for: ", 17);
         r |= cg_http_out_push(o, xff.base, xff.len);
-        r |= cg_http_out_printf(o, ",%.*s\r\n", c->peer_ip_len, c->peer_ip);
+        r |= cg_http_out_push(o, ",", 1);
     } else {
-        r |= cg_http_out_printf(o, "x-forwarded-for: %.*s\r\n", c->peer_ip_len, c->peer_ip);
+        r |= cg_http_out_push(o, "x-forwarded-for: ", 17);
     }
+    /* the connection outlives the write: its fields are slices, not copies */
+    r |= cg_http_out_push(o, c->peer_ip, c->peer_ip_len);
+    r |= cg_http_out_push(o, "\r\n", 2);
     r |= cg_http_out_push(o, "x-forwarded-proto: http\r\n", 25);
-    r |= cg_http_out_printf(o, CG_HOPS_HEADER ": %u\r\n", c->hops + 1);
-    if (c->rid_generated) r |= cg_http_out_printf(o, "x-request-id: %s\r\n", c->rid);
+    r |= cg_http_out_push(o, CG_HOPS_HEADER ": ", sizeof(CG_HOPS_HEADER) + 1);
+    r |= out_uint(o, (unsigned)c->hops + 1);
+    r |= cg_http_out_push(o, "\r\n", 2);
+    if (c->rid_generated) {
+        r |= cg_http_out_push(o, "x-request-id: ", 14);
+        r |= cg_http_out_push(o, c->rid, 36);
+        r |= cg_http_out_push(o, "\r\n", 2);
+    }
     if (h->flags & CG_HTTP_F_CHUNKED) r |= cg_http_out_push(o, "transfer-encoding: chunked\r\n", 28);
     r |= cg_http_out_push(o, "\r\n", 2);
     return r ? CG_ELIMIT : 0;
@@ -729,7 +754,9 @@ static int build_response_head(conn_t *c, up_t *u)
         u->parser.body_out = CG_BODY_OUT_LENGTH;
     }
     if (draining(c->w)) c->close_after = 1;
-    r |= cg_http_out_printf(o, "HTTP/1.1 %03u ", h->status);
+    r |= cg_http_out_push(o, "HTTP/1.1 ", 9);
+    r |= out_uint(o, h->status); /* 100..999: llhttp guarantees three digits */
+    r |= cg_http_out_push(o, " ", 1);
     if (h->reason.len) r |= cg_http_out_push(o, b + h->reason.off, h->reason.len);
     else r |= cg_http_out_push(o, cg_http_status_reason(h->status), strlen(cg_http_status_reason(h->status)));
     r |= cg_http_out_push(o, "\r\n", 2);
