@@ -38,11 +38,10 @@ static void text(cg_httpd_resp_t *resp, int status, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Absent strings are written as "" in the API's answers. */
 static void jstr(cg_buf_t *b, const char *s)
 {
-    cg_buf_append_str(b, "\"");
-    cg_buf_append_json_escaped(b, cg_iov_str(s ? s : ""));
-    cg_buf_append_str(b, "\"");
+    cg_buf_append_json_str(b, s ? s : "");
 }
 
 static int hexval(char c)

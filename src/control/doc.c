@@ -10,13 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void jstr(cg_buf_t *b, const char *s, size_t len)
-{
-    cg_buf_append(b, "\"", 1);
-    cg_buf_append_json_escaped(b, cg_iov(s, len));
-    cg_buf_append(b, "\"", 1);
-}
-
 /* YAML 1.2 integers (decimal with sign, 0x, 0o) in JSON's decimal form. */
 static void json_int(cg_buf_t *b, const char *s)
 {
@@ -45,7 +38,7 @@ static void json_float(cg_buf_t *b, const char *s)
 {
     double d = strtod(s, NULL);
     if (strstr(s, "inf") || strstr(s, "Inf") || strstr(s, "INF") || !isfinite(d)) {
-        jstr(b, s, strlen(s)); /* no JSON spelling: a string, which validation will refuse */
+        cg_buf_append_json_iov(b, cg_iov(s, strlen(s))); /* no JSON spelling: a string, which validation will refuse */
         return;
     }
     char tmp[40];
@@ -66,7 +59,7 @@ static void json_scalar(cg_buf_t *b, const cg_ynode_t *n)
         break;
     case CG_YSCALAR_INT: json_int(b, n->text); break;
     case CG_YSCALAR_FLOAT: json_float(b, n->text); break;
-    default: jstr(b, n->text, n->len); break;
+    default: cg_buf_append_json_iov(b, cg_iov(n->text, n->len)); break;
     }
 }
 
@@ -84,9 +77,9 @@ static int emit_json(const cg_ynode_t *n, cg_buf_t *b, size_t limit)
         if (map) {
             const cg_ynode_t *k = cg_ynode_key(n, i);
             if (k->kind == CG_YNODE_SCALAR)
-                jstr(b, k->text, k->len);
+                cg_buf_append_json_iov(b, cg_iov(k->text, k->len));
             else
-                jstr(b, "", 0); /* complex keys never validate; keep the JSON well-formed */
+                cg_buf_append_json_iov(b, cg_iov("", 0)); /* complex keys never validate; keep the JSON well-formed */
             cg_buf_append(b, ":", 1);
             if (emit_json(cg_ynode_value(n, i), b, limit)) return CG_ELIMIT;
         } else if (emit_json(n->items[i], b, limit)) {
@@ -131,7 +124,7 @@ static void yaml_scalar(cg_buf_t *b, const cg_ynode_t *n)
         if (plain_ok(n->text, n->len))
             cg_buf_append(b, n->text, n->len);
         else
-            jstr(b, n->text, n->len);
+            cg_buf_append_json_iov(b, cg_iov(n->text, n->len));
     } else {
         json_scalar(b, n);
     }
@@ -177,7 +170,7 @@ static int emit_yaml(const cg_ynode_t *n, cg_buf_t *b, int level, int inline_fir
             if (k->kind == CG_YNODE_SCALAR && plain_ok(k->text, k->len))
                 cg_buf_append(b, k->text, k->len);
             else if (k->kind == CG_YNODE_SCALAR)
-                jstr(b, k->text, k->len);
+                cg_buf_append_json_iov(b, cg_iov(k->text, k->len));
             else
                 cg_buf_append_str(b, "\"\"");
             cg_buf_append(b, ":", 1);

@@ -6,11 +6,10 @@
 #include <inttypes.h>
 #include <string.h>
 
+/* Absent strings are written as "" in the API's answers. */
 static void jstr(cg_buf_t *b, const char *s)
 {
-    cg_buf_append_str(b, "\"");
-    cg_buf_append_json_escaped(b, cg_iov_str(s ? s : ""));
-    cg_buf_append_str(b, "\"");
+    cg_buf_append_json_str(b, s ? s : "");
 }
 
 static void jkey_str(cg_buf_t *b, const char *key, const char *v, int comma)

@@ -143,6 +143,19 @@ int cg_buf_append_json_escaped(cg_buf_t *b, cg_iov_t s)
     return 0;
 }
 
+int cg_buf_append_json_iov(cg_buf_t *b, cg_iov_t s)
+{
+    int r = cg_buf_append(b, "\"", 1);
+    r |= cg_buf_append_json_escaped(b, s);
+    r |= cg_buf_append(b, "\"", 1);
+    return r ? CG_ENOMEM : 0;
+}
+
+int cg_buf_append_json_str(cg_buf_t *b, const char *s)
+{
+    return s ? cg_buf_append_json_iov(b, cg_iov_str(s)) : cg_buf_append(b, "null", 4);
+}
+
 void cg_buf_reset(cg_buf_t *b)
 {
     b->off = b->len = 0;

@@ -76,6 +76,10 @@ int cg_buf_printf(cg_buf_t *b, const char *fmt, ...) __attribute__((format(print
 int cg_buf_vprintf(cg_buf_t *b, const char *fmt, va_list ap);
 /* Appends s with JSON string escaping (no surrounding quotes). */
 int cg_buf_append_json_escaped(cg_buf_t *b, cg_iov_t s);
+/* Appends s as a quoted JSON string. */
+int cg_buf_append_json_iov(cg_buf_t *b, cg_iov_t s);
+/* The same for a C string; NULL is written as null. */
+int cg_buf_append_json_str(cg_buf_t *b, const char *s);
 void cg_buf_reset(cg_buf_t *b);
 void cg_buf_free(cg_buf_t *b);
 

@@ -104,17 +104,6 @@ static const char *mode_name(cg_dest_mode_t m)
     return "?";
 }
 
-static void json_str(cg_buf_t *out, const char *s)
-{
-    if (!s) {
-        cg_buf_append_str(out, "null");
-        return;
-    }
-    cg_buf_append(out, "\"", 1);
-    cg_buf_append_json_escaped(out, cg_iov_str(s));
-    cg_buf_append(out, "\"", 1);
-}
-
 static const char *health_name(const cg_endpoint_t *ep, uint64_t now)
 {
     if (__atomic_load_n(&ep->stats->hc_unhealthy, __ATOMIC_RELAXED)) return "unhealthy";
@@ -128,18 +117,18 @@ static void render_clusters(cg_buf_t *out, const cg_config_t *cfg)
 {
     uint64_t now = cg_clock_mono_us() / 1000;
     cg_buf_printf(out, "{\"version\":%" PRIu64 ",\"region\":", cfg->version);
-    json_str(out, cfg->snap->region);
+    cg_buf_append_json_str(out, cfg->snap->region);
     cg_buf_append_str(out, ",\"destinations\":[");
     for (size_t i = 0; i < cfg->ndests; i++) {
         const cg_dest_t *d = &cfg->dests[i];
         cg_buf_append_str(out, i ? ",{\"name\":" : "{\"name\":");
-        json_str(out, d->name);
+        cg_buf_append_json_str(out, d->name);
         cg_buf_printf(out, ",\"mode\":\"%s\"", mode_name(d->mode));
         if (d->mode == CG_DEST_WEIGHTED) {
             cg_buf_append_str(out, ",\"clusters\":[");
             for (size_t k = 0; k < d->nclusters; k++) {
                 cg_buf_append_str(out, k ? ",{\"cluster\":" : "{\"cluster\":");
-                json_str(out, d->clusters[k].name);
+                cg_buf_append_json_str(out, d->clusters[k].name);
                 cg_buf_printf(out, ",\"weight\":%u,\"endpoints\":%u}", d->clusters[k].weight, d->clusters[k].nendpoints);
             }
             cg_buf_append_str(out, "]");
@@ -155,11 +144,11 @@ static void render_clusters(cg_buf_t *out, const cg_config_t *cfg)
         for (size_t e = 0; e < d->nendpoints; e++) {
             const cg_endpoint_t *ep = &d->endpoints[e];
             cg_buf_append_str(out, e ? ",{\"address\":" : "{\"address\":");
-            json_str(out, ep->name);
+            cg_buf_append_json_str(out, ep->name);
             cg_buf_append_str(out, ",\"cluster\":");
-            json_str(out, ep->cluster);
+            cg_buf_append_json_str(out, ep->cluster);
             cg_buf_append_str(out, ",\"region\":");
-            json_str(out, ep->region);
+            cg_buf_append_json_str(out, ep->region);
             pthread_mutex_lock(&ep->stats->lock);
             uint32_t ejections = ep->stats->outlier.ejections;
             pthread_mutex_unlock(&ep->stats->lock);

@@ -135,17 +135,6 @@ void cg_tools_demo_analyze(const cg_demo_series_t *s, const char *down, double f
  * report.json
  * --------------------------------------------------------------------------------------- */
 
-static void json_str(cg_buf_t *b, const char *s)
-{
-    if (!s) {
-        cg_buf_append_str(b, "null");
-        return;
-    }
-    cg_buf_append_str(b, "\"");
-    cg_buf_append_json_escaped(b, cg_iov_str(s));
-    cg_buf_append_str(b, "\"");
-}
-
 static void json_secs(cg_buf_t *b, double v)
 {
     if (v < 0)
@@ -170,7 +159,7 @@ static void json_time(cg_buf_t *b, uint64_t wall_us)
         return;
     }
     cg_clock_format_iso8601(wall_us, ts);
-    json_str(b, ts);
+    cg_buf_append_json_str(b, ts);
 }
 
 /* Surviving clusters: every cluster seen but the failed one and "-". */
@@ -182,7 +171,7 @@ static void json_survivors(cg_buf_t *b, const cg_demo_report_t *r)
         const char *c = r->series->clusters[i];
         if (!strcmp(c, "-") || (r->down && !strcmp(c, r->down))) continue;
         if (n++) cg_buf_append_str(b, ",");
-        json_str(b, c);
+        cg_buf_append_json_str(b, c);
     }
     cg_buf_append_str(b, "]");
 }
@@ -191,19 +180,19 @@ void cg_tools_demo_report_json(const cg_demo_report_t *r, cg_buf_t *b)
 {
     const cg_load_window_t *k = &r->totals;
     cg_buf_append_str(b, "{\"scenario\":");
-    json_str(b, r->scenario);
+    cg_buf_append_json_str(b, r->scenario);
     cg_buf_append_str(b, ",\"summary\":");
-    json_str(b, r->summary);
+    cg_buf_append_json_str(b, r->summary);
     cg_buf_append_str(b, ",\n \"failure\":{\"action\":");
-    json_str(b, r->failure_action);
+    cg_buf_append_json_str(b, r->failure_action);
     cg_buf_printf(b, ",\"at_s\":%.3f,\"time\":", r->failed_at);
     json_time(b, r->failed_wall_us);
     cg_buf_append_str(b, "},\n \"restore\":{\"action\":");
-    json_str(b, r->restore_action);
+    cg_buf_append_json_str(b, r->restore_action);
     cg_buf_printf(b, ",\"at_s\":%.3f,\"time\":", r->restored_at);
     json_time(b, r->restored_wall_us);
     cg_buf_append_str(b, "},\n \"failed_cluster\":");
-    json_str(b, r->down);
+    cg_buf_append_json_str(b, r->down);
     cg_buf_append_str(b, ",\"surviving_clusters\":");
     json_survivors(b, r);
     cg_buf_printf(
@@ -228,7 +217,7 @@ void cg_tools_demo_report_json(const cg_demo_report_t *r, cg_buf_t *b)
     cg_buf_append_str(b, "},\"requests_per_cluster\":{");
     for (unsigned i = 0; i < k->nclusters; i++) {
         if (i) cg_buf_append_str(b, ",");
-        json_str(b, k->cluster[i].name);
+        cg_buf_append_json_str(b, k->cluster[i].name);
         cg_buf_printf(b, ":%llu", (unsigned long long)k->cluster[i].n);
     }
     cg_buf_append_str(b, "},\"latency_ms\":{\"p50\":");
@@ -238,15 +227,15 @@ void cg_tools_demo_report_json(const cg_demo_report_t *r, cg_buf_t *b)
     cg_buf_append_str(b, ",\"max\":");
     json_ms(b, k->max_ms);
     cg_buf_append_str(b, "},\n \"edge_gateway\":");
-    json_str(b, r->edge_file);
+    cg_buf_append_json_str(b, r->edge_file);
     cg_buf_append_str(b, ",\"settings\":");
-    json_str(b, r->settings);
+    cg_buf_append_json_str(b, r->settings);
     cg_buf_append_str(b, ",\n \"events\":[");
     for (size_t i = 0; i < r->nevents; i++) {
         cg_buf_printf(b, "%s\n  {\"t\":%.3f,\"who\":", i ? "," : "", r->events[i].t);
-        json_str(b, r->events[i].who);
+        cg_buf_append_json_str(b, r->events[i].who);
         cg_buf_append_str(b, ",\"text\":");
-        json_str(b, r->events[i].text);
+        cg_buf_append_json_str(b, r->events[i].text);
         cg_buf_append_str(b, "}");
     }
     cg_buf_append_str(b, "],\n \"timeline\":[");
@@ -264,7 +253,7 @@ void cg_tools_demo_report_json(const cg_demo_report_t *r, cg_buf_t *b)
         for (unsigned c = 0; c < s->nclusters; c++) {
             if (!t->cluster[c]) continue;
             if (n++) cg_buf_append_str(b, ",");
-            json_str(b, s->clusters[c]);
+            cg_buf_append_json_str(b, s->clusters[c]);
             cg_buf_printf(b, ":%u", t->cluster[c]);
         }
         cg_buf_append_str(b, "}}");

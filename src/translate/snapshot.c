@@ -67,19 +67,12 @@ void cg_snapshot_free(cg_snapshot_t *s)
 
 /* ---- JSON ---- */
 
-static void jstr(cg_buf_t *b, const char *s)
-{
-    cg_buf_append_str(b, "\"");
-    cg_buf_append_json_escaped(b, cg_iov_str(s));
-    cg_buf_append_str(b, "\"");
-}
-
 /* ,"key":"value" — skipped when value is NULL (optional fields are omitted). */
 static void jfield_str(cg_buf_t *b, const char *key, const char *value, int first)
 {
     if (value == NULL) return;
     cg_buf_printf(b, "%s\"%s\":", first ? "" : ",", key);
-    jstr(b, value);
+    cg_buf_append_json_str(b, value);
 }
 
 static const char *match_kind(cg_match_kind_t k)
@@ -106,7 +99,7 @@ static void encode_rule(cg_buf_t *b, const cg_snapshot_t *s, const cg_snap_rule_
         int first = 1;
         if (m->has_uri) {
             cg_buf_printf(b, "\"uri\":{\"%s\":", match_kind(m->uri.kind));
-            jstr(b, m->uri.value);
+            cg_buf_append_json_str(b, m->uri.value);
             cg_buf_append_str(b, "}");
             first = 0;
         }
@@ -114,9 +107,9 @@ static void encode_rule(cg_buf_t *b, const cg_snapshot_t *s, const cg_snap_rule_
             cg_buf_printf(b, "%s\"headers\":[", first ? "" : ",");
             for (size_t h = 0; h < m->nheaders; h++) {
                 cg_buf_append_str(b, h ? ",{\"name\":" : "{\"name\":");
-                jstr(b, m->headers[h].name);
+                cg_buf_append_json_str(b, m->headers[h].name);
                 cg_buf_printf(b, ",\"%s\":", match_kind(m->headers[h].match.kind));
-                jstr(b, m->headers[h].match.value);
+                cg_buf_append_json_str(b, m->headers[h].match.value);
                 cg_buf_append_str(b, "}");
             }
             cg_buf_append_str(b, "]");
@@ -128,7 +121,7 @@ static void encode_rule(cg_buf_t *b, const cg_snapshot_t *s, const cg_snap_rule_
     case CG_ACTION_ROUTE:
         cg_buf_append_str(b, ",\"action\":\"route\",\"destination\":");
         if (r->destination < s->ndestinations)
-            jstr(b, s->destinations[r->destination].name);
+            cg_buf_append_json_str(b, s->destinations[r->destination].name);
         else
             cg_buf_append_str(b, "null");
         break;
@@ -202,7 +195,7 @@ static void encode_policy(cg_buf_t *b, const cg_snap_policy_t *p)
 static void encode_destination(cg_buf_t *b, const cg_snap_destination_t *d)
 {
     cg_buf_append_str(b, "{\"name\":");
-    jstr(b, d->name);
+    cg_buf_append_json_str(b, d->name);
     cg_buf_printf(b, ",\"mode\":\"%s\",\"connect_timeout_ms\":%" PRIu32 ",\"endpoints\":[",
                   mode_name(d->mode), d->connect_timeout_ms);
     for (size_t e = 0; e < d->nendpoints; e++) {
@@ -239,9 +232,9 @@ int cg_snapshot_encode_json(const cg_snapshot_t *s, cg_buf_t *out)
     cg_buf_append_str(&b, ",\"labels\":{");
     for (size_t i = 0; i < s->nlabels; i++) {
         if (i) cg_buf_append_str(&b, ",");
-        jstr(&b, s->labels[i].key);
+        cg_buf_append_json_str(&b, s->labels[i].key);
         cg_buf_append_str(&b, ":");
-        jstr(&b, s->labels[i].value);
+        cg_buf_append_json_str(&b, s->labels[i].value);
     }
     cg_buf_append_str(&b, "}");
     jfield_str(&b, "address", s->address, 0);
@@ -271,7 +264,7 @@ int cg_snapshot_encode_json(const cg_snapshot_t *s, cg_buf_t *out)
     cg_buf_append_str(&b, "],\"warnings\":[");
     for (size_t i = 0; i < s->nwarnings; i++) {
         if (i) cg_buf_append_str(&b, ",");
-        jstr(&b, s->warnings[i]);
+        cg_buf_append_json_str(&b, s->warnings[i]);
     }
     cg_buf_append_str(&b, "]}");
     int rc = cg_buf_append(out, cg_buf_data(&b), cg_buf_size(&b));
