@@ -172,8 +172,13 @@ def test_removed_ingress_gateway_resource_moves_traffic_without_errors(edge_topo
     load.wait_until(t_gone + 1.0)
     assert shares(load.window(t_gone)) == {"cluster-2": 1.0}, describe(load.window(t_gone))
 
+    # make before break: the ingress serves the hostname again before the edge sends to it (were
+    # the edge first, its first requests would be refused and eject ingress-1 for 5 s: correct,
+    # but then the return waits for the ejection to end)
     t_apply = load.now()
-    topo.set_serving({"cluster-1", "cluster-2"})
+    topo.set_serving({"cluster-1", "cluster-2"}, edge=False)
+    ingress_reloaded(topo, "cluster-1", 2)
+    topo.set_serving({"cluster-1", "cluster-2"}, ingresses=False)
     wait_for(lambda: edge_has(topo, ep1), timeout=5, what="cluster-1 back among the edge's endpoints")
     t_back = load.now()
     assert_back_on(load, "cluster-1", t_back)
