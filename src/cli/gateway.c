@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "core/sock.h"
 #include "http/client.h"
+#include "model/schema.h"
 #include "proxy/server.h"
 
 #include <getopt.h>
@@ -34,14 +35,15 @@ static const char usage[] =
     "      --idle-timeout D   close keep-alive connections idle for D (default 60s)\n"
     "      --max-connections N  downstream connections per worker (default 65536)\n";
 
-/* "5", "5s", "1.5s" or "250ms" (at most an hour) into milliseconds; positive unless zero_ok. */
+/* A duration in the resources' grammar ("5s", "1.5s", "250ms", "1m"), or a bare number of
+ * seconds; at most an hour, positive unless zero is allowed. */
 static int parse_seconds(const char *flag, const char *s, int positive, uint32_t *out_ms)
 {
+    int64_t ms = -1;
     char *end;
-    double v = strtod(s, &end);
-    double ms = v * 1000;
-    if (end != s && !strcmp(end, "ms")) ms = v;
-    else if (end == s || (*end && strcmp(end, "s") != 0)) ms = -1;
+    double secs = strtod(s, &end);
+    if (end != s && *end == '\0' && secs >= 0) ms = (int64_t)(secs * 1000);
+    else if (cg_model_parse_duration(s, &ms)) ms = -1;
     if (ms < 0 || ms > 3600 * 1000 || (positive && ms < 1)) {
         fprintf(stderr, "crossgate gateway: %s wants a duration such as 5s or 250ms, got \"%s\"\n", flag, s);
         return -1;

@@ -44,6 +44,19 @@ static void jstr(cg_buf_t *b, const char *s)
     cg_buf_append_json_str(b, s ? s : "");
 }
 
+/* Opens a resource's JSON object with its identity: {"kind":..,"name":..,"namespace":..,"cluster":.. */
+static void identity_json(cg_buf_t *b, cg_model_kind_t kind, const char *name, const char *ns, const char *cluster)
+{
+    cg_buf_append_str(b, "{\"kind\":");
+    jstr(b, cg_model_kind_name(kind));
+    cg_buf_append_str(b, ",\"name\":");
+    jstr(b, name);
+    cg_buf_append_str(b, ",\"namespace\":");
+    jstr(b, ns);
+    cg_buf_append_str(b, ",\"cluster\":");
+    jstr(b, cluster);
+}
+
 static int hexval(char c)
 {
     return c >= '0' && c <= '9'   ? c - '0'
@@ -199,14 +212,8 @@ static void results_json(cg_control_t *cp, const cg_control_results_t *r, cg_buf
     cg_buf_append_str(b, "{\"results\":[");
     for (size_t i = 0; i < r->len; i++) {
         const cg_control_result_t *x = &r->items[i];
-        cg_buf_append_str(b, i ? ",{\"kind\":" : "{\"kind\":");
-        jstr(b, cg_model_kind_name(x->kind));
-        cg_buf_append_str(b, ",\"name\":");
-        jstr(b, x->name);
-        cg_buf_append_str(b, ",\"namespace\":");
-        jstr(b, x->namespace_);
-        cg_buf_append_str(b, ",\"cluster\":");
-        jstr(b, x->cluster);
+        if (i) cg_buf_append_str(b, ",");
+        identity_json(b, x->kind, x->name, x->namespace_, x->cluster);
         cg_buf_printf(b, ",\"action\":\"%s\",\"version\":%" PRIu64 "}",
                       cg_control_action_name(x->action), x->version);
     }
@@ -263,14 +270,7 @@ static void item_json(const cg_control_res_t *r, cg_buf_t *b)
 {
     char when[32];
     cg_clock_format_iso8601(r->updated_us, when);
-    cg_buf_append_str(b, "{\"kind\":");
-    jstr(b, cg_model_kind_name(r->kind));
-    cg_buf_append_str(b, ",\"name\":");
-    jstr(b, r->name);
-    cg_buf_append_str(b, ",\"namespace\":");
-    jstr(b, r->namespace_);
-    cg_buf_append_str(b, ",\"cluster\":");
-    jstr(b, r->cluster);
+    identity_json(b, r->kind, r->name, r->namespace_, r->cluster);
     cg_buf_printf(b, ",\"version\":%" PRIu64 ",\"updated\":\"%s\",\"valid\":%s,\"resource\":%s}",
                   r->version, when, r->set ? "true" : "false", r->json);
 }

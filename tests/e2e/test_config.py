@@ -221,3 +221,15 @@ def test_sigterm_stops_the_gateway_cleanly(reloadable):
     gw.proc.p.wait(10)
     gw.proc.expect_alive = False
     assert gw.proc.p.returncode == 0, gw.log()
+
+
+@pytest.mark.parametrize("flag,value", [
+    ("--header-timeout", "0"), ("--header-timeout", "2x"), ("--idle-timeout", "90m"),
+    ("--drain-time", "-1"), ("--max-connections", "0"), ("--workers", "0"),
+])
+def test_bad_duration_and_limit_flags_exit_2_with_one_line(flag, value, tmp_path):
+    r = subprocess.run([BIN, "gateway", "--cluster", "c", "-f", str(tmp_path), flag, value],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and flag in lines[0] and value in lines[0]
