@@ -55,6 +55,7 @@ static void url_for(char *out, size_t cap, const char *fmt, ...) __attribute__((
 static void url_for(char *out, size_t cap, const char *fmt, ...)
 {
     int n = snprintf(out, cap, "%s", A.cfg->url);
+    if (n < 0 || (size_t)n >= cap) n = (int)cap - 1; /* cannot happen: URLs are bounded at start */
     while (n > 0 && out[n - 1] == '/') out[--n] = '\0';
     va_list ap;
     va_start(ap, fmt);

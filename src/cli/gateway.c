@@ -32,8 +32,12 @@ static const char usage[] =
     "      --drain-time SECS  on SIGTERM, fail health checks and close keep-alive connections\n"
     "                         for this long before stopping (default 0: stop at once)\n"
     "      --header-timeout D a request head must arrive within D (default 10s; else 408)\n"
+    "      --body-timeout D   a request body may pause at most D between bytes (default 30s;\n"
+    "                         else 408, never counted against the upstream)\n"
     "      --idle-timeout D   close keep-alive connections idle for D (default 60s)\n"
-    "      --max-connections N  downstream connections per worker (default 65536)\n";
+    "      --max-connections N  downstream connections per worker (default 65536, or what\n"
+    "                         the file descriptor limit allows; the soft limit is raised to\n"
+    "                         the hard one as needed)\n";
 
 /* A duration in the resources' grammar ("5s", "1.5s", "250ms", "1m"), or a bare number of
  * seconds; at most an hour, positive unless zero is allowed. */
@@ -62,7 +66,7 @@ int cg_cli_gateway(int argc, char **argv)
         {"log-level", required_argument, 0, 'v'}, {"control", required_argument, 0, 'C'},
         {"cache-dir", required_argument, 0, 'D'}, {"drain-time", required_argument, 0, 'T'},
         {"header-timeout", required_argument, 0, 'H'}, {"idle-timeout", required_argument, 0, 'I'},
-        {"max-connections", required_argument, 0, 'M'},
+        {"max-connections", required_argument, 0, 'M'}, {"body-timeout", required_argument, 0, 'B'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
     };
     cg_gateway_opts_t o = {.namespace_ = "default", .address = "127.0.0.1"};
@@ -119,6 +123,9 @@ int cg_cli_gateway(int argc, char **argv)
             break;
         case 'I':
             if (parse_seconds("--idle-timeout", optarg, 1, &o.idle_timeout_ms)) goto Exit;
+            break;
+        case 'B':
+            if (parse_seconds("--body-timeout", optarg, 1, &o.body_timeout_ms)) goto Exit;
             break;
         case 'M': {
             char *end;

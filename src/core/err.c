@@ -20,6 +20,9 @@ int cg_err_from_errno(int e)
     switch (e) {
     case EAGAIN: return CG_EAGAIN;
     case ENOMEM: return CG_ENOMEM;
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS: return CG_ENORES;
     case EINVAL: return CG_EINVAL;
     case ETIMEDOUT: return CG_ETIMEDOUT;
     case ECONNREFUSED: return CG_ECONNREFUSED;

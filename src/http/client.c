@@ -27,9 +27,11 @@ struct cg_http_client {
     uint8_t connected, head_done, done;
 };
 
+size_t cg_http_client_max_body = CG_HTTP_CLIENT_MAX_BODY;
+
 int cg_http_url_parse(const char *url, cg_addr_t *addr, char *host, size_t hostcap, const char **path)
 {
-    if (strncmp(url, "http://", 7) != 0) return CG_EINVAL;
+    if (strncmp(url, "http://", 7) != 0 || strlen(url) > CG_HTTP_URL_MAX) return CG_EINVAL;
     const char *h = url + 7, *slash = strchr(h, '/');
     size_t hl = slash ? (size_t)(slash - h) : strlen(h);
     if (hl == 0 || hl >= hostcap) return CG_EINVAL;
@@ -105,8 +107,10 @@ static int consume(cg_http_client_t *c)
     while (c->parsed < c->in.len) {
         cg_http_out_reset(&c->out);
         int r = cg_http_parse_body(&c->parser, c->in.base, c->in.len, &c->parsed, &c->out);
-        for (unsigned i = 0; i < c->out.n; i++)
+        for (unsigned i = 0; i < c->out.n; i++) {
+            if (c->res.body.len + c->out.iov[i].iov_len > cg_http_client_max_body) return CG_ELIMIT;
             cg_buf_append(&c->res.body, c->out.iov[i].iov_base, c->out.iov[i].iov_len);
+        }
         if (r == 0) return 0;
         if (r == CG_EPARSE) return CG_EPARSE;
     }

@@ -9,6 +9,13 @@
 
 typedef struct cg_http_client cg_http_client_t;
 
+/* Longest URL accepted: the control path builds request URLs from it in fixed buffers. */
+#define CG_HTTP_URL_MAX 512
+/* Largest response body buffered (a 1,000-cluster snapshot is about 14 MB); a larger one fails
+ * the request with CG_ELIMIT. A variable so tests can lower it. */
+#define CG_HTTP_CLIENT_MAX_BODY ((size_t)256 << 20)
+extern size_t cg_http_client_max_body;
+
 typedef struct cg_http_result {
     int err;        /* 0, or CG_E* (connect failure, timeout, malformed response) */
     int status;

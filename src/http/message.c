@@ -7,12 +7,96 @@
 #include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
+#include <strings.h>
 
 int cg_http_head_find(const cg_http_head_t *h, const char *base, cg_iov_t name)
 {
     for (int i = 0; i < h->nheaders; i++)
         if (cg_iov_caseeq(cg_span_iov(base, h->headers[i].name), name)) return i;
     return -1;
+}
+
+static int is_tchar(unsigned char c)
+{
+    /* RFC 9110 5.6.2 */
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return 1;
+    if (c >= '0' && c <= '9') return 1;
+    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+int64_t cg_http_parse_content_length(cg_iov_t v)
+{
+    if (v.len == 0) return -1;
+    int64_t n = 0;
+    for (size_t i = 0; i < v.len; i++) {
+        unsigned char c = (unsigned char)v.base[i];
+        if (c < '0' || c > '9') return -1;
+        if (n > (CG_HTTP_MAX_CONTENT_LENGTH - (c - '0')) / 10) return -1; /* before it can wrap */
+        n = n * 10 + (c - '0');
+    }
+    return n;
+}
+
+int cg_http_check_transfer_encoding(cg_iov_t v)
+{
+    /* a list of tokens separated by OWS "," OWS; no parameters, no empty elements */
+    size_t i = 0, nchunked = 0, nother = 0;
+    for (;;) {
+        while (i < v.len && (v.base[i] == ' ' || v.base[i] == '\t')) i++;
+        size_t start = i;
+        while (i < v.len && is_tchar((unsigned char)v.base[i])) i++;
+        if (i == start) return 400;
+        if (cg_iov_caseeq_lit(cg_iov(v.base + start, i - start), "chunked")) nchunked++;
+        else nother++;
+        while (i < v.len && (v.base[i] == ' ' || v.base[i] == '\t')) i++;
+        if (i == v.len) break;
+        if (v.base[i] != ',') return 400;
+        i++;
+    }
+    if (nchunked > 1) return 400;
+    return nother ? 501 : 0;
+}
+
+int cg_http_valid_authority(cg_iov_t v)
+{
+    if (v.len == 0) return 0;
+    for (size_t i = 0; i < v.len; i++) {
+        unsigned char c = (unsigned char)v.base[i];
+        if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') continue;
+        if (c >= '0' && c <= '9') continue;
+        if (!c || !strchr("-._~!$&'()*+,;=:%[]", c)) return 0;
+        if ((c == '[' && i != 0)) return 0;
+    }
+    return 1;
+}
+
+int cg_http_check_target(cg_http_head_t *h, const char *base, int method)
+{
+    cg_iov_t t = cg_span_iov(base, h->url);
+    h->authority = (cg_span_t){0, 0};
+    h->path = h->url;
+    if (method == HTTP_CONNECT) return 0; /* authority-form; refused by the proxy */
+    if (t.len == 0 || memchr(t.base, '#', t.len)) return 400;
+    if (t.base[0] == '/') return 0;
+    if (t.len == 1 && t.base[0] == '*') return method == HTTP_OPTIONS ? 0 : 400;
+    size_t skip;
+    if (t.len >= 7 && strncasecmp(t.base, "http://", 7) == 0) skip = 7;
+    else if (t.len >= 8 && strncasecmp(t.base, "https://", 8) == 0) skip = 8;
+    else return 400;
+    size_t e = skip;
+    while (e < t.len && t.base[e] != '/' && t.base[e] != '?') e++;
+    if (!cg_http_valid_authority(cg_iov(t.base + skip, e - skip))) return 400;
+    h->authority = (cg_span_t){h->url.off + (uint32_t)skip, (uint32_t)(e - skip)};
+    h->path = (cg_span_t){h->url.off + (uint32_t)e, (uint32_t)(t.len - e)};
+    return 0;
+}
+
+void cg_http_request_target(const cg_http_head_t *h, const char *base, cg_iov_t *authority, cg_iov_t *path)
+{
+    *authority = h->authority.len ? cg_span_iov(base, h->authority) : cg_http_head_value(h, base, h->host_idx);
+    *path = cg_span_iov(base, h->path);
+    if (path->len == 0 || path->base[0] == '?') *path = CG_IOV_LIT("/");
 }
 
 const char *cg_http_method_name(int method)

@@ -29,7 +29,11 @@ enum {
     CG_HTTP_F_UPGRADE = 1 << 3,
     CG_HTTP_F_HAS_BODY = 1 << 4, /* CL > 0 or chunked */
     CG_HTTP_F_EOF_BODY = 1 << 5, /* response delimited by connection close */
+    CG_HTTP_F_MULTI_CONNECTION = 1 << 6, /* more than one Connection header (conn_idx: the first) */
 };
+
+/* Largest Content-Length accepted (4 EiB): far beyond any real body, far from wrapping. */
+#define CG_HTTP_MAX_CONTENT_LENGTH (INT64_C(1) << 62)
 
 /* A parsed head. Offsets are relative to the start of the buffer data it was parsed from. */
 typedef struct cg_http_head {
@@ -40,7 +44,11 @@ typedef struct cg_http_head {
     uint16_t flags;
     int64_t content_length; /* -1: none */
     cg_span_t url, reason;
-    int16_t host_idx, conn_idx, te_idx, xff_idx, rid_idx, ua_idx; /* -1: absent */
+    /* request target split (requests only): authority of an absolute-form target (len 0 for
+     * origin-form), and the part to forward in origin-form: it may be empty or start with '?'
+     * ("http://h?q"), then "/" goes in front of it */
+    cg_span_t authority, path;
+    int16_t host_idx, conn_idx, te_idx, xff_idx, rid_idx, ua_idx, cl_idx; /* -1: absent */
     uint16_t nheaders;
     cg_http_header_t headers[CG_HTTP_MAX_HEADERS];
 } cg_http_head_t;
@@ -57,6 +65,21 @@ static inline cg_iov_t cg_http_head_value(const cg_http_head_t *h, const char *b
 /* First header named `name` (case-insensitive), -1 if absent. */
 int cg_http_head_find(const cg_http_head_t *h, const char *base, cg_iov_t name);
 const char *cg_http_method_name(int method);
+
+/* Strict syntax checks shared by both directions. */
+/* Content-Length: 1*DIGIT up to CG_HTTP_MAX_CONTENT_LENGTH; the value, or -1. */
+int64_t cg_http_parse_content_length(cg_iov_t v);
+/* Transfer-Encoding: 0 for exactly "chunked", 501 for a well-formed list of other codings,
+ * 400 for a malformed one (or chunked twice). */
+int cg_http_check_transfer_encoding(cg_iov_t v);
+/* A Host value or target authority: reg-name / IP-literal with an optional port, no userinfo. */
+int cg_http_valid_authority(cg_iov_t v);
+/* Classifies a request's target into h->authority / h->path (origin, absolute or asterisk
+ * form). Returns 0, or the status to refuse it with. */
+int cg_http_check_target(cg_http_head_t *h, const char *base, int method);
+/* The target of a request head as routing sees it: the authority of an absolute-form target,
+ * else Host; the path, "/" when the target has none ("http://h", "http://h?q"). */
+void cg_http_request_target(const cg_http_head_t *h, const char *base, cg_iov_t *authority, cg_iov_t *path);
 const char *cg_http_status_reason(int status);
 
 /* Bytes on their way to one socket: slices of read buffers and of a small scratch area. */

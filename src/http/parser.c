@@ -35,8 +35,8 @@ static int on_message_begin(llhttp_t *ll)
     h->nheaders = 0;
     h->flags = 0;
     h->content_length = -1;
-    h->url = h->reason = (cg_span_t){0, 0};
-    h->host_idx = h->conn_idx = h->te_idx = h->xff_idx = h->rid_idx = h->ua_idx = -1;
+    h->url = h->reason = h->authority = h->path = (cg_span_t){0, 0};
+    h->host_idx = h->conn_idx = h->te_idx = h->xff_idx = h->rid_idx = h->ua_idx = h->cl_idx = -1;
     p->in_value = 0;
     p->interim = 0;
     return 0;
@@ -100,16 +100,33 @@ static int on_header_value_complete(llhttp_t *ll)
     while (hd->value.len && (b[hd->value.off + hd->value.len - 1] == ' ' || b[hd->value.off + hd->value.len - 1] == '\t'))
         hd->value.len--;
     cg_span_t n = hd->name;
+    cg_iov_t v = cg_span_iov(b, hd->value);
+    int r;
     switch (n.len) {
     case 4:
-        if (is_name(b, n, "host", 4)) {
-            if (h->host_idx >= 0 && p->ll.type == HTTP_REQUEST) return fail(p, 400, "duplicate host header");
+        if (is_name(b, n, "host", 4) && p->ll.type == HTTP_REQUEST) {
+            if (h->host_idx >= 0) return fail(p, 400, "duplicate host header");
+            if (!cg_http_valid_authority(v)) return fail(p, 400, "invalid host header");
             h->host_idx = (int16_t)idx;
         }
         break;
     case 10:
-        if (is_name(b, n, "connection", 10)) h->conn_idx = (int16_t)idx;
-        else if (is_name(b, n, "user-agent", 10)) h->ua_idx = (int16_t)idx;
+        if (is_name(b, n, "connection", 10)) {
+            if (h->conn_idx >= 0) h->flags |= CG_HTTP_F_MULTI_CONNECTION;
+            else h->conn_idx = (int16_t)idx;
+        } else if (is_name(b, n, "user-agent", 10)) {
+            h->ua_idx = (int16_t)idx;
+        }
+        break;
+    case 14:
+        if (is_name(b, n, "content-length", 14)) {
+            /* our own reading, not llhttp's: 1*DIGIT within a bound, so no value can wrap */
+            if (h->cl_idx >= 0) return fail(p, 400, "duplicate content-length");
+            int64_t cl = cg_http_parse_content_length(v);
+            if (cl < 0) return fail(p, 400, "invalid content-length");
+            h->cl_idx = (int16_t)idx;
+            h->content_length = cl;
+        }
         break;
     case 12:
         if (is_name(b, n, "x-request-id", 12)) h->rid_idx = (int16_t)idx;
@@ -118,7 +135,12 @@ static int on_header_value_complete(llhttp_t *ll)
         if (is_name(b, n, "x-forwarded-for", 15)) h->xff_idx = (int16_t)idx;
         break;
     case 17:
-        if (is_name(b, n, "transfer-encoding", 17)) h->te_idx = (int16_t)idx;
+        if (is_name(b, n, "transfer-encoding", 17)) {
+            if (h->te_idx >= 0) return fail(p, 400, "duplicate transfer-encoding");
+            if ((r = cg_http_check_transfer_encoding(v)) != 0)
+                return fail(p, (uint16_t)r, r == 501 ? "transfer-coding not implemented" : "invalid transfer-encoding");
+            h->te_idx = (int16_t)idx;
+        }
         break;
     case 6:
         if (is_name(b, n, "expect", 6) &&
@@ -166,16 +188,26 @@ static int on_headers_complete(llhttp_t *ll)
     h->http_major = ll->http_major;
     h->http_minor = ll->http_minor;
     h->status = ll->status_code;
+    /* llhttp refuses some of these only once asked for the body, and a head we stop at may be
+     * followed by the next message: check them all here, for both directions */
+    if (h->te_idx >= 0 && h->cl_idx >= 0) return fail(p, 400, "both content-length and transfer-encoding");
+    if ((ll->flags & F_TRANSFER_ENCODING) && !(ll->flags & F_CHUNKED))
+        return fail(p, 400, "transfer-encoding must be chunked");
+    if (ll->http_major != 1) {
+        if (ll->http_major == 0) return fail(p, 400, "HTTP/0.9 is not supported");
+        return fail(p, 505, "HTTP version not supported");
+    }
+    /* RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing */
+    if (h->te_idx >= 0 && ll->http_minor == 0) return fail(p, 400, "transfer-encoding in an HTTP/1.0 message");
     if (ll->type == HTTP_REQUEST) {
-        /* llhttp refuses these only once asked for the body, and a head we stop at may be
-         * followed by the next message: check them here */
-        if ((ll->flags & F_TRANSFER_ENCODING) && !(ll->flags & F_CHUNKED))
-            return fail(p, 400, "transfer-encoding must end in chunked");
-        if (ll->http_major == 0) return fail(p, 400, "HTTP/0.9 requests are not supported");
-        if (ll->http_major != 1) return fail(p, 505, "HTTP version not supported");
+        int r = cg_http_check_target(h, p->base, ll->method);
+        if (r) return fail(p, (uint16_t)r, "invalid request target");
+    } else if (h->status == 101) {
+        /* we never ask for an upgrade (Upgrade is hop-by-hop and dropped): a 101 is unsolicited */
+        return fail(p, 502, "unsolicited 101 switching protocols");
     }
     if (ll->flags & F_CHUNKED) h->flags |= CG_HTTP_F_CHUNKED;
-    if (ll->flags & F_CONTENT_LENGTH) h->content_length = (int64_t)ll->content_length;
+    if (!!(h->flags & CG_HTTP_F_CHUNKED) != (h->te_idx >= 0)) return fail(p, 400, "invalid transfer-encoding");
     if (llhttp_should_keep_alive(ll)) h->flags |= CG_HTTP_F_KEEPALIVE;
     if (ll->upgrade) h->flags |= CG_HTTP_F_UPGRADE;
     if (ll->type == HTTP_RESPONSE && h->status >= 100 && h->status < 200 && h->status != 101) {
@@ -335,6 +367,22 @@ int cg_http_parse_body(cg_http_parser_t *p, const char *data, size_t len, size_t
     if (p->complete) return 0;
     llhttp_resume(&p->ll);
     return CG_EAGAIN;
+}
+
+int cg_http_parser_check_body(cg_http_parser_t *p, const char *data, size_t len, size_t from)
+{
+    if (p->complete || from >= len) return 0;
+    cg_http_parser_t t = *p; /* llhttp keeps all its state in the struct: a copy parses alone */
+    t.ll.data = &t;
+    t.state = ST_BODY;
+    t.base = data;
+    t.out = NULL;
+    llhttp_errno_t e = llhttp_execute(&t.ll, data + from, len - from);
+    if (e == HPE_OK || e == HPE_PAUSED) return 0; /* valid so far, or complete */
+    map_error(&t, e);
+    p->error_status = t.error_status;
+    p->error_reason = t.error_reason;
+    return CG_EPARSE;
 }
 
 int cg_http_parse_eof(cg_http_parser_t *p, cg_http_out_t *out)

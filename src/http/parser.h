@@ -54,6 +54,10 @@ int cg_http_parse_head(cg_http_parser_t *p, const char *data, size_t len, size_t
  * nearly full: call again after flushing), or CG_EPARSE. */
 int cg_http_parse_body(cg_http_parser_t *p, const char *data, size_t len, size_t *parsed,
                        cg_http_out_t *out);
+/* Validates the body bytes already received, data[from, len), without consuming them or queueing
+ * anything: lets a gateway refuse a malformed body before a byte of the message goes on.
+ * Returns 0 (valid so far, or complete) or CG_EPARSE with p->error_status/error_reason set. */
+int cg_http_parser_check_body(cg_http_parser_t *p, const char *data, size_t len, size_t from);
 /* The peer closed: completes an EOF-delimited body (returns 0) or reports truncation. */
 int cg_http_parse_eof(cg_http_parser_t *p, cg_http_out_t *out);
 

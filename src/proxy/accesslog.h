@@ -19,7 +19,8 @@
     X(DPE, 1u << 8)                                                                                \
     X(UPE, 1u << 9)                                                                                \
     X(SI, 1u << 10)                                                                                \
-    X(LR, 1u << 11)
+    X(LR, 1u << 11)                                                                                \
+    X(OM, 1u << 12) /* overload: a local resource (fds, memory) ran out; no endpoint's fault */
 
 enum {
 #define CG__RF(name, bit) CG_RF_##name = bit,

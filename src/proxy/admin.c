@@ -29,6 +29,10 @@ static const metric_def_t worker_metrics[] = {
     {"crossgate_upstream_cx_connect_fail_total", "counter", "Upstream connects that failed or timed out.", WSTAT(up_cx_connect_fail)},
     {"crossgate_pool_free_downstream", "gauge", "Downstream connection objects cached for reuse.", WSTAT(pool_conns)},
     {"crossgate_pool_free_upstream", "gauge", "Upstream connection objects cached for reuse.", WSTAT(pool_upstreams)},
+    {"crossgate_downstream_accept_paused_total", "counter", "Times accepting paused: out of file descriptors or at max connections.", WSTAT(accept_paused)},
+    {"crossgate_downstream_rq_local_exhausted_total", "counter", "Requests answered 503 (OM): no local resource for an upstream connection.", WSTAT(rq_local_exhausted)},
+    {"crossgate_downstream_rq_client_timeout_total", "counter", "Requests ended 408 while waiting on the client's body.", WSTAT(rq_client_timeout)},
+    {"crossgate_access_log_dropped_bytes_total", "counter", "Access-log bytes dropped because the log could not keep up.", WSTAT(log_dropped_bytes)},
 };
 
 static uint64_t sum_stat(size_t off)

@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/sock.h"
+#include "http/forward.h"
 #include "http/parser.h"
 #include "lb/health.h"
 #include "lb/retry.h"
@@ -22,6 +23,7 @@
 #include "proxy/worker.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +31,7 @@
 #include <unistd.h>
 
 #define READ_CHUNK (16 * 1024)
-/* Loop guard: every gateway counts itself in this header; too many hops is a loop. */
-#define CG_HOPS_HEADER "x-crossgate-hops"
+/* Loop guard: a request that crossed this many gateways is in a loop. */
 #define CG_MAX_HOPS 8
 #define FREE_LIST_MAX 1024
 
@@ -52,6 +53,7 @@ typedef struct up {
     cg_http_parser_t parser;
     cg_http_out_t out;
     cg_timer_t timer;
+    cg_defer_t defer; /* the free, after the batch of events that closed it */
     uint8_t connected, readable, writable, eof, reused, got_bytes, head_done;
     uint8_t rdhup; /* epoll saw the peer's FIN: read until EOF, short reads included */
 } up_t;
@@ -86,7 +88,6 @@ struct conn {
     uint8_t retry_counted, backoff_wait, backoff_done, dest_counted;
     uint8_t ntried;
     int8_t wcluster;
-    int16_t hops_idx;
     uint16_t hops;
     uint16_t tried[CG_MAX_TRIES];
     uint16_t status;
@@ -105,6 +106,10 @@ static void finish_request(conn_t *c);
 static void header_timeout(cg_loop_t *loop, cg_timer_t *t);
 static void idle_timeout(cg_loop_t *loop, cg_timer_t *t);
 static void up_release(conn_t *c, int reusable);
+static void accept_resume(cg_loop_t *loop, cg_timer_t *t);
+static void try_timeout(cg_loop_t *loop, cg_timer_t *t);
+
+enum { PAUSE_NONE, PAUSE_FDS, PAUSE_MAX_CONNS }; /* why accepting is paused */
 
 /* ---------- small helpers ---------- */
 
@@ -175,39 +180,6 @@ static void buf_cut(cg_buf_t *b, size_t from, size_t to)
     b->len -= to - from;
 }
 
-/* A small decimal number into the output's scratch (no printf on the request path). */
-static int out_uint(cg_http_out_t *o, unsigned v)
-{
-    char d[10];
-    int n = 0;
-    do d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
-    while ((v /= 10) && n < (int)sizeof(d));
-    return cg_http_out_copy(o, d + sizeof(d) - n, (size_t)n);
-}
-
-static int hop_by_hop(cg_iov_t name, cg_iov_t connection)
-{
-    /* by length first: most headers are ruled out without a comparison */
-    const char *hop = NULL;
-    switch (name.len) {
-    case 2: hop = "te"; break;
-    case 7: hop = name.base[0] == 't' || name.base[0] == 'T' ? "trailer" : "upgrade"; break;
-    case 10: hop = name.base[0] == 'c' || name.base[0] == 'C' ? "connection" : "keep-alive"; break;
-    case 16: hop = "proxy-connection"; break;
-    case 17: hop = "transfer-encoding"; break;
-    }
-    if (hop && strncasecmp(name.base, hop, name.len) == 0) return 1;
-    if (connection.len) {
-        char tok[64];
-        if (name.len < sizeof(tok)) {
-            memcpy(tok, name.base, name.len);
-            tok[name.len] = '\0';
-            if (cg_iov_list_has(connection, tok)) return 1;
-        }
-    }
-    return 0;
-}
-
 /* ---------- config holds ---------- */
 
 static void hold_release(cg_worker_t *w, cg_cfg_hold_t *h)
@@ -270,6 +242,29 @@ static void redirect_reply(conn_t *c, const cg_snap_redirect_t *r)
 
 static void up_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events);
 
+/* Puts a closed connection object on its free list (keeping its buffer's storage), or frees it
+ * once the list holds FREE_LIST_MAX. */
+static void pool_put(cg_list_t *free_list, uint64_t *nfree, cg_list_t *link, cg_buf_t *in, void *obj)
+{
+    if (*nfree < FREE_LIST_MAX) {
+        cg_buf_reset(in);
+        cg_list_insert_head(free_list, link);
+        (*nfree)++;
+    } else {
+        cg_buf_free(in);
+        free(obj);
+    }
+}
+
+static void up_recycle(cg_loop_t *loop, cg_defer_t *d)
+{
+    up_t *u = cg_container_of(d, up_t, defer);
+    pool_put(&u->w->free_ups, &u->w->stats.pool_upstreams, &u->link, &u->in, u);
+}
+
+/* Closes an upstream connection. Its memory is reused or freed only after the current batch
+ * of events: a later event of the batch may still name it (cg_io_stop cleared its callback,
+ * so the loop skips that event), and it must not be handed to another request before then. */
 static void up_free(up_t *u)
 {
     cg_worker_t *w = u->w;
@@ -286,14 +281,7 @@ static void up_free(up_t *u)
     }
     u->conn = NULL;
     u->bucket = NULL;
-    if (w->stats.pool_upstreams < FREE_LIST_MAX) {
-        cg_buf_reset(&u->in);
-        cg_list_insert_head(&w->free_ups, &u->link);
-        w->stats.pool_upstreams++;
-    } else {
-        cg_buf_free(&u->in);
-        free(u);
-    }
+    cg_defer(&w->loop, &u->defer, up_recycle);
 }
 
 static cg_pool_bucket_t *bucket_for(cg_worker_t *w, const cg_addr_t *a)
@@ -328,13 +316,14 @@ static up_t *up_alloc(cg_worker_t *w)
         u = cg_xcalloc(1, sizeof(*u));
     }
     cg_list_init(&u->link);
+    cg_list_init(&u->defer.link);
     u->w = w;
     u->io.fd = -1;
     return u;
 }
 
 /* Takes a pooled connection to the endpoint, or starts a new one. */
-static up_t *up_acquire(conn_t *c, const cg_endpoint_t *ep, int fresh)
+static up_t *up_acquire(conn_t *c, const cg_endpoint_t *ep, int fresh, int *err)
 {
     cg_worker_t *w = c->w;
     cg_pool_bucket_t *b = bucket_for(w, &ep->addr);
@@ -348,14 +337,18 @@ static up_t *up_acquire(conn_t *c, const cg_endpoint_t *ep, int fresh)
         w->stats.up_cx_reused++;
     } else {
         int fd = cg_sock_connect(&ep->addr);
-        if (fd < 0) return NULL;
+        if (fd < 0) {
+            *err = fd;
+            return NULL;
+        }
         u = up_alloc(w);
         u->addr = ep->addr;
         u->stats = ep->stats;
-        if (cg_io_start(&w->loop, &u->io, fd, up_on_io)) {
+        if ((*err = cg_io_start(&w->loop, &u->io, fd, up_on_io)) != 0) {
             close(fd);
             u->io.fd = -1;
             up_free(u);
+            if (*err == CG_ESYS || *err == CG_ENOMEM) *err = CG_ENORES; /* epoll out of room */
             return NULL;
         }
         w->stats.up_cx_total++;
@@ -399,48 +392,14 @@ static void up_release(conn_t *c, int reusable)
 
 static int build_upstream_head(conn_t *c, up_t *u)
 {
-    cg_http_out_t *o = &u->out;
-    cg_http_head_t *h = &c->head;
-    const char *b = c->in.base;
-    const char *m = cg_http_method_name(h->method);
-    int r = 0;
-    r |= cg_http_out_push(o, m, strlen(m));
-    r |= cg_http_out_push(o, " ", 1);
-    r |= cg_http_out_push(o, b + h->url.off, h->url.len);
-    r |= cg_http_out_push(o, " HTTP/1.1\r\n", 11);
-    cg_iov_t connection = cg_http_head_value(h, b, h->conn_idx);
-    for (int i = 0; i < h->nheaders; i++) {
-        cg_http_header_t *hd = &h->headers[i];
-        cg_iov_t name = cg_span_iov(b, hd->name);
-        if (i == h->xff_idx || i == c->hops_idx || hop_by_hop(name, connection) ||
-            cg_iov_caseeq_lit(name, "x-forwarded-proto") ||
-            ((h->flags & CG_HTTP_F_EXPECT_CONTINUE) && cg_iov_caseeq_lit(name, "expect")))
-            continue;
-        r |= cg_http_out_push(o, b + hd->name.off, hd->line_end - hd->name.off);
-    }
-    if (h->xff_idx >= 0) {
-        cg_iov_t xff = cg_span_iov(b, h->headers[h->xff_idx].value);
-        r |= cg_http_out_push(o, "x-forwarded-for: ", 17);
-        r |= cg_http_out_push(o, xff.base, xff.len);
-        r |= cg_http_out_push(o, ",", 1);
-    } else {
-        r |= cg_http_out_push(o, "x-forwarded-for: ", 17);
-    }
-    /* the connection outlives the write: its fields are slices, not copies */
-    r |= cg_http_out_push(o, c->peer_ip, c->peer_ip_len);
-    r |= cg_http_out_push(o, "\r\n", 2);
-    r |= cg_http_out_push(o, "x-forwarded-proto: http\r\n", 25);
-    r |= cg_http_out_push(o, CG_HOPS_HEADER ": ", sizeof(CG_HOPS_HEADER) + 1);
-    r |= out_uint(o, (unsigned)c->hops + 1);
-    r |= cg_http_out_push(o, "\r\n", 2);
-    if (c->rid_generated) {
-        r |= cg_http_out_push(o, "x-request-id: ", 14);
-        r |= cg_http_out_push(o, c->rid, 36);
-        r |= cg_http_out_push(o, "\r\n", 2);
-    }
-    if (h->flags & CG_HTTP_F_CHUNKED) r |= cg_http_out_push(o, "transfer-encoding: chunked\r\n", 28);
-    r |= cg_http_out_push(o, "\r\n", 2);
-    return r ? CG_ELIMIT : 0;
+    cg_http_fwd_req_t f = {
+        /* the connection outlives the write: its fields are slices, not copies */
+        .peer_ip = cg_iov(c->peer_ip, c->peer_ip_len),
+        .request_id = c->rid_generated ? cg_iov(c->rid, 36) : CG_IOV_NULL,
+        .hops = (unsigned)c->hops + 1,
+        .drop_expect = (c->head.flags & CG_HTTP_F_EXPECT_CONTINUE) != 0,
+    };
+    return cg_http_forward_request_head(&u->out, &c->head, c->in.base, &f);
 }
 
 #define BODY_CONNECT_FAILURE                                                                       \
@@ -477,9 +436,34 @@ static void request_release(conn_t *c, int reusable)
     }
 }
 
+/* Is the request stalled on its client: body bytes still due, and nothing of it queued for
+ * the upstream (then the upstream would be the one not keeping up)? */
+static int waiting_on_client(const conn_t *c)
+{
+    return !c->req_done && !(c->up && cg_http_out_pending(&c->up->out));
+}
+
+/* A timeout while the client owes us its body is the client's fault: 408, and nothing counted
+ * against the endpoint (a trickling client must not get healthy upstreams ejected). */
+static void client_timeout(conn_t *c, const char *why)
+{
+    c->w->stats.rq_client_timeout++;
+    attempt_end(c, 0);
+    if (c->resp_started) {
+        conn_close(c);
+        return;
+    }
+    local_reply(c, 408, CG_RF_SI, why, 1);
+    conn_run(c);
+}
+
 static void rq_timeout(cg_loop_t *loop, cg_timer_t *t)
 {
     conn_t *c = cg_container_of(t, conn_t, rq_timer);
+    if (waiting_on_client(c)) {
+        client_timeout(c, "request body timeout");
+        return;
+    }
     c->flags |= CG_RF_UT;
     if (c->up && c->ep) {
         __atomic_fetch_add(&c->ep->stats->rq_error, 1, __ATOMIC_RELAXED);
@@ -492,6 +476,26 @@ static void rq_timeout(cg_loop_t *loop, cg_timer_t *t)
     }
     local_reply(c, 504, 0, "upstream request timeout", 1);
     conn_run(c);
+}
+
+/* No request body byte for body_timeout_ms while one was due. */
+static void body_timeout(cg_loop_t *loop, cg_timer_t *t)
+{
+    conn_t *c = cg_container_of(t, conn_t, timer);
+    if (c->state != S_UPSTREAM || c->req_done) return;
+    if (!waiting_on_client(c)) { /* the upstream is the one not reading: not the client's stall */
+        cg_timer_start(loop, &c->timer, c->w->settings->body_timeout_ms, body_timeout);
+        return;
+    }
+    client_timeout(c, "request body timeout");
+}
+
+/* The per-try timeout runs once the whole request is in (as Envoy's): time the client takes
+ * to send its body is not the upstream's. */
+static void start_try_timer(conn_t *c)
+{
+    uint32_t ms = c->route->dest->policy->retry.per_try_timeout_ms;
+    if (ms && c->req_done && !c->backoff_wait) cg_timer_start(&c->w->loop, &c->try_timer, ms, try_timeout);
 }
 
 /* May the request go again after a failure of kind `what` (CG_RETRY_ON_*, 0 for a plain
@@ -631,7 +635,17 @@ static void start_attempt(conn_t *c)
     c->ep = ep;
     c->tried[c->ntried++] = (uint16_t)pk.endpoint;
     if (c->ntried > 1 || c->retried_fresh) rewind_request(c);
-    up_t *u = up_acquire(c, ep, c->retried_fresh);
+    int err = 0;
+    up_t *u = up_acquire(c, ep, c->retried_fresh, &err);
+    if (!u && (err == CG_ENORES || err == CG_ENOMEM)) {
+        /* our own shortage (fds, memory), not the endpoint's: no attempt, no ejection */
+        c->ntried--;
+        c->ep = NULL;
+        w->stats.rq_local_exhausted++;
+        attempt_end(c, 0);
+        local_reply(c, 503, CG_RF_OM, "local resources exhausted", 0);
+        return;
+    }
     if (!u) {
         attempt_failed(c, CG_RETRY_ON_CONNECT_FAILURE, CG_RF_UF, 503, BODY_CONNECT_FAILURE);
         return;
@@ -644,8 +658,8 @@ static void start_attempt(conn_t *c)
         local_reply(c, 431, 0, "request header too large to forward", 1);
         return;
     }
-    if (d->policy->retry.per_try_timeout_ms)
-        cg_timer_start(&w->loop, &c->try_timer, d->policy->retry.per_try_timeout_ms, try_timeout);
+    start_try_timer(c);
+    if (!c->req_done) cg_timer_start(&w->loop, &c->timer, w->settings->body_timeout_ms, body_timeout);
     c->state = S_UPSTREAM;
 }
 
@@ -669,9 +683,7 @@ static void on_request_head(conn_t *c)
     c->req_done = !(h->flags & CG_HTTP_F_HAS_BODY);
     if (!(h->flags & CG_HTTP_F_KEEPALIVE)) c->close_after = 1;
 
-    cg_iov_t url = cg_span_iov(b, h->url);
-    cg_proxy_split_target(url, &c->authority, &c->path);
-    if (!c->authority.len) c->authority = cg_http_head_value(h, b, h->host_idx);
+    cg_http_request_target(h, b, &c->authority, &c->path);
     if (h->rid_idx >= 0 && h->headers[h->rid_idx].value.len) {
         c->rid_generated = 0;
     } else {
@@ -691,23 +703,16 @@ static void on_request_head(conn_t *c)
         local_reply(c, draining(w) ? 503 : 200, 0, draining(w) ? "draining\n" : "ok\n", 0);
         return;
     }
-    c->hops_idx = (int16_t)cg_http_head_find(h, b, CG_IOV_LIT(CG_HOPS_HEADER));
-    c->hops = 0;
-    if (c->hops_idx >= 0) {
-        cg_iov_t v = cg_span_iov(b, h->headers[c->hops_idx].value);
-        unsigned n = 0;
-        for (size_t i = 0; i < v.len && n < 1000; i++) {
-            if (v.base[i] < '0' || v.base[i] > '9') {
-                n = 1000;
-                break;
-            }
-            n = n * 10 + (unsigned)(v.base[i] - '0');
-        }
-        if (n >= CG_MAX_HOPS) {
-            local_reply(c, 508, 0, "loop detected: too many gateway hops\n", 1);
-            return;
-        }
-        c->hops = (uint16_t)n;
+    unsigned hops = cg_http_head_hops(h, b);
+    if (hops >= CG_MAX_HOPS) {
+        local_reply(c, 508, 0, "loop detected: too many gateway hops\n", 1);
+        return;
+    }
+    c->hops = (uint16_t)hops;
+    if ((h->flags & CG_HTTP_F_CHUNKED) && cg_http_parser_check_body(&c->parser, b, c->in.len, c->head_len)) {
+        /* what already arrived of the body is malformed: refuse it before anything goes on */
+        local_reply(c, c->parser.error_status, CG_RF_DPE, c->parser.error_reason, 1);
+        return;
     }
     const cg_listener_cfg_t *l = cg_proxy_config_listener(c->hold->cfg, c->port);
     const cg_vhost_t *vh = l ? cg_proxy_route_vhost(l, c->authority) : NULL;
@@ -737,10 +742,7 @@ static void on_request_head(conn_t *c)
 
 static int build_response_head(conn_t *c, up_t *u)
 {
-    cg_http_out_t *o = &c->out;
     cg_http_head_t *h = &u->head;
-    const char *b = u->in.base;
-    int r = 0;
     int chunked_out = 0;
     if (h->flags & (CG_HTTP_F_CHUNKED | CG_HTTP_F_EOF_BODY)) {
         if (c->head.http_minor >= 1) {
@@ -754,24 +756,10 @@ static int build_response_head(conn_t *c, up_t *u)
         u->parser.body_out = CG_BODY_OUT_LENGTH;
     }
     if (draining(c->w)) c->close_after = 1;
-    r |= cg_http_out_push(o, "HTTP/1.1 ", 9);
-    r |= out_uint(o, h->status); /* 100..999: llhttp guarantees three digits */
-    r |= cg_http_out_push(o, " ", 1);
-    if (h->reason.len) r |= cg_http_out_push(o, b + h->reason.off, h->reason.len);
-    else r |= cg_http_out_push(o, cg_http_status_reason(h->status), strlen(cg_http_status_reason(h->status)));
-    r |= cg_http_out_push(o, "\r\n", 2);
-    cg_iov_t connection = cg_http_head_value(h, b, h->conn_idx);
-    for (int i = 0; i < h->nheaders; i++) {
-        cg_http_header_t *hd = &h->headers[i];
-        if (hop_by_hop(cg_span_iov(b, hd->name), connection)) continue;
-        r |= cg_http_out_push(o, b + hd->name.off, hd->line_end - hd->name.off);
-    }
-    if (chunked_out) r |= cg_http_out_push(o, "transfer-encoding: chunked\r\n", 28);
-    if (c->close_after) r |= cg_http_out_push(o, "connection: close\r\n", 19);
-    else if (c->head.http_minor == 0) r |= cg_http_out_push(o, "connection: keep-alive\r\n", 24);
-    r |= cg_http_out_push(o, "\r\n", 2);
-    c->resp_body_start = o->total;
-    return r ? CG_ELIMIT : 0;
+    int r = cg_http_forward_response_head(&c->out, h, u->in.base, chunked_out, c->close_after,
+                                          c->head.http_minor == 0);
+    c->resp_body_start = c->out.total;
+    return r;
 }
 
 /* ---------- the pump ---------- */
@@ -825,7 +813,11 @@ static int pump_request_body(conn_t *c, up_t *u)
         c->parser.body_out = (c->head.flags & CG_HTTP_F_CHUNKED) ? CG_BODY_OUT_CHUNKED : CG_BODY_OUT_LENGTH;
         int r = cg_http_parse_body(&c->parser, c->in.base, c->in.len, &c->parsed, &u->out);
         if (r == CG_EPARSE) return CG_EPARSE;
-        if (r == 0) c->req_done = 1;
+        if (r == 0) {
+            c->req_done = 1;
+            cg_timer_stop(&c->w->loop, &c->timer);
+            start_try_timer(c);
+        }
         progress = 1;
         if (cg_http_out_pending(&u->out)) return 1;
     }
@@ -837,6 +829,7 @@ static int pump_request_body(conn_t *c, up_t *u)
         return progress;
     }
     if (n == 0 || (n < 0 && n != CG_ELIMIT)) return CG_ECLOSED;
+    if (n > 0) cg_timer_start(&c->w->loop, &c->timer, c->w->settings->body_timeout_ms, body_timeout);
     return 1;
 }
 
@@ -861,6 +854,9 @@ static int pump_response(conn_t *c, up_t *u)
             }
             if (r == CG_EAGAIN) goto Read;
             if (r < 0) return CG_EPARSE;
+            if ((u->head.flags & CG_HTTP_F_CHUNKED) &&
+                cg_http_parser_check_body(&u->parser, u->in.base, u->in.len, u->parsed))
+                return CG_EPARSE; /* a malformed body already here: 502 rather than a cut-off 200 */
             u->head_done = 1;
             int st = u->head.status;
             cg_proxy_balancer_result(c->route->dest, c->ep, st, c->w->loop.now_ms);
@@ -941,10 +937,7 @@ static void finish_request(conn_t *c)
         /* sliced again: reading the body may have moved c->in since on_request_head, and a
          * request whose head never parsed has no target of its own */
         cg_iov_t authority = CG_IOV_NULL, path = CG_IOV_NULL;
-        if (c->head_len) {
-            cg_proxy_split_target(cg_span_iov(b, h->url), &authority, &path);
-            if (!authority.len) authority = cg_http_head_value(h, b, h->host_idx);
-        }
+        if (c->head_len) cg_http_request_target(h, b, &authority, &path);
         cg_access_entry_t e = {
             .start_wall_us = c->start_wall_us,
             .method = cg_iov_str(m),
@@ -963,12 +956,13 @@ static void finish_request(conn_t *c)
             .authority = authority,
             .upstream_host = c->ep ? cg_iov_str(c->ep->name) : CG_IOV_NULL,
         };
+        size_t before = w->log.len;
         cg_proxy_access_format(&w->log, &e);
-        if (w->log.len > 64 * 1024) {
-            ssize_t wr = write(w->settings->access_log_fd, w->log.base, w->log.len);
-            (void)wr;
-            cg_buf_reset(&w->log);
+        if (cg_buf_size(&w->log) > CG_ACCESS_LOG_MAX_PENDING) { /* the log is not keeping up */
+            w->stats.log_dropped_bytes += w->log.len - before;
+            w->log.len = before;
         }
+        if (cg_buf_size(&w->log) > CG_ACCESS_LOG_FLUSH_AT) cg_proxy__log_flush(w);
     }
     request_release(c, c->req_done && c->resp_done);
     if (c->close_after || !c->req_done) {
@@ -1224,15 +1218,7 @@ static void idle_timeout(cg_loop_t *loop, cg_timer_t *t)
 static void conn_free(cg_loop_t *loop, cg_defer_t *d)
 {
     conn_t *c = cg_container_of(d, conn_t, defer);
-    cg_worker_t *w = c->w;
-    if (w->stats.pool_conns < FREE_LIST_MAX) {
-        cg_buf_reset(&c->in);
-        cg_list_insert_head(&w->free_conns, &c->link);
-        w->stats.pool_conns++;
-    } else {
-        cg_buf_free(&c->in);
-        free(c);
-    }
+    pool_put(&c->w->free_conns, &c->w->stats.pool_conns, &c->link, &c->in, c);
 }
 
 static void conn_close(conn_t *c)
@@ -1256,22 +1242,74 @@ static void conn_close(conn_t *c)
     c->io.fd = -1;
     cg_list_unlink(&c->link);
     w->stats.cx_active--;
+    if (w->accept_paused == PAUSE_MAX_CONNS) accept_resume(&w->loop, &w->accept_timer);
     /* freed after this batch of events: a later event of the batch may still name it */
     cg_defer(&w->loop, &c->defer, conn_free);
+}
+
+/* ---------- accepting ---------- */
+
+#define ACCEPT_BATCH 64        /* accepts per listener event, for fairness with open connections */
+#define ACCEPT_PAUSE_MS 500    /* as nginx: stop accepting for a while when fds run out */
+#define ACCEPT_LOG_EVERY_MS 1000
+
+static void accept_resume(cg_loop_t *loop, cg_timer_t *t)
+{
+    cg_worker_t *w = cg_container_of(t, cg_worker_t, accept_timer);
+    cg_timer_stop(loop, &w->accept_timer);
+    w->accept_paused = PAUSE_NONE;
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        cg_wlistener_t *l = &w->listeners[i];
+        cg_io_stop(loop, &l->io);
+        l->io.fd = l->fd;
+        cg_io_start_level(loop, &l->io, l->fd, EPOLLIN, cg_proxy__accept);
+    }
+}
+
+/* Listeners are level-triggered: returning with a connection still queued would spin. Take
+ * them out of the loop instead, and back after a pause (or once a connection closes, at
+ * max_conns). Logs at most one line a second. */
+static void accept_pause(cg_worker_t *w, int why, uint16_t port, int err)
+{
+    for (size_t i = 0; i < w->nlisteners; i++) cg_io_stop(&w->loop, &w->listeners[i].io);
+    w->accept_paused = (uint8_t)why;
+    w->stats.accept_paused++;
+    cg_timer_start(&w->loop, &w->accept_timer, ACCEPT_PAUSE_MS, accept_resume);
+    if (w->accept_log_ms && w->loop.now_ms - w->accept_log_ms < ACCEPT_LOG_EVERY_MS) {
+        w->accept_suppressed++;
+        return;
+    }
+    w->accept_log_ms = w->loop.now_ms;
+    if (why == PAUSE_FDS)
+        cg_log_warn("worker %d: accept on port %u: %s; pausing %d ms (%" PRIu64 " pauses not logged)", w->id, port,
+                    strerror(err), ACCEPT_PAUSE_MS, w->accept_suppressed);
+    else
+        cg_log_warn("worker %d: %u connections, the most allowed (--max-connections); pausing accepts (%" PRIu64
+                    " pauses not logged)",
+                    w->id, w->settings->max_conns, w->accept_suppressed);
+    w->accept_suppressed = 0;
 }
 
 void cg_proxy__accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
 {
     cg_wlistener_t *l = cg_container_of(io, cg_wlistener_t, io);
     cg_worker_t *w = l->w;
-    for (int i = 0; i < 64; i++) {
-        if (w->settings->max_conns && w->stats.cx_active >= w->settings->max_conns) return;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        if (w->settings->max_conns && w->stats.cx_active >= w->settings->max_conns) {
+            accept_pause(w, PAUSE_MAX_CONNS, l->port, 0);
+            return;
+        }
         cg_addr_t peer;
         peer.len = sizeof(peer.u);
         int fd = accept4(l->fd, &peer.u.sa, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
-            if (errno != EAGAIN) cg_log_warn("accept on port %u: %s", l->port, strerror(errno));
+            if (errno == EAGAIN) return;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                accept_pause(w, PAUSE_FDS, l->port, errno);
+                return;
+            }
+            cg_log_warn("accept on port %u: %s", l->port, strerror(errno));
             return;
         }
         cg_sock_set_nodelay(fd);
@@ -1295,6 +1333,7 @@ void cg_proxy__accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         cg_list_init(&c->defer.link);
         if (cg_io_start(loop, &c->io, fd, conn_on_io)) {
             close(fd);
+            cg_buf_free(&c->in);
             free(c);
             continue;
         }

@@ -3,22 +3,6 @@
 
 #include <string.h>
 
-void cg_proxy_split_target(cg_iov_t t, cg_iov_t *authority, cg_iov_t *path)
-{
-    *authority = CG_IOV_NULL;
-    *path = t;
-    if (t.len == 0 || t.base[0] == '/' || t.base[0] == '*') return;
-    size_t i = 0;
-    while (i + 2 < t.len && !(t.base[i] == ':' && t.base[i + 1] == '/' && t.base[i + 2] == '/')) i++;
-    if (i + 2 >= t.len) return;
-    size_t a = i + 3, e = a;
-    while (e < t.len && t.base[e] != '/' && t.base[e] != '?') e++;
-    *authority = cg_iov(t.base + a, e - a);
-    /* "http://host?q" has an empty path: routing sees "/" (the query still goes upstream in
-     * the request line, which is forwarded as received) */
-    *path = e < t.len && t.base[e] == '/' ? cg_iov(t.base + e, t.len - e) : CG_IOV_LIT("/");
-}
-
 cg_iov_t cg_proxy_host_strip_port(cg_iov_t h)
 {
     if (h.len && h.base[0] == '[') { /* [v6]:port */

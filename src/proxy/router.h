@@ -6,7 +6,6 @@
 #include "proxy/config.h"
 
 /* Splits a request target into authority (absolute-form only) and path. */
-void cg_proxy_split_target(cg_iov_t target, cg_iov_t *authority, cg_iov_t *path);
 /* Host without port, for matching. */
 cg_iov_t cg_proxy_host_strip_port(cg_iov_t host);
 const cg_vhost_t *cg_proxy_route_vhost(const cg_listener_cfg_t *l, cg_iov_t host);

@@ -15,12 +15,14 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define WATCH_INTERVAL_MS 500
@@ -268,6 +270,56 @@ const cg_worker_stats_t *cg_proxy_server_worker_stats(int i)
     return &G.workers[i].stats;
 }
 
+/* Workers write the access log without blocking. Standard output is reopened as a file
+ * description of our own, so O_NONBLOCK does not leak to the shell or terminal sharing it; a
+ * socket cannot be reopened, so it gets a duplicate with O_NONBLOCK set. */
+static int open_stdout_nonblocking(void)
+{
+    int fd = open("/proc/self/fd/1", O_WRONLY | O_APPEND | O_CLOEXEC | O_NONBLOCK);
+    if (fd >= 0) return fd;
+    fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) return STDOUT_FILENO;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+}
+
+/* Descriptors kept aside from connections: listeners, admin, control-plane link, health
+ * checks, log files, epoll and eventfds. */
+#define FD_RESERVE 64
+
+/* Each downstream connection can hold one upstream connection: two descriptors. Raises the soft
+ * RLIMIT_NOFILE up to the hard limit (never the hard limit itself: that is the operator's) to
+ * fit max_conns; without an explicit --max-connections, fits max_conns to the limit instead.
+ * Returns 0, or -1 after one line naming the limit. */
+static int size_fd_limit(cg_proxy_settings_t *s, int nworkers, int explicit_max)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return 0;
+    uint64_t need = (uint64_t)s->max_conns * (uint64_t)nworkers * 2 + FD_RESERVE;
+    if (rl.rlim_cur < need && rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {need < rl.rlim_max ? (rlim_t)need : rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
+    }
+    if (rl.rlim_cur >= need) return 0;
+    if (explicit_max) {
+        fprintf(stderr,
+                "crossgate: --max-connections %u with %d workers needs %" PRIu64
+                " file descriptors, but the limit (ulimit -n) is %" PRIu64 "\n",
+                s->max_conns, nworkers, need, (uint64_t)rl.rlim_cur);
+        return -1;
+    }
+    uint64_t fit = rl.rlim_cur > FD_RESERVE + 2 * (uint64_t)nworkers ? (rl.rlim_cur - FD_RESERVE) / (2 * (uint64_t)nworkers) : 0;
+    if (fit < 1) {
+        fprintf(stderr, "crossgate: the file descriptor limit (ulimit -n) is %" PRIu64 ", too low to serve\n",
+                (uint64_t)rl.rlim_cur);
+        return -1;
+    }
+    s->max_conns = (uint32_t)fit;
+    cg_log_info("file descriptor limit %" PRIu64 ": at most %u connections per worker", (uint64_t)rl.rlim_cur,
+                s->max_conns);
+    return 0;
+}
+
 int cg_proxy_server_run(const cg_gateway_opts_t *o)
 {
     int rc = 1;
@@ -278,16 +330,19 @@ int cg_proxy_server_run(const cg_gateway_opts_t *o)
     cg_proxy_nworkers = G.nworkers;
     G.settings = (cg_proxy_settings_t){
         .header_timeout_ms = o->header_timeout_ms ? o->header_timeout_ms : 10000,
+        .body_timeout_ms = o->body_timeout_ms ? o->body_timeout_ms : 30000,
         .idle_timeout_ms = o->idle_timeout_ms ? o->idle_timeout_ms : 60000,
         .upstream_idle_ms = 30000,
         .max_conns = o->max_conns ? o->max_conns : 65536,
         .max_idle_per_ep = 256,
         .access_log_fd = -1,
     };
+    if (size_fd_limit(&G.settings, G.nworkers, o->max_conns != 0)) return 1;
     if (!o->access_log || !strcmp(o->access_log, "-")) {
-        G.settings.access_log_fd = STDOUT_FILENO;
+        G.settings.access_log_fd = open_stdout_nonblocking();
     } else if (strcmp(o->access_log, "off") != 0) {
-        G.settings.access_log_fd = open(o->access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        /* non-blocking, so a FIFO whose reader stalls never blocks a worker */
+        G.settings.access_log_fd = open(o->access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
         if (G.settings.access_log_fd < 0) {
             fprintf(stderr, "crossgate: cannot open access log %s: %s\n", o->access_log, strerror(errno));
             return 1;

@@ -20,7 +20,7 @@ typedef struct cg_gateway_opts {
     const char *token;      /* bearer token for the control plane */
     const char *cache_dir;  /* last good snapshot, for restarts without a control plane */
     int workers;
-    uint32_t header_timeout_ms, idle_timeout_ms, max_conns;
+    uint32_t header_timeout_ms, body_timeout_ms, idle_timeout_ms, max_conns;
     uint32_t drain_ms; /* on SIGTERM: health checks fail and connections close for this long */
 } cg_gateway_opts_t;
 

@@ -4,6 +4,7 @@
 #include "core/err.h"
 #include "core/log.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,13 +114,35 @@ static void pick_up_config(cg_worker_t *w)
     switch_listeners(w, ports, fds, n);
 }
 
+void cg_proxy__log_flush(cg_worker_t *w)
+{
+    int fd = w->settings->access_log_fd;
+    if (fd < 0) {
+        cg_buf_reset(&w->log);
+        return;
+    }
+    /* the fd is non-blocking: a slow reader (a pipe, a terminal) costs log lines, never the
+     * worker's time; what it cannot take now stays queued, within CG_ACCESS_LOG_MAX_PENDING */
+    while (cg_buf_size(&w->log)) {
+        ssize_t n = write(fd, cg_buf_data(&w->log), cg_buf_size(&w->log));
+        if (n > 0) {
+            cg_buf_consume(&w->log, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) break;
+        /* a broken log (EPIPE, ENOSPC): drop what is queued rather than retry for ever */
+        w->stats.log_dropped_bytes += cg_buf_size(&w->log);
+        cg_buf_reset(&w->log);
+        break;
+    }
+    if (!cg_buf_size(&w->log)) w->log.off = w->log.len = 0;
+    else if (w->log.off > w->log.cap / 2) cg_buf_compact(&w->log);
+}
+
 static void flush_log(cg_worker_t *w)
 {
-    if (w->log.len && w->settings->access_log_fd >= 0) {
-        ssize_t wr = write(w->settings->access_log_fd, w->log.base, w->log.len);
-        (void)wr;
-    }
-    cg_buf_reset(&w->log);
+    cg_proxy__log_flush(w);
 }
 
 static void on_iteration(cg_loop_t *loop)

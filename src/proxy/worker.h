@@ -37,6 +37,10 @@ typedef struct cg_worker_stats {
     uint64_t rq_class[6]; /* index 1..5: 1xx..5xx */
     uint64_t up_cx_total, up_cx_active, up_cx_reused, up_cx_connect_fail;
     uint64_t pool_conns, pool_upstreams; /* objects cached in free lists */
+    uint64_t accept_paused;              /* times accepting paused (fds or max connections) */
+    uint64_t rq_local_exhausted;         /* requests answered 503 OM: no fd for an upstream */
+    uint64_t rq_client_timeout;          /* requests ended 408 waiting on the client */
+    uint64_t log_dropped_bytes;          /* access-log bytes dropped: the log could not keep up */
 } cg_worker_stats_t;
 
 typedef struct cg_pool_bucket {
@@ -47,8 +51,9 @@ typedef struct cg_pool_bucket {
 
 typedef struct cg_proxy_settings {
     uint32_t header_timeout_ms;   /* 10 s: 408 */
+    uint32_t body_timeout_ms;     /* 30 s without a request body byte while one is due: 408 */
     uint32_t idle_timeout_ms;     /* 60 s between requests */
-    uint32_t upstream_idle_ms;    /* 60 s pooled */
+    uint32_t upstream_idle_ms;    /* 30 s pooled */
     uint32_t max_conns;           /* per worker */
     uint32_t max_idle_per_ep;     /* pooled connections per endpoint per worker */
     int access_log_fd;            /* -1: off */
@@ -68,6 +73,11 @@ struct cg_worker {
     cg_list_t free_conns, free_ups;
     CG_VEC(cg_pool_bucket_t *) buckets;
     cg_buf_t log; /* access-log lines awaiting write */
+    /* accepting pauses when fds or max_conns run out, and resumes on its own */
+    cg_timer_t accept_timer;
+    uint8_t accept_paused;
+    uint64_t accept_log_ms;     /* last "accept paused" log line: at most one a second */
+    uint64_t accept_suppressed; /* pauses not logged since */
     uint64_t rng;
     int draining; /* written by the main thread (atomic), read by the worker */
     cg_worker_stats_t stats;
@@ -89,5 +99,12 @@ void cg_proxy_worker_notify(cg_worker_t *w);
 void cg_proxy__accept(cg_loop_t *loop, cg_io_t *io, uint32_t events);
 void cg_proxy__close_all(cg_worker_t *w);
 void cg_proxy__pools_sweep(cg_worker_t *w);
+
+/* Access-log lines a worker keeps queued while its log cannot keep up; past that, new lines are
+ * dropped (counted in crossgate_access_log_dropped_bytes_total). */
+#define CG_ACCESS_LOG_MAX_PENDING (1024 * 1024)
+#define CG_ACCESS_LOG_FLUSH_AT (64 * 1024)
+/* Writes queued access-log lines without blocking (worker.c). */
+void cg_proxy__log_flush(cg_worker_t *w);
 
 #endif

@@ -167,25 +167,22 @@ SMUGGLING = {
                           b"5\r\nhelloXX0\r\n\r\n" + SMUGGLED,
 }
 
-# In these the head is valid and the framing error is in the body, which is checked as it
-# streams: the head may already be on its way upstream, so the upstream may see the start of
-# a request, but never a complete request and never the smuggled one.
-BODY_ERRORS = {"chunk-size-not-hex", "chunk-size-overflow", "chunk-size-negative",
-               "chunk-without-crlf"}
+# A well-formed Transfer-Encoding naming a coding we do not decode is 501 (as nginx and Envoy
+# answer); every other vector is 400.
+STATUS = {"te-gzip": 501, "te-xchunked": 501}
 
 
 @pytest.mark.parametrize("name", list(SMUGGLING))
-def test_smuggling_vector_is_400_closed_and_nothing_reaches_upstream(env, raw, name):
-    r = assert_rejected(env, SMUGGLING[name], 400)
+def test_smuggling_vector_is_refused_closed_and_nothing_reaches_upstream(env, raw, name):
+    # the framing errors in a body that arrives with its head (bad chunk sizes, missing CRLF)
+    # are found before connecting: the upstream sees nothing at all, not even the head
+    r = assert_rejected(env, SMUGGLING[name], STATUS.get(name, 400))
     assert b"/smuggled" not in r.body
     seen = barrier(env, name)
-    assert all(q.path != "/smuggled" for q in seen), seen
-    assert all(not q.complete for q in seen), seen
-    if name not in BODY_ERRORS:
-        assert seen == [], f"the upstream received {seen}"
-    e = env["gw"].wait_access(lambda e: e["status"] == 400 and "DPE" in e["flag_set"],
-                              what="a 400 DPE access log line")
-    assert e["upstream"] in ("-", f"{raw.host}:{raw.port}")
+    assert seen == [], f"the upstream received {seen}"
+    e = env["gw"].wait_access(lambda e: e["status"] == r.status and "DPE" in e["flag_set"],
+                              what="a DPE access log line")
+    assert e["upstream"] == "-"
 
 
 def test_identical_duplicate_content_length_does_not_smuggle(env, raw):

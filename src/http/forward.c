@@ -1,0 +1,201 @@
+/* Head rebuilding for forwarded messages: one place decides what crosses the gateway. */
+#include "http/forward.h"
+#include "core/err.h"
+
+#include <limits.h>
+#include <string.h>
+#include <strings.h>
+
+/* Header classes, by name. Length first: most names are ruled out without a comparison. */
+enum { H_OTHER, H_HOP, H_HOST, H_CL, H_TE, H_XFF, H_XFP, H_RID, H_HOPS, H_EXPECT };
+
+static int classify(cg_iov_t n)
+{
+#define IS(lit) (n.len == sizeof(lit) - 1 && strncasecmp(n.base, lit, n.len) == 0)
+    switch (n.len) {
+    case 2: return IS("te") ? H_HOP : H_OTHER;
+    case 4: return IS("host") ? H_HOST : H_OTHER;
+    case 6: return IS("expect") ? H_EXPECT : H_OTHER;
+    case 7: return IS("trailer") || IS("upgrade") ? H_HOP : H_OTHER;
+    case 10: return IS("connection") || IS("keep-alive") ? H_HOP : H_OTHER;
+    case 12: return IS("x-request-id") ? H_RID : H_OTHER;
+    case 14: return IS("content-length") ? H_CL : H_OTHER;
+    case 15: return IS("x-forwarded-for") ? H_XFF : H_OTHER;
+    case 16: return IS("proxy-connection") ? H_HOP : IS(CG_HTTP_HOPS_HEADER) ? H_HOPS : H_OTHER;
+    case 17: return IS("transfer-encoding") ? H_TE : IS("x-forwarded-proto") ? H_XFP : H_OTHER;
+    }
+    return H_OTHER;
+#undef IS
+}
+
+static int list_has(cg_iov_t list, cg_iov_t tok)
+{
+    size_t i = 0;
+    while (i <= list.len) {
+        size_t j = i;
+        while (j < list.len && list.base[j] != ',') j++;
+        cg_iov_t item = cg_iov_trim(cg_iov(list.base + i, j - i));
+        if (cg_iov_caseeq(item, tok)) return 1;
+        i = j + 1;
+    }
+    return 0;
+}
+
+static int nominated(const cg_http_head_t *h, const char *base, cg_iov_t name)
+{
+    if (h->conn_idx < 0) return 0;
+    if (!(h->flags & CG_HTTP_F_MULTI_CONNECTION)) return list_has(cg_span_iov(base, h->headers[h->conn_idx].value), name);
+    for (int i = h->conn_idx; i < h->nheaders; i++) {
+        const cg_http_header_t *hd = &h->headers[i];
+        if (cg_iov_caseeq_lit(cg_span_iov(base, hd->name), "connection") &&
+            list_has(cg_span_iov(base, hd->value), name))
+            return 1;
+    }
+    return 0;
+}
+
+int cg_http_hop_by_hop(const cg_http_head_t *h, const char *base, cg_iov_t name)
+{
+    return classify(name) == H_HOP || nominated(h, base, name);
+}
+
+unsigned cg_http_head_hops(const cg_http_head_t *h, const char *base)
+{
+    unsigned max = 0;
+    for (int i = 0; i < h->nheaders; i++) {
+        const cg_http_header_t *hd = &h->headers[i];
+        if (hd->name.len != sizeof(CG_HTTP_HOPS_HEADER) - 1 ||
+            !cg_iov_caseeq_lit(cg_span_iov(base, hd->name), CG_HTTP_HOPS_HEADER))
+            continue;
+        cg_iov_t v = cg_span_iov(base, hd->value);
+        if (v.len == 0 || v.len > 9) return UINT_MAX;
+        unsigned n = 0;
+        for (size_t k = 0; k < v.len; k++) {
+            if (v.base[k] < '0' || v.base[k] > '9') return UINT_MAX;
+            n = n * 10 + (unsigned)(v.base[k] - '0');
+        }
+        if (n > max) max = n;
+    }
+    return max;
+}
+
+/* A decimal number into the output's scratch (no printf on the request path). */
+static int out_u64(cg_http_out_t *o, uint64_t v)
+{
+    char d[20];
+    int n = 0;
+    do d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
+    while ((v /= 10) && n < (int)sizeof(d));
+    return cg_http_out_copy(o, d + sizeof(d) - n, (size_t)n);
+}
+
+#define PUSH_LIT(o, lit) cg_http_out_push(o, lit, sizeof(lit) - 1)
+
+static int push_line(cg_http_out_t *o, const char *base, const cg_http_header_t *hd)
+{
+    return cg_http_out_push(o, base + hd->name.off, hd->line_end - hd->name.off);
+}
+
+int cg_http_forward_request_head(cg_http_out_t *o, const cg_http_head_t *h, const char *base,
+                                 const cg_http_fwd_req_t *f)
+{
+    const char *m = cg_http_method_name(h->method);
+    int r = 0, absolute = h->authority.len != 0, nxff = 0;
+    cg_iov_t path = cg_span_iov(base, h->path);
+    r |= cg_http_out_push(o, m, strlen(m));
+    r |= PUSH_LIT(o, " ");
+    if (path.len == 0 || path.base[0] == '?') r |= PUSH_LIT(o, "/");
+    r |= cg_http_out_push(o, path.base, path.len);
+    r |= PUSH_LIT(o, " HTTP/1.1\r\n");
+    if (absolute) {
+        /* RFC 9112 3.2.2: the target's authority wins over Host; send it as Host */
+        r |= PUSH_LIT(o, "host: ");
+        r |= cg_http_out_push(o, base + h->authority.off, h->authority.len);
+        r |= PUSH_LIT(o, "\r\n");
+    }
+    for (int i = 0; i < h->nheaders; i++) {
+        const cg_http_header_t *hd = &h->headers[i];
+        cg_iov_t name = cg_span_iov(base, hd->name);
+        switch (classify(name)) {
+        case H_HOP:
+        case H_CL:
+        case H_TE:
+        case H_XFP:
+        case H_HOPS: continue; /* rebuilt below, or not forwarded */
+        case H_HOST:
+            if (!absolute) r |= push_line(o, base, hd);
+            continue;
+        case H_XFF: nxff++; continue;
+        case H_RID:
+            if (!f->request_id.len) r |= push_line(o, base, hd);
+            continue;
+        case H_EXPECT:
+            if (f->drop_expect) continue;
+            break;
+        }
+        if (!nominated(h, base, name)) r |= push_line(o, base, hd);
+    }
+    /* every x-forwarded-for the client sent, in order, then the peer */
+    r |= PUSH_LIT(o, "x-forwarded-for: ");
+    if (nxff) {
+        for (int i = 0; i < h->nheaders; i++) {
+            const cg_http_header_t *hd = &h->headers[i];
+            if (hd->name.len != 15 || classify(cg_span_iov(base, hd->name)) != H_XFF || !hd->value.len) continue;
+            r |= cg_http_out_push(o, base + hd->value.off, hd->value.len);
+            r |= PUSH_LIT(o, ",");
+        }
+    }
+    r |= cg_http_out_push(o, f->peer_ip.base, f->peer_ip.len);
+    r |= PUSH_LIT(o, "\r\nx-forwarded-proto: http\r\n" CG_HTTP_HOPS_HEADER ": ");
+    r |= out_u64(o, f->hops);
+    r |= PUSH_LIT(o, "\r\n");
+    if (f->request_id.len) {
+        r |= PUSH_LIT(o, "x-request-id: ");
+        r |= cg_http_out_push(o, f->request_id.base, f->request_id.len);
+        r |= PUSH_LIT(o, "\r\n");
+    }
+    if (h->flags & CG_HTTP_F_CHUNKED) {
+        r |= PUSH_LIT(o, "transfer-encoding: chunked\r\n");
+    } else if (h->content_length >= 0) {
+        r |= PUSH_LIT(o, "content-length: ");
+        r |= out_u64(o, (uint64_t)h->content_length);
+        r |= PUSH_LIT(o, "\r\n");
+    }
+    r |= PUSH_LIT(o, "\r\n");
+    return r ? CG_ELIMIT : 0;
+}
+
+int cg_http_forward_response_head(cg_http_out_t *o, const cg_http_head_t *h, const char *base,
+                                  int chunked_out, int close, int keepalive_10)
+{
+    int r = 0;
+    r |= PUSH_LIT(o, "HTTP/1.1 ");
+    r |= out_u64(o, h->status); /* 100..999: llhttp guarantees three digits */
+    r |= PUSH_LIT(o, " ");
+    if (h->reason.len) r |= cg_http_out_push(o, base + h->reason.off, h->reason.len);
+    else r |= cg_http_out_push(o, cg_http_status_reason(h->status), strlen(cg_http_status_reason(h->status)));
+    r |= PUSH_LIT(o, "\r\n");
+    for (int i = 0; i < h->nheaders; i++) {
+        const cg_http_header_t *hd = &h->headers[i];
+        cg_iov_t name = cg_span_iov(base, hd->name);
+        switch (classify(name)) {
+        case H_HOP:
+        case H_CL:
+        case H_TE: continue;
+        default: break;
+        }
+        if (!nominated(h, base, name)) r |= push_line(o, base, hd);
+    }
+    if (chunked_out) {
+        r |= PUSH_LIT(o, "transfer-encoding: chunked\r\n");
+    } else if (h->content_length >= 0 && h->status != 204 && h->status >= 200) {
+        /* also for HEAD and 304, where it describes the body not sent */
+        r |= PUSH_LIT(o, "content-length: ");
+        r |= out_u64(o, (uint64_t)h->content_length);
+        r |= PUSH_LIT(o, "\r\n");
+    }
+    if (close) r |= PUSH_LIT(o, "connection: close\r\n");
+    else if (keepalive_10) r |= PUSH_LIT(o, "connection: keep-alive\r\n");
+    r |= PUSH_LIT(o, "\r\n");
+    return r ? CG_ELIMIT : 0;
+}
