@@ -1,0 +1,216 @@
+/* Connection lifetimes in the request path (proxy/conn.c, included to reach its statics):
+ * frees deferred past the batch of events that caused them, and accepting that pauses rather
+ * than spins when descriptors run out. Real sockets, one loop, no threads. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "../../../src/proxy/conn.c"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+
+static cg_worker_t w;
+static cg_proxy_settings_t settings = {
+    .header_timeout_ms = 10000, .body_timeout_ms = 10000, .idle_timeout_ms = 10000,
+    .upstream_idle_ms = 10000, .max_idle_per_ep = 4, .access_log_fd = -1,
+};
+
+static int setup(void **state)
+{
+    (void)state;
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(cg_loop_init(&w.loop), 0);
+    w.settings = &settings;
+    w.loop.data = &w;
+    w.rng = 1;
+    cg_list_init(&w.conns);
+    cg_list_init(&w.free_conns);
+    cg_list_init(&w.free_ups);
+    cg_list_init(&w.old_holds);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    cg_proxy__close_all(&w);
+    cg_loop_run_once(&w.loop, 0); /* deferred frees */
+    cg_timer_stop(&w.loop, &w.accept_timer);
+    for (size_t i = 0; i < w.nlisteners; i++) close(w.listeners[i].fd);
+    cg_proxy__pools_sweep(&w);
+    cg_buf_free(&w.log);
+    cg_loop_destroy(&w.loop);
+    return 0;
+}
+
+/* A downstream connection in the middle of a request, holding an upstream connection. */
+static conn_t *conn_with_upstream(int cfd, int ufd, up_t **up)
+{
+    conn_t *c = cg_xcalloc(1, sizeof(*c));
+    c->w = &w;
+    c->state = S_UPSTREAM;
+    c->req_done = 1;
+    c->upstream_ms = -1;
+    cg_http_parser_init(&c->parser, 1, &c->head, NULL);
+    cg_list_init(&c->defer.link);
+    cg_list_insert_tail(&w.conns, &c->link);
+    w.stats.cx_active++;
+    assert_int_equal(cg_io_start(&w.loop, &c->io, cfd, conn_on_io), 0);
+    up_t *u = up_alloc(&w);
+    u->connected = 1;
+    u->conn = c;
+    c->up = u;
+    assert_int_equal(cg_io_start(&w.loop, &u->io, ufd, up_on_io), 0);
+    w.stats.up_cx_active++;
+    *up = u;
+    return c;
+}
+
+/* The reproduction: the client resets and the upstream answers, both in one epoll batch. The
+ * client's event frees the upstream connection; the upstream's event then comes from the same
+ * batch. With the free-list full the memory was freed at once (use-after-free under ASan);
+ * below the cap, another request could have been handed the same object. */
+static void test_upstream_freed_by_an_earlier_event_of_the_same_batch(void **state)
+{
+    (void)state;
+    int cs[2], us[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, cs), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, us), 0);
+    close(cs[1]);                          /* the client is gone: EPOLLHUP on the conn */
+    assert_int_equal(write(us[1], "HTTP/1.1 200 OK\r\n", 17), 17); /* the upstream answers */
+    w.stats.pool_upstreams = FREE_LIST_MAX; /* free-list full: a free is a free() */
+    up_t *u;
+    conn_t *c = conn_with_upstream(cs[0], us[0], &u);
+    (void)c;
+    /* both fds were ready when added: one batch, the conn's event first */
+    cg_loop_run_once(&w.loop, 0);
+    assert_int_equal(w.stats.cx_active, 0);
+    assert_int_equal(w.stats.up_cx_active, 0);
+    close(us[1]);
+    w.stats.pool_upstreams = 0;
+}
+
+static void test_closed_upstream_is_not_reused_within_the_batch(void **state)
+{
+    (void)state;
+    int us[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, us), 0);
+    up_t *u = up_alloc(&w);
+    assert_int_equal(cg_io_start(&w.loop, &u->io, us[0], up_on_io), 0);
+    w.stats.up_cx_active++;
+    up_free(u);
+    assert_null(u->io.cb); /* a stale event of this batch is skipped by the loop */
+    up_t *v = up_alloc(&w);
+    assert_ptr_not_equal(u, v); /* not handed out again before the batch ends */
+    cg_loop_run_once(&w.loop, 0);
+    assert_int_equal(w.stats.pool_upstreams, 1); /* recycled once the batch is over */
+    up_t *again = up_alloc(&w);
+    assert_ptr_equal(again, u);
+    up_free(again);
+    up_free(v);
+    cg_loop_run_once(&w.loop, 0);
+    close(us[1]);
+}
+
+static int listen_loopback(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fd, 64), 0);
+    return fd;
+}
+
+static int connect_to(int lfd)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, len), 0);
+    return fd;
+}
+
+static void add_listener(int lfd)
+{
+    cg_wlistener_t *l = &w.listeners[w.nlisteners++];
+    l->w = &w;
+    l->fd = lfd;
+    l->port = 1;
+    assert_int_equal(cg_io_start_level(&w.loop, &l->io, lfd, EPOLLIN, cg_proxy__accept), 0);
+}
+
+/* Runs the loop until cond holds, at most for deadline_ms (the loop sleeps until its next
+ * timer or event; no fixed sleeps). */
+#define RUN_UNTIL(cond, deadline_ms)                                                               \
+    do {                                                                                           \
+        uint64_t until_ = cg_clock_mono_us() / 1000 + (deadline_ms);                               \
+        while (!(cond) && cg_clock_mono_us() / 1000 < until_) cg_loop_run_once(&w.loop, 100);      \
+        assert_true(cond);                                                                         \
+    } while (0)
+
+static void test_out_of_fds_pauses_accepting_and_resumes(void **state)
+{
+    (void)state;
+    int lfd = listen_loopback();
+    add_listener(lfd);
+    int clients[3];
+    for (int i = 0; i < 3; i++) clients[i] = connect_to(lfd);
+    struct rlimit saved, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    int next = dup(0);
+    close(next);
+    low = (struct rlimit){(rlim_t)next, saved.rlim_max}; /* not one more descriptor */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+
+    cg_loop_run_once(&w.loop, 0);
+    uint64_t pauses = w.stats.accept_paused;
+    assert_int_equal(pauses, 1);
+    assert_int_equal(w.accept_paused, PAUSE_FDS);
+    assert_null(w.listeners[0].io.cb); /* out of the loop: no event, no spin */
+    assert_true(cg_timer_active(&w.accept_timer));
+    for (int i = 0; i < 5; i++) cg_loop_run_once(&w.loop, 0);
+    assert_int_equal(w.stats.accept_paused, pauses); /* nothing retried before the pause ends */
+    assert_int_equal(w.stats.cx_active, 0);
+
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0); /* descriptors free up */
+    RUN_UNTIL(w.stats.cx_active == 3, 5000);               /* resumed by itself */
+    assert_int_equal(w.accept_paused, PAUSE_NONE);
+    for (int i = 0; i < 3; i++) close(clients[i]);
+}
+
+static void test_max_connections_pauses_and_resumes_on_close(void **state)
+{
+    (void)state;
+    settings.max_conns = 2;
+    int lfd = listen_loopback();
+    add_listener(lfd);
+    int clients[3];
+    for (int i = 0; i < 3; i++) clients[i] = connect_to(lfd);
+    RUN_UNTIL(w.stats.cx_active == 2 && w.accept_paused == PAUSE_MAX_CONNS, 5000);
+    assert_null(w.listeners[0].io.cb);
+    /* a connection closing makes room: accepting resumes at once, not after the pause */
+    conn_close(cg_container_of(w.conns.next, conn_t, link));
+    assert_int_equal(w.accept_paused, PAUSE_NONE);
+    RUN_UNTIL(w.stats.cx_total == 3, 5000);
+    settings.max_conns = 0;
+    for (int i = 0; i < 3; i++) close(clients[i]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_upstream_freed_by_an_earlier_event_of_the_same_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_closed_upstream_is_not_reused_within_the_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_fds_pauses_accepting_and_resumes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_connections_pauses_and_resumes_on_close, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
