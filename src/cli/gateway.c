@@ -164,6 +164,10 @@ int cg_cli_gateway(int argc, char **argv)
         cg_addr_t ca;
         char host[256];
         const char *path;
+        if (strlen(o.control) > CG_HTTP_URL_MAX) {
+            fprintf(stderr, "crossgate gateway: --control URL is longer than %d bytes\n", CG_HTTP_URL_MAX);
+            goto Exit;
+        }
         if (cg_http_url_parse(o.control, &ca, host, sizeof(host), &path)) {
             fprintf(stderr, "crossgate gateway: --control wants http://IP:PORT, got \"%s\"\n", o.control);
             goto Exit;
