@@ -253,6 +253,12 @@ def test_control_body_limit_and_malformed_registration(tmp_path):
             s.sendall(f"POST /v1/apply HTTP/1.1\r\nHost: x\r\nContent-Length: {len(big)}\r\n\r\n".encode())
             resp = s.recv(4096)
         assert resp.startswith(b"HTTP/1.1 413"), resp
+        # a Content-Length of 2^63 once turned negative and skipped the 413 check
+        with socket.create_connection((HOST, c.port), timeout=5) as s:
+            s.sendall(b"POST /v1/apply HTTP/1.1\r\nHost: x\r\nContent-Length: 9223372036854775808\r\n\r\n" +
+                      big.encode()[:1000])
+            resp = s.recv(4096)
+        assert resp.startswith(b"HTTP/1.1 400") or resp.startswith(b"HTTP/1.1 413"), resp
         assert json.loads(http("GET", c.url + "/v1/resources/cluster")[2])["items"] == []
         for body, word in [("{", "malformed JSON"), ("[]", "expected one JSON object"),
                            ('{"cluster":"c"}', "address: missing"),
