@@ -43,7 +43,7 @@ static int list_has(cg_iov_t list, cg_iov_t tok)
 
 static int nominated(const cg_http_head_t *h, const char *base, cg_iov_t name)
 {
-    if (h->conn_idx < 0) return 0;
+    if (!(h->flags & CG_HTTP_F_CONN_NAMES)) return 0;
     if (!(h->flags & CG_HTTP_F_MULTI_CONNECTION)) return list_has(cg_span_iov(base, h->headers[h->conn_idx].value), name);
     for (int i = h->conn_idx; i < h->nheaders; i++) {
         const cg_http_header_t *hd = &h->headers[i];

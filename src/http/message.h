@@ -30,6 +30,7 @@ enum {
     CG_HTTP_F_HAS_BODY = 1 << 4, /* CL > 0 or chunked */
     CG_HTTP_F_EOF_BODY = 1 << 5, /* response delimited by connection close */
     CG_HTTP_F_MULTI_CONNECTION = 1 << 6, /* more than one Connection header (conn_idx: the first) */
+    CG_HTTP_F_CONN_NAMES = 1 << 7, /* a Connection token other than close / keep-alive names a header */
 };
 
 /* Largest Content-Length accepted (4 EiB): far beyond any real body, far from wrapping. */

@@ -80,6 +80,21 @@ static int on_header_value(llhttp_t *ll, const char *at, size_t len)
     return 0;
 }
 
+/* Does a Connection value hold a token other than close and keep-alive? Most do not, and then
+ * forwarding need not look for headers it names. */
+static int names_headers(cg_iov_t v)
+{
+    size_t i = 0;
+    while (i <= v.len) {
+        size_t j = i;
+        while (j < v.len && v.base[j] != ',') j++;
+        cg_iov_t t = cg_iov_trim(cg_iov(v.base + i, j - i));
+        if (t.len && !cg_iov_caseeq_lit(t, "close") && !cg_iov_caseeq_lit(t, "keep-alive")) return 1;
+        i = j + 1;
+    }
+    return 0;
+}
+
 static int is_name(const char *base, cg_span_t s, const char *lit, size_t n)
 {
     return s.len == n && strncasecmp(base + s.off, lit, n) == 0;
@@ -114,6 +129,7 @@ static int on_header_value_complete(llhttp_t *ll)
         if (is_name(b, n, "connection", 10)) {
             if (h->conn_idx >= 0) h->flags |= CG_HTTP_F_MULTI_CONNECTION;
             else h->conn_idx = (int16_t)idx;
+            if (names_headers(v)) h->flags |= CG_HTTP_F_CONN_NAMES;
         } else if (is_name(b, n, "user-agent", 10)) {
             h->ua_idx = (int16_t)idx;
         }
