@@ -337,7 +337,6 @@ int cg_proxy_server_run(const cg_gateway_opts_t *o)
         .max_idle_per_ep = 256,
         .access_log_fd = -1,
     };
-    if (size_fd_limit(&G.settings, G.nworkers, o->max_conns != 0)) return 1;
     if (!o->access_log || !strcmp(o->access_log, "-")) {
         G.settings.access_log_fd = open_stdout_nonblocking();
     } else if (strcmp(o->access_log, "off") != 0) {
@@ -374,6 +373,10 @@ int cg_proxy_server_run(const cg_gateway_opts_t *o)
             goto Exit;
         }
         cg_buf_free(&errors);
+    }
+    if (size_fd_limit(&G.settings, G.nworkers, o->max_conns != 0)) {
+        G.nworkers = 0; /* none started */
+        goto Stop;
     }
     for (int w = 0; w < G.nworkers; w++) {
         if (cg_proxy_worker_start(&G.workers[w], w, &G.settings)) {
