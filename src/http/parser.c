@@ -6,6 +6,7 @@
 #include <string.h>
 
 enum { ST_HEAD, ST_HEAD_DONE, ST_BODY, ST_DONE };
+enum { TR_LINE_START = 1, TR_IN_LINE, TR_CR, TR_END_CR }; /* the trailer scan: see scan_trailers */
 
 const cg_http_limits_t cg_http_default_limits = {
     .max_head = 64 * 1024,
@@ -39,6 +40,8 @@ static int on_message_begin(llhttp_t *ll)
     h->host_idx = h->conn_idx = h->te_idx = h->xff_idx = h->rid_idx = h->ua_idx = h->cl_idx = -1;
     p->in_value = 0;
     p->interim = 0;
+    p->te_status = 0;
+    p->trailers = 0;
     return 0;
 }
 
@@ -153,8 +156,8 @@ static int on_header_value_complete(llhttp_t *ll)
     case 17:
         if (is_name(b, n, "transfer-encoding", 17)) {
             if (h->te_idx >= 0) return fail(p, 400, "duplicate transfer-encoding");
-            if ((r = cg_http_check_transfer_encoding(v)) != 0)
-                return fail(p, (uint16_t)r, r == 501 ? "transfer-coding not implemented" : "invalid transfer-encoding");
+            if ((r = cg_http_check_transfer_encoding(v)) == 400) return fail(p, 400, "invalid transfer-encoding");
+            p->te_status = (uint16_t)r; /* a 501 waits for the whole head: ambiguity is a 400 first */
             h->te_idx = (int16_t)idx;
         }
         break;
@@ -170,9 +173,39 @@ static int on_header_value_complete(llhttp_t *ll)
 /* Strict framing checks llhttp leaves to us, on the complete head bytes data[start, end):
  * every line ends in CRLF (no bare CR or LF), no obs-fold continuation lines. Also records
  * each header's line end so kept headers can be forwarded as raw slices. */
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* The start line exactly as RFC 9112 writes it, where llhttp tolerates more (runs of spaces):
+ * request-line = method SP request-target SP HTTP-version CRLF, after at most the empty lines
+ * llhttp skips; status-line = HTTP-version SP 3DIGIT [SP reason] CRLF. */
+static int check_start_line(cg_http_parser_t *p, const char *data, size_t end)
+{
+    const cg_http_head_t *h = p->head;
+    size_t i = 0;
+    if (p->ll.type == HTTP_REQUEST) {
+        while (i + 1 < end && data[i] == '\r' && data[i + 1] == '\n') i += 2;
+        size_t m = strlen(cg_http_method_name(h->method));
+        size_t v = (size_t)h->url.off + h->url.len; /* just past the target */
+        if (h->url.off != i + m + 1 || data[i + m] != ' ' || v + 11 > end || data[v] != ' ' ||
+            memcmp(data + v + 1, "HTTP/", 5) || !is_digit(data[v + 6]) || data[v + 7] != '.' ||
+            !is_digit(data[v + 8]) || data[v + 9] != '\r')
+            return fail(p, 400, "malformed request line");
+        return 0;
+    }
+    if (end < 14 || memcmp(data, "HTTP/", 5) || !is_digit(data[5]) || data[6] != '.' || !is_digit(data[7]) ||
+        data[8] != ' ' || !is_digit(data[9]) || !is_digit(data[10]) || !is_digit(data[11]) ||
+        (data[12] != ' ' && data[12] != '\r'))
+        return fail(p, 502, "malformed status line");
+    return 0;
+}
+
 static int check_head(cg_http_parser_t *p, const char *data, size_t start, size_t end)
 {
     cg_http_head_t *h = p->head;
+    if (check_start_line(p, data, end)) return -1;
     size_t line_start = start;
     int hi = 0;
     for (size_t i = start; i < end; i++) {
@@ -207,6 +240,7 @@ static int on_headers_complete(llhttp_t *ll)
     /* llhttp refuses some of these only once asked for the body, and a head we stop at may be
      * followed by the next message: check them all here, for both directions */
     if (h->te_idx >= 0 && h->cl_idx >= 0) return fail(p, 400, "both content-length and transfer-encoding");
+    if (p->te_status) return fail(p, p->te_status, "transfer-coding not implemented");
     if ((ll->flags & F_TRANSFER_ENCODING) && !(ll->flags & F_CHUNKED))
         return fail(p, 400, "transfer-encoding must be chunked");
     if (ll->http_major != 1) {
@@ -257,6 +291,16 @@ static int on_body(llhttp_t *ll, const char *at, size_t len)
     return 0;
 }
 
+/* The last chunk: pause, so the trailer section is scanned by us before llhttp reads it. */
+static int on_chunk_header(llhttp_t *ll)
+{
+    cg_http_parser_t *p = P(ll);
+    if (ll->content_length != 0) return 0;
+    p->trailers = TR_LINE_START;
+    p->trailer_bytes = 0;
+    return HPE_PAUSED;
+}
+
 /* Keeps room for the pieces one more chunk can add: pause when nearly full. */
 static int on_chunk_complete(llhttp_t *ll)
 {
@@ -289,6 +333,7 @@ static const llhttp_settings_t settings = {
     .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
     .on_chunk_complete = on_chunk_complete,
     .on_message_complete = on_message_complete,
 };
@@ -310,6 +355,8 @@ void cg_http_parser_next(cg_http_parser_t *p)
     llhttp_reset(&p->ll);
     p->state = ST_HEAD;
     p->complete = 0;
+    p->trailers = 0;
+    p->te_status = 0;
     p->skip_body = 0;
     p->body_bytes = 0;
     p->body_out = CG_BODY_OUT_NONE;
@@ -363,6 +410,60 @@ int cg_http_parse_head(cg_http_parser_t *p, const char *data, size_t len, size_t
     return 0;
 }
 
+/* The trailer section, scanned as it streams, before llhttp parses the same bytes: what llhttp
+ * (even strict) lets through is refused here: a bare LF or CR, obs-fold. Field syntax itself is
+ * llhttp's. p->trailers holds where the scan is (TR_*); 0 once the section has ended. */
+static int scan_trailers(cg_http_parser_t *p, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && p->trailers; i++) {
+        char c = s[i];
+        if (++p->trailer_bytes > p->limits->max_head) return fail(p, 431, "trailers too large");
+        switch (p->trailers) {
+        case TR_LINE_START:
+            if (c == '\r') p->trailers = TR_END_CR;
+            else if (c == '\n') return fail(p, 400, "bare LF in trailers");
+            else if (c == ' ' || c == '\t') return fail(p, 400, "obs-fold in trailers");
+            else p->trailers = TR_IN_LINE;
+            break;
+        case TR_IN_LINE:
+            if (c == '\r') p->trailers = TR_CR;
+            else if (c == '\n') return fail(p, 400, "bare LF in trailers");
+            break;
+        case TR_CR:
+            if (c != '\n') return fail(p, 400, "bare CR in trailers");
+            p->trailers = TR_LINE_START;
+            break;
+        case TR_END_CR:
+            if (c != '\n') return fail(p, 400, "bare CR in trailers");
+            p->trailers = 0; /* the empty line: the section, and the message, end here */
+            break;
+        }
+    }
+    return 0;
+}
+
+/* Runs llhttp over body bytes data[*parsed, len) until the message completes, input runs out or
+ * a callback pauses; checks the trailer section before llhttp parses it. */
+static int execute_body(cg_http_parser_t *p, const char *data, size_t len, size_t *parsed)
+{
+    for (;;) {
+        size_t start = *parsed;
+        if (start == len) return CG_EAGAIN;
+        if (p->trailers && scan_trailers(p, data + start, len - start)) return CG_EPARSE;
+        llhttp_errno_t e = llhttp_execute(&p->ll, data + start, len - start);
+        if (e == HPE_OK) {
+            *parsed = len;
+            return CG_EAGAIN;
+        }
+        if (e != HPE_PAUSED) return map_error(p, e);
+        *parsed = (size_t)(llhttp_get_error_pos(&p->ll) - data);
+        if (p->complete) return 0;
+        llhttp_resume(&p->ll);
+        if (!p->trailers) return CG_EAGAIN; /* the output is nearly full: the caller flushes */
+        /* paused at the last chunk: scan its trailer section, then let llhttp parse it */
+    }
+}
+
 int cg_http_parse_body(cg_http_parser_t *p, const char *data, size_t len, size_t *parsed,
                        cg_http_out_t *out)
 {
@@ -370,19 +471,9 @@ int cg_http_parse_body(cg_http_parser_t *p, const char *data, size_t len, size_t
     p->state = ST_BODY;
     p->base = data;
     p->out = out;
-    size_t start = *parsed;
-    if (start == len) return CG_EAGAIN;
-    llhttp_errno_t e = llhttp_execute(&p->ll, data + start, len - start);
+    int r = execute_body(p, data, len, parsed);
     p->out = NULL;
-    if (e == HPE_OK) {
-        *parsed = len;
-        return CG_EAGAIN;
-    }
-    if (e != HPE_PAUSED) return map_error(p, e);
-    *parsed = (size_t)(llhttp_get_error_pos(&p->ll) - data);
-    if (p->complete) return 0;
-    llhttp_resume(&p->ll);
-    return CG_EAGAIN;
+    return r;
 }
 
 int cg_http_parser_check_body(cg_http_parser_t *p, const char *data, size_t len, size_t from)
@@ -393,9 +484,8 @@ int cg_http_parser_check_body(cg_http_parser_t *p, const char *data, size_t len,
     t.state = ST_BODY;
     t.base = data;
     t.out = NULL;
-    llhttp_errno_t e = llhttp_execute(&t.ll, data + from, len - from);
-    if (e == HPE_OK || e == HPE_PAUSED) return 0; /* valid so far, or complete */
-    map_error(&t, e);
+    size_t pos = from;
+    if (execute_body(&t, data, len, &pos) != CG_EPARSE) return 0; /* valid so far, or complete */
     p->error_status = t.error_status;
     p->error_reason = t.error_reason;
     return CG_EPARSE;
