@@ -7,7 +7,7 @@
 #include <strings.h>
 
 /* Header classes, by name. Length first: most names are ruled out without a comparison. */
-enum { H_OTHER, H_HOP, H_HOST, H_CL, H_TE, H_XFF, H_XFP, H_RID, H_HOPS, H_EXPECT };
+enum { H_OTHER, H_HOP, H_HOST, H_CL, H_TE, H_XFF, H_XFP, H_RID, H_HOPS, H_EXPECT, H_CLASSES };
 
 static int classify(cg_iov_t n)
 {
@@ -96,11 +96,28 @@ static int push_line(cg_http_out_t *o, const char *base, const cg_http_header_t 
     return cg_http_out_push(o, base + hd->name.off, hd->line_end - hd->name.off);
 }
 
+/* Queues the header lines whose class `keep` allows: KEEP unless a Connection header names
+ * them, PROTECT whatever Connection says (the classes the gateway rebuilds are not kept). */
+enum { DROP, KEEP, PROTECT };
+static int push_headers(cg_http_out_t *o, const cg_http_head_t *h, const char *base, const uint8_t keep[H_CLASSES])
+{
+    int r = 0;
+    for (int i = 0; i < h->nheaders; i++) {
+        const cg_http_header_t *hd = &h->headers[i];
+        cg_iov_t name = cg_span_iov(base, hd->name);
+        int k = classify(name);
+        if (!keep[k]) continue;
+        if (keep[k] == KEEP && nominated(h, base, name)) continue;
+        r |= push_line(o, base, hd);
+    }
+    return r;
+}
+
 int cg_http_forward_request_head(cg_http_out_t *o, const cg_http_head_t *h, const char *base,
                                  const cg_http_fwd_req_t *f)
 {
     const char *m = cg_http_method_name(h->method);
-    int r = 0, absolute = h->authority.len != 0, nxff = 0;
+    int r = 0, absolute = h->authority.len != 0;
     cg_iov_t path = cg_span_iov(base, h->path);
     r |= cg_http_out_push(o, m, strlen(m));
     r |= PUSH_LIT(o, " ");
@@ -113,31 +130,17 @@ int cg_http_forward_request_head(cg_http_out_t *o, const cg_http_head_t *h, cons
         r |= cg_http_out_push(o, base + h->authority.off, h->authority.len);
         r |= PUSH_LIT(o, "\r\n");
     }
-    for (int i = 0; i < h->nheaders; i++) {
-        const cg_http_header_t *hd = &h->headers[i];
-        cg_iov_t name = cg_span_iov(base, hd->name);
-        switch (classify(name)) {
-        case H_HOP:
-        case H_CL:
-        case H_TE:
-        case H_XFP:
-        case H_HOPS: continue; /* rebuilt below, or not forwarded */
-        case H_HOST:
-            if (!absolute) r |= push_line(o, base, hd);
-            continue;
-        case H_XFF: nxff++; continue;
-        case H_RID:
-            if (!f->request_id.len) r |= push_line(o, base, hd);
-            continue;
-        case H_EXPECT:
-            if (f->drop_expect) continue;
-            break;
-        }
-        if (!nominated(h, base, name)) r |= push_line(o, base, hd);
-    }
+    /* framing, hop-by-hop and the gateway's own headers are rebuilt below or not forwarded */
+    const uint8_t keep[H_CLASSES] = {
+        [H_OTHER] = KEEP,
+        [H_HOST] = absolute ? DROP : PROTECT,
+        [H_RID] = f->request_id.len ? DROP : PROTECT,
+        [H_EXPECT] = f->drop_expect ? DROP : KEEP,
+    };
+    r |= push_headers(o, h, base, keep);
     /* every x-forwarded-for the client sent, in order, then the peer */
     r |= PUSH_LIT(o, "x-forwarded-for: ");
-    if (nxff) {
+    if (h->xff_idx >= 0) {
         for (int i = 0; i < h->nheaders; i++) {
             const cg_http_header_t *hd = &h->headers[i];
             if (hd->name.len != 15 || classify(cg_span_iov(base, hd->name)) != H_XFF || !hd->value.len) continue;
@@ -175,17 +178,11 @@ int cg_http_forward_response_head(cg_http_out_t *o, const cg_http_head_t *h, con
     if (h->reason.len) r |= cg_http_out_push(o, base + h->reason.off, h->reason.len);
     else r |= cg_http_out_push(o, cg_http_status_reason(h->status), strlen(cg_http_status_reason(h->status)));
     r |= PUSH_LIT(o, "\r\n");
-    for (int i = 0; i < h->nheaders; i++) {
-        const cg_http_header_t *hd = &h->headers[i];
-        cg_iov_t name = cg_span_iov(base, hd->name);
-        switch (classify(name)) {
-        case H_HOP:
-        case H_CL:
-        case H_TE: continue;
-        default: break;
-        }
-        if (!nominated(h, base, name)) r |= push_line(o, base, hd);
-    }
+    static const uint8_t keep[H_CLASSES] = {
+        [H_OTHER] = KEEP, [H_HOST] = KEEP, [H_XFF] = KEEP, [H_XFP] = KEEP,
+        [H_RID] = KEEP,   [H_HOPS] = KEEP, [H_EXPECT] = KEEP,
+    };
+    r |= push_headers(o, h, base, keep);
     if (chunked_out) {
         r |= PUSH_LIT(o, "transfer-encoding: chunked\r\n");
     } else if (h->content_length >= 0 && h->status != 204 && h->status >= 200) {
