@@ -26,7 +26,8 @@ static const char usage[] =
     "                         snapshots (token from $CROSSGATE_TOKEN)\n"
     "      --cache-dir DIR    keep the last good snapshot here; used when the control plane is\n"
     "                         down at start\n"
-    "      --admin ADDR:PORT  admin endpoint (default ADDRESS:15000; 'off' disables)\n"
+    "      --admin ADDR:PORT  admin endpoint, read-only (default 127.0.0.1:15000, as Istio's:\n"
+    "                         never the traffic address; 'off' disables)\n"
     "      --workers N        worker threads (default: number of CPUs)\n"
     "      --access-log DEST  access log file, '-' for stdout (default) or 'off'\n"
     "      --drain-time SECS  on SIGTERM, fail health checks and close keep-alive connections\n"
@@ -180,7 +181,9 @@ int cg_cli_gateway(int argc, char **argv)
         goto Exit;
     }
     if (!o.admin) {
-        snprintf(admin_default, sizeof(admin_default), strchr(o.address, ':') ? "[%s]:15000" : "%s:15000", o.address);
+        /* loopback, not the data-plane address: who can reach the traffic port must not read
+         * /config_dump */
+        snprintf(admin_default, sizeof(admin_default), "127.0.0.1:15000");
         o.admin = admin_default;
     } else if (strcmp(o.admin, "off") != 0 && cg_addr_parse(&a, o.admin)) {
         fprintf(stderr, "crossgate gateway: --admin wants IP:PORT or off, got \"%s\"\n", o.admin);

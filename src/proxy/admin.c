@@ -8,6 +8,7 @@
 #include "proxy/worker.h"
 
 #include <inttypes.h>
+#include <llhttp.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -171,6 +172,13 @@ static void render_clusters(cg_buf_t *out, const cg_config_t *cfg)
 
 static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *resp)
 {
+    if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
+        /* read-only: nothing here changes the gateway, so nothing but GET is accepted */
+        resp->status = 405;
+        cg_buf_append_str(&resp->headers, "allow: GET, HEAD\r\n");
+        cg_buf_append_str(&resp->body, "method not allowed: the admin endpoint is read-only\n");
+        return;
+    }
     cg_config_t *cfg = cg_proxy_current_config();
     if (cg_iov_eq(req->path, CG_IOV_LIT("/ready"))) {
         resp->status = cfg ? 200 : 503;

@@ -120,3 +120,43 @@ def test_access_log_line_has_envoy_default_fields(env):
     assert e["authority"] == "bookinfo.example.com"
     assert e["upstream"] == f"{env['app'].host}:{env['app'].port}"
     assert e["start"].endswith("Z")
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+def test_admin_endpoint_answers_only_get_with_405(env, method):
+    import urllib.request
+    import urllib.error
+    gw = env["gw"]
+    req = urllib.request.Request(f"http://{gw.address}:{gw.admin_port}/config_dump", data=b"{}",
+                                 method=method)
+    try:
+        urllib.request.urlopen(req, timeout=5)
+        raise AssertionError(f"{method} was answered")
+    except urllib.error.HTTPError as e:
+        assert e.code == 405
+        assert "GET" in e.headers.get("allow", "")
+
+
+def test_admin_endpoint_binds_loopback_by_default_never_the_traffic_address(procs):
+    import socket
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", 15000))
+        except OSError:
+            pytest.skip("127.0.0.1:15000 is taken on this machine")
+    address = f"{NET}.2"
+    port = free_port(address)
+    from conftest import Gateway
+    gw = Gateway(procs, address, {"g.yaml": yaml_docs(gateway_doc([server("h", port, "*", [direct(200, "x\n")])]))},
+                 "cluster-1", "bookinfo", (("app", "ingressgw-1"),), 1, "gw-default-admin")
+    i = gw.argv.index("--admin")
+    del gw.argv[i:i + 2]
+    gw.proc = procs.spawn(gw.argv, gw.name)
+    from support import http_request, tcp_connectable
+    wait_until(lambda: gw.proc.check_alive() and http_request("GET", "http://127.0.0.1:15000/ready")[0] == 200,
+               what="the admin endpoint on 127.0.0.1:15000")
+    wait_until(lambda: tcp_connectable(address, port), what="the traffic port")
+    with socket.socket() as s:
+        s.settimeout(2)
+        assert s.connect_ex((address, 15000)) != 0, "the admin endpoint answers on the traffic address"
