@@ -677,6 +677,7 @@ int cg_control_main(const cg_control_opts_t *o)
     cg_signals_start(&signals, &loop, stop_signals, 2, on_signal);
     cp.loop = &loop;
     cp.leases.ttl_ms = CG_CONTROL_TTL_MS;
+    cp.leases.sweep_ms = SWEEP_MS;
     cp.leases.on_gone = on_lease_gone;
     cp.leases.data = &cp;
     /* Snapshot versions start from the wall clock in ms, so that they keep increasing across
@@ -689,6 +690,8 @@ int cg_control_main(const cg_control_opts_t *o)
         fprintf(stderr, "crossgate control: cannot listen on %s: %s\n", listen, cg_strerror(r));
         goto Exit;
     }
+    cg_loop_update_time(&loop);
+    cp.leases.last_sweep_ms = loop.now_ms; /* a stall before the first sweep is a stall too */
     cg_timer_start(&loop, &cp.sweep, SWEEP_MS, on_sweep);
     cp.resync_until_ms = loop.now_ms + CG_CONTROL_TTL_MS;
     cg_timer_start(&loop, &cp.resync, CG_CONTROL_TTL_MS, on_resync_end);

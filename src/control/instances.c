@@ -1,11 +1,13 @@
 /* Instance registrations and their leases (pure: time passed in). */
 #include "control/instances.h"
+#include "core/log.h"
 
 #include "control/doc.h"
 #include "core/err.h"
 #include "model/schema.h"
 #include "model/yaml.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +207,18 @@ size_t cg_control_leases_sweep(cg_control_leases_t *l, uint64_t now_ms)
 {
     uint64_t ttl = l->ttl_ms ? l->ttl_ms : CG_CONTROL_TTL_MS;
     size_t n = 0;
+    if (l->sweep_ms && l->last_sweep_ms && now_ms > l->last_sweep_ms + 4 * l->sweep_ms) {
+        uint64_t stall = now_ms - l->last_sweep_ms - l->sweep_ms;
+        for (size_t i = 0; i < l->items.len; i++) {
+            cg_control_inst_t *inst = l->items.items[i];
+            inst->heartbeat_ms = inst->heartbeat_ms + stall < now_ms ? inst->heartbeat_ms + stall : now_ms;
+        }
+        l->stalls++;
+        l->stalled_ms += stall;
+        cg_log_warn("control: the control plane did not run for %" PRIu64
+                    " ms; leases are credited with that time, not expired for it", stall);
+    }
+    l->last_sweep_ms = now_ms;
     for (size_t i = 0; i < l->items.len;) {
         if (now_ms >= l->items.items[i]->heartbeat_ms + ttl) {
             remove_at(l, i, CG_CONTROL_GONE_EXPIRED);

@@ -39,6 +39,12 @@ typedef void (*cg_control_lease_gone_cb)(cg_control_leases_t *l, cg_control_inst
 struct cg_control_leases {
     CG_VEC(cg_control_inst_t *) items; /* registration order */
     uint64_t ttl_ms;                   /* default CG_CONTROL_TTL_MS */
+    /* Fail-safe against our own stalls: with sweep_ms set, a sweep that comes much later than
+     * sweep_ms after the last one (the process was stopped, swapped, starved) first credits
+     * every lease with the time the control plane itself was not running, so only heartbeats
+     * missed while it ran can expire a lease (Consul and etcd guard this case too). */
+    uint64_t sweep_ms, last_sweep_ms;
+    uint64_t stalls, stalled_ms;       /* stalls credited, and their total */
     cg_control_lease_gone_cb on_gone;  /* may be NULL */
     void *data;
 };

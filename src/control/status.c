@@ -175,7 +175,8 @@ typedef enum {
     M_WATCHES,
     M_COMPUTED,
     M_BUMPED,
-    M_REVISION
+    M_REVISION,
+    M_STALLS
 } metric_id_t;
 
 static const struct {
@@ -197,6 +198,8 @@ static const struct {
     {M_BUMPED, "crossgate_control_snapshot_versions_total", "counter",
      "Snapshot versions handed out (content changed)."},
     {M_REVISION, "crossgate_control_revision", "gauge", "Global resource revision."},
+    {M_STALLS, "crossgate_control_stalls_total", "counter",
+     "Times the control plane found it had not run for a while and credited every lease with it."},
 };
 
 void cg_control__metrics(cg_control_t *cp, cg_buf_t *b)
@@ -227,6 +230,7 @@ void cg_control__metrics(cg_control_t *cp, cg_buf_t *b)
         case M_COMPUTED: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->watch.computed); break;
         case M_BUMPED: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->watch.bumped); break;
         case M_REVISION: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->store.revision); break;
+        case M_STALLS: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->leases.stalls); break;
         }
     }
 }

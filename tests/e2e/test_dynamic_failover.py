@@ -9,6 +9,7 @@ clusters up all traffic goes to cluster-1 (priority 0) and cluster-2 (region-2) 
 
 import time
 
+from support import http_request
 from dynamic_env import (Load, describe_failures, env, procs, request_once,  # noqa: F401
                          wait_until)
 
@@ -152,3 +153,27 @@ def test_dynamic_gateway_restarted_while_control_plane_is_down_serves_from_cache
     for _ in range(20):
         assert request_once(env.edge_host, env.edge_port)[:2] == (200, "cluster-1")
     assert edge.p.alive()
+
+
+def test_dynamic_control_plane_stopped_10s_drops_no_live_instance(env):
+    # a stalled control plane (SIGSTOP: swapped out, starved, paused VM) must not expire every
+    # lease the moment it runs again: only heartbeats missed while it ran count
+    env.start_all()
+    before = {i["id"] for i in env.cp.status()["instances"]}
+    assert len(before) == 3
+    env.cp.p.freeze()
+    t_stop = time.monotonic()
+    wait_until(lambda: time.monotonic() - t_stop >= 10, timeout=15, what="10 s of the control plane stopped")
+    env.cp.p.thaw()
+    # for two lease TTLs after it runs again, the edge's snapshot always has both ingresses
+    t_cont = time.monotonic()
+    seen = set()
+    while time.monotonic() - t_cont < 6:
+        eps = env.edge.endpoints()
+        assert eps == {env.ingress_endpoint(1), env.ingress_endpoint(2)}, f"the edge lost an ingress: {eps}"
+        seen.add(env.edge.version())
+    st = env.cp.status()
+    assert {i["id"] for i in st["instances"]} == before, "an instance was dropped and registered again"
+    m = http_request("GET", env.cp.url + "/metrics")[2].decode()
+    assert "crossgate_control_leases_expired_total 0" in m, m
+    assert "crossgate_control_stalls_total 1" in m

@@ -109,6 +109,32 @@ static void test_expiry_and_heartbeat(void **state)
     cg_control_leases_destroy(&l);
 }
 
+/* SIGSTOP for 10 s, then SIGCONT: the first sweep comes 10 s after the last. The control plane
+ * was not running, so that time must not count against anyone's lease. */
+static void test_a_stall_of_the_control_plane_expires_no_lease(void **state)
+{
+    (void)state;
+    memset(gone, 0, sizeof(gone));
+    cg_control_leases_t l = {.ttl_ms = 3000, .sweep_ms = 250, .on_gone = on_gone};
+    cg_control_inst_t *a = make("c1", "127.0.0.1", "a");
+    cg_control_leases_register(&l, a, 1000);
+    char ida[33];
+    memcpy(ida, a->id, sizeof(ida));
+    for (uint64_t t = 1000; t <= 2000; t += 250) assert_int_equal(cg_control_leases_sweep(&l, t), 0);
+    assert_int_equal(cg_control_leases_heartbeat(&l, ida, 2000), 0);
+    /* stopped from 2000 to 12000 */
+    assert_int_equal(cg_control_leases_sweep(&l, 12000), 0);
+    assert_int_equal(l.stalls, 1);
+    assert_int_equal(gone[CG_CONTROL_GONE_EXPIRED], 0);
+    /* running again, no heartbeat: the lease expires 3 s of running time after the last one */
+    uint64_t t = 12000;
+    size_t n = 0;
+    while (!n && t < 20000) n = cg_control_leases_sweep(&l, t += 250);
+    assert_int_equal(n, 1);
+    assert_true(t >= 12000 + 2750 && t <= 12000 + 3250);
+    cg_control_leases_destroy(&l);
+}
+
 static void test_replace_and_remove(void **state)
 {
     (void)state;
@@ -140,6 +166,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_table),
         cmocka_unit_test(test_expiry_and_heartbeat),
+        cmocka_unit_test(test_a_stall_of_the_control_plane_expires_no_lease),
         cmocka_unit_test(test_replace_and_remove),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
