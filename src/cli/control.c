@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "control/api.h"
 #include "core/log.h"
+#include "model/schema.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -10,7 +11,8 @@
 
 static const char usage[] =
     "usage: crossgate control [--listen ADDR:PORT] [--data DIR] [--token-file FILE]\n"
-    "                         [--max-body BYTES] [--log-level debug|info|warn|error]\n"
+    "                         [--max-body BYTES] [--request-timeout D] [--max-connections N]\n"
+    "                         [--log-level debug|info|warn|error]\n"
     "\n"
     "Runs the control plane: stores resources (SQLite in DIR), tracks gateway instances by\n"
     "lease and serves each one its snapshot. API: docs/api.md.\n"
@@ -18,7 +20,11 @@ static const char usage[] =
     "      --data DIR          store directory (default ./crossgate-data)\n"
     "      --token-file FILE   writes and registrations need \"Authorization: Bearer <its "
     "content>\"\n"
-    "      --max-body BYTES    request body limit, 413 beyond (default 4194304)\n";
+    "      --max-body BYTES    request body limit, 413 beyond (default 4194304)\n"
+    "      --request-timeout D a whole request within D of its first byte, else the\n"
+    "                         connection closes (default 10s; never reset per byte)\n"
+    "      --max-connections N open API connections (default 1024); past it, the one that\n"
+    "                         waited longest for its request is closed\n";
 
 int cg_cli_control(int argc, char **argv)
 {
@@ -27,6 +33,8 @@ int cg_cli_control(int argc, char **argv)
         {"data", required_argument, 0, 'd'},
         {"token-file", required_argument, 0, 't'},
         {"max-body", required_argument, 0, 'm'},
+        {"request-timeout", required_argument, 0, 'T'},
+        {"max-connections", required_argument, 0, 'M'},
         {"log-level", required_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -49,6 +57,26 @@ int cg_cli_control(int argc, char **argv)
                 return 2;
             }
             o.max_body = (size_t)n;
+            break;
+        }
+        case 'T': {
+            int64_t ms = -1;
+            if (cg_model_parse_duration(optarg, &ms) || ms < 100 || ms > 3600 * 1000) {
+                fprintf(stderr, "crossgate control: --request-timeout wants a duration from 100ms to 1h, got \"%s\"\n",
+                        optarg);
+                return 2;
+            }
+            o.request_timeout_ms = (uint32_t)ms;
+            break;
+        }
+        case 'M': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || end == optarg || n < 1 || n > 1000000) {
+                fprintf(stderr, "crossgate control: --max-connections wants 1..1000000, got \"%s\"\n", optarg);
+                return 2;
+            }
+            o.max_conns = (uint32_t)n;
             break;
         }
         case 'v':

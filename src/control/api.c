@@ -16,9 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define SWEEP_MS        250
+#define RECOMPUTE_BATCH_MS 20
 #define POLL_DEFAULT_MS 30000
 #define POLL_MAX_MS     60000
 #define MAX_FILENAME    1024
@@ -180,7 +182,31 @@ static char *request_filename(const cg_httpd_req_t *req)
 
 static void recompute(cg_control_t *cp, int what)
 {
+    if (what == CG_CONTROL_RECOMPUTE_ALL) cg_timer_stop(cp->loop, &cp->recompute_timer); /* covers it */
+    cp->recomputes++;
     cg_control_watch_recompute(&cp->watch, cg_control_store_view(&cp->store), &cp->leases, what);
+}
+
+static void on_recompute(cg_loop_t *loop, cg_timer_t *t)
+{
+    recompute(cg_container_of(t, cg_control_t, recompute_timer), CG_CONTROL_RECOMPUTE_INSTANCES);
+}
+
+/* A reader of snapshots (status) sees every change made so far: a pending batch runs now. */
+static void recompute_flush(cg_control_t *cp)
+{
+    if (cg_timer_active(&cp->recompute_timer)) {
+        cg_timer_stop(cp->loop, &cp->recompute_timer);
+        recompute(cp, CG_CONTROL_RECOMPUTE_INSTANCES);
+    }
+}
+
+/* The instance set changed: recompute within RECOMPUTE_BATCH_MS, together with whatever else
+ * changes meanwhile. A new instance's watch waits for it (its entry has no version yet). */
+static void recompute_instances_soon(cg_control_t *cp)
+{
+    if (!cg_timer_active(&cp->recompute_timer))
+        cg_timer_start(cp->loop, &cp->recompute_timer, RECOMPUTE_BATCH_MS, on_recompute);
 }
 
 /* Instances whose translation failed, as warnings for an apply answer. */
@@ -405,7 +431,7 @@ static void handle_register(cg_control_t *cp, const cg_httpd_req_t *req, cg_http
     cp->stats.registrations++;
     cg_log_info("control: instance %s registered: cluster %s, namespace %s, address %s", inst->id,
                 inst->cluster, inst->namespace_, inst->address);
-    recompute(cp, CG_CONTROL_RECOMPUTE_INSTANCES);
+    recompute_instances_soon(cp);
     resp->content_type = "application/json";
     cg_buf_printf(&resp->body, "{\"id\":\"%s\",\"heartbeat_ms\":%d,\"ttl_ms\":%" PRIu64 "}\n",
                   inst->id, CG_CONTROL_HEARTBEAT_MS, cp->leases.ttl_ms);
@@ -560,7 +586,7 @@ static void handle_instances(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
         if (!authorized(cp, req, resp)) return;
         cp->stats.deregistrations++;
         cg_control_leases_remove(&cp->leases, id);
-        recompute(cp, CG_CONTROL_RECOMPUTE_INSTANCES);
+        recompute_instances_soon(cp);
         resp->status = 200;
     } else if (nseg == 4 && seg_is(seg[3], "snapshot") && req->method == HTTP_GET) {
         handle_snapshot(cp, req, resp, inst);
@@ -597,6 +623,7 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
             if (m != HTTP_GET)
                 text(resp, 405, "method not allowed\n");
             else {
+                recompute_flush(cp);
                 resp->content_type = "application/json";
                 cg_control__status_json(cp, &resp->body);
             }
@@ -617,8 +644,7 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
 static void on_sweep(cg_loop_t *loop, cg_timer_t *t)
 {
     cg_control_t *cp = cg_container_of(t, cg_control_t, sweep);
-    if (cg_control_leases_sweep(&cp->leases, loop->now_ms))
-        recompute(cp, CG_CONTROL_RECOMPUTE_INSTANCES);
+    if (cg_control_leases_sweep(&cp->leases, loop->now_ms)) recompute_instances_soon(cp);
     cg_timer_start(loop, &cp->sweep, SWEEP_MS, on_sweep);
 }
 
@@ -626,6 +652,16 @@ static void on_signal(cg_loop_t *loop, int signo)
 {
     cg_log_info("control: signal %d: shutting down", signo);
     cg_loop_stop(loop);
+}
+
+/* API connections hold a descriptor each: take the soft limit up to the hard one. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 static char *read_token(const char *path, cg_buf_t *err)
@@ -685,6 +721,9 @@ int cg_control_main(const cg_control_opts_t *o)
     cp.watch.last_version = cp.started_wall_us / 1000;
     cp.first_version = cp.watch.last_version + 1;
     cp.httpd.max_body = o->max_body ? o->max_body : 4u << 20;
+    cp.httpd.request_timeout_ms = o->request_timeout_ms;
+    cp.httpd.max_conns = o->max_conns;
+    raise_fd_limit();
     int r = cg_httpd_start(&cp.httpd, &loop, listen, handle, &cp);
     if (r) {
         fprintf(stderr, "crossgate control: cannot listen on %s: %s\n", listen, cg_strerror(r));
@@ -702,6 +741,7 @@ int cg_control_main(const cg_control_opts_t *o)
     cg_httpd_stop(&cp.httpd);
     cg_timer_stop(&loop, &cp.sweep);
     cg_timer_stop(&loop, &cp.resync);
+    cg_timer_stop(&loop, &cp.recompute_timer);
     cg_loop_run_once(&loop, 0); /* deferred frees */
     rc = 0;
 Exit:

@@ -17,6 +17,8 @@ typedef struct cg_control_opts {
     const char *data_dir;   /* default ./crossgate-data */
     const char *token_file; /* NULL: no authentication */
     size_t max_body;        /* request body limit (413 beyond); default 4 MiB */
+    uint32_t request_timeout_ms; /* a whole request from its first byte; default 10 s */
+    uint32_t max_conns;          /* open API connections; default 1024 */
 } cg_control_opts_t;
 
 /* Counters for /metrics. */
@@ -34,6 +36,10 @@ typedef struct cg_control {
     cg_control_stats_t stats;
     char *token; /* NULL: open */
     cg_timer_t sweep;
+    /* Instance churn is recomputed in batches: a burst of registrations costs one recompute
+     * per RECOMPUTE_BATCH_MS, not one each. */
+    cg_timer_t recompute_timer;
+    uint64_t recomputes;
     uint64_t started_wall_us;
     /* Resync window: for one lease TTL after start, an edge that still serves a snapshot of
      * an earlier control-plane life is not sent a new one (see held_back() in api.c). */

@@ -176,7 +176,11 @@ typedef enum {
     M_COMPUTED,
     M_BUMPED,
     M_REVISION,
-    M_STALLS
+    M_STALLS,
+    M_RECOMPUTES,
+    M_EVICTED,
+    M_TIMED_OUT,
+    M_CONNS
 } metric_id_t;
 
 static const struct {
@@ -200,6 +204,13 @@ static const struct {
     {M_REVISION, "crossgate_control_revision", "gauge", "Global resource revision."},
     {M_STALLS, "crossgate_control_stalls_total", "counter",
      "Times the control plane found it had not run for a while and credited every lease with it."},
+    {M_RECOMPUTES, "crossgate_control_recomputes_total", "counter",
+     "Snapshot recomputes (instance churn is batched: a burst costs one per 20 ms)."},
+    {M_EVICTED, "crossgate_control_connections_evicted_total", "counter",
+     "API connections closed to make room at --max-connections (the longest waiting first)."},
+    {M_TIMED_OUT, "crossgate_control_requests_timed_out_total", "counter",
+     "API connections closed because a request did not complete within --request-timeout."},
+    {M_CONNS, "crossgate_control_connections", "gauge", "Open API connections."},
 };
 
 void cg_control__metrics(cg_control_t *cp, cg_buf_t *b)
@@ -231,6 +242,10 @@ void cg_control__metrics(cg_control_t *cp, cg_buf_t *b)
         case M_BUMPED: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->watch.bumped); break;
         case M_REVISION: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->store.revision); break;
         case M_STALLS: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->leases.stalls); break;
+        case M_RECOMPUTES: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->recomputes); break;
+        case M_EVICTED: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->httpd.evicted); break;
+        case M_TIMED_OUT: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->httpd.timed_out); break;
+        case M_CONNS: cg_buf_printf(b, "%s %u\n", n, cp->httpd.nconns); break;
         }
     }
 }

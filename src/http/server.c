@@ -34,6 +34,7 @@ typedef struct sconn {
     cg_defer_t resume; /* after cg_httpd_complete: serve what waited, on the loop */
     char peer[48];
     uint8_t head_done, closing, dead;
+    uint8_t in_request; /* a request's first byte came: the request deadline runs */
 } sconn_t;
 
 static void sconn_free(cg_loop_t *loop, cg_defer_t *d)
@@ -59,13 +60,26 @@ static void sconn_close(sconn_t *c)
     close(c->io.fd);
     cg_timer_stop(c->srv->loop, &c->timer);
     cg_list_unlink(&c->link);
+    c->srv->nconns--;
     cg_list_init(&c->defer.link);
     cg_defer(c->srv->loop, &c->defer, sconn_free);
 }
 
 static void on_timeout(cg_loop_t *loop, cg_timer_t *t)
 {
-    sconn_close(cg_container_of(t, sconn_t, timer));
+    sconn_t *c = cg_container_of(t, sconn_t, timer);
+    if (c->in_request) c->srv->timed_out++;
+    sconn_close(c);
+}
+
+/* Between requests: the idle timeout; the next request's first byte starts its deadline. */
+static void wait_next_request(sconn_t *c)
+{
+    c->in_request = 0;
+    cg_timer_start(c->srv->loop, &c->timer, c->srv->idle_timeout_ms, on_timeout);
+    /* the oldest-first order is the eviction order: a connection starts over at the tail */
+    cg_list_unlink(&c->link);
+    cg_list_insert_tail(&c->srv->conns, &c->link);
 }
 
 cg_iov_t cg_httpd_header(const cg_httpd_req_t *req, const char *name)
@@ -154,6 +168,13 @@ static void finish_request(sconn_t *c)
     cg_http_parser_next(&c->parser);
 }
 
+static void start_request(sconn_t *c)
+{
+    if (c->in_request) return;
+    c->in_request = 1;
+    cg_timer_start(c->srv->loop, &c->timer, c->srv->request_timeout_ms, on_timeout);
+}
+
 /* Processes buffered requests; returns 0 to go on reading, -1 when closed. */
 static int process(sconn_t *c)
 {
@@ -206,6 +227,8 @@ static int process(sconn_t *c)
         }
         if (dispatch(c)) return 0; /* parked: the request stays until cg_httpd_complete */
         finish_request(c);
+        wait_next_request(c);
+        if (cg_buf_size(&c->in)) start_request(c); /* pipelined: its bytes are here */
     }
     return 0;
 }
@@ -224,7 +247,7 @@ void cg_httpd_complete(cg_httpd_pending_t *p, cg_httpd_resp_t *resp)
     p->gone = NULL;
     write_response(c, resp, resp->close || p->close, p->head);
     finish_request(c);
-    cg_timer_start(c->srv->loop, &c->timer, c->srv->idle_timeout_ms, on_timeout);
+    wait_next_request(c);
     cg_defer(c->srv->loop, &c->resume, on_resume); /* never re-enters a handler from here */
 }
 
@@ -260,19 +283,50 @@ static void sconn_run(sconn_t *c)
             sconn_close(c);
             return;
         }
-        if (!c->pending.gone) cg_timer_start(c->srv->loop, &c->timer, c->srv->idle_timeout_ms, on_timeout);
+        if (!c->pending.gone) start_request(c);
         process(c);
     }
+}
+
+static void accept_resume(cg_loop_t *loop, cg_timer_t *t)
+{
+    cg_httpd_t *s = cg_container_of(t, cg_httpd_t, accept_timer);
+    cg_io_start_level(loop, &s->io, s->fd, EPOLLIN, s->io.cb);
+}
+
+/* Makes room for one more connection: closes the one that has waited longest for its request
+ * (the list is oldest first; parked long-polls are not waiting on their client). */
+static int evict_one(cg_httpd_t *s)
+{
+    cg_list_t *pos, *tmp;
+    cg_list_foreach_safe(pos, tmp, &s->conns)
+    {
+        sconn_t *c = cg_container_of(pos, sconn_t, link);
+        if (c->pending.gone) continue;
+        s->evicted++;
+        sconn_close(c);
+        return 1;
+    }
+    return 0;
 }
 
 static void on_accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
 {
     cg_httpd_t *s = cg_container_of(io, cg_httpd_t, io);
     for (int i = 0; i < 32; i++) {
+        if (s->nconns >= s->max_conns && !evict_one(s)) return; /* all parked: the backlog waits */
         cg_addr_t peer;
         peer.len = sizeof(peer.u);
         int fd = accept4(s->fd, &peer.u.sa, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return;
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* level-triggered: returning would spin; pause accepting a while instead */
+                cg_io_stop(loop, &s->io);
+                s->io.cb = on_accept;
+                cg_timer_start(loop, &s->accept_timer, 500, accept_resume);
+            }
+            return;
+        }
         sconn_t *c = cg_xcalloc(1, sizeof(*c));
         c->srv = s;
         cg_addr_format_ip(&peer, c->peer, sizeof(c->peer));
@@ -283,8 +337,10 @@ static void on_accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
             continue;
         }
         cg_list_insert_tail(&s->conns, &c->link);
+        s->nconns++;
         cg_list_init(&c->resume.link);
-        cg_timer_start(loop, &c->timer, s->idle_timeout_ms, on_timeout);
+        /* the first request must come within the request deadline (no idle grace first) */
+        start_request(c);
     }
 }
 
@@ -297,6 +353,8 @@ int cg_httpd_start(cg_httpd_t *s, cg_loop_t *loop, const char *addr, cg_httpd_ha
     s->data = data;
     if (!s->max_body) s->max_body = 1024 * 1024;
     if (!s->idle_timeout_ms) s->idle_timeout_ms = 60000;
+    if (!s->request_timeout_ms) s->request_timeout_ms = 10000;
+    if (!s->max_conns) s->max_conns = 1024;
     cg_list_init(&s->conns);
     int fd = cg_sock_listen(&a, 0, 512);
     if (fd < 0) return fd;
@@ -308,6 +366,7 @@ void cg_httpd_stop(cg_httpd_t *s)
 {
     cg_list_t *pos, *tmp;
     cg_list_foreach_safe(pos, tmp, &s->conns) sconn_close(cg_container_of(pos, sconn_t, link));
+    cg_timer_stop(s->loop, &s->accept_timer);
     cg_io_stop(s->loop, &s->io);
     close(s->fd);
 }

@@ -55,8 +55,18 @@ struct cg_httpd {
     cg_httpd_handler handler;
     void *data;
     size_t max_body; /* 413 beyond; default 1 MiB */
-    uint32_t idle_timeout_ms;
-    cg_list_t conns;
+    uint32_t idle_timeout_ms;    /* between requests; default 60 s */
+    /* A whole request, from its first byte, within this; never reset per byte, so a client
+     * trickling a head or body (slowloris) is closed on time. Default 10 s. */
+    uint32_t request_timeout_ms;
+    /* Open connections at most (default 1024). A new one over the cap closes the connection
+     * that has waited longest for its request to complete (never a parked long-poll), so
+     * slow clients cannot lock out a normal one. */
+    uint32_t max_conns;
+    uint32_t nconns;
+    uint64_t evicted, timed_out; /* counters */
+    cg_timer_t accept_timer;     /* out of fds: accepting pauses */
+    cg_list_t conns;             /* oldest first */
 };
 
 /* Listens on addr (ip:port). Returns 0 or CG_E*. */

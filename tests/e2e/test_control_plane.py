@@ -351,7 +351,8 @@ def test_control_lease_expires_without_heartbeats(cp):
 
         wait_until(gone, timeout=8, what="the silent instance's lease to expire")
         assert 2.5 < time.monotonic() - t0 < 6
-        st, _, b = cp.api("GET", f"/v1/instances/{edge}/snapshot?after={v['version']}&timeout_ms=0")
+        # instance churn is recomputed in batches (20 ms): long-poll for the new version
+        st, _, b = cp.api("GET", f"/v1/instances/{edge}/snapshot?after={v['version']}&timeout_ms=5000")
         assert st == 200 and b"127.0.31.12" not in b
         assert cp.api("PUT", f"/v1/instances/{ing}/heartbeat", b"")[0] == 404
         assert "crossgate_control_leases_expired_total 1" in cp.api("GET", "/metrics")[2].decode()
@@ -453,3 +454,82 @@ def test_control_concurrent_clients_keep_state_consistent(cp, tmp_path):
     cp.start()
     again = cp.json("GET", "/v1/resources/cluster")
     assert again == lst
+
+
+# ---------------------------------------------------------------- bounded resources
+
+
+def metric(c, name):
+    for line in http("GET", c.url + "/metrics")[2].decode().splitlines():
+        if line.startswith(name + " "):
+            return int(float(line.split()[1]))
+    raise AssertionError(f"no metric {name}")
+
+
+def test_control_slowloris_connections_are_closed_by_the_deadline_and_apply_stays_fast(tmp_path):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2300:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    c = ControlPlane(tmp_path, extra=["--request-timeout", "2s", "--max-connections", "1024"]).start()
+    slow = []
+    try:
+        for i in range(2000):
+            s = socket.create_connection((HOST, c.port), timeout=5)
+            s.sendall(b"POST /v1/apply HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+            slow.append(s)
+        # a normal client still gets its apply through at once
+        t0 = time.monotonic()
+        r = c.cli("apply", "-f", EXAMPLES / "cluster-1.yaml", check=True)
+        took = time.monotonic() - t0
+        assert "created" in r.stdout
+        print(f"\napply with 2000 slowloris connections open: {took * 1000:.0f} ms")
+        # every slow connection is closed: evicted to make room, or at its 2 s deadline
+        def all_closed():
+            for s in slow:
+                s.setblocking(False)
+                try:
+                    if s.recv(1) != b"":
+                        return False
+                except BlockingIOError:
+                    return False
+                except OSError:
+                    pass
+            return True
+        wait_until(all_closed, timeout=10, what="every slowloris connection closed")
+        evicted = metric(c, "crossgate_control_connections_evicted_total")
+        timed_out = metric(c, "crossgate_control_requests_timed_out_total")
+        assert evicted + timed_out >= 2000, (evicted, timed_out)
+    finally:
+        for s in slow:
+            s.close()
+        c.kill()
+
+
+def test_control_burst_of_1000_registrations_costs_a_bounded_number_of_recomputes(cp):
+    apply_guide(cp)
+    before = metric(cp, "crossgate_control_recomputes_total")
+    bodies = [json.dumps({"cluster": "cluster-1", "namespace": "bookinfo", "labels": {"app": "ingressgw-1"},
+                          "address": f"127.0.{32 + i // 250}.{i % 250 + 1}"}).encode() for i in range(1000)]
+
+    def register_many(chunk):
+        # keep-alive: one connection, pipelined registrations, as a fleet restarting at once
+        with socket.create_connection((HOST, cp.port), timeout=10) as s:
+            out = b"".join(b"POST /v1/instances HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(b), b)
+                           for b in chunk)
+            s.sendall(out)
+            got = b""
+            while got.count(b"HTTP/1.1 200") < len(chunk):
+                d = s.recv(65536)
+                assert d, "connection closed"
+                got += d
+
+    threads = [threading.Thread(target=register_many, args=(bodies[i::10],)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(cp.json("GET", "/v1/status")["instances"]) == 1000
+    recomputes = metric(cp, "crossgate_control_recomputes_total") - before
+    print(f"\n1000 registrations: {recomputes} recomputes")
+    assert recomputes <= 100, recomputes
