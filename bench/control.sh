@@ -10,5 +10,5 @@ BUILD=${BUILD:-build}
 make build BUILD="$BUILD" >/dev/null
 out="$BUILD/control_bench"
 cc -O2 -g -D_GNU_SOURCE -std=gnu11 -Isrc -I/usr/share/include/llhttp bench/control/snapshot_bench.c \
-   "$BUILD/libcg.a" "$BUILD/libllhttp.a" $(pkg-config --cflags --libs libfyaml sqlite3) -lm -lpthread -o "$out"
+   "$BUILD/libcg.a" "$BUILD/libllhttp.a" $(pkg-config --cflags --libs libfyaml sqlite3 libcrypto) -lm -lpthread -o "$out"
 exec "$out" "$@"

@@ -96,7 +96,8 @@ def main():
         def apply(i):
             if args.api:
                 req = urllib.request.Request(env.cp.url + "/v1/apply", data=bodies[i], method="POST",
-                                             headers={"X-Crossgate-Filename": str(files[i])})
+                                             headers={"X-Crossgate-Filename": str(files[i]),
+                                                      "Authorization": f"Bearer {env.cp.token}"})
                 with urllib.request.urlopen(req, timeout=10) as r:
                     r.read()
             else:

@@ -8,6 +8,7 @@ pkgs=(
   node-llhttp        # llhttp C sources, compiled into the binary
   libfyaml-dev       # YAML/JSON resources with line/column
   libsqlite3-dev     # control-plane store
+  libssl-dev         # OpenSSL 3: token digests now, TLS next
   libcmocka-dev      # unit tests
   python3 python3-pytest  # end-to-end tests
   curl

@@ -15,6 +15,7 @@ static const struct {
     {"delete", cg_cli_delete, "delete resources from the control plane"},
     {"get", cg_cli_get, "show resources stored on the control plane"},
     {"status", cg_cli_status, "clusters, live instances and per-hostname routing"},
+    {"token", cg_cli_token, "create, list and revoke reader and join tokens (admin)"},
     {"app", cg_cli_app, "run the demo upstream application (productpage)"},
     {"load", cg_cli_load, "send steady traffic and watch where it goes (observation tool)"},
     {"demo", cg_cli_demo, "run the guide: every role on this machine, live traffic, failure drills"},

@@ -329,6 +329,8 @@ int cg_agent_start(cg_loop_t *loop, const cg_agent_cfg_t *cfg, cg_agent_apply_cb
     char host[256];
     const char *path;
     if (cg_http_url_parse(cfg->url, &a, host, sizeof(host), &path)) return CG_EINVAL;
+    /* connect from the advertised address: a join token admits only that one */
+    if (cg_addr_parse_ip(&cg_http_client_source, cfg->address, 0)) cg_http_client_source.len = 0;
     memset(&A, 0, sizeof(A));
     A.loop = loop;
     A.cfg = cfg;

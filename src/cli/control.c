@@ -18,8 +18,9 @@ static const char usage[] =
     "lease and serves each one its snapshot. API: docs/api.md.\n"
     "      --listen ADDR:PORT  API address (default 127.0.0.1:7070)\n"
     "      --data DIR          store directory (default ./crossgate-data)\n"
-    "      --token-file FILE   writes and registrations need \"Authorization: Bearer <its "
-    "content>\"\n"
+    "      --token-file FILE   the admin credential (default: DATA/admin.token, created\n"
+    "                         mode 0600 on first start); reader and join tokens: crossgate token\n"
+    "      --insecure          no authentication at all (warned on every start)\n"
     "      --max-body BYTES    request body limit, 413 beyond (default 4194304)\n"
     "      --request-timeout D a whole request within D of its first byte, else the\n"
     "                         connection closes (default 10s; never reset per byte)\n"
@@ -32,6 +33,7 @@ int cg_cli_control(int argc, char **argv)
         {"listen", required_argument, 0, 'l'},
         {"data", required_argument, 0, 'd'},
         {"token-file", required_argument, 0, 't'},
+        {"insecure", no_argument, 0, 'I'},
         {"max-body", required_argument, 0, 'm'},
         {"request-timeout", required_argument, 0, 'T'},
         {"max-connections", required_argument, 0, 'M'},
@@ -47,6 +49,7 @@ int cg_cli_control(int argc, char **argv)
         case 'l': o.listen = optarg; break;
         case 'd': o.data_dir = optarg; break;
         case 't': o.token_file = optarg; break;
+        case 'I': o.insecure = 1; break;
         case 'm': {
             char *end;
             long long n = strtoll(optarg, &end, 10);

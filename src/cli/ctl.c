@@ -37,9 +37,40 @@ int cg_cli_ctl_init(cg_cli_ctl_t *c, const char *prog, const char *flag)
         fprintf(stderr, "%s: control plane URL \"%s\" is not http://IP:PORT\n", prog, c->url);
         return 2;
     }
-    const char *t = getenv("CROSSGATE_TOKEN");
-    c->token = t && *t ? t : NULL;
+    c->token = cg_cli_credential(NULL);
     return 0;
+}
+
+/* One line of a file, trimmed, into a static buffer; NULL if unreadable or empty. */
+static const char *token_from_file(const char *path)
+{
+    static char buf[1100];
+    FILE *f = fopen(path, "re");
+    if (!f) return NULL;
+    char *line = fgets(buf, sizeof(buf), f);
+    fclose(f);
+    if (!line) return NULL;
+    cg_iov_t v = cg_iov_trim(cg_iov_str(buf));
+    while (v.len && (v.base[v.len - 1] == '\n' || v.base[v.len - 1] == '\r')) v.len--;
+    if (!v.len) return NULL;
+    memmove(buf, v.base, v.len);
+    buf[v.len] = '\0';
+    return buf;
+}
+
+const char *cg_cli_credential(const char *token_file)
+{
+    if (token_file) return token_from_file(token_file);
+    const char *t = getenv("CROSSGATE_TOKEN");
+    if (t && *t) return t;
+    const char *f = getenv("CROSSGATE_TOKEN_FILE");
+    if (f && *f) return token_from_file(f);
+    char path[4096];
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg) snprintf(path, sizeof(path), "%s/crossgate/token", xdg);
+    else if (home && *home) snprintf(path, sizeof(path), "%s/.config/crossgate/token", home);
+    else return NULL;
+    return token_from_file(path);
 }
 
 int cg_cli_ctl_call(const cg_cli_ctl_t *c, const char *method, const char *path, const char *extra,

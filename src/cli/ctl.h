@@ -15,8 +15,13 @@
 typedef struct cg_cli_ctl {
     const char *prog;  /* "crossgate apply", for messages */
     char url[512];     /* --control, else $CROSSGATE_CONTROL, else the default; no trailing '/' */
-    const char *token; /* $CROSSGATE_TOKEN or NULL */
+    const char *token; /* see cg_cli_token */
 } cg_cli_ctl_t;
+
+/* The control-plane credential: token_file's line when given; else $CROSSGATE_TOKEN; else
+ * the file $CROSSGATE_TOKEN_FILE names; else $XDG_CONFIG_HOME/crossgate/token (or
+ * ~/.config/crossgate/token). NULL when none. */
+const char *cg_cli_credential(const char *token_file);
 
 /* Sets the URL from flag (may be NULL) and the environment. Returns 0, or 2 after printing why
  * the URL is unusable. */

@@ -1,5 +1,6 @@
 /* `crossgate gateway`: flags to options, then the gateway process. */
 #include "cli/cli.h"
+#include "cli/ctl.h"
 #include "core/list.h"
 #include "core/log.h"
 #include "core/sock.h"
@@ -23,7 +24,9 @@ static const char usage[] =
     "  -f, --file PATH        static mode: resource file or directory (repeatable); reloaded on\n"
     "                         change and on SIGHUP\n"
     "      --control URL      dynamic mode: register with the control plane and follow its\n"
-    "                         snapshots (token from $CROSSGATE_TOKEN)\n"
+    "                         snapshots (a join token: --token-file, $CROSSGATE_TOKEN,\n"
+    "                         $CROSSGATE_TOKEN_FILE or ~/.config/crossgate/token)\n"
+    "      --token-file FILE  the control-plane token, one line\n"
     "      --cache-dir DIR    keep the last good snapshot here; used when the control plane is\n"
     "                         down at start\n"
     "      --admin ADDR:PORT  admin endpoint, read-only (default 127.0.0.1:15000, as Istio's:\n"
@@ -68,12 +71,14 @@ int cg_cli_gateway(int argc, char **argv)
         {"cache-dir", required_argument, 0, 'D'}, {"drain-time", required_argument, 0, 'T'},
         {"header-timeout", required_argument, 0, 'H'}, {"idle-timeout", required_argument, 0, 'I'},
         {"max-connections", required_argument, 0, 'M'}, {"body-timeout", required_argument, 0, 'B'},
+        {"token-file", required_argument, 0, 'K'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
     };
     cg_gateway_opts_t o = {.namespace_ = "default", .address = "127.0.0.1"};
     CG_VEC(const char *) paths = {0};
     CG_VEC(cg_snap_label_t) labels = {0};
     char admin_default[80];
+    const char *token_file = NULL;
     int c, rc = 2;
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
@@ -115,6 +120,7 @@ int cg_cli_gateway(int argc, char **argv)
             }
             break;
         case 'C': o.control = optarg; break;
+        case 'K': token_file = optarg; break;
         case 'D': o.cache_dir = optarg; break;
         case 'T':
             if (parse_seconds("--drain-time", optarg, 0, &o.drain_ms)) goto Exit;
@@ -173,7 +179,11 @@ int cg_cli_gateway(int argc, char **argv)
             fprintf(stderr, "crossgate gateway: --control wants http://IP:PORT, got \"%s\"\n", o.control);
             goto Exit;
         }
-        o.token = getenv("CROSSGATE_TOKEN");
+        o.token = cg_cli_credential(token_file);
+        if (token_file && !o.token) {
+            fprintf(stderr, "crossgate gateway: cannot read a token from --token-file %s\n", token_file);
+            goto Exit;
+        }
     }
     cg_addr_t a;
     if (cg_addr_parse_ip(&a, o.address, 0)) {

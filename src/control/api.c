@@ -21,6 +21,7 @@
 
 #define SWEEP_MS        250
 #define RECOMPUTE_BATCH_MS 20
+#define WATCHERS_PER_INSTANCE 4
 #define POLL_DEFAULT_MS 30000
 #define POLL_MAX_MS     60000
 #define MAX_FILENAME    1024
@@ -151,20 +152,43 @@ static int seg_is(cg_iov_t s, const char *lit)
     return cg_iov_eq(s, cg_iov_str(lit));
 }
 
-static int authorized(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp)
+/* ---- who may do what ----
+ * admin: everything. reader: GET of resources, status, instances and metrics. join (one
+ * cluster): register instances of its cluster from their own address, and heartbeat, watch
+ * and deregister only the instances it registered. Nothing but /ready answers without one. */
+enum { NEED_READ, NEED_ADMIN, NEED_GATEWAY };
+
+static const cg_token_t *authenticate(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp)
 {
-    if (!cp->token) return 1;
-    cg_iov_t h = cg_iov_trim(cg_httpd_header(req, "authorization"));
-    size_t tl = strlen(cp->token);
-    int ok = h.len == 7 + tl && strncasecmp(h.base, "Bearer ", 7) == 0;
-    unsigned char diff = 0; /* constant time over the token */
-    for (size_t i = 0; ok && i < tl; i++) diff |= (unsigned char)(h.base[7 + i] ^ cp->token[i]);
-    if (ok && diff == 0) return 1;
+    if (cp->tokens.insecure) return &cp->tokens.admin;
+    const cg_token_t *tok =
+        cg_control_tokens_check(&cp->tokens, cg_httpd_header(req, "authorization"), cg_clock_wall_us() / 1000);
+    if (tok) return tok;
     cp->stats.unauthorized++;
     text(resp, 401,
          "unauthorized: this control plane wants \"Authorization: Bearer TOKEN\" (set "
-         "$CROSSGATE_TOKEN)\n");
+         "$CROSSGATE_TOKEN, or --token-file; the admin token is in the control plane's DATA/admin.token)\n");
     cg_buf_append_str(&resp->headers, "www-authenticate: Bearer\r\n");
+    return NULL;
+}
+
+static int allowed(cg_control_t *cp, const cg_token_t *tok, int need, cg_httpd_resp_t *resp)
+{
+    int ok = tok->role == CG_ROLE_ADMIN || (need == NEED_READ && tok->role == CG_ROLE_READER) ||
+             (need == NEED_GATEWAY && tok->role == CG_ROLE_JOIN);
+    if (ok) return 1;
+    cp->stats.forbidden++;
+    text(resp, 403, "forbidden: a %s token cannot do this (it needs %s)\n", cg_role_name(tok->role),
+         need == NEED_READ ? "a reader or admin token" : need == NEED_ADMIN ? "the admin token" : "a join or admin token");
+    return 0;
+}
+
+/* May tok act on this instance (heartbeat, watch, deregister)? Its registrant or the admin. */
+static int owns(cg_control_t *cp, const cg_token_t *tok, const cg_control_inst_t *inst, cg_httpd_resp_t *resp)
+{
+    if (tok->role == CG_ROLE_ADMIN || (tok->role == CG_ROLE_JOIN && !strcmp(tok->id, inst->owner))) return 1;
+    cp->stats.forbidden++;
+    text(resp, 403, "forbidden: instance %s was registered by another token\n", inst->id);
     return 0;
 }
 
@@ -374,7 +398,6 @@ static void handle_resources(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
             resp->content_type = "application/json";
         }
     } else if (req->method == HTTP_DELETE && nseg == 4) {
-        if (!authorized(cp, req, resp)) goto Exit;
         const cg_control_res_t *r = resolve(cp, kind, name, ns, cluster, resp);
         if (!r) {
             cp->stats.delete_rejected++;
@@ -416,13 +439,67 @@ static void on_lease_gone(cg_control_leases_t *l, cg_control_inst_t *inst, cg_co
     cg_control_watch_detach(&cp->watch, inst);
 }
 
-static void handle_register(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp)
+/* Registrations a join token may make: a burst of JOIN_BURST, then JOIN_RATE a second. */
+#define JOIN_RATE  20.0
+#define JOIN_BURST 200.0
+
+/* What a join token may register: its own cluster, from the address it advertises (or one its
+ * token allows, for NAT and load balancers). Fills resp and returns 0 when refused. */
+static int join_scope_ok(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp,
+                         const cg_token_t *tok, const cg_control_inst_t *inst)
+{
+    if (strcmp(inst->cluster, tok->cluster) != 0) {
+        text(resp, 403, "forbidden: this join token registers instances of cluster %s, not %s\n", tok->cluster,
+             inst->cluster);
+        return 0;
+    }
+    cg_addr_t adv, peer;
+    char peer_ip[64];
+    snprintf(peer_ip, sizeof(peer_ip), "%.*s", (int)req->peer_ip.len, req->peer_ip.base);
+    int ok = cg_addr_parse_ip(&adv, inst->address, 0) == 0 && cg_addr_parse_ip(&peer, peer_ip, 0) == 0 &&
+             cg_addr_eq(&adv, &peer);
+    for (size_t i = 0; !ok && i < tok->nallow; i++) ok = cg_cidr_contains(&tok->allow[i], &adv);
+    if (!ok) {
+        text(resp, 403,
+             "forbidden: advertised address %s is not this connection's source address %s (a join token may "
+             "allow others: crossgate token create --allow-address)\n",
+             inst->address, peer_ip);
+        return 0;
+    }
+    return 1;
+}
+
+static void handle_register(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp,
+                            const cg_token_t *tok)
 {
     cg_control_inst_t *inst = NULL;
     cg_buf_t err = {0};
     if (cg_control_inst_parse(req->body.base ? req->body.base : "", req->body.len, &inst, &err)) {
         text(resp, 400, "bad registration: %.*s\n", (int)err.len, err.base ? err.base : "");
         cg_buf_free(&err);
+        return;
+    }
+    if (tok->role == CG_ROLE_JOIN) {
+        if (!join_scope_ok(cp, req, resp, tok, inst)) {
+            cp->stats.forbidden++;
+            cg_control_inst_free(inst);
+            return;
+        }
+        if (!cg_control_tokens_take((cg_token_t *)tok, cp->loop->now_ms, JOIN_RATE, JOIN_BURST)) {
+            cp->stats.rate_limited++;
+            text(resp, 429, "too many registrations with this token: retry later\n");
+            cg_buf_append_str(&resp->headers, "retry-after: 1\r\n");
+            cg_control_inst_free(inst);
+            return;
+        }
+    }
+    snprintf(inst->owner, sizeof(inst->owner), "%s", tok->id);
+    const cg_control_inst_t *same = cg_control_leases_same(&cp->leases, inst);
+    if (same && strcmp(same->owner, inst->owner) && tok->role != CG_ROLE_ADMIN) {
+        /* a registration replaces an earlier one of the same gateway (a restart), never one
+         * another token made */
+        text(resp, 409, "conflict: instance %s with this identity was registered by another token\n", same->id);
+        cg_control_inst_free(inst);
         return;
     }
     inst->registered_wall_us = cg_clock_wall_us();
@@ -538,6 +615,15 @@ static void handle_snapshot(cg_control_t *cp, const cg_httpd_req_t *req, cg_http
         resp->status = 304;
         return;
     }
+    size_t parked = 0;
+    cg_list_t *pos;
+    for (pos = e->waiters.next; pos != &e->waiters; pos = pos->next) parked++;
+    if (parked >= WATCHERS_PER_INSTANCE) {
+        /* one gateway watches its snapshot once; more is a leak or an abuse */
+        cp->stats.rate_limited++;
+        text(resp, 429, "too many watches of instance %s (at most %d)\n", inst->id, WATCHERS_PER_INSTANCE);
+        return;
+    }
     poll_t *p = cg_xcalloc(1, sizeof(*p));
     p->cp = cp;
     p->waiter.after = after;
@@ -548,12 +634,13 @@ static void handle_snapshot(cg_control_t *cp, const cg_httpd_req_t *req, cg_http
 }
 
 static void handle_instances(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp,
-                             cg_iov_t *seg, size_t nseg)
+                             const cg_token_t *tok, cg_iov_t *seg, size_t nseg)
 {
     if (nseg == 2) {
         if (req->method == HTTP_POST) {
-            if (authorized(cp, req, resp)) handle_register(cp, req, resp);
+            if (allowed(cp, tok, NEED_GATEWAY, resp)) handle_register(cp, req, resp, tok);
         } else if (req->method == HTTP_GET) {
+            if (!allowed(cp, tok, NEED_READ, resp)) return;
             cg_control__instances_json(cp, &resp->body);
             resp->content_type = "application/json";
         } else {
@@ -561,6 +648,7 @@ static void handle_instances(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
         }
         return;
     }
+    if (!allowed(cp, tok, NEED_GATEWAY, resp)) return;
     char id[40];
     if (seg[2].len >= sizeof(id)) {
         text(resp, 404, "unknown instance\n");
@@ -569,30 +657,82 @@ static void handle_instances(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
     memcpy(id, seg[2].base, seg[2].len);
     id[seg[2].len] = '\0';
     cg_control_inst_t *inst = cg_control_leases_find(&cp->leases, id);
-    if (nseg == 4 && seg_is(seg[3], "heartbeat") && req->method == HTTP_PUT) {
-        if (!authorized(cp, req, resp)) return;
-        if (cg_control_leases_heartbeat(&cp->leases, id, cp->loop->now_ms))
-            text(resp, 404, "unknown instance: register again\n");
-        else
-            resp->status = 200;
+    int heartbeat = nseg == 4 && seg_is(seg[3], "heartbeat") && req->method == HTTP_PUT;
+    int snapshot = nseg == 4 && seg_is(seg[3], "snapshot") && req->method == HTTP_GET;
+    int deregister = nseg == 3 && req->method == HTTP_DELETE;
+    if (!heartbeat && !snapshot && !deregister) {
+        text(resp, 405, "method not allowed\n");
         return;
     }
-    if (!inst && (nseg == 3 || (nseg == 4 && seg_is(seg[3], "snapshot")))) {
-        if (nseg == 3 && req->method == HTTP_DELETE && !authorized(cp, req, resp)) return;
+    if (!inst) {
         text(resp, 404, "unknown instance: register again\n");
         return;
     }
-    if (nseg == 3 && req->method == HTTP_DELETE) {
-        if (!authorized(cp, req, resp)) return;
+    if (!owns(cp, tok, inst, resp)) return;
+    if (heartbeat) {
+        cg_control_leases_heartbeat(&cp->leases, id, cp->loop->now_ms);
+        resp->status = 200;
+    } else if (deregister) {
         cp->stats.deregistrations++;
         cg_control_leases_remove(&cp->leases, id);
         recompute_instances_soon(cp);
         resp->status = 200;
-    } else if (nseg == 4 && seg_is(seg[3], "snapshot") && req->method == HTTP_GET) {
-        handle_snapshot(cp, req, resp, inst);
     } else {
-        text(resp, 405, "method not allowed\n");
+        handle_snapshot(cp, req, resp, inst);
     }
+}
+
+/* ---- tokens ---- */
+
+static void handle_tokens(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp, cg_iov_t *seg,
+                          size_t nseg)
+{
+    if (nseg == 2 && req->method == HTTP_GET) {
+        resp->content_type = "application/json";
+        cg_control_tokens_json(&cp->tokens, &resp->body);
+        return;
+    }
+    if (nseg == 3 && req->method == HTTP_DELETE) {
+        char id[CG_TOKEN_ID_LEN + 1];
+        cg_buf_t err = {0};
+        int r = seg[2].len == CG_TOKEN_ID_LEN ? (memcpy(id, seg[2].base, CG_TOKEN_ID_LEN), id[CG_TOKEN_ID_LEN] = 0,
+                                                 cg_control_tokens_revoke(&cp->tokens, id, &err))
+                                              : CG_ENOENT;
+        if (r == CG_ENOENT) text(resp, 404, "unknown token\n");
+        else if (r) text(resp, 500, "%.*s\n", (int)err.len, err.base);
+        else {
+            /* its instances can no longer heartbeat: their leases end within one TTL */
+            cg_log_info("control: token %s revoked", id);
+            text(resp, 200, "token %s revoked\n", id);
+        }
+        cg_buf_free(&err);
+        return;
+    }
+    if (nseg != 2 || req->method != HTTP_POST) {
+        text(resp, 405, "method not allowed\n");
+        return;
+    }
+    cg_buf_t err = {0};
+    cg_control_token_req_t tr;
+    if (cg_control_token_req_parse(req->body.base ? req->body.base : "", req->body.len, &tr, &err)) {
+        text(resp, 400, "bad token request: %.*s\n", (int)err.len, err.base ? err.base : "");
+        cg_buf_free(&err);
+        return;
+    }
+    char *secret = NULL;
+    const cg_token_t *k = NULL;
+    if (cg_control_tokens_create(&cp->tokens, tr.role, tr.cluster[0] ? tr.cluster : NULL, tr.ttl_ms, tr.allow,
+                                 tr.nallow, cg_clock_wall_us() / 1000, &secret, &k, &err)) {
+        text(resp, 400, "cannot create token: %.*s\n", (int)err.len, err.base ? err.base : "");
+        cg_buf_free(&err);
+        return;
+    }
+    cg_log_info("control: %s token %s created%s%s", cg_role_name(k->role), k->id, k->cluster[0] ? " for cluster " : "",
+                k->cluster);
+    resp->content_type = "application/json";
+    cg_buf_printf(&resp->body, "{\"id\":\"%s\",\"role\":\"%s\",\"token\":\"%s\",\"expires_ms\":%" PRIu64 "}\n", k->id,
+                  cg_role_name(k->role), secret, k->expires_wall_ms);
+    free(secret);
 }
 
 /* ---- dispatch ---- */
@@ -605,32 +745,35 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
     int m = req->method;
     if (nseg == 1 && seg_is(seg[0], "ready") && (m == HTTP_GET || m == HTTP_HEAD)) {
         text(resp, cp->store.db ? 200 : 503, cp->store.db ? "ready\n" : "store not open\n");
-    } else if (nseg == 1 && seg_is(seg[0], "metrics") && m == HTTP_GET) {
+        return;
+    }
+    const cg_token_t *tok = authenticate(cp, req, resp);
+    if (!tok) return;
+    if (nseg == 1 && seg_is(seg[0], "metrics") && m == HTTP_GET) {
+        if (!allowed(cp, tok, NEED_READ, resp)) return;
         resp->content_type = "text/plain; version=0.0.4";
         cg_control__metrics(cp, &resp->body);
     } else if (nseg >= 2 && seg_is(seg[0], "v1")) {
-        if (nseg == 2 && seg_is(seg[1], "apply")) {
+        if (nseg == 2 && (seg_is(seg[1], "apply") || seg_is(seg[1], "delete"))) {
             if (m != HTTP_POST)
                 text(resp, 405, "method not allowed\n");
-            else if (authorized(cp, req, resp))
-                handle_apply(cp, req, resp, 0);
-        } else if (nseg == 2 && seg_is(seg[1], "delete")) {
-            if (m != HTTP_POST)
-                text(resp, 405, "method not allowed\n");
-            else if (authorized(cp, req, resp))
-                handle_apply(cp, req, resp, 1);
+            else if (allowed(cp, tok, NEED_ADMIN, resp))
+                handle_apply(cp, req, resp, seg_is(seg[1], "delete"));
         } else if (nseg == 2 && seg_is(seg[1], "status")) {
             if (m != HTTP_GET)
                 text(resp, 405, "method not allowed\n");
-            else {
+            else if (allowed(cp, tok, NEED_READ, resp)) {
                 recompute_flush(cp);
                 resp->content_type = "application/json";
                 cg_control__status_json(cp, &resp->body);
             }
         } else if ((nseg == 3 || nseg == 4) && seg_is(seg[1], "resources")) {
-            handle_resources(cp, req, resp, seg, nseg);
+            if (allowed(cp, tok, m == HTTP_GET ? NEED_READ : NEED_ADMIN, resp))
+                handle_resources(cp, req, resp, seg, nseg);
         } else if (nseg >= 2 && nseg <= 4 && seg_is(seg[1], "instances")) {
-            handle_instances(cp, req, resp, seg, nseg);
+            handle_instances(cp, req, resp, tok, seg, nseg);
+        } else if ((nseg == 2 || nseg == 3) && seg_is(seg[1], "tokens")) {
+            if (allowed(cp, tok, NEED_ADMIN, resp)) handle_tokens(cp, req, resp, seg, nseg);
         } else {
             text(resp, 404, "no such endpoint: %.*s\n", (int)req->path.len, req->path.base);
         }
@@ -664,31 +807,6 @@ static void raise_fd_limit(void)
     }
 }
 
-static char *read_token(const char *path, cg_buf_t *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        cg_buf_printf(err, "cannot read --token-file %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char buf[4096];
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n < 0) {
-        cg_buf_printf(err, "cannot read --token-file %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    buf[n] = '\0';
-    cg_iov_t t = cg_iov_trim(cg_iov(buf, (size_t)n));
-    while (t.len && (t.base[t.len - 1] == '\n' || t.base[t.len - 1] == '\r'))
-        t = cg_iov_trim(cg_iov(t.base, t.len - 1));
-    if (t.len == 0 || memchr(t.base, '\n', t.len)) {
-        cg_buf_printf(err, "--token-file %s must hold one non-empty line", path);
-        return NULL;
-    }
-    return cg_xstrndup(t.base, t.len);
-}
-
 int cg_control_main(const cg_control_opts_t *o)
 {
     cg_control_t cp = {.started_wall_us = cg_clock_wall_us()};
@@ -698,17 +816,29 @@ int cg_control_main(const cg_control_opts_t *o)
     cg_signals_t signals = {0};
     static const int stop_signals[] = {SIGINT, SIGTERM};
     const char *listen = o->listen ? o->listen : "127.0.0.1:7070";
-    if (o->token_file && !(cp.token = read_token(o->token_file, &err))) {
+    const char *data_dir = o->data_dir ? o->data_dir : "crossgate-data";
+    if (cg_control_store_open(&cp.store, data_dir, &err)) {
         fprintf(stderr, "crossgate control: %.*s\n", (int)err.len, err.base);
         cg_buf_free(&err);
         return 1;
     }
-    if (cg_control_store_open(&cp.store, o->data_dir ? o->data_dir : "crossgate-data", &err)) {
+    int created = 0;
+    cp.tokens.insecure = o->insecure;
+    if (cg_control_tokens_open(&cp.tokens, data_dir, o->token_file, &created, &err)) {
         fprintf(stderr, "crossgate control: %.*s\n", (int)err.len, err.base);
         cg_buf_free(&err);
-        free(cp.token);
+        cg_control_tokens_close(&cp.tokens);
+        cg_control_store_close(&cp.store);
         return 1;
     }
+    if (o->insecure)
+        cg_log_warn("control: --insecure: no authentication, anyone who can reach %s may apply, register and "
+                    "read everything",
+                    listen);
+    else if (created)
+        cg_log_info("control: created the admin credential in %s/admin.token (mode 0600): export "
+                    "CROSSGATE_TOKEN=$(cat %s/admin.token)",
+                    data_dir, data_dir);
     cg_loop_init(&loop);
     cg_signals_start(&signals, &loop, stop_signals, 2, on_signal);
     cp.loop = &loop;
@@ -735,8 +865,8 @@ int cg_control_main(const cg_control_opts_t *o)
     cp.resync_until_ms = loop.now_ms + CG_CONTROL_TTL_MS;
     cg_timer_start(&loop, &cp.resync, CG_CONTROL_TTL_MS, on_resync_end);
     cg_log_info("control: listening on %s, data in %s, revision %" PRIu64 ", %zu resources%s",
-                listen, o->data_dir ? o->data_dir : "crossgate-data", cp.store.revision,
-                cp.store.res.len, cp.token ? ", token required for writes" : "");
+                listen, data_dir, cp.store.revision,
+                cp.store.res.len, o->insecure ? ", INSECURE: no authentication" : ", tokens required");
     cg_loop_run(&loop);
     cg_httpd_stop(&cp.httpd);
     cg_timer_stop(&loop, &cp.sweep);
@@ -752,7 +882,7 @@ Exit:
     cg_control_store_close(&cp.store);
     cg_signals_stop(&signals, &loop);
     cg_loop_destroy(&loop);
-    free(cp.token);
+    cg_control_tokens_close(&cp.tokens);
     cg_buf_free(&err);
     return rc;
 }

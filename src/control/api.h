@@ -5,6 +5,7 @@
 
 #include "control/instances.h"
 #include "control/store.h"
+#include "control/tokens.h"
 #include "control/watch.h"
 #include "core/loop.h"
 #include "http/server.h"
@@ -15,7 +16,8 @@
 typedef struct cg_control_opts {
     const char *listen;     /* ip:port, default 127.0.0.1:7070 */
     const char *data_dir;   /* default ./crossgate-data */
-    const char *token_file; /* NULL: no authentication */
+    const char *token_file; /* the admin credential (else DATA/admin.token, made on first start) */
+    int insecure;           /* no authentication at all: an explicit choice, warned on every start */
     size_t max_body;        /* request body limit (413 beyond); default 4 MiB */
     uint32_t request_timeout_ms; /* a whole request from its first byte; default 10 s */
     uint32_t max_conns;          /* open API connections; default 1024 */
@@ -23,7 +25,7 @@ typedef struct cg_control_opts {
 
 /* Counters for /metrics. */
 typedef struct cg_control_stats {
-    uint64_t apply_ok, apply_rejected, delete_ok, delete_rejected, unauthorized;
+    uint64_t apply_ok, apply_rejected, delete_ok, delete_rejected, unauthorized, forbidden, rate_limited;
     uint64_t registrations, deregistrations, expired;
 } cg_control_stats_t;
 
@@ -34,7 +36,7 @@ typedef struct cg_control {
     cg_control_leases_t leases;
     cg_control_watch_t watch;
     cg_control_stats_t stats;
-    char *token; /* NULL: open */
+    cg_tokens_t tokens;
     cg_timer_t sweep;
     /* Instance churn is recomputed in batches: a burst of registrations costs one recompute
      * per RECOMPUTE_BATCH_MS, not one each. */

@@ -153,6 +153,13 @@ static void remove_at(cg_control_leases_t *l, size_t i, cg_control_gone_t why)
     cg_control_inst_free(inst);
 }
 
+const cg_control_inst_t *cg_control_leases_same(const cg_control_leases_t *l, const cg_control_inst_t *inst)
+{
+    for (size_t i = 0; i < l->items.len; i++)
+        if (same_identity(l->items.items[i], inst)) return l->items.items[i];
+    return NULL;
+}
+
 void cg_control_leases_register(cg_control_leases_t *l, cg_control_inst_t *inst, uint64_t now_ms)
 {
     for (size_t i = 0; i < l->items.len;)

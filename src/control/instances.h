@@ -22,6 +22,7 @@ typedef struct cg_control_inst {
     size_t nlabels;
     uint64_t registered_ms, heartbeat_ms; /* monotonic */
     uint64_t registered_wall_us;
+    char owner[24]; /* id of the token that registered it ("admin" for the admin credential) */
     void *data; /* the owner's per-instance state (the watch entry) */
 } cg_control_inst_t;
 
@@ -59,6 +60,8 @@ cg_instance_t cg_control_inst_view(const cg_control_inst_t *inst);
 /* Takes inst (from cg_control_inst_parse), gives it id (random unless already set) and lease,
  * and replaces any instance with the same cluster, namespace, address and labels. */
 void cg_control_leases_register(cg_control_leases_t *l, cg_control_inst_t *inst, uint64_t now_ms);
+/* The registered instance with inst's identity (cluster, namespace, address, labels), or NULL. */
+const cg_control_inst_t *cg_control_leases_same(const cg_control_leases_t *l, const cg_control_inst_t *inst);
 /* Renews a lease. Returns 0, or CG_ENOENT when the id is unknown (expired or never known). */
 int cg_control_leases_heartbeat(cg_control_leases_t *l, const char *id, uint64_t now_ms);
 cg_control_inst_t *cg_control_leases_find(const cg_control_leases_t *l, const char *id);

@@ -180,7 +180,9 @@ typedef enum {
     M_RECOMPUTES,
     M_EVICTED,
     M_TIMED_OUT,
-    M_CONNS
+    M_CONNS,
+    M_FORBIDDEN,
+    M_LIMITED
 } metric_id_t;
 
 static const struct {
@@ -211,6 +213,10 @@ static const struct {
     {M_TIMED_OUT, "crossgate_control_requests_timed_out_total", "counter",
      "API connections closed because a request did not complete within --request-timeout."},
     {M_CONNS, "crossgate_control_connections", "gauge", "Open API connections."},
+    {M_FORBIDDEN, "crossgate_control_forbidden_total", "counter",
+     "Requests refused because the token's role or scope does not allow them (403)."},
+    {M_LIMITED, "crossgate_control_rate_limited_total", "counter",
+     "Registrations or watches refused over their limit (429)."},
 };
 
 void cg_control__metrics(cg_control_t *cp, cg_buf_t *b)
@@ -246,6 +252,8 @@ void cg_control__metrics(cg_control_t *cp, cg_buf_t *b)
         case M_EVICTED: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->httpd.evicted); break;
         case M_TIMED_OUT: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->httpd.timed_out); break;
         case M_CONNS: cg_buf_printf(b, "%s %u\n", n, cp->httpd.nconns); break;
+        case M_FORBIDDEN: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->stats.forbidden); break;
+        case M_LIMITED: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->stats.rate_limited); break;
         }
     }
 }

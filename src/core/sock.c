@@ -102,8 +102,18 @@ int cg_sock_listen(const cg_addr_t *a, int reuseport, int backlog)
 
 int cg_sock_connect(const cg_addr_t *a)
 {
+    return cg_sock_connect_from(a, NULL);
+}
+
+int cg_sock_connect_from(const cg_addr_t *a, const cg_addr_t *src)
+{
     int fd = socket(a->u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return cg_err_from_errno(errno);
+    if (src && src->u.sa.sa_family == a->u.sa.sa_family && bind(fd, &src->u.sa, src->len) < 0) {
+        int e = cg_err_from_errno(errno);
+        close(fd);
+        return e;
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (connect(fd, &a->u.sa, a->len) < 0 && errno != EINPROGRESS) {

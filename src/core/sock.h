@@ -31,6 +31,9 @@ int cg_addr_eq(const cg_addr_t *a, const cg_addr_t *b);
 int cg_sock_listen(const cg_addr_t *a, int reuseport, int backlog);
 /* Starts a non-blocking connect; returns fd (connect may be in progress) or CG_E*. */
 int cg_sock_connect(const cg_addr_t *a);
+/* The same from source address src (its port 0: any), or like cg_sock_connect when src is NULL
+ * or of another family. */
+int cg_sock_connect_from(const cg_addr_t *a, const cg_addr_t *src);
 /* The pending error of a socket after a connect (0 when connected). */
 int cg_sock_error(int fd);
 int cg_sock_set_nodelay(int fd);

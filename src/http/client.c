@@ -28,6 +28,7 @@ struct cg_http_client {
 };
 
 size_t cg_http_client_max_body = CG_HTTP_CLIENT_MAX_BODY;
+cg_addr_t cg_http_client_source;
 
 int cg_http_url_parse(const char *url, cg_addr_t *addr, char *host, size_t hostcap, const char **path)
 {
@@ -182,7 +183,7 @@ cg_http_client_t *cg_http_client_start(cg_loop_t *loop, const char *method, cons
     char host[256];
     const char *path;
     if (cg_http_url_parse(url, &addr, host, sizeof(host), &path)) return NULL;
-    int fd = cg_sock_connect(&addr);
+    int fd = cg_sock_connect_from(&addr, cg_http_client_source.len ? &cg_http_client_source : NULL);
     if (fd < 0) return NULL;
     cg_http_client_t *c = cg_xcalloc(1, sizeof(*c));
     c->loop = loop;

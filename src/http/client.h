@@ -15,6 +15,9 @@ typedef struct cg_http_client cg_http_client_t;
  * the request with CG_ELIMIT. A variable so tests can lower it. */
 #define CG_HTTP_CLIENT_MAX_BODY ((size_t)256 << 20)
 extern size_t cg_http_client_max_body;
+/* Process-wide source address of control-path connections (len 0: the kernel's choice). A
+ * gateway sets its --address, so the control plane sees the address the gateway advertises. */
+extern cg_addr_t cg_http_client_source;
 
 typedef struct cg_http_result {
     int err;        /* 0, or CG_E* (connect failure, timeout, malformed response) */

@@ -11,6 +11,7 @@
 #include "http/client.h"
 #include "model/yaml.h"
 #include "tools/demo.h"
+#include "cli/ctl.h"
 #include "tools/demo_state.h"
 #include "tools/load.h"
 
@@ -312,8 +313,8 @@ static int apply_now(const char *path)
         fprintf(stderr, "crossgate demo: cannot read %s: %s\n", path, strerror(errno));
         goto Exit;
     }
-    cg_buf_printf(&hdr, "x-crossgate-filename: %s\r\ncontent-type: application/yaml\r\n%c", path,
-                  0);
+    cg_buf_printf(&hdr, "x-crossgate-filename: %s\r\ncontent-type: application/yaml\r\n%s%c", path,
+                  D.auth, 0);
     cg_http_fetch("POST", CONTROL_URL "/v1/apply", hdr.base, body.base ? body.base : "", body.len,
                   5000, &res);
     if (res.err || res.status != 200) {
@@ -399,8 +400,8 @@ static void api_send(const char *verb, const char *file, int gw1, const char *mo
     snprintf(a->what, sizeof(a->what), "%s %s", verb, file);
     a->gw1 = gw1;
     snprintf(a->mode, sizeof(a->mode), "%s", mode ? mode : "");
-    cg_buf_printf(&hdr, "x-crossgate-filename: %s\r\ncontent-type: application/yaml\r\n%c", path,
-                  0);
+    cg_buf_printf(&hdr, "x-crossgate-filename: %s\r\ncontent-type: application/yaml\r\n%s%c", path,
+                  D.auth, 0);
     const char *url = !strcmp(verb, "delete") ? CONTROL_URL "/v1/delete" : CONTROL_URL "/v1/apply";
     a->c = cg_http_client_start(&D.loop, "POST", url, hdr.base, body.base ? body.base : "",
                                 body.len, 5000, on_api, a);
@@ -833,6 +834,16 @@ static int setup(void)
     proc_t *ctl = &procs[P_CONTROL];
     if (cg_tools__demo_proc_start(ctl)) return 1;
     if (wait_for("the control plane", ctl, 10000, url_ready, CONTROL_URL "/ready")) return 1;
+    /* the control plane made its admin credential on first start: the demo's own calls and
+     * every gateway it starts (they inherit the environment) use it */
+    snprintf(path, sizeof(path), "%s/control-data/admin.token", D.run);
+    const char *tok = cg_cli_credential(path);
+    if (!tok) {
+        fprintf(stderr, "crossgate demo: cannot read the control plane's credential %s\n", path);
+        return 1;
+    }
+    snprintf(D.auth, sizeof(D.auth), "authorization: Bearer %.120s\r\n", tok);
+    setenv("CROSSGATE_TOKEN", tok, 1);
     for (size_t i = 0; i < sizeof(base_files) / sizeof(base_files[0]); i++) {
         snprintf(path, sizeof(path), "%s/%s", D.examples, base_files[i]);
         if (apply_now(path)) return 1;

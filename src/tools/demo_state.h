@@ -96,6 +96,7 @@ typedef struct demo {
     /* what is shown */
     edge_view_t ev;
     char edge_mode[16];
+    char auth[160]; /* "authorization: Bearer <the control plane's admin token>\r\n" */
     int gw1_deleted;
     char seen_clusters[CG_LOAD_WINDOW_MAX][64];
     unsigned nseen_clusters;

@@ -45,8 +45,9 @@ def next_block():
 # ---------------------------------------------------------------- HTTP
 
 
-def get_json(url, timeout=2):
-    st, _, body = http_request("GET", url, timeout=timeout)
+def get_json(url, timeout=2, token=None):
+    st, _, body = http_request("GET", url, timeout=timeout,
+                               headers={"Authorization": f"Bearer {token}"} if token else None)
     if st != 200:
         raise AssertionError(f"GET {url}: {st} {body[:200]!r}")
     return json.loads(body)
@@ -175,21 +176,32 @@ class ControlPlane:
         self.url = f"http://{host}:{self.port}"
         self.data = Path(data)
         self.p = None
+        self.token = None  # the admin credential it made on first start
+        self.join_tokens = {}  # cluster -> join token file
 
     def start(self):
         self.p = self.procs.spawn([BIN, "control", "--listen", f"{self.host}:{self.port}", "--data", self.data],
                                   "control")
         wait_until(lambda: self.p.check_alive() and http_request("GET", self.url + "/ready", timeout=1)[0] == 200,
                    what="control plane /ready")
+        self.token = (self.data / "admin.token").read_text().strip()
         return self
+
+    def join_token(self, cluster):
+        """A file holding a join token for cluster (made once, with the admin credential)."""
+        if cluster not in self.join_tokens:
+            tok = self.cli("token", "create", "--cluster", cluster).stdout.strip()
+            path = self.data.parent / f"join-{cluster}.token"
+            path.write_text(tok + "\n")
+            self.join_tokens[cluster] = path
+        return self.join_tokens[cluster]
 
     def kill9(self):
         self.p.kill9()
 
     def cli(self, *args, check=True):
         """Runs `crossgate ARGS` against this control plane; returns the CompletedProcess."""
-        env = dict(os.environ, CROSSGATE_CONTROL=self.url)
-        env.pop("CROSSGATE_TOKEN", None)
+        env = dict(os.environ, CROSSGATE_CONTROL=self.url, CROSSGATE_TOKEN=self.token)
         r = subprocess.run([BIN, *map(str, args)], env=env, capture_output=True, text=True, timeout=20)
         if check and r.returncode != 0:
             raise AssertionError(f"crossgate {' '.join(map(str, args))}: exit {r.returncode}\n"
@@ -203,14 +215,16 @@ class ControlPlane:
         return self.cli("delete", *sum((["-f", p] for p in paths), []))
 
     def status(self):
-        return get_json(self.url + "/v1/status")
+        return get_json(self.url + "/v1/status", token=self.token)
 
 
 class Gateway:
     """One `crossgate gateway` instance in dynamic mode."""
 
-    def __init__(self, procs, name, cluster, namespace, label, address, control_url, cache_dir=None):
+    def __init__(self, procs, name, cluster, namespace, label, address, control_url, cache_dir=None,
+                 token_file=None):
         self.procs = procs
+        self.token_file = token_file  # a join token for its cluster
         self.name = name
         self.cluster = cluster
         self.namespace = namespace
@@ -228,6 +242,8 @@ class Gateway:
                 "--admin", f"{self.address}:{self.admin_port}", "--workers", "1", "--access-log", "off"]
         if self.cache_dir:
             argv += ["--cache-dir", self.cache_dir]
+        if self.token_file:
+            argv += ["--token-file", self.token_file]
         self.p = self.procs.spawn(argv, self.name)
         wait_until(lambda: self.p.check_alive() and tcp_connectable(self.address, self.admin_port),
                    what=f"{self.name} admin")
@@ -439,7 +455,8 @@ class Env:
 
     def new_ingress(self, k, cache=False):
         return Gateway(self.procs, f"ingress-{k}", f"cluster-{k}", "bookinfo", f"app=ingressgw-{k}",
-                       self.ingress_host[k], self.cp.url, cache_dir=self.cache if cache else None)
+                       self.ingress_host[k], self.cp.url, cache_dir=self.cache if cache else None,
+                       token_file=self.cp.join_token(f"cluster-{k}"))
 
     def start_ingress(self, k, cache=False):
         gw = self.ingress.get(k) or self.new_ingress(k, cache)
@@ -450,7 +467,8 @@ class Env:
         return gw
 
     def start_edge(self):
-        self.edge = Gateway(self.procs, "edge", "cluster-edge", "edge", "app=edgegw", self.edge_host, self.cp.url)
+        self.edge = Gateway(self.procs, "edge", "cluster-edge", "edge", "app=edgegw", self.edge_host, self.cp.url,
+                            token_file=self.cp.join_token("cluster-edge"))
         self.edge.start()
         wait_until(lambda: self.edge.p.check_alive() and tcp_connectable(self.edge_host, self.edge_port),
                    what="edge listening")

@@ -50,6 +50,8 @@ class ControlPlane:
         self.p = Proc(argv, self.tmp, f"control-{self.starts}")
         wait_until(lambda: self.p.alive() and http("GET", self.url + "/ready")[0] == 200,
                    what="control plane ready")
+        if not self.token:  # the admin credential it made on first start
+            self.token = (self.data / "admin.token").read_text().strip()
         return self
 
     def kill(self, sig=signal.SIGKILL):
@@ -58,9 +60,14 @@ class ControlPlane:
             self.p.p.wait(timeout=10)
         self.p = None
 
-    def cli(self, *args, token=None, check=None, cwd=None):
-        env = dict(os.environ, CROSSGATE_CONTROL=self.url)
+    def cli(self, *args, token="admin", check=None, cwd=None):
+        """token: "admin" (this control plane's admin credential), None (no credential at all:
+        not even ~/.config/crossgate/token) or a token string."""
+        env = dict(os.environ, CROSSGATE_CONTROL=self.url, HOME=str(self.tmp), XDG_CONFIG_HOME=str(self.tmp / "cfg"))
         env.pop("CROSSGATE_TOKEN", None)
+        env.pop("CROSSGATE_TOKEN_FILE", None)
+        if token == "admin":
+            token = self.token
         if token:
             env["CROSSGATE_TOKEN"] = token
         r = subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, env=env, timeout=30,
@@ -69,10 +76,12 @@ class ControlPlane:
             assert (r.returncode == 0) == check, f"{args}: rc={r.returncode}\n{r.stdout}\n{r.stderr}"
         return r
 
-    def api(self, method, path, body=None, headers=None, timeout=10):
+    def api(self, method, path, body=None, headers=None, timeout=10, token="admin"):
         h = dict(headers or {})
-        if self.token and "Authorization" not in h:
-            h["Authorization"] = f"Bearer {self.token}"
+        if token == "admin":
+            token = self.token
+        if token and "Authorization" not in h:
+            h["Authorization"] = f"Bearer {token}"
         return http(method, self.url + path, body, h, timeout)
 
     def json(self, method, path, body=None, headers=None):
@@ -215,34 +224,161 @@ def test_control_delete_by_file_and_by_name(cp):
     assert cp.json("GET", "/v1/resources/gateway")["items"] == []
 
 
-def test_control_token_guards_writes_and_registration(tmp_path):
+def test_control_token_file_is_the_admin_credential_and_nothing_answers_without_one(tmp_path):
     c = ControlPlane(tmp_path, token="s3cret-token").start()
     try:
-        r = c.cli("apply", "-f", EXAMPLES / "cluster-1.yaml", check=False)
+        r = c.cli("apply", "-f", EXAMPLES / "cluster-1.yaml", token=None, check=False)
         assert r.returncode != 0 and "401" in r.stderr and len(r.stderr.strip().splitlines()) == 1
         r = c.cli("apply", "-f", EXAMPLES / "cluster-1.yaml", token="wrong", check=False)
         assert r.returncode != 0
-        assert http("GET", c.url + "/v1/resources/cluster")[2] and \
-            json.loads(http("GET", c.url + "/v1/resources/cluster")[2])["items"] == []
         reg = json.dumps({"cluster": "cluster-1", "address": "127.0.31.20"})
-        assert http("POST", c.url + "/v1/instances", reg)[0] == 401
-        assert http("POST", c.url + "/v1/instances", reg, {"Authorization": "Bearer nope"})[0] == 401
-        assert json.loads(http("GET", c.url + "/v1/status")[2])["instances"] == []
+        # without a credential nothing but /ready answers: not reads, not metrics
+        for method, path, body in [("GET", "/v1/resources/cluster", None), ("GET", "/v1/status", None),
+                                   ("GET", "/v1/instances", None), ("GET", "/metrics", None),
+                                   ("POST", "/v1/instances", reg), ("POST", "/v1/apply", "x"),
+                                   ("GET", "/v1/tokens", None), ("GET", "/v1/instances/x/snapshot", None)]:
+            st, hdrs, _ = c.api(method, path, body, token=None)
+            assert st == 401, (method, path, st)
+            assert hdrs.get("www-authenticate") == "Bearer"
+            assert c.api(method, path, body, token="nope")[0] == 401
+        assert http("GET", c.url + "/ready")[0] == 200
         r = c.cli("apply", "-f", EXAMPLES / "cluster-1.yaml", token="s3cret-token", check=True)
         assert r.stdout == "cluster/cluster-1 created\n"
-        assert c.cli("get", "clusters", check=True).stdout.count("cluster-1") == 1  # reads are open
-        r = c.cli("delete", "cluster", "cluster-1", check=False)
-        assert r.returncode != 0 and "401" in r.stderr
-        st, _, b = http("POST", c.url + "/v1/instances", reg, {"Authorization": "Bearer s3cret-token"})
+        assert c.cli("get", "clusters", check=True).stdout.count("cluster-1") == 1
+        assert c.cli("get", "clusters", token=None, check=False).returncode != 0
+        st, _, b = c.api("POST", "/v1/instances", reg)
         assert st == 200
         iid = json.loads(b)["id"]
-        assert http("PUT", c.url + f"/v1/instances/{iid}/heartbeat")[0] == 401
-        assert http("DELETE", c.url + f"/v1/instances/{iid}")[0] == 401
-        assert http("PUT", c.url + f"/v1/instances/{iid}/heartbeat", b"",
-                    {"Authorization": "Bearer s3cret-token"})[0] == 200
-        assert 'crossgate_control_unauthorized_total' in http("GET", c.url + "/metrics")[2].decode()
+        assert c.api("PUT", f"/v1/instances/{iid}/heartbeat", b"", token=None)[0] == 401
+        assert c.api("DELETE", f"/v1/instances/{iid}", token=None)[0] == 401
+        assert c.api("PUT", f"/v1/instances/{iid}/heartbeat", b"")[0] == 200
+        assert "crossgate_control_unauthorized_total" in c.api("GET", "/metrics")[2].decode()
+        assert not (c.data / "admin.token").exists()  # --token-file given: none made
     finally:
         c.kill()
+
+
+def test_control_first_start_makes_an_admin_credential_mode_0600_and_keeps_it(tmp_path):
+    c = ControlPlane(tmp_path).start()
+    try:
+        f = c.data / "admin.token"
+        assert f.stat().st_mode & 0o777 == 0o600
+        assert "admin.token" in c.p.stderr()
+        first = f.read_text()
+        c.kill()
+        c.start()
+        assert f.read_text() == first  # the same credential across restarts
+        assert c.cli("apply", "-f", EXAMPLES / "cluster-1.yaml", check=True).returncode == 0
+        # the CLI also finds it in the per-user config file
+        cfg = c.tmp / "cfg" / "crossgate"
+        cfg.mkdir(parents=True)
+        (cfg / "token").write_text(first)
+        assert c.cli("get", "clusters", token=None, check=True).stdout.count("cluster-1") == 1
+    finally:
+        c.kill()
+
+
+def test_control_insecure_is_explicit_and_warned(tmp_path):
+    c = ControlPlane(tmp_path, extra=["--insecure"])
+    c.token = "unused"
+    c.start()
+    try:
+        assert c.cli("apply", "-f", EXAMPLES / "cluster-1.yaml", token=None, check=True).returncode == 0
+        assert "--insecure" in c.p.stderr() and "[warn]" in c.p.stderr()
+    finally:
+        c.kill()
+
+
+def reader_and_join_tokens(c):
+    reader = c.cli("token", "create", "--role", "reader", check=True).stdout.strip()
+    join1 = c.cli("token", "create", "--cluster", "cluster-1", check=True).stdout.strip()
+    join2 = c.cli("token", "create", "--cluster", "cluster-2", check=True).stdout.strip()
+    return reader, join1, join2
+
+
+def register_from(c, token, cluster, address, source=None):
+    """POST /v1/instances from source (default: address itself, as a gateway binds it)."""
+    body = json.dumps({"cluster": cluster, "namespace": "bookinfo", "labels": {"app": "x"}, "address": address})
+    with socket.create_connection((HOST, c.port), timeout=5, source_address=(source or address, 0)) as s:
+        s.sendall(f"POST /v1/instances HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                  f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n{body}".encode())
+        data = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+    head, _, payload = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), payload
+
+
+def test_control_reader_token_reads_but_cannot_apply(cp):
+    apply_guide(cp, ["cluster-1.yaml"])
+    reader, _, _ = reader_and_join_tokens(cp)
+    assert cp.cli("get", "clusters", token=reader, check=True).stdout.count("cluster-1") == 1
+    assert cp.cli("status", token=reader, check=True).returncode == 0
+    r = cp.cli("apply", "-f", EXAMPLES / "cluster-2.yaml", token=reader, check=False)
+    assert r.returncode != 0 and "403" in r.stderr
+    assert cp.cli("delete", "cluster", "cluster-1", token=reader, check=False).returncode != 0
+    assert cp.cli("token", "create", "--role", "reader", token=reader, check=False).returncode != 0
+    assert cp.api("POST", "/v1/instances", json.dumps({"cluster": "cluster-1", "address": "127.0.31.9"}),
+                  token=reader)[0] == 403
+    assert len(cp.json("GET", "/v1/resources/cluster")["items"]) == 1  # nothing changed
+
+
+def test_control_join_token_is_scoped_to_its_cluster_and_its_own_instances(cp):
+    apply_guide(cp)
+    _, join1, join2 = reader_and_join_tokens(cp)
+    st, b = register_from(cp, join1, "cluster-1", "127.0.31.41")
+    assert st == 200, b
+    id1 = json.loads(b)["id"]
+    st, b = register_from(cp, join2, "cluster-2", "127.0.31.42")
+    assert st == 200, b
+    id2 = json.loads(b)["id"]
+    # a cluster-1 token cannot register as cluster-2
+    st, b = register_from(cp, join1, "cluster-2", "127.0.31.43")
+    assert st == 403 and b"cluster-1" in b and b"cluster-2" in b, b
+    # nor act on cluster-2's instance: delete, heartbeat, read its snapshot
+    for method, path in [("DELETE", f"/v1/instances/{id2}"), ("PUT", f"/v1/instances/{id2}/heartbeat"),
+                         ("GET", f"/v1/instances/{id2}/snapshot?timeout_ms=0")]:
+        assert cp.api(method, path, b"" if method == "PUT" else None, token=join1)[0] == 403, (method, path)
+    # nor read, apply, or list tokens
+    assert cp.api("GET", "/v1/status", token=join1)[0] == 403
+    assert cp.api("POST", "/v1/apply", "x", token=join1)[0] == 403
+    # its own instance it may watch, heartbeat and deregister
+    assert cp.api("GET", f"/v1/instances/{id1}/snapshot?after=0&timeout_ms=5000", token=join1)[0] == 200
+    assert cp.api("PUT", f"/v1/instances/{id1}/heartbeat", b"", token=join1)[0] == 200
+    assert cp.api("DELETE", f"/v1/instances/{id1}", token=join1)[0] == 200
+    ids = {i["id"] for i in cp.json("GET", "/v1/status")["instances"]}
+    assert id2 in ids and id1 not in ids
+
+
+def test_control_advertised_address_other_than_the_peer_is_refused(cp):
+    apply_guide(cp)
+    _, join1, _ = reader_and_join_tokens(cp)
+    st, b = register_from(cp, join1, "cluster-1", "10.9.9.9", source="127.0.31.44")
+    assert st == 403, b
+    assert b"10.9.9.9" in b and b"127.0.31.44" in b  # one clear line naming both
+    assert cp.json("GET", "/v1/status")["instances"] == []
+    # a token may allow others (NAT, load balancers)
+    nat = cp.cli("token", "create", "--cluster", "cluster-1", "--allow-address", "10.9.0.0/16",
+                 check=True).stdout.strip()
+    st, b = register_from(cp, nat, "cluster-1", "10.9.9.9", source="127.0.31.44")
+    assert st == 200, b
+
+
+def test_control_revoked_join_token_drops_its_instances_within_a_lease(cp):
+    apply_guide(cp)
+    _, join1, _ = reader_and_join_tokens(cp)
+    st, b = register_from(cp, join1, "cluster-1", "127.0.31.45")
+    iid = json.loads(b)["id"]
+    tid = join1.split("_")[1]
+    assert "revoked" in cp.cli("token", "revoke", tid, check=True).stderr
+    assert cp.api("PUT", f"/v1/instances/{iid}/heartbeat", b"", token=join1)[0] == 401
+    wait_until(lambda: iid not in {i["id"] for i in cp.json("GET", "/v1/status")["instances"]}, timeout=8,
+               what="the revoked token's instance to leave")
+    listed = json.loads(cp.cli("token", "list", check=True).stdout)["tokens"]
+    assert tid not in {t["id"] for t in listed} and all("digest" not in t and "token" not in t for t in listed)
 
 
 def test_control_body_limit_and_malformed_registration(tmp_path):
@@ -250,28 +386,29 @@ def test_control_body_limit_and_malformed_registration(tmp_path):
     try:
         big = "# " + "x" * 8000 + "\n" + (EXAMPLES / "cluster-1.yaml").read_text()
         with socket.create_connection((HOST, c.port), timeout=5) as s:
-            s.sendall(f"POST /v1/apply HTTP/1.1\r\nHost: x\r\nContent-Length: {len(big)}\r\n\r\n".encode())
+            s.sendall(f"POST /v1/apply HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {c.token}\r\nContent-Length: {len(big)}\r\n\r\n".encode())
             resp = s.recv(4096)
         assert resp.startswith(b"HTTP/1.1 413"), resp
         # a Content-Length of 2^63 once turned negative and skipped the 413 check
         with socket.create_connection((HOST, c.port), timeout=5) as s:
-            s.sendall(b"POST /v1/apply HTTP/1.1\r\nHost: x\r\nContent-Length: 9223372036854775808\r\n\r\n" +
+            s.sendall(b"POST /v1/apply HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + c.token.encode() +
+                      b"\r\nContent-Length: 9223372036854775808\r\n\r\n" +
                       big.encode()[:1000])
             resp = s.recv(4096)
         assert resp.startswith(b"HTTP/1.1 400") or resp.startswith(b"HTTP/1.1 413"), resp
-        assert json.loads(http("GET", c.url + "/v1/resources/cluster")[2])["items"] == []
+        assert json.loads(c.api("GET", "/v1/resources/cluster")[2])["items"] == []
         for body, word in [("{", "malformed JSON"), ("[]", "expected one JSON object"),
                            ('{"cluster":"c"}', "address: missing"),
                            ('{"cluster":"c","address":"nowhere"}', "address: expected an IP"),
                            ('{"cluster":"c","address":"127.0.31.9","labels":{"a":1}}', "labels"),
                            ('{"cluster":"c","address":"127.0.31.9","extra":1}', "unknown field")]:
-            st, _, b = http("POST", c.url + "/v1/instances", body)
+            st, _, b = c.api("POST", "/v1/instances", body)
             assert st == 400 and word.encode() in b, (body, st, b)
-        assert json.loads(http("GET", c.url + "/v1/status")[2])["instances"] == []
-        assert http("PUT", c.url + "/v1/instances/feedface/heartbeat")[0] == 404
-        assert http("GET", c.url + "/v1/instances/feedface/snapshot")[0] == 404
-        assert http("GET", c.url + "/v1/nothing")[0] == 404
-        assert http("GET", c.url + "/v1/apply")[0] == 405
+        assert json.loads(c.api("GET", "/v1/status")[2])["instances"] == []
+        assert c.api("PUT", "/v1/instances/feedface/heartbeat")[0] == 404
+        assert c.api("GET", "/v1/instances/feedface/snapshot")[0] == 404
+        assert c.api("GET", "/v1/nothing")[0] == 404
+        assert c.api("GET", "/v1/apply")[0] == 405
     finally:
         c.kill()
 
@@ -460,7 +597,7 @@ def test_control_concurrent_clients_keep_state_consistent(cp, tmp_path):
 
 
 def metric(c, name):
-    for line in http("GET", c.url + "/metrics")[2].decode().splitlines():
+    for line in c.api("GET", "/metrics")[2].decode().splitlines():
         if line.startswith(name + " "):
             return int(float(line.split()[1]))
     raise AssertionError(f"no metric {name}")
@@ -515,8 +652,9 @@ def test_control_burst_of_1000_registrations_costs_a_bounded_number_of_recompute
     def register_many(chunk):
         # keep-alive: one connection, pipelined registrations, as a fleet restarting at once
         with socket.create_connection((HOST, cp.port), timeout=10) as s:
-            out = b"".join(b"POST /v1/instances HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(b), b)
-                           for b in chunk)
+            auth = f"Authorization: Bearer {cp.token}\r\n".encode()
+            out = b"".join(b"POST /v1/instances HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n%s"
+                           % (auth, len(b), b) for b in chunk)
             s.sendall(out)
             got = b""
             while got.count(b"HTTP/1.1 200") < len(chunk):

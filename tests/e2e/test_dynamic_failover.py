@@ -174,6 +174,6 @@ def test_dynamic_control_plane_stopped_10s_drops_no_live_instance(env):
         seen.add(env.edge.version())
     st = env.cp.status()
     assert {i["id"] for i in st["instances"]} == before, "an instance was dropped and registered again"
-    m = http_request("GET", env.cp.url + "/metrics")[2].decode()
+    m = http_request("GET", env.cp.url + "/metrics", headers={"Authorization": f"Bearer {env.cp.token}"})[2].decode()
     assert "crossgate_control_leases_expired_total 0" in m, m
     assert "crossgate_control_stalls_total 1" in m
