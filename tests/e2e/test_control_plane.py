@@ -671,3 +671,12 @@ def test_control_burst_of_1000_registrations_costs_a_bounded_number_of_recompute
     recomputes = metric(cp, "crossgate_control_recomputes_total") - before
     print(f"\n1000 registrations: {recomputes} recomputes")
     assert recomputes <= 100, recomputes
+
+
+def test_control_node_budget_holds_per_request_not_per_document(cp):
+    # 250 documents of 1,000 nodes each: every document is small, the request is not
+    doc = "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: c}\nspec:\n  x:\n" + "  - a\n" * 1000
+    body = "---\n".join([doc] * 250)
+    st, _, b = cp.api("POST", "/v1/apply", body, {"X-Crossgate-Filename": "big.yaml"})
+    assert st == 400 and b"too many nodes" in b, (st, b[:300])
+    assert cp.json("GET", "/v1/resources/cluster")["items"] == []
