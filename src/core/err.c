@@ -22,7 +22,8 @@ int cg_err_from_errno(int e)
     case ENOMEM: return CG_ENOMEM;
     case EMFILE:
     case ENFILE:
-    case ENOBUFS: return CG_ENORES;
+    case ENOBUFS:
+    case EADDRNOTAVAIL: return CG_ENORES; /* out of local ports too */
     case EINVAL: return CG_EINVAL;
     case ETIMEDOUT: return CG_ETIMEDOUT;
     case ECONNREFUSED: return CG_ECONNREFUSED;

@@ -129,6 +129,10 @@ int cg_http_forward_request_head(cg_http_out_t *o, const cg_http_head_t *h, cons
         r |= PUSH_LIT(o, "host: ");
         r |= cg_http_out_push(o, base + h->authority.off, h->authority.len);
         r |= PUSH_LIT(o, "\r\n");
+    } else if (h->host_idx < 0 && f->default_host.len) {
+        r |= PUSH_LIT(o, "host: ");
+        r |= cg_http_out_push(o, f->default_host.base, f->default_host.len);
+        r |= PUSH_LIT(o, "\r\n");
     }
     /* framing, hop-by-hop and the gateway's own headers are rebuilt below or not forwarded */
     const uint8_t keep[H_CLASSES] = {

@@ -42,6 +42,7 @@ static int on_message_begin(llhttp_t *ll)
     p->interim = 0;
     p->te_status = 0;
     p->trailers = 0;
+    p->last_chunk = 0;
     return 0;
 }
 
@@ -162,7 +163,7 @@ static int on_header_value_complete(llhttp_t *ll)
         }
         break;
     case 6:
-        if (is_name(b, n, "expect", 6) &&
+        if (is_name(b, n, "expect", 6) && p->ll.http_minor >= 1 && /* RFC 9110 10.1.1: not for 1.0 */
             cg_iov_caseeq_lit(cg_span_iov(b, hd->value), "100-continue"))
             h->flags |= CG_HTTP_F_EXPECT_CONTINUE;
         break;
@@ -196,7 +197,7 @@ static int check_start_line(cg_http_parser_t *p, const char *data, size_t end)
         return 0;
     }
     if (end < 14 || memcmp(data, "HTTP/", 5) || !is_digit(data[5]) || data[6] != '.' || !is_digit(data[7]) ||
-        data[8] != ' ' || !is_digit(data[9]) || !is_digit(data[10]) || !is_digit(data[11]) ||
+        data[8] != ' ' || data[9] < '1' || data[9] > '5' || !is_digit(data[10]) || !is_digit(data[11]) ||
         (data[12] != ' ' && data[12] != '\r'))
         return fail(p, 502, "malformed status line");
     return 0;
@@ -261,8 +262,10 @@ static int on_headers_complete(llhttp_t *ll)
     if (llhttp_should_keep_alive(ll)) h->flags |= CG_HTTP_F_KEEPALIVE;
     if (ll->upgrade) h->flags |= CG_HTTP_F_UPGRADE;
     if (ll->type == HTTP_RESPONSE && h->status >= 100 && h->status < 200 && h->status != 101) {
+        /* an interim answer has no body (RFC 9110 15.2): one that claims one is ambiguous */
+        if (h->cl_idx >= 0 || h->te_idx >= 0) return fail(p, 502, "interim response with a body");
         p->interim = 1;
-        return 0; /* no body; skipped at message complete */
+        return 1; /* no body: llhttp goes to message complete, where we pause */
     }
     int bodiless = ll->type == HTTP_RESPONSE && (h->status == 204 || h->status == 304);
     if (!bodiless && ((h->flags & CG_HTTP_F_CHUNKED) || h->content_length > 0)) h->flags |= CG_HTTP_F_HAS_BODY;
@@ -298,6 +301,7 @@ static int on_chunk_header(llhttp_t *ll)
     if (ll->content_length != 0) return 0;
     p->trailers = TR_LINE_START;
     p->trailer_bytes = 0;
+    p->last_chunk = 1;
     return HPE_PAUSED;
 }
 
@@ -305,6 +309,8 @@ static int on_chunk_header(llhttp_t *ll)
 static int on_chunk_complete(llhttp_t *ll)
 {
     cg_http_parser_t *p = P(ll);
+    /* never at the last chunk: what completes the message would wait for input that never comes */
+    if (p->last_chunk) return 0;
     if (p->out && (cg_http_out_room(p->out) < 8 ||
                    CG_HTTP_OUT_SCRATCH - p->out->scratch_len < 64))
         return HPE_PAUSED;
@@ -356,6 +362,7 @@ void cg_http_parser_next(cg_http_parser_t *p)
     p->state = ST_HEAD;
     p->complete = 0;
     p->trailers = 0;
+    p->last_chunk = 0;
     p->te_status = 0;
     p->skip_body = 0;
     p->body_bytes = 0;
@@ -398,6 +405,7 @@ int cg_http_parse_head(cg_http_parser_t *p, const char *data, size_t len, size_t
     llhttp_resume(&p->ll);
     if (p->interim) {
         p->interim = 0;
+        if (check_head(p, data, 0, *parsed)) return CG_EPARSE; /* the same strictness as a final head */
         return CG_HTTP_INTERIM;
     }
     p->head->len = (uint32_t)*parsed;

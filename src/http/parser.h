@@ -33,6 +33,7 @@ typedef struct cg_http_parser {
     uint8_t complete;
     uint8_t trailers;    /* in the trailer section: scanned by us before llhttp parses it */
     uint32_t trailer_bytes;
+    uint8_t last_chunk;  /* the last chunk's header was parsed */
     uint16_t te_status;  /* 501 for a well-formed Transfer-Encoding naming another coding */
     uint16_t error_status; /* status to answer a parse error with (400, 414, 431, 413, 502) */
     const char *error_reason;

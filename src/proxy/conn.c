@@ -56,6 +56,9 @@ typedef struct up {
     cg_defer_t defer; /* the free, after the batch of events that closed it */
     uint8_t connected, readable, writable, eof, reused, got_bytes, head_done;
     uint8_t rdhup; /* epoll saw the peer's FIN: read until EOF, short reads included */
+    /* a HEAD, 204 or 304 answer whose head announced a body: an upstream that sends that
+     * body anyway would answer the next request with it, so the connection is not pooled */
+    uint8_t body_announced;
 } up_t;
 
 struct conn {
@@ -360,7 +363,7 @@ static up_t *up_acquire(conn_t *c, const cg_endpoint_t *ep, int fresh, int *err)
     u->conn = c;
     u->stats = ep->stats;
     u->parsed = 0;
-    u->got_bytes = u->head_done = 0;
+    u->got_bytes = u->head_done = u->body_announced = 0;
     cg_buf_reset(&u->in);
     cg_http_out_reset(&u->out);
     cg_http_parser_init(&u->parser, 0, &u->head, NULL);
@@ -376,7 +379,7 @@ static void up_release(conn_t *c, int reusable)
     c->up = NULL;
     u->conn = NULL;
     cg_worker_t *w = u->w;
-    if (reusable && !u->eof && u->connected && !(draining(c->w)) &&
+    if (reusable && !u->eof && !u->rdhup && u->connected && !(draining(c->w)) && !u->body_announced &&
         (u->head.flags & CG_HTTP_F_KEEPALIVE) && u->parsed == u->in.len &&
         u->bucket->nidle < w->settings->max_idle_per_ep) {
         cg_buf_reset(&u->in);
@@ -398,6 +401,9 @@ static int build_upstream_head(conn_t *c, up_t *u)
         .request_id = c->rid_generated ? cg_iov(c->rid, 36) : CG_IOV_NULL,
         .hops = (unsigned)c->hops + 1,
         .drop_expect = (c->head.flags & CG_HTTP_F_EXPECT_CONTINUE) != 0,
+        /* an HTTP/1.0 request may come without Host; it goes on as 1.1, which needs one: the
+         * endpoint's address, as nginx's proxy_set_header Host $proxy_host */
+        .default_host = c->ep ? cg_iov_str(c->ep->name) : CG_IOV_NULL,
     };
     return cg_http_forward_request_head(&u->out, &c->head, c->in.base, &f);
 }
@@ -440,7 +446,12 @@ static void request_release(conn_t *c, int reusable)
  * the upstream (then the upstream would be the one not keeping up)? */
 static int waiting_on_client(const conn_t *c)
 {
-    return !c->req_done && !(c->up && cg_http_out_pending(&c->up->out));
+    if (c->backoff_wait) return 0; /* we are the ones waiting, before a retry */
+    /* still owed its body, and nothing of it queued for the upstream (else the upstream is the
+     * one not keeping up) */
+    if (!c->req_done && !(c->up && cg_http_out_pending(&c->up->out))) return 1;
+    /* the response streams, and the client is not reading it */
+    return c->resp_started && cg_http_out_pending(&c->out);
 }
 
 /* A timeout while the client owes us its body is the client's fault: 408, and nothing counted
@@ -744,7 +755,8 @@ static int build_response_head(conn_t *c, up_t *u)
 {
     cg_http_head_t *h = &u->head;
     int chunked_out = 0;
-    if (h->flags & (CG_HTTP_F_CHUNKED | CG_HTTP_F_EOF_BODY)) {
+    /* a body the client will get (not HEAD, 1xx, 204, 304), delimited by chunks or the close */
+    if (cg_http_parser_has_body(&u->parser) && (h->flags & (CG_HTTP_F_CHUNKED | CG_HTTP_F_EOF_BODY))) {
         if (c->head.http_minor >= 1) {
             chunked_out = 1;
             u->parser.body_out = CG_BODY_OUT_CHUNKED;
@@ -859,6 +871,11 @@ static int pump_response(conn_t *c, up_t *u)
                 return CG_EPARSE; /* a malformed body already here: 502 rather than a cut-off 200 */
             u->head_done = 1;
             int st = u->head.status;
+            /* the per-try timeout bounds the wait for a response head, not the client's pace */
+            if (!c->backoff_wait) cg_timer_stop(&c->w->loop, &c->try_timer);
+            if (!cg_http_parser_has_body(&u->parser) &&
+                (u->head.content_length > 0 || (u->head.flags & CG_HTTP_F_CHUNKED)))
+                u->body_announced = 1;
             cg_proxy_balancer_result(c->route->dest, c->ep, st, c->w->loop.now_ms);
             if (st >= 500) __atomic_fetch_add(&c->ep->stats->rq_error, 1, __ATOMIC_RELAXED);
             if (st >= 500 || st == 409) {

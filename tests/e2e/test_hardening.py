@@ -34,6 +34,7 @@ class ScriptedUpstream:
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         self.script = b""
+        self.late = b""  # sent 50 ms after the script: an upstream that keeps talking (scenario, not sync)
         self.closed_by_gateway = 0
         self.requests = 0
         self.lock = threading.Lock()
@@ -63,6 +64,9 @@ class ScriptedUpstream:
                 with self.lock:
                     self.requests += 1
                 s.sendall(self.script)
+                if self.late:
+                    threading.Event().wait(0.05)
+                    s.sendall(self.late)
         except OSError:
             return
         finally:
@@ -290,3 +294,61 @@ def test_control_url_longer_than_the_limit_is_refused_with_one_line(tmp_path):
                        capture_output=True, timeout=30, cwd=tmp_path)
     assert r.returncode > 0, (r.returncode, r.stderr)  # an error exit, not a signal
     assert b"--control" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+# --- the attacker's review (issue 8): each finding, reproduced
+
+def test_chunked_response_after_a_large_head_completes(env):
+    up = env["scripted"]
+    hdrs = b"".join(b"K%d: v\r\nKeep-Alive: x\r\n" % i for i in range(49)) + b"K49: v\r\n"
+    up.script = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n" + hdrs + b"\r\n0\r\n\r\n"
+    with HttpConn(GW, env["port"], timeout=5) as c:
+        r = c.get("/scripted/wide")  # the last chunk once waited for input that never came
+        assert (r.status, r.body) == (200, b"")
+
+
+def test_204_never_carries_transfer_encoding(env):
+    env["scripted"].script = b"HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n"
+    with HttpConn(GW, env["port"]) as c:
+        r = c.get("/scripted/204")
+        assert r.status == 204 and r.header("transfer-encoding") is None
+        assert c.get("/local").body == b"local\n"
+
+
+def test_late_body_after_a_bodiless_answer_never_reaches_another_request(env):
+    up = env["scripted"]
+    # a HEAD answered with Content-Length 42 whose "body" arrives anyway, pipelined with a GET
+    evil = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL"
+    up.script = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(evil)
+    up.late = evil
+    with HttpConn(GW, env["port"]) as c:
+        c.send(b"HEAD /scripted/a HTTP/1.1\r\nHost: x\r\n\r\nGET /scripted/b HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert c.read_response(method="HEAD").status == 200
+        r = c.read_response()
+        up.late = b""
+        assert r.body != b"EVIL", "the HEAD's late body answered the next request"
+
+
+def test_http10_expect_is_ignored_and_a_hostless_request_gets_a_host_upstream(env, raw):
+    with HttpConn(GW, env["port"]) as c:
+        c.send(b"POST /ten HTTP/1.0\r\nContent-Length: 3\r\nExpect: 100-continue\r\n"
+               b"Connection: keep-alive\r\n\r\nabc")
+        r = c.read_response()
+        assert r.status == 200, r  # not a 100 Continue first (RFC 9110 10.1.1)
+    seen = barrier(env, "ten")
+    assert len(seen) == 1 and seen[0].header("host"), seen[0].headers if seen else seen
+
+
+def test_client_not_reading_a_long_response_costs_the_endpoint_nothing(env, raw):
+    # the /slow route has a 1 s timeout; the client takes the head and then stops reading
+    before = endpoint_errors(env)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect((GW, env["port"]))
+    s.sendall(b"GET /slow/download/50000000 HTTP/1.1\r\nHost: a\r\nx-request-id: slow-reader\r\n\r\n")
+    assert s.recv(100).startswith(b"HTTP/1.1 200")
+    e = env["gw"].wait_access(lambda e: e["rid"] == "slow-reader", timeout=10)
+    s.close()
+    assert "UT" not in e["flag_set"], e
+    assert endpoint_errors(env) == before
