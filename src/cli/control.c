@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: crossgate control [--listen ADDR:PORT] [--data DIR] [--token-file FILE]\n"
+    "usage: crossgate control [--listen ADDR:PORT] [--data DIR] [--token-file FILE | --insecure]\n"
     "                         [--max-body BYTES] [--request-timeout D] [--max-connections N]\n"
     "                         [--log-level debug|info|warn|error]\n"
     "\n"

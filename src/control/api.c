@@ -721,9 +721,10 @@ static void handle_tokens(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_
     }
     char *secret = NULL;
     const cg_token_t *k = NULL;
-    if (cg_control_tokens_create(&cp->tokens, tr.role, tr.cluster[0] ? tr.cluster : NULL, tr.ttl_ms, tr.allow,
-                                 tr.nallow, cg_clock_wall_us() / 1000, &secret, &k, &err)) {
-        text(resp, 400, "cannot create token: %.*s\n", (int)err.len, err.base ? err.base : "");
+    int r = cg_control_tokens_create(&cp->tokens, tr.role, tr.cluster[0] ? tr.cluster : NULL, tr.ttl_ms, tr.allow,
+                                     tr.nallow, cg_clock_wall_us() / 1000, &secret, &k, &err);
+    if (r) {
+        text(resp, r == CG_EINVAL ? 400 : 500, "cannot create token: %.*s\n", (int)err.len, err.base ? err.base : "");
         cg_buf_free(&err);
         return;
     }

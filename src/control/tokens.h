@@ -40,6 +40,7 @@ typedef struct cg_tokens {
     CG_VEC(cg_token_t *) items;
     cg_token_t admin; /* the admin credential (DATA/admin.token or --token-file) */
     int insecure;     /* --insecure: every request acts as admin */
+    int admin_set;    /* admin.digest holds a credential */
 } cg_tokens_t;
 
 /* Loads DATA/tokens and sets up the admin credential: the content of token_file when given,

@@ -37,6 +37,8 @@ typedef struct sconn {
     uint8_t in_request; /* a request's first byte came: the request deadline runs */
 } sconn_t;
 
+static void accept_resume(cg_loop_t *loop, cg_timer_t *t);
+
 static void sconn_free(cg_loop_t *loop, cg_defer_t *d)
 {
     sconn_t *c = cg_container_of(d, sconn_t, defer);
@@ -61,6 +63,7 @@ static void sconn_close(sconn_t *c)
     cg_timer_stop(c->srv->loop, &c->timer);
     cg_list_unlink(&c->link);
     c->srv->nconns--;
+    if (c->srv->full) accept_resume(c->srv->loop, &c->srv->accept_timer); /* room again */
     cg_list_init(&c->defer.link);
     cg_defer(c->srv->loop, &c->defer, sconn_free);
 }
@@ -291,6 +294,8 @@ static void sconn_run(sconn_t *c)
 static void accept_resume(cg_loop_t *loop, cg_timer_t *t)
 {
     cg_httpd_t *s = cg_container_of(t, cg_httpd_t, accept_timer);
+    cg_timer_stop(loop, &s->accept_timer);
+    s->full = 0;
     cg_io_start_level(loop, &s->io, s->fd, EPOLLIN, s->io.cb);
 }
 
@@ -314,7 +319,6 @@ static void on_accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
 {
     cg_httpd_t *s = cg_container_of(io, cg_httpd_t, io);
     for (int i = 0; i < 32; i++) {
-        if (s->nconns >= s->max_conns && !evict_one(s)) return; /* all parked: the backlog waits */
         cg_addr_t peer;
         peer.len = sizeof(peer.u);
         int fd = accept4(s->fd, &peer.u.sa, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -326,6 +330,17 @@ static void on_accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
                 cg_timer_start(loop, &s->accept_timer, 500, accept_resume);
             }
             return;
+        }
+        int pause = 0;
+        if (s->nconns >= s->max_conns && !evict_one(s)) {
+            /* every connection is a parked watch: this one is let in over the cap, and the
+             * backlog waits. The listener is level-triggered, so it leaves the loop until a
+             * connection closes (or a while passes). */
+            cg_io_stop(loop, &s->io);
+            s->io.cb = on_accept;
+            s->full = 1;
+            cg_timer_start(loop, &s->accept_timer, 500, accept_resume);
+            pause = 1;
         }
         sconn_t *c = cg_xcalloc(1, sizeof(*c));
         c->srv = s;
@@ -341,6 +356,7 @@ static void on_accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         cg_list_init(&c->resume.link);
         /* the first request must come within the request deadline (no idle grace first) */
         start_request(c);
+        if (pause) return;
     }
 }
 

@@ -65,7 +65,8 @@ struct cg_httpd {
     uint32_t max_conns;
     uint32_t nconns;
     uint64_t evicted, timed_out; /* counters */
-    cg_timer_t accept_timer;     /* out of fds: accepting pauses */
+    cg_timer_t accept_timer;     /* out of fds, or full of parked watches: accepting pauses */
+    int full;                    /* paused at max_conns: resumes when a connection closes */
     cg_list_t conns;             /* oldest first */
 };
 

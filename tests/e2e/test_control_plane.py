@@ -680,3 +680,4 @@ def test_control_node_budget_holds_per_request_not_per_document(cp):
     st, _, b = cp.api("POST", "/v1/apply", body, {"X-Crossgate-Filename": "big.yaml"})
     assert st == 400 and b"too many nodes" in b, (st, b[:300])
     assert cp.json("GET", "/v1/resources/cluster")["items"] == []
+
