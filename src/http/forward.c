@@ -177,7 +177,7 @@ int cg_http_forward_response_head(cg_http_out_t *o, const cg_http_head_t *h, con
 {
     int r = 0;
     r |= PUSH_LIT(o, "HTTP/1.1 ");
-    r |= out_u64(o, h->status); /* 100..999: llhttp guarantees three digits */
+    r |= out_u64(o, h->status); /* 100..599: the parser's start-line check */
     r |= PUSH_LIT(o, " ");
     if (h->reason.len) r |= cg_http_out_push(o, base + h->reason.off, h->reason.len);
     else r |= cg_http_out_push(o, cg_http_status_reason(h->status), strlen(cg_http_status_reason(h->status)));

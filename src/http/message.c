@@ -58,15 +58,77 @@ int cg_http_check_transfer_encoding(cg_iov_t v)
     return nother ? 501 : 0;
 }
 
+static int is_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+/* RFC 3986 unreserved / sub-delims, and a pct-encoded triplet at s[i] ("%HH"). */
+static int is_unreserved_or_sub(unsigned char c)
+{
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return 1;
+    if (c >= '0' && c <= '9') return 1;
+    return c && strchr("-._~!$&'()*+,;=", c) != NULL;
+}
+
+static int pct_at(cg_iov_t v, size_t i)
+{
+    return i + 2 < v.len && v.base[i] == '%' && is_hex((unsigned char)v.base[i + 1]) &&
+           is_hex((unsigned char)v.base[i + 2]);
+}
+
 int cg_http_valid_authority(cg_iov_t v)
 {
+    /* host [ ":" port ], host = IP-literal / reg-name (RFC 3986 3.2.2); no userinfo, no empty
+     * host. Strict: two readers must never split it differently. */
+    size_t i = 0;
     if (v.len == 0) return 0;
+    if (v.base[0] == '[') {
+        const char *end = memchr(v.base, ']', v.len);
+        if (!end || end == v.base + 1) return 0;
+        const char *c = v.base + 1;
+        if (*c == 'v' || *c == 'V') { /* IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ) */
+            const char *h = ++c;
+            while (c < end && is_hex((unsigned char)*c)) c++;
+            if (c == h || c >= end || *c != '.' || c + 1 >= end) return 0;
+            for (c++; c < end; c++)
+                if (!is_unreserved_or_sub((unsigned char)*c) && *c != ':') return 0;
+        } else {
+            for (; c < end; c++)
+                if (!is_hex((unsigned char)*c) && *c != ':' && *c != '.') return 0; /* IPv6 */
+        }
+        i = (size_t)(end - v.base) + 1;
+    } else {
+        while (i < v.len && v.base[i] != ':') {
+            unsigned char c = (unsigned char)v.base[i];
+            if (c == '%') {
+                if (!pct_at(v, i)) return 0;
+                i += 3;
+                continue;
+            }
+            if (!is_unreserved_or_sub(c)) return 0;
+            i++;
+        }
+        if (i == 0) return 0; /* ":80": no host */
+    }
+    if (i == v.len) return 1;
+    if (v.base[i] != ':') return 0;
+    for (i++; i < v.len; i++)
+        if (v.base[i] < '0' || v.base[i] > '9') return 0; /* port = *DIGIT */
+    return 1;
+}
+
+/* The path and query of a target: pchar / "/" / "?" (RFC 3986 3.3, 3.4), %-triplets whole. */
+static int valid_path_query(cg_iov_t v)
+{
     for (size_t i = 0; i < v.len; i++) {
         unsigned char c = (unsigned char)v.base[i];
-        if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') continue;
-        if (c >= '0' && c <= '9') continue;
-        if (!c || !strchr("-._~!$&'()*+,;=:%[]", c)) return 0;
-        if ((c == '[' && i != 0)) return 0;
+        if (c == '%') {
+            if (!pct_at(v, i)) return 0;
+            i += 2;
+        } else if (!is_unreserved_or_sub(c) && c != ':' && c != '@' && c != '/' && c != '?') {
+            return 0;
+        }
     }
     return 1;
 }
@@ -78,7 +140,7 @@ int cg_http_check_target(cg_http_head_t *h, const char *base, int method)
     h->path = h->url;
     if (method == HTTP_CONNECT) return 0; /* authority-form; refused by the proxy */
     if (t.len == 0 || memchr(t.base, '#', t.len)) return 400;
-    if (t.base[0] == '/') return 0;
+    if (t.base[0] == '/') return valid_path_query(t) ? 0 : 400;
     if (t.len == 1 && t.base[0] == '*') return method == HTTP_OPTIONS ? 0 : 400;
     size_t skip;
     if (t.len >= 7 && strncasecmp(t.base, "http://", 7) == 0) skip = 7;
@@ -89,7 +151,7 @@ int cg_http_check_target(cg_http_head_t *h, const char *base, int method)
     if (!cg_http_valid_authority(cg_iov(t.base + skip, e - skip))) return 400;
     h->authority = (cg_span_t){h->url.off + (uint32_t)skip, (uint32_t)(e - skip)};
     h->path = (cg_span_t){h->url.off + (uint32_t)e, (uint32_t)(t.len - e)};
-    return 0;
+    return valid_path_query(cg_span_iov(base, h->path)) ? 0 : 400;
 }
 
 void cg_http_request_target(const cg_http_head_t *h, const char *base, cg_iov_t *authority, cg_iov_t *path)

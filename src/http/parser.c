@@ -196,6 +196,11 @@ static int check_start_line(cg_http_parser_t *p, const char *data, size_t end)
             return fail(p, 400, "malformed request line");
         return 0;
     }
+    /* reason-phrase = *( HTAB / SP / VCHAR / obs-text ): llhttp lets control bytes through */
+    for (uint32_t k = h->reason.off; k < h->reason.off + h->reason.len; k++) {
+        unsigned char c = (unsigned char)data[k];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return fail(p, 502, "control character in the reason phrase");
+    }
     if (end < 14 || memcmp(data, "HTTP/", 5) || !is_digit(data[5]) || data[6] != '.' || !is_digit(data[7]) ||
         data[8] != ' ' || data[9] < '1' || data[9] > '5' || !is_digit(data[10]) || !is_digit(data[11]) ||
         (data[12] != ' ' && data[12] != '\r'))
