@@ -205,9 +205,43 @@ static void test_node_limit(void **state)
     cg_buf_free(&text);
 }
 
+/* resources_fuzz: a directive line holding an invalid UTF-8 byte sent libfyaml into an endless
+ * loop. Text that is not UTF-8 is refused, with its position, before libfyaml sees it. */
+static void test_not_utf8_is_refused_with_a_position(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        size_t len;
+        const char *want;
+    } cases[] = {
+        {"%\xe5\n", 3, "t.yaml:1:2: not UTF-8 text (byte 0xe5)"},
+        {"a: 1\nb: \xc0\xaf\n", 10, "t.yaml:2:4: not UTF-8 text (byte 0xc0)"}, /* overlong */
+        {"a: \xed\xa0\x80\n", 7, "t.yaml:1:4: not UTF-8 text (byte 0xed)"},  /* surrogate */
+        {"a: \xf4\x90\x80\x80\n", 8, "t.yaml:1:4: not UTF-8 text (byte 0xf4)"}, /* past U+10FFFF */
+        {"a: b\0c\n", 7, "t.yaml:1:5: not UTF-8 text (byte 0x00)"},
+        {"a: \xe2\x82", 5, "t.yaml:1:4: not UTF-8 text (byte 0xe2)"}, /* cut off */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cg_ystream_t ys = {0};
+        cg_buf_t err = {0};
+        assert_int_equal(cg_model_yaml_parse("t.yaml", cases[i].in, cases[i].len, 0, &ys, &err), CG_EPARSE);
+        assert_non_null(err.base);
+        assert_true(strncmp(err.base, cases[i].want, strlen(cases[i].want)) == 0);
+        cg_ystream_free(&ys);
+        cg_buf_free(&err);
+    }
+    cg_ystream_t ys = {0};
+    cg_buf_t err = {0};
+    assert_int_equal(cg_model_yaml_parse("t.yaml", "a: \"h\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"\n", 16, 0, &ys, &err), 0);
+    cg_ystream_free(&ys);
+    cg_buf_free(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_not_utf8_is_refused_with_a_position),
         cmocka_unit_test(test_positions),
         cmocka_unit_test(test_scalar_types),
         cmocka_unit_test(test_documents),
