@@ -665,7 +665,8 @@ static void start_attempt(conn_t *c)
     __atomic_fetch_add(&ep->stats->rq_total, 1, __ATOMIC_RELAXED);
     c->up_start_us = w->loop.now_us;
     if (build_upstream_head(c, u)) {
-        attempt_end(c, 0);
+        /* nothing was written: a pooled connection goes back to the pool unharmed */
+        attempt_end(c, 1);
         local_reply(c, 431, 0, "request header too large to forward", 1);
         return;
     }

@@ -352,3 +352,23 @@ def test_client_not_reading_a_long_response_costs_the_endpoint_nothing(env, raw)
     s.close()
     assert "UT" not in e["flag_set"], e
     assert endpoint_errors(env) == before
+
+
+def test_request_head_too_large_to_forward_keeps_the_pooled_upstream(env):
+    up = env["scripted"]
+    up.script = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    # many short X-Forwarded-For lines: the rebuilt head does not fit the output vector
+    hdrs = [("X-Forwarded-For", f"1.1.1.{i}") for i in range(40)] + [(f"A{i}", "b") for i in range(40)]
+    with HttpConn(GW, env["port"]) as c:  # one client connection: one worker, one pool
+        assert c.get("/scripted/warm").body == b"ok"  # an upstream connection now sits in the pool
+        closed = up.closed_by_gateway
+        c.send(build_request("GET", "/scripted/too-wide", "a", hdrs))
+        assert c.read_response().status == 431
+    # the pooled connection must survive; a close would reach the upstream at once (bounded
+    # negative wait: nothing to poll for but the absence of the close)
+    try:
+        wait_until(lambda: up.closed_by_gateway > closed, timeout=1.0, what="the upstream connection closed")
+        raise AssertionError("the pooled upstream connection was thrown away")
+    except AssertionError as e:
+        if "thrown away" in str(e):
+            raise
