@@ -61,8 +61,14 @@ def free_port(host, avoid=()):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind((host, 0))
             port = s.getsockname()[1]
-        if port not in avoid:
+        # never the same port twice in one run: two picks for one address (an admin port and
+        # a listener port) could otherwise be the same free port, and the second bind fails
+        if port not in avoid and port not in _handed_out:
+            _handed_out.add(port)
             return port
+
+
+_handed_out = set()
 
 
 def free_port_on(hosts):
