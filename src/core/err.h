@@ -29,6 +29,12 @@ enum {
 };
 
 const char *cg_strerror(int err);
+/* Is err our own shortage (descriptors, socket buffers, local ports, memory) rather than a
+ * peer's failure? Such errors are never counted against an endpoint. */
+static inline int cg_err_local_shortage(int err)
+{
+    return err == CG_ENORES || err == CG_ENOMEM;
+}
 /* Maps an errno value to a CG_E* code (CG_ESYS for the unmapped). */
 int cg_err_from_errno(int e);
 

@@ -323,7 +323,7 @@ static void on_accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         peer.len = sizeof(peer.u);
         int fd = accept4(s->fd, &peer.u.sa, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            if (cg_err_local_shortage(cg_err_from_errno(errno))) {
                 /* level-triggered: returning would spin; pause accepting a while instead */
                 cg_io_stop(loop, &s->io);
                 s->io.cb = on_accept;

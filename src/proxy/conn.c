@@ -442,8 +442,7 @@ static void request_release(conn_t *c, int reusable)
     }
 }
 
-/* Is the request stalled on its client: body bytes still due, and nothing of it queued for
- * the upstream (then the upstream would be the one not keeping up)? */
+/* Is the request stalled on its client, so that a timeout is the client's fault? */
 static int waiting_on_client(const conn_t *c)
 {
     if (c->backoff_wait) return 0; /* we are the ones waiting, before a retry */
@@ -648,7 +647,7 @@ static void start_attempt(conn_t *c)
     if (c->ntried > 1 || c->retried_fresh) rewind_request(c);
     int err = 0;
     up_t *u = up_acquire(c, ep, c->retried_fresh, &err);
-    if (!u && (err == CG_ENORES || err == CG_ENOMEM)) {
+    if (!u && cg_err_local_shortage(err)) {
         /* our own shortage (fds, memory), not the endpoint's: no attempt, no ejection */
         c->ntried--;
         c->ep = NULL;
@@ -1323,7 +1322,7 @@ void cg_proxy__accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
             if (errno == EAGAIN) return;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            if (cg_err_local_shortage(cg_err_from_errno(errno))) {
                 accept_pause(w, PAUSE_FDS, l->port, errno);
                 return;
             }

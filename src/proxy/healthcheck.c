@@ -100,7 +100,7 @@ static void probe_start(probe_t *p)
     p->len = 0;
     p->sent = 0;
     int fd = cg_sock_connect(&p->addr);
-    if (fd == CG_ENORES || fd == CG_ENOMEM) return; /* our shortage says nothing of the endpoint */
+    if (cg_err_local_shortage(fd)) return; /* our shortage says nothing of the endpoint */
     if (fd < 0) {
         probe_done(p, CG_HC_NETWORK);
         return;
