@@ -6,7 +6,8 @@ set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config
   node-llhttp        # llhttp C sources, compiled into the binary
-  libfyaml-dev       # YAML/JSON resources with line/column
+  libfyaml-dev       # YAML resources with line/column
+  libjansson-dev     # JSON on the wire (core/json.c)
   libsqlite3-dev     # control-plane store
   libssl-dev         # OpenSSL 3: token digests now, TLS next
   libcmocka-dev      # unit tests

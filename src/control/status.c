@@ -21,12 +21,6 @@ static void jkey_str(cg_buf_t *b, const char *key, const char *v, int comma)
         cg_buf_append_str(b, "null");
 }
 
-static const char *mode_name(cg_dest_mode_t m)
-{
-    static const char *const names[] = {"service", "auto", "named", "weighted"};
-    return names[m];
-}
-
 static void instance_json(cg_control_t *cp, const cg_control_inst_t *inst, cg_buf_t *b)
 {
     const cg_control_wentry_t *e = inst->data;
@@ -95,7 +89,7 @@ static void edge_json(const cg_control_inst_t *inst, const cg_snapshot_t *s, cg_
         cg_buf_append_str(b, i ? ",{" : "{");
         jkey_str(b, "name", d->name, 0);
         cg_buf_printf(b, ",\"mode\":\"%s\",\"overprovisioning\":%" PRIu32 ",\"endpoints\":[",
-                      mode_name(d->mode), d->policy.overprovisioning);
+                      cg_dest_mode_name(d->mode), d->policy.overprovisioning);
         for (size_t e = 0; e < d->nendpoints; e++) {
             const cg_snap_endpoint_t *ep = &d->endpoints[e];
             cg_buf_append_str(b, e ? ",{" : "{");

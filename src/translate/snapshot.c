@@ -2,9 +2,11 @@
 #include "translate/snapshot.h"
 
 #include "core/err.h"
+#include "core/json.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void free_rule(cg_snap_rule_t *r)
 {
@@ -67,207 +69,201 @@ void cg_snapshot_free(cg_snapshot_t *s)
 
 /* ---- JSON ---- */
 
-/* ,"key":"value" — skipped when value is NULL (optional fields are omitted). */
-static void jfield_str(cg_buf_t *b, const char *key, const char *value, int first)
-{
-    if (value == NULL) return;
-    cg_buf_printf(b, "%s\"%s\":", first ? "" : ",", key);
-    cg_buf_append_json_str(b, value);
-}
-
 static const char *match_kind(cg_match_kind_t k)
 {
     return k == CG_MATCH_EXACT ? "exact" : k == CG_MATCH_PREFIX ? "prefix" : "regex";
 }
 
-static const char *mode_name(cg_dest_mode_t m)
+static const char *const dest_modes[] = {"service", "auto", "named", "weighted"};
+
+const char *cg_dest_mode_name(cg_dest_mode_t m)
 {
-    switch (m) {
-    case CG_DEST_SERVICE: return "service";
-    case CG_DEST_AUTO: return "auto";
-    case CG_DEST_NAMED: return "named";
-    default: return "weighted";
-    }
+    return (unsigned)m < 4 ? dest_modes[m] : "weighted";
 }
 
-static void encode_rule(cg_buf_t *b, const cg_snapshot_t *s, const cg_snap_rule_t *r)
+int cg_dest_mode_parse(const char *name, cg_dest_mode_t *out)
 {
-    cg_buf_append_str(b, "{\"matches\":[");
+    for (int m = 0; name && m < 4; m++)
+        if (!strcmp(name, dest_modes[m])) return *out = (cg_dest_mode_t)m, 0;
+    return -1;
+}
+
+static void encode_rule(cg_jw_t *w, const cg_snapshot_t *s, const cg_snap_rule_t *r)
+{
+    cg_jw_obj(w);
+    cg_jw_karr(w, "matches");
     for (size_t i = 0; i < r->nmatches; i++) {
         const cg_snap_match_t *m = &r->matches[i];
-        cg_buf_append_str(b, i ? ",{" : "{");
-        int first = 1;
+        cg_jw_obj(w);
         if (m->has_uri) {
-            cg_buf_printf(b, "\"uri\":{\"%s\":", match_kind(m->uri.kind));
-            cg_buf_append_json_str(b, m->uri.value);
-            cg_buf_append_str(b, "}");
-            first = 0;
+            cg_jw_kobj(w, "uri");
+            cg_jw_kstr(w, match_kind(m->uri.kind), m->uri.value);
+            cg_jw_end(w);
         }
         if (m->nheaders) {
-            cg_buf_printf(b, "%s\"headers\":[", first ? "" : ",");
+            cg_jw_karr(w, "headers");
             for (size_t h = 0; h < m->nheaders; h++) {
-                cg_buf_append_str(b, h ? ",{\"name\":" : "{\"name\":");
-                cg_buf_append_json_str(b, m->headers[h].name);
-                cg_buf_printf(b, ",\"%s\":", match_kind(m->headers[h].match.kind));
-                cg_buf_append_json_str(b, m->headers[h].match.value);
-                cg_buf_append_str(b, "}");
+                cg_jw_obj(w);
+                cg_jw_kstr(w, "name", m->headers[h].name);
+                cg_jw_kstr(w, match_kind(m->headers[h].match.kind), m->headers[h].match.value);
+                cg_jw_end(w);
             }
-            cg_buf_append_str(b, "]");
+            cg_jw_end(w);
         }
-        cg_buf_append_str(b, "}");
+        cg_jw_end(w);
     }
-    cg_buf_append_str(b, "]");
+    cg_jw_end(w);
     switch (r->action) {
     case CG_ACTION_ROUTE:
-        cg_buf_append_str(b, ",\"action\":\"route\",\"destination\":");
-        if (r->destination < s->ndestinations)
-            cg_buf_append_json_str(b, s->destinations[r->destination].name);
-        else
-            cg_buf_append_str(b, "null");
+        cg_jw_kstr(w, "action", "route");
+        cg_jw_kstr(w, "destination",
+                   r->destination < s->ndestinations ? s->destinations[r->destination].name : NULL);
         break;
     case CG_ACTION_REDIRECT:
-        cg_buf_append_str(b, ",\"action\":\"redirect\",\"redirect\":{");
-        cg_buf_printf(b, "\"code\":%u", (unsigned)r->redirect.code);
-        jfield_str(b, "scheme", r->redirect.scheme, 0);
-        jfield_str(b, "authority", r->redirect.authority, 0);
-        if (r->redirect.port) cg_buf_printf(b, ",\"port\":%u", (unsigned)r->redirect.port);
-        jfield_str(b, "uri", r->redirect.uri, 0);
-        cg_buf_append_str(b, "}");
+        cg_jw_kstr(w, "action", "redirect");
+        cg_jw_kobj(w, "redirect");
+        cg_jw_ku64(w, "code", r->redirect.code);
+        cg_jw_kstr_opt(w, "scheme", r->redirect.scheme);
+        cg_jw_kstr_opt(w, "authority", r->redirect.authority);
+        if (r->redirect.port) cg_jw_ku64(w, "port", r->redirect.port);
+        cg_jw_kstr_opt(w, "uri", r->redirect.uri);
+        cg_jw_end(w);
         break;
     case CG_ACTION_DIRECT:
-        cg_buf_printf(b, ",\"action\":\"direct\",\"direct\":{\"status\":%u",
-                      (unsigned)r->direct.status);
-        jfield_str(b, "body", r->direct.body, 0);
-        cg_buf_append_str(b, "}");
+        cg_jw_kstr(w, "action", "direct");
+        cg_jw_kobj(w, "direct");
+        cg_jw_ku64(w, "status", r->direct.status);
+        cg_jw_kstr_opt(w, "body", r->direct.body);
+        cg_jw_end(w);
         break;
     }
-    cg_buf_printf(b, ",\"timeout_ms\":%" PRIu32 "}", r->timeout_ms);
+    cg_jw_ku64(w, "timeout_ms", r->timeout_ms);
+    cg_jw_end(w);
 }
 
-static void encode_policy(cg_buf_t *b, const cg_snap_policy_t *p)
+/* retry_on bits as the snapshot spells them (lb/retry.c also reads aliases) */
+static const struct {
+    uint32_t bit;
+    const char *name;
+} retry_conditions[] = {
+    {CG_RETRY_ON_CONNECT_FAILURE, "connect-failure"},
+    {CG_RETRY_ON_RESET, "reset"},
+    {CG_RETRY_ON_502, "502"},
+    {CG_RETRY_ON_503, "503"},
+    {CG_RETRY_ON_504, "504"},
+    {CG_RETRY_ON_5XX, "5xx"},
+    {CG_RETRY_ON_RETRIABLE_4XX, "retriable-4xx"},
+    {CG_RETRY_ON_PER_TRY_TIMEOUT, "per-try-timeout"},
+    {0, NULL},
+};
+
+static void encode_policy(cg_jw_t *w, const cg_snap_policy_t *p)
 {
     const cg_lb_retry_cfg_t *r = &p->retry;
     const cg_lb_outlier_cfg_t *o = &p->outlier;
     const cg_lb_hc_cfg_t *h = &p->health_check;
-    static const struct {
-        uint32_t bit;
-        const char *name;
-    } conditions[] = {
-        {CG_RETRY_ON_CONNECT_FAILURE, "connect-failure"},
-        {CG_RETRY_ON_RESET, "reset"},
-        {CG_RETRY_ON_502, "502"},
-        {CG_RETRY_ON_503, "503"},
-        {CG_RETRY_ON_504, "504"},
-        {CG_RETRY_ON_5XX, "5xx"},
-        {CG_RETRY_ON_RETRIABLE_4XX, "retriable-4xx"},
-        {CG_RETRY_ON_PER_TRY_TIMEOUT, "per-try-timeout"},
-    };
-    cg_buf_printf(b,
-                  ",\"policy\":{\"retry\":{\"attempts\":%" PRIu32 ",\"per_try_timeout_ms\":%" PRIu32
-                  ",\"retry_on\":[",
-                  r->attempts, r->per_try_timeout_ms);
-    int first = 1;
-    for (size_t i = 0; i < sizeof(conditions) / sizeof(conditions[0]); i++) {
-        if (!(r->retry_on & conditions[i].bit)) continue;
-        cg_buf_printf(b, "%s\"%s\"", first ? "" : ",", conditions[i].name);
-        first = 0;
-    }
-    cg_buf_printf(
-        b,
-        "],\"backoff_base_ms\":%" PRIu32 ",\"backoff_max_ms\":%" PRIu32
-        ",\"budget_percent\":%" PRIu32 ",\"budget_min\":%" PRIu32 ",\"buffer_limit\":%" PRIu32 "}",
-        r->backoff_base_ms, r->backoff_max_ms, r->budget_percent, r->budget_min, r->buffer_limit);
-    cg_buf_printf(b,
-                  ",\"outlier\":{\"consecutive_gateway_errors\":%" PRIu32
-                  ",\"interval_ms\":%" PRIu32 ",\"base_ejection_ms\":%" PRIu32
-                  ",\"max_ejection_ms\":%" PRIu32 ",\"max_ejection_percent\":%" PRIu32 "}",
-                  o->consecutive_gateway_errors, o->interval_ms, o->base_ejection_ms,
-                  o->max_ejection_ms, o->max_ejection_percent);
-    cg_buf_printf(b,
-                  ",\"health_check\":{\"enabled\":%s,\"interval_ms\":%" PRIu32
-                  ",\"timeout_ms\":%" PRIu32 ",\"unhealthy_threshold\":%" PRIu32
-                  ",\"healthy_threshold\":%" PRIu32 "}",
-                  h->enabled ? "true" : "false", h->interval_ms, h->timeout_ms,
-                  h->unhealthy_threshold, h->healthy_threshold);
-    cg_buf_printf(b, ",\"overprovisioning\":%" PRIu32 "}", p->overprovisioning);
+    cg_jw_kobj(w, "policy");
+    cg_jw_kobj(w, "retry");
+    cg_jw_ku64(w, "attempts", r->attempts);
+    cg_jw_ku64(w, "per_try_timeout_ms", r->per_try_timeout_ms);
+    cg_jw_karr(w, "retry_on");
+    for (const __typeof__(retry_conditions[0]) *c = retry_conditions; c->name; c++)
+        if (r->retry_on & c->bit) cg_jw_str(w, c->name);
+    cg_jw_end(w);
+    cg_jw_ku64(w, "backoff_base_ms", r->backoff_base_ms);
+    cg_jw_ku64(w, "backoff_max_ms", r->backoff_max_ms);
+    cg_jw_ku64(w, "budget_percent", r->budget_percent);
+    cg_jw_ku64(w, "budget_min", r->budget_min);
+    cg_jw_ku64(w, "buffer_limit", r->buffer_limit);
+    cg_jw_end(w);
+    cg_jw_kobj(w, "outlier");
+    cg_jw_ku64(w, "consecutive_gateway_errors", o->consecutive_gateway_errors);
+    cg_jw_ku64(w, "interval_ms", o->interval_ms);
+    cg_jw_ku64(w, "base_ejection_ms", o->base_ejection_ms);
+    cg_jw_ku64(w, "max_ejection_ms", o->max_ejection_ms);
+    cg_jw_ku64(w, "max_ejection_percent", o->max_ejection_percent);
+    cg_jw_end(w);
+    cg_jw_kobj(w, "health_check");
+    cg_jw_kbool(w, "enabled", h->enabled);
+    cg_jw_ku64(w, "interval_ms", h->interval_ms);
+    cg_jw_ku64(w, "timeout_ms", h->timeout_ms);
+    cg_jw_ku64(w, "unhealthy_threshold", h->unhealthy_threshold);
+    cg_jw_ku64(w, "healthy_threshold", h->healthy_threshold);
+    cg_jw_end(w);
+    cg_jw_ku64(w, "overprovisioning", p->overprovisioning);
+    cg_jw_end(w);
 }
 
-static void encode_destination(cg_buf_t *b, const cg_snap_destination_t *d)
+static void encode_destination(cg_jw_t *w, const cg_snap_destination_t *d)
 {
-    cg_buf_append_str(b, "{\"name\":");
-    cg_buf_append_json_str(b, d->name);
-    cg_buf_printf(b, ",\"mode\":\"%s\",\"connect_timeout_ms\":%" PRIu32 ",\"endpoints\":[",
-                  mode_name(d->mode), d->connect_timeout_ms);
+    cg_jw_obj(w);
+    cg_jw_kstr(w, "name", d->name);
+    cg_jw_kstr(w, "mode", cg_dest_mode_name(d->mode));
+    cg_jw_ku64(w, "connect_timeout_ms", d->connect_timeout_ms);
+    cg_jw_karr(w, "endpoints");
     for (size_t e = 0; e < d->nendpoints; e++) {
         const cg_snap_endpoint_t *ep = &d->endpoints[e];
-        cg_buf_append_str(b, e ? ",{" : "{");
-        jfield_str(b, "address", ep->address, 1);
-        cg_buf_printf(b, ",\"port\":%u", (unsigned)ep->port);
-        jfield_str(b, "cluster", ep->cluster, 0);
-        jfield_str(b, "region", ep->region, 0);
-        jfield_str(b, "zone", ep->zone, 0);
-        cg_buf_printf(b, ",\"weight\":%" PRIu32 ",\"priority\":%" PRIu32 "}", ep->weight,
-                      ep->priority);
+        cg_jw_obj(w);
+        cg_jw_kstr_opt(w, "address", ep->address);
+        cg_jw_ku64(w, "port", ep->port);
+        cg_jw_kstr_opt(w, "cluster", ep->cluster);
+        cg_jw_kstr_opt(w, "region", ep->region);
+        cg_jw_kstr_opt(w, "zone", ep->zone);
+        cg_jw_ku64(w, "weight", ep->weight);
+        cg_jw_ku64(w, "priority", ep->priority);
+        cg_jw_end(w);
     }
-    cg_buf_append_str(b, "]");
+    cg_jw_end(w);
     if (d->mode == CG_DEST_WEIGHTED) {
-        cg_buf_append_str(b, ",\"weights\":[");
-        for (size_t w = 0; w < d->nweights; w++) {
-            cg_buf_append_str(b, w ? ",{" : "{");
-            jfield_str(b, "cluster", d->weights[w].cluster, 1);
-            cg_buf_printf(b, ",\"weight\":%" PRIu32 "}", d->weights[w].weight);
+        cg_jw_karr(w, "weights");
+        for (size_t i = 0; i < d->nweights; i++) {
+            cg_jw_obj(w);
+            cg_jw_kstr_opt(w, "cluster", d->weights[i].cluster);
+            cg_jw_ku64(w, "weight", d->weights[i].weight);
+            cg_jw_end(w);
         }
-        cg_buf_append_str(b, "]");
+        cg_jw_end(w);
     }
-    encode_policy(b, &d->policy);
-    cg_buf_append_str(b, "}");
+    encode_policy(w, &d->policy);
+    cg_jw_end(w);
 }
 
 int cg_snapshot_encode_json(const cg_snapshot_t *s, cg_buf_t *out)
 {
     cg_buf_t b = {0};
-    cg_buf_printf(&b, "{\"version\":%" PRIu64, s->version);
-    jfield_str(&b, "cluster", s->cluster, 0);
-    jfield_str(&b, "namespace", s->namespace_, 0);
-    cg_buf_append_str(&b, ",\"labels\":{");
-    for (size_t i = 0; i < s->nlabels; i++) {
-        if (i) cg_buf_append_str(&b, ",");
-        cg_buf_append_json_str(&b, s->labels[i].key);
-        cg_buf_append_str(&b, ":");
-        cg_buf_append_json_str(&b, s->labels[i].value);
-    }
-    cg_buf_append_str(&b, "}");
-    jfield_str(&b, "address", s->address, 0);
-    jfield_str(&b, "region", s->region, 0);
-    jfield_str(&b, "zone", s->zone, 0);
-    cg_buf_append_str(&b, ",\"servers\":[");
+    cg_jw_t w = cg_jw(&b);
+    cg_jw_obj(&w);
+    cg_jw_ku64(&w, "version", s->version);
+    cg_jw_kstr_opt(&w, "cluster", s->cluster);
+    cg_jw_kstr_opt(&w, "namespace", s->namespace_);
+    cg_jw_kobj(&w, "labels");
+    for (size_t i = 0; i < s->nlabels; i++) cg_jw_kstr(&w, s->labels[i].key, s->labels[i].value);
+    cg_jw_end(&w);
+    cg_jw_kstr_opt(&w, "address", s->address);
+    cg_jw_kstr_opt(&w, "region", s->region);
+    cg_jw_kstr_opt(&w, "zone", s->zone);
+    cg_jw_karr(&w, "servers");
     for (size_t i = 0; i < s->nservers; i++) {
         const cg_snap_server_t *v = &s->servers[i];
-        cg_buf_append_str(&b, i ? ",{" : "{");
-        /* gateway and name are optional: the first field written carries no comma */
-        jfield_str(&b, "gateway", v->gateway, 1);
-        jfield_str(&b, "name", v->name, v->gateway == NULL);
-        cg_buf_printf(&b, "%s\"port\":%u", v->gateway || v->name ? "," : "", (unsigned)v->port);
-        jfield_str(&b, "hostname", v->hostname, 0);
-        cg_buf_append_str(&b, ",\"rules\":[");
-        for (size_t r = 0; r < v->nrules; r++) {
-            if (r) cg_buf_append_str(&b, ",");
-            encode_rule(&b, s, &v->rules[r]);
-        }
-        cg_buf_append_str(&b, "]}");
+        cg_jw_obj(&w);
+        cg_jw_kstr_opt(&w, "gateway", v->gateway);
+        cg_jw_kstr_opt(&w, "name", v->name);
+        cg_jw_ku64(&w, "port", v->port);
+        cg_jw_kstr_opt(&w, "hostname", v->hostname);
+        cg_jw_karr(&w, "rules");
+        for (size_t r = 0; r < v->nrules; r++) encode_rule(&w, s, &v->rules[r]);
+        cg_jw_end(&w);
+        cg_jw_end(&w);
     }
-    cg_buf_append_str(&b, "],\"destinations\":[");
-    for (size_t i = 0; i < s->ndestinations; i++) {
-        if (i) cg_buf_append_str(&b, ",");
-        encode_destination(&b, &s->destinations[i]);
-    }
-    cg_buf_append_str(&b, "],\"warnings\":[");
-    for (size_t i = 0; i < s->nwarnings; i++) {
-        if (i) cg_buf_append_str(&b, ",");
-        cg_buf_append_json_str(&b, s->warnings[i]);
-    }
-    cg_buf_append_str(&b, "]}");
-    int rc = cg_buf_append(out, cg_buf_data(&b), cg_buf_size(&b));
+    cg_jw_end(&w);
+    cg_jw_karr(&w, "destinations");
+    for (size_t i = 0; i < s->ndestinations; i++) encode_destination(&w, &s->destinations[i]);
+    cg_jw_end(&w);
+    cg_jw_karr(&w, "warnings");
+    for (size_t i = 0; i < s->nwarnings; i++) cg_jw_str(&w, s->warnings[i]);
+    cg_jw_end(&w);
+    cg_jw_end(&w);
+    int rc = w.failed ? CG_ENOMEM : cg_buf_append(out, cg_buf_data(&b), cg_buf_size(&b));
     cg_buf_free(&b);
     return rc;
 }

@@ -50,6 +50,11 @@ typedef enum {
     CG_DEST_WEIGHTED, /* clusterDestination.clusters[] with weights */
 } cg_dest_mode_t;
 
+/* "service", "auto", "named", "weighted": the one spelling of each mode, on every wire. */
+const char *cg_dest_mode_name(cg_dest_mode_t m);
+/* The mode called name; -1 for none. */
+int cg_dest_mode_parse(const char *name, cg_dest_mode_t *out);
+
 /* For weighted mode: the share of each cluster (endpoints of that cluster are in endpoints[]). */
 typedef struct cg_snap_cluster_weight {
     char *cluster;
