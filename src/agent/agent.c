@@ -4,6 +4,7 @@
  *   heartbeat or watch says 404 (lease gone) --> REGISTER
  * The gateway keeps serving its last good snapshot throughout. */
 #include "agent/agent.h"
+#include "translate/registration.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -22,8 +23,8 @@
 #include <unistd.h>
 
 #define WATCH_TIMEOUT_MS 30000
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
+#define BACKOFF_MIN_MS   100
+#define BACKOFF_MAX_MS   5000
 
 static struct {
     cg_loop_t *loop;
@@ -51,7 +52,8 @@ static uint32_t jitter(uint32_t ms)
     return ms / 2 + r % (ms / 2 + 1);
 }
 
-static void url_for(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void url_for(char *out, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void url_for(char *out, size_t cap, const char *fmt, ...)
 {
     int n = snprintf(out, cap, "%s", A.cfg->url);
@@ -67,16 +69,24 @@ static void lost(const char *what, int err, int status)
 {
     A.connected = 0;
     if (!A.unreachable_logged) {
-        if (err) cg_log_warn("control plane %s: %s failed (%s); serving config v%" PRIu64 " until it is back", A.cfg->url, what, cg_strerror(err), A.version);
-        else cg_log_warn("control plane %s: %s answered %d; serving config v%" PRIu64 " until it is back", A.cfg->url, what, status, A.version);
+        if (err)
+            cg_log_warn("control plane %s: %s failed (%s); serving config v%" PRIu64
+                        " until it is back",
+                        A.cfg->url, what, cg_strerror(err), A.version);
+        else
+            cg_log_warn("control plane %s: %s answered %d; serving config v%" PRIu64
+                        " until it is back",
+                        A.cfg->url, what, status, A.version);
         A.unreachable_logged = 1;
     }
 }
 
 static void on_retry(cg_loop_t *loop, cg_timer_t *t)
 {
-    if (A.id[0]) do_watch();
-    else do_register();
+    if (A.id[0])
+        do_watch();
+    else
+        do_register();
 }
 
 static void backoff(void)
@@ -121,8 +131,8 @@ static int take(const char *json, size_t len, const char *why, int cache)
     if (cg_snapshot_decode_json(json, len, &snap, &errors)) {
         size_t n = errors.len;
         while (n && errors.base[n - 1] == '\n') n--; /* the log adds its own */
-        cg_log_error("%s: invalid snapshot, keeping config v%" PRIu64 ": %.*s", why, A.version, (int)n,
-                     errors.base ? errors.base : "");
+        cg_log_error("%s: invalid snapshot, keeping config v%" PRIu64 ": %.*s", why, A.version,
+                     (int)n, errors.base ? errors.base : "");
         cg_buf_free(&errors);
         return CG_EPARSE;
     }
@@ -193,7 +203,8 @@ static void on_hb_timer(cg_loop_t *loop, cg_timer_t *t)
     if (!A.id[0] || A.hb) return;
     char url[1024];
     url_for(url, sizeof(url), "/v1/instances/%s/heartbeat", A.id);
-    A.hb = cg_http_client_start(A.loop, "PUT", url, A.headers, "", 0, A.heartbeat_ms, on_heartbeat, NULL);
+    A.hb = cg_http_client_start(A.loop, "PUT", url, A.headers, "", 0, A.heartbeat_ms, on_heartbeat,
+                                NULL);
     if (!A.hb) {
         lost("heartbeat", CG_ECONNREFUSED, 0);
         cg_timer_start(A.loop, &A.hb_timer, A.heartbeat_ms, on_hb_timer);
@@ -207,7 +218,8 @@ static void on_watch(cg_http_client_t *c, cg_http_result_t *res, void *data)
     A.watch = NULL;
     if (A.stopping) return;
     if (!res->err && res->status == 200) {
-        if (!A.connected || A.unreachable_logged) cg_log_info("control plane %s: watching (config v%" PRIu64 ")", A.cfg->url, A.version);
+        if (!A.connected || A.unreachable_logged)
+            cg_log_info("control plane %s: watching (config v%" PRIu64 ")", A.cfg->url, A.version);
         A.connected = 1;
         A.unreachable_logged = 0;
         if (take(res->body.base ? res->body.base : "", res->body.len, "control plane", 1)) {
@@ -238,9 +250,10 @@ static void do_watch(void)
 {
     if (A.watch || !A.id[0]) return;
     char url[1024];
-    url_for(url, sizeof(url), "/v1/instances/%s/snapshot?after=%" PRIu64 "&timeout_ms=%d", A.id, A.version,
-            WATCH_TIMEOUT_MS);
-    A.watch = cg_http_client_start(A.loop, "GET", url, A.headers, NULL, 0, WATCH_TIMEOUT_MS + 5000, on_watch, NULL);
+    url_for(url, sizeof(url), "/v1/instances/%s/snapshot?after=%" PRIu64 "&timeout_ms=%d", A.id,
+            A.version, WATCH_TIMEOUT_MS);
+    A.watch = cg_http_client_start(A.loop, "GET", url, A.headers, NULL, 0, WATCH_TIMEOUT_MS + 5000,
+                                   on_watch, NULL);
     if (!A.watch) {
         lost("watch", CG_ECONNREFUSED, 0);
         backoff();
@@ -255,8 +268,8 @@ static void on_register(cg_http_client_t *c, cg_http_result_t *res, void *data)
     if (A.stopping) return;
     if (res->err || res->status != 200) {
         if (!res->err && res->status >= 400 && res->status < 500 && res->status != 404)
-            cg_log_error("control plane refused registration (%d): %.*s", res->status, (int)res->body.len,
-                         res->body.base ? res->body.base : "");
+            cg_log_error("control plane refused registration (%d): %.*s", res->status,
+                         (int)res->body.len, res->body.base ? res->body.base : "");
         lost("registration", res->err, res->status);
         backoff();
         return;
@@ -264,7 +277,8 @@ static void on_register(cg_http_client_t *c, cg_http_result_t *res, void *data)
     cg_ystream_t ys = {0};
     cg_buf_t errors = {0};
     const cg_ynode_t *id = NULL, *hb = NULL;
-    if (cg_model_yaml_parse("registration", res->body.base ? res->body.base : "", res->body.len, 1, &ys, &errors) == 0 &&
+    if (cg_model_yaml_parse("registration", res->body.base ? res->body.base : "", res->body.len, 1,
+                            &ys, &errors) == 0 &&
         ys.ndocs == 1 && ys.docs[0].root && ys.docs[0].root->kind == CG_YNODE_MAP) {
         id = cg_ynode_get(ys.docs[0].root, "id");
         hb = cg_ynode_get(ys.docs[0].root, "heartbeat_ms");
@@ -296,26 +310,19 @@ static void do_register(void)
 {
     if (A.reg) return;
     cg_buf_t body = {0};
-    cg_buf_append_str(&body, "{\"cluster\":\"");
-    cg_buf_append_json_escaped(&body, cg_iov_str(A.cfg->cluster));
-    cg_buf_append_str(&body, "\",\"namespace\":\"");
-    cg_buf_append_json_escaped(&body, cg_iov_str(A.cfg->namespace_));
-    cg_buf_append_str(&body, "\",\"address\":\"");
-    cg_buf_append_json_escaped(&body, cg_iov_str(A.cfg->address));
-    cg_buf_append_str(&body, "\",\"admin\":\"");
-    cg_buf_append_json_escaped(&body, cg_iov_str(A.cfg->admin ? A.cfg->admin : ""));
-    cg_buf_append_str(&body, "\",\"labels\":{");
-    for (size_t i = 0; i < A.cfg->nlabels; i++) {
-        cg_buf_append_str(&body, i ? ",\"" : "\"");
-        cg_buf_append_json_escaped(&body, cg_iov_str(A.cfg->labels[i].key));
-        cg_buf_append_str(&body, "\":\"");
-        cg_buf_append_json_escaped(&body, cg_iov_str(A.cfg->labels[i].value));
-        cg_buf_append_str(&body, "\"");
-    }
-    cg_buf_append_str(&body, "}}");
+    cg_registration_t reg = {
+        .cluster = (char *)A.cfg->cluster,
+        .namespace_ = (char *)A.cfg->namespace_,
+        .address = (char *)A.cfg->address,
+        .admin = (char *)A.cfg->admin,
+        .labels = (cg_snap_label_t *)A.cfg->labels,
+        .nlabels = A.cfg->nlabels,
+    };
+    cg_registration_encode(&reg, &body);
     char url[1024];
     url_for(url, sizeof(url), "/v1/instances");
-    A.reg = cg_http_client_start(A.loop, "POST", url, A.headers, body.base, body.len, 3000, on_register, NULL);
+    A.reg = cg_http_client_start(A.loop, "POST", url, A.headers, body.base, body.len, 3000,
+                                 on_register, NULL);
     cg_buf_free(&body);
     if (!A.reg) {
         lost("registration", CG_ECONNREFUSED, 0);
@@ -338,7 +345,8 @@ int cg_agent_start(cg_loop_t *loop, const cg_agent_cfg_t *cfg, cg_agent_apply_cb
     A.data = data;
     A.heartbeat_ms = 1000;
     snprintf(A.headers, sizeof(A.headers), "Content-Type: application/json\r\n%s%s%s",
-             cfg->token ? "Authorization: Bearer " : "", cfg->token ? cfg->token : "", cfg->token ? "\r\n" : "");
+             cfg->token ? "Authorization: Bearer " : "", cfg->token ? cfg->token : "",
+             cfg->token ? "\r\n" : "");
     cache_load();
     do_register();
     return 0;

@@ -83,7 +83,7 @@
 /* ---- string checks ---- */
 
 /* Names end up in "namespace/name" identities and destination names. */
-static const char *check_name(const char *s)
+const char *cg_model_check_name(const char *s)
 {
     for (const char *p = s; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
@@ -102,7 +102,7 @@ static const char *check_header_name(const char *s)
     return NULL;
 }
 
-static const char *check_label_key(const char *s)
+const char *cg_model_check_label_key(const char *s)
 {
     if (*s == '\0') return "label keys must not be empty";
     for (const char *p = s; *p; p++)
@@ -125,9 +125,9 @@ static const char *check_ns_host(const char *s)
 /* ---- metadata ---- */
 
 static const cg_model_field_t meta_cluster_fields[] = {
-    STR(cg_model_meta_t, "name", name, REQ | NONEMPTY, .check = check_name,
+    STR(cg_model_meta_t, "name", name, REQ | NONEMPTY, .check = cg_model_check_name,
         .doc = "cluster name, unique"),
-    MAP(cg_model_meta_t, "labels", labels, nlabels, 0, .keycheck = check_label_key,
+    MAP(cg_model_meta_t, "labels", labels, nlabels, 0, .keycheck = cg_model_check_label_key,
         .doc = "matched by clusterDestination.clusters[].labels"),
     MAP(cg_model_meta_t, "annotations", annotations, nannotations, 0,
         .doc = "kept, not interpreted"),
@@ -138,12 +138,12 @@ static SCHEMA(meta_cluster_schema, cg_model_meta_t, meta_cluster_fields, .has_po
               .pos_off = offsetof(cg_model_meta_t, pos));
 
 static const cg_model_field_t meta_service_fields[] = {
-    STR(cg_model_meta_t, "name", name, REQ | NONEMPTY, .check = check_name, .doc = "service name"),
-    STR(cg_model_meta_t, "namespace", namespace_, REQ | NONEMPTY, .check = check_name,
+    STR(cg_model_meta_t, "name", name, REQ | NONEMPTY, .check = cg_model_check_name, .doc = "service name"),
+    STR(cg_model_meta_t, "namespace", namespace_, REQ | NONEMPTY, .check = cg_model_check_name,
         .doc = "namespace; serviceDestination.host names it"),
-    STR(cg_model_meta_t, "cluster", cluster, REQ | NONEMPTY, .check = check_name,
+    STR(cg_model_meta_t, "cluster", cluster, REQ | NONEMPTY, .check = cg_model_check_name,
         .doc = "the cluster this copy of the service lives in"),
-    MAP(cg_model_meta_t, "labels", labels, nlabels, 0, .keycheck = check_label_key,
+    MAP(cg_model_meta_t, "labels", labels, nlabels, 0, .keycheck = cg_model_check_label_key,
         .doc = "kept, not interpreted"),
     MAP(cg_model_meta_t, "annotations", annotations, nannotations, 0,
         .doc = "kept, not interpreted"),
@@ -152,8 +152,8 @@ static SCHEMA(meta_service_schema, cg_model_meta_t, meta_service_fields, .has_po
               .pos_off = offsetof(cg_model_meta_t, pos));
 
 static const cg_model_field_t meta_gateway_fields[] = {
-    STR(cg_model_meta_t, "name", name, REQ | NONEMPTY, .check = check_name, .doc = "gateway name"),
-    STR(cg_model_meta_t, "namespace", namespace_, NONEMPTY, .check = check_name,
+    STR(cg_model_meta_t, "name", name, REQ | NONEMPTY, .check = cg_model_check_name, .doc = "gateway name"),
+    STR(cg_model_meta_t, "namespace", namespace_, NONEMPTY, .check = cg_model_check_name,
         .doc = "optional namespace"),
     STR(cg_model_meta_t, "organization", organization, 0,
         .doc = "Tetrate hierarchy: kept, not interpreted"),
@@ -161,7 +161,7 @@ static const cg_model_field_t meta_gateway_fields[] = {
     STR(cg_model_meta_t, "workspace", workspace, 0,
         .doc = "Tetrate hierarchy: kept, not interpreted"),
     STR(cg_model_meta_t, "group", group, 0, .doc = "Tetrate hierarchy: kept, not interpreted"),
-    MAP(cg_model_meta_t, "labels", labels, nlabels, 0, .keycheck = check_label_key,
+    MAP(cg_model_meta_t, "labels", labels, nlabels, 0, .keycheck = cg_model_check_label_key,
         .doc = "kept, not interpreted"),
     MAP(cg_model_meta_t, "annotations", annotations, nannotations, 0,
         .doc = "kept, not interpreted"),
@@ -181,9 +181,9 @@ static SCHEMA(locality_schema, cg_model_locality_t, locality_fields);
 static const cg_model_field_t cluster_gateway_fields[] = {
     STR(cg_model_cluster_gateway_t, "address", address, REQ, .check = cg_model_check_ip,
         .doc = "IP the instance listens on, reachable from edge gateways"),
-    STR(cg_model_cluster_gateway_t, "namespace", namespace_, REQ | NONEMPTY, .check = check_name,
+    STR(cg_model_cluster_gateway_t, "namespace", namespace_, REQ | NONEMPTY, .check = cg_model_check_name,
         .doc = "namespace the instance runs in (matched by workloadSelector.namespace)"),
-    MAP(cg_model_cluster_gateway_t, "labels", labels, nlabels, 0, .keycheck = check_label_key,
+    MAP(cg_model_cluster_gateway_t, "labels", labels, nlabels, 0, .keycheck = cg_model_check_label_key,
         .doc = "instance labels (matched by workloadSelector.labels)"),
 };
 static SCHEMA(cluster_gateway_schema, cg_model_cluster_gateway_t, cluster_gateway_fields);
@@ -257,9 +257,9 @@ static const cg_model_field_t service_dest_fields[] = {
 static SCHEMA(service_dest_schema, cg_model_service_dest_t, service_dest_fields);
 
 static const cg_model_field_t cluster_ref_fields[] = {
-    STR(cg_model_cluster_ref_t, "name", name, NONEMPTY, .check = check_name,
+    STR(cg_model_cluster_ref_t, "name", name, NONEMPTY, .check = cg_model_check_name,
         .doc = "a Cluster's metadata.name"),
-    MAP(cg_model_cluster_ref_t, "labels", labels, nlabels, NONEMPTY, .keycheck = check_label_key,
+    MAP(cg_model_cluster_ref_t, "labels", labels, nlabels, NONEMPTY, .keycheck = cg_model_check_label_key,
         .doc = "selects every Cluster whose metadata.labels hold all of these"),
     INT(cg_model_cluster_ref_t, "weight", weight, CG_MF_HAS, 0, 1000000,
         .aux = offsetof(cg_model_cluster_ref_t, has_weight),
@@ -462,11 +462,11 @@ static SCHEMA(http_schema, cg_model_http_server_t, http_fields, .has_pos = 1,
               .pos_off = offsetof(cg_model_http_server_t, pos));
 
 static const cg_model_field_t selector_fields[] = {
-    STR(cg_model_workload_selector_t, "namespace", namespace_, REQ | NONEMPTY, .check = check_name,
+    STR(cg_model_workload_selector_t, "namespace", namespace_, REQ | NONEMPTY, .check = cg_model_check_name,
         .doc = "namespace of the gateway instances"),
     MAP(cg_model_workload_selector_t, "labels", labels, nlabels, REQ | NONEMPTY,
-        .keycheck = check_label_key, .doc = "every label must be on the instance"),
-    STR(cg_model_workload_selector_t, "cluster", cluster, NONEMPTY, .check = check_name,
+        .keycheck = cg_model_check_label_key, .doc = "every label must be on the instance"),
+    STR(cg_model_workload_selector_t, "cluster", cluster, NONEMPTY, .check = cg_model_check_name,
         .doc = "only instances of this cluster (crossgate addition)"),
 };
 static SCHEMA(selector_schema, cg_model_workload_selector_t, selector_fields);

@@ -26,7 +26,7 @@ static void test_parse_table(void **state)
          "\"address\":\"127.0.1.1\",\"admin\":\"127.0.1.1:15000\"}",
          NULL},
         {"{\"cluster\":\"c\",\"address\":\"::1\"}", NULL},
-        {"", "expected one JSON object"},
+        {"", "malformed JSON"},
         {"[1,2]", "expected one JSON object"},
         {"{\"cluster\":\"c\"", "malformed JSON"},
         {"{\"address\":\"127.0.0.1\"}", "cluster: missing required field"},
@@ -41,7 +41,11 @@ static void test_parse_table(void **state)
          "labels: expected an object"},
         {"{\"cluster\":\"c\",\"address\":\"127.0.0.1\",\"colour\":\"red\"}",
          "colour: unknown field"},
-        {"{\"cluster\":\"c\",\"cluster\":\"d\",\"address\":\"127.0.0.1\"}", "cluster: given twice"},
+        {"{\"cluster\":\"c\",\"cluster\":\"d\",\"address\":\"127.0.0.1\"}", "duplicate object key"},
+        /* the resource model's names: a cluster no resource could name is refused */
+        {"{\"cluster\":\"a/b\",\"address\":\"127.0.0.1\"}", "cluster: expected letters, digits"},
+        {"{\"cluster\":\"c\",\"address\":\"127.0.0.1\",\"labels\":{\"k:y\":\"v\"}}",
+         "expected a label key"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         cg_control_inst_t *inst = NULL;
@@ -120,7 +124,8 @@ static void test_a_stall_of_the_control_plane_expires_no_lease(void **state)
     cg_control_leases_register(&l, a, 1000);
     char ida[33];
     memcpy(ida, a->id, sizeof(ida));
-    for (uint64_t t = 1000; t <= 2000; t += 250) assert_int_equal(cg_control_leases_sweep(&l, t), 0);
+    for (uint64_t t = 1000; t <= 2000; t += 250)
+        assert_int_equal(cg_control_leases_sweep(&l, t), 0);
     assert_int_equal(cg_control_leases_heartbeat(&l, ida, 2000), 0);
     /* stopped from 2000 to 12000 */
     assert_int_equal(cg_control_leases_sweep(&l, 12000), 0);

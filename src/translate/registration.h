@@ -1,0 +1,26 @@
+/* The registration document: what a gateway instance tells the control plane about itself
+ * (POST /v1/instances, docs/api.md). The agent writes it and the control plane reads it, both
+ * through this one description, with the resource model's name checks. */
+#ifndef CG_TRANSLATE_REGISTRATION_H
+#define CG_TRANSLATE_REGISTRATION_H
+
+#include "core/buf.h"
+#include "translate/snapshot.h"
+
+typedef struct cg_registration {
+    char *cluster, *namespace_, *address;
+    char *admin; /* the instance's admin endpoint "host:port"; may be NULL */
+    cg_snap_label_t *labels;
+    size_t nlabels;
+} cg_registration_t;
+
+/* Appends the document. */
+int cg_registration_encode(const cg_registration_t *r, cg_buf_t *out);
+
+/* Reads a document into *out (zeroed first; namespace defaults to "default"). On error writes
+ * one line "field: problem" (or "malformed JSON: ...") to err, frees what it read and returns
+ * CG_EINVAL. */
+int cg_registration_decode(const char *body, size_t len, cg_registration_t *out, cg_buf_t *err);
+void cg_registration_clear(cg_registration_t *r);
+
+#endif
