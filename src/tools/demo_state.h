@@ -58,17 +58,20 @@ typedef struct proc {
     size_t npart;
 } proc_t;
 
-/* The edge's view of its endpoints, from its admin /clusters. */
+/* The edge's view of its endpoints, from its admin /clusters: every endpoint of the demo (it runs
+ * far fewer ingress gateways than this) and the priorities the guide's three regions need. */
+#define EDGE_VIEW_MAX_ENDPOINTS  64
+#define EDGE_VIEW_MAX_PRIORITIES 8
 typedef struct edge_view {
     int ok;
     char mode[16];
     unsigned npri;
-    unsigned load[4];
+    unsigned load[EDGE_VIEW_MAX_PRIORITIES];
     unsigned nep;
     struct {
         char name[32], cluster[32], health[16];
         unsigned priority, ejections;
-    } ep[8];
+    } ep[EDGE_VIEW_MAX_ENDPOINTS];
 } edge_view_t;
 
 struct scenario;

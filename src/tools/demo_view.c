@@ -4,7 +4,7 @@
 #include "tools/demo_state.h"
 
 #include "core/buf.h"
-#include "model/yaml.h"
+#include "core/json.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -19,47 +19,37 @@
 /* Parses the edge's /clusters answer into v: the first destination that routes to clusters. */
 static void parse_clusters(const cg_buf_t *body, edge_view_t *v)
 {
-    cg_ystream_t ys = {0};
-    cg_buf_t err = {0};
     memset(v, 0, sizeof(*v));
-    if (cg_model_yaml_parse("clusters", body->base ? body->base : "", body->len, 1, &ys, &err) ||
-        ys.ndocs != 1 || !ys.docs[0].root || ys.docs[0].root->kind != CG_YNODE_MAP)
-        goto Exit;
-    cg_ynode_t *dests = cg_ynode_get(ys.docs[0].root, "destinations");
-    for (size_t i = 0; dests && dests->kind == CG_YNODE_SEQ && i < dests->n; i++) {
-        cg_ynode_t *d = dests->items[i], *mode = cg_ynode_get(d, "mode");
-        if (!mode || mode->kind != CG_YNODE_SCALAR || !strcmp(mode->text, "service")) continue;
+    cg_json_t *doc = cg_json_parse("clusters", body->base ? body->base : "", body->len, NULL);
+    const cg_json_t *dests = cg_json_get(doc, "destinations");
+    for (size_t i = 0; i < cg_json_len(dests); i++) {
+        const cg_json_t *d = cg_json_at(dests, i);
+        const char *mode = cg_json_string(cg_json_get(d, "mode"), NULL);
+        if (!mode || !strcmp(mode, "service")) continue;
         v->ok = 1;
-        snprintf(v->mode, sizeof(v->mode), "%s", mode->text);
-        cg_ynode_t *pri = cg_ynode_get(d, "priorities"), *eps = cg_ynode_get(d, "endpoints");
-        for (size_t k = 0; pri && pri->kind == CG_YNODE_SEQ && k < pri->n && v->npri < 4; k++) {
-            cg_ynode_t *l = cg_ynode_get(pri->items[k], "load_percent");
-            v->load[v->npri++] = l && l->kind == CG_YNODE_SCALAR ? (unsigned)atoi(l->text) : 0;
-        }
-        for (size_t k = 0; eps && eps->kind == CG_YNODE_SEQ && k < eps->n && v->nep < 8; k++) {
-            cg_ynode_t *e = eps->items[k];
-            cg_ynode_t *addr = cg_ynode_get(e, "address"), *cl = cg_ynode_get(e, "cluster"),
-                       *h = cg_ynode_get(e, "health"), *p = cg_ynode_get(e, "priority"),
-                       *ej = cg_ynode_get(e, "ejections");
-            const char *a = addr && addr->kind == CG_YNODE_SCALAR ? addr->text : "?";
-            const char *name = a;
-            for (int j = 0; j < NPROCS; j++)
+        snprintf(v->mode, sizeof(v->mode), "%s", mode);
+        const cg_json_t *pri = cg_json_get(d, "priorities"), *eps = cg_json_get(d, "endpoints");
+        for (size_t k = 0; k < cg_json_len(pri) && v->npri < EDGE_VIEW_MAX_PRIORITIES; k++)
+            v->load[v->npri++] =
+                (unsigned)cg_json_int(cg_json_get(cg_json_at(pri, k), "load_percent"));
+        for (size_t k = 0; k < cg_json_len(eps) && v->nep < EDGE_VIEW_MAX_ENDPOINTS; k++) {
+            const cg_json_t *e = cg_json_at(eps, k);
+            const char *a = cg_json_string(cg_json_get(e, "address"), NULL);
+            const char *cl = cg_json_string(cg_json_get(e, "cluster"), NULL);
+            const char *h = cg_json_string(cg_json_get(e, "health"), NULL);
+            const char *name = a ? a : "?";
+            for (int j = 0; a && j < NPROCS; j++)
                 if (procs[j].kind == K_INGRESS && !strcmp(procs[j].listen, a)) name = procs[j].name;
             snprintf(v->ep[v->nep].name, sizeof(v->ep[0].name), "%s", name);
-            snprintf(v->ep[v->nep].cluster, sizeof(v->ep[0].cluster), "%s",
-                     cl && cl->kind == CG_YNODE_SCALAR ? cl->text : "-");
-            snprintf(v->ep[v->nep].health, sizeof(v->ep[0].health), "%s",
-                     h && h->kind == CG_YNODE_SCALAR ? h->text : "?");
-            v->ep[v->nep].priority = p && p->kind == CG_YNODE_SCALAR ? (unsigned)atoi(p->text) : 0;
-            v->ep[v->nep].ejections =
-                ej && ej->kind == CG_YNODE_SCALAR ? (unsigned)atoi(ej->text) : 0;
+            snprintf(v->ep[v->nep].cluster, sizeof(v->ep[0].cluster), "%s", cl ? cl : "-");
+            snprintf(v->ep[v->nep].health, sizeof(v->ep[0].health), "%s", h ? h : "?");
+            v->ep[v->nep].priority = (unsigned)cg_json_int(cg_json_get(e, "priority"));
+            v->ep[v->nep].ejections = (unsigned)cg_json_int(cg_json_get(e, "ejections"));
             v->nep++;
         }
         break;
     }
-Exit:
-    cg_ystream_free(&ys);
-    cg_buf_free(&err);
+    cg_json_free(doc);
 }
 
 int cg_tools__demo_edge_view_now(edge_view_t *v)
