@@ -49,7 +49,8 @@ static void test_outlier_ejects_after_consecutive_gateway_errors(void **state)
     assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_SUCCESS, 1002, 1), 0);
     assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 1003, 1), 0);
     assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_OTHER_5XX, 1004, 1), 0);
-    for (int i = 0; i < 2; i++) assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 1005, 1), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 1005, 1), 0);
     assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 1006, 1), 1);
     assert_true(o.ejected);
     assert_int_equal(o.ejected_until_ms, 1006 + 5000);
@@ -59,25 +60,48 @@ static void test_outlier_ejects_after_consecutive_gateway_errors(void **state)
     assert_true(cg_lb_outlier_available(&o, 6006));
 }
 
-static void test_outlier_probe_failure_doubles_ejection(void **state)
+static void test_outlier_ejection_grows_by_base_each_time_up_to_max(void **state)
 {
-    cg_lb_outlier_cfg_t c = cg_lb_outlier_defaults;
+    /* DESIGN and docs/operations.md: base x n (n = recent ejections), capped at max */
+    cg_lb_outlier_cfg_t c = cg_lb_outlier_defaults; /* 5 s base, 30 s max */
     cg_lb_outlier_t o = {0};
     for (int i = 0; i < 3; i++) cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 0, 1);
     assert_int_equal(o.ejected_until_ms, 5000);
-    /* the speculative probe fails: straight back, for twice as long */
-    assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 5000, 1), 1);
-    assert_int_equal(o.ejected_until_ms, 5000 + 10000);
-    assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 15000, 1), 1);
-    assert_int_equal(o.ejected_until_ms, 15000 + 15000);
-    /* capped at max (30 s) */
-    for (int i = 0; i < 10; i++) cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, o.ejected_until_ms, 1);
-    assert_int_equal(o.ejected_until_ms - o.ejected_at_ms, 30000);
+    /* each failed speculative probe sends it straight back, for one base longer: 10 s, 15 s, ... */
+    uint64_t want[] = {10000, 15000, 20000, 25000, 30000, 30000, 30000};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        uint64_t t = o.ejected_until_ms;
+        assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, t, 1), 1);
+        assert_int_equal(o.ejected_at_ms, t);
+        assert_int_equal(o.ejected_until_ms - o.ejected_at_ms, want[i]);
+    }
+    assert_int_equal(o.ejections, 8);
     /* the probe succeeds: back in rotation */
     uint64_t t = o.ejected_until_ms;
     assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_SUCCESS, t, 1), -1);
     assert_false(o.ejected);
     assert_true(cg_lb_outlier_available(&o, t));
+}
+
+static void test_outlier_ejection_cap_need_not_be_a_multiple_of_base(void **state)
+{
+    cg_lb_outlier_cfg_t c = cg_lb_outlier_defaults;
+    c.base_ejection_ms = 4000;
+    c.max_ejection_ms = 10000; /* 4, 8, then the cap: 10, not 12 */
+    cg_lb_outlier_t o = {0};
+    for (int i = 0; i < 3; i++) cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 0, 1);
+    uint64_t want[] = {4000, 8000, 10000, 10000};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        if (i) cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, o.ejected_until_ms, 1);
+        assert_int_equal(o.ejected_until_ms - o.ejected_at_ms, want[i]);
+    }
+    /* a max below base is no cap below base (Envoy: max_ejection_time is at least base) */
+    c.max_ejection_ms = 1000;
+    cg_lb_outlier_t p = {0};
+    for (int i = 0; i < 3; i++) cg_lb_outlier_on_result(&p, &c, CG_LB_GATEWAY_ERROR, 0, 1);
+    assert_int_equal(p.ejected_until_ms, 4000);
+    cg_lb_outlier_on_result(&p, &c, CG_LB_GATEWAY_ERROR, 4000, 1);
+    assert_int_equal(p.ejected_until_ms - p.ejected_at_ms, 4000);
 }
 
 static void test_outlier_backoff_decays_with_clean_time(void **state)
@@ -86,7 +110,7 @@ static void test_outlier_backoff_decays_with_clean_time(void **state)
     cg_lb_outlier_t o = {0};
     for (int i = 0; i < 3; i++) cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 0, 1);
     cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 5000, 1); /* backoff 2 */
-    cg_lb_outlier_on_result(&o, &c, CG_LB_SUCCESS, 15000, 1);       /* returns */
+    cg_lb_outlier_on_result(&o, &c, CG_LB_SUCCESS, 15000, 1);      /* returns */
     /* long clean stretch: the multiplier decays to zero, the next ejection is base again */
     uint64_t t = 15000 + 60000;
     for (int i = 0; i < 3; i++) cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, t, 1);
@@ -101,7 +125,8 @@ static void test_outlier_cap(void **state)
     assert_false(cg_lb_outlier_cap_allows(0, 2, 10)); /* Envoy's 10 % never ejects on two hosts */
     cg_lb_outlier_cfg_t c = cg_lb_outlier_defaults;
     cg_lb_outlier_t o = {0};
-    for (int i = 0; i < 5; i++) assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 0, 0), 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(cg_lb_outlier_on_result(&o, &c, CG_LB_GATEWAY_ERROR, 0, 0), 0);
     assert_false(o.ejected);
 }
 
@@ -183,7 +208,8 @@ int main(void)
         cmocka_unit_test(test_swrr_is_smooth_and_weighted),
         cmocka_unit_test(test_swrr_skips_ineligible),
         cmocka_unit_test(test_outlier_ejects_after_consecutive_gateway_errors),
-        cmocka_unit_test(test_outlier_probe_failure_doubles_ejection),
+        cmocka_unit_test(test_outlier_ejection_grows_by_base_each_time_up_to_max),
+        cmocka_unit_test(test_outlier_ejection_cap_need_not_be_a_multiple_of_base),
         cmocka_unit_test(test_outlier_backoff_decays_with_clean_time),
         cmocka_unit_test(test_outlier_cap),
         cmocka_unit_test(test_outlier_classify),
