@@ -172,15 +172,47 @@ static void test_retry_budget(void **state)
     assert_false(cg_lb_retry_budget_allows(25, 5, 20, 3));
 }
 
-static void test_retry_backoff_is_jittered_and_capped(void **state)
+/* splitmix64: a stand-in for the worker's random source, well spread over 64 bits */
+static uint64_t next_random(uint64_t *x)
 {
-    for (uint64_t r = 0; r < 1000; r += 7) {
-        assert_true(cg_lb_retry_backoff_ms(1, 25, 250, r) < 25);
-        assert_true(cg_lb_retry_backoff_ms(2, 25, 250, r) < 50);
-        assert_true(cg_lb_retry_backoff_ms(10, 25, 250, r) < 250);
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void test_retry_backoff_is_full_jitter_doubling_up_to_max(void **state)
+{
+    /* docs/operations.md: a jittered back-off, 25 ms base, 250 ms cap; full jitter: uniform over
+     * [0, min(max, base x 2^(n-1))) before the n-th repeat */
+    static const struct {
+        uint32_t n, bound;
+    } cases[] = {{1, 25}, {2, 50}, {3, 100}, {4, 200}, {5, 250}, {10, 250}, {40, 250}};
+    uint64_t seed = 42;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        enum { DRAWS = 4000 };
+        uint32_t bound = cases[i].bound, lo = UINT32_MAX, hi = 0;
+        uint64_t sum = 0;
+        uint8_t seen[250] = {0};
+        unsigned distinct = 0;
+        for (int k = 0; k < DRAWS; k++) {
+            uint32_t ms = cg_lb_retry_backoff_ms(cases[i].n, 25, 250, next_random(&seed));
+            assert_true(ms < bound);
+            if (!seen[ms]++) distinct++;
+            if (ms < lo) lo = ms;
+            if (ms > hi) hi = ms;
+            sum += ms;
+        }
+        /* spread over the whole interval, not a fixed or clustered wait */
+        assert_true(distinct > bound * 9 / 10);
+        assert_true(lo < bound / 10 + 1);
+        assert_true(hi >= bound - bound / 10 - 1);
+        double mean = (double)sum / DRAWS;
+        assert_true(mean > 0.45 * bound && mean < 0.55 * bound);
     }
+    /* nothing to wait for without a base or before a repeat */
     assert_int_equal(cg_lb_retry_backoff_ms(0, 25, 250, 12345), 0);
-    assert_int_equal(cg_lb_retry_backoff_ms(3, 25, 250, 99), 99 % 100);
+    assert_int_equal(cg_lb_retry_backoff_ms(3, 0, 250, 12345), 0);
 }
 
 static void test_retry_conditions(void **state)
@@ -215,7 +247,7 @@ int main(void)
         cmocka_unit_test(test_outlier_classify),
         cmocka_unit_test(test_health_transitions),
         cmocka_unit_test(test_retry_budget),
-        cmocka_unit_test(test_retry_backoff_is_jittered_and_capped),
+        cmocka_unit_test(test_retry_backoff_is_full_jitter_doubling_up_to_max),
         cmocka_unit_test(test_retry_conditions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
