@@ -15,8 +15,9 @@
 #include <string.h>
 
 #define POLICY                                                                                     \
-    "\"policy\":{\"retry\":{\"attempts\":2,\"retry_on\":[\"connect-failure\",\"reset\",\"503\"]},"  \
-    "\"outlier\":{\"consecutive_gateway_errors\":3,\"interval_ms\":1000,\"base_ejection_ms\":5000,"  \
+    "\"policy\":{\"retry\":{\"attempts\":2,\"retry_on\":[\"connect-failure\",\"reset\",\"503\"]}," \
+    "\"outlier\":{\"consecutive_gateway_errors\":3,\"interval_ms\":1000,\"base_ejection_ms\":"     \
+    "5000,"                                                                                        \
     "\"max_ejection_ms\":30000,\"max_ejection_percent\":100},"                                     \
     "\"health_check\":{\"enabled\":false},\"overprovisioning\":140}"
 
@@ -24,26 +25,30 @@
 static const char auto_json[] =
     "{\"version\":1,\"address\":\"127.0.0.1\",\"region\":\"r1\",\"servers\":[],"
     "\"destinations\":[{\"name\":\"bal-auto\",\"mode\":\"auto\",\"endpoints\":["
-    "{\"address\":\"10.9.0.1\",\"port\":80,\"cluster\":\"c1a\",\"region\":\"r1\",\"weight\":1,\"priority\":0},"
-    "{\"address\":\"10.9.0.2\",\"port\":80,\"cluster\":\"c1b\",\"region\":\"r1\",\"weight\":1,\"priority\":0},"
-    "{\"address\":\"10.9.0.3\",\"port\":80,\"cluster\":\"c2\",\"region\":\"r2\",\"weight\":1,\"priority\":1}],"
-    POLICY "}]}";
+    "{\"address\":\"10.9.0.1\",\"port\":80,\"cluster\":\"c1a\",\"region\":\"r1\",\"weight\":1,"
+    "\"priority\":0},"
+    "{\"address\":\"10.9.0.2\",\"port\":80,\"cluster\":\"c1b\",\"region\":\"r1\",\"weight\":1,"
+    "\"priority\":0},"
+    "{\"address\":\"10.9.0.3\",\"port\":80,\"cluster\":\"c2\",\"region\":\"r2\",\"weight\":1,"
+    "\"priority\":1}]," POLICY "}]}";
 
 static const char weighted_json[] =
     "{\"version\":1,\"address\":\"127.0.0.1\",\"servers\":[],"
     "\"destinations\":[{\"name\":\"bal-weighted\",\"mode\":\"weighted\",\"endpoints\":["
     "{\"address\":\"10.9.1.1\",\"port\":80,\"cluster\":\"c1\",\"weight\":1,\"priority\":0},"
     "{\"address\":\"10.9.1.2\",\"port\":80,\"cluster\":\"c2\",\"weight\":1,\"priority\":0}],"
-    "\"weights\":[{\"cluster\":\"c1\",\"weight\":75},{\"cluster\":\"c2\",\"weight\":25},{\"cluster\":\"c3\",\"weight\":0}],"
-    POLICY "}]}";
+    "\"weights\":[{\"cluster\":\"c1\",\"weight\":75},{\"cluster\":\"c2\",\"weight\":25},{"
+    "\"cluster\":\"c3\",\"weight\":0}]," POLICY "}]}";
 
 static cg_config_t *compile(const char *json)
 {
     cg_buf_t errors = {0};
     cg_snapshot_t *s = NULL;
-    if (cg_snapshot_decode_json(json, strlen(json), &s, &errors)) fail_msg("decode: %.*s", (int)errors.len, errors.base);
+    if (cg_snapshot_decode_json(json, strlen(json), &s, &errors))
+        fail_msg("decode: %.*s", (int)errors.len, errors.base);
     cg_config_t *c = NULL;
-    if (cg_proxy_config_compile(s, &c, &errors)) fail_msg("compile: %.*s", (int)errors.len, errors.base);
+    if (cg_proxy_config_compile(s, &c, &errors))
+        fail_msg("compile: %.*s", (int)errors.len, errors.base);
     cg_buf_free(&errors);
     return c;
 }
@@ -65,11 +70,43 @@ static void test_local_priority_takes_everything_while_healthy(void **state)
     cg_dest_t *d = &c->dests[0];
     reset_health(d);
     int counts[3] = {0};
-    for (uint64_t r = 0; r < 600; r++) counts[cg_proxy_balancer_pick(d, 0, NULL, 0, -1, 1000, r).endpoint]++;
+    for (uint64_t r = 0; r < 600; r++)
+        counts[cg_proxy_balancer_pick(d, 0, NULL, 0, -1, 1000, r).endpoint]++;
     assert_int_equal(counts[2], 0);
     assert_int_equal(counts[0], 300); /* smooth round-robin inside the priority */
     assert_int_equal(counts[1], 300);
     cg_proxy_config_unref(c);
+}
+
+/* splitmix64: a stand-in for the worker's random source */
+static uint64_t next_random(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+enum { PICKS = 20000 };
+
+/* Share of first picks, in percent, that land on each endpoint. */
+static void pick_shares(const cg_dest_t *d, uint64_t seed, double *share)
+{
+    int counts[16] = {0};
+    for (int i = 0; i < PICKS; i++) {
+        cg_pick_t p = cg_proxy_balancer_pick(d, 0, NULL, 0, -1, 1000, next_random(&seed));
+        assert_true(p.endpoint >= 0 && (size_t)p.endpoint < d->nendpoints);
+        assert_false(p.panic);
+        counts[p.endpoint]++;
+    }
+    for (size_t i = 0; i < d->nendpoints; i++) share[i] = 100.0 * counts[i] / PICKS;
+}
+
+static void assert_near(double got, double want, const char *what)
+{
+    /* 20000 draws: one standard deviation of a 50 % share is 0.35 points */
+    if (want == 0 ? got != 0 : (got < want - 1.5 || got > want + 1.5))
+        fail_msg("%s: %.2f %%, want %.0f %%", what, got, want);
 }
 
 static void test_half_the_local_clusters_down_spills_30_percent(void **state)
@@ -78,17 +115,97 @@ static void test_half_the_local_clusters_down_spills_30_percent(void **state)
     cg_dest_t *d = &c->dests[0];
     reset_health(d);
     d->endpoints[0].stats->hc_unhealthy = 1;
-    uint32_t load[8];
-    cg_proxy_balancer_priority_load(d, 1000, load);
-    assert_int_equal(load[0], 70);
-    assert_int_equal(load[1], 30);
-    int remote = 0;
-    for (uint64_t r = 0; r < 1000; r++) {
-        cg_pick_t p = cg_proxy_balancer_pick(d, 0, NULL, 0, -1, 1000, r);
-        assert_int_not_equal(p.endpoint, 0);
-        remote += p.endpoint == 2;
+    double share[3];
+    pick_shares(d, 1, share);
+    assert_near(share[0], 0, "unhealthy c1a");
+    assert_near(share[1], 70, "c1b (local, 50 % healthy x 1.4)");
+    assert_near(share[2], 30, "c2 (remote)");
+    cg_proxy_config_unref(c);
+}
+
+/* Four endpoints of weight 1 in each of two priorities. */
+static const char two_priorities_json[] =
+    "{\"version\":1,\"address\":\"127.0.0.1\",\"region\":\"r1\",\"servers\":[],"
+    "\"destinations\":[{\"name\":\"bal-prio\",\"mode\":\"auto\",\"endpoints\":["
+    "{\"address\":\"10.9.2.1\",\"port\":80,\"cluster\":\"a1\",\"region\":\"r1\",\"weight\":1,"
+    "\"priority\":0},"
+    "{\"address\":\"10.9.2.2\",\"port\":80,\"cluster\":\"a2\",\"region\":\"r1\",\"weight\":1,"
+    "\"priority\":0},"
+    "{\"address\":\"10.9.2.3\",\"port\":80,\"cluster\":\"a3\",\"region\":\"r1\",\"weight\":1,"
+    "\"priority\":0},"
+    "{\"address\":\"10.9.2.4\",\"port\":80,\"cluster\":\"a4\",\"region\":\"r1\",\"weight\":1,"
+    "\"priority\":0},"
+    "{\"address\":\"10.9.2.5\",\"port\":80,\"cluster\":\"b1\",\"region\":\"r2\",\"weight\":1,"
+    "\"priority\":1},"
+    "{\"address\":\"10.9.2.6\",\"port\":80,\"cluster\":\"b2\",\"region\":\"r2\",\"weight\":1,"
+    "\"priority\":1},"
+    "{\"address\":\"10.9.2.7\",\"port\":80,\"cluster\":\"b3\",\"region\":\"r2\",\"weight\":1,"
+    "\"priority\":1},"
+    "{\"address\":\"10.9.2.8\",\"port\":80,\"cluster\":\"b4\",\"region\":\"r2\",\"weight\":1,"
+    "\"priority\":1}]," POLICY "}]}";
+
+static void test_traffic_follows_envoys_priority_load_table(void **state)
+{
+    /* Envoy's priority-levels table (overprovisioning 1.4): healthy share of P0 and P1 ->
+     * traffic to P0 and P1; healthy endpoints of a priority share its traffic equally */
+    static const struct {
+        int healthy0, healthy1; /* of 4 each */
+        double p0, p1;
+    } rows[] = {
+        {4, 4, 100, 0}, {2, 4, 70, 30}, {1, 4, 35, 65},
+        {0, 4, 0, 100}, {1, 1, 50, 50}, {3, 0, 100, 0},
+    };
+    cg_config_t *c = compile(two_priorities_json);
+    cg_dest_t *d = &c->dests[0];
+    assert_int_equal(d->nendpoints, 8);
+    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+        reset_health(d);
+        for (int i = rows[r].healthy0; i < 4; i++) d->endpoints[i].stats->hc_unhealthy = 1;
+        for (int i = rows[r].healthy1; i < 4; i++) d->endpoints[4 + i].stats->hc_unhealthy = 1;
+        double share[8], prio[2] = {0, 0};
+        pick_shares(d, 100 + r, share);
+        for (int i = 0; i < 8; i++) {
+            int healthy = i < 4 ? i < rows[r].healthy0 : i - 4 < rows[r].healthy1;
+            double want =
+                !healthy ? 0
+                         : (i < 4 ? rows[r].p0 / rows[r].healthy0 : rows[r].p1 / rows[r].healthy1);
+            char what[64];
+            snprintf(what, sizeof(what), "row %zu endpoint %d", r, i);
+            assert_near(share[i], want, what);
+            prio[i / 4] += share[i];
+        }
+        assert_near(prio[0], rows[r].p0, "priority 0");
+        assert_near(prio[1], rows[r].p1, "priority 1");
     }
-    assert_int_equal(remote, 300); /* r % 100 + 1 > 70 for 30 of every 100 */
+    cg_proxy_config_unref(c);
+}
+
+static const char weights_json[] =
+    "{\"version\":1,\"address\":\"127.0.0.1\",\"region\":\"r1\",\"servers\":[],"
+    "\"destinations\":[{\"name\":\"bal-w\",\"mode\":\"auto\",\"endpoints\":["
+    "{\"address\":\"10.9.3.1\",\"port\":80,\"cluster\":\"a\",\"region\":\"r1\",\"weight\":6,"
+    "\"priority\":0},"
+    "{\"address\":\"10.9.3.2\",\"port\":80,\"cluster\":\"b\",\"region\":\"r1\",\"weight\":3,"
+    "\"priority\":0},"
+    "{\"address\":\"10.9.3.3\",\"port\":80,\"cluster\":\"c\",\"region\":\"r1\",\"weight\":1,"
+    "\"priority\":0}]," POLICY "}]}";
+
+static void test_endpoint_weights_set_the_split_inside_a_priority(void **state)
+{
+    cg_config_t *c = compile(weights_json);
+    cg_dest_t *d = &c->dests[0];
+    reset_health(d);
+    double share[3];
+    pick_shares(d, 7, share);
+    assert_near(share[0], 60, "weight 6 of 10");
+    assert_near(share[1], 30, "weight 3 of 10");
+    assert_near(share[2], 10, "weight 1 of 10");
+    /* a down endpoint's share goes to the others in proportion: 6:1 */
+    d->endpoints[1].stats->hc_unhealthy = 1;
+    pick_shares(d, 8, share);
+    assert_near(share[0], 600.0 / 7, "weight 6 of 7");
+    assert_near(share[1], 0, "down");
+    assert_near(share[2], 100.0 / 7, "weight 1 of 7");
     cg_proxy_config_unref(c);
 }
 
@@ -171,7 +288,8 @@ static void test_weighted_is_strict_and_stays_in_its_cluster(void **state)
     assert_int_equal(p.endpoint, 1);
     assert_true(p.repeat);
     /* outlier detection is off in weighted mode */
-    for (int i = 0; i < 5; i++) assert_int_equal(cg_proxy_balancer_result(d, &d->endpoints[0], 503, 1000), 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(cg_proxy_balancer_result(d, &d->endpoints[0], 503, 1000), 0);
     assert_true(cg_proxy_endpoint_available(&d->endpoints[0], 1000));
     cg_proxy_config_unref(c);
 }
@@ -181,6 +299,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_local_priority_takes_everything_while_healthy),
         cmocka_unit_test(test_half_the_local_clusters_down_spills_30_percent),
+        cmocka_unit_test(test_traffic_follows_envoys_priority_load_table),
+        cmocka_unit_test(test_endpoint_weights_set_the_split_inside_a_priority),
         cmocka_unit_test(test_retry_goes_to_another_cluster_then_another_endpoint),
         cmocka_unit_test(test_panic_prefers_untried_and_oldest_ejection),
         cmocka_unit_test(test_outlier_results_eject_and_return),
