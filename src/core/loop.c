@@ -12,9 +12,20 @@
 
 void cg_loop_update_time(cg_loop_t *loop)
 {
-    loop->now_us = cg_clock_mono_us();
+    if (loop->clock) {
+        loop->clock(loop->clock_ctx, &loop->now_us, &loop->wall_us);
+    } else {
+        loop->now_us = cg_clock_mono_us();
+        loop->wall_us = cg_clock_wall_us();
+    }
     loop->now_ms = loop->now_us / 1000;
-    loop->wall_us = cg_clock_wall_us();
+}
+
+void cg_loop_set_clock(cg_loop_t *loop, cg_loop_clock_fn fn, void *ctx)
+{
+    loop->clock = fn;
+    loop->clock_ctx = ctx;
+    cg_loop_update_time(loop);
 }
 
 static void on_wakefd(cg_loop_t *loop, cg_io_t *io, uint32_t events)
@@ -140,8 +151,10 @@ void cg_timer_start(cg_loop_t *loop, cg_timer_t *t, uint64_t after_ms, cg_timer_
         size_t i = t->heap_idx - 1;
         uint64_t old = t->due_ms;
         t->due_ms = due;
-        if (due < old) heap_up(loop, i);
-        else if (due > old) heap_down(loop, i);
+        if (due < old)
+            heap_up(loop, i);
+        else if (due > old)
+            heap_down(loop, i);
         return;
     }
     if (loop->heap_len == loop->heap_cap) {

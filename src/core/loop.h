@@ -18,6 +18,8 @@ enum { CG_IO_READ = EPOLLIN, CG_IO_WRITE = EPOLLOUT, CG_IO_HUP = EPOLLRDHUP | EP
 typedef void (*cg_io_cb)(cg_loop_t *loop, cg_io_t *io, uint32_t events);
 typedef void (*cg_timer_cb)(cg_loop_t *loop, cg_timer_t *t);
 typedef void (*cg_defer_cb)(cg_loop_t *loop, cg_defer_t *d);
+/* A time source: writes the monotonic and the wall clock, in microseconds. */
+typedef void (*cg_loop_clock_fn)(void *ctx, uint64_t *mono_us, uint64_t *wall_us);
 
 /* A file descriptor watched by the loop. Owned by its embedder. */
 struct cg_io {
@@ -43,13 +45,15 @@ struct cg_loop {
     int wakefd;
     cg_io_t wake_io;
     volatile int stop;
-    uint64_t now_ms;      /* monotonic, read once per iteration */
-    uint64_t now_us;      /* same instant, microseconds */
-    uint64_t wall_us;     /* wall clock at the same instant */
+    uint64_t now_ms;        /* monotonic, read once per iteration */
+    uint64_t now_us;        /* same instant, microseconds */
+    uint64_t wall_us;       /* wall clock at the same instant */
+    cg_loop_clock_fn clock; /* NULL: the system clocks; else a test's (cg_loop_set_clock) */
+    void *clock_ctx;
     cg_timer_t **heap;
     size_t heap_len, heap_cap;
     cg_list_t deferred;
-    void (*on_wake)(cg_loop_t *loop); /* called on the loop's thread after cg_loop_wake */
+    void (*on_wake)(cg_loop_t *loop);      /* called on the loop's thread after cg_loop_wake */
     void (*on_iteration)(cg_loop_t *loop); /* after each batch of events, before sleeping */
     void *data;
 };
@@ -64,6 +68,10 @@ void cg_loop_run_once(cg_loop_t *loop, int max_wait_ms);
 void cg_loop_stop(cg_loop_t *loop);
 void cg_loop_wake(cg_loop_t *loop);
 void cg_loop_update_time(cg_loop_t *loop);
+/* Replaces the loop's time source (NULL: back to the system clocks) and reads it at once, so a
+ * test can move time by hand: timers fire when the clock it controls reaches them. epoll's wait
+ * is still real time, so such a test runs iterations with max_wait_ms 0. */
+void cg_loop_set_clock(cg_loop_t *loop, cg_loop_clock_fn fn, void *ctx);
 
 /* Adds fd for edge-triggered read+write+hangup readiness. */
 int cg_io_start(cg_loop_t *loop, cg_io_t *io, int fd, cg_io_cb cb);

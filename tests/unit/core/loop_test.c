@@ -1,5 +1,6 @@
 /* Tests of the event loop: timer order, re-arm and stop, deferred work after the event batch,
- * the cached clock, wake-ups and edge-triggered I/O. */
+ * the cached clock, wake-ups and edge-triggered I/O. Timer tests drive a test clock
+ * (cg_loop_set_clock) and move time by hand; none sleeps. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,29 +14,12 @@
 #include "core/loop.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
-
-/* Runs iterations until cond holds or ~5 s pass. */
-#define RUN_UNTIL(loop, cond)                                                                      \
-    do {                                                                                           \
-        uint64_t deadline_ = cg_clock_mono_us() + 5000000u;                                        \
-        while (!(cond)) {                                                                          \
-            if (cg_clock_mono_us() > deadline_) fail_msg("timed out waiting for %s", #cond);       \
-            cg_loop_run_once((loop), 50);                                                          \
-        }                                                                                          \
-    } while (0)
-
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
 
 static int setup_loop(void **state)
 {
@@ -51,6 +35,40 @@ static int teardown_loop(void **state)
     cg_loop_destroy(loop);
     free(loop);
     return 0;
+}
+
+/* A clock the test moves by hand. Starts far from zero so nothing depends on a zero origin. */
+typedef struct {
+    cg_loop_t *loop;
+    uint64_t mono_us, wall_us;
+    int reads;
+} test_clock_t;
+
+static void test_clock_read(void *ctx, uint64_t *mono_us, uint64_t *wall_us)
+{
+    test_clock_t *c = ctx;
+    *mono_us = c->mono_us;
+    *wall_us = c->wall_us;
+    c->reads++;
+}
+
+static test_clock_t g_clock;
+
+static int setup_test_clock_loop(void **state)
+{
+    if (setup_loop(state)) return -1;
+    g_clock =
+        (test_clock_t){.loop = *state, .mono_us = 7000000123ull, .wall_us = 1700000000000000ull};
+    cg_loop_set_clock(*state, test_clock_read, &g_clock);
+    return 0;
+}
+
+/* Moves the test clock on by ms and runs one iteration that does not wait. */
+static void advance(cg_loop_t *loop, uint64_t ms)
+{
+    g_clock.mono_us += ms * 1000;
+    g_clock.wall_us += ms * 1000;
+    cg_loop_run_once(loop, 0);
 }
 
 /* ---- timers ---- */
@@ -88,12 +106,21 @@ static void test_timers_fire_in_due_order(void **state)
         assert_true(cg_timer_active(&t[i].t));
         assert_int_equal(t[i].t.due_ms, start + after[i]);
     }
-    RUN_UNTIL(loop, nlog == 6);
+    /* one millisecond at a time: each fires in the iteration its due time is reached, not
+     * before, not later */
     static const int want[] = {0, 5, 10, 20, 25, 30};
+    cg_loop_run_once(loop, 0);
+    assert_int_equal(nlog, 1);
+    for (uint64_t ms = 1; ms <= 30; ms++) {
+        advance(loop, 1);
+        size_t due = 0;
+        for (int i = 0; i < 6; i++) due += (uint64_t)want[i] <= ms;
+        assert_int_equal(nlog, due);
+    }
     assert_memory_equal(log, want, sizeof(want));
     for (int i = 0; i < 6; i++) {
         assert_false(cg_timer_active(&t[i].t));
-        assert_true(t[i].fired_at_ms >= start + after[i]); /* never early */
+        assert_int_equal(t[i].fired_at_ms, start + after[i]);
     }
     assert_int_equal(loop->heap_len, 0);
 }
@@ -125,16 +152,30 @@ static void test_timer_rearm_and_stop(void **state)
     cg_timer_stop(loop, &idle.t);
     assert_int_equal(loop->heap_len, 3);
 
-    RUN_UNTIL(loop, nlog == 3);
+    uint64_t start = loop->now_ms;
+    advance(loop, 1);
+    assert_int_equal(nlog, 1); /* a, moved from 40 to 1 */
+    advance(loop, 19);
+    assert_int_equal(nlog, 1); /* c (20) was stopped; b moved from 10 to 50 */
+    advance(loop, 10);
+    assert_int_equal(nlog, 2); /* d at 30 */
+    advance(loop, 19);
+    assert_int_equal(nlog, 2);
+    advance(loop, 1);
+    assert_int_equal(nlog, 3); /* b at 50 */
     static const int want[] = {1, 4, 2};
     assert_memory_equal(log, want, sizeof(want));
+    assert_int_equal(a.fired_at_ms, start + 1);
+    assert_int_equal(d.fired_at_ms, start + 30);
+    assert_int_equal(b.fired_at_ms, start + 50);
     /* the stopped timer never fires */
-    for (int i = 0; i < 3; i++) cg_loop_run_once(loop, 5);
+    advance(loop, 1000);
     assert_int_equal(nlog, 3);
 
     /* a fired timer can be started again */
     cg_timer_start(loop, &c.t, 0, rec_cb);
-    RUN_UNTIL(loop, nlog == 4);
+    cg_loop_run_once(loop, 0);
+    assert_int_equal(nlog, 4);
     assert_int_equal(log[3], 3);
 }
 
@@ -142,11 +183,13 @@ typedef struct {
     cg_timer_t t;
     int fires;
     int limit;
+    uint64_t at[8];
 } periodic_t;
 
 static void periodic_cb(cg_loop_t *loop, cg_timer_t *t)
 {
     periodic_t *p = cg_container_of(t, periodic_t, t);
+    p->at[p->fires] = loop->now_ms;
     if (++p->fires < p->limit) cg_timer_start(loop, t, 2, periodic_cb);
 }
 
@@ -154,10 +197,17 @@ static void test_timer_rearm_from_callback(void **state)
 {
     cg_loop_t *loop = *state;
     periodic_t p = {.limit = 5};
+    uint64_t start = loop->now_ms;
     cg_timer_start(loop, &p.t, 1, periodic_cb);
-    RUN_UNTIL(loop, p.fires == 5);
+    /* re-armed from its callback, it is not run again in the same iteration */
+    advance(loop, 1);
+    assert_int_equal(p.fires, 1);
+    assert_true(cg_timer_active(&p.t));
+    for (int i = 0; i < 20; i++) advance(loop, 1);
+    assert_int_equal(p.fires, 5);
+    for (int i = 0; i < 5; i++) assert_int_equal(p.at[i], start + 1 + 2 * (uint64_t)i);
     assert_false(cg_timer_active(&p.t));
-    cg_loop_run_once(loop, 10);
+    advance(loop, 100);
     assert_int_equal(p.fires, 5);
 }
 
@@ -181,8 +231,7 @@ static void test_timer_stopped_by_earlier_timer_in_same_batch(void **state)
     first.victim = &second.t;
     cg_timer_start(loop, &first.t, 1, killer_cb);
     cg_timer_start(loop, &second.t, 2, killer_cb);
-    sleep_ms(5); /* both are due in the same iteration */
-    cg_loop_run_once(loop, 0);
+    advance(loop, 5); /* both are due in the same iteration */
     assert_int_equal(first.fired, 1);
     assert_int_equal(second.fired, 0);
     assert_int_equal(loop->heap_len, 0);
@@ -234,7 +283,8 @@ static void test_timer_heap_stress(void **state)
         assert_int_equal(loop->heap[i]->heap_idx, i + 1);
         if (i) assert_true(loop->heap[(i - 1) / 2]->due_ms <= loop->heap[i]->due_ms);
     }
-    RUN_UNTIL(loop, loop->heap_len == 0);
+    advance(loop, 39);
+    assert_int_equal(loop->heap_len, 0);
     assert_int_equal(g_stress_fired, armed);
     assert_int_equal(g_stress_log_bad, 0);
     free(t);
@@ -245,7 +295,7 @@ static void test_timer_heap_stress(void **state)
 
 typedef struct {
     cg_timer_t t;
-    uint64_t before_ms, before_us, after_ms, after_us;
+    uint64_t before_ms, before_us, before_wall, after_ms, after_us, after_wall;
 } clock_probe_t;
 
 static void clock_probe_cb(cg_loop_t *loop, cg_timer_t *t)
@@ -253,47 +303,77 @@ static void clock_probe_cb(cg_loop_t *loop, cg_timer_t *t)
     clock_probe_t *p = cg_container_of(t, clock_probe_t, t);
     p->before_ms = loop->now_ms;
     p->before_us = loop->now_us;
-    sleep_ms(20);
+    p->before_wall = loop->wall_us;
+    g_clock.mono_us += 20000; /* a slow callback */
+    g_clock.wall_us += 20000;
     p->after_ms = loop->now_ms;
     p->after_us = loop->now_us;
+    p->after_wall = loop->wall_us;
 }
 
 static void test_cached_time(void **state)
 {
     cg_loop_t *loop = *state;
-    /* now_ms and now_us are the same instant, monotonic and close to the real clock */
-    assert_int_equal(loop->now_ms, loop->now_us / 1000);
-    uint64_t mono = cg_clock_mono_us();
-    assert_true(loop->now_us <= mono);
-    assert_true(mono - loop->now_us < 5000000u);
-    uint64_t wall = cg_clock_wall_us();
-    assert_true(loop->wall_us <= wall && wall - loop->wall_us < 5000000u);
+    /* set_clock reads the new source at once */
+    assert_int_equal(loop->now_us, g_clock.mono_us);
+    assert_int_equal(loop->now_ms, g_clock.mono_us / 1000);
+    assert_int_equal(loop->wall_us, g_clock.wall_us);
 
-    /* the time does not move during callbacks of one iteration */
+    /* the time does not move during callbacks of one iteration, and the source is read once */
     clock_probe_t p = {0};
     cg_timer_start(loop, &p.t, 0, clock_probe_cb);
+    int reads = g_clock.reads;
     cg_loop_run_once(loop, 0);
+    assert_int_equal(g_clock.reads, reads + 1);
     assert_int_equal(p.before_ms, p.after_ms);
     assert_int_equal(p.before_us, p.after_us);
+    assert_int_equal(p.before_wall, p.after_wall);
     /* and is read again at the next iteration */
     uint64_t then = loop->now_us;
     cg_loop_run_once(loop, 0);
-    assert_true(loop->now_us >= then + 20000);
+    assert_int_equal(loop->now_us, then + 20000);
     assert_int_equal(loop->now_ms, loop->now_us / 1000);
+    assert_int_equal(loop->wall_us, p.before_wall + 20000);
 
     /* cg_loop_update_time refreshes on demand */
     then = loop->now_us;
-    sleep_ms(2);
+    g_clock.mono_us += 2500;
     cg_loop_update_time(loop);
-    assert_true(loop->now_us >= then + 2000);
+    assert_int_equal(loop->now_us, then + 2500);
+    assert_int_equal(loop->now_ms, (then + 2500) / 1000);
 
     /* timers are relative to the cached time, not to the moment of the call */
     uint64_t cached = loop->now_ms;
-    sleep_ms(10);
+    g_clock.mono_us += 10000;
     cg_timer_t t = {0};
     cg_timer_start(loop, &t, 100, noop_timer_cb);
     assert_int_equal(t.due_ms, cached + 100);
     cg_timer_stop(loop, &t);
+}
+
+static void test_system_clock_by_default_and_after_a_test_clock(void **state)
+{
+    cg_loop_t *loop = *state;
+    for (int round = 0; round < 2; round++) {
+        /* now_ms and now_us are the same instant, monotonic and close to the real clock */
+        assert_null(loop->clock);
+        assert_int_equal(loop->now_ms, loop->now_us / 1000);
+        uint64_t mono = cg_clock_mono_us();
+        assert_true(loop->now_us <= mono);
+        assert_true(mono - loop->now_us < 5000000u);
+        uint64_t wall = cg_clock_wall_us();
+        assert_true(loop->wall_us <= wall && wall - loop->wall_us < 5000000u);
+        uint64_t before = cg_clock_mono_us();
+        cg_loop_update_time(loop);
+        assert_true(loop->now_us >= before && loop->now_us <= cg_clock_mono_us());
+        /* a test clock far from the real one, then the system clocks again */
+        test_clock_t c = {.mono_us = 42, .wall_us = 43};
+        cg_loop_set_clock(loop, test_clock_read, &c);
+        assert_int_equal(loop->now_us, 42);
+        assert_int_equal(loop->wall_us, 43);
+        cg_loop_set_clock(loop, NULL, NULL);
+        assert_null(loop->clock_ctx);
+    }
 }
 
 static void test_iso8601(void **state)
@@ -460,25 +540,28 @@ static void test_defer_from_timer_runs_same_iteration(void **state)
 
 /* ---- wake, stop, iteration hook ---- */
 
-static int g_wakes, g_iterations;
+static int g_wakes, g_iterations; /* written on the loop's thread, read on the other */
 
 static void on_wake(cg_loop_t *loop)
 {
     (void)loop;
-    g_wakes++;
+    __atomic_add_fetch(&g_wakes, 1, __ATOMIC_RELEASE);
 }
 
 static void on_iteration(cg_loop_t *loop)
 {
     (void)loop;
-    g_iterations++;
+    __atomic_add_fetch(&g_iterations, 1, __ATOMIC_RELEASE);
 }
 
 static void *stopper(void *arg)
 {
-    sleep_ms(20);
+    /* wake the loop, wait (with a deadline) until it has run on_wake, then stop it: the wake
+     * may come before cg_loop_run started, the eventfd keeps it */
     cg_loop_wake(arg);
-    sleep_ms(20);
+    uint64_t deadline = cg_clock_mono_us() + 5000000u;
+    while (!__atomic_load_n(&g_wakes, __ATOMIC_ACQUIRE) && cg_clock_mono_us() < deadline)
+        sched_yield();
     cg_loop_stop(arg);
     return NULL;
 }
@@ -566,13 +649,19 @@ static void test_edge_triggered_io(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_timers_fire_in_due_order, setup_loop, teardown_loop),
-        cmocka_unit_test_setup_teardown(test_timer_rearm_and_stop, setup_loop, teardown_loop),
-        cmocka_unit_test_setup_teardown(test_timer_rearm_from_callback, setup_loop, teardown_loop),
+        cmocka_unit_test_setup_teardown(test_timers_fire_in_due_order, setup_test_clock_loop,
+                                        teardown_loop),
+        cmocka_unit_test_setup_teardown(test_timer_rearm_and_stop, setup_test_clock_loop,
+                                        teardown_loop),
+        cmocka_unit_test_setup_teardown(test_timer_rearm_from_callback, setup_test_clock_loop,
+                                        teardown_loop),
         cmocka_unit_test_setup_teardown(test_timer_stopped_by_earlier_timer_in_same_batch,
+                                        setup_test_clock_loop, teardown_loop),
+        cmocka_unit_test_setup_teardown(test_timer_heap_stress, setup_test_clock_loop,
+                                        teardown_loop),
+        cmocka_unit_test_setup_teardown(test_cached_time, setup_test_clock_loop, teardown_loop),
+        cmocka_unit_test_setup_teardown(test_system_clock_by_default_and_after_a_test_clock,
                                         setup_loop, teardown_loop),
-        cmocka_unit_test_setup_teardown(test_timer_heap_stress, setup_loop, teardown_loop),
-        cmocka_unit_test_setup_teardown(test_cached_time, setup_loop, teardown_loop),
         cmocka_unit_test(test_iso8601),
         cmocka_unit_test_setup_teardown(test_defer_runs_after_the_batch, setup_loop, teardown_loop),
         cmocka_unit_test_setup_teardown(test_defer_order_dedup_cancel, setup_loop, teardown_loop),
