@@ -267,7 +267,7 @@ static void results_json(cg_control_t *cp, const cg_control_results_t *r, cg_buf
         cg_buf_printf(b, ",\"action\":\"%s\",\"version\":%" PRIu64 "}",
                       cg_control_action_name(x->action), x->version);
     }
-    cg_buf_printf(b, "],\"revision\":%" PRIu64, cp->store.revision);
+    cg_buf_printf(b, "],\"revision\":%" PRIu64, cg_control_store_revision(&cp->store));
     instance_warnings(cp, b);
     cg_buf_append_str(b, "}\n");
 }
@@ -287,7 +287,7 @@ static void handle_apply(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_r
     char *name = request_filename(req);
     cg_control_results_t results = {0};
     cg_buf_t errors = {0};
-    uint64_t before = cp->store.revision;
+    uint64_t before = cg_control_store_revision(&cp->store);
     int rc =
         del ? cg_control_store_delete_docs(&cp->store, name, req->body.base ? req->body.base : "",
                                            req->body.len, &results, &errors)
@@ -304,12 +304,12 @@ static void handle_apply(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_r
             cp->stats.delete_ok++;
         else
             cp->stats.apply_ok++;
-        if (cp->store.revision != before && any_changed(&results))
+        if (cg_control_store_revision(&cp->store) != before && any_changed(&results))
             recompute(cp, CG_CONTROL_RECOMPUTE_ALL);
         resp->content_type = "application/json";
         results_json(cp, &results, &resp->body);
         cg_log_info("control: %s %s: revision %" PRIu64, del ? "delete" : "apply", name,
-                    cp->store.revision);
+                    cg_control_store_revision(&cp->store));
     }
     cg_control_results_free(&results);
     cg_buf_free(&errors);
@@ -332,8 +332,10 @@ static const cg_control_res_t *resolve(cg_control_t *cp, cg_model_kind_t kind, c
 {
     const cg_control_res_t *found = NULL;
     int n = 0;
-    for (size_t i = 0; i < cp->store.res.len; i++) {
-        const cg_control_res_t *r = cp->store.res.items[i];
+    const cg_control_res_t *const *items;
+    size_t nitems = cg_control_store_list(&cp->store, &items);
+    for (size_t i = 0; i < nitems; i++) {
+        const cg_control_res_t *r = items[i];
         if (r->kind != kind || strcmp(r->name, name)) continue;
         if (ns && strcmp(r->namespace_, ns)) continue;
         if (cluster && strcmp(r->cluster, cluster)) continue;
@@ -377,10 +379,12 @@ static void handle_resources(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
         cg_buf_t *b = &resp->body;
         cg_buf_append_str(b, "{\"kind\":");
         jstr(b, cg_model_kind_name(kind));
-        cg_buf_printf(b, ",\"revision\":%" PRIu64 ",\"items\":[", cp->store.revision);
+        cg_buf_printf(b, ",\"revision\":%" PRIu64 ",\"items\":[", cg_control_store_revision(&cp->store));
         int first = 1;
-        for (size_t i = 0; i < cp->store.res.len; i++) {
-            const cg_control_res_t *r = cp->store.res.items[i];
+        const cg_control_res_t *const *items;
+        size_t nitems = cg_control_store_list(&cp->store, &items);
+        for (size_t i = 0; i < nitems; i++) {
+            const cg_control_res_t *r = items[i];
             if (r->kind != kind || (ns && strcmp(ns, r->namespace_)) ||
                 (cluster && strcmp(cluster, r->cluster)))
                 continue;
@@ -745,7 +749,8 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
     size_t nseg = split_path(req->path, seg, 5);
     int m = req->method;
     if (nseg == 1 && seg_is(seg[0], "ready") && (m == HTTP_GET || m == HTTP_HEAD)) {
-        text(resp, cp->store.db ? 200 : 503, cp->store.db ? "ready\n" : "store not open\n");
+        int open = cg_control_store_is_open(&cp->store);
+        text(resp, open ? 200 : 503, open ? "ready\n" : "store not open\n");
         return;
     }
     const cg_token_t *tok = authenticate(cp, req, resp);
@@ -865,9 +870,10 @@ int cg_control_main(const cg_control_opts_t *o)
     cg_timer_start(&loop, &cp.sweep, SWEEP_MS, on_sweep);
     cp.resync_until_ms = loop.now_ms + CG_CONTROL_TTL_MS;
     cg_timer_start(&loop, &cp.resync, CG_CONTROL_TTL_MS, on_resync_end);
+    const cg_control_res_t *const *all;
     cg_log_info("control: listening on %s, data in %s, revision %" PRIu64 ", %zu resources%s",
-                listen, data_dir, cp.store.revision,
-                cp.store.res.len, o->insecure ? ", INSECURE: no authentication" : ", tokens required");
+                listen, data_dir, cg_control_store_revision(&cp.store),
+                cg_control_store_list(&cp.store, &all), o->insecure ? ", INSECURE: no authentication" : ", tokens required");
     cg_loop_run(&loop);
     cg_httpd_stop(&cp.httpd);
     cg_timer_stop(&loop, &cp.sweep);
