@@ -1,7 +1,6 @@
 /* `crossgate apply -f PATH...`: validates locally, then sends each file to the control plane. */
 #include "cli/cli.h"
 #include "cli/ctl.h"
-#include "control/doc.h"
 #include "model/model.h"
 
 #include <getopt.h>
@@ -71,7 +70,6 @@ int cg_cli_apply(int argc, char **argv)
     for (size_t i = 0; i < files.len; i++) {
         cg_buf_t body = {0}, hdr = {0};
         cg_http_result_t res = {0};
-        cg_ystream_t ys = {0};
         int bad = 1;
         if (cg_cli_ctl_read_file(&ctl, files.items[i], &body)) goto Next;
         cg_buf_printf(&hdr, "x-crossgate-filename: %s\r\n%c", files.items[i], 0);
@@ -82,11 +80,9 @@ int cg_cli_apply(int argc, char **argv)
             cg_cli_ctl_fail(&ctl, &res);
             goto Next;
         }
-        if (cg_cli_ctl_json(&ctl, &res, &ys)) goto Next;
         int nbad = 0;
-        bad = cg_cli_ctl_print_results(&ctl, ys.docs[0].root, NULL, &nbad);
+        bad = cg_cli_ctl_print_results(&ctl, &res, NULL, &nbad);
     Next:
-        cg_ystream_free(&ys);
         cg_http_result_free(&res);
         cg_buf_free(&body);
         cg_buf_free(&hdr);

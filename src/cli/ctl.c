@@ -1,7 +1,7 @@
 /* Shared plumbing of the control-plane commands. */
 #include "cli/ctl.h"
 
-#include "control/doc.h"
+#include "control/results.h"
 #include "core/err.h"
 
 #include <dirent.h>
@@ -67,9 +67,12 @@ const char *cg_cli_credential(const char *token_file)
     if (f && *f) return token_from_file(f);
     char path[4096];
     const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-    if (xdg && *xdg) snprintf(path, sizeof(path), "%s/crossgate/token", xdg);
-    else if (home && *home) snprintf(path, sizeof(path), "%s/.config/crossgate/token", home);
-    else return NULL;
+    if (xdg && *xdg)
+        snprintf(path, sizeof(path), "%s/crossgate/token", xdg);
+    else if (home && *home)
+        snprintf(path, sizeof(path), "%s/.config/crossgate/token", home);
+    else
+        return NULL;
     return token_from_file(path);
 }
 
@@ -273,34 +276,34 @@ void cg_cli_table_print(cg_cli_table_t *t, int indent)
     cg_vec_free(&t->cells);
 }
 
-int cg_cli_ctl_print_results(const cg_cli_ctl_t *c, const cg_ynode_t *root, const char *bad_action,
-                             int *nbad)
+int cg_cli_ctl_print_results(const cg_cli_ctl_t *c, const cg_http_result_t *res,
+                             const char *bad_action, int *nbad)
 {
-    const cg_ynode_t *res = cg_ynode_get(root, "results");
-    if (!res || res->kind != CG_YNODE_SEQ) return 1;
-    for (size_t i = 0; i < res->n; i++) {
-        const cg_ynode_t *r = res->items[i];
-        const char *kind = cg_control_doc_str(r, "kind"), *name = cg_control_doc_str(r, "name");
-        const char *ns = cg_control_doc_str(r, "namespace"), *cl = cg_control_doc_str(r, "cluster");
-        const char *action = cg_control_doc_str(r, "action");
+    cg_control_results_doc_t d;
+    if (cg_control_results_decode(res->body.base ? res->body.base : "", res->body.len, &d, NULL)) {
+        fprintf(stderr, "%s: the control plane's answer is not the JSON expected\n", c->prog);
+        return 1;
+    }
+    for (size_t i = 0; i < d.results.len; i++) {
+        const cg_control_result_t *r = &d.results.items[i];
+        const char *action = cg_control_action_name(r->action);
         char lower[32];
-        cg_cli_kind_lower(kind, lower, sizeof(lower));
-        int bad = bad_action && action && !strcmp(action, bad_action);
+        cg_cli_kind_lower(cg_model_kind_name(r->kind), lower, sizeof(lower));
+        int bad = bad_action && !strcmp(action, bad_action);
         FILE *f = bad ? stderr : stdout;
-        fprintf(f, "%s/%s %s", lower, name ? name : "?", action ? action : "?");
-        if ((ns && *ns) || (cl && *cl)) {
+        fprintf(f, "%s/%s %s", lower, r->name, action);
+        if (*r->namespace_ || *r->cluster) {
             fprintf(f, " (");
-            if (ns && *ns) fprintf(f, "namespace %s%s", ns, cl && *cl ? ", " : "");
-            if (cl && *cl) fprintf(f, "cluster %s", cl);
+            if (*r->namespace_)
+                fprintf(f, "namespace %s%s", r->namespace_, *r->cluster ? ", " : "");
+            if (*r->cluster) fprintf(f, "cluster %s", r->cluster);
             fprintf(f, ")");
         }
         fprintf(f, "\n");
         if (bad) ++*nbad;
     }
-    const cg_ynode_t *w = cg_ynode_get(root, "warnings");
-    for (size_t i = 0; w && w->kind == CG_YNODE_SEQ && i < w->n; i++)
-        if (w->items[i]->kind == CG_YNODE_SCALAR)
-            fprintf(stderr, "warning: %s\n", w->items[i]->text);
-    (void)c;
+    for (size_t i = 0; i < d.warnings.len; i++)
+        fprintf(stderr, "warning: %s\n", d.warnings.items[i]);
+    cg_control_results_doc_clear(&d);
     return 0;
 }

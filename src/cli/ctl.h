@@ -37,10 +37,11 @@ int cg_cli_ctl_fail(const cg_cli_ctl_t *c, const cg_http_result_t *res);
  * with cg_ystream_free in every case. */
 int cg_cli_ctl_json(const cg_cli_ctl_t *c, const cg_http_result_t *res, cg_ystream_t *ys);
 
-/* Prints the "kind/name action" line of each of an answer's results (stdout; stderr for the
- * action bad_action, counted in *nbad) and its warnings. Returns 1 when there are no results. */
-int cg_cli_ctl_print_results(const cg_cli_ctl_t *c, const cg_ynode_t *root, const char *bad_action,
-                             int *nbad);
+/* Reads a results document (control/results.h) and prints the "kind/name action" line of each
+ * result (stdout; stderr for the action bad_action, counted in *nbad) and its warnings.
+ * Returns 1, after one line on stderr, when the answer is not a results document. */
+int cg_cli_ctl_print_results(const cg_cli_ctl_t *c, const cg_http_result_t *res,
+                             const char *bad_action, int *nbad);
 
 /* Expands files and directories (a directory: its *.yaml, *.yml, *.json files sorted by name,
  * not recursive, dot files skipped) into files. Prints one line and returns 1 on a bad path. */

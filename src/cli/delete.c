@@ -1,7 +1,6 @@
 /* `crossgate delete -f PATH... | KIND NAME`: deletes resources on the control plane. */
 #include "cli/cli.h"
 #include "cli/ctl.h"
-#include "control/doc.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -21,18 +20,15 @@ static int run(cg_cli_ctl_t *ctl, const char *method, const char *path, const ch
                const char *body, size_t len)
 {
     cg_http_result_t res = {0};
-    cg_ystream_t ys = {0};
     int rc = 1, nbad = 0;
     if (cg_cli_ctl_call(ctl, method, path, hdr, body, len, &res)) goto Exit;
     if (res.status != 200) {
         cg_cli_ctl_fail(ctl, &res);
         goto Exit;
     }
-    if (cg_cli_ctl_json(ctl, &res, &ys)) goto Exit;
-    if (cg_cli_ctl_print_results(ctl, ys.docs[0].root, "not found", &nbad)) goto Exit;
+    if (cg_cli_ctl_print_results(ctl, &res, "not found", &nbad)) goto Exit;
     rc = nbad ? 1 : 0;
 Exit:
-    cg_ystream_free(&ys);
     cg_http_result_free(&res);
     return rc;
 }

@@ -34,16 +34,6 @@ void cg_control__text(cg_httpd_resp_t *resp, int status, const char *fmt, ...)
     va_end(ap);
 }
 
-/* The identity members of a resource's object; absent strings are written as "". */
-static void identity_json(cg_jw_t *w, cg_model_kind_t kind, const char *name, const char *ns,
-                          const char *cluster)
-{
-    cg_jw_kstr(w, "kind", cg_model_kind_name(kind));
-    cg_jw_kstr(w, "name", name ? name : "");
-    cg_jw_kstr(w, "namespace", ns ? ns : "");
-    cg_jw_kstr(w, "cluster", cluster ? cluster : "");
-}
-
 static int hexval(char c)
 {
     return c >= '0' && c <= '9'   ? c - '0'
@@ -227,9 +217,8 @@ void cg_control__recompute_instances_soon(cg_control_t *cp)
 }
 
 /* Instances whose translation failed, as warnings for an apply answer. */
-static void instance_warnings(cg_control_t *cp, cg_jw_t *w)
+static void instance_warnings(cg_control_t *cp, cg_control_results_doc_t *d)
 {
-    cg_jw_karr(w, "warnings");
     for (size_t i = 0; i < cp->leases.items.len; i++) {
         const cg_control_inst_t *inst = cp->leases.items.items[i];
         const cg_control_wentry_t *e = inst->data;
@@ -238,32 +227,23 @@ static void instance_warnings(cg_control_t *cp, cg_jw_t *w)
         cg_buf_printf(&m, "instance %s (cluster %s, namespace %s, %s) keeps its last snapshot: %s",
                       inst->id, inst->cluster, inst->namespace_, inst->address, e->error);
         while (m.len && m.base[m.len - 1] == '\n') m.len--;
-        cg_jw_strn(w, m.base, m.len);
+        cg_vec_push(&d->warnings, cg_xstrndup(m.base, m.len));
         cg_buf_free(&m);
     }
-    cg_jw_end(w);
 }
 
 /* ---- resources ---- */
 
-static void results_json(cg_control_t *cp, const cg_control_results_t *r, cg_buf_t *b)
+/* The results document of a request; takes the results (empty after). */
+static void results_answer(cg_control_t *cp, cg_control_results_t *r, cg_httpd_resp_t *resp)
 {
-    cg_jw_t w = cg_jw(b);
-    cg_jw_obj(&w);
-    cg_jw_karr(&w, "results");
-    for (size_t i = 0; i < r->len; i++) {
-        const cg_control_result_t *x = &r->items[i];
-        cg_jw_obj(&w);
-        identity_json(&w, x->kind, x->name, x->namespace_, x->cluster);
-        cg_jw_kstr(&w, "action", cg_control_action_name(x->action));
-        cg_jw_ku64(&w, "version", x->version);
-        cg_jw_end(&w);
-    }
-    cg_jw_end(&w);
-    cg_jw_ku64(&w, "revision", cg_control_store_revision(&cp->store));
-    instance_warnings(cp, &w);
-    cg_jw_end(&w);
-    cg_buf_append_str(b, "\n");
+    cg_control_results_doc_t d = {.results = *r, .revision = cg_control_store_revision(&cp->store)};
+    memset(r, 0, sizeof(*r));
+    instance_warnings(cp, &d);
+    resp->content_type = "application/json";
+    cg_control_results_encode(&d, &resp->body);
+    cg_buf_append_str(&resp->body, "\n");
+    cg_control_results_doc_clear(&d);
 }
 
 static int any_changed(const cg_control_results_t *r)
@@ -301,8 +281,7 @@ static void handle_apply(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_r
             cp->stats.apply_ok++;
         if (cg_control_store_revision(&cp->store) != before && any_changed(&results))
             recompute(cp, CG_CONTROL_RECOMPUTE_ALL);
-        resp->content_type = "application/json";
-        results_json(cp, &results, &resp->body);
+        results_answer(cp, &results, resp);
         cg_log_info("control: %s %s: revision %" PRIu64, del ? "delete" : "apply", name,
                     cg_control_store_revision(&cp->store));
     }
@@ -316,7 +295,7 @@ static void item_json(cg_jw_t *w, const cg_control_res_t *r)
     char when[32];
     cg_clock_format_iso8601(r->updated_us, when);
     cg_jw_obj(w);
-    identity_json(w, r->kind, r->name, r->namespace_, r->cluster);
+    cg_control_identity_json(w, r->kind, r->name, r->namespace_, r->cluster);
     cg_jw_ku64(w, "version", r->version);
     cg_jw_kstr(w, "updated", when);
     cg_jw_kbool(w, "valid", r->set != NULL);
@@ -418,8 +397,7 @@ static void handle_resources(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
         } else {
             cp->stats.delete_ok++;
             recompute(cp, CG_CONTROL_RECOMPUTE_ALL);
-            resp->content_type = "application/json";
-            results_json(cp, &results, &resp->body);
+            results_answer(cp, &results, resp);
         }
         cg_control_results_free(&results);
         cg_buf_free(&errors);

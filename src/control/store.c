@@ -11,17 +11,6 @@
 #include <string.h>
 #include <strings.h>
 
-const char *cg_control_action_name(cg_control_action_t a)
-{
-    switch (a) {
-    case CG_CONTROL_CREATED: return "created";
-    case CG_CONTROL_CONFIGURED: return "configured";
-    case CG_CONTROL_UNCHANGED: return "unchanged";
-    case CG_CONTROL_DELETED: return "deleted";
-    default: return "not found";
-    }
-}
-
 int cg_control_kind_parse(const char *s, size_t len, cg_model_kind_t *kind)
 {
     static const struct {
@@ -54,16 +43,6 @@ void cg_control_res_free(cg_control_res_t *r)
     free(r->json);
     cg_model_free(r->set);
     free(r);
-}
-
-void cg_control_results_free(cg_control_results_t *r)
-{
-    for (size_t i = 0; i < r->len; i++) {
-        free(r->items[i].cluster);
-        free(r->items[i].namespace_);
-        free(r->items[i].name);
-    }
-    cg_vec_free(r);
 }
 
 static void push_result(cg_control_results_t *out, cg_model_kind_t kind, const char *cluster,

@@ -18,6 +18,7 @@
 #ifndef CG_CONTROL_STORE_H
 #define CG_CONTROL_STORE_H
 
+#include "control/results.h"
 #include "core/buf.h"
 #include "core/list.h"
 #include "model/model.h"
@@ -34,24 +35,6 @@ typedef struct cg_control_res {
     uint64_t updated_us;               /* wall clock of the last change */
     cg_resource_set_t *set;            /* json decoded alone; NULL if it no longer validates */
 } cg_control_res_t;
-
-typedef enum {
-    CG_CONTROL_CREATED,
-    CG_CONTROL_CONFIGURED,
-    CG_CONTROL_UNCHANGED,
-    CG_CONTROL_DELETED,
-    CG_CONTROL_NOT_FOUND,
-} cg_control_action_t;
-
-/* What a request did to one resource. Owns its strings. */
-typedef struct cg_control_result {
-    cg_model_kind_t kind;
-    char *cluster, *namespace_, *name;
-    cg_control_action_t action;
-    uint64_t version; /* after the request; 0 for deleted / not found */
-} cg_control_result_t;
-
-typedef CG_VEC(cg_control_result_t) cg_control_results_t;
 
 /* ---- the backend interface ---- */
 
@@ -134,9 +117,6 @@ size_t cg_control_store_list(const cg_control_store_t *st, const cg_control_res_
 /* Every resource as one set for translation, in creation order. Valid until the next change. */
 const cg_resource_set_t *cg_control_store_view(const cg_control_store_t *st);
 
-void cg_control_results_free(cg_control_results_t *r);
-/* "created", "configured", "unchanged", "deleted", "not found" */
-const char *cg_control_action_name(cg_control_action_t a);
 /* A kind as users type it: gateway, gateways, gw, cluster(s), service(s), svc, any case. */
 int cg_control_kind_parse(const char *s, size_t len, cg_model_kind_t *kind);
 
