@@ -27,7 +27,7 @@ int cg_cli_apply(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    cg_cli_paths_t args = {0}, files = {0};
+    cg_model_paths_t args = {0}, files = {0};
     const char *control = NULL;
     int c, rc = 2;
     optind = 1;
@@ -90,7 +90,7 @@ int cg_cli_apply(int argc, char **argv)
     }
     rc = 0;
 Exit:
-    cg_cli_paths_free(&args);
-    cg_cli_paths_free(&files);
+    cg_model_paths_free(&args);
+    cg_model_paths_free(&files);
     return rc;
 }

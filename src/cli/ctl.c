@@ -4,7 +4,6 @@
 #include "control/results.h"
 #include "core/err.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -122,18 +121,7 @@ int cg_cli_ctl_json(const cg_cli_ctl_t *c, const cg_http_result_t *res, cg_ystre
     return 0;
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-int cg_cli_ctl_expand(const cg_cli_ctl_t *c, char *const *paths, size_t n, cg_cli_paths_t *out)
+int cg_cli_ctl_expand(const cg_cli_ctl_t *c, char *const *paths, size_t n, cg_model_paths_t *out)
 {
     for (size_t i = 0; i < n; i++) {
         struct stat st;
@@ -145,42 +133,13 @@ int cg_cli_ctl_expand(const cg_cli_ctl_t *c, char *const *paths, size_t n, cg_cl
             cg_vec_push(out, cg_xstrdup(paths[i]));
             continue;
         }
-        DIR *d = opendir(paths[i]);
-        if (!d) {
-            fprintf(stderr, "%s: cannot open directory %s: %s\n", c->prog, paths[i],
-                    strerror(errno));
+        int e = cg_model_dir_files(paths[i], out);
+        if (e) {
+            fprintf(stderr, "%s: cannot open directory %s: %s\n", c->prog, paths[i], strerror(e));
             return 1;
         }
-        cg_cli_paths_t names = {0};
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.') continue;
-            if (!ends_with(e->d_name, ".yaml") && !ends_with(e->d_name, ".yml") &&
-                !ends_with(e->d_name, ".json"))
-                continue;
-            cg_vec_push(&names, cg_xstrdup(e->d_name));
-        }
-        closedir(d);
-        if (names.len) qsort(names.items, names.len, sizeof(char *), cmp_str);
-        size_t pl = strlen(paths[i]);
-        int slash = pl && paths[i][pl - 1] == '/';
-        for (size_t j = 0; j < names.len; j++) {
-            cg_buf_t p = {0};
-            cg_buf_printf(&p, "%s%s%s%c", paths[i], slash ? "" : "/", names.items[j], 0);
-            struct stat fst;
-            if (stat(p.base, &fst) == 0 && S_ISREG(fst.st_mode))
-                cg_vec_push(out, cg_xstrdup(p.base));
-            cg_buf_free(&p);
-        }
-        cg_cli_paths_free(&names);
     }
     return 0;
-}
-
-void cg_cli_paths_free(cg_cli_paths_t *p)
-{
-    for (size_t i = 0; i < p->len; i++) free(p->items[i]);
-    cg_vec_free(p);
 }
 
 int cg_cli_ctl_read_file(const cg_cli_ctl_t *c, const char *path, cg_buf_t *out)

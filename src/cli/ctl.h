@@ -6,6 +6,7 @@
 #include "core/buf.h"
 #include "core/list.h"
 #include "http/client.h"
+#include "model/model.h"
 #include "model/yaml.h"
 
 #include <stddef.h>
@@ -43,11 +44,9 @@ int cg_cli_ctl_json(const cg_cli_ctl_t *c, const cg_http_result_t *res, cg_ystre
 int cg_cli_ctl_print_results(const cg_cli_ctl_t *c, const cg_http_result_t *res,
                              const char *bad_action, int *nbad);
 
-/* Expands files and directories (a directory: its *.yaml, *.yml, *.json files sorted by name,
- * not recursive, dot files skipped) into files. Prints one line and returns 1 on a bad path. */
-typedef CG_VEC(char *) cg_cli_paths_t;
-int cg_cli_ctl_expand(const cg_cli_ctl_t *c, char *const *paths, size_t n, cg_cli_paths_t *out);
-void cg_cli_paths_free(cg_cli_paths_t *p);
+/* Expands files and directories (a directory: its resource files, cg_model_dir_files) into
+ * files. Prints one line and returns 1 on a bad path. */
+int cg_cli_ctl_expand(const cg_cli_ctl_t *c, char *const *paths, size_t n, cg_model_paths_t *out);
 /* Reads a whole file; prints one line and returns 1 on failure. */
 int cg_cli_ctl_read_file(const cg_cli_ctl_t *c, const char *path, cg_buf_t *out);
 

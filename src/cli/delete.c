@@ -43,7 +43,7 @@ int cg_cli_delete(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    cg_cli_paths_t args = {0}, files = {0};
+    cg_model_paths_t args = {0}, files = {0};
     const char *control = NULL, *ns = NULL, *cluster = NULL;
     int c, rc = 2;
     optind = 1;
@@ -97,7 +97,7 @@ int cg_cli_delete(int argc, char **argv)
     }
     rc = failed;
 Exit:
-    cg_cli_paths_free(&args);
-    cg_cli_paths_free(&files);
+    cg_model_paths_free(&args);
+    cg_model_paths_free(&files);
     return rc;
 }
