@@ -68,24 +68,12 @@ int cg_cli_apply(int argc, char **argv)
     cg_model_free(rs);
     cg_buf_free(&errors);
     for (size_t i = 0; i < files.len; i++) {
-        cg_buf_t body = {0}, hdr = {0};
-        cg_http_result_t res = {0};
-        int bad = 1;
-        if (cg_cli_ctl_read_file(&ctl, files.items[i], &body)) goto Next;
-        cg_buf_printf(&hdr, "x-crossgate-filename: %s\r\n%c", files.items[i], 0);
-        if (cg_cli_ctl_call(&ctl, "POST", "/v1/apply", hdr.base, body.base ? body.base : "",
-                            body.len, &res))
-            goto Next;
-        if (res.status != 200) {
-            cg_cli_ctl_fail(&ctl, &res);
-            goto Next;
-        }
-        int nbad = 0;
-        bad = cg_cli_ctl_print_results(&ctl, &res, NULL, &nbad);
-    Next:
-        cg_http_result_free(&res);
+        cg_buf_t body = {0};
+        int nbad = 0, bad = cg_cli_ctl_read_file(&ctl, files.items[i], &body);
+        if (!bad)
+            bad = cg_cli_ctl_results(&ctl, "POST", "/v1/apply", files.items[i],
+                                     body.base ? body.base : "", body.len, NULL, &nbad);
         cg_buf_free(&body);
-        cg_buf_free(&hdr);
         if (bad) goto Exit;
     }
     rc = 0;

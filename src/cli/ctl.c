@@ -266,3 +266,19 @@ int cg_cli_ctl_print_results(const cg_cli_ctl_t *c, const cg_http_result_t *res,
     cg_control_results_doc_clear(&d);
     return 0;
 }
+
+int cg_cli_ctl_results(const cg_cli_ctl_t *c, const char *method, const char *path,
+                       const char *filename, const char *body, size_t len, const char *bad_action,
+                       int *nbad)
+{
+    cg_http_result_t res = {0};
+    cg_buf_t hdr = {0};
+    if (filename) cg_buf_printf(&hdr, "x-crossgate-filename: %s\r\n", filename);
+    cg_buf_append(&hdr, "", 1);
+    int rc = cg_cli_ctl_call(c, method, path, hdr.base, body, len, &res);
+    if (rc == 0 && res.status != 200) rc = cg_cli_ctl_fail(c, &res);
+    if (rc == 0) rc = cg_cli_ctl_print_results(c, &res, bad_action, nbad);
+    cg_http_result_free(&res);
+    cg_buf_free(&hdr);
+    return rc;
+}

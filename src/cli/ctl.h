@@ -43,6 +43,13 @@ int cg_cli_ctl_json(const cg_cli_ctl_t *c, const cg_http_result_t *res, cg_ystre
  * Returns 1, after one line on stderr, when the answer is not a results document. */
 int cg_cli_ctl_print_results(const cg_cli_ctl_t *c, const cg_http_result_t *res,
                              const char *bad_action, int *nbad);
+/* A request answered by a results document (apply, delete): sends it (filename, when not
+ * NULL, goes in x-crossgate-filename for the positions of errors) and prints the answer with
+ * cg_cli_ctl_print_results, or the failure with cg_cli_ctl_fail. Returns 0 when results were
+ * printed, else 1. */
+int cg_cli_ctl_results(const cg_cli_ctl_t *c, const char *method, const char *path,
+                       const char *filename, const char *body, size_t len, const char *bad_action,
+                       int *nbad);
 
 /* Expands files and directories (a directory: its resource files, cg_model_dir_files) into
  * files. Prints one line and returns 1 on a bad path. */
