@@ -215,6 +215,54 @@ static void test_reopen_keeps_everything(void **state)
     cg_buf_free(&err);
 }
 
+/* The backend's transaction contract, used directly: puts and deletes commit as one revision,
+ * each put stamped with it and a new seq, and the mirror, the view and the disk follow. */
+static void test_backend_txn(void **state)
+{
+    fx_t *f = *state;
+    assert_int_equal(apply(f, "two.yaml", two, 0, NULL, NULL), CG_CONTROL_CREATED);
+    const cg_control_store_ops_t *ops = f->st.ops;
+    assert_string_equal(ops->name, "sqlite");
+    cg_control_res_t *r = cg_xcalloc(1, sizeof(*r));
+    r->kind = CG_KIND_CLUSTER;
+    r->cluster = cg_xstrdup("");
+    r->namespace_ = cg_xstrdup("");
+    r->name = cg_xstrdup("cluster-9");
+    r->json = cg_xstrdup("{\"apiVersion\":\"crossgate/v1\",\"kind\":\"Cluster\",\"metadata\":"
+                         "{\"name\":\"cluster-9\"},\"spec\":{\"locality\":{\"region\":\"r9\"}}}");
+    cg_buf_t errors = {0};
+    cg_control_res_decode(r, &errors);
+    assert_non_null(r->set);
+    assert_int_equal(errors.len, 0);
+    cg_buf_free(&errors);
+    cg_control_txn_t txn = {0};
+    cg_vec_push(&txn.puts, r);
+    cg_vec_push(&txn.dels, ops->get(&f->st, CG_KIND_SERVICE, "cluster-2", "bookinfo", "pp"));
+    assert_non_null(txn.dels.items[0]);
+    assert_int_equal(ops->commit(&f->st, &txn), 0);
+    cg_vec_free(&txn.puts);
+    cg_vec_free(&txn.dels);
+    assert_int_equal(ops->revision(&f->st), 2);
+    const cg_control_res_t *got = ops->get(&f->st, CG_KIND_CLUSTER, "", "", "cluster-9");
+    assert_ptr_equal(got, r); /* the store owns the put now */
+    assert_int_equal(got->version, 2);
+    assert_int_equal(got->seq, 3);
+    assert_true(got->updated_us > 0);
+    assert_null(ops->get(&f->st, CG_KIND_SERVICE, "cluster-2", "bookinfo", "pp"));
+    assert_int_equal(ops->view(&f->st)->nclusters, 2);
+    assert_int_equal(ops->view(&f->st)->nservices, 0);
+    /* and durably */
+    cg_control_store_close(&f->st);
+    cg_buf_t err = {0};
+    assert_int_equal(cg_control_store_open(&f->st, f->dir, &err), 0);
+    const cg_control_res_t *const *items;
+    assert_int_equal(cg_control_store_list(&f->st, &items), 2);
+    assert_string_equal(items[0]->name, "cluster-2");
+    assert_string_equal(items[1]->name, "cluster-9");
+    assert_int_equal(cg_control_store_revision(&f->st), 2);
+    cg_buf_free(&err);
+}
+
 /* A backend whose writes fail: the request half reports CG_EIO, changes nothing and leaks
  * nothing (commit owns the puts even when it fails). */
 static int failing_commit(cg_control_store_t *st, cg_control_txn_t *txn)
@@ -290,6 +338,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invalid_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backend_txn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_changes_nothing, setup, teardown),
         cmocka_unit_test(test_kind_names),
     };
