@@ -1,7 +1,6 @@
 /* `crossgate apply -f PATH...`: validates locally, then sends each file to the control plane. */
 #include "cli/cli.h"
 #include "cli/ctl.h"
-#include "control/doc.h"
 #include "model/model.h"
 
 #include <getopt.h>
@@ -28,7 +27,7 @@ int cg_cli_apply(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    cg_cli_paths_t args = {0}, files = {0};
+    cg_model_paths_t args = {0}, files = {0};
     const char *control = NULL;
     int c, rc = 2;
     optind = 1;
@@ -69,32 +68,17 @@ int cg_cli_apply(int argc, char **argv)
     cg_model_free(rs);
     cg_buf_free(&errors);
     for (size_t i = 0; i < files.len; i++) {
-        cg_buf_t body = {0}, hdr = {0};
-        cg_http_result_t res = {0};
-        cg_ystream_t ys = {0};
-        int bad = 1;
-        if (cg_cli_ctl_read_file(&ctl, files.items[i], &body)) goto Next;
-        cg_buf_printf(&hdr, "x-crossgate-filename: %s\r\n%c", files.items[i], 0);
-        if (cg_cli_ctl_call(&ctl, "POST", "/v1/apply", hdr.base, body.base ? body.base : "",
-                            body.len, &res))
-            goto Next;
-        if (res.status != 200) {
-            cg_cli_ctl_fail(&ctl, &res);
-            goto Next;
-        }
-        if (cg_cli_ctl_json(&ctl, &res, &ys)) goto Next;
-        int nbad = 0;
-        bad = cg_cli_ctl_print_results(&ctl, ys.docs[0].root, NULL, &nbad);
-    Next:
-        cg_ystream_free(&ys);
-        cg_http_result_free(&res);
+        cg_buf_t body = {0};
+        int nbad = 0, bad = cg_cli_ctl_read_file(&ctl, files.items[i], &body);
+        if (!bad)
+            bad = cg_cli_ctl_results(&ctl, "POST", "/v1/apply", files.items[i],
+                                     body.base ? body.base : "", body.len, NULL, &nbad);
         cg_buf_free(&body);
-        cg_buf_free(&hdr);
         if (bad) goto Exit;
     }
     rc = 0;
 Exit:
-    cg_cli_paths_free(&args);
-    cg_cli_paths_free(&files);
+    cg_model_paths_free(&args);
+    cg_model_paths_free(&files);
     return rc;
 }

@@ -1,10 +1,9 @@
 /* Shared plumbing of the control-plane commands. */
 #include "cli/ctl.h"
 
-#include "control/doc.h"
+#include "control/results.h"
 #include "core/err.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -67,9 +66,12 @@ const char *cg_cli_credential(const char *token_file)
     if (f && *f) return token_from_file(f);
     char path[4096];
     const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-    if (xdg && *xdg) snprintf(path, sizeof(path), "%s/crossgate/token", xdg);
-    else if (home && *home) snprintf(path, sizeof(path), "%s/.config/crossgate/token", home);
-    else return NULL;
+    if (xdg && *xdg)
+        snprintf(path, sizeof(path), "%s/crossgate/token", xdg);
+    else if (home && *home)
+        snprintf(path, sizeof(path), "%s/.config/crossgate/token", home);
+    else
+        return NULL;
     return token_from_file(path);
 }
 
@@ -119,18 +121,7 @@ int cg_cli_ctl_json(const cg_cli_ctl_t *c, const cg_http_result_t *res, cg_ystre
     return 0;
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-int cg_cli_ctl_expand(const cg_cli_ctl_t *c, char *const *paths, size_t n, cg_cli_paths_t *out)
+int cg_cli_ctl_expand(const cg_cli_ctl_t *c, char *const *paths, size_t n, cg_model_paths_t *out)
 {
     for (size_t i = 0; i < n; i++) {
         struct stat st;
@@ -142,42 +133,13 @@ int cg_cli_ctl_expand(const cg_cli_ctl_t *c, char *const *paths, size_t n, cg_cl
             cg_vec_push(out, cg_xstrdup(paths[i]));
             continue;
         }
-        DIR *d = opendir(paths[i]);
-        if (!d) {
-            fprintf(stderr, "%s: cannot open directory %s: %s\n", c->prog, paths[i],
-                    strerror(errno));
+        int e = cg_model_dir_files(paths[i], out);
+        if (e) {
+            fprintf(stderr, "%s: cannot open directory %s: %s\n", c->prog, paths[i], strerror(e));
             return 1;
         }
-        cg_cli_paths_t names = {0};
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.') continue;
-            if (!ends_with(e->d_name, ".yaml") && !ends_with(e->d_name, ".yml") &&
-                !ends_with(e->d_name, ".json"))
-                continue;
-            cg_vec_push(&names, cg_xstrdup(e->d_name));
-        }
-        closedir(d);
-        if (names.len) qsort(names.items, names.len, sizeof(char *), cmp_str);
-        size_t pl = strlen(paths[i]);
-        int slash = pl && paths[i][pl - 1] == '/';
-        for (size_t j = 0; j < names.len; j++) {
-            cg_buf_t p = {0};
-            cg_buf_printf(&p, "%s%s%s%c", paths[i], slash ? "" : "/", names.items[j], 0);
-            struct stat fst;
-            if (stat(p.base, &fst) == 0 && S_ISREG(fst.st_mode))
-                cg_vec_push(out, cg_xstrdup(p.base));
-            cg_buf_free(&p);
-        }
-        cg_cli_paths_free(&names);
     }
     return 0;
-}
-
-void cg_cli_paths_free(cg_cli_paths_t *p)
-{
-    for (size_t i = 0; i < p->len; i++) free(p->items[i]);
-    cg_vec_free(p);
 }
 
 int cg_cli_ctl_read_file(const cg_cli_ctl_t *c, const char *path, cg_buf_t *out)
@@ -273,34 +235,50 @@ void cg_cli_table_print(cg_cli_table_t *t, int indent)
     cg_vec_free(&t->cells);
 }
 
-int cg_cli_ctl_print_results(const cg_cli_ctl_t *c, const cg_ynode_t *root, const char *bad_action,
-                             int *nbad)
+int cg_cli_ctl_print_results(const cg_cli_ctl_t *c, const cg_http_result_t *res,
+                             const char *bad_action, int *nbad)
 {
-    const cg_ynode_t *res = cg_ynode_get(root, "results");
-    if (!res || res->kind != CG_YNODE_SEQ) return 1;
-    for (size_t i = 0; i < res->n; i++) {
-        const cg_ynode_t *r = res->items[i];
-        const char *kind = cg_control_doc_str(r, "kind"), *name = cg_control_doc_str(r, "name");
-        const char *ns = cg_control_doc_str(r, "namespace"), *cl = cg_control_doc_str(r, "cluster");
-        const char *action = cg_control_doc_str(r, "action");
+    cg_control_results_doc_t d;
+    if (cg_control_results_decode(res->body.base ? res->body.base : "", res->body.len, &d, NULL)) {
+        fprintf(stderr, "%s: the control plane's answer is not the JSON expected\n", c->prog);
+        return 1;
+    }
+    for (size_t i = 0; i < d.results.len; i++) {
+        const cg_control_result_t *r = &d.results.items[i];
+        const char *action = cg_control_action_name(r->action);
         char lower[32];
-        cg_cli_kind_lower(kind, lower, sizeof(lower));
-        int bad = bad_action && action && !strcmp(action, bad_action);
+        cg_cli_kind_lower(cg_model_kind_name(r->kind), lower, sizeof(lower));
+        int bad = bad_action && !strcmp(action, bad_action);
         FILE *f = bad ? stderr : stdout;
-        fprintf(f, "%s/%s %s", lower, name ? name : "?", action ? action : "?");
-        if ((ns && *ns) || (cl && *cl)) {
+        fprintf(f, "%s/%s %s", lower, r->name, action);
+        if (*r->namespace_ || *r->cluster) {
             fprintf(f, " (");
-            if (ns && *ns) fprintf(f, "namespace %s%s", ns, cl && *cl ? ", " : "");
-            if (cl && *cl) fprintf(f, "cluster %s", cl);
+            if (*r->namespace_)
+                fprintf(f, "namespace %s%s", r->namespace_, *r->cluster ? ", " : "");
+            if (*r->cluster) fprintf(f, "cluster %s", r->cluster);
             fprintf(f, ")");
         }
         fprintf(f, "\n");
         if (bad) ++*nbad;
     }
-    const cg_ynode_t *w = cg_ynode_get(root, "warnings");
-    for (size_t i = 0; w && w->kind == CG_YNODE_SEQ && i < w->n; i++)
-        if (w->items[i]->kind == CG_YNODE_SCALAR)
-            fprintf(stderr, "warning: %s\n", w->items[i]->text);
-    (void)c;
+    for (size_t i = 0; i < d.warnings.len; i++)
+        fprintf(stderr, "warning: %s\n", d.warnings.items[i]);
+    cg_control_results_doc_clear(&d);
     return 0;
+}
+
+int cg_cli_ctl_results(const cg_cli_ctl_t *c, const char *method, const char *path,
+                       const char *filename, const char *body, size_t len, const char *bad_action,
+                       int *nbad)
+{
+    cg_http_result_t res = {0};
+    cg_buf_t hdr = {0};
+    if (filename) cg_buf_printf(&hdr, "x-crossgate-filename: %s\r\n", filename);
+    cg_buf_append(&hdr, "", 1);
+    int rc = cg_cli_ctl_call(c, method, path, hdr.base, body, len, &res);
+    if (rc == 0 && res.status != 200) rc = cg_cli_ctl_fail(c, &res);
+    if (rc == 0) rc = cg_cli_ctl_print_results(c, &res, bad_action, nbad);
+    cg_http_result_free(&res);
+    cg_buf_free(&hdr);
+    return rc;
 }

@@ -6,6 +6,7 @@
 #include "core/buf.h"
 #include "core/list.h"
 #include "http/client.h"
+#include "model/model.h"
 #include "model/yaml.h"
 
 #include <stddef.h>
@@ -37,16 +38,22 @@ int cg_cli_ctl_fail(const cg_cli_ctl_t *c, const cg_http_result_t *res);
  * with cg_ystream_free in every case. */
 int cg_cli_ctl_json(const cg_cli_ctl_t *c, const cg_http_result_t *res, cg_ystream_t *ys);
 
-/* Prints the "kind/name action" line of each of an answer's results (stdout; stderr for the
- * action bad_action, counted in *nbad) and its warnings. Returns 1 when there are no results. */
-int cg_cli_ctl_print_results(const cg_cli_ctl_t *c, const cg_ynode_t *root, const char *bad_action,
-                             int *nbad);
+/* Reads a results document (control/results.h) and prints the "kind/name action" line of each
+ * result (stdout; stderr for the action bad_action, counted in *nbad) and its warnings.
+ * Returns 1, after one line on stderr, when the answer is not a results document. */
+int cg_cli_ctl_print_results(const cg_cli_ctl_t *c, const cg_http_result_t *res,
+                             const char *bad_action, int *nbad);
+/* A request answered by a results document (apply, delete): sends it (filename, when not
+ * NULL, goes in x-crossgate-filename for the positions of errors) and prints the answer with
+ * cg_cli_ctl_print_results, or the failure with cg_cli_ctl_fail. Returns 0 when results were
+ * printed, else 1. */
+int cg_cli_ctl_results(const cg_cli_ctl_t *c, const char *method, const char *path,
+                       const char *filename, const char *body, size_t len, const char *bad_action,
+                       int *nbad);
 
-/* Expands files and directories (a directory: its *.yaml, *.yml, *.json files sorted by name,
- * not recursive, dot files skipped) into files. Prints one line and returns 1 on a bad path. */
-typedef CG_VEC(char *) cg_cli_paths_t;
-int cg_cli_ctl_expand(const cg_cli_ctl_t *c, char *const *paths, size_t n, cg_cli_paths_t *out);
-void cg_cli_paths_free(cg_cli_paths_t *p);
+/* Expands files and directories (a directory: its resource files, cg_model_dir_files) into
+ * files. Prints one line and returns 1 on a bad path. */
+int cg_cli_ctl_expand(const cg_cli_ctl_t *c, char *const *paths, size_t n, cg_model_paths_t *out);
 /* Reads a whole file; prints one line and returns 1 on failure. */
 int cg_cli_ctl_read_file(const cg_cli_ctl_t *c, const char *path, cg_buf_t *out);
 

@@ -1,7 +1,6 @@
 /* `crossgate delete -f PATH... | KIND NAME`: deletes resources on the control plane. */
 #include "cli/cli.h"
 #include "cli/ctl.h"
-#include "control/doc.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -16,27 +15,6 @@ static const char usage[] =
     "by kind (gateway, cluster, service) and name. Exits non-zero when one was not found.\n"
     "Environment: CROSSGATE_CONTROL (default " CG_CLI_DEFAULT_CONTROL "), CROSSGATE_TOKEN.\n";
 
-/* Sends one request and prints its results; returns 0 when every resource was deleted. */
-static int run(cg_cli_ctl_t *ctl, const char *method, const char *path, const char *hdr,
-               const char *body, size_t len)
-{
-    cg_http_result_t res = {0};
-    cg_ystream_t ys = {0};
-    int rc = 1, nbad = 0;
-    if (cg_cli_ctl_call(ctl, method, path, hdr, body, len, &res)) goto Exit;
-    if (res.status != 200) {
-        cg_cli_ctl_fail(ctl, &res);
-        goto Exit;
-    }
-    if (cg_cli_ctl_json(ctl, &res, &ys)) goto Exit;
-    if (cg_cli_ctl_print_results(ctl, ys.docs[0].root, "not found", &nbad)) goto Exit;
-    rc = nbad ? 1 : 0;
-Exit:
-    cg_ystream_free(&ys);
-    cg_http_result_free(&res);
-    return rc;
-}
-
 int cg_cli_delete(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -47,7 +25,7 @@ int cg_cli_delete(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    cg_cli_paths_t args = {0}, files = {0};
+    cg_model_paths_t args = {0}, files = {0};
     const char *control = NULL, *ns = NULL, *cluster = NULL;
     int c, rc = 2;
     optind = 1;
@@ -82,26 +60,29 @@ int cg_cli_delete(int argc, char **argv)
         if (ns) cg_buf_append_str(&path, "?namespace="), cg_cli_url_escape(&path, ns), sep = "&";
         if (cluster) cg_buf_printf(&path, "%scluster=", sep), cg_cli_url_escape(&path, cluster);
         cg_buf_append(&path, "", 1);
-        rc = run(&ctl, "DELETE", path.base, NULL, NULL, 0);
+        int nbad = 0;
+        rc = cg_cli_ctl_results(&ctl, "DELETE", path.base, NULL, NULL, 0, "not found", &nbad) ||
+             nbad;
         cg_buf_free(&path);
         goto Exit;
     }
     if (cg_cli_ctl_expand(&ctl, args.items, args.len, &files)) goto Exit;
     int failed = 0;
     for (size_t i = 0; i < files.len; i++) {
-        cg_buf_t body = {0}, hdr = {0};
+        cg_buf_t body = {0};
         if (cg_cli_ctl_read_file(&ctl, files.items[i], &body)) {
             cg_buf_free(&body);
             goto Exit;
         }
-        cg_buf_printf(&hdr, "x-crossgate-filename: %s\r\n%c", files.items[i], 0);
-        failed |= run(&ctl, "POST", "/v1/delete", hdr.base, body.base ? body.base : "", body.len);
+        int nbad = 0;
+        failed |= cg_cli_ctl_results(&ctl, "POST", "/v1/delete", files.items[i],
+                                     body.base ? body.base : "", body.len, "not found", &nbad) ||
+                  nbad;
         cg_buf_free(&body);
-        cg_buf_free(&hdr);
     }
     rc = failed;
 Exit:
-    cg_cli_paths_free(&args);
-    cg_cli_paths_free(&files);
+    cg_model_paths_free(&args);
+    cg_model_paths_free(&files);
     return rc;
 }

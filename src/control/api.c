@@ -4,33 +4,26 @@
 #include "control/doc.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/log.h"
-#include "core/signals.h"
-#include "model/yaml.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <llhttp.h>
-#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
-#define SWEEP_MS        250
-#define RECOMPUTE_BATCH_MS 20
+#define RECOMPUTE_BATCH_MS    20
 #define WATCHERS_PER_INSTANCE 4
-#define POLL_DEFAULT_MS 30000
-#define POLL_MAX_MS     60000
-#define MAX_FILENAME    1024
+#define POLL_DEFAULT_MS       30000
+#define POLL_MAX_MS           60000
+#define MAX_FILENAME          1024
 
 /* ---- small helpers ---- */
 
-static void text(cg_httpd_resp_t *resp, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void text(cg_httpd_resp_t *resp, int status, const char *fmt, ...)
+void cg_control__text(cg_httpd_resp_t *resp, int status, const char *fmt, ...)
 {
     resp->status = status;
     resp->content_type = "text/plain; charset=utf-8";
@@ -39,25 +32,6 @@ static void text(cg_httpd_resp_t *resp, int status, const char *fmt, ...)
     va_start(ap, fmt);
     cg_buf_vprintf(&resp->body, fmt, ap);
     va_end(ap);
-}
-
-/* Absent strings are written as "" in the API's answers. */
-static void jstr(cg_buf_t *b, const char *s)
-{
-    cg_buf_append_json_str(b, s ? s : "");
-}
-
-/* Opens a resource's JSON object with its identity: {"kind":..,"name":..,"namespace":..,"cluster":.. */
-static void identity_json(cg_buf_t *b, cg_model_kind_t kind, const char *name, const char *ns, const char *cluster)
-{
-    cg_buf_append_str(b, "{\"kind\":");
-    jstr(b, cg_model_kind_name(kind));
-    cg_buf_append_str(b, ",\"name\":");
-    jstr(b, name);
-    cg_buf_append_str(b, ",\"namespace\":");
-    jstr(b, ns);
-    cg_buf_append_str(b, ",\"cluster\":");
-    jstr(b, cluster);
 }
 
 static int hexval(char c)
@@ -158,16 +132,18 @@ static int seg_is(cg_iov_t s, const char *lit)
  * and deregister only the instances it registered. Nothing but /ready answers without one. */
 enum { NEED_READ, NEED_ADMIN, NEED_GATEWAY };
 
-static const cg_token_t *authenticate(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp)
+static const cg_token_t *authenticate(cg_control_t *cp, const cg_httpd_req_t *req,
+                                      cg_httpd_resp_t *resp)
 {
     if (cp->tokens.insecure) return &cp->tokens.admin;
-    const cg_token_t *tok =
-        cg_control_tokens_check(&cp->tokens, cg_httpd_header(req, "authorization"), cg_clock_wall_us() / 1000);
+    const cg_token_t *tok = cg_control_tokens_check(
+        &cp->tokens, cg_httpd_header(req, "authorization"), cg_clock_wall_us() / 1000);
     if (tok) return tok;
     cp->stats.unauthorized++;
-    text(resp, 401,
-         "unauthorized: this control plane wants \"Authorization: Bearer TOKEN\" (set "
-         "$CROSSGATE_TOKEN, or --token-file; the admin token is in the control plane's DATA/admin.token)\n");
+    cg_control__text(resp, 401,
+                     "unauthorized: this control plane wants \"Authorization: Bearer TOKEN\" (set "
+                     "$CROSSGATE_TOKEN, or --token-file; the admin token is in the control plane's "
+                     "DATA/admin.token)\n");
     cg_buf_append_str(&resp->headers, "www-authenticate: Bearer\r\n");
     return NULL;
 }
@@ -178,17 +154,23 @@ static int allowed(cg_control_t *cp, const cg_token_t *tok, int need, cg_httpd_r
              (need == NEED_GATEWAY && tok->role == CG_ROLE_JOIN);
     if (ok) return 1;
     cp->stats.forbidden++;
-    text(resp, 403, "forbidden: a %s token cannot do this (it needs %s)\n", cg_role_name(tok->role),
-         need == NEED_READ ? "a reader or admin token" : need == NEED_ADMIN ? "the admin token" : "a join or admin token");
+    cg_control__text(resp, 403, "forbidden: a %s token cannot do this (it needs %s)\n",
+                     cg_role_name(tok->role),
+                     need == NEED_READ    ? "a reader or admin token"
+                     : need == NEED_ADMIN ? "the admin token"
+                                          : "a join or admin token");
     return 0;
 }
 
 /* May tok act on this instance (heartbeat, watch, deregister)? Its registrant or the admin. */
-static int owns(cg_control_t *cp, const cg_token_t *tok, const cg_control_inst_t *inst, cg_httpd_resp_t *resp)
+static int owns(cg_control_t *cp, const cg_token_t *tok, const cg_control_inst_t *inst,
+                cg_httpd_resp_t *resp)
 {
-    if (tok->role == CG_ROLE_ADMIN || (tok->role == CG_ROLE_JOIN && !strcmp(tok->id, inst->owner))) return 1;
+    if (tok->role == CG_ROLE_ADMIN || (tok->role == CG_ROLE_JOIN && !strcmp(tok->id, inst->owner)))
+        return 1;
     cp->stats.forbidden++;
-    text(resp, 403, "forbidden: instance %s was registered by another token\n", inst->id);
+    cg_control__text(resp, 403, "forbidden: instance %s was registered by another token\n",
+                     inst->id);
     return 0;
 }
 
@@ -206,7 +188,8 @@ static char *request_filename(const cg_httpd_req_t *req)
 
 static void recompute(cg_control_t *cp, int what)
 {
-    if (what == CG_CONTROL_RECOMPUTE_ALL) cg_timer_stop(cp->loop, &cp->recompute_timer); /* covers it */
+    if (what == CG_CONTROL_RECOMPUTE_ALL)
+        cg_timer_stop(cp->loop, &cp->recompute_timer); /* covers it */
     cp->recomputes++;
     cg_control_watch_recompute(&cp->watch, cg_control_store_view(&cp->store), &cp->leases, what);
 }
@@ -227,49 +210,40 @@ static void recompute_flush(cg_control_t *cp)
 
 /* The instance set changed: recompute within RECOMPUTE_BATCH_MS, together with whatever else
  * changes meanwhile. A new instance's watch waits for it (its entry has no version yet). */
-static void recompute_instances_soon(cg_control_t *cp)
+void cg_control__recompute_instances_soon(cg_control_t *cp)
 {
     if (!cg_timer_active(&cp->recompute_timer))
         cg_timer_start(cp->loop, &cp->recompute_timer, RECOMPUTE_BATCH_MS, on_recompute);
 }
 
 /* Instances whose translation failed, as warnings for an apply answer. */
-static void instance_warnings(cg_control_t *cp, cg_buf_t *b)
+static void instance_warnings(cg_control_t *cp, cg_control_results_doc_t *d)
 {
-    cg_buf_append_str(b, ",\"warnings\":[");
-    int first = 1;
     for (size_t i = 0; i < cp->leases.items.len; i++) {
         const cg_control_inst_t *inst = cp->leases.items.items[i];
         const cg_control_wentry_t *e = inst->data;
         if (!e || !e->error) continue;
-        cg_buf_t w = {0};
-        cg_buf_printf(&w, "instance %s (cluster %s, namespace %s, %s) keeps its last snapshot: %s",
+        cg_buf_t m = {0};
+        cg_buf_printf(&m, "instance %s (cluster %s, namespace %s, %s) keeps its last snapshot: %s",
                       inst->id, inst->cluster, inst->namespace_, inst->address, e->error);
-        while (w.len && w.base[w.len - 1] == '\n') w.len--;
-        cg_buf_append(&w, "", 1);
-        if (!first) cg_buf_append_str(b, ",");
-        jstr(b, w.base);
-        cg_buf_free(&w);
-        first = 0;
+        while (m.len && m.base[m.len - 1] == '\n') m.len--;
+        cg_vec_push(&d->warnings, cg_xstrndup(m.base, m.len));
+        cg_buf_free(&m);
     }
-    cg_buf_append_str(b, "]");
 }
 
 /* ---- resources ---- */
 
-static void results_json(cg_control_t *cp, const cg_control_results_t *r, cg_buf_t *b)
+/* The results document of a request; takes the results (empty after). */
+static void results_answer(cg_control_t *cp, cg_control_results_t *r, cg_httpd_resp_t *resp)
 {
-    cg_buf_append_str(b, "{\"results\":[");
-    for (size_t i = 0; i < r->len; i++) {
-        const cg_control_result_t *x = &r->items[i];
-        if (i) cg_buf_append_str(b, ",");
-        identity_json(b, x->kind, x->name, x->namespace_, x->cluster);
-        cg_buf_printf(b, ",\"action\":\"%s\",\"version\":%" PRIu64 "}",
-                      cg_control_action_name(x->action), x->version);
-    }
-    cg_buf_printf(b, "],\"revision\":%" PRIu64, cp->store.revision);
-    instance_warnings(cp, b);
-    cg_buf_append_str(b, "}\n");
+    cg_control_results_doc_t d = {.results = *r, .revision = cg_control_store_revision(&cp->store)};
+    memset(r, 0, sizeof(*r));
+    instance_warnings(cp, &d);
+    resp->content_type = "application/json";
+    cg_control_results_encode(&d, &resp->body);
+    cg_buf_append_str(&resp->body, "\n");
+    cg_control_results_doc_clear(&d);
 }
 
 static int any_changed(const cg_control_results_t *r)
@@ -287,7 +261,7 @@ static void handle_apply(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_r
     char *name = request_filename(req);
     cg_control_results_t results = {0};
     cg_buf_t errors = {0};
-    uint64_t before = cp->store.revision;
+    uint64_t before = cg_control_store_revision(&cp->store);
     int rc =
         del ? cg_control_store_delete_docs(&cp->store, name, req->body.base ? req->body.base : "",
                                            req->body.len, &results, &errors)
@@ -296,33 +270,38 @@ static void handle_apply(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_r
     if (rc) {
         uint64_t *counter = del ? &cp->stats.delete_rejected : &cp->stats.apply_rejected;
         ++*counter;
-        text(resp, rc == CG_EPARSE ? 400 : 500, "%.*s", (int)errors.len,
-             errors.base ? errors.base : "");
-        if (rc != CG_EPARSE && errors.len == 0) text(resp, 500, "store: write failed\n");
+        cg_control__text(resp, rc == CG_EPARSE ? 400 : 500, "%.*s", (int)errors.len,
+                         errors.base ? errors.base : "");
+        if (rc != CG_EPARSE && errors.len == 0)
+            cg_control__text(resp, 500, "store: write failed\n");
     } else {
         if (del)
             cp->stats.delete_ok++;
         else
             cp->stats.apply_ok++;
-        if (cp->store.revision != before && any_changed(&results))
+        if (cg_control_store_revision(&cp->store) != before && any_changed(&results))
             recompute(cp, CG_CONTROL_RECOMPUTE_ALL);
-        resp->content_type = "application/json";
-        results_json(cp, &results, &resp->body);
+        results_answer(cp, &results, resp);
         cg_log_info("control: %s %s: revision %" PRIu64, del ? "delete" : "apply", name,
-                    cp->store.revision);
+                    cg_control_store_revision(&cp->store));
     }
     cg_control_results_free(&results);
     cg_buf_free(&errors);
     free(name);
 }
 
-static void item_json(const cg_control_res_t *r, cg_buf_t *b)
+static void item_json(cg_jw_t *w, const cg_control_res_t *r)
 {
     char when[32];
     cg_clock_format_iso8601(r->updated_us, when);
-    identity_json(b, r->kind, r->name, r->namespace_, r->cluster);
-    cg_buf_printf(b, ",\"version\":%" PRIu64 ",\"updated\":\"%s\",\"valid\":%s,\"resource\":%s}",
-                  r->version, when, r->set ? "true" : "false", r->json);
+    cg_jw_obj(w);
+    cg_control_identity_json(w, r->kind, r->name, r->namespace_, r->cluster);
+    cg_jw_ku64(w, "version", r->version);
+    cg_jw_kstr(w, "updated", when);
+    cg_jw_kbool(w, "valid", r->set != NULL);
+    cg_jw_key(w, "resource");
+    cg_jw_raw(w, r->json, strlen(r->json));
+    cg_jw_end(w);
 }
 
 /* Resolves {kind}/{name}?namespace=&cluster=: a given namespace or cluster must match; when not
@@ -332,8 +311,10 @@ static const cg_control_res_t *resolve(cg_control_t *cp, cg_model_kind_t kind, c
 {
     const cg_control_res_t *found = NULL;
     int n = 0;
-    for (size_t i = 0; i < cp->store.res.len; i++) {
-        const cg_control_res_t *r = cp->store.res.items[i];
+    const cg_control_res_t *const *items;
+    size_t nitems = cg_control_store_list(&cp->store, &items);
+    for (size_t i = 0; i < nitems; i++) {
+        const cg_control_res_t *r = items[i];
         if (r->kind != kind || strcmp(r->name, name)) continue;
         if (ns && strcmp(r->namespace_, ns)) continue;
         if (cluster && strcmp(r->cluster, cluster)) continue;
@@ -345,9 +326,9 @@ static const cg_control_res_t *resolve(cg_control_t *cp, cg_model_kind_t kind, c
     snprintf(lower, sizeof(lower), "%s", cg_model_kind_name(kind));
     lower[0] = (char)(lower[0] | 0x20);
     if (n == 0)
-        text(resp, 404, "%s/%s not found\n", lower, name);
+        cg_control__text(resp, 404, "%s/%s not found\n", lower, name);
     else
-        text(
+        cg_control__text(
             resp, 400,
             "%s/%s is ambiguous: %d resources have that name (give --namespace and/or --cluster)\n",
             lower, name, n);
@@ -359,8 +340,9 @@ static void handle_resources(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
 {
     cg_model_kind_t kind;
     if (cg_control_kind_parse(seg[2].base, seg[2].len, &kind)) {
-        text(resp, 404, "unknown kind \"%.*s\" (expected gateway, cluster or service)\n",
-             (int)seg[2].len, seg[2].base);
+        cg_control__text(resp, 404,
+                         "unknown kind \"%.*s\" (expected gateway, cluster or service)\n",
+                         (int)seg[2].len, seg[2].base);
         return;
     }
     int bad = 0;
@@ -368,32 +350,35 @@ static void handle_resources(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
          *cluster = query_get(req->query, "cluster", &bad);
     char *name = nseg == 4 ? pct_decode(seg[3]) : NULL;
     if (bad || (nseg == 4 && !name)) {
-        text(resp, 400, "malformed query or path\n");
+        cg_control__text(resp, 400, "malformed query or path\n");
         goto Exit;
     }
     if (ns && !*ns) free(ns), ns = NULL;
     if (cluster && !*cluster) free(cluster), cluster = NULL;
     if (req->method == HTTP_GET && nseg == 3) {
-        cg_buf_t *b = &resp->body;
-        cg_buf_append_str(b, "{\"kind\":");
-        jstr(b, cg_model_kind_name(kind));
-        cg_buf_printf(b, ",\"revision\":%" PRIu64 ",\"items\":[", cp->store.revision);
-        int first = 1;
-        for (size_t i = 0; i < cp->store.res.len; i++) {
-            const cg_control_res_t *r = cp->store.res.items[i];
+        cg_jw_t w = cg_jw(&resp->body);
+        cg_jw_obj(&w);
+        cg_jw_kstr(&w, "kind", cg_model_kind_name(kind));
+        cg_jw_ku64(&w, "revision", cg_control_store_revision(&cp->store));
+        cg_jw_karr(&w, "items");
+        const cg_control_res_t *const *items;
+        size_t nitems = cg_control_store_list(&cp->store, &items);
+        for (size_t i = 0; i < nitems; i++) {
+            const cg_control_res_t *r = items[i];
             if (r->kind != kind || (ns && strcmp(ns, r->namespace_)) ||
                 (cluster && strcmp(cluster, r->cluster)))
                 continue;
-            if (!first) cg_buf_append_str(b, ",");
-            item_json(r, b);
-            first = 0;
+            item_json(&w, r);
         }
-        cg_buf_append_str(b, "]}\n");
+        cg_jw_end(&w);
+        cg_jw_end(&w);
+        cg_buf_append_str(&resp->body, "\n");
         resp->content_type = "application/json";
     } else if (req->method == HTTP_GET && nseg == 4) {
         const cg_control_res_t *r = resolve(cp, kind, name, ns, cluster, resp);
         if (r) {
-            item_json(r, &resp->body);
+            cg_jw_t w = cg_jw(&resp->body);
+            item_json(&w, r);
             cg_buf_append_str(&resp->body, "\n");
             resp->content_type = "application/json";
         }
@@ -408,17 +393,16 @@ static void handle_resources(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
         if (cg_control_store_delete(&cp->store, r->kind, r->cluster, r->namespace_, r->name,
                                     &results, &errors)) {
             cp->stats.delete_rejected++;
-            text(resp, 500, "%.*s", (int)errors.len, errors.base ? errors.base : "");
+            cg_control__text(resp, 500, "%.*s", (int)errors.len, errors.base ? errors.base : "");
         } else {
             cp->stats.delete_ok++;
             recompute(cp, CG_CONTROL_RECOMPUTE_ALL);
-            resp->content_type = "application/json";
-            results_json(cp, &results, &resp->body);
+            results_answer(cp, &results, resp);
         }
         cg_control_results_free(&results);
         cg_buf_free(&errors);
     } else {
-        text(resp, 405, "method not allowed\n");
+        cg_control__text(resp, 405, "method not allowed\n");
     }
 Exit:
     free(ns);
@@ -428,7 +412,7 @@ Exit:
 
 /* ---- instances ---- */
 
-static void on_lease_gone(cg_control_leases_t *l, cg_control_inst_t *inst, cg_control_gone_t why)
+void cg_control__lease_gone(cg_control_leases_t *l, cg_control_inst_t *inst, cg_control_gone_t why)
 {
     cg_control_t *cp = l->data;
     static const char *const whys[] = {"lease expired", "deregistered",
@@ -449,21 +433,23 @@ static int join_scope_ok(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_r
                          const cg_token_t *tok, const cg_control_inst_t *inst)
 {
     if (strcmp(inst->cluster, tok->cluster) != 0) {
-        text(resp, 403, "forbidden: this join token registers instances of cluster %s, not %s\n", tok->cluster,
-             inst->cluster);
+        cg_control__text(resp, 403,
+                         "forbidden: this join token registers instances of cluster %s, not %s\n",
+                         tok->cluster, inst->cluster);
         return 0;
     }
     cg_addr_t adv, peer;
     char peer_ip[64];
     snprintf(peer_ip, sizeof(peer_ip), "%.*s", (int)req->peer_ip.len, req->peer_ip.base);
-    int ok = cg_addr_parse_ip(&adv, inst->address, 0) == 0 && cg_addr_parse_ip(&peer, peer_ip, 0) == 0 &&
-             cg_addr_eq(&adv, &peer);
+    int ok = cg_addr_parse_ip(&adv, inst->address, 0) == 0 &&
+             cg_addr_parse_ip(&peer, peer_ip, 0) == 0 && cg_addr_eq(&adv, &peer);
     for (size_t i = 0; !ok && i < tok->nallow; i++) ok = cg_cidr_contains(&tok->allow[i], &adv);
     if (!ok) {
-        text(resp, 403,
-             "forbidden: advertised address %s is not this connection's source address %s (a join token may "
-             "allow others: crossgate token create --allow-address)\n",
-             inst->address, peer_ip);
+        cg_control__text(resp, 403,
+                         "forbidden: advertised address %s is not this connection's source address "
+                         "%s (a join token may "
+                         "allow others: crossgate token create --allow-address)\n",
+                         inst->address, peer_ip);
         return 0;
     }
     return 1;
@@ -475,7 +461,8 @@ static void handle_register(cg_control_t *cp, const cg_httpd_req_t *req, cg_http
     cg_control_inst_t *inst = NULL;
     cg_buf_t err = {0};
     if (cg_control_inst_parse(req->body.base ? req->body.base : "", req->body.len, &inst, &err)) {
-        text(resp, 400, "bad registration: %.*s\n", (int)err.len, err.base ? err.base : "");
+        cg_control__text(resp, 400, "bad registration: %.*s\n", (int)err.len,
+                         err.base ? err.base : "");
         cg_buf_free(&err);
         return;
     }
@@ -487,7 +474,7 @@ static void handle_register(cg_control_t *cp, const cg_httpd_req_t *req, cg_http
         }
         if (!cg_control_tokens_take((cg_token_t *)tok, cp->loop->now_ms, JOIN_RATE, JOIN_BURST)) {
             cp->stats.rate_limited++;
-            text(resp, 429, "too many registrations with this token: retry later\n");
+            cg_control__text(resp, 429, "too many registrations with this token: retry later\n");
             cg_buf_append_str(&resp->headers, "retry-after: 1\r\n");
             cg_control_inst_free(inst);
             return;
@@ -498,7 +485,9 @@ static void handle_register(cg_control_t *cp, const cg_httpd_req_t *req, cg_http
     if (same && strcmp(same->owner, inst->owner) && tok->role != CG_ROLE_ADMIN) {
         /* a registration replaces an earlier one of the same gateway (a restart), never one
          * another token made */
-        text(resp, 409, "conflict: instance %s with this identity was registered by another token\n", same->id);
+        cg_control__text(
+            resp, 409, "conflict: instance %s with this identity was registered by another token\n",
+            same->id);
         cg_control_inst_free(inst);
         return;
     }
@@ -508,7 +497,7 @@ static void handle_register(cg_control_t *cp, const cg_httpd_req_t *req, cg_http
     cp->stats.registrations++;
     cg_log_info("control: instance %s registered: cluster %s, namespace %s, address %s", inst->id,
                 inst->cluster, inst->namespace_, inst->address);
-    recompute_instances_soon(cp);
+    cg_control__recompute_instances_soon(cp);
     resp->content_type = "application/json";
     cg_buf_printf(&resp->body, "{\"id\":\"%s\",\"heartbeat_ms\":%d,\"ttl_ms\":%" PRIu64 "}\n",
                   inst->id, CG_CONTROL_HEARTBEAT_MS, cp->leases.ttl_ms);
@@ -529,43 +518,10 @@ static void snapshot_response(const cg_control_wentry_t *e, cg_httpd_resp_t *res
     cg_buf_append(&resp->body, e->json.base, e->json.len);
     cg_buf_printf(&resp->headers, "x-crossgate-version: %" PRIu64 "\r\n", e->version);
 }
-
-/* After a restart the control plane knows no instance until each one's next heartbeat is
- * refused and it registers again (within a second or so; at the latest one lease TTL later,
- * or its lease would have ended anyway). An edge snapshot computed meanwhile lacks the
- * ingress instances not back yet: with none back it has no endpoint at all (503 for every
- * request), and in weighted mode a missing cluster's share gets 503. So for one TTL after
- * start, an edge whose watch says it serves a snapshot of an earlier life (`after` below
- * this life's first version) keeps it: its watch is parked until the window ends and then
- * answered with the snapshot of the instances that came back. Gateways without a snapshot
- * (after=0) and non-edges are answered at once. */
-static int held_back(cg_control_t *cp, const cg_control_wentry_t *e, uint64_t after)
-{
-    if (!cp->resync_until_ms || !e->edge || after == 0 || after >= cp->first_version) return 0;
-    if (cp->loop->now_ms >= cp->resync_until_ms) return 0;
-    if (!cp->resync_holding) {
-        cp->resync_holding = 1;
-        cg_log_info("control: holding edge snapshots back for %" PRIu64
-                    " ms while gateways of the previous run register again",
-                    cp->resync_until_ms - cp->loop->now_ms);
-    }
-    return 1;
-}
-
-static void on_resync_end(cg_loop_t *loop, cg_timer_t *t)
-{
-    cg_control_t *cp = cg_container_of(t, cg_control_t, resync);
-    cp->resync_until_ms = 0;
-    size_t n = cg_control_watch_wake_ready(&cp->watch, &cp->leases);
-    if (cp->resync_holding)
-        cg_log_info("control: resync window over: %zu edge snapshot(s) sent, %zu instances live", n,
-                    cp->leases.items.len);
-}
-
 static void poll_woken(cg_control_waiter_t *w, const cg_control_wentry_t *e)
 {
     poll_t *p = cg_container_of(w, poll_t, waiter);
-    if (e && held_back(p->cp, e, w->after)) {
+    if (e && cg_control__held_back(p->cp, e, w->after)) {
         cg_control_watch_wait(&p->cp->watch, e->inst->data, w); /* until the window ends */
         return;
     }
@@ -573,7 +529,7 @@ static void poll_woken(cg_control_waiter_t *w, const cg_control_wentry_t *e)
     if (e)
         snapshot_response(e, &resp);
     else
-        text(&resp, 404, "instance gone: register again\n");
+        cg_control__text(&resp, 404, "instance gone: register again\n");
     cg_timer_stop(p->cp->loop, &p->timer);
     cg_httpd_complete(p->pending, &resp);
     free(p);
@@ -602,12 +558,12 @@ static void handle_snapshot(cg_control_t *cp, const cg_httpd_req_t *req, cg_http
     uint64_t after, timeout;
     if (query_u64(req->query, "after", 0, &after) ||
         query_u64(req->query, "timeout_ms", POLL_DEFAULT_MS, &timeout)) {
-        text(resp, 400, "after and timeout_ms must be non-negative integers\n");
+        cg_control__text(resp, 400, "after and timeout_ms must be non-negative integers\n");
         return;
     }
     if (timeout > POLL_MAX_MS) timeout = POLL_MAX_MS;
     cg_control_wentry_t *e = inst->data;
-    if (e->version > after && !held_back(cp, e, after)) {
+    if (e->version > after && !cg_control__held_back(cp, e, after)) {
         snapshot_response(e, resp);
         return;
     }
@@ -621,7 +577,8 @@ static void handle_snapshot(cg_control_t *cp, const cg_httpd_req_t *req, cg_http
     if (parked >= WATCHERS_PER_INSTANCE) {
         /* one gateway watches its snapshot once; more is a leak or an abuse */
         cp->stats.rate_limited++;
-        text(resp, 429, "too many watches of instance %s (at most %d)\n", inst->id, WATCHERS_PER_INSTANCE);
+        cg_control__text(resp, 429, "too many watches of instance %s (at most %d)\n", inst->id,
+                         WATCHERS_PER_INSTANCE);
         return;
     }
     poll_t *p = cg_xcalloc(1, sizeof(*p));
@@ -644,14 +601,14 @@ static void handle_instances(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
             cg_control__instances_json(cp, &resp->body);
             resp->content_type = "application/json";
         } else {
-            text(resp, 405, "method not allowed\n");
+            cg_control__text(resp, 405, "method not allowed\n");
         }
         return;
     }
     if (!allowed(cp, tok, NEED_GATEWAY, resp)) return;
     char id[40];
     if (seg[2].len >= sizeof(id)) {
-        text(resp, 404, "unknown instance\n");
+        cg_control__text(resp, 404, "unknown instance\n");
         return;
     }
     memcpy(id, seg[2].base, seg[2].len);
@@ -661,11 +618,11 @@ static void handle_instances(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
     int snapshot = nseg == 4 && seg_is(seg[3], "snapshot") && req->method == HTTP_GET;
     int deregister = nseg == 3 && req->method == HTTP_DELETE;
     if (!heartbeat && !snapshot && !deregister) {
-        text(resp, 405, "method not allowed\n");
+        cg_control__text(resp, 405, "method not allowed\n");
         return;
     }
     if (!inst) {
-        text(resp, 404, "unknown instance: register again\n");
+        cg_control__text(resp, 404, "unknown instance: register again\n");
         return;
     }
     if (!owns(cp, tok, inst, resp)) return;
@@ -675,77 +632,24 @@ static void handle_instances(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
     } else if (deregister) {
         cp->stats.deregistrations++;
         cg_control_leases_remove(&cp->leases, id);
-        recompute_instances_soon(cp);
+        cg_control__recompute_instances_soon(cp);
         resp->status = 200;
     } else {
         handle_snapshot(cp, req, resp, inst);
     }
 }
 
-/* ---- tokens ---- */
-
-static void handle_tokens(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp, cg_iov_t *seg,
-                          size_t nseg)
-{
-    if (nseg == 2 && req->method == HTTP_GET) {
-        resp->content_type = "application/json";
-        cg_control_tokens_json(&cp->tokens, &resp->body);
-        return;
-    }
-    if (nseg == 3 && req->method == HTTP_DELETE) {
-        char id[CG_TOKEN_ID_LEN + 1];
-        cg_buf_t err = {0};
-        int r = seg[2].len == CG_TOKEN_ID_LEN ? (memcpy(id, seg[2].base, CG_TOKEN_ID_LEN), id[CG_TOKEN_ID_LEN] = 0,
-                                                 cg_control_tokens_revoke(&cp->tokens, id, &err))
-                                              : CG_ENOENT;
-        if (r == CG_ENOENT) text(resp, 404, "unknown token\n");
-        else if (r) text(resp, 500, "%.*s\n", (int)err.len, err.base);
-        else {
-            /* its instances can no longer heartbeat: their leases end within one TTL */
-            cg_log_info("control: token %s revoked", id);
-            text(resp, 200, "token %s revoked\n", id);
-        }
-        cg_buf_free(&err);
-        return;
-    }
-    if (nseg != 2 || req->method != HTTP_POST) {
-        text(resp, 405, "method not allowed\n");
-        return;
-    }
-    cg_buf_t err = {0};
-    cg_control_token_req_t tr;
-    if (cg_control_token_req_parse(req->body.base ? req->body.base : "", req->body.len, &tr, &err)) {
-        text(resp, 400, "bad token request: %.*s\n", (int)err.len, err.base ? err.base : "");
-        cg_buf_free(&err);
-        return;
-    }
-    char *secret = NULL;
-    const cg_token_t *k = NULL;
-    int r = cg_control_tokens_create(&cp->tokens, tr.role, tr.cluster[0] ? tr.cluster : NULL, tr.ttl_ms, tr.allow,
-                                     tr.nallow, cg_clock_wall_us() / 1000, &secret, &k, &err);
-    if (r) {
-        text(resp, r == CG_EINVAL ? 400 : 500, "cannot create token: %.*s\n", (int)err.len, err.base ? err.base : "");
-        cg_buf_free(&err);
-        return;
-    }
-    cg_log_info("control: %s token %s created%s%s", cg_role_name(k->role), k->id, k->cluster[0] ? " for cluster " : "",
-                k->cluster);
-    resp->content_type = "application/json";
-    cg_buf_printf(&resp->body, "{\"id\":\"%s\",\"role\":\"%s\",\"token\":\"%s\",\"expires_ms\":%" PRIu64 "}\n", k->id,
-                  cg_role_name(k->role), secret, k->expires_wall_ms);
-    free(secret);
-}
-
 /* ---- dispatch ---- */
 
-static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *resp)
+void cg_control__handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *resp)
 {
     cg_control_t *cp = srv->data;
     cg_iov_t seg[5];
     size_t nseg = split_path(req->path, seg, 5);
     int m = req->method;
     if (nseg == 1 && seg_is(seg[0], "ready") && (m == HTTP_GET || m == HTTP_HEAD)) {
-        text(resp, cp->store.db ? 200 : 503, cp->store.db ? "ready\n" : "store not open\n");
+        int open = cg_control_store_is_open(&cp->store);
+        cg_control__text(resp, open ? 200 : 503, open ? "ready\n" : "store not open\n");
         return;
     }
     const cg_token_t *tok = authenticate(cp, req, resp);
@@ -757,12 +661,12 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
     } else if (nseg >= 2 && seg_is(seg[0], "v1")) {
         if (nseg == 2 && (seg_is(seg[1], "apply") || seg_is(seg[1], "delete"))) {
             if (m != HTTP_POST)
-                text(resp, 405, "method not allowed\n");
+                cg_control__text(resp, 405, "method not allowed\n");
             else if (allowed(cp, tok, NEED_ADMIN, resp))
                 handle_apply(cp, req, resp, seg_is(seg[1], "delete"));
         } else if (nseg == 2 && seg_is(seg[1], "status")) {
             if (m != HTTP_GET)
-                text(resp, 405, "method not allowed\n");
+                cg_control__text(resp, 405, "method not allowed\n");
             else if (allowed(cp, tok, NEED_READ, resp)) {
                 recompute_flush(cp);
                 resp->content_type = "application/json";
@@ -774,116 +678,13 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
         } else if (nseg >= 2 && nseg <= 4 && seg_is(seg[1], "instances")) {
             handle_instances(cp, req, resp, tok, seg, nseg);
         } else if ((nseg == 2 || nseg == 3) && seg_is(seg[1], "tokens")) {
-            if (allowed(cp, tok, NEED_ADMIN, resp)) handle_tokens(cp, req, resp, seg, nseg);
+            if (allowed(cp, tok, NEED_ADMIN, resp))
+                cg_control__handle_tokens(cp, req, resp, seg, nseg);
         } else {
-            text(resp, 404, "no such endpoint: %.*s\n", (int)req->path.len, req->path.base);
+            cg_control__text(resp, 404, "no such endpoint: %.*s\n", (int)req->path.len,
+                             req->path.base);
         }
     } else {
-        text(resp, 404, "no such endpoint: %.*s\n", (int)req->path.len, req->path.base);
+        cg_control__text(resp, 404, "no such endpoint: %.*s\n", (int)req->path.len, req->path.base);
     }
-}
-
-/* ---- process ---- */
-
-static void on_sweep(cg_loop_t *loop, cg_timer_t *t)
-{
-    cg_control_t *cp = cg_container_of(t, cg_control_t, sweep);
-    if (cg_control_leases_sweep(&cp->leases, loop->now_ms)) recompute_instances_soon(cp);
-    cg_timer_start(loop, &cp->sweep, SWEEP_MS, on_sweep);
-}
-
-static void on_signal(cg_loop_t *loop, int signo)
-{
-    cg_log_info("control: signal %d: shutting down", signo);
-    cg_loop_stop(loop);
-}
-
-/* API connections hold a descriptor each: take the soft limit up to the hard one. */
-static void raise_fd_limit(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
-int cg_control_main(const cg_control_opts_t *o)
-{
-    cg_control_t cp = {.started_wall_us = cg_clock_wall_us()};
-    cg_loop_t loop;
-    cg_buf_t err = {0};
-    int rc = 1;
-    cg_signals_t signals = {0};
-    static const int stop_signals[] = {SIGINT, SIGTERM};
-    const char *listen = o->listen ? o->listen : "127.0.0.1:7070";
-    const char *data_dir = o->data_dir ? o->data_dir : "crossgate-data";
-    if (cg_control_store_open(&cp.store, data_dir, &err)) {
-        fprintf(stderr, "crossgate control: %.*s\n", (int)err.len, err.base);
-        cg_buf_free(&err);
-        return 1;
-    }
-    int created = 0;
-    cp.tokens.insecure = o->insecure;
-    if (cg_control_tokens_open(&cp.tokens, data_dir, o->token_file, &created, &err)) {
-        fprintf(stderr, "crossgate control: %.*s\n", (int)err.len, err.base);
-        cg_buf_free(&err);
-        cg_control_tokens_close(&cp.tokens);
-        cg_control_store_close(&cp.store);
-        return 1;
-    }
-    if (o->insecure)
-        cg_log_warn("control: --insecure: no authentication, anyone who can reach %s may apply, register and "
-                    "read everything",
-                    listen);
-    else if (created)
-        cg_log_info("control: created the admin credential in %s/admin.token (mode 0600): export "
-                    "CROSSGATE_TOKEN=$(cat %s/admin.token)",
-                    data_dir, data_dir);
-    cg_loop_init(&loop);
-    cg_signals_start(&signals, &loop, stop_signals, 2, on_signal);
-    cp.loop = &loop;
-    cp.leases.ttl_ms = CG_CONTROL_TTL_MS;
-    cp.leases.sweep_ms = SWEEP_MS;
-    cp.leases.on_gone = on_lease_gone;
-    cp.leases.data = &cp;
-    /* Snapshot versions start from the wall clock in ms, so that they keep increasing across
-     * restarts of the control plane for agents that remember the last one. */
-    cp.watch.last_version = cp.started_wall_us / 1000;
-    cp.first_version = cp.watch.last_version + 1;
-    cp.httpd.max_body = o->max_body ? o->max_body : 4u << 20;
-    cp.httpd.request_timeout_ms = o->request_timeout_ms;
-    cp.httpd.max_conns = o->max_conns;
-    raise_fd_limit();
-    int r = cg_httpd_start(&cp.httpd, &loop, listen, handle, &cp);
-    if (r) {
-        fprintf(stderr, "crossgate control: cannot listen on %s: %s\n", listen, cg_strerror(r));
-        goto Exit;
-    }
-    cg_loop_update_time(&loop);
-    cp.leases.last_sweep_ms = loop.now_ms; /* a stall before the first sweep is a stall too */
-    cg_timer_start(&loop, &cp.sweep, SWEEP_MS, on_sweep);
-    cp.resync_until_ms = loop.now_ms + CG_CONTROL_TTL_MS;
-    cg_timer_start(&loop, &cp.resync, CG_CONTROL_TTL_MS, on_resync_end);
-    cg_log_info("control: listening on %s, data in %s, revision %" PRIu64 ", %zu resources%s",
-                listen, data_dir, cp.store.revision,
-                cp.store.res.len, o->insecure ? ", INSECURE: no authentication" : ", tokens required");
-    cg_loop_run(&loop);
-    cg_httpd_stop(&cp.httpd);
-    cg_timer_stop(&loop, &cp.sweep);
-    cg_timer_stop(&loop, &cp.resync);
-    cg_timer_stop(&loop, &cp.recompute_timer);
-    cg_loop_run_once(&loop, 0); /* deferred frees */
-    rc = 0;
-Exit:
-    cp.leases.on_gone = NULL;
-    for (size_t i = 0; i < cp.leases.items.len; i++)
-        cg_control_watch_detach(&cp.watch, cp.leases.items.items[i]);
-    cg_control_leases_destroy(&cp.leases);
-    cg_control_store_close(&cp.store);
-    cg_signals_stop(&signals, &loop);
-    cg_loop_destroy(&loop);
-    cg_control_tokens_close(&cp.tokens);
-    cg_buf_free(&err);
-    return rc;
 }

@@ -4,6 +4,7 @@
 #define CG_CONTROL_API_H
 
 #include "control/instances.h"
+#include "control/resync.h"
 #include "control/store.h"
 #include "control/tokens.h"
 #include "control/watch.h"
@@ -17,15 +18,16 @@ typedef struct cg_control_opts {
     const char *listen;     /* ip:port, default 127.0.0.1:7070 */
     const char *data_dir;   /* default ./crossgate-data */
     const char *token_file; /* the admin credential (else DATA/admin.token, made on first start) */
-    int insecure;           /* no authentication at all: an explicit choice, warned on every start */
-    size_t max_body;        /* request body limit (413 beyond); default 4 MiB */
+    int insecure;    /* no authentication at all: an explicit choice, warned on every start */
+    size_t max_body; /* request body limit (413 beyond); default 4 MiB */
     uint32_t request_timeout_ms; /* a whole request from its first byte; default 10 s */
     uint32_t max_conns;          /* open API connections; default 1024 */
 } cg_control_opts_t;
 
 /* Counters for /metrics. */
 typedef struct cg_control_stats {
-    uint64_t apply_ok, apply_rejected, delete_ok, delete_rejected, unauthorized, forbidden, rate_limited;
+    uint64_t apply_ok, apply_rejected, delete_ok, delete_rejected, unauthorized, forbidden,
+        rate_limited;
     uint64_t registrations, deregistrations, expired;
 } cg_control_stats_t;
 
@@ -44,18 +46,34 @@ typedef struct cg_control {
     uint64_t recomputes;
     uint64_t started_wall_us;
     /* Resync window: for one lease TTL after start, an edge that still serves a snapshot of
-     * an earlier control-plane life is not sent a new one (see held_back() in api.c). */
-    cg_timer_t resync;
-    uint64_t resync_until_ms; /* monotonic; 0 once the window is over */
-    uint64_t first_version;   /* versions below this one come from an earlier life */
-    int resync_holding;       /* an edge is being held back (logged once) */
+     * an earlier control-plane life is not sent a new one (resync.h). */
+    cg_control_resync_t resync;
+    cg_timer_t resync_timer;
 } cg_control_t;
 
 /* Runs `crossgate control` until SIGINT/SIGTERM. Returns the exit status; failures to start
  * print one line on stderr. */
 int cg_control_main(const cg_control_opts_t *o);
 
-/* Inside the control layer (status.c): GET /v1/status and GET /metrics bodies. */
+/* ---- inside the control layer ---- */
+
+/* api.c: the API's request handler; what a lease's end does; an instance recompute within a
+ * batch window; a text/plain answer. */
+void cg_control__handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *resp);
+void cg_control__lease_gone(cg_control_leases_t *l, cg_control_inst_t *inst, cg_control_gone_t why);
+void cg_control__recompute_instances_soon(cg_control_t *cp);
+void cg_control__text(cg_httpd_resp_t *resp, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* token_api.c: /v1/tokens (the admin's; seg and nseg are the path's segments). */
+void cg_control__handle_tokens(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp,
+                               const cg_iov_t *seg, size_t nseg);
+
+/* resync.c: opens the window (from now, one lease TTL); is this watch held back now? */
+void cg_control__resync_start(cg_control_t *cp, uint64_t first_version);
+int cg_control__held_back(cg_control_t *cp, const cg_control_wentry_t *e, uint64_t after);
+
+/* status.c: GET /v1/status and GET /metrics bodies. */
 void cg_control__status_json(cg_control_t *cp, cg_buf_t *out);
 void cg_control__metrics(cg_control_t *cp, cg_buf_t *out);
 /* GET /v1/instances: {"instances":[...]} with the objects of /v1/status. */

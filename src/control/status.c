@@ -122,7 +122,7 @@ void cg_control__status_json(cg_control_t *cp, cg_buf_t *b)
     cg_buf_printf(b,
                   "{\"revision\":%" PRIu64
                   ",\"resources\":{\"Cluster\":%zu,\"Service\":%zu,\"Gateway\":%zu}",
-                  cp->store.revision, rs->nclusters, rs->nservices, rs->ngateways);
+                  cg_control_store_revision(&cp->store), rs->nclusters, rs->nservices, rs->ngateways);
     cg_buf_append_str(b, ",\"clusters\":[");
     for (size_t i = 0; i < rs->nclusters; i++) {
         const cg_model_cluster_t *c = &rs->clusters[i];
@@ -240,7 +240,7 @@ void cg_control__metrics(cg_control_t *cp, cg_buf_t *b)
         case M_WATCHES: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->watch.waiting); break;
         case M_COMPUTED: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->watch.computed); break;
         case M_BUMPED: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->watch.bumped); break;
-        case M_REVISION: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->store.revision); break;
+        case M_REVISION: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cg_control_store_revision(&cp->store)); break;
         case M_STALLS: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->leases.stalls); break;
         case M_RECOMPUTES: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->recomputes); break;
         case M_EVICTED: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->httpd.evicted); break;

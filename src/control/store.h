@@ -1,15 +1,29 @@
-/* The control plane's resource store: canonical documents with identity and versions in SQLite
- * (WAL, one transaction per request), mirrored in memory with each document decoded. */
+/* The control plane's resource store: canonical documents with identity and versions behind a
+ * backend ops table (SQLite today, store_sqlite.c), with each document decoded in memory.
+ *
+ * Two halves. The request half (cg_control_store_apply / _delete_docs / _delete) parses and
+ * validates a request body, decides per document what changes, and hands the backend one
+ * transaction of puts and deletes; it is the same for every backend. The backend half
+ * (cg_control_store_ops_t) keeps the resources durably and answers reads.
+ *
+ * Revisions: the store has one revision, 0 when empty and new. Every transaction that changes
+ * something (a non-empty one) raises it by exactly one, and every resource it writes gets that
+ * revision as its version. A request that changes nothing leaves the revision alone.
+ *
+ * Errors: functions return 0 or a negative CG_E*. A request rejected for its content returns
+ * CG_EPARSE with "file:line:col: path: message" lines in errors and changes nothing; a failed
+ * write returns CG_EIO (the backend logs the cause) and changes nothing, in memory or on disk.
+ *
+ * Callers use the functions below only; the fields of cg_control_store_t are the backend's. */
 #ifndef CG_CONTROL_STORE_H
 #define CG_CONTROL_STORE_H
 
+#include "control/results.h"
 #include "core/buf.h"
 #include "core/list.h"
 #include "model/model.h"
 
 #include <stdint.h>
-
-typedef struct sqlite3 sqlite3;
 
 /* One stored resource. Owns its strings and set. */
 typedef struct cg_control_res {
@@ -22,36 +36,63 @@ typedef struct cg_control_res {
     cg_resource_set_t *set;            /* json decoded alone; NULL if it no longer validates */
 } cg_control_res_t;
 
-typedef enum {
-    CG_CONTROL_CREATED,
-    CG_CONTROL_CONFIGURED,
-    CG_CONTROL_UNCHANGED,
-    CG_CONTROL_DELETED,
-    CG_CONTROL_NOT_FOUND,
-} cg_control_action_t;
+/* ---- the backend interface ---- */
 
-/* What a request did to one resource. Owns its strings. */
-typedef struct cg_control_result {
-    cg_model_kind_t kind;
-    char *cluster, *namespace_, *name;
-    cg_control_action_t action;
-    uint64_t version; /* after the request; 0 for deleted / not found */
-} cg_control_result_t;
+/* One request's changes, committed all or nothing. An identity (kind, cluster, namespace,
+ * name) appears at most once in a transaction. */
+typedef struct cg_control_txn {
+    /* Resources to create or replace, identity, json and set filled in. commit stamps each
+     * with version (the new revision), seq (kept from the resource it replaces, else the next
+     * one) and updated_us (now), and owns them afterwards, on success and failure alike. */
+    CG_VEC(cg_control_res_t *) puts;
+    /* Resources to delete, as returned by get (borrowed; each one stored). */
+    CG_VEC(const cg_control_res_t *) dels;
+} cg_control_txn_t;
 
-typedef CG_VEC(cg_control_result_t) cg_control_results_t;
+typedef struct cg_control_store cg_control_store_t;
 
-typedef struct cg_control_store {
-    sqlite3 *db;
-    CG_VEC(cg_control_res_t *) res; /* in seq order */
-    uint64_t revision;              /* increments with every request that changes something */
-    uint64_t next_seq;
-    cg_resource_set_t *view; /* every decodable resource, shallow, rebuilt on change */
-} cg_control_store_t;
+typedef struct cg_control_store_ops {
+    const char *name; /* "sqlite" */
+    /* Opens (creating) the store kept under dir and loads it; sets st->impl. On failure writes
+     * one line to err, leaves nothing open and returns CG_EIO. */
+    int (*open)(cg_control_store_t *st, const char *dir, cg_buf_t *err);
+    void (*close)(cg_control_store_t *st); /* also after a failed open; st->impl NULL after */
+    uint64_t (*revision)(const cg_control_store_t *st);
+    /* The resource with this identity ("" for an absent cluster or namespace), or NULL. */
+    const cg_control_res_t *(*get)(const cg_control_store_t *st, cg_model_kind_t kind,
+                                   const char *cluster, const char *namespace_, const char *name);
+    /* Every resource in creation (seq) order: *items gets the array, the count is returned. */
+    size_t (*list)(const cg_control_store_t *st, const cg_control_res_t *const **items);
+    /* Every decodable resource as one set, in creation order, borrowing the resources' sets. */
+    const cg_resource_set_t *(*view)(const cg_control_store_t *st);
+    /* Applies a non-empty transaction durably, then in memory: 0, or CG_EIO with nothing
+     * changed. Pointers from get, list and view are invalid after a successful commit. */
+    int (*commit)(cg_control_store_t *st, cg_control_txn_t *txn);
+} cg_control_store_ops_t;
 
-/* Opens (creating) DIR/crossgate.db and loads it. On failure writes one line to err and
- * returns CG_EIO. */
+/* A store: its backend and the backend's state (touched by the backend only). Zero when not
+ * open. */
+struct cg_control_store {
+    const cg_control_store_ops_t *ops;
+    void *impl;
+};
+
+extern const cg_control_store_ops_t cg_control_store_sqlite; /* DIR/crossgate.db */
+
+/* For backends: frees a resource (NULL is fine); decodes r->json into r->set (NULL and errors
+ * when it does not hold exactly one valid resource), naming it "Kind/name" in positions. */
+void cg_control_res_free(cg_control_res_t *r);
+void cg_control_res_decode(cg_control_res_t *r, cg_buf_t *errors);
+
+/* ---- the store ---- */
+
+/* Opens the store with a backend (cg_control_store_open: SQLite, DIR/crossgate.db). */
+int cg_control_store_open_backend(cg_control_store_t *st, const cg_control_store_ops_t *ops,
+                                  const char *dir, cg_buf_t *err);
 int cg_control_store_open(cg_control_store_t *st, const char *dir, cg_buf_t *err);
 void cg_control_store_close(cg_control_store_t *st);
+/* 1 while open: the store answers requests. */
+int cg_control_store_is_open(const cg_control_store_t *st);
 
 /* Creates or replaces every document of one file's content, all or nothing. name is used in
  * error positions (and ".json" selects JSON). Returns 0 with one result per document, CG_EPARSE
@@ -66,18 +107,16 @@ int cg_control_store_delete(cg_control_store_t *st, cg_model_kind_t kind, const 
                             const char *namespace_, const char *name, cg_control_results_t *results,
                             cg_buf_t *errors);
 
+uint64_t cg_control_store_revision(const cg_control_store_t *st);
+/* NULL or "" cluster/namespace: absent. Valid until the next change. */
 const cg_control_res_t *cg_control_store_find(const cg_control_store_t *st, cg_model_kind_t kind,
                                               const char *cluster, const char *namespace_,
                                               const char *name);
+/* Every resource in creation order; valid until the next change. */
+size_t cg_control_store_list(const cg_control_store_t *st, const cg_control_res_t *const **items);
 /* Every resource as one set for translation, in creation order. Valid until the next change. */
-static inline const cg_resource_set_t *cg_control_store_view(const cg_control_store_t *st)
-{
-    return st->view;
-}
+const cg_resource_set_t *cg_control_store_view(const cg_control_store_t *st);
 
-void cg_control_results_free(cg_control_results_t *r);
-/* "created", "configured", "unchanged", "deleted", "not found" */
-const char *cg_control_action_name(cg_control_action_t a);
 /* A kind as users type it: gateway, gateways, gw, cluster(s), service(s), svc, any case. */
 int cg_control_kind_parse(const char *s, size_t len, cg_model_kind_t *kind);
 

@@ -61,7 +61,7 @@ size_t cg_control_watch_recompute(cg_control_watch_t *w, const cg_resource_set_t
                                   const cg_control_leases_t *leases, int what);
 
 /* Wakes every parked waiter whose entry's version is above its `after` (waiters a caller
- * held back on purpose, see the resync window in api.c). Returns how many. */
+ * held back on purpose, see the resync window in resync.h). Returns how many. */
 size_t cg_control_watch_wake_ready(cg_control_watch_t *w, const cg_control_leases_t *leases);
 
 /* Parks a waiter on an entry (the caller checked that the version is not above `after`). */

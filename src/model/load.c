@@ -166,14 +166,11 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void load_dir(loader_t *l, const char *path)
+int cg_model_dir_files(const char *dir, cg_model_paths_t *out)
 {
-    DIR *d = opendir(path);
-    if (d == NULL) {
-        io_error(l, path, "cannot open directory", errno);
-        return;
-    }
-    CG_VEC(char *) names = {0};
+    DIR *d = opendir(dir);
+    if (d == NULL) return errno;
+    cg_model_paths_t names = {0};
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.') continue; /* hidden files, editor leftovers */
@@ -184,18 +181,32 @@ static void load_dir(loader_t *l, const char *path)
     }
     closedir(d);
     if (names.len) qsort(names.items, names.len, sizeof(char *), cmp_str);
-    size_t plen = strlen(path);
-    int slash = plen > 0 && path[plen - 1] == '/';
+    size_t plen = strlen(dir);
+    int slash = plen > 0 && dir[plen - 1] == '/';
     for (size_t i = 0; i < names.len; i++) {
         cg_buf_t p = {0};
-        cg_buf_printf(&p, "%s%s%s", path, slash ? "" : "/", names.items[i]);
-        cg_buf_append(&p, "", 1);
+        cg_buf_printf(&p, "%s%s%s%c", dir, slash ? "" : "/", names.items[i], 0);
         struct stat st;
-        if (stat(cg_buf_data(&p), &st) == 0 && S_ISREG(st.st_mode)) load_file(l, cg_buf_data(&p));
+        if (stat(p.base, &st) == 0 && S_ISREG(st.st_mode)) cg_vec_push(out, cg_xstrdup(p.base));
         cg_buf_free(&p);
-        free(names.items[i]);
     }
-    cg_vec_free(&names);
+    cg_model_paths_free(&names);
+    return 0;
+}
+
+void cg_model_paths_free(cg_model_paths_t *p)
+{
+    for (size_t i = 0; i < p->len; i++) free(p->items[i]);
+    cg_vec_free(p);
+}
+
+static void load_dir(loader_t *l, const char *path)
+{
+    cg_model_paths_t files = {0};
+    int e = cg_model_dir_files(path, &files);
+    if (e) io_error(l, path, "cannot open directory", e);
+    for (size_t i = 0; i < files.len; i++) load_file(l, files.items[i]);
+    cg_model_paths_free(&files);
 }
 
 static int streq(const char *a, const char *b)

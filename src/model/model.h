@@ -3,6 +3,7 @@
 #define CG_MODEL_MODEL_H
 
 #include "core/buf.h"
+#include "core/list.h"
 #include "model/resource.h"
 
 #include <stddef.h>
@@ -31,6 +32,14 @@ int cg_model_load_paths(const char *const *paths, size_t npaths, cg_resource_set
 int cg_model_load_buffer(const char *name, const char *data, size_t len, cg_resource_set_t **out,
                          cg_buf_t *errors);
 void cg_model_free(cg_resource_set_t *rs);
+
+/* The resource files of a directory, as cg_model_load_paths reads them: its *.yaml, *.yml and
+ * *.json entries that are regular files (links followed), dot files skipped, sorted by name
+ * (strcmp), not recursive, each "dir/name" (no doubled '/'), appended to out (free with
+ * cg_model_paths_free). Returns 0, or opendir's errno with nothing appended. */
+typedef CG_VEC(char *) cg_model_paths_t;
+int cg_model_dir_files(const char *dir, cg_model_paths_t *out);
+void cg_model_paths_free(cg_model_paths_t *p);
 
 /* Lookups; NULL when absent. */
 const cg_model_cluster_t *cg_model_find_cluster(const cg_resource_set_t *rs, const char *name);

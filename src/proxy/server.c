@@ -65,16 +65,11 @@ static uint64_t path_sig(const char *path, uint64_t h)
     h = sig_mix(h, (uint64_t)st.st_size);
     h = sig_mix(h, (uint64_t)st.st_ino);
     if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (!d) return h;
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (e->d_name[0] == '.') continue;
-            char sub[4096];
-            snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-            h = sig_mix(h, path_sig(sub, 0));
-        }
-        closedir(d);
+        /* the files a load reads; an added or removed one changes the directory's mtime */
+        cg_model_paths_t files = {0};
+        cg_model_dir_files(path, &files);
+        for (size_t i = 0; i < files.len; i++) h = sig_mix(h, path_sig(files.items[i], 0));
+        cg_model_paths_free(&files);
     }
     return h;
 }

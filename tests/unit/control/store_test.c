@@ -65,6 +65,12 @@ static int teardown(void **state)
     return 0;
 }
 
+static size_t nres(fx_t *f)
+{
+    const cg_control_res_t *const *items;
+    return cg_control_store_list(&f->st, &items);
+}
+
 /* Applies text; returns the action of result i (or -1 on error), with its version. */
 static int apply(fx_t *f, const char *name, const char *text, size_t i, uint64_t *version,
                  cg_buf_t *errors)
@@ -87,17 +93,17 @@ static void test_created_unchanged_configured(void **state)
 {
     fx_t *f = *state;
     uint64_t v = 0;
-    assert_int_equal(f->st.revision, 0);
+    assert_int_equal(cg_control_store_revision(&f->st), 0);
     assert_int_equal(apply(f, "c1.yaml", cluster1, 0, &v, NULL), CG_CONTROL_CREATED);
     assert_int_equal(v, 1);
-    assert_int_equal(f->st.revision, 1);
+    assert_int_equal(cg_control_store_revision(&f->st), 1);
     /* the same content written differently is the same resource */
     assert_int_equal(apply(f, "c1.yaml", cluster1_comment, 0, &v, NULL), CG_CONTROL_UNCHANGED);
     assert_int_equal(v, 1);
-    assert_int_equal(f->st.revision, 1);
+    assert_int_equal(cg_control_store_revision(&f->st), 1);
     assert_int_equal(apply(f, "c1.yaml", cluster1_moved, 0, &v, NULL), CG_CONTROL_CONFIGURED);
     assert_int_equal(v, 2);
-    assert_int_equal(f->st.revision, 2);
+    assert_int_equal(cg_control_store_revision(&f->st), 2);
     const cg_control_res_t *r = cg_control_store_find(&f->st, CG_KIND_CLUSTER, "", "", "cluster-1");
     assert_non_null(r);
     assert_int_equal(r->version, 2);
@@ -121,7 +127,7 @@ static void test_multi_document_and_identity(void **state)
     cg_control_results_free(&r);
     assert_non_null(cg_control_store_find(&f->st, CG_KIND_SERVICE, "cluster-2", "bookinfo", "pp"));
     assert_null(cg_control_store_find(&f->st, CG_KIND_SERVICE, "cluster-1", "bookinfo", "pp"));
-    assert_int_equal(f->st.revision, 1);
+    assert_int_equal(cg_control_store_revision(&f->st), 1);
     cg_buf_free(&errors);
 }
 
@@ -135,8 +141,8 @@ static void test_invalid_changes_nothing(void **state)
     /* the same message as static mode: file:line:col: path: message */
     if (!strstr(errors.base, "dir/half.yaml:11:14: spec.locality.regoin: unknown field"))
         fail_msg("%s", errors.base);
-    assert_int_equal(f->st.revision, 1);
-    assert_int_equal(f->st.res.len, 1);
+    assert_int_equal(cg_control_store_revision(&f->st), 1);
+    assert_int_equal(nres(f), 1);
     assert_null(cg_control_store_find(&f->st, CG_KIND_CLUSTER, "", "", "cluster-3"));
     /* duplicates within one body */
     cg_buf_reset(&errors);
@@ -146,7 +152,7 @@ static void test_invalid_changes_nothing(void **state)
     cg_buf_append(&errors, "", 1);
     assert_non_null(strstr(errors.base, "dup.yaml:"));
     assert_non_null(strstr(errors.base, "duplicate Cluster cluster-1"));
-    assert_int_equal(f->st.revision, 1);
+    assert_int_equal(cg_control_store_revision(&f->st), 1);
     cg_buf_free(&errors);
 }
 
@@ -157,26 +163,26 @@ static void test_delete(void **state)
     cg_buf_t errors = {0};
     assert_int_equal(apply(f, "two.yaml", two, 0, NULL, NULL), CG_CONTROL_CREATED);
     assert_int_equal(apply(f, "c1.yaml", cluster1, 0, NULL, NULL), CG_CONTROL_CREATED);
-    assert_int_equal(f->st.revision, 2);
+    assert_int_equal(cg_control_store_revision(&f->st), 2);
     assert_int_equal(
         cg_control_store_delete_docs(&f->st, "two.yaml", two, strlen(two), &r, &errors), 0);
     assert_int_equal(r.len, 2);
     assert_int_equal(r.items[0].action, CG_CONTROL_DELETED);
     assert_int_equal(r.items[1].action, CG_CONTROL_DELETED);
     cg_control_results_free(&r);
-    assert_int_equal(f->st.revision, 3);
+    assert_int_equal(cg_control_store_revision(&f->st), 3);
     /* again: nothing there, no new revision */
     assert_int_equal(
         cg_control_store_delete_docs(&f->st, "two.yaml", two, strlen(two), &r, &errors), 0);
     assert_int_equal(r.items[0].action, CG_CONTROL_NOT_FOUND);
     assert_int_equal(r.items[1].action, CG_CONTROL_NOT_FOUND);
     cg_control_results_free(&r);
-    assert_int_equal(f->st.revision, 3);
+    assert_int_equal(cg_control_store_revision(&f->st), 3);
     assert_int_equal(
         cg_control_store_delete(&f->st, CG_KIND_CLUSTER, NULL, NULL, "cluster-1", &r, &errors), 0);
     assert_int_equal(r.items[0].action, CG_CONTROL_DELETED);
     cg_control_results_free(&r);
-    assert_int_equal(f->st.res.len, 0);
+    assert_int_equal(nres(f), 0);
     assert_int_equal(cg_control_store_view(&f->st)->nclusters, 0);
     cg_buf_free(&errors);
 }
@@ -190,12 +196,14 @@ static void test_reopen_keeps_everything(void **state)
     cg_control_store_close(&f->st);
     cg_buf_t err = {0};
     assert_int_equal(cg_control_store_open(&f->st, f->dir, &err), 0);
-    assert_int_equal(f->st.revision, 3);
-    assert_int_equal(f->st.res.len, 3);
+    assert_int_equal(cg_control_store_revision(&f->st), 3);
+    assert_int_equal(nres(f), 3);
     /* creation order survives: cluster-2 and the service first, then cluster-1 */
-    assert_string_equal(f->st.res.items[0]->name, "cluster-2");
-    assert_string_equal(f->st.res.items[2]->name, "cluster-1");
-    assert_int_equal(f->st.res.items[2]->version, 3);
+    const cg_control_res_t *const *items;
+    assert_int_equal(cg_control_store_list(&f->st, &items), 3);
+    assert_string_equal(items[0]->name, "cluster-2");
+    assert_string_equal(items[2]->name, "cluster-1");
+    assert_int_equal(items[2]->version, 3);
     const cg_resource_set_t *view = cg_control_store_view(&f->st);
     assert_int_equal(view->nclusters, 2);
     assert_int_equal(view->nservices, 1);
@@ -205,6 +213,93 @@ static void test_reopen_keeps_everything(void **state)
     assert_int_equal(apply(f, "c1.yaml", cluster1, 0, &v, NULL), CG_CONTROL_CONFIGURED);
     assert_int_equal(v, 4);
     cg_buf_free(&err);
+}
+
+/* The backend's transaction contract, used directly: puts and deletes commit as one revision,
+ * each put stamped with it and a new seq, and the mirror, the view and the disk follow. */
+static void test_backend_txn(void **state)
+{
+    fx_t *f = *state;
+    assert_int_equal(apply(f, "two.yaml", two, 0, NULL, NULL), CG_CONTROL_CREATED);
+    const cg_control_store_ops_t *ops = f->st.ops;
+    assert_string_equal(ops->name, "sqlite");
+    cg_control_res_t *r = cg_xcalloc(1, sizeof(*r));
+    r->kind = CG_KIND_CLUSTER;
+    r->cluster = cg_xstrdup("");
+    r->namespace_ = cg_xstrdup("");
+    r->name = cg_xstrdup("cluster-9");
+    r->json = cg_xstrdup("{\"apiVersion\":\"crossgate/v1\",\"kind\":\"Cluster\",\"metadata\":"
+                         "{\"name\":\"cluster-9\"},\"spec\":{\"locality\":{\"region\":\"r9\"}}}");
+    cg_buf_t errors = {0};
+    cg_control_res_decode(r, &errors);
+    assert_non_null(r->set);
+    assert_int_equal(errors.len, 0);
+    cg_buf_free(&errors);
+    cg_control_txn_t txn = {0};
+    cg_vec_push(&txn.puts, r);
+    cg_vec_push(&txn.dels, ops->get(&f->st, CG_KIND_SERVICE, "cluster-2", "bookinfo", "pp"));
+    assert_non_null(txn.dels.items[0]);
+    assert_int_equal(ops->commit(&f->st, &txn), 0);
+    cg_vec_free(&txn.puts);
+    cg_vec_free(&txn.dels);
+    assert_int_equal(ops->revision(&f->st), 2);
+    const cg_control_res_t *got = ops->get(&f->st, CG_KIND_CLUSTER, "", "", "cluster-9");
+    assert_ptr_equal(got, r); /* the store owns the put now */
+    assert_int_equal(got->version, 2);
+    assert_int_equal(got->seq, 3);
+    assert_true(got->updated_us > 0);
+    assert_null(ops->get(&f->st, CG_KIND_SERVICE, "cluster-2", "bookinfo", "pp"));
+    assert_int_equal(ops->view(&f->st)->nclusters, 2);
+    assert_int_equal(ops->view(&f->st)->nservices, 0);
+    /* and durably */
+    cg_control_store_close(&f->st);
+    cg_buf_t err = {0};
+    assert_int_equal(cg_control_store_open(&f->st, f->dir, &err), 0);
+    const cg_control_res_t *const *items;
+    assert_int_equal(cg_control_store_list(&f->st, &items), 2);
+    assert_string_equal(items[0]->name, "cluster-2");
+    assert_string_equal(items[1]->name, "cluster-9");
+    assert_int_equal(cg_control_store_revision(&f->st), 2);
+    cg_buf_free(&err);
+}
+
+/* A backend whose writes fail: the request half reports CG_EIO, changes nothing and leaks
+ * nothing (commit owns the puts even when it fails). */
+static int failing_commit(cg_control_store_t *st, cg_control_txn_t *txn)
+{
+    (void)st;
+    for (size_t i = 0; i < txn->puts.len; i++) cg_control_res_free(txn->puts.items[i]);
+    return CG_EIO;
+}
+
+static void test_failed_commit_changes_nothing(void **state)
+{
+    fx_t *f = *state;
+    assert_int_equal(apply(f, "c1.yaml", cluster1, 0, NULL, NULL), CG_CONTROL_CREATED);
+    cg_control_store_close(&f->st);
+    static cg_control_store_ops_t broken; /* outlives the test: teardown closes through it */
+    broken = cg_control_store_sqlite;
+    broken.commit = failing_commit;
+    cg_buf_t err = {0}, errors = {0};
+    assert_int_equal(cg_control_store_open_backend(&f->st, &broken, f->dir, &err), 0);
+    assert_true(cg_control_store_is_open(&f->st));
+    cg_control_results_t r = {0};
+    assert_int_equal(cg_control_store_apply(&f->st, "two.yaml", two, strlen(two), &r, &errors),
+                     CG_EIO);
+    assert_int_equal(r.len, 0);
+    cg_buf_append(&errors, "", 1);
+    assert_string_equal(errors.base, "store: write failed\n");
+    assert_int_equal(
+        cg_control_store_delete(&f->st, CG_KIND_CLUSTER, NULL, NULL, "cluster-1", &r, &errors),
+        CG_EIO);
+    assert_int_equal(r.len, 0);
+    /* a request that changes nothing never reaches the backend's commit */
+    assert_int_equal(apply(f, "c1.yaml", cluster1, 0, NULL, NULL), CG_CONTROL_UNCHANGED);
+    assert_int_equal(cg_control_store_revision(&f->st), 1);
+    assert_int_equal(nres(f), 1);
+    assert_non_null(cg_control_store_find(&f->st, CG_KIND_CLUSTER, NULL, NULL, "cluster-1"));
+    cg_buf_free(&err);
+    cg_buf_free(&errors);
 }
 
 static void test_kind_names(void **state)
@@ -243,6 +338,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invalid_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backend_txn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_commit_changes_nothing, setup, teardown),
         cmocka_unit_test(test_kind_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,72 @@
+/* /v1/tokens: list, create (the secret shown once) and revoke control-plane tokens. */
+#include "control/api.h"
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "core/log.h"
+
+#include <inttypes.h>
+#include <llhttp.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cg_control__handle_tokens(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp,
+                               const cg_iov_t *seg, size_t nseg)
+{
+    if (nseg == 2 && req->method == HTTP_GET) {
+        resp->content_type = "application/json";
+        cg_control_tokens_json(&cp->tokens, &resp->body);
+        return;
+    }
+    if (nseg == 3 && req->method == HTTP_DELETE) {
+        char id[CG_TOKEN_ID_LEN + 1];
+        cg_buf_t err = {0};
+        int r = seg[2].len == CG_TOKEN_ID_LEN
+                    ? (memcpy(id, seg[2].base, CG_TOKEN_ID_LEN), id[CG_TOKEN_ID_LEN] = 0,
+                       cg_control_tokens_revoke(&cp->tokens, id, &err))
+                    : CG_ENOENT;
+        if (r == CG_ENOENT)
+            cg_control__text(resp, 404, "unknown token\n");
+        else if (r)
+            cg_control__text(resp, 500, "%.*s\n", (int)err.len, err.base);
+        else {
+            /* its instances can no longer heartbeat: their leases end within one TTL */
+            cg_log_info("control: token %s revoked", id);
+            cg_control__text(resp, 200, "token %s revoked\n", id);
+        }
+        cg_buf_free(&err);
+        return;
+    }
+    if (nseg != 2 || req->method != HTTP_POST) {
+        cg_control__text(resp, 405, "method not allowed\n");
+        return;
+    }
+    cg_buf_t err = {0};
+    cg_control_token_req_t tr;
+    if (cg_control_token_req_parse(req->body.base ? req->body.base : "", req->body.len, &tr,
+                                   &err)) {
+        cg_control__text(resp, 400, "bad token request: %.*s\n", (int)err.len,
+                         err.base ? err.base : "");
+        cg_buf_free(&err);
+        return;
+    }
+    char *secret = NULL;
+    const cg_token_t *k = NULL;
+    int r =
+        cg_control_tokens_create(&cp->tokens, tr.role, tr.cluster[0] ? tr.cluster : NULL, tr.ttl_ms,
+                                 tr.allow, tr.nallow, cg_clock_wall_us() / 1000, &secret, &k, &err);
+    if (r) {
+        cg_control__text(resp, r == CG_EINVAL ? 400 : 500, "cannot create token: %.*s\n",
+                         (int)err.len, err.base ? err.base : "");
+        cg_buf_free(&err);
+        return;
+    }
+    cg_log_info("control: %s token %s created%s%s", cg_role_name(k->role), k->id,
+                k->cluster[0] ? " for cluster " : "", k->cluster);
+    resp->content_type = "application/json";
+    cg_buf_printf(&resp->body,
+                  "{\"id\":\"%s\",\"role\":\"%s\",\"token\":\"%s\",\"expires_ms\":%" PRIu64 "}\n",
+                  k->id, cg_role_name(k->role), secret, k->expires_wall_ms);
+    free(secret);
+}
