@@ -30,7 +30,8 @@ struct cg_http_client {
 size_t cg_http_client_max_body = CG_HTTP_CLIENT_MAX_BODY;
 cg_addr_t cg_http_client_source;
 
-int cg_http_url_parse(const char *url, cg_addr_t *addr, char *host, size_t hostcap, const char **path)
+int cg_http_url_parse(const char *url, cg_addr_t *addr, char *host, size_t hostcap,
+                      const char **path)
 {
     if (strncmp(url, "http://", 7) != 0 || strlen(url) > CG_HTTP_URL_MAX) return CG_EINVAL;
     const char *h = url + 7, *slash = strchr(h, '/');
@@ -40,8 +41,10 @@ int cg_http_url_parse(const char *url, cg_addr_t *addr, char *host, size_t hostc
     host[hl] = '\0';
     *path = slash ? slash : "/";
     char tmp[300];
-    if (!strncmp(host, "localhost", 9)) snprintf(tmp, sizeof(tmp), "127.0.0.1%s", host + 9);
-    else snprintf(tmp, sizeof(tmp), "%s", host);
+    if (!strncmp(host, "localhost", 9))
+        snprintf(tmp, sizeof(tmp), "127.0.0.1%s", host + 9);
+    else
+        snprintf(tmp, sizeof(tmp), "%s", host);
     if (!strchr(tmp, ':') || (tmp[0] == '[' && !strstr(tmp, "]:"))) {
         char with_port[310];
         snprintf(with_port, sizeof(with_port), "%s:80", tmp);
@@ -189,8 +192,8 @@ cg_http_client_t *cg_http_client_start(cg_loop_t *loop, const char *method, cons
     c->loop = loop;
     c->cb = cb;
     c->data = data;
-    cg_buf_printf(&c->req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s", method, path, host,
-                  extra_headers ? extra_headers : "");
+    cg_buf_printf(&c->req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s", method, path,
+                  host, extra_headers ? extra_headers : "");
     if (body) cg_buf_printf(&c->req, "Content-Length: %zu\r\n", body_len);
     cg_buf_append(&c->req, "\r\n", 2);
     if (body && body_len) cg_buf_append(&c->req, body, body_len);
@@ -224,7 +227,8 @@ void cg_http_fetch(const char *method, const char *url, const char *extra_header
         res->err = CG_ESYS;
         return;
     }
-    if (!cg_http_client_start(&loop, method, url, extra_headers, body, body_len, timeout_ms, fetch_done, res)) {
+    if (!cg_http_client_start(&loop, method, url, extra_headers, body, body_len, timeout_ms,
+                              fetch_done, res)) {
         res->err = CG_ECONNREFUSED;
     } else {
         while (res->err == CG_EAGAIN) cg_loop_run_once(&loop, 100);

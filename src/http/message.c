@@ -47,8 +47,10 @@ int cg_http_check_transfer_encoding(cg_iov_t v)
         size_t start = i;
         while (i < v.len && is_tchar((unsigned char)v.base[i])) i++;
         if (i == start) return 400;
-        if (cg_iov_caseeq_lit(cg_iov(v.base + start, i - start), "chunked")) nchunked++;
-        else nother++;
+        if (cg_iov_caseeq_lit(cg_iov(v.base + start, i - start), "chunked"))
+            nchunked++;
+        else
+            nother++;
         while (i < v.len && (v.base[i] == ' ' || v.base[i] == '\t')) i++;
         if (i == v.len) break;
         if (v.base[i] != ',') return 400;
@@ -87,7 +89,8 @@ int cg_http_valid_authority(cg_iov_t v)
         const char *end = memchr(v.base, ']', v.len);
         if (!end || end == v.base + 1) return 0;
         const char *c = v.base + 1;
-        if (*c == 'v' || *c == 'V') { /* IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ) */
+        if (*c == 'v' ||
+            *c == 'V') { /* IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ) */
             const char *h = ++c;
             while (c < end && is_hex((unsigned char)*c)) c++;
             if (c == h || c >= end || *c != '.' || c + 1 >= end) return 0;
@@ -143,9 +146,12 @@ int cg_http_check_target(cg_http_head_t *h, const char *base, int method)
     if (t.base[0] == '/') return valid_path_query(t) ? 0 : 400;
     if (t.len == 1 && t.base[0] == '*') return method == HTTP_OPTIONS ? 0 : 400;
     size_t skip;
-    if (t.len >= 7 && strncasecmp(t.base, "http://", 7) == 0) skip = 7;
-    else if (t.len >= 8 && strncasecmp(t.base, "https://", 8) == 0) skip = 8;
-    else return 400;
+    if (t.len >= 7 && strncasecmp(t.base, "http://", 7) == 0)
+        skip = 7;
+    else if (t.len >= 8 && strncasecmp(t.base, "https://", 8) == 0)
+        skip = 8;
+    else
+        return 400;
     size_t e = skip;
     while (e < t.len && t.base[e] != '/' && t.base[e] != '?') e++;
     if (!cg_http_valid_authority(cg_iov(t.base + skip, e - skip))) return 400;
@@ -154,9 +160,11 @@ int cg_http_check_target(cg_http_head_t *h, const char *base, int method)
     return valid_path_query(cg_span_iov(base, h->path)) ? 0 : 400;
 }
 
-void cg_http_request_target(const cg_http_head_t *h, const char *base, cg_iov_t *authority, cg_iov_t *path)
+void cg_http_request_target(const cg_http_head_t *h, const char *base, cg_iov_t *authority,
+                            cg_iov_t *path)
 {
-    *authority = h->authority.len ? cg_span_iov(base, h->authority) : cg_http_head_value(h, base, h->host_idx);
+    *authority = h->authority.len ? cg_span_iov(base, h->authority)
+                                  : cg_http_head_value(h, base, h->host_idx);
     *path = cg_span_iov(base, h->path);
     if (path->len == 0 || path->base[0] == '?') *path = CG_IOV_LIT("/");
 }

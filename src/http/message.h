@@ -9,7 +9,7 @@
 #include <sys/uio.h>
 
 #define CG_HTTP_MAX_HEADERS 100
-#define CG_HTTP_OUT_IOV 64
+#define CG_HTTP_OUT_IOV     64
 #define CG_HTTP_OUT_SCRATCH 1024
 
 typedef struct cg_span {
@@ -27,10 +27,11 @@ enum {
     CG_HTTP_F_KEEPALIVE = 1 << 1,
     CG_HTTP_F_EXPECT_CONTINUE = 1 << 2,
     CG_HTTP_F_UPGRADE = 1 << 3,
-    CG_HTTP_F_HAS_BODY = 1 << 4, /* CL > 0 or chunked */
-    CG_HTTP_F_EOF_BODY = 1 << 5, /* response delimited by connection close */
+    CG_HTTP_F_HAS_BODY = 1 << 4,         /* CL > 0 or chunked */
+    CG_HTTP_F_EOF_BODY = 1 << 5,         /* response delimited by connection close */
     CG_HTTP_F_MULTI_CONNECTION = 1 << 6, /* more than one Connection header (conn_idx: the first) */
-    CG_HTTP_F_CONN_NAMES = 1 << 7, /* a Connection token other than close / keep-alive names a header */
+    CG_HTTP_F_CONN_NAMES =
+        1 << 7, /* a Connection token other than close / keep-alive names a header */
 };
 
 /* Largest Content-Length accepted (4 EiB): far beyond any real body, far from wrapping. */
@@ -38,7 +39,7 @@ enum {
 
 /* A parsed head. Offsets are relative to the start of the buffer data it was parsed from. */
 typedef struct cg_http_head {
-    uint32_t len; /* bytes of the whole head, CRLFCRLF included */
+    uint32_t len;   /* bytes of the whole head, CRLFCRLF included */
     uint8_t method; /* llhttp_method_t */
     uint8_t http_major, http_minor;
     uint16_t status;
@@ -80,7 +81,8 @@ int cg_http_valid_authority(cg_iov_t v);
 int cg_http_check_target(cg_http_head_t *h, const char *base, int method);
 /* The target of a request head as routing sees it: the authority of an absolute-form target,
  * else Host; the path, "/" when the target has none ("http://h", "http://h?q"). */
-void cg_http_request_target(const cg_http_head_t *h, const char *base, cg_iov_t *authority, cg_iov_t *path);
+void cg_http_request_target(const cg_http_head_t *h, const char *base, cg_iov_t *authority,
+                            cg_iov_t *path);
 const char *cg_http_status_reason(int status);
 
 /* Bytes on their way to one socket: slices of read buffers and of a small scratch area. */
@@ -88,7 +90,7 @@ typedef struct cg_http_out {
     struct iovec iov[CG_HTTP_OUT_IOV];
     uint16_t n, pos;      /* iov[pos..n) pending */
     uint16_t scratch_len; /* used bytes of scratch */
-    uint64_t total;       /* bytes ever queued (kept across resets; the owner zeroes it per message) */
+    uint64_t total; /* bytes ever queued (kept across resets; the owner zeroes it per message) */
     char scratch[CG_HTTP_OUT_SCRATCH];
 } cg_http_out_t;
 
@@ -108,7 +110,8 @@ static inline unsigned cg_http_out_room(const cg_http_out_t *o)
 int cg_http_out_push(cg_http_out_t *o, const char *p, size_t n);
 /* Copies bytes into scratch and queues them. */
 int cg_http_out_copy(cg_http_out_t *o, const char *p, size_t n);
-int cg_http_out_printf(cg_http_out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cg_http_out_printf(cg_http_out_t *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* writev()s what is pending; returns bytes written, CG_EAGAIN when the socket is full before
  * everything went, or a negative error. Resets the out when all is written. */
 ssize_t cg_http_out_write(cg_http_out_t *o, int fd);

@@ -50,7 +50,8 @@ static int on_url(llhttp_t *ll, const char *at, size_t len)
 {
     cg_http_parser_t *p = P(ll);
     span_add(p, &p->head->url, at, len);
-    if (p->head->url.len > p->limits->max_request_line) return fail(p, 414, "request line too long");
+    if (p->head->url.len > p->limits->max_request_line)
+        return fail(p, 414, "request line too long");
     return 0;
 }
 
@@ -93,7 +94,8 @@ static int names_headers(cg_iov_t v)
         size_t j = i;
         while (j < v.len && v.base[j] != ',') j++;
         cg_iov_t t = cg_iov_trim(cg_iov(v.base + i, j - i));
-        if (t.len && !cg_iov_caseeq_lit(t, "close") && !cg_iov_caseeq_lit(t, "keep-alive")) return 1;
+        if (t.len && !cg_iov_caseeq_lit(t, "close") && !cg_iov_caseeq_lit(t, "keep-alive"))
+            return 1;
         i = j + 1;
     }
     return 0;
@@ -116,7 +118,8 @@ static int on_header_value_complete(llhttp_t *ll)
     const char *b = p->base;
     if (hd->name.len == 0) return fail(p, 400, "empty header name");
     /* llhttp drops leading whitespace of a value but keeps trailing whitespace */
-    while (hd->value.len && (b[hd->value.off + hd->value.len - 1] == ' ' || b[hd->value.off + hd->value.len - 1] == '\t'))
+    while (hd->value.len && (b[hd->value.off + hd->value.len - 1] == ' ' ||
+                             b[hd->value.off + hd->value.len - 1] == '\t'))
         hd->value.len--;
     cg_span_t n = hd->name;
     cg_iov_t v = cg_span_iov(b, hd->value);
@@ -131,8 +134,10 @@ static int on_header_value_complete(llhttp_t *ll)
         break;
     case 10:
         if (is_name(b, n, "connection", 10)) {
-            if (h->conn_idx >= 0) h->flags |= CG_HTTP_F_MULTI_CONNECTION;
-            else h->conn_idx = (int16_t)idx;
+            if (h->conn_idx >= 0)
+                h->flags |= CG_HTTP_F_MULTI_CONNECTION;
+            else
+                h->conn_idx = (int16_t)idx;
             if (names_headers(v)) h->flags |= CG_HTTP_F_CONN_NAMES;
         } else if (is_name(b, n, "user-agent", 10)) {
             h->ua_idx = (int16_t)idx;
@@ -157,13 +162,16 @@ static int on_header_value_complete(llhttp_t *ll)
     case 17:
         if (is_name(b, n, "transfer-encoding", 17)) {
             if (h->te_idx >= 0) return fail(p, 400, "duplicate transfer-encoding");
-            if ((r = cg_http_check_transfer_encoding(v)) == 400) return fail(p, 400, "invalid transfer-encoding");
-            p->te_status = (uint16_t)r; /* a 501 waits for the whole head: ambiguity is a 400 first */
+            if ((r = cg_http_check_transfer_encoding(v)) == 400)
+                return fail(p, 400, "invalid transfer-encoding");
+            p->te_status =
+                (uint16_t)r; /* a 501 waits for the whole head: ambiguity is a 400 first */
             h->te_idx = (int16_t)idx;
         }
         break;
     case 6:
-        if (is_name(b, n, "expect", 6) && p->ll.http_minor >= 1 && /* RFC 9110 10.1.1: not for 1.0 */
+        if (is_name(b, n, "expect", 6) &&
+            p->ll.http_minor >= 1 && /* RFC 9110 10.1.1: not for 1.0 */
             cg_iov_caseeq_lit(cg_span_iov(b, hd->value), "100-continue"))
             h->flags |= CG_HTTP_F_EXPECT_CONTINUE;
         break;
@@ -199,11 +207,12 @@ static int check_start_line(cg_http_parser_t *p, const char *data, size_t end)
     /* reason-phrase = *( HTAB / SP / VCHAR / obs-text ): llhttp lets control bytes through */
     for (uint32_t k = h->reason.off; k < h->reason.off + h->reason.len; k++) {
         unsigned char c = (unsigned char)data[k];
-        if ((c < 0x20 && c != '\t') || c == 0x7f) return fail(p, 502, "control character in the reason phrase");
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return fail(p, 502, "control character in the reason phrase");
     }
-    if (end < 14 || memcmp(data, "HTTP/", 5) || !is_digit(data[5]) || data[6] != '.' || !is_digit(data[7]) ||
-        data[8] != ' ' || data[9] < '1' || data[9] > '5' || !is_digit(data[10]) || !is_digit(data[11]) ||
-        (data[12] != ' ' && data[12] != '\r'))
+    if (end < 14 || memcmp(data, "HTTP/", 5) || !is_digit(data[5]) || data[6] != '.' ||
+        !is_digit(data[7]) || data[8] != ' ' || data[9] < '1' || data[9] > '5' ||
+        !is_digit(data[10]) || !is_digit(data[11]) || (data[12] != ' ' && data[12] != '\r'))
         return fail(p, 502, "malformed status line");
     return 0;
 }
@@ -245,7 +254,8 @@ static int on_headers_complete(llhttp_t *ll)
     h->status = ll->status_code;
     /* llhttp refuses some of these only once asked for the body, and a head we stop at may be
      * followed by the next message: check them all here, for both directions */
-    if (h->te_idx >= 0 && h->cl_idx >= 0) return fail(p, 400, "both content-length and transfer-encoding");
+    if (h->te_idx >= 0 && h->cl_idx >= 0)
+        return fail(p, 400, "both content-length and transfer-encoding");
     if (p->te_status) return fail(p, p->te_status, "transfer-coding not implemented");
     if ((ll->flags & F_TRANSFER_ENCODING) && !(ll->flags & F_CHUNKED))
         return fail(p, 400, "transfer-encoding must be chunked");
@@ -254,7 +264,8 @@ static int on_headers_complete(llhttp_t *ll)
         return fail(p, 505, "HTTP version not supported");
     }
     /* RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing */
-    if (h->te_idx >= 0 && ll->http_minor == 0) return fail(p, 400, "transfer-encoding in an HTTP/1.0 message");
+    if (h->te_idx >= 0 && ll->http_minor == 0)
+        return fail(p, 400, "transfer-encoding in an HTTP/1.0 message");
     if (ll->type == HTTP_REQUEST) {
         int r = cg_http_check_target(h, p->base, ll->method);
         if (r) return fail(p, (uint16_t)r, "invalid request target");
@@ -263,7 +274,8 @@ static int on_headers_complete(llhttp_t *ll)
         return fail(p, 502, "unsolicited 101 switching protocols");
     }
     if (ll->flags & F_CHUNKED) h->flags |= CG_HTTP_F_CHUNKED;
-    if (!!(h->flags & CG_HTTP_F_CHUNKED) != (h->te_idx >= 0)) return fail(p, 400, "invalid transfer-encoding");
+    if (!!(h->flags & CG_HTTP_F_CHUNKED) != (h->te_idx >= 0))
+        return fail(p, 400, "invalid transfer-encoding");
     if (llhttp_should_keep_alive(ll)) h->flags |= CG_HTTP_F_KEEPALIVE;
     if (ll->upgrade) h->flags |= CG_HTTP_F_UPGRADE;
     if (ll->type == HTTP_RESPONSE && h->status >= 100 && h->status < 200 && h->status != 101) {
@@ -273,7 +285,8 @@ static int on_headers_complete(llhttp_t *ll)
         return 1; /* no body: llhttp goes to message complete, where we pause */
     }
     int bodiless = ll->type == HTTP_RESPONSE && (h->status == 204 || h->status == 304);
-    if (!bodiless && ((h->flags & CG_HTTP_F_CHUNKED) || h->content_length > 0)) h->flags |= CG_HTTP_F_HAS_BODY;
+    if (!bodiless && ((h->flags & CG_HTTP_F_CHUNKED) || h->content_length > 0))
+        h->flags |= CG_HTTP_F_HAS_BODY;
     if (ll->type == HTTP_RESPONSE && !(h->flags & CG_HTTP_F_HAS_BODY) && h->content_length < 0 &&
         !p->skip_body && !bodiless)
         h->flags |= CG_HTTP_F_EOF_BODY;
@@ -316,8 +329,7 @@ static int on_chunk_complete(llhttp_t *ll)
     cg_http_parser_t *p = P(ll);
     /* never at the last chunk: what completes the message would wait for input that never comes */
     if (p->last_chunk) return 0;
-    if (p->out && (cg_http_out_room(p->out) < 8 ||
-                   CG_HTTP_OUT_SCRATCH - p->out->scratch_len < 64))
+    if (p->out && (cg_http_out_room(p->out) < 8 || CG_HTTP_OUT_SCRATCH - p->out->scratch_len < 64))
         return HPE_PAUSED;
     return 0;
 }
@@ -330,8 +342,10 @@ static int on_message_complete(llhttp_t *ll)
         if (cg_http_out_push(p->out, "0\r\n\r\n", 5)) return fail(p, 502, "output vector full");
     }
     p->complete = 1;
-    if (p->state == ST_HEAD_DONE || p->state == ST_HEAD) p->state = ST_HEAD_DONE;
-    else p->state = ST_DONE;
+    if (p->state == ST_HEAD_DONE || p->state == ST_HEAD)
+        p->state = ST_HEAD_DONE;
+    else
+        p->state = ST_DONE;
     return HPE_PAUSED;
 }
 
@@ -383,7 +397,8 @@ static int map_error(cg_http_parser_t *p, llhttp_errno_t e)
         p->error_status = 400;
         p->error_reason = llhttp_get_error_reason(&p->ll);
         /* 505 for a well-formed version we do not speak; a malformed one is a 400 */
-        if (e == HPE_INVALID_VERSION && p->error_reason && !strcmp(p->error_reason, "Invalid HTTP version"))
+        if (e == HPE_INVALID_VERSION && p->error_reason &&
+            !strcmp(p->error_reason, "Invalid HTTP version"))
             p->error_status = 505;
     }
     return CG_EPARSE;
@@ -410,7 +425,8 @@ int cg_http_parse_head(cg_http_parser_t *p, const char *data, size_t len, size_t
     llhttp_resume(&p->ll);
     if (p->interim) {
         p->interim = 0;
-        if (check_head(p, data, 0, *parsed)) return CG_EPARSE; /* the same strictness as a final head */
+        if (check_head(p, data, 0, *parsed))
+            return CG_EPARSE; /* the same strictness as a final head */
         return CG_HTTP_INTERIM;
     }
     p->head->len = (uint32_t)*parsed;
@@ -433,14 +449,20 @@ static int scan_trailers(cg_http_parser_t *p, const char *s, size_t n)
         if (++p->trailer_bytes > p->limits->max_head) return fail(p, 431, "trailers too large");
         switch (p->trailers) {
         case TR_LINE_START:
-            if (c == '\r') p->trailers = TR_END_CR;
-            else if (c == '\n') return fail(p, 400, "bare LF in trailers");
-            else if (c == ' ' || c == '\t') return fail(p, 400, "obs-fold in trailers");
-            else p->trailers = TR_IN_LINE;
+            if (c == '\r')
+                p->trailers = TR_END_CR;
+            else if (c == '\n')
+                return fail(p, 400, "bare LF in trailers");
+            else if (c == ' ' || c == '\t')
+                return fail(p, 400, "obs-fold in trailers");
+            else
+                p->trailers = TR_IN_LINE;
             break;
         case TR_IN_LINE:
-            if (c == '\r') p->trailers = TR_CR;
-            else if (c == '\n') return fail(p, 400, "bare LF in trailers");
+            if (c == '\r')
+                p->trailers = TR_CR;
+            else if (c == '\n')
+                return fail(p, 400, "bare LF in trailers");
             break;
         case TR_CR:
             if (c != '\n') return fail(p, 400, "bare CR in trailers");
@@ -509,7 +531,8 @@ int cg_http_parse_eof(cg_http_parser_t *p, cg_http_out_t *out)
     if (p->complete) return 0;
     if (p->state != ST_HEAD && (p->head->flags & CG_HTTP_F_EOF_BODY)) {
         /* a body delimited by the close: the close is its end */
-        if (out && p->body_out == CG_BODY_OUT_CHUNKED && cg_http_out_push(out, "0\r\n\r\n", 5)) return CG_ELIMIT;
+        if (out && p->body_out == CG_BODY_OUT_CHUNKED && cg_http_out_push(out, "0\r\n\r\n", 5))
+            return CG_ELIMIT;
         p->complete = 1;
         return 0;
     }

@@ -93,7 +93,8 @@ cg_iov_t cg_httpd_header(const cg_httpd_req_t *req, const char *name)
 
 static void respond(sconn_t *c, int status, const char *body, int close)
 {
-    cg_buf_printf(&c->out, "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n%s\r\n%s",
+    cg_buf_printf(&c->out,
+                  "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n%s\r\n%s",
                   status, cg_http_status_reason(status), strlen(body),
                   close ? "connection: close\r\n" : "", body);
     if (close) c->closing = 1;
@@ -101,8 +102,8 @@ static void respond(sconn_t *c, int status, const char *body, int close)
 
 static void write_response(sconn_t *c, cg_httpd_resp_t *resp, int close, int head)
 {
-    cg_buf_printf(&c->out, "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n", resp->status,
-                  cg_http_status_reason(resp->status),
+    cg_buf_printf(&c->out, "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n",
+                  resp->status, cg_http_status_reason(resp->status),
                   resp->content_type ? resp->content_type : "text/plain", resp->body.len);
     if (resp->headers.len) cg_buf_append(&c->out, resp->headers.base, resp->headers.len);
     if (close) cg_buf_append_str(&c->out, "connection: close\r\n");
@@ -184,7 +185,8 @@ static int process(sconn_t *c)
     cg_httpd_t *s = c->srv;
     while (!c->closing && !c->pending.gone) {
         if (!c->head_done) {
-            int r = cg_http_parse_head(&c->parser, c->in.base + c->in.off, cg_buf_size(&c->in), &c->parsed);
+            int r = cg_http_parse_head(&c->parser, c->in.base + c->in.off, cg_buf_size(&c->in),
+                                       &c->parsed);
             if (r == CG_EAGAIN) return 0;
             if (r != 0) {
                 respond(c, c->parser.error_status ? c->parser.error_status : 400,
@@ -204,8 +206,8 @@ static int process(sconn_t *c)
         if (cg_http_parser_has_body(&c->parser) && !c->parser.complete) {
             cg_http_out_reset(&c->body_out);
             c->parser.body_out = CG_BODY_OUT_LENGTH;
-            int r = cg_http_parse_body(&c->parser, c->in.base + c->in.off, cg_buf_size(&c->in), &c->parsed,
-                                       &c->body_out);
+            int r = cg_http_parse_body(&c->parser, c->in.base + c->in.off, cg_buf_size(&c->in),
+                                       &c->parsed, &c->body_out);
             for (unsigned i = 0; i < c->body_out.n; i++)
                 cg_buf_append(&c->body, c->body_out.iov[i].iov_base, c->body_out.iov[i].iov_len);
             if (c->body.len > s->max_body) {
@@ -221,7 +223,8 @@ static int process(sconn_t *c)
                 size_t keep_from = c->in.off + c->head_len;
                 size_t parsed_abs = c->in.off + c->parsed;
                 if (parsed_abs > keep_from) {
-                    memmove(c->in.base + keep_from, c->in.base + parsed_abs, c->in.len - parsed_abs);
+                    memmove(c->in.base + keep_from, c->in.base + parsed_abs,
+                            c->in.len - parsed_abs);
                     c->in.len -= parsed_abs - keep_from;
                     c->parsed = c->head_len;
                 }

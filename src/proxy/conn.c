@@ -32,7 +32,7 @@
 
 #define READ_CHUNK (16 * 1024)
 /* Loop guard: a request that crossed this many gateways is in a loop. */
-#define CG_MAX_HOPS 8
+#define CG_MAX_HOPS   8
 #define FREE_LIST_MAX 1024
 
 enum { S_IDLE, S_HEAD, S_UPSTREAM, S_LOCAL, S_CLOSED };
@@ -74,8 +74,8 @@ struct conn {
     cg_http_head_t head;
     cg_http_parser_t parser;
     cg_http_out_t out;
-    cg_timer_t timer;    /* header read / keep-alive idle */
-    cg_timer_t rq_timer; /* route timeout */
+    cg_timer_t timer;     /* header read / keep-alive idle */
+    cg_timer_t rq_timer;  /* route timeout */
     cg_timer_t try_timer; /* per-try timeout, or the back-off before a repeat */
     cg_defer_t defer;
     up_t *up;
@@ -204,10 +204,9 @@ static void local_reply(conn_t *c, int status, uint32_t flags, const char *body,
     c->status = (uint16_t)status;
     c->flags |= flags;
     if (close || !(c->head.flags & CG_HTTP_F_KEEPALIVE) || draining(c->w)) c->close_after = 1;
-    cg_http_out_printf(o,
-                       "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\ncontent-type: text/plain\r\n%s\r\n",
-                       status, cg_http_status_reason(status), blen,
-                       c->close_after ? "connection: close\r\n" : "");
+    cg_http_out_printf(
+        o, "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\ncontent-type: text/plain\r\n%s\r\n", status,
+        cg_http_status_reason(status), blen, c->close_after ? "connection: close\r\n" : "");
     c->resp_body_start = o->total;
     if (blen) cg_http_out_push(o, body, blen); /* body is static or lives in the config */
     c->resp_started = 1;
@@ -222,20 +221,29 @@ static void redirect_reply(conn_t *c, const cg_snap_redirect_t *r)
     cg_http_out_t *o = &c->out;
     cg_http_out_reset(o);
     c->status = r->code ? r->code : 301;
-    if (!(c->head.flags & CG_HTTP_F_KEEPALIVE) || !c->req_done || draining(c->w)) c->close_after = 1;
+    if (!(c->head.flags & CG_HTTP_F_KEEPALIVE) || !c->req_done || draining(c->w))
+        c->close_after = 1;
     cg_iov_t host = c->authority;
     cg_iov_t hostonly = cg_proxy_host_strip_port(host);
     cg_iov_t port = CG_IOV_NULL;
-    if (hostonly.len < host.len) port = cg_iov(host.base + hostonly.len + 1, host.len - hostonly.len - 1);
+    if (hostonly.len < host.len)
+        port = cg_iov(host.base + hostonly.len + 1, host.len - hostonly.len - 1);
     cg_http_out_printf(o, "HTTP/1.1 %d %s\r\nlocation: %s://", c->status,
                        cg_http_status_reason(c->status), r->scheme ? r->scheme : "http");
-    if (r->authority) cg_http_out_push(o, r->authority, strlen(r->authority));
-    else cg_http_out_push(o, hostonly.base, hostonly.len);
-    if (r->port) cg_http_out_printf(o, ":%u", r->port);
-    else if (!r->authority && port.len) cg_http_out_printf(o, ":%.*s", (int)port.len, port.base);
-    if (r->uri) cg_http_out_push(o, r->uri, strlen(r->uri));
-    else cg_http_out_push(o, c->path.base, c->path.len);
-    cg_http_out_printf(o, "\r\ncontent-length: 0\r\n%s\r\n", c->close_after ? "connection: close\r\n" : "");
+    if (r->authority)
+        cg_http_out_push(o, r->authority, strlen(r->authority));
+    else
+        cg_http_out_push(o, hostonly.base, hostonly.len);
+    if (r->port)
+        cg_http_out_printf(o, ":%u", r->port);
+    else if (!r->authority && port.len)
+        cg_http_out_printf(o, ":%.*s", (int)port.len, port.base);
+    if (r->uri)
+        cg_http_out_push(o, r->uri, strlen(r->uri));
+    else
+        cg_http_out_push(o, c->path.base, c->path.len);
+    cg_http_out_printf(o, "\r\ncontent-length: 0\r\n%s\r\n",
+                       c->close_after ? "connection: close\r\n" : "");
     c->resp_body_start = o->total;
     c->resp_started = c->resp_done = 1;
     c->state = S_LOCAL;
@@ -247,7 +255,8 @@ static void up_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events);
 
 /* Puts a closed connection object on its free list (keeping its buffer's storage), or frees it
  * once the list holds FREE_LIST_MAX. */
-static void pool_put(cg_list_t *free_list, uint64_t *nfree, cg_list_t *link, cg_buf_t *in, void *obj)
+static void pool_put(cg_list_t *free_list, uint64_t *nfree, cg_list_t *link, cg_buf_t *in,
+                     void *obj)
 {
     if (*nfree < FREE_LIST_MAX) {
         cg_buf_reset(in);
@@ -379,8 +388,8 @@ static void up_release(conn_t *c, int reusable)
     c->up = NULL;
     u->conn = NULL;
     cg_worker_t *w = u->w;
-    if (reusable && !u->eof && !u->rdhup && u->connected && !(draining(c->w)) && !u->body_announced &&
-        (u->head.flags & CG_HTTP_F_KEEPALIVE) && u->parsed == u->in.len &&
+    if (reusable && !u->eof && !u->rdhup && u->connected && !(draining(c->w)) &&
+        !u->body_announced && (u->head.flags & CG_HTTP_F_KEEPALIVE) && u->parsed == u->in.len &&
         u->bucket->nidle < w->settings->max_idle_per_ep) {
         cg_buf_reset(&u->in);
         cg_list_insert_head(&u->bucket->idle, &u->link);
@@ -411,7 +420,8 @@ static int build_upstream_head(conn_t *c, up_t *u)
 #define BODY_CONNECT_FAILURE                                                                       \
     "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
 #define BODY_CONNECT_TERMINATION                                                                   \
-    "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+    "upstream connect error or disconnect/reset before headers. reset reason: connection "         \
+    "termination"
 
 static void start_attempt(conn_t *c);
 
@@ -430,8 +440,10 @@ static void attempt_end(conn_t *c, int reusable)
  * config. */
 static void request_release(conn_t *c, int reusable)
 {
-    if (c->route) attempt_end(c, reusable);
-    else if (c->up) up_release(c, reusable);
+    if (c->route)
+        attempt_end(c, reusable);
+    else if (c->up)
+        up_release(c, reusable);
     if (c->dest_counted) {
         c->route->dest->ws[c->w->id].active--;
         c->dest_counted = 0;
@@ -505,7 +517,8 @@ static void body_timeout(cg_loop_t *loop, cg_timer_t *t)
 static void start_try_timer(conn_t *c)
 {
     uint32_t ms = c->route->dest->policy->retry.per_try_timeout_ms;
-    if (ms && c->req_done && !c->backoff_wait) cg_timer_start(&c->w->loop, &c->try_timer, ms, try_timeout);
+    if (ms && c->req_done && !c->backoff_wait)
+        cg_timer_start(&c->w->loop, &c->try_timer, ms, try_timeout);
 }
 
 /* May the request go again after a failure of kind `what` (CG_RETRY_ON_*, 0 for a plain
@@ -513,7 +526,8 @@ static void start_try_timer(conn_t *c)
 static int can_retry(conn_t *c, uint32_t what, int status)
 {
     const cg_lb_retry_cfg_t *rc = &c->route->dest->policy->retry;
-    if (c->resp_started || (uint32_t)(c->ntried - 1) >= rc->attempts || c->ntried >= CG_MAX_TRIES) return 0;
+    if (c->resp_started || (uint32_t)(c->ntried - 1) >= rc->attempts || c->ntried >= CG_MAX_TRIES)
+        return 0;
     if (!cg_lb_retry_matches(rc->retry_on, what, status)) return 0;
     /* the body must still be whole in our buffer to be sent again */
     if ((c->head.flags & CG_HTTP_F_HAS_BODY) && !c->body_retained) return 0;
@@ -550,11 +564,13 @@ static void retry_start(conn_t *c)
 }
 
 /* The current attempt failed before a response reached the client. */
-static void attempt_failed(conn_t *c, uint32_t what, uint32_t flag, int local_status, const char *body)
+static void attempt_failed(conn_t *c, uint32_t what, uint32_t flag, int local_status,
+                           const char *body)
 {
     up_t *u = c->up;
     if (u && u->reused && !u->got_bytes && !c->retried_fresh && what == CG_RETRY_ON_RESET &&
-        !(c->head.flags & CG_HTTP_F_HAS_BODY) && cg_lb_retry_idempotent(c->head.method) && !c->resp_started) {
+        !(c->head.flags & CG_HTTP_F_HAS_BODY) && cg_lb_retry_idempotent(c->head.method) &&
+        !c->resp_started) {
         /* a pooled connection the upstream had already closed: once more on a new one, not
          * counted against the endpoint or the retry policy */
         c->retried_fresh = 1;
@@ -621,7 +637,8 @@ static void start_attempt(conn_t *c)
 {
     cg_worker_t *w = c->w;
     cg_dest_t *d = c->route->dest;
-    cg_pick_t pk = cg_proxy_balancer_pick(d, w->id, c->tried, c->ntried, c->wcluster, w->loop.now_ms, rng_next(w));
+    cg_pick_t pk = cg_proxy_balancer_pick(d, w->id, c->tried, c->ntried, c->wcluster,
+                                          w->loop.now_ms, rng_next(w));
     if (c->ntried == 0) c->wcluster = (int8_t)pk.cluster;
     if (pk.endpoint < 0) {
         attempt_end(c, 0);
@@ -631,7 +648,8 @@ static void start_attempt(conn_t *c)
     if (pk.repeat && !c->backoff_done) {
         /* the same endpoint again: wait a jittered back-off first */
         const cg_lb_retry_cfg_t *rc = &d->policy->retry;
-        uint32_t ms = cg_lb_retry_backoff_ms(c->ntried, rc->backoff_base_ms, rc->backoff_max_ms, rng_next(w));
+        uint32_t ms =
+            cg_lb_retry_backoff_ms(c->ntried, rc->backoff_base_ms, rc->backoff_max_ms, rng_next(w));
         c->backoff_done = 1;
         if (ms) {
             c->backoff_wait = 1;
@@ -670,7 +688,8 @@ static void start_attempt(conn_t *c)
         return;
     }
     start_try_timer(c);
-    if (!c->req_done) cg_timer_start(&w->loop, &c->timer, w->settings->body_timeout_ms, body_timeout);
+    if (!c->req_done)
+        cg_timer_start(&w->loop, &c->timer, w->settings->body_timeout_ms, body_timeout);
     c->state = S_UPSTREAM;
 }
 
@@ -709,7 +728,8 @@ static void on_request_head(conn_t *c)
         local_reply(c, 405, 0, "CONNECT is not supported", 1);
         return;
     }
-    if (cg_iov_eq(c->path, CG_IOV_LIT(CG_HEALTHZ_PATH)) && (h->method == HTTP_GET || h->method == HTTP_HEAD)) {
+    if (cg_iov_eq(c->path, CG_IOV_LIT(CG_HEALTHZ_PATH)) &&
+        (h->method == HTTP_GET || h->method == HTTP_HEAD)) {
         /* every gateway answers its health check on every listener */
         local_reply(c, draining(w) ? 503 : 200, 0, draining(w) ? "draining\n" : "ok\n", 0);
         return;
@@ -720,7 +740,8 @@ static void on_request_head(conn_t *c)
         return;
     }
     c->hops = (uint16_t)hops;
-    if ((h->flags & CG_HTTP_F_CHUNKED) && cg_http_parser_check_body(&c->parser, b, c->in.len, c->head_len)) {
+    if ((h->flags & CG_HTTP_F_CHUNKED) &&
+        cg_http_parser_check_body(&c->parser, b, c->in.len, c->head_len)) {
         /* what already arrived of the body is malformed: refuse it before anything goes on */
         local_reply(c, c->parser.error_status, CG_RF_DPE, c->parser.error_reason, 1);
         return;
@@ -734,9 +755,7 @@ static void on_request_head(conn_t *c)
     }
     c->route = rt;
     switch (rt->action) {
-    case CG_ACTION_DIRECT:
-        local_reply(c, rt->direct->status, 0, rt->direct->body, 0);
-        return;
+    case CG_ACTION_DIRECT: local_reply(c, rt->direct->status, 0, rt->direct->body, 0); return;
     case CG_ACTION_REDIRECT: redirect_reply(c, rt->redirect); return;
     case CG_ACTION_ROUTE: break;
     }
@@ -756,7 +775,8 @@ static int build_response_head(conn_t *c, up_t *u)
     cg_http_head_t *h = &u->head;
     int chunked_out = 0;
     /* a body the client will get (not HEAD, 1xx, 204, 304), delimited by chunks or the close */
-    if (cg_http_parser_has_body(&u->parser) && (h->flags & (CG_HTTP_F_CHUNKED | CG_HTTP_F_EOF_BODY))) {
+    if (cg_http_parser_has_body(&u->parser) &&
+        (h->flags & (CG_HTTP_F_CHUNKED | CG_HTTP_F_EOF_BODY))) {
         if (c->head.http_minor >= 1) {
             chunked_out = 1;
             u->parser.body_out = CG_BODY_OUT_CHUNKED;
@@ -815,14 +835,16 @@ static int pump_request_body(conn_t *c, up_t *u)
         buf_cut(&c->in, c->head_len, c->parsed);
         c->parsed = c->head_len;
     }
-    if ((c->head.flags & CG_HTTP_F_EXPECT_CONTINUE) && !c->continue_sent && c->in.len == c->head_len) {
+    if ((c->head.flags & CG_HTTP_F_EXPECT_CONTINUE) && !c->continue_sent &&
+        c->in.len == c->head_len) {
         c->continue_sent = 1;
         cg_http_out_push(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
         return 1;
     }
     int progress = 0;
     if (c->parsed < c->in.len) {
-        c->parser.body_out = (c->head.flags & CG_HTTP_F_CHUNKED) ? CG_BODY_OUT_CHUNKED : CG_BODY_OUT_LENGTH;
+        c->parser.body_out =
+            (c->head.flags & CG_HTTP_F_CHUNKED) ? CG_BODY_OUT_CHUNKED : CG_BODY_OUT_LENGTH;
         int r = cg_http_parse_body(&c->parser, c->in.base, c->in.len, &c->parsed, &u->out);
         if (r == CG_EPARSE) return CG_EPARSE;
         if (r == 0) {
@@ -835,13 +857,17 @@ static int pump_request_body(conn_t *c, up_t *u)
     }
     if (c->req_done || !c->readable) return progress;
     size_t keep = c->body_retained ? c->route->dest->policy->retry.buffer_limit : 0;
-    ssize_t n = read_into(c->io.fd, &c->in, c->head_len + (keep > 4 * READ_CHUNK ? keep : 4 * READ_CHUNK) + READ_CHUNK, &c->readable, c->rdhup);
+    ssize_t n =
+        read_into(c->io.fd, &c->in,
+                  c->head_len + (keep > 4 * READ_CHUNK ? keep : 4 * READ_CHUNK) + READ_CHUNK,
+                  &c->readable, c->rdhup);
     if (n == CG_EAGAIN) {
         c->readable = 0;
         return progress;
     }
     if (n == 0 || (n < 0 && n != CG_ELIMIT)) return CG_ECLOSED;
-    if (n > 0) cg_timer_start(&c->w->loop, &c->timer, c->w->settings->body_timeout_ms, body_timeout);
+    if (n > 0)
+        cg_timer_start(&c->w->loop, &c->timer, c->w->settings->body_timeout_ms, body_timeout);
     return 1;
 }
 
@@ -879,7 +905,10 @@ static int pump_response(conn_t *c, up_t *u)
             cg_proxy_balancer_result(c->route->dest, c->ep, st, c->w->loop.now_ms);
             if (st >= 500) __atomic_fetch_add(&c->ep->stats->rq_error, 1, __ATOMIC_RELAXED);
             if (st >= 500 || st == 409) {
-                uint32_t what = st == 502 ? CG_RETRY_ON_502 : st == 503 ? CG_RETRY_ON_503 : st == 504 ? CG_RETRY_ON_504 : 0;
+                uint32_t what = st == 502   ? CG_RETRY_ON_502
+                                : st == 503 ? CG_RETRY_ON_503
+                                : st == 504 ? CG_RETRY_ON_504
+                                            : 0;
                 if (retry_allowed(c, what, st)) {
                     attempt_end(c, 0); /* the rest of this response is not wanted */
                     retry_start(c);
@@ -969,7 +998,8 @@ static void finish_request(conn_t *c)
             .xff_orig = cg_http_head_value(h, b, h->xff_idx),
             .peer_ip = cg_iov(c->peer_ip, c->peer_ip_len),
             .user_agent = cg_http_head_value(h, b, h->ua_idx),
-            .request_id = c->rid_generated ? cg_iov_str(c->rid) : cg_http_head_value(h, b, h->rid_idx),
+            .request_id =
+                c->rid_generated ? cg_iov_str(c->rid) : cg_http_head_value(h, b, h->rid_idx),
             .authority = authority,
             .upstream_host = c->ep ? cg_iov_str(c->ep->name) : CG_IOV_NULL,
         };
@@ -1004,7 +1034,6 @@ static void finish_request(conn_t *c)
     cg_timer_start(&w->loop, &c->timer, w->settings->idle_timeout_ms, idle_timeout);
 }
 
-
 static void start_reading_head(conn_t *c)
 {
     c->state = S_HEAD;
@@ -1037,7 +1066,8 @@ static int step_head(conn_t *c)
         }
     }
     if (!c->readable) return progress;
-    ssize_t n = read_into(c->io.fd, &c->in, c->parser.limits->max_head + READ_CHUNK, &c->readable, c->rdhup);
+    ssize_t n = read_into(c->io.fd, &c->in, c->parser.limits->max_head + READ_CHUNK, &c->readable,
+                          c->rdhup);
     if (n == CG_EAGAIN) {
         c->readable = 0;
         return progress;
@@ -1103,7 +1133,8 @@ static void conn_run(conn_t *c)
                     conn_close(c);
                     return;
                 }
-                local_reply(c, c->parser.error_status ? c->parser.error_status : 400, 0, "bad request body", 1);
+                local_reply(c, c->parser.error_status ? c->parser.error_status : 400, 0,
+                            "bad request body", 1);
                 progress = 1;
                 break;
             }
@@ -1122,8 +1153,10 @@ static void conn_run(conn_t *c)
                 break;
             }
             if (r < 0) {
-                if (r == CG_EPARSE) attempt_failed(c, CG_RETRY_ON_RESET, CG_RF_UPE, 502, "upstream protocol error");
-                else attempt_failed(c, CG_RETRY_ON_RESET, CG_RF_UC, 503, BODY_CONNECT_TERMINATION);
+                if (r == CG_EPARSE)
+                    attempt_failed(c, CG_RETRY_ON_RESET, CG_RF_UPE, 502, "upstream protocol error");
+                else
+                    attempt_failed(c, CG_RETRY_ON_RESET, CG_RF_UC, 503, BODY_CONNECT_TERMINATION);
                 progress = 1;
                 break;
             }
@@ -1228,8 +1261,10 @@ static void header_timeout(cg_loop_t *loop, cg_timer_t *t)
 static void idle_timeout(cg_loop_t *loop, cg_timer_t *t)
 {
     conn_t *c = cg_container_of(t, conn_t, timer);
-    if (c->state == S_IDLE) conn_close(c);
-    else if (c->state == S_HEAD) header_timeout(loop, t);
+    if (c->state == S_IDLE)
+        conn_close(c);
+    else if (c->state == S_HEAD)
+        header_timeout(loop, t);
 }
 
 static void conn_free(cg_loop_t *loop, cg_defer_t *d)
@@ -1266,8 +1301,8 @@ static void conn_close(conn_t *c)
 
 /* ---------- accepting ---------- */
 
-#define ACCEPT_BATCH 64        /* accepts per listener event, for fairness with open connections */
-#define ACCEPT_PAUSE_MS 500    /* as nginx: stop accepting for a while when fds run out */
+#define ACCEPT_BATCH        64  /* accepts per listener event, for fairness with open connections */
+#define ACCEPT_PAUSE_MS     500 /* as nginx: stop accepting for a while when fds run out */
 #define ACCEPT_LOG_EVERY_MS 1000
 
 static void accept_resume(cg_loop_t *loop, cg_timer_t *t)
@@ -1298,11 +1333,12 @@ static void accept_pause(cg_worker_t *w, int why, uint16_t port, int err)
     }
     w->accept_log_ms = w->loop.now_ms;
     if (why == PAUSE_FDS)
-        cg_log_warn("worker %d: accept on port %u: %s; pausing %d ms (%" PRIu64 " pauses not logged)", w->id, port,
-                    strerror(err), ACCEPT_PAUSE_MS, w->accept_suppressed);
-    else
-        cg_log_warn("worker %d: %u connections, the most allowed (--max-connections); pausing accepts (%" PRIu64
+        cg_log_warn("worker %d: accept on port %u: %s; pausing %d ms (%" PRIu64
                     " pauses not logged)",
+                    w->id, port, strerror(err), ACCEPT_PAUSE_MS, w->accept_suppressed);
+    else
+        cg_log_warn("worker %d: %u connections, the most allowed (--max-connections); pausing "
+                    "accepts (%" PRIu64 " pauses not logged)",
                     w->id, w->settings->max_conns, w->accept_suppressed);
     w->accept_suppressed = 0;
 }

@@ -52,7 +52,8 @@ static void probe_done(probe_t *p, cg_hc_outcome_t r)
         if (p->st->hc.unhealthy)
             cg_log_warn("health check: %s (cluster %s) unhealthy (%s)", p->name, p->cluster,
                         r == CG_HC_BAD_STATUS ? "bad status" : "no answer");
-        else cg_log_info("health check: %s (cluster %s) healthy", p->name, p->cluster);
+        else
+            cg_log_info("health check: %s (cluster %s) healthy", p->name, p->cluster);
     }
 }
 
@@ -170,8 +171,10 @@ static void on_tick(cg_loop_t *l, cg_timer_t *t)
     cg_list_foreach_safe(pos, tmp, &probes)
     {
         probe_t *p = cg_container_of(pos, probe_t, link);
-        if (!p->seen) probe_free(p);
-        else if (!p->inflight && l->now_ms >= p->next_due) probe_start(p);
+        if (!p->seen)
+            probe_free(p);
+        else if (!p->inflight && l->now_ms >= p->next_due)
+            probe_start(p);
     }
     cg_timer_start(l, t, TICK_MS, on_tick);
 }

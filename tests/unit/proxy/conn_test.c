@@ -16,8 +16,12 @@
 
 static cg_worker_t w;
 static cg_proxy_settings_t settings = {
-    .header_timeout_ms = 10000, .body_timeout_ms = 10000, .idle_timeout_ms = 10000,
-    .upstream_idle_ms = 10000, .max_idle_per_ep = 4, .access_log_fd = -1,
+    .header_timeout_ms = 10000,
+    .body_timeout_ms = 10000,
+    .idle_timeout_ms = 10000,
+    .upstream_idle_ms = 10000,
+    .max_idle_per_ep = 4,
+    .access_log_fd = -1,
 };
 
 static int setup(void **state)
@@ -81,7 +85,7 @@ static void test_upstream_freed_by_an_earlier_event_of_the_same_batch(void **sta
     int cs[2], us[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, cs), 0);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, us), 0);
-    close(cs[1]);                          /* the client is gone: EPOLLHUP on the conn */
+    close(cs[1]); /* the client is gone: EPOLLHUP on the conn */
     assert_int_equal(write(us[1], "HTTP/1.1 200 OK\r\n", 17), 17); /* the upstream answers */
     w.stats.pool_upstreams = FREE_LIST_MAX; /* free-list full: a free is a free() */
     up_t *u;
@@ -207,10 +211,14 @@ static void test_max_connections_pauses_and_resumes_on_close(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_upstream_freed_by_an_earlier_event_of_the_same_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_closed_upstream_is_not_reused_within_the_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_out_of_fds_pauses_accepting_and_resumes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_connections_pauses_and_resumes_on_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upstream_freed_by_an_earlier_event_of_the_same_batch,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_closed_upstream_is_not_reused_within_the_batch, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_fds_pauses_accepting_and_resumes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_max_connections_pauses_and_resumes_on_close, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
