@@ -33,16 +33,18 @@ cg_addr_t cg_http_client_source;
 int cg_http_url_parse(const char *url, cg_addr_t *addr, char *host, size_t hostcap,
                       const char **path)
 {
-    if (strncmp(url, "http://", 7) != 0 || strlen(url) > CG_HTTP_URL_MAX) return CG_EINVAL;
-    const char *h = url + 7, *slash = strchr(h, '/');
+    static const char scheme[] = "http://", localhost[] = "localhost";
+    if (strncmp(url, scheme, sizeof(scheme) - 1) != 0 || strlen(url) > CG_HTTP_URL_MAX)
+        return CG_EINVAL;
+    const char *h = url + sizeof(scheme) - 1, *slash = strchr(h, '/');
     size_t hl = slash ? (size_t)(slash - h) : strlen(h);
     if (hl == 0 || hl >= hostcap) return CG_EINVAL;
     memcpy(host, h, hl);
     host[hl] = '\0';
     *path = slash ? slash : "/";
     char tmp[300];
-    if (!strncmp(host, "localhost", 9))
-        snprintf(tmp, sizeof(tmp), "127.0.0.1%s", host + 9);
+    if (!strncmp(host, localhost, sizeof(localhost) - 1))
+        snprintf(tmp, sizeof(tmp), "127.0.0.1%s", host + sizeof(localhost) - 1);
     else
         snprintf(tmp, sizeof(tmp), "%s", host);
     if (!strchr(tmp, ':') || (tmp[0] == '[' && !strstr(tmp, "]:"))) {
@@ -195,7 +197,7 @@ cg_http_client_t *cg_http_client_start(cg_loop_t *loop, const char *method, cons
     cg_buf_printf(&c->req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s", method, path,
                   host, extra_headers ? extra_headers : "");
     if (body) cg_buf_printf(&c->req, "Content-Length: %zu\r\n", body_len);
-    cg_buf_append(&c->req, "\r\n", 2);
+    cg_buf_append_iov(&c->req, CG_IOV_LIT("\r\n"));
     if (body && body_len) cg_buf_append(&c->req, body, body_len);
     cg_http_out_push(&c->out, c->req.base, c->req.len);
     cg_http_parser_init(&c->parser, 0, &c->head, NULL);

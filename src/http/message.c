@@ -146,10 +146,11 @@ int cg_http_check_target(cg_http_head_t *h, const char *base, int method)
     if (t.base[0] == '/') return valid_path_query(t) ? 0 : 400;
     if (t.len == 1 && t.base[0] == '*') return method == HTTP_OPTIONS ? 0 : 400;
     size_t skip;
-    if (t.len >= 7 && strncasecmp(t.base, "http://", 7) == 0)
-        skip = 7;
-    else if (t.len >= 8 && strncasecmp(t.base, "https://", 8) == 0)
-        skip = 8;
+    const cg_iov_t http = CG_IOV_LIT("http://"), https = CG_IOV_LIT("https://");
+    if (t.len >= http.len && strncasecmp(t.base, http.base, http.len) == 0)
+        skip = http.len;
+    else if (t.len >= https.len && strncasecmp(t.base, https.base, https.len) == 0)
+        skip = https.len;
     else
         return 400;
     size_t e = skip;

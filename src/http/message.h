@@ -34,6 +34,10 @@ enum {
         1 << 7, /* a Connection token other than close / keep-alive names a header */
 };
 
+/* Fixed protocol elements, spelled once. */
+#define CG_HTTP_100_CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
+#define CG_HTTP_LAST_CHUNK   "0\r\n\r\n" /* last-chunk, no trailers, end of message */
+
 /* Largest Content-Length accepted (4 EiB): far beyond any real body, far from wrapping. */
 #define CG_HTTP_MAX_CONTENT_LENGTH (INT64_C(1) << 62)
 
@@ -108,6 +112,9 @@ static inline unsigned cg_http_out_room(const cg_http_out_t *o)
 }
 /* Queues a slice (must outlive the write). Merges with the previous slice when adjacent. */
 int cg_http_out_push(cg_http_out_t *o, const char *p, size_t n);
+/* Queues a string literal (static storage: it outlives any write), its length counted by the
+ * compiler. */
+#define CG_HTTP_OUT_PUSH_LIT(o, lit) cg_http_out_push((o), "" lit, sizeof(lit) - 1)
 /* Copies bytes into scratch and queues them. */
 int cg_http_out_copy(cg_http_out_t *o, const char *p, size_t n);
 int cg_http_out_printf(cg_http_out_t *o, const char *fmt, ...)

@@ -9,8 +9,8 @@ enum { ST_HEAD, ST_HEAD_DONE, ST_BODY, ST_DONE };
 enum { TR_LINE_START = 1, TR_IN_LINE, TR_CR, TR_END_CR }; /* the trailer scan: see scan_trailers */
 
 const cg_http_limits_t cg_http_default_limits = {
-    .max_head = 64 * 1024,
-    .max_request_line = 8 * 1024,
+    .max_head = CG_HTTP_DEFAULT_MAX_HEAD,
+    .max_request_line = CG_HTTP_DEFAULT_MAX_REQUEST_LINE,
 };
 
 #define P(ll) ((cg_http_parser_t *)(ll)->data)
@@ -101,9 +101,9 @@ static int names_headers(cg_iov_t v)
     return 0;
 }
 
-static int is_name(const char *base, cg_span_t s, const char *lit, size_t n)
+static int is_name(const char *base, cg_span_t s, cg_iov_t lit)
 {
-    return s.len == n && strncasecmp(base + s.off, lit, n) == 0;
+    return s.len == lit.len && strncasecmp(base + s.off, lit.base, lit.len) == 0;
 }
 
 static int on_header_value_complete(llhttp_t *ll)
@@ -125,26 +125,26 @@ static int on_header_value_complete(llhttp_t *ll)
     cg_iov_t v = cg_span_iov(b, hd->value);
     int r;
     switch (n.len) {
-    case 4:
-        if (is_name(b, n, "host", 4) && p->ll.type == HTTP_REQUEST) {
+    case sizeof("host") - 1:
+        if (is_name(b, n, CG_IOV_LIT("host")) && p->ll.type == HTTP_REQUEST) {
             if (h->host_idx >= 0) return fail(p, 400, "duplicate host header");
             if (!cg_http_valid_authority(v)) return fail(p, 400, "invalid host header");
             h->host_idx = (int16_t)idx;
         }
         break;
-    case 10:
-        if (is_name(b, n, "connection", 10)) {
+    case sizeof("connection") - 1: /* and user-agent */
+        if (is_name(b, n, CG_IOV_LIT("connection"))) {
             if (h->conn_idx >= 0)
                 h->flags |= CG_HTTP_F_MULTI_CONNECTION;
             else
                 h->conn_idx = (int16_t)idx;
             if (names_headers(v)) h->flags |= CG_HTTP_F_CONN_NAMES;
-        } else if (is_name(b, n, "user-agent", 10)) {
+        } else if (is_name(b, n, CG_IOV_LIT("user-agent"))) {
             h->ua_idx = (int16_t)idx;
         }
         break;
-    case 14:
-        if (is_name(b, n, "content-length", 14)) {
+    case sizeof("content-length") - 1:
+        if (is_name(b, n, CG_IOV_LIT("content-length"))) {
             /* our own reading, not llhttp's: 1*DIGIT within a bound, so no value can wrap */
             if (h->cl_idx >= 0) return fail(p, 400, "duplicate content-length");
             int64_t cl = cg_http_parse_content_length(v);
@@ -153,14 +153,14 @@ static int on_header_value_complete(llhttp_t *ll)
             h->content_length = cl;
         }
         break;
-    case 12:
-        if (is_name(b, n, "x-request-id", 12)) h->rid_idx = (int16_t)idx;
+    case sizeof("x-request-id") - 1:
+        if (is_name(b, n, CG_IOV_LIT("x-request-id"))) h->rid_idx = (int16_t)idx;
         break;
-    case 15:
-        if (is_name(b, n, "x-forwarded-for", 15)) h->xff_idx = (int16_t)idx;
+    case sizeof("x-forwarded-for") - 1:
+        if (is_name(b, n, CG_IOV_LIT("x-forwarded-for"))) h->xff_idx = (int16_t)idx;
         break;
-    case 17:
-        if (is_name(b, n, "transfer-encoding", 17)) {
+    case sizeof("transfer-encoding") - 1:
+        if (is_name(b, n, CG_IOV_LIT("transfer-encoding"))) {
             if (h->te_idx >= 0) return fail(p, 400, "duplicate transfer-encoding");
             if ((r = cg_http_check_transfer_encoding(v)) == 400)
                 return fail(p, 400, "invalid transfer-encoding");
@@ -169,8 +169,8 @@ static int on_header_value_complete(llhttp_t *ll)
             h->te_idx = (int16_t)idx;
         }
         break;
-    case 6:
-        if (is_name(b, n, "expect", 6) &&
+    case sizeof("expect") - 1:
+        if (is_name(b, n, CG_IOV_LIT("expect")) &&
             p->ll.http_minor >= 1 && /* RFC 9110 10.1.1: not for 1.0 */
             cg_iov_caseeq_lit(cg_span_iov(b, hd->value), "100-continue"))
             h->flags |= CG_HTTP_F_EXPECT_CONTINUE;
@@ -304,7 +304,7 @@ static int on_body(llhttp_t *ll, const char *at, size_t len)
     if (!o || len == 0) return 0;
     if (p->body_out == CG_BODY_OUT_CHUNKED) {
         if (cg_http_out_printf(o, "%zx\r\n", len) || cg_http_out_push(o, at, len) ||
-            cg_http_out_push(o, "\r\n", 2))
+            CG_HTTP_OUT_PUSH_LIT(o, "\r\n"))
             return fail(p, 502, "output vector full");
         return 0;
     }
@@ -339,7 +339,8 @@ static int on_message_complete(llhttp_t *ll)
     cg_http_parser_t *p = P(ll);
     if (p->interim) return HPE_PAUSED; /* cg_http_parse_head reports CG_HTTP_INTERIM */
     if (p->out && p->body_out == CG_BODY_OUT_CHUNKED) {
-        if (cg_http_out_push(p->out, "0\r\n\r\n", 5)) return fail(p, 502, "output vector full");
+        if (CG_HTTP_OUT_PUSH_LIT(p->out, CG_HTTP_LAST_CHUNK))
+            return fail(p, 502, "output vector full");
     }
     p->complete = 1;
     if (p->state == ST_HEAD_DONE || p->state == ST_HEAD)
@@ -531,7 +532,8 @@ int cg_http_parse_eof(cg_http_parser_t *p, cg_http_out_t *out)
     if (p->complete) return 0;
     if (p->state != ST_HEAD && (p->head->flags & CG_HTTP_F_EOF_BODY)) {
         /* a body delimited by the close: the close is its end */
-        if (out && p->body_out == CG_BODY_OUT_CHUNKED && cg_http_out_push(out, "0\r\n\r\n", 5))
+        if (out && p->body_out == CG_BODY_OUT_CHUNKED &&
+            CG_HTTP_OUT_PUSH_LIT(out, CG_HTTP_LAST_CHUNK))
             return CG_ELIMIT;
         p->complete = 1;
         return 0;

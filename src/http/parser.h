@@ -9,9 +9,14 @@
 #include <llhttp.h>
 #include <stddef.h>
 
+/* The defaults (no configuration sets others today): a request over either is refused with 431
+ * or 414, a response head over max_head is a 502. */
+#define CG_HTTP_DEFAULT_MAX_HEAD         (64 * 1024)
+#define CG_HTTP_DEFAULT_MAX_REQUEST_LINE (8 * 1024)
+
 typedef struct cg_http_limits {
-    uint32_t max_head;         /* whole head, default 64 KiB (431) */
-    uint32_t max_request_line; /* default 8 KiB (414) */
+    uint32_t max_head;         /* a whole head, CRLFCRLF included */
+    uint32_t max_request_line; /* the request target */
 } cg_http_limits_t;
 
 extern const cg_http_limits_t cg_http_default_limits;

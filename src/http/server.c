@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#define READ_CHUNK 4096 /* free space kept in a connection's read buffer */
+
 /* A parked request: embedded in its connection, live while `gone` is set. */
 struct cg_httpd_pending {
     cg_httpd_gone_cb gone;
@@ -107,7 +109,7 @@ static void write_response(sconn_t *c, cg_httpd_resp_t *resp, int close, int hea
                   resp->content_type ? resp->content_type : "text/plain", resp->body.len);
     if (resp->headers.len) cg_buf_append(&c->out, resp->headers.base, resp->headers.len);
     if (close) cg_buf_append_str(&c->out, "connection: close\r\n");
-    cg_buf_append(&c->out, "\r\n", 2);
+    cg_buf_append_iov(&c->out, CG_IOV_LIT("\r\n"));
     if (!head) cg_buf_append(&c->out, resp->body.base, resp->body.len);
     cg_buf_free(&resp->body);
     cg_buf_free(&resp->headers);
@@ -201,7 +203,7 @@ static int process(sconn_t *c)
                 return 0;
             }
             if ((c->head.flags & CG_HTTP_F_EXPECT_CONTINUE) && cg_http_parser_has_body(&c->parser))
-                cg_buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+                cg_buf_append_iov(&c->out, CG_IOV_LIT(CG_HTTP_100_CONTINUE));
         }
         if (cg_http_parser_has_body(&c->parser) && !c->parser.complete) {
             cg_http_out_reset(&c->body_out);
@@ -274,7 +276,7 @@ static void sconn_run(sconn_t *c)
             sconn_close(c);
             return;
         }
-        if (cg_buf_reserve(&c->in, 4096)) {
+        if (cg_buf_reserve(&c->in, READ_CHUNK)) {
             sconn_close(c);
             return;
         }
@@ -285,7 +287,9 @@ static void sconn_run(sconn_t *c)
         }
         if (n < 0) return;
         c->in.len += (size_t)n;
-        if (cg_buf_size(&c->in) > 64 * 1024 + c->srv->max_body + 4096) {
+        /* a whole request at most (a head within the parser's limit and a body within
+         * max_body), and what one read may bring beyond it */
+        if (cg_buf_size(&c->in) > c->parser.limits->max_head + c->srv->max_body + READ_CHUNK) {
             sconn_close(c);
             return;
         }

@@ -31,6 +31,11 @@
 #include <unistd.h>
 
 #define READ_CHUNK (16 * 1024)
+/* conn_run's passes over one connection per event before it yields to the others (the work
+ * left is picked up on the next turn: see the end of conn_run). */
+#define CONN_RUN_MAX_SPINS 256
+/* Request body bytes read ahead of the upstream when none are kept for a retry. */
+#define BODY_WINDOW (4 * READ_CHUNK)
 /* Loop guard: a request that crossed this many gateways is in a loop. */
 #define CG_MAX_HOPS   8
 #define FREE_LIST_MAX 1024
@@ -838,7 +843,7 @@ static int pump_request_body(conn_t *c, up_t *u)
     if ((c->head.flags & CG_HTTP_F_EXPECT_CONTINUE) && !c->continue_sent &&
         c->in.len == c->head_len) {
         c->continue_sent = 1;
-        cg_http_out_push(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        CG_HTTP_OUT_PUSH_LIT(&c->out, CG_HTTP_100_CONTINUE);
         return 1;
     }
     int progress = 0;
@@ -857,10 +862,9 @@ static int pump_request_body(conn_t *c, up_t *u)
     }
     if (c->req_done || !c->readable) return progress;
     size_t keep = c->body_retained ? c->route->dest->policy->retry.buffer_limit : 0;
-    ssize_t n =
-        read_into(c->io.fd, &c->in,
-                  c->head_len + (keep > 4 * READ_CHUNK ? keep : 4 * READ_CHUNK) + READ_CHUNK,
-                  &c->readable, c->rdhup);
+    ssize_t n = read_into(c->io.fd, &c->in,
+                          c->head_len + (keep > BODY_WINDOW ? keep : BODY_WINDOW) + READ_CHUNK,
+                          &c->readable, c->rdhup);
     if (n == CG_EAGAIN) {
         c->readable = 0;
         return progress;
@@ -950,7 +954,10 @@ Read:
         return progress;
     }
     {
-        ssize_t n = read_into(u->io.fd, &u->in, 64 * 1024 + READ_CHUNK, &u->readable, u->rdhup);
+        /* the response head must fit the upstream parser's head limit; body bytes stream through
+         * the same bound */
+        ssize_t n = read_into(u->io.fd, &u->in, u->parser.limits->max_head + READ_CHUNK,
+                              &u->readable, u->rdhup);
         if (n == CG_EAGAIN) {
             u->readable = 0;
             return progress;
@@ -1098,7 +1105,7 @@ static void io_rearm(cg_loop_t *loop, cg_io_t *io)
 static void conn_run(conn_t *c)
 {
     int spins;
-    for (spins = 0; spins < 256 && c->state != S_CLOSED; spins++) {
+    for (spins = 0; spins < CONN_RUN_MAX_SPINS && c->state != S_CLOSED; spins++) {
         int progress = 0, r;
         r = flush_down(c);
         if (r < 0) {
@@ -1182,7 +1189,7 @@ static void conn_run(conn_t *c)
         }
         if (!progress) break;
     }
-    if (spins == 256 && c->state != S_CLOSED) {
+    if (spins == CONN_RUN_MAX_SPINS && c->state != S_CLOSED) {
         /* stopped for fairness with work left: bytes already queued bring no new edge (an
          * upstream that finished sending, a client that keeps up), so ask for both sockets
          * to be reported again rather than stall until a timeout */

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #define TICK_MS 100
+/* A probe reads no further than the start of the status line: "HTTP/1.x NNN". */
+#define STATUS_LINE_START (sizeof("HTTP/1.x NNN") - 1)
 
 typedef struct probe {
     cg_list_t link;
@@ -82,11 +84,12 @@ static void on_probe_io(cg_loop_t *l, cg_io_t *io, uint32_t events)
         }
         p->len += (size_t)n;
         p->buf[p->len] = '\0';
-        if (p->len >= 12 || memchr(p->buf, '\n', p->len)) break;
+        if (p->len >= STATUS_LINE_START || memchr(p->buf, '\n', p->len)) break;
     }
-    if (p->len < 12) return;
-    /* "HTTP/1.x NNN" */
-    int ok = !strncmp(p->buf, "HTTP/1.", 7) && !strncmp(p->buf + 8, " 200", 4);
+    if (p->len < STATUS_LINE_START) return;
+    static const char version[] = "HTTP/1.", ok_status[] = " 200";
+    int ok = !strncmp(p->buf, version, sizeof(version) - 1) && /* the minor version digit between */
+             !strncmp(p->buf + sizeof(version), ok_status, sizeof(ok_status) - 1);
     probe_done(p, ok ? CG_HC_OK : CG_HC_BAD_STATUS);
 }
 

@@ -160,6 +160,68 @@ static void add_listener(int lfd)
         assert_true(cond);                                                                         \
     } while (0)
 
+/* A new upstream connection whose socket the loop cannot watch (epoll refuses it): the
+ * request gets our own shortage, and the connection object, with the read buffer it took
+ * from the free list, goes back to that list, nothing lost (ASan's leak check at exit). */
+static void test_upstream_that_cannot_be_watched_is_recycled_with_its_buffer(void **state)
+{
+    (void)state;
+    int lfd = listen_loopback();
+    /* a recycled upstream connection whose buffer has storage */
+    up_t *old = up_alloc(&w);
+    assert_int_equal(cg_buf_reserve(&old->in, READ_CHUNK), 0);
+    char *storage = old->in.base;
+    up_free(old);
+    cg_loop_run_once(&w.loop, 0);
+    assert_int_equal(w.stats.pool_upstreams, 1);
+
+    cg_ep_stats_t st = {0};
+    cg_endpoint_t ep = {.stats = &st};
+    socklen_t len = sizeof(ep.addr.u);
+    assert_int_equal(getsockname(lfd, &ep.addr.u.sa, &len), 0);
+    ep.addr.len = len;
+    conn_t c = {.w = &w};
+    int epfd = w.loop.epfd;
+    w.loop.epfd = -1; /* every epoll_ctl fails */
+    int err = 0;
+    up_t *u = up_acquire(&c, &ep, 1, &err);
+    w.loop.epfd = epfd;
+    assert_null(u);
+    assert_int_equal(err, CG_ENORES);
+    assert_int_equal(w.stats.up_cx_active, 0);
+    cg_loop_run_once(&w.loop, 0); /* the deferred recycle */
+    assert_int_equal(w.stats.pool_upstreams, 1);
+    up_t *again = up_alloc(&w);
+    assert_ptr_equal(again, old);
+    assert_ptr_equal(again->in.base, storage); /* the buffer came back with it */
+    up_free(again);
+    cg_loop_run_once(&w.loop, 0);
+    close(lfd);
+}
+
+/* The same for an accepted connection: one recycled from the free list, with read-buffer
+ * storage, is freed whole when the loop cannot watch it (ASan's leak check at exit: the
+ * buffer was once freed without its storage). */
+static void test_accepted_connection_that_cannot_be_watched_frees_its_buffer(void **state)
+{
+    (void)state;
+    int lfd = listen_loopback();
+    add_listener(lfd);
+    conn_t *old = cg_xcalloc(1, sizeof(*old));
+    old->w = &w;
+    assert_int_equal(cg_buf_reserve(&old->in, READ_CHUNK), 0);
+    pool_put(&w.free_conns, &w.stats.pool_conns, &old->link, &old->in, old);
+    int client = connect_to(lfd);
+    int epfd = w.loop.epfd;
+    w.loop.epfd = -1; /* every epoll_ctl fails */
+    cg_proxy__accept(&w.loop, &w.listeners[0].io, EPOLLIN);
+    w.loop.epfd = epfd;
+    assert_int_equal(w.stats.cx_active, 0);
+    assert_int_equal(w.stats.pool_conns, 0); /* taken from the list, then freed */
+    assert_true(cg_list_empty(&w.free_conns));
+    close(client);
+}
+
 static void test_out_of_fds_pauses_accepting_and_resumes(void **state)
 {
     (void)state;
@@ -215,6 +277,10 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_upstream_is_not_reused_within_the_batch, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_upstream_that_cannot_be_watched_is_recycled_with_its_buffer, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_accepted_connection_that_cannot_be_watched_frees_its_buffer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_fds_pauses_accepting_and_resumes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_max_connections_pauses_and_resumes_on_close, setup,
