@@ -9,6 +9,8 @@
 #include <cmocka.h>
 
 #include "../../../src/proxy/conn.c"
+#include "../../../src/proxy/conn_reply.c"
+#include "../../../src/proxy/conn_up.c"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -69,7 +71,7 @@ static conn_t *conn_with_upstream(int cfd, int ufd, up_t **up)
     u->connected = 1;
     u->conn = c;
     c->up = u;
-    assert_int_equal(cg_io_start(&w.loop, &u->io, ufd, up_on_io), 0);
+    assert_int_equal(cg_io_start(&w.loop, &u->io, ufd, cg_proxy__up_on_io), 0);
     w.stats.up_cx_active++;
     *up = u;
     return c;
@@ -105,9 +107,9 @@ static void test_closed_upstream_is_not_reused_within_the_batch(void **state)
     int us[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, us), 0);
     up_t *u = up_alloc(&w);
-    assert_int_equal(cg_io_start(&w.loop, &u->io, us[0], up_on_io), 0);
+    assert_int_equal(cg_io_start(&w.loop, &u->io, us[0], cg_proxy__up_on_io), 0);
     w.stats.up_cx_active++;
-    up_free(u);
+    cg_proxy__up_free(u);
     assert_null(u->io.cb); /* a stale event of this batch is skipped by the loop */
     up_t *v = up_alloc(&w);
     assert_ptr_not_equal(u, v); /* not handed out again before the batch ends */
@@ -115,8 +117,8 @@ static void test_closed_upstream_is_not_reused_within_the_batch(void **state)
     assert_int_equal(w.stats.pool_upstreams, 1); /* recycled once the batch is over */
     up_t *again = up_alloc(&w);
     assert_ptr_equal(again, u);
-    up_free(again);
-    up_free(v);
+    cg_proxy__up_free(again);
+    cg_proxy__up_free(v);
     cg_loop_run_once(&w.loop, 0);
     close(us[1]);
 }
@@ -171,7 +173,7 @@ static void test_upstream_that_cannot_be_watched_is_recycled_with_its_buffer(voi
     up_t *old = up_alloc(&w);
     assert_int_equal(cg_buf_reserve(&old->in, READ_CHUNK), 0);
     char *storage = old->in.base;
-    up_free(old);
+    cg_proxy__up_free(old);
     cg_loop_run_once(&w.loop, 0);
     assert_int_equal(w.stats.pool_upstreams, 1);
 
@@ -194,7 +196,7 @@ static void test_upstream_that_cannot_be_watched_is_recycled_with_its_buffer(voi
     up_t *again = up_alloc(&w);
     assert_ptr_equal(again, old);
     assert_ptr_equal(again->in.base, storage); /* the buffer came back with it */
-    up_free(again);
+    cg_proxy__up_free(again);
     cg_loop_run_once(&w.loop, 0);
     close(lfd);
 }
@@ -263,7 +265,7 @@ static void test_max_connections_pauses_and_resumes_on_close(void **state)
     RUN_UNTIL(w.stats.cx_active == 2 && w.accept_paused == PAUSE_MAX_CONNS, 5000);
     assert_null(w.listeners[0].io.cb);
     /* a connection closing makes room: accepting resumes at once, not after the pause */
-    conn_close(cg_container_of(w.conns.next, conn_t, link));
+    cg_proxy__conn_close(cg_container_of(w.conns.next, conn_t, link));
     assert_int_equal(w.accept_paused, PAUSE_NONE);
     RUN_UNTIL(w.stats.cx_total == 3, 5000);
     settings.max_conns = 0;
