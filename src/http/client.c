@@ -188,28 +188,36 @@ cg_http_client_t *cg_http_client_start(cg_loop_t *loop, const char *method, cons
     char host[256];
     const char *path;
     if (cg_http_url_parse(url, &addr, host, sizeof(host), &path)) return NULL;
-    int fd = cg_sock_connect_from(&addr, cg_http_client_source.len ? &cg_http_client_source : NULL);
-    if (fd < 0) return NULL;
     cg_http_client_t *c = cg_xcalloc(1, sizeof(*c));
     c->loop = loop;
     c->cb = cb;
     c->data = data;
-    cg_buf_printf(&c->req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s", method, path,
-                  host, extra_headers ? extra_headers : "");
-    if (body) cg_buf_printf(&c->req, "Content-Length: %zu\r\n", body_len);
-    cg_buf_append_iov(&c->req, CG_IOV_LIT("\r\n"));
-    if (body && body_len) cg_buf_append(&c->req, body, body_len);
+    c->io.fd = -1;
+    cg_http_request_spec_t spec = {
+        .method = method,
+        .target = path,
+        .host = host,
+        .close = 1,
+        .extra = extra_headers,
+        .content_length = body ? (int64_t)body_len : -1,
+    };
+    if (cg_http_request_head(&c->req, &spec) || (body && cg_buf_append(&c->req, body, body_len)))
+        goto Error;
     cg_http_out_push(&c->out, c->req.base, c->req.len);
     cg_http_parser_init(&c->parser, 0, &c->head, NULL);
     c->parser.skip_body = !strcmp(method, "HEAD");
+    int fd = cg_sock_connect_from(&addr, cg_http_client_source.len ? &cg_http_client_source : NULL);
+    if (fd < 0) goto Error;
     if (cg_io_start(loop, &c->io, fd, on_io)) {
         close(fd);
-        cg_buf_free(&c->req);
-        free(c);
-        return NULL;
+        goto Error;
     }
     cg_timer_start(loop, &c->timer, timeout_ms, on_timeout);
     return c;
+Error:
+    cg_buf_free(&c->req);
+    free(c);
+    return NULL;
 }
 
 static void fetch_done(cg_http_client_t *c, cg_http_result_t *res, void *data)

@@ -25,6 +25,50 @@ static int is_tchar(unsigned char c)
     return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+int cg_http_parse_status_start(const char *data, size_t len, cg_http_status_line_t *out)
+{
+    if (len < CG_HTTP_STATUS_START) return CG_EAGAIN;
+    const char *s = data + CG_HTTP_VERSION_LEN; /* SP 3DIGIT (SP / CR) */
+    if (!cg_http_is_version(data) || s[0] != ' ' || s[1] < '1' || s[1] > '5' || !is_digit(s[2]) ||
+        !is_digit(s[3]) || (s[4] != ' ' && s[4] != '\r'))
+        return CG_EPARSE;
+    out->major = (uint8_t)(data[5] - '0');
+    out->minor = (uint8_t)(data[7] - '0');
+    out->status = (uint16_t)((s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0'));
+    return 0;
+}
+
+/* No SP, CTL or DEL: what may stand in a request line's target or a Host value unquoted. */
+static int is_visible(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || *s == 0x7f) return 0;
+    return 1;
+}
+
+int cg_http_request_head(cg_buf_t *b, const cg_http_request_spec_t *r)
+{
+    if (!*r->method || !*r->target || !*r->host || !is_visible(r->target) || !is_visible(r->host))
+        return CG_EINVAL;
+    for (const char *m = r->method; *m; m++)
+        if (!is_tchar((unsigned char)*m)) return CG_EINVAL;
+    size_t before = cg_buf_size(b); /* a reserve may compact b: sizes stay, offsets move */
+    int err = cg_buf_printf(b, "%s %s HTTP/1.1\r\nHost: %s\r\n", r->method, r->target, r->host);
+    if (!err && r->user_agent) err = cg_buf_printf(b, "User-Agent: %s\r\n", r->user_agent);
+    if (!err && r->close) err = cg_buf_append_iov(b, CG_IOV_LIT("Connection: close\r\n"));
+    if (!err && r->extra) err = cg_buf_append_str(b, r->extra);
+    if (!err && r->content_length >= 0)
+        err = cg_buf_printf(b, "Content-Length: %lld\r\n", (long long)r->content_length);
+    if (!err) err = cg_buf_append_iov(b, CG_IOV_LIT("\r\n"));
+    if (err) b->len = b->off + before;
+    return err;
+}
+
 int64_t cg_http_parse_content_length(cg_iov_t v)
 {
     if (v.len == 0) return -1;

@@ -89,6 +89,39 @@ void cg_http_request_target(const cg_http_head_t *h, const char *base, cg_iov_t 
                             cg_iov_t *path);
 const char *cg_http_status_reason(int status);
 
+/* HTTP/1 heads built and read by hand, for the control path and tools (the proxy forwards heads
+ * through http/forward.c and parses them with http/parser.c). */
+
+/* HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 2.3), CG_HTTP_VERSION_LEN bytes at s. */
+#define CG_HTTP_VERSION_LEN (sizeof("HTTP/1.1") - 1)
+static inline int cg_http_is_version(const char *s)
+{
+    return s[0] == 'H' && s[1] == 'T' && s[2] == 'T' && s[3] == 'P' && s[4] == '/' && s[5] >= '0' &&
+           s[5] <= '9' && s[6] == '.' && s[7] >= '0' && s[7] <= '9';
+}
+
+/* A status line's start: HTTP-version SP 3DIGIT, then SP (a reason follows) or CR (RFC 9112 4);
+ * the first CG_HTTP_STATUS_START bytes of a response tell it. */
+#define CG_HTTP_STATUS_START (CG_HTTP_VERSION_LEN + sizeof(" 200 ") - 1)
+typedef struct cg_http_status_line {
+    uint8_t major, minor;
+    uint16_t status; /* 100..599 */
+} cg_http_status_line_t;
+/* Reads it from data[0, len): 0, CG_EAGAIN while len < CG_HTTP_STATUS_START, or CG_EPARSE. */
+int cg_http_parse_status_start(const char *data, size_t len, cg_http_status_line_t *out);
+
+/* A request head: the request line, Host, the optional lines in this order, the blank line. */
+typedef struct cg_http_request_spec {
+    const char *method, *target, *host;
+    const char *user_agent; /* NULL: none */
+    int close;              /* Connection: close */
+    const char *extra;      /* "name: value\r\n" lines, or NULL */
+    int64_t content_length; /* < 0: none (no body) */
+} cg_http_request_spec_t;
+/* Appends it to b. CG_EINVAL when the method is not a token or the target or host holds a space
+ * or control character (nothing is appended then), CG_ENOMEM. */
+int cg_http_request_head(cg_buf_t *b, const cg_http_request_spec_t *r);
+
 /* Bytes on their way to one socket: slices of read buffers and of a small scratch area. */
 typedef struct cg_http_out {
     struct iovec iov[CG_HTTP_OUT_IOV];

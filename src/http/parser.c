@@ -179,14 +179,6 @@ static int on_header_value_complete(llhttp_t *ll)
     return 0;
 }
 
-/* Strict framing checks llhttp leaves to us, on the complete head bytes data[start, end):
- * every line ends in CRLF (no bare CR or LF), no obs-fold continuation lines. Also records
- * each header's line end so kept headers can be forwarded as raw slices. */
-static int is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
 /* The start line exactly as RFC 9112 writes it, where llhttp tolerates more (runs of spaces):
  * request-line = method SP request-target SP HTTP-version CRLF, after at most the empty lines
  * llhttp skips; status-line = HTTP-version SP 3DIGIT [SP reason] CRLF. */
@@ -198,9 +190,10 @@ static int check_start_line(cg_http_parser_t *p, const char *data, size_t end)
         while (i + 1 < end && data[i] == '\r' && data[i + 1] == '\n') i += 2;
         size_t m = strlen(cg_http_method_name(h->method));
         size_t v = (size_t)h->url.off + h->url.len; /* just past the target */
-        if (h->url.off != i + m + 1 || data[i + m] != ' ' || v + 11 > end || data[v] != ' ' ||
-            memcmp(data + v + 1, "HTTP/", 5) || !is_digit(data[v + 6]) || data[v + 7] != '.' ||
-            !is_digit(data[v + 8]) || data[v + 9] != '\r')
+        /* SP HTTP-version CRLF after the target */
+        if (h->url.off != i + m + 1 || data[i + m] != ' ' || v + CG_HTTP_VERSION_LEN + 3 > end ||
+            data[v] != ' ' || !cg_http_is_version(data + v + 1) ||
+            data[v + 1 + CG_HTTP_VERSION_LEN] != '\r')
             return fail(p, 400, "malformed request line");
         return 0;
     }
@@ -210,13 +203,15 @@ static int check_start_line(cg_http_parser_t *p, const char *data, size_t end)
         if ((c < 0x20 && c != '\t') || c == 0x7f)
             return fail(p, 502, "control character in the reason phrase");
     }
-    if (end < 14 || memcmp(data, "HTTP/", 5) || !is_digit(data[5]) || data[6] != '.' ||
-        !is_digit(data[7]) || data[8] != ' ' || data[9] < '1' || data[9] > '5' ||
-        !is_digit(data[10]) || !is_digit(data[11]) || (data[12] != ' ' && data[12] != '\r'))
+    cg_http_status_line_t sl;
+    if (end <= CG_HTTP_STATUS_START || cg_http_parse_status_start(data, end, &sl))
         return fail(p, 502, "malformed status line");
     return 0;
 }
 
+/* Strict framing checks llhttp leaves to us, on the complete head bytes data[start, end):
+ * every line ends in CRLF (no bare CR or LF), no obs-fold continuation lines. Also records
+ * each header's line end so kept headers can be forwarded as raw slices. */
 static int check_head(cg_http_parser_t *p, const char *data, size_t start, size_t end)
 {
     cg_http_head_t *h = p->head;

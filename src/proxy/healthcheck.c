@@ -4,6 +4,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/sock.h"
+#include "http/message.h"
 #include "lb/health.h"
 #include "proxy/config.h"
 #include "proxy/worker.h"
@@ -15,8 +16,6 @@
 #include <unistd.h>
 
 #define TICK_MS 100
-/* A probe reads no further than the start of the status line: "HTTP/1.x NNN". */
-#define STATUS_LINE_START (sizeof("HTTP/1.x NNN") - 1)
 
 typedef struct probe {
     cg_list_t link;
@@ -84,12 +83,13 @@ static void on_probe_io(cg_loop_t *l, cg_io_t *io, uint32_t events)
         }
         p->len += (size_t)n;
         p->buf[p->len] = '\0';
-        if (p->len >= STATUS_LINE_START || memchr(p->buf, '\n', p->len)) break;
+        if (p->len >= CG_HTTP_STATUS_START || memchr(p->buf, '\n', p->len)) break;
     }
-    if (p->len < STATUS_LINE_START) return;
-    static const char version[] = "HTTP/1.", ok_status[] = " 200";
-    int ok = !strncmp(p->buf, version, sizeof(version) - 1) && /* the minor version digit between */
-             !strncmp(p->buf + sizeof(version), ok_status, sizeof(ok_status) - 1);
+    /* a probe reads no further than the start of the status line */
+    cg_http_status_line_t sl;
+    int r = cg_http_parse_status_start(p->buf, p->len, &sl);
+    if (r == CG_EAGAIN) return;
+    int ok = r == 0 && sl.major == 1 && sl.status == 200;
     probe_done(p, ok ? CG_HC_OK : CG_HC_BAD_STATUS);
 }
 
