@@ -208,30 +208,29 @@ static int build_response_head(conn_t *c, up_t *u)
 
 /* ---------- the pump ---------- */
 
-static int flush_down(conn_t *c)
+/* Writes what is queued for a socket that is writable. Returns progress (1), 0, or an error. A
+ * write that leaves bytes queued found the socket full: it is not writable until its next edge. */
+static inline int flush_out(cg_http_out_t *o, int fd, uint8_t *writable)
 {
-    if (!cg_http_out_pending(&c->out) || !c->writable) return 0;
-    ssize_t n = cg_http_out_write(&c->out, c->io.fd);
+    if (!cg_http_out_pending(o) || !*writable) return 0;
+    ssize_t n = cg_http_out_write(o, fd);
     if (n == CG_EAGAIN) {
-        c->writable = 0;
+        *writable = 0;
         return 0;
     }
     if (n < 0) return (int)n;
-    if (cg_http_out_pending(&c->out)) c->writable = 0;
+    if (cg_http_out_pending(o)) *writable = 0;
     return 1;
+}
+
+static int flush_down(conn_t *c)
+{
+    return flush_out(&c->out, c->io.fd, &c->writable);
 }
 
 static int flush_up(up_t *u)
 {
-    if (!cg_http_out_pending(&u->out) || !u->writable || !u->connected) return 0;
-    ssize_t n = cg_http_out_write(&u->out, u->io.fd);
-    if (n == CG_EAGAIN) {
-        u->writable = 0;
-        return 0;
-    }
-    if (n < 0) return (int)n;
-    if (cg_http_out_pending(&u->out)) u->writable = 0;
-    return 1;
+    return u->connected ? flush_out(&u->out, u->io.fd, &u->writable) : 0;
 }
 
 /* Moves request body bytes from the client to the upstream. Returns progress (1), 0, or <0
