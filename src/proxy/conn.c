@@ -756,17 +756,8 @@ void cg_proxy__accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
             return;
         }
         cg_sock_set_nodelay(fd);
-        conn_t *c;
-        if (!cg_list_empty(&w->free_conns)) {
-            c = cg_container_of(w->free_conns.next, conn_t, link);
-            cg_list_unlink(&c->link);
-            w->stats.pool_conns--;
-            cg_buf_t keep = c->in;
-            memset(c, 0, offsetof(conn_t, rid));
-            c->in = keep;
-        } else {
-            c = cg_xcalloc(1, sizeof(*c));
-        }
+        /* the fields from rid on (the request id) are not cleared */
+        conn_t *c = POOL_TAKE(&w->free_conns, &w->stats.pool_conns, conn_t, offsetof(conn_t, rid));
         c->w = w;
         c->port = l->port;
         c->upstream_ms = -1;

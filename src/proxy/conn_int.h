@@ -18,7 +18,9 @@
 #include "proxy/balancer.h"
 #include "proxy/worker.h"
 
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define READ_CHUNK    (16 * 1024)
 #define FREE_LIST_MAX 1024
@@ -127,6 +129,25 @@ static inline void pool_put(cg_list_t *free_list, uint64_t *nfree, cg_list_t *li
         free(obj);
     }
 }
+
+/* pool_put's counterpart: takes an object of `size` bytes off its free list, or allocates one,
+ * zeroed over its first `clear` bytes (all of a new one) with its buffer's storage kept. */
+static inline void *pool_take(cg_list_t *free_list, uint64_t *nfree, size_t size, size_t link_off,
+                              size_t in_off, size_t clear)
+{
+    if (cg_list_empty(free_list)) return cg_xcalloc(1, size);
+    cg_list_t *link = free_list->next;
+    cg_list_unlink(link);
+    (*nfree)--;
+    char *obj = (char *)link - link_off;
+    cg_buf_t keep = *(cg_buf_t *)(obj + in_off);
+    memset(obj, 0, clear);
+    *(cg_buf_t *)(obj + in_off) = keep;
+    return obj;
+}
+#define POOL_TAKE(free_list, nfree, type, clear)                                                   \
+    ((type *)pool_take((free_list), (nfree), sizeof(type), offsetof(type, link),                   \
+                       offsetof(type, in), (clear)))
 
 /* conn.c: the downstream side */
 void cg_proxy__conn_run(conn_t *c);

@@ -72,17 +72,7 @@ static void up_connect_timeout(cg_loop_t *loop, cg_timer_t *t);
 
 static up_t *up_alloc(cg_worker_t *w)
 {
-    up_t *u;
-    if (!cg_list_empty(&w->free_ups)) {
-        u = cg_container_of(w->free_ups.next, up_t, link);
-        cg_list_unlink(&u->link);
-        w->stats.pool_upstreams--;
-        cg_buf_t keep = u->in;
-        memset(u, 0, sizeof(*u));
-        u->in = keep;
-    } else {
-        u = cg_xcalloc(1, sizeof(*u));
-    }
+    up_t *u = POOL_TAKE(&w->free_ups, &w->stats.pool_upstreams, up_t, sizeof(up_t));
     cg_list_init(&u->link);
     cg_list_init(&u->defer.link);
     u->w = w;
