@@ -441,6 +441,7 @@ static void finish_request(conn_t *c)
     c->flags = 0;
     c->status = 0;
     c->req_done = c->resp_done = c->resp_started = c->continue_sent = c->retried_fresh = 0;
+    c->rid_generated = 0; /* a next request whose head does not parse has no id of its own */
     c->ntried = 0;
     c->backoff_wait = c->backoff_done = 0;
     c->upstream_ms = -1;
@@ -756,7 +757,6 @@ void cg_proxy__accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
             return;
         }
         cg_sock_set_nodelay(fd);
-        /* the fields from rid on (the request id) are not cleared */
         conn_t *c = POOL_TAKE(&w->free_conns, &w->stats.pool_conns, conn_t, offsetof(conn_t, rid));
         c->w = w;
         c->port = l->port;

@@ -96,8 +96,8 @@ struct conn {
     int64_t upstream_ms;
     uint64_t resp_body_start; /* out total when the response body began */
     uint64_t bytes_sent;
-    char rid[40];
-    uint8_t rid_generated;
+    uint8_t rid_generated; /* rid holds the id made up for this request */
+    char rid[40];          /* last: not cleared when the object is reused */
 };
 
 /* Set by the main thread on SIGTERM while the gateway drains. */
