@@ -93,27 +93,36 @@ cg_iov_t cg_httpd_header(const cg_httpd_req_t *req, const char *name)
     return cg_http_head_value(req->head, req->base, i);
 }
 
+/* Every response head: status line, content-type (text/plain unless given), content-length,
+ * the handler's extra lines, connection: close when the connection ends after it. */
+static void write_head(sconn_t *c, int status, const char *content_type, size_t content_length,
+                       cg_iov_t extra, int close)
+{
+    cg_buf_printf(&c->out, "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n", status,
+                  cg_http_status_reason(status), content_type ? content_type : "text/plain",
+                  content_length);
+    if (extra.len) cg_buf_append_iov(&c->out, extra);
+    if (close) {
+        cg_buf_append_iov(&c->out, CG_IOV_LIT("connection: close\r\n"));
+        c->closing = 1;
+    }
+    cg_buf_append_iov(&c->out, CG_IOV_LIT("\r\n"));
+}
+
+/* The server's own answers (refused requests). */
 static void respond(sconn_t *c, int status, const char *body, int close)
 {
-    cg_buf_printf(&c->out,
-                  "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n%s\r\n%s",
-                  status, cg_http_status_reason(status), strlen(body),
-                  close ? "connection: close\r\n" : "", body);
-    if (close) c->closing = 1;
+    write_head(c, status, NULL, strlen(body), CG_IOV_NULL, close);
+    cg_buf_append_str(&c->out, body);
 }
 
 static void write_response(sconn_t *c, cg_httpd_resp_t *resp, int close, int head)
 {
-    cg_buf_printf(&c->out, "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n",
-                  resp->status, cg_http_status_reason(resp->status),
-                  resp->content_type ? resp->content_type : "text/plain", resp->body.len);
-    if (resp->headers.len) cg_buf_append(&c->out, resp->headers.base, resp->headers.len);
-    if (close) cg_buf_append_str(&c->out, "connection: close\r\n");
-    cg_buf_append_iov(&c->out, CG_IOV_LIT("\r\n"));
+    write_head(c, resp->status, resp->content_type, resp->body.len,
+               cg_iov(resp->headers.base, resp->headers.len), close);
     if (!head) cg_buf_append(&c->out, resp->body.base, resp->body.len);
     cg_buf_free(&resp->body);
     cg_buf_free(&resp->headers);
-    if (close) c->closing = 1;
 }
 
 /* Runs the handler; returns 1 when it deferred its response. */
