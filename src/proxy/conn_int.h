@@ -2,8 +2,9 @@
  * pumps; conn_up.c: upstream connections, pools and attempts; conn_reply.c: the answers the
  * gateway gives itself). Private to them: nothing else includes it.
  *
- * Calls across these files are once per request or rarer (an attempt starts, ends, fails); the
- * small helpers every request needs are static inline here. */
+ * Calls across these files are once per request or rarer (an attempt starts, ends, fails), or
+ * into cg_proxy__conn_run, which no caller ever inlined; the small helpers every request needs
+ * are static inline here. */
 #ifndef CG_PROXY_CONN_INT_H
 #define CG_PROXY_CONN_INT_H
 
