@@ -9,7 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_RESPONSE (64 * 1024 * 1024)
+#define MAX_RESPONSE                                                                               \
+    (64 * 1024 * 1024)         /* the read buffer at most: the head, body bytes not yet parsed */
+#define READ_CHUNK (16 * 1024) /* free space kept in the read buffer */
 
 struct cg_http_client {
     cg_loop_t *loop;
@@ -151,7 +153,7 @@ static void on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         cg_http_out_reset(&c->out);
     }
     for (;;) {
-        if (cg_buf_reserve(&c->in, 16384)) {
+        if (cg_buf_reserve(&c->in, READ_CHUNK)) {
             finish(c, CG_ENOMEM);
             return;
         }

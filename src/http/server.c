@@ -10,7 +10,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define READ_CHUNK 4096 /* free space kept in a connection's read buffer */
+#define READ_CHUNK      4096 /* free space kept in a connection's read buffer */
+#define ACCEPT_BATCH    32   /* accepts per listener event, for fairness with open connections */
+#define ACCEPT_PAUSE_MS 500  /* out of fds or full: accepting pauses this long at most */
+#define LISTEN_BACKLOG  512
 
 /* A parked request: embedded in its connection, live while `gone` is set. */
 struct cg_httpd_pending {
@@ -334,7 +337,7 @@ static int evict_one(cg_httpd_t *s)
 static void on_accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
 {
     cg_httpd_t *s = cg_container_of(io, cg_httpd_t, io);
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
         cg_addr_t peer;
         peer.len = sizeof(peer.u);
         int fd = accept4(s->fd, &peer.u.sa, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -343,7 +346,7 @@ static void on_accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
                 /* level-triggered: returning would spin; pause accepting a while instead */
                 cg_io_stop(loop, &s->io);
                 s->io.cb = on_accept;
-                cg_timer_start(loop, &s->accept_timer, 500, accept_resume);
+                cg_timer_start(loop, &s->accept_timer, ACCEPT_PAUSE_MS, accept_resume);
             }
             return;
         }
@@ -355,7 +358,7 @@ static void on_accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
             cg_io_stop(loop, &s->io);
             s->io.cb = on_accept;
             s->full = 1;
-            cg_timer_start(loop, &s->accept_timer, 500, accept_resume);
+            cg_timer_start(loop, &s->accept_timer, ACCEPT_PAUSE_MS, accept_resume);
             pause = 1;
         }
         sconn_t *c = cg_xcalloc(1, sizeof(*c));
@@ -388,7 +391,7 @@ int cg_httpd_start(cg_httpd_t *s, cg_loop_t *loop, const char *addr, cg_httpd_ha
     if (!s->request_timeout_ms) s->request_timeout_ms = 10000;
     if (!s->max_conns) s->max_conns = 1024;
     cg_list_init(&s->conns);
-    int fd = cg_sock_listen(&a, 0, 512);
+    int fd = cg_sock_listen(&a, 0, LISTEN_BACKLOG);
     if (fd < 0) return fd;
     s->fd = fd;
     return cg_io_start_level(loop, &s->io, fd, EPOLLIN, on_accept);
