@@ -9,9 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_RESPONSE                                                                               \
-    (64 * 1024 * 1024)         /* the read buffer at most: the head, body bytes not yet parsed */
-#define READ_CHUNK (16 * 1024) /* free space kept in the read buffer */
+/* The read buffer at most: the head and the body bytes not yet parsed. */
+#define MAX_RESPONSE (64 * 1024 * 1024)
+#define READ_CHUNK   (16 * 1024) /* free space kept in the read buffer */
 
 struct cg_http_client {
     cg_loop_t *loop;
