@@ -9,7 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The read buffer at most: the head and the body bytes not yet parsed. */
 #define MAX_RESPONSE (64 * 1024 * 1024)
+#define READ_CHUNK   (16 * 1024) /* free space kept in the read buffer */
 
 struct cg_http_client {
     cg_loop_t *loop;
@@ -30,18 +32,23 @@ struct cg_http_client {
 size_t cg_http_client_max_body = CG_HTTP_CLIENT_MAX_BODY;
 cg_addr_t cg_http_client_source;
 
-int cg_http_url_parse(const char *url, cg_addr_t *addr, char *host, size_t hostcap, const char **path)
+int cg_http_url_parse(const char *url, cg_addr_t *addr, char *host, size_t hostcap,
+                      const char **path)
 {
-    if (strncmp(url, "http://", 7) != 0 || strlen(url) > CG_HTTP_URL_MAX) return CG_EINVAL;
-    const char *h = url + 7, *slash = strchr(h, '/');
+    static const char scheme[] = "http://", localhost[] = "localhost";
+    if (strncmp(url, scheme, sizeof(scheme) - 1) != 0 || strlen(url) > CG_HTTP_URL_MAX)
+        return CG_EINVAL;
+    const char *h = url + sizeof(scheme) - 1, *slash = strchr(h, '/');
     size_t hl = slash ? (size_t)(slash - h) : strlen(h);
     if (hl == 0 || hl >= hostcap) return CG_EINVAL;
     memcpy(host, h, hl);
     host[hl] = '\0';
     *path = slash ? slash : "/";
     char tmp[300];
-    if (!strncmp(host, "localhost", 9)) snprintf(tmp, sizeof(tmp), "127.0.0.1%s", host + 9);
-    else snprintf(tmp, sizeof(tmp), "%s", host);
+    if (!strncmp(host, localhost, sizeof(localhost) - 1))
+        snprintf(tmp, sizeof(tmp), "127.0.0.1%s", host + sizeof(localhost) - 1);
+    else
+        snprintf(tmp, sizeof(tmp), "%s", host);
     if (!strchr(tmp, ':') || (tmp[0] == '[' && !strstr(tmp, "]:"))) {
         char with_port[310];
         snprintf(with_port, sizeof(with_port), "%s:80", tmp);
@@ -146,7 +153,7 @@ static void on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         cg_http_out_reset(&c->out);
     }
     for (;;) {
-        if (cg_buf_reserve(&c->in, 16384)) {
+        if (cg_buf_reserve(&c->in, READ_CHUNK)) {
             finish(c, CG_ENOMEM);
             return;
         }
@@ -183,28 +190,36 @@ cg_http_client_t *cg_http_client_start(cg_loop_t *loop, const char *method, cons
     char host[256];
     const char *path;
     if (cg_http_url_parse(url, &addr, host, sizeof(host), &path)) return NULL;
-    int fd = cg_sock_connect_from(&addr, cg_http_client_source.len ? &cg_http_client_source : NULL);
-    if (fd < 0) return NULL;
     cg_http_client_t *c = cg_xcalloc(1, sizeof(*c));
     c->loop = loop;
     c->cb = cb;
     c->data = data;
-    cg_buf_printf(&c->req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s", method, path, host,
-                  extra_headers ? extra_headers : "");
-    if (body) cg_buf_printf(&c->req, "Content-Length: %zu\r\n", body_len);
-    cg_buf_append(&c->req, "\r\n", 2);
-    if (body && body_len) cg_buf_append(&c->req, body, body_len);
+    c->io.fd = -1;
+    cg_http_request_spec_t spec = {
+        .method = method,
+        .target = path,
+        .host = host,
+        .close = 1,
+        .extra = extra_headers,
+        .content_length = body ? (int64_t)body_len : -1,
+    };
+    if (cg_http_request_head(&c->req, &spec) || (body && cg_buf_append(&c->req, body, body_len)))
+        goto Error;
     cg_http_out_push(&c->out, c->req.base, c->req.len);
     cg_http_parser_init(&c->parser, 0, &c->head, NULL);
     c->parser.skip_body = !strcmp(method, "HEAD");
+    int fd = cg_sock_connect_from(&addr, cg_http_client_source.len ? &cg_http_client_source : NULL);
+    if (fd < 0) goto Error;
     if (cg_io_start(loop, &c->io, fd, on_io)) {
         close(fd);
-        cg_buf_free(&c->req);
-        free(c);
-        return NULL;
+        goto Error;
     }
     cg_timer_start(loop, &c->timer, timeout_ms, on_timeout);
     return c;
+Error:
+    cg_buf_free(&c->req);
+    free(c);
+    return NULL;
 }
 
 static void fetch_done(cg_http_client_t *c, cg_http_result_t *res, void *data)
@@ -224,7 +239,8 @@ void cg_http_fetch(const char *method, const char *url, const char *extra_header
         res->err = CG_ESYS;
         return;
     }
-    if (!cg_http_client_start(&loop, method, url, extra_headers, body, body_len, timeout_ms, fetch_done, res)) {
+    if (!cg_http_client_start(&loop, method, url, extra_headers, body, body_len, timeout_ms,
+                              fetch_done, res)) {
         res->err = CG_ECONNREFUSED;
     } else {
         while (res->err == CG_EAGAIN) cg_loop_run_once(&loop, 100);

@@ -20,7 +20,7 @@ extern size_t cg_http_client_max_body;
 extern cg_addr_t cg_http_client_source;
 
 typedef struct cg_http_result {
-    int err;        /* 0, or CG_E* (connect failure, timeout, malformed response) */
+    int err; /* 0, or CG_E* (connect failure, timeout, malformed response) */
     int status;
     cg_buf_t headers; /* raw header block */
     cg_buf_t body;
@@ -30,7 +30,8 @@ typedef void (*cg_http_client_cb)(cg_http_client_t *c, cg_http_result_t *res, vo
 
 /* Splits "http://host:port/path?q" into address and path; host must be an IP (or
  * "localhost"). Returns 0 or CG_EINVAL. */
-int cg_http_url_parse(const char *url, cg_addr_t *addr, char *host, size_t hostcap, const char **path);
+int cg_http_url_parse(const char *url, cg_addr_t *addr, char *host, size_t hostcap,
+                      const char **path);
 
 /* Starts a request. extra_headers: "name: value\r\n" lines or NULL. The callback runs once, on
  * the loop; the client frees itself after it returns. Returns NULL when the request could not

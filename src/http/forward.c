@@ -44,7 +44,8 @@ static int list_has(cg_iov_t list, cg_iov_t tok)
 static int nominated(const cg_http_head_t *h, const char *base, cg_iov_t name)
 {
     if (!(h->flags & CG_HTTP_F_CONN_NAMES)) return 0;
-    if (!(h->flags & CG_HTTP_F_MULTI_CONNECTION)) return list_has(cg_span_iov(base, h->headers[h->conn_idx].value), name);
+    if (!(h->flags & CG_HTTP_F_MULTI_CONNECTION))
+        return list_has(cg_span_iov(base, h->headers[h->conn_idx].value), name);
     for (int i = h->conn_idx; i < h->nheaders; i++) {
         const cg_http_header_t *hd = &h->headers[i];
         if (cg_iov_caseeq_lit(cg_span_iov(base, hd->name), "connection") &&
@@ -99,7 +100,8 @@ static int push_line(cg_http_out_t *o, const char *base, const cg_http_header_t 
 /* Queues the header lines whose class `keep` allows: KEEP unless a Connection header names
  * them, PROTECT whatever Connection says (the classes the gateway rebuilds are not kept). */
 enum { DROP, KEEP, PROTECT };
-static int push_headers(cg_http_out_t *o, const cg_http_head_t *h, const char *base, const uint8_t keep[H_CLASSES])
+static int push_headers(cg_http_out_t *o, const cg_http_head_t *h, const char *base,
+                        const uint8_t keep[H_CLASSES])
 {
     int r = 0;
     for (int i = 0; i < h->nheaders; i++) {
@@ -147,7 +149,9 @@ int cg_http_forward_request_head(cg_http_out_t *o, const cg_http_head_t *h, cons
     if (h->xff_idx >= 0) {
         for (int i = 0; i < h->nheaders; i++) {
             const cg_http_header_t *hd = &h->headers[i];
-            if (hd->name.len != 15 || classify(cg_span_iov(base, hd->name)) != H_XFF || !hd->value.len) continue;
+            if (hd->name.len != 15 || classify(cg_span_iov(base, hd->name)) != H_XFF ||
+                !hd->value.len)
+                continue;
             r |= cg_http_out_push(o, base + hd->value.off, hd->value.len);
             r |= PUSH_LIT(o, ",");
         }
@@ -179,11 +183,14 @@ int cg_http_forward_response_head(cg_http_out_t *o, const cg_http_head_t *h, con
     r |= PUSH_LIT(o, "HTTP/1.1 ");
     r |= out_u64(o, h->status); /* 100..599: the parser's start-line check */
     r |= PUSH_LIT(o, " ");
-    if (h->reason.len) r |= cg_http_out_push(o, base + h->reason.off, h->reason.len);
-    else r |= cg_http_out_push(o, cg_http_status_reason(h->status), strlen(cg_http_status_reason(h->status)));
+    if (h->reason.len)
+        r |= cg_http_out_push(o, base + h->reason.off, h->reason.len);
+    else
+        r |= cg_http_out_push(o, cg_http_status_reason(h->status),
+                              strlen(cg_http_status_reason(h->status)));
     r |= PUSH_LIT(o, "\r\n");
     static const uint8_t keep[H_CLASSES] = {
-        [H_OTHER] = KEEP, [H_HOST] = KEEP, [H_XFF] = KEEP, [H_XFP] = KEEP,
+        [H_OTHER] = KEEP, [H_HOST] = KEEP, [H_XFF] = KEEP,    [H_XFP] = KEEP,
         [H_RID] = KEEP,   [H_HOPS] = KEEP, [H_EXPECT] = KEEP,
     };
     r |= push_headers(o, h, base, keep);
@@ -195,8 +202,10 @@ int cg_http_forward_response_head(cg_http_out_t *o, const cg_http_head_t *h, con
         r |= out_u64(o, (uint64_t)h->content_length);
         r |= PUSH_LIT(o, "\r\n");
     }
-    if (close) r |= PUSH_LIT(o, "connection: close\r\n");
-    else if (keepalive_10) r |= PUSH_LIT(o, "connection: keep-alive\r\n");
+    if (close)
+        r |= PUSH_LIT(o, "connection: close\r\n");
+    else if (keepalive_10)
+        r |= PUSH_LIT(o, "connection: keep-alive\r\n");
     r |= PUSH_LIT(o, "\r\n");
     return r ? CG_ELIMIT : 0;
 }

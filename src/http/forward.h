@@ -12,10 +12,10 @@
 
 /* What the gateway adds to a request it forwards. */
 typedef struct cg_http_fwd_req {
-    cg_iov_t peer_ip;    /* appended to x-forwarded-for; must outlive the write */
-    cg_iov_t request_id; /* replaces the client's x-request-id when set (generated) */
-    unsigned hops;       /* x-crossgate-hops to send */
-    uint8_t drop_expect; /* the gateway answers 100-continue itself */
+    cg_iov_t peer_ip;      /* appended to x-forwarded-for; must outlive the write */
+    cg_iov_t request_id;   /* replaces the client's x-request-id when set (generated) */
+    unsigned hops;         /* x-crossgate-hops to send */
+    uint8_t drop_expect;   /* the gateway answers 100-continue itself */
     cg_iov_t default_host; /* Host to send when the request has none (HTTP/1.0) */
 } cg_http_fwd_req_t;
 

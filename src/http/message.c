@@ -25,6 +25,50 @@ static int is_tchar(unsigned char c)
     return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+int cg_http_parse_status_start(const char *data, size_t len, cg_http_status_line_t *out)
+{
+    if (len < CG_HTTP_STATUS_START) return CG_EAGAIN;
+    const char *s = data + CG_HTTP_VERSION_LEN; /* SP 3DIGIT (SP / CR) */
+    if (!cg_http_is_version(data) || s[0] != ' ' || s[1] < '1' || s[1] > '5' || !is_digit(s[2]) ||
+        !is_digit(s[3]) || (s[4] != ' ' && s[4] != '\r'))
+        return CG_EPARSE;
+    out->major = (uint8_t)(data[5] - '0');
+    out->minor = (uint8_t)(data[7] - '0');
+    out->status = (uint16_t)((s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0'));
+    return 0;
+}
+
+/* No SP, CTL or DEL: what may stand in a request line's target or a Host value unquoted. */
+static int is_visible(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || *s == 0x7f) return 0;
+    return 1;
+}
+
+int cg_http_request_head(cg_buf_t *b, const cg_http_request_spec_t *r)
+{
+    if (!*r->method || !*r->target || !*r->host || !is_visible(r->target) || !is_visible(r->host))
+        return CG_EINVAL;
+    for (const char *m = r->method; *m; m++)
+        if (!is_tchar((unsigned char)*m)) return CG_EINVAL;
+    size_t before = cg_buf_size(b); /* a reserve may compact b: sizes stay, offsets move */
+    int err = cg_buf_printf(b, "%s %s HTTP/1.1\r\nHost: %s\r\n", r->method, r->target, r->host);
+    if (!err && r->user_agent) err = cg_buf_printf(b, "User-Agent: %s\r\n", r->user_agent);
+    if (!err && r->close) err = cg_buf_append_iov(b, CG_IOV_LIT("Connection: close\r\n"));
+    if (!err && r->extra) err = cg_buf_append_str(b, r->extra);
+    if (!err && r->content_length >= 0)
+        err = cg_buf_printf(b, "Content-Length: %lld\r\n", (long long)r->content_length);
+    if (!err) err = cg_buf_append_iov(b, CG_IOV_LIT("\r\n"));
+    if (err) b->len = b->off + before;
+    return err;
+}
+
 int64_t cg_http_parse_content_length(cg_iov_t v)
 {
     if (v.len == 0) return -1;
@@ -47,8 +91,10 @@ int cg_http_check_transfer_encoding(cg_iov_t v)
         size_t start = i;
         while (i < v.len && is_tchar((unsigned char)v.base[i])) i++;
         if (i == start) return 400;
-        if (cg_iov_caseeq_lit(cg_iov(v.base + start, i - start), "chunked")) nchunked++;
-        else nother++;
+        if (cg_iov_caseeq_lit(cg_iov(v.base + start, i - start), "chunked"))
+            nchunked++;
+        else
+            nother++;
         while (i < v.len && (v.base[i] == ' ' || v.base[i] == '\t')) i++;
         if (i == v.len) break;
         if (v.base[i] != ',') return 400;
@@ -87,7 +133,8 @@ int cg_http_valid_authority(cg_iov_t v)
         const char *end = memchr(v.base, ']', v.len);
         if (!end || end == v.base + 1) return 0;
         const char *c = v.base + 1;
-        if (*c == 'v' || *c == 'V') { /* IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ) */
+        if (*c == 'v' ||
+            *c == 'V') { /* IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ) */
             const char *h = ++c;
             while (c < end && is_hex((unsigned char)*c)) c++;
             if (c == h || c >= end || *c != '.' || c + 1 >= end) return 0;
@@ -143,9 +190,13 @@ int cg_http_check_target(cg_http_head_t *h, const char *base, int method)
     if (t.base[0] == '/') return valid_path_query(t) ? 0 : 400;
     if (t.len == 1 && t.base[0] == '*') return method == HTTP_OPTIONS ? 0 : 400;
     size_t skip;
-    if (t.len >= 7 && strncasecmp(t.base, "http://", 7) == 0) skip = 7;
-    else if (t.len >= 8 && strncasecmp(t.base, "https://", 8) == 0) skip = 8;
-    else return 400;
+    const cg_iov_t http = CG_IOV_LIT("http://"), https = CG_IOV_LIT("https://");
+    if (t.len >= http.len && strncasecmp(t.base, http.base, http.len) == 0)
+        skip = http.len;
+    else if (t.len >= https.len && strncasecmp(t.base, https.base, https.len) == 0)
+        skip = https.len;
+    else
+        return 400;
     size_t e = skip;
     while (e < t.len && t.base[e] != '/' && t.base[e] != '?') e++;
     if (!cg_http_valid_authority(cg_iov(t.base + skip, e - skip))) return 400;
@@ -154,9 +205,11 @@ int cg_http_check_target(cg_http_head_t *h, const char *base, int method)
     return valid_path_query(cg_span_iov(base, h->path)) ? 0 : 400;
 }
 
-void cg_http_request_target(const cg_http_head_t *h, const char *base, cg_iov_t *authority, cg_iov_t *path)
+void cg_http_request_target(const cg_http_head_t *h, const char *base, cg_iov_t *authority,
+                            cg_iov_t *path)
 {
-    *authority = h->authority.len ? cg_span_iov(base, h->authority) : cg_http_head_value(h, base, h->host_idx);
+    *authority = h->authority.len ? cg_span_iov(base, h->authority)
+                                  : cg_http_head_value(h, base, h->host_idx);
     *path = cg_span_iov(base, h->path);
     if (path->len == 0 || path->base[0] == '?') *path = CG_IOV_LIT("/");
 }

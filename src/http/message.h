@@ -9,7 +9,7 @@
 #include <sys/uio.h>
 
 #define CG_HTTP_MAX_HEADERS 100
-#define CG_HTTP_OUT_IOV 64
+#define CG_HTTP_OUT_IOV     64
 #define CG_HTTP_OUT_SCRATCH 1024
 
 typedef struct cg_span {
@@ -27,18 +27,23 @@ enum {
     CG_HTTP_F_KEEPALIVE = 1 << 1,
     CG_HTTP_F_EXPECT_CONTINUE = 1 << 2,
     CG_HTTP_F_UPGRADE = 1 << 3,
-    CG_HTTP_F_HAS_BODY = 1 << 4, /* CL > 0 or chunked */
-    CG_HTTP_F_EOF_BODY = 1 << 5, /* response delimited by connection close */
+    CG_HTTP_F_HAS_BODY = 1 << 4,         /* CL > 0 or chunked */
+    CG_HTTP_F_EOF_BODY = 1 << 5,         /* response delimited by connection close */
     CG_HTTP_F_MULTI_CONNECTION = 1 << 6, /* more than one Connection header (conn_idx: the first) */
-    CG_HTTP_F_CONN_NAMES = 1 << 7, /* a Connection token other than close / keep-alive names a header */
+    CG_HTTP_F_CONN_NAMES =
+        1 << 7, /* a Connection token other than close / keep-alive names a header */
 };
+
+/* Fixed protocol elements, spelled once. */
+#define CG_HTTP_100_CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
+#define CG_HTTP_LAST_CHUNK   "0\r\n\r\n" /* last-chunk, no trailers, end of message */
 
 /* Largest Content-Length accepted (4 EiB): far beyond any real body, far from wrapping. */
 #define CG_HTTP_MAX_CONTENT_LENGTH (INT64_C(1) << 62)
 
 /* A parsed head. Offsets are relative to the start of the buffer data it was parsed from. */
 typedef struct cg_http_head {
-    uint32_t len; /* bytes of the whole head, CRLFCRLF included */
+    uint32_t len;   /* bytes of the whole head, CRLFCRLF included */
     uint8_t method; /* llhttp_method_t */
     uint8_t http_major, http_minor;
     uint16_t status;
@@ -80,15 +85,49 @@ int cg_http_valid_authority(cg_iov_t v);
 int cg_http_check_target(cg_http_head_t *h, const char *base, int method);
 /* The target of a request head as routing sees it: the authority of an absolute-form target,
  * else Host; the path, "/" when the target has none ("http://h", "http://h?q"). */
-void cg_http_request_target(const cg_http_head_t *h, const char *base, cg_iov_t *authority, cg_iov_t *path);
+void cg_http_request_target(const cg_http_head_t *h, const char *base, cg_iov_t *authority,
+                            cg_iov_t *path);
 const char *cg_http_status_reason(int status);
+
+/* HTTP/1 heads built and read by hand, for the control path and tools (the proxy forwards heads
+ * through http/forward.c and parses them with http/parser.c). */
+
+/* HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 2.3), CG_HTTP_VERSION_LEN bytes at s. */
+#define CG_HTTP_VERSION_LEN (sizeof("HTTP/1.1") - 1)
+static inline int cg_http_is_version(const char *s)
+{
+    return s[0] == 'H' && s[1] == 'T' && s[2] == 'T' && s[3] == 'P' && s[4] == '/' && s[5] >= '0' &&
+           s[5] <= '9' && s[6] == '.' && s[7] >= '0' && s[7] <= '9';
+}
+
+/* A status line's start: HTTP-version SP 3DIGIT, then SP (a reason follows) or CR (RFC 9112 4);
+ * the first CG_HTTP_STATUS_START bytes of a response tell it. */
+#define CG_HTTP_STATUS_START (CG_HTTP_VERSION_LEN + sizeof(" 200 ") - 1)
+typedef struct cg_http_status_line {
+    uint8_t major, minor;
+    uint16_t status; /* 100..599 */
+} cg_http_status_line_t;
+/* Reads it from data[0, len): 0, CG_EAGAIN while len < CG_HTTP_STATUS_START, or CG_EPARSE. */
+int cg_http_parse_status_start(const char *data, size_t len, cg_http_status_line_t *out);
+
+/* A request head: the request line, Host, the optional lines in this order, the blank line. */
+typedef struct cg_http_request_spec {
+    const char *method, *target, *host;
+    const char *user_agent; /* NULL: none */
+    int close;              /* Connection: close */
+    const char *extra;      /* "name: value\r\n" lines, or NULL */
+    int64_t content_length; /* < 0: none (no body) */
+} cg_http_request_spec_t;
+/* Appends it to b. CG_EINVAL when the method is not a token or the target or host holds a space
+ * or control character (nothing is appended then), CG_ENOMEM. */
+int cg_http_request_head(cg_buf_t *b, const cg_http_request_spec_t *r);
 
 /* Bytes on their way to one socket: slices of read buffers and of a small scratch area. */
 typedef struct cg_http_out {
     struct iovec iov[CG_HTTP_OUT_IOV];
     uint16_t n, pos;      /* iov[pos..n) pending */
     uint16_t scratch_len; /* used bytes of scratch */
-    uint64_t total;       /* bytes ever queued (kept across resets; the owner zeroes it per message) */
+    uint64_t total; /* bytes ever queued (kept across resets; the owner zeroes it per message) */
     char scratch[CG_HTTP_OUT_SCRATCH];
 } cg_http_out_t;
 
@@ -106,9 +145,13 @@ static inline unsigned cg_http_out_room(const cg_http_out_t *o)
 }
 /* Queues a slice (must outlive the write). Merges with the previous slice when adjacent. */
 int cg_http_out_push(cg_http_out_t *o, const char *p, size_t n);
+/* Queues a string literal (static storage: it outlives any write), its length counted by the
+ * compiler. */
+#define CG_HTTP_OUT_PUSH_LIT(o, lit) cg_http_out_push((o), "" lit, sizeof(lit) - 1)
 /* Copies bytes into scratch and queues them. */
 int cg_http_out_copy(cg_http_out_t *o, const char *p, size_t n);
-int cg_http_out_printf(cg_http_out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cg_http_out_printf(cg_http_out_t *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* writev()s what is pending; returns bytes written, CG_EAGAIN when the socket is full before
  * everything went, or a negative error. Resets the out when all is written. */
 ssize_t cg_http_out_write(cg_http_out_t *o, int fd);

@@ -9,8 +9,8 @@ enum { ST_HEAD, ST_HEAD_DONE, ST_BODY, ST_DONE };
 enum { TR_LINE_START = 1, TR_IN_LINE, TR_CR, TR_END_CR }; /* the trailer scan: see scan_trailers */
 
 const cg_http_limits_t cg_http_default_limits = {
-    .max_head = 64 * 1024,
-    .max_request_line = 8 * 1024,
+    .max_head = CG_HTTP_DEFAULT_MAX_HEAD,
+    .max_request_line = CG_HTTP_DEFAULT_MAX_REQUEST_LINE,
 };
 
 #define P(ll) ((cg_http_parser_t *)(ll)->data)
@@ -50,7 +50,8 @@ static int on_url(llhttp_t *ll, const char *at, size_t len)
 {
     cg_http_parser_t *p = P(ll);
     span_add(p, &p->head->url, at, len);
-    if (p->head->url.len > p->limits->max_request_line) return fail(p, 414, "request line too long");
+    if (p->head->url.len > p->limits->max_request_line)
+        return fail(p, 414, "request line too long");
     return 0;
 }
 
@@ -93,15 +94,16 @@ static int names_headers(cg_iov_t v)
         size_t j = i;
         while (j < v.len && v.base[j] != ',') j++;
         cg_iov_t t = cg_iov_trim(cg_iov(v.base + i, j - i));
-        if (t.len && !cg_iov_caseeq_lit(t, "close") && !cg_iov_caseeq_lit(t, "keep-alive")) return 1;
+        if (t.len && !cg_iov_caseeq_lit(t, "close") && !cg_iov_caseeq_lit(t, "keep-alive"))
+            return 1;
         i = j + 1;
     }
     return 0;
 }
 
-static int is_name(const char *base, cg_span_t s, const char *lit, size_t n)
+static int is_name(const char *base, cg_span_t s, cg_iov_t lit)
 {
-    return s.len == n && strncasecmp(base + s.off, lit, n) == 0;
+    return s.len == lit.len && strncasecmp(base + s.off, lit.base, lit.len) == 0;
 }
 
 static int on_header_value_complete(llhttp_t *ll)
@@ -116,30 +118,33 @@ static int on_header_value_complete(llhttp_t *ll)
     const char *b = p->base;
     if (hd->name.len == 0) return fail(p, 400, "empty header name");
     /* llhttp drops leading whitespace of a value but keeps trailing whitespace */
-    while (hd->value.len && (b[hd->value.off + hd->value.len - 1] == ' ' || b[hd->value.off + hd->value.len - 1] == '\t'))
+    while (hd->value.len && (b[hd->value.off + hd->value.len - 1] == ' ' ||
+                             b[hd->value.off + hd->value.len - 1] == '\t'))
         hd->value.len--;
     cg_span_t n = hd->name;
     cg_iov_t v = cg_span_iov(b, hd->value);
     int r;
     switch (n.len) {
-    case 4:
-        if (is_name(b, n, "host", 4) && p->ll.type == HTTP_REQUEST) {
+    case sizeof("host") - 1:
+        if (is_name(b, n, CG_IOV_LIT("host")) && p->ll.type == HTTP_REQUEST) {
             if (h->host_idx >= 0) return fail(p, 400, "duplicate host header");
             if (!cg_http_valid_authority(v)) return fail(p, 400, "invalid host header");
             h->host_idx = (int16_t)idx;
         }
         break;
-    case 10:
-        if (is_name(b, n, "connection", 10)) {
-            if (h->conn_idx >= 0) h->flags |= CG_HTTP_F_MULTI_CONNECTION;
-            else h->conn_idx = (int16_t)idx;
+    case sizeof("connection") - 1: /* and user-agent */
+        if (is_name(b, n, CG_IOV_LIT("connection"))) {
+            if (h->conn_idx >= 0)
+                h->flags |= CG_HTTP_F_MULTI_CONNECTION;
+            else
+                h->conn_idx = (int16_t)idx;
             if (names_headers(v)) h->flags |= CG_HTTP_F_CONN_NAMES;
-        } else if (is_name(b, n, "user-agent", 10)) {
+        } else if (is_name(b, n, CG_IOV_LIT("user-agent"))) {
             h->ua_idx = (int16_t)idx;
         }
         break;
-    case 14:
-        if (is_name(b, n, "content-length", 14)) {
+    case sizeof("content-length") - 1:
+        if (is_name(b, n, CG_IOV_LIT("content-length"))) {
             /* our own reading, not llhttp's: 1*DIGIT within a bound, so no value can wrap */
             if (h->cl_idx >= 0) return fail(p, 400, "duplicate content-length");
             int64_t cl = cg_http_parse_content_length(v);
@@ -148,35 +153,30 @@ static int on_header_value_complete(llhttp_t *ll)
             h->content_length = cl;
         }
         break;
-    case 12:
-        if (is_name(b, n, "x-request-id", 12)) h->rid_idx = (int16_t)idx;
+    case sizeof("x-request-id") - 1:
+        if (is_name(b, n, CG_IOV_LIT("x-request-id"))) h->rid_idx = (int16_t)idx;
         break;
-    case 15:
-        if (is_name(b, n, "x-forwarded-for", 15)) h->xff_idx = (int16_t)idx;
+    case sizeof("x-forwarded-for") - 1:
+        if (is_name(b, n, CG_IOV_LIT("x-forwarded-for"))) h->xff_idx = (int16_t)idx;
         break;
-    case 17:
-        if (is_name(b, n, "transfer-encoding", 17)) {
+    case sizeof("transfer-encoding") - 1:
+        if (is_name(b, n, CG_IOV_LIT("transfer-encoding"))) {
             if (h->te_idx >= 0) return fail(p, 400, "duplicate transfer-encoding");
-            if ((r = cg_http_check_transfer_encoding(v)) == 400) return fail(p, 400, "invalid transfer-encoding");
-            p->te_status = (uint16_t)r; /* a 501 waits for the whole head: ambiguity is a 400 first */
+            if ((r = cg_http_check_transfer_encoding(v)) == 400)
+                return fail(p, 400, "invalid transfer-encoding");
+            p->te_status =
+                (uint16_t)r; /* a 501 waits for the whole head: ambiguity is a 400 first */
             h->te_idx = (int16_t)idx;
         }
         break;
-    case 6:
-        if (is_name(b, n, "expect", 6) && p->ll.http_minor >= 1 && /* RFC 9110 10.1.1: not for 1.0 */
+    case sizeof("expect") - 1:
+        if (is_name(b, n, CG_IOV_LIT("expect")) &&
+            p->ll.http_minor >= 1 && /* RFC 9110 10.1.1: not for 1.0 */
             cg_iov_caseeq_lit(cg_span_iov(b, hd->value), "100-continue"))
             h->flags |= CG_HTTP_F_EXPECT_CONTINUE;
         break;
     }
     return 0;
-}
-
-/* Strict framing checks llhttp leaves to us, on the complete head bytes data[start, end):
- * every line ends in CRLF (no bare CR or LF), no obs-fold continuation lines. Also records
- * each header's line end so kept headers can be forwarded as raw slices. */
-static int is_digit(char c)
-{
-    return c >= '0' && c <= '9';
 }
 
 /* The start line exactly as RFC 9112 writes it, where llhttp tolerates more (runs of spaces):
@@ -190,24 +190,28 @@ static int check_start_line(cg_http_parser_t *p, const char *data, size_t end)
         while (i + 1 < end && data[i] == '\r' && data[i + 1] == '\n') i += 2;
         size_t m = strlen(cg_http_method_name(h->method));
         size_t v = (size_t)h->url.off + h->url.len; /* just past the target */
-        if (h->url.off != i + m + 1 || data[i + m] != ' ' || v + 11 > end || data[v] != ' ' ||
-            memcmp(data + v + 1, "HTTP/", 5) || !is_digit(data[v + 6]) || data[v + 7] != '.' ||
-            !is_digit(data[v + 8]) || data[v + 9] != '\r')
+        /* SP HTTP-version CRLF after the target */
+        if (h->url.off != i + m + 1 || data[i + m] != ' ' || v + CG_HTTP_VERSION_LEN + 3 > end ||
+            data[v] != ' ' || !cg_http_is_version(data + v + 1) ||
+            data[v + 1 + CG_HTTP_VERSION_LEN] != '\r')
             return fail(p, 400, "malformed request line");
         return 0;
     }
     /* reason-phrase = *( HTAB / SP / VCHAR / obs-text ): llhttp lets control bytes through */
     for (uint32_t k = h->reason.off; k < h->reason.off + h->reason.len; k++) {
         unsigned char c = (unsigned char)data[k];
-        if ((c < 0x20 && c != '\t') || c == 0x7f) return fail(p, 502, "control character in the reason phrase");
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return fail(p, 502, "control character in the reason phrase");
     }
-    if (end < 14 || memcmp(data, "HTTP/", 5) || !is_digit(data[5]) || data[6] != '.' || !is_digit(data[7]) ||
-        data[8] != ' ' || data[9] < '1' || data[9] > '5' || !is_digit(data[10]) || !is_digit(data[11]) ||
-        (data[12] != ' ' && data[12] != '\r'))
+    cg_http_status_line_t sl;
+    if (end <= CG_HTTP_STATUS_START || cg_http_parse_status_start(data, end, &sl))
         return fail(p, 502, "malformed status line");
     return 0;
 }
 
+/* Strict framing checks llhttp leaves to us, on the complete head bytes data[start, end):
+ * every line ends in CRLF (no bare CR or LF), no obs-fold continuation lines. Also records
+ * each header's line end so kept headers can be forwarded as raw slices. */
 static int check_head(cg_http_parser_t *p, const char *data, size_t start, size_t end)
 {
     cg_http_head_t *h = p->head;
@@ -245,7 +249,8 @@ static int on_headers_complete(llhttp_t *ll)
     h->status = ll->status_code;
     /* llhttp refuses some of these only once asked for the body, and a head we stop at may be
      * followed by the next message: check them all here, for both directions */
-    if (h->te_idx >= 0 && h->cl_idx >= 0) return fail(p, 400, "both content-length and transfer-encoding");
+    if (h->te_idx >= 0 && h->cl_idx >= 0)
+        return fail(p, 400, "both content-length and transfer-encoding");
     if (p->te_status) return fail(p, p->te_status, "transfer-coding not implemented");
     if ((ll->flags & F_TRANSFER_ENCODING) && !(ll->flags & F_CHUNKED))
         return fail(p, 400, "transfer-encoding must be chunked");
@@ -254,7 +259,8 @@ static int on_headers_complete(llhttp_t *ll)
         return fail(p, 505, "HTTP version not supported");
     }
     /* RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing */
-    if (h->te_idx >= 0 && ll->http_minor == 0) return fail(p, 400, "transfer-encoding in an HTTP/1.0 message");
+    if (h->te_idx >= 0 && ll->http_minor == 0)
+        return fail(p, 400, "transfer-encoding in an HTTP/1.0 message");
     if (ll->type == HTTP_REQUEST) {
         int r = cg_http_check_target(h, p->base, ll->method);
         if (r) return fail(p, (uint16_t)r, "invalid request target");
@@ -263,7 +269,8 @@ static int on_headers_complete(llhttp_t *ll)
         return fail(p, 502, "unsolicited 101 switching protocols");
     }
     if (ll->flags & F_CHUNKED) h->flags |= CG_HTTP_F_CHUNKED;
-    if (!!(h->flags & CG_HTTP_F_CHUNKED) != (h->te_idx >= 0)) return fail(p, 400, "invalid transfer-encoding");
+    if (!!(h->flags & CG_HTTP_F_CHUNKED) != (h->te_idx >= 0))
+        return fail(p, 400, "invalid transfer-encoding");
     if (llhttp_should_keep_alive(ll)) h->flags |= CG_HTTP_F_KEEPALIVE;
     if (ll->upgrade) h->flags |= CG_HTTP_F_UPGRADE;
     if (ll->type == HTTP_RESPONSE && h->status >= 100 && h->status < 200 && h->status != 101) {
@@ -273,7 +280,8 @@ static int on_headers_complete(llhttp_t *ll)
         return 1; /* no body: llhttp goes to message complete, where we pause */
     }
     int bodiless = ll->type == HTTP_RESPONSE && (h->status == 204 || h->status == 304);
-    if (!bodiless && ((h->flags & CG_HTTP_F_CHUNKED) || h->content_length > 0)) h->flags |= CG_HTTP_F_HAS_BODY;
+    if (!bodiless && ((h->flags & CG_HTTP_F_CHUNKED) || h->content_length > 0))
+        h->flags |= CG_HTTP_F_HAS_BODY;
     if (ll->type == HTTP_RESPONSE && !(h->flags & CG_HTTP_F_HAS_BODY) && h->content_length < 0 &&
         !p->skip_body && !bodiless)
         h->flags |= CG_HTTP_F_EOF_BODY;
@@ -291,7 +299,7 @@ static int on_body(llhttp_t *ll, const char *at, size_t len)
     if (!o || len == 0) return 0;
     if (p->body_out == CG_BODY_OUT_CHUNKED) {
         if (cg_http_out_printf(o, "%zx\r\n", len) || cg_http_out_push(o, at, len) ||
-            cg_http_out_push(o, "\r\n", 2))
+            CG_HTTP_OUT_PUSH_LIT(o, "\r\n"))
             return fail(p, 502, "output vector full");
         return 0;
     }
@@ -316,8 +324,7 @@ static int on_chunk_complete(llhttp_t *ll)
     cg_http_parser_t *p = P(ll);
     /* never at the last chunk: what completes the message would wait for input that never comes */
     if (p->last_chunk) return 0;
-    if (p->out && (cg_http_out_room(p->out) < 8 ||
-                   CG_HTTP_OUT_SCRATCH - p->out->scratch_len < 64))
+    if (p->out && (cg_http_out_room(p->out) < 8 || CG_HTTP_OUT_SCRATCH - p->out->scratch_len < 64))
         return HPE_PAUSED;
     return 0;
 }
@@ -327,11 +334,14 @@ static int on_message_complete(llhttp_t *ll)
     cg_http_parser_t *p = P(ll);
     if (p->interim) return HPE_PAUSED; /* cg_http_parse_head reports CG_HTTP_INTERIM */
     if (p->out && p->body_out == CG_BODY_OUT_CHUNKED) {
-        if (cg_http_out_push(p->out, "0\r\n\r\n", 5)) return fail(p, 502, "output vector full");
+        if (CG_HTTP_OUT_PUSH_LIT(p->out, CG_HTTP_LAST_CHUNK))
+            return fail(p, 502, "output vector full");
     }
     p->complete = 1;
-    if (p->state == ST_HEAD_DONE || p->state == ST_HEAD) p->state = ST_HEAD_DONE;
-    else p->state = ST_DONE;
+    if (p->state == ST_HEAD_DONE || p->state == ST_HEAD)
+        p->state = ST_HEAD_DONE;
+    else
+        p->state = ST_DONE;
     return HPE_PAUSED;
 }
 
@@ -383,7 +393,8 @@ static int map_error(cg_http_parser_t *p, llhttp_errno_t e)
         p->error_status = 400;
         p->error_reason = llhttp_get_error_reason(&p->ll);
         /* 505 for a well-formed version we do not speak; a malformed one is a 400 */
-        if (e == HPE_INVALID_VERSION && p->error_reason && !strcmp(p->error_reason, "Invalid HTTP version"))
+        if (e == HPE_INVALID_VERSION && p->error_reason &&
+            !strcmp(p->error_reason, "Invalid HTTP version"))
             p->error_status = 505;
     }
     return CG_EPARSE;
@@ -410,7 +421,8 @@ int cg_http_parse_head(cg_http_parser_t *p, const char *data, size_t len, size_t
     llhttp_resume(&p->ll);
     if (p->interim) {
         p->interim = 0;
-        if (check_head(p, data, 0, *parsed)) return CG_EPARSE; /* the same strictness as a final head */
+        if (check_head(p, data, 0, *parsed))
+            return CG_EPARSE; /* the same strictness as a final head */
         return CG_HTTP_INTERIM;
     }
     p->head->len = (uint32_t)*parsed;
@@ -433,14 +445,20 @@ static int scan_trailers(cg_http_parser_t *p, const char *s, size_t n)
         if (++p->trailer_bytes > p->limits->max_head) return fail(p, 431, "trailers too large");
         switch (p->trailers) {
         case TR_LINE_START:
-            if (c == '\r') p->trailers = TR_END_CR;
-            else if (c == '\n') return fail(p, 400, "bare LF in trailers");
-            else if (c == ' ' || c == '\t') return fail(p, 400, "obs-fold in trailers");
-            else p->trailers = TR_IN_LINE;
+            if (c == '\r')
+                p->trailers = TR_END_CR;
+            else if (c == '\n')
+                return fail(p, 400, "bare LF in trailers");
+            else if (c == ' ' || c == '\t')
+                return fail(p, 400, "obs-fold in trailers");
+            else
+                p->trailers = TR_IN_LINE;
             break;
         case TR_IN_LINE:
-            if (c == '\r') p->trailers = TR_CR;
-            else if (c == '\n') return fail(p, 400, "bare LF in trailers");
+            if (c == '\r')
+                p->trailers = TR_CR;
+            else if (c == '\n')
+                return fail(p, 400, "bare LF in trailers");
             break;
         case TR_CR:
             if (c != '\n') return fail(p, 400, "bare CR in trailers");
@@ -509,7 +527,9 @@ int cg_http_parse_eof(cg_http_parser_t *p, cg_http_out_t *out)
     if (p->complete) return 0;
     if (p->state != ST_HEAD && (p->head->flags & CG_HTTP_F_EOF_BODY)) {
         /* a body delimited by the close: the close is its end */
-        if (out && p->body_out == CG_BODY_OUT_CHUNKED && cg_http_out_push(out, "0\r\n\r\n", 5)) return CG_ELIMIT;
+        if (out && p->body_out == CG_BODY_OUT_CHUNKED &&
+            CG_HTTP_OUT_PUSH_LIT(out, CG_HTTP_LAST_CHUNK))
+            return CG_ELIMIT;
         p->complete = 1;
         return 0;
     }

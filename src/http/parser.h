@@ -9,9 +9,14 @@
 #include <llhttp.h>
 #include <stddef.h>
 
+/* The defaults (no configuration sets others today): a request over either is refused with 431
+ * or 414, a response head over max_head is a 502. */
+#define CG_HTTP_DEFAULT_MAX_HEAD         (64 * 1024)
+#define CG_HTTP_DEFAULT_MAX_REQUEST_LINE (8 * 1024)
+
 typedef struct cg_http_limits {
-    uint32_t max_head;        /* whole head, default 64 KiB (431) */
-    uint32_t max_request_line; /* default 8 KiB (414) */
+    uint32_t max_head;         /* a whole head, CRLFCRLF included */
+    uint32_t max_request_line; /* the request target */
 } cg_http_limits_t;
 
 extern const cg_http_limits_t cg_http_default_limits;
@@ -23,18 +28,18 @@ typedef struct cg_http_parser {
     cg_http_head_t *head;
     const char *base; /* buffer data start for the current execute */
     const cg_http_limits_t *limits;
-    cg_http_out_t *out; /* body output of the current execute */
+    cg_http_out_t *out;  /* body output of the current execute */
     uint64_t body_bytes; /* decoded body bytes seen */
     uint8_t state;
-    uint8_t in_value;   /* last header callback was a value */
-    uint8_t body_out;   /* CG_BODY_OUT_* */
-    uint8_t skip_body;  /* response to HEAD */
-    uint8_t interim;    /* current response is 1xx */
+    uint8_t in_value;  /* last header callback was a value */
+    uint8_t body_out;  /* CG_BODY_OUT_* */
+    uint8_t skip_body; /* response to HEAD */
+    uint8_t interim;   /* current response is 1xx */
     uint8_t complete;
-    uint8_t trailers;    /* in the trailer section: scanned by us before llhttp parses it */
+    uint8_t trailers; /* in the trailer section: scanned by us before llhttp parses it */
     uint32_t trailer_bytes;
-    uint8_t last_chunk;  /* the last chunk's header was parsed */
-    uint16_t te_status;  /* 501 for a well-formed Transfer-Encoding naming another coding */
+    uint8_t last_chunk;    /* the last chunk's header was parsed */
+    uint16_t te_status;    /* 501 for a well-formed Transfer-Encoding naming another coding */
     uint16_t error_status; /* status to answer a parse error with (400, 414, 431, 413, 502) */
     const char *error_reason;
 } cg_http_parser_t;

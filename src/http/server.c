@@ -10,6 +10,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#define READ_CHUNK      4096 /* free space kept in a connection's read buffer */
+#define ACCEPT_BATCH    32   /* accepts per listener event, for fairness with open connections */
+#define ACCEPT_PAUSE_MS 500  /* out of fds or full: accepting pauses this long at most */
+#define LISTEN_BACKLOG  512
+
 /* A parked request: embedded in its connection, live while `gone` is set. */
 struct cg_httpd_pending {
     cg_httpd_gone_cb gone;
@@ -91,26 +96,36 @@ cg_iov_t cg_httpd_header(const cg_httpd_req_t *req, const char *name)
     return cg_http_head_value(req->head, req->base, i);
 }
 
+/* Every response head: status line, content-type (text/plain unless given), content-length,
+ * the handler's extra lines, connection: close when the connection ends after it. */
+static void write_head(sconn_t *c, int status, const char *content_type, size_t content_length,
+                       cg_iov_t extra, int close)
+{
+    cg_buf_printf(&c->out, "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n", status,
+                  cg_http_status_reason(status), content_type ? content_type : "text/plain",
+                  content_length);
+    if (extra.len) cg_buf_append_iov(&c->out, extra);
+    if (close) {
+        cg_buf_append_iov(&c->out, CG_IOV_LIT("connection: close\r\n"));
+        c->closing = 1;
+    }
+    cg_buf_append_iov(&c->out, CG_IOV_LIT("\r\n"));
+}
+
+/* The server's own answers (refused requests). */
 static void respond(sconn_t *c, int status, const char *body, int close)
 {
-    cg_buf_printf(&c->out, "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n%s\r\n%s",
-                  status, cg_http_status_reason(status), strlen(body),
-                  close ? "connection: close\r\n" : "", body);
-    if (close) c->closing = 1;
+    write_head(c, status, NULL, strlen(body), CG_IOV_NULL, close);
+    cg_buf_append_str(&c->out, body);
 }
 
 static void write_response(sconn_t *c, cg_httpd_resp_t *resp, int close, int head)
 {
-    cg_buf_printf(&c->out, "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n", resp->status,
-                  cg_http_status_reason(resp->status),
-                  resp->content_type ? resp->content_type : "text/plain", resp->body.len);
-    if (resp->headers.len) cg_buf_append(&c->out, resp->headers.base, resp->headers.len);
-    if (close) cg_buf_append_str(&c->out, "connection: close\r\n");
-    cg_buf_append(&c->out, "\r\n", 2);
+    write_head(c, resp->status, resp->content_type, resp->body.len,
+               cg_iov(resp->headers.base, resp->headers.len), close);
     if (!head) cg_buf_append(&c->out, resp->body.base, resp->body.len);
     cg_buf_free(&resp->body);
     cg_buf_free(&resp->headers);
-    if (close) c->closing = 1;
 }
 
 /* Runs the handler; returns 1 when it deferred its response. */
@@ -184,7 +199,8 @@ static int process(sconn_t *c)
     cg_httpd_t *s = c->srv;
     while (!c->closing && !c->pending.gone) {
         if (!c->head_done) {
-            int r = cg_http_parse_head(&c->parser, c->in.base + c->in.off, cg_buf_size(&c->in), &c->parsed);
+            int r = cg_http_parse_head(&c->parser, c->in.base + c->in.off, cg_buf_size(&c->in),
+                                       &c->parsed);
             if (r == CG_EAGAIN) return 0;
             if (r != 0) {
                 respond(c, c->parser.error_status ? c->parser.error_status : 400,
@@ -199,13 +215,13 @@ static int process(sconn_t *c)
                 return 0;
             }
             if ((c->head.flags & CG_HTTP_F_EXPECT_CONTINUE) && cg_http_parser_has_body(&c->parser))
-                cg_buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+                cg_buf_append_iov(&c->out, CG_IOV_LIT(CG_HTTP_100_CONTINUE));
         }
         if (cg_http_parser_has_body(&c->parser) && !c->parser.complete) {
             cg_http_out_reset(&c->body_out);
             c->parser.body_out = CG_BODY_OUT_LENGTH;
-            int r = cg_http_parse_body(&c->parser, c->in.base + c->in.off, cg_buf_size(&c->in), &c->parsed,
-                                       &c->body_out);
+            int r = cg_http_parse_body(&c->parser, c->in.base + c->in.off, cg_buf_size(&c->in),
+                                       &c->parsed, &c->body_out);
             for (unsigned i = 0; i < c->body_out.n; i++)
                 cg_buf_append(&c->body, c->body_out.iov[i].iov_base, c->body_out.iov[i].iov_len);
             if (c->body.len > s->max_body) {
@@ -221,7 +237,8 @@ static int process(sconn_t *c)
                 size_t keep_from = c->in.off + c->head_len;
                 size_t parsed_abs = c->in.off + c->parsed;
                 if (parsed_abs > keep_from) {
-                    memmove(c->in.base + keep_from, c->in.base + parsed_abs, c->in.len - parsed_abs);
+                    memmove(c->in.base + keep_from, c->in.base + parsed_abs,
+                            c->in.len - parsed_abs);
                     c->in.len -= parsed_abs - keep_from;
                     c->parsed = c->head_len;
                 }
@@ -271,7 +288,7 @@ static void sconn_run(sconn_t *c)
             sconn_close(c);
             return;
         }
-        if (cg_buf_reserve(&c->in, 4096)) {
+        if (cg_buf_reserve(&c->in, READ_CHUNK)) {
             sconn_close(c);
             return;
         }
@@ -282,7 +299,9 @@ static void sconn_run(sconn_t *c)
         }
         if (n < 0) return;
         c->in.len += (size_t)n;
-        if (cg_buf_size(&c->in) > 64 * 1024 + c->srv->max_body + 4096) {
+        /* a whole request at most (a head within the parser's limit and a body within
+         * max_body), and what one read may bring beyond it */
+        if (cg_buf_size(&c->in) > c->parser.limits->max_head + c->srv->max_body + READ_CHUNK) {
             sconn_close(c);
             return;
         }
@@ -318,7 +337,7 @@ static int evict_one(cg_httpd_t *s)
 static void on_accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
 {
     cg_httpd_t *s = cg_container_of(io, cg_httpd_t, io);
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
         cg_addr_t peer;
         peer.len = sizeof(peer.u);
         int fd = accept4(s->fd, &peer.u.sa, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -327,7 +346,7 @@ static void on_accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
                 /* level-triggered: returning would spin; pause accepting a while instead */
                 cg_io_stop(loop, &s->io);
                 s->io.cb = on_accept;
-                cg_timer_start(loop, &s->accept_timer, 500, accept_resume);
+                cg_timer_start(loop, &s->accept_timer, ACCEPT_PAUSE_MS, accept_resume);
             }
             return;
         }
@@ -339,7 +358,7 @@ static void on_accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
             cg_io_stop(loop, &s->io);
             s->io.cb = on_accept;
             s->full = 1;
-            cg_timer_start(loop, &s->accept_timer, 500, accept_resume);
+            cg_timer_start(loop, &s->accept_timer, ACCEPT_PAUSE_MS, accept_resume);
             pause = 1;
         }
         sconn_t *c = cg_xcalloc(1, sizeof(*c));
@@ -372,7 +391,7 @@ int cg_httpd_start(cg_httpd_t *s, cg_loop_t *loop, const char *addr, cg_httpd_ha
     if (!s->request_timeout_ms) s->request_timeout_ms = 10000;
     if (!s->max_conns) s->max_conns = 1024;
     cg_list_init(&s->conns);
-    int fd = cg_sock_listen(&a, 0, 512);
+    int fd = cg_sock_listen(&a, 0, LISTEN_BACKLOG);
     if (fd < 0) return fd;
     s->fd = fd;
     return cg_io_start_level(loop, &s->io, fd, EPOLLIN, on_accept);

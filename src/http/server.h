@@ -54,8 +54,8 @@ struct cg_httpd {
     int fd;
     cg_httpd_handler handler;
     void *data;
-    size_t max_body; /* 413 beyond; default 1 MiB */
-    uint32_t idle_timeout_ms;    /* between requests; default 60 s */
+    size_t max_body;          /* 413 beyond; default 1 MiB */
+    uint32_t idle_timeout_ms; /* between requests; default 60 s */
     /* A whole request, from its first byte, within this; never reset per byte, so a client
      * trickling a head or body (slowloris) is closed on time. Default 10 s. */
     uint32_t request_timeout_ms;
@@ -71,7 +71,8 @@ struct cg_httpd {
 };
 
 /* Listens on addr (ip:port). Returns 0 or CG_E*. */
-int cg_httpd_start(cg_httpd_t *srv, cg_loop_t *loop, const char *addr, cg_httpd_handler h, void *data);
+int cg_httpd_start(cg_httpd_t *srv, cg_loop_t *loop, const char *addr, cg_httpd_handler h,
+                   void *data);
 void cg_httpd_stop(cg_httpd_t *srv);
 /* Finds a header value in a request (case-insensitive), or an empty slice. */
 cg_iov_t cg_httpd_header(const cg_httpd_req_t *req, const char *name);

@@ -68,7 +68,7 @@ typedef struct cg_model_field {
     cg_model_strcheck_fn check;    /* STRING, STRLIST items, MAP values */
     cg_model_strcheck_fn keycheck; /* MAP, OBJMAP keys */
     size_t elem_size, val_off;     /* OBJMAP */
-    const char *doc;               /* one line for docs/resources.md and `crossgate explain` */
+    const char *doc;               /* one line; for CG_MT_UNSUPPORTED, the reason its error gives */
 } cg_model_field_t;
 
 /* At most/exactly one of the named fields may be present. */

@@ -22,7 +22,7 @@ typedef struct cg_ep_stats {
     uint32_t streak;           /* mirror of outlier.consecutive: 0 lets successes skip the lock */
     pthread_mutex_t lock;      /* guards outlier */
     cg_lb_outlier_t outlier;
-    cg_lb_hc_t hc; /* health-check thread only */
+    cg_lb_hc_t hc; /* the health checker's only (proxy/healthcheck.c, on the main loop) */
 } cg_ep_stats_t;
 
 typedef struct cg_endpoint {

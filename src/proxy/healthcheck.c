@@ -4,6 +4,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/sock.h"
+#include "http/message.h"
 #include "lb/health.h"
 #include "proxy/config.h"
 #include "proxy/worker.h"
@@ -52,7 +53,8 @@ static void probe_done(probe_t *p, cg_hc_outcome_t r)
         if (p->st->hc.unhealthy)
             cg_log_warn("health check: %s (cluster %s) unhealthy (%s)", p->name, p->cluster,
                         r == CG_HC_BAD_STATUS ? "bad status" : "no answer");
-        else cg_log_info("health check: %s (cluster %s) healthy", p->name, p->cluster);
+        else
+            cg_log_info("health check: %s (cluster %s) healthy", p->name, p->cluster);
     }
 }
 
@@ -81,11 +83,13 @@ static void on_probe_io(cg_loop_t *l, cg_io_t *io, uint32_t events)
         }
         p->len += (size_t)n;
         p->buf[p->len] = '\0';
-        if (p->len >= 12 || memchr(p->buf, '\n', p->len)) break;
+        if (p->len >= CG_HTTP_STATUS_START || memchr(p->buf, '\n', p->len)) break;
     }
-    if (p->len < 12) return;
-    /* "HTTP/1.x NNN" */
-    int ok = !strncmp(p->buf, "HTTP/1.", 7) && !strncmp(p->buf + 8, " 200", 4);
+    /* a probe reads no further than the start of the status line */
+    cg_http_status_line_t sl;
+    int r = cg_http_parse_status_start(p->buf, p->len, &sl);
+    if (r == CG_EAGAIN) return;
+    int ok = r == 0 && sl.major == 1 && sl.status == 200;
     probe_done(p, ok ? CG_HC_OK : CG_HC_BAD_STATUS);
 }
 
@@ -170,8 +174,10 @@ static void on_tick(cg_loop_t *l, cg_timer_t *t)
     cg_list_foreach_safe(pos, tmp, &probes)
     {
         probe_t *p = cg_container_of(pos, probe_t, link);
-        if (!p->seen) probe_free(p);
-        else if (!p->inflight && l->now_ms >= p->next_due) probe_start(p);
+        if (!p->seen)
+            probe_free(p);
+        else if (!p->inflight && l->now_ms >= p->next_due)
+            probe_start(p);
     }
     cg_timer_start(l, t, TICK_MS, on_tick);
 }

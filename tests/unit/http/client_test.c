@@ -1,6 +1,7 @@
 /* The control-path HTTP client bounds what it buffers: a response body past
  * cg_http_client_max_body fails the request (CG_ELIMIT) instead of growing without limit, and
- * URLs past CG_HTTP_URL_MAX are refused. A real server thread on 127.0.0.1. */
+ * URLs past CG_HTTP_URL_MAX, or that would break the request head, are refused. A real server
+ * thread on 127.0.0.1. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include "http/client.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -34,8 +36,10 @@ static void *serve_one(void *arg)
     ssize_t got = read(fd, req, sizeof(req)); /* the request fits one read */
     (void)got;
     char head[128];
-    int n = chunked ? snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
-                    : snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\ncontent-length: %zu\r\n\r\n", body_len);
+    int n = chunked ? snprintf(head, sizeof(head),
+                               "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                    : snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\ncontent-length: %zu\r\n\r\n",
+                               body_len);
     if (write(fd, head, (size_t)n) != n) goto Exit;
     static char block[64 * 1024];
     memset(block, 'x', sizeof(block));
@@ -112,6 +116,29 @@ static void test_overlong_url_is_refused(void **state)
     assert_int_equal(cg_http_url_parse(url, &addr, host, sizeof(host), &path), CG_EINVAL);
 }
 
+/* A URL whose path would end the request line early (header injection) starts no request and
+ * opens no connection. */
+static void test_url_that_would_inject_a_header_is_refused(void **state)
+{
+    (void)state;
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(l, 4), 0);
+    socklen_t alen = sizeof(a);
+    getsockname(l, (struct sockaddr *)&a, &alen);
+    char url[96];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/x HTTP/1.1\r\nX-Injected: 1\r\n\r\nGET /y",
+             ntohs(a.sin_port));
+    cg_loop_t loop;
+    assert_int_equal(cg_loop_init(&loop), 0);
+    assert_null(cg_http_client_start(&loop, "GET", url, NULL, NULL, 0, 1000, NULL, NULL));
+    assert_int_equal(accept(l, NULL, NULL), -1); /* nothing connected */
+    assert_int_equal(errno, EAGAIN);
+    cg_loop_destroy(&loop);
+    close(l);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -119,6 +146,7 @@ int main(void)
         cmocka_unit_test(test_body_within_the_limit_is_returned),
         cmocka_unit_test(test_body_past_the_limit_fails_the_request),
         cmocka_unit_test(test_overlong_url_is_refused),
+        cmocka_unit_test(test_url_that_would_inject_a_header_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

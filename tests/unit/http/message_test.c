@@ -284,6 +284,116 @@ static void test_head_lookups(void **state)
         assert_string_equal(cg_http_status_reason(reasons[i].status), reasons[i].reason);
 }
 
+/* The start of a status line, read by hand (health probes) and by the parser's strict check. */
+static void test_status_line_start(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        int want; /* the status, or CG_EAGAIN / CG_EPARSE */
+        int major, minor;
+    } cases[] = {
+        {"HTTP/1.1 200 OK\r\n", 200, 1, 1},
+        {"HTTP/1.0 503\r\n", 503, 1, 0},
+        {"HTTP/1.1 101 \r\n", 101, 1, 1},
+        {"HTTP/1.1 599 x", 599, 1, 1},
+        {"HTTP/1.1 200", CG_EAGAIN, 0, 0}, /* SP or CR must follow: not yet known */
+        {"", CG_EAGAIN, 0, 0},
+        {"HTTP/1.1 200\n", CG_EPARSE, 0, 0}, /* bare LF */
+        {"HTTP/1.1 2000 ", CG_EPARSE, 0, 0},
+        {"HTTP/1.1 099 x", CG_EPARSE, 0, 0},
+        {"HTTP/1.1 600 x", CG_EPARSE, 0, 0},
+        {"HTTP/1.1 20x x", CG_EPARSE, 0, 0},
+        {"HTTP/1.x 200 x", CG_EPARSE, 0, 0},
+        {"HTTP/11  200 x", CG_EPARSE, 0, 0},
+        {"HTTP/1.1  200 x", CG_EPARSE, 0, 0},
+        {"http/1.1 200 x", CG_EPARSE, 0, 0},
+        {"ICY 200 OK\r\n\r\n", CG_EPARSE, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cg_http_status_line_t sl = {0};
+        int r = cg_http_parse_status_start(cases[i].in, strlen(cases[i].in), &sl);
+        if (cases[i].want < 0) {
+            if (r != cases[i].want) fail_msg("\"%s\": %d, want %d", cases[i].in, r, cases[i].want);
+            continue;
+        }
+        if (r != 0 || sl.status != cases[i].want || sl.major != cases[i].major ||
+            sl.minor != cases[i].minor)
+            fail_msg("\"%s\": %d %u %u.%u", cases[i].in, r, sl.status, sl.major, sl.minor);
+    }
+}
+
+/* One request-head builder for the control path and tools: the exact bytes each user sent
+ * before it, and no head at all when a piece would break the framing. */
+static void test_request_head(void **state)
+{
+    (void)state;
+    /* the heads http/client.c, tools/load.c and proxy/healthcheck.c (a literal) send */
+    static const struct {
+        cg_http_request_spec_t spec;
+        const char *want;
+    } cases[] = {
+        {{.method = "POST",
+          .target = "/v1/x?a=1",
+          .host = "127.0.0.1:80",
+          .close = 1,
+          .extra = "X-A: 1\r\n",
+          .content_length = 0},
+         "POST /v1/x?a=1 HTTP/1.1\r\nHost: 127.0.0.1:80\r\nConnection: close\r\nX-A: 1\r\n"
+         "Content-Length: 0\r\n\r\n"},
+        {{.method = "GET",
+          .target = "/",
+          .host = "h:8080",
+          .user_agent = "crossgate-load",
+          .extra = "Accept: */*\r\n",
+          .content_length = -1},
+         "GET / HTTP/1.1\r\nHost: h:8080\r\nUser-Agent: crossgate-load\r\nAccept: */*\r\n\r\n"},
+        {{.method = "GET",
+          .target = "/.crossgate/healthz",
+          .host = "crossgate-healthcheck",
+          .user_agent = "crossgate-healthcheck",
+          .close = 1,
+          .content_length = -1},
+         "GET /.crossgate/healthz HTTP/1.1\r\nHost: crossgate-healthcheck\r\n"
+         "User-Agent: crossgate-healthcheck\r\nConnection: close\r\n\r\n"},
+    };
+    cg_buf_t b = {0};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        b.len = 0;
+        assert_int_equal(cg_http_request_head(&b, &cases[i].spec), 0);
+        assert_int_equal(b.len, strlen(cases[i].want));
+        assert_memory_equal(b.base, cases[i].want, b.len);
+    }
+
+    /* appended after what the buffer holds, consumed bytes before it or not */
+    cg_buf_reset(&b);
+    assert_int_equal(cg_buf_append_str(&b, "xxabc"), 0);
+    cg_buf_consume(&b, 2);
+    cg_http_request_spec_t r =
+        (cg_http_request_spec_t){.method = "GET", .target = "/", .host = "h", .content_length = -1};
+    assert_int_equal(cg_http_request_head(&b, &r), 0);
+    assert_int_equal(cg_buf_size(&b), 3 + sizeof("GET / HTTP/1.1\r\nHost: h\r\n\r\n") - 1);
+    assert_memory_equal(cg_buf_data(&b), "abcGET / HTTP/1.1\r\n", 19);
+
+    /* hostile pieces: nothing appended */
+    static const cg_http_request_spec_t bad[] = {
+        {.method = "GET", .target = "/a\r\nX-Injected: 1", .host = "h", .content_length = -1},
+        {.method = "GET", .target = "/a b", .host = "h", .content_length = -1},
+        {.method = "GET", .target = "/", .host = "h\r\nX: 1", .content_length = -1},
+        {.method = "GET", .target = "/", .host = "", .content_length = -1},
+        {.method = "GE T", .target = "/", .host = "h", .content_length = -1},
+        {.method = "", .target = "/", .host = "h", .content_length = -1},
+        {.method = "GET", .target = "", .host = "h", .content_length = -1},
+        {.method = "GET", .target = "/\x7f", .host = "h", .content_length = -1},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        size_t before = cg_buf_size(&b);
+        if (cg_http_request_head(&b, &bad[i]) != CG_EINVAL) fail_msg("bad[%zu] accepted", i);
+        assert_int_equal(cg_buf_size(&b), before);
+    }
+    cg_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +403,8 @@ int main(void)
         cmocka_unit_test(test_write_partial_and_resume),
         cmocka_unit_test(test_write_to_closed_peer),
         cmocka_unit_test(test_head_lookups),
+        cmocka_unit_test(test_status_line_start),
+        cmocka_unit_test(test_request_head),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

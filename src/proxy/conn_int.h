@@ -1,0 +1,186 @@
+/* What the files of the request path share (proxy/conn.c: downstream connections and the
+ * pumps; conn_up.c: upstream connections, pools and attempts; conn_reply.c: the answers the
+ * gateway gives itself). Private to them: nothing else includes it.
+ *
+ * Calls across these files are once per request or rarer (an attempt starts, ends, fails), or
+ * into cg_proxy__conn_run, which no caller ever inlined; the small helpers every request needs
+ * are static inline here. */
+#ifndef CG_PROXY_CONN_INT_H
+#define CG_PROXY_CONN_INT_H
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/list.h"
+#include "core/loop.h"
+#include "http/message.h"
+#include "http/parser.h"
+#include "lb/retry.h"
+#include "proxy/accesslog.h"
+#include "proxy/balancer.h"
+#include "proxy/worker.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_CHUNK    (16 * 1024)
+#define FREE_LIST_MAX 1024
+
+/* What a failed attempt answers, as Envoy words it. */
+#define BODY_CONNECT_FAILURE                                                                       \
+    "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
+#define BODY_CONNECT_TERMINATION                                                                   \
+    "upstream connect error or disconnect/reset before headers. reset reason: connection "         \
+    "termination"
+
+enum { S_IDLE, S_HEAD, S_UPSTREAM, S_LOCAL, S_CLOSED };
+
+typedef struct conn conn_t;
+
+typedef struct up {
+    cg_io_t io;
+    cg_worker_t *w;
+    conn_t *conn; /* the request using it; NULL while pooled */
+    cg_pool_bucket_t *bucket;
+    cg_list_t link; /* bucket idle list or worker free list */
+    cg_addr_t addr;
+    cg_ep_stats_t *stats;
+    cg_buf_t in;
+    size_t parsed;
+    cg_http_head_t head;
+    cg_http_parser_t parser;
+    cg_http_out_t out;
+    cg_timer_t timer;
+    cg_defer_t defer; /* the free, after the batch of events that closed it */
+    uint8_t connected, readable, writable, eof, reused, got_bytes, head_done;
+    uint8_t rdhup; /* epoll saw the peer's FIN: read until EOF, short reads included */
+    /* a HEAD, 204 or 304 answer whose head announced a body: an upstream that sends that
+     * body anyway would answer the next request with it, so the connection is not pooled */
+    uint8_t body_announced;
+} up_t;
+
+struct conn {
+    cg_io_t io;
+    cg_worker_t *w;
+    cg_list_t link;
+    uint16_t port;
+    char peer_ip[48];
+    uint8_t peer_ip_len;
+    cg_buf_t in;   /* off stays 0: the head is at in.base */
+    size_t parsed; /* bytes of in parsed so far */
+    size_t head_len;
+    cg_http_head_t head;
+    cg_http_parser_t parser;
+    cg_http_out_t out;
+    cg_timer_t timer;     /* header read / keep-alive idle */
+    cg_timer_t rq_timer;  /* route timeout */
+    cg_timer_t try_timer; /* per-try timeout, or the back-off before a repeat */
+    cg_defer_t defer;
+    up_t *up;
+    cg_cfg_hold_t *hold;
+    const cg_route_t *route;
+    const cg_endpoint_t *ep;
+    cg_iov_t authority, path;
+    uint8_t state;
+    uint8_t readable, writable, peer_eof, close_after;
+    uint8_t rdhup; /* as for upstreams */
+    uint8_t req_done, resp_done, resp_started, continue_sent, retried_fresh, closing;
+    uint8_t body_retained; /* every body byte so far is still in `in` (retry possible) */
+    uint8_t retry_counted, backoff_wait, backoff_done, dest_counted;
+    uint8_t ntried;
+    int8_t wcluster;
+    uint16_t hops;
+    uint16_t tried[CG_MAX_TRIES];
+    uint16_t status;
+    uint32_t flags;
+    uint64_t start_us, start_wall_us, up_start_us;
+    int64_t upstream_ms;
+    uint64_t resp_body_start; /* out total when the response body began */
+    uint64_t bytes_sent;
+    uint8_t rid_generated; /* rid holds the id made up for this request */
+    char rid[40];          /* last: not cleared when the object is reused */
+};
+
+/* Set by the main thread on SIGTERM while the gateway drains. */
+static inline int draining(const cg_worker_t *w)
+{
+    return __atomic_load_n(&w->draining, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t rng_next(cg_worker_t *w)
+{
+    /* xorshift64*: request ids need uniqueness, not secrecy */
+    uint64_t x = w->rng;
+    x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+    w->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* Puts a closed connection object on its free list (keeping its buffer's storage), or frees it
+ * once the list holds FREE_LIST_MAX. */
+static inline void pool_put(cg_list_t *free_list, uint64_t *nfree, cg_list_t *link, cg_buf_t *in,
+                            void *obj)
+{
+    if (*nfree < FREE_LIST_MAX) {
+        cg_buf_reset(in);
+        cg_list_insert_head(free_list, link);
+        (*nfree)++;
+    } else {
+        cg_buf_free(in);
+        free(obj);
+    }
+}
+
+/* pool_put's counterpart: takes an object of `size` bytes off its free list, or allocates one,
+ * zeroed over its first `clear` bytes (all of a new one) with its buffer's storage kept. */
+static inline void *pool_take(cg_list_t *free_list, uint64_t *nfree, size_t size, size_t link_off,
+                              size_t in_off, size_t clear)
+{
+    if (cg_list_empty(free_list)) return cg_xcalloc(1, size);
+    cg_list_t *link = free_list->next;
+    cg_list_unlink(link);
+    (*nfree)--;
+    char *obj = (char *)link - link_off;
+    cg_buf_t keep = *(cg_buf_t *)(obj + in_off);
+    memset(obj, 0, clear);
+    *(cg_buf_t *)(obj + in_off) = keep;
+    return obj;
+}
+#define POOL_TAKE(free_list, nfree, type, clear)                                                   \
+    ((type *)pool_take((free_list), (nfree), sizeof(type), offsetof(type, link),                   \
+                       offsetof(type, in), (clear)))
+
+/* conn.c: the downstream side */
+void cg_proxy__conn_run(conn_t *c);
+void cg_proxy__conn_close(conn_t *c);
+
+/* conn_reply.c */
+void cg_proxy__local_reply(conn_t *c, int status, uint32_t flags, const char *body, int close);
+void cg_proxy__redirect_reply(conn_t *c, const cg_snap_redirect_t *r);
+
+/* conn_up.c: upstream connections and pools */
+void cg_proxy__up_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events);
+void cg_proxy__up_free(up_t *u);
+void cg_proxy__up_release(conn_t *c, int reusable);
+/* conn_up.c: attempts, retries and the timeouts that end them */
+void cg_proxy__start_attempt(conn_t *c);
+void cg_proxy__attempt_end(conn_t *c, int reusable);
+void cg_proxy__attempt_failed(conn_t *c, uint32_t what, uint32_t flag, int local_status,
+                              const char *body);
+int cg_proxy__retry_allowed(conn_t *c, uint32_t what, int status);
+void cg_proxy__retry_start(conn_t *c);
+void cg_proxy__request_release(conn_t *c, int reusable);
+void cg_proxy__rq_timeout(cg_loop_t *loop, cg_timer_t *t);
+void cg_proxy__body_timeout(cg_loop_t *loop, cg_timer_t *t);
+void cg_proxy__try_timeout(cg_loop_t *loop, cg_timer_t *t);
+
+/* The per-try timeout runs once the whole request is in (as Envoy's): time the client takes
+ * to send its body is not the upstream's. */
+static inline void start_try_timer(conn_t *c)
+{
+    uint32_t ms = c->route->dest->policy->retry.per_try_timeout_ms;
+    if (ms && c->req_done && !c->backoff_wait)
+        cg_timer_start(&c->w->loop, &c->try_timer, ms, cg_proxy__try_timeout);
+}
+
+#endif

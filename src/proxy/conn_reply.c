@@ -1,0 +1,68 @@
+/* The answers the gateway gives itself: errors, its health check, direct responses and
+ * redirects. */
+#include "http/message.h"
+#include "proxy/conn_int.h"
+#include "proxy/router.h"
+
+#include <string.h>
+
+/* Every local answer's head, in two steps. reply_begin() decides whether the connection ends
+ * after the answer (`close` asks for it; a client that does not keep alive, or draining, always
+ * gets it) and writes the status line; the caller may queue header lines after it.
+ * reply_end() writes the framing (content-length, content-type when given, connection: close
+ * when the connection ends) and marks the response whole. All of it goes to the out's scratch,
+ * so the head is one slice. */
+static void reply_begin(conn_t *c, int status, int close)
+{
+    cg_http_out_reset(&c->out);
+    c->status = (uint16_t)status;
+    if (close || !(c->head.flags & CG_HTTP_F_KEEPALIVE) || draining(c->w)) c->close_after = 1;
+    cg_http_out_printf(&c->out, "HTTP/1.1 %d %s\r\n", status, cg_http_status_reason(status));
+}
+
+static void reply_end(conn_t *c, size_t content_length, const char *content_type)
+{
+    cg_http_out_printf(&c->out, "content-length: %zu\r\n%s%s%s%s\r\n", content_length,
+                       content_type ? "content-type: " : "", content_type ? content_type : "",
+                       content_type ? "\r\n" : "", c->close_after ? "connection: close\r\n" : "");
+    c->resp_body_start = c->out.total;
+    c->resp_started = c->resp_done = 1;
+    c->state = S_LOCAL;
+}
+
+void cg_proxy__local_reply(conn_t *c, int status, uint32_t flags, const char *body, int close)
+{
+    size_t blen = body ? strlen(body) : 0;
+    c->flags |= flags;
+    reply_begin(c, status, close);
+    reply_end(c, blen, "text/plain");
+    if (blen) cg_http_out_push(&c->out, body, blen); /* body is static or lives in the config */
+    /* a request body we did not read leaves the connection unsynchronised */
+    if (!c->req_done) c->close_after = 1;
+}
+
+void cg_proxy__redirect_reply(conn_t *c, const cg_snap_redirect_t *r)
+{
+    cg_http_out_t *o = &c->out;
+    reply_begin(c, r->code ? r->code : 301, !c->req_done);
+    cg_iov_t host = c->authority;
+    cg_iov_t hostonly = cg_proxy_host_strip_port(host);
+    cg_iov_t port = CG_IOV_NULL;
+    if (hostonly.len < host.len)
+        port = cg_iov(host.base + hostonly.len + 1, host.len - hostonly.len - 1);
+    cg_http_out_printf(o, "location: %s://", r->scheme ? r->scheme : "http");
+    if (r->authority)
+        cg_http_out_push(o, r->authority, strlen(r->authority));
+    else
+        cg_http_out_push(o, hostonly.base, hostonly.len);
+    if (r->port)
+        cg_http_out_printf(o, ":%u", r->port);
+    else if (!r->authority && port.len)
+        cg_http_out_printf(o, ":%.*s", (int)port.len, port.base);
+    if (r->uri)
+        cg_http_out_push(o, r->uri, strlen(r->uri));
+    else
+        cg_http_out_push(o, c->path.base, c->path.len);
+    CG_HTTP_OUT_PUSH_LIT(o, "\r\n");
+    reply_end(c, 0, NULL);
+}

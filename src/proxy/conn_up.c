@@ -1,0 +1,453 @@
+/* Upstream connections and their per-endpoint pools, and the attempts a request makes on them:
+ * picking an endpoint, connecting or reusing, the per-try and route timeouts, retries within
+ * the policy and the budget, and the failure answers when no attempt succeeds. */
+#include "core/log.h"
+#include "core/sock.h"
+#include "http/forward.h"
+#include "lb/health.h"
+#include "proxy/balancer.h"
+#include "proxy/conn_int.h"
+
+#include <string.h>
+#include <unistd.h>
+
+/* ---------- config holds ---------- */
+
+static void hold_release(cg_worker_t *w, cg_cfg_hold_t *h)
+{
+    if (--h->users == 0 && h != w->cur) {
+        cg_list_unlink(&h->link);
+        cg_proxy_config_unref(h->cfg);
+        free(h);
+    }
+}
+
+/* ---------- upstream connections ---------- */
+
+static void up_recycle(cg_loop_t *loop, cg_defer_t *d)
+{
+    up_t *u = cg_container_of(d, up_t, defer);
+    pool_put(&u->w->free_ups, &u->w->stats.pool_upstreams, &u->link, &u->in, u);
+}
+
+/* Closes an upstream connection. Its memory is reused or freed only after the current batch
+ * of events: a later event of the batch may still name it (cg_io_stop cleared its callback,
+ * so the loop skips that event), and it must not be handed to another request before then. */
+void cg_proxy__up_free(up_t *u)
+{
+    cg_worker_t *w = u->w;
+    if (u->io.fd >= 0) {
+        cg_io_stop(&w->loop, &u->io);
+        close(u->io.fd);
+        u->io.fd = -1;
+        w->stats.up_cx_active--;
+    }
+    cg_timer_stop(&w->loop, &u->timer);
+    if (cg_list_linked(&u->link)) {
+        cg_list_unlink(&u->link);
+        if (u->bucket) u->bucket->nidle--;
+    }
+    u->conn = NULL;
+    u->bucket = NULL;
+    cg_defer(&w->loop, &u->defer, up_recycle);
+}
+
+static cg_pool_bucket_t *bucket_for(cg_worker_t *w, const cg_addr_t *a)
+{
+    for (size_t i = 0; i < w->buckets.len; i++)
+        if (cg_addr_eq(&w->buckets.items[i]->addr, a)) return w->buckets.items[i];
+    cg_pool_bucket_t *b = cg_xcalloc(1, sizeof(*b));
+    b->addr = *a;
+    cg_list_init(&b->idle);
+    cg_vec_push(&w->buckets, b);
+    return b;
+}
+
+static void up_idle_timeout(cg_loop_t *loop, cg_timer_t *t)
+{
+    cg_proxy__up_free(cg_container_of(t, up_t, timer));
+}
+
+static void up_connect_timeout(cg_loop_t *loop, cg_timer_t *t);
+
+static up_t *up_alloc(cg_worker_t *w)
+{
+    up_t *u = POOL_TAKE(&w->free_ups, &w->stats.pool_upstreams, up_t, sizeof(up_t));
+    cg_list_init(&u->link);
+    cg_list_init(&u->defer.link);
+    u->w = w;
+    u->io.fd = -1;
+    return u;
+}
+
+/* Takes a pooled connection to the endpoint, or starts a new one. */
+static up_t *up_acquire(conn_t *c, const cg_endpoint_t *ep, int fresh, int *err)
+{
+    cg_worker_t *w = c->w;
+    cg_pool_bucket_t *b = bucket_for(w, &ep->addr);
+    up_t *u;
+    if (!fresh && !cg_list_empty(&b->idle)) {
+        u = cg_container_of(b->idle.next, up_t, link);
+        cg_list_unlink(&u->link);
+        b->nidle--;
+        cg_timer_stop(&w->loop, &u->timer);
+        u->reused = 1;
+        w->stats.up_cx_reused++;
+    } else {
+        int fd = cg_sock_connect(&ep->addr);
+        if (fd < 0) {
+            *err = fd;
+            return NULL;
+        }
+        u = up_alloc(w);
+        u->addr = ep->addr;
+        u->stats = ep->stats;
+        if ((*err = cg_io_start(&w->loop, &u->io, fd, cg_proxy__up_on_io)) != 0) {
+            close(fd);
+            u->io.fd = -1;
+            cg_proxy__up_free(u);
+            if (*err == CG_ESYS || *err == CG_ENOMEM) *err = CG_ENORES; /* epoll out of room */
+            return NULL;
+        }
+        w->stats.up_cx_total++;
+        w->stats.up_cx_active++;
+        __atomic_fetch_add(&ep->stats->cx_total, 1, __ATOMIC_RELAXED);
+        cg_timer_start(&w->loop, &u->timer, c->route->dest->connect_timeout_ms, up_connect_timeout);
+    }
+    u->bucket = b;
+    u->conn = c;
+    u->stats = ep->stats;
+    u->parsed = 0;
+    u->got_bytes = u->head_done = u->body_announced = 0;
+    cg_buf_reset(&u->in);
+    cg_http_out_reset(&u->out);
+    cg_http_parser_init(&u->parser, 0, &u->head, NULL);
+    u->parser.skip_body = c->head.method == HTTP_HEAD;
+    return u;
+}
+
+/* Finishes with the request's upstream: back to the pool when it can carry another request. */
+void cg_proxy__up_release(conn_t *c, int reusable)
+{
+    up_t *u = c->up;
+    if (!u) return;
+    c->up = NULL;
+    u->conn = NULL;
+    cg_worker_t *w = u->w;
+    if (reusable && !u->eof && !u->rdhup && u->connected && !(draining(c->w)) &&
+        !u->body_announced && (u->head.flags & CG_HTTP_F_KEEPALIVE) && u->parsed == u->in.len &&
+        u->bucket->nidle < w->settings->max_idle_per_ep) {
+        cg_buf_reset(&u->in);
+        cg_list_insert_head(&u->bucket->idle, &u->link);
+        u->bucket->nidle++;
+        cg_timer_start(&w->loop, &u->timer, w->settings->upstream_idle_ms, up_idle_timeout);
+        return;
+    }
+    cg_proxy__up_free(u);
+}
+
+/* ---------- request start ---------- */
+
+static int build_upstream_head(conn_t *c, up_t *u)
+{
+    cg_http_fwd_req_t f = {
+        /* the connection outlives the write: its fields are slices, not copies */
+        .peer_ip = cg_iov(c->peer_ip, c->peer_ip_len),
+        .request_id = c->rid_generated ? cg_iov(c->rid, 36) : CG_IOV_NULL,
+        .hops = (unsigned)c->hops + 1,
+        .drop_expect = (c->head.flags & CG_HTTP_F_EXPECT_CONTINUE) != 0,
+        /* an HTTP/1.0 request may come without Host; it goes on as 1.1, which needs one: the
+         * endpoint's address, as nginx's proxy_set_header Host $proxy_host */
+        .default_host = c->ep ? cg_iov_str(c->ep->name) : CG_IOV_NULL,
+    };
+    return cg_http_forward_request_head(&u->out, &c->head, c->in.base, &f);
+}
+
+/* Ends the current attempt's bookkeeping (retry budget) and drops its upstream connection. */
+void cg_proxy__attempt_end(conn_t *c, int reusable)
+{
+    cg_timer_stop(&c->w->loop, &c->try_timer);
+    if (c->retry_counted) {
+        c->route->dest->ws[c->w->id].retries--;
+        c->retry_counted = 0;
+    }
+    if (c->up) cg_proxy__up_release(c, reusable);
+}
+
+/* Lets go of everything a request holds: its attempt, its place in the retry budget, its
+ * config. */
+void cg_proxy__request_release(conn_t *c, int reusable)
+{
+    if (c->route)
+        cg_proxy__attempt_end(c, reusable);
+    else if (c->up)
+        cg_proxy__up_release(c, reusable);
+    if (c->dest_counted) {
+        c->route->dest->ws[c->w->id].active--;
+        c->dest_counted = 0;
+    }
+    if (c->hold) {
+        hold_release(c->w, c->hold);
+        c->hold = NULL;
+    }
+}
+
+/* Is the request stalled on its client, so that a timeout is the client's fault? */
+static int waiting_on_client(const conn_t *c)
+{
+    if (c->backoff_wait) return 0; /* we are the ones waiting, before a retry */
+    /* still owed its body, and nothing of it queued for the upstream (else the upstream is the
+     * one not keeping up) */
+    if (!c->req_done && !(c->up && cg_http_out_pending(&c->up->out))) return 1;
+    /* the response streams, and the client is not reading it */
+    return c->resp_started && cg_http_out_pending(&c->out);
+}
+
+/* A timeout while the client owes us its body is the client's fault: 408, and nothing counted
+ * against the endpoint (a trickling client must not get healthy upstreams ejected). */
+static void client_timeout(conn_t *c, const char *why)
+{
+    c->w->stats.rq_client_timeout++;
+    cg_proxy__attempt_end(c, 0);
+    if (c->resp_started) {
+        cg_proxy__conn_close(c);
+        return;
+    }
+    cg_proxy__local_reply(c, 408, CG_RF_SI, why, 1);
+    cg_proxy__conn_run(c);
+}
+
+void cg_proxy__rq_timeout(cg_loop_t *loop, cg_timer_t *t)
+{
+    conn_t *c = cg_container_of(t, conn_t, rq_timer);
+    if (waiting_on_client(c)) {
+        client_timeout(c, "request body timeout");
+        return;
+    }
+    c->flags |= CG_RF_UT;
+    if (c->up && c->ep) {
+        __atomic_fetch_add(&c->ep->stats->rq_error, 1, __ATOMIC_RELAXED);
+        cg_proxy_balancer_result(c->route->dest, c->ep, 0, loop->now_ms);
+    }
+    cg_proxy__attempt_end(c, 0);
+    if (c->resp_started) {
+        cg_proxy__conn_close(c);
+        return;
+    }
+    cg_proxy__local_reply(c, 504, 0, "upstream request timeout", 1);
+    cg_proxy__conn_run(c);
+}
+
+/* No request body byte for body_timeout_ms while one was due. */
+void cg_proxy__body_timeout(cg_loop_t *loop, cg_timer_t *t)
+{
+    conn_t *c = cg_container_of(t, conn_t, timer);
+    if (c->state != S_UPSTREAM || c->req_done) return;
+    if (!waiting_on_client(c)) { /* the upstream is the one not reading: not the client's stall */
+        cg_timer_start(loop, &c->timer, c->w->settings->body_timeout_ms, cg_proxy__body_timeout);
+        return;
+    }
+    client_timeout(c, "request body timeout");
+}
+
+/* May the request go again after a failure of kind `what` (CG_RETRY_ON_*, 0 for a plain
+ * status) with `status` (0: no response)? */
+static int can_retry(conn_t *c, uint32_t what, int status)
+{
+    const cg_lb_retry_cfg_t *rc = &c->route->dest->policy->retry;
+    if (c->resp_started || (uint32_t)(c->ntried - 1) >= rc->attempts || c->ntried >= CG_MAX_TRIES)
+        return 0;
+    if (!cg_lb_retry_matches(rc->retry_on, what, status)) return 0;
+    /* the body must still be whole in our buffer to be sent again */
+    if ((c->head.flags & CG_HTTP_F_HAS_BODY) && !c->body_retained) return 0;
+    /* a request that reached the upstream is replayed only when replaying is harmless */
+    if (what != CG_RETRY_ON_CONNECT_FAILURE && !cg_lb_retry_idempotent(c->head.method)) return 0;
+    return 1;
+}
+
+/* Do the policy and the retry budget allow another attempt? Flags why not. */
+int cg_proxy__retry_allowed(conn_t *c, uint32_t what, int status)
+{
+    if (!can_retry(c, what, status)) {
+        if (c->ntried > 1) c->flags |= CG_RF_URX;
+        return 0;
+    }
+    cg_dest_t *d = c->route->dest;
+    cg_dest_wstate_t *ws = &d->ws[c->w->id];
+    const cg_lb_retry_cfg_t *rc = &d->policy->retry;
+    if (!cg_lb_retry_budget_allows(ws->active, ws->retries, rc->budget_percent, rc->budget_min)) {
+        c->flags |= CG_RF_UO;
+        return 0;
+    }
+    return 1;
+}
+
+/* Starts the next attempt (after cg_proxy__retry_allowed said yes), counted against the budget. */
+void cg_proxy__retry_start(conn_t *c)
+{
+    cg_dest_wstate_t *ws = &c->route->dest->ws[c->w->id];
+    ws->retries++;
+    c->retry_counted = 1;
+    c->w->stats.rq_retry++;
+    cg_proxy__start_attempt(c);
+}
+
+/* The current attempt failed before a response reached the client. */
+void cg_proxy__attempt_failed(conn_t *c, uint32_t what, uint32_t flag, int local_status,
+                              const char *body)
+{
+    up_t *u = c->up;
+    if (u && u->reused && !u->got_bytes && !c->retried_fresh && what == CG_RETRY_ON_RESET &&
+        !(c->head.flags & CG_HTTP_F_HAS_BODY) && cg_lb_retry_idempotent(c->head.method) &&
+        !c->resp_started) {
+        /* a pooled connection the upstream had already closed: once more on a new one, not
+         * counted against the endpoint or the retry policy */
+        c->retried_fresh = 1;
+        c->ntried--;
+        cg_proxy__attempt_end(c, 0);
+        cg_proxy__start_attempt(c);
+        return;
+    }
+    if (c->ep) {
+        if (what == CG_RETRY_ON_CONNECT_FAILURE)
+            __atomic_fetch_add(&c->ep->stats->cx_connect_fail, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->ep->stats->rq_error, 1, __ATOMIC_RELAXED);
+        cg_proxy_balancer_result(c->route->dest, c->ep, 0, c->w->loop.now_ms);
+    }
+    cg_proxy__attempt_end(c, 0);
+    if (cg_proxy__retry_allowed(c, what, 0)) {
+        cg_proxy__retry_start(c);
+        return;
+    }
+    if (c->resp_started) {
+        c->flags |= flag;
+        cg_proxy__conn_close(c);
+        return;
+    }
+    cg_proxy__local_reply(c, local_status, flag, body, 0);
+}
+
+static void up_connect_timeout(cg_loop_t *loop, cg_timer_t *t)
+{
+    up_t *u = cg_container_of(t, up_t, timer);
+    conn_t *c = u->conn;
+    if (!c) {
+        cg_proxy__up_free(u);
+        return;
+    }
+    c->w->stats.up_cx_connect_fail++;
+    cg_proxy__attempt_failed(c, CG_RETRY_ON_CONNECT_FAILURE, CG_RF_UF, 503, BODY_CONNECT_FAILURE);
+    cg_proxy__conn_run(c);
+}
+
+void cg_proxy__try_timeout(cg_loop_t *loop, cg_timer_t *t)
+{
+    conn_t *c = cg_container_of(t, conn_t, try_timer);
+    if (c->backoff_wait) { /* the back-off before repeating an endpoint is over */
+        c->backoff_wait = 0;
+        cg_proxy__start_attempt(c);
+    } else {
+        cg_proxy__attempt_failed(c, CG_RETRY_ON_PER_TRY_TIMEOUT, CG_RF_UT, 504,
+                                 "upstream request timeout");
+    }
+    cg_proxy__conn_run(c);
+}
+
+/* Rewinds the request parser so the body is sent again from the start of the buffer. */
+static void rewind_request(conn_t *c)
+{
+    size_t p = 0;
+    cg_http_parser_next(&c->parser);
+    cg_http_parse_head(&c->parser, c->in.base, c->head_len, &p);
+    c->parsed = c->head_len;
+    c->req_done = !(c->head.flags & CG_HTTP_F_HAS_BODY);
+}
+
+void cg_proxy__start_attempt(conn_t *c)
+{
+    cg_worker_t *w = c->w;
+    cg_dest_t *d = c->route->dest;
+    cg_pick_t pk = cg_proxy_balancer_pick(d, w->id, c->tried, c->ntried, c->wcluster,
+                                          w->loop.now_ms, rng_next(w));
+    if (c->ntried == 0) c->wcluster = (int8_t)pk.cluster;
+    if (pk.endpoint < 0) {
+        cg_proxy__attempt_end(c, 0);
+        cg_proxy__local_reply(c, 503, CG_RF_UH, "no healthy upstream", 0);
+        return;
+    }
+    if (pk.repeat && !c->backoff_done) {
+        /* the same endpoint again: wait a jittered back-off first */
+        const cg_lb_retry_cfg_t *rc = &d->policy->retry;
+        uint32_t ms =
+            cg_lb_retry_backoff_ms(c->ntried, rc->backoff_base_ms, rc->backoff_max_ms, rng_next(w));
+        c->backoff_done = 1;
+        if (ms) {
+            c->backoff_wait = 1;
+            c->state = S_UPSTREAM;
+            cg_timer_start(&w->loop, &c->try_timer, ms, cg_proxy__try_timeout);
+            return;
+        }
+    }
+    c->backoff_done = 0;
+    const cg_endpoint_t *ep = &d->endpoints[pk.endpoint];
+    c->ep = ep;
+    c->tried[c->ntried++] = (uint16_t)pk.endpoint;
+    if (c->ntried > 1 || c->retried_fresh) rewind_request(c);
+    int err = 0;
+    up_t *u = up_acquire(c, ep, c->retried_fresh, &err);
+    if (!u && cg_err_local_shortage(err)) {
+        /* our own shortage (fds, memory), not the endpoint's: no attempt, no ejection */
+        c->ntried--;
+        c->ep = NULL;
+        w->stats.rq_local_exhausted++;
+        cg_proxy__attempt_end(c, 0);
+        cg_proxy__local_reply(c, 503, CG_RF_OM, "local resources exhausted", 0);
+        return;
+    }
+    if (!u) {
+        cg_proxy__attempt_failed(c, CG_RETRY_ON_CONNECT_FAILURE, CG_RF_UF, 503,
+                                 BODY_CONNECT_FAILURE);
+        return;
+    }
+    c->up = u;
+    __atomic_fetch_add(&ep->stats->rq_total, 1, __ATOMIC_RELAXED);
+    c->up_start_us = w->loop.now_us;
+    if (build_upstream_head(c, u)) {
+        /* nothing was written: a pooled connection goes back to the pool unharmed */
+        cg_proxy__attempt_end(c, 1);
+        cg_proxy__local_reply(c, 431, 0, "request header too large to forward", 1);
+        return;
+    }
+    start_try_timer(c);
+    if (!c->req_done)
+        cg_timer_start(&w->loop, &c->timer, w->settings->body_timeout_ms, cg_proxy__body_timeout);
+    c->state = S_UPSTREAM;
+}
+
+void cg_proxy__up_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
+{
+    up_t *u = cg_container_of(io, up_t, io);
+    conn_t *c = u->conn;
+    if (!c) {
+        /* pooled: input or hang-up means the upstream closed or misbehaved; EPOLLOUT edges
+         * keep coming as earlier writes are acknowledged and mean nothing here */
+        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) cg_proxy__up_free(u);
+        return;
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) u->readable = 1;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) u->rdhup = 1;
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) u->writable = 1;
+    if (!u->connected && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+        int err = cg_sock_error(io->fd);
+        if (err || (events & EPOLLERR)) {
+            c->w->stats.up_cx_connect_fail++;
+            cg_proxy__attempt_failed(c, CG_RETRY_ON_CONNECT_FAILURE, CG_RF_UF, 503,
+                                     BODY_CONNECT_FAILURE);
+            cg_proxy__conn_run(c);
+            return;
+        }
+        u->connected = 1;
+        cg_timer_stop(loop, &u->timer);
+    }
+    cg_proxy__conn_run(c);
+}
