@@ -213,7 +213,8 @@ int cg_model_gateway_routes_to_clusters(const cg_model_gateway_t *gw);
 int cg_model_strmatch_kind(const cg_model_strmatch_t *m,
                            const char **value); /* 0 exact, 1 prefix, 2 regex */
 
-/* Every table, for docs and `crossgate explain`, NULL-terminated. */
+/* Every table, NULL-terminated: the schema tests walk them all (each field documented, names well
+ * formed). */
 extern const cg_model_schema_t *const cg_model_all_schemas[];
 
 #endif
