@@ -135,7 +135,7 @@ static int sync_listeners(const cg_config_t *cfg, cg_buf_t *errors)
             if (fd < 0) {
                 char as[64];
                 cg_addr_format(&a, as, sizeof(as));
-                cg_buf_printf(errors, "cannot listen on %s: %s\n", as, strerror(fd == CG_EADDRINUSE ? EADDRINUSE : EACCES));
+                cg_buf_printf(errors, "cannot listen on %s: %s\n", as, cg_strerror(fd));
                 for (int k = 0; k < w; k++) close(lp->fds[k]);
                 for (size_t j = 0; j + 1 < nfresh; j++)
                     for (int k = 0; k < G.nworkers; k++) close(fresh[j].fds[k]);
