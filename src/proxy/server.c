@@ -47,6 +47,7 @@ static struct {
     cg_signals_t signals;
     cg_httpd_t admin;
     cg_agent_cfg_t agent;
+    cg_proxy_hc_t hc;
     uint64_t reloads_ok, reloads_failed;
 } G;
 
@@ -401,7 +402,7 @@ int cg_proxy_server_run(const cg_gateway_opts_t *o)
         if (cg_agent_start(&G.loop, &G.agent, on_agent_snapshot, NULL)) goto Stop;
     }
     if (o->npaths) cg_timer_start(&G.loop, &G.watch_timer, WATCH_INTERVAL_MS, on_watch);
-    cg_proxy_hc_start(&G.loop);
+    cg_proxy_hc_start(&G.hc, &G.loop);
     {
         char lst[512];
         size_t n = 0;
@@ -417,7 +418,7 @@ int cg_proxy_server_run(const cg_gateway_opts_t *o)
 
 Stop:
     cg_agent_stop();
-    cg_proxy_hc_stop();
+    cg_proxy_hc_stop(&G.hc);
     for (int w = 0; w < G.nworkers; w++) cg_proxy_worker_stop(&G.workers[w]);
     if (o->admin && strcmp(o->admin, "off") != 0) cg_httpd_stop(&G.admin);
     cg_loop_run_once(&G.loop, 0);
