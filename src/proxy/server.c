@@ -46,7 +46,8 @@ static struct {
     int draining;
     cg_signals_t signals;
     cg_httpd_t admin;
-    cg_agent_cfg_t agent;
+    cg_agent_cfg_t agent_cfg;
+    cg_agent_t *agent;
     cg_proxy_hc_t hc;
     uint64_t reloads_ok, reloads_failed;
 } G;
@@ -388,7 +389,7 @@ int cg_proxy_server_run(const cg_gateway_opts_t *o)
         G.nstarted = w + 1;
     }
     if (o->control) {
-        G.agent = (cg_agent_cfg_t){
+        G.agent_cfg = (cg_agent_cfg_t){
             .url = o->control,
             .token = o->token,
             .cluster = o->cluster,
@@ -399,7 +400,7 @@ int cg_proxy_server_run(const cg_gateway_opts_t *o)
             .nlabels = o->nlabels,
             .cache_dir = o->cache_dir,
         };
-        if (cg_agent_start(&G.loop, &G.agent, on_agent_snapshot, NULL)) goto Stop;
+        if (cg_agent_start(&G.agent, &G.loop, &G.agent_cfg, on_agent_snapshot, NULL)) goto Stop;
     }
     if (o->npaths) cg_timer_start(&G.loop, &G.watch_timer, WATCH_INTERVAL_MS, on_watch);
     cg_proxy_hc_start(&G.hc, &G.loop);
@@ -417,7 +418,8 @@ int cg_proxy_server_run(const cg_gateway_opts_t *o)
     rc = 0;
 
 Stop:
-    cg_agent_stop();
+    cg_agent_stop(G.agent);
+    G.agent = NULL;
     cg_proxy_hc_stop(&G.hc);
     for (int w = 0; w < G.nworkers; w++) cg_proxy_worker_stop(&G.workers[w]);
     if (o->admin && strcmp(o->admin, "off") != 0) cg_httpd_stop(&G.admin);
