@@ -4,7 +4,6 @@
 #include "lb/priority.h"
 #include "proxy/balancer.h"
 #include "proxy/config.h"
-#include "proxy/server.h"
 #include "proxy/worker.h"
 
 #include <inttypes.h>
@@ -36,11 +35,11 @@ static const metric_def_t worker_metrics[] = {
     {"crossgate_access_log_dropped_bytes_total", "counter", "Access-log bytes dropped because the log could not keep up.", WSTAT(log_dropped_bytes)},
 };
 
-static uint64_t sum_stat(size_t off)
+static uint64_t sum_stat(const cg_proxy_admin_view_t *view, size_t off)
 {
     uint64_t v = 0;
-    for (int i = 0; i < cg_proxy_server_nworkers(); i++) {
-        const uint64_t *p = (const uint64_t *)((const char *)cg_proxy_server_worker_stats(i) + off);
+    for (int i = 0; i < *view->nworkers; i++) {
+        const uint64_t *p = (const uint64_t *)((const char *)&view->workers[i].stats + off);
         v += __atomic_load_n(p, __ATOMIC_RELAXED);
     }
     return v;
@@ -68,18 +67,19 @@ static void ep_line(void *ctx, const char *dest, const char *ep, const cg_ep_sta
     cg_buf_printf(c->out, "%s{destination=\"%s\",endpoint=\"%s\"} %" PRIu64 "\n", c->m->name, dest, ep, v);
 }
 
-static void render_metrics(cg_buf_t *out)
+static void render_metrics(const cg_proxy_admin_view_t *view, cg_buf_t *out)
 {
     for (size_t i = 0; i < sizeof(worker_metrics) / sizeof(worker_metrics[0]); i++) {
         const metric_def_t *m = &worker_metrics[i];
-        cg_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", m->name, m->help, m->name, m->type,
-                      m->name, sum_stat(m->off));
+        cg_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", m->name, m->help,
+                      m->name, m->type, m->name, sum_stat(view, m->off));
     }
     cg_buf_printf(out, "# HELP crossgate_downstream_rq_xx Downstream responses by status class.\n"
                        "# TYPE crossgate_downstream_rq_xx counter\n");
     for (int k = 1; k <= 5; k++)
-        cg_buf_printf(out, "crossgate_downstream_rq_xx{class=\"%dxx\"} %" PRIu64 "\n", k,
-                      sum_stat(offsetof(cg_worker_stats_t, rq_class) + (size_t)k * sizeof(uint64_t)));
+        cg_buf_printf(
+            out, "crossgate_downstream_rq_xx{class=\"%dxx\"} %" PRIu64 "\n", k,
+            sum_stat(view, offsetof(cg_worker_stats_t, rq_class) + (size_t)k * sizeof(uint64_t)));
     for (size_t i = 0; i < sizeof(ep_metrics) / sizeof(ep_metrics[0]); i++) {
         cg_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", ep_metrics[i].name, ep_metrics[i].help,
                       ep_metrics[i].name);
@@ -90,11 +90,12 @@ static void render_metrics(cg_buf_t *out)
     cg_buf_printf(out, "# HELP crossgate_config_version Version of the config in force.\n"
                        "# TYPE crossgate_config_version gauge\ncrossgate_config_version %" PRIu64 "\n",
                   cfg ? cfg->version : 0);
-    cg_buf_printf(out, "# HELP crossgate_config_reloads_total Config reloads by result.\n"
-                       "# TYPE crossgate_config_reloads_total counter\n"
-                       "crossgate_config_reloads_total{result=\"ok\"} %" PRIu64 "\n"
-                       "crossgate_config_reloads_total{result=\"rejected\"} %" PRIu64 "\n",
-                  cg_proxy_server_reloads(1), cg_proxy_server_reloads(0));
+    cg_buf_printf(out,
+                  "# HELP crossgate_config_reloads_total Config reloads by result.\n"
+                  "# TYPE crossgate_config_reloads_total counter\n"
+                  "crossgate_config_reloads_total{result=\"ok\"} %" PRIu64 "\n"
+                  "crossgate_config_reloads_total{result=\"rejected\"} %" PRIu64 "\n",
+                  *view->reloads_ok, *view->reloads_failed);
     cg_proxy_config_unref(cfg);
 }
 
@@ -185,7 +186,7 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
         cg_buf_append_str(&resp->body, cfg ? "LIVE\n" : "NOT READY\n");
     } else if (cg_iov_eq(req->path, CG_IOV_LIT("/metrics"))) {
         resp->content_type = "text/plain; version=0.0.4";
-        render_metrics(&resp->body);
+        render_metrics(srv->data, &resp->body);
     } else if (cg_iov_eq(req->path, CG_IOV_LIT("/config_dump")) && cfg) {
         resp->content_type = "application/json";
         cg_buf_printf(&resp->body, "{\"version\":%" PRIu64 ",\"snapshot\":", cfg->version);
@@ -201,7 +202,8 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
     cg_proxy_config_unref(cfg);
 }
 
-int cg_proxy_admin_start(cg_httpd_t *srv, cg_loop_t *loop, const char *addr)
+int cg_proxy_admin_start(cg_httpd_t *srv, cg_loop_t *loop, const char *addr,
+                         const cg_proxy_admin_view_t *view)
 {
-    return cg_httpd_start(srv, loop, addr, handle, NULL);
+    return cg_httpd_start(srv, loop, addr, handle, (void *)view);
 }

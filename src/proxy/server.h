@@ -24,11 +24,8 @@ typedef struct cg_gateway_opts {
     uint32_t drain_ms; /* on SIGTERM: health checks fail and connections close for this long */
 } cg_gateway_opts_t;
 
-int cg_proxy_server_run(const cg_gateway_opts_t *o);
+typedef struct cg_proxy_server cg_proxy_server_t;
 
-/* For the admin endpoint. */
-int cg_proxy_server_nworkers(void);
-const cg_worker_stats_t *cg_proxy_server_worker_stats(int i);
-uint64_t cg_proxy_server_reloads(int ok);
+int cg_proxy_server_run(const cg_gateway_opts_t *o);
 
 #endif
