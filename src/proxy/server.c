@@ -1,7 +1,7 @@
-/* The gateway process: loads resources, compiles and publishes configs, owns the listening
- * sockets, runs the workers, the admin endpoint, reloads on SIGHUP or file change. */
+/* The gateway: loads resources, compiles and publishes configs, owns the listening sockets,
+ * runs the workers, the admin endpoint, reloads on SIGHUP or file change. What feeds it in
+ * dynamic mode (the agent) is wired in by the composition root, cli/gateway_main.c. */
 #include "proxy/server.h"
-#include "agent/agent.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/signals.h"
@@ -49,8 +49,7 @@ struct cg_proxy_server {
     int draining;
     cg_signals_t signals;
     cg_httpd_t admin;
-    cg_agent_cfg_t agent_cfg;
-    cg_agent_t *agent;
+    int admin_on;
     cg_proxy_hc_t hc;
     uint64_t reloads_ok, reloads_failed;
     cg_proxy_admin_view_t admin_view;
@@ -190,10 +189,8 @@ static int install(cg_proxy_server_t *g, cg_snapshot_t *snap, cg_buf_t *errors)
     return 0;
 }
 
-/* The agent hands over a snapshot from the control plane (or the cache). */
-static int on_agent_snapshot(void *data, cg_snapshot_t *snap, const char *why)
+int cg_proxy_server_apply(cg_proxy_server_t *g, cg_snapshot_t *snap, const char *why)
 {
-    cg_proxy_server_t *g = data;
     cg_buf_t errors = {0};
     uint64_t v = snap->version;
     int r = install(g, snap, &errors);
@@ -318,10 +315,10 @@ static int size_fd_limit(cg_proxy_settings_t *s, int nworkers, int explicit_max)
     return 0;
 }
 
-int cg_proxy_server_run(const cg_gateway_opts_t *o)
+int cg_proxy_server_start(cg_proxy_server_t **out, const cg_gateway_opts_t *o)
 {
-    int rc = 1;
     cg_proxy_server_t *g = cg_xcalloc(1, sizeof(*g));
+    *out = NULL;
     g->o = o;
     g->nworkers = o->workers > 0 ? o->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (g->nworkers < 1) g->nworkers = 1;
@@ -345,15 +342,21 @@ int cg_proxy_server_run(const cg_gateway_opts_t *o)
         if (g->settings.access_log_fd < 0) {
             fprintf(stderr, "crossgate: cannot open access log %s: %s\n", o->access_log, strerror(errno));
             free(g);
-            return 1;
+            return CG_EIO;
         }
     }
 
     static const int signals[] = {SIGHUP, SIGINT, SIGTERM};
-    if (cg_loop_init(&g->loop) || cg_signals_start(&g->signals, &g->loop, signals, 3, on_signal)) {
+    if (cg_loop_init(&g->loop)) {
         fprintf(stderr, "crossgate: cannot create the event loop\n");
+        if (g->settings.access_log_fd > STDERR_FILENO) close(g->settings.access_log_fd);
         free(g);
-        return 1;
+        return CG_ESYS;
+    }
+    int r = cg_signals_start(&g->signals, &g->loop, signals, 3, on_signal);
+    if (r) {
+        fprintf(stderr, "crossgate: cannot create the event loop\n");
+        goto Error;
     }
     if (o->admin && strcmp(o->admin, "off") != 0) {
         g->admin_view = (cg_proxy_admin_view_t){
@@ -362,80 +365,76 @@ int cg_proxy_server_run(const cg_gateway_opts_t *o)
             .reloads_ok = &g->reloads_ok,
             .reloads_failed = &g->reloads_failed,
         };
-        int r = cg_proxy_admin_start(&g->admin, &g->loop, o->admin, &g->admin_view);
+        r = cg_proxy_admin_start(&g->admin, &g->loop, o->admin, &g->admin_view);
         if (r) {
-            fprintf(stderr, "crossgate: cannot listen on admin address %s: %s\n", o->admin, cg_strerror(r));
-            goto Exit;
+            fprintf(stderr, "crossgate: cannot listen on admin address %s: %s\n", o->admin,
+                    cg_strerror(r));
+            goto Error;
         }
+        g->admin_on = 1;
     }
     if (o->npaths) {
         cg_buf_t errors = {0};
         cg_snapshot_t *snap = NULL;
         g->files_sig = files_sig(g);
-        int r = build_snapshot(g, &snap, &errors);
+        r = build_snapshot(g, &snap, &errors);
         if (!r) r = install(g, snap, &errors);
-        if (r) {
-            fprintf(stderr, "%.*s", (int)errors.len, errors.base ? errors.base : "");
-            cg_buf_free(&errors);
-            if (o->admin && strcmp(o->admin, "off") != 0) cg_httpd_stop(&g->admin);
-            goto Exit;
-        }
+        if (r) fprintf(stderr, "%.*s", (int)errors.len, errors.base ? errors.base : "");
         cg_buf_free(&errors);
+        if (r) goto Error;
     }
     if (size_fd_limit(&g->settings, g->nworkers, o->max_conns != 0)) {
-        g->nworkers = 0; /* none started */
-        goto Stop;
+        r = CG_ELIMIT;
+        goto Error;
     }
     for (int w = 0; w < g->nworkers; w++) {
-        if (cg_proxy_worker_start(&g->workers[w], w, &g->settings)) {
+        r = cg_proxy_worker_start(&g->workers[w], w, &g->settings);
+        if (r) {
             fprintf(stderr, "crossgate: cannot start worker thread\n");
-            g->nworkers = w;
-            goto Stop;
+            goto Error;
         }
         g->nstarted = w + 1;
     }
-    if (o->control) {
-        g->agent_cfg = (cg_agent_cfg_t){
-            .url = o->control,
-            .token = o->token,
-            .cluster = o->cluster,
-            .namespace_ = o->namespace_,
-            .address = o->address,
-            .admin = o->admin,
-            .labels = o->labels,
-            .nlabels = o->nlabels,
-            .cache_dir = o->cache_dir,
-        };
-        if (cg_agent_start(&g->agent, &g->loop, &g->agent_cfg, on_agent_snapshot, g)) goto Stop;
-    }
+    *out = g;
+    return 0;
+
+Error:
+    cg_proxy_server_stop(g);
+    return r;
+}
+
+cg_loop_t *cg_proxy_server_loop(cg_proxy_server_t *g)
+{
+    return &g->loop;
+}
+
+void cg_proxy_server_run(cg_proxy_server_t *g)
+{
+    const cg_gateway_opts_t *o = g->o;
     if (o->npaths) cg_timer_start(&g->loop, &g->watch_timer, WATCH_INTERVAL_MS, on_watch);
     cg_proxy_hc_start(&g->hc, &g->loop);
-    {
-        char lst[512];
-        size_t n = 0;
-        for (size_t i = 0; i < g->nports && n < sizeof(lst) - 16; i++)
-            n += (size_t)snprintf(lst + n, sizeof(lst) - n, "%s%u", i ? "," : "", g->ports[i].port);
-        lst[n] = '\0';
-        cg_log_info(
-            "gateway cluster=%s namespace=%s address=%s ports=%s workers=%d admin=%s config v%llu",
-            o->cluster, o->namespace_, o->address, n ? lst : "-", g->nworkers,
-            o->admin ? o->admin : "off", (unsigned long long)g->version);
-    }
+    char lst[512];
+    size_t n = 0;
+    for (size_t i = 0; i < g->nports && n < sizeof(lst) - 16; i++)
+        n += (size_t)snprintf(lst + n, sizeof(lst) - n, "%s%u", i ? "," : "", g->ports[i].port);
+    lst[n] = '\0';
+    cg_log_info(
+        "gateway cluster=%s namespace=%s address=%s ports=%s workers=%d admin=%s config v%llu",
+        o->cluster, o->namespace_, o->address, n ? lst : "-", g->nworkers,
+        o->admin ? o->admin : "off", (unsigned long long)g->version);
     cg_loop_run(&g->loop);
-    rc = 0;
+}
 
-Stop:
-    cg_agent_stop(g->agent);
-    g->agent = NULL;
+void cg_proxy_server_stop(cg_proxy_server_t *g)
+{
+    if (!g) return;
     cg_proxy_hc_stop(&g->hc);
-    for (int w = 0; w < g->nworkers; w++) cg_proxy_worker_stop(&g->workers[w]);
-    if (o->admin && strcmp(o->admin, "off") != 0) cg_httpd_stop(&g->admin);
+    for (int w = 0; w < g->nstarted; w++) cg_proxy_worker_stop(&g->workers[w]);
+    if (g->admin_on) cg_httpd_stop(&g->admin);
     cg_loop_run_once(&g->loop, 0);
     cg_proxy_publish(NULL, NULL, NULL, 0);
-Exit:
     cg_signals_stop(&g->signals, &g->loop);
     cg_loop_destroy(&g->loop);
     if (g->settings.access_log_fd > STDERR_FILENO) close(g->settings.access_log_fd);
     free(g);
-    return rc;
 }
