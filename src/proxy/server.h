@@ -32,8 +32,7 @@ int cg_proxy_server_start(cg_proxy_server_t **out, const cg_gateway_opts_t *o);
 /* The server's main loop, for what runs beside it (the agent). */
 cg_loop_t *cg_proxy_server_loop(cg_proxy_server_t *g);
 /* Compiles a snapshot (taking it), opens its listeners and publishes it; logs the outcome, with
- * why, and counts it as a reload. Returns 0, or CG_E* with the config in force kept. The shape
- * of a cg_agent_apply_cb but for the first argument. */
+ * why, and counts it as a reload. Returns 0, or CG_E* with the config in force kept. */
 int cg_proxy_server_apply(cg_proxy_server_t *g, cg_snapshot_t *snap, const char *why);
 /* Serves until a signal (or the end of a drain) stops the loop. */
 void cg_proxy_server_run(cg_proxy_server_t *g);
