@@ -32,9 +32,10 @@ typedef struct lport {
     int fds[CG_MAX_WORKERS];
 } lport_t;
 
-/* One gateway. Everything it runs is reached from here, passed in, so that nothing of it is per
- * process but what the layers below keep so (the published config, proxy/worker.h; the endpoint
- * stats registry, proxy/config.h; the signal mask). */
+/* One gateway, reached in every callback through the loop, timer or data pointer it handed out.
+ * What stays per process lives below this file, and two gateways in one process would share it:
+ * the published config and its listener sockets (proxy/worker.h), the endpoint-stats registry
+ * and the worker count configs are compiled for (proxy/config.h), and the signal mask. */
 struct cg_proxy_server {
     const cg_gateway_opts_t *o;
     cg_loop_t loop;
