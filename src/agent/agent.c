@@ -7,6 +7,7 @@
 #include "translate/registration.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/list.h"
 #include "core/log.h"
 #include "http/client.h"
 #include "model/yaml.h"
@@ -26,7 +27,8 @@
 #define BACKOFF_MIN_MS   100
 #define BACKOFF_MAX_MS   5000
 
-static struct {
+/* One per gateway; the gateway (its composition root) owns it through cg_agent_start/stop. */
+struct cg_agent {
     cg_loop_t *loop;
     const cg_agent_cfg_t *cfg;
     cg_agent_apply_cb cb;
@@ -40,10 +42,10 @@ static struct {
     char headers[600];
     int connected, stopping;
     int unreachable_logged;
-} A;
+};
 
-static void do_register(void);
-static void do_watch(void);
+static void do_register(cg_agent_t *a);
+static void do_watch(cg_agent_t *a);
 
 static uint32_t jitter(uint32_t ms)
 {
@@ -52,11 +54,11 @@ static uint32_t jitter(uint32_t ms)
     return ms / 2 + r % (ms / 2 + 1);
 }
 
-static void url_for(char *out, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void url_for(char *out, size_t cap, const char *fmt, ...)
+static void url_for(const cg_agent_t *a, char *out, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void url_for(const cg_agent_t *a, char *out, size_t cap, const char *fmt, ...)
 {
-    int n = snprintf(out, cap, "%s", A.cfg->url);
+    int n = snprintf(out, cap, "%s", a->cfg->url);
     if (n < 0 || (size_t)n >= cap) n = (int)cap - 1; /* cannot happen: URLs are bounded at start */
     while (n > 0 && out[n - 1] == '/') out[--n] = '\0';
     va_list ap;
@@ -65,51 +67,53 @@ static void url_for(char *out, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-static void lost(const char *what, int err, int status)
+static void lost(cg_agent_t *a, const char *what, int err, int status)
 {
-    A.connected = 0;
-    if (!A.unreachable_logged) {
+    a->connected = 0;
+    if (!a->unreachable_logged) {
         if (err)
             cg_log_warn("control plane %s: %s failed (%s); serving config v%" PRIu64
                         " until it is back",
-                        A.cfg->url, what, cg_strerror(err), A.version);
+                        a->cfg->url, what, cg_strerror(err), a->version);
         else
             cg_log_warn("control plane %s: %s answered %d; serving config v%" PRIu64
                         " until it is back",
-                        A.cfg->url, what, status, A.version);
-        A.unreachable_logged = 1;
+                        a->cfg->url, what, status, a->version);
+        a->unreachable_logged = 1;
     }
 }
 
 static void on_retry(cg_loop_t *loop, cg_timer_t *t)
 {
-    if (A.id[0])
-        do_watch();
+    cg_agent_t *a = cg_container_of(t, cg_agent_t, retry_timer);
+    if (a->id[0])
+        do_watch(a);
     else
-        do_register();
+        do_register(a);
 }
 
-static void backoff(void)
+static void backoff(cg_agent_t *a)
 {
-    A.backoff_ms = A.backoff_ms ? A.backoff_ms * 2 : BACKOFF_MIN_MS;
-    if (A.backoff_ms > BACKOFF_MAX_MS) A.backoff_ms = BACKOFF_MAX_MS;
-    cg_timer_start(A.loop, &A.retry_timer, jitter(A.backoff_ms), on_retry);
+    a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (a->backoff_ms > BACKOFF_MAX_MS) a->backoff_ms = BACKOFF_MAX_MS;
+    cg_timer_start(a->loop, &a->retry_timer, jitter(a->backoff_ms), on_retry);
 }
 
 /* ---- cache ---- */
 
-static void cache_path(char *out, size_t cap)
+static void cache_path(const cg_agent_t *a, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s/snapshot-%s-%s.json", A.cfg->cache_dir, A.cfg->cluster, A.cfg->address);
+    snprintf(out, cap, "%s/snapshot-%s-%s.json", a->cfg->cache_dir, a->cfg->cluster,
+             a->cfg->address);
 }
 
-static void cache_write(const char *json, size_t len)
+static void cache_write(const cg_agent_t *a, const char *json, size_t len)
 {
-    if (!A.cfg->cache_dir) return;
+    if (!a->cfg->cache_dir) return;
     char path[4096], tmp[4200];
-    cache_path(path, sizeof(path));
+    cache_path(a, path, sizeof(path));
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    mkdir(A.cfg->cache_dir, 0755);
+    mkdir(a->cfg->cache_dir, 0755);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         cg_log_warn("cache: cannot write %s: %s", tmp, strerror(errno));
@@ -124,31 +128,31 @@ static void cache_write(const char *json, size_t len)
     }
 }
 
-static int take(const char *json, size_t len, const char *why, int cache)
+static int take(cg_agent_t *a, const char *json, size_t len, const char *why, int cache)
 {
     cg_buf_t errors = {0};
     cg_snapshot_t *snap = NULL;
     if (cg_snapshot_decode_json(json, len, &snap, &errors)) {
         size_t n = errors.len;
         while (n && errors.base[n - 1] == '\n') n--; /* the log adds its own */
-        cg_log_error("%s: invalid snapshot, keeping config v%" PRIu64 ": %.*s", why, A.version,
+        cg_log_error("%s: invalid snapshot, keeping config v%" PRIu64 ": %.*s", why, a->version,
                      (int)n, errors.base ? errors.base : "");
         cg_buf_free(&errors);
         return CG_EPARSE;
     }
     cg_buf_free(&errors);
     uint64_t v = snap->version;
-    if (A.cb(A.data, snap, why)) return CG_EINVAL; /* the gateway logged why */
-    A.version = v;
-    if (cache) cache_write(json, len);
+    if (a->cb(a->data, snap, why)) return CG_EINVAL; /* the gateway logged why */
+    a->version = v;
+    if (cache) cache_write(a, json, len);
     return 0;
 }
 
-static void cache_load(void)
+static void cache_load(cg_agent_t *a)
 {
-    if (!A.cfg->cache_dir) return;
+    if (!a->cfg->cache_dir) return;
     char path[4096];
-    cache_path(path, sizeof(path));
+    cache_path(a, path, sizeof(path));
     FILE *f = fopen(path, "rb");
     if (!f) return;
     cg_buf_t b = {0};
@@ -156,8 +160,8 @@ static void cache_load(void)
     size_t n;
     while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) cg_buf_append(&b, chunk, n);
     fclose(f);
-    if (b.len && take(b.base, b.len, "cached snapshot", 0) == 0)
-        cg_log_info("serving cached snapshot v%" PRIu64 " from %s", A.version, path);
+    if (b.len && take(a, b.base, b.len, "cached snapshot", 0) == 0)
+        cg_log_info("serving cached snapshot v%" PRIu64 " from %s", a->version, path);
     cg_buf_free(&b);
 }
 
@@ -168,46 +172,48 @@ static void on_hb_timer(cg_loop_t *loop, cg_timer_t *t);
 /* The control plane no longer knows our instance (the lease expired while we were away, or
  * it restarted): drop what belongs to the old id and register again. Whichever of heartbeat
  * and watch notices first does it; the other then finds no id and leaves it be. */
-static void lease_lost(const char *who)
+static void lease_lost(cg_agent_t *a, const char *who)
 {
-    if (!A.id[0]) return;
-    cg_log_warn("control plane forgot instance %s (%s said 404): registering again", A.id, who);
-    A.id[0] = '\0';
-    if (A.watch) {
-        cg_http_client_cancel(A.watch);
-        A.watch = NULL;
+    if (!a->id[0]) return;
+    cg_log_warn("control plane forgot instance %s (%s said 404): registering again", a->id, who);
+    a->id[0] = '\0';
+    if (a->watch) {
+        cg_http_client_cancel(a->watch);
+        a->watch = NULL;
     }
-    if (A.hb) {
-        cg_http_client_cancel(A.hb);
-        A.hb = NULL;
+    if (a->hb) {
+        cg_http_client_cancel(a->hb);
+        a->hb = NULL;
     }
-    cg_timer_stop(A.loop, &A.hb_timer);
-    cg_timer_stop(A.loop, &A.retry_timer);
-    do_register();
+    cg_timer_stop(a->loop, &a->hb_timer);
+    cg_timer_stop(a->loop, &a->retry_timer);
+    do_register(a);
 }
 
 static void on_heartbeat(cg_http_client_t *c, cg_http_result_t *res, void *data)
 {
-    A.hb = NULL;
-    if (A.stopping) return;
+    cg_agent_t *a = data;
+    a->hb = NULL;
+    if (a->stopping) return;
     if (!res->err && res->status == 404) {
-        lease_lost("heartbeat");
+        lease_lost(a, "heartbeat");
         return;
     }
-    if (res->err || res->status != 200) lost("heartbeat", res->err, res->status);
-    if (A.id[0]) cg_timer_start(A.loop, &A.hb_timer, A.heartbeat_ms, on_hb_timer);
+    if (res->err || res->status != 200) lost(a, "heartbeat", res->err, res->status);
+    if (a->id[0]) cg_timer_start(a->loop, &a->hb_timer, a->heartbeat_ms, on_hb_timer);
 }
 
 static void on_hb_timer(cg_loop_t *loop, cg_timer_t *t)
 {
-    if (!A.id[0] || A.hb) return;
+    cg_agent_t *a = cg_container_of(t, cg_agent_t, hb_timer);
+    if (!a->id[0] || a->hb) return;
     char url[1024];
-    url_for(url, sizeof(url), "/v1/instances/%s/heartbeat", A.id);
-    A.hb = cg_http_client_start(A.loop, "PUT", url, A.headers, "", 0, A.heartbeat_ms, on_heartbeat,
-                                NULL);
-    if (!A.hb) {
-        lost("heartbeat", CG_ECONNREFUSED, 0);
-        cg_timer_start(A.loop, &A.hb_timer, A.heartbeat_ms, on_hb_timer);
+    url_for(a, url, sizeof(url), "/v1/instances/%s/heartbeat", a->id);
+    a->hb = cg_http_client_start(a->loop, "PUT", url, a->headers, "", 0, a->heartbeat_ms,
+                                 on_heartbeat, a);
+    if (!a->hb) {
+        lost(a, "heartbeat", CG_ECONNREFUSED, 0);
+        cg_timer_start(a->loop, &a->hb_timer, a->heartbeat_ms, on_hb_timer);
     }
 }
 
@@ -215,48 +221,50 @@ static void on_hb_timer(cg_loop_t *loop, cg_timer_t *t)
 
 static void on_watch(cg_http_client_t *c, cg_http_result_t *res, void *data)
 {
-    A.watch = NULL;
-    if (A.stopping) return;
+    cg_agent_t *a = data;
+    a->watch = NULL;
+    if (a->stopping) return;
     if (!res->err && res->status == 200) {
-        if (!A.connected || A.unreachable_logged)
-            cg_log_info("control plane %s: watching (config v%" PRIu64 ")", A.cfg->url, A.version);
-        A.connected = 1;
-        A.unreachable_logged = 0;
-        if (take(res->body.base ? res->body.base : "", res->body.len, "control plane", 1)) {
+        if (!a->connected || a->unreachable_logged)
+            cg_log_info("control plane %s: watching (config v%" PRIu64 ")", a->cfg->url,
+                        a->version);
+        a->connected = 1;
+        a->unreachable_logged = 0;
+        if (take(a, res->body.base ? res->body.base : "", res->body.len, "control plane", 1)) {
             /* the watch after our version would hand back the same snapshot at once: back off
              * rather than spin on it (and flood the log) until the control plane has another */
-            backoff();
+            backoff(a);
             return;
         }
-        A.backoff_ms = 0;
-        do_watch();
+        a->backoff_ms = 0;
+        do_watch(a);
         return;
     }
     if (!res->err && res->status == 304) {
-        A.connected = 1;
-        A.backoff_ms = 0;
-        do_watch();
+        a->connected = 1;
+        a->backoff_ms = 0;
+        do_watch(a);
         return;
     }
     if (!res->err && res->status == 404) {
-        lease_lost("watch");
+        lease_lost(a, "watch");
         return;
     }
-    lost("watch", res->err, res->status);
-    backoff();
+    lost(a, "watch", res->err, res->status);
+    backoff(a);
 }
 
-static void do_watch(void)
+static void do_watch(cg_agent_t *a)
 {
-    if (A.watch || !A.id[0]) return;
+    if (a->watch || !a->id[0]) return;
     char url[1024];
-    url_for(url, sizeof(url), "/v1/instances/%s/snapshot?after=%" PRIu64 "&timeout_ms=%d", A.id,
-            A.version, WATCH_TIMEOUT_MS);
-    A.watch = cg_http_client_start(A.loop, "GET", url, A.headers, NULL, 0, WATCH_TIMEOUT_MS + 5000,
-                                   on_watch, NULL);
-    if (!A.watch) {
-        lost("watch", CG_ECONNREFUSED, 0);
-        backoff();
+    url_for(a, url, sizeof(url), "/v1/instances/%s/snapshot?after=%" PRIu64 "&timeout_ms=%d", a->id,
+            a->version, WATCH_TIMEOUT_MS);
+    a->watch = cg_http_client_start(a->loop, "GET", url, a->headers, NULL, 0,
+                                    WATCH_TIMEOUT_MS + 5000, on_watch, a);
+    if (!a->watch) {
+        lost(a, "watch", CG_ECONNREFUSED, 0);
+        backoff(a);
     }
 }
 
@@ -264,14 +272,15 @@ static void do_watch(void)
 
 static void on_register(cg_http_client_t *c, cg_http_result_t *res, void *data)
 {
-    A.reg = NULL;
-    if (A.stopping) return;
+    cg_agent_t *a = data;
+    a->reg = NULL;
+    if (a->stopping) return;
     if (res->err || res->status != 200) {
         if (!res->err && res->status >= 400 && res->status < 500 && res->status != 404)
             cg_log_error("control plane refused registration (%d): %.*s", res->status,
                          (int)res->body.len, res->body.base ? res->body.base : "");
-        lost("registration", res->err, res->status);
-        backoff();
+        lost(a, "registration", res->err, res->status);
+        backoff(a);
         return;
     }
     cg_ystream_t ys = {0};
@@ -283,96 +292,100 @@ static void on_register(cg_http_client_t *c, cg_http_result_t *res, void *data)
         id = cg_ynode_get(ys.docs[0].root, "id");
         hb = cg_ynode_get(ys.docs[0].root, "heartbeat_ms");
     }
-    if (!id || id->kind != CG_YNODE_SCALAR || !id->len || id->len >= sizeof(A.id)) {
+    if (!id || id->kind != CG_YNODE_SCALAR || !id->len || id->len >= sizeof(a->id)) {
         cg_log_error("control plane answered registration without an instance id");
         cg_ystream_free(&ys);
         cg_buf_free(&errors);
-        lost("registration", CG_EPARSE, 0);
-        backoff();
+        lost(a, "registration", CG_EPARSE, 0);
+        backoff(a);
         return;
     }
-    memcpy(A.id, id->text, id->len);
-    A.id[id->len] = '\0';
-    A.heartbeat_ms = 1000;
+    memcpy(a->id, id->text, id->len);
+    a->id[id->len] = '\0';
+    a->heartbeat_ms = 1000;
     if (hb && hb->kind == CG_YNODE_SCALAR) {
         long v = strtol(hb->text, NULL, 10);
-        if (v >= 50 && v <= 60000) A.heartbeat_ms = (uint32_t)v;
+        if (v >= 50 && v <= 60000) a->heartbeat_ms = (uint32_t)v;
     }
     cg_ystream_free(&ys);
     cg_buf_free(&errors);
-    cg_log_info("registered with control plane %s as %s", A.cfg->url, A.id);
-    A.backoff_ms = 0;
-    cg_timer_start(A.loop, &A.hb_timer, A.heartbeat_ms, on_hb_timer);
-    do_watch();
+    cg_log_info("registered with control plane %s as %s", a->cfg->url, a->id);
+    a->backoff_ms = 0;
+    cg_timer_start(a->loop, &a->hb_timer, a->heartbeat_ms, on_hb_timer);
+    do_watch(a);
 }
 
-static void do_register(void)
+static void do_register(cg_agent_t *a)
 {
-    if (A.reg) return;
+    if (a->reg) return;
     cg_buf_t body = {0};
     cg_registration_t reg = {
-        .cluster = (char *)A.cfg->cluster,
-        .namespace_ = (char *)A.cfg->namespace_,
-        .address = (char *)A.cfg->address,
-        .admin = (char *)A.cfg->admin,
-        .labels = (cg_snap_label_t *)A.cfg->labels,
-        .nlabels = A.cfg->nlabels,
+        .cluster = (char *)a->cfg->cluster,
+        .namespace_ = (char *)a->cfg->namespace_,
+        .address = (char *)a->cfg->address,
+        .admin = (char *)a->cfg->admin,
+        .labels = (cg_snap_label_t *)a->cfg->labels,
+        .nlabels = a->cfg->nlabels,
     };
     cg_registration_encode(&reg, &body);
     char url[1024];
-    url_for(url, sizeof(url), "/v1/instances");
-    A.reg = cg_http_client_start(A.loop, "POST", url, A.headers, body.base, body.len, 3000,
-                                 on_register, NULL);
+    url_for(a, url, sizeof(url), "/v1/instances");
+    a->reg = cg_http_client_start(a->loop, "POST", url, a->headers, body.base, body.len, 3000,
+                                  on_register, a);
     cg_buf_free(&body);
-    if (!A.reg) {
-        lost("registration", CG_ECONNREFUSED, 0);
-        backoff();
+    if (!a->reg) {
+        lost(a, "registration", CG_ECONNREFUSED, 0);
+        backoff(a);
     }
 }
 
-int cg_agent_start(cg_loop_t *loop, const cg_agent_cfg_t *cfg, cg_agent_apply_cb cb, void *data)
+int cg_agent_start(cg_agent_t **out, cg_loop_t *loop, const cg_agent_cfg_t *cfg,
+                   cg_agent_apply_cb cb, void *data)
 {
-    cg_addr_t a;
+    cg_addr_t ca;
     char host[256];
     const char *path;
-    if (cg_http_url_parse(cfg->url, &a, host, sizeof(host), &path)) return CG_EINVAL;
-    /* connect from the advertised address: a join token admits only that one */
+    *out = NULL;
+    if (cg_http_url_parse(cfg->url, &ca, host, sizeof(host), &path)) return CG_EINVAL;
+    /* connect from the advertised address: a join token admits only that one (the source is
+     * http/client's, for the whole process: agents of other addresses would need their own) */
     if (cg_addr_parse_ip(&cg_http_client_source, cfg->address, 0)) cg_http_client_source.len = 0;
-    memset(&A, 0, sizeof(A));
-    A.loop = loop;
-    A.cfg = cfg;
-    A.cb = cb;
-    A.data = data;
-    A.heartbeat_ms = 1000;
-    snprintf(A.headers, sizeof(A.headers), "Content-Type: application/json\r\n%s%s%s",
+    cg_agent_t *a = cg_xcalloc(1, sizeof(*a));
+    a->loop = loop;
+    a->cfg = cfg;
+    a->cb = cb;
+    a->data = data;
+    a->heartbeat_ms = 1000;
+    snprintf(a->headers, sizeof(a->headers), "Content-Type: application/json\r\n%s%s%s",
              cfg->token ? "Authorization: Bearer " : "", cfg->token ? cfg->token : "",
              cfg->token ? "\r\n" : "");
-    cache_load();
-    do_register();
+    *out = a;
+    cache_load(a);
+    do_register(a);
     return 0;
 }
 
-int cg_agent_connected(void)
+int cg_agent_connected(const cg_agent_t *a)
 {
-    return A.connected;
+    return a->connected;
 }
 
-void cg_agent_stop(void)
+void cg_agent_stop(cg_agent_t *a)
 {
-    if (!A.loop) return;
-    A.stopping = 1;
-    cg_timer_stop(A.loop, &A.hb_timer);
-    cg_timer_stop(A.loop, &A.retry_timer);
-    if (A.reg) cg_http_client_cancel(A.reg);
-    if (A.hb) cg_http_client_cancel(A.hb);
-    if (A.watch) cg_http_client_cancel(A.watch);
-    A.reg = A.hb = A.watch = NULL;
-    if (A.id[0]) {
+    if (!a) return;
+    a->stopping = 1;
+    cg_timer_stop(a->loop, &a->hb_timer);
+    cg_timer_stop(a->loop, &a->retry_timer);
+    if (a->reg) cg_http_client_cancel(a->reg);
+    if (a->hb) cg_http_client_cancel(a->hb);
+    if (a->watch) cg_http_client_cancel(a->watch);
+    a->reg = a->hb = a->watch = NULL;
+    if (a->id[0]) {
         char url[1024];
-        url_for(url, sizeof(url), "/v1/instances/%s", A.id);
+        url_for(a, url, sizeof(url), "/v1/instances/%s", a->id);
         cg_http_result_t res;
-        cg_http_fetch("DELETE", url, A.headers, NULL, 0, 500, &res);
+        cg_http_fetch("DELETE", url, a->headers, NULL, 0, 500, &res);
         cg_http_result_free(&res);
     }
-    A.loop = NULL;
+    free(a);
 }

@@ -9,6 +9,9 @@
 
 #include <stddef.h>
 
+/* One link; a gateway owns it from cg_agent_start to cg_agent_stop. */
+typedef struct cg_agent cg_agent_t;
+
 typedef struct cg_agent_cfg {
     const char *url;   /* control plane, http://IP:PORT */
     const char *token; /* bearer token or NULL */
@@ -24,11 +27,12 @@ typedef struct cg_agent_cfg {
 typedef int (*cg_agent_apply_cb)(void *data, cg_snapshot_t *snap, const char *why);
 
 /* Loads the cached snapshot (if any) and hands it over at once, then starts talking to the
- * control plane. Returns 0 or CG_E*. */
-int cg_agent_start(cg_loop_t *loop, const cg_agent_cfg_t *cfg, cg_agent_apply_cb cb, void *data);
-/* Deregisters (best effort, bounded) and stops. */
-void cg_agent_stop(void);
+ * control plane. cfg must outlive the agent. Returns 0 and the agent in *out, or CG_E*. */
+int cg_agent_start(cg_agent_t **out, cg_loop_t *loop, const cg_agent_cfg_t *cfg,
+                   cg_agent_apply_cb cb, void *data);
+/* Deregisters (best effort, bounded), stops and frees the agent (NULL: nothing). */
+void cg_agent_stop(cg_agent_t *a);
 /* For /ready and metrics: 1 while registered and watching. */
-int cg_agent_connected(void);
+int cg_agent_connected(const cg_agent_t *a);
 
 #endif

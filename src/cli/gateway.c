@@ -1,12 +1,12 @@
 /* `crossgate gateway`: flags to options, then the gateway process. */
 #include "cli/cli.h"
 #include "cli/ctl.h"
+#include "cli/gateway.h"
 #include "core/list.h"
 #include "core/log.h"
 #include "core/sock.h"
 #include "http/client.h"
 #include "model/schema.h"
-#include "proxy/server.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -75,6 +75,7 @@ int cg_cli_gateway(int argc, char **argv)
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
     };
     cg_gateway_opts_t o = {.namespace_ = "default", .address = "127.0.0.1"};
+    cg_cli_dynamic_t dyn = {0};
     CG_VEC(const char *) paths = {0};
     CG_VEC(cg_snap_label_t) labels = {0};
     char admin_default[80];
@@ -119,9 +120,9 @@ int cg_cli_gateway(int argc, char **argv)
                 goto Exit;
             }
             break;
-        case 'C': o.control = optarg; break;
+        case 'C': dyn.control = optarg; break;
         case 'K': token_file = optarg; break;
-        case 'D': o.cache_dir = optarg; break;
+        case 'D': dyn.cache_dir = optarg; break;
         case 'T':
             if (parse_seconds("--drain-time", optarg, 0, &o.drain_ms)) goto Exit;
             break;
@@ -159,28 +160,29 @@ int cg_cli_gateway(int argc, char **argv)
         fprintf(stderr, "crossgate gateway: --cluster is required\n");
         goto Exit;
     }
-    if (!paths.len && !o.control) {
+    if (!paths.len && !dyn.control) {
         fprintf(stderr, "crossgate gateway: give resource files with -f PATH, or a control plane with --control URL\n");
         goto Exit;
     }
-    if (paths.len && o.control) {
+    if (paths.len && dyn.control) {
         fprintf(stderr, "crossgate gateway: -f (static mode) and --control (dynamic mode) exclude each other\n");
         goto Exit;
     }
-    if (o.control) {
+    if (dyn.control) {
         cg_addr_t ca;
         char host[256];
         const char *path;
-        if (strlen(o.control) > CG_HTTP_URL_MAX) {
+        if (strlen(dyn.control) > CG_HTTP_URL_MAX) {
             fprintf(stderr, "crossgate gateway: --control URL is longer than %d bytes\n", CG_HTTP_URL_MAX);
             goto Exit;
         }
-        if (cg_http_url_parse(o.control, &ca, host, sizeof(host), &path)) {
-            fprintf(stderr, "crossgate gateway: --control wants http://IP:PORT, got \"%s\"\n", o.control);
+        if (cg_http_url_parse(dyn.control, &ca, host, sizeof(host), &path)) {
+            fprintf(stderr, "crossgate gateway: --control wants http://IP:PORT, got \"%s\"\n",
+                    dyn.control);
             goto Exit;
         }
-        o.token = cg_cli_credential(token_file);
-        if (token_file && !o.token) {
+        dyn.token = cg_cli_credential(token_file);
+        if (token_file && !dyn.token) {
             fprintf(stderr, "crossgate gateway: cannot read a token from --token-file %s\n", token_file);
             goto Exit;
         }
@@ -203,7 +205,7 @@ int cg_cli_gateway(int argc, char **argv)
     o.npaths = paths.len;
     o.labels = labels.items;
     o.nlabels = labels.len;
-    rc = cg_proxy_server_run(&o);
+    rc = cg_cli__gateway_main(&o, &dyn);
 Exit:
     for (size_t i = 0; i < labels.len; i++) {
         free(labels.items[i].key);

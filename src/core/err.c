@@ -32,6 +32,7 @@ int cg_err_from_errno(int e)
     case ENOENT: return CG_ENOENT;
     case EEXIST: return CG_EEXIST;
     case EADDRINUSE: return CG_EADDRINUSE;
+    case EACCES: return CG_EACCES;
     default: return CG_ESYS;
     }
 }

@@ -16,6 +16,7 @@
     X(ENOENT, "not found")                                                                         \
     X(EEXIST, "already exists")                                                                    \
     X(EADDRINUSE, "address already in use")                                                        \
+    X(EACCES, "permission denied")                                                                 \
     X(ENORES, "out of local resources (file descriptors, socket buffers)")                          \
     X(ESYS, "system call failed")
 

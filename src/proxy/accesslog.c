@@ -63,13 +63,10 @@ void cg_proxy_access_format(cg_buf_t *out, const cg_access_entry_t *e)
         cg_buf_append(out, ",", 1);
     }
     append_field(out, e->peer_ip);
-    cg_buf_append(out, "\" \"", 3);
-    append_field(out, e->user_agent);
-    cg_buf_append(out, "\" \"", 3);
-    append_field(out, e->request_id);
-    cg_buf_append(out, "\" \"", 3);
-    append_field(out, e->authority);
-    cg_buf_append(out, "\" \"", 3);
-    append_field(out, e->upstream_host);
+    const cg_iov_t quoted[] = {e->user_agent, e->request_id, e->authority, e->upstream_host};
+    for (size_t i = 0; i < sizeof(quoted) / sizeof(quoted[0]); i++) {
+        cg_buf_append(out, "\" \"", 3);
+        append_field(out, quoted[i]);
+    }
     cg_buf_append(out, "\"\n", 2);
 }

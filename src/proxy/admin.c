@@ -1,15 +1,19 @@
-/* Admin endpoint handlers. Metrics are defined once in a table and rendered from it. */
+/* Admin endpoint handlers. Metrics are defined once in a table and rendered from it; the JSON
+ * pages are written through core/json (/clusters through its description, clusters_doc.h). */
 #include "proxy/admin.h"
 #include "core/clock.h"
+#include "core/json.h"
+#include "core/list.h"
 #include "lb/priority.h"
 #include "proxy/balancer.h"
+#include "proxy/clusters_doc.h"
 #include "proxy/config.h"
-#include "proxy/server.h"
 #include "proxy/worker.h"
 
 #include <inttypes.h>
 #include <llhttp.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct metric_def {
@@ -36,11 +40,11 @@ static const metric_def_t worker_metrics[] = {
     {"crossgate_access_log_dropped_bytes_total", "counter", "Access-log bytes dropped because the log could not keep up.", WSTAT(log_dropped_bytes)},
 };
 
-static uint64_t sum_stat(size_t off)
+static uint64_t sum_stat(const cg_proxy_admin_view_t *view, size_t off)
 {
     uint64_t v = 0;
-    for (int i = 0; i < cg_proxy_server_nworkers(); i++) {
-        const uint64_t *p = (const uint64_t *)((const char *)cg_proxy_server_worker_stats(i) + off);
+    for (int i = 0; i < *view->nworkers; i++) {
+        const uint64_t *p = (const uint64_t *)((const char *)&view->workers[i].stats + off);
         v += __atomic_load_n(p, __ATOMIC_RELAXED);
     }
     return v;
@@ -68,18 +72,19 @@ static void ep_line(void *ctx, const char *dest, const char *ep, const cg_ep_sta
     cg_buf_printf(c->out, "%s{destination=\"%s\",endpoint=\"%s\"} %" PRIu64 "\n", c->m->name, dest, ep, v);
 }
 
-static void render_metrics(cg_buf_t *out)
+static void render_metrics(const cg_proxy_admin_view_t *view, cg_buf_t *out)
 {
     for (size_t i = 0; i < sizeof(worker_metrics) / sizeof(worker_metrics[0]); i++) {
         const metric_def_t *m = &worker_metrics[i];
-        cg_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", m->name, m->help, m->name, m->type,
-                      m->name, sum_stat(m->off));
+        cg_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", m->name, m->help,
+                      m->name, m->type, m->name, sum_stat(view, m->off));
     }
     cg_buf_printf(out, "# HELP crossgate_downstream_rq_xx Downstream responses by status class.\n"
                        "# TYPE crossgate_downstream_rq_xx counter\n");
     for (int k = 1; k <= 5; k++)
-        cg_buf_printf(out, "crossgate_downstream_rq_xx{class=\"%dxx\"} %" PRIu64 "\n", k,
-                      sum_stat(offsetof(cg_worker_stats_t, rq_class) + (size_t)k * sizeof(uint64_t)));
+        cg_buf_printf(
+            out, "crossgate_downstream_rq_xx{class=\"%dxx\"} %" PRIu64 "\n", k,
+            sum_stat(view, offsetof(cg_worker_stats_t, rq_class) + (size_t)k * sizeof(uint64_t)));
     for (size_t i = 0; i < sizeof(ep_metrics) / sizeof(ep_metrics[0]); i++) {
         cg_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", ep_metrics[i].name, ep_metrics[i].help,
                       ep_metrics[i].name);
@@ -90,84 +95,96 @@ static void render_metrics(cg_buf_t *out)
     cg_buf_printf(out, "# HELP crossgate_config_version Version of the config in force.\n"
                        "# TYPE crossgate_config_version gauge\ncrossgate_config_version %" PRIu64 "\n",
                   cfg ? cfg->version : 0);
-    cg_buf_printf(out, "# HELP crossgate_config_reloads_total Config reloads by result.\n"
-                       "# TYPE crossgate_config_reloads_total counter\n"
-                       "crossgate_config_reloads_total{result=\"ok\"} %" PRIu64 "\n"
-                       "crossgate_config_reloads_total{result=\"rejected\"} %" PRIu64 "\n",
-                  cg_proxy_server_reloads(1), cg_proxy_server_reloads(0));
+    cg_buf_printf(out,
+                  "# HELP crossgate_config_reloads_total Config reloads by result.\n"
+                  "# TYPE crossgate_config_reloads_total counter\n"
+                  "crossgate_config_reloads_total{result=\"ok\"} %" PRIu64 "\n"
+                  "crossgate_config_reloads_total{result=\"rejected\"} %" PRIu64 "\n",
+                  *view->reloads_ok, *view->reloads_failed);
     cg_proxy_config_unref(cfg);
 }
 
-static const char *mode_name(cg_dest_mode_t m)
+static cg_clusters_health_t health_of(const cg_endpoint_t *ep, uint64_t now)
 {
-    switch (m) {
-    case CG_DEST_SERVICE: return "service";
-    case CG_DEST_AUTO: return "auto";
-    case CG_DEST_NAMED: return "named";
-    case CG_DEST_WEIGHTED: return "weighted";
-    }
-    return "?";
-}
-
-static const char *health_name(const cg_endpoint_t *ep, uint64_t now)
-{
-    if (__atomic_load_n(&ep->stats->hc_unhealthy, __ATOMIC_RELAXED)) return "unhealthy";
+    if (__atomic_load_n(&ep->stats->hc_unhealthy, __ATOMIC_RELAXED)) return CG_CLUSTERS_UNHEALTHY;
     uint64_t until = __atomic_load_n(&ep->stats->ejected_until_ms, __ATOMIC_RELAXED);
-    if (until && now < until) return "ejected";
-    if (until) return "probing"; /* ejection expired: the next request is the probe */
-    return "healthy";
+    if (until && now < until) return CG_CLUSTERS_EJECTED;
+    if (until) return CG_CLUSTERS_PROBING; /* ejection expired: the next request is the probe */
+    return CG_CLUSTERS_HEALTHY;
 }
 
+/* The document lends the config's strings: it is freed here, never cleared. */
 static void render_clusters(cg_buf_t *out, const cg_config_t *cfg)
 {
     uint64_t now = cg_clock_mono_us() / 1000;
-    cg_buf_printf(out, "{\"version\":%" PRIu64 ",\"region\":", cfg->version);
-    cg_buf_append_json_str(out, cfg->snap->region);
-    cg_buf_append_str(out, ",\"destinations\":[");
+    cg_clusters_doc_t doc = {
+        .version = cfg->version,
+        .region = cfg->snap->region,
+        .dests = cg_xcalloc(cfg->ndests ? cfg->ndests : 1, sizeof(cg_clusters_dest_t)),
+        .ndests = cfg->ndests,
+    };
     for (size_t i = 0; i < cfg->ndests; i++) {
         const cg_dest_t *d = &cfg->dests[i];
-        cg_buf_append_str(out, i ? ",{\"name\":" : "{\"name\":");
-        cg_buf_append_json_str(out, d->name);
-        cg_buf_printf(out, ",\"mode\":\"%s\"", mode_name(d->mode));
+        cg_clusters_dest_t *o = &doc.dests[i];
+        o->name = (char *)d->name;
+        o->mode = d->mode;
         if (d->mode == CG_DEST_WEIGHTED) {
-            cg_buf_append_str(out, ",\"clusters\":[");
-            for (size_t k = 0; k < d->nclusters; k++) {
-                cg_buf_append_str(out, k ? ",{\"cluster\":" : "{\"cluster\":");
-                cg_buf_append_json_str(out, d->clusters[k].name);
-                cg_buf_printf(out, ",\"weight\":%u,\"endpoints\":%u}", d->clusters[k].weight, d->clusters[k].nendpoints);
-            }
-            cg_buf_append_str(out, "]");
+            o->clusters = cg_xcalloc(d->nclusters ? d->nclusters : 1, sizeof(*o->clusters));
+            o->nclusters = d->nclusters;
+            for (size_t k = 0; k < d->nclusters; k++)
+                o->clusters[k] = (cg_clusters_share_t){
+                    (char *)d->clusters[k].name, d->clusters[k].weight, d->clusters[k].nendpoints};
         } else {
             uint32_t load[CG_LB_MAX_PRIORITIES];
             cg_proxy_balancer_priority_load(d, now, load);
-            cg_buf_append_str(out, ",\"priorities\":[");
-            for (uint32_t p = 0; p < (d->npriorities ? d->npriorities : 1); p++)
-                cg_buf_printf(out, "%s{\"priority\":%u,\"load_percent\":%u}", p ? "," : "", p, load[p]);
-            cg_buf_append_str(out, "]");
+            o->npriorities = d->npriorities ? d->npriorities : 1;
+            o->priorities = cg_xcalloc(o->npriorities, sizeof(*o->priorities));
+            for (uint32_t p = 0; p < o->npriorities; p++)
+                o->priorities[p] = (cg_clusters_priority_t){p, load[p]};
         }
-        cg_buf_append_str(out, ",\"endpoints\":[");
+        o->endpoints = cg_xcalloc(d->nendpoints ? d->nendpoints : 1, sizeof(*o->endpoints));
+        o->nendpoints = d->nendpoints;
         for (size_t e = 0; e < d->nendpoints; e++) {
             const cg_endpoint_t *ep = &d->endpoints[e];
-            cg_buf_append_str(out, e ? ",{\"address\":" : "{\"address\":");
-            cg_buf_append_json_str(out, ep->name);
-            cg_buf_append_str(out, ",\"cluster\":");
-            cg_buf_append_json_str(out, ep->cluster);
-            cg_buf_append_str(out, ",\"region\":");
-            cg_buf_append_json_str(out, ep->region);
             pthread_mutex_lock(&ep->stats->lock);
             uint32_t ejections = ep->stats->outlier.ejections;
             pthread_mutex_unlock(&ep->stats->lock);
-            cg_buf_printf(out,
-                          ",\"priority\":%u,\"health\":\"%s\",\"ejections\":%u,\"weight\":%u,\"requests\":%" PRIu64
-                          ",\"errors\":%" PRIu64 ",\"connect_failures\":%" PRIu64 "}",
-                          ep->priority, health_name(ep, now), ejections, ep->weight,
-                          __atomic_load_n(&ep->stats->rq_total, __ATOMIC_RELAXED),
-                          __atomic_load_n(&ep->stats->rq_error, __ATOMIC_RELAXED),
-                          __atomic_load_n(&ep->stats->cx_connect_fail, __ATOMIC_RELAXED));
+            o->endpoints[e] = (cg_clusters_endpoint_t){
+                .address = (char *)ep->name,
+                .cluster = (char *)ep->cluster,
+                .region = (char *)ep->region,
+                .priority = ep->priority,
+                .health = health_of(ep, now),
+                .ejections = ejections,
+                .weight = ep->weight,
+                .requests = __atomic_load_n(&ep->stats->rq_total, __ATOMIC_RELAXED),
+                .errors = __atomic_load_n(&ep->stats->rq_error, __ATOMIC_RELAXED),
+                .connect_failures = __atomic_load_n(&ep->stats->cx_connect_fail, __ATOMIC_RELAXED),
+            };
         }
-        cg_buf_append_str(out, "]}");
     }
-    cg_buf_append_str(out, "]}\n");
+    cg_clusters_doc_encode(&doc, out);
+    for (size_t i = 0; i < doc.ndests; i++) {
+        free(doc.dests[i].clusters);
+        free(doc.dests[i].priorities);
+        free(doc.dests[i].endpoints);
+    }
+    free(doc.dests);
+}
+
+/* {"version":N,"snapshot":{...}} */
+static void render_config_dump(cg_buf_t *out, const cg_config_t *cfg)
+{
+    cg_buf_t snap = {0};
+    cg_snapshot_encode_json(cfg->snap, &snap);
+    cg_jw_t w = cg_jw(out);
+    cg_jw_obj(&w);
+    cg_jw_ku64(&w, "version", cfg->version);
+    cg_jw_key(&w, "snapshot");
+    cg_jw_raw(&w, cg_buf_data(&snap), cg_buf_size(&snap));
+    cg_jw_end(&w);
+    cg_buf_append(out, "\n", 1);
+    cg_buf_free(&snap);
 }
 
 static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *resp)
@@ -185,12 +202,10 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
         cg_buf_append_str(&resp->body, cfg ? "LIVE\n" : "NOT READY\n");
     } else if (cg_iov_eq(req->path, CG_IOV_LIT("/metrics"))) {
         resp->content_type = "text/plain; version=0.0.4";
-        render_metrics(&resp->body);
+        render_metrics(srv->data, &resp->body);
     } else if (cg_iov_eq(req->path, CG_IOV_LIT("/config_dump")) && cfg) {
         resp->content_type = "application/json";
-        cg_buf_printf(&resp->body, "{\"version\":%" PRIu64 ",\"snapshot\":", cfg->version);
-        cg_snapshot_encode_json(cfg->snap, &resp->body);
-        cg_buf_append_str(&resp->body, "}\n");
+        render_config_dump(&resp->body, cfg);
     } else if (cg_iov_eq(req->path, CG_IOV_LIT("/clusters")) && cfg) {
         resp->content_type = "application/json";
         render_clusters(&resp->body, cfg);
@@ -201,7 +216,8 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
     cg_proxy_config_unref(cfg);
 }
 
-int cg_proxy_admin_start(cg_httpd_t *srv, cg_loop_t *loop, const char *addr)
+int cg_proxy_admin_start(cg_httpd_t *srv, cg_loop_t *loop, const char *addr,
+                         const cg_proxy_admin_view_t *view)
 {
-    return cg_httpd_start(srv, loop, addr, handle, NULL);
+    return cg_httpd_start(srv, loop, addr, handle, (void *)view);
 }

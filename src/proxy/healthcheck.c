@@ -32,14 +32,10 @@ typedef struct probe {
     uint8_t inflight, sent, seen;
 } probe_t;
 
-static cg_loop_t *loop;
-static cg_list_t probes;
-static cg_timer_t tick;
-
 static const char request[] = "GET " CG_HEALTHZ_PATH " HTTP/1.1\r\nHost: crossgate-healthcheck\r\n"
                               "User-Agent: crossgate-healthcheck\r\nConnection: close\r\n\r\n";
 
-static void probe_done(probe_t *p, cg_hc_outcome_t r)
+static void probe_done(cg_loop_t *loop, probe_t *p, cg_hc_outcome_t r)
 {
     if (p->inflight) {
         cg_io_stop(loop, &p->io);
@@ -63,13 +59,13 @@ static void on_probe_io(cg_loop_t *l, cg_io_t *io, uint32_t events)
     probe_t *p = cg_container_of(io, probe_t, io);
     if (!p->sent) {
         if (cg_sock_error(io->fd) || (events & EPOLLERR)) {
-            probe_done(p, CG_HC_NETWORK);
+            probe_done(l, p, CG_HC_NETWORK);
             return;
         }
         if (!(events & EPOLLOUT)) return;
         ssize_t w = write(io->fd, request, sizeof(request) - 1);
         if (w != (ssize_t)sizeof(request) - 1) {
-            probe_done(p, CG_HC_NETWORK);
+            probe_done(l, p, CG_HC_NETWORK);
             return;
         }
         p->sent = 1;
@@ -78,7 +74,7 @@ static void on_probe_io(cg_loop_t *l, cg_io_t *io, uint32_t events)
         ssize_t n = read(io->fd, p->buf + p->len, sizeof(p->buf) - 1 - p->len);
         if (n < 0 && errno == EAGAIN) break;
         if (n <= 0) {
-            probe_done(p, CG_HC_NETWORK);
+            probe_done(l, p, CG_HC_NETWORK);
             return;
         }
         p->len += (size_t)n;
@@ -90,15 +86,15 @@ static void on_probe_io(cg_loop_t *l, cg_io_t *io, uint32_t events)
     int r = cg_http_parse_status_start(p->buf, p->len, &sl);
     if (r == CG_EAGAIN) return;
     int ok = r == 0 && sl.major == 1 && sl.status == 200;
-    probe_done(p, ok ? CG_HC_OK : CG_HC_BAD_STATUS);
+    probe_done(l, p, ok ? CG_HC_OK : CG_HC_BAD_STATUS);
 }
 
 static void on_probe_timeout(cg_loop_t *l, cg_timer_t *t)
 {
-    probe_done(cg_container_of(t, probe_t, timeout), CG_HC_NETWORK);
+    probe_done(l, cg_container_of(t, probe_t, timeout), CG_HC_NETWORK);
 }
 
-static void probe_start(probe_t *p)
+static void probe_start(cg_loop_t *loop, probe_t *p)
 {
     p->next_due = loop->now_ms + p->cfg.interval_ms;
     p->len = 0;
@@ -106,22 +102,22 @@ static void probe_start(probe_t *p)
     int fd = cg_sock_connect(&p->addr);
     if (cg_err_local_shortage(fd)) return; /* our shortage says nothing of the endpoint */
     if (fd < 0) {
-        probe_done(p, CG_HC_NETWORK);
+        probe_done(loop, p, CG_HC_NETWORK);
         return;
     }
     if (cg_io_start(loop, &p->io, fd, on_probe_io)) {
         close(fd);
-        probe_done(p, CG_HC_NETWORK);
+        probe_done(loop, p, CG_HC_NETWORK);
         return;
     }
     p->inflight = 1;
     cg_timer_start(loop, &p->timeout, p->cfg.timeout_ms, on_probe_timeout);
 }
 
-static probe_t *find(cg_ep_stats_t *st)
+static probe_t *find(cg_proxy_hc_t *hc, cg_ep_stats_t *st)
 {
     cg_list_t *pos, *tmp;
-    cg_list_foreach_safe(pos, tmp, &probes)
+    cg_list_foreach_safe(pos, tmp, &hc->probes)
     {
         probe_t *p = cg_container_of(pos, probe_t, link);
         if (p->st == st) return p;
@@ -129,7 +125,7 @@ static probe_t *find(cg_ep_stats_t *st)
     return NULL;
 }
 
-static void probe_free(probe_t *p)
+static void probe_free(cg_loop_t *loop, probe_t *p)
 {
     if (p->inflight) {
         cg_io_stop(loop, &p->io);
@@ -145,15 +141,16 @@ static void probe_free(probe_t *p)
 
 static void on_tick(cg_loop_t *l, cg_timer_t *t)
 {
+    cg_proxy_hc_t *hc = cg_container_of(t, cg_proxy_hc_t, tick);
     cg_list_t *pos, *tmp;
-    cg_list_foreach_safe(pos, tmp, &probes) cg_container_of(pos, probe_t, link)->seen = 0;
+    cg_list_foreach_safe(pos, tmp, &hc->probes) cg_container_of(pos, probe_t, link)->seen = 0;
     cg_config_t *cfg = cg_proxy_current_config();
     for (size_t i = 0; cfg && i < cfg->ndests; i++) {
         const cg_dest_t *d = &cfg->dests[i];
         if (!d->policy || !d->policy->health_check.enabled || d->mode == CG_DEST_WEIGHTED) continue;
         for (size_t e = 0; e < d->nendpoints; e++) {
             const cg_endpoint_t *ep = &d->endpoints[e];
-            probe_t *p = find(ep->stats);
+            probe_t *p = find(hc, ep->stats);
             if (!p) {
                 p = cg_xcalloc(1, sizeof(*p));
                 p->st = ep->stats;
@@ -162,7 +159,7 @@ static void on_tick(cg_loop_t *l, cg_timer_t *t)
                 memcpy(p->name, ep->name, sizeof(p->name));
                 snprintf(p->cluster, sizeof(p->cluster), "%s", ep->cluster ? ep->cluster : "-");
                 p->next_due = l->now_ms;
-                cg_list_insert_tail(&probes, &p->link);
+                cg_list_insert_tail(&hc->probes, &p->link);
             }
             p->cfg = d->policy->health_check;
             if (!p->cfg.interval_ms) p->cfg.interval_ms = 1000;
@@ -171,28 +168,30 @@ static void on_tick(cg_loop_t *l, cg_timer_t *t)
         }
     }
     cg_proxy_config_unref(cfg);
-    cg_list_foreach_safe(pos, tmp, &probes)
+    cg_list_foreach_safe(pos, tmp, &hc->probes)
     {
         probe_t *p = cg_container_of(pos, probe_t, link);
         if (!p->seen)
-            probe_free(p);
+            probe_free(l, p);
         else if (!p->inflight && l->now_ms >= p->next_due)
-            probe_start(p);
+            probe_start(l, p);
     }
     cg_timer_start(l, t, TICK_MS, on_tick);
 }
 
-void cg_proxy_hc_start(cg_loop_t *l)
+void cg_proxy_hc_start(cg_proxy_hc_t *hc, cg_loop_t *loop)
 {
-    loop = l;
-    cg_list_init(&probes);
-    cg_timer_start(l, &tick, 0, on_tick);
+    hc->loop = loop;
+    cg_list_init(&hc->probes);
+    cg_timer_start(loop, &hc->tick, 0, on_tick);
 }
 
-void cg_proxy_hc_stop(void)
+void cg_proxy_hc_stop(cg_proxy_hc_t *hc)
 {
-    if (!loop) return;
-    cg_timer_stop(loop, &tick);
+    if (!hc->loop) return;
+    cg_timer_stop(hc->loop, &hc->tick);
     cg_list_t *pos, *tmp;
-    cg_list_foreach_safe(pos, tmp, &probes) probe_free(cg_container_of(pos, probe_t, link));
+    cg_list_foreach_safe(pos, tmp, &hc->probes)
+        probe_free(hc->loop, cg_container_of(pos, probe_t, link));
+    hc->loop = NULL;
 }

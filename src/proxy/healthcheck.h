@@ -4,9 +4,17 @@
 #ifndef CG_PROXY_HEALTHCHECK_H
 #define CG_PROXY_HEALTHCHECK_H
 
+#include "core/list.h"
 #include "core/loop.h"
 
-void cg_proxy_hc_start(cg_loop_t *loop);
-void cg_proxy_hc_stop(void);
+/* One prober per gateway, on the gateway's main loop; owned (embedded) by the gateway. */
+typedef struct cg_proxy_hc {
+    cg_loop_t *loop; /* NULL: not started */
+    cg_list_t probes;
+    cg_timer_t tick;
+} cg_proxy_hc_t;
+
+void cg_proxy_hc_start(cg_proxy_hc_t *hc, cg_loop_t *loop);
+void cg_proxy_hc_stop(cg_proxy_hc_t *hc);
 
 #endif

@@ -1,7 +1,7 @@
-/* The gateway process: loads resources, compiles and publishes configs, owns the listening
- * sockets, runs the workers, the admin endpoint, reloads on SIGHUP or file change. */
+/* The gateway: loads resources, compiles and publishes configs, owns the listening sockets,
+ * runs the workers, the admin endpoint, reloads on SIGHUP or file change. What feeds it in
+ * dynamic mode (the agent) is wired in by the composition root, cli/gateway_main.c. */
 #include "proxy/server.h"
-#include "agent/agent.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/signals.h"
@@ -32,7 +32,11 @@ typedef struct lport {
     int fds[CG_MAX_WORKERS];
 } lport_t;
 
-static struct {
+/* One gateway, reached in every callback through the loop, timer or data pointer it handed out.
+ * What stays per process lives below this file, and two gateways in one process would share it:
+ * the published config and its listener sockets (proxy/worker.h), the endpoint-stats registry
+ * and the worker count configs are compiled for (proxy/config.h), and the signal mask. */
+struct cg_proxy_server {
     const cg_gateway_opts_t *o;
     cg_loop_t loop;
     cg_worker_t workers[CG_MAX_WORKERS];
@@ -46,9 +50,11 @@ static struct {
     int draining;
     cg_signals_t signals;
     cg_httpd_t admin;
-    cg_agent_cfg_t agent;
+    int admin_on;
+    cg_proxy_hc_t hc;
     uint64_t reloads_ok, reloads_failed;
-} G;
+    cg_proxy_admin_view_t admin_view;
+};
 
 /* A signature of the resource files' names, sizes and mtimes: changes trigger a reload. */
 static uint64_t sig_mix(uint64_t h, uint64_t v)
@@ -74,17 +80,17 @@ static uint64_t path_sig(const char *path, uint64_t h)
     return h;
 }
 
-static uint64_t files_sig(void)
+static uint64_t files_sig(const cg_proxy_server_t *g)
 {
     uint64_t h = 0;
-    for (size_t i = 0; i < G.o->npaths; i++) h = sig_mix(h, path_sig(G.o->paths[i], 0));
+    for (size_t i = 0; i < g->o->npaths; i++) h = sig_mix(h, path_sig(g->o->paths[i], 0));
     return h;
 }
 
 /* Static mode: resource files -> this instance's snapshot. Errors are appended to errors. */
-static int build_snapshot(cg_snapshot_t **out, cg_buf_t *errors)
+static int build_snapshot(const cg_proxy_server_t *g, cg_snapshot_t **out, cg_buf_t *errors)
 {
-    const cg_gateway_opts_t *o = G.o;
+    const cg_gateway_opts_t *o = g->o;
     cg_resource_set_t *rs = NULL;
     int r = cg_model_load_paths(o->paths, o->npaths, &rs, errors);
     if (r) return r;
@@ -95,21 +101,21 @@ static int build_snapshot(cg_snapshot_t **out, cg_buf_t *errors)
         .nlabels = o->nlabels,
         .address = o->address,
     };
-    r = cg_translate_instance(rs, &inst, G.version + 1, out, errors);
+    r = cg_translate_instance(rs, &inst, g->version + 1, out, errors);
     cg_model_free(rs);
     return r;
 }
 
-static lport_t *find_port(uint16_t port)
+static lport_t *find_port(cg_proxy_server_t *g, uint16_t port)
 {
-    for (size_t i = 0; i < G.nports; i++)
-        if (G.ports[i].port == port) return &G.ports[i];
+    for (size_t i = 0; i < g->nports; i++)
+        if (g->ports[i].port == port) return &g->ports[i];
     return NULL;
 }
 
 /* Makes the listening sockets match cfg: opens new ports (all or nothing), forgets removed
  * ones (each worker closes its own socket when it switches). */
-static int sync_listeners(const cg_config_t *cfg, cg_buf_t *errors)
+static int sync_listeners(cg_proxy_server_t *g, const cg_config_t *cfg, cg_buf_t *errors)
 {
     lport_t fresh[CG_MAX_LISTENERS];
     size_t nfresh = 0;
@@ -119,21 +125,21 @@ static int sync_listeners(const cg_config_t *cfg, cg_buf_t *errors)
     }
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         uint16_t port = cfg->listeners[i].port;
-        if (find_port(port)) continue;
+        if (find_port(g, port)) continue;
         lport_t *lp = &fresh[nfresh++];
         lp->port = port;
         cg_addr_t a = cfg->bind;
         if (a.u.sa.sa_family == AF_INET6) a.u.in6.sin6_port = htons(port);
         else a.u.in4.sin_port = htons(port);
-        for (int w = 0; w < G.nworkers; w++) {
+        for (int w = 0; w < g->nworkers; w++) {
             int fd = cg_sock_listen(&a, 1, 4096);
             if (fd < 0) {
                 char as[64];
                 cg_addr_format(&a, as, sizeof(as));
-                cg_buf_printf(errors, "cannot listen on %s: %s\n", as, strerror(fd == CG_EADDRINUSE ? EADDRINUSE : EACCES));
+                cg_buf_printf(errors, "cannot listen on %s: %s\n", as, cg_strerror(fd));
                 for (int k = 0; k < w; k++) close(lp->fds[k]);
                 for (size_t j = 0; j + 1 < nfresh; j++)
-                    for (int k = 0; k < G.nworkers; k++) close(fresh[j].fds[k]);
+                    for (int k = 0; k < g->nworkers; k++) close(fresh[j].fds[k]);
                 return fd;
             }
             lp->fds[w] = fd;
@@ -142,85 +148,88 @@ static int sync_listeners(const cg_config_t *cfg, cg_buf_t *errors)
     /* keep ports still in use, add the fresh ones */
     lport_t next[CG_MAX_LISTENERS];
     size_t n = 0;
-    for (size_t i = 0; i < G.nports; i++)
-        if (cg_proxy_config_listener(cfg, G.ports[i].port)) next[n++] = G.ports[i];
+    for (size_t i = 0; i < g->nports; i++)
+        if (cg_proxy_config_listener(cfg, g->ports[i].port)) next[n++] = g->ports[i];
     for (size_t i = 0; i < nfresh; i++) next[n++] = fresh[i];
-    memcpy(G.ports, next, n * sizeof(lport_t));
-    G.nports = n;
+    memcpy(g->ports, next, n * sizeof(lport_t));
+    g->nports = n;
     return 0;
 }
 
-static void publish(cg_config_t *cfg)
+static void publish(cg_proxy_server_t *g, cg_config_t *cfg)
 {
     int fds[CG_MAX_LISTENERS][CG_MAX_WORKERS];
     uint16_t ports[CG_MAX_LISTENERS];
-    for (size_t i = 0; i < G.nports; i++) {
-        ports[i] = G.ports[i].port;
-        memcpy(fds[i], G.ports[i].fds, sizeof(fds[i]));
+    for (size_t i = 0; i < g->nports; i++) {
+        ports[i] = g->ports[i].port;
+        memcpy(fds[i], g->ports[i].fds, sizeof(fds[i]));
     }
-    G.version = cfg->version;
-    cg_proxy_publish(cfg, fds, ports, G.nports);
-    for (int w = 0; w < G.nstarted; w++) cg_proxy_worker_notify(&G.workers[w]);
+    g->version = cfg->version;
+    cg_proxy_publish(cfg, fds, ports, g->nports);
+    for (int w = 0; w < g->nstarted; w++) cg_proxy_worker_notify(&g->workers[w]);
 }
 
 /* Compiles a snapshot (taking it), opens its listeners and publishes it. */
-static int install(cg_snapshot_t *snap, cg_buf_t *errors)
+static int install(cg_proxy_server_t *g, cg_snapshot_t *snap, cg_buf_t *errors)
 {
     cg_config_t *cfg = NULL;
     for (size_t i = 0; i < snap->nwarnings; i++) cg_log_warn("%s", snap->warnings[i]);
     int r = cg_proxy_config_compile(snap, &cfg, errors);
     if (r) return r;
-    r = sync_listeners(cfg, errors);
+    r = sync_listeners(g, cfg, errors);
     if (r) {
         cg_proxy_config_unref(cfg);
         return r;
     }
-    publish(cfg);
+    publish(g, cfg);
     return 0;
 }
 
-/* The agent hands over a snapshot from the control plane (or the cache). */
-static int on_agent_snapshot(void *data, cg_snapshot_t *snap, const char *why)
+int cg_proxy_server_apply(cg_proxy_server_t *g, cg_snapshot_t *snap, const char *why)
 {
     cg_buf_t errors = {0};
     uint64_t v = snap->version;
-    int r = install(snap, &errors);
+    int r = install(g, snap, &errors);
     if (r) {
-        G.reloads_failed++;
-        cg_log_error("snapshot v%llu from %s rejected, keeping config v%llu:\n%.*s", (unsigned long long)v, why,
-                     (unsigned long long)G.version, (int)errors.len, errors.base ? errors.base : "");
+        g->reloads_failed++;
+        cg_log_error("snapshot v%llu from %s rejected, keeping config v%llu:\n%.*s",
+                     (unsigned long long)v, why, (unsigned long long)g->version, (int)errors.len,
+                     errors.base ? errors.base : "");
     } else {
-        G.reloads_ok++;
-        cg_log_info("config v%llu applied (%s)", (unsigned long long)G.version, why);
+        g->reloads_ok++;
+        cg_log_info("config v%llu applied (%s)", (unsigned long long)g->version, why);
     }
     cg_buf_free(&errors);
     return r;
 }
 
-static void reload(const char *why)
+static void reload(cg_proxy_server_t *g, const char *why)
 {
     cg_buf_t errors = {0};
     cg_snapshot_t *snap = NULL;
-    int r = build_snapshot(&snap, &errors);
-    if (!r) r = install(snap, &errors);
+    int r = build_snapshot(g, &snap, &errors);
+    if (!r) r = install(g, snap, &errors);
     if (r) {
-        G.reloads_failed++;
-        cg_log_error("reload (%s) rejected, keeping config v%llu:\n%.*s", why, (unsigned long long)G.version,
-                     (int)(errors.len && errors.base[errors.len - 1] == '\n' ? errors.len - 1 : errors.len),
-                     errors.base ? errors.base : "");
+        g->reloads_failed++;
+        cg_log_error(
+            "reload (%s) rejected, keeping config v%llu:\n%.*s", why,
+            (unsigned long long)g->version,
+            (int)(errors.len && errors.base[errors.len - 1] == '\n' ? errors.len - 1 : errors.len),
+            errors.base ? errors.base : "");
     } else {
-        G.reloads_ok++;
-        cg_log_info("config v%llu applied (%s)", (unsigned long long)G.version, why);
+        g->reloads_ok++;
+        cg_log_info("config v%llu applied (%s)", (unsigned long long)g->version, why);
     }
     cg_buf_free(&errors);
 }
 
 static void on_watch(cg_loop_t *loop, cg_timer_t *t)
 {
-    uint64_t s = files_sig();
-    if (s != G.files_sig) {
-        G.files_sig = s;
-        reload("files changed");
+    cg_proxy_server_t *g = cg_container_of(t, cg_proxy_server_t, watch_timer);
+    uint64_t s = files_sig(g);
+    if (s != g->files_sig) {
+        g->files_sig = s;
+        reload(g, "files changed");
     }
     cg_timer_start(loop, t, WATCH_INTERVAL_MS, on_watch);
 }
@@ -233,36 +242,23 @@ static void on_drained(cg_loop_t *loop, cg_timer_t *t)
 
 static void on_signal(cg_loop_t *loop, int signo)
 {
+    cg_proxy_server_t *g = cg_container_of(loop, cg_proxy_server_t, loop);
     if (signo == SIGHUP) {
-        if (!G.o->npaths) return;
-        G.files_sig = files_sig();
-        reload("SIGHUP");
-    } else if (G.o->drain_ms && !G.draining) {
+        if (!g->o->npaths) return;
+        g->files_sig = files_sig(g);
+        reload(g, "SIGHUP");
+    } else if (g->o->drain_ms && !g->draining) {
         /* drain: health checks say 503 so edges move away, keep-alive connections close
          * after their current response, then stop (a second signal stops at once) */
-        G.draining = 1;
-        cg_log_info("signal %d: draining for %u ms", signo, G.o->drain_ms);
-        for (int w = 0; w < G.nstarted; w++) __atomic_store_n(&G.workers[w].draining, 1, __ATOMIC_RELAXED);
-        cg_timer_start(loop, &G.drain_timer, G.o->drain_ms, on_drained);
+        g->draining = 1;
+        cg_log_info("signal %d: draining for %u ms", signo, g->o->drain_ms);
+        for (int w = 0; w < g->nstarted; w++)
+            __atomic_store_n(&g->workers[w].draining, 1, __ATOMIC_RELAXED);
+        cg_timer_start(loop, &g->drain_timer, g->o->drain_ms, on_drained);
     } else {
         cg_log_info("signal %d: shutting down", signo);
         cg_loop_stop(loop);
     }
-}
-
-uint64_t cg_proxy_server_reloads(int ok)
-{
-    return ok ? G.reloads_ok : G.reloads_failed;
-}
-
-int cg_proxy_server_nworkers(void)
-{
-    return G.nworkers;
-}
-
-const cg_worker_stats_t *cg_proxy_server_worker_stats(int i)
-{
-    return &G.workers[i].stats;
 }
 
 /* Workers write the access log without blocking. Standard output is reopened as a file
@@ -315,15 +311,16 @@ static int size_fd_limit(cg_proxy_settings_t *s, int nworkers, int explicit_max)
     return 0;
 }
 
-int cg_proxy_server_run(const cg_gateway_opts_t *o)
+int cg_proxy_server_start(cg_proxy_server_t **out, const cg_gateway_opts_t *o)
 {
-    int rc = 1;
-    G.o = o;
-    G.nworkers = o->workers > 0 ? o->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (G.nworkers < 1) G.nworkers = 1;
-    if (G.nworkers > CG_MAX_WORKERS) G.nworkers = CG_MAX_WORKERS;
-    cg_proxy_nworkers = G.nworkers;
-    G.settings = (cg_proxy_settings_t){
+    cg_proxy_server_t *g = cg_xcalloc(1, sizeof(*g));
+    *out = NULL;
+    g->o = o;
+    g->nworkers = o->workers > 0 ? o->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (g->nworkers < 1) g->nworkers = 1;
+    if (g->nworkers > CG_MAX_WORKERS) g->nworkers = CG_MAX_WORKERS;
+    cg_proxy_nworkers = g->nworkers;
+    g->settings = (cg_proxy_settings_t){
         .header_timeout_ms = o->header_timeout_ms ? o->header_timeout_ms : 10000,
         .body_timeout_ms = o->body_timeout_ms ? o->body_timeout_ms : 30000,
         .idle_timeout_ms = o->idle_timeout_ms ? o->idle_timeout_ms : 60000,
@@ -333,93 +330,107 @@ int cg_proxy_server_run(const cg_gateway_opts_t *o)
         .access_log_fd = -1,
     };
     if (!o->access_log || !strcmp(o->access_log, "-")) {
-        G.settings.access_log_fd = open_stdout_nonblocking();
+        g->settings.access_log_fd = open_stdout_nonblocking();
     } else if (strcmp(o->access_log, "off") != 0) {
         /* non-blocking, so a FIFO whose reader stalls never blocks a worker */
-        G.settings.access_log_fd = open(o->access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
-        if (G.settings.access_log_fd < 0) {
+        g->settings.access_log_fd =
+            open(o->access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
+        if (g->settings.access_log_fd < 0) {
             fprintf(stderr, "crossgate: cannot open access log %s: %s\n", o->access_log, strerror(errno));
-            return 1;
+            free(g);
+            return CG_EIO;
         }
     }
 
     static const int signals[] = {SIGHUP, SIGINT, SIGTERM};
-    if (cg_loop_init(&G.loop) || cg_signals_start(&G.signals, &G.loop, signals, 3, on_signal)) {
+    if (cg_loop_init(&g->loop)) {
         fprintf(stderr, "crossgate: cannot create the event loop\n");
-        return 1;
+        if (g->settings.access_log_fd > STDERR_FILENO) close(g->settings.access_log_fd);
+        free(g);
+        return CG_ESYS;
+    }
+    int r = cg_signals_start(&g->signals, &g->loop, signals, 3, on_signal);
+    if (r) {
+        fprintf(stderr, "crossgate: cannot create the event loop\n");
+        goto Error;
     }
     if (o->admin && strcmp(o->admin, "off") != 0) {
-        int r = cg_proxy_admin_start(&G.admin, &G.loop, o->admin);
+        g->admin_view = (cg_proxy_admin_view_t){
+            .workers = g->workers,
+            .nworkers = &g->nworkers,
+            .reloads_ok = &g->reloads_ok,
+            .reloads_failed = &g->reloads_failed,
+        };
+        r = cg_proxy_admin_start(&g->admin, &g->loop, o->admin, &g->admin_view);
         if (r) {
-            fprintf(stderr, "crossgate: cannot listen on admin address %s: %s\n", o->admin, cg_strerror(r));
-            goto Exit;
+            fprintf(stderr, "crossgate: cannot listen on admin address %s: %s\n", o->admin,
+                    cg_strerror(r));
+            goto Error;
         }
+        g->admin_on = 1;
     }
     if (o->npaths) {
         cg_buf_t errors = {0};
         cg_snapshot_t *snap = NULL;
-        G.files_sig = files_sig();
-        int r = build_snapshot(&snap, &errors);
-        if (!r) r = install(snap, &errors);
-        if (r) {
-            fprintf(stderr, "%.*s", (int)errors.len, errors.base ? errors.base : "");
-            cg_buf_free(&errors);
-            if (o->admin && strcmp(o->admin, "off") != 0) cg_httpd_stop(&G.admin);
-            goto Exit;
-        }
+        g->files_sig = files_sig(g);
+        r = build_snapshot(g, &snap, &errors);
+        if (!r) r = install(g, snap, &errors);
+        if (r) fprintf(stderr, "%.*s", (int)errors.len, errors.base ? errors.base : "");
         cg_buf_free(&errors);
+        if (r) goto Error;
     }
-    if (size_fd_limit(&G.settings, G.nworkers, o->max_conns != 0)) {
-        G.nworkers = 0; /* none started */
-        goto Stop;
+    if (size_fd_limit(&g->settings, g->nworkers, o->max_conns != 0)) {
+        r = CG_ELIMIT;
+        goto Error;
     }
-    for (int w = 0; w < G.nworkers; w++) {
-        if (cg_proxy_worker_start(&G.workers[w], w, &G.settings)) {
+    for (int w = 0; w < g->nworkers; w++) {
+        r = cg_proxy_worker_start(&g->workers[w], w, &g->settings);
+        if (r) {
             fprintf(stderr, "crossgate: cannot start worker thread\n");
-            G.nworkers = w;
-            goto Stop;
+            goto Error;
         }
-        G.nstarted = w + 1;
+        g->nstarted = w + 1;
     }
-    if (o->control) {
-        G.agent = (cg_agent_cfg_t){
-            .url = o->control,
-            .token = o->token,
-            .cluster = o->cluster,
-            .namespace_ = o->namespace_,
-            .address = o->address,
-            .admin = o->admin,
-            .labels = o->labels,
-            .nlabels = o->nlabels,
-            .cache_dir = o->cache_dir,
-        };
-        if (cg_agent_start(&G.loop, &G.agent, on_agent_snapshot, NULL)) goto Stop;
-    }
-    if (o->npaths) cg_timer_start(&G.loop, &G.watch_timer, WATCH_INTERVAL_MS, on_watch);
-    cg_proxy_hc_start(&G.loop);
-    {
-        char lst[512];
-        size_t n = 0;
-        for (size_t i = 0; i < G.nports && n < sizeof(lst) - 16; i++)
-            n += (size_t)snprintf(lst + n, sizeof(lst) - n, "%s%u", i ? "," : "", G.ports[i].port);
-        lst[n] = '\0';
-        cg_log_info("gateway cluster=%s namespace=%s address=%s ports=%s workers=%d admin=%s config v%llu",
-                    o->cluster, o->namespace_, o->address, n ? lst : "-", G.nworkers,
-                    o->admin ? o->admin : "off", (unsigned long long)G.version);
-    }
-    cg_loop_run(&G.loop);
-    rc = 0;
+    *out = g;
+    return 0;
 
-Stop:
-    cg_agent_stop();
-    cg_proxy_hc_stop();
-    for (int w = 0; w < G.nworkers; w++) cg_proxy_worker_stop(&G.workers[w]);
-    if (o->admin && strcmp(o->admin, "off") != 0) cg_httpd_stop(&G.admin);
-    cg_loop_run_once(&G.loop, 0);
+Error:
+    cg_proxy_server_stop(g);
+    return r;
+}
+
+cg_loop_t *cg_proxy_server_loop(cg_proxy_server_t *g)
+{
+    return &g->loop;
+}
+
+void cg_proxy_server_run(cg_proxy_server_t *g)
+{
+    const cg_gateway_opts_t *o = g->o;
+    if (o->npaths) cg_timer_start(&g->loop, &g->watch_timer, WATCH_INTERVAL_MS, on_watch);
+    cg_proxy_hc_start(&g->hc, &g->loop);
+    char lst[512];
+    size_t n = 0;
+    for (size_t i = 0; i < g->nports && n < sizeof(lst) - 16; i++)
+        n += (size_t)snprintf(lst + n, sizeof(lst) - n, "%s%u", i ? "," : "", g->ports[i].port);
+    lst[n] = '\0';
+    cg_log_info(
+        "gateway cluster=%s namespace=%s address=%s ports=%s workers=%d admin=%s config v%llu",
+        o->cluster, o->namespace_, o->address, n ? lst : "-", g->nworkers,
+        o->admin ? o->admin : "off", (unsigned long long)g->version);
+    cg_loop_run(&g->loop);
+}
+
+void cg_proxy_server_stop(cg_proxy_server_t *g)
+{
+    if (!g) return;
+    cg_proxy_hc_stop(&g->hc);
+    for (int w = 0; w < g->nstarted; w++) cg_proxy_worker_stop(&g->workers[w]);
+    if (g->admin_on) cg_httpd_stop(&g->admin);
+    cg_loop_run_once(&g->loop, 0);
     cg_proxy_publish(NULL, NULL, NULL, 0);
-Exit:
-    cg_signals_stop(&G.signals, &G.loop);
-    cg_loop_destroy(&G.loop);
-    if (G.settings.access_log_fd > STDERR_FILENO) close(G.settings.access_log_fd);
-    return rc;
+    cg_signals_stop(&g->signals, &g->loop);
+    cg_loop_destroy(&g->loop);
+    if (g->settings.access_log_fd > STDERR_FILENO) close(g->settings.access_log_fd);
+    free(g);
 }

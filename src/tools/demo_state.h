@@ -119,6 +119,10 @@ typedef struct demo {
     int tio_saved;
 } demo_t;
 
+/* One run per process, so a global rather than a context passed around: the demo owns what a
+ * process has one of, the terminal (raw mode undone by an atexit handler, which takes no
+ * argument), the signals (one signalfd, SIGCHLD among them) and so its children, and the
+ * fixed addresses above (127.0.0.1:7070, :8080, :15000) that a second run could not bind. */
 extern demo_t cg_tools__demo;
 extern proc_t cg_tools__demo_procs[NPROCS];
 #define D     cg_tools__demo

@@ -4,7 +4,7 @@
 #include "tools/demo_state.h"
 
 #include "core/buf.h"
-#include "core/json.h"
+#include "proxy/clusters_doc.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -20,36 +20,33 @@
 static void parse_clusters(const cg_buf_t *body, edge_view_t *v)
 {
     memset(v, 0, sizeof(*v));
-    cg_json_t *doc = cg_json_parse("clusters", body->base ? body->base : "", body->len, NULL);
-    const cg_json_t *dests = cg_json_get(doc, "destinations");
-    for (size_t i = 0; i < cg_json_len(dests); i++) {
-        const cg_json_t *d = cg_json_at(dests, i);
-        const char *mode = cg_json_string(cg_json_get(d, "mode"), NULL);
-        if (!mode || !strcmp(mode, "service")) continue;
+    cg_clusters_doc_t doc;
+    if (cg_clusters_doc_decode(body->base ? body->base : "", body->len, &doc, NULL)) return;
+    for (size_t i = 0; i < doc.ndests; i++) {
+        const cg_clusters_dest_t *d = &doc.dests[i];
+        if (d->mode == CG_DEST_SERVICE) continue;
         v->ok = 1;
-        snprintf(v->mode, sizeof(v->mode), "%s", mode);
-        const cg_json_t *pri = cg_json_get(d, "priorities"), *eps = cg_json_get(d, "endpoints");
-        for (size_t k = 0; k < cg_json_len(pri) && v->npri < EDGE_VIEW_MAX_PRIORITIES; k++)
-            v->load[v->npri++] =
-                (unsigned)cg_json_int(cg_json_get(cg_json_at(pri, k), "load_percent"));
-        for (size_t k = 0; k < cg_json_len(eps) && v->nep < EDGE_VIEW_MAX_ENDPOINTS; k++) {
-            const cg_json_t *e = cg_json_at(eps, k);
-            const char *a = cg_json_string(cg_json_get(e, "address"), NULL);
-            const char *cl = cg_json_string(cg_json_get(e, "cluster"), NULL);
-            const char *h = cg_json_string(cg_json_get(e, "health"), NULL);
-            const char *name = a ? a : "?";
-            for (int j = 0; a && j < NPROCS; j++)
-                if (procs[j].kind == K_INGRESS && !strcmp(procs[j].listen, a)) name = procs[j].name;
+        snprintf(v->mode, sizeof(v->mode), "%s", cg_dest_mode_name(d->mode));
+        for (size_t k = 0; k < d->npriorities && v->npri < EDGE_VIEW_MAX_PRIORITIES; k++)
+            v->load[v->npri++] = d->priorities[k].load_percent;
+        for (size_t k = 0; k < d->nendpoints && v->nep < EDGE_VIEW_MAX_ENDPOINTS; k++) {
+            const cg_clusters_endpoint_t *e = &d->endpoints[k];
+            const char *name = e->address;
+            for (int j = 0; j < NPROCS; j++)
+                if (procs[j].kind == K_INGRESS && !strcmp(procs[j].listen, e->address))
+                    name = procs[j].name;
             snprintf(v->ep[v->nep].name, sizeof(v->ep[0].name), "%s", name);
-            snprintf(v->ep[v->nep].cluster, sizeof(v->ep[0].cluster), "%s", cl ? cl : "-");
-            snprintf(v->ep[v->nep].health, sizeof(v->ep[0].health), "%s", h ? h : "?");
-            v->ep[v->nep].priority = (unsigned)cg_json_int(cg_json_get(e, "priority"));
-            v->ep[v->nep].ejections = (unsigned)cg_json_int(cg_json_get(e, "ejections"));
+            snprintf(v->ep[v->nep].cluster, sizeof(v->ep[0].cluster), "%s",
+                     e->cluster ? e->cluster : "-");
+            snprintf(v->ep[v->nep].health, sizeof(v->ep[0].health), "%s",
+                     cg_clusters_health_name(e->health));
+            v->ep[v->nep].priority = e->priority;
+            v->ep[v->nep].ejections = e->ejections;
             v->nep++;
         }
         break;
     }
-    cg_json_free(doc);
+    cg_clusters_doc_clear(&doc);
 }
 
 int cg_tools__demo_edge_view_now(edge_view_t *v)

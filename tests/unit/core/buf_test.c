@@ -339,7 +339,7 @@ static void test_err_from_errno(void **state)
         {ECONNRESET, CG_ECONNRESET}, {EPIPE, CG_ECONNRESET},
         {ENOENT, CG_ENOENT},         {EEXIST, CG_EEXIST},
         {EADDRINUSE, CG_EADDRINUSE}, {EBADF, CG_ESYS},
-        {EACCES, CG_ESYS},           {0, CG_ESYS},
+        {EACCES, CG_EACCES},         {0, CG_ESYS},
     };
     for (size_t i = 0; i < CG_ARRAY_SIZE(cases); i++) {
         int got = cg_err_from_errno(cases[i].e);
