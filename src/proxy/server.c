@@ -13,7 +13,6 @@
 #include "proxy/worker.h"
 #include "translate/translate.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
