@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/duration.h"
 #include "core/err.h"
 #include "core/list.h"
 #include "core/loop.h"
@@ -132,30 +133,10 @@ static uint64_t hist_percentile(const hist_t *h, double p)
  * Flag values
  * --------------------------------------------------------------------------------------- */
 
-/* "250ms", "30s", "1.5m", "2h" or a bare number of seconds, into microseconds. */
+/* A flag's duration (core/duration.h; a bare number is seconds), into microseconds. */
 static int parse_duration(const char *s, uint64_t *us)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || !(v >= 0) || s[0] == '-' || s[0] == '+' || isinf(v)) return CG_EINVAL;
-    double mul;
-    if (!*end || !strcmp(end, "s"))
-        mul = 1e6;
-    else if (!strcmp(end, "ms"))
-        mul = 1e3;
-    else if (!strcmp(end, "us"))
-        mul = 1;
-    else if (!strcmp(end, "m"))
-        mul = 60e6;
-    else if (!strcmp(end, "h"))
-        mul = 3600e6;
-    else
-        return CG_EINVAL;
-    double r = v * mul;
-    if (r > 1e15) return CG_EINVAL;
-    *us = (uint64_t)(r + 0.5);
-    return 0;
+    return cg_duration_parse_us(s, strlen(s), CG_DURATION_BARE_SECONDS, us);
 }
 
 static int parse_count(const char *s, uint64_t max, uint64_t *out)

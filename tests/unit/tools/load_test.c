@@ -118,17 +118,16 @@ static void test_hist_tail(void **state)
 
 /* --- flag values --- */
 
-static void test_parse_duration(void **state)
+static void test_parse_flag_values(void **state)
 {
+    /* the grammar itself is tested in core/duration_test.c; a flag takes bare seconds */
     static const struct {
         const char *in;
         int ok;
         uint64_t us;
     } cases[] = {
-        {"30s", 1, 30000000}, {"500ms", 1, 500000},  {"2m", 1, 120000000}, {"1.5s", 1, 1500000},
-        {"10", 1, 10000000},  {"1h", 1, 3600000000}, {"250us", 1, 250},    {"0.1s", 1, 100000},
-        {"", 0, 0},           {"s", 0, 0},           {"5x", 0, 0},         {"-1s", 0, 0},
-        {"1 s", 0, 0},        {"inf", 0, 0},         {"nan", 0, 0},        {"1e300s", 0, 0},
+        {"30s", 1, 30000000}, {"500ms", 1, 500000}, {"10", 1, 10000000}, {"1m30s", 1, 90000000},
+        {"", 0, 0},           {"5x", 0, 0},         {"250us", 0, 0},     {"1e300s", 0, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint64_t us = 0;
@@ -442,7 +441,7 @@ int main(void)
         cmocka_unit_test(test_hist_uniform_within_one_percent),
         cmocka_unit_test(test_hist_log_spread_within_one_percent),
         cmocka_unit_test(test_hist_tail),
-        cmocka_unit_test(test_parse_duration),
+        cmocka_unit_test(test_parse_flag_values),
         cmocka_unit_test(test_parse_args),
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_clusters),
