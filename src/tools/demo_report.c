@@ -356,6 +356,34 @@ static unsigned stack_order(const cg_demo_series_t *s, unsigned *order)
     return n;
 }
 
+/* The series of the chart, bottom up: the named clusters in stack order (k < nord), the
+ * answers without x-app-cluster (k == nord), the failures (`failed` names them). */
+static const char *series_style(const cg_demo_series_t *s, const unsigned *order, unsigned nord,
+                                unsigned k, const char *failed, const char **color)
+{
+    if (k < nord) {
+        *color = palette[k % (sizeof(palette) / sizeof(palette[0]))];
+        return s->clusters[order[k]];
+    }
+    if (k == nord) {
+        *color = COLOR_REST;
+        return "other (no x-app-cluster)";
+    }
+    *color = COLOR_FAIL;
+    return failed;
+}
+
+/* Whether any window has good answers not from a named cluster. */
+static int any_unnamed(const cg_demo_series_t *s, const unsigned *order, unsigned nord)
+{
+    for (size_t i = 0; i < s->b.len; i++) {
+        uint32_t named = 0;
+        for (unsigned j = 0; j < nord; j++) named += s->b.items[i].cluster[order[j]];
+        if (s->b.items[i].requests - s->b.items[i].failed > named) return 1;
+    }
+    return 0;
+}
+
 static void marker(cg_buf_t *b, const char *kind, double x, double top, double bottom,
                    const char *label, int anchor_end)
 {
@@ -449,17 +477,7 @@ void cg_tools_demo_report_svg(const cg_demo_report_t *r, cg_buf_t *b)
     /* the stacked bars: one group per series, bottom up */
     double bw = 0.1 * xs;
     for (unsigned k = 0; k <= nord + 1; k++) {
-        const char *name, *color;
-        if (k < nord) {
-            name = s->clusters[order[k]];
-            color = palette[k % (sizeof(palette) / sizeof(palette[0]))];
-        } else if (k == nord) {
-            name = "other (no x-app-cluster)";
-            color = COLOR_REST;
-        } else {
-            name = "503 / failed";
-            color = COLOR_FAIL;
-        }
+        const char *color, *name = series_style(s, order, nord, k, "503 / failed", &color);
         cg_buf_printf(b, "<g class=\"series\" fill=\"%s\" shape-rendering=\"crispEdges\"><title>",
                       color);
         xml_text(b, name);
@@ -504,24 +522,9 @@ void cg_tools_demo_report_svg(const cg_demo_report_t *r, cg_buf_t *b)
     double lx = PLOT_L, ly = SVG_H - 22;
     cg_buf_append_str(b, "<g class=\"legend\" font-size=\"12\">\n");
     for (unsigned k = 0; k <= nord + 1; k++) {
-        const char *name, *color;
-        if (k < nord) {
-            name = s->clusters[order[k]];
-            color = palette[k % (sizeof(palette) / sizeof(palette[0]))];
-        } else if (k == nord) {
-            int any = 0;
-            for (size_t i = 0; i < s->b.len && !any; i++) {
-                uint32_t named = 0;
-                for (unsigned j = 0; j < nord; j++) named += s->b.items[i].cluster[order[j]];
-                any = s->b.items[i].requests - s->b.items[i].failed > named;
-            }
-            if (!any) continue;
-            name = "other (no x-app-cluster)";
-            color = COLOR_REST;
-        } else {
-            name = "503 and other failures";
-            color = COLOR_FAIL;
-        }
+        if (k == nord && !any_unnamed(s, order, nord)) continue;
+        const char *color,
+            *name = series_style(s, order, nord, k, "503 and other failures", &color);
         cg_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" fill=\"%s\"/>", lx,
                       ly - 10, color);
         cg_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\">", lx + 16, ly);
