@@ -4,7 +4,6 @@
  * command line: the flags, the output files and the signals around the engine (load_run.c). */
 #include "cli/cli.h"
 #include "core/buf.h"
-#include "core/clock.h"
 #include "core/duration.h"
 #include "core/err.h"
 #include "core/loop.h"

@@ -4,7 +4,6 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/list.h"
-#include "http/client.h"
 #include "tools/load_engine.h"
 
 #include <errno.h>
