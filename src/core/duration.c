@@ -15,8 +15,8 @@ static int is_digit(char c)
 }
 
 /* The number at s[0..len): its length, or 0 when there is none. Leading zeros of the
- * integer part are not significant; a number with more than NUMBER_CAP significant
- * characters reads as infinity (and so as too long). */
+ * integer part are not significant; past NUMBER_CAP characters only fraction digits are
+ * dropped, and an integer part that long reads as infinity (and so as too long). */
 static size_t scan_number(const char *s, size_t len, double *v)
 {
     size_t n = 0, dots = 0, digits = 0;

@@ -8,7 +8,8 @@
  *
  * Components add up ("1m30s" is 90 s; "1s1s" is 2 s). The value is rounded to the nearest
  * result unit, halves away from zero ("0.5ms" is 1 ms). Durations beyond 2^53 ms (about
- * 285,000 years) are refused. A number has at most 64 significant characters. */
+ * 285,000 years) are refused. Digits past the 64th character of a number (leading zeros not
+ * counted) are ignored: they are fraction digits, below a double's precision. */
 #ifndef CG_CORE_DURATION_H
 #define CG_CORE_DURATION_H
 
@@ -19,7 +20,7 @@
 #define CG_DURATION_BARE_SECONDS 1u
 
 /* Parse s[0..len) (need not be NUL-terminated). Returns 0, CG_EINVAL (not a duration: empty,
- * unknown or missing unit, a sign, bytes after the last unit) or CG_ELIMIT (too long). */
+ * unknown or missing unit, a sign, bytes after the last unit) or CG_ELIMIT (beyond 2^53 ms). */
 int cg_duration_parse_ms(const char *s, size_t len, unsigned flags, uint64_t *out_ms);
 int cg_duration_parse_us(const char *s, size_t len, unsigned flags, uint64_t *out_us);
 

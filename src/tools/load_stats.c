@@ -6,14 +6,6 @@
 const char *const cg_load_err_names[CG_LOAD_E_KINDS] = {"refused", "connect", "reset",
                                                         "timeout", "closed",  "parse"};
 
-void cg_load_counts_add(cg_load_counts_t *k, unsigned status, unsigned cluster, int err)
-{
-    k->requests++;
-    k->status[status]++;
-    if (cluster != CG_LOAD_CLUSTER_NONE) k->cluster[cluster]++;
-    if (err >= 0) k->errors[err]++;
-}
-
 uint64_t cg_load_counts_failed(const cg_load_counts_t *k)
 {
     uint64_t n = k->status[0];

@@ -36,7 +36,14 @@ typedef struct cg_load_counts {
 
 /* One finished request: a response (err < 0; cluster an index of the table) or a socket-level
  * failure (status 0, cluster CG_LOAD_CLUSTER_NONE, err a CG_LOAD_E_* kind). */
-void cg_load_counts_add(cg_load_counts_t *k, unsigned status, unsigned cluster, int err);
+static inline void cg_load_counts_add(cg_load_counts_t *k, unsigned status, unsigned cluster,
+                                      int err)
+{
+    k->requests++;
+    k->status[status]++;
+    if (cluster != CG_LOAD_CLUSTER_NONE) k->cluster[cluster]++;
+    if (err >= 0) k->errors[err]++;
+}
 /* Status >= 500 and socket-level failures. */
 uint64_t cg_load_counts_failed(const cg_load_counts_t *k);
 
