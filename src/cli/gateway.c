@@ -2,11 +2,11 @@
 #include "cli/cli.h"
 #include "cli/ctl.h"
 #include "cli/gateway.h"
+#include "core/duration.h"
 #include "core/list.h"
 #include "core/log.h"
 #include "core/sock.h"
 #include "http/client.h"
-#include "model/schema.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -47,12 +47,9 @@ static const char usage[] =
  * seconds; at most an hour, positive unless zero is allowed. */
 static int parse_seconds(const char *flag, const char *s, int positive, uint32_t *out_ms)
 {
-    int64_t ms = -1;
-    char *end;
-    double secs = strtod(s, &end);
-    if (end != s && *end == '\0' && secs >= 0) ms = (int64_t)(secs * 1000);
-    else if (cg_model_parse_duration(s, &ms)) ms = -1;
-    if (ms < 0 || ms > 3600 * 1000 || (positive && ms < 1)) {
+    uint64_t ms;
+    if (cg_duration_parse_ms(s, strlen(s), CG_DURATION_BARE_SECONDS, &ms) || ms > 3600 * 1000 ||
+        (positive && ms < 1)) {
         fprintf(stderr, "crossgate gateway: %s wants a duration such as 5s or 250ms, got \"%s\"\n", flag, s);
         return -1;
     }

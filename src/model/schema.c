@@ -2,6 +2,7 @@
  * applies defaults and reports every problem with file:line:col and the field path. */
 #include "model/schema.h"
 
+#include "core/duration.h"
 #include "core/err.h"
 #include "core/list.h"
 
@@ -125,38 +126,9 @@ const char *cg_model_check_regex(const char *s)
 
 int cg_model_parse_duration(const char *s, int64_t *ms)
 {
-    if (strcmp(s, "0") == 0) {
-        *ms = 0;
-        return 0;
-    }
-    double total = 0;
-    const char *p = s;
-    if (*p == '\0') return CG_EINVAL;
-    while (*p) {
-        if (!isdigit((unsigned char)*p) && *p != '.') return CG_EINVAL;
-        char *end;
-        errno = 0;
-        double v = strtod(p, &end);
-        if (end == p || errno != 0 || !isfinite(v) || v < 0) return CG_EINVAL;
-        /* strtod also takes exponents and hex: only plain decimals are durations */
-        for (const char *q = p; q < end; q++)
-            if (!isdigit((unsigned char)*q) && *q != '.') return CG_EINVAL;
-        p = end;
-        double unit;
-        if (strncmp(p, "ms", 2) == 0)
-            unit = 1, p += 2;
-        else if (*p == 's')
-            unit = 1000, p += 1;
-        else if (*p == 'm')
-            unit = 60000, p += 1;
-        else if (*p == 'h')
-            unit = 3600000, p += 1;
-        else
-            return CG_EINVAL;
-        total += v * unit;
-    }
-    if (total > 9007199254740992.0) return CG_EINVAL; /* 2^53 ms: far beyond any timeout */
-    *ms = (int64_t)llround(total);
+    uint64_t v;
+    if (cg_duration_parse_ms(s, strlen(s), 0, &v)) return CG_EINVAL;
+    *ms = (int64_t)v;
     return 0;
 }
 

@@ -9,7 +9,6 @@
 #include "core/list.h"
 #include "core/sock.h"
 #include "http/client.h"
-#include "model/yaml.h"
 #include "tools/demo.h"
 #include "cli/ctl.h"
 #include "tools/demo_state.h"
@@ -122,73 +121,6 @@ static const char *const base_files[] = {
 };
 
 /* ---------------------------------------------------------------------------------------
- * Scenarios
- * --------------------------------------------------------------------------------------- */
-
-typedef struct scenario {
-    const char *name, *summary;
-    const char *edge_file;  /* an examples/ file for the edge Gateway, or NULL: */
-    const char *edge_extra; /* bookinfo-edge.yaml with these lines added to its http server */
-    const char *down;       /* the cluster the failure hits */
-    void (*provoke)(char *what, size_t cap);
-    void (*restore)(char *what, size_t cap);
-    const char *settings;
-} scenario_t;
-
-static void remove_gateway(char *what, size_t cap);
-static void apply_gateway(char *what, size_t cap);
-static void kill_ingress1(char *what, size_t cap);
-static void start_ingress1(char *what, size_t cap);
-static void kill_app1(char *what, size_t cap);
-static void start_app1(char *what, size_t cap);
-static void hang_ingress1(char *what, size_t cap);
-static void resume_ingress1(char *what, size_t cap);
-static void kill_ingress2(char *what, size_t cap);
-static void start_ingress2(char *what, size_t cap);
-static void kill_region(char *what, size_t cap);
-static void start_region(char *what, size_t cap);
-
-static const scenario_t scenarios[] = {
-    {"remove-gateway", "delete the Gateway bookinfo-ingress-1 on the control plane; apply it again",
-     "bookinfo-edge.yaml", NULL, "cluster-1", remove_gateway, apply_gateway,
-     "examples/bookinfo-edge.yaml as it is (auto). The control plane drops ingress-1 from the "
-     "edge's snapshot when its Gateway is deleted and adds it back on apply: no health check or "
-     "outlier detection decides here."},
-    {"scale-ingress", "SIGKILL ingress-1 (scaled to 0 replicas); start it again",
-     "bookinfo-edge.yaml", NULL, "cluster-1", kill_ingress1, start_ingress1,
-     "examples/bookinfo-edge.yaml as it is (auto, defaults: ejection after 3 gateway errors for "
-     "5 s, then 10 s, ... up to 30 s; health checks every 1 s, 2 failures: unhealthy, 1 success: "
-     "healthy). Requests to the dead ingress fail to connect and are retried on cluster-2 at "
-     "once. The 5 s ejection is over by the restart at 8 s, so the first successful health "
-     "check brings ingress-1 back."},
-    {"scale-upstream", "SIGKILL app-1 (productpage scaled to 0); start it again", NULL,
-     "      outlierDetection: {baseEjectionTime: 1s, maxEjectionTime: 3s}\n", "cluster-1",
-     kill_app1, start_app1,
-     "auto with outlierDetection {baseEjectionTime: 1s, maxEjectionTime: 3s}. ingress-1 stays up "
-     "and passes its health checks, so only outlier detection decides: its 503s eject it, and "
-     "when an ejection ends one real request probes it (retried on cluster-2 if it fails). "
-     "Ejections of 1, 2, 3, 3 s end at about 4, 6, 9 s, so the probe after the restart at 8 s "
-     "comes at about 9 s. With the defaults (5 s, then 10 s) the probe at about 8 s would race "
-     "the restart and the next one would come at about 18 s, after the run."},
-    {"hang-ingress", "SIGSTOP ingress-1 (accepts, never answers); SIGCONT", NULL,
-     "      retries: {perTryTimeout: 500ms}\n", "cluster-1", hang_ingress1, resume_ingress1,
-     "auto with retries {perTryTimeout: 500ms}: a request stuck on the hung ingress is retried on "
-     "cluster-2 after 500 ms instead of waiting for the 15 s route timeout. Otherwise defaults: "
-     "outlier detection ejects ingress-1 after 3 timeouts, health checks (timeout 1 s) mark it "
-     "unhealthy after 2 failures and healthy again at the first answer after SIGCONT."},
-    {"weighted-canary", "edge-weighted.yaml (50/50), then SIGKILL ingress-2; start it again",
-     "edge-weighted.yaml", NULL, "cluster-2", kill_ingress2, start_ingress2,
-     "examples/edge-weighted.yaml (cluster-1: 50, cluster-2: 50): a strict split without health "
-     "checks or failover, so cluster-2's half is answered 503 while its ingress is down, as the "
-     "guide says."},
-    {"region-down", "SIGKILL every region-1 workload process (ingress-1, app-1); start them again",
-     "bookinfo-edge.yaml", NULL, "cluster-1", kill_region, start_region,
-     "examples/bookinfo-edge.yaml as it is (auto, defaults). The edge's own region has no "
-     "working cluster left, so priority 1 (region-2) takes all the traffic; health checks bring "
-     "cluster-1 back after the restart."},
-};
-
-/* ---------------------------------------------------------------------------------------
  * State and events
  * --------------------------------------------------------------------------------------- */
 
@@ -264,157 +196,6 @@ static void on_signal(cg_loop_t *loop, cg_io_t *io, uint32_t events)
  * Talking to the children: the control API, admin endpoints, a request through the edge
  * --------------------------------------------------------------------------------------- */
 
-static int read_file(const char *path, cg_buf_t *out)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    char tmp[8192];
-    ssize_t n;
-    while ((n = read(fd, tmp, sizeof(tmp))) > 0) cg_buf_append(out, tmp, (size_t)n);
-    close(fd);
-    return n < 0 ? -1 : 0;
-}
-
-/* "Gateway bookinfo-ingress-1 deleted, revision 9" from an apply/delete answer. */
-static void describe_results(const cg_buf_t *body, char *out, size_t cap)
-{
-    cg_ystream_t ys = {0};
-    cg_buf_t err = {0};
-    size_t n = 0;
-    out[0] = '\0';
-    if (cg_model_yaml_parse("answer", body->base ? body->base : "", body->len, 1, &ys, &err) == 0 &&
-        ys.ndocs == 1 && ys.docs[0].root && ys.docs[0].root->kind == CG_YNODE_MAP) {
-        cg_ynode_t *res = cg_ynode_get(ys.docs[0].root, "results");
-        for (size_t i = 0; res && res->kind == CG_YNODE_SEQ && i < res->n && n < cap; i++) {
-            cg_ynode_t *kind = cg_ynode_get(res->items[i], "kind"),
-                       *name = cg_ynode_get(res->items[i], "name"),
-                       *act = cg_ynode_get(res->items[i], "action");
-            if (!kind || !name || !act || kind->kind != CG_YNODE_SCALAR ||
-                name->kind != CG_YNODE_SCALAR || act->kind != CG_YNODE_SCALAR)
-                continue;
-            n += (size_t)snprintf(out + n, cap - n, "%s%s %s %s", n ? ", " : "", kind->text,
-                                  name->text, act->text);
-        }
-        cg_ynode_t *rev = cg_ynode_get(ys.docs[0].root, "revision");
-        if (rev && rev->kind == CG_YNODE_SCALAR && n < cap)
-            snprintf(out + n, cap - n, " (revision %s)", rev->text);
-    }
-    cg_ystream_free(&ys);
-    cg_buf_free(&err);
-}
-
-/* Set-up: POST /v1/apply with one file, waiting for the answer. */
-static int apply_now(const char *path)
-{
-    cg_buf_t body = {0}, hdr = {0};
-    cg_http_result_t res = {0};
-    int rc = -1;
-    if (read_file(path, &body)) {
-        fprintf(stderr, "crossgate demo: cannot read %s: %s\n", path, strerror(errno));
-        goto Exit;
-    }
-    cg_buf_printf(&hdr, "x-crossgate-filename: %s\r\ncontent-type: application/yaml\r\n%s%c", path,
-                  D.auth, 0);
-    cg_http_fetch("POST", CONTROL_URL "/v1/apply", hdr.base, body.base ? body.base : "", body.len,
-                  5000, &res);
-    if (res.err || res.status != 200) {
-        fprintf(stderr, "crossgate demo: applying %s failed: %s%.*s\n", path,
-                res.err ? cg_strerror(res.err) : "",
-                res.err ? 0
-                        : (int)(res.body.len && res.body.base[res.body.len - 1] == '\n'
-                                    ? res.body.len - 1
-                                    : res.body.len),
-                res.body.base ? res.body.base : "");
-        goto Exit;
-    }
-    char what[300];
-    describe_results(&res.body, what, sizeof(what));
-    EVENT("control", "applied %s: %s", strrchr(path, '/') ? strrchr(path, '/') + 1 : path, what);
-    rc = 0;
-Exit:
-    cg_http_result_free(&res);
-    cg_buf_free(&body);
-    cg_buf_free(&hdr);
-    return rc;
-}
-
-/* A control API request in flight; owned by the calls list until its answer. */
-typedef struct api_call {
-    cg_list_t link;
-    cg_http_client_t *c;
-    char what[120];
-    int gw1; /* -1: not about bookinfo-ingress-1; 0/1: deleted/applied on success */
-    char mode[16];
-} api_call_t;
-
-static cg_list_t calls = {&calls, &calls};
-
-/* Abandons the requests still in flight (on the way out). */
-static void api_cancel_all(void)
-{
-    cg_list_t *pos, *tmp;
-    cg_list_foreach_safe(pos, tmp, &calls)
-    {
-        api_call_t *a = cg_container_of(pos, api_call_t, link);
-        cg_list_unlink(&a->link);
-        cg_http_client_cancel(a->c);
-        free(a);
-    }
-}
-
-static void on_api(cg_http_client_t *c, cg_http_result_t *res, void *data)
-{
-    api_call_t *a = data;
-    char what[300];
-    cg_list_unlink(&a->link);
-    if (res->err) {
-        EVENT("control", "%s: %s", a->what, cg_strerror(res->err));
-    } else if (res->status != 200) {
-        int n = (int)res->body.len;
-        while (n > 0 && res->body.base[n - 1] == '\n') n--;
-        EVENT("control", "%s: HTTP %d %.*s", a->what, res->status, n > 160 ? 160 : n,
-              res->body.base ? res->body.base : "");
-    } else {
-        describe_results(&res->body, what, sizeof(what));
-        EVENT("control", "%s", what);
-        if (a->gw1 >= 0) D.gw1_deleted = !a->gw1;
-        if (a->mode[0]) snprintf(D.edge_mode, sizeof(D.edge_mode), "%s", a->mode);
-    }
-    free(a);
-    cg_tools__demo_draw();
-}
-
-/* Live: sends examples/FILE to /v1/apply or /v1/delete without waiting (the answer becomes an
- * event). */
-static void api_send(const char *verb, const char *file, int gw1, const char *mode)
-{
-    char path[PATH_MAX + 64];
-    cg_buf_t body = {0}, hdr = {0};
-    snprintf(path, sizeof(path), "%s/%s", D.examples, file);
-    if (read_file(path, &body)) {
-        EVENT("demo", "cannot read %s: %s", path, strerror(errno));
-        cg_buf_free(&body);
-        return;
-    }
-    api_call_t *a = cg_xcalloc(1, sizeof(*a));
-    snprintf(a->what, sizeof(a->what), "%s %s", verb, file);
-    a->gw1 = gw1;
-    snprintf(a->mode, sizeof(a->mode), "%s", mode ? mode : "");
-    cg_buf_printf(&hdr, "x-crossgate-filename: %s\r\ncontent-type: application/yaml\r\n%s%c", path,
-                  D.auth, 0);
-    const char *url = !strcmp(verb, "delete") ? CONTROL_URL "/v1/delete" : CONTROL_URL "/v1/apply";
-    a->c = cg_http_client_start(&D.loop, "POST", url, hdr.base, body.base ? body.base : "",
-                                body.len, 5000, on_api, a);
-    if (a->c) {
-        cg_list_insert_tail(&calls, &a->link);
-    } else {
-        EVENT("control", "%s: cannot reach the control plane", a->what);
-        free(a);
-    }
-    cg_buf_free(&body);
-    cg_buf_free(&hdr);
-}
-
 static int http_ok(const char *url)
 {
     cg_http_result_t res = {0};
@@ -463,185 +244,6 @@ static void on_tail(cg_loop_t *loop, cg_timer_t *t)
 {
     cg_tools__demo_tail_logs();
     cg_timer_start(loop, t, TAIL_MS, on_tail);
-}
-
-/* ---------------------------------------------------------------------------------------
- * Actions (keys and scenarios)
- * --------------------------------------------------------------------------------------- */
-
-static void act_kill(proc_t *p, char *what, size_t cap)
-{
-    if (!p->pid) {
-        snprintf(what, cap, "%s is not running", p->name);
-        EVENT("demo", "%s", what);
-        return;
-    }
-    pid_t pid = p->pid;
-    cg_tools__demo_proc_kill(p);
-    snprintf(what, cap, "SIGKILL %s (pid %d)", p->name, (int)pid);
-    EVENT("demo", "%s", what);
-}
-
-static void act_start(proc_t *p, char *what, size_t cap)
-{
-    if (p->pid) {
-        snprintf(what, cap, "%s is already running", p->name);
-        EVENT("demo", "%s", what);
-        return;
-    }
-    if (cg_tools__demo_proc_start(p) == 0) {
-        snprintf(what, cap, "start %s again (pid %d)", p->name, (int)p->pid);
-        EVENT("demo", "%s", what);
-    } else {
-        snprintf(what, cap, "cannot start %s", p->name);
-    }
-}
-
-static void act_freeze(proc_t *p, int on, char *what, size_t cap)
-{
-    if (!p->pid) {
-        snprintf(what, cap, "%s is not running", p->name);
-        EVENT("demo", "%s", what);
-        return;
-    }
-    cg_tools__demo_proc_signal(p, on ? SIGSTOP : SIGCONT);
-    p->frozen = on;
-    snprintf(what, cap, "%s %s (pid %d)", on ? "SIGSTOP" : "SIGCONT", p->name, (int)p->pid);
-    EVENT("demo", "%s%s", what, on ? ": it accepts connections and never answers" : "");
-}
-
-static void remove_gateway(char *what, size_t cap)
-{
-    snprintf(what, cap, "crossgate delete -f bookinfo-ingress-1.yaml");
-    EVENT("demo", "%s", what);
-    api_send("delete", "bookinfo-ingress-1.yaml", 0, NULL);
-}
-
-static void apply_gateway(char *what, size_t cap)
-{
-    snprintf(what, cap, "crossgate apply -f bookinfo-ingress-1.yaml");
-    EVENT("demo", "%s", what);
-    api_send("apply", "bookinfo-ingress-1.yaml", 1, NULL);
-}
-
-static void kill_ingress1(char *what, size_t cap)
-{
-    act_kill(&procs[P_IN1], what, cap);
-}
-static void start_ingress1(char *what, size_t cap)
-{
-    act_start(&procs[P_IN1], what, cap);
-}
-static void kill_app1(char *what, size_t cap)
-{
-    act_kill(&procs[P_APP1], what, cap);
-}
-static void start_app1(char *what, size_t cap)
-{
-    act_start(&procs[P_APP1], what, cap);
-}
-static void hang_ingress1(char *what, size_t cap)
-{
-    act_freeze(&procs[P_IN1], 1, what, cap);
-}
-static void resume_ingress1(char *what, size_t cap)
-{
-    act_freeze(&procs[P_IN1], 0, what, cap);
-}
-static void kill_ingress2(char *what, size_t cap)
-{
-    act_kill(&procs[P_IN2], what, cap);
-}
-static void start_ingress2(char *what, size_t cap)
-{
-    act_start(&procs[P_IN2], what, cap);
-}
-
-/* The workload processes of the edge's own region: ingress gateways and apps. */
-static void region_each(int start, char *what, size_t cap)
-{
-    size_t n = 0;
-    char one[160];
-    what[0] = '\0';
-    /* apps first on the way up, ingresses first on the way down */
-    static const int down[] = {P_IN1, P_IN2, P_APP1, P_APP2}, up[] = {P_APP1, P_APP2, P_IN1, P_IN2};
-    for (int i = 0; i < 4; i++) {
-        proc_t *p = &procs[start ? up[i] : down[i]];
-        if (strcmp(p->region, EDGE_REGION) != 0) continue;
-        if (start)
-            act_start(p, one, sizeof(one));
-        else
-            act_kill(p, one, sizeof(one));
-        if (n < cap) n += (size_t)snprintf(what + n, cap - n, "%s%s", n ? ", " : "", one);
-    }
-}
-
-static void kill_region(char *what, size_t cap)
-{
-    region_each(0, what, cap);
-}
-static void start_region(char *what, size_t cap)
-{
-    region_each(1, what, cap);
-}
-
-/* Back to the start: every process running and answering, ingress-1's Gateway applied, the
- * edge on auto. */
-static void restore_all(void)
-{
-    char what[200];
-    for (int i = 0; i < NPROCS; i++) {
-        proc_t *p = &procs[i];
-        if (p->frozen) act_freeze(p, 0, what, sizeof(what));
-        if (!p->pid) act_start(p, what, sizeof(what));
-    }
-    if (D.gw1_deleted) apply_gateway(what, sizeof(what));
-    if (strcmp(D.edge_mode, "auto") != 0) api_send("apply", "bookinfo-edge.yaml", -1, "auto");
-}
-
-static void on_key(cg_loop_t *loop, cg_io_t *io, uint32_t events)
-{
-    char keys[32], what[200];
-    ssize_t n = read(STDIN_FILENO, keys, sizeof(keys));
-    if (n <= 0) { /* the terminal went away */
-        cg_io_stop(loop, io);
-        D.keys = 0;
-        return;
-    }
-    for (ssize_t i = 0; i < n; i++) {
-        proc_t *in1 = &procs[P_IN1], *in2 = &procs[P_IN2];
-        switch (keys[i]) {
-        case 'q':
-        case 'Q': D.done = 1; break;
-        case 'g': (D.gw1_deleted ? apply_gateway : remove_gateway)(what, sizeof(what)); break;
-        case 'k': (in1->pid ? act_kill : act_start)(in1, what, sizeof(what)); break;
-        case 'K': (in2->pid ? act_kill : act_start)(in2, what, sizeof(what)); break;
-        case 'u':
-            (procs[P_APP1].pid ? act_kill : act_start)(&procs[P_APP1], what, sizeof(what));
-            break;
-        case 'U':
-            (procs[P_APP2].pid ? act_kill : act_start)(&procs[P_APP2], what, sizeof(what));
-            break;
-        case 'h': act_freeze(in1, !in1->frozen, what, sizeof(what)); break;
-        case 'H': act_freeze(in2, !in2->frozen, what, sizeof(what)); break;
-        case 'a':
-            EVENT("demo", "crossgate apply -f bookinfo-edge.yaml (auto)");
-            api_send("apply", "bookinfo-edge.yaml", -1, "auto");
-            break;
-        case 'n':
-            EVENT("demo", "crossgate apply -f edge-named.yaml (named)");
-            api_send("apply", "edge-named.yaml", -1, "named");
-            break;
-        case 'w':
-            EVENT("demo", "crossgate apply -f edge-weighted.yaml (weighted 50/50)");
-            api_send("apply", "edge-weighted.yaml", -1, "weighted");
-            break;
-        case 'r': restore_all(); break;
-        case '\f': cg_tools__demo_draw(); break;
-        default: break;
-        }
-    }
-    cg_tools__demo_draw();
 }
 
 static void on_bucket(void *data, const cg_load_window_t *w)
@@ -846,9 +448,9 @@ static int setup(void)
     setenv("CROSSGATE_TOKEN", tok, 1);
     for (size_t i = 0; i < sizeof(base_files) / sizeof(base_files[0]); i++) {
         snprintf(path, sizeof(path), "%s/%s", D.examples, base_files[i]);
-        if (apply_now(path)) return 1;
+        if (cg_tools__demo_apply_now(path)) return 1;
     }
-    if (apply_now(D.edge_file)) return 1;
+    if (cg_tools__demo_apply_now(D.edge_file)) return 1;
 
     static const int order[] = {P_APP1, P_APP2, P_IN1, P_IN2, P_EDGE};
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
@@ -991,7 +593,8 @@ static int run(void)
     cg_timer_start(&D.loop, &D.poll_timer, POLL_MS, cg_tools__demo_on_poll);
     if (D.keys) {
         cg_tools__demo_term_raw();
-        if (D.keys) cg_io_start_level(&D.loop, &D.key_io, STDIN_FILENO, EPOLLIN, on_key);
+        if (D.keys)
+            cg_io_start_level(&D.loop, &D.key_io, STDIN_FILENO, EPOLLIN, cg_tools__demo_on_key);
     }
     if (!D.live) {
         if (D.sc)
@@ -1039,8 +642,9 @@ static int run(void)
 
 static void list_scenarios(FILE *f)
 {
-    for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
-        fprintf(f, "  %-16s %s\n", scenarios[i].name, scenarios[i].summary);
+    for (size_t i = 0; i < cg_tools__demo_nscenarios; i++)
+        fprintf(f, "  %-16s %s\n", cg_tools__demo_scenarios[i].name,
+                cg_tools__demo_scenarios[i].summary);
 }
 
 /* The examples directory: --examples, else examples/ next to the build directory of this
@@ -1128,8 +732,9 @@ static int parse_args(int argc, char **argv)
         return 2;
     }
     if (scenario) {
-        for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
-            if (!strcmp(scenarios[i].name, scenario)) D.sc = &scenarios[i];
+        for (size_t i = 0; i < cg_tools__demo_nscenarios; i++)
+            if (!strcmp(cg_tools__demo_scenarios[i].name, scenario))
+                D.sc = &cg_tools__demo_scenarios[i];
         if (!D.sc) {
             fprintf(stderr, "crossgate demo: unknown scenario \"%s\"; the scenarios are:\n",
                     scenario);
@@ -1198,7 +803,7 @@ int cg_cli_demo(int argc, char **argv)
     if (D.interrupted && !D.sc) rc = 0;
 Exit:
     cg_tools__demo_term_restore();
-    api_cancel_all();
+    cg_tools__demo_api_cancel_all();
     if (D.clusters_req) cg_http_client_cancel(D.clusters_req);
     D.clusters_req = NULL;
     if (D.have_loop) {

@@ -3,6 +3,7 @@
 #include "tools/demo.h"
 
 #include "core/clock.h"
+#include "core/json.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -135,130 +136,161 @@ void cg_tools_demo_analyze(const cg_demo_series_t *s, const char *down, double f
  * report.json
  * --------------------------------------------------------------------------------------- */
 
-static void json_secs(cg_buf_t *b, double v)
+/* A line break before the next member, where docs/demo.md shows report.json broken into lines:
+ * the comma the writer would put before that member goes before the break instead. */
+static void json_break(cg_jw_t *w, const char *indent)
 {
-    if (v < 0)
-        cg_buf_append_str(b, "null");
-    else
-        cg_buf_printf(b, "%.1f", v);
+    if (w->depth == 0) return;
+    if (w->has[w->depth - 1]) cg_buf_append(w->b, ",", 1);
+    cg_buf_append_str(w->b, indent);
+    w->has[w->depth - 1] = 0;
 }
 
-static void json_ms(cg_buf_t *b, double v)
+/* "key": v with `decimals`, or null when v is negative (not measured). */
+static void json_opt(cg_jw_t *w, const char *key, double v, int decimals)
 {
+    cg_jw_key(w, key);
     if (v < 0)
-        cg_buf_append_str(b, "null");
+        cg_jw_null(w);
     else
-        cg_buf_printf(b, "%.3f", v);
+        cg_jw_double(w, v, decimals);
 }
 
-static void json_time(cg_buf_t *b, uint64_t wall_us)
+static void json_fixed(cg_jw_t *w, const char *key, double v, int decimals)
+{
+    cg_jw_key(w, key);
+    cg_jw_double(w, v, decimals);
+}
+
+static void json_time(cg_jw_t *w, const char *key, uint64_t wall_us)
 {
     char ts[40];
+    cg_jw_key(w, key);
     if (!wall_us) {
-        cg_buf_append_str(b, "null");
+        cg_jw_null(w);
         return;
     }
     cg_clock_format_iso8601(wall_us, ts);
-    cg_buf_append_json_str(b, ts);
+    cg_jw_str(w, ts);
 }
 
-/* Surviving clusters: every cluster seen but the failed one and "-". */
-static void json_survivors(cg_buf_t *b, const cg_demo_report_t *r)
+static void json_code_key(cg_jw_t *w, unsigned code)
 {
-    int n = 0;
-    cg_buf_append_str(b, "[");
-    for (unsigned i = 0; i < r->series->nclusters; i++) {
-        const char *c = r->series->clusters[i];
-        if (!strcmp(c, "-") || (r->down && !strcmp(c, r->down))) continue;
-        if (n++) cg_buf_append_str(b, ",");
-        cg_buf_append_json_str(b, c);
+    char key[16];
+    snprintf(key, sizeof(key), "%u", code);
+    cg_jw_key(w, key);
+}
+
+/* What the demo did: {"action":..., "at_s":..., "time":...}. */
+static void json_action(cg_jw_t *w, const char *key, const char *action, double at_s,
+                        uint64_t wall_us)
+{
+    cg_jw_kobj(w, key);
+    cg_jw_kstr(w, "action", action);
+    json_fixed(w, "at_s", at_s, 3);
+    json_time(w, "time", wall_us);
+    cg_jw_end(w);
+}
+
+static void json_load(cg_jw_t *w, const cg_demo_report_t *r)
+{
+    const cg_load_window_t *k = &r->totals;
+    json_time(w, "started", r->start_wall_us);
+    json_time(w, "ended", r->end_wall_us);
+    json_fixed(w, "rate", r->rate, 1);
+    json_fixed(w, "duration_s", r->duration_s, 3);
+    cg_jw_ku64(w, "requests", k->requests);
+    cg_jw_kobj(w, "status");
+    for (unsigned i = 0; i < k->nstatus; i++) {
+        json_code_key(w, k->status[i].code);
+        cg_jw_u64(w, k->status[i].n);
     }
-    cg_buf_append_str(b, "]");
+    cg_jw_end(w);
+    cg_jw_kobj(w, "requests_per_cluster");
+    for (unsigned i = 0; i < k->nclusters; i++) cg_jw_ku64(w, k->cluster[i].name, k->cluster[i].n);
+    cg_jw_end(w);
+    cg_jw_kobj(w, "latency_ms");
+    json_opt(w, "p50", k->p50_ms, 3);
+    json_opt(w, "p99", k->p99_ms, 3);
+    json_opt(w, "max", k->max_ms, 3);
+    cg_jw_end(w);
+}
+
+static void json_timeline(cg_jw_t *w, const cg_demo_series_t *s)
+{
+    cg_jw_karr(w, "timeline");
+    for (size_t i = 0; i < s->b.len; i++) {
+        const cg_demo_bucket_t *t = &s->b.items[i];
+        json_break(w, "\n  ");
+        cg_jw_obj(w);
+        json_fixed(w, "t", t->t, 1);
+        cg_jw_ku64(w, "requests", t->requests);
+        cg_jw_ku64(w, "failed", t->failed);
+        cg_jw_kobj(w, "status");
+        for (unsigned c = 0; c < s->ncodes; c++) {
+            if (!t->code[c]) continue;
+            json_code_key(w, s->codes[c]);
+            cg_jw_u64(w, t->code[c]);
+        }
+        cg_jw_end(w);
+        cg_jw_kobj(w, "clusters");
+        for (unsigned c = 0; c < s->nclusters; c++)
+            if (t->cluster[c]) cg_jw_ku64(w, s->clusters[c], t->cluster[c]);
+        cg_jw_end(w);
+        cg_jw_end(w);
+    }
+    cg_jw_end(w);
 }
 
 void cg_tools_demo_report_json(const cg_demo_report_t *r, cg_buf_t *b)
 {
-    const cg_load_window_t *k = &r->totals;
-    cg_buf_append_str(b, "{\"scenario\":");
-    cg_buf_append_json_str(b, r->scenario);
-    cg_buf_append_str(b, ",\"summary\":");
-    cg_buf_append_json_str(b, r->summary);
-    cg_buf_append_str(b, ",\n \"failure\":{\"action\":");
-    cg_buf_append_json_str(b, r->failure_action);
-    cg_buf_printf(b, ",\"at_s\":%.3f,\"time\":", r->failed_at);
-    json_time(b, r->failed_wall_us);
-    cg_buf_append_str(b, "},\n \"restore\":{\"action\":");
-    cg_buf_append_json_str(b, r->restore_action);
-    cg_buf_printf(b, ",\"at_s\":%.3f,\"time\":", r->restored_at);
-    json_time(b, r->restored_wall_us);
-    cg_buf_append_str(b, "},\n \"failed_cluster\":");
-    cg_buf_append_json_str(b, r->down);
-    cg_buf_append_str(b, ",\"surviving_clusters\":");
-    json_survivors(b, r);
-    cg_buf_printf(
-        b, ",\n \"failed_requests\":%llu,\"failover_seconds\":", (unsigned long long)k->failed);
-    json_secs(b, r->a.failover_s);
-    cg_buf_append_str(b, ",\"recovery_seconds\":");
-    json_secs(b, r->a.recovery_s);
-    cg_buf_printf(b,
-                  ",\"failed_during_outage\":%llu,\"warm_up_share\":%.3f,"
-                  "\n \"guide\":\"it can take up to 60 seconds to identify a failure and "
-                  "re-configure the Edge Gateway\",",
-                  (unsigned long long)r->a.failed_during, r->a.warm_share);
-    cg_buf_append_str(b, "\n \"started\":");
-    json_time(b, r->start_wall_us);
-    cg_buf_append_str(b, ",\"ended\":");
-    json_time(b, r->end_wall_us);
-    cg_buf_printf(b, ",\"rate\":%.1f,\"duration_s\":%.3f,\"requests\":%llu,\"status\":{", r->rate,
-                  r->duration_s, (unsigned long long)k->requests);
-    for (unsigned i = 0; i < k->nstatus; i++)
-        cg_buf_printf(b, "%s\"%u\":%llu", i ? "," : "", k->status[i].code,
-                      (unsigned long long)k->status[i].n);
-    cg_buf_append_str(b, "},\"requests_per_cluster\":{");
-    for (unsigned i = 0; i < k->nclusters; i++) {
-        if (i) cg_buf_append_str(b, ",");
-        cg_buf_append_json_str(b, k->cluster[i].name);
-        cg_buf_printf(b, ":%llu", (unsigned long long)k->cluster[i].n);
+    cg_jw_t w = cg_jw(b);
+    cg_jw_obj(&w);
+    cg_jw_kstr(&w, "scenario", r->scenario);
+    cg_jw_kstr(&w, "summary", r->summary);
+    json_break(&w, "\n ");
+    json_action(&w, "failure", r->failure_action, r->failed_at, r->failed_wall_us);
+    json_break(&w, "\n ");
+    json_action(&w, "restore", r->restore_action, r->restored_at, r->restored_wall_us);
+    json_break(&w, "\n ");
+    cg_jw_kstr(&w, "failed_cluster", r->down);
+    /* surviving clusters: every cluster seen but the failed one and "-" */
+    cg_jw_karr(&w, "surviving_clusters");
+    for (unsigned i = 0; i < r->series->nclusters; i++) {
+        const char *c = r->series->clusters[i];
+        if (strcmp(c, "-") && !(r->down && !strcmp(c, r->down))) cg_jw_str(&w, c);
     }
-    cg_buf_append_str(b, "},\"latency_ms\":{\"p50\":");
-    json_ms(b, k->p50_ms);
-    cg_buf_append_str(b, ",\"p99\":");
-    json_ms(b, k->p99_ms);
-    cg_buf_append_str(b, ",\"max\":");
-    json_ms(b, k->max_ms);
-    cg_buf_append_str(b, "},\n \"edge_gateway\":");
-    cg_buf_append_json_str(b, r->edge_file);
-    cg_buf_append_str(b, ",\"settings\":");
-    cg_buf_append_json_str(b, r->settings);
-    cg_buf_append_str(b, ",\n \"events\":[");
+    cg_jw_end(&w);
+    json_break(&w, "\n ");
+    cg_jw_ku64(&w, "failed_requests", r->totals.failed);
+    json_opt(&w, "failover_seconds", r->a.failover_s, 1);
+    json_opt(&w, "recovery_seconds", r->a.recovery_s, 1);
+    cg_jw_ku64(&w, "failed_during_outage", r->a.failed_during);
+    json_fixed(&w, "warm_up_share", r->a.warm_share, 3);
+    json_break(&w, "\n ");
+    cg_jw_kstr(&w, "guide",
+               "it can take up to 60 seconds to identify a failure and re-configure the Edge "
+               "Gateway");
+    json_break(&w, "\n ");
+    json_load(&w, r);
+    json_break(&w, "\n ");
+    cg_jw_kstr(&w, "edge_gateway", r->edge_file);
+    cg_jw_kstr(&w, "settings", r->settings);
+    json_break(&w, "\n ");
+    cg_jw_karr(&w, "events");
     for (size_t i = 0; i < r->nevents; i++) {
-        cg_buf_printf(b, "%s\n  {\"t\":%.3f,\"who\":", i ? "," : "", r->events[i].t);
-        cg_buf_append_json_str(b, r->events[i].who);
-        cg_buf_append_str(b, ",\"text\":");
-        cg_buf_append_json_str(b, r->events[i].text);
-        cg_buf_append_str(b, "}");
+        json_break(&w, "\n  ");
+        cg_jw_obj(&w);
+        json_fixed(&w, "t", r->events[i].t, 3);
+        cg_jw_kstr(&w, "who", r->events[i].who);
+        cg_jw_kstr(&w, "text", r->events[i].text);
+        cg_jw_end(&w);
     }
-    cg_buf_append_str(b, "],\n \"timeline\":[");
-    const cg_demo_series_t *s = r->series;
-    for (size_t i = 0; i < s->b.len; i++) {
-        const cg_demo_bucket_t *t = &s->b.items[i];
-        cg_buf_printf(b, "%s\n  {\"t\":%.1f,\"requests\":%u,\"failed\":%u,\"status\":{",
-                      i ? "," : "", t->t, t->requests, t->failed);
-        int n = 0;
-        for (unsigned c = 0; c < s->ncodes; c++)
-            if (t->code[c])
-                cg_buf_printf(b, "%s\"%u\":%u", n++ ? "," : "", s->codes[c], t->code[c]);
-        cg_buf_append_str(b, "},\"clusters\":{");
-        n = 0;
-        for (unsigned c = 0; c < s->nclusters; c++) {
-            if (!t->cluster[c]) continue;
-            if (n++) cg_buf_append_str(b, ",");
-            cg_buf_append_json_str(b, s->clusters[c]);
-            cg_buf_printf(b, ":%u", t->cluster[c]);
-        }
-        cg_buf_append_str(b, "}}");
-    }
-    cg_buf_append_str(b, "]}\n");
+    cg_jw_end(&w);
+    json_break(&w, "\n ");
+    json_timeline(&w, r->series);
+    cg_jw_end(&w);
+    cg_buf_append_str(b, "\n");
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -322,6 +354,34 @@ static unsigned stack_order(const cg_demo_series_t *s, unsigned *order)
         order[j] = i;
     }
     return n;
+}
+
+/* The series of the chart, bottom up: the named clusters in stack order (k < nord), the
+ * answers without x-app-cluster (k == nord), the failures (`failed` names them). */
+static const char *series_style(const cg_demo_series_t *s, const unsigned *order, unsigned nord,
+                                unsigned k, const char *failed, const char **color)
+{
+    if (k < nord) {
+        *color = palette[k % (sizeof(palette) / sizeof(palette[0]))];
+        return s->clusters[order[k]];
+    }
+    if (k == nord) {
+        *color = COLOR_REST;
+        return "other (no x-app-cluster)";
+    }
+    *color = COLOR_FAIL;
+    return failed;
+}
+
+/* Whether any window has good answers not from a named cluster. */
+static int any_unnamed(const cg_demo_series_t *s, const unsigned *order, unsigned nord)
+{
+    for (size_t i = 0; i < s->b.len; i++) {
+        uint32_t named = 0;
+        for (unsigned j = 0; j < nord; j++) named += s->b.items[i].cluster[order[j]];
+        if (s->b.items[i].requests - s->b.items[i].failed > named) return 1;
+    }
+    return 0;
 }
 
 static void marker(cg_buf_t *b, const char *kind, double x, double top, double bottom,
@@ -417,17 +477,7 @@ void cg_tools_demo_report_svg(const cg_demo_report_t *r, cg_buf_t *b)
     /* the stacked bars: one group per series, bottom up */
     double bw = 0.1 * xs;
     for (unsigned k = 0; k <= nord + 1; k++) {
-        const char *name, *color;
-        if (k < nord) {
-            name = s->clusters[order[k]];
-            color = palette[k % (sizeof(palette) / sizeof(palette[0]))];
-        } else if (k == nord) {
-            name = "other (no x-app-cluster)";
-            color = COLOR_REST;
-        } else {
-            name = "503 / failed";
-            color = COLOR_FAIL;
-        }
+        const char *color, *name = series_style(s, order, nord, k, "503 / failed", &color);
         cg_buf_printf(b, "<g class=\"series\" fill=\"%s\" shape-rendering=\"crispEdges\"><title>",
                       color);
         xml_text(b, name);
@@ -472,24 +522,9 @@ void cg_tools_demo_report_svg(const cg_demo_report_t *r, cg_buf_t *b)
     double lx = PLOT_L, ly = SVG_H - 22;
     cg_buf_append_str(b, "<g class=\"legend\" font-size=\"12\">\n");
     for (unsigned k = 0; k <= nord + 1; k++) {
-        const char *name, *color;
-        if (k < nord) {
-            name = s->clusters[order[k]];
-            color = palette[k % (sizeof(palette) / sizeof(palette[0]))];
-        } else if (k == nord) {
-            int any = 0;
-            for (size_t i = 0; i < s->b.len && !any; i++) {
-                uint32_t named = 0;
-                for (unsigned j = 0; j < nord; j++) named += s->b.items[i].cluster[order[j]];
-                any = s->b.items[i].requests - s->b.items[i].failed > named;
-            }
-            if (!any) continue;
-            name = "other (no x-app-cluster)";
-            color = COLOR_REST;
-        } else {
-            name = "503 and other failures";
-            color = COLOR_FAIL;
-        }
+        if (k == nord && !any_unnamed(s, order, nord)) continue;
+        const char *color,
+            *name = series_style(s, order, nord, k, "503 and other failures", &color);
         cg_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" fill=\"%s\"/>", lx,
                       ly - 10, color);
         cg_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\">", lx + 16, ly);

@@ -1,6 +1,7 @@
 /* What the files of `crossgate demo` share: the layout of the processes, the state of a run
- * and the functions each file offers the others (demo.c: the command, set-up, scenarios and
- * keys; demo_proc.c: child processes, ports and their logs; demo_view.c: what is shown). */
+ * and the functions each file offers the others (demo.c: the command, set-up and runs;
+ * demo_drill.c: scenarios, keys and control API calls; demo_proc.c: child processes, ports and
+ * their logs; demo_view.c: what is shown). */
 #ifndef CG_TOOLS_DEMO_STATE_H
 #define CG_TOOLS_DEMO_STATE_H
 
@@ -74,11 +75,20 @@ typedef struct edge_view {
     } ep[EDGE_VIEW_MAX_ENDPOINTS];
 } edge_view_t;
 
-struct scenario;
+/* A scripted failure and its restore (--scenario). */
+typedef struct scenario {
+    const char *name, *summary;
+    const char *edge_file;  /* an examples/ file for the edge Gateway, or NULL: */
+    const char *edge_extra; /* bookinfo-edge.yaml with these lines added to its http server */
+    const char *down;       /* the cluster the failure hits */
+    void (*provoke)(char *what, size_t cap);
+    void (*restore)(char *what, size_t cap);
+    const char *settings;
+} scenario_t;
 
 /* The state of a run: one, cg_tools__demo (D in the demo's files). */
 typedef struct demo {
-    const struct scenario *sc; /* --scenario, or NULL: the live demo */
+    const scenario_t *sc; /* --scenario, or NULL: the live demo */
     const char *report_opt, *dir_opt, *examples_opt;
     double rate;
     char self[PATH_MAX], report[PATH_MAX];
@@ -139,6 +149,15 @@ void cg_tools__demo_event(double t, const char *who, int print, const char *fmt,
 #define EVENT(who, ...) cg_tools__demo_event(cg_tools__demo_now(), who, 1, __VA_ARGS__)
 /* Prints a line (unless the live screen is up, or print == 0) and keeps it in demo.log. */
 void cg_tools__demo_out(const char *line, int print);
+
+/* demo_drill.c: the scenarios; the keys of the live demo; the control API. */
+extern const scenario_t cg_tools__demo_scenarios[];
+extern const size_t cg_tools__demo_nscenarios;
+void cg_tools__demo_on_key(cg_loop_t *loop, cg_io_t *io, uint32_t events);
+/* Set-up: POST /v1/apply with one file, waiting for the answer. 0, or -1 after printing why. */
+int cg_tools__demo_apply_now(const char *path);
+/* Abandons the control API requests still in flight (on the way out). */
+void cg_tools__demo_api_cancel_all(void);
 
 /* demo_proc.c: child processes and the addresses they need. */
 int cg_tools__demo_check_ports(void);
