@@ -8,7 +8,7 @@
 #include "core/err.h"
 #include "core/loop.h"
 #include "http/client.h"
-#include "tools/load.h"
+#include "tools/load_cli.h"
 #include "tools/load_engine.h"
 #include "tools/load_report.h"
 
@@ -73,16 +73,7 @@ static int bad(const char *fmt, const char *arg)
     return 2;
 }
 
-/* The command line's own state around the run. */
-typedef struct cli {
-    const cg_load_t *ld;
-    const char *json_path;
-    FILE *out, *json; /* live lines and summary; the JSON report */
-    int quiet;
-} cli_t;
-
-/* Parses argv into the run's options and cli; returns 0, or the exit code (help: -1). */
-static int parse_args(cli_t *cli, cg_load_t *ld, int argc, char **argv)
+int cg_tools_load_args(int argc, char **argv, cg_load_opts_t *o, cg_load_cli_t *cli)
 {
     enum { O_HOST = 256, O_RATE, O_JSON, O_INTERVAL, O_TIMEOUT, O_MAXCONNS };
     static const struct option opts[] = {
@@ -100,11 +91,9 @@ static int parse_args(cli_t *cli, cg_load_t *ld, int argc, char **argv)
         {0, 0, 0, 0},
     };
     uint64_t v;
-    int max_conns_set = 0, opt;
-    ld->conns = 1;
-    ld->duration_us = 10000000;
-    ld->interval_us = 1000000;
-    ld->timeout_us = 5000000;
+    int opt;
+    *o = (cg_load_opts_t){0}; /* zero fields take the engine's defaults (tools/load.h) */
+    *cli = (cg_load_cli_t){0};
     optind = 1;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":c:d:n:qh", opts, NULL)) != -1) {
@@ -112,19 +101,19 @@ static int parse_args(cli_t *cli, cg_load_t *ld, int argc, char **argv)
         case O_HOST:
             if (!*optarg || !cg_load__valid_token(optarg, 0))
                 return bad("--host: invalid host \"%s\"", optarg);
-            ld->host_hdr = optarg;
+            o->host = optarg;
             break;
         case 'c':
             if (parse_count(optarg, 100000, &v) || v == 0)
                 return bad("-c: expected a connection count from 1, got \"%s\"", optarg);
-            ld->conns = (uint32_t)v;
+            o->connections = (uint32_t)v;
             break;
         case 'd':
             if (parse_duration(optarg, &v) || v < 1000 || v > 86400000000ull)
                 return bad(
                     "-d: expected a duration from 1ms to 24h such as 30s, 500ms or 2m, got \"%s\"",
                     optarg);
-            ld->duration_us = v;
+            o->duration_us = v;
             break;
         case O_RATE: {
             char *end;
@@ -132,30 +121,29 @@ static int parse_args(cli_t *cli, cg_load_t *ld, int argc, char **argv)
             double r = strtod(optarg, &end);
             if (errno || end == optarg || *end || !(r > 0) || r > 10000000)
                 return bad("--rate: expected requests per second above 0, got \"%s\"", optarg);
-            ld->rate = r;
+            o->rate = r;
             break;
         }
         case O_JSON: cli->json_path = optarg; break;
         case O_INTERVAL:
             if (parse_duration(optarg, &v) || v < 10000 || v > 3600000000ull)
                 return bad("--interval: expected a duration from 10ms to 1h, got \"%s\"", optarg);
-            ld->interval_us = v;
+            o->interval_us = v;
             break;
         case 'n':
             if (parse_count(optarg, UINT64_MAX / 2, &v) || v == 0)
                 return bad("-n: expected a request count from 1, got \"%s\"", optarg);
-            ld->max_requests = v;
+            o->max_requests = v;
             break;
         case O_TIMEOUT:
             if (parse_duration(optarg, &v) || v < 1000 || v > 3600000000ull)
                 return bad("--timeout: expected a duration from 1ms to 1h, got \"%s\"", optarg);
-            ld->timeout_us = v;
+            o->timeout_us = v;
             break;
         case O_MAXCONNS:
             if (parse_count(optarg, 100000, &v) || v == 0)
                 return bad("--max-conns: expected a count from 1, got \"%s\"", optarg);
-            ld->max_conns = (uint32_t)v;
-            max_conns_set = 1;
+            o->max_conns = (uint32_t)v;
             break;
         case 'q': cli->quiet = 1; break;
         case 'h': fputs(usage, stdout); return -1;
@@ -165,23 +153,18 @@ static int parse_args(cli_t *cli, cg_load_t *ld, int argc, char **argv)
     }
     if (optind >= argc) return bad("%s", "missing URL (see --help)");
     if (optind + 1 < argc) return bad("unexpected argument \"%s\"", argv[optind + 1]);
-    ld->url = argv[optind];
-    if (!strncmp(ld->url, "https://", 8))
-        return bad("%s: https is not supported; use http://IP:PORT/path", ld->url);
-    if (cg_http_url_parse(ld->url, &ld->addr, ld->host, sizeof(ld->host), &ld->path) ||
-        !cg_load__valid_token(ld->path, 0) || !cg_load__valid_token(ld->host, 0))
-        return bad(
-            "malformed URL \"%s\": expected http://IP:PORT/path (an IP address or localhost)",
-            ld->url);
-    if (!ld->host_hdr) ld->host_hdr = ld->host;
-    if (ld->rate > 0) {
-        if (!max_conns_set) ld->max_conns = ld->conns > 512 ? ld->conns : 512;
-        if (ld->max_conns < ld->conns) ld->max_conns = ld->conns;
-    } else {
-        ld->max_conns = ld->conns;
-    }
-    return 0;
+    o->url = argv[optind];
+    if (!strncmp(o->url, "https://", 8))
+        return bad("%s: https is not supported; use http://IP:PORT/path", o->url);
+    return 0; /* the URL itself is checked by cg_tools_load_new, the one place that reads it */
 }
+
+/* The command line's own state around the run. */
+typedef struct cli {
+    const cg_load_t *ld;
+    cg_load_cli_t opt;
+    FILE *out, *json; /* live lines and summary; the JSON report */
+} cli_t;
 
 /* Raises the open-file limit as far as allowed; the connection counts must fit under it. */
 static int check_fd_limit(cg_load_t *ld)
@@ -249,7 +232,8 @@ static int write_json(const cli_t *cli, cg_load_t *ld)
     cg_tools_load_json(ld, &b);
     int rc = 0;
     if (fwrite(b.base, 1, b.len, cli->json) != b.len || fflush(cli->json)) {
-        fprintf(stderr, "crossgate load: cannot write %s: %s\n", cli->json_path, strerror(errno));
+        fprintf(stderr, "crossgate load: cannot write %s: %s\n", cli->opt.json_path,
+                strerror(errno));
         rc = 1;
     }
     cg_buf_free(&b);
@@ -263,23 +247,31 @@ static void on_signal(cg_loop_t *loop, cg_io_t *io, uint32_t events)
 
 int cg_cli_load(int argc, char **argv)
 {
-    cg_load_t *ld = cg_xcalloc(1, sizeof(*ld));
-    cli_t cli = {.ld = ld, .out = stdout};
+    cg_load_opts_t o;
+    cli_t cli = {.out = stdout};
+    cg_load_t *ld = NULL;
     cg_loop_t loop;
     cg_io_t sig_io;
     sigset_t set;
     int rc, sfd = -1, have_loop = 0;
+    char err[256];
     sigemptyset(&set);
-    if ((rc = parse_args(&cli, ld, argc, argv))) {
+    if ((rc = cg_tools_load_args(argc, argv, &o, &cli.opt))) {
         rc = rc < 0 ? 0 : rc; /* --help */
         goto Exit;
     }
+    if (!(ld = cg_tools_load_new(&o, NULL, err, sizeof(err)))) {
+        rc = bad("%s", err);
+        goto Exit;
+    }
+    cli.ld = ld;
     if ((rc = check_fd_limit(ld))) goto Exit;
-    if (cli.json_path && !strcmp(cli.json_path, "-")) {
+    if (cli.opt.json_path && !strcmp(cli.opt.json_path, "-")) {
         cli.json = stdout;
         cli.out = stderr; /* stdout carries only the JSON */
-    } else if (cli.json_path && !(cli.json = fopen(cli.json_path, "w"))) {
-        fprintf(stderr, "crossgate load: cannot write %s: %s\n", cli.json_path, strerror(errno));
+    } else if (cli.opt.json_path && !(cli.json = fopen(cli.opt.json_path, "w"))) {
+        fprintf(stderr, "crossgate load: cannot write %s: %s\n", cli.opt.json_path,
+                strerror(errno));
         rc = 2;
         goto Exit;
     }
@@ -297,7 +289,7 @@ int cg_cli_load(int argc, char **argv)
     sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (sfd >= 0) cg_io_start_level(&loop, &sig_io, sfd, EPOLLIN, on_signal);
 
-    if (!cli.quiet) {
+    if (!cli.opt.quiet) {
         ld->hooks = (cg_load_hooks_t){.on_interval = on_interval, .data = &cli};
         print_banner(&cli, ld);
     }
@@ -305,7 +297,7 @@ int cg_cli_load(int argc, char **argv)
     cg_tools_load_start(ld, &loop);
     while (!ld->stopped) cg_loop_run_once(&loop, -1);
     cg_tools_load_stop(ld);
-    if (!cli.quiet) print_summary(&cli, ld);
+    if (!cli.opt.quiet) print_summary(&cli, ld);
     if (cli.json) rc = write_json(&cli, ld);
 
 Exit:

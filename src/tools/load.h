@@ -13,14 +13,15 @@
 typedef struct cg_load cg_load_t;
 
 typedef struct cg_load_opts {
-    const char *url;      /* http://IP:PORT/path (an IP address or localhost) */
-    const char *host;     /* Host header; NULL: the URL's host:port */
-    double rate;          /* open loop at this many requests per second; 0: closed loop */
-    uint32_t connections; /* kept open from the start (0: 1) */
-    uint32_t max_conns;   /* open loop: connection cap (0: max(connections, 512)) */
-    uint64_t duration_us; /* 0: 10 s; at most 24 h */
-    uint64_t interval_us; /* live interval (0: 1 s) */
-    uint64_t timeout_us;  /* a connect or request older than this fails as "timeout" (0: 5 s) */
+    const char *url;       /* http://IP:PORT/path (an IP address or localhost) */
+    const char *host;      /* Host header; NULL: the URL's host:port */
+    double rate;           /* open loop at this many requests per second; 0: closed loop */
+    uint32_t connections;  /* kept open from the start (0: 1) */
+    uint32_t max_conns;    /* open loop: connection cap (0: max(connections, 512)) */
+    uint64_t duration_us;  /* 0: 10 s; at most 24 h */
+    uint64_t interval_us;  /* live interval (0: 1 s) */
+    uint64_t timeout_us;   /* a connect or request older than this fails as "timeout" (0: 5 s) */
+    uint64_t max_requests; /* stop after this many requests (0: no limit) */
 } cg_load_opts_t;
 
 /* At most this many status codes and cluster names are listed per window (the rest are still
@@ -56,7 +57,7 @@ typedef struct cg_load_hooks {
 } cg_load_hooks_t;
 
 /* A run, not started. Returns NULL with a one-line reason in err when the options are unusable
- * (a malformed URL). hooks may be NULL. */
+ * (a malformed URL, a Host that is not one token). hooks may be NULL. */
 cg_load_t *cg_tools_load_new(const cg_load_opts_t *o, const cg_load_hooks_t *hooks, char *err,
                              size_t errcap);
 /* Starts sending on loop (time zero is now). The loop must outlive the run. */

@@ -344,12 +344,6 @@ static void on_schedule(cg_loop_t *loop, cg_io_t *io, uint32_t events)
 
 void cg_load__conns_init(cg_load_t *ld)
 {
-    cg_buf_t req = {0};
-    cg_buf_printf(
-        &req, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: crossgate-load\r\nAccept: */*\r\n\r\n",
-        ld->path, ld->host_hdr);
-    ld->req = req.base;
-    ld->req_len = req.len;
     ld->nslots = ld->max_conns;
     ld->c = cg_xcalloc(ld->nslots, sizeof(conn_t));
     ld->idle = cg_xcalloc(ld->nslots, sizeof(uint32_t));
@@ -415,8 +409,6 @@ void cg_load__conns_free(cg_load_t *ld)
     free(ld->idle);
     free(ld->free_slots);
     free(ld->reaped);
-    free(ld->req);
     ld->c = NULL;
     ld->idle = ld->free_slots = ld->reaped = NULL;
-    ld->req = NULL;
 }

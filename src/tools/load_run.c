@@ -195,24 +195,37 @@ cg_load_t *cg_tools_load_new(const cg_load_opts_t *o, const cg_load_hooks_t *hoo
     if (ld->duration_us > 86400000000ull) ld->duration_us = 86400000000ull;
     ld->interval_us = o->interval_us ? o->interval_us : 1000000;
     ld->timeout_us = o->timeout_us ? o->timeout_us : 5000000;
+    ld->max_requests = o->max_requests;
     if (hooks) ld->hooks = *hooks;
     if (!ld->url || cg_http_url_parse(ld->url, &ld->addr, ld->host, sizeof(ld->host), &ld->path) ||
         !cg_load__valid_token(ld->path, 0) || !cg_load__valid_token(ld->host, 0)) {
-        snprintf(err, errcap, "malformed URL \"%s\": expected http://IP:PORT/path",
+        snprintf(err, errcap,
+                 "malformed URL \"%s\": expected http://IP:PORT/path (an IP address or localhost)",
                  ld->url ? ld->url : "");
         free(ld);
         return NULL;
     }
     ld->host_hdr = o->host && *o->host ? o->host : ld->host;
-    if (!cg_load__valid_token(ld->host_hdr, 0)) {
+    /* every request is this one head, built once by the HTTP layer's builder, which refuses a
+     * Host or target that would break the request line or add header lines */
+    cg_buf_t req = {0};
+    const cg_http_request_spec_t spec = {.method = "GET",
+                                         .target = ld->path,
+                                         .host = ld->host_hdr,
+                                         .user_agent = "crossgate-load",
+                                         .extra = "Accept: */*\r\n",
+                                         .content_length = -1};
+    if (!cg_load__valid_token(ld->host_hdr, 0) || cg_http_request_head(&req, &spec) != 0) {
         snprintf(err, errcap, "invalid host \"%s\"", ld->host_hdr);
+        cg_buf_free(&req);
         free(ld);
         return NULL;
     }
-    if (ld->rate > 0)
-        ld->max_conns = o->max_conns > ld->conns ? o->max_conns : ld->conns > 512 ? ld->conns : 512;
-    else
-        ld->max_conns = ld->conns;
+    ld->req = req.base;
+    ld->req_len = req.len;
+    /* open loop: more connections when all are busy, up to the cap */
+    uint32_t cap = o->max_conns ? o->max_conns : ld->conns > 512 ? ld->conns : 512;
+    ld->max_conns = ld->rate > 0 && cap > ld->conns ? cap : ld->conns;
     return ld;
 }
 
@@ -268,6 +281,7 @@ void cg_tools_load_free(cg_load_t *ld)
     if (!ld) return;
     cg_tools_load_stop(ld);
     if (ld->loop) cg_load__conns_free(ld);
+    free(ld->req); /* built by cg_tools_load_new, before any start */
     cg_load_stats_free(&ld->st);
     free(ld);
 }

@@ -1,46 +1,23 @@
-/* Tests of the command line of `crossgate load`: flag values and argument parsing. */
+/* Tests of the command line of `crossgate load`: flags into the engine's options, and the
+ * engine's own refusal of what the flags cannot check (the URL, the Host). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
-/* the file under test, for its static functions (the engine is linked) */
-#include "tools/load.c"
+#include "core/sock.h"
+#include "tools/load_cli.h"
+#include "tools/load_engine.h"
 
-/* --- flag values --- */
+static cg_load_opts_t opts;
+static cg_load_cli_t cli;
 
-static void test_parse_flag_values(void **state)
-{
-    /* the grammar itself is tested in core/duration_test.c; a flag takes bare seconds */
-    static const struct {
-        const char *in;
-        int ok;
-        uint64_t us;
-    } cases[] = {
-        {"30s", 1, 30000000}, {"500ms", 1, 500000}, {"10", 1, 10000000}, {"1m30s", 1, 90000000},
-        {"", 0, 0},           {"5x", 0, 0},         {"250us", 0, 0},     {"1e300s", 0, 0},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        uint64_t us = 0;
-        int r = parse_duration(cases[i].in, &us);
-        if ((r == 0) != cases[i].ok) fail_msg("\"%s\": got %d", cases[i].in, r);
-        if (cases[i].ok && us != cases[i].us)
-            fail_msg("\"%s\": got %llu us", cases[i].in, (unsigned long long)us);
-    }
-    uint64_t n;
-    assert_int_equal(parse_count("50", 100, &n), 0);
-    assert_int_equal(n, 50);
-    assert_int_not_equal(parse_count("101", 100, &n), 0);
-    assert_int_not_equal(parse_count("-1", 100, &n), 0);
-    assert_int_not_equal(parse_count("1k", 100, &n), 0);
-    assert_int_not_equal(parse_count("", 100, &n), 0);
-}
-
-static cli_t cli;
-
-static int args(cg_load_t *ld, const char *line)
+static int args(const char *line)
 {
     static char buf[512]; /* the parsed options point into it */
     char *argv[32];
@@ -48,43 +25,101 @@ static int args(cg_load_t *ld, const char *line)
     snprintf(buf, sizeof(buf), "load %s", line);
     for (char *t = strtok(buf, " "); t && argc < 31; t = strtok(NULL, " ")) argv[argc++] = t;
     argv[argc] = NULL;
-    memset(ld, 0, sizeof(*ld));
-    memset(&cli, 0, sizeof(cli));
-    int r = parse_args(&cli, ld, argc, argv);
-    return r;
+    return cg_tools_load_args(argc, argv, &opts, &cli);
 }
 
-static void test_parse_args(void **state)
+/* The flags, then the engine: 0 and the run, or the exit code the command would give. */
+static int run_of(const char *line, cg_load_t **out)
 {
-    cg_load_t *ld = calloc(1, sizeof(*ld));
-    assert_int_equal(args(ld, "http://127.0.0.1:8080/p?q=1"), 0);
+    int r = args(line);
+    *out = NULL;
+    if (r) return r;
+    char err[256];
+    *out = cg_tools_load_new(&opts, NULL, err, sizeof(err));
+    return *out ? 0 : 2;
+}
+
+/* A duration flag takes the resource grammar (core/duration_test.c) and bare seconds. */
+static void test_duration_flags(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        int ok;
+        uint64_t us;
+    } cases[] = {
+        {"30s", 1, 30000000}, {"500ms", 1, 500000}, {"10", 1, 10000000}, {"1m30s", 1, 90000000},
+        {"5x", 0, 0},         {"250us", 0, 0},      {"1e300s", 0, 0},    {"0", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char line[128];
+        snprintf(line, sizeof(line), "-d %s http://127.0.0.1:1/", cases[i].in);
+        int r = args(line);
+        if ((r == 0) != cases[i].ok) fail_msg("-d %s: got %d", cases[i].in, r);
+        if (cases[i].ok && opts.duration_us != cases[i].us)
+            fail_msg("-d %s: got %llu us", cases[i].in, (unsigned long long)opts.duration_us);
+    }
+}
+
+static void test_defaults_and_flags(void **state)
+{
+    (void)state;
+    cg_load_t *ld;
+    assert_int_equal(run_of("http://127.0.0.1:8080/p?q=1", &ld), 0);
     assert_int_equal(ld->conns, 1);
     assert_int_equal(ld->max_conns, 1);
     assert_int_equal(ld->duration_us, 10000000);
     assert_int_equal(ld->interval_us, 1000000);
+    assert_int_equal(ld->timeout_us, 5000000);
     assert_true(ld->rate == 0);
     assert_string_equal(ld->path, "/p?q=1");
     assert_string_equal(ld->host_hdr, "127.0.0.1:8080");
+    /* the request every connection sends */
+    static const char want[] = "GET /p?q=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+                               "User-Agent: crossgate-load\r\nAccept: */*\r\n\r\n";
+    assert_int_equal(ld->req_len, sizeof(want) - 1);
+    assert_memory_equal(ld->req, want, sizeof(want) - 1);
+    cg_tools_load_free(ld);
 
     assert_int_equal(
-        args(ld, "-c 50 -d 30s --rate 200.5 --host app.example -n 1000 --interval 100ms -q "
-                 "--json - http://localhost:9/"),
+        run_of("-c 50 -d 30s --rate 200.5 --host app.example -n 1000 --interval 100ms -q "
+               "--timeout 2s --json - http://localhost:9/",
+               &ld),
         0);
     assert_int_equal(ld->conns, 50);
-    assert_int_equal(ld->max_conns, 512);
+    assert_int_equal(ld->max_conns, 512); /* open loop: max(connections, 512) */
     assert_true(ld->rate == 200.5);
     assert_int_equal(ld->max_requests, 1000);
     assert_int_equal(ld->interval_us, 100000);
+    assert_int_equal(ld->timeout_us, 2000000);
     assert_string_equal(ld->host_hdr, "app.example");
     assert_string_equal(cli.json_path, "-");
     assert_true(cli.quiet);
     assert_string_equal(ld->path, "/");
     assert_int_equal(cg_addr_port(&ld->addr), 9);
+    cg_tools_load_free(ld);
 
-    assert_int_equal(args(ld, "--rate 10 -c 600 http://127.0.0.1:9/"), 0);
+    /* the open-loop cap is never below the connections kept open */
+    assert_int_equal(run_of("--rate 10 -c 600 http://127.0.0.1:9/", &ld), 0);
     assert_int_equal(ld->max_conns, 600);
-    assert_int_equal(args(ld, "--help"), -1);
+    cg_tools_load_free(ld);
+    assert_int_equal(run_of("--rate 10 -c 20 --max-conns 5 http://127.0.0.1:9/", &ld), 0);
+    assert_int_equal(ld->max_conns, 20);
+    cg_tools_load_free(ld);
+    assert_int_equal(run_of("--rate 10 -c 20 --max-conns 40 http://127.0.0.1:9/", &ld), 0);
+    assert_int_equal(ld->max_conns, 40);
+    cg_tools_load_free(ld);
+    /* closed loop: exactly the connections */
+    assert_int_equal(run_of("-c 20 --max-conns 40 http://127.0.0.1:9/", &ld), 0);
+    assert_int_equal(ld->max_conns, 20);
+    cg_tools_load_free(ld);
 
+    assert_int_equal(args("--help"), -1);
+}
+
+static void test_bad_command_lines(void **state)
+{
+    (void)state;
     static const char *const bad_lines[] = {
         "",
         "http://example.com/",
@@ -94,25 +129,32 @@ static void test_parse_args(void **state)
         "http://127.0.0.1:1/ extra",
         "-c 0 http://127.0.0.1:1/",
         "-c x http://127.0.0.1:1/",
+        "-c 100001 http://127.0.0.1:1/",
         "-d 0 http://127.0.0.1:1/",
         "-d 25h http://127.0.0.1:1/",
         "--rate 0 http://127.0.0.1:1/",
         "--rate -5 http://127.0.0.1:1/",
         "--interval 1ms http://127.0.0.1:1/",
+        "--timeout 0 http://127.0.0.1:1/",
         "-n 0 http://127.0.0.1:1/",
+        "-n -1 http://127.0.0.1:1/",
+        "--max-conns 0 --rate 1 http://127.0.0.1:1/",
         "--bogus http://127.0.0.1:1/",
         "http://127.0.0.1:1/ -c",
     };
-    for (size_t i = 0; i < sizeof(bad_lines) / sizeof(bad_lines[0]); i++)
-        if (args(ld, bad_lines[i]) != 2) fail_msg("accepted: %s", bad_lines[i]);
-    free(ld);
+    for (size_t i = 0; i < sizeof(bad_lines) / sizeof(bad_lines[0]); i++) {
+        cg_load_t *ld;
+        int r = run_of(bad_lines[i], &ld);
+        if (r != 2) fail_msg("accepted (%d): %s", r, bad_lines[i]);
+    }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_flag_values),
-        cmocka_unit_test(test_parse_args),
+        cmocka_unit_test(test_duration_flags),
+        cmocka_unit_test(test_defaults_and_flags),
+        cmocka_unit_test(test_bad_command_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
