@@ -115,6 +115,14 @@ void cg_jw_null(cg_jw_t *w)
     put(w, "null", 4);
 }
 
+void cg_jw_break(cg_jw_t *w, const char *space)
+{
+    if (w->depth == 0 || w->after_key) return; /* between a key and its value: no break */
+    if (w->has[w->depth - 1]) put(w, ",", 1);
+    put(w, space, strlen(space));
+    w->has[w->depth - 1] = 0; /* the comma is written: the member itself takes none */
+}
+
 void cg_jw_raw(cg_jw_t *w, const char *json, size_t n)
 {
     sep(w);

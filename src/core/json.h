@@ -48,6 +48,9 @@ void cg_jw_i64(cg_jw_t *w, int64_t v);
 void cg_jw_double(cg_jw_t *w, double v, int decimals); /* non-finite writes null */
 void cg_jw_bool(cg_jw_t *w, int v);
 void cg_jw_null(cg_jw_t *w);
+/* Whitespace (say "\n  ") before the next member, for a document meant to be read by eye: the
+ * comma that member needs is written before the whitespace, so the text stays valid JSON. */
+void cg_jw_break(cg_jw_t *w, const char *space);
 /* A value that is JSON already (a snapshot inside a watch answer). */
 void cg_jw_raw(cg_jw_t *w, const char *json, size_t n);
 

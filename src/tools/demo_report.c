@@ -136,16 +136,6 @@ void cg_tools_demo_analyze(const cg_demo_series_t *s, const char *down, double f
  * report.json
  * --------------------------------------------------------------------------------------- */
 
-/* A line break before the next member, where docs/demo.md shows report.json broken into lines:
- * the comma the writer would put before that member goes before the break instead. */
-static void json_break(cg_jw_t *w, const char *indent)
-{
-    if (w->depth == 0) return;
-    if (w->has[w->depth - 1]) cg_buf_append(w->b, ",", 1);
-    cg_buf_append_str(w->b, indent);
-    w->has[w->depth - 1] = 0;
-}
-
 /* "key": v with `decimals`, or null when v is negative (not measured). */
 static void json_opt(cg_jw_t *w, const char *key, double v, int decimals)
 {
@@ -221,7 +211,7 @@ static void json_timeline(cg_jw_t *w, const cg_demo_series_t *s)
     cg_jw_karr(w, "timeline");
     for (size_t i = 0; i < s->b.len; i++) {
         const cg_demo_bucket_t *t = &s->b.items[i];
-        json_break(w, "\n  ");
+        cg_jw_break(w, "\n  ");
         cg_jw_obj(w);
         json_fixed(w, "t", t->t, 1);
         cg_jw_ku64(w, "requests", t->requests);
@@ -248,11 +238,11 @@ void cg_tools_demo_report_json(const cg_demo_report_t *r, cg_buf_t *b)
     cg_jw_obj(&w);
     cg_jw_kstr(&w, "scenario", r->scenario);
     cg_jw_kstr(&w, "summary", r->summary);
-    json_break(&w, "\n ");
+    cg_jw_break(&w, "\n ");
     json_action(&w, "failure", r->failure_action, r->failed_at, r->failed_wall_us);
-    json_break(&w, "\n ");
+    cg_jw_break(&w, "\n ");
     json_action(&w, "restore", r->restore_action, r->restored_at, r->restored_wall_us);
-    json_break(&w, "\n ");
+    cg_jw_break(&w, "\n ");
     cg_jw_kstr(&w, "failed_cluster", r->down);
     /* surviving clusters: every cluster seen but the failed one and "-" */
     cg_jw_karr(&w, "surviving_clusters");
@@ -261,25 +251,25 @@ void cg_tools_demo_report_json(const cg_demo_report_t *r, cg_buf_t *b)
         if (strcmp(c, "-") && !(r->down && !strcmp(c, r->down))) cg_jw_str(&w, c);
     }
     cg_jw_end(&w);
-    json_break(&w, "\n ");
+    cg_jw_break(&w, "\n ");
     cg_jw_ku64(&w, "failed_requests", r->totals.failed);
     json_opt(&w, "failover_seconds", r->a.failover_s, 1);
     json_opt(&w, "recovery_seconds", r->a.recovery_s, 1);
     cg_jw_ku64(&w, "failed_during_outage", r->a.failed_during);
     json_fixed(&w, "warm_up_share", r->a.warm_share, 3);
-    json_break(&w, "\n ");
+    cg_jw_break(&w, "\n ");
     cg_jw_kstr(&w, "guide",
                "it can take up to 60 seconds to identify a failure and re-configure the Edge "
                "Gateway");
-    json_break(&w, "\n ");
+    cg_jw_break(&w, "\n ");
     json_load(&w, r);
-    json_break(&w, "\n ");
+    cg_jw_break(&w, "\n ");
     cg_jw_kstr(&w, "edge_gateway", r->edge_file);
     cg_jw_kstr(&w, "settings", r->settings);
-    json_break(&w, "\n ");
+    cg_jw_break(&w, "\n ");
     cg_jw_karr(&w, "events");
     for (size_t i = 0; i < r->nevents; i++) {
-        json_break(&w, "\n  ");
+        cg_jw_break(&w, "\n  ");
         cg_jw_obj(&w);
         json_fixed(&w, "t", r->events[i].t, 3);
         cg_jw_kstr(&w, "who", r->events[i].who);
@@ -287,7 +277,7 @@ void cg_tools_demo_report_json(const cg_demo_report_t *r, cg_buf_t *b)
         cg_jw_end(&w);
     }
     cg_jw_end(&w);
-    json_break(&w, "\n ");
+    cg_jw_break(&w, "\n ");
     json_timeline(&w, r->series);
     cg_jw_end(&w);
     cg_buf_append_str(b, "\n");

@@ -48,6 +48,36 @@ static void test_writer_places_every_comma(void **state)
     cg_buf_free(&b);
 }
 
+/* A break puts the member's comma before the whitespace, and none between a key and its value. */
+static void test_writer_breaks_lines_between_members(void **state)
+{
+    (void)state;
+    cg_buf_t b = {0};
+    cg_jw_t w = cg_jw(&b);
+    cg_jw_break(&w, "\n"); /* top level: nothing */
+    cg_jw_obj(&w);
+    cg_jw_break(&w, "\n "); /* first member: no comma */
+    cg_jw_ku64(&w, "a", 1);
+    cg_jw_break(&w, "\n ");
+    cg_jw_karr(&w, "l");
+    cg_jw_break(&w, "\n  ");
+    cg_jw_u64(&w, 2);
+    cg_jw_break(&w, "\n  ");
+    cg_jw_u64(&w, 3);
+    cg_jw_end(&w);
+    cg_jw_key(&w, "k");
+    cg_jw_break(&w, "\n"); /* after a key: nothing */
+    cg_jw_bool(&w, 0);
+    cg_jw_end(&w);
+    assert_text(&b, "{\n \"a\":1,\n \"l\":[\n  2,\n  3],\"k\":false}");
+    cg_buf_t err = {0};
+    cg_json_t *doc = cg_json_parse("t", cg_buf_data(&b), cg_buf_size(&b) - 1, &err); /* no NUL */
+    assert_non_null(doc);
+    cg_json_free(doc);
+    cg_buf_free(&err);
+    cg_buf_free(&b);
+}
+
 static void test_writer_output_is_read_back(void **state)
 {
     (void)state;
@@ -161,6 +191,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_writer_places_every_comma),
+        cmocka_unit_test(test_writer_breaks_lines_between_members),
         cmocka_unit_test(test_writer_output_is_read_back),
         cmocka_unit_test(test_writer_refuses_nesting_past_its_bound),
         cmocka_unit_test(test_reader_refuses_ambiguous_text),
