@@ -1,8 +1,8 @@
 /* `crossgate control`: flags to options, then the control plane process. */
 #include "cli/cli.h"
+#include "cli/flags.h"
 #include "control/api.h"
 #include "core/log.h"
-#include "model/schema.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -43,6 +43,7 @@ int cg_cli_control(int argc, char **argv)
     };
     cg_control_opts_t o = {0};
     int c;
+    int64_t n;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -50,51 +51,21 @@ int cg_cli_control(int argc, char **argv)
         case 'd': o.data_dir = optarg; break;
         case 't': o.token_file = optarg; break;
         case 'I': o.insecure = 1; break;
-        case 'm': {
-            char *end;
-            long long n = strtoll(optarg, &end, 10);
-            if (*end || n < 1024 || n > (1ll << 30)) {
-                fprintf(stderr,
-                        "crossgate control: --max-body wants 1024..1073741824, got \"%s\"\n",
-                        optarg);
-                return 2;
-            }
+        case 'm':
+            if (cg_cli_flag_count("control", "--max-body", optarg, 1024, 1ll << 30, &n)) return 2;
             o.max_body = (size_t)n;
             break;
-        }
-        case 'T': {
-            int64_t ms = -1;
-            if (cg_model_parse_duration(optarg, &ms) || ms < 100 || ms > 3600 * 1000) {
-                fprintf(stderr, "crossgate control: --request-timeout wants a duration from 100ms to 1h, got \"%s\"\n",
-                        optarg);
+        case 'T':
+            if (cg_cli_flag_duration_ms("control", "--request-timeout", optarg, 100, 3600 * 1000,
+                                        &o.request_timeout_ms))
                 return 2;
-            }
-            o.request_timeout_ms = (uint32_t)ms;
             break;
-        }
-        case 'M': {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-            if (*end || end == optarg || n < 1 || n > 1000000) {
-                fprintf(stderr, "crossgate control: --max-connections wants 1..1000000, got \"%s\"\n", optarg);
-                return 2;
-            }
+        case 'M':
+            if (cg_cli_flag_count("control", "--max-connections", optarg, 1, 1000000, &n)) return 2;
             o.max_conns = (uint32_t)n;
             break;
-        }
         case 'v':
-            if (!strcmp(optarg, "debug"))
-                cg_log_level = CG_LOG_DEBUG;
-            else if (!strcmp(optarg, "info"))
-                cg_log_level = CG_LOG_INFO;
-            else if (!strcmp(optarg, "warn"))
-                cg_log_level = CG_LOG_WARN;
-            else if (!strcmp(optarg, "error"))
-                cg_log_level = CG_LOG_ERROR;
-            else {
-                fprintf(stderr, "crossgate control: unknown --log-level \"%s\"\n", optarg);
-                return 2;
-            }
+            if (cg_cli_flag_log_level("control", optarg)) return 2;
             break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;

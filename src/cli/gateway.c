@@ -1,8 +1,8 @@
 /* `crossgate gateway`: flags to options, then the gateway process. */
 #include "cli/cli.h"
 #include "cli/ctl.h"
+#include "cli/flags.h"
 #include "cli/gateway.h"
-#include "core/duration.h"
 #include "core/list.h"
 #include "core/log.h"
 #include "core/sock.h"
@@ -14,7 +14,8 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: crossgate gateway --cluster NAME [--namespace NS] [--label KEY=VALUE]... [--address IP]\n"
+    "usage: crossgate gateway --cluster NAME [--namespace NS] [--label KEY=VALUE]... [--address "
+    "IP]\n"
     "                         (-f PATH... | --control URL [--cache-dir DIR])\n"
     "                         [--admin ADDR:PORT|off] [--workers N]\n"
     "                         [--access-log PATH|-|off] [--log-level debug|info|warn|error]\n"
@@ -43,35 +44,32 @@ static const char usage[] =
     "                         the file descriptor limit allows; the soft limit is raised to\n"
     "                         the hard one as needed)\n";
 
-/* A duration in the resources' grammar ("5s", "1.5s", "250ms", "1m"), or a bare number of
- * seconds; at most an hour, positive unless zero is allowed. */
-static int parse_seconds(const char *flag, const char *s, int positive, uint32_t *out_ms)
-{
-    uint64_t ms;
-    if (cg_duration_parse_ms(s, strlen(s), CG_DURATION_BARE_SECONDS, &ms) || ms > 3600 * 1000 ||
-        (positive && ms < 1)) {
-        fprintf(stderr, "crossgate gateway: %s wants a duration such as 5s or 250ms, got \"%s\"\n", flag, s);
-        return -1;
-    }
-    *out_ms = (uint32_t)ms;
-    return 0;
-}
-
 int cg_cli_gateway(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"cluster", required_argument, 0, 'c'},   {"namespace", required_argument, 0, 'n'},
-        {"label", required_argument, 0, 'l'},     {"address", required_argument, 0, 'a'},
-        {"file", required_argument, 0, 'f'},      {"admin", required_argument, 0, 'A'},
-        {"workers", required_argument, 0, 'w'},   {"access-log", required_argument, 0, 'L'},
-        {"log-level", required_argument, 0, 'v'}, {"control", required_argument, 0, 'C'},
-        {"cache-dir", required_argument, 0, 'D'}, {"drain-time", required_argument, 0, 'T'},
-        {"header-timeout", required_argument, 0, 'H'}, {"idle-timeout", required_argument, 0, 'I'},
-        {"max-connections", required_argument, 0, 'M'}, {"body-timeout", required_argument, 0, 'B'},
+        {"cluster", required_argument, 0, 'c'},
+        {"namespace", required_argument, 0, 'n'},
+        {"label", required_argument, 0, 'l'},
+        {"address", required_argument, 0, 'a'},
+        {"file", required_argument, 0, 'f'},
+        {"admin", required_argument, 0, 'A'},
+        {"workers", required_argument, 0, 'w'},
+        {"access-log", required_argument, 0, 'L'},
+        {"log-level", required_argument, 0, 'v'},
+        {"control", required_argument, 0, 'C'},
+        {"cache-dir", required_argument, 0, 'D'},
+        {"drain-time", required_argument, 0, 'T'},
+        {"header-timeout", required_argument, 0, 'H'},
+        {"idle-timeout", required_argument, 0, 'I'},
+        {"max-connections", required_argument, 0, 'M'},
+        {"body-timeout", required_argument, 0, 'B'},
         {"token-file", required_argument, 0, 'K'},
-        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
+    enum { HOUR_MS = 3600 * 1000 }; /* the longest timeout a flag takes */
     cg_gateway_opts_t o = {.namespace_ = "default", .address = "127.0.0.1"};
+    int64_t n;
     cg_cli_dynamic_t dyn = {0};
     CG_VEC(const char *) paths = {0};
     CG_VEC(cg_snap_label_t) labels = {0};
@@ -97,51 +95,40 @@ int cg_cli_gateway(int argc, char **argv)
             cg_vec_push(&labels, l);
             break;
         }
-        case 'w': {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-            if (*end || n < 1 || n > CG_MAX_WORKERS) {
-                fprintf(stderr, "crossgate gateway: --workers wants 1..%d, got \"%s\"\n", CG_MAX_WORKERS, optarg);
-                goto Exit;
-            }
+        case 'w':
+            if (cg_cli_flag_count("gateway", "--workers", optarg, 1, CG_MAX_WORKERS, &n)) goto Exit;
             o.workers = (int)n;
             break;
-        }
         case 'v':
-            if (!strcmp(optarg, "debug")) cg_log_level = CG_LOG_DEBUG;
-            else if (!strcmp(optarg, "info")) cg_log_level = CG_LOG_INFO;
-            else if (!strcmp(optarg, "warn")) cg_log_level = CG_LOG_WARN;
-            else if (!strcmp(optarg, "error")) cg_log_level = CG_LOG_ERROR;
-            else {
-                fprintf(stderr, "crossgate gateway: unknown --log-level \"%s\"\n", optarg);
-                goto Exit;
-            }
+            if (cg_cli_flag_log_level("gateway", optarg)) goto Exit;
             break;
         case 'C': dyn.control = optarg; break;
         case 'K': token_file = optarg; break;
         case 'D': dyn.cache_dir = optarg; break;
         case 'T':
-            if (parse_seconds("--drain-time", optarg, 0, &o.drain_ms)) goto Exit;
+            if (cg_cli_flag_duration_ms("gateway", "--drain-time", optarg, 0, HOUR_MS, &o.drain_ms))
+                goto Exit;
             break;
         case 'H':
-            if (parse_seconds("--header-timeout", optarg, 1, &o.header_timeout_ms)) goto Exit;
+            if (cg_cli_flag_duration_ms("gateway", "--header-timeout", optarg, 1, HOUR_MS,
+                                        &o.header_timeout_ms))
+                goto Exit;
             break;
         case 'I':
-            if (parse_seconds("--idle-timeout", optarg, 1, &o.idle_timeout_ms)) goto Exit;
+            if (cg_cli_flag_duration_ms("gateway", "--idle-timeout", optarg, 1, HOUR_MS,
+                                        &o.idle_timeout_ms))
+                goto Exit;
             break;
         case 'B':
-            if (parse_seconds("--body-timeout", optarg, 1, &o.body_timeout_ms)) goto Exit;
-            break;
-        case 'M': {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-            if (*end || end == optarg || n < 1 || n > 10000000) {
-                fprintf(stderr, "crossgate gateway: --max-connections wants 1..10000000, got \"%s\"\n", optarg);
+            if (cg_cli_flag_duration_ms("gateway", "--body-timeout", optarg, 1, HOUR_MS,
+                                        &o.body_timeout_ms))
                 goto Exit;
-            }
+            break;
+        case 'M':
+            if (cg_cli_flag_count("gateway", "--max-connections", optarg, 1, 10000000, &n))
+                goto Exit;
             o.max_conns = (uint32_t)n;
             break;
-        }
         case 'h':
             fputs(usage, stdout);
             rc = 0;
@@ -158,11 +145,13 @@ int cg_cli_gateway(int argc, char **argv)
         goto Exit;
     }
     if (!paths.len && !dyn.control) {
-        fprintf(stderr, "crossgate gateway: give resource files with -f PATH, or a control plane with --control URL\n");
+        fprintf(stderr, "crossgate gateway: give resource files with -f PATH, or a control plane "
+                        "with --control URL\n");
         goto Exit;
     }
     if (paths.len && dyn.control) {
-        fprintf(stderr, "crossgate gateway: -f (static mode) and --control (dynamic mode) exclude each other\n");
+        fprintf(stderr, "crossgate gateway: -f (static mode) and --control (dynamic mode) exclude "
+                        "each other\n");
         goto Exit;
     }
     if (dyn.control) {
@@ -170,7 +159,8 @@ int cg_cli_gateway(int argc, char **argv)
         char host[256];
         const char *path;
         if (strlen(dyn.control) > CG_HTTP_URL_MAX) {
-            fprintf(stderr, "crossgate gateway: --control URL is longer than %d bytes\n", CG_HTTP_URL_MAX);
+            fprintf(stderr, "crossgate gateway: --control URL is longer than %d bytes\n",
+                    CG_HTTP_URL_MAX);
             goto Exit;
         }
         if (cg_http_url_parse(dyn.control, &ca, host, sizeof(host), &path)) {
@@ -180,13 +170,15 @@ int cg_cli_gateway(int argc, char **argv)
         }
         dyn.token = cg_cli_credential(token_file);
         if (token_file && !dyn.token) {
-            fprintf(stderr, "crossgate gateway: cannot read a token from --token-file %s\n", token_file);
+            fprintf(stderr, "crossgate gateway: cannot read a token from --token-file %s\n",
+                    token_file);
             goto Exit;
         }
     }
     cg_addr_t a;
     if (cg_addr_parse_ip(&a, o.address, 0)) {
-        fprintf(stderr, "crossgate gateway: --address wants an IP address, got \"%s\"\n", o.address);
+        fprintf(stderr, "crossgate gateway: --address wants an IP address, got \"%s\"\n",
+                o.address);
         goto Exit;
     }
     if (!o.admin) {
