@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/list.h"
+#include "translate/index.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -31,93 +32,6 @@ typedef struct ginst {
     labels_view_t labels;
 } ginst_t;
 
-/* ---- indexes ----
- * A big edge (1,000 clusters x 100 hostnames: 100,000 endpoints) must never compare all pairs
- * of anything, so every lookup goes through a hash table or a sorted array built once. */
-
-/* Entry numbers (indexes into the caller's arrays) by a hash the caller computes; the caller
- * compares the keys of the entries a lookup yields. No removal. All-zero is an empty table. */
-typedef struct htab {
-    uint64_t *hashes; /* 0 = free slot */
-    size_t *entries;
-    size_t cap, len; /* cap is 0 or a power of two, at least twice len */
-} htab_t;
-
-
-static void htab_add(htab_t *t, uint64_t h, size_t entry)
-{
-    if (2 * (t->len + 1) > t->cap) {
-        htab_t n = {.cap = t->cap ? 2 * t->cap : 16};
-        n.hashes = cg_xcalloc(n.cap, sizeof(*n.hashes));
-        n.entries = cg_xcalloc(n.cap, sizeof(*n.entries));
-        for (size_t i = 0; i < t->cap; i++)
-            if (t->hashes[i]) htab_add(&n, t->hashes[i], t->entries[i]);
-        free(t->hashes);
-        free(t->entries);
-        *t = n;
-    }
-    h = h ? h : 1;
-    size_t i = h & (t->cap - 1);
-    while (t->hashes[i]) i = (i + 1) & (t->cap - 1);
-    t->hashes[i] = h;
-    t->entries[i] = entry;
-    t->len++;
-}
-
-/* The entries added under hash h, one per call; *slot starts at SIZE_MAX. */
-static int htab_next(const htab_t *t, uint64_t h, size_t *slot, size_t *entry)
-{
-    if (t->cap == 0) return 0;
-    h = h ? h : 1;
-    size_t mask = t->cap - 1;
-    for (size_t i = *slot == SIZE_MAX ? h & mask : (*slot + 1) & mask; t->hashes[i];
-         i = (i + 1) & mask) {
-        if (t->hashes[i] == h) {
-            *slot = i;
-            *entry = t->entries[i];
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static void htab_free(htab_t *t)
-{
-    free(t->hashes);
-    free(t->entries);
-    memset(t, 0, sizeof(*t));
-}
-
-/* Entries of an array by a name, sorted by name and then index: all entries of one name
- * are a run, in array order. */
-typedef struct by_name {
-    const char *name;
-    size_t index;
-} by_name_t;
-
-static int by_name_order(const void *a, const void *b)
-{
-    const by_name_t *x = a, *y = b;
-    int c = strcmp(x->name, y->name);
-    return c ? c : (x->index > y->index) - (x->index < y->index);
-}
-
-/* The run of entries called name: [*first, return value). */
-static size_t by_name_run(const by_name_t *v, size_t n, const char *name, size_t *first)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(v[mid].name, name) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *first = lo;
-    while (lo < n && strcmp(v[lo].name, name) == 0) lo++;
-    return lo;
-}
-
 /* One way an instance of a cluster serves a hostname: a workload Gateway selecting the
  * instance has an http[] server for it. */
 typedef struct serving {
@@ -138,14 +52,14 @@ typedef struct cluster_serving {
 /* What an edge needs to find endpoints, built when the first cluster destination is resolved
  * (a workload instance never needs it). */
 typedef struct edge_ix {
-    by_name_t *clusters; /* rs->clusters by metadata.name */
-    by_name_t *live;     /* live instances (with a cluster and an address) by cluster */
+    cg_translate__by_name_t *clusters; /* rs->clusters by metadata.name */
+    cg_translate__by_name_t *live; /* live instances (with a cluster and an address) by cluster */
     size_t nlive;
     size_t *workload; /* indexes of the Gateways that route to services, in order */
     size_t nworkload;
     size_t *http_host; /* workload[w]'s http[h]: hostname id at http_first[w] + h */
     size_t *http_first;
-    htab_t host_ix; /* hostname ids by hostname */
+    cg_translate__htab_t host_ix; /* hostname ids by hostname */
     CG_VEC(const char *) hosts;
     uint8_t own_ports[65536 / 8]; /* ports of this instance's own servers */
     cluster_serving_t *serving;   /* per rs->clusters entry, built on first use */
@@ -161,8 +75,8 @@ typedef struct service_key {
 
 /* What translation keeps per destination besides the snapshot's fields. */
 typedef struct dest_aux {
-    htab_t endpoints; /* by address and port */
-    size_t cap;       /* of the destination's endpoints[] */
+    cg_translate__htab_t endpoints; /* by address and port */
+    size_t cap;                     /* of the destination's endpoints[] */
 } dest_aux_t;
 
 typedef struct tx {
@@ -179,9 +93,9 @@ typedef struct tx {
     CG_VEC(size_t) server_http; /* per server: index of its http[] in its Gateway */
     CG_VEC(const cg_model_gateway_t *) server_gw;
     /* indexes of the above, kept in step */
-    htab_t warning_ix; /* by text */
-    htab_t server_ix;  /* by port and hostname */
-    htab_t dest_ix;    /* by name (unique: find_dest never makes a second) */
+    cg_translate__htab_t warning_ix; /* by text */
+    cg_translate__htab_t server_ix;  /* by port and hostname */
+    cg_translate__htab_t dest_ix;    /* by name (unique: find_dest never makes a second) */
     CG_VEC(dest_aux_t) dest_aux;
     /* built on first use */
     service_key_t *services;
@@ -206,13 +120,13 @@ static void warn(tx_t *t, const char *fmt, ...)
     cg_buf_append(&b, "", 1);
     const char *text = cg_buf_data(&b);
     uint64_t h = cg_hash_str(CG_HASH_SEED, text);
-    for (size_t slot = SIZE_MAX, e; htab_next(&t->warning_ix, h, &slot, &e);) {
+    for (size_t slot = SIZE_MAX, e; cg_translate__htab_next(&t->warning_ix, h, &slot, &e);) {
         if (strcmp(t->warnings.items[e], text) == 0) {
             cg_buf_free(&b);
             return;
         }
     }
-    htab_add(&t->warning_ix, h, t->warnings.len);
+    cg_translate__htab_add(&t->warning_ix, h, t->warnings.len);
     cg_vec_push(&t->warnings, cg_xstrdup(text));
     cg_buf_free(&b);
 }
@@ -320,7 +234,7 @@ static int policy_eq(const cg_snap_policy_t *a, const cg_snap_policy_t *b)
 static size_t dest_named(const tx_t *t, const char *name)
 {
     uint64_t h = cg_hash_str(CG_HASH_SEED, name);
-    for (size_t slot = SIZE_MAX, e; htab_next(&t->dest_ix, h, &slot, &e);)
+    for (size_t slot = SIZE_MAX, e; cg_translate__htab_next(&t->dest_ix, h, &slot, &e);)
         if (strcmp(t->dests.items[e].name, name) == 0) return e;
     return SIZE_MAX;
 }
@@ -361,7 +275,7 @@ static cg_snap_destination_t *new_dest(tx_t *t, char *name, cg_dest_mode_t mode,
                                .mode = mode,
                                .connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS,
                                .policy = *pol};
-    htab_add(&t->dest_ix, cg_hash_str(CG_HASH_SEED, name), t->dests.len);
+    cg_translate__htab_add(&t->dest_ix, cg_hash_str(CG_HASH_SEED, name), t->dests.len);
     cg_vec_push(&t->dests, d);
     cg_vec_push(&t->dest_aux, (dest_aux_t){0});
     *index = t->dests.len - 1;
@@ -374,13 +288,13 @@ static void add_endpoint(tx_t *t, cg_snap_destination_t *d, const char *address,
 {
     dest_aux_t *aux = &t->dest_aux.items[d - t->dests.items];
     uint64_t h = cg_hash_bytes(cg_hash_str(CG_HASH_SEED, address), &port, sizeof(port));
-    for (size_t slot = SIZE_MAX, e; htab_next(&aux->endpoints, h, &slot, &e);)
+    for (size_t slot = SIZE_MAX, e; cg_translate__htab_next(&aux->endpoints, h, &slot, &e);)
         if (d->endpoints[e].port == port && strcmp(d->endpoints[e].address, address) == 0) return;
     if (d->nendpoints == aux->cap) {
         aux->cap = aux->cap ? 2 * aux->cap : 4;
         d->endpoints = cg_xrealloc(d->endpoints, aux->cap * sizeof(*d->endpoints));
     }
-    htab_add(&aux->endpoints, h, d->nendpoints);
+    cg_translate__htab_add(&aux->endpoints, h, d->nendpoints);
     d->endpoints[d->nendpoints++] = (cg_snap_endpoint_t){
         .address = cg_xstrdup(address),
         .port = port,
@@ -474,7 +388,7 @@ static size_t service_dest(tx_t *t, const cg_model_service_dest_t *sd, size_t se
 static size_t host_id(const edge_ix_t *x, const char *hostname)
 {
     uint64_t h = cg_hash_str(CG_HASH_SEED, hostname);
-    for (size_t slot = SIZE_MAX, e; htab_next(&x->host_ix, h, &slot, &e);)
+    for (size_t slot = SIZE_MAX, e; cg_translate__htab_next(&x->host_ix, h, &slot, &e);)
         if (strcmp(x->hosts.items[e], hostname) == 0) return e;
     return SIZE_MAX;
 }
@@ -487,13 +401,13 @@ static edge_ix_t *edge_ix(tx_t *t)
     edge_ix_t *x = t->edge = cg_xcalloc(1, sizeof(*x));
     x->clusters = cg_xcalloc(rs->nclusters, sizeof(*x->clusters));
     for (size_t i = 0; i < rs->nclusters; i++)
-        x->clusters[i] = (by_name_t){rs->clusters[i].metadata.name, i};
-    qsort(x->clusters, rs->nclusters, sizeof(*x->clusters), by_name_order);
+        x->clusters[i] = (cg_translate__by_name_t){rs->clusters[i].metadata.name, i};
+    qsort(x->clusters, rs->nclusters, sizeof(*x->clusters), cg_translate__by_name_order);
     x->live = cg_xcalloc(t->nlive, sizeof(*x->live));
     for (size_t i = 0; i < t->nlive; i++)
         if (t->live[i].cluster != NULL && t->live[i].address != NULL)
-            x->live[x->nlive++] = (by_name_t){t->live[i].cluster, i};
-    qsort(x->live, x->nlive, sizeof(*x->live), by_name_order);
+            x->live[x->nlive++] = (cg_translate__by_name_t){t->live[i].cluster, i};
+    qsort(x->live, x->nlive, sizeof(*x->live), cg_translate__by_name_order);
     x->workload = cg_xcalloc(rs->ngateways, sizeof(*x->workload));
     x->http_first = cg_xcalloc(rs->ngateways, sizeof(*x->http_first));
     size_t nhttp = 0;
@@ -511,7 +425,7 @@ static edge_ix_t *edge_ix(tx_t *t)
             size_t id = host_id(x, name);
             if (id == SIZE_MAX) {
                 id = x->hosts.len;
-                htab_add(&x->host_ix, cg_hash_str(CG_HASH_SEED, name), id);
+                cg_translate__htab_add(&x->host_ix, cg_hash_str(CG_HASH_SEED, name), id);
                 cg_vec_push(&x->hosts, name);
             }
             x->http_host[x->http_first[w] + h] = id;
@@ -534,7 +448,7 @@ static void edge_ix_free(edge_ix_t *x)
     free(x->workload);
     free(x->http_first);
     free(x->http_host);
-    htab_free(&x->host_ix);
+    cg_translate__htab_free(&x->host_ix);
     cg_vec_free(&x->hosts);
     for (size_t i = 0; i < x->nclusters; i++) free(x->serving[i].items);
     free(x->serving);
@@ -545,7 +459,7 @@ static void edge_ix_free(edge_ix_t *x)
 static size_t clusters_named(tx_t *t, const char *name, size_t *first)
 {
     edge_ix_t *x = edge_ix(t);
-    return by_name_run(x->clusters, t->rs->nclusters, name, first);
+    return cg_translate__by_name_run(x->clusters, t->rs->nclusters, name, first);
 }
 
 static const cg_model_cluster_t *find_cluster(tx_t *t, const char *name)
@@ -588,7 +502,7 @@ static const cluster_serving_t *cluster_serving(tx_t *t, const cg_model_cluster_
         ginst_t gi = {c->metadata.name, g->namespace_, g->address, {g->labels, NULL, g->nlabels}};
         add_serving(&v, x, t->rs, c, &gi);
     }
-    size_t first, end = by_name_run(x->live, x->nlive, c->metadata.name, &first);
+    size_t first, end = cg_translate__by_name_run(x->live, x->nlive, c->metadata.name, &first);
     for (size_t i = first; i < end; i++) {
         const cg_instance_t *l = &t->live[x->live[i].index];
         ginst_t gi = {l->cluster, l->namespace_, l->address, {NULL, l->labels, l->nlabels}};
@@ -660,14 +574,14 @@ static uint64_t gcd(uint64_t a, uint64_t b)
 
 /* d's weights while weighted_dest builds them. */
 typedef struct weights_ix {
-    htab_t by_cluster;
+    cg_translate__htab_t by_cluster;
     size_t cap;
 } weights_ix_t;
 
 static void add_weight(cg_snap_destination_t *d, weights_ix_t *ix, const char *cluster, uint64_t w)
 {
     uint64_t h = cg_hash_str(CG_HASH_SEED, cluster);
-    for (size_t slot = SIZE_MAX, i; htab_next(&ix->by_cluster, h, &slot, &i);) {
+    for (size_t slot = SIZE_MAX, i; cg_translate__htab_next(&ix->by_cluster, h, &slot, &i);) {
         if (strcmp(d->weights[i].cluster, cluster) == 0) {
             uint64_t sum = d->weights[i].weight + w;
             d->weights[i].weight = sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
@@ -678,7 +592,7 @@ static void add_weight(cg_snap_destination_t *d, weights_ix_t *ix, const char *c
         ix->cap = ix->cap ? 2 * ix->cap : 4;
         d->weights = cg_xrealloc(d->weights, ix->cap * sizeof(*d->weights));
     }
-    htab_add(&ix->by_cluster, h, d->nweights);
+    cg_translate__htab_add(&ix->by_cluster, h, d->nweights);
     d->weights[d->nweights++] =
         (cg_snap_cluster_weight_t){cg_xstrdup(cluster), w > UINT32_MAX ? UINT32_MAX : (uint32_t)w};
 }
@@ -731,7 +645,7 @@ static void weighted_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_clus
             if (cluster_has_labels(&rs->clusters[c], ref))
                 add_weight(d, &ix, rs->clusters[c].metadata.name, (w + m / 2) / m);
     }
-    htab_free(&ix.by_cluster);
+    cg_translate__htab_free(&ix.by_cluster);
     size_t host = host_id(edge_ix(t), hostname);
     for (size_t i = 0; i < d->nweights; i++) {
         const cg_model_cluster_t *c = find_cluster(t, d->weights[i].cluster);
@@ -873,7 +787,8 @@ static void add_servers(tx_t *t, const cg_model_gateway_t *gw)
         int clash = 0;
         uint64_t key =
             cg_hash_str(cg_hash_bytes(CG_HASH_SEED, &srv->port, sizeof(srv->port)), srv->hostname);
-        for (size_t slot = SIZE_MAX, o; !clash && htab_next(&t->server_ix, key, &slot, &o);) {
+        for (size_t slot = SIZE_MAX, o;
+             !clash && cg_translate__htab_next(&t->server_ix, key, &slot, &o);) {
             const cg_snap_server_t *other = &t->servers.items[o];
             if (other->port != srv->port || strcmp(other->hostname, srv->hostname) != 0) continue;
             const cg_model_http_server_t *osrv =
@@ -900,7 +815,7 @@ static void add_servers(tx_t *t, const cg_model_gateway_t *gw)
         };
         for (size_t r = 0; r < srv->routing.nrules; r++)
             build_rule(&s.rules[r], &srv->routing.rules[r]);
-        htab_add(&t->server_ix, key, t->servers.len);
+        cg_translate__htab_add(&t->server_ix, key, t->servers.len);
         cg_vec_push(&t->servers, s);
         cg_vec_push(&t->server_gw, gw);
         cg_vec_push(&t->server_http, h);
@@ -926,10 +841,11 @@ static void resolve_routes(tx_t *t)
 
 static void free_indexes(tx_t *t)
 {
-    htab_free(&t->warning_ix);
-    htab_free(&t->server_ix);
-    htab_free(&t->dest_ix);
-    for (size_t i = 0; i < t->dest_aux.len; i++) htab_free(&t->dest_aux.items[i].endpoints);
+    cg_translate__htab_free(&t->warning_ix);
+    cg_translate__htab_free(&t->server_ix);
+    cg_translate__htab_free(&t->dest_ix);
+    for (size_t i = 0; i < t->dest_aux.len; i++)
+        cg_translate__htab_free(&t->dest_aux.items[i].endpoints);
     cg_vec_free(&t->dest_aux);
     free(t->services);
     edge_ix_free(t->edge);
