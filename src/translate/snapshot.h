@@ -140,6 +140,29 @@ typedef struct cg_snapshot {
     size_t nwarnings;
 } cg_snapshot_t;
 
+/* A destination's policy, described once for the encoder, the decoder and the comparison that
+ * lets equal routes share a destination: every number, in the order the encoding writes it. */
+typedef enum {
+    CG_SNAP_PF_U32,      /* a uint32_t */
+    CG_SNAP_PF_BOOL,     /* a uint8_t written as true/false */
+    CG_SNAP_PF_RETRY_ON, /* the retry_on bits, written as a list of condition names */
+} cg_snap_policy_field_type_t;
+
+typedef struct cg_snap_policy_field {
+    const char *section; /* the policy's member object ("retry"...), NULL for the policy itself */
+    const char *key;
+    cg_snap_policy_field_type_t type;
+    size_t offset;      /* in cg_snap_policy_t */
+    uint32_t max, dflt; /* the decoder's bound and the value of an absent key */
+} cg_snap_policy_field_t;
+
+extern const cg_snap_policy_field_t cg_snap_policy_fields[]; /* ends with key NULL */
+
+/* The field's value, widened to 32 bits. */
+uint32_t cg_snap_policy_get(const cg_snap_policy_t *p, const cg_snap_policy_field_t *f);
+void cg_snap_policy_set(cg_snap_policy_t *p, const cg_snap_policy_field_t *f, uint32_t v);
+int cg_snap_policy_eq(const cg_snap_policy_t *a, const cg_snap_policy_t *b);
+
 void cg_snapshot_free(cg_snapshot_t *s);
 /* Appends the snapshot's JSON encoding (docs/snapshot.md) to out. */
 int cg_snapshot_encode_json(const cg_snapshot_t *s, cg_buf_t *out);

@@ -143,34 +143,27 @@ static void decode_rule(dec_t *d, const cg_json_t *n, cg_snap_rule_t *r)
 
 static void decode_policy(dec_t *d, const cg_json_t *p, cg_snap_policy_t *pol)
 {
-    const cg_json_t *r = get(p, "retry"), *o = get(p, "outlier"), *h = get(p, "health_check");
-    pol->retry.attempts = (uint32_t)num(d, r, "attempts", 100, 0);
-    pol->retry.per_try_timeout_ms = (uint32_t)num(d, r, "per_try_timeout_ms", UINT32_MAX, 0);
-    const cg_json_t *on = list(d, r, "retry_on");
-    for (size_t i = 0; on && i < cg_json_len(on); i++) {
-        const char *c = cg_json_string(cg_json_at(on, i), NULL);
-        uint32_t bits = c ? cg_lb_retry_on_parse(c) : 0;
-        if (!bits) bad(d, "retry_on", "unknown condition");
-        pol->retry.retry_on |= bits;
+    for (const cg_snap_policy_field_t *f = cg_snap_policy_fields; f->key; f++) {
+        const cg_json_t *obj = f->section ? get(p, f->section) : p;
+        uint32_t v = 0;
+        switch (f->type) {
+        case CG_SNAP_PF_U32: v = (uint32_t)num(d, obj, f->key, f->max, f->dflt); break;
+        case CG_SNAP_PF_BOOL:
+            v = (uint32_t)cg_json_dec_bool(&d->j, obj, f->key, (int)f->dflt);
+            break;
+        case CG_SNAP_PF_RETRY_ON: {
+            const cg_json_t *on = list(d, obj, f->key);
+            for (size_t i = 0; on && i < cg_json_len(on); i++) {
+                const char *c = cg_json_string(cg_json_at(on, i), NULL);
+                uint32_t bits = c ? cg_lb_retry_on_parse(c) : 0;
+                if (!bits) bad(d, f->key, "unknown condition");
+                v |= bits;
+            }
+            break;
+        }
+        }
+        cg_snap_policy_set(pol, f, v);
     }
-    pol->retry.backoff_base_ms = (uint32_t)num(d, r, "backoff_base_ms", UINT32_MAX, 25);
-    pol->retry.backoff_max_ms = (uint32_t)num(d, r, "backoff_max_ms", UINT32_MAX, 250);
-    pol->retry.budget_percent = (uint32_t)num(d, r, "budget_percent", 100, 20);
-    pol->retry.budget_min = (uint32_t)num(d, r, "budget_min", UINT32_MAX, 3);
-    pol->retry.buffer_limit = (uint32_t)num(d, r, "buffer_limit", UINT32_MAX, 64 * 1024);
-    pol->outlier.consecutive_gateway_errors =
-        (uint32_t)num(d, o, "consecutive_gateway_errors", UINT32_MAX, 0);
-    pol->outlier.interval_ms = (uint32_t)num(d, o, "interval_ms", UINT32_MAX, 1000);
-    pol->outlier.base_ejection_ms = (uint32_t)num(d, o, "base_ejection_ms", UINT32_MAX, 5000);
-    pol->outlier.max_ejection_ms = (uint32_t)num(d, o, "max_ejection_ms", UINT32_MAX, 30000);
-    pol->outlier.max_ejection_percent = (uint32_t)num(d, o, "max_ejection_percent", 100, 100);
-    pol->health_check.enabled = (uint8_t)cg_json_dec_bool(&d->j, h, "enabled", 0);
-    pol->health_check.interval_ms = (uint32_t)num(d, h, "interval_ms", UINT32_MAX, 1000);
-    pol->health_check.timeout_ms = (uint32_t)num(d, h, "timeout_ms", UINT32_MAX, 1000);
-    pol->health_check.unhealthy_threshold =
-        (uint32_t)num(d, h, "unhealthy_threshold", UINT32_MAX, 2);
-    pol->health_check.healthy_threshold = (uint32_t)num(d, h, "healthy_threshold", UINT32_MAX, 1);
-    pol->overprovisioning = (uint32_t)num(d, p, "overprovisioning", UINT32_MAX, 140);
 }
 
 static void decode_destination(dec_t *d, const cg_json_t *n, cg_snap_destination_t *sd)

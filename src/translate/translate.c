@@ -8,6 +8,7 @@
 #include "translate/index.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -171,6 +172,41 @@ static char *gateway_id(const cg_model_gateway_t *gw)
 
 /* ---- destinations ---- */
 
+/* Numbers of the model's outlierDetection and healthCheck (validated int64_t) and where they
+ * go in the snapshot's policy (uint32_t). */
+typedef struct number_map {
+    size_t to, from; /* offsets in cg_snap_policy_t and in the model's struct */
+} number_map_t;
+
+#define TO(m, T, f)                                                                                \
+    {                                                                                              \
+        offsetof(cg_snap_policy_t, m), offsetof(T, f)                                              \
+    }
+static const number_map_t outlier_from_model[] = {
+    TO(outlier.consecutive_gateway_errors, cg_model_outlier_t, consecutive_gateway_errors),
+    TO(outlier.interval_ms, cg_model_outlier_t, interval_ms),
+    TO(outlier.base_ejection_ms, cg_model_outlier_t, base_ejection_time_ms),
+    TO(outlier.max_ejection_ms, cg_model_outlier_t, max_ejection_time_ms),
+    TO(outlier.max_ejection_percent, cg_model_outlier_t, max_ejection_percent),
+};
+static const number_map_t hc_from_model[] = {
+    TO(health_check.interval_ms, cg_model_health_check_t, interval_ms),
+    TO(health_check.timeout_ms, cg_model_health_check_t, timeout_ms),
+    TO(health_check.unhealthy_threshold, cg_model_health_check_t, unhealthy_threshold),
+    TO(health_check.healthy_threshold, cg_model_health_check_t, healthy_threshold),
+};
+#undef TO
+
+static void copy_numbers(cg_snap_policy_t *p, const void *model, const number_map_t *map, size_t n)
+{
+    for (; n--; map++) {
+        int64_t v;
+        memcpy(&v, (const char *)model + map->from, sizeof(v));
+        uint32_t u = (uint32_t)v;
+        memcpy((char *)p + map->to, &u, sizeof(u));
+    }
+}
+
 /* Settings of the http[] server a route belongs to, with the documented defaults. Weighted
  * routes split strictly: no ejection, no active checks. Service routes (ingress → app) eject
  * and check only when asked: an app failing is not the gateway's health. */
@@ -187,48 +223,20 @@ static void fill_policy(cg_snap_policy_t *p, const cg_model_http_server_t *srv, 
         }
     }
     p->outlier = cg_lb_outlier_defaults;
-    if (srv->outlier_detection) {
-        const cg_model_outlier_t *o = srv->outlier_detection;
-        p->outlier.consecutive_gateway_errors = (uint32_t)o->consecutive_gateway_errors;
-        p->outlier.interval_ms = (uint32_t)o->interval_ms;
-        p->outlier.base_ejection_ms = (uint32_t)o->base_ejection_time_ms;
-        p->outlier.max_ejection_ms = (uint32_t)o->max_ejection_time_ms;
-        p->outlier.max_ejection_percent = (uint32_t)o->max_ejection_percent;
-    }
+    if (srv->outlier_detection)
+        copy_numbers(p, srv->outlier_detection, outlier_from_model,
+                     CG_ARRAY_SIZE(outlier_from_model));
     if (mode == CG_DEST_WEIGHTED || (mode == CG_DEST_SERVICE && !srv->outlier_detection))
         p->outlier.consecutive_gateway_errors = 0; /* off */
     p->health_check = cg_lb_hc_defaults;
     if (srv->health_check) {
-        const cg_model_health_check_t *h = srv->health_check;
-        p->health_check.enabled = (uint8_t)h->enabled;
-        p->health_check.interval_ms = (uint32_t)h->interval_ms;
-        p->health_check.timeout_ms = (uint32_t)h->timeout_ms;
-        p->health_check.unhealthy_threshold = (uint32_t)h->unhealthy_threshold;
-        p->health_check.healthy_threshold = (uint32_t)h->healthy_threshold;
+        p->health_check.enabled = (uint8_t)srv->health_check->enabled;
+        copy_numbers(p, srv->health_check, hc_from_model, CG_ARRAY_SIZE(hc_from_model));
     }
     if (mode == CG_DEST_WEIGHTED || (mode == CG_DEST_SERVICE && !srv->health_check))
         p->health_check.enabled = 0;
     p->overprovisioning =
         srv->failover ? (uint32_t)lround(srv->failover->overprovisioning_factor * 100) : 140;
-}
-
-static int policy_eq(const cg_snap_policy_t *a, const cg_snap_policy_t *b)
-{
-    const cg_lb_retry_cfg_t *r = &a->retry, *q = &b->retry;
-    const cg_lb_outlier_cfg_t *o = &a->outlier, *u = &b->outlier;
-    const cg_lb_hc_cfg_t *h = &a->health_check, *k = &b->health_check;
-    return r->attempts == q->attempts && r->per_try_timeout_ms == q->per_try_timeout_ms &&
-           r->retry_on == q->retry_on && r->backoff_base_ms == q->backoff_base_ms &&
-           r->backoff_max_ms == q->backoff_max_ms && r->budget_percent == q->budget_percent &&
-           r->budget_min == q->budget_min && r->buffer_limit == q->buffer_limit &&
-           o->consecutive_gateway_errors == u->consecutive_gateway_errors &&
-           o->interval_ms == u->interval_ms && o->base_ejection_ms == u->base_ejection_ms &&
-           o->max_ejection_ms == u->max_ejection_ms &&
-           o->max_ejection_percent == u->max_ejection_percent && h->enabled == k->enabled &&
-           h->interval_ms == k->interval_ms && h->timeout_ms == k->timeout_ms &&
-           h->unhealthy_threshold == k->unhealthy_threshold &&
-           h->healthy_threshold == k->healthy_threshold &&
-           a->overprovisioning == b->overprovisioning;
 }
 
 static size_t dest_named(const tx_t *t, const char *name)
@@ -248,7 +256,7 @@ static size_t find_dest(const tx_t *t, const char *base, const cg_snap_policy_t 
 {
     *name_out = NULL;
     size_t i = dest_named(t, base);
-    if (i != SIZE_MAX && policy_eq(&t->dests.items[i].policy, pol)) return i;
+    if (i != SIZE_MAX && cg_snap_policy_eq(&t->dests.items[i].policy, pol)) return i;
     cg_buf_t b = {0};
     cg_buf_append_str(&b, base);
     if (i != SIZE_MAX) {
