@@ -45,6 +45,16 @@ static const cg_json_t *list(dec_t *d, const cg_json_t *map, const char *key)
     return cg_json_dec_list(&d->j, map, key);
 }
 
+/* The array member key: its items (*l, NULL when absent) and a zeroed C array of as many
+ * elements of `size` bytes, whose count goes to *n. */
+static void *items(dec_t *d, const cg_json_t *map, const char *key, size_t size,
+                   const cg_json_t **l, size_t *n)
+{
+    *l = list(d, map, key);
+    *n = *l ? cg_json_len(*l) : 0;
+    return cg_xcalloc(*n, size);
+}
+
 static int match_kind(dec_t *d, const cg_json_t *m, cg_snap_strmatch_t *out)
 {
     static const char *kinds[] = {"exact", "prefix", "regex"};
@@ -94,9 +104,8 @@ static size_t find_dest(const dec_t *d, const char *name)
 
 static void decode_rule(dec_t *d, const cg_json_t *n, cg_snap_rule_t *r)
 {
-    const cg_json_t *ms = list(d, n, "matches");
-    r->nmatches = ms ? cg_json_len(ms) : 0;
-    r->matches = cg_xcalloc(r->nmatches, sizeof(cg_snap_match_t));
+    const cg_json_t *ms;
+    r->matches = items(d, n, "matches", sizeof(cg_snap_match_t), &ms, &r->nmatches);
     for (size_t i = 0; i < r->nmatches; i++) {
         const cg_json_t *m = cg_json_at(ms, i);
         cg_snap_match_t *sm = &r->matches[i];
@@ -105,9 +114,8 @@ static void decode_rule(dec_t *d, const cg_json_t *n, cg_snap_rule_t *r)
             sm->has_uri = 1;
             match_kind(d, uri, &sm->uri);
         }
-        const cg_json_t *hs = list(d, m, "headers");
-        sm->nheaders = hs ? cg_json_len(hs) : 0;
-        sm->headers = cg_xcalloc(sm->nheaders, sizeof(cg_snap_header_match_t));
+        const cg_json_t *hs;
+        sm->headers = items(d, m, "headers", sizeof(cg_snap_header_match_t), &hs, &sm->nheaders);
         for (size_t h = 0; h < sm->nheaders; h++) {
             sm->headers[h].name = str(d, cg_json_at(hs, h), "name", 1);
             match_kind(d, cg_json_at(hs, h), &sm->headers[h].match);
@@ -174,9 +182,8 @@ static void decode_destination(dec_t *d, const cg_json_t *n, cg_snap_destination
         bad(d, "mode", "expected service, auto, named or weighted");
     free(mode);
     sd->connect_timeout_ms = (uint32_t)num(d, n, "connect_timeout_ms", UINT32_MAX, 5000);
-    const cg_json_t *eps = list(d, n, "endpoints");
-    sd->nendpoints = eps ? cg_json_len(eps) : 0;
-    sd->endpoints = cg_xcalloc(sd->nendpoints, sizeof(cg_snap_endpoint_t));
+    const cg_json_t *eps;
+    sd->endpoints = items(d, n, "endpoints", sizeof(cg_snap_endpoint_t), &eps, &sd->nendpoints);
     for (size_t e = 0; e < sd->nendpoints; e++) {
         const cg_json_t *en = cg_json_at(eps, e);
         cg_snap_endpoint_t *ep = &sd->endpoints[e];
@@ -188,9 +195,8 @@ static void decode_destination(dec_t *d, const cg_json_t *n, cg_snap_destination
         ep->weight = (uint32_t)num(d, en, "weight", UINT32_MAX, 1);
         ep->priority = (uint32_t)num(d, en, "priority", 64, 0);
     }
-    const cg_json_t *ws = list(d, n, "weights");
-    sd->nweights = ws ? cg_json_len(ws) : 0;
-    sd->weights = cg_xcalloc(sd->nweights, sizeof(cg_snap_cluster_weight_t));
+    const cg_json_t *ws;
+    sd->weights = items(d, n, "weights", sizeof(cg_snap_cluster_weight_t), &ws, &sd->nweights);
     for (size_t w = 0; w < sd->nweights; w++) {
         sd->weights[w].cluster = str(d, cg_json_at(ws, w), "cluster", 1);
         sd->weights[w].weight = (uint32_t)num(d, cg_json_at(ws, w), "weight", UINT32_MAX, 0);
@@ -231,15 +237,14 @@ int cg_snapshot_decode_json(const char *json, size_t len, cg_snapshot_t **out, c
     s->address = str(&d, root, "address", 0);
     s->region = str(&d, root, "region", 0);
     s->zone = str(&d, root, "zone", 0);
-    const cg_json_t *dests = list(&d, root, "destinations");
-    s->ndestinations = dests ? cg_json_len(dests) : 0;
-    s->destinations = cg_xcalloc(s->ndestinations, sizeof(cg_snap_destination_t));
+    const cg_json_t *dests;
+    s->destinations =
+        items(&d, root, "destinations", sizeof(cg_snap_destination_t), &dests, &s->ndestinations);
     for (size_t i = 0; i < s->ndestinations; i++)
         decode_destination(&d, cg_json_at(dests, i), &s->destinations[i]);
     index_dests(&d, dests);
-    const cg_json_t *servers = list(&d, root, "servers");
-    s->nservers = servers ? cg_json_len(servers) : 0;
-    s->servers = cg_xcalloc(s->nservers, sizeof(cg_snap_server_t));
+    const cg_json_t *servers;
+    s->servers = items(&d, root, "servers", sizeof(cg_snap_server_t), &servers, &s->nservers);
     for (size_t i = 0; i < s->nservers; i++) {
         const cg_json_t *sn = cg_json_at(servers, i);
         cg_snap_server_t *sv = &s->servers[i];
@@ -248,15 +253,13 @@ int cg_snapshot_decode_json(const char *json, size_t len, cg_snapshot_t **out, c
         sv->port = (uint16_t)num(&d, sn, "port", 65535, 0);
         if (!sv->port) bad(&d, "servers[].port", "expected 1..65535");
         sv->hostname = str(&d, sn, "hostname", 1);
-        const cg_json_t *rules = list(&d, sn, "rules");
-        sv->nrules = rules ? cg_json_len(rules) : 0;
-        sv->rules = cg_xcalloc(sv->nrules, sizeof(cg_snap_rule_t));
+        const cg_json_t *rules;
+        sv->rules = items(&d, sn, "rules", sizeof(cg_snap_rule_t), &rules, &sv->nrules);
         for (size_t k = 0; k < sv->nrules; k++)
             decode_rule(&d, cg_json_at(rules, k), &sv->rules[k]);
     }
-    const cg_json_t *warnings = list(&d, root, "warnings");
-    s->nwarnings = warnings ? cg_json_len(warnings) : 0;
-    s->warnings = cg_xcalloc(s->nwarnings, sizeof(char *));
+    const cg_json_t *warnings;
+    s->warnings = items(&d, root, "warnings", sizeof(char *), &warnings, &s->nwarnings);
     for (size_t i = 0; i < s->nwarnings; i++) {
         const cg_json_t *w = cg_json_at(warnings, i);
         s->warnings[i] = cg_xstrdup(cg_json_string(w, NULL) ? cg_json_string(w, NULL) : "");
