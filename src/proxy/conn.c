@@ -221,7 +221,7 @@ static void redirect_reply(conn_t *c, const cg_snap_redirect_t *r)
 {
     cg_http_out_t *o = &c->out;
     cg_http_out_reset(o);
-    c->status = r->code ? r->code : 301;
+    c->status = r->redirect_code ? (int)r->redirect_code : 301;
     if (!(c->head.flags & CG_HTTP_F_KEEPALIVE) || !c->req_done || draining(c->w)) c->close_after = 1;
     cg_iov_t host = c->authority;
     cg_iov_t hostonly = cg_proxy_host_strip_port(host);
@@ -231,7 +231,7 @@ static void redirect_reply(conn_t *c, const cg_snap_redirect_t *r)
                        cg_http_status_reason(c->status), r->scheme ? r->scheme : "http");
     if (r->authority) cg_http_out_push(o, r->authority, strlen(r->authority));
     else cg_http_out_push(o, hostonly.base, hostonly.len);
-    if (r->port) cg_http_out_printf(o, ":%u", r->port);
+    if (r->port) cg_http_out_printf(o, ":%u", (unsigned)r->port);
     else if (!r->authority && port.len) cg_http_out_printf(o, ":%.*s", (int)port.len, port.base);
     if (r->uri) cg_http_out_push(o, r->uri, strlen(r->uri));
     else cg_http_out_push(o, c->path.base, c->path.len);

@@ -123,7 +123,7 @@ static void encode_rule(cg_jw_t *w, const cg_snapshot_t *s, const cg_snap_rule_t
     case CG_ACTION_REDIRECT:
         cg_jw_kstr(w, "action", "redirect");
         cg_jw_kobj(w, "redirect");
-        cg_jw_ku64(w, "code", r->redirect.code);
+        cg_jw_ku64(w, "code", r->redirect.redirect_code);
         cg_jw_kstr_opt(w, "scheme", r->redirect.scheme);
         cg_jw_kstr_opt(w, "authority", r->redirect.authority);
         if (r->redirect.port) cg_jw_ku64(w, "port", r->redirect.port);

@@ -9,6 +9,7 @@
 #include "lb/health.h"
 #include "lb/outlier.h"
 #include "lb/retry.h"
+#include "model/resource.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -84,18 +85,10 @@ typedef struct cg_snap_destination {
 
 typedef enum { CG_ACTION_ROUTE, CG_ACTION_REDIRECT, CG_ACTION_DIRECT } cg_action_kind_t;
 
-typedef struct cg_snap_redirect {
-    char *scheme;    /* NULL = keep */
-    char *authority; /* NULL = keep */
-    char *uri;       /* NULL = keep */
-    uint16_t port;   /* 0 = keep */
-    uint16_t code;   /* default 301 */
-} cg_snap_redirect_t;
-
-typedef struct cg_snap_direct {
-    uint16_t status;
-    char *body; /* may be NULL */
-} cg_snap_direct_t;
+/* A redirect or a direct response is the validated resource's own data (model/resource.h),
+ * copied: the snapshot adds nothing to either. */
+typedef cg_model_redirect_t cg_snap_redirect_t; /* redirect_code 0 reads as 301 */
+typedef cg_model_direct_response_t cg_snap_direct_t;
 
 typedef struct cg_snap_rule {
     cg_snap_match_t *matches; /* OR-ed; none = match everything */

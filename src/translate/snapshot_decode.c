@@ -132,15 +132,15 @@ static void decode_rule(dec_t *d, const cg_json_t *n, cg_snap_rule_t *r)
     } else if (action && !strcmp(action, "redirect")) {
         const cg_json_t *rd = get(n, "redirect");
         r->action = CG_ACTION_REDIRECT;
-        r->redirect.code = (uint16_t)num(d, rd, "code", 399, 301);
+        r->redirect.redirect_code = (int64_t)num(d, rd, "code", 399, 301);
         r->redirect.scheme = str(d, rd, "scheme", 0);
         r->redirect.authority = str(d, rd, "authority", 0);
-        r->redirect.port = (uint16_t)num(d, rd, "port", 65535, 0);
+        r->redirect.port = (int64_t)num(d, rd, "port", 65535, 0);
         r->redirect.uri = str(d, rd, "uri", 0);
     } else if (action && !strcmp(action, "direct")) {
         const cg_json_t *dr = get(n, "direct");
         r->action = CG_ACTION_DIRECT;
-        r->direct.status = (uint16_t)num(d, dr, "status", 599, 200);
+        r->direct.status = (int64_t)num(d, dr, "status", 599, 200);
         r->direct.body = str(d, dr, "body", 0);
     } else {
         bad(d, "action", "expected route, redirect or direct");

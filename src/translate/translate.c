@@ -776,12 +776,12 @@ static void build_rule(cg_snap_rule_t *r, const cg_model_rule_t *m)
         r->redirect.scheme = xstrdup_or_null(m->redirect->scheme);
         r->redirect.authority = xstrdup_or_null(m->redirect->authority);
         r->redirect.uri = xstrdup_or_null(m->redirect->uri);
-        r->redirect.port = (uint16_t)m->redirect->port;
-        r->redirect.code = m->redirect->redirect_code ? (uint16_t)m->redirect->redirect_code
-                                                      : DEFAULT_REDIRECT_CODE;
+        r->redirect.port = m->redirect->port;
+        r->redirect.redirect_code =
+            m->redirect->redirect_code ? m->redirect->redirect_code : DEFAULT_REDIRECT_CODE;
     } else if (m->direct_response) {
         r->action = CG_ACTION_DIRECT;
-        r->direct.status = (uint16_t)m->direct_response->status;
+        r->direct.status = m->direct_response->status;
         r->direct.body = xstrdup_or_null(m->direct_response->body);
     } else {
         r->action = CG_ACTION_ROUTE;
