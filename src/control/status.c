@@ -4,6 +4,7 @@
 #include "core/clock.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <string.h>
 
 /* Absent strings are written as "" in the API's answers. */
@@ -158,96 +159,109 @@ void cg_control__status_json(cg_control_t *cp, cg_buf_t *b)
 
 /* ---- metrics: one table, rendered in Prometheus text format ---- */
 
-typedef enum {
-    M_RESOURCES,
-    M_INSTANCES,
-    M_APPLY,
-    M_DELETE,
-    M_UNAUTH,
-    M_REGISTER,
-    M_EXPIRED,
-    M_WATCHES,
-    M_COMPUTED,
-    M_BUMPED,
-    M_REVISION,
-    M_STALLS,
-    M_RECOMPUTES,
-    M_EVICTED,
-    M_TIMED_OUT,
-    M_CONNS,
-    M_FORBIDDEN,
-    M_LIMITED
-} metric_id_t;
+/* One sample of a metric: a number of the control plane or of its resource set, by where it
+ * lives (a uint64_t, size_t or uint32_t member). */
+typedef struct sample {
+    const char *labels; /* "" or "{kind=\"Cluster\"}" */
+    int in_rs;          /* a member of the store's resource set, not of cg_control_t */
+    size_t offset, size;
+} sample_t;
+
+#define CP(labels, m)                                                                              \
+    {                                                                                              \
+        labels, 0, offsetof(cg_control_t, m), sizeof(((cg_control_t *)0)->m)                       \
+    }
+#define RS(labels, m)                                                                              \
+    {                                                                                              \
+        labels, 1, offsetof(cg_resource_set_t, m), sizeof(((cg_resource_set_t *)0)->m)             \
+    }
+
+#define COUNTER(name, help, ...)                                                                   \
+    {                                                                                              \
+        name, "counter", help,                                                                     \
+        {                                                                                          \
+            __VA_ARGS__                                                                            \
+        }                                                                                          \
+    }
+#define GAUGE(name, help, ...)                                                                     \
+    {                                                                                              \
+        name, "gauge", help,                                                                       \
+        {                                                                                          \
+            __VA_ARGS__                                                                            \
+        }                                                                                          \
+    }
 
 static const struct {
-    metric_id_t id;
     const char *name, *type, *help;
+    sample_t samples[3]; /* up to the first with size 0 */
 } metrics[] = {
-    {M_RESOURCES, "crossgate_control_resources", "gauge", "Stored resources by kind."},
-    {M_INSTANCES, "crossgate_control_instances_live", "gauge",
-     "Gateway instances holding a lease."},
-    {M_APPLY, "crossgate_control_apply_requests_total", "counter", "Apply requests by result."},
-    {M_DELETE, "crossgate_control_delete_requests_total", "counter", "Delete requests by result."},
-    {M_UNAUTH, "crossgate_control_unauthorized_total", "counter",
-     "Requests refused for a missing or wrong token."},
-    {M_REGISTER, "crossgate_control_registrations_total", "counter", "Instance registrations."},
-    {M_EXPIRED, "crossgate_control_leases_expired_total", "counter",
-     "Leases that expired without heartbeats."},
-    {M_WATCHES, "crossgate_control_watches_active", "gauge", "Snapshot long-polls parked now."},
-    {M_COMPUTED, "crossgate_control_snapshots_computed_total", "counter", "Snapshot translations."},
-    {M_BUMPED, "crossgate_control_snapshot_versions_total", "counter",
-     "Snapshot versions handed out (content changed)."},
-    {M_REVISION, "crossgate_control_revision", "gauge", "Global resource revision."},
-    {M_STALLS, "crossgate_control_stalls_total", "counter",
-     "Times the control plane found it had not run for a while and credited every lease with it."},
-    {M_RECOMPUTES, "crossgate_control_recomputes_total", "counter",
-     "Snapshot recomputes (instance churn is batched: a burst costs one per 20 ms)."},
-    {M_EVICTED, "crossgate_control_connections_evicted_total", "counter",
-     "API connections closed to make room at --max-connections (the longest waiting first)."},
-    {M_TIMED_OUT, "crossgate_control_requests_timed_out_total", "counter",
-     "API connections closed because a request did not complete within --request-timeout."},
-    {M_CONNS, "crossgate_control_connections", "gauge", "Open API connections."},
-    {M_FORBIDDEN, "crossgate_control_forbidden_total", "counter",
-     "Requests refused because the token's role or scope does not allow them (403)."},
-    {M_LIMITED, "crossgate_control_rate_limited_total", "counter",
-     "Registrations or watches refused over their limit (429)."},
+    GAUGE("crossgate_control_resources", "Stored resources by kind.",
+          RS("{kind=\"Cluster\"}", nclusters), RS("{kind=\"Service\"}", nservices),
+          RS("{kind=\"Gateway\"}", ngateways)),
+    GAUGE("crossgate_control_instances_live", "Gateway instances holding a lease.",
+          CP("", leases.items.len)),
+    COUNTER("crossgate_control_apply_requests_total", "Apply requests by result.",
+            CP("{result=\"ok\"}", stats.apply_ok),
+            CP("{result=\"rejected\"}", stats.apply_rejected)),
+    COUNTER("crossgate_control_delete_requests_total", "Delete requests by result.",
+            CP("{result=\"ok\"}", stats.delete_ok),
+            CP("{result=\"rejected\"}", stats.delete_rejected)),
+    COUNTER("crossgate_control_unauthorized_total",
+            "Requests refused for a missing or wrong token.", CP("", stats.unauthorized)),
+    COUNTER("crossgate_control_registrations_total", "Instance registrations.",
+            CP("", stats.registrations)),
+    COUNTER("crossgate_control_leases_expired_total", "Leases that expired without heartbeats.",
+            CP("", stats.expired)),
+    GAUGE("crossgate_control_watches_active", "Snapshot long-polls parked now.",
+          CP("", watch.waiting)),
+    COUNTER("crossgate_control_snapshots_computed_total", "Snapshot translations.",
+            CP("", watch.computed)),
+    COUNTER("crossgate_control_snapshot_versions_total",
+            "Snapshot versions handed out (content changed).", CP("", watch.bumped)),
+    GAUGE("crossgate_control_revision", "Global resource revision.", CP("", store.revision)),
+    COUNTER("crossgate_control_stalls_total",
+            "Times the control plane found it had not run for a while and credited every lease "
+            "with it.",
+            CP("", leases.stalls)),
+    COUNTER("crossgate_control_recomputes_total",
+            "Snapshot recomputes (instance churn is batched: a burst costs one per 20 ms).",
+            CP("", recomputes)),
+    COUNTER("crossgate_control_connections_evicted_total",
+            "API connections closed to make room at --max-connections (the longest waiting first).",
+            CP("", httpd.evicted)),
+    COUNTER("crossgate_control_requests_timed_out_total",
+            "API connections closed because a request did not complete within --request-timeout.",
+            CP("", httpd.timed_out)),
+    GAUGE("crossgate_control_connections", "Open API connections.", CP("", httpd.nconns)),
+    COUNTER("crossgate_control_forbidden_total",
+            "Requests refused because the token's role or scope does not allow them (403).",
+            CP("", stats.forbidden)),
+    COUNTER("crossgate_control_rate_limited_total",
+            "Registrations or watches refused over their limit (429).", CP("", stats.rate_limited)),
 };
+
+static uint64_t sample_value(const void *base, const sample_t *s)
+{
+    const char *at = (const char *)base + s->offset;
+    if (s->size == sizeof(uint32_t)) {
+        uint32_t v;
+        memcpy(&v, at, sizeof(v));
+        return v;
+    }
+    uint64_t v;
+    memcpy(&v, at, sizeof(v));
+    return v;
+}
 
 void cg_control__metrics(cg_control_t *cp, cg_buf_t *b)
 {
+    _Static_assert(sizeof(size_t) == sizeof(uint64_t), "counts are read as 64-bit numbers");
     const cg_resource_set_t *rs = cg_control_store_view(&cp->store);
     for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++) {
         const char *n = metrics[i].name;
         cg_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", n, metrics[i].help, n, metrics[i].type);
-        switch (metrics[i].id) {
-        case M_RESOURCES:
-            cg_buf_printf(
-                b, "%s{kind=\"Cluster\"} %zu\n%s{kind=\"Service\"} %zu\n%s{kind=\"Gateway\"} %zu\n",
-                n, rs->nclusters, n, rs->nservices, n, rs->ngateways);
-            break;
-        case M_INSTANCES: cg_buf_printf(b, "%s %zu\n", n, cp->leases.items.len); break;
-        case M_APPLY:
-            cg_buf_printf(b, "%s{result=\"ok\"} %" PRIu64 "\n%s{result=\"rejected\"} %" PRIu64 "\n",
-                          n, cp->stats.apply_ok, n, cp->stats.apply_rejected);
-            break;
-        case M_DELETE:
-            cg_buf_printf(b, "%s{result=\"ok\"} %" PRIu64 "\n%s{result=\"rejected\"} %" PRIu64 "\n",
-                          n, cp->stats.delete_ok, n, cp->stats.delete_rejected);
-            break;
-        case M_UNAUTH: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->stats.unauthorized); break;
-        case M_REGISTER: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->stats.registrations); break;
-        case M_EXPIRED: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->stats.expired); break;
-        case M_WATCHES: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->watch.waiting); break;
-        case M_COMPUTED: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->watch.computed); break;
-        case M_BUMPED: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->watch.bumped); break;
-        case M_REVISION: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->store.revision); break;
-        case M_STALLS: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->leases.stalls); break;
-        case M_RECOMPUTES: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->recomputes); break;
-        case M_EVICTED: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->httpd.evicted); break;
-        case M_TIMED_OUT: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->httpd.timed_out); break;
-        case M_CONNS: cg_buf_printf(b, "%s %u\n", n, cp->httpd.nconns); break;
-        case M_FORBIDDEN: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->stats.forbidden); break;
-        case M_LIMITED: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->stats.rate_limited); break;
-        }
+        for (const sample_t *s = metrics[i].samples; s < metrics[i].samples + 3 && s->size; s++)
+            cg_buf_printf(b, "%s%s %" PRIu64 "\n", n, s->labels,
+                          sample_value(s->in_rs ? (const void *)rs : (const void *)cp, s));
     }
 }
