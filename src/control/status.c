@@ -2,159 +2,158 @@
 #include "control/api.h"
 
 #include "core/clock.h"
+#include "core/json.h"
 
 #include <inttypes.h>
 #include <stddef.h>
 #include <string.h>
 
-/* Absent strings are written as "" in the API's answers. */
-static void jstr(cg_buf_t *b, const char *s)
-{
-    cg_buf_append_json_str(b, s ? s : "");
-}
-
-static void jkey_str(cg_buf_t *b, const char *key, const char *v, int comma)
-{
-    cg_buf_printf(b, "%s\"%s\":", comma ? "," : "", key);
-    if (v)
-        jstr(b, v);
-    else
-        cg_buf_append_str(b, "null");
-}
-
-static void instance_json(cg_control_t *cp, const cg_control_inst_t *inst, cg_buf_t *b)
+static void instance_json(cg_control_t *cp, const cg_control_inst_t *inst, cg_jw_t *w)
 {
     const cg_control_wentry_t *e = inst->data;
     uint64_t now = cp->loop->now_ms;
     char when[32];
     cg_clock_format_iso8601(inst->registered_wall_us, when);
-    jkey_str(b, "id", inst->id, 0);
-    jkey_str(b, "cluster", inst->cluster, 1);
-    jkey_str(b, "namespace", inst->namespace_, 1);
-    cg_buf_append_str(b, ",\"labels\":{");
+    cg_jw_obj(w);
+    cg_jw_kstr(w, "id", inst->id);
+    cg_jw_kstr(w, "cluster", inst->cluster);
+    cg_jw_kstr(w, "namespace", inst->namespace_);
+    cg_jw_kobj(w, "labels");
     for (size_t i = 0; i < inst->nlabels; i++) {
-        if (i) cg_buf_append_str(b, ",");
-        jstr(b, inst->labels[i].key);
-        cg_buf_append_str(b, ":");
-        jstr(b, inst->labels[i].value);
+        /* absent label strings are written as "" */
+        cg_jw_key(w, inst->labels[i].key ? inst->labels[i].key : "");
+        cg_jw_str(w, inst->labels[i].value ? inst->labels[i].value : "");
     }
-    cg_buf_append_str(b, "}");
-    jkey_str(b, "address", inst->address, 1);
-    jkey_str(b, "admin", inst->admin, 1);
-    jkey_str(b, "registered", when, 1);
-    cg_buf_printf(b, ",\"age_ms\":%" PRIu64 ",\"last_heartbeat_ms_ago\":%" PRIu64,
-                  now - inst->registered_ms, now - inst->heartbeat_ms);
-    cg_buf_printf(b, ",\"snapshot_version\":%" PRIu64, e ? e->version : 0);
-    jkey_str(b, "error", e ? e->error : NULL, 1);
+    cg_jw_end(w);
+    cg_jw_kstr(w, "address", inst->address);
+    cg_jw_kstr(w, "admin", inst->admin);
+    cg_jw_kstr(w, "registered", when);
+    cg_jw_ku64(w, "age_ms", now - inst->registered_ms);
+    cg_jw_ku64(w, "last_heartbeat_ms_ago", now - inst->heartbeat_ms);
+    cg_jw_ku64(w, "snapshot_version", e ? e->version : 0);
+    cg_jw_kstr(w, "error", e ? e->error : NULL);
+    cg_jw_end(w);
+}
+
+static void instances_json(cg_control_t *cp, cg_jw_t *w)
+{
+    cg_jw_karr(w, "instances");
+    for (size_t i = 0; i < cp->leases.items.len; i++)
+        instance_json(cp, cp->leases.items.items[i], w);
+    cg_jw_end(w);
 }
 
 void cg_control__instances_json(cg_control_t *cp, cg_buf_t *b)
 {
-    cg_buf_append_str(b, "{\"instances\":[");
-    for (size_t i = 0; i < cp->leases.items.len; i++) {
-        cg_buf_append_str(b, i ? ",{" : "{");
-        instance_json(cp, cp->leases.items.items[i], b);
-        cg_buf_append_str(b, "}");
+    cg_jw_t w = cg_jw(b);
+    cg_jw_obj(&w);
+    instances_json(cp, &w);
+    cg_jw_end(&w);
+    cg_buf_append_str(b, "\n");
+}
+
+static void destination_json(const cg_snap_destination_t *d, cg_jw_t *w)
+{
+    cg_jw_obj(w);
+    cg_jw_kstr(w, "name", d->name);
+    cg_jw_kstr(w, "mode", cg_dest_mode_name(d->mode));
+    cg_jw_ku64(w, "overprovisioning", d->policy.overprovisioning);
+    cg_jw_karr(w, "endpoints");
+    for (size_t e = 0; e < d->nendpoints; e++) {
+        const cg_snap_endpoint_t *ep = &d->endpoints[e];
+        cg_jw_obj(w);
+        cg_jw_kstr(w, "address", ep->address);
+        cg_jw_ku64(w, "port", ep->port);
+        cg_jw_kstr(w, "cluster", ep->cluster);
+        cg_jw_kstr(w, "region", ep->region);
+        cg_jw_ku64(w, "priority", ep->priority);
+        cg_jw_ku64(w, "weight", ep->weight);
+        cg_jw_end(w);
     }
-    cg_buf_append_str(b, "]}\n");
+    cg_jw_end(w);
+    cg_jw_karr(w, "weights");
+    for (size_t i = 0; i < d->nweights; i++) {
+        cg_jw_obj(w);
+        cg_jw_kstr(w, "cluster", d->weights[i].cluster);
+        cg_jw_ku64(w, "weight", d->weights[i].weight);
+        cg_jw_end(w);
+    }
+    cg_jw_end(w);
+    cg_jw_end(w);
 }
 
 /* An edge's routing: which destination each hostname uses, and each destination's endpoints. */
-static void edge_json(const cg_control_inst_t *inst, const cg_snapshot_t *s, cg_buf_t *b)
+static void edge_json(const cg_control_inst_t *inst, const cg_snapshot_t *s, cg_jw_t *w)
 {
-    jkey_str(b, "instance", inst->id, 0);
-    jkey_str(b, "cluster", inst->cluster, 1);
-    jkey_str(b, "namespace", inst->namespace_, 1);
-    jkey_str(b, "address", inst->address, 1);
-    jkey_str(b, "region", s->region, 1);
-    cg_buf_printf(b, ",\"snapshot_version\":%" PRIu64 ",\"routes\":[", s->version);
-    int first = 1;
+    cg_jw_obj(w);
+    cg_jw_kstr(w, "instance", inst->id);
+    cg_jw_kstr(w, "cluster", inst->cluster);
+    cg_jw_kstr(w, "namespace", inst->namespace_);
+    cg_jw_kstr(w, "address", inst->address);
+    cg_jw_kstr(w, "region", s->region);
+    cg_jw_ku64(w, "snapshot_version", s->version);
+    cg_jw_karr(w, "routes");
     for (size_t i = 0; i < s->nservers; i++) {
         const cg_snap_server_t *v = &s->servers[i];
         for (size_t r = 0; r < v->nrules; r++) {
             const cg_snap_rule_t *rule = &v->rules[r];
             if (rule->action != CG_ACTION_ROUTE || rule->destination >= s->ndestinations) continue;
-            cg_buf_append_str(b, first ? "{" : ",{");
-            jkey_str(b, "hostname", v->hostname, 0);
-            cg_buf_printf(b, ",\"port\":%u,\"rule\":%zu,\"matches\":%zu", (unsigned)v->port, r,
-                          rule->nmatches);
-            jkey_str(b, "gateway", v->gateway, 1);
-            jkey_str(b, "destination", s->destinations[rule->destination].name, 1);
-            cg_buf_append_str(b, "}");
-            first = 0;
+            cg_jw_obj(w);
+            cg_jw_kstr(w, "hostname", v->hostname);
+            cg_jw_ku64(w, "port", v->port);
+            cg_jw_ku64(w, "rule", r);
+            cg_jw_ku64(w, "matches", rule->nmatches);
+            cg_jw_kstr(w, "gateway", v->gateway);
+            cg_jw_kstr(w, "destination", s->destinations[rule->destination].name);
+            cg_jw_end(w);
         }
     }
-    cg_buf_append_str(b, "],\"destinations\":[");
-    for (size_t i = 0; i < s->ndestinations; i++) {
-        const cg_snap_destination_t *d = &s->destinations[i];
-        cg_buf_append_str(b, i ? ",{" : "{");
-        jkey_str(b, "name", d->name, 0);
-        cg_buf_printf(b, ",\"mode\":\"%s\",\"overprovisioning\":%" PRIu32 ",\"endpoints\":[",
-                      cg_dest_mode_name(d->mode), d->policy.overprovisioning);
-        for (size_t e = 0; e < d->nendpoints; e++) {
-            const cg_snap_endpoint_t *ep = &d->endpoints[e];
-            cg_buf_append_str(b, e ? ",{" : "{");
-            jkey_str(b, "address", ep->address, 0);
-            cg_buf_printf(b, ",\"port\":%u", (unsigned)ep->port);
-            jkey_str(b, "cluster", ep->cluster, 1);
-            jkey_str(b, "region", ep->region, 1);
-            cg_buf_printf(b, ",\"priority\":%" PRIu32 ",\"weight\":%" PRIu32 "}", ep->priority,
-                          ep->weight);
-        }
-        cg_buf_append_str(b, "],\"weights\":[");
-        for (size_t w = 0; w < d->nweights; w++) {
-            cg_buf_append_str(b, w ? ",{" : "{");
-            jkey_str(b, "cluster", d->weights[w].cluster, 0);
-            cg_buf_printf(b, ",\"weight\":%" PRIu32 "}", d->weights[w].weight);
-        }
-        cg_buf_append_str(b, "]}");
-    }
-    cg_buf_append_str(b, "],\"warnings\":[");
-    for (size_t i = 0; i < s->nwarnings; i++) {
-        if (i) cg_buf_append_str(b, ",");
-        jstr(b, s->warnings[i]);
-    }
-    cg_buf_append_str(b, "]");
+    cg_jw_end(w);
+    cg_jw_karr(w, "destinations");
+    for (size_t i = 0; i < s->ndestinations; i++) destination_json(&s->destinations[i], w);
+    cg_jw_end(w);
+    cg_jw_karr(w, "warnings");
+    for (size_t i = 0; i < s->nwarnings; i++) cg_jw_str(w, s->warnings[i] ? s->warnings[i] : "");
+    cg_jw_end(w);
+    cg_jw_end(w);
 }
 
 void cg_control__status_json(cg_control_t *cp, cg_buf_t *b)
 {
     const cg_resource_set_t *rs = cg_control_store_view(&cp->store);
-    cg_buf_printf(b,
-                  "{\"revision\":%" PRIu64
-                  ",\"resources\":{\"Cluster\":%zu,\"Service\":%zu,\"Gateway\":%zu}",
-                  cp->store.revision, rs->nclusters, rs->nservices, rs->ngateways);
-    cg_buf_append_str(b, ",\"clusters\":[");
+    cg_jw_t w = cg_jw(b);
+    cg_jw_obj(&w);
+    cg_jw_ku64(&w, "revision", cp->store.revision);
+    cg_jw_kobj(&w, "resources");
+    cg_jw_ku64(&w, "Cluster", rs->nclusters);
+    cg_jw_ku64(&w, "Service", rs->nservices);
+    cg_jw_ku64(&w, "Gateway", rs->ngateways);
+    cg_jw_end(&w);
+    cg_jw_karr(&w, "clusters");
     for (size_t i = 0; i < rs->nclusters; i++) {
         const cg_model_cluster_t *c = &rs->clusters[i];
         size_t live = 0;
         for (size_t j = 0; j < cp->leases.items.len; j++)
             if (!strcmp(cp->leases.items.items[j]->cluster, c->metadata.name)) live++;
-        cg_buf_append_str(b, i ? ",{" : "{");
-        jkey_str(b, "name", c->metadata.name, 0);
-        jkey_str(b, "region", c->spec.locality.region, 1);
-        jkey_str(b, "zone", c->spec.locality.zone, 1);
-        cg_buf_printf(b, ",\"static_gateways\":%zu,\"live_instances\":%zu}", c->spec.ngateways,
-                      live);
+        cg_jw_obj(&w);
+        cg_jw_kstr(&w, "name", c->metadata.name);
+        cg_jw_kstr(&w, "region", c->spec.locality.region);
+        cg_jw_kstr(&w, "zone", c->spec.locality.zone);
+        cg_jw_ku64(&w, "static_gateways", c->spec.ngateways);
+        cg_jw_ku64(&w, "live_instances", live);
+        cg_jw_end(&w);
     }
-    cg_buf_append_str(b, "],\"instances\":[");
-    for (size_t i = 0; i < cp->leases.items.len; i++) {
-        cg_buf_append_str(b, i ? ",{" : "{");
-        instance_json(cp, cp->leases.items.items[i], b);
-        cg_buf_append_str(b, "}");
-    }
-    cg_buf_append_str(b, "],\"edges\":[");
-    int first = 1;
+    cg_jw_end(&w);
+    instances_json(cp, &w);
+    cg_jw_karr(&w, "edges");
     for (size_t i = 0; i < cp->leases.items.len; i++) {
         const cg_control_inst_t *inst = cp->leases.items.items[i];
         const cg_control_wentry_t *e = inst->data;
-        if (!e || !e->snap || !e->edge) continue;
-        cg_buf_append_str(b, first ? "{" : ",{");
-        edge_json(inst, e->snap, b);
-        cg_buf_append_str(b, "}");
-        first = 0;
+        if (e && e->snap && e->edge) edge_json(inst, e->snap, &w);
     }
-    cg_buf_append_str(b, "]}\n");
+    cg_jw_end(&w);
+    cg_jw_end(&w);
+    cg_buf_append_str(b, "\n");
 }
 
 /* ---- metrics: one table, rendered in Prometheus text format ---- */
