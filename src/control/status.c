@@ -1,4 +1,6 @@
 /* What the control plane knows, rendered: GET /v1/status (JSON) and GET /metrics (Prometheus). */
+#include "control/status.h"
+
 #include "control/api.h"
 
 #include "core/clock.h"
@@ -8,36 +10,206 @@
 #include <stddef.h>
 #include <string.h>
 
+/* ---- the status document (control/status.h) ---- */
+
+#define STR(T, key, m)                                                                             \
+    {                                                                                              \
+        key, CG_STATUS_STR, offsetof(T, m)                                                         \
+    }
+#define U64(T, key, m)                                                                             \
+    {                                                                                              \
+        key, CG_STATUS_U64, offsetof(T, m)                                                         \
+    }
+#define MORE(key)                                                                                  \
+    {                                                                                              \
+        key, CG_STATUS_MORE, 0                                                                     \
+    }
+#define END                                                                                        \
+    {                                                                                              \
+        NULL, CG_STATUS_MORE, 0                                                                    \
+    }
+
+const cg_control_status_field_t cg_control_status_top_fields[] = {
+    U64(cg_control_status_top_t, "revision", revision),
+    MORE("resources"),
+    MORE("clusters"),
+    MORE("instances"),
+    MORE("edges"),
+    END,
+};
+
+#define T cg_control_status_cluster_t
+const cg_control_status_field_t cg_control_status_cluster_fields[] = {
+    STR(T, "name", name),
+    STR(T, "region", region),
+    STR(T, "zone", zone),
+    U64(T, "static_gateways", static_gateways),
+    U64(T, "live_instances", live_instances),
+    END,
+};
+#undef T
+
+#define T cg_control_status_instance_t
+const cg_control_status_field_t cg_control_status_instance_fields[] = {
+    STR(T, "id", id),
+    STR(T, "cluster", cluster),
+    STR(T, "namespace", namespace_),
+    MORE("labels"),
+    STR(T, "address", address),
+    STR(T, "admin", admin),
+    STR(T, "registered", registered),
+    U64(T, "age_ms", age_ms),
+    U64(T, "last_heartbeat_ms_ago", last_heartbeat_ms_ago),
+    U64(T, "snapshot_version", snapshot_version),
+    STR(T, "error", error),
+    END,
+};
+#undef T
+
+#define T cg_control_status_edge_t
+const cg_control_status_field_t cg_control_status_edge_fields[] = {
+    STR(T, "instance", instance),
+    STR(T, "cluster", cluster),
+    STR(T, "namespace", namespace_),
+    STR(T, "address", address),
+    STR(T, "region", region),
+    U64(T, "snapshot_version", snapshot_version),
+    MORE("routes"),
+    MORE("destinations"),
+    MORE("warnings"),
+    END,
+};
+#undef T
+
+#define T cg_control_status_route_t
+const cg_control_status_field_t cg_control_status_route_fields[] = {
+    STR(T, "hostname", hostname),
+    U64(T, "port", port),
+    U64(T, "rule", rule),
+    U64(T, "matches", matches),
+    STR(T, "gateway", gateway),
+    STR(T, "destination", destination),
+    END,
+};
+#undef T
+
+#define T cg_control_status_dest_t
+const cg_control_status_field_t cg_control_status_dest_fields[] = {
+    STR(T, "name", name), STR(T, "mode", mode), U64(T, "overprovisioning", overprovisioning),
+    MORE("endpoints"),    MORE("weights"),      END,
+};
+#undef T
+
+#define T cg_control_status_endpoint_t
+const cg_control_status_field_t cg_control_status_endpoint_fields[] = {
+    STR(T, "address", address),
+    U64(T, "port", port),
+    STR(T, "cluster", cluster),
+    STR(T, "region", region),
+    U64(T, "priority", priority),
+    U64(T, "weight", weight),
+    END,
+};
+#undef T
+
+#define T cg_control_status_weight_t
+const cg_control_status_field_t cg_control_status_weight_fields[] = {
+    STR(T, "cluster", cluster),
+    U64(T, "weight", weight),
+    END,
+};
+#undef T
+
+const cg_control_status_field_t *
+cg_control_status_write(cg_jw_t *w, const cg_control_status_field_t *f, const void *row)
+{
+    for (; f->key; f++) {
+        const char *at = (const char *)row + f->offset;
+        switch (f->type) {
+        case CG_STATUS_STR: {
+            const char *v;
+            memcpy(&v, at, sizeof(v));
+            cg_jw_kstr(w, f->key, v);
+            break;
+        }
+        case CG_STATUS_U64: {
+            uint64_t v;
+            memcpy(&v, at, sizeof(v));
+            cg_jw_ku64(w, f->key, v);
+            break;
+        }
+        case CG_STATUS_MORE: return f;
+        }
+    }
+    return NULL;
+}
+
+void cg_control_status_read(const cg_json_t *obj, const cg_control_status_field_t *f, void *row)
+{
+    for (; f->key; f++) {
+        char *at = (char *)row + f->offset;
+        const cg_json_t *v = cg_json_get(obj, f->key);
+        if (f->type == CG_STATUS_STR) {
+            const char *s = cg_json_string(v, NULL);
+            memcpy(at, &s, sizeof(s));
+        } else if (f->type == CG_STATUS_U64) {
+            int64_t i = cg_json_int(v);
+            uint64_t u = i > 0 ? (uint64_t)i : 0;
+            memcpy(at, &u, sizeof(u));
+        }
+    }
+}
+
+/* One object: its table's members, with `more` writing each CG_STATUS_MORE member's value. */
+typedef void (*more_fn)(cg_jw_t *w, const char *key, const void *ctx);
+
+static void write_object(cg_jw_t *w, const cg_control_status_field_t *f, const void *row,
+                         more_fn more, const void *ctx)
+{
+    cg_jw_obj(w);
+    while ((f = cg_control_status_write(w, f, row))) {
+        cg_jw_key(w, f->key);
+        more(w, f->key, ctx);
+        f++;
+    }
+    cg_jw_end(w);
+}
+
+static void instance_more(cg_jw_t *w, const char *key, const void *ctx)
+{
+    const cg_control_inst_t *inst = ctx;
+    cg_jw_obj(w); /* labels; absent label strings are written as "" */
+    for (size_t i = 0; i < inst->nlabels; i++) {
+        cg_jw_key(w, inst->labels[i].key ? inst->labels[i].key : "");
+        cg_jw_str(w, inst->labels[i].value ? inst->labels[i].value : "");
+    }
+    cg_jw_end(w);
+}
+
 static void instance_json(cg_control_t *cp, const cg_control_inst_t *inst, cg_jw_t *w)
 {
     const cg_control_wentry_t *e = inst->data;
     uint64_t now = cp->loop->now_ms;
     char when[32];
     cg_clock_format_iso8601(inst->registered_wall_us, when);
-    cg_jw_obj(w);
-    cg_jw_kstr(w, "id", inst->id);
-    cg_jw_kstr(w, "cluster", inst->cluster);
-    cg_jw_kstr(w, "namespace", inst->namespace_);
-    cg_jw_kobj(w, "labels");
-    for (size_t i = 0; i < inst->nlabels; i++) {
-        /* absent label strings are written as "" */
-        cg_jw_key(w, inst->labels[i].key ? inst->labels[i].key : "");
-        cg_jw_str(w, inst->labels[i].value ? inst->labels[i].value : "");
-    }
-    cg_jw_end(w);
-    cg_jw_kstr(w, "address", inst->address);
-    cg_jw_kstr(w, "admin", inst->admin);
-    cg_jw_kstr(w, "registered", when);
-    cg_jw_ku64(w, "age_ms", now - inst->registered_ms);
-    cg_jw_ku64(w, "last_heartbeat_ms_ago", now - inst->heartbeat_ms);
-    cg_jw_ku64(w, "snapshot_version", e ? e->version : 0);
-    cg_jw_kstr(w, "error", e ? e->error : NULL);
-    cg_jw_end(w);
+    cg_control_status_instance_t row = {
+        .id = inst->id,
+        .cluster = inst->cluster,
+        .namespace_ = inst->namespace_,
+        .address = inst->address,
+        .admin = inst->admin,
+        .registered = when,
+        .age_ms = now - inst->registered_ms,
+        .last_heartbeat_ms_ago = now - inst->heartbeat_ms,
+        .snapshot_version = e ? e->version : 0,
+        .error = e ? e->error : NULL,
+    };
+    write_object(w, cg_control_status_instance_fields, &row, instance_more, inst);
 }
 
 static void instances_json(cg_control_t *cp, cg_jw_t *w)
 {
-    cg_jw_karr(w, "instances");
+    cg_jw_arr(w);
     for (size_t i = 0; i < cp->leases.items.len; i++)
         instance_json(cp, cp->leases.items.items[i], w);
     cg_jw_end(w);
@@ -47,112 +219,113 @@ void cg_control__instances_json(cg_control_t *cp, cg_buf_t *b)
 {
     cg_jw_t w = cg_jw(b);
     cg_jw_obj(&w);
+    cg_jw_key(&w, "instances");
     instances_json(cp, &w);
     cg_jw_end(&w);
     cg_buf_append_str(b, "\n");
 }
 
-static void destination_json(const cg_snap_destination_t *d, cg_jw_t *w)
+static void dest_more(cg_jw_t *w, const char *key, const void *ctx)
 {
-    cg_jw_obj(w);
-    cg_jw_kstr(w, "name", d->name);
-    cg_jw_kstr(w, "mode", cg_dest_mode_name(d->mode));
-    cg_jw_ku64(w, "overprovisioning", d->policy.overprovisioning);
-    cg_jw_karr(w, "endpoints");
-    for (size_t e = 0; e < d->nendpoints; e++) {
-        const cg_snap_endpoint_t *ep = &d->endpoints[e];
-        cg_jw_obj(w);
-        cg_jw_kstr(w, "address", ep->address);
-        cg_jw_ku64(w, "port", ep->port);
-        cg_jw_kstr(w, "cluster", ep->cluster);
-        cg_jw_kstr(w, "region", ep->region);
-        cg_jw_ku64(w, "priority", ep->priority);
-        cg_jw_ku64(w, "weight", ep->weight);
-        cg_jw_end(w);
+    const cg_snap_destination_t *d = ctx;
+    cg_jw_arr(w);
+    if (!strcmp(key, "endpoints")) {
+        for (size_t e = 0; e < d->nendpoints; e++) {
+            const cg_snap_endpoint_t *ep = &d->endpoints[e];
+            cg_control_status_endpoint_t row = {ep->address, ep->port,     ep->cluster,
+                                                ep->region,  ep->priority, ep->weight};
+            write_object(w, cg_control_status_endpoint_fields, &row, NULL, NULL);
+        }
+    } else {
+        for (size_t i = 0; i < d->nweights; i++) {
+            cg_control_status_weight_t row = {d->weights[i].cluster, d->weights[i].weight};
+            write_object(w, cg_control_status_weight_fields, &row, NULL, NULL);
+        }
     }
-    cg_jw_end(w);
-    cg_jw_karr(w, "weights");
-    for (size_t i = 0; i < d->nweights; i++) {
-        cg_jw_obj(w);
-        cg_jw_kstr(w, "cluster", d->weights[i].cluster);
-        cg_jw_ku64(w, "weight", d->weights[i].weight);
-        cg_jw_end(w);
-    }
-    cg_jw_end(w);
     cg_jw_end(w);
 }
 
 /* An edge's routing: which destination each hostname uses, and each destination's endpoints. */
-static void edge_json(const cg_control_inst_t *inst, const cg_snapshot_t *s, cg_jw_t *w)
+static void edge_more(cg_jw_t *w, const char *key, const void *ctx)
 {
-    cg_jw_obj(w);
-    cg_jw_kstr(w, "instance", inst->id);
-    cg_jw_kstr(w, "cluster", inst->cluster);
-    cg_jw_kstr(w, "namespace", inst->namespace_);
-    cg_jw_kstr(w, "address", inst->address);
-    cg_jw_kstr(w, "region", s->region);
-    cg_jw_ku64(w, "snapshot_version", s->version);
-    cg_jw_karr(w, "routes");
-    for (size_t i = 0; i < s->nservers; i++) {
-        const cg_snap_server_t *v = &s->servers[i];
-        for (size_t r = 0; r < v->nrules; r++) {
-            const cg_snap_rule_t *rule = &v->rules[r];
-            if (rule->action != CG_ACTION_ROUTE || rule->destination >= s->ndestinations) continue;
-            cg_jw_obj(w);
-            cg_jw_kstr(w, "hostname", v->hostname);
-            cg_jw_ku64(w, "port", v->port);
-            cg_jw_ku64(w, "rule", r);
-            cg_jw_ku64(w, "matches", rule->nmatches);
-            cg_jw_kstr(w, "gateway", v->gateway);
-            cg_jw_kstr(w, "destination", s->destinations[rule->destination].name);
-            cg_jw_end(w);
+    const cg_snapshot_t *s = ctx;
+    cg_jw_arr(w);
+    if (!strcmp(key, "routes")) {
+        for (size_t i = 0; i < s->nservers; i++) {
+            const cg_snap_server_t *v = &s->servers[i];
+            for (size_t r = 0; r < v->nrules; r++) {
+                const cg_snap_rule_t *rule = &v->rules[r];
+                if (rule->action != CG_ACTION_ROUTE || rule->destination >= s->ndestinations)
+                    continue;
+                cg_control_status_route_t row = {
+                    v->hostname,    v->port,    r,
+                    rule->nmatches, v->gateway, s->destinations[rule->destination].name};
+                write_object(w, cg_control_status_route_fields, &row, NULL, NULL);
+            }
         }
+    } else if (!strcmp(key, "destinations")) {
+        for (size_t i = 0; i < s->ndestinations; i++) {
+            const cg_snap_destination_t *d = &s->destinations[i];
+            cg_control_status_dest_t row = {d->name, cg_dest_mode_name(d->mode),
+                                            d->policy.overprovisioning};
+            write_object(w, cg_control_status_dest_fields, &row, dest_more, d);
+        }
+    } else {
+        for (size_t i = 0; i < s->nwarnings; i++)
+            cg_jw_str(w, s->warnings[i] ? s->warnings[i] : "");
     }
     cg_jw_end(w);
-    cg_jw_karr(w, "destinations");
-    for (size_t i = 0; i < s->ndestinations; i++) destination_json(&s->destinations[i], w);
-    cg_jw_end(w);
-    cg_jw_karr(w, "warnings");
-    for (size_t i = 0; i < s->nwarnings; i++) cg_jw_str(w, s->warnings[i] ? s->warnings[i] : "");
-    cg_jw_end(w);
-    cg_jw_end(w);
+}
+
+typedef struct top_ctx {
+    cg_control_t *cp;
+    const cg_resource_set_t *rs;
+} top_ctx_t;
+
+static void top_more(cg_jw_t *w, const char *key, const void *ctx)
+{
+    cg_control_t *cp = ((const top_ctx_t *)ctx)->cp;
+    const cg_resource_set_t *rs = ((const top_ctx_t *)ctx)->rs;
+    if (!strcmp(key, "resources")) {
+        cg_jw_obj(w);
+        cg_jw_ku64(w, "Cluster", rs->nclusters);
+        cg_jw_ku64(w, "Service", rs->nservices);
+        cg_jw_ku64(w, "Gateway", rs->ngateways);
+        cg_jw_end(w);
+    } else if (!strcmp(key, "clusters")) {
+        cg_jw_arr(w);
+        for (size_t i = 0; i < rs->nclusters; i++) {
+            const cg_model_cluster_t *c = &rs->clusters[i];
+            cg_control_status_cluster_t row = {c->metadata.name, c->spec.locality.region,
+                                               c->spec.locality.zone, c->spec.ngateways, 0};
+            for (size_t j = 0; j < cp->leases.items.len; j++)
+                if (!strcmp(cp->leases.items.items[j]->cluster, c->metadata.name))
+                    row.live_instances++;
+            write_object(w, cg_control_status_cluster_fields, &row, NULL, NULL);
+        }
+        cg_jw_end(w);
+    } else if (!strcmp(key, "instances")) {
+        instances_json(cp, w);
+    } else {
+        cg_jw_arr(w);
+        for (size_t i = 0; i < cp->leases.items.len; i++) {
+            const cg_control_inst_t *inst = cp->leases.items.items[i];
+            const cg_control_wentry_t *e = inst->data;
+            if (!e || !e->snap || !e->edge) continue;
+            cg_control_status_edge_t row = {inst->id,      inst->cluster,   inst->namespace_,
+                                            inst->address, e->snap->region, e->snap->version};
+            write_object(w, cg_control_status_edge_fields, &row, edge_more, e->snap);
+        }
+        cg_jw_end(w);
+    }
 }
 
 void cg_control__status_json(cg_control_t *cp, cg_buf_t *b)
 {
-    const cg_resource_set_t *rs = cg_control_store_view(&cp->store);
+    top_ctx_t ctx = {cp, cg_control_store_view(&cp->store)};
+    cg_control_status_top_t row = {cp->store.revision};
     cg_jw_t w = cg_jw(b);
-    cg_jw_obj(&w);
-    cg_jw_ku64(&w, "revision", cp->store.revision);
-    cg_jw_kobj(&w, "resources");
-    cg_jw_ku64(&w, "Cluster", rs->nclusters);
-    cg_jw_ku64(&w, "Service", rs->nservices);
-    cg_jw_ku64(&w, "Gateway", rs->ngateways);
-    cg_jw_end(&w);
-    cg_jw_karr(&w, "clusters");
-    for (size_t i = 0; i < rs->nclusters; i++) {
-        const cg_model_cluster_t *c = &rs->clusters[i];
-        size_t live = 0;
-        for (size_t j = 0; j < cp->leases.items.len; j++)
-            if (!strcmp(cp->leases.items.items[j]->cluster, c->metadata.name)) live++;
-        cg_jw_obj(&w);
-        cg_jw_kstr(&w, "name", c->metadata.name);
-        cg_jw_kstr(&w, "region", c->spec.locality.region);
-        cg_jw_kstr(&w, "zone", c->spec.locality.zone);
-        cg_jw_ku64(&w, "static_gateways", c->spec.ngateways);
-        cg_jw_ku64(&w, "live_instances", live);
-        cg_jw_end(&w);
-    }
-    cg_jw_end(&w);
-    instances_json(cp, &w);
-    cg_jw_karr(&w, "edges");
-    for (size_t i = 0; i < cp->leases.items.len; i++) {
-        const cg_control_inst_t *inst = cp->leases.items.items[i];
-        const cg_control_wentry_t *e = inst->data;
-        if (e && e->snap && e->edge) edge_json(inst, e->snap, &w);
-    }
-    cg_jw_end(&w);
-    cg_jw_end(&w);
+    write_object(&w, cg_control_status_top_fields, &row, top_more, &ctx);
     cg_buf_append_str(b, "\n");
 }
 
