@@ -76,6 +76,15 @@ static const char *match_kind(cg_match_kind_t k)
 }
 
 static const char *const dest_modes[] = {"service", "auto", "named", "weighted"};
+static const char *const actions[] = {"route", "redirect", "direct"};
+
+/* The index of name in names[n], or -1. */
+static int name_index(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; name && i < n; i++)
+        if (!strcmp(name, names[i])) return i;
+    return -1;
+}
 
 const char *cg_dest_mode_name(cg_dest_mode_t m)
 {
@@ -84,9 +93,16 @@ const char *cg_dest_mode_name(cg_dest_mode_t m)
 
 int cg_dest_mode_parse(const char *name, cg_dest_mode_t *out)
 {
-    for (int m = 0; name && m < 4; m++)
-        if (!strcmp(name, dest_modes[m])) return *out = (cg_dest_mode_t)m, 0;
-    return -1;
+    int i = name_index(dest_modes, 4, name);
+    if (i >= 0) *out = (cg_dest_mode_t)i;
+    return i < 0 ? -1 : 0;
+}
+
+int cg_snap_action_parse(const char *name, cg_action_kind_t *out)
+{
+    int i = name_index(actions, 3, name);
+    if (i >= 0) *out = (cg_action_kind_t)i;
+    return i < 0 ? -1 : 0;
 }
 
 static void encode_rule(cg_jw_t *w, const cg_snapshot_t *s, const cg_snap_rule_t *r)
@@ -114,29 +130,24 @@ static void encode_rule(cg_jw_t *w, const cg_snapshot_t *s, const cg_snap_rule_t
         cg_jw_end(w);
     }
     cg_jw_end(w);
-    switch (r->action) {
-    case CG_ACTION_ROUTE:
-        cg_jw_kstr(w, "action", "route");
+    const char *action = actions[(unsigned)r->action < 3 ? r->action : CG_ACTION_DIRECT];
+    cg_jw_kstr(w, "action", action);
+    if (r->action == CG_ACTION_ROUTE) {
         cg_jw_kstr(w, "destination",
                    r->destination < s->ndestinations ? s->destinations[r->destination].name : NULL);
-        break;
-    case CG_ACTION_REDIRECT:
-        cg_jw_kstr(w, "action", "redirect");
-        cg_jw_kobj(w, "redirect");
-        cg_jw_ku64(w, "code", r->redirect.redirect_code);
-        cg_jw_kstr_opt(w, "scheme", r->redirect.scheme);
-        cg_jw_kstr_opt(w, "authority", r->redirect.authority);
-        if (r->redirect.port) cg_jw_ku64(w, "port", r->redirect.port);
-        cg_jw_kstr_opt(w, "uri", r->redirect.uri);
+    } else {
+        cg_jw_kobj(w, action); /* the redirect or the direct response */
+        if (r->action == CG_ACTION_REDIRECT) {
+            cg_jw_ku64(w, "code", r->redirect.redirect_code);
+            cg_jw_kstr_opt(w, "scheme", r->redirect.scheme);
+            cg_jw_kstr_opt(w, "authority", r->redirect.authority);
+            if (r->redirect.port) cg_jw_ku64(w, "port", r->redirect.port);
+            cg_jw_kstr_opt(w, "uri", r->redirect.uri);
+        } else {
+            cg_jw_ku64(w, "status", r->direct.status);
+            cg_jw_kstr_opt(w, "body", r->direct.body);
+        }
         cg_jw_end(w);
-        break;
-    case CG_ACTION_DIRECT:
-        cg_jw_kstr(w, "action", "direct");
-        cg_jw_kobj(w, "direct");
-        cg_jw_ku64(w, "status", r->direct.status);
-        cg_jw_kstr_opt(w, "body", r->direct.body);
-        cg_jw_end(w);
-        break;
     }
     cg_jw_ku64(w, "timeout_ms", r->timeout_ms);
     cg_jw_end(w);

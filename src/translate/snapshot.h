@@ -84,6 +84,8 @@ typedef struct cg_snap_destination {
 } cg_snap_destination_t;
 
 typedef enum { CG_ACTION_ROUTE, CG_ACTION_REDIRECT, CG_ACTION_DIRECT } cg_action_kind_t;
+/* The action called name ("route", "redirect", "direct"); -1 for none. */
+int cg_snap_action_parse(const char *name, cg_action_kind_t *out);
 
 /* A redirect or a direct response is the validated resource's own data (model/resource.h),
  * copied: the snapshot adds nothing to either. */

@@ -122,28 +122,24 @@ static void decode_rule(dec_t *d, const cg_json_t *n, cg_snap_rule_t *r)
         }
     }
     char *action = str(d, n, "action", 1);
-    if (action && !strcmp(action, "route")) {
-        r->action = CG_ACTION_ROUTE;
+    const cg_json_t *o = action ? get(n, action) : NULL; /* the redirect or direct response */
+    if (cg_snap_action_parse(action, &r->action)) {
+        bad(d, "action", "expected route, redirect or direct");
+    } else if (r->action == CG_ACTION_ROUTE) {
         char *dest = str(d, n, "destination", 1);
         r->destination = dest ? find_dest(d, dest) : (size_t)-1;
         if (r->destination == (size_t)-1)
             bad(d, "destination", "names no destination of the snapshot");
         free(dest);
-    } else if (action && !strcmp(action, "redirect")) {
-        const cg_json_t *rd = get(n, "redirect");
-        r->action = CG_ACTION_REDIRECT;
-        r->redirect.redirect_code = (int64_t)num(d, rd, "code", 399, 301);
-        r->redirect.scheme = str(d, rd, "scheme", 0);
-        r->redirect.authority = str(d, rd, "authority", 0);
-        r->redirect.port = (int64_t)num(d, rd, "port", 65535, 0);
-        r->redirect.uri = str(d, rd, "uri", 0);
-    } else if (action && !strcmp(action, "direct")) {
-        const cg_json_t *dr = get(n, "direct");
-        r->action = CG_ACTION_DIRECT;
-        r->direct.status = (int64_t)num(d, dr, "status", 599, 200);
-        r->direct.body = str(d, dr, "body", 0);
+    } else if (r->action == CG_ACTION_REDIRECT) {
+        r->redirect.redirect_code = (int64_t)num(d, o, "code", 399, 301);
+        r->redirect.scheme = str(d, o, "scheme", 0);
+        r->redirect.authority = str(d, o, "authority", 0);
+        r->redirect.port = (int64_t)num(d, o, "port", 65535, 0);
+        r->redirect.uri = str(d, o, "uri", 0);
     } else {
-        bad(d, "action", "expected route, redirect or direct");
+        r->direct.status = (int64_t)num(d, o, "status", 599, 200);
+        r->direct.body = str(d, o, "body", 0);
     }
     free(action);
     r->timeout_ms = (uint32_t)num(d, n, "timeout_ms", UINT32_MAX, 15000);
