@@ -57,28 +57,27 @@ static void pairs_text(const cg_json_t *list, const char *host, cg_buf_t *b)
 }
 
 /* One table row per item, by kind. */
-static void table_row(cg_cli_table_t *t, const char *kind, const cg_json_t *item)
+static void table_row(cg_cli_table_t *t, const char *kind, const cg_json_t *obj)
 {
-    const cg_json_t *doc = cg_json_get(item, "resource"), *spec = cg_json_get(doc, "spec");
-    const char *name = str(item, "name");
-    int valid = cg_json_true(cg_json_get(item, "valid"));
+    cg_control_doc_item_t item;
+    cg_control_doc_item_read(obj, &item);
+    const cg_json_t *spec = cg_json_get(item.resource, "spec");
     cg_buf_t b = {0};
-    char tmp[24];
-    cg_cli_table_addf(t, "%s%s", name, valid ? "" : " (invalid)");
+    cg_cli_table_addf(t, "%s%s", item.name, item.valid ? "" : " (invalid)");
     if (!strcmp(kind, "Cluster")) {
         const cg_json_t *loc = cg_json_get(spec, "locality"), *gws = cg_json_get(spec, "gateways");
         cg_cli_table_add(t, str(loc, "region"));
         cg_cli_table_add(t, str(loc, "zone"));
         cg_cli_table_addf(t, "%zu", cg_json_type(gws) == CG_JSON_ARRAY ? cg_json_len(gws) : 0);
     } else if (!strcmp(kind, "Service")) {
-        cg_cli_table_add(t, str(item, "namespace"));
-        cg_cli_table_add(t, str(item, "cluster"));
+        cg_cli_table_add(t, item.namespace_);
+        cg_cli_table_add(t, item.cluster);
         cg_cli_table_add(t, str(spec, "hostname"));
         pairs_text(cg_json_get(spec, "endpoints"), "address", &b);
         cg_cli_table_add(t, b.base);
     } else {
         const cg_json_t *sel = cg_json_get(spec, "workloadSelector");
-        cg_cli_table_add(t, str(item, "namespace"));
+        cg_cli_table_add(t, item.namespace_);
         const char *sns = str(sel, "namespace"), *scl = str(sel, "cluster");
         if (scl) cg_buf_printf(&b, "%s:", scl);
         if (sns) cg_buf_printf(&b, "%s ", sns);
@@ -89,8 +88,8 @@ static void table_row(cg_cli_table_t *t, const char *kind, const cg_json_t *item
         pairs_text(cg_json_get(spec, "http"), "hostname", &b);
         cg_cli_table_add(t, b.base);
     }
-    cg_cli_table_addf(t, "%s", text(cg_json_get(item, "version"), tmp));
-    cg_cli_table_add(t, str(item, "updated"));
+    cg_cli_table_addf(t, "%" PRIu64, item.version);
+    cg_cli_table_add(t, item.updated);
     cg_buf_free(&b);
 }
 
@@ -166,9 +165,8 @@ int cg_cli_get(int argc, char **argv)
         goto Exit;
     }
     if (!(root = cg_cli_read_answer(&ctl, &res))) goto Exit;
-    const cg_json_t *list = cg_json_get(root, "items");
-    const char *kind = str(root, "kind");
-    if (cg_json_type(list) != CG_JSON_ARRAY) list = NULL;
+    const char *kind;
+    const cg_json_t *list = cg_control_doc_list_read(root, &kind);
     for (size_t i = 0; i < cg_json_len(list); i++) cg_vec_push(&items, cg_json_at(list, i));
     if (!list) cg_vec_push(&items, root);
     cg_buf_t b = {0};
@@ -179,13 +177,17 @@ int cg_cli_get(int argc, char **argv)
     } else if (!strcmp(out, "yaml")) {
         for (size_t i = 0; i < items.len; i++) {
             if (i) cg_buf_append_str(&b, "---\n");
-            cg_control_doc_yaml(cg_json_get(items.items[i], "resource"), &b);
+            cg_control_doc_item_t item;
+            cg_control_doc_item_read(items.items[i], &item);
+            cg_control_doc_yaml(item.resource, &b);
         }
     } else {
         if (list) cg_buf_append_str(&b, "[");
         for (size_t i = 0; i < items.len; i++) {
             cg_buf_append_str(&b, i ? ",\n" : list ? "\n" : "");
-            cg_control_doc_json_value(cg_json_get(items.items[i], "resource"), &b);
+            cg_control_doc_item_t item;
+            cg_control_doc_item_read(items.items[i], &item);
+            cg_control_doc_json_value(item.resource, &b);
         }
         cg_buf_append_str(&b, list ? (items.len ? "\n]\n" : "]\n") : "\n");
     }

@@ -274,3 +274,52 @@ const char *cg_control_doc_str(const cg_ynode_t *map, const char *key)
     const cg_ynode_t *v = cg_ynode_get(map, key);
     return v && v->kind == CG_YNODE_SCALAR && v->stype == CG_YSCALAR_STRING ? v->text : NULL;
 }
+
+/* ---- GET /v1/resources answers ---- */
+
+enum { I_KIND, I_NAME, I_NAMESPACE, I_CLUSTER, I_VERSION, I_UPDATED, I_VALID, I_RESOURCE, I_N };
+static const char *const item_keys[I_N] = {"kind",    "name",    "namespace", "cluster",
+                                           "version", "updated", "valid",     "resource"};
+enum { L_KIND, L_REVISION, L_ITEMS, L_N };
+static const char *const list_keys[L_N] = {"kind", "revision", "items"};
+
+void cg_control_doc_item_write(cg_jw_t *w, const cg_control_doc_item_t *it)
+{
+    const char *const strs[] = {it->kind, it->name, it->namespace_, it->cluster};
+    cg_jw_obj(w);
+    for (int k = I_KIND; k <= I_CLUSTER; k++) cg_jw_kstr(w, item_keys[k], strs[k] ? strs[k] : "");
+    cg_jw_ku64(w, item_keys[I_VERSION], it->version);
+    cg_jw_kstr(w, item_keys[I_UPDATED], it->updated);
+    cg_jw_kbool(w, item_keys[I_VALID], it->valid);
+    cg_jw_key(w, item_keys[I_RESOURCE]);
+    cg_jw_raw(w, it->resource_json, strlen(it->resource_json));
+    cg_jw_end(w);
+}
+
+void cg_control_doc_item_read(const cg_json_t *obj, cg_control_doc_item_t *out)
+{
+    const char **strs[] = {&out->kind, &out->name, &out->namespace_, &out->cluster};
+    for (int k = I_KIND; k <= I_CLUSTER; k++)
+        *strs[k] = cg_json_string(cg_json_get(obj, item_keys[k]), NULL);
+    int64_t v = cg_json_int(cg_json_get(obj, item_keys[I_VERSION]));
+    out->version = v > 0 ? (uint64_t)v : 0;
+    out->updated = cg_json_string(cg_json_get(obj, item_keys[I_UPDATED]), NULL);
+    out->valid = cg_json_true(cg_json_get(obj, item_keys[I_VALID]));
+    out->resource_json = NULL;
+    out->resource = cg_json_get(obj, item_keys[I_RESOURCE]);
+}
+
+void cg_control_doc_list_open(cg_jw_t *w, const char *kind, uint64_t revision)
+{
+    cg_jw_obj(w);
+    cg_jw_kstr(w, list_keys[L_KIND], kind);
+    cg_jw_ku64(w, list_keys[L_REVISION], revision);
+    cg_jw_karr(w, list_keys[L_ITEMS]);
+}
+
+const cg_json_t *cg_control_doc_list_read(const cg_json_t *root, const char **kind)
+{
+    const cg_json_t *items = cg_json_get(root, list_keys[L_ITEMS]);
+    *kind = cg_json_string(cg_json_get(root, list_keys[L_KIND]), NULL);
+    return cg_json_type(items) == CG_JSON_ARRAY ? items : NULL;
+}

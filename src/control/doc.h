@@ -23,6 +23,25 @@ int cg_control_doc_json_value(const cg_json_t *v, cg_buf_t *out);
  * strings that could read as something else are double-quoted. Returns 0 or CG_ELIMIT. */
 int cg_control_doc_yaml(const cg_json_t *v, cg_buf_t *out);
 
+/* GET /v1/resources/{kind}[/{name}], described once: a list answer is {"kind", "revision",
+ * "items": [item...]}, a one-resource answer is the item alone. */
+typedef struct cg_control_doc_item {
+    const char *kind, *name, *namespace_, *cluster; /* "" for no namespace or cluster */
+    uint64_t version;
+    const char *updated;       /* ISO 8601, UTC */
+    int valid;                 /* the stored document translates */
+    const char *resource_json; /* writing: the stored canonical JSON, written as it is */
+    const cg_json_t *resource; /* reading: the same, parsed */
+} cg_control_doc_item_t;
+
+void cg_control_doc_item_write(cg_jw_t *w, const cg_control_doc_item_t *it);
+/* Strings borrowed from obj; absent members read as NULL, 0 or false. */
+void cg_control_doc_item_read(const cg_json_t *obj, cg_control_doc_item_t *out);
+/* Opens a list answer up to its items; the caller writes each item, then cg_jw_end twice. */
+void cg_control_doc_list_open(cg_jw_t *w, const char *kind, uint64_t revision);
+/* The items of a list answer (NULL when root is one item) and its kind. */
+const cg_json_t *cg_control_doc_list_read(const cg_json_t *root, const char **kind);
+
 /* A node tree's member's string value (NULL when absent or not a string). */
 const char *cg_control_doc_str(const cg_ynode_t *map, const char *key);
 

@@ -115,12 +115,55 @@ static void test_json_too_deep(void **state)
     cg_buf_free(&out);
 }
 
+/* A resources answer as the control plane writes it, read back by `crossgate get`. */
+static void test_list_answer_round_trip(void **state)
+{
+    (void)state;
+    cg_buf_t b = {0}, err = {0};
+    cg_jw_t w = cg_jw(&b);
+    cg_control_doc_list_open(&w, "Service", 7);
+    cg_control_doc_item_t in = {"Service", "web",
+                                "shop",    NULL,
+                                3,         "2026-01-02T03:04:05.000Z",
+                                1,         "{\"spec\":{\"hostname\":\"web\"}}",
+                                NULL};
+    cg_control_doc_item_write(&w, &in);
+    cg_jw_end(&w);
+    cg_jw_end(&w);
+    cg_buf_append(&b, "", 1);
+    assert_string_equal(b.base,
+                        "{\"kind\":\"Service\",\"revision\":7,\"items\":[{\"kind\":\"Service\","
+                        "\"name\":\"web\",\"namespace\":\"shop\",\"cluster\":\"\","
+                        "\"version\":3,\"updated\":\"2026-01-02T03:04:05.000Z\","
+                        "\"valid\":true,\"resource\":{\"spec\":{\"hostname\":\"web\"}}}]}");
+    cg_json_t *doc = cg_json_parse("answer", b.base, b.len - 1, &err);
+    assert_non_null(doc);
+    const char *kind;
+    const cg_json_t *items = cg_control_doc_list_read(doc, &kind);
+    assert_string_equal(kind, "Service");
+    assert_int_equal(cg_json_len(items), 1);
+    cg_control_doc_item_t out;
+    cg_control_doc_item_read(cg_json_at(items, 0), &out);
+    assert_string_equal(out.name, "web");
+    assert_string_equal(out.namespace_, "shop");
+    assert_string_equal(out.cluster, "");
+    assert_int_equal(out.version, 3);
+    assert_true(out.valid);
+    assert_string_equal(
+        cg_json_string(cg_json_get(cg_json_get(out.resource, "spec"), "hostname"), NULL), "web");
+    assert_null(cg_control_doc_list_read(cg_json_at(items, 0), &kind)); /* one item: no list */
+    cg_json_free(doc);
+    cg_buf_free(&b);
+    cg_buf_free(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_normalises),
         cmocka_unit_test(test_yaml_round_trip),
         cmocka_unit_test(test_json_too_deep),
+        cmocka_unit_test(test_list_answer_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
