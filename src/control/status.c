@@ -95,8 +95,12 @@ const cg_control_status_field_t cg_control_status_route_fields[] = {
 
 #define T cg_control_status_dest_t
 const cg_control_status_field_t cg_control_status_dest_fields[] = {
-    STR(T, "name", name), STR(T, "mode", mode), U64(T, "overprovisioning", overprovisioning),
-    MORE("endpoints"),    MORE("weights"),      END,
+    STR(T, "name", name),
+    STR(T, "mode", mode),
+    U64(T, "overprovisioning", overprovisioning),
+    MORE("endpoints"), /* written by dest_more, as every MORE member by its object's function */
+    MORE("weights"),
+    END,
 };
 #undef T
 
