@@ -164,7 +164,8 @@ void cg_control_status_read(const cg_json_t *obj, const cg_control_status_field_
     }
 }
 
-/* One object: its table's members, with `more` writing each CG_STATUS_MORE member's value. */
+/* One object: its table's members, with `more` writing each CG_STATUS_MORE member's value
+ * (NULL for a table without any). */
 typedef void (*more_fn)(cg_jw_t *w, const char *key, const void *ctx);
 
 static void write_object(cg_jw_t *w, const cg_control_status_field_t *f, const void *row,
