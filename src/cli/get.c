@@ -1,9 +1,11 @@
 /* `crossgate get KIND [NAME] [-o table|yaml|json]`: reads resources from the control plane. */
 #include "cli/cli.h"
 #include "cli/ctl.h"
+#include "cli/read.h"
 #include "control/doc.h"
 
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,70 +20,80 @@ static const char usage[] =
     "list, an object for one).\n"
     "Environment: CROSSGATE_CONTROL (default " CG_CLI_DEFAULT_CONTROL ").\n";
 
-static const char *scalar(const cg_ynode_t *n)
+/* A member's string, or NULL. */
+static const char *str(const cg_json_t *obj, const char *key)
 {
-    return n && n->kind == CG_YNODE_SCALAR ? n->text : NULL;
+    return cg_json_string(cg_json_get(obj, key), NULL);
 }
 
-static void labels_text(const cg_ynode_t *m, cg_buf_t *b)
+/* A scalar as text (a number in decimal, into tmp), or NULL for anything else. */
+static const char *text(const cg_json_t *v, char tmp[24])
 {
-    for (size_t i = 0; m && m->kind == CG_YNODE_MAP && i < m->n; i++)
-        cg_buf_printf(b, "%s%s=%s", i ? "," : "", scalar(cg_ynode_key(m, i)),
-                      scalar(cg_ynode_value(m, i)));
+    if (cg_json_type(v) == CG_JSON_INT) {
+        snprintf(tmp, 24, "%" PRId64, cg_json_int(v));
+        return tmp;
+    }
+    return cg_json_string(v, NULL);
+}
+
+static void labels_text(const cg_json_t *m, cg_buf_t *b)
+{
+    char tmp[24];
+    int first = 1;
+    for (void *it = cg_json_iter(m); it; it = cg_json_next(m, it), first = 0)
+        cg_buf_printf(b, "%s%s=%s", first ? "" : ",", cg_json_iter_key(it),
+                      text(cg_json_iter_value(it), tmp));
+}
+
+/* "host:port,host:port" of the list items' members host and port. */
+static void pairs_text(const cg_json_t *list, const char *host, cg_buf_t *b)
+{
+    char tmp[24];
+    for (size_t i = 0; i < cg_json_len(list); i++) {
+        const cg_json_t *o = cg_json_at(list, i);
+        cg_buf_printf(b, "%s%s:%s", i ? "," : "", str(o, host), text(cg_json_get(o, "port"), tmp));
+    }
+    cg_buf_append(b, "", 1);
 }
 
 /* One table row per item, by kind. */
-static void table_row(cg_cli_table_t *t, const char *kind, const cg_ynode_t *item)
+static void table_row(cg_cli_table_t *t, const char *kind, const cg_json_t *obj)
 {
-    const cg_ynode_t *doc = cg_ynode_get(item, "resource"), *spec = cg_ynode_get(doc, "spec");
-    const char *name = cg_control_doc_str(item, "name");
-    int valid = cg_ynode_get(item, "valid") && scalar(cg_ynode_get(item, "valid"))[0] == 't';
+    cg_control_doc_item_t item;
+    cg_control_doc_item_read(obj, &item);
+    const cg_json_t *spec = cg_json_get(item.resource, "spec");
     cg_buf_t b = {0};
+    cg_cli_table_addf(t, "%s%s", item.name, item.valid ? "" : " (invalid)");
     if (!strcmp(kind, "Cluster")) {
-        const cg_ynode_t *loc = cg_ynode_get(spec, "locality"),
-                         *gws = cg_ynode_get(spec, "gateways");
-        cg_cli_table_addf(t, "%s%s", name, valid ? "" : " (invalid)");
-        cg_cli_table_add(t, cg_control_doc_str(loc, "region"));
-        cg_cli_table_add(t, cg_control_doc_str(loc, "zone"));
-        cg_cli_table_addf(t, "%zu", gws && gws->kind == CG_YNODE_SEQ ? gws->n : 0);
+        const cg_json_t *loc = cg_json_get(spec, "locality"), *gws = cg_json_get(spec, "gateways");
+        cg_cli_table_add(t, str(loc, "region"));
+        cg_cli_table_add(t, str(loc, "zone"));
+        cg_cli_table_addf(t, "%zu", cg_json_type(gws) == CG_JSON_ARRAY ? cg_json_len(gws) : 0);
     } else if (!strcmp(kind, "Service")) {
-        const cg_ynode_t *eps = cg_ynode_get(spec, "endpoints");
-        cg_cli_table_addf(t, "%s%s", name, valid ? "" : " (invalid)");
-        cg_cli_table_add(t, cg_control_doc_str(item, "namespace"));
-        cg_cli_table_add(t, cg_control_doc_str(item, "cluster"));
-        cg_cli_table_add(t, cg_control_doc_str(spec, "hostname"));
-        for (size_t i = 0; eps && eps->kind == CG_YNODE_SEQ && i < eps->n; i++)
-            cg_buf_printf(&b, "%s%s:%s", i ? "," : "", cg_control_doc_str(eps->items[i], "address"),
-                          scalar(cg_ynode_get(eps->items[i], "port")));
-        cg_buf_append(&b, "", 1);
+        cg_cli_table_add(t, item.namespace_);
+        cg_cli_table_add(t, item.cluster);
+        cg_cli_table_add(t, str(spec, "hostname"));
+        pairs_text(cg_json_get(spec, "endpoints"), "address", &b);
         cg_cli_table_add(t, b.base);
     } else {
-        const cg_ynode_t *sel = cg_ynode_get(spec, "workloadSelector"),
-                         *http = cg_ynode_get(spec, "http");
-        cg_cli_table_addf(t, "%s%s", name, valid ? "" : " (invalid)");
-        cg_cli_table_add(t, cg_control_doc_str(item, "namespace"));
-        const char *sns = cg_control_doc_str(sel, "namespace"),
-                   *scl = cg_control_doc_str(sel, "cluster");
+        const cg_json_t *sel = cg_json_get(spec, "workloadSelector");
+        cg_cli_table_add(t, item.namespace_);
+        const char *sns = str(sel, "namespace"), *scl = str(sel, "cluster");
         if (scl) cg_buf_printf(&b, "%s:", scl);
         if (sns) cg_buf_printf(&b, "%s ", sns);
-        labels_text(cg_ynode_get(sel, "labels"), &b);
+        labels_text(cg_json_get(sel, "labels"), &b);
         cg_buf_append(&b, "", 1);
         cg_cli_table_add(t, b.base);
         cg_buf_reset(&b);
-        for (size_t i = 0; http && http->kind == CG_YNODE_SEQ && i < http->n; i++) {
-            const cg_ynode_t *srv = http->items[i];
-            cg_buf_printf(&b, "%s%s:%s", i ? "," : "", cg_control_doc_str(srv, "hostname"),
-                          scalar(cg_ynode_get(srv, "port")));
-        }
-        cg_buf_append(&b, "", 1);
+        pairs_text(cg_json_get(spec, "http"), "hostname", &b);
         cg_cli_table_add(t, b.base);
     }
-    cg_cli_table_addf(t, "%s", scalar(cg_ynode_get(item, "version")));
-    cg_cli_table_add(t, cg_control_doc_str(item, "updated"));
+    cg_cli_table_addf(t, "%" PRIu64, item.version);
+    cg_cli_table_add(t, item.updated);
     cg_buf_free(&b);
 }
 
-static void print_table(const char *kind, const cg_ynode_t *const *items, size_t n)
+static void print_table(const char *kind, const cg_json_t *const *items, size_t n)
 {
     cg_cli_table_t t;
     if (!strcmp(kind, "Cluster")) {
@@ -102,6 +114,12 @@ static void print_table(const char *kind, const cg_ynode_t *const *items, size_t
     cg_cli_table_print(&t, 0);
 }
 
+static void filter_opt(int c, void *ctx)
+{
+    const char **filter = ctx;
+    filter[c == 'n' ? 0 : 1] = optarg;
+}
+
 int cg_cli_get(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -112,19 +130,11 @@ int cg_cli_get(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    const char *control = NULL, *ns = NULL, *cluster = NULL, *out = "table";
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "o:n:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o': out = optarg; break;
-        case 'C': control = optarg; break;
-        case 'n': ns = optarg; break;
-        case 'c': cluster = optarg; break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return 2;
-        }
-    }
+    const char *control = NULL, *out = "table";
+    const char *filter[2] = {NULL, NULL}; /* --namespace, --cluster */
+    int rc = cg_cli_read_opts(argc, argv, "o:n:h", opts, usage, &out, &control, filter_opt, filter);
+    if (rc >= 0) return rc;
+    const char *ns = filter[0], *cluster = filter[1];
     int npos = argc - optind;
     if (npos < 1 || npos > 2) {
         fprintf(stderr, "crossgate get: give KIND [NAME] (try --help)\n");
@@ -135,7 +145,7 @@ int cg_cli_get(int argc, char **argv)
         return 2;
     }
     cg_cli_ctl_t ctl;
-    int rc = cg_cli_ctl_init(&ctl, "crossgate get", control);
+    rc = cg_cli_ctl_init(&ctl, "crossgate get", control);
     if (rc) return rc;
     cg_buf_t path = {0};
     cg_buf_append_str(&path, "/v1/resources/");
@@ -146,22 +156,19 @@ int cg_cli_get(int argc, char **argv)
     if (cluster) cg_buf_printf(&path, "%scluster=", sep), cg_cli_url_escape(&path, cluster);
     cg_buf_append(&path, "", 1);
     cg_http_result_t res = {0};
-    cg_ystream_t ys = {0};
-    CG_VEC(const cg_ynode_t *) items = {0};
+    cg_json_t *root = NULL;
+    CG_VEC(const cg_json_t *) items = {0};
     rc = 1;
     if (cg_cli_ctl_call(&ctl, "GET", path.base, NULL, NULL, 0, &res)) goto Exit;
     if (res.status != 200) {
         cg_cli_ctl_fail(&ctl, &res);
         goto Exit;
     }
-    if (cg_cli_ctl_json(&ctl, &res, &ys)) goto Exit;
-    const cg_ynode_t *root = ys.docs[0].root;
-    const cg_ynode_t *list = cg_ynode_get(root, "items");
-    const char *kind = cg_control_doc_str(root, "kind");
-    if (list && list->kind == CG_YNODE_SEQ)
-        for (size_t i = 0; i < list->n; i++) cg_vec_push(&items, list->items[i]);
-    else
-        cg_vec_push(&items, root);
+    if (!(root = cg_cli_read_answer(&ctl, &res))) goto Exit;
+    const char *kind;
+    const cg_json_t *list = cg_control_doc_list_read(root, &kind);
+    for (size_t i = 0; i < cg_json_len(list); i++) cg_vec_push(&items, cg_json_at(list, i));
+    if (!list) cg_vec_push(&items, root);
     cg_buf_t b = {0};
     if (!strcmp(out, "table") && list && items.len == 0) {
         fprintf(stderr, "No %s resources found.\n", kind ? kind : "such");
@@ -170,13 +177,17 @@ int cg_cli_get(int argc, char **argv)
     } else if (!strcmp(out, "yaml")) {
         for (size_t i = 0; i < items.len; i++) {
             if (i) cg_buf_append_str(&b, "---\n");
-            cg_control_doc_yaml(cg_ynode_get(items.items[i], "resource"), &b);
+            cg_control_doc_item_t item;
+            cg_control_doc_item_read(items.items[i], &item);
+            cg_control_doc_yaml(item.resource, &b);
         }
     } else {
         if (list) cg_buf_append_str(&b, "[");
         for (size_t i = 0; i < items.len; i++) {
             cg_buf_append_str(&b, i ? ",\n" : list ? "\n" : "");
-            cg_control_doc_json(cg_ynode_get(items.items[i], "resource"), &b);
+            cg_control_doc_item_t item;
+            cg_control_doc_item_read(items.items[i], &item);
+            cg_control_doc_json_value(item.resource, &b);
         }
         cg_buf_append_str(&b, list ? (items.len ? "\n]\n" : "]\n") : "\n");
     }
@@ -185,7 +196,7 @@ int cg_cli_get(int argc, char **argv)
     rc = 0;
 Exit:
     cg_vec_free(&items);
-    cg_ystream_free(&ys);
+    cg_json_free(root);
     cg_http_result_free(&res);
     cg_buf_free(&path);
     return rc;

@@ -1,9 +1,11 @@
 /* `crossgate status`: clusters, live instances and, per hostname, what each edge sends to. */
 #include "cli/cli.h"
 #include "cli/ctl.h"
-#include "control/doc.h"
+#include "cli/read.h"
+#include "control/status.h"
 
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,18 +16,6 @@ static const char usage[] =
     "Shows the clusters with their regions, the live gateway instances, and per hostname the\n"
     "destination set each edge instance uses: its clusters, their priority and why.\n"
     "Environment: CROSSGATE_CONTROL (default " CG_CLI_DEFAULT_CONTROL ").\n";
-
-static const char *s(const cg_ynode_t *map, const char *key)
-{
-    const cg_ynode_t *v = cg_ynode_get(map, key);
-    return v && v->kind == CG_YNODE_SCALAR && v->stype != CG_YSCALAR_NULL ? v->text : NULL;
-}
-
-static const cg_ynode_t *seq(const cg_ynode_t *map, const char *key)
-{
-    const cg_ynode_t *v = cg_ynode_get(map, key);
-    return v && v->kind == CG_YNODE_SEQ ? v : NULL;
-}
 
 static void duration(cg_buf_t *b, long long ms)
 {
@@ -39,75 +29,85 @@ static void duration(cg_buf_t *b, long long ms)
         cg_buf_printf(b, "%lldh", ms / 3600000);
 }
 
-static void clusters(const cg_ynode_t *root)
+/* A section of the report: its title, then (none) or a table with these headings, to fill
+ * from the items of the list `key`. Returns the list, or NULL when it has no items. */
+static const cg_json_t *section(const cg_json_t *root, const char *key, const char *title,
+                                const char *none, const char *const *headings, size_t n,
+                                cg_cli_table_t *t)
 {
-    const cg_ynode_t *cl = seq(root, "clusters");
-    printf("CLUSTERS\n");
-    if (!cl || cl->n == 0) {
-        printf("  (none)\n\n");
-        return;
+    const cg_json_t *list = cg_json_get(root, key);
+    printf("%s\n", title);
+    if (cg_json_type(list) != CG_JSON_ARRAY || cg_json_len(list) == 0) {
+        printf("  %s\n\n", none);
+        return NULL;
     }
+    cg_cli_table_init(t, n);
+    for (size_t i = 0; i < n; i++) cg_cli_table_add(t, headings[i]);
+    return list;
+}
+
+static void clusters(const cg_json_t *root)
+{
+    static const char *const h[] = {"NAME", "REGION", "ZONE", "STATIC GATEWAYS", "LIVE INSTANCES"};
     cg_cli_table_t t;
-    cg_cli_table_init(&t, 5);
-    const char *h[] = {"NAME", "REGION", "ZONE", "STATIC GATEWAYS", "LIVE INSTANCES"};
-    for (size_t i = 0; i < 5; i++) cg_cli_table_add(&t, h[i]);
-    for (size_t i = 0; i < cl->n; i++) {
-        const cg_ynode_t *c = cl->items[i];
-        cg_cli_table_add(&t, s(c, "name"));
-        cg_cli_table_add(&t, s(c, "region"));
-        cg_cli_table_add(&t, s(c, "zone"));
-        cg_cli_table_add(&t, s(c, "static_gateways"));
-        cg_cli_table_add(&t, s(c, "live_instances"));
+    const cg_json_t *cl = section(root, "clusters", "CLUSTERS", "(none)", h, 5, &t);
+    if (!cl) return;
+    for (size_t i = 0; i < cg_json_len(cl); i++) {
+        cg_control_status_cluster_t c;
+        cg_control_status_read(cg_json_at(cl, i), cg_control_status_cluster_fields, &c);
+        cg_cli_table_add(&t, c.name);
+        cg_cli_table_add(&t, c.region);
+        cg_cli_table_add(&t, c.zone);
+        cg_cli_table_addf(&t, "%" PRIu64, c.static_gateways);
+        cg_cli_table_addf(&t, "%" PRIu64, c.live_instances);
     }
     cg_cli_table_print(&t, 2);
     printf("\n");
 }
 
-static void instances(const cg_ynode_t *root)
+static void instances(const cg_json_t *root)
 {
-    const cg_ynode_t *in = seq(root, "instances");
-    printf("INSTANCES\n");
-    if (!in || in->n == 0) {
-        printf("  (none live)\n\n");
-        return;
-    }
+    static const char *const h[] = {"ID",    "CLUSTER", "NAMESPACE", "LABELS",  "ADDRESS",
+                                    "ADMIN", "AGE",     "HEARTBEAT", "SNAPSHOT"};
     cg_cli_table_t t;
-    cg_cli_table_init(&t, 9);
-    const char *h[] = {"ID",    "CLUSTER", "NAMESPACE", "LABELS",  "ADDRESS",
-                       "ADMIN", "AGE",     "HEARTBEAT", "SNAPSHOT"};
-    for (size_t i = 0; i < 9; i++) cg_cli_table_add(&t, h[i]);
-    for (size_t i = 0; i < in->n; i++) {
-        const cg_ynode_t *x = in->items[i];
+    const cg_json_t *in = section(root, "instances", "INSTANCES", "(none live)", h, 9, &t);
+    if (!in) return;
+    for (size_t i = 0; i < cg_json_len(in); i++) {
+        const cg_json_t *o = cg_json_at(in, i);
+        cg_control_status_instance_t x;
+        cg_control_status_read(o, cg_control_status_instance_fields, &x);
         cg_buf_t b = {0};
-        cg_cli_table_addf(&t, "%.12s", s(x, "id") ? s(x, "id") : "?");
-        cg_cli_table_add(&t, s(x, "cluster"));
-        cg_cli_table_add(&t, s(x, "namespace"));
-        const cg_ynode_t *l = cg_ynode_get(x, "labels");
-        for (size_t j = 0; l && l->kind == CG_YNODE_MAP && j < l->n; j++)
-            cg_buf_printf(&b, "%s%s=%s", j ? "," : "", cg_ynode_key(l, j)->text,
-                          cg_ynode_value(l, j)->text);
+        cg_cli_table_addf(&t, "%.12s", x.id ? x.id : "?");
+        cg_cli_table_add(&t, x.cluster);
+        cg_cli_table_add(&t, x.namespace_);
+        const cg_json_t *l = cg_json_get(o, "labels");
+        for (void *it = cg_json_iter(l); it; it = cg_json_next(l, it)) {
+            const char *v = cg_json_string(cg_json_iter_value(it), NULL);
+            cg_buf_printf(&b, "%s%s=%s", b.len ? "," : "", cg_json_iter_key(it), v ? v : "");
+        }
         cg_buf_append(&b, "", 1);
         cg_cli_table_add(&t, b.base);
-        cg_cli_table_add(&t, s(x, "address"));
-        cg_cli_table_add(&t, s(x, "admin"));
+        cg_cli_table_add(&t, x.address);
+        cg_cli_table_add(&t, x.admin);
         cg_buf_reset(&b);
-        duration(&b, cg_control_doc_int(x, "age_ms", 0));
+        duration(&b, (long long)x.age_ms);
         cg_buf_append(&b, "", 1);
         cg_cli_table_add(&t, b.base);
         cg_buf_reset(&b);
-        duration(&b, cg_control_doc_int(x, "last_heartbeat_ms_ago", 0));
+        duration(&b, (long long)x.last_heartbeat_ms_ago);
         cg_buf_append_str(&b, " ago");
         cg_buf_append(&b, "", 1);
         cg_cli_table_add(&t, b.base);
-        cg_cli_table_addf(&t, "v%s%s", s(x, "snapshot_version") ? s(x, "snapshot_version") : "?",
-                          s(x, "error") ? " (stale: error)" : "");
+        cg_cli_table_addf(&t, "v%" PRIu64 "%s", x.snapshot_version,
+                          x.error ? " (stale: error)" : "");
         cg_buf_free(&b);
     }
     cg_cli_table_print(&t, 2);
-    for (size_t i = 0; i < in->n; i++)
-        if (s(in->items[i], "error"))
-            printf("  ! %.12s keeps its last snapshot: %s", s(in->items[i], "id"),
-                   s(in->items[i], "error"));
+    for (size_t i = 0; i < cg_json_len(in); i++) {
+        cg_control_status_instance_t x;
+        cg_control_status_read(cg_json_at(in, i), cg_control_status_instance_fields, &x);
+        if (x.error) printf("  ! %.12s keeps its last snapshot: %s", x.id, x.error);
+    }
     printf("\n");
 }
 
@@ -124,85 +124,101 @@ static const char *why_mode(const char *mode)
     return "service: endpoints of a Service";
 }
 
-static void destination(const cg_ynode_t *d)
+static int same(const char *a, const char *b)
 {
-    const char *mode = s(d, "mode");
-    printf("    destination %s\n      %s\n", s(d, "name"), why_mode(mode));
-    const cg_ynode_t *eps = seq(d, "endpoints"), *ws = seq(d, "weights");
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+static void destination(const cg_json_t *o)
+{
+    cg_control_status_dest_t d;
+    cg_control_status_read(o, cg_control_status_dest_fields, &d);
+    printf("    destination %s\n      %s\n", d.name, why_mode(d.mode));
+    const cg_json_t *eps = cg_json_get(o, "endpoints"), *ws = cg_json_get(o, "weights");
     cg_cli_table_t t;
-    int weighted = mode && !strcmp(mode, "weighted");
+    int weighted = d.mode && !strcmp(d.mode, "weighted");
     cg_cli_table_init(&t, 4);
     const char *h[] = {"CLUSTER", "REGION", weighted ? "WEIGHT" : "PRIORITY", "ENDPOINTS"};
     for (size_t i = 0; i < 4; i++) cg_cli_table_add(&t, h[i]);
     /* one row per cluster, in endpoint order (weighted: in weight order) */
     CG_VEC(const char *) seen = {0};
-    size_t nrows = weighted && ws ? ws->n : eps ? eps->n : 0;
+    size_t nrows = cg_json_len(weighted ? ws : eps);
     for (size_t i = 0; i < nrows; i++) {
-        const char *cl = weighted ? s(ws->items[i], "cluster") : s(eps->items[i], "cluster");
+        cg_control_status_weight_t wt = {0};
+        cg_control_status_endpoint_t ep;
+        if (weighted)
+            cg_control_status_read(cg_json_at(ws, i), cg_control_status_weight_fields, &wt);
+        else
+            cg_control_status_read(cg_json_at(eps, i), cg_control_status_endpoint_fields, &ep);
+        const char *cl = weighted ? wt.cluster : ep.cluster;
         int dup = 0;
         for (size_t k = 0; k < seen.len && !dup; k++)
             dup = cl && seen.items[k] && !strcmp(seen.items[k], cl);
         if (dup) continue;
         cg_vec_push(&seen, cl);
         cg_buf_t b = {0};
-        const char *region = NULL, *prio = NULL;
-        for (size_t e = 0; eps && e < eps->n; e++) {
-            const char *ecl = s(eps->items[e], "cluster");
-            if (!(cl && ecl && !strcmp(cl, ecl)) && !(!cl && !ecl)) continue;
-            region = s(eps->items[e], "region");
-            prio = s(eps->items[e], "priority");
-            cg_buf_printf(&b, "%s%s:%s", b.len ? "," : "", s(eps->items[e], "address"),
-                          s(eps->items[e], "port"));
+        const char *region = NULL;
+        int have_prio = 0;
+        uint64_t prio = 0;
+        for (size_t e = 0; e < cg_json_len(eps); e++) {
+            cg_control_status_read(cg_json_at(eps, e), cg_control_status_endpoint_fields, &ep);
+            if (!same(cl, ep.cluster)) continue;
+            region = ep.region;
+            prio = ep.priority;
+            have_prio = 1;
+            cg_buf_printf(&b, "%s%s:%" PRIu64, b.len ? "," : "", ep.address, ep.port);
         }
         if (!b.len) cg_buf_append_str(&b, weighted ? "none: its share gets 503" : "none");
         cg_buf_append(&b, "", 1);
         cg_cli_table_add(&t, cl);
         cg_cli_table_add(&t, region);
         if (weighted)
-            cg_cli_table_add(&t, s(ws->items[i], "weight"));
-        else if (prio)
-            cg_cli_table_addf(&t, "%s (%s)", prio,
-                              !strcmp(prio, "0") ? "local region" : "remote: failover");
+            cg_cli_table_addf(&t, "%" PRIu64, wt.weight);
+        else if (have_prio)
+            cg_cli_table_addf(&t, "%" PRIu64 " (%s)", prio,
+                              prio == 0 ? "local region" : "remote: failover");
         else
             cg_cli_table_add(&t, NULL);
         cg_cli_table_add(&t, b.base);
         cg_buf_free(&b);
     }
-    if (seen.len == 0) {
-        cg_cli_table_print(&t, 6);
-        printf("      (no endpoints: requests get 503 no healthy upstream)\n");
-    } else {
-        cg_cli_table_print(&t, 6);
-    }
+    cg_cli_table_print(&t, 6);
+    if (seen.len == 0) printf("      (no endpoints: requests get 503 no healthy upstream)\n");
     cg_vec_free(&seen);
 }
 
-static void routing(const cg_ynode_t *root)
+static void routing(const cg_json_t *root)
 {
-    const cg_ynode_t *edges = seq(root, "edges");
+    const cg_json_t *edges = cg_json_get(root, "edges");
     printf("ROUTING (per hostname, per edge instance)\n");
-    if (!edges || edges->n == 0) {
+    if (cg_json_len(edges) == 0 || cg_json_type(edges) != CG_JSON_ARRAY) {
         printf("  (no live edge instance: none has a Gateway with a clusterDestination)\n");
         return;
     }
-    for (size_t i = 0; i < edges->n; i++) {
-        const cg_ynode_t *e = edges->items[i], *routes = seq(e, "routes"),
-                         *dests = seq(e, "destinations");
-        for (size_t r = 0; routes && r < routes->n; r++) {
-            const cg_ynode_t *rt = routes->items[r];
-            const char *dn = s(rt, "destination");
-            printf("  %s:%s  on edge %.12s (cluster %s, namespace %s, %s, region %s), gateway %s "
-                   "rule %s%s\n",
-                   s(rt, "hostname"), s(rt, "port"), s(e, "instance"), s(e, "cluster"),
-                   s(e, "namespace"), s(e, "address"), s(e, "region") ? s(e, "region") : "unknown",
-                   s(rt, "gateway"), s(rt, "rule"),
-                   cg_control_doc_int(rt, "matches", 0) ? " (with match conditions)" : "");
-            for (size_t d = 0; dests && d < dests->n; d++)
-                if (dn && s(dests->items[d], "name") && !strcmp(dn, s(dests->items[d], "name")))
-                    destination(dests->items[d]);
+    for (size_t i = 0; i < cg_json_len(edges); i++) {
+        const cg_json_t *eo = cg_json_at(edges, i), *routes = cg_json_get(eo, "routes"),
+                        *dests = cg_json_get(eo, "destinations");
+        cg_control_status_edge_t e;
+        cg_control_status_read(eo, cg_control_status_edge_fields, &e);
+        for (size_t r = 0; r < cg_json_len(routes); r++) {
+            cg_control_status_route_t rt;
+            cg_control_status_read(cg_json_at(routes, r), cg_control_status_route_fields, &rt);
+            printf("  %s:%" PRIu64 "  on edge %.12s (cluster %s, namespace %s, %s, region %s), "
+                   "gateway %s rule %" PRIu64 "%s\n",
+                   rt.hostname, rt.port, e.instance, e.cluster, e.namespace_, e.address,
+                   e.region ? e.region : "unknown", rt.gateway, rt.rule,
+                   rt.matches ? " (with match conditions)" : "");
+            for (size_t d = 0; d < cg_json_len(dests); d++) {
+                const char *name = cg_json_string(cg_json_get(cg_json_at(dests, d), "name"), NULL);
+                if (rt.destination && name && !strcmp(rt.destination, name))
+                    destination(cg_json_at(dests, d));
+            }
         }
-        const cg_ynode_t *w = seq(e, "warnings");
-        for (size_t k = 0; w && k < w->n; k++) printf("    warning: %s\n", w->items[k]->text);
+        const cg_json_t *w = cg_json_get(eo, "warnings");
+        for (size_t k = 0; k < cg_json_len(w); k++) {
+            const char *text = cg_json_string(cg_json_at(w, k), NULL);
+            printf("    warning: %s\n", text ? text : "");
+        }
     }
 }
 
@@ -215,26 +231,18 @@ int cg_cli_status(int argc, char **argv)
         {0, 0, 0, 0},
     };
     const char *control = NULL, *out = "table";
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o': out = optarg; break;
-        case 'C': control = optarg; break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return 2;
-        }
-    }
+    int rc = cg_cli_read_opts(argc, argv, "o:h", opts, usage, &out, &control, NULL, NULL);
+    if (rc >= 0) return rc;
     if (optind < argc || (strcmp(out, "table") && strcmp(out, "json"))) {
         fprintf(stderr, "crossgate status: %s (try --help)\n",
                 optind < argc ? "unexpected argument" : "-o wants table or json");
         return 2;
     }
     cg_cli_ctl_t ctl;
-    int rc = cg_cli_ctl_init(&ctl, "crossgate status", control);
+    rc = cg_cli_ctl_init(&ctl, "crossgate status", control);
     if (rc) return rc;
     cg_http_result_t res = {0};
-    cg_ystream_t ys = {0};
+    cg_json_t *doc = NULL;
     rc = 1;
     if (cg_cli_ctl_call(&ctl, "GET", "/v1/status", NULL, NULL, 0, &res)) goto Exit;
     if (res.status != 200) {
@@ -246,15 +254,16 @@ int cg_cli_status(int argc, char **argv)
         rc = 0;
         goto Exit;
     }
-    if (cg_cli_ctl_json(&ctl, &res, &ys)) goto Exit;
-    const cg_ynode_t *root = ys.docs[0].root;
-    printf("control plane %s, revision %s\n\n", ctl.url, s(root, "revision"));
-    clusters(root);
-    instances(root);
-    routing(root);
+    if (!(doc = cg_cli_read_answer(&ctl, &res))) goto Exit;
+    cg_control_status_top_t top;
+    cg_control_status_read(doc, cg_control_status_top_fields, &top);
+    printf("control plane %s, revision %" PRIu64 "\n\n", ctl.url, top.revision);
+    clusters(doc);
+    instances(doc);
+    routing(doc);
     rc = 0;
 Exit:
-    cg_ystream_free(&ys);
+    cg_json_free(doc);
     cg_http_result_free(&res);
     return rc;
 }

@@ -1,6 +1,8 @@
 /* `crossgate token create|list|revoke`: reader and join tokens on the control plane (admin). */
 #include "cli/cli.h"
 #include "cli/ctl.h"
+#include "cli/read.h"
+#include "control/tokens.h"
 #include "core/buf.h"
 #include "model/schema.h"
 
@@ -24,7 +26,8 @@ static const char usage[] =
     "Credential: --token-file, else $CROSSGATE_TOKEN, $CROSSGATE_TOKEN_FILE or\n"
     "~/.config/crossgate/token.\n";
 
-static int call(cg_cli_ctl_t *ctl, const char *method, const char *path, const char *body, cg_http_result_t *res)
+static int call(cg_cli_ctl_t *ctl, const char *method, const char *path, const char *body,
+                cg_http_result_t *res)
 {
     if (cg_cli_ctl_call(ctl, method, path, body ? "content-type: application/json\r\n" : NULL, body,
                         body ? strlen(body) : 0, res))
@@ -36,14 +39,14 @@ static int call(cg_cli_ctl_t *ctl, const char *method, const char *path, const c
 int cg_cli_token(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"cluster", required_argument, 0, 'c'},  {"role", required_argument, 0, 'r'},
-        {"ttl", required_argument, 0, 't'},      {"allow-address", required_argument, 0, 'a'},
-        {"control", required_argument, 0, 'C'},  {"token-file", required_argument, 0, 'T'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
+        {"cluster", required_argument, 0, 'c'}, {"role", required_argument, 0, 'r'},
+        {"ttl", required_argument, 0, 't'},     {"allow-address", required_argument, 0, 'a'},
+        {"control", required_argument, 0, 'C'}, {"token-file", required_argument, 0, 'T'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     const char *cluster = NULL, *role = NULL, *control = NULL, *token_file = NULL;
     int64_t ttl_ms = 0;
-    cg_buf_t allow = {0};
+    CG_VEC(const char *) allow = {0}; /* --allow-address values */
     int c, rc = 2;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -52,15 +55,14 @@ int cg_cli_token(int argc, char **argv)
         case 'r': role = optarg; break;
         case 't':
             if (cg_model_parse_duration(optarg, &ttl_ms) || ttl_ms < 1000) {
-                fprintf(stderr, "crossgate token: --ttl wants a duration of at least 1s (such as 24h), got \"%s\"\n",
+                fprintf(stderr,
+                        "crossgate token: --ttl wants a duration of at least 1s (such as 24h), got "
+                        "\"%s\"\n",
                         optarg);
                 goto Exit;
             }
             break;
-        case 'a':
-            cg_buf_append_str(&allow, allow.len ? "," : "");
-            cg_buf_append_json_str(&allow, optarg);
-            break;
+        case 'a': cg_vec_push(&allow, optarg); break;
         case 'C': control = optarg; break;
         case 'T': token_file = optarg; break;
         case 'h':
@@ -84,30 +86,27 @@ int cg_cli_token(int argc, char **argv)
     cg_http_result_t res = {0};
     if (!strcmp(verb, "create") && optind + 1 == argc) {
         if (!cluster == !role || (role && strcmp(role, "reader")) || (role && allow.len)) {
-            fprintf(stderr, "crossgate token create: give --cluster NAME (a join token) or --role reader\n");
+            fprintf(
+                stderr,
+                "crossgate token create: give --cluster NAME (a join token) or --role reader\n");
             goto Exit;
         }
         cg_buf_t body = {0};
-        cg_buf_printf(&body, "{\"role\":\"%s\"", role ? "reader" : "join");
-        if (cluster) {
-            cg_buf_append_str(&body, ",\"cluster\":");
-            cg_buf_append_json_str(&body, cluster);
-        }
-        if (ttl_ms) cg_buf_printf(&body, ",\"ttl_ms\":%" PRId64, ttl_ms);
-        if (allow.len) cg_buf_printf(&body, ",\"allow\":[%.*s]", (int)allow.len, allow.base);
-        cg_buf_append(&body, "}", 2);
+        cg_control_token_req_write(&body, role ? "reader" : "join", cluster, (uint64_t)ttl_ms,
+                                   allow.items, allow.len);
+        cg_buf_append(&body, "", 1);
         rc = call(&ctl, "POST", "/v1/tokens", body.base, &res);
         cg_buf_free(&body);
-        if (!rc) {
-            cg_ystream_t ys = {0};
-            rc = cg_cli_ctl_json(&ctl, &res, &ys);
-            if (!rc) {
-                const cg_ynode_t *t = cg_ynode_get(ys.docs[0].root, "token"), *id = cg_ynode_get(ys.docs[0].root, "id");
-                printf("%s\n", t ? t->text : "");
-                fprintf(stderr, "crossgate token: created %s token %s%s%s\n", role ? "reader" : "join",
-                        id ? id->text : "?", cluster ? " for cluster " : "", cluster ? cluster : "");
-            }
-            cg_ystream_free(&ys);
+        cg_json_t *doc = rc ? NULL : cg_cli_read_answer(&ctl, &res);
+        if (!rc && !doc) rc = 1;
+        if (doc) {
+            cg_control_token_new_t made;
+            cg_control_token_new_read(doc, &made);
+            printf("%s\n", made.token ? made.token : "");
+            fprintf(stderr, "crossgate token: created %s token %s%s%s\n", role ? "reader" : "join",
+                    made.id ? made.id : "?", cluster ? " for cluster " : "",
+                    cluster ? cluster : "");
+            cg_json_free(doc);
         }
     } else if (!strcmp(verb, "list") && optind + 1 == argc) {
         rc = call(&ctl, "GET", "/v1/tokens", NULL, &res);
@@ -123,6 +122,6 @@ int cg_cli_token(int argc, char **argv)
     }
     cg_http_result_free(&res);
 Exit:
-    cg_buf_free(&allow);
+    cg_vec_free(&allow);
     return rc;
 }

@@ -1,253 +1,452 @@
 /* What the control plane knows, rendered: GET /v1/status (JSON) and GET /metrics (Prometheus). */
+#include "control/status.h"
+
 #include "control/api.h"
 
 #include "core/clock.h"
+#include "core/json.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <string.h>
 
-/* Absent strings are written as "" in the API's answers. */
-static void jstr(cg_buf_t *b, const char *s)
+/* ---- the status document (control/status.h) ---- */
+
+#define STR(T, key, m)                                                                             \
+    {                                                                                              \
+        key, CG_STATUS_STR, offsetof(T, m)                                                         \
+    }
+#define U64(T, key, m)                                                                             \
+    {                                                                                              \
+        key, CG_STATUS_U64, offsetof(T, m)                                                         \
+    }
+#define MORE(key)                                                                                  \
+    {                                                                                              \
+        key, CG_STATUS_MORE, 0                                                                     \
+    }
+#define END                                                                                        \
+    {                                                                                              \
+        NULL, CG_STATUS_MORE, 0                                                                    \
+    }
+
+const cg_control_status_field_t cg_control_status_top_fields[] = {
+    U64(cg_control_status_top_t, "revision", revision),
+    MORE("resources"),
+    MORE("clusters"),
+    MORE("instances"),
+    MORE("edges"),
+    END,
+};
+
+#define T cg_control_status_cluster_t
+const cg_control_status_field_t cg_control_status_cluster_fields[] = {
+    STR(T, "name", name),
+    STR(T, "region", region),
+    STR(T, "zone", zone),
+    U64(T, "static_gateways", static_gateways),
+    U64(T, "live_instances", live_instances),
+    END,
+};
+#undef T
+
+#define T cg_control_status_instance_t
+const cg_control_status_field_t cg_control_status_instance_fields[] = {
+    STR(T, "id", id),
+    STR(T, "cluster", cluster),
+    STR(T, "namespace", namespace_),
+    MORE("labels"),
+    STR(T, "address", address),
+    STR(T, "admin", admin),
+    STR(T, "registered", registered),
+    U64(T, "age_ms", age_ms),
+    U64(T, "last_heartbeat_ms_ago", last_heartbeat_ms_ago),
+    U64(T, "snapshot_version", snapshot_version),
+    STR(T, "error", error),
+    END,
+};
+#undef T
+
+#define T cg_control_status_edge_t
+const cg_control_status_field_t cg_control_status_edge_fields[] = {
+    STR(T, "instance", instance),
+    STR(T, "cluster", cluster),
+    STR(T, "namespace", namespace_),
+    STR(T, "address", address),
+    STR(T, "region", region),
+    U64(T, "snapshot_version", snapshot_version),
+    MORE("routes"),
+    MORE("destinations"),
+    MORE("warnings"),
+    END,
+};
+#undef T
+
+#define T cg_control_status_route_t
+const cg_control_status_field_t cg_control_status_route_fields[] = {
+    STR(T, "hostname", hostname),
+    U64(T, "port", port),
+    U64(T, "rule", rule),
+    U64(T, "matches", matches),
+    STR(T, "gateway", gateway),
+    STR(T, "destination", destination),
+    END,
+};
+#undef T
+
+#define T cg_control_status_dest_t
+const cg_control_status_field_t cg_control_status_dest_fields[] = {
+    STR(T, "name", name),
+    STR(T, "mode", mode),
+    U64(T, "overprovisioning", overprovisioning),
+    MORE("endpoints"), /* written by dest_more, as every MORE member by its object's function */
+    MORE("weights"),
+    END,
+};
+#undef T
+
+#define T cg_control_status_endpoint_t
+const cg_control_status_field_t cg_control_status_endpoint_fields[] = {
+    STR(T, "address", address),
+    U64(T, "port", port),
+    STR(T, "cluster", cluster),
+    STR(T, "region", region),
+    U64(T, "priority", priority),
+    U64(T, "weight", weight),
+    END,
+};
+#undef T
+
+#define T cg_control_status_weight_t
+const cg_control_status_field_t cg_control_status_weight_fields[] = {
+    STR(T, "cluster", cluster),
+    U64(T, "weight", weight),
+    END,
+};
+#undef T
+
+const cg_control_status_field_t *
+cg_control_status_write(cg_jw_t *w, const cg_control_status_field_t *f, const void *row)
 {
-    cg_buf_append_json_str(b, s ? s : "");
+    for (; f->key; f++) {
+        const char *at = (const char *)row + f->offset;
+        switch (f->type) {
+        case CG_STATUS_STR: {
+            const char *v;
+            memcpy(&v, at, sizeof(v));
+            cg_jw_kstr(w, f->key, v);
+            break;
+        }
+        case CG_STATUS_U64: {
+            uint64_t v;
+            memcpy(&v, at, sizeof(v));
+            cg_jw_ku64(w, f->key, v);
+            break;
+        }
+        case CG_STATUS_MORE: return f;
+        }
+    }
+    return NULL;
 }
 
-static void jkey_str(cg_buf_t *b, const char *key, const char *v, int comma)
+void cg_control_status_read(const cg_json_t *obj, const cg_control_status_field_t *f, void *row)
 {
-    cg_buf_printf(b, "%s\"%s\":", comma ? "," : "", key);
-    if (v)
-        jstr(b, v);
-    else
-        cg_buf_append_str(b, "null");
+    for (; f->key; f++) {
+        char *at = (char *)row + f->offset;
+        const cg_json_t *v = cg_json_get(obj, f->key);
+        if (f->type == CG_STATUS_STR) {
+            const char *s = cg_json_string(v, NULL);
+            memcpy(at, &s, sizeof(s));
+        } else if (f->type == CG_STATUS_U64) {
+            int64_t i = cg_json_int(v);
+            uint64_t u = i > 0 ? (uint64_t)i : 0;
+            memcpy(at, &u, sizeof(u));
+        }
+    }
 }
 
-static void instance_json(cg_control_t *cp, const cg_control_inst_t *inst, cg_buf_t *b)
+/* One object: its table's members, with `more` writing each CG_STATUS_MORE member's value
+ * (NULL for a table without any). */
+typedef void (*more_fn)(cg_jw_t *w, const char *key, const void *ctx);
+
+static void write_object(cg_jw_t *w, const cg_control_status_field_t *f, const void *row,
+                         more_fn more, const void *ctx)
+{
+    cg_jw_obj(w);
+    while ((f = cg_control_status_write(w, f, row))) {
+        cg_jw_key(w, f->key);
+        more(w, f->key, ctx);
+        f++;
+    }
+    cg_jw_end(w);
+}
+
+static void instance_more(cg_jw_t *w, const char *key, const void *ctx)
+{
+    const cg_control_inst_t *inst = ctx;
+    cg_jw_obj(w); /* labels; absent label strings are written as "" */
+    for (size_t i = 0; i < inst->nlabels; i++) {
+        cg_jw_key(w, inst->labels[i].key ? inst->labels[i].key : "");
+        cg_jw_str(w, inst->labels[i].value ? inst->labels[i].value : "");
+    }
+    cg_jw_end(w);
+}
+
+static void instance_json(cg_control_t *cp, const cg_control_inst_t *inst, cg_jw_t *w)
 {
     const cg_control_wentry_t *e = inst->data;
     uint64_t now = cp->loop->now_ms;
     char when[32];
     cg_clock_format_iso8601(inst->registered_wall_us, when);
-    jkey_str(b, "id", inst->id, 0);
-    jkey_str(b, "cluster", inst->cluster, 1);
-    jkey_str(b, "namespace", inst->namespace_, 1);
-    cg_buf_append_str(b, ",\"labels\":{");
-    for (size_t i = 0; i < inst->nlabels; i++) {
-        if (i) cg_buf_append_str(b, ",");
-        jstr(b, inst->labels[i].key);
-        cg_buf_append_str(b, ":");
-        jstr(b, inst->labels[i].value);
-    }
-    cg_buf_append_str(b, "}");
-    jkey_str(b, "address", inst->address, 1);
-    jkey_str(b, "admin", inst->admin, 1);
-    jkey_str(b, "registered", when, 1);
-    cg_buf_printf(b, ",\"age_ms\":%" PRIu64 ",\"last_heartbeat_ms_ago\":%" PRIu64,
-                  now - inst->registered_ms, now - inst->heartbeat_ms);
-    cg_buf_printf(b, ",\"snapshot_version\":%" PRIu64, e ? e->version : 0);
-    jkey_str(b, "error", e ? e->error : NULL, 1);
+    cg_control_status_instance_t row = {
+        .id = inst->id,
+        .cluster = inst->cluster,
+        .namespace_ = inst->namespace_,
+        .address = inst->address,
+        .admin = inst->admin,
+        .registered = when,
+        .age_ms = now - inst->registered_ms,
+        .last_heartbeat_ms_ago = now - inst->heartbeat_ms,
+        .snapshot_version = e ? e->version : 0,
+        .error = e ? e->error : NULL,
+    };
+    write_object(w, cg_control_status_instance_fields, &row, instance_more, inst);
+}
+
+static void instances_json(cg_control_t *cp, cg_jw_t *w)
+{
+    cg_jw_arr(w);
+    for (size_t i = 0; i < cp->leases.items.len; i++)
+        instance_json(cp, cp->leases.items.items[i], w);
+    cg_jw_end(w);
 }
 
 void cg_control__instances_json(cg_control_t *cp, cg_buf_t *b)
 {
-    cg_buf_append_str(b, "{\"instances\":[");
-    for (size_t i = 0; i < cp->leases.items.len; i++) {
-        cg_buf_append_str(b, i ? ",{" : "{");
-        instance_json(cp, cp->leases.items.items[i], b);
-        cg_buf_append_str(b, "}");
+    cg_jw_t w = cg_jw(b);
+    cg_jw_obj(&w);
+    cg_jw_key(&w, "instances");
+    instances_json(cp, &w);
+    cg_jw_end(&w);
+    cg_buf_append_str(b, "\n");
+}
+
+static void dest_more(cg_jw_t *w, const char *key, const void *ctx)
+{
+    const cg_snap_destination_t *d = ctx;
+    cg_jw_arr(w);
+    if (!strcmp(key, "endpoints")) {
+        for (size_t e = 0; e < d->nendpoints; e++) {
+            const cg_snap_endpoint_t *ep = &d->endpoints[e];
+            cg_control_status_endpoint_t row = {ep->address, ep->port,     ep->cluster,
+                                                ep->region,  ep->priority, ep->weight};
+            write_object(w, cg_control_status_endpoint_fields, &row, NULL, NULL);
+        }
+    } else {
+        for (size_t i = 0; i < d->nweights; i++) {
+            cg_control_status_weight_t row = {d->weights[i].cluster, d->weights[i].weight};
+            write_object(w, cg_control_status_weight_fields, &row, NULL, NULL);
+        }
     }
-    cg_buf_append_str(b, "]}\n");
+    cg_jw_end(w);
 }
 
 /* An edge's routing: which destination each hostname uses, and each destination's endpoints. */
-static void edge_json(const cg_control_inst_t *inst, const cg_snapshot_t *s, cg_buf_t *b)
+static void edge_more(cg_jw_t *w, const char *key, const void *ctx)
 {
-    jkey_str(b, "instance", inst->id, 0);
-    jkey_str(b, "cluster", inst->cluster, 1);
-    jkey_str(b, "namespace", inst->namespace_, 1);
-    jkey_str(b, "address", inst->address, 1);
-    jkey_str(b, "region", s->region, 1);
-    cg_buf_printf(b, ",\"snapshot_version\":%" PRIu64 ",\"routes\":[", s->version);
-    int first = 1;
-    for (size_t i = 0; i < s->nservers; i++) {
-        const cg_snap_server_t *v = &s->servers[i];
-        for (size_t r = 0; r < v->nrules; r++) {
-            const cg_snap_rule_t *rule = &v->rules[r];
-            if (rule->action != CG_ACTION_ROUTE || rule->destination >= s->ndestinations) continue;
-            cg_buf_append_str(b, first ? "{" : ",{");
-            jkey_str(b, "hostname", v->hostname, 0);
-            cg_buf_printf(b, ",\"port\":%u,\"rule\":%zu,\"matches\":%zu", (unsigned)v->port, r,
-                          rule->nmatches);
-            jkey_str(b, "gateway", v->gateway, 1);
-            jkey_str(b, "destination", s->destinations[rule->destination].name, 1);
-            cg_buf_append_str(b, "}");
-            first = 0;
+    const cg_snapshot_t *s = ctx;
+    cg_jw_arr(w);
+    if (!strcmp(key, "routes")) {
+        for (size_t i = 0; i < s->nservers; i++) {
+            const cg_snap_server_t *v = &s->servers[i];
+            for (size_t r = 0; r < v->nrules; r++) {
+                const cg_snap_rule_t *rule = &v->rules[r];
+                if (rule->action != CG_ACTION_ROUTE || rule->destination >= s->ndestinations)
+                    continue;
+                cg_control_status_route_t row = {
+                    v->hostname,    v->port,    r,
+                    rule->nmatches, v->gateway, s->destinations[rule->destination].name};
+                write_object(w, cg_control_status_route_fields, &row, NULL, NULL);
+            }
         }
-    }
-    cg_buf_append_str(b, "],\"destinations\":[");
-    for (size_t i = 0; i < s->ndestinations; i++) {
-        const cg_snap_destination_t *d = &s->destinations[i];
-        cg_buf_append_str(b, i ? ",{" : "{");
-        jkey_str(b, "name", d->name, 0);
-        cg_buf_printf(b, ",\"mode\":\"%s\",\"overprovisioning\":%" PRIu32 ",\"endpoints\":[",
-                      cg_dest_mode_name(d->mode), d->policy.overprovisioning);
-        for (size_t e = 0; e < d->nendpoints; e++) {
-            const cg_snap_endpoint_t *ep = &d->endpoints[e];
-            cg_buf_append_str(b, e ? ",{" : "{");
-            jkey_str(b, "address", ep->address, 0);
-            cg_buf_printf(b, ",\"port\":%u", (unsigned)ep->port);
-            jkey_str(b, "cluster", ep->cluster, 1);
-            jkey_str(b, "region", ep->region, 1);
-            cg_buf_printf(b, ",\"priority\":%" PRIu32 ",\"weight\":%" PRIu32 "}", ep->priority,
-                          ep->weight);
+    } else if (!strcmp(key, "destinations")) {
+        for (size_t i = 0; i < s->ndestinations; i++) {
+            const cg_snap_destination_t *d = &s->destinations[i];
+            cg_control_status_dest_t row = {d->name, cg_dest_mode_name(d->mode),
+                                            d->policy.overprovisioning};
+            write_object(w, cg_control_status_dest_fields, &row, dest_more, d);
         }
-        cg_buf_append_str(b, "],\"weights\":[");
-        for (size_t w = 0; w < d->nweights; w++) {
-            cg_buf_append_str(b, w ? ",{" : "{");
-            jkey_str(b, "cluster", d->weights[w].cluster, 0);
-            cg_buf_printf(b, ",\"weight\":%" PRIu32 "}", d->weights[w].weight);
+    } else {
+        for (size_t i = 0; i < s->nwarnings; i++)
+            cg_jw_str(w, s->warnings[i] ? s->warnings[i] : "");
+    }
+    cg_jw_end(w);
+}
+
+typedef struct top_ctx {
+    cg_control_t *cp;
+    const cg_resource_set_t *rs;
+} top_ctx_t;
+
+static void top_more(cg_jw_t *w, const char *key, const void *ctx)
+{
+    cg_control_t *cp = ((const top_ctx_t *)ctx)->cp;
+    const cg_resource_set_t *rs = ((const top_ctx_t *)ctx)->rs;
+    if (!strcmp(key, "resources")) {
+        cg_jw_obj(w);
+        cg_jw_ku64(w, "Cluster", rs->nclusters);
+        cg_jw_ku64(w, "Service", rs->nservices);
+        cg_jw_ku64(w, "Gateway", rs->ngateways);
+        cg_jw_end(w);
+    } else if (!strcmp(key, "clusters")) {
+        cg_jw_arr(w);
+        for (size_t i = 0; i < rs->nclusters; i++) {
+            const cg_model_cluster_t *c = &rs->clusters[i];
+            cg_control_status_cluster_t row = {c->metadata.name, c->spec.locality.region,
+                                               c->spec.locality.zone, c->spec.ngateways, 0};
+            for (size_t j = 0; j < cp->leases.items.len; j++)
+                if (!strcmp(cp->leases.items.items[j]->cluster, c->metadata.name))
+                    row.live_instances++;
+            write_object(w, cg_control_status_cluster_fields, &row, NULL, NULL);
         }
-        cg_buf_append_str(b, "]}");
+        cg_jw_end(w);
+    } else if (!strcmp(key, "instances")) {
+        instances_json(cp, w);
+    } else {
+        cg_jw_arr(w);
+        for (size_t i = 0; i < cp->leases.items.len; i++) {
+            const cg_control_inst_t *inst = cp->leases.items.items[i];
+            const cg_control_wentry_t *e = inst->data;
+            if (!e || !e->snap || !e->edge) continue;
+            cg_control_status_edge_t row = {inst->id,      inst->cluster,   inst->namespace_,
+                                            inst->address, e->snap->region, e->snap->version};
+            write_object(w, cg_control_status_edge_fields, &row, edge_more, e->snap);
+        }
+        cg_jw_end(w);
     }
-    cg_buf_append_str(b, "],\"warnings\":[");
-    for (size_t i = 0; i < s->nwarnings; i++) {
-        if (i) cg_buf_append_str(b, ",");
-        jstr(b, s->warnings[i]);
-    }
-    cg_buf_append_str(b, "]");
 }
 
 void cg_control__status_json(cg_control_t *cp, cg_buf_t *b)
 {
-    const cg_resource_set_t *rs = cg_control_store_view(&cp->store);
-    cg_buf_printf(b,
-                  "{\"revision\":%" PRIu64
-                  ",\"resources\":{\"Cluster\":%zu,\"Service\":%zu,\"Gateway\":%zu}",
-                  cg_control_store_revision(&cp->store), rs->nclusters, rs->nservices, rs->ngateways);
-    cg_buf_append_str(b, ",\"clusters\":[");
-    for (size_t i = 0; i < rs->nclusters; i++) {
-        const cg_model_cluster_t *c = &rs->clusters[i];
-        size_t live = 0;
-        for (size_t j = 0; j < cp->leases.items.len; j++)
-            if (!strcmp(cp->leases.items.items[j]->cluster, c->metadata.name)) live++;
-        cg_buf_append_str(b, i ? ",{" : "{");
-        jkey_str(b, "name", c->metadata.name, 0);
-        jkey_str(b, "region", c->spec.locality.region, 1);
-        jkey_str(b, "zone", c->spec.locality.zone, 1);
-        cg_buf_printf(b, ",\"static_gateways\":%zu,\"live_instances\":%zu}", c->spec.ngateways,
-                      live);
-    }
-    cg_buf_append_str(b, "],\"instances\":[");
-    for (size_t i = 0; i < cp->leases.items.len; i++) {
-        cg_buf_append_str(b, i ? ",{" : "{");
-        instance_json(cp, cp->leases.items.items[i], b);
-        cg_buf_append_str(b, "}");
-    }
-    cg_buf_append_str(b, "],\"edges\":[");
-    int first = 1;
-    for (size_t i = 0; i < cp->leases.items.len; i++) {
-        const cg_control_inst_t *inst = cp->leases.items.items[i];
-        const cg_control_wentry_t *e = inst->data;
-        if (!e || !e->snap || !e->edge) continue;
-        cg_buf_append_str(b, first ? "{" : ",{");
-        edge_json(inst, e->snap, b);
-        cg_buf_append_str(b, "}");
-        first = 0;
-    }
-    cg_buf_append_str(b, "]}\n");
+    top_ctx_t ctx = {cp, cg_control_store_view(&cp->store)};
+    cg_control_status_top_t row = {cg_control_store_revision(&cp->store)};
+    cg_jw_t w = cg_jw(b);
+    write_object(&w, cg_control_status_top_fields, &row, top_more, &ctx);
+    cg_buf_append_str(b, "\n");
 }
 
 /* ---- metrics: one table, rendered in Prometheus text format ---- */
 
-typedef enum {
-    M_RESOURCES,
-    M_INSTANCES,
-    M_APPLY,
-    M_DELETE,
-    M_UNAUTH,
-    M_REGISTER,
-    M_EXPIRED,
-    M_WATCHES,
-    M_COMPUTED,
-    M_BUMPED,
-    M_REVISION,
-    M_STALLS,
-    M_RECOMPUTES,
-    M_EVICTED,
-    M_TIMED_OUT,
-    M_CONNS,
-    M_FORBIDDEN,
-    M_LIMITED
-} metric_id_t;
+/* One sample of a metric: a number of the control plane, of the store's resource set, or the
+ * store's revision (asked of the store: its fields are its own), by where it lives (a uint64_t,
+ * size_t or uint32_t member). */
+enum { IN_CP, IN_RS, IN_REVISION };
+typedef struct sample {
+    const char *labels; /* "" or "{kind=\"Cluster\"}" */
+    int in;             /* IN_*: which of those offset is in */
+    size_t offset, size;
+} sample_t;
+
+#define CP(labels, m)                                                                              \
+    {                                                                                              \
+        labels, IN_CP, offsetof(cg_control_t, m), sizeof(((cg_control_t *)0)->m)                   \
+    }
+#define RS(labels, m)                                                                              \
+    {                                                                                              \
+        labels, IN_RS, offsetof(cg_resource_set_t, m), sizeof(((cg_resource_set_t *)0)->m)         \
+    }
+
+#define REVISION()                                                                                 \
+    {                                                                                              \
+        "", IN_REVISION, 0, sizeof(uint64_t)                                                       \
+    }
+
+#define COUNTER(name, help, ...)                                                                   \
+    {                                                                                              \
+        name, "counter", help,                                                                     \
+        {                                                                                          \
+            __VA_ARGS__                                                                            \
+        }                                                                                          \
+    }
+#define GAUGE(name, help, ...)                                                                     \
+    {                                                                                              \
+        name, "gauge", help,                                                                       \
+        {                                                                                          \
+            __VA_ARGS__                                                                            \
+        }                                                                                          \
+    }
 
 static const struct {
-    metric_id_t id;
     const char *name, *type, *help;
+    sample_t samples[3]; /* up to the first with size 0 */
 } metrics[] = {
-    {M_RESOURCES, "crossgate_control_resources", "gauge", "Stored resources by kind."},
-    {M_INSTANCES, "crossgate_control_instances_live", "gauge",
-     "Gateway instances holding a lease."},
-    {M_APPLY, "crossgate_control_apply_requests_total", "counter", "Apply requests by result."},
-    {M_DELETE, "crossgate_control_delete_requests_total", "counter", "Delete requests by result."},
-    {M_UNAUTH, "crossgate_control_unauthorized_total", "counter",
-     "Requests refused for a missing or wrong token."},
-    {M_REGISTER, "crossgate_control_registrations_total", "counter", "Instance registrations."},
-    {M_EXPIRED, "crossgate_control_leases_expired_total", "counter",
-     "Leases that expired without heartbeats."},
-    {M_WATCHES, "crossgate_control_watches_active", "gauge", "Snapshot long-polls parked now."},
-    {M_COMPUTED, "crossgate_control_snapshots_computed_total", "counter", "Snapshot translations."},
-    {M_BUMPED, "crossgate_control_snapshot_versions_total", "counter",
-     "Snapshot versions handed out (content changed)."},
-    {M_REVISION, "crossgate_control_revision", "gauge", "Global resource revision."},
-    {M_STALLS, "crossgate_control_stalls_total", "counter",
-     "Times the control plane found it had not run for a while and credited every lease with it."},
-    {M_RECOMPUTES, "crossgate_control_recomputes_total", "counter",
-     "Snapshot recomputes (instance churn is batched: a burst costs one per 20 ms)."},
-    {M_EVICTED, "crossgate_control_connections_evicted_total", "counter",
-     "API connections closed to make room at --max-connections (the longest waiting first)."},
-    {M_TIMED_OUT, "crossgate_control_requests_timed_out_total", "counter",
-     "API connections closed because a request did not complete within --request-timeout."},
-    {M_CONNS, "crossgate_control_connections", "gauge", "Open API connections."},
-    {M_FORBIDDEN, "crossgate_control_forbidden_total", "counter",
-     "Requests refused because the token's role or scope does not allow them (403)."},
-    {M_LIMITED, "crossgate_control_rate_limited_total", "counter",
-     "Registrations or watches refused over their limit (429)."},
+    GAUGE("crossgate_control_resources", "Stored resources by kind.",
+          RS("{kind=\"Cluster\"}", nclusters), RS("{kind=\"Service\"}", nservices),
+          RS("{kind=\"Gateway\"}", ngateways)),
+    GAUGE("crossgate_control_instances_live", "Gateway instances holding a lease.",
+          CP("", leases.items.len)),
+    COUNTER("crossgate_control_apply_requests_total", "Apply requests by result.",
+            CP("{result=\"ok\"}", stats.apply_ok),
+            CP("{result=\"rejected\"}", stats.apply_rejected)),
+    COUNTER("crossgate_control_delete_requests_total", "Delete requests by result.",
+            CP("{result=\"ok\"}", stats.delete_ok),
+            CP("{result=\"rejected\"}", stats.delete_rejected)),
+    COUNTER("crossgate_control_unauthorized_total",
+            "Requests refused for a missing or wrong token.", CP("", stats.unauthorized)),
+    COUNTER("crossgate_control_registrations_total", "Instance registrations.",
+            CP("", stats.registrations)),
+    COUNTER("crossgate_control_leases_expired_total", "Leases that expired without heartbeats.",
+            CP("", stats.expired)),
+    GAUGE("crossgate_control_watches_active", "Snapshot long-polls parked now.",
+          CP("", watch.waiting)),
+    COUNTER("crossgate_control_snapshots_computed_total", "Snapshot translations.",
+            CP("", watch.computed)),
+    COUNTER("crossgate_control_snapshot_versions_total",
+            "Snapshot versions handed out (content changed).", CP("", watch.bumped)),
+    GAUGE("crossgate_control_revision", "Global resource revision.", REVISION()),
+    COUNTER("crossgate_control_stalls_total",
+            "Times the control plane found it had not run for a while and credited every lease "
+            "with it.",
+            CP("", leases.stalls)),
+    COUNTER("crossgate_control_recomputes_total",
+            "Snapshot recomputes (instance churn is batched: a burst costs one per 20 ms).",
+            CP("", recomputes)),
+    COUNTER("crossgate_control_connections_evicted_total",
+            "API connections closed to make room at --max-connections (the longest waiting first).",
+            CP("", httpd.evicted)),
+    COUNTER("crossgate_control_requests_timed_out_total",
+            "API connections closed because a request did not complete within --request-timeout.",
+            CP("", httpd.timed_out)),
+    GAUGE("crossgate_control_connections", "Open API connections.", CP("", httpd.nconns)),
+    COUNTER("crossgate_control_forbidden_total",
+            "Requests refused because the token's role or scope does not allow them (403).",
+            CP("", stats.forbidden)),
+    COUNTER("crossgate_control_rate_limited_total",
+            "Registrations or watches refused over their limit (429).", CP("", stats.rate_limited)),
 };
+
+static uint64_t sample_value(const void *base, const sample_t *s)
+{
+    const char *at = (const char *)base + s->offset;
+    if (s->size == sizeof(uint32_t)) {
+        uint32_t v;
+        memcpy(&v, at, sizeof(v));
+        return v;
+    }
+    uint64_t v;
+    memcpy(&v, at, sizeof(v));
+    return v;
+}
 
 void cg_control__metrics(cg_control_t *cp, cg_buf_t *b)
 {
-    const cg_resource_set_t *rs = cg_control_store_view(&cp->store);
+    _Static_assert(sizeof(size_t) == sizeof(uint64_t), "counts are read as 64-bit numbers");
+    uint64_t revision = cg_control_store_revision(&cp->store);
+    const void *in[] = {
+        [IN_CP] = cp, [IN_RS] = cg_control_store_view(&cp->store), [IN_REVISION] = &revision};
     for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++) {
         const char *n = metrics[i].name;
         cg_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", n, metrics[i].help, n, metrics[i].type);
-        switch (metrics[i].id) {
-        case M_RESOURCES:
-            cg_buf_printf(
-                b, "%s{kind=\"Cluster\"} %zu\n%s{kind=\"Service\"} %zu\n%s{kind=\"Gateway\"} %zu\n",
-                n, rs->nclusters, n, rs->nservices, n, rs->ngateways);
-            break;
-        case M_INSTANCES: cg_buf_printf(b, "%s %zu\n", n, cp->leases.items.len); break;
-        case M_APPLY:
-            cg_buf_printf(b, "%s{result=\"ok\"} %" PRIu64 "\n%s{result=\"rejected\"} %" PRIu64 "\n",
-                          n, cp->stats.apply_ok, n, cp->stats.apply_rejected);
-            break;
-        case M_DELETE:
-            cg_buf_printf(b, "%s{result=\"ok\"} %" PRIu64 "\n%s{result=\"rejected\"} %" PRIu64 "\n",
-                          n, cp->stats.delete_ok, n, cp->stats.delete_rejected);
-            break;
-        case M_UNAUTH: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->stats.unauthorized); break;
-        case M_REGISTER: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->stats.registrations); break;
-        case M_EXPIRED: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->stats.expired); break;
-        case M_WATCHES: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->watch.waiting); break;
-        case M_COMPUTED: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->watch.computed); break;
-        case M_BUMPED: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->watch.bumped); break;
-        case M_REVISION: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cg_control_store_revision(&cp->store)); break;
-        case M_STALLS: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->leases.stalls); break;
-        case M_RECOMPUTES: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->recomputes); break;
-        case M_EVICTED: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->httpd.evicted); break;
-        case M_TIMED_OUT: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->httpd.timed_out); break;
-        case M_CONNS: cg_buf_printf(b, "%s %u\n", n, cp->httpd.nconns); break;
-        case M_FORBIDDEN: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->stats.forbidden); break;
-        case M_LIMITED: cg_buf_printf(b, "%s %" PRIu64 "\n", n, cp->stats.rate_limited); break;
-        }
+        for (const sample_t *s = metrics[i].samples; s < metrics[i].samples + 3 && s->size; s++)
+            cg_buf_printf(b, "%s%s %" PRIu64 "\n", n, s->labels, sample_value(in[s->in], s));
     }
 }

@@ -1,7 +1,7 @@
 /* Control-plane credentials: digests on disk, constant-time checks, join-token scope. */
 #include "control/tokens.h"
 #include "core/err.h"
-#include "model/yaml.h"
+#include "core/json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 
 /* A token's secret reads "cgt_<16 hex id>_<32 hex secret>": the id finds the entry, the whole
  * string is what is hashed. The admin credential may be any line (--token-file). */
-#define PREFIX "cgt_"
+#define PREFIX     "cgt_"
 #define SECRET_HEX 32
 
 static const char *const role_names[] = {"admin", "reader", "join"};
@@ -163,7 +163,10 @@ static int save(cg_tokens_t *t, cg_buf_t *err)
 static int load(cg_tokens_t *t, cg_buf_t *err)
 {
     FILE *f = fopen(t->path, "re");
-    if (!f) return errno == ENOENT ? 0 : (cg_buf_printf(err, "cannot read %s: %s", t->path, strerror(errno)), CG_EIO);
+    if (!f)
+        return errno == ENOENT
+                   ? 0
+                   : (cg_buf_printf(err, "cannot read %s: %s", t->path, strerror(errno)), CG_EIO);
     char line[1024];
     int lineno = 0, r = 0;
     while (fgets(line, sizeof(line), f)) {
@@ -172,8 +175,8 @@ static int load(cg_tokens_t *t, cg_buf_t *err)
         char id[32], role[16], cluster[64], d[80], allow[400];
         uint64_t exp, created;
         cg_token_t *k = cg_xcalloc(1, sizeof(*k));
-        if (sscanf(line, "%31s %15s %63s %" SCNu64 " %" SCNu64 " %79s %399s", id, role, cluster, &exp, &created, d,
-                   allow) != 7 ||
+        if (sscanf(line, "%31s %15s %63s %" SCNu64 " %" SCNu64 " %79s %399s", id, role, cluster,
+                   &exp, &created, d, allow) != 7 ||
             strlen(id) != CG_TOKEN_ID_LEN || cg_role_parse(role, &k->role) || strlen(d) != 64 ||
             unhex(d, k->digest, 32)) {
             cg_buf_printf(err, "%s:%d: not a token line", t->path, lineno);
@@ -186,8 +189,8 @@ static int load(cg_tokens_t *t, cg_buf_t *err)
         k->expires_wall_ms = exp;
         k->created_wall_ms = created;
         if (strcmp(allow, "-")) {
-            for (char *save_p = NULL, *c = strtok_r(allow, ",", &save_p); c && k->nallow < CG_TOKEN_MAX_ALLOW;
-                 c = strtok_r(NULL, ",", &save_p))
+            for (char *save_p = NULL, *c = strtok_r(allow, ",", &save_p);
+                 c && k->nallow < CG_TOKEN_MAX_ALLOW; c = strtok_r(NULL, ",", &save_p))
                 if (cg_cidr_parse(c, &k->allow[k->nallow]) == 0) k->nallow++;
         }
         cg_vec_push(&t->items, k);
@@ -213,7 +216,8 @@ static char *read_line_file(const char *path, cg_buf_t *err)
         return NULL;
     }
     cg_iov_t v = cg_iov_trim(cg_iov(buf, (size_t)n));
-    while (v.len && (v.base[v.len - 1] == '\n' || v.base[v.len - 1] == '\r')) v = cg_iov_trim(cg_iov(v.base, v.len - 1));
+    while (v.len && (v.base[v.len - 1] == '\n' || v.base[v.len - 1] == '\r'))
+        v = cg_iov_trim(cg_iov(v.base, v.len - 1));
     if (v.len == 0 || memchr(v.base, '\n', v.len)) {
         cg_buf_printf(err, "%s must hold one non-empty line", path);
         return NULL;
@@ -221,7 +225,8 @@ static char *read_line_file(const char *path, cg_buf_t *err)
     return cg_xstrndup(v.base, v.len);
 }
 
-int cg_control_tokens_open(cg_tokens_t *t, const char *dir, const char *token_file, int *created, cg_buf_t *err)
+int cg_control_tokens_open(cg_tokens_t *t, const char *dir, const char *token_file, int *created,
+                           cg_buf_t *err)
 {
     char path[4096];
     *created = 0;
@@ -282,7 +287,8 @@ const cg_token_t *cg_control_tokens_check(cg_tokens_t *t, cg_iov_t h, uint64_t n
     uint8_t d[32];
     digest(s.base, s.len, d);
     if (t->admin_set && CRYPTO_memcmp(d, t->admin.digest, 32) == 0) return &t->admin;
-    if (s.len != sizeof(PREFIX) - 1 + CG_TOKEN_ID_LEN + 1 + SECRET_HEX || memcmp(s.base, PREFIX, 4)) return NULL;
+    if (s.len != sizeof(PREFIX) - 1 + CG_TOKEN_ID_LEN + 1 + SECRET_HEX || memcmp(s.base, PREFIX, 4))
+        return NULL;
     const char *id = s.base + 4;
     for (size_t i = 0; i < t->items.len; i++) {
         cg_token_t *k = t->items.items[i];
@@ -295,15 +301,17 @@ const cg_token_t *cg_control_tokens_check(cg_tokens_t *t, cg_iov_t h, uint64_t n
 }
 
 int cg_control_tokens_create(cg_tokens_t *t, cg_role_t role, const char *cluster, uint64_t ttl_ms,
-                             const cg_cidr_t *allow, size_t nallow, uint64_t now_wall_ms, char **secret,
-                             const cg_token_t **out, cg_buf_t *err)
+                             const cg_cidr_t *allow, size_t nallow, uint64_t now_wall_ms,
+                             char **secret, const cg_token_t **out, cg_buf_t *err)
 {
     if (role == CG_ROLE_ADMIN) {
-        cg_buf_printf(err, "there is one admin credential (DATA/admin.token); create reader or join tokens");
+        cg_buf_printf(
+            err, "there is one admin credential (DATA/admin.token); create reader or join tokens");
         return CG_EINVAL;
     }
     if ((role == CG_ROLE_JOIN) != (cluster && *cluster)) {
-        cg_buf_printf(err, role == CG_ROLE_JOIN ? "a join token needs a cluster" : "only join tokens have a cluster");
+        cg_buf_printf(err, role == CG_ROLE_JOIN ? "a join token needs a cluster"
+                                                : "only join tokens have a cluster");
         return CG_EINVAL;
     }
     if (cluster && strlen(cluster) >= sizeof(((cg_token_t *)0)->cluster)) {
@@ -364,28 +372,37 @@ int cg_control_tokens_revoke(cg_tokens_t *t, const char *id, cg_buf_t *err)
 
 void cg_control_tokens_json(const cg_tokens_t *t, cg_buf_t *out)
 {
-    cg_buf_append_str(out, "{\"tokens\":[");
+    cg_jw_t w = cg_jw(out);
+    cg_jw_obj(&w);
+    cg_jw_karr(&w, "tokens");
     for (size_t i = 0; i < t->items.len; i++) {
         const cg_token_t *k = t->items.items[i];
-        cg_buf_printf(out, "%s{\"id\":\"%s\",\"role\":\"%s\",\"cluster\":", i ? "," : "", k->id, cg_role_name(k->role));
-        if (k->cluster[0]) cg_buf_append_json_str(out, k->cluster);
-        else cg_buf_append_str(out, "null");
-        cg_buf_printf(out, ",\"created_ms\":%" PRIu64 ",\"expires_ms\":%" PRIu64 ",\"allow\":[", k->created_wall_ms,
-                      k->expires_wall_ms);
+        cg_jw_obj(&w);
+        cg_jw_kstr(&w, "id", k->id);
+        cg_jw_kstr(&w, "role", cg_role_name(k->role));
+        cg_jw_kstr(&w, "cluster", k->cluster[0] ? k->cluster : NULL);
+        cg_jw_ku64(&w, "created_ms", k->created_wall_ms);
+        cg_jw_ku64(&w, "expires_ms", k->expires_wall_ms);
+        cg_jw_karr(&w, "allow");
         for (size_t j = 0; j < k->nallow; j++) {
             char c[64];
             cidr_format(&k->allow[j], c, sizeof(c));
-            cg_buf_printf(out, "%s\"%s\"", j ? "," : "", c);
+            cg_jw_str(&w, c);
         }
-        cg_buf_append_str(out, "]}");
+        cg_jw_end(&w);
+        cg_jw_end(&w);
     }
-    cg_buf_append_str(out, "]}\n");
+    cg_jw_end(&w);
+    cg_jw_end(&w);
+    cg_buf_append_str(out, "\n");
 }
 
 int cg_control_tokens_take(cg_token_t *tok, uint64_t now_ms, double rate, double burst)
 {
-    if (tok->bucket_ms == 0) tok->bucket = burst;
-    else tok->bucket += (double)(now_ms - tok->bucket_ms) * rate / 1000.0;
+    if (tok->bucket_ms == 0)
+        tok->bucket = burst;
+    else
+        tok->bucket += (double)(now_ms - tok->bucket_ms) * rate / 1000.0;
     if (tok->bucket > burst) tok->bucket = burst;
     tok->bucket_ms = now_ms;
     if (tok->bucket < 1.0) return 0;
@@ -393,64 +410,126 @@ int cg_control_tokens_take(cg_token_t *tok, uint64_t now_ms, double rate, double
     return 1;
 }
 
-int cg_control_token_req_parse(const char *body, size_t len, cg_control_token_req_t *out, cg_buf_t *err)
+/* ---- POST /v1/tokens: the request and the answer, each described once ---- */
+
+/* The request's members, in the order `crossgate token create` writes them. */
+enum { REQ_ROLE, REQ_CLUSTER, REQ_TTL, REQ_ALLOW, REQ_N };
+static const char *const req_keys[REQ_N] = {"role", "cluster", "ttl_ms", "allow"};
+#define REQ_EXPECTED "role, cluster, ttl_ms, allow"
+
+/* A token request is small: past this many values and keys it is not one (the bound the
+ * request had when it was read as YAML, which also bounds its nesting). */
+#define REQ_MAX_NODES 64
+#define TTL_MAX_MS    (10ull * 365 * 86400 * 1000)
+
+void cg_control_token_req_write(cg_buf_t *out, const char *role, const char *cluster,
+                                uint64_t ttl_ms, const char *const *allow, size_t nallow)
 {
-    cg_ystream_t ys = {0};
-    cg_buf_t perr = {0};
-    int r = CG_EINVAL, have_role = 0;
+    cg_jw_t w = cg_jw(out);
+    cg_jw_obj(&w);
+    cg_jw_kstr(&w, req_keys[REQ_ROLE], role);
+    cg_jw_kstr_opt(&w, req_keys[REQ_CLUSTER], cluster);
+    if (ttl_ms) cg_jw_ku64(&w, req_keys[REQ_TTL], ttl_ms);
+    if (nallow) {
+        cg_jw_karr(&w, req_keys[REQ_ALLOW]);
+        for (size_t i = 0; i < nallow; i++) cg_jw_str(&w, allow[i]);
+        cg_jw_end(&w);
+    }
+    cg_jw_end(&w);
+}
+
+/* Values and keys in v, counting up to max + 1 at most. */
+static size_t count_nodes(const cg_json_t *v, size_t max)
+{
+    size_t n = 1;
+    if (cg_json_type(v) == CG_JSON_ARRAY) {
+        for (size_t i = 0; i < cg_json_len(v) && n <= max; i++)
+            n += count_nodes(cg_json_at(v, i), max - n);
+    } else if (cg_json_type(v) == CG_JSON_OBJECT) {
+        for (void *it = cg_json_iter(v); it && n <= max; it = cg_json_next(v, it))
+            n += 1 + count_nodes(cg_json_iter_value(it), max - n);
+    }
+    return n;
+}
+
+static int only_space(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!strchr(" \t\r\n", s[i])) return 0;
+    return 1;
+}
+
+/* One member of the request; 0, or -1 with the message in err. */
+static int req_member(const char *key, const cg_json_t *v, cg_control_token_req_t *out,
+                      cg_buf_t *err)
+{
+    int k = 0;
+    while (k < REQ_N && strcmp(key, req_keys[k])) k++;
+    size_t len = 0;
+    const char *s = cg_json_string(v, &len);
+    cg_json_type_t type = cg_json_type(v);
+    if (k == REQ_ROLE && s) {
+        if (cg_role_parse(s, &out->role) == 0) return 0;
+        cg_buf_printf(err, "role: expected reader or join");
+    } else if (k == REQ_CLUSTER && s) {
+        if (len == 0 || len >= sizeof(out->cluster)) {
+            cg_buf_printf(err, "cluster: expected a name of 1 to 63 characters");
+            return -1;
+        }
+        for (size_t j = 0; j < len; j++)
+            if ((unsigned char)s[j] <= ' ' || (unsigned char)s[j] >= 0x7f) {
+                cg_buf_printf(err, "cluster: must be printable ASCII without spaces");
+                return -1;
+            }
+        memcpy(out->cluster, s, len + 1);
+        return 0;
+    } else if (k == REQ_TTL && type != CG_JSON_ARRAY && type != CG_JSON_OBJECT) {
+        int64_t n = cg_json_int(v);
+        if (type == CG_JSON_INT && n >= 0 && (uint64_t)n <= TTL_MAX_MS) {
+            out->ttl_ms = (uint64_t)n;
+            return 0;
+        }
+        cg_buf_printf(err, "ttl_ms: expected milliseconds, at most 10 years");
+    } else if (k == REQ_ALLOW && type == CG_JSON_ARRAY) {
+        for (size_t j = 0; j < cg_json_len(v); j++) {
+            const char *c = cg_json_string(cg_json_at(v, j), NULL);
+            if (out->nallow == CG_TOKEN_MAX_ALLOW || !c ||
+                cg_cidr_parse(c, &out->allow[out->nallow])) {
+                cg_buf_printf(err, "allow: expected at most %d addresses or prefixes (10.0.0.0/8)",
+                              CG_TOKEN_MAX_ALLOW);
+                return -1;
+            }
+            out->nallow++;
+        }
+        return 0;
+    } else {
+        cg_buf_printf(err, "%s: unknown field or wrong type (expected " REQ_EXPECTED ")", key);
+    }
+    return -1;
+}
+
+int cg_control_token_req_parse(const char *body, size_t len, cg_control_token_req_t *out,
+                               cg_buf_t *err)
+{
     memset(out, 0, sizeof(*out));
-    if (cg_model_yaml_parse_limit("token request", body, len, 1, 64, &ys, &perr) != 0) {
+    if (only_space(body, len)) {
+        cg_buf_printf(err, "expected one JSON object with " REQ_EXPECTED);
+        return CG_EINVAL;
+    }
+    cg_json_t *doc = cg_json_parse("token request", body, len, NULL);
+    int r = CG_EINVAL, have_role = 0;
+    if (doc == NULL || count_nodes(doc, REQ_MAX_NODES) > REQ_MAX_NODES) {
         cg_buf_printf(err, "malformed JSON");
         goto Exit;
     }
-    const cg_ynode_t *root = ys.ndocs == 1 ? ys.docs[0].root : NULL;
-    if (!root || root->kind != CG_YNODE_MAP) {
-        cg_buf_printf(err, "expected one JSON object with role, cluster, ttl_ms, allow");
+    if (cg_json_type(doc) != CG_JSON_OBJECT) {
+        cg_buf_printf(err, "expected one JSON object with " REQ_EXPECTED);
         goto Exit;
     }
-    for (size_t i = 0; i < root->n; i++) {
-        const cg_ynode_t *k = cg_ynode_key(root, i), *v = cg_ynode_value(root, i);
-        const char *f = k->kind == CG_YNODE_SCALAR ? k->text : "?";
-        int scalar = v->kind == CG_YNODE_SCALAR;
-        if (!strcmp(f, "role") && scalar && v->stype == CG_YSCALAR_STRING) {
-            if (cg_role_parse(v->text, &out->role)) {
-                cg_buf_printf(err, "role: expected reader or join");
-                goto Exit;
-            }
-            have_role = 1;
-        } else if (!strcmp(f, "cluster") && scalar && v->stype == CG_YSCALAR_STRING) {
-            if (v->len == 0 || v->len >= sizeof(out->cluster)) {
-                cg_buf_printf(err, "cluster: expected a name of 1 to 63 characters");
-                goto Exit;
-            }
-            for (size_t j = 0; j < v->len; j++)
-                if ((unsigned char)v->text[j] <= ' ' || (unsigned char)v->text[j] >= 0x7f) {
-                    cg_buf_printf(err, "cluster: must be printable ASCII without spaces");
-                    goto Exit;
-                }
-            memcpy(out->cluster, v->text, v->len + 1);
-        } else if (!strcmp(f, "ttl_ms") && scalar) {
-            char *end;
-            unsigned long long n = strtoull(v->text, &end, 10);
-            if (*end || end == v->text || v->text[0] == '-' || n > 10ull * 365 * 86400 * 1000) {
-                cg_buf_printf(err, "ttl_ms: expected milliseconds, at most 10 years");
-                goto Exit;
-            }
-            out->ttl_ms = n;
-        } else if (!strcmp(f, "allow") && v->kind == CG_YNODE_SEQ) {
-            for (size_t j = 0; j < v->n; j++) {
-                const cg_ynode_t *e = v->items[j];
-                if (out->nallow == CG_TOKEN_MAX_ALLOW || e->kind != CG_YNODE_SCALAR ||
-                    cg_cidr_parse(e->text, &out->allow[out->nallow])) {
-                    cg_buf_printf(err, "allow: expected at most %d addresses or prefixes (10.0.0.0/8)", CG_TOKEN_MAX_ALLOW);
-                    goto Exit;
-                }
-                out->nallow++;
-            }
-        } else {
-            cg_buf_printf(err, "%s: unknown field or wrong type (expected role, cluster, ttl_ms, allow)", f);
-            goto Exit;
-        }
+    for (void *it = cg_json_iter(doc); it; it = cg_json_next(doc, it)) {
+        const char *key = cg_json_iter_key(it);
+        if (req_member(key, cg_json_iter_value(it), out, err)) goto Exit;
+        have_role |= !strcmp(key, req_keys[REQ_ROLE]);
     }
     if (!have_role) {
         cg_buf_printf(err, "role: missing required field");
@@ -458,7 +537,31 @@ int cg_control_token_req_parse(const char *body, size_t len, cg_control_token_re
     }
     r = 0;
 Exit:
-    cg_ystream_free(&ys);
-    cg_buf_free(&perr);
+    cg_json_free(doc);
     return r;
+}
+
+/* The answer: the new token, its secret shown once. */
+enum { NEW_ID, NEW_ROLE, NEW_TOKEN, NEW_EXPIRES, NEW_N };
+static const char *const new_keys[NEW_N] = {"id", "role", "token", "expires_ms"};
+
+void cg_control_token_new_write(const cg_control_token_new_t *n, cg_buf_t *out)
+{
+    cg_jw_t w = cg_jw(out);
+    cg_jw_obj(&w);
+    cg_jw_kstr(&w, new_keys[NEW_ID], n->id);
+    cg_jw_kstr(&w, new_keys[NEW_ROLE], n->role);
+    cg_jw_kstr(&w, new_keys[NEW_TOKEN], n->token);
+    cg_jw_ku64(&w, new_keys[NEW_EXPIRES], n->expires_ms);
+    cg_jw_end(&w);
+    cg_buf_append_str(out, "\n");
+}
+
+void cg_control_token_new_read(const cg_json_t *doc, cg_control_token_new_t *out)
+{
+    out->id = cg_json_string(cg_json_get(doc, new_keys[NEW_ID]), NULL);
+    out->role = cg_json_string(cg_json_get(doc, new_keys[NEW_ROLE]), NULL);
+    out->token = cg_json_string(cg_json_get(doc, new_keys[NEW_TOKEN]), NULL);
+    int64_t e = cg_json_int(cg_json_get(doc, new_keys[NEW_EXPIRES]));
+    out->expires_ms = e > 0 ? (uint64_t)e : 0;
 }

@@ -5,6 +5,7 @@
 #define CG_CONTROL_TOKENS_H
 
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/list.h"
 #include "core/sock.h"
 
@@ -13,7 +14,7 @@
 typedef enum { CG_ROLE_ADMIN, CG_ROLE_READER, CG_ROLE_JOIN } cg_role_t;
 
 #define CG_TOKEN_MAX_ALLOW 8
-#define CG_TOKEN_ID_LEN 16 /* hex digits */
+#define CG_TOKEN_ID_LEN    16 /* hex digits */
 
 /* A prefix of addresses a join token may advertise besides its connection's own. */
 typedef struct cg_cidr {
@@ -46,17 +47,19 @@ typedef struct cg_tokens {
 /* Loads DATA/tokens and sets up the admin credential: the content of token_file when given,
  * else DATA/admin.token, created (mode 0600) on first start; *created tells which. Returns 0,
  * or CG_E* with one line in err. */
-int cg_control_tokens_open(cg_tokens_t *t, const char *dir, const char *token_file, int *created, cg_buf_t *err);
+int cg_control_tokens_open(cg_tokens_t *t, const char *dir, const char *token_file, int *created,
+                           cg_buf_t *err);
 void cg_control_tokens_close(cg_tokens_t *t);
 
 /* The token an "Authorization: Bearer ..." value names, if valid and not expired; NULL else.
  * Compares digests in constant time. */
-const cg_token_t *cg_control_tokens_check(cg_tokens_t *t, cg_iov_t authorization, uint64_t now_wall_ms);
+const cg_token_t *cg_control_tokens_check(cg_tokens_t *t, cg_iov_t authorization,
+                                          uint64_t now_wall_ms);
 
 /* Creates a token; its secret (to hand to the user once) goes to *secret (free it). */
 int cg_control_tokens_create(cg_tokens_t *t, cg_role_t role, const char *cluster, uint64_t ttl_ms,
-                             const cg_cidr_t *allow, size_t nallow, uint64_t now_wall_ms, char **secret,
-                             const cg_token_t **out, cg_buf_t *err);
+                             const cg_cidr_t *allow, size_t nallow, uint64_t now_wall_ms,
+                             char **secret, const cg_token_t **out, cg_buf_t *err);
 /* Revokes (forgets) a token. Returns 0 or CG_ENOENT. */
 int cg_control_tokens_revoke(cg_tokens_t *t, const char *id, cg_buf_t *err);
 /* {"tokens":[{id, role, cluster, expires, allow}]}: never a digest or secret. */
@@ -70,7 +73,24 @@ typedef struct cg_control_token_req {
     cg_cidr_t allow[CG_TOKEN_MAX_ALLOW];
     size_t nallow;
 } cg_control_token_req_t;
-int cg_control_token_req_parse(const char *body, size_t len, cg_control_token_req_t *out, cg_buf_t *err);
+/* Reads the request strictly (JSON through core/json, at most 64 values and keys); 0, or
+ * CG_EINVAL with one message in err. */
+int cg_control_token_req_parse(const char *body, size_t len, cg_control_token_req_t *out,
+                               cg_buf_t *err);
+/* The same request as `crossgate token create` writes it: cluster NULL, ttl_ms 0 and nallow 0
+ * leave their member out; allow is sent as given (the control plane checks it). */
+void cg_control_token_req_write(cg_buf_t *out, const char *role, const char *cluster,
+                                uint64_t ttl_ms, const char *const *allow, size_t nallow);
+
+/* The answer to POST /v1/tokens: {"id", "role", "token" (the secret, shown once), "expires_ms"
+ * (0: never)}. Strings are borrowed. */
+typedef struct cg_control_token_new {
+    const char *id, *role, *token;
+    uint64_t expires_ms;
+} cg_control_token_new_t;
+void cg_control_token_new_write(const cg_control_token_new_t *n, cg_buf_t *out);
+/* Reads what cg_control_token_new_write wrote; absent members read as NULL or 0. */
+void cg_control_token_new_read(const cg_json_t *doc, cg_control_token_new_t *out);
 
 /* Takes one registration from the token's bucket (rate per second, burst): 1 if allowed. */
 int cg_control_tokens_take(cg_token_t *tok, uint64_t now_ms, double rate, double burst);

@@ -17,15 +17,21 @@ void cg_control_watch_attach(cg_control_watch_t *w, cg_control_inst_t *inst)
     inst->data = e;
 }
 
-static void wake(cg_control_watch_t *w, cg_list_t *list, const cg_control_wentry_t *e)
+/* Calls every waiter on list: with its entry, or with NULL when the instance is gone. Returns
+ * how many. */
+static size_t wake(cg_control_watch_t *w, cg_list_t *list, int gone)
 {
+    size_t n = 0;
     while (!cg_list_empty(list)) {
         cg_control_waiter_t *wt = cg_container_of(list->next, cg_control_waiter_t, link);
         cg_list_unlink(&wt->link);
         w->waiting--;
+        cg_control_wentry_t *e = gone ? NULL : wt->entry;
         wt->entry = NULL;
         wt->cb(wt, e);
+        n++;
     }
+    return n;
 }
 
 void cg_control_watch_detach(cg_control_watch_t *w, cg_control_inst_t *inst)
@@ -33,7 +39,7 @@ void cg_control_watch_detach(cg_control_watch_t *w, cg_control_inst_t *inst)
     cg_control_wentry_t *e = inst->data;
     if (!e) return;
     inst->data = NULL;
-    wake(w, &e->waiters, NULL);
+    wake(w, &e->waiters, 1);
     cg_buf_free(&e->json);
     cg_snapshot_free(e->snap);
     free(e->error);
@@ -92,6 +98,19 @@ static int recompute_one(cg_control_watch_t *w, cg_control_wentry_t *e, const cg
     return 1;
 }
 
+/* Moves e's waiters whose `after` is below its version to `ready`. */
+static void take_ready(cg_control_wentry_t *e, cg_list_t *ready)
+{
+    cg_list_t *pos, *tmp;
+    cg_list_foreach_safe(pos, tmp, &e->waiters)
+    {
+        cg_control_waiter_t *wt = cg_container_of(pos, cg_control_waiter_t, link);
+        if (wt->after >= e->version) continue;
+        cg_list_unlink(&wt->link);
+        cg_list_insert_tail(ready, &wt->link);
+    }
+}
+
 size_t cg_control_watch_recompute(cg_control_watch_t *w, const cg_resource_set_t *rs,
                                   const cg_control_leases_t *leases, int what)
 {
@@ -109,25 +128,11 @@ size_t cg_control_watch_recompute(cg_control_watch_t *w, const cg_resource_set_t
             continue;
         if (!recompute_one(w, e, rs, live, n)) continue;
         bumped++;
-        cg_list_t *pos, *tmp;
-        cg_list_foreach_safe(pos, tmp, &e->waiters)
-        {
-            cg_control_waiter_t *wt = cg_container_of(pos, cg_control_waiter_t, link);
-            if (wt->after >= e->version) continue;
-            cg_list_unlink(&wt->link);
-            cg_list_insert_tail(&ready, &wt->link);
-        }
+        take_ready(e, &ready);
     }
     free(live);
     /* Wake after every entry is settled: a callback may park or free things. */
-    while (!cg_list_empty(&ready)) {
-        cg_control_waiter_t *wt = cg_container_of(ready.next, cg_control_waiter_t, link);
-        cg_list_unlink(&wt->link);
-        w->waiting--;
-        cg_control_wentry_t *e = wt->entry;
-        wt->entry = NULL;
-        wt->cb(wt, e);
-    }
+    wake(w, &ready, 0);
     return bumped;
 }
 
@@ -138,26 +143,9 @@ size_t cg_control_watch_wake_ready(cg_control_watch_t *w, const cg_control_lease
     for (size_t i = 0; i < leases->items.len; i++) {
         cg_control_wentry_t *e = leases->items.items[i]->data;
         if (!e) continue;
-        cg_list_t *pos, *tmp;
-        cg_list_foreach_safe(pos, tmp, &e->waiters)
-        {
-            cg_control_waiter_t *wt = cg_container_of(pos, cg_control_waiter_t, link);
-            if (wt->after >= e->version) continue;
-            cg_list_unlink(&wt->link);
-            cg_list_insert_tail(&ready, &wt->link);
-        }
+        take_ready(e, &ready);
     }
-    size_t n = 0;
-    while (!cg_list_empty(&ready)) {
-        cg_control_waiter_t *wt = cg_container_of(ready.next, cg_control_waiter_t, link);
-        cg_list_unlink(&wt->link);
-        w->waiting--;
-        cg_control_wentry_t *e = wt->entry;
-        wt->entry = NULL;
-        wt->cb(wt, e);
-        n++;
-    }
-    return n;
+    return wake(w, &ready, 0);
 }
 
 void cg_control_watch_wait(cg_control_watch_t *w, cg_control_wentry_t *e, cg_control_waiter_t *wt)

@@ -192,6 +192,7 @@ void cg_json_free(cg_json_t *doc)
 
 cg_json_type_t cg_json_type(const cg_json_t *v)
 {
+    if (v == NULL) return CG_JSON_NULL; /* an absent member */
     switch (json_typeof(J(v))) {
     case JSON_OBJECT: return CG_JSON_OBJECT;
     case JSON_ARRAY: return CG_JSON_ARRAY;
@@ -259,6 +260,11 @@ const char *cg_json_string(const cg_json_t *v, size_t *len)
 int64_t cg_json_int(const cg_json_t *v)
 {
     return v && json_is_integer(J(v)) ? (int64_t)json_integer_value(J(v)) : 0;
+}
+
+double cg_json_real(const cg_json_t *v)
+{
+    return v && json_is_number(J(v)) ? json_number_value(J(v)) : 0;
 }
 
 int cg_json_true(const cg_json_t *v)

@@ -82,6 +82,7 @@ typedef enum {
 cg_json_t *cg_json_parse(const char *name, const char *data, size_t len, cg_buf_t *errors);
 void cg_json_free(cg_json_t *doc);
 
+/* CG_JSON_NULL for NULL too (an absent member). */
 cg_json_type_t cg_json_type(const cg_json_t *v);
 /* "an object", "a list", "a string", "an integer"... for error messages. */
 const char *cg_json_describe(const cg_json_t *v);
@@ -98,6 +99,8 @@ const cg_json_t *cg_json_iter_value(void *it);
 /* Scalars. cg_json_string returns NULL for a non-string; cg_json_int 0 for a non-integer. */
 const char *cg_json_string(const cg_json_t *v, size_t *len);
 int64_t cg_json_int(const cg_json_t *v);
+/* An integer or a real as a double; 0 for anything else. */
+double cg_json_real(const cg_json_t *v);
 int cg_json_true(const cg_json_t *v);
 
 /* ---- typed reading with one error ----

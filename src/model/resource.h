@@ -99,6 +99,7 @@ typedef struct cg_model_route {
     cg_model_cluster_dest_t *cluster_destination;
 } cg_model_route_t;
 
+/* The snapshot carries these two as they are (translate/snapshot.h). */
 typedef struct cg_model_redirect {
     char *uri, *authority, *scheme; /* NULL = keep */
     int64_t port;                   /* 0 = keep */

@@ -44,7 +44,7 @@ void cg_proxy__local_reply(conn_t *c, int status, uint32_t flags, const char *bo
 void cg_proxy__redirect_reply(conn_t *c, const cg_snap_redirect_t *r)
 {
     cg_http_out_t *o = &c->out;
-    reply_begin(c, r->code ? r->code : 301, !c->req_done);
+    reply_begin(c, r->redirect_code ? (int)r->redirect_code : 301, !c->req_done);
     cg_iov_t host = c->authority;
     cg_iov_t hostonly = cg_proxy_host_strip_port(host);
     cg_iov_t port = CG_IOV_NULL;
@@ -56,7 +56,7 @@ void cg_proxy__redirect_reply(conn_t *c, const cg_snap_redirect_t *r)
     else
         cg_http_out_push(o, hostonly.base, hostonly.len);
     if (r->port)
-        cg_http_out_printf(o, ":%u", r->port);
+        cg_http_out_printf(o, ":%u", (unsigned)r->port);
     else if (!r->authority && port.len)
         cg_http_out_printf(o, ":%.*s", (int)port.len, port.base);
     if (r->uri)

@@ -5,6 +5,7 @@
 #include "core/json.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +76,15 @@ static const char *match_kind(cg_match_kind_t k)
 }
 
 static const char *const dest_modes[] = {"service", "auto", "named", "weighted"};
+static const char *const actions[] = {"route", "redirect", "direct"};
+
+/* The index of name in names[n], or -1. */
+static int name_index(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; name && i < n; i++)
+        if (!strcmp(name, names[i])) return i;
+    return -1;
+}
 
 const char *cg_dest_mode_name(cg_dest_mode_t m)
 {
@@ -83,9 +93,16 @@ const char *cg_dest_mode_name(cg_dest_mode_t m)
 
 int cg_dest_mode_parse(const char *name, cg_dest_mode_t *out)
 {
-    for (int m = 0; name && m < 4; m++)
-        if (!strcmp(name, dest_modes[m])) return *out = (cg_dest_mode_t)m, 0;
-    return -1;
+    int i = name_index(dest_modes, 4, name);
+    if (i >= 0) *out = (cg_dest_mode_t)i;
+    return i < 0 ? -1 : 0;
+}
+
+int cg_snap_action_parse(const char *name, cg_action_kind_t *out)
+{
+    int i = name_index(actions, 3, name);
+    if (i >= 0) *out = (cg_action_kind_t)i;
+    return i < 0 ? -1 : 0;
 }
 
 static void encode_rule(cg_jw_t *w, const cg_snapshot_t *s, const cg_snap_rule_t *r)
@@ -113,29 +130,24 @@ static void encode_rule(cg_jw_t *w, const cg_snapshot_t *s, const cg_snap_rule_t
         cg_jw_end(w);
     }
     cg_jw_end(w);
-    switch (r->action) {
-    case CG_ACTION_ROUTE:
-        cg_jw_kstr(w, "action", "route");
+    const char *action = actions[(unsigned)r->action < 3 ? r->action : CG_ACTION_DIRECT];
+    cg_jw_kstr(w, "action", action);
+    if (r->action == CG_ACTION_ROUTE) {
         cg_jw_kstr(w, "destination",
                    r->destination < s->ndestinations ? s->destinations[r->destination].name : NULL);
-        break;
-    case CG_ACTION_REDIRECT:
-        cg_jw_kstr(w, "action", "redirect");
-        cg_jw_kobj(w, "redirect");
-        cg_jw_ku64(w, "code", r->redirect.code);
-        cg_jw_kstr_opt(w, "scheme", r->redirect.scheme);
-        cg_jw_kstr_opt(w, "authority", r->redirect.authority);
-        if (r->redirect.port) cg_jw_ku64(w, "port", r->redirect.port);
-        cg_jw_kstr_opt(w, "uri", r->redirect.uri);
+    } else {
+        cg_jw_kobj(w, action); /* the redirect or the direct response */
+        if (r->action == CG_ACTION_REDIRECT) {
+            cg_jw_ku64(w, "code", r->redirect.redirect_code);
+            cg_jw_kstr_opt(w, "scheme", r->redirect.scheme);
+            cg_jw_kstr_opt(w, "authority", r->redirect.authority);
+            if (r->redirect.port) cg_jw_ku64(w, "port", r->redirect.port);
+            cg_jw_kstr_opt(w, "uri", r->redirect.uri);
+        } else {
+            cg_jw_ku64(w, "status", r->direct.status);
+            cg_jw_kstr_opt(w, "body", r->direct.body);
+        }
         cg_jw_end(w);
-        break;
-    case CG_ACTION_DIRECT:
-        cg_jw_kstr(w, "action", "direct");
-        cg_jw_kobj(w, "direct");
-        cg_jw_ku64(w, "status", r->direct.status);
-        cg_jw_kstr_opt(w, "body", r->direct.body);
-        cg_jw_end(w);
-        break;
     }
     cg_jw_ku64(w, "timeout_ms", r->timeout_ms);
     cg_jw_end(w);
@@ -157,40 +169,96 @@ static const struct {
     {0, NULL},
 };
 
+#define RETRY(key, type, m, max, dflt)                                                             \
+    {                                                                                              \
+        "retry", key, type, offsetof(cg_snap_policy_t, retry.m), max, dflt                         \
+    }
+#define OUTLIER(key, m, max, dflt)                                                                 \
+    {                                                                                              \
+        "outlier", key, CG_SNAP_PF_U32, offsetof(cg_snap_policy_t, outlier.m), max, dflt           \
+    }
+#define HC(key, type, m, dflt)                                                                     \
+    {                                                                                              \
+        "health_check", key, type, offsetof(cg_snap_policy_t, health_check.m), UINT32_MAX, dflt    \
+    }
+
+const cg_snap_policy_field_t cg_snap_policy_fields[] = {
+    RETRY("attempts", CG_SNAP_PF_U32, attempts, 100, 0),
+    RETRY("per_try_timeout_ms", CG_SNAP_PF_U32, per_try_timeout_ms, UINT32_MAX, 0),
+    RETRY("retry_on", CG_SNAP_PF_RETRY_ON, retry_on, UINT32_MAX, 0),
+    RETRY("backoff_base_ms", CG_SNAP_PF_U32, backoff_base_ms, UINT32_MAX, 25),
+    RETRY("backoff_max_ms", CG_SNAP_PF_U32, backoff_max_ms, UINT32_MAX, 250),
+    RETRY("budget_percent", CG_SNAP_PF_U32, budget_percent, 100, 20),
+    RETRY("budget_min", CG_SNAP_PF_U32, budget_min, UINT32_MAX, 3),
+    RETRY("buffer_limit", CG_SNAP_PF_U32, buffer_limit, UINT32_MAX, 64 * 1024),
+    OUTLIER("consecutive_gateway_errors", consecutive_gateway_errors, UINT32_MAX, 0),
+    OUTLIER("interval_ms", interval_ms, UINT32_MAX, 1000),
+    OUTLIER("base_ejection_ms", base_ejection_ms, UINT32_MAX, 5000),
+    OUTLIER("max_ejection_ms", max_ejection_ms, UINT32_MAX, 30000),
+    OUTLIER("max_ejection_percent", max_ejection_percent, 100, 100),
+    HC("enabled", CG_SNAP_PF_BOOL, enabled, 0),
+    HC("interval_ms", CG_SNAP_PF_U32, interval_ms, 1000),
+    HC("timeout_ms", CG_SNAP_PF_U32, timeout_ms, 1000),
+    HC("unhealthy_threshold", CG_SNAP_PF_U32, unhealthy_threshold, 2),
+    HC("healthy_threshold", CG_SNAP_PF_U32, healthy_threshold, 1),
+    {NULL, "overprovisioning", CG_SNAP_PF_U32, offsetof(cg_snap_policy_t, overprovisioning),
+     UINT32_MAX, 140},
+    {NULL, NULL, 0, 0, 0, 0},
+};
+
+uint32_t cg_snap_policy_get(const cg_snap_policy_t *p, const cg_snap_policy_field_t *f)
+{
+    const char *at = (const char *)p + f->offset;
+    if (f->type == CG_SNAP_PF_BOOL) return *(const uint8_t *)at;
+    uint32_t v;
+    memcpy(&v, at, sizeof(v));
+    return v;
+}
+
+void cg_snap_policy_set(cg_snap_policy_t *p, const cg_snap_policy_field_t *f, uint32_t v)
+{
+    char *at = (char *)p + f->offset;
+    if (f->type == CG_SNAP_PF_BOOL)
+        *(uint8_t *)at = (uint8_t)v;
+    else
+        memcpy(at, &v, sizeof(v));
+}
+
+int cg_snap_policy_eq(const cg_snap_policy_t *a, const cg_snap_policy_t *b)
+{
+    for (const cg_snap_policy_field_t *f = cg_snap_policy_fields; f->key; f++)
+        if (cg_snap_policy_get(a, f) != cg_snap_policy_get(b, f)) return 0;
+    return 1;
+}
+
+static int same_section(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
 static void encode_policy(cg_jw_t *w, const cg_snap_policy_t *p)
 {
-    const cg_lb_retry_cfg_t *r = &p->retry;
-    const cg_lb_outlier_cfg_t *o = &p->outlier;
-    const cg_lb_hc_cfg_t *h = &p->health_check;
     cg_jw_kobj(w, "policy");
-    cg_jw_kobj(w, "retry");
-    cg_jw_ku64(w, "attempts", r->attempts);
-    cg_jw_ku64(w, "per_try_timeout_ms", r->per_try_timeout_ms);
-    cg_jw_karr(w, "retry_on");
-    for (const __typeof__(retry_conditions[0]) *c = retry_conditions; c->name; c++)
-        if (r->retry_on & c->bit) cg_jw_str(w, c->name);
-    cg_jw_end(w);
-    cg_jw_ku64(w, "backoff_base_ms", r->backoff_base_ms);
-    cg_jw_ku64(w, "backoff_max_ms", r->backoff_max_ms);
-    cg_jw_ku64(w, "budget_percent", r->budget_percent);
-    cg_jw_ku64(w, "budget_min", r->budget_min);
-    cg_jw_ku64(w, "buffer_limit", r->buffer_limit);
-    cg_jw_end(w);
-    cg_jw_kobj(w, "outlier");
-    cg_jw_ku64(w, "consecutive_gateway_errors", o->consecutive_gateway_errors);
-    cg_jw_ku64(w, "interval_ms", o->interval_ms);
-    cg_jw_ku64(w, "base_ejection_ms", o->base_ejection_ms);
-    cg_jw_ku64(w, "max_ejection_ms", o->max_ejection_ms);
-    cg_jw_ku64(w, "max_ejection_percent", o->max_ejection_percent);
-    cg_jw_end(w);
-    cg_jw_kobj(w, "health_check");
-    cg_jw_kbool(w, "enabled", h->enabled);
-    cg_jw_ku64(w, "interval_ms", h->interval_ms);
-    cg_jw_ku64(w, "timeout_ms", h->timeout_ms);
-    cg_jw_ku64(w, "unhealthy_threshold", h->unhealthy_threshold);
-    cg_jw_ku64(w, "healthy_threshold", h->healthy_threshold);
-    cg_jw_end(w);
-    cg_jw_ku64(w, "overprovisioning", p->overprovisioning);
+    const char *section = NULL;
+    for (const cg_snap_policy_field_t *f = cg_snap_policy_fields; f->key; f++) {
+        if (!same_section(f->section, section)) {
+            if (section) cg_jw_end(w);
+            if (f->section) cg_jw_kobj(w, f->section);
+            section = f->section;
+        }
+        uint32_t v = cg_snap_policy_get(p, f);
+        switch (f->type) {
+        case CG_SNAP_PF_U32: cg_jw_ku64(w, f->key, v); break;
+        case CG_SNAP_PF_BOOL: cg_jw_kbool(w, f->key, v != 0); break;
+        case CG_SNAP_PF_RETRY_ON:
+            cg_jw_karr(w, f->key);
+            for (const __typeof__(retry_conditions[0]) *c = retry_conditions; c->name; c++)
+                if (v & c->bit) cg_jw_str(w, c->name);
+            cg_jw_end(w);
+            break;
+        }
+    }
+    if (section) cg_jw_end(w);
     cg_jw_end(w);
 }
 

@@ -9,6 +9,7 @@
 #include "lb/health.h"
 #include "lb/outlier.h"
 #include "lb/retry.h"
+#include "model/resource.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -83,19 +84,13 @@ typedef struct cg_snap_destination {
 } cg_snap_destination_t;
 
 typedef enum { CG_ACTION_ROUTE, CG_ACTION_REDIRECT, CG_ACTION_DIRECT } cg_action_kind_t;
+/* The action called name ("route", "redirect", "direct"); -1 for none. */
+int cg_snap_action_parse(const char *name, cg_action_kind_t *out);
 
-typedef struct cg_snap_redirect {
-    char *scheme;    /* NULL = keep */
-    char *authority; /* NULL = keep */
-    char *uri;       /* NULL = keep */
-    uint16_t port;   /* 0 = keep */
-    uint16_t code;   /* default 301 */
-} cg_snap_redirect_t;
-
-typedef struct cg_snap_direct {
-    uint16_t status;
-    char *body; /* may be NULL */
-} cg_snap_direct_t;
+/* A redirect or a direct response is the validated resource's own data (model/resource.h),
+ * copied: the snapshot adds nothing to either. */
+typedef cg_model_redirect_t cg_snap_redirect_t; /* redirect_code 0 reads as 301 */
+typedef cg_model_direct_response_t cg_snap_direct_t;
 
 typedef struct cg_snap_rule {
     cg_snap_match_t *matches; /* OR-ed; none = match everything */
@@ -139,6 +134,29 @@ typedef struct cg_snapshot {
     char **warnings; /* translation warnings (e.g. named cluster without a Gateway) */
     size_t nwarnings;
 } cg_snapshot_t;
+
+/* A destination's policy, described once for the encoder, the decoder and the comparison that
+ * lets equal routes share a destination: every number, in the order the encoding writes it. */
+typedef enum {
+    CG_SNAP_PF_U32,      /* a uint32_t */
+    CG_SNAP_PF_BOOL,     /* a uint8_t written as true/false */
+    CG_SNAP_PF_RETRY_ON, /* the retry_on bits, written as a list of condition names */
+} cg_snap_policy_field_type_t;
+
+typedef struct cg_snap_policy_field {
+    const char *section; /* the policy's member object ("retry"...), NULL for the policy itself */
+    const char *key;
+    cg_snap_policy_field_type_t type;
+    size_t offset;      /* in cg_snap_policy_t */
+    uint32_t max, dflt; /* the decoder's bound and the value of an absent key */
+} cg_snap_policy_field_t;
+
+extern const cg_snap_policy_field_t cg_snap_policy_fields[]; /* ends with key NULL */
+
+/* The field's value, widened to 32 bits. */
+uint32_t cg_snap_policy_get(const cg_snap_policy_t *p, const cg_snap_policy_field_t *f);
+void cg_snap_policy_set(cg_snap_policy_t *p, const cg_snap_policy_field_t *f, uint32_t v);
+int cg_snap_policy_eq(const cg_snap_policy_t *a, const cg_snap_policy_t *b);
 
 void cg_snapshot_free(cg_snapshot_t *s);
 /* Appends the snapshot's JSON encoding (docs/snapshot.md) to out. */

@@ -45,6 +45,16 @@ static const cg_json_t *list(dec_t *d, const cg_json_t *map, const char *key)
     return cg_json_dec_list(&d->j, map, key);
 }
 
+/* The array member key: its items (*l, NULL when absent) and a zeroed C array of as many
+ * elements of `size` bytes, whose count goes to *n. */
+static void *items(dec_t *d, const cg_json_t *map, const char *key, size_t size,
+                   const cg_json_t **l, size_t *n)
+{
+    *l = list(d, map, key);
+    *n = *l ? cg_json_len(*l) : 0;
+    return cg_xcalloc(*n, size);
+}
+
 static int match_kind(dec_t *d, const cg_json_t *m, cg_snap_strmatch_t *out)
 {
     static const char *kinds[] = {"exact", "prefix", "regex"};
@@ -94,9 +104,8 @@ static size_t find_dest(const dec_t *d, const char *name)
 
 static void decode_rule(dec_t *d, const cg_json_t *n, cg_snap_rule_t *r)
 {
-    const cg_json_t *ms = list(d, n, "matches");
-    r->nmatches = ms ? cg_json_len(ms) : 0;
-    r->matches = cg_xcalloc(r->nmatches, sizeof(cg_snap_match_t));
+    const cg_json_t *ms;
+    r->matches = items(d, n, "matches", sizeof(cg_snap_match_t), &ms, &r->nmatches);
     for (size_t i = 0; i < r->nmatches; i++) {
         const cg_json_t *m = cg_json_at(ms, i);
         cg_snap_match_t *sm = &r->matches[i];
@@ -105,37 +114,32 @@ static void decode_rule(dec_t *d, const cg_json_t *n, cg_snap_rule_t *r)
             sm->has_uri = 1;
             match_kind(d, uri, &sm->uri);
         }
-        const cg_json_t *hs = list(d, m, "headers");
-        sm->nheaders = hs ? cg_json_len(hs) : 0;
-        sm->headers = cg_xcalloc(sm->nheaders, sizeof(cg_snap_header_match_t));
+        const cg_json_t *hs;
+        sm->headers = items(d, m, "headers", sizeof(cg_snap_header_match_t), &hs, &sm->nheaders);
         for (size_t h = 0; h < sm->nheaders; h++) {
             sm->headers[h].name = str(d, cg_json_at(hs, h), "name", 1);
             match_kind(d, cg_json_at(hs, h), &sm->headers[h].match);
         }
     }
     char *action = str(d, n, "action", 1);
-    if (action && !strcmp(action, "route")) {
-        r->action = CG_ACTION_ROUTE;
+    const cg_json_t *o = action ? get(n, action) : NULL; /* the redirect or direct response */
+    if (cg_snap_action_parse(action, &r->action)) {
+        bad(d, "action", "expected route, redirect or direct");
+    } else if (r->action == CG_ACTION_ROUTE) {
         char *dest = str(d, n, "destination", 1);
         r->destination = dest ? find_dest(d, dest) : (size_t)-1;
         if (r->destination == (size_t)-1)
             bad(d, "destination", "names no destination of the snapshot");
         free(dest);
-    } else if (action && !strcmp(action, "redirect")) {
-        const cg_json_t *rd = get(n, "redirect");
-        r->action = CG_ACTION_REDIRECT;
-        r->redirect.code = (uint16_t)num(d, rd, "code", 399, 301);
-        r->redirect.scheme = str(d, rd, "scheme", 0);
-        r->redirect.authority = str(d, rd, "authority", 0);
-        r->redirect.port = (uint16_t)num(d, rd, "port", 65535, 0);
-        r->redirect.uri = str(d, rd, "uri", 0);
-    } else if (action && !strcmp(action, "direct")) {
-        const cg_json_t *dr = get(n, "direct");
-        r->action = CG_ACTION_DIRECT;
-        r->direct.status = (uint16_t)num(d, dr, "status", 599, 200);
-        r->direct.body = str(d, dr, "body", 0);
+    } else if (r->action == CG_ACTION_REDIRECT) {
+        r->redirect.redirect_code = (int64_t)num(d, o, "code", 399, 301);
+        r->redirect.scheme = str(d, o, "scheme", 0);
+        r->redirect.authority = str(d, o, "authority", 0);
+        r->redirect.port = (int64_t)num(d, o, "port", 65535, 0);
+        r->redirect.uri = str(d, o, "uri", 0);
     } else {
-        bad(d, "action", "expected route, redirect or direct");
+        r->direct.status = (int64_t)num(d, o, "status", 599, 200);
+        r->direct.body = str(d, o, "body", 0);
     }
     free(action);
     r->timeout_ms = (uint32_t)num(d, n, "timeout_ms", UINT32_MAX, 15000);
@@ -143,34 +147,27 @@ static void decode_rule(dec_t *d, const cg_json_t *n, cg_snap_rule_t *r)
 
 static void decode_policy(dec_t *d, const cg_json_t *p, cg_snap_policy_t *pol)
 {
-    const cg_json_t *r = get(p, "retry"), *o = get(p, "outlier"), *h = get(p, "health_check");
-    pol->retry.attempts = (uint32_t)num(d, r, "attempts", 100, 0);
-    pol->retry.per_try_timeout_ms = (uint32_t)num(d, r, "per_try_timeout_ms", UINT32_MAX, 0);
-    const cg_json_t *on = list(d, r, "retry_on");
-    for (size_t i = 0; on && i < cg_json_len(on); i++) {
-        const char *c = cg_json_string(cg_json_at(on, i), NULL);
-        uint32_t bits = c ? cg_lb_retry_on_parse(c) : 0;
-        if (!bits) bad(d, "retry_on", "unknown condition");
-        pol->retry.retry_on |= bits;
+    for (const cg_snap_policy_field_t *f = cg_snap_policy_fields; f->key; f++) {
+        const cg_json_t *obj = f->section ? get(p, f->section) : p;
+        uint32_t v = 0;
+        switch (f->type) {
+        case CG_SNAP_PF_U32: v = (uint32_t)num(d, obj, f->key, f->max, f->dflt); break;
+        case CG_SNAP_PF_BOOL:
+            v = (uint32_t)cg_json_dec_bool(&d->j, obj, f->key, (int)f->dflt);
+            break;
+        case CG_SNAP_PF_RETRY_ON: {
+            const cg_json_t *on = list(d, obj, f->key);
+            for (size_t i = 0; on && i < cg_json_len(on); i++) {
+                const char *c = cg_json_string(cg_json_at(on, i), NULL);
+                uint32_t bits = c ? cg_lb_retry_on_parse(c) : 0;
+                if (!bits) bad(d, f->key, "unknown condition");
+                v |= bits;
+            }
+            break;
+        }
+        }
+        cg_snap_policy_set(pol, f, v);
     }
-    pol->retry.backoff_base_ms = (uint32_t)num(d, r, "backoff_base_ms", UINT32_MAX, 25);
-    pol->retry.backoff_max_ms = (uint32_t)num(d, r, "backoff_max_ms", UINT32_MAX, 250);
-    pol->retry.budget_percent = (uint32_t)num(d, r, "budget_percent", 100, 20);
-    pol->retry.budget_min = (uint32_t)num(d, r, "budget_min", UINT32_MAX, 3);
-    pol->retry.buffer_limit = (uint32_t)num(d, r, "buffer_limit", UINT32_MAX, 64 * 1024);
-    pol->outlier.consecutive_gateway_errors =
-        (uint32_t)num(d, o, "consecutive_gateway_errors", UINT32_MAX, 0);
-    pol->outlier.interval_ms = (uint32_t)num(d, o, "interval_ms", UINT32_MAX, 1000);
-    pol->outlier.base_ejection_ms = (uint32_t)num(d, o, "base_ejection_ms", UINT32_MAX, 5000);
-    pol->outlier.max_ejection_ms = (uint32_t)num(d, o, "max_ejection_ms", UINT32_MAX, 30000);
-    pol->outlier.max_ejection_percent = (uint32_t)num(d, o, "max_ejection_percent", 100, 100);
-    pol->health_check.enabled = (uint8_t)cg_json_dec_bool(&d->j, h, "enabled", 0);
-    pol->health_check.interval_ms = (uint32_t)num(d, h, "interval_ms", UINT32_MAX, 1000);
-    pol->health_check.timeout_ms = (uint32_t)num(d, h, "timeout_ms", UINT32_MAX, 1000);
-    pol->health_check.unhealthy_threshold =
-        (uint32_t)num(d, h, "unhealthy_threshold", UINT32_MAX, 2);
-    pol->health_check.healthy_threshold = (uint32_t)num(d, h, "healthy_threshold", UINT32_MAX, 1);
-    pol->overprovisioning = (uint32_t)num(d, p, "overprovisioning", UINT32_MAX, 140);
 }
 
 static void decode_destination(dec_t *d, const cg_json_t *n, cg_snap_destination_t *sd)
@@ -181,9 +178,8 @@ static void decode_destination(dec_t *d, const cg_json_t *n, cg_snap_destination
         bad(d, "mode", "expected service, auto, named or weighted");
     free(mode);
     sd->connect_timeout_ms = (uint32_t)num(d, n, "connect_timeout_ms", UINT32_MAX, 5000);
-    const cg_json_t *eps = list(d, n, "endpoints");
-    sd->nendpoints = eps ? cg_json_len(eps) : 0;
-    sd->endpoints = cg_xcalloc(sd->nendpoints, sizeof(cg_snap_endpoint_t));
+    const cg_json_t *eps;
+    sd->endpoints = items(d, n, "endpoints", sizeof(cg_snap_endpoint_t), &eps, &sd->nendpoints);
     for (size_t e = 0; e < sd->nendpoints; e++) {
         const cg_json_t *en = cg_json_at(eps, e);
         cg_snap_endpoint_t *ep = &sd->endpoints[e];
@@ -195,9 +191,8 @@ static void decode_destination(dec_t *d, const cg_json_t *n, cg_snap_destination
         ep->weight = (uint32_t)num(d, en, "weight", UINT32_MAX, 1);
         ep->priority = (uint32_t)num(d, en, "priority", 64, 0);
     }
-    const cg_json_t *ws = list(d, n, "weights");
-    sd->nweights = ws ? cg_json_len(ws) : 0;
-    sd->weights = cg_xcalloc(sd->nweights, sizeof(cg_snap_cluster_weight_t));
+    const cg_json_t *ws;
+    sd->weights = items(d, n, "weights", sizeof(cg_snap_cluster_weight_t), &ws, &sd->nweights);
     for (size_t w = 0; w < sd->nweights; w++) {
         sd->weights[w].cluster = str(d, cg_json_at(ws, w), "cluster", 1);
         sd->weights[w].weight = (uint32_t)num(d, cg_json_at(ws, w), "weight", UINT32_MAX, 0);
@@ -238,15 +233,14 @@ int cg_snapshot_decode_json(const char *json, size_t len, cg_snapshot_t **out, c
     s->address = str(&d, root, "address", 0);
     s->region = str(&d, root, "region", 0);
     s->zone = str(&d, root, "zone", 0);
-    const cg_json_t *dests = list(&d, root, "destinations");
-    s->ndestinations = dests ? cg_json_len(dests) : 0;
-    s->destinations = cg_xcalloc(s->ndestinations, sizeof(cg_snap_destination_t));
+    const cg_json_t *dests;
+    s->destinations =
+        items(&d, root, "destinations", sizeof(cg_snap_destination_t), &dests, &s->ndestinations);
     for (size_t i = 0; i < s->ndestinations; i++)
         decode_destination(&d, cg_json_at(dests, i), &s->destinations[i]);
     index_dests(&d, dests);
-    const cg_json_t *servers = list(&d, root, "servers");
-    s->nservers = servers ? cg_json_len(servers) : 0;
-    s->servers = cg_xcalloc(s->nservers, sizeof(cg_snap_server_t));
+    const cg_json_t *servers;
+    s->servers = items(&d, root, "servers", sizeof(cg_snap_server_t), &servers, &s->nservers);
     for (size_t i = 0; i < s->nservers; i++) {
         const cg_json_t *sn = cg_json_at(servers, i);
         cg_snap_server_t *sv = &s->servers[i];
@@ -255,15 +249,13 @@ int cg_snapshot_decode_json(const char *json, size_t len, cg_snapshot_t **out, c
         sv->port = (uint16_t)num(&d, sn, "port", 65535, 0);
         if (!sv->port) bad(&d, "servers[].port", "expected 1..65535");
         sv->hostname = str(&d, sn, "hostname", 1);
-        const cg_json_t *rules = list(&d, sn, "rules");
-        sv->nrules = rules ? cg_json_len(rules) : 0;
-        sv->rules = cg_xcalloc(sv->nrules, sizeof(cg_snap_rule_t));
+        const cg_json_t *rules;
+        sv->rules = items(&d, sn, "rules", sizeof(cg_snap_rule_t), &rules, &sv->nrules);
         for (size_t k = 0; k < sv->nrules; k++)
             decode_rule(&d, cg_json_at(rules, k), &sv->rules[k]);
     }
-    const cg_json_t *warnings = list(&d, root, "warnings");
-    s->nwarnings = warnings ? cg_json_len(warnings) : 0;
-    s->warnings = cg_xcalloc(s->nwarnings, sizeof(char *));
+    const cg_json_t *warnings;
+    s->warnings = items(&d, root, "warnings", sizeof(char *), &warnings, &s->nwarnings);
     for (size_t i = 0; i < s->nwarnings; i++) {
         const cg_json_t *w = cg_json_at(warnings, i);
         s->warnings[i] = cg_xstrdup(cg_json_string(w, NULL) ? cg_json_string(w, NULL) : "");

@@ -5,8 +5,10 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/list.h"
+#include "translate/index.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,93 +33,6 @@ typedef struct ginst {
     labels_view_t labels;
 } ginst_t;
 
-/* ---- indexes ----
- * A big edge (1,000 clusters x 100 hostnames: 100,000 endpoints) must never compare all pairs
- * of anything, so every lookup goes through a hash table or a sorted array built once. */
-
-/* Entry numbers (indexes into the caller's arrays) by a hash the caller computes; the caller
- * compares the keys of the entries a lookup yields. No removal. All-zero is an empty table. */
-typedef struct htab {
-    uint64_t *hashes; /* 0 = free slot */
-    size_t *entries;
-    size_t cap, len; /* cap is 0 or a power of two, at least twice len */
-} htab_t;
-
-
-static void htab_add(htab_t *t, uint64_t h, size_t entry)
-{
-    if (2 * (t->len + 1) > t->cap) {
-        htab_t n = {.cap = t->cap ? 2 * t->cap : 16};
-        n.hashes = cg_xcalloc(n.cap, sizeof(*n.hashes));
-        n.entries = cg_xcalloc(n.cap, sizeof(*n.entries));
-        for (size_t i = 0; i < t->cap; i++)
-            if (t->hashes[i]) htab_add(&n, t->hashes[i], t->entries[i]);
-        free(t->hashes);
-        free(t->entries);
-        *t = n;
-    }
-    h = h ? h : 1;
-    size_t i = h & (t->cap - 1);
-    while (t->hashes[i]) i = (i + 1) & (t->cap - 1);
-    t->hashes[i] = h;
-    t->entries[i] = entry;
-    t->len++;
-}
-
-/* The entries added under hash h, one per call; *slot starts at SIZE_MAX. */
-static int htab_next(const htab_t *t, uint64_t h, size_t *slot, size_t *entry)
-{
-    if (t->cap == 0) return 0;
-    h = h ? h : 1;
-    size_t mask = t->cap - 1;
-    for (size_t i = *slot == SIZE_MAX ? h & mask : (*slot + 1) & mask; t->hashes[i];
-         i = (i + 1) & mask) {
-        if (t->hashes[i] == h) {
-            *slot = i;
-            *entry = t->entries[i];
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static void htab_free(htab_t *t)
-{
-    free(t->hashes);
-    free(t->entries);
-    memset(t, 0, sizeof(*t));
-}
-
-/* Entries of an array by a name, sorted by name and then index: all entries of one name
- * are a run, in array order. */
-typedef struct by_name {
-    const char *name;
-    size_t index;
-} by_name_t;
-
-static int by_name_order(const void *a, const void *b)
-{
-    const by_name_t *x = a, *y = b;
-    int c = strcmp(x->name, y->name);
-    return c ? c : (x->index > y->index) - (x->index < y->index);
-}
-
-/* The run of entries called name: [*first, return value). */
-static size_t by_name_run(const by_name_t *v, size_t n, const char *name, size_t *first)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(v[mid].name, name) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *first = lo;
-    while (lo < n && strcmp(v[lo].name, name) == 0) lo++;
-    return lo;
-}
-
 /* One way an instance of a cluster serves a hostname: a workload Gateway selecting the
  * instance has an http[] server for it. */
 typedef struct serving {
@@ -138,14 +53,14 @@ typedef struct cluster_serving {
 /* What an edge needs to find endpoints, built when the first cluster destination is resolved
  * (a workload instance never needs it). */
 typedef struct edge_ix {
-    by_name_t *clusters; /* rs->clusters by metadata.name */
-    by_name_t *live;     /* live instances (with a cluster and an address) by cluster */
+    cg_translate__by_name_t *clusters; /* rs->clusters by metadata.name */
+    cg_translate__by_name_t *live; /* live instances (with a cluster and an address) by cluster */
     size_t nlive;
     size_t *workload; /* indexes of the Gateways that route to services, in order */
     size_t nworkload;
     size_t *http_host; /* workload[w]'s http[h]: hostname id at http_first[w] + h */
     size_t *http_first;
-    htab_t host_ix; /* hostname ids by hostname */
+    cg_translate__htab_t host_ix; /* hostname ids by hostname */
     CG_VEC(const char *) hosts;
     uint8_t own_ports[65536 / 8]; /* ports of this instance's own servers */
     cluster_serving_t *serving;   /* per rs->clusters entry, built on first use */
@@ -161,8 +76,8 @@ typedef struct service_key {
 
 /* What translation keeps per destination besides the snapshot's fields. */
 typedef struct dest_aux {
-    htab_t endpoints; /* by address and port */
-    size_t cap;       /* of the destination's endpoints[] */
+    cg_translate__htab_t endpoints; /* by address and port */
+    size_t cap;                     /* of the destination's endpoints[] */
 } dest_aux_t;
 
 typedef struct tx {
@@ -179,9 +94,9 @@ typedef struct tx {
     CG_VEC(size_t) server_http; /* per server: index of its http[] in its Gateway */
     CG_VEC(const cg_model_gateway_t *) server_gw;
     /* indexes of the above, kept in step */
-    htab_t warning_ix; /* by text */
-    htab_t server_ix;  /* by port and hostname */
-    htab_t dest_ix;    /* by name (unique: find_dest never makes a second) */
+    cg_translate__htab_t warning_ix; /* by text */
+    cg_translate__htab_t server_ix;  /* by port and hostname */
+    cg_translate__htab_t dest_ix;    /* by name (unique: find_dest never makes a second) */
     CG_VEC(dest_aux_t) dest_aux;
     /* built on first use */
     service_key_t *services;
@@ -206,13 +121,13 @@ static void warn(tx_t *t, const char *fmt, ...)
     cg_buf_append(&b, "", 1);
     const char *text = cg_buf_data(&b);
     uint64_t h = cg_hash_str(CG_HASH_SEED, text);
-    for (size_t slot = SIZE_MAX, e; htab_next(&t->warning_ix, h, &slot, &e);) {
+    for (size_t slot = SIZE_MAX, e; cg_translate__htab_next(&t->warning_ix, h, &slot, &e);) {
         if (strcmp(t->warnings.items[e], text) == 0) {
             cg_buf_free(&b);
             return;
         }
     }
-    htab_add(&t->warning_ix, h, t->warnings.len);
+    cg_translate__htab_add(&t->warning_ix, h, t->warnings.len);
     cg_vec_push(&t->warnings, cg_xstrdup(text));
     cg_buf_free(&b);
 }
@@ -257,6 +172,41 @@ static char *gateway_id(const cg_model_gateway_t *gw)
 
 /* ---- destinations ---- */
 
+/* Numbers of the model's outlierDetection and healthCheck (validated int64_t) and where they
+ * go in the snapshot's policy (uint32_t). */
+typedef struct number_map {
+    size_t to, from; /* offsets in cg_snap_policy_t and in the model's struct */
+} number_map_t;
+
+#define TO(m, T, f)                                                                                \
+    {                                                                                              \
+        offsetof(cg_snap_policy_t, m), offsetof(T, f)                                              \
+    }
+static const number_map_t outlier_from_model[] = {
+    TO(outlier.consecutive_gateway_errors, cg_model_outlier_t, consecutive_gateway_errors),
+    TO(outlier.interval_ms, cg_model_outlier_t, interval_ms),
+    TO(outlier.base_ejection_ms, cg_model_outlier_t, base_ejection_time_ms),
+    TO(outlier.max_ejection_ms, cg_model_outlier_t, max_ejection_time_ms),
+    TO(outlier.max_ejection_percent, cg_model_outlier_t, max_ejection_percent),
+};
+static const number_map_t hc_from_model[] = {
+    TO(health_check.interval_ms, cg_model_health_check_t, interval_ms),
+    TO(health_check.timeout_ms, cg_model_health_check_t, timeout_ms),
+    TO(health_check.unhealthy_threshold, cg_model_health_check_t, unhealthy_threshold),
+    TO(health_check.healthy_threshold, cg_model_health_check_t, healthy_threshold),
+};
+#undef TO
+
+static void copy_numbers(cg_snap_policy_t *p, const void *model, const number_map_t *map, size_t n)
+{
+    for (; n--; map++) {
+        int64_t v;
+        memcpy(&v, (const char *)model + map->from, sizeof(v));
+        uint32_t u = (uint32_t)v;
+        memcpy((char *)p + map->to, &u, sizeof(u));
+    }
+}
+
 /* Settings of the http[] server a route belongs to, with the documented defaults. Weighted
  * routes split strictly: no ejection, no active checks. Service routes (ingress → app) eject
  * and check only when asked: an app failing is not the gateway's health. */
@@ -273,24 +223,15 @@ static void fill_policy(cg_snap_policy_t *p, const cg_model_http_server_t *srv, 
         }
     }
     p->outlier = cg_lb_outlier_defaults;
-    if (srv->outlier_detection) {
-        const cg_model_outlier_t *o = srv->outlier_detection;
-        p->outlier.consecutive_gateway_errors = (uint32_t)o->consecutive_gateway_errors;
-        p->outlier.interval_ms = (uint32_t)o->interval_ms;
-        p->outlier.base_ejection_ms = (uint32_t)o->base_ejection_time_ms;
-        p->outlier.max_ejection_ms = (uint32_t)o->max_ejection_time_ms;
-        p->outlier.max_ejection_percent = (uint32_t)o->max_ejection_percent;
-    }
+    if (srv->outlier_detection)
+        copy_numbers(p, srv->outlier_detection, outlier_from_model,
+                     CG_ARRAY_SIZE(outlier_from_model));
     if (mode == CG_DEST_WEIGHTED || (mode == CG_DEST_SERVICE && !srv->outlier_detection))
         p->outlier.consecutive_gateway_errors = 0; /* off */
     p->health_check = cg_lb_hc_defaults;
     if (srv->health_check) {
-        const cg_model_health_check_t *h = srv->health_check;
-        p->health_check.enabled = (uint8_t)h->enabled;
-        p->health_check.interval_ms = (uint32_t)h->interval_ms;
-        p->health_check.timeout_ms = (uint32_t)h->timeout_ms;
-        p->health_check.unhealthy_threshold = (uint32_t)h->unhealthy_threshold;
-        p->health_check.healthy_threshold = (uint32_t)h->healthy_threshold;
+        p->health_check.enabled = (uint8_t)srv->health_check->enabled;
+        copy_numbers(p, srv->health_check, hc_from_model, CG_ARRAY_SIZE(hc_from_model));
     }
     if (mode == CG_DEST_WEIGHTED || (mode == CG_DEST_SERVICE && !srv->health_check))
         p->health_check.enabled = 0;
@@ -298,29 +239,10 @@ static void fill_policy(cg_snap_policy_t *p, const cg_model_http_server_t *srv, 
         srv->failover ? (uint32_t)lround(srv->failover->overprovisioning_factor * 100) : 140;
 }
 
-static int policy_eq(const cg_snap_policy_t *a, const cg_snap_policy_t *b)
-{
-    const cg_lb_retry_cfg_t *r = &a->retry, *q = &b->retry;
-    const cg_lb_outlier_cfg_t *o = &a->outlier, *u = &b->outlier;
-    const cg_lb_hc_cfg_t *h = &a->health_check, *k = &b->health_check;
-    return r->attempts == q->attempts && r->per_try_timeout_ms == q->per_try_timeout_ms &&
-           r->retry_on == q->retry_on && r->backoff_base_ms == q->backoff_base_ms &&
-           r->backoff_max_ms == q->backoff_max_ms && r->budget_percent == q->budget_percent &&
-           r->budget_min == q->budget_min && r->buffer_limit == q->buffer_limit &&
-           o->consecutive_gateway_errors == u->consecutive_gateway_errors &&
-           o->interval_ms == u->interval_ms && o->base_ejection_ms == u->base_ejection_ms &&
-           o->max_ejection_ms == u->max_ejection_ms &&
-           o->max_ejection_percent == u->max_ejection_percent && h->enabled == k->enabled &&
-           h->interval_ms == k->interval_ms && h->timeout_ms == k->timeout_ms &&
-           h->unhealthy_threshold == k->unhealthy_threshold &&
-           h->healthy_threshold == k->healthy_threshold &&
-           a->overprovisioning == b->overprovisioning;
-}
-
 static size_t dest_named(const tx_t *t, const char *name)
 {
     uint64_t h = cg_hash_str(CG_HASH_SEED, name);
-    for (size_t slot = SIZE_MAX, e; htab_next(&t->dest_ix, h, &slot, &e);)
+    for (size_t slot = SIZE_MAX, e; cg_translate__htab_next(&t->dest_ix, h, &slot, &e);)
         if (strcmp(t->dests.items[e].name, name) == 0) return e;
     return SIZE_MAX;
 }
@@ -334,7 +256,7 @@ static size_t find_dest(const tx_t *t, const char *base, const cg_snap_policy_t 
 {
     *name_out = NULL;
     size_t i = dest_named(t, base);
-    if (i != SIZE_MAX && policy_eq(&t->dests.items[i].policy, pol)) return i;
+    if (i != SIZE_MAX && cg_snap_policy_eq(&t->dests.items[i].policy, pol)) return i;
     cg_buf_t b = {0};
     cg_buf_append_str(&b, base);
     if (i != SIZE_MAX) {
@@ -361,7 +283,7 @@ static cg_snap_destination_t *new_dest(tx_t *t, char *name, cg_dest_mode_t mode,
                                .mode = mode,
                                .connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS,
                                .policy = *pol};
-    htab_add(&t->dest_ix, cg_hash_str(CG_HASH_SEED, name), t->dests.len);
+    cg_translate__htab_add(&t->dest_ix, cg_hash_str(CG_HASH_SEED, name), t->dests.len);
     cg_vec_push(&t->dests, d);
     cg_vec_push(&t->dest_aux, (dest_aux_t){0});
     *index = t->dests.len - 1;
@@ -374,13 +296,13 @@ static void add_endpoint(tx_t *t, cg_snap_destination_t *d, const char *address,
 {
     dest_aux_t *aux = &t->dest_aux.items[d - t->dests.items];
     uint64_t h = cg_hash_bytes(cg_hash_str(CG_HASH_SEED, address), &port, sizeof(port));
-    for (size_t slot = SIZE_MAX, e; htab_next(&aux->endpoints, h, &slot, &e);)
+    for (size_t slot = SIZE_MAX, e; cg_translate__htab_next(&aux->endpoints, h, &slot, &e);)
         if (d->endpoints[e].port == port && strcmp(d->endpoints[e].address, address) == 0) return;
     if (d->nendpoints == aux->cap) {
         aux->cap = aux->cap ? 2 * aux->cap : 4;
         d->endpoints = cg_xrealloc(d->endpoints, aux->cap * sizeof(*d->endpoints));
     }
-    htab_add(&aux->endpoints, h, d->nendpoints);
+    cg_translate__htab_add(&aux->endpoints, h, d->nendpoints);
     d->endpoints[d->nendpoints++] = (cg_snap_endpoint_t){
         .address = cg_xstrdup(address),
         .port = port,
@@ -474,7 +396,7 @@ static size_t service_dest(tx_t *t, const cg_model_service_dest_t *sd, size_t se
 static size_t host_id(const edge_ix_t *x, const char *hostname)
 {
     uint64_t h = cg_hash_str(CG_HASH_SEED, hostname);
-    for (size_t slot = SIZE_MAX, e; htab_next(&x->host_ix, h, &slot, &e);)
+    for (size_t slot = SIZE_MAX, e; cg_translate__htab_next(&x->host_ix, h, &slot, &e);)
         if (strcmp(x->hosts.items[e], hostname) == 0) return e;
     return SIZE_MAX;
 }
@@ -487,13 +409,13 @@ static edge_ix_t *edge_ix(tx_t *t)
     edge_ix_t *x = t->edge = cg_xcalloc(1, sizeof(*x));
     x->clusters = cg_xcalloc(rs->nclusters, sizeof(*x->clusters));
     for (size_t i = 0; i < rs->nclusters; i++)
-        x->clusters[i] = (by_name_t){rs->clusters[i].metadata.name, i};
-    qsort(x->clusters, rs->nclusters, sizeof(*x->clusters), by_name_order);
+        x->clusters[i] = (cg_translate__by_name_t){rs->clusters[i].metadata.name, i};
+    qsort(x->clusters, rs->nclusters, sizeof(*x->clusters), cg_translate__by_name_order);
     x->live = cg_xcalloc(t->nlive, sizeof(*x->live));
     for (size_t i = 0; i < t->nlive; i++)
         if (t->live[i].cluster != NULL && t->live[i].address != NULL)
-            x->live[x->nlive++] = (by_name_t){t->live[i].cluster, i};
-    qsort(x->live, x->nlive, sizeof(*x->live), by_name_order);
+            x->live[x->nlive++] = (cg_translate__by_name_t){t->live[i].cluster, i};
+    qsort(x->live, x->nlive, sizeof(*x->live), cg_translate__by_name_order);
     x->workload = cg_xcalloc(rs->ngateways, sizeof(*x->workload));
     x->http_first = cg_xcalloc(rs->ngateways, sizeof(*x->http_first));
     size_t nhttp = 0;
@@ -511,7 +433,7 @@ static edge_ix_t *edge_ix(tx_t *t)
             size_t id = host_id(x, name);
             if (id == SIZE_MAX) {
                 id = x->hosts.len;
-                htab_add(&x->host_ix, cg_hash_str(CG_HASH_SEED, name), id);
+                cg_translate__htab_add(&x->host_ix, cg_hash_str(CG_HASH_SEED, name), id);
                 cg_vec_push(&x->hosts, name);
             }
             x->http_host[x->http_first[w] + h] = id;
@@ -534,7 +456,7 @@ static void edge_ix_free(edge_ix_t *x)
     free(x->workload);
     free(x->http_first);
     free(x->http_host);
-    htab_free(&x->host_ix);
+    cg_translate__htab_free(&x->host_ix);
     cg_vec_free(&x->hosts);
     for (size_t i = 0; i < x->nclusters; i++) free(x->serving[i].items);
     free(x->serving);
@@ -545,7 +467,7 @@ static void edge_ix_free(edge_ix_t *x)
 static size_t clusters_named(tx_t *t, const char *name, size_t *first)
 {
     edge_ix_t *x = edge_ix(t);
-    return by_name_run(x->clusters, t->rs->nclusters, name, first);
+    return cg_translate__by_name_run(x->clusters, t->rs->nclusters, name, first);
 }
 
 static const cg_model_cluster_t *find_cluster(tx_t *t, const char *name)
@@ -588,7 +510,7 @@ static const cluster_serving_t *cluster_serving(tx_t *t, const cg_model_cluster_
         ginst_t gi = {c->metadata.name, g->namespace_, g->address, {g->labels, NULL, g->nlabels}};
         add_serving(&v, x, t->rs, c, &gi);
     }
-    size_t first, end = by_name_run(x->live, x->nlive, c->metadata.name, &first);
+    size_t first, end = cg_translate__by_name_run(x->live, x->nlive, c->metadata.name, &first);
     for (size_t i = first; i < end; i++) {
         const cg_instance_t *l = &t->live[x->live[i].index];
         ginst_t gi = {l->cluster, l->namespace_, l->address, {NULL, l->labels, l->nlabels}};
@@ -660,14 +582,14 @@ static uint64_t gcd(uint64_t a, uint64_t b)
 
 /* d's weights while weighted_dest builds them. */
 typedef struct weights_ix {
-    htab_t by_cluster;
+    cg_translate__htab_t by_cluster;
     size_t cap;
 } weights_ix_t;
 
 static void add_weight(cg_snap_destination_t *d, weights_ix_t *ix, const char *cluster, uint64_t w)
 {
     uint64_t h = cg_hash_str(CG_HASH_SEED, cluster);
-    for (size_t slot = SIZE_MAX, i; htab_next(&ix->by_cluster, h, &slot, &i);) {
+    for (size_t slot = SIZE_MAX, i; cg_translate__htab_next(&ix->by_cluster, h, &slot, &i);) {
         if (strcmp(d->weights[i].cluster, cluster) == 0) {
             uint64_t sum = d->weights[i].weight + w;
             d->weights[i].weight = sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
@@ -678,7 +600,7 @@ static void add_weight(cg_snap_destination_t *d, weights_ix_t *ix, const char *c
         ix->cap = ix->cap ? 2 * ix->cap : 4;
         d->weights = cg_xrealloc(d->weights, ix->cap * sizeof(*d->weights));
     }
-    htab_add(&ix->by_cluster, h, d->nweights);
+    cg_translate__htab_add(&ix->by_cluster, h, d->nweights);
     d->weights[d->nweights++] =
         (cg_snap_cluster_weight_t){cg_xstrdup(cluster), w > UINT32_MAX ? UINT32_MAX : (uint32_t)w};
 }
@@ -731,7 +653,7 @@ static void weighted_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_clus
             if (cluster_has_labels(&rs->clusters[c], ref))
                 add_weight(d, &ix, rs->clusters[c].metadata.name, (w + m / 2) / m);
     }
-    htab_free(&ix.by_cluster);
+    cg_translate__htab_free(&ix.by_cluster);
     size_t host = host_id(edge_ix(t), hostname);
     for (size_t i = 0; i < d->nweights; i++) {
         const cg_model_cluster_t *c = find_cluster(t, d->weights[i].cluster);
@@ -854,12 +776,12 @@ static void build_rule(cg_snap_rule_t *r, const cg_model_rule_t *m)
         r->redirect.scheme = xstrdup_or_null(m->redirect->scheme);
         r->redirect.authority = xstrdup_or_null(m->redirect->authority);
         r->redirect.uri = xstrdup_or_null(m->redirect->uri);
-        r->redirect.port = (uint16_t)m->redirect->port;
-        r->redirect.code = m->redirect->redirect_code ? (uint16_t)m->redirect->redirect_code
-                                                      : DEFAULT_REDIRECT_CODE;
+        r->redirect.port = m->redirect->port;
+        r->redirect.redirect_code =
+            m->redirect->redirect_code ? m->redirect->redirect_code : DEFAULT_REDIRECT_CODE;
     } else if (m->direct_response) {
         r->action = CG_ACTION_DIRECT;
-        r->direct.status = (uint16_t)m->direct_response->status;
+        r->direct.status = m->direct_response->status;
         r->direct.body = xstrdup_or_null(m->direct_response->body);
     } else {
         r->action = CG_ACTION_ROUTE;
@@ -873,7 +795,8 @@ static void add_servers(tx_t *t, const cg_model_gateway_t *gw)
         int clash = 0;
         uint64_t key =
             cg_hash_str(cg_hash_bytes(CG_HASH_SEED, &srv->port, sizeof(srv->port)), srv->hostname);
-        for (size_t slot = SIZE_MAX, o; !clash && htab_next(&t->server_ix, key, &slot, &o);) {
+        for (size_t slot = SIZE_MAX, o;
+             !clash && cg_translate__htab_next(&t->server_ix, key, &slot, &o);) {
             const cg_snap_server_t *other = &t->servers.items[o];
             if (other->port != srv->port || strcmp(other->hostname, srv->hostname) != 0) continue;
             const cg_model_http_server_t *osrv =
@@ -900,7 +823,7 @@ static void add_servers(tx_t *t, const cg_model_gateway_t *gw)
         };
         for (size_t r = 0; r < srv->routing.nrules; r++)
             build_rule(&s.rules[r], &srv->routing.rules[r]);
-        htab_add(&t->server_ix, key, t->servers.len);
+        cg_translate__htab_add(&t->server_ix, key, t->servers.len);
         cg_vec_push(&t->servers, s);
         cg_vec_push(&t->server_gw, gw);
         cg_vec_push(&t->server_http, h);
@@ -926,10 +849,11 @@ static void resolve_routes(tx_t *t)
 
 static void free_indexes(tx_t *t)
 {
-    htab_free(&t->warning_ix);
-    htab_free(&t->server_ix);
-    htab_free(&t->dest_ix);
-    for (size_t i = 0; i < t->dest_aux.len; i++) htab_free(&t->dest_aux.items[i].endpoints);
+    cg_translate__htab_free(&t->warning_ix);
+    cg_translate__htab_free(&t->server_ix);
+    cg_translate__htab_free(&t->dest_ix);
+    for (size_t i = 0; i < t->dest_aux.len; i++)
+        cg_translate__htab_free(&t->dest_aux.items[i].endpoints);
     cg_vec_free(&t->dest_aux);
     free(t->services);
     edge_ix_free(t->edge);

@@ -24,14 +24,15 @@ static char *to_json(const char *yaml, int json_in)
     return out.base;
 }
 
-static char *to_yaml(const char *json)
+/* JSON parsed with core/json, then written by write (YAML, or JSON again). */
+static char *rewrite(const char *json, int (*write)(const cg_json_t *, cg_buf_t *))
 {
-    cg_ystream_t ys = {0};
     cg_buf_t err = {0}, out = {0};
-    assert_int_equal(cg_model_yaml_parse("t", json, strlen(json), 1, &ys, &err), 0);
-    assert_int_equal(cg_control_doc_yaml(ys.docs[0].root, &out), 0);
+    cg_json_t *doc = cg_json_parse("t", json, strlen(json), &err);
+    assert_non_null(doc);
+    assert_int_equal(write(doc, &out), 0);
     cg_buf_append(&out, "", 1);
-    cg_ystream_free(&ys);
+    cg_json_free(doc);
     cg_buf_free(&err);
     return out.base;
 }
@@ -77,12 +78,83 @@ static void test_yaml_round_trip(void **state)
         "y\":{\"\":1}}",
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char *y = to_yaml(cases[i]);
+        char *y = rewrite(cases[i], cg_control_doc_yaml);
         char *j = to_json(y, 0);
         if (strcmp(j, cases[i])) fail_msg("case %zu:\n%s\n->\n%s\n->\n%s", i, cases[i], y, j);
+        char *r = rewrite(cases[i], cg_control_doc_json_value); /* the same bytes */
+        if (strcmp(r, cases[i])) fail_msg("case %zu: rewritten as %s", i, r);
         free(y);
         free(j);
+        free(r);
     }
+}
+
+/* Nesting past the writer's depth cannot be stored in canonical form: CG_ELIMIT, not a
+ * truncated document (validation refuses such documents before they get here). */
+static void test_json_too_deep(void **state)
+{
+    (void)state;
+    cg_buf_t in = {0}, err = {0}, out = {0};
+    for (int i = 0; i < CG_JSON_MAX_DEPTH + 1; i++) cg_buf_append_str(&in, "[");
+    for (int i = 0; i < CG_JSON_MAX_DEPTH + 1; i++) cg_buf_append_str(&in, "]");
+    cg_ystream_t ys = {0};
+    assert_int_equal(cg_model_yaml_parse("t", in.base, in.len, 1, &ys, &err), 0);
+    assert_int_equal(cg_control_doc_json(ys.docs[0].root, &out), CG_ELIMIT);
+    cg_buf_reset(&out);
+    cg_buf_reset(&in);
+    for (int i = 0; i < CG_JSON_MAX_DEPTH; i++) cg_buf_append_str(&in, "[");
+    for (int i = 0; i < CG_JSON_MAX_DEPTH; i++) cg_buf_append_str(&in, "]");
+    cg_ystream_free(&ys);
+    ys = (cg_ystream_t){0};
+    assert_int_equal(cg_model_yaml_parse("t", in.base, in.len, 1, &ys, &err), 0);
+    assert_int_equal(cg_control_doc_json(ys.docs[0].root, &out), 0);
+    assert_int_equal(out.len, 2 * CG_JSON_MAX_DEPTH);
+    cg_ystream_free(&ys);
+    cg_buf_free(&in);
+    cg_buf_free(&err);
+    cg_buf_free(&out);
+}
+
+/* A resources answer as the control plane writes it, read back by `crossgate get`. */
+static void test_list_answer_round_trip(void **state)
+{
+    (void)state;
+    cg_buf_t b = {0}, err = {0};
+    cg_jw_t w = cg_jw(&b);
+    cg_control_doc_list_open(&w, "Service", 7);
+    cg_control_doc_item_t in = {"Service", "web",
+                                "shop",    NULL,
+                                3,         "2026-01-02T03:04:05.000Z",
+                                1,         "{\"spec\":{\"hostname\":\"web\"}}",
+                                NULL};
+    cg_control_doc_item_write(&w, &in);
+    cg_jw_end(&w);
+    cg_jw_end(&w);
+    cg_buf_append(&b, "", 1);
+    assert_string_equal(b.base,
+                        "{\"kind\":\"Service\",\"revision\":7,\"items\":[{\"kind\":\"Service\","
+                        "\"name\":\"web\",\"namespace\":\"shop\",\"cluster\":\"\","
+                        "\"version\":3,\"updated\":\"2026-01-02T03:04:05.000Z\","
+                        "\"valid\":true,\"resource\":{\"spec\":{\"hostname\":\"web\"}}}]}");
+    cg_json_t *doc = cg_json_parse("answer", b.base, b.len - 1, &err);
+    assert_non_null(doc);
+    const char *kind;
+    const cg_json_t *items = cg_control_doc_list_read(doc, &kind);
+    assert_string_equal(kind, "Service");
+    assert_int_equal(cg_json_len(items), 1);
+    cg_control_doc_item_t out;
+    cg_control_doc_item_read(cg_json_at(items, 0), &out);
+    assert_string_equal(out.name, "web");
+    assert_string_equal(out.namespace_, "shop");
+    assert_string_equal(out.cluster, "");
+    assert_int_equal(out.version, 3);
+    assert_true(out.valid);
+    assert_string_equal(
+        cg_json_string(cg_json_get(cg_json_get(out.resource, "spec"), "hostname"), NULL), "web");
+    assert_null(cg_control_doc_list_read(cg_json_at(items, 0), &kind)); /* one item: no list */
+    cg_json_free(doc);
+    cg_buf_free(&b);
+    cg_buf_free(&err);
 }
 
 int main(void)
@@ -90,6 +162,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_normalises),
         cmocka_unit_test(test_yaml_round_trip),
+        cmocka_unit_test(test_json_too_deep),
+        cmocka_unit_test(test_list_answer_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

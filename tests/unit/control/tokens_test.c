@@ -93,7 +93,9 @@ static void test_join_token_persists_as_a_digest_expires_and_revokes(void **stat
     assert_int_equal(cg_cidr_parse("10.1.0.0/16", &allow), 0);
     char *secret;
     const cg_token_t *k;
-    assert_int_equal(cg_control_tokens_create(&t, CG_ROLE_JOIN, "cluster-1", 60000, &allow, 1, 1000, &secret, &k, &err), 0);
+    assert_int_equal(cg_control_tokens_create(&t, CG_ROLE_JOIN, "cluster-1", 60000, &allow, 1, 1000,
+                                              &secret, &k, &err),
+                     0);
     char id[CG_TOKEN_ID_LEN + 1], b[300];
     memcpy(id, k->id, sizeof(id));
     /* the file holds no secret */
@@ -136,9 +138,15 @@ static void test_token_rules(void **state)
     assert_int_equal(cg_control_tokens_open(&t, dir, NULL, &created, &err), 0);
     char *secret;
     const cg_token_t *k;
-    assert_int_equal(cg_control_tokens_create(&t, CG_ROLE_JOIN, NULL, 0, NULL, 0, 1, &secret, &k, &err), CG_EINVAL);
-    assert_int_equal(cg_control_tokens_create(&t, CG_ROLE_READER, "c", 0, NULL, 0, 1, &secret, &k, &err), CG_EINVAL);
-    assert_int_equal(cg_control_tokens_create(&t, CG_ROLE_ADMIN, NULL, 0, NULL, 0, 1, &secret, &k, &err), CG_EINVAL);
+    assert_int_equal(
+        cg_control_tokens_create(&t, CG_ROLE_JOIN, NULL, 0, NULL, 0, 1, &secret, &k, &err),
+        CG_EINVAL);
+    assert_int_equal(
+        cg_control_tokens_create(&t, CG_ROLE_READER, "c", 0, NULL, 0, 1, &secret, &k, &err),
+        CG_EINVAL);
+    assert_int_equal(
+        cg_control_tokens_create(&t, CG_ROLE_ADMIN, NULL, 0, NULL, 0, 1, &secret, &k, &err),
+        CG_EINVAL);
     cg_control_tokens_close(&t);
     cg_buf_free(&err);
 }
@@ -172,18 +180,118 @@ static void test_registration_bucket(void **state)
     int ok = 0;
     for (int i = 0; i < 300; i++) ok += cg_control_tokens_take(&k, 1000, 20, 200);
     assert_int_equal(ok, 200); /* the burst, then nothing at the same instant */
-    assert_int_equal(cg_control_tokens_take(&k, 1000 + 50, 20, 200), 1); /* one more after 50 ms at 20/s */
+    assert_int_equal(cg_control_tokens_take(&k, 1000 + 50, 20, 200),
+                     1); /* one more after 50 ms at 20/s */
     assert_int_equal(cg_control_tokens_take(&k, 1000 + 50, 20, 200), 0);
+}
+
+/* POST /v1/tokens bodies: what is accepted and the one message for each way to be wrong. */
+static void test_token_request(void **state)
+{
+    (void)state;
+    cg_buf_t deep = {0}, many = {0};
+    for (int i = 0; i < 70; i++) cg_buf_append_str(&deep, "[");
+    for (int i = 0; i < 70; i++) cg_buf_append_str(&deep, "]");
+    cg_buf_append(&deep, "", 1);
+    cg_buf_append_str(&many, "{\"role\":\"join\",\"cluster\":\"c\",\"allow\":[");
+    for (int i = 0; i < 60; i++) cg_buf_printf(&many, "%s\"10.0.0.%d\"", i ? "," : "", i);
+    cg_buf_append(&many, "]}", 3);
+    static const char tail[] = " (expected role, cluster, ttl_ms, allow)";
+    const struct {
+        const char *body, *err; /* err NULL: accepted */
+    } cases[] = {
+        {"{\"role\":\"reader\"}", NULL},
+        {" {\"role\":\"join\",\"cluster\":\"c-1\",\"ttl_ms\":60000,\"allow\":[\"10.0.0.0/8\"]}\n",
+         NULL},
+        {"", "expected one JSON object with role, cluster, ttl_ms, allow"},
+        {"[1]", "expected one JSON object with role, cluster, ttl_ms, allow"},
+        {"{", "malformed JSON"},
+        {"{\"role\":\"reader\",\"role\":\"join\"}", "malformed JSON"},
+        {deep.base, "malformed JSON"},
+        {many.base, "malformed JSON"},
+        {"{}", "role: missing required field"},
+        {"{\"role\":\"root\"}", "role: expected reader or join"},
+        {"{\"role\":1}", "role: unknown field or wrong type"},
+        {"{\"role\":\"join\",\"cluster\":\"\"}", "cluster: expected a name of 1 to 63 characters"},
+        {"{\"role\":\"join\",\"cluster\":\"a b\"}",
+         "cluster: must be printable ASCII without spaces"},
+        {"{\"role\":\"reader\",\"ttl_ms\":-1}", "ttl_ms: expected milliseconds, at most 10 years"},
+        {"{\"role\":\"reader\",\"ttl_ms\":1.5}", "ttl_ms: expected milliseconds, at most 10 years"},
+        {"{\"role\":\"reader\",\"ttl_ms\":315360000001}",
+         "ttl_ms: expected milliseconds, at most 10 years"},
+        {"{\"role\":\"join\",\"allow\":[\"x\"]}",
+         "allow: expected at most 8 addresses or prefixes (10.0.0.0/8)"},
+        {"{\"role\":\"join\",\"allow\":\"10.0.0.0/8\"}", "allow: unknown field or wrong type"},
+        {"{\"role\":\"reader\",\"bogus\":1}", "bogus: unknown field or wrong type"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cg_control_token_req_t r;
+        cg_buf_t err = {0};
+        int rc = cg_control_token_req_parse(cases[i].body, strlen(cases[i].body), &r, &err);
+        cg_buf_append(&err, "", 1);
+        if (!cases[i].err) {
+            if (rc) fail_msg("case %zu refused: %s", i, err.base);
+        } else {
+            cg_buf_t want = {0};
+            cg_buf_printf(&want, "%s%s%c", cases[i].err,
+                          strstr(cases[i].err, "unknown field") ? tail : "", 0);
+            if (rc != CG_EINVAL || strcmp(err.base, want.base))
+                fail_msg("case %zu: %d %s, not %s", i, rc, err.base, want.base);
+            cg_buf_free(&want);
+        }
+        cg_buf_free(&err);
+    }
+    cg_buf_free(&deep);
+    cg_buf_free(&many);
+}
+
+/* What the CLI writes is what the control plane reads; the answer reads back the same. */
+static void test_token_request_and_answer_round_trip(void **state)
+{
+    (void)state;
+    const char *allow[] = {"10.9.0.0/16", "127.0.5.7"};
+    cg_buf_t b = {0};
+    cg_control_token_req_write(&b, "join", "cluster-1", 3600000, allow, 2);
+    cg_control_token_req_t r;
+    cg_buf_t err = {0};
+    assert_int_equal(cg_control_token_req_parse(b.base, b.len, &r, &err), 0);
+    assert_int_equal(r.role, CG_ROLE_JOIN);
+    assert_string_equal(r.cluster, "cluster-1");
+    assert_int_equal(r.ttl_ms, 3600000);
+    assert_int_equal(r.nallow, 2);
+    assert_int_equal(r.allow[0].bits, 16);
+    assert_int_equal(r.allow[1].bits, 32);
+    cg_buf_reset(&b);
+    cg_control_token_req_write(&b, "reader", NULL, 0, NULL, 0);
+    assert_int_equal(b.len, strlen("{\"role\":\"reader\"}"));
+    assert_memory_equal(b.base, "{\"role\":\"reader\"}", b.len);
+
+    cg_buf_reset(&b);
+    cg_control_token_new_t made = {"0123456789abcdef", "join", "cgt_x_y", 42}, back;
+    cg_control_token_new_write(&made, &b);
+    cg_json_t *doc = cg_json_parse("answer", b.base, b.len, &err);
+    assert_non_null(doc);
+    cg_control_token_new_read(doc, &back);
+    assert_string_equal(back.id, made.id);
+    assert_string_equal(back.role, made.role);
+    assert_string_equal(back.token, made.token);
+    assert_int_equal(back.expires_ms, 42);
+    cg_json_free(doc);
+    cg_buf_free(&b);
+    cg_buf_free(&err);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_admin_credential_made_once_mode_0600, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_join_token_persists_as_a_digest_expires_and_revokes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_join_token_persists_as_a_digest_expires_and_revokes,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_rules, setup, teardown),
         cmocka_unit_test(test_cidr),
         cmocka_unit_test(test_registration_bucket),
+        cmocka_unit_test(test_token_request),
+        cmocka_unit_test(test_token_request_and_answer_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,12 +68,15 @@ static void test_encode_all_fields(void **state)
     r->timeout_ms = 15000;
     r = &v->rules[1];
     r->action = CG_ACTION_REDIRECT;
-    r->redirect = (cg_snap_redirect_t){cg_xstrdup("https"), cg_xstrdup("example.com"),
-                                       cg_xstrdup("/new"), 8443, 302};
+    r->redirect = (cg_snap_redirect_t){.scheme = cg_xstrdup("https"),
+                                       .authority = cg_xstrdup("example.com"),
+                                       .uri = cg_xstrdup("/new"),
+                                       .port = 8443,
+                                       .redirect_code = 302};
     r->timeout_ms = 0;
     r = &v->rules[2];
     r->action = CG_ACTION_DIRECT;
-    r->direct = (cg_snap_direct_t){503, cg_xstrdup("no healthy upstream\n")};
+    r->direct = (cg_snap_direct_t){.status = 503, .body = cg_xstrdup("no healthy upstream\n")};
     r->timeout_ms = 1;
 
     s->ndestinations = 1;

@@ -244,7 +244,7 @@ static void test_ingress_instance(void **state)
     assert_null(r->redirect.scheme);
     assert_null(r->redirect.authority);
     assert_int_equal(r->redirect.port, 0);
-    assert_int_equal(r->redirect.code, 301);
+    assert_int_equal(r->redirect.redirect_code, 301);
     r = &v->rules[4];
     assert_int_equal(r->action, CG_ACTION_DIRECT);
     assert_int_equal(r->direct.status, 404);

@@ -1,0 +1,88 @@
+/* GET /v1/status and GET /v1/instances, described once: the control plane writes each object
+ * of the document from a row of plain values through these field tables (control/status.c),
+ * and `crossgate status` reads the same rows back through them (cli/status.c). */
+#ifndef CG_CONTROL_STATUS_H
+#define CG_CONTROL_STATUS_H
+
+#include "core/json.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    CG_STATUS_STR,  /* const char *; NULL is written as null */
+    CG_STATUS_U64,  /* uint64_t */
+    CG_STATUS_MORE, /* a member the caller writes and reads itself (a list, the labels) */
+} cg_control_status_type_t;
+
+typedef struct cg_control_status_field {
+    const char *key;
+    cg_control_status_type_t type;
+    size_t offset; /* in the row */
+} cg_control_status_field_t;
+
+/* The objects of the document, in the order their members are written; each table ends with
+ * key NULL. Strings are borrowed (from the control plane's state, or from the parsed answer). */
+typedef struct cg_control_status_top {
+    uint64_t revision; /* then resources, clusters, instances, edges */
+} cg_control_status_top_t;
+
+typedef struct cg_control_status_cluster {
+    const char *name, *region, *zone;
+    uint64_t static_gateways, live_instances;
+} cg_control_status_cluster_t;
+
+typedef struct cg_control_status_instance {
+    const char *id, *cluster, *namespace_; /* then labels: {key: value} */
+    const char *address, *admin, *registered;
+    uint64_t age_ms, last_heartbeat_ms_ago, snapshot_version;
+    const char *error; /* NULL: the last translation succeeded */
+} cg_control_status_instance_t;
+
+typedef struct cg_control_status_edge {
+    const char *instance, *cluster, *namespace_, *address, *region;
+    uint64_t snapshot_version; /* then routes, destinations, warnings */
+} cg_control_status_edge_t;
+
+typedef struct cg_control_status_route {
+    const char *hostname;
+    uint64_t port, rule, matches;
+    const char *gateway, *destination;
+} cg_control_status_route_t;
+
+typedef struct cg_control_status_dest {
+    const char *name, *mode;
+    uint64_t overprovisioning; /* then endpoints, weights */
+} cg_control_status_dest_t;
+
+typedef struct cg_control_status_endpoint {
+    const char *address;
+    uint64_t port;
+    const char *cluster, *region;
+    uint64_t priority, weight;
+} cg_control_status_endpoint_t;
+
+typedef struct cg_control_status_weight {
+    const char *cluster;
+    uint64_t weight;
+} cg_control_status_weight_t;
+
+extern const cg_control_status_field_t cg_control_status_top_fields[];
+extern const cg_control_status_field_t cg_control_status_cluster_fields[];
+extern const cg_control_status_field_t cg_control_status_instance_fields[];
+extern const cg_control_status_field_t cg_control_status_edge_fields[];
+extern const cg_control_status_field_t cg_control_status_route_fields[];
+extern const cg_control_status_field_t cg_control_status_dest_fields[];
+extern const cg_control_status_field_t cg_control_status_endpoint_fields[];
+extern const cg_control_status_field_t cg_control_status_weight_fields[];
+
+/* Writes row's members from f up to the next CG_STATUS_MORE one, whose field it returns (the
+ * caller writes that member, then goes on from the field after it), or NULL at the end. */
+const cg_control_status_field_t *cg_control_status_write(cg_jw_t *w,
+                                                         const cg_control_status_field_t *f,
+                                                         const void *row);
+/* Reads every string and number member of obj into row: NULL or 0 when absent or of another
+ * type (the reader shows what it gets). */
+void cg_control_status_read(const cg_json_t *obj, const cg_control_status_field_t *f, void *row);
+
+#endif
