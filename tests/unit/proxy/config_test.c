@@ -271,7 +271,7 @@ static void test_compile_builds_routes_with_matchers_and_actions(void **state)
     assert_int_equal(redir->action, CG_ACTION_REDIRECT);
     assert_null(redir->dest);
     assert_int_equal(redir->nmatches, 0); /* matches everything */
-    assert_int_equal(redir->redirect->code, 308);
+    assert_int_equal(redir->redirect->redirect_code, 308);
     assert_string_equal(redir->redirect->scheme, "https");
     assert_int_equal(redir->timeout_ms, 0);
 
