@@ -10,7 +10,6 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "http/client.h"
-#include "model/yaml.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -283,32 +282,19 @@ static void on_register(cg_http_client_t *c, cg_http_result_t *res, void *data)
         backoff(a);
         return;
     }
-    cg_ystream_t ys = {0};
-    cg_buf_t errors = {0};
-    const cg_ynode_t *id = NULL, *hb = NULL;
-    if (cg_model_yaml_parse("registration", res->body.base ? res->body.base : "", res->body.len, 1,
-                            &ys, &errors) == 0 &&
-        ys.ndocs == 1 && ys.docs[0].root && ys.docs[0].root->kind == CG_YNODE_MAP) {
-        id = cg_ynode_get(ys.docs[0].root, "id");
-        hb = cg_ynode_get(ys.docs[0].root, "heartbeat_ms");
-    }
-    if (!id || id->kind != CG_YNODE_SCALAR || !id->len || id->len >= sizeof(a->id)) {
-        cg_log_error("control plane answered registration without an instance id");
-        cg_ystream_free(&ys);
-        cg_buf_free(&errors);
+    cg_registration_answer_t answer;
+    cg_buf_t why = {0};
+    if (cg_registration_answer_decode(res->body.base ? res->body.base : "", res->body.len, &answer,
+                                      &why)) {
+        cg_log_error("control plane answered registration with no usable instance id: %.*s",
+                     (int)why.len, why.base ? why.base : "");
+        cg_buf_free(&why);
         lost(a, "registration", CG_EPARSE, 0);
         backoff(a);
         return;
     }
-    memcpy(a->id, id->text, id->len);
-    a->id[id->len] = '\0';
-    a->heartbeat_ms = 1000;
-    if (hb && hb->kind == CG_YNODE_SCALAR) {
-        long v = strtol(hb->text, NULL, 10);
-        if (v >= 50 && v <= 60000) a->heartbeat_ms = (uint32_t)v;
-    }
-    cg_ystream_free(&ys);
-    cg_buf_free(&errors);
+    snprintf(a->id, sizeof(a->id), "%s", answer.id);
+    a->heartbeat_ms = (uint32_t)answer.heartbeat_ms;
     cg_log_info("registered with control plane %s as %s", a->cfg->url, a->id);
     a->backoff_ms = 0;
     cg_timer_start(a->loop, &a->hb_timer, a->heartbeat_ms, on_hb_timer);

@@ -6,6 +6,7 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "translate/registration.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -290,18 +291,20 @@ static void handle_apply(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_r
     free(name);
 }
 
+/* One stored resource as GET /v1/resources answers it (control/doc.h describes the answer). */
 static void item_json(cg_jw_t *w, const cg_control_res_t *r)
 {
     char when[32];
     cg_clock_format_iso8601(r->updated_us, when);
-    cg_jw_obj(w);
-    cg_control_identity_json(w, r->kind, r->name, r->namespace_, r->cluster);
-    cg_jw_ku64(w, "version", r->version);
-    cg_jw_kstr(w, "updated", when);
-    cg_jw_kbool(w, "valid", r->set != NULL);
-    cg_jw_key(w, "resource");
-    cg_jw_raw(w, r->json, strlen(r->json));
-    cg_jw_end(w);
+    const cg_control_doc_item_t it = {.kind = cg_model_kind_name(r->kind),
+                                      .name = r->name,
+                                      .namespace_ = r->namespace_,
+                                      .cluster = r->cluster,
+                                      .version = r->version,
+                                      .updated = when,
+                                      .valid = r->set != NULL,
+                                      .resource_json = r->json};
+    cg_control_doc_item_write(w, &it);
 }
 
 /* Resolves {kind}/{name}?namespace=&cluster=: a given namespace or cluster must match; when not
@@ -357,10 +360,8 @@ static void handle_resources(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
     if (cluster && !*cluster) free(cluster), cluster = NULL;
     if (req->method == HTTP_GET && nseg == 3) {
         cg_jw_t w = cg_jw(&resp->body);
-        cg_jw_obj(&w);
-        cg_jw_kstr(&w, "kind", cg_model_kind_name(kind));
-        cg_jw_ku64(&w, "revision", cg_control_store_revision(&cp->store));
-        cg_jw_karr(&w, "items");
+        cg_control_doc_list_open(&w, cg_model_kind_name(kind),
+                                 cg_control_store_revision(&cp->store));
         const cg_control_res_t *const *items;
         size_t nitems = cg_control_store_list(&cp->store, &items);
         for (size_t i = 0; i < nitems; i++) {
@@ -499,8 +500,11 @@ static void handle_register(cg_control_t *cp, const cg_httpd_req_t *req, cg_http
                 inst->cluster, inst->namespace_, inst->address);
     cg_control__recompute_instances_soon(cp);
     resp->content_type = "application/json";
-    cg_buf_printf(&resp->body, "{\"id\":\"%s\",\"heartbeat_ms\":%d,\"ttl_ms\":%" PRIu64 "}\n",
-                  inst->id, CG_CONTROL_HEARTBEAT_MS, cp->leases.ttl_ms);
+    cg_registration_answer_t answer = {.heartbeat_ms = CG_CONTROL_HEARTBEAT_MS,
+                                       .ttl_ms = cp->leases.ttl_ms};
+    snprintf(answer.id, sizeof(answer.id), "%s", inst->id);
+    cg_registration_answer_encode(&answer, &resp->body);
+    cg_buf_append_str(&resp->body, "\n");
 }
 
 /* A parked long-poll. */

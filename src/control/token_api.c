@@ -65,8 +65,10 @@ void cg_control__handle_tokens(cg_control_t *cp, const cg_httpd_req_t *req, cg_h
     cg_log_info("control: %s token %s created%s%s", cg_role_name(k->role), k->id,
                 k->cluster[0] ? " for cluster " : "", k->cluster);
     resp->content_type = "application/json";
-    cg_buf_printf(&resp->body,
-                  "{\"id\":\"%s\",\"role\":\"%s\",\"token\":\"%s\",\"expires_ms\":%" PRIu64 "}\n",
-                  k->id, cg_role_name(k->role), secret, k->expires_wall_ms);
+    const cg_control_token_new_t answer = {.id = k->id,
+                                           .role = cg_role_name(k->role),
+                                           .token = secret,
+                                           .expires_ms = k->expires_wall_ms};
+    cg_control_token_new_write(&answer, &resp->body);
     free(secret);
 }

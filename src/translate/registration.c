@@ -153,3 +153,44 @@ int cg_registration_decode(const char *body, size_t len, cg_registration_t *r, c
     if (!r->namespace_) r->namespace_ = cg_xstrdup("default");
     return 0;
 }
+
+/* ---- the answer ---- */
+
+int cg_registration_answer_encode(const cg_registration_answer_t *a, cg_buf_t *out)
+{
+    cg_jw_t w = cg_jw(out);
+    cg_jw_obj(&w);
+    cg_jw_kstr(&w, "id", a->id);
+    cg_jw_ku64(&w, "heartbeat_ms", a->heartbeat_ms);
+    cg_jw_ku64(&w, "ttl_ms", a->ttl_ms);
+    cg_jw_end(&w);
+    return w.failed ? CG_ENOMEM : 0;
+}
+
+int cg_registration_answer_decode(const char *body, size_t len, cg_registration_answer_t *out,
+                                  cg_buf_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    cg_json_t *doc = cg_json_parse("registration answer", body, len, err);
+    if (doc == NULL) return CG_EINVAL;
+    cg_json_dec_t d = {.what = "registration answer", .errors = err};
+    if (cg_json_type(doc) != CG_JSON_OBJECT) {
+        cg_json_dec_fail(&d, "", "expected an object with id, heartbeat_ms, ttl_ms");
+    } else {
+        char *id = cg_json_dec_str(&d, doc, "id", 1);
+        const char *why = id ? check_printable(id, strlen(id)) : NULL;
+        if (why == NULL && id && strlen(id) >= sizeof(out->id)) why = "longer than 63 characters";
+        if (why)
+            cg_json_dec_fail(&d, "id", why);
+        else if (id)
+            memcpy(out->id, id, strlen(id) + 1);
+        free(id);
+        out->heartbeat_ms = cg_json_dec_u64(&d, doc, "heartbeat_ms", UINT64_MAX, 1000);
+        if (!d.failed && (out->heartbeat_ms < CG_REGISTRATION_HEARTBEAT_MIN_MS ||
+                          out->heartbeat_ms > CG_REGISTRATION_HEARTBEAT_MAX_MS))
+            cg_json_dec_fail(&d, "heartbeat_ms", "expected 50..60000");
+        out->ttl_ms = cg_json_dec_u64(&d, doc, "ttl_ms", UINT64_MAX, 0);
+    }
+    cg_json_free(doc);
+    return d.failed ? CG_EINVAL : 0;
+}

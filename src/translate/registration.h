@@ -23,4 +23,21 @@ int cg_registration_encode(const cg_registration_t *r, cg_buf_t *out);
 int cg_registration_decode(const char *body, size_t len, cg_registration_t *out, cg_buf_t *err);
 void cg_registration_clear(cg_registration_t *r);
 
+/* The control plane's answer to a registration: the instance's id and how often it must
+ * heartbeat within its lease (docs/api.md). */
+typedef struct cg_registration_answer {
+    char id[64];
+    uint64_t heartbeat_ms, ttl_ms;
+} cg_registration_answer_t;
+
+/* The bounds a gateway keeps its heartbeat within, whatever a control plane says. */
+#define CG_REGISTRATION_HEARTBEAT_MIN_MS 50
+#define CG_REGISTRATION_HEARTBEAT_MAX_MS 60000
+
+int cg_registration_answer_encode(const cg_registration_answer_t *a, cg_buf_t *out);
+/* Reads an answer: the id must be printable and fit; heartbeat_ms must lie within the bounds
+ * above (1000 when absent). CG_EINVAL with one line in err otherwise. */
+int cg_registration_answer_decode(const char *body, size_t len, cg_registration_answer_t *out,
+                                  cg_buf_t *err);
+
 #endif
