@@ -108,19 +108,6 @@ int cg_cli_ctl_fail(const cg_cli_ctl_t *c, const cg_http_result_t *res)
     return 1;
 }
 
-int cg_cli_ctl_json(const cg_cli_ctl_t *c, const cg_http_result_t *res, cg_ystream_t *ys)
-{
-    cg_buf_t err = {0};
-    int rc = cg_model_yaml_parse("answer", res->body.base ? res->body.base : "", res->body.len, 1,
-                                 ys, &err);
-    cg_buf_free(&err);
-    if (rc || ys->ndocs != 1 || !ys->docs[0].root || ys->docs[0].root->kind != CG_YNODE_MAP) {
-        fprintf(stderr, "%s: the control plane's answer is not the JSON expected\n", c->prog);
-        return 1;
-    }
-    return 0;
-}
-
 int cg_cli_ctl_expand(const cg_cli_ctl_t *c, char *const *paths, size_t n, cg_model_paths_t *out)
 {
     for (size_t i = 0; i < n; i++) {
@@ -205,14 +192,10 @@ void cg_cli_table_add(cg_cli_table_t *t, const char *cell)
 
 void cg_cli_table_addf(cg_cli_table_t *t, const char *fmt, ...)
 {
-    cg_buf_t b = {0};
     va_list ap;
     va_start(ap, fmt);
-    cg_buf_vprintf(&b, fmt, ap);
+    cg_vec_push(&t->cells, cg_xvasprintf(fmt, ap));
     va_end(ap);
-    cg_buf_append(&b, "", 1);
-    cg_vec_push(&t->cells, cg_xstrdup(b.base));
-    cg_buf_free(&b);
 }
 
 void cg_cli_table_print(cg_cli_table_t *t, int indent)

@@ -7,7 +7,6 @@
 #include "core/list.h"
 #include "http/client.h"
 #include "model/model.h"
-#include "model/yaml.h"
 
 #include <stddef.h>
 
@@ -34,9 +33,6 @@ int cg_cli_ctl_call(const cg_cli_ctl_t *c, const char *method, const char *path,
 /* Prints the answer of a failed request: the server's text lines (validation errors as they
  * are), or one line naming the status. Returns 1. */
 int cg_cli_ctl_fail(const cg_cli_ctl_t *c, const cg_http_result_t *res);
-/* Parses a JSON answer; on failure prints one line and returns 1. *ys must be zeroed; free it
- * with cg_ystream_free in every case. */
-int cg_cli_ctl_json(const cg_cli_ctl_t *c, const cg_http_result_t *res, cg_ystream_t *ys);
 
 /* Reads a results document (control/results.h) and prints the "kind/name action" line of each
  * result (stdout; stderr for the action bad_action, counted in *nbad) and its warnings.

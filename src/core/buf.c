@@ -44,6 +44,17 @@ char *cg_xstrdup(const char *s)
 {
     return cg_xstrndup(s, strlen(s));
 }
+char *cg_xvasprintf(const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    if (n < 0) n = 0; /* an encoding error: an empty string, as cg_buf_vprintf gives */
+    char *s = cg_xmalloc((size_t)n + 1);
+    if (vsnprintf(s, (size_t)n + 1, fmt, again) < 0) s[0] = '\0';
+    va_end(again);
+    return s;
+}
 
 cg_iov_t cg_iov_trim(cg_iov_t s)
 {

@@ -2,12 +2,13 @@
 #ifndef CG_CORE_LIST_H
 #define CG_CORE_LIST_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define cg_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-#define CG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define CG_ARRAY_SIZE(a)                   (sizeof(a) / sizeof((a)[0]))
 
 typedef struct cg_list {
     struct cg_list *prev, *next;
@@ -47,7 +48,8 @@ static inline void cg_list_unlink(cg_list_t *n)
 }
 
 #define cg_list_foreach_safe(pos, tmp, head)                                                       \
-    for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); (pos) = (tmp), (tmp) = (pos)->next)
+    for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head);                               \
+         (pos) = (tmp), (tmp) = (pos)->next)
 
 /* A typed growable array: CG_VEC(int) v = {0}; cg_vec_push(&v, 3). Zero value is empty. */
 #define CG_VEC(type)                                                                               \
@@ -61,7 +63,7 @@ static inline void cg_list_unlink(cg_list_t *n)
     do {                                                                                           \
         if ((v)->len == (v)->cap) {                                                                \
             size_t ncap_ = (v)->cap ? (v)->cap * 2 : 4;                                            \
-            void *n_ = cg_xrealloc((v)->items, ncap_ * sizeof(*(v)->items));                      \
+            void *n_ = cg_xrealloc((v)->items, ncap_ * sizeof(*(v)->items));                       \
             (v)->items = n_;                                                                       \
             (v)->cap = ncap_;                                                                      \
         }                                                                                          \
@@ -84,5 +86,7 @@ void *cg_xcalloc(size_t n, size_t sz);
 void *cg_xrealloc(void *p, size_t n);
 char *cg_xstrdup(const char *s);
 char *cg_xstrndup(const char *s, size_t n);
+/* A formatted string, malloc'd. */
+char *cg_xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 #endif

@@ -113,23 +113,19 @@ static char *xstrdup_or_null(const char *s)
 static void warn(tx_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void warn(tx_t *t, const char *fmt, ...)
 {
-    cg_buf_t b = {0};
     va_list ap;
     va_start(ap, fmt);
-    cg_buf_vprintf(&b, fmt, ap);
+    char *text = cg_xvasprintf(fmt, ap);
     va_end(ap);
-    cg_buf_append(&b, "", 1);
-    const char *text = cg_buf_data(&b);
     uint64_t h = cg_hash_str(CG_HASH_SEED, text);
     for (size_t slot = SIZE_MAX, e; cg_translate__htab_next(&t->warning_ix, h, &slot, &e);) {
         if (strcmp(t->warnings.items[e], text) == 0) {
-            cg_buf_free(&b);
+            free(text);
             return;
         }
     }
     cg_translate__htab_add(&t->warning_ix, h, t->warnings.len);
-    cg_vec_push(&t->warnings, cg_xstrdup(text));
-    cg_buf_free(&b);
+    cg_vec_push(&t->warnings, text);
 }
 
 static const char *label_get(const labels_view_t *v, const char *key)

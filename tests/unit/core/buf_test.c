@@ -350,10 +350,41 @@ static void test_err_from_errno(void **state)
     }
 }
 
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    char *s = cg_xvasprintf(f, ap);
+    va_end(ap);
+    return s;
+}
+
+/* The formatted string is whole, however long, and an empty format gives "". */
+static void test_xvasprintf_formats_whole_strings(void **state)
+{
+    (void)state;
+    char *s = fmt("%s/%d", "a", 7);
+    assert_string_equal(s, "a/7");
+    free(s);
+    s = fmt("%s", "");
+    assert_string_equal(s, "");
+    free(s);
+    char big[5000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    s = fmt("<%s>", big);
+    assert_int_equal(strlen(s), sizeof(big) + 1);
+    assert_int_equal(s[0], '<');
+    assert_int_equal(s[sizeof(big)], '>');
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_zero_buffer_is_empty_and_usable),
+        cmocka_unit_test(test_xvasprintf_formats_whole_strings),
         cmocka_unit_test(test_append_grows_and_keeps_bytes),
         cmocka_unit_test(test_consume_compact_reserve),
         cmocka_unit_test(test_printf),
