@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "core/list.h"
 #include "model/yaml.h"
+#include "tls/tls.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -68,6 +69,9 @@ static int load_document(loader_t *l, const char *file, const cg_ydoc_t *doc)
         if (strcmp(av->text, "crossgate/v1") == 0)
             cg_model_errorf(&ctx, kn, "kind",
                             "unknown kind \"%s\" (expected Cluster, Service or Gateway)", kn->text);
+        else if (strcmp(av->text, "v1") == 0)
+            cg_model_errorf(&ctx, kn, "kind", "kind \"%s\" is not supported for v1 (only Secret)",
+                            kn->text);
         else if (strcmp(av->text, "gateway.tsb.tetrate.io/v2") == 0)
             cg_model_errorf(
                 &ctx, kn, "kind",
@@ -75,7 +79,7 @@ static int load_document(loader_t *l, const char *file, const cg_ydoc_t *doc)
                 kn->text);
         else
             cg_model_errorf(&ctx, av, "apiVersion",
-                            "expected crossgate/v1 or gateway.tsb.tetrate.io/v2, got \"%s\"",
+                            "expected crossgate/v1, gateway.tsb.tetrate.io/v2 or v1, got \"%s\"",
                             av->text);
         return ctx.nerrors;
     }
@@ -100,6 +104,10 @@ static int load_document(loader_t *l, const char *file, const cg_ydoc_t *doc)
         rs->gateways = cg_xrealloc(rs->gateways, (rs->ngateways + 1) * sizeof(*rs->gateways));
         memcpy(&rs->gateways[rs->ngateways++], obj, sizeof(*rs->gateways));
         break;
+    case CG_KIND_SECRET:
+        rs->secrets = cg_xrealloc(rs->secrets, (rs->nsecrets + 1) * sizeof(*rs->secrets));
+        memcpy(&rs->secrets[rs->nsecrets++], obj, sizeof(*rs->secrets));
+        break;
     }
     free(obj);
     return 0;
@@ -122,6 +130,20 @@ static void io_error(loader_t *l, const char *path, const char *what, int e)
     if (l->io_err == 0) l->io_err = e == ENOENT ? CG_ENOENT : CG_EIO;
 }
 
+/* Reads fd to its end, or past max bytes: 0, -1 past max, or read's errno. */
+static int read_all(int fd, cg_buf_t *b, size_t max)
+{
+    for (;;) {
+        if (cg_buf_reserve(b, 65536) != 0) abort();
+        ssize_t n = read(fd, b->base + b->len, b->cap - b->len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return errno;
+        if (n == 0) return 0;
+        b->len += (size_t)n;
+        if (b->len > max) return -1;
+    }
+}
+
 static void load_file(loader_t *l, const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -142,21 +164,13 @@ static void load_file(loader_t *l, const char *path)
         return;
     }
     cg_buf_t b = {0};
-    for (;;) {
-        if (cg_buf_reserve(&b, 65536) != 0) abort();
-        ssize_t n = read(fd, b.base + b.len, b.cap - b.len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            io_error(l, path, "cannot read", errno);
-            cg_buf_free(&b);
-            close(fd);
-            return;
-        }
-        if (n == 0) break;
-        b.len += (size_t)n;
-        if (b.len > MAX_FILE_SIZE) break;
-    }
+    int e = read_all(fd, &b, MAX_FILE_SIZE);
     close(fd);
+    if (e > 0) {
+        io_error(l, path, "cannot read", e);
+        cg_buf_free(&b);
+        return;
+    }
     load_text(l, path, cg_buf_data(&b), cg_buf_size(&b));
     cg_buf_free(&b);
 }
@@ -219,15 +233,16 @@ static const cg_model_meta_t *meta_at(const cg_resource_set_t *rs, cg_model_kind
 {
     if (k == CG_KIND_CLUSTER) return &rs->clusters[i].metadata;
     if (k == CG_KIND_SERVICE) return &rs->services[i].metadata;
+    if (k == CG_KIND_SECRET) return &rs->secrets[i].metadata;
     return &rs->gateways[i].metadata;
 }
 
 static int check_duplicates(loader_t *l)
 {
     const cg_resource_set_t *rs = l->rs;
-    const size_t counts[] = {rs->nclusters, rs->nservices, rs->ngateways};
+    const size_t counts[] = {rs->nclusters, rs->nservices, rs->ngateways, rs->nsecrets};
     int bad = 0;
-    for (int k = CG_KIND_CLUSTER; k <= CG_KIND_GATEWAY; k++) {
+    for (int k = CG_KIND_CLUSTER; k <= CG_KIND_SECRET; k++) {
         for (size_t i = 0; i < counts[k]; i++) {
             const cg_model_meta_t *m = meta_at(rs, (cg_model_kind_t)k, i);
             for (size_t j = 0; j < i; j++) {
@@ -295,7 +310,13 @@ void cg_model_free(cg_resource_set_t *rs)
     const cg_model_schema_t *gs = cg_model_schema_for("crossgate/v1", "Gateway", &k);
     for (size_t i = 0; i < rs->nclusters; i++) cg_model_schema_free(cs, &rs->clusters[i]);
     for (size_t i = 0; i < rs->nservices; i++) cg_model_schema_free(ss, &rs->services[i]);
-    for (size_t i = 0; i < rs->ngateways; i++) cg_model_schema_free(gs, &rs->gateways[i]);
+    for (size_t i = 0; i < rs->ngateways; i++) {
+        for (size_t h = 0; h < rs->gateways[i].spec.nhttp; h++)
+            if (rs->gateways[i].spec.http[h].tls) free(rs->gateways[i].spec.http[h].tls->warning);
+        cg_model_schema_free(gs, &rs->gateways[i]);
+    }
+    for (size_t i = 0; i < rs->nsecrets; i++) cg_model_secret_free(&rs->secrets[i]);
+    free(rs->secrets);
     for (size_t i = 0; i < rs->nfiles; i++) free(rs->files[i]);
     free(rs->clusters);
     free(rs->services);
@@ -309,4 +330,114 @@ const cg_model_cluster_t *cg_model_find_cluster(const cg_resource_set_t *rs, con
     for (size_t i = 0; i < rs->nclusters; i++)
         if (strcmp(rs->clusters[i].metadata.name, name) == 0) return &rs->clusters[i];
     return NULL;
+}
+
+const cg_model_secret_t *cg_model_find_secret(const cg_resource_set_t *rs, const char *namespace_,
+                                              const char *name)
+{
+    for (size_t i = 0; i < rs->nsecrets; i++) {
+        const cg_model_meta_t *m = &rs->secrets[i].metadata;
+        if (strcmp(m->name, name) == 0 && streq(m->namespace_, namespace_)) return &rs->secrets[i];
+    }
+    return NULL;
+}
+
+/* ---- TLS files (static mode) ---- */
+
+/* Reads a whole small file as text; NULL with the reason in err. */
+static char *read_small(const char *path, size_t *len, cg_buf_t *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        cg_buf_printf(err, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    cg_buf_t b = {0};
+    int e = read_all(fd, &b, 1u << 20);
+    close(fd);
+    if (e != 0) {
+        if (e > 0)
+            cg_buf_printf(err, "cannot read %s: %s", path, strerror(e));
+        else
+            cg_buf_printf(err, "%s is larger than 1 MiB", path);
+        cg_buf_free(&b);
+        return NULL;
+    }
+    *len = b.len;
+    cg_buf_append(&b, "", 1);
+    return b.base;
+}
+
+typedef struct tls_file {
+    const char *field, *path;
+    cg_model_pos_t pos;
+    char *text;
+    size_t len;
+} tls_file_t;
+
+static void file_error(cg_buf_t *errors, const tls_file_t *f, size_t s, const char *msg)
+{
+    cg_buf_printf(errors, "%s:%d:%d: spec.http[%zu].tls.files.%s: %s\n", f->pos.file, f->pos.line,
+                  f->pos.col, s, f->field, msg);
+}
+
+static int check_server_files(const cg_model_http_server_t *h, size_t s, cg_buf_t *errors)
+{
+    const cg_model_tls_files_t *fs = h->tls->files;
+    tls_file_t f[3] = {
+        {"serverCertificate", fs->server_certificate, fs->cert_pos, NULL, 0},
+        {"privateKey", fs->private_key, fs->key_pos, NULL, 0},
+        {"caCertificates", fs->ca_certificates, fs->ca_pos, NULL, 0},
+    };
+    int bad = 0;
+    for (int i = 0; i < 3; i++) {
+        if (f[i].path == NULL) continue;
+        cg_buf_t err = {0};
+        f[i].text = read_small(f[i].path, &f[i].len, &err);
+        if (f[i].text == NULL) {
+            cg_buf_append(&err, "", 1);
+            file_error(errors, &f[i], s, cg_buf_data(&err));
+            bad++;
+        }
+        cg_buf_free(&err);
+    }
+    if (bad == 0) {
+        cg_tls_pem_t pem = {f[0].text, f[0].len, f[1].text, f[1].len, f[2].text, f[2].len};
+        cg_buf_t err = {0};
+        char *warning = NULL;
+        if (cg_tls_pem_check(&pem, &warning, &err) != 0) {
+            cg_buf_append(&err, "", 1);
+            const char *e = cg_buf_data(&err);
+            int which = strncmp(e, "key", 3) == 0 ? 1 : strncmp(e, "ca", 2) == 0 ? 2 : 0;
+            const char *colon = strchr(e, ':');
+            char msg[512];
+            snprintf(msg, sizeof(msg), "%s: %s", f[which].path,
+                     colon ? colon + 1 + (colon[1] == ' ') : e);
+            file_error(errors, &f[which], s, msg);
+            bad++;
+        }
+        cg_buf_free(&err);
+        if (warning != NULL) {
+            cg_buf_t w = {0};
+            cg_buf_printf(&w, "%s:%d:%d: spec.http[%zu].tls.files.serverCertificate: %s: %s%c",
+                          f[0].pos.file, f[0].pos.line, f[0].pos.col, s, f[0].path, warning, 0);
+            free(h->tls->warning);
+            h->tls->warning = cg_xstrdup(cg_buf_data(&w));
+            cg_buf_free(&w);
+            free(warning);
+        }
+    }
+    for (int i = 0; i < 3; i++) free(f[i].text);
+    return bad;
+}
+
+int cg_model_check_files(cg_resource_set_t *rs, cg_buf_t *errors)
+{
+    int bad = 0;
+    for (size_t g = 0; g < rs->ngateways; g++)
+        for (size_t s = 0; s < rs->gateways[g].spec.nhttp; s++) {
+            const cg_model_http_server_t *h = &rs->gateways[g].spec.http[s];
+            if (cg_model_http_is_tls(h) && h->tls->files) bad += check_server_files(h, s, errors);
+        }
+    return bad ? CG_EPARSE : 0;
 }

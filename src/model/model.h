@@ -17,6 +17,8 @@ typedef struct cg_resource_set {
     size_t nservices;
     cg_model_gateway_t *gateways;
     size_t ngateways;
+    cg_model_secret_t *secrets;
+    size_t nsecrets;
     char **files;
     size_t nfiles;
 } cg_resource_set_t;
@@ -43,5 +45,15 @@ void cg_model_paths_free(cg_model_paths_t *p);
 
 /* Lookups; NULL when absent. */
 const cg_model_cluster_t *cg_model_find_cluster(const cg_resource_set_t *rs, const char *name);
+/* The Secret namespace/name; a NULL namespace matches a Secret without one. */
+const cg_model_secret_t *cg_model_find_secret(const cg_resource_set_t *rs, const char *namespace_,
+                                              const char *name);
+
+/* Reads the certificate files that the Gateways' http[].tls.files name, on this host (static
+ * mode: the gateway that serves them). An unreadable file, a file that is not PEM or a key that
+ * does not match its certificate is an error "file:line:col: path: message" at the field; an
+ * expired certificate is not: its warning is kept in the tls (cg_model_tls_t.warning) and
+ * translation reports it. Returns 0 or CG_EPARSE. */
+int cg_model_check_files(cg_resource_set_t *rs, cg_buf_t *errors);
 
 #endif

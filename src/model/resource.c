@@ -2,7 +2,9 @@
 #include "model/resource.h"
 
 #include "core/buf.h"
+#include "core/err.h"
 #include "core/list.h"
+#include "tls/tls.h"
 
 #include <ctype.h>
 #include <stddef.h>
@@ -138,7 +140,8 @@ static SCHEMA(meta_cluster_schema, cg_model_meta_t, meta_cluster_fields, .has_po
               .pos_off = offsetof(cg_model_meta_t, pos));
 
 static const cg_model_field_t meta_service_fields[] = {
-    STR(cg_model_meta_t, "name", name, REQ | NONEMPTY, .check = cg_model_check_name, .doc = "service name"),
+    STR(cg_model_meta_t, "name", name, REQ | NONEMPTY, .check = cg_model_check_name,
+        .doc = "service name"),
     STR(cg_model_meta_t, "namespace", namespace_, REQ | NONEMPTY, .check = cg_model_check_name,
         .doc = "namespace; serviceDestination.host names it"),
     STR(cg_model_meta_t, "cluster", cluster, REQ | NONEMPTY, .check = cg_model_check_name,
@@ -152,7 +155,8 @@ static SCHEMA(meta_service_schema, cg_model_meta_t, meta_service_fields, .has_po
               .pos_off = offsetof(cg_model_meta_t, pos));
 
 static const cg_model_field_t meta_gateway_fields[] = {
-    STR(cg_model_meta_t, "name", name, REQ | NONEMPTY, .check = cg_model_check_name, .doc = "gateway name"),
+    STR(cg_model_meta_t, "name", name, REQ | NONEMPTY, .check = cg_model_check_name,
+        .doc = "gateway name"),
     STR(cg_model_meta_t, "namespace", namespace_, NONEMPTY, .check = cg_model_check_name,
         .doc = "optional namespace"),
     STR(cg_model_meta_t, "organization", organization, 0,
@@ -181,9 +185,11 @@ static SCHEMA(locality_schema, cg_model_locality_t, locality_fields);
 static const cg_model_field_t cluster_gateway_fields[] = {
     STR(cg_model_cluster_gateway_t, "address", address, REQ, .check = cg_model_check_ip,
         .doc = "IP the instance listens on, reachable from edge gateways"),
-    STR(cg_model_cluster_gateway_t, "namespace", namespace_, REQ | NONEMPTY, .check = cg_model_check_name,
+    STR(cg_model_cluster_gateway_t, "namespace", namespace_, REQ | NONEMPTY,
+        .check = cg_model_check_name,
         .doc = "namespace the instance runs in (matched by workloadSelector.namespace)"),
-    MAP(cg_model_cluster_gateway_t, "labels", labels, nlabels, 0, .keycheck = cg_model_check_label_key,
+    MAP(cg_model_cluster_gateway_t, "labels", labels, nlabels, 0,
+        .keycheck = cg_model_check_label_key,
         .doc = "instance labels (matched by workloadSelector.labels)"),
 };
 static SCHEMA(cluster_gateway_schema, cg_model_cluster_gateway_t, cluster_gateway_fields);
@@ -259,7 +265,8 @@ static SCHEMA(service_dest_schema, cg_model_service_dest_t, service_dest_fields)
 static const cg_model_field_t cluster_ref_fields[] = {
     STR(cg_model_cluster_ref_t, "name", name, NONEMPTY, .check = cg_model_check_name,
         .doc = "a Cluster's metadata.name"),
-    MAP(cg_model_cluster_ref_t, "labels", labels, nlabels, NONEMPTY, .keycheck = cg_model_check_label_key,
+    MAP(cg_model_cluster_ref_t, "labels", labels, nlabels, NONEMPTY,
+        .keycheck = cg_model_check_label_key,
         .doc = "selects every Cluster whose metadata.labels hold all of these"),
     INT(cg_model_cluster_ref_t, "weight", weight, CG_MF_HAS, 0, 1000000,
         .aux = offsetof(cg_model_cluster_ref_t, has_weight),
@@ -429,6 +436,97 @@ static const cg_model_field_t failover_fields[] = {
 };
 static SCHEMA(failover_schema, cg_model_failover_t, failover_fields);
 
+/* ---- Gateway: TLS (ServerTLSSettings) ---- */
+
+static const char *const tls_modes[] = {"DISABLED", "SIMPLE", "MUTUAL", NULL};
+static const char *const tls_versions[] = {"TLS_AUTO", "TLSV1_0", "TLSV1_1",
+                                           "TLSV1_2",  "TLSV1_3", NULL};
+
+static void value_pos(cg_model_ctx_t *ctx, const cg_ynode_t *map, const char *key,
+                      cg_model_pos_t *out)
+{
+    const cg_ynode_t *v = cg_ynode_get(map, key);
+    if (v != NULL) *out = (cg_model_pos_t){ctx->file, v->line, v->col};
+}
+
+static void check_tls_files(cg_model_ctx_t *ctx, const cg_ynode_t *map, void *obj)
+{
+    cg_model_tls_files_t *f = obj;
+    if (map == NULL || map->kind != CG_YNODE_MAP) return;
+    value_pos(ctx, map, "serverCertificate", &f->cert_pos);
+    value_pos(ctx, map, "privateKey", &f->key_pos);
+    value_pos(ctx, map, "caCertificates", &f->ca_pos);
+}
+
+static const cg_model_field_t tls_files_fields[] = {
+    STR(cg_model_tls_files_t, "serverCertificate", server_certificate, NONEMPTY,
+        .doc = "path of the certificate chain (PEM, leaf first), read where the gateway runs"),
+    STR(cg_model_tls_files_t, "privateKey", private_key, NONEMPTY,
+        .doc = "path of the leaf's private key (PEM)"),
+    STR(cg_model_tls_files_t, "caCertificates", ca_certificates, NONEMPTY,
+        .doc = "path of the CAs that client certificates must chain to (PEM; MUTUAL)"),
+};
+static SCHEMA(tls_files_schema, cg_model_tls_files_t, tls_files_fields, .check = check_tls_files);
+
+static const cg_ynode_t *node_or(const cg_ynode_t *map, const char *key)
+{
+    const cg_ynode_t *v = cg_ynode_get(map, key);
+    return v ? v : map;
+}
+
+static void check_tls(cg_model_ctx_t *ctx, const cg_ynode_t *map, void *obj)
+{
+    cg_model_tls_t *t = obj;
+    cg_tls_version_t lo = CG_TLS_AUTO, hi = CG_TLS_AUTO;
+    t->mode_v = strcmp(t->mode, "MUTUAL") == 0   ? CG_MODEL_TLS_MUTUAL
+                : strcmp(t->mode, "SIMPLE") == 0 ? CG_MODEL_TLS_SIMPLE
+                                                 : CG_MODEL_TLS_DISABLED;
+    if (cg_tls_version_parse(t->min_protocol_version, &lo) != 0 ||
+        cg_tls_version_parse(t->max_protocol_version, &hi) != 0) {
+        cg_model_errorf(ctx, map, NULL, "unknown protocol version");
+        return;
+    }
+    t->min_v = (int)lo, t->max_v = (int)hi;
+    if (lo != CG_TLS_AUTO && hi != CG_TLS_AUTO && lo > hi)
+        cg_model_errorf(ctx, node_or(map, "minProtocolVersion"), ".minProtocolVersion",
+                        "%s is above maxProtocolVersion %s", t->min_protocol_version,
+                        t->max_protocol_version);
+    if (t->mode_v == CG_MODEL_TLS_DISABLED) return;
+    if ((t->files != NULL) == (t->secret_name != NULL)) {
+        cg_model_errorf(ctx, map, NULL, "mode %s needs exactly one of secretName, files", t->mode);
+        return;
+    }
+    if (t->files == NULL) return; /* the Secret's keys are checked when it is resolved */
+    const cg_ynode_t *fn = cg_ynode_get(map, "files");
+    if (t->files->server_certificate == NULL)
+        cg_model_errorf(ctx, fn, ".files.serverCertificate", "missing required field (mode %s)",
+                        t->mode);
+    if (t->files->private_key == NULL)
+        cg_model_errorf(ctx, fn, ".files.privateKey", "missing required field (mode %s)", t->mode);
+    if (t->mode_v == CG_MODEL_TLS_MUTUAL && t->files->ca_certificates == NULL)
+        cg_model_errorf(ctx, fn, ".files.caCertificates", "missing required field (mode MUTUAL)");
+}
+
+static const cg_model_field_t tls_fields[] = {
+    STR(cg_model_tls_t, "mode", mode, DEF, .def_s = "DISABLED", .enums = tls_modes,
+        .doc = "DISABLED (plain text, the default), SIMPLE (server certificate) or MUTUAL (client "
+               "certificates required too)"),
+    OBJ(cg_model_tls_t, "files", files, 0, tls_files_schema,
+        .doc = "the material as files on the gateway's host; exactly one of files, secretName"),
+    STR(cg_model_tls_t, "secretName", secret_name, NONEMPTY, .check = cg_model_check_name,
+        .doc = "a Secret in the Gateway's namespace with keys cert, key (and cacert for MUTUAL)"),
+    STR(cg_model_tls_t, "minProtocolVersion", min_protocol_version, DEF, .def_s = "TLS_AUTO",
+        .enums = tls_versions, .doc = "TLS_AUTO (TLS 1.2), TLSV1_0 .. TLSV1_3"),
+    STR(cg_model_tls_t, "maxProtocolVersion", max_protocol_version, DEF, .def_s = "TLS_AUTO",
+        .enums = tls_versions, .doc = "TLS_AUTO (TLS 1.3), TLSV1_0 .. TLSV1_3"),
+    STRLIST(cg_model_tls_t, "cipherSuites", cipher_suites, ncipher_suites, 0,
+            .doc = "OpenSSL cipher names allowed; none = OpenSSL's defaults"),
+    STRLIST(cg_model_tls_t, "subjectAltNames", subject_alt_names, nsubject_alt_names, 0,
+            .doc = "MUTUAL: client certificates must carry one of these SANs; none = any"),
+};
+static SCHEMA(tls_schema, cg_model_tls_t, tls_fields, .has_pos = 1,
+              .pos_off = offsetof(cg_model_tls_t, pos), .check = check_tls);
+
 /* ---- Gateway: servers and spec ---- */
 
 static const cg_model_field_t http_fields[] = {
@@ -448,7 +546,8 @@ static const cg_model_field_t http_fields[] = {
         .doc = "active health (crossgate addition)"),
     OBJ(cg_model_http_server_t, "failover", failover, 0, failover_schema,
         .doc = "locality failover (crossgate addition)"),
-    UNSUPPORTED("tls", "not supported by crossgate yet (plain-text HTTP only)"),
+    OBJ(cg_model_http_server_t, "tls", tls, 0, tls_schema,
+        .doc = "ServerTLSSettings; omitted or mode DISABLED: plain-text HTTP"),
     UNSUPPORTED("authentication", "not supported by crossgate"),
     UNSUPPORTED("authorization", "not supported by crossgate"),
     UNSUPPORTED("rateLimiting", "not supported by crossgate"),
@@ -462,8 +561,8 @@ static SCHEMA(http_schema, cg_model_http_server_t, http_fields, .has_pos = 1,
               .pos_off = offsetof(cg_model_http_server_t, pos));
 
 static const cg_model_field_t selector_fields[] = {
-    STR(cg_model_workload_selector_t, "namespace", namespace_, REQ | NONEMPTY, .check = cg_model_check_name,
-        .doc = "namespace of the gateway instances"),
+    STR(cg_model_workload_selector_t, "namespace", namespace_, REQ | NONEMPTY,
+        .check = cg_model_check_name, .doc = "namespace of the gateway instances"),
     MAP(cg_model_workload_selector_t, "labels", labels, nlabels, REQ | NONEMPTY,
         .keycheck = cg_model_check_label_key, .doc = "every label must be on the instance"),
     STR(cg_model_workload_selector_t, "cluster", cluster, NONEMPTY, .check = cg_model_check_name,
@@ -502,7 +601,15 @@ static void check_gateway_spec(cg_model_ctx_t *ctx, const cg_ynode_t *map, void 
                 cg_model_errorf(ctx, cg_ynode_get(http->items[s], "name"), sub,
                                 "server name \"%s\" is already used by http[%zu]", h->name, o);
             }
-            if (g->http[o].port == h->port && strcmp(g->http[o].hostname, h->hostname) == 0) {
+            if (g->http[o].port == h->port &&
+                cg_model_http_is_tls(&g->http[o]) != cg_model_http_is_tls(h)) {
+                snprintf(sub, sizeof(sub), ".http[%zu].port", s);
+                cg_model_errorf(ctx, cg_ynode_get(http->items[s], "port"), sub,
+                                "port %lld is served with%s TLS by http[%zu]: a port is either "
+                                "TLS or plain text",
+                                (long long)h->port, cg_model_http_is_tls(h) ? "out" : "", o);
+            } else if (g->http[o].port == h->port &&
+                       strcmp(g->http[o].hostname, h->hostname) == 0) {
                 snprintf(sub, sizeof(sub), ".http[%zu]", s);
                 cg_model_errorf(ctx, http->items[s], sub,
                                 "port %lld and hostname %s are already served by http[%zu]",
@@ -562,6 +669,156 @@ static SCHEMA(service_doc_schema, cg_model_service_t, service_doc_fields, .has_p
 static SCHEMA(gateway_doc_schema, cg_model_gateway_t, gateway_doc_fields, .has_pos = 1,
               .pos_off = offsetof(cg_model_gateway_t, pos));
 
+/* ---- Secret (v1, as Kubernetes) ---- */
+
+static const cg_model_field_t meta_secret_fields[] = {
+    STR(cg_model_meta_t, "name", name, REQ | NONEMPTY, .check = cg_model_check_name,
+        .doc = "secret name; http[].tls.secretName names it"),
+    STR(cg_model_meta_t, "namespace", namespace_, NONEMPTY, .check = cg_model_check_name,
+        .doc = "the namespace of the Gateways that may use it"),
+    MAP(cg_model_meta_t, "labels", labels, nlabels, 0, .keycheck = cg_model_check_label_key,
+        .doc = "kept, not interpreted"),
+    MAP(cg_model_meta_t, "annotations", annotations, nannotations, 0,
+        .doc = "kept, not interpreted"),
+};
+static SCHEMA(meta_secret_schema, cg_model_meta_t, meta_secret_fields, .has_pos = 1,
+              .pos_off = offsetof(cg_model_meta_t, pos));
+
+static const cg_model_field_t secret_keys_fields[] = {
+    STR(cg_model_secret_keys_t, "cert", cert, NONEMPTY,
+        .doc = "the certificate chain (PEM, leaf first): Tetrate's name"),
+    STR(cg_model_secret_keys_t, "key", key, NONEMPTY, .doc = "the leaf's private key (PEM)"),
+    STR(cg_model_secret_keys_t, "cacert", cacert, NONEMPTY,
+        .doc = "CAs that client certificates must chain to (PEM; MUTUAL)"),
+    STR(cg_model_secret_keys_t, "tls.crt", tls_crt, NONEMPTY,
+        .doc = "kubernetes.io/tls name of cert"),
+    STR(cg_model_secret_keys_t, "tls.key", tls_key, NONEMPTY,
+        .doc = "kubernetes.io/tls name of key"),
+    STR(cg_model_secret_keys_t, "ca.crt", ca_crt, NONEMPTY,
+        .doc = "kubernetes.io/tls name of cacert"),
+};
+static const cg_model_oneof_t secret_keys_oneofs[] = {
+    {{"cert", "tls.crt"}, 1}, {{"key", "tls.key"}, 1}, {{"cacert", "ca.crt"}, 0}};
+static SCHEMA(secret_keys_schema, cg_model_secret_keys_t, secret_keys_fields,
+              .oneofs = secret_keys_oneofs, .noneofs = 3);
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* Standard base64 with padding; whitespace (line breaks) is skipped. A malloc'd NUL-terminated
+ * result, or NULL when s is not base64 or the text holds a NUL. */
+static char *b64_decode(const char *s)
+{
+    size_t n = strlen(s), o = 0, pad = 0, nchars = 0;
+    char *out = cg_xmalloc(n / 4 * 3 + 4);
+    uint32_t acc = 0;
+    int bits = 0;
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        int v = b64_value(c);
+        if (v < 0 || pad) goto bad;
+        nchars++;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    size_t rem = nchars % 4;
+    if (rem == 1 || pad > 2 || (pad && pad != (4 - rem) % 4) || (acc & ((1u << bits) - 1)) != 0 ||
+        memchr(out, 0, o) != NULL)
+        goto bad;
+    out[o] = '\0';
+    return out;
+bad:
+    free(out);
+    return NULL;
+}
+
+static char *secret_value(cg_model_ctx_t *ctx, const cg_ynode_t *keys, const char *a,
+                          const char *va, const char *b, const char *vb, int base64)
+{
+    const char *v = va ? va : vb;
+    if (v == NULL) return NULL;
+    if (!base64) return cg_xstrdup(v);
+    char *d = b64_decode(v);
+    if (d == NULL)
+        cg_model_errorf(ctx, cg_ynode_get(keys, va ? a : b), va ? a : b,
+                        "expected base64 (as kubectl writes data)");
+    return d;
+}
+
+static void check_secret(cg_model_ctx_t *ctx, const cg_ynode_t *map, void *obj)
+{
+    cg_model_secret_t *sec = obj;
+    int base64 = sec->data != NULL;
+    const cg_model_secret_keys_t *k = base64 ? sec->data : sec->string_data;
+    const char *field = base64 ? "data" : "stringData";
+    const cg_ynode_t *keys = cg_ynode_get(map, field);
+    size_t saved = cg_model_path_push(ctx, ".%s", field);
+    int before = ctx->nerrors;
+    char *cert = secret_value(ctx, keys, "cert", k->cert, "tls.crt", k->tls_crt, base64);
+    char *key = secret_value(ctx, keys, "key", k->key, "tls.key", k->tls_key, base64);
+    char *ca = secret_value(ctx, keys, "cacert", k->cacert, "ca.crt", k->ca_crt, base64);
+    char *warning = NULL;
+    if (ctx->nerrors == before) {
+        cg_tls_pem_t pem = {cert, strlen(cert), key, strlen(key), ca, ca ? strlen(ca) : 0};
+        cg_buf_t err = {0};
+        if (cg_tls_pem_check(&pem, &warning, &err) != 0) {
+            cg_buf_append(&err, "", 1);
+            const char *e = cg_buf_data(&err);
+            const char *name = strncmp(e, "key", 3) == 0  ? (k->key ? "key" : "tls.key")
+                               : strncmp(e, "ca", 2) == 0 ? (k->cacert ? "cacert" : "ca.crt")
+                                                          : (k->cert ? "cert" : "tls.crt");
+            const char *colon = strchr(e, ':');
+            cg_model_errorf(ctx, node_or(keys, name), name, "%s",
+                            colon ? colon + 1 + (colon[1] == ' ') : e);
+        }
+        cg_buf_free(&err);
+    }
+    cg_model_path_pop(ctx, saved);
+    if (ctx->nerrors != before) {
+        free(cert), free(key), free(ca), free(warning);
+        return;
+    }
+    sec->cert = cert, sec->key = key, sec->ca = ca, sec->warning = warning;
+}
+
+static const cg_model_field_t secret_doc_fields[] = {
+    STR(cg_model_secret_t, "apiVersion", api_version, REQ, .doc = "v1"),
+    STR(cg_model_secret_t, "kind", kind, REQ, .doc = "Secret"),
+    STRUCT(cg_model_secret_t, "metadata", metadata, REQ, meta_secret_schema, .doc = "identity"),
+    STR(cg_model_secret_t, "type", type, 0, .doc = "kept: kubernetes.io/tls, Opaque"),
+    OBJ(cg_model_secret_t, "stringData", string_data, 0, secret_keys_schema,
+        .doc = "the material as PEM text; exactly one of stringData, data"),
+    OBJ(cg_model_secret_t, "data", data, 0, secret_keys_schema,
+        .doc = "the material as base64 of PEM (as kubectl writes it)"),
+};
+static const cg_model_oneof_t secret_oneofs[] = {{{"stringData", "data"}, 1}};
+static SCHEMA(secret_doc_schema, cg_model_secret_t, secret_doc_fields, .oneofs = secret_oneofs,
+              .noneofs = 1, .has_pos = 1, .pos_off = offsetof(cg_model_secret_t, pos),
+              .check = check_secret);
+
+void cg_model_secret_free(cg_model_secret_t *s)
+{
+    free(s->cert), free(s->key), free(s->ca), free(s->warning);
+    s->cert = s->key = s->ca = s->warning = NULL;
+    cg_model_schema_free(&secret_doc_schema, s);
+}
+
 const cg_model_schema_t *const cg_model_all_schemas[] = {
     &cluster_doc_schema,
     &meta_cluster_schema,
@@ -591,6 +848,11 @@ const cg_model_schema_t *const cg_model_all_schemas[] = {
     &outlier_schema,
     &health_schema,
     &failover_schema,
+    &tls_schema,
+    &tls_files_schema,
+    &secret_doc_schema,
+    &meta_secret_schema,
+    &secret_keys_schema,
     NULL,
 };
 
@@ -601,6 +863,8 @@ const cg_model_schema_t *cg_model_schema_for(const char *api_version, const char
         if (strcmp(kind, "Cluster") == 0) return *kind_out = CG_KIND_CLUSTER, &cluster_doc_schema;
         if (strcmp(kind, "Service") == 0) return *kind_out = CG_KIND_SERVICE, &service_doc_schema;
         if (strcmp(kind, "Gateway") == 0) return *kind_out = CG_KIND_GATEWAY, &gateway_doc_schema;
+    } else if (strcmp(api_version, "v1") == 0) {
+        if (strcmp(kind, "Secret") == 0) return *kind_out = CG_KIND_SECRET, &secret_doc_schema;
     } else if (strcmp(api_version, "gateway.tsb.tetrate.io/v2") == 0) {
         if (strcmp(kind, "Gateway") == 0) return *kind_out = CG_KIND_GATEWAY, &gateway_doc_schema;
     }
@@ -612,6 +876,7 @@ const char *cg_model_kind_name(cg_model_kind_t kind)
     switch (kind) {
     case CG_KIND_CLUSTER: return "Cluster";
     case CG_KIND_SERVICE: return "Service";
+    case CG_KIND_SECRET: return "Secret";
     default: return "Gateway";
     }
 }

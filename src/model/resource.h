@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { CG_KIND_CLUSTER, CG_KIND_SERVICE, CG_KIND_GATEWAY } cg_model_kind_t;
+typedef enum { CG_KIND_CLUSTER, CG_KIND_SERVICE, CG_KIND_GATEWAY, CG_KIND_SECRET } cg_model_kind_t;
 
 /* metadata: one struct for every kind; each kind's table allows its own subset. */
 typedef struct cg_model_meta {
@@ -154,6 +154,39 @@ typedef struct cg_model_failover {
     double overprovisioning_factor; /* default 1.4 */
 } cg_model_failover_t;
 
+/* ServerTLSSettings (Tetrate): mode DISABLED is plain text; SIMPLE and MUTUAL take their
+ * material from exactly one of files (paths read where the gateway runs) or secretName (a Secret
+ * in the Gateway's namespace). */
+typedef enum {
+    CG_MODEL_TLS_DISABLED = 0,
+    CG_MODEL_TLS_SIMPLE = 1,
+    CG_MODEL_TLS_MUTUAL = 2
+} cg_model_tls_mode_t;
+
+typedef struct cg_model_tls_files {
+    char *server_certificate, *private_key, *ca_certificates;
+    /* where each was written (set by the table's check; line 0 = absent) */
+    cg_model_pos_t cert_pos, key_pos, ca_pos;
+} cg_model_tls_files_t;
+
+typedef struct cg_model_tls {
+    cg_model_pos_t pos;
+    char *mode; /* "DISABLED" (default), "SIMPLE", "MUTUAL" */
+    cg_model_tls_files_t *files;
+    char *secret_name;
+    char *min_protocol_version, *max_protocol_version; /* default TLS_AUTO */
+    char **cipher_suites;
+    size_t ncipher_suites;
+    char **subject_alt_names;
+    size_t nsubject_alt_names;
+    /* derived by the table's check */
+    cg_model_tls_mode_t mode_v;
+    int min_v, max_v; /* cg_tls_version_t */
+    /* files mode, set by cg_model_check_files: a warning about the certificate (its expiry),
+     * malloc'd; freed by cg_model_free */
+    char *warning;
+} cg_model_tls_t;
+
 typedef struct cg_model_http_server {
     cg_model_pos_t pos;
     char *name;
@@ -164,7 +197,14 @@ typedef struct cg_model_http_server {
     cg_model_outlier_t *outlier_detection;
     cg_model_health_check_t *health_check;
     cg_model_failover_t *failover;
+    cg_model_tls_t *tls; /* NULL = plain text */
 } cg_model_http_server_t;
+
+/* A TLS server: tls given with mode SIMPLE or MUTUAL. */
+static inline int cg_model_http_is_tls(const cg_model_http_server_t *h)
+{
+    return h->tls != NULL && h->tls->mode_v != CG_MODEL_TLS_DISABLED;
+}
 
 typedef struct cg_model_workload_selector {
     char *namespace_;
@@ -201,6 +241,29 @@ typedef struct cg_model_gateway {
     cg_model_meta_t metadata;
     cg_model_gateway_spec_t spec;
 } cg_model_gateway_t;
+
+/* ---- Secret (apiVersion v1, as Kubernetes) ---- */
+
+/* The keys a Secret may hold: Tetrate's names and the kubernetes.io/tls ones. */
+typedef struct cg_model_secret_keys {
+    char *cert, *key, *cacert;
+    char *tls_crt, *tls_key, *ca_crt;
+} cg_model_secret_keys_t;
+
+typedef struct cg_model_secret {
+    cg_model_pos_t pos;
+    char *api_version, *kind;
+    cg_model_meta_t metadata;
+    char *type;                          /* optional: kubernetes.io/tls, Opaque */
+    cg_model_secret_keys_t *string_data; /* PEM text; exactly one of string_data, data */
+    cg_model_secret_keys_t *data;        /* base64 of PEM */
+    /* derived by the table's check: the PEM text, NUL-terminated (ca may be NULL) */
+    char *cert, *key, *ca;
+    char *warning; /* the certificate's expiry, or NULL */
+} cg_model_secret_t;
+
+/* Frees a Secret's fields and what its check derived (not s itself). */
+void cg_model_secret_free(cg_model_secret_t *s);
 
 /* The document schema of (apiVersion, kind), or NULL when the pair is not accepted. */
 const cg_model_schema_t *cg_model_schema_for(const char *api_version, const char *kind,

@@ -58,7 +58,12 @@ static const struct {
     {"bad_apiversion",
      "apiVersion: v1\n"
      "kind: Cluster\n",
-     "t.yaml:1:13: apiVersion: expected crossgate/v1 or gateway.tsb.tetrate.io/v2, got \"v1\"\n"},
+     "t.yaml:2:7: kind: kind \"Cluster\" is not supported for v1 (only Secret)\n"},
+    {"bad_apiversion_other",
+     "apiVersion: v2\n"
+     "kind: Cluster\n",
+     "t.yaml:1:13: apiVersion: expected crossgate/v1, gateway.tsb.tetrate.io/v2 or v1, got "
+     "\"v2\"\n"},
     {"bad_kind",
      "apiVersion: crossgate/v1\n"
      "kind: Pod\n",
@@ -476,8 +481,76 @@ static const struct {
     {"failover_type", SERVER("failover: {overprovisioningFactor: \"1.4\"}"),
      "t.yaml:13:40: spec.http[0].failover.overprovisioningFactor: expected a number, got a "
      "string\n"},
-    {"unsupported_tls", SERVER("tls: {mode: SIMPLE}"),
-     "t.yaml:13:10: spec.http[0].tls: not supported by crossgate yet (plain-text HTTP only)\n"},
+    {"tls_no_material", SERVER("tls: {mode: SIMPLE}"),
+     "t.yaml:13:10: spec.http[0].tls: mode SIMPLE needs exactly one of secretName, files\n"},
+    {"tls_both_materials",
+     SERVER("tls: {mode: SIMPLE, secretName: s, files: {serverCertificate: c, privateKey: k}}"),
+     "t.yaml:13:10: spec.http[0].tls: mode SIMPLE needs exactly one of secretName, files\n"},
+    {"tls_bad_mode", SERVER("tls: {mode: STRICT, secretName: s}"),
+     "t.yaml:13:17: spec.http[0].tls.mode: expected one of DISABLED, SIMPLE, MUTUAL, got "
+     "\"STRICT\"\n"},
+    {"tls_simple_no_key", SERVER("tls: {mode: SIMPLE, files: {serverCertificate: c}}"),
+     "t.yaml:13:32: spec.http[0].tls.files.privateKey: missing required field (mode SIMPLE)\n"},
+    {"tls_mutual_no_ca",
+     SERVER("tls: {mode: MUTUAL, files: {serverCertificate: c, privateKey: k}}"),
+     "t.yaml:13:32: spec.http[0].tls.files.caCertificates: missing required field (mode "
+     "MUTUAL)\n"},
+    {"tls_unknown_version", SERVER("tls: {mode: SIMPLE, secretName: s, minProtocolVersion: TLSV2}"),
+     "t.yaml:13:60: spec.http[0].tls.minProtocolVersion: expected one of TLS_AUTO, TLSV1_0, "
+     "TLSV1_1, TLSV1_2, TLSV1_3, got \"TLSV2\"\n"},
+    {"tls_min_above_max",
+     SERVER("tls: {mode: SIMPLE, secretName: s, minProtocolVersion: TLSV1_3, maxProtocolVersion: "
+            "TLSV1_2}"),
+     "t.yaml:13:60: spec.http[0].tls.minProtocolVersion: TLSV1_3 is above maxProtocolVersion "
+     "TLSV1_2\n"},
+    {"tls_unknown_field", SERVER("tls: {mode: SIMPLE, secretName: s, credentialName: x}"),
+     "t.yaml:13:40: spec.http[0].tls.credentialName: unknown field\n"},
+    {"tls_empty_secret_name", SERVER("tls: {mode: SIMPLE, secretName: \"\"}"),
+     "t.yaml:13:37: spec.http[0].tls.secretName: must not be empty\n"},
+    {"tls_ciphers_type", SERVER("tls: {mode: SIMPLE, secretName: s, cipherSuites: AES}"),
+     "t.yaml:13:54: spec.http[0].tls.cipherSuites: expected a list, got a string\n"},
+    {"tls_mixed_port",
+     SERVER("tls: {mode: SIMPLE, secretName: s}\n"
+            "  - name: plain\n"
+            "    port: 8080\n"
+            "    hostname: other.example.com\n"
+            "    routing: {rules: [{route: {clusterDestination: {}}}]}"),
+     "t.yaml:15:11: spec.http[1].port: port 8080 is served with TLS by http[0]: a port is either "
+     "TLS or plain text\n"},
+    {"tls_port_15443",
+     HEAD "      - route: {clusterDestination: {}}\n"
+          "  - name: t\n"
+          "    port: 15443\n"
+          "    hostname: t.example.com\n"
+          "    tls: {mode: SIMPLE, secretName: s}\n"
+          "    routing: {rules: [{route: {clusterDestination: {}}}]}\n",
+     "t.yaml:14:11: spec.http[1].port: must not be 15443 (reserved)\n"},
+    {"tls_passthrough_refused",
+     "apiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: g}\nspec:\n"
+     "  workloadSelector: {namespace: ns, labels: {app: a}}\n"
+     "  tls: [{name: p, port: 443, hostname: a.example}]\n",
+     "t.yaml:6:8: spec.tls: not supported by crossgate yet (TLS passthrough servers)\n"},
+    {"secret_no_material",
+     "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ntype: kubernetes.io/tls\n",
+     "t.yaml:1:1: expected exactly one of stringData, data\n"},
+    {"secret_no_key", "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {cert: x}\n",
+     "t.yaml:4:13: stringData: expected exactly one of key, tls.key\n"},
+    {"secret_both_names",
+     "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {cert: x, tls.crt: y, key: "
+     "k}\n",
+     "t.yaml:4:13: stringData: expected exactly one of cert, tls.crt\n"},
+    {"secret_not_pem",
+     "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {cert: x, key: k}\n",
+     "t.yaml:4:20: stringData.cert: not a PEM certificate\n"},
+    {"secret_bad_base64",
+     "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {tls.crt: \"!!\", tls.key: "
+     "aGk=}\n",
+     "t.yaml:4:17: data.tls.crt: expected base64 (as kubectl writes data)\n"},
+    {"secret_base64_short",
+     "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {cert: aGk, key: aGk==}\n",
+     "t.yaml:4:24: data.key: expected base64 (as kubectl writes data)\n"},
+    {"secret_wrong_kind_v1", "apiVersion: v1\nkind: ConfigMap\n",
+     "t.yaml:2:7: kind: kind \"ConfigMap\" is not supported for v1 (only Secret)\n"},
     {"dup_key",
      CLUSTER "  locality: {region: r}\n"
              "  locality: {region: s}\n",
