@@ -748,6 +748,16 @@ bad:
     return NULL;
 }
 
+/* The key node of name in map (block scalars' values have no useful start mark), else map. */
+static const cg_ynode_t *key_or(const cg_ynode_t *map, const char *name)
+{
+    for (size_t i = 0; map && map->kind == CG_YNODE_MAP && i < map->n; i++) {
+        const cg_ynode_t *k = cg_ynode_key(map, i);
+        if (k->kind == CG_YNODE_SCALAR && strcmp(k->text, name) == 0) return k;
+    }
+    return map;
+}
+
 static char *secret_value(cg_model_ctx_t *ctx, const cg_ynode_t *keys, const char *a,
                           const char *va, const char *b, const char *vb, int base64)
 {
@@ -756,7 +766,7 @@ static char *secret_value(cg_model_ctx_t *ctx, const cg_ynode_t *keys, const cha
     if (!base64) return cg_xstrdup(v);
     char *d = b64_decode(v);
     if (d == NULL)
-        cg_model_errorf(ctx, cg_ynode_get(keys, va ? a : b), va ? a : b,
+        cg_model_errorf(ctx, key_or(keys, va ? a : b), va ? a : b,
                         "expected base64 (as kubectl writes data)");
     return d;
 }
@@ -784,7 +794,7 @@ static void check_secret(cg_model_ctx_t *ctx, const cg_ynode_t *map, void *obj)
                                : strncmp(e, "ca", 2) == 0 ? (k->cacert ? "cacert" : "ca.crt")
                                                           : (k->cert ? "cert" : "tls.crt");
             const char *colon = strchr(e, ':');
-            cg_model_errorf(ctx, node_or(keys, name), name, "%s",
+            cg_model_errorf(ctx, key_or(keys, name), name, "%s",
                             colon ? colon + 1 + (colon[1] == ' ') : e);
         }
         cg_buf_free(&err);

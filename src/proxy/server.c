@@ -93,6 +93,10 @@ static int build_snapshot(const cg_proxy_server_t *g, cg_snapshot_t **out, cg_bu
     cg_resource_set_t *rs = NULL;
     int r = cg_model_load_paths(o->paths, o->npaths, &rs, errors);
     if (r) return r;
+    if ((r = cg_model_check_files(rs, errors)) != 0) { /* TLS files are read here, where served */
+        cg_model_free(rs);
+        return r;
+    }
     cg_instance_t inst = {
         .cluster = o->cluster,
         .namespace_ = o->namespace_,
