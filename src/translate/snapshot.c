@@ -27,6 +27,38 @@ static void free_rule(cg_snap_rule_t *r)
     free(r->direct.body);
 }
 
+#define TLS_FIELD(k, m, sec)                                                                       \
+    {                                                                                              \
+        k, offsetof(cg_snap_tls_t, m), sec                                                         \
+    }
+const cg_snap_tls_field_t cg_snap_tls_fields[] = {
+    TLS_FIELD("cert_file", cert_file, 0), TLS_FIELD("key_file", key_file, 0),
+    TLS_FIELD("ca_file", ca_file, 0),     TLS_FIELD("cert_pem", cert_pem, 0),
+    TLS_FIELD("key_pem", key_pem, 1),     TLS_FIELD("ca_pem", ca_pem, 0),
+    TLS_FIELD("secret", secret, 0),       {NULL, 0, 0},
+};
+
+#define TLS_STR(t, f) (*(char **)((char *)(t) + (f)->offset))
+
+static void free_strs(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+void cg_snap_tls_free(cg_snap_tls_t *t)
+{
+    if (t == NULL) return;
+    for (const cg_snap_tls_field_t *f = cg_snap_tls_fields; f->key; f++) {
+        if (f->secret && TLS_STR(t, f)) /* key material does not linger in freed memory */
+            memset(TLS_STR(t, f), 0, strlen(TLS_STR(t, f)));
+        free(TLS_STR(t, f));
+    }
+    free_strs(t->cipher_suites, t->ncipher_suites);
+    free_strs(t->subject_alt_names, t->nsubject_alt_names);
+    free(t);
+}
+
 void cg_snapshot_free(cg_snapshot_t *s)
 {
     if (s == NULL) return;
@@ -47,6 +79,7 @@ void cg_snapshot_free(cg_snapshot_t *s)
         free(v->hostname);
         for (size_t r = 0; r < v->nrules; r++) free_rule(&v->rules[r]);
         free(v->rules);
+        cg_snap_tls_free(v->tls);
     }
     free(s->servers);
     for (size_t i = 0; i < s->ndestinations; i++) {
@@ -296,7 +329,53 @@ static void encode_destination(cg_jw_t *w, const cg_snap_destination_t *d)
     cg_jw_end(w);
 }
 
+static const char *const tls_modes[] = {"DISABLED", "SIMPLE", "MUTUAL"};
+static const char *const tls_versions[] = {"TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"};
+
+static void encode_strs(cg_jw_t *w, const char *key, char *const *v, size_t n)
+{
+    cg_jw_karr(w, key);
+    for (size_t i = 0; i < n; i++) cg_jw_str(w, v[i]);
+    cg_jw_end(w);
+}
+
+static void encode_tls(cg_jw_t *w, const cg_snap_tls_t *t, int redact)
+{
+    cg_jw_kobj(w, "tls");
+    cg_jw_kstr(w, "mode", tls_modes[t->mode < 3 ? t->mode : 0]);
+    cg_jw_kstr(w, "min_version", tls_versions[t->min_version < 5 ? t->min_version : 0]);
+    cg_jw_kstr(w, "max_version", tls_versions[t->max_version < 5 ? t->max_version : 0]);
+    encode_strs(w, "cipher_suites", t->cipher_suites, t->ncipher_suites);
+    encode_strs(w, "subject_alt_names", t->subject_alt_names, t->nsubject_alt_names);
+    for (const cg_snap_tls_field_t *f = cg_snap_tls_fields; f->key; f++)
+        if (TLS_STR(t, f))
+            cg_jw_kstr(w, f->key, redact && f->secret ? "<redacted>" : TLS_STR(t, f));
+    cg_jw_end(w);
+}
+
+int cg_snap_tls_mode_parse(const char *name)
+{
+    return name_index(tls_modes, 3, name);
+}
+
+int cg_snap_tls_version_parse(const char *name)
+{
+    return name_index(tls_versions, 5, name);
+}
+
+static int encode(const cg_snapshot_t *s, cg_buf_t *out, int redact);
+
 int cg_snapshot_encode_json(const cg_snapshot_t *s, cg_buf_t *out)
+{
+    return encode(s, out, 0);
+}
+
+int cg_snapshot_encode_json_redacted(const cg_snapshot_t *s, cg_buf_t *out)
+{
+    return encode(s, out, 1);
+}
+
+static int encode(const cg_snapshot_t *s, cg_buf_t *out, int redact)
 {
     cg_buf_t b = {0};
     cg_jw_t w = cg_jw(&b);
@@ -321,6 +400,7 @@ int cg_snapshot_encode_json(const cg_snapshot_t *s, cg_buf_t *out)
         cg_jw_karr(&w, "rules");
         for (size_t r = 0; r < v->nrules; r++) encode_rule(&w, s, &v->rules[r]);
         cg_jw_end(&w);
+        if (v->tls) encode_tls(&w, v->tls, redact);
         cg_jw_end(&w);
     }
     cg_jw_end(&w);

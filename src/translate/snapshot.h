@@ -37,10 +37,10 @@ typedef struct cg_snap_match {
 typedef struct cg_snap_endpoint {
     char *address; /* IP literal */
     uint16_t port;
-    char *cluster; /* workload cluster the endpoint lives in (may be NULL for plain services) */
-    char *region;  /* may be NULL */
-    char *zone;    /* may be NULL */
-    uint32_t weight; /* >= 1 */
+    char *cluster;     /* workload cluster the endpoint lives in (may be NULL for plain services) */
+    char *region;      /* may be NULL */
+    char *zone;        /* may be NULL */
+    uint32_t weight;   /* >= 1 */
     uint32_t priority; /* 0 = the instance's own region, 1.. = remote (failover order) */
 } cg_snap_endpoint_t;
 
@@ -73,7 +73,8 @@ typedef struct cg_snap_policy {
 
 /* A destination set: what a route forwards to. Referenced by index from rules. */
 typedef struct cg_snap_destination {
-    char *name; /* unique in the snapshot: "service:bookinfo/productpage.bookinfo.svc.cluster.local:9080" */
+    char *name; /* unique in the snapshot:
+                   "service:bookinfo/productpage.bookinfo.svc.cluster.local:9080" */
     cg_dest_mode_t mode;
     cg_snap_endpoint_t *endpoints;
     size_t nendpoints;
@@ -102,14 +103,38 @@ typedef struct cg_snap_rule {
     uint32_t timeout_ms; /* whole request, all tries; default 15000; 0 = none */
 } cg_snap_rule_t;
 
+/* A TLS server's settings (http[].tls), for the gateway to build its contexts from. The
+ * material is either file paths (files mode: the gateway reads them) or PEM text (a Secret's,
+ * delivered only to the instances whose Gateways name it). */
+typedef struct cg_snap_tls {
+    uint8_t mode;                     /* cg_tls_mode_t: 1 SIMPLE, 2 MUTUAL */
+    uint8_t min_version, max_version; /* cg_tls_version_t: 0 AUTO, 1 TLSv1.0 .. 4 TLSv1.3 */
+    char **cipher_suites;
+    size_t ncipher_suites;
+    char **subject_alt_names;
+    size_t nsubject_alt_names;
+    char *cert_file, *key_file, *ca_file; /* files mode; ca_file NULL for SIMPLE */
+    char *cert_pem, *key_pem, *ca_pem;    /* secret mode; ca_pem may be NULL */
+    char *secret;                         /* secret mode: "namespace/name" (or "name") */
+} cg_snap_tls_t;
+
+/* The tls strings, described once for the encoder, the decoder and the free. */
+typedef struct cg_snap_tls_field {
+    const char *key;
+    size_t offset; /* of a char * in cg_snap_tls_t */
+    int secret;    /* private key material: never printed (redacted encoding, logs) */
+} cg_snap_tls_field_t;
+extern const cg_snap_tls_field_t cg_snap_tls_fields[]; /* ends with key NULL */
+
 /* One http[] server of a Gateway resource that selects this instance. */
 typedef struct cg_snap_server {
-    char *gateway;  /* "namespace/name" of the Gateway resource it came from */
-    char *name;     /* http[].name */
+    char *gateway; /* "namespace/name" of the Gateway resource it came from */
+    char *name;    /* http[].name */
     uint16_t port;
     char *hostname; /* lowercase; "*.example.com" or "*" allowed */
     cg_snap_rule_t *rules;
     size_t nrules;
+    cg_snap_tls_t *tls; /* NULL = plain text */
 } cg_snap_server_t;
 
 typedef struct cg_snap_label {
@@ -161,6 +186,13 @@ int cg_snap_policy_eq(const cg_snap_policy_t *a, const cg_snap_policy_t *b);
 void cg_snapshot_free(cg_snapshot_t *s);
 /* Appends the snapshot's JSON encoding (docs/snapshot.md) to out. */
 int cg_snapshot_encode_json(const cg_snapshot_t *s, cg_buf_t *out);
+/* The same for people (/config_dump, logs): every private key is written "<redacted>". */
+int cg_snapshot_encode_json_redacted(const cg_snapshot_t *s, cg_buf_t *out);
+void cg_snap_tls_free(cg_snap_tls_t *t);
+/* The index of a mode ("SIMPLE" 1, "MUTUAL" 2) or version name ("TLS_AUTO" 0 .. "TLSV1_3" 4) as
+ * the encoding writes it, or -1. */
+int cg_snap_tls_mode_parse(const char *name);
+int cg_snap_tls_version_parse(const char *name);
 /* The inverse (src/translate/snapshot_decode.c): every field the encoder writes. Returns 0, or
  * CG_EPARSE with "snapshot: field: message" in errors and *out untouched. */
 int cg_snapshot_decode_json(const char *json, size_t len, cg_snapshot_t **out, cg_buf_t *errors);

@@ -200,6 +200,45 @@ static void decode_destination(dec_t *d, const cg_json_t *n, cg_snap_destination
     decode_policy(d, get(n, "policy"), &sd->policy);
 }
 
+static char **decode_strs(dec_t *d, const cg_json_t *n, const char *key, size_t *count)
+{
+    const cg_json_t *l;
+    char **v = items(d, n, key, sizeof(char *), &l, count);
+    for (size_t i = 0; i < *count; i++) {
+        const char *x = cg_json_string(cg_json_at(l, i), NULL);
+        if (x == NULL) bad(d, key, "expected a list of strings");
+        v[i] = cg_xstrdup(x ? x : "");
+    }
+    return v;
+}
+
+static cg_snap_tls_t *decode_tls(dec_t *d, const cg_json_t *n)
+{
+    cg_snap_tls_t *t = cg_xcalloc(1, sizeof(*t));
+    char *mode = str(d, n, "mode", 1), *lo = str(d, n, "min_version", 0),
+         *hi = str(d, n, "max_version", 0);
+    int m = mode ? cg_snap_tls_mode_parse(mode) : -1;
+    int l = lo ? cg_snap_tls_version_parse(lo) : 0, h = hi ? cg_snap_tls_version_parse(hi) : 0;
+    if (m < 1) bad(d, "servers[].tls.mode", "expected SIMPLE or MUTUAL");
+    if (l < 0 || h < 0)
+        bad(d, "servers[].tls.min_version", "expected TLS_AUTO or TLSV1_0..TLSV1_3");
+    t->mode = (uint8_t)(m < 0 ? 0 : m);
+    t->min_version = (uint8_t)(l < 0 ? 0 : l);
+    t->max_version = (uint8_t)(h < 0 ? 0 : h);
+    free(mode), free(lo), free(hi);
+    t->cipher_suites = decode_strs(d, n, "cipher_suites", &t->ncipher_suites);
+    t->subject_alt_names = decode_strs(d, n, "subject_alt_names", &t->nsubject_alt_names);
+    for (const cg_snap_tls_field_t *f = cg_snap_tls_fields; f->key; f++)
+        *(char **)((char *)t + f->offset) = str(d, n, f->key, 0);
+    if ((t->cert_file == NULL) == (t->cert_pem == NULL) ||
+        (t->key_file == NULL) == (t->key_pem == NULL) || (t->cert_file && t->key_pem) ||
+        (t->cert_pem && t->key_file))
+        bad(d, "servers[].tls", "expected cert_file and key_file, or cert_pem and key_pem");
+    if (t->mode == 2 && t->ca_file == NULL && t->ca_pem == NULL)
+        bad(d, "servers[].tls", "mode MUTUAL needs ca_file or ca_pem");
+    return t;
+}
+
 int cg_snapshot_decode_json(const char *json, size_t len, cg_snapshot_t **out, cg_buf_t *errors)
 {
     dec_t d = {.j = {.what = "snapshot", .errors = errors}};
@@ -253,6 +292,11 @@ int cg_snapshot_decode_json(const char *json, size_t len, cg_snapshot_t **out, c
         sv->rules = items(&d, sn, "rules", sizeof(cg_snap_rule_t), &rules, &sv->nrules);
         for (size_t k = 0; k < sv->nrules; k++)
             decode_rule(&d, cg_json_at(rules, k), &sv->rules[k]);
+        const cg_json_t *tls = get(sn, "tls");
+        if (tls && cg_json_type(tls) == CG_JSON_OBJECT)
+            sv->tls = decode_tls(&d, tls);
+        else if (tls)
+            bad(&d, "servers[].tls", "expected an object");
     }
     const cg_json_t *warnings;
     s->warnings = items(&d, root, "warnings", sizeof(char *), &warnings, &s->nwarnings);

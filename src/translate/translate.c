@@ -93,6 +93,7 @@ typedef struct tx {
     CG_VEC(char *) warnings;
     CG_VEC(size_t) server_http; /* per server: index of its http[] in its Gateway */
     CG_VEC(const cg_model_gateway_t *) server_gw;
+    uint8_t tls_ports[65536 / 8], plain_ports[65536 / 8]; /* of the servers so far */
     /* indexes of the above, kept in step */
     cg_translate__htab_t warning_ix; /* by text */
     cg_translate__htab_t server_ix;  /* by port and hostname */
@@ -784,11 +785,103 @@ static void build_rule(cg_snap_rule_t *r, const cg_model_rule_t *m)
     }
 }
 
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = cg_xvasprintf(fmt, ap);
+    va_end(ap);
+    return text;
+}
+
+static char **copy_strs(char *const *v, size_t n)
+{
+    char **out = cg_xcalloc(n ? n : 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) out[i] = cg_xstrdup(v[i]);
+    return out;
+}
+
+static int port_bit(const uint8_t *bits, int64_t port)
+{
+    return bits[port / 8] >> (port % 8) & 1;
+}
+
+/* A port is TLS or plain text on an instance, whichever Gateways its servers come from. */
+static int port_mixes(tx_t *t, const cg_model_gateway_t *gw, size_t h)
+{
+    const cg_model_http_server_t *srv = &gw->spec.http[h];
+    int tls = cg_model_http_is_tls(srv);
+    if (!port_bit(tls ? t->plain_ports : t->tls_ports, srv->port)) return 0;
+    for (size_t o = 0; o < t->servers.len; o++) {
+        const cg_snap_server_t *other = &t->servers.items[o];
+        if (other->port != srv->port || (other->tls != NULL) == tls) continue;
+        cg_buf_printf(t->errors,
+                      "%s:%d:%d: spec.http[%zu].port: port %lld on this instance is served with%s "
+                      "TLS by Gateway %s: a port is either TLS or plain text\n",
+                      srv->pos.file, srv->pos.line, srv->pos.col, h, (long long)srv->port,
+                      tls ? "out" : "", other->gateway);
+        t->nerrors++;
+        return 1;
+    }
+    return 0;
+}
+
+/* The snapshot's TLS settings of a server; NULL (with a warning) when its Secret is missing or
+ * lacks what the mode needs: that server is not served. Only a Secret a selecting Gateway names
+ * enters the snapshot. */
+static cg_snap_tls_t *server_tls(tx_t *t, const cg_model_gateway_t *gw, size_t h)
+{
+    const cg_model_tls_t *m = gw->spec.http[h].tls;
+    const cg_model_secret_t *sec = NULL;
+    char *sid = NULL;
+    if (m->secret_name != NULL) {
+        const char *ns = gw->metadata.namespace_;
+        sec = cg_model_find_secret(t->rs, ns, m->secret_name);
+        sid = xasprintf("%s%s%s", ns ? ns : "", ns ? "/" : "", m->secret_name);
+        const char *why = sec == NULL ? "does not exist"
+                          : m->mode_v == CG_MODEL_TLS_MUTUAL && sec->ca == NULL
+                              ? "has no cacert (mode MUTUAL)"
+                              : NULL;
+        if (why != NULL) {
+            char *gid = gateway_id(gw);
+            warn(t, "Gateway %s http[%zu] (%s): Secret %s %s: the server is not served", gid, h,
+                 gw->spec.http[h].name, sid, why);
+            free(gid);
+            free(sid);
+            return NULL;
+        }
+        if (sec->warning) warn(t, "Secret %s: %s", sid, sec->warning);
+    } else if (m->warning != NULL) {
+        warn(t, "%s", m->warning);
+    }
+    cg_snap_tls_t *s = cg_xcalloc(1, sizeof(*s));
+    s->mode = (uint8_t)m->mode_v;
+    s->min_version = (uint8_t)m->min_v;
+    s->max_version = (uint8_t)m->max_v;
+    s->cipher_suites = copy_strs(m->cipher_suites, m->ncipher_suites);
+    s->ncipher_suites = m->ncipher_suites;
+    s->subject_alt_names = copy_strs(m->subject_alt_names, m->nsubject_alt_names);
+    s->nsubject_alt_names = m->nsubject_alt_names;
+    if (sec != NULL) {
+        s->cert_pem = cg_xstrdup(sec->cert);
+        s->key_pem = cg_xstrdup(sec->key);
+        s->ca_pem = m->mode_v == CG_MODEL_TLS_MUTUAL ? cg_xstrdup(sec->ca) : NULL;
+        s->secret = sid;
+    } else {
+        s->cert_file = cg_xstrdup(m->files->server_certificate);
+        s->key_file = cg_xstrdup(m->files->private_key);
+        s->ca_file =
+            m->mode_v == CG_MODEL_TLS_MUTUAL ? cg_xstrdup(m->files->ca_certificates) : NULL;
+    }
+    return s;
+}
+
 static void add_servers(tx_t *t, const cg_model_gateway_t *gw)
 {
     for (size_t h = 0; h < gw->spec.nhttp; h++) {
         const cg_model_http_server_t *srv = &gw->spec.http[h];
-        int clash = 0;
+        int clash = port_mixes(t, gw, h);
         uint64_t key =
             cg_hash_str(cg_hash_bytes(CG_HASH_SEED, &srv->port, sizeof(srv->port)), srv->hostname);
         for (size_t slot = SIZE_MAX, o;
@@ -808,7 +901,12 @@ static void add_servers(tx_t *t, const cg_model_gateway_t *gw)
             clash = 1;
         }
         if (clash) continue;
+        cg_snap_tls_t *tls = NULL;
+        if (cg_model_http_is_tls(srv) && (tls = server_tls(t, gw, h)) == NULL) continue;
+        uint8_t *bits = tls ? t->tls_ports : t->plain_ports;
+        bits[srv->port / 8] |= (uint8_t)(1u << (srv->port % 8));
         cg_snap_server_t s = {
+            .tls = tls,
             .gateway = gateway_id(gw),
             .name = cg_xstrdup(srv->name),
             .port = (uint16_t)srv->port,

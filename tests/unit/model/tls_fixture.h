@@ -14,7 +14,7 @@ typedef struct fx_cert {
     char *cert, *key; /* PEM, malloc'd */
 } fx_cert_t;
 
-static char *fx_bio_text(BIO *b)
+static __attribute__((unused)) char *fx_bio_text(BIO *b)
 {
     char *p;
     long n = BIO_get_mem_data(b, &p);
@@ -25,7 +25,7 @@ static char *fx_bio_text(BIO *b)
     return s;
 }
 
-static fx_cert_t fx_cert(const char *cn, long from_days, long to_days)
+static __attribute__((unused)) fx_cert_t fx_cert(const char *cn, long from_days, long to_days)
 {
     fx_cert_t out = {0};
     EVP_PKEY *k = EVP_EC_gen("P-256");
@@ -49,13 +49,13 @@ static fx_cert_t fx_cert(const char *cn, long from_days, long to_days)
     return out;
 }
 
-static void fx_cert_free(fx_cert_t *c)
+static __attribute__((unused)) void fx_cert_free(fx_cert_t *c)
 {
     free(c->cert);
     free(c->key);
 }
 
-static void fx_write(const char *path, const char *text)
+static __attribute__((unused)) void fx_write(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
     if (f == NULL || fputs(text, f) < 0) abort();
@@ -63,7 +63,7 @@ static void fx_write(const char *path, const char *text)
 }
 
 /* text as standard base64, malloc'd (for a Secret's data). */
-static char *fx_base64(const char *text)
+static __attribute__((unused)) char *fx_base64(const char *text)
 {
     size_t n = strlen(text);
     char *out = malloc(4 * ((n + 2) / 3) + 1);
@@ -72,7 +72,7 @@ static char *fx_base64(const char *text)
 }
 
 /* text indented by `indent` spaces on every line (a YAML block scalar's body). */
-static void fx_indent(char *out, size_t cap, const char *text, int indent)
+static __attribute__((unused)) void fx_indent(char *out, size_t cap, const char *text, int indent)
 {
     size_t o = 0;
     int bol = 1;
