@@ -113,7 +113,12 @@ static void cache_write(const cg_agent_t *a, const char *json, size_t len)
     cache_path(a, path, sizeof(path));
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     mkdir(a->cfg->cache_dir, 0755);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* the snapshot may hold private keys (a Secret's): owner only, even over an old tmp */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0 && fchmod(fd, 0600) != 0) {
+        close(fd);
+        fd = -1;
+    }
     if (fd < 0) {
         cg_log_warn("cache: cannot write %s: %s", tmp, strerror(errno));
         return;

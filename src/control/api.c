@@ -294,6 +294,19 @@ static void handle_apply(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_r
 /* One stored resource as GET /v1/resources answers it (control/doc.h describes the answer). */
 static void item_json(cg_jw_t *w, const cg_control_res_t *r)
 {
+    cg_buf_t redacted = {0}; /* a Secret's private key never leaves the control plane */
+    if (r->kind == CG_KIND_SECRET) {
+        cg_buf_t perr = {0};
+        cg_json_t *doc = cg_json_parse("secret", r->json, strlen(r->json), &perr);
+        cg_buf_free(&perr);
+        if (doc == NULL || cg_control_doc_json_redacted(doc, &redacted) != 0 ||
+            cg_buf_append(&redacted, "", 1) != 0) {
+            cg_buf_reset(&redacted);
+            cg_buf_append_str(&redacted, "null");
+            cg_buf_append(&redacted, "", 1);
+        }
+        cg_json_free(doc);
+    }
     char when[32];
     cg_clock_format_iso8601(r->updated_us, when);
     const cg_control_doc_item_t it = {.kind = cg_model_kind_name(r->kind),
@@ -303,8 +316,10 @@ static void item_json(cg_jw_t *w, const cg_control_res_t *r)
                                       .version = r->version,
                                       .updated = when,
                                       .valid = r->set != NULL,
-                                      .resource_json = r->json};
+                                      .resource_json =
+                                          r->kind == CG_KIND_SECRET ? redacted.base : r->json};
     cg_control_doc_item_write(w, &it);
+    cg_buf_free(&redacted);
 }
 
 /* Resolves {kind}/{name}?namespace=&cluster=: a given namespace or cluster must match; when not
@@ -344,7 +359,7 @@ static void handle_resources(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
     cg_model_kind_t kind;
     if (cg_control_kind_parse(seg[2].base, seg[2].len, &kind)) {
         cg_control__text(resp, 404,
-                         "unknown kind \"%.*s\" (expected gateway, cluster or service)\n",
+                         "unknown kind \"%.*s\" (expected gateway, cluster, service or secret)\n",
                          (int)seg[2].len, seg[2].base);
         return;
     }

@@ -114,7 +114,15 @@ int cg_control_doc_json(const cg_ynode_t *n, cg_buf_t *out)
     return jw_result(&w);
 }
 
-static void emit_json_value(const cg_json_t *v, cg_jw_t *w)
+/* Redaction levels: a Secret's root (R_ROOT), its stringData/data mapping (R_KEYS). */
+enum { R_NONE, R_ROOT, R_KEYS };
+
+static int is_private_key(const char *k)
+{
+    return strcmp(k, "key") == 0 || strcmp(k, "tls.key") == 0;
+}
+
+static void emit_json_value(const cg_json_t *v, cg_jw_t *w, int redact)
 {
     switch (cg_json_type(v)) {
     case CG_JSON_NULL: cg_jw_null(w); break;
@@ -129,28 +137,45 @@ static void emit_json_value(const cg_json_t *v, cg_jw_t *w)
     }
     case CG_JSON_ARRAY:
         cg_jw_arr(w);
-        for (size_t i = 0; i < cg_json_len(v); i++) emit_json_value(cg_json_at(v, i), w);
+        for (size_t i = 0; i < cg_json_len(v); i++) emit_json_value(cg_json_at(v, i), w, R_NONE);
         cg_jw_end(w);
         break;
     case CG_JSON_OBJECT:
         cg_jw_obj(w);
         for (void *it = cg_json_iter(v); it; it = cg_json_next(v, it)) {
-            cg_jw_key(w, cg_json_iter_key(it));
-            emit_json_value(cg_json_iter_value(it), w);
+            const char *k = cg_json_iter_key(it);
+            cg_jw_key(w, k);
+            if (redact == R_KEYS && is_private_key(k))
+                cg_jw_str(w, "<redacted>");
+            else
+                emit_json_value(cg_json_iter_value(it), w,
+                                redact == R_ROOT && (!strcmp(k, "stringData") || !strcmp(k, "data"))
+                                    ? R_KEYS
+                                    : R_NONE);
         }
         cg_jw_end(w);
         break;
     }
 }
 
-int cg_control_doc_json_value(const cg_json_t *v, cg_buf_t *out)
+static int json_value(const cg_json_t *v, cg_buf_t *out, int redact)
 {
     cg_jw_t w = cg_jw(out);
     if (v == NULL)
         cg_jw_null(&w);
     else
-        emit_json_value(v, &w);
+        emit_json_value(v, &w, redact);
     return jw_result(&w);
+}
+
+int cg_control_doc_json_value(const cg_json_t *v, cg_buf_t *out)
+{
+    return json_value(v, out, R_NONE);
+}
+
+int cg_control_doc_json_redacted(const cg_json_t *v, cg_buf_t *out)
+{
+    return json_value(v, out, R_ROOT);
 }
 
 /* ---- YAML ---- */
@@ -192,7 +217,7 @@ static void yaml_scalar(cg_buf_t *b, const cg_json_t *v)
         return;
     }
     cg_jw_t w = cg_jw(b); /* every other scalar is written as in JSON */
-    emit_json_value(v, &w);
+    emit_json_value(v, &w, R_NONE);
 }
 
 static void indent(cg_buf_t *b, int level)

@@ -19,6 +19,9 @@ int cg_control_doc_json(const cg_ynode_t *n, cg_buf_t *out);
 /* The same for a value parsed with core/json (a stored document in an API answer): what
  * cg_control_doc_json wrote, written again. Returns 0 or CG_ELIMIT. */
 int cg_control_doc_json_value(const cg_json_t *v, cg_buf_t *out);
+/* The same for a stored Secret as answers show it: the values of `key` and `tls.key` under
+ * `stringData` / `data` are written "<redacted>" (certificates are kept). */
+int cg_control_doc_json_redacted(const cg_json_t *v, cg_buf_t *out);
 /* Appends v as block-style YAML (a mapping or list at indentation 0), ending in a newline;
  * strings that could read as something else are double-quoted. Returns 0 or CG_ELIMIT. */
 int cg_control_doc_yaml(const cg_json_t *v, cg_buf_t *out);

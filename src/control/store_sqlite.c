@@ -58,6 +58,7 @@ static void view_free(cg_resource_set_t *v)
     free(v->clusters);
     free(v->services);
     free(v->gateways);
+    free(v->secrets);
     free(v);
 }
 
@@ -66,21 +67,23 @@ static void rebuild_view(sq_t *s)
 {
     view_free(s->view);
     cg_resource_set_t *v = cg_xcalloc(1, sizeof(*v));
-    size_t nc = 0, ns = 0, ng = 0;
+    size_t nc = 0, ns = 0, ng = 0, nx = 0;
     for (size_t i = 0; i < s->res.len; i++) {
         const cg_resource_set_t *r = s->res.items[i]->set;
         if (!r) continue;
-        nc += r->nclusters, ns += r->nservices, ng += r->ngateways;
+        nc += r->nclusters, ns += r->nservices, ng += r->ngateways, nx += r->nsecrets;
     }
     v->clusters = cg_xcalloc(nc + 1, sizeof(*v->clusters));
     v->services = cg_xcalloc(ns + 1, sizeof(*v->services));
     v->gateways = cg_xcalloc(ng + 1, sizeof(*v->gateways));
+    v->secrets = cg_xcalloc(nx + 1, sizeof(*v->secrets));
     for (size_t i = 0; i < s->res.len; i++) {
         const cg_resource_set_t *r = s->res.items[i]->set;
         if (!r) continue;
         for (size_t j = 0; j < r->nclusters; j++) v->clusters[v->nclusters++] = r->clusters[j];
         for (size_t j = 0; j < r->nservices; j++) v->services[v->nservices++] = r->services[j];
         for (size_t j = 0; j < r->ngateways; j++) v->gateways[v->ngateways++] = r->gateways[j];
+        for (size_t j = 0; j < r->nsecrets; j++) v->secrets[v->nsecrets++] = r->secrets[j];
     }
     s->view = v;
 }

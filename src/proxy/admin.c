@@ -176,7 +176,7 @@ static void render_clusters(cg_buf_t *out, const cg_config_t *cfg)
 static void render_config_dump(cg_buf_t *out, const cg_config_t *cfg)
 {
     cg_buf_t snap = {0};
-    cg_snapshot_encode_json(cfg->snap, &snap);
+    cg_snapshot_encode_json_redacted(cfg->snap, &snap); /* no private key */
     cg_jw_t w = cg_jw(out);
     cg_jw_obj(&w);
     cg_jw_ku64(&w, "version", cfg->version);

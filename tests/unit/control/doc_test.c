@@ -157,13 +157,28 @@ static void test_list_answer_round_trip(void **state)
     cg_buf_free(&err);
 }
 
+/* A Secret as answers show it: private keys redacted under stringData and data, the rest kept;
+ * a key called "key" elsewhere is not touched. */
+static void test_secret_redacted(void **state)
+{
+    (void)state;
+    char *j = rewrite("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s\","
+                      "\"labels\":{\"key\":\"v\"}},\"stringData\":{\"cert\":\"C\",\"key\":"
+                      "\"K1\"},\"data\":{\"tls.crt\":\"QQ==\",\"tls.key\":\"SzI=\"}}",
+                      cg_control_doc_json_redacted);
+    assert_string_equal(j, "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":"
+                           "\"s\",\"labels\":{\"key\":\"v\"}},\"stringData\":{\"cert\":\"C\","
+                           "\"key\":\"<redacted>\"},\"data\":{\"tls.crt\":\"QQ==\",\"tls.key\":"
+                           "\"<redacted>\"}}");
+    free(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_normalises),
-        cmocka_unit_test(test_yaml_round_trip),
-        cmocka_unit_test(test_json_too_deep),
-        cmocka_unit_test(test_list_answer_round_trip),
+        cmocka_unit_test(test_json_normalises), cmocka_unit_test(test_yaml_round_trip),
+        cmocka_unit_test(test_json_too_deep),   cmocka_unit_test(test_list_answer_round_trip),
+        cmocka_unit_test(test_secret_redacted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
