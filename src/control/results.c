@@ -13,7 +13,8 @@ static const char *const action_names[] = {
     [CG_CONTROL_NOT_FOUND] = "not found",
 };
 
-static const cg_model_kind_t kinds[] = {CG_KIND_CLUSTER, CG_KIND_SERVICE, CG_KIND_GATEWAY};
+static const cg_model_kind_t kinds[] = {CG_KIND_CLUSTER, CG_KIND_SERVICE, CG_KIND_GATEWAY,
+                                        CG_KIND_SECRET};
 
 const char *cg_control_action_name(cg_control_action_t a)
 {

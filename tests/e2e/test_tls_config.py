@@ -1,0 +1,176 @@
+"""Listener TLS configuration (Tetrate ServerTLSSettings): bad material refuses a static config
+at start-up and at reload with file:line:col at the field, and the running config is kept; a
+Secret goes through the control plane and never comes back with its private key.
+
+Certificates and keys are made at run time with the openssl CLI; none is committed. Addresses:
+127.0.71.0/24. Nothing waits with a bare sleep.
+"""
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from conftest import direct, free_port, gateway_doc, http_get, server, uri, wait_until, yaml_docs
+from test_config import run_gateway_once
+import test_control_plane
+
+NET = "127.0.71"
+
+
+def make_cert(d, name, days=30):
+    """A self-signed P-256 certificate and its key, as files in d; returns their paths."""
+    cert, key = d / f"{name}.crt", d / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-subj", f"/CN={name}.example", "-days", str(days),
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, stdin=subprocess.DEVNULL)
+    return cert, key
+
+
+@pytest.fixture
+def pki(tmp_path):
+    d = tmp_path / "pki"
+    d.mkdir()
+    good = make_cert(d, "web")
+    other = make_cert(d, "other")
+    junk = d / "junk.pem"
+    junk.write_text("this is not PEM\n")
+    return {"cert": good[0], "key": good[1], "other_key": other[1], "other_cert": other[0],
+            "junk": junk}
+
+
+# The Gateway's text, with tls as a flow mapping on line 11 (the lines are counted below).
+def tls_gateway(tls, port=8443):
+    return ("apiVersion: crossgate/v1\n"                                   # 1
+            "kind: Gateway\n"                                              # 2
+            "metadata: {name: web}\n"                                      # 3
+            "spec:\n"                                                      # 4
+            "  workloadSelector:\n"                                        # 5
+            "    namespace: bookinfo\n"                                    # 6
+            "    labels: {app: ingressgw-1}\n"                             # 7
+            "  http:\n"                                                    # 8
+            "  - name: web\n"                                              # 9
+            f"    port: {port}\n"                                          # 10
+            f"    tls: {tls}\n"                                            # 11
+            "    hostname: web.example\n"
+            "    routing: {rules: [{directResponse: {status: 200}}]}\n")
+
+
+def files_tls(cert, key, mode="SIMPLE", extra=""):
+    return f"{{mode: {mode}, files: {{serverCertificate: {cert}, privateKey: {key}}}{extra}}}"
+
+
+def bad_cases(pki):
+    missing = pki["cert"].parent / "missing.crt"
+    return {
+        "missing-file": (files_tls(missing, pki["key"]), "serverCertificate",
+                         f"cannot open {missing}: No such file or directory"),
+        "not-pem": (files_tls(pki["junk"], pki["key"]), "serverCertificate", "not a PEM certificate"),
+        "key-not-pem": (files_tls(pki["cert"], pki["junk"]), "privateKey", "not a PEM private key"),
+        "key-mismatch": (files_tls(pki["cert"], pki["other_key"]), "privateKey",
+                         "does not match the certificate"),
+        "mutual-without-ca": (files_tls(pki["cert"], pki["key"], mode="MUTUAL"), "caCertificates",
+                              "missing required field (mode MUTUAL)"),
+        "min-above-max": (files_tls(pki["cert"], pki["key"],
+                                    extra=", minProtocolVersion: TLSV1_3, maxProtocolVersion: TLSV1_2"),
+                          "minProtocolVersion", "TLSV1_3 is above maxProtocolVersion TLSV1_2"),
+        "unknown-version": (files_tls(pki["cert"], pki["key"], extra=", minProtocolVersion: SSLV3"),
+                            "minProtocolVersion", "expected one of TLS_AUTO"),
+        "secret-and-files": ("{mode: SIMPLE, secretName: web, files: {serverCertificate: /a, privateKey: /b}}",
+                             None, "needs exactly one of secretName, files"),
+    }
+
+
+CASES = ["missing-file", "not-pem", "key-not-pem", "key-mismatch", "mutual-without-ca",
+         "min-above-max", "unknown-version", "secret-and-files"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_tls_at_startup_exits_naming_file_line_column_and_field(tmp_path, pki, case):
+    tls, field, msg = bad_cases(pki)[case]
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(tls_gateway(tls))
+    p = run_gateway_once(path, f"{NET}.2")
+    assert p.returncode != 0, p.stderr
+    first = p.stderr.splitlines()[0]
+    m = re.match(rf"^{re.escape(str(path))}:(\d+):(\d+): spec\.http\[0\]\.tls(\S*): (.*)$", first)
+    assert m, f"not file:line:col: spec.http[0].tls...: {first!r}"
+    assert int(m.group(1)) == 11, first
+    if field:
+        assert m.group(3).endswith("." + field), first
+    assert msg in m.group(4), first
+    assert "Segmentation" not in p.stderr
+
+
+def test_same_port_tls_and_plain_text_is_refused(tmp_path, pki):
+    text = tls_gateway(files_tls(pki["cert"], pki["key"]), port=8080) + (
+        "  - name: plain\n    port: 8080\n    hostname: other.example\n"
+        "    routing: {rules: [{directResponse: {status: 200}}]}\n")
+    path = tmp_path / "mixed.yaml"
+    path.write_text(text)
+    p = run_gateway_once(path, f"{NET}.2")
+    assert p.returncode != 0
+    assert re.match(rf"^{re.escape(str(path))}:15:11: spec\.http\[1\]\.port: port 8080 is served with TLS "
+                    r"by http\[0\]: a port is either TLS or plain text$", p.stderr.splitlines()[0]), p.stderr
+
+
+def test_bad_tls_at_reload_is_rejected_and_the_running_config_kept(procs, pki):
+    addr = f"{NET}.1"
+    port = free_port(addr)
+    v1 = yaml_docs(gateway_doc([server("web", port, "*", [direct(200, "v1\n", match=[uri("exact", "/v")])])]))
+    gw = procs.gateway(addr, {"gw.yaml": v1}, wait_ports=(port,))
+    assert http_get(addr, port, "/v").body == b"v1\n"
+    version = gw.config_version()
+    for case in ["key-mismatch", "missing-file"]:
+        before = gw.metrics().get("crossgate_config_reloads_total", result="rejected")
+        tls, field, msg = bad_cases(pki)[case]
+        gw.rewrite("gw.yaml", tls_gateway(tls, port=free_port(addr)))
+        wait_until(lambda: gw.metrics().get("crossgate_config_reloads_total", result="rejected") > before,
+                   what=f"the reload with {case} to be rejected")
+        gw.wait_log(rf"gw\.yaml:11:\d+: spec\.http\[0\]\.tls\.files\.{field}: .*{re.escape(msg)}")
+        assert http_get(addr, port, "/v").body == b"v1\n"
+        assert gw.config_version() == version
+
+
+def indent(text, n):
+    return "".join(" " * n + line + "\n" for line in text.splitlines())
+
+
+def test_secret_through_the_control_plane_is_never_returned_with_its_key(tmp_path, pki, monkeypatch):
+    monkeypatch.setattr(test_control_plane, "HOST", f"{NET}.3")  # this module's address block
+    c = test_control_plane.ControlPlane(tmp_path)
+    try:
+        c.start()
+        cert, key = pki["cert"].read_text(), pki["key"].read_text()
+        secret = tmp_path / "secret.yaml"
+        secret.write_text("apiVersion: v1\nkind: Secret\nmetadata: {name: web, namespace: bookinfo}\n"
+                          "type: kubernetes.io/tls\nstringData:\n"
+                          f"  tls.crt: |\n{indent(cert, 4)}  tls.key: |\n{indent(key, 4)}")
+        r = c.cli("apply", "-f", secret, check=True)
+        assert r.stdout == "secret/web created (namespace bookinfo)\n", r.stdout
+        assert c.cli("apply", "-f", secret, check=True).stdout.split()[1] == "unchanged"
+
+        body = key.splitlines()[1]  # a line of the key's base64 body
+        one = json.loads(c.cli("get", "secret", "web", "-o", "json", check=True).stdout)
+        assert one["stringData"]["tls.key"] == "<redacted>"
+        assert one["stringData"]["tls.crt"] == cert
+        for out in [c.cli("get", "secrets", "-o", "json", check=True).stdout,
+                    c.cli("get", "secret", "web", "-o", "yaml", check=True).stdout,
+                    c.cli("get", "secrets", check=True).stdout,
+                    c.api("GET", "/v1/resources/secret")[2].decode(),
+                    c.api("GET", "/v1/resources/secret/web?namespace=bookinfo")[2].decode()]:
+            assert body not in out and "PRIVATE KEY" not in out, out
+        assert "PRIVATE KEY" not in c.p.stderr() + c.p.stdout()
+
+        # a Secret whose key does not match its certificate is refused at its key
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("apiVersion: v1\nkind: Secret\nmetadata: {name: bad}\nstringData:\n"
+                       f"  cert: |\n{indent(cert, 4)}  key: |\n{indent(pki['other_key'].read_text(), 4)}")
+        r = c.cli("apply", "-f", bad, check=False)
+        assert r.returncode != 0
+        assert re.search(r"bad\.yaml:\d+:3: stringData\.key: does not match the certificate", r.stderr), r.stderr
+        assert "PRIVATE KEY" not in r.stderr
+    finally:
+        c.kill()
