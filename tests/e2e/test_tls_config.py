@@ -29,6 +29,22 @@ def make_cert(d, name, days=30):
     return cert, key
 
 
+def make_expired_cert(d, name):
+    """A self-signed certificate valid only in January 2020 (openssl ca takes explicit dates)."""
+    (d / "index.txt").write_text("")
+    (d / "serial").write_text("01\n")
+    (d / "ca.cnf").write_text("[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\n"
+                              "serial = serial\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n")
+    key, csr, cert = d / f"{name}.key", d / f"{name}.csr", d / f"{name}.crt"
+    run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True, cwd=d,
+                                    stdin=subprocess.DEVNULL)
+    run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-subj", f"/CN={name}.example", "-keyout", str(key), "-out", str(csr))
+    run("ca", "-batch", "-config", "ca.cnf", "-selfsign", "-keyfile", str(key), "-in", str(csr),
+        "-startdate", "20200101000000Z", "-enddate", "20200201000000Z", "-out", str(cert))
+    return cert, key
+
+
 @pytest.fixture
 def pki(tmp_path):
     d = tmp_path / "pki"
@@ -134,8 +150,43 @@ def test_bad_tls_at_reload_is_rejected_and_the_running_config_kept(procs, pki):
         assert gw.config_version() == version
 
 
+def test_expired_certificate_is_accepted_with_a_warning_naming_the_date(procs, tmp_path):
+    d = tmp_path / "old"
+    d.mkdir()
+    cert, key = make_expired_cert(d, "old")
+    addr = f"{NET}.4"
+    port = free_port(addr)
+    gw = procs.gateway(addr, {"gw.yaml": tls_gateway(files_tls(cert, key), port=port)})
+    gw.wait_log(rf"gw\.yaml:11:\d+: spec\.http\[0\]\.tls\.files\.serverCertificate: {re.escape(str(cert))}: "
+                r"certificate expired on 2020-02-01T00:00:00Z")
+    assert "PRIVATE KEY" not in gw.log()
+    dump = gw.config_dump()
+    text = json.dumps(dump)
+    assert str(cert) in text and "PRIVATE KEY" not in text
+
+
 def indent(text, n):
     return "".join(" " * n + line + "\n" for line in text.splitlines())
+
+
+def test_static_secret_is_resolved_and_config_dump_redacts_its_key(procs, pki):
+    addr = f"{NET}.5"
+    port, port2 = free_port(addr), free_port(addr)
+    cert, key = pki["cert"].read_text(), pki["key"].read_text()
+    secret = ("apiVersion: v1\nkind: Secret\nmetadata: {name: web}\nstringData:\n"
+              f"  cert: |\n{indent(cert, 4)}  key: |\n{indent(key, 4)}")
+    gws = (tls_gateway("{mode: SIMPLE, secretName: web}", port=port) + "---\n" +
+           tls_gateway("{mode: SIMPLE, secretName: nowhere}", port=port2).replace("name: web}", "name: other}"))
+    gw = procs.gateway(addr, {"secret.yaml": secret, "gw.yaml": gws})
+    gw.wait_log(r"Gateway other http\[0\] \(web\): Secret nowhere does not exist: the server is not served")
+    dump = gw.config_dump()
+    text = json.dumps(dump)
+    assert "<redacted>" in text and cert.splitlines()[1] in text, text[:2000]
+    assert key.splitlines()[1] not in text and "PRIVATE KEY" not in text
+    assert key.splitlines()[1] not in gw.log() and "PRIVATE KEY" not in gw.log()
+    servers = dump["snapshot"]["servers"]
+    assert [s["port"] for s in servers] == [port]  # the server without its Secret is left out
+    assert servers[0]["tls"]["key_pem"] == "<redacted>" and servers[0]["tls"]["secret"] == "web"
 
 
 def test_secret_through_the_control_plane_is_never_returned_with_its_key(tmp_path, pki, monkeypatch):
