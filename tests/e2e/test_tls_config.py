@@ -14,6 +14,7 @@ import pytest
 
 from conftest import direct, free_port, gateway_doc, http_get, server, uri, wait_until, yaml_docs
 from test_config import run_gateway_once
+import dynamic_env
 import test_control_plane
 
 NET = "127.0.71"
@@ -225,3 +226,46 @@ def test_secret_through_the_control_plane_is_never_returned_with_its_key(tmp_pat
         assert "PRIVATE KEY" not in r.stderr
     finally:
         c.kill()
+
+
+def test_dynamic_secret_reaches_only_its_instances_and_the_cache_is_owner_only(procs, tmp_path, pki):
+    cp = dynamic_env.ControlPlane(procs, f"{NET}.10", tmp_path / "data").start()
+    hosts = {1: f"{NET}.11", 2: f"{NET}.12"}
+    port = dynamic_env.free_port_on(list(hosts.values()))
+    cert, key = pki["cert"].read_text(), pki["key"].read_text()
+    res = tmp_path / "res"
+    res.mkdir()
+    (res / "secret.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: web, namespace: bookinfo}\nstringData:\n"
+        f"  cert: |\n{indent(cert, 4)}  key: |\n{indent(key, 4)}")
+    for k in (1, 2):
+        tls = "{mode: SIMPLE, secretName: web}" if k == 1 else "{mode: DISABLED}"
+        (res / f"gw-{k}.yaml").write_text(
+            tls_gateway(tls, port=port).replace("name: web}", f"name: gw-{k}, namespace: bookinfo}}")
+            .replace("app: ingressgw-1", f"app: ingressgw-{k}"))
+    r = cp.apply(res / "secret.yaml", res / "gw-1.yaml", res / "gw-2.yaml")
+    assert r.returncode == 0, r.stderr
+    cache = tmp_path / "cache"
+    gws = {k: dynamic_env.Gateway(procs, f"ingress-{k}", f"cluster-{k}", "bookinfo", f"app=ingressgw-{k}",
+                                  hosts[k], cp.url, cache_dir=cache if k == 1 else None,
+                                  token_file=cp.join_token(f"cluster-{k}")).start() for k in (1, 2)}
+
+    def servers(k):
+        try:
+            return gws[k].config_dump()["snapshot"]["servers"]
+        except Exception:
+            return None
+    for k in (1, 2):
+        wait_until(lambda: servers(k), what=f"ingress-{k} to take a snapshot with its server")
+    s1, s2 = servers(1), servers(2)
+    assert s1[0]["tls"]["key_pem"] == "<redacted>" and s1[0]["tls"]["cert_pem"] == cert
+    assert "tls" not in s2[0]
+    dump2 = json.dumps(gws[2].config_dump())
+    assert cert.splitlines()[1] not in dump2  # the Secret is not delivered where it is not named
+
+    wait_until(lambda: list(cache.glob("snapshot-*.json")), what="the snapshot cache file")
+    (f,) = cache.glob("snapshot-*.json")
+    assert f.stat().st_mode & 0o777 == 0o600
+    assert key.splitlines()[1] in f.read_text()  # the gateway needs the key: the file is its own
+    for g in gws.values():
+        assert "PRIVATE KEY" not in g.log()
