@@ -38,7 +38,8 @@ int cg_tls__proto(cg_tls_version_t v)
 }
 
 /* A TLS connection starts with a handshake record (0x16); an HTTP/1 request with a method token
- * of upper-case letters and a space. A short prefix is judged on what is there. */
+ * of upper-case letters and a space (methods are at most 15 letters here). A short prefix is
+ * judged on what is there. */
 int cg_tls_looks_like_http(const char *data, size_t len)
 {
     size_t i;
@@ -47,7 +48,7 @@ int cg_tls_looks_like_http(const char *data, size_t len)
         if (c == ' ') return i >= 3;
         if (c < 'A' || c > 'Z') return 0;
     }
-    return i > 0;
+    return i > 0 && i == len; /* all letters so far, and no more to see */
 }
 
 static int ex_srv = -1, ex_sess = -1;
