@@ -59,8 +59,6 @@ typedef struct cg_tls__sess {
     cg_tls_servers_t *servers; /* server side */
     cg_tls_client_t *client;   /* client side */
     char *expect_uri_san;      /* client side: what the peer's URI SAN must be; NULL = any */
-    char *wbuf;                /* gathers small iovs into one record; allocated at first need */
-    size_t wlast;              /* the length of the write that last answered CG_EAGAIN */
     const char *reason;        /* why the handshake failed */
     int server_index;
     uint8_t done;     /* the handshake completed */
@@ -70,7 +68,8 @@ typedef struct cg_tls__sess {
     uint8_t san_fail; /* the peer's certificate passed the CA but not the SAN check */
 } cg_tls__sess_t;
 
-#define CG_TLS__WBUF 16384
+/* The most the transport gathers from small iovs into one record: TLS's largest plaintext. */
+#define CG_TLS__GATHER 16384
 
 extern const cg_xport_ops_t cg_tls__xport_ops;
 

@@ -144,12 +144,17 @@ static ssize_t tls_read(cg_xport_t *x, void *buf, size_t len)
     return status(x, s, 0);
 }
 
-/* One record from the iovs: the first alone when it is large (or the only one), else as many
- * bytes as fit the session's buffer. A retry after CG_EAGAIN must offer OpenSSL at least what
- * it offered before (the caller offers the same bytes first), hence wlast. */
+/* One record from the iovs: the first alone when it is 8 KiB or more (or the only one), else as
+ * many bytes as fit a 16 KiB record, gathered on the stack. The stack is enough because
+ * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER lets a retry come from another address, and OpenSSL has
+ * encrypted what it took before it answers WANT_WRITE; so an idle connection holds no buffer of
+ * ours and a write allocates nothing. A retry after CG_EAGAIN must offer OpenSSL at least what
+ * it offered before: it does, since the caller offers the same bytes first and the choice
+ * depends on the first iov alone. */
 static ssize_t tls_writev(cg_xport_t *x, const struct iovec *iov, int iovcnt)
 {
     cg_tls__sess_t *s = x->impl;
+    char gather[CG_TLS__GATHER];
     int rc;
     if (!s->done && (rc = tls_handshake(x)) != 0) return rc;
     if (s->failed) return CG_EIO;
@@ -157,25 +162,20 @@ static ssize_t tls_writev(cg_xport_t *x, const struct iovec *iov, int iovcnt)
     if (iovcnt == 0) return 0;
     const void *p = iov[0].iov_base;
     size_t len = iov[0].iov_len;
-    if (iovcnt > 1 && len < CG_TLS__WBUF && (len < s->wlast || len < CG_TLS__WBUF / 2)) {
-        if (!s->wbuf && !(s->wbuf = malloc(CG_TLS__WBUF))) return CG_ENOMEM;
+    if (iovcnt > 1 && len < sizeof(gather) / 2) {
         len = 0;
-        for (int i = 0; i < iovcnt && len < CG_TLS__WBUF; i++) {
+        for (int i = 0; i < iovcnt && len < sizeof(gather); i++) {
             size_t take = iov[i].iov_len;
-            if (take > CG_TLS__WBUF - len) take = CG_TLS__WBUF - len;
-            memcpy(s->wbuf + len, iov[i].iov_base, take);
+            if (take > sizeof(gather) - len) take = sizeof(gather) - len;
+            memcpy(gather + len, iov[i].iov_base, take);
             len += take;
         }
-        p = s->wbuf;
+        p = gather;
     }
     size_t n = 0;
     ERR_clear_error();
-    if (SSL_write_ex(s->ssl, p, len, &n) == 1) {
-        s->wlast = 0;
-        return (ssize_t)n;
-    }
+    if (SSL_write_ex(s->ssl, p, len, &n) == 1) return (ssize_t)n;
     rc = status(x, s, 0);
-    if (rc == CG_EAGAIN) s->wlast = len;
     return rc == 0 ? CG_ECLOSED : rc;
 }
 
@@ -206,7 +206,6 @@ void cg_tls__sess_free(cg_tls__sess_t *s)
     cg_tls_servers_unref(s->servers);
     cg_tls_client_unref(s->client);
     free(s->expect_uri_san);
-    free(s->wbuf);
     free(s);
 }
 

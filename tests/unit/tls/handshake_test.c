@@ -577,6 +577,94 @@ static void test_client_checks_the_uri_san(void **state)
     cg_tls_servers_unref(s);
 }
 
+static void test_gathered_writes_survive_eagain(void **state)
+{
+    /* small iovs are gathered into records; after CG_EAGAIN the same bytes are offered again,
+     * from a new stack copy, and the stream arrives whole and in order */
+    cg_tls_servers_t *s = three_servers(NULL);
+    conn_t c = {0};
+    handshake_to(&c, s, "a.example");
+    static char src[512 * 1024], got[sizeof(src)];
+    for (size_t i = 0; i < sizeof(src); i++) src[i] = (char)(i * 13 + i / 1000);
+    size_t sent = 0, recvd = 0, n;
+    int eagains = 0;
+    for (int step = 0; step < 100000 && recvd < sizeof(src); step++) {
+        if (sent < sizeof(src)) {
+            struct iovec iov[24];
+            int cnt = 0;
+            for (size_t off = sent; cnt < 24 && off < sizeof(src); cnt++) {
+                size_t piece = 700 + (size_t)cnt * 31;
+                if (piece > sizeof(src) - off) piece = sizeof(src) - off;
+                iov[cnt] = (struct iovec){src + off, piece};
+                off += piece;
+            }
+            ssize_t w = cg_xport_writev(&c.x, iov, cnt);
+            if (w > 0) {
+                sent += (size_t)w;
+                continue; /* the reader lets the socket fill up */
+            }
+            assert_int_equal(w, CG_EAGAIN);
+            assert_int_equal(c.x.want, CG_XPORT_WANT_WRITE);
+            eagains++;
+        }
+        while (SSL_read_ex(c.ssl, got + recvd, sizeof(got) - recvd, &n) == 1) recvd += n;
+    }
+    assert_true(eagains > 0);
+    assert_int_equal(recvd, sizeof(src));
+    assert_memory_equal(got, src, sizeof(src));
+    conn_close(&c);
+    cg_tls_servers_unref(s);
+}
+
+static void test_mutual_chosen_by_sni_after_a_simple_default(void **state)
+{
+    /* the verification of the server SNI picks applies, not the default server's */
+    cg_tls_server_cfg_t cfgs[] = {
+        {.hostname = "first.example", .mode = CG_TLS_SIMPLE, .pem = pem_of(&srv_first, NULL)},
+        {.hostname = "a.example", .mode = CG_TLS_MUTUAL, .pem = pem_of(&srv_a, &ca)},
+    };
+    cg_buf_t err = {0};
+    cg_tls_servers_t *s = cg_tls_servers_new(cfgs, 2, NULL, &err);
+    assert_non_null(s);
+    check_mutual(s, NULL, 0, "no_client_certificate"); /* check_mutual sends SNI a.example */
+    check_mutual(s, &cli_c1, 1, NULL);
+    conn_t c = {0};
+    handshake_to(&c, s, "first.example"); /* no certificate needed there */
+    conn_close(&c);
+    cg_tls_servers_unref(s);
+}
+
+static void test_client_refuses_an_expired_peer(void **state)
+{
+    /* an ingress whose certificate has expired fails the hop */
+    pair_t old = {0};
+    cg_buf_t err = {0};
+    const char *uri = URI_C1;
+    cg_tls_issue_t req = {
+        .common_name = "old", .uris = &uri, .nuris = 1, .not_before_s = -3 * 86400, .days = 1};
+    assert_int_equal(cg_tls_ca_issue(str(&ca.cert), str(&ca.key), &req, &old.cert, &old.key, &err),
+                     0);
+    cg_tls_server_cfg_t cfg = {.hostname = "*", .mode = CG_TLS_SIMPLE, .pem = pem_of(&old, NULL)};
+    cg_tls_servers_t *s = cg_tls_servers_new(&cfg, 1, NULL, &err);
+    assert_non_null(s); /* served (config validation only warns) */
+    cg_tls_client_cfg_t ccfg = {.pem = pem_of(&cli_c1, &ca)};
+    cg_tls_client_t *cl = cg_tls_client_new(&ccfg, &err);
+    assert_non_null(cl);
+    cg_xport_t xs, xc;
+    int fds[2];
+    assert_int_equal(connect_pair(s, cl, URI_C1, &xs, &xc, fds), CG_EIO);
+    assert_string_equal(cg_tls_failure_reason(&xc), "bad_certificate");
+    xs.ops->release(&xs);
+    xc.ops->release(&xc);
+    close(fds[0]);
+    close(fds[1]);
+    cg_tls_client_unref(cl);
+    cg_tls_servers_unref(s);
+    cg_buf_free(&old.cert);
+    cg_buf_free(&old.key);
+    cg_buf_free(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -588,6 +676,9 @@ int main(void)
         cmocka_unit_test(test_resumption_across_sets_sharing_keys),
         cmocka_unit_test(test_plaintext_http_on_a_tls_port),
         cmocka_unit_test(test_client_checks_the_uri_san),
+        cmocka_unit_test(test_gathered_writes_survive_eagain),
+        cmocka_unit_test(test_mutual_chosen_by_sni_after_a_simple_default),
+        cmocka_unit_test(test_client_refuses_an_expired_peer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
