@@ -38,16 +38,12 @@ static int pick(const cg_tls_servers_t *set, const char *name, size_t len)
     return any >= 0 ? any : 0;
 }
 
-/* The host_name of a server_name extension (RFC 6066 §3), or len 0. */
-static void sni_of(SSL *ssl, const char **name, size_t *len)
+/* The host_name of a server_name extension's body (RFC 6066 §3), or len 0. */
+static void sni_parse(const unsigned char *p, size_t n, const char **name, size_t *len)
 {
-    const unsigned char *p;
-    size_t n;
     *name = NULL;
     *len = 0;
-    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &n) || n < 2) return;
-    size_t list = (size_t)p[0] << 8 | p[1];
-    if (list != n - 2) return;
+    if (n < 2 || ((size_t)p[0] << 8 | p[1]) != n - 2) return;
     p += 2;
     n -= 2;
     while (n >= 3) {
@@ -81,9 +77,12 @@ static int hello_cb(SSL *ssl, int *alert, void *arg)
 {
     cg_tls_servers_t *set = arg;
     cg_tls__sess_t *s = SSL_get_ex_data(ssl, cg_tls__ex_sess());
-    const char *name;
-    size_t len;
-    sni_of(ssl, &name, &len);
+    const char *name = NULL;
+    size_t len = 0;
+    const unsigned char *ext;
+    size_t extlen;
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &extlen))
+        sni_parse(ext, extlen, &name, &len);
     int i = pick(set, name, len);
     if (s) s->server_index = i;
     if (SSL_get_SSL_CTX(ssl) != set->srv[i].ctx && !apply(ssl, &set->srv[i])) {
