@@ -157,17 +157,26 @@ static int split_ciphers(const char *list, char **c12, char **c13)
     return 0;
 }
 
-/* A session-id context per hostname and mode: a session resumes only on a server like the one
- * that made it (any set, any worker, same name and verification). */
-static int set_sid_ctx(SSL_CTX *ctx, const cg_tls__srv_t *srv)
+/* A session-id context per hostname and verification (mode, CA bundle, allowed SANs): a
+ * session resumes only on a server like the one that made it, in any set and any worker, and
+ * not after a reload changed who may connect. */
+static int set_sid_ctx(SSL_CTX *ctx, const cg_tls__srv_t *srv, const cg_tls_server_cfg_t *cfg)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned char md[EVP_MAX_MD_SIZE], mode = (unsigned char)srv->mode;
     unsigned int mdlen = 0;
-    char in[300];
-    int n = snprintf(in, sizeof(in), "crossgate\n%s\n%d", srv->hostname, (int)srv->mode);
-    if (EVP_Digest(in, (size_t)n, md, &mdlen, EVP_sha256(), NULL) != 1) return 0;
+    EVP_MD_CTX *h = EVP_MD_CTX_new();
+    int ok = h && EVP_DigestInit_ex(h, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(h, srv->hostname, strlen(srv->hostname) + 1) == 1 &&
+             EVP_DigestUpdate(h, &mode, 1) == 1;
+    if (ok && srv->mode == CG_TLS_MUTUAL) {
+        ok = EVP_DigestUpdate(h, cfg->pem.ca, cfg->pem.ca_len) == 1;
+        for (size_t i = 0; ok && i < srv->nsans; i++)
+            ok = EVP_DigestUpdate(h, srv->sans[i], strlen(srv->sans[i]) + 1) == 1;
+    }
+    ok = ok && EVP_DigestFinal_ex(h, md, &mdlen) == 1;
+    EVP_MD_CTX_free(h);
     if (mdlen > SSL_MAX_SID_CTX_LENGTH) mdlen = SSL_MAX_SID_CTX_LENGTH;
-    return SSL_CTX_set_session_id_context(ctx, md, mdlen) == 1;
+    return ok && SSL_CTX_set_session_id_context(ctx, md, mdlen) == 1;
 }
 
 static int build(cg_tls_servers_t *set, cg_tls__srv_t *srv, const cg_tls_server_cfg_t *cfg,
@@ -213,8 +222,7 @@ static int build(cg_tls_servers_t *set, cg_tls__srv_t *srv, const cg_tls_server_
     }
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF); /* tickets only: no shared state */
     SSL_CTX_set_num_tickets(ctx, 1);
-    if (!set_sid_ctx(ctx, srv) || SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, cg_tls__ticket_cb) != 1)
-        return CG_ENOMEM;
+    if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, cg_tls__ticket_cb) != 1) return CG_ENOMEM;
     if (cfg->mode == CG_TLS_MUTUAL && (!cfg->pem.ca || !cfg->pem.ca_len)) {
         cg_buf_printf(err, "ca: MUTUAL needs the CA certificates that sign client certificates");
         return CG_EINVAL;
@@ -229,6 +237,7 @@ static int build(cg_tls_servers_t *set, cg_tls__srv_t *srv, const cg_tls_server_
                 if (!(srv->sans[i] = strdup(cfg->subject_alt_names[i]))) return CG_ENOMEM;
         }
     }
+    if (!set_sid_ctx(ctx, srv, cfg)) return CG_ENOMEM;
     SSL_CTX_set_client_hello_cb(ctx, hello_cb, set);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, set);
     return 0;

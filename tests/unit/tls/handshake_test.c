@@ -140,6 +140,8 @@ static void raw_client(conn_t *c, const char *sni, pair_t *identity, SSL_SESSION
 static void conn_close(conn_t *c)
 {
     if (c->x.ops) c->x.ops->release(&c->x);
+    /* freed without a shutdown, the client's session would be spoiled for the next visit */
+    if (SSL_is_init_finished(c->ssl)) SSL_shutdown(c->ssl);
     SSL_free(c->ssl);
     SSL_CTX_free(c->ctx);
     close(c->fds[0]);
@@ -411,11 +413,16 @@ static void test_versions_and_ciphers_follow_the_chosen_server(void **state)
     cg_tls_servers_unref(s);
 }
 
-/* A full handshake on set s, then the session the client keeps (its ticket read). */
-static SSL_SESSION *first_visit(cg_tls_servers_t *s)
+/* A full handshake on set s as a client with identity id (may be NULL), then the session the
+ * client keeps (its ticket read). */
+static SSL_SESSION *first_visit_as(cg_tls_servers_t *s, pair_t *id)
 {
     conn_t c = {0};
-    handshake_to(&c, s, "a.example");
+    raw_client(&c, "a.example", id, NULL);
+    assert_int_equal(cg_tls_accept(&c.x, s, c.fds[1]), 0);
+    int cli;
+    assert_int_equal(pump(&c, &cli), 0);
+    assert_int_equal(cli, 1);
     assert_int_equal(cg_tls_resumed(&c.x), 0);
     struct iovec iov = {"x", 1};
     assert_int_equal(cg_xport_writev(&c.x, &iov, 1), 1);
@@ -424,16 +431,20 @@ static SSL_SESSION *first_visit(cg_tls_servers_t *s)
     assert_int_equal(SSL_read_ex(c.ssl, buf, sizeof(buf), &n), 1); /* after the ticket */
     SSL_SESSION *sess = SSL_get1_session(c.ssl);
     assert_non_null(sess);
-    SSL_shutdown(c.ssl); /* freed without it, the client's session would be spoiled */
     assert_int_equal(SSL_SESSION_is_resumable(sess), 1);
     conn_close(&c);
     return sess;
 }
 
-static int visit_again(cg_tls_servers_t *s, SSL_SESSION *sess)
+static SSL_SESSION *first_visit(cg_tls_servers_t *s)
+{
+    return first_visit_as(s, NULL);
+}
+
+static int visit_again_as(cg_tls_servers_t *s, SSL_SESSION *sess, pair_t *id)
 {
     conn_t c = {0};
-    raw_client(&c, "a.example", NULL, sess);
+    raw_client(&c, "a.example", id, sess);
     assert_int_equal(cg_tls_accept(&c.x, s, c.fds[1]), 0);
     int cli;
     assert_int_equal(pump(&c, &cli), 0);
@@ -442,6 +453,49 @@ static int visit_again(cg_tls_servers_t *s, SSL_SESSION *sess)
     assert_int_equal(resumed, SSL_session_reused(c.ssl));
     conn_close(&c);
     return resumed;
+}
+
+static int visit_again(cg_tls_servers_t *s, SSL_SESSION *sess)
+{
+    return visit_again_as(s, sess, NULL);
+}
+
+static cg_tls_servers_t *mutual_with_keys(cg_tls_ticket_keys_t *keys, const char *const *sans,
+                                          size_t nsans)
+{
+    cg_tls_server_cfg_t cfg = {.hostname = "a.example",
+                               .mode = CG_TLS_MUTUAL,
+                               .pem = pem_of(&srv_a, &ca),
+                               .subject_alt_names = sans,
+                               .nsubject_alt_names = nsans};
+    cg_buf_t err = {0};
+    cg_tls_servers_t *s = cg_tls_servers_new(&cfg, 1, keys, &err);
+    assert_non_null(s);
+    return s;
+}
+
+static void test_resumption_needs_the_same_verification(void **state)
+{
+    /* a session made where client c1 was allowed does not resume where the allowed SANs differ
+     * (a reload that narrowed who may connect) */
+    cg_tls_ticket_keys_t *keys = cg_tls_ticket_keys_new();
+    const char *const c1[] = {URI_C1}, *const c2[] = {URI_C2};
+    cg_tls_servers_t *one = mutual_with_keys(keys, c1, 1), *same = mutual_with_keys(keys, c1, 1),
+                     *narrowed = mutual_with_keys(keys, c2, 1);
+    SSL_SESSION *sess = first_visit_as(one, &cli_c1);
+    assert_int_equal(visit_again_as(same, sess, &cli_c1), 1);
+    conn_t c = {0};
+    raw_client(&c, "a.example", &cli_c1, sess);
+    assert_int_equal(cg_tls_accept(&c.x, narrowed, c.fds[1]), 0);
+    int cli;
+    assert_int_equal(pump(&c, &cli), CG_EIO); /* a full handshake, and c1 is refused */
+    assert_string_equal(cg_tls_failure_reason(&c.x), "bad_certificate");
+    conn_close(&c);
+    SSL_SESSION_free(sess);
+    cg_tls_servers_unref(one);
+    cg_tls_servers_unref(same);
+    cg_tls_servers_unref(narrowed);
+    cg_tls_ticket_keys_free(keys);
 }
 
 static void test_resumption_across_sets_sharing_keys(void **state)
@@ -674,6 +728,7 @@ int main(void)
         cmocka_unit_test(test_bad_server_configs),
         cmocka_unit_test(test_versions_and_ciphers_follow_the_chosen_server),
         cmocka_unit_test(test_resumption_across_sets_sharing_keys),
+        cmocka_unit_test(test_resumption_needs_the_same_verification),
         cmocka_unit_test(test_plaintext_http_on_a_tls_port),
         cmocka_unit_test(test_client_checks_the_uri_san),
         cmocka_unit_test(test_gathered_writes_survive_eagain),
