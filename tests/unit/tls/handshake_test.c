@@ -288,7 +288,8 @@ static void test_alpn_version_and_bytes_both_ways(void **state)
     cg_tls_servers_unref(s);
 }
 
-static cg_tls_servers_t *mutual(const char *const *sans, size_t nsans)
+static cg_tls_servers_t *mutual_with_keys(cg_tls_ticket_keys_t *keys, const char *const *sans,
+                                          size_t nsans)
 {
     cg_tls_server_cfg_t cfg = {.hostname = "a.example",
                                .mode = CG_TLS_MUTUAL,
@@ -296,9 +297,14 @@ static cg_tls_servers_t *mutual(const char *const *sans, size_t nsans)
                                .subject_alt_names = sans,
                                .nsubject_alt_names = nsans};
     cg_buf_t err = {0};
-    cg_tls_servers_t *s = cg_tls_servers_new(&cfg, 1, NULL, &err);
+    cg_tls_servers_t *s = cg_tls_servers_new(&cfg, 1, keys, &err);
     assert_non_null(s);
     return s;
+}
+
+static cg_tls_servers_t *mutual(const char *const *sans, size_t nsans)
+{
+    return mutual_with_keys(NULL, sans, nsans);
 }
 
 /* A client with identity id against s: the server's handshake result and failure reason. */
@@ -458,20 +464,6 @@ static int visit_again_as(cg_tls_servers_t *s, SSL_SESSION *sess, pair_t *id)
 static int visit_again(cg_tls_servers_t *s, SSL_SESSION *sess)
 {
     return visit_again_as(s, sess, NULL);
-}
-
-static cg_tls_servers_t *mutual_with_keys(cg_tls_ticket_keys_t *keys, const char *const *sans,
-                                          size_t nsans)
-{
-    cg_tls_server_cfg_t cfg = {.hostname = "a.example",
-                               .mode = CG_TLS_MUTUAL,
-                               .pem = pem_of(&srv_a, &ca),
-                               .subject_alt_names = sans,
-                               .nsubject_alt_names = nsans};
-    cg_buf_t err = {0};
-    cg_tls_servers_t *s = cg_tls_servers_new(&cfg, 1, keys, &err);
-    assert_non_null(s);
-    return s;
 }
 
 static void test_resumption_needs_the_same_verification(void **state)
