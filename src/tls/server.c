@@ -66,6 +66,7 @@ static int apply(SSL *ssl, const cg_tls__srv_t *srv)
     if (SSL_set_SSL_CTX(ssl, ctx) != ctx) return 0;
     /* what SSL_set_SSL_CTX does not carry over from the new context */
     SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
+    SSL_set_security_level(ssl, SSL_CTX_get_security_level(ctx));
     return SSL_set_min_proto_version(ssl, srv->min_version) == 1 &&
            SSL_set_max_proto_version(ssl, srv->max_version) == 1 &&
            SSL_set_cipher_list(ssl, srv->ciphers ? srv->ciphers : OSSL_default_cipher_list()) ==
@@ -205,6 +206,9 @@ static int build(cg_tls_servers_t *set, cg_tls__srv_t *srv, const cg_tls_server_
                                  SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    /* OpenSSL 3 allows TLS 1.0 and 1.1 only at security level 0; a config that names them has
+     * asked for them */
+    if (srv->min_version < TLS1_2_VERSION) SSL_CTX_set_security_level(ctx, 0);
     if (SSL_CTX_set_min_proto_version(ctx, srv->min_version) != 1 ||
         SSL_CTX_set_max_proto_version(ctx, srv->max_version) != 1) {
         cg_buf_printf(err, "protocol versions refused by OpenSSL");

@@ -419,6 +419,43 @@ static void test_versions_and_ciphers_follow_the_chosen_server(void **state)
     cg_tls_servers_unref(s);
 }
 
+/* A client held to TLS 1.0 against s: the server's handshake result. */
+static int tls10_client(cg_tls_servers_t *s, const char *sni, conn_t *c)
+{
+    raw_client(c, sni, NULL, NULL);
+    SSL_set_security_level(c->ssl, 0);
+    SSL_set_min_proto_version(c->ssl, TLS1_VERSION);
+    SSL_set_max_proto_version(c->ssl, TLS1_VERSION);
+    assert_int_equal(cg_tls_accept(&c->x, s, c->fds[1]), 0);
+    int cli;
+    return pump(c, &cli);
+}
+
+static void test_old_versions_only_when_configured(void **state)
+{
+    /* TLSV1_0 in a config is honoured (OpenSSL 3 needs security level 0 for it), for the server
+     * that names it only; the default floor refuses it with the reason */
+    cg_tls_server_cfg_t cfgs[] = {
+        {.hostname = "first.example", .mode = CG_TLS_SIMPLE, .pem = pem_of(&srv_first, NULL)},
+        {.hostname = "a.example",
+         .mode = CG_TLS_SIMPLE,
+         .pem = pem_of(&srv_a, NULL),
+         .min_version = CG_TLS_V1_0},
+    };
+    cg_buf_t err = {0};
+    cg_tls_servers_t *s = cg_tls_servers_new(cfgs, 2, NULL, &err);
+    assert_non_null(s);
+    conn_t c = {0};
+    assert_int_equal(tls10_client(s, "a.example", &c), 0);
+    assert_string_equal(cg_tls_version(&c.x), "TLSv1");
+    conn_close(&c);
+    c = (conn_t){0};
+    assert_int_equal(tls10_client(s, "first.example", &c), CG_EIO);
+    assert_string_equal(cg_tls_failure_reason(&c.x), "protocol_version");
+    conn_close(&c);
+    cg_tls_servers_unref(s);
+}
+
 /* A full handshake on set s as a client with identity id (may be NULL), then the session the
  * client keeps (its ticket read). */
 static SSL_SESSION *first_visit_as(cg_tls_servers_t *s, pair_t *id)
@@ -719,6 +756,7 @@ int main(void)
         cmocka_unit_test(test_mutual_refuses_clients),
         cmocka_unit_test(test_bad_server_configs),
         cmocka_unit_test(test_versions_and_ciphers_follow_the_chosen_server),
+        cmocka_unit_test(test_old_versions_only_when_configured),
         cmocka_unit_test(test_resumption_across_sets_sharing_keys),
         cmocka_unit_test(test_resumption_needs_the_same_verification),
         cmocka_unit_test(test_plaintext_http_on_a_tls_port),
