@@ -64,9 +64,9 @@ static int apply(SSL *ssl, const cg_tls__srv_t *srv)
 {
     SSL_CTX *ctx = srv->ctx;
     if (SSL_set_SSL_CTX(ssl, ctx) != ctx) return 0;
-    /* what SSL_set_SSL_CTX does not carry over from the new context */
+    /* what SSL_set_SSL_CTX does not carry over from the new context (the certificate and the
+     * security level, kept together in OpenSSL, do come over) */
     SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
-    SSL_set_security_level(ssl, SSL_CTX_get_security_level(ctx));
     return SSL_set_min_proto_version(ssl, srv->min_version) == 1 &&
            SSL_set_max_proto_version(ssl, srv->max_version) == 1 &&
            SSL_set_cipher_list(ssl, srv->ciphers ? srv->ciphers : OSSL_default_cipher_list()) ==
