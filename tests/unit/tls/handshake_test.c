@@ -403,9 +403,14 @@ static void test_versions_and_ciphers_follow_the_chosen_server(void **state)
          .pem = pem_of(&srv_a, NULL),
          .max_version = CG_TLS_V1_2,
          .cipher_suites = "ECDHE-ECDSA-AES128-GCM-SHA256"},
+        {.hostname = "c.example",
+         .mode = CG_TLS_SIMPLE,
+         .pem = pem_of(&srv_a, NULL),
+         .min_version = CG_TLS_V1_3,
+         .cipher_suites = "TLS_CHACHA20_POLY1305_SHA256"},
     };
     cg_buf_t err = {0};
-    cg_tls_servers_t *s = cg_tls_servers_new(cfgs, 2, NULL, &err);
+    cg_tls_servers_t *s = cg_tls_servers_new(cfgs, 3, NULL, &err);
     assert_non_null(s);
     conn_t c = {0};
     handshake_to(&c, s, "a.example");
@@ -415,6 +420,48 @@ static void test_versions_and_ciphers_follow_the_chosen_server(void **state)
     c = (conn_t){0};
     handshake_to(&c, s, "first.example");
     assert_string_equal(cg_tls_version(&c.x), "TLSv1.3");
+    assert_string_equal(SSL_get_cipher_name(c.ssl), "TLS_AES_256_GCM_SHA384"); /* the default */
+    conn_close(&c);
+    c = (conn_t){0};
+    handshake_to(&c, s, "c.example");
+    assert_string_equal(SSL_get_cipher_name(c.ssl), "TLS_CHACHA20_POLY1305_SHA256");
+    conn_close(&c);
+    /* a TLS 1.2 client is refused where the floor is 1.3 */
+    c = (conn_t){0};
+    raw_client(&c, "c.example", NULL, NULL);
+    SSL_set_max_proto_version(c.ssl, TLS1_2_VERSION);
+    assert_int_equal(cg_tls_accept(&c.x, s, c.fds[1]), 0);
+    int cli;
+    assert_int_equal(pump(&c, &cli), CG_EIO);
+    assert_string_equal(cg_tls_failure_reason(&c.x), "protocol_version");
+    conn_close(&c);
+    cg_tls_servers_unref(s);
+}
+
+static void test_default_ciphers_after_a_pinned_first_server(void **state)
+{
+    /* the first server's pinned list must not follow the connection to a server without one */
+    cg_tls_server_cfg_t cfgs[] = {
+        {.hostname = "first.example",
+         .mode = CG_TLS_SIMPLE,
+         .pem = pem_of(&srv_first, NULL),
+         .max_version = CG_TLS_V1_2,
+         .cipher_suites = "ECDHE-ECDSA-AES128-GCM-SHA256"},
+        {.hostname = "a.example",
+         .mode = CG_TLS_SIMPLE,
+         .pem = pem_of(&srv_a, NULL),
+         .max_version = CG_TLS_V1_2},
+    };
+    cg_buf_t err = {0};
+    cg_tls_servers_t *s = cg_tls_servers_new(cfgs, 2, NULL, &err);
+    assert_non_null(s);
+    conn_t c = {0};
+    handshake_to(&c, s, "a.example");
+    assert_string_equal(SSL_get_cipher_name(c.ssl), "ECDHE-ECDSA-AES256-GCM-SHA384");
+    conn_close(&c);
+    c = (conn_t){0};
+    handshake_to(&c, s, "first.example");
+    assert_string_equal(SSL_get_cipher_name(c.ssl), "ECDHE-ECDSA-AES128-GCM-SHA256");
     conn_close(&c);
     cg_tls_servers_unref(s);
 }
@@ -757,6 +804,7 @@ int main(void)
         cmocka_unit_test(test_bad_server_configs),
         cmocka_unit_test(test_versions_and_ciphers_follow_the_chosen_server),
         cmocka_unit_test(test_old_versions_only_when_configured),
+        cmocka_unit_test(test_default_ciphers_after_a_pinned_first_server),
         cmocka_unit_test(test_resumption_across_sets_sharing_keys),
         cmocka_unit_test(test_resumption_needs_the_same_verification),
         cmocka_unit_test(test_plaintext_http_on_a_tls_port),
