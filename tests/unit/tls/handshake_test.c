@@ -12,6 +12,8 @@
 #include "core/err.h"
 #include "tls/tls.h"
 
+#include "certs.h"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <string.h>
@@ -21,30 +23,11 @@
 #define URI_C1 "spiffe://crossgate/ns/n/cluster/c1"
 #define URI_C2 "spiffe://crossgate/ns/n/cluster/c2"
 
-typedef struct {
-    cg_buf_t cert, key;
-} pair_t;
-
 static pair_t ca, ca2, srv_a, srv_wild, srv_first, cli_c1, cli_c2, cli_other_ca;
-
-static const char *str(cg_buf_t *b)
-{
-    if (cg_buf_size(b) == 0 || b->base[b->len - 1] != '\0') cg_buf_append(b, "", 1), b->len--;
-    return cg_buf_data(b);
-}
 
 static void issue(pair_t *issuer, pair_t *out, const char *cn, const char *dns, const char *uri)
 {
-    cg_buf_t err = {0};
-    cg_tls_issue_t req = {.common_name = cn,
-                          .dns = &dns,
-                          .ndns = dns != NULL,
-                          .uris = &uri,
-                          .nuris = uri != NULL,
-                          .days = 1};
-    assert_int_equal(
-        cg_tls_ca_issue(str(&issuer->cert), str(&issuer->key), &req, &out->cert, &out->key, &err),
-        0);
+    issue_pair(issuer, out, cn, dns, uri, 0, 1);
 }
 
 static int setup(void **state)
@@ -64,10 +47,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     pair_t *all[] = {&ca, &ca2, &srv_a, &srv_wild, &srv_first, &cli_c1, &cli_c2, &cli_other_ca};
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-        cg_buf_free(&all[i]->cert);
-        cg_buf_free(&all[i]->key);
-    }
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) pair_free(all[i]);
     return 0;
 }
 
@@ -355,8 +335,8 @@ static void test_mutual_refuses_clients(void **state)
         .hostname = "a.example", .mode = CG_TLS_MUTUAL, .pem = pem_of(&srv_a, NULL)};
     cg_buf_t err = {0};
     assert_null(cg_tls_servers_new(&cfg, 1, NULL, &err));
-    assert_string_equal(str(&err), "server 0 (a.example): ca: MUTUAL needs the CA certificates "
-                                   "that sign client certificates");
+    assert_string_equal(pem_str(&err), "server 0 (a.example): ca: MUTUAL needs the CA certificates "
+                                       "that sign client certificates");
     cg_buf_free(&err);
 }
 
@@ -388,7 +368,7 @@ static void test_bad_server_configs(void **state)
         }
         cg_buf_t err = {0};
         assert_null(cg_tls_servers_new(&cfg, 1, NULL, &err));
-        assert_string_equal(str(&err), cases[i].err);
+        assert_string_equal(pem_str(&err), cases[i].err);
         cg_buf_free(&err);
     }
 }
@@ -700,7 +680,7 @@ static void test_client_checks_the_uri_san(void **state)
     /* a client needs a CA */
     cg_tls_client_cfg_t nocfg = {.pem = pem_of(&cli_c1, NULL)};
     assert_null(cg_tls_client_new(&nocfg, &err));
-    assert_string_equal(str(&err), "ca: a client needs the CA that signs its peers");
+    assert_string_equal(pem_str(&err), "ca: a client needs the CA that signs its peers");
     cg_buf_free(&err);
     cg_tls_client_unref(stranger);
     cg_tls_client_unref(cl);
@@ -769,11 +749,7 @@ static void test_client_refuses_an_expired_peer(void **state)
     /* an ingress whose certificate has expired fails the hop */
     pair_t old = {0};
     cg_buf_t err = {0};
-    const char *uri = URI_C1;
-    cg_tls_issue_t req = {
-        .common_name = "old", .uris = &uri, .nuris = 1, .not_before_s = -3 * 86400, .days = 1};
-    assert_int_equal(cg_tls_ca_issue(str(&ca.cert), str(&ca.key), &req, &old.cert, &old.key, &err),
-                     0);
+    issue_pair(&ca, &old, "old", NULL, URI_C1, -3 * 86400, 1);
     cg_tls_server_cfg_t cfg = {.hostname = "*", .mode = CG_TLS_SIMPLE, .pem = pem_of(&old, NULL)};
     cg_tls_servers_t *s = cg_tls_servers_new(&cfg, 1, NULL, &err);
     assert_non_null(s); /* served (config validation only warns) */
@@ -790,8 +766,7 @@ static void test_client_refuses_an_expired_peer(void **state)
     close(fds[1]);
     cg_tls_client_unref(cl);
     cg_tls_servers_unref(s);
-    cg_buf_free(&old.cert);
-    cg_buf_free(&old.key);
+    pair_free(&old);
     cg_buf_free(&err);
 }
 

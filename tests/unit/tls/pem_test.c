@@ -11,37 +11,19 @@
 #include "core/err.h"
 #include "tls/tls_int.h"
 
+#include "certs.h"
+
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    cg_buf_t cert, key;
-} pair_t;
-
 static pair_t ca, leaf, other;
-
-static const char *str(cg_buf_t *b)
-{
-    if (cg_buf_size(b) == 0 || b->base[b->len - 1] != '\0') cg_buf_append(b, "", 1), b->len--;
-    return cg_buf_data(b);
-}
 
 static void issue(pair_t *out, const char *cn, const char *dns, const char *uri, int64_t from_s,
                   int days)
 {
-    cg_buf_t err = {0};
-    cg_tls_issue_t req = {.common_name = cn,
-                          .dns = &dns,
-                          .ndns = dns != NULL,
-                          .uris = &uri,
-                          .nuris = uri != NULL,
-                          .not_before_s = from_s,
-                          .days = days};
-    assert_int_equal(
-        cg_tls_ca_issue(str(&ca.cert), str(&ca.key), &req, &out->cert, &out->key, &err), 0);
-    cg_buf_free(&err);
+    issue_pair(&ca, out, cn, dns, uri, from_s, days);
 }
 
 static int setup(void **state)
@@ -52,12 +34,6 @@ static int setup(void **state)
     issue(&other, "b.example", "b.example", NULL, 0, 1);
     cg_buf_free(&err);
     return 0;
-}
-
-static void pair_free(pair_t *p)
-{
-    cg_buf_free(&p->cert);
-    cg_buf_free(&p->key);
 }
 
 static int teardown(void **state)
@@ -161,26 +137,27 @@ static void test_ca_refuses_bad_requests(void **state)
     cg_buf_t cert = {0}, key = {0}, err = {0};
     const char *smuggle = "a.example,URI:spiffe://x";
     cg_tls_issue_t req = {.common_name = "x", .dns = &smuggle, .ndns = 1, .days = 1};
-    assert_int_equal(cg_tls_ca_issue(str(&ca.cert), str(&ca.key), &req, &cert, &key, &err),
+    assert_int_equal(cg_tls_ca_issue(pem_str(&ca.cert), pem_str(&ca.key), &req, &cert, &key, &err),
                      CG_EINVAL);
-    assert_string_equal(str(&err), "dns: \"a.example,URI:spiffe://x\" is not a host name");
+    assert_string_equal(pem_str(&err), "dns: \"a.example,URI:spiffe://x\" is not a host name");
     cg_buf_reset(&err);
     req.ndns = 0;
     req.days = 0;
-    assert_int_equal(cg_tls_ca_issue(str(&ca.cert), str(&ca.key), &req, &cert, &key, &err),
+    assert_int_equal(cg_tls_ca_issue(pem_str(&ca.cert), pem_str(&ca.key), &req, &cert, &key, &err),
                      CG_EINVAL);
-    assert_string_equal(str(&err), "days: expected 1..36500, got 0");
+    assert_string_equal(pem_str(&err), "days: expected 1..36500, got 0");
     cg_buf_reset(&err);
     req.days = 1;
     /* a CA key that is not the CA certificate's */
-    assert_int_equal(cg_tls_ca_issue(str(&ca.cert), str(&leaf.key), &req, &cert, &key, &err),
-                     CG_EINVAL);
-    assert_string_equal(str(&err), "ca key: does not match the CA certificate");
+    assert_int_equal(
+        cg_tls_ca_issue(pem_str(&ca.cert), pem_str(&leaf.key), &req, &cert, &key, &err), CG_EINVAL);
+    assert_string_equal(pem_str(&err), "ca key: does not match the CA certificate");
     cg_buf_reset(&err);
     /* a leaf is not a CA */
-    assert_int_equal(cg_tls_ca_issue(str(&leaf.cert), str(&leaf.key), &req, &cert, &key, &err),
-                     CG_EINVAL);
-    assert_string_equal(str(&err), "ca cert: not a CA certificate");
+    assert_int_equal(
+        cg_tls_ca_issue(pem_str(&leaf.cert), pem_str(&leaf.key), &req, &cert, &key, &err),
+        CG_EINVAL);
+    assert_string_equal(pem_str(&err), "ca cert: not a CA certificate");
     cg_buf_reset(&err);
     assert_int_equal(cg_tls_ca_create("", 1, &cert, &key, &err), CG_EINVAL);
     assert_int_equal(cg_buf_size(&cert), 0);
@@ -195,14 +172,14 @@ static void check_refused(const char *cert, const char *key, const char *ca_pem,
     cg_buf_t err = {0};
     char *warning = (char *)"untouched";
     assert_int_equal(cg_tls_pem_check(&pem, &warning, &err), CG_EINVAL);
-    assert_string_equal(str(&err), want);
+    assert_string_equal(pem_str(&err), want);
     assert_null(warning);
     cg_buf_free(&err);
 }
 
 static void test_pem_check_bad_inputs(void **state)
 {
-    const char *c = str(&leaf.cert), *k = str(&leaf.key), *ok_ca = str(&ca.cert);
+    const char *c = pem_str(&leaf.cert), *k = pem_str(&leaf.key), *ok_ca = pem_str(&ca.cert);
     static const char garbage[] = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
     static const char broken[] = "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
     check_refused("hello, world\n", k, NULL, "cert: not PEM");
@@ -212,7 +189,7 @@ static void test_pem_check_bad_inputs(void **state)
     check_refused(broken, k, NULL, "cert: malformed PEM block 1");
     check_refused(c, "not a key", NULL, "key: not PEM");
     check_refused(c, c, NULL, "key: not a private key (found CERTIFICATE)");
-    check_refused(c, str(&other.key), NULL, "key: does not match the certificate");
+    check_refused(c, pem_str(&other.key), NULL, "key: does not match the certificate");
     check_refused(c, k, garbage, "ca: malformed certificate");
     check_refused(c, k, "just text", "ca: not PEM");
     static const char encrypted[] =
