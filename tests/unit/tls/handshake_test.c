@@ -15,6 +15,8 @@
 #include "certs.h"
 
 #include <openssl/err.h>
+#include <pthread.h>
+#include <sched.h>
 #include <openssl/ssl.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -770,6 +772,59 @@ static void test_client_refuses_an_expired_peer(void **state)
     cg_buf_free(&err);
 }
 
+/* ---- threads: one set and one key ring shared by workers while the main thread rotates ---- */
+
+typedef struct {
+    cg_tls_servers_t *one, *two;
+    int rounds, resumed;
+    int *done; /* atomic: rounds finished by all workers */
+} worker_t;
+
+static void *worker(void *arg)
+{
+    worker_t *w = arg;
+    for (int i = 0; i < w->rounds; i++) {
+        SSL_SESSION *sess = first_visit(w->one);
+        w->resumed += visit_again(w->two, sess);
+        SSL_SESSION_free(sess);
+        __atomic_add_fetch(w->done, 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static void test_workers_resume_while_keys_rotate(void **state)
+{
+    /* two workers make full handshakes on one set and resume on another while the main thread
+     * rotates, once per round it sees finished (at most 2 * ROUNDS times). A ticket is lost only
+     * after three rotations during its round, and one worker's rounds do not overlap, so at most
+     * 2 * ROUNDS / 3 tickets per worker can be lost, however the threads are scheduled; usually
+     * none is. */
+    cg_tls_ticket_keys_t *keys = cg_tls_ticket_keys_new();
+    cg_tls_servers_t *one = three_servers(keys), *two = three_servers(keys);
+    int done = 0;
+    enum { ROUNDS = 15 };
+    worker_t w[2] = {{one, two, ROUNDS, 0, &done}, {one, two, ROUNDS, 0, &done}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, worker, &w[i]), 0);
+    int seen = 0, rotations = 0;
+    while (seen < 2 * ROUNDS) {
+        int now = __atomic_load_n(&done, __ATOMIC_ACQUIRE);
+        if (now == seen) {
+            sched_yield();
+            continue;
+        }
+        seen = now;
+        cg_tls_ticket_keys_rotate(keys);
+        rotations++;
+    }
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    assert_true(rotations > 0);
+    assert_true(w[0].resumed >= ROUNDS / 3 && w[1].resumed >= ROUNDS / 3);
+    cg_tls_servers_unref(one);
+    cg_tls_servers_unref(two);
+    cg_tls_ticket_keys_free(keys);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -782,6 +837,7 @@ int main(void)
         cmocka_unit_test(test_default_ciphers_after_a_pinned_first_server),
         cmocka_unit_test(test_resumption_across_sets_sharing_keys),
         cmocka_unit_test(test_resumption_needs_the_same_verification),
+        cmocka_unit_test(test_workers_resume_while_keys_rotate),
         cmocka_unit_test(test_plaintext_http_on_a_tls_port),
         cmocka_unit_test(test_client_checks_the_uri_san),
         cmocka_unit_test(test_gathered_writes_survive_eagain),
