@@ -9,7 +9,8 @@ pkgs=(
   libfyaml-dev       # YAML resources with line/column
   libjansson-dev     # JSON on the wire (core/json.c)
   libsqlite3-dev     # control-plane store
-  libssl-dev         # OpenSSL 3: token digests now, TLS next
+  libssl-dev         # OpenSSL 3: token digests, TLS
+  openssl            # the CLI, for the TLS tests (s_client)
   libcmocka-dev      # unit tests
   python3 python3-pytest  # end-to-end tests
   curl

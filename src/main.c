@@ -16,9 +16,11 @@ static const struct {
     {"get", cg_cli_get, "show resources stored on the control plane"},
     {"status", cg_cli_status, "clusters, live instances and per-hostname routing"},
     {"token", cg_cli_token, "create, list and revoke reader and join tokens (admin)"},
+    {"ca", cg_cli_ca, "make a mesh CA and issue gateway identities (mTLS certificates)"},
     {"app", cg_cli_app, "run the demo upstream application (productpage)"},
     {"load", cg_cli_load, "send steady traffic and watch where it goes (observation tool)"},
-    {"demo", cg_cli_demo, "run the guide: every role on this machine, live traffic, failure drills"},
+    {"demo", cg_cli_demo,
+     "run the guide: every role on this machine, live traffic, failure drills"},
 };
 
 static void usage(FILE *f)

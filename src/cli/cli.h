@@ -12,5 +12,6 @@ int cg_cli_status(int argc, char **argv);
 int cg_cli_load(int argc, char **argv);
 int cg_cli_demo(int argc, char **argv);
 int cg_cli_token(int argc, char **argv);
+int cg_cli_ca(int argc, char **argv);
 
 #endif

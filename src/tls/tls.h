@@ -78,9 +78,9 @@ void cg_tls_servers_unref(cg_tls_servers_t *s);
 
 /* Session-ticket keys shared by every worker and every set of a process, rotated: a new key
  * encrypts, the previous ones still decrypt for one more period. Thread-safe. */
-cg_tls_ticket_keys_t *cg_tls_ticket_keys_new(void);
+cg_tls_ticket_keys_t *cg_tls_ticket_keys_new(void);      /* NULL: out of memory or randomness */
 void cg_tls_ticket_keys_rotate(cg_tls_ticket_keys_t *k); /* from the main thread's timer */
-void cg_tls_ticket_keys_free(cg_tls_ticket_keys_t *k);
+void cg_tls_ticket_keys_free(cg_tls_ticket_keys_t *k);   /* after every set that uses them */
 
 /* Starts a server-side TLS transport on an accepted, non-blocking fd: x's ops become TLS. The
  * handshake runs on the first handshake/read/write call. Returns 0, CG_ENOMEM. */
@@ -94,10 +94,19 @@ const char *cg_tls_alpn(const cg_xport_t *x);    /* "http/1.1", or NULL */
 int cg_tls_resumed(const cg_xport_t *x);
 /* Index in the set's cfgs of the server the handshake chose (for 421 when Host names another). */
 int cg_tls_server_index(const cg_xport_t *x);
+/* (Each getter answers NULL / 0 / -1 for a TCP transport, and cg_tls_version and cg_tls_resumed
+ * before the handshake's end; cg_tls_server_index is -1 on the client side.) */
 
 /* Why a handshake failed, for the metrics: "no_shared_cipher", "bad_certificate",
  * "no_client_certificate", "unknown_ca", "protocol_version", "http_request" (plaintext HTTP on a
- * TLS port), "eof", "other". Valid after handshake returned an error. */
+ * TLS port), "eof", "other". Valid after handshake returned an error.
+ *
+ * (Added by the implementation.) The handshake's errors: CG_EPARSE when the client sent
+ * plaintext HTTP ("http_request"; its bytes are still unread in the socket, so the caller can
+ * write its cleartext 400 on the fd itself, then close), CG_ECLOSED when the peer left before
+ * the end ("eof"), CG_EIO otherwise. After any of them reads and writes answer CG_EIO and
+ * shutdown does nothing. A peer that closes without close_notify reads as the end (0), like
+ * TCP: HTTP's own framing tells a truncated message. */
 const char *cg_tls_failure_reason(const cg_xport_t *x);
 
 /* The first bytes of a connection look like a plaintext HTTP request, not a TLS ClientHello
