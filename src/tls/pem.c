@@ -15,6 +15,14 @@
 typedef int (*block_fn)(void *arg, const char *name, const unsigned char *der, long len,
                         cg_buf_t *err);
 
+/* What a part was meant to hold, for "not a PEM ..." */
+static const char *pem_noun(const char *part)
+{
+    return !strcmp(part, "key")  ? "a PEM private key"
+           : !strcmp(part, "ca") ? "a PEM certificate bundle"
+                                 : "a PEM certificate";
+}
+
 static int each_block(const char *pem, size_t len, const char *part, block_fn fn, void *arg,
                       cg_buf_t *err)
 {
@@ -39,7 +47,7 @@ static int each_block(const char *pem, size_t len, const char *part, block_fn fn
             ERR_clear_error();
             if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
                 if (count > 0) break;
-                cg_buf_printf(err, "%s: not PEM", part);
+                cg_buf_printf(err, "%s: not %s", part, pem_noun(part));
             } else {
                 cg_buf_printf(err, "%s: malformed PEM block %d", part, count + 1);
             }

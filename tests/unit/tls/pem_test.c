@@ -182,16 +182,16 @@ static void test_pem_check_bad_inputs(void **state)
     const char *c = pem_str(&leaf.cert), *k = pem_str(&leaf.key), *ok_ca = pem_str(&ca.cert);
     static const char garbage[] = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
     static const char broken[] = "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
-    check_refused("hello, world\n", k, NULL, "cert: not PEM");
+    check_refused("hello, world\n", k, NULL, "cert: not a PEM certificate");
     check_refused("", k, NULL, "cert: missing");
     check_refused(k, k, NULL, "cert: not a certificate (found PRIVATE KEY)");
     check_refused(garbage, k, NULL, "cert: malformed certificate");
     check_refused(broken, k, NULL, "cert: malformed PEM block 1");
-    check_refused(c, "not a key", NULL, "key: not PEM");
+    check_refused(c, "not a key", NULL, "key: not a PEM private key");
     check_refused(c, c, NULL, "key: not a private key (found CERTIFICATE)");
     check_refused(c, pem_str(&other.key), NULL, "key: does not match the certificate");
     check_refused(c, k, garbage, "ca: malformed certificate");
-    check_refused(c, k, "just text", "ca: not PEM");
+    check_refused(c, k, "just text", "ca: not a PEM certificate bundle");
     static const char encrypted[] =
         "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
     check_refused(c, encrypted, NULL, "key: encrypted keys are not supported");
