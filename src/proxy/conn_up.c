@@ -38,7 +38,7 @@ void cg_proxy__up_free(up_t *u)
     cg_worker_t *w = u->w;
     if (u->io.fd >= 0) {
         cg_io_stop(&w->loop, &u->io);
-        close(u->io.fd);
+        cg_xport_close(&u->xp);
         u->io.fd = -1;
         w->stats.up_cx_active--;
     }
@@ -76,7 +76,7 @@ static up_t *up_alloc(cg_worker_t *w)
     cg_list_init(&u->link);
     cg_list_init(&u->defer.link);
     u->w = w;
-    u->io.fd = -1;
+    u->io.fd = u->xp.fd = -1;
     return u;
 }
 
@@ -102,8 +102,11 @@ static up_t *up_acquire(conn_t *c, const cg_endpoint_t *ep, int fresh, int *err)
         u = up_alloc(w);
         u->addr = ep->addr;
         u->stats = ep->stats;
+        cg_xport_tcp_init(&u->xp, fd);
+        /* as downstream: only a transport with state of its own (TLS) shakes hands */
+        u->handshaking = u->xp.impl != NULL;
         if ((*err = cg_io_start(&w->loop, &u->io, fd, cg_proxy__up_on_io)) != 0) {
-            close(fd);
+            cg_xport_close(&u->xp);
             u->io.fd = -1;
             cg_proxy__up_free(u);
             if (*err == CG_ESYS || *err == CG_ENOMEM) *err = CG_ENORES; /* epoll out of room */
@@ -434,9 +437,9 @@ void cg_proxy__up_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) cg_proxy__up_free(u);
         return;
     }
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) u->readable = 1;
+    cg_xport_ready_events(&u->rdy, events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR),
+                          events & (EPOLLOUT | EPOLLERR | EPOLLHUP));
     if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) u->rdhup = 1;
-    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) u->writable = 1;
     if (!u->connected && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
         int err = cg_sock_error(io->fd);
         if (err || (events & EPOLLERR)) {
@@ -447,7 +450,8 @@ void cg_proxy__up_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
             return;
         }
         u->connected = 1;
-        cg_timer_stop(loop, &u->timer);
+        /* the connect timeout bounds a handshake too: stopped once that is done (conn.c) */
+        if (!u->handshaking) cg_timer_stop(loop, &u->timer);
     }
     cg_proxy__conn_run(c);
 }
