@@ -64,6 +64,26 @@ static inline void cg_xport_tcp_init(cg_xport_t *x, int fd)
     x->want = 0;
 }
 
+/* How a new connection's transport starts (a listener's TLS servers, a destination's mTLS
+ * client): open(ctx, x, fd) makes x a transport on the socket fd, or fails (x is then TCP on fd,
+ * for the caller to close). A zeroed opener is plain TCP. ctx lives as long as the config that
+ * holds the opener; a transport keeps what it needs of it (a reference) until its release. */
+typedef struct cg_xport_opener {
+    int (*open)(void *ctx, cg_xport_t *x, int fd);
+    void *ctx;
+} cg_xport_opener_t;
+
+static inline int cg_xport_open(const cg_xport_opener_t *o, cg_xport_t *x, int fd)
+{
+    cg_xport_tcp_init(x, fd);
+    return o->open ? o->open(o->ctx, x, fd) : 0;
+}
+
+static inline int cg_xport_opener_eq(const cg_xport_opener_t *a, const cg_xport_opener_t *b)
+{
+    return a->open == b->open && a->ctx == b->ctx;
+}
+
 static inline ssize_t cg_xport_read(cg_xport_t *x, void *buf, size_t len)
 {
     return x->ops->read(x, buf, len);

@@ -6,6 +6,7 @@
 
 #include "core/buf.h"
 #include "core/sock.h"
+#include "core/transport.h"
 #include "translate/snapshot.h"
 
 #include <pthread.h>
@@ -62,6 +63,8 @@ typedef struct cg_dest {
     uint32_t connect_timeout_ms;
     const cg_snap_policy_t *policy;
     cg_dest_wstate_t *ws; /* one per worker */
+    /* upstream connections' and health probes' transport (mTLS); zero: plain TCP */
+    cg_xport_opener_t xopen;
 } cg_dest_t;
 
 /* Number of workers configs are compiled for (set once at start-up). */
@@ -109,6 +112,7 @@ typedef struct cg_listener_cfg {
     uint16_t port;
     cg_vhost_t *vhosts; /* exact first, then wildcards longest first, then "*" */
     size_t nvhosts;
+    cg_xport_opener_t xopen; /* accepted connections' transport (TLS); zero: plain TCP */
 } cg_listener_cfg_t;
 
 typedef struct cg_config {

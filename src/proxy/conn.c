@@ -47,6 +47,8 @@ static void accept_resume(cg_loop_t *loop, cg_timer_t *t);
 
 enum { PAUSE_NONE, PAUSE_FDS, PAUSE_MAX_CONNS }; /* why accepting is paused */
 
+static const cg_xport_opener_t tcp_opener; /* zeroed: plain TCP */
+
 /* ---------- small helpers ---------- */
 
 static void make_request_id(cg_worker_t *w, char *out)
@@ -792,15 +794,18 @@ void cg_proxy__accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         c->peer_ip_len = (uint8_t)cg_addr_format_ip(&peer, c->peer_ip, sizeof(c->peer_ip));
         cg_http_parser_init(&c->parser, 1, &c->head, NULL);
         cg_list_init(&c->defer.link);
-        cg_xport_tcp_init(&c->xp, fd);
-        /* a transport with state of its own (TLS) shakes hands before HTTP; TCP never does */
-        c->handshaking = c->xp.impl != NULL;
-        if (cg_io_start(loop, &c->io, fd, conn_on_io)) {
+        /* the listener's transport (TLS, from the config; plain TCP without one) */
+        const cg_listener_cfg_t *lc =
+            w->cur ? cg_proxy_config_listener(w->cur->cfg, l->port) : NULL;
+        if (cg_xport_open(lc ? &lc->xopen : &tcp_opener, &c->xp, fd) ||
+            cg_io_start(loop, &c->io, fd, conn_on_io)) {
             cg_xport_close(&c->xp);
             cg_buf_free(&c->in);
             free(c);
             continue;
         }
+        /* a transport with state of its own (TLS) shakes hands before HTTP; TCP never does */
+        c->handshaking = c->xp.impl != NULL;
         cg_list_insert_tail(&w->conns, &c->link);
         w->stats.cx_total++;
         w->stats.cx_active++;

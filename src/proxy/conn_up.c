@@ -52,12 +52,15 @@ void cg_proxy__up_free(up_t *u)
     cg_defer(&w->loop, &u->defer, up_recycle);
 }
 
-static cg_pool_bucket_t *bucket_for(cg_worker_t *w, const cg_addr_t *a)
+static cg_pool_bucket_t *bucket_for(cg_worker_t *w, const cg_addr_t *a, const cg_xport_opener_t *o)
 {
-    for (size_t i = 0; i < w->buckets.len; i++)
-        if (cg_addr_eq(&w->buckets.items[i]->addr, a)) return w->buckets.items[i];
+    for (size_t i = 0; i < w->buckets.len; i++) {
+        cg_pool_bucket_t *b = w->buckets.items[i];
+        if (cg_addr_eq(&b->addr, a) && cg_xport_opener_eq(&b->xopen, o)) return b;
+    }
     cg_pool_bucket_t *b = cg_xcalloc(1, sizeof(*b));
     b->addr = *a;
+    b->xopen = *o;
     cg_list_init(&b->idle);
     cg_vec_push(&w->buckets, b);
     return b;
@@ -84,7 +87,8 @@ static up_t *up_alloc(cg_worker_t *w)
 static up_t *up_acquire(conn_t *c, const cg_endpoint_t *ep, int fresh, int *err)
 {
     cg_worker_t *w = c->w;
-    cg_pool_bucket_t *b = bucket_for(w, &ep->addr);
+    const cg_dest_t *d = c->route->dest;
+    cg_pool_bucket_t *b = bucket_for(w, &ep->addr, &d->xopen);
     up_t *u;
     if (!fresh && !cg_list_empty(&b->idle)) {
         u = cg_container_of(b->idle.next, up_t, link);
@@ -102,20 +106,20 @@ static up_t *up_acquire(conn_t *c, const cg_endpoint_t *ep, int fresh, int *err)
         u = up_alloc(w);
         u->addr = ep->addr;
         u->stats = ep->stats;
-        cg_xport_tcp_init(&u->xp, fd);
         /* as downstream: only a transport with state of its own (TLS) shakes hands */
-        u->handshaking = u->xp.impl != NULL;
-        if ((*err = cg_io_start(&w->loop, &u->io, fd, cg_proxy__up_on_io)) != 0) {
+        if ((*err = cg_xport_open(&d->xopen, &u->xp, fd)) != 0 ||
+            (*err = cg_io_start(&w->loop, &u->io, fd, cg_proxy__up_on_io)) != 0) {
             cg_xport_close(&u->xp);
             u->io.fd = -1;
             cg_proxy__up_free(u);
-            if (*err == CG_ESYS || *err == CG_ENOMEM) *err = CG_ENORES; /* epoll out of room */
+            if (*err == CG_ESYS || *err == CG_ENOMEM) *err = CG_ENORES; /* out of room */
             return NULL;
         }
+        u->handshaking = u->xp.impl != NULL;
         w->stats.up_cx_total++;
         w->stats.up_cx_active++;
         __atomic_fetch_add(&ep->stats->cx_total, 1, __ATOMIC_RELAXED);
-        cg_timer_start(&w->loop, &u->timer, c->route->dest->connect_timeout_ms, up_connect_timeout);
+        cg_timer_start(&w->loop, &u->timer, d->connect_timeout_ms, up_connect_timeout);
     }
     u->bucket = b;
     u->conn = c;

@@ -28,6 +28,7 @@ typedef struct probe {
     uint64_t next_due;
     cg_io_t io; /* io.fd is xp.fd: both set by probe_start, cleared by probe_close */
     cg_xport_t xp;
+    cg_xport_opener_t xopen; /* the destination's, from this tick's config (valid during it) */
     cg_timer_t timeout;
     char buf[128];
     size_t len;
@@ -127,13 +128,16 @@ static void probe_start(cg_loop_t *loop, probe_t *p)
         probe_done(loop, p, CG_HC_NETWORK);
         return;
     }
-    cg_xport_tcp_init(&p->xp, fd);
-    p->handshaking = p->xp.impl != NULL; /* as the request path's connections */
+    if (cg_xport_open(&p->xopen, &p->xp, fd)) { /* our shortage too: the probe is not run */
+        cg_xport_close(&p->xp);
+        return;
+    }
     if (cg_io_start(loop, &p->io, fd, on_probe_io)) {
         cg_xport_close(&p->xp);
         probe_done(loop, p, CG_HC_NETWORK);
         return;
     }
+    p->handshaking = p->xp.impl != NULL; /* as the request path's connections */
     p->inflight = 1;
     cg_timer_start(loop, &p->timeout, p->cfg.timeout_ms, on_probe_timeout);
 }
@@ -182,20 +186,21 @@ static void on_tick(cg_loop_t *l, cg_timer_t *t)
                 cg_list_insert_tail(&hc->probes, &p->link);
             }
             p->cfg = d->policy->health_check;
+            p->xopen = d->xopen;
             if (!p->cfg.interval_ms) p->cfg.interval_ms = 1000;
             if (!p->cfg.timeout_ms) p->cfg.timeout_ms = 1000;
             p->seen = 1;
         }
     }
-    cg_proxy_config_unref(cfg);
     cg_list_foreach_safe(pos, tmp, &hc->probes)
     {
         probe_t *p = cg_container_of(pos, probe_t, link);
         if (!p->seen)
             probe_free(l, p);
         else if (!p->inflight && l->now_ms >= p->next_due)
-            probe_start(l, p);
+            probe_start(l, p); /* while cfg, which holds the probe's opener, is held */
     }
+    cg_proxy_config_unref(cfg);
     cg_timer_start(l, t, TICK_MS, on_tick);
 }
 

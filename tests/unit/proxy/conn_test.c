@@ -185,7 +185,9 @@ static void test_upstream_that_cannot_be_watched_is_recycled_with_its_buffer(voi
     socklen_t len = sizeof(ep.addr.u);
     assert_int_equal(getsockname(lfd, &ep.addr.u.sa, &len), 0);
     ep.addr.len = len;
-    conn_t c = {.w = &w};
+    cg_dest_t dest = {0};
+    cg_route_t route = {.dest = &dest};
+    conn_t c = {.w = &w, .route = &route};
     int epfd = w.loop.epfd;
     w.loop.epfd = -1; /* every epoll_ctl fails */
     int err = 0;
@@ -485,6 +487,48 @@ static void test_a_write_that_wants_readable_and_partial_writes(void **state)
     close(cs[1]);
 }
 
+/* The listener's opener (TLS, in the config) makes accepted connections' transports; one that
+ * fails leaves no connection behind. Pooled upstreams are kept apart by their opener. */
+static fake_t opened;
+static int fake_open(void *ctx, cg_xport_t *x, int fd)
+{
+    if (ctx) return CG_ENOMEM;
+    *x = (cg_xport_t){.ops = &fake_ops, .impl = &opened, .fd = fd};
+    return 0;
+}
+
+static void test_the_listeners_opener_makes_the_transport(void **state)
+{
+    (void)state;
+    int lfd = listen_loopback();
+    add_listener(lfd);
+    cg_listener_cfg_t tls = {.port = 1, .xopen = {.open = fake_open}};
+    cg_config_t cfg = {.listeners = &tls, .nlisteners = 1};
+    cg_cfg_hold_t hold = {.cfg = &cfg, .users = 1};
+    w.cur = &hold;
+    int client = connect_to(lfd);
+    RUN_UNTIL(w.stats.cx_active == 1, 5000);
+    conn_t *c = cg_container_of(w.conns.next, conn_t, link);
+    assert_ptr_equal(c->xp.ops, &fake_ops);
+    assert_true(c->handshaking); /* TLS first, HTTP after */
+    assert_int_equal(c->xp.fd, c->io.fd);
+
+    static int fail;
+    tls.xopen.ctx = &fail; /* this opener fails */
+    int again = connect_to(lfd);
+    char b;
+    RUN_UNTIL(recv(again, &b, 1, MSG_DONTWAIT) == 0, 5000); /* closed at once */
+    assert_int_equal(w.stats.cx_active, 1);                 /* not kept */
+    assert_int_equal(w.stats.cx_total, 1);
+    close(again);
+    close(client);
+
+    cg_addr_t a = {0};
+    cg_xport_opener_t tcp = {0}, other = {.open = fake_open};
+    assert_ptr_equal(bucket_for(&w, &a, &tcp), bucket_for(&w, &a, &tcp));
+    assert_ptr_not_equal(bucket_for(&w, &a, &tcp), bucket_for(&w, &a, &other));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -503,6 +547,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_handshake_then_a_read_that_wants_writable_then_held_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_write_that_wants_readable_and_partial_writes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_the_listeners_opener_makes_the_transport, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
