@@ -94,11 +94,17 @@ static inline ssize_t cg_xport_writev(cg_xport_t *x, const struct iovec *iov, in
     return x->ops->writev(x, iov, iovcnt);
 }
 
+/* 1 when the transport holds bytes for the next read (never for TCP: no call made). */
+static inline int cg_xport_holds(const cg_xport_t *x)
+{
+    return x->impl != NULL && x->ops->pending(x) != 0;
+}
+
 /* After a read that returned got < asked bytes: 1 when nothing more can be read until the
  * socket reports readable again (no bytes held by the transport). */
 static inline int cg_xport_drained(const cg_xport_t *x, size_t got, size_t asked)
 {
-    return got < asked && (x->impl == NULL || x->ops->pending(x) == 0);
+    return got < asked && !cg_xport_holds(x);
 }
 
 /* Lets go of the transport and closes its fd; the loop must no longer watch it. A transport

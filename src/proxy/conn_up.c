@@ -143,7 +143,7 @@ void cg_proxy__up_release(conn_t *c, int reusable)
     cg_worker_t *w = u->w;
     if (reusable && !u->eof && !u->rdhup && u->connected && !(draining(c->w)) &&
         !u->body_announced && (u->head.flags & CG_HTTP_F_KEEPALIVE) && u->parsed == u->in.len &&
-        u->bucket->nidle < w->settings->max_idle_per_ep) {
+        !cg_xport_holds(&u->xp) && u->bucket->nidle < w->settings->max_idle_per_ep) {
         cg_buf_reset(&u->in);
         cg_list_insert_head(&u->bucket->idle, &u->link);
         u->bucket->nidle++;

@@ -529,6 +529,37 @@ static void test_the_listeners_opener_makes_the_transport(void **state)
     assert_ptr_not_equal(bucket_for(&w, &a, &tcp), bucket_for(&w, &a, &other));
 }
 
+/* An upstream connection whose transport still holds bytes after the response (the upstream
+ * sent more than it answered) must not serve the next request; one that holds none is pooled. */
+static void test_an_upstream_whose_transport_holds_bytes_is_not_pooled(void **state)
+{
+    (void)state;
+    cg_addr_t a = {0};
+    cg_xport_opener_t tcp = {0};
+    cg_pool_bucket_t *b = bucket_for(&w, &a, &tcp);
+    for (size_t held = 3;; held = 0) {
+        int cs[2], us[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, cs), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, us), 0);
+        up_t *u;
+        conn_t *c = conn_with_upstream(cs[0], us[0], &u);
+        fake_t f = {.held_len = held};
+        u->xp = (cg_xport_t){.ops = &fake_ops, .impl = &f, .fd = us[0]};
+        u->bucket = b;
+        u->head.flags = CG_HTTP_F_KEEPALIVE;
+        cg_proxy__up_release(c, 1);
+        assert_int_equal(b->nidle, held ? 0 : 1);
+        assert_int_equal(f.released, held ? 1 : 0);
+        cg_proxy__conn_close(c);
+        close(cs[1]);
+        close(us[1]);
+        if (!held) {
+            cg_proxy__up_free(u); /* before f goes */
+            break;
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -550,6 +581,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_the_listeners_opener_makes_the_transport, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_an_upstream_whose_transport_holds_bytes_is_not_pooled,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
