@@ -34,6 +34,9 @@ typedef struct cg_endpoint {
     uint32_t priority;
     int cluster_idx; /* weighted mode: index into dest clusters */
     cg_ep_stats_t *stats;
+    /* its connections' and health probes' transport (mTLS: the ctx names the peer identity the
+     * endpoint must present); zero: plain TCP */
+    cg_xport_opener_t xopen;
 } cg_endpoint_t;
 
 /* Weighted mode: one cluster's share. */
@@ -63,8 +66,6 @@ typedef struct cg_dest {
     uint32_t connect_timeout_ms;
     const cg_snap_policy_t *policy;
     cg_dest_wstate_t *ws; /* one per worker */
-    /* upstream connections' and health probes' transport (mTLS); zero: plain TCP */
-    cg_xport_opener_t xopen;
 } cg_dest_t;
 
 /* Number of workers configs are compiled for (set once at start-up). */

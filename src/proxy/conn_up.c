@@ -87,8 +87,7 @@ static up_t *up_alloc(cg_worker_t *w)
 static up_t *up_acquire(conn_t *c, const cg_endpoint_t *ep, int fresh, int *err)
 {
     cg_worker_t *w = c->w;
-    const cg_dest_t *d = c->route->dest;
-    cg_pool_bucket_t *b = bucket_for(w, &ep->addr, &d->xopen);
+    cg_pool_bucket_t *b = bucket_for(w, &ep->addr, &ep->xopen);
     up_t *u;
     if (!fresh && !cg_list_empty(&b->idle)) {
         u = cg_container_of(b->idle.next, up_t, link);
@@ -107,7 +106,7 @@ static up_t *up_acquire(conn_t *c, const cg_endpoint_t *ep, int fresh, int *err)
         u->addr = ep->addr;
         u->stats = ep->stats;
         /* as downstream: only a transport with state of its own (TLS) shakes hands */
-        if ((*err = cg_xport_open(&d->xopen, &u->xp, fd)) != 0 ||
+        if ((*err = cg_xport_open(&ep->xopen, &u->xp, fd)) != 0 ||
             (*err = cg_io_start(&w->loop, &u->io, fd, cg_proxy__up_on_io)) != 0) {
             cg_xport_close(&u->xp);
             u->io.fd = -1;
@@ -119,7 +118,7 @@ static up_t *up_acquire(conn_t *c, const cg_endpoint_t *ep, int fresh, int *err)
         w->stats.up_cx_total++;
         w->stats.up_cx_active++;
         __atomic_fetch_add(&ep->stats->cx_total, 1, __ATOMIC_RELAXED);
-        cg_timer_start(&w->loop, &u->timer, d->connect_timeout_ms, up_connect_timeout);
+        cg_timer_start(&w->loop, &u->timer, c->route->dest->connect_timeout_ms, up_connect_timeout);
     }
     u->bucket = b;
     u->conn = c;

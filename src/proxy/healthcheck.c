@@ -28,7 +28,7 @@ typedef struct probe {
     uint64_t next_due;
     cg_io_t io; /* io.fd is xp.fd: both set by probe_start, cleared by probe_close */
     cg_xport_t xp;
-    cg_xport_opener_t xopen; /* the destination's, from this tick's config (valid during it) */
+    cg_xport_opener_t xopen; /* the endpoint's, from this tick's config (valid during it) */
     cg_timer_t timeout;
     char buf[128];
     size_t len;
@@ -186,7 +186,7 @@ static void on_tick(cg_loop_t *l, cg_timer_t *t)
                 cg_list_insert_tail(&hc->probes, &p->link);
             }
             p->cfg = d->policy->health_check;
-            p->xopen = d->xopen;
+            p->xopen = ep->xopen;
             if (!p->cfg.interval_ms) p->cfg.interval_ms = 1000;
             if (!p->cfg.timeout_ms) p->cfg.timeout_ms = 1000;
             p->seen = 1;

@@ -185,9 +185,7 @@ static void test_upstream_that_cannot_be_watched_is_recycled_with_its_buffer(voi
     socklen_t len = sizeof(ep.addr.u);
     assert_int_equal(getsockname(lfd, &ep.addr.u.sa, &len), 0);
     ep.addr.len = len;
-    cg_dest_t dest = {0};
-    cg_route_t route = {.dest = &dest};
-    conn_t c = {.w = &w, .route = &route};
+    conn_t c = {.w = &w};
     int epfd = w.loop.epfd;
     w.loop.epfd = -1; /* every epoll_ctl fails */
     int err = 0;
