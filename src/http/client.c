@@ -144,7 +144,9 @@ static void on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         c->connected = 1;
     }
     if (cg_http_out_pending(&c->out) && c->head_done == 0 && c->parsed == 0) {
-        ssize_t w = cg_http_out_write(&c->out, io->fd);
+        cg_xport_t x; /* the control-path client speaks plain TCP */
+        cg_xport_tcp_init(&x, io->fd);
+        ssize_t w = cg_http_out_write(&c->out, &x);
         if (w < 0 && w != CG_EAGAIN) {
             finish(c, CG_ECONNRESET);
             return;

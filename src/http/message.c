@@ -294,17 +294,16 @@ int cg_http_out_printf(cg_http_out_t *o, const char *fmt, ...)
     return cg_http_out_push(o, dst, (size_t)n);
 }
 
-ssize_t cg_http_out_write(cg_http_out_t *o, int fd)
+ssize_t cg_http_out_write(cg_http_out_t *o, cg_xport_t *x)
 {
     size_t done = 0;
     while (o->pos < o->n) {
         int cnt = o->n - o->pos;
         if (cnt > 1024) cnt = 1024; /* IOV_MAX on Linux */
-        ssize_t w = writev(fd, &o->iov[o->pos], cnt);
+        ssize_t w = cg_xport_writev(x, &o->iov[o->pos], cnt);
         if (w < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN) return done ? (ssize_t)done : CG_EAGAIN;
-            return cg_err_from_errno(errno);
+            if (w == CG_EAGAIN) return done ? (ssize_t)done : CG_EAGAIN;
+            return w;
         }
         done += (size_t)w;
         size_t left = (size_t)w;
@@ -319,7 +318,12 @@ ssize_t cg_http_out_write(cg_http_out_t *o, int fd)
                 left = 0;
             }
         }
-        if (o->pos < o->n) return (ssize_t)done; /* short write: socket buffer full */
+        if (o->pos < o->n && x->impl == NULL) {
+            /* a short TCP write: the socket buffer is full (a TLS transport that framed part
+             * of what it was offered is offered the rest at once, until it says CG_EAGAIN) */
+            x->want = CG_XPORT_WANT_WRITE;
+            return (ssize_t)done;
+        }
     }
     cg_http_out_reset(o);
     return (ssize_t)done;

@@ -4,6 +4,7 @@
 #define CG_HTTP_MESSAGE_H
 
 #include "core/buf.h"
+#include "core/transport.h"
 
 #include <stdint.h>
 #include <sys/uio.h>
@@ -152,8 +153,9 @@ int cg_http_out_push(cg_http_out_t *o, const char *p, size_t n);
 int cg_http_out_copy(cg_http_out_t *o, const char *p, size_t n);
 int cg_http_out_printf(cg_http_out_t *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* writev()s what is pending; returns bytes written, CG_EAGAIN when the socket is full before
- * everything went, or a negative error. Resets the out when all is written. */
-ssize_t cg_http_out_write(cg_http_out_t *o, int fd);
+/* Writes what is pending through the transport; returns bytes written, CG_EAGAIN when nothing
+ * could go, or a negative error. Whenever bytes are left pending (a positive count or CG_EAGAIN),
+ * x->want says which readiness the rest waits for. Resets the out when all is written. */
+ssize_t cg_http_out_write(cg_http_out_t *o, cg_xport_t *x);
 
 #endif

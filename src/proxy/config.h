@@ -6,6 +6,7 @@
 
 #include "core/buf.h"
 #include "core/sock.h"
+#include "core/transport.h"
 #include "translate/snapshot.h"
 
 #include <pthread.h>
@@ -33,6 +34,9 @@ typedef struct cg_endpoint {
     uint32_t priority;
     int cluster_idx; /* weighted mode: index into dest clusters */
     cg_ep_stats_t *stats;
+    /* its connections' and health probes' transport (mTLS: the ctx names the peer identity the
+     * endpoint must present); zero: plain TCP */
+    cg_xport_opener_t xopen;
 } cg_endpoint_t;
 
 /* Weighted mode: one cluster's share. */
@@ -109,6 +113,7 @@ typedef struct cg_listener_cfg {
     uint16_t port;
     cg_vhost_t *vhosts; /* exact first, then wildcards longest first, then "*" */
     size_t nvhosts;
+    cg_xport_opener_t xopen; /* accepted connections' transport (TLS); zero: plain TCP */
 } cg_listener_cfg_t;
 
 typedef struct cg_config {

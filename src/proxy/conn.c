@@ -8,8 +8,10 @@
  * released once written downstream. Nothing is read while the bytes queued from a buffer are
  * not yet written: that is the backpressure, and it bounds memory per connection.
  *
- * Events are edge-triggered: each side remembers `readable`/`writable` until a read or write
- * says EAGAIN, and cg_proxy__conn_run() makes every progress it can on both sides of one request.
+ * Events are edge-triggered: each side remembers whether its next read and write may make
+ * progress (cg_xport_ready_t, core/transport.h) until one says CG_EAGAIN, and then which readiness
+ * its transport wants, and cg_proxy__conn_run() makes every progress it can on both sides of one
+ * request. All bytes go through each side's transport (cg_xport_t): plain TCP or TLS.
  */
 #include "core/clock.h"
 #include "core/err.h"
@@ -45,6 +47,8 @@ static void accept_resume(cg_loop_t *loop, cg_timer_t *t);
 
 enum { PAUSE_NONE, PAUSE_FDS, PAUSE_MAX_CONNS }; /* why accepting is paused */
 
+static const cg_xport_opener_t tcp_opener; /* zeroed: plain TCP */
+
 /* ---------- small helpers ---------- */
 
 static void make_request_id(cg_worker_t *w, char *out)
@@ -65,31 +69,25 @@ static void make_request_id(cg_worker_t *w, char *out)
     *p = '\0';
 }
 
-/* Reads into b (growing it to keep at least READ_CHUNK free, within limit). Returns bytes read,
- * 0 on EOF, CG_EAGAIN, CG_ELIMIT when the buffer is at its limit, or an error.
- * A read that leaves room in the buffer drained the socket, so *readable is cleared then: that
- * saves the read that would only say EAGAIN, and new data brings a new edge. Not when epoll
- * already reported the peer's FIN (rdhup): it came with the same edge as the data and no new
- * edge would announce it. */
-static ssize_t read_into(int fd, cg_buf_t *b, size_t limit, uint8_t *readable, int rdhup)
+/* Reads through x into b (growing it to keep at least READ_CHUNK free, within limit). Returns
+ * bytes read, 0 on EOF, CG_EAGAIN, CG_ELIMIT when the buffer is at its limit, or an error.
+ * Keeps r: a read that said CG_EAGAIN waits for what the transport wants, one that drained the
+ * stream for the next readable edge (cg_xport_ready_after_read, with its rdhup exception). */
+static ssize_t read_into(cg_xport_t *x, cg_xport_ready_t *r, cg_buf_t *b, size_t limit, int rdhup)
 {
     if (b->len >= limit) return CG_ELIMIT;
     size_t want = READ_CHUNK;
     if (b->cap - b->len < want && cg_buf_reserve(b, want)) return CG_ENOMEM;
     size_t room = b->cap - b->len;
     if (room > limit - b->len) room = limit - b->len;
-    for (;;) {
-        ssize_t n = read(fd, b->base + b->len, room);
-        if (n > 0) {
-            b->len += (size_t)n;
-            if ((size_t)n < room && !rdhup) *readable = 0;
-            return n;
-        }
-        if (n == 0) return 0;
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN) return CG_EAGAIN;
-        return cg_err_from_errno(errno);
+    ssize_t n = cg_xport_read(x, b->base + b->len, room);
+    if (n > 0) {
+        b->len += (size_t)n;
+        cg_xport_ready_after_read(r, x, (size_t)n, room, rdhup);
+    } else if (n == CG_EAGAIN) {
+        cg_xport_ready_read_blocked(r, x);
     }
+    return n;
 }
 
 /* Drops [from, to) of a buffer whose data starts at base (off == 0), keeping what follows. */
@@ -208,29 +206,29 @@ static int build_response_head(conn_t *c, up_t *u)
 
 /* ---------- the pump ---------- */
 
-/* Writes what is queued for a socket that is writable. Returns progress (1), 0, or an error. A
- * write that leaves bytes queued found the socket full: it is not writable until its next edge. */
-static inline int flush_out(cg_http_out_t *o, int fd, uint8_t *writable)
+/* Writes what is queued when a write may make progress. Returns progress (1), 0, or an error.
+ * A write that leaves bytes queued blocked: no write until the readiness the transport wants. */
+static inline int flush_out(cg_http_out_t *o, cg_xport_t *x, cg_xport_ready_t *r)
 {
-    if (!cg_http_out_pending(o) || !*writable) return 0;
-    ssize_t n = cg_http_out_write(o, fd);
+    if (!cg_http_out_pending(o) || !r->wr) return 0;
+    ssize_t n = cg_http_out_write(o, x);
     if (n == CG_EAGAIN) {
-        *writable = 0;
+        cg_xport_ready_write_blocked(r, x);
         return 0;
     }
     if (n < 0) return (int)n;
-    if (cg_http_out_pending(o)) *writable = 0;
+    if (cg_http_out_pending(o)) cg_xport_ready_write_blocked(r, x);
     return 1;
 }
 
 static int flush_down(conn_t *c)
 {
-    return flush_out(&c->out, c->io.fd, &c->writable);
+    return flush_out(&c->out, &c->xp, &c->rdy);
 }
 
 static int flush_up(up_t *u)
 {
-    return u->connected ? flush_out(&u->out, u->io.fd, &u->writable) : 0;
+    return u->connected && !u->handshaking ? flush_out(&u->out, &u->xp, &u->rdy) : 0;
 }
 
 /* Moves request body bytes from the client to the upstream. Returns progress (1), 0, or <0
@@ -266,15 +264,12 @@ static int pump_request_body(conn_t *c, up_t *u)
         progress = 1;
         if (cg_http_out_pending(&u->out)) return 1;
     }
-    if (c->req_done || !c->readable) return progress;
+    if (c->req_done || !c->rdy.rd) return progress;
     size_t keep = c->body_retained ? c->route->dest->policy->retry.buffer_limit : 0;
-    ssize_t n = read_into(c->io.fd, &c->in,
-                          c->head_len + (keep > BODY_WINDOW ? keep : BODY_WINDOW) + READ_CHUNK,
-                          &c->readable, c->rdhup);
-    if (n == CG_EAGAIN) {
-        c->readable = 0;
-        return progress;
-    }
+    ssize_t n =
+        read_into(&c->xp, &c->rdy, &c->in,
+                  c->head_len + (keep > BODY_WINDOW ? keep : BODY_WINDOW) + READ_CHUNK, c->rdhup);
+    if (n == CG_EAGAIN) return progress;
     if (n == 0 || (n < 0 && n != CG_ELIMIT)) return CG_ECLOSED;
     if (n > 0)
         cg_timer_start(&c->w->loop, &c->timer, c->w->settings->body_timeout_ms,
@@ -356,23 +351,20 @@ static int pump_response(conn_t *c, up_t *u)
         }
     }
 Read:
-    if (!u->readable) {
+    if (!u->rdy.rd) {
         if (u->eof) return CG_ECLOSED;
         return progress;
     }
     {
         /* the response head must fit the upstream parser's head limit; body bytes stream through
          * the same bound */
-        ssize_t n = read_into(u->io.fd, &u->in, u->parser.limits->max_head + READ_CHUNK,
-                              &u->readable, u->rdhup);
-        if (n == CG_EAGAIN) {
-            u->readable = 0;
-            return progress;
-        }
+        ssize_t n =
+            read_into(&u->xp, &u->rdy, &u->in, u->parser.limits->max_head + READ_CHUNK, u->rdhup);
+        if (n == CG_EAGAIN) return progress;
         if (n == CG_ELIMIT && !u->head_done) return CG_EPARSE; /* response head too large */
         if (n == 0) {
             u->eof = 1;
-            u->readable = 0;
+            u->rdy.rd = 0;
             if (!u->head_done) return CG_ECLOSED;
             return 1;
         }
@@ -480,13 +472,10 @@ static int step_head(conn_t *c)
             return 1;
         }
     }
-    if (!c->readable) return progress;
-    ssize_t n = read_into(c->io.fd, &c->in, c->parser.limits->max_head + READ_CHUNK, &c->readable,
-                          c->rdhup);
-    if (n == CG_EAGAIN) {
-        c->readable = 0;
-        return progress;
-    }
+    if (!c->rdy.rd) return progress;
+    ssize_t n =
+        read_into(&c->xp, &c->rdy, &c->in, c->parser.limits->max_head + READ_CHUNK, c->rdhup);
+    if (n == CG_EAGAIN) return progress;
     if (n == CG_ELIMIT) {
         c->hold = c->w->cur;
         c->hold->users++;
@@ -499,6 +488,36 @@ static int step_head(conn_t *c)
         cg_proxy__conn_close(c); /* closed between requests or mid-head */
         return -1;
     }
+    return 1;
+}
+
+/* Moves the transport's handshake on (TLS): still S_IDLE, so the timer armed at accept bounds it
+ * and closes the connection unanswered. Returns progress, or -1 when the connection closed. */
+static int step_handshake(conn_t *c)
+{
+    int r = cg_xport_ready_handshake(&c->rdy, &c->xp);
+    if (r < 0) {
+        cg_proxy__conn_close(c); /* not a peer to talk to: nothing to answer it in */
+        return -1;
+    }
+    if (r == 1) c->handshaking = 0;
+    return r;
+}
+
+/* Moves a new upstream connection's handshake on (TLS), within its connect timeout. Returns
+ * progress; a failed handshake is a failed connect (and progress, as the attempt moved on). */
+static int step_up_handshake(conn_t *c, up_t *u)
+{
+    int r = cg_xport_ready_handshake(&u->rdy, &u->xp);
+    if (r == 0) return 0;
+    if (r < 0) {
+        c->w->stats.up_cx_connect_fail++;
+        cg_proxy__attempt_failed(c, CG_RETRY_ON_CONNECT_FAILURE, CG_RF_UF, 503,
+                                 BODY_CONNECT_FAILURE);
+        return 1;
+    }
+    u->handshaking = 0;
+    cg_timer_stop(&c->w->loop, &u->timer);
     return 1;
 }
 
@@ -526,6 +545,12 @@ void cg_proxy__conn_run(conn_t *c)
         switch (c->state) {
         case S_IDLE:
         case S_HEAD:
+            if (__builtin_expect(c->handshaking, 0)) {
+                r = step_handshake(c);
+                if (r < 0) return;
+                progress |= r;
+                if (c->handshaking) break;
+            }
             r = step_head(c);
             if (r < 0) return;
             progress |= r;
@@ -533,6 +558,11 @@ void cg_proxy__conn_run(conn_t *c)
         case S_UPSTREAM: {
             up_t *u = c->up;
             if (!u || !u->connected) break;
+            if (__builtin_expect(u->handshaking, 0)) {
+                r = step_up_handshake(c, u);
+                progress |= r;
+                if (r <= 0 || c->up != u) break;
+            }
             r = flush_up(u);
             if (r < 0) {
                 cg_proxy__attempt_failed(c, CG_RETRY_ON_RESET, CG_RF_UC, 503,
@@ -614,9 +644,8 @@ void cg_proxy__conn_run(conn_t *c)
 static void conn_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
 {
     conn_t *c = cg_container_of(io, conn_t, io);
-    if (events & (EPOLLIN | EPOLLRDHUP)) c->readable = 1;
+    cg_xport_ready_events(&c->rdy, events & (EPOLLIN | EPOLLRDHUP), events & EPOLLOUT);
     if (events & EPOLLRDHUP) c->rdhup = 1;
-    if (events & EPOLLOUT) c->writable = 1;
     if (events & (EPOLLHUP | EPOLLERR)) {
         /* reset or fully closed by the client */
         c->flags |= CG_RF_DC;
@@ -681,7 +710,7 @@ void cg_proxy__conn_close(conn_t *c)
     cg_timer_stop(&w->loop, &c->rq_timer);
     cg_timer_stop(&w->loop, &c->try_timer);
     cg_io_stop(&w->loop, &c->io);
-    close(c->io.fd);
+    cg_xport_close(&c->xp);
     c->io.fd = -1;
     cg_list_unlink(&c->link);
     w->stats.cx_active--;
@@ -765,12 +794,18 @@ void cg_proxy__accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         c->peer_ip_len = (uint8_t)cg_addr_format_ip(&peer, c->peer_ip, sizeof(c->peer_ip));
         cg_http_parser_init(&c->parser, 1, &c->head, NULL);
         cg_list_init(&c->defer.link);
-        if (cg_io_start(loop, &c->io, fd, conn_on_io)) {
-            close(fd);
+        /* the listener's transport (TLS, from the config; plain TCP without one) */
+        const cg_listener_cfg_t *lc =
+            w->cur ? cg_proxy_config_listener(w->cur->cfg, l->port) : NULL;
+        if (cg_xport_open(lc ? &lc->xopen : &tcp_opener, &c->xp, fd) ||
+            cg_io_start(loop, &c->io, fd, conn_on_io)) {
+            cg_xport_close(&c->xp);
             cg_buf_free(&c->in);
             free(c);
             continue;
         }
+        /* a transport with state of its own (TLS) shakes hands before HTTP; TCP never does */
+        c->handshaking = c->xp.impl != NULL;
         cg_list_insert_tail(&w->conns, &c->link);
         w->stats.cx_total++;
         w->stats.cx_active++;

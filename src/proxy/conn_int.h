@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "core/list.h"
 #include "core/loop.h"
+#include "core/transport.h"
 #include "http/message.h"
 #include "http/parser.h"
 #include "lb/retry.h"
@@ -38,7 +39,9 @@ enum { S_IDLE, S_HEAD, S_UPSTREAM, S_LOCAL, S_CLOSED };
 typedef struct conn conn_t;
 
 typedef struct up {
-    cg_io_t io;
+    cg_io_t io;    /* io.fd is xp.fd: both set by up_acquire, cleared by cg_proxy__up_free */
+    cg_xport_t xp; /* every read and write goes through it */
+    cg_xport_ready_t rdy;
     cg_worker_t *w;
     conn_t *conn; /* the request using it; NULL while pooled */
     cg_pool_bucket_t *bucket;
@@ -52,15 +55,18 @@ typedef struct up {
     cg_http_out_t out;
     cg_timer_t timer;
     cg_defer_t defer; /* the free, after the batch of events that closed it */
-    uint8_t connected, readable, writable, eof, reused, got_bytes, head_done;
-    uint8_t rdhup; /* epoll saw the peer's FIN: read until EOF, short reads included */
+    uint8_t connected, eof, reused, got_bytes, head_done;
+    uint8_t handshaking; /* the transport's handshake is not complete (never, for TCP) */
+    uint8_t rdhup;       /* epoll saw the peer's FIN: read until EOF, short reads included */
     /* a HEAD, 204 or 304 answer whose head announced a body: an upstream that sends that
      * body anyway would answer the next request with it, so the connection is not pooled */
     uint8_t body_announced;
 } up_t;
 
 struct conn {
-    cg_io_t io;
+    cg_io_t io;    /* io.fd is xp.fd: both set at accept, cleared by cg_proxy__conn_close */
+    cg_xport_t xp; /* every read and write goes through it */
+    cg_xport_ready_t rdy;
     cg_worker_t *w;
     cg_list_t link;
     uint16_t port;
@@ -82,7 +88,8 @@ struct conn {
     const cg_endpoint_t *ep;
     cg_iov_t authority, path;
     uint8_t state;
-    uint8_t readable, writable, peer_eof, close_after;
+    uint8_t handshaking; /* as for upstreams; the accept-time header timer bounds it */
+    uint8_t peer_eof, close_after;
     uint8_t rdhup; /* as for upstreams */
     uint8_t req_done, resp_done, resp_started, continue_sent, retried_fresh, closing;
     uint8_t body_retained; /* every body byte so far is still in `in` (retry possible) */

@@ -38,7 +38,7 @@ void cg_proxy__up_free(up_t *u)
     cg_worker_t *w = u->w;
     if (u->io.fd >= 0) {
         cg_io_stop(&w->loop, &u->io);
-        close(u->io.fd);
+        cg_xport_close(&u->xp);
         u->io.fd = -1;
         w->stats.up_cx_active--;
     }
@@ -52,12 +52,15 @@ void cg_proxy__up_free(up_t *u)
     cg_defer(&w->loop, &u->defer, up_recycle);
 }
 
-static cg_pool_bucket_t *bucket_for(cg_worker_t *w, const cg_addr_t *a)
+static cg_pool_bucket_t *bucket_for(cg_worker_t *w, const cg_addr_t *a, const cg_xport_opener_t *o)
 {
-    for (size_t i = 0; i < w->buckets.len; i++)
-        if (cg_addr_eq(&w->buckets.items[i]->addr, a)) return w->buckets.items[i];
+    for (size_t i = 0; i < w->buckets.len; i++) {
+        cg_pool_bucket_t *b = w->buckets.items[i];
+        if (cg_addr_eq(&b->addr, a) && cg_xport_opener_eq(&b->xopen, o)) return b;
+    }
     cg_pool_bucket_t *b = cg_xcalloc(1, sizeof(*b));
     b->addr = *a;
+    b->xopen = *o;
     cg_list_init(&b->idle);
     cg_vec_push(&w->buckets, b);
     return b;
@@ -76,7 +79,7 @@ static up_t *up_alloc(cg_worker_t *w)
     cg_list_init(&u->link);
     cg_list_init(&u->defer.link);
     u->w = w;
-    u->io.fd = -1;
+    u->io.fd = u->xp.fd = -1;
     return u;
 }
 
@@ -84,7 +87,7 @@ static up_t *up_alloc(cg_worker_t *w)
 static up_t *up_acquire(conn_t *c, const cg_endpoint_t *ep, int fresh, int *err)
 {
     cg_worker_t *w = c->w;
-    cg_pool_bucket_t *b = bucket_for(w, &ep->addr);
+    cg_pool_bucket_t *b = bucket_for(w, &ep->addr, &ep->xopen);
     up_t *u;
     if (!fresh && !cg_list_empty(&b->idle)) {
         u = cg_container_of(b->idle.next, up_t, link);
@@ -102,13 +105,16 @@ static up_t *up_acquire(conn_t *c, const cg_endpoint_t *ep, int fresh, int *err)
         u = up_alloc(w);
         u->addr = ep->addr;
         u->stats = ep->stats;
-        if ((*err = cg_io_start(&w->loop, &u->io, fd, cg_proxy__up_on_io)) != 0) {
-            close(fd);
+        /* as downstream: only a transport with state of its own (TLS) shakes hands */
+        if ((*err = cg_xport_open(&ep->xopen, &u->xp, fd)) != 0 ||
+            (*err = cg_io_start(&w->loop, &u->io, fd, cg_proxy__up_on_io)) != 0) {
+            cg_xport_close(&u->xp);
             u->io.fd = -1;
             cg_proxy__up_free(u);
-            if (*err == CG_ESYS || *err == CG_ENOMEM) *err = CG_ENORES; /* epoll out of room */
+            if (*err == CG_ESYS || *err == CG_ENOMEM) *err = CG_ENORES; /* out of room */
             return NULL;
         }
+        u->handshaking = u->xp.impl != NULL;
         w->stats.up_cx_total++;
         w->stats.up_cx_active++;
         __atomic_fetch_add(&ep->stats->cx_total, 1, __ATOMIC_RELAXED);
@@ -136,7 +142,7 @@ void cg_proxy__up_release(conn_t *c, int reusable)
     cg_worker_t *w = u->w;
     if (reusable && !u->eof && !u->rdhup && u->connected && !(draining(c->w)) &&
         !u->body_announced && (u->head.flags & CG_HTTP_F_KEEPALIVE) && u->parsed == u->in.len &&
-        u->bucket->nidle < w->settings->max_idle_per_ep) {
+        !cg_xport_holds(&u->xp) && u->bucket->nidle < w->settings->max_idle_per_ep) {
         cg_buf_reset(&u->in);
         cg_list_insert_head(&u->bucket->idle, &u->link);
         u->bucket->nidle++;
@@ -434,9 +440,9 @@ void cg_proxy__up_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) cg_proxy__up_free(u);
         return;
     }
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) u->readable = 1;
+    cg_xport_ready_events(&u->rdy, events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR),
+                          events & (EPOLLOUT | EPOLLERR | EPOLLHUP));
     if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) u->rdhup = 1;
-    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) u->writable = 1;
     if (!u->connected && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
         int err = cg_sock_error(io->fd);
         if (err || (events & EPOLLERR)) {
@@ -447,7 +453,8 @@ void cg_proxy__up_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
             return;
         }
         u->connected = 1;
-        cg_timer_stop(loop, &u->timer);
+        /* the connect timeout bounds a handshake too: stopped once that is done (conn.c) */
+        if (!u->handshaking) cg_timer_stop(loop, &u->timer);
     }
     cg_proxy__conn_run(c);
 }

@@ -1,5 +1,8 @@
 /* Health-check prober on the main loop. One probe per (destination, endpoint); a probe is a
- * short-lived connection: connect, send the request, read the status line, close. */
+ * short-lived connection: connect, send the request, read the status line, close. Its bytes go
+ * through a transport (core/transport.h); a probe is rare, so on every event it simply tries
+ * each step in turn (handshake, the rest of the request, reads until CG_EAGAIN) rather than
+ * keep readiness: whatever direction a blocked step wants, its edge brings it back here. */
 #include "proxy/healthcheck.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -9,11 +12,9 @@
 #include "proxy/config.h"
 #include "proxy/worker.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define TICK_MS 100
 
@@ -25,25 +26,32 @@ typedef struct probe {
     char cluster[64];
     cg_lb_hc_cfg_t cfg;
     uint64_t next_due;
-    cg_io_t io;
+    cg_io_t io; /* io.fd is xp.fd: both set by probe_start, cleared by probe_close */
+    cg_xport_t xp;
+    cg_xport_opener_t xopen; /* the endpoint's, from this tick's config (valid during it) */
     cg_timer_t timeout;
     char buf[128];
     size_t len;
-    uint8_t inflight, sent, seen;
+    size_t sent; /* bytes of the request written */
+    uint8_t inflight, connected, handshaking, seen;
 } probe_t;
 
 static const char request[] = "GET " CG_HEALTHZ_PATH " HTTP/1.1\r\nHost: crossgate-healthcheck\r\n"
                               "User-Agent: crossgate-healthcheck\r\nConnection: close\r\n\r\n";
 
+static void probe_close(cg_loop_t *loop, probe_t *p)
+{
+    if (!p->inflight) return;
+    cg_io_stop(loop, &p->io);
+    cg_xport_close(&p->xp);
+    p->io.fd = -1;
+    cg_timer_stop(loop, &p->timeout);
+    p->inflight = 0;
+}
+
 static void probe_done(cg_loop_t *loop, probe_t *p, cg_hc_outcome_t r)
 {
-    if (p->inflight) {
-        cg_io_stop(loop, &p->io);
-        close(p->io.fd);
-        p->io.fd = -1;
-        cg_timer_stop(loop, &p->timeout);
-        p->inflight = 0;
-    }
+    probe_close(loop, p);
     if (cg_lb_hc_on_result(&p->st->hc, &p->cfg, r)) {
         __atomic_store_n(&p->st->hc_unhealthy, p->st->hc.unhealthy, __ATOMIC_RELAXED);
         if (p->st->hc.unhealthy)
@@ -57,22 +65,36 @@ static void probe_done(cg_loop_t *loop, probe_t *p, cg_hc_outcome_t r)
 static void on_probe_io(cg_loop_t *l, cg_io_t *io, uint32_t events)
 {
     probe_t *p = cg_container_of(io, probe_t, io);
-    if (!p->sent) {
+    if (!p->connected) {
         if (cg_sock_error(io->fd) || (events & EPOLLERR)) {
             probe_done(l, p, CG_HC_NETWORK);
             return;
         }
         if (!(events & EPOLLOUT)) return;
-        ssize_t w = write(io->fd, request, sizeof(request) - 1);
-        if (w != (ssize_t)sizeof(request) - 1) {
+        p->connected = 1;
+    }
+    if (p->handshaking) {
+        int r = p->xp.ops->handshake(&p->xp);
+        if (r == CG_EAGAIN) return;
+        if (r < 0) {
             probe_done(l, p, CG_HC_NETWORK);
             return;
         }
-        p->sent = 1;
+        p->handshaking = 0;
+    }
+    while (p->sent < sizeof(request) - 1) {
+        struct iovec v = {(char *)request + p->sent, sizeof(request) - 1 - p->sent};
+        ssize_t w = cg_xport_writev(&p->xp, &v, 1);
+        if (w == CG_EAGAIN) return;
+        if (w < 0) {
+            probe_done(l, p, CG_HC_NETWORK);
+            return;
+        }
+        p->sent += (size_t)w;
     }
     for (;;) {
-        ssize_t n = read(io->fd, p->buf + p->len, sizeof(p->buf) - 1 - p->len);
-        if (n < 0 && errno == EAGAIN) break;
+        ssize_t n = cg_xport_read(&p->xp, p->buf + p->len, sizeof(p->buf) - 1 - p->len);
+        if (n == CG_EAGAIN) break;
         if (n <= 0) {
             probe_done(l, p, CG_HC_NETWORK);
             return;
@@ -99,17 +121,23 @@ static void probe_start(cg_loop_t *loop, probe_t *p)
     p->next_due = loop->now_ms + p->cfg.interval_ms;
     p->len = 0;
     p->sent = 0;
+    p->connected = 0;
     int fd = cg_sock_connect(&p->addr);
     if (cg_err_local_shortage(fd)) return; /* our shortage says nothing of the endpoint */
     if (fd < 0) {
         probe_done(loop, p, CG_HC_NETWORK);
         return;
     }
+    if (cg_xport_open(&p->xopen, &p->xp, fd)) { /* our shortage too: the probe is not run */
+        cg_xport_close(&p->xp);
+        return;
+    }
     if (cg_io_start(loop, &p->io, fd, on_probe_io)) {
-        close(fd);
+        cg_xport_close(&p->xp);
         probe_done(loop, p, CG_HC_NETWORK);
         return;
     }
+    p->handshaking = p->xp.impl != NULL; /* as the request path's connections */
     p->inflight = 1;
     cg_timer_start(loop, &p->timeout, p->cfg.timeout_ms, on_probe_timeout);
 }
@@ -127,11 +155,7 @@ static probe_t *find(cg_proxy_hc_t *hc, cg_ep_stats_t *st)
 
 static void probe_free(cg_loop_t *loop, probe_t *p)
 {
-    if (p->inflight) {
-        cg_io_stop(loop, &p->io);
-        close(p->io.fd);
-        cg_timer_stop(loop, &p->timeout);
-    }
+    probe_close(loop, p);
     /* an endpoint no longer checked is not held back by an old verdict */
     __atomic_store_n(&p->st->hc_unhealthy, 0, __ATOMIC_RELAXED);
     memset(&p->st->hc, 0, sizeof(p->st->hc));
@@ -155,27 +179,28 @@ static void on_tick(cg_loop_t *l, cg_timer_t *t)
                 p = cg_xcalloc(1, sizeof(*p));
                 p->st = ep->stats;
                 p->addr = ep->addr;
-                p->io.fd = -1;
+                p->io.fd = p->xp.fd = -1;
                 memcpy(p->name, ep->name, sizeof(p->name));
                 snprintf(p->cluster, sizeof(p->cluster), "%s", ep->cluster ? ep->cluster : "-");
                 p->next_due = l->now_ms;
                 cg_list_insert_tail(&hc->probes, &p->link);
             }
             p->cfg = d->policy->health_check;
+            p->xopen = ep->xopen;
             if (!p->cfg.interval_ms) p->cfg.interval_ms = 1000;
             if (!p->cfg.timeout_ms) p->cfg.timeout_ms = 1000;
             p->seen = 1;
         }
     }
-    cg_proxy_config_unref(cfg);
     cg_list_foreach_safe(pos, tmp, &hc->probes)
     {
         probe_t *p = cg_container_of(pos, probe_t, link);
         if (!p->seen)
             probe_free(l, p);
         else if (!p->inflight && l->now_ms >= p->next_due)
-            probe_start(l, p);
+            probe_start(l, p); /* while cfg, which holds the probe's opener, is held */
     }
+    cg_proxy_config_unref(cfg);
     cg_timer_start(l, t, TICK_MS, on_tick);
 }
 

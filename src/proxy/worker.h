@@ -45,6 +45,7 @@ typedef struct cg_worker_stats {
 
 typedef struct cg_pool_bucket {
     cg_addr_t addr;
+    cg_xport_opener_t xopen; /* a pooled connection is reused only over the same transport */
     cg_list_t idle;
     uint32_t nidle;
 } cg_pool_bucket_t;

@@ -173,20 +173,23 @@ static void test_write_partial_and_resume(void **state)
 
     cg_buf_t got = {0};
     size_t written = 0;
-    ssize_t w = cg_http_out_write(o, sv[0]);
+    cg_xport_t x;
+    cg_xport_tcp_init(&x, sv[0]);
+    ssize_t w = cg_http_out_write(o, &x);
     assert_true(w > 0);
     assert_true((size_t)w < cg_buf_size(&want)); /* the socket buffer is far smaller */
     assert_true(cg_http_out_pending(o));
+    assert_int_equal(x.want, CG_XPORT_WANT_WRITE); /* the rest waits for the socket to drain */
     written += (size_t)w;
     /* nothing was read: the socket is still full */
-    assert_int_equal(cg_http_out_write(o, sv[0]), CG_EAGAIN);
+    assert_int_equal(cg_http_out_write(o, &x), CG_EAGAIN);
     assert_true(cg_http_out_pending(o));
 
     int rounds = 0;
     while (cg_http_out_pending(o)) {
         assert_true(++rounds < 100000);
         drain(sv[1], &got);
-        w = cg_http_out_write(o, sv[0]);
+        w = cg_http_out_write(o, &x);
         if (w == CG_EAGAIN) continue;
         assert_true(w > 0);
         written += (size_t)w;
@@ -211,7 +214,7 @@ static void test_write_partial_and_resume(void **state)
     assert_int_equal(o->scratch_len, 0);
     assert_int_equal(o->total, queued);
     /* nothing pending: writing is a no-op */
-    assert_int_equal(cg_http_out_write(o, sv[0]), 0);
+    assert_int_equal(cg_http_out_write(o, &x), 0);
 
     cg_buf_free(&want);
     cg_buf_free(&got);
@@ -230,7 +233,9 @@ static void test_write_to_closed_peer(void **state)
     close(sv[1]);
     cg_http_out_t *o = new_out();
     assert_int_equal(cg_http_out_push(o, "hello", 5), 0);
-    assert_int_equal(cg_http_out_write(o, sv[0]), CG_ECONNRESET);
+    cg_xport_t x;
+    cg_xport_tcp_init(&x, sv[0]);
+    assert_int_equal(cg_http_out_write(o, &x), CG_ECONNRESET);
     assert_true(cg_http_out_pending(o));
     free(o);
     close(sv[0]);

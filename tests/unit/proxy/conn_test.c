@@ -66,11 +66,13 @@ static conn_t *conn_with_upstream(int cfd, int ufd, up_t **up)
     cg_list_init(&c->defer.link);
     cg_list_insert_tail(&w.conns, &c->link);
     w.stats.cx_active++;
+    cg_xport_tcp_init(&c->xp, cfd);
     assert_int_equal(cg_io_start(&w.loop, &c->io, cfd, conn_on_io), 0);
     up_t *u = up_alloc(&w);
     u->connected = 1;
     u->conn = c;
     c->up = u;
+    cg_xport_tcp_init(&u->xp, ufd);
     assert_int_equal(cg_io_start(&w.loop, &u->io, ufd, cg_proxy__up_on_io), 0);
     w.stats.up_cx_active++;
     *up = u;
@@ -107,6 +109,7 @@ static void test_closed_upstream_is_not_reused_within_the_batch(void **state)
     int us[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, us), 0);
     up_t *u = up_alloc(&w);
+    cg_xport_tcp_init(&u->xp, us[0]);
     assert_int_equal(cg_io_start(&w.loop, &u->io, us[0], cg_proxy__up_on_io), 0);
     w.stats.up_cx_active++;
     cg_proxy__up_free(u);
@@ -272,6 +275,289 @@ static void test_max_connections_pauses_and_resumes_on_close(void **state)
     for (int i = 0; i < 3; i++) close(clients[i]);
 }
 
+/* ---------- a transport that is not TCP ----------
+ * What TLS does to the request path, scripted over a socket pair: a handshake that must read
+ * (one byte, 'H'), reads that answer CG_EAGAIN wanting writable, bytes taken off the socket
+ * and held (read back a few at a time: pending), writes that want readable, and writes that
+ * take only part of what they are offered. Edges are given to the connection by hand
+ * (conn_on_io), so which ones it acts on is exact. */
+typedef struct fake {
+    int read_swaps, write_swaps; /* next reads / writes answering CG_EAGAIN with the other want */
+    size_t read_max, write_max;  /* at most this much per read / writev */
+    char held[4096];
+    size_t held_len, held_off;
+    int hs_calls, reads, writes, released;
+} fake_t;
+
+static int fake_handshake(cg_xport_t *x)
+{
+    fake_t *f = x->impl;
+    f->hs_calls++;
+    char h;
+    ssize_t n = read(x->fd, &h, 1);
+    if (n == 1) return h == 'H' ? 0 : CG_EIO;
+    if (n < 0 && errno == EAGAIN) {
+        x->want = CG_XPORT_WANT_READ;
+        return CG_EAGAIN;
+    }
+    return CG_ECLOSED;
+}
+
+static ssize_t fake_read(cg_xport_t *x, void *buf, size_t len)
+{
+    fake_t *f = x->impl;
+    f->reads++;
+    if (f->read_swaps) {
+        f->read_swaps--;
+        x->want = CG_XPORT_WANT_WRITE;
+        return CG_EAGAIN;
+    }
+    if (f->held_off == f->held_len) {
+        ssize_t n = read(x->fd, f->held, sizeof(f->held));
+        if (n < 0 && errno == EAGAIN) {
+            x->want = CG_XPORT_WANT_READ;
+            return CG_EAGAIN;
+        }
+        if (n <= 0) return n == 0 ? 0 : CG_ECONNRESET;
+        f->held_len = (size_t)n;
+        f->held_off = 0;
+    }
+    size_t n = f->held_len - f->held_off;
+    if (n > len) n = len;
+    if (n > f->read_max) n = f->read_max;
+    memcpy(buf, f->held + f->held_off, n);
+    f->held_off += n;
+    return (ssize_t)n;
+}
+
+static ssize_t fake_writev(cg_xport_t *x, const struct iovec *iov, int iovcnt)
+{
+    fake_t *f = x->impl;
+    f->writes++;
+    if (f->write_swaps) {
+        f->write_swaps--;
+        x->want = CG_XPORT_WANT_READ;
+        return CG_EAGAIN;
+    }
+    assert_true(iovcnt > 0);
+    size_t n = iov[0].iov_len < f->write_max ? iov[0].iov_len : f->write_max;
+    ssize_t k = write(x->fd, iov[0].iov_base, n);
+    if (k < 0 && errno == EAGAIN) {
+        x->want = CG_XPORT_WANT_WRITE;
+        return CG_EAGAIN;
+    }
+    return k < 0 ? CG_ECONNRESET : k;
+}
+
+static size_t fake_pending(const cg_xport_t *x)
+{
+    const fake_t *f = x->impl;
+    return f->held_len - f->held_off;
+}
+
+static int fake_shutdown(cg_xport_t *x)
+{
+    (void)x;
+    return 0;
+}
+
+static void fake_release(cg_xport_t *x)
+{
+    ((fake_t *)x->impl)->released++;
+}
+
+static const cg_xport_ops_t fake_ops = {
+    .name = "fake",
+    .read = fake_read,
+    .writev = fake_writev,
+    .handshake = fake_handshake,
+    .pending = fake_pending,
+    .shutdown = fake_shutdown,
+    .release = fake_release,
+};
+
+/* A listener on port 1 with no virtual hosts: every request is answered 404 by the gateway. */
+static cg_listener_cfg_t no_vhosts = {.port = 1};
+static cg_config_t cfg_404 = {.listeners = &no_vhosts, .nlisteners = 1};
+static cg_cfg_hold_t hold_404 = {.cfg = &cfg_404, .users = 1};
+
+/* A connection as accepted, over the fake transport on fd. */
+static conn_t *fake_conn(int fd, fake_t *f, int handshaking)
+{
+    conn_t *c = cg_xcalloc(1, sizeof(*c));
+    c->w = &w;
+    c->port = 1;
+    c->upstream_ms = -1;
+    c->state = S_IDLE;
+    cg_http_parser_init(&c->parser, 1, &c->head, NULL);
+    cg_list_init(&c->defer.link);
+    c->xp = (cg_xport_t){.ops = &fake_ops, .impl = f, .fd = fd};
+    c->handshaking = (uint8_t)handshaking;
+    assert_int_equal(cg_io_start(&w.loop, &c->io, fd, conn_on_io), 0);
+    cg_list_insert_tail(&w.conns, &c->link);
+    w.stats.cx_active++;
+    w.stats.cx_total++;
+    w.cur = &hold_404;
+    return c;
+}
+
+static const char request_404[] = "GET /x HTTP/1.1\r\nHost: a\r\n\r\n";
+
+/* Reads the whole 404 answer from the client's end (it is there already: no waiting). */
+static void expect_404(int fd)
+{
+    char buf[512];
+    ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_true(strncmp(buf, "HTTP/1.1 404 ", 13) == 0);
+    assert_non_null(strstr(buf, "\r\n\r\n"));
+}
+
+static void expect_nothing(int fd)
+{
+    char b;
+    assert_int_equal(recv(fd, &b, 1, MSG_DONTWAIT), -1);
+    assert_int_equal(errno, EAGAIN);
+}
+
+static void test_handshake_then_a_read_that_wants_writable_then_held_bytes(void **state)
+{
+    (void)state;
+    int cs[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, cs), 0);
+    fake_t f = {.read_swaps = 1, .read_max = 5, .write_max = 1 << 20};
+    conn_t *c = fake_conn(cs[0], &f, 1);
+
+    conn_on_io(&w.loop, &c->io, EPOLLOUT); /* a new socket is writable: the handshake tries */
+    assert_int_equal(f.hs_calls, 1);
+    assert_true(c->handshaking);
+    conn_on_io(&w.loop, &c->io, EPOLLOUT); /* it waits for readable: not tried again */
+    assert_int_equal(f.hs_calls, 1);
+    assert_int_equal(f.reads, 0); /* no HTTP before the handshake */
+
+    assert_int_equal(write(cs[1], "H", 1), 1);
+    assert_int_equal(write(cs[1], request_404, sizeof(request_404) - 1),
+                     (ssize_t)sizeof(request_404) - 1);
+    conn_on_io(&w.loop, &c->io, EPOLLIN);
+    assert_int_equal(f.hs_calls, 2);
+    assert_false(c->handshaking);
+    assert_int_equal(f.reads, 1); /* CG_EAGAIN, wanting writable */
+    assert_int_equal(c->in.len, 0);
+    conn_on_io(&w.loop, &c->io, EPOLLIN); /* a readable edge does not free that read */
+    assert_int_equal(f.reads, 1);
+    expect_nothing(cs[1]);
+
+    /* the writable edge does; the read takes the whole request off the socket and hands it on
+     * five bytes at a time: short reads that did not drain it (pending), with no edge between */
+    conn_on_io(&w.loop, &c->io, EPOLLOUT);
+    assert_true(f.reads > (int)(sizeof(request_404) - 1) / 5);
+    assert_int_equal(fake_pending(&c->xp), 0);
+    expect_404(cs[1]);
+    assert_int_equal(c->state, S_IDLE); /* answered, kept alive */
+
+    cg_proxy__conn_close(c);
+    assert_int_equal(f.released, 1); /* closing releases the transport */
+    close(cs[1]);
+}
+
+static void test_a_write_that_wants_readable_and_partial_writes(void **state)
+{
+    (void)state;
+    int cs[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, cs), 0);
+    fake_t f = {.write_swaps = 1, .read_max = 1 << 20, .write_max = 7};
+    conn_t *c = fake_conn(cs[0], &f, 0);
+    assert_int_equal(write(cs[1], request_404, sizeof(request_404) - 1),
+                     (ssize_t)sizeof(request_404) - 1);
+    conn_on_io(&w.loop, &c->io, EPOLLIN | EPOLLOUT);
+    assert_int_equal(f.writes, 1); /* CG_EAGAIN, wanting readable */
+    assert_int_equal(c->state, S_LOCAL);
+    conn_on_io(&w.loop, &c->io, EPOLLOUT); /* a writable edge does not free that write */
+    assert_int_equal(f.writes, 1);
+    expect_nothing(cs[1]);
+    /* the readable edge does; each writev takes seven bytes, and the rest is offered at once
+     * (a short write is not a full socket here): the whole answer goes in this one event */
+    conn_on_io(&w.loop, &c->io, EPOLLIN);
+    assert_true(f.writes > 2);
+    expect_404(cs[1]);
+    assert_int_equal(c->state, S_IDLE);
+    close(cs[1]);
+}
+
+/* The listener's opener (TLS, in the config) makes accepted connections' transports; one that
+ * fails leaves no connection behind. Pooled upstreams are kept apart by their opener. */
+static fake_t opened;
+static int fake_open(void *ctx, cg_xport_t *x, int fd)
+{
+    if (ctx) return CG_ENOMEM;
+    *x = (cg_xport_t){.ops = &fake_ops, .impl = &opened, .fd = fd};
+    return 0;
+}
+
+static void test_the_listeners_opener_makes_the_transport(void **state)
+{
+    (void)state;
+    int lfd = listen_loopback();
+    add_listener(lfd);
+    cg_listener_cfg_t tls = {.port = 1, .xopen = {.open = fake_open}};
+    cg_config_t cfg = {.listeners = &tls, .nlisteners = 1};
+    cg_cfg_hold_t hold = {.cfg = &cfg, .users = 1};
+    w.cur = &hold;
+    int client = connect_to(lfd);
+    RUN_UNTIL(w.stats.cx_active == 1, 5000);
+    conn_t *c = cg_container_of(w.conns.next, conn_t, link);
+    assert_ptr_equal(c->xp.ops, &fake_ops);
+    assert_true(c->handshaking); /* TLS first, HTTP after */
+    assert_int_equal(c->xp.fd, c->io.fd);
+
+    static int fail;
+    tls.xopen.ctx = &fail; /* this opener fails */
+    int again = connect_to(lfd);
+    char b;
+    RUN_UNTIL(recv(again, &b, 1, MSG_DONTWAIT) == 0, 5000); /* closed at once */
+    assert_int_equal(w.stats.cx_active, 1);                 /* not kept */
+    assert_int_equal(w.stats.cx_total, 1);
+    close(again);
+    close(client);
+
+    cg_addr_t a = {0};
+    cg_xport_opener_t tcp = {0}, other = {.open = fake_open};
+    assert_ptr_equal(bucket_for(&w, &a, &tcp), bucket_for(&w, &a, &tcp));
+    assert_ptr_not_equal(bucket_for(&w, &a, &tcp), bucket_for(&w, &a, &other));
+}
+
+/* An upstream connection whose transport still holds bytes after the response (the upstream
+ * sent more than it answered) must not serve the next request; one that holds none is pooled. */
+static void test_an_upstream_whose_transport_holds_bytes_is_not_pooled(void **state)
+{
+    (void)state;
+    cg_addr_t a = {0};
+    cg_xport_opener_t tcp = {0};
+    cg_pool_bucket_t *b = bucket_for(&w, &a, &tcp);
+    for (size_t held = 3;; held = 0) {
+        int cs[2], us[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, cs), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, us), 0);
+        up_t *u;
+        conn_t *c = conn_with_upstream(cs[0], us[0], &u);
+        fake_t f = {.held_len = held};
+        u->xp = (cg_xport_t){.ops = &fake_ops, .impl = &f, .fd = us[0]};
+        u->bucket = b;
+        u->head.flags = CG_HTTP_F_KEEPALIVE;
+        cg_proxy__up_release(c, 1);
+        assert_int_equal(b->nidle, held ? 0 : 1);
+        assert_int_equal(f.released, held ? 1 : 0);
+        cg_proxy__conn_close(c);
+        close(cs[1]);
+        close(us[1]);
+        if (!held) {
+            cg_proxy__up_free(u); /* before f goes */
+            break;
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +573,14 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_max_connections_pauses_and_resumes_on_close, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_handshake_then_a_read_that_wants_writable_then_held_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_write_that_wants_readable_and_partial_writes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_the_listeners_opener_makes_the_transport, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_an_upstream_whose_transport_holds_bytes_is_not_pooled,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
