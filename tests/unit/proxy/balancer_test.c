@@ -57,8 +57,8 @@ static void reset_health(cg_dest_t *d)
 {
     for (size_t i = 0; i < d->nendpoints; i++) {
         cg_ep_stats_t *st = d->endpoints[i].stats;
-        st->ejected_until_ms = 0;
-        st->hc_unhealthy = 0;
+        cg_proxy_ep_stats_set_ejected(st, 0);
+        cg_proxy_ep_stats_set_unhealthy(st, 0);
         st->streak = 0;
         memset(&st->outlier, 0, sizeof(st->outlier));
     }
@@ -114,7 +114,7 @@ static void test_half_the_local_clusters_down_spills_30_percent(void **state)
     cg_config_t *c = compile(auto_json);
     cg_dest_t *d = &c->dests[0];
     reset_health(d);
-    d->endpoints[0].stats->hc_unhealthy = 1;
+    cg_proxy_ep_stats_set_unhealthy(d->endpoints[0].stats, 1);
     double share[3];
     pick_shares(d, 1, share);
     assert_near(share[0], 0, "unhealthy c1a");
@@ -160,8 +160,10 @@ static void test_traffic_follows_envoys_priority_load_table(void **state)
     assert_int_equal(d->nendpoints, 8);
     for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
         reset_health(d);
-        for (int i = rows[r].healthy0; i < 4; i++) d->endpoints[i].stats->hc_unhealthy = 1;
-        for (int i = rows[r].healthy1; i < 4; i++) d->endpoints[4 + i].stats->hc_unhealthy = 1;
+        for (int i = rows[r].healthy0; i < 4; i++)
+            cg_proxy_ep_stats_set_unhealthy(d->endpoints[i].stats, 1);
+        for (int i = rows[r].healthy1; i < 4; i++)
+            cg_proxy_ep_stats_set_unhealthy(d->endpoints[4 + i].stats, 1);
         double share[8], prio[2] = {0, 0};
         pick_shares(d, 100 + r, share);
         for (int i = 0; i < 8; i++) {
@@ -201,7 +203,7 @@ static void test_endpoint_weights_set_the_split_inside_a_priority(void **state)
     assert_near(share[1], 30, "weight 3 of 10");
     assert_near(share[2], 10, "weight 1 of 10");
     /* a down endpoint's share goes to the others in proportion: 6:1 */
-    d->endpoints[1].stats->hc_unhealthy = 1;
+    cg_proxy_ep_stats_set_unhealthy(d->endpoints[1].stats, 1);
     pick_shares(d, 8, share);
     assert_near(share[0], 600.0 / 7, "weight 6 of 7");
     assert_near(share[1], 0, "down");
@@ -214,7 +216,7 @@ static void test_retry_goes_to_another_cluster_then_another_endpoint(void **stat
     cg_config_t *c = compile(auto_json);
     cg_dest_t *d = &c->dests[0];
     reset_health(d);
-    uint16_t tried[2] = {0};
+    uint32_t tried[2] = {0};
     cg_pick_t p = cg_proxy_balancer_pick(d, 0, tried, 1, -1, 1000, 7);
     assert_int_equal(p.endpoint, 1); /* untried local cluster first */
     assert_false(p.repeat);
@@ -222,7 +224,7 @@ static void test_retry_goes_to_another_cluster_then_another_endpoint(void **stat
     p = cg_proxy_balancer_pick(d, 0, tried, 2, -1, 1000, 7);
     assert_int_equal(p.endpoint, 2); /* then the remote one */
     /* an ejected endpoint is not retried while others can take it */
-    d->endpoints[2].stats->ejected_until_ms = 5000;
+    cg_proxy_ep_stats_set_ejected(d->endpoints[2].stats, 5000);
     p = cg_proxy_balancer_pick(d, 0, tried, 2, -1, 1000, 7);
     assert_true(p.repeat);
     assert_int_not_equal(p.endpoint, 2);
@@ -234,13 +236,13 @@ static void test_panic_prefers_untried_and_oldest_ejection(void **state)
     cg_config_t *c = compile(auto_json);
     cg_dest_t *d = &c->dests[0];
     reset_health(d);
-    d->endpoints[0].stats->ejected_until_ms = 9000;
-    d->endpoints[1].stats->ejected_until_ms = 8000;
-    d->endpoints[2].stats->ejected_until_ms = 7000;
+    cg_proxy_ep_stats_set_ejected(d->endpoints[0].stats, 9000);
+    cg_proxy_ep_stats_set_ejected(d->endpoints[1].stats, 8000);
+    cg_proxy_ep_stats_set_ejected(d->endpoints[2].stats, 7000);
     cg_pick_t p = cg_proxy_balancer_pick(d, 0, NULL, 0, -1, 1000, 1);
     assert_true(p.panic);
     assert_int_equal(p.endpoint, 2); /* ejection ends first */
-    uint16_t tried[1] = {2};
+    uint32_t tried[1] = {2};
     p = cg_proxy_balancer_pick(d, 0, tried, 1, -1, 1000, 1);
     assert_true(p.panic);
     assert_int_equal(p.endpoint, 1); /* a retry in panic still moves to another cluster */
@@ -272,7 +274,7 @@ static void test_weighted_is_strict_and_stays_in_its_cluster(void **state)
     cg_dest_t *d = &c->dests[0];
     reset_health(d);
     /* health plays no part: the dead cluster keeps its share */
-    d->endpoints[1].stats->hc_unhealthy = 1;
+    cg_proxy_ep_stats_set_unhealthy(d->endpoints[1].stats, 1);
     int per_cluster[3] = {0};
     for (int i = 0; i < 400; i++) {
         cg_pick_t p = cg_proxy_balancer_pick(d, 0, NULL, 0, -1, 1000, (uint64_t)i);
@@ -283,7 +285,7 @@ static void test_weighted_is_strict_and_stays_in_its_cluster(void **state)
     assert_int_equal(per_cluster[1], 100);
     assert_int_equal(per_cluster[2], 0);
     /* a retry repeats inside the chosen cluster */
-    uint16_t tried[1] = {1};
+    uint32_t tried[1] = {1};
     cg_pick_t p = cg_proxy_balancer_pick(d, 0, tried, 1, 1, 1000, 3);
     assert_int_equal(p.endpoint, 1);
     assert_true(p.repeat);
