@@ -12,6 +12,7 @@
 #include "translate/snapshot.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define POLICY                                                                                     \
@@ -296,6 +297,126 @@ static void test_weighted_is_strict_and_stays_in_its_cluster(void **state)
     cg_proxy_config_unref(c);
 }
 
+/* ---- at scale: 100,000 endpoints in 1,000 clusters of 100 */
+
+enum { BIG_CLUSTERS = 1000, BIG_PER = 100, BIG = BIG_CLUSTERS * BIG_PER };
+
+/* Clusters 500..999 are local (priority 0), so every local endpoint sits past index 50,000;
+ * weights 1..5. */
+static cg_config_t *compile_big(void)
+{
+    cg_buf_t j = {0};
+    cg_buf_printf(&j, "{\"version\":1,\"address\":\"127.0.0.1\",\"region\":\"r1\",\"servers\":[],"
+                      "\"destinations\":[{\"name\":\"bal-big\",\"mode\":\"auto\",\"endpoints\":[");
+    for (int e = 0; e < BIG; e++) {
+        int c = e / BIG_PER;
+        cg_buf_printf(
+            &j,
+            "%s{\"address\":\"10.%d.%d.%d\",\"port\":80,\"cluster\":\"c%d\",\"region\":\"%s\","
+            "\"weight\":%d,\"priority\":%d}",
+            e ? "," : "", e >> 16, (e >> 8) & 255, e & 255, c, c < 500 ? "r2" : "r1", 1 + e * 7 % 5,
+            c < 500 ? 1 : 0);
+    }
+    cg_buf_printf(&j, "]," POLICY "}]}");
+    cg_buf_t errors = {0};
+    cg_snapshot_t *s = NULL;
+    if (cg_snapshot_decode_json(j.base, j.len, &s, &errors))
+        fail_msg("decode: %.*s", (int)errors.len, errors.base);
+    cg_config_t *c = NULL;
+    if (cg_proxy_config_compile(s, &c, &errors))
+        fail_msg("compile: %.*s", (int)errors.len, errors.base);
+    cg_buf_free(&errors);
+    cg_buf_free(&j);
+    return c;
+}
+
+static int big_priority(int e)
+{
+    return e / BIG_PER < 500 ? 1 : 0;
+}
+
+/* Picks exactly two scheduler cycles of the available weight of priority `prio` and checks
+ * that every endpoint got twice its weight if available and of that priority, else none. */
+static void assert_two_cycles(const cg_dest_t *d, uint32_t *counts, int prio, uint64_t now,
+                              const char *what)
+{
+    uint64_t cycle = 0;
+    for (int e = 0; e < BIG; e++)
+        if (big_priority(e) == prio && cg_proxy_endpoint_available(&d->endpoints[e], now))
+            cycle += d->endpoints[e].weight;
+    assert_true(cycle > 0);
+    memset(counts, 0, BIG * sizeof(*counts));
+    uint64_t seed = 42;
+    for (uint64_t i = 0; i < 2 * cycle; i++) {
+        cg_pick_t p = cg_proxy_balancer_pick(d, 0, NULL, 0, -1, now, next_random(&seed));
+        assert_false(p.panic);
+        counts[p.endpoint]++;
+    }
+    for (int e = 0; e < BIG; e++) {
+        int live = big_priority(e) == prio && cg_proxy_endpoint_available(&d->endpoints[e], now);
+        uint32_t want = live ? 2 * d->endpoints[e].weight : 0;
+        if (counts[e] != want)
+            fail_msg("%s: endpoint %d got %u picks, want %u", what, e, counts[e], want);
+    }
+}
+
+static void
+test_100k_endpoints_get_traffic_by_weight_and_health_events_change_the_sets(void **state)
+{
+    cg_config_t *c = compile_big();
+    cg_dest_t *d = &c->dests[0];
+    assert_int_equal(d->nendpoints, BIG);
+    reset_health(d);
+    for (int e = 0; e < BIG; e++) {
+        if (e % 97 == 0) cg_proxy_ep_stats_set_ejected(d->endpoints[e].stats, 1000000000);
+        if (e % 101 == 0) cg_proxy_ep_stats_set_unhealthy(d->endpoints[e].stats, 1);
+    }
+    uint32_t *counts = calloc(BIG, sizeof(*counts));
+    /* the local priority is 98 % healthy: it takes everything, each endpoint by its weight */
+    assert_two_cycles(d, counts, 0, 1000, "all local");
+
+    /* an outlier ejection takes one endpoint out of the set ... */
+    int x = 77777;
+    assert_true(x % 97 && x % 101 && big_priority(x) == 0);
+    cg_endpoint_t *ep = &d->endpoints[x];
+    assert_int_equal(cg_proxy_balancer_result(d, ep, 503, 1000), 0);
+    assert_int_equal(cg_proxy_balancer_result(d, ep, 503, 1000), 0);
+    assert_int_equal(cg_proxy_balancer_result(d, ep, 503, 1000), 1);
+    assert_two_cycles(d, counts, 0, 1001, "one ejected");
+    assert_int_equal(counts[x], 0);
+    /* ... and its expiry puts it back (the probe) without any other event */
+    uint64_t back = ep->stats->ejected_until_ms;
+    assert_two_cycles(d, counts, 0, back, "ejection over");
+    assert_int_equal(counts[x], 2 * ep->weight);
+
+    /* the whole local priority fails its health checks: the remote one takes everything */
+    for (int e = 0; e < BIG; e++)
+        if (big_priority(e) == 0) cg_proxy_ep_stats_set_unhealthy(d->endpoints[e].stats, 1);
+    assert_two_cycles(d, counts, 1, back, "all remote");
+
+    /* retries: never a tried cluster while others are healthy, never an unavailable endpoint */
+    for (int e = 0; e < BIG; e++)
+        if (big_priority(e) == 0 && e % 101)
+            cg_proxy_ep_stats_set_unhealthy(d->endpoints[e].stats, 0);
+    uint32_t tried[2] = {60001, 70001}; /* clusters 600 and 700 */
+    uint64_t seed = 9;
+    memset(counts, 0, BIG * sizeof(*counts));
+    for (int i = 0; i < 20000; i++) {
+        cg_pick_t p = cg_proxy_balancer_pick(d, 0, tried, 2, -1, back, next_random(&seed));
+        assert_false(p.repeat);
+        assert_true(cg_proxy_endpoint_available(&d->endpoints[p.endpoint], back));
+        assert_int_not_equal(p.endpoint / BIG_PER, 600);
+        assert_int_not_equal(p.endpoint / BIG_PER, 700);
+        assert_int_equal(big_priority(p.endpoint), 0); /* as local as the candidates allow */
+        counts[p.endpoint / BIG_PER]++;
+    }
+    /* and they spread over the other local clusters (about 40 each) */
+    for (int k = 500; k < BIG_CLUSTERS; k++)
+        if (k != 600 && k != 700 && counts[k] == 0) fail_msg("cluster %d got no retry", k);
+    free(counts);
+    cg_proxy_config_unref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +428,8 @@ int main(void)
         cmocka_unit_test(test_panic_prefers_untried_and_oldest_ejection),
         cmocka_unit_test(test_outlier_results_eject_and_return),
         cmocka_unit_test(test_weighted_is_strict_and_stays_in_its_cluster),
+        cmocka_unit_test(
+            test_100k_endpoints_get_traffic_by_weight_and_health_events_change_the_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

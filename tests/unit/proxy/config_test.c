@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "core/clock.h"
 #include "core/list.h"
 #include "core/err.h"
 #include "lb/priority.h"
@@ -438,6 +439,70 @@ static void test_compile_accepts_an_empty_snapshot(void **state)
     cg_proxy_config_unref(c);
 }
 
+/* ---- the registry follows the live configs */
+
+typedef struct {
+    int e1, e2;
+} sweep_seen_t;
+
+static void on_sweep_entry(void *ctx, const char *dest, const char *ep, const cg_ep_stats_t *st)
+{
+    (void)st;
+    sweep_seen_t *v = ctx;
+    if (strcmp(dest, "d-sweep")) return;
+    v->e1 += !strcmp(ep, "10.7.0.1:80");
+    v->e2 += !strcmp(ep, "10.7.0.2:80");
+}
+
+static sweep_seen_t sweep_seen(void)
+{
+    sweep_seen_t v = {0};
+    cg_proxy_ep_stats_foreach(on_sweep_entry, &v);
+    return v;
+}
+
+static void test_registry_drops_endpoints_no_config_names_after_the_grace(void **state)
+{
+    (void)state;
+    cg_config_t *a = compile_ok(decode(J({
+        "version" : 1,
+        "servers" : [],
+        "destinations" : [ {
+            "name" : "d-sweep",
+            "mode" : "auto",
+            "endpoints" :
+                [ {"address" : "10.7.0.1", "port" : 80}, {"address" : "10.7.0.2", "port" : 80} ]
+        } ]
+    })));
+    cg_config_t *b = compile_ok(decode(J({
+        "version" : 2,
+        "servers" : [],
+        "destinations" : [ {
+            "name" : "d-sweep",
+            "mode" : "auto",
+            "endpoints" : [ {"address" : "10.7.0.1", "port" : 80} ]
+        } ]
+    })));
+    assert_ptr_equal(a->dests[0].endpoints[0].stats, b->dests[0].endpoints[0].stats);
+    assert_ptr_equal(a->dests[0].health_epoch, b->dests[0].health_epoch);
+    uint64_t now = cg_clock_mono_us() / 1000;
+    size_t before = cg_proxy_ep_stats_sweep(now + CG_EP_STATS_GRACE_MS + 1);
+    sweep_seen_t v = sweep_seen();
+    assert_true(v.e1 == 1 && v.e2 == 1); /* both named by a live config */
+    /* the old config goes: 10.7.0.2 stays for the grace period, then goes */
+    cg_proxy_config_unref(a);
+    now = cg_clock_mono_us() / 1000;
+    assert_int_equal(cg_proxy_ep_stats_sweep(now), before);
+    assert_int_equal(sweep_seen().e2, 1);
+    assert_int_equal(cg_proxy_ep_stats_sweep(now + CG_EP_STATS_GRACE_MS + 1), before - 1);
+    v = sweep_seen();
+    assert_true(v.e1 == 1 && v.e2 == 0);
+    /* the last config goes too: the endpoint and the destination's own entry */
+    cg_proxy_config_unref(b);
+    assert_int_equal(cg_proxy_ep_stats_sweep(now + 2 * CG_EP_STATS_GRACE_MS + 1), before - 3);
+    assert_int_equal(sweep_seen().e1, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -447,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_compile_builds_destinations),
         cmocka_unit_test(test_compile_refuses_what_the_request_path_cannot_use),
         cmocka_unit_test(test_compile_accepts_an_empty_snapshot),
+        cmocka_unit_test(test_registry_drops_endpoints_no_config_names_after_the_grace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
