@@ -473,18 +473,15 @@ cg_pick_t cg_proxy_balancer_pick(const cg_dest_t *d, int worker, const uint32_t 
 
     cg_pick_t p = {.endpoint = -1, .cluster = -1};
     if (d->nendpoints == 0) return p;
-    for (int again = 0; again < 2; again++) {
-        refresh(d, v, now);
-        if (v->nhealthy == 0) {
-            /* panic is off: rather than failing outright, try the longest-ejected endpoint */
-            p.endpoint = nte ? oldest_ejected(d, te, nte) : v->panic_ep;
-            p.panic = 1;
-            break;
-        }
+    /* The view is not checked against the endpoint's own state: a pick racing an ejection
+     * on another worker may still take it, as it could when the state was read per pick. */
+    refresh(d, v, now);
+    if (v->nhealthy == 0) {
+        /* panic is off: rather than failing outright, try the longest-ejected endpoint */
+        p.endpoint = nte ? oldest_ejected(d, te, nte) : v->panic_ep;
+        p.panic = 1;
+    } else {
         p.endpoint = nte ? retry_pick(d, v, te, nte, tc, ntc, random) : first_pick(d, v, random);
-        /* a health change whose epoch bump is still on its way: rebuild once */
-        if (p.endpoint >= 0 && cg_proxy_endpoint_available(&d->endpoints[p.endpoint], now)) break;
-        v->built = 0;
     }
     if (p.endpoint < 0) p.endpoint = oldest_ejected(d, te, nte);
     p.repeat = (uint8_t)was_tried(te, nte, (size_t)p.endpoint);
