@@ -41,17 +41,22 @@ static const char weighted_json[] =
     "\"weights\":[{\"cluster\":\"c1\",\"weight\":75},{\"cluster\":\"c2\",\"weight\":25},{"
     "\"cluster\":\"c3\",\"weight\":0}]," POLICY "}]}";
 
-static cg_config_t *compile(const char *json)
+static cg_config_t *compile_len(const char *json, size_t len)
 {
     cg_buf_t errors = {0};
     cg_snapshot_t *s = NULL;
-    if (cg_snapshot_decode_json(json, strlen(json), &s, &errors))
+    if (cg_snapshot_decode_json(json, len, &s, &errors))
         fail_msg("decode: %.*s", (int)errors.len, errors.base);
     cg_config_t *c = NULL;
     if (cg_proxy_config_compile(s, &c, &errors))
         fail_msg("compile: %.*s", (int)errors.len, errors.base);
     cg_buf_free(&errors);
     return c;
+}
+
+static cg_config_t *compile(const char *json)
+{
+    return compile_len(json, strlen(json));
 }
 
 static void reset_health(cg_dest_t *d)
@@ -318,14 +323,7 @@ static cg_config_t *compile_big(void)
             c < 500 ? 1 : 0);
     }
     cg_buf_printf(&j, "]," POLICY "}]}");
-    cg_buf_t errors = {0};
-    cg_snapshot_t *s = NULL;
-    if (cg_snapshot_decode_json(j.base, j.len, &s, &errors))
-        fail_msg("decode: %.*s", (int)errors.len, errors.base);
-    cg_config_t *c = NULL;
-    if (cg_proxy_config_compile(s, &c, &errors))
-        fail_msg("compile: %.*s", (int)errors.len, errors.base);
-    cg_buf_free(&errors);
+    cg_config_t *c = compile_len(j.base, j.len);
     cg_buf_free(&j);
     return c;
 }
@@ -417,6 +415,61 @@ test_100k_endpoints_get_traffic_by_weight_and_health_events_change_the_sets(void
     cg_proxy_config_unref(c);
 }
 
+/* Weighted mode past the old 64-cluster cap: 300 clusters of 3 endpoints, weights 1..7. */
+static void test_weighted_splits_exactly_over_hundreds_of_clusters(void **state)
+{
+    enum { NC = 300, PER = 3 };
+    cg_buf_t j = {0};
+    cg_buf_printf(&j,
+                  "{\"version\":1,\"address\":\"127.0.0.1\",\"servers\":[],"
+                  "\"destinations\":[{\"name\":\"bal-wbig\",\"mode\":\"weighted\",\"endpoints\":[");
+    for (int e = 0; e < NC * PER; e++)
+        cg_buf_printf(&j,
+                      "%s{\"address\":\"10.9.%d.%d\",\"port\":80,\"cluster\":\"k%d\",\"weight\":1,"
+                      "\"priority\":0}",
+                      e ? "," : "", e >> 8, e & 255, e / PER);
+    cg_buf_printf(&j, "],\"weights\":[");
+    uint64_t cycle = 0;
+    for (int k = 0; k < NC; k++) {
+        cg_buf_printf(&j, "%s{\"cluster\":\"k%d\",\"weight\":%d}", k ? "," : "", k, 1 + k % 7);
+        cycle += 1 + k % 7;
+    }
+    cg_buf_printf(&j, "]," POLICY "}]}");
+    cg_config_t *c = compile_len(j.base, j.len);
+    cg_buf_free(&j);
+    const cg_dest_t *d = &c->dests[0];
+    int per_cluster[NC] = {0}, per_ep[NC * PER] = {0};
+    for (uint64_t i = 0; i < 3 * PER * cycle; i++) {
+        cg_pick_t p = cg_proxy_balancer_pick(d, 0, NULL, 0, -1, 1000, i);
+        assert_true(p.cluster >= 0 && p.cluster < NC);
+        assert_int_equal(p.endpoint / PER, p.cluster);
+        per_cluster[p.cluster]++;
+        per_ep[p.endpoint]++;
+    }
+    for (int k = 0; k < NC; k++) {
+        assert_int_equal(per_cluster[k], 3 * PER * (1 + k % 7)); /* strict split, cluster 299 too */
+        for (int e = 0; e < PER; e++)
+            assert_int_equal(per_ep[k * PER + e], 3 * (1 + k % 7)); /* round-robin */
+    }
+    /* a retry in cluster 250 moves to its untried endpoints, then repeats */
+    uint32_t tried[3] = {250 * PER};
+    cg_pick_t p = cg_proxy_balancer_pick(d, 0, tried, 1, 250, 1000, 1);
+    assert_int_equal(p.endpoint / PER, 250);
+    assert_false(p.repeat);
+    tried[1] = (uint32_t)p.endpoint;
+    p = cg_proxy_balancer_pick(d, 0, tried, 2, 250, 1000, 1);
+    assert_int_equal(p.endpoint / PER, 250);
+    assert_false(p.repeat);
+    assert_true(p.endpoint != (int)tried[0] && p.endpoint != (int)tried[1]);
+    tried[2] = (uint32_t)p.endpoint;
+    p = cg_proxy_balancer_pick(d, 0, tried, 3, 250, 1000, 1);
+    assert_int_equal(p.endpoint / PER, 250);
+    assert_true(p.repeat);
+    /* a cluster index from nowhere answers nothing rather than reading past the table */
+    assert_int_equal(cg_proxy_balancer_pick(d, 0, tried, 1, NC, 1000, 1).endpoint, -1);
+    cg_proxy_config_unref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_panic_prefers_untried_and_oldest_ejection),
         cmocka_unit_test(test_outlier_results_eject_and_return),
         cmocka_unit_test(test_weighted_is_strict_and_stays_in_its_cluster),
+        cmocka_unit_test(test_weighted_splits_exactly_over_hundreds_of_clusters),
         cmocka_unit_test(
             test_100k_endpoints_get_traffic_by_weight_and_health_events_change_the_sets),
     };
