@@ -29,6 +29,7 @@ struct cg_bal_dest {
     uint64_t total[NP];    /* weight of each priority */
     uint32_t *byweight;    /* per priority, heaviest first, then by index */
     uint32_t *bycluster;   /* per priority, by cluster id, then by index */
+    uint32_t *weight;      /* per endpoint: its weight, packed for rebuilds */
     uint32_t *group;       /* per endpoint: dense id of (cluster, priority), by cluster first */
     uint32_t *cgroup;      /* cluster id c owns groups [cgroup[c], cgroup[c + 1]) */
     uint8_t *gprio;        /* per group */
@@ -206,6 +207,7 @@ void cg_proxy_balancer_prepare(cg_dest_t *d, int nworkers)
     /* groups: (cluster, priority), numbered by cluster first so a cluster's are adjacent */
     o = sorted(d, BY_CID_PRIO);
     b->group = cg_xcalloc(n1, sizeof(uint32_t));
+    b->weight = cg_xcalloc(n1, sizeof(uint32_t));
     b->gprio = cg_xcalloc(n1, 1);
     b->cgroup = cg_xcalloc(b->ncids + 1, sizeof(uint32_t));
     for (size_t i = 0; i < n; i++) {
@@ -224,6 +226,7 @@ void cg_proxy_balancer_prepare(cg_dest_t *d, int nworkers)
     for (size_t e = 0; e < n; e++) {
         b->poff[d->endpoints[e].priority + 1]++;
         b->total[d->endpoints[e].priority] += d->endpoints[e].weight;
+        b->weight[e] = d->endpoints[e].weight;
     }
     for (uint32_t p = 0; p < NP; p++) b->poff[p + 1] += b->poff[p];
     if (d->mode == CG_DEST_WEIGHTED) prepare_weighted(d, b);
@@ -267,6 +270,7 @@ void cg_proxy_balancer_release(cg_dest_t *d)
     free(b->byweight);
     free(b->bycluster);
     free(b->group);
+    free(b->weight);
     free(b->cgroup);
     free(b->gprio);
     free(b->corder);
@@ -288,6 +292,7 @@ static void rebuild(const cg_dest_t *d, struct cg_bal_view *v, uint64_t now)
     v->panic_ep = -1;
     uint64_t panic_at = UINT64_MAX;
     for (size_t e = 0; e < d->nendpoints; e++) {
+        if (e + 8 < d->nendpoints) __builtin_prefetch(d->endpoints[e + 8].stats);
         const cg_ep_stats_t *st = d->endpoints[e].stats;
         int unhealthy = __atomic_load_n(&st->hc_unhealthy, __ATOMIC_RELAXED);
         uint64_t until = __atomic_load_n(&st->ejected_until_ms, __ATOMIC_RELAXED);
@@ -315,7 +320,7 @@ static void rebuild(const cg_dest_t *d, struct cg_bal_view *v, uint64_t now)
             if (v->epos[e] == NONE) continue;
             if (v->gend[g] == 0) v->gstart[g] = k;
             v->gend[g] = k + 1;
-            sum += d->endpoints[e].weight;
+            sum += b->weight[e];
             v->cidx[off + k] = e;
             v->csum[off + k] = sum;
             v->epos[e] = k++;
@@ -327,7 +332,7 @@ static void rebuild(const cg_dest_t *d, struct cg_bal_view *v, uint64_t now)
             uint32_t e = b->byweight[i];
             if (v->epos[e] == NONE) continue;
             v->rr[off + k] = e;
-            cg_lb_iwrr_push(v->levels + off, &nl, d->endpoints[e].weight, k);
+            cg_lb_iwrr_push(v->levels + off, &nl, b->weight[e], k);
             k++;
         }
         v->nlevels[p] = nl;
