@@ -80,6 +80,7 @@ int main(int argc, char **argv)
         t0 = cg_clock_mono_us();
         for (int i = 0; i < rebuilds; i++) {
             cg_proxy_ep_stats_set_unhealthy(d->endpoints[0].stats, (uint8_t)(i & 1));
+            now += CG_BAL_REBUILD_EVERY_MS; /* a large destination rebuilds once per interval */
             sink +=
                 (uint64_t)cg_proxy_balancer_pick(d, 0, NULL, 0, -1, now, splitmix(&seed)).endpoint;
         }

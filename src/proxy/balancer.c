@@ -46,7 +46,9 @@ struct cg_bal_dest {
 struct cg_bal_view {
     uint64_t epoch;       /* the destination's health epoch this was built from */
     uint64_t next_expiry; /* the earliest ejection end seen in the future; UINT64_MAX: none */
+    uint64_t built_ms;
     uint8_t built, any_load;
+    uint8_t unsure; /* health moved since the build, and the rebuild waits (a large destination) */
     uint32_t nhealthy;
     int panic_ep; /* with nhealthy 0: the endpoint whose unavailability ends first */
     uint32_t load[NP];
@@ -342,13 +344,22 @@ static void rebuild(const cg_dest_t *d, struct cg_bal_view *v, uint64_t now)
     v->any_load = 0;
     for (uint32_t p = 0; p < b->np; p++) v->any_load |= v->load[p] != 0;
     v->built = 1;
+    v->built_ms = now;
+    v->unsure = 0;
 }
 
-static void refresh(const cg_dest_t *d, struct cg_bal_view *v, uint64_t now)
+/* must: rebuild now if stale, even a large destination within its rebuild interval. */
+static void refresh(const cg_dest_t *d, struct cg_bal_view *v, uint64_t now, int must)
 {
-    if (!v->built || now >= v->next_expiry ||
-        __atomic_load_n(d->health_epoch, __ATOMIC_ACQUIRE) != v->epoch)
-        rebuild(d, v, now);
+    if (v->built && now < v->next_expiry &&
+        __atomic_load_n(d->health_epoch, __ATOMIC_ACQUIRE) == v->epoch)
+        return;
+    if (!must && v->built && d->nendpoints >= CG_BAL_REBUILD_SMALL &&
+        now < v->built_ms + CG_BAL_REBUILD_EVERY_MS) {
+        v->unsure = 1;
+        return;
+    }
+    rebuild(d, v, now);
 }
 
 /* ---- picks */
@@ -478,9 +489,23 @@ cg_pick_t cg_proxy_balancer_pick(const cg_dest_t *d, int worker, const uint32_t 
 
     cg_pick_t p = {.endpoint = -1, .cluster = -1};
     if (d->nendpoints == 0) return p;
-    /* The view is not checked against the endpoint's own state: a pick racing an ejection
-     * on another worker may still take it, as it could when the state was read per pick. */
-    refresh(d, v, now);
+    /* A sure view is not checked against the endpoint's own state: a pick racing an ejection
+     * on another worker may still take it, as it could when the state was read per pick.
+     * Retries rebuild at once: they are rare, and their draw is random. */
+    refresh(d, v, now, nte > 0);
+    if (v->unsure) {
+        /* check each draw, draw again past what became unavailable, rebuild after a few */
+        p.endpoint = v->nhealthy ? first_pick(d, v, random) : -1;
+        for (int k = 0; k < 8 && p.endpoint >= 0 &&
+                        !cg_proxy_endpoint_available(&d->endpoints[p.endpoint], now);
+             k++) {
+            random = random >> 7 | random << 57;
+            p.endpoint = first_pick(d, v, random);
+        }
+        if (p.endpoint >= 0 && cg_proxy_endpoint_available(&d->endpoints[p.endpoint], now))
+            return p;
+        refresh(d, v, now, 1);
+    }
     if (v->nhealthy == 0) {
         /* panic is off: rather than failing outright, try the longest-ejected endpoint */
         p.endpoint = nte ? oldest_ejected(d, te, nte) : v->panic_ep;

@@ -4,7 +4,8 @@
  *
  * Each worker keeps, per destination, the healthy endpoints of each priority, rebuilt when
  * the destination's health epoch moves (every ejection, return and health-check verdict
- * bumps it) or when the earliest ejection it saw ends; never per request. A first pick is
+ * bumps it) or when the earliest ejection it saw ends; never per request (and, for a large
+ * destination, at most once per CG_BAL_REBUILD_EVERY_MS). A first pick is
  * O(1) whatever the endpoint count; a retry is O(log n + tries^2). */
 #ifndef CG_PROXY_BALANCER_H
 #define CG_PROXY_BALANCER_H
@@ -15,6 +16,12 @@
 #include <stdint.h>
 
 #define CG_MAX_TRIES 16
+/* A destination this large rebuilds a worker's view at most once per interval (a rebuild is
+ * O(n): about 2 ms at 100k endpoints); in between, first picks check the endpoint's own state
+ * and draw again past one that became unavailable, and an endpoint that came back waits at
+ * most the interval for traffic. Smaller ones rebuild on every health change. */
+#define CG_BAL_REBUILD_SMALL    4096
+#define CG_BAL_REBUILD_EVERY_MS 50
 
 typedef struct cg_pick {
     int endpoint;   /* index, or -1: nothing to send to (503 UH) */

@@ -387,6 +387,28 @@ test_100k_endpoints_get_traffic_by_weight_and_health_events_change_the_sets(void
     assert_two_cycles(d, counts, 0, back, "ejection over");
     assert_int_equal(counts[x], 2 * ep->weight);
 
+    /* a destination this large rebuilds at most once per interval: in between, an endpoint
+     * that fails is skipped at once, and one that comes back waits for the next rebuild */
+    int y = 88888, z = 99999;
+    assert_true(y % 97 && y % 101 && z % 97 && z % 101);
+    uint64_t t = back + CG_BAL_REBUILD_EVERY_MS;
+    cg_proxy_ep_stats_set_unhealthy(d->endpoints[y].stats, 1);
+    assert_two_cycles(d, counts, 0, t, "y down (rebuilt)");
+    cg_proxy_ep_stats_set_unhealthy(d->endpoints[z].stats, 1);
+    assert_two_cycles(d, counts, 0, t + 1, "z down too (skipped)");
+    cg_proxy_ep_stats_set_unhealthy(d->endpoints[z].stats, 0);
+    cg_proxy_ep_stats_set_unhealthy(d->endpoints[y].stats, 0);
+    uint64_t seed = 5;
+    for (int i = 0; i < 2 * BIG * 5; i++) { /* more than a cycle: weights are at most 5 */
+        int e = cg_proxy_balancer_pick(d, 0, NULL, 0, -1, t + CG_BAL_REBUILD_EVERY_MS - 1,
+                                       next_random(&seed))
+                    .endpoint;
+        assert_int_not_equal(e, y);
+    }
+    assert_two_cycles(d, counts, 0, t + CG_BAL_REBUILD_EVERY_MS, "y back");
+    assert_int_equal(counts[y], 2 * d->endpoints[y].weight);
+    back = t + CG_BAL_REBUILD_EVERY_MS;
+
     /* the whole local priority fails its health checks: the remote one takes everything */
     for (int e = 0; e < BIG; e++)
         if (big_priority(e) == 0) cg_proxy_ep_stats_set_unhealthy(d->endpoints[e].stats, 1);
@@ -397,7 +419,7 @@ test_100k_endpoints_get_traffic_by_weight_and_health_events_change_the_sets(void
         if (big_priority(e) == 0 && e % 101)
             cg_proxy_ep_stats_set_unhealthy(d->endpoints[e].stats, 0);
     uint32_t tried[2] = {60001, 70001}; /* clusters 600 and 700 */
-    uint64_t seed = 9;
+    seed = 9;
     memset(counts, 0, BIG * sizeof(*counts));
     for (int i = 0; i < 20000; i++) {
         cg_pick_t p = cg_proxy_balancer_pick(d, 0, tried, 2, -1, back, next_random(&seed));
