@@ -348,12 +348,16 @@ static void rebuild(const cg_dest_t *d, struct cg_bal_view *v, uint64_t now)
     v->unsure = 0;
 }
 
-/* must: rebuild now if stale, even a large destination within its rebuild interval. */
-static void refresh(const cg_dest_t *d, struct cg_bal_view *v, uint64_t now, int must)
+static inline int fresh(const cg_dest_t *d, const struct cg_bal_view *v, uint64_t now)
 {
-    if (v->built && now < v->next_expiry &&
-        __atomic_load_n(d->health_epoch, __ATOMIC_ACQUIRE) == v->epoch)
-        return;
+    return v->built && now < v->next_expiry &&
+           __atomic_load_n(d->health_epoch, __ATOMIC_ACQUIRE) == v->epoch;
+}
+
+/* The view is stale. must: rebuild now, even a large destination within its interval. */
+static __attribute__((noinline)) void refresh(const cg_dest_t *d, struct cg_bal_view *v,
+                                              uint64_t now, int must)
+{
     if (!must && v->built && d->nendpoints >= CG_BAL_REBUILD_SMALL &&
         now < v->built_ms + CG_BAL_REBUILD_EVERY_MS) {
         v->unsure = 1;
@@ -472,6 +476,21 @@ static cg_pick_t pick_weighted(const cg_dest_t *d, struct cg_bal_view *v, const 
     return p;
 }
 
+/* A first pick from a view that health has moved past: check each draw, draw again past
+ * what became unavailable, and rebuild after a few misses (then -1: pick as usual). */
+static __attribute__((noinline)) int pick_unsure(const cg_dest_t *d, struct cg_bal_view *v,
+                                                 uint64_t now, uint64_t random)
+{
+    int e = v->nhealthy ? first_pick(d, v, random) : -1;
+    for (int k = 0; k < 8 && e >= 0 && !cg_proxy_endpoint_available(&d->endpoints[e], now); k++) {
+        random = random >> 7 | random << 57;
+        e = first_pick(d, v, random);
+    }
+    if (e >= 0 && cg_proxy_endpoint_available(&d->endpoints[e], now)) return e;
+    refresh(d, v, now, 1);
+    return -1;
+}
+
 cg_pick_t cg_proxy_balancer_pick(const cg_dest_t *d, int worker, const uint32_t *tried,
                                  size_t ntried, int cluster, uint64_t now, uint64_t random)
 {
@@ -492,20 +511,8 @@ cg_pick_t cg_proxy_balancer_pick(const cg_dest_t *d, int worker, const uint32_t 
     /* A sure view is not checked against the endpoint's own state: a pick racing an ejection
      * on another worker may still take it, as it could when the state was read per pick.
      * Retries rebuild at once: they are rare, and their draw is random. */
-    refresh(d, v, now, nte > 0);
-    if (v->unsure) {
-        /* check each draw, draw again past what became unavailable, rebuild after a few */
-        p.endpoint = v->nhealthy ? first_pick(d, v, random) : -1;
-        for (int k = 0; k < 8 && p.endpoint >= 0 &&
-                        !cg_proxy_endpoint_available(&d->endpoints[p.endpoint], now);
-             k++) {
-            random = random >> 7 | random << 57;
-            p.endpoint = first_pick(d, v, random);
-        }
-        if (p.endpoint >= 0 && cg_proxy_endpoint_available(&d->endpoints[p.endpoint], now))
-            return p;
-        refresh(d, v, now, 1);
-    }
+    if (!fresh(d, v, now)) refresh(d, v, now, nte > 0);
+    if (v->unsure && (p.endpoint = pick_unsure(d, v, now, random)) >= 0) return p;
     if (v->nhealthy == 0) {
         /* panic is off: rather than failing outright, try the longest-ejected endpoint */
         p.endpoint = nte ? oldest_ejected(d, te, nte) : v->panic_ep;
