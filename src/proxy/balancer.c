@@ -476,17 +476,18 @@ static cg_pick_t pick_weighted(const cg_dest_t *d, struct cg_bal_view *v, const 
     return p;
 }
 
-/* A first pick from a view that health has moved past: check each draw, draw again past
- * what became unavailable, and rebuild after a few misses (then -1: pick as usual). */
+/* A pick from a view that health has moved past: check each draw, draw again past what
+ * became unavailable, and rebuild after a few misses (then -1: pick as usual). */
 static __attribute__((noinline)) int pick_unsure(const cg_dest_t *d, struct cg_bal_view *v,
-                                                 uint64_t now, uint64_t random)
+                                                 const uint32_t *te, size_t nte, const uint32_t *tc,
+                                                 size_t ntc, uint64_t now, uint64_t random)
 {
-    int e = v->nhealthy ? first_pick(d, v, random) : -1;
-    for (int k = 0; k < 8 && e >= 0 && !cg_proxy_endpoint_available(&d->endpoints[e], now); k++) {
+    int e = -1;
+    for (int k = 0; k < 8 && v->nhealthy; k++) {
+        e = nte ? retry_pick(d, v, te, nte, tc, ntc, random) : first_pick(d, v, random);
+        if (e >= 0 && cg_proxy_endpoint_available(&d->endpoints[e], now)) return e;
         random = random >> 7 | random << 57;
-        e = first_pick(d, v, random);
     }
-    if (e >= 0 && cg_proxy_endpoint_available(&d->endpoints[e], now)) return e;
     refresh(d, v, now, 1);
     return -1;
 }
@@ -509,10 +510,12 @@ cg_pick_t cg_proxy_balancer_pick(const cg_dest_t *d, int worker, const uint32_t 
     cg_pick_t p = {.endpoint = -1, .cluster = -1};
     if (d->nendpoints == 0) return p;
     /* A sure view is not checked against the endpoint's own state: a pick racing an ejection
-     * on another worker may still take it, as it could when the state was read per pick.
-     * Retries rebuild at once: they are rare, and their draw is random. */
-    if (!fresh(d, v, now)) refresh(d, v, now, nte > 0);
-    if (v->unsure && (p.endpoint = pick_unsure(d, v, now, random)) >= 0) return p;
+     * on another worker may still take it, as it could when the state was read per pick. */
+    if (!fresh(d, v, now)) refresh(d, v, now, 0);
+    if (v->unsure && (p.endpoint = pick_unsure(d, v, te, nte, tc, ntc, now, random)) >= 0) {
+        p.repeat = (uint8_t)was_tried(te, nte, (size_t)p.endpoint);
+        return p;
+    }
     if (v->nhealthy == 0) {
         /* panic is off: rather than failing outright, try the longest-ejected endpoint */
         p.endpoint = nte ? oldest_ejected(d, te, nte) : v->panic_ep;

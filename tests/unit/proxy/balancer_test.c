@@ -414,10 +414,12 @@ test_100k_endpoints_get_traffic_by_weight_and_health_events_change_the_sets(void
         if (big_priority(e) == 0) cg_proxy_ep_stats_set_unhealthy(d->endpoints[e].stats, 1);
     assert_two_cycles(d, counts, 1, back, "all remote");
 
-    /* retries: never a tried cluster while others are healthy, never an unavailable endpoint */
+    /* retries: never a tried cluster while others are healthy, never an unavailable endpoint
+     * (once the local priority is back, after the rebuild interval) */
     for (int e = 0; e < BIG; e++)
         if (big_priority(e) == 0 && e % 101)
             cg_proxy_ep_stats_set_unhealthy(d->endpoints[e].stats, 0);
+    back += CG_BAL_REBUILD_EVERY_MS;
     uint32_t tried[2] = {60001, 70001}; /* clusters 600 and 700 */
     seed = 9;
     memset(counts, 0, BIG * sizeof(*counts));
@@ -433,6 +435,14 @@ test_100k_endpoints_get_traffic_by_weight_and_health_events_change_the_sets(void
     /* and they spread over the other local clusters (about 40 each) */
     for (int k = 500; k < BIG_CLUSTERS; k++)
         if (k != 600 && k != 700 && counts[k] == 0) fail_msg("cluster %d got no retry", k);
+    /* cluster 800 fails within the rebuild interval: retries skip it all the same */
+    for (int e = 800 * BIG_PER; e < 801 * BIG_PER; e++)
+        cg_proxy_ep_stats_set_unhealthy(d->endpoints[e].stats, 1);
+    for (int i = 0; i < 20000; i++) {
+        cg_pick_t p = cg_proxy_balancer_pick(d, 0, tried, 2, -1, back + 1, next_random(&seed));
+        assert_true(cg_proxy_endpoint_available(&d->endpoints[p.endpoint], back + 1));
+        assert_int_not_equal(p.endpoint / BIG_PER, 800);
+    }
     free(counts);
     cg_proxy_config_unref(c);
 }
