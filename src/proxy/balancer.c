@@ -401,7 +401,8 @@ static int oldest_ejected(const cg_dest_t *d, const uint32_t *tried, size_t ntri
     return best;
 }
 
-static int first_pick(const cg_dest_t *d, struct cg_bal_view *v, uint64_t random)
+static inline __attribute__((always_inline)) int first_pick(const cg_dest_t *d,
+                                                            struct cg_bal_view *v, uint64_t random)
 {
     const struct cg_bal_dest *b = d->bal;
     int prio = -1;
