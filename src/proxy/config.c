@@ -1,9 +1,11 @@
 /* Compiling a snapshot into request-path tables. */
 #include "proxy/config.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/list.h"
 #include "lb/priority.h"
+#include "proxy/balancer.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -12,20 +14,29 @@
 
 typedef struct stats_entry {
     struct stats_entry *next;
-    uint64_t hash; /* of dest and endpoint */
-    char *dest, *endpoint;
+    uint64_t hash;         /* of dest and endpoint */
+    char *dest, *endpoint; /* endpoint "": the destination's own entry, holding its epoch */
+    uint32_t refs;         /* configs naming it */
+    uint64_t unref_ms;     /* when refs last fell to 0 (or the entry was made) */
+    uint64_t epoch;        /* the destination's entry: its health epoch */
     cg_ep_stats_t st;
 } stats_entry_t;
 
 int cg_proxy_nworkers = 1;
 
-/* The registry only grows (stats outlive configs): a list to visit, newest first, and the same
- * entries in an open-addressing table, so that compiling 100,000 endpoints is not 100,000
- * list walks. All under stats_lock. */
+/* The registry: a list to visit, newest first, and the same entries in an open-addressing
+ * table, so that compiling 100,000 endpoints is not 100,000 list walks. All under
+ * stats_lock. Configs hold references; the sweep at each compile drops what no config has
+ * named for the grace period, so the registry (and /metrics) follows the live configs. */
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static stats_entry_t *stats_head;
 static stats_entry_t **stats_slots; /* NULL = free; at most half are used */
 static size_t stats_cap, stats_len;
+
+static uint64_t now_ms(void)
+{
+    return cg_clock_mono_us() / 1000;
+}
 
 static uint64_t stats_hash(const char *dest, const char *endpoint)
 {
@@ -39,6 +50,14 @@ static void stats_slot_put(stats_entry_t *e)
     stats_slots[i] = e;
 }
 
+static void stats_rehash(size_t cap)
+{
+    free(stats_slots);
+    stats_cap = cap;
+    stats_slots = cg_xcalloc(stats_cap, sizeof(*stats_slots));
+    for (stats_entry_t *o = stats_head; o; o = o->next) stats_slot_put(o);
+}
+
 static stats_entry_t *stats_find(uint64_t h, const char *dest, const char *endpoint)
 {
     if (stats_cap == 0) return NULL;
@@ -49,28 +68,31 @@ static stats_entry_t *stats_find(uint64_t h, const char *dest, const char *endpo
     return NULL;
 }
 
-cg_ep_stats_t *cg_proxy_ep_stats_get(const char *dest, const char *endpoint)
+/* Under stats_lock. */
+static stats_entry_t *stats_lookup(const char *dest, const char *endpoint)
 {
     uint64_t h = stats_hash(dest, endpoint);
-    pthread_mutex_lock(&stats_lock);
     stats_entry_t *e = stats_find(h, dest, endpoint);
-    if (!e) {
-        if (2 * (stats_len + 1) > stats_cap) {
-            free(stats_slots);
-            stats_cap = stats_cap ? 2 * stats_cap : 64;
-            stats_slots = cg_xcalloc(stats_cap, sizeof(*stats_slots));
-            for (stats_entry_t *o = stats_head; o; o = o->next) stats_slot_put(o);
-        }
-        e = cg_xcalloc(1, sizeof(*e));
-        pthread_mutex_init(&e->st.lock, NULL);
-        e->hash = h;
-        e->dest = cg_xstrdup(dest);
-        e->endpoint = cg_xstrdup(endpoint);
-        e->next = stats_head;
-        stats_head = e;
-        stats_slot_put(e);
-        stats_len++;
-    }
+    if (e) return e;
+    if (2 * (stats_len + 1) > stats_cap) stats_rehash(stats_cap ? 2 * stats_cap : 64);
+    e = cg_xcalloc(1, sizeof(*e));
+    pthread_mutex_init(&e->st.lock, NULL);
+    e->hash = h;
+    e->dest = cg_xstrdup(dest);
+    e->endpoint = cg_xstrdup(endpoint);
+    e->unref_ms = now_ms(); /* a grace period from birth: a caller may hold it unreferenced */
+    e->st.health_epoch = &e->epoch;
+    e->next = stats_head;
+    stats_head = e;
+    stats_slot_put(e);
+    stats_len++;
+    return e;
+}
+
+cg_ep_stats_t *cg_proxy_ep_stats_get(const char *dest, const char *endpoint)
+{
+    pthread_mutex_lock(&stats_lock);
+    stats_entry_t *e = stats_lookup(dest, endpoint);
     pthread_mutex_unlock(&stats_lock);
     return &e->st;
 }
@@ -78,7 +100,77 @@ cg_ep_stats_t *cg_proxy_ep_stats_get(const char *dest, const char *endpoint)
 void cg_proxy_ep_stats_foreach(cg_ep_stats_visit_cb cb, void *ctx)
 {
     pthread_mutex_lock(&stats_lock);
-    for (stats_entry_t *e = stats_head; e; e = e->next) cb(ctx, e->dest, e->endpoint, &e->st);
+    for (stats_entry_t *e = stats_head; e; e = e->next)
+        if (e->endpoint[0]) cb(ctx, e->dest, e->endpoint, &e->st);
+    pthread_mutex_unlock(&stats_lock);
+}
+
+size_t cg_proxy_ep_stats_sweep(uint64_t now)
+{
+    pthread_mutex_lock(&stats_lock);
+    size_t dropped = 0;
+    for (stats_entry_t **pe = &stats_head; *pe;) {
+        stats_entry_t *e = *pe;
+        if (e->refs || now < e->unref_ms + CG_EP_STATS_GRACE_MS) {
+            pe = &e->next;
+            continue;
+        }
+        *pe = e->next;
+        pthread_mutex_destroy(&e->st.lock);
+        free(e->dest);
+        free(e->endpoint);
+        free(e);
+        dropped++;
+    }
+    stats_len -= dropped;
+    if (dropped) stats_rehash(stats_cap);
+    size_t left = stats_len;
+    pthread_mutex_unlock(&stats_lock);
+    return left;
+}
+
+static void bump(cg_ep_stats_t *st)
+{
+    __atomic_fetch_add(__atomic_load_n(&st->health_epoch, __ATOMIC_ACQUIRE), 1, __ATOMIC_RELEASE);
+}
+
+void cg_proxy_ep_stats_set_ejected(cg_ep_stats_t *st, uint64_t until)
+{
+    if (__atomic_exchange_n(&st->ejected_until_ms, until, __ATOMIC_RELAXED) != until) bump(st);
+}
+
+void cg_proxy_ep_stats_set_unhealthy(cg_ep_stats_t *st, uint8_t unhealthy)
+{
+    if (__atomic_exchange_n(&st->hc_unhealthy, unhealthy, __ATOMIC_RELAXED) != unhealthy) bump(st);
+}
+
+/* A config's references: its destinations' own entries and their endpoints'. */
+static void dest_take_stats(cg_dest_t *d)
+{
+    pthread_mutex_lock(&stats_lock);
+    stats_entry_t *de = stats_lookup(d->name, "");
+    de->refs++;
+    d->health_epoch = &de->epoch;
+    for (size_t e = 0; e < d->nendpoints; e++) {
+        stats_entry_t *x = stats_lookup(d->name, d->endpoints[e].name);
+        x->refs++;
+        __atomic_store_n(&x->st.health_epoch, &de->epoch, __ATOMIC_RELEASE);
+        d->endpoints[e].stats = &x->st;
+    }
+    pthread_mutex_unlock(&stats_lock);
+}
+
+static void dest_drop_stats(cg_dest_t *d)
+{
+    if (!d->health_epoch) return;
+    uint64_t now = now_ms();
+    pthread_mutex_lock(&stats_lock);
+    stats_entry_t *de = cg_container_of(d->health_epoch, stats_entry_t, epoch);
+    if (--de->refs == 0) de->unref_ms = now;
+    for (size_t e = 0; e < d->nendpoints; e++) {
+        stats_entry_t *x = cg_container_of(d->endpoints[e].stats, stats_entry_t, st);
+        if (--x->refs == 0) x->unref_ms = now;
+    }
     pthread_mutex_unlock(&stats_lock);
 }
 
@@ -125,7 +217,8 @@ static int cluster_order(const void *a, const void *b)
     return r ? r : (x > y) - (x < y);
 }
 
-static int find_cluster(const cg_dest_cluster_t *cl, const size_t *order, size_t n, const char *name)
+static int find_cluster(const cg_dest_cluster_t *cl, const size_t *order, size_t n,
+                        const char *name)
 {
     if (!name) return -1;
     size_t lo = 0, hi = n;
@@ -137,8 +230,10 @@ static int find_cluster(const cg_dest_cluster_t *cl, const size_t *order, size_t
             while (mid + 1 < n && !strcmp(cl[order[mid + 1]].name, name)) mid++;
             return (int)order[mid];
         }
-        if (r < 0) lo = mid + 1;
-        else hi = mid;
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return -1;
 }
@@ -166,10 +261,8 @@ static void config_free(cg_config_t *c)
     free(c->listeners);
     for (size_t i = 0; i < c->ndests; i++) {
         cg_dest_t *d = &c->dests[i];
-        for (int w = 0; d->ws && w < cg_proxy_nworkers; w++) {
-            free(d->ws[w].swrr);
-            free(d->ws[w].cswrr);
-        }
+        cg_proxy_balancer_release(d);
+        dest_drop_stats(d);
         free(d->ws);
         free(d->clusters);
         free(d->endpoints);
@@ -249,11 +342,12 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
             ep->cluster = se->cluster;
             ep->region = se->region;
             ep->weight = se->weight ? se->weight : 1;
-            ep->priority = se->priority < CG_LB_MAX_PRIORITIES ? se->priority : CG_LB_MAX_PRIORITIES - 1;
+            ep->priority =
+                se->priority < CG_LB_MAX_PRIORITIES ? se->priority : CG_LB_MAX_PRIORITIES - 1;
             if (ep->priority + 1 > d->npriorities) d->npriorities = ep->priority + 1;
             ep->cluster_idx = -1;
-            ep->stats = cg_proxy_ep_stats_get(sd->name, ep->name);
         }
+        dest_take_stats(d);
         d->policy = &sd->policy;
         if (d->mode == CG_DEST_WEIGHTED) {
             d->nclusters = sd->nweights;
@@ -276,10 +370,7 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
             free(order);
         }
         d->ws = cg_xcalloc((size_t)cg_proxy_nworkers, sizeof(cg_dest_wstate_t));
-        for (int w = 0; w < cg_proxy_nworkers; w++) {
-            d->ws[w].swrr = cg_xcalloc(d->nendpoints, sizeof(int64_t));
-            d->ws[w].cswrr = cg_xcalloc(d->nclusters, sizeof(int64_t));
-        }
+        cg_proxy_balancer_prepare(d, cg_proxy_nworkers);
     }
 
     /* group servers by port: count first, so each listener gets just its own vhosts */
@@ -320,6 +411,7 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
     for (size_t i = 0; i < c->nlisteners; i++)
         qsort(c->listeners[i].vhosts, c->listeners[i].nvhosts, sizeof(cg_vhost_t), vhost_order);
     if (err) goto Error;
+    cg_proxy_ep_stats_sweep(now_ms()); /* after this config took its references */
     *out = c;
     return 0;
 

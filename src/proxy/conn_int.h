@@ -95,9 +95,9 @@ struct conn {
     uint8_t body_retained; /* every body byte so far is still in `in` (retry possible) */
     uint8_t retry_counted, backoff_wait, backoff_done, dest_counted;
     uint8_t ntried;
-    int8_t wcluster;
+    int32_t wcluster;
     uint16_t hops;
-    uint16_t tried[CG_MAX_TRIES];
+    uint32_t tried[CG_MAX_TRIES];
     uint16_t status;
     uint32_t flags;
     uint64_t start_us, start_wall_us, up_start_us;

@@ -375,7 +375,7 @@ void cg_proxy__start_attempt(conn_t *c)
     cg_dest_t *d = c->route->dest;
     cg_pick_t pk = cg_proxy_balancer_pick(d, w->id, c->tried, c->ntried, c->wcluster,
                                           w->loop.now_ms, rng_next(w));
-    if (c->ntried == 0) c->wcluster = (int8_t)pk.cluster;
+    if (c->ntried == 0) c->wcluster = (int32_t)pk.cluster;
     if (pk.endpoint < 0) {
         cg_proxy__attempt_end(c, 0);
         cg_proxy__local_reply(c, 503, CG_RF_UH, "no healthy upstream", 0);
@@ -397,7 +397,7 @@ void cg_proxy__start_attempt(conn_t *c)
     c->backoff_done = 0;
     const cg_endpoint_t *ep = &d->endpoints[pk.endpoint];
     c->ep = ep;
-    c->tried[c->ntried++] = (uint16_t)pk.endpoint;
+    c->tried[c->ntried++] = (uint32_t)pk.endpoint;
     if (c->ntried > 1 || c->retried_fresh) rewind_request(c);
     int err = 0;
     up_t *u = up_acquire(c, ep, c->retried_fresh, &err);

@@ -53,7 +53,7 @@ static void probe_done(cg_loop_t *loop, probe_t *p, cg_hc_outcome_t r)
 {
     probe_close(loop, p);
     if (cg_lb_hc_on_result(&p->st->hc, &p->cfg, r)) {
-        __atomic_store_n(&p->st->hc_unhealthy, p->st->hc.unhealthy, __ATOMIC_RELAXED);
+        cg_proxy_ep_stats_set_unhealthy(p->st, p->st->hc.unhealthy);
         if (p->st->hc.unhealthy)
             cg_log_warn("health check: %s (cluster %s) unhealthy (%s)", p->name, p->cluster,
                         r == CG_HC_BAD_STATUS ? "bad status" : "no answer");
@@ -157,7 +157,7 @@ static void probe_free(cg_loop_t *loop, probe_t *p)
 {
     probe_close(loop, p);
     /* an endpoint no longer checked is not held back by an old verdict */
-    __atomic_store_n(&p->st->hc_unhealthy, 0, __ATOMIC_RELAXED);
+    cg_proxy_ep_stats_set_unhealthy(p->st, 0);
     memset(&p->st->hc, 0, sizeof(p->st->hc));
     cg_list_unlink(&p->link);
     free(p);

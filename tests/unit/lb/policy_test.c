@@ -1,4 +1,4 @@
-/* Smooth weighted round-robin, outlier detection, active health state and retry arithmetic. */
+/* Outlier detection, active health state and retry arithmetic. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,34 +10,6 @@
 #include "lb/health.h"
 #include "lb/outlier.h"
 #include "lb/retry.h"
-#include "lb/swrr.h"
-
-static void test_swrr_is_smooth_and_weighted(void **state)
-{
-    int64_t cur[3] = {0};
-    uint32_t w[3] = {5, 1, 1};
-    char seq[8] = {0};
-    for (int i = 0; i < 7; i++) seq[i] = (char)('a' + cg_lb_swrr_pick(cur, w, NULL, 3));
-    /* nginx's documented sequence for 5/1/1: no burst of five a's */
-    assert_string_equal(seq, "aabacaa");
-    int counts[3] = {0};
-    for (int i = 0; i < 700; i++) counts[cg_lb_swrr_pick(cur, w, NULL, 3)]++;
-    assert_int_equal(counts[0], 500);
-    assert_int_equal(counts[1], 100);
-    assert_int_equal(counts[2], 100);
-}
-
-static void test_swrr_skips_ineligible(void **state)
-{
-    int64_t cur[3] = {0};
-    uint32_t w[3] = {1, 1, 1};
-    uint8_t el[3] = {1, 0, 1};
-    for (int i = 0; i < 10; i++) assert_int_not_equal(cg_lb_swrr_pick(cur, w, el, 3), 1);
-    uint8_t none[3] = {0, 0, 0};
-    assert_int_equal(cg_lb_swrr_pick(cur, w, none, 3), -1);
-    uint32_t zero[3] = {0, 0, 0};
-    assert_int_equal(cg_lb_swrr_pick(cur, zero, NULL, 3), -1);
-}
 
 static void test_outlier_ejects_after_consecutive_gateway_errors(void **state)
 {
@@ -237,8 +209,6 @@ static void test_retry_conditions(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_swrr_is_smooth_and_weighted),
-        cmocka_unit_test(test_swrr_skips_ineligible),
         cmocka_unit_test(test_outlier_ejects_after_consecutive_gateway_errors),
         cmocka_unit_test(test_outlier_ejection_grows_by_base_each_time_up_to_max),
         cmocka_unit_test(test_outlier_ejection_cap_need_not_be_a_multiple_of_base),

@@ -12,6 +12,7 @@
 #include "translate/snapshot.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define POLICY                                                                                     \
@@ -40,11 +41,11 @@ static const char weighted_json[] =
     "\"weights\":[{\"cluster\":\"c1\",\"weight\":75},{\"cluster\":\"c2\",\"weight\":25},{"
     "\"cluster\":\"c3\",\"weight\":0}]," POLICY "}]}";
 
-static cg_config_t *compile(const char *json)
+static cg_config_t *compile_len(const char *json, size_t len)
 {
     cg_buf_t errors = {0};
     cg_snapshot_t *s = NULL;
-    if (cg_snapshot_decode_json(json, strlen(json), &s, &errors))
+    if (cg_snapshot_decode_json(json, len, &s, &errors))
         fail_msg("decode: %.*s", (int)errors.len, errors.base);
     cg_config_t *c = NULL;
     if (cg_proxy_config_compile(s, &c, &errors))
@@ -53,12 +54,17 @@ static cg_config_t *compile(const char *json)
     return c;
 }
 
+static cg_config_t *compile(const char *json)
+{
+    return compile_len(json, strlen(json));
+}
+
 static void reset_health(cg_dest_t *d)
 {
     for (size_t i = 0; i < d->nendpoints; i++) {
         cg_ep_stats_t *st = d->endpoints[i].stats;
-        st->ejected_until_ms = 0;
-        st->hc_unhealthy = 0;
+        cg_proxy_ep_stats_set_ejected(st, 0);
+        cg_proxy_ep_stats_set_unhealthy(st, 0);
         st->streak = 0;
         memset(&st->outlier, 0, sizeof(st->outlier));
     }
@@ -114,7 +120,7 @@ static void test_half_the_local_clusters_down_spills_30_percent(void **state)
     cg_config_t *c = compile(auto_json);
     cg_dest_t *d = &c->dests[0];
     reset_health(d);
-    d->endpoints[0].stats->hc_unhealthy = 1;
+    cg_proxy_ep_stats_set_unhealthy(d->endpoints[0].stats, 1);
     double share[3];
     pick_shares(d, 1, share);
     assert_near(share[0], 0, "unhealthy c1a");
@@ -160,8 +166,10 @@ static void test_traffic_follows_envoys_priority_load_table(void **state)
     assert_int_equal(d->nendpoints, 8);
     for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
         reset_health(d);
-        for (int i = rows[r].healthy0; i < 4; i++) d->endpoints[i].stats->hc_unhealthy = 1;
-        for (int i = rows[r].healthy1; i < 4; i++) d->endpoints[4 + i].stats->hc_unhealthy = 1;
+        for (int i = rows[r].healthy0; i < 4; i++)
+            cg_proxy_ep_stats_set_unhealthy(d->endpoints[i].stats, 1);
+        for (int i = rows[r].healthy1; i < 4; i++)
+            cg_proxy_ep_stats_set_unhealthy(d->endpoints[4 + i].stats, 1);
         double share[8], prio[2] = {0, 0};
         pick_shares(d, 100 + r, share);
         for (int i = 0; i < 8; i++) {
@@ -201,7 +209,7 @@ static void test_endpoint_weights_set_the_split_inside_a_priority(void **state)
     assert_near(share[1], 30, "weight 3 of 10");
     assert_near(share[2], 10, "weight 1 of 10");
     /* a down endpoint's share goes to the others in proportion: 6:1 */
-    d->endpoints[1].stats->hc_unhealthy = 1;
+    cg_proxy_ep_stats_set_unhealthy(d->endpoints[1].stats, 1);
     pick_shares(d, 8, share);
     assert_near(share[0], 600.0 / 7, "weight 6 of 7");
     assert_near(share[1], 0, "down");
@@ -214,7 +222,7 @@ static void test_retry_goes_to_another_cluster_then_another_endpoint(void **stat
     cg_config_t *c = compile(auto_json);
     cg_dest_t *d = &c->dests[0];
     reset_health(d);
-    uint16_t tried[2] = {0};
+    uint32_t tried[2] = {0};
     cg_pick_t p = cg_proxy_balancer_pick(d, 0, tried, 1, -1, 1000, 7);
     assert_int_equal(p.endpoint, 1); /* untried local cluster first */
     assert_false(p.repeat);
@@ -222,7 +230,7 @@ static void test_retry_goes_to_another_cluster_then_another_endpoint(void **stat
     p = cg_proxy_balancer_pick(d, 0, tried, 2, -1, 1000, 7);
     assert_int_equal(p.endpoint, 2); /* then the remote one */
     /* an ejected endpoint is not retried while others can take it */
-    d->endpoints[2].stats->ejected_until_ms = 5000;
+    cg_proxy_ep_stats_set_ejected(d->endpoints[2].stats, 5000);
     p = cg_proxy_balancer_pick(d, 0, tried, 2, -1, 1000, 7);
     assert_true(p.repeat);
     assert_int_not_equal(p.endpoint, 2);
@@ -234,13 +242,13 @@ static void test_panic_prefers_untried_and_oldest_ejection(void **state)
     cg_config_t *c = compile(auto_json);
     cg_dest_t *d = &c->dests[0];
     reset_health(d);
-    d->endpoints[0].stats->ejected_until_ms = 9000;
-    d->endpoints[1].stats->ejected_until_ms = 8000;
-    d->endpoints[2].stats->ejected_until_ms = 7000;
+    cg_proxy_ep_stats_set_ejected(d->endpoints[0].stats, 9000);
+    cg_proxy_ep_stats_set_ejected(d->endpoints[1].stats, 8000);
+    cg_proxy_ep_stats_set_ejected(d->endpoints[2].stats, 7000);
     cg_pick_t p = cg_proxy_balancer_pick(d, 0, NULL, 0, -1, 1000, 1);
     assert_true(p.panic);
     assert_int_equal(p.endpoint, 2); /* ejection ends first */
-    uint16_t tried[1] = {2};
+    uint32_t tried[1] = {2};
     p = cg_proxy_balancer_pick(d, 0, tried, 1, -1, 1000, 1);
     assert_true(p.panic);
     assert_int_equal(p.endpoint, 1); /* a retry in panic still moves to another cluster */
@@ -272,7 +280,7 @@ static void test_weighted_is_strict_and_stays_in_its_cluster(void **state)
     cg_dest_t *d = &c->dests[0];
     reset_health(d);
     /* health plays no part: the dead cluster keeps its share */
-    d->endpoints[1].stats->hc_unhealthy = 1;
+    cg_proxy_ep_stats_set_unhealthy(d->endpoints[1].stats, 1);
     int per_cluster[3] = {0};
     for (int i = 0; i < 400; i++) {
         cg_pick_t p = cg_proxy_balancer_pick(d, 0, NULL, 0, -1, 1000, (uint64_t)i);
@@ -283,7 +291,7 @@ static void test_weighted_is_strict_and_stays_in_its_cluster(void **state)
     assert_int_equal(per_cluster[1], 100);
     assert_int_equal(per_cluster[2], 0);
     /* a retry repeats inside the chosen cluster */
-    uint16_t tried[1] = {1};
+    uint32_t tried[1] = {1};
     cg_pick_t p = cg_proxy_balancer_pick(d, 0, tried, 1, 1, 1000, 3);
     assert_int_equal(p.endpoint, 1);
     assert_true(p.repeat);
@@ -291,6 +299,206 @@ static void test_weighted_is_strict_and_stays_in_its_cluster(void **state)
     for (int i = 0; i < 5; i++)
         assert_int_equal(cg_proxy_balancer_result(d, &d->endpoints[0], 503, 1000), 0);
     assert_true(cg_proxy_endpoint_available(&d->endpoints[0], 1000));
+    cg_proxy_config_unref(c);
+}
+
+/* ---- at scale: 100,000 endpoints in 1,000 clusters of 100 */
+
+enum { BIG_CLUSTERS = 1000, BIG_PER = 100, BIG = BIG_CLUSTERS * BIG_PER };
+
+/* Clusters 500..999 are local (priority 0), so every local endpoint sits past index 50,000;
+ * weights 1..5. */
+static cg_config_t *compile_big(void)
+{
+    cg_buf_t j = {0};
+    cg_buf_printf(&j, "{\"version\":1,\"address\":\"127.0.0.1\",\"region\":\"r1\",\"servers\":[],"
+                      "\"destinations\":[{\"name\":\"bal-big\",\"mode\":\"auto\",\"endpoints\":[");
+    for (int e = 0; e < BIG; e++) {
+        int c = e / BIG_PER;
+        cg_buf_printf(
+            &j,
+            "%s{\"address\":\"10.%d.%d.%d\",\"port\":80,\"cluster\":\"c%d\",\"region\":\"%s\","
+            "\"weight\":%d,\"priority\":%d}",
+            e ? "," : "", e >> 16, (e >> 8) & 255, e & 255, c, c < 500 ? "r2" : "r1", 1 + e * 7 % 5,
+            c < 500 ? 1 : 0);
+    }
+    cg_buf_printf(&j, "]," POLICY "}]}");
+    cg_config_t *c = compile_len(j.base, j.len);
+    cg_buf_free(&j);
+    return c;
+}
+
+static int big_priority(int e)
+{
+    return e / BIG_PER < 500 ? 1 : 0;
+}
+
+/* Picks exactly two scheduler cycles of the available weight of priority `prio` and checks
+ * that every endpoint got twice its weight if available and of that priority, else none. */
+static void assert_two_cycles(const cg_dest_t *d, uint32_t *counts, int prio, uint64_t now,
+                              const char *what)
+{
+    uint64_t cycle = 0;
+    for (int e = 0; e < BIG; e++)
+        if (big_priority(e) == prio && cg_proxy_endpoint_available(&d->endpoints[e], now))
+            cycle += d->endpoints[e].weight;
+    assert_true(cycle > 0);
+    memset(counts, 0, BIG * sizeof(*counts));
+    uint64_t seed = 42;
+    for (uint64_t i = 0; i < 2 * cycle; i++) {
+        cg_pick_t p = cg_proxy_balancer_pick(d, 0, NULL, 0, -1, now, next_random(&seed));
+        assert_false(p.panic);
+        counts[p.endpoint]++;
+    }
+    for (int e = 0; e < BIG; e++) {
+        int live = big_priority(e) == prio && cg_proxy_endpoint_available(&d->endpoints[e], now);
+        uint32_t want = live ? 2 * d->endpoints[e].weight : 0;
+        if (counts[e] != want)
+            fail_msg("%s: endpoint %d got %u picks, want %u", what, e, counts[e], want);
+    }
+}
+
+static void
+test_100k_endpoints_get_traffic_by_weight_and_health_events_change_the_sets(void **state)
+{
+    cg_config_t *c = compile_big();
+    cg_dest_t *d = &c->dests[0];
+    assert_int_equal(d->nendpoints, BIG);
+    reset_health(d);
+    for (int e = 0; e < BIG; e++) {
+        if (e % 97 == 0) cg_proxy_ep_stats_set_ejected(d->endpoints[e].stats, 1000000000);
+        if (e % 101 == 0) cg_proxy_ep_stats_set_unhealthy(d->endpoints[e].stats, 1);
+    }
+    uint32_t *counts = calloc(BIG, sizeof(*counts));
+    /* the local priority is 98 % healthy: it takes everything, each endpoint by its weight */
+    assert_two_cycles(d, counts, 0, 1000, "all local");
+
+    /* an outlier ejection takes one endpoint out of the set ... */
+    int x = 77777;
+    assert_true(x % 97 && x % 101 && big_priority(x) == 0);
+    cg_endpoint_t *ep = &d->endpoints[x];
+    assert_int_equal(cg_proxy_balancer_result(d, ep, 503, 1000), 0);
+    assert_int_equal(cg_proxy_balancer_result(d, ep, 503, 1000), 0);
+    assert_int_equal(cg_proxy_balancer_result(d, ep, 503, 1000), 1);
+    assert_two_cycles(d, counts, 0, 1001, "one ejected");
+    assert_int_equal(counts[x], 0);
+    /* ... and its expiry puts it back (the probe) without any other event */
+    uint64_t back = ep->stats->ejected_until_ms;
+    assert_two_cycles(d, counts, 0, back, "ejection over");
+    assert_int_equal(counts[x], 2 * ep->weight);
+
+    /* a destination this large rebuilds at most once per interval: in between, an endpoint
+     * that fails is skipped at once, and one that comes back waits for the next rebuild */
+    int y = 88888, z = 99999;
+    assert_true(y % 97 && y % 101 && z % 97 && z % 101);
+    uint64_t t = back + CG_BAL_REBUILD_EVERY_MS;
+    cg_proxy_ep_stats_set_unhealthy(d->endpoints[y].stats, 1);
+    assert_two_cycles(d, counts, 0, t, "y down (rebuilt)");
+    cg_proxy_ep_stats_set_unhealthy(d->endpoints[z].stats, 1);
+    assert_two_cycles(d, counts, 0, t + 1, "z down too (skipped)");
+    cg_proxy_ep_stats_set_unhealthy(d->endpoints[z].stats, 0);
+    cg_proxy_ep_stats_set_unhealthy(d->endpoints[y].stats, 0);
+    uint64_t seed = 5;
+    for (int i = 0; i < 2 * BIG * 5; i++) { /* more than a cycle: weights are at most 5 */
+        int e = cg_proxy_balancer_pick(d, 0, NULL, 0, -1, t + CG_BAL_REBUILD_EVERY_MS - 1,
+                                       next_random(&seed))
+                    .endpoint;
+        assert_int_not_equal(e, y);
+    }
+    assert_two_cycles(d, counts, 0, t + CG_BAL_REBUILD_EVERY_MS, "y back");
+    assert_int_equal(counts[y], 2 * d->endpoints[y].weight);
+    back = t + CG_BAL_REBUILD_EVERY_MS;
+
+    /* the whole local priority fails its health checks: the remote one takes everything */
+    for (int e = 0; e < BIG; e++)
+        if (big_priority(e) == 0) cg_proxy_ep_stats_set_unhealthy(d->endpoints[e].stats, 1);
+    assert_two_cycles(d, counts, 1, back, "all remote");
+
+    /* retries: never a tried cluster while others are healthy, never an unavailable endpoint
+     * (once the local priority is back, after the rebuild interval) */
+    for (int e = 0; e < BIG; e++)
+        if (big_priority(e) == 0 && e % 101)
+            cg_proxy_ep_stats_set_unhealthy(d->endpoints[e].stats, 0);
+    back += CG_BAL_REBUILD_EVERY_MS;
+    uint32_t tried[2] = {60001, 70001}; /* clusters 600 and 700 */
+    seed = 9;
+    memset(counts, 0, BIG * sizeof(*counts));
+    for (int i = 0; i < 20000; i++) {
+        cg_pick_t p = cg_proxy_balancer_pick(d, 0, tried, 2, -1, back, next_random(&seed));
+        assert_false(p.repeat);
+        assert_true(cg_proxy_endpoint_available(&d->endpoints[p.endpoint], back));
+        assert_int_not_equal(p.endpoint / BIG_PER, 600);
+        assert_int_not_equal(p.endpoint / BIG_PER, 700);
+        assert_int_equal(big_priority(p.endpoint), 0); /* as local as the candidates allow */
+        counts[p.endpoint / BIG_PER]++;
+    }
+    /* and they spread over the other local clusters (about 40 each) */
+    for (int k = 500; k < BIG_CLUSTERS; k++)
+        if (k != 600 && k != 700 && counts[k] == 0) fail_msg("cluster %d got no retry", k);
+    /* cluster 800 fails within the rebuild interval: retries skip it all the same */
+    for (int e = 800 * BIG_PER; e < 801 * BIG_PER; e++)
+        cg_proxy_ep_stats_set_unhealthy(d->endpoints[e].stats, 1);
+    for (int i = 0; i < 20000; i++) {
+        cg_pick_t p = cg_proxy_balancer_pick(d, 0, tried, 2, -1, back + 1, next_random(&seed));
+        assert_true(cg_proxy_endpoint_available(&d->endpoints[p.endpoint], back + 1));
+        assert_int_not_equal(p.endpoint / BIG_PER, 800);
+    }
+    free(counts);
+    cg_proxy_config_unref(c);
+}
+
+/* Weighted mode past the old 64-cluster cap: 300 clusters of 3 endpoints, weights 1..7. */
+static void test_weighted_splits_exactly_over_hundreds_of_clusters(void **state)
+{
+    enum { NC = 300, PER = 3 };
+    cg_buf_t j = {0};
+    cg_buf_printf(&j,
+                  "{\"version\":1,\"address\":\"127.0.0.1\",\"servers\":[],"
+                  "\"destinations\":[{\"name\":\"bal-wbig\",\"mode\":\"weighted\",\"endpoints\":[");
+    for (int e = 0; e < NC * PER; e++)
+        cg_buf_printf(&j,
+                      "%s{\"address\":\"10.9.%d.%d\",\"port\":80,\"cluster\":\"k%d\",\"weight\":1,"
+                      "\"priority\":0}",
+                      e ? "," : "", e >> 8, e & 255, e / PER);
+    cg_buf_printf(&j, "],\"weights\":[");
+    uint64_t cycle = 0;
+    for (int k = 0; k < NC; k++) {
+        cg_buf_printf(&j, "%s{\"cluster\":\"k%d\",\"weight\":%d}", k ? "," : "", k, 1 + k % 7);
+        cycle += 1 + k % 7;
+    }
+    cg_buf_printf(&j, "]," POLICY "}]}");
+    cg_config_t *c = compile_len(j.base, j.len);
+    cg_buf_free(&j);
+    const cg_dest_t *d = &c->dests[0];
+    int per_cluster[NC] = {0}, per_ep[NC * PER] = {0};
+    for (uint64_t i = 0; i < 3 * PER * cycle; i++) {
+        cg_pick_t p = cg_proxy_balancer_pick(d, 0, NULL, 0, -1, 1000, i);
+        assert_true(p.cluster >= 0 && p.cluster < NC);
+        assert_int_equal(p.endpoint / PER, p.cluster);
+        per_cluster[p.cluster]++;
+        per_ep[p.endpoint]++;
+    }
+    for (int k = 0; k < NC; k++) {
+        assert_int_equal(per_cluster[k], 3 * PER * (1 + k % 7)); /* strict split, cluster 299 too */
+        for (int e = 0; e < PER; e++)
+            assert_int_equal(per_ep[k * PER + e], 3 * (1 + k % 7)); /* round-robin */
+    }
+    /* a retry in cluster 250 moves to its untried endpoints, then repeats */
+    uint32_t tried[3] = {250 * PER};
+    cg_pick_t p = cg_proxy_balancer_pick(d, 0, tried, 1, 250, 1000, 1);
+    assert_int_equal(p.endpoint / PER, 250);
+    assert_false(p.repeat);
+    tried[1] = (uint32_t)p.endpoint;
+    p = cg_proxy_balancer_pick(d, 0, tried, 2, 250, 1000, 1);
+    assert_int_equal(p.endpoint / PER, 250);
+    assert_false(p.repeat);
+    assert_true(p.endpoint != (int)tried[0] && p.endpoint != (int)tried[1]);
+    tried[2] = (uint32_t)p.endpoint;
+    p = cg_proxy_balancer_pick(d, 0, tried, 3, 250, 1000, 1);
+    assert_int_equal(p.endpoint / PER, 250);
+    assert_true(p.repeat);
+    /* a cluster index from nowhere answers nothing rather than reading past the table */
+    assert_int_equal(cg_proxy_balancer_pick(d, 0, tried, 1, NC, 1000, 1).endpoint, -1);
     cg_proxy_config_unref(c);
 }
 
@@ -305,6 +513,9 @@ int main(void)
         cmocka_unit_test(test_panic_prefers_untried_and_oldest_ejection),
         cmocka_unit_test(test_outlier_results_eject_and_return),
         cmocka_unit_test(test_weighted_is_strict_and_stays_in_its_cluster),
+        cmocka_unit_test(test_weighted_splits_exactly_over_hundreds_of_clusters),
+        cmocka_unit_test(
+            test_100k_endpoints_get_traffic_by_weight_and_health_events_change_the_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "core/clock.h"
 #include "core/list.h"
 #include "core/err.h"
 #include "lb/priority.h"
@@ -321,7 +322,7 @@ static void test_compile_builds_destinations(void **state)
     assert_non_null(a->ws);
     for (int w = 0; w < 3; w++) {
         assert_int_equal(a->ws[w].active, 0);
-        for (size_t e = 0; e < a->nendpoints; e++) assert_int_equal(a->ws[w].swrr[e], 0);
+        assert_non_null(a->ws[w].view);
     }
 
     const cg_dest_t *wd = &c->dests[1];
@@ -338,8 +339,7 @@ static void test_compile_builds_destinations(void **state)
     assert_int_equal(wd->endpoints[1].cluster_idx, 0);
     assert_int_equal(wd->endpoints[2].cluster_idx, 1);
     assert_int_equal(wd->endpoints[3].cluster_idx, -1); /* c9 has no share */
-    for (int w = 0; w < 3; w++)
-        for (size_t k = 0; k < wd->nclusters; k++) assert_int_equal(wd->ws[w].cswrr[k], 0);
+    for (int w = 0; w < 3; w++) assert_non_null(wd->ws[w].view);
 
     /* a reload finds the same endpoint counters: ejections and counts survive it */
     cg_ep_stats_t *st = a->endpoints[1].stats;
@@ -439,6 +439,70 @@ static void test_compile_accepts_an_empty_snapshot(void **state)
     cg_proxy_config_unref(c);
 }
 
+/* ---- the registry follows the live configs */
+
+typedef struct {
+    int e1, e2;
+} sweep_seen_t;
+
+static void on_sweep_entry(void *ctx, const char *dest, const char *ep, const cg_ep_stats_t *st)
+{
+    (void)st;
+    sweep_seen_t *v = ctx;
+    if (strcmp(dest, "d-sweep")) return;
+    v->e1 += !strcmp(ep, "10.7.0.1:80");
+    v->e2 += !strcmp(ep, "10.7.0.2:80");
+}
+
+static sweep_seen_t sweep_seen(void)
+{
+    sweep_seen_t v = {0};
+    cg_proxy_ep_stats_foreach(on_sweep_entry, &v);
+    return v;
+}
+
+static void test_registry_drops_endpoints_no_config_names_after_the_grace(void **state)
+{
+    (void)state;
+    cg_config_t *a = compile_ok(decode(J({
+        "version" : 1,
+        "servers" : [],
+        "destinations" : [ {
+            "name" : "d-sweep",
+            "mode" : "auto",
+            "endpoints" :
+                [ {"address" : "10.7.0.1", "port" : 80}, {"address" : "10.7.0.2", "port" : 80} ]
+        } ]
+    })));
+    cg_config_t *b = compile_ok(decode(J({
+        "version" : 2,
+        "servers" : [],
+        "destinations" : [ {
+            "name" : "d-sweep",
+            "mode" : "auto",
+            "endpoints" : [ {"address" : "10.7.0.1", "port" : 80} ]
+        } ]
+    })));
+    assert_ptr_equal(a->dests[0].endpoints[0].stats, b->dests[0].endpoints[0].stats);
+    assert_ptr_equal(a->dests[0].health_epoch, b->dests[0].health_epoch);
+    uint64_t now = cg_clock_mono_us() / 1000;
+    size_t before = cg_proxy_ep_stats_sweep(now + CG_EP_STATS_GRACE_MS + 1);
+    sweep_seen_t v = sweep_seen();
+    assert_true(v.e1 == 1 && v.e2 == 1); /* both named by a live config */
+    /* the old config goes: 10.7.0.2 stays for the grace period, then goes */
+    cg_proxy_config_unref(a);
+    now = cg_clock_mono_us() / 1000;
+    assert_int_equal(cg_proxy_ep_stats_sweep(now), before);
+    assert_int_equal(sweep_seen().e2, 1);
+    assert_int_equal(cg_proxy_ep_stats_sweep(now + CG_EP_STATS_GRACE_MS + 1), before - 1);
+    v = sweep_seen();
+    assert_true(v.e1 == 1 && v.e2 == 0);
+    /* the last config goes too: the endpoint and the destination's own entry */
+    cg_proxy_config_unref(b);
+    assert_int_equal(cg_proxy_ep_stats_sweep(now + 2 * CG_EP_STATS_GRACE_MS + 1), before - 3);
+    assert_int_equal(sweep_seen().e1, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_compile_builds_destinations),
         cmocka_unit_test(test_compile_refuses_what_the_request_path_cannot_use),
         cmocka_unit_test(test_compile_accepts_an_empty_snapshot),
+        cmocka_unit_test(test_registry_drops_endpoints_no_config_names_after_the_grace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
