@@ -10,6 +10,7 @@
 #include "proxy/admin.h"
 #include "proxy/config.h"
 #include "proxy/healthcheck.h"
+#include "proxy/tlsconf.h"
 #include "proxy/worker.h"
 #include "translate/translate.h"
 
@@ -25,6 +26,9 @@
 #include <unistd.h>
 
 #define WATCH_INTERVAL_MS 500
+/* Session-ticket keys: a new one encrypts every period, the previous still decrypts for one
+ * more (tls/tls.h), so a ticket is good for between one and two periods. */
+#define TICKET_ROTATE_MS (12u * 3600u * 1000u)
 
 typedef struct lport {
     uint16_t port;
@@ -45,7 +49,8 @@ struct cg_proxy_server {
     size_t nports;
     uint64_t version;
     uint64_t files_sig;
-    cg_timer_t watch_timer, drain_timer;
+    cg_timer_t watch_timer, drain_timer, ticket_timer;
+    cg_tls_ticket_keys_t *ticket_keys; /* every TLS set's, for resumption across reloads */
     int draining;
     cg_signals_t signals;
     cg_httpd_t admin;
@@ -237,6 +242,13 @@ static void on_watch(cg_loop_t *loop, cg_timer_t *t)
     cg_timer_start(loop, t, WATCH_INTERVAL_MS, on_watch);
 }
 
+static void on_ticket_rotate(cg_loop_t *loop, cg_timer_t *t)
+{
+    cg_proxy_server_t *g = cg_container_of(t, cg_proxy_server_t, ticket_timer);
+    cg_tls_ticket_keys_rotate(g->ticket_keys);
+    cg_timer_start(loop, t, TICKET_ROTATE_MS, on_ticket_rotate);
+}
+
 static void on_drained(cg_loop_t *loop, cg_timer_t *t)
 {
     cg_log_info("drained: shutting down");
@@ -346,7 +358,16 @@ int cg_proxy_server_start(cg_proxy_server_t **out, const cg_gateway_opts_t *o)
     }
 
     static const int signals[] = {SIGHUP, SIGINT, SIGTERM};
+    g->ticket_keys = cg_tls_ticket_keys_new();
+    if (!g->ticket_keys) {
+        fprintf(stderr, "crossgate: cannot make TLS session-ticket keys\n");
+        if (g->settings.access_log_fd > STDERR_FILENO) close(g->settings.access_log_fd);
+        free(g);
+        return CG_ENOMEM;
+    }
+    cg_proxy_tls_set_ticket_keys(g->ticket_keys);
     if (cg_loop_init(&g->loop)) {
+        cg_tls_ticket_keys_free(g->ticket_keys);
         fprintf(stderr, "crossgate: cannot create the event loop\n");
         if (g->settings.access_log_fd > STDERR_FILENO) close(g->settings.access_log_fd);
         free(g);
@@ -411,6 +432,7 @@ void cg_proxy_server_run(cg_proxy_server_t *g)
 {
     const cg_gateway_opts_t *o = g->o;
     if (o->npaths) cg_timer_start(&g->loop, &g->watch_timer, WATCH_INTERVAL_MS, on_watch);
+    cg_timer_start(&g->loop, &g->ticket_timer, TICKET_ROTATE_MS, on_ticket_rotate);
     cg_proxy_hc_start(&g->hc, &g->loop);
     char lst[512];
     size_t n = 0;
@@ -435,5 +457,8 @@ void cg_proxy_server_stop(cg_proxy_server_t *g)
     cg_signals_stop(&g->signals, &g->loop);
     cg_loop_destroy(&g->loop);
     if (g->settings.access_log_fd > STDERR_FILENO) close(g->settings.access_log_fd);
+    /* the configs, and with them the TLS sets that use the keys, are gone */
+    cg_proxy_tls_set_ticket_keys(NULL);
+    cg_tls_ticket_keys_free(g->ticket_keys);
     free(g);
 }
