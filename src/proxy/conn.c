@@ -23,6 +23,7 @@
 #include "proxy/conn_int.h"
 #include "proxy/router.h"
 #include "proxy/worker.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -495,12 +496,20 @@ static int step_head(conn_t *c)
  * and closes the connection unanswered. Returns progress, or -1 when the connection closed. */
 static int step_handshake(conn_t *c)
 {
+    cg_worker_stats_t *st = &c->w->stats;
     int r = cg_xport_ready_handshake(&c->rdy, &c->xp);
     if (r < 0) {
-        cg_proxy__conn_close(c); /* not a peer to talk to: nothing to answer it in */
+        st->tls_fail[cg_proxy_tls_reason_index(cg_tls_failure_reason(&c->xp))]++;
+        /* plaintext HTTP gets nginx's cleartext 400; any other peer is not one to talk to */
+        if (r == CG_EPARSE) cg_proxy__plaintext_reply(c->xp.fd);
+        cg_proxy__conn_close(c);
         return -1;
     }
-    if (r == 1) c->handshaking = 0;
+    if (r == 1) {
+        c->handshaking = 0;
+        st->tls_handshakes++;
+        if (cg_tls_resumed(&c->xp)) st->tls_resumed++;
+    }
     return r;
 }
 

@@ -1,0 +1,252 @@
+"""TLS at the listener: HTTPS served and proxied, SNI choosing among a port's servers, ALPN,
+client certificates (MUTUAL), 421 when Host names another server than SNI chose, nginx's cleartext
+400 for plaintext HTTP on a TLS port, the header timeout bounding a stalled handshake, session
+resumption, reloads that change certificates for new connections only, and the metrics.
+
+Certificates are made at run time (`crossgate ca` and the openssl CLI); no key is committed.
+Addresses: 127.0.72.0/24. Nothing waits with a bare sleep.
+"""
+
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+from conftest import (BIN, direct, free_port, gateway_doc, server, service_doc, to_service, uri,
+                      wait_until, yaml_docs)
+
+NET = "127.0.72"
+
+
+# ---------------------------------------------------------------- certificates
+
+def ca_init(d, name):
+    d.mkdir(parents=True, exist_ok=True)
+    subprocess.run([BIN, "ca", "init", "--dir", str(d), "--name", name], check=True,
+                   capture_output=True, stdin=subprocess.DEVNULL)
+    return d / "ca.crt"
+
+
+def ca_issue(d, prefix, dns=(), cluster="cluster-1"):
+    argv = [BIN, "ca", "issue", "--dir", str(d), "--cluster", cluster, "--namespace", "bookinfo",
+            "--out", str(prefix)]
+    for n in dns:
+        argv += ["--dns", n]
+    subprocess.run(argv, check=True, capture_output=True, stdin=subprocess.DEVNULL)
+    return prefix.with_suffix(".crt"), prefix.with_suffix(".key")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pki")
+    ca = ca_init(root / "ca", "test server CA")
+    other_ca = ca_init(root / "other", "another CA")
+    out = {"ca": ca, "other_ca": other_ca, "dir": root}
+    for name, dns in [("a", ["a.example"]), ("b", ["b.example"]), ("wild", ["*.wild.example"]),
+                      ("a2", ["a.example"])]:
+        out[name] = ca_issue(root / "ca", root / name, dns)
+    out["client"] = ca_issue(root / "ca", root / "client", ["client.example"])
+    out["client_other_san"] = ca_issue(root / "ca", root / "client2", ["intruder.example"])
+    out["client_other_ca"] = ca_issue(root / "other", root / "client3", ["client.example"])
+    return out
+
+
+def tls_files(cert_key, mode="SIMPLE", ca=None, sans=None):
+    cert, key = cert_key
+    files = {"serverCertificate": str(cert), "privateKey": str(key)}
+    if ca:
+        files["caCertificates"] = str(ca)
+    t = {"mode": mode, "files": files}
+    if sans:
+        t["subjectAltNames"] = list(sans)
+    return t
+
+
+def tls_server(name, port, hostname, rules, tls):
+    s = server(name, port, hostname, rules)
+    s["tls"] = tls
+    return s
+
+
+def client_ctx(pki, cert=None, alpn=None):
+    ctx = ssl.create_default_context(cafile=str(pki["ca"]))
+    if cert:
+        ctx.load_cert_chain(str(cert[0]), str(cert[1]))
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    return ctx
+
+
+def tls_connect(addr, port, ctx, sni, session=None, timeout=10):
+    raw = socket.create_connection((addr, port), timeout=timeout)
+    try:
+        return ctx.wrap_socket(raw, server_hostname=sni, session=session)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def read_response(s):
+    """One HTTP/1.1 response with a content-length: (status, headers, body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise EOFError(data)
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    hdrs = {}
+    for line in lines[1:]:
+        k, v = line.split(":", 1)
+        hdrs[k.strip().lower()] = v.strip()
+    n = int(hdrs.get("content-length", "0"))
+    while len(body) < n:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise EOFError(body)
+        body += chunk
+    return status, hdrs, body
+
+
+def https_get(s, host, path="/"):
+    s.sendall(f"GET {path} HTTP/1.1\r\nhost: {host}\r\n\r\n".encode())
+    return read_response(s)
+
+
+def peer_dns(s):
+    return [v for k, v in s.getpeercert().get("subjectAltName", ()) if k == "DNS"]
+
+
+def by_reason(gw, reason):
+    return gw.metrics().get("crossgate_downstream_tls_handshake_failed_total", reason=reason)
+
+
+# ---------------------------------------------------------------- SIMPLE, SNI, ALPN
+
+@pytest.fixture(scope="module")
+def simple(module_procs, pki):
+    g = module_procs
+    addr = f"{NET}.1"
+    app = g.app(f"{NET}.10", "cluster-1")
+    port = free_port(addr)
+    echo = {"directResponse": {"status": 200, "body": "wild\n"}}
+    resources = {
+        "services.yaml": yaml_docs(service_doc("cluster-1", [(app.host, app.port)])),
+        "gateway.yaml": yaml_docs(gateway_doc([
+            tls_server("a", port, "a.example", [to_service(app.port)], tls_files(pki["a"])),
+            tls_server("b", port, "b.example", [direct(200, "b\n")], tls_files(pki["b"])),
+            tls_server("w", port, "*.wild.example", [echo], tls_files(pki["wild"])),
+        ])),
+    }
+    gw = g.gateway(addr, resources, wait_ports=(port,))
+    return {"gw": gw, "addr": addr, "port": port, "app": app}
+
+
+def test_simple_https_is_served_and_proxied_to_the_backend(simple, pki):
+    r = subprocess.run(["curl", "-sS", "--cacert", str(pki["ca"]), "--resolve",
+                        f"a.example:{simple['port']}:{simple['addr']}", "-D", "-",
+                        f"https://a.example:{simple['port']}/x"],
+                       capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("HTTP/1.1 200"), r.stdout
+    assert "productpage from cluster-1" in r.stdout
+    assert "x-app-cluster: cluster-1" in r.stdout.lower()
+
+
+def test_sni_picks_the_certificate_among_the_port_servers(simple, pki):
+    ctx = client_ctx(pki)
+    for sni, want, body in [("a.example", "a.example", b"productpage"), ("b.example", "b.example", b"b\n"),
+                            ("x.wild.example", "*.wild.example", b"wild\n")]:
+        with tls_connect(simple["addr"], simple["port"], ctx, sni) as s:
+            assert peer_dns(s) == [want]
+            status, _, got = https_get(s, sni)
+            assert status == 200 and got.startswith(body), (sni, status, got)
+
+
+def test_a_client_without_sni_gets_the_first_server(simple, pki):
+    ctx = client_ctx(pki)
+    ctx.check_hostname = False
+    with tls_connect(simple["addr"], simple["port"], ctx, None) as s:
+        assert peer_dns(s) == ["a.example"]
+
+
+def test_alpn_http11_is_negotiated(simple, pki):
+    with tls_connect(simple["addr"], simple["port"], client_ctx(pki, alpn=["h2", "http/1.1"]),
+                     "a.example") as s:
+        assert s.selected_alpn_protocol() == "http/1.1"
+    r = subprocess.run(["openssl", "s_client", "-connect", f"{simple['addr']}:{simple['port']}",
+                        "-servername", "b.example", "-alpn", "http/1.1", "-CAfile", str(pki["ca"])],
+                       input="", capture_output=True, text=True, timeout=20)
+    assert "ALPN protocol: http/1.1" in r.stdout, r.stdout
+    assert "Verify return code: 0 (ok)" in r.stdout
+    assert re.search(r"subject=.*", r.stdout)
+
+
+# ---------------------------------------------------------------- handshake outcomes
+
+def read_all(s):
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def test_plaintext_http_on_a_tls_port_gets_a_cleartext_400(simple):
+    gw = simple["gw"]
+    before = by_reason(gw, "http_request")
+    with socket.create_connection((simple["addr"], simple["port"]), timeout=10) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nhost: a.example\r\n\r\n")
+        data = read_all(s)
+    assert b"productpage" not in data  # a TLS server never answers in clear text
+    head, body = data.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n"), data
+    assert b"connection: close" in head.lower()
+    assert body == b"The plain HTTP request was sent to HTTPS port\n"
+    wait_until(lambda: by_reason(gw, "http_request") == before + 1, what="http_request counted")
+
+
+def test_a_stalled_handshake_is_closed_after_the_header_timeout(module_procs, pki):
+    addr = f"{NET}.2"
+    port = free_port(addr)
+    gw = module_procs.gateway(addr, {"gw.yaml": yaml_docs(gateway_doc([
+        tls_server("a", port, "a.example", [direct(200, "a\n")], tls_files(pki["a"]))]))},
+        wait_ports=(port,), name="gw-stall", extra_args=("--header-timeout", "1s"))
+    with socket.create_connection((addr, port), timeout=10) as s:
+        wait_until(lambda: gw.metrics().get("crossgate_downstream_cx_active") == 1, what="accepted")
+        start = time.monotonic()
+        s.settimeout(8)
+        assert read_all(s) == b""  # closed by the gateway, unanswered
+        assert time.monotonic() - start >= 0.5  # by the timer, not at once
+    wait_until(lambda: gw.metrics().get("crossgate_downstream_cx_active") == 0, what="closed")
+
+
+def test_metrics_count_handshakes_and_failures_by_reason(simple, pki):
+    gw = simple["gw"]
+    m = gw.metrics()
+    done, eof = m.get("crossgate_downstream_tls_handshake_total"), by_reason(gw, "eof")
+    unknown_ca = by_reason(gw, "unknown_ca") + by_reason(gw, "bad_certificate")
+    with tls_connect(simple["addr"], simple["port"], client_ctx(pki), "b.example") as s:
+        assert https_get(s, "b.example")[0] == 200
+    socket.create_connection((simple["addr"], simple["port"]), timeout=10).close()  # eof
+    bad = ssl.create_default_context(cafile=str(pki["other_ca"]))  # rejects the server's cert
+    with pytest.raises(ssl.SSLError):
+        tls_connect(simple["addr"], simple["port"], bad, "b.example")
+    wait_until(lambda: gw.metrics().get("crossgate_downstream_tls_handshake_total") == done + 1,
+               what="one handshake counted")
+    wait_until(lambda: by_reason(gw, "eof") == eof + 1, what="eof counted")
+    # the client's alert (unknown CA) fails the server's handshake too
+    wait_until(lambda: by_reason(gw, "unknown_ca") + by_reason(gw, "bad_certificate") > unknown_ca,
+               what="the client's alert counted")
+    text = gw.metrics().text
+    for reason in ["no_shared_cipher", "bad_certificate", "no_client_certificate", "unknown_ca",
+                   "protocol_version", "http_request", "eof", "other"]:
+        assert f'crossgate_downstream_tls_handshake_failed_total{{reason="{reason}"}}' in text
