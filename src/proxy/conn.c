@@ -100,6 +100,21 @@ static void buf_cut(cg_buf_t *b, size_t from, size_t to)
 
 /* ---------- request start ---------- */
 
+/* The request's Host selects vh, served by another TLS server than the one the handshake chose
+ * by SNI (or, without SNI, the first): its certificate does not vouch for that host, so the
+ * client must ask again on a connection of its own (421, as Envoy and nginx). */
+static int misdirected(const conn_t *c, const cg_listener_cfg_t *l, const cg_vhost_t *vh)
+{
+    const cg_tls_servers_t *now = cg_proxy_tls_servers(l);
+    if (!now) return 0; /* the port is plain text since a reload: no server to compare */
+    if (now == c->tls_set) return vh->tls_index != cg_tls_server_index(&c->xp);
+    /* accepted under an older config: the index names a server of its set, not of this one;
+     * choose again by the name the client sent, as the handshake did (exact, wildcard, first) */
+    const char *sni = cg_tls_sni(&c->xp);
+    const cg_vhost_t *by_sni = sni ? cg_proxy_route_vhost(l, cg_iov_str(sni)) : NULL;
+    return vh->tls_index != (by_sni ? by_sni->tls_index : 0);
+}
+
 static void on_request_head(conn_t *c)
 {
     cg_worker_t *w = c->w;
@@ -156,6 +171,10 @@ static void on_request_head(conn_t *c)
     }
     const cg_listener_cfg_t *l = cg_proxy_config_listener(c->hold->cfg, c->port);
     const cg_vhost_t *vh = l ? cg_proxy_route_vhost(l, c->authority) : NULL;
+    if (vh && c->tls_set && misdirected(c, l, vh)) {
+        cg_proxy__local_reply(c, 421, 0, "misdirected request\n", 1);
+        return;
+    }
     const cg_route_t *rt = vh ? cg_proxy_route_match(vh, c->path, h, b) : NULL;
     if (!rt) {
         cg_proxy__local_reply(c, 404, CG_RF_NR, NULL, 0);
@@ -815,6 +834,7 @@ void cg_proxy__accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         }
         /* a transport with state of its own (TLS) shakes hands before HTTP; TCP never does */
         c->handshaking = c->xp.impl != NULL;
+        c->tls_set = lc ? cg_proxy_tls_servers(lc) : NULL;
         cg_list_insert_tail(&w->conns, &c->link);
         w->stats.cx_total++;
         w->stats.cx_active++;

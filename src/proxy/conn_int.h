@@ -89,6 +89,9 @@ struct conn {
     cg_iov_t authority, path;
     uint8_t state;
     uint8_t handshaking; /* as for upstreams; the accept-time header timer bounds it */
+    /* the TLS servers the connection was accepted with (its transport holds a reference, so
+     * the pointer names them while it lives); NULL: plain text */
+    const cg_tls_servers_t *tls_set;
     uint8_t peer_eof, close_after;
     uint8_t rdhup; /* as for upstreams */
     uint8_t req_done, resp_done, resp_started, continue_sent, retried_fresh, closing;

@@ -135,18 +135,25 @@ def simple(module_procs, pki):
     g = module_procs
     addr = f"{NET}.1"
     app = g.app(f"{NET}.10", "cluster-1")
+    raw = g.raw_upstream(f"{NET}.20")
     port = free_port(addr)
     echo = {"directResponse": {"status": 200, "body": "wild\n"}}
     resources = {
-        "services.yaml": yaml_docs(service_doc("cluster-1", [(app.host, app.port)])),
+        "services.yaml": yaml_docs(
+            service_doc("cluster-1", [(app.host, app.port)]),
+            service_doc("cluster-1", [(raw.host, raw.port)], name="raw",
+                        hostname="raw.bookinfo.svc.cluster.local")),
         "gateway.yaml": yaml_docs(gateway_doc([
-            tls_server("a", port, "a.example", [to_service(app.port)], tls_files(pki["a"])),
+            tls_server("a", port, "a.example", [
+                to_service(raw.port, "bookinfo/raw.bookinfo.svc.cluster.local",
+                           match=[uri("prefix", "/raw/")]),
+                to_service(app.port)], tls_files(pki["a"])),
             tls_server("b", port, "b.example", [direct(200, "b\n")], tls_files(pki["b"])),
             tls_server("w", port, "*.wild.example", [echo], tls_files(pki["wild"])),
         ])),
     }
     gw = g.gateway(addr, resources, wait_ports=(port,))
-    return {"gw": gw, "addr": addr, "port": port, "app": app}
+    return {"gw": gw, "addr": addr, "port": port, "app": app, "raw": raw}
 
 
 def test_simple_https_is_served_and_proxied_to_the_backend(simple, pki):
@@ -250,3 +257,37 @@ def test_metrics_count_handshakes_and_failures_by_reason(simple, pki):
     for reason in ["no_shared_cipher", "bad_certificate", "no_client_certificate", "unknown_ca",
                    "protocol_version", "http_request", "eof", "other"]:
         assert f'crossgate_downstream_tls_handshake_failed_total{{reason="{reason}"}}' in text
+
+
+# ---------------------------------------------------------------- 421, forwarded proto
+
+def test_host_of_another_tls_server_than_sni_chose_is_421(simple, pki):
+    ctx = client_ctx(pki)
+    with tls_connect(simple["addr"], simple["port"], ctx, "b.example") as s:
+        status, hdrs, _ = https_get(s, "a.example")
+        assert status == 421
+    with tls_connect(simple["addr"], simple["port"], ctx, "b.example") as s:
+        assert https_get(s, "b.example:443")[0] == 200  # same server, port in Host: fine
+    with tls_connect(simple["addr"], simple["port"], ctx, "x.wild.example") as s:
+        assert https_get(s, "y.wild.example")[0] == 200  # another name of the same server
+        # the connection is closed after a 421, so a new one for the mismatch
+    with tls_connect(simple["addr"], simple["port"], ctx, "x.wild.example") as s:
+        assert https_get(s, "b.example")[0] == 421
+
+
+def test_without_sni_the_first_server_answers_and_another_host_is_421(simple, pki):
+    ctx = client_ctx(pki)
+    ctx.check_hostname = False
+    with tls_connect(simple["addr"], simple["port"], ctx, None) as s:
+        status, _, body = https_get(s, "a.example")
+        assert status == 200 and body.startswith(b"productpage"), (status, body)
+    with tls_connect(simple["addr"], simple["port"], ctx, None) as s:
+        assert https_get(s, "b.example")[0] == 421
+
+
+def test_x_forwarded_proto_is_https_on_tls_connections(simple, pki):
+    with tls_connect(simple["addr"], simple["port"], client_ctx(pki), "a.example") as s:
+        s.sendall(b"GET /raw/proto HTTP/1.1\r\nhost: a.example\r\nx-forwarded-proto: http\r\n\r\n")
+        assert read_response(s)[0] == 200
+    up = [q for q in simple["raw"].complete_requests() if q.path == "/raw/proto"][-1]
+    assert up.header_all("x-forwarded-proto") == ["https"]
