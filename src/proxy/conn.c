@@ -677,6 +677,13 @@ static void conn_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
     if (events & (EPOLLHUP | EPOLLERR)) {
         /* reset or fully closed by the client */
         c->flags |= CG_RF_DC;
+        if (c->handshaking) {
+            /* the handshake reads what came before the end (an alert, say): its failure is
+             * counted with its reason, as any other */
+            c->rdy.rd = c->rdy.wr = 1;
+            if (step_handshake(c) >= 0) cg_proxy__conn_close(c);
+            return;
+        }
         if (c->state == S_UPSTREAM || c->state == S_LOCAL) {
             if (c->up) cg_proxy__up_release(c, 0);
             c->status = c->resp_started ? c->status : 0;
