@@ -49,6 +49,8 @@ struct cg_proxy_server {
     size_t nports;
     uint64_t version;
     uint64_t files_sig;
+    char **tls_paths; /* the TLS files the config in force read (static mode): watched too */
+    size_t ntls_paths;
     cg_timer_t watch_timer, drain_timer, ticket_timer;
     cg_tls_ticket_keys_t *ticket_keys; /* every TLS set's, for resumption across reloads */
     int draining;
@@ -88,7 +90,53 @@ static uint64_t files_sig(const cg_proxy_server_t *g)
 {
     uint64_t h = 0;
     for (size_t i = 0; i < g->o->npaths; i++) h = sig_mix(h, path_sig(g->o->paths[i], 0));
+    for (size_t i = 0; i < g->ntls_paths; i++) h = sig_mix(h, path_sig(g->tls_paths[i], 0));
     return h;
+}
+
+static void tls_paths_free(cg_proxy_server_t *g)
+{
+    for (size_t i = 0; i < g->ntls_paths; i++) free(g->tls_paths[i]);
+    free(g->tls_paths);
+    g->tls_paths = NULL;
+    g->ntls_paths = 0;
+}
+
+/* Takes the TLS file paths of the config just installed (certificate, key and CA of every
+ * files-mode server), so that a renewed certificate reloads like a changed resource. Returns 1
+ * when they differ from the previous config's (the signature must then be taken again). */
+static int tls_paths_take(cg_proxy_server_t *g, const cg_snapshot_t *snap)
+{
+    size_t n = 0, cap = 0;
+    char **paths = NULL;
+    for (size_t s = 0; s < snap->nservers; s++) {
+        const cg_snap_tls_t *t = snap->servers[s].tls;
+        const char *files[3] = {t ? t->cert_file : NULL, t ? t->key_file : NULL,
+                                t ? t->ca_file : NULL};
+        for (int k = 0; k < 3; k++) {
+            if (!files[k]) continue;
+            if (n == cap) {
+                cap = cap ? 2 * cap : 8;
+                paths = realloc(paths, cap * sizeof(*paths));
+                if (!paths) abort();
+            }
+            paths[n++] = cg_xstrdup(files[k]);
+        }
+    }
+    int changed = n != g->ntls_paths;
+    for (size_t i = 0; !changed && i < n; i++) changed = strcmp(paths[i], g->tls_paths[i]) != 0;
+    tls_paths_free(g);
+    g->tls_paths = paths;
+    g->ntls_paths = n;
+    return changed;
+}
+
+/* After a config from the files was installed: watch its TLS files from now on. */
+static void watch_tls_files(cg_proxy_server_t *g)
+{
+    cg_config_t *cfg = cg_proxy_current_config();
+    if (cfg && tls_paths_take(g, cfg->snap)) g->files_sig = files_sig(g);
+    cg_proxy_config_unref(cfg);
 }
 
 /* Static mode: resource files -> this instance's snapshot. Errors are appended to errors. */
@@ -227,6 +275,7 @@ static void reload(cg_proxy_server_t *g, const char *why)
     } else {
         g->reloads_ok++;
         cg_log_info("config v%llu applied (%s)", (unsigned long long)g->version, why);
+        watch_tls_files(g);
     }
     cg_buf_free(&errors);
 }
@@ -402,6 +451,7 @@ int cg_proxy_server_start(cg_proxy_server_t **out, const cg_gateway_opts_t *o)
         if (r) fprintf(stderr, "%.*s", (int)errors.len, errors.base ? errors.base : "");
         cg_buf_free(&errors);
         if (r) goto Error;
+        watch_tls_files(g);
     }
     if (size_fd_limit(&g->settings, g->nworkers, o->max_conns != 0)) {
         r = CG_ELIMIT;
@@ -460,5 +510,6 @@ void cg_proxy_server_stop(cg_proxy_server_t *g)
     /* the configs, and with them the TLS sets that use the keys, are gone */
     cg_proxy_tls_set_ticket_keys(NULL);
     cg_tls_ticket_keys_free(g->ticket_keys);
+    tls_paths_free(g);
     free(g);
 }
