@@ -429,6 +429,13 @@ static void finish_request(conn_t *c)
             .authority = authority,
             .upstream_host = c->ep ? cg_iov_str(c->ep->name) : CG_IOV_NULL,
         };
+        if (w->settings->access_log_tls) {
+            const char *v = c->tls_set ? cg_tls_version(&c->xp) : NULL;
+            const char *sni = c->tls_set ? cg_tls_sni(&c->xp) : NULL;
+            e.tls_fields = 1;
+            e.tls_version = v ? cg_iov_str(v) : CG_IOV_NULL;
+            e.sni = sni ? cg_iov_str(sni) : CG_IOV_NULL;
+        }
         size_t before = w->log.len;
         cg_proxy_access_format(&w->log, &e);
         if (cg_buf_size(&w->log) > CG_ACCESS_LOG_MAX_PENDING) { /* the log is not keeping up */

@@ -392,6 +392,7 @@ int cg_proxy_server_start(cg_proxy_server_t **out, const cg_gateway_opts_t *o)
         .max_conns = o->max_conns ? o->max_conns : 65536,
         .max_idle_per_ep = 256,
         .access_log_fd = -1,
+        .access_log_tls = o->access_log_tls != 0,
     };
     if (!o->access_log || !strcmp(o->access_log, "-")) {
         g->settings.access_log_fd = open_stdout_nonblocking();

@@ -61,6 +61,7 @@ typedef struct cg_proxy_settings {
     uint32_t max_conns;           /* per worker */
     uint32_t max_idle_per_ep;     /* pooled connections per endpoint per worker */
     int access_log_fd;            /* -1: off */
+    uint8_t access_log_tls;       /* lines end with the TLS version and SNI (--access-log-tls) */
 } cg_proxy_settings_t;
 
 struct cg_worker {

@@ -435,3 +435,33 @@ def test_a_reload_with_an_unreadable_tls_file_keeps_the_old_config(reloading, pk
     gw.wait_log(rf"cannot open {re.escape(str(missing))}")
     with tls_connect(r["addr"], r["port"], ctx, "a.example") as s:
         assert https_get(s, "a.example")[2] == b"a\n"
+
+
+# ---------------------------------------------------------------- access log
+
+def test_access_log_tls_fields_name_the_version_and_server_name(procs, pki):
+    addr = f"{NET}.5"
+    port, plain = free_port(addr), free_port(addr)
+    gw = procs.gateway(addr, {"gw.yaml": yaml_docs(gateway_doc([
+        tls_server("a", port, "a.example", [direct(200, "a\n", match=[uri("exact", "/tls")])],
+                   tls_files(pki["a"])),
+        server("p", plain, "*", [direct(200, "p\n", match=[uri("exact", "/plain")])])]))},
+        wait_ports=(port, plain), name="gw-log", extra_args=("--access-log-tls",))
+    with tls_connect(addr, port, client_ctx(pki), "a.example") as s:
+        assert https_get(s, "a.example", "/tls")[0] == 200
+    with socket.create_connection((addr, plain), timeout=10) as s:
+        assert https_get(s, "p.example", "/plain")[0] == 200
+
+    def line(path):
+        return next((l for l in gw.access_lines() if f" {path} HTTP/1.1" in l), None)
+    tls_line = wait_until(lambda: line("/tls"), what="the TLS request logged")
+    plain_line = wait_until(lambda: line("/plain"), what="the plain request logged")
+    assert tls_line.endswith(' "TLSv1.3" "a.example"'), tls_line
+    assert plain_line.endswith(' "-" "-"'), plain_line
+
+
+def test_access_log_default_format_has_no_tls_fields(simple, pki):
+    with tls_connect(simple["addr"], simple["port"], client_ctx(pki), "b.example") as s:
+        assert https_get(s, "b.example", "/default-format")[0] == 200
+    e = simple["gw"].wait_access(lambda e: e["path"] == "/default-format", what="logged")
+    assert e["authority"] == "b.example"  # Envoy's default line, parsed whole
