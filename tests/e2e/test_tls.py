@@ -404,8 +404,8 @@ def same_size_cert(pki, tmp_path, like):
 def test_sighup_rebuilds_the_contexts(reloading, pki, tmp_path):
     r, ctx = reloading, client_ctx(pki)
     gw = r["gw"]
-    with tls_connect(r["addr"], r["port"], ctx, "a.example") as s:
-        old = serial(s)
+    kept = tls_connect(r["addr"], r["port"], ctx, "a.example")
+    old = serial(kept)
     new = same_size_cert(pki, tmp_path, (r["cert"], r["key"]))
     ok = gw.metrics().get("crossgate_config_reloads_total", result="ok")
     for src, dst in [(new[0], r["cert"]), (new[1], r["key"])]:
@@ -420,6 +420,9 @@ def test_sighup_rebuilds_the_contexts(reloading, pki, tmp_path):
                what="the SIGHUP reload")
     with tls_connect(r["addr"], r["port"], ctx, "a.example") as s:
         assert serial(s) != old
+    with kept:  # the connection opened before the reload still serves
+        status, _, body = https_get(kept, "a.example")
+        assert (status, body) == (200, b"a\n")
 
 
 def test_a_reload_with_an_unreadable_tls_file_keeps_the_old_config(reloading, pki, tmp_path):
