@@ -363,10 +363,15 @@ def reloading(procs, pki, tmp_path):
     cert, key = tmp_path / "served.crt", tmp_path / "served.key"
     cert.write_bytes(pki["a"][0].read_bytes())
     key.write_bytes(pki["a"][1].read_bytes())
-    gw = procs.gateway(addr, {"gw.yaml": yaml_docs(gateway_doc([
-        tls_server("a", port, "a.example", [direct(200, "a\n")], tls_files((cert, key)))]))},
-        wait_ports=(port,), name="gw-reload")
+    gw = procs.gateway(addr, {"gw.yaml": reloading_doc(port, cert, key, pki)},
+                       wait_ports=(port,), name="gw-reload")
     return {"gw": gw, "addr": addr, "port": port, "cert": cert, "key": key}
+
+
+def reloading_doc(port, cert, key, pki, b_body="b\n", order=("a", "b")):
+    servers = {"a": tls_server("a", port, "a.example", [direct(200, "a\n")], tls_files((cert, key))),
+               "b": tls_server("b", port, "b.example", [direct(200, b_body)], tls_files(pki["b"]))}
+    return yaml_docs(gateway_doc([servers[n] for n in order]))
 
 
 def new_serial_presented(r, ctx, old):
@@ -468,3 +473,26 @@ def test_access_log_default_format_has_no_tls_fields(simple, pki):
         assert https_get(s, "b.example", "/default-format")[0] == 200
     e = simple["gw"].wait_access(lambda e: e["path"] == "/default-format", what="logged")
     assert e["authority"] == "b.example"  # Envoy's default line, parsed whole
+
+
+def test_after_a_reload_an_open_connection_is_still_judged_by_its_sni(reloading, pki):
+    """The servers change order: the handshake's index names a server of the old set, so the
+    connection is judged again by the name it sent."""
+    r, ctx = reloading, client_ctx(pki)
+    gw = r["gw"]
+    with tls_connect(r["addr"], r["port"], ctx, "b.example") as kept, \
+            tls_connect(r["addr"], r["port"], ctx, "b.example") as kept2:
+        assert https_get(kept, "b.example")[0] == 200
+        assert https_get(kept2, "b.example")[0] == 200
+        version = gw.config_version()
+        gw.rewrite("gw.yaml", reloading_doc(r["port"], r["cert"], r["key"], pki, b_body="b2\n",
+                                            order=("b", "a")))
+        wait_until(lambda: gw.config_version() > version, what="the reload")
+        status, _, body = https_get(kept, "b.example")
+        assert (status, body) == (200, b"b2\n")
+        assert https_get(kept2, "a.example")[0] == 421
+    # a new connection without SNI now gets b, the first server
+    ctx.check_hostname = False
+    with tls_connect(r["addr"], r["port"], ctx, None) as s:
+        assert peer_dns(s) == ["b.example"]
+        assert https_get(s, "a.example")[0] == 421
