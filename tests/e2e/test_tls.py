@@ -496,3 +496,32 @@ def test_after_a_reload_an_open_connection_is_still_judged_by_its_sni(reloading,
     with tls_connect(r["addr"], r["port"], ctx, None) as s:
         assert peer_dns(s) == ["b.example"]
         assert https_get(s, "a.example")[0] == 421
+
+
+# ---------------------------------------------------------------- versions, Secrets
+
+def indent(text, n):
+    return "".join(" " * n + line + "\n" for line in text.splitlines())
+
+
+def test_a_secret_is_served_and_min_version_is_enforced(procs, pki):
+    addr = f"{NET}.6"
+    port = free_port(addr)
+    cert, key = pki["b"][0].read_text(), pki["b"][1].read_text()
+    secret = ("apiVersion: v1\nkind: Secret\nmetadata: {name: b}\nstringData:\n"
+              f"  cert: |\n{indent(cert, 4)}  key: |\n{indent(key, 4)}")
+    gw = procs.gateway(addr, {"secret.yaml": secret, "gw.yaml": yaml_docs(gateway_doc([
+        tls_server("b", port, "b.example", [direct(200, "from secret\n")],
+                   {"mode": "SIMPLE", "secretName": "b", "minProtocolVersion": "TLSV1_3"})]))},
+        wait_ports=(port,), name="gw-secret")
+    with tls_connect(addr, port, client_ctx(pki), "b.example") as s:
+        assert peer_dns(s) == ["b.example"] and s.version() == "TLSv1.3"
+        status, _, body = https_get(s, "b.example")
+        assert (status, body) == (200, b"from secret\n")
+    before = by_reason(gw, "protocol_version")
+    old = client_ctx(pki)
+    old.maximum_version = ssl.TLSVersion.TLSv1_2
+    with pytest.raises(ssl.SSLError):
+        tls_connect(addr, port, old, "b.example")
+    wait_until(lambda: by_reason(gw, "protocol_version") == before + 1,
+               what="the TLS 1.2 client counted as protocol_version")
