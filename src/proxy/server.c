@@ -417,6 +417,7 @@ int cg_proxy_server_start(cg_proxy_server_t **out, const cg_gateway_opts_t *o)
     }
     cg_proxy_tls_set_ticket_keys(g->ticket_keys);
     if (cg_loop_init(&g->loop)) {
+        cg_proxy_tls_set_ticket_keys(NULL);
         cg_tls_ticket_keys_free(g->ticket_keys);
         fprintf(stderr, "crossgate: cannot create the event loop\n");
         if (g->settings.access_log_fd > STDERR_FILENO) close(g->settings.access_log_fd);
