@@ -525,3 +525,25 @@ def test_a_secret_is_served_and_min_version_is_enforced(procs, pki):
         tls_connect(addr, port, old, "b.example")
     wait_until(lambda: by_reason(gw, "protocol_version") == before + 1,
                what="the TLS 1.2 client counted as protocol_version")
+
+
+def test_cipher_suites_limit_what_is_negotiated(procs, pki):
+    addr = f"{NET}.7"
+    port = free_port(addr)
+    tls = tls_files(pki["a"])
+    tls.update({"maxProtocolVersion": "TLSV1_2",
+                "cipherSuites": ["ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"]})
+    gw = procs.gateway(addr, {"gw.yaml": yaml_docs(gateway_doc([
+        tls_server("a", port, "a.example", [direct(200, "a\n")], tls)]))},
+        wait_ports=(port,), name="gw-ciphers")
+    for suite in ["ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"]:  # both listed
+        ctx = client_ctx(pki)
+        ctx.set_ciphers(suite)
+        with tls_connect(addr, port, ctx, "a.example") as s:
+            assert s.version() == "TLSv1.2" and s.cipher()[0] == suite
+    before = by_reason(gw, "no_shared_cipher")
+    ctx = client_ctx(pki)
+    ctx.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")
+    with pytest.raises(ssl.SSLError):
+        tls_connect(addr, port, ctx, "a.example")
+    wait_until(lambda: by_reason(gw, "no_shared_cipher") == before + 1, what="no_shared_cipher counted")
