@@ -34,6 +34,8 @@ static const char usage[] =
     "                         never the traffic address; 'off' disables)\n"
     "      --workers N        worker threads (default: number of CPUs)\n"
     "      --access-log DEST  access log file, '-' for stdout (default) or 'off'\n"
+    "      --access-log-tls   end each access-log line with Envoy's %DOWNSTREAM_TLS_VERSION%\n"
+    "                         and %REQUESTED_SERVER_NAME%, quoted ('-' on plain text)\n"
     "      --drain-time SECS  on SIGTERM, fail health checks and close keep-alive connections\n"
     "                         for this long before stopping (default 0: stop at once)\n"
     "      --header-timeout D a request head must arrive within D (default 10s; else 408)\n"
@@ -55,6 +57,7 @@ int cg_cli_gateway(int argc, char **argv)
         {"admin", required_argument, 0, 'A'},
         {"workers", required_argument, 0, 'w'},
         {"access-log", required_argument, 0, 'L'},
+        {"access-log-tls", no_argument, 0, 'S'},
         {"log-level", required_argument, 0, 'v'},
         {"control", required_argument, 0, 'C'},
         {"cache-dir", required_argument, 0, 'D'},
@@ -85,6 +88,7 @@ int cg_cli_gateway(int argc, char **argv)
         case 'f': cg_vec_push(&paths, optarg); break;
         case 'A': o.admin = optarg; break;
         case 'L': o.access_log = optarg; break;
+        case 'S': o.access_log_tls = 1; break;
         case 'l': {
             char *eq = strchr(optarg, '=');
             if (!eq || eq == optarg) {

@@ -157,7 +157,8 @@ int cg_http_forward_request_head(cg_http_out_t *o, const cg_http_head_t *h, cons
         }
     }
     r |= cg_http_out_push(o, f->peer_ip.base, f->peer_ip.len);
-    r |= PUSH_LIT(o, "\r\nx-forwarded-proto: http\r\n" CG_HTTP_HOPS_HEADER ": ");
+    r |= f->https ? PUSH_LIT(o, "\r\nx-forwarded-proto: https\r\n" CG_HTTP_HOPS_HEADER ": ")
+                  : PUSH_LIT(o, "\r\nx-forwarded-proto: http\r\n" CG_HTTP_HOPS_HEADER ": ");
     r |= out_u64(o, f->hops);
     r |= PUSH_LIT(o, "\r\n");
     if (f->request_id.len) {

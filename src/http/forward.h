@@ -16,6 +16,7 @@ typedef struct cg_http_fwd_req {
     cg_iov_t request_id;   /* replaces the client's x-request-id when set (generated) */
     unsigned hops;         /* x-crossgate-hops to send */
     uint8_t drop_expect;   /* the gateway answers 100-continue itself */
+    uint8_t https;         /* the client's connection is TLS: x-forwarded-proto: https */
     cg_iov_t default_host; /* Host to send when the request has none (HTTP/1.0) */
 } cg_http_fwd_req_t;
 

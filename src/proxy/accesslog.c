@@ -2,7 +2,8 @@
  * [%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE%
  * %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%
  * "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%"
- * "%UPSTREAM_HOST%" */
+ * "%UPSTREAM_HOST%"
+ * and with --access-log-tls: "%DOWNSTREAM_TLS_VERSION%" "%REQUESTED_SERVER_NAME%" */
 #include "proxy/accesslog.h"
 #include "core/clock.h"
 
@@ -67,6 +68,12 @@ void cg_proxy_access_format(cg_buf_t *out, const cg_access_entry_t *e)
     for (size_t i = 0; i < sizeof(quoted) / sizeof(quoted[0]); i++) {
         cg_buf_append(out, "\" \"", 3);
         append_field(out, quoted[i]);
+    }
+    if (e->tls_fields) {
+        cg_buf_append(out, "\" \"", 3);
+        append_field(out, e->tls_version);
+        cg_buf_append(out, "\" \"", 3);
+        append_field(out, e->sni);
     }
     cg_buf_append(out, "\"\n", 2);
 }

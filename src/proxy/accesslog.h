@@ -43,9 +43,12 @@ typedef struct cg_access_entry {
     cg_iov_t xff_orig;   /* incoming x-forwarded-for (may be empty) */
     cg_iov_t peer_ip;    /* appended to x-forwarded-for */
     cg_iov_t user_agent, request_id, authority, upstream_host;
+    /* --access-log-tls: %DOWNSTREAM_TLS_VERSION% and %REQUESTED_SERVER_NAME% end the line */
+    uint8_t tls_fields;
+    cg_iov_t tls_version, sni; /* empty on plain text, or without SNI */
 } cg_access_entry_t;
 
-/* Appends one line in Envoy's default format. */
+/* Appends one line in Envoy's default format (and the TLS fields when asked for). */
 void cg_proxy_access_format(cg_buf_t *out, const cg_access_entry_t *e);
 
 #endif

@@ -38,6 +38,8 @@ static const metric_def_t worker_metrics[] = {
     {"crossgate_downstream_rq_local_exhausted_total", "counter", "Requests answered 503 (OM): no local resource for an upstream connection.", WSTAT(rq_local_exhausted)},
     {"crossgate_downstream_rq_client_timeout_total", "counter", "Requests ended 408 while waiting on the client's body.", WSTAT(rq_client_timeout)},
     {"crossgate_access_log_dropped_bytes_total", "counter", "Access-log bytes dropped because the log could not keep up.", WSTAT(log_dropped_bytes)},
+    {"crossgate_downstream_tls_handshake_total", "counter", "Downstream TLS handshakes completed.", WSTAT(tls_handshakes)},
+    {"crossgate_downstream_tls_resumed_total", "counter", "Downstream TLS handshakes that resumed a session.", WSTAT(tls_resumed)},
 };
 
 static uint64_t sum_stat(const cg_proxy_admin_view_t *view, size_t off)
@@ -85,6 +87,14 @@ static void render_metrics(const cg_proxy_admin_view_t *view, cg_buf_t *out)
         cg_buf_printf(
             out, "crossgate_downstream_rq_xx{class=\"%dxx\"} %" PRIu64 "\n", k,
             sum_stat(view, offsetof(cg_worker_stats_t, rq_class) + (size_t)k * sizeof(uint64_t)));
+    cg_buf_printf(out, "# HELP crossgate_downstream_tls_handshake_failed_total Downstream TLS "
+                       "handshakes that failed, by reason.\n"
+                       "# TYPE crossgate_downstream_tls_handshake_failed_total counter\n");
+    for (int k = 0; k < CG_PROXY_TLS_NREASONS; k++)
+        cg_buf_printf(
+            out, "crossgate_downstream_tls_handshake_failed_total{reason=\"%s\"} %" PRIu64 "\n",
+            cg_proxy_tls_reason_names[k],
+            sum_stat(view, offsetof(cg_worker_stats_t, tls_fail) + (size_t)k * sizeof(uint64_t)));
     for (size_t i = 0; i < sizeof(ep_metrics) / sizeof(ep_metrics[0]); i++) {
         cg_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", ep_metrics[i].name, ep_metrics[i].help,
                       ep_metrics[i].name);

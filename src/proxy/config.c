@@ -6,6 +6,7 @@
 #include "core/list.h"
 #include "lb/priority.h"
 #include "proxy/balancer.h"
+#include "proxy/tlsconf.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -257,6 +258,7 @@ static void config_free(cg_config_t *c)
             free(vh->routes);
         }
         free(l->vhosts);
+        cg_proxy_tls_free(l);
     }
     free(c->listeners);
     for (size_t i = 0; i < c->ndests; i++) {
@@ -390,6 +392,7 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
             l->vhosts = cg_xcalloc(per_port[sv->port], sizeof(cg_vhost_t));
         }
         cg_vhost_t *vh = &l->vhosts[l->nvhosts++];
+        vh->tls_index = (int)l->nvhosts - 1; /* the port's servers in order: its TLS set's */
         const char *hn = sv->hostname ? sv->hostname : "*";
         vh->server = sv->name;
         if (!strcmp(hn, "*")) {
@@ -408,6 +411,7 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
     }
     free(per_port);
     free(listener_of);
+    if (!err && cg_proxy_tls_compile(c, snap, errors)) err = CG_EINVAL;
     for (size_t i = 0; i < c->nlisteners; i++)
         qsort(c->listeners[i].vhosts, c->listeners[i].nvhosts, sizeof(cg_vhost_t), vhost_order);
     if (err) goto Error;

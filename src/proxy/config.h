@@ -112,6 +112,7 @@ typedef struct cg_vhost {
     int kind;
     cg_iov_t host; /* exact: the name; wildcard: the suffix including the dot (".example.com") */
     const char *server; /* http[].name, for stats */
+    int tls_index;      /* on a TLS port: its server's index in the port's set (421 by SNI) */
     cg_route_t *routes;
     size_t nroutes;
 } cg_vhost_t;

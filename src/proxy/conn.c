@@ -23,6 +23,7 @@
 #include "proxy/conn_int.h"
 #include "proxy/router.h"
 #include "proxy/worker.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -99,6 +100,21 @@ static void buf_cut(cg_buf_t *b, size_t from, size_t to)
 
 /* ---------- request start ---------- */
 
+/* The request's Host selects vh, served by another TLS server than the one the handshake chose
+ * by SNI (or, without SNI, the first): its certificate does not vouch for that host, so the
+ * client must ask again on a connection of its own (421, as Envoy and nginx). */
+static int misdirected(const conn_t *c, const cg_listener_cfg_t *l, const cg_vhost_t *vh)
+{
+    const cg_tls_servers_t *now = cg_proxy_tls_servers(l);
+    if (!now) return 0; /* the port is plain text since a reload: no server to compare */
+    if (now == c->tls_set) return vh->tls_index != cg_tls_server_index(&c->xp);
+    /* accepted under an older config: the index names a server of its set, not of this one;
+     * choose again by the name the client sent, as the handshake did (exact, wildcard, first) */
+    const char *sni = cg_tls_sni(&c->xp);
+    const cg_vhost_t *by_sni = sni ? cg_proxy_route_vhost(l, cg_iov_str(sni)) : NULL;
+    return vh->tls_index != (by_sni ? by_sni->tls_index : 0);
+}
+
 static void on_request_head(conn_t *c)
 {
     cg_worker_t *w = c->w;
@@ -155,6 +171,10 @@ static void on_request_head(conn_t *c)
     }
     const cg_listener_cfg_t *l = cg_proxy_config_listener(c->hold->cfg, c->port);
     const cg_vhost_t *vh = l ? cg_proxy_route_vhost(l, c->authority) : NULL;
+    if (vh && c->tls_set && misdirected(c, l, vh)) {
+        cg_proxy__local_reply(c, 421, 0, "misdirected request\n", 1);
+        return;
+    }
     const cg_route_t *rt = vh ? cg_proxy_route_match(vh, c->path, h, b) : NULL;
     if (!rt) {
         cg_proxy__local_reply(c, 404, CG_RF_NR, NULL, 0);
@@ -409,6 +429,13 @@ static void finish_request(conn_t *c)
             .authority = authority,
             .upstream_host = c->ep ? cg_iov_str(c->ep->name) : CG_IOV_NULL,
         };
+        if (w->settings->access_log_tls) {
+            const char *v = c->tls_set ? cg_tls_version(&c->xp) : NULL;
+            const char *sni = c->tls_set ? cg_tls_sni(&c->xp) : NULL;
+            e.tls_fields = 1;
+            e.tls_version = v ? cg_iov_str(v) : CG_IOV_NULL;
+            e.sni = sni ? cg_iov_str(sni) : CG_IOV_NULL;
+        }
         size_t before = w->log.len;
         cg_proxy_access_format(&w->log, &e);
         if (cg_buf_size(&w->log) > CG_ACCESS_LOG_MAX_PENDING) { /* the log is not keeping up */
@@ -495,12 +522,20 @@ static int step_head(conn_t *c)
  * and closes the connection unanswered. Returns progress, or -1 when the connection closed. */
 static int step_handshake(conn_t *c)
 {
+    cg_worker_stats_t *st = &c->w->stats;
     int r = cg_xport_ready_handshake(&c->rdy, &c->xp);
     if (r < 0) {
-        cg_proxy__conn_close(c); /* not a peer to talk to: nothing to answer it in */
+        st->tls_fail[cg_proxy_tls_reason_index(cg_tls_failure_reason(&c->xp))]++;
+        /* plaintext HTTP gets nginx's cleartext 400; any other peer is not one to talk to */
+        if (r == CG_EPARSE) cg_proxy__plaintext_reply(c->xp.fd);
+        cg_proxy__conn_close(c);
         return -1;
     }
-    if (r == 1) c->handshaking = 0;
+    if (r == 1) {
+        c->handshaking = 0;
+        st->tls_handshakes++;
+        if (cg_tls_resumed(&c->xp)) st->tls_resumed++;
+    }
     return r;
 }
 
@@ -649,6 +684,13 @@ static void conn_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
     if (events & (EPOLLHUP | EPOLLERR)) {
         /* reset or fully closed by the client */
         c->flags |= CG_RF_DC;
+        if (c->handshaking) {
+            /* the handshake reads what came before the end (an alert, say): its failure is
+             * counted with its reason, as any other */
+            c->rdy.rd = c->rdy.wr = 1;
+            if (step_handshake(c) >= 0) cg_proxy__conn_close(c);
+            return;
+        }
         if (c->state == S_UPSTREAM || c->state == S_LOCAL) {
             if (c->up) cg_proxy__up_release(c, 0);
             c->status = c->resp_started ? c->status : 0;
@@ -806,6 +848,7 @@ void cg_proxy__accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         }
         /* a transport with state of its own (TLS) shakes hands before HTTP; TCP never does */
         c->handshaking = c->xp.impl != NULL;
+        c->tls_set = lc ? cg_proxy_tls_servers(lc) : NULL;
         cg_list_insert_tail(&w->conns, &c->link);
         w->stats.cx_total++;
         w->stats.cx_active++;

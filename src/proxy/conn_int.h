@@ -89,6 +89,9 @@ struct conn {
     cg_iov_t authority, path;
     uint8_t state;
     uint8_t handshaking; /* as for upstreams; the accept-time header timer bounds it */
+    /* the TLS servers the connection was accepted with (its transport holds a reference, so
+     * the pointer names them while it lives); NULL: plain text */
+    const cg_tls_servers_t *tls_set;
     uint8_t peer_eof, close_after;
     uint8_t rdhup; /* as for upstreams */
     uint8_t req_done, resp_done, resp_started, continue_sent, retried_fresh, closing;
@@ -164,6 +167,9 @@ void cg_proxy__conn_close(conn_t *c);
 /* conn_reply.c */
 void cg_proxy__local_reply(conn_t *c, int status, uint32_t flags, const char *body, int close);
 void cg_proxy__redirect_reply(conn_t *c, const cg_snap_redirect_t *r);
+/* Plaintext HTTP on a TLS port (the handshake said CG_EPARSE): nginx's cleartext 400, written
+ * on the socket itself; the caller then closes. */
+void cg_proxy__plaintext_reply(int fd);
 
 /* conn_up.c: upstream connections and pools */
 void cg_proxy__up_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events);

@@ -5,6 +5,7 @@
 #include "proxy/router.h"
 
 #include <string.h>
+#include <sys/socket.h>
 
 /* Every local answer's head, in two steps. reply_begin() decides whether the connection ends
  * after the answer (`close` asks for it; a client that does not keep alive, or draining, always
@@ -65,4 +66,28 @@ void cg_proxy__redirect_reply(conn_t *c, const cg_snap_redirect_t *r)
         cg_http_out_push(o, c->path.base, c->path.len);
     CG_HTTP_OUT_PUSH_LIT(o, "\r\n");
     reply_end(c, 0, NULL);
+}
+
+/* nginx's answer to plaintext HTTP on a TLS port, in clear text. */
+#define PLAINTEXT_BODY "The plain HTTP request was sent to HTTPS port\n"
+#define PLAINTEXT_REPLY                                                                            \
+    "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 46\r\n"               \
+    "connection: close\r\n\r\n" PLAINTEXT_BODY
+#define PLAINTEXT_DRAIN_MAX (64 * 1024)
+
+void cg_proxy__plaintext_reply(int fd)
+{
+    _Static_assert(sizeof(PLAINTEXT_BODY) - 1 == 46, "content-length");
+    /* read what the client sent first (the handshake only peeked at it): closing a socket with
+     * unread bytes resets the connection, and the reset can overtake the answer */
+    char scratch[4096];
+    for (size_t got = 0; got < PLAINTEXT_DRAIN_MAX;) {
+        ssize_t n = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    /* one small write on a fresh socket: it fits the send buffer; a client that does not
+     * read it loses it, as with nginx */
+    (void)!send(fd, PLAINTEXT_REPLY, sizeof(PLAINTEXT_REPLY) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    shutdown(fd, SHUT_WR);
 }

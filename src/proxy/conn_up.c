@@ -162,6 +162,7 @@ static int build_upstream_head(conn_t *c, up_t *u)
         .request_id = c->rid_generated ? cg_iov(c->rid, 36) : CG_IOV_NULL,
         .hops = (unsigned)c->hops + 1,
         .drop_expect = (c->head.flags & CG_HTTP_F_EXPECT_CONTINUE) != 0,
+        .https = c->tls_set != NULL,
         /* an HTTP/1.0 request may come without Host; it goes on as 1.1, which needs one: the
          * endpoint's address, as nginx's proxy_set_header Host $proxy_host */
         .default_host = c->ep ? cg_iov_str(c->ep->name) : CG_IOV_NULL,

@@ -10,6 +10,7 @@
 #include "proxy/admin.h"
 #include "proxy/config.h"
 #include "proxy/healthcheck.h"
+#include "proxy/tlsconf.h"
 #include "proxy/worker.h"
 #include "translate/translate.h"
 
@@ -25,6 +26,9 @@
 #include <unistd.h>
 
 #define WATCH_INTERVAL_MS 500
+/* Session-ticket keys: a new one encrypts every period, the previous still decrypts for one
+ * more (tls/tls.h), so a ticket is good for between one and two periods. */
+#define TICKET_ROTATE_MS (12u * 3600u * 1000u)
 
 typedef struct lport {
     uint16_t port;
@@ -45,7 +49,10 @@ struct cg_proxy_server {
     size_t nports;
     uint64_t version;
     uint64_t files_sig;
-    cg_timer_t watch_timer, drain_timer;
+    char **tls_paths; /* the TLS files the config in force read (static mode): watched too */
+    size_t ntls_paths;
+    cg_timer_t watch_timer, drain_timer, ticket_timer;
+    cg_tls_ticket_keys_t *ticket_keys; /* every TLS set's, for resumption across reloads */
     int draining;
     cg_signals_t signals;
     cg_httpd_t admin;
@@ -83,7 +90,53 @@ static uint64_t files_sig(const cg_proxy_server_t *g)
 {
     uint64_t h = 0;
     for (size_t i = 0; i < g->o->npaths; i++) h = sig_mix(h, path_sig(g->o->paths[i], 0));
+    for (size_t i = 0; i < g->ntls_paths; i++) h = sig_mix(h, path_sig(g->tls_paths[i], 0));
     return h;
+}
+
+static void tls_paths_free(cg_proxy_server_t *g)
+{
+    for (size_t i = 0; i < g->ntls_paths; i++) free(g->tls_paths[i]);
+    free(g->tls_paths);
+    g->tls_paths = NULL;
+    g->ntls_paths = 0;
+}
+
+/* Takes the TLS file paths of the config just installed (certificate, key and CA of every
+ * files-mode server), so that a renewed certificate reloads like a changed resource. Returns 1
+ * when they differ from the previous config's (the signature must then be taken again). */
+static int tls_paths_take(cg_proxy_server_t *g, const cg_snapshot_t *snap)
+{
+    size_t n = 0, cap = 0;
+    char **paths = NULL;
+    for (size_t s = 0; s < snap->nservers; s++) {
+        const cg_snap_tls_t *t = snap->servers[s].tls;
+        const char *files[3] = {t ? t->cert_file : NULL, t ? t->key_file : NULL,
+                                t ? t->ca_file : NULL};
+        for (int k = 0; k < 3; k++) {
+            if (!files[k]) continue;
+            if (n == cap) {
+                cap = cap ? 2 * cap : 8;
+                paths = realloc(paths, cap * sizeof(*paths));
+                if (!paths) abort();
+            }
+            paths[n++] = cg_xstrdup(files[k]);
+        }
+    }
+    int changed = n != g->ntls_paths;
+    for (size_t i = 0; !changed && i < n; i++) changed = strcmp(paths[i], g->tls_paths[i]) != 0;
+    tls_paths_free(g);
+    g->tls_paths = paths;
+    g->ntls_paths = n;
+    return changed;
+}
+
+/* After a config from the files was installed: watch its TLS files from now on. */
+static void watch_tls_files(cg_proxy_server_t *g)
+{
+    cg_config_t *cfg = cg_proxy_current_config();
+    if (cfg && tls_paths_take(g, cfg->snap)) g->files_sig = files_sig(g);
+    cg_proxy_config_unref(cfg);
 }
 
 /* Static mode: resource files -> this instance's snapshot. Errors are appended to errors. */
@@ -222,6 +275,7 @@ static void reload(cg_proxy_server_t *g, const char *why)
     } else {
         g->reloads_ok++;
         cg_log_info("config v%llu applied (%s)", (unsigned long long)g->version, why);
+        watch_tls_files(g);
     }
     cg_buf_free(&errors);
 }
@@ -235,6 +289,13 @@ static void on_watch(cg_loop_t *loop, cg_timer_t *t)
         reload(g, "files changed");
     }
     cg_timer_start(loop, t, WATCH_INTERVAL_MS, on_watch);
+}
+
+static void on_ticket_rotate(cg_loop_t *loop, cg_timer_t *t)
+{
+    cg_proxy_server_t *g = cg_container_of(t, cg_proxy_server_t, ticket_timer);
+    cg_tls_ticket_keys_rotate(g->ticket_keys);
+    cg_timer_start(loop, t, TICKET_ROTATE_MS, on_ticket_rotate);
 }
 
 static void on_drained(cg_loop_t *loop, cg_timer_t *t)
@@ -331,6 +392,7 @@ int cg_proxy_server_start(cg_proxy_server_t **out, const cg_gateway_opts_t *o)
         .max_conns = o->max_conns ? o->max_conns : 65536,
         .max_idle_per_ep = 256,
         .access_log_fd = -1,
+        .access_log_tls = o->access_log_tls != 0,
     };
     if (!o->access_log || !strcmp(o->access_log, "-")) {
         g->settings.access_log_fd = open_stdout_nonblocking();
@@ -346,7 +408,17 @@ int cg_proxy_server_start(cg_proxy_server_t **out, const cg_gateway_opts_t *o)
     }
 
     static const int signals[] = {SIGHUP, SIGINT, SIGTERM};
+    g->ticket_keys = cg_tls_ticket_keys_new();
+    if (!g->ticket_keys) {
+        fprintf(stderr, "crossgate: cannot make TLS session-ticket keys\n");
+        if (g->settings.access_log_fd > STDERR_FILENO) close(g->settings.access_log_fd);
+        free(g);
+        return CG_ENOMEM;
+    }
+    cg_proxy_tls_set_ticket_keys(g->ticket_keys);
     if (cg_loop_init(&g->loop)) {
+        cg_proxy_tls_set_ticket_keys(NULL);
+        cg_tls_ticket_keys_free(g->ticket_keys);
         fprintf(stderr, "crossgate: cannot create the event loop\n");
         if (g->settings.access_log_fd > STDERR_FILENO) close(g->settings.access_log_fd);
         free(g);
@@ -381,6 +453,7 @@ int cg_proxy_server_start(cg_proxy_server_t **out, const cg_gateway_opts_t *o)
         if (r) fprintf(stderr, "%.*s", (int)errors.len, errors.base ? errors.base : "");
         cg_buf_free(&errors);
         if (r) goto Error;
+        watch_tls_files(g);
     }
     if (size_fd_limit(&g->settings, g->nworkers, o->max_conns != 0)) {
         r = CG_ELIMIT;
@@ -411,6 +484,7 @@ void cg_proxy_server_run(cg_proxy_server_t *g)
 {
     const cg_gateway_opts_t *o = g->o;
     if (o->npaths) cg_timer_start(&g->loop, &g->watch_timer, WATCH_INTERVAL_MS, on_watch);
+    cg_timer_start(&g->loop, &g->ticket_timer, TICKET_ROTATE_MS, on_ticket_rotate);
     cg_proxy_hc_start(&g->hc, &g->loop);
     char lst[512];
     size_t n = 0;
@@ -435,5 +509,9 @@ void cg_proxy_server_stop(cg_proxy_server_t *g)
     cg_signals_stop(&g->signals, &g->loop);
     cg_loop_destroy(&g->loop);
     if (g->settings.access_log_fd > STDERR_FILENO) close(g->settings.access_log_fd);
+    /* the configs, and with them the TLS sets that use the keys, are gone */
+    cg_proxy_tls_set_ticket_keys(NULL);
+    cg_tls_ticket_keys_free(g->ticket_keys);
+    tls_paths_free(g);
     free(g);
 }

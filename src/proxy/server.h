@@ -18,6 +18,7 @@ typedef struct cg_gateway_opts {
     size_t npaths;
     const char *admin;      /* ip:port or "off" */
     const char *access_log; /* path, "-" or "off" */
+    int access_log_tls;     /* lines end with the TLS version and the SNI */
     int workers;
     uint32_t header_timeout_ms, body_timeout_ms, idle_timeout_ms, max_conns;
     uint32_t drain_ms; /* on SIGTERM: health checks fail and connections close for this long */

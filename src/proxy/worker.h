@@ -7,6 +7,7 @@
 #include "core/list.h"
 #include "core/loop.h"
 #include "proxy/config.h"
+#include "proxy/tlsconf.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -41,6 +42,8 @@ typedef struct cg_worker_stats {
     uint64_t rq_local_exhausted;         /* requests answered 503 OM: no fd for an upstream */
     uint64_t rq_client_timeout;          /* requests ended 408 waiting on the client */
     uint64_t log_dropped_bytes;          /* access-log bytes dropped: the log could not keep up */
+    uint64_t tls_handshakes, tls_resumed;     /* downstream handshakes completed; of them resumed */
+    uint64_t tls_fail[CG_PROXY_TLS_NREASONS]; /* failed, by cg_tls_failure_reason */
 } cg_worker_stats_t;
 
 typedef struct cg_pool_bucket {
@@ -58,6 +61,7 @@ typedef struct cg_proxy_settings {
     uint32_t max_conns;           /* per worker */
     uint32_t max_idle_per_ep;     /* pooled connections per endpoint per worker */
     int access_log_fd;            /* -1: off */
+    uint8_t access_log_tls;       /* lines end with the TLS version and SNI (--access-log-tls) */
 } cg_proxy_settings_t;
 
 struct cg_worker {

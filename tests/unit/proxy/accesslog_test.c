@@ -10,6 +10,7 @@
 #include "core/list.h"
 #include "proxy/accesslog.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static void assert_buf_is(const cg_buf_t *b, const char *want)
@@ -151,6 +152,40 @@ static void test_line_stays_one_line(void **state)
     cg_buf_free(&b);
 }
 
+static void test_tls_fields_end_the_line_when_asked_for(void **state)
+{
+    (void)state;
+    cg_access_entry_t e = {
+        .start_wall_us = 0,
+        .method = CG_IOV_LIT("GET"),
+        .path = CG_IOV_LIT("/"),
+        .http_minor = 1,
+        .status = 200,
+        .upstream_ms = -1,
+        .peer_ip = CG_IOV_LIT("10.0.0.1"),
+        .tls_version = CG_IOV_LIT("TLSv1.3"),
+        .sni = cg_iov("a.example\n", 10),
+    };
+    static const char head[] = "[1970-01-01T00:00:00.000Z] \"GET / HTTP/1.1\" 200 - 0 0 0 - "
+                               "\"10.0.0.1\" \"-\" \"-\" \"-\" \"-\"";
+    cg_buf_t b = {0};
+    cg_proxy_access_format(&b, &e); /* not asked for: the default format, whatever is set */
+    assert_buf_is(&b, "[1970-01-01T00:00:00.000Z] \"GET / HTTP/1.1\" 200 - 0 0 0 - \"10.0.0.1\" "
+                      "\"-\" \"-\" \"-\" \"-\"\n");
+    cg_buf_reset(&b);
+    e.tls_fields = 1;
+    cg_proxy_access_format(&b, &e); /* the client's name cannot break the line either */
+    char want[256];
+    snprintf(want, sizeof(want), "%s \"TLSv1.3\" \"a.example \"\n", head);
+    assert_buf_is(&b, want);
+    cg_buf_reset(&b);
+    e.tls_version = e.sni = CG_IOV_NULL; /* plain text */
+    cg_proxy_access_format(&b, &e);
+    snprintf(want, sizeof(want), "%s \"-\" \"-\"\n", head);
+    assert_buf_is(&b, want);
+    cg_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,6 +193,7 @@ int main(void)
         cmocka_unit_test(test_line_for_a_proxied_request),
         cmocka_unit_test(test_line_for_a_malformed_request),
         cmocka_unit_test(test_line_stays_one_line),
+        cmocka_unit_test(test_tls_fields_end_the_line_when_asked_for),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -295,7 +295,8 @@ static int fake_handshake(cg_xport_t *x)
     f->hs_calls++;
     char h;
     ssize_t n = read(x->fd, &h, 1);
-    if (n == 1) return h == 'H' ? 0 : CG_EIO;
+    /* 'H' completes it; 'G' (the G of GET) is plaintext HTTP, as the TLS transport says */
+    if (n == 1) return h == 'H' ? 0 : h == 'G' ? CG_EPARSE : CG_EIO;
     if (n < 0 && errno == EAGAIN) {
         x->want = CG_XPORT_WANT_READ;
         return CG_EAGAIN;
@@ -461,6 +462,71 @@ static void test_handshake_then_a_read_that_wants_writable_then_held_bytes(void 
     close(cs[1]);
 }
 
+/* Reads fd to its end (the gateway closed it): what it held, NUL-terminated. */
+static size_t read_to_end(int fd, char *buf, size_t cap)
+{
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = recv(fd, buf + got, cap - 1 - got, MSG_DONTWAIT);
+        if (n <= 0) {
+            assert_int_equal(n, 0); /* the end, not "nothing yet" */
+            break;
+        }
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    return got;
+}
+
+static void test_handshake_outcomes_plaintext_gets_400_others_close_silently(void **state)
+{
+    (void)state;
+    char buf[1024];
+    /* plaintext HTTP: nginx's cleartext 400 on the socket, then the close */
+    int cs[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, cs), 0);
+    fake_t f = {.read_max = 1 << 20, .write_max = 1 << 20};
+    conn_t *c = fake_conn(cs[0], &f, 1);
+    assert_int_equal(write(cs[1], request_404, sizeof(request_404) - 1),
+                     (ssize_t)sizeof(request_404) - 1);
+    conn_on_io(&w.loop, &c->io, EPOLLIN | EPOLLOUT);
+    assert_int_equal(c->state, S_CLOSED);
+    read_to_end(cs[1], buf, sizeof(buf));
+    assert_string_equal(buf, PLAINTEXT_REPLY);
+    assert_int_equal(w.stats.tls_fail[CG_PROXY_TLS_FAIL_other], 1); /* a fake has no reason */
+    assert_int_equal(w.stats.rq_total, 0);                          /* not a request */
+    close(cs[1]);
+
+    /* another failure: closed, nothing written */
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, cs), 0);
+    c = fake_conn(cs[0], &f, 1);
+    assert_int_equal(write(cs[1], "X", 1), 1);
+    conn_on_io(&w.loop, &c->io, EPOLLIN);
+    assert_int_equal(c->state, S_CLOSED);
+    assert_int_equal(read_to_end(cs[1], buf, sizeof(buf)), 0);
+    assert_int_equal(w.stats.tls_fail[CG_PROXY_TLS_FAIL_other], 2);
+    close(cs[1]);
+
+    /* a reset mid-handshake still runs it, to count the failure */
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, cs), 0);
+    c = fake_conn(cs[0], &f, 1);
+    close(cs[1]);
+    conn_on_io(&w.loop, &c->io, EPOLLIN | EPOLLHUP);
+    assert_int_equal(c->state, S_CLOSED);
+    assert_int_equal(w.stats.tls_fail[CG_PROXY_TLS_FAIL_other], 3);
+
+    /* a completed one is counted */
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, cs), 0);
+    c = fake_conn(cs[0], &f, 1);
+    assert_int_equal(write(cs[1], "H", 1), 1);
+    conn_on_io(&w.loop, &c->io, EPOLLIN);
+    assert_false(c->handshaking);
+    assert_int_equal(w.stats.tls_handshakes, 1);
+    assert_int_equal(w.stats.tls_resumed, 0);
+    cg_proxy__conn_close(c);
+    close(cs[1]);
+}
+
 static void test_a_write_that_wants_readable_and_partial_writes(void **state)
 {
     (void)state;
@@ -577,6 +643,8 @@ int main(void)
             test_handshake_then_a_read_that_wants_writable_then_held_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_write_that_wants_readable_and_partial_writes, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_handshake_outcomes_plaintext_gets_400_others_close_silently, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_listeners_opener_makes_the_transport, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_an_upstream_whose_transport_holds_bytes_is_not_pooled,
