@@ -100,6 +100,11 @@ static int ca_init(const char *dir, const char *name, int days)
     int rc = 2;
     struct stat st;
     if (paths(crt, key, sizeof(crt), dir, "/ca")) goto Exit;
+    /* a new CA directory is made private (it will hold the CA key); an existing one is used */
+    if (stat(dir, &st) != 0 && errno == ENOENT && mkdir(dir, 0700) != 0) {
+        fprintf(stderr, PROG ": cannot create --dir %s: %s\n", dir, strerror(errno));
+        goto Exit;
+    }
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         fprintf(stderr, PROG ": --dir %s is not a directory\n", dir);
         goto Exit;
