@@ -75,7 +75,9 @@ def test_ca_bad_input_is_refused_and_nothing_is_written(tmp_path):
          'crossgate ca: --days wants 1..36500, got "0"'),
         (["issue", "--dir", f"{d}/none", "--cluster", "c1", "--namespace", "n", "--out", out],
          f"crossgate ca: cannot open {d}/none/ca.crt: No such file or directory"),
-        (["init", "--dir", f"{d}/none"], f"crossgate ca: --dir {d}/none is not a directory"),
+        (["init", "--dir", f"{d}/ca.crt"], f"crossgate ca: --dir {d}/ca.crt is not a directory"),
+        (["init", "--dir", f"{d}/none/deeper"],
+         f"crossgate ca: cannot create --dir {d}/none/deeper: No such file or directory"),
         (["init", "--dir", d, "--cluster", "c1"], "crossgate ca init: --cluster does not apply here"),
     ]
     for args, line in cases:
@@ -93,3 +95,11 @@ def test_ca_bad_input_is_refused_and_nothing_is_written(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip() == "crossgate ca: ca key: does not match the CA certificate"
     assert sorted(os.listdir(d)) == ["ca.crt", "ca.key", "other"]
+
+
+def test_ca_init_creates_a_private_directory(tmp_path):
+    d = tmp_path / "new-ca"
+    assert ca("init", "--dir", str(d)).returncode == 0
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
+    assert sorted(os.listdir(d)) == ["ca.crt", "ca.key"]
+    assert stat.S_IMODE(os.stat(d / "ca.key").st_mode) == 0o600
