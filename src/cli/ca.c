@@ -40,13 +40,20 @@ static int name_ok(const char *s)
 static int stage(const char *path, const cg_buf_t *data, mode_t mode, char *tmp, size_t cap)
 {
     snprintf(tmp, cap, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    /* a file of ours, made now: a leftover (or someone else's) tmp is removed, never reused, so
+     * no descriptor opened earlier can read the key; the mode is set before any byte goes in */
+    if (unlink(tmp) != 0 && errno != ENOENT) {
+        fprintf(stderr, PROG ": cannot replace %s: %s\n", tmp, strerror(errno));
+        return 1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0) {
         fprintf(stderr, PROG ": cannot write %s: %s\n", tmp, strerror(errno));
         return 1;
     }
-    ssize_t w = write(fd, cg_buf_data(data), cg_buf_size(data));
-    int ok = w == (ssize_t)cg_buf_size(data) && fchmod(fd, mode) == 0 && fsync(fd) == 0;
+    int ok = fchmod(fd, mode) == 0;
+    ssize_t w = ok ? write(fd, cg_buf_data(data), cg_buf_size(data)) : -1;
+    ok = ok && w == (ssize_t)cg_buf_size(data) && fsync(fd) == 0;
     int e = errno;
     if (close(fd) != 0) ok = 0;
     if (!ok) {

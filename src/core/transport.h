@@ -7,8 +7,8 @@
  * have to send a handshake or key-update record first; a write may have to read one), and a
  * read can leave decrypted bytes in the library that no new epoll edge will announce. So after
  * CG_EAGAIN the caller looks at `want` to learn which readiness the blocked operation waits for,
- * and after a read that filled less than asked it asks `pending` before it concludes the stream
- * is drained (cg_xport_drained). */
+ * and only a TCP read that filled less than asked shows the stream drained (cg_xport_drained):
+ * a TLS stream is drained when a read says CG_EAGAIN. */
 #ifndef CG_CORE_TRANSPORT_H
 #define CG_CORE_TRANSPORT_H
 
@@ -101,10 +101,12 @@ static inline int cg_xport_holds(const cg_xport_t *x)
 }
 
 /* After a read that returned got < asked bytes: 1 when nothing more can be read until the
- * socket reports readable again (no bytes held by the transport). */
+ * socket reports readable again. Only TCP can tell from a short read. A TLS read returns at
+ * most one record, and the next records may already sit in the kernel's buffer, where no new
+ * edge will announce them: a TLS stream is drained only once a read said CG_EAGAIN. */
 static inline int cg_xport_drained(const cg_xport_t *x, size_t got, size_t asked)
 {
-    return got < asked && !cg_xport_holds(x);
+    return got < asked && x->impl == NULL;
 }
 
 /* Lets go of the transport and closes its fd; the loop must no longer watch it. A transport

@@ -80,7 +80,12 @@ static int status(cg_xport_t *x, cg_tls__sess_t *s, int r)
         s->failed = 1;
         if (!s->reason)
             s->reason = saved == 0 || saved == ECONNRESET || saved == EPIPE ? "eof" : "other";
-        return saved == 0 ? CG_ECLOSED : cg_err_from_errno(saved);
+        if (saved == 0) return CG_ECLOSED;
+        /* the session has failed: never "try again", whatever errno a stale call left */
+        {
+            int e = cg_err_from_errno(saved);
+            return e == CG_EAGAIN ? CG_EIO : e;
+        }
     default:
         s->failed = 1;
         if (!s->done && !s->reason)

@@ -103,3 +103,20 @@ def test_ca_init_creates_a_private_directory(tmp_path):
     assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
     assert sorted(os.listdir(d)) == ["ca.crt", "ca.key"]
     assert stat.S_IMODE(os.stat(d / "ca.key").st_mode) == 0o600
+
+
+def test_ca_issue_never_writes_the_key_into_a_file_opened_before(tmp_path):
+    # a leftover PATH.key.tmp that someone holds open must not receive the key
+    d = str(tmp_path)
+    assert ca("init", "--dir", d).returncode == 0
+    out = tmp_path / "id"
+    planted = tmp_path / "id.key.tmp"
+    planted.write_text("")
+    os.chmod(planted, 0o644)
+    with open(planted, "rb") as spy:
+        r = ca("issue", "--dir", d, "--cluster", "c1", "--namespace", "n", "--out", str(out))
+        assert r.returncode == 0, r.stderr
+        assert spy.read() == b""  # the old inode stayed empty
+    assert stat.S_IMODE(os.stat(f"{out}.key").st_mode) == 0o600
+    assert b"PRIVATE KEY" in open(f"{out}.key", "rb").read()
+    assert not planted.exists()
