@@ -161,7 +161,9 @@ static int check_request(const cg_tls_issue_t *req, cg_buf_t *err)
         if (!printable(req->dns[i], 253, 0) ||
             strspn(req->dns[i], "abcdefghijklmnopqrstuvwxyz"
                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                "0123456789.-*") != strlen(req->dns[i])) {
+                                "0123456789.-*") != strlen(req->dns[i]) ||
+            strchr(req->dns[i] + (strncmp(req->dns[i], "*.", 2) ? 0 : 2), '*') ||
+            !strcmp(req->dns[i], "*.")) {
             cg_buf_printf(err, "dns: \"%s\" is not a host name", req->dns[i]);
             return CG_EINVAL;
         }

@@ -289,8 +289,12 @@ int cg_tls__cert_has_san(X509 *x, const char *const *names, size_t n, int uri_on
             continue;
         const unsigned char *p = ASN1_STRING_get0_data(s);
         size_t len = (size_t)ASN1_STRING_length(s);
+        /* an allowed name with a ':' is a URI and matches URI SANs only; any other is a DNS name
+         * (which cannot hold a ':') and matches DNS SANs only: a DNS SAN spelled like an allowed
+         * URI proves nothing */
         for (size_t j = 0; !found && j < n; j++)
-            found = strlen(names[j]) == len && memcmp(names[j], p, len) == 0;
+            found = (strchr(names[j], ':') != NULL) == (g->type == GEN_URI) &&
+                    strlen(names[j]) == len && memcmp(names[j], p, len) == 0;
     }
     GENERAL_NAMES_free(gens);
     return found;

@@ -140,6 +140,22 @@ static void test_ca_refuses_bad_requests(void **state)
     assert_int_equal(cg_tls_ca_issue(pem_str(&ca.cert), pem_str(&ca.key), &req, &cert, &key, &err),
                      CG_EINVAL);
     assert_string_equal(pem_str(&err), "dns: \"a.example,URI:spiffe://x\" is not a host name");
+    /* a wildcard only as a whole first label: no catch-all "*", no "a*.example" */
+    static const char *const wild[] = {"*", "*.", "a*.example", "*.*.example", "a.*.example"};
+    for (size_t i = 0; i < sizeof(wild) / sizeof(wild[0]); i++) {
+        cg_buf_reset(&err);
+        req.dns = &wild[i];
+        assert_int_equal(
+            cg_tls_ca_issue(pem_str(&ca.cert), pem_str(&ca.key), &req, &cert, &key, &err),
+            CG_EINVAL);
+    }
+    const char *ok = "*.b.example";
+    req.dns = &ok;
+    cg_buf_reset(&err);
+    assert_int_equal(cg_tls_ca_issue(pem_str(&ca.cert), pem_str(&ca.key), &req, &cert, &key, &err),
+                     0);
+    cg_buf_free(&cert);
+    cg_buf_free(&key);
     cg_buf_reset(&err);
     req.ndns = 0;
     req.days = 0;
