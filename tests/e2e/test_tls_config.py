@@ -197,7 +197,11 @@ def test_secret_through_the_control_plane_is_never_returned_with_its_key(tmp_pat
         c.start()
         cert, key = pki["cert"].read_text(), pki["key"].read_text()
         secret = tmp_path / "secret.yaml"
-        secret.write_text("apiVersion: v1\nkind: Secret\nmetadata: {name: web, namespace: bookinfo}\n"
+        # as kubectl get -o yaml exports it: an annotation holding the whole Secret, key included
+        last = json.dumps({"apiVersion": "v1", "kind": "Secret", "stringData": {"tls.crt": cert, "tls.key": key}})
+        secret.write_text("apiVersion: v1\nkind: Secret\nmetadata:\n  name: web\n  namespace: bookinfo\n"
+                          "  annotations:\n"
+                          f"    kubectl.kubernetes.io/last-applied-configuration: {json.dumps(last)}\n"
                           "type: kubernetes.io/tls\nstringData:\n"
                           f"  tls.crt: |\n{indent(cert, 4)}  tls.key: |\n{indent(key, 4)}")
         r = c.cli("apply", "-f", secret, check=True)
@@ -208,7 +212,12 @@ def test_secret_through_the_control_plane_is_never_returned_with_its_key(tmp_pat
         one = json.loads(c.cli("get", "secret", "web", "-o", "json", check=True).stdout)
         assert one["stringData"]["tls.key"] == "<redacted>"
         assert one["stringData"]["tls.crt"] == cert
+        assert one["metadata"]["annotations"] == {
+            "kubectl.kubernetes.io/last-applied-configuration": "<redacted>"}
+        reader = c.cli("token", "create", "--role", "reader", check=True).stdout.strip()
         for out in [c.cli("get", "secrets", "-o", "json", check=True).stdout,
+                    c.cli("get", "secret", "web", "-o", "yaml", token=reader, check=True).stdout,
+                    c.api("GET", "/v1/resources/secret", token=reader)[2].decode(),
                     c.cli("get", "secret", "web", "-o", "yaml", check=True).stdout,
                     c.cli("get", "secrets", check=True).stdout,
                     c.api("GET", "/v1/resources/secret")[2].decode(),
