@@ -114,8 +114,10 @@ int cg_control_doc_json(const cg_ynode_t *n, cg_buf_t *out)
     return jw_result(&w);
 }
 
-/* Redaction levels: a Secret's root (R_ROOT), its stringData/data mapping (R_KEYS). */
-enum { R_NONE, R_ROOT, R_KEYS };
+/* Redaction levels: a Secret's root (R_ROOT), its stringData/data mapping (R_KEYS), its metadata
+ * (R_META) and metadata.annotations (R_VALUES: every value redacted, as kubectl's
+ * last-applied-configuration annotation holds the whole Secret, key included). */
+enum { R_NONE, R_ROOT, R_KEYS, R_META, R_VALUES };
 
 static int is_private_key(const char *k)
 {
@@ -124,6 +126,10 @@ static int is_private_key(const char *k)
 
 static void emit_json_value(const cg_json_t *v, cg_jw_t *w, int redact)
 {
+    if (redact == R_VALUES && cg_json_type(v) != CG_JSON_OBJECT) {
+        cg_jw_str(w, "<redacted>");
+        return;
+    }
     switch (cg_json_type(v)) {
     case CG_JSON_NULL: cg_jw_null(w); break;
     case CG_JSON_BOOL: cg_jw_bool(w, cg_json_true(v)); break;
@@ -145,13 +151,17 @@ static void emit_json_value(const cg_json_t *v, cg_jw_t *w, int redact)
         for (void *it = cg_json_iter(v); it; it = cg_json_next(v, it)) {
             const char *k = cg_json_iter_key(it);
             cg_jw_key(w, k);
-            if (redact == R_KEYS && is_private_key(k))
+            int sub = R_NONE;
+            if (redact == R_ROOT)
+                sub = !strcmp(k, "stringData") || !strcmp(k, "data") ? R_KEYS
+                      : !strcmp(k, "metadata")                       ? R_META
+                                                                     : R_NONE;
+            else if (redact == R_META && !strcmp(k, "annotations"))
+                sub = R_VALUES;
+            if ((redact == R_KEYS && is_private_key(k)) || redact == R_VALUES)
                 cg_jw_str(w, "<redacted>");
             else
-                emit_json_value(cg_json_iter_value(it), w,
-                                redact == R_ROOT && (!strcmp(k, "stringData") || !strcmp(k, "data"))
-                                    ? R_KEYS
-                                    : R_NONE);
+                emit_json_value(cg_json_iter_value(it), w, sub);
         }
         cg_jw_end(w);
         break;

@@ -30,8 +30,8 @@ void cg_control_inst_free(cg_control_inst_t *inst)
 
 cg_instance_t cg_control_inst_view(const cg_control_inst_t *inst)
 {
-    return (cg_instance_t){inst->cluster, inst->namespace_, inst->labels, inst->nlabels,
-                           inst->address};
+    return (cg_instance_t){inst->cluster, inst->namespace_, inst->labels,
+                           inst->nlabels, inst->address,    1};
 }
 
 int cg_control_inst_parse(const char *body, size_t len, cg_control_inst_t **out, cg_buf_t *err)

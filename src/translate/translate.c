@@ -827,9 +827,10 @@ static int port_mixes(tx_t *t, const cg_model_gateway_t *gw, size_t h)
     return 0;
 }
 
-/* The snapshot's TLS settings of a server; NULL (with a warning) when its Secret is missing or
- * lacks what the mode needs: that server is not served. Only a Secret a selecting Gateway names
- * enters the snapshot. */
+/* The snapshot's TLS settings of a server; NULL (with a warning) when its Secret is missing,
+ * lacks what the mode needs, or may not go to this instance: that server is not served. Only a
+ * Secret a selecting Gateway names enters the snapshot, and for a registered instance only when
+ * that Gateway's workloadSelector names the instance's cluster. */
 static cg_snap_tls_t *server_tls(tx_t *t, const cg_model_gateway_t *gw, size_t h)
 {
     const cg_model_tls_t *m = gw->spec.http[h].tls;
@@ -839,9 +840,14 @@ static cg_snap_tls_t *server_tls(tx_t *t, const cg_model_gateway_t *gw, size_t h
         const char *ns = gw->metadata.namespace_;
         sec = cg_model_find_secret(t->rs, ns, m->secret_name);
         sid = xasprintf("%s%s%s", ns ? ns : "", ns ? "/" : "", m->secret_name);
+        /* a registered instance's namespace and labels are only claimed: the key goes to it
+         * only when the Gateway selects its cluster, which its join token binds */
         const char *why = sec == NULL ? "does not exist"
                           : m->mode_v == CG_MODEL_TLS_MUTUAL && sec->ca == NULL
                               ? "has no cacert (mode MUTUAL)"
+                          : t->inst->registered && gw->spec.workload_selector.cluster == NULL
+                              ? "is sent to a registered instance only when the Gateway's "
+                                "workloadSelector.cluster names its cluster"
                               : NULL;
         if (why != NULL) {
             char *gid = gateway_id(gw);

@@ -16,6 +16,10 @@ typedef struct cg_instance {
     const cg_snap_label_t *labels;
     size_t nlabels;
     const char *address; /* IP the instance binds/advertises */
+    /* Registered with the control plane: only its cluster is vouched for (its join token binds
+     * it); its namespace and labels are what it claims. Such an instance gets a Secret's private
+     * key only from a Gateway whose workloadSelector names its cluster. 0 in static mode. */
+    int registered;
 } cg_instance_t;
 
 /* Builds the snapshot for one instance. Returns 0 (warnings go into snapshot->warnings) or

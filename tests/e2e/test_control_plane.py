@@ -296,9 +296,9 @@ def reader_and_join_tokens(c):
     return reader, join1, join2
 
 
-def register_from(c, token, cluster, address, source=None):
+def register_from(c, token, cluster, address, source=None, app="x"):
     """POST /v1/instances from source (default: address itself, as a gateway binds it)."""
-    body = json.dumps({"cluster": cluster, "namespace": "bookinfo", "labels": {"app": "x"}, "address": address})
+    body = json.dumps({"cluster": cluster, "namespace": "bookinfo", "labels": {"app": app}, "address": address})
     with socket.create_connection((HOST, c.port), timeout=5, source_address=(source or address, 0)) as s:
         s.sendall(f"POST /v1/instances HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
                   f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n{body}".encode())

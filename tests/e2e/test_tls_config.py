@@ -197,7 +197,11 @@ def test_secret_through_the_control_plane_is_never_returned_with_its_key(tmp_pat
         c.start()
         cert, key = pki["cert"].read_text(), pki["key"].read_text()
         secret = tmp_path / "secret.yaml"
-        secret.write_text("apiVersion: v1\nkind: Secret\nmetadata: {name: web, namespace: bookinfo}\n"
+        # as kubectl get -o yaml exports it: an annotation holding the whole Secret, key included
+        last = json.dumps({"apiVersion": "v1", "kind": "Secret", "stringData": {"tls.crt": cert, "tls.key": key}})
+        secret.write_text("apiVersion: v1\nkind: Secret\nmetadata:\n  name: web\n  namespace: bookinfo\n"
+                          "  annotations:\n"
+                          f"    kubectl.kubernetes.io/last-applied-configuration: {json.dumps(last)}\n"
                           "type: kubernetes.io/tls\nstringData:\n"
                           f"  tls.crt: |\n{indent(cert, 4)}  tls.key: |\n{indent(key, 4)}")
         r = c.cli("apply", "-f", secret, check=True)
@@ -208,7 +212,12 @@ def test_secret_through_the_control_plane_is_never_returned_with_its_key(tmp_pat
         one = json.loads(c.cli("get", "secret", "web", "-o", "json", check=True).stdout)
         assert one["stringData"]["tls.key"] == "<redacted>"
         assert one["stringData"]["tls.crt"] == cert
+        assert one["metadata"]["annotations"] == {
+            "kubectl.kubernetes.io/last-applied-configuration": "<redacted>"}
+        reader = c.cli("token", "create", "--role", "reader", check=True).stdout.strip()
         for out in [c.cli("get", "secrets", "-o", "json", check=True).stdout,
+                    c.cli("get", "secret", "web", "-o", "yaml", token=reader, check=True).stdout,
+                    c.api("GET", "/v1/resources/secret", token=reader)[2].decode(),
                     c.cli("get", "secret", "web", "-o", "yaml", check=True).stdout,
                     c.cli("get", "secrets", check=True).stdout,
                     c.api("GET", "/v1/resources/secret")[2].decode(),
@@ -242,7 +251,8 @@ def test_dynamic_secret_reaches_only_its_instances_and_the_cache_is_owner_only(p
         tls = "{mode: SIMPLE, secretName: web}" if k == 1 else "{mode: DISABLED}"
         (res / f"gw-{k}.yaml").write_text(
             tls_gateway(tls, port=port).replace("name: web}", f"name: gw-{k}, namespace: bookinfo}}")
-            .replace("app: ingressgw-1", f"app: ingressgw-{k}"))
+            .replace("app: ingressgw-1", f"app: ingressgw-{k}")
+            .replace("    namespace: bookinfo\n", f"    cluster: cluster-{k}\n    namespace: bookinfo\n"))
     r = cp.apply(res / "secret.yaml", res / "gw-1.yaml", res / "gw-2.yaml")
     assert r.returncode == 0, r.stderr
     cache = tmp_path / "cache"
@@ -269,3 +279,55 @@ def test_dynamic_secret_reaches_only_its_instances_and_the_cache_is_owner_only(p
     assert key.splitlines()[1] in f.read_text()  # the gateway needs the key: the file is its own
     for g in gws.values():
         assert "PRIVATE KEY" not in g.log()
+
+
+def register_as(c, token, cluster, app, address):
+    """Registers an instance of namespace bookinfo with label app from address; its id."""
+    st, b = test_control_plane.register_from(c, token, cluster, address, app=app)
+    assert st == 200, b
+    return json.loads(b)["id"]
+
+
+def test_a_join_token_gets_a_secret_key_only_from_a_gateway_naming_its_cluster(tmp_path, pki, monkeypatch):
+    """A registration's namespace and labels are only claimed; its cluster is what its join token
+    binds. So a Secret's key goes only to instances of the cluster the Gateway's
+    workloadSelector names; a Gateway without workloadSelector.cluster serves no Secret to any
+    registered instance, and says why in the snapshot's warnings."""
+    monkeypatch.setattr(test_control_plane, "HOST", f"{NET}.4")
+    c = test_control_plane.ControlPlane(tmp_path)
+    try:
+        c.start()
+        cert, key = pki["cert"].read_text(), pki["key"].read_text()
+        res = tmp_path / "res.yaml"
+        res.write_text(
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: web, namespace: bookinfo}\nstringData:\n"
+            f"  cert: |\n{indent(cert, 4)}  key: |\n{indent(key, 4)}---\n" +
+            tls_gateway("{mode: SIMPLE, secretName: web}").replace("name: web}", "name: named, namespace: bookinfo}")
+            .replace("    namespace: bookinfo\n", "    cluster: cluster-1\n    namespace: bookinfo\n") + "---\n" +
+            tls_gateway("{mode: SIMPLE, secretName: web}", port=9443)
+            .replace("name: web}", "name: any, namespace: bookinfo}").replace("ingressgw-1", "ingressgw-any"))
+        c.cli("apply", "-f", res, check=True)
+        join1 = c.cli("token", "create", "--cluster", "cluster-1", check=True).stdout.strip()
+        join2 = c.cli("token", "create", "--cluster", "cluster-2", check=True).stdout.strip()
+
+        def snapshot(token, iid):
+            st, _, b = c.api("GET", f"/v1/instances/{iid}/snapshot?after=0&timeout_ms=5000", token=token)
+            assert st == 200, b
+            return b.decode()
+
+        # cluster-1's own ingress gets the key of the Gateway that names cluster-1
+        own = register_as(c, join1, "cluster-1", "ingressgw-1", f"{NET}.41")
+        assert "PRIVATE KEY" in snapshot(join1, own)
+        # a cluster-2 token claiming cluster-1's namespace and labels gets neither Gateway's key
+        for app in ("ingressgw-1", "ingressgw-any"):
+            iid = register_as(c, join2, "cluster-2", app, f"{NET}.42")
+            body = snapshot(join2, iid)
+            assert "PRIVATE KEY" not in body and key.splitlines()[1] not in body, body[:2000]
+        assert "Secret bookinfo/web is sent to a registered instance only when the Gateway's " \
+               "workloadSelector.cluster names its cluster: the server is not served" in body, body[:2000]
+        # nor does cluster-1's own token, from the Gateway that names no cluster
+        any1 = register_as(c, join1, "cluster-1", "ingressgw-any", f"{NET}.43")
+        body = snapshot(join1, any1)
+        assert "PRIVATE KEY" not in body and "workloadSelector.cluster names its cluster" in body
+    finally:
+        c.kill()

@@ -157,8 +157,32 @@ static void test_list_answer_round_trip(void **state)
     cg_buf_free(&err);
 }
 
-/* A Secret as answers show it: private keys redacted under stringData and data, the rest kept;
- * a key called "key" elsewhere is not touched. */
+/* A Secret as answers show it: private keys redacted under stringData and data, every value of
+ * metadata.annotations redacted (kubectl's last-applied-configuration holds the whole Secret),
+ * the rest kept; a key called "key" elsewhere is not touched. */
+static void test_secret_annotations_redacted(void **state)
+{
+    (void)state;
+    char *j = rewrite("{\"kind\":\"Secret\",\"metadata\":{\"name\":\"s\",\"annotations\":{"
+                      "\"kubectl.kubernetes.io/last-applied-configuration\":\"{\\\"stringData\\\":"
+                      "{\\\"key\\\":\\\"-----BEGIN PRIVATE KEY-----\\\"}}\",\"note\":\"n\"},"
+                      "\"labels\":{\"a\":\"b\"}},\"annotations\":{\"x\":\"y\"}}",
+                      cg_control_doc_json_redacted);
+    assert_string_equal(j, "{\"kind\":\"Secret\",\"metadata\":{\"name\":\"s\",\"annotations\":{"
+                           "\"kubectl.kubernetes.io/last-applied-configuration\":\"<redacted>\","
+                           "\"note\":\"<redacted>\"},\"labels\":{\"a\":\"b\"}},"
+                           "\"annotations\":{\"x\":\"y\"}}");
+    free(j);
+    /* annotations that are not a mapping are redacted whole */
+    j = rewrite("{\"metadata\":{\"annotations\":\"PRIVATE KEY\"}}", cg_control_doc_json_redacted);
+    assert_string_equal(j, "{\"metadata\":{\"annotations\":\"<redacted>\"}}");
+    free(j);
+    /* a document that is not a Secret keeps its annotations */
+    j = rewrite("{\"metadata\":{\"annotations\":{\"a\":\"b\"}}}", cg_control_doc_json_value);
+    assert_string_equal(j, "{\"metadata\":{\"annotations\":{\"a\":\"b\"}}}");
+    free(j);
+}
+
 static void test_secret_redacted(void **state)
 {
     (void)state;
@@ -178,7 +202,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_normalises), cmocka_unit_test(test_yaml_round_trip),
         cmocka_unit_test(test_json_too_deep),   cmocka_unit_test(test_list_answer_round_trip),
-        cmocka_unit_test(test_secret_redacted),
+        cmocka_unit_test(test_secret_redacted), cmocka_unit_test(test_secret_annotations_redacted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -199,7 +199,7 @@ static char *translate_json(const cg_resource_set_t *rs, const char *cluster, co
                             const char *app, const char *address)
 {
     cg_snap_label_t l = {"app", (char *)app};
-    cg_instance_t inst = {cluster, ns, &l, 1, address};
+    cg_instance_t inst = {cluster, ns, &l, 1, address, 0};
     cg_snapshot_t *s = NULL;
     cg_buf_t err = {0};
     if (cg_translate_instance(rs, &inst, 1, &s, &err) != 0)

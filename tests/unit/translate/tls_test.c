@@ -1,5 +1,6 @@
 /* TLS servers in the snapshot: files and Secret modes, a Secret delivered only to the
- * instances whose Gateways name it, a missing Secret, ports mixing TLS and plain text across
+ * instances whose Gateways name it (and to a registered instance only when the Gateway names its
+ * cluster), a missing Secret, ports mixing TLS and plain text across
  * Gateways, the encoding's round trip and its redacted form. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -76,7 +77,7 @@ static cg_resource_set_t *load(cg_buf_t *text)
 static int translate(const cg_resource_set_t *rs, const char *app, cg_snapshot_t **s, cg_buf_t *err)
 {
     cg_snap_label_t l = {"app", (char *)app};
-    cg_instance_t inst = {"c1", "gw", &l, 1, "127.0.0.1"};
+    cg_instance_t inst = {"c1", "gw", &l, 1, "127.0.0.1", 0};
     return cg_translate_instance(rs, &inst, 1, s, err);
 }
 
@@ -214,6 +215,61 @@ static void test_round_trip_and_redaction(void **state)
 }
 
 /* Two Gateways of one instance: one port cannot be TLS for one and plain text for the other. */
+/* A registered instance's namespace and labels are only what it claims; its cluster is what its
+ * join token binds. A Secret's key reaches it only from a Gateway whose workloadSelector names
+ * that cluster; any other TLS server with a Secret is left out, with a warning. */
+static void test_secret_only_to_named_cluster(void **state)
+{
+    (void)state;
+    cg_buf_t t = {0};
+    secret(&t, "a", "web", &web, NULL);
+    gateway(&t, "a", "ga", "x", 8443, "{mode: SIMPLE, secretName: web}");
+    gateway(&t, "a", "gf", "x", 9443,
+            "{mode: SIMPLE, files: {serverCertificate: /etc/c.pem, privateKey: /etc/k.pem}}");
+    cg_buf_printf(&t, "---\napiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: gn, "
+                      "namespace: a}\nspec:\n  workloadSelector: {cluster: c1, namespace: gw, "
+                      "labels: {app: x}}\n  http:\n  - name: gn-s\n    port: 7443\n    "
+                      "hostname: gn.example\n    tls: {mode: SIMPLE, secretName: web}\n    "
+                      "routing: {rules: [{directResponse: {status: 200}}]}\n");
+    cg_resource_set_t *rs = load(&t);
+    cg_snap_label_t l = {"app", "x"};
+    cg_snapshot_t *s = NULL, *st = NULL;
+    cg_buf_t err = {0}, j = {0};
+
+    cg_instance_t reg = {"c1", "gw", &l, 1, "127.0.0.1", 1};
+    assert_int_equal(cg_translate_instance(rs, &reg, 1, &s, &err), 0);
+    assert_null(server(s, "ga-s"));
+    assert_non_null(server(s, "gf-s")->tls); /* files stay on the gateway's own disk */
+    assert_string_equal(server(s, "gn-s")->tls->key_pem, web.key);
+    int seen = 0;
+    for (size_t i = 0; i < s->nwarnings; i++)
+        seen += strcmp(s->warnings[i],
+                       "Gateway a/ga http[0] (ga-s): Secret a/web is sent to a registered "
+                       "instance only when the Gateway's workloadSelector.cluster names its "
+                       "cluster: the server is not served") == 0;
+    assert_int_equal(seen, 1);
+    cg_snapshot_free(s);
+
+    /* the same instance claiming another cluster gets no Gateway gn, so no key at all */
+    cg_instance_t other_cluster = {"c2", "gw", &l, 1, "127.0.0.1", 1};
+    assert_int_equal(cg_translate_instance(rs, &other_cluster, 1, &s, &err), 0);
+    assert_int_equal(cg_snapshot_encode_json(s, &j), 0);
+    cg_buf_append(&j, "", 1);
+    assert_null(strstr(cg_buf_data(&j), "PRIVATE KEY"));
+    cg_snapshot_free(s);
+
+    /* static mode (the gateway reading its own files) is unaffected */
+    cg_instance_t stat = {"c2", "gw", &l, 1, "127.0.0.1", 0};
+    assert_int_equal(cg_translate_instance(rs, &stat, 1, &st, &err), 0);
+    assert_string_equal(server(st, "ga-s")->tls->key_pem, web.key);
+    cg_snapshot_free(st);
+
+    cg_buf_free(&j);
+    cg_buf_free(&err);
+    cg_buf_free(&t);
+    cg_model_free(rs);
+}
+
 static void test_port_mix_across_gateways(void **state)
 {
     (void)state;
@@ -265,6 +321,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_secret_delivery),
         cmocka_unit_test(test_round_trip_and_redaction),
+        cmocka_unit_test(test_secret_only_to_named_cluster),
         cmocka_unit_test(test_port_mix_across_gateways),
         cmocka_unit_test(test_decode_rejects_bad_tls),
     };

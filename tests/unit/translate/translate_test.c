@@ -147,7 +147,7 @@ static cg_snapshot_t *translate(const cg_resource_set_t *rs, const char *cluster
         *eq = '\0';
         l[n++] = (cg_snap_label_t){tok, eq + 1};
     }
-    cg_instance_t inst = {cluster, ns, l, n, address};
+    cg_instance_t inst = {cluster, ns, l, n, address, 0};
     cg_snapshot_t *s = NULL;
     cg_buf_t err = {0};
     int rc = cg_translate_instance(rs, &inst, 42, &s, &err);
@@ -492,12 +492,12 @@ static void test_live_instances(void **state)
     cg_resource_set_t *rs = load(y);
     free(y);
     cg_snap_label_t edge_l = {"app", "edgegw"}, l1 = {"app", "ingress-1"}, l3 = {"app", "nobody"};
-    cg_instance_t inst = {"edge", "edge", &edge_l, 1, "10.0.0.1"};
+    cg_instance_t inst = {"edge", "edge", &edge_l, 1, "10.0.0.1", 0};
     cg_instance_t live[] = {
-        {"c3", "bookinfo", &l1, 1, "10.0.3.7"}, /* selected by ingress-1 */
-        {"c3", "bookinfo", &l3, 1, "10.0.3.8"}, /* selected by nobody */
-        {"c1", "bookinfo", &l1, 1, "10.0.1.1"}, /* the static one again: once */
-        {"c8", "bookinfo", &l1, 1, "10.0.8.1"}, /* no Cluster resource: not a candidate */
+        {"c3", "bookinfo", &l1, 1, "10.0.3.7", 0}, /* selected by ingress-1 */
+        {"c3", "bookinfo", &l3, 1, "10.0.3.8", 0}, /* selected by nobody */
+        {"c1", "bookinfo", &l1, 1, "10.0.1.1", 0}, /* the static one again: once */
+        {"c8", "bookinfo", &l1, 1, "10.0.8.1", 0}, /* no Cluster resource: not a candidate */
     };
     cg_snapshot_t *s = NULL;
     cg_buf_t err = {0};
@@ -650,7 +650,7 @@ static void test_errors(void **state)
                     "    routing: {rules: [{directResponse: {status: 200}}]}\n";
     cg_resource_set_t *rs = load(y);
     cg_snap_label_t l = {"app", "ingress-1"};
-    cg_instance_t inst = {"c1", "bookinfo", &l, 1, "10.0.1.1"};
+    cg_instance_t inst = {"c1", "bookinfo", &l, 1, "10.0.1.1", 0};
     cg_snapshot_t *s = (cg_snapshot_t *)&inst;
     cg_buf_t err = {0};
     assert_int_equal(cg_translate_instance(rs, &inst, 1, &s, &err), CG_EINVAL);
@@ -667,7 +667,7 @@ static void test_errors(void **state)
     assert_int_equal(cg_translate_instance(rs, &inst, 1, &s, &err), 0);
     cg_snapshot_free(s);
 
-    cg_instance_t bad = {NULL, "bookinfo", NULL, 0, "10.0.0.1"};
+    cg_instance_t bad = {NULL, "bookinfo", NULL, 0, "10.0.0.1", 0};
     assert_int_equal(cg_translate_instance(rs, &bad, 1, &s, &err), CG_EINVAL);
     cg_model_free(rs);
     cg_buf_free(&err);
