@@ -142,15 +142,24 @@ static void probe_start(cg_loop_t *loop, probe_t *p)
     cg_timer_start(loop, &p->timeout, p->cfg.timeout_ms, on_probe_timeout);
 }
 
-static probe_t *find(cg_proxy_hc_t *hc, cg_ep_stats_t *st)
+/* The probes by endpoint, for one sync: open addressing over the stats pointers, built when
+ * the config changes, so matching a config of n endpoints costs O(n), not O(n^2). */
+typedef struct probe_index {
+    probe_t **slot;
+    size_t mask;
+} probe_index_t;
+
+static size_t slot_of(const probe_index_t *ix, const cg_ep_stats_t *st)
 {
-    cg_list_t *pos, *tmp;
-    cg_list_foreach_safe(pos, tmp, &hc->probes)
-    {
-        probe_t *p = cg_container_of(pos, probe_t, link);
-        if (p->st == st) return p;
-    }
-    return NULL;
+    uint64_t h = (uint64_t)(uintptr_t)st * 0x9E3779B97F4A7C15ull;
+    size_t i = (size_t)(h >> 20) & ix->mask;
+    while (ix->slot[i] && ix->slot[i]->st != st) i = (i + 1) & ix->mask;
+    return i;
+}
+
+static void index_add(probe_index_t *ix, probe_t *p)
+{
+    ix->slot[slot_of(ix, p->st)] = p;
 }
 
 static void probe_free(cg_loop_t *loop, probe_t *p)
@@ -163,18 +172,28 @@ static void probe_free(cg_loop_t *loop, probe_t *p)
     free(p);
 }
 
-static void on_tick(cg_loop_t *l, cg_timer_t *t)
+/* Matches the probes to cfg's endpoints: a probe for each health-checked endpoint (new ones
+ * due now), the check settings refreshed, probes of endpoints gone freed. */
+static void match_config(cg_proxy_hc_t *hc, cg_loop_t *l, const cg_config_t *cfg)
 {
-    cg_proxy_hc_t *hc = cg_container_of(t, cg_proxy_hc_t, tick);
+    size_t want = 0, have = 0;
     cg_list_t *pos, *tmp;
-    cg_list_foreach_safe(pos, tmp, &hc->probes) cg_container_of(pos, probe_t, link)->seen = 0;
-    cg_config_t *cfg = cg_proxy_current_config();
+    cg_list_foreach_safe(pos, tmp, &hc->probes)
+    {
+        cg_container_of(pos, probe_t, link)->seen = 0;
+        have++;
+    }
+    for (size_t i = 0; cfg && i < cfg->ndests; i++) want += cfg->dests[i].nendpoints;
+    size_t cap = 16;
+    while (cap < 2 * (want + have)) cap <<= 1;
+    probe_index_t ix = {cg_xcalloc(cap, sizeof(probe_t *)), cap - 1};
+    cg_list_foreach_safe(pos, tmp, &hc->probes) index_add(&ix, cg_container_of(pos, probe_t, link));
     for (size_t i = 0; cfg && i < cfg->ndests; i++) {
         const cg_dest_t *d = &cfg->dests[i];
         if (!d->policy || !d->policy->health_check.enabled || d->mode == CG_DEST_WEIGHTED) continue;
         for (size_t e = 0; e < d->nendpoints; e++) {
             const cg_endpoint_t *ep = &d->endpoints[e];
-            probe_t *p = find(hc, ep->stats);
+            probe_t *p = ix.slot[slot_of(&ix, ep->stats)];
             if (!p) {
                 p = cg_xcalloc(1, sizeof(*p));
                 p->st = ep->stats;
@@ -184,6 +203,7 @@ static void on_tick(cg_loop_t *l, cg_timer_t *t)
                 snprintf(p->cluster, sizeof(p->cluster), "%s", ep->cluster ? ep->cluster : "-");
                 p->next_due = l->now_ms;
                 cg_list_insert_tail(&hc->probes, &p->link);
+                index_add(&ix, p);
             }
             p->cfg = d->policy->health_check;
             p->xopen = ep->xopen;
@@ -192,21 +212,40 @@ static void on_tick(cg_loop_t *l, cg_timer_t *t)
             p->seen = 1;
         }
     }
+    free(ix.slot);
     cg_list_foreach_safe(pos, tmp, &hc->probes)
     {
         probe_t *p = cg_container_of(pos, probe_t, link);
-        if (!p->seen)
-            probe_free(l, p);
-        else if (!p->inflight && l->now_ms >= p->next_due)
-            probe_start(l, p); /* while cfg, which holds the probe's opener, is held */
+        if (!p->seen) probe_free(l, p);
     }
-    cg_proxy_config_unref(cfg);
+}
+
+static void on_tick(cg_loop_t *l, cg_timer_t *t)
+{
+    cg_proxy_hc_t *hc = cg_container_of(t, cg_proxy_hc_t, tick);
+    cg_config_t *cfg = cg_proxy_current_config();
+    if (cfg != hc->synced) {
+        /* a new config: match the probes to it once; it stays held (so its address cannot be
+         * a later config's, and the probes' openers live as long as they do) */
+        match_config(hc, l, cfg);
+        cg_proxy_config_unref(hc->synced);
+        hc->synced = cfg;
+    } else {
+        cg_proxy_config_unref(cfg);
+    }
+    cg_list_t *pos, *tmp;
+    cg_list_foreach_safe(pos, tmp, &hc->probes)
+    {
+        probe_t *p = cg_container_of(pos, probe_t, link);
+        if (!p->inflight && l->now_ms >= p->next_due) probe_start(l, p);
+    }
     cg_timer_start(l, t, TICK_MS, on_tick);
 }
 
 void cg_proxy_hc_start(cg_proxy_hc_t *hc, cg_loop_t *loop)
 {
     hc->loop = loop;
+    hc->synced = NULL;
     cg_list_init(&hc->probes);
     cg_timer_start(loop, &hc->tick, 0, on_tick);
 }
@@ -218,5 +257,7 @@ void cg_proxy_hc_stop(cg_proxy_hc_t *hc)
     cg_list_t *pos, *tmp;
     cg_list_foreach_safe(pos, tmp, &hc->probes)
         probe_free(hc->loop, cg_container_of(pos, probe_t, link));
+    cg_proxy_config_unref(hc->synced);
+    hc->synced = NULL;
     hc->loop = NULL;
 }
