@@ -6,6 +6,7 @@
 #include "core/list.h"
 #include "tls/tls.h"
 
+#include <openssl/crypto.h>
 #include <ctype.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -824,6 +825,7 @@ static SCHEMA(secret_doc_schema, cg_model_secret_t, secret_doc_fields, .oneofs =
 
 void cg_model_secret_free(cg_model_secret_t *s)
 {
+    if (s->key) OPENSSL_cleanse(s->key, strlen(s->key)); /* no key left in freed memory */
     free(s->cert), free(s->key), free(s->ca), free(s->warning);
     s->cert = s->key = s->ca = s->warning = NULL;
     cg_model_schema_free(&secret_doc_schema, s);

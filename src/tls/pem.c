@@ -56,7 +56,7 @@ static int each_block(const char *pem, size_t len, const char *part, block_fn fn
         int ok = fn(arg, name, der, dlen, err);
         OPENSSL_free(name);
         OPENSSL_free(header);
-        OPENSSL_free(der);
+        OPENSSL_clear_free(der, (size_t)(dlen > 0 ? dlen : 0)); /* a key's DER is key material */
         if (ok) goto Error;
         count++;
     }

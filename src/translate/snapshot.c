@@ -4,6 +4,7 @@
 #include "core/err.h"
 #include "core/json.h"
 
+#include <openssl/crypto.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -51,7 +52,7 @@ void cg_snap_tls_free(cg_snap_tls_t *t)
     if (t == NULL) return;
     for (const cg_snap_tls_field_t *f = cg_snap_tls_fields; f->key; f++) {
         if (f->secret && TLS_STR(t, f)) /* key material does not linger in freed memory */
-            memset(TLS_STR(t, f), 0, strlen(TLS_STR(t, f)));
+            OPENSSL_cleanse(TLS_STR(t, f), strlen(TLS_STR(t, f))); /* not elided like memset */
         free(TLS_STR(t, f));
     }
     free_strs(t->cipher_suites, t->ncipher_suites);
