@@ -317,6 +317,7 @@ static void do_register(cg_agent_t *a)
         .admin = (char *)a->cfg->admin,
         .labels = (cg_snap_label_t *)a->cfg->labels,
         .nlabels = a->cfg->nlabels,
+        .mtls_port = a->cfg->mtls_port,
     };
     cg_registration_encode(&reg, &body);
     char url[1024];

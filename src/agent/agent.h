@@ -19,6 +19,7 @@ typedef struct cg_agent_cfg {
     const cg_snap_label_t *labels;
     size_t nlabels;
     const char *cache_dir; /* NULL: no cache */
+    uint16_t mtls_port;    /* advertised: where other gateways reach us over mTLS; 0 none */
 } cg_agent_cfg_t;
 
 /* Called on the loop with a decoded snapshot (ownership passes). Returns 0 when the gateway

@@ -153,7 +153,7 @@ static int ca_issue(const char *dir, const char *cluster, const char *ns, const 
     if (cg_cli_ctl_read_file(&ctl, ca_crt, &cc) || cg_cli_ctl_read_file(&ctl, ca_key, &ck) ||
         cg_buf_append(&cc, "", 1) || cg_buf_append(&ck, "", 1))
         goto Exit;
-    snprintf(uri, sizeof(uri), "spiffe://crossgate/ns/%s/cluster/%s", ns, cluster);
+    snprintf(uri, sizeof(uri), CG_TLS_MESH_URI, ns, cluster);
     const char *uris[] = {uri};
     cg_tls_issue_t req = {.common_name = cluster,
                           .dns = dns->items,

@@ -44,7 +44,12 @@ static const char usage[] =
     "      --idle-timeout D   close keep-alive connections idle for D (default 60s)\n"
     "      --max-connections N  downstream connections per worker (default 65536, or what\n"
     "                         the file descriptor limit allows; the soft limit is raised to\n"
-    "                         the hard one as needed)\n";
+    "                         the hard one as needed)\n"
+    "      --identity PREFIX  the mesh identity PREFIX.crt and PREFIX.key (`crossgate ca issue\n"
+    "                         --out PREFIX`): take mTLS from other gateways on --mtls-port and\n"
+    "                         send to theirs over mTLS (needs --mesh-ca; reloaded on change)\n"
+    "      --mesh-ca FILE     the mesh CA that signs every gateway's identity\n"
+    "      --mtls-port N      the mesh mTLS port (default 15443, as TSB's)\n";
 
 int cg_cli_gateway(int argc, char **argv)
 {
@@ -67,11 +72,14 @@ int cg_cli_gateway(int argc, char **argv)
         {"max-connections", required_argument, 0, 'M'},
         {"body-timeout", required_argument, 0, 'B'},
         {"token-file", required_argument, 0, 'K'},
+        {"identity", required_argument, 0, 'i'},
+        {"mesh-ca", required_argument, 0, 'm'},
+        {"mtls-port", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     enum { HOUR_MS = 3600 * 1000 }; /* the longest timeout a flag takes */
-    cg_gateway_opts_t o = {.namespace_ = "default", .address = "127.0.0.1"};
+    cg_gateway_opts_t o = {.namespace_ = "default", .address = "127.0.0.1", .mtls_port = 15443};
     int64_t n;
     cg_cli_dynamic_t dyn = {0};
     CG_VEC(const char *) paths = {0};
@@ -133,6 +141,12 @@ int cg_cli_gateway(int argc, char **argv)
                 goto Exit;
             o.max_conns = (uint32_t)n;
             break;
+        case 'i': o.identity = optarg; break;
+        case 'm': o.mesh_ca = optarg; break;
+        case 'P':
+            if (cg_cli_flag_count("gateway", "--mtls-port", optarg, 1, 65535, &n)) goto Exit;
+            o.mtls_port = (uint16_t)n;
+            break;
         case 'h':
             fputs(usage, stdout);
             rc = 0;
@@ -156,6 +170,10 @@ int cg_cli_gateway(int argc, char **argv)
     if (paths.len && dyn.control) {
         fprintf(stderr, "crossgate gateway: -f (static mode) and --control (dynamic mode) exclude "
                         "each other\n");
+        goto Exit;
+    }
+    if (!o.identity != !o.mesh_ca) {
+        fprintf(stderr, "crossgate gateway: --identity and --mesh-ca go together\n");
         goto Exit;
     }
     if (dyn.control) {

@@ -23,6 +23,7 @@ int cg_cli__gateway_main(const cg_gateway_opts_t *o, const cg_cli_dynamic_t *dyn
         .labels = o->labels,
         .nlabels = o->nlabels,
         .cache_dir = dyn->cache_dir,
+        .mtls_port = o->identity ? o->mtls_port : 0,
     };
     /* after the workers start: a cached snapshot is applied at once */
     if (dyn->control && cg_agent_start(&agent, cg_proxy_server_loop(srv), &cfg, apply, srv)) {

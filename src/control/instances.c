@@ -30,8 +30,9 @@ void cg_control_inst_free(cg_control_inst_t *inst)
 
 cg_instance_t cg_control_inst_view(const cg_control_inst_t *inst)
 {
-    return (cg_instance_t){inst->cluster, inst->namespace_, inst->labels,
-                           inst->nlabels, inst->address,    1};
+    return (cg_instance_t){inst->cluster,  inst->namespace_, inst->labels,
+                           inst->nlabels,  inst->address,    1,
+                           inst->mtls_port};
 }
 
 int cg_control_inst_parse(const char *body, size_t len, cg_control_inst_t **out, cg_buf_t *err)
@@ -44,6 +45,7 @@ int cg_control_inst_parse(const char *body, size_t len, cg_control_inst_t **out,
     inst->namespace_ = r.namespace_;
     inst->address = r.address;
     inst->admin = r.admin;
+    inst->mtls_port = r.mtls_port;
     inst->labels = r.labels;
     inst->nlabels = r.nlabels;
     *out = inst;

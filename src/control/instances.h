@@ -17,13 +17,14 @@
 typedef struct cg_control_inst {
     char id[33]; /* 32 hex digits, opaque to clients */
     char *cluster, *namespace_, *address;
-    char *admin; /* may be NULL */
+    char *admin;        /* may be NULL */
+    uint16_t mtls_port; /* 0: no mesh identity */
     cg_snap_label_t *labels;
     size_t nlabels;
     uint64_t registered_ms, heartbeat_ms; /* monotonic */
     uint64_t registered_wall_us;
     char owner[24]; /* id of the token that registered it ("admin" for the admin credential) */
-    void *data; /* the owner's per-instance state (the watch entry) */
+    void *data;     /* the owner's per-instance state (the watch entry) */
 } cg_control_inst_t;
 
 typedef enum {
@@ -45,8 +46,8 @@ struct cg_control_leases {
      * every lease with the time the control plane itself was not running, so only heartbeats
      * missed while it ran can expire a lease (Consul and etcd guard this case too). */
     uint64_t sweep_ms, last_sweep_ms;
-    uint64_t stalls, stalled_ms;       /* stalls credited, and their total */
-    cg_control_lease_gone_cb on_gone;  /* may be NULL */
+    uint64_t stalls, stalled_ms;      /* stalls credited, and their total */
+    cg_control_lease_gone_cb on_gone; /* may be NULL */
     void *data;
 };
 
@@ -61,7 +62,8 @@ cg_instance_t cg_control_inst_view(const cg_control_inst_t *inst);
  * and replaces any instance with the same cluster, namespace, address and labels. */
 void cg_control_leases_register(cg_control_leases_t *l, cg_control_inst_t *inst, uint64_t now_ms);
 /* The registered instance with inst's identity (cluster, namespace, address, labels), or NULL. */
-const cg_control_inst_t *cg_control_leases_same(const cg_control_leases_t *l, const cg_control_inst_t *inst);
+const cg_control_inst_t *cg_control_leases_same(const cg_control_leases_t *l,
+                                                const cg_control_inst_t *inst);
 /* Renews a lease. Returns 0, or CG_ENOENT when the id is unknown (expired or never known). */
 int cg_control_leases_heartbeat(cg_control_leases_t *l, const char *id, uint64_t now_ms);
 cg_control_inst_t *cg_control_leases_find(const cg_control_leases_t *l, const char *id);

@@ -56,6 +56,15 @@ char *cg_xvasprintf(const char *fmt, va_list ap)
     return s;
 }
 
+char *cg_xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = cg_xvasprintf(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
 cg_iov_t cg_iov_trim(cg_iov_t s)
 {
     while (s.len && (s.base[0] == ' ' || s.base[0] == '\t')) s.base++, s.len--;

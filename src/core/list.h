@@ -88,5 +88,6 @@ char *cg_xstrdup(const char *s);
 char *cg_xstrndup(const char *s, size_t n);
 /* A formatted string, malloc'd. */
 char *cg_xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+char *cg_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

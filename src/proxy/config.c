@@ -6,6 +6,7 @@
 #include "core/list.h"
 #include "lb/priority.h"
 #include "proxy/balancer.h"
+#include "proxy/mesh.h"
 #include "proxy/tlsconf.h"
 
 #include <pthread.h>
@@ -203,8 +204,9 @@ static int vhost_order(const void *a, const void *b)
 {
     const cg_vhost_t *x = a, *y = b;
     if (x->kind != y->kind) return x->kind - y->kind;
-    if (x->kind == CG_VHOST_WILDCARD) return (int)y->host.len - (int)x->host.len;
-    return 0;
+    if (x->kind == CG_VHOST_WILDCARD && x->host.len != y->host.len)
+        return (int)y->host.len - (int)x->host.len;
+    return (x->seq > y->seq) - (x->seq < y->seq); /* qsort is not stable: the snapshot's order */
 }
 
 /* Weighted clusters sorted by name (qsort has no context argument; compile runs on the main
@@ -243,7 +245,7 @@ static void config_free(cg_config_t *c)
 {
     for (size_t i = 0; i < c->nlisteners; i++) {
         cg_listener_cfg_t *l = &c->listeners[i];
-        for (size_t v = 0; v < l->nvhosts; v++) {
+        for (size_t v = 0; !l->mesh && v < l->nvhosts; v++) {
             cg_vhost_t *vh = &l->vhosts[v];
             for (size_t r = 0; r < vh->nroutes; r++) {
                 cg_route_t *rt = &vh->routes[r];
@@ -308,6 +310,25 @@ static int compile_route(cg_config_t *c, cg_route_t *rt, const cg_snap_rule_t *r
     return err;
 }
 
+/* The mesh port: mTLS from other gateways, then the same hosts as every other port (a host on
+ * several ports: its first server in the snapshot's order, as the vhost order goes). */
+static void mesh_listener(cg_config_t *c, uint16_t port)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->nlisteners; i++) n += c->listeners[i].nvhosts;
+    cg_listener_cfg_t *m = &c->listeners[c->nlisteners++];
+    m->port = port;
+    m->mesh = 1;
+    m->xopen = cg_proxy_mesh_listener();
+    m->vhosts = cg_xcalloc(n ? n : 1, sizeof(cg_vhost_t));
+    for (size_t i = 0; i + 1 < c->nlisteners; i++)
+        for (size_t v = 0; v < c->listeners[i].nvhosts; v++) {
+            cg_vhost_t *vh = &m->vhosts[m->nvhosts++];
+            *vh = c->listeners[i].vhosts[v];
+            vh->tls_index = 0; /* the mesh set has one server */
+        }
+}
+
 int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *errors)
 {
     cg_config_t *c = cg_xcalloc(1, sizeof(*c));
@@ -348,6 +369,17 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
                 se->priority < CG_LB_MAX_PRIORITIES ? se->priority : CG_LB_MAX_PRIORITIES - 1;
             if (ep->priority + 1 > d->npriorities) d->npriorities = ep->priority + 1;
             ep->cluster_idx = -1;
+            if (se->identity) { /* the hop is mTLS: the peer must prove this identity */
+                ep->xopen = cg_proxy_mesh_peer(se->identity);
+                if (!ep->xopen.open) {
+                    cg_buf_printf(errors,
+                                  "destination %s: endpoint %s needs mTLS (%s) but this gateway "
+                                  "has no --identity\n",
+                                  sd->name, ep->name, se->identity);
+                    err = CG_EINVAL;
+                    goto Error;
+                }
+            }
         }
         dest_take_stats(d);
         d->policy = &sd->policy;
@@ -379,7 +411,15 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
     uint32_t *per_port = cg_xcalloc(65536, sizeof(uint32_t));
     int32_t *listener_of = cg_xcalloc(65536, sizeof(int32_t));
     for (size_t s = 0; s < snap->nservers; s++) per_port[snap->servers[s].port]++;
-    c->listeners = cg_xcalloc(snap->nservers ? snap->nservers : 1, sizeof(cg_listener_cfg_t));
+    uint16_t mesh_port = cg_proxy_mesh_port();
+    if (mesh_port && per_port[mesh_port]) {
+        cg_buf_printf(errors,
+                      "port %u is this gateway's mesh mTLS port (--mtls-port); no Gateway "
+                      "can serve on it\n",
+                      (unsigned)mesh_port);
+        err = CG_EINVAL;
+    }
+    c->listeners = cg_xcalloc(snap->nservers + 1, sizeof(cg_listener_cfg_t)); /* + the mesh's */
     for (size_t s = 0; s < snap->nservers; s++) {
         const cg_snap_server_t *sv = &snap->servers[s];
         cg_listener_cfg_t *l;
@@ -393,6 +433,7 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
         }
         cg_vhost_t *vh = &l->vhosts[l->nvhosts++];
         vh->tls_index = (int)l->nvhosts - 1; /* the port's servers in order: its TLS set's */
+        vh->seq = (uint32_t)s;
         const char *hn = sv->hostname ? sv->hostname : "*";
         vh->server = sv->name;
         if (!strcmp(hn, "*")) {
@@ -412,6 +453,7 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
     free(per_port);
     free(listener_of);
     if (!err && cg_proxy_tls_compile(c, snap, errors)) err = CG_EINVAL;
+    if (mesh_port && !err) mesh_listener(c, mesh_port);
     for (size_t i = 0; i < c->nlisteners; i++)
         qsort(c->listeners[i].vhosts, c->listeners[i].nvhosts, sizeof(cg_vhost_t), vhost_order);
     if (err) goto Error;

@@ -113,6 +113,7 @@ typedef struct cg_vhost {
     cg_iov_t host; /* exact: the name; wildcard: the suffix including the dot (".example.com") */
     const char *server; /* http[].name, for stats */
     int tls_index;      /* on a TLS port: its server's index in the port's set (421 by SNI) */
+    uint32_t seq;       /* its server's index in the snapshot: ties in the order go by it */
     cg_route_t *routes;
     size_t nroutes;
 } cg_vhost_t;
@@ -122,6 +123,8 @@ typedef struct cg_listener_cfg {
     cg_vhost_t *vhosts; /* exact first, then wildcards longest first, then "*" */
     size_t nvhosts;
     cg_xport_opener_t xopen; /* accepted connections' transport (TLS); zero: plain TCP */
+    /* the mesh port (proxy/mesh.h): every other listener's vhosts, whose routes it borrows */
+    int mesh;
 } cg_listener_cfg_t;
 
 typedef struct cg_config {

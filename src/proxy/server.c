@@ -10,6 +10,7 @@
 #include "proxy/admin.h"
 #include "proxy/config.h"
 #include "proxy/healthcheck.h"
+#include "proxy/mesh.h"
 #include "proxy/tlsconf.h"
 #include "proxy/worker.h"
 #include "translate/translate.h"
@@ -51,7 +52,8 @@ struct cg_proxy_server {
     uint64_t files_sig;
     char **tls_paths; /* the TLS files the config in force read (static mode): watched too */
     size_t ntls_paths;
-    cg_timer_t watch_timer, drain_timer, ticket_timer;
+    cg_timer_t watch_timer, drain_timer, ticket_timer, mesh_timer;
+    uint64_t mesh_sig; /* of the mesh identity's files (stat), to reload them when they change */
     cg_tls_ticket_keys_t *ticket_keys; /* every TLS set's, for resumption across reloads */
     int draining;
     cg_signals_t signals;
@@ -176,7 +178,8 @@ static int sync_listeners(cg_proxy_server_t *g, const cg_config_t *cfg, cg_buf_t
     lport_t fresh[CG_MAX_LISTENERS];
     size_t nfresh = 0;
     if (cfg->nlisteners > CG_MAX_LISTENERS) {
-        cg_buf_printf(errors, "too many listener ports (%zu, at most %d)\n", cfg->nlisteners, CG_MAX_LISTENERS);
+        cg_buf_printf(errors, "too many listener ports (%zu, at most %d)\n", cfg->nlisteners,
+                      CG_MAX_LISTENERS);
         return CG_ELIMIT;
     }
     for (size_t i = 0; i < cfg->nlisteners; i++) {
@@ -185,8 +188,10 @@ static int sync_listeners(cg_proxy_server_t *g, const cg_config_t *cfg, cg_buf_t
         lport_t *lp = &fresh[nfresh++];
         lp->port = port;
         cg_addr_t a = cfg->bind;
-        if (a.u.sa.sa_family == AF_INET6) a.u.in6.sin6_port = htons(port);
-        else a.u.in4.sin_port = htons(port);
+        if (a.u.sa.sa_family == AF_INET6)
+            a.u.in6.sin6_port = htons(port);
+        else
+            a.u.in4.sin_port = htons(port);
         for (int w = 0; w < g->nworkers; w++) {
             int fd = cg_sock_listen(&a, 1, 4096);
             if (fd < 0) {
@@ -291,6 +296,35 @@ static void on_watch(cg_loop_t *loop, cg_timer_t *t)
     cg_timer_start(loop, t, WATCH_INTERVAL_MS, on_watch);
 }
 
+static uint64_t mesh_files_sig(void)
+{
+    const char *const *p = cg_proxy_mesh_paths();
+    uint64_t h = 0;
+    for (int i = 0; p && i < 3; i++) h = sig_mix(h, path_sig(p[i], 0));
+    return h;
+}
+
+/* The mesh identity renewed: new handshakes use it, live connections keep theirs. */
+static void reload_mesh(cg_proxy_server_t *g, const char *why)
+{
+    g->mesh_sig = mesh_files_sig();
+    cg_buf_t err = {0};
+    int r = cg_proxy_mesh_reload(&err);
+    if (r < 0)
+        cg_log_error("mesh identity reload (%s) rejected, keeping the one in force: %.*s", why,
+                     (int)err.len, err.base ? err.base : "");
+    else if (r > 0)
+        cg_log_info("mesh identity reloaded (%s)", why);
+    cg_buf_free(&err);
+}
+
+static void on_mesh_watch(cg_loop_t *loop, cg_timer_t *t)
+{
+    cg_proxy_server_t *g = cg_container_of(t, cg_proxy_server_t, mesh_timer);
+    if (mesh_files_sig() != g->mesh_sig) reload_mesh(g, "files changed");
+    cg_timer_start(loop, t, WATCH_INTERVAL_MS, on_mesh_watch);
+}
+
 static void on_ticket_rotate(cg_loop_t *loop, cg_timer_t *t)
 {
     cg_proxy_server_t *g = cg_container_of(t, cg_proxy_server_t, ticket_timer);
@@ -308,6 +342,7 @@ static void on_signal(cg_loop_t *loop, int signo)
 {
     cg_proxy_server_t *g = cg_container_of(loop, cg_proxy_server_t, loop);
     if (signo == SIGHUP) {
+        if (cg_proxy_mesh_port()) reload_mesh(g, "SIGHUP");
         if (!g->o->npaths) return;
         g->files_sig = files_sig(g);
         reload(g, "SIGHUP");
@@ -363,15 +398,19 @@ static int size_fd_limit(cg_proxy_settings_t *s, int nworkers, int explicit_max)
                 s->max_conns, nworkers, need, (uint64_t)rl.rlim_cur);
         return -1;
     }
-    uint64_t fit = rl.rlim_cur > FD_RESERVE + 2 * (uint64_t)nworkers ? (rl.rlim_cur - FD_RESERVE) / (2 * (uint64_t)nworkers) : 0;
+    uint64_t fit = rl.rlim_cur > FD_RESERVE + 2 * (uint64_t)nworkers
+                       ? (rl.rlim_cur - FD_RESERVE) / (2 * (uint64_t)nworkers)
+                       : 0;
     if (fit < 1) {
-        fprintf(stderr, "crossgate: the file descriptor limit (ulimit -n) is %" PRIu64 ", too low to serve\n",
+        fprintf(stderr,
+                "crossgate: the file descriptor limit (ulimit -n) is %" PRIu64
+                ", too low to serve\n",
                 (uint64_t)rl.rlim_cur);
         return -1;
     }
     s->max_conns = (uint32_t)fit;
-    cg_log_info("file descriptor limit %" PRIu64 ": at most %u connections per worker", (uint64_t)rl.rlim_cur,
-                s->max_conns);
+    cg_log_info("file descriptor limit %" PRIu64 ": at most %u connections per worker",
+                (uint64_t)rl.rlim_cur, s->max_conns);
     return 0;
 }
 
@@ -401,7 +440,8 @@ int cg_proxy_server_start(cg_proxy_server_t **out, const cg_gateway_opts_t *o)
         g->settings.access_log_fd =
             open(o->access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
         if (g->settings.access_log_fd < 0) {
-            fprintf(stderr, "crossgate: cannot open access log %s: %s\n", o->access_log, strerror(errno));
+            fprintf(stderr, "crossgate: cannot open access log %s: %s\n", o->access_log,
+                    strerror(errno));
             free(g);
             return CG_EIO;
         }
@@ -444,6 +484,16 @@ int cg_proxy_server_start(cg_proxy_server_t **out, const cg_gateway_opts_t *o)
         }
         g->admin_on = 1;
     }
+    if (o->identity) {
+        cg_buf_t err = {0};
+        cg_proxy_mesh_opts_t mo = {o->identity,   o->mesh_ca,   o->cluster,
+                                   o->namespace_, o->mtls_port, g->ticket_keys};
+        r = cg_proxy_mesh_load(&mo, &err);
+        if (r) fprintf(stderr, "crossgate: %.*s\n", (int)err.len, err.base ? err.base : "");
+        cg_buf_free(&err);
+        if (r) goto Error;
+        g->mesh_sig = mesh_files_sig();
+    }
     if (o->npaths) {
         cg_buf_t errors = {0};
         cg_snapshot_t *snap = NULL;
@@ -485,6 +535,8 @@ void cg_proxy_server_run(cg_proxy_server_t *g)
     const cg_gateway_opts_t *o = g->o;
     if (o->npaths) cg_timer_start(&g->loop, &g->watch_timer, WATCH_INTERVAL_MS, on_watch);
     cg_timer_start(&g->loop, &g->ticket_timer, TICKET_ROTATE_MS, on_ticket_rotate);
+    if (cg_proxy_mesh_port())
+        cg_timer_start(&g->loop, &g->mesh_timer, WATCH_INTERVAL_MS, on_mesh_watch);
     cg_proxy_hc_start(&g->hc, &g->loop);
     char lst[512];
     size_t n = 0;
@@ -510,6 +562,7 @@ void cg_proxy_server_stop(cg_proxy_server_t *g)
     cg_loop_destroy(&g->loop);
     if (g->settings.access_log_fd > STDERR_FILENO) close(g->settings.access_log_fd);
     /* the configs, and with them the TLS sets that use the keys, are gone */
+    cg_proxy_mesh_unload();
     cg_proxy_tls_set_ticket_keys(NULL);
     cg_tls_ticket_keys_free(g->ticket_keys);
     tls_paths_free(g);

@@ -22,6 +22,11 @@ typedef struct cg_gateway_opts {
     int workers;
     uint32_t header_timeout_ms, body_timeout_ms, idle_timeout_ms, max_conns;
     uint32_t drain_ms; /* on SIGTERM: health checks fail and connections close for this long */
+    /* The mesh identity (proxy/mesh.h): PREFIX.crt and PREFIX.key, as `crossgate ca issue
+     * --out PREFIX` writes them, and the mesh CA. With it the gateway takes mTLS from other
+     * gateways on mtls_port and sends to theirs over mTLS; NULL: plain text between gateways. */
+    const char *identity, *mesh_ca;
+    uint16_t mtls_port; /* default 15443 */
 } cg_gateway_opts_t;
 
 typedef struct cg_proxy_server cg_proxy_server_t;

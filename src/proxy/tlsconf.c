@@ -2,6 +2,7 @@
 #include "proxy/tlsconf.h"
 #include "core/err.h"
 #include "core/list.h"
+#include "proxy/mesh.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,18 +40,17 @@ static int tls_open(void *ctx, cg_xport_t *x, int fd)
 
 cg_tls_servers_t *cg_proxy_tls_servers(const cg_listener_cfg_t *l)
 {
-    return l->xopen.open == tls_open ? l->xopen.ctx : NULL;
+    if (l->xopen.open == tls_open) return l->xopen.ctx;
+    return l->mesh ? cg_proxy_mesh_servers() : NULL;
 }
 
 void cg_proxy_tls_free(cg_listener_cfg_t *l)
 {
-    cg_tls_servers_t *s = cg_proxy_tls_servers(l);
-    if (s) cg_tls_servers_unref(s);
+    if (l->xopen.open == tls_open) cg_tls_servers_unref(l->xopen.ctx);
     l->xopen = (cg_xport_opener_t){0};
 }
 
-/* Reads a files-mode part whole into b (NUL-terminated); 0, or an error line in errors. */
-static int read_part(const char *path, cg_buf_t *b, const cg_snap_server_t *sv, cg_buf_t *errors)
+int cg_proxy_read_pem(const char *path, cg_buf_t *b)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     int e = fd < 0 ? errno : 0;
@@ -72,12 +72,20 @@ static int read_part(const char *path, cg_buf_t *b, const cg_snap_server_t *sv, 
         }
     }
     if (fd >= 0) close(fd);
+    if (!e && cg_buf_append(b, "", 1)) e = ENOMEM;
+    return e;
+}
+
+/* Reads a files-mode part whole into b (NUL-terminated); 0, or an error line in errors. */
+static int read_part(const char *path, cg_buf_t *b, const cg_snap_server_t *sv, cg_buf_t *errors)
+{
+    int e = cg_proxy_read_pem(path, b);
     if (e) {
         cg_buf_printf(errors, "server %s (port %u): cannot read %s: %s\n", sv->name,
                       (unsigned)sv->port, path, strerror(e));
-        return CG_EINVAL;
+        return e == ENOMEM ? CG_ENOMEM : CG_EINVAL;
     }
-    return cg_buf_append(b, "", 1) ? CG_ENOMEM : 0;
+    return 0;
 }
 
 /* One server's settings and material; the buffers (files mode) hold what pem points into. */

@@ -20,8 +20,13 @@ void cg_proxy_tls_set_ticket_keys(cg_tls_ticket_keys_t *k);
 int cg_proxy_tls_compile(cg_config_t *c, const cg_snapshot_t *snap, cg_buf_t *errors);
 /* Lets go of a listener's TLS servers (with the config). */
 void cg_proxy_tls_free(cg_listener_cfg_t *l);
-/* The listener's TLS servers, NULL for a plain-text port. */
+/* The listener's TLS servers, NULL for a plain-text port. For the mesh port: the mesh's set in
+ * force (proxy/mesh.h), which a reload may replace; to compare, not to hold. */
 cg_tls_servers_t *cg_proxy_tls_servers(const cg_listener_cfg_t *l);
+
+/* Reads a PEM file whole into b, NUL-terminated (b->len counts the NUL); at most 1 MiB. 0 or an
+ * errno value. */
+int cg_proxy_read_pem(const char *path, cg_buf_t *b);
 
 /* Handshake failure reasons (cg_tls_failure_reason), indexed for the per-worker counters. */
 #define CG_PROXY_TLS_REASONS(X)                                                                    \

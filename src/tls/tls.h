@@ -49,6 +49,11 @@ typedef struct cg_tls_pem {
  * ("certificate expired on 2026-01-01T00:00:00Z"), NULL otherwise. */
 int cg_tls_pem_check(const cg_tls_pem_t *pem, char **warning, cg_buf_t *err);
 
+/* A gateway's mesh identity (pem: cert, key and the mesh CA, all required): as cg_tls_pem_check,
+ * and the leaf carries the URI SAN uri and chains to the CA (dates aside: an expired identity is
+ * a warning, as above). 0, or CG_EINVAL with one line in err. */
+int cg_tls_identity_check(const cg_tls_pem_t *pem, const char *uri, char **warning, cg_buf_t *err);
+
 /* ---- server side ---- */
 
 typedef enum { CG_TLS_SIMPLE = 1, CG_TLS_MUTUAL = 2 } cg_tls_mode_t;
@@ -125,6 +130,10 @@ void cg_tls_client_unref(cg_tls_client_t *c);
 /* Starts a client-side TLS transport on a connecting, non-blocking fd. The peer must present a
  * certificate from the CA whose URI SAN equals expect_uri_san (NULL: any from the CA). */
 int cg_tls_connect(cg_xport_t *x, cg_tls_client_t *c, int fd, const char *expect_uri_san);
+
+/* The URI SAN of a gateway identity: namespace, then cluster. `crossgate ca issue` writes it; an
+ * edge expects it of the ingress it sends to over mTLS. */
+#define CG_TLS_MESH_URI "spiffe://crossgate/ns/%s/cluster/%s"
 
 /* ---- a mesh CA (`crossgate ca`, and the tests' own certificates) ---- */
 

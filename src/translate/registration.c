@@ -68,6 +68,7 @@ int cg_registration_encode(const cg_registration_t *r, cg_buf_t *out)
     cg_jw_t w = cg_jw(out);
     cg_jw_obj(&w);
     for (size_t i = 0; i < NFIELDS; i++) cg_jw_kstr_opt(&w, fields[i].name, *field_of(r, i));
+    if (r->mtls_port) cg_jw_ku64(&w, "mtls_port", r->mtls_port);
     cg_jw_kobj(&w, "labels");
     for (size_t i = 0; i < r->nlabels; i++) cg_jw_kstr(&w, r->labels[i].key, r->labels[i].value);
     cg_jw_end(&w);
@@ -135,8 +136,14 @@ int cg_registration_decode(const char *body, size_t len, cg_registration_t *r, c
                 *field_of(r, i) = cg_xstrdup(s);
         } else if (!strcmp(field, "labels")) {
             bad = decode_labels(v, r);
+        } else if (!strcmp(field, "mtls_port")) {
+            int64_t p = cg_json_type(v) == CG_JSON_INT ? cg_json_int(v) : -1;
+            if (p < 1 || p > 65535)
+                bad = "expected a port number 1..65535";
+            else
+                r->mtls_port = (uint16_t)p;
         } else {
-            bad = "unknown field (expected cluster, namespace, labels, address, admin)";
+            bad = "unknown field (expected cluster, namespace, labels, address, admin, mtls_port)";
         }
     }
     for (size_t i = 0; i < NFIELDS && !bad; i++)

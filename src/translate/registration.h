@@ -12,6 +12,9 @@ typedef struct cg_registration {
     char *admin; /* the instance's admin endpoint "host:port"; may be NULL */
     cg_snap_label_t *labels;
     size_t nlabels;
+    /* The port where the instance takes mTLS from other gateways (it has a mesh identity whose
+     * URI SAN names its cluster and namespace); 0: none, plain text only. */
+    uint16_t mtls_port;
 } cg_registration_t;
 
 /* Appends the document. */

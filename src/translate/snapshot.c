@@ -91,6 +91,7 @@ void cg_snapshot_free(cg_snapshot_t *s)
             free(d->endpoints[e].cluster);
             free(d->endpoints[e].region);
             free(d->endpoints[e].zone);
+            free(d->endpoints[e].identity);
         }
         free(d->endpoints);
         for (size_t w = 0; w < d->nweights; w++) free(d->weights[w].cluster);
@@ -313,6 +314,7 @@ static void encode_destination(cg_jw_t *w, const cg_snap_destination_t *d)
         cg_jw_kstr_opt(w, "zone", ep->zone);
         cg_jw_ku64(w, "weight", ep->weight);
         cg_jw_ku64(w, "priority", ep->priority);
+        cg_jw_kstr_opt(w, "identity", ep->identity);
         cg_jw_end(w);
     }
     cg_jw_end(w);

@@ -42,6 +42,9 @@ typedef struct cg_snap_endpoint {
     char *zone;        /* may be NULL */
     uint32_t weight;   /* >= 1 */
     uint32_t priority; /* 0 = the instance's own region, 1.. = remote (failover order) */
+    /* mTLS: the URI SAN the endpoint must present (CG_TLS_MESH_URI of its namespace and
+     * cluster), and port is its mTLS port; NULL: plain text */
+    char *identity;
 } cg_snap_endpoint_t;
 
 typedef enum {

@@ -190,6 +190,7 @@ static void decode_destination(dec_t *d, const cg_json_t *n, cg_snap_destination
         ep->zone = str(d, en, "zone", 0);
         ep->weight = (uint32_t)num(d, en, "weight", UINT32_MAX, 1);
         ep->priority = (uint32_t)num(d, en, "priority", 64, 0);
+        ep->identity = str(d, en, "identity", 0);
     }
     const cg_json_t *ws;
     sd->weights = items(d, n, "weights", sizeof(cg_snap_cluster_weight_t), &ws, &sd->nweights);

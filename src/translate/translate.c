@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/list.h"
+#include "tls/tls.h"
 #include "translate/index.h"
 
 #include <math.h>
@@ -31,6 +32,7 @@ typedef struct labels_view {
 typedef struct ginst {
     const char *cluster, *namespace_, *address;
     labels_view_t labels;
+    uint16_t mtls_port; /* 0: plain text only */
 } ginst_t;
 
 /* One way an instance of a cluster serves a hostname: a workload Gateway selecting the
@@ -40,6 +42,8 @@ typedef struct serving {
     size_t seq;  /* instance, then Gateway, then http[] order */
     const char *address;
     int64_t port;
+    const char *namespace_; /* the instance's: its mesh identity names it */
+    uint16_t mtls_port;     /* the instance takes mTLS there; 0: plain text only */
 } serving_t;
 
 typedef CG_VEC(serving_t) serving_vec_t;
@@ -287,14 +291,15 @@ static cg_snap_destination_t *new_dest(tx_t *t, char *name, cg_dest_mode_t mode,
     return &t->dests.items[*index];
 }
 
-static void add_endpoint(tx_t *t, cg_snap_destination_t *d, const char *address, uint16_t port,
-                         const char *cluster, const char *region, const char *zone, uint32_t weight,
-                         uint32_t priority)
+static cg_snap_endpoint_t *add_endpoint(tx_t *t, cg_snap_destination_t *d, const char *address,
+                                        uint16_t port, const char *cluster, const char *region,
+                                        const char *zone, uint32_t weight, uint32_t priority)
 {
     dest_aux_t *aux = &t->dest_aux.items[d - t->dests.items];
     uint64_t h = cg_hash_bytes(cg_hash_str(CG_HASH_SEED, address), &port, sizeof(port));
     for (size_t slot = SIZE_MAX, e; cg_translate__htab_next(&aux->endpoints, h, &slot, &e);)
-        if (d->endpoints[e].port == port && strcmp(d->endpoints[e].address, address) == 0) return;
+        if (d->endpoints[e].port == port && strcmp(d->endpoints[e].address, address) == 0)
+            return NULL;
     if (d->nendpoints == aux->cap) {
         aux->cap = aux->cap ? 2 * aux->cap : 4;
         d->endpoints = cg_xrealloc(d->endpoints, aux->cap * sizeof(*d->endpoints));
@@ -309,6 +314,7 @@ static void add_endpoint(tx_t *t, cg_snap_destination_t *d, const char *address,
         .weight = weight ? weight : 1,
         .priority = priority,
     };
+    return &d->endpoints[d->nendpoints - 1];
 }
 
 static int service_key_order(const void *a, const void *b)
@@ -487,8 +493,12 @@ static void add_serving(serving_vec_t *v, const edge_ix_t *x, const cg_resource_
         const cg_model_gateway_t *gw = &rs->gateways[x->workload[w]];
         if (!selects(gw, c->metadata.name, gi->namespace_, &gi->labels)) continue;
         for (size_t h = 0; h < gw->spec.nhttp; h++) {
-            serving_t sv = {x->http_host[x->http_first[w] + h], v->len, gi->address,
-                            gw->spec.http[h].port};
+            serving_t sv = {x->http_host[x->http_first[w] + h],
+                            v->len,
+                            gi->address,
+                            gw->spec.http[h].port,
+                            gi->namespace_,
+                            gi->mtls_port};
             cg_vec_push(v, sv);
         }
     }
@@ -504,13 +514,15 @@ static const cluster_serving_t *cluster_serving(tx_t *t, const cg_model_cluster_
     serving_vec_t v = {0};
     for (size_t i = 0; i < c->spec.ngateways; i++) {
         const cg_model_cluster_gateway_t *g = &c->spec.gateways[i];
-        ginst_t gi = {c->metadata.name, g->namespace_, g->address, {g->labels, NULL, g->nlabels}};
+        ginst_t gi = {
+            c->metadata.name, g->namespace_, g->address, {g->labels, NULL, g->nlabels}, 0};
         add_serving(&v, x, t->rs, c, &gi);
     }
     size_t first, end = cg_translate__by_name_run(x->live, x->nlive, c->metadata.name, &first);
     for (size_t i = first; i < end; i++) {
         const cg_instance_t *l = &t->live[x->live[i].index];
-        ginst_t gi = {l->cluster, l->namespace_, l->address, {NULL, l->labels, l->nlabels}};
+        ginst_t gi = {
+            l->cluster, l->namespace_, l->address, {NULL, l->labels, l->nlabels}, l->mtls_port};
         add_serving(&v, x, t->rs, c, &gi);
     }
     if (v.len > 1) qsort(v.items, v.len, sizeof(*v.items), serving_order);
@@ -547,8 +559,14 @@ static size_t cluster_endpoints(tx_t *t, cg_snap_destination_t *d, const cg_mode
     for (size_t i = lo; i < cs->n && cs->items[i].host == host; i++) {
         const serving_t *sv = &cs->items[i];
         if (own_listener(t, sv->address, sv->port)) continue;
-        add_endpoint(t, d, sv->address, (uint16_t)sv->port, c->metadata.name, region,
-                     c->spec.locality.zone, 1, priority);
+        /* both ends have a mesh identity: the hop is mTLS, to the instance's mTLS port, and the
+         * peer must prove it is of this cluster (the SAN its identity carries) */
+        int mtls = t->inst->mtls_port && sv->mtls_port;
+        cg_snap_endpoint_t *ep =
+            add_endpoint(t, d, sv->address, mtls ? sv->mtls_port : (uint16_t)sv->port,
+                         c->metadata.name, region, c->spec.locality.zone, 1, priority);
+        if (ep && mtls)
+            ep->identity = cg_xasprintf(CG_TLS_MESH_URI, sv->namespace_, c->metadata.name);
     }
     return d->nendpoints - before;
 }

@@ -20,6 +20,10 @@ typedef struct cg_instance {
      * it); its namespace and labels are what it claims. Such an instance gets a Secret's private
      * key only from a Gateway whose workloadSelector names its cluster. 0 in static mode. */
     int registered;
+    /* Where the instance takes mTLS from other gateways (its mesh identity names its cluster and
+     * namespace); 0: none. An edge with one sends to instances with one over mTLS, on that
+     * port; otherwise in plain text, on the Gateway's. */
+    uint16_t mtls_port;
 } cg_instance_t;
 
 /* Builds the snapshot for one instance. Returns 0 (warnings go into snapshot->warnings) or

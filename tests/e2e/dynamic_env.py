@@ -222,8 +222,9 @@ class Gateway:
     """One `crossgate gateway` instance in dynamic mode."""
 
     def __init__(self, procs, name, cluster, namespace, label, address, control_url, cache_dir=None,
-                 token_file=None):
+                 token_file=None, mesh=None):
         self.procs = procs
+        self.mesh = mesh  # (identity PREFIX, mesh CA file, mTLS port) or None: plain text
         self.token_file = token_file  # a join token for its cluster
         self.name = name
         self.cluster = cluster
@@ -244,6 +245,8 @@ class Gateway:
             argv += ["--cache-dir", self.cache_dir]
         if self.token_file:
             argv += ["--token-file", self.token_file]
+        if self.mesh:
+            argv += ["--identity", self.mesh[0], "--mesh-ca", self.mesh[1], "--mtls-port", str(self.mesh[2])]
         self.p = self.procs.spawn(argv, self.name)
         wait_until(lambda: self.p.check_alive() and tcp_connectable(self.address, self.admin_port),
                    what=f"{self.name} admin")
@@ -393,11 +396,29 @@ def describe_failures(records, limit=10):
 # ---------------------------------------------------------------- the whole topology
 
 
-class Env:
-    """Control plane + edge + two workload clusters, all gateways in dynamic mode."""
+def mesh_ca(d):
+    """A mesh CA in directory d (`crossgate ca init`): returns its certificate's path."""
+    subprocess.run([BIN, "ca", "init", "--dir", d], check=True, capture_output=True, timeout=30)
+    return Path(d) / "ca.crt"
 
-    def __init__(self, procs, tmp):
+
+def mesh_identity(d, cluster, namespace, out=None):
+    """An identity for a gateway of cluster in namespace, issued by the CA in d: its PREFIX."""
+    out = out or Path(d) / f"{namespace}-{cluster}"
+    subprocess.run([BIN, "ca", "issue", "--dir", d, "--cluster", cluster, "--namespace", namespace,
+                    "--out", out], check=True, capture_output=True, timeout=30)
+    return out
+
+
+class Env:
+    """Control plane + edge + two workload clusters, all gateways in dynamic mode.
+
+    mtls: every gateway has a mesh identity (a CA in tmp/ca), so the edge sends to the ingress
+    gateways over mTLS on their mTLS port (one free port on every gateway address)."""
+
+    def __init__(self, procs, tmp, mtls=False):
         self.procs = procs
+        self.mtls = mtls
         self.tmp = Path(tmp)
         self.block = next_block()
         b = self.block
@@ -407,6 +428,12 @@ class Env:
         self.app_host = {1: f"127.0.{b}.15", 2: f"127.0.{b}.25"}
         self.ingress_port = free_port_on([self.ingress_host[1], self.ingress_host[2]])
         self.edge_port = free_port(self.edge_host)
+        self.mtls_port = None
+        if mtls:
+            self.mtls_port = free_port_on([self.edge_host, self.ingress_host[1], self.ingress_host[2]])
+            self.ca_dir = self.tmp / "ca"
+            self.ca_dir.mkdir()
+            self.ca_cert = mesh_ca(self.ca_dir)
         self.app_port = {k: free_port(self.app_host[k]) for k in (1, 2)}
         self.files = self.tmp / "resources"
         self.files.mkdir(exist_ok=True)
@@ -453,10 +480,17 @@ class Env:
         self.apps[k] = p
         return p
 
+    def mesh(self, cluster, namespace):
+        """The --identity/--mesh-ca/--mtls-port of a gateway, None without mTLS."""
+        if not self.mtls:
+            return None
+        return (mesh_identity(self.ca_dir, cluster, namespace), self.ca_cert, self.mtls_port)
+
     def new_ingress(self, k, cache=False):
         return Gateway(self.procs, f"ingress-{k}", f"cluster-{k}", "bookinfo", f"app=ingressgw-{k}",
                        self.ingress_host[k], self.cp.url, cache_dir=self.cache if cache else None,
-                       token_file=self.cp.join_token(f"cluster-{k}"))
+                       token_file=self.cp.join_token(f"cluster-{k}"),
+                       mesh=self.mesh(f"cluster-{k}", "bookinfo"))
 
     def start_ingress(self, k, cache=False):
         gw = self.ingress.get(k) or self.new_ingress(k, cache)
@@ -468,14 +502,15 @@ class Env:
 
     def start_edge(self):
         self.edge = Gateway(self.procs, "edge", "cluster-edge", "edge", "app=edgegw", self.edge_host, self.cp.url,
-                            token_file=self.cp.join_token("cluster-edge"))
+                            token_file=self.cp.join_token("cluster-edge"), mesh=self.mesh("cluster-edge", "edge"))
         self.edge.start()
         wait_until(lambda: self.edge.p.check_alive() and tcp_connectable(self.edge_host, self.edge_port),
                    what="edge listening")
         return self.edge
 
     def ingress_endpoint(self, k):
-        return (f"cluster-{k}", f"{self.ingress_host[k]}:{self.ingress_port}")
+        """(cluster, "addr:port") of ingress k in the edge's snapshot: its mTLS port with mTLS."""
+        return (f"cluster-{k}", f"{self.ingress_host[k]}:{self.mtls_port or self.ingress_port}")
 
     def wait_edge_endpoints(self, want, timeout=DEADLINE, what=None):
         """Waits until the edge's snapshot in force has exactly the ingress endpoints of clusters want."""
@@ -516,3 +551,9 @@ def procs(tmp_path):
 @pytest.fixture
 def env(procs, tmp_path):
     return Env(procs, tmp_path)
+
+
+@pytest.fixture(params=["plain", "mtls"])
+def env_both(procs, tmp_path, request):
+    """The topology twice: gateways in plain text, then with edge -> ingress mTLS."""
+    return Env(procs, tmp_path, mtls=request.param == "mtls")

@@ -1,7 +1,9 @@
 """Dynamic mode under steady load: a control plane, an edge and two workload clusters (each an
 ingress gateway + productpage), every gateway following the control plane (`--control`).
 Resources come and go with `crossgate apply/delete`, ingress gateways and the control plane are
-killed with SIGKILL and restarted, and the edge keeps answering every request.
+killed with SIGKILL and restarted, and the edge keeps answering every request. Every scenario
+runs twice: gateways in plain text, then with edge -> ingress mTLS (mesh identities on every
+gateway, DESIGN's 15443 hop).
 
 Layout and helpers: dynamic_env.py. The edge is in region-1 with cluster-1, so with both
 clusters up all traffic goes to cluster-1 (priority 0) and cluster-2 (region-2) is the failover.
@@ -9,9 +11,16 @@ clusters up all traffic goes to cluster-1 (priority 0) and cluster-2 (region-2) 
 
 import time
 
+import pytest
+
 from support import http_request
-from dynamic_env import (Load, describe_failures, env, procs, request_once,  # noqa: F401
+from dynamic_env import (Load, describe_failures, env_both, procs, request_once,  # noqa: F401
                          wait_until)
+
+
+@pytest.fixture(name="env")
+def env_fixture(env_both):  # noqa: F811
+    return env_both
 
 # How long "all traffic has moved" must hold before we call it moved: this many responses in a row.
 STREAK = 100

@@ -13,6 +13,46 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The mTLS port: encoded when set, read back; anything but a port number 1..65535 refused. */
+static void test_registration_mtls_port(void **state)
+{
+    (void)state;
+    cg_registration_t r = {.cluster = "c1",
+                           .namespace_ = "ns",
+                           .address = "127.0.0.1",
+                           .mtls_port = 15443},
+                      b;
+    cg_buf_t out = {0}, err = {0};
+    assert_int_equal(cg_registration_encode(&r, &out), 0);
+    cg_buf_append(&out, "", 1);
+    assert_non_null(strstr(cg_buf_data(&out), "\"mtls_port\":15443"));
+    assert_int_equal(cg_registration_decode(cg_buf_data(&out), out.len - 1, &b, &err), 0);
+    assert_int_equal(b.mtls_port, 15443);
+    cg_registration_clear(&b);
+    cg_buf_free(&out);
+    r.mtls_port = 0; /* no identity: not in the document at all */
+    assert_int_equal(cg_registration_encode(&r, &out), 0);
+    cg_buf_append(&out, "", 1);
+    assert_null(strstr(cg_buf_data(&out), "mtls_port"));
+    assert_int_equal(cg_registration_decode(cg_buf_data(&out), out.len - 1, &b, &err), 0);
+    assert_int_equal(b.mtls_port, 0);
+    cg_registration_clear(&b);
+    cg_buf_free(&out);
+    static const char *const bad[] = {"0", "65536", "-1", "1.5", "\"15443\"", "null", "true"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char doc[160];
+        snprintf(doc, sizeof(doc),
+                 "{\"cluster\":\"c1\",\"address\":\"127.0.0.1\",\"mtls_port\":%s}", bad[i]);
+        cg_buf_free(&err);
+        if (cg_registration_decode(doc, strlen(doc), &b, &err) != CG_EINVAL)
+            fail_msg("accepted %s", doc);
+        cg_buf_append(&err, "", 1);
+        if (!strstr(cg_buf_data(&err), "mtls_port: expected a port number 1..65535"))
+            fail_msg("%s: \"%s\"", doc, cg_buf_data(&err));
+    }
+    cg_buf_free(&err);
+}
+
 static void test_answer_round_trip(void **state)
 {
     (void)state;
@@ -81,6 +121,7 @@ static void test_answer_refuses_hostile_documents(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_registration_mtls_port),
         cmocka_unit_test(test_answer_round_trip),
         cmocka_unit_test(test_answer_defaults_heartbeat),
         cmocka_unit_test(test_answer_refuses_hostile_documents),

@@ -70,12 +70,12 @@ static void test_round_trip_examples(void **state)
     (void)state;
     static const char *const edges[] = {"bookinfo-edge.yaml", "edge-named.yaml",
                                         "edge-weighted.yaml"};
-    const cg_instance_t edge = {"cluster-edge", "edge", edge_labels, 1, "127.0.0.1", 0};
-    const cg_instance_t ing1 = {"cluster-1", "bookinfo", ing1_labels, 1, "127.0.1.1", 0};
+    const cg_instance_t edge = {"cluster-edge", "edge", edge_labels, 1, "127.0.0.1", 0, 0};
+    const cg_instance_t ing1 = {"cluster-1", "bookinfo", ing1_labels, 1, "127.0.1.1", 0, 0};
     const cg_instance_t live[] = {
-        {"cluster-1", "bookinfo", ing1_labels, 1, "127.0.1.7", 0},
-        {"cluster-2", "bookinfo", ing2_labels, 1, "127.0.2.7", 0},
-        {"cluster-9", "bookinfo", ing2_labels, 1, "127.0.9.7", 0}, /* no Cluster resource */
+        {"cluster-1", "bookinfo", ing1_labels, 1, "127.0.1.7", 0, 0},
+        {"cluster-2", "bookinfo", ing2_labels, 1, "127.0.2.7", 0, 0},
+        {"cluster-9", "bookinfo", ing2_labels, 1, "127.0.9.7", 0, 0}, /* no Cluster resource */
     };
     for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
         cg_resource_set_t *rs = load(edges[i]);
@@ -114,7 +114,7 @@ static void test_malformed_is_an_error(void **state)
     }
     /* a valid snapshot cut anywhere is refused */
     cg_resource_set_t *rs = load("bookinfo-edge.yaml");
-    const cg_instance_t edge = {"cluster-edge", "edge", edge_labels, 1, "127.0.0.1", 0};
+    const cg_instance_t edge = {"cluster-edge", "edge", edge_labels, 1, "127.0.0.1", 0, 0};
     cg_snapshot_t *s = NULL;
     cg_buf_t err = {0}, a = {0};
     assert_int_equal(cg_translate_instance(rs, &edge, 7, &s, &err), 0);

@@ -87,9 +87,15 @@ static void test_encode_all_fields(void **state)
     d->connect_timeout_ms = 5000;
     d->nendpoints = 2;
     d->endpoints = cg_xcalloc(2, sizeof(*d->endpoints));
-    d->endpoints[0] = (cg_snap_endpoint_t){
-        cg_xstrdup("10.0.1.1"), 8080, cg_xstrdup("c1"), cg_xstrdup("r1"), cg_xstrdup("z1"), 1, 0};
-    d->endpoints[1] = (cg_snap_endpoint_t){cg_xstrdup("::1"), 80, NULL, NULL, NULL, 7, 2};
+    d->endpoints[0] = (cg_snap_endpoint_t){cg_xstrdup("10.0.1.1"),
+                                           8080,
+                                           cg_xstrdup("c1"),
+                                           cg_xstrdup("r1"),
+                                           cg_xstrdup("z1"),
+                                           1,
+                                           0,
+                                           NULL};
+    d->endpoints[1] = (cg_snap_endpoint_t){cg_xstrdup("::1"), 80, NULL, NULL, NULL, 7, 2, NULL};
     d->policy.retry = cg_lb_retry_defaults;
     d->policy.retry.retry_on = CG_RETRY_ON_5XX | CG_RETRY_ON_RETRIABLE_4XX;
     d->policy.outlier = cg_lb_outlier_defaults;
@@ -199,7 +205,7 @@ static char *translate_json(const cg_resource_set_t *rs, const char *cluster, co
                             const char *app, const char *address)
 {
     cg_snap_label_t l = {"app", (char *)app};
-    cg_instance_t inst = {cluster, ns, &l, 1, address, 0};
+    cg_instance_t inst = {cluster, ns, &l, 1, address, 0, 0};
     cg_snapshot_t *s = NULL;
     cg_buf_t err = {0};
     if (cg_translate_instance(rs, &inst, 1, &s, &err) != 0)

@@ -77,7 +77,7 @@ static cg_resource_set_t *load(cg_buf_t *text)
 static int translate(const cg_resource_set_t *rs, const char *app, cg_snapshot_t **s, cg_buf_t *err)
 {
     cg_snap_label_t l = {"app", (char *)app};
-    cg_instance_t inst = {"c1", "gw", &l, 1, "127.0.0.1", 0};
+    cg_instance_t inst = {"c1", "gw", &l, 1, "127.0.0.1", 0, 0};
     return cg_translate_instance(rs, &inst, 1, s, err);
 }
 
@@ -236,7 +236,7 @@ static void test_secret_only_to_named_cluster(void **state)
     cg_snapshot_t *s = NULL, *st = NULL;
     cg_buf_t err = {0}, j = {0};
 
-    cg_instance_t reg = {"c1", "gw", &l, 1, "127.0.0.1", 1};
+    cg_instance_t reg = {"c1", "gw", &l, 1, "127.0.0.1", 1, 0};
     assert_int_equal(cg_translate_instance(rs, &reg, 1, &s, &err), 0);
     assert_null(server(s, "ga-s"));
     assert_non_null(server(s, "gf-s")->tls); /* files stay on the gateway's own disk */
@@ -251,7 +251,7 @@ static void test_secret_only_to_named_cluster(void **state)
     cg_snapshot_free(s);
 
     /* the same instance claiming another cluster gets no Gateway gn, so no key at all */
-    cg_instance_t other_cluster = {"c2", "gw", &l, 1, "127.0.0.1", 1};
+    cg_instance_t other_cluster = {"c2", "gw", &l, 1, "127.0.0.1", 1, 0};
     assert_int_equal(cg_translate_instance(rs, &other_cluster, 1, &s, &err), 0);
     assert_int_equal(cg_snapshot_encode_json(s, &j), 0);
     cg_buf_append(&j, "", 1);
@@ -259,7 +259,7 @@ static void test_secret_only_to_named_cluster(void **state)
     cg_snapshot_free(s);
 
     /* static mode (the gateway reading its own files) is unaffected */
-    cg_instance_t stat = {"c2", "gw", &l, 1, "127.0.0.1", 0};
+    cg_instance_t stat = {"c2", "gw", &l, 1, "127.0.0.1", 0, 0};
     assert_int_equal(cg_translate_instance(rs, &stat, 1, &st, &err), 0);
     assert_string_equal(server(st, "ga-s")->tls->key_pem, web.key);
     cg_snapshot_free(st);

@@ -147,7 +147,7 @@ static cg_snapshot_t *translate(const cg_resource_set_t *rs, const char *cluster
         *eq = '\0';
         l[n++] = (cg_snap_label_t){tok, eq + 1};
     }
-    cg_instance_t inst = {cluster, ns, l, n, address, 0};
+    cg_instance_t inst = {cluster, ns, l, n, address, 0, 0};
     cg_snapshot_t *s = NULL;
     cg_buf_t err = {0};
     int rc = cg_translate_instance(rs, &inst, 42, &s, &err);
@@ -492,12 +492,12 @@ static void test_live_instances(void **state)
     cg_resource_set_t *rs = load(y);
     free(y);
     cg_snap_label_t edge_l = {"app", "edgegw"}, l1 = {"app", "ingress-1"}, l3 = {"app", "nobody"};
-    cg_instance_t inst = {"edge", "edge", &edge_l, 1, "10.0.0.1", 0};
+    cg_instance_t inst = {"edge", "edge", &edge_l, 1, "10.0.0.1", 0, 0};
     cg_instance_t live[] = {
-        {"c3", "bookinfo", &l1, 1, "10.0.3.7", 0}, /* selected by ingress-1 */
-        {"c3", "bookinfo", &l3, 1, "10.0.3.8", 0}, /* selected by nobody */
-        {"c1", "bookinfo", &l1, 1, "10.0.1.1", 0}, /* the static one again: once */
-        {"c8", "bookinfo", &l1, 1, "10.0.8.1", 0}, /* no Cluster resource: not a candidate */
+        {"c3", "bookinfo", &l1, 1, "10.0.3.7", 0, 0}, /* selected by ingress-1 */
+        {"c3", "bookinfo", &l3, 1, "10.0.3.8", 0, 0}, /* selected by nobody */
+        {"c1", "bookinfo", &l1, 1, "10.0.1.1", 0, 0}, /* the static one again: once */
+        {"c8", "bookinfo", &l1, 1, "10.0.8.1", 0, 0}, /* no Cluster resource: not a candidate */
     };
     cg_snapshot_t *s = NULL;
     cg_buf_t err = {0};
@@ -508,6 +508,60 @@ static void test_live_instances(void **state)
     cg_snapshot_free(s);
     cg_model_free(rs);
     cg_buf_free(&err);
+}
+
+/* Both ends with a mesh identity: the endpoint is the instance's mTLS port, and names the
+ * identity the peer must present (its namespace and cluster). One end without: plain text, on
+ * the Gateway's port. Static Cluster gateways stay plain text. */
+static void test_mtls_hop(void **state)
+{
+    (void)state;
+    char *y = edge_yaml("{}");
+    cg_resource_set_t *rs = load(y);
+    free(y);
+    cg_snap_label_t edge_l = {"app", "edgegw"}, l1 = {"app", "ingress-1"};
+    cg_instance_t live[] = {
+        {"c3", "bookinfo", &l1, 1, "10.0.3.7", 1, 15443}, /* an identity */
+        {"c3", "bookinfo", &l1, 1, "10.0.3.8", 1, 0},     /* none */
+    };
+    for (int edge_mtls = 0; edge_mtls < 2; edge_mtls++) {
+        cg_instance_t inst = {"edge", "edge", &edge_l, 1, "10.0.0.1", 1, edge_mtls ? 15443 : 0};
+        cg_snapshot_t *s = NULL;
+        cg_buf_t err = {0};
+        assert_int_equal(cg_translate_instance_live(rs, &inst, live, 2, 7, &s, &err), 0);
+        const cg_snap_destination_t *d = dest_of(s, 0, 1);
+        if (edge_mtls)
+            assert_endpoints(d, "10.0.1.1:8080@c1,10.0.1.2:8080@c1,10.0.2.1:8080@c2,"
+                                "10.0.3.7:15443@c3,10.0.3.8:8080@c3");
+        else
+            assert_endpoints(d, "10.0.1.1:8080@c1,10.0.1.2:8080@c1,10.0.2.1:8080@c2,"
+                                "10.0.3.7:8080@c3,10.0.3.8:8080@c3");
+        for (size_t i = 0; i < d->nendpoints; i++) {
+            if (edge_mtls && i == 3)
+                assert_string_equal(d->endpoints[i].identity,
+                                    "spiffe://crossgate/ns/bookinfo/cluster/c3");
+            else
+                assert_null(d->endpoints[i].identity);
+        }
+        /* the identity goes through the snapshot's wire form */
+        cg_buf_t wire = {0};
+        assert_int_equal(cg_snapshot_encode_json(s, &wire), 0);
+        cg_buf_append(&wire, "", 1);
+        assert_int_equal(!!strstr(cg_buf_data(&wire), "\"identity\""), edge_mtls);
+        cg_snapshot_t *back = NULL;
+        assert_int_equal(cg_snapshot_decode_json(cg_buf_data(&wire), wire.len - 1, &back, &err), 0);
+        const cg_snap_destination_t *bd = dest_of(back, 0, 1);
+        if (edge_mtls)
+            assert_string_equal(bd->endpoints[3].identity,
+                                "spiffe://crossgate/ns/bookinfo/cluster/c3");
+        else
+            assert_null(bd->endpoints[3].identity);
+        cg_snapshot_free(back);
+        cg_buf_free(&wire);
+        cg_snapshot_free(s);
+        cg_buf_free(&err);
+    }
+    cg_model_free(rs);
 }
 
 /* An instance serving both roles for a hostname never lists itself as an endpoint. */
@@ -650,7 +704,7 @@ static void test_errors(void **state)
                     "    routing: {rules: [{directResponse: {status: 200}}]}\n";
     cg_resource_set_t *rs = load(y);
     cg_snap_label_t l = {"app", "ingress-1"};
-    cg_instance_t inst = {"c1", "bookinfo", &l, 1, "10.0.1.1", 0};
+    cg_instance_t inst = {"c1", "bookinfo", &l, 1, "10.0.1.1", 0, 0};
     cg_snapshot_t *s = (cg_snapshot_t *)&inst;
     cg_buf_t err = {0};
     assert_int_equal(cg_translate_instance(rs, &inst, 1, &s, &err), CG_EINVAL);
@@ -667,7 +721,7 @@ static void test_errors(void **state)
     assert_int_equal(cg_translate_instance(rs, &inst, 1, &s, &err), 0);
     cg_snapshot_free(s);
 
-    cg_instance_t bad = {NULL, "bookinfo", NULL, 0, "10.0.0.1", 0};
+    cg_instance_t bad = {NULL, "bookinfo", NULL, 0, "10.0.0.1", 0, 0};
     assert_int_equal(cg_translate_instance(rs, &bad, 1, &s, &err), CG_EINVAL);
     cg_model_free(rs);
     cg_buf_free(&err);
@@ -679,9 +733,9 @@ int main(void)
         cmocka_unit_test(test_ingress_instance), cmocka_unit_test(test_service_per_cluster),
         cmocka_unit_test(test_selection),        cmocka_unit_test(test_edge_auto),
         cmocka_unit_test(test_edge_named),       cmocka_unit_test(test_edge_weighted),
-        cmocka_unit_test(test_live_instances),   cmocka_unit_test(test_no_self_endpoint),
-        cmocka_unit_test(test_priorities),       cmocka_unit_test(test_policy),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_live_instances),   cmocka_unit_test(test_mtls_hop),
+        cmocka_unit_test(test_no_self_endpoint), cmocka_unit_test(test_priorities),
+        cmocka_unit_test(test_policy),           cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
