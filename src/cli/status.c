@@ -67,10 +67,10 @@ static void clusters(const cg_json_t *root)
 
 static void instances(const cg_json_t *root)
 {
-    static const char *const h[] = {"ID",    "CLUSTER", "NAMESPACE", "LABELS",  "ADDRESS",
-                                    "ADMIN", "AGE",     "HEARTBEAT", "SNAPSHOT"};
+    static const char *const h[] = {"ID",   "CLUSTER", "NAMESPACE", "LABELS",    "ADDRESS",
+                                    "MTLS", "ADMIN",   "AGE",       "HEARTBEAT", "SNAPSHOT"};
     cg_cli_table_t t;
-    const cg_json_t *in = section(root, "instances", "INSTANCES", "(none live)", h, 9, &t);
+    const cg_json_t *in = section(root, "instances", "INSTANCES", "(none live)", h, 10, &t);
     if (!in) return;
     for (size_t i = 0; i < cg_json_len(in); i++) {
         const cg_json_t *o = cg_json_at(in, i);
@@ -88,6 +88,10 @@ static void instances(const cg_json_t *root)
         cg_buf_append(&b, "", 1);
         cg_cli_table_add(&t, b.base);
         cg_cli_table_add(&t, x.address);
+        if (x.mtls_port)
+            cg_cli_table_addf(&t, "%" PRIu64, x.mtls_port);
+        else
+            cg_cli_table_add(&t, "-");
         cg_cli_table_add(&t, x.admin);
         cg_buf_reset(&b);
         duration(&b, (long long)x.age_ms);
@@ -166,7 +170,8 @@ static void destination(const cg_json_t *o)
             region = ep.region;
             prio = ep.priority;
             have_prio = 1;
-            cg_buf_printf(&b, "%s%s:%" PRIu64, b.len ? "," : "", ep.address, ep.port);
+            cg_buf_printf(&b, "%s%s:%" PRIu64 "%s", b.len ? "," : "", ep.address, ep.port,
+                          ep.identity ? " (mTLS)" : "");
         }
         if (!b.len) cg_buf_append_str(&b, weighted ? "none: its share gets 503" : "none");
         cg_buf_append(&b, "", 1);

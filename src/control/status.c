@@ -62,6 +62,7 @@ const cg_control_status_field_t cg_control_status_instance_fields[] = {
     U64(T, "last_heartbeat_ms_ago", last_heartbeat_ms_ago),
     U64(T, "snapshot_version", snapshot_version),
     STR(T, "error", error),
+    U64(T, "mtls_port", mtls_port),
     END,
 };
 #undef T
@@ -106,13 +107,10 @@ const cg_control_status_field_t cg_control_status_dest_fields[] = {
 
 #define T cg_control_status_endpoint_t
 const cg_control_status_field_t cg_control_status_endpoint_fields[] = {
-    STR(T, "address", address),
-    U64(T, "port", port),
-    STR(T, "cluster", cluster),
-    STR(T, "region", region),
-    U64(T, "priority", priority),
-    U64(T, "weight", weight),
-    END,
+    STR(T, "address", address),   U64(T, "port", port),
+    STR(T, "cluster", cluster),   STR(T, "region", region),
+    U64(T, "priority", priority), U64(T, "weight", weight),
+    STR(T, "identity", identity), END,
 };
 #undef T
 
@@ -208,6 +206,7 @@ static void instance_json(cg_control_t *cp, const cg_control_inst_t *inst, cg_jw
         .last_heartbeat_ms_ago = now - inst->heartbeat_ms,
         .snapshot_version = e ? e->version : 0,
         .error = e ? e->error : NULL,
+        .mtls_port = inst->mtls_port,
     };
     write_object(w, cg_control_status_instance_fields, &row, instance_more, inst);
 }
@@ -237,8 +236,8 @@ static void dest_more(cg_jw_t *w, const char *key, const void *ctx)
     if (!strcmp(key, "endpoints")) {
         for (size_t e = 0; e < d->nendpoints; e++) {
             const cg_snap_endpoint_t *ep = &d->endpoints[e];
-            cg_control_status_endpoint_t row = {ep->address, ep->port,     ep->cluster,
-                                                ep->region,  ep->priority, ep->weight};
+            cg_control_status_endpoint_t row = {ep->address,  ep->port,   ep->cluster, ep->region,
+                                                ep->priority, ep->weight, ep->identity};
             write_object(w, cg_control_status_endpoint_fields, &row, NULL, NULL);
         }
     } else {

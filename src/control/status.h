@@ -36,7 +36,8 @@ typedef struct cg_control_status_instance {
     const char *id, *cluster, *namespace_; /* then labels: {key: value} */
     const char *address, *admin, *registered;
     uint64_t age_ms, last_heartbeat_ms_ago, snapshot_version;
-    const char *error; /* NULL: the last translation succeeded */
+    const char *error;  /* NULL: the last translation succeeded */
+    uint64_t mtls_port; /* where it takes mTLS from other gateways; 0: it has no identity */
 } cg_control_status_instance_t;
 
 typedef struct cg_control_status_edge {
@@ -60,6 +61,7 @@ typedef struct cg_control_status_endpoint {
     uint64_t port;
     const char *cluster, *region;
     uint64_t priority, weight;
+    const char *identity; /* the hop is mTLS and the peer must prove this URI SAN; NULL: plain */
 } cg_control_status_endpoint_t;
 
 typedef struct cg_control_status_weight {
@@ -78,9 +80,8 @@ extern const cg_control_status_field_t cg_control_status_weight_fields[];
 
 /* Writes row's members from f up to the next CG_STATUS_MORE one, whose field it returns (the
  * caller writes that member, then goes on from the field after it), or NULL at the end. */
-const cg_control_status_field_t *cg_control_status_write(cg_jw_t *w,
-                                                         const cg_control_status_field_t *f,
-                                                         const void *row);
+const cg_control_status_field_t *
+cg_control_status_write(cg_jw_t *w, const cg_control_status_field_t *f, const void *row);
 /* Reads every string and number member of obj into row: NULL or 0 when absent or of another
  * type (the reader shows what it gets). */
 void cg_control_status_read(const cg_json_t *obj, const cg_control_status_field_t *f, void *row);
