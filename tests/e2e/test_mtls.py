@@ -21,6 +21,7 @@ import threading
 import pytest
 
 from conftest import BIN, Metrics, direct, gateway_doc, server, wait_until, yaml_docs
+from test_tls import read_all
 from dynamic_env import Env, Load, describe_failures, mesh_ca, mesh_identity
 from support import HOSTNAME, free_port, free_port_on, http_request
 
@@ -64,20 +65,19 @@ def mesh_client_ctx(ca, identity=None):
     return ctx
 
 
+def get_close(s, hostname=HOSTNAME, path="/"):
+    """Sends a GET with Connection: close on socket s and reads until the peer closes."""
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: {hostname}\r\nConnection: close\r\n\r\n".encode())
+    return read_all(s)
+
+
 def mesh_get(addr, port, ctx, hostname=HOSTNAME, path="/"):
     """One request over a fresh mTLS connection: (status, body, the peer's certificate DER)."""
     raw = socket.create_connection((addr, port), timeout=5)
     s = ctx.wrap_socket(raw)
     try:
         peer = s.getpeercert(binary_form=True)
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {hostname}\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
+        head, _, body = get_close(s, hostname, path).partition(b"\r\n\r\n")
         return int(head.split()[1]), body, peer
     finally:
         s.close()
@@ -140,13 +140,7 @@ def test_mesh_port_refuses_plaintext_a_client_without_a_certificate_and_another_
     gw = mesh_gateway(procs, mesh, f"{NET}.2")
     # plain text HTTP: nginx's short cleartext 400, then the connection closes
     s = socket.create_connection((gw.address, gw.mport), timeout=5)
-    s.sendall(f"GET / HTTP/1.1\r\nHost: {HOSTNAME}\r\n\r\n".encode())
-    data = b""
-    while True:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        data += chunk
+    data = get_close(s)
     s.close()
     assert data.startswith(b"HTTP/1.1 400 "), data
     assert b"from cluster-1" not in data
@@ -177,8 +171,7 @@ def test_renewed_identity_is_served_to_new_connections_and_a_bad_one_is_refused(
     gw.wait_log(r"mesh identity reloaded \(files changed\)")
     renewed = mesh_get(gw.address, gw.mport, ctx)[2]
     # the old connection continues
-    old.sendall(f"GET / HTTP/1.1\r\nHost: {HOSTNAME}\r\nConnection: close\r\n\r\n".encode())
-    assert old.recv(65536).startswith(b"HTTP/1.1 200 ")
+    assert get_close(old).startswith(b"HTTP/1.1 200 ")
     old.close()
     # a bad identity (another cluster's) is refused with one line, and the renewed one stays
     wrong = mesh_identity(mesh["ca_dir"], "cluster-2", "bookinfo", out=tmp_path / "wrong")
