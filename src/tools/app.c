@@ -13,10 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char usage[] = "usage: crossgate app --listen ADDR:PORT --cluster NAME [--name productpage]\n"
-                            "\n"
-                            "The demo upstream: 200 with body \"NAME from CLUSTER\\n\" and header\n"
-                            "x-app-cluster: CLUSTER on every path; /healthz answers ok.\n";
+static const char usage[] =
+    "usage: crossgate app --listen ADDR:PORT --cluster NAME [--name productpage]\n"
+    "\n"
+    "The demo upstream: 200 with body \"NAME from CLUSTER\\n\" and header\n"
+    "x-app-cluster: CLUSTER on every path; /healthz answers ok.\n";
 
 typedef struct app {
     const char *cluster, *name;
@@ -45,8 +46,10 @@ static void on_signal(cg_loop_t *loop, int signo)
 int cg_cli_app(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"listen", required_argument, 0, 'l'}, {"cluster", required_argument, 0, 'c'},
-        {"name", required_argument, 0, 'n'},   {"help", no_argument, 0, 'h'},
+        {"listen", required_argument, 0, 'l'},
+        {"cluster", required_argument, 0, 'c'},
+        {"name", required_argument, 0, 'n'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *listen = NULL;

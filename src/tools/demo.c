@@ -26,6 +26,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char usage[] =
@@ -88,6 +89,7 @@ proc_t cg_tools__demo_procs[NPROCS] = {
                .address = "127.0.1.1",
                .listen = "127.0.1.1:8080",
                .admin = "127.0.1.1:15000",
+               .mesh = "127.0.1.1:15443",
                .workers = 1},
     [P_IN2] = {.name = "ingress-2",
                .role = "ingress gateway",
@@ -99,6 +101,7 @@ proc_t cg_tools__demo_procs[NPROCS] = {
                .address = "127.0.2.1",
                .listen = "127.0.2.1:8080",
                .admin = "127.0.2.1:15000",
+               .mesh = "127.0.2.1:15443",
                .workers = 1},
     [P_EDGE] = {.name = "edge",
                 .role = "edge gateway",
@@ -110,6 +113,8 @@ proc_t cg_tools__demo_procs[NPROCS] = {
                 .address = EDGE_IP,
                 .listen = EDGE_LISTEN,
                 .admin = EDGE_ADMIN,
+                .mesh = EDGE_IP ":15443",
+                .https = EDGE_HTTPS,
                 .workers = 2},
 };
 
@@ -364,17 +369,19 @@ static int make_run_dir(void)
     return 0;
 }
 
-/* Writes the scenario's edge Gateway: bookinfo-edge.yaml with extra lines in its http server. */
-static int write_edge_variant(void)
+/* Writes an edge Gateway to path: comment (a line), then the Gateway name with one http server
+ * for the guide's hostname on port, its tls lines (or ""), its route to every cluster, and extra
+ * lines in the server. */
+static int write_edge_gateway(const char *path, const char *comment, const char *name,
+                              const char *server, int port, const char *tls, const char *extra)
 {
-    snprintf(D.edge_file, sizeof(D.edge_file), "%s/edge-%s.yaml", D.run, D.sc->name);
-    FILE *f = fopen(D.edge_file, "w");
+    FILE *f = fopen(path, "w");
     if (!f) {
-        fprintf(stderr, "crossgate demo: cannot write %s: %s\n", D.edge_file, strerror(errno));
+        fprintf(stderr, "crossgate demo: cannot write %s: %s\n", path, strerror(errno));
         return 1;
     }
     fprintf(f,
-            "# examples/bookinfo-edge.yaml with the settings of scenario %s (crossgate demo)\n"
+            "# %s (crossgate demo)\n"
             "apiVersion: gateway.tsb.tetrate.io/v2\n"
             "kind: Gateway\n"
             "metadata:\n"
@@ -382,23 +389,114 @@ static int write_edge_variant(void)
             "  tenant: tse\n"
             "  workspace: edge-ws\n"
             "  group: edge-gwgroup\n"
-            "  name: bookinfo-edge\n"
+            "  name: %s\n"
             "spec:\n"
             "  workloadSelector:\n"
             "    namespace: edge\n"
             "    labels:\n"
             "      app: edgegw\n"
             "  http:\n"
-            "    - name: bookinfo\n"
+            "    - name: %s\n"
             "      port: %d\n"
             "      hostname: " HOSTNAME "\n"
+            "%s"
             "      routing:\n"
             "        rules:\n"
             "          - route:\n"
             "              clusterDestination: {}\n"
             "%s",
-            D.sc->name, EDGE_PORT, D.sc->edge_extra);
+            comment, name, server, port, tls, extra);
     return fclose(f) ? 1 : 0;
+}
+
+/* Writes the scenario's edge Gateway: bookinfo-edge.yaml with extra lines in its http server. */
+static int write_edge_variant(void)
+{
+    char comment[200];
+    snprintf(D.edge_file, sizeof(D.edge_file), "%s/edge-%s.yaml", D.run, D.sc->name);
+    snprintf(comment, sizeof(comment),
+             "examples/bookinfo-edge.yaml with the settings of scenario %s", D.sc->name);
+    return write_edge_gateway(D.edge_file, comment, "bookinfo-edge", "bookinfo", EDGE_PORT, "",
+                              D.sc->edge_extra);
+}
+
+/* Runs `crossgate ARGS...` (this binary) to its end, its output into demo.log. 0 on success. */
+static int run_self(const char *const *args)
+{
+    char *argv[16];
+    size_t n = 0;
+    argv[n++] = D.self;
+    for (; *args && n < 15; args++) argv[n++] = (char *)*args;
+    argv[n] = NULL;
+    fflush(D.demo_log);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = fileno(D.demo_log);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        execv(D.self, argv);
+        _exit(127);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "crossgate demo: crossgate %s %s failed (see %s/demo.log)\n", argv[1],
+                argv[2] ? argv[2] : "", D.run);
+        return 1;
+    }
+    return 0;
+}
+
+/* The demo's certificates, made with `crossgate ca` as an operator would: a mesh CA and an
+ * identity for every gateway (edge -> ingress over mTLS on 15443), and a web CA whose
+ * certificate for the guide's hostname the edge serves on its HTTPS port. */
+static int make_pki(void)
+{
+    char dir[PATH_MAX], mesh[PATH_MAX], web[PATH_MAX], out[PATH_MAX + 64], ca[PATH_MAX + 16];
+    snprintf(dir, sizeof(dir), "%s/pki", D.run);
+    snprintf(mesh, sizeof(mesh), "%s/pki/mesh", D.run);
+    snprintf(web, sizeof(web), "%s/pki/web", D.run);
+    mkdir(dir, 0700);
+    static const char *const mesh_name[] = {"--name", "crossgate demo mesh CA"};
+    static const char *const web_name[] = {"--name", "crossgate demo web CA"};
+    const char *const *names[2] = {mesh_name, web_name};
+    const char *dirs[2] = {mesh, web};
+    for (int i = 0; i < 2; i++) { /* a reused run directory keeps its CAs */
+        snprintf(ca, sizeof(ca), "%s/ca.crt", dirs[i]);
+        if (access(ca, F_OK) == 0) continue;
+        const char *args[] = {"ca", "init", "--dir", dirs[i], names[i][0], names[i][1], NULL};
+        if (run_self(args)) return 1;
+    }
+    for (int i = 0; i < NPROCS; i++) {
+        const proc_t *p = &procs[i];
+        if (p->kind != K_INGRESS && p->kind != K_EDGE) continue;
+        snprintf(out, sizeof(out), "%s/%s", dir, p->name);
+        const char *args[] = {"ca",          "issue", "--dir", mesh, "--cluster", p->cluster,
+                              "--namespace", p->ns,   "--out", out,  NULL};
+        if (run_self(args)) return 1;
+    }
+    snprintf(out, sizeof(out), "%s/edge-https", dir);
+    const char *args[] = {"ca",           "issue",       "--dir", web,     "--cluster",
+                          "cluster-edge", "--namespace", "edge",  "--dns", HOSTNAME,
+                          "--out",        out,           NULL};
+    return run_self(args);
+}
+
+/* The edge's HTTPS server: a Gateway of its own beside bookinfo-edge (which the scenarios
+ * replace), the same hostname on EDGE_HTTPS_PORT with the web CA's certificate. */
+static int write_https_gateway(char *path, size_t cap)
+{
+    char tls[2 * PATH_MAX + 200];
+    snprintf(path, cap, "%s/bookinfo-edge-https.yaml", D.run);
+    snprintf(tls, sizeof(tls),
+             "      tls:\n"
+             "        mode: SIMPLE\n"
+             "        files:\n"
+             "          serverCertificate: %s/pki/edge-https.crt\n"
+             "          privateKey: %s/pki/edge-https.key\n",
+             D.run, D.run);
+    return write_edge_gateway(
+        path, "the edge's HTTPS server, its certificate from the demo web CA pki/web/ca.crt",
+        "bookinfo-edge-https", "bookinfo-https", EDGE_HTTPS_PORT, tls, "");
 }
 
 static void print_table(void)
@@ -413,8 +511,10 @@ static void print_table(void)
                p->admin ? p->admin : "-", pid, p->log);
     }
     printf("\nrun dir %s (demo.log: what this shows; *.access.log: the gateways' access logs)\n"
-           "try: curl --connect-to %s:80:%s http://%s/productpage\n\n",
-           D.run, HOSTNAME, EDGE_LISTEN, HOSTNAME);
+           "edge -> ingress: mTLS on 15443 (mesh CA %s/pki/mesh/ca.crt)\n"
+           "try: curl --connect-to %s:80:%s http://%s/productpage\n"
+           "     curl --cacert %s/pki/web/ca.crt --connect-to %s:443:%s https://%s/productpage\n\n",
+           D.run, D.run, HOSTNAME, EDGE_LISTEN, HOSTNAME, D.run, HOSTNAME, EDGE_HTTPS, HOSTNAME);
     fflush(stdout);
 }
 
@@ -432,6 +532,8 @@ static int setup(void)
              D.sc && !strcmp(D.sc->name, "weighted-canary") ? "weighted" : "auto");
     printf("crossgate demo: starting in %s\n", D.run);
     fflush(stdout);
+    char https[PATH_MAX + 64];
+    if (make_pki() || write_https_gateway(https, sizeof(https))) return 1;
 
     proc_t *ctl = &procs[P_CONTROL];
     if (cg_tools__demo_proc_start(ctl)) return 1;
@@ -450,7 +552,7 @@ static int setup(void)
         snprintf(path, sizeof(path), "%s/%s", D.examples, base_files[i]);
         if (cg_tools__demo_apply_now(path)) return 1;
     }
-    if (cg_tools__demo_apply_now(D.edge_file)) return 1;
+    if (cg_tools__demo_apply_now(D.edge_file) || cg_tools__demo_apply_now(https)) return 1;
 
     static const int order[] = {P_APP1, P_APP2, P_IN1, P_IN2, P_EDGE};
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)

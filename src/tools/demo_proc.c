@@ -107,6 +107,13 @@ static void proc_argv(proc_t *p, char **argv, char (*s)[PATH_MAX])
         argv[n++] = s[1];
         argv[n++] = "--workers";
         argv[n++] = s[2];
+        /* every gateway has a mesh identity: edge -> ingress goes over mTLS on 15443 */
+        snprintf(s[3], PATH_MAX, "%s/pki/%s", D.run, p->name);
+        snprintf(s[4], PATH_MAX, "%s/pki/mesh/ca.crt", D.run);
+        argv[n++] = "--identity";
+        argv[n++] = s[3];
+        argv[n++] = "--mesh-ca";
+        argv[n++] = s[4];
     }
     argv[n] = NULL;
 }
@@ -115,7 +122,7 @@ static void proc_argv(proc_t *p, char **argv, char (*s)[PATH_MAX])
  * if the demo dies (even by SIGKILL). Returns 0 or -1 (reported). */
 int cg_tools__demo_proc_start(proc_t *p)
 {
-    char *argv[32], s[3][PATH_MAX];
+    char *argv[40], s[5][PATH_MAX];
     if (p->pid) return 0;
     proc_argv(p, argv, s);
     int fd =
@@ -231,8 +238,8 @@ int cg_tools__demo_check_ports(void)
     static const int order[NPROCS] = {P_EDGE, P_CONTROL, P_IN1, P_APP1, P_IN2, P_APP2};
     for (int i = 0; i < NPROCS; i++) {
         const proc_t *p = &procs[order[i]];
-        const char *addrs[2] = {p->listen, p->admin};
-        for (int k = 0; k < 2; k++) {
+        const char *addrs[4] = {p->listen, p->admin, p->mesh, p->https};
+        for (int k = 0; k < 4; k++) {
             if (!addrs[k]) continue;
             int e = port_free(addrs[k]);
             if (e == EADDRINUSE) {

@@ -16,14 +16,16 @@
 #include <sys/types.h>
 #include <termios.h>
 
-#define HOSTNAME       "bookinfo.tse.tetratelabs.io"
-#define CONTROL_LISTEN "127.0.0.1:7070"
-#define CONTROL_URL    "http://127.0.0.1:7070"
-#define EDGE_IP        "127.0.0.1"
-#define EDGE_PORT      8080
-#define EDGE_LISTEN    "127.0.0.1:8080"
-#define EDGE_ADMIN     "127.0.0.1:15000"
-#define EDGE_REGION    "region-1"
+#define HOSTNAME        "bookinfo.tse.tetratelabs.io"
+#define CONTROL_LISTEN  "127.0.0.1:7070"
+#define CONTROL_URL     "http://127.0.0.1:7070"
+#define EDGE_IP         "127.0.0.1"
+#define EDGE_PORT       8080
+#define EDGE_LISTEN     "127.0.0.1:8080"
+#define EDGE_ADMIN      "127.0.0.1:15000"
+#define EDGE_HTTPS_PORT 8443
+#define EDGE_HTTPS      "127.0.0.1:8443"
+#define EDGE_REGION     "region-1"
 
 #define SCENARIO_FAIL_MS    3000
 #define SCENARIO_RESTORE_MS 8000
@@ -46,6 +48,8 @@ typedef struct proc {
     const char *address; /* the IP it binds */
     const char *listen;  /* where it serves */
     const char *admin;   /* admin endpoint, or NULL */
+    const char *mesh;    /* a gateway's mTLS port (its mesh identity's), or NULL */
+    const char *https;   /* the edge's HTTPS listener, or NULL */
     int workers;
     pid_t pid;
     int frozen;   /* SIGSTOPped by the demo */

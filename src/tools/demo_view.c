@@ -33,7 +33,9 @@ static void parse_clusters(const cg_buf_t *body, edge_view_t *v)
             const cg_clusters_endpoint_t *e = &d->endpoints[k];
             const char *name = e->address;
             for (int j = 0; j < NPROCS; j++)
-                if (procs[j].kind == K_INGRESS && !strcmp(procs[j].listen, e->address))
+                if (procs[j].kind == K_INGRESS &&
+                    (!strcmp(procs[j].listen, e->address) ||
+                     (procs[j].mesh && !strcmp(procs[j].mesh, e->address))))
                     name = procs[j].name;
             snprintf(v->ep[v->nep].name, sizeof(v->ep[0].name), "%s", name);
             snprintf(v->ep[v->nep].cluster, sizeof(v->ep[0].cluster), "%s",

@@ -518,12 +518,21 @@ static const cluster_serving_t *cluster_serving(tx_t *t, const cg_model_cluster_
             c->metadata.name, g->namespace_, g->address, {g->labels, NULL, g->nlabels}, 0};
         add_serving(&v, x, t->rs, c, &gi);
     }
+    size_t nstatic = v.len;
     size_t first, end = cg_translate__by_name_run(x->live, x->nlive, c->metadata.name, &first);
     for (size_t i = first; i < end; i++) {
         const cg_instance_t *l = &t->live[x->live[i].index];
         ginst_t gi = {
             l->cluster, l->namespace_, l->address, {NULL, l->labels, l->nlabels}, l->mtls_port};
         add_serving(&v, x, t->rs, c, &gi);
+        /* a live instance at a static gateway's address is that gateway: what it registered
+         * (its mTLS port and the namespace its identity names) holds for the static entry too,
+         * so the two make one endpoint, not a plain one and an mTLS one */
+        for (size_t k = 0; l->mtls_port && k < nstatic; k++)
+            if (!strcmp(v.items[k].address, l->address)) {
+                v.items[k].mtls_port = l->mtls_port;
+                v.items[k].namespace_ = l->namespace_;
+            }
     }
     if (v.len > 1) qsort(v.items, v.len, sizeof(*v.items), serving_order);
     *cs = (cluster_serving_t){1, v.items, v.len};

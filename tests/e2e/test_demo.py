@@ -24,9 +24,10 @@ import pytest
 from support import BIN, HOSTNAME, Proc, tcp_connectable, wait_until
 
 EDGE = ("127.0.0.1", 8080)
-PORTS = [("127.0.0.1", 8080), ("127.0.0.1", 15000), ("127.0.0.1", 7070),
-         ("127.0.1.1", 8080), ("127.0.1.1", 15000), ("127.0.1.10", 9080),
-         ("127.0.2.1", 8080), ("127.0.2.1", 15000), ("127.0.2.10", 9080)]
+PORTS = [("127.0.0.1", 8080), ("127.0.0.1", 15000), ("127.0.0.1", 7070), ("127.0.0.1", 8443),
+         ("127.0.0.1", 15443), ("127.0.1.1", 8080), ("127.0.1.1", 15000), ("127.0.1.1", 15443),
+         ("127.0.1.10", 9080), ("127.0.2.1", 8080), ("127.0.2.1", 15000), ("127.0.2.1", 15443),
+         ("127.0.2.10", 9080)]
 ROW = re.compile(r"^(control plane|productpage|ingress gateway|edge gateway)\s+(\S+)\s+(\S+)\s+"
                  r"(\S+)\s+(\S+)\s+(\d+)\s+(\S+)$")
 
@@ -235,6 +236,18 @@ def test_live_demo_serves_the_guide_and_stops_on_sigterm(demo):
     assert d.p.poll() is None
     status, body = get_productpage()
     assert (status, body) == (200, "productpage from cluster-1\n")
+    # the README's https variant, with the demo web CA the table names
+    m = re.search(r"curl --cacert (\S+) --connect-to (\S+) (https://\S+)", d.stdout())
+    assert m, d.stdout()
+    r = subprocess.run(["curl", "-sS", "--cacert", m[1], "--connect-to", m[2], m[3]],
+                       capture_output=True, text=True, timeout=20)
+    assert r.stdout == "productpage from cluster-1\n", r.stderr
+    # edge -> ingress is mTLS: status marks each ingress endpoint, and lists each exactly once
+    token = (d.run_dir / "control-data" / "admin.token").read_text().strip()
+    st = subprocess.run([BIN, "status"], capture_output=True, text=True, timeout=20,
+                        env=dict(os.environ, CROSSGATE_TOKEN=token)).stdout
+    assert "127.0.1.1:15443 (mTLS)" in st and "127.0.2.1:15443 (mTLS)" in st, st
+    assert "127.0.1.1:8080" not in st, st
     wait_for(lambda: re.search(r"^\s+1\.0s\s+rps\s+\d+\s+cluster-1:\d+", d.stdout(), re.M), 10,
              "a per-second line")
     os.kill(d.p.pid, signal.SIGTERM)

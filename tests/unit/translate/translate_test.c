@@ -523,23 +523,26 @@ static void test_mtls_hop(void **state)
     cg_instance_t live[] = {
         {"c3", "bookinfo", &l1, 1, "10.0.3.7", 1, 15443}, /* an identity */
         {"c3", "bookinfo", &l1, 1, "10.0.3.8", 1, 0},     /* none */
+        {"c1", "bookinfo", &l1, 1, "10.0.1.1", 1, 15443}, /* c1's static gateway, live */
     };
     for (int edge_mtls = 0; edge_mtls < 2; edge_mtls++) {
         cg_instance_t inst = {"edge", "edge", &edge_l, 1, "10.0.0.1", 1, edge_mtls ? 15443 : 0};
         cg_snapshot_t *s = NULL;
         cg_buf_t err = {0};
-        assert_int_equal(cg_translate_instance_live(rs, &inst, live, 2, 7, &s, &err), 0);
+        assert_int_equal(cg_translate_instance_live(rs, &inst, live, 3, 7, &s, &err), 0);
         const cg_snap_destination_t *d = dest_of(s, 0, 1);
+        /* the static gateway that registered is one endpoint: mTLS when the edge can */
         if (edge_mtls)
-            assert_endpoints(d, "10.0.1.1:8080@c1,10.0.1.2:8080@c1,10.0.2.1:8080@c2,"
+            assert_endpoints(d, "10.0.1.1:15443@c1,10.0.1.2:8080@c1,10.0.2.1:8080@c2,"
                                 "10.0.3.7:15443@c3,10.0.3.8:8080@c3");
         else
             assert_endpoints(d, "10.0.1.1:8080@c1,10.0.1.2:8080@c1,10.0.2.1:8080@c2,"
                                 "10.0.3.7:8080@c3,10.0.3.8:8080@c3");
         for (size_t i = 0; i < d->nendpoints; i++) {
-            if (edge_mtls && i == 3)
+            if (edge_mtls && (i == 0 || i == 3))
                 assert_string_equal(d->endpoints[i].identity,
-                                    "spiffe://crossgate/ns/bookinfo/cluster/c3");
+                                    i ? "spiffe://crossgate/ns/bookinfo/cluster/c3"
+                                      : "spiffe://crossgate/ns/bookinfo/cluster/c1");
             else
                 assert_null(d->endpoints[i].identity);
         }
