@@ -4,7 +4,7 @@ BUILD_ASAN ?= build-asan
 JOBS       ?= $(shell nproc)
 PYTHON     ?= /usr/bin/python3
 
-.PHONY: all deps build build-asan unit e2e test demo bench fuzz format clean
+.PHONY: all deps build build-asan unit e2e test demo bench bench-mtls fuzz format clean
 
 all: build
 
@@ -33,6 +33,10 @@ demo: build
 
 bench: build
 	@bench/run.sh
+
+# the edge -> ingress mTLS hop: added latency at 200 req/s and CPU per request (bench/mtls_hop.py)
+bench-mtls: build
+	@$(PYTHON) bench/mtls_hop.py
 
 # libFuzzer runs (clang): make fuzz FUZZ_SECONDS=60
 FUZZ_SECONDS ?= 30

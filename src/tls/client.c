@@ -40,6 +40,7 @@ cg_tls_client_t *cg_tls_client_new(const cg_tls_client_cfg_t *cfg, cg_buf_t *err
                                     SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(c->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                  SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_read_ahead(c->ctx, 1); /* as the servers (server.c) */
     if (SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION) != 1 ||
         SSL_CTX_set_alpn_protos(c->ctx, alpn_http11, sizeof(alpn_http11) - 1) != 0) {
         cg_buf_printf(err, "out of memory");

@@ -206,6 +206,7 @@ static int build(cg_tls_servers_t *set, cg_tls__srv_t *srv, const cg_tls_server_
                                  SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_read_ahead(ctx, 1); /* whole socket reads, not a header then a body per record */
     /* OpenSSL 3 allows TLS 1.0 and 1.1 only at security level 0; a config that names them has
      * asked for them */
     if (srv->min_version < TLS1_2_VERSION) SSL_CTX_set_security_level(ctx, 0);
