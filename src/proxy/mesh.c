@@ -67,7 +67,7 @@ static void wipe_free(cg_buf_t *b)
 static int build(int force, cg_tls_client_t **client, cg_tls_servers_t **servers, uint64_t *new_sig,
                  cg_buf_t *err)
 {
-    static const char *const part[3] = {"certificate", "key", "mesh CA"};
+    static const char *const part[3] = {"certificate", "key", "CA"};
     cg_buf_t b[3] = {{0}};
     int rc = CG_EINVAL;
     for (int i = 0; i < 3; i++) {
