@@ -23,23 +23,40 @@ typedef struct metric_def {
 
 #define WSTAT(f) offsetof(cg_worker_stats_t, f)
 static const metric_def_t worker_metrics[] = {
-    {"crossgate_downstream_cx_total", "counter", "Downstream connections accepted.", WSTAT(cx_total)},
+    {"crossgate_downstream_cx_total", "counter", "Downstream connections accepted.",
+     WSTAT(cx_total)},
     {"crossgate_downstream_cx_active", "gauge", "Downstream connections open.", WSTAT(cx_active)},
     {"crossgate_downstream_rq_total", "counter", "Downstream requests.", WSTAT(rq_total)},
     {"crossgate_downstream_rq_active", "gauge", "Downstream requests in flight.", WSTAT(rq_active)},
     {"crossgate_upstream_rq_retry_total", "counter", "Retries started.", WSTAT(rq_retry)},
     {"crossgate_upstream_cx_total", "counter", "Upstream connections opened.", WSTAT(up_cx_total)},
     {"crossgate_upstream_cx_active", "gauge", "Upstream connections open.", WSTAT(up_cx_active)},
-    {"crossgate_upstream_cx_reused_total", "counter", "Requests sent on a pooled upstream connection.", WSTAT(up_cx_reused)},
-    {"crossgate_upstream_cx_connect_fail_total", "counter", "Upstream connects that failed or timed out.", WSTAT(up_cx_connect_fail)},
-    {"crossgate_pool_free_downstream", "gauge", "Downstream connection objects cached for reuse.", WSTAT(pool_conns)},
-    {"crossgate_pool_free_upstream", "gauge", "Upstream connection objects cached for reuse.", WSTAT(pool_upstreams)},
-    {"crossgate_downstream_accept_paused_total", "counter", "Times accepting paused: out of file descriptors or at max connections.", WSTAT(accept_paused)},
-    {"crossgate_downstream_rq_local_exhausted_total", "counter", "Requests answered 503 (OM): no local resource for an upstream connection.", WSTAT(rq_local_exhausted)},
-    {"crossgate_downstream_rq_client_timeout_total", "counter", "Requests ended 408 while waiting on the client's body.", WSTAT(rq_client_timeout)},
-    {"crossgate_access_log_dropped_bytes_total", "counter", "Access-log bytes dropped because the log could not keep up.", WSTAT(log_dropped_bytes)},
-    {"crossgate_downstream_tls_handshake_total", "counter", "Downstream TLS handshakes completed.", WSTAT(tls_handshakes)},
-    {"crossgate_downstream_tls_resumed_total", "counter", "Downstream TLS handshakes that resumed a session.", WSTAT(tls_resumed)},
+    {"crossgate_upstream_cx_reused_total", "counter",
+     "Requests sent on a pooled upstream connection.", WSTAT(up_cx_reused)},
+    {"crossgate_upstream_cx_connect_fail_total", "counter",
+     "Upstream connects that failed or timed out.", WSTAT(up_cx_connect_fail)},
+    {"crossgate_pool_free_downstream", "gauge", "Downstream connection objects cached for reuse.",
+     WSTAT(pool_conns)},
+    {"crossgate_pool_free_upstream", "gauge", "Upstream connection objects cached for reuse.",
+     WSTAT(pool_upstreams)},
+    {"crossgate_pool_free_exchange", "gauge",
+     "Request objects cached for reuse (an idle connection holds none).", WSTAT(pool_exchanges)},
+    {"crossgate_pool_free_buffer", "gauge",
+     "Read buffers cached for reuse (an idle connection holds none).", WSTAT(pool_buffers)},
+    {"crossgate_downstream_accept_paused_total", "counter",
+     "Times accepting paused: out of file descriptors or at max connections.",
+     WSTAT(accept_paused)},
+    {"crossgate_downstream_rq_local_exhausted_total", "counter",
+     "Requests answered 503 (OM): no local resource for an upstream connection.",
+     WSTAT(rq_local_exhausted)},
+    {"crossgate_downstream_rq_client_timeout_total", "counter",
+     "Requests ended 408 while waiting on the client's body.", WSTAT(rq_client_timeout)},
+    {"crossgate_access_log_dropped_bytes_total", "counter",
+     "Access-log bytes dropped because the log could not keep up.", WSTAT(log_dropped_bytes)},
+    {"crossgate_downstream_tls_handshake_total", "counter", "Downstream TLS handshakes completed.",
+     WSTAT(tls_handshakes)},
+    {"crossgate_downstream_tls_resumed_total", "counter",
+     "Downstream TLS handshakes that resumed a session.", WSTAT(tls_resumed)},
 };
 
 static uint64_t sum_stat(const cg_proxy_admin_view_t *view, size_t off)
@@ -57,9 +74,13 @@ typedef struct ep_metric {
     size_t off;
 } ep_metric_t;
 static const ep_metric_t ep_metrics[] = {
-    {"crossgate_upstream_rq_total", "Requests sent to an upstream endpoint.", offsetof(cg_ep_stats_t, rq_total)},
-    {"crossgate_upstream_rq_error_total", "Requests to an upstream endpoint that failed (5xx, reset, timeout).", offsetof(cg_ep_stats_t, rq_error)},
-    {"crossgate_upstream_cx_endpoint_connect_fail_total", "Connect failures per upstream endpoint.", offsetof(cg_ep_stats_t, cx_connect_fail)},
+    {"crossgate_upstream_rq_total", "Requests sent to an upstream endpoint.",
+     offsetof(cg_ep_stats_t, rq_total)},
+    {"crossgate_upstream_rq_error_total",
+     "Requests to an upstream endpoint that failed (5xx, reset, timeout).",
+     offsetof(cg_ep_stats_t, rq_error)},
+    {"crossgate_upstream_cx_endpoint_connect_fail_total", "Connect failures per upstream endpoint.",
+     offsetof(cg_ep_stats_t, cx_connect_fail)},
 };
 
 typedef struct ep_ctx {
@@ -70,8 +91,10 @@ typedef struct ep_ctx {
 static void ep_line(void *ctx, const char *dest, const char *ep, const cg_ep_stats_t *st)
 {
     ep_ctx_t *c = ctx;
-    uint64_t v = __atomic_load_n((const uint64_t *)((const char *)st + c->m->off), __ATOMIC_RELAXED);
-    cg_buf_printf(c->out, "%s{destination=\"%s\",endpoint=\"%s\"} %" PRIu64 "\n", c->m->name, dest, ep, v);
+    uint64_t v =
+        __atomic_load_n((const uint64_t *)((const char *)st + c->m->off), __ATOMIC_RELAXED);
+    cg_buf_printf(c->out, "%s{destination=\"%s\",endpoint=\"%s\"} %" PRIu64 "\n", c->m->name, dest,
+                  ep, v);
 }
 
 static void render_metrics(const cg_proxy_admin_view_t *view, cg_buf_t *out)
@@ -96,14 +119,15 @@ static void render_metrics(const cg_proxy_admin_view_t *view, cg_buf_t *out)
             cg_proxy_tls_reason_names[k],
             sum_stat(view, offsetof(cg_worker_stats_t, tls_fail) + (size_t)k * sizeof(uint64_t)));
     for (size_t i = 0; i < sizeof(ep_metrics) / sizeof(ep_metrics[0]); i++) {
-        cg_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", ep_metrics[i].name, ep_metrics[i].help,
-                      ep_metrics[i].name);
+        cg_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", ep_metrics[i].name,
+                      ep_metrics[i].help, ep_metrics[i].name);
         ep_ctx_t ctx = {out, &ep_metrics[i]};
         cg_proxy_ep_stats_foreach(ep_line, &ctx);
     }
     cg_config_t *cfg = cg_proxy_current_config();
-    cg_buf_printf(out, "# HELP crossgate_config_version Version of the config in force.\n"
-                       "# TYPE crossgate_config_version gauge\ncrossgate_config_version %" PRIu64 "\n",
+    cg_buf_printf(out,
+                  "# HELP crossgate_config_version Version of the config in force.\n"
+                  "# TYPE crossgate_config_version gauge\ncrossgate_config_version %" PRIu64 "\n",
                   cfg ? cfg->version : 0);
     cg_buf_printf(out,
                   "# HELP crossgate_config_reloads_total Config reloads by result.\n"
@@ -221,7 +245,8 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
         render_clusters(&resp->body, cfg);
     } else {
         resp->status = 404;
-        cg_buf_append_str(&resp->body, "not found: try /ready, /metrics, /config_dump, /clusters\n");
+        cg_buf_append_str(&resp->body,
+                          "not found: try /ready, /metrics, /config_dump, /clusters\n");
     }
     cg_proxy_config_unref(cfg);
 }

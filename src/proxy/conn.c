@@ -98,6 +98,47 @@ static void buf_cut(cg_buf_t *b, size_t from, size_t to)
     b->len -= to - from;
 }
 
+/* ---------- exchanges ---------- */
+
+/* Gives the connection a fresh exchange for its next request: 0, or CG_ENOMEM. */
+static int exchange_take(conn_t *c)
+{
+    cg_worker_t *w = c->w;
+    exchange_t *x;
+    if (!cg_list_empty(&w->free_exchanges)) {
+        x = cg_container_of(w->free_exchanges.next, exchange_t, link);
+        cg_list_unlink(&x->link);
+        w->stats.pool_exchanges--;
+        memset(&x->parsed, 0, offsetof(exchange_t, rid) - offsetof(exchange_t, parsed));
+        cg_http_out_reset(&x->out);
+        x->out.total = 0;
+    } else if (!(x = calloc(1, sizeof(*x)))) {
+        return CG_ENOMEM;
+    }
+    x->c = c;
+    x->upstream_ms = -1;
+    cg_http_parser_init(&x->parser, 1, &x->head, NULL);
+    c->ex = x;
+    return 0;
+}
+
+/* The request is over: its exchange goes back to the worker (its timers stopped). */
+static void exchange_put(conn_t *c)
+{
+    exchange_t *x = c->ex;
+    if (!x) return;
+    cg_worker_t *w = c->w;
+    c->ex = NULL;
+    cg_timer_stop(&w->loop, &x->rq_timer);
+    cg_timer_stop(&w->loop, &x->try_timer);
+    if (w->stats.pool_exchanges < FREE_LIST_MAX) {
+        cg_list_insert_head(&w->free_exchanges, &x->link);
+        w->stats.pool_exchanges++;
+    } else {
+        free(x);
+    }
+}
+
 /* ---------- request start ---------- */
 
 /* The request's Host selects vh, served by another TLS server than the one the handshake chose
@@ -118,7 +159,7 @@ static int misdirected(const conn_t *c, const cg_listener_cfg_t *l, const cg_vho
 static void on_request_head(conn_t *c)
 {
     cg_worker_t *w = c->w;
-    cg_http_head_t *h = &c->head;
+    cg_http_head_t *h = &c->ex->head;
     const char *b = c->in.base;
     cg_timer_stop(&w->loop, &c->timer);
     if (!w->cur || !cg_proxy_config_listener(w->cur->cfg, c->port)) {
@@ -128,19 +169,19 @@ static void on_request_head(conn_t *c)
         cg_proxy__conn_close(c);
         return;
     }
-    c->hold = w->cur;
-    c->hold->users++;
+    c->ex->hold = w->cur;
+    c->ex->hold->users++;
     w->stats.rq_total++;
     w->stats.rq_active++;
-    c->req_done = !(h->flags & CG_HTTP_F_HAS_BODY);
+    c->ex->req_done = !(h->flags & CG_HTTP_F_HAS_BODY);
     if (!(h->flags & CG_HTTP_F_KEEPALIVE)) c->close_after = 1;
 
-    cg_http_request_target(h, b, &c->authority, &c->path);
+    cg_http_request_target(h, b, &c->ex->authority, &c->ex->path);
     if (h->rid_idx >= 0 && h->headers[h->rid_idx].value.len) {
-        c->rid_generated = 0;
+        c->ex->rid_generated = 0;
     } else {
-        make_request_id(w, c->rid);
-        c->rid_generated = 1;
+        make_request_id(w, c->ex->rid);
+        c->ex->rid_generated = 1;
     }
     if (h->http_minor == 1 && h->host_idx < 0) {
         cg_proxy__local_reply(c, 400, CG_RF_DPE, "missing host header", 1);
@@ -150,7 +191,7 @@ static void on_request_head(conn_t *c)
         cg_proxy__local_reply(c, 405, 0, "CONNECT is not supported", 1);
         return;
     }
-    if (cg_iov_eq(c->path, CG_IOV_LIT(CG_HEALTHZ_PATH)) &&
+    if (cg_iov_eq(c->ex->path, CG_IOV_LIT(CG_HEALTHZ_PATH)) &&
         (h->method == HTTP_GET || h->method == HTTP_HEAD)) {
         /* every gateway answers its health check on every listener */
         cg_proxy__local_reply(c, draining(w) ? 503 : 200, 0, draining(w) ? "draining\n" : "ok\n",
@@ -162,25 +203,26 @@ static void on_request_head(conn_t *c)
         cg_proxy__local_reply(c, 508, 0, "loop detected: too many gateway hops\n", 1);
         return;
     }
-    c->hops = (uint16_t)hops;
+    c->ex->hops = (uint16_t)hops;
     if ((h->flags & CG_HTTP_F_CHUNKED) &&
-        cg_http_parser_check_body(&c->parser, b, c->in.len, c->head_len)) {
+        cg_http_parser_check_body(&c->ex->parser, b, c->in.len, c->ex->head_len)) {
         /* what already arrived of the body is malformed: refuse it before anything goes on */
-        cg_proxy__local_reply(c, c->parser.error_status, CG_RF_DPE, c->parser.error_reason, 1);
+        cg_proxy__local_reply(c, c->ex->parser.error_status, CG_RF_DPE, c->ex->parser.error_reason,
+                              1);
         return;
     }
-    const cg_listener_cfg_t *l = cg_proxy_config_listener(c->hold->cfg, c->port);
-    const cg_vhost_t *vh = l ? cg_proxy_route_vhost(l, c->authority) : NULL;
+    const cg_listener_cfg_t *l = cg_proxy_config_listener(c->ex->hold->cfg, c->port);
+    const cg_vhost_t *vh = l ? cg_proxy_route_vhost(l, c->ex->authority) : NULL;
     if (vh && c->tls_set && misdirected(c, l, vh)) {
         cg_proxy__local_reply(c, 421, 0, "misdirected request\n", 1);
         return;
     }
-    const cg_route_t *rt = vh ? cg_proxy_route_match(vh, c->path, h, b) : NULL;
+    const cg_route_t *rt = vh ? cg_proxy_route_match(vh, c->ex->path, h, b) : NULL;
     if (!rt) {
         cg_proxy__local_reply(c, 404, CG_RF_NR, NULL, 0);
         return;
     }
-    c->route = rt;
+    c->ex->route = rt;
     switch (rt->action) {
     case CG_ACTION_DIRECT:
         cg_proxy__local_reply(c, rt->direct->status, 0, rt->direct->body, 0);
@@ -189,12 +231,12 @@ static void on_request_head(conn_t *c)
     case CG_ACTION_ROUTE: break;
     }
     if (rt->timeout_ms)
-        cg_timer_start(&w->loop, &c->rq_timer, rt->timeout_ms, cg_proxy__rq_timeout);
+        cg_timer_start(&w->loop, &c->ex->rq_timer, rt->timeout_ms, cg_proxy__rq_timeout);
     rt->dest->ws[w->id].active++;
-    c->dest_counted = 1;
-    c->ntried = 0;
-    c->wcluster = -1;
-    c->body_retained = 1;
+    c->ex->dest_counted = 1;
+    c->ex->ntried = 0;
+    c->ex->wcluster = -1;
+    c->ex->body_retained = 1;
     cg_proxy__start_attempt(c);
 }
 
@@ -207,7 +249,7 @@ static int build_response_head(conn_t *c, up_t *u)
     /* a body the client will get (not HEAD, 1xx, 204, 304), delimited by chunks or the close */
     if (cg_http_parser_has_body(&u->parser) &&
         (h->flags & (CG_HTTP_F_CHUNKED | CG_HTTP_F_EOF_BODY))) {
-        if (c->head.http_minor >= 1) {
+        if (c->ex->head.http_minor >= 1) {
             chunked_out = 1;
             u->parser.body_out = CG_BODY_OUT_CHUNKED;
         } else {
@@ -218,9 +260,9 @@ static int build_response_head(conn_t *c, up_t *u)
         u->parser.body_out = CG_BODY_OUT_LENGTH;
     }
     if (draining(c->w)) c->close_after = 1;
-    int r = cg_http_forward_response_head(&c->out, h, u->in.base, chunked_out, c->close_after,
-                                          c->head.http_minor == 0);
-    c->resp_body_start = c->out.total;
+    int r = cg_http_forward_response_head(&c->ex->out, h, u->in.base, chunked_out, c->close_after,
+                                          c->ex->head.http_minor == 0);
+    c->ex->resp_body_start = c->ex->out.total;
     return r;
 }
 
@@ -243,7 +285,7 @@ static inline int flush_out(cg_http_out_t *o, cg_xport_t *x, cg_xport_ready_t *r
 
 static int flush_down(conn_t *c)
 {
-    return flush_out(&c->out, &c->xp, &c->rdy);
+    return c->ex ? flush_out(&c->ex->out, &c->xp, &c->rdy) : 0; /* idle: nothing to send */
 }
 
 static int flush_up(up_t *u)
@@ -255,40 +297,41 @@ static int flush_up(up_t *u)
  * when the client broke the request. */
 static int pump_request_body(conn_t *c, up_t *u)
 {
-    if (c->req_done || cg_http_out_pending(&u->out)) return 0;
+    if (c->ex->req_done || cg_http_out_pending(&u->out)) return 0;
     /* what was queued has been written: release it, keeping the head, unless it is kept
      * whole for a retry (up to the buffer limit) */
-    if (c->body_retained && c->parsed - c->head_len > c->route->dest->policy->retry.buffer_limit)
-        c->body_retained = 0;
-    if (!c->body_retained && c->parsed > c->head_len) {
-        buf_cut(&c->in, c->head_len, c->parsed);
-        c->parsed = c->head_len;
+    if (c->ex->body_retained &&
+        c->ex->parsed - c->ex->head_len > c->ex->route->dest->policy->retry.buffer_limit)
+        c->ex->body_retained = 0;
+    if (!c->ex->body_retained && c->ex->parsed > c->ex->head_len) {
+        buf_cut(&c->in, c->ex->head_len, c->ex->parsed);
+        c->ex->parsed = c->ex->head_len;
     }
-    if ((c->head.flags & CG_HTTP_F_EXPECT_CONTINUE) && !c->continue_sent &&
-        c->in.len == c->head_len) {
-        c->continue_sent = 1;
-        CG_HTTP_OUT_PUSH_LIT(&c->out, CG_HTTP_100_CONTINUE);
+    if ((c->ex->head.flags & CG_HTTP_F_EXPECT_CONTINUE) && !c->ex->continue_sent &&
+        c->in.len == c->ex->head_len) {
+        c->ex->continue_sent = 1;
+        CG_HTTP_OUT_PUSH_LIT(&c->ex->out, CG_HTTP_100_CONTINUE);
         return 1;
     }
     int progress = 0;
-    if (c->parsed < c->in.len) {
-        c->parser.body_out =
-            (c->head.flags & CG_HTTP_F_CHUNKED) ? CG_BODY_OUT_CHUNKED : CG_BODY_OUT_LENGTH;
-        int r = cg_http_parse_body(&c->parser, c->in.base, c->in.len, &c->parsed, &u->out);
+    if (c->ex->parsed < c->in.len) {
+        c->ex->parser.body_out =
+            (c->ex->head.flags & CG_HTTP_F_CHUNKED) ? CG_BODY_OUT_CHUNKED : CG_BODY_OUT_LENGTH;
+        int r = cg_http_parse_body(&c->ex->parser, c->in.base, c->in.len, &c->ex->parsed, &u->out);
         if (r == CG_EPARSE) return CG_EPARSE;
         if (r == 0) {
-            c->req_done = 1;
+            c->ex->req_done = 1;
             cg_timer_stop(&c->w->loop, &c->timer);
             start_try_timer(c);
         }
         progress = 1;
         if (cg_http_out_pending(&u->out)) return 1;
     }
-    if (c->req_done || !c->rdy.rd) return progress;
-    size_t keep = c->body_retained ? c->route->dest->policy->retry.buffer_limit : 0;
-    ssize_t n =
-        read_into(&c->xp, &c->rdy, &c->in,
-                  c->head_len + (keep > BODY_WINDOW ? keep : BODY_WINDOW) + READ_CHUNK, c->rdhup);
+    if (c->ex->req_done || !c->rdy.rd) return progress;
+    size_t keep = c->ex->body_retained ? c->ex->route->dest->policy->retry.buffer_limit : 0;
+    ssize_t n = read_into(&c->xp, &c->rdy, &c->in,
+                          c->ex->head_len + (keep > BODY_WINDOW ? keep : BODY_WINDOW) + READ_CHUNK,
+                          c->rdhup);
     if (n == CG_EAGAIN) return progress;
     if (n == 0 || (n < 0 && n != CG_ELIMIT)) return CG_ECLOSED;
     if (n > 0)
@@ -300,7 +343,7 @@ static int pump_request_body(conn_t *c, up_t *u)
 /* Moves the response from the upstream to the client. */
 static int pump_response(conn_t *c, up_t *u)
 {
-    if (c->resp_done || cg_http_out_pending(&c->out)) return 0;
+    if (c->ex->resp_done || cg_http_out_pending(&c->ex->out)) return 0;
     if (u->head_done && u->parsed) {
         buf_cut(&u->in, 0, u->parsed);
         u->parsed = 0;
@@ -313,7 +356,7 @@ static int pump_response(conn_t *c, up_t *u)
                 buf_cut(&u->in, 0, u->parsed);
                 u->parsed = 0;
                 cg_http_parser_next(&u->parser);
-                u->parser.skip_body = c->head.method == HTTP_HEAD;
+                u->parser.skip_body = c->ex->head.method == HTTP_HEAD;
                 return 1;
             }
             if (r == CG_EAGAIN) goto Read;
@@ -324,12 +367,12 @@ static int pump_response(conn_t *c, up_t *u)
             u->head_done = 1;
             int st = u->head.status;
             /* the per-try timeout bounds the wait for a response head, not the client's pace */
-            if (!c->backoff_wait) cg_timer_stop(&c->w->loop, &c->try_timer);
+            if (!c->ex->backoff_wait) cg_timer_stop(&c->w->loop, &c->ex->try_timer);
             if (!cg_http_parser_has_body(&u->parser) &&
                 (u->head.content_length > 0 || (u->head.flags & CG_HTTP_F_CHUNKED)))
                 u->body_announced = 1;
-            cg_proxy_balancer_result(c->route->dest, c->ep, st, c->w->loop.now_ms);
-            if (st >= 500) __atomic_fetch_add(&c->ep->stats->rq_error, 1, __ATOMIC_RELAXED);
+            cg_proxy_balancer_result(c->ex->route->dest, c->ex->ep, st, c->w->loop.now_ms);
+            if (st >= 500) __atomic_fetch_add(&c->ex->ep->stats->rq_error, 1, __ATOMIC_RELAXED);
             if (st >= 500 || st == 409) {
                 uint32_t what = st == 502   ? CG_RETRY_ON_502
                                 : st == 503 ? CG_RETRY_ON_503
@@ -341,30 +384,30 @@ static int pump_response(conn_t *c, up_t *u)
                     return 1;
                 }
             }
-            c->status = u->head.status;
-            c->upstream_ms = (int64_t)((c->w->loop.now_us - c->up_start_us) / 1000);
+            c->ex->status = u->head.status;
+            c->ex->upstream_ms = (int64_t)((c->w->loop.now_us - c->ex->up_start_us) / 1000);
             if (build_response_head(c, u)) return CG_EPARSE;
-            c->resp_started = 1;
+            c->ex->resp_started = 1;
             if (u->parser.complete) {
-                c->resp_done = 1;
+                c->ex->resp_done = 1;
                 return 1;
             }
             if (!cg_http_parser_has_body(&u->parser)) {
-                c->resp_done = 1;
+                c->ex->resp_done = 1;
                 return 1;
             }
             progress = 1;
         }
         if (u->parsed < u->in.len) {
-            int r = cg_http_parse_body(&u->parser, u->in.base, u->in.len, &u->parsed, &c->out);
+            int r = cg_http_parse_body(&u->parser, u->in.base, u->in.len, &u->parsed, &c->ex->out);
             if (r == CG_EPARSE) return CG_EPARSE;
-            if (r == 0) c->resp_done = 1;
+            if (r == 0) c->ex->resp_done = 1;
             progress = 1;
-            if (cg_http_out_pending(&c->out) || c->resp_done) return 1;
+            if (cg_http_out_pending(&c->ex->out) || c->ex->resp_done) return 1;
         }
         if (u->eof) {
-            if (cg_http_parse_eof(&u->parser, &c->out) == 0) {
-                c->resp_done = 1;
+            if (cg_http_parse_eof(&u->parser, &c->ex->out) == 0) {
+                c->ex->resp_done = 1;
                 return 1;
             }
             return CG_ECLOSED;
@@ -397,37 +440,37 @@ Read:
 static void finish_request(conn_t *c)
 {
     cg_worker_t *w = c->w;
-    cg_timer_stop(&w->loop, &c->rq_timer);
-    int klass = c->status / 100;
+    cg_timer_stop(&w->loop, &c->ex->rq_timer);
+    int klass = c->ex->status / 100;
     if (klass >= 1 && klass <= 5) w->stats.rq_class[klass]++;
     w->stats.rq_active--;
 
     if (w->settings->access_log_fd >= 0) {
-        cg_http_head_t *h = &c->head;
+        cg_http_head_t *h = &c->ex->head;
         const char *b = c->in.base;
         const char *m = cg_http_method_name(h->method);
         /* sliced again: reading the body may have moved c->in since on_request_head, and a
          * request whose head never parsed has no target of its own */
         cg_iov_t authority = CG_IOV_NULL, path = CG_IOV_NULL;
-        if (c->head_len) cg_http_request_target(h, b, &authority, &path);
+        if (c->ex->head_len) cg_http_request_target(h, b, &authority, &path);
         cg_access_entry_t e = {
-            .start_wall_us = c->start_wall_us,
+            .start_wall_us = c->ex->start_wall_us,
             .method = cg_iov_str(m),
             .path = path,
             .http_minor = h->http_minor,
-            .status = c->status,
-            .flags = c->flags,
-            .bytes_received = c->parser.body_bytes,
-            .bytes_sent = c->out.total - c->resp_body_start,
-            .duration_ms = (w->loop.now_us - c->start_us) / 1000,
-            .upstream_ms = c->upstream_ms,
+            .status = c->ex->status,
+            .flags = c->ex->flags,
+            .bytes_received = c->ex->parser.body_bytes,
+            .bytes_sent = c->ex->out.total - c->ex->resp_body_start,
+            .duration_ms = (w->loop.now_us - c->ex->start_us) / 1000,
+            .upstream_ms = c->ex->upstream_ms,
             .xff_orig = cg_http_head_value(h, b, h->xff_idx),
             .peer_ip = cg_iov(c->peer_ip, c->peer_ip_len),
             .user_agent = cg_http_head_value(h, b, h->ua_idx),
-            .request_id =
-                c->rid_generated ? cg_iov_str(c->rid) : cg_http_head_value(h, b, h->rid_idx),
+            .request_id = c->ex->rid_generated ? cg_iov_str(c->ex->rid)
+                                               : cg_http_head_value(h, b, h->rid_idx),
             .authority = authority,
-            .upstream_host = c->ep ? cg_iov_str(c->ep->name) : CG_IOV_NULL,
+            .upstream_host = c->ex->ep ? cg_iov_str(c->ex->ep->name) : CG_IOV_NULL,
         };
         if (w->settings->access_log_tls) {
             const char *v = c->tls_set ? cg_tls_version(&c->xp) : NULL;
@@ -444,68 +487,69 @@ static void finish_request(conn_t *c)
         }
         if (cg_buf_size(&w->log) > CG_ACCESS_LOG_FLUSH_AT) cg_proxy__log_flush(w);
     }
-    cg_proxy__request_release(c, c->req_done && c->resp_done);
-    if (c->close_after || !c->req_done) {
+    cg_proxy__request_release(c, c->ex->req_done && c->ex->resp_done);
+    if (c->close_after || !c->ex->req_done) {
         cg_proxy__conn_close(c);
         return;
     }
-    /* keep-alive: drop this request's bytes, keep any pipelined ones */
-    buf_cut(&c->in, 0, c->parsed);
-    c->parsed = 0;
-    c->head_len = 0;
-    cg_http_parser_next(&c->parser);
+    /* keep-alive: drop this request's bytes, keep any pipelined ones; without any, the
+     * connection waits holding no buffer and no exchange */
+    buf_cut(&c->in, 0, c->ex->parsed);
+    exchange_put(c);
     c->state = S_IDLE;
-    c->route = NULL;
-    c->ep = NULL;
-    c->flags = 0;
-    c->status = 0;
-    c->req_done = c->resp_done = c->resp_started = c->continue_sent = c->retried_fresh = 0;
-    c->rid_generated = 0; /* a next request whose head does not parse has no id of its own */
-    c->ntried = 0;
-    c->backoff_wait = c->backoff_done = 0;
-    c->upstream_ms = -1;
-    c->out.total = 0;
+    if (!c->in.len) buf_give(w, &c->in);
     cg_timer_start(&w->loop, &c->timer, w->settings->idle_timeout_ms, idle_timeout);
 }
 
-static void start_reading_head(conn_t *c)
+/* A request's first bytes are in: it gets its exchange. 0, or -1 when the connection closed
+ * (no memory for one). */
+static int start_reading_head(conn_t *c)
 {
+    if (exchange_take(c)) {
+        cg_proxy__conn_close(c);
+        return -1;
+    }
     c->state = S_HEAD;
-    c->start_us = c->w->loop.now_us;
-    c->start_wall_us = c->w->loop.wall_us;
+    c->ex->start_us = c->w->loop.now_us;
+    c->ex->start_wall_us = c->w->loop.wall_us;
     cg_timer_start(&c->w->loop, &c->timer, c->w->settings->header_timeout_ms, header_timeout);
+    return 0;
 }
 
-/* Reads and parses a request head. Returns progress. */
+/* Reads and parses a request head. Returns progress, or -1 when the connection closed. */
 static int step_head(conn_t *c)
 {
     int progress = 0;
-    if (c->in.len > c->parsed || (c->state == S_IDLE && c->in.len)) {
-        if (c->state == S_IDLE) start_reading_head(c);
-        int r = cg_http_parse_head(&c->parser, c->in.base, c->in.len, &c->parsed);
+    if (c->in.len && (c->state == S_IDLE || c->in.len > c->ex->parsed)) {
+        if (c->state == S_IDLE && start_reading_head(c)) return -1;
+        int r = cg_http_parse_head(&c->ex->parser, c->in.base, c->in.len, &c->ex->parsed);
         if (r == 0) {
-            c->head_len = c->parsed;
+            c->ex->head_len = c->ex->parsed;
             on_request_head(c);
             return 1;
         }
         if (r != CG_EAGAIN) {
-            c->hold = c->w->cur;
-            c->hold->users++;
+            c->ex->hold = c->w->cur;
+            c->ex->hold->users++;
             c->w->stats.rq_total++;
             c->w->stats.rq_active++;
-            c->req_done = 0;
-            cg_proxy__local_reply(c, c->parser.error_status ? c->parser.error_status : 400,
-                                  CG_RF_DPE, c->parser.error_reason, 1);
+            c->ex->req_done = 0;
+            cg_proxy__local_reply(c, c->ex->parser.error_status ? c->ex->parser.error_status : 400,
+                                  CG_RF_DPE, c->ex->parser.error_reason, 1);
             return 1;
         }
     }
     if (!c->rdy.rd) return progress;
-    ssize_t n =
-        read_into(&c->xp, &c->rdy, &c->in, c->parser.limits->max_head + READ_CHUNK, c->rdhup);
-    if (n == CG_EAGAIN) return progress;
+    buf_take(c->w, &c->in);
+    const cg_http_limits_t *lim = c->ex ? c->ex->parser.limits : &cg_http_default_limits;
+    ssize_t n = read_into(&c->xp, &c->rdy, &c->in, lim->max_head + READ_CHUNK, c->rdhup);
+    if (n == CG_EAGAIN) {
+        if (c->state == S_IDLE && !c->in.len) buf_give(c->w, &c->in); /* nothing came: idle */
+        return progress;
+    }
     if (n == CG_ELIMIT) {
-        c->hold = c->w->cur;
-        c->hold->users++;
+        c->ex->hold = c->w->cur;
+        c->ex->hold->users++;
         c->w->stats.rq_total++;
         c->w->stats.rq_active++;
         cg_proxy__local_reply(c, 431, CG_RF_DPE, "header block too large", 1);
@@ -571,8 +615,8 @@ void cg_proxy__conn_run(conn_t *c)
         int progress = 0, r;
         r = flush_down(c);
         if (r < 0) {
-            c->flags |= CG_RF_DC;
-            if (c->up) cg_proxy__up_release(c, 0);
+            c->ex->flags |= CG_RF_DC;
+            if (c->ex->up) cg_proxy__up_release(c, 0);
             cg_proxy__conn_close(c);
             return;
         }
@@ -591,12 +635,12 @@ void cg_proxy__conn_run(conn_t *c)
             progress |= r;
             break;
         case S_UPSTREAM: {
-            up_t *u = c->up;
+            up_t *u = c->ex->up;
             if (!u || !u->connected) break;
             if (__builtin_expect(u->handshaking, 0)) {
                 r = step_up_handshake(c, u);
                 progress |= r;
-                if (r <= 0 || c->up != u) break;
+                if (r <= 0 || c->ex->up != u) break;
             }
             r = flush_up(u);
             if (r < 0) {
@@ -608,28 +652,29 @@ void cg_proxy__conn_run(conn_t *c)
             progress |= r;
             r = pump_request_body(c, u);
             if (r == CG_EPARSE) {
-                c->flags |= CG_RF_DPE;
+                c->ex->flags |= CG_RF_DPE;
                 cg_proxy__attempt_end(c, 0);
-                if (c->resp_started) {
+                if (c->ex->resp_started) {
                     cg_proxy__conn_close(c);
                     return;
                 }
-                cg_proxy__local_reply(c, c->parser.error_status ? c->parser.error_status : 400, 0,
-                                      "bad request body", 1);
+                cg_proxy__local_reply(c,
+                                      c->ex->parser.error_status ? c->ex->parser.error_status : 400,
+                                      0, "bad request body", 1);
                 progress = 1;
                 break;
             }
             if (r < 0) { /* client went away mid-body */
-                c->flags |= CG_RF_DC;
+                c->ex->flags |= CG_RF_DC;
                 cg_proxy__attempt_end(c, 0);
-                c->status = c->resp_started ? c->status : 0;
+                c->ex->status = c->ex->resp_started ? c->ex->status : 0;
                 finish_request(c);
                 return;
             }
             progress |= r;
-            if (!c->up) break;
+            if (!c->ex->up) break;
             r = pump_response(c, u);
-            if (c->up != u) { /* a retry replaced the attempt */
+            if (c->ex->up != u) { /* a retry replaced the attempt */
                 progress = 1;
                 break;
             }
@@ -644,11 +689,11 @@ void cg_proxy__conn_run(conn_t *c)
                 break;
             }
             progress |= r;
-            if (c->resp_done && c->req_done && !cg_http_out_pending(&c->out) &&
+            if (c->ex->resp_done && c->ex->req_done && !cg_http_out_pending(&c->ex->out) &&
                 !cg_http_out_pending(&u->out)) {
                 finish_request(c);
                 progress = 1;
-            } else if (c->resp_done && !c->req_done && !cg_http_out_pending(&c->out)) {
+            } else if (c->ex->resp_done && !c->ex->req_done && !cg_http_out_pending(&c->ex->out)) {
                 /* answered before the request body ended: the connection cannot continue */
                 c->close_after = 1;
                 finish_request(c);
@@ -657,7 +702,7 @@ void cg_proxy__conn_run(conn_t *c)
             break;
         }
         case S_LOCAL:
-            if (!cg_http_out_pending(&c->out)) {
+            if (!cg_http_out_pending(&c->ex->out)) {
                 finish_request(c);
                 progress = 1;
             }
@@ -670,7 +715,7 @@ void cg_proxy__conn_run(conn_t *c)
          * upstream that finished sending, a client that keeps up), so ask for both sockets
          * to be reported again rather than stall until a timeout */
         io_rearm(&c->w->loop, &c->io);
-        if (c->up) io_rearm(&c->w->loop, &c->up->io);
+        if (c->ex->up) io_rearm(&c->w->loop, &c->ex->up->io);
     }
 }
 
@@ -683,7 +728,7 @@ static void conn_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
     if (events & EPOLLRDHUP) c->rdhup = 1;
     if (events & (EPOLLHUP | EPOLLERR)) {
         /* reset or fully closed by the client */
-        c->flags |= CG_RF_DC;
+        if (c->ex) c->ex->flags |= CG_RF_DC;
         if (c->handshaking) {
             /* the handshake reads what came before the end (an alert, say): its failure is
              * counted with its reason, as any other */
@@ -692,8 +737,8 @@ static void conn_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
             return;
         }
         if (c->state == S_UPSTREAM || c->state == S_LOCAL) {
-            if (c->up) cg_proxy__up_release(c, 0);
-            c->status = c->resp_started ? c->status : 0;
+            if (c->ex->up) cg_proxy__up_release(c, 0);
+            c->ex->status = c->ex->resp_started ? c->ex->status : 0;
             c->close_after = 1;
             finish_request(c);
         } else {
@@ -712,8 +757,8 @@ static void header_timeout(cg_loop_t *loop, cg_timer_t *t)
         return;
     }
     if (c->state != S_HEAD) return;
-    c->hold = c->w->cur;
-    c->hold->users++;
+    c->ex->hold = c->w->cur;
+    c->ex->hold->users++;
     c->w->stats.rq_total++;
     c->w->stats.rq_active++;
     cg_proxy__local_reply(c, 408, CG_RF_SI, "request header timeout", 1);
@@ -732,6 +777,7 @@ static void idle_timeout(cg_loop_t *loop, cg_timer_t *t)
 static void conn_free(cg_loop_t *loop, cg_defer_t *d)
 {
     conn_t *c = cg_container_of(d, conn_t, defer);
+    buf_give(c->w, &c->in);
     pool_put(&c->w->free_conns, &c->w->stats.pool_conns, &c->link, &c->in, c);
 }
 
@@ -739,18 +785,17 @@ void cg_proxy__conn_close(conn_t *c)
 {
     if (c->state == S_CLOSED) return;
     cg_worker_t *w = c->w;
-    if (c->hold) {
+    if (c->ex && c->ex->hold) {
         /* closed mid-request (upstream reset after the response began, client gone, ...):
          * the request still ends, counted and logged with its flags; that comes back here */
         c->close_after = 1;
         finish_request(c);
         return;
     }
-    cg_proxy__request_release(c, 0);
+    if (c->ex) cg_proxy__request_release(c, 0);
+    exchange_put(c);
     c->state = S_CLOSED;
     cg_timer_stop(&w->loop, &c->timer);
-    cg_timer_stop(&w->loop, &c->rq_timer);
-    cg_timer_stop(&w->loop, &c->try_timer);
     cg_io_stop(&w->loop, &c->io);
     cg_xport_close(&c->xp);
     c->io.fd = -1;
@@ -828,13 +873,12 @@ void cg_proxy__accept(cg_loop_t *loop, cg_io_t *io, uint32_t events)
             return;
         }
         cg_sock_set_nodelay(fd);
-        conn_t *c = POOL_TAKE(&w->free_conns, &w->stats.pool_conns, conn_t, offsetof(conn_t, rid));
+        conn_t *c =
+            POOL_TAKE(&w->free_conns, &w->stats.pool_conns, conn_t, offsetof(conn_t, peer_ip));
         c->w = w;
         c->port = l->port;
-        c->upstream_ms = -1;
         c->state = S_IDLE;
         c->peer_ip_len = (uint8_t)cg_addr_format_ip(&peer, c->peer_ip, sizeof(c->peer_ip));
-        cg_http_parser_init(&c->parser, 1, &c->head, NULL);
         cg_list_init(&c->defer.link);
         /* the listener's transport (TLS, from the config; plain TCP without one) */
         const cg_listener_cfg_t *lc =
@@ -880,6 +924,16 @@ void cg_proxy__pools_sweep(cg_worker_t *w)
         cg_buf_free(&c->in);
         free(c);
     }
+    cg_list_foreach_safe(pos, tmp, &w->free_exchanges)
+    {
+        cg_list_unlink(pos);
+        free(cg_container_of(pos, exchange_t, link));
+    }
+    while (w->free_bufs) {
+        void *b = w->free_bufs;
+        memcpy(&w->free_bufs, b, sizeof(void *));
+        free(b);
+    }
     cg_list_foreach_safe(pos, tmp, &w->free_ups)
     {
         up_t *u = cg_container_of(pos, up_t, link);
@@ -890,4 +944,5 @@ void cg_proxy__pools_sweep(cg_worker_t *w)
     for (size_t i = 0; i < w->buckets.len; i++) free(w->buckets.items[i]);
     cg_vec_free(&w->buckets);
     w->stats.pool_conns = w->stats.pool_upstreams = 0;
+    w->stats.pool_exchanges = w->stats.pool_buffers = 0;
 }

@@ -63,38 +63,28 @@ typedef struct up {
     uint8_t body_announced;
 } up_t;
 
-struct conn {
-    cg_io_t io;    /* io.fd is xp.fd: both set at accept, cleared by cg_proxy__conn_close */
-    cg_xport_t xp; /* every read and write goes through it */
-    cg_xport_ready_t rdy;
-    cg_worker_t *w;
-    cg_list_t link;
-    uint16_t port;
-    char peer_ip[48];
-    uint8_t peer_ip_len;
-    cg_buf_t in;   /* off stays 0: the head is at in.base */
-    size_t parsed; /* bytes of in parsed so far */
-    size_t head_len;
+/* One request's life on a downstream connection: its head and parser, its answer's output
+ * queue, its route and attempts, retries and timers, and what its access-log line reports.
+ * Taken from the worker's free list when a request's first byte arrives and given back when it
+ * ends, so an idle keep-alive connection holds none (nor a read buffer: see buf_give). */
+typedef struct exchange {
+    cg_list_t link; /* the worker's free list */
+    conn_t *c;
+    /* kept across requests, each reset by its own means when the exchange is taken */
     cg_http_head_t head;
     cg_http_parser_t parser;
     cg_http_out_t out;
-    cg_timer_t timer;     /* header read / keep-alive idle */
-    cg_timer_t rq_timer;  /* route timeout */
-    cg_timer_t try_timer; /* per-try timeout, or the back-off before a repeat */
-    cg_defer_t defer;
+    cg_timer_t rq_timer;  /* route timeout; stopped when the exchange is given back */
+    cg_timer_t try_timer; /* per-try timeout, or the back-off before a repeat; likewise */
+    /* from here to rid: zeroed for each request */
+    size_t parsed; /* bytes of c->in parsed so far */
+    size_t head_len;
     up_t *up;
     cg_cfg_hold_t *hold;
     const cg_route_t *route;
     const cg_endpoint_t *ep;
     cg_iov_t authority, path;
-    uint8_t state;
-    uint8_t handshaking; /* as for upstreams; the accept-time header timer bounds it */
-    /* the TLS servers the connection was accepted with (its transport holds a reference, so
-     * the pointer names them while it lives); NULL: plain text */
-    const cg_tls_servers_t *tls_set;
-    uint8_t peer_eof, close_after;
-    uint8_t rdhup; /* as for upstreams */
-    uint8_t req_done, resp_done, resp_started, continue_sent, retried_fresh, closing;
+    uint8_t req_done, resp_done, resp_started, continue_sent, retried_fresh;
     uint8_t body_retained; /* every body byte so far is still in `in` (retry possible) */
     uint8_t retry_counted, backoff_wait, backoff_done, dest_counted;
     uint8_t ntried;
@@ -109,6 +99,30 @@ struct conn {
     uint64_t bytes_sent;
     uint8_t rid_generated; /* rid holds the id made up for this request */
     char rid[40];          /* last: not cleared when the object is reused */
+} exchange_t;
+
+/* A downstream connection: its socket and transport, its read buffer, and the request in
+ * progress (ex; NULL between requests). */
+struct conn {
+    cg_io_t io;    /* io.fd is xp.fd: both set at accept, cleared by cg_proxy__conn_close */
+    cg_xport_t xp; /* every read and write goes through it */
+    cg_xport_ready_t rdy;
+    cg_worker_t *w;
+    cg_list_t link;
+    exchange_t *ex;
+    cg_buf_t in;      /* off stays 0: the head is at in.base; no storage while idle */
+    cg_timer_t timer; /* header read / keep-alive idle / request body */
+    cg_defer_t defer;
+    /* the TLS servers the connection was accepted with (its transport holds a reference, so
+     * the pointer names them while it lives); NULL: plain text */
+    const cg_tls_servers_t *tls_set;
+    uint16_t port;
+    uint8_t state;
+    uint8_t handshaking; /* as for upstreams; the accept-time header timer bounds it */
+    uint8_t peer_eof, close_after, closing;
+    uint8_t rdhup; /* as for upstreams */
+    uint8_t peer_ip_len;
+    char peer_ip[48]; /* last: set at accept */
 };
 
 /* Set by the main thread on SIGTERM while the gateway drains. */
@@ -160,6 +174,34 @@ static inline void *pool_take(cg_list_t *free_list, uint64_t *nfree, size_t size
     ((type *)pool_take((free_list), (nfree), sizeof(type), offsetof(type, link),                   \
                        offsetof(type, in), (clear)))
 
+/* Read buffers of READ_CHUNK bytes, the size an empty buffer grows to first: a connection takes
+ * one when it has bytes to read and gives it back when it goes idle with none left, so idle
+ * connections hold no buffer (as HAProxy's buffer pools). Larger ones (a big head, a body kept
+ * for a retry) are freed rather than cached. */
+#define BUF_POOL_MAX 1024
+static inline void buf_give(cg_worker_t *w, cg_buf_t *b)
+{
+    if (!b->base) return;
+    if (b->cap == READ_CHUNK && w->stats.pool_buffers < BUF_POOL_MAX) {
+        memcpy(b->base, &w->free_bufs, sizeof(void *));
+        w->free_bufs = b->base;
+        w->stats.pool_buffers++;
+    } else {
+        free(b->base);
+    }
+    *b = (cg_buf_t){0};
+}
+
+static inline void buf_take(cg_worker_t *w, cg_buf_t *b)
+{
+    if (b->base || !w->free_bufs) return; /* has one, or cg_buf_reserve makes one */
+    b->base = w->free_bufs;
+    memcpy(&w->free_bufs, b->base, sizeof(void *));
+    w->stats.pool_buffers--;
+    b->off = b->len = 0;
+    b->cap = READ_CHUNK;
+}
+
 /* conn.c: the downstream side */
 void cg_proxy__conn_run(conn_t *c);
 void cg_proxy__conn_close(conn_t *c);
@@ -191,9 +233,10 @@ void cg_proxy__try_timeout(cg_loop_t *loop, cg_timer_t *t);
  * to send its body is not the upstream's. */
 static inline void start_try_timer(conn_t *c)
 {
-    uint32_t ms = c->route->dest->policy->retry.per_try_timeout_ms;
-    if (ms && c->req_done && !c->backoff_wait)
-        cg_timer_start(&c->w->loop, &c->try_timer, ms, cg_proxy__try_timeout);
+    exchange_t *x = c->ex;
+    uint32_t ms = x->route->dest->policy->retry.per_try_timeout_ms;
+    if (ms && x->req_done && !x->backoff_wait)
+        cg_timer_start(&c->w->loop, &x->try_timer, ms, cg_proxy__try_timeout);
 }
 
 #endif

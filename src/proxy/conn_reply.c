@@ -15,38 +15,38 @@
  * so the head is one slice. */
 static void reply_begin(conn_t *c, int status, int close)
 {
-    cg_http_out_reset(&c->out);
-    c->status = (uint16_t)status;
-    if (close || !(c->head.flags & CG_HTTP_F_KEEPALIVE) || draining(c->w)) c->close_after = 1;
-    cg_http_out_printf(&c->out, "HTTP/1.1 %d %s\r\n", status, cg_http_status_reason(status));
+    cg_http_out_reset(&c->ex->out);
+    c->ex->status = (uint16_t)status;
+    if (close || !(c->ex->head.flags & CG_HTTP_F_KEEPALIVE) || draining(c->w)) c->close_after = 1;
+    cg_http_out_printf(&c->ex->out, "HTTP/1.1 %d %s\r\n", status, cg_http_status_reason(status));
 }
 
 static void reply_end(conn_t *c, size_t content_length, const char *content_type)
 {
-    cg_http_out_printf(&c->out, "content-length: %zu\r\n%s%s%s%s\r\n", content_length,
+    cg_http_out_printf(&c->ex->out, "content-length: %zu\r\n%s%s%s%s\r\n", content_length,
                        content_type ? "content-type: " : "", content_type ? content_type : "",
                        content_type ? "\r\n" : "", c->close_after ? "connection: close\r\n" : "");
-    c->resp_body_start = c->out.total;
-    c->resp_started = c->resp_done = 1;
+    c->ex->resp_body_start = c->ex->out.total;
+    c->ex->resp_started = c->ex->resp_done = 1;
     c->state = S_LOCAL;
 }
 
 void cg_proxy__local_reply(conn_t *c, int status, uint32_t flags, const char *body, int close)
 {
     size_t blen = body ? strlen(body) : 0;
-    c->flags |= flags;
+    c->ex->flags |= flags;
     reply_begin(c, status, close);
     reply_end(c, blen, "text/plain");
-    if (blen) cg_http_out_push(&c->out, body, blen); /* body is static or lives in the config */
+    if (blen) cg_http_out_push(&c->ex->out, body, blen); /* body is static or lives in the config */
     /* a request body we did not read leaves the connection unsynchronised */
-    if (!c->req_done) c->close_after = 1;
+    if (!c->ex->req_done) c->close_after = 1;
 }
 
 void cg_proxy__redirect_reply(conn_t *c, const cg_snap_redirect_t *r)
 {
-    cg_http_out_t *o = &c->out;
-    reply_begin(c, r->redirect_code ? (int)r->redirect_code : 301, !c->req_done);
-    cg_iov_t host = c->authority;
+    cg_http_out_t *o = &c->ex->out;
+    reply_begin(c, r->redirect_code ? (int)r->redirect_code : 301, !c->ex->req_done);
+    cg_iov_t host = c->ex->authority;
     cg_iov_t hostonly = cg_proxy_host_strip_port(host);
     cg_iov_t port = CG_IOV_NULL;
     if (hostonly.len < host.len)
@@ -63,7 +63,7 @@ void cg_proxy__redirect_reply(conn_t *c, const cg_snap_redirect_t *r)
     if (r->uri)
         cg_http_out_push(o, r->uri, strlen(r->uri));
     else
-        cg_http_out_push(o, c->path.base, c->path.len);
+        cg_http_out_push(o, c->ex->path.base, c->ex->path.len);
     CG_HTTP_OUT_PUSH_LIT(o, "\r\n");
     reply_end(c, 0, NULL);
 }

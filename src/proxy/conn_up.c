@@ -118,7 +118,8 @@ static up_t *up_acquire(conn_t *c, const cg_endpoint_t *ep, int fresh, int *err)
         w->stats.up_cx_total++;
         w->stats.up_cx_active++;
         __atomic_fetch_add(&ep->stats->cx_total, 1, __ATOMIC_RELAXED);
-        cg_timer_start(&w->loop, &u->timer, c->route->dest->connect_timeout_ms, up_connect_timeout);
+        cg_timer_start(&w->loop, &u->timer, c->ex->route->dest->connect_timeout_ms,
+                       up_connect_timeout);
     }
     u->bucket = b;
     u->conn = c;
@@ -128,16 +129,16 @@ static up_t *up_acquire(conn_t *c, const cg_endpoint_t *ep, int fresh, int *err)
     cg_buf_reset(&u->in);
     cg_http_out_reset(&u->out);
     cg_http_parser_init(&u->parser, 0, &u->head, NULL);
-    u->parser.skip_body = c->head.method == HTTP_HEAD;
+    u->parser.skip_body = c->ex->head.method == HTTP_HEAD;
     return u;
 }
 
 /* Finishes with the request's upstream: back to the pool when it can carry another request. */
 void cg_proxy__up_release(conn_t *c, int reusable)
 {
-    up_t *u = c->up;
+    up_t *u = c->ex->up;
     if (!u) return;
-    c->up = NULL;
+    c->ex->up = NULL;
     u->conn = NULL;
     cg_worker_t *w = u->w;
     if (reusable && !u->eof && !u->rdhup && u->connected && !(draining(c->w)) &&
@@ -159,55 +160,55 @@ static int build_upstream_head(conn_t *c, up_t *u)
     cg_http_fwd_req_t f = {
         /* the connection outlives the write: its fields are slices, not copies */
         .peer_ip = cg_iov(c->peer_ip, c->peer_ip_len),
-        .request_id = c->rid_generated ? cg_iov(c->rid, 36) : CG_IOV_NULL,
-        .hops = (unsigned)c->hops + 1,
-        .drop_expect = (c->head.flags & CG_HTTP_F_EXPECT_CONTINUE) != 0,
+        .request_id = c->ex->rid_generated ? cg_iov(c->ex->rid, 36) : CG_IOV_NULL,
+        .hops = (unsigned)c->ex->hops + 1,
+        .drop_expect = (c->ex->head.flags & CG_HTTP_F_EXPECT_CONTINUE) != 0,
         .https = c->tls_set != NULL,
         /* an HTTP/1.0 request may come without Host; it goes on as 1.1, which needs one: the
          * endpoint's address, as nginx's proxy_set_header Host $proxy_host */
-        .default_host = c->ep ? cg_iov_str(c->ep->name) : CG_IOV_NULL,
+        .default_host = c->ex->ep ? cg_iov_str(c->ex->ep->name) : CG_IOV_NULL,
     };
-    return cg_http_forward_request_head(&u->out, &c->head, c->in.base, &f);
+    return cg_http_forward_request_head(&u->out, &c->ex->head, c->in.base, &f);
 }
 
 /* Ends the current attempt's bookkeeping (retry budget) and drops its upstream connection. */
 void cg_proxy__attempt_end(conn_t *c, int reusable)
 {
-    cg_timer_stop(&c->w->loop, &c->try_timer);
-    if (c->retry_counted) {
-        c->route->dest->ws[c->w->id].retries--;
-        c->retry_counted = 0;
+    cg_timer_stop(&c->w->loop, &c->ex->try_timer);
+    if (c->ex->retry_counted) {
+        c->ex->route->dest->ws[c->w->id].retries--;
+        c->ex->retry_counted = 0;
     }
-    if (c->up) cg_proxy__up_release(c, reusable);
+    if (c->ex->up) cg_proxy__up_release(c, reusable);
 }
 
 /* Lets go of everything a request holds: its attempt, its place in the retry budget, its
  * config. */
 void cg_proxy__request_release(conn_t *c, int reusable)
 {
-    if (c->route)
+    if (c->ex->route)
         cg_proxy__attempt_end(c, reusable);
-    else if (c->up)
+    else if (c->ex->up)
         cg_proxy__up_release(c, reusable);
-    if (c->dest_counted) {
-        c->route->dest->ws[c->w->id].active--;
-        c->dest_counted = 0;
+    if (c->ex->dest_counted) {
+        c->ex->route->dest->ws[c->w->id].active--;
+        c->ex->dest_counted = 0;
     }
-    if (c->hold) {
-        hold_release(c->w, c->hold);
-        c->hold = NULL;
+    if (c->ex->hold) {
+        hold_release(c->w, c->ex->hold);
+        c->ex->hold = NULL;
     }
 }
 
 /* Is the request stalled on its client, so that a timeout is the client's fault? */
 static int waiting_on_client(const conn_t *c)
 {
-    if (c->backoff_wait) return 0; /* we are the ones waiting, before a retry */
+    if (c->ex->backoff_wait) return 0; /* we are the ones waiting, before a retry */
     /* still owed its body, and nothing of it queued for the upstream (else the upstream is the
      * one not keeping up) */
-    if (!c->req_done && !(c->up && cg_http_out_pending(&c->up->out))) return 1;
+    if (!c->ex->req_done && !(c->ex->up && cg_http_out_pending(&c->ex->up->out))) return 1;
     /* the response streams, and the client is not reading it */
-    return c->resp_started && cg_http_out_pending(&c->out);
+    return c->ex->resp_started && cg_http_out_pending(&c->ex->out);
 }
 
 /* A timeout while the client owes us its body is the client's fault: 408, and nothing counted
@@ -216,7 +217,7 @@ static void client_timeout(conn_t *c, const char *why)
 {
     c->w->stats.rq_client_timeout++;
     cg_proxy__attempt_end(c, 0);
-    if (c->resp_started) {
+    if (c->ex->resp_started) {
         cg_proxy__conn_close(c);
         return;
     }
@@ -226,18 +227,18 @@ static void client_timeout(conn_t *c, const char *why)
 
 void cg_proxy__rq_timeout(cg_loop_t *loop, cg_timer_t *t)
 {
-    conn_t *c = cg_container_of(t, conn_t, rq_timer);
+    conn_t *c = cg_container_of(t, exchange_t, rq_timer)->c;
     if (waiting_on_client(c)) {
         client_timeout(c, "request body timeout");
         return;
     }
-    c->flags |= CG_RF_UT;
-    if (c->up && c->ep) {
-        __atomic_fetch_add(&c->ep->stats->rq_error, 1, __ATOMIC_RELAXED);
-        cg_proxy_balancer_result(c->route->dest, c->ep, 0, loop->now_ms);
+    c->ex->flags |= CG_RF_UT;
+    if (c->ex->up && c->ex->ep) {
+        __atomic_fetch_add(&c->ex->ep->stats->rq_error, 1, __ATOMIC_RELAXED);
+        cg_proxy_balancer_result(c->ex->route->dest, c->ex->ep, 0, loop->now_ms);
     }
     cg_proxy__attempt_end(c, 0);
-    if (c->resp_started) {
+    if (c->ex->resp_started) {
         cg_proxy__conn_close(c);
         return;
     }
@@ -249,7 +250,7 @@ void cg_proxy__rq_timeout(cg_loop_t *loop, cg_timer_t *t)
 void cg_proxy__body_timeout(cg_loop_t *loop, cg_timer_t *t)
 {
     conn_t *c = cg_container_of(t, conn_t, timer);
-    if (c->state != S_UPSTREAM || c->req_done) return;
+    if (c->state != S_UPSTREAM || c->ex->req_done) return;
     if (!waiting_on_client(c)) { /* the upstream is the one not reading: not the client's stall */
         cg_timer_start(loop, &c->timer, c->w->settings->body_timeout_ms, cg_proxy__body_timeout);
         return;
@@ -261,14 +262,16 @@ void cg_proxy__body_timeout(cg_loop_t *loop, cg_timer_t *t)
  * status) with `status` (0: no response)? */
 static int can_retry(conn_t *c, uint32_t what, int status)
 {
-    const cg_lb_retry_cfg_t *rc = &c->route->dest->policy->retry;
-    if (c->resp_started || (uint32_t)(c->ntried - 1) >= rc->attempts || c->ntried >= CG_MAX_TRIES)
+    const cg_lb_retry_cfg_t *rc = &c->ex->route->dest->policy->retry;
+    if (c->ex->resp_started || (uint32_t)(c->ex->ntried - 1) >= rc->attempts ||
+        c->ex->ntried >= CG_MAX_TRIES)
         return 0;
     if (!cg_lb_retry_matches(rc->retry_on, what, status)) return 0;
     /* the body must still be whole in our buffer to be sent again */
-    if ((c->head.flags & CG_HTTP_F_HAS_BODY) && !c->body_retained) return 0;
+    if ((c->ex->head.flags & CG_HTTP_F_HAS_BODY) && !c->ex->body_retained) return 0;
     /* a request that reached the upstream is replayed only when replaying is harmless */
-    if (what != CG_RETRY_ON_CONNECT_FAILURE && !cg_lb_retry_idempotent(c->head.method)) return 0;
+    if (what != CG_RETRY_ON_CONNECT_FAILURE && !cg_lb_retry_idempotent(c->ex->head.method))
+        return 0;
     return 1;
 }
 
@@ -276,14 +279,14 @@ static int can_retry(conn_t *c, uint32_t what, int status)
 int cg_proxy__retry_allowed(conn_t *c, uint32_t what, int status)
 {
     if (!can_retry(c, what, status)) {
-        if (c->ntried > 1) c->flags |= CG_RF_URX;
+        if (c->ex->ntried > 1) c->ex->flags |= CG_RF_URX;
         return 0;
     }
-    cg_dest_t *d = c->route->dest;
+    cg_dest_t *d = c->ex->route->dest;
     cg_dest_wstate_t *ws = &d->ws[c->w->id];
     const cg_lb_retry_cfg_t *rc = &d->policy->retry;
     if (!cg_lb_retry_budget_allows(ws->active, ws->retries, rc->budget_percent, rc->budget_min)) {
-        c->flags |= CG_RF_UO;
+        c->ex->flags |= CG_RF_UO;
         return 0;
     }
     return 1;
@@ -292,9 +295,9 @@ int cg_proxy__retry_allowed(conn_t *c, uint32_t what, int status)
 /* Starts the next attempt (after cg_proxy__retry_allowed said yes), counted against the budget. */
 void cg_proxy__retry_start(conn_t *c)
 {
-    cg_dest_wstate_t *ws = &c->route->dest->ws[c->w->id];
+    cg_dest_wstate_t *ws = &c->ex->route->dest->ws[c->w->id];
     ws->retries++;
-    c->retry_counted = 1;
+    c->ex->retry_counted = 1;
     c->w->stats.rq_retry++;
     cg_proxy__start_attempt(c);
 }
@@ -303,31 +306,31 @@ void cg_proxy__retry_start(conn_t *c)
 void cg_proxy__attempt_failed(conn_t *c, uint32_t what, uint32_t flag, int local_status,
                               const char *body)
 {
-    up_t *u = c->up;
-    if (u && u->reused && !u->got_bytes && !c->retried_fresh && what == CG_RETRY_ON_RESET &&
-        !(c->head.flags & CG_HTTP_F_HAS_BODY) && cg_lb_retry_idempotent(c->head.method) &&
-        !c->resp_started) {
+    up_t *u = c->ex->up;
+    if (u && u->reused && !u->got_bytes && !c->ex->retried_fresh && what == CG_RETRY_ON_RESET &&
+        !(c->ex->head.flags & CG_HTTP_F_HAS_BODY) && cg_lb_retry_idempotent(c->ex->head.method) &&
+        !c->ex->resp_started) {
         /* a pooled connection the upstream had already closed: once more on a new one, not
          * counted against the endpoint or the retry policy */
-        c->retried_fresh = 1;
-        c->ntried--;
+        c->ex->retried_fresh = 1;
+        c->ex->ntried--;
         cg_proxy__attempt_end(c, 0);
         cg_proxy__start_attempt(c);
         return;
     }
-    if (c->ep) {
+    if (c->ex->ep) {
         if (what == CG_RETRY_ON_CONNECT_FAILURE)
-            __atomic_fetch_add(&c->ep->stats->cx_connect_fail, 1, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&c->ep->stats->rq_error, 1, __ATOMIC_RELAXED);
-        cg_proxy_balancer_result(c->route->dest, c->ep, 0, c->w->loop.now_ms);
+            __atomic_fetch_add(&c->ex->ep->stats->cx_connect_fail, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->ex->ep->stats->rq_error, 1, __ATOMIC_RELAXED);
+        cg_proxy_balancer_result(c->ex->route->dest, c->ex->ep, 0, c->w->loop.now_ms);
     }
     cg_proxy__attempt_end(c, 0);
     if (cg_proxy__retry_allowed(c, what, 0)) {
         cg_proxy__retry_start(c);
         return;
     }
-    if (c->resp_started) {
-        c->flags |= flag;
+    if (c->ex->resp_started) {
+        c->ex->flags |= flag;
         cg_proxy__conn_close(c);
         return;
     }
@@ -349,9 +352,9 @@ static void up_connect_timeout(cg_loop_t *loop, cg_timer_t *t)
 
 void cg_proxy__try_timeout(cg_loop_t *loop, cg_timer_t *t)
 {
-    conn_t *c = cg_container_of(t, conn_t, try_timer);
-    if (c->backoff_wait) { /* the back-off before repeating an endpoint is over */
-        c->backoff_wait = 0;
+    conn_t *c = cg_container_of(t, exchange_t, try_timer)->c;
+    if (c->ex->backoff_wait) { /* the back-off before repeating an endpoint is over */
+        c->ex->backoff_wait = 0;
         cg_proxy__start_attempt(c);
     } else {
         cg_proxy__attempt_failed(c, CG_RETRY_ON_PER_TRY_TIMEOUT, CG_RF_UT, 504,
@@ -364,48 +367,48 @@ void cg_proxy__try_timeout(cg_loop_t *loop, cg_timer_t *t)
 static void rewind_request(conn_t *c)
 {
     size_t p = 0;
-    cg_http_parser_next(&c->parser);
-    cg_http_parse_head(&c->parser, c->in.base, c->head_len, &p);
-    c->parsed = c->head_len;
-    c->req_done = !(c->head.flags & CG_HTTP_F_HAS_BODY);
+    cg_http_parser_next(&c->ex->parser);
+    cg_http_parse_head(&c->ex->parser, c->in.base, c->ex->head_len, &p);
+    c->ex->parsed = c->ex->head_len;
+    c->ex->req_done = !(c->ex->head.flags & CG_HTTP_F_HAS_BODY);
 }
 
 void cg_proxy__start_attempt(conn_t *c)
 {
     cg_worker_t *w = c->w;
-    cg_dest_t *d = c->route->dest;
-    cg_pick_t pk = cg_proxy_balancer_pick(d, w->id, c->tried, c->ntried, c->wcluster,
+    cg_dest_t *d = c->ex->route->dest;
+    cg_pick_t pk = cg_proxy_balancer_pick(d, w->id, c->ex->tried, c->ex->ntried, c->ex->wcluster,
                                           w->loop.now_ms, rng_next(w));
-    if (c->ntried == 0) c->wcluster = (int32_t)pk.cluster;
+    if (c->ex->ntried == 0) c->ex->wcluster = (int32_t)pk.cluster;
     if (pk.endpoint < 0) {
         cg_proxy__attempt_end(c, 0);
         cg_proxy__local_reply(c, 503, CG_RF_UH, "no healthy upstream", 0);
         return;
     }
-    if (pk.repeat && !c->backoff_done) {
+    if (pk.repeat && !c->ex->backoff_done) {
         /* the same endpoint again: wait a jittered back-off first */
         const cg_lb_retry_cfg_t *rc = &d->policy->retry;
-        uint32_t ms =
-            cg_lb_retry_backoff_ms(c->ntried, rc->backoff_base_ms, rc->backoff_max_ms, rng_next(w));
-        c->backoff_done = 1;
+        uint32_t ms = cg_lb_retry_backoff_ms(c->ex->ntried, rc->backoff_base_ms, rc->backoff_max_ms,
+                                             rng_next(w));
+        c->ex->backoff_done = 1;
         if (ms) {
-            c->backoff_wait = 1;
+            c->ex->backoff_wait = 1;
             c->state = S_UPSTREAM;
-            cg_timer_start(&w->loop, &c->try_timer, ms, cg_proxy__try_timeout);
+            cg_timer_start(&w->loop, &c->ex->try_timer, ms, cg_proxy__try_timeout);
             return;
         }
     }
-    c->backoff_done = 0;
+    c->ex->backoff_done = 0;
     const cg_endpoint_t *ep = &d->endpoints[pk.endpoint];
-    c->ep = ep;
-    c->tried[c->ntried++] = (uint32_t)pk.endpoint;
-    if (c->ntried > 1 || c->retried_fresh) rewind_request(c);
+    c->ex->ep = ep;
+    c->ex->tried[c->ex->ntried++] = (uint32_t)pk.endpoint;
+    if (c->ex->ntried > 1 || c->ex->retried_fresh) rewind_request(c);
     int err = 0;
-    up_t *u = up_acquire(c, ep, c->retried_fresh, &err);
+    up_t *u = up_acquire(c, ep, c->ex->retried_fresh, &err);
     if (!u && cg_err_local_shortage(err)) {
         /* our own shortage (fds, memory), not the endpoint's: no attempt, no ejection */
-        c->ntried--;
-        c->ep = NULL;
+        c->ex->ntried--;
+        c->ex->ep = NULL;
         w->stats.rq_local_exhausted++;
         cg_proxy__attempt_end(c, 0);
         cg_proxy__local_reply(c, 503, CG_RF_OM, "local resources exhausted", 0);
@@ -416,9 +419,9 @@ void cg_proxy__start_attempt(conn_t *c)
                                  BODY_CONNECT_FAILURE);
         return;
     }
-    c->up = u;
+    c->ex->up = u;
     __atomic_fetch_add(&ep->stats->rq_total, 1, __ATOMIC_RELAXED);
-    c->up_start_us = w->loop.now_us;
+    c->ex->up_start_us = w->loop.now_us;
     if (build_upstream_head(c, u)) {
         /* nothing was written: a pooled connection goes back to the pool unharmed */
         cg_proxy__attempt_end(c, 1);
@@ -426,7 +429,7 @@ void cg_proxy__start_attempt(conn_t *c)
         return;
     }
     start_try_timer(c);
-    if (!c->req_done)
+    if (!c->ex->req_done)
         cg_timer_start(&w->loop, &c->timer, w->settings->body_timeout_ms, cg_proxy__body_timeout);
     c->state = S_UPSTREAM;
 }

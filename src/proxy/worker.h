@@ -12,7 +12,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#define CG_MAX_WORKERS 64
+#define CG_MAX_WORKERS   64
 #define CG_MAX_LISTENERS 64
 
 typedef struct cg_worker cg_worker_t;
@@ -37,12 +37,13 @@ typedef struct cg_worker_stats {
     uint64_t rq_total, rq_active, rq_retry;
     uint64_t rq_class[6]; /* index 1..5: 1xx..5xx */
     uint64_t up_cx_total, up_cx_active, up_cx_reused, up_cx_connect_fail;
-    uint64_t pool_conns, pool_upstreams; /* objects cached in free lists */
-    uint64_t accept_paused;              /* times accepting paused (fds or max connections) */
-    uint64_t rq_local_exhausted;         /* requests answered 503 OM: no fd for an upstream */
-    uint64_t rq_client_timeout;          /* requests ended 408 waiting on the client */
-    uint64_t log_dropped_bytes;          /* access-log bytes dropped: the log could not keep up */
-    uint64_t tls_handshakes, tls_resumed;     /* downstream handshakes completed; of them resumed */
+    uint64_t pool_conns, pool_upstreams;   /* objects cached in free lists */
+    uint64_t pool_exchanges, pool_buffers; /* request objects and read buffers cached */
+    uint64_t accept_paused;                /* times accepting paused (fds or max connections) */
+    uint64_t rq_local_exhausted;           /* requests answered 503 OM: no fd for an upstream */
+    uint64_t rq_client_timeout;            /* requests ended 408 waiting on the client */
+    uint64_t log_dropped_bytes;            /* access-log bytes dropped: the log could not keep up */
+    uint64_t tls_handshakes, tls_resumed;  /* downstream handshakes completed; of them resumed */
     uint64_t tls_fail[CG_PROXY_TLS_NREASONS]; /* failed, by cg_tls_failure_reason */
 } cg_worker_stats_t;
 
@@ -54,14 +55,14 @@ typedef struct cg_pool_bucket {
 } cg_pool_bucket_t;
 
 typedef struct cg_proxy_settings {
-    uint32_t header_timeout_ms;   /* 10 s: 408 */
-    uint32_t body_timeout_ms;     /* 30 s without a request body byte while one is due: 408 */
-    uint32_t idle_timeout_ms;     /* 60 s between requests */
-    uint32_t upstream_idle_ms;    /* 30 s pooled */
-    uint32_t max_conns;           /* per worker */
-    uint32_t max_idle_per_ep;     /* pooled connections per endpoint per worker */
-    int access_log_fd;            /* -1: off */
-    uint8_t access_log_tls;       /* lines end with the TLS version and SNI (--access-log-tls) */
+    uint32_t header_timeout_ms; /* 10 s: 408 */
+    uint32_t body_timeout_ms;   /* 30 s without a request body byte while one is due: 408 */
+    uint32_t idle_timeout_ms;   /* 60 s between requests */
+    uint32_t upstream_idle_ms;  /* 30 s pooled */
+    uint32_t max_conns;         /* per worker */
+    uint32_t max_idle_per_ep;   /* pooled connections per endpoint per worker */
+    int access_log_fd;          /* -1: off */
+    uint8_t access_log_tls;     /* lines end with the TLS version and SNI (--access-log-tls) */
 } cg_proxy_settings_t;
 
 struct cg_worker {
@@ -75,7 +76,8 @@ struct cg_worker {
     cg_wlistener_t listeners[CG_MAX_LISTENERS];
     size_t nlisteners;
     cg_list_t conns; /* all downstream connections */
-    cg_list_t free_conns, free_ups;
+    cg_list_t free_conns, free_ups, free_exchanges;
+    void *free_bufs; /* read buffers of idle connections, chained through their first bytes */
     CG_VEC(cg_pool_bucket_t *) buckets;
     cg_buf_t log; /* access-log lines awaiting write */
     /* accepting pauses when fds or max_conns run out, and resumes on its own */
@@ -108,7 +110,7 @@ void cg_proxy__pools_sweep(cg_worker_t *w);
 /* Access-log lines a worker keeps queued while its log cannot keep up; past that, new lines are
  * dropped (counted in crossgate_access_log_dropped_bytes_total). */
 #define CG_ACCESS_LOG_MAX_PENDING (1024 * 1024)
-#define CG_ACCESS_LOG_FLUSH_AT (64 * 1024)
+#define CG_ACCESS_LOG_FLUSH_AT    (64 * 1024)
 /* Writes queued access-log lines without blocking (worker.c). */
 void cg_proxy__log_flush(cg_worker_t *w);
 
