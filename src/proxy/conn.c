@@ -213,6 +213,15 @@ static void on_request_head(conn_t *c)
     }
     const cg_listener_cfg_t *l = cg_proxy_config_listener(c->ex->hold->cfg, c->port);
     const cg_vhost_t *vh = l ? cg_proxy_route_vhost(l, c->ex->authority) : NULL;
+    if (!vh && l && l->mesh) {
+        /* the mesh port: a gateway sent a host this one does not serve (its Gateway was just
+         * deleted, say, and the edge has not heard yet). Closed unanswered, as a port without
+         * that Gateway would refuse the connection, so the edge tries another cluster rather
+         * than passing a 404 on. */
+        c->ex->flags |= CG_RF_NR;
+        cg_proxy__conn_close(c);
+        return;
+    }
     if (vh && c->tls_set && misdirected(c, l, vh)) {
         cg_proxy__local_reply(c, 421, 0, "misdirected request\n", 1);
         return;
