@@ -17,6 +17,7 @@ import socket
 import statistics
 import sys
 
+DISTURBED_PERCENT = 10.0  # "others on it" above this: the round shared the proxy's CPU
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
 SCALE = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}
 
@@ -150,6 +151,8 @@ def cmd_summary(raw_file, meta_file, out_file):
             "load_cpu_busy_percent_median": _med(rows, "load_cpu_busy_percent"),
             "proxy_cpu_steal_percent_median": _med(rows, "proxy_cpu_steal_percent"),
             "requests_total": sum(r["requests"] or 0 for r in rows),
+            "rounds_disturbed": sum(1 for r in rows
+                                    if (r.get("proxy_cpu_others_percent") or 0) > DISTURBED_PERCENT),
             "errors_total": sum(sum(r["socket_errors"].values()) + r["non_2xx_3xx"]
                                 for r in rows),
         }
@@ -235,6 +238,11 @@ def cmd_summary(raw_file, meta_file, out_file):
     if loads and max(loads) >= 90:
         print("NOTE: the load CPU (wrk + backend) was >= 90%% busy, so %s/s is partly "
               "load-bound; CPU us/%s is the figure to trust." % (unit, unit))
+    disturbed = ["%s %d/%d" % (p, s["rounds_disturbed"], s["rounds"])
+                 for p, s in summary.items() if s["rounds_disturbed"]]
+    if disturbed:
+        print("NOTE: rounds where something else took more than %.0f%% of the proxy's CPU: %s; "
+              "a rerun on a quieter machine is worth it" % (DISTURBED_PERCENT, ", ".join(disturbed)))
     for p, s in summary.items():
         if "tls_handshakes_total" in s:
             print("%s: %d TLS handshakes, %d resumed (its own counters)" %
