@@ -10,7 +10,7 @@ PY=${PYTHON:-/usr/bin/python3}
 
 # ---- knobs ---------------------------------------------------------------------------
 MODE=${BENCH_MODE:-plain}       # plain | tls (https, keep-alive) | handshake (a TLS connection a request)
-TLS_TICKETS=${BENCH_TLS_TICKETS:-1}     # 0: HAProxy and nginx issue no tickets and keep no cache
+TLS_TICKETS=${BENCH_TLS_TICKETS:-1}     # 0: HAProxy and nginx turn resumption off (tickets, cache)
 ROUNDS=${BENCH_ROUNDS:-3}
 DURATION=${BENCH_DURATION:-10}; DURATION=${DURATION%s}       # seconds ("10" or "10s")
 CONNS=${BENCH_CONNS:-50}
