@@ -4,7 +4,7 @@ BUILD_ASAN ?= build-asan
 JOBS       ?= $(shell nproc)
 PYTHON     ?= /usr/bin/python3
 
-.PHONY: all deps build build-asan unit e2e test demo bench bench-mtls fuzz format clean
+.PHONY: all deps build build-asan unit e2e test demo bench bench-tls bench-mtls fuzz format clean
 
 all: build
 
@@ -33,6 +33,10 @@ demo: build
 
 bench: build
 	@bench/run.sh
+
+# TLS at the listener: keep-alive over https, then a full handshake per request
+bench-tls: build
+	@BENCH_MODE=tls bench/run.sh && BENCH_MODE=handshake bench/run.sh
 
 # the edge -> ingress mTLS hop: added latency at 200 req/s and CPU per request (bench/mtls_hop.py)
 bench-mtls: build

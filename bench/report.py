@@ -17,6 +17,7 @@ import socket
 import statistics
 import sys
 
+DISTURBED_PERCENT = 10.0  # "others on it" above this: the round shared the proxy's CPU
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
 SCALE = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}
 
@@ -95,20 +96,27 @@ def cmd_round(raw_file, proxy, rnd, wrk_file, ticks, clk_tck, wall_s, *extra):
     with open(raw_file, "a", encoding="utf-8") as f:
         f.write(json.dumps(r) + "\n")
     errs = sum(r["socket_errors"].values()) + r["non_2xx_3xx"]
+    tls = ""
+    if r.get("tls_handshakes") is not None:
+        tls = ", %d handshakes, %d resumed" % (r["tls_handshakes"], r.get("tls_resumed") or 0)
     print("%-14s %9s req/s  p99 %7s ms  CPU %6s us/req  (proxy CPU %s%%, others on it %s%%, "
-          "load CPU %s%%, steal %s%%, %d requests%s)" % (
+          "load CPU %s%%, steal %s%%, %d requests%s%s)" % (
               proxy, _fmt(r["rps"], ".0f", 9), _fmt(r["p99_ms"], ".2f", 7),
               _fmt(r["cpu_us_per_req"], ".2f", 6), _fmt(r["cpu_percent"], ".0f", 3),
               _fmt(r.get("proxy_cpu_others_percent"), ".0f", 1),
               _fmt(r.get("load_cpu_busy_percent"), ".0f", 1),
               _fmt(r.get("proxy_cpu_steal_percent"), ".0f", 1),
-              r["requests"] or 0, (", %d ERRORS" % errs) if errs else ""))
+              r["requests"] or 0, tls, (", %d ERRORS" % errs) if errs else ""))
     return 0 if r["requests"] else 1
 
 
 def _med(rows, key):
     vals = [x[key] for x in rows if x.get(key) is not None]
     return statistics.median(vals) if vals else None
+
+
+def _div(a, b):
+    return a / b if a is not None and b else None
 
 
 def _fmt(v, spec, width):
@@ -143,9 +151,14 @@ def cmd_summary(raw_file, meta_file, out_file):
             "load_cpu_busy_percent_median": _med(rows, "load_cpu_busy_percent"),
             "proxy_cpu_steal_percent_median": _med(rows, "proxy_cpu_steal_percent"),
             "requests_total": sum(r["requests"] or 0 for r in rows),
+            "rounds_disturbed": sum(1 for r in rows
+                                    if (r.get("proxy_cpu_others_percent") or 0) > DISTURBED_PERCENT),
             "errors_total": sum(sum(r["socket_errors"].values()) + r["non_2xx_3xx"]
                                 for r in rows),
         }
+        if any(r.get("tls_handshakes") is not None for r in rows):
+            summary[p]["tls_handshakes_total"] = int(sum(r.get("tls_handshakes") or 0 for r in rows))
+            summary[p]["tls_resumed_total"] = int(sum(r.get("tls_resumed") or 0 for r in rows))
 
     ratios = {}
     cg = summary.get("crossgate")
@@ -153,23 +166,19 @@ def cmd_summary(raw_file, meta_file, out_file):
         pr = summary.get(peer)
         if not cg or not pr:
             continue
-        def div(a, b):
-            return a / b if a is not None and b else None
         ratios["crossgate/" + peer] = {
-            "rps": div(cg["rps_median"], pr["rps_median"]),
-            "cpu_us_per_req": div(cg["cpu_us_per_req_median"], pr["cpu_us_per_req_median"]),
-            "p99_ms": div(cg["p99_ms_median"], pr["p99_ms_median"]),
+            "rps": _div(cg["rps_median"], pr["rps_median"]),
+            "cpu_us_per_req": _div(cg["cpu_us_per_req_median"], pr["cpu_us_per_req_median"]),
+            "p99_ms": _div(cg["p99_ms_median"], pr["p99_ms_median"]),
         }
 
     edge = summary.get("crossgate-edge")
     if edge and cg:
         # the edge role's overhead (two clusters, retries, outlier detection, health checks)
-        def div2(x, y):
-            return x / y if x is not None and y else None
         ratios["crossgate-edge/crossgate"] = {
-            "rps": div2(edge["rps_median"], cg["rps_median"]),
-            "cpu_us_per_req": div2(edge["cpu_us_per_req_median"], cg["cpu_us_per_req_median"]),
-            "p99_ms": div2(edge["p99_ms_median"], cg["p99_ms_median"]),
+            "rps": _div(edge["rps_median"], cg["rps_median"]),
+            "cpu_us_per_req": _div(edge["cpu_us_per_req_median"], cg["cpu_us_per_req_median"]),
+            "p99_ms": _div(edge["p99_ms_median"], cg["p99_ms_median"]),
         }
 
     out = {"meta": meta, "rounds": rounds, "summary": summary, "ratios": ratios,
@@ -179,12 +188,17 @@ def cmd_summary(raw_file, meta_file, out_file):
         f.write("\n")
 
     n = meta.get("rounds")
+    mode = meta.get("mode", "plain")
+    # handshake mode: one request per connection, so a request is a full handshake
+    unit = "hs" if mode == "handshake" else "req"
     print()
-    print("== summary: median of %s round(s) x %ss, %s conns, wrk -t%s ==" %
-          (n, meta.get("duration_s"), meta.get("conns"), meta.get("wrk_threads")))
+    print("== summary (%s): median of %s round(s) x %ss, %s conns, wrk -t%s ==" %
+          (mode, n, meta.get("duration_s"), meta.get("conns"), meta.get("wrk_threads")))
+    for p, info in sorted(meta.get("tls", {}).items()):
+        print("%-14s %s" % (p, info))
     hdr = "%-14s %9s %14s %8s %11s %9s %8s %6s" % (
-        "proxy", "req/s", "req/s min-max", "p99 ms", "CPU us/req", "proxy CPU", "load CPU",
-        "errors")
+        "proxy", unit + "/s", unit + "/s min-max", "p99 ms", "CPU us/" + unit, "proxy CPU",
+        "load CPU", "errors")
     print(hdr)
     print("-" * len(hdr))
     for p in order:
@@ -203,20 +217,38 @@ def cmd_summary(raw_file, meta_file, out_file):
             print("NOTE: %s: %s" % (p, why))
     if ratios:
         print()
-        print("%-24s %12s %16s %12s" % ("ratio", "req/s", "CPU us/req", "p99"))
+        print("%-24s %12s %16s %12s" % ("ratio", unit + "/s", "CPU us/" + unit, "p99"))
         for k, v in ratios.items():
             print("%-24s %12s %16s %12s" % (k, _fmt(v["rps"], ".2f", 12),
                                              _fmt(v["cpu_us_per_req"], ".2f", 16),
                                              _fmt(v["p99_ms"], ".2f", 12)))
-        print("(req/s ratio > 1: crossgate serves more; CPU us/req ratio < 1: crossgate "
-              "spends less CPU per request)")
+        print("(%s/s ratio > 1: crossgate serves more; CPU us/%s ratio < 1: crossgate "
+              "spends less CPU per %s)" % (unit, unit,
+                                           "handshake" if unit == "hs" else "request"))
+        goal = ratios.get("crossgate/haproxy")
+        if mode != "plain" and goal and None not in (goal["rps"], goal["cpu_us_per_req"]):
+            print("tracked goal vs haproxy: %s/s >= 1.10x (%.2f, %s), CPU us/%s <= 0.90x "
+                  "(%.2f, %s)" % (unit, goal["rps"], "met" if goal["rps"] >= 1.10 else "not met",
+                                  unit, goal["cpu_us_per_req"],
+                                  "met" if goal["cpu_us_per_req"] <= 0.90 else "not met"))
     elif "crossgate" not in summary:
         print("\n(no ratios: crossgate has no figures)")
     loads = [s["load_cpu_busy_percent_median"] for s in summary.values()
              if s.get("load_cpu_busy_percent_median") is not None]
     if loads and max(loads) >= 90:
-        print("NOTE: the load CPU (wrk + backend) was >= 90% busy, so req/s is partly "
-              "load-bound; CPU us/req is the figure to trust.")
+        print("NOTE: the load CPU (wrk + backend) was >= 90%% busy, so %s/s is partly "
+              "load-bound; CPU us/%s is the figure to trust." % (unit, unit))
+    disturbed = ["%s %d/%d" % (p, s["rounds_disturbed"], s["rounds"])
+                 for p, s in summary.items() if s["rounds_disturbed"]]
+    if disturbed:
+        print("NOTE: rounds where something else took more than %.0f%% of the proxy's CPU: %s; "
+              "a rerun on a quieter machine is worth it" % (DISTURBED_PERCENT, ", ".join(disturbed)))
+    for p, s in summary.items():
+        if "tls_handshakes_total" in s:
+            print("%s: %d TLS handshakes, %d resumed (its own counters)" %
+                  (p, s["tls_handshakes_total"], s["tls_resumed_total"]))
+            if mode == "handshake" and s["tls_resumed_total"]:
+                print("WARNING: %s resumed sessions: not all handshakes were full" % p)
     if any(s["errors_total"] for s in summary.values()):
         print("WARNING: some rounds had socket errors or non-2xx responses; see results.json")
     return 0

@@ -9,6 +9,8 @@ REPORT="$BENCH_DIR/report.py"
 PY=${PYTHON:-/usr/bin/python3}
 
 # ---- knobs ---------------------------------------------------------------------------
+MODE=${BENCH_MODE:-plain}       # plain | tls (https, keep-alive) | handshake (a TLS connection a request)
+TLS_TICKETS=${BENCH_TLS_TICKETS:-1}     # 0: HAProxy and nginx turn resumption off (tickets, cache)
 ROUNDS=${BENCH_ROUNDS:-3}
 DURATION=${BENCH_DURATION:-10}; DURATION=${DURATION%s}       # seconds ("10" or "10s")
 CONNS=${BENCH_CONNS:-50}
@@ -25,7 +27,11 @@ CROSSGATE_BIN=${CROSSGATE_BIN:-$ROOT/build/crossgate}
 HAPROXY_BIN=${HAPROXY_BIN:-/usr/sbin/haproxy}
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 WRK_BIN=${WRK_BIN:-/usr/bin/wrk}
-OUT_DIR=${BENCH_OUT:-$BENCH_DIR/out}
+case $MODE in
+    plain) OUT_DIR=${BENCH_OUT:-$BENCH_DIR/out}; SCHEME=http ;;
+    tls|handshake) OUT_DIR=${BENCH_OUT:-$BENCH_DIR/out/$MODE}; SCHEME=https ;;
+    *) echo "bench: BENCH_MODE must be plain, tls or handshake, got '$MODE'" >&2; exit 1 ;;
+esac
 
 PORT_BACKEND=$PORT_BASE
 PORT_CROSSGATE=$((PORT_BASE + 1))
@@ -46,11 +52,15 @@ for v in ROUNDS:BENCH_ROUNDS DURATION:BENCH_DURATION CONNS:BENCH_CONNS \
 done
 ((ROUNDS >= 1 && DURATION >= 1 && CONNS >= 1 && WRK_THREADS >= 1 && BACKEND_WORKERS >= 1)) ||
     die "BENCH_ROUNDS, BENCH_DURATION, BENCH_CONNS, BENCH_THREADS, BENCH_BACKEND_WORKERS must be >= 1"
+[[ $TLS_TICKETS == [01] ]] || die "BENCH_TLS_TICKETS must be 0 or 1, got '$TLS_TICKETS'"
 ((CONNS >= WRK_THREADS)) || die "BENCH_CONNS ($CONNS) must be >= BENCH_THREADS ($WRK_THREADS)"
 for p in $PROXIES; do
     case $p in crossgate|crossgate-edge|haproxy|nginx) ;; *) die "unknown proxy '$p' in BENCH_PROXIES" ;; esac
 done
-for b in "$WRK_BIN" "$PY" curl; do
+NEED=("$WRK_BIN" "$PY" curl)
+[[ $MODE == plain ]] || NEED+=(openssl timeout)
+[[ $MODE == handshake ]] && NEED+=("${CC:-cc}")
+for b in "${NEED[@]}"; do
     command -v "$b" >/dev/null || die "required tool not found: $b"
 done
 [[ -r /proc/self/stat ]] || die "/proc is required (CPU accounting reads /proc/PID/stat)"
@@ -154,19 +164,20 @@ pct() {             # pct "T0 I0 S0" "T1 I1 S1" busy|steal
         else                printf "%.1f", 100 * (y[3] - x[3]) / t }'
 }
 
-# wait_ready NAME PORT PID: poll until GET / answers 200 with the backend body, the
+# wait_ready NAME SCHEME PORT PID: poll until GET / answers 200 with the backend body, the
 # process dies, or READY_TIMEOUT passes. Returns 0 when ready; prints reason otherwise.
+# https: the certificate is the run's own self-signed one, hence -k.
 wait_ready() {
-    local name=$1 port=$2 pid=$3 deadline body
+    local name=$1 url=$2://127.0.0.1:$3/ pid=$4 deadline body
     deadline=$(($(now_ns) + READY_TIMEOUT * 1000000000))
     while :; do
         if ! kill -0 "$pid" 2>/dev/null; then
             echo "process exited during startup"; return 1
         fi
-        body=$(curl -s --max-time 1 -f "http://127.0.0.1:$port/" 2>/dev/null) &&
+        body=$(curl -s -k --max-time 1 -f "$url" 2>/dev/null) &&
             [[ $body == "$BODY" ]] && return 0
         if (($(now_ns) > deadline)); then
-            echo "not answering 200 '$BODY' on 127.0.0.1:$port after ${READY_TIMEOUT}s"; return 1
+            echo "not answering 200 '$BODY' on $url after ${READY_TIMEOUT}s"; return 1
         fi
         sleep 0.05
     done
@@ -176,14 +187,78 @@ log_tail() {        # last lines of a server's log, indented
     [[ -s $1 ]] && tail -n 5 "$1" | sed 's/^/    | /'
 }
 
-declare -A PID PORT SKIP LOG
+declare -A PID PORT SKIP LOG TLSINFO
 PORT[crossgate]=$PORT_CROSSGATE; PORT[haproxy]=$PORT_HAPROXY; PORT[nginx]=$PORT_NGINX
 LOG[crossgate]=$TMP/crossgate.log; LOG[haproxy]=$TMP/haproxy.log; LOG[nginx]=$TMP/nginx/error.log
 PORT[crossgate-edge]=$PORT_CG_EDGE; LOG[crossgate-edge]=$TMP/crossgate-edge.log
+declare -A ADMIN=([crossgate]=$PORT_CG_ADMIN [crossgate-edge]=$PORT_CG_EDGE_ADMIN)
 
 skip() {            # skip PROXY REASON
     SKIP[$1]=$2
     echo "SKIP $1: $2"
+}
+
+# ---- TLS (BENCH_MODE=tls|handshake) ---------------------------------------------------
+# One ECDSA P-256 certificate for every proxy, made for this run in the temp dir (a private
+# key is never committed). TLS settings not named here are each proxy's defaults.
+TLS_DIR=$TMP/tls
+setup_tls() {
+    mkdir -p "$TLS_DIR" && chmod 700 "$TLS_DIR" || die "cannot create $TLS_DIR"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+        -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" >"$TLS_DIR/openssl.log" 2>&1 ||
+        die "openssl could not make the certificate: $(tail -n1 "$TLS_DIR/openssl.log")"
+    cat "$TLS_DIR/cert.pem" "$TLS_DIR/key.pem" >"$TLS_DIR/bundle.pem"   # HAProxy: both in one
+    # wrk keeps a connection's TLS session across reconnections (SSL_shutdown + SSL_clear on
+    # one SSL object), so it would resume; bench/noresume.c makes it start each one afresh.
+    if [[ $MODE == handshake ]]; then
+        "${CC:-cc}" -O2 -shared -fPIC -o "$TMP/noresume.so" "$BENCH_DIR/noresume.c" -lssl \
+            2>"$TMP/cc.log" || die "cannot build bench/noresume.c: $(head -n3 "$TMP/cc.log")"
+    fi
+}
+
+# Config fragments: empty in plain mode.
+cg_tls() {          # crossgate: the server's tls field
+    [[ $MODE == plain ]] ||
+        echo "    tls: {mode: SIMPLE, files: {serverCertificate: $TLS_DIR/cert.pem, privateKey: $TLS_DIR/key.pem}}"
+}
+haproxy_tls_bind() {
+    [[ $MODE == plain ]] && return
+    printf ' ssl crt %s' "$TLS_DIR/bundle.pem"
+    ((TLS_TICKETS)) || printf ' no-tls-tickets'
+}
+haproxy_tls_global() {
+    [[ $MODE != plain ]] && ((!TLS_TICKETS)) && echo "    tune.ssl.cachesize 0"
+}
+nginx_tls_listen() { [[ $MODE == plain ]] || printf ' ssl'; }
+nginx_tls_server() {
+    [[ $MODE == plain ]] && return
+    echo "        ssl_certificate     $TLS_DIR/cert.pem;"
+    echo "        ssl_certificate_key $TLS_DIR/key.pem;"
+    # nginx 1.22's default leaves TLS 1.3 out; crossgate's and HAProxy's are TLS 1.2-1.3
+    echo "        ssl_protocols TLSv1.2 TLSv1.3;"
+    ((TLS_TICKETS)) || echo "        ssl_session_tickets off; ssl_session_cache off;"
+}
+
+# tls_info PORT: what a default OpenSSL client (as wrk is) negotiates, and how many session
+# tickets the server sends after one handshake and one request.
+tls_info() {
+    printf 'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' |
+        timeout 5 openssl s_client -connect "127.0.0.1:$1" -servername localhost -ign_eof 2>&1 |
+        awk '/^New, /          { v = $2; sub(/,$/, "", v); c = $NF }
+             /^Server Temp Key:/ { sub(/^Server Temp Key: /, ""); k = $0 }
+             /^Peer signature type:/ { sig = $NF }
+             /^Post-Handshake New Session Ticket/ { t++ }
+             END { printf "%s %s, key exchange %s, signature %s, %d session ticket(s) sent\n",
+                          v ? v : "?", c ? c : "?", k ? k : "?", sig ? sig : "?", t }'
+}
+
+# cg_tls_counts ADMIN_PORT: "handshakes resumed" so far, from crossgate's /metrics
+cg_tls_counts() {
+    curl -s --max-time 2 "http://127.0.0.1:$1/metrics" 2>/dev/null |
+        awk '$1 == "crossgate_downstream_tls_handshake_total" { h = $2 }
+             $1 == "crossgate_downstream_tls_resumed_total"   { r = $2 }
+             END { printf "%d %d\n", h, r }'
 }
 
 # ---- configs -------------------------------------------------------------------------
@@ -245,7 +320,8 @@ write_nginx_conf() {
         keepalive_timeout 300s;
     }
     server {
-        listen 127.0.0.1:$PORT_NGINX backlog=4096;
+        listen 127.0.0.1:$PORT_NGINX backlog=4096$(nginx_tls_listen);
+$(nginx_tls_server)
         location / {
             proxy_pass http://backend;
             proxy_http_version 1.1;
@@ -262,6 +338,7 @@ write_haproxy_conf() {
 global
     nbthread 1
     maxconn $((CONNS * 2 + 1000))
+$(haproxy_tls_global)
 defaults
     mode http
     option http-keep-alive
@@ -271,7 +348,7 @@ defaults
     timeout server 60s
     timeout http-keep-alive 60s
 frontend fe
-    bind 127.0.0.1:$PORT_HAPROXY
+    bind 127.0.0.1:$PORT_HAPROXY$(haproxy_tls_bind)
     default_backend be
 backend be
     server s1 127.0.0.1:$PORT_BACKEND
@@ -296,6 +373,7 @@ spec:
   - name: bench
     port: $PORT_CROSSGATE
     hostname: "*"
+$(cg_tls)
     routing:
       rules:
       - route:
@@ -350,6 +428,7 @@ spec:
   - name: bench
     port: $PORT_CG_EDGE
     hostname: "*"
+$(cg_tls)
     routing:
       rules:
       - route:
@@ -371,7 +450,7 @@ start_backend() {
         -e "$TMP/backend/error.log" -c "$TMP/backend/nginx.conf" -g 'daemon off;'
     local why
     BACKEND_PID=$LAST_PID
-    if ! why=$(wait_ready backend "$PORT_BACKEND" "$LAST_PID"); then
+    if ! why=$(wait_ready backend http "$PORT_BACKEND" "$LAST_PID"); then
         echo "bench: backend nginx failed to start: $why" >&2
         log_tail "$TMP/backend/error.log" >&2; log_tail "$TMP/backend/stdout.log" >&2
         exit 1
@@ -411,7 +490,7 @@ start_proxy() {     # start_proxy NAME -> sets PID[NAME] or SKIP[NAME]
                 -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" -g 'daemon off;'
             ;;
     esac
-    if why=$(wait_ready "$name" "${PORT[$name]}" "$LAST_PID"); then
+    if why=$(wait_ready "$name" "$SCHEME" "${PORT[$name]}" "$LAST_PID"); then
         PID[$name]=$LAST_PID
     else
         if ! kill -0 "$LAST_PID" 2>/dev/null; then
@@ -428,11 +507,28 @@ mkdir -p "$OUT_DIR" || die "cannot create $OUT_DIR"
 rm -f "$OUT_DIR"/wrk-*.txt "$OUT_DIR"/results.json
 RAW=$TMP/rounds.jsonl; : >"$RAW"
 
+# What wrk does per mode: handshake mode closes after each response (so every request is a
+# new TCP connection and a full TLS handshake) and starts each TLS session afresh.
+WRK_ARGS=(); WRK_ENV=()
+case $MODE in
+    plain) MODE_DESC="plain HTTP/1.1, keep-alive" ;;
+    tls) MODE_DESC="HTTPS, keep-alive (handshakes only at connect)" ;;
+    handshake)
+        WRK_ARGS=(-H "Connection: close"); WRK_ENV=(env "LD_PRELOAD=$TMP/noresume.so")
+        MODE_DESC="HTTPS, a new connection and a full handshake per request (Connection: close, no resumption)" ;;
+esac
+if [[ $MODE != plain ]]; then
+    MODE_DESC+="; ECDSA P-256 certificate"
+    ((TLS_TICKETS)) || MODE_DESC+="; HAProxy and nginx: no tickets, no session cache"
+fi
+
 echo "crossgate bench: $ROUNDS round(s) x ${DURATION}s per proxy, wrk -t$WRK_THREADS -c$CONNS, warmup ${WARMUP}s"
+echo "mode: $MODE: $MODE_DESC"
 echo "pinning: $PIN_DESC"
 echo "backend: nginx, $BACKEND_WORKERS worker(s), 127.0.0.1:$PORT_BACKEND, body '$BODY\\n'; keep-alive on both sides, access logs off"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+[[ $MODE == plain ]] || setup_tls
 start_backend
 ACTIVE=()
 for p in $PROXIES; do
@@ -442,12 +538,16 @@ done
 ((${#ACTIVE[@]})) || die "no proxy started; nothing to measure"
 for p in "${ACTIVE[@]}"; do
     printf '  %-9s 127.0.0.1:%s  pid %s\n' "$p" "${PORT[$p]}" "${PID[$p]}"
+    if [[ $MODE != plain ]]; then
+        TLSINFO[$p]=$(tls_info "${PORT[$p]}")
+        printf '  %-9s %s\n' "" "${TLSINFO[$p]}"
+    fi
 done
 
 run_wrk() {         # run_wrk PORT SECONDS OUTFILE
     # In the background + `wait`, so a TERM/INT trap fires at once instead of after wrk.
-    "${PIN_LOAD[@]}" "$WRK_BIN" -t"$WRK_THREADS" -c"$CONNS" -d"$2"s --latency \
-        "http://127.0.0.1:$1/" >"$3" 2>&1 &
+    "${PIN_LOAD[@]}" "${WRK_ENV[@]}" "$WRK_BIN" -t"$WRK_THREADS" -c"$CONNS" -d"$2"s --latency \
+        "${WRK_ARGS[@]}" "$SCHEME://127.0.0.1:$1/" >"$3" 2>&1 &
     WRK_PID=$!
     wait "$WRK_PID"
     WRK_PID=
@@ -483,18 +583,26 @@ for ((r = 1; r <= ROUNDS; r++)); do
         alive "$p" || continue
         pids=($(descendants "${PID[$p]}"))
         out=$TMP/wrk-$p-$r.txt
+        # crossgate counts its handshakes and resumptions: read outside the CPU window
+        tls=; [[ $MODE != plain && -n ${ADMIN[$p]:-} ]] && tls=1
+        [[ -n $tls ]] && read -r h0 res0 < <(cg_tls_counts "${ADMIN[$p]}")
         sp0=$(cpu_snap "$STAT_PROXY"); sl0=$(cpu_snap "$STAT_LOAD")
         t0=$(cpu_ticks "${pids[@]}"); w0=$(now_ns)
         run_wrk "${PORT[$p]}" "$DURATION" "$out"
         w1=$(now_ns); t1=$(cpu_ticks "${pids[@]}")
         sp1=$(cpu_snap "$STAT_PROXY"); sl1=$(cpu_snap "$STAT_LOAD")
+        extra=()
+        if [[ -n $tls ]]; then
+            read -r h1 res1 < <(cg_tls_counts "${ADMIN[$p]}")
+            extra=("tls_handshakes=$((h1 - h0))" "tls_resumed=$((res1 - res0))")
+        fi
         backend_alive
         alive "$p" || continue          # died during the round: its CPU figure is void
         wall=$(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
         if ! "$PY" "$REPORT" round "$RAW" "$p" "$r" "$out" "$((t1 - t0))" "$CLK_TCK" "$wall" \
                 "load_cpu_busy_percent=$(pct "$sl0" "$sl1" busy)" \
                 "proxy_cpu_busy_percent=$(pct "$sp0" "$sp1" busy)" \
-                "proxy_cpu_steal_percent=$(pct "$sp0" "$sp1" steal)"; then
+                "proxy_cpu_steal_percent=$(pct "$sp0" "$sp1" steal)" "${extra[@]}"; then
             echo "   $p: wrk completed no requests; wrk said:"; sed 's/^/    | /' "$out" | tail -n 5
         fi
         cp "$out" "$OUT_DIR/" 2>/dev/null
@@ -506,19 +614,22 @@ skipped_args=()
 for p in $PROXIES; do [[ -n ${SKIP[$p]:-} ]] && skipped_args+=("$p" "${SKIP[$p]}"); done
 cg_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 versions=$( { "$HAPROXY_BIN" -v 2>/dev/null | head -n1; "$NGINX_BIN" -v 2>&1 | head -n1; } | tr '\n' ';')
+tlsinfo=$(for p in "${!TLSINFO[@]}"; do printf '%s=%s|' "$p" "${TLSINFO[$p]}"; done)
 "$PY" - "$TMP/meta.json" "$ROUNDS" "$DURATION" "$CONNS" "$WRK_THREADS" "$WARMUP" \
     "$BACKEND_WORKERS" "$PIN_DESC" "$CLK_TCK" "$NCPU" "$versions" "$PROXIES" "$cg_rev" \
-    "${skipped_args[@]}" <<'EOF'
+    "$MODE" "$TLS_TICKETS" "$tlsinfo" "${skipped_args[@]}" <<'EOF'
 import json, sys, time, os
 a = sys.argv[1:]
-skipped = dict(zip(a[13::2], a[14::2]))
+skipped = dict(zip(a[16::2], a[17::2]))
 meta = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": os.uname().nodename,
         "rounds": int(a[1]), "duration_s": int(a[2]), "conns": int(a[3]),
         "wrk_threads": int(a[4]), "warmup_s": int(a[5]), "backend_workers": int(a[6]),
         "pinning": a[7], "clk_tck": int(a[8]), "ncpu": int(a[9]),
         "peer_versions": [v for v in a[10].split(";") if v],
         "proxies": a[11].split(), "crossgate_git_rev": a[12], "skipped": skipped,
-        "loadavg_end": open("/proc/loadavg").read().split()[:3]}
+        "loadavg_end": open("/proc/loadavg").read().split()[:3],
+        "mode": a[13], "tls_tickets": a[14] == "1",
+        "tls": dict(kv.split("=", 1) for kv in a[15].split("|") if kv)}
 json.dump(meta, open(a[0], "w"), indent=2)
 EOF
 "$PY" "$REPORT" summary "$RAW" "$TMP/meta.json" "$OUT_DIR/results.json" || die "summary failed"
