@@ -56,8 +56,10 @@ void cg_proxy_access_format(cg_buf_t *out, const cg_access_entry_t *e)
     cg_proxy_flags_format(out, e->flags);
     cg_buf_printf(out, " %" PRIu64 " %" PRIu64 " %" PRIu64 " ", e->bytes_received, e->bytes_sent,
                   e->duration_ms);
-    if (e->upstream_ms >= 0) cg_buf_printf(out, "%" PRId64, e->upstream_ms);
-    else cg_buf_append(out, "-", 1);
+    if (e->upstream_ms >= 0)
+        cg_buf_printf(out, "%" PRId64, e->upstream_ms);
+    else
+        cg_buf_append(out, "-", 1);
     cg_buf_append(out, " \"", 2);
     if (e->xff_orig.len) {
         append_field(out, e->xff_orig);

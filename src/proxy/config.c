@@ -323,8 +323,13 @@ static void mesh_listener(cg_config_t *c, uint16_t port)
     m->vhosts = cg_xcalloc(n ? n : 1, sizeof(cg_vhost_t));
     for (size_t i = 0; i + 1 < c->nlisteners; i++)
         for (size_t v = 0; v < c->listeners[i].nvhosts; v++) {
+            const cg_vhost_t *from = &c->listeners[i].vhosts[v];
+            /* a MUTUAL server admits only its own CA's clients with its own SANs: a mesh peer
+             * proves neither, so the mesh port does not serve it */
+            const cg_snap_tls_t *tls = c->snap->servers[from->seq].tls;
+            if (tls && tls->mode == CG_TLS_MUTUAL) continue;
             cg_vhost_t *vh = &m->vhosts[m->nvhosts++];
-            *vh = c->listeners[i].vhosts[v];
+            *vh = *from;
             vh->tls_index = 0; /* the mesh set has one server */
         }
 }
@@ -373,8 +378,11 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
                 ep->xopen = cg_proxy_mesh_peer(se->identity);
                 if (!ep->xopen.open) {
                     cg_buf_printf(errors,
-                                  "destination %s: endpoint %s needs mTLS (%s) but this gateway "
-                                  "has no --identity\n",
+                                  cg_proxy_mesh_port()
+                                      ? "destination %s: endpoint %s needs mTLS (%s): too many "
+                                        "distinct mesh identities (65536)\n"
+                                      : "destination %s: endpoint %s needs mTLS (%s) but this "
+                                        "gateway has no --identity\n",
                                   sd->name, ep->name, se->identity);
                     err = CG_EINVAL;
                     goto Error;

@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "proxy/tlsconf.h"
 
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +21,12 @@ typedef struct peer {
     char uri[];
 } peer_t;
 
-#define PEER_SLOTS 4096 /* chains beyond: a lookup per endpoint at compile, off the request path   \
-                         */
+/* Slots of the peers' hash table; chains beyond are a lookup per endpoint at compile, off the
+ * request path. */
+#define PEER_SLOTS 4096
+/* Distinct peer identities a process keeps: peers are never freed (configs and pool buckets
+ * point at them), so registrations that invent names cannot grow them without bound. */
+#define PEER_MAX 65536
 
 static struct {
     /* guards client and servers: workers take a reference under it (servers is also read
@@ -35,6 +40,7 @@ static struct {
     char *uri;      /* this gateway's own */
     cg_tls_ticket_keys_t *ticket_keys;
     peer_t *peers[PEER_SLOTS];
+    size_t npeers;
 } mesh = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static int mesh_connect(void *ctx, cg_xport_t *x, int fd)
@@ -57,7 +63,7 @@ static int mesh_accept(void *ctx, cg_xport_t *x, int fd)
 
 static void wipe_free(cg_buf_t *b)
 {
-    if (b->base) memset(b->base, 0, b->cap); /* a private key */
+    if (b->base) OPENSSL_cleanse(b->base, b->cap); /* a private key; not elided like memset */
     cg_buf_free(b);
 }
 
@@ -192,6 +198,7 @@ void cg_proxy_mesh_unload(void)
             free(p);
         }
     }
+    mesh.npeers = 0;
 }
 
 uint16_t cg_proxy_mesh_port(void)
@@ -211,6 +218,8 @@ cg_xport_opener_t cg_proxy_mesh_peer(const char *uri)
     peer_t **slot = &mesh.peers[h % PEER_SLOTS];
     for (peer_t *p = *slot; p; p = p->next)
         if (p->hash == h && !strcmp(p->uri, uri)) return (cg_xport_opener_t){mesh_connect, p};
+    if (mesh.npeers >= PEER_MAX) return (cg_xport_opener_t){0};
+    mesh.npeers++;
     size_t n = strlen(uri) + 1;
     peer_t *p = cg_xmalloc(sizeof(*p) + n);
     p->hash = h;

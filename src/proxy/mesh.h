@@ -47,7 +47,8 @@ uint16_t cg_proxy_mesh_port(void);
 /* The opener of the mesh port's accepted connections. */
 cg_xport_opener_t cg_proxy_mesh_listener(void);
 /* The opener of connections to a peer that must present URI SAN uri: the same opener (pointer
- * for pointer, so pools keep one bucket per peer) for the same uri. Zero when the mesh is off. */
+ * for pointer, so pools keep one bucket per peer) for the same uri. Zero when the mesh is off,
+ * or past 65,536 distinct peers (PEER_MAX in mesh.c). */
 cg_xport_opener_t cg_proxy_mesh_peer(const char *uri);
 /* The expected URI SAN of an opener from cg_proxy_mesh_peer; NULL for any other. */
 const char *cg_proxy_mesh_peer_uri(const cg_xport_opener_t *o);

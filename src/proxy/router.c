@@ -34,7 +34,8 @@ const cg_vhost_t *cg_proxy_route_vhost(const cg_listener_cfg_t *l, cg_iov_t host
         case CG_VHOST_WILDCARD:
             /* "*.example.com" matches exactly one more label */
             if (host.len > vh->host.len &&
-                strncasecmp(host.base + host.len - vh->host.len, vh->host.base, vh->host.len) == 0 &&
+                strncasecmp(host.base + host.len - vh->host.len, vh->host.base, vh->host.len) ==
+                    0 &&
                 !memchr(host.base, '.', host.len - vh->host.len))
                 return vh;
             break;
@@ -55,7 +56,8 @@ int cg_proxy_strmatch(const cg_strmatch_t *m, cg_iov_t v)
     switch (m->kind) {
     case CG_MATCH_EXACT: return cg_iov_eq(m->value, v);
     case CG_MATCH_PREFIX:
-        return v.len >= m->value.len && (m->value.len == 0 || memcmp(v.base, m->value.base, m->value.len) == 0);
+        return v.len >= m->value.len &&
+               (m->value.len == 0 || memcmp(v.base, m->value.base, m->value.len) == 0);
     case CG_MATCH_REGEX: {
         regmatch_t pm[1] = {{.rm_so = 0, .rm_eo = (regoff_t)v.len}};
         const char *s = v.len ? v.base : "";
@@ -65,7 +67,8 @@ int cg_proxy_strmatch(const cg_strmatch_t *m, cg_iov_t v)
     return 0;
 }
 
-static int match_holds(const cg_match_t *m, cg_iov_t path, const cg_http_head_t *h, const char *base)
+static int match_holds(const cg_match_t *m, cg_iov_t path, const cg_http_head_t *h,
+                       const char *base)
 {
     if (m->has_uri) {
         /* like Envoy: prefix sees the whole path, exact and regex the path without query */
@@ -75,13 +78,14 @@ static int match_holds(const cg_match_t *m, cg_iov_t path, const cg_http_head_t 
     for (size_t i = 0; i < m->nheaders; i++) {
         int idx = cg_http_head_find(h, base, m->headers[i].name);
         if (idx < 0) return 0;
-        if (!cg_proxy_strmatch(&m->headers[i].m, cg_span_iov(base, h->headers[idx].value))) return 0;
+        if (!cg_proxy_strmatch(&m->headers[i].m, cg_span_iov(base, h->headers[idx].value)))
+            return 0;
     }
     return 1;
 }
 
-const cg_route_t *cg_proxy_route_match(const cg_vhost_t *vh, cg_iov_t path,
-                                       const cg_http_head_t *h, const char *base)
+const cg_route_t *cg_proxy_route_match(const cg_vhost_t *vh, cg_iov_t path, const cg_http_head_t *h,
+                                       const char *base)
 {
     for (size_t r = 0; r < vh->nroutes; r++) {
         const cg_route_t *rt = &vh->routes[r];

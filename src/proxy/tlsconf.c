@@ -5,6 +5,7 @@
 #include "proxy/mesh.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,7 +175,7 @@ static int listener_tls(cg_listener_cfg_t *l, const cg_snapshot_t *snap, const s
         cg_buf_free(&e);
     }
     for (size_t i = 0; i < n; i++) {
-        if (bufs[i].key.base) memset(bufs[i].key.base, 0, bufs[i].key.cap); /* private key */
+        if (bufs[i].key.base) OPENSSL_cleanse(bufs[i].key.base, bufs[i].key.cap); /* a key */
         cg_buf_free(&bufs[i].cert);
         cg_buf_free(&bufs[i].key);
         cg_buf_free(&bufs[i].ca);

@@ -19,7 +19,8 @@ static uint16_t pub_ports[CG_MAX_LISTENERS];
 static int pub_fds[CG_MAX_LISTENERS][CG_MAX_WORKERS];
 static size_t pub_nports;
 
-void cg_proxy_publish(cg_config_t *cfg, int fds[][CG_MAX_WORKERS], const uint16_t *ports, size_t nports)
+void cg_proxy_publish(cg_config_t *cfg, int fds[][CG_MAX_WORKERS], const uint16_t *ports,
+                      size_t nports)
 {
     pthread_mutex_lock(&pub_lock);
     cg_config_t *old = pub_cfg;
@@ -48,7 +49,8 @@ cg_config_t *cg_proxy_current_config(void)
     return c;
 }
 
-static void switch_listeners(cg_worker_t *w, const uint16_t *ports, int fds[][CG_MAX_WORKERS], size_t n)
+static void switch_listeners(cg_worker_t *w, const uint16_t *ports, int fds[][CG_MAX_WORKERS],
+                             size_t n)
 {
     /* drop listeners whose port is gone (this worker owns its socket) */
     for (size_t i = 0; i < w->nlisteners;) {
@@ -67,7 +69,8 @@ static void switch_listeners(cg_worker_t *w, const uint16_t *ports, int fds[][CG
     /* the moved entries' io pointers changed: re-register all */
     for (size_t i = 0; i < w->nlisteners; i++) {
         cg_io_stop(&w->loop, &w->listeners[i].io);
-        cg_io_start_level(&w->loop, &w->listeners[i].io, w->listeners[i].fd, EPOLLIN, cg_proxy__accept);
+        cg_io_start_level(&w->loop, &w->listeners[i].io, w->listeners[i].fd, EPOLLIN,
+                          cg_proxy__accept);
     }
     for (size_t j = 0; j < n; j++) {
         int have = 0;
@@ -136,8 +139,10 @@ void cg_proxy__log_flush(cg_worker_t *w)
         cg_buf_reset(&w->log);
         break;
     }
-    if (!cg_buf_size(&w->log)) w->log.off = w->log.len = 0;
-    else if (w->log.off > w->log.cap / 2) cg_buf_compact(&w->log);
+    if (!cg_buf_size(&w->log))
+        w->log.off = w->log.len = 0;
+    else if (w->log.off > w->log.cap / 2)
+        cg_buf_compact(&w->log);
 }
 
 static void flush_log(cg_worker_t *w)

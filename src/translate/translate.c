@@ -291,6 +291,11 @@ static cg_snap_destination_t *new_dest(tx_t *t, char *name, cg_dest_mode_t mode,
     return &t->dests.items[*index];
 }
 
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
 static cg_snap_endpoint_t *add_endpoint(tx_t *t, cg_snap_destination_t *d, const char *address,
                                         uint16_t port, const char *cluster, const char *region,
                                         const char *zone, uint32_t weight, uint32_t priority)
@@ -298,7 +303,11 @@ static cg_snap_endpoint_t *add_endpoint(tx_t *t, cg_snap_destination_t *d, const
     dest_aux_t *aux = &t->dest_aux.items[d - t->dests.items];
     uint64_t h = cg_hash_bytes(cg_hash_str(CG_HASH_SEED, address), &port, sizeof(port));
     for (size_t slot = SIZE_MAX, e; cg_translate__htab_next(&aux->endpoints, h, &slot, &e);)
-        if (d->endpoints[e].port == port && strcmp(d->endpoints[e].address, address) == 0)
+        /* the same address and port under another cluster is kept: a registration (which a
+         * cluster's join token can make at any address it may use) never hides another
+         * cluster's endpoint, nor takes its place */
+        if (d->endpoints[e].port == port && strcmp(d->endpoints[e].address, address) == 0 &&
+            same_str(d->endpoints[e].cluster, cluster))
             return NULL;
     if (d->nendpoints == aux->cap) {
         aux->cap = aux->cap ? 2 * aux->cap : 4;
@@ -525,16 +534,28 @@ static const cluster_serving_t *cluster_serving(tx_t *t, const cg_model_cluster_
         ginst_t gi = {
             l->cluster, l->namespace_, l->address, {NULL, l->labels, l->nlabels}, l->mtls_port};
         add_serving(&v, x, t->rs, c, &gi);
-        /* a live instance at a static gateway's address is that gateway: what it registered
-         * (its mTLS port and the namespace its identity names) holds for the static entry too,
-         * so the two make one endpoint, not a plain one and an mTLS one */
-        for (size_t k = 0; l->mtls_port && k < nstatic; k++)
-            if (!strcmp(v.items[k].address, l->address)) {
-                v.items[k].mtls_port = l->mtls_port;
-                v.items[k].namespace_ = l->namespace_;
-            }
     }
     if (v.len > 1) qsort(v.items, v.len, sizeof(*v.items), serving_order);
+    /* A live instance that serves a host as a static gateway does (the same address, Gateway
+     * port and namespace: the same Gateways select it) is that gateway: its mTLS port holds
+     * for the static entry too, so the two make one endpoint, not a plain one and an mTLS one.
+     * An instance no Gateway selects, or of another namespace, changes nothing. Entries of a
+     * host are adjacent, static ones first (seq). */
+    for (size_t i = 0; i < v.len;) {
+        size_t run = i;
+        while (run < v.len && v.items[run].host == v.items[i].host) run++;
+        for (size_t s = i; s < run && v.items[s].seq < nstatic; s++)
+            for (size_t l = s + 1; l < run; l++) {
+                const serving_t *lv = &v.items[l];
+                serving_t *sv = &v.items[s];
+                if (lv->seq >= nstatic && lv->mtls_port && lv->port == sv->port &&
+                    !strcmp(lv->address, sv->address) && same_str(lv->namespace_, sv->namespace_)) {
+                    sv->mtls_port = lv->mtls_port;
+                    break;
+                }
+            }
+        i = run;
+    }
     *cs = (cluster_serving_t){1, v.items, v.len};
     return cs;
 }

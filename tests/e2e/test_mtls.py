@@ -21,7 +21,7 @@ import threading
 import pytest
 
 from conftest import BIN, Metrics, direct, gateway_doc, server, wait_until, yaml_docs
-from test_tls import read_all
+from test_tls import read_all, tls_files, tls_server
 from dynamic_env import Env, Load, describe_failures, mesh_ca, mesh_identity
 from support import HOSTNAME, free_port, free_port_on, http_request
 
@@ -140,6 +140,33 @@ def test_mesh_port_serves_the_gateway_hosts_to_a_peer_with_a_mesh_certificate(pr
                    what="the unanswered request logged with NR")
     m = gw.metrics()
     assert m.get("crossgate_downstream_tls_handshake_total") >= 2
+
+
+def test_mesh_port_does_not_serve_a_host_that_requires_client_certificates(procs, mesh, tmp_path):
+    """A MUTUAL server admits only its own CA's clients (with its SANs): a mesh peer proves
+    neither, so the mesh port leaves that host out, while it serves the others."""
+    addr = f"{NET}.5"
+    port, tls_port, mport = free_port(addr), free_port(addr), free_port(addr)
+    web = tmp_path / "web"
+    web.mkdir()
+    web_ca = mesh_ca(web)
+    secret = mesh_identity(web, "web", "web", out=tmp_path / "secret")
+    doc = yaml_docs(gateway_doc([
+        server("open", port, HOSTNAME, [direct(200, "open\n")]),
+        tls_server("secret", tls_port, "secret.example", [direct(200, "SECRET\n")],
+                   tls_files((f"{secret}.crt", f"{secret}.key"), "MUTUAL", ca=web_ca,
+                             sans=["admin-client.example"])),
+    ]))
+    gw = procs.gateway(addr, {"gw.yaml": doc}, wait_ports=(port, tls_port, mport),
+                       extra_args=["--identity", mesh["ingress"], "--mesh-ca", mesh["ca"],
+                                   "--mtls-port", str(mport)])
+    ctx = mesh_client_ctx(mesh["ca"], mesh["edge"])
+    assert mesh_get(addr, mport, ctx)[:2] == (200, b"open\n")
+    s = ctx.wrap_socket(socket.create_connection((addr, mport), timeout=5))
+    assert get_close(s, hostname="secret.example") == b""
+    s.close()
+    gw.wait_access(lambda e: "NR" in e["flag_set"] and e["status"] == 0,
+                   what="the refused host logged with NR")
 
 
 def test_mesh_port_refuses_plaintext_a_client_without_a_certificate_and_another_ca(procs, mesh):

@@ -567,6 +567,38 @@ static void test_mtls_hop(void **state)
     cg_model_free(rs);
 }
 
+/* What a registration cannot do to endpoints that are not its own: an instance no Gateway
+ * selects, or of another namespace, at a static gateway's address leaves that gateway as it
+ * is; one of another cluster at a live instance's address and port does not hide it. */
+static void test_registrations_do_not_take_over_endpoints(void **state)
+{
+    (void)state;
+    char *y = edge_yaml("{}");
+    cg_resource_set_t *rs = load(y);
+    free(y);
+    cg_snap_label_t edge_l = {"app", "edgegw"}, l1 = {"app", "ingress-1"}, l3 = {"app", "nobody"};
+    cg_instance_t live[] = {
+        {"c1", "evil", &l3, 1, "10.0.1.1", 1, 9999},      /* selected by nobody */
+        {"c1", "evil", &l1, 1, "10.0.1.2", 1, 9999},      /* another namespace than the static */
+        {"c3", "bookinfo", &l1, 1, "10.0.3.7", 1, 15443}, /* c3's own */
+        {"c1", "bookinfo", &l1, 1, "10.0.3.7", 1, 15443}, /* c1's token, at c3's address */
+    };
+    cg_instance_t inst = {"edge", "edge", &edge_l, 1, "10.0.0.1", 1, 15443};
+    cg_snapshot_t *s = NULL;
+    cg_buf_t err = {0};
+    assert_int_equal(cg_translate_instance_live(rs, &inst, live, 4, 7, &s, &err), 0);
+    const cg_snap_destination_t *d = dest_of(s, 0, 1);
+    assert_endpoints(d, "10.0.1.1:8080@c1,10.0.1.2:8080@c1,10.0.3.7:15443@c1,10.0.2.1:8080@c2,"
+                        "10.0.3.7:15443@c3");
+    assert_null(d->endpoints[0].identity);
+    assert_null(d->endpoints[1].identity);
+    assert_string_equal(d->endpoints[2].identity, "spiffe://crossgate/ns/bookinfo/cluster/c1");
+    assert_string_equal(d->endpoints[4].identity, "spiffe://crossgate/ns/bookinfo/cluster/c3");
+    cg_snapshot_free(s);
+    cg_buf_free(&err);
+    cg_model_free(rs);
+}
+
 /* An instance serving both roles for a hostname never lists itself as an endpoint. */
 static void test_no_self_endpoint(void **state)
 {
@@ -733,12 +765,19 @@ static void test_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ingress_instance), cmocka_unit_test(test_service_per_cluster),
-        cmocka_unit_test(test_selection),        cmocka_unit_test(test_edge_auto),
-        cmocka_unit_test(test_edge_named),       cmocka_unit_test(test_edge_weighted),
-        cmocka_unit_test(test_live_instances),   cmocka_unit_test(test_mtls_hop),
-        cmocka_unit_test(test_no_self_endpoint), cmocka_unit_test(test_priorities),
-        cmocka_unit_test(test_policy),           cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_ingress_instance),
+        cmocka_unit_test(test_service_per_cluster),
+        cmocka_unit_test(test_selection),
+        cmocka_unit_test(test_edge_auto),
+        cmocka_unit_test(test_edge_named),
+        cmocka_unit_test(test_edge_weighted),
+        cmocka_unit_test(test_live_instances),
+        cmocka_unit_test(test_mtls_hop),
+        cmocka_unit_test(test_registrations_do_not_take_over_endpoints),
+        cmocka_unit_test(test_no_self_endpoint),
+        cmocka_unit_test(test_priorities),
+        cmocka_unit_test(test_policy),
+        cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
