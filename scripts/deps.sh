@@ -12,7 +12,7 @@ pkgs=(
   libssl-dev         # OpenSSL 3: token digests, TLS
   openssl            # the CLI, for the TLS tests (s_client)
   libcmocka-dev      # unit tests
-  python3 python3-pytest  # end-to-end tests
+  python3 python3-pytest python3-websockets  # end-to-end tests (websockets: a real WebSocket client and server)
   curl
   wrk haproxy nginx-light # benchmarks and peers
 )

@@ -1,6 +1,7 @@
 /* Head rebuilding for forwarded messages: one place decides what crosses the gateway. */
 #include "http/forward.h"
 #include "core/err.h"
+#include "http/parser.h"
 
 #include <limits.h>
 #include <string.h>
@@ -115,6 +116,46 @@ static int push_headers(cg_http_out_t *o, const cg_http_head_t *h, const char *b
     return r;
 }
 
+/* Queues every header line called name (lower case), as received. */
+static int push_named(cg_http_out_t *o, const cg_http_head_t *h, const char *base, const char *name)
+{
+    int r = 0;
+    for (int i = 0; i < h->nheaders; i++) {
+        const cg_http_header_t *hd = &h->headers[i];
+        if (cg_iov_caseeq(cg_span_iov(base, hd->name), cg_iov_str(name)))
+            r |= push_line(o, base, hd);
+    }
+    return r;
+}
+
+int cg_http_is_websocket(const cg_http_head_t *h, const char *base)
+{
+    if (!(h->flags & CG_HTTP_F_UPGRADE) || h->method != HTTP_GET || h->http_minor != 1 ||
+        (h->flags & CG_HTTP_F_HAS_BODY))
+        return 0;
+    int n = 0, ws = 0;
+    for (int i = 0; i < h->nheaders; i++) {
+        const cg_http_header_t *hd = &h->headers[i];
+        if (!cg_iov_caseeq_lit(cg_span_iov(base, hd->name), "upgrade")) continue;
+        n++;
+        ws = cg_iov_caseeq_lit(cg_iov_trim(cg_span_iov(base, hd->value)), "websocket");
+    }
+    return n == 1 && ws;
+}
+
+int cg_http_forward_upgrade_head(cg_http_out_t *o, const cg_http_head_t *h, const char *base)
+{
+    static const uint8_t keep[H_CLASSES] = {
+        [H_OTHER] = KEEP, [H_HOST] = KEEP, [H_XFF] = KEEP,    [H_XFP] = KEEP,
+        [H_RID] = KEEP,   [H_HOPS] = KEEP, [H_EXPECT] = KEEP,
+    };
+    int r = PUSH_LIT(o, "HTTP/1.1 101 Switching Protocols\r\n");
+    r |= push_headers(o, h, base, keep);
+    r |= push_named(o, h, base, "upgrade");
+    r |= PUSH_LIT(o, "connection: upgrade\r\n\r\n");
+    return r ? CG_ELIMIT : 0;
+}
+
 int cg_http_forward_request_head(cg_http_out_t *o, const cg_http_head_t *h, const char *base,
                                  const cg_http_fwd_req_t *f)
 {
@@ -161,6 +202,10 @@ int cg_http_forward_request_head(cg_http_out_t *o, const cg_http_head_t *h, cons
                   : PUSH_LIT(o, "\r\nx-forwarded-proto: http\r\n" CG_HTTP_HOPS_HEADER ": ");
     r |= out_u64(o, f->hops);
     r |= PUSH_LIT(o, "\r\n");
+    if (f->upgrade) {
+        r |= push_named(o, h, base, "upgrade");
+        r |= PUSH_LIT(o, "connection: upgrade\r\n");
+    }
     if (f->request_id.len) {
         r |= PUSH_LIT(o, "x-request-id: ");
         r |= cg_http_out_push(o, f->request_id.base, f->request_id.len);

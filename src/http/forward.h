@@ -18,6 +18,7 @@ typedef struct cg_http_fwd_req {
     uint8_t drop_expect;   /* the gateway answers 100-continue itself */
     uint8_t https;         /* the client's connection is TLS: x-forwarded-proto: https */
     cg_iov_t default_host; /* Host to send when the request has none (HTTP/1.0) */
+    uint8_t upgrade; /* a WebSocket handshake: its Upgrade goes on, with Connection: upgrade */
 } cg_http_fwd_req_t;
 
 /* Queues the request head to send upstream, as slices of base (the request's read buffer) and
@@ -31,6 +32,15 @@ int cg_http_forward_request_head(cg_http_out_t *o, const cg_http_head_t *h, cons
  * "connection: close"; keepalive_10: add "connection: keep-alive" (an HTTP/1.0 client). */
 int cg_http_forward_response_head(cg_http_out_t *o, const cg_http_head_t *h, const char *base,
                                   int chunked_out, int close, int keepalive_10);
+
+/* Queues the head of a 101 (Switching Protocols) that answers a WebSocket handshake the gateway
+ * forwarded: the upstream's headers, its Upgrade, and Connection: upgrade. */
+int cg_http_forward_upgrade_head(cg_http_out_t *o, const cg_http_head_t *h, const char *base);
+
+/* A WebSocket handshake (RFC 6455 4.1): a GET of HTTP/1.1, without a body, whose Connection
+ * names upgrade (the parser's CG_HTTP_F_UPGRADE) and whose only Upgrade is "websocket". Any
+ * other Upgrade is hop-by-hop and dropped, and the request goes on as a plain one. */
+int cg_http_is_websocket(const cg_http_head_t *h, const char *base);
 
 /* The hop count a request carries: the largest of its x-crossgate-hops headers (so duplicates
  * cannot hide one), 0 without any, UINT_MAX for a value that is not 1*DIGIT. */

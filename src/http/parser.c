@@ -265,14 +265,22 @@ static int on_headers_complete(llhttp_t *ll)
         int r = cg_http_check_target(h, p->base, ll->method);
         if (r) return fail(p, (uint16_t)r, "invalid request target");
     } else if (h->status == 101) {
-        /* we never ask for an upgrade (Upgrade is hop-by-hop and dropped): a 101 is unsolicited */
-        return fail(p, 502, "unsolicited 101 switching protocols");
+        /* an upgrade is asked for only by a WebSocket handshake the gateway forwarded (any other
+         * Upgrade is hop-by-hop and dropped): a 101 to anything else is unsolicited */
+        if (!p->upgrade_ok) return fail(p, 502, "unsolicited 101 switching protocols");
+        if (h->cl_idx >= 0 || h->te_idx >= 0) return fail(p, 502, "101 with a body");
     }
     if (ll->flags & F_CHUNKED) h->flags |= CG_HTTP_F_CHUNKED;
     if (!!(h->flags & CG_HTTP_F_CHUNKED) != (h->te_idx >= 0))
         return fail(p, 400, "invalid transfer-encoding");
     if (llhttp_should_keep_alive(ll)) h->flags |= CG_HTTP_F_KEEPALIVE;
     if (ll->upgrade) h->flags |= CG_HTTP_F_UPGRADE;
+    if (ll->type == HTTP_RESPONSE && h->status == 101) {
+        /* the head is the whole message: what follows is the new protocol, not HTTP */
+        h->flags |= CG_HTTP_F_UPGRADE;
+        p->state = ST_HEAD_DONE;
+        return HPE_PAUSED;
+    }
     if (ll->type == HTTP_RESPONSE && h->status >= 100 && h->status < 200 && h->status != 101) {
         /* an interim answer has no body (RFC 9110 15.2): one that claims one is ambiguous */
         if (h->cl_idx >= 0 || h->te_idx >= 0) return fail(p, 502, "interim response with a body");

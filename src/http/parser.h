@@ -36,7 +36,8 @@ typedef struct cg_http_parser {
     uint8_t skip_body; /* response to HEAD */
     uint8_t interim;   /* current response is 1xx */
     uint8_t complete;
-    uint8_t trailers; /* in the trailer section: scanned by us before llhttp parses it */
+    uint8_t upgrade_ok; /* a response may be a 101: the request was a WebSocket handshake */
+    uint8_t trailers;   /* in the trailer section: scanned by us before llhttp parses it */
     uint32_t trailer_bytes;
     uint8_t last_chunk;    /* the last chunk's header was parsed */
     uint16_t te_status;    /* 501 for a well-formed Transfer-Encoding naming another coding */

@@ -177,6 +177,7 @@ static void on_request_head(conn_t *c)
     if (!(h->flags & CG_HTTP_F_KEEPALIVE)) c->close_after = 1;
 
     cg_http_request_target(h, b, &c->ex->authority, &c->ex->path);
+    c->ex->ws = (uint8_t)cg_http_is_websocket(h, b);
     if (h->rid_idx >= 0 && h->headers[h->rid_idx].value.len) {
         c->ex->rid_generated = 0;
     } else {
@@ -349,6 +350,110 @@ static int pump_request_body(conn_t *c, up_t *u)
     return 1;
 }
 
+/* ---------- WebSocket: the tunnel after a 101 ---------- */
+
+/* Bytes read per direction before they are written on (the backpressure bound). */
+#define TUNNEL_CHUNK (4 * READ_CHUNK)
+
+static void tunnel_timeout(cg_loop_t *loop, cg_timer_t *t);
+
+/* The upstream answered the handshake with 101: from here on the bytes of both sides are the
+ * new protocol's, passed on as they come. The route timeout no longer applies; the idle timeout
+ * does, restarted by every byte. Never pooled again. */
+static int start_tunnel(conn_t *c, up_t *u)
+{
+    exchange_t *x = c->ex;
+    cg_worker_t *w = c->w;
+    cg_timer_stop(&w->loop, &x->rq_timer);
+    cg_timer_stop(&w->loop, &x->try_timer);
+    cg_proxy_balancer_result(x->route->dest, x->ep, 101, w->loop.now_ms);
+    x->status = 101;
+    x->upstream_ms = (int64_t)((w->loop.now_us - x->up_start_us) / 1000);
+    if (cg_http_forward_upgrade_head(&x->out, &u->head, u->in.base)) return CG_EPARSE;
+    x->resp_body_start = x->out.total;
+    x->resp_started = 1;
+    x->tunnel = 1;
+    u->body_announced = 1; /* not HTTP any more: never back to the pool */
+    c->close_after = 1;
+    w->stats.upgrades_total++;
+    w->stats.upgrades_active++;
+    cg_timer_start(&w->loop, &c->timer, w->settings->idle_timeout_ms, tunnel_timeout);
+    return 1;
+}
+
+/* Moves tunnel bytes both ways; each direction reads again only once what it read is written.
+ * The client's bytes follow the request head in c->in (kept for the access log); the
+ * upstream's are u->in, u->parsed of them queued. Returns progress, or CG_ECLOSED when the
+ * tunnel is over: a side ended (after what it sent was passed on) or failed. */
+static int pump_tunnel(conn_t *c, up_t *u)
+{
+    exchange_t *x = c->ex;
+    int progress = 0, r;
+    if ((r = flush_up(u)) < 0) return CG_ECLOSED;
+    progress |= r;
+    if (!cg_http_out_pending(&u->out)) { /* client -> upstream */
+        if (x->tun_queued) {
+            buf_cut(&c->in, x->parsed, x->parsed + x->tun_queued);
+            x->tun_queued = 0;
+        }
+        if (x->tun_closed) return CG_ECLOSED;
+        if (c->in.len > x->parsed) {
+            size_t n = c->in.len - x->parsed;
+            cg_http_out_reset(&u->out);
+            if (cg_http_out_push(&u->out, c->in.base + x->parsed, n)) return CG_ECLOSED;
+            x->tun_queued = n;
+            x->tun_rx += n;
+            progress = 1;
+            if ((r = flush_up(u)) < 0) return CG_ECLOSED;
+        } else if (c->rdy.rd) {
+            ssize_t n = read_into(&c->xp, &c->rdy, &c->in, x->parsed + TUNNEL_CHUNK, c->rdhup);
+            if (n == 0)
+                x->tun_closed = 1;
+            else if (n < 0 && n != CG_EAGAIN)
+                return CG_ECLOSED;
+            if (n != CG_EAGAIN) progress = 1;
+        }
+    }
+    if (!cg_http_out_pending(&x->out)) { /* upstream -> client */
+        if (u->parsed) {
+            buf_cut(&u->in, 0, u->parsed);
+            u->parsed = 0;
+        }
+        if (u->eof) return CG_ECLOSED;
+        if (u->in.len) {
+            cg_http_out_reset(&x->out);
+            if (cg_http_out_push(&x->out, u->in.base, u->in.len)) return CG_ECLOSED;
+            u->parsed = u->in.len;
+            progress = 1;
+        } else if (u->rdy.rd) {
+            ssize_t n = read_into(&u->xp, &u->rdy, &u->in, TUNNEL_CHUNK, u->rdhup);
+            if (n == 0)
+                u->eof = 1;
+            else if (n < 0 && n != CG_EAGAIN)
+                return CG_ECLOSED;
+            if (n != CG_EAGAIN) progress = 1;
+        }
+    }
+    if (progress)
+        cg_timer_start(&c->w->loop, &c->timer, c->w->settings->idle_timeout_ms, tunnel_timeout);
+    return progress;
+}
+
+/* The tunnel is over: both connections close, and the request is logged once, with the bytes
+ * each way. */
+static void end_tunnel(conn_t *c)
+{
+    cg_proxy__attempt_end(c, 0);
+    c->ex->req_done = c->ex->resp_done = 1;
+    c->close_after = 1;
+    finish_request(c);
+}
+
+static void tunnel_timeout(cg_loop_t *loop, cg_timer_t *t)
+{
+    end_tunnel(cg_container_of(t, conn_t, timer));
+}
+
 /* Moves the response from the upstream to the client. */
 static int pump_response(conn_t *c, up_t *u)
 {
@@ -375,6 +480,7 @@ static int pump_response(conn_t *c, up_t *u)
                 return CG_EPARSE; /* a malformed body already here: 502 rather than a cut-off 200 */
             u->head_done = 1;
             int st = u->head.status;
+            if (st == 101) return start_tunnel(c, u); /* the parser allows it to handshakes only */
             /* the per-try timeout bounds the wait for a response head, not the client's pace */
             if (!c->ex->backoff_wait) cg_timer_stop(&c->w->loop, &c->ex->try_timer);
             if (!cg_http_parser_has_body(&u->parser) &&
@@ -450,6 +556,7 @@ static void finish_request(conn_t *c)
 {
     cg_worker_t *w = c->w;
     cg_timer_stop(&w->loop, &c->ex->rq_timer);
+    if (c->ex->tunnel) w->stats.upgrades_active--;
     int klass = c->ex->status / 100;
     if (klass >= 1 && klass <= 5) w->stats.rq_class[klass]++;
     w->stats.rq_active--;
@@ -469,7 +576,7 @@ static void finish_request(conn_t *c)
             .http_minor = h->http_minor,
             .status = c->ex->status,
             .flags = c->ex->flags,
-            .bytes_received = c->ex->parser.body_bytes,
+            .bytes_received = c->ex->tunnel ? c->ex->tun_rx : c->ex->parser.body_bytes,
             .bytes_sent = c->ex->out.total - c->ex->resp_body_start,
             .duration_ms = (w->loop.now_us - c->ex->start_us) / 1000,
             .upstream_ms = c->ex->upstream_ms,
@@ -650,6 +757,15 @@ void cg_proxy__conn_run(conn_t *c)
                 r = step_up_handshake(c, u);
                 progress |= r;
                 if (r <= 0 || c->ex->up != u) break;
+            }
+            if (__builtin_expect(c->ex->tunnel, 0)) {
+                r = pump_tunnel(c, u);
+                if (r < 0) {
+                    end_tunnel(c);
+                    return;
+                }
+                progress |= r;
+                break;
             }
             r = flush_up(u);
             if (r < 0) {

@@ -130,6 +130,7 @@ static up_t *up_acquire(conn_t *c, const cg_endpoint_t *ep, int fresh, int *err)
     cg_http_out_reset(&u->out);
     cg_http_parser_init(&u->parser, 0, &u->head, NULL);
     u->parser.skip_body = c->ex->head.method == HTTP_HEAD;
+    u->parser.upgrade_ok = c->ex->ws;
     return u;
 }
 
@@ -167,6 +168,7 @@ static int build_upstream_head(conn_t *c, up_t *u)
         /* an HTTP/1.0 request may come without Host; it goes on as 1.1, which needs one: the
          * endpoint's address, as nginx's proxy_set_header Host $proxy_host */
         .default_host = c->ex->ep ? cg_iov_str(c->ex->ep->name) : CG_IOV_NULL,
+        .upgrade = c->ex->ws,
     };
     return cg_http_forward_request_head(&u->out, &c->ex->head, c->in.base, &f);
 }
@@ -267,6 +269,8 @@ static int can_retry(conn_t *c, uint32_t what, int status)
         c->ex->ntried >= CG_MAX_TRIES)
         return 0;
     if (!cg_lb_retry_matches(rc->retry_on, what, status)) return 0;
+    /* a WebSocket handshake that reached the upstream is not sent again (as Envoy) */
+    if (c->ex->ws && what != CG_RETRY_ON_CONNECT_FAILURE) return 0;
     /* the body must still be whole in our buffer to be sent again */
     if ((c->ex->head.flags & CG_HTTP_F_HAS_BODY) && !c->ex->body_retained) return 0;
     /* a request that reached the upstream is replayed only when replaying is harmless */

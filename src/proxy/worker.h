@@ -43,7 +43,8 @@ typedef struct cg_worker_stats {
     uint64_t rq_local_exhausted;           /* requests answered 503 OM: no fd for an upstream */
     uint64_t rq_client_timeout;            /* requests ended 408 waiting on the client */
     uint64_t log_dropped_bytes;            /* access-log bytes dropped: the log could not keep up */
-    uint64_t tls_handshakes, tls_resumed;  /* downstream handshakes completed; of them resumed */
+    uint64_t upgrades_total, upgrades_active; /* WebSocket tunnels (after the upstream's 101) */
+    uint64_t tls_handshakes, tls_resumed;     /* downstream handshakes completed; of them resumed */
     uint64_t tls_fail[CG_PROXY_TLS_NREASONS]; /* failed, by cg_tls_failure_reason */
 } cg_worker_stats_t;
 

@@ -887,6 +887,37 @@ static void test_interim_then_parser_next(void **state)
     check_iov("flow", "body", cg_iov(cg_buf_data(&f->got), cg_buf_size(&f->got)), LIT("ok"));
 }
 
+/* A 101 is a response only to a WebSocket handshake the gateway forwarded (upgrade_ok): then
+ * its head is the whole message and what follows is left unparsed; else it is a 502, as is a
+ * 101 that claims a body. */
+static void test_101_only_when_an_upgrade_was_asked(void **state)
+{
+    flow_t *f = *state;
+    static const char in[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                             "Connection: Upgrade\r\n\r\n\x81\x05hello";
+    size_t head = strlen("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\n\r\n");
+    size_t parsed = 0;
+    cg_http_parser_init(&f->p, 0, &f->head, NULL);
+    f->p.upgrade_ok = 1;
+    assert_int_equal(cg_http_parse_head(&f->p, in, sizeof(in) - 1, &parsed), 0);
+    assert_int_equal(parsed, head);
+    assert_int_equal(f->head.status, 101);
+    assert_true(f->head.flags & CG_HTTP_F_UPGRADE);
+    assert_false(f->head.flags & CG_HTTP_F_HAS_BODY);
+    parsed = 0;
+    cg_http_parser_init(&f->p, 0, &f->head, NULL); /* not asked: unsolicited */
+    assert_int_equal(cg_http_parse_head(&f->p, in, sizeof(in) - 1, &parsed), CG_EPARSE);
+    assert_int_equal(f->p.error_status, 502);
+    static const char body[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                               "Connection: Upgrade\r\nContent-Length: 5\r\n\r\nhello";
+    parsed = 0;
+    cg_http_parser_init(&f->p, 0, &f->head, NULL);
+    f->p.upgrade_ok = 1;
+    assert_int_equal(cg_http_parse_head(&f->p, body, sizeof(body) - 1, &parsed), CG_EPARSE);
+    assert_string_equal(f->p.error_reason, "101 with a body");
+}
+
 /* Many small chunks: the parser pauses before the output vector overflows and resumes after
  * the caller flushed; the re-chunked output is exact. */
 static void test_chunked_output_pauses_when_out_fills(void **state)
@@ -1070,6 +1101,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_response_after_head_response, flow_setup,
                                         flow_teardown),
         cmocka_unit_test_setup_teardown(test_interim_then_parser_next, flow_setup, flow_teardown),
+        cmocka_unit_test_setup_teardown(test_101_only_when_an_upgrade_was_asked, flow_setup,
+                                        flow_teardown),
         cmocka_unit_test_setup_teardown(test_chunked_output_pauses_when_out_fills, flow_setup,
                                         flow_teardown),
         cmocka_unit_test_setup_teardown(test_limit_boundaries, flow_setup, flow_teardown),
