@@ -39,6 +39,7 @@ typedef struct sconn {
     cg_defer_t resume; /* after cg_httpd_complete: serve what waited, on the loop */
     char peer[48];
     uint8_t head_done, closing, dead;
+    uint8_t taken;      /* cg_httpd_takeover: the fd is the handler's now */
     uint8_t in_request; /* a request's first byte came: the request deadline runs */
 } sconn_t;
 
@@ -71,6 +72,29 @@ static void sconn_close(sconn_t *c)
     if (c->srv->full) accept_resume(c->srv->loop, &c->srv->accept_timer); /* room again */
     cg_list_init(&c->defer.link);
     cg_defer(c->srv->loop, &c->defer, sconn_free);
+}
+
+/* The handler took the connection over: forget it, without closing its fd. */
+static void sconn_detach(sconn_t *c)
+{
+    c->dead = 1;
+    cg_defer_cancel(&c->resume);
+    cg_timer_stop(c->srv->loop, &c->timer);
+    cg_list_unlink(&c->link);
+    c->srv->nconns--;
+    if (c->srv->full) accept_resume(c->srv->loop, &c->srv->accept_timer);
+    cg_list_init(&c->defer.link);
+    cg_defer(c->srv->loop, &c->defer, sconn_free);
+}
+
+int cg_httpd_takeover(const cg_httpd_req_t *req, cg_buf_t *after)
+{
+    sconn_t *c = req->conn;
+    c->taken = 1;
+    cg_io_stop(c->srv->loop, &c->io); /* the caller watches the fd from now on */
+    if (cg_buf_size(&c->in) > c->parsed)
+        cg_buf_append(after, cg_buf_data(&c->in) + c->parsed, cg_buf_size(&c->in) - c->parsed);
+    return c->io.fd;
 }
 
 static void on_timeout(cg_loop_t *loop, cg_timer_t *t)
@@ -128,7 +152,7 @@ static void write_response(sconn_t *c, cg_httpd_resp_t *resp, int close, int hea
     cg_buf_free(&resp->headers);
 }
 
-/* Runs the handler; returns 1 when it deferred its response. */
+/* Runs the handler; returns 1 when it deferred its response, 2 when it took the connection. */
 static int dispatch(sconn_t *c)
 {
     cg_httpd_t *s = c->srv;
@@ -146,6 +170,11 @@ static int dispatch(sconn_t *c)
     req.query = q ? cg_iov(q + 1, url.len - (size_t)(q - url.base) - 1) : CG_IOV_NULL;
     cg_httpd_resp_t resp = {.status = 200};
     s->handler(s, &req, &resp);
+    if (c->taken) {
+        cg_buf_free(&resp.body);
+        cg_buf_free(&resp.headers);
+        return 2;
+    }
     int close = resp.close || !(c->head.flags & CG_HTTP_F_KEEPALIVE);
     if (c->pending.gone) {
         cg_buf_free(&resp.body);
@@ -193,7 +222,7 @@ static void start_request(sconn_t *c)
     cg_timer_start(c->srv->loop, &c->timer, c->srv->request_timeout_ms, on_timeout);
 }
 
-/* Processes buffered requests; returns 0 to go on reading, -1 when closed. */
+/* Processes buffered requests; returns 0 to go on reading, -1 when taken over (c is gone). */
 static int process(sconn_t *c)
 {
     cg_httpd_t *s = c->srv;
@@ -245,7 +274,12 @@ static int process(sconn_t *c)
                 return 0;
             }
         }
-        if (dispatch(c)) return 0; /* parked: the request stays until cg_httpd_complete */
+        int d = dispatch(c);
+        if (d == 2) {
+            sconn_detach(c);
+            return -1;
+        }
+        if (d) return 0; /* parked: the request stays until cg_httpd_complete */
         finish_request(c);
         wait_next_request(c);
         if (cg_buf_size(&c->in)) start_request(c); /* pipelined: its bytes are here */
@@ -257,7 +291,7 @@ static void on_resume(cg_loop_t *loop, cg_defer_t *d)
 {
     sconn_t *c = cg_container_of(d, sconn_t, resume);
     if (c->dead) return;
-    process(c); /* pipelined requests that waited */
+    if (process(c) < 0) return; /* pipelined requests that waited; taken over */
     sconn_run(c);
 }
 
@@ -306,7 +340,7 @@ static void sconn_run(sconn_t *c)
             return;
         }
         if (!c->pending.gone) start_request(c);
-        process(c);
+        if (process(c) < 0) return; /* taken over by the handler */
     }
 }
 

@@ -77,4 +77,10 @@ void cg_httpd_stop(cg_httpd_t *srv);
 /* Finds a header value in a request (case-insensitive), or an empty slice. */
 cg_iov_t cg_httpd_header(const cg_httpd_req_t *req, const char *name);
 
+/* Inside a handler: takes the connection over, for a protocol switch (the demo app's WebSocket
+ * echo). Returns its non-blocking fd, which the caller now owns, and appends to `after` the
+ * bytes that came behind the request (the new protocol's first); the server forgets the
+ * connection when the handler returns, and resp is ignored. The caller writes its own answer. */
+int cg_httpd_takeover(const cg_httpd_req_t *req, cg_buf_t *after);
+
 #endif

@@ -1,10 +1,12 @@
 /* `crossgate app`: the demo upstream ("productpage"). Answers every path with
- * "NAME from CLUSTER", header x-app-cluster, and /healthz. */
+ * "NAME from CLUSTER", header x-app-cluster, and /healthz; /ws is a WebSocket echo. */
 #include "cli/cli.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/signals.h"
+#include "http/forward.h"
 #include "http/server.h"
+#include "tools/app_ws.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -17,7 +19,7 @@ static const char usage[] =
     "usage: crossgate app --listen ADDR:PORT --cluster NAME [--name productpage]\n"
     "\n"
     "The demo upstream: 200 with body \"NAME from CLUSTER\\n\" and header\n"
-    "x-app-cluster: CLUSTER on every path; /healthz answers ok.\n";
+    "x-app-cluster: CLUSTER on every path; /healthz answers ok; /ws is a WebSocket echo.\n";
 
 typedef struct app {
     const char *cluster, *name;
@@ -29,6 +31,21 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
     cg_buf_printf(&resp->headers, "x-app-cluster: %s\r\n", a->cluster);
     cg_iov_t rid = cg_httpd_header(req, "x-request-id");
     if (rid.len) cg_buf_printf(&resp->headers, "x-request-id: %.*s\r\n", (int)rid.len, rid.base);
+    if (cg_iov_eq(req->path, CG_IOV_LIT("/ws")) && cg_http_is_websocket(req->head, req->base)) {
+        /* the WebSocket echo: the connection leaves the HTTP server */
+        cg_iov_t key = cg_httpd_header(req, "sec-websocket-key");
+        char accept[29];
+        if (cg_tools_ws_accept_key(key.base, key.len, accept) == 0) {
+            cg_buf_t after = {0};
+            int fd = cg_httpd_takeover(req, &after);
+            cg_tools_ws_start(srv->loop, fd, accept, &after);
+            cg_buf_free(&after);
+            return;
+        }
+        resp->status = 400;
+        cg_buf_append_str(&resp->body, "bad websocket key\n");
+        return;
+    }
     if (cg_iov_eq(req->path, CG_IOV_LIT("/healthz"))) {
         cg_buf_append_str(&resp->body, "ok\n");
         return;

@@ -200,24 +200,17 @@ def test_a_handshake_is_not_retried_once_sent(procs):
     assert metrics(gw).get("crossgate_downstream_cx_upgrades_total") == 0
 
 
-def test_websocket_through_edge_and_ingress_over_mtls(procs, tmp_path):
-    env = Env(procs, tmp_path, mtls=True)
-    env.start_control()
-    env.cp.apply(env.f_clusters, env.f_services, env.f_ingress[1], env.f_ingress[2], env.f_edge["auto"])
-    echoes = [EchoServer(env.app_host[k], env.app_port[k]) for k in (1, 2)]
-    try:
-        for k in (1, 2):
-            env.start_ingress(k)
-        env.start_edge()
-        env.wait_edge_endpoints((1, 2))
-        msgs = ["through the edge", b"\x01" * 70_000]
-        got = run(echo_roundtrips(ws_url(HOSTNAME, env.edge_port, "/productpage"), msgs,
-                                  host=env.edge_host, port=env.edge_port))
-        assert got == msgs
-        assert echoes[0].handshakes == 1  # the edge's own region: cluster-1
-        for gw in (env.edge, env.ingress[1]):
-            m = Metrics(http_request("GET", gw.admin + "/metrics")[2].decode())
-            assert m.get("crossgate_downstream_cx_upgrades_total") == 1, gw.name
-    finally:
-        for e in echoes:
-            e.close()
+def test_websocket_through_edge_and_ingress_over_mtls_to_the_demo_apps_echo(procs, tmp_path):
+    """The guide's topology with mesh identities: client -> edge -> (mTLS) ingress of the edge's
+    own region -> `crossgate app`'s /ws echo, and back."""
+    env = Env(procs, tmp_path, mtls=True).start_all()
+    msgs = ["through the edge", b"\x01" * 70_000, "x" * 200_000]
+    got = run(echo_roundtrips(ws_url(HOSTNAME, env.edge_port, "/ws"), msgs, host=env.edge_host,
+                              port=env.edge_port, compression=None))
+    assert got == msgs
+    # the edge and cluster-1's ingress (the edge's region) each spliced one tunnel
+    for gw in (env.edge, env.ingress[1]):
+        m = Metrics(http_request("GET", gw.admin + "/metrics")[2].decode())
+        assert m.get("crossgate_downstream_cx_upgrades_total") == 1, gw.name
+    m = Metrics(http_request("GET", env.ingress[2].admin + "/metrics")[2].decode())
+    assert m.get("crossgate_downstream_cx_upgrades_total") == 0
