@@ -1068,6 +1068,9 @@ void cg_proxy__pools_sweep(cg_worker_t *w)
     }
     for (size_t i = 0; i < w->buckets.len; i++) free(w->buckets.items[i]);
     cg_vec_free(&w->buckets);
+    free(w->bucket_slots);
+    w->bucket_slots = NULL;
+    w->bucket_cap = 0;
     w->stats.pool_conns = w->stats.pool_upstreams = 0;
     w->stats.pool_exchanges = w->stats.pool_buffers = 0;
 }

@@ -52,17 +52,53 @@ void cg_proxy__up_free(up_t *u)
     cg_defer(&w->loop, &u->defer, up_recycle);
 }
 
+/* A pool bucket's key: the endpoint's address and its transport's opener, mixed word by word
+ * (a multiply-xorshift per 8 bytes; once per upstream acquire). */
+static uint64_t bucket_hash(const cg_addr_t *a, const cg_xport_opener_t *o)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ a->len;
+    const unsigned char *p = (const unsigned char *)&a->u;
+    for (size_t i = 0; i < a->len; i += 8) {
+        uint64_t w = 0;
+        memcpy(&w, p + i, a->len - i < 8 ? a->len - i : 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 33;
+    }
+    h = (h ^ (uint64_t)(uintptr_t)o->open) * 0xc4ceb9fe1a85ec53ull;
+    h = (h ^ (uint64_t)(uintptr_t)o->ctx) * 0xff51afd7ed558ccdull;
+    return h ^ (h >> 29);
+}
+
+static void bucket_slot_put(cg_worker_t *w, cg_pool_bucket_t *b)
+{
+    size_t i = b->hash & (w->bucket_cap - 1);
+    while (w->bucket_slots[i]) i = (i + 1) & (w->bucket_cap - 1);
+    w->bucket_slots[i] = b;
+}
+
+/* The pool of (address, transport), made if new: O(1), whatever the number of endpoints. */
 static cg_pool_bucket_t *bucket_for(cg_worker_t *w, const cg_addr_t *a, const cg_xport_opener_t *o)
 {
-    for (size_t i = 0; i < w->buckets.len; i++) {
-        cg_pool_bucket_t *b = w->buckets.items[i];
-        if (cg_addr_eq(&b->addr, a) && cg_xport_opener_eq(&b->xopen, o)) return b;
+    uint64_t h = bucket_hash(a, o);
+    for (size_t i = h & (w->bucket_cap - 1); w->bucket_cap && w->bucket_slots[i];
+         i = (i + 1) & (w->bucket_cap - 1)) {
+        cg_pool_bucket_t *b = w->bucket_slots[i];
+        if (b->hash == h && cg_addr_eq(&b->addr, a) && cg_xport_opener_eq(&b->xopen, o)) return b;
     }
     cg_pool_bucket_t *b = cg_xcalloc(1, sizeof(*b));
+    b->hash = h;
     b->addr = *a;
     b->xopen = *o;
     cg_list_init(&b->idle);
     cg_vec_push(&w->buckets, b);
+    if (2 * w->buckets.len > w->bucket_cap) {
+        free(w->bucket_slots);
+        w->bucket_cap = w->bucket_cap ? 2 * w->bucket_cap : 64;
+        w->bucket_slots = cg_xcalloc(w->bucket_cap, sizeof(*w->bucket_slots));
+        for (size_t i = 0; i < w->buckets.len; i++) bucket_slot_put(w, w->buckets.items[i]);
+    } else {
+        bucket_slot_put(w, b);
+    }
     return b;
 }
 

@@ -49,6 +49,7 @@ typedef struct cg_worker_stats {
 } cg_worker_stats_t;
 
 typedef struct cg_pool_bucket {
+    uint64_t hash; /* of addr and xopen: its slot in the worker's table */
     cg_addr_t addr;
     cg_xport_opener_t xopen; /* a pooled connection is reused only over the same transport */
     cg_list_t idle;
@@ -80,7 +81,9 @@ struct cg_worker {
     cg_list_t free_conns, free_ups, free_exchanges;
     void *free_bufs; /* read buffers of idle connections, chained through their first bytes */
     CG_VEC(cg_pool_bucket_t *) buckets;
-    cg_buf_t log; /* access-log lines awaiting write */
+    cg_pool_bucket_t **bucket_slots; /* the same buckets by (address, transport): open addressing */
+    size_t bucket_cap;               /* slots; at most half used */
+    cg_buf_t log;                    /* access-log lines awaiting write */
     /* accepting pauses when fds or max_conns run out, and resumes on its own */
     cg_timer_t accept_timer;
     uint8_t accept_paused;

@@ -461,6 +461,36 @@ static void test_handshake_then_a_read_that_wants_writable_then_held_bytes(void 
     close(cs[1]);
 }
 
+/* Pools are found by (address, transport) in O(1): 20,000 endpoints, each its own bucket,
+ * found again as made; the same address over another transport is another pool. */
+static void test_pool_buckets_by_address_and_transport(void **state)
+{
+    (void)state;
+    enum { N = 20000 };
+    static cg_pool_bucket_t *made[N];
+    cg_xport_opener_t tls = {(int (*)(void *, cg_xport_t *, int))1, (void *)2}, tcp = {0};
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < N; i++) {
+            cg_addr_t a;
+            char ip[32];
+            snprintf(ip, sizeof(ip), "10.%d.%d.%d", i >> 16, (i >> 8) & 255, i & 255);
+            assert_int_equal(cg_addr_parse_ip(&a, ip, (uint16_t)(8000 + i % 7)), 0);
+            cg_pool_bucket_t *b = bucket_for(&w, &a, &tcp);
+            if (pass == 0) {
+                made[i] = b;
+            } else {
+                assert_ptr_equal(b, made[i]);
+            }
+        }
+    assert_int_equal(w.buckets.len, N);
+    cg_addr_t a;
+    assert_int_equal(cg_addr_parse_ip(&a, "10.0.0.0", 8000), 0);
+    cg_pool_bucket_t *t = bucket_for(&w, &a, &tls);
+    assert_ptr_not_equal(t, made[0]);
+    assert_ptr_equal(bucket_for(&w, &a, &tls), t);
+    assert_int_equal(w.buckets.len, N + 1);
+}
+
 /* An idle keep-alive connection holds neither an exchange nor a read buffer: both go back to
  * the worker when a request ends and come back when the next one's bytes arrive (idle, active,
  * idle, active, idle; ASan sees every handover). Pipelined bytes keep both. */
@@ -683,6 +713,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_idle_connection_gives_back_its_exchange_and_buffer,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_buckets_by_address_and_transport, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             test_handshake_then_a_read_that_wants_writable_then_held_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_write_that_wants_readable_and_partial_writes, setup,
