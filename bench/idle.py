@@ -43,6 +43,7 @@ IP_BIND_ADDRESS_NO_PORT = 24     # linux/in.h: the port is picked at connect, pe
 LINGER0 = struct.pack("ii", 1, 0)  # close with RST: no TIME_WAIT left behind
 WARM_REQS = 20
 FD_RESERVE = 64                  # crossgate's own (src/proxy/server.c)
+SPARE = 16                       # connections beyond the idle + warm-up ones (fresh requests)
 PROXY_NAMES = {"crossgate": "crossgate", "haproxy": "HAProxy", "nginx": "nginx"}
 
 
@@ -313,7 +314,7 @@ def size_nofile(args, big):
     """Raise our soft RLIMIT_NOFILE to the hard limit (children inherit it); with
     --raise-hard-limit (root) the hard one too, to fit `big`. Returns (limit, note)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = 2 * (big + args.warm + 1000) + FD_RESERVE + 256
+    want = 2 * (big + args.warm + SPARE) + FD_RESERVE
     note = None
     if hard < want and args.raise_hard_limit:
         nr_open = int(Path("/proc/sys/fs/nr_open").read_text())
@@ -405,13 +406,15 @@ def part2(bench, spec, target, limit_note, hard):
     a = bench.args
     # what the limits allow: crossgate needs 2 descriptors per connection it may hold (+ its
     # reserve); we need one per client socket; the kernel and Python ~16 kB per connection.
-    by_fd = min((hard - FD_RESERVE) // 2 - a.warm - 1000, hard - a.warm - 300)
+    by_fd = min((hard - FD_RESERVE) // 2 - a.warm - SPARE, hard - a.warm - 300)
     by_mem = mem_available_kb() // 16
     reach, why_short = target, None
     if by_fd < reach:
         reach = max(by_fd, 0)
-        why_short = (f"RLIMIT_NOFILE hard limit {hard}: crossgate needs 2 descriptors per "
-                     f"connection (+{FD_RESERVE}), so at most {reach} idle ones"
+        why_short = (f"RLIMIT_NOFILE hard limit {hard}: crossgate sizes for 2 descriptors per "
+                     f"connection (+{FD_RESERVE}), so one gateway holds at most "
+                     f"{(hard - FD_RESERVE) // 2}, {reach} idle ones besides the warm-up and "
+                     "fresh ones"
                      + ("" if a.raise_hard_limit else
                         "; run as root with --raise-hard-limit, or raise `ulimit -Hn`"))
     if by_mem < reach:
@@ -455,7 +458,7 @@ def part2(bench, spec, target, limit_note, hard):
         res["crossgate_cx_active"] = cg_active(admin)
         res["rss_after_kb"] = settled_rss_kb(p.pid)
         res["proxy_log_warnings"] = [ln for ln in Path(spec["log"]).read_text(errors="replace")
-                                     .splitlines() if "warn" in ln.lower()][-3:]
+                                     .splitlines() if "connections" in ln][-3:]
         print(f"   fresh requests ({a.fresh}, a new connection each) before: p50 "
               f"{pct(lat0, .5):.3f} ms p99 {pct(lat0, .99):.3f} ms; with {len(socks)} idle: "
               f"p50 {pct(lat1, .5):.3f} ms p99 {pct(lat1, .99):.3f} ms")
@@ -537,8 +540,8 @@ def main():
         if a.big:
             print(f"\n== {a.big} idle connections on one crossgate gateway (1 worker) ==")
             (tmp / "p2").mkdir()
-            reach = min(a.big, max((hard - FD_RESERVE) // 2 - a.warm - 1000, 1))
-            spec2 = bench.configs(tmp / "p2", ["crossgate"], reach + a.warm + 1000).get("crossgate")
+            reach = min(a.big, max((hard - FD_RESERVE) // 2 - a.warm - SPARE, 1))
+            spec2 = bench.configs(tmp / "p2", ["crossgate"], reach + a.warm + SPARE).get("crossgate")
             if spec2:
                 result["part2"] = part2(bench, spec2, a.big, limit_note, hard)
     finally:

@@ -81,6 +81,8 @@ done
 # connection can hold an upstream one.
 CONN_CAP=$CONNS
 [[ -n $MAX_CONNS ]] && ((MAX_CONNS > CONN_CAP)) && CONN_CAP=$MAX_CONNS
+# HAProxy's maxconn counts client connections (it sizes its descriptors at 2 per connection)
+HAPROXY_MAXCONN=$((CONNS * 2 > CONN_CAP ? CONNS * 2 + 1000 : CONN_CAP + 1000))
 NGINX_WORKER_CONNS=$((CONN_CAP * 2 + 1000 > 8192 ? CONN_CAP * 2 + 1000 : 8192))
 
 [[ -r /proc/self/stat ]] || die "/proc is required (CPU accounting reads /proc/PID/stat)"
@@ -366,7 +368,7 @@ write_haproxy_conf() {
     cat >"$TMP/haproxy.cfg" <<EOF
 global
     nbthread 1
-    maxconn $((CONN_CAP * 2 + 1000))
+    maxconn $HAPROXY_MAXCONN
 $(haproxy_tls_global)
 defaults
     mode http
