@@ -510,9 +510,11 @@ def main():
             sys.exit(f"idle: port 127.0.0.1:{port} is in use (--port-base moves them all)")
 
     hard, limit_note = size_nofile(a, max(a.big, a.conns))
-    need1 = a.conns + a.warm + 300
+    need1 = 2 * (a.conns + a.warm + SPARE) + FD_RESERVE     # crossgate's sizing
     if hard < need1:
-        sys.exit(f"idle: RLIMIT_NOFILE hard limit {hard} < {need1} needed for --conns {a.conns}")
+        sys.exit(f"idle: --conns {a.conns} needs RLIMIT_NOFILE {need1} (crossgate sizes 2 "
+                 f"descriptors per connection), the hard limit is {hard}: at most --conns "
+                 f"{(hard - FD_RESERVE) // 2 - a.warm - SPARE} here")
 
     bench = Bench(a)
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -527,7 +529,7 @@ def main():
                  .stderr.strip()]}
     try:
         (tmp / "p1").mkdir()
-        specs = bench.configs(tmp / "p1", proxies, a.conns + a.warm + 1000)
+        specs = bench.configs(tmp / "p1", proxies, a.conns + a.warm + SPARE)
         print(f"crossgate idle bench: {a.rounds} round(s) x {a.conns} idle keep-alive connections "
               f"per proxy; 1 worker/thread each, proxying to the backend nginx on "
               f"127.0.0.1:{specs['backend']['port']}; RLIMIT_NOFILE {hard}; load average "

@@ -82,7 +82,7 @@ done
 CONN_CAP=$CONNS
 [[ -n $MAX_CONNS ]] && ((MAX_CONNS > CONN_CAP)) && CONN_CAP=$MAX_CONNS
 # HAProxy's maxconn counts client connections (it sizes its descriptors at 2 per connection)
-HAPROXY_MAXCONN=$((CONNS * 2 > CONN_CAP ? CONNS * 2 + 1000 : CONN_CAP + 1000))
+HAPROXY_MAXCONN=$((CONNS * 2 > CONN_CAP ? CONNS * 2 + 1000 : CONN_CAP + 16))
 NGINX_WORKER_CONNS=$((CONN_CAP * 2 + 1000 > 8192 ? CONN_CAP * 2 + 1000 : 8192))
 
 [[ -r /proc/self/stat ]] || die "/proc is required (CPU accounting reads /proc/PID/stat)"
