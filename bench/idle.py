@@ -416,7 +416,7 @@ def part2(bench, spec, target, limit_note, hard):
                      f"{(hard - FD_RESERVE) // 2}, {reach} idle ones besides the warm-up and "
                      "fresh ones"
                      + ("" if a.raise_hard_limit else
-                        "; run as root with --raise-hard-limit, or raise `ulimit -Hn`"))
+                        "; raise `ulimit -Hn`, or --raise-hard-limit (needs CAP_SYS_RESOURCE)"))
     if by_mem < reach:
         reach, why_short = by_mem, f"MemAvailable {mem_available_kb()} kB: ~16 kB per connection"
     if limit_note:
