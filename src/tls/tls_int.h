@@ -47,9 +47,22 @@ struct cg_tls_ticket_keys {
     size_t nkeys;
 };
 
+/* A client's sessions to resume, one per expected peer identity (URI SAN): a new connection to
+ * a peer it has verified resumes (health probes, pools refilling) instead of a full handshake.
+ * Keyed by the SAN the connection expects, so a session is offered only to the identity that
+ * earned it. Bounded; under the client's lock (any worker connects). */
+#define CG_TLS__SESS_SLOTS 4096
+typedef struct cg_tls__cached {
+    char *san;
+    SSL_SESSION *sess;
+} cg_tls__cached_t;
+
 struct cg_tls_client {
     int refs; /* atomic */
     SSL_CTX *ctx;
+    pthread_mutex_t lock;                       /* guards cache */
+    cg_tls__cached_t cache[CG_TLS__SESS_SLOTS]; /* open addressing by the SAN's hash */
+    size_t ncached;
 };
 
 /* One connection's TLS session: the transport's impl. Owned by the transport; holds a reference
@@ -66,6 +79,7 @@ typedef struct cg_tls__sess {
     uint8_t peeked;   /* the first bytes were looked at for plaintext HTTP */
     uint8_t shut;     /* close_notify sent */
     uint8_t san_fail; /* the peer's certificate passed the CA but not the SAN check */
+    uint8_t san_ok;   /* ... and passed it (a session of this connection may be cached) */
 } cg_tls__sess_t;
 
 /* The most the transport gathers from small iovs into one record: TLS's largest plaintext. */

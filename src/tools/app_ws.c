@@ -12,17 +12,20 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define WS_GUID      "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define WS_MAX_FRAME (1u << 20)
+#define WS_LINGER    (4u << 20) /* read and dropped after our close frame, at most */
 
 typedef struct ws {
     cg_io_t io;
     cg_loop_t *loop;
     cg_buf_t in, out;
     cg_defer_t defer;
-    int closing; /* after our close frame: flush, then close */
+    int closing;    /* after our close frame: flush, then close */
+    size_t drained; /* lingering: bytes read and dropped after our close frame went out */
 } ws_t;
 
 int cg_tools_ws_accept_key(const char *key, size_t len, char out[29])
@@ -142,6 +145,18 @@ static void ws_run(ws_t *w)
             continue;
         }
         if (w->closing) {
+            /* a lingering close, as nginx's: our close frame is out; stop sending and read
+             * what the peer still sends until it closes (at most WS_LINGER bytes), so that
+             * unread bytes do not turn our close into a reset that loses that frame */
+            if (w->closing == 1) {
+                shutdown(w->io.fd, SHUT_WR);
+                w->closing = 2;
+            }
+            char sink[16384];
+            ssize_t n;
+            while ((n = read(w->io.fd, sink, sizeof(sink))) > 0 && w->drained < WS_LINGER)
+                w->drained += (size_t)n;
+            if (n < 0 && (errno == EAGAIN || errno == EINTR) && w->drained < WS_LINGER) return;
             ws_close(w);
             return;
         }

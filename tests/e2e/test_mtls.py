@@ -276,6 +276,11 @@ def test_edge_to_ingress_hop_is_mtls_and_status_shows_it(menv):
     # the ingress took them over TLS on its mTLS port (requests and health probes)
     m = Metrics(http_request("GET", env.ingress[1].admin + "/metrics")[2].decode())
     assert m.get("crossgate_downstream_tls_handshake_total") >= 1
+    # the edge's health probes (a connection each) resume the session they earned: after the
+    # first full handshake, no more full ones for each probe
+    wait_until(lambda: Metrics(http_request("GET", env.ingress[1].admin + "/metrics")[2].decode())
+               .get("crossgate_downstream_tls_resumed_total") >= 2,
+               what="probes resuming their mTLS sessions")
     # the snapshot names the identity the edge expects of each ingress
     eps = [e for d in env.edge.config_dump()["snapshot"]["destinations"] for e in d["endpoints"]]
     ids = {(e["cluster"], e["port"], e.get("identity")) for e in eps}

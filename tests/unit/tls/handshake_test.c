@@ -702,6 +702,68 @@ static void test_client_checks_the_uri_san(void **state)
     cg_tls_servers_unref(s);
 }
 
+static void close_pair(cg_xport_t *xs, cg_xport_t *xc, int fds[2])
+{
+    xs->ops->release(xs);
+    xc->ops->release(xc);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* A byte from the server, read by the client: a TLS 1.3 client takes its session ticket from
+ * the stream then. */
+static void server_says_hello(cg_xport_t *xs, cg_xport_t *xc)
+{
+    struct iovec iov = {"x", 1};
+    assert_int_equal(cg_xport_writev(xs, &iov, 1), 1);
+    char b;
+    ssize_t n = CG_EAGAIN;
+    for (int i = 0; i < 10 && n == CG_EAGAIN; i++) n = cg_xport_read(xc, &b, 1);
+    assert_int_equal(n, 1);
+}
+
+/* The client resumes a peer it verified (a health probe or a refilled pool skips the full
+ * handshake), and offers that session only to connections expecting the same identity: another
+ * expected identity gets a full handshake, and its SAN check. */
+static void test_client_resumes_only_the_identity_that_earned_it(void **state)
+{
+    cg_tls_ticket_keys_t *keys = cg_tls_ticket_keys_new(); /* as the mesh's: the server's */
+    cg_tls_servers_t *s = mutual_with_keys(keys, NULL, 0);
+    cg_tls_client_cfg_t cfg = {.pem = pem_of(&cli_c2, &ca)};
+    cg_buf_t err = {0};
+    cg_tls_client_t *cl = cg_tls_client_new(&cfg, &err);
+    assert_non_null(cl);
+    cg_xport_t xs, xc;
+    int fds[2];
+    assert_int_equal(connect_pair(s, cl, URI_C1, &xs, &xc, fds), 0);
+    assert_false(cg_tls_resumed(&xs));
+    server_says_hello(&xs, &xc);
+    close_pair(&xs, &xc, fds);
+
+    assert_int_equal(connect_pair(s, cl, URI_C1, &xs, &xc, fds), 0);
+    assert_true(cg_tls_resumed(&xs));
+    assert_true(cg_tls_resumed(&xc));
+    server_says_hello(&xs, &xc);
+    close_pair(&xs, &xc, fds);
+
+    /* the same server expected as another cluster: nothing offered, the SAN check refuses it */
+    assert_int_equal(connect_pair(s, cl, URI_C2, &xs, &xc, fds), CG_EIO);
+    assert_false(cg_tls_resumed(&xc));
+    assert_string_equal(cg_tls_failure_reason(&xc), "bad_certificate");
+    close_pair(&xs, &xc, fds);
+    /* and without an expected identity: never cached, never offered */
+    assert_int_equal(connect_pair(s, cl, NULL, &xs, &xc, fds), 0);
+    assert_false(cg_tls_resumed(&xs));
+    server_says_hello(&xs, &xc);
+    close_pair(&xs, &xc, fds);
+    assert_int_equal(connect_pair(s, cl, NULL, &xs, &xc, fds), 0);
+    assert_false(cg_tls_resumed(&xs));
+    close_pair(&xs, &xc, fds);
+    cg_tls_client_unref(cl);
+    cg_tls_servers_unref(s);
+    cg_tls_ticket_keys_free(keys);
+}
+
 static void test_gathered_writes_survive_eagain(void **state)
 {
     /* small iovs are gathered into records; after CG_EAGAIN the same bytes are offered again,
@@ -853,6 +915,7 @@ int main(void)
         cmocka_unit_test(test_workers_resume_while_keys_rotate),
         cmocka_unit_test(test_plaintext_http_on_a_tls_port),
         cmocka_unit_test(test_client_checks_the_uri_san),
+        cmocka_unit_test(test_client_resumes_only_the_identity_that_earned_it),
         cmocka_unit_test(test_gathered_writes_survive_eagain),
         cmocka_unit_test(test_mutual_chosen_by_sni_after_a_simple_default),
         cmocka_unit_test(test_client_refuses_an_expired_peer),
