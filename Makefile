@@ -4,7 +4,7 @@ BUILD_ASAN ?= build-asan
 JOBS       ?= $(shell nproc)
 PYTHON     ?= /usr/bin/python3
 
-.PHONY: all deps build build-asan unit e2e test demo bench bench-tls bench-mtls fuzz format clean
+.PHONY: all deps build build-asan unit e2e test demo bench bench-tls bench-mtls bench-idle fuzz format clean
 
 all: build
 
@@ -41,6 +41,12 @@ bench-tls: build
 # the edge -> ingress mTLS hop: added latency at 200 req/s and CPU per request (bench/mtls_hop.py)
 bench-mtls: build
 	@$(PYTHON) bench/mtls_hop.py
+
+# idle keep-alive connections: bytes per connection (crossgate, HAProxy, nginx), then 100k on one
+# crossgate (bench/idle.py); e.g. make bench-idle BENCH_IDLE_ARGS=--raise-hard-limit
+BENCH_IDLE_ARGS ?=
+bench-idle: build
+	@$(PYTHON) bench/idle.py $(BENCH_IDLE_ARGS)
 
 # libFuzzer runs (clang): make fuzz FUZZ_SECONDS=60
 FUZZ_SECONDS ?= 30

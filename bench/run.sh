@@ -8,6 +8,15 @@ BENCH_DIR="$ROOT/bench"
 REPORT="$BENCH_DIR/report.py"
 PY=${PYTHON:-/usr/bin/python3}
 
+# `bench/run.sh configs DIR` writes the configs of the backend and of $BENCH_PROXIES into DIR
+# and prints each one's start command, one line each: ROLE<TAB>PORT<TAB>LOG<TAB>ARG0<TAB>ARG1...
+# (nothing is started; other benchmarks, e.g. bench/idle.py, start them themselves).
+CONFIGS_ONLY=
+if [[ ${1:-} == configs ]]; then
+    [[ -n ${2:-} && -d $2 ]] || { echo "usage: bench/run.sh configs DIR (an existing directory)" >&2; exit 2; }
+    CONFIGS_ONLY=$(cd "$2" && pwd)
+fi
+
 # ---- knobs ---------------------------------------------------------------------------
 MODE=${BENCH_MODE:-plain}       # plain | tls (https, keep-alive) | handshake (a TLS connection a request)
 TLS_TICKETS=${BENCH_TLS_TICKETS:-1}     # 0: HAProxy and nginx turn resumption off (tickets, cache)
@@ -23,6 +32,8 @@ LOAD_CPU=${BENCH_LOAD_CPU:-1}
 BACKEND_WORKERS=${BENCH_BACKEND_WORKERS:-1}
 PORT_BASE=${BENCH_PORT_BASE:-19080}
 READY_TIMEOUT=${BENCH_READY_TIMEOUT:-10}
+MAX_CONNS=${BENCH_MAX_CONNS:-}          # client connections each proxy must hold (default: CONNS)
+KA_TIMEOUT=${BENCH_KEEPALIVE_TIMEOUT:-} # s; default crossgate 60, HAProxy 60, nginx 300
 CROSSGATE_BIN=${CROSSGATE_BIN:-$ROOT/build/crossgate}
 HAPROXY_BIN=${HAPROXY_BIN:-/usr/sbin/haproxy}
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
@@ -46,8 +57,10 @@ die() { echo "bench: $*" >&2; exit 1; }
 
 for v in ROUNDS:BENCH_ROUNDS DURATION:BENCH_DURATION CONNS:BENCH_CONNS \
          WRK_THREADS:BENCH_THREADS WARMUP:BENCH_WARMUP BACKEND_WORKERS:BENCH_BACKEND_WORKERS \
-         PORT_BASE:BENCH_PORT_BASE READY_TIMEOUT:BENCH_READY_TIMEOUT; do
+         PORT_BASE:BENCH_PORT_BASE READY_TIMEOUT:BENCH_READY_TIMEOUT \
+         MAX_CONNS:BENCH_MAX_CONNS KA_TIMEOUT:BENCH_KEEPALIVE_TIMEOUT; do
     var=${v%%:*}
+    [[ $var == MAX_CONNS || $var == KA_TIMEOUT ]] && [[ -z ${!var} ]] && continue
     [[ ${!var} =~ ^[0-9]+$ ]] || die "${v#*:} must be a whole number, got '${!var}'"
 done
 ((ROUNDS >= 1 && DURATION >= 1 && CONNS >= 1 && WRK_THREADS >= 1 && BACKEND_WORKERS >= 1)) ||
@@ -60,9 +73,18 @@ done
 NEED=("$WRK_BIN" "$PY" curl)
 [[ $MODE == plain ]] || NEED+=(openssl timeout)
 [[ $MODE == handshake ]] && NEED+=("${CC:-cc}")
+[[ -n $CONFIGS_ONLY ]] && NEED=()
 for b in "${NEED[@]}"; do
     command -v "$b" >/dev/null || die "required tool not found: $b"
 done
+# Connections each proxy is sized for (haproxy maxconn, nginx worker_connections); each client
+# connection can hold an upstream one.
+CONN_CAP=$CONNS
+[[ -n $MAX_CONNS ]] && ((MAX_CONNS > CONN_CAP)) && CONN_CAP=$MAX_CONNS
+# HAProxy's maxconn counts client connections (it sizes its descriptors at 2 per connection)
+HAPROXY_MAXCONN=$((CONNS * 2 > CONN_CAP ? CONNS * 2 + 1000 : CONN_CAP + 16))
+NGINX_WORKER_CONNS=$((CONN_CAP * 2 + 1000 > 8192 ? CONN_CAP * 2 + 1000 : 8192))
+
 [[ -r /proc/self/stat ]] || die "/proc is required (CPU accounting reads /proc/PID/stat)"
 CLK_TCK=$(getconf CLK_TCK) || die "getconf CLK_TCK failed"
 
@@ -90,11 +112,17 @@ for p in $PROXIES; do
         nginx)     ALL_PORTS+=("$PORT_NGINX") ;;
     esac
 done
-busy=$("$PY" "$REPORT" portfree "${ALL_PORTS[@]}") ||
-    die "port 127.0.0.1:$busy is already in use (set BENCH_PORT_BASE to move all ports)"
+if [[ -z $CONFIGS_ONLY ]]; then
+    busy=$("$PY" "$REPORT" portfree "${ALL_PORTS[@]}") ||
+        die "port 127.0.0.1:$busy is already in use (set BENCH_PORT_BASE to move all ports)"
+fi
 
 # ---- temp dir, process tracking, cleanup ---------------------------------------------
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/crossgate-bench.XXXXXX") || die "mktemp failed"
+if [[ -n $CONFIGS_ONLY ]]; then
+    TMP=$CONFIGS_ONLY
+else
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/crossgate-bench.XXXXXX") || die "mktemp failed"
+fi
 STARTED=()          # pids of every server we started (nginx: the master)
 WRK_PID=            # the wrk running now, if any
 
@@ -118,7 +146,9 @@ cleanup() {
         kill -KILL "$pid" 2>/dev/null
     done
     wait 2>/dev/null
-    if [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then
+    if [[ -n $CONFIGS_ONLY ]]; then
+        :                               # the caller's directory
+    elif [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then
         echo "bench: kept temp dir $TMP"
     else
         rm -rf "$TMP"
@@ -269,7 +299,8 @@ nginx_common() {    # prefix-local paths so nothing touches /var or /run
 pid $d/nginx.pid;
 error_log $d/error.log warn;
 $( ((EUID == 0)) && echo "user root root;")
-events { worker_connections 8192; multi_accept on; }
+$( ((NGINX_WORKER_CONNS > 8192)) && echo "worker_rlimit_nofile $((NGINX_WORKER_CONNS * 2 + 100));")
+events { worker_connections $NGINX_WORKER_CONNS; multi_accept on; }
 EOF
 }
 
@@ -283,7 +314,7 @@ nginx_http_common() {
     uwsgi_temp_path       $d/tmp/uwsgi;
     scgi_temp_path        $d/tmp/scgi;
     keepalive_requests 1000000;
-    keepalive_timeout  300s;
+    keepalive_timeout  ${KA_TIMEOUT:-300}s;
 EOF
 }
 
@@ -337,16 +368,16 @@ write_haproxy_conf() {
     cat >"$TMP/haproxy.cfg" <<EOF
 global
     nbthread 1
-    maxconn $((CONNS * 2 + 1000))
+    maxconn $HAPROXY_MAXCONN
 $(haproxy_tls_global)
 defaults
     mode http
     option http-keep-alive
     http-reuse always
     timeout connect 5s
-    timeout client 60s
+    timeout client ${KA_TIMEOUT:-60}s
     timeout server 60s
-    timeout http-keep-alive 60s
+    timeout http-keep-alive ${KA_TIMEOUT:-60}s
 frontend fe
     bind 127.0.0.1:$PORT_HAPROXY$(haproxy_tls_bind)
     default_backend be
@@ -444,10 +475,58 @@ start_bg() {        # start_bg LOGFILE CMD...: run in background from $TMP, reco
     STARTED+=("$LAST_PID")
 }
 
-start_backend() {
+# backend_cmd / proxy_cmd NAME: write the config, set CMD (the command line, pinning included)
+# and OUTLOG (where its stdout and stderr go); proxy_cmd returns 1 after `skip` when the binary
+# is missing.
+backend_cmd() {
     write_backend_conf
-    start_bg "$TMP/backend/stdout.log" "${PIN_LOAD[@]}" "$NGINX_BIN" -p "$TMP/backend" \
-        -e "$TMP/backend/error.log" -c "$TMP/backend/nginx.conf" -g 'daemon off;'
+    CMD=("${PIN_LOAD[@]}" "$NGINX_BIN" -p "$TMP/backend" -e "$TMP/backend/error.log"
+         -c "$TMP/backend/nginx.conf" -g 'daemon off;')
+    OUTLOG=$TMP/backend/stdout.log
+}
+
+proxy_cmd() {
+    local name=$1 cg_args=(--workers 1 --access-log off)
+    [[ -n $MAX_CONNS ]] && cg_args+=(--max-connections "$MAX_CONNS")
+    [[ -n $KA_TIMEOUT ]] && cg_args+=(--idle-timeout "${KA_TIMEOUT}s")
+    OUTLOG=${LOG[$name]}
+    case $name in
+        crossgate)
+            if [[ ! -x $CROSSGATE_BIN ]]; then
+                skip crossgate "binary not found at $CROSSGATE_BIN (run 'make build')"; return 1
+            fi
+            write_crossgate_conf
+            CMD=("${PIN_PROXY[@]}" "$CROSSGATE_BIN" gateway -f "$TMP/crossgate.yaml"
+                 --cluster bench --namespace bench --label app=bench --address 127.0.0.1
+                 "${cg_args[@]}" --admin "127.0.0.1:$PORT_CG_ADMIN")
+            ;;
+        crossgate-edge)
+            if [[ ! -x $CROSSGATE_BIN ]]; then
+                skip crossgate-edge "binary not found at $CROSSGATE_BIN (run 'make build')"; return 1
+            fi
+            write_crossgate_edge_conf
+            CMD=("${PIN_PROXY[@]}" "$CROSSGATE_BIN" gateway -f "$TMP/crossgate-edge.yaml"
+                 --cluster edge --namespace edge --label app=edgegw --address 127.0.0.1
+                 "${cg_args[@]}" --admin "127.0.0.1:$PORT_CG_EDGE_ADMIN")
+            ;;
+        haproxy)
+            [[ -x $HAPROXY_BIN ]] || { skip haproxy "binary not found at $HAPROXY_BIN"; return 1; }
+            write_haproxy_conf
+            CMD=("${PIN_PROXY[@]}" "$HAPROXY_BIN" -db -f "$TMP/haproxy.cfg")
+            ;;
+        nginx)
+            [[ -x $NGINX_BIN ]] || { skip nginx "binary not found at $NGINX_BIN"; return 1; }
+            write_nginx_conf
+            CMD=("${PIN_PROXY[@]}" "$NGINX_BIN" -p "$TMP/nginx" -e "$TMP/nginx/error.log"
+                 -c "$TMP/nginx/nginx.conf" -g 'daemon off;')
+            OUTLOG=$TMP/nginx/stdout.log
+            ;;
+    esac
+}
+
+start_backend() {
+    backend_cmd
+    start_bg "$OUTLOG" "${CMD[@]}"
     local why
     BACKEND_PID=$LAST_PID
     if ! why=$(wait_ready backend http "$PORT_BACKEND" "$LAST_PID"); then
@@ -459,37 +538,8 @@ start_backend() {
 
 start_proxy() {     # start_proxy NAME -> sets PID[NAME] or SKIP[NAME]
     local name=$1 log=${LOG[$1]} why
-    case $name in
-        crossgate)
-            if [[ ! -x $CROSSGATE_BIN ]]; then
-                skip crossgate "binary not found at $CROSSGATE_BIN (run 'make build')"; return
-            fi
-            write_crossgate_conf
-            start_bg "$log" "${PIN_PROXY[@]}" "$CROSSGATE_BIN" gateway -f "$TMP/crossgate.yaml" \
-                --cluster bench --namespace bench --label app=bench --address 127.0.0.1 \
-                --workers 1 --access-log off --admin "127.0.0.1:$PORT_CG_ADMIN"
-            ;;
-        crossgate-edge)
-            if [[ ! -x $CROSSGATE_BIN ]]; then
-                skip crossgate-edge "binary not found at $CROSSGATE_BIN (run 'make build')"; return
-            fi
-            write_crossgate_edge_conf
-            start_bg "$log" "${PIN_PROXY[@]}" "$CROSSGATE_BIN" gateway -f "$TMP/crossgate-edge.yaml" \
-                --cluster edge --namespace edge --label app=edgegw --address 127.0.0.1 \
-                --workers 1 --access-log off --admin "127.0.0.1:$PORT_CG_EDGE_ADMIN"
-            ;;
-        haproxy)
-            [[ -x $HAPROXY_BIN ]] || { skip haproxy "binary not found at $HAPROXY_BIN"; return; }
-            write_haproxy_conf
-            start_bg "$log" "${PIN_PROXY[@]}" "$HAPROXY_BIN" -db -f "$TMP/haproxy.cfg"
-            ;;
-        nginx)
-            [[ -x $NGINX_BIN ]] || { skip nginx "binary not found at $NGINX_BIN"; return; }
-            write_nginx_conf
-            start_bg "$TMP/nginx/stdout.log" "${PIN_PROXY[@]}" "$NGINX_BIN" -p "$TMP/nginx" \
-                -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" -g 'daemon off;'
-            ;;
-    esac
+    proxy_cmd "$name" || return
+    start_bg "$OUTLOG" "${CMD[@]}"
     if why=$(wait_ready "$name" "$SCHEME" "${PORT[$name]}" "$LAST_PID"); then
         PID[$name]=$LAST_PID
     else
@@ -501,6 +551,17 @@ start_proxy() {     # start_proxy NAME -> sets PID[NAME] or SKIP[NAME]
         kill -TERM $(descendants "$LAST_PID") 2>/dev/null
     fi
 }
+
+# ---- configs only (bench/run.sh configs DIR) -----------------------------------------
+if [[ -n $CONFIGS_ONLY ]]; then
+    [[ $MODE == plain ]] || setup_tls
+    emit() { local IFS=$'\t'; echo "$1"$'\t'"$2"$'\t'"$OUTLOG"$'\t'"${CMD[*]}"; }
+    backend_cmd; emit backend "$PORT_BACKEND"
+    for p in $PROXIES; do
+        proxy_cmd "$p" >&2 && emit "$p" "${PORT[$p]}"
+    done
+    exit 0
+fi
 
 # ---- run -----------------------------------------------------------------------------
 mkdir -p "$OUT_DIR" || die "cannot create $OUT_DIR"
