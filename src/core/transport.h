@@ -109,6 +109,12 @@ static inline int cg_xport_drained(const cg_xport_t *x, size_t got, size_t asked
     return got < asked && x->impl == NULL;
 }
 
+/* Ends the write side (a half-close: reads go on): 0, CG_EAGAIN or an error (best effort). */
+static inline int cg_xport_shutdown(cg_xport_t *x)
+{
+    return x->ops->shutdown(x);
+}
+
 /* Lets go of the transport and closes its fd; the loop must no longer watch it. A transport
  * with state (TLS) first ends its write side, best effort (close_notify); TCP closes at once. */
 static inline void cg_xport_close(cg_xport_t *x)

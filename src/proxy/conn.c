@@ -383,8 +383,9 @@ static int start_tunnel(conn_t *c, up_t *u)
 
 /* Moves tunnel bytes both ways; each direction reads again only once what it read is written.
  * The client's bytes follow the request head in c->in (kept for the access log); the
- * upstream's are u->in, u->parsed of them queued. Returns progress, or CG_ECLOSED when the
- * tunnel is over: a side ended (after what it sent was passed on) or failed. */
+ * upstream's are u->in, u->parsed of them queued. An end of either side is passed on as a
+ * half-close once what it sent is written. Returns progress, or CG_ECLOSED when the tunnel is
+ * over: both sides ended, or one failed. */
 static int pump_tunnel(conn_t *c, up_t *u)
 {
     exchange_t *x = c->ex;
@@ -396,8 +397,16 @@ static int pump_tunnel(conn_t *c, up_t *u)
             buf_cut(&c->in, x->parsed, x->parsed + x->tun_queued);
             x->tun_queued = 0;
         }
-        if (x->tun_closed) return CG_ECLOSED;
-        if (c->in.len > x->parsed) {
+        if (x->tun_closed) {
+            /* the client ended its side, and all it sent is written: a half-close, passed on,
+             * while the other direction goes on (a WebSocket closing handshake, a lingering
+             * peer); the tunnel ends once both are done */
+            if (!x->tun_up_shut) {
+                x->tun_up_shut = 1;
+                cg_xport_shutdown(&u->xp);
+                progress = 1;
+            }
+        } else if (c->in.len > x->parsed) {
             size_t n = c->in.len - x->parsed;
             cg_http_out_reset(&u->out);
             if (cg_http_out_push(&u->out, c->in.base + x->parsed, n)) return CG_ECLOSED;
@@ -419,8 +428,13 @@ static int pump_tunnel(conn_t *c, up_t *u)
             buf_cut(&u->in, 0, u->parsed);
             u->parsed = 0;
         }
-        if (u->eof) return CG_ECLOSED;
-        if (u->in.len) {
+        if (u->eof) {
+            if (!x->tun_down_shut) { /* likewise, the upstream's end */
+                x->tun_down_shut = 1;
+                cg_xport_shutdown(&c->xp);
+                progress = 1;
+            }
+        } else if (u->in.len) {
             cg_http_out_reset(&x->out);
             if (cg_http_out_push(&x->out, u->in.base, u->in.len)) return CG_ECLOSED;
             u->parsed = u->in.len;
@@ -434,6 +448,7 @@ static int pump_tunnel(conn_t *c, up_t *u)
             if (n != CG_EAGAIN) progress = 1;
         }
     }
+    if (x->tun_up_shut && x->tun_down_shut) return CG_ECLOSED;
     if (progress)
         cg_timer_start(&c->w->loop, &c->timer, c->w->settings->idle_timeout_ms, tunnel_timeout);
     return progress;

@@ -90,9 +90,10 @@ typedef struct exchange {
     uint8_t ntried;
     uint8_t ws;     /* a WebSocket handshake: Upgrade goes on, and it is never retried once sent */
     uint8_t tunnel; /* the upstream answered 101: bytes both ways, as they come */
-    uint8_t tun_closed; /* the client ended its side of the tunnel */
-    size_t tun_queued;  /* client bytes after the head in c->in, queued to the upstream */
-    uint64_t tun_rx;    /* tunnel bytes from the client */
+    uint8_t tun_closed;                 /* the client ended its side of the tunnel */
+    uint8_t tun_up_shut, tun_down_shut; /* that end passed on: the other's write side shut */
+    size_t tun_queued; /* client bytes after the head in c->in, queued to the upstream */
+    uint64_t tun_rx;   /* tunnel bytes from the client */
     int32_t wcluster;
     uint16_t hops;
     uint32_t tried[CG_MAX_TRIES];
