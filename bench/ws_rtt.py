@@ -20,7 +20,8 @@ client sent (send lag: actual send - due time), the client's CPU (all its thread
 core), and the gateways' and the app's CPU per message (/proc). Each round runs the three modes
 one after the other, the order reversed every other round (so plain and mTLS alternate);
 prints every run, the medians over rounds, and what the gateways add over direct. Asserts
-nothing (a benchmark, not a test). Every process started is killed on exit.
+nothing (a benchmark, not a test). Every process started is killed on exit, and the
+temporary directory (logs, configs, the mesh CA's keys) removed unless a process crashed.
 
     bench/ws_rtt.py [--rounds 3] [--rate 1000] [--duration 10] [--conns 10] [--size 64] [--json FILE]
 """
@@ -31,6 +32,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -244,7 +246,9 @@ def main():
     finally:
         crashed = procs.finalize()
         if crashed:
-            print("\n".join(crashed), file=sys.stderr)
+            print("\n".join(crashed) + f"\n(logs kept in {tmp})", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)  # logs, configs and the mesh CA's keys
     med = {m: {k: statistics.median(r[k] for r in rs) for k in rs[0] if k != "errors"} for m, rs in runs.items()}
     print(f"\nmedians over {args.rounds} rounds: {args.rate} msg/s open loop over {args.conns} "
           f"WebSocket connections, {args.size}-byte messages, {args.duration} s per run "
