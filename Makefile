@@ -4,7 +4,7 @@ BUILD_ASAN ?= build-asan
 JOBS       ?= $(shell nproc)
 PYTHON     ?= /usr/bin/python3
 
-.PHONY: all deps build build-asan unit e2e test demo bench bench-tls bench-mtls bench-idle fuzz format clean
+.PHONY: all deps build build-asan unit e2e test demo bench bench-tls bench-mtls bench-ws bench-idle fuzz format clean
 
 all: build
 
@@ -41,6 +41,12 @@ bench-tls: build
 # the edge -> ingress mTLS hop: added latency at 200 req/s and CPU per request (bench/mtls_hop.py)
 bench-mtls: build
 	@$(PYTHON) bench/mtls_hop.py
+
+# WebSocket echo round trips at 1,000 msg/s, open loop: direct to the app, then through edge ->
+# ingress -> app, plain and mTLS (bench/ws_rtt.py); e.g. make bench-ws BENCH_WS_ARGS="--rounds 5"
+BENCH_WS_ARGS ?=
+bench-ws: build
+	@$(PYTHON) bench/ws_rtt.py $(BENCH_WS_ARGS)
 
 # idle keep-alive connections: bytes per connection (crossgate, HAProxy, nginx), then 100k on one
 # crossgate (bench/idle.py); e.g. make bench-idle BENCH_IDLE_ARGS=--raise-hard-limit
