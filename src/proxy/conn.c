@@ -508,9 +508,13 @@ static int pump_response(conn_t *c, up_t *u)
                                 : st == 503 ? CG_RETRY_ON_503
                                 : st == 504 ? CG_RETRY_ON_504
                                             : 0;
-                if (cg_proxy__retry_allowed(c, what, st)) {
+                int go = cg_proxy__retry_allowed(c, what, st);
+                if (go != CG_RETRY_NO) {
                     cg_proxy__attempt_end(c, 0); /* the rest of this response is not wanted */
-                    cg_proxy__retry_start(c);
+                    if (go == CG_RETRY_GO)
+                        cg_proxy__retry_start(c);
+                    else /* if no slot comes, the client gets this status, flagged UO */
+                        cg_proxy__retry_wait(c, st, 0, "upstream retry budget exhausted\n");
                     return 1;
                 }
             }

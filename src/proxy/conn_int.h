@@ -87,6 +87,13 @@ typedef struct exchange {
     uint8_t req_done, resp_done, resp_started, continue_sent, retried_fresh;
     uint8_t body_retained; /* every body byte so far is still in `in` (retry possible) */
     uint8_t retry_counted, backoff_wait, backoff_done, dest_counted;
+    /* a retry the budget could not take yet: it waits for a slot, a tick at a time, until
+     * retry_deadline_ms, then answers wait_status (UO) */
+    uint8_t retry_wait;
+    uint16_t wait_status;
+    uint32_t wait_flag;
+    const char *wait_body;
+    uint64_t retry_deadline_ms;
     uint8_t ntried;
     uint8_t ws;     /* a WebSocket handshake: Upgrade goes on, and it is never retried once sent */
     uint8_t tunnel; /* the upstream answered 101: bytes both ways, as they come */
@@ -228,8 +235,14 @@ void cg_proxy__start_attempt(conn_t *c);
 void cg_proxy__attempt_end(conn_t *c, int reusable);
 void cg_proxy__attempt_failed(conn_t *c, uint32_t what, uint32_t flag, int local_status,
                               const char *body);
+/* May the request go again? CG_RETRY_NO (flags why), CG_RETRY_GO, or CG_RETRY_WAIT: the policy
+ * allows it but the budget is spent for now (cg_proxy__retry_wait). */
+enum { CG_RETRY_NO, CG_RETRY_GO, CG_RETRY_WAIT };
 int cg_proxy__retry_allowed(conn_t *c, uint32_t what, int status);
 void cg_proxy__retry_start(conn_t *c);
+/* Waits for a slot of the retry budget (ticks of a few ms, up to the back-off cap), then
+ * retries, or answers status with flag and UO. */
+void cg_proxy__retry_wait(conn_t *c, int status, uint32_t flag, const char *body);
 void cg_proxy__request_release(conn_t *c, int reusable);
 void cg_proxy__rq_timeout(cg_loop_t *loop, cg_timer_t *t);
 void cg_proxy__body_timeout(cg_loop_t *loop, cg_timer_t *t);

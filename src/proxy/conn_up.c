@@ -241,7 +241,7 @@ void cg_proxy__request_release(conn_t *c, int reusable)
 /* Is the request stalled on its client, so that a timeout is the client's fault? */
 static int waiting_on_client(const conn_t *c)
 {
-    if (c->ex->backoff_wait) return 0; /* we are the ones waiting, before a retry */
+    if (c->ex->backoff_wait || c->ex->retry_wait) return 0; /* we wait, before a retry */
     /* still owed its body, and nothing of it queued for the upstream (else the upstream is the
      * one not keeping up) */
     if (!c->ex->req_done && !(c->ex->up && cg_http_out_pending(&c->ex->up->out))) return 1;
@@ -325,11 +325,45 @@ int cg_proxy__retry_allowed(conn_t *c, uint32_t what, int status)
     cg_dest_t *d = c->ex->route->dest;
     cg_dest_wstate_t *ws = &d->ws[c->w->id];
     const cg_lb_retry_cfg_t *rc = &d->policy->retry;
-    if (!cg_lb_retry_budget_allows(ws->active, ws->retries, rc->budget_percent, rc->budget_min)) {
-        c->ex->flags |= CG_RF_UO;
-        return 0;
+    if (!cg_lb_retry_budget_allows(ws->active, ws->retries, rc->budget_percent, rc->budget_min))
+        return CG_RETRY_WAIT;
+    return CG_RETRY_GO;
+}
+
+/* How often a retry waiting on the budget looks again. */
+#define RETRY_WAIT_TICK_MS 5
+
+/* The budget caps retries in flight, not retries wanted: in a burst of failures (an ingress
+ * that fails slowly, then every request's retry to a cold pool at once) a retry waits a little
+ * for a slot rather than failing at once, and still never exceeds the cap. */
+void cg_proxy__retry_wait(conn_t *c, int status, uint32_t flag, const char *body)
+{
+    exchange_t *x = c->ex;
+    x->retry_wait = 1;
+    x->retry_deadline_ms = c->w->loop.now_ms + x->route->dest->policy->retry.backoff_max_ms;
+    x->wait_status = (uint16_t)status;
+    x->wait_flag = flag;
+    x->wait_body = body;
+    c->state = S_UPSTREAM;
+    cg_timer_start(&c->w->loop, &x->try_timer, RETRY_WAIT_TICK_MS, cg_proxy__try_timeout);
+}
+
+/* A waiting retry's tick: go if the budget has a slot now, give up at the deadline. */
+static void retry_wait_tick(conn_t *c)
+{
+    exchange_t *x = c->ex;
+    cg_dest_t *d = x->route->dest;
+    cg_dest_wstate_t *ws = &d->ws[c->w->id];
+    const cg_lb_retry_cfg_t *rc = &d->policy->retry;
+    if (cg_lb_retry_budget_allows(ws->active, ws->retries, rc->budget_percent, rc->budget_min)) {
+        x->retry_wait = 0;
+        cg_proxy__retry_start(c);
+    } else if (c->w->loop.now_ms >= x->retry_deadline_ms) {
+        x->retry_wait = 0;
+        cg_proxy__local_reply(c, x->wait_status, x->wait_flag | CG_RF_UO, x->wait_body, 0);
+    } else {
+        cg_timer_start(&c->w->loop, &x->try_timer, RETRY_WAIT_TICK_MS, cg_proxy__try_timeout);
     }
-    return 1;
 }
 
 /* Starts the next attempt (after cg_proxy__retry_allowed said yes), counted against the budget. */
@@ -365,8 +399,13 @@ void cg_proxy__attempt_failed(conn_t *c, uint32_t what, uint32_t flag, int local
         cg_proxy_balancer_result(c->ex->route->dest, c->ex->ep, 0, c->w->loop.now_ms);
     }
     cg_proxy__attempt_end(c, 0);
-    if (cg_proxy__retry_allowed(c, what, 0)) {
+    int r = cg_proxy__retry_allowed(c, what, 0);
+    if (r == CG_RETRY_GO) {
         cg_proxy__retry_start(c);
+        return;
+    }
+    if (r == CG_RETRY_WAIT) {
+        cg_proxy__retry_wait(c, local_status, flag, body);
         return;
     }
     if (c->ex->resp_started) {
@@ -393,7 +432,9 @@ static void up_connect_timeout(cg_loop_t *loop, cg_timer_t *t)
 void cg_proxy__try_timeout(cg_loop_t *loop, cg_timer_t *t)
 {
     conn_t *c = cg_container_of(t, exchange_t, try_timer)->c;
-    if (c->ex->backoff_wait) { /* the back-off before repeating an endpoint is over */
+    if (c->ex->retry_wait) {
+        retry_wait_tick(c);
+    } else if (c->ex->backoff_wait) { /* the back-off before repeating an endpoint is over */
         c->ex->backoff_wait = 0;
         cg_proxy__start_attempt(c);
     } else {

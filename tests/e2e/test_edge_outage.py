@@ -82,7 +82,8 @@ def test_both_regions_down_answers_503_within_the_attempt_cap(edge_topology):
 
 # The retry budget (docs/operations.md, DESIGN "Retries", Envoy's retry_budget): a retry may start
 # only while the retries in flight stay below max(budget_min, budget_percent % of the requests in
-# flight), counted per edge worker; a refused retry answers at once with flag UO. Defaults: 20 %,
+# flight), counted per edge worker; a retry it cannot take waits for a slot up to the back-off cap
+# (250 ms), then answers with flag UO. Defaults: 20 %,
 # at least 3. One worker, so that the edge's count is the test's.
 BUDGET_MIN, BUDGET_PERCENT = 3, 20
 ATTEMPTS = 2  # retries after the first try
@@ -157,7 +158,7 @@ def test_concurrent_failures_beyond_the_budget_are_answered_without_retry(edge_t
     flags = [set(f.split(",")) for _, f, _ in entries]
     refused = [f for f in flags if "UO" in f]
     # all n failed their first try together; the budget lets at most `allowed` of them retry
-    # (each up to the attempt cap) and answers the others at once, flagged UO
+    # (each up to the attempt cap); the others wait out the back-off cap for a slot, flagged UO
     assert retries <= ATTEMPTS * allowed, (retries, allowed, entries)
     assert retries >= BUDGET_MIN, (retries, entries)  # the floor always admits three
     assert len(refused) >= n - allowed, (allowed, entries)
