@@ -49,7 +49,9 @@ static const char usage[] =
     "                         --out PREFIX`): take mTLS from other gateways on --mtls-port and\n"
     "                         send to theirs over mTLS (needs --mesh-ca; reloaded on change)\n"
     "      --mesh-ca FILE     the mesh CA that signs every gateway's identity\n"
-    "      --mtls-port N      the mesh mTLS port (default 15443, as TSB's)\n";
+    "      --mtls-port N      the mesh mTLS port (default 15443, as TSB's)\n"
+    "      --require-mtls     send to other gateways over mTLS only: an endpoint of a cluster\n"
+    "                         destination without a mesh identity is left out (with a warning)\n";
 
 int cg_cli_gateway(int argc, char **argv)
 {
@@ -75,6 +77,7 @@ int cg_cli_gateway(int argc, char **argv)
         {"identity", required_argument, 0, 'i'},
         {"mesh-ca", required_argument, 0, 'm'},
         {"mtls-port", required_argument, 0, 'P'},
+        {"require-mtls", no_argument, 0, 'R'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -142,6 +145,7 @@ int cg_cli_gateway(int argc, char **argv)
             o.max_conns = (uint32_t)n;
             break;
         case 'i': o.identity = optarg; break;
+        case 'R': o.require_mtls = 1; break;
         case 'm': o.mesh_ca = optarg; break;
         case 'P':
             if (cg_cli_flag_count("gateway", "--mtls-port", optarg, 1, 65535, &n)) goto Exit;
@@ -174,6 +178,10 @@ int cg_cli_gateway(int argc, char **argv)
     }
     if (!o.identity != !o.mesh_ca) {
         fprintf(stderr, "crossgate gateway: --identity and --mesh-ca go together\n");
+        goto Exit;
+    }
+    if (o.require_mtls && !o.identity) {
+        fprintf(stderr, "crossgate gateway: --require-mtls needs --identity and --mesh-ca\n");
         goto Exit;
     }
     if (dyn.control) {

@@ -4,6 +4,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/list.h"
+#include "core/log.h"
 #include "lb/priority.h"
 #include "proxy/balancer.h"
 #include "proxy/mesh.h"
@@ -355,11 +356,18 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
         d->name = sd->name;
         d->mode = sd->mode;
         d->connect_timeout_ms = sd->connect_timeout_ms ? sd->connect_timeout_ms : 5000;
-        d->nendpoints = sd->nendpoints;
         d->endpoints = cg_xcalloc(sd->nendpoints, sizeof(cg_endpoint_t));
+        /* --require-mtls: a hop to another gateway (the cluster modes) that is not mTLS is left
+         * out, said once per destination and compile; a Service's endpoints are not gateways */
+        int plain_out = cg_proxy_mesh_required() && sd->mode != CG_DEST_SERVICE;
+        size_t left_out = 0;
         for (size_t e = 0; e < sd->nendpoints; e++) {
             const cg_snap_endpoint_t *se = &sd->endpoints[e];
-            cg_endpoint_t *ep = &d->endpoints[e];
+            if (plain_out && !se->identity) {
+                left_out++;
+                continue;
+            }
+            cg_endpoint_t *ep = &d->endpoints[d->nendpoints++];
             if (cg_addr_parse_ip(&ep->addr, se->address, se->port)) {
                 cg_buf_printf(errors, "destination %s: endpoint \"%s\" is not an IP address\n",
                               sd->name, se->address);
@@ -389,6 +397,10 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
                 }
             }
         }
+        if (left_out)
+            cg_log_warn("destination %s: %zu endpoint(s) without an mTLS identity left out "
+                        "(--require-mtls)",
+                        sd->name, left_out);
         dest_take_stats(d);
         d->policy = &sd->policy;
         if (d->mode == CG_DEST_WEIGHTED) {

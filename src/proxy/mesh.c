@@ -201,6 +201,18 @@ void cg_proxy_mesh_unload(void)
     mesh.npeers = 0;
 }
 
+static int required;
+
+void cg_proxy_mesh_set_required(int on)
+{
+    required = on;
+}
+
+int cg_proxy_mesh_required(void)
+{
+    return required;
+}
+
 uint16_t cg_proxy_mesh_port(void)
 {
     return mesh.port;

@@ -42,6 +42,11 @@ const char *const *cg_proxy_mesh_paths(void);
 /* Lets go of everything (after the workers stopped). */
 void cg_proxy_mesh_unload(void);
 
+/* --require-mtls: configs leave out hops to other gateways that are not mTLS (proxy/config.c).
+ * Set at start, before the first compile. */
+void cg_proxy_mesh_set_required(int on);
+int cg_proxy_mesh_required(void);
+
 /* The mesh port, 0 when the mesh is off. */
 uint16_t cg_proxy_mesh_port(void);
 /* The opener of the mesh port's accepted connections. */

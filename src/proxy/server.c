@@ -494,6 +494,7 @@ int cg_proxy_server_start(cg_proxy_server_t **out, const cg_gateway_opts_t *o)
         if (r) goto Error;
         g->mesh_sig = mesh_files_sig();
     }
+    cg_proxy_mesh_set_required(o->require_mtls);
     if (o->npaths) {
         cg_buf_t errors = {0};
         cg_snapshot_t *snap = NULL;

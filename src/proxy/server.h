@@ -27,6 +27,7 @@ typedef struct cg_gateway_opts {
      * gateways on mtls_port and sends to theirs over mTLS; NULL: plain text between gateways. */
     const char *identity, *mesh_ca;
     uint16_t mtls_port; /* default 15443 */
+    int require_mtls;   /* leave out hops to other gateways that are not mTLS (needs identity) */
 } cg_gateway_opts_t;
 
 typedef struct cg_proxy_server cg_proxy_server_t;

@@ -225,6 +225,7 @@ class Gateway:
                  token_file=None, mesh=None):
         self.procs = procs
         self.mesh = mesh  # (identity PREFIX, mesh CA file, mTLS port) or None: plain text
+        self.extra_args = []  # more gateway flags
         self.token_file = token_file  # a join token for its cluster
         self.name = name
         self.cluster = cluster
@@ -247,6 +248,7 @@ class Gateway:
             argv += ["--token-file", self.token_file]
         if self.mesh:
             argv += ["--identity", self.mesh[0], "--mesh-ca", self.mesh[1], "--mtls-port", str(self.mesh[2])]
+        argv += self.extra_args
         self.p = self.procs.spawn(argv, self.name)
         wait_until(lambda: self.p.check_alive() and tcp_connectable(self.address, self.admin_port),
                    what=f"{self.name} admin")
@@ -500,9 +502,10 @@ class Env:
                    what=f"ingress-{k} listening on its Gateway port")
         return gw
 
-    def start_edge(self):
+    def start_edge(self, extra_args=()):
         self.edge = Gateway(self.procs, "edge", "cluster-edge", "edge", "app=edgegw", self.edge_host, self.cp.url,
                             token_file=self.cp.join_token("cluster-edge"), mesh=self.mesh("cluster-edge", "edge"))
+        self.edge.extra_args = list(extra_args)
         self.edge.start()
         wait_until(lambda: self.edge.p.check_alive() and tcp_connectable(self.edge_host, self.edge_port),
                    what="edge listening")

@@ -424,3 +424,50 @@ def test_a_peer_with_another_clusters_identity_gets_no_request(menv):
     # (while the fake counts as an unhealthy half of cluster-1, part of the load spills over to
     # cluster-2, by the overprovisioning rule) the handshake failed on the edge's side (SAN check): not one request byte reached it
     assert fake.request_bytes == 0
+
+
+def test_require_mtls_leaves_out_hops_that_are_not_mtls(menv):
+    """--require-mtls on the edge: an ingress without a mesh identity (plain text only) is left
+    out of the edge's destinations, with a warning; when the mTLS one is gone the edge answers
+    503, and never falls back to plain text."""
+    env = menv
+    env.start_control()
+    env.cp.apply(env.f_clusters, env.f_services, env.f_ingress[1], env.f_ingress[2], env.f_edge["auto"])
+    for k in (1, 2):
+        env.start_app(k)
+    plain = env.new_ingress(2)
+    plain.mesh = None
+    env.ingress[2] = plain
+    env.start_ingress(1)
+    env.start_ingress(2)
+    env.start_edge(extra_args=["--require-mtls"])
+    # the snapshot names both; the edge compiled only the mTLS one
+    wait_until(lambda: env.edge.endpoints() == {env.ingress_endpoint(1),
+                                                ("cluster-2", f"{env.ingress_host[2]}:{env.ingress_port}")},
+               what="both ingresses in the edge's snapshot")
+    wait_until(lambda: "1 endpoint(s) without an mTLS identity left out (--require-mtls)" in env.edge.log(),
+               what="the warning")
+    used = {e["address"] for d in env.edge.clusters()["destinations"] for e in d["endpoints"]}
+    assert used == {f"{env.ingress_host[1]}:{env.mtls_port}"}, used
+    ld = env.load(conns=1, rate=100)
+    ld.wait_requests(50)
+    recs = ld.stop().snapshot()
+    assert Load.by_cluster(recs) == {"cluster-1": len(recs)}
+    # the mTLS hop gone: 503, not plain text to cluster-2
+    env.ingress[1].kill9()
+    wait_until(lambda: request_status(env) == 503, what="503 once the only mTLS hop is gone")
+    m = Metrics(http_request("GET", plain.admin + "/metrics")[2].decode())
+    assert m.get("crossgate_downstream_rq_total") == 0
+
+
+def request_status(env):
+    st, _, _ = http_request("GET", f"http://{env.edge_host}:{env.edge_port}/productpage",
+                            headers={"Host": HOSTNAME}, timeout=5)
+    return st
+
+
+def test_require_mtls_needs_an_identity(tmp_path):
+    r = subprocess.run([BIN, "gateway", "--cluster", "c", "--require-mtls", "-f", str(tmp_path)],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2
+    assert "--require-mtls needs --identity and --mesh-ca" in r.stderr
