@@ -250,6 +250,61 @@ static void test_pem_check_warns_about_dates(void **state)
     check_warning(2 * 86400, 1, "certificate not valid before ");
 }
 
+/* A mesh identity: its URI SAN must be the gateway's own, and it must chain to the mesh CA,
+ * whatever its dates (an expired one is a warning). */
+static void test_identity_check(void **state)
+{
+    (void)state;
+    static const char uri[] = "spiffe://crossgate/ns/n/cluster/c";
+    cg_tls_pem_t pem = {pem_str(&leaf.cert),    cg_buf_size(&leaf.cert), pem_str(&leaf.key),
+                        cg_buf_size(&leaf.key), pem_str(&ca.cert),       cg_buf_size(&ca.cert)};
+    cg_buf_t err = {0};
+    char *warning = NULL;
+    assert_int_equal(cg_tls_identity_check(&pem, uri, &warning, &err), 0);
+    assert_null(warning);
+    /* another cluster's name */
+    assert_int_equal(
+        cg_tls_identity_check(&pem, "spiffe://crossgate/ns/n/cluster/d", &warning, &err),
+        CG_EINVAL);
+    assert_string_equal(pem_str(&err), "cert: has no URI SAN spiffe://crossgate/ns/n/cluster/d");
+    assert_null(warning);
+    cg_buf_reset(&err);
+    /* a prefix of the SAN is not the SAN */
+    assert_int_equal(
+        cg_tls_identity_check(&pem, "spiffe://crossgate/ns/n/cluster/", &warning, &err), CG_EINVAL);
+    cg_buf_reset(&err);
+    /* issued by another CA */
+    pair_t ca2 = {0}, foreign = {0};
+    assert_int_equal(cg_tls_ca_create("other CA", 1, &ca2.cert, &ca2.key, &err), 0);
+    issue_pair(&ca2, &foreign, "c", NULL, uri, 0, 1);
+    cg_tls_pem_t fp = {pem_str(&foreign.cert), cg_buf_size(&foreign.cert),
+                       pem_str(&foreign.key),  cg_buf_size(&foreign.key),
+                       pem_str(&ca.cert),      cg_buf_size(&ca.cert)};
+    assert_int_equal(cg_tls_identity_check(&fp, uri, &warning, &err), CG_EINVAL);
+    assert_non_null(strstr(pem_str(&err), "cert: not issued by the mesh CA"));
+    cg_buf_reset(&err);
+    /* no CA given */
+    cg_tls_pem_t noca = pem;
+    noca.ca = NULL;
+    noca.ca_len = 0;
+    assert_int_equal(cg_tls_identity_check(&noca, uri, &warning, &err), CG_EINVAL);
+    assert_string_equal(pem_str(&err), "ca: the mesh CA is required");
+    cg_buf_reset(&err);
+    /* expired: accepted, with the warning */
+    pair_t old = {0};
+    issue_pair(&ca, &old, "c", NULL, uri, -3 * 86400, 1);
+    cg_tls_pem_t op = {pem_str(&old.cert),    cg_buf_size(&old.cert), pem_str(&old.key),
+                       cg_buf_size(&old.key), pem_str(&ca.cert),      cg_buf_size(&ca.cert)};
+    assert_int_equal(cg_tls_identity_check(&op, uri, &warning, &err), 0);
+    assert_non_null(warning);
+    assert_non_null(strstr(warning, "certificate expired on "));
+    free(warning);
+    pair_free(&ca2);
+    pair_free(&foreign);
+    pair_free(&old);
+    cg_buf_free(&err);
+}
+
 static void test_pem_check_survives_damaged_material(void **state)
 {
     /* every cut and every flipped byte of good material is either accepted or refused with a
@@ -302,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_pem_check_bad_inputs),
         cmocka_unit_test(test_pem_check_warns_about_dates),
         cmocka_unit_test(test_pem_check_survives_damaged_material),
+        cmocka_unit_test(test_identity_check),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
