@@ -7,6 +7,7 @@
 #include "lb/priority.h"
 #include "proxy/balancer.h"
 #include "proxy/clusters_doc.h"
+#include "proxy/mesh.h"
 #include "proxy/config.h"
 #include "proxy/worker.h"
 
@@ -198,6 +199,7 @@ static void render_clusters(cg_buf_t *out, const cg_config_t *cfg)
                 .requests = __atomic_load_n(&ep->stats->rq_total, __ATOMIC_RELAXED),
                 .errors = __atomic_load_n(&ep->stats->rq_error, __ATOMIC_RELAXED),
                 .connect_failures = __atomic_load_n(&ep->stats->cx_connect_fail, __ATOMIC_RELAXED),
+                .identity = (char *)cg_proxy_mesh_peer_uri(&ep->xopen),
             };
         }
     }

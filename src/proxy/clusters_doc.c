@@ -54,6 +54,7 @@ static void encode_dest(cg_jw_t *w, const cg_clusters_dest_t *d)
         cg_jw_ku64(w, "requests", ep->requests);
         cg_jw_ku64(w, "errors", ep->errors);
         cg_jw_ku64(w, "connect_failures", ep->connect_failures);
+        cg_jw_kstr(w, "identity", ep->identity);
         cg_jw_end(w);
     }
     cg_jw_end(w);
@@ -112,6 +113,7 @@ static void decode_endpoint(cg_json_dec_t *dec, const cg_json_t *o, cg_clusters_
     ep->requests = cg_json_dec_u64(dec, o, "requests", UINT64_MAX, 0);
     ep->errors = cg_json_dec_u64(dec, o, "errors", UINT64_MAX, 0);
     ep->connect_failures = cg_json_dec_u64(dec, o, "connect_failures", UINT64_MAX, 0);
+    ep->identity = cg_json_dec_str(dec, o, "identity", 0);
 }
 
 static void decode_dest(cg_json_dec_t *dec, const cg_json_t *o, cg_clusters_dest_t *d)
@@ -176,6 +178,7 @@ void cg_clusters_doc_clear(cg_clusters_doc_t *d)
             free(dst->endpoints[e].address);
             free(dst->endpoints[e].cluster);
             free(dst->endpoints[e].region);
+            free(dst->endpoints[e].identity);
         }
         free(dst->endpoints);
     }

@@ -27,6 +27,7 @@ typedef struct cg_clusters_endpoint {
     cg_clusters_health_t health;
     uint32_t ejections, weight;
     uint64_t requests, errors, connect_failures;
+    char *identity; /* the mTLS hop's expected URI SAN; NULL: plain text */
 } cg_clusters_endpoint_t;
 
 typedef struct cg_clusters_priority {

@@ -291,6 +291,10 @@ def test_edge_to_ingress_hop_is_mtls_and_status_shows_it(menv):
     health = {e["address"]: e["health"] for d in dests for e in d["endpoints"]}
     for k in (1, 2):
         assert health[f"{env.ingress_host[k]}:{env.mtls_port}"] == "healthy"
+    # and /clusters names the identity each hop expects
+    ident = {e["address"]: e["identity"] for d in dests for e in d["endpoints"]}
+    for k in (1, 2):
+        assert ident[f"{env.ingress_host[k]}:{env.mtls_port}"] == uri_of(f"cluster-{k}")
     # crossgate status: the instances' mTLS port, and "(mTLS)" on each such hop
     out = env.cp.cli("status").stdout
     assert "MTLS" in out

@@ -15,8 +15,9 @@
 #include <string.h>
 
 static cg_clusters_endpoint_t eps[] = {
-    {"10.0.0.1:80", "cluster-1", "region-1", 0, CG_CLUSTERS_HEALTHY, 0, 1, 10, 1, 0},
-    {"10.0.0.2:80", "cluster-2", NULL, 1, CG_CLUSTERS_PROBING, 3, 2, 5, 4, 2},
+    {"10.0.0.1:80", "cluster-1", "region-1", 0, CG_CLUSTERS_HEALTHY, 0, 1, 10, 1, 0,
+     "spiffe://crossgate/ns/bookinfo/cluster/cluster-1"},
+    {"10.0.0.2:80", "cluster-2", NULL, 1, CG_CLUSTERS_PROBING, 3, 2, 5, 4, 2, NULL},
 };
 static cg_clusters_priority_t pris[] = {{0, 70}, {1, 30}};
 static cg_clusters_share_t shares[] = {{"cluster-1", 80, 1}, {"cluster-2", 20, 1}};
@@ -44,17 +45,17 @@ static const char wire[] =
     "{\"priority\":1,\"load_percent\":30}],\"endpoints\":["
     "{\"address\":\"10.0.0.1:80\",\"cluster\":\"cluster-1\",\"region\":\"region-1\",\"priority\":0,"
     "\"health\":\"healthy\",\"ejections\":0,\"weight\":1,\"requests\":10,\"errors\":1,\"connect_"
-    "failures\":0},"
+    "failures\":0,\"identity\":\"spiffe://crossgate/ns/bookinfo/cluster/cluster-1\"},"
     "{\"address\":\"10.0.0.2:80\",\"cluster\":\"cluster-2\",\"region\":null,\"priority\":1,"
     "\"health\":\"probing\",\"ejections\":3,\"weight\":2,\"requests\":5,\"errors\":4,\"connect_"
-    "failures\":2}]},"
+    "failures\":2,\"identity\":null}]},"
     "{\"name\":\"edge/"
     "w\",\"mode\":\"weighted\",\"clusters\":[{\"cluster\":\"cluster-1\",\"weight\":80,"
     "\"endpoints\":1},"
     "{\"cluster\":\"cluster-2\",\"weight\":20,\"endpoints\":1}],\"endpoints\":["
     "{\"address\":\"10.0.0.2:80\",\"cluster\":\"cluster-2\",\"region\":null,\"priority\":1,"
     "\"health\":\"probing\",\"ejections\":3,\"weight\":2,\"requests\":5,\"errors\":4,\"connect_"
-    "failures\":2}]}]}\n";
+    "failures\":2,\"identity\":null}]}]}\n";
 
 static void test_encode_writes_the_documented_shape(void **state)
 {
@@ -81,6 +82,10 @@ static void assert_ep_eq(const cg_clusters_endpoint_t *a, const cg_clusters_endp
     assert_int_equal(a->requests, b->requests);
     assert_int_equal(a->errors, b->errors);
     assert_int_equal(a->connect_failures, b->connect_failures);
+    if (b->identity)
+        assert_string_equal(a->identity, b->identity);
+    else
+        assert_null(a->identity);
 }
 
 static void test_decode_reads_back_what_encode_wrote(void **state)
