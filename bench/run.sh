@@ -716,10 +716,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
         fi
         backend_alive
         alive "$p" || continue          # died during the round: its CPU figure is void
+        # unpinned, /proc/stat's figure is the machine's (wrk and the backend included), not
+        # the proxy's CPU: no "others on it" then
+        busy_arg=(); [[ -n ${PIN_PROXY[*]} ]] && busy_arg=("proxy_cpu_busy_percent=$(pct "$sp0" "$sp1" busy)")
         wall=$(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
         if ! "$PY" "$REPORT" round "$RAW" "$p" "$r" "$out" "$((t1 - t0))" "$CLK_TCK" "$wall" \
                 "load_cpu_busy_percent=$(pct "$sl0" "$sl1" busy)" \
-                "proxy_cpu_busy_percent=$(pct "$sp0" "$sp1" busy)" \
+                "${busy_arg[@]}" \
                 "proxy_cpu_steal_percent=$(pct "$sp0" "$sp1" steal)" "${extra[@]}"; then
             echo "   $p: wrk completed no requests; wrk said:"; sed 's/^/    | /' "$out" | tail -n 5
         fi
