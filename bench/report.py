@@ -188,6 +188,11 @@ def cmd_summary(raw_file, meta_file, out_file):
             ratio("crossgate" + suffix, peer + suffix)
     for v, (base, _) in VARIANTS.items():
         ratio(v, base)
+        if v + "/" + base in ratios:
+            # the same ratio taken round by round (a variant and its base run back to back in
+            # a round), then the median: less exposed to the machine drifting between rounds
+            for k in ("rps", "cpu_us_per_req"):
+                ratios[v + "/" + base][k + "_paired"] = _paired(rounds, v, base, k)
 
     out = {"meta": meta, "rounds": rounds, "summary": summary, "ratios": ratios,
            "skipped": meta.get("skipped", {})}
@@ -263,6 +268,19 @@ def cmd_summary(raw_file, meta_file, out_file):
     return 0
 
 
+def _paired(rounds, a, b, key):
+    by = {}
+    for r in rounds:
+        if r.get(key) is not None:
+            by[(r["proxy"], r["round"])] = r[key]
+    vals = [by[(a, n)] / by[(b, n)] for (p, n) in by if p == a and by.get((b, n))]
+    return statistics.median(vals) if vals else None
+
+
+def _goal(cpu_pct):
+    return "-" if cpu_pct is None else ("met" if cpu_pct <= FEATURE_GOAL_PERCENT else "not met")
+
+
 def _pct_over(r):
     return 100.0 * (r - 1.0) if r is not None else None
 
@@ -274,27 +292,30 @@ def _print_variants(summary, ratios):
         print()
         print("cost of features over the plain route (crossgate, medians; goal: CPU/req <= +%.0f %%)"
               % FEATURE_GOAL_PERCENT)
-        print("%-20s %-50s %12s %10s  %s" % ("variant", "feature", "CPU us/req", "req/s", "goal"))
+        print("%-20s %-50s %10s %10s %8s  %s" % ("variant", "feature", "CPU us/req", "req/s",
+                                                 "(paired", "CPU, req/s)  goal: median / paired"))
         for v in feats:
             r = ratios[v + "/crossgate"]
             cpu = _pct_over(r["cpu_us_per_req"])
-            print("%-20s %-50s %+11.1f%% %+9.1f%%  %s" % (
-                v, VARIANTS[v][1], cpu if cpu is not None else float("nan"),
-                _pct_over(r["rps"]) if r["rps"] is not None else float("nan"),
-                "-" if cpu is None else ("met" if cpu <= FEATURE_GOAL_PERCENT else "not met")))
+            print("%-20s %-50s %10s %10s %8s %9s    %s" % (
+                v, VARIANTS[v][1], _fmt(cpu, "+.1f%%", 10), _fmt(_pct_over(r["rps"]), "+.1f%%", 10),
+                _fmt(_pct_over(r["cpu_us_per_req_paired"]), "+.1f%%", 8),
+                _fmt(_pct_over(r["rps_paired"]), "+.1f%%", 9),
+                _goal(cpu) + " / " + _goal(_pct_over(r["cpu_us_per_req_paired"]))))
+        print("(% over the plain route's median; paired: the median of each round's own ratio)")
     w2 = [v for v in WORKERS2 if v + "/" + VARIANTS[v][0] in ratios]
     if w2:
         print()
         print("2 workers vs 1 (medians): scaling = 2-worker req/s / 1-worker req/s")
-        print("%-14s %-22s %10s %10s %8s %12s" % ("proxy", "2 workers", "1w req/s", "2w req/s",
-                                                  "scaling", "CPU/req 2w/1w"))
+        print("%-14s %-22s %10s %10s %8s %8s %14s" % ("proxy", "2 workers", "1w req/s", "2w req/s",
+                                                       "scaling", "paired", "CPU/req 2w/1w"))
         for v in w2:
             base = VARIANTS[v][0]
             r = ratios[v + "/" + base]
-            print("%-14s %-22s %10s %10s %8s %12s" % (
+            print("%-14s %-22s %10s %10s %8s %8s %14s" % (
                 base, VARIANTS[v][1], _fmt(summary[base]["rps_median"], ".0f", 10),
                 _fmt(summary[v]["rps_median"], ".0f", 10), _fmt(r["rps"], ".2f", 8),
-                _fmt(r["cpu_us_per_req"], ".2f", 12)))
+                _fmt(r["rps_paired"], ".2f", 8), _fmt(r["cpu_us_per_req"], ".2f", 14)))
         print("(2 CPUs shared by the proxy, wrk and the backend, unpinned: a 2-worker proxy "
               "competes with its own load, so scaling well under 2.0 is the machine, not only "
               "the proxy)")
