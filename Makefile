@@ -4,7 +4,7 @@ BUILD_ASAN ?= build-asan
 JOBS       ?= $(shell nproc)
 PYTHON     ?= /usr/bin/python3
 
-.PHONY: all deps build build-asan unit e2e test demo bench bench-tls bench-mtls bench-ws bench-idle fuzz format clean
+.PHONY: all deps build build-asan unit e2e test demo bench bench-tls bench-features bench-mtls bench-ws bench-idle fuzz format clean
 
 all: build
 
@@ -37,6 +37,11 @@ bench: build
 # TLS at the listener: keep-alive over https, then a full handshake per request
 bench-tls: build
 	@BENCH_MODE=tls bench/run.sh && BENCH_MODE=handshake bench/run.sh
+
+# crossgate's features' cost over the plain route (access log; retries + outlier detection + health
+# checks), then 1 vs 2 workers of each proxy, unpinned (bench/README.md)
+bench-features: build
+	@BENCH_MODE=features bench/run.sh && BENCH_MODE=workers2 bench/run.sh
 
 # the edge -> ingress mTLS hop: added latency at 200 req/s and CPU per request (bench/mtls_hop.py)
 bench-mtls: build

@@ -18,6 +18,20 @@ import statistics
 import sys
 
 DISTURBED_PERCENT = 10.0  # "others on it" above this: the round shared the proxy's CPU
+FEATURE_GOAL_PERCENT = 5.0  # tracked goal: a feature costs <= this much CPU/request over plain
+# A variant is its base proxy with one thing changed (bench/run.sh BENCH_MODE=features|workers2);
+# its ratio to the base is printed.
+VARIANTS = {
+    "crossgate-edge": ("crossgate", "the edge role: two clusters, retries, outlier detection, "
+                                    "health checks"),
+    "crossgate-log": ("crossgate", "access log to a file"),
+    "crossgate-resilient": ("crossgate", "retries + outlier detection + active health checks"),
+    "crossgate-w2": ("crossgate", "--workers 2"),
+    "haproxy-w2": ("haproxy", "nbthread 2"),
+    "nginx-w2": ("nginx", "worker_processes 2"),
+}
+FEATURES = ("crossgate-log", "crossgate-resilient")
+WORKERS2 = ("crossgate-w2", "haproxy-w2", "nginx-w2")
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
 SCALE = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}
 
@@ -99,7 +113,7 @@ def cmd_round(raw_file, proxy, rnd, wrk_file, ticks, clk_tck, wall_s, *extra):
     tls = ""
     if r.get("tls_handshakes") is not None:
         tls = ", %d handshakes, %d resumed" % (r["tls_handshakes"], r.get("tls_resumed") or 0)
-    print("%-14s %9s req/s  p99 %7s ms  CPU %6s us/req  (proxy CPU %s%%, others on it %s%%, "
+    print("%-19s %9s req/s  p99 %7s ms  CPU %6s us/req  (proxy CPU %s%%, others on it %s%%, "
           "load CPU %s%%, steal %s%%, %d requests%s%s)" % (
               proxy, _fmt(r["rps"], ".0f", 9), _fmt(r["p99_ms"], ".2f", 7),
               _fmt(r["cpu_us_per_req"], ".2f", 6), _fmt(r["cpu_percent"], ".0f", 3),
@@ -161,25 +175,24 @@ def cmd_summary(raw_file, meta_file, out_file):
             summary[p]["tls_resumed_total"] = int(sum(r.get("tls_resumed") or 0 for r in rows))
 
     ratios = {}
-    cg = summary.get("crossgate")
-    for peer in ("haproxy", "nginx"):
-        pr = summary.get(peer)
-        if not cg or not pr:
-            continue
-        ratios["crossgate/" + peer] = {
-            "rps": _div(cg["rps_median"], pr["rps_median"]),
-            "cpu_us_per_req": _div(cg["cpu_us_per_req_median"], pr["cpu_us_per_req_median"]),
-            "p99_ms": _div(cg["p99_ms_median"], pr["p99_ms_median"]),
-        }
 
-    edge = summary.get("crossgate-edge")
-    if edge and cg:
-        # the edge role's overhead (two clusters, retries, outlier detection, health checks)
-        ratios["crossgate-edge/crossgate"] = {
-            "rps": _div(edge["rps_median"], cg["rps_median"]),
-            "cpu_us_per_req": _div(edge["cpu_us_per_req_median"], cg["cpu_us_per_req_median"]),
-            "p99_ms": _div(edge["p99_ms_median"], cg["p99_ms_median"]),
-        }
+    def ratio(a, b):            # ratios["a/b"] of the medians, when both have figures
+        sa, sb = summary.get(a), summary.get(b)
+        if not sa or not sb:
+            return
+        ratios[a + "/" + b] = {k: _div(sa[k + "_median"], sb[k + "_median"])
+                               for k in ("rps", "cpu_us_per_req", "p99_ms")}
+
+    for suffix in ("", "-w2"):  # crossgate against its peers, 1 worker and 2
+        for peer in ("haproxy", "nginx"):
+            ratio("crossgate" + suffix, peer + suffix)
+    for v, (base, _) in VARIANTS.items():
+        ratio(v, base)
+        if v + "/" + base in ratios:
+            # the same ratio taken round by round (a variant and its base run back to back in
+            # a round), then the median: less exposed to the machine drifting between rounds
+            for k in ("rps", "cpu_us_per_req"):
+                ratios[v + "/" + base][k + "_paired"] = _paired(rounds, v, base, k)
 
     out = {"meta": meta, "rounds": rounds, "summary": summary, "ratios": ratios,
            "skipped": meta.get("skipped", {})}
@@ -196,7 +209,7 @@ def cmd_summary(raw_file, meta_file, out_file):
           (mode, n, meta.get("duration_s"), meta.get("conns"), meta.get("wrk_threads")))
     for p, info in sorted(meta.get("tls", {}).items()):
         print("%-14s %s" % (p, info))
-    hdr = "%-14s %9s %14s %8s %11s %9s %8s %6s" % (
+    hdr = "%-19s %9s %14s %8s %11s %9s %8s %6s" % (
         "proxy", unit + "/s", unit + "/s min-max", "p99 ms", "CPU us/" + unit, "proxy CPU",
         "load CPU", "errors")
     print(hdr)
@@ -207,7 +220,7 @@ def cmd_summary(raw_file, meta_file, out_file):
             print("%-14s %s" % (p, "SKIPPED: " + meta.get("skipped", {}).get(p, "no data")))
             continue
         rng = ("%.0f-%.0f" % (s["rps_min"], s["rps_max"])) if s["rps_min"] is not None else "-"
-        print("%-14s %9s %14s %8s %11s %8s%% %7s%% %6d" % (
+        print("%-19s %9s %14s %8s %11s %8s%% %7s%% %6d" % (
             p, _fmt(s["rps_median"], ".0f", 9), rng, _fmt(s["p99_ms_median"], ".2f", 8),
             _fmt(s["cpu_us_per_req_median"], ".2f", 11),
             _fmt(s["cpu_percent_median"], ".0f", 8),
@@ -217,22 +230,23 @@ def cmd_summary(raw_file, meta_file, out_file):
             print("NOTE: %s: %s" % (p, why))
     if ratios:
         print()
-        print("%-24s %12s %16s %12s" % ("ratio", unit + "/s", "CPU us/" + unit, "p99"))
+        print("%-30s %12s %16s %12s" % ("ratio", unit + "/s", "CPU us/" + unit, "p99"))
         for k, v in ratios.items():
-            print("%-24s %12s %16s %12s" % (k, _fmt(v["rps"], ".2f", 12),
+            print("%-30s %12s %16s %12s" % (k, _fmt(v["rps"], ".2f", 12),
                                              _fmt(v["cpu_us_per_req"], ".2f", 16),
                                              _fmt(v["p99_ms"], ".2f", 12)))
         print("(%s/s ratio > 1: crossgate serves more; CPU us/%s ratio < 1: crossgate "
               "spends less CPU per %s)" % (unit, unit,
                                            "handshake" if unit == "hs" else "request"))
         goal = ratios.get("crossgate/haproxy")
-        if mode != "plain" and goal and None not in (goal["rps"], goal["cpu_us_per_req"]):
+        if mode in ("tls", "handshake") and goal and None not in (goal["rps"], goal["cpu_us_per_req"]):
             print("tracked goal vs haproxy: %s/s >= 1.10x (%.2f, %s), CPU us/%s <= 0.90x "
                   "(%.2f, %s)" % (unit, goal["rps"], "met" if goal["rps"] >= 1.10 else "not met",
                                   unit, goal["cpu_us_per_req"],
                                   "met" if goal["cpu_us_per_req"] <= 0.90 else "not met"))
     elif "crossgate" not in summary:
         print("\n(no ratios: crossgate has no figures)")
+    _print_variants(summary, ratios)
     loads = [s["load_cpu_busy_percent_median"] for s in summary.values()
              if s.get("load_cpu_busy_percent_median") is not None]
     if loads and max(loads) >= 90:
@@ -252,6 +266,59 @@ def cmd_summary(raw_file, meta_file, out_file):
     if any(s["errors_total"] for s in summary.values()):
         print("WARNING: some rounds had socket errors or non-2xx responses; see results.json")
     return 0
+
+
+def _paired(rounds, a, b, key):
+    by = {}
+    for r in rounds:
+        if r.get(key) is not None:
+            by[(r["proxy"], r["round"])] = r[key]
+    vals = [by[(a, n)] / by[(b, n)] for (p, n) in by if p == a and by.get((b, n))]
+    return statistics.median(vals) if vals else None
+
+
+def _goal(cpu_pct):
+    return "-" if cpu_pct is None else ("met" if cpu_pct <= FEATURE_GOAL_PERCENT else "not met")
+
+
+def _pct_over(r):
+    return 100.0 * (r - 1.0) if r is not None else None
+
+
+def _print_variants(summary, ratios):
+    """The features' cost over the plain route and the 2-worker scaling, when they ran."""
+    feats = [v for v in FEATURES if v + "/crossgate" in ratios]
+    if feats:
+        print()
+        print("cost of features over the plain route (crossgate, medians; goal: CPU/req <= +%.0f %%)"
+              % FEATURE_GOAL_PERCENT)
+        print("%-20s %-50s %10s %10s %8s  %s" % ("variant", "feature", "CPU us/req", "req/s",
+                                                 "(paired", "CPU, req/s)  goal: median / paired"))
+        for v in feats:
+            r = ratios[v + "/crossgate"]
+            cpu = _pct_over(r["cpu_us_per_req"])
+            print("%-20s %-50s %10s %10s %8s %9s    %s" % (
+                v, VARIANTS[v][1], _fmt(cpu, "+.1f%%", 10), _fmt(_pct_over(r["rps"]), "+.1f%%", 10),
+                _fmt(_pct_over(r["cpu_us_per_req_paired"]), "+.1f%%", 8),
+                _fmt(_pct_over(r["rps_paired"]), "+.1f%%", 9),
+                _goal(cpu) + " / " + _goal(_pct_over(r["cpu_us_per_req_paired"]))))
+        print("(% over the plain route's median; paired: the median of each round's own ratio)")
+    w2 = [v for v in WORKERS2 if v + "/" + VARIANTS[v][0] in ratios]
+    if w2:
+        print()
+        print("2 workers vs 1 (medians): scaling = 2-worker req/s / 1-worker req/s")
+        print("%-14s %-22s %10s %10s %8s %8s %14s" % ("proxy", "2 workers", "1w req/s", "2w req/s",
+                                                       "scaling", "paired", "CPU/req 2w/1w"))
+        for v in w2:
+            base = VARIANTS[v][0]
+            r = ratios[v + "/" + base]
+            print("%-14s %-22s %10s %10s %8s %8s %14s" % (
+                base, VARIANTS[v][1], _fmt(summary[base]["rps_median"], ".0f", 10),
+                _fmt(summary[v]["rps_median"], ".0f", 10), _fmt(r["rps"], ".2f", 8),
+                _fmt(r["rps_paired"], ".2f", 8), _fmt(r["cpu_us_per_req"], ".2f", 14)))
+        print("(2 CPUs shared by the proxy, wrk and the backend, unpinned: a 2-worker proxy "
+              "competes with its own load, so scaling well under 2.0 is the machine, not only "
+              "the proxy)")
 
 
 def main(argv):

@@ -19,17 +19,30 @@ fi
 
 # ---- knobs ---------------------------------------------------------------------------
 MODE=${BENCH_MODE:-plain}       # plain | tls (https, keep-alive) | handshake (a TLS connection a request)
+                                # | features (crossgate's access log, resilience: their cost)
+                                # | workers2 (1 vs 2 workers/threads, each proxy)
 TLS_TICKETS=${BENCH_TLS_TICKETS:-1}     # 0: HAProxy and nginx turn resumption off (tickets, cache)
 ROUNDS=${BENCH_ROUNDS:-3}
 DURATION=${BENCH_DURATION:-10}; DURATION=${DURATION%s}       # seconds ("10" or "10s")
 CONNS=${BENCH_CONNS:-50}
-WRK_THREADS=${BENCH_THREADS:-1}
+# workers2: two wrk threads and two backend workers, so a 2-worker proxy is not held to what one
+# load thread can send (the 1-worker proxies get the same load)
+[[ $MODE == workers2 ]] && LOAD_THREADS_DEFAULT=2 || LOAD_THREADS_DEFAULT=1
+WRK_THREADS=${BENCH_THREADS:-$LOAD_THREADS_DEFAULT}
 WARMUP=${BENCH_WARMUP:-2}; WARMUP=${WARMUP%s}                # seconds per proxy, 0 = none
-PROXIES=${BENCH_PROXIES:-"crossgate haproxy nginx"}
-PIN=${BENCH_PIN:-1}
+case $MODE in
+    features) DEFAULT_PROXIES="crossgate crossgate-log crossgate-resilient" ;;
+    workers2) DEFAULT_PROXIES="crossgate haproxy nginx crossgate-w2 haproxy-w2 nginx-w2" ;;
+    *) DEFAULT_PROXIES="crossgate haproxy nginx" ;;
+esac
+PROXIES=${BENCH_PROXIES:-$DEFAULT_PROXIES}
+# workers2: two workers need two CPUs, and the machine's are shared with wrk and the backend,
+# so nothing is pinned (one CPU for the proxy would cap the second worker at nothing).
+[[ $MODE == workers2 ]] && PIN_DEFAULT=0 || PIN_DEFAULT=1
+PIN=${BENCH_PIN:-$PIN_DEFAULT}
 PROXY_CPU=${BENCH_PROXY_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
-BACKEND_WORKERS=${BENCH_BACKEND_WORKERS:-1}
+BACKEND_WORKERS=${BENCH_BACKEND_WORKERS:-$LOAD_THREADS_DEFAULT}
 PORT_BASE=${BENCH_PORT_BASE:-19080}
 READY_TIMEOUT=${BENCH_READY_TIMEOUT:-10}
 MAX_CONNS=${BENCH_MAX_CONNS:-}          # client connections each proxy must hold (default: CONNS)
@@ -39,9 +52,11 @@ HAPROXY_BIN=${HAPROXY_BIN:-/usr/sbin/haproxy}
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 WRK_BIN=${WRK_BIN:-/usr/bin/wrk}
 case $MODE in
-    plain) OUT_DIR=${BENCH_OUT:-$BENCH_DIR/out}; SCHEME=http ;;
-    tls|handshake) OUT_DIR=${BENCH_OUT:-$BENCH_DIR/out/$MODE}; SCHEME=https ;;
-    *) echo "bench: BENCH_MODE must be plain, tls or handshake, got '$MODE'" >&2; exit 1 ;;
+    plain) OUT_DIR=${BENCH_OUT:-$BENCH_DIR/out}; SCHEME=http; TLS=0 ;;
+    features|workers2) OUT_DIR=${BENCH_OUT:-$BENCH_DIR/out/$MODE}; SCHEME=http; TLS=0 ;;
+    tls|handshake) OUT_DIR=${BENCH_OUT:-$BENCH_DIR/out/$MODE}; SCHEME=https; TLS=1 ;;
+    *) echo "bench: BENCH_MODE must be plain, tls, handshake, features or workers2, got '$MODE'" >&2
+       exit 1 ;;
 esac
 
 PORT_BACKEND=$PORT_BASE
@@ -51,6 +66,12 @@ PORT_NGINX=$((PORT_BASE + 3))
 PORT_CG_ADMIN=$((PORT_BASE + 11))
 PORT_CG_EDGE=$((PORT_BASE + 4))        # crossgate-edge: the edge role, two clusters
 PORT_CG_EDGE_ADMIN=$((PORT_BASE + 12))
+# variants (BENCH_MODE=features|workers2): NAME-VARIANT is NAME with one thing changed
+PORT_CG_LOG=$((PORT_BASE + 5));  PORT_CG_LOG_ADMIN=$((PORT_BASE + 13))    # access log to a file
+PORT_CG_RES=$((PORT_BASE + 6));  PORT_CG_RES_ADMIN=$((PORT_BASE + 14))    # retries, outlier, checks
+PORT_CG_W2=$((PORT_BASE + 7));   PORT_CG_W2_ADMIN=$((PORT_BASE + 15))     # --workers 2
+PORT_HAPROXY_W2=$((PORT_BASE + 8))                                        # nbthread 2
+PORT_NGINX_W2=$((PORT_BASE + 9))                                          # worker_processes 2
 BODY='hello world'
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -65,13 +86,19 @@ for v in ROUNDS:BENCH_ROUNDS DURATION:BENCH_DURATION CONNS:BENCH_CONNS \
 done
 ((ROUNDS >= 1 && DURATION >= 1 && CONNS >= 1 && WRK_THREADS >= 1 && BACKEND_WORKERS >= 1)) ||
     die "BENCH_ROUNDS, BENCH_DURATION, BENCH_CONNS, BENCH_THREADS, BENCH_BACKEND_WORKERS must be >= 1"
+[[ $PIN == 1 && $MODE == workers2 ]] &&
+    die "BENCH_MODE=workers2 runs unpinned (BENCH_PIN=0): a 2-worker proxy pinned to one CPU cannot scale"
 [[ $TLS_TICKETS == [01] ]] || die "BENCH_TLS_TICKETS must be 0 or 1, got '$TLS_TICKETS'"
 ((CONNS >= WRK_THREADS)) || die "BENCH_CONNS ($CONNS) must be >= BENCH_THREADS ($WRK_THREADS)"
 for p in $PROXIES; do
-    case $p in crossgate|crossgate-edge|haproxy|nginx) ;; *) die "unknown proxy '$p' in BENCH_PROXIES" ;; esac
+    case $p in
+        crossgate|crossgate-edge|crossgate-log|crossgate-resilient|crossgate-w2) ;;
+        haproxy|haproxy-w2|nginx|nginx-w2) ;;
+        *) die "unknown proxy '$p' in BENCH_PROXIES" ;;
+    esac
 done
 NEED=("$WRK_BIN" "$PY" curl)
-[[ $MODE == plain ]] || NEED+=(openssl timeout)
+((TLS)) && NEED+=(openssl timeout)
 [[ $MODE == handshake ]] && NEED+=("${CC:-cc}")
 [[ -n $CONFIGS_ONLY ]] && NEED=()
 for b in "${NEED[@]}"; do
@@ -108,8 +135,13 @@ for p in $PROXIES; do
     case $p in
         crossgate) ALL_PORTS+=("$PORT_CROSSGATE" "$PORT_CG_ADMIN") ;;
         crossgate-edge) ALL_PORTS+=("$PORT_CG_EDGE" "$PORT_CG_EDGE_ADMIN") ;;
+        crossgate-log) ALL_PORTS+=("$PORT_CG_LOG" "$PORT_CG_LOG_ADMIN") ;;
+        crossgate-resilient) ALL_PORTS+=("$PORT_CG_RES" "$PORT_CG_RES_ADMIN") ;;
+        crossgate-w2) ALL_PORTS+=("$PORT_CG_W2" "$PORT_CG_W2_ADMIN") ;;
         haproxy)   ALL_PORTS+=("$PORT_HAPROXY") ;;
+        haproxy-w2) ALL_PORTS+=("$PORT_HAPROXY_W2") ;;
         nginx)     ALL_PORTS+=("$PORT_NGINX") ;;
+        nginx-w2)  ALL_PORTS+=("$PORT_NGINX_W2") ;;
     esac
 done
 if [[ -z $CONFIGS_ONLY ]]; then
@@ -221,7 +253,17 @@ declare -A PID PORT SKIP LOG TLSINFO
 PORT[crossgate]=$PORT_CROSSGATE; PORT[haproxy]=$PORT_HAPROXY; PORT[nginx]=$PORT_NGINX
 LOG[crossgate]=$TMP/crossgate.log; LOG[haproxy]=$TMP/haproxy.log; LOG[nginx]=$TMP/nginx/error.log
 PORT[crossgate-edge]=$PORT_CG_EDGE; LOG[crossgate-edge]=$TMP/crossgate-edge.log
-declare -A ADMIN=([crossgate]=$PORT_CG_ADMIN [crossgate-edge]=$PORT_CG_EDGE_ADMIN)
+PORT[crossgate-log]=$PORT_CG_LOG; PORT[crossgate-resilient]=$PORT_CG_RES
+PORT[crossgate-w2]=$PORT_CG_W2; PORT[haproxy-w2]=$PORT_HAPROXY_W2; PORT[nginx-w2]=$PORT_NGINX_W2
+for p in crossgate-log crossgate-resilient crossgate-w2 haproxy-w2; do LOG[$p]=$TMP/$p.log; done
+LOG[nginx-w2]=$TMP/nginx-w2/error.log
+declare -A ADMIN=([crossgate]=$PORT_CG_ADMIN [crossgate-edge]=$PORT_CG_EDGE_ADMIN
+                  [crossgate-log]=$PORT_CG_LOG_ADMIN [crossgate-resilient]=$PORT_CG_RES_ADMIN
+                  [crossgate-w2]=$PORT_CG_W2_ADMIN)
+# Workers (crossgate --workers, HAProxy nbthread, nginx worker_processes) of each proxy: 1 but
+# for the -w2 variants.
+declare -A WORKERS=([crossgate-w2]=2 [haproxy-w2]=2 [nginx-w2]=2)
+workers() { echo "${WORKERS[$1]:-1}"; }
 
 skip() {            # skip PROXY REASON
     SKIP[$1]=$2
@@ -249,20 +291,20 @@ setup_tls() {
 
 # Config fragments: empty in plain mode.
 cg_tls() {          # crossgate: the server's tls field
-    [[ $MODE == plain ]] ||
+    ((TLS)) &&
         echo "    tls: {mode: SIMPLE, files: {serverCertificate: $TLS_DIR/cert.pem, privateKey: $TLS_DIR/key.pem}}"
 }
 haproxy_tls_bind() {
-    [[ $MODE == plain ]] && return
+    ((TLS)) || return 0
     printf ' ssl crt %s' "$TLS_DIR/bundle.pem"
     ((TLS_TICKETS)) || printf ' no-tls-tickets'
 }
 haproxy_tls_global() {
-    [[ $MODE != plain ]] && ((!TLS_TICKETS)) && echo "    tune.ssl.cachesize 0"
+    ((TLS && !TLS_TICKETS)) && echo "    tune.ssl.cachesize 0"
 }
-nginx_tls_listen() { [[ $MODE == plain ]] || printf ' ssl'; }
+nginx_tls_listen() { ((!TLS)) || printf ' ssl'; }
 nginx_tls_server() {
-    [[ $MODE == plain ]] && return
+    ((TLS)) || return 0
     echo "        ssl_certificate     $TLS_DIR/cert.pem;"
     echo "        ssl_certificate_key $TLS_DIR/key.pem;"
     # nginx 1.22's default leaves TLS 1.3 out; crossgate's and HAProxy's are TLS 1.2-1.3
@@ -336,10 +378,10 @@ EOF
     } >"$d/nginx.conf"
 }
 
-write_nginx_conf() {
-    local d=$TMP/nginx; mkdir -p "$d"
+write_nginx_conf() {      # write_nginx_conf NAME: $TMP/NAME/nginx.conf
+    local name=$1 d=$TMP/$1; mkdir -p "$d"
     {
-        echo "worker_processes 1;"
+        echo "worker_processes $(workers "$name");"
         nginx_common "$d"
         echo "http {"
         nginx_http_common "$d"
@@ -351,7 +393,7 @@ write_nginx_conf() {
         keepalive_timeout 300s;
     }
     server {
-        listen 127.0.0.1:$PORT_NGINX backlog=4096$(nginx_tls_listen);
+        listen 127.0.0.1:${PORT[$name]} backlog=4096$(nginx_tls_listen);
 $(nginx_tls_server)
         location / {
             proxy_pass http://backend;
@@ -364,10 +406,11 @@ EOF
     } >"$d/nginx.conf"
 }
 
-write_haproxy_conf() {
-    cat >"$TMP/haproxy.cfg" <<EOF
+write_haproxy_conf() {    # write_haproxy_conf NAME: $TMP/NAME.cfg
+    local name=$1
+    cat >"$TMP/$name.cfg" <<EOF
 global
-    nbthread 1
+    nbthread $(workers "$name")
     maxconn $HAPROXY_MAXCONN
 $(haproxy_tls_global)
 defaults
@@ -379,15 +422,24 @@ defaults
     timeout server 60s
     timeout http-keep-alive ${KA_TIMEOUT:-60}s
 frontend fe
-    bind 127.0.0.1:$PORT_HAPROXY$(haproxy_tls_bind)
+    bind 127.0.0.1:${PORT[$name]}$(haproxy_tls_bind)
     default_backend be
 backend be
     server s1 127.0.0.1:$PORT_BACKEND
 EOF
 }
 
-write_crossgate_conf() {
-    cat >"$TMP/crossgate.yaml" <<EOF
+# The resilience features of BENCH_MODE=features, as a service route takes them (retries are on
+# by default; outlier detection and active health checks only when given): docs/resources.md.
+cg_resilience() {
+    echo "    retries: {attempts: 2, retryOn: [connect-failure, reset, gateway-error]}"
+    echo "    outlierDetection: {consecutiveGatewayErrors: 3, interval: 1s, baseEjectionTime: 5s}"
+    echo "    healthCheck: {enabled: true, interval: 1s, timeout: 1s}"
+}
+
+write_crossgate_conf() {  # write_crossgate_conf NAME: $TMP/NAME.yaml, one service route
+    local name=$1
+    cat >"$TMP/$name.yaml" <<EOF
 apiVersion: crossgate/v1
 kind: Service
 metadata: {name: backend, namespace: bench, cluster: bench}
@@ -402,9 +454,10 @@ spec:
   workloadSelector: {namespace: bench, labels: {app: bench}}
   http:
   - name: bench
-    port: $PORT_CROSSGATE
+    port: ${PORT[$name]}
     hostname: "*"
 $(cg_tls)
+$([[ $name == crossgate-resilient ]] && cg_resilience)
     routing:
       rules:
       - route:
@@ -486,19 +539,21 @@ backend_cmd() {
 }
 
 proxy_cmd() {
-    local name=$1 cg_args=(--workers 1 --access-log off)
+    local name=$1 cg_args=(--workers "$(workers "$1")" --access-log off)
+    # crossgate-log: its access log to a file of the temp dir (the file's cost is the feature's)
+    [[ $name == crossgate-log ]] && cg_args=(--workers 1 --access-log "$TMP/crossgate-log.access.log")
     [[ -n $MAX_CONNS ]] && cg_args+=(--max-connections "$MAX_CONNS")
     [[ -n $KA_TIMEOUT ]] && cg_args+=(--idle-timeout "${KA_TIMEOUT}s")
     OUTLOG=${LOG[$name]}
     case $name in
-        crossgate)
+        crossgate|crossgate-log|crossgate-resilient|crossgate-w2)
             if [[ ! -x $CROSSGATE_BIN ]]; then
-                skip crossgate "binary not found at $CROSSGATE_BIN (run 'make build')"; return 1
+                skip "$name" "binary not found at $CROSSGATE_BIN (run 'make build')"; return 1
             fi
-            write_crossgate_conf
-            CMD=("${PIN_PROXY[@]}" "$CROSSGATE_BIN" gateway -f "$TMP/crossgate.yaml"
+            write_crossgate_conf "$name"
+            CMD=("${PIN_PROXY[@]}" "$CROSSGATE_BIN" gateway -f "$TMP/$name.yaml"
                  --cluster bench --namespace bench --label app=bench --address 127.0.0.1
-                 "${cg_args[@]}" --admin "127.0.0.1:$PORT_CG_ADMIN")
+                 "${cg_args[@]}" --admin "127.0.0.1:${ADMIN[$name]}")
             ;;
         crossgate-edge)
             if [[ ! -x $CROSSGATE_BIN ]]; then
@@ -509,17 +564,17 @@ proxy_cmd() {
                  --cluster edge --namespace edge --label app=edgegw --address 127.0.0.1
                  "${cg_args[@]}" --admin "127.0.0.1:$PORT_CG_EDGE_ADMIN")
             ;;
-        haproxy)
-            [[ -x $HAPROXY_BIN ]] || { skip haproxy "binary not found at $HAPROXY_BIN"; return 1; }
-            write_haproxy_conf
-            CMD=("${PIN_PROXY[@]}" "$HAPROXY_BIN" -db -f "$TMP/haproxy.cfg")
+        haproxy|haproxy-w2)
+            [[ -x $HAPROXY_BIN ]] || { skip "$name" "binary not found at $HAPROXY_BIN"; return 1; }
+            write_haproxy_conf "$name"
+            CMD=("${PIN_PROXY[@]}" "$HAPROXY_BIN" -db -f "$TMP/$name.cfg")
             ;;
-        nginx)
-            [[ -x $NGINX_BIN ]] || { skip nginx "binary not found at $NGINX_BIN"; return 1; }
-            write_nginx_conf
-            CMD=("${PIN_PROXY[@]}" "$NGINX_BIN" -p "$TMP/nginx" -e "$TMP/nginx/error.log"
-                 -c "$TMP/nginx/nginx.conf" -g 'daemon off;')
-            OUTLOG=$TMP/nginx/stdout.log
+        nginx|nginx-w2)
+            [[ -x $NGINX_BIN ]] || { skip "$name" "binary not found at $NGINX_BIN"; return 1; }
+            write_nginx_conf "$name"
+            CMD=("${PIN_PROXY[@]}" "$NGINX_BIN" -p "$TMP/$name" -e "$TMP/$name/error.log"
+                 -c "$TMP/$name/nginx.conf" -g 'daemon off;')
+            OUTLOG=$TMP/$name/stdout.log
             ;;
     esac
 }
@@ -554,7 +609,7 @@ start_proxy() {     # start_proxy NAME -> sets PID[NAME] or SKIP[NAME]
 
 # ---- configs only (bench/run.sh configs DIR) -----------------------------------------
 if [[ -n $CONFIGS_ONLY ]]; then
-    [[ $MODE == plain ]] || setup_tls
+    ((!TLS)) || setup_tls
     emit() { local IFS=$'\t'; echo "$1"$'\t'"$2"$'\t'"$OUTLOG"$'\t'"${CMD[*]}"; }
     backend_cmd; emit backend "$PORT_BACKEND"
     for p in $PROXIES; do
@@ -574,11 +629,13 @@ WRK_ARGS=(); WRK_ENV=()
 case $MODE in
     plain) MODE_DESC="plain HTTP/1.1, keep-alive" ;;
     tls) MODE_DESC="HTTPS, keep-alive (handshakes only at connect)" ;;
+    features) MODE_DESC="plain HTTP/1.1, keep-alive; crossgate alone: plain route, access log to a file (crossgate-log), retries + outlier detection + health checks (crossgate-resilient)" ;;
+    workers2) MODE_DESC="plain HTTP/1.1, keep-alive; each proxy with 1 and with 2 workers (crossgate --workers, HAProxy nbthread, nginx worker_processes)" ;;
     handshake)
         WRK_ARGS=(-H "Connection: close"); WRK_ENV=(env "LD_PRELOAD=$TMP/noresume.so")
         MODE_DESC="HTTPS, a new connection and a full handshake per request (Connection: close, no resumption)" ;;
 esac
-if [[ $MODE != plain ]]; then
+if ((TLS)); then
     MODE_DESC+="; ECDSA P-256 certificate"
     ((TLS_TICKETS)) || MODE_DESC+="; HAProxy and nginx: no tickets, no session cache"
 fi
@@ -589,7 +646,7 @@ echo "pinning: $PIN_DESC"
 echo "backend: nginx, $BACKEND_WORKERS worker(s), 127.0.0.1:$PORT_BACKEND, body '$BODY\\n'; keep-alive on both sides, access logs off"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-[[ $MODE == plain ]] || setup_tls
+((!TLS)) || setup_tls
 start_backend
 ACTIVE=()
 for p in $PROXIES; do
@@ -599,7 +656,7 @@ done
 ((${#ACTIVE[@]})) || die "no proxy started; nothing to measure"
 for p in "${ACTIVE[@]}"; do
     printf '  %-9s 127.0.0.1:%s  pid %s\n' "$p" "${PORT[$p]}" "${PID[$p]}"
-    if [[ $MODE != plain ]]; then
+    if ((TLS)); then
         TLSINFO[$p]=$(tls_info "${PORT[$p]}")
         printf '  %-9s %s\n' "" "${TLSINFO[$p]}"
     fi
@@ -645,7 +702,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
         pids=($(descendants "${PID[$p]}"))
         out=$TMP/wrk-$p-$r.txt
         # crossgate counts its handshakes and resumptions: read outside the CPU window
-        tls=; [[ $MODE != plain && -n ${ADMIN[$p]:-} ]] && tls=1
+        tls=; ((TLS)) && [[ -n ${ADMIN[$p]:-} ]] && tls=1
         [[ -n $tls ]] && read -r h0 res0 < <(cg_tls_counts "${ADMIN[$p]}")
         sp0=$(cpu_snap "$STAT_PROXY"); sl0=$(cpu_snap "$STAT_LOAD")
         t0=$(cpu_ticks "${pids[@]}"); w0=$(now_ns)
@@ -659,10 +716,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
         fi
         backend_alive
         alive "$p" || continue          # died during the round: its CPU figure is void
+        # unpinned, /proc/stat's figure is the machine's (wrk and the backend included), not
+        # the proxy's CPU: no "others on it" then
+        busy_arg=(); [[ -n ${PIN_PROXY[*]} ]] && busy_arg=("proxy_cpu_busy_percent=$(pct "$sp0" "$sp1" busy)")
         wall=$(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
         if ! "$PY" "$REPORT" round "$RAW" "$p" "$r" "$out" "$((t1 - t0))" "$CLK_TCK" "$wall" \
                 "load_cpu_busy_percent=$(pct "$sl0" "$sl1" busy)" \
-                "proxy_cpu_busy_percent=$(pct "$sp0" "$sp1" busy)" \
+                "${busy_arg[@]}" \
                 "proxy_cpu_steal_percent=$(pct "$sp0" "$sp1" steal)" "${extra[@]}"; then
             echo "   $p: wrk completed no requests; wrk said:"; sed 's/^/    | /' "$out" | tail -n 5
         fi
