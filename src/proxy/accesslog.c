@@ -35,17 +35,32 @@ static void append_field(cg_buf_t *out, cg_iov_t v)
         cg_buf_append(out, "-", 1);
         return;
     }
+    /* runs of printable bytes in one append each; a control byte becomes a space */
+    size_t from = 0;
     for (size_t i = 0; i < v.len; i++) {
-        char c = v.base[i];
-        if ((unsigned char)c < 0x20 || c == 0x7f) c = ' ';
-        cg_buf_append(out, &c, 1);
+        unsigned char c = (unsigned char)v.base[i];
+        if (c >= 0x20 && c != 0x7f) continue;
+        cg_buf_append(out, v.base + from, i - from);
+        cg_buf_append(out, " ", 1);
+        from = i + 1;
     }
+    cg_buf_append(out, v.base + from, v.len - from);
 }
 
 void cg_proxy_access_format(cg_buf_t *out, const cg_access_entry_t *e)
 {
-    char ts[32];
-    size_t n = cg_clock_format_iso8601(e->start_wall_us, ts);
+    /* the time, its seconds formatted once a second per thread */
+    static __thread uint64_t cached_s = UINT64_MAX;
+    static __thread char ts[32];
+    uint64_t secs = e->start_wall_us / 1000000u;
+    if (secs != cached_s) {
+        cg_clock_format_iso8601(e->start_wall_us, ts); /* "YYYY-MM-DDTHH:MM:SS.mmmZ" */
+        cached_s = secs;
+    }
+    unsigned ms = (unsigned)((e->start_wall_us / 1000u) % 1000u);
+    ts[20] = (char)('0' + ms / 100), ts[21] = (char)('0' + ms / 10 % 10);
+    ts[22] = (char)('0' + ms % 10);
+    size_t n = 24;
     cg_buf_append(out, "[", 1);
     cg_buf_append(out, ts, n);
     cg_buf_append(out, "] \"", 3);

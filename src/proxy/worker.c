@@ -145,9 +145,17 @@ void cg_proxy__log_flush(cg_worker_t *w)
         cg_buf_compact(&w->log);
 }
 
+static void on_log_timer(cg_loop_t *loop, cg_timer_t *t)
+{
+    cg_proxy__log_flush(cg_container_of(t, cg_worker_t, log_timer));
+}
+
+/* After each loop turn: lines wait for the buffer to fill (finish_request writes it at
+ * CG_ACCESS_LOG_FLUSH_AT) or for the timer, so a busy worker writes its log in large writes. */
 static void flush_log(cg_worker_t *w)
 {
-    cg_proxy__log_flush(w);
+    if (cg_buf_size(&w->log) && !w->log_timer.heap_idx)
+        cg_timer_start(&w->loop, &w->log_timer, CG_ACCESS_LOG_FLUSH_MS, on_log_timer);
 }
 
 static void on_iteration(cg_loop_t *loop)
@@ -172,7 +180,8 @@ static void *worker_main(void *arg)
     cg_loop_run(&w->loop);
     cg_proxy__close_all(w);
     cg_loop_run_once(&w->loop, 0); /* run deferred frees */
-    flush_log(w);
+    cg_timer_stop(&w->loop, &w->log_timer);
+    cg_proxy__log_flush(w); /* what is left, before the worker goes */
     return NULL;
 }
 

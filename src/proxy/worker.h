@@ -84,6 +84,7 @@ struct cg_worker {
     cg_pool_bucket_t **bucket_slots; /* the same buckets by (address, transport): open addressing */
     size_t bucket_cap;               /* slots; at most half used */
     cg_buf_t log;                    /* access-log lines awaiting write */
+    cg_timer_t log_timer; /* writes them at most CG_ACCESS_LOG_FLUSH_MS after the first */
     /* accepting pauses when fds or max_conns run out, and resumes on its own */
     cg_timer_t accept_timer;
     uint8_t accept_paused;
@@ -115,6 +116,9 @@ void cg_proxy__pools_sweep(cg_worker_t *w);
  * dropped (counted in crossgate_access_log_dropped_bytes_total). */
 #define CG_ACCESS_LOG_MAX_PENDING (1024 * 1024)
 #define CG_ACCESS_LOG_FLUSH_AT    (64 * 1024)
+/* ... or this long after the first line queued (Envoy flushes its file logs every second):
+ * one write for many lines, not one per loop turn. */
+#define CG_ACCESS_LOG_FLUSH_MS 100
 /* Writes queued access-log lines without blocking (worker.c). */
 void cg_proxy__log_flush(cg_worker_t *w);
 
