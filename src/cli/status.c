@@ -128,11 +128,6 @@ static const char *why_mode(const char *mode)
     return "service: endpoints of a Service";
 }
 
-static int same(const char *a, const char *b)
-{
-    return a == b || (a && b && !strcmp(a, b));
-}
-
 static void destination(const cg_json_t *o)
 {
     cg_control_status_dest_t d;
@@ -166,7 +161,7 @@ static void destination(const cg_json_t *o)
         uint64_t prio = 0;
         for (size_t e = 0; e < cg_json_len(eps); e++) {
             cg_control_status_read(cg_json_at(eps, e), cg_control_status_endpoint_fields, &ep);
-            if (!same(cl, ep.cluster)) continue;
+            if (!cg_str_same(cl, ep.cluster)) continue;
             region = ep.region;
             prio = ep.priority;
             have_prio = 1;

@@ -13,7 +13,7 @@ typedef struct cg_iov {
 } cg_iov_t;
 
 #define CG_IOV_LIT(s) ((cg_iov_t){(char *)(s), sizeof(s) - 1})
-#define CG_IOV_NULL ((cg_iov_t){NULL, 0})
+#define CG_IOV_NULL   ((cg_iov_t){NULL, 0})
 
 static inline cg_iov_t cg_iov(const char *base, size_t len)
 {
@@ -30,6 +30,11 @@ static inline int cg_iov_eq(cg_iov_t a, cg_iov_t b)
 static inline int cg_iov_caseeq(cg_iov_t a, cg_iov_t b)
 {
     return a.len == b.len && (a.len == 0 || strncasecmp(a.base, b.base, a.len) == 0);
+}
+/* Two optional strings: both NULL, or equal. */
+static inline int cg_str_same(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
 }
 static inline int cg_iov_caseeq_lit(cg_iov_t a, const char *lit)
 {

@@ -266,17 +266,12 @@ int cg_snap_policy_eq(const cg_snap_policy_t *a, const cg_snap_policy_t *b)
     return 1;
 }
 
-static int same_section(const char *a, const char *b)
-{
-    return a == b || (a && b && !strcmp(a, b));
-}
-
 static void encode_policy(cg_jw_t *w, const cg_snap_policy_t *p)
 {
     cg_jw_kobj(w, "policy");
     const char *section = NULL;
     for (const cg_snap_policy_field_t *f = cg_snap_policy_fields; f->key; f++) {
-        if (!same_section(f->section, section)) {
+        if (!cg_str_same(f->section, section)) {
             if (section) cg_jw_end(w);
             if (f->section) cg_jw_kobj(w, f->section);
             section = f->section;

@@ -291,11 +291,6 @@ static cg_snap_destination_t *new_dest(tx_t *t, char *name, cg_dest_mode_t mode,
     return &t->dests.items[*index];
 }
 
-static int same_str(const char *a, const char *b)
-{
-    return a == b || (a && b && !strcmp(a, b));
-}
-
 static cg_snap_endpoint_t *add_endpoint(tx_t *t, cg_snap_destination_t *d, const char *address,
                                         uint16_t port, const char *cluster, const char *region,
                                         const char *zone, uint32_t weight, uint32_t priority)
@@ -307,7 +302,7 @@ static cg_snap_endpoint_t *add_endpoint(tx_t *t, cg_snap_destination_t *d, const
          * cluster's join token can make at any address it may use) never hides another
          * cluster's endpoint, nor takes its place */
         if (d->endpoints[e].port == port && strcmp(d->endpoints[e].address, address) == 0 &&
-            same_str(d->endpoints[e].cluster, cluster))
+            cg_str_same(d->endpoints[e].cluster, cluster))
             return NULL;
     if (d->nendpoints == aux->cap) {
         aux->cap = aux->cap ? 2 * aux->cap : 4;
@@ -549,7 +544,8 @@ static const cluster_serving_t *cluster_serving(tx_t *t, const cg_model_cluster_
                 const serving_t *lv = &v.items[l];
                 serving_t *sv = &v.items[s];
                 if (lv->seq >= nstatic && lv->mtls_port && lv->port == sv->port &&
-                    !strcmp(lv->address, sv->address) && same_str(lv->namespace_, sv->namespace_)) {
+                    !strcmp(lv->address, sv->address) &&
+                    cg_str_same(lv->namespace_, sv->namespace_)) {
                     sv->mtls_port = lv->mtls_port;
                     break;
                 }
