@@ -6,7 +6,6 @@
 #include "core/log.h"
 #include "proxy/tlsconf.h"
 
-#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,12 +60,6 @@ static int mesh_accept(void *ctx, cg_xport_t *x, int fd)
     return r;
 }
 
-static void wipe_free(cg_buf_t *b)
-{
-    if (b->base) OPENSSL_cleanse(b->base, b->cap); /* a private key; not elided like memset */
-    cg_buf_free(b);
-}
-
 /* Reads the three files and, when their bytes differ from sig (or always when force), builds
  * the client and server from them. 1 built (in *client, *servers, *new_sig), 0 unchanged,
  * CG_EINVAL with one line in err. */
@@ -119,7 +112,7 @@ static int build(int force, cg_tls_client_t **client, cg_tls_servers_t **servers
     *new_sig = sig;
     rc = 1;
 Exit:
-    for (int i = 0; i < 3; i++) wipe_free(&b[i]);
+    for (int i = 0; i < 3; i++) cg_proxy_pem_free(&b[i]);
     return rc;
 }
 

@@ -77,6 +77,12 @@ int cg_proxy_read_pem(const char *path, cg_buf_t *b)
     return e;
 }
 
+void cg_proxy_pem_free(cg_buf_t *b)
+{
+    if (b->base) OPENSSL_cleanse(b->base, b->cap); /* not elided as a memset may be */
+    cg_buf_free(b);
+}
+
 /* Reads a files-mode part whole into b (NUL-terminated); 0, or an error line in errors. */
 static int read_part(const char *path, cg_buf_t *b, const cg_snap_server_t *sv, cg_buf_t *errors)
 {
@@ -175,9 +181,8 @@ static int listener_tls(cg_listener_cfg_t *l, const cg_snapshot_t *snap, const s
         cg_buf_free(&e);
     }
     for (size_t i = 0; i < n; i++) {
-        if (bufs[i].key.base) OPENSSL_cleanse(bufs[i].key.base, bufs[i].key.cap); /* a key */
         cg_buf_free(&bufs[i].cert);
-        cg_buf_free(&bufs[i].key);
+        cg_proxy_pem_free(&bufs[i].key);
         cg_buf_free(&bufs[i].ca);
         cg_buf_free(&bufs[i].ciphers);
     }

@@ -27,6 +27,8 @@ cg_tls_servers_t *cg_proxy_tls_servers(const cg_listener_cfg_t *l);
 /* Reads a PEM file whole into b, NUL-terminated (b->len counts the NUL); at most 1 MiB. 0 or an
  * errno value. */
 int cg_proxy_read_pem(const char *path, cg_buf_t *b);
+/* Frees what cg_proxy_read_pem read, wiped first: it may hold a private key. */
+void cg_proxy_pem_free(cg_buf_t *b);
 
 /* Handshake failure reasons (cg_tls_failure_reason), indexed for the per-worker counters. */
 #define CG_PROXY_TLS_REASONS(X)                                                                    \

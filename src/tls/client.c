@@ -1,6 +1,7 @@
 /* Client contexts for the mTLS hop between gateways: our identity, the mesh CA as the only
  * trust, and a peer whose URI SAN names the cluster we meant to reach. */
 #include "core/err.h"
+#include "core/hash.h"
 #include "tls/tls_int.h"
 
 #include <openssl/err.h>
@@ -29,8 +30,7 @@ static int verify_cb(int ok, X509_STORE_CTX *sctx)
 /* The slot of san in the cache: its own, or the empty one where it would go (NULL: full). */
 static cg_tls__cached_t *cache_slot(cg_tls_client_t *c, const char *san)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (const char *p = san; *p; p++) h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+    uint64_t h = cg_hash_str(CG_HASH_SEED, san);
     for (size_t k = 0; k < CG_TLS__SESS_SLOTS; k++) {
         cg_tls__cached_t *e = &c->cache[(h + k) & (CG_TLS__SESS_SLOTS - 1)];
         if (!e->san || !strcmp(e->san, san)) return e;
