@@ -315,19 +315,23 @@ static int can_retry(conn_t *c, uint32_t what, int status)
     return 1;
 }
 
-/* Do the policy and the retry budget allow another attempt? Flags why not. */
+/* Has this worker's retry budget for the request's destination a slot for one more retry? */
+static int budget_has_slot(const conn_t *c)
+{
+    const cg_dest_t *d = c->ex->route->dest;
+    const cg_dest_wstate_t *ws = &d->ws[c->w->id];
+    const cg_lb_retry_cfg_t *rc = &d->policy->retry;
+    return cg_lb_retry_budget_allows(ws->active, ws->retries, rc->budget_percent, rc->budget_min);
+}
+
+/* Does the policy allow another attempt (flags URX when not), and has the budget a slot now? */
 int cg_proxy__retry_allowed(conn_t *c, uint32_t what, int status)
 {
     if (!can_retry(c, what, status)) {
         if (c->ex->ntried > 1) c->ex->flags |= CG_RF_URX;
-        return 0;
+        return CG_RETRY_NO;
     }
-    cg_dest_t *d = c->ex->route->dest;
-    cg_dest_wstate_t *ws = &d->ws[c->w->id];
-    const cg_lb_retry_cfg_t *rc = &d->policy->retry;
-    if (!cg_lb_retry_budget_allows(ws->active, ws->retries, rc->budget_percent, rc->budget_min))
-        return CG_RETRY_WAIT;
-    return CG_RETRY_GO;
+    return budget_has_slot(c) ? CG_RETRY_GO : CG_RETRY_WAIT;
 }
 
 /* How often a retry waiting on the budget looks again. */
@@ -352,10 +356,7 @@ void cg_proxy__retry_wait(conn_t *c, int status, uint32_t flag, const char *body
 static void retry_wait_tick(conn_t *c)
 {
     exchange_t *x = c->ex;
-    cg_dest_t *d = x->route->dest;
-    cg_dest_wstate_t *ws = &d->ws[c->w->id];
-    const cg_lb_retry_cfg_t *rc = &d->policy->retry;
-    if (cg_lb_retry_budget_allows(ws->active, ws->retries, rc->budget_percent, rc->budget_min)) {
+    if (budget_has_slot(c)) {
         x->retry_wait = 0;
         cg_proxy__retry_start(c);
     } else if (c->w->loop.now_ms >= x->retry_deadline_ms) {
