@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from support import (BIN, DEADLINE, HOSTNAME, Procs, free_port, free_port_on, http_request,
-                     tcp_connectable, wait_until)
+from support import (BIN, DEADLINE, HOSTNAME, Procs, ca_init, ca_issue, free_port, free_port_on,
+                     http_request, tcp_connectable, wait_until)
 
 SERVICE_FQDN = "productpage.bookinfo.svc.cluster.local"
 
@@ -400,16 +400,12 @@ def describe_failures(records, limit=10):
 
 def mesh_ca(d):
     """A mesh CA in directory d (`crossgate ca init`): returns its certificate's path."""
-    subprocess.run([BIN, "ca", "init", "--dir", d], check=True, capture_output=True, timeout=30)
-    return Path(d) / "ca.crt"
+    return ca_init(d)
 
 
 def mesh_identity(d, cluster, namespace, out=None):
     """An identity for a gateway of cluster in namespace, issued by the CA in d: its PREFIX."""
-    out = out or Path(d) / f"{namespace}-{cluster}"
-    subprocess.run([BIN, "ca", "issue", "--dir", d, "--cluster", cluster, "--namespace", namespace,
-                    "--out", out], check=True, capture_output=True, timeout=30)
-    return out
+    return ca_issue(d, out or Path(d) / f"{namespace}-{cluster}", cluster, namespace)
 
 
 class Env:

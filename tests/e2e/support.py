@@ -267,3 +267,53 @@ class Procs:
         yield self
         crashed = self.finalize()
         assert not crashed, "\n".join(crashed)
+
+
+# ---------------------------------------------------------------- certificates (`crossgate ca`)
+
+
+def ca_init(d, name=None):
+    """A CA in directory d (made if missing), by `crossgate ca init`: its certificate's path."""
+    Path(d).mkdir(parents=True, exist_ok=True)
+    argv = [BIN, "ca", "init", "--dir", str(d)] + (["--name", name] if name else [])
+    subprocess.run(argv, check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=30)
+    return Path(d) / "ca.crt"
+
+
+def ca_issue(d, out, cluster, namespace="bookinfo", dns=()):
+    """An identity from the CA in d (`crossgate ca issue`): out.crt and out.key; returns out."""
+    argv = [BIN, "ca", "issue", "--dir", str(d), "--cluster", cluster, "--namespace", namespace,
+            "--out", str(out)]
+    for n in dns:
+        argv += ["--dns", n]
+    subprocess.run(argv, check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=30)
+    return out
+
+
+def expired_cert(work, key, cert, cn, ca_dir=None, ext=None):
+    """A P-256 certificate valid only in January 2020 (`openssl ca` takes explicit dates), at
+    cert with its key at key (0600): signed by the CA in ca_dir (ca.crt, ca.key), else by itself;
+    ext: extension lines for it. work: a directory for openssl ca's database."""
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "index.txt").write_text("")
+    (work / "serial").write_text("01\n")
+    (work / "ca.cnf").write_text(
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n"
+        "default_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n"
+        + (f"[ext]\n{ext}" if ext else ""))
+
+    def run(*a):
+        subprocess.run(["openssl", *map(str, a)], check=True, capture_output=True, cwd=work,
+                       stdin=subprocess.DEVNULL, timeout=30)
+
+    csr = work / "req.csr"
+    run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-subj", f"/CN={cn}", "-keyout", key, "-out", csr)
+    signer = (["-cert", Path(ca_dir) / "ca.crt", "-keyfile", Path(ca_dir) / "ca.key"] if ca_dir
+              else ["-selfsign", "-keyfile", key])
+    run("ca", "-batch", "-config", "ca.cnf", *signer, "-in", csr, "-out", cert,
+        "-startdate", "20200101000000Z", "-enddate", "20200201000000Z",
+        *(["-extensions", "ext"] if ext else []), "-notext")
+    os.chmod(key, 0o600)
+    return cert, key

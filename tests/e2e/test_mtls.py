@@ -23,7 +23,7 @@ import pytest
 from conftest import BIN, Metrics, direct, gateway_doc, server, wait_until, yaml_docs
 from test_tls import read_all, tls_files, tls_server
 from dynamic_env import Env, Load, describe_failures, mesh_ca, mesh_identity
-from support import HOSTNAME, free_port, free_port_on, http_request
+from support import HOSTNAME, expired_cert, free_port, free_port_on, http_request
 
 NET = "127.0.73"
 
@@ -34,24 +34,10 @@ def uri_of(cluster, namespace="bookinfo"):
 
 def expired_identity(ca_dir, cluster, namespace, out):
     """An identity signed by the mesh CA in ca_dir, valid only in January 2020."""
-    d = out.parent / f"{out.name}-ca-work"
-    d.mkdir()
-    (d / "index.txt").write_text("")
-    (d / "serial").write_text("01\n")
-    (d / "ca.cnf").write_text(
-        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n"
-        "default_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n"
-        f"[ext]\nsubjectAltName = URI:{uri_of(cluster, namespace)}\nbasicConstraints = CA:FALSE\n"
-        "keyUsage = digitalSignature\nextendedKeyUsage = serverAuth, clientAuth\n")
-    run = lambda *a: subprocess.run(["openssl", *map(str, a)], check=True, capture_output=True,
-                                    cwd=d, stdin=subprocess.DEVNULL)
-    key, csr = out.with_suffix(".key"), d / "id.csr"
-    run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-subj", f"/CN={cluster}", "-keyout", key, "-out", csr)
-    run("ca", "-batch", "-config", "ca.cnf", "-cert", ca_dir / "ca.crt", "-keyfile", ca_dir / "ca.key",
-        "-in", csr, "-out", out.with_suffix(".crt"), "-startdate", "20200101000000Z",
-        "-enddate", "20200201000000Z", "-extensions", "ext", "-notext")
-    os.chmod(key, 0o600)
+    expired_cert(out.parent / f"{out.name}-ca-work", out.with_suffix(".key"), out.with_suffix(".crt"),
+                 cluster, ca_dir=ca_dir,
+                 ext=f"subjectAltName = URI:{uri_of(cluster, namespace)}\nbasicConstraints = CA:FALSE\n"
+                     "keyUsage = digitalSignature\nextendedKeyUsage = serverAuth, clientAuth\n")
     return out
 
 

@@ -17,6 +17,8 @@ import time
 
 import pytest
 
+import support
+from support import ca_init
 from conftest import (BIN, direct, free_port, gateway_doc, server, service_doc, to_service, uri,
                       wait_until, yaml_docs)
 
@@ -25,19 +27,8 @@ NET = "127.0.72"
 
 # ---------------------------------------------------------------- certificates
 
-def ca_init(d, name):
-    d.mkdir(parents=True, exist_ok=True)
-    subprocess.run([BIN, "ca", "init", "--dir", str(d), "--name", name], check=True,
-                   capture_output=True, stdin=subprocess.DEVNULL)
-    return d / "ca.crt"
-
-
 def ca_issue(d, prefix, dns=(), cluster="cluster-1"):
-    argv = [BIN, "ca", "issue", "--dir", str(d), "--cluster", cluster, "--namespace", "bookinfo",
-            "--out", str(prefix)]
-    for n in dns:
-        argv += ["--dns", n]
-    subprocess.run(argv, check=True, capture_output=True, stdin=subprocess.DEVNULL)
+    support.ca_issue(d, prefix, cluster, dns=dns)
     return prefix.with_suffix(".crt"), prefix.with_suffix(".key")
 
 

@@ -13,6 +13,7 @@ import subprocess
 import pytest
 
 from conftest import direct, free_port, gateway_doc, http_get, server, uri, wait_until, yaml_docs
+from support import expired_cert
 from test_config import run_gateway_once
 import dynamic_env
 import test_control_plane
@@ -31,19 +32,8 @@ def make_cert(d, name, days=30):
 
 
 def make_expired_cert(d, name):
-    """A self-signed certificate valid only in January 2020 (openssl ca takes explicit dates)."""
-    (d / "index.txt").write_text("")
-    (d / "serial").write_text("01\n")
-    (d / "ca.cnf").write_text("[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\n"
-                              "serial = serial\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n")
-    key, csr, cert = d / f"{name}.key", d / f"{name}.csr", d / f"{name}.crt"
-    run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True, cwd=d,
-                                    stdin=subprocess.DEVNULL)
-    run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-subj", f"/CN={name}.example", "-keyout", str(key), "-out", str(csr))
-    run("ca", "-batch", "-config", "ca.cnf", "-selfsign", "-keyfile", str(key), "-in", str(csr),
-        "-startdate", "20200101000000Z", "-enddate", "20200201000000Z", "-out", str(cert))
-    return cert, key
+    """A self-signed certificate valid only in January 2020."""
+    return expired_cert(d, d / f"{name}.key", d / f"{name}.crt", f"{name}.example")
 
 
 @pytest.fixture

@@ -640,6 +640,14 @@ static int connect_pair(cg_tls_servers_t *s, cg_tls_client_t *cl, const char *ex
     return rc;
 }
 
+static void close_pair(cg_xport_t *xs, cg_xport_t *xc, int fds[2])
+{
+    xs->ops->release(xs);
+    xc->ops->release(xc);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 static void test_client_checks_the_uri_san(void **state)
 {
     /* the ingress side: MUTUAL from the mesh CA, presenting URI_C1 */
@@ -661,25 +669,16 @@ static void test_client_checks_the_uri_san(void **state)
     assert_string_equal(cg_tls_alpn(&xc), "http/1.1");
     assert_null(cg_tls_sni(&xc));
     assert_int_equal(cg_tls_server_index(&xc), -1);
-    xs.ops->release(&xs);
-    xc.ops->release(&xc);
-    close(fds[0]);
-    close(fds[1]);
+    close_pair(&xs, &xc, fds);
 
     /* the peer is from the CA, but names another cluster */
     assert_int_equal(connect_pair(s, cl, URI_C2, &xs, &xc, fds), CG_EIO);
     assert_string_equal(cg_tls_failure_reason(&xc), "bad_certificate");
-    xs.ops->release(&xs);
-    xc.ops->release(&xc);
-    close(fds[0]);
-    close(fds[1]);
+    close_pair(&xs, &xc, fds);
 
     /* NULL: any peer from the CA */
     assert_int_equal(connect_pair(s, cl, NULL, &xs, &xc, fds), 0);
-    xs.ops->release(&xs);
-    xc.ops->release(&xc);
-    close(fds[0]);
-    close(fds[1]);
+    close_pair(&xs, &xc, fds);
 
     /* a client from another CA is refused by the server, and the server is unknown to it */
     cg_tls_client_cfg_t cfg2 = {.pem = pem_of(&cli_other_ca, &ca2)};
@@ -687,10 +686,7 @@ static void test_client_checks_the_uri_san(void **state)
     assert_non_null(stranger);
     assert_int_equal(connect_pair(s, stranger, URI_C1, &xs, &xc, fds), CG_EIO);
     assert_string_equal(cg_tls_failure_reason(&xc), "unknown_ca");
-    xs.ops->release(&xs);
-    xc.ops->release(&xc);
-    close(fds[0]);
-    close(fds[1]);
+    close_pair(&xs, &xc, fds);
 
     /* a client needs a CA */
     cg_tls_client_cfg_t nocfg = {.pem = pem_of(&cli_c1, NULL)};
@@ -700,14 +696,6 @@ static void test_client_checks_the_uri_san(void **state)
     cg_tls_client_unref(stranger);
     cg_tls_client_unref(cl);
     cg_tls_servers_unref(s);
-}
-
-static void close_pair(cg_xport_t *xs, cg_xport_t *xc, int fds[2])
-{
-    xs->ops->release(xs);
-    xc->ops->release(xc);
-    close(fds[0]);
-    close(fds[1]);
 }
 
 /* A byte from the server, read by the client: a TLS 1.3 client takes its session ticket from
@@ -837,10 +825,7 @@ static void test_client_refuses_an_expired_peer(void **state)
     int fds[2];
     assert_int_equal(connect_pair(s, cl, URI_C1, &xs, &xc, fds), CG_EIO);
     assert_string_equal(cg_tls_failure_reason(&xc), "bad_certificate");
-    xs.ops->release(&xs);
-    xc.ops->release(&xc);
-    close(fds[0]);
-    close(fds[1]);
+    close_pair(&xs, &xc, fds);
     cg_tls_client_unref(cl);
     cg_tls_servers_unref(s);
     pair_free(&old);
