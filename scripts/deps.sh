@@ -10,10 +10,12 @@ pkgs=(
   libjansson-dev     # JSON on the wire (core/json.c)
   libsqlite3-dev     # control-plane store
   libssl-dev         # OpenSSL 3: token digests, TLS
+  libnghttp2-dev     # HTTP/2 downstream codec
   openssl            # the CLI, for the TLS tests (s_client)
   libcmocka-dev      # unit tests
   python3 python3-pytest python3-websockets  # end-to-end tests (websockets: a real WebSocket client and server)
   curl
+  nghttp2-client python3-h2  # HTTP/2 peers: nghttp, h2load, a raw h2 client for the adversarial tests
   wrk haproxy nginx-light # benchmarks and peers
 )
 

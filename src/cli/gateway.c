@@ -51,7 +51,15 @@ static const char usage[] =
     "      --mesh-ca FILE     the mesh CA that signs every gateway's identity\n"
     "      --mtls-port N      the mesh mTLS port (default 15443, as TSB's)\n"
     "      --require-mtls     send to other gateways over mTLS only: an endpoint of a cluster\n"
-    "                         destination without a mesh identity is left out (with a warning)\n";
+    "                         destination without a mesh identity is left out (with a warning)\n"
+    "\n"
+    "HTTP/2 (ALPN h2 on TLS listeners, the prior-knowledge preface on every listener):\n"
+    "      --h2-max-streams N       streams at once per connection (default 100)\n"
+    "      --h2-max-header-list B   a request's header list, decoded (default 65536; else 431)\n"
+    "      --h2-max-resets N        client stream resets a second per connection (default\n"
+    "                               100; past it GOAWAY ENHANCE_YOUR_CALM: rapid reset)\n"
+    "      --h2-max-control-frames N  PING, SETTINGS, PRIORITY and empty frames a second per\n"
+    "                               connection (default 1000; past it, GOAWAY likewise)\n";
 
 int cg_cli_gateway(int argc, char **argv)
 {
@@ -78,6 +86,10 @@ int cg_cli_gateway(int argc, char **argv)
         {"mesh-ca", required_argument, 0, 'm'},
         {"mtls-port", required_argument, 0, 'P'},
         {"require-mtls", no_argument, 0, 'R'},
+        {"h2-max-streams", required_argument, 0, 1001},
+        {"h2-max-header-list", required_argument, 0, 1002},
+        {"h2-max-resets", required_argument, 0, 1003},
+        {"h2-max-control-frames", required_argument, 0, 1004},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -150,6 +162,24 @@ int cg_cli_gateway(int argc, char **argv)
         case 'P':
             if (cg_cli_flag_count("gateway", "--mtls-port", optarg, 1, 65535, &n)) goto Exit;
             o.mtls_port = (uint16_t)n;
+            break;
+        case 1001:
+            if (cg_cli_flag_count("gateway", "--h2-max-streams", optarg, 1, 100000, &n)) goto Exit;
+            o.h2_max_streams = (uint32_t)n;
+            break;
+        case 1002:
+            if (cg_cli_flag_count("gateway", "--h2-max-header-list", optarg, 1024, 1 << 24, &n))
+                goto Exit;
+            o.h2_max_header_list = (uint32_t)n;
+            break;
+        case 1003:
+            if (cg_cli_flag_count("gateway", "--h2-max-resets", optarg, 1, 1000000, &n)) goto Exit;
+            o.h2_max_resets = (uint32_t)n;
+            break;
+        case 1004:
+            if (cg_cli_flag_count("gateway", "--h2-max-control-frames", optarg, 1, 1000000, &n))
+                goto Exit;
+            o.h2_max_glitches = (uint32_t)n;
             break;
         case 'h':
             fputs(usage, stdout);

@@ -4,6 +4,7 @@
 #include "http/parser.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -222,6 +223,13 @@ int cg_http_forward_request_head(cg_http_out_t *o, const cg_http_head_t *h, cons
     return r ? CG_ELIMIT : 0;
 }
 
+/* What a response keeps of its upstream's head: framing and hop-by-hop fields are rebuilt for
+ * the client's hop (or, for HTTP/2, have no place in it). */
+static const uint8_t response_keep[H_CLASSES] = {
+    [H_OTHER] = KEEP, [H_HOST] = KEEP, [H_XFF] = KEEP,    [H_XFP] = KEEP,
+    [H_RID] = KEEP,   [H_HOPS] = KEEP, [H_EXPECT] = KEEP,
+};
+
 int cg_http_forward_response_head(cg_http_out_t *o, const cg_http_head_t *h, const char *base,
                                   int chunked_out, int close, int keepalive_10)
 {
@@ -235,11 +243,7 @@ int cg_http_forward_response_head(cg_http_out_t *o, const cg_http_head_t *h, con
         r |= cg_http_out_push(o, cg_http_status_reason(h->status),
                               strlen(cg_http_status_reason(h->status)));
     r |= PUSH_LIT(o, "\r\n");
-    static const uint8_t keep[H_CLASSES] = {
-        [H_OTHER] = KEEP, [H_HOST] = KEEP, [H_XFF] = KEEP,    [H_XFP] = KEEP,
-        [H_RID] = KEEP,   [H_HOPS] = KEEP, [H_EXPECT] = KEEP,
-    };
-    r |= push_headers(o, h, base, keep);
+    r |= push_headers(o, h, base, response_keep);
     if (chunked_out) {
         r |= PUSH_LIT(o, "transfer-encoding: chunked\r\n");
     } else if (h->content_length >= 0 && h->status != 204 && h->status >= 200) {
@@ -254,4 +258,22 @@ int cg_http_forward_response_head(cg_http_out_t *o, const cg_http_head_t *h, con
         r |= PUSH_LIT(o, "connection: keep-alive\r\n");
     r |= PUSH_LIT(o, "\r\n");
     return r ? CG_ELIMIT : 0;
+}
+
+int cg_http_response_fields(const cg_http_head_t *h, const char *base, cg_http_field_cb each,
+                            void *ctx)
+{
+    for (int i = 0; i < h->nheaders; i++) {
+        const cg_http_header_t *hd = &h->headers[i];
+        cg_iov_t name = cg_span_iov(base, hd->name);
+        int k = classify(name);
+        if (!response_keep[k] || (response_keep[k] == KEEP && nominated(h, base, name))) continue;
+        if (each(ctx, name, cg_span_iov(base, hd->value))) return CG_ENOMEM;
+    }
+    if (h->content_length >= 0 && h->status != 204 && h->status >= 200) {
+        char d[24];
+        int n = snprintf(d, sizeof(d), "%lld", (long long)h->content_length);
+        if (each(ctx, CG_IOV_LIT("content-length"), cg_iov(d, (size_t)n))) return CG_ENOMEM;
+    }
+    return 0;
 }

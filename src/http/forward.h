@@ -50,4 +50,12 @@ unsigned cg_http_head_hops(const cg_http_head_t *h, const char *base);
  * Callers handle the headers Connection may never remove before asking. */
 int cg_http_hop_by_hop(const cg_http_head_t *h, const char *base, cg_iov_t name);
 
+/* The fields of a response head as they cross to an HTTP/2 client: the ones
+ * cg_http_forward_response_head keeps, as received (names as the upstream spelled them), then
+ * content-length where the head has one. `each` returns non-zero to stop (CG_ENOMEM then);
+ * the value slices it gets live only for the call. */
+typedef int (*cg_http_field_cb)(void *ctx, cg_iov_t name, cg_iov_t value);
+int cg_http_response_fields(const cg_http_head_t *h, const char *base, cg_http_field_cb each,
+                            void *ctx);
+
 #endif

@@ -67,7 +67,10 @@ void cg_proxy_access_format(cg_buf_t *out, const cg_access_entry_t *e)
     append_field(out, e->method);
     cg_buf_append(out, " ", 1);
     append_field(out, e->path);
-    cg_buf_printf(out, " HTTP/1.%d\" %d ", e->http_minor, e->status);
+    if (e->http2)
+        cg_buf_printf(out, " HTTP/2\" %d ", e->status);
+    else
+        cg_buf_printf(out, " HTTP/1.%d\" %d ", e->http_minor, e->status);
     cg_proxy_flags_format(out, e->flags);
     cg_buf_printf(out, " %" PRIu64 " %" PRIu64 " %" PRIu64 " ", e->bytes_received, e->bytes_sent,
                   e->duration_ms);

@@ -35,6 +35,7 @@ typedef struct cg_access_entry {
     uint64_t start_wall_us;
     cg_iov_t method, path;
     int http_minor;
+    int http2; /* the request came as an HTTP/2 stream */
     int status;
     uint32_t flags;
     uint64_t bytes_received, bytes_sent;

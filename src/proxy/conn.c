@@ -148,10 +148,11 @@ static int misdirected(const conn_t *c, const cg_listener_cfg_t *l, const cg_vho
 {
     const cg_tls_servers_t *now = cg_proxy_tls_servers(l);
     if (!now) return 0; /* the port is plain text since a reload: no server to compare */
-    if (now == c->tls_set) return vh->tls_index != cg_tls_server_index(&c->xp);
+    cg_xport_t *xp = conn_tls_xport((conn_t *)c);
+    if (now == c->tls_set) return vh->tls_index != cg_tls_server_index(xp);
     /* accepted under an older config: the index names a server of its set, not of this one;
      * choose again by the name the client sent, as the handshake did (exact, wildcard, first) */
-    const char *sni = cg_tls_sni(&c->xp);
+    const char *sni = cg_tls_sni(xp);
     const cg_vhost_t *by_sni = sni ? cg_proxy_route_vhost(l, cg_iov_str(sni)) : NULL;
     return vh->tls_index != (by_sni ? by_sni->tls_index : 0);
 }
@@ -254,6 +255,7 @@ static void on_request_head(conn_t *c)
 
 static int build_response_head(conn_t *c, up_t *u)
 {
+    if (c->parent) return cg_proxy__h2_response_head(c, u);
     cg_http_head_t *h = &u->head;
     int chunked_out = 0;
     /* a body the client will get (not HEAD, 1xx, 204, 304), delimited by chunks or the close */
@@ -295,7 +297,8 @@ static inline int flush_out(cg_http_out_t *o, cg_xport_t *x, cg_xport_ready_t *r
 
 static int flush_down(conn_t *c)
 {
-    return c->ex ? flush_out(&c->ex->out, &c->xp, &c->rdy) : 0; /* idle: nothing to send */
+    /* idle: nothing to send; a stream's bytes leave through its data provider (h2.c) */
+    return c->ex && !c->parent ? flush_out(&c->ex->out, &c->xp, &c->rdy) : 0;
 }
 
 static int flush_up(up_t *u)
@@ -593,6 +596,7 @@ static void finish_request(conn_t *c)
             .method = cg_iov_str(m),
             .path = path,
             .http_minor = h->http_minor,
+            .http2 = c->parent != NULL,
             .status = c->ex->status,
             .flags = c->ex->flags,
             .bytes_received = c->ex->tunnel ? c->ex->tun_rx : c->ex->parser.body_bytes,
@@ -608,8 +612,8 @@ static void finish_request(conn_t *c)
             .upstream_host = c->ex->ep ? cg_iov_str(c->ex->ep->name) : CG_IOV_NULL,
         };
         if (w->settings->access_log_tls) {
-            const char *v = c->tls_set ? cg_tls_version(&c->xp) : NULL;
-            const char *sni = c->tls_set ? cg_tls_sni(&c->xp) : NULL;
+            const char *v = c->tls_set ? cg_tls_version(conn_tls_xport(c)) : NULL;
+            const char *sni = c->tls_set ? cg_tls_sni(conn_tls_xport(c)) : NULL;
             e.tls_fields = 1;
             e.tls_version = v ? cg_iov_str(v) : CG_IOV_NULL;
             e.sni = sni ? cg_iov_str(sni) : CG_IOV_NULL;
@@ -651,10 +655,30 @@ static int start_reading_head(conn_t *c)
     return 0;
 }
 
-/* Reads and parses a request head. Returns progress, or -1 when the connection closed. */
+void cg_proxy__refuse_head(conn_t *c, int status, const char *reason)
+{
+    if (!c->ex && start_reading_head(c)) return;
+    c->ex->hold = c->w->cur;
+    c->ex->hold->users++;
+    c->w->stats.rq_total++;
+    c->w->stats.rq_active++;
+    c->ex->req_done = 0;
+    cg_proxy__local_reply(c, status, status == 408 ? CG_RF_SI : CG_RF_DPE, reason, 1);
+}
+
+/* Reads and parses a request head. Returns progress, or -1 when the connection closed (or
+ * became HTTP/2's: the preface). */
 static int step_head(conn_t *c)
 {
     int progress = 0;
+    if (c->state == S_IDLE && c->in.len && !c->parent) {
+        int h2 = cg_proxy__h2_preface(c);
+        if (h2 == 1) {
+            if (cg_proxy__h2_start(c)) cg_proxy__conn_close(c);
+            return -1;
+        }
+        if (h2 == CG_EAGAIN) goto Read; /* the preface so far: wait for the rest */
+    }
     if (c->in.len && (c->state == S_IDLE || c->in.len > c->ex->parsed)) {
         if (c->state == S_IDLE && start_reading_head(c)) return -1;
         int r = cg_http_parse_head(&c->ex->parser, c->in.base, c->in.len, &c->ex->parsed);
@@ -664,16 +688,12 @@ static int step_head(conn_t *c)
             return 1;
         }
         if (r != CG_EAGAIN) {
-            c->ex->hold = c->w->cur;
-            c->ex->hold->users++;
-            c->w->stats.rq_total++;
-            c->w->stats.rq_active++;
-            c->ex->req_done = 0;
-            cg_proxy__local_reply(c, c->ex->parser.error_status ? c->ex->parser.error_status : 400,
-                                  CG_RF_DPE, c->ex->parser.error_reason, 1);
+            cg_proxy__refuse_head(c, c->ex->parser.error_status ? c->ex->parser.error_status : 400,
+                                  c->ex->parser.error_reason);
             return 1;
         }
     }
+Read:
     if (!c->rdy.rd) return progress;
     buf_take(c->w, &c->in);
     const cg_http_limits_t *lim = c->ex ? c->ex->parser.limits : &cg_http_default_limits;
@@ -683,11 +703,7 @@ static int step_head(conn_t *c)
         return progress;
     }
     if (n == CG_ELIMIT) {
-        c->ex->hold = c->w->cur;
-        c->ex->hold->users++;
-        c->w->stats.rq_total++;
-        c->w->stats.rq_active++;
-        cg_proxy__local_reply(c, 431, CG_RF_DPE, "header block too large", 1);
+        cg_proxy__refuse_head(c, 431, "header block too large");
         return 1;
     }
     if (n <= 0) {
@@ -698,7 +714,8 @@ static int step_head(conn_t *c)
 }
 
 /* Moves the transport's handshake on (TLS): still S_IDLE, so the timer armed at accept bounds it
- * and closes the connection unanswered. Returns progress, or -1 when the connection closed. */
+ * and closes the connection unanswered. Returns progress, or -1 when the connection closed (or
+ * became HTTP/2's: ALPN chose h2). */
 static int step_handshake(conn_t *c)
 {
     cg_worker_stats_t *st = &c->w->stats;
@@ -714,6 +731,11 @@ static int step_handshake(conn_t *c)
         c->handshaking = 0;
         st->tls_handshakes++;
         if (cg_tls_resumed(&c->xp)) st->tls_resumed++;
+        const char *alpn = cg_tls_alpn(&c->xp);
+        if (alpn && strcmp(alpn, "h2") == 0) {
+            if (cg_proxy__h2_start(c)) cg_proxy__conn_close(c);
+            return -1; /* HTTP/2's from here on */
+        }
     }
     return r;
 }
@@ -743,7 +765,7 @@ static void io_rearm(cg_loop_t *loop, cg_io_t *io)
     if (io->fd >= 0) epoll_ctl(loop->epfd, EPOLL_CTL_MOD, io->fd, &ev);
 }
 
-void cg_proxy__conn_run(conn_t *c)
+static void conn_run(conn_t *c)
 {
     int spins;
     for (spins = 0; spins < CONN_RUN_MAX_SPINS && c->state != S_CLOSED; spins++) {
@@ -863,6 +885,16 @@ void cg_proxy__conn_run(conn_t *c)
     }
 }
 
+void cg_proxy__conn_run(conn_t *c)
+{
+    if (__builtin_expect(c->h2 != NULL, 0)) {
+        cg_proxy__h2_run(c);
+        return;
+    }
+    conn_run(c);
+    if (__builtin_expect(c->parent != NULL, 0)) cg_proxy__h2_stream_ran(c);
+}
+
 /* ---------- events ---------- */
 
 static void conn_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
@@ -901,11 +933,7 @@ static void header_timeout(cg_loop_t *loop, cg_timer_t *t)
         return;
     }
     if (c->state != S_HEAD) return;
-    c->ex->hold = c->w->cur;
-    c->ex->hold->users++;
-    c->w->stats.rq_total++;
-    c->w->stats.rq_active++;
-    cg_proxy__local_reply(c, 408, CG_RF_SI, "request header timeout", 1);
+    cg_proxy__refuse_head(c, 408, "request header timeout");
     cg_proxy__conn_run(c);
 }
 
@@ -936,10 +964,17 @@ void cg_proxy__conn_close(conn_t *c)
         finish_request(c);
         return;
     }
+    int whole = c->ex && c->ex->resp_done;
     if (c->ex) cg_proxy__request_release(c, 0);
     exchange_put(c);
     c->state = S_CLOSED;
     cg_timer_stop(&w->loop, &c->timer);
+    if (c->parent) { /* a stream: its connection goes on */
+        cg_proxy__h2_stream_closed(c, whole);
+        cg_defer(&w->loop, &c->defer, conn_free);
+        return;
+    }
+    if (c->h2) cg_proxy__h2_close(c);
     cg_io_stop(&w->loop, &c->io);
     cg_xport_close(&c->xp);
     c->io.fd = -1;
@@ -1055,6 +1090,16 @@ void cg_proxy__close_all(cg_worker_t *w)
         cg_pool_bucket_t *b = w->buckets.items[i];
         cg_list_foreach_safe(pos, tmp, &b->idle)
             cg_proxy__up_free(cg_container_of(pos, up_t, link));
+    }
+}
+
+void cg_proxy__drain(cg_worker_t *w)
+{
+    cg_list_t *pos, *tmp;
+    cg_list_foreach_safe(pos, tmp, &w->conns)
+    {
+        conn_t *c = cg_container_of(pos, conn_t, link);
+        if (c->h2) cg_proxy__h2_drain(c);
     }
 }
 

@@ -34,9 +34,13 @@
     "upstream connect error or disconnect/reset before headers. reset reason: connection "         \
     "termination"
 
-enum { S_IDLE, S_HEAD, S_UPSTREAM, S_LOCAL, S_CLOSED };
+/* S_H2: the connection speaks HTTP/2 (proxy/h2.c); its requests are streams, each with a
+ * pseudo-connection of its own that goes through the other states. */
+enum { S_IDLE, S_HEAD, S_UPSTREAM, S_LOCAL, S_CLOSED, S_H2 };
 
 typedef struct conn conn_t;
+typedef struct h2conn h2conn_t;
+typedef struct h2stream h2stream_t;
 
 typedef struct up {
     cg_io_t io;    /* io.fd is xp.fd: both set by up_acquire, cleared by cg_proxy__up_free */
@@ -134,6 +138,11 @@ struct conn {
     uint8_t handshaking; /* as for upstreams; the accept-time header timer bounds it */
     uint8_t peer_eof, close_after, closing;
     uint8_t rdhup; /* as for upstreams */
+    /* HTTP/2: h2 on a connection that speaks it; on a stream's pseudo-connection, the stream
+     * and the connection it came on (its transport, for TLS facts; NULL otherwise) */
+    h2conn_t *h2;
+    h2stream_t *h2s;
+    conn_t *parent;
     uint8_t peer_ip_len;
     char peer_ip[48]; /* last: set at accept */
 };
@@ -215,9 +224,37 @@ static inline void buf_take(cg_worker_t *w, cg_buf_t *b)
     b->cap = READ_CHUNK;
 }
 
+/* The transport TLS facts come from: a stream's are its connection's. */
+static inline cg_xport_t *conn_tls_xport(conn_t *c)
+{
+    return c->parent ? &c->parent->xp : &c->xp;
+}
+
 /* conn.c: the downstream side */
 void cg_proxy__conn_run(conn_t *c);
 void cg_proxy__conn_close(conn_t *c);
+/* A request refused before its head was read whole (too large, malformed, too slow): counted
+ * as a request and answered status, flagged DPE (SI for 408), and the connection closes. */
+void cg_proxy__refuse_head(conn_t *c, int status, const char *reason);
+
+/* h2.c: HTTP/2 connections and their streams */
+/* The cleartext preface in c->in: 1 whole, CG_EAGAIN a prefix of it so far, 0 not it. */
+int cg_proxy__h2_preface(const conn_t *c);
+/* The connection speaks HTTP/2 from here on (ALPN h2, or the preface): 0, or CG_ENOMEM. */
+int cg_proxy__h2_start(conn_t *c);
+void cg_proxy__h2_run(conn_t *c);
+void cg_proxy__h2_close(conn_t *c);
+/* GOAWAY: no new streams; the connection ends once the open ones are done. */
+void cg_proxy__h2_drain(conn_t *c);
+/* A stream's pseudo-connection ran (its response may have bytes for the stream), or closed
+ * (whole: its response was complete; otherwise the stream is reset). */
+void cg_proxy__h2_stream_ran(conn_t *sc);
+void cg_proxy__h2_stream_closed(conn_t *sc, int whole);
+/* The response head of a stream, submitted as HTTP/2 fields: from the upstream's head (0, or
+ * an error), or a local reply's (location: the parts of a redirect's Location, or none). */
+int cg_proxy__h2_response_head(conn_t *sc, up_t *u);
+void cg_proxy__h2_reply_head(conn_t *sc, int status, size_t content_length,
+                             const char *content_type, const cg_iov_t *location, size_t nloc);
 
 /* conn_reply.c */
 void cg_proxy__local_reply(conn_t *c, int status, uint32_t flags, const char *body, int close);

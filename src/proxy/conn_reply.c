@@ -4,6 +4,7 @@
 #include "proxy/conn_int.h"
 #include "proxy/router.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -18,11 +19,20 @@ static void reply_begin(conn_t *c, int status, int close)
     cg_http_out_reset(&c->ex->out);
     c->ex->status = (uint16_t)status;
     if (close || !(c->ex->head.flags & CG_HTTP_F_KEEPALIVE) || draining(c->w)) c->close_after = 1;
-    cg_http_out_printf(&c->ex->out, "HTTP/1.1 %d %s\r\n", status, cg_http_status_reason(status));
+    if (!c->parent) /* a stream's head goes as HTTP/2 fields, in reply_end */
+        cg_http_out_printf(&c->ex->out, "HTTP/1.1 %d %s\r\n", status,
+                           cg_http_status_reason(status));
 }
 
-static void reply_end(conn_t *c, size_t content_length, const char *content_type)
+static void reply_end(conn_t *c, size_t content_length, const char *content_type,
+                      const cg_iov_t *location, size_t nloc)
 {
+    if (c->parent) {
+        cg_proxy__h2_reply_head(c, c->ex->status, content_length, content_type, location, nloc);
+        c->ex->resp_started = c->ex->resp_done = 1;
+        c->state = S_LOCAL;
+        return;
+    }
     cg_http_out_printf(&c->ex->out, "content-length: %zu\r\n%s%s%s%s\r\n", content_length,
                        content_type ? "content-type: " : "", content_type ? content_type : "",
                        content_type ? "\r\n" : "", c->close_after ? "connection: close\r\n" : "");
@@ -36,7 +46,7 @@ void cg_proxy__local_reply(conn_t *c, int status, uint32_t flags, const char *bo
     size_t blen = body ? strlen(body) : 0;
     c->ex->flags |= flags;
     reply_begin(c, status, close);
-    reply_end(c, blen, "text/plain");
+    reply_end(c, blen, "text/plain", NULL, 0);
     if (blen) cg_http_out_push(&c->ex->out, body, blen); /* body is static or lives in the config */
     /* a request body we did not read leaves the connection unsynchronised */
     if (!c->ex->req_done) c->close_after = 1;
@@ -46,26 +56,37 @@ void cg_proxy__redirect_reply(conn_t *c, const cg_snap_redirect_t *r)
 {
     cg_http_out_t *o = &c->ex->out;
     reply_begin(c, r->redirect_code ? (int)r->redirect_code : 301, !c->ex->req_done);
+    /* Location in parts: scheme, "://", host, ":port", path; slices of the config and the
+     * request, but for the port, printed here */
     cg_iov_t host = c->ex->authority;
     cg_iov_t hostonly = cg_proxy_host_strip_port(host);
     cg_iov_t port = CG_IOV_NULL;
     if (hostonly.len < host.len)
         port = cg_iov(host.base + hostonly.len + 1, host.len - hostonly.len - 1);
-    cg_http_out_printf(o, "location: %s://", r->scheme ? r->scheme : "http");
-    if (r->authority)
-        cg_http_out_push(o, r->authority, strlen(r->authority));
-    else
-        cg_http_out_push(o, hostonly.base, hostonly.len);
-    if (r->port)
-        cg_http_out_printf(o, ":%u", (unsigned)r->port);
-    else if (!r->authority && port.len)
-        cg_http_out_printf(o, ":%.*s", (int)port.len, port.base);
-    if (r->uri)
-        cg_http_out_push(o, r->uri, strlen(r->uri));
-    else
-        cg_http_out_push(o, c->ex->path.base, c->ex->path.len);
-    CG_HTTP_OUT_PUSH_LIT(o, "\r\n");
-    reply_end(c, 0, NULL);
+    cg_iov_t loc[5];
+    size_t n = 0;
+    loc[n++] = cg_iov_str(r->scheme ? r->scheme : "http");
+    loc[n++] = CG_IOV_LIT("://");
+    loc[n++] = r->authority ? cg_iov_str(r->authority) : hostonly;
+    char digits[24];
+    if (r->port || (!r->authority && port.len)) {
+        int len = r->port ? snprintf(digits, sizeof(digits), ":%u", (unsigned)r->port)
+                          : snprintf(digits, sizeof(digits), ":%.*s", (int)port.len, port.base);
+        if (len > 0 && (size_t)len < sizeof(digits)) loc[n++] = cg_iov(digits, (size_t)len);
+    }
+    loc[n++] = r->uri ? cg_iov_str(r->uri) : c->ex->path;
+    if (!c->parent) {
+        CG_HTTP_OUT_PUSH_LIT(o, "location: ");
+        for (size_t i = 0; i < n; i++) {
+            /* the port's digits live on this stack: copied; the rest outlive the write */
+            if (loc[i].base == digits)
+                cg_http_out_copy(o, loc[i].base, loc[i].len);
+            else
+                cg_http_out_push(o, loc[i].base, loc[i].len);
+        }
+        CG_HTTP_OUT_PUSH_LIT(o, "\r\n");
+    }
+    reply_end(c, 0, NULL, loc, n);
 }
 
 /* nginx's answer to plaintext HTTP on a TLS port, in clear text. */

@@ -351,8 +351,10 @@ static void on_signal(cg_loop_t *loop, int signo)
          * after their current response, then stop (a second signal stops at once) */
         g->draining = 1;
         cg_log_info("signal %d: draining for %u ms", signo, g->o->drain_ms);
-        for (int w = 0; w < g->nstarted; w++)
+        for (int w = 0; w < g->nstarted; w++) {
             __atomic_store_n(&g->workers[w].draining, 1, __ATOMIC_RELAXED);
+            cg_proxy_worker_notify(&g->workers[w]);
+        }
         cg_timer_start(loop, &g->drain_timer, g->o->drain_ms, on_drained);
     } else {
         cg_log_info("signal %d: shutting down", signo);
@@ -432,6 +434,10 @@ int cg_proxy_server_start(cg_proxy_server_t **out, const cg_gateway_opts_t *o)
         .max_idle_per_ep = 256,
         .access_log_fd = -1,
         .access_log_tls = o->access_log_tls != 0,
+        .h2_max_streams = o->h2_max_streams ? o->h2_max_streams : 100,
+        .h2_max_header_list = o->h2_max_header_list ? o->h2_max_header_list : 64 * 1024,
+        .h2_max_resets = o->h2_max_resets ? o->h2_max_resets : 100,
+        .h2_max_glitches = o->h2_max_glitches ? o->h2_max_glitches : 1000,
     };
     if (!o->access_log || !strcmp(o->access_log, "-")) {
         g->settings.access_log_fd = open_stdout_nonblocking();

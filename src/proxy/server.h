@@ -22,6 +22,8 @@ typedef struct cg_gateway_opts {
     int workers;
     uint32_t header_timeout_ms, body_timeout_ms, idle_timeout_ms, max_conns;
     uint32_t drain_ms; /* on SIGTERM: health checks fail and connections close for this long */
+    /* HTTP/2 limits (cg_proxy_settings_t; 0: the default) */
+    uint32_t h2_max_streams, h2_max_header_list, h2_max_resets, h2_max_glitches;
     /* The mesh identity (proxy/mesh.h): PREFIX.crt and PREFIX.key, as `crossgate ca issue
      * --out PREFIX` writes them, and the mesh CA. With it the gateway takes mTLS from other
      * gateways on mtls_port and sends to theirs over mTLS; NULL: plain text between gateways. */

@@ -46,6 +46,10 @@ typedef struct cg_worker_stats {
     uint64_t upgrades_total, upgrades_active; /* WebSocket tunnels (after the upstream's 101) */
     uint64_t tls_handshakes, tls_resumed;     /* downstream handshakes completed; of them resumed */
     uint64_t tls_fail[CG_PROXY_TLS_NREASONS]; /* failed, by cg_tls_failure_reason */
+    uint64_t h2_total, h2_active, h2_streams_total; /* HTTP/2 connections; their streams */
+    uint64_t h2_calm;      /* connections sent GOAWAY ENHANCE_YOUR_CALM (a flood, a reset storm) */
+    uint64_t h2_malformed; /* streams reset as malformed, and connection errors */
+    uint64_t h2_stalled;   /* connections and streams ended as nothing moved (a shut window) */
 } cg_worker_stats_t;
 
 typedef struct cg_pool_bucket {
@@ -65,6 +69,10 @@ typedef struct cg_proxy_settings {
     uint32_t max_idle_per_ep;   /* pooled connections per endpoint per worker */
     int access_log_fd;          /* -1: off */
     uint8_t access_log_tls;     /* lines end with the TLS version and SNI (--access-log-tls) */
+    /* HTTP/2 (proxy/h2.c): streams at once per connection (100), the header list in decoded
+     * bytes (64 KiB), client stream resets a second (100) and frames a second that carry no
+     * request, PING, SETTINGS, PRIORITY, empty DATA (1000); past either rate, GOAWAY */
+    uint32_t h2_max_streams, h2_max_header_list, h2_max_resets, h2_max_glitches;
 } cg_proxy_settings_t;
 
 struct cg_worker {
@@ -91,7 +99,8 @@ struct cg_worker {
     uint64_t accept_log_ms;     /* last "accept paused" log line: at most one a second */
     uint64_t accept_suppressed; /* pauses not logged since */
     uint64_t rng;
-    int draining; /* written by the main thread (atomic), read by the worker */
+    int draining;       /* written by the main thread (atomic), read by the worker */
+    uint8_t drain_seen; /* the worker acted on it */
     cg_worker_stats_t stats;
 };
 
@@ -110,6 +119,8 @@ void cg_proxy_worker_notify(cg_worker_t *w);
 /* Implemented in conn.c */
 void cg_proxy__accept(cg_loop_t *loop, cg_io_t *io, uint32_t events);
 void cg_proxy__close_all(cg_worker_t *w);
+/* Draining began: connections that can be told so (HTTP/2's GOAWAY) are. */
+void cg_proxy__drain(cg_worker_t *w);
 void cg_proxy__pools_sweep(cg_worker_t *w);
 
 /* Access-log lines a worker keeps queued while its log cannot keep up; past that, new lines are

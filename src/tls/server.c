@@ -10,7 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
-static const unsigned char alpn_http11[] = "\x08http/1.1";
+/* What listeners offer, in the server's order of preference: HTTP/2 first (proxy/h2.c). */
+static const unsigned char alpn_listener[] = "\x02h2\x08http/1.1";
 
 /* ---- choosing the server ---- */
 
@@ -316,7 +317,7 @@ Error:
 cg_tls_servers_t *cg_tls_servers_new(const cg_tls_server_cfg_t *cfgs, size_t n,
                                      cg_tls_ticket_keys_t *ticket_keys, cg_buf_t *err)
 {
-    return cg_tls__servers_new(cfgs, n, ticket_keys, alpn_http11, sizeof(alpn_http11) - 1, err);
+    return cg_tls__servers_new(cfgs, n, ticket_keys, alpn_listener, sizeof(alpn_listener) - 1, err);
 }
 
 void cg_tls_servers_ref(cg_tls_servers_t *s)

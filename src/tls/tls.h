@@ -95,7 +95,7 @@ int cg_tls_accept(cg_xport_t *x, cg_tls_servers_t *s, int fd);
  * as the transport. */
 const char *cg_tls_sni(const cg_xport_t *x);     /* NULL when the client sent none */
 const char *cg_tls_version(const cg_xport_t *x); /* "TLSv1.3" */
-const char *cg_tls_alpn(const cg_xport_t *x);    /* "http/1.1", or NULL */
+const char *cg_tls_alpn(const cg_xport_t *x);    /* "h2", "http/1.1", or NULL */
 int cg_tls_resumed(const cg_xport_t *x);
 /* Index in the set's cfgs of the server the handshake chose (for 421 when Host names another). */
 int cg_tls_server_index(const cg_xport_t *x);

@@ -153,7 +153,7 @@ def test_simple_https_is_served_and_proxied_to_the_backend(simple, pki):
                         f"https://a.example:{simple['port']}/x"],
                        capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("HTTP/1.1 200"), r.stdout
+    assert r.stdout.startswith("HTTP/2 200"), r.stdout  # curl asks for h2 first, and gets it
     assert "productpage from cluster-1" in r.stdout
     assert "x-app-cluster: cluster-1" in r.stdout.lower()
 
@@ -175,10 +175,15 @@ def test_a_client_without_sni_gets_the_first_server(simple, pki):
         assert peer_dns(s) == ["a.example"]
 
 
-def test_alpn_http11_is_negotiated(simple, pki):
-    with tls_connect(simple["addr"], simple["port"], client_ctx(pki, alpn=["h2", "http/1.1"]),
+def test_alpn_prefers_h2_and_gives_http11_to_clients_that_ask_only_for_it(simple, pki):
+    with tls_connect(simple["addr"], simple["port"], client_ctx(pki, alpn=["http/1.1", "h2"]),
+                     "a.example") as s:
+        assert s.selected_alpn_protocol() == "h2"  # the server's preference
+    with tls_connect(simple["addr"], simple["port"], client_ctx(pki, alpn=["http/1.1"]),
                      "a.example") as s:
         assert s.selected_alpn_protocol() == "http/1.1"
+        status, _, got = https_get(s, "a.example")
+        assert status == 200 and got.startswith(b"productpage"), (status, got)
     r = subprocess.run(["openssl", "s_client", "-connect", f"{simple['addr']}:{simple['port']}",
                         "-servername", "b.example", "-alpn", "http/1.1", "-CAfile", str(pki["ca"])],
                        input="", capture_output=True, text=True, timeout=20)

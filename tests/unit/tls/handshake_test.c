@@ -209,7 +209,7 @@ static void test_alpn_version_and_bytes_both_ways(void **state)
     cg_tls_servers_t *s = three_servers(NULL);
     conn_t c = {0};
     handshake_to(&c, s, "a.example");
-    assert_string_equal(cg_tls_alpn(&c.x), "http/1.1"); /* h2 offered first, not selected */
+    assert_string_equal(cg_tls_alpn(&c.x), "h2"); /* offered first, and listeners serve it */
     assert_string_equal(cg_tls_version(&c.x), "TLSv1.3");
     assert_int_equal(cg_tls_resumed(&c.x), 0);
     assert_string_equal(c.x.ops->name, "tls");

@@ -1,0 +1,963 @@
+/* HTTP/2 from clients (RFC 9113), through nghttp2: each stream becomes an exchange of its own,
+ * sent upstream over the pooled HTTP/1.1 connections with the retries, outlier detection,
+ * failover and access-log lines of any HTTP/1.1 request.
+ *
+ * A stream gets a pseudo-connection (a conn_t with `parent` set) that the HTTP/1 request path
+ * drives as it drives a client connection: the stream's header list is rebuilt as an HTTP/1.1
+ * request head (RFC 9113 §8 translation, checked here, then parsed again by the strict HTTP/1
+ * parser) and its DATA as the body, framed with content-length or chunks. The pseudo-connection
+ * reads them through a transport of its own (h2s_ops), so the request path takes bytes only
+ * when it can forward them: a stream's window is given back to the client as those bytes are
+ * read, which is the upload's backpressure. The response goes the other way without a head in
+ * text: build_response_head (conn.c) and the local replies submit their fields here, and the
+ * body bytes the request path queues in the exchange's output are what the stream's data
+ * provider sends, at the pace the client's flow-control window allows; the request path reads
+ * no more from the upstream while they are queued, which is the download's backpressure.
+ *
+ * Defences (each a knob in cg_proxy_settings_t): streams at once (SETTINGS_MAX_CONCURRENT_STREAMS),
+ * the header list (decoded bytes, so an HPACK bomb stops there too) and the header block on the
+ * wire across CONTINUATION frames, client stream resets per second (rapid reset), and frames
+ * that ask work of the server without carrying a request (PING, SETTINGS, PRIORITY, empty DATA)
+ * per second. Past a rate the connection gets GOAWAY ENHANCE_YOUR_CALM and closes. A client that
+ * stops reading stops its connection's output, and with it its reads; one that lets nothing
+ * move for the idle timeout (a zero window, say) loses the connection, and a stream whose
+ * response cannot move for that long is reset. */
+#include "core/log.h"
+#include "http/forward.h"
+#include "proxy/conn_int.h"
+
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* Frames serialised ahead of the socket: past this nghttp2 is asked for no more, and no more
+ * is read from the client until the socket takes them (a client that does not read its
+ * PING and SETTINGS acknowledgements stops being read). */
+#define WBUF_MAX (64 * 1024)
+/* The connection-level receive window. Connection-level flow control is given back as soon as
+ * bytes arrive: the per-stream windows bound what a stream can queue. */
+#define CONN_WINDOW (1 << 24)
+/* Passes of h2_run per event, as CONN_RUN_MAX_SPINS. */
+#define H2_RUN_MAX_SPINS 64
+
+typedef struct h2conn h2conn_t;
+
+struct h2stream {
+    cg_list_t link;  /* hc->streams, or hc->free */
+    cg_list_t ready; /* hc->ready: to run once nghttp2 returns */
+    h2conn_t *hc;
+    conn_t *sc; /* the pseudo-connection; NULL once the request path is done with it */
+    int32_t id;
+    /* the request as HTTP/1.1: pseudo-header values, regular lines, cookies */
+    cg_buf_t method, path, authority, host, cookie, fields;
+    cg_buf_t rx; /* request bytes (head, then body) the request path has not read */
+    cg_buf_t nvbuf;
+    size_t hlist;   /* decoded header-list bytes (RFC 9113 §6.5.2: name + value + 32) */
+    size_t unacked; /* DATA bytes queued in rx, not yet given back to the stream's window */
+    uint8_t has_scheme, bad, too_large, chunked, cl_seen;
+    uint8_t head_built, rx_end, h2_closed, reset_by_client, eof_sent, submitted;
+};
+typedef struct h2stream h2stream_t;
+
+struct h2conn {
+    conn_t *c;
+    nghttp2_session *s;
+    cg_buf_t wbuf; /* serialised frames not yet written, from wpos */
+    size_t wpos;
+    cg_list_t streams, free, ready;
+    cg_defer_t send_defer;
+    uint32_t nstreams;
+    uint64_t window_s; /* the second the rate counters below are for */
+    uint32_t resets, glitches;
+    size_t hblock; /* wire bytes of the header block in progress */
+    uint8_t in_run, calm, goaway, dying, hblock_open, got_frame;
+};
+
+static void h2_send_later(cg_loop_t *loop, cg_defer_t *d);
+static void h2_timeout(cg_loop_t *loop, cg_timer_t *t);
+static void stream_stall(cg_loop_t *loop, cg_timer_t *t);
+
+/* ---------- the stream's transport: the request bytes, as a client connection's ---------- */
+
+static ssize_t h2s_read(cg_xport_t *x, void *buf, size_t len)
+{
+    h2stream_t *st = x->impl;
+    size_t have = cg_buf_size(&st->rx);
+    if (!have) {
+        if (st->rx_end) return 0;
+        x->want = CG_XPORT_WANT_READ;
+        return CG_EAGAIN;
+    }
+    size_t n = have < len ? have : len;
+    memcpy(buf, cg_buf_data(&st->rx), n);
+    cg_buf_consume(&st->rx, n);
+    if (!cg_buf_size(&st->rx)) cg_buf_reset(&st->rx);
+    /* taken by the request path: the client may send that much more on this stream (the head
+     * and the chunk framing are not DATA, so the count is what arrived, at most) */
+    size_t give = n < st->unacked ? n : st->unacked;
+    st->unacked -= give;
+    if (give && !st->hc->dying && !st->h2_closed)
+        nghttp2_session_consume_stream(st->hc->s, st->id, give);
+    return (ssize_t)n;
+}
+
+static ssize_t h2s_writev(cg_xport_t *x, const struct iovec *iov, int iovcnt)
+{
+    (void)x, (void)iov, (void)iovcnt;
+    return CG_EINVAL; /* the response leaves through the data provider, never here */
+}
+
+static int h2s_handshake(cg_xport_t *x)
+{
+    (void)x;
+    return 0;
+}
+
+static size_t h2s_pending(const cg_xport_t *x)
+{
+    (void)x;
+    return 0;
+}
+
+static int h2s_shutdown(cg_xport_t *x)
+{
+    (void)x;
+    return 0;
+}
+
+static void h2s_release(cg_xport_t *x)
+{
+    x->impl = NULL;
+}
+
+static const cg_xport_ops_t h2s_ops = {"h2",        h2s_read,     h2s_writev, h2s_handshake,
+                                       h2s_pending, h2s_shutdown, h2s_release};
+
+/* ---------- rates ---------- */
+
+/* Counts one event against a per-second limit; 1 when it is past it (the connection is told
+ * to calm down and closes once that is written). */
+static int over_rate(h2conn_t *hc, uint32_t *count, uint32_t limit, const char *what)
+{
+    uint64_t now_s = hc->c->w->loop.now_ms / 1000;
+    if (now_s != hc->window_s) {
+        hc->window_s = now_s;
+        hc->resets = hc->glitches = 0;
+    }
+    if (++*count <= limit) return 0;
+    if (!hc->calm) {
+        hc->calm = 1;
+        hc->c->w->stats.h2_calm++;
+        cg_log_warn("h2 client %.*s: more than %u %s a second: GOAWAY ENHANCE_YOUR_CALM",
+                    (int)hc->c->peer_ip_len, hc->c->peer_ip, limit, what);
+        nghttp2_session_terminate_session(hc->s, NGHTTP2_ENHANCE_YOUR_CALM);
+    }
+    return 1;
+}
+
+/* ---------- streams ---------- */
+
+static void stream_ready(h2stream_t *st)
+{
+    if (!cg_list_linked(&st->ready)) cg_list_insert_tail(&st->hc->ready, &st->ready);
+}
+
+static h2stream_t *stream_new(h2conn_t *hc, int32_t id)
+{
+    conn_t *c = hc->c;
+    cg_worker_t *w = c->w;
+    h2stream_t *st;
+    if (!cg_list_empty(&hc->free)) {
+        st = cg_container_of(hc->free.next, h2stream_t, link);
+        cg_list_unlink(&st->link);
+        cg_buf_t keep[] = {st->method, st->path,   st->authority, st->host,
+                           st->cookie, st->fields, st->rx,        st->nvbuf};
+        memset(st, 0, sizeof(*st));
+        st->method = keep[0], st->path = keep[1], st->authority = keep[2], st->host = keep[3];
+        st->cookie = keep[4], st->fields = keep[5], st->rx = keep[6], st->nvbuf = keep[7];
+        cg_buf_reset(&st->method), cg_buf_reset(&st->path), cg_buf_reset(&st->authority);
+        cg_buf_reset(&st->host), cg_buf_reset(&st->cookie), cg_buf_reset(&st->fields);
+        cg_buf_reset(&st->rx), cg_buf_reset(&st->nvbuf);
+    } else if (!(st = calloc(1, sizeof(*st)))) {
+        return NULL;
+    }
+    conn_t *sc = POOL_TAKE(&w->free_conns, &w->stats.pool_conns, conn_t, offsetof(conn_t, peer_ip));
+    st->hc = hc;
+    st->id = id;
+    st->sc = sc;
+    cg_list_init(&st->ready);
+    sc->w = w;
+    sc->port = c->port;
+    sc->state = S_IDLE;
+    sc->parent = c;
+    sc->h2s = st;
+    sc->tls_set = c->tls_set;
+    sc->close_after = 1; /* one request per stream */
+    sc->io.fd = -1;
+    sc->xp = (cg_xport_t){.ops = &h2s_ops, .impl = st, .fd = -1};
+    sc->rdy.rd = sc->rdy.wr = 1;
+    memcpy(sc->peer_ip, c->peer_ip, c->peer_ip_len);
+    sc->peer_ip_len = c->peer_ip_len;
+    cg_list_init(&sc->link);
+    cg_list_init(&sc->defer.link);
+    sc->timer.cb = NULL;
+    cg_list_insert_tail(&hc->streams, &st->link);
+    hc->nstreams++;
+    w->stats.h2_streams_total++;
+    return st;
+}
+
+static void stream_free(h2stream_t *st)
+{
+    h2conn_t *hc = st->hc;
+    if (cg_list_linked(&st->ready)) cg_list_unlink(&st->ready);
+    cg_list_unlink(&st->link);
+    hc->nstreams--;
+    cg_list_insert_head(&hc->free, &st->link);
+}
+
+static void stream_buffers_free(h2stream_t *st)
+{
+    cg_buf_free(&st->method), cg_buf_free(&st->path), cg_buf_free(&st->authority);
+    cg_buf_free(&st->host), cg_buf_free(&st->cookie), cg_buf_free(&st->fields);
+    cg_buf_free(&st->rx), cg_buf_free(&st->nvbuf);
+}
+
+/* RFC 9113 §8.2.1: lower-case names of token characters; values without NUL, CR or LF and
+ * without white space at either end. nghttp2 checks most of it; the request line we rebuild
+ * must not depend on that. */
+static int valid_name(const uint8_t *n, size_t len)
+{
+    static const char tchar[] = "!#$%&'*+-.^_`|~";
+    if (!len) return 0;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t ch = n[i];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')) continue;
+        if (!ch || !strchr(tchar, ch)) return 0;
+    }
+    return 1;
+}
+
+static int valid_value(const uint8_t *v, size_t len)
+{
+    if (len && (v[0] == ' ' || v[0] == '\t' || v[len - 1] == ' ' || v[len - 1] == '\t')) return 0;
+    for (size_t i = 0; i < len; i++)
+        if (v[i] == 0 || v[i] == '\r' || v[i] == '\n' || v[i] == 0x7f) return 0;
+    return 1;
+}
+
+/* A request-line part (method, path): visible ASCII only, so the line cannot be split. */
+static int valid_visible(const uint8_t *v, size_t len)
+{
+    if (!len) return 0;
+    for (size_t i = 0; i < len; i++)
+        if (v[i] <= 0x20 || v[i] >= 0x7f) return 0;
+    return 1;
+}
+
+#define NAME_IS(lit) (namelen == sizeof(lit) - 1 && memcmp(name, lit, namelen) == 0)
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *user)
+{
+    (void)flags;
+    h2conn_t *hc = user;
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    h2stream_t *st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
+    if (!st || st->bad || st->too_large) return 0;
+    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0; /* trailers: not forwarded */
+    st->hlist += namelen + valuelen + 32;
+    if (st->hlist > hc->c->w->settings->h2_max_header_list) {
+        st->too_large = 1; /* answered 431 once the block ends */
+        return 0;
+    }
+    if (namelen && name[0] == ':') {
+        int ok = 1;
+        if (NAME_IS(":method"))
+            ok = valid_visible(value, valuelen) && !cg_buf_append(&st->method, value, valuelen);
+        else if (NAME_IS(":path"))
+            ok = valid_visible(value, valuelen) && !cg_buf_append(&st->path, value, valuelen);
+        else if (NAME_IS(":authority"))
+            ok = valid_visible(value, valuelen) && !cg_buf_append(&st->authority, value, valuelen);
+        else if (NAME_IS(":scheme"))
+            st->has_scheme = 1;
+        else
+            ok = 0;
+        if (!ok) st->bad = 1;
+        return 0;
+    }
+    if (!valid_name(name, namelen) || !valid_value(value, valuelen)) {
+        st->bad = 1;
+        return 0;
+    }
+    /* connection-specific fields are malformed in HTTP/2 (RFC 9113 §8.2.2); te may only say
+     * trailers, and is not forwarded (hop-by-hop) */
+    if (NAME_IS("connection") || NAME_IS("keep-alive") || NAME_IS("proxy-connection") ||
+        NAME_IS("transfer-encoding") || NAME_IS("upgrade")) {
+        st->bad = 1;
+        return 0;
+    }
+    if (NAME_IS("te")) {
+        if (!(valuelen == 8 && memcmp(value, "trailers", 8) == 0)) st->bad = 1;
+        return 0;
+    }
+    if (NAME_IS("host")) {
+        if (cg_buf_size(&st->host)) st->bad = 1; /* one Host, as in HTTP/1.1 */
+        if (cg_buf_append(&st->host, value, valuelen)) st->bad = 1;
+        return 0;
+    }
+    if (NAME_IS("cookie")) {
+        /* RFC 9113 §8.2.3: crumbs are joined with "; " for an HTTP/1.1 hop */
+        if ((cg_buf_size(&st->cookie) && cg_buf_append(&st->cookie, "; ", 2)) ||
+            cg_buf_append(&st->cookie, value, valuelen))
+            st->bad = 1;
+        return 0;
+    }
+    if (NAME_IS("content-length")) st->cl_seen = 1;
+    if (cg_buf_append(&st->fields, name, namelen) || cg_buf_append(&st->fields, ": ", 2) ||
+        cg_buf_append(&st->fields, value, valuelen) || cg_buf_append(&st->fields, "\r\n", 2))
+        st->bad = 1;
+    return 0;
+}
+
+/* The header block ended: the request as HTTP/1.1, into the stream's read queue. */
+static void build_head(h2stream_t *st, int end_stream)
+{
+    cg_buf_t *b = &st->rx;
+    if (!cg_buf_size(&st->method) || !cg_buf_size(&st->path) || !st->has_scheme) {
+        /* CONNECT has neither :path nor :scheme; the request path refuses it by name */
+        if (cg_buf_size(&st->method) == 7 && memcmp(cg_buf_data(&st->method), "CONNECT", 7) == 0 &&
+            cg_buf_size(&st->authority) && !cg_buf_size(&st->path)) {
+            cg_buf_append(&st->path, cg_buf_data(&st->authority), cg_buf_size(&st->authority));
+        } else {
+            st->bad = 1;
+            return;
+        }
+    }
+    /* :authority stands for Host (RFC 9113 §8.3.1); a Host naming another is malformed */
+    cg_buf_t *host = cg_buf_size(&st->authority) ? &st->authority : &st->host;
+    if (cg_buf_size(&st->authority) && cg_buf_size(&st->host) &&
+        !cg_iov_caseeq(cg_iov(cg_buf_data(&st->authority), cg_buf_size(&st->authority)),
+                       cg_iov(cg_buf_data(&st->host), cg_buf_size(&st->host)))) {
+        st->bad = 1;
+        return;
+    }
+    st->chunked = !end_stream && !st->cl_seen;
+    int r = 0;
+    r |= cg_buf_append(b, cg_buf_data(&st->method), cg_buf_size(&st->method));
+    r |= cg_buf_append(b, " ", 1);
+    r |= cg_buf_append(b, cg_buf_data(&st->path), cg_buf_size(&st->path));
+    r |= cg_buf_append(b, " HTTP/1.1\r\n", 11);
+    if (cg_buf_size(host)) {
+        r |= cg_buf_append(b, "host: ", 6);
+        r |= cg_buf_append(b, cg_buf_data(host), cg_buf_size(host));
+        r |= cg_buf_append(b, "\r\n", 2);
+    }
+    r |= cg_buf_append(b, cg_buf_data(&st->fields), cg_buf_size(&st->fields));
+    if (cg_buf_size(&st->cookie)) {
+        r |= cg_buf_append(b, "cookie: ", 8);
+        r |= cg_buf_append(b, cg_buf_data(&st->cookie), cg_buf_size(&st->cookie));
+        r |= cg_buf_append(b, "\r\n", 2);
+    }
+    if (st->chunked) r |= cg_buf_append(b, "transfer-encoding: chunked\r\n", 28);
+    r |= cg_buf_append(b, "\r\n", 2);
+    if (r) st->bad = 1;
+    st->head_built = 1;
+}
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void *user)
+{
+    h2conn_t *hc = user;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    if (hc->calm || hc->goaway || draining(hc->c->w)) {
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                  NGHTTP2_REFUSED_STREAM);
+        return 0;
+    }
+    h2stream_t *st = stream_new(hc, frame->hd.stream_id);
+    if (!st) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the stream is reset */
+    nghttp2_session_set_stream_user_data(s, frame->hd.stream_id, st);
+    return 0;
+}
+
+/* Frames on the wire before nghttp2 reads them: the header block's size across CONTINUATION
+ * frames (CVE-2024-27316: a block that never ends), and the frames that ask for work without
+ * carrying a request. */
+static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *user)
+{
+    (void)s;
+    h2conn_t *hc = user;
+    const cg_proxy_settings_t *set = hc->c->w->settings;
+    hc->got_frame = 1;
+    if (hc->calm) return 0;
+    switch (hd->type) {
+    case NGHTTP2_HEADERS:
+        hc->hblock = 0;
+        /* fall through */
+    case NGHTTP2_CONTINUATION:
+        hc->hblock += hd->length;
+        hc->hblock_open = !(hd->flags & NGHTTP2_FLAG_END_HEADERS);
+        /* the block on the wire: a list within the limit, Huffman-coded or not, takes at most
+         * about its decoded size, so a longer block is not one to wait for */
+        if (hc->hblock > (size_t)set->h2_max_header_list + 1024) {
+            if (!hc->calm) {
+                hc->calm = 1;
+                hc->c->w->stats.h2_calm++;
+                cg_log_warn("h2 client %.*s: header block over %u bytes: GOAWAY",
+                            (int)hc->c->peer_ip_len, hc->c->peer_ip, set->h2_max_header_list);
+                nghttp2_session_terminate_session(hc->s, NGHTTP2_ENHANCE_YOUR_CALM);
+            }
+        } else if (hd->type == NGHTTP2_CONTINUATION && hd->length == 0 &&
+                   over_rate(hc, &hc->glitches, set->h2_max_glitches, "empty frames")) {
+            return 0;
+        }
+        break;
+    case NGHTTP2_DATA:
+        if (hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM))
+            over_rate(hc, &hc->glitches, set->h2_max_glitches, "empty frames");
+        break;
+    case NGHTTP2_PING:
+    case NGHTTP2_SETTINGS:
+    case NGHTTP2_PRIORITY:
+        if (!(hd->flags & NGHTTP2_FLAG_ACK))
+            over_rate(hc, &hc->glitches, set->h2_max_glitches, "control frames");
+        break;
+    case NGHTTP2_RST_STREAM: over_rate(hc, &hc->resets, set->h2_max_resets, "stream resets"); break;
+    }
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *user)
+{
+    h2conn_t *hc = user;
+    if (hc->calm) return 0;
+    h2stream_t *st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
+    if (!st) return 0;
+    int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+    switch (frame->hd.type) {
+    case NGHTTP2_HEADERS:
+        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+            if (!st->bad && !st->too_large) build_head(st, end);
+            if (st->bad) {
+                /* malformed (RFC 9113 §8.1.1): a stream error, never forwarded */
+                hc->c->w->stats.h2_malformed++;
+                nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_PROTOCOL_ERROR);
+                return 0;
+            }
+            cg_timer_start(&hc->c->w->loop, &hc->c->timer, hc->c->w->settings->idle_timeout_ms,
+                           h2_timeout);
+        }
+        if (end) {
+            if (st->chunked) cg_buf_append(&st->rx, CG_HTTP_LAST_CHUNK, 5);
+            st->rx_end = 1;
+        }
+        stream_ready(st);
+        break;
+    case NGHTTP2_DATA:
+        if (end) {
+            if (st->chunked) cg_buf_append(&st->rx, CG_HTTP_LAST_CHUNK, 5);
+            st->rx_end = 1;
+            stream_ready(st);
+        }
+        break;
+    case NGHTTP2_RST_STREAM: st->reset_by_client = 1; break;
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *user)
+{
+    (void)flags;
+    h2conn_t *hc = user;
+    nghttp2_session_consume_connection(s, len);
+    h2stream_t *st = nghttp2_session_get_stream_user_data(s, id);
+    if (!st || !st->sc || st->bad || st->too_large || !st->head_built) {
+        nghttp2_session_consume_stream(s, id, len); /* nobody reads it: drop it */
+        return 0;
+    }
+    int r = 0;
+    if (st->chunked) r |= cg_buf_printf(&st->rx, "%zx\r\n", len);
+    r |= cg_buf_append(&st->rx, data, len);
+    st->unacked += len;
+    if (st->chunked) r |= cg_buf_append(&st->rx, "\r\n", 2);
+    if (r) {
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
+        return 0;
+    }
+    cg_timer_start(&hc->c->w->loop, &hc->c->timer, hc->c->w->settings->idle_timeout_ms, h2_timeout);
+    stream_ready(st);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *user)
+{
+    (void)code, (void)user;
+    h2stream_t *st = nghttp2_session_get_stream_user_data(s, id);
+    if (!st) return 0;
+    st->h2_closed = 1;
+    nghttp2_session_set_stream_user_data(s, id, NULL);
+    if (!st->sc)
+        stream_free(st);
+    else
+        stream_ready(st); /* the request path learns it once nghttp2 returns */
+    return 0;
+}
+
+static int on_invalid_frame(nghttp2_session *s, const nghttp2_frame *frame, int err, void *user)
+{
+    (void)s, (void)frame, (void)err;
+    h2conn_t *hc = user;
+    hc->c->w->stats.h2_malformed++;
+    over_rate(hc, &hc->glitches, hc->c->w->settings->h2_max_glitches, "invalid frames");
+    return 0;
+}
+
+/* ---------- the response ---------- */
+
+static ssize_t data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
+                         uint32_t *data_flags, nghttp2_data_source *source, void *user)
+{
+    (void)s, (void)id, (void)user;
+    h2stream_t *st = source->ptr;
+    conn_t *sc = st->sc;
+    size_t n = 0;
+    if (sc && sc->ex) {
+        cg_http_out_t *o = &sc->ex->out;
+        while (n < length && o->pos < o->n) {
+            struct iovec *v = &o->iov[o->pos];
+            size_t take = v->iov_len < length - n ? v->iov_len : length - n;
+            memcpy(buf + n, v->iov_base, take);
+            n += take;
+            v->iov_base = (char *)v->iov_base + take;
+            v->iov_len -= take;
+            if (!v->iov_len) o->pos++;
+        }
+        if (o->pos == o->n) {
+            cg_http_out_reset(o);
+            stream_ready(st); /* room again: the request path may read more of the response */
+        }
+        if (n) {
+            cg_timer_start(&sc->w->loop, &sc->timer, sc->w->settings->idle_timeout_ms,
+                           stream_stall);
+            cg_timer_start(&sc->w->loop, &st->hc->c->timer, sc->w->settings->idle_timeout_ms,
+                           h2_timeout);
+        }
+        if (!cg_http_out_pending(o) && sc->ex->resp_done) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    } else {
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF; /* the request path finished it whole */
+    }
+    if (*data_flags & NGHTTP2_DATA_FLAG_EOF)
+        st->eof_sent = 1;
+    else if (!n)
+        return NGHTTP2_ERR_DEFERRED;
+    return (ssize_t)n;
+}
+
+/* Collects the response fields into the stream's nvbuf as lower-case "name\0value" pairs; the
+ * nghttp2_nv array is built from it once it stops moving. */
+typedef struct nvcollect {
+    h2stream_t *st;
+    size_t n;
+    int err;
+} nvcollect_t;
+
+static int nv_add(void *ctx, cg_iov_t name, cg_iov_t value)
+{
+    nvcollect_t *nc = ctx;
+    cg_buf_t *b = &nc->st->nvbuf;
+    size_t at = cg_buf_size(b);
+    uint32_t lens[2] = {(uint32_t)name.len, (uint32_t)value.len};
+    if (cg_buf_append(b, lens, sizeof(lens)) || cg_buf_append(b, name.base, name.len) ||
+        cg_buf_append(b, value.base, value.len)) {
+        nc->err = 1;
+        return -1;
+    }
+    char *p = cg_buf_data(b) + at + sizeof(lens);
+    for (size_t i = 0; i < name.len; i++)
+        if (p[i] >= 'A' && p[i] <= 'Z') p[i] = (char)(p[i] + 32);
+    nc->n++;
+    return 0;
+}
+
+/* Submits the response head: :status, then the collected fields. */
+static int submit_head(h2stream_t *st, int status, size_t nfields, int body)
+{
+    h2conn_t *hc = st->hc;
+    if (hc->dying || st->h2_closed || st->submitted) return CG_ECLOSED;
+    char code[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
+                    (char)('0' + status % 10), 0};
+    nghttp2_nv stack[64];
+    nghttp2_nv *nva = nfields + 1 <= 64 ? stack : calloc(nfields + 1, sizeof(*nva));
+    if (!nva) return CG_ENOMEM;
+    nva[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)code, 7, 3, NGHTTP2_NV_FLAG_NONE};
+    const char *p = cg_buf_data(&st->nvbuf);
+    for (size_t i = 0; i < nfields; i++) {
+        uint32_t lens[2];
+        memcpy(lens, p, sizeof(lens));
+        p += sizeof(lens);
+        nva[i + 1] = (nghttp2_nv){(uint8_t *)p, (uint8_t *)p + lens[0], lens[0], lens[1],
+                                  NGHTTP2_NV_FLAG_NONE};
+        p += lens[0] + lens[1];
+    }
+    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = data_read};
+    int rv = nghttp2_submit_response(hc->s, st->id, nva, nfields + 1, body ? &prd : NULL);
+    if (nva != stack) free(nva);
+    if (rv) return CG_EPARSE;
+    st->submitted = 1;
+    if (!body) st->eof_sent = 1;
+    if (st->sc)
+        cg_timer_start(&st->sc->w->loop, &st->sc->timer, st->sc->w->settings->idle_timeout_ms,
+                       stream_stall);
+    return 0;
+}
+
+int cg_proxy__h2_response_head(conn_t *sc, up_t *u)
+{
+    h2stream_t *st = sc->h2s;
+    cg_buf_reset(&st->nvbuf);
+    nvcollect_t nc = {st, 0, 0};
+    /* chunks and close-delimited bodies arrive whole, as DATA frames; no framing in text */
+    u->parser.body_out = CG_BODY_OUT_RAW;
+    cg_http_response_fields(&u->head, u->in.base, nv_add, &nc);
+    if (nc.err) return CG_ENOMEM;
+    sc->ex->resp_body_start = sc->ex->out.total;
+    return submit_head(st, u->head.status, nc.n, cg_http_parser_has_body(&u->parser));
+}
+
+void cg_proxy__h2_reply_head(conn_t *sc, int status, size_t content_length,
+                             const char *content_type, const cg_iov_t *location, size_t nloc)
+{
+    h2stream_t *st = sc->h2s;
+    cg_buf_reset(&st->nvbuf);
+    nvcollect_t nc = {st, 0, 0};
+    char len[24];
+    int n = snprintf(len, sizeof(len), "%zu", content_length);
+    nv_add(&nc, CG_IOV_LIT("content-length"), cg_iov(len, (size_t)n));
+    if (content_type) nv_add(&nc, CG_IOV_LIT("content-type"), cg_iov_str(content_type));
+    if (nloc) {
+        /* one value from its parts: the parts are slices of the request and the config */
+        cg_buf_t *b = &st->nvbuf;
+        size_t total = 0;
+        for (size_t i = 0; i < nloc; i++) total += location[i].len;
+        uint32_t lens[2] = {8, (uint32_t)total};
+        if (cg_buf_append(b, lens, sizeof(lens)) || cg_buf_append(b, "location", 8)) nc.err = 1;
+        for (size_t i = 0; i < nloc && !nc.err; i++)
+            if (cg_buf_append(b, location[i].base, location[i].len)) nc.err = 1;
+        nc.n++;
+    }
+    sc->ex->resp_body_start = sc->ex->out.total;
+    if (nc.err || submit_head(st, status, nc.n, content_length > 0)) sc->close_after = 1;
+}
+
+/* ---------- the connection ---------- */
+
+static int h2_write(h2conn_t *hc)
+{
+    conn_t *c = hc->c;
+    int progress = 0;
+    for (;;) {
+        /* serialise what nghttp2 has, up to the bound */
+        while (cg_buf_size(&hc->wbuf) - hc->wpos < WBUF_MAX) {
+            const uint8_t *data;
+            ssize_t n = nghttp2_session_mem_send(hc->s, &data);
+            if (n < 0) return CG_EPARSE;
+            if (n == 0) break;
+            if (cg_buf_append(&hc->wbuf, data, (size_t)n)) return CG_ENOMEM;
+        }
+        size_t left = cg_buf_size(&hc->wbuf) - hc->wpos;
+        if (!left || !c->rdy.wr) break;
+        struct iovec v = {cg_buf_data(&hc->wbuf) + hc->wpos, left};
+        ssize_t w = cg_xport_writev(&c->xp, &v, 1);
+        if (w == CG_EAGAIN) {
+            cg_xport_ready_write_blocked(&c->rdy, &c->xp);
+            break;
+        }
+        if (w < 0) return (int)w;
+        hc->wpos += (size_t)w;
+        progress = 1;
+        if (hc->wpos == cg_buf_size(&hc->wbuf)) {
+            cg_buf_reset(&hc->wbuf);
+            hc->wpos = 0;
+        } else if (!c->xp.impl) {
+            cg_xport_ready_write_blocked(&c->rdy, &c->xp); /* a short TCP write: full */
+            break;
+        }
+    }
+    return progress;
+}
+
+/* Runs the streams nghttp2's callbacks marked: their request path reads what arrived, or
+ * learns the stream is gone. */
+static void run_ready(h2conn_t *hc)
+{
+    while (!cg_list_empty(&hc->ready)) {
+        h2stream_t *st = cg_container_of(hc->ready.next, h2stream_t, ready);
+        cg_list_unlink(&st->ready);
+        conn_t *sc = st->sc;
+        if (!sc) continue;
+        if (st->h2_closed && !st->eof_sent) {
+            /* reset by the client, or closed with the connection, before its response ended */
+            if (sc->ex) sc->ex->flags |= CG_RF_DC;
+            cg_proxy__conn_close(sc);
+            continue;
+        }
+        if (st->too_large && sc->state == S_IDLE) {
+            /* the header list was over the limit: 431, as HTTP/1.1's head limit */
+            st->rx_end = 1;
+            cg_proxy__refuse_head(sc, 431, "header block too large");
+        }
+        sc->rdy.rd = 1;
+        cg_proxy__conn_run(sc);
+    }
+}
+
+static void h2_free(h2conn_t *hc)
+{
+    cg_list_t *pos, *tmp;
+    cg_list_foreach_safe(pos, tmp, &hc->free)
+    {
+        h2stream_t *st = cg_container_of(pos, h2stream_t, link);
+        stream_buffers_free(st);
+        free(st);
+    }
+    cg_buf_free(&hc->wbuf);
+    free(hc);
+}
+
+void cg_proxy__h2_close(conn_t *c)
+{
+    h2conn_t *hc = c->h2;
+    if (!hc) return;
+    hc->dying = 1;
+    cg_defer_cancel(&hc->send_defer);
+    cg_list_t *pos, *tmp;
+    cg_list_foreach_safe(pos, tmp, &hc->streams)
+    {
+        h2stream_t *st = cg_container_of(pos, h2stream_t, link);
+        st->h2_closed = 1;
+        if (st->sc) {
+            if (st->sc->ex) st->sc->ex->flags |= CG_RF_DC;
+            cg_proxy__conn_close(st->sc); /* frees st: it is closed on both sides */
+        } else {
+            stream_free(st);
+        }
+    }
+    nghttp2_session_del(hc->s);
+    c->h2 = NULL;
+    c->w->stats.h2_active--;
+    h2_free(hc);
+}
+
+/* Writes, reads and runs streams until nothing moves. Returns -1 when the connection closed. */
+static int h2_step(conn_t *c)
+{
+    h2conn_t *hc = c->h2;
+    int spins;
+    hc->in_run = 1;
+    for (spins = 0; spins < H2_RUN_MAX_SPINS; spins++) {
+        int progress = 0;
+        int r = h2_write(hc);
+        if (r < 0) goto Close;
+        progress |= r;
+        if (c->rdy.rd && !hc->calm && cg_buf_size(&hc->wbuf) - hc->wpos < WBUF_MAX) {
+            buf_take(c->w, &c->in);
+            if (cg_buf_reserve(&c->in, READ_CHUNK)) goto Close;
+            ssize_t n = cg_xport_read(&c->xp, c->in.base, c->in.cap);
+            if (n > 0) {
+                cg_xport_ready_after_read(&c->rdy, &c->xp, (size_t)n, c->in.cap, c->rdhup);
+                ssize_t rv =
+                    nghttp2_session_mem_recv(hc->s, (const uint8_t *)c->in.base, (size_t)n);
+                if (rv < 0) {
+                    /* a connection error (bad preface, flow-control violation, flood): nghttp2
+                     * queued its GOAWAY; it goes out, best effort, and the connection ends */
+                    c->w->stats.h2_malformed++;
+                    hc->calm = 1;
+                    nghttp2_session_terminate_session(hc->s, NGHTTP2_PROTOCOL_ERROR);
+                }
+                progress = 1;
+            } else if (n == CG_EAGAIN) {
+                cg_xport_ready_read_blocked(&c->rdy, &c->xp);
+            } else {
+                goto Close; /* the client ended the connection, or it failed */
+            }
+            c->in.len = 0;
+            if (!cg_xport_holds(&c->xp)) buf_give(c->w, &c->in);
+        }
+        if (!cg_list_empty(&hc->ready)) {
+            run_ready(hc);
+            progress = 1;
+        }
+        if (!nghttp2_session_want_read(hc->s) && !nghttp2_session_want_write(hc->s) &&
+            cg_buf_size(&hc->wbuf) == hc->wpos)
+            goto Close; /* GOAWAY sent and every stream done */
+        if (hc->calm && cg_buf_size(&hc->wbuf) == hc->wpos && !nghttp2_session_want_write(hc->s))
+            goto Close;
+        if (!progress) break;
+    }
+    hc->in_run = 0;
+    if (spins == H2_RUN_MAX_SPINS) cg_defer(&c->w->loop, &hc->send_defer, h2_send_later);
+    return 0;
+Close:
+    hc->in_run = 0;
+    cg_proxy__conn_close(c);
+    return -1;
+}
+
+void cg_proxy__h2_run(conn_t *c)
+{
+    h2conn_t *hc = c->h2;
+    if (draining(c->w) && !hc->goaway) cg_proxy__h2_drain(c);
+    h2_step(c);
+}
+
+static void h2_send_later(cg_loop_t *loop, cg_defer_t *d)
+{
+    (void)loop;
+    h2conn_t *hc = cg_container_of(d, h2conn_t, send_defer);
+    h2_step(hc->c);
+}
+
+/* Nothing moved for the timeout: an idle connection (or one that never finished its header
+ * block) is told GOAWAY and closed; with streams open it is stalled, a zero window say. */
+static void h2_timeout(cg_loop_t *loop, cg_timer_t *t)
+{
+    (void)loop;
+    conn_t *c = cg_container_of(t, conn_t, timer);
+    h2conn_t *hc = c->h2;
+    if (!hc) return;
+    if (hc->nstreams) c->w->stats.h2_stalled++;
+    nghttp2_submit_goaway(hc->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(hc->s),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    hc->goaway = 1;
+    h2_write(hc);
+    cg_proxy__conn_close(c);
+}
+
+/* A stream's response did not move for the idle timeout (its window stayed shut): reset. */
+static void stream_stall(cg_loop_t *loop, cg_timer_t *t)
+{
+    (void)loop;
+    conn_t *sc = cg_container_of(t, conn_t, timer);
+    if (!sc->h2s || sc->state == S_CLOSED) return;
+    sc->w->stats.h2_stalled++;
+    if (sc->ex) sc->ex->flags |= CG_RF_DC;
+    cg_proxy__conn_close(sc);
+}
+
+void cg_proxy__h2_drain(conn_t *c)
+{
+    h2conn_t *hc = c->h2;
+    if (!hc || hc->goaway) return;
+    hc->goaway = 1;
+    nghttp2_submit_goaway(hc->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(hc->s),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    if (!hc->in_run) cg_defer(&c->w->loop, &hc->send_defer, h2_send_later);
+}
+
+/* ---------- the hooks the request path calls ---------- */
+
+void cg_proxy__h2_stream_ran(conn_t *sc)
+{
+    h2stream_t *st = sc->h2s;
+    if (!st) return;
+    h2conn_t *hc = st->hc;
+    if (hc->dying) return;
+    if (sc->state != S_CLOSED && sc->ex && cg_http_out_pending(&sc->ex->out) && st->submitted &&
+        !st->h2_closed)
+        nghttp2_session_resume_data(hc->s, st->id);
+    if (!hc->in_run) cg_defer(&sc->w->loop, &hc->send_defer, h2_send_later);
+}
+
+void cg_proxy__h2_stream_closed(conn_t *sc, int whole)
+{
+    h2stream_t *st = sc->h2s;
+    h2conn_t *hc = st->hc;
+    sc->h2s = NULL;
+    st->sc = NULL;
+    if (!hc->dying && !st->h2_closed) {
+        if (!st->submitted)
+            /* never answered (the mesh port's unserved host, say): refused, so the client may
+             * send it again elsewhere */
+            nghttp2_submit_rst_stream(hc->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_REFUSED_STREAM);
+        else if (!st->eof_sent && !whole)
+            nghttp2_submit_rst_stream(hc->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+        else
+            nghttp2_session_resume_data(hc->s, st->id); /* its END_STREAM */
+        if (!hc->in_run) cg_defer(&sc->w->loop, &hc->send_defer, h2_send_later);
+    }
+    if (st->h2_closed || hc->dying) stream_free(st);
+}
+
+int cg_proxy__h2_preface(const conn_t *c)
+{
+    static const char preface[] = NGHTTP2_CLIENT_MAGIC;
+    size_t n = c->in.len < sizeof(preface) - 1 ? c->in.len : sizeof(preface) - 1;
+    if (memcmp(c->in.base, preface, n) != 0) return 0;
+    return n == sizeof(preface) - 1 ? 1 : CG_EAGAIN;
+}
+
+int cg_proxy__h2_start(conn_t *c)
+{
+    cg_worker_t *w = c->w;
+    const cg_proxy_settings_t *set = w->settings;
+    h2conn_t *hc = calloc(1, sizeof(*hc));
+    if (!hc) return CG_ENOMEM;
+    static __thread nghttp2_session_callbacks *cbs;
+    static __thread nghttp2_option *opt;
+    if (!cbs) {
+        if (nghttp2_session_callbacks_new(&cbs) || nghttp2_option_new(&opt)) {
+            free(hc);
+            return CG_ENOMEM;
+        }
+        nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+        nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+        nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+        nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+        nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame);
+        nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame);
+        /* window updates follow what the request path takes, not what arrives */
+        nghttp2_option_set_no_auto_window_update(opt, 1);
+        nghttp2_option_set_max_outbound_ack(opt, 1000);
+        nghttp2_option_set_max_settings(opt, 32);
+    }
+    if (nghttp2_session_server_new2(&hc->s, cbs, hc, opt)) {
+        free(hc);
+        return CG_ENOMEM;
+    }
+    hc->c = c;
+    cg_list_init(&hc->streams);
+    cg_list_init(&hc->free);
+    cg_list_init(&hc->ready);
+    cg_list_init(&hc->send_defer.link);
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, set->h2_max_streams},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, set->h2_max_header_list},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, NGHTTP2_INITIAL_WINDOW_SIZE},
+    };
+    if (nghttp2_submit_settings(hc->s, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) ||
+        nghttp2_session_set_local_window_size(hc->s, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW)) {
+        nghttp2_session_del(hc->s);
+        free(hc);
+        return CG_ENOMEM;
+    }
+    c->h2 = hc;
+    c->state = S_H2;
+    w->stats.h2_total++;
+    w->stats.h2_active++;
+    cg_timer_start(&w->loop, &c->timer, set->header_timeout_ms, h2_timeout);
+    /* what was read already (the cleartext preface, and maybe more) goes first */
+    if (c->in.len) {
+        hc->in_run = 1;
+        ssize_t rv = nghttp2_session_mem_recv(hc->s, (const uint8_t *)c->in.base, c->in.len);
+        hc->in_run = 0;
+        c->in.len = 0;
+        if (rv < 0) hc->calm = 1;
+    }
+    buf_give(w, &c->in);
+    h2_step(c);
+    return 0;
+}
