@@ -832,6 +832,7 @@ static void h2_timeout(cg_loop_t *loop, cg_timer_t *t)
     nghttp2_submit_goaway(hc->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(hc->s),
                           NGHTTP2_NO_ERROR, NULL, 0);
     hc->goaway = 1;
+    c->w->stats.h2_goaway++;
     h2_write(hc);
     cg_proxy__conn_close(c);
 }
@@ -852,6 +853,7 @@ void cg_proxy__h2_drain(conn_t *c)
     h2conn_t *hc = c->h2;
     if (!hc || hc->goaway) return;
     hc->goaway = 1;
+    c->w->stats.h2_goaway++;
     nghttp2_submit_goaway(hc->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(hc->s),
                           NGHTTP2_NO_ERROR, NULL, 0);
     if (!hc->in_run) cg_defer(&c->w->loop, &hc->send_defer, h2_send_later);

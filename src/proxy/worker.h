@@ -47,6 +47,7 @@ typedef struct cg_worker_stats {
     uint64_t tls_handshakes, tls_resumed;     /* downstream handshakes completed; of them resumed */
     uint64_t tls_fail[CG_PROXY_TLS_NREASONS]; /* failed, by cg_tls_failure_reason */
     uint64_t h2_total, h2_active, h2_streams_total; /* HTTP/2 connections; their streams */
+    uint64_t h2_goaway;    /* connections sent GOAWAY NO_ERROR: draining, or idle */
     uint64_t h2_calm;      /* connections sent GOAWAY ENHANCE_YOUR_CALM (a flood, a reset storm) */
     uint64_t h2_malformed; /* streams reset as malformed, and connection errors */
     uint64_t h2_stalled;   /* connections and streams ended as nothing moved (a shut window) */
