@@ -24,6 +24,7 @@
  * response cannot move for that long is reset. */
 #include "core/log.h"
 #include "http/forward.h"
+#include "http/h2req.h"
 #include "proxy/conn_int.h"
 
 #include <nghttp2/nghttp2.h>
@@ -49,13 +50,11 @@ struct h2stream {
     h2conn_t *hc;
     conn_t *sc; /* the pseudo-connection; NULL once the request path is done with it */
     int32_t id;
-    /* the request as HTTP/1.1: pseudo-header values, regular lines, cookies */
-    cg_buf_t method, path, authority, host, cookie, fields;
-    cg_buf_t rx; /* request bytes (head, then body) the request path has not read */
-    cg_buf_t nvbuf;
-    size_t hlist;   /* decoded header-list bytes (RFC 9113 §6.5.2: name + value + 32) */
+    cg_h2req_t req; /* the request's fields, to be rebuilt as HTTP/1.1 */
+    cg_buf_t rx;    /* request bytes (head, then body) the request path has not read */
+    cg_buf_t nvbuf; /* the response's fields */
     size_t unacked; /* DATA bytes queued in rx, not yet given back to the stream's window */
-    uint8_t has_scheme, bad, too_large, chunked, cl_seen;
+    uint8_t chunked;
     uint8_t head_built, rx_end, h2_closed, reset_by_client, eof_sent, submitted;
 };
 typedef struct h2stream h2stream_t;
@@ -171,13 +170,10 @@ static h2stream_t *stream_new(h2conn_t *hc, int32_t id)
     if (!cg_list_empty(&hc->free)) {
         st = cg_container_of(hc->free.next, h2stream_t, link);
         cg_list_unlink(&st->link);
-        cg_buf_t keep[] = {st->method, st->path,   st->authority, st->host,
-                           st->cookie, st->fields, st->rx,        st->nvbuf};
+        cg_h2req_t req = st->req;
+        cg_buf_t rx = st->rx, nvbuf = st->nvbuf;
         memset(st, 0, sizeof(*st));
-        st->method = keep[0], st->path = keep[1], st->authority = keep[2], st->host = keep[3];
-        st->cookie = keep[4], st->fields = keep[5], st->rx = keep[6], st->nvbuf = keep[7];
-        cg_buf_reset(&st->method), cg_buf_reset(&st->path), cg_buf_reset(&st->authority);
-        cg_buf_reset(&st->host), cg_buf_reset(&st->cookie), cg_buf_reset(&st->fields);
+        st->req = req, st->rx = rx, st->nvbuf = nvbuf;
         cg_buf_reset(&st->rx), cg_buf_reset(&st->nvbuf);
     } else if (!(st = calloc(1, sizeof(*st)))) {
         return NULL;
@@ -186,6 +182,7 @@ static h2stream_t *stream_new(h2conn_t *hc, int32_t id)
     st->hc = hc;
     st->id = id;
     st->sc = sc;
+    cg_h2req_reset(&st->req, w->settings->h2_max_header_list);
     cg_list_init(&st->ready);
     sc->w = w;
     sc->port = c->port;
@@ -219,152 +216,20 @@ static void stream_free(h2stream_t *st)
 
 static void stream_buffers_free(h2stream_t *st)
 {
-    cg_buf_free(&st->method), cg_buf_free(&st->path), cg_buf_free(&st->authority);
-    cg_buf_free(&st->host), cg_buf_free(&st->cookie), cg_buf_free(&st->fields);
+    cg_h2req_free(&st->req);
     cg_buf_free(&st->rx), cg_buf_free(&st->nvbuf);
 }
-
-/* RFC 9113 §8.2.1: lower-case names of token characters; values without NUL, CR or LF and
- * without white space at either end. nghttp2 checks most of it; the request line we rebuild
- * must not depend on that. */
-static int valid_name(const uint8_t *n, size_t len)
-{
-    static const char tchar[] = "!#$%&'*+-.^_`|~";
-    if (!len) return 0;
-    for (size_t i = 0; i < len; i++) {
-        uint8_t ch = n[i];
-        if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')) continue;
-        if (!ch || !strchr(tchar, ch)) return 0;
-    }
-    return 1;
-}
-
-static int valid_value(const uint8_t *v, size_t len)
-{
-    if (len && (v[0] == ' ' || v[0] == '\t' || v[len - 1] == ' ' || v[len - 1] == '\t')) return 0;
-    for (size_t i = 0; i < len; i++)
-        if (v[i] == 0 || v[i] == '\r' || v[i] == '\n' || v[i] == 0x7f) return 0;
-    return 1;
-}
-
-/* A request-line part (method, path): visible ASCII only, so the line cannot be split. */
-static int valid_visible(const uint8_t *v, size_t len)
-{
-    if (!len) return 0;
-    for (size_t i = 0; i < len; i++)
-        if (v[i] <= 0x20 || v[i] >= 0x7f) return 0;
-    return 1;
-}
-
-#define NAME_IS(lit) (namelen == sizeof(lit) - 1 && memcmp(name, lit, namelen) == 0)
 
 static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8_t *name,
                      size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
                      void *user)
 {
-    (void)flags;
-    h2conn_t *hc = user;
-    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    (void)flags, (void)user;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0; /* trailers: not forwarded */
     h2stream_t *st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
-    if (!st || st->bad || st->too_large) return 0;
-    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0; /* trailers: not forwarded */
-    st->hlist += namelen + valuelen + 32;
-    if (st->hlist > hc->c->w->settings->h2_max_header_list) {
-        st->too_large = 1; /* answered 431 once the block ends */
-        return 0;
-    }
-    if (namelen && name[0] == ':') {
-        int ok = 1;
-        if (NAME_IS(":method"))
-            ok = valid_visible(value, valuelen) && !cg_buf_append(&st->method, value, valuelen);
-        else if (NAME_IS(":path"))
-            ok = valid_visible(value, valuelen) && !cg_buf_append(&st->path, value, valuelen);
-        else if (NAME_IS(":authority"))
-            ok = valid_visible(value, valuelen) && !cg_buf_append(&st->authority, value, valuelen);
-        else if (NAME_IS(":scheme"))
-            st->has_scheme = 1;
-        else
-            ok = 0;
-        if (!ok) st->bad = 1;
-        return 0;
-    }
-    if (!valid_name(name, namelen) || !valid_value(value, valuelen)) {
-        st->bad = 1;
-        return 0;
-    }
-    /* connection-specific fields are malformed in HTTP/2 (RFC 9113 §8.2.2); te may only say
-     * trailers, and is not forwarded (hop-by-hop) */
-    if (NAME_IS("connection") || NAME_IS("keep-alive") || NAME_IS("proxy-connection") ||
-        NAME_IS("transfer-encoding") || NAME_IS("upgrade")) {
-        st->bad = 1;
-        return 0;
-    }
-    if (NAME_IS("te")) {
-        if (!(valuelen == 8 && memcmp(value, "trailers", 8) == 0)) st->bad = 1;
-        return 0;
-    }
-    if (NAME_IS("host")) {
-        if (cg_buf_size(&st->host)) st->bad = 1; /* one Host, as in HTTP/1.1 */
-        if (cg_buf_append(&st->host, value, valuelen)) st->bad = 1;
-        return 0;
-    }
-    if (NAME_IS("cookie")) {
-        /* RFC 9113 §8.2.3: crumbs are joined with "; " for an HTTP/1.1 hop */
-        if ((cg_buf_size(&st->cookie) && cg_buf_append(&st->cookie, "; ", 2)) ||
-            cg_buf_append(&st->cookie, value, valuelen))
-            st->bad = 1;
-        return 0;
-    }
-    if (NAME_IS("content-length")) st->cl_seen = 1;
-    if (cg_buf_append(&st->fields, name, namelen) || cg_buf_append(&st->fields, ": ", 2) ||
-        cg_buf_append(&st->fields, value, valuelen) || cg_buf_append(&st->fields, "\r\n", 2))
-        st->bad = 1;
+    if (st) cg_h2req_field(&st->req, name, namelen, value, valuelen);
     return 0;
-}
-
-/* The header block ended: the request as HTTP/1.1, into the stream's read queue. */
-static void build_head(h2stream_t *st, int end_stream)
-{
-    cg_buf_t *b = &st->rx;
-    if (!cg_buf_size(&st->method) || !cg_buf_size(&st->path) || !st->has_scheme) {
-        /* CONNECT has neither :path nor :scheme; the request path refuses it by name */
-        if (cg_buf_size(&st->method) == 7 && memcmp(cg_buf_data(&st->method), "CONNECT", 7) == 0 &&
-            cg_buf_size(&st->authority) && !cg_buf_size(&st->path)) {
-            cg_buf_append(&st->path, cg_buf_data(&st->authority), cg_buf_size(&st->authority));
-        } else {
-            st->bad = 1;
-            return;
-        }
-    }
-    /* :authority stands for Host (RFC 9113 §8.3.1); a Host naming another is malformed */
-    cg_buf_t *host = cg_buf_size(&st->authority) ? &st->authority : &st->host;
-    if (cg_buf_size(&st->authority) && cg_buf_size(&st->host) &&
-        !cg_iov_caseeq(cg_iov(cg_buf_data(&st->authority), cg_buf_size(&st->authority)),
-                       cg_iov(cg_buf_data(&st->host), cg_buf_size(&st->host)))) {
-        st->bad = 1;
-        return;
-    }
-    st->chunked = !end_stream && !st->cl_seen;
-    int r = 0;
-    r |= cg_buf_append(b, cg_buf_data(&st->method), cg_buf_size(&st->method));
-    r |= cg_buf_append(b, " ", 1);
-    r |= cg_buf_append(b, cg_buf_data(&st->path), cg_buf_size(&st->path));
-    r |= cg_buf_append(b, " HTTP/1.1\r\n", 11);
-    if (cg_buf_size(host)) {
-        r |= cg_buf_append(b, "host: ", 6);
-        r |= cg_buf_append(b, cg_buf_data(host), cg_buf_size(host));
-        r |= cg_buf_append(b, "\r\n", 2);
-    }
-    r |= cg_buf_append(b, cg_buf_data(&st->fields), cg_buf_size(&st->fields));
-    if (cg_buf_size(&st->cookie)) {
-        r |= cg_buf_append(b, "cookie: ", 8);
-        r |= cg_buf_append(b, cg_buf_data(&st->cookie), cg_buf_size(&st->cookie));
-        r |= cg_buf_append(b, "\r\n", 2);
-    }
-    if (st->chunked) r |= cg_buf_append(b, "transfer-encoding: chunked\r\n", 28);
-    r |= cg_buf_append(b, "\r\n", 2);
-    if (r) st->bad = 1;
-    st->head_built = 1;
 }
 
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void *user)
@@ -439,8 +304,11 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
     switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
         if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-            if (!st->bad && !st->too_large) build_head(st, end);
-            if (st->bad) {
+            int chunked = 0;
+            int r = cg_h2req_head(&st->req, end, &st->rx, &chunked);
+            st->chunked = (uint8_t)chunked;
+            st->head_built = r == 0;
+            if (r == CG_EPARSE || r == CG_ENOMEM) {
                 /* malformed (RFC 9113 §8.1.1): a stream error, never forwarded */
                 hc->c->w->stats.h2_malformed++;
                 nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_PROTOCOL_ERROR);
@@ -474,7 +342,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
     h2conn_t *hc = user;
     nghttp2_session_consume_connection(s, len);
     h2stream_t *st = nghttp2_session_get_stream_user_data(s, id);
-    if (!st || !st->sc || st->bad || st->too_large || !st->head_built) {
+    if (!st || !st->sc || !st->head_built) {
         nghttp2_session_consume_stream(s, id, len); /* nobody reads it: drop it */
         return 0;
     }
@@ -704,7 +572,7 @@ static void run_ready(h2conn_t *hc)
             cg_proxy__conn_close(sc);
             continue;
         }
-        if (st->too_large && sc->state == S_IDLE) {
+        if (st->req.too_large && sc->state == S_IDLE) {
             /* the header list was over the limit: 431, as HTTP/1.1's head limit */
             st->rx_end = 1;
             cg_proxy__refuse_head(sc, 431, "header block too large");
