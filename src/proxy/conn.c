@@ -374,8 +374,7 @@ static int start_tunnel(conn_t *c, up_t *u)
     x->upstream_ms = (int64_t)((w->loop.now_us - x->up_start_us) / 1000);
     if (cg_http_forward_upgrade_head(&x->out, &u->head, u->in.base)) return CG_EPARSE;
     x->resp_body_start = x->out.total;
-    x->resp_started = 1;
-    x->tunnel = 1;
+    x->phase = X_TUNNEL;
     u->body_announced = 1; /* not HTTP any more: never back to the pool */
     c->close_after = 1;
     w->stats.upgrades_total++;
@@ -500,7 +499,7 @@ static int pump_response(conn_t *c, up_t *u)
             int st = u->head.status;
             if (st == 101) return start_tunnel(c, u); /* the parser allows it to handshakes only */
             /* the per-try timeout bounds the wait for a response head, not the client's pace */
-            if (!c->ex->backoff_wait) cg_timer_stop(&c->w->loop, &c->ex->try_timer);
+            if (c->ex->phase != X_BACKOFF) cg_timer_stop(&c->w->loop, &c->ex->try_timer);
             if (!cg_http_parser_has_body(&u->parser) &&
                 (u->head.content_length > 0 || (u->head.flags & CG_HTTP_F_CHUNKED)))
                 u->body_announced = 1;
@@ -524,7 +523,7 @@ static int pump_response(conn_t *c, up_t *u)
             c->ex->status = u->head.status;
             c->ex->upstream_ms = (int64_t)((c->w->loop.now_us - c->ex->up_start_us) / 1000);
             if (build_response_head(c, u)) return CG_EPARSE;
-            c->ex->resp_started = 1;
+            c->ex->phase = X_STREAM;
             if (u->parser.complete) {
                 c->ex->resp_done = 1;
                 return 1;
@@ -578,7 +577,7 @@ static void finish_request(conn_t *c)
 {
     cg_worker_t *w = c->w;
     cg_timer_stop(&w->loop, &c->ex->rq_timer);
-    if (c->ex->tunnel) w->stats.upgrades_active--;
+    if (c->ex->phase == X_TUNNEL) w->stats.upgrades_active--;
     int klass = c->ex->status / 100;
     if (klass >= 1 && klass <= 5) w->stats.rq_class[klass]++;
     w->stats.rq_active--;
@@ -599,7 +598,7 @@ static void finish_request(conn_t *c)
             .http2 = c->parent != NULL,
             .status = c->ex->status,
             .flags = c->ex->flags,
-            .bytes_received = c->ex->tunnel ? c->ex->tun_rx : c->ex->parser.body_bytes,
+            .bytes_received = c->ex->phase == X_TUNNEL ? c->ex->tun_rx : c->ex->parser.body_bytes,
             .bytes_sent = c->ex->out.total - c->ex->resp_body_start,
             .duration_ms = (w->loop.now_us - c->ex->start_us) / 1000,
             .upstream_ms = c->ex->upstream_ms,
@@ -627,6 +626,7 @@ static void finish_request(conn_t *c)
         if (cg_buf_size(&w->log) > CG_ACCESS_LOG_FLUSH_AT) cg_proxy__log_flush(w);
     }
     cg_proxy__request_release(c, c->ex->req_done && c->ex->resp_done);
+    c->ex->phase = X_DONE;
     if (c->close_after || !c->ex->req_done) {
         cg_proxy__conn_close(c);
         return;
@@ -753,6 +753,7 @@ static int step_up_handshake(conn_t *c, up_t *u)
         return 1;
     }
     u->handshaking = 0;
+    if (c->ex->phase == X_CONNECT) c->ex->phase = X_SEND;
     cg_timer_stop(&c->w->loop, &u->timer);
     return 1;
 }
@@ -799,7 +800,7 @@ static void conn_run(conn_t *c)
                 progress |= r;
                 if (r <= 0 || c->ex->up != u) break;
             }
-            if (__builtin_expect(c->ex->tunnel, 0)) {
+            if (__builtin_expect(c->ex->phase == X_TUNNEL, 0)) {
                 r = pump_tunnel(c, u);
                 if (r < 0) {
                     end_tunnel(c);
@@ -820,7 +821,7 @@ static void conn_run(conn_t *c)
             if (r == CG_EPARSE) {
                 c->ex->flags |= CG_RF_DPE;
                 cg_proxy__attempt_end(c, 0);
-                if (c->ex->resp_started) {
+                if (resp_started(c->ex)) {
                     cg_proxy__conn_close(c);
                     return;
                 }
@@ -833,12 +834,14 @@ static void conn_run(conn_t *c)
             if (r < 0) { /* client went away mid-body */
                 c->ex->flags |= CG_RF_DC;
                 cg_proxy__attempt_end(c, 0);
-                c->ex->status = c->ex->resp_started ? c->ex->status : 0;
+                c->ex->status = resp_started(c->ex) ? c->ex->status : 0;
                 finish_request(c);
                 return;
             }
             progress |= r;
             if (!c->ex->up) break;
+            if (c->ex->phase == X_SEND && c->ex->req_done && !cg_http_out_pending(&u->out))
+                c->ex->phase = X_AWAIT_HEAD; /* the whole request is written */
             r = pump_response(c, u);
             if (c->ex->up != u) { /* a retry replaced the attempt */
                 progress = 1;
@@ -914,7 +917,7 @@ static void conn_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         }
         if (c->state == S_UPSTREAM || c->state == S_LOCAL) {
             if (c->ex->up) cg_proxy__up_release(c, 0);
-            c->ex->status = c->ex->resp_started ? c->ex->status : 0;
+            c->ex->status = resp_started(c->ex) ? c->ex->status : 0;
             c->close_after = 1;
             finish_request(c);
         } else {

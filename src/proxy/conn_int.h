@@ -67,6 +67,22 @@ typedef struct up {
     uint8_t body_announced;
 } up_t;
 
+/* An exchange's phase: what it waits for now. Phases move forward, but for a retry, which goes
+ * back to BACKOFF, BUDGET or CONNECT. The messages' own facts (req_done, resp_done) and the
+ * attempt's (up, its connected and head_done) are kept beside it, not folded in. */
+typedef enum x_phase {
+    X_HEAD,       /* the request head is read and routed */
+    X_BACKOFF,    /* the back-off before repeating an endpoint (try_timer) */
+    X_BUDGET,     /* a retry waits for a slot of the retry budget (try_timer, a tick at a time) */
+    X_CONNECT,    /* a new upstream connection: its connect and transport handshake */
+    X_SEND,       /* the request head and body go upstream */
+    X_AWAIT_HEAD, /* the request is sent: the response head is awaited (the per-try timeout) */
+    X_STREAM,     /* the response head went to the client: its body streams */
+    X_TUNNEL,     /* after the upstream's 101: bytes both ways, as they come */
+    X_LOCAL,      /* the gateway's own answer goes out */
+    X_DONE,
+} x_phase_t;
+
 /* One request's life on a downstream connection: its head and parser, its answer's output
  * queue, its route and attempts, retries and timers, and what its access-log line reports.
  * Taken from the worker's free list when a request's first byte arrives and given back when it
@@ -88,19 +104,18 @@ typedef struct exchange {
     const cg_route_t *route;
     const cg_endpoint_t *ep;
     cg_iov_t authority, path;
-    uint8_t req_done, resp_done, resp_started, continue_sent, retried_fresh;
+    uint8_t phase; /* x_phase_t */
+    uint8_t req_done, resp_done, continue_sent, retried_fresh;
     uint8_t body_retained; /* every body byte so far is still in `in` (retry possible) */
-    uint8_t retry_counted, backoff_wait, backoff_done, dest_counted;
-    /* a retry the budget could not take yet: it waits for a slot, a tick at a time, until
-     * retry_deadline_ms, then answers wait_status (UO) */
-    uint8_t retry_wait;
+    uint8_t retry_counted, backoff_done, dest_counted;
+    /* X_BUDGET: the retry waits for a slot until retry_deadline_ms, then answers wait_status
+     * (UO) */
     uint16_t wait_status;
     uint32_t wait_flag;
     const char *wait_body;
     uint64_t retry_deadline_ms;
     uint8_t ntried;
-    uint8_t ws;     /* a WebSocket handshake: Upgrade goes on, and it is never retried once sent */
-    uint8_t tunnel; /* the upstream answered 101: bytes both ways, as they come */
+    uint8_t ws; /* a WebSocket handshake: Upgrade goes on, and it is never retried once sent */
     uint8_t tun_closed;                 /* the client ended its side of the tunnel */
     uint8_t tun_up_shut, tun_down_shut; /* that end passed on: the other's write side shut */
     size_t tun_queued; /* client bytes after the head in c->in, queued to the upstream */
@@ -146,6 +161,13 @@ struct conn {
     uint8_t peer_ip_len;
     char peer_ip[48]; /* last: set at accept */
 };
+
+/* Has the client had a response head (the upstream's, a tunnel's 101, or our own)? After it, a
+ * failure cannot be answered: the connection (or stream) is cut. */
+static inline int resp_started(const exchange_t *x)
+{
+    return x->phase >= X_STREAM;
+}
 
 /* Set by the main thread on SIGTERM while the gateway drains. */
 static inline int draining(const cg_worker_t *w)
@@ -291,7 +313,7 @@ static inline void start_try_timer(conn_t *c)
 {
     exchange_t *x = c->ex;
     uint32_t ms = x->route->dest->policy->retry.per_try_timeout_ms;
-    if (ms && x->req_done && !x->backoff_wait)
+    if (ms && x->req_done && x->phase != X_BACKOFF)
         cg_timer_start(&c->w->loop, &x->try_timer, ms, cg_proxy__try_timeout);
 }
 

@@ -29,7 +29,8 @@ static void reply_end(conn_t *c, size_t content_length, const char *content_type
 {
     if (c->parent) {
         cg_proxy__h2_reply_head(c, c->ex->status, content_length, content_type, location, nloc);
-        c->ex->resp_started = c->ex->resp_done = 1;
+        c->ex->phase = X_LOCAL;
+        c->ex->resp_done = 1;
         c->state = S_LOCAL;
         return;
     }
@@ -37,7 +38,8 @@ static void reply_end(conn_t *c, size_t content_length, const char *content_type
                        content_type ? "content-type: " : "", content_type ? content_type : "",
                        content_type ? "\r\n" : "", c->close_after ? "connection: close\r\n" : "");
     c->ex->resp_body_start = c->ex->out.total;
-    c->ex->resp_started = c->ex->resp_done = 1;
+    c->ex->phase = X_LOCAL;
+    c->ex->resp_done = 1;
     c->state = S_LOCAL;
 }
 

@@ -241,12 +241,12 @@ void cg_proxy__request_release(conn_t *c, int reusable)
 /* Is the request stalled on its client, so that a timeout is the client's fault? */
 static int waiting_on_client(const conn_t *c)
 {
-    if (c->ex->backoff_wait || c->ex->retry_wait) return 0; /* we wait, before a retry */
+    if (c->ex->phase == X_BACKOFF || c->ex->phase == X_BUDGET) return 0; /* we wait to retry */
     /* still owed its body, and nothing of it queued for the upstream (else the upstream is the
      * one not keeping up) */
     if (!c->ex->req_done && !(c->ex->up && cg_http_out_pending(&c->ex->up->out))) return 1;
     /* the response streams, and the client is not reading it */
-    return c->ex->resp_started && cg_http_out_pending(&c->ex->out);
+    return resp_started(c->ex) && cg_http_out_pending(&c->ex->out);
 }
 
 /* A timeout while the client owes us its body is the client's fault: 408, and nothing counted
@@ -255,7 +255,7 @@ static void client_timeout(conn_t *c, const char *why)
 {
     c->w->stats.rq_client_timeout++;
     cg_proxy__attempt_end(c, 0);
-    if (c->ex->resp_started) {
+    if (resp_started(c->ex)) {
         cg_proxy__conn_close(c);
         return;
     }
@@ -276,7 +276,7 @@ void cg_proxy__rq_timeout(cg_loop_t *loop, cg_timer_t *t)
         cg_proxy_balancer_result(c->ex->route->dest, c->ex->ep, 0, loop->now_ms);
     }
     cg_proxy__attempt_end(c, 0);
-    if (c->ex->resp_started) {
+    if (resp_started(c->ex)) {
         cg_proxy__conn_close(c);
         return;
     }
@@ -301,7 +301,7 @@ void cg_proxy__body_timeout(cg_loop_t *loop, cg_timer_t *t)
 static int can_retry(conn_t *c, uint32_t what, int status)
 {
     const cg_lb_retry_cfg_t *rc = &c->ex->route->dest->policy->retry;
-    if (c->ex->resp_started || (uint32_t)(c->ex->ntried - 1) >= rc->attempts ||
+    if (resp_started(c->ex) || (uint32_t)(c->ex->ntried - 1) >= rc->attempts ||
         c->ex->ntried >= CG_MAX_TRIES)
         return 0;
     if (!cg_lb_retry_matches(rc->retry_on, what, status)) return 0;
@@ -343,7 +343,7 @@ int cg_proxy__retry_allowed(conn_t *c, uint32_t what, int status)
 void cg_proxy__retry_wait(conn_t *c, int status, uint32_t flag, const char *body)
 {
     exchange_t *x = c->ex;
-    x->retry_wait = 1;
+    x->phase = X_BUDGET;
     x->retry_deadline_ms = c->w->loop.now_ms + x->route->dest->policy->retry.backoff_max_ms;
     x->wait_status = (uint16_t)status;
     x->wait_flag = flag;
@@ -357,10 +357,8 @@ static void retry_wait_tick(conn_t *c)
 {
     exchange_t *x = c->ex;
     if (budget_has_slot(c)) {
-        x->retry_wait = 0;
         cg_proxy__retry_start(c);
     } else if (c->w->loop.now_ms >= x->retry_deadline_ms) {
-        x->retry_wait = 0;
         cg_proxy__local_reply(c, x->wait_status, x->wait_flag | CG_RF_UO, x->wait_body, 0);
     } else {
         cg_timer_start(&c->w->loop, &x->try_timer, RETRY_WAIT_TICK_MS, cg_proxy__try_timeout);
@@ -384,7 +382,7 @@ void cg_proxy__attempt_failed(conn_t *c, uint32_t what, uint32_t flag, int local
     up_t *u = c->ex->up;
     if (u && u->reused && !u->got_bytes && !c->ex->retried_fresh && what == CG_RETRY_ON_RESET &&
         !(c->ex->head.flags & CG_HTTP_F_HAS_BODY) && cg_lb_retry_idempotent(c->ex->head.method) &&
-        !c->ex->resp_started) {
+        !resp_started(c->ex)) {
         /* a pooled connection the upstream had already closed: once more on a new one, not
          * counted against the endpoint or the retry policy */
         c->ex->retried_fresh = 1;
@@ -409,7 +407,7 @@ void cg_proxy__attempt_failed(conn_t *c, uint32_t what, uint32_t flag, int local
         cg_proxy__retry_wait(c, local_status, flag, body);
         return;
     }
-    if (c->ex->resp_started) {
+    if (resp_started(c->ex)) {
         c->ex->flags |= flag;
         cg_proxy__conn_close(c);
         return;
@@ -433,10 +431,9 @@ static void up_connect_timeout(cg_loop_t *loop, cg_timer_t *t)
 void cg_proxy__try_timeout(cg_loop_t *loop, cg_timer_t *t)
 {
     conn_t *c = cg_container_of(t, exchange_t, try_timer)->c;
-    if (c->ex->retry_wait) {
+    if (c->ex->phase == X_BUDGET) {
         retry_wait_tick(c);
-    } else if (c->ex->backoff_wait) { /* the back-off before repeating an endpoint is over */
-        c->ex->backoff_wait = 0;
+    } else if (c->ex->phase == X_BACKOFF) { /* the back-off before repeating an endpoint is over */
         cg_proxy__start_attempt(c);
     } else {
         cg_proxy__attempt_failed(c, CG_RETRY_ON_PER_TRY_TIMEOUT, CG_RF_UT, 504,
@@ -474,7 +471,7 @@ void cg_proxy__start_attempt(conn_t *c)
                                              rng_next(w));
         c->ex->backoff_done = 1;
         if (ms) {
-            c->ex->backoff_wait = 1;
+            c->ex->phase = X_BACKOFF;
             c->state = S_UPSTREAM;
             cg_timer_start(&w->loop, &c->ex->try_timer, ms, cg_proxy__try_timeout);
             return;
@@ -510,6 +507,7 @@ void cg_proxy__start_attempt(conn_t *c)
         cg_proxy__local_reply(c, 431, 0, "request header too large to forward", 1);
         return;
     }
+    c->ex->phase = u->connected && !u->handshaking ? X_SEND : X_CONNECT;
     start_try_timer(c);
     if (!c->ex->req_done)
         cg_timer_start(&w->loop, &c->timer, w->settings->body_timeout_ms, cg_proxy__body_timeout);
@@ -540,7 +538,10 @@ void cg_proxy__up_on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         }
         u->connected = 1;
         /* the connect timeout bounds a handshake too: stopped once that is done (conn.c) */
-        if (!u->handshaking) cg_timer_stop(loop, &u->timer);
+        if (!u->handshaking) {
+            cg_timer_stop(loop, &u->timer);
+            if (c->ex->phase == X_CONNECT) c->ex->phase = X_SEND;
+        }
     }
     cg_proxy__conn_run(c);
 }
