@@ -651,6 +651,12 @@ static void test_priorities(void **state)
 
 /* ---- failover order (failoverSettings) ---- */
 
+/* The head of an edge Gateway e, up to its http[] servers. */
+#define EDGE_E                                                                                     \
+    "apiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: e}\n"                               \
+    "spec:\n  workloadSelector: {namespace: edge, labels: {app: edgegw}}\n"                        \
+    "  http:\n"
+
 /* Besides the fixture's c1 (r1, z1, tier a: two endpoints), c2 (r2, tier b) and the edge's
  * cluster (r1, no labels): c4 in r3 (tier a), c5 in r4, c6 in r1 zone z2 (tier b), all served
  * by ingress-2; edge2, an edge cluster in r1 zone z1 with tier a. */
@@ -686,6 +692,24 @@ static void priorities_str(const cg_snap_destination_t *d, char *out, size_t n)
     }
 }
 
+#define assert_priorities(d, want)                                                                 \
+    do {                                                                                           \
+        char got_[256];                                                                            \
+        priorities_str(d, got_, sizeof(got_));                                                     \
+        assert_string_equal(got_, want);                                                           \
+    } while (0)
+
+/* load() with regions_yaml and more documents. */
+static cg_resource_set_t *load_regions(const char *more)
+{
+    cg_buf_t b = {0};
+    cg_buf_printf(&b, "%s%s", regions_yaml, more);
+    cg_buf_append(&b, "", 1);
+    cg_resource_set_t *rs = load(cg_buf_data(&b));
+    cg_buf_free(&b);
+    return rs;
+}
+
 /* The edge's default-rule destination dest with these server fields, seen by an edge
  * instance of cluster edge_cluster; the caller frees *s and *rs. */
 static const cg_snap_destination_t *ordered(cg_resource_set_t **rs, cg_snapshot_t **s,
@@ -693,12 +717,8 @@ static const cg_snap_destination_t *ordered(cg_resource_set_t **rs, cg_snapshot_
                                             const char *edge_cluster)
 {
     char *edge = edge_yaml(dest, server);
-    cg_buf_t b = {0};
-    cg_buf_printf(&b, "%s%s", regions_yaml, edge);
-    cg_buf_append(&b, "", 1);
+    *rs = load_regions(edge);
     free(edge);
-    *rs = load(cg_buf_data(&b));
-    cg_buf_free(&b);
     *s = translate(*rs, edge_cluster, "edge", "app=edgegw", "10.0.0.1");
     return dest_of(*s, 0, 1);
 }
@@ -707,9 +727,7 @@ static const cg_snap_destination_t *ordered(cg_resource_set_t **rs, cg_snapshot_
     do {                                                                                           \
         cg_resource_set_t *rs_;                                                                    \
         cg_snapshot_t *s_;                                                                         \
-        char got_[256];                                                                            \
-        priorities_str(ordered(&rs_, &s_, "{}", server, edge_cluster), got_, sizeof(got_));        \
-        assert_string_equal(got_, want);                                                           \
+        assert_priorities(ordered(&rs_, &s_, "{}", server, edge_cluster), want);                   \
         cg_snapshot_free(s_);                                                                      \
         cg_model_free(rs_);                                                                        \
     } while (0)
@@ -798,12 +816,9 @@ static void test_failover_fall_through(void **state)
     const cg_snap_destination_t *d =
         ordered(&rs, &s, "{clusters: [{name: c5}, {name: c2}, {name: c1}]}",
                 "    failoverSettings: {regionalFailover: [{from: r1, to: r4}]}\n", "edge");
-    char got[256];
-    priorities_str(d, got, sizeof(got));
-    assert_string_equal(got, "c5=1,c2=2,c1=0");
+    assert_priorities(d, "c5=1,c2=2,c1=0");
     /* the health-check rule's destination (c1 only) is ordered too: one level */
-    priorities_str(dest_of(s, 0, 0), got, sizeof(got));
-    assert_string_equal(got, "c1=0");
+    assert_priorities(dest_of(s, 0, 0), "c1=0");
     cg_snapshot_free(s);
     cg_model_free(rs);
 }
@@ -813,11 +828,9 @@ static void test_failover_clamped(void **state)
 {
     (void)state;
     cg_buf_t b = {0};
-    cg_buf_append_str(&b, "apiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: e}\n"
-                          "spec:\n  workloadSelector: {namespace: edge, labels: {app: edgegw}}\n"
-                          "  http:\n  - name: far\n    port: 8080\n    hostname: far.example.com\n"
-                          "    routing: {rules: [{route: {clusterDestination: {}}}]}\n"
-                          "    failoverSettings:\n      regionalFailover:\n");
+    cg_buf_append_str(&b, EDGE_E "  - name: far\n    port: 8080\n    hostname: far.example.com\n"
+                                 "    routing: {rules: [{route: {clusterDestination: {}}}]}\n"
+                                 "    failoverSettings:\n      regionalFailover:\n");
     for (int r = 1; r < 10; r++) cg_buf_printf(&b, "      - {from: q%d, to: q%d}\n", r, r + 1);
     cg_buf_append_str(&b, "---\napiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: far}\n"
                           "spec:\n  workloadSelector: {namespace: far, labels: {app: far}}\n"
@@ -836,9 +849,7 @@ static void test_failover_clamped(void **state)
     cg_resource_set_t *rs = load(cg_buf_data(&b));
     cg_buf_free(&b);
     cg_snapshot_t *s = translate(rs, "qe", "edge", "app=edgegw", "10.0.0.1");
-    char got[256];
-    priorities_str(dest_of(s, 0, 0), got, sizeof(got));
-    assert_string_equal(got, "k10=7,k9=7,k8=7,k7=6,k6=5,k5=4,k4=3,k3=2,k2=1,k1=0");
+    assert_priorities(dest_of(s, 0, 0), "k10=7,k9=7,k8=7,k7=6,k6=5,k5=4,k4=3,k3=2,k2=1,k1=0");
     assert_true(has_warning(s, "destination clusters:far.example.com: failoverSettings make 10 "
                                "levels, the balancer has 8: levels 7 to 9 share priority 7"));
     cg_snapshot_free(s);
@@ -850,10 +861,7 @@ static void test_failover_clamped(void **state)
 static void test_failover_destinations(void **state)
 {
     (void)state;
-    const char *y =
-        "apiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: e}\n"
-        "spec:\n  workloadSelector: {namespace: edge, labels: {app: edgegw}}\n"
-        "  http:\n"
+    const char *y = EDGE_E
         "  - name: to-r2\n    port: 8080\n    hostname: bookinfo.example.com\n"
         "    routing: {rules: [{route: {clusterDestination: {}}}]}\n"
         "    failoverSettings: {regionalFailover: [{from: r1, to: r2}]}\n"
@@ -866,20 +874,13 @@ static void test_failover_destinations(void **state)
         "    routing: {rules: [{route: {clusterDestination: {clusters: [{name: c1, weight: 1}, "
         "{name: c2, weight: 1}]}}}]}\n"
         "    failoverSettings: {regionalFailover: [{from: r1, to: r2}]}\n";
-    cg_buf_t b = {0};
-    cg_buf_printf(&b, "%s%s", regions_yaml, y);
-    cg_buf_append(&b, "", 1);
-    cg_resource_set_t *rs = load(cg_buf_data(&b));
-    cg_buf_free(&b);
+    cg_resource_set_t *rs = load_regions(y);
     cg_snapshot_t *s = translate(rs, "edge", "edge", "app=edgegw", "10.0.0.1");
     assert_string_equal(dest_of(s, 0, 0)->name, "clusters:bookinfo.example.com");
     assert_int_equal(s->servers[1].rules[0].destination, s->servers[0].rules[0].destination);
     assert_string_equal(dest_of(s, 2, 0)->name, "clusters:bookinfo.example.com@e/plain");
-    char got[256];
-    priorities_str(dest_of(s, 0, 0), got, sizeof(got));
-    assert_string_equal(got, "c1=0,c2=1,c4=2,c5=2,c6=0");
-    priorities_str(dest_of(s, 2, 0), got, sizeof(got));
-    assert_string_equal(got, "c1=0,c2=1,c4=1,c5=1,c6=0");
+    assert_priorities(dest_of(s, 0, 0), "c1=0,c2=1,c4=2,c5=2,c6=0");
+    assert_priorities(dest_of(s, 2, 0), "c1=0,c2=1,c4=1,c5=1,c6=0");
     assert_int_equal(dest_of(s, 3, 0)->mode, CG_DEST_WEIGHTED);
     assert_true(has_warning(
         s, "Gateway e server split: failoverSettings do not apply to its weighted route"));
@@ -891,10 +892,7 @@ static void test_failover_destinations(void **state)
 static void test_policy(void **state)
 {
     (void)state;
-    const char *y =
-        "apiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: e}\n"
-        "spec:\n  workloadSelector: {namespace: edge, labels: {app: edgegw}}\n"
-        "  http:\n"
+    const char *y = EDGE_E
         "  - name: plain\n    port: 8080\n    hostname: bookinfo.example.com\n"
         "    routing: {rules: [{route: {clusterDestination: {}}}]}\n"
         "  - name: tuned\n    port: 8081\n    hostname: bookinfo.example.com\n"
