@@ -128,7 +128,9 @@ static const char *why_mode(const char *mode)
     return "service: endpoints of a Service";
 }
 
-static void destination(const cg_json_t *o)
+/* edge_region: the edge's own; a priority is the order of failover, which failoverSettings may
+ * make other than "own region first" (labels alone, a zone first). */
+static void destination(const cg_json_t *o, const char *edge_region)
 {
     cg_control_status_dest_t d;
     cg_control_status_read(o, cg_control_status_dest_fields, &d);
@@ -174,9 +176,12 @@ static void destination(const cg_json_t *o)
         cg_cli_table_add(&t, region);
         if (weighted)
             cg_cli_table_addf(&t, "%" PRIu64, wt.weight);
+        else if (have_prio && edge_region == NULL)
+            cg_cli_table_addf(&t, "%" PRIu64, prio);
         else if (have_prio)
-            cg_cli_table_addf(&t, "%" PRIu64 " (%s)", prio,
-                              prio == 0 ? "local region" : "remote: failover");
+            cg_cli_table_addf(&t, "%" PRIu64 " (%s%s)", prio,
+                              cg_str_same(region, edge_region) ? "local region" : "remote",
+                              prio == 0 ? "" : ": failover");
         else
             cg_cli_table_add(&t, NULL);
         cg_cli_table_add(&t, b.base);
@@ -211,7 +216,7 @@ static void routing(const cg_json_t *root)
             for (size_t d = 0; d < cg_json_len(dests); d++) {
                 const char *name = cg_json_string(cg_json_get(cg_json_at(dests, d), "name"), NULL);
                 if (rt.destination && name && !strcmp(rt.destination, name))
-                    destination(cg_json_at(dests, d));
+                    destination(cg_json_at(dests, d), e.region);
             }
         }
         const cg_json_t *w = cg_json_get(eo, "warnings");

@@ -437,6 +437,81 @@ static const cg_model_field_t failover_fields[] = {
 };
 static SCHEMA(failover_schema, cg_model_failover_t, failover_fields);
 
+static const cg_model_field_t regional_failover_fields[] = {
+    STR(cg_model_regional_failover_t, "from", from, REQ | NONEMPTY,
+        .doc = "a region (Cluster spec.locality.region): the edges in it"),
+    STR(cg_model_regional_failover_t, "to", to, REQ | NONEMPTY,
+        .doc = "the region they fail over to first when their own region's clusters fail"),
+};
+static SCHEMA(regional_failover_schema, cg_model_regional_failover_t, regional_failover_fields);
+
+/* The orderings a table cannot say: a region fails over to one other region, a label is
+ * matched once; the lists are bounded (priority levels past the balancer's are merged anyway). */
+static void check_failover_settings(cg_model_ctx_t *ctx, const cg_ynode_t *map, void *obj)
+{
+    cg_model_failover_settings_t *f = obj;
+    f->locality = strcmp(f->topology_choice, "LOCALITY") == 0;
+    const cg_ynode_t *labels = cg_ynode_get(map, "failoverPriority");
+    const cg_ynode_t *regions = cg_ynode_get(map, "regionalFailover");
+    char sub[64];
+    if (f->nfailover_priority > CG_MODEL_MAX_FAILOVER_LABELS) {
+        cg_model_errorf(ctx, labels, ".failoverPriority", "at most %d labels, got %zu",
+                        CG_MODEL_MAX_FAILOVER_LABELS, f->nfailover_priority);
+        return;
+    }
+    if (f->nregional_failover > CG_MODEL_MAX_REGIONAL_FAILOVER) {
+        cg_model_errorf(ctx, regions, ".regionalFailover", "at most %d entries, got %zu",
+                        CG_MODEL_MAX_REGIONAL_FAILOVER, f->nregional_failover);
+        return;
+    }
+    for (size_t i = 0; i < f->nfailover_priority; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(f->failover_priority[i], f->failover_priority[j]) == 0) {
+                snprintf(sub, sizeof(sub), ".failoverPriority[%zu]", i);
+                cg_model_errorf(ctx, labels->items[i], sub,
+                                "label \"%s\" is already failoverPriority[%zu]",
+                                f->failover_priority[i], j);
+                break;
+            }
+    for (size_t i = 0; i < f->nregional_failover; i++) {
+        const cg_model_regional_failover_t *r = &f->regional_failover[i];
+        const cg_ynode_t *item = regions->items[i];
+        if (strcmp(r->from, r->to) == 0) {
+            snprintf(sub, sizeof(sub), ".regionalFailover[%zu].to", i);
+            cg_model_errorf(ctx, cg_ynode_get(item, "to"), sub,
+                            "region \"%s\" fails over to itself: name another region", r->to);
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(f->regional_failover[j].from, r->from) == 0) {
+                snprintf(sub, sizeof(sub), ".regionalFailover[%zu].from", i);
+                cg_model_errorf(ctx, cg_ynode_get(item, "from"), sub,
+                                "region \"%s\" is mapped twice (regionalFailover[%zu] sends it to "
+                                "\"%s\"): give each region one failover region",
+                                r->from, j, f->regional_failover[j].to);
+                break;
+            }
+    }
+}
+
+static const char *const topology_choices[] = {"CLUSTER", "LOCALITY", NULL};
+
+static const cg_model_field_t failover_settings_fields[] = {
+    STRLIST(cg_model_failover_settings_t, "failoverPriority", failover_priority, nfailover_priority,
+            0, .check = cg_model_check_label_key,
+            .doc = "ordered label keys: clusters matching all of the edge's come first, then those "
+                   "matching all but the last, ..."),
+    LIST(cg_model_failover_settings_t, "regionalFailover", regional_failover, nregional_failover, 0,
+         regional_failover_schema,
+         .doc = "{from, to}: the region an edge in from tries after its own, before the others"),
+    STR(cg_model_failover_settings_t, "topologyChoice", topology_choice, DEF, .def_s = "CLUSTER",
+        .enums = topology_choices,
+        .doc = "CLUSTER: the own region is one level; LOCALITY: its own zone first; ignored "
+               "with failoverPriority"),
+    UNSUPPORTED("automaticLoadBalancing", "not supported by crossgate"),
+};
+static SCHEMA(failover_settings_schema, cg_model_failover_settings_t, failover_settings_fields,
+              .check = check_failover_settings);
+
 /* ---- Gateway: TLS (ServerTLSSettings) ---- */
 
 static const char *const tls_modes[] = {"DISABLED", "SIMPLE", "MUTUAL", NULL};
@@ -547,6 +622,8 @@ static const cg_model_field_t http_fields[] = {
         .doc = "active health (crossgate addition)"),
     OBJ(cg_model_http_server_t, "failover", failover, 0, failover_schema,
         .doc = "locality failover (crossgate addition)"),
+    OBJ(cg_model_http_server_t, "failoverSettings", failover_settings, 0, failover_settings_schema,
+        .doc = "the order of remote clusters (Tetrate's FailoverSettings)"),
     OBJ(cg_model_http_server_t, "tls", tls, 0, tls_schema,
         .doc = "ServerTLSSettings; omitted or mode DISABLED: plain-text HTTP"),
     UNSUPPORTED("authentication", "not supported by crossgate"),
@@ -554,7 +631,6 @@ static const cg_model_field_t http_fields[] = {
     UNSUPPORTED("rateLimiting", "not supported by crossgate"),
     UNSUPPORTED("transit", "not supported by crossgate"),
     UNSUPPORTED("trafficMode", "not supported by crossgate"),
-    UNSUPPORTED("failoverSettings", "not supported by crossgate: use failover"),
     UNSUPPORTED("extensions", "not supported by crossgate"),
     UNSUPPORTED("openapi", "not supported by crossgate"),
 };
@@ -860,6 +936,8 @@ const cg_model_schema_t *const cg_model_all_schemas[] = {
     &outlier_schema,
     &health_schema,
     &failover_schema,
+    &failover_settings_schema,
+    &regional_failover_schema,
     &tls_schema,
     &tls_files_schema,
     &secret_doc_schema,

@@ -154,6 +154,23 @@ typedef struct cg_model_failover {
     double overprovisioning_factor; /* default 1.4 */
 } cg_model_failover_t;
 
+/* Tetrate's failoverSettings: the order in which an edge falls back to remote clusters. */
+#define CG_MODEL_MAX_FAILOVER_LABELS   16
+#define CG_MODEL_MAX_REGIONAL_FAILOVER 64
+
+typedef struct cg_model_regional_failover {
+    char *from, *to; /* regions: from's edges fail over to to's clusters */
+} cg_model_regional_failover_t;
+
+typedef struct cg_model_failover_settings {
+    char **failover_priority; /* ordered label keys; P0 = every one matches the edge's */
+    size_t nfailover_priority;
+    cg_model_regional_failover_t *regional_failover; /* each from at most once, from != to */
+    size_t nregional_failover;
+    char *topology_choice; /* "CLUSTER" (default) or "LOCALITY" */
+    int locality;          /* derived by the table's check: topology_choice is LOCALITY */
+} cg_model_failover_settings_t;
+
 /* ServerTLSSettings (Tetrate): mode DISABLED is plain text; SIMPLE and MUTUAL take their
  * material from exactly one of files (paths read where the gateway runs) or secretName (a Secret
  * in the Gateway's namespace). */
@@ -197,7 +214,8 @@ typedef struct cg_model_http_server {
     cg_model_outlier_t *outlier_detection;
     cg_model_health_check_t *health_check;
     cg_model_failover_t *failover;
-    cg_model_tls_t *tls; /* NULL = plain text */
+    cg_model_failover_settings_t *failover_settings; /* NULL = own region first, then the rest */
+    cg_model_tls_t *tls;                             /* NULL = plain text */
 } cg_model_http_server_t;
 
 /* A TLS server: tls given with mode SIMPLE or MUTUAL. */

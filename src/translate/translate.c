@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/list.h"
+#include "lb/priority.h"
 #include "tls/tls.h"
 #include "translate/index.h"
 
@@ -82,6 +83,9 @@ typedef struct service_key {
 typedef struct dest_aux {
     cg_translate__htab_t endpoints; /* by address and port */
     size_t cap;                     /* of the destination's endpoints[] */
+    /* the server's failoverSettings the endpoints were ordered by: equal routes of servers
+     * ordering them otherwise do not share the destination */
+    const cg_model_failover_settings_t *failover;
 } dest_aux_t;
 
 typedef struct tx {
@@ -91,7 +95,8 @@ typedef struct tx {
     size_t nlive;
     cg_buf_t *errors;
     int nerrors;
-    const char *region; /* of the instance's own cluster: its endpoints get priority 0 */
+    const cg_model_cluster_t *own; /* the instance's Cluster, NULL when it has none */
+    const char *region;            /* of the instance's own cluster: its endpoints get priority 0 */
     CG_VEC(cg_snap_server_t) servers;
     CG_VEC(cg_snap_destination_t) dests;
     CG_VEC(char *) warnings;
@@ -248,16 +253,37 @@ static size_t dest_named(const tx_t *t, const char *name)
     return SIZE_MAX;
 }
 
+/* Two servers order remote clusters alike (NULL: the default order). */
+static int failover_same(const cg_model_failover_settings_t *a,
+                         const cg_model_failover_settings_t *b)
+{
+    if (a == b) return 1;
+    if (a == NULL || b == NULL || a->locality != b->locality ||
+        a->nfailover_priority != b->nfailover_priority ||
+        a->nregional_failover != b->nregional_failover)
+        return 0;
+    for (size_t i = 0; i < a->nfailover_priority; i++)
+        if (strcmp(a->failover_priority[i], b->failover_priority[i]) != 0) return 0;
+    for (size_t i = 0; i < a->nregional_failover; i++)
+        if (strcmp(a->regional_failover[i].from, b->regional_failover[i].from) != 0 ||
+            strcmp(a->regional_failover[i].to, b->regional_failover[i].to) != 0)
+            return 0;
+    return 1;
+}
+
 /* Destinations are named by what they send to, so equal routes share one (and the name stays
  * stable across snapshots, which lets the proxy keep endpoint state). Servers with different
- * policies for the same targets get their own, named after the server. Returns the index of
- * an existing match, or SIZE_MAX with *name_out set to the name a new one must take. */
-static size_t find_dest(const tx_t *t, const char *base, const cg_snap_policy_t *pol, size_t server,
-                        char **name_out)
+ * policies (or failover orders) for the same targets get their own, named after the server.
+ * Returns the index of an existing match, or SIZE_MAX with *name_out set to the name a new one
+ * must take. */
+static size_t find_dest(const tx_t *t, const char *base, const cg_snap_policy_t *pol,
+                        const cg_model_failover_settings_t *fs, size_t server, char **name_out)
 {
     *name_out = NULL;
     size_t i = dest_named(t, base);
-    if (i != SIZE_MAX && cg_snap_policy_eq(&t->dests.items[i].policy, pol)) return i;
+    if (i != SIZE_MAX && cg_snap_policy_eq(&t->dests.items[i].policy, pol) &&
+        failover_same(t->dest_aux.items[i].failover, fs))
+        return i;
     cg_buf_t b = {0};
     cg_buf_append_str(&b, base);
     if (i != SIZE_MAX) {
@@ -372,7 +398,7 @@ static size_t service_dest(tx_t *t, const cg_model_service_dest_t *sd, size_t se
     cg_snap_policy_t pol;
     fill_policy(&pol, srv, CG_DEST_SERVICE);
     char *name;
-    size_t idx = find_dest(t, base, &pol, server, &name);
+    size_t idx = find_dest(t, base, &pol, NULL, server, &name);
     if (idx != SIZE_MAX) return idx;
     cg_snap_destination_t *d = new_dest(t, name, CG_DEST_SERVICE, &pol, &idx);
     const char *slash = strchr(sd->host, '/');
@@ -562,17 +588,137 @@ static int own_listener(const tx_t *t, const char *address, int64_t port)
     return port >= 0 && port <= UINT16_MAX && (t->edge->own_ports[port / 8] >> (port % 8) & 1);
 }
 
+/* ---- failover order ---- */
+
+/* How a destination ranks its clusters: the server's failoverSettings and the regions an edge
+ * in the instance's region tries in turn (its own, then where regionalFailover sends it, then
+ * where that one's entry sends it, ...). */
+typedef struct failover_order {
+    const cg_model_failover_settings_t *fs; /* NULL: own region 0, every other region 1 */
+    const char *chain[CG_MODEL_MAX_REGIONAL_FAILOVER + 1];
+    size_t nchain;
+} failover_order_t;
+
+static int region_has_cluster(const tx_t *t, const char *region)
+{
+    for (size_t c = 0; c < t->rs->nclusters; c++)
+        if (strcmp(t->rs->clusters[c].spec.locality.region, region) == 0) return 1;
+    return 0;
+}
+
+/* Follows regionalFailover from the instance's region; a region already on the way ends it
+ * (a cycle), so it takes at most one step per entry. */
+static void failover_order(tx_t *t, failover_order_t *o, const cg_model_failover_settings_t *fs,
+                           size_t server)
+{
+    o->fs = fs;
+    o->nchain = 0;
+    if (t->region == NULL) return;
+    o->chain[o->nchain++] = t->region;
+    for (size_t step = 0; fs != NULL && step < fs->nregional_failover; step++) {
+        const char *at = o->chain[o->nchain - 1], *next = NULL;
+        for (size_t i = 0; i < fs->nregional_failover && next == NULL; i++)
+            if (strcmp(fs->regional_failover[i].from, at) == 0) next = fs->regional_failover[i].to;
+        for (size_t k = 0; next != NULL && k < o->nchain; k++)
+            if (strcmp(o->chain[k], next) == 0) next = NULL;
+        if (next == NULL) break;
+        if (!region_has_cluster(t, next)) {
+            const cg_snap_server_t *s = &t->servers.items[server];
+            warn(t, "Gateway %s server %s: regionalFailover sends %s to %s, which no Cluster is in",
+                 s->gateway, s->name, at, next);
+        }
+        o->chain[o->nchain++] = next;
+    }
+}
+
+/* A cluster's value of a failoverPriority key: the well-known topology keys are its locality,
+ * other keys its metadata.labels; absent is "" (Istio compares absent labels as empty). */
+static const char *failover_label(const cg_model_cluster_t *c, const char *key)
+{
+    const char *v;
+    if (strcmp(key, "topology.kubernetes.io/region") == 0) {
+        v = c->spec.locality.region;
+    } else if (strcmp(key, "topology.kubernetes.io/zone") == 0) {
+        v = c->spec.locality.zone;
+    } else {
+        labels_view_t lv = {c->metadata.labels, NULL, c->metadata.nlabels};
+        v = label_get(&lv, key);
+    }
+    return v ? v : "";
+}
+
+/* The rank of cluster c, lower first. Region tier: own region 0, then the regionalFailover
+ * chain, then every other region (topologyChoice LOCALITY splits the own region by zone).
+ * failoverPriority with N labels: N minus how many leading labels the cluster shares with the
+ * instance's Cluster, within each region tier; given without regionalFailover it alone ranks
+ * (Istio), and topologyChoice is ignored (Tetrate). Not yet dense: failover_levels numbers
+ * the ranks a destination uses. */
+static uint32_t cluster_rank(const tx_t *t, const failover_order_t *o, const cg_model_cluster_t *c)
+{
+    const char *region = c->spec.locality.region;
+    const cg_model_failover_settings_t *fs = o->fs;
+    if (t->region == NULL) return 0; /* the instance's region is unknown: no preference */
+    if (fs == NULL) return strcmp(region, t->region) != 0;
+    size_t nlabels = fs->nfailover_priority, k = 0;
+    uint32_t tier = 0;
+    if (fs->nregional_failover || nlabels == 0) {
+        int zones = fs->locality && nlabels == 0;
+        while (k < o->nchain && strcmp(o->chain[k], region) != 0) k++;
+        tier = (uint32_t)k + (uint32_t)(zones && k > 0);
+        if (k == 0 && zones && !cg_str_same(c->spec.locality.zone, t->own->spec.locality.zone))
+            tier = 1;
+    }
+    size_t matched = 0;
+    while (matched < nlabels && strcmp(failover_label(c, fs->failover_priority[matched]),
+                                       failover_label(t->own, fs->failover_priority[matched])) == 0)
+        matched++;
+    return tier * (uint32_t)(nlabels + 1) + (uint32_t)(nlabels - matched);
+}
+
+static int u32_order(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* With failoverSettings, the ranks d's endpoints have become priorities 0, 1, ... in order (a
+ * step no cluster fills takes no level, as Istio numbers them). The balancer has
+ * CG_LB_MAX_PRIORITIES levels: ranks past them all go into the last one, with a warning. */
+static void failover_levels(tx_t *t, cg_snap_destination_t *d, const failover_order_t *o)
+{
+    if (o->fs == NULL || d->nendpoints == 0) return;
+    uint32_t *ranks = cg_xmalloc(d->nendpoints * sizeof(*ranks));
+    for (size_t e = 0; e < d->nendpoints; e++) ranks[e] = d->endpoints[e].priority;
+    qsort(ranks, d->nendpoints, sizeof(*ranks), u32_order);
+    size_t nlevels = 0;
+    for (size_t e = 0; e < d->nendpoints; e++)
+        if (nlevels == 0 || ranks[nlevels - 1] != ranks[e]) ranks[nlevels++] = ranks[e];
+    for (size_t e = 0; e < d->nendpoints; e++) {
+        const uint32_t *at =
+            bsearch(&d->endpoints[e].priority, ranks, nlevels, sizeof(*ranks), u32_order);
+        size_t level = (size_t)(at - ranks);
+        d->endpoints[e].priority =
+            (uint32_t)(level < CG_LB_MAX_PRIORITIES ? level : CG_LB_MAX_PRIORITIES - 1);
+    }
+    if (nlevels > CG_LB_MAX_PRIORITIES)
+        warn(t,
+             "destination %s: failoverSettings make %zu levels, the balancer has %d: levels %d "
+             "to %zu share priority %d",
+             d->name, nlevels, CG_LB_MAX_PRIORITIES, CG_LB_MAX_PRIORITIES - 1, nlevels - 1,
+             CG_LB_MAX_PRIORITIES - 1);
+    free(ranks);
+}
+
 /* Adds to d the endpoints of cluster c serving a hostname (host: its host_id): instances
  * selected by a workload Gateway (one that does not route to clusters) with an http[] server
- * for the hostname. Returns how many endpoints it contributed. */
+ * for the hostname, at c's rank in order o. Returns how many endpoints it contributed. */
 static size_t cluster_endpoints(tx_t *t, cg_snap_destination_t *d, const cg_model_cluster_t *c,
-                                size_t host)
+                                size_t host, const failover_order_t *o)
 {
     if (host == SIZE_MAX) return 0; /* no workload Gateway serves it */
     size_t before = d->nendpoints;
-    /* own region first; every other region is one remote priority (no failover order yet) */
     const char *region = c->spec.locality.region;
-    uint32_t priority = t->region != NULL && strcmp(region, t->region) != 0 ? 1 : 0;
+    uint32_t priority = cluster_rank(t, o, c);
     const cluster_serving_t *cs = cluster_serving(t, c);
     size_t lo = 0, hi = cs->n;
     while (lo < hi) {
@@ -651,7 +797,7 @@ static void add_weight(cg_snap_destination_t *d, weights_ix_t *ix, const char *c
  * sizes so the split stays exact). Clusters without endpoints keep their share: the proxy
  * answers 503 for it, as a strict split requires. */
 static void weighted_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_cluster_dest_t *cd,
-                          const char *hostname)
+                          const char *hostname, const failover_order_t *o)
 {
     const cg_resource_set_t *rs = t->rs;
     weights_ix_t ix = {0};
@@ -698,14 +844,14 @@ static void weighted_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_clus
     size_t host = host_id(edge_ix(t), hostname);
     for (size_t i = 0; i < d->nweights; i++) {
         const cg_model_cluster_t *c = find_cluster(t, d->weights[i].cluster);
-        if (c != NULL && cluster_endpoints(t, d, c, host) == 0)
+        if (c != NULL && cluster_endpoints(t, d, c, host, o) == 0)
             warn(t, "weighted cluster %s has no Gateway serving %s: its share is answered with 503",
                  c->metadata.name, hostname);
     }
 }
 
 static void named_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_cluster_dest_t *cd,
-                       const char *hostname)
+                       const char *hostname, const failover_order_t *o)
 {
     const cg_resource_set_t *rs = t->rs;
     CG_VEC(const cg_model_cluster_t *) cand = {0};
@@ -733,7 +879,7 @@ static void named_dest(tx_t *t, cg_snap_destination_t *d, const cg_model_cluster
     }
     size_t host = host_id(edge_ix(t), hostname);
     for (size_t k = 0; k < cand.len; k++)
-        if (cluster_endpoints(t, d, cand.items[k], host) == 0)
+        if (cluster_endpoints(t, d, cand.items[k], host, o) == 0)
             warn(t, "named cluster %s has no Gateway serving %s", cand.items[k]->metadata.name,
                  hostname);
     cg_vec_free(&cand);
@@ -765,21 +911,31 @@ static size_t cluster_dest(tx_t *t, const cg_model_cluster_dest_t *cd, size_t se
     cg_buf_append(&base, "", 1);
     cg_snap_policy_t pol;
     fill_policy(&pol, srv, mode);
+    /* weights split strictly: there is no order to fail over in */
+    const cg_model_failover_settings_t *fs =
+        mode == CG_DEST_WEIGHTED ? NULL : srv->failover_settings;
     char *name;
-    size_t idx = find_dest(t, cg_buf_data(&base), &pol, server, &name);
+    size_t idx = find_dest(t, cg_buf_data(&base), &pol, fs, server, &name);
     cg_buf_free(&base);
+    if (mode == CG_DEST_WEIGHTED && srv->failover_settings != NULL)
+        warn(t, "Gateway %s server %s: failoverSettings do not apply to its weighted route",
+             t->servers.items[server].gateway, t->servers.items[server].name);
     if (idx != SIZE_MAX) return idx;
     cg_snap_destination_t *d = new_dest(t, name, mode, &pol, &idx);
+    t->dest_aux.items[idx].failover = fs;
+    failover_order_t o;
+    failover_order(t, &o, fs, server);
     if (mode == CG_DEST_AUTO) {
         size_t host = host_id(edge_ix(t), hostname);
         for (size_t c = 0; c < t->rs->nclusters; c++)
-            cluster_endpoints(t, d, &t->rs->clusters[c], host);
+            cluster_endpoints(t, d, &t->rs->clusters[c], host, &o);
         if (d->nendpoints == 0) warn(t, "no cluster has a Gateway serving %s", hostname);
     } else if (mode == CG_DEST_NAMED) {
-        named_dest(t, d, cd, hostname);
+        named_dest(t, d, cd, hostname, &o);
     } else {
-        weighted_dest(t, d, cd, hostname);
+        weighted_dest(t, d, cd, hostname, &o);
     }
+    failover_levels(t, d, &o);
     return idx;
 }
 
@@ -1042,6 +1198,7 @@ int cg_translate_instance_live(const cg_resource_set_t *rs, const cg_instance_t 
         return CG_EINVAL;
     }
     const cg_model_cluster_t *own = cg_model_find_cluster(rs, inst->cluster);
+    t.own = own;
     t.region = own ? own->spec.locality.region : NULL;
     resolve_routes(&t);
 

@@ -520,6 +520,32 @@ def test_control_status_shows_clusters_instances_and_routing(cp):
     assert st["edges"][0]["destinations"][0]["mode"] == "named"
 
 
+
+def test_control_status_shows_the_failover_order_of_three_regions(cp, tmp_path):
+    """failoverSettings.regionalFailover region-1 -> region-3: the edge's status lists
+    cluster-3 at priority 1 and cluster-2 after it, at 2."""
+    apply_guide(cp)
+    edge = (EXAMPLES / "bookinfo-edge.yaml").read_text()
+    edge += "      failoverSettings:\n        regionalFailover: [{from: region-1, to: region-3}]\n"
+    ingress3 = (EXAMPLES / "bookinfo-ingress-2.yaml").read_text().replace("-2", "-3")
+    cluster3 = ("apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-3}\n"
+                "spec:\n  locality: {region: region-3}\n"
+                "  gateways: [{address: 127.0.3.1, namespace: bookinfo, labels: {app: ingressgw-3}}]\n")
+    f = tmp_path / "three-regions.yaml"
+    f.write_text("---\n".join([cluster3, ingress3, edge]))
+    cp.cli("apply", "-f", f, check=True)
+    cp.register("cluster-edge", "edge", "edgegw", "127.0.31.10", admin="127.0.31.10:15000")
+    out = cp.cli("status", check=True).stdout
+    rows = {l.split()[0]: l.split(None, 2)[2] for l in out.splitlines()
+            if l.split()[:1] in (["cluster-1"], ["cluster-2"], ["cluster-3"]) and "(" in l}
+    assert rows["cluster-1"].startswith("0 (local region)"), out
+    assert rows["cluster-3"].startswith("1 (remote: failover)"), out
+    assert rows["cluster-2"].startswith("2 (remote: failover)"), out
+    dest = json.loads(cp.cli("status", "-o", "json", check=True).stdout)["edges"][0]["destinations"][0]
+    assert sorted({(e["cluster"], e["priority"]) for e in dest["endpoints"]}) == [
+        ("cluster-1", 0), ("cluster-2", 2), ("cluster-3", 1)]
+
+
 # ---------------------------------------------------------------- durability and concurrency
 
 

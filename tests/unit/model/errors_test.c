@@ -481,6 +481,54 @@ static const struct {
     {"failover_type", SERVER("failover: {overprovisioningFactor: \"1.4\"}"),
      "t.yaml:13:40: spec.http[0].failover.overprovisioningFactor: expected a number, got a "
      "string\n"},
+    {"failover_settings_unknown", SERVER("failoverSettings: {regionFailover: []}"),
+     "t.yaml:13:24: spec.http[0].failoverSettings.regionFailover: unknown field\n"},
+    {"failover_settings_type", SERVER("failoverSettings: [CLUSTER]"),
+     "t.yaml:13:23: spec.http[0].failoverSettings: expected a mapping, got a list\n"},
+    {"failover_priority_type", SERVER("failoverSettings: {failoverPriority: version}"),
+     "t.yaml:13:42: spec.http[0].failoverSettings.failoverPriority: expected a list, got a "
+     "string\n"},
+    {"failover_priority_bad_key", SERVER("failoverSettings: {failoverPriority: [\"a b\", 3]}"),
+     "t.yaml:13:43: spec.http[0].failoverSettings.failoverPriority[0]: expected a label key "
+     "(letters, digits, '-', '_', "
+     "'.', '/'), got \"a b\"\n"
+     "t.yaml:13:50: spec.http[0].failoverSettings.failoverPriority[1]: expected a string, got an "
+     "integer (quote "
+     "it: \"3\")\n"},
+    {"failover_priority_twice",
+     SERVER("failoverSettings: {failoverPriority: [version, tier, version]}"),
+     "t.yaml:13:58: spec.http[0].failoverSettings.failoverPriority[2]: label \"version\" is "
+     "already "
+     "failoverPriority[0]\n"},
+    {"failover_priority_many",
+     SERVER("failoverSettings: {failoverPriority: [l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, "
+            "l11, l12, l13, l14, l15, l16]}"),
+     "t.yaml:13:42: spec.http[0].failoverSettings.failoverPriority: at most 16 labels, got 17\n"},
+    {"regional_failover_twice",
+     SERVER("failoverSettings: {regionalFailover: [{from: r1, to: r2}, {from: r1, to: r3}]}"),
+     "t.yaml:13:70: spec.http[0].failoverSettings.regionalFailover[1].from: region \"r1\" is "
+     "mapped twice "
+     "(regionalFailover[0] sends it to \"r2\"): give each region one failover region\n"},
+    {"regional_failover_self", SERVER("failoverSettings: {regionalFailover: [{from: r1, to: r1}]}"),
+     "t.yaml:13:58: spec.http[0].failoverSettings.regionalFailover[0].to: region \"r1\" fails over "
+     "to itself: "
+     "name another region\n"},
+    {"regional_failover_missing",
+     SERVER("failoverSettings: {regionalFailover: [{from: r1}, {to: \"\", from: r2, too: r3}]}"),
+     "t.yaml:13:43: spec.http[0].failoverSettings.regionalFailover[0].to: missing required field\n"
+     "t.yaml:13:60: spec.http[0].failoverSettings.regionalFailover[1].to: must not be empty\n"
+     "t.yaml:13:74: spec.http[0].failoverSettings.regionalFailover[1].too: unknown field\n"},
+    {"regional_failover_type", SERVER("failoverSettings: {regionalFailover: {from: r1, to: r2}}"),
+     "t.yaml:13:42: spec.http[0].failoverSettings.regionalFailover: expected a list, got a "
+     "mapping\n"},
+    {"topology_choice_bad", SERVER("failoverSettings: {topologyChoice: ZONE}"),
+     "t.yaml:13:40: spec.http[0].failoverSettings.topologyChoice: expected one of CLUSTER, "
+     "LOCALITY, got "
+     "\"ZONE\"\n"},
+    {"failover_settings_auto_lb",
+     SERVER("failoverSettings: {automaticLoadBalancing: {enabled: {value: true}}}"),
+     "t.yaml:13:48: spec.http[0].failoverSettings.automaticLoadBalancing: not supported by "
+     "crossgate\n"},
     {"tls_no_material", SERVER("tls: {mode: SIMPLE}"),
      "t.yaml:13:10: spec.http[0].tls: mode SIMPLE needs exactly one of secretName, files\n"},
     {"tls_both_materials",

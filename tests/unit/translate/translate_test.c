@@ -328,8 +328,8 @@ static void test_selection(void **state)
 }
 
 /* The edge Gateway: its first rule sends health checks to cluster c1 only, the second
- * uses the given clusterDestination. */
-static char *edge_yaml(const char *dest)
+ * uses the given clusterDestination; server: more fields of its http[] server. */
+static char *edge_yaml(const char *dest, const char *server)
 {
     cg_buf_t b = {0};
     cg_buf_printf(&b,
@@ -346,8 +346,8 @@ static char *edge_yaml(const char *dest)
                   "      rules:\n"
                   "      - match: [{headers: {x-healthcheck: {exact: \"true\"}}}]\n"
                   "        route: {clusterDestination: {clusters: [{name: c1}]}}\n"
-                  "      - route: {clusterDestination: %s}\n",
-                  dest);
+                  "      - route: {clusterDestination: %s}\n%s",
+                  dest, server);
     char *s = cg_xstrndup(cg_buf_data(&b), cg_buf_size(&b));
     cg_buf_free(&b);
     return s;
@@ -356,7 +356,7 @@ static char *edge_yaml(const char *dest)
 static const cg_snap_destination_t *edge_dest(cg_resource_set_t **rs, cg_snapshot_t **s,
                                               const char *dest)
 {
-    char *y = edge_yaml(dest);
+    char *y = edge_yaml(dest, "");
     *rs = load(y);
     free(y);
     *s = translate(*rs, "edge", "edge", "app=edgegw", "10.0.0.1");
@@ -488,7 +488,7 @@ static void test_edge_weighted(void **state)
 static void test_live_instances(void **state)
 {
     (void)state;
-    char *y = edge_yaml("{}");
+    char *y = edge_yaml("{}", "");
     cg_resource_set_t *rs = load(y);
     free(y);
     cg_snap_label_t edge_l = {"app", "edgegw"}, l1 = {"app", "ingress-1"}, l3 = {"app", "nobody"};
@@ -516,7 +516,7 @@ static void test_live_instances(void **state)
 static void test_mtls_hop(void **state)
 {
     (void)state;
-    char *y = edge_yaml("{}");
+    char *y = edge_yaml("{}", "");
     cg_resource_set_t *rs = load(y);
     free(y);
     cg_snap_label_t edge_l = {"app", "edgegw"}, l1 = {"app", "ingress-1"};
@@ -573,7 +573,7 @@ static void test_mtls_hop(void **state)
 static void test_registrations_do_not_take_over_endpoints(void **state)
 {
     (void)state;
-    char *y = edge_yaml("{}");
+    char *y = edge_yaml("{}", "");
     cg_resource_set_t *rs = load(y);
     free(y);
     cg_snap_label_t edge_l = {"app", "edgegw"}, l1 = {"app", "ingress-1"}, l3 = {"app", "nobody"};
@@ -649,14 +649,250 @@ static void test_priorities(void **state)
     cg_model_free(rs);
 }
 
+/* ---- failover order (failoverSettings) ---- */
+
+/* The head of an edge Gateway e, up to its http[] servers. */
+#define EDGE_E                                                                                     \
+    "apiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: e}\n"                               \
+    "spec:\n  workloadSelector: {namespace: edge, labels: {app: edgegw}}\n"                        \
+    "  http:\n"
+
+/* Besides the fixture's c1 (r1, z1, tier a: two endpoints), c2 (r2, tier b) and the edge's
+ * cluster (r1, no labels): c4 in r3 (tier a), c5 in r4, c6 in r1 zone z2 (tier b), all served
+ * by ingress-2; edge2, an edge cluster in r1 zone z1 with tier a. */
+static const char *const regions_yaml =
+    "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: c4, labels: {tier: a}}\n"
+    "spec: {locality: {region: r3}, gateways: [{address: 10.0.4.1, namespace: bookinfo, "
+    "labels: {app: ingress-2}}]}\n"
+    "---\n"
+    "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: c5}\n"
+    "spec: {locality: {region: r4}, gateways: [{address: 10.0.5.1, namespace: bookinfo, "
+    "labels: {app: ingress-2}}]}\n"
+    "---\n"
+    "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: c6, labels: {tier: b}}\n"
+    "spec: {locality: {region: r1, zone: z2}, gateways: [{address: 10.0.6.1, namespace: "
+    "bookinfo, labels: {app: ingress-2}}]}\n"
+    "---\n"
+    "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: edge2, labels: {tier: a}}\n"
+    "spec: {locality: {region: r1, zone: z1}}\n"
+    "---\n";
+
+/* "cluster=priority" per cluster of d, in endpoint order (a cluster's endpoints share one). */
+static void priorities_str(const cg_snap_destination_t *d, char *out, size_t n)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < d->nendpoints; i++) {
+        if (i && strcmp(d->endpoints[i].cluster, d->endpoints[i - 1].cluster) == 0) {
+            assert_int_equal(d->endpoints[i].priority, d->endpoints[i - 1].priority);
+            continue;
+        }
+        size_t len = strlen(out);
+        snprintf(out + len, n - len, "%s%s=%u", len ? "," : "", d->endpoints[i].cluster,
+                 d->endpoints[i].priority);
+    }
+}
+
+#define assert_priorities(d, want)                                                                 \
+    do {                                                                                           \
+        char got_[256];                                                                            \
+        priorities_str(d, got_, sizeof(got_));                                                     \
+        assert_string_equal(got_, want);                                                           \
+    } while (0)
+
+/* load() with regions_yaml and more documents. */
+static cg_resource_set_t *load_regions(const char *more)
+{
+    cg_buf_t b = {0};
+    cg_buf_printf(&b, "%s%s", regions_yaml, more);
+    cg_buf_append(&b, "", 1);
+    cg_resource_set_t *rs = load(cg_buf_data(&b));
+    cg_buf_free(&b);
+    return rs;
+}
+
+/* The edge's default-rule destination dest with these server fields, seen by an edge
+ * instance of cluster edge_cluster; the caller frees *s and *rs. */
+static const cg_snap_destination_t *ordered(cg_resource_set_t **rs, cg_snapshot_t **s,
+                                            const char *dest, const char *server,
+                                            const char *edge_cluster)
+{
+    char *edge = edge_yaml(dest, server);
+    *rs = load_regions(edge);
+    free(edge);
+    *s = translate(*rs, edge_cluster, "edge", "app=edgegw", "10.0.0.1");
+    return dest_of(*s, 0, 1);
+}
+
+#define assert_order(server, edge_cluster, want)                                                   \
+    do {                                                                                           \
+        cg_resource_set_t *rs_;                                                                    \
+        cg_snapshot_t *s_;                                                                         \
+        assert_priorities(ordered(&rs_, &s_, "{}", server, edge_cluster), want);                   \
+        cg_snapshot_free(s_);                                                                      \
+        cg_model_free(rs_);                                                                        \
+    } while (0)
+
+/* Without failoverSettings the own region is priority 0 and every other region 1; an empty
+ * failoverSettings (topologyChoice CLUSTER) is the same order. */
+static void test_failover_own_region_first(void **state)
+{
+    (void)state;
+    assert_order("", "edge", "c1=0,c2=1,c4=1,c5=1,c6=0");
+    assert_order("    failoverSettings: {}\n", "edge", "c1=0,c2=1,c4=1,c5=1,c6=0");
+    /* an edge whose region is unknown has no preference, settings or not */
+    assert_order("    failoverSettings: {regionalFailover: [{from: r1, to: r3}]}\n", "nowhere",
+                 "c1=0,c2=0,c4=0,c5=0,c6=0");
+}
+
+/* regionalFailover: after the own region, the region it names, then the others; that
+ * region's own entry names the next one, and a cycle ends the chain. */
+static void test_failover_regional_order(void **state)
+{
+    (void)state;
+    assert_order("    failoverSettings: {regionalFailover: [{from: r1, to: r3}]}\n", "edge",
+                 "c1=0,c2=2,c4=1,c5=2,c6=0");
+    assert_order("    failoverSettings:\n"
+                 "      regionalFailover: [{from: r3, to: r2}, {from: r2, to: r4}, "
+                 "{from: r1, to: r3}]\n",
+                 "edge", "c1=0,c2=2,c4=1,c5=3,c6=0");
+    assert_order("    failoverSettings:\n"
+                 "      regionalFailover: [{from: r1, to: r3}, {from: r3, to: r1}]\n",
+                 "edge", "c1=0,c2=2,c4=1,c5=2,c6=0");
+    /* entries of other regions do not apply to an edge in r1 */
+    assert_order("    failoverSettings: {regionalFailover: [{from: r2, to: r3}]}\n", "edge",
+                 "c1=0,c2=1,c4=1,c5=1,c6=0");
+    /* LOCALITY: the edge's own zone first, then the rest of its region (edge2 is in z1) */
+    assert_order("    failoverSettings:\n"
+                 "      regionalFailover: [{from: r1, to: r3}]\n"
+                 "      topologyChoice: LOCALITY\n",
+                 "edge2", "c1=0,c2=3,c4=2,c5=3,c6=1");
+}
+
+/* failoverPriority: clusters sharing every listed label with the edge's Cluster first, then
+ * those sharing all but the last, ...; alone, it is the whole order (the own region counts
+ * only through topology.kubernetes.io/region), and topologyChoice is ignored. */
+static void test_failover_priority_labels(void **state)
+{
+    (void)state;
+    /* edge2 has tier a: c1 and c4 share it; c2 and c6 have tier b, c5 none */
+    assert_order("    failoverSettings: {failoverPriority: [tier], topologyChoice: LOCALITY}\n",
+                 "edge2", "c1=0,c2=1,c4=0,c5=1,c6=1");
+    assert_order("    failoverSettings:\n"
+                 "      failoverPriority: [topology.kubernetes.io/region, tier]\n",
+                 "edge2", "c1=0,c2=2,c4=2,c5=2,c6=1");
+    assert_order("    failoverSettings:\n"
+                 "      failoverPriority: [topology.kubernetes.io/region, "
+                 "topology.kubernetes.io/zone]\n",
+                 "edge2", "c1=0,c2=2,c4=2,c5=2,c6=1");
+    /* a label neither side has matches (absent is alike): the edge cluster has no tier, c5
+     * neither */
+    assert_order("    failoverSettings: {failoverPriority: [tier]}\n", "edge",
+                 "c1=1,c2=1,c4=1,c5=0,c6=1");
+    /* with regionalFailover: regions first, labels order the clusters of each region tier */
+    assert_order("    failoverSettings:\n"
+                 "      regionalFailover: [{from: r1, to: r3}]\n"
+                 "      failoverPriority: [tier]\n",
+                 "edge2", "c1=0,c2=3,c4=2,c5=3,c6=1");
+}
+
+/* A step no cluster fills takes no level; a region the chain names without a Cluster is
+ * reported. */
+static void test_failover_fall_through(void **state)
+{
+    (void)state;
+    assert_order("    failoverSettings:\n"
+                 "      regionalFailover: [{from: r1, to: r9}, {from: r9, to: r4}]\n",
+                 "edge", "c1=0,c2=2,c4=2,c5=1,c6=0");
+    cg_resource_set_t *rs;
+    cg_snapshot_t *s;
+    ordered(&rs, &s, "{}", "    failoverSettings: {regionalFailover: [{from: r1, to: r9}]}\n",
+            "edge");
+    assert_true(has_warning(
+        s,
+        "Gateway edge server bookinfo: regionalFailover sends r1 to r9, which no Cluster is in"));
+    cg_snapshot_free(s);
+    cg_model_free(rs);
+    /* a named destination is ordered the same way, over its clusters only */
+    const cg_snap_destination_t *d =
+        ordered(&rs, &s, "{clusters: [{name: c5}, {name: c2}, {name: c1}]}",
+                "    failoverSettings: {regionalFailover: [{from: r1, to: r4}]}\n", "edge");
+    assert_priorities(d, "c5=1,c2=2,c1=0");
+    /* the health-check rule's destination (c1 only) is ordered too: one level */
+    assert_priorities(dest_of(s, 0, 0), "c1=0");
+    cg_snapshot_free(s);
+    cg_model_free(rs);
+}
+
+/* Levels past the balancer's CG_LB_MAX_PRIORITIES (8) share the last one, with a warning. */
+static void test_failover_clamped(void **state)
+{
+    (void)state;
+    cg_buf_t b = {0};
+    cg_buf_append_str(&b, EDGE_E "  - name: far\n    port: 8080\n    hostname: far.example.com\n"
+                                 "    routing: {rules: [{route: {clusterDestination: {}}}]}\n"
+                                 "    failoverSettings:\n      regionalFailover:\n");
+    for (int r = 1; r < 10; r++) cg_buf_printf(&b, "      - {from: q%d, to: q%d}\n", r, r + 1);
+    cg_buf_append_str(&b, "---\napiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: far}\n"
+                          "spec:\n  workloadSelector: {namespace: far, labels: {app: far}}\n"
+                          "  http: [{name: far, port: 8080, hostname: far.example.com, routing: "
+                          "{rules: [{directResponse: {status: 200}}]}}]\n"
+                          "---\napiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: qe}\n"
+                          "spec: {locality: {region: q1}}\n");
+    /* ten regions q1..q10, one cluster each, listed last first */
+    for (int r = 10; r >= 1; r--)
+        cg_buf_printf(&b,
+                      "---\napiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: k%d}\n"
+                      "spec: {locality: {region: q%d}, gateways: [{address: 10.1.0.%d, "
+                      "namespace: far, labels: {app: far}}]}\n",
+                      r, r, r);
+    cg_buf_append(&b, "", 1);
+    cg_resource_set_t *rs = load(cg_buf_data(&b));
+    cg_buf_free(&b);
+    cg_snapshot_t *s = translate(rs, "qe", "edge", "app=edgegw", "10.0.0.1");
+    assert_priorities(dest_of(s, 0, 0), "k10=7,k9=7,k8=7,k7=6,k6=5,k5=4,k4=3,k3=2,k2=1,k1=0");
+    assert_true(has_warning(s, "destination clusters:far.example.com: failoverSettings make 10 "
+                               "levels, the balancer has 8: levels 7 to 9 share priority 7"));
+    cg_snapshot_free(s);
+    cg_model_free(rs);
+}
+
+/* Servers ordering the same targets differently get destinations of their own; equal
+ * settings share one. Weighted routes split strictly: their settings are reported unused. */
+static void test_failover_destinations(void **state)
+{
+    (void)state;
+    const char *y = EDGE_E
+        "  - name: to-r2\n    port: 8080\n    hostname: bookinfo.example.com\n"
+        "    routing: {rules: [{route: {clusterDestination: {}}}]}\n"
+        "    failoverSettings: {regionalFailover: [{from: r1, to: r2}]}\n"
+        "  - name: also-r2\n    port: 8081\n    hostname: bookinfo.example.com\n"
+        "    routing: {rules: [{route: {clusterDestination: {}}}]}\n"
+        "    failoverSettings: {regionalFailover: [{from: r1, to: r2}]}\n"
+        "  - name: plain\n    port: 8082\n    hostname: bookinfo.example.com\n"
+        "    routing: {rules: [{route: {clusterDestination: {}}}]}\n"
+        "  - name: split\n    port: 8083\n    hostname: bookinfo.example.com\n"
+        "    routing: {rules: [{route: {clusterDestination: {clusters: [{name: c1, weight: 1}, "
+        "{name: c2, weight: 1}]}}}]}\n"
+        "    failoverSettings: {regionalFailover: [{from: r1, to: r2}]}\n";
+    cg_resource_set_t *rs = load_regions(y);
+    cg_snapshot_t *s = translate(rs, "edge", "edge", "app=edgegw", "10.0.0.1");
+    assert_string_equal(dest_of(s, 0, 0)->name, "clusters:bookinfo.example.com");
+    assert_int_equal(s->servers[1].rules[0].destination, s->servers[0].rules[0].destination);
+    assert_string_equal(dest_of(s, 2, 0)->name, "clusters:bookinfo.example.com@e/plain");
+    assert_priorities(dest_of(s, 0, 0), "c1=0,c2=1,c4=2,c5=2,c6=0");
+    assert_priorities(dest_of(s, 2, 0), "c1=0,c2=1,c4=1,c5=1,c6=0");
+    assert_int_equal(dest_of(s, 3, 0)->mode, CG_DEST_WEIGHTED);
+    assert_true(has_warning(
+        s, "Gateway e server split: failoverSettings do not apply to its weighted route"));
+    cg_snapshot_free(s);
+    cg_model_free(rs);
+}
+
 /* Server settings become the destination policy; what is not given takes the lb defaults. */
 static void test_policy(void **state)
 {
     (void)state;
-    const char *y =
-        "apiVersion: crossgate/v1\nkind: Gateway\nmetadata: {name: e}\n"
-        "spec:\n  workloadSelector: {namespace: edge, labels: {app: edgegw}}\n"
-        "  http:\n"
+    const char *y = EDGE_E
         "  - name: plain\n    port: 8080\n    hostname: bookinfo.example.com\n"
         "    routing: {rules: [{route: {clusterDestination: {}}}]}\n"
         "  - name: tuned\n    port: 8081\n    hostname: bookinfo.example.com\n"
@@ -776,6 +1012,12 @@ int main(void)
         cmocka_unit_test(test_registrations_do_not_take_over_endpoints),
         cmocka_unit_test(test_no_self_endpoint),
         cmocka_unit_test(test_priorities),
+        cmocka_unit_test(test_failover_own_region_first),
+        cmocka_unit_test(test_failover_regional_order),
+        cmocka_unit_test(test_failover_priority_labels),
+        cmocka_unit_test(test_failover_fall_through),
+        cmocka_unit_test(test_failover_clamped),
+        cmocka_unit_test(test_failover_destinations),
         cmocka_unit_test(test_policy),
         cmocka_unit_test(test_errors),
     };
