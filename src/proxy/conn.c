@@ -1121,6 +1121,7 @@ void cg_proxy__pools_sweep(cg_worker_t *w)
         cg_list_unlink(pos);
         free(cg_container_of(pos, exchange_t, link));
     }
+    cg_proxy__h2_pool_sweep(w);
     while (w->free_bufs) {
         void *b = w->free_bufs;
         memcpy(&w->free_bufs, b, sizeof(void *));
@@ -1139,5 +1140,5 @@ void cg_proxy__pools_sweep(cg_worker_t *w)
     w->bucket_slots = NULL;
     w->bucket_cap = 0;
     w->stats.pool_conns = w->stats.pool_upstreams = 0;
-    w->stats.pool_exchanges = w->stats.pool_buffers = 0;
+    w->stats.pool_exchanges = w->stats.pool_buffers = w->stats.pool_h2streams = 0;
 }

@@ -266,6 +266,8 @@ int cg_proxy__h2_preface(const conn_t *c);
 int cg_proxy__h2_start(conn_t *c);
 void cg_proxy__h2_run(conn_t *c);
 void cg_proxy__h2_close(conn_t *c);
+/* Frees the worker's cached stream objects (at its end). */
+void cg_proxy__h2_pool_sweep(cg_worker_t *w);
 /* GOAWAY: no new streams; the connection ends once the open ones are done. */
 void cg_proxy__h2_drain(conn_t *c);
 /* A stream's pseudo-connection ran (its response may have bytes for the stream), or closed

@@ -45,7 +45,7 @@
 typedef struct h2conn h2conn_t;
 
 struct h2stream {
-    cg_list_t link;  /* hc->streams, or hc->free */
+    cg_list_t link;  /* hc->streams, or the worker's pool */
     cg_list_t ready; /* hc->ready: to run once nghttp2 returns */
     h2conn_t *hc;
     conn_t *sc; /* the pseudo-connection; NULL once the request path is done with it */
@@ -64,7 +64,7 @@ struct h2conn {
     nghttp2_session *s;
     cg_buf_t wbuf; /* serialised frames not yet written, from wpos */
     size_t wpos;
-    cg_list_t streams, free, ready;
+    cg_list_t streams, ready;
     cg_defer_t send_defer;
     uint32_t nstreams;
     uint64_t window_s; /* the second the rate counters below are for */
@@ -167,9 +167,10 @@ static h2stream_t *stream_new(h2conn_t *hc, int32_t id)
     conn_t *c = hc->c;
     cg_worker_t *w = c->w;
     h2stream_t *st;
-    if (!cg_list_empty(&hc->free)) {
-        st = cg_container_of(hc->free.next, h2stream_t, link);
+    if (!cg_list_empty(&w->free_h2streams)) {
+        st = cg_container_of(w->free_h2streams.next, h2stream_t, link);
         cg_list_unlink(&st->link);
+        w->stats.pool_h2streams--;
         cg_h2req_t req = st->req;
         cg_buf_t rx = st->rx, nvbuf = st->nvbuf;
         memset(st, 0, sizeof(*st));
@@ -205,19 +206,49 @@ static h2stream_t *stream_new(h2conn_t *hc, int32_t id)
     return st;
 }
 
-static void stream_free(h2stream_t *st)
-{
-    h2conn_t *hc = st->hc;
-    if (cg_list_linked(&st->ready)) cg_list_unlink(&st->ready);
-    cg_list_unlink(&st->link);
-    hc->nstreams--;
-    cg_list_insert_head(&hc->free, &st->link);
-}
-
 static void stream_buffers_free(h2stream_t *st)
 {
     cg_h2req_free(&st->req);
     cg_buf_free(&st->rx), cg_buf_free(&st->nvbuf);
+}
+
+/* Back to the worker's pool: small buffers are kept for the next stream, a large one (a body
+ * that waited, a big head) is not. */
+#define STREAM_KEEP_CAP 4096
+static void stream_free(h2stream_t *st)
+{
+    h2conn_t *hc = st->hc;
+    cg_worker_t *w = hc->c->w;
+    if (cg_list_linked(&st->ready)) cg_list_unlink(&st->ready);
+    cg_list_unlink(&st->link);
+    hc->nstreams--;
+    if (w->stats.pool_h2streams >= FREE_LIST_MAX) {
+        stream_buffers_free(st);
+        free(st);
+    } else {
+        if (st->rx.cap > STREAM_KEEP_CAP) cg_buf_free(&st->rx);
+        if (st->req.fields.cap > STREAM_KEEP_CAP) cg_buf_free(&st->req.fields);
+        if (st->nvbuf.cap > STREAM_KEEP_CAP) cg_buf_free(&st->nvbuf);
+        cg_list_insert_head(&w->free_h2streams, &st->link);
+        w->stats.pool_h2streams++;
+    }
+    /* an idle connection keeps no output buffer */
+    if (!hc->nstreams && hc->wpos == cg_buf_size(&hc->wbuf)) {
+        cg_buf_free(&hc->wbuf);
+        hc->wpos = 0;
+    }
+}
+
+void cg_proxy__h2_pool_sweep(cg_worker_t *w)
+{
+    cg_list_t *pos, *tmp;
+    cg_list_foreach_safe(pos, tmp, &w->free_h2streams)
+    {
+        h2stream_t *st = cg_container_of(pos, h2stream_t, link);
+        cg_list_unlink(pos);
+        stream_buffers_free(st);
+        free(st);
+    }
 }
 
 static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8_t *name,
@@ -584,13 +615,6 @@ static void run_ready(h2conn_t *hc)
 
 static void h2_free(h2conn_t *hc)
 {
-    cg_list_t *pos, *tmp;
-    cg_list_foreach_safe(pos, tmp, &hc->free)
-    {
-        h2stream_t *st = cg_container_of(pos, h2stream_t, link);
-        stream_buffers_free(st);
-        free(st);
-    }
     cg_buf_free(&hc->wbuf);
     free(hc);
 }
@@ -800,7 +824,6 @@ int cg_proxy__h2_start(conn_t *c)
     }
     hc->c = c;
     cg_list_init(&hc->streams);
-    cg_list_init(&hc->free);
     cg_list_init(&hc->ready);
     cg_list_init(&hc->send_defer.link);
     nghttp2_settings_entry iv[] = {
