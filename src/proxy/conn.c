@@ -117,6 +117,7 @@ static int exchange_take(conn_t *c)
     }
     x->c = c;
     x->upstream_ms = -1;
+    cg_http_head_reset(&x->head);
     cg_http_parser_init(&x->parser, 1, &x->head, NULL);
     c->ex = x;
     return 0;

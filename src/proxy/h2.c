@@ -55,6 +55,7 @@ struct h2stream {
     cg_buf_t nvbuf; /* the response's fields */
     size_t unacked; /* DATA bytes queued in rx, not yet given back to the stream's window */
     uint8_t chunked;
+    uint64_t sent_ms; /* the response last moved (the stall timer's reference) */
     uint8_t head_built, rx_end, h2_closed, reset_by_client, eof_sent, submitted;
 };
 typedef struct h2stream h2stream_t;
@@ -70,12 +71,24 @@ struct h2conn {
     uint64_t window_s; /* the second the rate counters below are for */
     uint32_t resets, glitches;
     size_t hblock; /* wire bytes of the header block in progress */
-    uint8_t in_run, calm, goaway, dying, hblock_open, got_frame;
+    /* the last time something moved (a request's head or body in, response bytes out): the
+     * timer is armed once and, when it fires early, armed again for what is left */
+    uint64_t active_ms;
+    uint8_t in_run, calm, goaway, dying, hblock_open, got_frame, got_request;
 };
 
 static void h2_send_later(cg_loop_t *loop, cg_defer_t *d);
 static void h2_timeout(cg_loop_t *loop, cg_timer_t *t);
 static void stream_stall(cg_loop_t *loop, cg_timer_t *t);
+
+/* Something moved: the connection's timer counts from now (armed if it is not). */
+static inline void conn_moved(h2conn_t *hc)
+{
+    cg_worker_t *w = hc->c->w;
+    hc->active_ms = w->loop.now_ms;
+    if (!cg_timer_active(&hc->c->timer))
+        cg_timer_start(&w->loop, &hc->c->timer, w->settings->idle_timeout_ms, h2_timeout);
+}
 
 /* ---------- the stream's transport: the request bytes, as a client connection's ---------- */
 
@@ -345,8 +358,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
                 nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_PROTOCOL_ERROR);
                 return 0;
             }
-            cg_timer_start(&hc->c->w->loop, &hc->c->timer, hc->c->w->settings->idle_timeout_ms,
-                           h2_timeout);
+            hc->got_request = 1;
+            conn_moved(hc);
         }
         if (end) {
             if (st->chunked) cg_buf_append(&st->rx, CG_HTTP_LAST_CHUNK, 5);
@@ -386,7 +399,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
         nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
         return 0;
     }
-    cg_timer_start(&hc->c->w->loop, &hc->c->timer, hc->c->w->settings->idle_timeout_ms, h2_timeout);
+    conn_moved(hc);
     stream_ready(st);
     return 0;
 }
@@ -439,10 +452,8 @@ static ssize_t data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
             stream_ready(st); /* room again: the request path may read more of the response */
         }
         if (n) {
-            cg_timer_start(&sc->w->loop, &sc->timer, sc->w->settings->idle_timeout_ms,
-                           stream_stall);
-            cg_timer_start(&sc->w->loop, &st->hc->c->timer, sc->w->settings->idle_timeout_ms,
-                           h2_timeout);
+            st->sent_ms = sc->w->loop.now_ms;
+            conn_moved(st->hc);
         }
         if (!cg_http_out_pending(o) && sc->ex->resp_done) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     } else {
@@ -507,9 +518,11 @@ static int submit_head(h2stream_t *st, int status, size_t nfields, int body)
     if (rv) return CG_EPARSE;
     st->submitted = 1;
     if (!body) st->eof_sent = 1;
-    if (st->sc)
+    if (st->sc) {
+        st->sent_ms = st->sc->w->loop.now_ms;
         cg_timer_start(&st->sc->w->loop, &st->sc->timer, st->sc->w->settings->idle_timeout_ms,
                        stream_stall);
+    }
     return 0;
 }
 
@@ -716,10 +729,17 @@ static void h2_send_later(cg_loop_t *loop, cg_defer_t *d)
  * block) is told GOAWAY and closed; with streams open it is stalled, a zero window say. */
 static void h2_timeout(cg_loop_t *loop, cg_timer_t *t)
 {
-    (void)loop;
     conn_t *c = cg_container_of(t, conn_t, timer);
     h2conn_t *hc = c->h2;
     if (!hc) return;
+    /* before the first request the header timeout applies, then the idle timeout */
+    uint32_t limit =
+        hc->got_request ? c->w->settings->idle_timeout_ms : c->w->settings->header_timeout_ms;
+    uint64_t idle = loop->now_ms - hc->active_ms;
+    if (idle < limit) {
+        cg_timer_start(loop, t, (uint32_t)(limit - idle), h2_timeout);
+        return;
+    }
     if (hc->nstreams) c->w->stats.h2_stalled++;
     nghttp2_submit_goaway(hc->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(hc->s),
                           NGHTTP2_NO_ERROR, NULL, 0);
@@ -732,9 +752,13 @@ static void h2_timeout(cg_loop_t *loop, cg_timer_t *t)
 /* A stream's response did not move for the idle timeout (its window stayed shut): reset. */
 static void stream_stall(cg_loop_t *loop, cg_timer_t *t)
 {
-    (void)loop;
     conn_t *sc = cg_container_of(t, conn_t, timer);
     if (!sc->h2s || sc->state == S_CLOSED) return;
+    uint64_t idle = loop->now_ms - sc->h2s->sent_ms;
+    if (idle < sc->w->settings->idle_timeout_ms) {
+        cg_timer_start(loop, t, (uint32_t)(sc->w->settings->idle_timeout_ms - idle), stream_stall);
+        return;
+    }
     sc->w->stats.h2_stalled++;
     if (sc->ex) sc->ex->flags |= CG_RF_DC;
     cg_proxy__conn_close(sc);
@@ -841,6 +865,7 @@ int cg_proxy__h2_start(conn_t *c)
     c->state = S_H2;
     w->stats.h2_total++;
     w->stats.h2_active++;
+    hc->active_ms = w->loop.now_ms;
     cg_timer_start(&w->loop, &c->timer, set->header_timeout_ms, h2_timeout);
     /* what was read already (the cleartext preface, and maybe more) goes first */
     if (c->in.len) {
