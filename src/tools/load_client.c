@@ -438,9 +438,9 @@ static void on_dns(void *data, int changed, int err)
         const cg_load_answer_t *ans = cg_load_dns_answer(ld->dns);
         size_t n = 0;
         if (changed || err)
-            n = (size_t)snprintf(line, sizeof(line),
-                                 err ? "dns: %s via %s failed: %s; keeping" : "dns: %s via %s:",
-                                 ld->host, cg_load_dns_server(ld->dns), cg_load_dns_error(ld->dns));
+            n = (size_t)snprintf(
+                line, sizeof(line), err ? "dns: %s via %s failed: %s; keeping" : "dns: %s via %s:",
+                cg_load_dns_name(ld->dns), cg_load_dns_server(ld->dns), cg_load_dns_error(ld->dns));
         for (unsigned i = 0; (changed || err) && i < ans->n && n < sizeof(line); i++)
             n += (size_t)snprintf(line + n, sizeof(line) - n, " %s",
                                   inet_ntop(AF_INET, &ans->a[i], a, sizeof(a)));

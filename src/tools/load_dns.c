@@ -301,6 +301,11 @@ const char *cg_load_dns_server(const cg_load_dns_t *d)
     return d->server_str;
 }
 
+const char *cg_load_dns_name(const cg_load_dns_t *d)
+{
+    return d->name;
+}
+
 void cg_load_dns_counts(const cg_load_dns_t *d, cg_load_dns_counts_t *out)
 {
     *out = d->n;

@@ -61,8 +61,9 @@ const cg_load_answer_t *cg_load_dns_answer(const cg_load_dns_t *d);
 int cg_load_dns_pick(cg_load_dns_t *d, cg_addr_t *out);
 /* The reason of the last failed query ("" when none failed). */
 const char *cg_load_dns_error(const cg_load_dns_t *d);
-/* The server "IP:PORT" as given. */
+/* The server "IP:PORT" as given; the name resolved. */
 const char *cg_load_dns_server(const cg_load_dns_t *d);
+const char *cg_load_dns_name(const cg_load_dns_t *d);
 
 typedef struct cg_load_dns_counts {
     uint64_t queries, failures, changes;
