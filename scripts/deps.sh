@@ -33,6 +33,6 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq >/dev/null
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Packaged servers must not squat on ports our tests and benches use.
-for svc in nginx haproxy; do
+for svc in nginx haproxy pdns; do
   if command -v service >/dev/null 2>&1; then $SUDO service "$svc" stop >/dev/null 2>&1 || true; fi
 done
