@@ -28,8 +28,10 @@ typedef struct cg_load_opts {
                                 URL names an IP address */
 } cg_load_opts_t;
 
-/* The most streams per HTTP/2 connection (--streams). */
-#define CG_LOAD_MAX_STREAMS 1000
+/* The most streams per HTTP/2 connection (--streams), and in flight over all connections
+ * (their slots are allocated at the start: 32 bytes each). */
+#define CG_LOAD_MAX_STREAMS       1000
+#define CG_LOAD_MAX_STREAMS_TOTAL 1000000
 
 /* At most this many status codes and cluster names are listed per window (the rest are still
  * counted in requests and failed). */

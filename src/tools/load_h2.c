@@ -212,9 +212,11 @@ static void settle(cg_load_t *ld, conn_t *c, uint64_t now)
         cg_load__conn_fail(ld, c, kind);
         return;
     }
-    if (!nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2)) {
-        /* nghttp2 ended the session (a protocol error it answered with GOAWAY, or the
-         * server's GOAWAY with nothing left to read) */
+    if (!nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2) &&
+        (c->busy || !c->goaway)) {
+        /* nghttp2 ended the session: a protocol error it answered with GOAWAY, or streams
+         * lost with the server's GOAWAY (a GOAWAY with nothing in flight is a plain close,
+         * in cg_load__conn_more) */
         cg_load__conn_fail(ld, c, c->goaway ? CG_LOAD_E_GOAWAY : CG_LOAD_E_H2);
         return;
     }

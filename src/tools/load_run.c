@@ -285,6 +285,16 @@ cg_load_t *cg_tools_load_new(const cg_load_opts_t *o, const cg_load_hooks_t *hoo
     /* open loop: more connections when all are busy, up to the cap */
     uint32_t cap = o->max_conns ? o->max_conns : ld->conns > 512 ? ld->conns : 512;
     ld->max_conns = ld->rate > 0 && cap > ld->conns ? cap : ld->conns;
+    if ((uint64_t)ld->max_conns * ld->streams > CG_LOAD_MAX_STREAMS_TOTAL) {
+        snprintf(err, errcap,
+                 "--streams %u over %u connections is more than %u streams in flight; lower "
+                 "--streams, -c or --max-conns",
+                 ld->streams, ld->max_conns, CG_LOAD_MAX_STREAMS_TOTAL);
+        free(ld->req);
+        cg_load_dns_free(ld->dns);
+        free(ld);
+        return NULL;
+    }
     return ld;
 }
 

@@ -190,6 +190,8 @@ static void test_bad_command_lines(void **state)
         "--resolve-via 127.0.0.1:53 http://:80/",
         "--resolve-via 127.0.0.1:53 https://app.example/",
         "--resolve-via",
+        "--http2 --streams 1000 -c 1001 http://127.0.0.1:1/",
+        "--http2 --streams 1000 --rate 5 --max-conns 2000 http://127.0.0.1:1/",
     };
     for (size_t i = 0; i < sizeof(bad_lines) / sizeof(bad_lines[0]); i++) {
         cg_load_t *ld;
