@@ -195,6 +195,13 @@ static void recompute(cg_control_t *cp, int what)
     cg_control_watch_recompute(&cp->watch, cg_control_store_view(&cp->store), &cp->leases, what);
 }
 
+/* The store committed a change of the resources: every snapshot may differ. */
+void cg_control__store_changed(cg_control_store_t *st, void *data)
+{
+    (void)st;
+    recompute(data, CG_CONTROL_RECOMPUTE_ALL);
+}
+
 static void on_recompute(cg_loop_t *loop, cg_timer_t *t)
 {
     recompute(cg_container_of(t, cg_control_t, recompute_timer), CG_CONTROL_RECOMPUTE_INSTANCES);
@@ -247,22 +254,12 @@ static void results_answer(cg_control_t *cp, cg_control_results_t *r, cg_httpd_r
     cg_control_results_doc_clear(&d);
 }
 
-static int any_changed(const cg_control_results_t *r)
-{
-    for (size_t i = 0; i < r->len; i++)
-        if (r->items[i].action != CG_CONTROL_UNCHANGED &&
-            r->items[i].action != CG_CONTROL_NOT_FOUND)
-            return 1;
-    return 0;
-}
-
 static void handle_apply(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp,
                          int del)
 {
     char *name = request_filename(req);
     cg_control_results_t results = {0};
     cg_buf_t errors = {0};
-    uint64_t before = cg_control_store_revision(&cp->store);
     int rc =
         del ? cg_control_store_delete_docs(&cp->store, name, req->body.base ? req->body.base : "",
                                            req->body.len, &results, &errors)
@@ -280,8 +277,6 @@ static void handle_apply(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_r
             cp->stats.delete_ok++;
         else
             cp->stats.apply_ok++;
-        if (cg_control_store_revision(&cp->store) != before && any_changed(&results))
-            recompute(cp, CG_CONTROL_RECOMPUTE_ALL);
         results_answer(cp, &results, resp);
         cg_log_info("control: %s %s: revision %" PRIu64, del ? "delete" : "apply", name,
                     cg_control_store_revision(&cp->store));
@@ -412,7 +407,6 @@ static void handle_resources(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
             cg_control__text(resp, 500, "%.*s", (int)errors.len, errors.base ? errors.base : "");
         } else {
             cp->stats.delete_ok++;
-            recompute(cp, CG_CONTROL_RECOMPUTE_ALL);
             results_answer(cp, &results, resp);
         }
         cg_control_results_free(&results);

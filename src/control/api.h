@@ -58,10 +58,12 @@ int cg_control_main(const cg_control_opts_t *o);
 /* ---- inside the control layer ---- */
 
 /* api.c: the API's request handler; what a lease's end does; an instance recompute within a
- * batch window; a text/plain answer. */
+ * batch window; what a change of the store does; a text/plain answer. */
 void cg_control__handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *resp);
 void cg_control__lease_gone(cg_control_leases_t *l, cg_control_inst_t *inst, cg_control_gone_t why);
 void cg_control__recompute_instances_soon(cg_control_t *cp);
+/* The store's on_change (data: the control plane): recomputes every snapshot. */
+void cg_control__store_changed(cg_control_store_t *st, void *data);
 void cg_control__text(cg_httpd_resp_t *resp, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

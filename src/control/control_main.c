@@ -74,6 +74,8 @@ int cg_control_main(const cg_control_opts_t *o)
     cg_loop_init(&loop);
     cg_signals_start(&signals, &loop, stop_signals, 2, on_signal);
     cp.loop = &loop;
+    cp.store.on_change = cg_control__store_changed;
+    cp.store.data = &cp;
     cp.leases.ttl_ms = CG_CONTROL_TTL_MS;
     cp.leases.sweep_ms = SWEEP_MS;
     cp.leases.on_gone = cg_control__lease_gone;

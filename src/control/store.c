@@ -138,16 +138,60 @@ const cg_resource_set_t *cg_control_store_view(const cg_control_store_t *st)
     return st->ops->view(st);
 }
 
-/* Commits a transaction when it holds anything; frees its vectors. */
+uint64_t cg_control_store_versions_held(const cg_control_store_t *st)
+{
+    return st->ops->versions_held(st);
+}
+
+int cg_control_store_versions_hold(cg_control_store_t *st, uint64_t upto)
+{
+    return st->ops->versions_hold(st, upto);
+}
+
+int cg_control_store_lease_put(cg_control_store_t *st, const cg_control_lease_t *l,
+                               const char *replaces)
+{
+    return st->ops->lease_put(st, l, replaces);
+}
+
+int cg_control_store_lease_renew(cg_control_store_t *st, const cg_control_lease_t *items, size_t n)
+{
+    return n ? st->ops->lease_renew(st, items, n) : 0;
+}
+
+int cg_control_store_lease_drop(cg_control_store_t *st, const char *const *ids, size_t n)
+{
+    return n ? st->ops->lease_drop(st, ids, n) : 0;
+}
+
+int cg_control_store_lease_list(cg_control_store_t *st, cg_control_lease_vec_t *out, int *kept)
+{
+    return st->ops->lease_list(st, out, kept);
+}
+
+void cg_control_lease_vec_free(cg_control_lease_vec_t *v)
+{
+    for (size_t i = 0; i < v->len; i++) {
+        free(v->items[i].id);
+        free(v->items[i].owner);
+        free(v->items[i].registration);
+    }
+    cg_vec_free(v);
+}
+
+/* Commits a transaction when it holds anything and tells the listener; frees its vectors. */
 static int commit(cg_control_store_t *st, cg_control_txn_t *txn, cg_control_results_t *results,
                   cg_buf_t *errors)
 {
-    int rc = txn->puts.len + txn->dels.len ? st->ops->commit(st, txn) : 0;
+    int changes = txn->puts.len + txn->dels.len != 0;
+    int rc = changes ? st->ops->commit(st, txn) : 0;
     cg_vec_free(&txn->puts);
     cg_vec_free(&txn->dels);
     if (rc) {
         cg_control_results_free(results);
         cg_buf_printf(errors, "store: write failed\n");
+    } else if (changes && st->on_change) {
+        st->on_change(st, st->data);
     }
     return rc;
 }

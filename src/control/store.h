@@ -51,6 +51,17 @@ typedef struct cg_control_txn {
 
 typedef struct cg_control_store cg_control_store_t;
 
+/* One instance's lease as the store keeps it (instances.h holds the live ones). Owns its
+ * strings. */
+typedef struct cg_control_lease {
+    char *id, *owner;
+    char *registration;     /* the registration body (JSON, translate/registration.h) */
+    uint64_t registered_us; /* wall clock */
+    uint64_t expires_us;    /* wall clock at which it ends unless renewed */
+} cg_control_lease_t;
+
+typedef CG_VEC(cg_control_lease_t) cg_control_lease_vec_t;
+
 typedef struct cg_control_store_ops {
     const char *name; /* "sqlite" */
     /* Opens (creating) the store kept under dir and loads it; sets st->impl. On failure writes
@@ -68,6 +79,27 @@ typedef struct cg_control_store_ops {
     /* Applies a non-empty transaction durably, then in memory: 0, or CG_EIO with nothing
      * changed. Pointers from get, list and view are invalid after a successful commit. */
     int (*commit)(cg_control_store_t *st, cg_control_txn_t *txn);
+
+    /* Snapshot versions (watch.h) must never go backwards, across restarts included, or a
+     * gateway that holds version N waits forever for one above it. versions_held is the
+     * highest version the control plane may have handed out (0 for a new store);
+     * versions_hold records a higher bound durably, before any version up to it goes out.
+     * 0, or CG_EIO with the old bound kept. */
+    uint64_t (*versions_held)(const cg_control_store_t *st);
+    int (*versions_hold)(cg_control_store_t *st, uint64_t upto);
+
+    /* Instance leases, kept so that a restarted control plane knows every instance registered
+     * before it. Each write is one transaction: 0, or CG_EIO with nothing changed.
+     * lease_put stores one lease, deleting the lease replaces (NULL: none) with it;
+     * lease_renew sets the expiry of n leases (id and expires_us read); lease_drop deletes n
+     * leases by id (deregistered, expired). lease_list appends every stored lease to out in
+     * registration order (the caller frees them with cg_control_lease_vec_free) and sets
+     * *kept to 0 when the store could not have kept the leases of an earlier run (it had no
+     * lease table yet: new, or written by a version without leases). */
+    int (*lease_put)(cg_control_store_t *st, const cg_control_lease_t *l, const char *replaces);
+    int (*lease_renew)(cg_control_store_t *st, const cg_control_lease_t *items, size_t n);
+    int (*lease_drop)(cg_control_store_t *st, const char *const *ids, size_t n);
+    int (*lease_list)(cg_control_store_t *st, cg_control_lease_vec_t *out, int *kept);
 } cg_control_store_ops_t;
 
 /* A store: its backend and the backend's state (touched by the backend only). Zero when not
@@ -75,6 +107,10 @@ typedef struct cg_control_store_ops {
 struct cg_control_store {
     const cg_control_store_ops_t *ops;
     void *impl;
+    /* Called after every committed change of the resources (the control plane recomputes
+     * snapshots there), with data; NULL: nobody listens. Set by the store's user. */
+    void (*on_change)(cg_control_store_t *st, void *data);
+    void *data;
 };
 
 extern const cg_control_store_ops_t cg_control_store_sqlite; /* DIR/crossgate.db */
@@ -116,6 +152,16 @@ const cg_control_res_t *cg_control_store_find(const cg_control_store_t *st, cg_m
 size_t cg_control_store_list(const cg_control_store_t *st, const cg_control_res_t *const **items);
 /* Every resource as one set for translation, in creation order. Valid until the next change. */
 const cg_resource_set_t *cg_control_store_view(const cg_control_store_t *st);
+
+/* Snapshot versions and leases: the backend's, through the ops table (above). */
+uint64_t cg_control_store_versions_held(const cg_control_store_t *st);
+int cg_control_store_versions_hold(cg_control_store_t *st, uint64_t upto);
+int cg_control_store_lease_put(cg_control_store_t *st, const cg_control_lease_t *l,
+                               const char *replaces);
+int cg_control_store_lease_renew(cg_control_store_t *st, const cg_control_lease_t *items, size_t n);
+int cg_control_store_lease_drop(cg_control_store_t *st, const char *const *ids, size_t n);
+int cg_control_store_lease_list(cg_control_store_t *st, cg_control_lease_vec_t *out, int *kept);
+void cg_control_lease_vec_free(cg_control_lease_vec_t *v);
 
 /* A kind as users type it: gateway, gateways, gw, cluster(s), service(s), svc, any case. */
 int cg_control_kind_parse(const char *s, size_t len, cg_model_kind_t *kind);

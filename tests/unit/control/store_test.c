@@ -302,6 +302,103 @@ static void test_failed_commit_changes_nothing(void **state)
     cg_buf_free(&errors);
 }
 
+static void reopen(fx_t *f)
+{
+    cg_control_store_close(&f->st);
+    cg_buf_t err = {0};
+    assert_int_equal(cg_control_store_open(&f->st, f->dir, &err), 0);
+    cg_buf_free(&err);
+}
+
+/* The snapshot versions' bound only rises, and survives a reopen. */
+static void test_versions_held_survive_reopen(void **state)
+{
+    fx_t *f = *state;
+    assert_int_equal(cg_control_store_versions_held(&f->st), 0);
+    assert_int_equal(cg_control_store_versions_hold(&f->st, 5000), 0);
+    assert_int_equal(cg_control_store_versions_hold(&f->st, 100), 0); /* lower: kept */
+    assert_int_equal(cg_control_store_versions_held(&f->st), 5000);
+    reopen(f);
+    assert_int_equal(cg_control_store_versions_held(&f->st), 5000);
+    assert_int_equal(cg_control_store_versions_hold(&f->st, 9000), 0);
+    reopen(f);
+    assert_int_equal(cg_control_store_versions_held(&f->st), 9000);
+}
+
+static cg_control_lease_t lease(const char *id, uint64_t expires_us)
+{
+    return (cg_control_lease_t){(char *)id, (char *)"admin",
+                                (char *)"{\"cluster\":\"c1\",\"address\":\"127.0.0.2\"}", 7,
+                                expires_us};
+}
+
+/* Leases: put (replacing), renew, drop, listed in registration order across a reopen; *kept
+ * says whether an earlier run's leases could be there. */
+static void test_leases_put_renew_drop_list(void **state)
+{
+    fx_t *f = *state;
+    cg_control_lease_vec_t v = {0};
+    int kept = -1;
+    assert_int_equal(cg_control_store_lease_list(&f->st, &v, &kept), 0);
+    assert_int_equal(v.len, 0);
+    assert_int_equal(kept, 0); /* a new store */
+    cg_control_lease_t a = lease("aaaa", 100), b = lease("bbbb", 200), c = lease("cccc", 300);
+    assert_int_equal(cg_control_store_lease_put(&f->st, &b, NULL), 0);
+    assert_int_equal(cg_control_store_lease_put(&f->st, &a, NULL), 0);
+    assert_int_equal(cg_control_store_lease_put(&f->st, &c, "bbbb"), 0); /* c replaces b */
+    cg_control_lease_t renewed[] = {lease("aaaa", 1000), lease("cccc", 3000)};
+    assert_int_equal(cg_control_store_lease_renew(&f->st, renewed, 2), 0);
+    reopen(f);
+    assert_int_equal(cg_control_store_lease_list(&f->st, &v, &kept), 0);
+    assert_int_equal(kept, 1);
+    assert_int_equal(v.len, 2);
+    assert_string_equal(v.items[0].id, "aaaa");
+    assert_int_equal(v.items[0].expires_us, 1000);
+    assert_string_equal(v.items[1].id, "cccc");
+    assert_int_equal(v.items[1].expires_us, 3000);
+    assert_int_equal(v.items[1].registered_us, 7);
+    assert_string_equal(v.items[1].owner, "admin");
+    assert_string_equal(v.items[1].registration, c.registration);
+    cg_control_lease_vec_free(&v);
+    const char *gone[] = {"aaaa", "nope"};
+    assert_int_equal(cg_control_store_lease_drop(&f->st, gone, 2), 0);
+    assert_int_equal(cg_control_store_lease_list(&f->st, &v, &kept), 0);
+    assert_int_equal(v.len, 1);
+    assert_string_equal(v.items[0].id, "cccc");
+    cg_control_lease_vec_free(&v);
+}
+
+/* The listener hears of committed changes only: not of a request that changes nothing. */
+static void count_change(cg_control_store_t *st, void *data)
+{
+    (void)st;
+    ++*(int *)data;
+}
+
+static void test_on_change_after_commits_only(void **state)
+{
+    fx_t *f = *state;
+    int changes = 0;
+    f->st.on_change = count_change;
+    f->st.data = &changes;
+    assert_int_equal(apply(f, "c1.yaml", cluster1, 0, NULL, NULL), CG_CONTROL_CREATED);
+    assert_int_equal(changes, 1);
+    assert_int_equal(apply(f, "c1.yaml", cluster1_comment, 0, NULL, NULL), CG_CONTROL_UNCHANGED);
+    cg_control_results_t r = {0};
+    cg_buf_t errors = {0};
+    assert_int_equal(apply(f, "bad.yaml", half_bad, 0, NULL, &errors), -1);
+    assert_int_equal(changes, 1);
+    assert_int_equal(
+        cg_control_store_delete(&f->st, CG_KIND_CLUSTER, NULL, NULL, "cluster-9", &r, &errors), 0);
+    cg_control_results_free(&r);
+    assert_int_equal(changes, 1); /* not found: nothing changed */
+    assert_int_equal(
+        cg_control_store_delete(&f->st, CG_KIND_CLUSTER, NULL, NULL, "cluster-1", &r, &errors), 0);
+    cg_control_results_free(&r);
+    assert_int_equal(changes, 2);
+    cg_buf_free(&errors);
+}
+
 static void test_kind_names(void **state)
 {
     (void)state;
@@ -340,6 +437,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backend_txn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_versions_held_survive_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leases_put_renew_drop_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_on_change_after_commits_only, setup, teardown),
         cmocka_unit_test(test_kind_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
