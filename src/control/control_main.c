@@ -22,6 +22,11 @@ static void on_sweep(cg_loop_t *loop, cg_timer_t *t)
     cg_timer_start(loop, &cp->sweep, SWEEP_MS, on_sweep);
 }
 
+static int hold_versions(void *data, uint64_t upto)
+{
+    return cg_control_store_versions_hold(data, upto);
+}
+
 static void on_signal(cg_loop_t *loop, int signo)
 {
     cg_log_info("control: signal %d: shutting down", signo);
@@ -80,9 +85,14 @@ int cg_control_main(const cg_control_opts_t *o)
     cp.leases.sweep_ms = SWEEP_MS;
     cp.leases.on_gone = cg_control__lease_gone;
     cp.leases.data = &cp;
-    /* Snapshot versions start from the wall clock in ms, so that they keep increasing across
-     * restarts of the control plane for agents that remember the last one. */
-    cp.watch.last_version = cp.started_wall_us / 1000;
+    /* Snapshot versions continue above every one an earlier run may have handed out (the
+     * store holds that bound), so that agents that remember the last one take the next. The
+     * wall clock in ms is a floor too: it keeps them increasing over a lost data directory. */
+    uint64_t held = cg_control_store_versions_held(&cp.store);
+    cp.watch.last_version = cp.started_wall_us / 1000 > held ? cp.started_wall_us / 1000 : held;
+    cp.watch.held = cp.watch.last_version;
+    cp.watch.hold = hold_versions;
+    cp.watch.hold_data = &cp.store;
     uint64_t first_version = cp.watch.last_version + 1; /* this life's first snapshot */
     cp.httpd.max_body = o->max_body ? o->max_body : 4u << 20;
     cp.httpd.request_timeout_ms = o->request_timeout_ms;
