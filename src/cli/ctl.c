@@ -97,8 +97,9 @@ int cg_cli_ctl_fail(const cg_cli_ctl_t *c, const cg_http_result_t *res)
 {
     cg_iov_t b = cg_iov(res->body.base, res->body.len);
     while (b.len && (b.base[b.len - 1] == '\n' || b.base[b.len - 1] == ' ')) b.len--;
-    if (res->status == 400 && b.len) {
-        /* validation errors: file:line:col lines, printed as static mode prints them */
+    if ((res->status == 400 || res->status == 409) && b.len) {
+        /* validation errors and conflicts: file:line:col lines, printed as static mode prints
+         * them */
         fprintf(stderr, "%.*s\n", (int)b.len, b.base);
     } else if (b.len && !memchr(b.base, '\n', b.len) && b.len < 500) {
         fprintf(stderr, "%s: %.*s (HTTP %d)\n", c->prog, (int)b.len, b.base, res->status);

@@ -268,10 +268,9 @@ static void handle_apply(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_r
     if (rc) {
         uint64_t *counter = del ? &cp->stats.delete_rejected : &cp->stats.apply_rejected;
         ++*counter;
-        cg_control__text(resp, rc == CG_EPARSE ? 400 : 500, "%.*s", (int)errors.len,
-                         errors.base ? errors.base : "");
-        if (rc != CG_EPARSE && errors.len == 0)
-            cg_control__text(resp, 500, "store: write failed\n");
+        int status = rc == CG_EPARSE ? 400 : rc == CG_ECONFLICT ? 409 : 500;
+        cg_control__text(resp, status, "%.*s", (int)errors.len, errors.base ? errors.base : "");
+        if (status == 500 && errors.len == 0) cg_control__text(resp, 500, "store: write failed\n");
     } else {
         if (del)
             cp->stats.delete_ok++;

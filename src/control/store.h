@@ -11,8 +11,10 @@
  * revision as its version. A request that changes nothing leaves the revision alone.
  *
  * Errors: functions return 0 or a negative CG_E*. A request rejected for its content returns
- * CG_EPARSE with "file:line:col: path: message" lines in errors and changes nothing; a failed
- * write returns CG_EIO (the backend logs the cause) and changes nothing, in memory or on disk.
+ * CG_EPARSE with "file:line:col: path: message" lines in errors and changes nothing; an apply
+ * whose metadata.resourceVersion does not match the stored resource returns CG_ECONFLICT, the
+ * same way; a failed write returns CG_EIO (the backend logs the cause) and changes nothing, in
+ * memory or on disk.
  *
  * Callers use the functions below only; the fields of cg_control_store_t are the backend's. */
 #ifndef CG_CONTROL_STORE_H
@@ -38,6 +40,14 @@ typedef struct cg_control_res {
 
 /* ---- the backend interface ---- */
 
+/* A condition of a transaction: the resource with this identity is at this version (0: it
+ * does not exist). Strings borrowed. */
+typedef struct cg_control_check {
+    cg_model_kind_t kind;
+    const char *cluster, *namespace_, *name;
+    uint64_t version;
+} cg_control_check_t;
+
 /* One request's changes, committed all or nothing. An identity (kind, cluster, namespace,
  * name) appears at most once in a transaction. */
 typedef struct cg_control_txn {
@@ -47,6 +57,9 @@ typedef struct cg_control_txn {
     CG_VEC(cg_control_res_t *) puts;
     /* Resources to delete, as returned by get (borrowed; each one stored). */
     CG_VEC(const cg_control_res_t *) dels;
+    /* Conditions checked inside the transaction, before anything changes: one that does not
+     * hold fails the commit with CG_ECONFLICT (apply's compare-and-swap). */
+    CG_VEC(cg_control_check_t) checks;
 } cg_control_txn_t;
 
 typedef struct cg_control_store cg_control_store_t;
@@ -76,8 +89,9 @@ typedef struct cg_control_store_ops {
     size_t (*list)(const cg_control_store_t *st, const cg_control_res_t *const **items);
     /* Every decodable resource as one set, in creation order, borrowing the resources' sets. */
     const cg_resource_set_t *(*view)(const cg_control_store_t *st);
-    /* Applies a non-empty transaction durably, then in memory: 0, or CG_EIO with nothing
-     * changed. Pointers from get, list and view are invalid after a successful commit. */
+    /* Applies a non-empty transaction durably, then in memory: 0, or CG_ECONFLICT (a check
+     * failed) or CG_EIO, with nothing changed. Pointers from get, list and view are invalid
+     * after a successful commit. */
     int (*commit)(cg_control_store_t *st, cg_control_txn_t *txn);
 
     /* Snapshot versions (watch.h) must never go backwards, across restarts included, or a
@@ -131,8 +145,10 @@ void cg_control_store_close(cg_control_store_t *st);
 int cg_control_store_is_open(const cg_control_store_t *st);
 
 /* Creates or replaces every document of one file's content, all or nothing. name is used in
- * error positions (and ".json" selects JSON). Returns 0 with one result per document, CG_EPARSE
- * with "file:line:col: path: message" lines in errors (nothing changed), or CG_EIO. */
+ * error positions (and ".json" selects JSON). A document whose metadata carries
+ * resourceVersion is applied only while the stored resource is at that version ("0": only
+ * while none is stored). Returns 0 with one result per document, CG_EPARSE or CG_ECONFLICT
+ * with "file:line:col: ..." lines in errors (nothing changed), or CG_EIO. */
 int cg_control_store_apply(cg_control_store_t *st, const char *name, const char *data, size_t len,
                            cg_control_results_t *results, cg_buf_t *errors);
 /* Deletes the resources the documents of data identify (missing ones: CG_CONTROL_NOT_FOUND). */

@@ -281,6 +281,14 @@ static int sq_commit(cg_control_store_t *st, cg_control_txn_t *txn)
     sq_t *s = impl(st);
     uint64_t revision = s->revision + 1, now = cg_clock_wall_us();
     changes_t ch = {0};
+    /* One process writes this file: the mirror is the stored state, checked before anything. */
+    for (size_t i = 0; i < txn->checks.len; i++) {
+        const cg_control_check_t *c = &txn->checks.items[i];
+        ssize_t at = find_index(s, c->kind, c->cluster, c->namespace_, c->name);
+        if ((at < 0 ? 0 : s->res.items[at]->version) == c->version) continue;
+        for (size_t j = 0; j < txn->puts.len; j++) cg_control_res_free(txn->puts.items[j]);
+        return CG_ECONFLICT;
+    }
     for (size_t i = 0; i < txn->puts.len; i++) {
         cg_control_res_t *r = txn->puts.items[i];
         ssize_t old = find_index(s, r->kind, r->cluster, r->namespace_, r->name);

@@ -81,3 +81,49 @@ def test_restarted_control_plane_continues_above_every_version_handed_out(env):
           f"restart and {v_new} after it")
     assert v_new > top
     assert all(v > top for v in versions_issued(env) if v), versions_issued(env)
+
+
+def cluster_at(region, resource_version):
+    return f"""apiVersion: crossgate/v1
+kind: Cluster
+metadata:
+  name: cluster-1
+  resourceVersion: "{resource_version}"
+spec:
+  locality:
+    region: {region}
+"""
+
+
+def stored_region(env):
+    st, b = api(env, "GET", "/v1/resources/cluster/cluster-1")
+    assert st == 200, b
+    item = json.loads(b)
+    return item["resource"]["spec"]["locality"]["region"], item["version"]
+
+
+def test_apply_with_resource_version_is_compare_and_swap_and_a_stale_one_answers_409(env, tmp_path):
+    env.start_control()
+    env.cp.apply(env.f_clusters)
+    region, v = stored_region(env)
+    f = tmp_path / "cluster-1.yaml"
+    # at the stored version: applied
+    f.write_text(cluster_at("region-3", v))
+    r = env.cp.cli("apply", "-f", f)
+    assert "cluster/cluster-1 configured" in r.stdout.lower(), r.stdout
+    assert stored_region(env) == ("region-3", v + 1)
+    # the same version again is stale now: refused, the CLI says why and exits non-zero
+    f.write_text(cluster_at("region-4", v))
+    r = env.cp.cli("apply", "-f", f, check=False)
+    assert r.returncode != 0
+    assert (f"{f}:5:20: Cluster/cluster-1: conflict: resourceVersion is {v}, but the stored resource "
+            f"is at version {v + 1}") in r.stderr, r.stderr
+    st, b = api(env, "POST", "/v1/apply", cluster_at("region-4", v))
+    assert st == 409 and b"conflict" in b, (st, b)
+    assert stored_region(env) == ("region-3", v + 1)
+    # "0" creates only
+    st, b = api(env, "POST", "/v1/apply", cluster_at("region-4", 0))
+    assert st == 409 and b"but it exists" in b, (st, b)
+    # and a resourceVersion is never stored: get gives back the document without it
+    st, b = api(env, "GET", "/v1/resources/cluster/cluster-1")
+    assert b"resourceVersion" not in b

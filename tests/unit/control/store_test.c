@@ -399,6 +399,111 @@ static void test_on_change_after_commits_only(void **state)
     cg_buf_free(&errors);
 }
 
+static char *with_version(const char *doc, const char *rv)
+{
+    /* cluster1's metadata with a resourceVersion */
+    cg_buf_t b = {0};
+    cg_buf_printf(&b,
+                  "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-1, "
+                  "resourceVersion: %s}\nspec:\n  locality: {region: %s}\n%c",
+                  rv, doc, 0);
+    return b.base;
+}
+
+/* resourceVersion makes apply compare-and-swap: applied at the stored version, refused with
+ * the position and both versions otherwise, "0" creates only; never stored. */
+static void test_apply_with_resource_version_is_compare_and_swap(void **state)
+{
+    fx_t *f = *state;
+    cg_buf_t errors = {0};
+    char *create = with_version("region-1", "\"0\"");
+    uint64_t v;
+    assert_int_equal(apply(f, "c.yaml", create, 0, &v, &errors), CG_CONTROL_CREATED);
+    assert_int_equal(v, 1);
+    const cg_control_res_t *r =
+        cg_control_store_find(&f->st, CG_KIND_CLUSTER, NULL, NULL, "cluster-1");
+    assert_null(strstr(r->json, "resourceVersion"));
+    /* the same text again is unchanged without it, a conflict with it ("0": exists) */
+    assert_int_equal(apply(f, "c1.yaml", cluster1, 0, NULL, &errors), CG_CONTROL_UNCHANGED);
+    cg_control_results_t res = {0};
+    assert_int_equal(
+        cg_control_store_apply(&f->st, "c.yaml", create, strlen(create), &res, &errors),
+        CG_ECONFLICT);
+    cg_buf_append(&errors, "", 1);
+    assert_non_null(strstr(errors.base, "c.yaml:3:"));
+    assert_non_null(strstr(errors.base, "Cluster/cluster-1: conflict: resourceVersion is 0, but "
+                                        "it exists, at version 1"));
+    cg_buf_reset(&errors);
+    /* at the stored version: applied; the old version again: refused, nothing changed */
+    char *at1 = with_version("region-2", "\"1\""), *at1b = with_version("region-3", "'1'");
+    assert_int_equal(apply(f, "c.yaml", at1, 0, &v, &errors), CG_CONTROL_CONFIGURED);
+    assert_int_equal(v, 2);
+    assert_int_equal(cg_control_store_apply(&f->st, "c.yaml", at1b, strlen(at1b), &res, &errors),
+                     CG_ECONFLICT);
+    assert_int_equal(res.len, 0);
+    cg_buf_append(&errors, "", 1);
+    assert_non_null(strstr(errors.base, "resourceVersion is 1, but the stored resource is at "
+                                        "version 2 (it changed since it was read"));
+    assert_int_equal(cg_control_store_revision(&f->st), 2);
+    r = cg_control_store_find(&f->st, CG_KIND_CLUSTER, NULL, NULL, "cluster-1");
+    assert_non_null(strstr(r->json, "region-2"));
+    /* a multi-document apply with one stale document changes nothing */
+    cg_buf_t multi = {0};
+    cg_buf_printf(&multi, "%s---\n%s%c", two, at1b, 0);
+    cg_buf_reset(&errors);
+    assert_int_equal(
+        cg_control_store_apply(&f->st, "m.yaml", multi.base, multi.len - 1, &res, &errors),
+        CG_ECONFLICT);
+    assert_int_equal(nres(f), 1);
+    /* not a version, or a resource that is not there */
+    char *bad = with_version("region-2", "\"v2\""), *gone = with_version("region-2", "\"7\"");
+    cg_buf_reset(&errors);
+    assert_int_equal(cg_control_store_apply(&f->st, "b.yaml", bad, strlen(bad), &res, &errors),
+                     CG_EPARSE);
+    cg_buf_append(&errors, "", 1);
+    assert_non_null(strstr(errors.base, "b.yaml:3:"));
+    assert_non_null(strstr(errors.base, "metadata.resourceVersion: expected the version"));
+    cg_control_results_t dr = {0};
+    assert_int_equal(
+        cg_control_store_delete(&f->st, CG_KIND_CLUSTER, NULL, NULL, "cluster-1", &dr, &errors), 0);
+    cg_control_results_free(&dr);
+    cg_buf_reset(&errors);
+    assert_int_equal(cg_control_store_apply(&f->st, "g.yaml", gone, strlen(gone), &res, &errors),
+                     CG_ECONFLICT);
+    cg_buf_append(&errors, "", 1);
+    assert_non_null(strstr(errors.base, "but no such resource is stored"));
+    free(create);
+    free(at1);
+    free(at1b);
+    free(bad);
+    free(gone);
+    cg_buf_free(&multi);
+    cg_buf_free(&errors);
+}
+
+/* A backend that checks again inside its transaction (a store shared with other writers): the
+ * request half reports its CG_ECONFLICT as a conflict. */
+static void test_backend_conflict_is_a_conflict(void **state)
+{
+    fx_t *f = *state;
+    assert_int_equal(apply(f, "c1.yaml", cluster1, 0, NULL, NULL), CG_CONTROL_CREATED);
+    const cg_control_store_ops_t *ops = f->st.ops;
+    cg_control_res_t *r = cg_xcalloc(1, sizeof(*r));
+    r->kind = CG_KIND_CLUSTER;
+    r->cluster = cg_xstrdup("");
+    r->namespace_ = cg_xstrdup("");
+    r->name = cg_xstrdup("cluster-1");
+    r->json = cg_xstrdup("{}");
+    cg_control_txn_t txn = {0};
+    cg_vec_push(&txn.puts, r);
+    cg_control_check_t c = {CG_KIND_CLUSTER, "", "", "cluster-1", 7};
+    cg_vec_push(&txn.checks, c);
+    assert_int_equal(ops->commit(&f->st, &txn), CG_ECONFLICT);
+    cg_vec_free(&txn.puts);
+    cg_vec_free(&txn.checks);
+    assert_int_equal(cg_control_store_revision(&f->st), 1);
+}
+
 static void test_kind_names(void **state)
 {
     (void)state;
@@ -440,6 +545,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_versions_held_survive_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leases_put_renew_drop_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_change_after_commits_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_with_resource_version_is_compare_and_swap, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_backend_conflict_is_a_conflict, setup, teardown),
         cmocka_unit_test(test_kind_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
