@@ -429,6 +429,7 @@ void cg_control__lease_gone(cg_control_leases_t *l, cg_control_inst_t *inst, cg_
     cg_log_info("control: instance %s (cluster %s, namespace %s, %s) gone: %s", inst->id,
                 inst->cluster, inst->namespace_, inst->address, whys[why]);
     if (why == CG_CONTROL_GONE_EXPIRED) cp->stats.expired++;
+    cg_control__lease_unstore(cp, inst->id); /* a replaced one's row went with its successor's */
     cg_control_watch_detach(&cp->watch, inst);
 }
 
@@ -501,6 +502,16 @@ static void handle_register(cg_control_t *cp, const cg_httpd_req_t *req, cg_http
         return;
     }
     inst->registered_wall_us = cg_clock_wall_us();
+    cg_control_inst_new_id(inst, cp->loop->now_ms);
+    /* in the store before it is answered: a restarted control plane knows this instance */
+    if (cg_control__lease_store(cp, inst, same ? same->id : NULL)) {
+        cg_control__text(resp, 503,
+                         "store unavailable: the registration could not be written: "
+                         "retry later\n");
+        cg_buf_append_str(&resp->headers, "retry-after: 1\r\n");
+        cg_control_inst_free(inst);
+        return;
+    }
     cg_control_leases_register(&cp->leases, inst, cp->loop->now_ms);
     cg_control_watch_attach(&cp->watch, inst);
     cp->stats.registrations++;

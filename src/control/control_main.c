@@ -1,5 +1,6 @@
-/* The control plane process: opens the store and the credentials, runs the API, the lease
- * sweep and the resync window on one event loop until SIGINT/SIGTERM. */
+/* The control plane process: opens the store and the credentials, takes back the stored
+ * instance leases, runs the API, the lease sweep and (for a store without leases) the resync
+ * window on one event loop until SIGINT/SIGTERM. */
 #include "control/api.h"
 
 #include "core/clock.h"
@@ -19,6 +20,7 @@ static void on_sweep(cg_loop_t *loop, cg_timer_t *t)
     cg_control_t *cp = cg_container_of(t, cg_control_t, sweep);
     if (cg_control_leases_sweep(&cp->leases, loop->now_ms))
         cg_control__recompute_instances_soon(cp);
+    cg_control__leases_renew(cp);
     cg_timer_start(loop, &cp->sweep, SWEEP_MS, on_sweep);
 }
 
@@ -105,8 +107,19 @@ int cg_control_main(const cg_control_opts_t *o)
     }
     cg_loop_update_time(&loop);
     cp.leases.last_sweep_ms = loop.now_ms; /* a stall before the first sweep is a stall too */
+    int kept = 0;
+    if (cg_control__leases_load(&cp, &kept, &err)) {
+        fprintf(stderr, "crossgate control: %.*s\n", (int)err.len, err.base);
+        cg_httpd_stop(&cp.httpd);
+        goto Exit;
+    }
+    /* the instances taken back have their snapshots before any watch asks */
+    cg_control__store_changed(&cp.store, &cp);
     cg_timer_start(&loop, &cp.sweep, SWEEP_MS, on_sweep);
-    cg_control__resync_start(&cp, first_version);
+    /* A store that kept the leases gave back every instance of the run before. One that could
+     * not (new, or written before leases were stored) did not: edges then wait a TTL for the
+     * gateways to register again (resync.h). */
+    if (!kept) cg_control__resync_start(&cp, first_version);
     const cg_control_res_t *const *all;
     cg_log_info("control: listening on %s, data in %s, revision %" PRIu64 ", %zu resources%s",
                 listen, data_dir, cg_control_store_revision(&cp.store),

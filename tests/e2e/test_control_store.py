@@ -127,3 +127,34 @@ def test_apply_with_resource_version_is_compare_and_swap_and_a_stale_one_answers
     # and a resourceVersion is never stored: get gives back the document without it
     st, b = api(env, "GET", "/v1/resources/cluster/cluster-1")
     assert b"resourceVersion" not in b
+
+
+def test_restarted_control_plane_keeps_every_instance_and_expires_only_the_gone(env):
+    env.start_all()
+    ld = env.load()
+    ld.wait_all_on("cluster-1", n=100)
+    before = {i["id"]: i["address"] for i in env.cp.status()["instances"]}
+    assert len(before) == 3
+    ing2 = env.ingress[2]
+    env.cp.kill9()
+    ing2.kill9()  # gone while the control plane is down: nobody heartbeats its lease
+    env.cp.start()
+    # the instances of the run before, by id, as soon as it answers: none registered again
+    assert {i["id"] for i in env.cp.status()["instances"]} == set(before)
+    gone = next(i for i, a in before.items() if a == ing2.address)
+    wait_until(lambda: {i["id"] for i in env.cp.status()["instances"]} == set(before) - {gone},
+               timeout=10, what="ingress-2's lease to expire, and only that one")
+    env.wait_edge_endpoints((1,), what="the edge to drop the expired ingress-2")
+    # the gateways that stayed kept their instance: no registration since the first
+    for g in (env.edge, env.ingress[1]):
+        assert "registering again" not in g.log(), g.log()[-2000:]
+        assert g.log().count("registered with control plane") == 1
+    # and follow the restarted control plane's changes
+    t_apply = time.monotonic()
+    env.cp.apply(env.edge_file("direct", ("direct", 203, "from the restarted control plane")))
+    wait_until(lambda: ld.snapshot()[-1][2] == 203, what="the edge to answer from the new config")
+    print(f"\nrestart -> the edge answered from the new config "
+          f"{(time.monotonic() - t_apply) * 1000:.0f} ms after the apply")
+    recs = ld.stop().snapshot()
+    bad = [r for r in recs if r[2] not in (200, 203)]
+    assert not bad, describe_failures(bad)
