@@ -1,18 +1,24 @@
 """The control plane's store across restarts, as real processes on 127.0.87.0/24 and
 127.0.88.0/24: snapshot versions never go backwards (a gateway that holds version N takes the
 next config of a restarted control plane), an apply carrying metadata.resourceVersion is
-compare-and-swap (409 on a stale one), and instance leases outlive a restart.
+compare-and-swap (409 on a stale one), instance leases outlive a restart, and gateways given
+two control planes (`--control URL1,URL2`) move to the second when the first dies.
 
 Layout and helpers: dynamic_env.py (Env with this module's blocks).
 """
 
 import json
+import os
+import subprocess
 import time
 
 import pytest
 
-from support import http_request
-from dynamic_env import Env, Load, describe_failures, procs, wait_until  # noqa: F401
+from pathlib import Path
+
+from support import BIN, http_request, tcp_connectable
+from dynamic_env import (ControlPlane, Env, Gateway, Load, describe_failures, procs,  # noqa: F401
+                         wait_until)
 
 BLOCK = 87
 BULK_BLOCK = 88
@@ -158,3 +164,64 @@ def test_restarted_control_plane_keeps_every_instance_and_expires_only_the_gone(
     recs = ld.stop().snapshot()
     bad = [r for r in recs if r[2] not in (200, 203)]
     assert not bad, describe_failures(bad)
+
+
+class SecondControlPlane(ControlPlane):
+    """Another `crossgate control` with its own store, taking the first one's admin credential."""
+
+    def __init__(self, procs, host, data, token_file):  # noqa: F811
+        super().__init__(procs, host, data)
+        self.token_file = token_file
+
+    def start(self):
+        self.p = self.procs.spawn([BIN, "control", "--listen", f"{self.host}:{self.port}", "--data", self.data,
+                                   "--token-file", self.token_file], "control-2")
+        wait_until(lambda: self.p.check_alive() and http_request("GET", self.url + "/ready", timeout=1)[0] == 200,
+                   what="second control plane /ready")
+        self.token = Path(self.token_file).read_text().strip()
+        return self
+
+
+def test_gateways_given_two_control_planes_move_to_the_second_and_take_its_config(env):
+    # two control planes, each its own store (SQLite is one machine's): the same resources on both
+    cp1 = env.start_control()
+    token = cp1.data / "admin.token"
+    cp2 = SecondControlPlane(env.procs, f"127.0.{BLOCK}.2", env.tmp / "data-2", token)
+    files = [env.f_clusters, env.f_services, env.f_ingress[1], env.f_ingress[2], env.f_edge["auto"]]
+    cp1.apply(*files)
+    urls = f"{cp1.url},{cp2.url}"
+    for k in (1, 2):
+        env.start_app(k)
+        gw = Gateway(env.procs, f"ingress-{k}", f"cluster-{k}", "bookinfo", f"app=ingressgw-{k}",
+                     env.ingress_host[k], urls, token_file=token)
+        env.ingress[k] = gw.start()
+        wait_until(lambda: tcp_connectable(gw.address, env.ingress_port), what=f"ingress-{k} listening")
+    env.edge = Gateway(env.procs, "edge", "cluster-edge", "edge", "app=edgegw", env.edge_host, urls,
+                       token_file=token).start()
+    env.wait_edge_endpoints((1, 2))
+    cp2.start()
+    cp2.apply(*files)
+    ld = env.load()
+    ld.wait_all_on("cluster-1", n=100)
+
+    cp1.kill9()
+    wait_until(lambda: len(cp2.status()["instances"]) == 3, timeout=10,
+               what="the three gateways to register with the second control plane")
+    t_moved = time.monotonic()
+    for g in (env.edge, env.ingress[1], env.ingress[2]):
+        assert f"trying {cp2.url}" in g.log(), g.log()[-2000:]
+    # the second control plane's own change reaches the edge
+    cp2.apply(env.f_edge["named-2"])
+    ld.wait_all_on("cluster-2", n=100, timeout=10)
+    print(f"\nfirst control plane killed -> every gateway on the second, named [cluster-2] from it "
+          f"{(time.monotonic() - t_moved) * 1000:.0f} ms after all had registered")
+    recs = ld.stop().snapshot()
+    assert all(g.p.alive() for g in (env.edge, env.ingress[1], env.ingress[2])), "a gateway died"
+    assert not Load.failures(recs), describe_failures(recs)
+    # the CLI takes both too: the first refuses the connection, the second answers
+    cli_env = dict(os.environ, CROSSGATE_CONTROL=urls, CROSSGATE_TOKEN=cp2.token)
+    r = subprocess.run([BIN, "apply", "-f", env.f_edge["auto"]], env=cli_env, capture_output=True,
+                       text=True, timeout=20)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"cannot reach the control plane at {cp1.url}" in r.stderr
+    assert "gateway/bookinfo-edge configured" in r.stdout.lower(), r.stdout
