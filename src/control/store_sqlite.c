@@ -22,7 +22,8 @@ static const char schema_sql[] =
     " body TEXT NOT NULL, PRIMARY KEY(kind, cluster, namespace, name));"
     "CREATE TABLE IF NOT EXISTS leases("
     " id TEXT PRIMARY KEY, seq INTEGER NOT NULL, owner TEXT NOT NULL,"
-    " registered_us INTEGER NOT NULL, expires_us INTEGER NOT NULL, registration TEXT NOT NULL);";
+    " registered_us INTEGER NOT NULL, expires_us INTEGER NOT NULL, registration TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS leases_seq ON leases(seq);";
 
 typedef struct sq {
     sqlite3 *db;
