@@ -9,6 +9,7 @@ Layout and helpers: dynamic_env.py (Env with this module's blocks).
 
 import json
 import os
+import sqlite3
 import subprocess
 import time
 
@@ -225,3 +226,29 @@ def test_gateways_given_two_control_planes_move_to_the_second_and_take_its_confi
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"cannot reach the control plane at {cp1.url}" in r.stderr
     assert "gateway/bookinfo-edge configured" in r.stdout.lower(), r.stdout
+
+
+def test_store_without_leases_falls_back_to_registering_again_without_failed_requests(env):
+    # a data directory written by a crossgate that did not store leases: after the restart the
+    # gateways register again, and the edge keeps its snapshot until the restarted control
+    # plane's has both ingresses (the resync window, resync.h)
+    env.start_all()
+    ld = env.load()
+    ld.wait_all_on("cluster-1", n=100)
+    before = {i["id"] for i in env.cp.status()["instances"]}
+    v_edge = env.edge.version()
+    env.cp.kill9()
+    db = sqlite3.connect(env.cp.data / "crossgate.db")
+    db.execute("DROP TABLE leases")
+    db.commit()
+    db.close()
+    env.cp.start()
+    wait_until(lambda: len(env.cp.status()["instances"]) == 3, timeout=10,
+               what="the three gateways to register again")
+    assert not before & {i["id"] for i in env.cp.status()["instances"]}
+    both = {env.ingress_endpoint(1), env.ingress_endpoint(2)}
+    wait_until(lambda: env.edge.version() > v_edge and env.edge.endpoints() == both,
+               what="the edge to take a snapshot of the restarted control plane with both ingresses")
+    ld.wait_requests(200, after=ld.count())
+    recs = ld.stop().snapshot()
+    assert not Load.failures(recs), describe_failures(recs)
