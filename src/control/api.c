@@ -266,7 +266,9 @@ static void handle_apply(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_r
             : cg_control_store_apply(&cp->store, name, req->body.base ? req->body.base : "",
                                      req->body.len, &results, &errors);
     if (rc) {
-        uint64_t *counter = del ? &cp->stats.delete_rejected : &cp->stats.apply_rejected;
+        uint64_t *counter = del                  ? &cp->stats.delete_rejected
+                            : rc == CG_ECONFLICT ? &cp->stats.apply_conflicts
+                                                 : &cp->stats.apply_rejected;
         ++*counter;
         int status = rc == CG_EPARSE ? 400 : rc == CG_ECONFLICT ? 409 : 500;
         cg_control__text(resp, status, "%.*s", (int)errors.len, errors.base ? errors.base : "");

@@ -26,8 +26,8 @@ typedef struct cg_control_opts {
 
 /* Counters for /metrics. */
 typedef struct cg_control_stats {
-    uint64_t apply_ok, apply_rejected, delete_ok, delete_rejected, unauthorized, forbidden,
-        rate_limited;
+    uint64_t apply_ok, apply_rejected, apply_conflicts, delete_ok, delete_rejected, unauthorized,
+        forbidden, rate_limited;
     uint64_t registrations, deregistrations, expired;
 } cg_control_stats_t;
 

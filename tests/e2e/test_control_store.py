@@ -131,6 +131,8 @@ def test_apply_with_resource_version_is_compare_and_swap_and_a_stale_one_answers
     # "0" creates only
     st, b = api(env, "POST", "/v1/apply", cluster_at("region-4", 0))
     assert st == 409 and b"but it exists" in b, (st, b)
+    metrics = api(env, "GET", "/metrics")[1].decode()
+    assert 'crossgate_control_apply_requests_total{result="conflict"} 3' in metrics, metrics
     # and a resourceVersion is never stored: get gives back the document without it
     st, b = api(env, "GET", "/v1/resources/cluster/cluster-1")
     assert b"resourceVersion" not in b
