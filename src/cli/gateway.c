@@ -3,6 +3,7 @@
 #include "cli/ctl.h"
 #include "cli/flags.h"
 #include "cli/gateway.h"
+#include "agent/agent.h"
 #include "core/list.h"
 #include "core/log.h"
 #include "core/sock.h"
@@ -26,7 +27,8 @@ static const char usage[] =
     "                         change and on SIGHUP\n"
     "      --control URL      dynamic mode: register with the control plane and follow its\n"
     "                         snapshots (a join token: --token-file, $CROSSGATE_TOKEN,\n"
-    "                         $CROSSGATE_TOKEN_FILE or ~/.config/crossgate/token)\n"
+    "                         $CROSSGATE_TOKEN_FILE or ~/.config/crossgate/token);\n"
+    "                         URL1,URL2,...: several, the next one when one fails\n"
     "      --token-file FILE  the control-plane token, one line\n"
     "      --cache-dir DIR    keep the last good snapshot here; used when the control plane is\n"
     "                         down at start\n"
@@ -215,17 +217,14 @@ int cg_cli_gateway(int argc, char **argv)
         goto Exit;
     }
     if (dyn.control) {
-        cg_addr_t ca;
-        char host[256];
-        const char *path;
-        if (strlen(dyn.control) > CG_HTTP_URL_MAX) {
-            fprintf(stderr, "crossgate gateway: --control URL is longer than %d bytes\n",
-                    CG_HTTP_URL_MAX);
-            goto Exit;
-        }
-        if (cg_http_url_parse(dyn.control, &ca, host, sizeof(host), &path)) {
-            fprintf(stderr, "crossgate gateway: --control wants http://IP:PORT, got \"%s\"\n",
-                    dyn.control);
+        cg_agent_urls_t urls;
+        cg_buf_t err = {0};
+        if (cg_agent_urls_parse(dyn.control, &urls, &err)) {
+            fprintf(stderr,
+                    "crossgate gateway: --control wants http://IP:PORT[,http://IP:PORT...]: "
+                    "%.*s\n",
+                    (int)err.len, err.base);
+            cg_buf_free(&err);
             goto Exit;
         }
         dyn.token = cg_cli_credential(token_file);

@@ -85,6 +85,17 @@ static int recompute_one(cg_control_watch_t *w, cg_control_wentry_t *e, const cg
         cg_snapshot_free(snap);
         return 0;
     }
+    if (w->hold && w->last_version + 1 > w->held) {
+        uint64_t upto = w->last_version + CG_CONTROL_VERSIONS_HOLD;
+        if (w->hold(w->hold_data, upto) != 0) {
+            free(e->error);
+            e->error = cg_xstrdup("store unavailable: cannot record the snapshot version");
+            cg_buf_free(&json);
+            cg_snapshot_free(snap);
+            return 0;
+        }
+        w->held = upto;
+    }
     cg_buf_reset(&json);
     snap->version = ++w->last_version;
     cg_snapshot_encode_json(snap, &json);

@@ -127,6 +127,12 @@ static const char *check_ns_host(const char *s)
 
 /* ---- metadata ---- */
 
+/* Every kind's: an apply to the control plane carrying it is compare-and-swap. */
+#define META_RESOURCE_VERSION                                                                      \
+    STR(cg_model_meta_t, "resourceVersion", resource_version, 0,                                   \
+        .doc = "control plane: apply only if the stored resource is at this version (\"0\": "      \
+               "only if it does not exist); static mode ignores it")
+
 static const cg_model_field_t meta_cluster_fields[] = {
     STR(cg_model_meta_t, "name", name, REQ | NONEMPTY, .check = cg_model_check_name,
         .doc = "cluster name, unique"),
@@ -136,6 +142,7 @@ static const cg_model_field_t meta_cluster_fields[] = {
         .doc = "kept, not interpreted"),
     STR(cg_model_meta_t, "organization", organization, 0,
         .doc = "Tetrate hierarchy: kept, not interpreted"),
+    META_RESOURCE_VERSION,
 };
 static SCHEMA(meta_cluster_schema, cg_model_meta_t, meta_cluster_fields, .has_pos = 1,
               .pos_off = offsetof(cg_model_meta_t, pos));
@@ -151,6 +158,7 @@ static const cg_model_field_t meta_service_fields[] = {
         .doc = "kept, not interpreted"),
     MAP(cg_model_meta_t, "annotations", annotations, nannotations, 0,
         .doc = "kept, not interpreted"),
+    META_RESOURCE_VERSION,
 };
 static SCHEMA(meta_service_schema, cg_model_meta_t, meta_service_fields, .has_pos = 1,
               .pos_off = offsetof(cg_model_meta_t, pos));
@@ -170,6 +178,7 @@ static const cg_model_field_t meta_gateway_fields[] = {
         .doc = "kept, not interpreted"),
     MAP(cg_model_meta_t, "annotations", annotations, nannotations, 0,
         .doc = "kept, not interpreted"),
+    META_RESOURCE_VERSION,
 };
 static SCHEMA(meta_gateway_schema, cg_model_meta_t, meta_gateway_fields, .has_pos = 1,
               .pos_off = offsetof(cg_model_meta_t, pos));
@@ -757,6 +766,7 @@ static const cg_model_field_t meta_secret_fields[] = {
         .doc = "kept, not interpreted"),
     MAP(cg_model_meta_t, "annotations", annotations, nannotations, 0,
         .doc = "kept, not interpreted"),
+    META_RESOURCE_VERSION,
 };
 static SCHEMA(meta_secret_schema, cg_model_meta_t, meta_secret_fields, .has_pos = 1,
               .pos_off = offsetof(cg_model_meta_t, pos));

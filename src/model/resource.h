@@ -21,6 +21,7 @@ typedef struct cg_model_meta {
     cg_model_kv_t *annotations;
     size_t nannotations;
     char *organization, *tenant, *workspace, *group; /* Tetrate hierarchy: kept, unused */
+    char *resource_version; /* the control plane's compare-and-swap (docs/api.md); else unused */
 } cg_model_meta_t;
 
 /* ---- Cluster ---- */
