@@ -1,5 +1,5 @@
-"""The control plane's store across restarts, as real processes on 127.0.87.0/24 and
-127.0.88.0/24: snapshot versions never go backwards (a gateway that holds version N takes the
+"""The control plane's store across restarts, as real processes on 127.0.89.0/24 and
+127.0.90.0/24: snapshot versions never go backwards (a gateway that holds version N takes the
 next config of a restarted control plane), an apply carrying metadata.resourceVersion is
 compare-and-swap (409 on a stale one), instance leases outlive a restart, and gateways given
 two control planes (`--control URL1,URL2`) move to the second when the first dies.
@@ -21,8 +21,8 @@ from support import BIN, http_request, tcp_connectable
 from dynamic_env import (ControlPlane, Env, Gateway, Load, describe_failures, procs,  # noqa: F401
                          wait_until)
 
-BLOCK = 87
-BULK_BLOCK = 88
+BLOCK = 89
+BULK_BLOCK = 90
 
 # Enough snapshot versions, quickly, to run ahead of the wall clock in ms: BULK instances whose
 # Gateway changes ROUNDS times.
