@@ -95,6 +95,7 @@ typedef struct demo {
     const scenario_t *sc; /* --scenario, or NULL: the live demo */
     const char *report_opt, *dir_opt, *examples_opt;
     double rate;
+    int http2; /* --http2: the load speaks h2c to the edge */
     char self[PATH_MAX], report[PATH_MAX];
     char examples[RUN_MAX], run[RUN_MAX]; /* short enough for a file name inside */
     char edge_file[PATH_MAX];             /* the edge Gateway applied at start */
