@@ -21,7 +21,7 @@ import h2.events
 import hpack
 import pytest
 
-from conftest import HttpConn, Metrics, PeerClosed, free_port, gateway_doc, server, \
+from conftest import HttpConn, PeerClosed, free_port, gateway_doc, server, \
     service_doc, to_service, uri, wait_until, yaml_docs
 from support import DEADLINE
 
@@ -99,17 +99,17 @@ def request_fields(path="/", method="GET", authority="example.com", scheme="http
     return f + list(extra)
 
 
-class RawH2:
+class RawH2(HttpConn):
     """A client that writes frames as the test says and reads what comes back: the response
     heads (HPACK-decoded), DATA, RST_STREAM and GOAWAY, by stream. It acknowledges the server's
-    SETTINGS (unless ack_settings=False) and nothing else: no WINDOW_UPDATE unless sent by hand."""
+    SETTINGS (unless ack_settings=False) and nothing else: no WINDOW_UPDATE unless sent by hand.
+    The socket, send() and closing are HttpConn's; its reading of HTTP/1.1 is not used."""
 
     def __init__(self, host, port, settings=(), preface=True, ack_settings=True, timeout=DEADLINE):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        super().__init__(host, port, timeout=timeout)
         self.enc = hpack.Encoder()
         self.dec = hpack.Decoder()
         self.ack_settings = ack_settings
-        self.buf = b""
         self.eof = False
         self.heads = {}  # sid -> [(name, value)] of the first response head
         self.data = defaultdict(int)  # sid -> DATA bytes
@@ -121,18 +121,6 @@ class RawH2:
         self._block = None  # (sid, bytes) of a header block in progress
         if preface:
             self.send(PREFACE + settings_frame(settings))
-
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
-
-    def send(self, data):
-        self.sock.sendall(data)
 
     def send_flood(self, data):
         """Sends an attack; the gateway hanging up half way through is its defence, not an error."""
@@ -381,39 +369,33 @@ def test_server_resets_the_client_provokes_count_as_rapid_reset(make_env):
 # ---------------------------------------------------------------- 2. CONTINUATION flood
 
 
-def test_continuation_flood_of_literal_headers_is_bounded(make_env):
-    env = make_env()  # the default header list limit: 64 KiB
+CONTINUATION_FLOODS = [
+    # 40 frames of ~15 KB of literal fields: well past the 64 KiB list (and its block on the
+    # wire) if nothing stops it; the gateway's bound on the block ends it
+    ("literal", (), b"".join(hpack_literal(f"x-junk-{i}", "j" * 200) for i in range(70)), 40,
+     (ENHANCE_YOUR_CALM,)),
+    # empty ones: nghttp2 ends the block after a few CONTINUATION frames (CVE-2024-28182) before
+    # the gateway's empty-frame count does, a connection error the gateway counts as malformed
+    ("empty", ("--h2-max-control-frames", "50"), b"", 5000, (ENHANCE_YOUR_CALM, PROTOCOL_ERROR)),
+]
+
+
+@pytest.mark.parametrize("case,knobs,payload,count,codes", CONTINUATION_FLOODS,
+                         ids=[f[0] for f in CONTINUATION_FLOODS])
+def test_continuation_flood_is_bounded(make_env, case, knobs, payload, count, codes):
+    env = make_env(*knobs)
+    path = f"/cont-{case}"
     with env.raw_h2() as c:
         c.wait(lambda: c.server_settings is not None, what="the server's SETTINGS")
-        c.send(frame(HEADERS, 0, 1, c.enc.encode(request_fields("/cont"))))  # no END_HEADERS
-        junk = b"".join(hpack_literal(f"x-junk-{i}", "j" * 200) for i in range(70))
-        ok = True
-        for _ in range(40):  # 40 x ~15 KB: well past 64 KiB, if nothing stops it
-            ok = c.send_flood(frame(CONTINUATION, 0, 1, junk))
-            if not ok:
+        c.send(frame(HEADERS, 0, 1, c.enc.encode(request_fields(path))))  # no END_HEADERS
+        cont = frame(CONTINUATION, 0, 1, payload)  # none with END_HEADERS either
+        for _ in range(count // 100 or 1):
+            if not c.send_flood(cont * min(count, 100)):
                 break
         c.wait(lambda: c.goaway is not None, what="GOAWAY")
-        assert c.goaway[1] in (ENHANCE_YOUR_CALM, PROTOCOL_ERROR), c.goaway
+        assert c.goaway[1] in codes, c.goaway
         c.wait_closed()
-    assert "/cont" not in env.upstream_paths()
-    assert env.metric("crossgate_http2_goaway_calm_total") + \
-        env.metric("crossgate_http2_malformed_total") >= 1
-    assert_serving(env)
-
-
-def test_continuation_flood_of_empty_frames_is_bounded(make_env):
-    env = make_env("--h2-max-control-frames", "50")
-    with env.raw_h2() as c:
-        c.wait(lambda: c.server_settings is not None, what="the server's SETTINGS")
-        flood = frame(HEADERS, 0, 1, c.enc.encode(request_fields("/cont-empty")))
-        flood += frame(CONTINUATION, 0, 1) * 5000
-        c.send_flood(flood)
-        c.wait(lambda: c.goaway is not None, what="GOAWAY")
-        assert c.goaway[1] in (ENHANCE_YOUR_CALM, PROTOCOL_ERROR), c.goaway
-        c.wait_closed()
-    assert "/cont-empty" not in env.upstream_paths()
-    # nghttp2 ends the block after a few CONTINUATION frames (CVE-2024-28182) before the
-    # gateway's empty-frame count does: a connection error, counted as malformed
+    assert path not in env.upstream_paths()
     assert env.metric("crossgate_http2_goaway_calm_total") + \
         env.metric("crossgate_http2_malformed_total") >= 1
     assert_serving(env)
@@ -523,18 +505,25 @@ def test_zero_window_stall_is_ended_and_the_upstream_released(make_env):
 # ---------------------------------------------------------------- 6. too many streams
 
 
+def open_past_the_limit(c, n):
+    """Opens n + 3 streams at once, each held by the upstream's gate; returns them, and the 3
+    past the limit once they are refused (or the connection is told GOAWAY)."""
+    sids = [2 * i + 1 for i in range(n + 3)]
+    c.send(b"".join(frame(HEADERS, END_HEADERS | END_STREAM, sid,
+                          c.enc.encode(request_fields(f"/s{sid}/gate"))) for sid in sids))
+    extra = sids[n:]
+    c.wait(lambda: all(s in c.resets for s in extra) or c.goaway is not None,
+           what="the streams past the limit to be refused")
+    return sids, extra
+
+
 def test_streams_past_max_concurrent_are_refused_and_the_first_are_served(make_env):
     n = 5
     env = make_env("--h2-max-streams", str(n))
     # the client has not acknowledged the server's SETTINGS yet (it is allowed to send streams
     # before that): the streams past the limit are refused, the connection goes on
     with env.raw_h2(ack_settings=False) as c:
-        sids = [2 * i + 1 for i in range(n + 3)]
-        c.send(b"".join(frame(HEADERS, END_HEADERS | END_STREAM, sid,
-                              c.enc.encode(request_fields(f"/s{sid}/gate"))) for sid in sids))
-        extra = sids[n:]
-        c.wait(lambda: all(s in c.resets for s in extra) or c.goaway is not None,
-               what="the streams past the limit to be refused")
+        sids, extra = open_past_the_limit(c, n)
         assert c.server_settings.get(SETTINGS_MAX_CONCURRENT_STREAMS) == n
         assert c.goaway is None, c.goaway
         assert all(c.resets[s] in (REFUSED_STREAM, PROTOCOL_ERROR) for s in extra), c.resets
@@ -551,14 +540,10 @@ def test_streams_past_max_concurrent_after_settings_ack_are_refused(make_env):
     n = 5
     env = make_env("--h2-max-streams", str(n))
     with env.raw_h2() as c:
+        # the client acknowledged the server's SETTINGS: its limit is in force, and a client
+        # past it commits a connection error (RFC 9113 §5.1.2) or gets the streams refused
         c.wait(lambda: c.server_settings is not None, what="the server's SETTINGS")
-        # wait for the ack of our SETTINGS: the server's are in force from then on, for us too
-        sids = [2 * i + 1 for i in range(n + 3)]
-        c.send(b"".join(frame(HEADERS, END_HEADERS | END_STREAM, sid,
-                              c.enc.encode(request_fields(f"/s{sid}/gate"))) for sid in sids))
-        extra = sids[n:]
-        c.wait(lambda: all(s in c.resets for s in extra) or c.goaway is not None,
-               what="the streams past the limit to be refused")
+        sids, extra = open_past_the_limit(c, n)
         if c.goaway is not None:
             assert c.goaway[1] == PROTOCOL_ERROR, c.goaway
         else:
@@ -571,51 +556,34 @@ def test_streams_past_max_concurrent_after_settings_ack_are_refused(make_env):
 # ---------------------------------------------------------------- 7. malformed requests
 
 MALFORMED = [
-    ("connection", [("connection", "keep-alive")]),
-    ("keep-alive", [("keep-alive", "timeout=5")]),
-    ("transfer-encoding", [("transfer-encoding", "chunked")]),
-    ("upgrade", [("upgrade", "websocket")]),
-    ("proxy-connection", [("proxy-connection", "keep-alive")]),
-    ("te-gzip", [("te", "gzip")]),
-    ("uppercase", [("X-Upper", "1")]),
-    ("value-crlf", [("x-split", "a\r\nx-injected: 1")]),
-    ("value-lf", [("x-split", "a\nx-injected: 1")]),
-    ("value-nul", [("x-nul", "a\x00b")]),
-    ("name-space", [("x bad", "1")]),
-    ("name-colon", [("x:bad", "1")]),
-]
-
-
-@pytest.mark.parametrize("case,fields", MALFORMED, ids=[m[0] for m in MALFORMED])
-def test_malformed_field_is_a_stream_error_never_forwarded(make_env, case, fields):
-    env = make_env()
-    with env.raw_h2() as c:
-        c.headers(1, request_fields(f"/bad/{case}", extra=fields))
-        c.wait(lambda: 1 in c.resets or c.status(1) is not None or c.goaway,
-               what="the malformed stream to be answered")
-        assert c.resets.get(1) == PROTOCOL_ERROR or c.status(1) == 400, (c.resets, c.heads)
-        # a stream error: the connection goes on with another stream
-        c.headers(3, request_fields("/after-bad"))
-        c.wait(lambda: 3 in c.ended, what="the next stream's response")
-        assert c.status(3) == 200
-    assert env.upstream_paths() == ["/after-bad"]
-    assert_serving(env)
-
-
-MISSING = [
+    # connection-specific fields (RFC 9113 §8.2.2), and te other than trailers
+    ("connection", dict(extra=[("connection", "keep-alive")])),
+    ("keep-alive", dict(extra=[("keep-alive", "timeout=5")])),
+    ("transfer-encoding", dict(extra=[("transfer-encoding", "chunked")])),
+    ("upgrade", dict(extra=[("upgrade", "websocket")])),
+    ("proxy-connection", dict(extra=[("proxy-connection", "keep-alive")])),
+    ("te-gzip", dict(extra=[("te", "gzip")])),
+    # names and values that could not be an HTTP/1.1 field line (§8.2.1)
+    ("uppercase", dict(extra=[("X-Upper", "1")])),
+    ("value-crlf", dict(extra=[("x-split", "a\r\nx-injected: 1")])),
+    ("value-lf", dict(extra=[("x-split", "a\nx-injected: 1")])),
+    ("value-nul", dict(extra=[("x-nul", "a\x00b")])),
+    ("name-space", dict(extra=[("x bad", "1")])),
+    ("name-colon", dict(extra=[("x:bad", "1")])),
+    # pseudo-headers missing or unfit for a request line (§8.3.1), a Host naming another
     ("no-method", dict(method=None)),
     ("no-path", dict(path=None)),
     ("no-scheme", dict(scheme=None)),
     ("empty-path", dict(path="")),
-    ("host-differs", dict(extra=[("host", "other.example")])),
-    ("two-hosts", dict(authority=None, extra=[("host", "a.example"), ("host", "b.example")])),
     ("path-space", dict(path="/a b")),
     ("method-space", dict(method="GET /x")),
+    ("host-differs", dict(extra=[("host", "other.example")])),
+    ("two-hosts", dict(authority=None, extra=[("host", "a.example"), ("host", "b.example")])),
 ]
 
 
-@pytest.mark.parametrize("case,kw", MISSING, ids=[m[0] for m in MISSING])
-def test_malformed_pseudo_headers_are_a_stream_error_never_forwarded(make_env, case, kw):
+@pytest.mark.parametrize("case,kw", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_request_is_a_stream_error_never_forwarded(make_env, case, kw):
     env = make_env()
     kw = dict(kw)
     kw.setdefault("path", f"/bad/{case}")
@@ -623,7 +591,8 @@ def test_malformed_pseudo_headers_are_a_stream_error_never_forwarded(make_env, c
         c.headers(1, request_fields(**kw))
         c.wait(lambda: 1 in c.resets or c.status(1) is not None or c.goaway,
                what="the malformed stream to be answered")
-        assert c.resets.get(1) == PROTOCOL_ERROR or c.status(1) == 400, (c.resets, c.heads)
+        assert c.resets.get(1) == PROTOCOL_ERROR, (c.resets, c.heads, c.goaway)
+        # a stream error: the connection goes on with another stream
         c.headers(3, request_fields("/after-bad"))
         c.wait(lambda: 3 in c.ended, what="the next stream's response")
         assert c.status(3) == 200
@@ -647,6 +616,26 @@ def test_content_length_that_does_not_match_the_data_resets_the_stream(make_env,
     # the head may have gone upstream before the body proved it wrong, but never a whole request
     # (the upstream saw the body cut short: the upstream connection was given up)
     assert "/cl-mismatch" not in env.upstream_paths(complete_only=True)
+    assert_serving(env)
+
+
+@pytest.mark.xfail(reason="conn.c pump_request_body queues HTTP/1.1's '100 Continue' text in the "
+                   "exchange's output for an h2 stream too; nothing ever flushes it (the data "
+                   "provider has no response to send it with), so the request path never reads "
+                   "the upstream's answer: the stream hangs, holding its upstream connection",
+                   strict=True)
+def test_expect_100_continue_upload_gets_its_response(make_env):
+    env = make_env()
+    with env.raw_h2() as c:
+        c.headers(1, request_fields("/expect", method="POST", extra=[
+            ("content-length", "5"), ("expect", "100-continue")]), end_stream=False)
+        # the head goes upstream before any body: the gateway is waiting for the body now
+        wait_until(lambda: "/expect" in env.upstream_paths(), what="the head upstream")
+        c.send(frame(DATA, END_STREAM, 1, b"hello"))
+        wait_until(lambda: "/expect" in env.upstream_paths(complete_only=True),
+                   what="the whole request upstream")
+        c.wait(lambda: 1 in c.ended or 1 in c.resets, what="the response")
+        assert c.status(1) == 200 and c.data[1] == 4
     assert_serving(env)
 
 
@@ -697,139 +686,113 @@ def test_a_client_that_sends_nothing_is_closed_after_the_header_timeout(make_env
 # ---------------------------------------------------------------- 9. backpressure
 
 
-class CountingUpstream:
-    """An HTTP/1.1 upstream that answers any request with a body of `size` bytes, counting what it
-    manages to send; its send stops (and `blocked` is set) when the gateway stops reading."""
+class ScriptedUpstream:
+    """An HTTP/1.1 upstream in a few lines of Python: serve(sock) runs for each connection, in a
+    thread of its own; rcvbuf/sndbuf: small socket buffers, so what the gateway holds shows."""
+
+    def __init__(self, host, rcvbuf=None, sndbuf=None):
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        for opt, size in ((socket.SO_RCVBUF, rcvbuf), (socket.SO_SNDBUF, sndbuf)):
+            if size:
+                self.ls.setsockopt(socket.SOL_SOCKET, opt, size)
+        self.ls.bind((host, 0))
+        self.ls.listen(16)
+        self.host, self.port = host, self.ls.getsockname()[1]
+        self.socks = []
+        self.stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                s, _ = self.ls.accept()
+            except OSError:
+                return
+            self.socks.append(s)
+            threading.Thread(target=self._run, args=(s,), daemon=True).start()
+
+    def _run(self, s):
+        try:
+            s.settimeout(30)
+            self.serve(s)
+        except OSError:
+            pass
+
+    @staticmethod
+    def read_head(s):
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            d = s.recv(65536)
+            if not d:
+                raise ConnectionError("closed before a whole head")
+            buf += d
+        return buf
+
+    def serve(self, s):
+        raise NotImplementedError
+
+    def close(self):
+        self.stop.set()
+        self.ls.close()
+        for s in self.socks:
+            s.close()
+
+
+class CountingUpstream(ScriptedUpstream):
+    """Answers any request with a body of `size` bytes, counting what it manages to send; its send
+    stops (and `blocked` is set) when the gateway stops reading."""
 
     def __init__(self, host, size):
         self.size = size
         self.sent = 0
         self.blocked = threading.Event()
-        self.requests = 0
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
-        self.ls.bind((host, 0))
-        self.ls.listen(16)
-        self.host, self.port = host, self.ls.getsockname()[1]
-        self.socks = []
-        self._stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(host, sndbuf=64 * 1024)
 
-    def _accept(self):
-        while not self._stop.is_set():
+    def serve(self, s):
+        self.read_head(s)
+        s.sendall(f"HTTP/1.1 200 OK\r\ncontent-length: {self.size}\r\n\r\n".encode())
+        # a send that makes no progress for a second: the gateway reads no more
+        s.settimeout(1.0)
+        block = b"z" * 65536
+        while self.sent < self.size and not self.stop.is_set():
             try:
-                s, _ = self.ls.accept()
-            except OSError:
-                return
-            self.socks.append(s)
-            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
-
-    def _serve(self, s):
-        try:
-            s.settimeout(10)
-            buf = b""
-            while b"\r\n\r\n" not in buf:
-                d = s.recv(65536)
-                if not d:
-                    return
-                buf += d
-            self.requests += 1
-            s.sendall(f"HTTP/1.1 200 OK\r\ncontent-length: {self.size}\r\n\r\n".encode())
-            # a send that makes no progress for a second: the gateway reads no more
-            s.settimeout(1.0)
-            block = b"z" * 65536
-            while self.sent < self.size and not self._stop.is_set():
-                try:
-                    self.sent += s.send(block[:min(len(block), self.size - self.sent)])
-                except socket.timeout:
-                    self.blocked.set()
-        except OSError:
-            return
-
-    def close(self):
-        self._stop.set()
-        self.ls.close()
-        for s in self.socks:
-            s.close()
+                self.sent += s.send(block[:min(len(block), self.size - self.sent)])
+            except socket.timeout:
+                self.blocked.set()
 
 
-class SinkUpstream:
-    """An upstream that accepts and never reads (small receive buffers)."""
+class SinkUpstream(ScriptedUpstream):
+    """Accepts and never reads (small receive buffers)."""
 
     def __init__(self, host):
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        self.ls.bind((host, 0))
-        self.ls.listen(16)
-        self.host, self.port = host, self.ls.getsockname()[1]
-        self.socks = []
-        self._stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(host, rcvbuf=64 * 1024)
 
-    def _accept(self):
-        while not self._stop.is_set():
-            try:
-                s, _ = self.ls.accept()
-            except OSError:
-                return
-            self.socks.append(s)
-
-    def close(self):
-        self._stop.set()
-        self.ls.close()
-        for s in self.socks:
-            s.close()
+    def serve(self, s):
+        pass
 
 
-class PausingUpstream:
-    """An HTTP/1.1 upstream that sends a response head and half its body, then waits for
-    `resume` before the rest (a long poll, or server-sent events between two events)."""
+class PausingUpstream(ScriptedUpstream):
+    """Sends a response head and half its body, then waits for `resume` before the rest (a long
+    poll, or server-sent events between two events)."""
 
     BODY = b"first-half" + b"second-half"
 
     def __init__(self, host):
         self.resume = threading.Event()
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind((host, 0))
-        self.ls.listen(16)
-        self.host, self.port = host, self.ls.getsockname()[1]
-        self.socks = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(host)
 
-    def _accept(self):
-        while True:
-            try:
-                s, _ = self.ls.accept()
-            except OSError:
-                return
-            self.socks.append(s)
-            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
-
-    def _serve(self, s):
-        try:
-            s.settimeout(30)
-            buf = b""
-            while b"\r\n\r\n" not in buf:
-                d = s.recv(65536)
-                if not d:
-                    return
-                buf += d
-            s.sendall(f"HTTP/1.1 200 OK\r\ncontent-length: {len(self.BODY)}\r\n\r\n".encode() +
-                      self.BODY[:10])
-            self.resume.wait(30)
-            s.sendall(self.BODY[10:])
-            s.recv(1)
-        except OSError:
-            return
+    def serve(self, s):
+        self.read_head(s)
+        s.sendall(f"HTTP/1.1 200 OK\r\ncontent-length: {len(self.BODY)}\r\n\r\n".encode() +
+                  self.BODY[:10])
+        self.resume.wait(30)
+        s.sendall(self.BODY[10:])
+        s.recv(1)
 
     def close(self):
         self.resume.set()
-        self.ls.close()
-        for s in self.socks:
-            s.close()
+        super().close()
 
 
 @pytest.fixture
