@@ -324,7 +324,10 @@ static int pump_request_body(conn_t *c, up_t *u)
     if ((c->ex->head.flags & CG_HTTP_F_EXPECT_CONTINUE) && !c->ex->continue_sent &&
         c->in.len == c->ex->head_len) {
         c->ex->continue_sent = 1;
-        CG_HTTP_OUT_PUSH_LIT(&c->ex->out, CG_HTTP_100_CONTINUE);
+        if (c->parent) /* an interim HEADERS frame: the stream's output is body bytes only */
+            cg_proxy__h2_continue(c);
+        else
+            CG_HTTP_OUT_PUSH_LIT(&c->ex->out, CG_HTTP_100_CONTINUE);
         return 1;
     }
     int progress = 0;
