@@ -44,6 +44,9 @@ static const char usage[] =
     "      --body-timeout D   a request body may pause at most D between bytes (default 30s;\n"
     "                         else 408, never counted against the upstream)\n"
     "      --idle-timeout D   close keep-alive connections idle for D (default 60s)\n"
+    "      --upstream-max-idle N  idle upstream connections kept per endpoint per worker\n"
+    "                         (default 1024: an HTTP/2 client's streams each hold one while\n"
+    "                         in flight, and a smaller pool closes and reopens them)\n"
     "      --max-connections N  downstream connections per worker (default 65536, or what\n"
     "                         the file descriptor limit allows; the soft limit is raised to\n"
     "                         the hard one as needed)\n"
@@ -89,6 +92,7 @@ int cg_cli_gateway(int argc, char **argv)
         {"mtls-port", required_argument, 0, 'P'},
         {"require-mtls", no_argument, 0, 'R'},
         {"h2-max-streams", required_argument, 0, 1001},
+        {"upstream-max-idle", required_argument, 0, 1005},
         {"h2-max-header-list", required_argument, 0, 1002},
         {"h2-max-resets", required_argument, 0, 1003},
         {"h2-max-control-frames", required_argument, 0, 1004},
@@ -182,6 +186,11 @@ int cg_cli_gateway(int argc, char **argv)
             if (cg_cli_flag_count("gateway", "--h2-max-control-frames", optarg, 1, 1000000, &n))
                 goto Exit;
             o.h2_max_glitches = (uint32_t)n;
+            break;
+        case 1005:
+            if (cg_cli_flag_count("gateway", "--upstream-max-idle", optarg, 1, 1000000, &n))
+                goto Exit;
+            o.upstream_max_idle = (uint32_t)n;
             break;
         case 'h':
             fputs(usage, stdout);

@@ -431,7 +431,7 @@ int cg_proxy_server_start(cg_proxy_server_t **out, const cg_gateway_opts_t *o)
         .idle_timeout_ms = o->idle_timeout_ms ? o->idle_timeout_ms : 60000,
         .upstream_idle_ms = 30000,
         .max_conns = o->max_conns ? o->max_conns : 65536,
-        .max_idle_per_ep = 256,
+        .max_idle_per_ep = o->upstream_max_idle ? o->upstream_max_idle : 1024,
         .access_log_fd = -1,
         .access_log_tls = o->access_log_tls != 0,
         .h2_max_streams = o->h2_max_streams ? o->h2_max_streams : 100,
