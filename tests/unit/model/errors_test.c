@@ -62,8 +62,8 @@ static const struct {
     {"bad_apiversion_other",
      "apiVersion: v2\n"
      "kind: Cluster\n",
-     "t.yaml:1:13: apiVersion: expected crossgate/v1, gateway.tsb.tetrate.io/v2 or v1, got "
-     "\"v2\"\n"},
+     "t.yaml:1:13: apiVersion: expected crossgate/v1, gateway.tsb.tetrate.io/v2, "
+     "api.tsb.tetrate.io/v2 or v1, got \"v2\"\n"},
     {"bad_kind",
      "apiVersion: crossgate/v1\n"
      "kind: Pod\n",
