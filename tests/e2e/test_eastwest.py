@@ -13,7 +13,8 @@ import json
 import pytest
 
 from conftest import cluster_doc, gateway_doc, server, service_doc, wait_until, yaml_docs
-from dynamic_env import mesh_ca, mesh_identity
+from dynamic_env import Env, Load, describe_failures, mesh_ca, mesh_identity
+from dynamic_env import Gateway as DynGateway
 from support import HOSTNAME, free_port, http_request
 
 NET = "127.0.94"
@@ -126,3 +127,47 @@ def test_service_not_exposed_gets_no_eastwest_failover(procs, mesh):
     _, _, ingress, ew = start(procs, mesh, exposed=[{"app": "reviews"}])
     assert ew.config_dump()["snapshot"]["servers"] == []
     assert [e["address"] for e in service_dest(ingress)["endpoints"]] == [APP1]
+
+
+# ---------------------------------------------------------------- dynamic mode, behind an edge
+
+
+def test_dynamic_scale_upstream_edge_sees_no_errors_and_status_explains_failover(procs, tmp_path):
+    """The guide's "Scale Upstream Services" with east-west on, all gateways registered with the
+    control plane: cluster-1's productpage goes away, cluster-1's ingress serves through
+    cluster-2's east-west gateway, and the edge sees no error and ejects nothing."""
+    env = Env(procs, tmp_path, mtls=True).start_all()
+    env.cp.apply(env._write("eastwest.yaml", yaml_docs(workspace_setting())))
+    ew_host = f"{NET}.50"
+    ew = DynGateway(procs, "eastwest-2", "cluster-2", "eastwest", "app=eastwest-gateway", ew_host,
+                    env.cp.url, token_file=env.cp.join_token("cluster-2"),
+                    mesh=(mesh_identity(env.ca_dir, "cluster-2", "eastwest"), env.ca_cert, MESH_PORT))
+    ew.start()
+    ingress = env.ingress[1]
+
+    def failover_endpoints():
+        snap = ingress.config_dump()["snapshot"]
+        return [(e["address"], e["port"], e["priority"]) for d in snap["destinations"]
+                if d["mode"] == "service" for e in d["endpoints"] if e.get("host")]
+
+    wait_until(lambda: failover_endpoints() == [(ew_host, MESH_PORT, 1)],
+               what="ingress-1's failover endpoint: cluster-2's east-west gateway")
+    out = env.cp.cli("status").stdout
+    assert "east-west gateway, other region region-2, Host productpage.bookinfo.svc.cluster.local" in out, out
+    assert "when every local endpoint has failed" in out, out
+
+    ld = env.load()
+    ld.wait_all_on("cluster-1", n=50)
+    start = len(ld.snapshot())
+    env.apps[1].kill9()  # productpage-v1 in cluster-1 scaled to 0
+    # cluster-1's own ingress answers, with cluster-2's productpage
+    ld.wait_all_on("cluster-2", n=100)
+    env.start_app(1)  # scaled back to 1: once its ejection ends, cluster-1 serves again
+    ld.wait_all_on("cluster-1", n=50)
+    ld.stop()
+    records = ld.snapshot()[start:]
+    assert not Load.failures(records), describe_failures(records)
+    # the edge never saw cluster-1 fail: nothing of it was ejected
+    dests = env.edge.clusters()["destinations"]
+    ejections = sum(e["ejections"] for d in dests for e in d["endpoints"] if e["cluster"] == "cluster-1")
+    assert ejections == 0, dests
