@@ -96,7 +96,8 @@ static void test_encode_all_fields(void **state)
                                            0,
                                            NULL,
                                            NULL};
-    d->endpoints[1] = (cg_snap_endpoint_t){cg_xstrdup("::1"), 80, NULL, NULL, NULL, 7, 2, NULL, NULL};
+    d->endpoints[1] =
+        (cg_snap_endpoint_t){cg_xstrdup("::1"), 80, NULL, NULL, NULL, 7, 2, NULL, NULL};
     d->policy.retry = cg_lb_retry_defaults;
     d->policy.retry.retry_on = CG_RETRY_ON_5XX | CG_RETRY_ON_RETRIABLE_4XX;
     d->policy.outlier = cg_lb_outlier_defaults;
