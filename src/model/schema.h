@@ -130,10 +130,10 @@ int cg_model_parse_duration(const char *s, int64_t *ms);
 const cg_model_field_t *cg_model_schema_field(const cg_model_schema_t *schema, const char *name);
 
 /* String checks shared by the tables. */
-const char *cg_model_check_ip(const char *s);        /* an IPv4 or IPv6 literal */
-const char *cg_model_check_hostname(const char *s);  /* DNS name, "*.name" or "*" */
-const char *cg_model_check_regex(const char *s);     /* compiles as a POSIX extended regex */
-const char *cg_model_check_name(const char *s);      /* a resource name: letters, digits, -_. */
+const char *cg_model_check_ip(const char *s);       /* an IPv4 or IPv6 literal */
+const char *cg_model_check_hostname(const char *s); /* DNS name, "*.name" or "*" */
+const char *cg_model_check_regex(const char *s);    /* compiles as a POSIX extended regex */
+const char *cg_model_check_name(const char *s);  /* a resource name: letters, digits, -_. */
 const char *cg_model_check_label_key(const char *s); /* letters, digits, -_./, not empty */
 
 #endif

@@ -322,21 +322,16 @@ static size_t utf8_bad_at(const unsigned char *s, size_t len)
         }
         size_t n;
         uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf)
-            n = 1, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            n = 2, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            n = 3, cp = c & 0x07;
-        else
-            return i;
+        if (c >= 0xc2 && c <= 0xdf) n = 1, cp = c & 0x1f;
+        else if (c >= 0xe0 && c <= 0xef) n = 2, cp = c & 0x0f;
+        else if (c >= 0xf0 && c <= 0xf4) n = 3, cp = c & 0x07;
+        else return i;
         if (i + n >= len) return i; /* cut off */
         for (size_t k = 1; k <= n; k++) {
             if ((s[i + k] & 0xc0) != 0x80) return i;
             cp = cp << 6 | (s[i + k] & 0x3f);
         }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
             return i;
         i += n + 1;
     }
@@ -350,13 +345,10 @@ int cg_model_yaml_parse_limit(const char *name, const char *data, size_t len, in
     if (bad < len) {
         int line = 1, col = 1;
         for (size_t i = 0; i < bad; i++) {
-            if (data[i] == '\n')
-                line++, col = 1;
-            else
-                col++;
+            if (data[i] == '\n') line++, col = 1;
+            else col++;
         }
-        cg_buf_printf(errors, "%s:%d:%d: not UTF-8 text (byte 0x%02x)\n", name, line, col,
-                      (unsigned char)data[bad]);
+        cg_buf_printf(errors, "%s:%d:%d: not UTF-8 text (byte 0x%02x)\n", name, line, col, (unsigned char)data[bad]);
         return CG_EPARSE;
     }
     builder_t b = {.name = name,
