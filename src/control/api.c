@@ -355,7 +355,8 @@ static void handle_resources(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
     cg_model_kind_t kind;
     if (cg_control_kind_parse(seg[2].base, seg[2].len, &kind)) {
         cg_control__text(resp, 404,
-                         "unknown kind \"%.*s\" (expected gateway, cluster, service or secret)\n",
+                         "unknown kind \"%.*s\" (expected gateway, cluster, service, secret or "
+                         "workspacesetting)\n",
                          (int)seg[2].len, seg[2].base);
         return;
     }

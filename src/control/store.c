@@ -19,10 +19,18 @@ int cg_control_kind_parse(const char *s, size_t len, cg_model_kind_t *kind)
         const char *name;
         cg_model_kind_t kind;
     } names[] = {
-        {"gateway", CG_KIND_GATEWAY},  {"gateways", CG_KIND_GATEWAY}, {"gw", CG_KIND_GATEWAY},
-        {"cluster", CG_KIND_CLUSTER},  {"clusters", CG_KIND_CLUSTER}, {"service", CG_KIND_SERVICE},
-        {"services", CG_KIND_SERVICE}, {"svc", CG_KIND_SERVICE},      {"secret", CG_KIND_SECRET},
+        {"gateway", CG_KIND_GATEWAY},
+        {"gateways", CG_KIND_GATEWAY},
+        {"gw", CG_KIND_GATEWAY},
+        {"cluster", CG_KIND_CLUSTER},
+        {"clusters", CG_KIND_CLUSTER},
+        {"service", CG_KIND_SERVICE},
+        {"services", CG_KIND_SERVICE},
+        {"svc", CG_KIND_SERVICE},
+        {"secret", CG_KIND_SECRET},
         {"secrets", CG_KIND_SECRET},
+        {"workspacesetting", CG_KIND_WORKSPACE_SETTING},
+        {"workspacesettings", CG_KIND_WORKSPACE_SETTING},
     };
     for (size_t i = 0; i < CG_ARRAY_SIZE(names); i++)
         if (strlen(names[i].name) == len && strncasecmp(s, names[i].name, len) == 0) {
@@ -64,6 +72,8 @@ static const cg_model_meta_t *single_meta(const cg_resource_set_t *s, cg_model_k
     if (s->nservices) return *kind = CG_KIND_SERVICE, &s->services[0].metadata;
     if (s->ngateways) return *kind = CG_KIND_GATEWAY, &s->gateways[0].metadata;
     if (s->nsecrets) return *kind = CG_KIND_SECRET, &s->secrets[0].metadata;
+    if (s->nworkspace_settings)
+        return *kind = CG_KIND_WORKSPACE_SETTING, &s->workspace_settings[0].metadata;
     return NULL;
 }
 
@@ -74,7 +84,7 @@ static cg_resource_set_t *decode_one(const char *label, const char *json, cg_buf
     if (cg_model_load_buffer(label, json, strlen(json), &s, errors) != 0) return NULL;
     cg_model_kind_t k;
     if (single_meta(s, &k) == NULL ||
-        s->nclusters + s->nservices + s->ngateways + s->nsecrets != 1) {
+        s->nclusters + s->nservices + s->ngateways + s->nsecrets + s->nworkspace_settings != 1) {
         cg_model_free(s);
         return NULL;
     }

@@ -66,6 +66,7 @@ static void view_free(cg_resource_set_t *v)
     free(v->services);
     free(v->gateways);
     free(v->secrets);
+    free(v->workspace_settings);
     free(v);
 }
 
@@ -74,16 +75,18 @@ static void rebuild_view(sq_t *s)
 {
     view_free(s->view);
     cg_resource_set_t *v = cg_xcalloc(1, sizeof(*v));
-    size_t nc = 0, ns = 0, ng = 0, nx = 0;
+    size_t nc = 0, ns = 0, ng = 0, nx = 0, nw = 0;
     for (size_t i = 0; i < s->res.len; i++) {
         const cg_resource_set_t *r = s->res.items[i]->set;
         if (!r) continue;
         nc += r->nclusters, ns += r->nservices, ng += r->ngateways, nx += r->nsecrets;
+        nw += r->nworkspace_settings;
     }
     v->clusters = cg_xcalloc(nc + 1, sizeof(*v->clusters));
     v->services = cg_xcalloc(ns + 1, sizeof(*v->services));
     v->gateways = cg_xcalloc(ng + 1, sizeof(*v->gateways));
     v->secrets = cg_xcalloc(nx + 1, sizeof(*v->secrets));
+    v->workspace_settings = cg_xcalloc(nw + 1, sizeof(*v->workspace_settings));
     for (size_t i = 0; i < s->res.len; i++) {
         const cg_resource_set_t *r = s->res.items[i]->set;
         if (!r) continue;
@@ -91,6 +94,8 @@ static void rebuild_view(sq_t *s)
         for (size_t j = 0; j < r->nservices; j++) v->services[v->nservices++] = r->services[j];
         for (size_t j = 0; j < r->ngateways; j++) v->gateways[v->ngateways++] = r->gateways[j];
         for (size_t j = 0; j < r->nsecrets; j++) v->secrets[v->nsecrets++] = r->secrets[j];
+        for (size_t j = 0; j < r->nworkspace_settings; j++)
+            v->workspace_settings[v->nworkspace_settings++] = r->workspace_settings[j];
     }
     s->view = v;
 }

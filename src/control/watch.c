@@ -133,9 +133,12 @@ size_t cg_control_watch_recompute(cg_control_watch_t *w, const cg_resource_set_t
     for (size_t i = 0; i < n; i++) {
         cg_control_wentry_t *e = leases->items.items[i]->data;
         if (!e) continue;
-        /* Only an edge's snapshot depends on other instances (its cluster destinations); an
-         * instance whose last attempt failed is retried too. */
-        if (what == CG_CONTROL_RECOMPUTE_INSTANCES && e->computed && !e->edge && !e->error)
+        /* Only an edge's snapshot depends on other instances (its cluster destinations), and,
+         * once a WorkspaceSetting exists, an ingress's (its service destinations fail over to
+         * other clusters' east-west instances); an instance whose last attempt failed is
+         * retried too. */
+        if (what == CG_CONTROL_RECOMPUTE_INSTANCES && e->computed && !e->edge && !e->error &&
+            rs->nworkspace_settings == 0)
             continue;
         if (!recompute_one(w, e, rs, live, n)) continue;
         bumped++;

@@ -158,6 +158,9 @@ static int build_snapshot(const cg_proxy_server_t *g, cg_snapshot_t **out, cg_bu
         .labels = o->labels,
         .nlabels = o->nlabels,
         .address = o->address,
+        /* its own mesh port: an east-west gateway serves there, an ingress fails over from
+         * there (static gateways of other clusters stay plain text: nothing registers theirs) */
+        .mtls_port = o->identity ? o->mtls_port : 0,
     };
     r = cg_translate_instance(rs, &inst, g->version + 1, out, errors);
     cg_model_free(rs);

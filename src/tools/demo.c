@@ -118,6 +118,18 @@ proc_t cg_tools__demo_procs[NPROCS] = {
                 .mesh = EDGE_IP ":15443",
                 .https = EDGE_HTTPS,
                 .workers = 2},
+    [P_EW2] = {.name = "eastwest-2",
+               .role = "east-west gateway",
+               .kind = K_INGRESS,
+               .cluster = "cluster-2",
+               .region = "region-2",
+               .ns = "eastwest",
+               .label = "app=eastwest-gateway",
+               .address = "127.0.2.2",
+               .listen = "127.0.2.2:15443",
+               .admin = "127.0.2.2:15000",
+               .mesh = "127.0.2.2:15443",
+               .workers = 1},
 };
 
 /* The base resources, applied in this order before the edge Gateway. */
@@ -267,7 +279,8 @@ static void on_load_end(void *data)
  * --------------------------------------------------------------------------------------- */
 
 /* Polls ok() until it holds, watching signals and the children. 0, or 1 after printing why. */
-static int wait_for(const char *what, proc_t *p, int timeout_ms, int (*ok)(void *), void *arg)
+int cg_tools__demo_wait_for(const char *what, proc_t *p, int timeout_ms, int (*ok)(void *),
+                            void *arg)
 {
     uint64_t end = cg_clock_mono_us() + (uint64_t)timeout_ms * 1000;
     for (;;) {
@@ -539,7 +552,8 @@ static int setup(void)
 
     proc_t *ctl = &procs[P_CONTROL];
     if (cg_tools__demo_proc_start(ctl)) return 1;
-    if (wait_for("the control plane", ctl, 10000, url_ready, CONTROL_URL "/ready")) return 1;
+    if (cg_tools__demo_wait_for("the control plane", ctl, 10000, url_ready, CONTROL_URL "/ready"))
+        return 1;
     /* the control plane made its admin credential on first start: the demo's own calls and
      * every gateway it starts (they inherit the environment) use it */
     snprintf(path, sizeof(path), "%s/control-data/admin.token", D.run);
@@ -567,13 +581,15 @@ static int setup(void)
         else
             snprintf(url, sizeof(url), "http://%s/ready", p->admin);
         snprintf(what, sizeof(what), "%s on %s", p->name, p->kind == K_APP ? p->listen : p->admin);
-        if (wait_for(what, p, 10000, url_ready, url)) return 1;
+        if (cg_tools__demo_wait_for(what, p, 10000, url_ready, url)) return 1;
     }
     /* ready: both ingresses healthy at the edge and a request answered by the cluster the
      * run starts on (cluster-1 unless the split is weighted) */
-    if (wait_for("traffic through the edge at " EDGE_LISTEN, &procs[P_EDGE], 15000, edge_ready,
-                 strcmp(D.edge_mode, "weighted") ? "cluster-1" : NULL))
+    if (cg_tools__demo_wait_for("traffic through the edge at " EDGE_LISTEN, &procs[P_EDGE], 15000,
+                                edge_ready, strcmp(D.edge_mode, "weighted") ? "cluster-1" : NULL))
         return 1;
+    const scenario_hooks_t *hooks = D.sc ? cg_tools__demo_hooks(D.sc) : NULL;
+    if (hooks && hooks->prepare && hooks->prepare()) return 1;
     cg_tools__demo_edge_view_now(&D.ev);
     print_table();
     return 0;
@@ -637,6 +653,8 @@ static int write_file(const char *path, const cg_buf_t *b)
 /* report.json and report.svg, and the figures on stdout. */
 static int write_report(uint64_t end_wall)
 {
+    const scenario_hooks_t *hooks = cg_tools__demo_hooks(D.sc);
+    if (hooks && hooks->finish) hooks->finish();
     cg_demo_report_t r = {
         .scenario = D.sc->name,
         .summary = D.sc->summary,

@@ -235,7 +235,7 @@ static int port_free(const char *hostport)
 /* Every address the children will listen on, before anything starts. */
 int cg_tools__demo_check_ports(void)
 {
-    static const int order[NPROCS] = {P_EDGE, P_CONTROL, P_IN1, P_APP1, P_IN2, P_APP2};
+    static const int order[NPROCS] = {P_EDGE, P_CONTROL, P_IN1, P_APP1, P_IN2, P_APP2, P_EW2};
     for (int i = 0; i < NPROCS; i++) {
         const proc_t *p = &procs[order[i]];
         const char *addrs[4] = {p->listen, p->admin, p->mesh, p->https};

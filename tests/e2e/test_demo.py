@@ -151,7 +151,7 @@ def get_productpage():
 # ---------------------------------------------------------------- scenarios
 
 SCENARIOS = ["remove-gateway", "scale-ingress", "scale-upstream", "hang-ingress",
-             "weighted-canary", "region-down"]
+             "weighted-canary", "region-down", "scale-upstream-eastwest"]
 
 
 def share(window, cluster):
@@ -209,6 +209,14 @@ def test_scenario_report(demo, tmp_path, name, protocol):
         # during the outage, everything is answered by cluster-2
         outage = [w for w in r["timeline"] if 4.0 < w["t"] <= 8.0]
         assert all(share(w, "cluster-2") == 1.0 for w in outage if w["requests"])
+    if name == "scale-upstream-eastwest":
+        # cluster-2 answered through its east-west gateway (ingress-1 failed over inside the
+        # mesh), so the edge saw no error and never ejected cluster-1
+        [ew] = [e["text"] for e in r["events"] if e["text"].startswith("east-west: eastwest-2 served")]
+        served, ejections = map(int, re.search(r"served (\d+) requests; the edge ejected cluster-1 "
+                                               r"(\d+) times", ew).groups())
+        assert served >= r["requests_per_cluster"]["cluster-2"] > 0, (ew, r["requests_per_cluster"])
+        assert ejections == 0, ew
     # the restore brings the traffic back: the last 3 s look like the first 3 s
     assert r["recovery_seconds"] is not None and r["recovery_seconds"] <= 3.0
     down = r["failed_cluster"]
