@@ -40,6 +40,10 @@ static const metric_def_t worker_metrics[] = {
      WSTAT(pool_conns)},
     {"crossgate_pool_free_upstream", "gauge", "Upstream connection objects cached for reuse.",
      WSTAT(pool_upstreams)},
+    {"crossgate_pool_upstream_pools_pruned_total", "counter",
+     "Upstream pools let go unused (their endpoint left the config, or sat idle): the pool table "
+     "follows the live endpoints.",
+     WSTAT(pool_buckets_pruned)},
     {"crossgate_pool_free_exchange", "gauge",
      "Request objects cached for reuse (an idle connection holds none).", WSTAT(pool_exchanges)},
     {"crossgate_pool_http2_streams", "gauge",

@@ -47,6 +47,7 @@ void cg_proxy__up_free(up_t *u)
         cg_list_unlink(&u->link);
         if (u->bucket) u->bucket->nidle--;
     }
+    if (u->bucket) u->bucket->users--;
     u->conn = NULL;
     u->bucket = NULL;
     cg_defer(&w->loop, &u->defer, up_recycle);
@@ -90,15 +91,29 @@ static cg_pool_bucket_t *bucket_for(cg_worker_t *w, const cg_addr_t *a, const cg
     b->addr = *a;
     b->xopen = *o;
     cg_list_init(&b->idle);
-    cg_vec_push(&w->buckets, b);
-    if (2 * w->buckets.len > w->bucket_cap) {
+    if (2 * (w->buckets.len + 1) > w->bucket_cap) {
+        /* the table is full: first let go of the pools nothing uses any more (endpoints gone
+         * with a config, or idle past their timeout), so the table follows the live endpoints
+         * rather than every endpoint ever seen; it grows only if the live ones need it */
+        size_t keep = 0;
+        for (size_t i = 0; i < w->buckets.len; i++) {
+            cg_pool_bucket_t *old = w->buckets.items[i];
+            if (old->users)
+                w->buckets.items[keep++] = old;
+            else
+                free(old);
+        }
+        w->stats.pool_buckets_pruned += w->buckets.len - keep;
+        w->buckets.len = keep;
+        size_t cap = w->bucket_cap ? w->bucket_cap : 64;
+        while (2 * (w->buckets.len + 1) > cap) cap *= 2;
         free(w->bucket_slots);
-        w->bucket_cap = w->bucket_cap ? 2 * w->bucket_cap : 64;
+        w->bucket_cap = cap;
         w->bucket_slots = cg_xcalloc(w->bucket_cap, sizeof(*w->bucket_slots));
         for (size_t i = 0; i < w->buckets.len; i++) bucket_slot_put(w, w->buckets.items[i]);
-    } else {
-        bucket_slot_put(w, b);
     }
+    cg_vec_push(&w->buckets, b);
+    bucket_slot_put(w, b);
     return b;
 }
 
@@ -157,6 +172,7 @@ static up_t *up_acquire(conn_t *c, const cg_endpoint_t *ep, int fresh, int *err)
         cg_timer_start(&w->loop, &u->timer, c->ex->route->dest->connect_timeout_ms,
                        up_connect_timeout);
     }
+    if (u->bucket != b) b->users++; /* a new connection (a pooled one is counted already) */
     u->bucket = b;
     u->conn = c;
     u->stats = ep->stats;

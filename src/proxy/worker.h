@@ -40,6 +40,7 @@ typedef struct cg_worker_stats {
     uint64_t pool_conns, pool_upstreams;   /* objects cached in free lists */
     uint64_t pool_exchanges, pool_buffers; /* request objects and read buffers cached */
     uint64_t pool_h2streams;               /* HTTP/2 stream objects cached */
+    uint64_t pool_buckets_pruned;          /* upstream pools let go, unused (their endpoint gone) */
     uint64_t accept_paused;                /* times accepting paused (fds or max connections) */
     uint64_t rq_local_exhausted;           /* requests answered 503 OM: no fd for an upstream */
     uint64_t rq_client_timeout;            /* requests ended 408 waiting on the client */
@@ -60,6 +61,7 @@ typedef struct cg_pool_bucket {
     cg_xport_opener_t xopen; /* a pooled connection is reused only over the same transport */
     cg_list_t idle;
     uint32_t nidle;
+    uint32_t users; /* upstream connections of this pool, idle or busy: 0, and it may go */
 } cg_pool_bucket_t;
 
 typedef struct cg_proxy_settings {

@@ -478,6 +478,7 @@ static void test_pool_buckets_by_address_and_transport(void **state)
             assert_int_equal(cg_addr_parse_ip(&a, ip, (uint16_t)(8000 + i % 7)), 0);
             cg_pool_bucket_t *b = bucket_for(&w, &a, &tcp);
             if (pass == 0) {
+                b->users = 1; /* in use: kept as the table grows */
                 made[i] = b;
             } else {
                 assert_ptr_equal(b, made[i]);
@@ -490,6 +491,29 @@ static void test_pool_buckets_by_address_and_transport(void **state)
     assert_ptr_not_equal(t, made[0]);
     assert_ptr_equal(bucket_for(&w, &a, &tls), t);
     assert_int_equal(w.buckets.len, N + 1);
+}
+
+/* Pools nothing uses go when the table fills, so endpoints that come and go (config after
+ * config) do not grow it for ever; used ones stay, found as before. */
+static void test_unused_pool_buckets_are_pruned_as_endpoints_churn(void **state)
+{
+    (void)state;
+    cg_xport_opener_t tcp = {0};
+    cg_addr_t a;
+    assert_int_equal(cg_addr_parse_ip(&a, "10.9.9.9", 9000), 0);
+    cg_pool_bucket_t *live = bucket_for(&w, &a, &tcp);
+    live->users = 1;
+    for (int i = 0; i < 100000; i++) { /* endpoints seen once, never used */
+        cg_addr_t e;
+        char ip[32];
+        snprintf(ip, sizeof(ip), "10.%d.%d.%d", i >> 16, (i >> 8) & 255, i & 255);
+        assert_int_equal(cg_addr_parse_ip(&e, ip, 8000), 0);
+        bucket_for(&w, &e, &tcp);
+        assert_true(w.bucket_cap <= 128); /* never grows past what the live ones need */
+    }
+    assert_true(w.stats.pool_buckets_pruned >= 99000);
+    assert_ptr_equal(bucket_for(&w, &a, &tcp), live);
+    live->users = 0;
 }
 
 /* An idle keep-alive connection holds neither an exchange nor a read buffer: both go back to
@@ -683,6 +707,7 @@ static void test_an_upstream_whose_transport_holds_bytes_is_not_pooled(void **st
         fake_t f = {.held_len = held};
         u->xp = (cg_xport_t){.ops = &fake_ops, .impl = &f, .fd = us[0]};
         u->bucket = b;
+        b->users++;
         u->head.flags = CG_HTTP_F_KEEPALIVE;
         cg_proxy__up_release(c, 1);
         assert_int_equal(b->nidle, held ? 0 : 1);
@@ -716,6 +741,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_buckets_by_address_and_transport, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_unused_pool_buckets_are_pruned_as_endpoints_churn,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_handshake_then_a_read_that_wants_writable_then_held_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_write_that_wants_readable_and_partial_writes, setup,
