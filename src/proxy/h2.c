@@ -385,10 +385,18 @@ static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *
     return 0;
 }
 
+/* A window opened by less than this asks for a frame too small to be worth its header (data
+ * dribble, CVE-2019-9511), or for nothing: counted with the control frames. Clients open windows
+ * by half of them at a time. */
+#define TINY_WINDOW_UPDATE 1024
+
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *user)
 {
     h2conn_t *hc = user;
     if (hc->calm) return 0;
+    if (frame->hd.type == NGHTTP2_WINDOW_UPDATE &&
+        frame->window_update.window_size_increment < TINY_WINDOW_UPDATE)
+        over_rate(hc, &hc->glitches, hc->c->w->settings->h2_max_glitches, "tiny window updates");
     h2stream_t *st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
     if (!st) return 0;
     int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;

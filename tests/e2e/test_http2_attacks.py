@@ -474,6 +474,13 @@ def test_padded_empty_data_flood_gets_goaway_enhance_your_calm(make_env):
     _flood_gets_calm(env, lambda c: frame(DATA, 0x8, 1, b"\x00") * 2000, prologue=open_upload)
 
 
+def test_tiny_window_update_flood_gets_goaway_enhance_your_calm(make_env):
+    """WINDOW_UPDATE of one byte at a time: each asks the server for a frame of one byte (data
+    dribble, CVE-2019-9511) or for nothing at all; past the rate they are a flood."""
+    env = make_env("--h2-max-control-frames", "50")
+    _flood_gets_calm(env, lambda c: window_update(0, 1) * 2000)
+
+
 # ---------------------------------------------------------------- 5. zero-window stall
 
 
