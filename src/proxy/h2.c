@@ -409,8 +409,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
             st->head_built = r == 0;
             st->head_left = r == 0 ? cg_buf_size(&st->rx) : 0;
             if (r == CG_EPARSE || r == CG_ENOMEM) {
-                /* malformed (RFC 9113 §8.1.1): a stream error, never forwarded */
-                hc->c->w->stats.h2_malformed++;
+                /* malformed (RFC 9113 §8.1.1): a stream error, never forwarded (counted once
+                 * it closes, with the resets the client provokes) */
                 nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_PROTOCOL_ERROR);
                 return 0;
             }
