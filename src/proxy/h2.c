@@ -414,7 +414,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
                 nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_PROTOCOL_ERROR);
                 return 0;
             }
-            hc->got_request = 1;
+            if (!hc->got_request) { /* from the header timeout to the idle timeout */
+                hc->got_request = 1;
+                cg_timer_stop(&hc->c->w->loop, &hc->c->timer);
+            }
             conn_moved(hc);
         }
         if (end) st->rx_end = 1;
