@@ -4,7 +4,7 @@ BUILD_ASAN ?= build-asan
 JOBS       ?= $(shell nproc)
 PYTHON     ?= /usr/bin/python3
 
-.PHONY: all deps build build-asan unit e2e test demo bench bench-tls bench-features bench-mtls bench-ws bench-idle fuzz format clean
+.PHONY: all deps build build-asan unit e2e test demo bench bench-tls bench-features bench-mtls bench-ws bench-idle bench-h2 fuzz format clean
 
 all: build
 
@@ -42,6 +42,11 @@ bench-tls: build
 # checks), then 1 vs 2 workers of each proxy, unpinned (bench/README.md)
 bench-features: build
 	@BENCH_MODE=features bench/run.sh && BENCH_MODE=workers2 bench/run.sh
+
+# HTTP/2 over TLS (ALPN h2): h2load -c 50 -m 10 at each proxy, then memory per idle h2
+# connection (bench/README.md); e.g. make bench-h2 BENCH_ROUNDS=2 BENCH_DURATION=5
+bench-h2: build
+	@BENCH_MODE=h2 bench/run.sh && $(PYTHON) bench/idle.py --h2 --big 0 $(BENCH_IDLE_ARGS)
 
 # the edge -> ingress mTLS hop: added latency at 200 req/s and CPU per request (bench/mtls_hop.py)
 bench-mtls: build

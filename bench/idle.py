@@ -12,6 +12,11 @@
    127.0.0.0/8 (~20k each), RSS growth per connection at each step, and the latency (p50/p99)
    of fresh requests (a new connection each) before and while they sit idle.
 
+With --h2 (make bench-h2), part 1 only, over HTTP/2: the proxies listen with TLS and ALPN h2
+(the configs of BENCH_MODE=h2), and each client connection is a TLS connection that negotiated
+h2 and sent one request as a stream (python3-h2), then sits idle. A proxy that does not
+negotiate h2 is skipped with the reason ("crossgate: no h2").
+
 Clients open their connections WINDOW at a time (a window's requests are all sent, then all
 answers read), so no proxy opens more upstream connections than during the warm-up. A
 proxy's RSS is read once it has settled (polled until three reads 50 ms apart agree). Prints
@@ -19,6 +24,7 @@ figures, asserts nothing (a benchmark). Bounded in connections and time; every p
 starts is stopped by pid on exit.
 
     bench/idle.py [--conns 5000] [--rounds 3] [--big 100000] [--raise-hard-limit] [--json FILE]
+    bench/idle.py --h2 --big 0 [--conns 5000] [--rounds 3]
 """
 
 import argparse
@@ -26,7 +32,9 @@ import json
 import os
 import resource
 import signal
+import select
 import socket
+import ssl
 import statistics
 import struct
 import subprocess
@@ -45,6 +53,98 @@ WARM_REQS = 20
 FD_RESERVE = 64                  # crossgate's own (src/proxy/server.c)
 SPARE = 16                       # connections beyond the idle + warm-up ones (fresh requests)
 PROXY_NAMES = {"crossgate": "crossgate", "haproxy": "HAProxy", "nginx": "nginx"}
+H2 = False                       # --h2: TLS + ALPN h2 connections, a stream per request
+
+
+class H2Sock:
+    """One client HTTP/2 connection over TLS (ALPN h2) on python3-h2: request() sends a GET as a
+    new stream, read_answer() reads its response. Has the socket calls idle.py makes."""
+
+    CTX = None
+
+    def __init__(self, raw):
+        import h2.config
+        import h2.connection
+        if H2Sock.CTX is None:
+            H2Sock.CTX = ssl.create_default_context()
+            H2Sock.CTX.check_hostname = False
+            H2Sock.CTX.verify_mode = ssl.CERT_NONE  # the run's own self-signed certificate
+            H2Sock.CTX.set_alpn_protocols(["h2"])
+        self.sock = H2Sock.CTX.wrap_socket(raw, server_hostname="localhost")
+        proto = self.sock.selected_alpn_protocol()
+        if proto != "h2":
+            self.sock.close()
+            raise OSError(f"no h2 (ALPN gave {proto or 'nothing'})")
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.h2.initiate_connection()
+        self.sock.sendall(self.h2.data_to_send())
+        self.pending = []
+
+    def request(self):
+        sid = self.h2.get_next_available_stream_id()
+        self.h2.send_headers(sid, [(":method", "GET"), (":scheme", "https"),
+                                   (":authority", "bench"), (":path", "/")], end_stream=True)
+        self.sock.sendall(self.h2.data_to_send())
+        self.pending.append(sid)
+
+    def read_answer(self):
+        import h2.events
+        sid = self.pending.pop(0)
+        status, body = None, b""
+        while True:
+            data = self.sock.recv(65536)
+            if not data:
+                raise OSError("connection closed before the answer")
+            for ev in self.h2.receive_data(data):
+                if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == sid:
+                    status = dict(ev.headers).get(b":status")
+                elif isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
+                    body += ev.data
+                    self.h2.acknowledge_received_data(ev.flow_controlled_length, sid)
+                elif isinstance(ev, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
+                    raise OSError(f"h2: {ev}")
+                elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id == sid:
+                    self.sock.sendall(self.h2.data_to_send())
+                    if status != b"200" or body != BODY:
+                        raise OSError(f"unexpected answer {status!r} {body[:40]!r}")
+                    return
+            out = self.h2.data_to_send()
+            if out:
+                self.sock.sendall(out)
+
+    def still_open(self):
+        """No EOF, no GOAWAY; frames that came meanwhile (PING, SETTINGS) are answered."""
+        try:
+            # poll, not select: descriptors go past FD_SETSIZE here
+            while self.sock.pending() or self._readable():
+                data = self.sock.recv(65536)
+                if not data:
+                    return False
+                for ev in self.h2.receive_data(data):
+                    if ev.__class__.__name__ == "ConnectionTerminated":
+                        return False
+                self.sock.sendall(self.h2.data_to_send())
+        except (OSError, ssl.SSLError):
+            return False
+        return True
+
+    def _readable(self):
+        p = select.poll()
+        p.register(self.sock.fileno(), select.POLLIN)
+        return bool(p.poll(0))
+
+    def setsockopt(self, *a):
+        self.sock.setsockopt(*a)
+
+    def close(self):
+        self.sock.close()
+
+
+def send_request(s):
+    if isinstance(s, H2Sock):
+        s.request()
+    else:
+        s.sendall(REQUEST)
 
 
 class Bench:
@@ -57,7 +157,8 @@ class Bench:
     def configs(self, d, proxies, max_conns):
         env = dict(os.environ, BENCH_PROXIES=" ".join(proxies), BENCH_MAX_CONNS=str(max_conns),
                    BENCH_KEEPALIVE_TIMEOUT=str(self.args.keepalive_timeout),
-                   BENCH_PORT_BASE=str(self.args.port_base), BENCH_MODE="plain")
+                   BENCH_PORT_BASE=str(self.args.port_base),
+                   BENCH_MODE="h2" if self.args.h2 else "plain")
         r = subprocess.run(["bash", str(RUN_SH), "configs", str(d)], env=env, text=True,
                            capture_output=True, timeout=60)
         if r.returncode:
@@ -76,7 +177,9 @@ class Bench:
                              stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self.started.append(p)
-        why = wait_ready(p, spec["port"], self.args.ready_timeout)
+        # the backend speaks plain HTTP/1.1 in every mode
+        why = wait_ready(p, spec["port"], self.args.ready_timeout,
+                         False if name == "backend" else None)
         if why:
             self.stop(p)
             tail = Path(spec["log"]).read_text(errors="replace").strip().splitlines()[-3:]
@@ -159,6 +262,8 @@ def settled_rss_kb(pid, timeout=3.0):
 
 
 def read_answer(s):
+    if isinstance(s, H2Sock):
+        return s.read_answer()
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = s.recv(65536)
@@ -180,12 +285,19 @@ def read_answer(s):
         raise OSError(f"unexpected answer {head.splitlines()[0]!r} {body[:40]!r}")
 
 
-def connect(port, src, timeout=10):
+def connect(port, src, timeout=10, h2=None):
+    """A connection from src to the proxy; h2 (default: --h2) makes it TLS with ALPN h2."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(timeout)
     s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
     s.bind((src, 0))
     s.connect(("127.0.0.1", port))
+    if H2 if h2 is None else h2:
+        try:
+            return H2Sock(s)
+        except (OSError, ssl.SSLError) as e:
+            s.close()
+            raise OSError(str(e)) from e
     return s
 
 
@@ -199,19 +311,20 @@ def close_all(socks):
     socks.clear()
 
 
-def wait_ready(p, port, timeout):
+def wait_ready(p, port, timeout, h2=None):
     end = time.monotonic() + timeout
     while True:
         if p.poll() is not None:
             return f"process exited during startup (status {p.returncode})"
         try:
-            s = connect(port, "127.0.0.1", 1)
-            s.sendall(REQUEST)
+            s = connect(port, "127.0.0.1", 1, h2)
+            send_request(s)
             read_answer(s)
             close_all([s])
             return None
-        except OSError:
-            pass
+        except OSError as e:
+            if str(e).startswith("no h2"):
+                return str(e)
         if time.monotonic() > end:
             return f"not answering 200 on 127.0.0.1:{port} after {timeout}s"
         time.sleep(0.05)
@@ -229,7 +342,7 @@ def open_idle(bench, port, n, sources, per_source, window, socks):
             for _ in range(min(window, n - opened)):
                 s = connect(port, sources[(len(socks) + len(batch)) // per_source])
                 batch.append(s)
-                s.sendall(REQUEST)
+                send_request(s)
             for s in batch:
                 read_answer(s)
         except OSError as e:
@@ -244,6 +357,9 @@ def still_open(socks):
     """How many of the connections are still open (no EOF, no error, nothing unread)."""
     ok = 0
     for s in socks:
+        if isinstance(s, H2Sock):
+            ok += s.still_open()
+            continue
         t = s.gettimeout()
         s.settimeout(0)         # a socket with a timeout would wait for data
         try:
@@ -265,7 +381,7 @@ def warm_up(bench, port, src):
         raise OSError(f"warm-up: {why}")
     for _ in range(WARM_REQS - 1):
         for s in socks:
-            s.sendall(REQUEST)
+            send_request(s)
         for s in socks:
             read_answer(s)
     return socks
@@ -277,7 +393,7 @@ def fresh_latency(port, src, count):
     for _ in range(count):
         t0 = time.perf_counter()
         s = connect(port, src)
-        s.sendall(REQUEST)
+        send_request(s)
         read_answer(s)
         out.append((time.perf_counter() - t0) * 1e3)
         close_all([s])
@@ -380,7 +496,8 @@ def part1(bench, specs, proxies):
 
 def summary1(runs, args):
     med = {p: statistics.median(x["bytes_per_conn"] for x in rs) for p, rs in runs.items() if rs}
-    print(f"\n== idle keep-alive connections: median of {args.rounds} round(s), "
+    print(f"\n== idle {'HTTP/2 (TLS, ALPN h2)' if args.h2 else 'keep-alive'} connections: "
+          f"median of {args.rounds} round(s), "
           f"{args.conns} connections each (+{args.warm} warm-up ones in the baseline) ==")
     print(f"{'proxy':<11}{'bytes/conn':>12}{'min-max':>20}   processes")
     for p, rs in runs.items():
@@ -491,8 +608,18 @@ def main():
     ap.add_argument("--port-base", type=int, default=int(os.environ.get("BENCH_PORT_BASE", 19180)))
     ap.add_argument("--ready-timeout", type=float, default=10)
     ap.add_argument("--max-seconds", type=int, default=900, help="bound on the whole run")
-    ap.add_argument("--json", default=str(REPO / "bench" / "out" / "idle.json"))
+    ap.add_argument("--h2", action="store_true",
+                    help="HTTP/2 over TLS (ALPN h2) connections; part 1 only (--big 0)")
+    ap.add_argument("--json", default=None,
+                    help="default bench/out/idle.json (--h2: bench/out/idle-h2.json)")
     a = ap.parse_args()
+    if a.json is None:
+        a.json = str(REPO / "bench" / "out" / ("idle-h2.json" if a.h2 else "idle.json"))
+    if a.h2:
+        if a.big:
+            sys.exit("idle: --h2 measures part 1 only: add --big 0")
+        global H2
+        H2 = True
     if min(a.conns, a.rounds, a.per_source, a.window, a.warm, a.fresh) < 1 or a.big < 0:
         sys.exit("idle: --conns, --rounds, --per-source, --window, --warm, --fresh must be >= 1")
     if a.per_source > 28000:
@@ -530,7 +657,8 @@ def main():
     try:
         (tmp / "p1").mkdir()
         specs = bench.configs(tmp / "p1", proxies, a.conns + a.warm + SPARE)
-        print(f"crossgate idle bench: {a.rounds} round(s) x {a.conns} idle keep-alive connections "
+        print(f"crossgate idle bench: {a.rounds} round(s) x {a.conns} idle "
+              f"{'HTTP/2 (TLS, ALPN h2)' if a.h2 else 'keep-alive'} connections "
               f"per proxy; 1 worker/thread each, proxying to the backend nginx on "
               f"127.0.0.1:{specs['backend']['port']}; RLIMIT_NOFILE {hard}; load average "
               f"{' '.join(result['loadavg'])}")

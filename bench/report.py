@@ -5,7 +5,7 @@
       exit 0 if every PORT can be bound on 127.0.0.1, else print the first busy one
       and exit 1.
   report.py round RAW_JSONL PROXY ROUND WRK_OUTPUT CPU_TICKS CLK_TCK WALL_S [KEY=NUM...]
-      parse one wrk --latency output, append one JSON line with the round's figures
+      parse one wrk --latency (or h2load) output, append one JSON line with the round's figures
       to RAW_JSONL and print a one-line human summary; exit 1 if wrk completed nothing.
   report.py summary RAW_JSONL META_JSON OUT_JSON
       print the summary table and ratios, write OUT_JSON.
@@ -69,6 +69,31 @@ def parse_wrk(text):
     return out
 
 
+def parse_h2load(text):
+    """Figures of one h2load run, in parse_wrk's keys (h2load prints no percentiles: p50/p90/p99
+    stay None; mean_ms is its mean time per request)."""
+    out = {"requests": None, "wrk_seconds": None, "rps": None, "p50_ms": None,
+           "p90_ms": None, "p99_ms": None, "mean_ms": None, "non_2xx_3xx": 0,
+           "socket_errors": {"connect": 0, "read": 0, "write": 0, "timeout": 0}}
+    m = re.search(r"^finished in ([0-9.]+)(us|ms|s|m|h), ([0-9.]+) req/s", text, re.M)
+    if m:
+        out["wrk_seconds"] = float(m.group(1)) * UNIT_MS[m.group(2)] / 1000.0
+        out["rps"] = float(m.group(3))
+    m = re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                  r"(\d+) failed, (\d+) errored, (\d+) timeout", text, re.M)
+    if m:
+        total, started, done, ok, failed, errored, timeout = map(int, m.groups())
+        out["requests"] = done
+        out["socket_errors"].update(read=errored, timeout=timeout)
+    m = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text, re.M)
+    if m:
+        out["non_2xx_3xx"] = int(m.group(3)) + int(m.group(4))
+    m = re.search(r"^time for request:\s+\S+\s+\S+\s+(\S+)", text, re.M)
+    if m:
+        out["mean_ms"] = _ms(m.group(1))
+    return out
+
+
 def cmd_portfree(ports):
     for p in ports:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -87,7 +112,8 @@ def cmd_portfree(ports):
 def cmd_round(raw_file, proxy, rnd, wrk_file, ticks, clk_tck, wall_s, *extra):
     try:
         with open(wrk_file, encoding="utf-8", errors="replace") as f:
-            r = parse_wrk(f.read())
+            text = f.read()
+        r = parse_h2load(text) if re.search(r"^finished in ", text, re.M) else parse_wrk(text)
     except OSError:
         r = parse_wrk("")
     for kv in extra:  # e.g. load_cpu_busy_percent=97.1 proxy_cpu_steal_percent=0.3
@@ -186,6 +212,8 @@ def cmd_summary(raw_file, meta_file, out_file):
     for suffix in ("", "-w2"):  # crossgate against its peers, 1 worker and 2
         for peer in ("haproxy", "nginx"):
             ratio("crossgate" + suffix, peer + suffix)
+    if meta.get("mode") == "h2":
+        ratio("nginx", "haproxy")  # the peers to each other, whether crossgate has h2 or not
     for v, (base, _) in VARIANTS.items():
         ratio(v, base)
         if v + "/" + base in ratios:
@@ -205,8 +233,9 @@ def cmd_summary(raw_file, meta_file, out_file):
     # handshake mode: one request per connection, so a request is a full handshake
     unit = "hs" if mode == "handshake" else "req"
     print()
-    print("== summary (%s): median of %s round(s) x %ss, %s conns, wrk -t%s ==" %
-          (mode, n, meta.get("duration_s"), meta.get("conns"), meta.get("wrk_threads")))
+    print("== summary (%s): median of %s round(s) x %ss, %s ==" %
+          (mode, n, meta.get("duration_s"),
+           meta.get("load") or "%s conns, wrk -t%s" % (meta.get("conns"), meta.get("wrk_threads"))))
     for p, info in sorted(meta.get("tls", {}).items()):
         print("%-14s %s" % (p, info))
     hdr = "%-19s %9s %14s %8s %11s %9s %8s %6s" % (

@@ -21,10 +21,12 @@ fi
 MODE=${BENCH_MODE:-plain}       # plain | tls (https, keep-alive) | handshake (a TLS connection a request)
                                 # | features (crossgate's access log, resilience: their cost)
                                 # | workers2 (1 vs 2 workers/threads, each proxy)
+                                # | h2 (HTTP/2 over TLS, ALPN h2: h2load, CONNS x H2_STREAMS)
 TLS_TICKETS=${BENCH_TLS_TICKETS:-1}     # 0: HAProxy and nginx turn resumption off (tickets, cache)
 ROUNDS=${BENCH_ROUNDS:-3}
 DURATION=${BENCH_DURATION:-10}; DURATION=${DURATION%s}       # seconds ("10" or "10s")
 CONNS=${BENCH_CONNS:-50}
+H2_STREAMS=${BENCH_H2_STREAMS:-10}     # h2: streams in flight per connection (h2load -m)
 # workers2: two wrk threads and two backend workers, so a 2-worker proxy is not held to what one
 # load thread can send (the 1-worker proxies get the same load)
 [[ $MODE == workers2 ]] && LOAD_THREADS_DEFAULT=2 || LOAD_THREADS_DEFAULT=1
@@ -51,11 +53,12 @@ CROSSGATE_BIN=${CROSSGATE_BIN:-$ROOT/build/crossgate}
 HAPROXY_BIN=${HAPROXY_BIN:-/usr/sbin/haproxy}
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 WRK_BIN=${WRK_BIN:-/usr/bin/wrk}
+H2LOAD_BIN=${H2LOAD_BIN:-/usr/bin/h2load}
 case $MODE in
     plain) OUT_DIR=${BENCH_OUT:-$BENCH_DIR/out}; SCHEME=http; TLS=0 ;;
     features|workers2) OUT_DIR=${BENCH_OUT:-$BENCH_DIR/out/$MODE}; SCHEME=http; TLS=0 ;;
-    tls|handshake) OUT_DIR=${BENCH_OUT:-$BENCH_DIR/out/$MODE}; SCHEME=https; TLS=1 ;;
-    *) echo "bench: BENCH_MODE must be plain, tls, handshake, features or workers2, got '$MODE'" >&2
+    tls|handshake|h2) OUT_DIR=${BENCH_OUT:-$BENCH_DIR/out/$MODE}; SCHEME=https; TLS=1 ;;
+    *) echo "bench: BENCH_MODE must be plain, tls, handshake, features, workers2 or h2, got '$MODE'" >&2
        exit 1 ;;
 esac
 
@@ -79,7 +82,7 @@ die() { echo "bench: $*" >&2; exit 1; }
 for v in ROUNDS:BENCH_ROUNDS DURATION:BENCH_DURATION CONNS:BENCH_CONNS \
          WRK_THREADS:BENCH_THREADS WARMUP:BENCH_WARMUP BACKEND_WORKERS:BENCH_BACKEND_WORKERS \
          PORT_BASE:BENCH_PORT_BASE READY_TIMEOUT:BENCH_READY_TIMEOUT \
-         MAX_CONNS:BENCH_MAX_CONNS KA_TIMEOUT:BENCH_KEEPALIVE_TIMEOUT; do
+         MAX_CONNS:BENCH_MAX_CONNS KA_TIMEOUT:BENCH_KEEPALIVE_TIMEOUT H2_STREAMS:BENCH_H2_STREAMS; do
     var=${v%%:*}
     [[ $var == MAX_CONNS || $var == KA_TIMEOUT ]] && [[ -z ${!var} ]] && continue
     [[ ${!var} =~ ^[0-9]+$ ]] || die "${v#*:} must be a whole number, got '${!var}'"
@@ -97,7 +100,7 @@ for p in $PROXIES; do
         *) die "unknown proxy '$p' in BENCH_PROXIES" ;;
     esac
 done
-NEED=("$WRK_BIN" "$PY" curl)
+[[ $MODE == h2 ]] && NEED=("$H2LOAD_BIN" "$PY" curl) || NEED=("$WRK_BIN" "$PY" curl)
 ((TLS)) && NEED+=(openssl timeout)
 [[ $MODE == handshake ]] && NEED+=("${CC:-cc}")
 [[ -n $CONFIGS_ONLY ]] && NEED=()
@@ -297,12 +300,13 @@ cg_tls() {          # crossgate: the server's tls field
 haproxy_tls_bind() {
     ((TLS)) || return 0
     printf ' ssl crt %s' "$TLS_DIR/bundle.pem"
+    [[ $MODE == h2 ]] && printf ' alpn h2,http/1.1'
     ((TLS_TICKETS)) || printf ' no-tls-tickets'
 }
 haproxy_tls_global() {
     ((TLS && !TLS_TICKETS)) && echo "    tune.ssl.cachesize 0"
 }
-nginx_tls_listen() { ((!TLS)) || printf ' ssl'; }
+nginx_tls_listen() { ((!TLS)) || printf ' ssl'; [[ $MODE != h2 ]] || printf ' http2'; }
 nginx_tls_server() {
     ((TLS)) || return 0
     echo "        ssl_certificate     $TLS_DIR/cert.pem;"
@@ -323,6 +327,20 @@ tls_info() {
              /^Post-Handshake New Session Ticket/ { t++ }
              END { printf "%s %s, key exchange %s, signature %s, %d session ticket(s) sent\n",
                           v ? v : "?", c ? c : "?", k ? k : "?", sig ? sig : "?", t }'
+}
+
+# h2_check PORT: empty when the server negotiates h2 by ALPN and answers a request over it;
+# otherwise why not ("no h2 (ALPN gave http/1.1)", h2load's error).
+h2_check() {
+    local out proto
+    out=$(timeout 10 "$H2LOAD_BIN" -n 1 -c 1 "https://127.0.0.1:$1/" 2>&1)
+    proto=$(awk -F': ' '/^Application protocol:/ { print $2 }' <<<"$out")
+    if [[ $proto != h2 ]]; then
+        if [[ -n $proto ]]; then echo "no h2 (ALPN gave ${proto})"
+        else echo "no h2 (no TLS handshake completed: $(grep -m1 -iE 'error' <<<"$out" || echo 'h2load made no connection'))"; fi
+        return
+    fi
+    grep -q ' 1 succeeded' <<<"$out" || echo "no h2 (the request over h2 failed: $(grep -m1 '^requests:' <<<"$out"))"
 }
 
 # cg_tls_counts ADMIN_PORT: "handshakes resumed" so far, from crossgate's /metrics
@@ -631,6 +649,7 @@ case $MODE in
     tls) MODE_DESC="HTTPS, keep-alive (handshakes only at connect)" ;;
     features) MODE_DESC="plain HTTP/1.1, keep-alive; crossgate alone: plain route, access log to a file (crossgate-log), retries + outlier detection + health checks (crossgate-resilient)" ;;
     workers2) MODE_DESC="plain HTTP/1.1, keep-alive; each proxy with 1 and with 2 workers (crossgate --workers, HAProxy nbthread, nginx worker_processes)" ;;
+    h2) MODE_DESC="HTTP/2 over TLS (ALPN h2), h2load -c$CONNS -m$H2_STREAMS, to the same HTTP/1.1 backend" ;;
     handshake)
         WRK_ARGS=(-H "Connection: close"); WRK_ENV=(env "LD_PRELOAD=$TMP/noresume.so")
         MODE_DESC="HTTPS, a new connection and a full handshake per request (Connection: close, no resumption)" ;;
@@ -640,7 +659,13 @@ if ((TLS)); then
     ((TLS_TICKETS)) || MODE_DESC+="; HAProxy and nginx: no tickets, no session cache"
 fi
 
-echo "crossgate bench: $ROUNDS round(s) x ${DURATION}s per proxy, wrk -t$WRK_THREADS -c$CONNS, warmup ${WARMUP}s"
+if [[ $MODE == h2 ]]; then
+    LOAD_DESC="h2load -t$WRK_THREADS -c$CONNS -m$H2_STREAMS"
+else
+    LOAD_DESC="wrk -t$WRK_THREADS -c$CONNS"
+fi
+export BENCH_LOAD_DESC=$LOAD_DESC
+echo "crossgate bench: $ROUNDS round(s) x ${DURATION}s per proxy, $LOAD_DESC, warmup ${WARMUP}s"
 echo "mode: $MODE: $MODE_DESC"
 echo "pinning: $PIN_DESC"
 echo "backend: nginx, $BACKEND_WORKERS worker(s), 127.0.0.1:$PORT_BACKEND, body '$BODY\\n'; keep-alive on both sides, access logs off"
@@ -653,6 +678,18 @@ for p in $PROXIES; do
     start_proxy "$p"
     [[ -n ${PID[$p]:-} ]] && ACTIVE+=("$p")
 done
+if [[ $MODE == h2 ]]; then
+    # a proxy without h2 (crossgate before its HTTP/2 listener landed) is a row that says so,
+    # not the end of the run
+    H2_OK=()
+    for p in "${ACTIVE[@]}"; do
+        why=$(h2_check "${PORT[$p]}")
+        if [[ -z $why ]]; then H2_OK+=("$p"); continue; fi
+        skip "$p" "$why"
+        kill -TERM $(descendants "${PID[$p]}") 2>/dev/null
+    done
+    ACTIVE=("${H2_OK[@]}")
+fi
 ((${#ACTIVE[@]})) || die "no proxy started; nothing to measure"
 for p in "${ACTIVE[@]}"; do
     printf '  %-9s 127.0.0.1:%s  pid %s\n' "$p" "${PORT[$p]}" "${PID[$p]}"
@@ -662,10 +699,15 @@ for p in "${ACTIVE[@]}"; do
     fi
 done
 
-run_wrk() {         # run_wrk PORT SECONDS OUTFILE
+run_wrk() {         # run_wrk PORT SECONDS OUTFILE (h2: h2load, bounded by duration)
     # In the background + `wait`, so a TERM/INT trap fires at once instead of after wrk.
-    "${PIN_LOAD[@]}" "${WRK_ENV[@]}" "$WRK_BIN" -t"$WRK_THREADS" -c"$CONNS" -d"$2"s --latency \
-        "${WRK_ARGS[@]}" "$SCHEME://127.0.0.1:$1/" >"$3" 2>&1 &
+    if [[ $MODE == h2 ]]; then
+        "${PIN_LOAD[@]}" "$H2LOAD_BIN" -t"$WRK_THREADS" -c"$CONNS" -m"$H2_STREAMS" -D"$2" \
+            "$SCHEME://127.0.0.1:$1/" >"$3" 2>&1 &
+    else
+        "${PIN_LOAD[@]}" "${WRK_ENV[@]}" "$WRK_BIN" -t"$WRK_THREADS" -c"$CONNS" -d"$2"s --latency \
+            "${WRK_ARGS[@]}" "$SCHEME://127.0.0.1:$1/" >"$3" 2>&1 &
+    fi
     WRK_PID=$!
     wait "$WRK_PID"
     WRK_PID=
@@ -724,7 +766,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
                 "load_cpu_busy_percent=$(pct "$sl0" "$sl1" busy)" \
                 "${busy_arg[@]}" \
                 "proxy_cpu_steal_percent=$(pct "$sp0" "$sp1" steal)" "${extra[@]}"; then
-            echo "   $p: wrk completed no requests; wrk said:"; sed 's/^/    | /' "$out" | tail -n 5
+            echo "   $p: the load completed no requests; it said:"; sed 's/^/    | /' "$out" | tail -n 5
         fi
         cp "$out" "$OUT_DIR/" 2>/dev/null
     done
@@ -749,7 +791,7 @@ meta = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": os.uname().nodenam
         "peer_versions": [v for v in a[10].split(";") if v],
         "proxies": a[11].split(), "crossgate_git_rev": a[12], "skipped": skipped,
         "loadavg_end": open("/proc/loadavg").read().split()[:3],
-        "mode": a[13], "tls_tickets": a[14] == "1",
+        "mode": a[13], "tls_tickets": a[14] == "1", "load": os.environ.get("BENCH_LOAD_DESC"),
         "tls": dict(kv.split("=", 1) for kv in a[15].split("|") if kv)}
 json.dump(meta, open(a[0], "w"), indent=2)
 EOF

@@ -16,6 +16,7 @@ pkgs=(
   python3 python3-pytest python3-websockets  # end-to-end tests (websockets: a real WebSocket client and server)
   curl
   nghttp2-client python3-h2  # HTTP/2 peers: nghttp, h2load, a raw h2 client for the adversarial tests
+  pdns-server pdns-backend-bind  # a real DNS server for the e2e tests of crossgate load --resolve-via
   wrk haproxy nginx-light # benchmarks and peers
 )
 
@@ -32,6 +33,6 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq >/dev/null
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Packaged servers must not squat on ports our tests and benches use.
-for svc in nginx haproxy; do
+for svc in nginx haproxy pdns; do
   if command -v service >/dev/null 2>&1; then $SUDO service "$svc" stop >/dev/null 2>&1 || true; fi
 done

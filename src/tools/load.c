@@ -1,7 +1,7 @@
-/* `crossgate load`: the observation tool. Steady HTTP/1.1 traffic over keep-alive connections,
- * closed-loop or open-loop (--rate), a live line per interval, a summary and a JSON report with
- * a 100 ms timeline. One thread, one loop; nothing is allocated per request. This file is the
- * command line: the flags, the output files and the signals around the engine (load_run.c). */
+/* `crossgate load`: the observation tool. Steady HTTP/1.1 (or h2c) traffic over keep-alive
+ * connections, closed-loop or open-loop (--rate), a live line per interval, a summary and a JSON
+ * report with a 100 ms timeline. One thread, one loop; nothing is allocated per request. This
+ * file is the command line: the flags, the output files and the signals around the engine. */
 #include "cli/cli.h"
 #include "core/buf.h"
 #include "core/duration.h"
@@ -26,7 +26,8 @@
 static const char usage[] =
     "usage: crossgate load URL [--host NAME] [-c CONNS] [-d DURATION] [--rate RPS]\n"
     "                          [--json FILE] [--interval 1s] [-n MAX_REQUESTS] [--quiet]\n"
-    "                          [--timeout 5s] [--max-conns N]\n"
+    "                          [--timeout 5s] [--max-conns N] [--http2 [--streams N]]\n"
+    "                          [--resolve-via DNS_IP:PORT]\n"
     "\n"
     "Sends GET URL (http://IP:PORT/path, or localhost) and prints, once per interval, the\n"
     "requests per cluster (response header x-app-cluster), status codes, latency percentiles\n"
@@ -46,6 +47,13 @@ static const char usage[] =
     "  --timeout D          a request (or connect) without a response by then is an error\n"
     "                       and its connection is reopened (default 5s)\n"
     "  --max-conns N        open-loop connection cap (default max(CONNS, 512))\n"
+    "  --http2              HTTP/2 instead of HTTP/1.1: prior-knowledge h2c (cleartext;\n"
+    "                       https is not supported)\n"
+    "  --streams N          with --http2: requests in flight per connection (default 1, as\n"
+    "                       many as HTTP/1.1 with the same -c; at most 1000)\n"
+    "  --resolve-via IP:PORT  resolve the URL's hostname with A queries to this DNS server,\n"
+    "                       again every TTL (at least 1s); connections go round robin over\n"
+    "                       the answer, and leave an address that is no longer in it\n"
     "  -q, --quiet          no live lines and no text summary\n";
 
 /* A flag's duration (core/duration.h; a bare number is seconds), into microseconds. */
@@ -75,7 +83,17 @@ static int bad(const char *fmt, const char *arg)
 
 int cg_tools_load_args(int argc, char **argv, cg_load_opts_t *o, cg_load_cli_t *cli)
 {
-    enum { O_HOST = 256, O_RATE, O_JSON, O_INTERVAL, O_TIMEOUT, O_MAXCONNS };
+    enum {
+        O_HOST = 256,
+        O_RATE,
+        O_JSON,
+        O_INTERVAL,
+        O_TIMEOUT,
+        O_MAXCONNS,
+        O_HTTP2,
+        O_STREAMS,
+        O_RESOLVE
+    };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},
         {"connections", required_argument, 0, 'c'},
@@ -86,6 +104,9 @@ int cg_tools_load_args(int argc, char **argv, cg_load_opts_t *o, cg_load_cli_t *
         {"requests", required_argument, 0, 'n'},
         {"timeout", required_argument, 0, O_TIMEOUT},
         {"max-conns", required_argument, 0, O_MAXCONNS},
+        {"http2", no_argument, 0, O_HTTP2},
+        {"streams", required_argument, 0, O_STREAMS},
+        {"resolve-via", required_argument, 0, O_RESOLVE},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -145,6 +166,13 @@ int cg_tools_load_args(int argc, char **argv, cg_load_opts_t *o, cg_load_cli_t *
                 return bad("--max-conns: expected a count from 1, got \"%s\"", optarg);
             o->max_conns = (uint32_t)v;
             break;
+        case O_HTTP2: o->http2 = 1; break;
+        case O_STREAMS:
+            if (parse_count(optarg, CG_LOAD_MAX_STREAMS, &v) || v == 0)
+                return bad("--streams: expected a stream count from 1 to 1000, got \"%s\"", optarg);
+            o->streams = (uint32_t)v;
+            break;
+        case O_RESOLVE: o->resolve_via = optarg; break;
         case 'q': cli->quiet = 1; break;
         case 'h': fputs(usage, stdout); return -1;
         case ':': return bad("%s needs a value (see --help)", argv[optind - 1]);
@@ -154,8 +182,11 @@ int cg_tools_load_args(int argc, char **argv, cg_load_opts_t *o, cg_load_cli_t *
     if (optind >= argc) return bad("%s", "missing URL (see --help)");
     if (optind + 1 < argc) return bad("unexpected argument \"%s\"", argv[optind + 1]);
     o->url = argv[optind];
+    if (o->streams && !o->http2) return bad("%s", "--streams needs --http2");
     if (!strncmp(o->url, "https://", 8))
-        return bad("%s: https is not supported; use http://IP:PORT/path", o->url);
+        return bad(o->http2 ? "%s: https is not supported; --http2 speaks h2c to http:// URLs"
+                            : "%s: https is not supported; use http://IP:PORT/path",
+                   o->url);
     return 0; /* the URL itself is checked by cg_tools_load_new, the one place that reads it */
 }
 
@@ -195,6 +226,9 @@ static void print_banner(const cli_t *cli, const cg_load_t *ld)
                 ld->max_conns);
     else
         fprintf(out, "closed loop, %u connection%s", ld->conns, ld->conns == 1 ? "" : "s");
+    if (ld->streams)
+        fprintf(out, ", h2c %u stream%s each", ld->streams, ld->streams == 1 ? "" : "s");
+    if (ld->dns) fprintf(out, ", resolved via %s", cg_load_dns_server(ld->dns));
     fprintf(out, ", %.1fs", (double)ld->duration_us / 1e6);
     if (ld->max_requests) fprintf(out, " or %llu requests", (unsigned long long)ld->max_requests);
     fputs("\n", out);
@@ -215,6 +249,14 @@ static void on_interval(void *data, const cg_load_window_t *w)
     cg_buf_t b = {0};
     cg_load_report_interval(&cli->ld->st, w->t, w->secs, &b);
     write_out(cli->out, &b);
+}
+
+/* A line from the engine (--resolve-via: a new answer, a failed query). */
+static void on_note(void *data, const char *line)
+{
+    cli_t *cli = data;
+    fprintf(cli->out, "%s\n", line);
+    fflush(cli->out);
 }
 
 static void print_summary(const cli_t *cli, const cg_load_t *ld)
@@ -290,7 +332,7 @@ int cg_cli_load(int argc, char **argv)
     if (sfd >= 0) cg_io_start_level(&loop, &sig_io, sfd, EPOLLIN, on_signal);
 
     if (!cli.opt.quiet) {
-        ld->hooks = (cg_load_hooks_t){.on_interval = on_interval, .data = &cli};
+        ld->hooks = (cg_load_hooks_t){.on_interval = on_interval, .on_note = on_note, .data = &cli};
         print_banner(&cli, ld);
     }
     loop.data = ld;

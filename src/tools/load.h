@@ -13,16 +13,25 @@
 typedef struct cg_load cg_load_t;
 
 typedef struct cg_load_opts {
-    const char *url;       /* http://IP:PORT/path (an IP address or localhost) */
-    const char *host;      /* Host header; NULL: the URL's host:port */
-    double rate;           /* open loop at this many requests per second; 0: closed loop */
-    uint32_t connections;  /* kept open from the start (0: 1) */
-    uint32_t max_conns;    /* open loop: connection cap (0: max(connections, 512)) */
-    uint64_t duration_us;  /* 0: 10 s; at most 24 h */
-    uint64_t interval_us;  /* live interval (0: 1 s) */
-    uint64_t timeout_us;   /* a connect or request older than this fails as "timeout" (0: 5 s) */
-    uint64_t max_requests; /* stop after this many requests (0: no limit) */
+    const char *url;         /* http://IP:PORT/path (an IP address or localhost) */
+    const char *host;        /* Host header; NULL: the URL's host:port */
+    double rate;             /* open loop at this many requests per second; 0: closed loop */
+    uint32_t connections;    /* kept open from the start (0: 1) */
+    uint32_t max_conns;      /* open loop: connection cap (0: max(connections, 512)) */
+    uint64_t duration_us;    /* 0: 10 s; at most 24 h */
+    uint64_t interval_us;    /* live interval (0: 1 s) */
+    uint64_t timeout_us;     /* a connect or request older than this fails as "timeout" (0: 5 s) */
+    uint64_t max_requests;   /* stop after this many requests (0: no limit) */
+    int http2;               /* prior-knowledge h2c instead of HTTP/1.1 */
+    uint32_t streams;        /* http2: requests in flight per connection (0: 1) */
+    const char *resolve_via; /* "IP:PORT" of a DNS server for the URL's hostname; NULL: the
+                                URL names an IP address */
 } cg_load_opts_t;
+
+/* The most streams per HTTP/2 connection (--streams), and in flight over all connections
+ * (their slots are allocated at the start: 32 bytes each). */
+#define CG_LOAD_MAX_STREAMS       1000
+#define CG_LOAD_MAX_STREAMS_TOTAL 1000000
 
 /* At most this many status codes and cluster names are listed per window (the rest are still
  * counted in requests and failed). */
@@ -53,6 +62,7 @@ typedef struct cg_load_hooks {
     void (*on_bucket)(void *data, const cg_load_window_t *w);   /* every 100 ms window */
     void (*on_end)(void *data); /* the run reached its duration; called at the end of a loop
                                    iteration, so the callee may call cg_tools_load_stop */
+    void (*on_note)(void *data, const char *line); /* --resolve-via: a new answer, a failure */
     void *data;
 } cg_load_hooks_t;
 

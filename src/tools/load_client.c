@@ -1,11 +1,14 @@
 /* The client connections of `crossgate load`: connect, send the one request, parse the answer
  * in place, keep the connection alive; in open loop, the pump that hands due requests to idle
- * connections and the timer that wakes it. Nothing is allocated per request. */
+ * connections and the timer that wakes it. Nothing is allocated per request. With --http2 a
+ * connected connection is an HTTP/2 session (load_h2.c); with --resolve-via its address comes
+ * from the DNS answer (load_dns.c). */
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/list.h"
 #include "tools/load_engine.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +25,9 @@ static void on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events);
 static void on_reap(cg_loop_t *loop, cg_defer_t *d);
 static void pump(cg_load_t *ld, uint64_t now);
 
-static void conn_close(cg_load_t *ld, conn_t *c)
+void cg_load__conn_close(cg_load_t *ld, conn_t *c)
 {
+    cg_load__h2_free(c);
     if (c->io.fd >= 0) {
         cg_io_stop(ld->loop, &c->io);
         close(c->io.fd);
@@ -45,7 +49,9 @@ static void conn_close(cg_load_t *ld, conn_t *c)
 void cg_load__conn_fail(cg_load_t *ld, conn_t *c, int kind)
 {
     uint64_t now = cg_clock_mono_us();
-    if (c->state == CG_LOAD_ST_WRITING || c->state == CG_LOAD_ST_READING) {
+    if (c->h2) {
+        cg_load__h2_fail_all(ld, c, kind, now);
+    } else if (c->state == CG_LOAD_ST_WRITING || c->state == CG_LOAD_ST_READING) {
         ld->inflight--;
         cg_load__record(ld, now, 0, CG_LOAD_CLUSTER_NONE, 0, kind);
     } else if (c->state == CG_LOAD_ST_CONNECTING || c->state == CG_LOAD_ST_CLOSED) {
@@ -61,7 +67,7 @@ void cg_load__conn_fail(cg_load_t *ld, conn_t *c, int kind)
         }
     }
     c->pause = ld->rate == 0;
-    conn_close(ld, c);
+    cg_load__conn_close(ld, c);
     cg_load__check_done(ld, now);
 }
 
@@ -74,8 +80,15 @@ static int errno_kind(int e)
 static void conn_open(cg_load_t *ld, conn_t *c)
 {
     c->pause = 0;
+    c->drain = 0;
     c->since_us = cg_clock_mono_us();
-    int fd = cg_sock_connect(&ld->addr);
+    if (!ld->dns) {
+        c->addr = ld->addr;
+    } else if (cg_load_dns_pick(ld->dns, &c->addr)) {
+        cg_load__conn_fail(ld, c, CG_LOAD_E_DNS);
+        return;
+    }
+    int fd = cg_sock_connect(&c->addr);
     if (fd < 0) {
         cg_load__conn_fail(ld, c, fd == CG_ECONNREFUSED ? CG_LOAD_E_REFUSED : CG_LOAD_E_CONNECT);
         return;
@@ -108,6 +121,11 @@ static void conn_write(cg_load_t *ld, conn_t *c)
 
 static void conn_send(cg_load_t *ld, conn_t *c, uint64_t start_us, uint64_t now)
 {
+    if (c->h2) {
+        cg_load__h2_send(ld, c, start_us, now);
+        cg_load__h2_flush(ld, c);
+        return;
+    }
     c->start_us = start_us;
     c->since_us = now;
     if (ld->rate > 0) cg_load_hist_record(&ld->st.lag, now > start_us ? now - start_us : 0);
@@ -127,7 +145,7 @@ static conn_t *idle_pop(cg_load_t *ld)
         ld->idle_head = (ld->idle_head + 1) % ld->nslots;
         ld->idle_len--;
         c->in_idle = 0;
-        if (c->state == CG_LOAD_ST_IDLE) return c;
+        if (c->state == CG_LOAD_ST_IDLE && (!c->h2 || cg_load__h2_has_room(ld, c))) return c;
     }
     return NULL;
 }
@@ -148,16 +166,54 @@ static void pump(cg_load_t *ld, uint64_t now)
     conn_t *c;
     uint64_t at;
     while (cg_load_sched_backlog(&ld->sched, now) > 0 && (c = idle_pop(ld)) &&
-           cg_load_sched_take(&ld->sched, now, &at))
+           cg_load_sched_take(&ld->sched, now, &at)) {
         conn_send(ld, c, at, now);
+        /* an HTTP/2 connection with streams to spare goes to the back of the ring */
+        if (c->h2 && cg_load__h2_has_room(ld, c)) idle_push(ld, c);
+    }
+    uint64_t per_conn = ld->streams ? ld->streams : 1;
     while (!ld->stopped && ld->nfree && ld->nopen < ld->max_conns &&
-           cg_load_sched_backlog(&ld->sched, now) > ld->nconnecting)
+           cg_load_sched_backlog(&ld->sched, now) > ld->nconnecting * per_conn)
         conn_open(ld, &ld->c[ld->free_slots[--ld->nfree]]);
+}
+
+void cg_load__conn_more(cg_load_t *ld, conn_t *c, uint64_t now)
+{
+    if (c->state == CG_LOAD_ST_CLOSED) return;
+    if ((c->drain || c->goaway) && !c->busy) {
+        cg_load__conn_close(ld, c); /* reopened after this loop iteration (on_reap) */
+        return;
+    }
+    if (!cg_load__h2_has_room(ld, c)) return;
+    if (ld->rate > 0) {
+        idle_push(ld, c);
+        pump(ld, now);
+        return;
+    }
+    while (cg_load__h2_has_room(ld, c) && cg_load__can_issue(ld, now)) {
+        ld->issued++;
+        cg_load__h2_send(ld, c, now, now);
+    }
+    cg_load__h2_flush(ld, c);
 }
 
 static void conn_ready(cg_load_t *ld, conn_t *c, uint64_t now)
 {
     c->state = CG_LOAD_ST_IDLE;
+    if (c->drain) {
+        /* its address left the DNS answer while it was connecting */
+        cg_load__conn_close(ld, c);
+        return;
+    }
+    if (ld->streams) {
+        if (cg_load__h2_open(ld, c)) {
+            cg_load__conn_fail(ld, c, CG_LOAD_E_H2);
+            return;
+        }
+        cg_load__conn_more(ld, c, now);
+        if (c->h2 && !c->busy) cg_load__h2_flush(ld, c); /* the preface, at least */
+        return;
+    }
     if (ld->rate > 0) {
         idle_push(ld, c);
         pump(ld, now);
@@ -213,12 +269,12 @@ static void conn_done(cg_load_t *ld, conn_t *c, uint32_t events)
     uint64_t now = cg_clock_mono_us();
     ld->inflight--;
     cg_load__record(ld, now, c->status, c->cluster, now - c->start_us, -1);
-    int keep = (c->head.flags & CG_HTTP_F_KEEPALIVE) && c->parsed == c->rlen &&
+    int keep = (c->head.flags & CG_HTTP_F_KEEPALIVE) && c->parsed == c->rlen && !c->drain &&
                !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
     c->rlen = c->parsed = 0;
     if (!keep) {
         c->pause = 0;
-        conn_close(ld, c);
+        cg_load__conn_close(ld, c);
     } else {
         conn_ready(ld, c, now);
     }
@@ -235,7 +291,7 @@ static void conn_read(cg_load_t *ld, conn_t *c, uint32_t events)
             if (c->state == CG_LOAD_ST_READING)
                 cg_load__conn_fail(ld, c, errno_kind(errno));
             else
-                conn_close(ld, c);
+                cg_load__conn_close(ld, c);
             return;
         }
         if (n == 0) {
@@ -246,12 +302,12 @@ static void conn_read(cg_load_t *ld, conn_t *c, uint32_t events)
                 cg_load__conn_fail(ld, c, CG_LOAD_E_CLOSED);
             } else {
                 c->pause = 0;
-                conn_close(ld, c); /* an idle keep-alive connection closed by the server */
+                cg_load__conn_close(ld, c); /* an idle keep-alive connection closed by the server */
             }
             return;
         }
         if (c->state != CG_LOAD_ST_READING) {
-            conn_close(ld, c); /* bytes nobody asked for */
+            cg_load__conn_close(ld, c); /* bytes nobody asked for */
             return;
         }
         c->rlen += (size_t)n;
@@ -284,6 +340,10 @@ static void on_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         }
         ld->nconnecting--;
         conn_ready(ld, c, cg_clock_mono_us());
+        return;
+    }
+    if (c->h2) {
+        cg_load__h2_io(ld, c, events);
         return;
     }
     if (c->state == CG_LOAD_ST_WRITING && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
@@ -349,8 +409,11 @@ void cg_load__conns_init(cg_load_t *ld)
     ld->idle = cg_xcalloc(ld->nslots, sizeof(uint32_t));
     ld->free_slots = cg_xcalloc(ld->nslots, sizeof(uint32_t));
     ld->reaped = cg_xcalloc(ld->nslots, sizeof(uint32_t));
+    if (ld->streams)
+        ld->streams_mem = cg_xcalloc((size_t)ld->nslots * ld->streams, sizeof(cg_load_stream_t));
     for (uint32_t i = 0; i < ld->nslots; i++) {
         conn_t *c = &ld->c[i];
+        if (ld->streams) c->st = &ld->streams_mem[(size_t)i * ld->streams];
         c->io.fd = -1;
         c->ld = ld;
         c->idx = i;
@@ -363,7 +426,59 @@ void cg_load__conns_init(cg_load_t *ld)
     ld->tfd = -1;
 }
 
+/* --resolve-via: the answer changed, or a query failed. A connection to an address no longer
+ * in the answer is closed once its request is done (at once when idle) and reopened to a
+ * current one. */
+static void on_dns(void *data, int changed, int err)
+{
+    cg_load_t *ld = data;
+    if (ld->stopped) return;
+    if (ld->hooks.on_note) {
+        char line[512], a[INET_ADDRSTRLEN];
+        const cg_load_answer_t *ans = cg_load_dns_answer(ld->dns);
+        size_t n = 0;
+        if (changed || err)
+            n = (size_t)snprintf(
+                line, sizeof(line), err ? "dns: %s via %s failed: %s; keeping" : "dns: %s via %s:",
+                cg_load_dns_name(ld->dns), cg_load_dns_server(ld->dns), cg_load_dns_error(ld->dns));
+        for (unsigned i = 0; (changed || err) && i < ans->n && n < sizeof(line); i++)
+            n += (size_t)snprintf(line + n, sizeof(line) - n, " %s",
+                                  inet_ntop(AF_INET, &ans->a[i], a, sizeof(a)));
+        if (!err && changed && n < sizeof(line))
+            snprintf(line + n, sizeof(line) - n, " (ttl %us)", ans->ttl);
+        else if (err && !ans->n && n < sizeof(line))
+            snprintf(line + n, sizeof(line) - n, " no address");
+        if (changed || err) ld->hooks.on_note(ld->hooks.data, line);
+    }
+    if (!ld->dns_started) {
+        ld->dns_started = 1;
+        cg_load__conns_begin(ld);
+        return;
+    }
+    if (!changed) return;
+    const cg_load_answer_t *ans = cg_load_dns_answer(ld->dns);
+    for (uint32_t i = 0; i < ld->nslots; i++) {
+        conn_t *c = &ld->c[i];
+        if (c->state == CG_LOAD_ST_CLOSED || cg_load_answer_has(ans, &c->addr)) continue;
+        c->drain = 1;
+        if (c->state == CG_LOAD_ST_IDLE && (!c->h2 || !c->busy)) {
+            c->pause = 0;
+            cg_load__conn_close(ld, c);
+        }
+    }
+}
+
 void cg_load__conns_start(cg_load_t *ld)
+{
+    if (ld->dns) {
+        /* the first connections wait for the first answer (or failure) */
+        cg_load_dns_start(ld->dns, ld->loop, on_dns, ld);
+        return;
+    }
+    cg_load__conns_begin(ld);
+}
+
+void cg_load__conns_begin(cg_load_t *ld)
 {
     if (ld->rate > 0) {
         /* the schedule needs microseconds, the loop's timers have milliseconds */
@@ -389,6 +504,7 @@ void cg_load__conns_close(cg_load_t *ld)
     for (uint32_t i = 0; i < ld->nslots; i++) {
         conn_t *c = &ld->c[i];
         cg_timer_stop(ld->loop, &c->backoff);
+        cg_load__h2_free(c);
         if (c->io.fd >= 0) {
             cg_io_stop(ld->loop, &c->io);
             close(c->io.fd);
@@ -396,6 +512,7 @@ void cg_load__conns_close(cg_load_t *ld)
         }
     }
     cg_defer_cancel(&ld->reap_defer);
+    cg_load_dns_stop(ld->dns);
     if (ld->tfd >= 0) {
         cg_io_stop(ld->loop, &ld->tio);
         close(ld->tfd);
@@ -409,6 +526,8 @@ void cg_load__conns_free(cg_load_t *ld)
     free(ld->idle);
     free(ld->free_slots);
     free(ld->reaped);
+    free(ld->streams_mem);
+    ld->streams_mem = NULL;
     ld->c = NULL;
     ld->idle = ld->free_slots = ld->reaped = NULL;
 }

@@ -3,6 +3,7 @@
 
 #include "core/json.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 
 static void fmt_ms(char *out, size_t cap, const cg_load_hist_t *h, double p)
@@ -66,6 +67,15 @@ void cg_load_report_interval(const cg_load_stats_t *st, double t, double secs, c
     cg_buf_append_str(b, "\n");
 }
 
+/* The answer's addresses, each after a space ("-" when there is none yet). */
+static void print_answer(const cg_load_answer_t *ans, cg_buf_t *b)
+{
+    char a[INET_ADDRSTRLEN];
+    for (unsigned i = 0; i < ans->n; i++)
+        cg_buf_printf(b, " %s", inet_ntop(AF_INET, &ans->a[i], a, sizeof(a)));
+    if (!ans->n) cg_buf_append_str(b, " -");
+}
+
 void cg_load_report_summary(const cg_load_run_info_t *run, const cg_load_stats_t *st, cg_buf_t *b)
 {
     double secs = run->secs;
@@ -78,6 +88,8 @@ void cg_load_report_summary(const cg_load_run_info_t *run, const cg_load_stats_t
     if (run->rate > 0) cg_buf_printf(b, " at %.1f/s", run->rate);
     cg_buf_printf(b, ", %u connection%s", run->conns, run->conns == 1 ? "" : "s");
     if (run->rate > 0) cg_buf_printf(b, " (cap %u)", run->max_conns);
+    if (run->streams)
+        cg_buf_printf(b, ", h2c %u stream%s each", run->streams, run->streams == 1 ? "" : "s");
     cg_buf_printf(b, ", %llu connects\n", (unsigned long long)run->connects);
     cg_buf_printf(b, "  requests    %llu (%.1f/s), failed %llu (status >= 500 or socket error)",
                   (unsigned long long)k->requests, secs > 0 ? (double)k->requests / secs : 0.0,
@@ -100,6 +112,15 @@ void cg_load_report_summary(const cg_load_run_info_t *run, const cg_load_stats_t
                       "\n  send lag    p50 %s  p99 %s  max %s (sent after the scheduled time; "
                       "counted in latency)",
                       p[0], p[1], p[2]);
+    }
+    if (run->dns) {
+        cg_load_dns_counts_t n;
+        cg_load_dns_counts(run->dns, &n);
+        cg_buf_printf(b, "\n  dns         %s: %llu queries, %llu failed, %llu answer changes, now",
+                      cg_load_dns_server(run->dns), (unsigned long long)n.queries,
+                      (unsigned long long)n.failures, (unsigned long long)n.changes);
+        print_answer(cg_load_dns_answer(run->dns), b);
+        if (n.failures) cg_buf_printf(b, " (last failure: %s)", cg_load_dns_error(run->dns));
     }
     cg_buf_append_str(b, "\n");
 }
@@ -147,6 +168,29 @@ static void json_timeline(cg_jw_t *w, const cg_load_stats_t *st)
     cg_jw_end(w);
 }
 
+static void json_dns(cg_jw_t *w, const cg_load_dns_t *d)
+{
+    cg_load_dns_counts_t n;
+    char a[INET_ADDRSTRLEN];
+    const cg_load_answer_t *ans = cg_load_dns_answer(d);
+    cg_load_dns_counts(d, &n);
+    cg_jw_kobj(w, "dns");
+    cg_jw_kstr(w, "server", cg_load_dns_server(d));
+    cg_jw_ku64(w, "queries", n.queries);
+    cg_jw_ku64(w, "failures", n.failures);
+    cg_jw_ku64(w, "changes", n.changes);
+    cg_jw_karr(w, "addresses");
+    for (unsigned i = 0; i < ans->n; i++)
+        cg_jw_str(w, inet_ntop(AF_INET, &ans->a[i], a, sizeof(a)));
+    cg_jw_end(w);
+    cg_jw_key(w, "last_error");
+    if (n.failures)
+        cg_jw_str(w, cg_load_dns_error(d));
+    else
+        cg_jw_null(w);
+    cg_jw_end(w);
+}
+
 void cg_load_report_json(const cg_load_run_info_t *run, const cg_load_stats_t *st, cg_buf_t *b)
 {
     const cg_load_counts_t *k = &st->total;
@@ -164,6 +208,10 @@ void cg_load_report_json(const cg_load_run_info_t *run, const cg_load_stats_t *s
         cg_jw_null(&w);
     }
     cg_jw_ku64(&w, "connects", run->connects);
+    if (run->streams) {
+        cg_jw_kstr(&w, "protocol", "h2c");
+        cg_jw_ku64(&w, "streams", run->streams);
+    }
     cg_jw_key(&w, "duration_s");
     cg_jw_double(&w, run->secs, 3);
     cg_jw_ku64(&w, "requests", k->requests);
@@ -206,6 +254,7 @@ void cg_load_report_json(const cg_load_run_info_t *run, const cg_load_stats_t *s
         json_ms(&w, "max", &st->lag, 100);
         cg_jw_end(&w);
     }
+    if (run->dns) json_dns(&w, run->dns);
     json_timeline(&w, st);
     cg_jw_end(&w);
     cg_buf_append_str(b, "\n");

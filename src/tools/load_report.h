@@ -4,6 +4,7 @@
 #define CG_TOOLS_LOAD_REPORT_H
 
 #include "core/buf.h"
+#include "tools/load_dns.h"
 #include "tools/load_stats.h"
 
 #include <stdint.h>
@@ -14,8 +15,10 @@ typedef struct cg_load_run_info {
     double rate;            /* 0: closed loop */
     uint32_t conns, max_conns;
     uint64_t connects;
-    uint64_t unfinished; /* in flight, late or not sent at the end: not counted */
-    double secs;         /* length of the run */
+    uint32_t streams;         /* HTTP/2 streams per connection; 0: HTTP/1.1 */
+    const cg_load_dns_t *dns; /* --resolve-via, or NULL */
+    uint64_t unfinished;      /* in flight, late or not sent at the end: not counted */
+    double secs;              /* length of the run */
 } cg_load_run_info_t;
 
 /* The live line of the interval ending `t` seconds into the run, `secs` long. */

@@ -120,6 +120,8 @@ static void on_tick(cg_loop_t *loop, cg_timer_t *t)
              c->state == CG_LOAD_ST_READING) &&
             now - c->since_us >= ld->timeout_us)
             cg_load__conn_fail(ld, c, CG_LOAD_E_TIMEOUT);
+        else if (c->h2)
+            cg_load__h2_tick(ld, c, now);
     }
     if (ld->stopped) return;
     if (now < ld->deadline_us) advance(ld, now);
@@ -157,6 +159,8 @@ void cg_load__run_info(const cg_load_t *ld, cg_load_run_info_t *out)
         .conns = ld->conns,
         .max_conns = ld->max_conns,
         .connects = ld->connects,
+        .streams = ld->streams,
+        .dns = ld->dns,
         .unfinished = ld->inflight + ld->late +
                       (ld->rate > 0 ? cg_load_sched_backlog(&ld->sched, ld->end_us) : 0),
         .secs = (double)(ld->end_us - ld->start_us) / 1e6,
@@ -170,6 +174,39 @@ int cg_load__valid_token(const char *s, int allow_space)
             if (!(allow_space && *s == ' ')) return 0;
         }
     return 1;
+}
+
+/* --resolve-via: "http://NAME[:PORT]/path" into host ("NAME[:PORT]", the default Host), name,
+ * port and path. Returns 0 or CG_EINVAL. */
+static int parse_name_url(const char *url, char *host, size_t hostcap, char *name, size_t namecap,
+                          uint16_t *port, const char **path)
+{
+    static const char scheme[] = "http://";
+    if (strncmp(url, scheme, sizeof(scheme) - 1)) return CG_EINVAL;
+    const char *h = url + sizeof(scheme) - 1, *slash = strchr(h, '/');
+    size_t hl = slash ? (size_t)(slash - h) : strlen(h);
+    if (hl == 0 || hl >= hostcap) return CG_EINVAL;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *path = slash ? slash : "/";
+    const char *colon = strchr(host, ':');
+    size_t nl = colon ? (size_t)(colon - host) : hl;
+    if (nl == 0 || nl >= namecap) return CG_EINVAL;
+    for (size_t i = 0; i < nl; i++)
+        if (!((host[i] >= 'a' && host[i] <= 'z') || (host[i] >= 'A' && host[i] <= 'Z') ||
+              (host[i] >= '0' && host[i] <= '9') || host[i] == '-' || host[i] == '.' ||
+              host[i] == '_'))
+            return CG_EINVAL;
+    memcpy(name, host, nl);
+    name[nl] = '\0';
+    *port = 80;
+    if (colon) {
+        char *end;
+        unsigned long p = strtoul(colon + 1, &end, 10);
+        if (!colon[1] || *end || p == 0 || p > 65535) return CG_EINVAL;
+        *port = (uint16_t)p;
+    }
+    return 0;
 }
 
 /* Closes the connections and stops the timers; the results stay. */
@@ -196,9 +233,30 @@ cg_load_t *cg_tools_load_new(const cg_load_opts_t *o, const cg_load_hooks_t *hoo
     ld->interval_us = o->interval_us ? o->interval_us : 1000000;
     ld->timeout_us = o->timeout_us ? o->timeout_us : 5000000;
     ld->max_requests = o->max_requests;
+    ld->streams = o->http2 ? (o->streams ? o->streams : 1) : 0;
+    if (ld->streams > CG_LOAD_MAX_STREAMS) ld->streams = CG_LOAD_MAX_STREAMS;
     if (hooks) ld->hooks = *hooks;
-    if (!ld->url || cg_http_url_parse(ld->url, &ld->addr, ld->host, sizeof(ld->host), &ld->path) ||
-        !cg_load__valid_token(ld->path, 0) || !cg_load__valid_token(ld->host, 0)) {
+    if (o->resolve_via) {
+        char name[256];
+        uint16_t port;
+        if (!ld->url ||
+            parse_name_url(ld->url, ld->host, sizeof(ld->host), name, sizeof(name), &port,
+                           &ld->path) ||
+            !cg_load__valid_token(ld->path, 0)) {
+            snprintf(err, errcap,
+                     "malformed URL \"%s\": expected http://HOSTNAME[:PORT]/path with "
+                     "--resolve-via",
+                     ld->url ? ld->url : "");
+            free(ld);
+            return NULL;
+        }
+        if (!(ld->dns = cg_load_dns_new(o->resolve_via, name, port, err, errcap))) {
+            free(ld);
+            return NULL;
+        }
+    } else if (!ld->url ||
+               cg_http_url_parse(ld->url, &ld->addr, ld->host, sizeof(ld->host), &ld->path) ||
+               !cg_load__valid_token(ld->path, 0) || !cg_load__valid_token(ld->host, 0)) {
         snprintf(err, errcap,
                  "malformed URL \"%s\": expected http://IP:PORT/path (an IP address or localhost)",
                  ld->url ? ld->url : "");
@@ -218,6 +276,7 @@ cg_load_t *cg_tools_load_new(const cg_load_opts_t *o, const cg_load_hooks_t *hoo
     if (!cg_load__valid_token(ld->host_hdr, 0) || cg_http_request_head(&req, &spec) != 0) {
         snprintf(err, errcap, "invalid host \"%s\"", ld->host_hdr);
         cg_buf_free(&req);
+        cg_load_dns_free(ld->dns);
         free(ld);
         return NULL;
     }
@@ -226,6 +285,16 @@ cg_load_t *cg_tools_load_new(const cg_load_opts_t *o, const cg_load_hooks_t *hoo
     /* open loop: more connections when all are busy, up to the cap */
     uint32_t cap = o->max_conns ? o->max_conns : ld->conns > 512 ? ld->conns : 512;
     ld->max_conns = ld->rate > 0 && cap > ld->conns ? cap : ld->conns;
+    if ((uint64_t)ld->max_conns * ld->streams > CG_LOAD_MAX_STREAMS_TOTAL) {
+        snprintf(err, errcap,
+                 "--streams %u over %u connections is more than %u streams in flight; lower "
+                 "--streams, -c or --max-conns",
+                 ld->streams, ld->max_conns, CG_LOAD_MAX_STREAMS_TOTAL);
+        free(ld->req);
+        cg_load_dns_free(ld->dns);
+        free(ld);
+        return NULL;
+    }
     return ld;
 }
 
@@ -282,6 +351,7 @@ void cg_tools_load_free(cg_load_t *ld)
     cg_tools_load_stop(ld);
     if (ld->loop) cg_load__conns_free(ld);
     free(ld->req); /* built by cg_tools_load_new, before any start */
+    cg_load_dns_free(ld->dns);
     cg_load_stats_free(&ld->st);
     free(ld);
 }

@@ -3,8 +3,9 @@
 
 #include <string.h>
 
-const char *const cg_load_err_names[CG_LOAD_E_KINDS] = {"refused", "connect", "reset",
-                                                        "timeout", "closed",  "parse"};
+const char *const cg_load_err_names[CG_LOAD_E_KINDS] = {
+    "refused", "connect",    "reset",  "timeout",  "closed",
+    "parse",   "rst_stream", "goaway", "protocol", "dns"};
 
 uint64_t cg_load_counts_failed(const cg_load_counts_t *k)
 {

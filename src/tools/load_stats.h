@@ -23,6 +23,10 @@ enum {
     CG_LOAD_E_TIMEOUT,
     CG_LOAD_E_CLOSED,
     CG_LOAD_E_PARSE,
+    CG_LOAD_E_RST,    /* HTTP/2: the server reset the stream (RST_STREAM) */
+    CG_LOAD_E_GOAWAY, /* HTTP/2: refused by the server's GOAWAY, or lost after it */
+    CG_LOAD_E_H2,     /* HTTP/2: a protocol error (a bad frame, header or stream state) */
+    CG_LOAD_E_DNS,    /* --resolve-via: no address yet (the DNS server never answered) */
     CG_LOAD_E_KINDS
 };
 extern const char *const cg_load_err_names[CG_LOAD_E_KINDS]; /* "refused", "connect"... */

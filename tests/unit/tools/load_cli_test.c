@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "core/err.h"
 #include "core/sock.h"
 #include "tools/load_cli.h"
 #include "tools/load_engine.h"
@@ -117,6 +118,40 @@ static void test_defaults_and_flags(void **state)
     assert_int_equal(args("--help"), -1);
 }
 
+/* --http2 speaks h2c with one stream per connection unless --streams says more; --resolve-via
+ * takes a hostname URL and an IP:PORT server, and the Host stays the URL's host:port. */
+static void test_http2_and_resolve_flags(void **state)
+{
+    (void)state;
+    cg_load_t *ld;
+    assert_int_equal(run_of("http://127.0.0.1:8080/", &ld), 0);
+    assert_int_equal(ld->streams, 0); /* HTTP/1.1 */
+    assert_null(ld->dns);
+    cg_tools_load_free(ld);
+    assert_int_equal(run_of("--http2 http://127.0.0.1:8080/", &ld), 0);
+    assert_int_equal(ld->streams, 1);
+    cg_tools_load_free(ld);
+    assert_int_equal(run_of("--http2 --streams 10 -c 3 http://127.0.0.1:8080/", &ld), 0);
+    assert_int_equal(ld->streams, 10);
+    assert_int_equal(ld->conns, 3);
+    cg_tools_load_free(ld);
+
+    assert_int_equal(run_of("--resolve-via 127.0.0.1:5353 http://app.gslb.test:8080/x", &ld), 0);
+    assert_non_null(ld->dns);
+    assert_string_equal(cg_load_dns_name(ld->dns), "app.gslb.test");
+    assert_string_equal(cg_load_dns_server(ld->dns), "127.0.0.1:5353");
+    assert_string_equal(ld->host_hdr, "app.gslb.test:8080");
+    assert_string_equal(ld->path, "/x");
+    cg_tools_load_free(ld);
+    /* no port: 80, and the Host is the bare name */
+    assert_int_equal(run_of("--resolve-via 127.0.0.1:53 --http2 http://app.example", &ld), 0);
+    assert_string_equal(ld->host_hdr, "app.example");
+    assert_string_equal(ld->path, "/");
+    cg_load_dns_t *d = ld->dns;
+    assert_int_equal(cg_load_dns_pick(d, &(cg_addr_t){0}), CG_ENOENT); /* no answer yet */
+    cg_tools_load_free(ld);
+}
+
 static void test_bad_command_lines(void **state)
 {
     (void)state;
@@ -141,6 +176,22 @@ static void test_bad_command_lines(void **state)
         "--max-conns 0 --rate 1 http://127.0.0.1:1/",
         "--bogus http://127.0.0.1:1/",
         "http://127.0.0.1:1/ -c",
+        "--streams 4 http://127.0.0.1:1/",
+        "--http2 --streams 0 http://127.0.0.1:1/",
+        "--http2 --streams 1001 http://127.0.0.1:1/",
+        "--http2 https://127.0.0.1:1/",
+        "--resolve-via 127.0.0.1 http://app.example:1/",
+        "--resolve-via 127.0.0.1:0 http://app.example:1/",
+        "--resolve-via ns.example:53 http://app.example:1/",
+        "--resolve-via 127.0.0.1:53 http://127.0.0.1:1/",
+        "--resolve-via 127.0.0.1:53 http://app.example:0/",
+        "--resolve-via 127.0.0.1:53 http://app.example:99999/",
+        "--resolve-via 127.0.0.1:53 http://a@b.example:1/",
+        "--resolve-via 127.0.0.1:53 http://:80/",
+        "--resolve-via 127.0.0.1:53 https://app.example/",
+        "--resolve-via",
+        "--http2 --streams 1000 -c 1001 http://127.0.0.1:1/",
+        "--http2 --streams 1000 --rate 5 --max-conns 2000 http://127.0.0.1:1/",
     };
     for (size_t i = 0; i < sizeof(bad_lines) / sizeof(bad_lines[0]); i++) {
         cg_load_t *ld;
@@ -154,6 +205,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duration_flags),
         cmocka_unit_test(test_defaults_and_flags),
+        cmocka_unit_test(test_http2_and_resolve_flags),
         cmocka_unit_test(test_bad_command_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -393,7 +393,7 @@ static void test_report(void **state)
         "\"status\":{\"0\":1,\"200\":3,\"503\":1},"
         "\"requests_per_cluster\":{\"-\":1,\"cluster-1\":2,\"cluster-2\":1},"
         "\"errors\":{\"refused\":1,\"connect\":0,\"reset\":0,\"timeout\":0,\"closed\":0,\"parse\":"
-        "0},"
+        "0,\"rst_stream\":0,\"goaway\":0,\"protocol\":0,\"dns\":0},"
         "\"latency_ms\":{\"p50\":2.004,\"p90\":4.000,\"p99\":4.000,\"p999\":4.000,\"max\":4.000,"
         "\"mean\":2.500},"
         "\"timeline\":["
