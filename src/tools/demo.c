@@ -116,6 +116,25 @@ proc_t cg_tools__demo_procs[NPROCS] = {
                 .mesh = EDGE_IP ":15443",
                 .https = EDGE_HTTPS,
                 .workers = 2},
+    [P_EDGE2] = {.name = "edge-2",
+                 .role = "edge gateway",
+                 .kind = K_EDGE,
+                 .cluster = "cluster-edge-2",
+                 .region = "region-2",
+                 .ns = "edge",
+                 .label = "app=edgegw-2",
+                 .address = EDGE2_IP,
+                 .listen = EDGE2_LISTEN,
+                 .admin = EDGE2_IP ":15000",
+                 .mesh = EDGE2_IP ":15443",
+                 .workers = 1},
+    [P_DNS] = {.name = "gslb",
+               .role = "GSLB (PowerDNS)",
+               .kind = K_DNS,
+               .cluster = "-",
+               .region = "-",
+               .address = DNS_IP,
+               .listen = DNS_LISTEN},
 };
 
 /* The base resources, applied in this order before the edge Gateway. */
@@ -210,24 +229,26 @@ static int http_ok(const char *url)
     return ok;
 }
 
-/* One GET /productpage through the edge with the guide's Host; the status, and the answering
- * cluster in `cluster`. -1 when there was no answer. */
-static int edge_request(char *cluster, size_t cap)
+int cg_tools__demo_request(const char *listen, const char *path, const char *extra, char *cluster,
+                           size_t cap)
 {
     cg_addr_t a;
     cluster[0] = '\0';
-    if (cg_addr_parse(&a, EDGE_LISTEN)) return -1;
+    if (cg_addr_parse(&a, listen)) return -1;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     struct timeval tv = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    static const char req[] = "GET /productpage HTTP/1.1\r\nHost: " HOSTNAME
-                              "\r\nUser-Agent: crossgate-demo\r\nConnection: close\r\n\r\n";
-    char buf[4096];
+    char req[512], buf[4096];
+    int rl = snprintf(req, sizeof(req),
+                      "GET %s HTTP/1.1\r\nHost: " HOSTNAME "\r\nUser-Agent: crossgate-demo\r\n%s"
+                      "Connection: close\r\n\r\n",
+                      path, extra ? extra : "");
     size_t len = 0;
     int status = -1;
-    if (connect(fd, &a.u.sa, a.len) == 0 && write(fd, req, sizeof(req) - 1) == sizeof(req) - 1) {
+    if (rl > 0 && (size_t)rl < sizeof(req) && connect(fd, &a.u.sa, a.len) == 0 &&
+        write(fd, req, (size_t)rl) == rl) {
         ssize_t n;
         while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
             len += (size_t)n;
@@ -243,6 +264,13 @@ static int edge_request(char *cluster, size_t cap)
     }
     close(fd);
     return status;
+}
+
+/* One GET /productpage through the edge with the guide's Host; the status, and the answering
+ * cluster in `cluster`. -1 when there was no answer. */
+static int edge_request(char *cluster, size_t cap)
+{
+    return cg_tools__demo_request(EDGE_LISTEN, "/productpage", NULL, cluster, cap);
 }
 
 static void on_tail(cg_loop_t *loop, cg_timer_t *t)
@@ -264,8 +292,8 @@ static void on_load_end(void *data)
  * Set-up
  * --------------------------------------------------------------------------------------- */
 
-/* Polls ok() until it holds, watching signals and the children. 0, or 1 after printing why. */
-static int wait_for(const char *what, proc_t *p, int timeout_ms, int (*ok)(void *), void *arg)
+int cg_tools__demo_wait_for(const char *what, proc_t *p, int timeout_ms, int (*ok)(void *),
+                            void *arg)
 {
     uint64_t end = cg_clock_mono_us() + (uint64_t)timeout_ms * 1000;
     for (;;) {
@@ -537,7 +565,8 @@ static int setup(void)
 
     proc_t *ctl = &procs[P_CONTROL];
     if (cg_tools__demo_proc_start(ctl)) return 1;
-    if (wait_for("the control plane", ctl, 10000, url_ready, CONTROL_URL "/ready")) return 1;
+    if (cg_tools__demo_wait_for("the control plane", ctl, 10000, url_ready, CONTROL_URL "/ready"))
+        return 1;
     /* the control plane made its admin credential on first start: the demo's own calls and
      * every gateway it starts (they inherit the environment) use it */
     snprintf(path, sizeof(path), "%s/control-data/admin.token", D.run);
@@ -553,25 +582,28 @@ static int setup(void)
         if (cg_tools__demo_apply_now(path)) return 1;
     }
     if (cg_tools__demo_apply_now(D.edge_file) || cg_tools__demo_apply_now(https)) return 1;
+    if (cg_tools__demo_gslb_prepare()) return 1;
 
-    static const int order[] = {P_APP1, P_APP2, P_IN1, P_IN2, P_EDGE};
+    static const int order[] = {P_APP1, P_APP2, P_IN1, P_IN2, P_EDGE, P_EDGE2, P_DNS};
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
         if (cg_tools__demo_proc_start(&procs[order[i]])) return 1;
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         proc_t *p = &procs[order[i]];
         char url[128], what[64];
+        if (p->kind == K_DNS) continue;
         if (p->kind == K_APP)
             snprintf(url, sizeof(url), "http://%s/healthz", p->listen);
         else
             snprintf(url, sizeof(url), "http://%s/ready", p->admin);
         snprintf(what, sizeof(what), "%s on %s", p->name, p->kind == K_APP ? p->listen : p->admin);
-        if (wait_for(what, p, 10000, url_ready, url)) return 1;
+        if (cg_tools__demo_wait_for(what, p, 10000, url_ready, url)) return 1;
     }
     /* ready: both ingresses healthy at the edge and a request answered by the cluster the
      * run starts on (cluster-1 unless the split is weighted) */
-    if (wait_for("traffic through the edge at " EDGE_LISTEN, &procs[P_EDGE], 15000, edge_ready,
-                 strcmp(D.edge_mode, "weighted") ? "cluster-1" : NULL))
+    if (cg_tools__demo_wait_for("traffic through the edge at " EDGE_LISTEN, &procs[P_EDGE], 15000,
+                                edge_ready, strcmp(D.edge_mode, "weighted") ? "cluster-1" : NULL))
         return 1;
+    if (cg_tools__demo_gslb_ready()) return 1;
     cg_tools__demo_edge_view_now(&D.ev);
     print_table();
     return 0;
@@ -599,7 +631,9 @@ static int start_load(uint64_t duration_us)
 {
     char err[200];
     cg_load_opts_t o = {
-        .url = "http://" EDGE_LISTEN "/productpage",
+        .url = cg_tools__demo_gslb_run() ? "http://" HOSTNAME ":8080/productpage"
+                                         : "http://" EDGE_LISTEN "/productpage",
+        .resolve_via = cg_tools__demo_gslb_run() ? DNS_LISTEN : NULL,
         .host = HOSTNAME,
         .rate = D.rate,
         .connections = 4,
@@ -655,6 +689,13 @@ static int write_report(uint64_t end_wall)
     cg_tools_load_totals(D.load, &r.totals);
     r.duration_s = r.totals.t;
     cg_tools_demo_analyze(&D.series, D.sc->down, D.failed_at, D.restored_at, &r.a);
+    cg_buf_t extra = {0};
+    cg_demo_series_t edges = {0};
+    if (cg_tools__demo_gslb_run()) {
+        cg_tools__demo_gslb_report(&extra, &edges);
+        cg_buf_append(&extra, "", 1);
+        r.gslb_json = extra.base;
+    }
     if (mkdirs(D.report)) {
         fprintf(stderr, "crossgate demo: cannot create %s: %s\n", D.report, strerror(errno));
         return 1;
@@ -668,14 +709,24 @@ static int write_report(uint64_t end_wall)
         fprintf(stderr, "crossgate demo: cannot write %s: %s\n", path, strerror(errno));
         rc = 1;
     }
-    cg_buf_reset(&b);
-    cg_tools_demo_report_svg(&r, &b);
-    snprintf(path, sizeof(path), "%s/report.svg", D.report);
-    if (write_file(path, &b)) {
-        fprintf(stderr, "crossgate demo: cannot write %s: %s\n", path, strerror(errno));
-        rc = 1;
+    for (int chart = 0; chart < (cg_tools__demo_gslb_run() ? 2 : 1); chart++) {
+        /* GSLB scenarios: a second chart of the same windows by the edge that answered */
+        cg_demo_report_t by = r;
+        if (chart) {
+            by.series = &edges;
+            by.per = "edge";
+        }
+        cg_buf_reset(&b);
+        cg_tools_demo_report_svg(&by, &b);
+        snprintf(path, sizeof(path), "%s/%s.svg", D.report, chart ? "report-edges" : "report");
+        if (write_file(path, &b)) {
+            fprintf(stderr, "crossgate demo: cannot write %s: %s\n", path, strerror(errno));
+            rc = 1;
+        }
     }
     cg_buf_free(&b);
+    cg_buf_free(&extra);
+    cg_tools_demo_series_free(&edges);
     snprintf(fo, sizeof(fo), r.a.failover_s < 0 ? "none" : "%.1f s", r.a.failover_s);
     snprintf(re, sizeof(re), r.a.recovery_s < 0 ? "none" : "%.1f s", r.a.recovery_s);
     printf("\nscenario %s: %llu requests at %.0f/s, %llu failed; failover %s, recovery %s "
@@ -713,6 +764,7 @@ static int run(void)
         fflush(stdout);
     }
     if (start_load(D.sc ? SCENARIO_END_US : 86400000000ull)) return 1;
+    if (cg_tools__demo_gslb_run()) cg_tools__demo_gslb_start();
     if (D.sc) {
         /* +1: the loop's timers count whole milliseconds from a truncated now, so this fires
          * at the time or up to 2 ms after it, never before */
@@ -722,6 +774,7 @@ static int run(void)
     cg_tools__demo_draw();
     while (!D.done && !D.interrupted) cg_loop_run_once(&D.loop, -1);
     cg_tools__demo_tail_logs();
+    if (cg_tools__demo_gslb_run()) cg_tools__demo_gslb_stop();
     cg_tools_load_stop(D.load);
     D.finished = 1;
     uint64_t end_wall = cg_clock_wall_us();
@@ -745,8 +798,11 @@ static int run(void)
 static void list_scenarios(FILE *f)
 {
     for (size_t i = 0; i < cg_tools__demo_nscenarios; i++)
-        fprintf(f, "  %-16s %s\n", cg_tools__demo_scenarios[i].name,
+        fprintf(f, "  %-19s %s\n", cg_tools__demo_scenarios[i].name,
                 cg_tools__demo_scenarios[i].summary);
+    for (size_t i = 0; i < cg_tools__demo_gslb_nscenarios; i++)
+        fprintf(f, "  %-19s %s\n", cg_tools__demo_gslb_scenarios[i].name,
+                cg_tools__demo_gslb_scenarios[i].summary);
 }
 
 /* The examples directory: --examples, else examples/ next to the build directory of this
@@ -837,6 +893,9 @@ static int parse_args(int argc, char **argv)
         for (size_t i = 0; i < cg_tools__demo_nscenarios; i++)
             if (!strcmp(cg_tools__demo_scenarios[i].name, scenario))
                 D.sc = &cg_tools__demo_scenarios[i];
+        for (size_t i = 0; i < cg_tools__demo_gslb_nscenarios; i++)
+            if (!strcmp(cg_tools__demo_gslb_scenarios[i].name, scenario))
+                D.sc = &cg_tools__demo_gslb_scenarios[i];
         if (!D.sc) {
             fprintf(stderr, "crossgate demo: unknown scenario \"%s\"; the scenarios are:\n",
                     scenario);

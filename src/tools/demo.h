@@ -75,6 +75,8 @@ typedef struct cg_demo_report {
     const cg_demo_event_t *events;
     size_t nevents;
     cg_demo_analysis_t a;
+    const char *gslb_json; /* report.json's "gslb" object (JSON text), or NULL: none */
+    const char *per;       /* what the chart's series is by: "cluster" (NULL) or "edge" */
 } cg_demo_report_t;
 
 void cg_tools_demo_report_json(const cg_demo_report_t *r, cg_buf_t *out);

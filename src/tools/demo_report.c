@@ -267,6 +267,11 @@ void cg_tools_demo_report_json(const cg_demo_report_t *r, cg_buf_t *b)
     cg_jw_kstr(&w, "edge_gateway", r->edge_file);
     cg_jw_kstr(&w, "settings", r->settings);
     cg_jw_break(&w, "\n ");
+    if (r->gslb_json) {
+        cg_jw_key(&w, "gslb");
+        cg_jw_raw(&w, r->gslb_json, strlen(r->gslb_json));
+        cg_jw_break(&w, "\n ");
+    }
     cg_jw_karr(&w, "events");
     for (size_t i = 0; i < r->nevents; i++) {
         cg_jw_break(&w, "\n  ");
@@ -419,8 +424,8 @@ void cg_tools_demo_report_svg(const cg_demo_report_t *r, cg_buf_t *b)
 
     /* heading */
     cg_buf_printf(b, "<text x=\"%d\" y=\"24\" font-size=\"16\" font-weight=\"bold\">", PLOT_L);
-    snprintf(line, sizeof(line), "crossgate demo, scenario %s: requests per cluster per 100 ms",
-             r->scenario ? r->scenario : "-");
+    snprintf(line, sizeof(line), "crossgate demo, scenario %s: requests per %s per 100 ms",
+             r->scenario ? r->scenario : "-", r->per ? r->per : "cluster");
     xml_text(b, line);
     cg_buf_append_str(b, "</text>\n");
     fmt_secs(fo, sizeof(fo), r->a.failover_s);
