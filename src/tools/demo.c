@@ -641,8 +641,10 @@ static int start_load(uint64_t duration_us)
         .duration_us = duration_us,
         .timeout_us = 20000000, /* above the 15 s route timeout: the gateways' answers count */
     };
-    cg_load_hooks_t h = {
-        .on_interval = cg_tools__demo_on_interval, .on_bucket = on_bucket, .on_end = on_load_end};
+    cg_load_hooks_t h = {.on_interval = cg_tools__demo_on_interval,
+                         .on_bucket = on_bucket,
+                         .on_end = on_load_end,
+                         .on_note = cg_tools__demo_gslb_note};
     D.load = cg_tools_load_new(&o, &h, err, sizeof(err));
     if (!D.load) {
         fprintf(stderr, "crossgate demo: %s\n", err);

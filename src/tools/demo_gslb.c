@@ -132,11 +132,8 @@ void cg_tools__demo_gslb_argv(char **argv, char (*s)[PATH_MAX])
 /* `pdns_control rping` answers PONG: the server is up and has read its zone. */
 static int pdns_ready(void *arg)
 {
-    char sock[RUN_MAX + 32], bin[PATH_MAX + 16], out[64] = "";
+    char sock[RUN_MAX + 32], out[64] = "";
     snprintf(sock, sizeof(sock), "--socket-dir=%s", gslb_dir);
-    snprintf(bin, sizeof(bin), "%s", pdns_bin);
-    char *slash = strrchr(bin, '/');
-    snprintf(slash + 1, sizeof(bin) - (size_t)(slash + 1 - bin), "pdns_control");
     int fds[2];
     if (pipe(fds)) return 0;
     pid_t pid = fork();
@@ -144,7 +141,7 @@ static int pdns_ready(void *arg)
         dup2(fds[1], STDOUT_FILENO);
         dup2(D.devnull, STDERR_FILENO);
         close(fds[0]);
-        execl(bin, "pdns_control", sock, "rping", (char *)NULL);
+        execlp("pdns_control", "pdns_control", sock, "rping", (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
@@ -237,6 +234,24 @@ void cg_tools__demo_gslb_start(void)
     cg_timer_start(&D.loop, &probes.timer, PROBE_MS, on_probe);
 }
 
+void cg_tools__demo_gslb_note(void *data, const char *line)
+{
+    EVENT("load", "%s", line);
+}
+
+/* Seconds from the failure to the first event of `who` after it whose text has `has` and not
+ * `lacks` (either may be NULL); < 0: none before the restore. */
+static double event_after_failure(const char *who, const char *has, const char *lacks)
+{
+    for (size_t i = 0; i < D.events.len; i++) {
+        const cg_demo_event_t *ev = &D.events.items[i];
+        if (ev->t < D.failed_at || ev->t > D.restored_at || strcmp(ev->who, who) != 0) continue;
+        if ((!has || strstr(ev->text, has)) && (!lacks || !strstr(ev->text, lacks)))
+            return ev->t - D.failed_at;
+    }
+    return -1;
+}
+
 void cg_tools__demo_gslb_stop(void)
 {
     if (probes.running) cg_timer_stop(&D.loop, &probes.timer);
@@ -291,6 +306,16 @@ static double edge2_only_seconds(const cg_demo_series_t *e)
     return last >= D.restored_at - 0.1 - 1e-9 ? -1 : last - D.failed_at;
 }
 
+/* "key": seconds, or null when < 0 (did not happen). */
+static void json_seconds(cg_jw_t *w, const char *key, double v, int decimals)
+{
+    cg_jw_key(w, key);
+    if (v < 0)
+        cg_jw_null(w);
+    else
+        cg_jw_double(w, v, decimals);
+}
+
 void cg_tools__demo_gslb_report(cg_buf_t *json, cg_demo_series_t *e)
 {
     /* the same windows as the run's series, by edge instead of by cluster */
@@ -307,6 +332,10 @@ void cg_tools__demo_gslb_report(cg_buf_t *json, cg_demo_series_t *e)
     uint64_t per[NEDGES] = {count_access_log(&procs[P_EDGE], e, 0),
                             count_access_log(&procs[P_EDGE2], e, 1)};
     double only2 = edge2_only_seconds(e);
+    /* the GSLB's side: its health check declares edge-1 down; the load's next answer has only
+     * edge-2 ("dns: NAME via DNS: ADDRESSES (ttl Ns)") */
+    double down_s = event_after_failure("gslb", "declaring " EDGE_IP " DOWN", NULL);
+    double answer_s = event_after_failure("load", EDGE2_IP " (ttl", EDGE_IP " ");
 
     cg_jw_t w = cg_jw(json);
     cg_jw_obj(&w);
@@ -324,11 +353,9 @@ void cg_tools__demo_gslb_report(cg_buf_t *json, cg_demo_series_t *e)
         cg_jw_u64(&w, per[k]);
     }
     cg_jw_end(&w);
-    cg_jw_key(&w, "edge2_only_seconds");
-    if (only2 < 0)
-        cg_jw_null(&w);
-    else
-        cg_jw_double(&w, only2, 1);
+    json_seconds(&w, "edge1_down_at_gslb_seconds", down_s, 2);
+    json_seconds(&w, "answer_without_edge1_seconds", answer_s, 2);
+    json_seconds(&w, "edge2_only_seconds", only2, 1);
     cg_jw_kobj(&w, "edge1_probes");
     static const char *const phase_name[NPHASES] = {"before", "outage", "after"};
     static const char *const slot_name[4] = {"200", "503", "other", "no_answer"};
@@ -343,19 +370,16 @@ void cg_tools__demo_gslb_report(cg_buf_t *json, cg_demo_series_t *e)
             }
             cg_jw_end(&w);
         }
-        cg_jw_key(&w, "first_503_s");
-        if (probes.first_503[k] < 0)
-            cg_jw_null(&w);
-        else
-            cg_jw_double(&w, probes.first_503[k], 2);
+        json_seconds(&w, "first_503_s", probes.first_503[k], 2);
         cg_jw_end(&w);
     }
     cg_jw_end(&w);
     cg_jw_end(&w);
-    printf("gslb: %llu requests answered by edge-1, %llu by edge-2; all on edge-2 %s%.1f s "
-           "after the failure (TTL %d s, health checks every %d s)\n",
-           (unsigned long long)per[0], (unsigned long long)per[1], only2 < 0 ? "never: " : "",
-           only2 < 0 ? 0 : only2, GSLB_TTL_S, GSLB_CHECK_S);
+    printf("gslb (TTL %d s, health checks every %d s): %llu requests answered by edge-1, %llu by "
+           "edge-2; after the failure: edge-1 down at the GSLB %.2f s, an answer without it %.2f "
+           "s, all traffic on edge-2 %.1f s (-1: never)\n",
+           GSLB_TTL_S, GSLB_CHECK_S, (unsigned long long)per[0], (unsigned long long)per[1], down_s,
+           answer_s, only2);
 }
 
 /* ---------------------------------------------------------------------------------------

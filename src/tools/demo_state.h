@@ -202,6 +202,8 @@ void cg_tools__demo_gslb_argv(char **argv, char (*s)[PATH_MAX]);
  * object (JSON text in json) and the run's windows by the edge that answered (from the edges'
  * access logs). */
 void cg_tools__demo_gslb_start(void);
+/* The load's notes (--resolve-via: each new answer, each failed query) become events. */
+void cg_tools__demo_gslb_note(void *data, const char *line);
 void cg_tools__demo_gslb_stop(void);
 void cg_tools__demo_gslb_report(cg_buf_t *json, cg_demo_series_t *edges);
 

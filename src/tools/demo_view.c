@@ -22,9 +22,15 @@ static void parse_clusters(const cg_buf_t *body, edge_view_t *v)
     memset(v, 0, sizeof(*v));
     cg_clusters_doc_t doc;
     if (cg_clusters_doc_decode(body->base ? body->base : "", body->len, &doc, NULL)) return;
-    for (size_t i = 0; i < doc.ndests; i++) {
+    /* the edge's main destination: the one with the most endpoints (a health-check rule's
+     * named list of the local clusters has fewer) */
+    size_t best = doc.ndests;
+    for (size_t i = 0; i < doc.ndests; i++)
+        if (doc.dests[i].mode != CG_DEST_SERVICE &&
+            (best == doc.ndests || doc.dests[i].nendpoints > doc.dests[best].nendpoints))
+            best = i;
+    for (size_t i = best; i < doc.ndests; i++) {
         const cg_clusters_dest_t *d = &doc.dests[i];
-        if (d->mode == CG_DEST_SERVICE) continue;
         v->ok = 1;
         snprintf(v->mode, sizeof(v->mode), "%s", cg_dest_mode_name(d->mode));
         for (size_t k = 0; k < d->npriorities && v->npri < EDGE_VIEW_MAX_PRIORITIES; k++)
