@@ -530,12 +530,12 @@ static int write_https_gateway(char *path, size_t cap)
 static void print_table(void)
 {
     char pid[16];
-    printf("\n%-16s %-13s %-9s %-16s %-16s %-7s %s\n", "ROLE", "CLUSTER", "REGION", "ADDRESS",
+    printf("\n%-16s %-15s %-9s %-16s %-16s %-7s %s\n", "ROLE", "CLUSTER", "REGION", "ADDRESS",
            "ADMIN", "PID", "LOG");
     for (int i = 0; i < NPROCS; i++) {
         const proc_t *p = &procs[i];
         snprintf(pid, sizeof(pid), "%d", (int)p->pid);
-        printf("%-16s %-13s %-9s %-16s %-16s %-7s %s\n", p->role, p->cluster, p->region, p->listen,
+        printf("%-16s %-15s %-9s %-16s %-16s %-7s %s\n", p->role, p->cluster, p->region, p->listen,
                p->admin ? p->admin : "-", pid, p->log);
     }
     printf("\nrun dir %s (demo.log: what this shows; *.access.log: the gateways' access logs)\n"

@@ -318,6 +318,8 @@ static void json_seconds(cg_jw_t *w, const char *key, double v, int decimals)
 
 void cg_tools__demo_gslb_report(cg_buf_t *json, cg_demo_series_t *e)
 {
+    /* the edges write the access-log lines they still buffer (up to 100 ms) when they stop */
+    cg_tools__demo_stop_all();
     /* the same windows as the run's series, by edge instead of by cluster */
     for (unsigned k = 0; k < NEDGES; k++)
         snprintf(e->clusters[k], CG_DEMO_NAME_LEN, "%s", edge_label[k]);
