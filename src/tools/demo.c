@@ -759,7 +759,7 @@ static int run(void)
         else if (D.keys)
             printf("keys: g delete/apply bookinfo-ingress-1, k/K kill/start ingress-1/2, u/U "
                    "kill/start app-1/2,\n      h/H hang/resume ingress-1/2, a/n/w edge "
-                   "auto/named/weighted, r restore all, q quit\n\n");
+                   "auto/named/weighted,\n      e kill/start edge-2, r restore all, q quit\n\n");
         else
             printf("%.0f req/s through %s; Ctrl-C (SIGINT) or SIGTERM stops everything\n\n", D.rate,
                    EDGE_LISTEN);

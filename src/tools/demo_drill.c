@@ -344,7 +344,7 @@ void cg_tools__demo_on_key(cg_loop_t *loop, cg_io_t *io, uint32_t events)
             break;
         case 'r': restore_all(); break;
         case '\f': cg_tools__demo_draw(); break;
-        default: break;
+        default: cg_tools__demo_gslb_key(keys[i]); break;
         }
     }
     cg_tools__demo_draw();

@@ -434,6 +434,14 @@ static void start_region1(char *what, size_t cap)
     each(region_up, 1, what, cap);
 }
 
+void cg_tools__demo_gslb_key(char key)
+{
+    char what[200];
+    proc_t *e2 = &procs[P_EDGE2];
+    if (key == 'e')
+        (e2->pid ? cg_tools__demo_act_kill : cg_tools__demo_act_start)(e2, what, sizeof(what));
+}
+
 const scenario_t cg_tools__demo_gslb_scenarios[] = {
     {
         "edge-down",

@@ -196,6 +196,9 @@ extern const size_t cg_tools__demo_gslb_nscenarios;
 int cg_tools__demo_gslb_run(void);
 int cg_tools__demo_gslb_prepare(void);
 int cg_tools__demo_gslb_ready(void);
+/* The live demo's keys of the second edge (e: SIGKILL edge-2; again: start it); others are
+ * ignored. */
+void cg_tools__demo_gslb_key(char key);
 /* The GSLB's argument vector (K_DNS). */
 void cg_tools__demo_gslb_argv(char **argv, char (*s)[PATH_MAX]);
 /* A run of a GSLB scenario: the probes of edge-1's health during the run; report.json's "gslb"

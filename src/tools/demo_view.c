@@ -255,7 +255,7 @@ void cg_tools__demo_draw(void)
         row(&b, cols, "edge: admin %s not answering   bookinfo-ingress-1 Gateway %s", EDGE_ADMIN,
             D.gw1_deleted ? "DELETED" : "applied");
     }
-    int used = 4 + NPROCS + 2 + (D.ev.ok ? (int)D.ev.nep : 0) + 1 + 2 + 2 + 2;
+    int used = 4 + NPROCS + 2 + (D.ev.ok ? (int)D.ev.nep : 0) + 1 + 2 + 2 + 3;
     int free_rows = rows - used - 1; /* the last row stays empty: its newline would scroll */
     if (free_rows < 2) free_rows = 2;
     int nl = free_rows / 2, ne = free_rows - nl;
@@ -279,8 +279,8 @@ void cg_tools__demo_draw(void)
         "keys: g delete/apply bookinfo-ingress-1   k/K kill/start ingress-1/2   u/U kill/start "
         "app-1/2");
     row(&b, cols,
-        "      h/H hang/resume ingress-1/2   a/n/w edge auto/named/weighted   r restore all   q "
-        "quit");
+        "      h/H hang/resume ingress-1/2   a/n/w edge auto/named/weighted   e kill/start edge-2");
+    row(&b, cols, "      r restore all   q quit");
     cg_buf_append_str(&b, "\033[J");
     ssize_t w = write(STDOUT_FILENO, b.base, b.len);
     (void)w;
