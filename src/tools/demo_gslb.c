@@ -306,16 +306,6 @@ static double edge2_only_seconds(const cg_demo_series_t *e)
     return last >= D.restored_at - 0.1 - 1e-9 ? -1 : last - D.failed_at;
 }
 
-/* "key": seconds, or null when < 0 (did not happen). */
-static void json_seconds(cg_jw_t *w, const char *key, double v, int decimals)
-{
-    cg_jw_key(w, key);
-    if (v < 0)
-        cg_jw_null(w);
-    else
-        cg_jw_double(w, v, decimals);
-}
-
 void cg_tools__demo_gslb_report(cg_buf_t *json, cg_demo_series_t *e)
 {
     /* the edges write the access-log lines they still buffer (up to 100 ms) when they stop */
@@ -355,9 +345,9 @@ void cg_tools__demo_gslb_report(cg_buf_t *json, cg_demo_series_t *e)
         cg_jw_u64(&w, per[k]);
     }
     cg_jw_end(&w);
-    json_seconds(&w, "edge1_down_at_gslb_seconds", down_s, 2);
-    json_seconds(&w, "answer_without_edge1_seconds", answer_s, 2);
-    json_seconds(&w, "edge2_only_seconds", only2, 1);
+    cg_tools_demo_json_opt(&w, "edge1_down_at_gslb_seconds", down_s, 2);
+    cg_tools_demo_json_opt(&w, "answer_without_edge1_seconds", answer_s, 2);
+    cg_tools_demo_json_opt(&w, "edge2_only_seconds", only2, 1);
     cg_jw_kobj(&w, "edge1_probes");
     static const char *const phase_name[NPHASES] = {"before", "outage", "after"};
     static const char *const slot_name[4] = {"200", "503", "other", "no_answer"};
@@ -372,7 +362,7 @@ void cg_tools__demo_gslb_report(cg_buf_t *json, cg_demo_series_t *e)
             }
             cg_jw_end(&w);
         }
-        json_seconds(&w, "first_503_s", probes.first_503[k], 2);
+        cg_tools_demo_json_opt(&w, "first_503_s", probes.first_503[k], 2);
         cg_jw_end(&w);
     }
     cg_jw_end(&w);
@@ -409,30 +399,18 @@ static const int local_down[] = {P_IN1, P_APP1, -1}, local_up[] = {P_APP1, P_IN1
 static const int region_down[] = {P_EDGE, P_IN1, P_APP1, -1},
                  region_up[] = {P_APP1, P_IN1, P_EDGE, -1};
 
-static void kill_edge1(char *what, size_t cap)
-{
-    each(edge1, 0, what, cap);
-}
-static void start_edge1(char *what, size_t cap)
-{
-    each(edge1, 1, what, cap);
-}
-static void kill_local(char *what, size_t cap)
-{
-    each(local_down, 0, what, cap);
-}
-static void start_local(char *what, size_t cap)
-{
-    each(local_up, 1, what, cap);
-}
-static void kill_region1(char *what, size_t cap)
-{
-    each(region_down, 0, what, cap);
-}
-static void start_region1(char *what, size_t cap)
-{
-    each(region_up, 1, what, cap);
-}
+/* An action of a drill: each of `list` killed (start 0) or started. */
+#define DRILL_ACTION(fn, list, start)                                                              \
+    static void fn(char *what, size_t cap)                                                         \
+    {                                                                                              \
+        each(list, start, what, cap);                                                              \
+    }
+DRILL_ACTION(kill_edge1, edge1, 0)
+DRILL_ACTION(start_edge1, edge1, 1)
+DRILL_ACTION(kill_local, local_down, 0)
+DRILL_ACTION(start_local, local_up, 1)
+DRILL_ACTION(kill_region1, region_down, 0)
+DRILL_ACTION(start_region1, region_up, 1)
 
 void cg_tools__demo_gslb_key(char key)
 {

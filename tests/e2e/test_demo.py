@@ -157,6 +157,16 @@ SCENARIOS = ["remove-gateway", "scale-ingress", "scale-upstream", "hang-ingress"
              "weighted-canary", "region-down"]
 
 
+def run_scenario(demo, name, report):
+    """Runs --scenario NAME to its end, checks that it left nothing behind; its report.json."""
+    d = demo("--scenario", name, "--report", str(report))
+    pids = d.wait_table()
+    rc = d.wait(60)
+    assert rc == 0, f"exit {rc}:\n{d.stdout()[-3000:]}\n{d.stderr()}"
+    assert_nothing_left(d.run_dir, pids)
+    return json.loads((report / "report.json").read_text())
+
+
 def share(window, cluster):
     n = window["requests"]
     return window["clusters"].get(cluster, 0) / n if n else 0.0
@@ -167,13 +177,7 @@ def test_scenario_report(demo, tmp_path, name):
     """Each failure of the guide under 200 req/s: the report says what happened, and traffic is
     back on the failed cluster after the restore."""
     report = tmp_path / "report"
-    d = demo("--scenario", name, "--report", str(report))
-    pids = d.wait_table()
-    rc = d.wait(60)
-    assert rc == 0, f"exit {rc}:\n{d.stdout()[-3000:]}\n{d.stderr()}"
-    assert_nothing_left(d.run_dir, pids)
-
-    r = json.loads((report / "report.json").read_text())
+    r = run_scenario(demo, name, report)
     assert r["scenario"] == name
     # the load ran its 14 s at 200 req/s, open loop: request k is sent at k/200 s, so a slow
     # machine finishes fewer of them (the rest are unfinished, not counted) but never more
@@ -237,13 +241,7 @@ def test_gslb_scenario_report(demo, tmp_path, name):
     resolves the guide's hostname through it, edge-1 leaves the answer after the failure, the
     traffic ends up on edge-2, and both charts are written."""
     report = tmp_path / "report"
-    d = demo("--scenario", name, "--report", str(report))
-    pids = d.wait_table()
-    rc = d.wait(60)
-    assert rc == 0, f"exit {rc}:\n{d.stdout()[-3000:]}\n{d.stderr()}"
-    assert_nothing_left(d.run_dir, pids)
-
-    r = json.loads((report / "report.json").read_text())
+    r = run_scenario(demo, name, report)
     g = r["gslb"]
     assert r["scenario"] == name and r["failed_cluster"] == "cluster-1"
     assert (g["dns"], g["ttl_s"], g["check_interval_s"]) == ("127.0.4.53:8053", 1, 1)
