@@ -3,6 +3,7 @@
  * connections and the timer that wakes it. Nothing is allocated per request. With --http2 a
  * connected connection is an HTTP/2 session (load_h2.c); with --resolve-via its address comes
  * from the DNS answer (load_dns.c). */
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/list.h"
@@ -426,6 +427,24 @@ void cg_load__conns_init(cg_load_t *ld)
     ld->tfd = -1;
 }
 
+/* The line of a new answer or of a failed query, for the hooks. */
+static void dns_note(cg_load_t *ld, int err)
+{
+    char a[INET_ADDRSTRLEN];
+    const cg_load_answer_t *ans = cg_load_dns_answer(ld->dns);
+    cg_buf_t b = {0};
+    cg_buf_printf(&b, "dns: %s via %s", cg_load_dns_name(ld->dns), cg_load_dns_server(ld->dns));
+    if (err) cg_buf_printf(&b, " failed: %s; keeping", cg_load_dns_error(ld->dns));
+    cg_buf_append_str(&b, err ? "" : ":");
+    for (unsigned i = 0; i < ans->n; i++)
+        cg_buf_printf(&b, " %s", inet_ntop(AF_INET, &ans->a[i], a, sizeof(a)));
+    if (!ans->n) cg_buf_append_str(&b, " no address");
+    if (!err) cg_buf_printf(&b, " (ttl %us)", ans->ttl);
+    cg_buf_append(&b, "", 1);
+    ld->hooks.on_note(ld->hooks.data, b.base);
+    cg_buf_free(&b);
+}
+
 /* --resolve-via: the answer changed, or a query failed. A connection to an address no longer
  * in the answer is closed once its request is done (at once when idle) and reopened to a
  * current one. */
@@ -433,23 +452,7 @@ static void on_dns(void *data, int changed, int err)
 {
     cg_load_t *ld = data;
     if (ld->stopped) return;
-    if (ld->hooks.on_note) {
-        char line[512], a[INET_ADDRSTRLEN];
-        const cg_load_answer_t *ans = cg_load_dns_answer(ld->dns);
-        size_t n = 0;
-        if (changed || err)
-            n = (size_t)snprintf(
-                line, sizeof(line), err ? "dns: %s via %s failed: %s; keeping" : "dns: %s via %s:",
-                cg_load_dns_name(ld->dns), cg_load_dns_server(ld->dns), cg_load_dns_error(ld->dns));
-        for (unsigned i = 0; (changed || err) && i < ans->n && n < sizeof(line); i++)
-            n += (size_t)snprintf(line + n, sizeof(line) - n, " %s",
-                                  inet_ntop(AF_INET, &ans->a[i], a, sizeof(a)));
-        if (!err && changed && n < sizeof(line))
-            snprintf(line + n, sizeof(line) - n, " (ttl %us)", ans->ttl);
-        else if (err && !ans->n && n < sizeof(line))
-            snprintf(line + n, sizeof(line) - n, " no address");
-        if (changed || err) ld->hooks.on_note(ld->hooks.data, line);
-    }
+    if (ld->hooks.on_note && (changed || err)) dns_note(ld, err);
     if (!ld->dns_started) {
         ld->dns_started = 1;
         cg_load__conns_begin(ld);
