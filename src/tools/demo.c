@@ -35,8 +35,10 @@ static const char usage[] =
     "\n"
     "Runs the guide on this machine: the control plane, the edge gateway (cluster-edge,\n"
     "region-1) on 127.0.0.1:8080, and cluster-1 (region-1) and cluster-2 (region-2), each an\n"
-    "ingress gateway and a productpage app, as child processes on the addresses of examples/;\n"
-    "applies examples/ and sends open-loop traffic through the edge. Try:\n"
+    "ingress gateway and a productpage app, as child processes on the addresses of examples/,\n"
+    "with a second edge (cluster-edge-2, region-2) on 127.0.4.1:8080 and PowerDNS in front of\n"
+    "both edges as the GSLB on 127.0.4.53:8053; applies examples/ and sends open-loop traffic\n"
+    "through the edge (the GSLB scenarios: through the GSLB). Try:\n"
     "  curl --connect-to bookinfo.tse.tetratelabs.io:80:127.0.0.1:8080 \\\n"
     "       http://bookinfo.tse.tetratelabs.io/productpage\n"
     "\n"
@@ -755,7 +757,9 @@ static int run(void)
         if (D.sc)
             printf("scenario %s: %s\n  failure at 3 s, restore at 8 s, end at 14 s; %.0f req/s "
                    "through %s\n\n",
-                   D.sc->name, D.sc->summary, D.rate, EDGE_LISTEN);
+                   D.sc->name, D.sc->summary, D.rate,
+                   cg_tools__demo_gslb_run() ? HOSTNAME ":8080 resolved by the GSLB " DNS_LISTEN
+                                             : EDGE_LISTEN);
         else if (D.keys)
             printf("keys: g delete/apply bookinfo-ingress-1, k/K kill/start ingress-1/2, u/U "
                    "kill/start app-1/2,\n      h/H hang/resume ingress-1/2, a/n/w edge "
