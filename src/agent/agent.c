@@ -2,6 +2,7 @@
  *   REGISTER --ok--> WATCH (long-poll) + HEARTBEAT timer
  *   any failure --> back-off (jittered, 100 ms doubling to 5 s) --> REGISTER or WATCH again
  *   heartbeat or watch says 404 (lease gone) --> REGISTER
+ *   with several control planes, a failure (connection, timeout, 5xx) moves to the next one
  * The gateway keeps serving its last good snapshot throughout. */
 #include "agent/agent.h"
 #include "translate/registration.h"
@@ -34,6 +35,9 @@ struct cg_agent {
     void *data;
     char id[128];
     uint64_t version; /* of the snapshot in force */
+    cg_agent_urls_t urls;
+    size_t cur;                     /* the control plane talked to */
+    size_t reg_at, hb_at, watch_at; /* the one each request in flight went to */
     uint32_t heartbeat_ms;
     uint32_t backoff_ms;
     cg_timer_t hb_timer, retry_timer;
@@ -57,7 +61,7 @@ static void url_for(const cg_agent_t *a, char *out, size_t cap, const char *fmt,
     __attribute__((format(printf, 4, 5)));
 static void url_for(const cg_agent_t *a, char *out, size_t cap, const char *fmt, ...)
 {
-    int n = snprintf(out, cap, "%s", a->cfg->url);
+    int n = snprintf(out, cap, "%s", a->urls.url[a->cur]);
     if (n < 0 || (size_t)n >= cap) n = (int)cap - 1; /* cannot happen: URLs are bounded at start */
     while (n > 0 && out[n - 1] == '/') out[--n] = '\0';
     va_list ap;
@@ -66,19 +70,28 @@ static void url_for(const cg_agent_t *a, char *out, size_t cap, const char *fmt,
     va_end(ap);
 }
 
-static void lost(cg_agent_t *a, const char *what, int err, int status)
+/* A request to control plane `at` failed. With several, the next request goes to the next
+ * one (once per failure of the one in use: the heartbeat and the watch both notice); the
+ * instance id and the version held go along, so a replica of the same store just goes on
+ * and another control plane answers 404, which registers again there. */
+static void lost(cg_agent_t *a, const char *what, int err, int status, size_t at)
 {
     a->connected = 0;
+    const char *url = a->urls.url[at];
     if (!a->unreachable_logged) {
         if (err)
             cg_log_warn("control plane %s: %s failed (%s); serving config v%" PRIu64
                         " until it is back",
-                        a->cfg->url, what, cg_strerror(err), a->version);
+                        url, what, cg_strerror(err), a->version);
         else
             cg_log_warn("control plane %s: %s answered %d; serving config v%" PRIu64
                         " until it is back",
-                        a->cfg->url, what, status, a->version);
+                        url, what, status, a->version);
         a->unreachable_logged = 1;
+    }
+    if (a->urls.n > 1 && at == a->cur && (err || status >= 500)) {
+        a->cur = (a->cur + 1) % a->urls.n;
+        cg_log_info("control plane %s: %s failed; trying %s", url, what, a->urls.url[a->cur]);
     }
 }
 
@@ -203,7 +216,7 @@ static void on_heartbeat(cg_http_client_t *c, cg_http_result_t *res, void *data)
         lease_lost(a, "heartbeat");
         return;
     }
-    if (res->err || res->status != 200) lost(a, "heartbeat", res->err, res->status);
+    if (res->err || res->status != 200) lost(a, "heartbeat", res->err, res->status, a->hb_at);
     if (a->id[0]) cg_timer_start(a->loop, &a->hb_timer, a->heartbeat_ms, on_hb_timer);
 }
 
@@ -213,10 +226,11 @@ static void on_hb_timer(cg_loop_t *loop, cg_timer_t *t)
     if (!a->id[0] || a->hb) return;
     char url[1024];
     url_for(a, url, sizeof(url), "/v1/instances/%s/heartbeat", a->id);
+    a->hb_at = a->cur;
     a->hb = cg_http_client_start(a->loop, "PUT", url, a->headers, "", 0, a->heartbeat_ms,
                                  on_heartbeat, a);
     if (!a->hb) {
-        lost(a, "heartbeat", CG_ECONNREFUSED, 0);
+        lost(a, "heartbeat", CG_ECONNREFUSED, 0, a->hb_at);
         cg_timer_start(a->loop, &a->hb_timer, a->heartbeat_ms, on_hb_timer);
     }
 }
@@ -230,8 +244,8 @@ static void on_watch(cg_http_client_t *c, cg_http_result_t *res, void *data)
     if (a->stopping) return;
     if (!res->err && res->status == 200) {
         if (!a->connected || a->unreachable_logged)
-            cg_log_info("control plane %s: watching (config v%" PRIu64 ")", a->cfg->url,
-                        a->version);
+            cg_log_info("control plane %s: watching (config v%" PRIu64 ")",
+                        a->urls.url[a->watch_at], a->version);
         a->connected = 1;
         a->unreachable_logged = 0;
         if (take(a, res->body.base ? res->body.base : "", res->body.len, "control plane", 1)) {
@@ -254,7 +268,7 @@ static void on_watch(cg_http_client_t *c, cg_http_result_t *res, void *data)
         lease_lost(a, "watch");
         return;
     }
-    lost(a, "watch", res->err, res->status);
+    lost(a, "watch", res->err, res->status, a->watch_at);
     backoff(a);
 }
 
@@ -264,10 +278,11 @@ static void do_watch(cg_agent_t *a)
     char url[1024];
     url_for(a, url, sizeof(url), "/v1/instances/%s/snapshot?after=%" PRIu64 "&timeout_ms=%d", a->id,
             a->version, WATCH_TIMEOUT_MS);
+    a->watch_at = a->cur;
     a->watch = cg_http_client_start(a->loop, "GET", url, a->headers, NULL, 0,
                                     WATCH_TIMEOUT_MS + 5000, on_watch, a);
     if (!a->watch) {
-        lost(a, "watch", CG_ECONNREFUSED, 0);
+        lost(a, "watch", CG_ECONNREFUSED, 0, a->watch_at);
         backoff(a);
     }
 }
@@ -283,7 +298,7 @@ static void on_register(cg_http_client_t *c, cg_http_result_t *res, void *data)
         if (!res->err && res->status >= 400 && res->status < 500 && res->status != 404)
             cg_log_error("control plane refused registration (%d): %.*s", res->status,
                          (int)res->body.len, res->body.base ? res->body.base : "");
-        lost(a, "registration", res->err, res->status);
+        lost(a, "registration", res->err, res->status, a->reg_at);
         backoff(a);
         return;
     }
@@ -294,13 +309,13 @@ static void on_register(cg_http_client_t *c, cg_http_result_t *res, void *data)
         cg_log_error("control plane answered registration with no usable instance id: %.*s",
                      (int)why.len, why.base ? why.base : "");
         cg_buf_free(&why);
-        lost(a, "registration", CG_EPARSE, 0);
+        lost(a, "registration", CG_EPARSE, 0, a->reg_at);
         backoff(a);
         return;
     }
     snprintf(a->id, sizeof(a->id), "%s", answer.id);
     a->heartbeat_ms = (uint32_t)answer.heartbeat_ms;
-    cg_log_info("registered with control plane %s as %s", a->cfg->url, a->id);
+    cg_log_info("registered with control plane %s as %s", a->urls.url[a->reg_at], a->id);
     a->backoff_ms = 0;
     cg_timer_start(a->loop, &a->hb_timer, a->heartbeat_ms, on_hb_timer);
     do_watch(a);
@@ -322,27 +337,62 @@ static void do_register(cg_agent_t *a)
     cg_registration_encode(&reg, &body);
     char url[1024];
     url_for(a, url, sizeof(url), "/v1/instances");
+    a->reg_at = a->cur;
     a->reg = cg_http_client_start(a->loop, "POST", url, a->headers, body.base, body.len, 3000,
                                   on_register, a);
     cg_buf_free(&body);
     if (!a->reg) {
-        lost(a, "registration", CG_ECONNREFUSED, 0);
+        lost(a, "registration", CG_ECONNREFUSED, 0, a->reg_at);
         backoff(a);
+    }
+}
+
+int cg_agent_urls_parse(const char *list, cg_agent_urls_t *out, cg_buf_t *err)
+{
+    out->n = 0;
+    const char *p = list;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len && p[len - 1] == '/') len--;
+        if (out->n == CG_AGENT_MAX_CONTROLS) {
+            cg_buf_printf(err, "more than %d control-plane URLs", CG_AGENT_MAX_CONTROLS);
+            return CG_EINVAL;
+        }
+        if (len > CG_HTTP_URL_MAX) {
+            cg_buf_printf(err, "a control-plane URL is longer than %d bytes", CG_HTTP_URL_MAX);
+            return CG_EINVAL;
+        }
+        char *u = out->url[out->n];
+        memcpy(u, p, len);
+        u[len] = '\0';
+        cg_addr_t ca;
+        char host[256];
+        const char *path;
+        if (cg_http_url_parse(u, &ca, host, sizeof(host), &path)) {
+            cg_buf_printf(err, "control-plane URL \"%s\" is not http://IP:PORT", u);
+            return CG_EINVAL;
+        }
+        out->n++;
+        if (!comma) return 0;
+        p = comma + 1;
     }
 }
 
 int cg_agent_start(cg_agent_t **out, cg_loop_t *loop, const cg_agent_cfg_t *cfg,
                    cg_agent_apply_cb cb, void *data)
 {
-    cg_addr_t ca;
-    char host[256];
-    const char *path;
+    cg_agent_urls_t urls;
+    cg_buf_t err = {0};
     *out = NULL;
-    if (cg_http_url_parse(cfg->url, &ca, host, sizeof(host), &path)) return CG_EINVAL;
+    int rc = cg_agent_urls_parse(cfg->url, &urls, &err);
+    cg_buf_free(&err);
+    if (rc) return CG_EINVAL;
     /* connect from the advertised address: a join token admits only that one (the source is
      * http/client's, for the whole process: agents of other addresses would need their own) */
     if (cg_addr_parse_ip(&cg_http_client_source, cfg->address, 0)) cg_http_client_source.len = 0;
     cg_agent_t *a = cg_xcalloc(1, sizeof(*a));
+    a->urls = urls;
     a->loop = loop;
     a->cfg = cfg;
     a->cb = cb;

@@ -22,20 +22,13 @@ int cg_cli_ctl_init(cg_cli_ctl_t *c, const char *prog, const char *flag)
     c->prog = prog;
     const char *u = flag && *flag ? flag : getenv("CROSSGATE_CONTROL");
     if (!u || !*u) u = CG_CLI_DEFAULT_CONTROL;
-    if (strlen(u) >= sizeof(c->url)) {
-        fprintf(stderr, "%s: control plane URL too long\n", prog);
+    cg_buf_t err = {0};
+    if (cg_agent_urls_parse(u, &c->urls, &err)) {
+        fprintf(stderr, "%s: %.*s\n", prog, (int)err.len, err.base);
+        cg_buf_free(&err);
         return 2;
     }
-    snprintf(c->url, sizeof(c->url), "%s", u);
-    size_t n = strlen(c->url);
-    while (n > 7 && c->url[n - 1] == '/') c->url[--n] = '\0';
-    cg_addr_t a;
-    char host[300];
-    const char *path;
-    if (cg_http_url_parse(c->url, &a, host, sizeof(host), &path) != 0) {
-        fprintf(stderr, "%s: control plane URL \"%s\" is not http://IP:PORT\n", prog, c->url);
-        return 2;
-    }
+    c->url = c->urls.url[0];
     c->token = cg_cli_credential(NULL);
     return 0;
 }
@@ -79,26 +72,33 @@ int cg_cli_ctl_call(const cg_cli_ctl_t *c, const char *method, const char *path,
                     const char *body, size_t len, cg_http_result_t *res)
 {
     cg_buf_t url = {0}, hdr = {0};
-    cg_buf_printf(&url, "%s%s%c", c->url, path, 0);
     if (c->token) cg_buf_printf(&hdr, "authorization: Bearer %s\r\n", c->token);
     if (extra) cg_buf_append_str(&hdr, extra);
     if (body) cg_buf_append_str(&hdr, "content-type: application/yaml\r\n");
     cg_buf_append(&hdr, "", 1);
-    cg_http_fetch(method, url.base, hdr.base, body, len, CALL_TIMEOUT_MS, res);
+    for (size_t i = 0; i < c->urls.n; i++) {
+        if (i) cg_http_result_free(res);
+        cg_buf_reset(&url);
+        cg_buf_printf(&url, "%s%s%c", c->urls.url[i], path, 0);
+        cg_http_fetch(method, url.base, hdr.base, body, len, CALL_TIMEOUT_MS, res);
+        if (res->err == 0) break;
+        fprintf(stderr, "%s: cannot reach the control plane at %s: %s\n", c->prog, c->urls.url[i],
+                cg_strerror(res->err));
+        /* only a refused connection is safe to send elsewhere: nothing reached that one */
+        if (res->err != CG_ECONNREFUSED) break;
+    }
     cg_buf_free(&url);
     cg_buf_free(&hdr);
-    if (res->err == 0) return 0;
-    fprintf(stderr, "%s: cannot reach the control plane at %s: %s\n", c->prog, c->url,
-            cg_strerror(res->err));
-    return 1;
+    return res->err == 0 ? 0 : 1;
 }
 
 int cg_cli_ctl_fail(const cg_cli_ctl_t *c, const cg_http_result_t *res)
 {
     cg_iov_t b = cg_iov(res->body.base, res->body.len);
     while (b.len && (b.base[b.len - 1] == '\n' || b.base[b.len - 1] == ' ')) b.len--;
-    if (res->status == 400 && b.len) {
-        /* validation errors: file:line:col lines, printed as static mode prints them */
+    if ((res->status == 400 || res->status == 409) && b.len) {
+        /* validation errors and conflicts: file:line:col lines, printed as static mode prints
+         * them */
         fprintf(stderr, "%.*s\n", (int)b.len, b.base);
     } else if (b.len && !memchr(b.base, '\n', b.len) && b.len < 500) {
         fprintf(stderr, "%s: %.*s (HTTP %d)\n", c->prog, (int)b.len, b.base, res->status);

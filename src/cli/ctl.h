@@ -3,6 +3,7 @@
 #ifndef CG_CLI_CTL_H
 #define CG_CLI_CTL_H
 
+#include "agent/agent.h"
 #include "core/buf.h"
 #include "core/list.h"
 #include "http/client.h"
@@ -13,8 +14,11 @@
 #define CG_CLI_DEFAULT_CONTROL "http://127.0.0.1:7070"
 
 typedef struct cg_cli_ctl {
-    const char *prog;  /* "crossgate apply", for messages */
-    char url[512];     /* --control, else $CROSSGATE_CONTROL, else the default; no trailing '/' */
+    const char *prog; /* "crossgate apply", for messages */
+    /* --control, else $CROSSGATE_CONTROL, else the default: one URL or several "URL1,URL2"
+     * (no trailing '/'); url is the first, for messages */
+    cg_agent_urls_t urls;
+    const char *url;
     const char *token; /* see cg_cli_token */
 } cg_cli_ctl_t;
 
@@ -27,7 +31,9 @@ const char *cg_cli_credential(const char *token_file);
  * the URL is unusable. */
 int cg_cli_ctl_init(cg_cli_ctl_t *c, const char *prog, const char *flag);
 /* Performs a request to the control plane (path starts with '/'). extra: more header lines or
- * NULL. Returns 0 when an answer came (any status), else prints one line and returns 1. */
+ * NULL. With several URLs, one that refuses the connection (the request was not sent) is
+ * followed by the next. Returns 0 when an answer came (any status), else prints one line per
+ * control plane tried and returns 1. */
 int cg_cli_ctl_call(const cg_cli_ctl_t *c, const char *method, const char *path, const char *extra,
                     const char *body, size_t len, cg_http_result_t *res);
 /* Prints the answer of a failed request: the server's text lines (validation errors as they

@@ -3,6 +3,7 @@
 #include "cli/ctl.h"
 #include "cli/flags.h"
 #include "cli/gateway.h"
+#include "agent/agent.h"
 #include "core/list.h"
 #include "core/log.h"
 #include "core/sock.h"
@@ -26,7 +27,8 @@ static const char usage[] =
     "                         change and on SIGHUP\n"
     "      --control URL      dynamic mode: register with the control plane and follow its\n"
     "                         snapshots (a join token: --token-file, $CROSSGATE_TOKEN,\n"
-    "                         $CROSSGATE_TOKEN_FILE or ~/.config/crossgate/token)\n"
+    "                         $CROSSGATE_TOKEN_FILE or ~/.config/crossgate/token);\n"
+    "                         URL1,URL2,...: several, the next one when one fails\n"
     "      --token-file FILE  the control-plane token, one line\n"
     "      --cache-dir DIR    keep the last good snapshot here; used when the control plane is\n"
     "                         down at start\n"
@@ -42,6 +44,9 @@ static const char usage[] =
     "      --body-timeout D   a request body may pause at most D between bytes (default 30s;\n"
     "                         else 408, never counted against the upstream)\n"
     "      --idle-timeout D   close keep-alive connections idle for D (default 60s)\n"
+    "      --upstream-max-idle N  idle upstream connections kept per endpoint per worker\n"
+    "                         (default 1024: an HTTP/2 client's streams each hold one while\n"
+    "                         in flight, and a smaller pool closes and reopens them)\n"
     "      --max-connections N  downstream connections per worker (default 65536, or what\n"
     "                         the file descriptor limit allows; the soft limit is raised to\n"
     "                         the hard one as needed)\n"
@@ -87,6 +92,7 @@ int cg_cli_gateway(int argc, char **argv)
         {"mtls-port", required_argument, 0, 'P'},
         {"require-mtls", no_argument, 0, 'R'},
         {"h2-max-streams", required_argument, 0, 1001},
+        {"upstream-max-idle", required_argument, 0, 1005},
         {"h2-max-header-list", required_argument, 0, 1002},
         {"h2-max-resets", required_argument, 0, 1003},
         {"h2-max-control-frames", required_argument, 0, 1004},
@@ -181,6 +187,11 @@ int cg_cli_gateway(int argc, char **argv)
                 goto Exit;
             o.h2_max_glitches = (uint32_t)n;
             break;
+        case 1005:
+            if (cg_cli_flag_count("gateway", "--upstream-max-idle", optarg, 1, 1000000, &n))
+                goto Exit;
+            o.upstream_max_idle = (uint32_t)n;
+            break;
         case 'h':
             fputs(usage, stdout);
             rc = 0;
@@ -215,17 +226,14 @@ int cg_cli_gateway(int argc, char **argv)
         goto Exit;
     }
     if (dyn.control) {
-        cg_addr_t ca;
-        char host[256];
-        const char *path;
-        if (strlen(dyn.control) > CG_HTTP_URL_MAX) {
-            fprintf(stderr, "crossgate gateway: --control URL is longer than %d bytes\n",
-                    CG_HTTP_URL_MAX);
-            goto Exit;
-        }
-        if (cg_http_url_parse(dyn.control, &ca, host, sizeof(host), &path)) {
-            fprintf(stderr, "crossgate gateway: --control wants http://IP:PORT, got \"%s\"\n",
-                    dyn.control);
+        cg_agent_urls_t urls;
+        cg_buf_t err = {0};
+        if (cg_agent_urls_parse(dyn.control, &urls, &err)) {
+            fprintf(stderr,
+                    "crossgate gateway: --control wants http://IP:PORT[,http://IP:PORT...]: "
+                    "%.*s\n",
+                    (int)err.len, err.base);
+            cg_buf_free(&err);
             goto Exit;
         }
         dyn.token = cg_cli_credential(token_file);

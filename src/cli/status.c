@@ -14,7 +14,8 @@ static const char usage[] =
     "usage: crossgate status [-o table|json] [--control URL]\n"
     "\n"
     "Shows the clusters with their regions, the live gateway instances, and per hostname the\n"
-    "destination set each edge instance uses: its clusters, their priority and why.\n"
+    "destination set each edge instance uses: its clusters, their priority and why; per\n"
+    "service of each workload instance, where its east-west failover goes and why.\n"
     "Environment: CROSSGATE_CONTROL (default " CG_CLI_DEFAULT_CONTROL ").\n";
 
 static void duration(cg_buf_t *b, long long ms)
@@ -227,6 +228,45 @@ static void routing(const cg_json_t *root)
     }
 }
 
+/* Per service destination of a workload instance: its local endpoints, then where failover
+ * goes (east-west gateways, by priority) and why. */
+static void services(const cg_json_t *root)
+{
+    const cg_json_t *svcs = cg_json_get(root, "services");
+    printf("\nSERVICES (per workload instance: where each service's failover goes, and why)\n");
+    if (cg_json_len(svcs) == 0 || cg_json_type(svcs) != CG_JSON_ARRAY) {
+        printf("  (no live workload instance routes to a service)\n");
+        return;
+    }
+    for (size_t i = 0; i < cg_json_len(svcs); i++) {
+        const cg_json_t *so = cg_json_at(svcs, i), *eps = cg_json_get(so, "endpoints");
+        cg_control_status_service_t sv;
+        cg_control_status_read(so, cg_control_status_service_fields, &sv);
+        printf("  %s  on %.12s (cluster %s, region %s)\n      %s\n", sv.destination, sv.instance,
+               sv.cluster, sv.region ? sv.region : "unknown", sv.why ? sv.why : "");
+        cg_cli_table_t t;
+        cg_cli_table_init(&t, 4);
+        const char *h[] = {"PRIORITY", "CLUSTER", "ENDPOINT", "WHY"};
+        for (size_t k = 0; k < 4; k++) cg_cli_table_add(&t, h[k]);
+        for (size_t e = 0; e < cg_json_len(eps); e++) {
+            cg_control_status_endpoint_t ep;
+            cg_control_status_read(cg_json_at(eps, e), cg_control_status_endpoint_fields, &ep);
+            cg_cli_table_addf(&t, "%" PRIu64, ep.priority);
+            cg_cli_table_add(&t, ep.cluster);
+            cg_cli_table_addf(&t, "%s:%" PRIu64 "%s", ep.address, ep.port,
+                              ep.identity ? " (mTLS)" : "");
+            if (!ep.host)
+                cg_cli_table_add(&t, "local endpoint");
+            else
+                cg_cli_table_addf(&t, "east-west gateway, %s region%s%s, Host %s",
+                                  cg_str_same(ep.region, sv.region) ? "same" : "other",
+                                  ep.region ? " " : "", ep.region ? ep.region : "", ep.host);
+        }
+        cg_cli_table_print(&t, 6);
+        if (cg_json_len(eps) == 0) printf("      (no endpoints: requests get 503)\n");
+    }
+}
+
 int cg_cli_status(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -266,6 +306,7 @@ int cg_cli_status(int argc, char **argv)
     clusters(doc);
     instances(doc);
     routing(doc);
+    services(doc);
     rc = 0;
 Exit:
     cg_json_free(doc);

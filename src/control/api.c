@@ -195,6 +195,13 @@ static void recompute(cg_control_t *cp, int what)
     cg_control_watch_recompute(&cp->watch, cg_control_store_view(&cp->store), &cp->leases, what);
 }
 
+/* The store committed a change of the resources: every snapshot may differ. */
+void cg_control__store_changed(cg_control_store_t *st, void *data)
+{
+    (void)st;
+    recompute(data, CG_CONTROL_RECOMPUTE_ALL);
+}
+
 static void on_recompute(cg_loop_t *loop, cg_timer_t *t)
 {
     recompute(cg_container_of(t, cg_control_t, recompute_timer), CG_CONTROL_RECOMPUTE_INSTANCES);
@@ -247,41 +254,30 @@ static void results_answer(cg_control_t *cp, cg_control_results_t *r, cg_httpd_r
     cg_control_results_doc_clear(&d);
 }
 
-static int any_changed(const cg_control_results_t *r)
-{
-    for (size_t i = 0; i < r->len; i++)
-        if (r->items[i].action != CG_CONTROL_UNCHANGED &&
-            r->items[i].action != CG_CONTROL_NOT_FOUND)
-            return 1;
-    return 0;
-}
-
 static void handle_apply(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp,
                          int del)
 {
     char *name = request_filename(req);
     cg_control_results_t results = {0};
     cg_buf_t errors = {0};
-    uint64_t before = cg_control_store_revision(&cp->store);
     int rc =
         del ? cg_control_store_delete_docs(&cp->store, name, req->body.base ? req->body.base : "",
                                            req->body.len, &results, &errors)
             : cg_control_store_apply(&cp->store, name, req->body.base ? req->body.base : "",
                                      req->body.len, &results, &errors);
     if (rc) {
-        uint64_t *counter = del ? &cp->stats.delete_rejected : &cp->stats.apply_rejected;
+        uint64_t *counter = del                  ? &cp->stats.delete_rejected
+                            : rc == CG_ECONFLICT ? &cp->stats.apply_conflicts
+                                                 : &cp->stats.apply_rejected;
         ++*counter;
-        cg_control__text(resp, rc == CG_EPARSE ? 400 : 500, "%.*s", (int)errors.len,
-                         errors.base ? errors.base : "");
-        if (rc != CG_EPARSE && errors.len == 0)
-            cg_control__text(resp, 500, "store: write failed\n");
+        int status = rc == CG_EPARSE ? 400 : rc == CG_ECONFLICT ? 409 : 500;
+        cg_control__text(resp, status, "%.*s", (int)errors.len, errors.base ? errors.base : "");
+        if (status == 500 && errors.len == 0) cg_control__text(resp, 500, "store: write failed\n");
     } else {
         if (del)
             cp->stats.delete_ok++;
         else
             cp->stats.apply_ok++;
-        if (cg_control_store_revision(&cp->store) != before && any_changed(&results))
-            recompute(cp, CG_CONTROL_RECOMPUTE_ALL);
         results_answer(cp, &results, resp);
         cg_log_info("control: %s %s: revision %" PRIu64, del ? "delete" : "apply", name,
                     cg_control_store_revision(&cp->store));
@@ -359,7 +355,8 @@ static void handle_resources(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
     cg_model_kind_t kind;
     if (cg_control_kind_parse(seg[2].base, seg[2].len, &kind)) {
         cg_control__text(resp, 404,
-                         "unknown kind \"%.*s\" (expected gateway, cluster, service or secret)\n",
+                         "unknown kind \"%.*s\" (expected gateway, cluster, service, secret or "
+                         "workspacesetting)\n",
                          (int)seg[2].len, seg[2].base);
         return;
     }
@@ -412,7 +409,6 @@ static void handle_resources(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
             cg_control__text(resp, 500, "%.*s", (int)errors.len, errors.base ? errors.base : "");
         } else {
             cp->stats.delete_ok++;
-            recompute(cp, CG_CONTROL_RECOMPUTE_ALL);
             results_answer(cp, &results, resp);
         }
         cg_control_results_free(&results);
@@ -436,6 +432,7 @@ void cg_control__lease_gone(cg_control_leases_t *l, cg_control_inst_t *inst, cg_
     cg_log_info("control: instance %s (cluster %s, namespace %s, %s) gone: %s", inst->id,
                 inst->cluster, inst->namespace_, inst->address, whys[why]);
     if (why == CG_CONTROL_GONE_EXPIRED) cp->stats.expired++;
+    cg_control__lease_unstore(cp, inst->id); /* a replaced one's row went with its successor's */
     cg_control_watch_detach(&cp->watch, inst);
 }
 
@@ -508,6 +505,16 @@ static void handle_register(cg_control_t *cp, const cg_httpd_req_t *req, cg_http
         return;
     }
     inst->registered_wall_us = cg_clock_wall_us();
+    cg_control_inst_new_id(inst, cp->loop->now_ms);
+    /* in the store before it is answered: a restarted control plane knows this instance */
+    if (cg_control__lease_store(cp, inst, same ? same->id : NULL)) {
+        cg_control__text(resp, 503,
+                         "store unavailable: the registration could not be written: "
+                         "retry later\n");
+        cg_buf_append_str(&resp->headers, "retry-after: 1\r\n");
+        cg_control_inst_free(inst);
+        return;
+    }
     cg_control_leases_register(&cp->leases, inst, cp->loop->now_ms);
     cg_control_watch_attach(&cp->watch, inst);
     cp->stats.registrations++;

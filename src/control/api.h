@@ -26,8 +26,8 @@ typedef struct cg_control_opts {
 
 /* Counters for /metrics. */
 typedef struct cg_control_stats {
-    uint64_t apply_ok, apply_rejected, delete_ok, delete_rejected, unauthorized, forbidden,
-        rate_limited;
+    uint64_t apply_ok, apply_rejected, apply_conflicts, delete_ok, delete_rejected, unauthorized,
+        forbidden, rate_limited;
     uint64_t registrations, deregistrations, expired;
 } cg_control_stats_t;
 
@@ -58,12 +58,23 @@ int cg_control_main(const cg_control_opts_t *o);
 /* ---- inside the control layer ---- */
 
 /* api.c: the API's request handler; what a lease's end does; an instance recompute within a
- * batch window; a text/plain answer. */
+ * batch window; what a change of the store does; a text/plain answer. */
 void cg_control__handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *resp);
 void cg_control__lease_gone(cg_control_leases_t *l, cg_control_inst_t *inst, cg_control_gone_t why);
 void cg_control__recompute_instances_soon(cg_control_t *cp);
+/* The store's on_change (data: the control plane): recomputes every snapshot. */
+void cg_control__store_changed(cg_control_store_t *st, void *data);
 void cg_control__text(cg_httpd_resp_t *resp, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* leases_store.c: the leases' durable half. Stores a new instance's lease (replacing the lease
+ * replaces, NULL for none): 0 or CG_EIO; drops one (logged on failure); writes the renewals
+ * since the last call, in one batch; takes back the stored leases at start (*kept: the store
+ * could hold an earlier run's, see cg_control_store_ops_t.lease_list). */
+int cg_control__lease_store(cg_control_t *cp, const cg_control_inst_t *inst, const char *replaces);
+void cg_control__lease_unstore(cg_control_t *cp, const char *id);
+void cg_control__leases_renew(cg_control_t *cp);
+int cg_control__leases_load(cg_control_t *cp, int *kept, cg_buf_t *err);
 
 /* token_api.c: /v1/tokens (the admin's; seg and nseg are the path's segments). */
 void cg_control__handle_tokens(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp,

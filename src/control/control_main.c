@@ -1,5 +1,6 @@
-/* The control plane process: opens the store and the credentials, runs the API, the lease
- * sweep and the resync window on one event loop until SIGINT/SIGTERM. */
+/* The control plane process: opens the store and the credentials, takes back the stored
+ * instance leases, runs the API, the lease sweep and (for a store without leases) the resync
+ * window on one event loop until SIGINT/SIGTERM. */
 #include "control/api.h"
 
 #include "core/clock.h"
@@ -19,7 +20,13 @@ static void on_sweep(cg_loop_t *loop, cg_timer_t *t)
     cg_control_t *cp = cg_container_of(t, cg_control_t, sweep);
     if (cg_control_leases_sweep(&cp->leases, loop->now_ms))
         cg_control__recompute_instances_soon(cp);
+    cg_control__leases_renew(cp);
     cg_timer_start(loop, &cp->sweep, SWEEP_MS, on_sweep);
+}
+
+static int hold_versions(void *data, uint64_t upto)
+{
+    return cg_control_store_versions_hold(data, upto);
 }
 
 static void on_signal(cg_loop_t *loop, int signo)
@@ -74,13 +81,20 @@ int cg_control_main(const cg_control_opts_t *o)
     cg_loop_init(&loop);
     cg_signals_start(&signals, &loop, stop_signals, 2, on_signal);
     cp.loop = &loop;
+    cp.store.on_change = cg_control__store_changed;
+    cp.store.data = &cp;
     cp.leases.ttl_ms = CG_CONTROL_TTL_MS;
     cp.leases.sweep_ms = SWEEP_MS;
     cp.leases.on_gone = cg_control__lease_gone;
     cp.leases.data = &cp;
-    /* Snapshot versions start from the wall clock in ms, so that they keep increasing across
-     * restarts of the control plane for agents that remember the last one. */
-    cp.watch.last_version = cp.started_wall_us / 1000;
+    /* Snapshot versions continue above every one an earlier run may have handed out (the
+     * store holds that bound), so that agents that remember the last one take the next. The
+     * wall clock in ms is a floor too: it keeps them increasing over a lost data directory. */
+    uint64_t held = cg_control_store_versions_held(&cp.store);
+    cp.watch.last_version = cp.started_wall_us / 1000 > held ? cp.started_wall_us / 1000 : held;
+    cp.watch.held = cp.watch.last_version;
+    cp.watch.hold = hold_versions;
+    cp.watch.hold_data = &cp.store;
     uint64_t first_version = cp.watch.last_version + 1; /* this life's first snapshot */
     cp.httpd.max_body = o->max_body ? o->max_body : 4u << 20;
     cp.httpd.request_timeout_ms = o->request_timeout_ms;
@@ -93,8 +107,19 @@ int cg_control_main(const cg_control_opts_t *o)
     }
     cg_loop_update_time(&loop);
     cp.leases.last_sweep_ms = loop.now_ms; /* a stall before the first sweep is a stall too */
+    int kept = 0;
+    if (cg_control__leases_load(&cp, &kept, &err)) {
+        fprintf(stderr, "crossgate control: %.*s\n", (int)err.len, err.base);
+        cg_httpd_stop(&cp.httpd);
+        goto Exit;
+    }
+    /* the instances taken back have their snapshots before any watch asks */
+    cg_control__store_changed(&cp.store, &cp);
     cg_timer_start(&loop, &cp.sweep, SWEEP_MS, on_sweep);
-    cg_control__resync_start(&cp, first_version);
+    /* A store that kept the leases gave back every instance of the run before. One that could
+     * not (new, or written before leases were stored) did not: edges then wait a TTL for the
+     * gateways to register again (resync.h). */
+    if (!kept) cg_control__resync_start(&cp, first_version);
     const cg_control_res_t *const *all;
     cg_log_info("control: listening on %s, data in %s, revision %" PRIu64 ", %zu resources%s",
                 listen, data_dir, cg_control_store_revision(&cp.store),

@@ -82,6 +82,18 @@ const cg_control_inst_t *cg_control_leases_same(const cg_control_leases_t *l,
     return NULL;
 }
 
+void cg_control_inst_new_id(cg_control_inst_t *inst, uint64_t now_ms)
+{
+    unsigned char r[16];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+        static uint64_t counter;
+        uint64_t x = ++counter ^ (now_ms * 0x9e3779b97f4a7c15ull) ^ (uint64_t)(uintptr_t)inst;
+        memcpy(r, &x, 8);
+        memcpy(r + 8, &now_ms, 8);
+    }
+    for (size_t i = 0; i < sizeof(r); i++) snprintf(inst->id + 2 * i, 3, "%02x", r[i]);
+}
+
 void cg_control_leases_register(cg_control_leases_t *l, cg_control_inst_t *inst, uint64_t now_ms)
 {
     for (size_t i = 0; i < l->items.len;)
@@ -89,17 +101,8 @@ void cg_control_leases_register(cg_control_leases_t *l, cg_control_inst_t *inst,
             remove_at(l, i, CG_CONTROL_GONE_REPLACED);
         else
             i++;
-    if (!inst->id[0]) {
-        unsigned char r[16];
-        if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-            static uint64_t counter;
-            uint64_t x = ++counter ^ (now_ms * 0x9e3779b97f4a7c15ull) ^ (uint64_t)(uintptr_t)inst;
-            memcpy(r, &x, 8);
-            memcpy(r + 8, &now_ms, 8);
-        }
-        for (size_t i = 0; i < sizeof(r); i++) snprintf(inst->id + 2 * i, 3, "%02x", r[i]);
-    }
-    inst->registered_ms = inst->heartbeat_ms = now_ms;
+    if (!inst->id[0]) cg_control_inst_new_id(inst, now_ms);
+    inst->registered_ms = inst->heartbeat_ms = inst->stored_heartbeat_ms = now_ms;
     cg_vec_push(&l->items, inst);
 }
 

@@ -22,6 +22,7 @@ typedef struct cg_control_inst {
     cg_snap_label_t *labels;
     size_t nlabels;
     uint64_t registered_ms, heartbeat_ms; /* monotonic */
+    uint64_t stored_heartbeat_ms;         /* the heartbeat the store's expiry counts from */
     uint64_t registered_wall_us;
     char owner[24]; /* id of the token that registered it ("admin" for the admin credential) */
     void *data;     /* the owner's per-instance state (the watch entry) */
@@ -58,6 +59,8 @@ void cg_control_inst_free(cg_control_inst_t *inst);
 /* The translation view of an instance (borrowing its strings). */
 cg_instance_t cg_control_inst_view(const cg_control_inst_t *inst);
 
+/* Gives inst a new random id (now_ms mixes in when the system has no randomness). */
+void cg_control_inst_new_id(cg_control_inst_t *inst, uint64_t now_ms);
 /* Takes inst (from cg_control_inst_parse), gives it id (random unless already set) and lease,
  * and replaces any instance with the same cluster, namespace, address and labels. */
 void cg_control_leases_register(cg_control_leases_t *l, cg_control_inst_t *inst, uint64_t now_ms);

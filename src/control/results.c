@@ -14,7 +14,7 @@ static const char *const action_names[] = {
 };
 
 static const cg_model_kind_t kinds[] = {CG_KIND_CLUSTER, CG_KIND_SERVICE, CG_KIND_GATEWAY,
-                                        CG_KIND_SECRET};
+                                        CG_KIND_SECRET, CG_KIND_WORKSPACE_SETTING};
 
 const char *cg_control_action_name(cg_control_action_t a)
 {

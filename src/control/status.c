@@ -35,6 +35,7 @@ const cg_control_status_field_t cg_control_status_top_fields[] = {
     MORE("clusters"),
     MORE("instances"),
     MORE("edges"),
+    MORE("services"),
     END,
 };
 
@@ -107,10 +108,22 @@ const cg_control_status_field_t cg_control_status_dest_fields[] = {
 
 #define T cg_control_status_endpoint_t
 const cg_control_status_field_t cg_control_status_endpoint_fields[] = {
-    STR(T, "address", address),   U64(T, "port", port),
-    STR(T, "cluster", cluster),   STR(T, "region", region),
-    U64(T, "priority", priority), U64(T, "weight", weight),
-    STR(T, "identity", identity), END,
+    STR(T, "address", address),   U64(T, "port", port),         STR(T, "cluster", cluster),
+    STR(T, "region", region),     U64(T, "priority", priority), U64(T, "weight", weight),
+    STR(T, "identity", identity), STR(T, "host", host),         END,
+};
+#undef T
+
+#define T cg_control_status_service_t
+const cg_control_status_field_t cg_control_status_service_fields[] = {
+    STR(T, "instance", instance),
+    STR(T, "cluster", cluster),
+    STR(T, "region", region),
+    STR(T, "destination", destination),
+    U64(T, "mtls_port", mtls_port),
+    STR(T, "why", why),
+    MORE("endpoints"),
+    END,
 };
 #undef T
 
@@ -236,8 +249,8 @@ static void dest_more(cg_jw_t *w, const char *key, const void *ctx)
     if (!strcmp(key, "endpoints")) {
         for (size_t e = 0; e < d->nendpoints; e++) {
             const cg_snap_endpoint_t *ep = &d->endpoints[e];
-            cg_control_status_endpoint_t row = {ep->address,  ep->port,   ep->cluster, ep->region,
-                                                ep->priority, ep->weight, ep->identity};
+            cg_control_status_endpoint_t row = {ep->address,  ep->port,   ep->cluster,  ep->region,
+                                                ep->priority, ep->weight, ep->identity, ep->host};
             write_object(w, cg_control_status_endpoint_fields, &row, NULL, NULL);
         }
     } else {
@@ -281,6 +294,46 @@ static void edge_more(cg_jw_t *w, const char *key, const void *ctx)
     cg_jw_end(w);
 }
 
+/* Why a service destination's failover goes where it goes: read off its endpoints (east-west
+ * ones carry the Host the east-west gateway routes on) and the instance. */
+static const char *service_why(const cg_snapshot_t *s, const cg_snap_destination_t *d,
+                               uint64_t mtls_port)
+{
+    for (size_t i = 0; i < s->nservers; i++)
+        if (s->servers[i].east_west)
+            return "east-west gateway: forwards to this cluster's endpoints only, no further "
+                   "failover";
+    for (size_t e = 0; e < d->nendpoints; e++)
+        if (d->endpoints[e].host)
+            return "when every local endpoint has failed: the east-west gateways of other "
+                   "clusters that expose this service, over mTLS, same region first";
+    if (!mtls_port)
+        return "no failover: this instance has no mesh identity (--identity), and the east-west "
+               "hop is mTLS";
+    return "no failover: no east-west gateway of another cluster exposes this service "
+           "(WorkspaceSetting)";
+}
+
+static void services_json(cg_control_t *cp, cg_jw_t *w)
+{
+    cg_jw_arr(w);
+    for (size_t i = 0; i < cp->leases.items.len; i++) {
+        const cg_control_inst_t *inst = cp->leases.items.items[i];
+        const cg_control_wentry_t *e = inst->data;
+        if (!e || !e->snap || e->edge) continue;
+        const cg_snapshot_t *s = e->snap;
+        for (size_t k = 0; k < s->ndestinations; k++) {
+            const cg_snap_destination_t *d = &s->destinations[k];
+            if (d->mode != CG_DEST_SERVICE) continue;
+            cg_control_status_service_t row = {inst->id,        inst->cluster,
+                                               s->region,       d->name,
+                                               inst->mtls_port, service_why(s, d, inst->mtls_port)};
+            write_object(w, cg_control_status_service_fields, &row, dest_more, d);
+        }
+    }
+    cg_jw_end(w);
+}
+
 typedef struct top_ctx {
     cg_control_t *cp;
     const cg_resource_set_t *rs;
@@ -310,6 +363,8 @@ static void top_more(cg_jw_t *w, const char *key, const void *ctx)
         cg_jw_end(w);
     } else if (!strcmp(key, "instances")) {
         instances_json(cp, w);
+    } else if (!strcmp(key, "services")) {
+        services_json(cp, w);
     } else {
         cg_jw_arr(w);
         for (size_t i = 0; i < cp->leases.items.len; i++) {
@@ -385,7 +440,8 @@ static const struct {
           CP("", leases.items.len)),
     COUNTER("crossgate_control_apply_requests_total", "Apply requests by result.",
             CP("{result=\"ok\"}", stats.apply_ok),
-            CP("{result=\"rejected\"}", stats.apply_rejected)),
+            CP("{result=\"rejected\"}", stats.apply_rejected),
+            CP("{result=\"conflict\"}", stats.apply_conflicts)),
     COUNTER("crossgate_control_delete_requests_total", "Delete requests by result.",
             CP("{result=\"ok\"}", stats.delete_ok),
             CP("{result=\"rejected\"}", stats.delete_rejected)),

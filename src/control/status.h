@@ -24,7 +24,7 @@ typedef struct cg_control_status_field {
 /* The objects of the document, in the order their members are written; each table ends with
  * key NULL. Strings are borrowed (from the control plane's state, or from the parsed answer). */
 typedef struct cg_control_status_top {
-    uint64_t revision; /* then resources, clusters, instances, edges */
+    uint64_t revision; /* then resources, clusters, instances, edges, services */
 } cg_control_status_top_t;
 
 typedef struct cg_control_status_cluster {
@@ -62,7 +62,16 @@ typedef struct cg_control_status_endpoint {
     const char *cluster, *region;
     uint64_t priority, weight;
     const char *identity; /* the hop is mTLS and the peer must prove this URI SAN; NULL: plain */
+    const char *host;     /* the Host sent to it (an east-west gateway's); NULL: the client's */
 } cg_control_status_endpoint_t;
+
+/* A service destination of a workload instance (ingress or east-west gateway): its endpoints,
+ * local first, then where failover goes, and why it goes there (or nowhere). */
+typedef struct cg_control_status_service {
+    const char *instance, *cluster, *region, *destination;
+    uint64_t mtls_port;
+    const char *why; /* then endpoints */
+} cg_control_status_service_t;
 
 typedef struct cg_control_status_weight {
     const char *cluster;
@@ -77,6 +86,7 @@ extern const cg_control_status_field_t cg_control_status_route_fields[];
 extern const cg_control_status_field_t cg_control_status_dest_fields[];
 extern const cg_control_status_field_t cg_control_status_endpoint_fields[];
 extern const cg_control_status_field_t cg_control_status_weight_fields[];
+extern const cg_control_status_field_t cg_control_status_service_fields[];
 
 /* Writes row's members from f up to the next CG_STATUS_MORE one, whose field it returns (the
  * caller writes that member, then goes on from the field after it), or NULL at the end. */

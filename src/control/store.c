@@ -6,6 +6,8 @@
 #include "core/err.h"
 #include "model/yaml.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +19,18 @@ int cg_control_kind_parse(const char *s, size_t len, cg_model_kind_t *kind)
         const char *name;
         cg_model_kind_t kind;
     } names[] = {
-        {"gateway", CG_KIND_GATEWAY},  {"gateways", CG_KIND_GATEWAY}, {"gw", CG_KIND_GATEWAY},
-        {"cluster", CG_KIND_CLUSTER},  {"clusters", CG_KIND_CLUSTER}, {"service", CG_KIND_SERVICE},
-        {"services", CG_KIND_SERVICE}, {"svc", CG_KIND_SERVICE},      {"secret", CG_KIND_SECRET},
+        {"gateway", CG_KIND_GATEWAY},
+        {"gateways", CG_KIND_GATEWAY},
+        {"gw", CG_KIND_GATEWAY},
+        {"cluster", CG_KIND_CLUSTER},
+        {"clusters", CG_KIND_CLUSTER},
+        {"service", CG_KIND_SERVICE},
+        {"services", CG_KIND_SERVICE},
+        {"svc", CG_KIND_SERVICE},
+        {"secret", CG_KIND_SECRET},
         {"secrets", CG_KIND_SECRET},
+        {"workspacesetting", CG_KIND_WORKSPACE_SETTING},
+        {"workspacesettings", CG_KIND_WORKSPACE_SETTING},
     };
     for (size_t i = 0; i < CG_ARRAY_SIZE(names); i++)
         if (strlen(names[i].name) == len && strncasecmp(s, names[i].name, len) == 0) {
@@ -62,6 +72,8 @@ static const cg_model_meta_t *single_meta(const cg_resource_set_t *s, cg_model_k
     if (s->nservices) return *kind = CG_KIND_SERVICE, &s->services[0].metadata;
     if (s->ngateways) return *kind = CG_KIND_GATEWAY, &s->gateways[0].metadata;
     if (s->nsecrets) return *kind = CG_KIND_SECRET, &s->secrets[0].metadata;
+    if (s->nworkspace_settings)
+        return *kind = CG_KIND_WORKSPACE_SETTING, &s->workspace_settings[0].metadata;
     return NULL;
 }
 
@@ -72,7 +84,7 @@ static cg_resource_set_t *decode_one(const char *label, const char *json, cg_buf
     if (cg_model_load_buffer(label, json, strlen(json), &s, errors) != 0) return NULL;
     cg_model_kind_t k;
     if (single_meta(s, &k) == NULL ||
-        s->nclusters + s->nservices + s->ngateways + s->nsecrets != 1) {
+        s->nclusters + s->nservices + s->ngateways + s->nsecrets + s->nworkspace_settings != 1) {
         cg_model_free(s);
         return NULL;
     }
@@ -138,16 +150,64 @@ const cg_resource_set_t *cg_control_store_view(const cg_control_store_t *st)
     return st->ops->view(st);
 }
 
-/* Commits a transaction when it holds anything; frees its vectors. */
+uint64_t cg_control_store_versions_held(const cg_control_store_t *st)
+{
+    return st->ops->versions_held(st);
+}
+
+int cg_control_store_versions_hold(cg_control_store_t *st, uint64_t upto)
+{
+    return st->ops->versions_hold(st, upto);
+}
+
+int cg_control_store_lease_put(cg_control_store_t *st, const cg_control_lease_t *l,
+                               const char *replaces)
+{
+    return st->ops->lease_put(st, l, replaces);
+}
+
+int cg_control_store_lease_renew(cg_control_store_t *st, const cg_control_lease_t *items, size_t n)
+{
+    return n ? st->ops->lease_renew(st, items, n) : 0;
+}
+
+int cg_control_store_lease_drop(cg_control_store_t *st, const char *const *ids, size_t n)
+{
+    return n ? st->ops->lease_drop(st, ids, n) : 0;
+}
+
+int cg_control_store_lease_list(cg_control_store_t *st, cg_control_lease_vec_t *out, int *kept)
+{
+    return st->ops->lease_list(st, out, kept);
+}
+
+void cg_control_lease_vec_free(cg_control_lease_vec_t *v)
+{
+    for (size_t i = 0; i < v->len; i++) {
+        free(v->items[i].id);
+        free(v->items[i].owner);
+        free(v->items[i].registration);
+    }
+    cg_vec_free(v);
+}
+
+/* Commits a transaction when it holds anything and tells the listener; frees its vectors. */
 static int commit(cg_control_store_t *st, cg_control_txn_t *txn, cg_control_results_t *results,
                   cg_buf_t *errors)
 {
-    int rc = txn->puts.len + txn->dels.len ? st->ops->commit(st, txn) : 0;
+    int changes = txn->puts.len + txn->dels.len != 0;
+    int rc = changes ? st->ops->commit(st, txn) : 0;
     cg_vec_free(&txn->puts);
     cg_vec_free(&txn->dels);
+    cg_vec_free(&txn->checks);
     if (rc) {
         cg_control_results_free(results);
-        cg_buf_printf(errors, "store: write failed\n");
+        cg_buf_printf(errors, rc == CG_ECONFLICT ? "conflict: a resource changed while this "
+                                                   "request ran: get it again and re-apply\n"
+                                                 : "store: write failed\n");
+        if (rc != CG_ECONFLICT) rc = CG_EIO;
+    } else if (changes && st->on_change) {
+        st->on_change(st, st->data);
     }
     return rc;
 }
@@ -163,6 +223,10 @@ static int ends_with(const char *s, const char *suffix)
 /* Splits validated content into canonical single-resource documents. */
 typedef struct parsed_doc {
     cg_control_res_t *res; /* identity, json, set; version/seq unset */
+    /* metadata.resourceVersion, taken out of the document: apply is compare-and-swap */
+    int has_expect;
+    uint64_t expect; /* 0: the resource must not exist */
+    int line, col;   /* of the resourceVersion */
 } parsed_doc_t;
 typedef CG_VEC(parsed_doc_t) parsed_docs_t;
 
@@ -170,6 +234,36 @@ static void parsed_free(parsed_docs_t *d)
 {
     for (size_t i = 0; i < d->len; i++) cg_control_res_free(d->items[i].res);
     cg_vec_free(d);
+}
+
+/* Takes metadata.resourceVersion (validated a string by the model) out of a document's tree,
+ * so that the stored canonical form never holds it. 1 when it was there, -1 when it is not a
+ * version (error written), 0 when absent. */
+static int take_resource_version(const char *name, cg_ynode_t *md, parsed_doc_t *d,
+                                 cg_buf_t *errors)
+{
+    for (size_t i = 0; md && md->kind == CG_YNODE_MAP && i < md->n; i++) {
+        const cg_ynode_t *k = cg_ynode_key(md, i), *v = cg_ynode_value(md, i);
+        if (k->kind != CG_YNODE_SCALAR || strcmp(k->text, "resourceVersion")) continue;
+        d->line = v->line;
+        d->col = v->col;
+        char *end = NULL;
+        errno = 0;
+        unsigned long long x = v->kind == CG_YNODE_SCALAR ? strtoull(v->text, &end, 10) : 0;
+        if (!end || end == v->text || *end || errno || v->text[0] < '0' || v->text[0] > '9') {
+            cg_buf_printf(errors,
+                          "%s:%d:%d: metadata.resourceVersion: expected the version of the stored "
+                          "resource (digits, as `crossgate get` shows it)\n",
+                          name, v->line, v->col);
+            return -1;
+        }
+        d->has_expect = 1;
+        d->expect = x;
+        memmove(&md->items[2 * i], &md->items[2 * i + 2], (md->n - i - 1) * 2 * sizeof(*md->items));
+        md->n--;
+        return 1;
+    }
+    return 0;
 }
 
 static int parse_docs(const char *name, const char *data, size_t len, parsed_docs_t *out,
@@ -187,13 +281,19 @@ static int parse_docs(const char *name, const char *data, size_t len, parsed_doc
         const cg_ynode_t *root = ys.docs[i].root;
         if (root == NULL || root->kind != CG_YNODE_MAP) continue; /* empty documents */
         cg_buf_t json = {0}, label = {0};
-        const cg_ynode_t *md = cg_ynode_get(root, "metadata");
+        cg_ynode_t *md = cg_ynode_get(root, "metadata");
         cg_buf_printf(&label, "%s/%s%c", cg_control_doc_str(root, "kind"),
                       cg_control_doc_str(md, "name"), 0);
         cg_resource_set_t *set = NULL;
-        if (cg_control_doc_json(root, &json) == 0 && cg_buf_append(&json, "", 1) == 0)
+        parsed_doc_t d = {0};
+        if (take_resource_version(name, md, &d, errors) < 0) {
+            rc = CG_EPARSE;
+        } else if (cg_control_doc_json(root, &json) == 0 && cg_buf_append(&json, "", 1) == 0) {
             set = decode_one(label.base, json.base, errors);
-        if (set == NULL) {
+        }
+        if (rc) {
+            /* reported */
+        } else if (set == NULL) {
             cg_buf_printf(errors, "%s:%d:%d: document cannot be stored in canonical form\n", name,
                           root->line, root->col);
             rc = CG_EPARSE;
@@ -205,7 +305,7 @@ static int parse_docs(const char *name, const char *data, size_t len, parsed_doc
             r->cluster = cg_xstrdup(m->cluster ? m->cluster : "");
             r->json = cg_xstrdup(json.base);
             r->set = set;
-            parsed_doc_t d = {r};
+            d.res = r;
             cg_vec_push(out, d);
         }
         cg_buf_free(&json);
@@ -241,14 +341,49 @@ static int check_merged(const parsed_docs_t *docs, cg_buf_t *errors)
     return 0;
 }
 
+/* The documents carrying a resourceVersion against the store: each mismatch is one error line
+ * with the position of its resourceVersion, and CG_ECONFLICT; else their checks go into txn
+ * (for a backend shared with other writers to check again inside the transaction). */
+static int check_versions(cg_control_store_t *st, const char *name, const parsed_docs_t *docs,
+                          cg_control_txn_t *txn, cg_buf_t *errors)
+{
+    int rc = 0;
+    for (size_t i = 0; i < docs->len; i++) {
+        const parsed_doc_t *d = &docs->items[i];
+        if (!d->has_expect) continue;
+        const cg_control_res_t *r = d->res;
+        const cg_control_res_t *old =
+            cg_control_store_find(st, r->kind, r->cluster, r->namespace_, r->name);
+        uint64_t now = old ? old->version : 0;
+        cg_control_check_t c = {r->kind, r->cluster, r->namespace_, r->name, d->expect};
+        cg_vec_push(&txn->checks, c);
+        if (now == d->expect) continue;
+        cg_buf_printf(errors, "%s:%d:%d: %s/%s: conflict: resourceVersion is %" PRIu64 ", ", name,
+                      d->line, d->col, cg_model_kind_name(r->kind), r->name, d->expect);
+        if (!old)
+            cg_buf_printf(errors, "but no such resource is stored");
+        else if (d->expect == 0)
+            cg_buf_printf(errors, "but it exists, at version %" PRIu64, now);
+        else
+            cg_buf_printf(errors, "but the stored resource is at version %" PRIu64, now);
+        cg_buf_printf(errors, " (it changed since it was read: get it again and re-apply)\n");
+        rc = CG_ECONFLICT;
+    }
+    return rc;
+}
+
 int cg_control_store_apply(cg_control_store_t *st, const char *name, const char *data, size_t len,
                            cg_control_results_t *results, cg_buf_t *errors)
 {
     parsed_docs_t docs = {0};
     int rc = parse_docs(name, data, len, &docs, errors);
     if (rc) return rc;
-    if ((rc = check_merged(&docs, errors))) goto Exit;
     cg_control_txn_t txn = {0};
+    if ((rc = check_merged(&docs, errors)) ||
+        (rc = check_versions(st, name, &docs, &txn, errors))) {
+        cg_vec_free(&txn.checks);
+        goto Exit;
+    }
     for (size_t i = 0; i < docs.len; i++) {
         cg_control_res_t *r = docs.items[i].res;
         const cg_control_res_t *old =

@@ -11,8 +11,10 @@
  * revision as its version. A request that changes nothing leaves the revision alone.
  *
  * Errors: functions return 0 or a negative CG_E*. A request rejected for its content returns
- * CG_EPARSE with "file:line:col: path: message" lines in errors and changes nothing; a failed
- * write returns CG_EIO (the backend logs the cause) and changes nothing, in memory or on disk.
+ * CG_EPARSE with "file:line:col: path: message" lines in errors and changes nothing; an apply
+ * whose metadata.resourceVersion does not match the stored resource returns CG_ECONFLICT, the
+ * same way; a failed write returns CG_EIO (the backend logs the cause) and changes nothing, in
+ * memory or on disk.
  *
  * Callers use the functions below only; the fields of cg_control_store_t are the backend's. */
 #ifndef CG_CONTROL_STORE_H
@@ -38,6 +40,14 @@ typedef struct cg_control_res {
 
 /* ---- the backend interface ---- */
 
+/* A condition of a transaction: the resource with this identity is at this version (0: it
+ * does not exist). Strings borrowed. */
+typedef struct cg_control_check {
+    cg_model_kind_t kind;
+    const char *cluster, *namespace_, *name;
+    uint64_t version;
+} cg_control_check_t;
+
 /* One request's changes, committed all or nothing. An identity (kind, cluster, namespace,
  * name) appears at most once in a transaction. */
 typedef struct cg_control_txn {
@@ -47,9 +57,23 @@ typedef struct cg_control_txn {
     CG_VEC(cg_control_res_t *) puts;
     /* Resources to delete, as returned by get (borrowed; each one stored). */
     CG_VEC(const cg_control_res_t *) dels;
+    /* Conditions checked inside the transaction, before anything changes: one that does not
+     * hold fails the commit with CG_ECONFLICT (apply's compare-and-swap). */
+    CG_VEC(cg_control_check_t) checks;
 } cg_control_txn_t;
 
 typedef struct cg_control_store cg_control_store_t;
+
+/* One instance's lease as the store keeps it (instances.h holds the live ones). Owns its
+ * strings. */
+typedef struct cg_control_lease {
+    char *id, *owner;
+    char *registration;     /* the registration body (JSON, translate/registration.h) */
+    uint64_t registered_us; /* wall clock */
+    uint64_t expires_us;    /* wall clock at which it ends unless renewed */
+} cg_control_lease_t;
+
+typedef CG_VEC(cg_control_lease_t) cg_control_lease_vec_t;
 
 typedef struct cg_control_store_ops {
     const char *name; /* "sqlite" */
@@ -65,9 +89,31 @@ typedef struct cg_control_store_ops {
     size_t (*list)(const cg_control_store_t *st, const cg_control_res_t *const **items);
     /* Every decodable resource as one set, in creation order, borrowing the resources' sets. */
     const cg_resource_set_t *(*view)(const cg_control_store_t *st);
-    /* Applies a non-empty transaction durably, then in memory: 0, or CG_EIO with nothing
-     * changed. Pointers from get, list and view are invalid after a successful commit. */
+    /* Applies a non-empty transaction durably, then in memory: 0, or CG_ECONFLICT (a check
+     * failed) or CG_EIO, with nothing changed. Pointers from get, list and view are invalid
+     * after a successful commit. */
     int (*commit)(cg_control_store_t *st, cg_control_txn_t *txn);
+
+    /* Snapshot versions (watch.h) must never go backwards, across restarts included, or a
+     * gateway that holds version N waits forever for one above it. versions_held is the
+     * highest version the control plane may have handed out (0 for a new store);
+     * versions_hold records a higher bound durably, before any version up to it goes out.
+     * 0, or CG_EIO with the old bound kept. */
+    uint64_t (*versions_held)(const cg_control_store_t *st);
+    int (*versions_hold)(cg_control_store_t *st, uint64_t upto);
+
+    /* Instance leases, kept so that a restarted control plane knows every instance registered
+     * before it. Each write is one transaction: 0, or CG_EIO with nothing changed.
+     * lease_put stores one lease, deleting the lease replaces (NULL: none) with it;
+     * lease_renew sets the expiry of n leases (id and expires_us read); lease_drop deletes n
+     * leases by id (deregistered, expired). lease_list appends every stored lease to out in
+     * registration order (the caller frees them with cg_control_lease_vec_free) and sets
+     * *kept to 0 when the store could not have kept the leases of an earlier run (it had no
+     * lease table yet: new, or written by a version without leases). */
+    int (*lease_put)(cg_control_store_t *st, const cg_control_lease_t *l, const char *replaces);
+    int (*lease_renew)(cg_control_store_t *st, const cg_control_lease_t *items, size_t n);
+    int (*lease_drop)(cg_control_store_t *st, const char *const *ids, size_t n);
+    int (*lease_list)(cg_control_store_t *st, cg_control_lease_vec_t *out, int *kept);
 } cg_control_store_ops_t;
 
 /* A store: its backend and the backend's state (touched by the backend only). Zero when not
@@ -75,6 +121,10 @@ typedef struct cg_control_store_ops {
 struct cg_control_store {
     const cg_control_store_ops_t *ops;
     void *impl;
+    /* Called after every committed change of the resources (the control plane recomputes
+     * snapshots there), with data; NULL: nobody listens. Set by the store's user. */
+    void (*on_change)(cg_control_store_t *st, void *data);
+    void *data;
 };
 
 extern const cg_control_store_ops_t cg_control_store_sqlite; /* DIR/crossgate.db */
@@ -95,8 +145,10 @@ void cg_control_store_close(cg_control_store_t *st);
 int cg_control_store_is_open(const cg_control_store_t *st);
 
 /* Creates or replaces every document of one file's content, all or nothing. name is used in
- * error positions (and ".json" selects JSON). Returns 0 with one result per document, CG_EPARSE
- * with "file:line:col: path: message" lines in errors (nothing changed), or CG_EIO. */
+ * error positions (and ".json" selects JSON). A document whose metadata carries
+ * resourceVersion is applied only while the stored resource is at that version ("0": only
+ * while none is stored). Returns 0 with one result per document, CG_EPARSE or CG_ECONFLICT
+ * with "file:line:col: ..." lines in errors (nothing changed), or CG_EIO. */
 int cg_control_store_apply(cg_control_store_t *st, const char *name, const char *data, size_t len,
                            cg_control_results_t *results, cg_buf_t *errors);
 /* Deletes the resources the documents of data identify (missing ones: CG_CONTROL_NOT_FOUND). */
@@ -116,6 +168,16 @@ const cg_control_res_t *cg_control_store_find(const cg_control_store_t *st, cg_m
 size_t cg_control_store_list(const cg_control_store_t *st, const cg_control_res_t *const **items);
 /* Every resource as one set for translation, in creation order. Valid until the next change. */
 const cg_resource_set_t *cg_control_store_view(const cg_control_store_t *st);
+
+/* Snapshot versions and leases: the backend's, through the ops table (above). */
+uint64_t cg_control_store_versions_held(const cg_control_store_t *st);
+int cg_control_store_versions_hold(cg_control_store_t *st, uint64_t upto);
+int cg_control_store_lease_put(cg_control_store_t *st, const cg_control_lease_t *l,
+                               const char *replaces);
+int cg_control_store_lease_renew(cg_control_store_t *st, const cg_control_lease_t *items, size_t n);
+int cg_control_store_lease_drop(cg_control_store_t *st, const char *const *ids, size_t n);
+int cg_control_store_lease_list(cg_control_store_t *st, cg_control_lease_vec_t *out, int *kept);
+void cg_control_lease_vec_free(cg_control_lease_vec_t *v);
 
 /* A kind as users type it: gateway, gateways, gw, cluster(s), service(s), svc, any case. */
 int cg_control_kind_parse(const char *s, size_t len, cg_model_kind_t *kind);

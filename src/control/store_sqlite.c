@@ -1,5 +1,6 @@
 /* The store's SQLite backend: DIR/crossgate.db (WAL, synchronous=FULL: an acknowledged write
- * survives a crash) behind an in-memory mirror that requests and translation read. */
+ * survives a crash) behind an in-memory mirror that requests and translation read. Tables:
+ * resources, leases (one row an instance), meta (the revision, the snapshot versions' bound). */
 #include "control/store.h"
 
 #include "core/clock.h"
@@ -18,12 +19,18 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS resources("
     " kind TEXT NOT NULL, cluster TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,"
     " seq INTEGER NOT NULL, version INTEGER NOT NULL, updated_us INTEGER NOT NULL,"
-    " body TEXT NOT NULL, PRIMARY KEY(kind, cluster, namespace, name));";
+    " body TEXT NOT NULL, PRIMARY KEY(kind, cluster, namespace, name));"
+    "CREATE TABLE IF NOT EXISTS leases("
+    " id TEXT PRIMARY KEY, seq INTEGER NOT NULL, owner TEXT NOT NULL,"
+    " registered_us INTEGER NOT NULL, expires_us INTEGER NOT NULL, registration TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS leases_seq ON leases(seq);";
 
 typedef struct sq {
     sqlite3 *db;
     CG_VEC(cg_control_res_t *) res; /* in seq order */
     uint64_t revision;
+    uint64_t versions_held; /* meta 'versions': the snapshot versions' bound */
+    int leases_kept;        /* the lease table was there before this open */
     uint64_t next_seq;
     cg_resource_set_t *view; /* every decodable resource, shallow, rebuilt on change */
 } sq_t;
@@ -59,6 +66,7 @@ static void view_free(cg_resource_set_t *v)
     free(v->services);
     free(v->gateways);
     free(v->secrets);
+    free(v->workspace_settings);
     free(v);
 }
 
@@ -67,16 +75,18 @@ static void rebuild_view(sq_t *s)
 {
     view_free(s->view);
     cg_resource_set_t *v = cg_xcalloc(1, sizeof(*v));
-    size_t nc = 0, ns = 0, ng = 0, nx = 0;
+    size_t nc = 0, ns = 0, ng = 0, nx = 0, nw = 0;
     for (size_t i = 0; i < s->res.len; i++) {
         const cg_resource_set_t *r = s->res.items[i]->set;
         if (!r) continue;
         nc += r->nclusters, ns += r->nservices, ng += r->ngateways, nx += r->nsecrets;
+        nw += r->nworkspace_settings;
     }
     v->clusters = cg_xcalloc(nc + 1, sizeof(*v->clusters));
     v->services = cg_xcalloc(ns + 1, sizeof(*v->services));
     v->gateways = cg_xcalloc(ng + 1, sizeof(*v->gateways));
     v->secrets = cg_xcalloc(nx + 1, sizeof(*v->secrets));
+    v->workspace_settings = cg_xcalloc(nw + 1, sizeof(*v->workspace_settings));
     for (size_t i = 0; i < s->res.len; i++) {
         const cg_resource_set_t *r = s->res.items[i]->set;
         if (!r) continue;
@@ -84,6 +94,8 @@ static void rebuild_view(sq_t *s)
         for (size_t j = 0; j < r->nservices; j++) v->services[v->nservices++] = r->services[j];
         for (size_t j = 0; j < r->ngateways; j++) v->gateways[v->ngateways++] = r->gateways[j];
         for (size_t j = 0; j < r->nsecrets; j++) v->secrets[v->nsecrets++] = r->secrets[j];
+        for (size_t j = 0; j < r->nworkspace_settings; j++)
+            v->workspace_settings[v->nworkspace_settings++] = r->workspace_settings[j];
     }
     s->view = v;
 }
@@ -101,13 +113,33 @@ static int db_exec(sq_t *s, const char *sql)
     return 0;
 }
 
+/* One integer of the meta table (0 when absent); CG_EIO when unreadable. */
+static int meta_get(sq_t *s, const char *key, uint64_t *out)
+{
+    sqlite3_stmt *q = NULL;
+    *out = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key=?", -1, &q, NULL))
+        return CG_EIO;
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) *out = (uint64_t)sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : CG_EIO;
+}
+
+/* Runs one prepared statement to its end and finalizes it: 0 or CG_EIO. */
+static int step_done(sqlite3_stmt *q)
+{
+    int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : CG_EIO;
+    sqlite3_finalize(q);
+    return rc;
+}
+
 static int load_all(sq_t *s)
 {
     sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key='revision'", -1, &q, NULL))
+    if (meta_get(s, "revision", &s->revision) || meta_get(s, "versions", &s->versions_held))
         return CG_EIO;
-    if (sqlite3_step(q) == SQLITE_ROW) s->revision = (uint64_t)sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
     if (sqlite3_prepare_v2(s->db,
                            "SELECT kind, cluster, namespace, name, seq, version, updated_us, body "
                            "FROM resources ORDER BY seq",
@@ -169,6 +201,12 @@ static int sq_open(cg_control_store_t *st, const char *dir, cg_buf_t *err)
         goto Error;
     }
     sqlite3_busy_timeout(s->db, 5000);
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT 1 FROM sqlite_master WHERE type='table' AND name='leases'", -1,
+                           &q, NULL) == SQLITE_OK)
+        s->leases_kept = sqlite3_step(q) == SQLITE_ROW;
+    sqlite3_finalize(q);
     if (db_exec(s, "PRAGMA journal_mode=WAL") || db_exec(s, "PRAGMA synchronous=FULL") ||
         db_exec(s, schema_sql) || load_all(s)) {
         cg_buf_printf(err, "cannot use %s: %s", path.base, sqlite3_errmsg(s->db));
@@ -249,6 +287,14 @@ static int sq_commit(cg_control_store_t *st, cg_control_txn_t *txn)
     sq_t *s = impl(st);
     uint64_t revision = s->revision + 1, now = cg_clock_wall_us();
     changes_t ch = {0};
+    /* One process writes this file: the mirror is the stored state, checked before anything. */
+    for (size_t i = 0; i < txn->checks.len; i++) {
+        const cg_control_check_t *c = &txn->checks.items[i];
+        ssize_t at = find_index(s, c->kind, c->cluster, c->namespace_, c->name);
+        if ((at < 0 ? 0 : s->res.items[at]->version) == c->version) continue;
+        for (size_t j = 0; j < txn->puts.len; j++) cg_control_res_free(txn->puts.items[j]);
+        return CG_ECONFLICT;
+    }
     for (size_t i = 0; i < txn->puts.len; i++) {
         cg_control_res_t *r = txn->puts.items[i];
         ssize_t old = find_index(s, r->kind, r->cluster, r->namespace_, r->name);
@@ -314,6 +360,155 @@ static const cg_resource_set_t *sq_view(const cg_control_store_t *st)
     return impl(st)->view;
 }
 
+/* ---- snapshot versions ---- */
+
+static uint64_t sq_versions_held(const cg_control_store_t *st)
+{
+    return impl(st)->versions_held;
+}
+
+static int sq_versions_hold(cg_control_store_t *st, uint64_t upto)
+{
+    sq_t *s = impl(st);
+    sqlite3_stmt *q = NULL;
+    if (upto <= s->versions_held) return 0;
+    if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO meta(key, value) VALUES('versions', ?)",
+                           -1, &q, NULL))
+        goto Error;
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)upto);
+    if (step_done(q)) goto Error;
+    s->versions_held = upto;
+    return 0;
+Error:
+    cg_log_error("store: cannot record snapshot versions: %s", sqlite3_errmsg(s->db));
+    return CG_EIO;
+}
+
+/* ---- leases ---- */
+
+/* Runs fn inside one transaction: 0, or CG_EIO, rolled back. */
+static int in_txn(sq_t *s, const char *what, int (*fn)(sq_t *s, const void *arg), const void *arg)
+{
+    if (db_exec(s, "BEGIN IMMEDIATE")) return CG_EIO;
+    if (fn(s, arg) == 0 && db_exec(s, "COMMIT") == 0) return 0;
+    cg_log_error("store: %s failed: %s", what, sqlite3_errmsg(s->db));
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return CG_EIO;
+}
+
+/* Deletes n leases by id. */
+typedef struct ids {
+    const char *const *ids;
+    size_t n;
+} ids_t;
+
+static int drop_ids(sq_t *s, const void *arg)
+{
+    const ids_t *a = arg;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(s->db, "DELETE FROM leases WHERE id=?", -1, &q, NULL)) return CG_EIO;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < a->n; i++) {
+        sqlite3_reset(q);
+        sqlite3_bind_text(q, 1, a->ids[i], -1, SQLITE_STATIC);
+        if (sqlite3_step(q) != SQLITE_DONE) rc = CG_EIO;
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+typedef struct put {
+    const cg_control_lease_t *l;
+    const char *replaces;
+} put_t;
+
+static int put_one(sq_t *s, const void *arg)
+{
+    const put_t *a = arg;
+    ids_t old = {&a->replaces, 1};
+    sqlite3_stmt *q = NULL;
+    if (a->replaces && drop_ids(s, &old)) return CG_EIO;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT OR REPLACE INTO leases(id, seq, owner, registered_us, "
+                           "expires_us, registration) VALUES(?1, (SELECT IFNULL(MAX(seq), 0) + 1 "
+                           "FROM leases), ?2, ?3, ?4, ?5)",
+                           -1, &q, NULL))
+        return CG_EIO;
+    sqlite3_bind_text(q, 1, a->l->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, a->l->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, (sqlite3_int64)a->l->registered_us);
+    sqlite3_bind_int64(q, 4, (sqlite3_int64)a->l->expires_us);
+    sqlite3_bind_text(q, 5, a->l->registration, -1, SQLITE_STATIC);
+    return step_done(q);
+}
+
+typedef struct renew {
+    const cg_control_lease_t *items;
+    size_t n;
+} renew_t;
+
+static int renew_all(sq_t *s, const void *arg)
+{
+    const renew_t *a = arg;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(s->db, "UPDATE leases SET expires_us=? WHERE id=?", -1, &q, NULL))
+        return CG_EIO;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < a->n; i++) {
+        sqlite3_reset(q);
+        sqlite3_bind_int64(q, 1, (sqlite3_int64)a->items[i].expires_us);
+        sqlite3_bind_text(q, 2, a->items[i].id, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) != SQLITE_DONE) rc = CG_EIO;
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+static int sq_lease_put(cg_control_store_t *st, const cg_control_lease_t *l, const char *replaces)
+{
+    put_t a = {l, replaces};
+    return in_txn(impl(st), "lease write", put_one, &a);
+}
+
+static int sq_lease_renew(cg_control_store_t *st, const cg_control_lease_t *items, size_t n)
+{
+    renew_t a = {items, n};
+    return in_txn(impl(st), "lease renewal", renew_all, &a);
+}
+
+static int sq_lease_drop(cg_control_store_t *st, const char *const *ids, size_t n)
+{
+    ids_t a = {ids, n};
+    return in_txn(impl(st), "lease removal", drop_ids, &a);
+}
+
+static int sq_lease_list(cg_control_store_t *st, cg_control_lease_vec_t *out, int *kept)
+{
+    sq_t *s = impl(st);
+    sqlite3_stmt *q = NULL;
+    *kept = s->leases_kept;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id, owner, registered_us, expires_us, registration FROM leases "
+                           "ORDER BY seq",
+                           -1, &q, NULL))
+        return CG_EIO;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        cg_control_lease_t l = {
+            .id = cg_xstrdup((const char *)sqlite3_column_text(q, 0)),
+            .owner = cg_xstrdup((const char *)sqlite3_column_text(q, 1)),
+            .registered_us = (uint64_t)sqlite3_column_int64(q, 2),
+            .expires_us = (uint64_t)sqlite3_column_int64(q, 3),
+            .registration = cg_xstrdup((const char *)sqlite3_column_text(q, 4)),
+        };
+        cg_vec_push(out, l);
+    }
+    sqlite3_finalize(q);
+    if (rc == SQLITE_DONE) return 0;
+    cg_log_error("store: cannot read leases: %s", sqlite3_errmsg(s->db));
+    return CG_EIO;
+}
+
 const cg_control_store_ops_t cg_control_store_sqlite = {
     .name = "sqlite",
     .open = sq_open,
@@ -323,4 +518,10 @@ const cg_control_store_ops_t cg_control_store_sqlite = {
     .list = sq_list,
     .view = sq_view,
     .commit = sq_commit,
+    .versions_held = sq_versions_held,
+    .versions_hold = sq_versions_hold,
+    .lease_put = sq_lease_put,
+    .lease_renew = sq_lease_renew,
+    .lease_drop = sq_lease_drop,
+    .lease_list = sq_lease_list,
 };

@@ -85,6 +85,17 @@ static int recompute_one(cg_control_watch_t *w, cg_control_wentry_t *e, const cg
         cg_snapshot_free(snap);
         return 0;
     }
+    if (w->hold && w->last_version + 1 > w->held) {
+        uint64_t upto = w->last_version + CG_CONTROL_VERSIONS_HOLD;
+        if (w->hold(w->hold_data, upto) != 0) {
+            free(e->error);
+            e->error = cg_xstrdup("store unavailable: cannot record the snapshot version");
+            cg_buf_free(&json);
+            cg_snapshot_free(snap);
+            return 0;
+        }
+        w->held = upto;
+    }
     cg_buf_reset(&json);
     snap->version = ++w->last_version;
     cg_snapshot_encode_json(snap, &json);
@@ -122,9 +133,12 @@ size_t cg_control_watch_recompute(cg_control_watch_t *w, const cg_resource_set_t
     for (size_t i = 0; i < n; i++) {
         cg_control_wentry_t *e = leases->items.items[i]->data;
         if (!e) continue;
-        /* Only an edge's snapshot depends on other instances (its cluster destinations); an
-         * instance whose last attempt failed is retried too. */
-        if (what == CG_CONTROL_RECOMPUTE_INSTANCES && e->computed && !e->edge && !e->error)
+        /* Only an edge's snapshot depends on other instances (its cluster destinations), and,
+         * once a WorkspaceSetting exists, an ingress's (its service destinations fail over to
+         * other clusters' east-west instances); an instance whose last attempt failed is
+         * retried too. */
+        if (what == CG_CONTROL_RECOMPUTE_INSTANCES && e->computed && !e->edge && !e->error &&
+            rs->nworkspace_settings == 0)
             continue;
         if (!recompute_one(w, e, rs, live, n)) continue;
         bumped++;

@@ -39,11 +39,22 @@ struct cg_control_wentry {
     cg_list_t waiters;
 };
 
+/* How many snapshot versions one hold covers: one durable write per this many versions, and
+ * at most this many skipped by a restart. */
+#define CG_CONTROL_VERSIONS_HOLD 1024
+
 typedef struct cg_control_watch {
     uint64_t last_version; /* versions handed out increase across instances */
-    uint64_t computed;     /* translations done */
-    uint64_t bumped;       /* versions handed out */
-    uint64_t waiting;      /* waiters parked now */
+    /* Versions up to `held` go out as they are; the next one first asks hold(hold_data, upto)
+     * to record a bound durably (the store: a restart continues above it). When that fails
+     * the instance keeps its last snapshot and the attempt is retried on the next change.
+     * NULL hold: no bound is kept. */
+    uint64_t held;
+    int (*hold)(void *hold_data, uint64_t upto);
+    void *hold_data;
+    uint64_t computed; /* translations done */
+    uint64_t bumped;   /* versions handed out */
+    uint64_t waiting;  /* waiters parked now */
 } cg_control_watch_t;
 
 /* Gives a new instance its entry (not computed yet). */

@@ -17,8 +17,9 @@
     X(EEXIST, "already exists")                                                                    \
     X(EADDRINUSE, "address already in use")                                                        \
     X(EACCES, "permission denied")                                                                 \
-    X(ENORES, "out of local resources (file descriptors, socket buffers)")                          \
-    X(ESYS, "system call failed")
+    X(ENORES, "out of local resources (file descriptors, socket buffers)")                         \
+    X(ESYS, "system call failed")                                                                  \
+    X(ECONFLICT, "conflict")
 
 enum {
     CG_OK = 0,
@@ -26,7 +27,7 @@ enum {
     CG__ERR_FIRST = -1000,
     CG_ERRNO_MAP(CG__ERR_ENUM)
 #undef CG__ERR_ENUM
-    CG__ERR_LAST
+        CG__ERR_LAST
 };
 
 const char *cg_strerror(int err);

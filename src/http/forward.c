@@ -161,14 +161,18 @@ int cg_http_forward_request_head(cg_http_out_t *o, const cg_http_head_t *h, cons
                                  const cg_http_fwd_req_t *f)
 {
     const char *m = cg_http_method_name(h->method);
-    int r = 0, absolute = h->authority.len != 0;
+    int r = 0, absolute = h->authority.len != 0, replaced = f->host.len != 0;
     cg_iov_t path = cg_span_iov(base, h->path);
     r |= cg_http_out_push(o, m, strlen(m));
     r |= PUSH_LIT(o, " ");
     if (path.len == 0 || path.base[0] == '?') r |= PUSH_LIT(o, "/");
     r |= cg_http_out_push(o, path.base, path.len);
     r |= PUSH_LIT(o, " HTTP/1.1\r\n");
-    if (absolute) {
+    if (replaced) {
+        r |= PUSH_LIT(o, "host: ");
+        r |= cg_http_out_push(o, f->host.base, f->host.len);
+        r |= PUSH_LIT(o, "\r\n");
+    } else if (absolute) {
         /* RFC 9112 3.2.2: the target's authority wins over Host; send it as Host */
         r |= PUSH_LIT(o, "host: ");
         r |= cg_http_out_push(o, base + h->authority.off, h->authority.len);
@@ -181,7 +185,7 @@ int cg_http_forward_request_head(cg_http_out_t *o, const cg_http_head_t *h, cons
     /* framing, hop-by-hop and the gateway's own headers are rebuilt below or not forwarded */
     const uint8_t keep[H_CLASSES] = {
         [H_OTHER] = KEEP,
-        [H_HOST] = absolute ? DROP : PROTECT,
+        [H_HOST] = absolute || replaced ? DROP : PROTECT,
         [H_RID] = f->request_id.len ? DROP : PROTECT,
         [H_EXPECT] = f->drop_expect ? DROP : KEEP,
     };

@@ -18,6 +18,9 @@ typedef struct cg_http_fwd_req {
     uint8_t drop_expect;   /* the gateway answers 100-continue itself */
     uint8_t https;         /* the client's connection is TLS: x-forwarded-proto: https */
     cg_iov_t default_host; /* Host to send when the request has none (HTTP/1.0) */
+    /* Host to send instead of the client's (an east-west gateway routes on the service's
+     * hostname); empty: the client's */
+    cg_iov_t host;
     uint8_t upgrade; /* a WebSocket handshake: its Upgrade goes on, with Connection: upgrade */
 } cg_http_fwd_req_t;
 

@@ -216,7 +216,7 @@ void cg_http_request_target(const cg_http_head_t *h, const char *base, cg_iov_t 
 
 const char *cg_http_method_name(int method)
 {
-    return llhttp_method_name((llhttp_method_t)method);
+    return method == CG_HTTP_METHOD_NONE ? "-" : llhttp_method_name((llhttp_method_t)method);
 }
 
 const char *cg_http_status_reason(int status)

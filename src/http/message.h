@@ -60,6 +60,24 @@ typedef struct cg_http_head {
     cg_http_header_t headers[CG_HTTP_MAX_HEADERS];
 } cg_http_head_t;
 
+/* No method parsed (a request refused before its head was read): named "-". */
+#define CG_HTTP_METHOD_NONE 0xff
+
+/* An empty head: no fields, no framing, no method. Every head starts so (the parser, for each
+ * message; an exchange, for each request), so nothing of an earlier message survives in it. */
+static inline void cg_http_head_reset(cg_http_head_t *h)
+{
+    h->len = 0;
+    h->method = CG_HTTP_METHOD_NONE;
+    h->http_major = h->http_minor = 0;
+    h->status = 0;
+    h->nheaders = 0;
+    h->flags = 0;
+    h->content_length = -1;
+    h->url = h->reason = h->authority = h->path = (cg_span_t){0, 0};
+    h->host_idx = h->conn_idx = h->te_idx = h->xff_idx = h->rid_idx = h->ua_idx = h->cl_idx = -1;
+}
+
 static inline cg_iov_t cg_span_iov(const char *base, cg_span_t s)
 {
     return (cg_iov_t){(char *)base + s.off, s.len};

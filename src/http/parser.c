@@ -32,12 +32,7 @@ static void span_add(cg_http_parser_t *p, cg_span_t *s, const char *at, size_t l
 static int on_message_begin(llhttp_t *ll)
 {
     cg_http_parser_t *p = P(ll);
-    cg_http_head_t *h = p->head;
-    h->nheaders = 0;
-    h->flags = 0;
-    h->content_length = -1;
-    h->url = h->reason = h->authority = h->path = (cg_span_t){0, 0};
-    h->host_idx = h->conn_idx = h->te_idx = h->xff_idx = h->rid_idx = h->ua_idx = h->cl_idx = -1;
+    cg_http_head_reset(p->head);
     p->in_value = 0;
     p->interim = 0;
     p->te_status = 0;

@@ -72,15 +72,22 @@ static int load_document(loader_t *l, const char *file, const cg_ydoc_t *doc)
         else if (strcmp(av->text, "v1") == 0)
             cg_model_errorf(&ctx, kn, "kind", "kind \"%s\" is not supported for v1 (only Secret)",
                             kn->text);
+        else if (strcmp(av->text, "api.tsb.tetrate.io/v2") == 0)
+            cg_model_errorf(
+                &ctx, kn, "kind",
+                "kind \"%s\" is not supported for api.tsb.tetrate.io/v2 (only WorkspaceSetting)",
+                kn->text);
         else if (strcmp(av->text, "gateway.tsb.tetrate.io/v2") == 0)
             cg_model_errorf(
                 &ctx, kn, "kind",
                 "kind \"%s\" is not supported for gateway.tsb.tetrate.io/v2 (only Gateway)",
                 kn->text);
         else
-            cg_model_errorf(&ctx, av, "apiVersion",
-                            "expected crossgate/v1, gateway.tsb.tetrate.io/v2 or v1, got \"%s\"",
-                            av->text);
+            cg_model_errorf(
+                &ctx, av, "apiVersion",
+                "expected crossgate/v1, gateway.tsb.tetrate.io/v2, api.tsb.tetrate.io/v2 or v1, "
+                "got \"%s\"",
+                av->text);
         return ctx.nerrors;
     }
     void *obj = cg_xcalloc(1, schema->size);
@@ -107,6 +114,13 @@ static int load_document(loader_t *l, const char *file, const cg_ydoc_t *doc)
     case CG_KIND_SECRET:
         rs->secrets = cg_xrealloc(rs->secrets, (rs->nsecrets + 1) * sizeof(*rs->secrets));
         memcpy(&rs->secrets[rs->nsecrets++], obj, sizeof(*rs->secrets));
+        break;
+    case CG_KIND_WORKSPACE_SETTING:
+        rs->workspace_settings =
+            cg_xrealloc(rs->workspace_settings,
+                        (rs->nworkspace_settings + 1) * sizeof(*rs->workspace_settings));
+        memcpy(&rs->workspace_settings[rs->nworkspace_settings++], obj,
+               sizeof(*rs->workspace_settings));
         break;
     }
     free(obj);
@@ -234,15 +248,17 @@ static const cg_model_meta_t *meta_at(const cg_resource_set_t *rs, cg_model_kind
     if (k == CG_KIND_CLUSTER) return &rs->clusters[i].metadata;
     if (k == CG_KIND_SERVICE) return &rs->services[i].metadata;
     if (k == CG_KIND_SECRET) return &rs->secrets[i].metadata;
+    if (k == CG_KIND_WORKSPACE_SETTING) return &rs->workspace_settings[i].metadata;
     return &rs->gateways[i].metadata;
 }
 
 static int check_duplicates(loader_t *l)
 {
     const cg_resource_set_t *rs = l->rs;
-    const size_t counts[] = {rs->nclusters, rs->nservices, rs->ngateways, rs->nsecrets};
+    const size_t counts[] = {rs->nclusters, rs->nservices, rs->ngateways, rs->nsecrets,
+                             rs->nworkspace_settings};
     int bad = 0;
-    for (int k = CG_KIND_CLUSTER; k <= CG_KIND_SECRET; k++) {
+    for (int k = CG_KIND_CLUSTER; k <= CG_KIND_WORKSPACE_SETTING; k++) {
         for (size_t i = 0; i < counts[k]; i++) {
             const cg_model_meta_t *m = meta_at(rs, (cg_model_kind_t)k, i);
             for (size_t j = 0; j < i; j++) {
@@ -317,6 +333,11 @@ void cg_model_free(cg_resource_set_t *rs)
     }
     for (size_t i = 0; i < rs->nsecrets; i++) cg_model_secret_free(&rs->secrets[i]);
     free(rs->secrets);
+    const cg_model_schema_t *ws =
+        cg_model_schema_for("api.tsb.tetrate.io/v2", "WorkspaceSetting", &k);
+    for (size_t i = 0; i < rs->nworkspace_settings; i++)
+        cg_model_schema_free(ws, &rs->workspace_settings[i]);
+    free(rs->workspace_settings);
     for (size_t i = 0; i < rs->nfiles; i++) free(rs->files[i]);
     free(rs->clusters);
     free(rs->services);

@@ -19,6 +19,8 @@ typedef struct cg_resource_set {
     size_t ngateways;
     cg_model_secret_t *secrets;
     size_t nsecrets;
+    cg_model_workspace_setting_t *workspace_settings;
+    size_t nworkspace_settings;
     char **files;
     size_t nfiles;
 } cg_resource_set_t;

@@ -127,6 +127,12 @@ static const char *check_ns_host(const char *s)
 
 /* ---- metadata ---- */
 
+/* Every kind's: an apply to the control plane carrying it is compare-and-swap. */
+#define META_RESOURCE_VERSION                                                                      \
+    STR(cg_model_meta_t, "resourceVersion", resource_version, 0,                                   \
+        .doc = "control plane: apply only if the stored resource is at this version (\"0\": "      \
+               "only if it does not exist); static mode ignores it")
+
 static const cg_model_field_t meta_cluster_fields[] = {
     STR(cg_model_meta_t, "name", name, REQ | NONEMPTY, .check = cg_model_check_name,
         .doc = "cluster name, unique"),
@@ -136,6 +142,7 @@ static const cg_model_field_t meta_cluster_fields[] = {
         .doc = "kept, not interpreted"),
     STR(cg_model_meta_t, "organization", organization, 0,
         .doc = "Tetrate hierarchy: kept, not interpreted"),
+    META_RESOURCE_VERSION,
 };
 static SCHEMA(meta_cluster_schema, cg_model_meta_t, meta_cluster_fields, .has_pos = 1,
               .pos_off = offsetof(cg_model_meta_t, pos));
@@ -151,6 +158,7 @@ static const cg_model_field_t meta_service_fields[] = {
         .doc = "kept, not interpreted"),
     MAP(cg_model_meta_t, "annotations", annotations, nannotations, 0,
         .doc = "kept, not interpreted"),
+    META_RESOURCE_VERSION,
 };
 static SCHEMA(meta_service_schema, cg_model_meta_t, meta_service_fields, .has_pos = 1,
               .pos_off = offsetof(cg_model_meta_t, pos));
@@ -170,6 +178,7 @@ static const cg_model_field_t meta_gateway_fields[] = {
         .doc = "kept, not interpreted"),
     MAP(cg_model_meta_t, "annotations", annotations, nannotations, 0,
         .doc = "kept, not interpreted"),
+    META_RESOURCE_VERSION,
 };
 static SCHEMA(meta_gateway_schema, cg_model_meta_t, meta_gateway_fields, .has_pos = 1,
               .pos_off = offsetof(cg_model_meta_t, pos));
@@ -757,6 +766,7 @@ static const cg_model_field_t meta_secret_fields[] = {
         .doc = "kept, not interpreted"),
     MAP(cg_model_meta_t, "annotations", annotations, nannotations, 0,
         .doc = "kept, not interpreted"),
+    META_RESOURCE_VERSION,
 };
 static SCHEMA(meta_secret_schema, cg_model_meta_t, meta_secret_fields, .has_pos = 1,
               .pos_off = offsetof(cg_model_meta_t, pos));
@@ -907,6 +917,68 @@ void cg_model_secret_free(cg_model_secret_t *s)
     cg_model_schema_free(&secret_doc_schema, s);
 }
 
+/* ---- WorkspaceSetting (api.tsb.tetrate.io/v2) ---- */
+
+static const cg_model_field_t meta_workspace_setting_fields[] = {
+    STR(cg_model_meta_t, "name", name, REQ | NONEMPTY, .check = cg_model_check_name,
+        .doc = "workspace setting name"),
+    STR(cg_model_meta_t, "organization", organization, 0,
+        .doc = "Tetrate hierarchy: kept, not interpreted"),
+    STR(cg_model_meta_t, "tenant", tenant, 0, .doc = "Tetrate hierarchy: kept, not interpreted"),
+    STR(cg_model_meta_t, "workspace", workspace, 0,
+        .doc = "Tetrate hierarchy: kept, not interpreted"),
+    MAP(cg_model_meta_t, "labels", labels, nlabels, 0, .keycheck = cg_model_check_label_key,
+        .doc = "kept, not interpreted"),
+    MAP(cg_model_meta_t, "annotations", annotations, nannotations, 0,
+        .doc = "kept, not interpreted"),
+};
+static SCHEMA(meta_workspace_setting_schema, cg_model_meta_t, meta_workspace_setting_fields,
+              .has_pos = 1, .pos_off = offsetof(cg_model_meta_t, pos));
+
+static const cg_model_field_t exposed_service_fields[] = {
+    MAP(cg_model_exposed_service_t, "serviceLabels", service_labels, nservice_labels,
+        REQ | NONEMPTY, .keycheck = cg_model_check_label_key,
+        .doc = "a Service is exposed when its metadata.labels hold every one"),
+};
+static SCHEMA(exposed_service_schema, cg_model_exposed_service_t, exposed_service_fields);
+
+static const cg_model_field_t eastwest_fields[] = {
+    STRUCT(cg_model_eastwest_settings_t, "workloadSelector", workload_selector, REQ,
+           selector_schema, .doc = "the east-west gateway instances"),
+    LIST(cg_model_eastwest_settings_t, "exposedServices", exposed_services, nexposed_services, 0,
+         exposed_service_schema, .doc = "the services they expose; none listed: every service"),
+};
+static SCHEMA(eastwest_schema, cg_model_eastwest_settings_t, eastwest_fields);
+
+static const cg_model_field_t workspace_setting_spec_fields[] = {
+    STR(cg_model_workspace_setting_spec_t, "displayName", display_name, 0,
+        .doc = "kept, not interpreted"),
+    STR(cg_model_workspace_setting_spec_t, "description", description, 0,
+        .doc = "kept, not interpreted"),
+    LIST(cg_model_workspace_setting_spec_t, "defaultEastWestGatewaySettings", east_west, neast_west,
+         0, eastwest_schema, .doc = "east-west gateways and what they expose"),
+    UNSUPPORTED("defaultTrafficSetting", "not supported by crossgate"),
+    UNSUPPORTED("defaultSecuritySetting", "not supported by crossgate"),
+    UNSUPPORTED("regionalFailover", "not supported here: give failoverSettings on the Gateway"),
+    UNSUPPORTED("failoverSettings", "not supported here: give failoverSettings on the Gateway"),
+    UNSUPPORTED("configGenerationMetadata", "not supported by crossgate"),
+};
+static SCHEMA(workspace_setting_spec_schema, cg_model_workspace_setting_spec_t,
+              workspace_setting_spec_fields);
+
+static const cg_model_field_t workspace_setting_doc_fields[] = {
+    STR(cg_model_workspace_setting_t, "apiVersion", api_version, REQ,
+        .doc = "api.tsb.tetrate.io/v2"),
+    STR(cg_model_workspace_setting_t, "kind", kind, REQ, .doc = "WorkspaceSetting"),
+    STRUCT(cg_model_workspace_setting_t, "metadata", metadata, REQ, meta_workspace_setting_schema,
+           .doc = "identity"),
+    STRUCT(cg_model_workspace_setting_t, "spec", spec, REQ, workspace_setting_spec_schema,
+           .doc = "the setting itself"),
+};
+static SCHEMA(workspace_setting_doc_schema, cg_model_workspace_setting_t,
+              workspace_setting_doc_fields, .has_pos = 1,
+              .pos_off = offsetof(cg_model_workspace_setting_t, pos));
+
 const cg_model_schema_t *const cg_model_all_schemas[] = {
     &cluster_doc_schema,
     &meta_cluster_schema,
@@ -943,6 +1015,11 @@ const cg_model_schema_t *const cg_model_all_schemas[] = {
     &secret_doc_schema,
     &meta_secret_schema,
     &secret_keys_schema,
+    &workspace_setting_doc_schema,
+    &meta_workspace_setting_schema,
+    &workspace_setting_spec_schema,
+    &eastwest_schema,
+    &exposed_service_schema,
     NULL,
 };
 
@@ -957,6 +1034,9 @@ const cg_model_schema_t *cg_model_schema_for(const char *api_version, const char
         if (strcmp(kind, "Secret") == 0) return *kind_out = CG_KIND_SECRET, &secret_doc_schema;
     } else if (strcmp(api_version, "gateway.tsb.tetrate.io/v2") == 0) {
         if (strcmp(kind, "Gateway") == 0) return *kind_out = CG_KIND_GATEWAY, &gateway_doc_schema;
+    } else if (strcmp(api_version, "api.tsb.tetrate.io/v2") == 0) {
+        if (strcmp(kind, "WorkspaceSetting") == 0)
+            return *kind_out = CG_KIND_WORKSPACE_SETTING, &workspace_setting_doc_schema;
     }
     return NULL;
 }
@@ -967,6 +1047,7 @@ const char *cg_model_kind_name(cg_model_kind_t kind)
     case CG_KIND_CLUSTER: return "Cluster";
     case CG_KIND_SERVICE: return "Service";
     case CG_KIND_SECRET: return "Secret";
+    case CG_KIND_WORKSPACE_SETTING: return "WorkspaceSetting";
     default: return "Gateway";
     }
 }

@@ -8,7 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { CG_KIND_CLUSTER, CG_KIND_SERVICE, CG_KIND_GATEWAY, CG_KIND_SECRET } cg_model_kind_t;
+typedef enum {
+    CG_KIND_CLUSTER,
+    CG_KIND_SERVICE,
+    CG_KIND_GATEWAY,
+    CG_KIND_SECRET,
+    CG_KIND_WORKSPACE_SETTING,
+} cg_model_kind_t;
 
 /* metadata: one struct for every kind; each kind's table allows its own subset. */
 typedef struct cg_model_meta {
@@ -21,6 +27,7 @@ typedef struct cg_model_meta {
     cg_model_kv_t *annotations;
     size_t nannotations;
     char *organization, *tenant, *workspace, *group; /* Tetrate hierarchy: kept, unused */
+    char *resource_version; /* the control plane's compare-and-swap (docs/api.md); else unused */
 } cg_model_meta_t;
 
 /* ---- Cluster ---- */
@@ -279,6 +286,35 @@ typedef struct cg_model_secret {
     char *cert, *key, *ca;
     char *warning; /* the certificate's expiry, or NULL */
 } cg_model_secret_t;
+
+/* ---- WorkspaceSetting (api.tsb.tetrate.io/v2, as Tetrate) ---- */
+
+/* Services an east-west gateway exposes: those whose metadata.labels hold every label. */
+typedef struct cg_model_exposed_service {
+    cg_model_kv_t *service_labels; /* at least one */
+    size_t nservice_labels;
+} cg_model_exposed_service_t;
+
+/* The instances a workloadSelector picks are east-west gateways of their cluster: mTLS on the
+ * mesh port only, to the exposed services of that cluster (none listed: every service). */
+typedef struct cg_model_eastwest_settings {
+    cg_model_workload_selector_t workload_selector;
+    cg_model_exposed_service_t *exposed_services;
+    size_t nexposed_services;
+} cg_model_eastwest_settings_t;
+
+typedef struct cg_model_workspace_setting_spec {
+    char *display_name, *description; /* kept, not interpreted */
+    cg_model_eastwest_settings_t *east_west;
+    size_t neast_west;
+} cg_model_workspace_setting_spec_t;
+
+typedef struct cg_model_workspace_setting {
+    cg_model_pos_t pos;
+    char *api_version, *kind;
+    cg_model_meta_t metadata;
+    cg_model_workspace_setting_spec_t spec;
+} cg_model_workspace_setting_t;
 
 /* Frees a Secret's fields and what its check derived (not s itself). */
 void cg_model_secret_free(cg_model_secret_t *s);

@@ -246,8 +246,10 @@ static void config_free(cg_config_t *c)
 {
     for (size_t i = 0; i < c->nlisteners; i++) {
         cg_listener_cfg_t *l = &c->listeners[i];
-        for (size_t v = 0; !l->mesh && v < l->nvhosts; v++) {
+        for (size_t v = 0; v < l->nvhosts; v++) {
             cg_vhost_t *vh = &l->vhosts[v];
+            /* the mesh port's vhosts are copies, but for the east-west servers it alone has */
+            if (l->mesh && !c->snap->servers[vh->seq].east_west) continue;
             for (size_t r = 0; r < vh->nroutes; r++) {
                 cg_route_t *rt = &vh->routes[r];
                 for (size_t m = 0; m < rt->nmatches; m++) {
@@ -311,12 +313,39 @@ static int compile_route(cg_config_t *c, cg_route_t *rt, const cg_snap_rule_t *r
     return err;
 }
 
+/* The virtual host of the snapshot's server s, its routes compiled. */
+static int fill_vhost(cg_config_t *c, cg_vhost_t *vh, size_t s, cg_buf_t *errors)
+{
+    const cg_snap_server_t *sv = &c->snap->servers[s];
+    int err = 0;
+    vh->seq = (uint32_t)s;
+    const char *hn = sv->hostname ? sv->hostname : "*";
+    vh->server = sv->name;
+    if (!strcmp(hn, "*")) {
+        vh->kind = CG_VHOST_ANY;
+    } else if (hn[0] == '*' && hn[1] == '.') {
+        vh->kind = CG_VHOST_WILDCARD;
+        vh->host = cg_iov_str(hn + 1);
+    } else {
+        vh->kind = CG_VHOST_EXACT;
+        vh->host = cg_iov_str(hn);
+    }
+    vh->nroutes = sv->nrules;
+    vh->routes = cg_xcalloc(sv->nrules, sizeof(cg_route_t));
+    for (size_t r = 0; r < sv->nrules; r++)
+        if (compile_route(c, &vh->routes[r], &sv->rules[r], errors)) err = CG_EINVAL;
+    return err;
+}
+
 /* The mesh port: mTLS from other gateways, then the same hosts as every other port (a host on
- * several ports: its first server in the snapshot's order, as the vhost order goes). */
-static void mesh_listener(cg_config_t *c, uint16_t port)
+ * several ports: its first server in the snapshot's order, as the vhost order goes), then an
+ * east-west gateway's servers, which no other port serves. */
+static int mesh_listener(cg_config_t *c, uint16_t port, cg_buf_t *errors)
 {
     size_t n = 0;
+    int err = 0;
     for (size_t i = 0; i < c->nlisteners; i++) n += c->listeners[i].nvhosts;
+    for (size_t s = 0; s < c->snap->nservers; s++) n += c->snap->servers[s].east_west != 0;
     cg_listener_cfg_t *m = &c->listeners[c->nlisteners++];
     m->port = port;
     m->mesh = 1;
@@ -333,6 +362,10 @@ static void mesh_listener(cg_config_t *c, uint16_t port)
             *vh = *from;
             vh->tls_index = 0; /* the mesh set has one server */
         }
+    for (size_t s = 0; s < c->snap->nservers; s++)
+        if (c->snap->servers[s].east_west && fill_vhost(c, &m->vhosts[m->nvhosts++], s, errors))
+            err = CG_EINVAL;
+    return err;
 }
 
 int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *errors)
@@ -377,6 +410,7 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
             cg_addr_format(&ep->addr, ep->name, sizeof(ep->name));
             ep->cluster = se->cluster;
             ep->region = se->region;
+            ep->host = se->host;
             ep->weight = se->weight ? se->weight : 1;
             ep->priority =
                 se->priority < CG_LB_MAX_PRIORITIES ? se->priority : CG_LB_MAX_PRIORITIES - 1;
@@ -430,8 +464,21 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
     /* group servers by port: count first, so each listener gets just its own vhosts */
     uint32_t *per_port = cg_xcalloc(65536, sizeof(uint32_t));
     int32_t *listener_of = cg_xcalloc(65536, sizeof(int32_t));
-    for (size_t s = 0; s < snap->nservers; s++) per_port[snap->servers[s].port]++;
+    size_t neast_west = 0;
+    for (size_t s = 0; s < snap->nservers; s++) {
+        if (snap->servers[s].east_west)
+            neast_west++;
+        else
+            per_port[snap->servers[s].port]++;
+    }
     uint16_t mesh_port = cg_proxy_mesh_port();
+    if (neast_west && !mesh_port) {
+        cg_buf_printf(errors,
+                      "%zu east-west server(s) need the mesh port, but this gateway has no "
+                      "--identity\n",
+                      neast_west);
+        err = CG_EINVAL;
+    }
     if (mesh_port && per_port[mesh_port]) {
         cg_buf_printf(errors,
                       "port %u is this gateway's mesh mTLS port (--mtls-port); no Gateway "
@@ -443,6 +490,7 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
     for (size_t s = 0; s < snap->nservers; s++) {
         const cg_snap_server_t *sv = &snap->servers[s];
         cg_listener_cfg_t *l;
+        if (sv->east_west) continue; /* the mesh port's only */
         if (listener_of[sv->port]) {
             l = &c->listeners[listener_of[sv->port] - 1];
         } else {
@@ -453,27 +501,12 @@ int cg_proxy_config_compile(cg_snapshot_t *snap, cg_config_t **out, cg_buf_t *er
         }
         cg_vhost_t *vh = &l->vhosts[l->nvhosts++];
         vh->tls_index = (int)l->nvhosts - 1; /* the port's servers in order: its TLS set's */
-        vh->seq = (uint32_t)s;
-        const char *hn = sv->hostname ? sv->hostname : "*";
-        vh->server = sv->name;
-        if (!strcmp(hn, "*")) {
-            vh->kind = CG_VHOST_ANY;
-        } else if (hn[0] == '*' && hn[1] == '.') {
-            vh->kind = CG_VHOST_WILDCARD;
-            vh->host = cg_iov_str(hn + 1);
-        } else {
-            vh->kind = CG_VHOST_EXACT;
-            vh->host = cg_iov_str(hn);
-        }
-        vh->nroutes = sv->nrules;
-        vh->routes = cg_xcalloc(sv->nrules, sizeof(cg_route_t));
-        for (size_t r = 0; r < sv->nrules; r++)
-            if (compile_route(c, &vh->routes[r], &sv->rules[r], errors)) err = CG_EINVAL;
+        if (fill_vhost(c, vh, s, errors)) err = CG_EINVAL;
     }
     free(per_port);
     free(listener_of);
     if (!err && cg_proxy_tls_compile(c, snap, errors)) err = CG_EINVAL;
-    if (mesh_port && !err) mesh_listener(c, mesh_port);
+    if (mesh_port && !err && mesh_listener(c, mesh_port, errors)) err = CG_EINVAL;
     for (size_t i = 0; i < c->nlisteners; i++)
         qsort(c->listeners[i].vhosts, c->listeners[i].nvhosts, sizeof(cg_vhost_t), vhost_order);
     if (err) goto Error;

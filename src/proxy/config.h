@@ -41,6 +41,7 @@ typedef struct cg_endpoint {
     /* its connections' and health probes' transport (mTLS: the ctx names the peer identity the
      * endpoint must present); zero: plain TCP */
     cg_xport_opener_t xopen;
+    const char *host; /* Host sent to it instead of the client's; NULL: the client's (borrowed) */
 } cg_endpoint_t;
 
 /* Weighted mode: one cluster's share. */

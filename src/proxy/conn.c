@@ -117,6 +117,7 @@ static int exchange_take(conn_t *c)
     }
     x->c = c;
     x->upstream_ms = -1;
+    cg_http_head_reset(&x->head);
     cg_http_parser_init(&x->parser, 1, &x->head, NULL);
     c->ex = x;
     return 0;
@@ -323,7 +324,10 @@ static int pump_request_body(conn_t *c, up_t *u)
     if ((c->ex->head.flags & CG_HTTP_F_EXPECT_CONTINUE) && !c->ex->continue_sent &&
         c->in.len == c->ex->head_len) {
         c->ex->continue_sent = 1;
-        CG_HTTP_OUT_PUSH_LIT(&c->ex->out, CG_HTTP_100_CONTINUE);
+        if (c->parent) /* an interim HEADERS frame: the stream's output is body bytes only */
+            cg_proxy__h2_continue(c);
+        else
+            CG_HTTP_OUT_PUSH_LIT(&c->ex->out, CG_HTTP_100_CONTINUE);
         return 1;
     }
     int progress = 0;
@@ -1121,6 +1125,7 @@ void cg_proxy__pools_sweep(cg_worker_t *w)
         cg_list_unlink(pos);
         free(cg_container_of(pos, exchange_t, link));
     }
+    cg_proxy__h2_pool_sweep(w);
     while (w->free_bufs) {
         void *b = w->free_bufs;
         memcpy(&w->free_bufs, b, sizeof(void *));
@@ -1139,5 +1144,5 @@ void cg_proxy__pools_sweep(cg_worker_t *w)
     w->bucket_slots = NULL;
     w->bucket_cap = 0;
     w->stats.pool_conns = w->stats.pool_upstreams = 0;
-    w->stats.pool_exchanges = w->stats.pool_buffers = 0;
+    w->stats.pool_exchanges = w->stats.pool_buffers = w->stats.pool_h2streams = 0;
 }

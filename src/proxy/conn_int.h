@@ -266,11 +266,15 @@ int cg_proxy__h2_preface(const conn_t *c);
 int cg_proxy__h2_start(conn_t *c);
 void cg_proxy__h2_run(conn_t *c);
 void cg_proxy__h2_close(conn_t *c);
+/* Frees the worker's cached stream objects (at its end). */
+void cg_proxy__h2_pool_sweep(cg_worker_t *w);
 /* GOAWAY: no new streams; the connection ends once the open ones are done. */
 void cg_proxy__h2_drain(conn_t *c);
 /* A stream's pseudo-connection ran (its response may have bytes for the stream), or closed
  * (whole: its response was complete; otherwise the stream is reset). */
 void cg_proxy__h2_stream_ran(conn_t *sc);
+/* The client asked to be told to send its body (expect: 100-continue): an interim 100. */
+void cg_proxy__h2_continue(conn_t *sc);
 void cg_proxy__h2_stream_closed(conn_t *sc, int whole);
 /* The response head of a stream, submitted as HTTP/2 fields: from the upstream's head (0, or
  * an error), or a local reply's (location: the parts of a redirect's Location, or none). */

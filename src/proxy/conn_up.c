@@ -204,6 +204,7 @@ static int build_upstream_head(conn_t *c, up_t *u)
         /* an HTTP/1.0 request may come without Host; it goes on as 1.1, which needs one: the
          * endpoint's address, as nginx's proxy_set_header Host $proxy_host */
         .default_host = c->ex->ep ? cg_iov_str(c->ex->ep->name) : CG_IOV_NULL,
+        .host = c->ex->ep && c->ex->ep->host ? cg_iov_str(c->ex->ep->host) : CG_IOV_NULL,
         .upgrade = c->ex->ws,
     };
     return cg_http_forward_request_head(&u->out, &c->ex->head, c->in.base, &f);

@@ -45,16 +45,20 @@
 typedef struct h2conn h2conn_t;
 
 struct h2stream {
-    cg_list_t link;  /* hc->streams, or hc->free */
+    cg_list_t link;  /* hc->streams, or the worker's pool */
     cg_list_t ready; /* hc->ready: to run once nghttp2 returns */
     h2conn_t *hc;
     conn_t *sc; /* the pseudo-connection; NULL once the request path is done with it */
     int32_t id;
-    cg_h2req_t req; /* the request's fields, to be rebuilt as HTTP/1.1 */
-    cg_buf_t rx;    /* request bytes (head, then body) the request path has not read */
-    cg_buf_t nvbuf; /* the response's fields */
-    size_t unacked; /* DATA bytes queued in rx, not yet given back to the stream's window */
-    uint8_t chunked;
+    cg_h2req_t req;    /* the request's fields, to be rebuilt as HTTP/1.1 */
+    cg_buf_t rx;       /* request bytes (head, then body) the request path has not read */
+    cg_buf_t nvbuf;    /* the response's fields */
+    size_t head_left;  /* bytes of the rebuilt head at the front of rx, not read yet */
+    size_t chunk_left; /* body bytes of the chunk being read (chunked framing) */
+    char stage[24];    /* framing bytes (a chunk's size line, CRLF, the last chunk) to read */
+    uint8_t stage_off, stage_len;
+    uint8_t chunked, last_chunk;
+    uint64_t sent_ms; /* the response last moved (the stall timer's reference) */
     uint8_t head_built, rx_end, h2_closed, reset_by_client, eof_sent, submitted;
 };
 typedef struct h2stream h2stream_t;
@@ -64,40 +68,95 @@ struct h2conn {
     nghttp2_session *s;
     cg_buf_t wbuf; /* serialised frames not yet written, from wpos */
     size_t wpos;
-    cg_list_t streams, free, ready;
+    cg_list_t streams, ready;
     cg_defer_t send_defer;
     uint32_t nstreams;
     uint64_t window_s; /* the second the rate counters below are for */
     uint32_t resets, glitches;
     size_t hblock; /* wire bytes of the header block in progress */
-    uint8_t in_run, calm, goaway, dying, hblock_open, got_frame;
+    /* the last time something moved (a request's head or body in, response bytes out): the
+     * timer is armed once and, when it fires early, armed again for what is left */
+    uint64_t active_ms;
+    uint8_t in_run, calm, goaway, dying, got_request;
 };
 
 static void h2_send_later(cg_loop_t *loop, cg_defer_t *d);
 static void h2_timeout(cg_loop_t *loop, cg_timer_t *t);
 static void stream_stall(cg_loop_t *loop, cg_timer_t *t);
 
+/* Something moved: the connection's timer counts from now (armed if it is not). */
+static inline void conn_moved(h2conn_t *hc)
+{
+    cg_worker_t *w = hc->c->w;
+    hc->active_ms = w->loop.now_ms;
+    if (!cg_timer_active(&hc->c->timer))
+        cg_timer_start(&w->loop, &hc->c->timer, w->settings->idle_timeout_ms, h2_timeout);
+}
+
 /* ---------- the stream's transport: the request bytes, as a client connection's ---------- */
 
+/* The request as the HTTP/1 path reads it: the rebuilt head, then the body. A body without a
+ * content-length is framed here, as it is read: each chunk announces what has arrived so far
+ * (not one chunk per DATA frame, so a client sending one-byte frames cannot make the queue grow
+ * past its window by the framing), the last chunk follows the stream's end. Framing bytes that
+ * do not fit a read wait in `stage`. The window is given back by the DATA bytes read. */
 static ssize_t h2s_read(cg_xport_t *x, void *buf, size_t len)
 {
     h2stream_t *st = x->impl;
-    size_t have = cg_buf_size(&st->rx);
-    if (!have) {
-        if (st->rx_end) return 0;
+    char *out = buf;
+    size_t n = 0, data = 0;
+    while (n < len) {
+        if (st->stage_off < st->stage_len) {
+            size_t k = st->stage_len - st->stage_off;
+            if (k > len - n) k = len - n;
+            memcpy(out + n, st->stage + st->stage_off, k);
+            st->stage_off += (uint8_t)k;
+            n += k;
+            continue;
+        }
+        size_t have = cg_buf_size(&st->rx) - st->head_left;
+        if (st->head_left || !st->chunked || st->chunk_left) {
+            /* head bytes, a content-length body, or the chunk in progress: as they are */
+            size_t k = st->head_left ? st->head_left : st->chunked ? st->chunk_left : have;
+            if (!st->head_left && k > have) k = have;
+            if (k > len - n) k = len - n;
+            if (!k) break;
+            memcpy(out + n, cg_buf_data(&st->rx), k);
+            cg_buf_consume(&st->rx, k);
+            n += k;
+            if (st->head_left) {
+                st->head_left -= k;
+            } else {
+                data += k;
+                if (st->chunked && !(st->chunk_left -= k)) {
+                    memcpy(st->stage, "\r\n", 2);
+                    st->stage_off = 0, st->stage_len = 2;
+                }
+            }
+            continue;
+        }
+        st->stage_off = 0;
+        if (have) { /* a new chunk: all that has arrived */
+            st->chunk_left = have;
+            st->stage_len = (uint8_t)snprintf(st->stage, sizeof(st->stage), "%zx\r\n", have);
+        } else if (st->rx_end && !st->last_chunk) {
+            st->last_chunk = 1;
+            st->stage_len = sizeof(CG_HTTP_LAST_CHUNK) - 1;
+            memcpy(st->stage, CG_HTTP_LAST_CHUNK, st->stage_len);
+        } else {
+            st->stage_len = 0;
+            break;
+        }
+    }
+    if (!cg_buf_size(&st->rx)) cg_buf_reset(&st->rx);
+    if (!n) {
+        if (st->rx_end && (!st->chunked || st->last_chunk)) return 0;
         x->want = CG_XPORT_WANT_READ;
         return CG_EAGAIN;
     }
-    size_t n = have < len ? have : len;
-    memcpy(buf, cg_buf_data(&st->rx), n);
-    cg_buf_consume(&st->rx, n);
-    if (!cg_buf_size(&st->rx)) cg_buf_reset(&st->rx);
-    /* taken by the request path: the client may send that much more on this stream (the head
-     * and the chunk framing are not DATA, so the count is what arrived, at most) */
-    size_t give = n < st->unacked ? n : st->unacked;
-    st->unacked -= give;
-    if (give && !st->hc->dying && !st->h2_closed)
-        nghttp2_session_consume_stream(st->hc->s, st->id, give);
+    /* taken by the request path: the client may send that much more on this stream */
+    if (data && !st->hc->dying && !st->h2_closed)
+        nghttp2_session_consume_stream(st->hc->s, st->id, data);
     return (ssize_t)n;
 }
 
@@ -167,9 +226,10 @@ static h2stream_t *stream_new(h2conn_t *hc, int32_t id)
     conn_t *c = hc->c;
     cg_worker_t *w = c->w;
     h2stream_t *st;
-    if (!cg_list_empty(&hc->free)) {
-        st = cg_container_of(hc->free.next, h2stream_t, link);
+    if (!cg_list_empty(&w->free_h2streams)) {
+        st = cg_container_of(w->free_h2streams.next, h2stream_t, link);
         cg_list_unlink(&st->link);
+        w->stats.pool_h2streams--;
         cg_h2req_t req = st->req;
         cg_buf_t rx = st->rx, nvbuf = st->nvbuf;
         memset(st, 0, sizeof(*st));
@@ -205,19 +265,56 @@ static h2stream_t *stream_new(h2conn_t *hc, int32_t id)
     return st;
 }
 
-static void stream_free(h2stream_t *st)
-{
-    h2conn_t *hc = st->hc;
-    if (cg_list_linked(&st->ready)) cg_list_unlink(&st->ready);
-    cg_list_unlink(&st->link);
-    hc->nstreams--;
-    cg_list_insert_head(&hc->free, &st->link);
-}
-
 static void stream_buffers_free(h2stream_t *st)
 {
     cg_h2req_free(&st->req);
     cg_buf_free(&st->rx), cg_buf_free(&st->nvbuf);
+}
+
+/* Back to the worker's pool: small buffers are kept for the next stream, a large one (a body
+ * that waited, a big head) is not. */
+#define STREAM_KEEP_CAP 4096
+static void stream_free(h2stream_t *st)
+{
+    h2conn_t *hc = st->hc;
+    cg_worker_t *w = hc->c->w;
+    if (cg_list_linked(&st->ready)) cg_list_unlink(&st->ready);
+    cg_list_unlink(&st->link);
+    hc->nstreams--;
+    if (w->stats.pool_h2streams >= FREE_LIST_MAX) {
+        stream_buffers_free(st);
+        free(st);
+    } else {
+        if (st->rx.cap > STREAM_KEEP_CAP) cg_buf_free(&st->rx);
+        if (st->req.fields.cap > STREAM_KEEP_CAP) cg_buf_free(&st->req.fields);
+        if (st->nvbuf.cap > STREAM_KEEP_CAP) cg_buf_free(&st->nvbuf);
+        cg_list_insert_head(&w->free_h2streams, &st->link);
+        w->stats.pool_h2streams++;
+    }
+    /* an idle connection keeps no output buffer */
+    if (!hc->nstreams && hc->wpos == cg_buf_size(&hc->wbuf)) {
+        cg_buf_free(&hc->wbuf);
+        hc->wpos = 0;
+    }
+}
+
+/* The callbacks and options every session of this worker thread uses, made once. */
+static __thread nghttp2_session_callbacks *cbs;
+static __thread nghttp2_option *opt;
+
+void cg_proxy__h2_pool_sweep(cg_worker_t *w)
+{
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_option_del(opt);
+    cbs = NULL, opt = NULL;
+    cg_list_t *pos, *tmp;
+    cg_list_foreach_safe(pos, tmp, &w->free_h2streams)
+    {
+        h2stream_t *st = cg_container_of(pos, h2stream_t, link);
+        cg_list_unlink(pos);
+        stream_buffers_free(st);
+        free(st);
+    }
 }
 
 static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8_t *name,
@@ -255,7 +352,6 @@ static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *
     (void)s;
     h2conn_t *hc = user;
     const cg_proxy_settings_t *set = hc->c->w->settings;
-    hc->got_frame = 1;
     if (hc->calm) return 0;
     switch (hd->type) {
     case NGHTTP2_HEADERS:
@@ -263,7 +359,6 @@ static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *
         /* fall through */
     case NGHTTP2_CONTINUATION:
         hc->hblock += hd->length;
-        hc->hblock_open = !(hd->flags & NGHTTP2_FLAG_END_HEADERS);
         /* the block on the wire: a list within the limit, Huffman-coded or not, takes at most
          * about its decoded size, so a longer block is not one to wait for */
         if (hc->hblock > (size_t)set->h2_max_header_list + 1024) {
@@ -278,10 +373,6 @@ static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *
                    over_rate(hc, &hc->glitches, set->h2_max_glitches, "empty frames")) {
             return 0;
         }
-        break;
-    case NGHTTP2_DATA:
-        if (hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM))
-            over_rate(hc, &hc->glitches, set->h2_max_glitches, "empty frames");
         break;
     case NGHTTP2_PING:
     case NGHTTP2_SETTINGS:
@@ -308,24 +399,24 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
             int r = cg_h2req_head(&st->req, end, &st->rx, &chunked);
             st->chunked = (uint8_t)chunked;
             st->head_built = r == 0;
+            st->head_left = r == 0 ? cg_buf_size(&st->rx) : 0;
             if (r == CG_EPARSE || r == CG_ENOMEM) {
                 /* malformed (RFC 9113 §8.1.1): a stream error, never forwarded */
                 hc->c->w->stats.h2_malformed++;
                 nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_PROTOCOL_ERROR);
                 return 0;
             }
-            cg_timer_start(&hc->c->w->loop, &hc->c->timer, hc->c->w->settings->idle_timeout_ms,
-                           h2_timeout);
+            hc->got_request = 1;
+            conn_moved(hc);
         }
-        if (end) {
-            if (st->chunked) cg_buf_append(&st->rx, CG_HTTP_LAST_CHUNK, 5);
-            st->rx_end = 1;
-        }
+        if (end) st->rx_end = 1;
         stream_ready(st);
         break;
     case NGHTTP2_DATA:
+        /* padding only, or nothing: no work for us, and a flood of them is one to stop */
+        if (!end && frame->hd.length - frame->data.padlen == 0)
+            over_rate(hc, &hc->glitches, hc->c->w->settings->h2_max_glitches, "empty frames");
         if (end) {
-            if (st->chunked) cg_buf_append(&st->rx, CG_HTTP_LAST_CHUNK, 5);
             st->rx_end = 1;
             stream_ready(st);
         }
@@ -346,27 +437,31 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
         nghttp2_session_consume_stream(s, id, len); /* nobody reads it: drop it */
         return 0;
     }
-    int r = 0;
-    if (st->chunked) r |= cg_buf_printf(&st->rx, "%zx\r\n", len);
-    r |= cg_buf_append(&st->rx, data, len);
-    st->unacked += len;
-    if (st->chunked) r |= cg_buf_append(&st->rx, "\r\n", 2);
-    if (r) {
+    if (cg_buf_append(&st->rx, data, len)) {
         nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
         return 0;
     }
-    cg_timer_start(&hc->c->w->loop, &hc->c->timer, hc->c->w->settings->idle_timeout_ms, h2_timeout);
+    conn_moved(hc);
     stream_ready(st);
     return 0;
 }
 
 static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *user)
 {
-    (void)code, (void)user;
     h2stream_t *st = nghttp2_session_get_stream_user_data(s, id);
     if (!st) return 0;
     st->h2_closed = 1;
     nghttp2_session_set_stream_user_data(s, id, NULL);
+    /* a stream error the client caused (a bad length, a window overflow, DATA past its end):
+     * counted with the client's own resets, so provoking resets is no way around their limit
+     * (MadeYouReset, CVE-2025-8671) */
+    if (!st->reset_by_client &&
+        (code == NGHTTP2_PROTOCOL_ERROR || code == NGHTTP2_FLOW_CONTROL_ERROR ||
+         code == NGHTTP2_STREAM_CLOSED || code == NGHTTP2_FRAME_SIZE_ERROR)) {
+        h2conn_t *hc = user;
+        hc->c->w->stats.h2_malformed++;
+        over_rate(hc, &hc->resets, hc->c->w->settings->h2_max_resets, "provoked stream resets");
+    }
     if (!st->sc)
         stream_free(st);
     else
@@ -408,10 +503,8 @@ static ssize_t data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
             stream_ready(st); /* room again: the request path may read more of the response */
         }
         if (n) {
-            cg_timer_start(&sc->w->loop, &sc->timer, sc->w->settings->idle_timeout_ms,
-                           stream_stall);
-            cg_timer_start(&sc->w->loop, &st->hc->c->timer, sc->w->settings->idle_timeout_ms,
-                           h2_timeout);
+            st->sent_ms = sc->w->loop.now_ms;
+            conn_moved(st->hc);
         }
         if (!cg_http_out_pending(o) && sc->ex->resp_done) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     } else {
@@ -476,9 +569,11 @@ static int submit_head(h2stream_t *st, int status, size_t nfields, int body)
     if (rv) return CG_EPARSE;
     st->submitted = 1;
     if (!body) st->eof_sent = 1;
-    if (st->sc)
+    if (st->sc) {
+        st->sent_ms = st->sc->w->loop.now_ms;
         cg_timer_start(&st->sc->w->loop, &st->sc->timer, st->sc->w->settings->idle_timeout_ms,
                        stream_stall);
+    }
     return 0;
 }
 
@@ -584,13 +679,6 @@ static void run_ready(h2conn_t *hc)
 
 static void h2_free(h2conn_t *hc)
 {
-    cg_list_t *pos, *tmp;
-    cg_list_foreach_safe(pos, tmp, &hc->free)
-    {
-        h2stream_t *st = cg_container_of(pos, h2stream_t, link);
-        stream_buffers_free(st);
-        free(st);
-    }
     cg_buf_free(&hc->wbuf);
     free(hc);
 }
@@ -692,10 +780,24 @@ static void h2_send_later(cg_loop_t *loop, cg_defer_t *d)
  * block) is told GOAWAY and closed; with streams open it is stalled, a zero window say. */
 static void h2_timeout(cg_loop_t *loop, cg_timer_t *t)
 {
-    (void)loop;
     conn_t *c = cg_container_of(t, conn_t, timer);
     h2conn_t *hc = c->h2;
     if (!hc) return;
+    /* before the first request the header timeout applies, then the idle timeout */
+    uint32_t limit =
+        hc->got_request ? c->w->settings->idle_timeout_ms : c->w->settings->header_timeout_ms;
+    uint64_t idle = loop->now_ms - hc->active_ms;
+    if (idle < limit) {
+        cg_timer_start(loop, t, (uint32_t)(limit - idle), h2_timeout);
+        return;
+    }
+    if (hc->nstreams && cg_buf_size(&hc->wbuf) == hc->wpos) {
+        /* streams wait on their upstreams (the route and per-try timeouts bound that), or each
+         * on its own window (stream_stall): not the connection's stall */
+        cg_timer_start(loop, t, limit, h2_timeout);
+        return;
+    }
+    /* idle, or the client reads nothing of what is written to it */
     if (hc->nstreams) c->w->stats.h2_stalled++;
     nghttp2_submit_goaway(hc->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(hc->s),
                           NGHTTP2_NO_ERROR, NULL, 0);
@@ -705,12 +807,19 @@ static void h2_timeout(cg_loop_t *loop, cg_timer_t *t)
     cg_proxy__conn_close(c);
 }
 
-/* A stream's response did not move for the idle timeout (its window stayed shut): reset. */
+/* A stream's response did not move for the idle timeout while bytes of it waited for the
+ * client's window: reset. One that waits on its upstream (a long poll, a pause mid-body) is not
+ * stalled: the route timeout is its bound. */
 static void stream_stall(cg_loop_t *loop, cg_timer_t *t)
 {
-    (void)loop;
     conn_t *sc = cg_container_of(t, conn_t, timer);
     if (!sc->h2s || sc->state == S_CLOSED) return;
+    uint64_t idle = loop->now_ms - sc->h2s->sent_ms;
+    if (!sc->ex || !cg_http_out_pending(&sc->ex->out)) idle = 0;
+    if (idle < sc->w->settings->idle_timeout_ms) {
+        cg_timer_start(loop, t, (uint32_t)(sc->w->settings->idle_timeout_ms - idle), stream_stall);
+        return;
+    }
     sc->w->stats.h2_stalled++;
     if (sc->ex) sc->ex->flags |= CG_RF_DC;
     cg_proxy__conn_close(sc);
@@ -728,6 +837,15 @@ void cg_proxy__h2_drain(conn_t *c)
 }
 
 /* ---------- the hooks the request path calls ---------- */
+
+void cg_proxy__h2_continue(conn_t *sc)
+{
+    h2stream_t *st = sc->h2s;
+    if (!st || st->hc->dying || st->h2_closed || st->submitted) return;
+    static const nghttp2_nv nv = {(uint8_t *)":status", (uint8_t *)"100", 7, 3,
+                                  NGHTTP2_NV_FLAG_NONE};
+    nghttp2_submit_headers(st->hc->s, NGHTTP2_FLAG_NONE, st->id, NULL, &nv, 1, NULL);
+}
 
 void cg_proxy__h2_stream_ran(conn_t *sc)
 {
@@ -775,8 +893,6 @@ int cg_proxy__h2_start(conn_t *c)
     const cg_proxy_settings_t *set = w->settings;
     h2conn_t *hc = calloc(1, sizeof(*hc));
     if (!hc) return CG_ENOMEM;
-    static __thread nghttp2_session_callbacks *cbs;
-    static __thread nghttp2_option *opt;
     if (!cbs) {
         if (nghttp2_session_callbacks_new(&cbs) || nghttp2_option_new(&opt)) {
             free(hc);
@@ -800,7 +916,6 @@ int cg_proxy__h2_start(conn_t *c)
     }
     hc->c = c;
     cg_list_init(&hc->streams);
-    cg_list_init(&hc->free);
     cg_list_init(&hc->ready);
     cg_list_init(&hc->send_defer.link);
     nghttp2_settings_entry iv[] = {
@@ -818,6 +933,7 @@ int cg_proxy__h2_start(conn_t *c)
     c->state = S_H2;
     w->stats.h2_total++;
     w->stats.h2_active++;
+    hc->active_ms = w->loop.now_ms;
     cg_timer_start(&w->loop, &c->timer, set->header_timeout_ms, h2_timeout);
     /* what was read already (the cleartext preface, and maybe more) goes first */
     if (c->in.len) {

@@ -158,6 +158,9 @@ static int build_snapshot(const cg_proxy_server_t *g, cg_snapshot_t **out, cg_bu
         .labels = o->labels,
         .nlabels = o->nlabels,
         .address = o->address,
+        /* its own mesh port: an east-west gateway serves there, an ingress fails over from
+         * there (static gateways of other clusters stay plain text: nothing registers theirs) */
+        .mtls_port = o->identity ? o->mtls_port : 0,
     };
     r = cg_translate_instance(rs, &inst, g->version + 1, out, errors);
     cg_model_free(rs);
@@ -431,7 +434,7 @@ int cg_proxy_server_start(cg_proxy_server_t **out, const cg_gateway_opts_t *o)
         .idle_timeout_ms = o->idle_timeout_ms ? o->idle_timeout_ms : 60000,
         .upstream_idle_ms = 30000,
         .max_conns = o->max_conns ? o->max_conns : 65536,
-        .max_idle_per_ep = 256,
+        .max_idle_per_ep = o->upstream_max_idle ? o->upstream_max_idle : 1024,
         .access_log_fd = -1,
         .access_log_tls = o->access_log_tls != 0,
         .h2_max_streams = o->h2_max_streams ? o->h2_max_streams : 100,

@@ -21,6 +21,7 @@ typedef struct cg_gateway_opts {
     int access_log_tls;     /* lines end with the TLS version and the SNI */
     int workers;
     uint32_t header_timeout_ms, body_timeout_ms, idle_timeout_ms, max_conns;
+    uint32_t upstream_max_idle; /* pooled connections per endpoint per worker (0: 1024) */
     uint32_t drain_ms; /* on SIGTERM: health checks fail and connections close for this long */
     /* HTTP/2 limits (cg_proxy_settings_t; 0: the default) */
     uint32_t h2_max_streams, h2_max_header_list, h2_max_resets, h2_max_glitches;

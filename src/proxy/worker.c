@@ -203,6 +203,7 @@ int cg_proxy_worker_start(cg_worker_t *w, int id, const cg_proxy_settings_t *s)
     cg_list_init(&w->free_conns);
     cg_list_init(&w->free_ups);
     cg_list_init(&w->free_exchanges);
+    cg_list_init(&w->free_h2streams);
     cg_list_init(&w->old_holds);
     if (getrandom(&w->rng, sizeof(w->rng), 0) != sizeof(w->rng) || !w->rng)
         w->rng = cg_clock_mono_us() | 1;

@@ -39,6 +39,7 @@ typedef struct cg_worker_stats {
     uint64_t up_cx_total, up_cx_active, up_cx_reused, up_cx_connect_fail;
     uint64_t pool_conns, pool_upstreams;   /* objects cached in free lists */
     uint64_t pool_exchanges, pool_buffers; /* request objects and read buffers cached */
+    uint64_t pool_h2streams;               /* HTTP/2 stream objects cached */
     uint64_t accept_paused;                /* times accepting paused (fds or max connections) */
     uint64_t rq_local_exhausted;           /* requests answered 503 OM: no fd for an upstream */
     uint64_t rq_client_timeout;            /* requests ended 408 waiting on the client */
@@ -88,6 +89,7 @@ struct cg_worker {
     size_t nlisteners;
     cg_list_t conns; /* all downstream connections */
     cg_list_t free_conns, free_ups, free_exchanges;
+    cg_list_t free_h2streams; /* HTTP/2 stream objects, for reuse by any connection */
     void *free_bufs; /* read buffers of idle connections, chained through their first bytes */
     CG_VEC(cg_pool_bucket_t *) buckets;
     cg_pool_bucket_t **bucket_slots; /* the same buckets by (address, transport): open addressing */

@@ -30,8 +30,8 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: crossgate demo [--dir DIR] [--rate RPS] [--examples DIR]\n"
-    "       crossgate demo --scenario NAME [--report DIR] [--dir DIR] [--rate RPS]\n"
+    "usage: crossgate demo [--dir DIR] [--rate RPS] [--http2] [--examples DIR]\n"
+    "       crossgate demo --scenario NAME [--report DIR] [--dir DIR] [--rate RPS] [--http2]\n"
     "\n"
     "Runs the guide on this machine: the control plane, the edge gateway (cluster-edge,\n"
     "region-1) on 127.0.0.1:8080, and cluster-1 (region-1) and cluster-2 (region-2), each an\n"
@@ -51,6 +51,8 @@ static const char usage[] =
     "  --report DIR     where the scenario's report goes (default RUN_DIR/report)\n"
     "  --dir DIR        run directory for logs and state (default a new /tmp/crossgate-demo-*)\n"
     "  --rate RPS       requests per second through the edge (default 200)\n"
+    "  --http2          the traffic speaks HTTP/2 to the edge (prior-knowledge h2c), one\n"
+    "                   stream at a time per connection, as HTTP/1.1 does\n"
     "  --examples DIR   the guide's resource files (default: examples/ of the source tree)\n"
     "\n"
     "Scenarios (failure at 3 s, restore at 8 s, end at 14 s):\n";
@@ -118,6 +120,18 @@ proc_t cg_tools__demo_procs[NPROCS] = {
                 .mesh = EDGE_IP ":15443",
                 .https = EDGE_HTTPS,
                 .workers = 2},
+    [P_EW2] = {.name = "eastwest-2",
+               .role = "east-west gateway",
+               .kind = K_INGRESS,
+               .cluster = "cluster-2",
+               .region = "region-2",
+               .ns = "eastwest",
+               .label = "app=eastwest-gateway",
+               .address = "127.0.2.2",
+               .listen = "127.0.2.2:15443",
+               .admin = "127.0.2.2:15000",
+               .mesh = "127.0.2.2:15443",
+               .workers = 1},
     [P_EDGE2] = {.name = "edge-2",
                  .role = "edge gateway",
                  .kind = K_EDGE,
@@ -294,6 +308,7 @@ static void on_load_end(void *data)
  * Set-up
  * --------------------------------------------------------------------------------------- */
 
+/* Polls ok() until it holds, watching signals and the children. 0, or 1 after printing why. */
 int cg_tools__demo_wait_for(const char *what, proc_t *p, int timeout_ms, int (*ok)(void *),
                             void *arg)
 {
@@ -605,6 +620,8 @@ static int setup(void)
     if (cg_tools__demo_wait_for("traffic through the edge at " EDGE_LISTEN, &procs[P_EDGE], 15000,
                                 edge_ready, strcmp(D.edge_mode, "weighted") ? "cluster-1" : NULL))
         return 1;
+    const scenario_hooks_t *hooks = D.sc ? cg_tools__demo_hooks(D.sc) : NULL;
+    if (hooks && hooks->prepare && hooks->prepare()) return 1;
     if (cg_tools__demo_gslb_ready()) return 1;
     cg_tools__demo_edge_view_now(&D.ev);
     print_table();
@@ -638,6 +655,8 @@ static int start_load(uint64_t duration_us)
         .resolve_via = cg_tools__demo_gslb_run() ? DNS_LISTEN : NULL,
         .host = HOSTNAME,
         .rate = D.rate,
+        .http2 = D.http2,
+        .streams = D.http2 ? 1 : 0,
         .connections = 4,
         .max_conns = 1024,
         .duration_us = duration_us,
@@ -671,6 +690,8 @@ static int write_file(const char *path, const cg_buf_t *b)
 /* report.json and report.svg, and the figures on stdout. */
 static int write_report(uint64_t end_wall)
 {
+    const scenario_hooks_t *hooks = cg_tools__demo_hooks(D.sc);
+    if (hooks && hooks->finish) hooks->finish();
     cg_demo_report_t r = {
         .scenario = D.sc->name,
         .summary = D.sc->summary,
@@ -680,6 +701,7 @@ static int write_report(uint64_t end_wall)
         .edge_file = D.edge_file,
         .settings = D.sc->settings,
         .rate = D.rate,
+        .protocol = D.http2 ? "HTTP/2" : "HTTP/1.1",
         .failed_at = D.failed_at,
         .restored_at = D.restored_at,
         .start_wall_us = D.t0_wall,
@@ -843,13 +865,14 @@ static int find_examples(void)
 
 static int parse_args(int argc, char **argv)
 {
-    enum { O_SCENARIO = 256, O_REPORT, O_DIR, O_RATE, O_EXAMPLES };
+    enum { O_SCENARIO = 256, O_REPORT, O_DIR, O_RATE, O_EXAMPLES, O_HTTP2 };
     static const struct option opts[] = {
         {"scenario", required_argument, 0, O_SCENARIO},
         {"report", required_argument, 0, O_REPORT},
         {"dir", required_argument, 0, O_DIR},
         {"rate", required_argument, 0, O_RATE},
         {"examples", required_argument, 0, O_EXAMPLES},
+        {"http2", no_argument, 0, O_HTTP2},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -864,6 +887,7 @@ static int parse_args(int argc, char **argv)
         case O_REPORT: D.report_opt = optarg; break;
         case O_DIR: D.dir_opt = optarg; break;
         case O_EXAMPLES: D.examples_opt = optarg; break;
+        case O_HTTP2: D.http2 = 1; break;
         case O_RATE: {
             char *end;
             errno = 0;

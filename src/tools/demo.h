@@ -68,6 +68,7 @@ typedef struct cg_demo_report {
     const char *down;                            /* the cluster the failure hits */
     const char *edge_file;                       /* the edge Gateway applied */
     const char *settings;                        /* why the edge has those settings */
+    const char *protocol;                        /* the load's: "HTTP/1.1" or "HTTP/2" */
     double rate, duration_s;
     double failed_at, restored_at; /* seconds since the load started */
     uint64_t start_wall_us, failed_wall_us, restored_wall_us, end_wall_us;

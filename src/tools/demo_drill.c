@@ -392,6 +392,16 @@ const scenario_t cg_tools__demo_scenarios[] = {
      "examples/bookinfo-edge.yaml as it is (auto, defaults). The edge's own region has no "
      "working cluster left, so priority 1 (region-2) takes all the traffic; health checks bring "
      "cluster-1 back after the restart."},
+    {"scale-upstream-eastwest",
+     "with east-west on: SIGKILL app-1 (productpage scaled to 0); start it again",
+     "bookinfo-edge.yaml", NULL, "cluster-1", kill_app1, start_app1,
+     "examples/bookinfo-edge.yaml as it is (auto, defaults); a WorkspaceSetting makes eastwest-2 "
+     "(cluster-2, 127.0.2.2:15443, mTLS only) an east-west gateway, and bookinfo-ingress-1 has "
+     "outlierDetection {baseEjectionTime: 1s, maxEjectionTime: 3s}. ingress-1's try on the dead "
+     "productpage is retried at once on cluster-2's east-west gateway (priority 1, over mTLS, "
+     "Host productpage.bookinfo.svc.cluster.local), so ingress-1 answers 200 and the edge sees "
+     "no error and ejects nothing. Ejections of app-1 of 1, 2, 3, 3 s end at about 4, 6, 9 s: "
+     "the probe after the restart at 8 s brings cluster-1's own productpage back at about 9 s."},
 };
 
 const size_t cg_tools__demo_nscenarios =

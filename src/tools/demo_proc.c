@@ -183,8 +183,8 @@ void cg_tools__demo_proc_kill(proc_t *p)
  * period. Reaps them all. */
 void cg_tools__demo_stop_all(void)
 {
-    static const int order[2][NPROCS] = {{P_DNS, P_EDGE, P_EDGE2, P_IN1, P_IN2, P_APP1, P_APP2, -1},
-                                         {P_CONTROL, -1}};
+    static const int order[2][NPROCS] = {
+        {P_DNS, P_EDGE, P_EDGE2, P_EW2, P_IN1, P_IN2, P_APP1, P_APP2, -1}, {P_CONTROL, -1}};
     for (int round = 0; round < 2; round++) {
         int any = 0;
         for (int i = 0; i < NPROCS && order[round][i] >= 0; i++) {
@@ -236,8 +236,8 @@ static int port_free(const char *hostport)
 /* Every address the children will listen on, before anything starts. */
 int cg_tools__demo_check_ports(void)
 {
-    static const int order[NPROCS] = {P_EDGE, P_CONTROL, P_IN1,   P_APP1,
-                                      P_IN2,  P_APP2,    P_EDGE2, P_DNS};
+    static const int order[NPROCS] = {P_EDGE, P_CONTROL, P_IN1,   P_APP1, P_IN2,
+                                      P_APP2, P_EW2,     P_EDGE2, P_DNS};
     for (int i = 0; i < NPROCS; i++) {
         const proc_t *p = &procs[order[i]];
         const char *addrs[4] = {p->listen, p->admin, p->mesh, p->https};

@@ -187,6 +187,7 @@ static void json_load(cg_jw_t *w, const cg_demo_report_t *r)
     json_time(w, "started", r->start_wall_us);
     json_time(w, "ended", r->end_wall_us);
     json_fixed(w, "rate", r->rate, 1);
+    cg_jw_kstr_opt(w, "protocol", r->protocol);
     json_fixed(w, "duration_s", r->duration_s, 3);
     cg_jw_ku64(w, "requests", k->requests);
     cg_jw_kobj(w, "status");

@@ -50,7 +50,8 @@
 #define RUN_MAX             3072 /* the run and examples directories, at most */
 
 enum { K_CONTROL, K_APP, K_INGRESS, K_EDGE, K_DNS };
-enum { P_CONTROL, P_APP1, P_APP2, P_IN1, P_IN2, P_EDGE, P_EDGE2, P_DNS, NPROCS };
+/* P_EW2: cluster-2's east-west gateway, started only by the east-west scenario */
+enum { P_CONTROL, P_APP1, P_APP2, P_IN1, P_IN2, P_EDGE, P_EW2, P_EDGE2, P_DNS, NPROCS };
 
 /* One child process. Owned by the procs table; pid 0 = not running. */
 typedef struct proc {
@@ -107,6 +108,7 @@ typedef struct demo {
     const scenario_t *sc; /* --scenario, or NULL: the live demo */
     const char *report_opt, *dir_opt, *examples_opt;
     double rate;
+    int http2; /* --http2: the load speaks h2c to the edge */
     char self[PATH_MAX], report[PATH_MAX];
     char examples[RUN_MAX], run[RUN_MAX]; /* short enough for a file name inside */
     char edge_file[PATH_MAX];             /* the edge Gateway applied at start */
@@ -222,6 +224,21 @@ void cg_tools__demo_describe_status(int st, char *out, size_t cap);
 uint64_t cg_tools__demo_log_time(const char *line);
 /* Reads what the children logged since the last look; the lines that matter become events. */
 void cg_tools__demo_tail_logs(void);
+
+/* demo.c: polls ok(arg) until it holds, watching signals and the children (p's log is named
+ * on a timeout). 0, or 1 after printing why. */
+int cg_tools__demo_wait_for(const char *what, proc_t *p, int timeout_ms, int (*ok)(void *),
+                            void *arg);
+
+/* What a scenario does besides provoke and restore: more set-up once the base is up (0, or 1
+ * after printing why), and the last events of the run before its report is written. */
+typedef struct scenario_hooks {
+    const char *scenario;
+    int (*prepare)(void);
+    void (*finish)(void);
+} scenario_hooks_t;
+/* demo_eastwest.c: the hooks of scenario sc, NULL when it has none. */
+const scenario_hooks_t *cg_tools__demo_hooks(const scenario_t *sc);
 
 /* demo_view.c: the edge's view of its endpoints, the per-second lines, the live screen. */
 int cg_tools__demo_edge_view_now(edge_view_t *v);

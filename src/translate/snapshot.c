@@ -92,6 +92,7 @@ void cg_snapshot_free(cg_snapshot_t *s)
             free(d->endpoints[e].region);
             free(d->endpoints[e].zone);
             free(d->endpoints[e].identity);
+            free(d->endpoints[e].host);
         }
         free(d->endpoints);
         for (size_t w = 0; w < d->nweights; w++) free(d->weights[w].cluster);
@@ -310,6 +311,7 @@ static void encode_destination(cg_jw_t *w, const cg_snap_destination_t *d)
         cg_jw_ku64(w, "weight", ep->weight);
         cg_jw_ku64(w, "priority", ep->priority);
         cg_jw_kstr_opt(w, "identity", ep->identity);
+        cg_jw_kstr_opt(w, "host", ep->host);
         cg_jw_end(w);
     }
     cg_jw_end(w);
@@ -395,6 +397,7 @@ static int encode(const cg_snapshot_t *s, cg_buf_t *out, int redact)
         cg_jw_kstr_opt(&w, "name", v->name);
         cg_jw_ku64(&w, "port", v->port);
         cg_jw_kstr_opt(&w, "hostname", v->hostname);
+        if (v->east_west) cg_jw_kbool(&w, "east_west", 1);
         cg_jw_karr(&w, "rules");
         for (size_t r = 0; r < v->nrules; r++) encode_rule(&w, s, &v->rules[r]);
         cg_jw_end(&w);

@@ -45,6 +45,9 @@ typedef struct cg_snap_endpoint {
     /* mTLS: the URI SAN the endpoint must present (CG_TLS_MESH_URI of its namespace and
      * cluster), and port is its mTLS port; NULL: plain text */
     char *identity;
+    /* The Host the request carries to this endpoint instead of the client's: an east-west
+     * gateway's, which routes on the service's hostname; NULL: the client's */
+    char *host;
 } cg_snap_endpoint_t;
 
 typedef enum {
@@ -138,6 +141,9 @@ typedef struct cg_snap_server {
     cg_snap_rule_t *rules;
     size_t nrules;
     cg_snap_tls_t *tls; /* NULL = plain text */
+    /* An east-west gateway's server: served on the mesh port only (port is that port), never
+     * on a listener of its own */
+    int east_west;
 } cg_snap_server_t;
 
 typedef struct cg_snap_label {

@@ -191,6 +191,7 @@ static void decode_destination(dec_t *d, const cg_json_t *n, cg_snap_destination
         ep->weight = (uint32_t)num(d, en, "weight", UINT32_MAX, 1);
         ep->priority = (uint32_t)num(d, en, "priority", 64, 0);
         ep->identity = str(d, en, "identity", 0);
+        ep->host = str(d, en, "host", 0);
     }
     const cg_json_t *ws;
     sd->weights = items(d, n, "weights", sizeof(cg_snap_cluster_weight_t), &ws, &sd->nweights);
@@ -289,6 +290,7 @@ int cg_snapshot_decode_json(const char *json, size_t len, cg_snapshot_t **out, c
         sv->port = (uint16_t)num(&d, sn, "port", 65535, 0);
         if (!sv->port) bad(&d, "servers[].port", "expected 1..65535");
         sv->hostname = str(&d, sn, "hostname", 1);
+        sv->east_west = cg_json_dec_bool(&d.j, sn, "east_west", 0);
         const cg_json_t *rules;
         sv->rules = items(&d, sn, "rules", sizeof(cg_snap_rule_t), &rules, &sv->nrules);
         for (size_t k = 0; k < sv->nrules; k++)

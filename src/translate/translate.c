@@ -21,6 +21,9 @@
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define DEFAULT_TIMEOUT_MS         15000
 #define DEFAULT_REDIRECT_CODE      301
+/* An east-west gateway of Cluster.spec.gateways is reached here: it takes mTLS only, on the
+ * mesh port, and a static entry does not register which (a live one does) */
+#define DEFAULT_MESH_PORT 15443
 
 /* Labels of an instance, either from a resource (kv) or from the caller (snap). */
 typedef struct labels_view {
@@ -157,13 +160,55 @@ static int labels_subset(const cg_model_kv_t *sel, size_t nsel, const labels_vie
     return 1;
 }
 
-static int selects(const cg_model_gateway_t *gw, const char *cluster, const char *ns,
-                   const labels_view_t *labels)
+static int selector_selects(const cg_model_workload_selector_t *ws, const char *cluster,
+                            const char *ns, const labels_view_t *labels)
 {
-    const cg_model_workload_selector_t *ws = &gw->spec.workload_selector;
     if (ns == NULL || strcmp(ws->namespace_, ns) != 0) return 0;
     if (ws->cluster != NULL && (cluster == NULL || strcmp(ws->cluster, cluster) != 0)) return 0;
     return labels_subset(ws->labels, ws->nlabels, labels);
+}
+
+static int selects(const cg_model_gateway_t *gw, const char *cluster, const char *ns,
+                   const labels_view_t *labels)
+{
+    return selector_selects(&gw->spec.workload_selector, cluster, ns, labels);
+}
+
+/* The first WorkspaceSetting whose defaultEastWestGatewaySettings select the instance: it is an
+ * east-west gateway. NULL: it is not. */
+static const cg_model_workspace_setting_t *eastwest_setting(const cg_resource_set_t *rs,
+                                                            const char *cluster, const char *ns,
+                                                            const labels_view_t *labels)
+{
+    for (size_t i = 0; i < rs->nworkspace_settings; i++) {
+        const cg_model_workspace_setting_t *w = &rs->workspace_settings[i];
+        for (size_t e = 0; e < w->spec.neast_west; e++)
+            if (selector_selects(&w->spec.east_west[e].workload_selector, cluster, ns, labels))
+                return w;
+    }
+    return NULL;
+}
+
+/* An east-west gateway (cluster, ns, labels) exposes Service s: s is of its cluster and some
+ * settings that select it list no exposedServices, or one whose serviceLabels s carries. */
+static int eastwest_exposes(const cg_resource_set_t *rs, const char *cluster, const char *ns,
+                            const labels_view_t *labels, const cg_model_service_t *s)
+{
+    if (strcmp(s->metadata.cluster, cluster) != 0) return 0;
+    labels_view_t have = {s->metadata.labels, NULL, s->metadata.nlabels};
+    for (size_t i = 0; i < rs->nworkspace_settings; i++) {
+        const cg_model_workspace_setting_t *w = &rs->workspace_settings[i];
+        for (size_t e = 0; e < w->spec.neast_west; e++) {
+            const cg_model_eastwest_settings_t *ew = &w->spec.east_west[e];
+            if (!selector_selects(&ew->workload_selector, cluster, ns, labels)) continue;
+            if (ew->nexposed_services == 0) return 1;
+            for (size_t x = 0; x < ew->nexposed_services; x++)
+                if (labels_subset(ew->exposed_services[x].service_labels,
+                                  ew->exposed_services[x].nservice_labels, &have))
+                    return 1;
+        }
+    }
+    return 0;
 }
 
 static char *gateway_id(const cg_model_gateway_t *gw)
@@ -385,44 +430,6 @@ static size_t services_named(tx_t *t, const char *ns, size_t nslen, const char *
     key.index = SIZE_MAX;
     while (lo < t->nservices && service_key_order(&t->services[lo], &key) < 0) lo++;
     return lo;
-}
-
-static size_t service_dest(tx_t *t, const cg_model_service_dest_t *sd, size_t server,
-                           const cg_model_http_server_t *srv)
-{
-    char base[600];
-    if (sd->port)
-        snprintf(base, sizeof(base), "service:%s:%lld", sd->host, (long long)sd->port);
-    else
-        snprintf(base, sizeof(base), "service:%s", sd->host);
-    cg_snap_policy_t pol;
-    fill_policy(&pol, srv, CG_DEST_SERVICE);
-    char *name;
-    size_t idx = find_dest(t, base, &pol, NULL, server, &name);
-    if (idx != SIZE_MAX) return idx;
-    cg_snap_destination_t *d = new_dest(t, name, CG_DEST_SERVICE, &pol, &idx);
-    const char *slash = strchr(sd->host, '/');
-    size_t nslen = (size_t)(slash - sd->host);
-    const char *fqdn = slash + 1;
-    size_t first, end = services_named(t, sd->host, nslen, fqdn, &first);
-    int found = end > first;
-    for (size_t i = first; i < end; i++) {
-        const cg_model_service_t *s = &t->rs->services[t->services[i].index];
-        for (size_t e = 0; e < s->spec.nendpoints; e++) {
-            const cg_model_service_endpoint_t *ep = &s->spec.endpoints[e];
-            if (sd->port && ep->port != sd->port) continue;
-            add_endpoint(t, d, ep->address, (uint16_t)ep->port, s->metadata.cluster, NULL, NULL,
-                         (uint32_t)ep->weight, 0);
-        }
-    }
-    if (!found)
-        warn(t, "service %s not found in cluster %s", sd->host, t->inst->cluster);
-    else if (d->nendpoints == 0 && sd->port)
-        warn(t, "service %s in cluster %s has no endpoint on port %lld", sd->host, t->inst->cluster,
-             (long long)sd->port);
-    else if (d->nendpoints == 0)
-        warn(t, "service %s in cluster %s has no endpoints", sd->host, t->inst->cluster);
-    return idx;
 }
 
 /* The id of a hostname that workload Gateways serve, or SIZE_MAX. */
@@ -684,9 +691,9 @@ static int u32_order(const void *a, const void *b)
 /* With failoverSettings, the ranks d's endpoints have become priorities 0, 1, ... in order (a
  * step no cluster fills takes no level, as Istio numbers them). The balancer has
  * CG_LB_MAX_PRIORITIES levels: ranks past them all go into the last one, with a warning. */
-static void failover_levels(tx_t *t, cg_snap_destination_t *d, const failover_order_t *o)
+static void number_levels(tx_t *t, cg_snap_destination_t *d)
 {
-    if (o->fs == NULL || d->nendpoints == 0) return;
+    if (d->nendpoints == 0) return;
     uint32_t *ranks = cg_xmalloc(d->nendpoints * sizeof(*ranks));
     for (size_t e = 0; e < d->nendpoints; e++) ranks[e] = d->endpoints[e].priority;
     qsort(ranks, d->nendpoints, sizeof(*ranks), u32_order);
@@ -707,6 +714,194 @@ static void failover_levels(tx_t *t, cg_snap_destination_t *d, const failover_or
              d->name, nlevels, CG_LB_MAX_PRIORITIES, CG_LB_MAX_PRIORITIES - 1, nlevels - 1,
              CG_LB_MAX_PRIORITIES - 1);
     free(ranks);
+}
+
+static void failover_levels(tx_t *t, cg_snap_destination_t *d, const failover_order_t *o)
+{
+    if (o->fs != NULL) number_levels(t, d);
+}
+
+/* ---- east-west failover ---- */
+
+/* Where a service route fails over to when every local endpoint has failed: the east-west
+ * gateways of other clusters that expose a Service of the same namespace and hostname (the
+ * same service), each an endpoint at a lower priority than every local one, ranked as the edge
+ * ranks clusters (its own region first, then failoverSettings' order or every other region).
+ * The hop is mTLS to the gateway's mesh port, so an instance without a mesh identity has none;
+ * the request carries the Service's hostname as Host, which the gateway routes on. */
+typedef struct ew_target {
+    const char *address, *namespace_; /* the east-west gateway's */
+    uint16_t port;                    /* its mesh port */
+    const char *host;                 /* the remote Service's hostname */
+    const cg_model_cluster_t *cluster;
+} ew_target_t;
+
+typedef CG_VEC(ew_target_t) ew_targets_t;
+
+static void eastwest_targets(tx_t *t, const char *ns, size_t nslen, const char *fqdn,
+                             ew_targets_t *out)
+{
+    const cg_resource_set_t *rs = t->rs;
+    if (!t->inst->mtls_port || rs->nworkspace_settings == 0) return;
+    edge_ix_t *x = edge_ix(t);
+    for (size_t i = 0; i < rs->nservices; i++) {
+        const cg_model_service_t *s = &rs->services[i];
+        const char *sns = s->metadata.namespace_;
+        if (strcmp(s->metadata.cluster, t->inst->cluster) == 0 || strlen(sns) != nslen ||
+            strncmp(sns, ns, nslen) != 0 || strcasecmp(s->spec.hostname, fqdn) != 0)
+            continue;
+        const cg_model_cluster_t *c = find_cluster(t, s->metadata.cluster);
+        if (c == NULL) continue; /* no Cluster: no region, no gateways */
+        for (size_t g = 0; g < c->spec.ngateways; g++) {
+            const cg_model_cluster_gateway_t *gw = &c->spec.gateways[g];
+            labels_view_t lv = {gw->labels, NULL, gw->nlabels};
+            if (eastwest_exposes(rs, c->metadata.name, gw->namespace_, &lv, s))
+                cg_vec_push(out, ((ew_target_t){gw->address, gw->namespace_, DEFAULT_MESH_PORT,
+                                                s->spec.hostname, c}));
+        }
+        size_t first, end = cg_translate__by_name_run(x->live, x->nlive, c->metadata.name, &first);
+        for (size_t k = first; k < end; k++) {
+            const cg_instance_t *l = &t->live[x->live[k].index];
+            labels_view_t lv = {NULL, l->labels, l->nlabels};
+            if (l->mtls_port && eastwest_exposes(rs, c->metadata.name, l->namespace_, &lv, s))
+                cg_vec_push(out, ((ew_target_t){l->address, l->namespace_, l->mtls_port,
+                                                s->spec.hostname, c}));
+        }
+    }
+}
+
+static void eastwest_endpoints(tx_t *t, cg_snap_destination_t *d, const ew_targets_t *ew,
+                               const failover_order_t *o)
+{
+    for (size_t i = 0; i < ew->len; i++) {
+        const ew_target_t *e = &ew->items[i];
+        const cg_model_cluster_t *c = e->cluster;
+        cg_snap_endpoint_t *ep =
+            add_endpoint(t, d, e->address, e->port, c->metadata.name, c->spec.locality.region,
+                         c->spec.locality.zone, 1, 1 + cluster_rank(t, o, c));
+        if (ep == NULL) continue; /* the same gateway for another copy of the service */
+        ep->identity = cg_xasprintf(CG_TLS_MESH_URI, e->namespace_, c->metadata.name);
+        ep->host = cg_xstrdup(e->host);
+    }
+    number_levels(t, d);
+}
+
+/* An east-west gateway's servers: one per hostname of the exposed Services of its cluster, on
+ * the mesh port only, each routing to those Services' endpoints in this cluster and nowhere
+ * else (a request that came through one east-west hop never takes another: no loop). */
+static void eastwest_servers(tx_t *t, const cg_model_workspace_setting_t *ws,
+                             const labels_view_t *mine)
+{
+    static const cg_model_http_server_t defaults; /* every setting at its documented default */
+    const cg_instance_t *in = t->inst;
+    if (!in->mtls_port) {
+        warn(t,
+             "WorkspaceSetting %s makes this instance an east-west gateway, which takes mTLS "
+             "only: without a mesh identity (--identity) it serves nothing",
+             ws->metadata.name);
+        return;
+    }
+    cg_snap_policy_t pol;
+    fill_policy(&pol, &defaults, CG_DEST_SERVICE);
+    for (size_t i = 0; i < t->rs->nservices; i++) {
+        const cg_model_service_t *s = &t->rs->services[i];
+        if (!eastwest_exposes(t->rs, in->cluster, in->namespace_, mine, s)) continue;
+        char *dname = cg_xasprintf("service:%s/%s", s->metadata.namespace_, s->spec.hostname);
+        uint64_t key = cg_hash_str(CG_HASH_SEED, s->spec.hostname);
+        size_t found = SIZE_MAX;
+        for (size_t slot = SIZE_MAX, o;
+             found == SIZE_MAX && cg_translate__htab_next(&t->server_ix, key, &slot, &o);)
+            if (strcasecmp(t->servers.items[o].hostname, s->spec.hostname) == 0) found = o;
+        size_t idx;
+        if (found == SIZE_MAX) {
+            new_dest(t, dname, CG_DEST_SERVICE, &pol, &idx);
+            cg_snap_server_t sv = {
+                .gateway = cg_xstrdup(ws->metadata.name),
+                .name = cg_xasprintf("eastwest:%s/%s", s->metadata.namespace_, s->metadata.name),
+                .port = in->mtls_port,
+                .hostname = cg_xstrdup(s->spec.hostname),
+                .nrules = 1,
+                .rules = cg_xcalloc(1, sizeof(cg_snap_rule_t)),
+                .east_west = 1,
+            };
+            sv.rules[0] = (cg_snap_rule_t){
+                .action = CG_ACTION_ROUTE, .destination = idx, .timeout_ms = DEFAULT_TIMEOUT_MS};
+            cg_translate__htab_add(&t->server_ix, key, t->servers.len);
+            cg_vec_push(&t->servers, sv);
+        } else {
+            idx = t->servers.items[found].rules[0].destination;
+            if (strcmp(t->dests.items[idx].name, dname) != 0) {
+                warn(t,
+                     "east-west: Service %s/%s has hostname %s, which %s already has: it is not "
+                     "exposed",
+                     s->metadata.namespace_, s->metadata.name, s->spec.hostname,
+                     t->dests.items[idx].name + strlen("service:"));
+                free(dname);
+                continue;
+            }
+            free(dname);
+        }
+        cg_snap_destination_t *d = &t->dests.items[idx];
+        for (size_t e = 0; e < s->spec.nendpoints; e++) {
+            const cg_model_service_endpoint_t *ep = &s->spec.endpoints[e];
+            add_endpoint(t, d, ep->address, (uint16_t)ep->port, s->metadata.cluster, NULL, NULL,
+                         (uint32_t)ep->weight, 0);
+        }
+    }
+}
+
+static size_t service_dest(tx_t *t, const cg_model_service_dest_t *sd, size_t server,
+                           const cg_model_http_server_t *srv)
+{
+    char base[600];
+    if (sd->port)
+        snprintf(base, sizeof(base), "service:%s:%lld", sd->host, (long long)sd->port);
+    else
+        snprintf(base, sizeof(base), "service:%s", sd->host);
+    cg_snap_policy_t pol;
+    fill_policy(&pol, srv, CG_DEST_SERVICE);
+    const char *slash = strchr(sd->host, '/');
+    size_t nslen = (size_t)(slash - sd->host);
+    const char *fqdn = slash + 1;
+    ew_targets_t ew = {0};
+    eastwest_targets(t, sd->host, nslen, fqdn, &ew);
+    /* failing over needs failures seen: TSB adds outlier detection with east-west failover */
+    if (ew.len && !srv->outlier_detection)
+        pol.outlier.consecutive_gateway_errors = cg_lb_outlier_defaults.consecutive_gateway_errors;
+    const cg_model_failover_settings_t *fs = ew.len ? srv->failover_settings : NULL;
+    char *name;
+    size_t idx = find_dest(t, base, &pol, fs, server, &name);
+    if (idx != SIZE_MAX) {
+        cg_vec_free(&ew);
+        return idx;
+    }
+    cg_snap_destination_t *d = new_dest(t, name, CG_DEST_SERVICE, &pol, &idx);
+    t->dest_aux.items[idx].failover = fs;
+    size_t first, end = services_named(t, sd->host, nslen, fqdn, &first);
+    int found = end > first;
+    for (size_t i = first; i < end; i++) {
+        const cg_model_service_t *s = &t->rs->services[t->services[i].index];
+        for (size_t e = 0; e < s->spec.nendpoints; e++) {
+            const cg_model_service_endpoint_t *ep = &s->spec.endpoints[e];
+            if (sd->port && ep->port != sd->port) continue;
+            add_endpoint(t, d, ep->address, (uint16_t)ep->port, s->metadata.cluster, NULL, NULL,
+                         (uint32_t)ep->weight, 0);
+        }
+    }
+    if (ew.len) {
+        failover_order_t o;
+        failover_order(t, &o, fs, server);
+        eastwest_endpoints(t, d, &ew, &o);
+        cg_vec_free(&ew);
+    }
+    if (!found)
+        warn(t, "service %s not found in cluster %s", sd->host, t->inst->cluster);
+    else if (d->nendpoints == 0 && sd->port)
+        warn(t, "service %s in cluster %s has no endpoint on port %lld", sd->host, t->inst->cluster,
+             (long long)sd->port);
+    else if (d->nendpoints == 0)
+        warn(t, "service %s in cluster %s has no endpoints", sd->host, t->inst->cluster);
+    return idx;
 }
 
 /* Adds to d the endpoints of cluster c serving a hostname (host: its host_id): instances
@@ -1188,10 +1383,22 @@ int cg_translate_instance_live(const cg_resource_set_t *rs, const cg_instance_t 
     tx_t t = {.rs = rs, .inst = inst, .live = live, .nlive = nlive, .errors = errors};
     labels_view_t mine = {NULL, inst->labels, inst->nlabels};
     size_t selected = 0;
+    /* an east-west gateway serves the mesh port only: Gateways that select it are not served */
+    const cg_model_workspace_setting_t *ew =
+        eastwest_setting(rs, inst->cluster, inst->namespace_, &mine);
     for (size_t g = 0; g < rs->ngateways; g++) {
         if (!selects(&rs->gateways[g], inst->cluster, inst->namespace_, &mine)) continue;
         selected++;
-        add_servers(&t, &rs->gateways[g]);
+        if (ew == NULL) {
+            add_servers(&t, &rs->gateways[g]);
+            continue;
+        }
+        char *gid = gateway_id(&rs->gateways[g]);
+        warn(&t,
+             "Gateway %s selects this instance, which WorkspaceSetting %s makes an east-west "
+             "gateway (the mesh port only): the Gateway is not served here",
+             gid, ew->metadata.name);
+        free(gid);
     }
     if (t.nerrors) {
         free_tx(&t);
@@ -1200,9 +1407,12 @@ int cg_translate_instance_live(const cg_resource_set_t *rs, const cg_instance_t 
     const cg_model_cluster_t *own = cg_model_find_cluster(rs, inst->cluster);
     t.own = own;
     t.region = own ? own->spec.locality.region : NULL;
-    resolve_routes(&t);
+    if (ew != NULL)
+        eastwest_servers(&t, ew, &mine);
+    else
+        resolve_routes(&t);
 
-    if (selected == 0)
+    if (selected == 0 && ew == NULL)
         warn(&t, "no Gateway selects this instance (cluster %s, namespace %s)", inst->cluster,
              inst->namespace_);
     if (own == NULL)

@@ -414,11 +414,11 @@ class Env:
     mtls: every gateway has a mesh identity (a CA in tmp/ca), so the edge sends to the ingress
     gateways over mTLS on their mTLS port (one free port on every gateway address)."""
 
-    def __init__(self, procs, tmp, mtls=False):
+    def __init__(self, procs, tmp, mtls=False, block=None):
         self.procs = procs
         self.mtls = mtls
         self.tmp = Path(tmp)
-        self.block = next_block()
+        self.block = block or next_block()  # another module's tests pass their own block
         b = self.block
         self.cp_host = f"127.0.{b}.1"
         self.edge_host = f"127.0.{b}.5"

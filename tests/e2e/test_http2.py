@@ -317,3 +317,26 @@ def test_metrics_count_http2_connections(env):
     m = env["gw"].metrics()
     assert m.get("crossgate_downstream_cx_http2_total") >= 1
     assert m.get("crossgate_downstream_rq_http2_total") >= 1
+
+
+def test_a_header_list_decoding_past_the_limit_gets_431_after_other_requests(env):
+    """HPACK sends a repeated field once and refers to it after: 2.7 kB on the wire decoding to
+    90 kB, past the 64 KiB list limit. The stream gets 431 and the connection and the gateway
+    go on. Regression: the refusal once logged through the exchange's previous head (offsets
+    into a buffer no longer there) and crashed the worker once it had served a request."""
+    c = H2Client(env["addr"], env["port"])
+    try:
+        first = c.request("/productpage", "bookinfo.example", headers=[("user-agent", "earlier")])
+        c.wait(lambda: c.done(first), "a first request")
+        big = c.request("/big", "bookinfo.example", headers=[("x-rep", "a" * 3000)] * 30)
+        c.wait(lambda: c.done(big), "the big list's answer")
+        assert c.status(big) == 431
+        after = c.request("/productpage", "bookinfo.example")
+        c.wait(lambda: c.done(after), "a request after it, on the same connection")
+        assert c.status(after) == 200
+    finally:
+        c.close()
+    assert env["gw"].proc.check_alive()
+    e = env["gw"].wait_access(lambda e: e["status"] == 431 and e["protocol"] == "HTTP/2",
+                              what="the 431's access-log line")
+    assert e["ua"] == "" or e["ua"] == "-", e  # nothing of the earlier request's head

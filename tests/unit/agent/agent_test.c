@@ -10,6 +10,7 @@
 
 #include "agent/agent.h"
 #include "core/clock.h"
+#include "core/err.h"
 #include "core/list.h"
 #include "http/server.h"
 #include "translate/registration.h"
@@ -212,10 +213,42 @@ static void test_two_agents_in_one_process_keep_to_themselves(void **state)
     cp_stop(&cp);
 }
 
+/* Control-plane URL lists: split, trailing '/' dropped, every one checked, bounded. */
+static void test_url_lists(void **state)
+{
+    (void)state;
+    cg_agent_urls_t u;
+    cg_buf_t err = {0};
+    assert_int_equal(cg_agent_urls_parse("http://127.0.0.1:7070/", &u, &err), 0);
+    assert_int_equal(u.n, 1);
+    assert_string_equal(u.url[0], "http://127.0.0.1:7070");
+    assert_int_equal(cg_agent_urls_parse("http://127.0.0.1:1,http://127.0.0.2:2", &u, &err), 0);
+    assert_int_equal(u.n, 2);
+    assert_string_equal(u.url[1], "http://127.0.0.2:2");
+    static const char *const bad[] = {"", "http://127.0.0.1:1,", ",http://127.0.0.1:1",
+                                      "http://127.0.0.1:1,ftp://x", "127.0.0.1:7070"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cg_buf_reset(&err);
+        assert_int_equal(cg_agent_urls_parse(bad[i], &u, &err), CG_EINVAL);
+        assert_true(err.len > 0);
+    }
+    cg_buf_t many = {0};
+    for (int i = 0; i <= CG_AGENT_MAX_CONTROLS; i++)
+        cg_buf_printf(&many, "%shttp://127.0.0.1:%d", i ? "," : "", 1000 + i);
+    cg_buf_append(&many, "", 1);
+    cg_buf_reset(&err);
+    assert_int_equal(cg_agent_urls_parse(many.base, &u, &err), CG_EINVAL);
+    cg_buf_append(&err, "", 1);
+    assert_non_null(strstr(err.base, "more than"));
+    cg_buf_free(&many);
+    cg_buf_free(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_agents_in_one_process_keep_to_themselves),
+        cmocka_unit_test(test_url_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

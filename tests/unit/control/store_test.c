@@ -302,6 +302,208 @@ static void test_failed_commit_changes_nothing(void **state)
     cg_buf_free(&errors);
 }
 
+static void reopen(fx_t *f)
+{
+    cg_control_store_close(&f->st);
+    cg_buf_t err = {0};
+    assert_int_equal(cg_control_store_open(&f->st, f->dir, &err), 0);
+    cg_buf_free(&err);
+}
+
+/* The snapshot versions' bound only rises, and survives a reopen. */
+static void test_versions_held_survive_reopen(void **state)
+{
+    fx_t *f = *state;
+    assert_int_equal(cg_control_store_versions_held(&f->st), 0);
+    assert_int_equal(cg_control_store_versions_hold(&f->st, 5000), 0);
+    assert_int_equal(cg_control_store_versions_hold(&f->st, 100), 0); /* lower: kept */
+    assert_int_equal(cg_control_store_versions_held(&f->st), 5000);
+    reopen(f);
+    assert_int_equal(cg_control_store_versions_held(&f->st), 5000);
+    assert_int_equal(cg_control_store_versions_hold(&f->st, 9000), 0);
+    reopen(f);
+    assert_int_equal(cg_control_store_versions_held(&f->st), 9000);
+}
+
+static cg_control_lease_t lease(const char *id, uint64_t expires_us)
+{
+    return (cg_control_lease_t){(char *)id, (char *)"admin",
+                                (char *)"{\"cluster\":\"c1\",\"address\":\"127.0.0.2\"}", 7,
+                                expires_us};
+}
+
+/* Leases: put (replacing), renew, drop, listed in registration order across a reopen; *kept
+ * says whether an earlier run's leases could be there. */
+static void test_leases_put_renew_drop_list(void **state)
+{
+    fx_t *f = *state;
+    cg_control_lease_vec_t v = {0};
+    int kept = -1;
+    assert_int_equal(cg_control_store_lease_list(&f->st, &v, &kept), 0);
+    assert_int_equal(v.len, 0);
+    assert_int_equal(kept, 0); /* a new store */
+    cg_control_lease_t a = lease("aaaa", 100), b = lease("bbbb", 200), c = lease("cccc", 300);
+    assert_int_equal(cg_control_store_lease_put(&f->st, &b, NULL), 0);
+    assert_int_equal(cg_control_store_lease_put(&f->st, &a, NULL), 0);
+    assert_int_equal(cg_control_store_lease_put(&f->st, &c, "bbbb"), 0); /* c replaces b */
+    cg_control_lease_t renewed[] = {lease("aaaa", 1000), lease("cccc", 3000)};
+    assert_int_equal(cg_control_store_lease_renew(&f->st, renewed, 2), 0);
+    reopen(f);
+    assert_int_equal(cg_control_store_lease_list(&f->st, &v, &kept), 0);
+    assert_int_equal(kept, 1);
+    assert_int_equal(v.len, 2);
+    assert_string_equal(v.items[0].id, "aaaa");
+    assert_int_equal(v.items[0].expires_us, 1000);
+    assert_string_equal(v.items[1].id, "cccc");
+    assert_int_equal(v.items[1].expires_us, 3000);
+    assert_int_equal(v.items[1].registered_us, 7);
+    assert_string_equal(v.items[1].owner, "admin");
+    assert_string_equal(v.items[1].registration, c.registration);
+    cg_control_lease_vec_free(&v);
+    const char *gone[] = {"aaaa", "nope"};
+    assert_int_equal(cg_control_store_lease_drop(&f->st, gone, 2), 0);
+    assert_int_equal(cg_control_store_lease_list(&f->st, &v, &kept), 0);
+    assert_int_equal(v.len, 1);
+    assert_string_equal(v.items[0].id, "cccc");
+    cg_control_lease_vec_free(&v);
+}
+
+/* The listener hears of committed changes only: not of a request that changes nothing. */
+static void count_change(cg_control_store_t *st, void *data)
+{
+    (void)st;
+    ++*(int *)data;
+}
+
+static void test_on_change_after_commits_only(void **state)
+{
+    fx_t *f = *state;
+    int changes = 0;
+    f->st.on_change = count_change;
+    f->st.data = &changes;
+    assert_int_equal(apply(f, "c1.yaml", cluster1, 0, NULL, NULL), CG_CONTROL_CREATED);
+    assert_int_equal(changes, 1);
+    assert_int_equal(apply(f, "c1.yaml", cluster1_comment, 0, NULL, NULL), CG_CONTROL_UNCHANGED);
+    cg_control_results_t r = {0};
+    cg_buf_t errors = {0};
+    assert_int_equal(apply(f, "bad.yaml", half_bad, 0, NULL, &errors), -1);
+    assert_int_equal(changes, 1);
+    assert_int_equal(
+        cg_control_store_delete(&f->st, CG_KIND_CLUSTER, NULL, NULL, "cluster-9", &r, &errors), 0);
+    cg_control_results_free(&r);
+    assert_int_equal(changes, 1); /* not found: nothing changed */
+    assert_int_equal(
+        cg_control_store_delete(&f->st, CG_KIND_CLUSTER, NULL, NULL, "cluster-1", &r, &errors), 0);
+    cg_control_results_free(&r);
+    assert_int_equal(changes, 2);
+    cg_buf_free(&errors);
+}
+
+static char *with_version(const char *doc, const char *rv)
+{
+    /* cluster1's metadata with a resourceVersion */
+    cg_buf_t b = {0};
+    cg_buf_printf(&b,
+                  "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-1, "
+                  "resourceVersion: %s}\nspec:\n  locality: {region: %s}\n%c",
+                  rv, doc, 0);
+    return b.base;
+}
+
+/* resourceVersion makes apply compare-and-swap: applied at the stored version, refused with
+ * the position and both versions otherwise, "0" creates only; never stored. */
+static void test_apply_with_resource_version_is_compare_and_swap(void **state)
+{
+    fx_t *f = *state;
+    cg_buf_t errors = {0};
+    char *create = with_version("region-1", "\"0\"");
+    uint64_t v;
+    assert_int_equal(apply(f, "c.yaml", create, 0, &v, &errors), CG_CONTROL_CREATED);
+    assert_int_equal(v, 1);
+    const cg_control_res_t *r =
+        cg_control_store_find(&f->st, CG_KIND_CLUSTER, NULL, NULL, "cluster-1");
+    assert_null(strstr(r->json, "resourceVersion"));
+    /* the same text again is unchanged without it, a conflict with it ("0": exists) */
+    assert_int_equal(apply(f, "c1.yaml", cluster1, 0, NULL, &errors), CG_CONTROL_UNCHANGED);
+    cg_control_results_t res = {0};
+    assert_int_equal(
+        cg_control_store_apply(&f->st, "c.yaml", create, strlen(create), &res, &errors),
+        CG_ECONFLICT);
+    cg_buf_append(&errors, "", 1);
+    assert_non_null(strstr(errors.base, "c.yaml:3:"));
+    assert_non_null(strstr(errors.base, "Cluster/cluster-1: conflict: resourceVersion is 0, but "
+                                        "it exists, at version 1"));
+    cg_buf_reset(&errors);
+    /* at the stored version: applied; the old version again: refused, nothing changed */
+    char *at1 = with_version("region-2", "\"1\""), *at1b = with_version("region-3", "'1'");
+    assert_int_equal(apply(f, "c.yaml", at1, 0, &v, &errors), CG_CONTROL_CONFIGURED);
+    assert_int_equal(v, 2);
+    assert_int_equal(cg_control_store_apply(&f->st, "c.yaml", at1b, strlen(at1b), &res, &errors),
+                     CG_ECONFLICT);
+    assert_int_equal(res.len, 0);
+    cg_buf_append(&errors, "", 1);
+    assert_non_null(strstr(errors.base, "resourceVersion is 1, but the stored resource is at "
+                                        "version 2 (it changed since it was read"));
+    assert_int_equal(cg_control_store_revision(&f->st), 2);
+    r = cg_control_store_find(&f->st, CG_KIND_CLUSTER, NULL, NULL, "cluster-1");
+    assert_non_null(strstr(r->json, "region-2"));
+    /* a multi-document apply with one stale document changes nothing */
+    cg_buf_t multi = {0};
+    cg_buf_printf(&multi, "%s---\n%s%c", two, at1b, 0);
+    cg_buf_reset(&errors);
+    assert_int_equal(
+        cg_control_store_apply(&f->st, "m.yaml", multi.base, multi.len - 1, &res, &errors),
+        CG_ECONFLICT);
+    assert_int_equal(nres(f), 1);
+    /* not a version, or a resource that is not there */
+    char *bad = with_version("region-2", "\"v2\""), *gone = with_version("region-2", "\"7\"");
+    cg_buf_reset(&errors);
+    assert_int_equal(cg_control_store_apply(&f->st, "b.yaml", bad, strlen(bad), &res, &errors),
+                     CG_EPARSE);
+    cg_buf_append(&errors, "", 1);
+    assert_non_null(strstr(errors.base, "b.yaml:3:"));
+    assert_non_null(strstr(errors.base, "metadata.resourceVersion: expected the version"));
+    cg_control_results_t dr = {0};
+    assert_int_equal(
+        cg_control_store_delete(&f->st, CG_KIND_CLUSTER, NULL, NULL, "cluster-1", &dr, &errors), 0);
+    cg_control_results_free(&dr);
+    cg_buf_reset(&errors);
+    assert_int_equal(cg_control_store_apply(&f->st, "g.yaml", gone, strlen(gone), &res, &errors),
+                     CG_ECONFLICT);
+    cg_buf_append(&errors, "", 1);
+    assert_non_null(strstr(errors.base, "but no such resource is stored"));
+    free(create);
+    free(at1);
+    free(at1b);
+    free(bad);
+    free(gone);
+    cg_buf_free(&multi);
+    cg_buf_free(&errors);
+}
+
+/* A backend that checks again inside its transaction (a store shared with other writers): the
+ * request half reports its CG_ECONFLICT as a conflict. */
+static void test_backend_conflict_is_a_conflict(void **state)
+{
+    fx_t *f = *state;
+    assert_int_equal(apply(f, "c1.yaml", cluster1, 0, NULL, NULL), CG_CONTROL_CREATED);
+    const cg_control_store_ops_t *ops = f->st.ops;
+    cg_control_res_t *r = cg_xcalloc(1, sizeof(*r));
+    r->kind = CG_KIND_CLUSTER;
+    r->cluster = cg_xstrdup("");
+    r->namespace_ = cg_xstrdup("");
+    r->name = cg_xstrdup("cluster-1");
+    r->json = cg_xstrdup("{}");
+    cg_control_txn_t txn = {0};
+    cg_vec_push(&txn.puts, r);
+    cg_control_check_t c = {CG_KIND_CLUSTER, "", "", "cluster-1", 7};
+    cg_vec_push(&txn.checks, c);
+    assert_int_equal(ops->commit(&f->st, &txn), CG_ECONFLICT);
+    cg_vec_free(&txn.puts);
+    cg_vec_free(&txn.checks);
+    assert_int_equal(cg_control_store_revision(&f->st), 1);
+}
+
 static void test_kind_names(void **state)
 {
     (void)state;
@@ -340,6 +542,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backend_txn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_versions_held_survive_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leases_put_renew_drop_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_on_change_after_commits_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_with_resource_version_is_compare_and_swap, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_backend_conflict_is_a_conflict, setup, teardown),
         cmocka_unit_test(test_kind_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -264,6 +264,45 @@ static void test_translation_error_keeps_last_snapshot(void **state)
     assert_non_null(e->snap);
 }
 
+/* The versions' bound: recorded a block ahead before a version beyond it goes out, once per
+ * block; when recording fails nothing goes out and the next attempt goes on from there. */
+typedef struct holds {
+    int calls, fail;
+    uint64_t upto;
+} holds_t;
+
+static int hold(void *data, uint64_t upto)
+{
+    holds_t *h = data;
+    h->calls++;
+    if (h->fail) return CG_EIO;
+    h->upto = upto;
+    return 0;
+}
+
+static void test_versions_are_held_before_they_go_out(void **state)
+{
+    fx_t *f = *state;
+    holds_t h = {.fail = 1};
+    f->w.last_version = f->w.held = 5000;
+    f->w.hold = hold;
+    f->w.hold_data = &h;
+    assert_int_equal(recompute(f, CG_CONTROL_RECOMPUTE_ALL), 0);
+    assert_int_equal(version(f->edge), 0);
+    assert_non_null(((const cg_control_wentry_t *)f->edge->data)->error);
+    h.fail = 0;
+    assert_int_equal(recompute(f, CG_CONTROL_RECOMPUTE_ALL), 3);
+    assert_int_equal(h.upto, 5000 + CG_CONTROL_VERSIONS_HOLD);
+    assert_int_equal(f->w.held, h.upto);
+    assert_int_equal(version(f->ing2), 5003);
+    assert_null(((const cg_control_wentry_t *)f->edge->data)->error);
+    int calls = h.calls;
+    cg_control_inst_t *more = add(f, "cluster-1", "bookinfo", "ingressgw-1", "127.0.1.3");
+    assert_true(recompute(f, CG_CONTROL_RECOMPUTE_INSTANCES) >= 1);
+    assert_true(version(more) > 5003);
+    assert_int_equal(h.calls, calls); /* within the block: no write */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +310,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_instance_changes_touch_new_and_edges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wake_ready_wakes_only_waiters_behind, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_versions_are_held_before_they_go_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_translation_error_keeps_last_snapshot, setup,
                                         teardown),
     };

@@ -162,6 +162,31 @@ static void test_absolute_form_goes_in_origin_form_with_its_authority_as_host(vo
         got, "GET /?q HTTP/1.1\r\nhost: b.example\r\nx-forwarded-for: 10.0.0.9\r\n" ADDED "\r\n");
 }
 
+/* An endpoint with a Host of its own (an east-west gateway routes on the service's hostname)
+ * gets that one instead of the client's, whatever form the client used; nothing else changes. */
+static void test_endpoint_host_replaces_the_clients(void **state)
+{
+    (void)state;
+    static const char *const in[] = {
+        "GET /p HTTP/1.1\r\nHost: bookinfo.example\r\n\r\n",
+        "GET http://bookinfo.example/p HTTP/1.1\r\nHost: bookinfo.example\r\n\r\n",
+        "GET /p HTTP/1.0\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+        static cg_http_out_t o;
+        cg_http_parser_t p;
+        parse(in[i], 1, &p);
+        cg_http_out_reset(&o);
+        cg_http_fwd_req_t f = {.peer_ip = CG_IOV_LIT("10.0.0.9"),
+                               .hops = 1,
+                               .default_host = CG_IOV_LIT("10.0.0.1:9080"),
+                               .host = CG_IOV_LIT("pp.bookinfo.svc")};
+        assert_int_equal(cg_http_forward_request_head(&o, &head, in[i], &f), 0);
+        assert_string_equal(flatten(&o), "GET /p HTTP/1.1\r\nhost: pp.bookinfo.svc\r\n"
+                                         "x-forwarded-for: 10.0.0.9\r\n" ADDED "\r\n");
+    }
+}
+
 static void test_generated_request_id_replaces_an_empty_one(void **state)
 {
     (void)state;
@@ -239,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_hop_by_hop_headers_are_dropped),
         cmocka_unit_test(test_content_length_is_normalised),
         cmocka_unit_test(test_absolute_form_goes_in_origin_form_with_its_authority_as_host),
+        cmocka_unit_test(test_endpoint_host_replaces_the_clients),
         cmocka_unit_test(test_generated_request_id_replaces_an_empty_one),
         cmocka_unit_test(test_expect_dropped_only_when_answered_here),
         cmocka_unit_test(test_hops_is_the_largest_of_all_headers),

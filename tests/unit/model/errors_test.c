@@ -31,6 +31,10 @@
 #define SERVER(x) HEAD "      - route: {clusterDestination: {}}\n    " x "\n"
 /* A Cluster / Service whose spec fields start at line 5. */
 #define CLUSTER "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: c}\nspec:\n"
+/* A WorkspaceSetting whose east-west entries start at line 5, column 5 (after "  - "). */
+#define WSETTING                                                                                   \
+    "apiVersion: api.tsb.tetrate.io/v2\nkind: WorkspaceSetting\nmetadata: {name: ws}\nspec:\n"     \
+    "  defaultEastWestGatewaySettings:\n  - "
 #define SERVICE                                                                                    \
     "apiVersion: crossgate/v1\nkind: Service\nmetadata: {name: p, namespace: n, cluster: "         \
     "c}\nspec:\n"
@@ -38,6 +42,43 @@
 static const struct {
     const char *name, *yaml, *want;
 } cases[] = {
+    {"wsetting_wrong_kind", "apiVersion: api.tsb.tetrate.io/v2\nkind: Workspace\n",
+     "t.yaml:2:7: kind: kind \"Workspace\" is not supported for api.tsb.tetrate.io/v2 (only "
+     "WorkspaceSetting)\n"},
+    {"wsetting_no_selector", WSETTING "exposedServices: []\n",
+     "t.yaml:6:5: spec.defaultEastWestGatewaySettings[0].workloadSelector: missing required "
+     "field\n"},
+    {"wsetting_selector_no_labels", WSETTING "workloadSelector: {namespace: eastwest}\n",
+     "t.yaml:6:23: spec.defaultEastWestGatewaySettings[0].workloadSelector.labels: missing "
+     "required field\n"},
+    {"wsetting_empty_service_labels",
+     WSETTING "workloadSelector: {namespace: e, labels: {app: ew}}\n"
+              "    exposedServices: [{serviceLabels: {}}]\n",
+     "t.yaml:7:39: spec.defaultEastWestGatewaySettings[0].exposedServices[0].serviceLabels: "
+     "must have at least one entry\n"},
+    {"wsetting_exposed_not_list",
+     WSETTING "workloadSelector: {namespace: e, labels: {app: ew}}\n"
+              "    exposedServices: {serviceLabels: {app: p}}\n",
+     "t.yaml:7:22: spec.defaultEastWestGatewaySettings[0].exposedServices: expected a list, got "
+     "a mapping\n"},
+    {"wsetting_unknown_field",
+     WSETTING "workloadSelector: {namespace: e, labels: {app: ew}}\n"
+              "    exposedService: []\n",
+     "t.yaml:7:5: spec.defaultEastWestGatewaySettings[0].exposedService: unknown field\n"},
+    {"wsetting_unsupported",
+     "apiVersion: api.tsb.tetrate.io/v2\nkind: WorkspaceSetting\nmetadata: {name: ws}\n"
+     "spec: {regionalFailover: []}\n",
+     "t.yaml:4:26: spec.regionalFailover: not supported here: give failoverSettings on the "
+     "Gateway\n"},
+    {"wsetting_no_name",
+     "apiVersion: api.tsb.tetrate.io/v2\nkind: WorkspaceSetting\nmetadata: {tenant: t}\n"
+     "spec: {}\n",
+     "t.yaml:3:11: metadata.name: missing required field\n"},
+    {"wsetting_bad_label_key",
+     WSETTING "workloadSelector: {namespace: e, labels: {app: ew}}\n"
+              "    exposedServices: [{serviceLabels: {\"a b\": x}}]\n",
+     "t.yaml:7:40: spec.defaultEastWestGatewaySettings[0].exposedServices[0].serviceLabels.a b: "
+     "expected a label key (letters, digits, '-', '_', '.', '/')\n"},
     {"yaml_syntax",
      "apiVersion: crossgate/v1\n"
      "kind: [Gateway\n",
@@ -62,8 +103,8 @@ static const struct {
     {"bad_apiversion_other",
      "apiVersion: v2\n"
      "kind: Cluster\n",
-     "t.yaml:1:13: apiVersion: expected crossgate/v1, gateway.tsb.tetrate.io/v2 or v1, got "
-     "\"v2\"\n"},
+     "t.yaml:1:13: apiVersion: expected crossgate/v1, gateway.tsb.tetrate.io/v2, "
+     "api.tsb.tetrate.io/v2 or v1, got \"v2\"\n"},
     {"bad_kind",
      "apiVersion: crossgate/v1\n"
      "kind: Pod\n",

@@ -39,6 +39,7 @@ static int setup(void **state)
     cg_list_init(&w.free_ups);
     cg_list_init(&w.old_holds);
     cg_list_init(&w.free_exchanges);
+    cg_list_init(&w.free_h2streams);
     return 0;
 }
 

@@ -94,8 +94,10 @@ static void test_encode_all_fields(void **state)
                                            cg_xstrdup("z1"),
                                            1,
                                            0,
+                                           NULL,
                                            NULL};
-    d->endpoints[1] = (cg_snap_endpoint_t){cg_xstrdup("::1"), 80, NULL, NULL, NULL, 7, 2, NULL};
+    d->endpoints[1] =
+        (cg_snap_endpoint_t){cg_xstrdup("::1"), 80, NULL, NULL, NULL, 7, 2, NULL, NULL};
     d->policy.retry = cg_lb_retry_defaults;
     d->policy.retry.retry_on = CG_RETRY_ON_5XX | CG_RETRY_ON_RETRIABLE_4XX;
     d->policy.outlier = cg_lb_outlier_defaults;
