@@ -16,7 +16,7 @@ pkgs=(
   python3 python3-pytest python3-websockets  # end-to-end tests (websockets: a real WebSocket client and server)
   curl
   nghttp2-client python3-h2  # HTTP/2 peers: nghttp, h2load, a raw h2 client for the adversarial tests
-  pdns-server pdns-backend-bind  # a real DNS server for the e2e tests of crossgate load --resolve-via
+  pdns-server pdns-backend-bind  # a real DNS server: the demo's GSLB, the e2e tests of crossgate load --resolve-via
   wrk haproxy nginx-light # benchmarks and peers
 )
 

@@ -35,8 +35,10 @@ static const char usage[] =
     "\n"
     "Runs the guide on this machine: the control plane, the edge gateway (cluster-edge,\n"
     "region-1) on 127.0.0.1:8080, and cluster-1 (region-1) and cluster-2 (region-2), each an\n"
-    "ingress gateway and a productpage app, as child processes on the addresses of examples/;\n"
-    "applies examples/ and sends open-loop traffic through the edge. Try:\n"
+    "ingress gateway and a productpage app, as child processes on the addresses of examples/,\n"
+    "with a second edge (cluster-edge-2, region-2) on 127.0.4.1:8080 and PowerDNS in front of\n"
+    "both edges as the GSLB on 127.0.4.53:8053; applies examples/ and sends open-loop traffic\n"
+    "through the edge (the GSLB scenarios: through the GSLB). Try:\n"
     "  curl --connect-to bookinfo.tse.tetratelabs.io:80:127.0.0.1:8080 \\\n"
     "       http://bookinfo.tse.tetratelabs.io/productpage\n"
     "\n"
@@ -130,6 +132,25 @@ proc_t cg_tools__demo_procs[NPROCS] = {
                .admin = "127.0.2.2:15000",
                .mesh = "127.0.2.2:15443",
                .workers = 1},
+    [P_EDGE2] = {.name = "edge-2",
+                 .role = "edge gateway",
+                 .kind = K_EDGE,
+                 .cluster = "cluster-edge-2",
+                 .region = "region-2",
+                 .ns = "edge",
+                 .label = "app=edgegw-2",
+                 .address = EDGE2_IP,
+                 .listen = EDGE2_LISTEN,
+                 .admin = EDGE2_IP ":15000",
+                 .mesh = EDGE2_IP ":15443",
+                 .workers = 1},
+    [P_DNS] = {.name = "gslb",
+               .role = "GSLB (PowerDNS)",
+               .kind = K_DNS,
+               .cluster = "-",
+               .region = "-",
+               .address = DNS_IP,
+               .listen = DNS_LISTEN},
 };
 
 /* The base resources, applied in this order before the edge Gateway. */
@@ -224,24 +245,26 @@ static int http_ok(const char *url)
     return ok;
 }
 
-/* One GET /productpage through the edge with the guide's Host; the status, and the answering
- * cluster in `cluster`. -1 when there was no answer. */
-static int edge_request(char *cluster, size_t cap)
+int cg_tools__demo_request(const char *listen, const char *path, const char *extra, char *cluster,
+                           size_t cap)
 {
     cg_addr_t a;
     cluster[0] = '\0';
-    if (cg_addr_parse(&a, EDGE_LISTEN)) return -1;
+    if (cg_addr_parse(&a, listen)) return -1;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     struct timeval tv = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    static const char req[] = "GET /productpage HTTP/1.1\r\nHost: " HOSTNAME
-                              "\r\nUser-Agent: crossgate-demo\r\nConnection: close\r\n\r\n";
-    char buf[4096];
+    char req[512], buf[4096];
+    int rl = snprintf(req, sizeof(req),
+                      "GET %s HTTP/1.1\r\nHost: " HOSTNAME "\r\nUser-Agent: crossgate-demo\r\n%s"
+                      "Connection: close\r\n\r\n",
+                      path, extra ? extra : "");
     size_t len = 0;
     int status = -1;
-    if (connect(fd, &a.u.sa, a.len) == 0 && write(fd, req, sizeof(req) - 1) == sizeof(req) - 1) {
+    if (rl > 0 && (size_t)rl < sizeof(req) && connect(fd, &a.u.sa, a.len) == 0 &&
+        write(fd, req, (size_t)rl) == rl) {
         ssize_t n;
         while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
             len += (size_t)n;
@@ -257,6 +280,13 @@ static int edge_request(char *cluster, size_t cap)
     }
     close(fd);
     return status;
+}
+
+/* One GET /productpage through the edge with the guide's Host; the status, and the answering
+ * cluster in `cluster`. -1 when there was no answer. */
+static int edge_request(char *cluster, size_t cap)
+{
+    return cg_tools__demo_request(EDGE_LISTEN, "/productpage", NULL, cluster, cap);
 }
 
 static void on_tail(cg_loop_t *loop, cg_timer_t *t)
@@ -517,12 +547,12 @@ static int write_https_gateway(char *path, size_t cap)
 static void print_table(void)
 {
     char pid[16];
-    printf("\n%-16s %-13s %-9s %-16s %-16s %-7s %s\n", "ROLE", "CLUSTER", "REGION", "ADDRESS",
+    printf("\n%-16s %-15s %-9s %-16s %-16s %-7s %s\n", "ROLE", "CLUSTER", "REGION", "ADDRESS",
            "ADMIN", "PID", "LOG");
     for (int i = 0; i < NPROCS; i++) {
         const proc_t *p = &procs[i];
         snprintf(pid, sizeof(pid), "%d", (int)p->pid);
-        printf("%-16s %-13s %-9s %-16s %-16s %-7s %s\n", p->role, p->cluster, p->region, p->listen,
+        printf("%-16s %-15s %-9s %-16s %-16s %-7s %s\n", p->role, p->cluster, p->region, p->listen,
                p->admin ? p->admin : "-", pid, p->log);
     }
     printf("\nrun dir %s (demo.log: what this shows; *.access.log: the gateways' access logs)\n"
@@ -569,13 +599,15 @@ static int setup(void)
         if (cg_tools__demo_apply_now(path)) return 1;
     }
     if (cg_tools__demo_apply_now(D.edge_file) || cg_tools__demo_apply_now(https)) return 1;
+    if (cg_tools__demo_gslb_prepare()) return 1;
 
-    static const int order[] = {P_APP1, P_APP2, P_IN1, P_IN2, P_EDGE};
+    static const int order[] = {P_APP1, P_APP2, P_IN1, P_IN2, P_EDGE, P_EDGE2, P_DNS};
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
         if (cg_tools__demo_proc_start(&procs[order[i]])) return 1;
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         proc_t *p = &procs[order[i]];
         char url[128], what[64];
+        if (p->kind == K_DNS) continue;
         if (p->kind == K_APP)
             snprintf(url, sizeof(url), "http://%s/healthz", p->listen);
         else
@@ -590,6 +622,7 @@ static int setup(void)
         return 1;
     const scenario_hooks_t *hooks = D.sc ? cg_tools__demo_hooks(D.sc) : NULL;
     if (hooks && hooks->prepare && hooks->prepare()) return 1;
+    if (cg_tools__demo_gslb_ready()) return 1;
     cg_tools__demo_edge_view_now(&D.ev);
     print_table();
     return 0;
@@ -617,7 +650,9 @@ static int start_load(uint64_t duration_us)
 {
     char err[200];
     cg_load_opts_t o = {
-        .url = "http://" EDGE_LISTEN "/productpage",
+        .url = cg_tools__demo_gslb_run() ? "http://" HOSTNAME ":8080/productpage"
+                                         : "http://" EDGE_LISTEN "/productpage",
+        .resolve_via = cg_tools__demo_gslb_run() ? DNS_LISTEN : NULL,
         .host = HOSTNAME,
         .rate = D.rate,
         .http2 = D.http2,
@@ -627,8 +662,10 @@ static int start_load(uint64_t duration_us)
         .duration_us = duration_us,
         .timeout_us = 20000000, /* above the 15 s route timeout: the gateways' answers count */
     };
-    cg_load_hooks_t h = {
-        .on_interval = cg_tools__demo_on_interval, .on_bucket = on_bucket, .on_end = on_load_end};
+    cg_load_hooks_t h = {.on_interval = cg_tools__demo_on_interval,
+                         .on_bucket = on_bucket,
+                         .on_end = on_load_end,
+                         .on_note = cg_tools__demo_gslb_note};
     D.load = cg_tools_load_new(&o, &h, err, sizeof(err));
     if (!D.load) {
         fprintf(stderr, "crossgate demo: %s\n", err);
@@ -678,6 +715,13 @@ static int write_report(uint64_t end_wall)
     cg_tools_load_totals(D.load, &r.totals);
     r.duration_s = r.totals.t;
     cg_tools_demo_analyze(&D.series, D.sc->down, D.failed_at, D.restored_at, &r.a);
+    cg_buf_t extra = {0};
+    cg_demo_series_t edges = {0};
+    if (cg_tools__demo_gslb_run()) {
+        cg_tools__demo_gslb_report(&extra, &edges);
+        cg_buf_append(&extra, "", 1);
+        r.gslb_json = extra.base;
+    }
     if (mkdirs(D.report)) {
         fprintf(stderr, "crossgate demo: cannot create %s: %s\n", D.report, strerror(errno));
         return 1;
@@ -691,14 +735,24 @@ static int write_report(uint64_t end_wall)
         fprintf(stderr, "crossgate demo: cannot write %s: %s\n", path, strerror(errno));
         rc = 1;
     }
-    cg_buf_reset(&b);
-    cg_tools_demo_report_svg(&r, &b);
-    snprintf(path, sizeof(path), "%s/report.svg", D.report);
-    if (write_file(path, &b)) {
-        fprintf(stderr, "crossgate demo: cannot write %s: %s\n", path, strerror(errno));
-        rc = 1;
+    for (int chart = 0; chart < (cg_tools__demo_gslb_run() ? 2 : 1); chart++) {
+        /* GSLB scenarios: a second chart of the same windows by the edge that answered */
+        cg_demo_report_t by = r;
+        if (chart) {
+            by.series = &edges;
+            by.per = "edge";
+        }
+        cg_buf_reset(&b);
+        cg_tools_demo_report_svg(&by, &b);
+        snprintf(path, sizeof(path), "%s/%s.svg", D.report, chart ? "report-edges" : "report");
+        if (write_file(path, &b)) {
+            fprintf(stderr, "crossgate demo: cannot write %s: %s\n", path, strerror(errno));
+            rc = 1;
+        }
     }
     cg_buf_free(&b);
+    cg_buf_free(&extra);
+    cg_tools_demo_series_free(&edges);
     snprintf(fo, sizeof(fo), r.a.failover_s < 0 ? "none" : "%.1f s", r.a.failover_s);
     snprintf(re, sizeof(re), r.a.recovery_s < 0 ? "none" : "%.1f s", r.a.recovery_s);
     printf("\nscenario %s: %llu requests at %.0f/s, %llu failed; failover %s, recovery %s "
@@ -725,17 +779,20 @@ static int run(void)
         if (D.sc)
             printf("scenario %s: %s\n  failure at 3 s, restore at 8 s, end at 14 s; %.0f req/s "
                    "through %s\n\n",
-                   D.sc->name, D.sc->summary, D.rate, EDGE_LISTEN);
+                   D.sc->name, D.sc->summary, D.rate,
+                   cg_tools__demo_gslb_run() ? HOSTNAME ":8080 resolved by the GSLB " DNS_LISTEN
+                                             : EDGE_LISTEN);
         else if (D.keys)
             printf("keys: g delete/apply bookinfo-ingress-1, k/K kill/start ingress-1/2, u/U "
                    "kill/start app-1/2,\n      h/H hang/resume ingress-1/2, a/n/w edge "
-                   "auto/named/weighted, r restore all, q quit\n\n");
+                   "auto/named/weighted,\n      e kill/start edge-2, r restore all, q quit\n\n");
         else
             printf("%.0f req/s through %s; Ctrl-C (SIGINT) or SIGTERM stops everything\n\n", D.rate,
                    EDGE_LISTEN);
         fflush(stdout);
     }
     if (start_load(D.sc ? SCENARIO_END_US : 86400000000ull)) return 1;
+    if (cg_tools__demo_gslb_run()) cg_tools__demo_gslb_start();
     if (D.sc) {
         /* +1: the loop's timers count whole milliseconds from a truncated now, so this fires
          * at the time or up to 2 ms after it, never before */
@@ -745,6 +802,7 @@ static int run(void)
     cg_tools__demo_draw();
     while (!D.done && !D.interrupted) cg_loop_run_once(&D.loop, -1);
     cg_tools__demo_tail_logs();
+    if (cg_tools__demo_gslb_run()) cg_tools__demo_gslb_stop();
     cg_tools_load_stop(D.load);
     D.finished = 1;
     uint64_t end_wall = cg_clock_wall_us();
@@ -768,8 +826,11 @@ static int run(void)
 static void list_scenarios(FILE *f)
 {
     for (size_t i = 0; i < cg_tools__demo_nscenarios; i++)
-        fprintf(f, "  %-16s %s\n", cg_tools__demo_scenarios[i].name,
+        fprintf(f, "  %-19s %s\n", cg_tools__demo_scenarios[i].name,
                 cg_tools__demo_scenarios[i].summary);
+    for (size_t i = 0; i < cg_tools__demo_gslb_nscenarios; i++)
+        fprintf(f, "  %-19s %s\n", cg_tools__demo_gslb_scenarios[i].name,
+                cg_tools__demo_gslb_scenarios[i].summary);
 }
 
 /* The examples directory: --examples, else examples/ next to the build directory of this
@@ -862,6 +923,9 @@ static int parse_args(int argc, char **argv)
         for (size_t i = 0; i < cg_tools__demo_nscenarios; i++)
             if (!strcmp(cg_tools__demo_scenarios[i].name, scenario))
                 D.sc = &cg_tools__demo_scenarios[i];
+        for (size_t i = 0; i < cg_tools__demo_gslb_nscenarios; i++)
+            if (!strcmp(cg_tools__demo_gslb_scenarios[i].name, scenario))
+                D.sc = &cg_tools__demo_gslb_scenarios[i];
         if (!D.sc) {
             fprintf(stderr, "crossgate demo: unknown scenario \"%s\"; the scenarios are:\n",
                     scenario);

@@ -5,6 +5,7 @@
 #define CG_TOOLS_DEMO_H
 
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/list.h"
 #include "tools/load.h"
 
@@ -76,9 +77,13 @@ typedef struct cg_demo_report {
     const cg_demo_event_t *events;
     size_t nevents;
     cg_demo_analysis_t a;
+    const char *gslb_json; /* report.json's "gslb" object (JSON text), or NULL: none */
+    const char *per;       /* what the chart's series is by: "cluster" (NULL) or "edge" */
 } cg_demo_report_t;
 
 void cg_tools_demo_report_json(const cg_demo_report_t *r, cg_buf_t *out);
+/* "key": v with `decimals`, or null when v is negative (not measured). */
+void cg_tools_demo_json_opt(cg_jw_t *w, const char *key, double v, int decimals);
 /* A standalone SVG chart: requests per cluster per 100 ms, stacked, failures in red, the
  * failure and the restore as labelled vertical lines. */
 void cg_tools_demo_report_svg(const cg_demo_report_t *r, cg_buf_t *out);

@@ -167,7 +167,7 @@ static void api_send(const char *verb, const char *file, int gw1, const char *mo
  * Actions (keys and scenarios)
  * --------------------------------------------------------------------------------------- */
 
-static void act_kill(proc_t *p, char *what, size_t cap)
+void cg_tools__demo_act_kill(proc_t *p, char *what, size_t cap)
 {
     if (!p->pid) {
         snprintf(what, cap, "%s is not running", p->name);
@@ -180,7 +180,7 @@ static void act_kill(proc_t *p, char *what, size_t cap)
     EVENT("demo", "%s", what);
 }
 
-static void act_start(proc_t *p, char *what, size_t cap)
+void cg_tools__demo_act_start(proc_t *p, char *what, size_t cap)
 {
     if (p->pid) {
         snprintf(what, cap, "%s is already running", p->name);
@@ -224,19 +224,19 @@ static void apply_gateway(char *what, size_t cap)
 
 static void kill_ingress1(char *what, size_t cap)
 {
-    act_kill(&procs[P_IN1], what, cap);
+    cg_tools__demo_act_kill(&procs[P_IN1], what, cap);
 }
 static void start_ingress1(char *what, size_t cap)
 {
-    act_start(&procs[P_IN1], what, cap);
+    cg_tools__demo_act_start(&procs[P_IN1], what, cap);
 }
 static void kill_app1(char *what, size_t cap)
 {
-    act_kill(&procs[P_APP1], what, cap);
+    cg_tools__demo_act_kill(&procs[P_APP1], what, cap);
 }
 static void start_app1(char *what, size_t cap)
 {
-    act_start(&procs[P_APP1], what, cap);
+    cg_tools__demo_act_start(&procs[P_APP1], what, cap);
 }
 static void hang_ingress1(char *what, size_t cap)
 {
@@ -248,11 +248,11 @@ static void resume_ingress1(char *what, size_t cap)
 }
 static void kill_ingress2(char *what, size_t cap)
 {
-    act_kill(&procs[P_IN2], what, cap);
+    cg_tools__demo_act_kill(&procs[P_IN2], what, cap);
 }
 static void start_ingress2(char *what, size_t cap)
 {
-    act_start(&procs[P_IN2], what, cap);
+    cg_tools__demo_act_start(&procs[P_IN2], what, cap);
 }
 
 /* The workload processes of the edge's own region: ingress gateways and apps. */
@@ -267,9 +267,9 @@ static void region_each(int start, char *what, size_t cap)
         proc_t *p = &procs[start ? up[i] : down[i]];
         if (strcmp(p->region, EDGE_REGION) != 0) continue;
         if (start)
-            act_start(p, one, sizeof(one));
+            cg_tools__demo_act_start(p, one, sizeof(one));
         else
-            act_kill(p, one, sizeof(one));
+            cg_tools__demo_act_kill(p, one, sizeof(one));
         if (n < cap) n += (size_t)snprintf(what + n, cap - n, "%s%s", n ? ", " : "", one);
     }
 }
@@ -291,7 +291,7 @@ static void restore_all(void)
     for (int i = 0; i < NPROCS; i++) {
         proc_t *p = &procs[i];
         if (p->frozen) act_freeze(p, 0, what, sizeof(what));
-        if (!p->pid) act_start(p, what, sizeof(what));
+        if (!p->pid) cg_tools__demo_act_start(p, what, sizeof(what));
     }
     if (D.gw1_deleted) apply_gateway(what, sizeof(what));
     if (strcmp(D.edge_mode, "auto") != 0) api_send("apply", "bookinfo-edge.yaml", -1, "auto");
@@ -312,13 +312,21 @@ void cg_tools__demo_on_key(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         case 'q':
         case 'Q': D.done = 1; break;
         case 'g': (D.gw1_deleted ? apply_gateway : remove_gateway)(what, sizeof(what)); break;
-        case 'k': (in1->pid ? act_kill : act_start)(in1, what, sizeof(what)); break;
-        case 'K': (in2->pid ? act_kill : act_start)(in2, what, sizeof(what)); break;
+        case 'k':
+            (in1->pid ? cg_tools__demo_act_kill : cg_tools__demo_act_start)(in1, what,
+                                                                            sizeof(what));
+            break;
+        case 'K':
+            (in2->pid ? cg_tools__demo_act_kill : cg_tools__demo_act_start)(in2, what,
+                                                                            sizeof(what));
+            break;
         case 'u':
-            (procs[P_APP1].pid ? act_kill : act_start)(&procs[P_APP1], what, sizeof(what));
+            (procs[P_APP1].pid ? cg_tools__demo_act_kill
+                               : cg_tools__demo_act_start)(&procs[P_APP1], what, sizeof(what));
             break;
         case 'U':
-            (procs[P_APP2].pid ? act_kill : act_start)(&procs[P_APP2], what, sizeof(what));
+            (procs[P_APP2].pid ? cg_tools__demo_act_kill
+                               : cg_tools__demo_act_start)(&procs[P_APP2], what, sizeof(what));
             break;
         case 'h': act_freeze(in1, !in1->frozen, what, sizeof(what)); break;
         case 'H': act_freeze(in2, !in2->frozen, what, sizeof(what)); break;
@@ -336,7 +344,7 @@ void cg_tools__demo_on_key(cg_loop_t *loop, cg_io_t *io, uint32_t events)
             break;
         case 'r': restore_all(); break;
         case '\f': cg_tools__demo_draw(); break;
-        default: break;
+        default: cg_tools__demo_gslb_key(keys[i]); break;
         }
     }
     cg_tools__demo_draw();

@@ -69,6 +69,7 @@ static void proc_argv(proc_t *p, char **argv, char (*s)[PATH_MAX])
     int n = 0;
     argv[n++] = D.self;
     switch (p->kind) {
+    case K_DNS: cg_tools__demo_gslb_argv(argv, s); return;
     case K_CONTROL:
         snprintf(s[0], PATH_MAX, "%s/control-data", D.run);
         argv[n++] = "control";
@@ -145,7 +146,7 @@ int cg_tools__demo_proc_start(proc_t *p)
         dup2(D.devnull, 0);
         dup2(fd, 1);
         dup2(fd, 2);
-        execv(D.self, argv);
+        execv(argv[0], argv);
         _exit(127);
     }
     int e = errno;
@@ -182,8 +183,8 @@ void cg_tools__demo_proc_kill(proc_t *p)
  * period. Reaps them all. */
 void cg_tools__demo_stop_all(void)
 {
-    static const int order[2][NPROCS] = {{P_EDGE, P_IN1, P_IN2, P_APP1, P_APP2, -1},
-                                         {P_CONTROL, -1}};
+    static const int order[2][NPROCS] = {
+        {P_DNS, P_EDGE, P_EDGE2, P_EW2, P_IN1, P_IN2, P_APP1, P_APP2, -1}, {P_CONTROL, -1}};
     for (int round = 0; round < 2; round++) {
         int any = 0;
         for (int i = 0; i < NPROCS && order[round][i] >= 0; i++) {
@@ -235,7 +236,8 @@ static int port_free(const char *hostport)
 /* Every address the children will listen on, before anything starts. */
 int cg_tools__demo_check_ports(void)
 {
-    static const int order[NPROCS] = {P_EDGE, P_CONTROL, P_IN1, P_APP1, P_IN2, P_APP2, P_EW2};
+    static const int order[NPROCS] = {P_EDGE, P_CONTROL, P_IN1,   P_APP1, P_IN2,
+                                      P_APP2, P_EW2,     P_EDGE2, P_DNS};
     for (int i = 0; i < NPROCS; i++) {
         const proc_t *p = &procs[order[i]];
         const char *addrs[4] = {p->listen, p->admin, p->mesh, p->https};
@@ -288,7 +290,7 @@ static void shorten_ids(char *s)
 }
 
 /* Wall time of a log line's "2006-01-02T15:04:05.000Z" prefix, or 0. */
-static uint64_t log_time(const char *line)
+uint64_t cg_tools__demo_log_time(const char *line)
 {
     struct tm tm = {0};
     int ms = 0;
@@ -307,7 +309,11 @@ static void log_line(proc_t *p, char *line)
         " applied (",       "outlier:", "health check:",  "registered with control",
         "serving cached",   "signal ",  "control: apply", "control: delete",
         "control: instance"};
-    uint64_t wall = log_time(line);
+    /* PowerDNS: only what its health checks decide, and its errors */
+    if (p->kind == K_DNS && !strstr(line, "monitoring declaring") && !strstr(line, "rror") &&
+        !strstr(line, "atal"))
+        return;
+    uint64_t wall = cg_tools__demo_log_time(line);
     const char *msg = line, *lvl = "";
     if (wall) {
         char *b = strchr(line, '[');

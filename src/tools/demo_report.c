@@ -136,8 +136,7 @@ void cg_tools_demo_analyze(const cg_demo_series_t *s, const char *down, double f
  * report.json
  * --------------------------------------------------------------------------------------- */
 
-/* "key": v with `decimals`, or null when v is negative (not measured). */
-static void json_opt(cg_jw_t *w, const char *key, double v, int decimals)
+void cg_tools_demo_json_opt(cg_jw_t *w, const char *key, double v, int decimals)
 {
     cg_jw_key(w, key);
     if (v < 0)
@@ -201,9 +200,9 @@ static void json_load(cg_jw_t *w, const cg_demo_report_t *r)
     for (unsigned i = 0; i < k->nclusters; i++) cg_jw_ku64(w, k->cluster[i].name, k->cluster[i].n);
     cg_jw_end(w);
     cg_jw_kobj(w, "latency_ms");
-    json_opt(w, "p50", k->p50_ms, 3);
-    json_opt(w, "p99", k->p99_ms, 3);
-    json_opt(w, "max", k->max_ms, 3);
+    cg_tools_demo_json_opt(w, "p50", k->p50_ms, 3);
+    cg_tools_demo_json_opt(w, "p99", k->p99_ms, 3);
+    cg_tools_demo_json_opt(w, "max", k->max_ms, 3);
     cg_jw_end(w);
 }
 
@@ -254,8 +253,8 @@ void cg_tools_demo_report_json(const cg_demo_report_t *r, cg_buf_t *b)
     cg_jw_end(&w);
     cg_jw_break(&w, "\n ");
     cg_jw_ku64(&w, "failed_requests", r->totals.failed);
-    json_opt(&w, "failover_seconds", r->a.failover_s, 1);
-    json_opt(&w, "recovery_seconds", r->a.recovery_s, 1);
+    cg_tools_demo_json_opt(&w, "failover_seconds", r->a.failover_s, 1);
+    cg_tools_demo_json_opt(&w, "recovery_seconds", r->a.recovery_s, 1);
     cg_jw_ku64(&w, "failed_during_outage", r->a.failed_during);
     json_fixed(&w, "warm_up_share", r->a.warm_share, 3);
     cg_jw_break(&w, "\n ");
@@ -268,6 +267,11 @@ void cg_tools_demo_report_json(const cg_demo_report_t *r, cg_buf_t *b)
     cg_jw_kstr(&w, "edge_gateway", r->edge_file);
     cg_jw_kstr(&w, "settings", r->settings);
     cg_jw_break(&w, "\n ");
+    if (r->gslb_json) {
+        cg_jw_key(&w, "gslb");
+        cg_jw_raw(&w, r->gslb_json, strlen(r->gslb_json));
+        cg_jw_break(&w, "\n ");
+    }
     cg_jw_karr(&w, "events");
     for (size_t i = 0; i < r->nevents; i++) {
         cg_jw_break(&w, "\n  ");
@@ -420,8 +424,8 @@ void cg_tools_demo_report_svg(const cg_demo_report_t *r, cg_buf_t *b)
 
     /* heading */
     cg_buf_printf(b, "<text x=\"%d\" y=\"24\" font-size=\"16\" font-weight=\"bold\">", PLOT_L);
-    snprintf(line, sizeof(line), "crossgate demo, scenario %s: requests per cluster per 100 ms",
-             r->scenario ? r->scenario : "-");
+    snprintf(line, sizeof(line), "crossgate demo, scenario %s: requests per %s per 100 ms",
+             r->scenario ? r->scenario : "-", r->per ? r->per : "cluster");
     xml_text(b, line);
     cg_buf_append_str(b, "</text>\n");
     fmt_secs(fo, sizeof(fo), r->a.failover_s);

@@ -26,6 +26,18 @@
 #define EDGE_HTTPS_PORT 8443
 #define EDGE_HTTPS      "127.0.0.1:8443"
 #define EDGE_REGION     "region-1"
+/* The second edge (cluster-edge-2, region-2) and the GSLB in front of both (demo_gslb.c): the
+ * edges share the port, as sites behind one DNS name do, so a client that resolves the name
+ * reaches either. */
+#define EDGE2_IP     "127.0.4.1"
+#define EDGE2_LISTEN "127.0.4.1:8080"
+#define DNS_IP       "127.0.4.53"
+#define DNS_LISTEN   "127.0.4.53:8053"
+/* The GSLB's health URL: an edge Gateway rule sends this path to the local clusters only */
+#define GSLB_HEALTH_PATH "/healthz/local"
+/* The TTL of the GSLB's answers and the interval of its health checks, in seconds */
+#define GSLB_TTL_S   1
+#define GSLB_CHECK_S 1
 
 #define SCENARIO_FAIL_MS    3000
 #define SCENARIO_RESTORE_MS 8000
@@ -37,9 +49,9 @@
 #define MAX_REPORT_EVENTS   2000
 #define RUN_MAX             3072 /* the run and examples directories, at most */
 
-enum { K_CONTROL, K_APP, K_INGRESS, K_EDGE };
+enum { K_CONTROL, K_APP, K_INGRESS, K_EDGE, K_DNS };
 /* P_EW2: cluster-2's east-west gateway, started only by the east-west scenario */
-enum { P_CONTROL, P_APP1, P_APP2, P_IN1, P_IN2, P_EDGE, P_EW2, NPROCS };
+enum { P_CONTROL, P_APP1, P_APP2, P_IN1, P_IN2, P_EDGE, P_EW2, P_EDGE2, P_DNS, NPROCS };
 
 /* One child process. Owned by the procs table; pid 0 = not running. */
 typedef struct proc {
@@ -165,6 +177,41 @@ int cg_tools__demo_apply_now(const char *path);
 /* Abandons the control API requests still in flight (on the way out). */
 void cg_tools__demo_api_cancel_all(void);
 
+/* The actions of keys and scenarios: SIGKILL (and wait) or start p, `what` saying what was done. */
+void cg_tools__demo_act_kill(proc_t *p, char *what, size_t cap);
+void cg_tools__demo_act_start(proc_t *p, char *what, size_t cap);
+
+/* demo.c: one request to a gateway's LISTEN address with the guide's Host, extra header lines
+ * (or NULL); the status (-1: no answer) and the answering cluster. */
+int cg_tools__demo_request(const char *listen, const char *path, const char *extra, char *cluster,
+                           size_t cap);
+/* demo.c: polls ok(arg), watching signals and the children, until it holds (0), or 1 after
+ * printing why. */
+int cg_tools__demo_wait_for(const char *what, proc_t *p, int timeout_ms, int (*ok)(void *),
+                            void *arg);
+
+/* demo_gslb.c: the second edge and the GSLB. Set-up: writes the GSLB's files and applies edge-2's
+ * resources (0, or 1 after printing why); waits until both are ready. */
+extern const scenario_t cg_tools__demo_gslb_scenarios[];
+extern const size_t cg_tools__demo_gslb_nscenarios;
+/* Whether D.sc is one of them: its load resolves the guide's hostname through the GSLB. */
+int cg_tools__demo_gslb_run(void);
+int cg_tools__demo_gslb_prepare(void);
+int cg_tools__demo_gslb_ready(void);
+/* The live demo's keys of the second edge (e: SIGKILL edge-2; again: start it); others are
+ * ignored. */
+void cg_tools__demo_gslb_key(char key);
+/* The GSLB's argument vector (K_DNS). */
+void cg_tools__demo_gslb_argv(char **argv, char (*s)[PATH_MAX]);
+/* A run of a GSLB scenario: the probes of edge-1's health during the run; report.json's "gslb"
+ * object (JSON text in json) and the run's windows by the edge that answered (from the edges'
+ * access logs). */
+void cg_tools__demo_gslb_start(void);
+/* The load's notes (--resolve-via: each new answer, each failed query) become events. */
+void cg_tools__demo_gslb_note(void *data, const char *line);
+void cg_tools__demo_gslb_stop(void);
+void cg_tools__demo_gslb_report(cg_buf_t *json, cg_demo_series_t *edges);
+
 /* demo_proc.c: child processes and the addresses they need. */
 int cg_tools__demo_check_ports(void);
 int cg_tools__demo_proc_start(proc_t *p);
@@ -173,6 +220,8 @@ void cg_tools__demo_proc_kill(proc_t *p);
 void cg_tools__demo_stop_all(void);
 void cg_tools__demo_reap(void);
 void cg_tools__demo_describe_status(int st, char *out, size_t cap);
+/* Wall time (microseconds) of a log line's "2006-01-02T15:04:05.000Z" prefix, or 0. */
+uint64_t cg_tools__demo_log_time(const char *line);
 /* Reads what the children logged since the last look; the lines that matter become events. */
 void cg_tools__demo_tail_logs(void);
 

@@ -22,9 +22,15 @@ static void parse_clusters(const cg_buf_t *body, edge_view_t *v)
     memset(v, 0, sizeof(*v));
     cg_clusters_doc_t doc;
     if (cg_clusters_doc_decode(body->base ? body->base : "", body->len, &doc, NULL)) return;
-    for (size_t i = 0; i < doc.ndests; i++) {
+    /* the edge's main destination: the one with the most endpoints (a health-check rule's
+     * named list of the local clusters has fewer) */
+    size_t best = doc.ndests;
+    for (size_t i = 0; i < doc.ndests; i++)
+        if (doc.dests[i].mode != CG_DEST_SERVICE &&
+            (best == doc.ndests || doc.dests[i].nendpoints > doc.dests[best].nendpoints))
+            best = i;
+    for (size_t i = best; i < doc.ndests; i++) {
         const cg_clusters_dest_t *d = &doc.dests[i];
-        if (d->mode == CG_DEST_SERVICE) continue;
         v->ok = 1;
         snprintf(v->mode, sizeof(v->mode), "%s", cg_dest_mode_name(d->mode));
         for (size_t k = 0; k < d->npriorities && v->npri < EDGE_VIEW_MAX_PRIORITIES; k++)
@@ -249,7 +255,7 @@ void cg_tools__demo_draw(void)
         row(&b, cols, "edge: admin %s not answering   bookinfo-ingress-1 Gateway %s", EDGE_ADMIN,
             D.gw1_deleted ? "DELETED" : "applied");
     }
-    int used = 4 + NPROCS + 2 + (D.ev.ok ? (int)D.ev.nep : 0) + 1 + 2 + 2 + 2;
+    int used = 4 + NPROCS + 2 + (D.ev.ok ? (int)D.ev.nep : 0) + 1 + 2 + 2 + 3;
     int free_rows = rows - used - 1; /* the last row stays empty: its newline would scroll */
     if (free_rows < 2) free_rows = 2;
     int nl = free_rows / 2, ne = free_rows - nl;
@@ -273,8 +279,8 @@ void cg_tools__demo_draw(void)
         "keys: g delete/apply bookinfo-ingress-1   k/K kill/start ingress-1/2   u/U kill/start "
         "app-1/2");
     row(&b, cols,
-        "      h/H hang/resume ingress-1/2   a/n/w edge auto/named/weighted   r restore all   q "
-        "quit");
+        "      h/H hang/resume ingress-1/2   a/n/w edge auto/named/weighted   e kill/start edge-2");
+    row(&b, cols, "      r restore all   q quit");
     cg_buf_append_str(&b, "\033[J");
     ssize_t w = write(STDOUT_FILENO, b.base, b.len);
     (void)w;

@@ -1,7 +1,8 @@
 """`crossgate demo`: the guide in one command, its failure scenarios and its reports.
 
 The demo runs every role on the fixed addresses of examples/ (edge 127.0.0.1:8080, admin
-127.0.0.1:15000, control plane 127.0.0.1:7070, cluster-1 on 127.0.1.*, cluster-2 on 127.0.2.*),
+127.0.0.1:15000, control plane 127.0.0.1:7070, cluster-1 on 127.0.1.*, cluster-2 on 127.0.2.*,
+edge-2 on 127.0.4.1, the GSLB on 127.0.4.53:8053),
 so the tests of this module run one after the other and no other module uses those addresses.
 Each scenario takes about 15 s (load from 0 to 14 s); the module about 2 minutes.
 
@@ -27,8 +28,10 @@ EDGE = ("127.0.0.1", 8080)
 PORTS = [("127.0.0.1", 8080), ("127.0.0.1", 15000), ("127.0.0.1", 7070), ("127.0.0.1", 8443),
          ("127.0.0.1", 15443), ("127.0.1.1", 8080), ("127.0.1.1", 15000), ("127.0.1.1", 15443),
          ("127.0.1.10", 9080), ("127.0.2.1", 8080), ("127.0.2.1", 15000), ("127.0.2.1", 15443),
-         ("127.0.2.10", 9080)]
-ROW = re.compile(r"^(control plane|productpage|ingress gateway|edge gateway)\s+(\S+)\s+(\S+)\s+"
+         ("127.0.2.10", 9080), ("127.0.4.1", 8080), ("127.0.4.1", 15000), ("127.0.4.1", 15443),
+         ("127.0.4.53", 8053)]
+ROW = re.compile(r"^(control plane|productpage|ingress gateway|edge gateway|GSLB \(PowerDNS\))"
+                 r"\s+(\S+)\s+(\S+)\s+"
                  r"(\S+)\s+(\S+)\s+(\d+)\s+(\S+)$")
 
 
@@ -103,7 +106,7 @@ class Demo(Proc):
                 raise AssertionError(f"demo exited with {self.p.returncode}:\n{self.stdout()}"
                                      f"\n{self.stderr()}")
             pids = table_pids(self.stdout())
-            return pids if len(pids) == 6 else None
+            return pids if len(pids) == 8 else None
         return list(wait_for(rows, timeout, "the demo's process table").values())
 
     def wait(self, timeout):
@@ -154,6 +157,16 @@ SCENARIOS = ["remove-gateway", "scale-ingress", "scale-upstream", "hang-ingress"
              "weighted-canary", "region-down", "scale-upstream-eastwest"]
 
 
+def run_scenario(demo, name, report, *extra):
+    """Runs --scenario NAME to its end, checks that it left nothing behind; its report.json."""
+    d = demo("--scenario", name, "--report", str(report), *extra)
+    pids = d.wait_table()
+    rc = d.wait(60)
+    assert rc == 0, f"exit {rc}:\n{d.stdout()[-3000:]}\n{d.stderr()}"
+    assert_nothing_left(d.run_dir, pids)
+    return json.loads((report / "report.json").read_text())
+
+
 def share(window, cluster):
     n = window["requests"]
     return window["clusters"].get(cluster, 0) / n if n else 0.0
@@ -168,13 +181,7 @@ def test_scenario_report(demo, tmp_path, name, protocol):
     a clean HTTP/2 run is one the edge served over HTTP/2.)"""
     report = tmp_path / "report"
     extra = ["--http2"] if protocol == "HTTP/2" else []
-    d = demo("--scenario", name, "--report", str(report), *extra)
-    pids = d.wait_table()
-    rc = d.wait(60)
-    assert rc == 0, f"exit {rc}:\n{d.stdout()[-3000:]}\n{d.stderr()}"
-    assert_nothing_left(d.run_dir, pids)
-
-    r = json.loads((report / "report.json").read_text())
+    r = run_scenario(demo, name, report, *extra)
     assert r["scenario"] == name
     assert r["protocol"] == protocol
     # the load ran its 14 s at 200 req/s, open loop: request k is sent at k/200 s, so a slow
@@ -236,6 +243,66 @@ def test_scenario_report(demo, tmp_path, name, protocol):
     labels = " ".join(t.text or "" for t in svg.iterfind(".//s:text", ns))
     assert "failure at 3.0 s" in labels and "restore at 8.0 s" in labels
     assert len(svg.findall(".//s:g[@class='series']", ns)) >= 3  # two clusters and failures
+
+
+GSLB_SCENARIOS = ["edge-down", "local-clusters-down", "region-down-edge"]
+
+
+@pytest.mark.parametrize("name", GSLB_SCENARIOS)
+def test_gslb_scenario_report(demo, tmp_path, name):
+    """The drills behind the GSLB (PowerDNS, LUA ifurlup on each edge's health URL): the load
+    resolves the guide's hostname through it, edge-1 leaves the answer after the failure, the
+    traffic ends up on edge-2, and both charts are written."""
+    report = tmp_path / "report"
+    r = run_scenario(demo, name, report)
+    g = r["gslb"]
+    assert r["scenario"] == name and r["failed_cluster"] == "cluster-1"
+    assert (g["dns"], g["ttl_s"], g["check_interval_s"]) == ("127.0.4.53:8053", 1, 1)
+    assert g["health_url"] == f"http://{HOSTNAME}:8080/healthz/local"
+    assert sum(r["status"].values()) == r["requests"]
+    assert sum(w["requests"] for w in r["timeline"]) == r["requests"]
+    # both edges served before the failure; each prefers its own region's cluster
+    early = [w for w in r["timeline"] if 0.5 < w["t"] <= 3.0]
+    assert g["requests_per_edge"]["edge-1"] > 0 and g["requests_per_edge"]["edge-2"] > 0, g
+    assert 0.2 < sum(share(w, "cluster-1") for w in early) / len(early) < 0.8
+    # every answer below 500 came from one edge or the other (the health probes are not
+    # counted); a SIGKILLed edge-1 loses the access-log lines it still buffered (at most 100 ms
+    # of its share of 200 req/s)
+    answered, logged = r["requests"] - r["failed_requests"], sum(g["requests_per_edge"].values())
+    if name == "local-clusters-down":
+        assert logged == answered, (g["requests_per_edge"], answered)
+    else:
+        assert answered - 40 <= logged <= answered, (g["requests_per_edge"], answered)
+    # the GSLB dropped edge-1, the load's next answer had edge-2 only, and all traffic moved
+    assert g["edge1_down_at_gslb_seconds"] is not None, r["events"]
+    assert g["answer_without_edge1_seconds"] is not None, r["events"]
+    assert g["edge1_down_at_gslb_seconds"] <= g["answer_without_edge1_seconds"] + 0.1
+    assert g["edge2_only_seconds"] is not None
+    outage = [w for w in r["timeline"] if 3.0 + g["edge2_only_seconds"] < w["t"] <= 8.0]
+    assert outage and all(share(w, "cluster-2") == 1.0 for w in outage if w["requests"])
+    assert all(w["failed"] == 0 for w in outage)
+    probes = g["edge1_probes"]
+    for form in ("x-healthcheck", "url"):
+        assert set(probes[form]["before"]) == {"200"}, probes
+        assert set(probes[form]["after"]) >= {"200"}, probes
+    if name == "local-clusters-down":
+        # the guide's scenario 3: real traffic fails over cross-region with no failure, while the
+        # health check (the guide's header form and the URL form) answers 503
+        assert r["failed_requests"] == 0, r["status"]
+        assert set(probes["x-healthcheck"]["outage"]) == {"503"}, probes
+        assert set(probes["url"]["outage"]) == {"503"}, probes
+    else:
+        # edge-1 is gone: its probes get no answer, and the failed requests are reported
+        assert set(probes["url"]["outage"]) == {"no_answer"}, probes
+        assert r["failed_requests"] == r["status"].get("0", 0) + sum(
+            n for code, n in r["status"].items() if code != "0" and int(code) >= 500)
+
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    for chart, what in (("report.svg", "cluster"), ("report-edges.svg", "edge")):
+        svg = ET.parse(report / chart).getroot()
+        labels = " ".join(t.text or "" for t in svg.iterfind(".//s:text", ns))
+        assert f"requests per {what} per 100 ms" in labels, chart
+        assert "failure at 3.0 s" in labels and "restore at 8.0 s" in labels
 
 
 # ---------------------------------------------------------------- the live demo
@@ -310,5 +377,5 @@ def test_unknown_scenario_lists_the_valid_ones(tmp_path):
     assert p.returncode == 2
     lines = p.stderr.splitlines()
     assert lines[0] == 'crossgate demo: unknown scenario "meteor-strike"; the scenarios are:'
-    assert [ln.split()[0] for ln in lines[1:]] == SCENARIOS
+    assert [ln.split()[0] for ln in lines[1:]] == SCENARIOS + GSLB_SCENARIOS
     assert p.stdout == ""
