@@ -33,6 +33,9 @@ typedef struct et {
     cg_resource_set_t *view;
     uint64_t revision, versions_held;
     int leases_kept;
+    /* A txn went unanswered (timeout, connection lost): etcd may have applied it, so the next
+     * successful commit reads every resource back rather than patch the mirror. */
+    int stale;
     cg_control_lease_vec_t leases; /* the stored leases, for renewals that carry only the expiry */
 } et_t;
 
@@ -207,11 +210,17 @@ static int parse_endpoints(et_t *e, const char *spec, cg_buf_t *err)
     return CG_EINVAL;
 }
 
+static void res_clear(et_t *e)
+{
+    for (size_t i = 0; i < e->res.len; i++) cg_control_res_free(e->res.items[i]);
+    e->res.len = 0;
+}
+
 static void et_close(cg_control_store_t *st)
 {
     et_t *e = impl(st);
     if (!e) return;
-    for (size_t i = 0; i < e->res.len; i++) cg_control_res_free(e->res.items[i]);
+    res_clear(e);
     cg_vec_free(&e->res);
     cg_control_view_free(e->view);
     cg_control_lease_vec_free(&e->leases);
@@ -231,12 +240,14 @@ static int cmp_lease_seq(const void *a, const void *b)
     return x->create_rev < y->create_rev ? -1 : x->create_rev > y->create_rev;
 }
 
-static int load(cg_control_store_t *st)
+/* Every resource from etcd into the mirror (what was there is replaced, on success only). */
+static int load_resources(cg_control_store_t *st)
 {
     et_t *e = impl(st);
     cg_etcd_answer_t a;
     int rc = range_call(st, CG_ETCD_PREFIX "resources/", 1, &a);
     if (rc) return rc;
+    res_clear(e);
     e->revision = a.revision;
     for (size_t i = 0; i < a.kvs.len; i++) {
         cg_control_res_t *r = res_parse(&a.kvs.items[i]);
@@ -244,6 +255,16 @@ static int load(cg_control_store_t *st)
     }
     cg_etcd_answer_free(&a);
     if (e->res.len) qsort(e->res.items, e->res.len, sizeof(*e->res.items), cmp_seq);
+    e->stale = 0;
+    return 0;
+}
+
+static int load(cg_control_store_t *st)
+{
+    et_t *e = impl(st);
+    cg_etcd_answer_t a;
+    int rc = load_resources(st);
+    if (rc) return rc;
     if ((rc = range_call(st, CG_ETCD_PREFIX "leases/", 1, &a))) return rc;
     if (a.kvs.len) qsort(a.kvs.items, a.kvs.len, sizeof(*a.kvs.items), cmp_lease_seq);
     for (size_t i = 0; i < a.kvs.len; i++) {
@@ -318,6 +339,12 @@ static int et_commit(cg_control_store_t *st, cg_control_txn_t *txn)
     if (rc == 0 && !a.succeeded) rc = CG_ECONFLICT;
     uint64_t revision = a.revision;
     cg_etcd_answer_free(&a);
+    if (rc == CG_EAGAIN) e->stale = 1;
+    if (rc == 0 && e->stale && load_resources(st) == 0) {
+        for (size_t i = 0; i < txn->puts.len; i++) cg_control_res_free(txn->puts.items[i]);
+        cg_control_view_rebuild(&e->view, e->res.items, e->res.len);
+        return 0;
+    }
     if (rc) {
         for (size_t i = 0; i < txn->puts.len; i++) cg_control_res_free(txn->puts.items[i]);
         return rc == CG_EPARSE ? CG_EIO : rc;
@@ -429,6 +456,18 @@ static void lease_forget(et_t *e, const char *id)
     e->leases.len--;
 }
 
+static void lease_copy(cg_control_lease_vec_t *out, const cg_control_lease_t *l)
+{
+    cg_control_lease_t c = {
+        .id = cg_xstrdup(l->id),
+        .owner = cg_xstrdup(l->owner),
+        .registration = cg_xstrdup(l->registration),
+        .registered_us = l->registered_us,
+        .expires_us = l->expires_us,
+    };
+    cg_vec_push(out, c);
+}
+
 static void txn_lease_put(cg_etcd_txn_t *t, const cg_control_lease_t *l)
 {
     cg_buf_t key = {0}, value = {0};
@@ -456,14 +495,7 @@ static int et_lease_put(cg_control_store_t *st, const cg_control_lease_t *l, con
     if (write_txn(st, &t)) return CG_EIO;
     if (replaces) lease_forget(e, replaces);
     lease_forget(e, l->id);
-    cg_control_lease_t c = {
-        .id = cg_xstrdup(l->id),
-        .owner = cg_xstrdup(l->owner),
-        .registration = cg_xstrdup(l->registration),
-        .registered_us = l->registered_us,
-        .expires_us = l->expires_us,
-    };
-    cg_vec_push(&e->leases, c);
+    lease_copy(&e->leases, l);
     return 0;
 }
 
@@ -505,15 +537,7 @@ static int et_lease_list(cg_control_store_t *st, cg_control_lease_vec_t *out, in
     const et_t *e = impl(st);
     *kept = e->leases_kept;
     for (size_t i = 0; i < e->leases.len; i++) {
-        const cg_control_lease_t *l = &e->leases.items[i];
-        cg_control_lease_t c = {
-            .id = cg_xstrdup(l->id),
-            .owner = cg_xstrdup(l->owner),
-            .registration = cg_xstrdup(l->registration),
-            .registered_us = l->registered_us,
-            .expires_us = l->expires_us,
-        };
-        cg_vec_push(out, c);
+        lease_copy(out, &e->leases.items[i]);
     }
     return 0;
 }

@@ -80,6 +80,17 @@ class Etcd:
         status, _, _ = http("POST", f"http://{m['host']}:{m['client']}/v3/kv/put", body)
         assert status == 200
 
+    def names(self, prefix):
+        """The last segment of every key under prefix, as etcd holds them."""
+        m = self.members[0]
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        body = json.dumps({"key": base64.b64encode(prefix.encode()).decode(),
+                           "range_end": base64.b64encode(end.encode()).decode()})
+        status, _, out = http("POST", f"http://{m['host']}:{m['client']}/v3/kv/range", body)
+        assert status == 200
+        return sorted(base64.b64decode(kv["key"]).decode().rsplit("/", 1)[1]
+                      for kv in json.loads(out).get("kvs", []))
+
     def get(self, key):
         m = self.members[0]
         body = json.dumps({"key": base64.b64encode(key.encode()).decode()})
@@ -203,6 +214,26 @@ def test_writes_refused_while_etcd_is_down_and_accepted_once_back(control, etcd1
     status, body = control.apply(cluster_yaml("c2", "r2"))
     assert status == 200, body
     assert sorted(control.clusters()) == ["c1", "c2"]
+
+
+def test_an_unanswered_write_is_read_back(control, etcd1):
+    """etcd frozen: the txn times out (503) though etcd may apply it once it runs again; the next
+    write reads every resource back, so the control plane shows what etcd holds."""
+    status, body = control.apply(cluster_yaml("c1", "r1"))
+    assert status == 200, body
+    etcd1.members[0]["proc"].freeze()
+    try:
+        status, body = control.apply(cluster_yaml("c2", "r2"))
+        assert status == 503, body
+        assert body.startswith("store unavailable: ") and "timed out" in body, body
+    finally:
+        etcd1.members[0]["proc"].thaw()
+    wait_until(etcd1.healthy, what="etcd healthy again")
+    status, body = control.apply(cluster_yaml("c3", "r3"))
+    assert status == 200, body
+    held = etcd1.names("/crossgate/resources/Cluster/")
+    assert "c1" in held and "c3" in held
+    assert sorted(control.clusters()) == held
 
 
 def test_next_endpoint_is_tried_on_a_connection_failure(tmp_path, etcd1):
