@@ -1,6 +1,6 @@
 """End-to-end scenarios of the control plane on its etcd store: `crossgate control --store
-etcd://...` against a real etcd (Debian's etcd-server 3.4) that the test starts itself, each
-member with its own data directory, on 127.0.95.0/24, stopped by pid.
+etcd://...` against a real etcd (Debian's etcd-server 3.4) that the test starts itself, one
+member or three (127.0.95.1-3), each with its own data directory, stopped by pid.
 
 Nothing waits with a bare sleep: every wait polls a condition with a deadline.
 """
@@ -69,7 +69,7 @@ class Etcd:
 
     def stop(self):
         for m in self.members:
-            if m["proc"]:
+            if m["proc"] and m["proc"].alive():
                 m["proc"].stop()
 
     def put(self, key, value):
@@ -119,7 +119,8 @@ class Control:
         return self
 
     def stop(self):
-        self.p.stop()
+        if self.p and self.p.alive():
+            self.p.stop()
 
     def apply(self, text, name="c.yaml"):
         status, _, body = http("POST", self.url + "/v1/apply", text,
@@ -253,3 +254,41 @@ def test_bad_store_spec_is_one_line(tmp_path):
                         "--store", "etcd://not-an-address"], capture_output=True, text=True, timeout=20)
     assert r.returncode != 0
     assert "expected an IP:PORT" in r.stderr
+
+
+@pytest.fixture
+def etcd3(tmp_path):
+    e = Etcd(tmp_path, ["127.0.95.1", "127.0.95.2", "127.0.95.3"])
+    try:
+        yield e.start()
+    finally:
+        e.stop()
+
+
+def test_three_members_a_member_down_then_quorum_lost(tmp_path, etcd3):
+    c = Control(tmp_path, etcd3.endpoints).start()
+    try:
+        status, body = c.apply(cluster_yaml("c1", "r1"))
+        assert status == 200, body
+        # the first endpoint, the one in use, goes away: the next one takes the write
+        first, second = etcd3.members[0]["proc"], etcd3.members[1]["proc"]
+        first.stop()
+        status, body = c.apply(cluster_yaml("c2", "r2"))
+        assert status == 200, body
+        # one member of three left: no quorum, writes refused with the one line
+        second.stop()
+        status, body = c.apply(cluster_yaml("c3", "r3"))
+        assert status == 503, body
+        assert len(body.strip().splitlines()) == 1 and body.startswith("store unavailable: "), body
+        assert sorted(c.clusters()) == ["c1", "c2"]
+        first.start()
+        second.start()
+        wait_until(etcd3.healthy, what="etcd healthy again")
+        # a member may still be electing a leader: the write goes through once one is elected
+        wait_until(lambda: c.apply(cluster_yaml("c3", "r3"))[0] == 200, what="write accepted")
+        assert sorted(c.clusters()) == ["c1", "c2", "c3"]
+        c.stop()
+        c.start()
+        assert sorted(c.clusters()) == ["c1", "c2", "c3"]
+    finally:
+        c.stop()
