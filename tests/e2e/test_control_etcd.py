@@ -172,6 +172,23 @@ def test_resources_survive_a_restart_of_the_control_plane(control, etcd1):
     assert after["c2"]["resource"] == before["c2"]["resource"]
 
 
+def test_instance_leases_survive_a_restart(control, etcd1):
+    reg = {"cluster": "c1", "namespace": "bookinfo", "labels": {"app": "ingress"},
+           "address": "127.0.95.10"}
+    status, _, body = http("POST", control.url + "/v1/instances", json.dumps(reg))
+    assert status == 200, body
+    iid = json.loads(body)["id"]
+    assert etcd1.names("/crossgate/leases/") == [iid]
+    control.stop()
+    control.start()
+    # taken back from etcd, same id: its heartbeat simply goes on
+    status, _, body = http("PUT", control.url + f"/v1/instances/{iid}/heartbeat", "")
+    assert status == 200, body
+    status, _, body = http("DELETE", control.url + f"/v1/instances/{iid}")
+    assert status == 200, body
+    assert etcd1.names("/crossgate/leases/") == []
+
+
 def test_stale_resource_version_is_409(control, etcd1):
     status, body = control.apply(cluster_yaml("c1", "r1"))
     assert status == 200, body
