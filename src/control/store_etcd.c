@@ -58,16 +58,22 @@ static int call(cg_control_store_t *st, const char *path, const cg_buf_t *body, 
         cg_http_result_t res = {0};
         cg_http_fetch("POST", url, "content-type: application/json\r\n", body->base, body->len,
                       REQUEST_TIMEOUT_MS, &res);
+        /* every endpoint's cause, on one line: "etcd A: connection refused; etcd B: ..." */
+        cg_buf_printf(&why, "%setcd %s: ", tries ? "; " : "", e->endpoints[e->current]);
         if (res.err == 0) {
-            cg_buf_reset(&why);
+            size_t at = why.len;
             rc = cg_etcd_answer_parse(res.status, res.body.base ? res.body.base : "", res.body.len,
                                       a, &why);
             cg_http_result_free(&res);
+            /* the parser's lines begin "etcd ...": keep the endpoint's name once */
+            if (why.len - at > 5 && !memcmp(why.base + at, "etcd ", 5)) {
+                memmove(why.base + at, why.base + at + 5, why.len - at - 5);
+                why.len -= 5;
+            }
             /* an endpoint that answers "no leader" may be cut off: another may have one */
             if (rc != CG_EAGAIN) break;
         } else {
-            cg_buf_reset(&why);
-            cg_buf_printf(&why, "etcd %s: %s", e->endpoints[e->current], cg_strerror(res.err));
+            cg_buf_printf(&why, "%s", cg_strerror(res.err));
             cg_http_result_free(&res);
         }
         cg_etcd_answer_free(a);
