@@ -57,6 +57,7 @@ int cg_control_main(const cg_control_opts_t *o)
     const char *listen = o->listen ? o->listen : "127.0.0.1:7070";
     const char *data_dir = o->data_dir ? o->data_dir : "crossgate-data";
     int etcd = o->store && !strncmp(o->store, "etcd://", 7);
+    if (o->store_timeout_ms) cg_control_store_etcd_timeout_ms = o->store_timeout_ms;
     if (o->store && !etcd && strcmp(o->store, "sqlite")) {
         fprintf(stderr, "crossgate control: --store %s: expected sqlite or etcd://HOST:PORT\n",
                 o->store);

@@ -135,6 +135,9 @@ extern const cg_control_store_ops_t cg_control_store_sqlite; /* DIR/crossgate.db
 /* etcd v3 through its JSON gateway: "dir" is the endpoint list, "etcd://HOST:PORT[,...]"
  * (store_etcd.c). */
 extern const cg_control_store_ops_t cg_control_store_etcd;
+/* One etcd request to one endpoint, connect included (--store-timeout). */
+#define CG_CONTROL_STORE_ETCD_TIMEOUT_MS 2000
+extern uint32_t cg_control_store_etcd_timeout_ms;
 
 /* For backends: frees a resource (NULL is fine); decodes r->json into r->set (NULL and errors
  * when it does not hold exactly one valid resource), naming it "Kind/name" in positions. */

@@ -23,8 +23,7 @@
 
 /* Endpoints in --store etcd://A,B,... at most. */
 #define MAX_ENDPOINTS 16
-/* One request to one endpoint, connect included. */
-#define REQUEST_TIMEOUT_MS 2000
+uint32_t cg_control_store_etcd_timeout_ms = CG_CONTROL_STORE_ETCD_TIMEOUT_MS;
 
 typedef struct et {
     char endpoints[MAX_ENDPOINTS][CG_HTTP_URL_MAX / 4];
@@ -57,7 +56,7 @@ static int call(cg_control_store_t *st, const char *path, const cg_buf_t *body, 
         snprintf(url, sizeof(url), "http://%s%s", e->endpoints[e->current], path);
         cg_http_result_t res = {0};
         cg_http_fetch("POST", url, "content-type: application/json\r\n", body->base, body->len,
-                      REQUEST_TIMEOUT_MS, &res);
+                      cg_control_store_etcd_timeout_ms, &res);
         /* every endpoint's cause, on one line: "etcd A: connection refused; etcd B: ..." */
         cg_buf_printf(&why, "%setcd %s: ", tries ? "; " : "", e->endpoints[e->current]);
         if (res.err == 0) {

@@ -100,8 +100,9 @@ class Etcd:
 
 
 class Control:
-    def __init__(self, tmp, store):
+    def __init__(self, tmp, store, extra=()):
         self.tmp = tmp
+        self.extra = list(extra)
         self.port = free_port(HOST)
         self.url = f"http://{HOST}:{self.port}"
         self.store = store
@@ -109,7 +110,7 @@ class Control:
 
     def start(self):
         argv = [BIN, "control", "--listen", f"{HOST}:{self.port}", "--data", str(self.tmp / "data"),
-                "--store", f"etcd://{self.store}", "--insecure"]
+                "--store", f"etcd://{self.store}", "--insecure", *self.extra]
         if self.p is None:
             self.p = Proc(argv, self.tmp, "control")
         else:
@@ -234,24 +235,30 @@ def test_writes_refused_while_etcd_is_down_and_accepted_once_back(control, etcd1
     assert sorted(control.clusters()) == ["c1", "c2"]
 
 
-def test_an_unanswered_write_is_read_back(control, etcd1):
-    """etcd frozen: the txn times out (503) though etcd may apply it once it runs again; the next
-    write reads every resource back, so the control plane shows what etcd holds."""
-    status, body = control.apply(cluster_yaml("c1", "r1"))
-    assert status == 200, body
-    etcd1.members[0]["proc"].freeze()
+def test_an_unanswered_write_is_read_back(tmp_path, etcd1):
+    """etcd frozen: the txn times out (503, after --store-timeout) though etcd may apply it once
+    it runs again; the next write reads every resource back, so the control plane shows what
+    etcd holds."""
+    control = Control(tmp_path, etcd1.endpoints, extra=["--store-timeout", "500ms"])
     try:
-        status, body = control.apply(cluster_yaml("c2", "r2"))
-        assert status == 503, body
-        assert body.startswith("store unavailable: ") and "timed out" in body, body
+        control.start()
+        status, body = control.apply(cluster_yaml("c1", "r1"))
+        assert status == 200, body
+        etcd1.members[0]["proc"].freeze()
+        try:
+            status, body = control.apply(cluster_yaml("c2", "r2"))
+            assert status == 503, body
+            assert body.startswith("store unavailable: ") and "timed out" in body, body
+        finally:
+            etcd1.members[0]["proc"].thaw()
+        wait_until(etcd1.healthy, what="etcd healthy again")
+        status, body = control.apply(cluster_yaml("c3", "r3"))
+        assert status == 200, body
+        held = etcd1.names("/crossgate/resources/Cluster/")
+        assert "c1" in held and "c3" in held
+        assert sorted(control.clusters()) == held
     finally:
-        etcd1.members[0]["proc"].thaw()
-    wait_until(etcd1.healthy, what="etcd healthy again")
-    status, body = control.apply(cluster_yaml("c3", "r3"))
-    assert status == 200, body
-    held = etcd1.names("/crossgate/resources/Cluster/")
-    assert "c1" in held and "c3" in held
-    assert sorted(control.clusters()) == held
+        control.stop()
 
 
 def test_next_endpoint_is_tried_on_a_connection_failure(tmp_path, etcd1):
