@@ -9,6 +9,7 @@ pkgs=(
   libfyaml-dev       # YAML resources with line/column
   libjansson-dev     # JSON on the wire (core/json.c)
   libsqlite3-dev     # control-plane store
+  etcd-server etcd-client  # the etcd store's e2e tests start a real etcd (tests/e2e/test_control_etcd.py)
   libssl-dev         # OpenSSL 3: token digests, TLS
   libnghttp2-dev     # HTTP/2 downstream codec
   openssl            # the CLI, for the TLS tests (s_client)

@@ -10,7 +10,8 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: crossgate control [--listen ADDR:PORT] [--data DIR] [--token-file FILE | --insecure]\n"
+    "usage: crossgate control [--listen ADDR:PORT] [--data DIR] [--store sqlite|etcd://H:P,...]\n"
+    "                         [--store-timeout D] [--token-file FILE | --insecure]\n"
     "                         [--max-body BYTES] [--request-timeout D] [--max-connections N]\n"
     "                         [--log-level debug|info|warn|error]\n"
     "\n"
@@ -18,6 +19,10 @@ static const char usage[] =
     "lease and serves each one its snapshot. API: docs/api.md.\n"
     "      --listen ADDR:PORT  API address (default 127.0.0.1:7070)\n"
     "      --data DIR          store directory (default ./crossgate-data)\n"
+    "      --store STORE       sqlite (default: DIR/crossgate.db) or etcd://HOST:PORT[,...]\n"
+    "                         (etcd v3 JSON gateway; the next endpoint on a connection failure)\n"
+    "      --store-timeout D   one etcd request to one endpoint (default 2s); writes block the\n"
+    "                         control plane that long when an endpoint does not answer\n"
     "      --token-file FILE   the admin credential (default: DATA/admin.token, created\n"
     "                         mode 0600 on first start); reader and join tokens: crossgate token\n"
     "      --insecure          no authentication at all (warned on every start)\n"
@@ -32,6 +37,8 @@ int cg_cli_control(int argc, char **argv)
     static const struct option opts[] = {
         {"listen", required_argument, 0, 'l'},
         {"data", required_argument, 0, 'd'},
+        {"store", required_argument, 0, 's'},
+        {"store-timeout", required_argument, 0, 'S'},
         {"token-file", required_argument, 0, 't'},
         {"insecure", no_argument, 0, 'I'},
         {"max-body", required_argument, 0, 'm'},
@@ -49,6 +56,12 @@ int cg_cli_control(int argc, char **argv)
         switch (c) {
         case 'l': o.listen = optarg; break;
         case 'd': o.data_dir = optarg; break;
+        case 's': o.store = optarg; break;
+        case 'S':
+            if (cg_cli_flag_duration_ms("control", "--store-timeout", optarg, 100, 60 * 1000,
+                                        &o.store_timeout_ms))
+                return 2;
+            break;
         case 't': o.token_file = optarg; break;
         case 'I': o.insecure = 1; break;
         case 'm':

@@ -270,7 +270,7 @@ static void handle_apply(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_r
                             : rc == CG_ECONFLICT ? &cp->stats.apply_conflicts
                                                  : &cp->stats.apply_rejected;
         ++*counter;
-        int status = rc == CG_EPARSE ? 400 : rc == CG_ECONFLICT ? 409 : 500;
+        int status = rc == CG_EPARSE ? 400 : rc == CG_ECONFLICT ? 409 : rc == CG_EAGAIN ? 503 : 500;
         cg_control__text(resp, status, "%.*s", (int)errors.len, errors.base ? errors.base : "");
         if (status == 500 && errors.len == 0) cg_control__text(resp, 500, "store: write failed\n");
     } else {
@@ -403,10 +403,12 @@ static void handle_resources(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
         }
         cg_control_results_t results = {0};
         cg_buf_t errors = {0};
-        if (cg_control_store_delete(&cp->store, r->kind, r->cluster, r->namespace_, r->name,
-                                    &results, &errors)) {
+        int rc = cg_control_store_delete(&cp->store, r->kind, r->cluster, r->namespace_, r->name,
+                                         &results, &errors);
+        if (rc) {
             cp->stats.delete_rejected++;
-            cg_control__text(resp, 500, "%.*s", (int)errors.len, errors.base ? errors.base : "");
+            cg_control__text(resp, rc == CG_EAGAIN ? 503 : 500, "%.*s", (int)errors.len,
+                             errors.base ? errors.base : "");
         } else {
             cp->stats.delete_ok++;
             results_answer(cp, &results, resp);

@@ -15,8 +15,10 @@
 #include <stdint.h>
 
 typedef struct cg_control_opts {
-    const char *listen;     /* ip:port, default 127.0.0.1:7070 */
-    const char *data_dir;   /* default ./crossgate-data */
+    const char *listen;        /* ip:port, default 127.0.0.1:7070 */
+    const char *data_dir;      /* default ./crossgate-data */
+    const char *store;         /* NULL or "sqlite": SQLite in data_dir; "etcd://HOST:PORT[,...]" */
+    uint32_t store_timeout_ms; /* one etcd request to one endpoint; 0: 2 s */
     const char *token_file; /* the admin credential (else DATA/admin.token, made on first start) */
     int insecure;    /* no authentication at all: an explicit choice, warned on every start */
     size_t max_body; /* request body limit (413 beyond); default 4 MiB */

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/resource.h>
 
 #define SWEEP_MS 250
@@ -55,7 +56,15 @@ int cg_control_main(const cg_control_opts_t *o)
     static const int stop_signals[] = {SIGINT, SIGTERM};
     const char *listen = o->listen ? o->listen : "127.0.0.1:7070";
     const char *data_dir = o->data_dir ? o->data_dir : "crossgate-data";
-    if (cg_control_store_open(&cp.store, data_dir, &err)) {
+    int etcd = o->store && !strncmp(o->store, "etcd://", 7);
+    if (o->store_timeout_ms) cg_control_store_etcd_timeout_ms = o->store_timeout_ms;
+    if (o->store && !etcd && strcmp(o->store, "sqlite")) {
+        fprintf(stderr, "crossgate control: --store %s: expected sqlite or etcd://HOST:PORT\n",
+                o->store);
+        return 2;
+    }
+    if (etcd ? cg_control_store_open_backend(&cp.store, &cg_control_store_etcd, o->store, &err)
+             : cg_control_store_open(&cp.store, data_dir, &err)) {
         fprintf(stderr, "crossgate control: %.*s\n", (int)err.len, err.base);
         cg_buf_free(&err);
         return 1;
@@ -121,8 +130,9 @@ int cg_control_main(const cg_control_opts_t *o)
      * gateways to register again (resync.h). */
     if (!kept) cg_control__resync_start(&cp, first_version);
     const cg_control_res_t *const *all;
-    cg_log_info("control: listening on %s, data in %s, revision %" PRIu64 ", %zu resources%s",
-                listen, data_dir, cg_control_store_revision(&cp.store),
+    cg_log_info("control: listening on %s, data in %s, store %s, revision %" PRIu64
+                ", %zu resources%s",
+                listen, data_dir, etcd ? o->store : "sqlite", cg_control_store_revision(&cp.store),
                 cg_control_store_list(&cp.store, &all),
                 o->insecure ? ", INSECURE: no authentication" : ", tokens required");
     cg_loop_run(&loop);

@@ -45,6 +45,61 @@ static int streq(const char *a, const char *b)
     return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
+/* ---- for backends' mirrors ---- */
+
+ssize_t cg_control_res_find(cg_control_res_t *const *items, size_t n, cg_model_kind_t kind,
+                            const char *cluster, const char *ns, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        const cg_control_res_t *r = items[i];
+        if (r->kind == kind && streq(r->name, name) && streq(r->namespace_, ns) &&
+            streq(r->cluster, cluster))
+            return (ssize_t)i;
+    }
+    return -1;
+}
+
+void cg_control_view_free(cg_resource_set_t *v)
+{
+    if (!v) return;
+    free(v->clusters);
+    free(v->services);
+    free(v->gateways);
+    free(v->secrets);
+    free(v->workspace_settings);
+    free(v);
+}
+
+/* The view borrows every struct of every resource's own set (shallow copies). */
+void cg_control_view_rebuild(cg_resource_set_t **view, cg_control_res_t *const *items, size_t n)
+{
+    cg_control_view_free(*view);
+    cg_resource_set_t *v = cg_xcalloc(1, sizeof(*v));
+    size_t nc = 0, ns = 0, ng = 0, nx = 0, nw = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cg_resource_set_t *r = items[i]->set;
+        if (!r) continue;
+        nc += r->nclusters, ns += r->nservices, ng += r->ngateways, nx += r->nsecrets;
+        nw += r->nworkspace_settings;
+    }
+    v->clusters = cg_xcalloc(nc + 1, sizeof(*v->clusters));
+    v->services = cg_xcalloc(ns + 1, sizeof(*v->services));
+    v->gateways = cg_xcalloc(ng + 1, sizeof(*v->gateways));
+    v->secrets = cg_xcalloc(nx + 1, sizeof(*v->secrets));
+    v->workspace_settings = cg_xcalloc(nw + 1, sizeof(*v->workspace_settings));
+    for (size_t i = 0; i < n; i++) {
+        const cg_resource_set_t *r = items[i]->set;
+        if (!r) continue;
+        for (size_t j = 0; j < r->nclusters; j++) v->clusters[v->nclusters++] = r->clusters[j];
+        for (size_t j = 0; j < r->nservices; j++) v->services[v->nservices++] = r->services[j];
+        for (size_t j = 0; j < r->ngateways; j++) v->gateways[v->ngateways++] = r->gateways[j];
+        for (size_t j = 0; j < r->nsecrets; j++) v->secrets[v->nsecrets++] = r->secrets[j];
+        for (size_t j = 0; j < r->nworkspace_settings; j++)
+            v->workspace_settings[v->nworkspace_settings++] = r->workspace_settings[j];
+    }
+    *view = v;
+}
+
 void cg_control_res_free(cg_control_res_t *r)
 {
     if (!r) return;
@@ -202,10 +257,15 @@ static int commit(cg_control_store_t *st, cg_control_txn_t *txn, cg_control_resu
     cg_vec_free(&txn->checks);
     if (rc) {
         cg_control_results_free(results);
-        cg_buf_printf(errors, rc == CG_ECONFLICT ? "conflict: a resource changed while this "
-                                                   "request ran: get it again and re-apply\n"
-                                                 : "store: write failed\n");
-        if (rc != CG_ECONFLICT) rc = CG_EIO;
+        if (rc == CG_ECONFLICT)
+            cg_buf_printf(errors, "conflict: a resource changed while this request ran: get it "
+                                  "again and re-apply\n");
+        else if (rc == CG_EAGAIN)
+            cg_buf_printf(errors, "store unavailable: %s\n",
+                          st->unavailable[0] ? st->unavailable : "cannot reach the store");
+        else
+            cg_buf_printf(errors, "store: write failed\n");
+        if (rc != CG_ECONFLICT && rc != CG_EAGAIN) rc = CG_EIO;
     } else if (changes && st->on_change) {
         st->on_change(st, st->data);
     }

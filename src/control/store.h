@@ -26,6 +26,7 @@
 #include "model/model.h"
 
 #include <stdint.h>
+#include <sys/types.h>
 
 /* One stored resource. Owns its strings and set. */
 typedef struct cg_control_res {
@@ -125,14 +126,30 @@ struct cg_control_store {
      * snapshots there), with data; NULL: nobody listens. Set by the store's user. */
     void (*on_change)(cg_control_store_t *st, void *data);
     void *data;
+    /* Why the store is unreachable, one line, set by a backend whose write returns CG_EAGAIN
+     * (nothing changed, the store could not be reached: answered 503 "store unavailable"). */
+    char unavailable[256];
 };
 
 extern const cg_control_store_ops_t cg_control_store_sqlite; /* DIR/crossgate.db */
+/* etcd v3 through its JSON gateway: "dir" is the endpoint list, "etcd://HOST:PORT[,...]"
+ * (store_etcd.c). */
+extern const cg_control_store_ops_t cg_control_store_etcd;
+/* One etcd request to one endpoint, connect included (--store-timeout). */
+#define CG_CONTROL_STORE_ETCD_TIMEOUT_MS 2000
+extern uint32_t cg_control_store_etcd_timeout_ms;
 
 /* For backends: frees a resource (NULL is fine); decodes r->json into r->set (NULL and errors
  * when it does not hold exactly one valid resource), naming it "Kind/name" in positions. */
 void cg_control_res_free(cg_control_res_t *r);
 void cg_control_res_decode(cg_control_res_t *r, cg_buf_t *errors);
+/* For backends' in-memory mirrors: the index of the resource with this identity among n, or
+ * -1; the view (every decodable resource as one set, borrowing their sets, in the order given)
+ * rebuilt in *view, the old one freed; a view freed (NULL is fine). */
+ssize_t cg_control_res_find(cg_control_res_t *const *items, size_t n, cg_model_kind_t kind,
+                            const char *cluster, const char *namespace_, const char *name);
+void cg_control_view_rebuild(cg_resource_set_t **view, cg_control_res_t *const *items, size_t n);
+void cg_control_view_free(cg_resource_set_t *v);
 
 /* ---- the store ---- */
 

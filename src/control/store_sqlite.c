@@ -40,66 +40,6 @@ static sq_t *impl(const cg_control_store_t *st)
     return st->impl;
 }
 
-static int streq(const char *a, const char *b)
-{
-    return strcmp(a ? a : "", b ? b : "") == 0;
-}
-
-/* ---- the in-memory mirror ---- */
-
-static ssize_t find_index(const sq_t *s, cg_model_kind_t kind, const char *cluster, const char *ns,
-                          const char *name)
-{
-    for (size_t i = 0; i < s->res.len; i++) {
-        const cg_control_res_t *r = s->res.items[i];
-        if (r->kind == kind && streq(r->name, name) && streq(r->namespace_, ns) &&
-            streq(r->cluster, cluster))
-            return (ssize_t)i;
-    }
-    return -1;
-}
-
-static void view_free(cg_resource_set_t *v)
-{
-    if (!v) return;
-    free(v->clusters);
-    free(v->services);
-    free(v->gateways);
-    free(v->secrets);
-    free(v->workspace_settings);
-    free(v);
-}
-
-/* The view borrows every struct of every resource's own set (shallow copies). */
-static void rebuild_view(sq_t *s)
-{
-    view_free(s->view);
-    cg_resource_set_t *v = cg_xcalloc(1, sizeof(*v));
-    size_t nc = 0, ns = 0, ng = 0, nx = 0, nw = 0;
-    for (size_t i = 0; i < s->res.len; i++) {
-        const cg_resource_set_t *r = s->res.items[i]->set;
-        if (!r) continue;
-        nc += r->nclusters, ns += r->nservices, ng += r->ngateways, nx += r->nsecrets;
-        nw += r->nworkspace_settings;
-    }
-    v->clusters = cg_xcalloc(nc + 1, sizeof(*v->clusters));
-    v->services = cg_xcalloc(ns + 1, sizeof(*v->services));
-    v->gateways = cg_xcalloc(ng + 1, sizeof(*v->gateways));
-    v->secrets = cg_xcalloc(nx + 1, sizeof(*v->secrets));
-    v->workspace_settings = cg_xcalloc(nw + 1, sizeof(*v->workspace_settings));
-    for (size_t i = 0; i < s->res.len; i++) {
-        const cg_resource_set_t *r = s->res.items[i]->set;
-        if (!r) continue;
-        for (size_t j = 0; j < r->nclusters; j++) v->clusters[v->nclusters++] = r->clusters[j];
-        for (size_t j = 0; j < r->nservices; j++) v->services[v->nservices++] = r->services[j];
-        for (size_t j = 0; j < r->ngateways; j++) v->gateways[v->ngateways++] = r->gateways[j];
-        for (size_t j = 0; j < r->nsecrets; j++) v->secrets[v->nsecrets++] = r->secrets[j];
-        for (size_t j = 0; j < r->nworkspace_settings; j++)
-            v->workspace_settings[v->nworkspace_settings++] = r->workspace_settings[j];
-    }
-    s->view = v;
-}
-
 /* ---- SQLite ---- */
 
 static int db_exec(sq_t *s, const char *sql)
@@ -180,7 +120,7 @@ static void sq_close(cg_control_store_t *st)
     if (!s) return;
     for (size_t i = 0; i < s->res.len; i++) cg_control_res_free(s->res.items[i]);
     cg_vec_free(&s->res);
-    view_free(s->view);
+    cg_control_view_free(s->view);
     if (s->db) sqlite3_close(s->db);
     free(s);
     st->impl = NULL;
@@ -212,7 +152,7 @@ static int sq_open(cg_control_store_t *st, const char *dir, cg_buf_t *err)
         cg_buf_printf(err, "cannot use %s: %s", path.base, sqlite3_errmsg(s->db));
         goto Error;
     }
-    rebuild_view(s);
+    cg_control_view_rebuild(&s->view, s->res.items, s->res.len);
     cg_buf_free(&path);
     return 0;
 Error:
@@ -290,14 +230,16 @@ static int sq_commit(cg_control_store_t *st, cg_control_txn_t *txn)
     /* One process writes this file: the mirror is the stored state, checked before anything. */
     for (size_t i = 0; i < txn->checks.len; i++) {
         const cg_control_check_t *c = &txn->checks.items[i];
-        ssize_t at = find_index(s, c->kind, c->cluster, c->namespace_, c->name);
+        ssize_t at = cg_control_res_find(s->res.items, s->res.len, c->kind, c->cluster,
+                                         c->namespace_, c->name);
         if ((at < 0 ? 0 : s->res.items[at]->version) == c->version) continue;
         for (size_t j = 0; j < txn->puts.len; j++) cg_control_res_free(txn->puts.items[j]);
         return CG_ECONFLICT;
     }
     for (size_t i = 0; i < txn->puts.len; i++) {
         cg_control_res_t *r = txn->puts.items[i];
-        ssize_t old = find_index(s, r->kind, r->cluster, r->namespace_, r->name);
+        ssize_t old = cg_control_res_find(s->res.items, s->res.len, r->kind, r->cluster,
+                                          r->namespace_, r->name);
         r->version = revision;
         r->updated_us = now;
         r->seq = old >= 0 ? s->res.items[old]->seq : s->next_seq++;
@@ -306,7 +248,8 @@ static int sq_commit(cg_control_store_t *st, cg_control_txn_t *txn)
     }
     for (size_t i = 0; i < txn->dels.len; i++) {
         const cg_control_res_t *r = txn->dels.items[i];
-        change_t c = {NULL, find_index(s, r->kind, r->cluster, r->namespace_, r->name)};
+        change_t c = {NULL, cg_control_res_find(s->res.items, s->res.len, r->kind, r->cluster,
+                                                r->namespace_, r->name)};
         if (c.old >= 0) cg_vec_push(&ch, c);
     }
     int rc = ch.len ? write_changes(s, &ch, revision) : 0;
@@ -330,7 +273,7 @@ static int sq_commit(cg_control_store_t *st, cg_control_txn_t *txn)
         if (s->res.items[i]) s->res.items[n++] = s->res.items[i];
     s->res.len = n;
     if (n) qsort(s->res.items, n, sizeof(*s->res.items), cmp_seq);
-    if (ch.len) rebuild_view(s);
+    if (ch.len) cg_control_view_rebuild(&s->view, s->res.items, s->res.len);
     cg_vec_free(&ch);
     return 0;
 }
@@ -344,7 +287,7 @@ static const cg_control_res_t *sq_get(const cg_control_store_t *st, cg_model_kin
                                       const char *cluster, const char *ns, const char *name)
 {
     const sq_t *s = impl(st);
-    ssize_t i = find_index(s, kind, cluster, ns, name);
+    ssize_t i = cg_control_res_find(s->res.items, s->res.len, kind, cluster, ns, name);
     return i < 0 ? NULL : s->res.items[i];
 }
 

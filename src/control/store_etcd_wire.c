@@ -1,0 +1,279 @@
+/* The etcd backend's keys, base64 and gateway bodies (store_etcd_wire.h). */
+#include "control/store_etcd_wire.h"
+
+#include "core/err.h"
+#include "core/json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- keys ---- */
+
+static void segment(cg_buf_t *out, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    cg_buf_append_str(out, "/");
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        unsigned char c = *p;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '.' || c == '_' || c == '-') {
+            cg_buf_append(out, &c, 1);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            cg_buf_append(out, e, 3);
+        }
+    }
+}
+
+void cg_etcd_res_key(cg_buf_t *out, cg_model_kind_t kind, const char *cluster, const char *ns,
+                     const char *name)
+{
+    cg_buf_append_str(out, CG_ETCD_PREFIX "resources");
+    segment(out, cg_model_kind_name(kind));
+    segment(out, cluster);
+    segment(out, ns);
+    segment(out, name);
+    cg_buf_append(out, "", 1);
+}
+
+void cg_etcd_lease_key(cg_buf_t *out, const char *id)
+{
+    cg_buf_append_str(out, CG_ETCD_PREFIX "leases");
+    segment(out, id);
+    cg_buf_append(out, "", 1);
+}
+
+/* ---- base64 ---- */
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+void cg_etcd_b64_encode(cg_buf_t *out, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16;
+        if (i + 1 < n) v |= (uint32_t)s[i + 1] << 8;
+        if (i + 2 < n) v |= s[i + 2];
+        char q[4] = {b64[v >> 18], b64[(v >> 12) & 63], i + 1 < n ? b64[(v >> 6) & 63] : '=',
+                     i + 2 < n ? b64[v & 63] : '='};
+        cg_buf_append(out, q, 4);
+    }
+}
+
+static int b64_value(char c)
+{
+    const char *at = c ? strchr(b64, c) : NULL;
+    return at ? (int)(at - b64) : -1;
+}
+
+int cg_etcd_b64_decode(cg_buf_t *out, const char *s, size_t n)
+{
+    if (n % 4) return CG_EPARSE;
+    for (size_t i = 0; i < n; i += 4) {
+        int last = i + 4 == n;
+        int pad = last && s[i + 3] == '=' ? (s[i + 2] == '=' ? 2 : 1) : 0;
+        int v[4];
+        for (int j = 0; j < 4; j++) {
+            v[j] = j >= 4 - pad ? 0 : b64_value(s[i + j]);
+            if (v[j] < 0) return CG_EPARSE;
+        }
+        unsigned char b[3] = {(unsigned char)(v[0] << 2 | v[1] >> 4),
+                              (unsigned char)((v[1] & 15) << 4 | v[2] >> 2),
+                              (unsigned char)((v[2] & 3) << 6 | v[3])};
+        cg_buf_append(out, b, (size_t)(3 - pad));
+    }
+    return 0;
+}
+
+/* ---- request bodies ---- */
+
+static void kb64(cg_jw_t *w, const char *key, const void *p, size_t n)
+{
+    cg_buf_t e = {0};
+    cg_etcd_b64_encode(&e, p, n);
+    cg_jw_key(w, key);
+    cg_jw_strn(w, e.base ? e.base : "", e.len);
+    cg_buf_free(&e);
+}
+
+void cg_etcd_range_body(cg_buf_t *out, const char *key, int prefix)
+{
+    cg_jw_t w = cg_jw(out);
+    size_t n = strlen(key);
+    cg_jw_obj(&w);
+    kb64(&w, "key", key, n);
+    if (prefix && n) {
+        /* every key from key up to (not including) key with its last byte raised by one */
+        char *end = cg_xstrdup(key);
+        end[n - 1]++;
+        kb64(&w, "range_end", end, n);
+        free(end);
+    }
+    cg_jw_end(&w);
+}
+
+static cg_jw_t item(cg_buf_t *b, size_t *count)
+{
+    if ((*count)++) cg_buf_append_str(b, ",");
+    return cg_jw(b);
+}
+
+void cg_etcd_txn_compare_mod(cg_etcd_txn_t *t, const char *key, uint64_t rev)
+{
+    cg_jw_t w = item(&t->compare, &t->ncompare);
+    cg_jw_obj(&w);
+    kb64(&w, "key", key, strlen(key));
+    cg_jw_kstr(&w, "target", "MOD");
+    cg_jw_kstr(&w, "result", "EQUAL");
+    /* int64 travels as a string in the gateway's JSON */
+    char v[24];
+    snprintf(v, sizeof(v), "%llu", (unsigned long long)rev);
+    cg_jw_kstr(&w, "mod_revision", v);
+    cg_jw_end(&w);
+}
+
+void cg_etcd_txn_put(cg_etcd_txn_t *t, const char *key, const char *value, size_t len)
+{
+    cg_jw_t w = item(&t->success, &t->nsuccess);
+    cg_jw_obj(&w);
+    cg_jw_kobj(&w, "request_put");
+    kb64(&w, "key", key, strlen(key));
+    kb64(&w, "value", value, len);
+    cg_jw_end(&w);
+    cg_jw_end(&w);
+}
+
+void cg_etcd_txn_delete(cg_etcd_txn_t *t, const char *key)
+{
+    cg_jw_t w = item(&t->success, &t->nsuccess);
+    cg_jw_obj(&w);
+    cg_jw_kobj(&w, "request_delete_range");
+    kb64(&w, "key", key, strlen(key));
+    cg_jw_end(&w);
+    cg_jw_end(&w);
+}
+
+void cg_etcd_txn_body(cg_etcd_txn_t *t, cg_buf_t *out)
+{
+    cg_jw_t w = cg_jw(out);
+    cg_jw_obj(&w);
+    cg_jw_key(&w, "compare");
+    cg_jw_raw(&w, "[", 1);
+    if (t->compare.len) cg_buf_append(out, t->compare.base, t->compare.len);
+    cg_buf_append_str(out, "]");
+    cg_jw_key(&w, "success");
+    cg_jw_raw(&w, "[", 1);
+    if (t->success.len) cg_buf_append(out, t->success.base, t->success.len);
+    cg_buf_append_str(out, "]");
+    cg_jw_end(&w);
+    cg_etcd_txn_free(t);
+}
+
+void cg_etcd_txn_free(cg_etcd_txn_t *t)
+{
+    cg_buf_free(&t->compare);
+    cg_buf_free(&t->success);
+    t->ncompare = t->nsuccess = 0;
+}
+
+/* ---- answers ---- */
+
+/* An int64 as the gateway writes it (a decimal string; an integer accepted too); absent: 0. */
+static int read_u64(const cg_json_t *v, uint64_t *out)
+{
+    size_t n = 0;
+    const char *s = cg_json_string(v, &n);
+    *out = 0;
+    if (!v) return 0;
+    if (cg_json_type(v) == CG_JSON_INT) {
+        if (cg_json_int(v) < 0) return CG_EPARSE;
+        *out = (uint64_t)cg_json_int(v);
+        return 0;
+    }
+    if (!s || n == 0 || n > 19) return CG_EPARSE;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return CG_EPARSE;
+        *out = *out * 10 + (uint64_t)(s[i] - '0');
+    }
+    return 0;
+}
+
+/* A base64 member into a NUL-terminated copy (absent: ""). */
+static int read_b64(const cg_json_t *v, char **out, size_t *len)
+{
+    size_t n = 0;
+    const char *s = cg_json_string(v, &n);
+    cg_buf_t b = {0};
+    *out = NULL;
+    if (v && !s) return CG_EPARSE;
+    if (s && cg_etcd_b64_decode(&b, s, n)) {
+        cg_buf_free(&b);
+        return CG_EPARSE;
+    }
+    if (len) *len = b.len;
+    cg_buf_append(&b, "", 1);
+    *out = b.base;
+    return 0;
+}
+
+int cg_etcd_answer_parse(int status, const char *body, size_t len, cg_etcd_answer_t *a,
+                         cg_buf_t *err)
+{
+    memset(a, 0, sizeof(*a));
+    cg_json_t *doc = cg_json_parse("etcd", body, len, NULL);
+    if (status != 200) {
+        /* grpc codes: 4 deadline exceeded, 14 unavailable (no leader, stopping) */
+        int64_t code = cg_json_int(cg_json_get(doc, "code"));
+        size_t n = 0;
+        const char *m = cg_json_string(cg_json_get(doc, "error"), &n);
+        if (!m) m = cg_json_string(cg_json_get(doc, "message"), &n);
+        if (m)
+            cg_buf_printf(err, "etcd answered %d: %.*s", status, (int)(n > 200 ? 200 : n), m);
+        else
+            cg_buf_printf(err, "etcd answered %d", status);
+        cg_json_free(doc);
+        return code == 4 || code == 14 || status == 503 ? CG_EAGAIN : CG_EIO;
+    }
+    int rc = 0;
+    const cg_json_t *header = cg_json_get(doc, "header"), *kvs = cg_json_get(doc, "kvs");
+    const cg_json_t *ok = cg_json_get(doc, "succeeded");
+    if (cg_json_type(doc) != CG_JSON_OBJECT || cg_json_type(header) != CG_JSON_OBJECT ||
+        read_u64(cg_json_get(header, "revision"), &a->revision) || a->revision == 0 ||
+        (kvs && cg_json_type(kvs) != CG_JSON_ARRAY) || (ok && cg_json_type(ok) != CG_JSON_BOOL)) {
+        rc = CG_EPARSE;
+        goto Exit;
+    }
+    /* the gateway leaves out members at their default: no "succeeded" is false */
+    a->succeeded = cg_json_true(ok);
+    for (size_t i = 0; i < cg_json_len(kvs); i++) {
+        const cg_json_t *kv = cg_json_at(kvs, i);
+        cg_etcd_kv_t e = {0};
+        if (cg_json_type(kv) != CG_JSON_OBJECT || read_b64(cg_json_get(kv, "key"), &e.key, NULL) ||
+            read_b64(cg_json_get(kv, "value"), &e.value, &e.value_len) ||
+            read_u64(cg_json_get(kv, "create_revision"), &e.create_rev) ||
+            read_u64(cg_json_get(kv, "mod_revision"), &e.mod_rev) || !e.mod_rev || !e.create_rev) {
+            free(e.key);
+            free(e.value);
+            rc = CG_EPARSE;
+            goto Exit;
+        }
+        cg_vec_push(&a->kvs, e);
+    }
+Exit:
+    if (rc) {
+        cg_etcd_answer_free(a);
+        cg_buf_printf(err, "etcd: not an answer of the v3 gateway");
+    }
+    cg_json_free(doc);
+    return rc;
+}
+
+void cg_etcd_answer_free(cg_etcd_answer_t *a)
+{
+    for (size_t i = 0; i < a->kvs.len; i++) {
+        free(a->kvs.items[i].key);
+        free(a->kvs.items[i].value);
+    }
+    cg_vec_free(&a->kvs);
+}
