@@ -102,17 +102,20 @@ static int push_line(cg_http_out_t *o, const char *base, const cg_http_header_t 
 /* Queues the header lines whose class `keep` allows: KEEP unless a Connection header names
  * them, PROTECT whatever Connection says (the classes the gateway rebuilds are not kept). */
 enum { DROP, KEEP, PROTECT };
+static int kept(const cg_http_head_t *h, const char *base, cg_iov_t name,
+                const uint8_t keep[H_CLASSES])
+{
+    int k = classify(name);
+    return keep[k] == PROTECT || (keep[k] == KEEP && !nominated(h, base, name));
+}
+
 static int push_headers(cg_http_out_t *o, const cg_http_head_t *h, const char *base,
                         const uint8_t keep[H_CLASSES])
 {
     int r = 0;
     for (int i = 0; i < h->nheaders; i++) {
         const cg_http_header_t *hd = &h->headers[i];
-        cg_iov_t name = cg_span_iov(base, hd->name);
-        int k = classify(name);
-        if (!keep[k]) continue;
-        if (keep[k] == KEEP && nominated(h, base, name)) continue;
-        r |= push_line(o, base, hd);
+        if (kept(h, base, cg_span_iov(base, hd->name), keep)) r |= push_line(o, base, hd);
     }
     return r;
 }
@@ -229,6 +232,13 @@ int cg_http_forward_request_head(cg_http_out_t *o, const cg_http_head_t *h, cons
 
 /* What a response keeps of its upstream's head: framing and hop-by-hop fields are rebuilt for
  * the client's hop (or, for HTTP/2, have no place in it). */
+/* A response head's content-length goes on: also for HEAD and 304, where it describes the body
+ * not sent; never for 1xx and 204, which have none. */
+static int response_has_length(const cg_http_head_t *h)
+{
+    return h->content_length >= 0 && h->status != 204 && h->status >= 200;
+}
+
 static const uint8_t response_keep[H_CLASSES] = {
     [H_OTHER] = KEEP, [H_HOST] = KEEP, [H_XFF] = KEEP,    [H_XFP] = KEEP,
     [H_RID] = KEEP,   [H_HOPS] = KEEP, [H_EXPECT] = KEEP,
@@ -250,8 +260,7 @@ int cg_http_forward_response_head(cg_http_out_t *o, const cg_http_head_t *h, con
     r |= push_headers(o, h, base, response_keep);
     if (chunked_out) {
         r |= PUSH_LIT(o, "transfer-encoding: chunked\r\n");
-    } else if (h->content_length >= 0 && h->status != 204 && h->status >= 200) {
-        /* also for HEAD and 304, where it describes the body not sent */
+    } else if (response_has_length(h)) {
         r |= PUSH_LIT(o, "content-length: ");
         r |= out_u64(o, (uint64_t)h->content_length);
         r |= PUSH_LIT(o, "\r\n");
@@ -270,11 +279,10 @@ int cg_http_response_fields(const cg_http_head_t *h, const char *base, cg_http_f
     for (int i = 0; i < h->nheaders; i++) {
         const cg_http_header_t *hd = &h->headers[i];
         cg_iov_t name = cg_span_iov(base, hd->name);
-        int k = classify(name);
-        if (!response_keep[k] || (response_keep[k] == KEEP && nominated(h, base, name))) continue;
-        if (each(ctx, name, cg_span_iov(base, hd->value))) return CG_ENOMEM;
+        if (kept(h, base, name, response_keep) && each(ctx, name, cg_span_iov(base, hd->value)))
+            return CG_ENOMEM;
     }
-    if (h->content_length >= 0 && h->status != 204 && h->status >= 200) {
+    if (response_has_length(h)) {
         char d[24];
         int n = snprintf(d, sizeof(d), "%lld", (long long)h->content_length);
         if (each(ctx, CG_IOV_LIT("content-length"), cg_iov(d, (size_t)n))) return CG_ENOMEM;

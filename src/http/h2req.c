@@ -1,6 +1,7 @@
 /* HTTP/2 request fields to an HTTP/1.1 head: see h2req.h. */
 #include "http/h2req.h"
 #include "core/err.h"
+#include "http/message.h"
 
 #include <string.h>
 
@@ -22,13 +23,9 @@ void cg_h2req_free(cg_h2req_t *r)
 /* RFC 9113 §8.2.1: lower-case names of token characters. */
 static int valid_name(const uint8_t *n, size_t len)
 {
-    static const char tchar[] = "!#$%&'*+-.^_`|~";
     if (!len) return 0;
-    for (size_t i = 0; i < len; i++) {
-        uint8_t ch = n[i];
-        if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')) continue;
-        if (!ch || !strchr(tchar, ch)) return 0;
-    }
+    for (size_t i = 0; i < len; i++)
+        if (!cg_http_is_tchar(n[i]) || (n[i] >= 'A' && n[i] <= 'Z')) return 0;
     return 1;
 }
 

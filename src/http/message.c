@@ -17,7 +17,7 @@ int cg_http_head_find(const cg_http_head_t *h, const char *base, cg_iov_t name)
     return -1;
 }
 
-static int is_tchar(unsigned char c)
+int cg_http_is_tchar(unsigned char c)
 {
     /* RFC 9110 5.6.2 */
     if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return 1;
@@ -56,7 +56,7 @@ int cg_http_request_head(cg_buf_t *b, const cg_http_request_spec_t *r)
     if (!*r->method || !*r->target || !*r->host || !is_visible(r->target) || !is_visible(r->host))
         return CG_EINVAL;
     for (const char *m = r->method; *m; m++)
-        if (!is_tchar((unsigned char)*m)) return CG_EINVAL;
+        if (!cg_http_is_tchar((unsigned char)*m)) return CG_EINVAL;
     size_t before = cg_buf_size(b); /* a reserve may compact b: sizes stay, offsets move */
     int err = cg_buf_printf(b, "%s %s HTTP/1.1\r\nHost: %s\r\n", r->method, r->target, r->host);
     if (!err && r->user_agent) err = cg_buf_printf(b, "User-Agent: %s\r\n", r->user_agent);
@@ -89,7 +89,7 @@ int cg_http_check_transfer_encoding(cg_iov_t v)
     for (;;) {
         while (i < v.len && (v.base[i] == ' ' || v.base[i] == '\t')) i++;
         size_t start = i;
-        while (i < v.len && is_tchar((unsigned char)v.base[i])) i++;
+        while (i < v.len && cg_http_is_tchar((unsigned char)v.base[i])) i++;
         if (i == start) return 400;
         if (cg_iov_caseeq_lit(cg_iov(v.base + start, i - start), "chunked"))
             nchunked++;
@@ -294,6 +294,35 @@ int cg_http_out_printf(cg_http_out_t *o, const char *fmt, ...)
     return cg_http_out_push(o, dst, (size_t)n);
 }
 
+/* n bytes of what is pending went out: past them. */
+static void out_advance(cg_http_out_t *o, size_t n)
+{
+    while (n && o->pos < o->n) {
+        struct iovec *v = &o->iov[o->pos];
+        if (n >= v->iov_len) {
+            n -= v->iov_len;
+            o->pos++;
+        } else {
+            v->iov_base = (char *)v->iov_base + n;
+            v->iov_len -= n;
+            n = 0;
+        }
+    }
+}
+
+size_t cg_http_out_take(cg_http_out_t *o, void *buf, size_t len)
+{
+    size_t n = 0;
+    for (unsigned i = o->pos; i < o->n && n < len; i++) {
+        size_t k = o->iov[i].iov_len < len - n ? o->iov[i].iov_len : len - n;
+        memcpy((char *)buf + n, o->iov[i].iov_base, k);
+        n += k;
+    }
+    out_advance(o, n);
+    if (o->pos == o->n) cg_http_out_reset(o);
+    return n;
+}
+
 ssize_t cg_http_out_write(cg_http_out_t *o, cg_xport_t *x)
 {
     size_t done = 0;
@@ -306,18 +335,7 @@ ssize_t cg_http_out_write(cg_http_out_t *o, cg_xport_t *x)
             return w;
         }
         done += (size_t)w;
-        size_t left = (size_t)w;
-        while (left && o->pos < o->n) {
-            struct iovec *v = &o->iov[o->pos];
-            if (left >= v->iov_len) {
-                left -= v->iov_len;
-                o->pos++;
-            } else {
-                v->iov_base = (char *)v->iov_base + left;
-                v->iov_len -= left;
-                left = 0;
-            }
-        }
+        out_advance(o, (size_t)w);
         if (o->pos < o->n && x->impl == NULL) {
             /* a short TCP write: the socket buffer is full (a TLS transport that framed part
              * of what it was offered is offered the rest at once, until it says CG_EAGAIN) */

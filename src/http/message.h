@@ -92,6 +92,8 @@ int cg_http_head_find(const cg_http_head_t *h, const char *base, cg_iov_t name);
 const char *cg_http_method_name(int method);
 
 /* Strict syntax checks shared by both directions. */
+/* A token character (RFC 9110 5.6.2): what field names and methods are made of. */
+int cg_http_is_tchar(unsigned char c);
 /* Content-Length: 1*DIGIT up to CG_HTTP_MAX_CONTENT_LENGTH; the value, or -1. */
 int64_t cg_http_parse_content_length(cg_iov_t v);
 /* Transfer-Encoding: 0 for exactly "chunked", 501 for a well-formed list of other codings,
@@ -175,5 +177,8 @@ int cg_http_out_printf(cg_http_out_t *o, const char *fmt, ...)
  * could go, or a negative error. Whenever bytes are left pending (a positive count or CG_EAGAIN),
  * x->want says which readiness the rest waits for. Resets the out when all is written. */
 ssize_t cg_http_out_write(cg_http_out_t *o, cg_xport_t *x);
+/* Copies up to len pending bytes into buf, as a write that took them: returns the count, and
+ * resets the out when nothing is left pending. */
+size_t cg_http_out_take(cg_http_out_t *o, void *buf, size_t len);
 
 #endif

@@ -194,8 +194,19 @@ static const cg_xport_ops_t h2s_ops = {"h2",        h2s_read,     h2s_writev, h2
 
 /* ---------- rates ---------- */
 
-/* Counts one event against a per-second limit; 1 when it is past it (the connection is told
- * to calm down and closes once that is written). */
+/* The client went past a limit: GOAWAY ENHANCE_YOUR_CALM, nothing more is read, and the
+ * connection closes once that is written. Said once per connection, with why. */
+static void calm_down(h2conn_t *hc, const char *why)
+{
+    if (hc->calm) return;
+    hc->calm = 1;
+    hc->c->w->stats.h2_calm++;
+    cg_log_warn("h2 client %.*s: %s: GOAWAY ENHANCE_YOUR_CALM", (int)hc->c->peer_ip_len,
+                hc->c->peer_ip, why);
+    nghttp2_session_terminate_session(hc->s, NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+/* Counts one event against a per-second limit; 1 when it is past it (calm_down). */
 static int over_rate(h2conn_t *hc, uint32_t *count, uint32_t limit, const char *what)
 {
     uint64_t now_s = hc->c->w->loop.now_ms / 1000;
@@ -205,13 +216,21 @@ static int over_rate(h2conn_t *hc, uint32_t *count, uint32_t limit, const char *
     }
     if (++*count <= limit) return 0;
     if (!hc->calm) {
-        hc->calm = 1;
-        hc->c->w->stats.h2_calm++;
-        cg_log_warn("h2 client %.*s: more than %u %s a second: GOAWAY ENHANCE_YOUR_CALM",
-                    (int)hc->c->peer_ip_len, hc->c->peer_ip, limit, what);
-        nghttp2_session_terminate_session(hc->s, NGHTTP2_ENHANCE_YOUR_CALM);
+        char why[80];
+        snprintf(why, sizeof(why), "more than %u %s a second", limit, what);
+        calm_down(hc, why);
     }
     return 1;
+}
+
+/* GOAWAY NO_ERROR (draining, or idle): no new streams; the open ones finish. Once. */
+static void send_goaway(h2conn_t *hc)
+{
+    if (hc->goaway) return;
+    hc->goaway = 1;
+    hc->c->w->stats.h2_goaway++;
+    nghttp2_submit_goaway(hc->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(hc->s),
+                          NGHTTP2_NO_ERROR, NULL, 0);
 }
 
 /* ---------- streams ---------- */
@@ -362,13 +381,9 @@ static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *
         /* the block on the wire: a list within the limit, Huffman-coded or not, takes at most
          * about its decoded size, so a longer block is not one to wait for */
         if (hc->hblock > (size_t)set->h2_max_header_list + 1024) {
-            if (!hc->calm) {
-                hc->calm = 1;
-                hc->c->w->stats.h2_calm++;
-                cg_log_warn("h2 client %.*s: header block over %u bytes: GOAWAY",
-                            (int)hc->c->peer_ip_len, hc->c->peer_ip, set->h2_max_header_list);
-                nghttp2_session_terminate_session(hc->s, NGHTTP2_ENHANCE_YOUR_CALM);
-            }
+            char why[64];
+            snprintf(why, sizeof(why), "header block over %u bytes", set->h2_max_header_list);
+            calm_down(hc, why);
         } else if (hd->type == NGHTTP2_CONTINUATION && hd->length == 0 &&
                    over_rate(hc, &hc->glitches, set->h2_max_glitches, "empty frames")) {
             return 0;
@@ -500,19 +515,9 @@ static ssize_t data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
     size_t n = 0;
     if (sc && sc->ex) {
         cg_http_out_t *o = &sc->ex->out;
-        while (n < length && o->pos < o->n) {
-            struct iovec *v = &o->iov[o->pos];
-            size_t take = v->iov_len < length - n ? v->iov_len : length - n;
-            memcpy(buf + n, v->iov_base, take);
-            n += take;
-            v->iov_base = (char *)v->iov_base + take;
-            v->iov_len -= take;
-            if (!v->iov_len) o->pos++;
-        }
-        if (o->pos == o->n) {
-            cg_http_out_reset(o);
-            stream_ready(st); /* room again: the request path may read more of the response */
-        }
+        n = cg_http_out_take(o, buf, length);
+        /* room again: the request path may read more of the response */
+        if (!cg_http_out_pending(o)) stream_ready(st);
         if (n) {
             st->sent_ms = sc->w->loop.now_ms;
             conn_moved(st->hc);
@@ -536,14 +541,16 @@ typedef struct nvcollect {
     int err;
 } nvcollect_t;
 
-static int nv_add(void *ctx, cg_iov_t name, cg_iov_t value)
+/* One field whose value is the parts given, one after the other. */
+static int nv_add_parts(nvcollect_t *nc, cg_iov_t name, const cg_iov_t *parts, size_t nparts)
 {
-    nvcollect_t *nc = ctx;
     cg_buf_t *b = &nc->st->nvbuf;
-    size_t at = cg_buf_size(b);
-    uint32_t lens[2] = {(uint32_t)name.len, (uint32_t)value.len};
-    if (cg_buf_append(b, lens, sizeof(lens)) || cg_buf_append(b, name.base, name.len) ||
-        cg_buf_append(b, value.base, value.len)) {
+    size_t at = cg_buf_size(b), vlen = 0;
+    for (size_t i = 0; i < nparts; i++) vlen += parts[i].len;
+    uint32_t lens[2] = {(uint32_t)name.len, (uint32_t)vlen};
+    int r = cg_buf_append(b, lens, sizeof(lens)) || cg_buf_append(b, name.base, name.len);
+    for (size_t i = 0; i < nparts && !r; i++) r = cg_buf_append(b, parts[i].base, parts[i].len);
+    if (r) {
         nc->err = 1;
         return -1;
     }
@@ -552,6 +559,11 @@ static int nv_add(void *ctx, cg_iov_t name, cg_iov_t value)
         if (p[i] >= 'A' && p[i] <= 'Z') p[i] = (char)(p[i] + 32);
     nc->n++;
     return 0;
+}
+
+static int nv_add(void *ctx, cg_iov_t name, cg_iov_t value)
+{
+    return nv_add_parts(ctx, name, &value, 1);
 }
 
 /* Submits the response head: :status, then the collected fields. */
@@ -611,17 +623,7 @@ void cg_proxy__h2_reply_head(conn_t *sc, int status, size_t content_length,
     int n = snprintf(len, sizeof(len), "%zu", content_length);
     nv_add(&nc, CG_IOV_LIT("content-length"), cg_iov(len, (size_t)n));
     if (content_type) nv_add(&nc, CG_IOV_LIT("content-type"), cg_iov_str(content_type));
-    if (nloc) {
-        /* one value from its parts: the parts are slices of the request and the config */
-        cg_buf_t *b = &st->nvbuf;
-        size_t total = 0;
-        for (size_t i = 0; i < nloc; i++) total += location[i].len;
-        uint32_t lens[2] = {8, (uint32_t)total};
-        if (cg_buf_append(b, lens, sizeof(lens)) || cg_buf_append(b, "location", 8)) nc.err = 1;
-        for (size_t i = 0; i < nloc && !nc.err; i++)
-            if (cg_buf_append(b, location[i].base, location[i].len)) nc.err = 1;
-        nc.n++;
-    }
+    if (nloc) nv_add_parts(&nc, CG_IOV_LIT("location"), location, nloc);
     sc->ex->resp_body_start = sc->ex->out.total;
     if (nc.err || submit_head(st, status, nc.n, content_length > 0)) sc->close_after = 1;
 }
@@ -810,10 +812,7 @@ static void h2_timeout(cg_loop_t *loop, cg_timer_t *t)
     }
     /* idle, or the client reads nothing of what is written to it */
     if (hc->nstreams) c->w->stats.h2_stalled++;
-    nghttp2_submit_goaway(hc->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(hc->s),
-                          NGHTTP2_NO_ERROR, NULL, 0);
-    hc->goaway = 1;
-    c->w->stats.h2_goaway++;
+    send_goaway(hc);
     h2_write(hc);
     cg_proxy__conn_close(c);
 }
@@ -840,10 +839,7 @@ void cg_proxy__h2_drain(conn_t *c)
 {
     h2conn_t *hc = c->h2;
     if (!hc || hc->goaway) return;
-    hc->goaway = 1;
-    c->w->stats.h2_goaway++;
-    nghttp2_submit_goaway(hc->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(hc->s),
-                          NGHTTP2_NO_ERROR, NULL, 0);
+    send_goaway(hc);
     if (!hc->in_run) cg_defer(&c->w->loop, &hc->send_defer, h2_send_later);
 }
 
