@@ -163,7 +163,7 @@ static void on_iteration(cg_loop_t *loop)
     cg_worker_t *w = loop->data;
     pick_up_config(w);
     flush_log(w);
-    if (__builtin_expect(w->draining, 0) && !w->drain_seen) {
+    if (__builtin_expect(__atomic_load_n(&w->draining, __ATOMIC_RELAXED), 0) && !w->drain_seen) {
         w->drain_seen = 1;
         cg_proxy__drain(w); /* HTTP/2 connections get GOAWAY now, not at their next request */
     }
