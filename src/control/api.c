@@ -187,12 +187,32 @@ static char *request_filename(const cg_httpd_req_t *req)
 
 /* ---- recomputation ---- */
 
+static void order_arm(cg_control_t *cp);
+
+static void on_order_timer(cg_loop_t *loop, cg_timer_t *t)
+{
+    cg_control_t *cp = cg_container_of(t, cg_control_t, order_timer);
+    cg_control_watch_expire(&cp->watch);
+    order_arm(cp);
+}
+
+/* The timer that ends the holds of make-before-break (watch.h) that nothing ended before. */
+static void order_arm(cg_control_t *cp)
+{
+    uint64_t due = cg_control_watch_hold_deadline(&cp->watch), now = cp->loop->now_ms;
+    if (!due)
+        cg_timer_stop(cp->loop, &cp->order_timer);
+    else
+        cg_timer_start(cp->loop, &cp->order_timer, due > now ? due - now : 0, on_order_timer);
+}
+
 static void recompute(cg_control_t *cp, int what)
 {
     if (what == CG_CONTROL_RECOMPUTE_ALL)
         cg_timer_stop(cp->loop, &cp->recompute_timer); /* covers it */
     cp->recomputes++;
     cg_control_watch_recompute(&cp->watch, cg_control_store_view(&cp->store), &cp->leases, what);
+    order_arm(cp);
 }
 
 /* The store committed a change of the resources: every snapshot may differ. */
@@ -436,6 +456,7 @@ void cg_control__lease_gone(cg_control_leases_t *l, cg_control_inst_t *inst, cg_
     if (why == CG_CONTROL_GONE_EXPIRED) cp->stats.expired++;
     cg_control__lease_unstore(cp, inst->id); /* a replaced one's row went with its successor's */
     cg_control_watch_detach(&cp->watch, inst);
+    order_arm(cp);
 }
 
 /* Registrations a join token may make: a burst of JOIN_BURST, then JOIN_RATE a second. */
@@ -549,7 +570,7 @@ static void snapshot_response(const cg_control_wentry_t *e, cg_httpd_resp_t *res
 static void poll_woken(cg_control_waiter_t *w, const cg_control_wentry_t *e)
 {
     poll_t *p = cg_container_of(w, poll_t, waiter);
-    if (e && cg_control__held_back(p->cp, e, w->after)) {
+    if (e && (cg_control__held_back(p->cp, e, w->after) || cg_control_watch_holds(e, w->after))) {
         cg_control_watch_wait(&p->cp->watch, e->inst->data, w); /* until the window ends */
         return;
     }
@@ -591,7 +612,11 @@ static void handle_snapshot(cg_control_t *cp, const cg_httpd_req_t *req, cg_http
     }
     if (timeout > POLL_MAX_MS) timeout = POLL_MAX_MS;
     cg_control_wentry_t *e = inst->data;
-    if (e->version > after && !cg_control__held_back(cp, e, after)) {
+    /* the gateway serves `after`: what waited for it goes out (make-before-break) */
+    cg_control_watch_ack(&cp->watch, e, after);
+    order_arm(cp);
+    if (e->version > after && !cg_control__held_back(cp, e, after) &&
+        !cg_control_watch_holds(e, after)) {
         snapshot_response(e, resp);
         return;
     }

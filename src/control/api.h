@@ -24,6 +24,7 @@ typedef struct cg_control_opts {
     size_t max_body; /* request body limit (413 beyond); default 4 MiB */
     uint32_t request_timeout_ms; /* a whole request from its first byte; default 10 s */
     uint32_t max_conns;          /* open API connections; default 1024 */
+    uint32_t order_wait_ms;      /* make-before-break: the longest hold (watch.h); 0: 2 s */
 } cg_control_opts_t;
 
 /* Counters for /metrics. */
@@ -51,6 +52,8 @@ typedef struct cg_control {
      * an earlier control-plane life is not sent a new one (resync.h). */
     cg_control_resync_t resync;
     cg_timer_t resync_timer;
+    /* Make-before-break: ends the holds (watch.h) whose wait is over. */
+    cg_timer_t order_timer;
 } cg_control_t;
 
 /* Runs `crossgate control` until SIGINT/SIGTERM. Returns the exit status; failures to start

@@ -105,6 +105,8 @@ int cg_control_main(const cg_control_opts_t *o)
     cp.watch.hold = hold_versions;
     cp.watch.hold_data = &cp.store;
     uint64_t first_version = cp.watch.last_version + 1; /* this life's first snapshot */
+    cp.watch.now_ms = &loop.now_ms;
+    cp.watch.order_wait_ms = o->order_wait_ms;
     cp.httpd.max_body = o->max_body ? o->max_body : 4u << 20;
     cp.httpd.request_timeout_ms = o->request_timeout_ms;
     cp.httpd.max_conns = o->max_conns;
@@ -140,6 +142,7 @@ int cg_control_main(const cg_control_opts_t *o)
     cg_timer_stop(&loop, &cp.sweep);
     cg_timer_stop(&loop, &cp.resync_timer);
     cg_timer_stop(&loop, &cp.recompute_timer);
+    cg_timer_stop(&loop, &cp.order_timer);
     cg_loop_run_once(&loop, 0); /* deferred frees */
     rc = 0;
 Exit:

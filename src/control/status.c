@@ -457,6 +457,20 @@ static const struct {
             CP("", watch.computed)),
     COUNTER("crossgate_control_snapshot_versions_total",
             "Snapshot versions handed out (content changed).", CP("", watch.bumped)),
+    GAUGE("crossgate_control_snapshots_held",
+          "Snapshot versions held back now for make-before-break (until the gateways they "
+          "depend on take theirs).",
+          CP("", watch.nheld)),
+    COUNTER("crossgate_control_snapshot_holds_total",
+            "Snapshot versions held back for make-before-break.", CP("", watch.holds)),
+    COUNTER("crossgate_control_snapshot_holds_expired_total",
+            "Holds that ended because the order wait passed, not because the gateways they "
+            "waited for took their snapshots.",
+            CP("", watch.holds_expired)),
+    COUNTER("crossgate_control_snapshot_holds_unordered_total",
+            "Holds not made because they would have closed a cycle (one change adding and "
+            "removing endpoints between two instances).",
+            CP("", watch.holds_unordered)),
     GAUGE("crossgate_control_revision", "Global resource revision.", REVISION()),
     COUNTER("crossgate_control_stalls_total",
             "Times the control plane found it had not run for a while and credited every lease "
