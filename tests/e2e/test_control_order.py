@@ -7,9 +7,12 @@ Each scenario makes one gateway slow to take its snapshot: its link to the contr
 through a relay (below) that holds what the control plane sends it, while the gateway itself keeps
 serving. That is the race both orders close, made to happen every time instead of once in a while.
 
+Every scenario runs on both stores: SQLite, and etcd (one member, started by the test; skipped
+without Debian's etcd). The order lives in the control plane's memory, so it is the same on both.
+
 Topology: dynamic_env.Env on 127.0.96.0/24 (this module's block): control plane .1, relays .2,
-edge .5, ingress-1 .11, ingress-2 .21, apps .15 and .25. The edge is in region-1 with cluster-1,
-so with both clusters up every request goes to cluster-1.
+etcd .3, edge .5, ingress-1 .11, ingress-2 .21, apps .15 and .25. The edge is in region-1 with
+cluster-1, so with both clusters up every request goes to cluster-1.
 """
 
 import re
@@ -20,6 +23,7 @@ import pytest
 
 from support import http_request, tcp_connectable, wait_until
 from dynamic_env import Env, Load, describe_failures, procs  # noqa: F401
+from test_control_etcd import ETCD, Etcd
 
 BLOCK = 96
 RELAY_HOST = f"127.0.{BLOCK}.2"
@@ -116,10 +120,18 @@ def ejections(env, endpoint):
                if e["address"] == endpoint)
 
 
-@pytest.fixture
-def env(procs, tmp_path):  # noqa: F811
+@pytest.fixture(params=["sqlite", "etcd"])
+def env(procs, tmp_path, request):  # noqa: F811
     e = Env(procs, tmp_path, block=BLOCK)
     e.cp.extra_args = ["--order-wait", ORDER_WAIT]
+    if request.param == "etcd":
+        if ETCD is None:
+            pytest.skip("etcd is not installed: scripts/deps.sh installs etcd-server")
+        etcd = Etcd(tmp_path, [f"127.0.{BLOCK}.3"])
+        procs.closers.append(etcd.stop)
+        etcd.start()
+        e.cp.extra_args += ["--store", f"etcd://{etcd.endpoints}"]
+        e.cp.data.mkdir(parents=True, exist_ok=True)  # the admin credential stays in --data
     return e
 
 
@@ -147,6 +159,7 @@ def test_reapplied_ingress_gateway_is_not_ejected_at_the_edge(env):
     ep1 = env.ingress_endpoint(1)
     wait_until(lambda: held(env) >= 1 or ep1 in env.edge.endpoints(),
                what="the edge's snapshot held, or (unordered) the edge sending to ingress-1")
+    status, status_text = env.cp.status(), env.cp.cli("status").stdout  # checked below
     ld.wait_requests(100)  # the edge keeps serving meanwhile
     relay.release()
 
@@ -157,6 +170,10 @@ def test_reapplied_ingress_gateway_is_not_ejected_at_the_edge(env):
     assert edge_retries(env) == retries, "the edge retried requests sent to ingress-1"
     assert "outlier:" not in env.edge.log()[log_at:], env.edge.log()[log_at:]
     assert ejections(env, ep1[1]) == 0
+    # while it was held, status said what for
+    row = {i["cluster"]: i for i in status["instances"]}
+    assert row["cluster-edge"]["held_for"] == row["cluster-1"]["id"], row["cluster-edge"]
+    assert "(make-before-break)" in status_text, status_text
 
 
 def test_deleting_an_ingress_listener_fails_no_post(env):
