@@ -160,7 +160,7 @@ int cg_control_watch_holds(const cg_control_wentry_t *e, uint64_t after)
     return after != 0 && e->deps.len != 0;
 }
 
-/* A multiset of keys: an endpoint of a cluster destination (destination name, address, port),
+/* A multiset of keys: an endpoint of a destination (destination name, address, port),
  * or an instance by address (name NULL, port 0) with its index. Open addressing, never more
  * than half full, no removal. */
 typedef struct kslot {
@@ -214,18 +214,17 @@ static int kset_next(const kset_t *k, const char *name, const char *address, uin
     return 0;
 }
 
-/* Endpoints of other gateways: those of cluster destinations (a service's are workloads). */
-#define foreach_cluster_endpoint(s, d, ep)                                                         \
+/* Every endpoint of a snapshot: those of other gateways are an edge's cluster destinations and
+ * an ingress's east-west failover (the address of a live instance tells them from workloads). */
+#define foreach_endpoint(s, d, ep)                                                                 \
     for (const cg_snap_destination_t *d = (s)->destinations;                                       \
          d < (s)->destinations + (s)->ndestinations; d++)                                          \
-        if (d->mode != CG_DEST_SERVICE)                                                            \
-            for (const cg_snap_endpoint_t *ep = d->endpoints; ep < d->endpoints + d->nendpoints;   \
-                 ep++)
+        for (const cg_snap_endpoint_t *ep = d->endpoints; ep < d->endpoints + d->nendpoints; ep++)
 
-static size_t cluster_endpoints(const cg_snapshot_t *s)
+static size_t endpoints(const cg_snapshot_t *s)
 {
     size_t n = 0;
-    foreach_cluster_endpoint(s, d, ep) n++;
+    for (size_t i = 0; i < s->ndestinations; i++) n += s->destinations[i].nendpoints;
     return n;
 }
 
@@ -235,9 +234,9 @@ static void gained(const cg_snapshot_t *from, const cg_snapshot_t *to, const kse
                    uint8_t *flags, uint8_t bit)
 {
     kset_t have;
-    kset_init(&have, cluster_endpoints(from));
-    foreach_cluster_endpoint(from, d, ep) kset_add(&have, d->name, ep->address, ep->port, 0);
-    foreach_cluster_endpoint(to, d, ep)
+    kset_init(&have, endpoints(from));
+    foreach_endpoint(from, d, ep) kset_add(&have, d->name, ep->address, ep->port, 0);
+    foreach_endpoint(to, d, ep)
     {
         size_t at = SIZE_MAX, pos = SIZE_MAX, i;
         if (kset_next(&have, d->name, ep->address, ep->port, &at, &i)) continue;
@@ -304,7 +303,7 @@ static void order(cg_control_watch_t *w, const changes_t *ch, const cg_control_l
         for (size_t c = 0; c < ch->len; c++) {
             cg_control_wentry_t *e = ch->items[c].e;
             const cg_snapshot_t *prev = ch->items[c].prev;
-            if (!prev || (!cluster_endpoints(prev) && !cluster_endpoints(e->snap))) continue;
+            if (!prev || (!endpoints(prev) && !endpoints(e->snap))) continue;
             if (!flags) {
                 flags = cg_xcalloc(n + 1, 1);
                 kset_init(&by_address, n);

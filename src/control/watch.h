@@ -95,8 +95,9 @@ enum {
  * bumped. Wakes waiters whose `after` is below their entry's new version, except where the
  * change is ordered:
  *   - an instance whose snapshot gains endpoints (destination, address, port) of another one
- *     (an edge sending to an ingress) holds its new version until that instance's gateway
- *     serves its own current version (it listens): ingresses first when a listener is added;
+ *     (an edge sending to an ingress; an ingress failing over to an east-west gateway) holds its
+ *     new version until that instance's gateway serves its own current version (it listens):
+ *     ingresses first when a listener is added;
  *   - an instance that loses endpoints in another's snapshot, with a new version of its own
  *     not yet served (an ingress dropping a listener), holds it until the other's gateway
  *     serves the version without them: edges first when an endpoint is removed.
