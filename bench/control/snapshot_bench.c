@@ -116,7 +116,8 @@ int main(int argc, char **argv)
     for (int r = 0; r < runs; r++) {
         cg_snapshot_t *s = NULL;
         t0 = cg_clock_mono_us();
-        if (cg_translate_instance_live(st.view, &edge, live, (size_t)nclusters, 1, &s, &errors)) {
+        if (cg_translate_instance_live(cg_control_store_view(&st), &edge, live, (size_t)nclusters,
+                                       1, &s, &errors)) {
             fprintf(stderr, "%.*s", (int)errors.len, errors.base);
             return 1;
         }
@@ -186,15 +187,18 @@ int main(int argc, char **argv)
         cg_control_watch_attach(&w, inst);
     }
     t0 = cg_clock_mono_us();
-    size_t bumped = cg_control_watch_recompute(&w, st.view, &leases, CG_CONTROL_RECOMPUTE_ALL);
+    size_t bumped = cg_control_watch_recompute(&w, cg_control_store_view(&st), &leases,
+                                               CG_CONTROL_RECOMPUTE_ALL);
     printf("  recompute every instance (%d), first time: %.1f ms, %zu versions\n", nclusters + 1,
            ms_since(t0), bumped);
     t0 = cg_clock_mono_us();
-    bumped = cg_control_watch_recompute(&w, st.view, &leases, CG_CONTROL_RECOMPUTE_ALL);
+    bumped = cg_control_watch_recompute(&w, cg_control_store_view(&st), &leases,
+                                        CG_CONTROL_RECOMPUTE_ALL);
     printf("  recompute every instance, nothing changed: %.1f ms, %zu versions\n", ms_since(t0),
            bumped);
     t0 = cg_clock_mono_us();
-    bumped = cg_control_watch_recompute(&w, st.view, &leases, CG_CONTROL_RECOMPUTE_INSTANCES);
+    bumped = cg_control_watch_recompute(&w, cg_control_store_view(&st), &leases,
+                                        CG_CONTROL_RECOMPUTE_INSTANCES);
     printf("  recompute after an instance-set change (edges only): %.1f ms, %zu versions\n",
            ms_since(t0), bumped);
     /* make-before-break: every gateway serves its snapshot; an ingress leaves and comes back,
@@ -215,14 +219,16 @@ int main(int argc, char **argv)
     cg_control_watch_detach(&w, leases.items.items[0]);
     cg_control_leases_remove(&leases, leases.items.items[0]->id);
     t0 = cg_clock_mono_us();
-    bumped = cg_control_watch_recompute(&w, st.view, &leases, CG_CONTROL_RECOMPUTE_INSTANCES);
+    bumped = cg_control_watch_recompute(&w, cg_control_store_view(&st), &leases,
+                                        CG_CONTROL_RECOMPUTE_INSTANCES);
     printf("  recompute after an ingress left (the edge's endpoints compared): %.1f ms, %zu "
            "versions\n",
            ms_since(t0), bumped);
     cg_control_leases_register(&leases, back, 0);
     cg_control_watch_attach(&w, back);
     t0 = cg_clock_mono_us();
-    bumped = cg_control_watch_recompute(&w, st.view, &leases, CG_CONTROL_RECOMPUTE_INSTANCES);
+    bumped = cg_control_watch_recompute(&w, cg_control_store_view(&st), &leases,
+                                        CG_CONTROL_RECOMPUTE_INSTANCES);
     printf("  recompute after it came back: %.1f ms, %zu versions, %" PRIu64 " held\n",
            ms_since(t0), bumped, w.nheld);
 

@@ -214,13 +214,9 @@ static int kset_next(const kset_t *k, const char *name, const char *address, uin
     return 0;
 }
 
-/* Every endpoint of a snapshot: those of other gateways are an edge's cluster destinations and
- * an ingress's east-west failover (the address of a live instance tells them from workloads). */
-#define foreach_endpoint(s, d, ep)                                                                 \
-    for (const cg_snap_destination_t *d = (s)->destinations;                                       \
-         d < (s)->destinations + (s)->ndestinations; d++)                                          \
-        for (const cg_snap_endpoint_t *ep = d->endpoints; ep < d->endpoints + d->nendpoints; ep++)
-
+/* Every endpoint of a snapshot counts: those of other gateways are an edge's cluster
+ * destinations and an ingress's east-west failover (the address of a live instance tells them
+ * from workloads). */
 static size_t endpoints(const cg_snapshot_t *s)
 {
     size_t n = 0;
@@ -228,21 +224,74 @@ static size_t endpoints(const cg_snapshot_t *s)
     return n;
 }
 
-/* Sets bit in flags[i] for every instance i (of by_address) with an endpoint in `to` that
- * `from` does not have. */
+static int same_endpoint(const cg_snap_endpoint_t *a, const cg_snap_endpoint_t *b)
+{
+    return a->port == b->port && !strcmp(a->address, b->address);
+}
+
+static void flag(const kset_t *by_address, const char *address, uint8_t *flags, uint8_t bit)
+{
+    size_t pos = SIZE_MAX, i;
+    while (kset_next(by_address, NULL, address, 0, &pos, &i)) flags[i] |= bit;
+}
+
+/* How far ahead gained_in looks for an endpoint, and how many it checks one by one. */
+#define FOLLOW 8
+
+/* Sets bit in flags[i] for every instance i (of by_address) with an endpoint in t that f, the
+ * same destination before (NULL: none), lacks. Endpoints keep their order from one snapshot to
+ * the next, so one walk over both finds the few that may be new (100,000 endpoints: no table);
+ * each is then looked for in all of f, or, past FOLLOW of them, in a set of f's. */
+static void gained_in(const cg_snap_destination_t *f, const cg_snap_destination_t *t,
+                      const kset_t *by_address, uint8_t *flags, uint8_t bit)
+{
+    size_t nf = f ? f->nendpoints : 0, i = 0, nmissed = 0, missed[FOLLOW];
+    for (size_t j = 0; j < t->nendpoints && nmissed <= FOLLOW; j++) {
+        size_t k = 0;
+        while (k < FOLLOW && i + k < nf && !same_endpoint(&f->endpoints[i + k], &t->endpoints[j]))
+            k++;
+        if (k < FOLLOW && i + k < nf)
+            i += k + 1;
+        else if (nmissed++ < FOLLOW)
+            missed[nmissed - 1] = j;
+    }
+    if (nmissed <= FOLLOW) {
+        for (size_t m = 0; m < nmissed; m++) {
+            const cg_snap_endpoint_t *ep = &t->endpoints[missed[m]];
+            size_t k = 0;
+            while (k < nf && !same_endpoint(&f->endpoints[k], ep)) k++;
+            if (k == nf) flag(by_address, ep->address, flags, bit);
+        }
+        return;
+    }
+    kset_t have;
+    kset_init(&have, nf);
+    for (size_t k = 0; k < nf; k++)
+        kset_add(&have, NULL, f->endpoints[k].address, f->endpoints[k].port, 0);
+    for (size_t j = 0; j < t->nendpoints; j++) {
+        size_t at = SIZE_MAX, x;
+        const cg_snap_endpoint_t *ep = &t->endpoints[j];
+        if (!kset_next(&have, NULL, ep->address, ep->port, &at, &x))
+            flag(by_address, ep->address, flags, bit);
+    }
+    free(have.s);
+}
+
+/* The same for whole snapshots: destinations are matched by name. */
 static void gained(const cg_snapshot_t *from, const cg_snapshot_t *to, const kset_t *by_address,
                    uint8_t *flags, uint8_t bit)
 {
-    kset_t have;
-    kset_init(&have, endpoints(from));
-    foreach_endpoint(from, d, ep) kset_add(&have, d->name, ep->address, ep->port, 0);
-    foreach_endpoint(to, d, ep)
-    {
-        size_t at = SIZE_MAX, pos = SIZE_MAX, i;
-        if (kset_next(&have, d->name, ep->address, ep->port, &at, &i)) continue;
-        while (kset_next(by_address, NULL, ep->address, 0, &pos, &i)) flags[i] |= bit;
+    kset_t names;
+    kset_init(&names, from->ndestinations);
+    for (size_t d = 0; d < from->ndestinations; d++)
+        kset_add(&names, from->destinations[d].name, "", 0, d);
+    for (size_t d = 0; d < to->ndestinations; d++) {
+        size_t at = SIZE_MAX, x;
+        const cg_snap_destination_t *t = &to->destinations[d];
+        int found = kset_next(&names, t->name, "", 0, &at, &x);
+        gained_in(found ? &from->destinations[x] : NULL, t, by_address, flags, bit);
     }
-    free(have.s);
+    free(names.s);
 }
 
 /* Does `from` wait, itself or through those it waits for, for `to`? (marks with mark_gen) */
