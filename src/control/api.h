@@ -51,6 +51,9 @@ typedef struct cg_control {
      * an earlier control-plane life is not sent a new one (resync.h). */
     cg_control_resync_t resync;
     cg_timer_t resync_timer;
+    /* The live leases are being brought in line with the store's (leases_store.c): instances
+     * that go away meanwhile have no lease left to drop. */
+    int syncing;
 } cg_control_t;
 
 /* Runs `crossgate control` until SIGINT/SIGTERM. Returns the exit status; failures to start
@@ -77,6 +80,9 @@ int cg_control__lease_store(cg_control_t *cp, const cg_control_inst_t *inst, con
 void cg_control__lease_unstore(cg_control_t *cp, const char *id);
 void cg_control__leases_renew(cg_control_t *cp);
 int cg_control__leases_load(cg_control_t *cp, int *kept, cg_buf_t *err);
+/* The store's on_leases (data: the control plane): instances registered, renewed, dropped or
+ * expired at another control plane on the same store become so here too. */
+void cg_control__leases_sync(cg_control_store_t *st, void *data);
 
 /* token_api.c: /v1/tokens (the admin's; seg and nseg are the path's segments). */
 void cg_control__handle_tokens(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp,

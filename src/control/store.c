@@ -184,6 +184,21 @@ int cg_control_store_is_open(const cg_control_store_t *st)
     return st->ops != NULL;
 }
 
+int cg_control_store_start(cg_control_store_t *st, cg_loop_t *loop)
+{
+    return st->ops && st->ops->start ? st->ops->start(st, loop) : 0;
+}
+
+int cg_control_store_ready(const cg_control_store_t *st)
+{
+    return st->ops && (!st->ops->ready || st->ops->ready(st));
+}
+
+uint64_t cg_control_store_version_base(const cg_control_store_t *st)
+{
+    return st->ops && st->ops->version_base ? st->ops->version_base(st) : 0;
+}
+
 uint64_t cg_control_store_revision(const cg_control_store_t *st)
 {
     return st->ops->revision(st);

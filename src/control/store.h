@@ -23,6 +23,7 @@
 #include "control/results.h"
 #include "core/buf.h"
 #include "core/list.h"
+#include "core/loop.h"
 #include "model/model.h"
 
 #include <stdint.h>
@@ -82,6 +83,19 @@ typedef struct cg_control_store_ops {
      * one line to err, leaves nothing open and returns CG_EIO. */
     int (*open)(cg_control_store_t *st, const char *dir, cg_buf_t *err);
     void (*close)(cg_control_store_t *st); /* also after a failed open; st->impl NULL after */
+    /* Optional. Begins the backend's own work on the loop (etcd: the watch that keeps the
+     * mirror, the read of a store unreachable at open); 0 or CG_E*. The backend then calls
+     * on_change and on_leases for the changes that reach it from other writers. */
+    int (*start)(cg_control_store_t *st, cg_loop_t *loop);
+    /* Optional (NULL: always). Does the store hold the backend's state? An etcd store opened
+     * while etcd was unreachable does not until a read succeeds: every request is answered
+     * "store unavailable" meanwhile (st->unavailable says why). */
+    int (*ready)(const cg_control_store_t *st);
+    /* Optional (NULL or 0: versions are the control plane's own count, kept above
+     * versions_held). Otherwise snapshot versions are this plus the revision at which each
+     * snapshot was computed, the same in every process on the store: a gateway that moves
+     * between control planes keeps its version. */
+    uint64_t (*version_base)(const cg_control_store_t *st);
     uint64_t (*revision)(const cg_control_store_t *st);
     /* The resource with this identity ("" for an absent cluster or namespace), or NULL. */
     const cg_control_res_t *(*get)(const cg_control_store_t *st, cg_model_kind_t kind,
@@ -125,6 +139,9 @@ struct cg_control_store {
     /* Called after every committed change of the resources (the control plane recomputes
      * snapshots there), with data; NULL: nobody listens. Set by the store's user. */
     void (*on_change)(cg_control_store_t *st, void *data);
+    /* Called after the stored leases changed by another writer (lease_list tells them); NULL:
+     * nobody listens. */
+    void (*on_leases)(cg_control_store_t *st, void *data);
     void *data;
     /* Why the store is unreachable, one line, set by a backend whose write returns CG_EAGAIN
      * (nothing changed, the store could not be reached: answered 503 "store unavailable"). */
@@ -160,6 +177,12 @@ int cg_control_store_open(cg_control_store_t *st, const char *dir, cg_buf_t *err
 void cg_control_store_close(cg_control_store_t *st);
 /* 1 while open: the store answers requests. */
 int cg_control_store_is_open(const cg_control_store_t *st);
+/* Begins the backend's work on the loop (start above; nothing for SQLite). */
+int cg_control_store_start(cg_control_store_t *st, cg_loop_t *loop);
+/* 1 when open and holding the backend's state (ready above). */
+int cg_control_store_ready(const cg_control_store_t *st);
+/* The snapshot versions' base (version_base above), 0 for a count of the control plane's own. */
+uint64_t cg_control_store_version_base(const cg_control_store_t *st);
 
 /* Creates or replaces every document of one file's content, all or nothing. name is used in
  * error positions (and ".json" selects JSON). A document whose metadata carries
