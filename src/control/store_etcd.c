@@ -784,7 +784,7 @@ static int catch_up(et_t *e, uint64_t rev)
         }
     }
     if (e->revision >= rev) return 0;
-    return load_all(e->st);
+    return relist(e);
 }
 
 /* ---- resources ---- */
@@ -842,6 +842,7 @@ static int et_commit(cg_control_store_t *st, cg_control_txn_t *txn)
             rc = CG_EIO;
         }
         e->changed = 0;
+        notify(e); /* the leases other writers changed meanwhile */
     }
 Exit:
     cg_etcd_txn_free(&t);
