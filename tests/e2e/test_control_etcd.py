@@ -444,6 +444,10 @@ def test_started_while_etcd_is_down_says_so_and_recovers(tmp_path, etcd1):
         assert status == 503 and body.startswith("store unavailable: "), body
         status, body = c.api("POST", "/v1/instances", registration("127.0.95.12"))
         assert status == 503, body
+        import subprocess
+        r = subprocess.run([BIN, "status", "--control", c.url], capture_output=True, text=True,
+                           timeout=20)
+        assert r.returncode != 0 and "store unavailable: " in r.stderr, r.stderr
         etcd1.start()
         wait_until(lambda: c.ready()[0] == 200, timeout=15, what="ready once etcd is back")
         assert sorted(c.clusters()) == ["c1"]
