@@ -88,6 +88,11 @@ void cg_control__leases_sync(cg_control_store_t *st, void *data);
 void cg_control__handle_tokens(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp,
                                const cg_iov_t *seg, size_t nseg);
 
+/* token_api.c: a store that keeps the tokens (etcd) keeps this control plane's: attach takes
+ * the stored ones (or stores DATA/tokens' when it holds none) and writes every change there;
+ * sync is the store's on_tokens, another control plane's change. */
+void cg_control__tokens_attach(cg_control_t *cp);
+void cg_control__tokens_sync(cg_control_store_t *st, void *data);
 /* resync.c: opens the window (from now, one lease TTL); is this watch held back now? */
 void cg_control__resync_start(cg_control_t *cp, uint64_t first_version);
 int cg_control__held_back(cg_control_t *cp, const cg_control_wentry_t *e, uint64_t after);

@@ -87,11 +87,13 @@ int cg_control_main(const cg_control_opts_t *o)
         cg_log_info("control: created the admin credential in %s/admin.token (mode 0600): export "
                     "CROSSGATE_TOKEN=$(cat %s/admin.token)",
                     data_dir, data_dir);
+    cg_control__tokens_attach(&cp);
     cg_loop_init(&loop);
     cg_signals_start(&signals, &loop, stop_signals, 2, on_signal);
     cp.loop = &loop;
     cp.store.on_change = cg_control__store_changed;
     cp.store.on_leases = cg_control__leases_sync;
+    cp.store.on_tokens = cg_control__tokens_sync;
     cp.store.data = &cp;
     cp.leases.ttl_ms = CG_CONTROL_TTL_MS;
     cp.leases.sweep_ms = SWEEP_MS;

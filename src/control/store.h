@@ -129,6 +129,13 @@ typedef struct cg_control_store_ops {
     int (*lease_renew)(cg_control_store_t *st, const cg_control_lease_t *items, size_t n);
     int (*lease_drop)(cg_control_store_t *st, const char *const *ids, size_t n);
     int (*lease_list)(cg_control_store_t *st, cg_control_lease_vec_t *out, int *kept);
+
+    /* Optional (NULL: tokens stay in DATA/tokens, tokens.h). The control-plane tokens kept in
+     * the store, for every control plane on it: tokens_put stores their text (0, or CG_EIO
+     * with nothing changed); tokens_get appends the stored text to out and returns 1, or 0
+     * when none was ever stored. on_tokens tells of another writer's change. */
+    int (*tokens_put)(cg_control_store_t *st, const char *text, size_t len);
+    int (*tokens_get)(const cg_control_store_t *st, cg_buf_t *out);
 } cg_control_store_ops_t;
 
 /* A store: its backend and the backend's state (touched by the backend only). Zero when not
@@ -142,6 +149,8 @@ struct cg_control_store {
     /* Called after the stored leases changed by another writer (lease_list tells them); NULL:
      * nobody listens. */
     void (*on_leases)(cg_control_store_t *st, void *data);
+    /* Called after another writer changed the stored tokens (tokens_get tells them). */
+    void (*on_tokens)(cg_control_store_t *st, void *data);
     void *data;
     /* Why the store is unreachable, one line, set by a backend whose write returns CG_EAGAIN
      * (nothing changed, the store could not be reached: answered 503 "store unavailable"). */
@@ -218,6 +227,10 @@ int cg_control_store_lease_renew(cg_control_store_t *st, const cg_control_lease_
 int cg_control_store_lease_drop(cg_control_store_t *st, const char *const *ids, size_t n);
 int cg_control_store_lease_list(cg_control_store_t *st, cg_control_lease_vec_t *out, int *kept);
 void cg_control_lease_vec_free(cg_control_lease_vec_t *v);
+/* Tokens in the store (tokens_put and tokens_get above): 1 when the backend keeps them. */
+int cg_control_store_keeps_tokens(const cg_control_store_t *st);
+int cg_control_store_tokens_put(cg_control_store_t *st, const char *text, size_t len);
+int cg_control_store_tokens_get(const cg_control_store_t *st, cg_buf_t *out);
 
 /* A kind as users type it: gateway, gateways, gw, cluster(s), service(s), svc, any case. */
 int cg_control_kind_parse(const char *s, size_t len, cg_model_kind_t *kind);

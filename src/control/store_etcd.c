@@ -82,7 +82,9 @@ typedef struct et {
         uint32_t backoff_ms;
         cg_timer_t timer; /* reconnect, or the next read of a store not read yet */
     } w;
-    int changed, leases_changed; /* the watch changed the mirror: tell the store's user */
+    cg_buf_t tokens; /* meta/tokens */
+    int has_tokens;
+    int changed, leases_changed, tokens_changed; /* the watch changed the mirror: tell the user */
     cg_defer_t notify;
     int notify_queued;
 } et_t;
@@ -227,7 +229,14 @@ static int lease_parse(const cg_etcd_kv_t *kv, cg_control_lease_t *l)
     l->registered_us = cg_json_dec_u64(&d, doc, "registered_us", INT64_MAX, 0);
     l->expires_us = cg_json_dec_u64(&d, doc, "expires_us", INT64_MAX, 0);
     cg_json_free(doc);
-    if (doc && !d.failed) return 0;
+    if (doc && !d.failed) {
+        /* the key names the lease: one whose value says another id would never be dropped */
+        cg_buf_t k = {0};
+        cg_etcd_lease_key(&k, l->id);
+        int same = !strcmp(k.base, kv->key);
+        cg_buf_free(&k);
+        if (same) return 0;
+    }
     free(l->id);
     free(l->owner);
     free(l->registration);
@@ -304,6 +313,7 @@ static void et_close(cg_control_store_t *st)
     cg_control_lease_vec_free(&e->leases);
     pending_clear(e, UINT64_MAX);
     cg_vec_free(&e->pending);
+    cg_buf_free(&e->tokens);
     free(e);
     st->impl = NULL;
 }
@@ -318,6 +328,16 @@ static int cmp_lease_seq(const void *a, const void *b)
 {
     const cg_etcd_kv_t *x = a, *y = b;
     return x->create_rev < y->create_rev ? -1 : x->create_rev > y->create_rev;
+}
+
+#define TOKENS_KEY CG_ETCD_PREFIX "meta/tokens"
+
+/* The stored tokens' text (NULL: none stored). */
+static void tokens_set(et_t *e, const char *text, size_t len)
+{
+    cg_buf_reset(&e->tokens);
+    e->has_tokens = text != NULL;
+    if (text) cg_buf_append(&e->tokens, text, len);
 }
 
 /* Every resource and lease from etcd into the mirror, at one revision (what was there is
@@ -335,6 +355,7 @@ static int load_all(cg_control_store_t *st)
     res_clear(e);
     cg_control_lease_vec_free(&e->leases);
     pending_clear(e, UINT64_MAX);
+    tokens_set(e, NULL, 0);
     e->revision = a.revision;
     const size_t nl = strlen(CG_ETCD_PREFIX "leases/");
     CG_VEC(cg_etcd_kv_t *) leases = {0};
@@ -344,8 +365,12 @@ static int load_all(cg_control_store_t *st)
             cg_vec_push(&leases, kv);
             continue;
         }
+        if (!strcmp(kv->key, TOKENS_KEY)) {
+            tokens_set(e, kv->value, kv->value_len);
+            continue;
+        }
         if (strncmp(kv->key, CG_ETCD_PREFIX "resources/", strlen(CG_ETCD_PREFIX "resources/")))
-            continue; /* meta/ */
+            continue; /* other meta/ keys: read at the start only */
         cg_control_res_t *r = res_parse(kv);
         if (r) cg_vec_push(&e->res, r);
     }
@@ -441,8 +466,10 @@ static void on_notify(cg_loop_t *loop, cg_defer_t *d)
     et_t *e = cg_container_of(d, et_t, notify);
     cg_control_store_t *st = e->st;
     e->notify_queued = 0;
-    int changed = e->changed, leases = e->leases_changed;
-    e->changed = e->leases_changed = 0;
+    int changed = e->changed, leases = e->leases_changed, tokens = e->tokens_changed;
+    e->changed = e->leases_changed = e->tokens_changed = 0;
+    /* tokens first: a lease registered with a new join token names it as owner */
+    if (tokens && st->on_tokens) st->on_tokens(st, st->data);
     if (changed && st->on_change) st->on_change(st, st->data);
     if (leases && st->on_leases) st->on_leases(st, st->data);
 }
@@ -451,7 +478,8 @@ static void on_notify(cg_loop_t *loop, cg_defer_t *d)
  * handled (if any) is done with the store. */
 static void notify(et_t *e)
 {
-    if (!e->loop || e->notify_queued || !(e->changed || e->leases_changed)) return;
+    if (!e->loop || e->notify_queued || !(e->changed || e->leases_changed || e->tokens_changed))
+        return;
     e->notify_queued = 1;
     cg_defer(e->loop, &e->notify, on_notify);
 }
@@ -490,7 +518,7 @@ static int relist(et_t *e)
 {
     int rc = load_all(e->st);
     if (rc == 0) {
-        e->changed = e->leases_changed = 1;
+        e->changed = e->leases_changed = e->tokens_changed = 1;
         notify(e);
     }
     return rc;
@@ -573,8 +601,12 @@ static void apply_event(et_t *e, cg_etcd_event_t *ev)
             }
             e->leases_changed = 1;
         }
+    } else if (!strcmp(key, TOKENS_KEY)) {
+        if (superseded(e, key, ev->kv.mod_rev)) return;
+        tokens_set(e, ev->del ? NULL : ev->kv.value, ev->del ? 0 : ev->kv.value_len);
+        e->tokens_changed = 1;
     }
-    /* meta/: read at the start only */
+    /* other meta/ keys: read at the start only */
 }
 
 /* One line of the watch's answer. 0, or CG_EPARSE / W_CANCELED (the watch must start over;
@@ -740,7 +772,7 @@ static void on_watch_timer(cg_loop_t *loop, cg_timer_t *t)
         }
         cg_log_info("store: read etcd at revision %" PRIu64 ": %zu resources, %zu leases",
                     e->revision, e->res.len, e->leases.len);
-        e->changed = e->leases_changed = 1;
+        e->changed = e->leases_changed = e->tokens_changed = 1;
         notify(e);
     }
     watch_start(e);
@@ -923,8 +955,8 @@ static void lease_copy(cg_control_lease_vec_t *out, const cg_control_lease_t *l)
     cg_vec_push(out, c);
 }
 
-/* Lease writes land in the mirror at once; the keys they touch wait in pending for the
- * watch. */
+/* Lease (and token) writes land in the mirror at once; the keys they touch wait in pending
+ * for the watch. */
 typedef struct lease_txn {
     cg_etcd_txn_t t;
     CG_VEC(char *) keys;
@@ -1035,6 +1067,27 @@ static int et_lease_list(cg_control_store_t *st, cg_control_lease_vec_t *out, in
     return 0;
 }
 
+/* ---- tokens ---- */
+
+static int et_tokens_put(cg_control_store_t *st, const char *text, size_t len)
+{
+    et_t *e = impl(st);
+    lease_txn_t lt = {0};
+    cg_etcd_txn_put(&lt.t, TOKENS_KEY, text, len);
+    cg_vec_push(&lt.keys, cg_xstrdup(TOKENS_KEY));
+    if (lease_write(st, &lt)) return CG_EIO;
+    tokens_set(e, text, len);
+    return 0;
+}
+
+static int et_tokens_get(const cg_control_store_t *st, cg_buf_t *out)
+{
+    const et_t *e = impl(st);
+    if (!e->has_tokens) return 0;
+    cg_buf_append(out, e->tokens.base ? e->tokens.base : "", e->tokens.len);
+    return 1;
+}
+
 const cg_control_store_ops_t cg_control_store_etcd = {
     .name = "etcd",
     .open = et_open,
@@ -1053,4 +1106,6 @@ const cg_control_store_ops_t cg_control_store_etcd = {
     .lease_renew = et_lease_renew,
     .lease_drop = et_lease_drop,
     .lease_list = et_lease_list,
+    .tokens_put = et_tokens_put,
+    .tokens_get = et_tokens_get,
 };

@@ -101,8 +101,9 @@ class Etcd:
 
 
 class Control:
-    def __init__(self, tmp, store, extra=(), name="control"):
+    def __init__(self, tmp, store, extra=(), name="control", token_file=None):
         self.tmp = tmp
+        self.token_file = token_file
         self.extra = list(extra)
         self.name = name
         self.port = free_port(HOST)
@@ -111,9 +112,10 @@ class Control:
         self.p = None
 
     def start(self, ready=True):
+        auth = ["--token-file", str(self.token_file)] if self.token_file else ["--insecure"]
         argv = [BIN, "control", "--listen", f"{HOST}:{self.port}",
                 "--data", str(self.tmp / f"data-{self.name}"),
-                "--store", f"etcd://{self.store}", "--insecure", *self.extra]
+                "--store", f"etcd://{self.store}", *auth, *self.extra]
         if self.p is None:
             self.p = Proc(argv, self.tmp, self.name)
         else:
@@ -132,8 +134,9 @@ class Control:
         except OSError:
             return None, ""
 
-    def api(self, method, path, body=None):
-        status, _, out = http(method, self.url + path, body)
+    def api(self, method, path, body=None, token=None):
+        headers = {"authorization": f"Bearer {token}"} if token else None
+        status, _, out = http(method, self.url + path, body, headers=headers)
         return status, out.decode()
 
     def stop(self):
@@ -455,3 +458,42 @@ def test_started_while_etcd_is_down_says_so_and_recovers(tmp_path, etcd1):
         assert sorted(c.clusters()) == ["c1", "c2"]
     finally:
         c.stop()
+
+
+def test_tokens_are_shared_by_the_replicas(tmp_path, etcd1):
+    """Authentication on (no --insecure), one admin credential for both: a join token created at
+    one replica registers and heartbeats at the other, and revoking it at either shuts it out
+    at both."""
+    admin = "cgt-e2e-admin-credential-0123456789"
+    token_file = tmp_path / "admin.token"
+    token_file.write_text(admin + "\n")
+    a = Control(tmp_path, etcd1.endpoints, name="control-a", token_file=token_file).start()
+    b = Control(tmp_path, etcd1.endpoints, name="control-b", token_file=token_file).start()
+    try:
+        status, body = a.api("POST", "/v1/tokens", json.dumps({"role": "join", "cluster": "c1"}),
+                             token=admin)
+        assert status == 200, body
+        made = json.loads(body)
+        join, tid = made["token"], made["id"]
+        # the secret is never stored: only its digest, under meta/tokens
+        stored = base64.b64decode(etcd1.get("/crossgate/meta/tokens")["kvs"][0]["value"]).decode()
+        assert tid in stored and join not in stored
+        wait_until(lambda: tid in b.api("GET", "/v1/tokens", token=admin)[1], what="the token at b")
+        # the join token registers its connection's own address (urllib's source: 127.0.0.1)
+        reg = json.dumps({"cluster": "c1", "namespace": "ns", "labels": {"app": "gw"},
+                          "address": "127.0.0.1"})
+        status, body = b.api("POST", "/v1/instances", reg, token=join)
+        assert status == 200, body
+        iid = json.loads(body)["id"]
+        wait_until(lambda: iid in {i["id"] for i in json.loads(
+            a.api("GET", "/v1/instances", token=admin)[1])["instances"]}, what="the instance at a")
+        assert a.api("PUT", f"/v1/instances/{iid}/heartbeat", token=join)[0] == 200
+        # another cluster's registration is still refused: the scope came along
+        other = reg.replace('"c1"', '"c2"')
+        assert a.api("POST", "/v1/instances", other, token=join)[0] == 403
+        assert b.api("DELETE", f"/v1/tokens/{tid}", token=admin)[0] == 200
+        wait_until(lambda: a.api("PUT", f"/v1/instances/{iid}/heartbeat", token=join)[0] == 401,
+                   what="the revoked token refused at a")
+    finally:
+        a.stop()
+        b.stop()
