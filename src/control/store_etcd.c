@@ -44,6 +44,8 @@ uint32_t cg_control_store_etcd_timeout_ms = CG_CONTROL_STORE_ETCD_TIMEOUT_MS;
 /* The watch's reconnect back-off: doubles from the first to the last, with jitter. */
 #define WATCH_BACKOFF_MIN_MS 100
 #define WATCH_BACKOFF_MAX_MS 2000
+/* How often the watch is checked against etcd (above). */
+#define PROBE_MS 3000
 /* A store not read yet (etcd unreachable at start) is read again this often. */
 #define LOAD_RETRY_MS 1000
 /* The longest answer head of a watch. */
@@ -85,6 +87,11 @@ typedef struct et {
     cg_buf_t tokens; /* meta/tokens */
     int has_tokens;
     int changed, leases_changed, tokens_changed; /* the watch changed the mirror: tell the user */
+    /* Every PROBE_MS etcd is asked whether keys changed after the mirror's revision: a watch
+     * that stays open but silent (its member cut off from the others) is replaced when two
+     * probes in a row say so. */
+    cg_timer_t probe;
+    uint64_t suspect; /* the mirror's revision at the last probe that found changes, or 0 */
     cg_defer_t notify;
     int notify_queued;
 } et_t;
@@ -305,7 +312,10 @@ static void et_close(cg_control_store_t *st)
     et_t *e = impl(st);
     if (!e) return;
     watch_close(e);
-    if (e->loop) cg_timer_stop(e->loop, &e->w.timer);
+    if (e->loop) {
+        cg_timer_stop(e->loop, &e->w.timer);
+        cg_timer_stop(e->loop, &e->probe);
+    }
     if (e->notify_queued) cg_defer_cancel(&e->notify);
     res_clear(e);
     cg_vec_free(&e->res);
@@ -632,7 +642,8 @@ static int watch_line(et_t *e, const char *line, size_t len)
             /* a failed read leaves the mirror as it was: the back-off path tries again */
             rc = relist(e) ? CG_EIO : W_CANCELED;
         } else {
-            rc = W_CANCELED;
+            /* etcd ended it otherwise (its member lost the leader): after a back-off */
+            rc = CG_ECONNRESET;
         }
     } else {
         int resources = 0;
@@ -650,7 +661,8 @@ static int watch_line(et_t *e, const char *line, size_t len)
             cg_control_view_rebuild(&e->view, e->res.items, e->res.len);
         }
         pending_clear(e, e->revision);
-        if (m.created) e->w.backoff_ms = 0;
+        /* a watch that delivers is a good one; a created one may be canceled at once */
+        if (m.events.len) e->w.backoff_ms = 0;
     }
     cg_etcd_watch_msg_free(&m);
     return rc;
@@ -701,9 +713,7 @@ static int watch_read(et_t *e)
 
 static const char *watch_why(int rc)
 {
-    return rc == W_CANCELED  ? "canceled by etcd"
-           : rc == CG_EPARSE ? "not a watch answer of the v3 gateway"
-                             : cg_strerror(rc);
+    return rc == CG_EPARSE ? "not a watch answer of the v3 gateway" : cg_strerror(rc);
 }
 
 static void on_watch_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
@@ -735,9 +745,9 @@ static void on_watch_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
     }
     int rc = watch_read(e);
     if (rc == 0 && (events & CG_IO_HUP)) rc = CG_ECONNRESET;
-    if (rc == W_CANCELED && e->w.backoff_ms == 0) {
+    if (rc == W_CANCELED) {
         watch_close(e);
-        watch_start(e); /* canceled (compacted and read again): at once, from the new revision */
+        watch_start(e); /* compacted and read again: at once, from the new revision */
     } else if (rc) {
         watch_retry(e, watch_why(rc));
     }
@@ -778,10 +788,40 @@ static void on_watch_timer(cg_loop_t *loop, cg_timer_t *t)
     watch_start(e);
 }
 
+static void on_probe(cg_loop_t *loop, cg_timer_t *t)
+{
+    et_t *e = cg_container_of(t, et_t, probe);
+    cg_timer_start(loop, &e->probe, PROBE_MS, on_probe);
+    if (e->w.state != W_STREAM) {
+        e->suspect = 0;
+        return;
+    }
+    cg_buf_t body = {0};
+    cg_etcd_answer_t a;
+    cg_etcd_count_changed_body(&body, CG_ETCD_PREFIX, e->revision);
+    int rc = call(e->st, "/v3/kv/range", &body, &a);
+    cg_buf_free(&body);
+    if (rc) return; /* etcd unreachable: the watch will say so too */
+    uint64_t n = a.count;
+    cg_etcd_answer_free(&a);
+    if (n == 0) {
+        e->suspect = 0;
+    } else if (e->suspect != e->revision) {
+        e->suspect = e->revision; /* the watch may be delivering them right now */
+    } else {
+        e->suspect = 0;
+        char why[128];
+        snprintf(why, sizeof(why), "%" PRIu64 " change(s) after revision %" PRIu64 " not delivered",
+                 n, e->revision);
+        watch_retry(e, why);
+    }
+}
+
 static int et_start(cg_control_store_t *st, cg_loop_t *loop)
 {
     et_t *e = impl(st);
     e->loop = loop;
+    cg_timer_start(loop, &e->probe, PROBE_MS, on_probe);
     if (e->loaded)
         watch_start(e);
     else
@@ -806,9 +846,9 @@ static int catch_up(et_t *e, uint64_t rev)
         if (rc == 0 && (pfd.revents & (POLLHUP | POLLERR))) rc = CG_ECONNRESET;
         if (rc) {
             /* the loop starts it again; the read below covers the gap */
-            if (rc != W_CANCELED || e->w.backoff_ms)
+            if (rc != W_CANCELED) {
                 watch_retry(e, watch_why(rc));
-            else {
+            } else {
                 watch_close(e);
                 watch_start(e);
             }
@@ -816,6 +856,8 @@ static int catch_up(et_t *e, uint64_t rev)
         }
     }
     if (e->revision >= rev) return 0;
+    /* a watch that stays open but silent (its member cut off from the others) is replaced */
+    if (e->w.state == W_STREAM) watch_retry(e, "it did not deliver a committed revision in time");
     return relist(e);
 }
 

@@ -113,6 +113,23 @@ void cg_etcd_range_body(cg_buf_t *out, const char *key, int prefix)
     cg_jw_end(&w);
 }
 
+void cg_etcd_count_changed_body(cg_buf_t *out, const char *prefix, uint64_t after)
+{
+    size_t n = strlen(prefix);
+    char *end = cg_xstrdup(prefix);
+    end[n - 1]++;
+    char v[24];
+    snprintf(v, sizeof(v), "%llu", (unsigned long long)(after + 1));
+    cg_jw_t w = cg_jw(out);
+    cg_jw_obj(&w);
+    kb64(&w, "key", prefix, n);
+    kb64(&w, "range_end", end, n);
+    cg_jw_kbool(&w, "count_only", 1);
+    cg_jw_kstr(&w, "min_mod_revision", v);
+    cg_jw_end(&w);
+    free(end);
+}
+
 void cg_etcd_range_between(cg_buf_t *out, const char *from, const char *to)
 {
     cg_jw_t w = cg_jw(out);
@@ -284,6 +301,10 @@ int cg_etcd_answer_parse(int status, const char *body, size_t len, cg_etcd_answe
     }
     /* the gateway leaves out members at their default: no "succeeded" is false */
     a->succeeded = cg_json_true(ok);
+    if (read_u64(cg_json_get(doc, "count"), &a->count)) {
+        rc = CG_EPARSE;
+        goto Exit;
+    }
     for (size_t i = 0; i < cg_json_len(kvs); i++) {
         cg_etcd_kv_t e;
         if (read_kv(cg_json_at(kvs, i), &e, 0)) {

@@ -35,6 +35,10 @@ int cg_etcd_b64_decode(cg_buf_t *out, const char *s, size_t n);
 /* A range request body: the one key, or with prefix set every key that starts with it. */
 void cg_etcd_range_body(cg_buf_t *out, const char *key, int prefix);
 
+/* A range request body that counts the keys under prefix changed after revision `after`
+ * (the answer's "count"; the watch's probe). */
+void cg_etcd_count_changed_body(cg_buf_t *out, const char *prefix, uint64_t after);
+
 /* A range request body: every key from `from` up to (not including) `to`. */
 void cg_etcd_range_between(cg_buf_t *out, const char *from, const char *to);
 
@@ -64,6 +68,7 @@ typedef struct cg_etcd_kv {
 typedef struct cg_etcd_answer {
     uint64_t revision; /* header.revision: the store's revision after the request */
     int succeeded;     /* a txn: its compares held */
+    uint64_t count;    /* a range: how many keys matched */
     CG_VEC(cg_etcd_kv_t) kvs;
 } cg_etcd_answer_t;
 

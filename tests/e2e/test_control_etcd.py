@@ -497,3 +497,27 @@ def test_tokens_are_shared_by_the_replicas(tmp_path, etcd1):
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_watch_on_a_frozen_member_is_replaced(tmp_path, etcd3):
+    """The member a replica watches freezes (its connections stay open, nothing comes): the
+    replica's probe finds changes the watch did not deliver and watches another member, so a
+    change made at the other replica still arrives."""
+    m = etcd3.members
+    first = f"{m[0]['host']}:{m[0]['client']}"
+    others = ",".join(f"{x['host']}:{x['client']}" for x in m[1:])
+    a = Control(tmp_path, f"{others},{first}", name="control-a").start()
+    b = Control(tmp_path, f"{first},{others}", name="control-b").start()
+    try:
+        assert a.apply(cluster_yaml("c1", "r1"))[0] == 200
+        wait_until(lambda: "c1" in b.clusters(), what="c1 at b")
+        m[0]["proc"].freeze()
+        try:
+            assert a.apply(cluster_yaml("c2", "r2"))[0] == 200
+            wait_until(lambda: "c2" in b.clusters(), timeout=30, what="c2 at b, past the frozen member")
+            assert "not delivered" in (tmp_path / "control-b.err").read_text()
+        finally:
+            m[0]["proc"].thaw()
+    finally:
+        a.stop()
+        b.stop()
