@@ -211,6 +211,9 @@ static void recompute(cg_control_t *cp, int what)
     if (what == CG_CONTROL_RECOMPUTE_ALL)
         cg_timer_stop(cp->loop, &cp->recompute_timer); /* covers it */
     cp->recomputes++;
+    /* a store that numbers versions: base + the revision the view is at */
+    uint64_t base = cg_control_store_version_base(&cp->store);
+    cp->watch.floor = base ? base + cg_control_store_revision(&cp->store) : 0;
     cg_control_watch_recompute(&cp->watch, cg_control_store_view(&cp->store), &cp->leases, what);
     order_arm(cp);
 }
@@ -454,7 +457,9 @@ void cg_control__lease_gone(cg_control_leases_t *l, cg_control_inst_t *inst, cg_
     cg_log_info("control: instance %s (cluster %s, namespace %s, %s) gone: %s", inst->id,
                 inst->cluster, inst->namespace_, inst->address, whys[why]);
     if (why == CG_CONTROL_GONE_EXPIRED) cp->stats.expired++;
-    cg_control__lease_unstore(cp, inst->id); /* a replaced one's row went with its successor's */
+    /* a replaced one's row went with its successor's; one that went at another control
+     * plane has none left */
+    if (!cp->syncing) cg_control__lease_unstore(cp, inst->id);
     cg_control_watch_detach(&cp->watch, inst);
     order_arm(cp);
 }
@@ -701,8 +706,13 @@ void cg_control__handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_res
     size_t nseg = split_path(req->path, seg, 5);
     int m = req->method;
     if (nseg == 1 && seg_is(seg[0], "ready") && (m == HTTP_GET || m == HTTP_HEAD)) {
-        int open = cg_control_store_is_open(&cp->store);
-        cg_control__text(resp, open ? 200 : 503, open ? "ready\n" : "store not open\n");
+        if (!cg_control_store_is_open(&cp->store))
+            cg_control__text(resp, 503, "store not open\n");
+        else if (!cg_control_store_ready(&cp->store))
+            cg_control__text(resp, 503, "store unavailable: %s\n",
+                             cp->store.unavailable[0] ? cp->store.unavailable : "not read yet");
+        else
+            cg_control__text(resp, 200, "ready\n");
         return;
     }
     const cg_token_t *tok = authenticate(cp, req, resp);
@@ -711,6 +721,11 @@ void cg_control__handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_res
         if (!allowed(cp, tok, NEED_READ, resp)) return;
         resp->content_type = "text/plain; version=0.0.4";
         cg_control__metrics(cp, &resp->body);
+    } else if (nseg >= 2 && seg_is(seg[0], "v1") && !seg_is(seg[1], "tokens") &&
+               !cg_control_store_ready(&cp->store)) {
+        /* an etcd store not read yet: nothing here is the store's state */
+        cg_control__text(resp, 503, "store unavailable: %s\n",
+                         cp->store.unavailable[0] ? cp->store.unavailable : "not read yet");
     } else if (nseg >= 2 && seg_is(seg[0], "v1")) {
         if (nseg == 2 && (seg_is(seg[1], "apply") || seg_is(seg[1], "delete"))) {
             if (m != HTTP_POST)

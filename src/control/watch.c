@@ -97,7 +97,9 @@ static int recompute_one(cg_control_watch_t *w, cg_control_wentry_t *e, const cg
         cg_snapshot_free(snap);
         return 0;
     }
-    if (w->hold && w->last_version + 1 > w->held) {
+    if (w->floor) {
+        /* the store's numbering: nothing to hold */
+    } else if (w->hold && w->last_version + 1 > w->held) {
         uint64_t upto = w->last_version + CG_CONTROL_VERSIONS_HOLD;
         if (w->hold(w->hold_data, upto) != 0) {
             free(e->error);
@@ -109,7 +111,10 @@ static int recompute_one(cg_control_watch_t *w, cg_control_wentry_t *e, const cg
         w->held = upto;
     }
     cg_buf_reset(&json);
-    snap->version = ++w->last_version;
+    if (w->floor)
+        snap->version = w->floor > e->version ? w->floor : e->version + 1;
+    else
+        snap->version = ++w->last_version;
     cg_snapshot_encode_json(snap, &json);
     cg_buf_free(&e->json);
     e->json = json;

@@ -67,6 +67,11 @@ typedef struct cg_control_watch {
     uint64_t held;
     int (*hold)(void *hold_data, uint64_t upto);
     void *hold_data;
+    /* Nonzero: the store numbers versions (cg_control_store_version_base): a snapshot that
+     * changes gets floor (base + the store's revision, set before each recompute), or one more
+     * than its last version if that is higher; last_version and hold are not used. Every
+     * control plane on the store hands out the same version for the same content. */
+    uint64_t floor;
     uint64_t computed; /* translations done */
     uint64_t bumped;   /* versions handed out */
     uint64_t waiting;  /* waiters parked now */
