@@ -167,10 +167,14 @@ spec:
 
 
 class ControlPlane:
-    """`crossgate control` with its data directory; kill and start again at will."""
+    """`crossgate control` with its data directory; kill and start again at will.
 
-    def __init__(self, procs, host, data):
+    extra: more flags (`--store etcd://...`, `--insecure`)."""
+
+    def __init__(self, procs, host, data, extra=(), name="control"):
         self.procs = procs
+        self.extra = [str(a) for a in extra]
+        self.name = name
         self.host = host
         self.port = free_port(host)
         self.url = f"http://{host}:{self.port}"
@@ -180,11 +184,12 @@ class ControlPlane:
         self.join_tokens = {}  # cluster -> join token file
 
     def start(self):
-        self.p = self.procs.spawn([BIN, "control", "--listen", f"{self.host}:{self.port}", "--data", self.data],
-                                  "control")
+        self.p = self.procs.spawn([BIN, "control", "--listen", f"{self.host}:{self.port}", "--data", self.data,
+                                   *self.extra], self.name)
         wait_until(lambda: self.p.check_alive() and http_request("GET", self.url + "/ready", timeout=1)[0] == 200,
-                   what="control plane /ready")
-        self.token = (self.data / "admin.token").read_text().strip()
+                   what=f"{self.name} /ready")
+        token = self.data / "admin.token"
+        self.token = token.read_text().strip() if token.exists() else None  # none with --insecure
         return self
 
     def join_token(self, cluster):
@@ -201,7 +206,7 @@ class ControlPlane:
 
     def cli(self, *args, check=True):
         """Runs `crossgate ARGS` against this control plane; returns the CompletedProcess."""
-        env = dict(os.environ, CROSSGATE_CONTROL=self.url, CROSSGATE_TOKEN=self.token)
+        env = dict(os.environ, CROSSGATE_CONTROL=self.url, CROSSGATE_TOKEN=self.token or "")
         r = subprocess.run([BIN, *map(str, args)], env=env, capture_output=True, text=True, timeout=20)
         if check and r.returncode != 0:
             raise AssertionError(f"crossgate {' '.join(map(str, args))}: exit {r.returncode}\n"
@@ -412,10 +417,15 @@ class Env:
     """Control plane + edge + two workload clusters, all gateways in dynamic mode.
 
     mtls: every gateway has a mesh identity (a CA in tmp/ca), so the edge sends to the ingress
-    gateways over mTLS on their mTLS port (one free port on every gateway address)."""
+    gateways over mTLS on their mTLS port (one free port on every gateway address).
+    control_args: more flags of the control plane; join_tokens=False: gateways present none
+    (a control plane with --insecure). control_urls: what gateways get as --control (default
+    the control plane's URL; "URL1,URL2" for several)."""
 
-    def __init__(self, procs, tmp, mtls=False, block=None):
+    def __init__(self, procs, tmp, mtls=False, block=None, control_args=(), join_tokens=True):
         self.procs = procs
+        self.join_tokens = join_tokens
+        self.control_urls = None
         self.mtls = mtls
         self.tmp = Path(tmp)
         self.block = block or next_block()  # another module's tests pass their own block
@@ -435,7 +445,7 @@ class Env:
         self.app_port = {k: free_port(self.app_host[k]) for k in (1, 2)}
         self.files = self.tmp / "resources"
         self.files.mkdir(exist_ok=True)
-        self.cp = ControlPlane(procs, self.cp_host, self.tmp / "data")
+        self.cp = ControlPlane(procs, self.cp_host, self.tmp / "data", extra=control_args)
         self.cache = self.tmp / "cache"
         self.apps = {}
         self.ingress = {}
@@ -484,10 +494,17 @@ class Env:
             return None
         return (mesh_identity(self.ca_dir, cluster, namespace), self.ca_cert, self.mtls_port)
 
+    def control(self):
+        """--control of every gateway."""
+        return self.control_urls or self.cp.url
+
+    def gateway_token(self, cluster):
+        return self.cp.join_token(cluster) if self.join_tokens else None
+
     def new_ingress(self, k, cache=False):
         return Gateway(self.procs, f"ingress-{k}", f"cluster-{k}", "bookinfo", f"app=ingressgw-{k}",
-                       self.ingress_host[k], self.cp.url, cache_dir=self.cache if cache else None,
-                       token_file=self.cp.join_token(f"cluster-{k}"),
+                       self.ingress_host[k], self.control(), cache_dir=self.cache if cache else None,
+                       token_file=self.gateway_token(f"cluster-{k}"),
                        mesh=self.mesh(f"cluster-{k}", "bookinfo"))
 
     def start_ingress(self, k, cache=False):
@@ -499,8 +516,8 @@ class Env:
         return gw
 
     def start_edge(self, extra_args=()):
-        self.edge = Gateway(self.procs, "edge", "cluster-edge", "edge", "app=edgegw", self.edge_host, self.cp.url,
-                            token_file=self.cp.join_token("cluster-edge"), mesh=self.mesh("cluster-edge", "edge"))
+        self.edge = Gateway(self.procs, "edge", "cluster-edge", "edge", "app=edgegw", self.edge_host, self.control(),
+                            token_file=self.gateway_token("cluster-edge"), mesh=self.mesh("cluster-edge", "edge"))
         self.edge.extra_args = list(extra_args)
         self.edge.start()
         wait_until(lambda: self.edge.p.check_alive() and tcp_connectable(self.edge_host, self.edge_port),
