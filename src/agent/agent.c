@@ -49,6 +49,7 @@ struct cg_agent {
 
 static void do_register(cg_agent_t *a);
 static void do_watch(cg_agent_t *a);
+static void on_retry(cg_loop_t *loop, cg_timer_t *t);
 
 static uint32_t jitter(uint32_t ms)
 {
@@ -73,7 +74,10 @@ static void url_for(const cg_agent_t *a, char *out, size_t cap, const char *fmt,
 /* A request to control plane `at` failed. With several, the next request goes to the next
  * one (once per failure of the one in use: the heartbeat and the watch both notice); the
  * instance id and the version held go along, so a replica of the same store just goes on
- * and another control plane answers 404, which registers again there. */
+ * and another control plane answers 404, which registers again there. A watch still parked
+ * on the one left behind moves too: a hung control plane (stopped, or its packets dropped)
+ * answers it no sooner than its whole long-poll, and meanwhile the changes of the one the
+ * heartbeats now reach would not come. */
 static void lost(cg_agent_t *a, const char *what, int err, int status, size_t at)
 {
     a->connected = 0;
@@ -92,6 +96,11 @@ static void lost(cg_agent_t *a, const char *what, int err, int status, size_t at
     if (a->urls.n > 1 && at == a->cur && (err || status >= 500)) {
         a->cur = (a->cur + 1) % a->urls.n;
         cg_log_info("control plane %s: %s failed; trying %s", url, what, a->urls.url[a->cur]);
+        if (a->watch && a->watch_at == at) {
+            cg_http_client_cancel(a->watch);
+            a->watch = NULL;
+            cg_timer_start(a->loop, &a->retry_timer, jitter(BACKOFF_MIN_MS), on_retry);
+        }
     }
 }
 

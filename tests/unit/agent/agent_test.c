@@ -1,6 +1,7 @@
 /* Two agents in one process, on one loop, against a fake control plane on its own thread: each
  * registers as its own instance, hands its own callback its own snapshot, and deregisters its
- * own id on stop. Nothing of one agent is shared with the other. */
+ * own id on stop. Nothing of one agent is shared with the other. And an agent given two
+ * control planes whose first one hangs takes its snapshot from the second. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,7 +32,8 @@ typedef struct fake_cp {
     pthread_t thread;
     char url[64];
     pthread_mutex_t lock;
-    int registrations, parked, gone;
+    int hang; /* set before start: heartbeats and watches are never answered */
+    int registrations, parked, gone, heartbeats;
     char deleted[2][32];
     int ndeleted;
 } fake_cp_t;
@@ -86,7 +88,7 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
         pthread_mutex_unlock(&cp->lock);
     } else if (req->method == HTTP_GET && iov_ends(req->path, "/snapshot")) {
         id_of(req->path, id, sizeof(id));
-        if (!iov_starts(req->query, "after=0&")) {
+        if (cp->hang || !iov_starts(req->query, "after=0&")) {
             /* nothing newer: park the long-poll until the agent goes */
             cg_httpd_defer(req, on_gone, cp);
             pthread_mutex_lock(&cp->lock);
@@ -102,6 +104,13 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
         };
         cg_snapshot_encode_json(&snap, &resp->body);
     } else if (req->method == HTTP_PUT && iov_ends(req->path, "/heartbeat")) {
+        pthread_mutex_lock(&cp->lock);
+        cp->heartbeats++;
+        pthread_mutex_unlock(&cp->lock);
+        if (cp->hang) {
+            cg_httpd_defer(req, on_gone, cp);
+            return;
+        }
         cg_buf_append_str(&resp->body, "{}");
     } else if (req->method == HTTP_DELETE && iov_starts(req->path, "/v1/instances/")) {
         id_of(req->path, id, sizeof(id));
@@ -123,9 +132,10 @@ static void *cp_main(void *arg)
     return NULL;
 }
 
-static void cp_start(fake_cp_t *cp)
+static void cp_start(fake_cp_t *cp, int hang)
 {
     memset(cp, 0, sizeof(*cp));
+    cp->hang = hang;
     pthread_mutex_init(&cp->lock, NULL);
     assert_int_equal(cg_loop_init(&cp->loop), 0);
     assert_int_equal(cg_httpd_start(&cp->srv, &cp->loop, "127.0.0.1:0", handle, cp), 0);
@@ -166,7 +176,7 @@ static void test_two_agents_in_one_process_keep_to_themselves(void **state)
 {
     (void)state;
     fake_cp_t cp;
-    cp_start(&cp);
+    cp_start(&cp, 0);
     cg_loop_t loop;
     assert_int_equal(cg_loop_init(&loop), 0);
     cg_agent_cfg_t cfg_a = {
@@ -213,6 +223,47 @@ static void test_two_agents_in_one_process_keep_to_themselves(void **state)
     cp_stop(&cp);
 }
 
+static int counter(fake_cp_t *cp, const int *field)
+{
+    pthread_mutex_lock(&cp->lock);
+    int n = *field;
+    pthread_mutex_unlock(&cp->lock);
+    return n;
+}
+
+/* The first control plane registers the agent, then hangs: its heartbeat times out, which moves
+ * the agent to the second (a replica of the same store: it knows the instance). The watch
+ * parked on the hung one must move along, not wait out its 30 s long-poll there. */
+static void test_a_watch_parked_on_a_hung_control_plane_moves_with_the_heartbeat(void **state)
+{
+    (void)state;
+    fake_cp_t hung, good;
+    cp_start(&hung, 1);
+    cp_start(&good, 0);
+    cg_loop_t loop;
+    assert_int_equal(cg_loop_init(&loop), 0);
+    char urls[160];
+    snprintf(urls, sizeof(urls), "%s,%s", hung.url, good.url);
+    cg_agent_cfg_t cfg = {
+        .url = urls, .cluster = "gw", .namespace_ = "default", .address = "127.0.0.1"};
+    got_t got = {0};
+    cg_agent_t *a = NULL;
+    assert_int_equal(cg_agent_start(&a, &loop, &cfg, on_snapshot, &got), 0);
+    /* the heartbeat (every 1 s, timing out after 1 s) moves it; 10 s is far below the poll */
+    uint64_t deadline = cg_clock_mono_us() + 10 * 1000000ull;
+    while (!got.n && cg_clock_mono_us() < deadline) cg_loop_run_once(&loop, 20);
+    assert_int_equal(got.n, 1);
+    assert_string_equal(got.cluster, "gw");
+    assert_int_equal(counter(&hung, &hung.registrations), 1);
+    assert_int_equal(counter(&good, &good.registrations), 0); /* the same instance went on */
+    assert_true(counter(&hung, &hung.heartbeats) >= 1);
+    cg_agent_stop(a);
+    cg_loop_run_once(&loop, 0);
+    cg_loop_destroy(&loop);
+    cp_stop(&good);
+    cp_stop(&hung);
+}
+
 /* Control-plane URL lists: split, trailing '/' dropped, every one checked, bounded. */
 static void test_url_lists(void **state)
 {
@@ -248,6 +299,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_agents_in_one_process_keep_to_themselves),
+        cmocka_unit_test(test_a_watch_parked_on_a_hung_control_plane_moves_with_the_heartbeat),
         cmocka_unit_test(test_url_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
