@@ -204,9 +204,10 @@ class ControlPlane:
     def kill9(self):
         self.p.kill9()
 
-    def cli(self, *args, check=True):
-        """Runs `crossgate ARGS` against this control plane; returns the CompletedProcess."""
-        env = dict(os.environ, CROSSGATE_CONTROL=self.url, CROSSGATE_TOKEN=self.token or "")
+    def cli(self, *args, check=True, control=None):
+        """Runs `crossgate ARGS` against this control plane (or the URLs control names, with its
+        credential); returns the CompletedProcess."""
+        env = dict(os.environ, CROSSGATE_CONTROL=control or self.url, CROSSGATE_TOKEN=self.token or "")
         r = subprocess.run([BIN, *map(str, args)], env=env, capture_output=True, text=True, timeout=20)
         if check and r.returncode != 0:
             raise AssertionError(f"crossgate {' '.join(map(str, args))}: exit {r.returncode}\n"
@@ -221,6 +222,12 @@ class ControlPlane:
 
     def status(self):
         return get_json(self.url + "/v1/status", token=self.token)
+
+
+def snapshot_endpoints(snap):
+    """{(cluster, "addr:port")} of every destination of a snapshot (/config_dump's)."""
+    return {(e.get("cluster"), f"{e['address']}:{e['port']}")
+            for d in snap["destinations"] for e in d["endpoints"]}
 
 
 class Gateway:
@@ -283,9 +290,7 @@ class Gateway:
 
     def endpoints(self):
         """{(cluster, "addr:port")} of every destination in the snapshot in force."""
-        snap = self.config_dump()["snapshot"]
-        return {(e.get("cluster"), f"{e['address']}:{e['port']}")
-                for d in snap["destinations"] for e in d["endpoints"]}
+        return snapshot_endpoints(self.config_dump()["snapshot"])
 
     def ready(self):
         try:
