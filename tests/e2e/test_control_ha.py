@@ -217,7 +217,10 @@ def test_etcd_follower_then_leader_killed_changes_are_served_and_no_request_fail
     wait_until(ha.etcd.healthy, what="the follower back and etcd healthy")
     leader = ha.etcd.leader()
     leader.kill9()
+    t_kill = time.monotonic()
     ha.cp.apply(ha.f_named_1)
+    print(f"\netcd leader {leader.name} killed -> the next apply returned after "
+          f"{(time.monotonic() - t_kill) * 1000:.0f} ms")
     ld.wait_all_on("cluster-1", n=SETTLED)
     new_leader = ha.etcd.leader()
     assert new_leader is not leader
@@ -370,8 +373,10 @@ def test_acknowledged_applies_survive_etcd_members_killed_and_restarted(ha_write
         except Exception as e:  # noqa: BLE001 - reported below
             chaos_error.append(repr(e))
 
-    threads = [threading.Thread(target=client, args=(c,), name=f"client-{c}") for c in range(CLIENTS)]
-    ct = threading.Thread(target=chaos_run, name="chaos")
+    # daemons: a test that fails while they run must not hold the interpreter open
+    threads = [threading.Thread(target=client, args=(c,), name=f"client-{c}", daemon=True)
+               for c in range(CLIENTS)]
+    ct = threading.Thread(target=chaos_run, name="chaos", daemon=True)
     for t in threads:
         t.start()
     ct.start()
