@@ -26,13 +26,20 @@
 
 /* ---- the fake control plane: its own loop on its own thread ---- */
 
+enum {
+    CP_OK,
+    CP_HANG,      /* heartbeats and watches are never answered */
+    CP_WATCH_503, /* watches are answered 503 */
+};
+
 typedef struct fake_cp {
     cg_loop_t loop;
     cg_httpd_t srv;
     pthread_t thread;
     char url[64];
     pthread_mutex_t lock;
-    int hang; /* set before start: heartbeats and watches are never answered */
+    int mode;         /* CP_*, set at start */
+    int heartbeat_ms; /* what registration answers */
     int registrations, parked, gone, heartbeats;
     char deleted[2][32];
     int ndeleted;
@@ -80,7 +87,8 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
             cg_buf_free(&err);
             return;
         }
-        cg_buf_printf(&resp->body, "{\"id\":\"id-%s\",\"heartbeat_ms\":1000}", reg.cluster);
+        cg_buf_printf(&resp->body, "{\"id\":\"id-%s\",\"heartbeat_ms\":%d}", reg.cluster,
+                      cp->heartbeat_ms);
         cg_registration_clear(&reg);
         cg_buf_free(&err);
         pthread_mutex_lock(&cp->lock);
@@ -88,7 +96,11 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
         pthread_mutex_unlock(&cp->lock);
     } else if (req->method == HTTP_GET && iov_ends(req->path, "/snapshot")) {
         id_of(req->path, id, sizeof(id));
-        if (cp->hang || !iov_starts(req->query, "after=0&")) {
+        if (cp->mode == CP_WATCH_503) {
+            resp->status = 503;
+            return;
+        }
+        if (cp->mode == CP_HANG || !iov_starts(req->query, "after=0&")) {
             /* nothing newer: park the long-poll until the agent goes */
             cg_httpd_defer(req, on_gone, cp);
             pthread_mutex_lock(&cp->lock);
@@ -107,7 +119,7 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
         pthread_mutex_lock(&cp->lock);
         cp->heartbeats++;
         pthread_mutex_unlock(&cp->lock);
-        if (cp->hang) {
+        if (cp->mode == CP_HANG) {
             cg_httpd_defer(req, on_gone, cp);
             return;
         }
@@ -132,10 +144,11 @@ static void *cp_main(void *arg)
     return NULL;
 }
 
-static void cp_start(fake_cp_t *cp, int hang)
+static void cp_start(fake_cp_t *cp, int mode, int heartbeat_ms)
 {
     memset(cp, 0, sizeof(*cp));
-    cp->hang = hang;
+    cp->mode = mode;
+    cp->heartbeat_ms = heartbeat_ms;
     pthread_mutex_init(&cp->lock, NULL);
     assert_int_equal(cg_loop_init(&cp->loop), 0);
     assert_int_equal(cg_httpd_start(&cp->srv, &cp->loop, "127.0.0.1:0", handle, cp), 0);
@@ -176,7 +189,7 @@ static void test_two_agents_in_one_process_keep_to_themselves(void **state)
 {
     (void)state;
     fake_cp_t cp;
-    cp_start(&cp, 0);
+    cp_start(&cp, CP_OK, 1000);
     cg_loop_t loop;
     assert_int_equal(cg_loop_init(&loop), 0);
     cg_agent_cfg_t cfg_a = {
@@ -238,8 +251,8 @@ static void test_a_watch_parked_on_a_hung_control_plane_moves_with_the_heartbeat
 {
     (void)state;
     fake_cp_t hung, good;
-    cp_start(&hung, 1);
-    cp_start(&good, 0);
+    cp_start(&hung, CP_HANG, 1000);
+    cp_start(&good, CP_OK, 1000);
     cg_loop_t loop;
     assert_int_equal(cg_loop_init(&loop), 0);
     char urls[160];
@@ -262,6 +275,38 @@ static void test_a_watch_parked_on_a_hung_control_plane_moves_with_the_heartbeat
     cg_loop_destroy(&loop);
     cp_stop(&good);
     cp_stop(&hung);
+}
+
+/* The first control plane fails the watch (503), which moves the agent to the second; the
+ * heartbeat goes along at once, not one heartbeat interval (here 60 s) later: the lease was
+ * last renewed at the first one, up to an interval ago. */
+static void test_the_heartbeat_moves_with_a_failed_watch_at_once(void **state)
+{
+    (void)state;
+    fake_cp_t failing, good;
+    cp_start(&failing, CP_WATCH_503, 60000);
+    cp_start(&good, CP_OK, 60000);
+    cg_loop_t loop;
+    assert_int_equal(cg_loop_init(&loop), 0);
+    char urls[160];
+    snprintf(urls, sizeof(urls), "%s,%s", failing.url, good.url);
+    cg_agent_cfg_t cfg = {
+        .url = urls, .cluster = "gw", .namespace_ = "default", .address = "127.0.0.1"};
+    got_t got = {0};
+    cg_agent_t *a = NULL;
+    assert_int_equal(cg_agent_start(&a, &loop, &cfg, on_snapshot, &got), 0);
+    uint64_t deadline = cg_clock_mono_us() + 10 * 1000000ull;
+    while (!(got.n && counter(&good, &good.heartbeats)) && cg_clock_mono_us() < deadline)
+        cg_loop_run_once(&loop, 20);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(counter(&good, &good.heartbeats), 1);
+    assert_int_equal(counter(&good, &good.registrations), 0); /* the same instance went on */
+    assert_int_equal(counter(&failing, &failing.heartbeats), 0);
+    cg_agent_stop(a);
+    cg_loop_run_once(&loop, 0);
+    cg_loop_destroy(&loop);
+    cp_stop(&good);
+    cp_stop(&failing);
 }
 
 /* Control-plane URL lists: split, trailing '/' dropped, every one checked, bounded. */
@@ -300,6 +345,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_agents_in_one_process_keep_to_themselves),
         cmocka_unit_test(test_a_watch_parked_on_a_hung_control_plane_moves_with_the_heartbeat),
+        cmocka_unit_test(test_the_heartbeat_moves_with_a_failed_watch_at_once),
         cmocka_unit_test(test_url_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
