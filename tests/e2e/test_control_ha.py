@@ -167,7 +167,7 @@ class EdgeSampler:
         that are none of the allowed sets."""
         out = []
         last = None
-        for t, v, eps in self.samples:
+        for _, v, eps in self.samples:
             if last is not None and v < last:
                 out.append(f"the edge's snapshot version went back from {last} to {v}")
             last = v
@@ -253,13 +253,13 @@ def test_control_replica_killed_gateways_move_to_the_other_with_their_leases_and
                            "their ids, each gateway moved to it",
                       then=lambda: f"it has {sorted(instances(b).items())}")
     if moved:
-        print(f"\nreplica 1 killed -> the three instances watching replica 2 after "
+        print(f"\nreplica 1 killed -> the three instances on replica 2 after "
               f"{(time.monotonic() - t_kill) * 1000:.0f} ms")
     for g in ha2.gateways():
         if "registering again" in g.log():
             problems.append(f"{g.name} registered again with replica 2 (its lease was gone): "
                             + next(l for l in g.log().splitlines() if "registering again" in l))
-    ld.wait_requests(2 * RATE)  # a second of traffic on replica 2's snapshots
+    ld.wait_requests(CONNS * RATE)  # a second of traffic on replica 2's snapshots
     sampler.stop()
     problems += sampler.problems([both])
 
