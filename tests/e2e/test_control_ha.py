@@ -530,7 +530,8 @@ def test_etcd_compacted_past_a_watching_replica_it_lists_again_and_the_edge_sees
 def test_frozen_replica_the_gateways_watch_the_other_and_take_its_changes(ha2):
     """A replica that stops answering (SIGSTOP: a hung machine, or packets dropped) holds a
     gateway's long-poll watch open. Once its heartbeat has moved the gateway to the other
-    replica, the watch must move too, not wait out its 30 s poll on the hung one."""
+    replica, the watch must move too, not wait out its 30 s poll on the hung one. And the
+    CLI given both reads from the other (a read may be sent twice; a write is not)."""
     # replica 2 starts after the gateways registered with replica 1, so it takes their leases
     # back from etcd and knows their instances: a heartbeat moved there is answered 200
     ha2.start(replicas_first=False)
@@ -546,5 +547,10 @@ def test_frozen_replica_the_gateways_watch_the_other_and_take_its_changes(ha2):
     ld.wait_all_on("cluster-2", n=SETTLED)
     for g in ha2.gateways():
         assert "registering again" not in g.log(), g.log()[-2000:]
+    # the CLI given both reads from replica 2 once replica 1 has not answered in its try
+    r = b.cli("get", "cluster", "-o", "json", check=False, control=ha2.env.control())
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"cannot reach the control plane at {a.url}: timed out" in r.stderr, r.stderr
+    assert "cluster-edge" in r.stdout
     recs = ld.stop().snapshot()
     assert not Load.failures(recs), describe_failures(recs)
