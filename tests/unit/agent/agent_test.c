@@ -244,37 +244,64 @@ static int counter(fake_cp_t *cp, const int *field)
     return n;
 }
 
+/* One agent given two fake control planes, "first,second": the first in `mode`, the second
+ * answering everything; both tell the agent to heartbeat every heartbeat_ms. */
+typedef struct two_cps {
+    fake_cp_t first, second;
+    cg_loop_t loop;
+    char urls[160];
+    cg_agent_cfg_t cfg;
+    got_t got;
+    cg_agent_t *agent;
+} two_cps_t;
+
+static void two_start(two_cps_t *t, int mode, int heartbeat_ms)
+{
+    memset(t, 0, sizeof(*t));
+    cp_start(&t->first, mode, heartbeat_ms);
+    cp_start(&t->second, CP_OK, heartbeat_ms);
+    assert_int_equal(cg_loop_init(&t->loop), 0);
+    snprintf(t->urls, sizeof(t->urls), "%s,%s", t->first.url, t->second.url);
+    t->cfg = (cg_agent_cfg_t){
+        .url = t->urls, .cluster = "gw", .namespace_ = "default", .address = "127.0.0.1"};
+    assert_int_equal(cg_agent_start(&t->agent, &t->loop, &t->cfg, on_snapshot, &t->got), 0);
+}
+
+/* Runs the agent's loop until the snapshot came and the second control plane has seen
+ * `heartbeats` heartbeats, or 10 s went by. */
+static void two_run(two_cps_t *t, int heartbeats)
+{
+    uint64_t deadline = cg_clock_mono_us() + 10 * 1000000ull;
+    while (!(t->got.n && counter(&t->second, &t->second.heartbeats) >= heartbeats) &&
+           cg_clock_mono_us() < deadline)
+        cg_loop_run_once(&t->loop, 20);
+}
+
+static void two_stop(two_cps_t *t)
+{
+    cg_agent_stop(t->agent);
+    cg_loop_run_once(&t->loop, 0);
+    cg_loop_destroy(&t->loop);
+    cp_stop(&t->second);
+    cp_stop(&t->first);
+}
+
 /* The first control plane registers the agent, then hangs: its heartbeat times out, which moves
  * the agent to the second (a replica of the same store: it knows the instance). The watch
  * parked on the hung one must move along, not wait out its 30 s long-poll there. */
 static void test_a_watch_parked_on_a_hung_control_plane_moves_with_the_heartbeat(void **state)
 {
     (void)state;
-    fake_cp_t hung, good;
-    cp_start(&hung, CP_HANG, 1000);
-    cp_start(&good, CP_OK, 1000);
-    cg_loop_t loop;
-    assert_int_equal(cg_loop_init(&loop), 0);
-    char urls[160];
-    snprintf(urls, sizeof(urls), "%s,%s", hung.url, good.url);
-    cg_agent_cfg_t cfg = {
-        .url = urls, .cluster = "gw", .namespace_ = "default", .address = "127.0.0.1"};
-    got_t got = {0};
-    cg_agent_t *a = NULL;
-    assert_int_equal(cg_agent_start(&a, &loop, &cfg, on_snapshot, &got), 0);
+    two_cps_t t;
+    two_start(&t, CP_HANG, 1000);
     /* the heartbeat (every 1 s, timing out after 1 s) moves it; 10 s is far below the poll */
-    uint64_t deadline = cg_clock_mono_us() + 10 * 1000000ull;
-    while (!got.n && cg_clock_mono_us() < deadline) cg_loop_run_once(&loop, 20);
-    assert_int_equal(got.n, 1);
-    assert_string_equal(got.cluster, "gw");
-    assert_int_equal(counter(&hung, &hung.registrations), 1);
-    assert_int_equal(counter(&good, &good.registrations), 0); /* the same instance went on */
-    assert_true(counter(&hung, &hung.heartbeats) >= 1);
-    cg_agent_stop(a);
-    cg_loop_run_once(&loop, 0);
-    cg_loop_destroy(&loop);
-    cp_stop(&good);
-    cp_stop(&hung);
+    two_run(&t, 0);
+    assert_int_equal(t.got.n, 1);
+    assert_string_equal(t.got.cluster, "gw");
+    assert_int_equal(counter(&t.first, &t.first.registrations), 1);
+    assert_int_equal(counter(&t.second, &t.second.registrations), 0); /* the same instance */
+    assert_true(counter(&t.first, &t.first.heartbeats) >= 1);
+    two_stop(&t);
 }
 
 /* The first control plane fails the watch (503), which moves the agent to the second; the
@@ -283,30 +310,14 @@ static void test_a_watch_parked_on_a_hung_control_plane_moves_with_the_heartbeat
 static void test_the_heartbeat_moves_with_a_failed_watch_at_once(void **state)
 {
     (void)state;
-    fake_cp_t failing, good;
-    cp_start(&failing, CP_WATCH_503, 60000);
-    cp_start(&good, CP_OK, 60000);
-    cg_loop_t loop;
-    assert_int_equal(cg_loop_init(&loop), 0);
-    char urls[160];
-    snprintf(urls, sizeof(urls), "%s,%s", failing.url, good.url);
-    cg_agent_cfg_t cfg = {
-        .url = urls, .cluster = "gw", .namespace_ = "default", .address = "127.0.0.1"};
-    got_t got = {0};
-    cg_agent_t *a = NULL;
-    assert_int_equal(cg_agent_start(&a, &loop, &cfg, on_snapshot, &got), 0);
-    uint64_t deadline = cg_clock_mono_us() + 10 * 1000000ull;
-    while (!(got.n && counter(&good, &good.heartbeats)) && cg_clock_mono_us() < deadline)
-        cg_loop_run_once(&loop, 20);
-    assert_int_equal(got.n, 1);
-    assert_int_equal(counter(&good, &good.heartbeats), 1);
-    assert_int_equal(counter(&good, &good.registrations), 0); /* the same instance went on */
-    assert_int_equal(counter(&failing, &failing.heartbeats), 0);
-    cg_agent_stop(a);
-    cg_loop_run_once(&loop, 0);
-    cg_loop_destroy(&loop);
-    cp_stop(&good);
-    cp_stop(&failing);
+    two_cps_t t;
+    two_start(&t, CP_WATCH_503, 60000);
+    two_run(&t, 1);
+    assert_int_equal(t.got.n, 1);
+    assert_int_equal(counter(&t.second, &t.second.heartbeats), 1);
+    assert_int_equal(counter(&t.second, &t.second.registrations), 0); /* the same instance */
+    assert_int_equal(counter(&t.first, &t.first.heartbeats), 0);
+    two_stop(&t);
 }
 
 /* Control-plane URL lists: split, trailing '/' dropped, every one checked, bounded. */
