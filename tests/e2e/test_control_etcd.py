@@ -7,97 +7,23 @@ Nothing waits with a bare sleep: every wait polls a condition with a deadline.
 
 import base64
 import json
-import shutil
 import time
 
 import pytest
 
+from etcd_env import ETCD, SKIP_REASON, Etcd
 from support import BIN, Proc, free_port, wait_until
 from support import http_request as http
 
 HOST = "127.0.95.1"
-ETCD = shutil.which("etcd")
 
-pytestmark = pytest.mark.skipif(
-    ETCD is None, reason="etcd is not installed: scripts/deps.sh installs etcd-server")
+pytestmark = pytest.mark.skipif(ETCD is None, reason=SKIP_REASON)
 
 
 def cluster_yaml(name, region, version=None):
     rv = f", resourceVersion: \"{version}\"" if version is not None else ""
     return (f"apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {{name: {name}{rv}}}\n"
             f"spec:\n  locality: {{region: {region}}}\n")
-
-
-class Etcd:
-    """etcd members on hosts, each with its own data directory under tmp; start, stop by pid."""
-
-    def __init__(self, tmp, hosts):
-        self.tmp = tmp
-        self.members = []
-        for i, host in enumerate(hosts):
-            self.members.append({"name": f"m{i}", "host": host, "client": free_port(host),
-                                 "peer": free_port(host), "proc": None})
-        self.initial = ",".join(f"{m['name']}=http://{m['host']}:{m['peer']}" for m in self.members)
-
-    @property
-    def endpoints(self):
-        return ",".join(f"{m['host']}:{m['client']}" for m in self.members)
-
-    def argv(self, m):
-        client, peer = f"http://{m['host']}:{m['client']}", f"http://{m['host']}:{m['peer']}"
-        return [ETCD, "--name", m["name"], "--data-dir", str(self.tmp / f"etcd-{m['name']}"),
-                "--listen-client-urls", client, "--advertise-client-urls", client,
-                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                "--initial-cluster", self.initial, "--initial-cluster-state", "new",
-                "--initial-cluster-token", "crossgate-e2e"]
-
-    def start(self):
-        for m in self.members:
-            if m["proc"] is None:
-                m["proc"] = Proc(self.argv(m), self.tmp, f"etcd-{m['name']}")
-            else:
-                m["proc"].start()
-        wait_until(self.healthy, what="etcd healthy")
-        return self
-
-    def healthy(self):
-        for m in self.members:
-            m["proc"].check_alive()
-            status, _, body = http("GET", f"http://{m['host']}:{m['client']}/health", timeout=2)
-            if status != 200 or json.loads(body).get("health") != "true":
-                return False
-        return True
-
-    def stop(self):
-        for m in self.members:
-            if m["proc"] and m["proc"].alive():
-                m["proc"].stop()
-
-    def put(self, key, value):
-        """A write by another client, straight through the gateway."""
-        m = self.members[0]
-        body = json.dumps({"key": base64.b64encode(key.encode()).decode(),
-                           "value": base64.b64encode(value.encode()).decode()})
-        status, _, _ = http("POST", f"http://{m['host']}:{m['client']}/v3/kv/put", body)
-        assert status == 200
-
-    def names(self, prefix):
-        """The last segment of every key under prefix, as etcd holds them."""
-        m = self.members[0]
-        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        body = json.dumps({"key": base64.b64encode(prefix.encode()).decode(),
-                           "range_end": base64.b64encode(end.encode()).decode()})
-        status, _, out = http("POST", f"http://{m['host']}:{m['client']}/v3/kv/range", body)
-        assert status == 200
-        return sorted(base64.b64decode(kv["key"]).decode().rsplit("/", 1)[1]
-                      for kv in json.loads(out).get("kvs", []))
-
-    def get(self, key):
-        m = self.members[0]
-        body = json.dumps({"key": base64.b64encode(key.encode()).decode()})
-        status, _, out = http("POST", f"http://{m['host']}:{m['client']}/v3/kv/range", body)
-        assert status == 200
-        return json.loads(out)
 
 
 class Control:
@@ -271,13 +197,13 @@ def test_an_unanswered_write_is_read_back(tmp_path, etcd1):
         control.start()
         status, body = control.apply(cluster_yaml("c1", "r1"))
         assert status == 200, body
-        etcd1.members[0]["proc"].freeze()
+        etcd1.members[0].proc.freeze()
         try:
             status, body = control.apply(cluster_yaml("c2", "r2"))
             assert status == 503, body
             assert body.startswith("store unavailable: ") and "timed out" in body, body
         finally:
-            etcd1.members[0]["proc"].thaw()
+            etcd1.members[0].proc.thaw()
         wait_until(etcd1.healthy, what="etcd healthy again")
         status, body = control.apply(cluster_yaml("c3", "r3"))
         assert status == 200, body
@@ -322,7 +248,7 @@ def test_three_members_a_member_down_then_quorum_lost(tmp_path, etcd3):
         status, body = c.apply(cluster_yaml("c1", "r1"))
         assert status == 200, body
         # the first endpoint, the one in use, goes away: the next one takes the write
-        first, second = etcd3.members[0]["proc"], etcd3.members[1]["proc"]
+        first, second = etcd3.members[0].proc, etcd3.members[1].proc
         first.stop()
         status, body = c.apply(cluster_yaml("c2", "r2"))
         assert status == 200, body
@@ -504,20 +430,20 @@ def test_a_watch_on_a_frozen_member_is_replaced(tmp_path, etcd3):
     replica's probe finds changes the watch did not deliver and watches another member, so a
     change made at the other replica still arrives."""
     m = etcd3.members
-    first = f"{m[0]['host']}:{m[0]['client']}"
-    others = ",".join(f"{x['host']}:{x['client']}" for x in m[1:])
+    first = m[0].endpoint
+    others = ",".join(x.endpoint for x in m[1:])
     a = Control(tmp_path, f"{others},{first}", name="control-a").start()
     b = Control(tmp_path, f"{first},{others}", name="control-b").start()
     try:
         assert a.apply(cluster_yaml("c1", "r1"))[0] == 200
         wait_until(lambda: "c1" in b.clusters(), what="c1 at b")
-        m[0]["proc"].freeze()
+        m[0].proc.freeze()
         try:
             assert a.apply(cluster_yaml("c2", "r2"))[0] == 200
             wait_until(lambda: "c2" in b.clusters(), timeout=30, what="c2 at b, past the frozen member")
             assert "not delivered" in (tmp_path / "control-b.err").read_text()
         finally:
-            m[0]["proc"].thaw()
+            m[0].proc.thaw()
     finally:
         a.stop()
         b.stop()
