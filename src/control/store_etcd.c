@@ -102,9 +102,13 @@ static et_t *impl(const cg_control_store_t *st)
 }
 
 /* POSTs body to path on the current endpoint, moving on to the next one on a connection
- * failure. 0 with a filled in, CG_EAGAIN (st->unavailable says why), CG_EIO or CG_EPARSE. */
+ * failure. A write (a txn) that timed out or lost its connection may have been applied: it is
+ * not sent again, so that a compare-and-swap that took effect is never answered as a conflict;
+ * the watch brings what it did. 0 with a filled in, CG_EAGAIN (st->unavailable says why),
+ * CG_EIO or CG_EPARSE. */
 static int call(cg_control_store_t *st, const char *path, const cg_buf_t *body, cg_etcd_answer_t *a)
 {
+    const int write = !strcmp(path, "/v3/kv/txn");
     et_t *e = impl(st);
     cg_buf_t why = {0};
     int rc = CG_EAGAIN;
@@ -130,8 +134,14 @@ static int call(cg_control_store_t *st, const char *path, const cg_buf_t *body, 
             /* an endpoint that answers "no leader" may be cut off: another may have one */
             if (rc != CG_EAGAIN) break;
         } else {
-            cg_buf_printf(&why, "%s", cg_strerror(res.err));
+            int err = res.err;
+            cg_buf_printf(&why, "%s", cg_strerror(err));
             cg_http_result_free(&res);
+            if (write && err != CG_ECONNREFUSED) {
+                cg_buf_printf(&why, " (the write may have been applied)");
+                e->current = (e->current + 1) % e->nendpoints;
+                break;
+            }
         }
         cg_etcd_answer_free(a);
         e->current = (e->current + 1) % e->nendpoints;
