@@ -285,7 +285,7 @@ CLIENTS, APPLIES = 4, 200
 # Control replicas the writers are given (--control URL1,URL2). 2 once replicas share the store
 # (issue 14, "Several replicas"): the chaos then kills and restarts replicas too, and every
 # replica must serve what etcd holds.
-WRITE_REPLICAS = 1
+WRITE_REPLICAS = 2
 
 
 def pair_yaml(c, i):
