@@ -50,6 +50,11 @@ uint32_t cg_control_store_etcd_timeout_ms = CG_CONTROL_STORE_ETCD_TIMEOUT_MS;
 #define LOAD_RETRY_MS 1000
 /* The longest answer head of a watch. */
 #define WATCH_HEAD_MAX 8192
+/* Reads of the watch's socket in one turn of the loop: a flood from etcd does not keep the
+ * loop from its other work (the rest is read on the next turns). */
+#ifndef WATCH_READS_PER_TURN /* a test may make it small */
+#define WATCH_READS_PER_TURN 64
+#endif
 
 /* A key this process wrote at rev that the watch has not delivered yet: the watch's older
  * events for it are stale (the mirror already holds the write). */
@@ -59,8 +64,9 @@ typedef struct pending {
 } pending_t;
 
 enum { W_IDLE, W_CONNECTING, W_HEAD, W_STREAM };
-/* watch_line and watch_read: the watch was canceled by etcd (a positive value, not an error) */
-enum { W_CANCELED = 1 };
+/* watch_line and watch_read, positive values that are not errors: the watch was canceled on a
+ * compacted revision and everything read again; etcd ended the answer */
+enum { W_COMPACTED = 1, W_ENDED };
 
 typedef struct et {
     cg_control_store_t *st;
@@ -81,8 +87,11 @@ typedef struct et {
         size_t at;     /* endpoint */
         cg_buf_t head; /* the answer's head while it arrives */
         cg_etcd_stream_t body;
-        uint32_t backoff_ms;
-        cg_timer_t timer; /* reconnect, or the next read of a store not read yet */
+        uint32_t backoff_ms; /* 0 again once the watch delivers events */
+        /* reconnect, the next read of a store not read yet, or (while not W_IDLE) the end of
+         * the wait for the watch's creation */
+        cg_timer_t timer;
+        cg_timer_t more; /* the socket has more to read (WATCH_READS_PER_TURN) */
     } w;
     cg_buf_t tokens; /* meta/tokens */
     int has_tokens;
@@ -204,9 +213,16 @@ static cg_control_res_t *res_parse(const cg_etcd_kv_t *kv)
     r->updated_us = cg_json_dec_u64(&d, doc, "updated_us", INT64_MAX, 0);
     r->version = kv->mod_rev;
     r->seq = kv->create_rev;
-    if (!doc || d.failed || cg_control_kind_parse(kind, strlen(kind), &r->kind)) {
+    cg_buf_t key = {0};
+    int bad = !doc || d.failed || cg_control_kind_parse(kind, strlen(kind), &r->kind);
+    /* a value under another identity's key would be a second copy of it, that a delete of
+     * this key would not remove */
+    if (!bad) cg_etcd_res_key(&key, r->kind, r->cluster, r->namespace_, r->name);
+    if (bad || strcmp(key.base, kv->key)) {
         cg_log_warn("store: etcd key %s is not a resource, ignored: %.*s", kv->key, (int)errors.len,
-                    errors.base ? errors.base : "bad kind");
+                    errors.base ? errors.base
+                    : bad       ? "bad kind"
+                                : "another resource's value");
         cg_control_res_free(r);
         r = NULL;
     } else {
@@ -218,6 +234,7 @@ static cg_control_res_t *res_parse(const cg_etcd_kv_t *kv)
                         errors.base ? errors.base : "");
     }
     free(kind);
+    cg_buf_free(&key);
     cg_buf_free(&errors);
     cg_json_free(doc);
     return r;
@@ -510,6 +527,7 @@ static void watch_close(et_t *e)
         if (e->loop) cg_io_stop(e->loop, &e->w.io);
         close(e->w.fd);
     }
+    if (e->loop) cg_timer_stop(e->loop, &e->w.more);
     e->w.fd = -1;
     e->w.state = W_IDLE;
     cg_buf_free(&e->w.head);
@@ -598,8 +616,9 @@ static void apply_event(et_t *e, cg_etcd_event_t *ev)
     } else if (!strncmp(key, CG_ETCD_PREFIX "leases/", strlen(CG_ETCD_PREFIX "leases/"))) {
         if (superseded(e, key, ev->kv.mod_rev)) return;
         cg_control_lease_t l;
-        if (ev->del) {
-            /* the id is the key's last segment, as cg_etcd_lease_key wrote it */
+        if (ev->del || lease_parse(&ev->kv, &l)) {
+            /* deleted, or no longer a lease: the lease of this key goes (lease_parse holds the
+             * id to the key's last segment, as cg_etcd_lease_key wrote it) */
             for (size_t i = 0; i < e->leases.len; i++) {
                 cg_buf_t k = {0};
                 cg_etcd_lease_key(&k, e->leases.items[i].id);
@@ -611,7 +630,7 @@ static void apply_event(et_t *e, cg_etcd_event_t *ev)
                     break;
                 }
             }
-        } else if (lease_parse(&ev->kv, &l) == 0) {
+        } else {
             ssize_t at = lease_find(e, l.id);
             if (at >= 0) {
                 lease_free(&e->leases.items[at]);
@@ -629,8 +648,8 @@ static void apply_event(et_t *e, cg_etcd_event_t *ev)
     /* other meta/ keys: read at the start only */
 }
 
-/* One line of the watch's answer. 0, or CG_EPARSE / W_CANCELED (the watch must start over;
- * it did already when it was compacted). */
+/* One line of the watch's answer. 0, or CG_EPARSE / CG_ECONNRESET / W_COMPACTED (the watch
+ * must start over; W_COMPACTED: everything was read again). */
 static int watch_line(et_t *e, const char *line, size_t len)
 {
     cg_etcd_watch_msg_t m;
@@ -650,7 +669,7 @@ static int watch_line(et_t *e, const char *line, size_t len)
                         "%" PRIu64 ": reading everything again",
                         m.compact_revision, e->revision);
             /* a failed read leaves the mirror as it was: the back-off path tries again */
-            rc = relist(e) ? CG_EIO : W_CANCELED;
+            rc = relist(e) ? CG_EIO : W_COMPACTED;
         } else {
             /* etcd ended it otherwise (its member lost the leader): after a back-off */
             rc = CG_ECONNRESET;
@@ -671,7 +690,9 @@ static int watch_line(et_t *e, const char *line, size_t len)
             cg_control_view_rebuild(&e->view, e->res.items, e->res.len);
         }
         pending_clear(e, e->revision);
-        /* a watch that delivers is a good one; a created one may be canceled at once */
+        /* created: the wait for it is over (watch_start); a watch that delivers is a good one,
+         * a created one may be canceled at once */
+        if (m.created) cg_timer_stop(e->loop, &e->w.timer);
         if (m.events.len) e->w.backoff_ms = 0;
     }
     cg_etcd_watch_msg_free(&m);
@@ -680,10 +701,17 @@ static int watch_line(et_t *e, const char *line, size_t len)
 
 /* Reads what the watch has: 0 (more may come), or a reason to start over (and the caller
  * does). */
+static void on_watch_more(cg_loop_t *loop, cg_timer_t *t);
+
 static int watch_read(et_t *e)
 {
     char buf[16384];
-    for (;;) {
+    for (int reads = 0;; reads++) {
+        if (reads == WATCH_READS_PER_TURN) {
+            /* edge-triggered: nothing says the rest is there, the timer comes back for it */
+            cg_timer_start(e->loop, &e->w.more, 1, on_watch_more);
+            return 0;
+        }
         ssize_t n = read(e->w.fd, buf, sizeof(buf));
         if (n == 0) return CG_ECONNRESET;
         if (n < 0) {
@@ -704,7 +732,7 @@ static int watch_read(et_t *e)
             }
             size_t hlen = (size_t)(end - h) + 4;
             /* a 200 with a chunked body, as the gateway streams it */
-            if (hlen < 12 || memcmp(h, "HTTP/1.1 200", 12) ||
+            if (hlen > WATCH_HEAD_MAX || hlen < 13 || memcmp(h, "HTTP/1.1 200 ", 13) ||
                 !memmem(h, hlen, "\r\nTransfer-Encoding: chunked\r\n", 30))
                 return CG_EPARSE;
             p += hlen - had;
@@ -718,12 +746,31 @@ static int watch_read(et_t *e)
             int rc = watch_line(e, line, len);
             if (rc) return rc;
         }
+        /* the body's last chunk: nothing more comes on this connection */
+        if (e->w.body.ended) return W_ENDED;
     }
 }
 
 static const char *watch_why(int rc)
 {
-    return rc == CG_EPARSE ? "not a watch answer of the v3 gateway" : cg_strerror(rc);
+    return rc == W_COMPACTED ? "canceled by etcd (compacted), again"
+           : rc == W_ENDED   ? "etcd ended the watch's answer"
+           : rc == CG_EPARSE ? "not a watch answer of the v3 gateway"
+                             : cg_strerror(rc);
+}
+
+/* The watch is over (rc from watch_read): after a compaction (everything read again) it starts
+ * again at once from the new revision, unless it did so already with no event since (etcd
+ * canceling each watch would have the loop spin on it); otherwise after a back-off. */
+static void watch_again(et_t *e, int rc)
+{
+    if (rc == W_COMPACTED && e->w.backoff_ms == 0) {
+        watch_close(e);
+        e->w.backoff_ms = WATCH_BACKOFF_MIN_MS;
+        watch_start(e);
+    } else {
+        watch_retry(e, watch_why(rc));
+    }
 }
 
 static void on_watch_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
@@ -754,14 +801,16 @@ static void on_watch_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         e->w.state = W_HEAD;
     }
     int rc = watch_read(e);
-    if (rc == 0 && (events & CG_IO_HUP)) rc = CG_ECONNRESET;
-    if (rc == W_CANCELED) {
-        watch_close(e);
-        watch_start(e); /* compacted and read again: at once, from the new revision */
-    } else if (rc) {
-        watch_retry(e, watch_why(rc));
-    }
+    /* a hang-up once everything is read (not when the rest waits for the next turn) */
+    if (rc == 0 && (events & CG_IO_HUP) && !cg_timer_active(&e->w.more)) rc = CG_ECONNRESET;
+    if (rc) watch_again(e, rc);
     notify(e);
+}
+
+static void on_watch_more(cg_loop_t *loop, cg_timer_t *t)
+{
+    et_t *e = cg_container_of(t, et_t, w.more);
+    on_watch_io(loop, &e->w.io, 0);
 }
 
 static void watch_start(et_t *e)
@@ -778,12 +827,18 @@ static void watch_start(et_t *e)
         watch_retry(e, "cannot watch the socket");
         return;
     }
+    /* a connect, an answer or a creation that does not come is a failure too */
+    cg_timer_start(e->loop, &e->w.timer, cg_control_store_etcd_timeout_ms, on_watch_timer);
 }
 
 static void on_watch_timer(cg_loop_t *loop, cg_timer_t *t)
 {
     (void)loop;
     et_t *e = cg_container_of(t, et_t, w.timer);
+    if (e->w.state != W_IDLE) {
+        watch_retry(e, "not created in time");
+        return;
+    }
     if (!e->loaded) {
         /* started while etcd was unreachable: read it, then tell the users it is there */
         if (load(e->st)) {
@@ -853,15 +908,11 @@ static int catch_up(et_t *e, uint64_t rev)
         if (n < 0 && errno != EINTR) break;
         if (n <= 0) continue;
         int rc = watch_read(e);
-        if (rc == 0 && (pfd.revents & (POLLHUP | POLLERR))) rc = CG_ECONNRESET;
+        if (rc == 0 && (pfd.revents & (POLLHUP | POLLERR)) && !cg_timer_active(&e->w.more))
+            rc = CG_ECONNRESET;
         if (rc) {
             /* the loop starts it again; the read below covers the gap */
-            if (rc != W_CANCELED) {
-                watch_retry(e, watch_why(rc));
-            } else {
-                watch_close(e);
-                watch_start(e);
-            }
+            watch_again(e, rc);
             break;
         }
     }
