@@ -171,6 +171,39 @@ def test_another_writers_change_arrives_by_the_watch_and_a_stale_version_is_409(
     assert control.region("c1") == "r7"
 
 
+def test_a_watch_resumed_past_a_compaction_reads_everything_again(control, etcd1):
+    """The control plane frozen while etcd restarts (its watch's connection ends), another
+    writer changes a resource twice and etcd compacts its history past the mirror's revision:
+    thawed, the control plane watches again from a compacted revision, etcd cancels that watch,
+    and the control plane reads everything again, then follows the watch from there."""
+    status, body = control.apply(cluster_yaml("c1", "r1"))
+    assert status == 200, body
+    key = "/crossgate/resources/Cluster///c1"
+    doc = json.loads(base64.b64decode(etcd1.get(key)["kvs"][0]["value"]).decode())
+
+    def region(r):
+        d = dict(doc, json=doc["json"].replace('"r1"', f'"{r}"'))
+        assert f'"{r}"' in d["json"]
+        return json.dumps(d)
+
+    control.p.freeze()
+    try:
+        etcd1.stop()
+        etcd1.start()
+        etcd1.put(key, region("r6"))
+        etcd1.put(key, region("r7"))
+        rev = etcd1.compact()
+    finally:
+        control.p.thaw()
+    wait_until(lambda: control.region("c1") == "r7", what="everything read again")
+    assert control.clusters()["c1"]["version"] == int(rev)
+    err = control.p.err_path.read_text()
+    assert "compacted revision" in err and "reading everything again" in err, err
+    # the watch goes on from the revision read
+    etcd1.put(key, region("r8"))
+    wait_until(lambda: control.region("c1") == "r8", what="the watch after the compaction")
+
+
 def test_writes_refused_while_etcd_is_down_and_accepted_once_back(control, etcd1):
     status, body = control.apply(cluster_yaml("c1", "r1"))
     assert status == 200, body
