@@ -366,12 +366,14 @@ int cg_etcd_stream_feed(cg_etcd_stream_t *s, const char *p, size_t n)
             size_t take = n < s->left ? n : (size_t)s->left;
             /* every line's length, the one that goes on (partial) and those that end here */
             const char *q = p, *end = p + take, *nl;
+            size_t partial = s->partial;
             for (; (nl = memchr(q, '\n', (size_t)(end - q))); q = nl + 1) {
-                if (s->partial + (size_t)(nl - q) > max) return CG_EPARSE;
-                s->partial = 0;
+                if (partial + (size_t)(nl - q) > max) return CG_EPARSE;
+                partial = 0;
             }
-            s->partial += (size_t)(end - q);
-            if (s->partial > max) return CG_EPARSE;
+            partial += (size_t)(end - q);
+            if (partial > max) return CG_EPARSE;
+            s->partial = partial; /* only with the bytes it counts: next relies on it */
             cg_buf_append(&s->data, p, take);
             p += take;
             n -= take;
@@ -423,11 +425,14 @@ int cg_etcd_stream_next(cg_etcd_stream_t *s, const char **line, size_t *len)
 {
     const char *start = s->data.base + s->taken;
     size_t avail = s->data.len - s->taken;
-    const char *nl = avail ? memchr(start, '\n', avail) : NULL;
+    /* the partial line at the end has no newline: a long one is not searched at every feed */
+    size_t scan = avail - s->partial;
+    const char *nl = scan ? memchr(start, '\n', scan) : NULL;
     if (!nl && !(s->ended && avail)) return 0;
     *line = start;
     *len = nl ? (size_t)(nl - start) : avail;
     s->taken += nl ? *len + 1 : avail;
+    if (!nl) s->partial = 0; /* the last line, handed out */
     return 1;
 }
 
