@@ -537,6 +537,13 @@ static int wparse(const char *line, cg_etcd_watch_msg_t *m, cg_buf_t *err)
     return cg_etcd_watch_parse(line, strlen(line), m, err);
 }
 
+/* err holds exactly want. */
+static void expect_err(const cg_buf_t *err, const char *want)
+{
+    assert_int_equal(err->len, strlen(want));
+    assert_memory_equal(err->base, want, err->len);
+}
+
 static void test_watch_messages_as_etcd_writes_them(void **state)
 {
     (void)state;
@@ -608,8 +615,7 @@ static void test_watch_messages_as_etcd_writes_them(void **state)
     cg_etcd_watch_msg_free(&m);
     /* etcd stopping: an error, with its message */
     assert_int_equal(wparse(W4_LINES[1], &m, &err), CG_EPARSE);
-    assert_int_equal(err.len, strlen("etcd watch: transport is closing"));
-    assert_memory_equal(err.base, "etcd watch: transport is closing", err.len);
+    expect_err(&err, "etcd watch: transport is closing");
     assert_int_equal(m.events.len, 0);
     cg_etcd_watch_msg_free(&m);
     cg_buf_free(&err);
@@ -632,8 +638,7 @@ static void test_watch_messages_rejected(void **state)
     };
     for (size_t i = 0; i < sizeof(errors) / sizeof(*errors); i++) {
         assert_int_equal(wparse(errors[i].line, &m, &err), CG_EPARSE);
-        assert_int_equal(err.len, strlen(errors[i].err));
-        assert_memory_equal(err.base, errors[i].err, err.len);
+        expect_err(&err, errors[i].err);
         cg_etcd_watch_msg_free(&m);
     }
 #define EV(ev)   "{\"result\":{\"header\":{\"revision\":\"9\"},\"events\":[" ev "]}}"
@@ -700,8 +705,7 @@ static void test_watch_messages_rejected(void **state)
 #undef KV
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         if (wparse(bad[i], &m, &err) != CG_EPARSE) fail_msg("parsed: %s", bad[i]);
-        assert_int_equal(err.len, strlen("etcd watch: not a message of the v3 gateway"));
-        assert_memory_equal(err.base, "etcd watch: not a message of the v3 gateway", err.len);
+        expect_err(&err, "etcd watch: not a message of the v3 gateway");
         assert_int_equal(m.events.len, 0);
         cg_etcd_watch_msg_free(&m);
     }

@@ -159,6 +159,14 @@ static void readable(fixture_t *f)
 #define CANCELED  "{\"result\":{\"header\":{\"revision\":\"6\"},\"canceled\":true}}"
 #define COMPACTED "{\"result\":{\"header\":{},\"canceled\":true,\"compact_revision\":\"8\"}}"
 
+/* A watch answered and created, on a new socket pair. */
+static void created(fixture_t *f)
+{
+    streaming(f);
+    say(f, HEAD);
+    message(f, CREATED);
+}
+
 static void test_a_watch_canceled_again_and_again_backs_off(void **state)
 {
     (void)state;
@@ -197,27 +205,21 @@ static void test_a_compaction_restarts_at_once_only_once_without_events(void **s
     setup_store(&f, 3);
     et_t *e = f.e;
     /* compacted: everything read again (revision 10), the watch asked again at once */
-    streaming(&f);
-    say(&f, HEAD);
-    message(&f, CREATED);
+    created(&f);
     message(&f, COMPACTED);
     readable(&f);
     assert_int_equal(e->revision, 10);
     assert_int_equal(e->w.state, W_CONNECTING);
     assert_true(e->changed);
     /* again with no event between: read again, then after a back-off */
-    streaming(&f);
-    say(&f, HEAD);
-    message(&f, CREATED);
+    created(&f);
     message(&f, COMPACTED);
     f.ranges.revision = 11; /* the thread answers the next range with it */
     readable(&f);
     assert_int_equal(e->w.state, W_IDLE);
     assert_true(cg_timer_active(&e->w.timer));
     /* a watch that delivers an event works: the next compaction is at once again */
-    streaming(&f);
-    say(&f, HEAD);
-    message(&f, CREATED);
+    created(&f);
     message(&f, "{\"result\":{\"header\":{\"revision\":\"12\"},\"events\":[{\"kv\":{\"key\":"
                 "\"L2Nyb3NzZ2F0ZS9tZXRhL3g=\",\"create_revision\":\"12\",\"mod_revision\":\"12\"}}"
                 "]}}");
@@ -234,18 +236,14 @@ static void test_the_end_of_the_answer_starts_the_watch_again(void **state)
     setup_store(&f, 0);
     et_t *e = f.e;
     /* as etcd 3.4 ends it: an error with no newline, the last chunk; the connection stays */
-    streaming(&f);
-    say(&f, HEAD);
-    message(&f, CREATED);
+    created(&f);
     say(&f, "6f\r\n{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":\"transport is "
             "closing\",\"http_status\":\"Service Unavailable\"}}\r\n0\r\n\r\n");
     readable(&f);
     assert_int_equal(e->w.state, W_IDLE);
     assert_true(cg_timer_active(&e->w.timer));
     /* the last chunk alone */
-    streaming(&f);
-    say(&f, HEAD);
-    message(&f, CREATED);
+    created(&f);
     say(&f, "0\r\n\r\n");
     readable(&f);
     assert_int_equal(e->w.state, W_IDLE);
@@ -325,9 +323,7 @@ static void test_a_flood_is_read_over_several_turns(void **state)
     fixture_t f;
     setup_store(&f, 0);
     et_t *e = f.e;
-    streaming(&f);
-    say(&f, HEAD);
-    message(&f, CREATED);
+    created(&f);
     /* 400 messages of ~170 bytes: more than two reads of 16 KiB (WATCH_READS_PER_TURN here) */
     cg_buf_t all = {0};
     for (int rev = 6; rev < 406; rev++) {
