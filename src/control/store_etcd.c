@@ -579,17 +579,41 @@ static void pending_add(et_t *e, const char *key, uint64_t rev)
     cg_vec_push(&e->pending, p);
 }
 
-/* The index of the stored resource with this key, or -1. */
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The index of the stored resource with this key, or -1. The key's four segments are decoded
+ * and the resource found by its identity: one key built, not one per stored resource (a
+ * message of 1000 puts into a mirror of 10000 took 0.7 s); a key that is not what
+ * cg_etcd_res_key writes for that identity names none. */
 static ssize_t res_find_key(const et_t *e, const char *key)
 {
-    cg_buf_t k = {0};
+    const char *p = key + strlen(CG_ETCD_PREFIX "resources/");
+    cg_buf_t seg[4] = {{0}}, k = {0};
     ssize_t at = -1;
-    for (size_t i = 0; i < e->res.len && at < 0; i++) {
-        const cg_control_res_t *r = e->res.items[i];
-        cg_buf_reset(&k);
-        cg_etcd_res_key(&k, r->kind, r->cluster, r->namespace_, r->name);
-        if (!strcmp(k.base, key)) at = (ssize_t)i;
+    size_t n = 0;
+    for (; n < 4; n++, p++) {
+        for (; *p && *p != '/'; p++) {
+            char c = *p;
+            if (c == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
+                c = (char)(hexval(p[1]) << 4 | hexval(p[2]));
+                p += 2;
+            }
+            cg_buf_append(&seg[n], &c, 1);
+        }
+        cg_buf_append(&seg[n], "", 1);
+        if (!*p) break;
     }
+    cg_model_kind_t kind;
+    if (n == 3 && !cg_control_kind_parse(seg[0].base, seg[0].len - 1, &kind)) {
+        cg_etcd_res_key(&k, kind, seg[1].base, seg[2].base, seg[3].base);
+        if (!strcmp(k.base, key))
+            at = cg_control_res_find(e->res.items, e->res.len, kind, seg[1].base, seg[2].base,
+                                     seg[3].base);
+    }
+    for (size_t i = 0; i < 4; i++) cg_buf_free(&seg[i]);
     cg_buf_free(&k);
     return at;
 }

@@ -423,6 +423,49 @@ static void test_values_that_are_not_their_keys_are_ignored(void **state)
     teardown_store(&f);
 }
 
+static void test_a_resource_is_found_by_its_key(void **state)
+{
+    (void)state;
+    fixture_t f;
+    setup_store(&f, 0);
+    et_t *e = f.e;
+    put(&f, "/crossgate/resources/Cluster///c1", CLUSTER("c1"), 6);
+    put(&f, "/crossgate/resources/Cluster///a%2Fb%25", CLUSTER("a/b%"), 7);
+    put(&f, "/crossgate/resources/Cluster///-._%7E", CLUSTER("-._~"), 8);
+    assert_int_equal(e->res.len, 3);
+    static const struct {
+        const char *key;
+        ssize_t at;
+    } cases[] = {
+        {"/crossgate/resources/Cluster///c1", 0},
+        {"/crossgate/resources/Cluster///a%2Fb%25", 1},
+        {"/crossgate/resources/Cluster///-._%7E", 2},
+        /* not as cg_etcd_res_key writes it: lower-case hex, an escape not needed, one not
+         * escaped, other segment counts, another kind */
+        {"/crossgate/resources/Cluster///a%2fb%25", -1},
+        {"/crossgate/resources/Cluster///%631", -1},
+        {"/crossgate/resources/Cluster///-._~", -1},
+        {"/crossgate/resources/Cluster///a/b%", -1},
+        {"/crossgate/resources/Cluster//c1", -1},
+        {"/crossgate/resources/Cluster////c1", -1},
+        {"/crossgate/resources/Cluster", -1},
+        {"/crossgate/resources/", -1},
+        {"/crossgate/resources/Service///c1", -1},
+        {"/crossgate/resources/Nope///c1", -1},
+        {"/crossgate/resources/Cluster///c1%", -1},
+        {"/crossgate/resources/Cluster///c1%0", -1},
+        {"/crossgate/resources/Cluster///c1%00", -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++)
+        if (res_find_key(e, cases[i].key) != cases[i].at)
+            fail_msg("%s: %zd", cases[i].key, res_find_key(e, cases[i].key));
+    /* a delete by its key */
+    del(&f, "/crossgate/resources/Cluster///a%2Fb%25", 9);
+    assert_int_equal(e->res.len, 2);
+    assert_string_equal(e->res.items[1]->name, "-._~");
+    teardown_store(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -433,6 +476,7 @@ int main(void)
         cmocka_unit_test(test_a_head_past_its_bound_or_not_200_is_refused),
         cmocka_unit_test(test_a_flood_is_read_over_several_turns),
         cmocka_unit_test(test_values_that_are_not_their_keys_are_ignored),
+        cmocka_unit_test(test_a_resource_is_found_by_its_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
