@@ -851,7 +851,9 @@ static void watch_start(et_t *e)
         watch_retry(e, "cannot watch the socket");
         return;
     }
-    /* a connect, an answer or a creation that does not come is a failure too */
+    /* a connect, an answer or a creation that does not come is a failure too; counted from
+     * now, not from the start of a loop turn that may have spent long in blocking reads */
+    cg_loop_update_time(e->loop);
     cg_timer_start(e->loop, &e->w.timer, cg_control_store_etcd_timeout_ms, on_watch_timer);
 }
 

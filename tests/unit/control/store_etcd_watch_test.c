@@ -287,6 +287,28 @@ static void test_a_watch_not_created_in_time_is_given_up(void **state)
     teardown_store(&f);
 }
 
+static void fake_clock(void *ctx, uint64_t *mono_us, uint64_t *wall_us)
+{
+    *mono_us = *wall_us = *(uint64_t *)ctx;
+}
+
+static void test_the_wait_for_creation_counts_from_the_watch_start(void **state)
+{
+    (void)state;
+    fixture_t f;
+    setup_store(&f, 0);
+    et_t *e = f.e;
+    uint64_t now_us = 1000 * 1000;
+    cg_loop_set_clock(&f.loop, fake_clock, &now_us);
+    /* the loop turn began at 1 s, then a blocking read took 5 s (a relist, a first load) */
+    now_us += 5 * 1000 * 1000;
+    watch_start(e);
+    assert_true(cg_timer_active(&e->w.timer));
+    assert_int_equal(e->w.timer.due_ms, 6000 + cg_control_store_etcd_timeout_ms);
+    cg_loop_set_clock(&f.loop, NULL, NULL);
+    teardown_store(&f);
+}
+
 static void test_a_head_past_its_bound_or_not_200_is_refused(void **state)
 {
     (void)state;
@@ -473,6 +495,7 @@ int main(void)
         cmocka_unit_test(test_a_compaction_restarts_at_once_only_once_without_events),
         cmocka_unit_test(test_the_end_of_the_answer_starts_the_watch_again),
         cmocka_unit_test(test_a_watch_not_created_in_time_is_given_up),
+        cmocka_unit_test(test_the_wait_for_creation_counts_from_the_watch_start),
         cmocka_unit_test(test_a_head_past_its_bound_or_not_200_is_refused),
         cmocka_unit_test(test_a_flood_is_read_over_several_turns),
         cmocka_unit_test(test_values_that_are_not_their_keys_are_ignored),
