@@ -695,7 +695,10 @@ static int watch_line(et_t *e, const char *line, size_t len)
             /* a failed read leaves the mirror as it was: the back-off path tries again */
             rc = relist(e) ? CG_EIO : W_COMPACTED;
         } else {
-            /* etcd ended it otherwise (its member lost the leader): after a back-off */
+            /* etcd ended it otherwise (its member lost the leader, a permission the watch
+             * lacks): after a back-off */
+            cg_log_warn("store: etcd canceled the watch: %s",
+                        m.cancel_reason[0] ? m.cancel_reason : "no reason given");
             rc = CG_ECONNRESET;
         }
     } else {

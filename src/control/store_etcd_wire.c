@@ -469,6 +469,13 @@ int cg_etcd_watch_parse(const char *line, size_t len, cg_etcd_watch_msg_t *m, cg
         goto Bad;
     m->created = cg_json_true(created);
     m->canceled = cg_json_true(canceled);
+    const cg_json_t *reason = cg_json_get(res, "cancel_reason");
+    size_t rn = 0;
+    const char *rs = cg_json_string(reason, &rn);
+    if (reason && !rs) goto Bad;
+    /* one line for the log: control characters become '?' */
+    for (size_t i = 0; rs && i < rn && i + 1 < sizeof(m->cancel_reason); i++)
+        m->cancel_reason[i] = (unsigned char)rs[i] < 0x20 || rs[i] == 0x7f ? '?' : rs[i];
     for (size_t i = 0; i < cg_json_len(events); i++) {
         const cg_json_t *ev = cg_json_at(events, i);
         size_t n = 0;

@@ -121,6 +121,7 @@ typedef struct cg_etcd_watch_msg {
     uint64_t revision;         /* header.revision (0 when absent: a canceled watch has none) */
     int created, canceled;     /* the watch was created; it ended (compact_revision says why) */
     uint64_t compact_revision; /* canceled because the revision asked for was compacted */
+    char cancel_reason[128];   /* etcd's word for a cancel, cut short ("": none) */
     CG_VEC(cg_etcd_event_t) events;
 } cg_etcd_watch_msg_t;
 

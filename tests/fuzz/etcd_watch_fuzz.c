@@ -3,7 +3,7 @@
  * pieces must fail or not alike and, when it does not, give the same lines; no line holds a
  * newline or is longer than max_line, and the lines are never more bytes than the data fed;
  * every message that parses is well formed (a put has its value, NUL-terminated, a delete
- * none, every event a key and a mod_revision).
+ * none, every event a key and a mod_revision, the cancel reason is one printable line).
  *
  * Input: byte 0 chooses max_line (bit 7 set: the default, else 1 + the low 7 bits), byte 1
  * seeds the piece sizes (1 to 32 bytes each), the rest is the body. */
@@ -34,6 +34,11 @@ static void message(const char *line, size_t len)
         check(err.len > 0, "an error without a cause");
         check(m.events.len == 0, "events kept after an error");
     }
+    size_t rn = strnlen(m.cancel_reason, sizeof(m.cancel_reason));
+    check(rn < sizeof(m.cancel_reason), "a cancel reason without its NUL");
+    for (size_t i = 0; i < rn; i++)
+        check((unsigned char)m.cancel_reason[i] >= 0x20 && m.cancel_reason[i] != 0x7f,
+              "a control character in the cancel reason");
     for (size_t i = 0; i < m.events.len; i++) {
         const cg_etcd_event_t *e = &m.events.items[i];
         check(e->kv.key != NULL && e->kv.mod_rev > 0, "an event without a key or mod_revision");

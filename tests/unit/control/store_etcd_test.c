@@ -612,6 +612,24 @@ static void test_watch_messages_as_etcd_writes_them(void **state)
     assert_int_equal(m.compact_revision, 5);
     assert_int_equal(m.revision, 0);
     assert_int_equal(m.events.len, 0);
+    assert_string_equal(m.cancel_reason, "");
+    cg_etcd_watch_msg_free(&m);
+    /* created and canceled at once, with etcd's reason (auth on, a user without the range):
+     * one line however etcd writes it, cut at 127 bytes */
+    assert_int_equal(wparse("{\"result\":{\"header\":{\"revision\":\"6\"},\"created\":true,"
+                            "\"canceled\":true,\"cancel_reason\":\"etcdserver: permission "
+                            "denied\\nforged\"}}",
+                            &m, &err),
+                     0);
+    assert_true(m.created);
+    assert_true(m.canceled);
+    assert_string_equal(m.cancel_reason, "etcdserver: permission denied?forged");
+    cg_etcd_watch_msg_free(&m);
+    char longer[400];
+    snprintf(longer, sizeof(longer),
+             "{\"result\":{\"header\":{},\"canceled\":true,\"cancel_reason\":\"%0200d\"}}", 7);
+    assert_int_equal(wparse(longer, &m, &err), 0);
+    assert_int_equal(strlen(m.cancel_reason), 127);
     cg_etcd_watch_msg_free(&m);
     /* etcd stopping: an error, with its message */
     assert_int_equal(wparse(W4_LINES[1], &m, &err), CG_EPARSE);
@@ -676,6 +694,7 @@ static void test_watch_messages_rejected(void **state)
         "{\"result\":{\"header\":{},\"canceled\":1}}",
         "{\"result\":{\"header\":{},\"canceled\":true,\"compact_revision\":\"5x\"}}",
         "{\"result\":{\"header\":{},\"events\":{}}}",
+        "{\"result\":{\"header\":{},\"canceled\":true,\"cancel_reason\":7}}",
         "{\"result\":{\"header\":{}}} trailing",
         EV("1"),
         EV("{}"),
