@@ -464,21 +464,23 @@ def test_a_watch_on_a_frozen_member_is_replaced(tmp_path, etcd3):
     """The member a replica watches freezes (its connections stay open, nothing comes): the
     replica's probe finds changes the watch did not deliver and watches another member, so a
     change made at the other replica still arrives."""
-    m = etcd3.members
-    first = m[0].endpoint
-    others = ",".join(x.endpoint for x in m[1:])
+    # a follower: a frozen leader would hold every write up for an election, longer than the
+    # store timeout, and a's apply would be refused
+    frozen = etcd3.followers()[0]
+    first = frozen.endpoint
+    others = ",".join(x.endpoint for x in etcd3.members if x is not frozen)
     a = Control(tmp_path, f"{others},{first}", name="control-a").start()
     b = Control(tmp_path, f"{first},{others}", name="control-b").start()
     try:
         assert a.apply(cluster_yaml("c1", "r1"))[0] == 200
         wait_until(lambda: "c1" in b.clusters(), what="c1 at b")
-        m[0].proc.freeze()
+        frozen.proc.freeze()
         try:
             assert a.apply(cluster_yaml("c2", "r2"))[0] == 200
             wait_until(lambda: "c2" in b.clusters(), timeout=30, what="c2 at b, past the frozen member")
             assert "not delivered" in (tmp_path / "control-b.err").read_text()
         finally:
-            m[0].proc.thaw()
+            frozen.proc.thaw()
     finally:
         a.stop()
         b.stop()
