@@ -103,6 +103,9 @@ typedef struct et {
     uint64_t suspect; /* the mirror's revision at the last probe that found changes, or 0 */
     cg_defer_t notify;
     int notify_queued;
+    /* The last call was a txn one endpoint may have applied (it timed out or lost its
+     * connection) before another answered: a compare that then fails may be our own write. */
+    int uncertain;
 } et_t;
 
 static et_t *impl(const cg_control_store_t *st)
@@ -111,14 +114,16 @@ static et_t *impl(const cg_control_store_t *st)
 }
 
 /* POSTs body to path on the current endpoint, moving on to the next one on a connection
- * failure. A write (a txn) that timed out or lost its connection may have been applied: it is
- * not sent again, so that a compare-and-swap that took effect is never answered as a conflict;
- * the watch brings what it did. 0 with a filled in, CG_EAGAIN (st->unavailable says why),
- * CG_EIO or CG_EPARSE. */
+ * failure, a timeout or etcd's "try again". A write (a txn) that timed out or lost its
+ * connection may have been applied (a follower holds a proposal through a leader election):
+ * it is sent to the next endpoint all the same, with e->uncertain set, so that the caller can
+ * tell its own write from another's when a compare fails (et_commit). 0 with a filled in,
+ * CG_EAGAIN (st->unavailable says why), CG_EIO or CG_EPARSE. */
 static int call(cg_control_store_t *st, const char *path, const cg_buf_t *body, cg_etcd_answer_t *a)
 {
     const int write = !strcmp(path, "/v3/kv/txn");
     et_t *e = impl(st);
+    e->uncertain = 0;
     cg_buf_t why = {0};
     int rc = CG_EAGAIN;
     memset(a, 0, sizeof(*a));
@@ -148,8 +153,7 @@ static int call(cg_control_store_t *st, const char *path, const cg_buf_t *body, 
             cg_http_result_free(&res);
             if (write && err != CG_ECONNREFUSED) {
                 cg_buf_printf(&why, " (the write may have been applied)");
-                e->current = (e->current + 1) % e->nendpoints;
-                break;
+                e->uncertain = 1;
             }
         }
         cg_etcd_answer_free(a);
@@ -961,12 +965,28 @@ static int unloaded(cg_control_store_t *st)
     return CG_EAGAIN;
 }
 
+/* Does the mirror hold txn's writes: every put with its content, none of the deleted keys
+ * (their resources, borrowed from the mirror, may be gone)? */
+static int holds(const et_t *e, const cg_control_txn_t *txn, char *const *del_keys, size_t ndel)
+{
+    for (size_t i = 0; i < txn->puts.len; i++) {
+        const cg_control_res_t *r = txn->puts.items[i];
+        ssize_t at = cg_control_res_find(e->res.items, e->res.len, r->kind, r->cluster,
+                                         r->namespace_, r->name);
+        if (at < 0 || strcmp(e->res.items[at]->json, r->json)) return 0;
+    }
+    for (size_t i = 0; i < ndel; i++)
+        if (res_find_key(e, del_keys[i]) >= 0) return 0;
+    return 1;
+}
+
 static int et_commit(cg_control_store_t *st, cg_control_txn_t *txn)
 {
     et_t *e = impl(st);
     uint64_t now = cg_clock_wall_us();
     cg_etcd_txn_t t = {0};
     cg_buf_t key = {0}, value = {0};
+    CG_VEC(char *) del_keys = {0};
     int rc = unloaded(st);
     if (rc) goto Exit;
     for (size_t i = 0; i < txn->checks.len; i++) {
@@ -989,12 +1009,20 @@ static int et_commit(cg_control_store_t *st, cg_control_txn_t *txn)
         cg_buf_reset(&key);
         cg_etcd_res_key(&key, r->kind, r->cluster, r->namespace_, r->name);
         cg_etcd_txn_delete(&t, key.base);
+        cg_vec_push(&del_keys, cg_xstrdup(key.base));
     }
     cg_etcd_answer_t a;
     rc = txn_call(st, &t, &a);
     if (rc == 0 && !a.succeeded) rc = CG_ECONFLICT;
     uint64_t revision = a.revision;
     cg_etcd_answer_free(&a);
+    /* a compare that failed after an attempt that may have been applied: if etcd now holds
+     * exactly this transaction's writes, they are ours */
+    if (rc == CG_ECONFLICT && e->uncertain && catch_up(e, revision) == 0 &&
+        holds(e, txn, del_keys.items, del_keys.len)) {
+        cg_log_warn("store: a commit whose first attempt went unanswered was applied by it");
+        rc = 0;
+    }
     /* unanswered (timeout, connection lost): etcd may have applied it, the watch tells */
     if (rc == CG_EPARSE) rc = CG_EIO;
     if (rc == 0) {
@@ -1012,6 +1040,8 @@ Exit:
     cg_etcd_txn_free(&t);
     cg_buf_free(&key);
     cg_buf_free(&value);
+    for (size_t i = 0; i < del_keys.len; i++) free(del_keys.items[i]);
+    cg_vec_free(&del_keys);
     for (size_t i = 0; i < txn->puts.len; i++) cg_control_res_free(txn->puts.items[i]);
     return rc;
 }

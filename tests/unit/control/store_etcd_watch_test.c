@@ -488,6 +488,36 @@ static void test_a_resource_is_found_by_its_key(void **state)
     teardown_store(&f);
 }
 
+/* After an attempt that may have been applied, a failed compare is our own write exactly when
+ * the mirror holds every put with its content and none of the deleted keys. */
+static void test_an_uncertain_commit_is_ours_when_etcd_holds_its_writes(void **state)
+{
+    (void)state;
+    fixture_t f;
+    setup_store(&f, 0);
+    et_t *e = f.e;
+    put(&f, "/crossgate/resources/Cluster///c1", CLUSTER("c1"), 6);
+    put(&f, "/crossgate/resources/Cluster///c2", CLUSTER("c2"), 7);
+    cg_control_txn_t txn = {0};
+    cg_control_res_t mine = {
+        .kind = CG_KIND_CLUSTER, .cluster = "", .namespace_ = "", .name = "c1", .json = "{}"};
+    cg_vec_push(&txn.puts, &mine);
+    char *gone[] = {"/crossgate/resources/Cluster///c3"};
+    assert_true(holds(e, &txn, gone, 1));
+    /* another content: another writer's */
+    mine.json = "{\"x\":1}";
+    assert_false(holds(e, &txn, gone, 1));
+    mine.json = "{}";
+    /* a key this txn deleted is there: not ours */
+    char *there[] = {"/crossgate/resources/Cluster///c2"};
+    assert_false(holds(e, &txn, there, 1));
+    /* a put of a resource etcd does not hold */
+    mine.name = "c9";
+    assert_false(holds(e, &txn, gone, 1));
+    cg_vec_free(&txn.puts);
+    teardown_store(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -500,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_a_flood_is_read_over_several_turns),
         cmocka_unit_test(test_values_that_are_not_their_keys_are_ignored),
         cmocka_unit_test(test_a_resource_is_found_by_its_key),
+        cmocka_unit_test(test_an_uncertain_commit_is_ours_when_etcd_holds_its_writes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
