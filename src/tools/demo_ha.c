@@ -101,6 +101,9 @@ void cg_tools__demo_ha_argv(proc_t *p, char **argv, char (*s)[PATH_MAX])
     argv[n++] = s[2];
     argv[n++] = "--initial-cluster";
     argv[n++] = s[3];
+    /* a member that restarts asks before it campaigns, so it does not depose a working leader
+     * with its higher term (etcd 3.5's default) */
+    argv[n++] = "--pre-vote";
     /* ignored by a member that restarts on its data directory: it rejoins */
     argv[n++] = "--initial-cluster-state";
     argv[n++] = "new";
