@@ -373,9 +373,9 @@ int cg_tools__demo_wait_for(const char *what, proc_t *p, int timeout_ms, int (*o
     }
 }
 
-static int url_ready(void *arg)
+int cg_tools__demo_url_ok(void *url)
 {
-    return http_ok(arg);
+    return http_ok(url);
 }
 
 static int edge_ready(void *arg)
@@ -624,7 +624,7 @@ static int setup(void)
     if (D.ha) {
         if (cg_tools__demo_ha_start()) return 1;
     } else if (cg_tools__demo_proc_start(ctl) ||
-               cg_tools__demo_wait_for("the control plane", ctl, 10000, url_ready,
+               cg_tools__demo_wait_for("the control plane", ctl, 10000, cg_tools__demo_url_ok,
                                        CONTROL_URL "/ready")) {
         return 1;
     }
@@ -657,7 +657,7 @@ static int setup(void)
         else
             snprintf(url, sizeof(url), "http://%s/ready", p->admin);
         snprintf(what, sizeof(what), "%s on %s", p->name, p->kind == K_APP ? p->listen : p->admin);
-        if (cg_tools__demo_wait_for(what, p, 10000, url_ready, url)) return 1;
+        if (cg_tools__demo_wait_for(what, p, 10000, cg_tools__demo_url_ok, url)) return 1;
     }
     /* ready: both ingresses healthy at the edge and a request answered by the cluster the
      * run starts on (cluster-1 unless the split is weighted) */

@@ -177,15 +177,6 @@ static int members_healthy(void *arg)
     return etcd_leader() >= 0;
 }
 
-static int ready(void *arg)
-{
-    cg_http_result_t res = {0};
-    cg_http_fetch("GET", arg, NULL, NULL, 0, 500, &res);
-    int ok = !res.err && res.status == 200;
-    cg_http_result_free(&res);
-    return ok;
-}
-
 int cg_tools__demo_ha_start(void)
 {
     if (cg_tools__demo_find_bin("etcd", etcd_bin, sizeof(etcd_bin))) {
@@ -215,7 +206,8 @@ int cg_tools__demo_ha_start(void)
         }
         snprintf(url, sizeof(url), "http://%s/ready", p->listen);
         snprintf(what, sizeof(what), "the control plane %s on %s", p->name, p->listen);
-        if (cg_tools__demo_proc_start(p) || cg_tools__demo_wait_for(what, p, 15000, ready, url))
+        if (cg_tools__demo_proc_start(p) ||
+            cg_tools__demo_wait_for(what, p, 15000, cg_tools__demo_url_ok, url))
             return 1;
     }
     /* a `crossgate` command run from the demo's environment gets both */

@@ -220,6 +220,8 @@ void cg_tools__demo_act_start(proc_t *p, char *what, size_t cap);
  * (or NULL); the status (-1: no answer) and the answering cluster. */
 int cg_tools__demo_request(const char *listen, const char *path, const char *extra, char *cluster,
                            size_t cap);
+/* demo.c: whether GET url (a char *) answers 200 within 500 ms: a wait_for condition. */
+int cg_tools__demo_url_ok(void *url);
 /* demo.c: polls ok(arg), watching signals and the children, until it holds (0), or 1 after
  * printing why. */
 int cg_tools__demo_wait_for(const char *what, proc_t *p, int timeout_ms, int (*ok)(void *),
