@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -197,13 +196,7 @@ int cg_tools__demo_ha_start(void)
     static const int order[] = {P_CONTROL, P_CONTROL2};
     for (size_t i = 0; i < 2; i++) {
         proc_t *p = &procs[order[i]];
-        char url[128], what[128], dir[PATH_MAX + 64];
-        /* on etcd the control plane keeps only its credentials there, and does not make it */
-        snprintf(dir, sizeof(dir), "%s/%s-data", D.run, p->name);
-        if (mkdir(dir, 0700) && errno != EEXIST) {
-            fprintf(stderr, "crossgate demo: cannot create %s: %s\n", dir, strerror(errno));
-            return 1;
-        }
+        char url[128], what[128];
         snprintf(url, sizeof(url), "http://%s/ready", p->listen);
         snprintf(what, sizeof(what), "the control plane %s on %s", p->name, p->listen);
         if (cg_tools__demo_proc_start(p) ||
