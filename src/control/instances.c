@@ -124,6 +124,7 @@ int cg_control_leases_heartbeat(cg_control_leases_t *l, const char *id, uint64_t
     cg_control_inst_t *inst = cg_control_leases_find(l, id);
     if (!inst) return CG_ENOENT;
     inst->heartbeat_ms = now_ms;
+    inst->grace_ms = 0;
     return 0;
 }
 
@@ -154,7 +155,8 @@ size_t cg_control_leases_sweep(cg_control_leases_t *l, uint64_t now_ms)
     }
     l->last_sweep_ms = now_ms;
     for (size_t i = 0; i < l->items.len;) {
-        if (now_ms >= l->items.items[i]->heartbeat_ms + ttl) {
+        const cg_control_inst_t *inst = l->items.items[i];
+        if (now_ms >= inst->heartbeat_ms + ttl + inst->grace_ms) {
             remove_at(l, i, CG_CONTROL_GONE_EXPIRED);
             n++;
         } else {

@@ -23,6 +23,9 @@ typedef struct cg_control_inst {
     size_t nlabels;
     uint64_t registered_ms, heartbeat_ms; /* monotonic */
     uint64_t stored_heartbeat_ms;         /* the heartbeat the store's expiry counts from */
+    /* Time past the TTL before the lease expires: a lease last renewed by another control
+     * plane (leases_store.c); 0 again with a heartbeat here. */
+    uint64_t grace_ms;
     uint64_t registered_wall_us;
     char owner[24]; /* id of the token that registered it ("admin" for the admin credential) */
     void *data;     /* the owner's per-instance state (the watch entry) */
@@ -72,7 +75,8 @@ int cg_control_leases_heartbeat(cg_control_leases_t *l, const char *id, uint64_t
 cg_control_inst_t *cg_control_leases_find(const cg_control_leases_t *l, const char *id);
 /* Deregisters. Returns 0 or CG_ENOENT. */
 int cg_control_leases_remove(cg_control_leases_t *l, const char *id);
-/* Removes every instance whose last heartbeat is ttl_ms or more before now; returns how many. */
+/* Removes every instance whose last heartbeat is ttl_ms (plus its grace_ms) or more before
+ * now; returns how many. */
 size_t cg_control_leases_sweep(cg_control_leases_t *l, uint64_t now_ms);
 /* Frees everything (on_gone is not called). */
 void cg_control_leases_destroy(cg_control_leases_t *l);

@@ -156,11 +156,15 @@ void cg_control__leases_sync(cg_control_store_t *st, void *data)
                         inst->id, inst->cluster, inst->namespace_, inst->address);
             changed = 1;
         }
-        /* renewed elsewhere: the stored expiry is the lease's, and nothing to write back */
+        /* renewed elsewhere: the stored expiry is the lease's, and nothing to write back. The
+         * control plane the gateway heartbeats writes the renewals; when it cannot for a while
+         * (etcd electing a leader, its loop blocked in a write meanwhile), this one must not
+         * expire the lease the moment the stored expiry passes: one TTL of grace. */
         uint64_t hb = heartbeat_of(cp, l->expires_us);
         if (hb > inst->heartbeat_ms) {
             inst->heartbeat_ms = hb;
             inst->stored_heartbeat_ms = hb;
+            inst->grace_ms = cp->leases.ttl_ms;
         }
     }
     cp->syncing = 0;

@@ -113,6 +113,28 @@ static void test_expiry_and_heartbeat(void **state)
     cg_control_leases_destroy(&l);
 }
 
+/* A lease renewed by another control plane (grace_ms set) lasts its grace past the TTL; a
+ * heartbeat here makes it an ordinary one again. */
+static void test_grace_of_a_lease_renewed_elsewhere(void **state)
+{
+    (void)state;
+    memset(gone, 0, sizeof(gone));
+    cg_control_leases_t l = {.ttl_ms = 3000, .on_gone = on_gone};
+    cg_control_inst_t *a = make("c1", "127.0.0.1", "a"), *b = make("c2", "127.0.0.2", "b");
+    cg_control_leases_register(&l, a, 1000);
+    cg_control_leases_register(&l, b, 1000);
+    a->grace_ms = b->grace_ms = 3000;
+    assert_int_equal(cg_control_leases_heartbeat(&l, b->id, 2000), 0); /* b: ours now */
+    assert_int_equal(b->grace_ms, 0);
+    assert_int_equal(cg_control_leases_sweep(&l, 4999), 0);
+    assert_int_equal(cg_control_leases_sweep(&l, 5000), 1); /* b: 3 s after its heartbeat */
+    assert_int_equal(l.items.len, 1);
+    assert_int_equal(cg_control_leases_sweep(&l, 6999), 0); /* a: TTL + grace after 1000 */
+    assert_int_equal(cg_control_leases_sweep(&l, 7000), 1);
+    assert_int_equal(gone[CG_CONTROL_GONE_EXPIRED], 2);
+    cg_control_leases_destroy(&l);
+}
+
 /* SIGSTOP for 10 s, then SIGCONT: the first sweep comes 10 s after the last. The control plane
  * was not running, so that time must not count against anyone's lease. */
 static void test_a_stall_of_the_control_plane_expires_no_lease(void **state)
@@ -171,6 +193,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_table),
         cmocka_unit_test(test_expiry_and_heartbeat),
+        cmocka_unit_test(test_grace_of_a_lease_renewed_elsewhere),
         cmocka_unit_test(test_a_stall_of_the_control_plane_expires_no_lease),
         cmocka_unit_test(test_replace_and_remove),
     };
