@@ -504,3 +504,22 @@ def test_authentication_on_a_new_data_directory(tmp_path, etcd1):
         assert http("GET", f"http://{HOST}:{port}/v1/resources/cluster")[0] == 401
     finally:
         p.stop()
+
+
+def test_starts_with_a_member_down_while_a_quorum_is_up(tmp_path, etcd3):
+    """The first endpoint's member is down when the control plane starts (APISIX's issue #5115):
+    it reads the store through the others, watches through them, and serves."""
+    c0 = Control(tmp_path, etcd3.endpoints, name="control-0").start()
+    assert c0.apply(cluster_yaml("c1", "r1"))[0] == 200
+    c0.stop()
+    etcd3.members[0].stop()
+    a = Control(tmp_path, etcd3.endpoints, name="control-a").start()
+    b = Control(tmp_path, etcd3.endpoints, name="control-b").start()
+    try:
+        assert sorted(a.clusters()) == ["c1"]
+        assert a.apply(cluster_yaml("c2", "r2"))[0] == 200
+        # b's watch skipped the dead member too: a's write reaches it
+        wait_until(lambda: sorted(b.clusters()) == ["c1", "c2"], what="a's apply at b")
+    finally:
+        a.stop()
+        b.stop()
