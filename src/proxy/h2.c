@@ -60,6 +60,7 @@ struct h2stream {
     uint8_t chunked, last_chunk;
     uint64_t sent_ms; /* the response last moved (the stall timer's reference) */
     uint8_t head_built, rx_end, h2_closed, reset_by_client, eof_sent, submitted;
+    uint8_t head_end; /* the HEADERS frame ended the stream: no body */
 };
 typedef struct h2stream h2stream_t;
 
@@ -158,6 +159,24 @@ static ssize_t h2s_read(cg_xport_t *x, void *buf, size_t len)
     if (data && !st->hc->dying && !st->h2_closed)
         nghttp2_session_consume_stream(st->hc->s, st->id, data);
     return (ssize_t)n;
+}
+
+int cg_proxy__h2_take_head(conn_t *sc)
+{
+    h2stream_t *st = sc->h2s;
+    exchange_t *x = sc->ex;
+    size_t n = st->head_left;
+    if (!st->head_built || !st->head_end || !n || n != cg_buf_size(&st->rx) || sc->in.len ||
+        cg_h2req_given_head(&st->req, cg_buf_data(&st->rx), n, &x->head, x->parser.limits))
+        return 0;
+    buf_take(sc->w, &sc->in);
+    if (cg_buf_reserve(&sc->in, n)) return 0; /* the read path meets the same failure */
+    memcpy(sc->in.base, cg_buf_data(&st->rx), n);
+    sc->in.len = n;
+    cg_buf_reset(&st->rx);
+    st->head_left = 0;
+    cg_http_parser_given_head(&x->parser);
+    return 1;
 }
 
 static ssize_t h2s_writev(cg_xport_t *x, const struct iovec *iov, int iovcnt)
@@ -422,6 +441,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
             int r = cg_h2req_head(&st->req, end, &st->rx, &chunked);
             st->chunked = (uint8_t)chunked;
             st->head_built = r == 0;
+            st->head_end = (uint8_t)end;
             st->head_left = r == 0 ? cg_buf_size(&st->rx) : 0;
             if (r == CG_EPARSE || r == CG_ENOMEM) {
                 /* malformed (RFC 9113 §8.1.1): a stream error, never forwarded (counted once
