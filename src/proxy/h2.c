@@ -50,9 +50,6 @@ struct h2stream {
     h2conn_t *hc;
     conn_t *sc; /* the pseudo-connection; NULL once the request path is done with it */
     int32_t id;
-    cg_h2req_t req;    /* the request's fields, to be rebuilt as HTTP/1.1 */
-    cg_buf_t rx;       /* request bytes (head, then body) the request path has not read */
-    cg_buf_t nvbuf;    /* the response's fields */
     size_t head_left;  /* bytes of the rebuilt head at the front of rx, not read yet */
     size_t chunk_left; /* body bytes of the chunk being read (chunked framing) */
     char stage[24];    /* framing bytes (a chunk's size line, CRLF, the last chunk) to read */
@@ -61,6 +58,10 @@ struct h2stream {
     uint64_t sent_ms; /* the response last moved (the stall timer's reference) */
     uint8_t head_built, rx_end, h2_closed, reset_by_client, eof_sent, submitted;
     uint8_t head_end; /* the HEADERS frame ended the stream: no body */
+    /* last, kept with their storage when the object is reused (stream_new) */
+    cg_h2req_t req; /* the request's fields, to be rebuilt as HTTP/1.1 */
+    cg_buf_t rx;    /* request bytes (head, then body) the request path has not read */
+    cg_buf_t nvbuf; /* the response's fields */
 };
 typedef struct h2stream h2stream_t;
 
@@ -268,10 +269,7 @@ static h2stream_t *stream_new(h2conn_t *hc, int32_t id)
         st = cg_container_of(w->free_h2streams.next, h2stream_t, link);
         cg_list_unlink(&st->link);
         w->stats.pool_h2streams--;
-        cg_h2req_t req = st->req;
-        cg_buf_t rx = st->rx, nvbuf = st->nvbuf;
-        memset(st, 0, sizeof(*st));
-        st->req = req, st->rx = rx, st->nvbuf = nvbuf;
+        memset(st, 0, offsetof(h2stream_t, req));
         cg_buf_reset(&st->rx), cg_buf_reset(&st->nvbuf);
     } else if (!(st = calloc(1, sizeof(*st)))) {
         return NULL;
