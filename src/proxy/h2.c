@@ -80,6 +80,8 @@ struct h2conn {
      * timer is armed once and, when it fires early, armed again for what is left */
     uint64_t active_ms;
     uint8_t in_run, calm, goaway, dying, got_request;
+    uint8_t creating;     /* inside nghttp2_session_server_new3 (h2_realloc) */
+    uint8_t frame_shared; /* nghttp2's output frame buffer is the worker's (h2_realloc) */
 };
 
 static void h2_send_later(cg_loop_t *loop, cg_defer_t *d);
@@ -338,11 +340,66 @@ static void stream_free(h2stream_t *st)
 static __thread nghttp2_session_callbacks *cbs;
 static __thread nghttp2_option *opt;
 
+/* ---------- nghttp2's memory ---------- */
+
+/* nghttp2 gives each session an output frame buffer of a frame's largest size (its
+ * NGHTTP2_FRAMEBUF_CHUNKLEN: header, a flag byte, 16 KiB of payload), allocated as the session is
+ * made and kept for its life: most of what an idle connection holds. Its bytes matter only
+ * between nghttp2_session_mem_send serialising a frame into it and h2_write copying them out,
+ * before any other session of the worker sends: so the sessions of a worker share one. The
+ * allocator gives it to a session's first allocation of that size while the session is made
+ * (only its frame buffer is that large then); any other allocation, and a resize of the shared
+ * one, is the session's own. */
+#define FRAMEBUF_LEN (9 + 1 + 16384)
+static __thread char *framebuf;
+
+static void *h2_malloc(size_t n, void *user)
+{
+    (void)user;
+    return malloc(n);
+}
+
+static void *h2_calloc(size_t k, size_t n, void *user)
+{
+    (void)user;
+    return calloc(k, n);
+}
+
+static void h2_mfree(void *p, void *user)
+{
+    h2conn_t *hc = user;
+    if (p && p == framebuf) {
+        hc->frame_shared = 0;
+        return;
+    }
+    free(p);
+}
+
+static void *h2_realloc(void *p, size_t n, void *user)
+{
+    h2conn_t *hc = user;
+    if (!p && n == FRAMEBUF_LEN && hc->creating && !hc->frame_shared) {
+        if (!framebuf && !(framebuf = malloc(FRAMEBUF_LEN))) return NULL;
+        hc->frame_shared = 1;
+        return framebuf;
+    }
+    if (p && p == framebuf) { /* never done by nghttp2 today: made the session's own */
+        char *q = malloc(n);
+        if (!q) return NULL;
+        memcpy(q, p, n < FRAMEBUF_LEN ? n : FRAMEBUF_LEN);
+        hc->frame_shared = 0;
+        return q;
+    }
+    return realloc(p, n);
+}
+
 void cg_proxy__h2_pool_sweep(cg_worker_t *w)
 {
     nghttp2_session_callbacks_del(cbs);
     nghttp2_option_del(opt);
     cbs = NULL, opt = NULL;
+    free(framebuf); /* every session of the worker is gone */
+    framebuf = NULL;
     cg_list_t *pos, *tmp;
     cg_list_foreach_safe(pos, tmp, &w->free_h2streams)
     {
@@ -935,7 +992,11 @@ int cg_proxy__h2_start(conn_t *c)
         nghttp2_option_set_max_outbound_ack(opt, 1000);
         nghttp2_option_set_max_settings(opt, 32);
     }
-    if (nghttp2_session_server_new2(&hc->s, cbs, hc, opt)) {
+    nghttp2_mem mem = {hc, h2_malloc, h2_mfree, h2_calloc, h2_realloc};
+    hc->creating = 1;
+    int rv = nghttp2_session_server_new3(&hc->s, cbs, hc, opt, &mem);
+    hc->creating = 0;
+    if (rv) {
         free(hc);
         return CG_ENOMEM;
     }
@@ -963,10 +1024,10 @@ int cg_proxy__h2_start(conn_t *c)
     /* what was read already (the cleartext preface, and maybe more) goes first */
     if (c->in.len) {
         hc->in_run = 1;
-        ssize_t rv = nghttp2_session_mem_recv(hc->s, (const uint8_t *)c->in.base, c->in.len);
+        ssize_t got = nghttp2_session_mem_recv(hc->s, (const uint8_t *)c->in.base, c->in.len);
         hc->in_run = 0;
         c->in.len = 0;
-        if (rv < 0) hc->calm = 1;
+        if (got < 0) hc->calm = 1;
     }
     buf_give(w, &c->in);
     h2_step(c);
