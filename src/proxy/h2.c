@@ -4,11 +4,13 @@
  *
  * A stream gets a pseudo-connection (a conn_t with `parent` set) that the HTTP/1 request path
  * drives as it drives a client connection: the stream's header list is rebuilt as an HTTP/1.1
- * request head (RFC 9113 §8 translation, checked here, then parsed again by the strict HTTP/1
- * parser) and its DATA as the body, framed with content-length or chunks. The pseudo-connection
- * reads them through a transport of its own (h2s_ops), so the request path takes bytes only
- * when it can forward them: a stream's window is given back to the client as those bytes are
- * read, which is the upload's backpressure. The response goes the other way without a head in
+ * request head (RFC 9113 §8 translation, checked here) and its DATA as the body, framed with
+ * content-length or chunks. The strict HTTP/1 parser reads that head again, but for the plain
+ * request without a body (a GET, mostly), whose head h2req fills in as it builds the text
+ * (cg_h2req_given_head: the fuzzer holds it to be the parser's head of that text). The
+ * pseudo-connection reads them through a transport of its own (h2s_ops), so the request path takes
+ * bytes only when it can forward them: a stream's window is given back to the client as those bytes
+ * are read, which is the upload's backpressure. The response goes the other way without a head in
  * text: build_response_head (conn.c) and the local replies submit their fields here, and the
  * body bytes the request path queues in the exchange's output are what the stream's data
  * provider sends, at the pace the client's flow-control window allows; the request path reads
