@@ -107,7 +107,7 @@ int cg_buf_reserve(cg_buf_t *b, size_t n)
     return 0;
 }
 
-int cg_buf_append(cg_buf_t *b, const void *p, size_t n)
+int cg_buf_append_slow(cg_buf_t *b, const void *p, size_t n)
 {
     int r = cg_buf_reserve(b, n);
     if (r) return r;

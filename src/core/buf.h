@@ -68,7 +68,16 @@ static inline void cg_buf_consume(cg_buf_t *b, size_t n)
 int cg_buf_reserve(cg_buf_t *b, size_t n);
 /* Moves unconsumed data to the start of the storage. */
 void cg_buf_compact(cg_buf_t *b);
-int cg_buf_append(cg_buf_t *b, const void *p, size_t n);
+int cg_buf_append_slow(cg_buf_t *b, const void *p, size_t n);
+/* Appends n bytes (inline when they fit: HTTP/2 fields are many small appends). 0 or
+ * CG_ENOMEM. */
+static inline int cg_buf_append(cg_buf_t *b, const void *p, size_t n)
+{
+    if (b->cap - b->len < n || !n) return cg_buf_append_slow(b, p, n);
+    memcpy(b->base + b->len, p, n);
+    b->len += n;
+    return 0;
+}
 static inline int cg_buf_append_iov(cg_buf_t *b, cg_iov_t s)
 {
     return cg_buf_append(b, s.base, s.len);

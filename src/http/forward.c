@@ -4,7 +4,6 @@
 #include "http/parser.h"
 
 #include <limits.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -86,10 +85,7 @@ unsigned cg_http_head_hops(const cg_http_head_t *h, const char *base)
 static int out_u64(cg_http_out_t *o, uint64_t v)
 {
     char d[20];
-    int n = 0;
-    do d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
-    while ((v /= 10) && n < (int)sizeof(d));
-    return cg_http_out_copy(o, d + sizeof(d) - n, (size_t)n);
+    return cg_http_out_copy(o, d, cg_http_decimal(d, v));
 }
 
 #define PUSH_LIT(o, lit) cg_http_out_push(o, lit, sizeof(lit) - 1)
@@ -283,9 +279,9 @@ int cg_http_response_fields(const cg_http_head_t *h, const char *base, cg_http_f
             return CG_ENOMEM;
     }
     if (response_has_length(h)) {
-        char d[24];
-        int n = snprintf(d, sizeof(d), "%lld", (long long)h->content_length);
-        if (each(ctx, CG_IOV_LIT("content-length"), cg_iov(d, (size_t)n))) return CG_ENOMEM;
+        char d[20];
+        size_t n = cg_http_decimal(d, (uint64_t)h->content_length);
+        if (each(ctx, CG_IOV_LIT("content-length"), cg_iov(d, n))) return CG_ENOMEM;
     }
     return 0;
 }

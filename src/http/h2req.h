@@ -8,9 +8,13 @@
 #define CG_HTTP_H2REQ_H
 
 #include "core/buf.h"
+#include "http/parser.h"
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* Fields a head given without a second parse may have (more: the parser reads it). */
+#define CG_H2REQ_GIVEN_FIELDS 32
 
 typedef struct cg_h2req {
     cg_buf_t method, path, authority, host, cookie, fields; /* values; "name: value\r\n" lines */
@@ -19,6 +23,13 @@ typedef struct cg_h2req {
     uint8_t has_scheme, cl_seen;
     uint8_t bad;       /* malformed: a stream error (PROTOCOL_ERROR) */
     uint8_t too_large; /* the list is past max_list: answered 431 */
+    /* for cg_h2req_given_head: every value is VCHAR, SP or HTAB only, and the lengths of the
+     * first CG_H2REQ_GIVEN_FIELDS lines of `fields` (nfields counts them all) */
+    uint8_t plain;
+    uint16_t nfields;
+    struct {
+        uint32_t name, value;
+    } lens[CG_H2REQ_GIVEN_FIELDS];
 } cg_h2req_t;
 
 /* Ready for a new request, keeping the buffers' storage. */
@@ -34,5 +45,13 @@ void cg_h2req_field(cg_h2req_t *r, const uint8_t *name, size_t namelen, const ui
  * Returns 0, CG_EPARSE (malformed), CG_ELIMIT (too large) or CG_ENOMEM; nothing is appended
  * unless 0. */
 int cg_h2req_head(cg_h2req_t *r, int end_stream, cg_buf_t *out, int *chunked);
+/* The head cg_h2req_head built (end_stream set) at text[0, len), filled into h as the strict
+ * parser (http/parser.c) fills it from that text, without parsing it again: the builder knows
+ * where each line is. Only for the plain case, a request without a body or content-length, a
+ * common method, an origin-form target of unreserved, sub-delims, ":@/?%" characters, a valid
+ * Host, plain values and at most CG_H2REQ_GIVEN_FIELDS fields within lim; 0 then, else -1 and
+ * the caller parses the text (which also gives any error its status). */
+int cg_h2req_given_head(const cg_h2req_t *r, const char *text, size_t len, cg_http_head_t *h,
+                        const cg_http_limits_t *lim);
 
 #endif

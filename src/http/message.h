@@ -109,6 +109,17 @@ int cg_http_check_target(cg_http_head_t *h, const char *base, int method);
 void cg_http_request_target(const cg_http_head_t *h, const char *base, cg_iov_t *authority,
                             cg_iov_t *path);
 const char *cg_http_status_reason(int status);
+/* v in decimal at out (room for 20 digits), no NUL; returns the digits written. For a length on
+ * the per-request path, where snprintf costs more than the rest of the field. */
+static inline size_t cg_http_decimal(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do tmp[n++] = (char)('0' + v % 10);
+    while (v /= 10);
+    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    return n;
+}
 
 /* HTTP/1 heads built and read by hand, for the control path and tools (the proxy forwards heads
  * through http/forward.c and parses them with http/parser.c). */

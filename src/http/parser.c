@@ -390,6 +390,12 @@ void cg_http_parser_next(cg_http_parser_t *p)
     p->out = NULL;
 }
 
+void cg_http_parser_given_head(cg_http_parser_t *p)
+{
+    p->state = ST_DONE;
+    p->complete = 1;
+}
+
 static int map_error(cg_http_parser_t *p, llhttp_errno_t e)
 {
     if (!p->error_status) {

@@ -59,6 +59,11 @@ void cg_http_parser_next(cg_http_parser_t *p);
  * still be at the same offsets on the next call. */
 int cg_http_parse_head(cg_http_parser_t *p, const char *data, size_t len, size_t *parsed);
 
+/* The head is p->head as filled by other means than parsing (cg_h2req_given_head: a request the
+ * HTTP/2 codec read), for a message without a body: the parser stands as after that head and
+ * the message's end (cg_http_parse_body returns 0). */
+void cg_http_parser_given_head(cg_http_parser_t *p);
+
 /* Parses body bytes data[*parsed, len), queueing them on out framed as p->body_out.
  * Returns 0 when the message is complete, CG_EAGAIN when all input was used (or out is
  * nearly full: call again after flushing), or CG_EPARSE. */

@@ -655,7 +655,9 @@ static int start_reading_head(conn_t *c)
     c->state = S_HEAD;
     c->ex->start_us = c->w->loop.now_us;
     c->ex->start_wall_us = c->w->loop.wall_us;
-    cg_timer_start(&c->w->loop, &c->timer, c->w->settings->header_timeout_ms, header_timeout);
+    /* a stream's head is whole before it runs: its connection's timer bounds the wait for it */
+    if (!c->parent)
+        cg_timer_start(&c->w->loop, &c->timer, c->w->settings->header_timeout_ms, header_timeout);
     return 0;
 }
 
@@ -682,6 +684,15 @@ static int step_head(conn_t *c)
             return -1;
         }
         if (h2 == CG_EAGAIN) goto Read; /* the preface so far: wait for the rest */
+    }
+    if (__builtin_expect(c->parent != NULL, 0) && c->state == S_IDLE && !c->in.len) {
+        /* a stream's head: taken as the HTTP/2 codec read it when it can be, else read below */
+        if (start_reading_head(c)) return -1;
+        if (cg_proxy__h2_take_head(c)) {
+            c->ex->parsed = c->ex->head_len = c->ex->head.len;
+            on_request_head(c);
+            return 1;
+        }
     }
     if (c->in.len && (c->state == S_IDLE || c->in.len > c->ex->parsed)) {
         if (c->state == S_IDLE && start_reading_head(c)) return -1;

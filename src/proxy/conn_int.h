@@ -265,6 +265,10 @@ int cg_proxy__h2_preface(const conn_t *c);
 /* The connection speaks HTTP/2 from here on (ALPN h2, or the preface): 0, or CG_ENOMEM. */
 int cg_proxy__h2_start(conn_t *c);
 void cg_proxy__h2_run(conn_t *c);
+/* A stream's request head, without a body, given to its new exchange without a second parse
+ * (cg_h2req_given_head): its bytes in c->in, c->ex->head filled, the parser past the message.
+ * 1, or 0 when it is not such a head (nothing changed: the read and parse path takes it). */
+int cg_proxy__h2_take_head(conn_t *sc);
 void cg_proxy__h2_close(conn_t *c);
 /* Frees the worker's cached stream objects (at its end). */
 void cg_proxy__h2_pool_sweep(cg_worker_t *w);

@@ -4,11 +4,13 @@
  *
  * A stream gets a pseudo-connection (a conn_t with `parent` set) that the HTTP/1 request path
  * drives as it drives a client connection: the stream's header list is rebuilt as an HTTP/1.1
- * request head (RFC 9113 §8 translation, checked here, then parsed again by the strict HTTP/1
- * parser) and its DATA as the body, framed with content-length or chunks. The pseudo-connection
- * reads them through a transport of its own (h2s_ops), so the request path takes bytes only
- * when it can forward them: a stream's window is given back to the client as those bytes are
- * read, which is the upload's backpressure. The response goes the other way without a head in
+ * request head (RFC 9113 §8 translation, checked here) and its DATA as the body, framed with
+ * content-length or chunks. The strict HTTP/1 parser reads that head again, but for the plain
+ * request without a body (a GET, mostly), whose head h2req fills in as it builds the text
+ * (cg_h2req_given_head: the fuzzer holds it to be the parser's head of that text). The
+ * pseudo-connection reads them through a transport of its own (h2s_ops), so the request path takes
+ * bytes only when it can forward them: a stream's window is given back to the client as those bytes
+ * are read, which is the upload's backpressure. The response goes the other way without a head in
  * text: build_response_head (conn.c) and the local replies submit their fields here, and the
  * body bytes the request path queues in the exchange's output are what the stream's data
  * provider sends, at the pace the client's flow-control window allows; the request path reads
@@ -50,9 +52,6 @@ struct h2stream {
     h2conn_t *hc;
     conn_t *sc; /* the pseudo-connection; NULL once the request path is done with it */
     int32_t id;
-    cg_h2req_t req;    /* the request's fields, to be rebuilt as HTTP/1.1 */
-    cg_buf_t rx;       /* request bytes (head, then body) the request path has not read */
-    cg_buf_t nvbuf;    /* the response's fields */
     size_t head_left;  /* bytes of the rebuilt head at the front of rx, not read yet */
     size_t chunk_left; /* body bytes of the chunk being read (chunked framing) */
     char stage[24];    /* framing bytes (a chunk's size line, CRLF, the last chunk) to read */
@@ -60,6 +59,11 @@ struct h2stream {
     uint8_t chunked, last_chunk;
     uint64_t sent_ms; /* the response last moved (the stall timer's reference) */
     uint8_t head_built, rx_end, h2_closed, reset_by_client, eof_sent, submitted;
+    uint8_t head_end; /* the HEADERS frame ended the stream: no body */
+    /* last, kept with their storage when the object is reused (stream_new) */
+    cg_h2req_t req; /* the request's fields, to be rebuilt as HTTP/1.1 */
+    cg_buf_t rx;    /* request bytes (head, then body) the request path has not read */
+    cg_buf_t nvbuf; /* the response's fields */
 };
 typedef struct h2stream h2stream_t;
 
@@ -78,6 +82,8 @@ struct h2conn {
      * timer is armed once and, when it fires early, armed again for what is left */
     uint64_t active_ms;
     uint8_t in_run, calm, goaway, dying, got_request;
+    uint8_t creating;     /* inside nghttp2_session_server_new3 (h2_realloc) */
+    uint8_t frame_shared; /* nghttp2's output frame buffer is the worker's (h2_realloc) */
 };
 
 static void h2_send_later(cg_loop_t *loop, cg_defer_t *d);
@@ -158,6 +164,24 @@ static ssize_t h2s_read(cg_xport_t *x, void *buf, size_t len)
     if (data && !st->hc->dying && !st->h2_closed)
         nghttp2_session_consume_stream(st->hc->s, st->id, data);
     return (ssize_t)n;
+}
+
+int cg_proxy__h2_take_head(conn_t *sc)
+{
+    h2stream_t *st = sc->h2s;
+    exchange_t *x = sc->ex;
+    size_t n = st->head_left;
+    if (!st->head_built || !st->head_end || !n || n != cg_buf_size(&st->rx) || sc->in.len ||
+        cg_h2req_given_head(&st->req, cg_buf_data(&st->rx), n, &x->head, x->parser.limits))
+        return 0;
+    buf_take(sc->w, &sc->in);
+    if (cg_buf_reserve(&sc->in, n)) return 0; /* the read path meets the same failure */
+    memcpy(sc->in.base, cg_buf_data(&st->rx), n);
+    sc->in.len = n;
+    cg_buf_reset(&st->rx);
+    st->head_left = 0;
+    cg_http_parser_given_head(&x->parser);
+    return 1;
 }
 
 static ssize_t h2s_writev(cg_xport_t *x, const struct iovec *iov, int iovcnt)
@@ -249,10 +273,7 @@ static h2stream_t *stream_new(h2conn_t *hc, int32_t id)
         st = cg_container_of(w->free_h2streams.next, h2stream_t, link);
         cg_list_unlink(&st->link);
         w->stats.pool_h2streams--;
-        cg_h2req_t req = st->req;
-        cg_buf_t rx = st->rx, nvbuf = st->nvbuf;
-        memset(st, 0, sizeof(*st));
-        st->req = req, st->rx = rx, st->nvbuf = nvbuf;
+        memset(st, 0, offsetof(h2stream_t, req));
         cg_buf_reset(&st->rx), cg_buf_reset(&st->nvbuf);
     } else if (!(st = calloc(1, sizeof(*st)))) {
         return NULL;
@@ -321,11 +342,66 @@ static void stream_free(h2stream_t *st)
 static __thread nghttp2_session_callbacks *cbs;
 static __thread nghttp2_option *opt;
 
+/* ---------- nghttp2's memory ---------- */
+
+/* nghttp2 gives each session an output frame buffer of a frame's largest size (its
+ * NGHTTP2_FRAMEBUF_CHUNKLEN: header, a flag byte, 16 KiB of payload), allocated as the session is
+ * made and kept for its life: most of what an idle connection holds. Its bytes matter only
+ * between nghttp2_session_mem_send serialising a frame into it and h2_write copying them out,
+ * before any other session of the worker sends: so the sessions of a worker share one. The
+ * allocator gives it to a session's first allocation of that size while the session is made
+ * (only its frame buffer is that large then); any other allocation, and a resize of the shared
+ * one, is the session's own. */
+#define FRAMEBUF_LEN (9 + 1 + 16384)
+static __thread char *framebuf;
+
+static void *h2_malloc(size_t n, void *user)
+{
+    (void)user;
+    return malloc(n);
+}
+
+static void *h2_calloc(size_t k, size_t n, void *user)
+{
+    (void)user;
+    return calloc(k, n);
+}
+
+static void h2_mfree(void *p, void *user)
+{
+    h2conn_t *hc = user;
+    if (p && p == framebuf) {
+        hc->frame_shared = 0;
+        return;
+    }
+    free(p);
+}
+
+static void *h2_realloc(void *p, size_t n, void *user)
+{
+    h2conn_t *hc = user;
+    if (!p && n == FRAMEBUF_LEN && hc->creating && !hc->frame_shared) {
+        if (!framebuf && !(framebuf = malloc(FRAMEBUF_LEN))) return NULL;
+        hc->frame_shared = 1;
+        return framebuf;
+    }
+    if (p && p == framebuf) { /* never done by nghttp2 today: made the session's own */
+        char *q = malloc(n);
+        if (!q) return NULL;
+        memcpy(q, p, n < FRAMEBUF_LEN ? n : FRAMEBUF_LEN);
+        hc->frame_shared = 0;
+        return q;
+    }
+    return realloc(p, n);
+}
+
 void cg_proxy__h2_pool_sweep(cg_worker_t *w)
 {
     nghttp2_session_callbacks_del(cbs);
     nghttp2_option_del(opt);
     cbs = NULL, opt = NULL;
+    free(framebuf); /* every session of the worker is gone */
+    framebuf = NULL;
     cg_list_t *pos, *tmp;
     cg_list_foreach_safe(pos, tmp, &w->free_h2streams)
     {
@@ -422,6 +498,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
             int r = cg_h2req_head(&st->req, end, &st->rx, &chunked);
             st->chunked = (uint8_t)chunked;
             st->head_built = r == 0;
+            st->head_end = (uint8_t)end;
             st->head_left = r == 0 ? cg_buf_size(&st->rx) : 0;
             if (r == CG_EPARSE || r == CG_ENOMEM) {
                 /* malformed (RFC 9113 §8.1.1): a stream error, never forwarded (counted once
@@ -917,7 +994,11 @@ int cg_proxy__h2_start(conn_t *c)
         nghttp2_option_set_max_outbound_ack(opt, 1000);
         nghttp2_option_set_max_settings(opt, 32);
     }
-    if (nghttp2_session_server_new2(&hc->s, cbs, hc, opt)) {
+    nghttp2_mem mem = {hc, h2_malloc, h2_mfree, h2_calloc, h2_realloc};
+    hc->creating = 1;
+    int rv = nghttp2_session_server_new3(&hc->s, cbs, hc, opt, &mem);
+    hc->creating = 0;
+    if (rv) {
         free(hc);
         return CG_ENOMEM;
     }
@@ -945,10 +1026,10 @@ int cg_proxy__h2_start(conn_t *c)
     /* what was read already (the cleartext preface, and maybe more) goes first */
     if (c->in.len) {
         hc->in_run = 1;
-        ssize_t rv = nghttp2_session_mem_recv(hc->s, (const uint8_t *)c->in.base, c->in.len);
+        ssize_t got = nghttp2_session_mem_recv(hc->s, (const uint8_t *)c->in.base, c->in.len);
         hc->in_run = 0;
         c->in.len = 0;
-        if (rv < 0) hc->calm = 1;
+        if (got < 0) hc->calm = 1;
     }
     buf_give(w, &c->in);
     h2_step(c);

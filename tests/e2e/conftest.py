@@ -521,6 +521,7 @@ class RawUpstream:
 
     Behaviour by path (after any prefix such as /raw):
       .../download/N   200 with Content-Length N, streamed (body not kept)
+      .../big-head/N   200 "raw\\n" with an x-big field of N bytes ("b" each)
       .../upload       reads the body counting it (not kept), answers x-received: N
       .../truncate     head with Content-Length 1000, 10 bytes, then closes
       .../chunked-response   a chunked "hello world"
@@ -648,6 +649,11 @@ class RawUpstream:
                 k = min(n, len(block))
                 sock.sendall(block[:k])
                 n -= k
+            return True
+        if "/big-head/" in p:
+            n = int(p.rsplit("/", 1)[1])
+            sock.sendall(f"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nx-big: {'b' * n}\r\n\r\nraw\n"
+                         .encode())
             return True
         if p.endswith("/chunked-response"):
             sock.sendall(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"

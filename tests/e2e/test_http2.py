@@ -224,6 +224,31 @@ def test_translation_to_http11_authority_cookies_and_te(env, raw):
     assert "te" not in req.header_names()  # hop-by-hop: HTTP/2's te is not the upstream's
 
 
+def test_heads_of_several_frames_and_data_on_two_connections_arrive_whole(env):
+    """Response heads too large for one frame (HEADERS, then CONTINUATION) and DATA, on two
+    connections at once: each arrives as it was sent (the connections of a worker serialise
+    their frames through one nghttp2 frame buffer, proxy/h2.c)."""
+    a, b = H2Client(env["addr"], env["port"]), H2Client(env["addr"], env["port"])
+    try:
+        want = {}
+        for c in (a, b):
+            for n in (40000, 20000):
+                want[(c, c.request(f"/raw/big-head/{n}", "raw.example"))] = ("head", n)
+            want[(c, c.request(f"/raw/download/{300 << 10}", "raw.example"))] = ("body", 300 << 10)
+        wait_until(lambda: (a.pump() and b.pump() or True) and
+                   all(c.done(sid) for c, sid in want), what="every stream on both", interval=0)
+        for (c, sid), (kind, n) in want.items():
+            r = c.responses[sid]
+            assert c.status(sid) == 200 and r["reset"] is None
+            if kind == "head":
+                assert dict(r["headers"])["x-big"] == "b" * n and r["body"] == b"raw\n"
+            else:
+                assert r["body"] == b"x" * n
+    finally:
+        a.close()
+        b.close()
+
+
 def test_a_response_streams_at_the_clients_pace(env):
     """A 32 MiB download with a 64 KiB stream window the client reopens as it reads: it arrives
     whole, and the gateway never held more than a window's worth for it (RSS stays put)."""

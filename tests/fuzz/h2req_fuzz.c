@@ -1,7 +1,9 @@
 /* Fuzzes the HTTP/2-to-HTTP/1.1 request rebuild (http/h2req.c) against the strict parser: any
  * head it builds must parse as exactly one request, whole, with the method, target and Host it
  * was given, and chunked exactly when it said so. A head the parser reads otherwise is a
- * request smuggled through the translation.
+ * request smuggled through the translation. A head given without that parse
+ * (cg_h2req_given_head) must be the parser's head of the same text, and given only for a text
+ * the parser takes.
  *
  * Input: one flags byte (bit 0: END_STREAM on the headers; bit 1: a 256-byte list limit), then
  * fields, each a name length (1 byte), a value length (2 bytes, little-endian), the name and
@@ -9,6 +11,7 @@
 #include "core/err.h"
 #include "http/h2req.h"
 #include "http/parser.h"
+#include "head_same.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +52,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t parsed = 0;
     const char *b = cg_buf_data(&out);
     int r = cg_http_parse_head(&p, b, cg_buf_size(&out), &parsed);
+    static cg_http_head_t given;
+    if ((data[0] & 1) &&
+        cg_h2req_given_head(&req, b, cg_buf_size(&out), &given, &cg_http_default_limits) == 0) {
+        check(r == 0, "given a head the parser refuses", &out);
+        const char *diff = head_difference(&given, &head);
+        if (diff) fprintf(stderr, "differs in %s\n", diff);
+        check(!diff, "given another head than the parser's", &out);
+    }
     /* the parser may refuse what it finds wrong (a bad authority, a bad content-length): the
      * request is then answered 400, never forwarded; what it takes must be what was built */
     if (r != 0) return 0;

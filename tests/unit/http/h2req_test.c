@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "http/h2req.h"
 #include "http/parser.h"
+#include "../../fuzz/head_same.h"
 
 #include <string.h>
 
@@ -202,6 +203,93 @@ static int teardown(void **state)
     return 0;
 }
 
+/* A plain request without a body is given its head without a second parse: the very head the
+ * strict parser reads from the same text. */
+static void test_a_plain_request_is_given_the_parsers_head(void **state)
+{
+    (void)state;
+    const field_t f1[] = {GET({":authority", "a.example:8443"}, {"accept", "*/*"})};
+    const field_t f2[] = {GET({":authority", "a.example"}, {"user-agent", "ua/1"},
+                              {"x-request-id", "r1"}, {"x-forwarded-for", "10.0.0.1"},
+                              {"cookie", "a=1"}, {"empty", ""}, {"cookie", "b=2"},
+                              {"user-agent", "ua/2"}, {"expect", "100-Continue"})};
+    const field_t f3[] = {{":method", "DELETE"},
+                          {":scheme", "http"},
+                          {":path", "/a/b;c=d?e=f&g=%20~"},
+                          {"host", "h.example"},
+                          {"accept-encoding", "gzip, deflate\tbr"},
+                          {NULL, NULL}};
+    const field_t *cases[] = {f1, f2, f3};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(build(cases[i], 1, NULL), 0);
+        cg_http_head_t parsed, given;
+        cg_http_parser_t p;
+        cg_http_parser_init(&p, 1, &parsed, NULL);
+        size_t at = 0;
+        assert_int_equal(cg_http_parse_head(&p, cg_buf_data(&out), cg_buf_size(&out), &at), 0);
+        assert_int_equal(cg_h2req_given_head(&req, cg_buf_data(&out), cg_buf_size(&out), &given,
+                                             &cg_http_default_limits),
+                         0);
+        const char *diff = head_difference(&given, &parsed);
+        if (diff) fail_msg("case %zu: the given head differs in %s", i, diff);
+    }
+}
+
+/* Anything but the plain case is left to the parser, which gives its errors their status. */
+static void test_a_request_not_plain_is_left_to_the_parser(void **state)
+{
+    (void)state;
+    const field_t with_length[] = {GET({":authority", "a"}, {"content-length", "0"})};
+    const field_t absolute[] = {{":method", "GET"},
+                                {":scheme", "https"},
+                                {":path", "http://a/"},
+                                {":authority", "a"},
+                                {NULL, NULL}};
+    const field_t asterisk[] = {{":method", "OPTIONS"},
+                                {":scheme", "https"},
+                                {":path", "*"},
+                                {":authority", "a"},
+                                {NULL, NULL}};
+    const field_t fragment[] = {{":method", "GET"},
+                                {":scheme", "https"},
+                                {":path", "/a#b"},
+                                {":authority", "a"},
+                                {NULL, NULL}};
+    const field_t other_method[] = {{":method", "PROPFIND"},
+                                    {":scheme", "https"},
+                                    {":path", "/"},
+                                    {":authority", "a"},
+                                    {NULL, NULL}};
+    const field_t control[] = {GET({":authority", "a"}, {"x", "a\x01b"})};
+    const field_t high[] = {GET({":authority", "a"}, {"x", "caf\xc3\xa9"})};
+    const field_t bad_host[] = {GET({":authority", "a b"})};
+    const field_t no_host[] = {GET({"accept", "*/*"})};
+    const field_t *cases[] = {with_length, absolute, asterisk, fragment, other_method,
+                              control,     high,     bad_host, no_host};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (build(cases[i], 1, NULL) != 0) continue; /* malformed already: never a head */
+        cg_http_head_t given;
+        if (cg_h2req_given_head(&req, cg_buf_data(&out), cg_buf_size(&out), &given,
+                                &cg_http_default_limits) != -1)
+            fail_msg("case %zu was given a head", i);
+    }
+    /* past the fields a given head records */
+    cg_h2req_reset(&req, 64 * 1024);
+    cg_buf_reset(&out);
+    const field_t base[] = {GET({":authority", "a"})};
+    for (const field_t *f = base; f->name; f++)
+        cg_h2req_field(&req, (const uint8_t *)f->name, strlen(f->name), (const uint8_t *)f->value,
+                       strlen(f->value));
+    for (int i = 0; i <= CG_H2REQ_GIVEN_FIELDS; i++)
+        cg_h2req_field(&req, (const uint8_t *)"x", 1, (const uint8_t *)"y", 1);
+    int chunked;
+    assert_int_equal(cg_h2req_head(&req, 1, &out, &chunked), 0);
+    cg_http_head_t given;
+    assert_int_equal(cg_h2req_given_head(&req, cg_buf_data(&out), cg_buf_size(&out), &given,
+                                         &cg_http_default_limits),
+                     -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,6 +301,8 @@ int main(void)
         cmocka_unit_test(test_pseudo_headers_required_once_and_known),
         cmocka_unit_test(test_a_body_without_length_is_chunked_and_with_length_is_not),
         cmocka_unit_test(test_a_list_past_the_limit_is_too_large_and_stops_collecting),
+        cmocka_unit_test(test_a_plain_request_is_given_the_parsers_head),
+        cmocka_unit_test(test_a_request_not_plain_is_left_to_the_parser),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -399,6 +399,24 @@ static void test_request_head(void **state)
     cg_buf_free(&b);
 }
 
+static void test_decimal_writes_the_digits_without_a_nul(void **state)
+{
+    (void)state;
+    const struct {
+        uint64_t v;
+        const char *s;
+    } t[] = {
+        {0, "0"}, {7, "7"}, {10, "10"}, {12345, "12345"}, {UINT64_MAX, "18446744073709551615"}};
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        char d[21];
+        memset(d, 'x', sizeof(d));
+        size_t n = cg_http_decimal(d, t[i].v);
+        assert_int_equal(n, strlen(t[i].s));
+        assert_memory_equal(d, t[i].s, n);
+        assert_int_equal(d[n], 'x');
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_head_lookups),
         cmocka_unit_test(test_status_line_start),
         cmocka_unit_test(test_request_head),
+        cmocka_unit_test(test_decimal_writes_the_digits_without_a_nul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
