@@ -106,16 +106,25 @@ int main(int argc, char **argv)
     for (int c = 0; c < nclusters; c++) {
         snprintf(addr[c], 32, "10.%d.%d.1", c / 256, c % 256);
         snprintf(cname[c], 32, "cluster-%d", c);
-        live[c] = (cg_instance_t){cname[c], "bookinfo", ing_labels, 1, addr[c]};
+        live[c] = (cg_instance_t){.cluster = cname[c],
+                                  .namespace_ = "bookinfo",
+                                  .labels = ing_labels,
+                                  .nlabels = 1,
+                                  .address = addr[c]};
     }
-    cg_instance_t edge = {"cluster-edge", "edge", edge_labels, 1, "127.0.0.1"};
+    cg_instance_t edge = {.cluster = "cluster-edge",
+                          .namespace_ = "edge",
+                          .labels = edge_labels,
+                          .nlabels = 1,
+                          .address = "127.0.0.1"};
     double *t = cg_xcalloc((size_t)runs, sizeof(double)),
            *te = cg_xcalloc((size_t)runs, sizeof(double));
     size_t json_len = 0, nendpoints = 0;
     for (int r = 0; r < runs; r++) {
         cg_snapshot_t *s = NULL;
         t0 = cg_clock_mono_us();
-        if (cg_translate_instance_live(st.view, &edge, live, (size_t)nclusters, 1, &s, &errors)) {
+        if (cg_translate_instance_live(cg_control_store_view(&st), &edge, live, (size_t)nclusters,
+                                       1, &s, &errors)) {
             fprintf(stderr, "%.*s", (int)errors.len, errors.base);
             return 1;
         }
@@ -185,15 +194,18 @@ int main(int argc, char **argv)
         cg_control_watch_attach(&w, inst);
     }
     t0 = cg_clock_mono_us();
-    size_t bumped = cg_control_watch_recompute(&w, st.view, &leases, CG_CONTROL_RECOMPUTE_ALL);
+    size_t bumped = cg_control_watch_recompute(&w, cg_control_store_view(&st), &leases,
+                                               CG_CONTROL_RECOMPUTE_ALL);
     printf("  recompute every instance (%d), first time: %.1f ms, %zu versions\n", nclusters + 1,
            ms_since(t0), bumped);
     t0 = cg_clock_mono_us();
-    bumped = cg_control_watch_recompute(&w, st.view, &leases, CG_CONTROL_RECOMPUTE_ALL);
+    bumped = cg_control_watch_recompute(&w, cg_control_store_view(&st), &leases,
+                                        CG_CONTROL_RECOMPUTE_ALL);
     printf("  recompute every instance, nothing changed: %.1f ms, %zu versions\n", ms_since(t0),
            bumped);
     t0 = cg_clock_mono_us();
-    bumped = cg_control_watch_recompute(&w, st.view, &leases, CG_CONTROL_RECOMPUTE_INSTANCES);
+    bumped = cg_control_watch_recompute(&w, cg_control_store_view(&st), &leases,
+                                        CG_CONTROL_RECOMPUTE_INSTANCES);
     printf("  recompute after an instance-set change (edges only): %.1f ms, %zu versions\n",
            ms_since(t0), bumped);
 
