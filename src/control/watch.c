@@ -96,9 +96,12 @@ static int recompute_one(cg_control_watch_t *w, cg_control_wentry_t *e, const cg
         }
         w->held = upto;
     }
-    cg_buf_reset(&json);
+    /* the content changed: only the version in the text differs from what was encoded */
     snap->version = ++w->last_version;
-    cg_snapshot_encode_json(snap, &json);
+    if (cg_snapshot_json_set_version(&json, snap->version)) {
+        cg_buf_reset(&json);
+        cg_snapshot_encode_json(snap, &json);
+    }
     cg_buf_free(&e->json);
     e->json = json;
     cg_snapshot_free(e->snap);

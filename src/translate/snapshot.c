@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -377,10 +378,11 @@ int cg_snapshot_encode_json_redacted(const cg_snapshot_t *s, cg_buf_t *out)
 
 static int encode(const cg_snapshot_t *s, cg_buf_t *out, int redact)
 {
-    cg_buf_t b = {0};
-    cg_jw_t w = cg_jw(&b);
+    /* straight into out; on failure out is cut back to what it held */
+    size_t start = out->len;
+    cg_jw_t w = cg_jw(out);
     cg_jw_obj(&w);
-    cg_jw_ku64(&w, "version", s->version);
+    cg_jw_ku64(&w, "version", s->version); /* first: cg_snapshot_json_set_version relies on it */
     cg_jw_kstr_opt(&w, "cluster", s->cluster);
     cg_jw_kstr_opt(&w, "namespace", s->namespace_);
     cg_jw_kobj(&w, "labels");
@@ -412,7 +414,33 @@ static int encode(const cg_snapshot_t *s, cg_buf_t *out, int redact)
     for (size_t i = 0; i < s->nwarnings; i++) cg_jw_str(&w, s->warnings[i]);
     cg_jw_end(&w);
     cg_jw_end(&w);
-    int rc = w.failed ? CG_ENOMEM : cg_buf_append(out, cg_buf_data(&b), cg_buf_size(&b));
-    cg_buf_free(&b);
-    return rc;
+    if (!w.failed) return 0;
+    out->len = start;
+    return CG_ENOMEM;
+}
+
+int cg_snapshot_json_set_version(cg_buf_t *json, uint64_t version)
+{
+    static const char head[] = "{\"version\":";
+    size_t h = sizeof(head) - 1;
+    const char *p = cg_buf_data(json);
+    size_t len = cg_buf_size(json), end = h;
+    if (len < h || memcmp(p, head, h) != 0) return CG_EINVAL;
+    while (end < len && p[end] >= '0' && p[end] <= '9') end++;
+    if (end == h) return CG_EINVAL;
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%" PRIu64, version);
+    if ((size_t)n == end - h) { /* as many digits: in place */
+        memcpy((char *)p + h, num, (size_t)n);
+        return 0;
+    }
+    cg_buf_t b = {0};
+    if (cg_buf_reserve(&b, len - (end - h) + (size_t)n) || cg_buf_append(&b, head, h) ||
+        cg_buf_append(&b, num, (size_t)n) || cg_buf_append(&b, p + end, len - end)) {
+        cg_buf_free(&b);
+        return CG_ENOMEM;
+    }
+    cg_buf_free(json);
+    *json = b;
+    return 0;
 }

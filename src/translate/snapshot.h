@@ -197,6 +197,10 @@ void cg_snapshot_free(cg_snapshot_t *s);
 int cg_snapshot_encode_json(const cg_snapshot_t *s, cg_buf_t *out);
 /* The same for people (/config_dump, logs): every private key is written "<redacted>". */
 int cg_snapshot_encode_json_redacted(const cg_snapshot_t *s, cg_buf_t *out);
+/* Rewrites the version of an encoding (the encoder writes it first), so that a snapshot is
+ * encoded once when only its version differs: 0, or CG_EINVAL for text that does not start
+ * {"version":N, or CG_ENOMEM (json unchanged then). */
+int cg_snapshot_json_set_version(cg_buf_t *json, uint64_t version);
 void cg_snap_tls_free(cg_snap_tls_t *t);
 /* The index of a mode ("SIMPLE" 1, "MUTUAL" 2) or version name ("TLS_AUTO" 0 .. "TLSV1_3" 4) as
  * the encoding writes it, or -1. */
