@@ -189,17 +189,18 @@ static char *request_filename(const cg_httpd_req_t *req)
 
 static void recompute(cg_control_t *cp, int what)
 {
-    if (what == CG_CONTROL_RECOMPUTE_ALL)
-        cg_timer_stop(cp->loop, &cp->recompute_timer); /* covers it */
     cp->recomputes++;
     cg_control_watch_recompute(&cp->watch, cg_control_store_view(&cp->store), &cp->leases, what);
 }
 
-/* The store committed a change of the resources: every snapshot may differ. */
+/* The store committed a change of the resources: the snapshots of the instances it reaches
+ * may differ (scope.h; every one the first time). */
 void cg_control__store_changed(cg_control_store_t *st, void *data)
 {
-    (void)st;
-    recompute(data, CG_CONTROL_RECOMPUTE_ALL);
+    cg_control_t *cp = data;
+    cg_timer_stop(cp->loop, &cp->recompute_timer); /* a scoped recompute covers it too */
+    cp->recomputes++;
+    cg_control_scope_recompute(&cp->seen, st, &cp->watch, &cp->leases);
 }
 
 static void on_recompute(cg_loop_t *loop, cg_timer_t *t)

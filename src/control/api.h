@@ -5,6 +5,7 @@
 
 #include "control/instances.h"
 #include "control/resync.h"
+#include "control/scope.h"
 #include "control/store.h"
 #include "control/tokens.h"
 #include "control/watch.h"
@@ -39,6 +40,7 @@ typedef struct cg_control {
     cg_control_store_t store;
     cg_control_leases_t leases;
     cg_control_watch_t watch;
+    cg_control_seen_t seen; /* the resources the last recompute saw (scope.h) */
     cg_control_stats_t stats;
     cg_tokens_t tokens;
     cg_timer_t sweep;

@@ -1,6 +1,8 @@
 /* Snapshot recomputation per instance, content comparison and long-poll wake-ups. */
 #include "control/watch.h"
 
+#include "control/scope.h"
+
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -125,8 +127,22 @@ static void take_ready(cg_control_wentry_t *e, cg_list_t *ready)
     }
 }
 
-size_t cg_control_watch_recompute(cg_control_watch_t *w, const cg_resource_set_t *rs,
-                                  const cg_control_leases_t *leases, int what)
+/* Whether e is recomputed: always for CG_CONTROL_RECOMPUTE_ALL without a scope. Only an edge's
+ * snapshot depends on other instances (its cluster destinations) and on other clusters'
+ * resources, and, once a WorkspaceSetting exists, an ingress's (its service destinations fail
+ * over to other clusters' east-west instances); an instance whose last attempt failed is
+ * retried too. */
+static int wanted(const cg_control_wentry_t *e, const cg_resource_set_t *rs, int what,
+                  const cg_control_scope_t *scope)
+{
+    if (what == CG_CONTROL_RECOMPUTE_ALL && !scope) return 1;
+    if (!e->computed || e->edge || e->error || rs->nworkspace_settings != 0) return 1;
+    return scope && cg_control_scope_has(scope, e->inst->cluster);
+}
+
+static size_t recompute(cg_control_watch_t *w, const cg_resource_set_t *rs,
+                        const cg_control_leases_t *leases, int what,
+                        const cg_control_scope_t *scope)
 {
     size_t n = leases->items.len, bumped = 0;
     cg_instance_t *live = cg_xcalloc(n + 1, sizeof(*live));
@@ -136,13 +152,7 @@ size_t cg_control_watch_recompute(cg_control_watch_t *w, const cg_resource_set_t
     for (size_t i = 0; i < n; i++) {
         cg_control_wentry_t *e = leases->items.items[i]->data;
         if (!e) continue;
-        /* Only an edge's snapshot depends on other instances (its cluster destinations), and,
-         * once a WorkspaceSetting exists, an ingress's (its service destinations fail over to
-         * other clusters' east-west instances); an instance whose last attempt failed is
-         * retried too. */
-        if (what == CG_CONTROL_RECOMPUTE_INSTANCES && e->computed && !e->edge && !e->error &&
-            rs->nworkspace_settings == 0)
-            continue;
+        if (!wanted(e, rs, what, scope)) continue;
         if (!recompute_one(w, e, rs, live, n)) continue;
         bumped++;
         take_ready(e, &ready);
@@ -151,6 +161,19 @@ size_t cg_control_watch_recompute(cg_control_watch_t *w, const cg_resource_set_t
     /* Wake after every entry is settled: a callback may park or free things. */
     wake(w, &ready, 0);
     return bumped;
+}
+
+size_t cg_control_watch_recompute(cg_control_watch_t *w, const cg_resource_set_t *rs,
+                                  const cg_control_leases_t *leases, int what)
+{
+    return recompute(w, rs, leases, what, NULL);
+}
+
+size_t cg_control_watch_recompute_scope(cg_control_watch_t *w, const cg_resource_set_t *rs,
+                                        const cg_control_leases_t *leases,
+                                        const cg_control_scope_t *scope)
+{
+    return recompute(w, rs, leases, CG_CONTROL_RECOMPUTE_ALL, scope);
 }
 
 size_t cg_control_watch_wake_ready(cg_control_watch_t *w, const cg_control_leases_t *leases)
