@@ -112,8 +112,19 @@ void cg_jw_end(cg_jw_t *w)
 void cg_jw_key(cg_jw_t *w, const char *key)
 {
     sep(w);
-    put_str(w, key);
-    put(w, ":", 1);
+    size_t n = strlen(key);
+    cg_buf_t *b = w->b;
+    if (plain(key, n) && b->base && b->cap - b->len >= n + 3) { /* "key": in one piece */
+        char *o = b->base + b->len;
+        o[0] = '"';
+        memcpy(o + 1, key, n);
+        o[n + 1] = '"';
+        o[n + 2] = ':';
+        b->len += n + 3;
+    } else {
+        put_strn(w, key, n);
+        put(w, ":", 1);
+    }
     w->after_key = 1;
 }
 
