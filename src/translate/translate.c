@@ -367,7 +367,10 @@ static cg_snap_endpoint_t *add_endpoint(tx_t *t, cg_snap_destination_t *d, const
                                         const char *zone, uint32_t weight, uint32_t priority)
 {
     dest_aux_t *aux = &t->dest_aux.items[d - t->dests.items];
+    /* the key is what makes two endpoints the same: address, port and cluster (many clusters
+     * at one address, as registrations may claim, must not all land in one bucket) */
     uint64_t h = cg_hash_bytes(cg_hash_str(CG_HASH_SEED, address), &port, sizeof(port));
+    if (cluster) h = cg_hash_str(h, cluster);
     for (size_t slot = SIZE_MAX, e; cg_translate__htab_next(&aux->endpoints, h, &slot, &e);)
         /* the same address and port under another cluster is kept: a registration (which a
          * cluster's join token can make at any address it may use) never hides another
