@@ -45,8 +45,10 @@ HOST_CONTROL, HOST_EDGE = "127.0.98.1", "127.0.98.2"
 # Every Cluster's static ingress instance has this address: endpoints of different clusters stay
 # apart (one per cluster and hostname) and nothing is ever sent there (health checks are off).
 INGRESS = "127.0.98.3"
-LINE = re.compile(r"^(\S+Z) \[info\] snapshot v(\d+): (\d+) bytes, decoded in ([\d.]+) ms, "
-                  r"compiled and swapped in ([\d.]+) ms", re.M)
+# the swap (every version of crossgate says it), and what the agent spent (since this bench)
+APPLIED = re.compile(r"^(\S+Z) \[info\] config v(\d+) applied \(control plane\)", re.M)
+SPENT = re.compile(r"^\S+Z \[info\] snapshot v(\d+): (\d+) bytes, decoded in ([\d.]+) ms, "
+                   r"compiled and swapped in ([\d.]+) ms", re.M)
 
 
 def resources(clusters, hostnames, edge_port):
@@ -112,12 +114,16 @@ def main():
         edge.start()
 
         def taken():
-            return LINE.findall(edge.log())
+            return APPLIED.findall(edge.log())
+
+        def spent(version):
+            """(decode ms, compile and swap ms) of that version, or None (an older crossgate)."""
+            got = [m for m in SPENT.findall(edge.log()) if m[0] == version]
+            return (float(got[-1][2]), float(got[-1][3])) if got else None
 
         de.wait_until(lambda: taken(), timeout=args.deadline, what="the edge's first snapshot")
         first = taken()[-1]
-        print(f"intake: first snapshot v{first[1]}: {int(first[2]) / 1e6:.1f} MB, decoded in {first[3]} ms, "
-              f"compiled and swapped in {first[4]} ms")
+        print(f"intake: first snapshot v{first[1]} taken: decode and compile+swap {spent(first[1])} ms")
         rows = []
         for n in range(args.applies):
             seen = len(taken())
@@ -133,9 +139,10 @@ def main():
                 print("".join(edge.log().splitlines(True)[-8:]) + "".join(cp.p.stderr().splitlines(True)[-8:]),
                       file=sys.stderr)
                 raise
-            stamp, _, _, dec, comp = taken()[-1]
+            stamp, version = taken()[-1]
+            dec, comp = spent(version) or (float("nan"), float("nan"))
             rows.append(((a1 - a0) * 1000, (wall(stamp) - a0) * 1000, (wall(stamp) - a1) * 1000,
-                         float(dec), float(comp)))
+                         dec, comp))
         print(f"intake: {args.applies} applies of cluster-5 (a new zone: the edge's snapshot changes), "
               f"POST /v1/apply, then the edge's log (times in ms; the log's clock has 1 ms steps)")
         for name, k in (("apply (store + recompute)", 0), ("apply sent -> edge swapped", 1),
