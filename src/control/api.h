@@ -66,7 +66,8 @@ int cg_control_main(const cg_control_opts_t *o);
 void cg_control__handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *resp);
 void cg_control__lease_gone(cg_control_leases_t *l, cg_control_inst_t *inst, cg_control_gone_t why);
 void cg_control__recompute_instances_soon(cg_control_t *cp);
-/* The store's on_change (data: the control plane): recomputes every snapshot. */
+/* The store's on_change (data: the control plane): recomputes the snapshots the change can
+ * reach (scope.h). */
 void cg_control__store_changed(cg_control_store_t *st, void *data);
 void cg_control__text(cg_httpd_resp_t *resp, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -8,8 +8,8 @@
  * bytes, integers outside [-2^63, 2^63) and reals that overflow are errors, as is nesting past
  * 512. It parses into a tree held in one arena (a few large allocations, one free).
  * Chosen by measurement (bench/control.sh, the 10.5 MB, 100,000-endpoint edge snapshot):
- * 49-55 ms, against 326 ms for Jansson with JSON_REJECT_DUPLICATES (which it replaces, with
- * the same strictness) and 0.5-1.5 s for libfyaml plus our node tree; json-c (0.08 s) and
+ * 25 ms, against 326 ms for Jansson with JSON_REJECT_DUPLICATES (which it replaces, with the
+ * same strictness) and 0.5-1.5 s for libfyaml plus our node tree; json-c (0.08 s) and
  * cJSON (0.10 s) were faster than Jansson but json-c accepts single-quoted strings and keeps
  * the last of duplicate keys silently, and cJSON holds numbers as doubles, which loses 64-bit
  * versions. */
