@@ -27,6 +27,7 @@ import argparse
 import datetime
 import os
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -154,12 +155,7 @@ def main():
         crashed = procs.finalize()
         if crashed:
             print("\n".join(crashed), file=sys.stderr)
-        for f in sorted(tmp.rglob("*")):
-            if f.is_file():
-                f.unlink()
-        for d in sorted((p for p in tmp.rglob("*") if p.is_dir()), reverse=True):
-            d.rmdir()
-        tmp.rmdir()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -422,6 +422,20 @@ static int key_order(const void *a, const void *b)
 
 static void read_value(parser_t *ps, cg_json_t *v);
 
+/* After a container's item: 1 on a comma (another item follows), 0 on the closer, -1 (failed)
+ * on anything else. */
+static int after_item(parser_t *ps, char closer, const char *expected)
+{
+    skip_ws(ps);
+    if (ps->p < ps->end && (*ps->p == ',' || *ps->p == closer)) {
+        int comma = *ps->p++ == ',';
+        if (comma) skip_ws(ps);
+        return comma;
+    }
+    fail(ps, ps->p, expected);
+    return -1;
+}
+
 static void read_array(parser_t *ps, cg_json_t *v)
 {
     size_t base = ps->nstack;
@@ -434,18 +448,9 @@ static void read_array(parser_t *ps, cg_json_t *v)
             cg_json_t item;
             read_value(ps, &item);
             if (ps->error || push(ps, NULL, 0, &item)) return;
-            skip_ws(ps);
-            if (ps->p < ps->end && *ps->p == ',') {
-                ps->p++;
-                skip_ws(ps);
-                continue;
-            }
-            if (ps->p < ps->end && *ps->p == ']') {
-                ps->p++;
-                break;
-            }
-            fail(ps, ps->p, "expected ',' or ']'");
-            return;
+            int more = after_item(ps, ']', "expected ',' or ']'");
+            if (more < 0) return;
+            if (!more) break;
         }
     }
     size_t n = ps->nstack - base;
@@ -492,18 +497,9 @@ static void read_object(parser_t *ps, cg_json_t *v)
             cg_json_t val;
             read_value(ps, &val);
             if (ps->error || push(ps, key, klen, &val)) return;
-            skip_ws(ps);
-            if (ps->p < ps->end && *ps->p == ',') {
-                ps->p++;
-                skip_ws(ps);
-                continue;
-            }
-            if (ps->p < ps->end && *ps->p == '}') {
-                ps->p++;
-                break;
-            }
-            fail(ps, ps->p, "expected ',' or '}'");
-            return;
+            int more = after_item(ps, '}', "expected ',' or '}'");
+            if (more < 0) return;
+            if (!more) break;
         }
     }
     size_t n = ps->nstack - base, big = n > SCAN_MEMBERS;
