@@ -2,6 +2,7 @@
 #include "translate/snapshot.h"
 
 #include "core/err.h"
+#include "core/list.h"
 #include "core/json.h"
 
 #include <openssl/crypto.h>
@@ -88,10 +89,12 @@ void cg_snapshot_free(cg_snapshot_t *s)
         cg_snap_destination_t *d = &s->destinations[i];
         free(d->name);
         for (size_t e = 0; e < d->nendpoints; e++) {
-            free(d->endpoints[e].address);
-            free(d->endpoints[e].cluster);
-            free(d->endpoints[e].region);
-            free(d->endpoints[e].zone);
+            if (!d->endpoints[e].pooled) {
+                free(d->endpoints[e].address);
+                free(d->endpoints[e].cluster);
+                free(d->endpoints[e].region);
+                free(d->endpoints[e].zone);
+            }
             free(d->endpoints[e].identity);
             free(d->endpoints[e].host);
         }
@@ -102,7 +105,63 @@ void cg_snapshot_free(cg_snapshot_t *s)
     free(s->destinations);
     for (size_t i = 0; i < s->nwarnings; i++) free(s->warnings[i]);
     free(s->warnings);
+    cg_snap_pool_free(s->pool);
     free(s);
+}
+
+/* ---- the pool: open addressing by source address, at most half full ---- */
+
+typedef struct pool_slot {
+    const char *from; /* the caller's string; NULL: free */
+    char *copy;
+} pool_slot_t;
+
+struct cg_snap_pool {
+    pool_slot_t *slots;
+    size_t n, cap;
+};
+
+static size_t pool_home(const cg_snap_pool_t *p, const char *s)
+{
+    return (size_t)(((uint64_t)(uintptr_t)s * 0x9e3779b97f4a7c15u) >> 20) & (p->cap - 1);
+}
+
+static void pool_put(cg_snap_pool_t *p, pool_slot_t e)
+{
+    size_t i = pool_home(p, e.from);
+    while (p->slots[i].from) i = (i + 1) & (p->cap - 1);
+    p->slots[i] = e;
+}
+
+char *cg_snap_pool_ref(cg_snap_pool_t **pool, const char *s)
+{
+    if (s == NULL) return NULL;
+    cg_snap_pool_t *p = *pool;
+    if (!p) p = *pool = cg_xcalloc(1, sizeof(*p));
+    if (p->cap)
+        for (size_t i = pool_home(p, s); p->slots[i].from; i = (i + 1) & (p->cap - 1))
+            if (p->slots[i].from == s) return p->slots[i].copy;
+    if (2 * (p->n + 1) > p->cap) {
+        pool_slot_t *old = p->slots;
+        size_t ocap = p->cap;
+        p->cap = p->cap ? 2 * p->cap : 64;
+        p->slots = cg_xcalloc(p->cap, sizeof(*p->slots));
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i].from) pool_put(p, old[i]);
+        free(old);
+    }
+    pool_slot_t e = {s, cg_xstrdup(s)};
+    pool_put(p, e);
+    p->n++;
+    return e.copy;
+}
+
+void cg_snap_pool_free(cg_snap_pool_t *p)
+{
+    if (!p) return;
+    for (size_t i = 0; i < p->cap; i++) free(p->slots[i].copy);
+    free(p->slots);
+    free(p);
 }
 
 /* ---- JSON ---- */

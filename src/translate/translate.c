@@ -111,6 +111,7 @@ typedef struct tx {
     cg_translate__htab_t server_ix;  /* by port and hostname */
     cg_translate__htab_t dest_ix;    /* by name (unique: find_dest never makes a second) */
     CG_VEC(dest_aux_t) dest_aux;
+    cg_snap_pool_t *pool; /* the endpoints' strings: the snapshot's */
     /* built on first use */
     service_key_t *services;
     size_t nservices;
@@ -384,13 +385,14 @@ static cg_snap_endpoint_t *add_endpoint(tx_t *t, cg_snap_destination_t *d, const
     }
     cg_translate__htab_add(&aux->endpoints, h, d->nendpoints);
     d->endpoints[d->nendpoints++] = (cg_snap_endpoint_t){
-        .address = cg_xstrdup(address),
+        .address = cg_snap_pool_ref(&t->pool, address),
         .port = port,
-        .cluster = xstrdup_or_null(cluster),
-        .region = xstrdup_or_null(region),
-        .zone = xstrdup_or_null(zone),
+        .cluster = cg_snap_pool_ref(&t->pool, cluster),
+        .region = cg_snap_pool_ref(&t->pool, region),
+        .zone = cg_snap_pool_ref(&t->pool, zone),
         .weight = weight ? weight : 1,
         .priority = priority,
+        .pooled = 1,
     };
     return &d->endpoints[d->nendpoints - 1];
 }
@@ -1368,6 +1370,7 @@ static void free_tx(tx_t *t)
         .ndestinations = t->dests.len,
         .warnings = t->warnings.items,
         .nwarnings = t->warnings.len,
+        .pool = t->pool,
     };
     cg_snapshot_t *heap = cg_xmalloc(sizeof(*heap));
     *heap = tmp;
@@ -1441,6 +1444,7 @@ int cg_translate_instance_live(const cg_resource_set_t *rs, const cg_instance_t 
     s->ndestinations = t.dests.len;
     s->warnings = t.warnings.items;
     s->nwarnings = t.warnings.len;
+    s->pool = t.pool;
     free_indexes(&t);
     *out = s;
     return 0;
