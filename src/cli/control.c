@@ -13,7 +13,7 @@ static const char usage[] =
     "usage: crossgate control [--listen ADDR:PORT] [--data DIR] [--store sqlite|etcd://H:P,...]\n"
     "                         [--store-timeout D] [--token-file FILE | --insecure]\n"
     "                         [--max-body BYTES] [--request-timeout D] [--max-connections N]\n"
-    "                         [--log-level debug|info|warn|error]\n"
+    "                         [--order-wait D] [--log-level debug|info|warn|error]\n"
     "\n"
     "Runs the control plane: stores resources (SQLite in DIR), tracks gateway instances by\n"
     "lease and serves each one its snapshot. API: docs/api.md.\n"
@@ -30,7 +30,9 @@ static const char usage[] =
     "      --request-timeout D a whole request within D of its first byte, else the\n"
     "                         connection closes (default 10s; never reset per byte)\n"
     "      --max-connections N open API connections (default 1024); past it, the one that\n"
-    "                         waited longest for its request is closed\n";
+    "                         waited longest for its request is closed\n"
+    "      --order-wait D      make-before-break: the longest a snapshot waits for the gateways\n"
+    "                         it depends on to take theirs (default 2s)\n";
 
 int cg_cli_control(int argc, char **argv)
 {
@@ -44,6 +46,7 @@ int cg_cli_control(int argc, char **argv)
         {"max-body", required_argument, 0, 'm'},
         {"request-timeout", required_argument, 0, 'T'},
         {"max-connections", required_argument, 0, 'M'},
+        {"order-wait", required_argument, 0, 'O'},
         {"log-level", required_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -76,6 +79,11 @@ int cg_cli_control(int argc, char **argv)
         case 'M':
             if (cg_cli_flag_count("control", "--max-connections", optarg, 1, 1000000, &n)) return 2;
             o.max_conns = (uint32_t)n;
+            break;
+        case 'O':
+            if (cg_cli_flag_duration_ms("control", "--order-wait", optarg, 100, 60 * 1000,
+                                        &o.order_wait_ms))
+                return 2;
             break;
         case 'v':
             if (cg_cli_flag_log_level("control", optarg)) return 2;

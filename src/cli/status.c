@@ -103,8 +103,8 @@ static void instances(const cg_json_t *root)
         cg_buf_append_str(&b, " ago");
         cg_buf_append(&b, "", 1);
         cg_cli_table_add(&t, b.base);
-        cg_cli_table_addf(&t, "v%" PRIu64 "%s", x.snapshot_version,
-                          x.error ? " (stale: error)" : "");
+        cg_cli_table_addf(&t, "v%" PRIu64 "%s%s", x.snapshot_version,
+                          x.error ? " (stale: error)" : "", x.held_for ? " (held)" : "");
         cg_buf_free(&b);
     }
     cg_cli_table_print(&t, 2);
@@ -112,6 +112,10 @@ static void instances(const cg_json_t *root)
         cg_control_status_instance_t x;
         cg_control_status_read(cg_json_at(in, i), cg_control_status_instance_fields, &x);
         if (x.error) printf("  ! %.12s keeps its last snapshot: %s", x.id, x.error);
+        if (x.held_for)
+            printf("  ~ %.12s: v%" PRIu64 " held for %" PRIu64
+                   " ms so far, until %.12s serves v%" PRIu64 " (make-before-break)\n",
+                   x.id, x.snapshot_version, x.held_ms, x.held_for, x.held_for_version);
     }
     printf("\n");
 }

@@ -187,20 +187,48 @@ static char *request_filename(const cg_httpd_req_t *req)
 
 /* ---- recomputation ---- */
 
+static void order_arm(cg_control_t *cp);
+
+static void on_order_timer(cg_loop_t *loop, cg_timer_t *t)
+{
+    cg_control_t *cp = cg_container_of(t, cg_control_t, order_timer);
+    cg_control_watch_expire(&cp->watch);
+    order_arm(cp);
+}
+
+/* The timer that ends the holds of make-before-break (watch.h) that nothing ended before. */
+static void order_arm(cg_control_t *cp)
+{
+    uint64_t due = cg_control_watch_hold_deadline(&cp->watch), now = cp->loop->now_ms;
+    if (!due)
+        cg_timer_stop(cp->loop, &cp->order_timer);
+    else
+        cg_timer_start(cp->loop, &cp->order_timer, due > now ? due - now : 0, on_order_timer);
+}
+
+/* CG_CONTROL_RECOMPUTE_ALL: the resources changed, the instances that can reach are recomputed
+ * (scope.h; every one the first time); CG_CONTROL_RECOMPUTE_INSTANCES: the instance set did. */
 static void recompute(cg_control_t *cp, int what)
 {
     cp->recomputes++;
-    cg_control_watch_recompute(&cp->watch, cg_control_store_view(&cp->store), &cp->leases, what);
+    /* a store that numbers versions: base + the revision the view is at */
+    uint64_t base = cg_control_store_version_base(&cp->store);
+    cp->watch.floor = base ? base + cg_control_store_revision(&cp->store) : 0;
+    if (what == CG_CONTROL_RECOMPUTE_ALL) {
+        cg_timer_stop(cp->loop, &cp->recompute_timer); /* covers it: new instances, edges */
+        cg_control_scope_recompute(&cp->seen, &cp->store, &cp->watch, &cp->leases);
+    } else {
+        cg_control_watch_recompute(&cp->watch, cg_control_store_view(&cp->store), &cp->leases,
+                                   what);
+    }
+    order_arm(cp);
 }
 
-/* The store committed a change of the resources: the snapshots of the instances it reaches
- * may differ (scope.h; every one the first time). */
+/* The store committed a change of the resources. */
 void cg_control__store_changed(cg_control_store_t *st, void *data)
 {
-    cg_control_t *cp = data;
-    cg_timer_stop(cp->loop, &cp->recompute_timer); /* a scoped recompute covers it too */
-    cp->recomputes++;
-    cg_control_scope_recompute(&cp->seen, st, &cp->watch, &cp->leases);
+    (void)st;
+    recompute(data, CG_CONTROL_RECOMPUTE_ALL);
 }
 
 static void on_recompute(cg_loop_t *loop, cg_timer_t *t)
@@ -435,8 +463,11 @@ void cg_control__lease_gone(cg_control_leases_t *l, cg_control_inst_t *inst, cg_
     cg_log_info("control: instance %s (cluster %s, namespace %s, %s) gone: %s", inst->id,
                 inst->cluster, inst->namespace_, inst->address, whys[why]);
     if (why == CG_CONTROL_GONE_EXPIRED) cp->stats.expired++;
-    cg_control__lease_unstore(cp, inst->id); /* a replaced one's row went with its successor's */
+    /* a replaced one's row went with its successor's; one that went at another control
+     * plane has none left */
+    if (!cp->syncing) cg_control__lease_unstore(cp, inst->id);
     cg_control_watch_detach(&cp->watch, inst);
+    order_arm(cp);
 }
 
 /* Registrations a join token may make: a burst of JOIN_BURST, then JOIN_RATE a second. */
@@ -550,7 +581,7 @@ static void snapshot_response(const cg_control_wentry_t *e, cg_httpd_resp_t *res
 static void poll_woken(cg_control_waiter_t *w, const cg_control_wentry_t *e)
 {
     poll_t *p = cg_container_of(w, poll_t, waiter);
-    if (e && cg_control__held_back(p->cp, e, w->after)) {
+    if (e && (cg_control__held_back(p->cp, e, w->after) || cg_control_watch_holds(e, w->after))) {
         cg_control_watch_wait(&p->cp->watch, e->inst->data, w); /* until the window ends */
         return;
     }
@@ -592,7 +623,11 @@ static void handle_snapshot(cg_control_t *cp, const cg_httpd_req_t *req, cg_http
     }
     if (timeout > POLL_MAX_MS) timeout = POLL_MAX_MS;
     cg_control_wentry_t *e = inst->data;
-    if (e->version > after && !cg_control__held_back(cp, e, after)) {
+    /* the gateway serves `after`: what waited for it goes out (make-before-break) */
+    cg_control_watch_ack(&cp->watch, e, after);
+    order_arm(cp);
+    if (e->version > after && !cg_control__held_back(cp, e, after) &&
+        !cg_control_watch_holds(e, after)) {
         snapshot_response(e, resp);
         return;
     }
@@ -677,8 +712,13 @@ void cg_control__handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_res
     size_t nseg = split_path(req->path, seg, 5);
     int m = req->method;
     if (nseg == 1 && seg_is(seg[0], "ready") && (m == HTTP_GET || m == HTTP_HEAD)) {
-        int open = cg_control_store_is_open(&cp->store);
-        cg_control__text(resp, open ? 200 : 503, open ? "ready\n" : "store not open\n");
+        if (!cg_control_store_is_open(&cp->store))
+            cg_control__text(resp, 503, "store not open\n");
+        else if (!cg_control_store_ready(&cp->store))
+            cg_control__text(resp, 503, "store unavailable: %s\n",
+                             cp->store.unavailable[0] ? cp->store.unavailable : "not read yet");
+        else
+            cg_control__text(resp, 200, "ready\n");
         return;
     }
     const cg_token_t *tok = authenticate(cp, req, resp);
@@ -687,6 +727,11 @@ void cg_control__handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_res
         if (!allowed(cp, tok, NEED_READ, resp)) return;
         resp->content_type = "text/plain; version=0.0.4";
         cg_control__metrics(cp, &resp->body);
+    } else if (nseg >= 2 && seg_is(seg[0], "v1") && !seg_is(seg[1], "tokens") &&
+               !cg_control_store_ready(&cp->store)) {
+        /* an etcd store not read yet: nothing here is the store's state */
+        cg_control__text(resp, 503, "store unavailable: %s\n",
+                         cp->store.unavailable[0] ? cp->store.unavailable : "not read yet");
     } else if (nseg >= 2 && seg_is(seg[0], "v1")) {
         if (nseg == 2 && (seg_is(seg[1], "apply") || seg_is(seg[1], "delete"))) {
             if (m != HTTP_POST)

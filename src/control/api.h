@@ -25,6 +25,7 @@ typedef struct cg_control_opts {
     size_t max_body; /* request body limit (413 beyond); default 4 MiB */
     uint32_t request_timeout_ms; /* a whole request from its first byte; default 10 s */
     uint32_t max_conns;          /* open API connections; default 1024 */
+    uint32_t order_wait_ms;      /* make-before-break: the longest hold (watch.h); 0: 2 s */
 } cg_control_opts_t;
 
 /* Counters for /metrics. */
@@ -53,6 +54,11 @@ typedef struct cg_control {
      * an earlier control-plane life is not sent a new one (resync.h). */
     cg_control_resync_t resync;
     cg_timer_t resync_timer;
+    /* Make-before-break: ends the holds (watch.h) whose wait is over. */
+    cg_timer_t order_timer;
+    /* The live leases are being brought in line with the store's (leases_store.c): instances
+     * that go away meanwhile have no lease left to drop. */
+    int syncing;
 } cg_control_t;
 
 /* Runs `crossgate control` until SIGINT/SIGTERM. Returns the exit status; failures to start
@@ -80,11 +86,19 @@ int cg_control__lease_store(cg_control_t *cp, const cg_control_inst_t *inst, con
 void cg_control__lease_unstore(cg_control_t *cp, const char *id);
 void cg_control__leases_renew(cg_control_t *cp);
 int cg_control__leases_load(cg_control_t *cp, int *kept, cg_buf_t *err);
+/* The store's on_leases (data: the control plane): instances registered, renewed, dropped or
+ * expired at another control plane on the same store become so here too. */
+void cg_control__leases_sync(cg_control_store_t *st, void *data);
 
 /* token_api.c: /v1/tokens (the admin's; seg and nseg are the path's segments). */
 void cg_control__handle_tokens(cg_control_t *cp, const cg_httpd_req_t *req, cg_httpd_resp_t *resp,
                                const cg_iov_t *seg, size_t nseg);
 
+/* token_api.c: a store that keeps the tokens (etcd) keeps this control plane's: attach takes
+ * the stored ones (or stores DATA/tokens' when it holds none) and writes every change there;
+ * sync is the store's on_tokens, another control plane's change. */
+void cg_control__tokens_attach(cg_control_t *cp);
+void cg_control__tokens_sync(cg_control_store_t *st, void *data);
 /* resync.c: opens the window (from now, one lease TTL); is this watch held back now? */
 void cg_control__resync_start(cg_control_t *cp, uint64_t first_version);
 int cg_control__held_back(cg_control_t *cp, const cg_control_wentry_t *e, uint64_t after);

@@ -87,10 +87,13 @@ int cg_control_main(const cg_control_opts_t *o)
         cg_log_info("control: created the admin credential in %s/admin.token (mode 0600): export "
                     "CROSSGATE_TOKEN=$(cat %s/admin.token)",
                     data_dir, data_dir);
+    cg_control__tokens_attach(&cp);
     cg_loop_init(&loop);
     cg_signals_start(&signals, &loop, stop_signals, 2, on_signal);
     cp.loop = &loop;
     cp.store.on_change = cg_control__store_changed;
+    cp.store.on_leases = cg_control__leases_sync;
+    cp.store.on_tokens = cg_control__tokens_sync;
     cp.store.data = &cp;
     cp.leases.ttl_ms = CG_CONTROL_TTL_MS;
     cp.leases.sweep_ms = SWEEP_MS;
@@ -105,6 +108,8 @@ int cg_control_main(const cg_control_opts_t *o)
     cp.watch.hold = hold_versions;
     cp.watch.hold_data = &cp.store;
     uint64_t first_version = cp.watch.last_version + 1; /* this life's first snapshot */
+    cp.watch.now_ms = &loop.now_ms;
+    cp.watch.order_wait_ms = o->order_wait_ms;
     cp.httpd.max_body = o->max_body ? o->max_body : 4u << 20;
     cp.httpd.request_timeout_ms = o->request_timeout_ms;
     cp.httpd.max_conns = o->max_conns;
@@ -124,6 +129,12 @@ int cg_control_main(const cg_control_opts_t *o)
     }
     /* the instances taken back have their snapshots before any watch asks */
     cg_control__store_changed(&cp.store, &cp);
+    /* the store's own work (etcd: the watch that brings other control planes' changes) */
+    if ((r = cg_control_store_start(&cp.store, &loop))) {
+        fprintf(stderr, "crossgate control: store: %s\n", cg_strerror(r));
+        cg_httpd_stop(&cp.httpd);
+        goto Exit;
+    }
     cg_timer_start(&loop, &cp.sweep, SWEEP_MS, on_sweep);
     /* A store that kept the leases gave back every instance of the run before. One that could
      * not (new, or written before leases were stored) did not: edges then wait a TTL for the
@@ -140,6 +151,7 @@ int cg_control_main(const cg_control_opts_t *o)
     cg_timer_stop(&loop, &cp.sweep);
     cg_timer_stop(&loop, &cp.resync_timer);
     cg_timer_stop(&loop, &cp.recompute_timer);
+    cg_timer_stop(&loop, &cp.order_timer);
     cg_loop_run_once(&loop, 0); /* deferred frees */
     rc = 0;
 Exit:

@@ -64,6 +64,10 @@ const cg_control_status_field_t cg_control_status_instance_fields[] = {
     U64(T, "snapshot_version", snapshot_version),
     STR(T, "error", error),
     U64(T, "mtls_port", mtls_port),
+    U64(T, "served_version", served_version),
+    STR(T, "held_for", held_for),
+    U64(T, "held_for_version", held_for_version),
+    U64(T, "held_ms", held_ms),
     END,
 };
 #undef T
@@ -208,6 +212,7 @@ static void instance_json(cg_control_t *cp, const cg_control_inst_t *inst, cg_jw
     uint64_t now = cp->loop->now_ms;
     char when[32];
     cg_clock_format_iso8601(inst->registered_wall_us, when);
+    const cg_control_wdep_t *held = e && e->deps.len ? &e->deps.items[0] : NULL;
     cg_control_status_instance_t row = {
         .id = inst->id,
         .cluster = inst->cluster,
@@ -220,6 +225,10 @@ static void instance_json(cg_control_t *cp, const cg_control_inst_t *inst, cg_jw
         .snapshot_version = e ? e->version : 0,
         .error = e ? e->error : NULL,
         .mtls_port = inst->mtls_port,
+        .served_version = e ? e->acked : 0,
+        .held_for = held ? held->on->inst->id : NULL,
+        .held_for_version = held ? held->version : 0,
+        .held_ms = held ? now - e->held_since_ms : 0,
     };
     write_object(w, cg_control_status_instance_fields, &row, instance_more, inst);
 }
@@ -457,6 +466,20 @@ static const struct {
             CP("", watch.computed)),
     COUNTER("crossgate_control_snapshot_versions_total",
             "Snapshot versions handed out (content changed).", CP("", watch.bumped)),
+    GAUGE("crossgate_control_snapshots_held",
+          "Snapshot versions held back now for make-before-break (until the gateways they "
+          "depend on take theirs).",
+          CP("", watch.nheld)),
+    COUNTER("crossgate_control_snapshot_holds_total",
+            "Snapshot versions held back for make-before-break.", CP("", watch.holds)),
+    COUNTER("crossgate_control_snapshot_holds_expired_total",
+            "Holds that ended because the order wait passed, not because the gateways they "
+            "waited for took their snapshots.",
+            CP("", watch.holds_expired)),
+    COUNTER("crossgate_control_snapshot_holds_unordered_total",
+            "Holds not made because they would have closed a cycle (one change adding and "
+            "removing endpoints between two instances).",
+            CP("", watch.holds_unordered)),
     GAUGE("crossgate_control_revision", "Global resource revision.", REVISION()),
     COUNTER("crossgate_control_stalls_total",
             "Times the control plane found it had not run for a while and credited every lease "

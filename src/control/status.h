@@ -36,8 +36,13 @@ typedef struct cg_control_status_instance {
     const char *id, *cluster, *namespace_; /* then labels: {key: value} */
     const char *address, *admin, *registered;
     uint64_t age_ms, last_heartbeat_ms_ago, snapshot_version;
-    const char *error;  /* NULL: the last translation succeeded */
-    uint64_t mtls_port; /* where it takes mTLS from other gateways; 0: it has no identity */
+    const char *error;       /* NULL: the last translation succeeded */
+    uint64_t mtls_port;      /* where it takes mTLS from other gateways; 0: it has no identity */
+    uint64_t served_version; /* the version its gateway serves, as its watch said; 0: unknown */
+    /* make-before-break: snapshot_version is held until the gateway of instance held_for (the
+     * first waited for) serves held_for_version; held_ms so far. NULL: not held */
+    const char *held_for;
+    uint64_t held_for_version, held_ms;
 } cg_control_status_instance_t;
 
 typedef struct cg_control_status_edge {

@@ -184,6 +184,36 @@ int cg_control_store_is_open(const cg_control_store_t *st)
     return st->ops != NULL;
 }
 
+int cg_control_store_start(cg_control_store_t *st, cg_loop_t *loop)
+{
+    return st->ops && st->ops->start ? st->ops->start(st, loop) : 0;
+}
+
+int cg_control_store_ready(const cg_control_store_t *st)
+{
+    return st->ops && (!st->ops->ready || st->ops->ready(st));
+}
+
+int cg_control_store_keeps_tokens(const cg_control_store_t *st)
+{
+    return st->ops && st->ops->tokens_put && st->ops->tokens_get;
+}
+
+int cg_control_store_tokens_put(cg_control_store_t *st, const char *text, size_t len)
+{
+    return cg_control_store_keeps_tokens(st) ? st->ops->tokens_put(st, text, len) : CG_EINVAL;
+}
+
+int cg_control_store_tokens_get(const cg_control_store_t *st, cg_buf_t *out)
+{
+    return cg_control_store_keeps_tokens(st) ? st->ops->tokens_get(st, out) : 0;
+}
+
+uint64_t cg_control_store_version_base(const cg_control_store_t *st)
+{
+    return st->ops && st->ops->version_base ? st->ops->version_base(st) : 0;
+}
+
 uint64_t cg_control_store_revision(const cg_control_store_t *st)
 {
     return st->ops->revision(st);

@@ -23,6 +23,7 @@
 #include "control/results.h"
 #include "core/buf.h"
 #include "core/list.h"
+#include "core/loop.h"
 #include "model/model.h"
 
 #include <stdint.h>
@@ -82,6 +83,19 @@ typedef struct cg_control_store_ops {
      * one line to err, leaves nothing open and returns CG_EIO. */
     int (*open)(cg_control_store_t *st, const char *dir, cg_buf_t *err);
     void (*close)(cg_control_store_t *st); /* also after a failed open; st->impl NULL after */
+    /* Optional. Begins the backend's own work on the loop (etcd: the watch that keeps the
+     * mirror, the read of a store unreachable at open); 0 or CG_E*. The backend then calls
+     * on_change and on_leases for the changes that reach it from other writers. */
+    int (*start)(cg_control_store_t *st, cg_loop_t *loop);
+    /* Optional (NULL: always). Does the store hold the backend's state? An etcd store opened
+     * while etcd was unreachable does not until a read succeeds: every request is answered
+     * "store unavailable" meanwhile (st->unavailable says why). */
+    int (*ready)(const cg_control_store_t *st);
+    /* Optional (NULL or 0: versions are the control plane's own count, kept above
+     * versions_held). Otherwise snapshot versions are this plus the revision at which each
+     * snapshot was computed, the same in every process on the store: a gateway that moves
+     * between control planes keeps its version. */
+    uint64_t (*version_base)(const cg_control_store_t *st);
     uint64_t (*revision)(const cg_control_store_t *st);
     /* The resource with this identity ("" for an absent cluster or namespace), or NULL. */
     const cg_control_res_t *(*get)(const cg_control_store_t *st, cg_model_kind_t kind,
@@ -115,6 +129,13 @@ typedef struct cg_control_store_ops {
     int (*lease_renew)(cg_control_store_t *st, const cg_control_lease_t *items, size_t n);
     int (*lease_drop)(cg_control_store_t *st, const char *const *ids, size_t n);
     int (*lease_list)(cg_control_store_t *st, cg_control_lease_vec_t *out, int *kept);
+
+    /* Optional (NULL: tokens stay in DATA/tokens, tokens.h). The control-plane tokens kept in
+     * the store, for every control plane on it: tokens_put stores their text (0, or CG_EIO
+     * with nothing changed); tokens_get appends the stored text to out and returns 1, or 0
+     * when none was ever stored. on_tokens tells of another writer's change. */
+    int (*tokens_put)(cg_control_store_t *st, const char *text, size_t len);
+    int (*tokens_get)(const cg_control_store_t *st, cg_buf_t *out);
 } cg_control_store_ops_t;
 
 /* A store: its backend and the backend's state (touched by the backend only). Zero when not
@@ -125,6 +146,11 @@ struct cg_control_store {
     /* Called after every committed change of the resources (the control plane recomputes
      * snapshots there), with data; NULL: nobody listens. Set by the store's user. */
     void (*on_change)(cg_control_store_t *st, void *data);
+    /* Called after the stored leases changed by another writer (lease_list tells them); NULL:
+     * nobody listens. */
+    void (*on_leases)(cg_control_store_t *st, void *data);
+    /* Called after another writer changed the stored tokens (tokens_get tells them). */
+    void (*on_tokens)(cg_control_store_t *st, void *data);
     void *data;
     /* Why the store is unreachable, one line, set by a backend whose write returns CG_EAGAIN
      * (nothing changed, the store could not be reached: answered 503 "store unavailable"). */
@@ -160,6 +186,12 @@ int cg_control_store_open(cg_control_store_t *st, const char *dir, cg_buf_t *err
 void cg_control_store_close(cg_control_store_t *st);
 /* 1 while open: the store answers requests. */
 int cg_control_store_is_open(const cg_control_store_t *st);
+/* Begins the backend's work on the loop (start above; nothing for SQLite). */
+int cg_control_store_start(cg_control_store_t *st, cg_loop_t *loop);
+/* 1 when open and holding the backend's state (ready above). */
+int cg_control_store_ready(const cg_control_store_t *st);
+/* The snapshot versions' base (version_base above), 0 for a count of the control plane's own. */
+uint64_t cg_control_store_version_base(const cg_control_store_t *st);
 
 /* Creates or replaces every document of one file's content, all or nothing. name is used in
  * error positions (and ".json" selects JSON). A document whose metadata carries
@@ -195,6 +227,10 @@ int cg_control_store_lease_renew(cg_control_store_t *st, const cg_control_lease_
 int cg_control_store_lease_drop(cg_control_store_t *st, const char *const *ids, size_t n);
 int cg_control_store_lease_list(cg_control_store_t *st, cg_control_lease_vec_t *out, int *kept);
 void cg_control_lease_vec_free(cg_control_lease_vec_t *v);
+/* Tokens in the store (tokens_put and tokens_get above): 1 when the backend keeps them. */
+int cg_control_store_keeps_tokens(const cg_control_store_t *st);
+int cg_control_store_tokens_put(cg_control_store_t *st, const char *text, size_t len);
+int cg_control_store_tokens_get(const cg_control_store_t *st, cg_buf_t *out);
 
 /* A kind as users type it: gateway, gateways, gw, cluster(s), service(s), svc, any case. */
 int cg_control_kind_parse(const char *s, size_t len, cg_model_kind_t *kind);

@@ -1,13 +1,23 @@
-/* The store's etcd backend: etcd v3 through its JSON gateway (/v3/kv/range, /v3/kv/txn), with
- * the same in-memory mirror as SQLite in front. Keys and bodies: store_etcd_wire.h.
+/* The store's etcd backend: etcd v3 through its JSON gateway (/v3/kv/range, /v3/kv/txn,
+ * /v3/watch), with an in-memory mirror in front. Keys and bodies: store_etcd_wire.h.
  *
  * One commit is one txn: the transaction's checks become compares on mod_revision, so a
- * resourceVersion is checked where the write happens. The revision is etcd's (header.revision),
- * so it is the same for every process on the same etcd; writes of leases and of the versions'
- * bound raise it too. Requests block the loop as SQLite's writes do, bounded by a timeout; a
- * connection failure tries the next endpoint, and when none answers the write returns CG_EAGAIN
- * with the cause in st->unavailable (answered 503 "store unavailable: ..."). The mirror stays
- * as it was, so reads go on, and the next write simply tries again. */
+ * resourceVersion is checked where the write happens. Requests block the loop as SQLite's
+ * writes do, bounded by a timeout; a connection failure tries the next endpoint, and when none
+ * answers the write returns CG_EAGAIN with the cause in st->unavailable (answered 503 "store
+ * unavailable: ..."). The mirror stays as it was, so reads go on.
+ *
+ * Several control planes share one etcd: each keeps its mirror by a watch on every key under
+ * /crossgate/, from the revision after the one its mirror holds. The mirror's revision is the
+ * last change the watch (or a full read) delivered, so every replica that has seen revision R
+ * holds exactly etcd's state at R, and snapshot versions built on it (version_base) agree
+ * between replicas. A resource commit waits until the watch has delivered its revision (every
+ * other replica's earlier change with it), so a write is read back as etcd holds it; lease
+ * writes are patched in at once and the watch's copy of them is skipped (pending). A watch that
+ * breaks reconnects, to the next endpoint, from the revision after the mirror's; one on a
+ * compacted revision, or a commit the watch does not confirm in time, reads everything again.
+ * A control plane started while etcd is unreachable answers "store unavailable" until a read
+ * succeeds (retried each second), and never serves an empty mirror as the store's state. */
 #include "control/store.h"
 #include "control/store_etcd_wire.h"
 
@@ -15,27 +25,75 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/sock.h"
 #include "http/client.h"
 
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 /* Endpoints in --store etcd://A,B,... at most. */
 #define MAX_ENDPOINTS 16
 uint32_t cg_control_store_etcd_timeout_ms = CG_CONTROL_STORE_ETCD_TIMEOUT_MS;
 
+/* The watch's reconnect back-off: doubles from the first to the last, with jitter. */
+#define WATCH_BACKOFF_MIN_MS 100
+#define WATCH_BACKOFF_MAX_MS 2000
+/* How often the watch is checked against etcd (above). */
+#define PROBE_MS 3000
+/* A store not read yet (etcd unreachable at start) is read again this often. */
+#define LOAD_RETRY_MS 1000
+/* The longest answer head of a watch. */
+#define WATCH_HEAD_MAX 8192
+
+/* A key this process wrote at rev that the watch has not delivered yet: the watch's older
+ * events for it are stale (the mirror already holds the write). */
+typedef struct pending {
+    char *key;
+    uint64_t rev;
+} pending_t;
+
+enum { W_IDLE, W_CONNECTING, W_HEAD, W_STREAM };
+/* watch_line and watch_read: the watch was canceled by etcd (a positive value, not an error) */
+enum { W_CANCELED = 1 };
+
 typedef struct et {
+    cg_control_store_t *st;
     char endpoints[MAX_ENDPOINTS][CG_HTTP_URL_MAX / 4];
     size_t nendpoints, current;
     CG_VEC(cg_control_res_t *) res; /* in seq (create_revision) order */
     cg_resource_set_t *view;
-    uint64_t revision, versions_held;
-    int leases_kept;
-    /* A txn went unanswered (timeout, connection lost): etcd may have applied it, so the next
-     * successful commit reads every resource back rather than patch the mirror. */
-    int stale;
+    uint64_t revision; /* the mirror's: the last change it holds */
+    uint64_t versions_held;
+    uint64_t base; /* snapshot versions are base + revision (version_base) */
+    int loaded;    /* the mirror holds etcd's state (else: unreachable since the start) */
     cg_control_lease_vec_t leases; /* the stored leases, for renewals that carry only the expiry */
+    CG_VEC(pending_t) pending;
+    cg_loop_t *loop; /* NULL until started: no watch, every commit reads back */
+    struct {
+        int fd, state;
+        cg_io_t io;
+        size_t at;     /* endpoint */
+        cg_buf_t head; /* the answer's head while it arrives */
+        cg_etcd_stream_t body;
+        uint32_t backoff_ms;
+        cg_timer_t timer; /* reconnect, or the next read of a store not read yet */
+    } w;
+    cg_buf_t tokens; /* meta/tokens */
+    int has_tokens;
+    int changed, leases_changed, tokens_changed; /* the watch changed the mirror: tell the user */
+    /* Every PROBE_MS etcd is asked whether keys changed after the mirror's revision: a watch
+     * that stays open but silent (its member cut off from the others) is replaced when two
+     * probes in a row say so. */
+    cg_timer_t probe;
+    uint64_t suspect; /* the mirror's revision at the last probe that found changes, or 0 */
+    cg_defer_t notify;
+    int notify_queued;
 } et_t;
 
 static et_t *impl(const cg_control_store_t *st)
@@ -178,7 +236,14 @@ static int lease_parse(const cg_etcd_kv_t *kv, cg_control_lease_t *l)
     l->registered_us = cg_json_dec_u64(&d, doc, "registered_us", INT64_MAX, 0);
     l->expires_us = cg_json_dec_u64(&d, doc, "expires_us", INT64_MAX, 0);
     cg_json_free(doc);
-    if (doc && !d.failed) return 0;
+    if (doc && !d.failed) {
+        /* the key names the lease: one whose value says another id would never be dropped */
+        cg_buf_t k = {0};
+        cg_etcd_lease_key(&k, l->id);
+        int same = !strcmp(k.base, kv->key);
+        cg_buf_free(&k);
+        if (same) return 0;
+    }
     free(l->id);
     free(l->owner);
     free(l->registration);
@@ -221,14 +286,44 @@ static void res_clear(et_t *e)
     e->res.len = 0;
 }
 
+static void lease_free(cg_control_lease_t *l)
+{
+    free(l->id);
+    free(l->owner);
+    free(l->registration);
+}
+
+static void pending_clear(et_t *e, uint64_t upto)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < e->pending.len; i++) {
+        if (e->pending.items[i].rev <= upto)
+            free(e->pending.items[i].key);
+        else
+            e->pending.items[k++] = e->pending.items[i];
+    }
+    e->pending.len = k;
+}
+
+static void watch_close(et_t *e);
+
 static void et_close(cg_control_store_t *st)
 {
     et_t *e = impl(st);
     if (!e) return;
+    watch_close(e);
+    if (e->loop) {
+        cg_timer_stop(e->loop, &e->w.timer);
+        cg_timer_stop(e->loop, &e->probe);
+    }
+    if (e->notify_queued) cg_defer_cancel(&e->notify);
     res_clear(e);
     cg_vec_free(&e->res);
     cg_control_view_free(e->view);
     cg_control_lease_vec_free(&e->leases);
+    pending_clear(e, UINT64_MAX);
+    cg_vec_free(&e->pending);
+    cg_buf_free(&e->tokens);
     free(e);
     st->impl = NULL;
 }
@@ -245,51 +340,100 @@ static int cmp_lease_seq(const void *a, const void *b)
     return x->create_rev < y->create_rev ? -1 : x->create_rev > y->create_rev;
 }
 
-/* Every resource from etcd into the mirror (what was there is replaced, on success only). */
-static int load_resources(cg_control_store_t *st)
+#define TOKENS_KEY CG_ETCD_PREFIX "meta/tokens"
+
+/* The stored tokens' text (NULL: none stored). */
+static void tokens_set(et_t *e, const char *text, size_t len)
+{
+    cg_buf_reset(&e->tokens);
+    e->has_tokens = text != NULL;
+    if (text) cg_buf_append(&e->tokens, text, len);
+}
+
+/* Every resource and lease from etcd into the mirror, at one revision (what was there is
+ * replaced, on success only). */
+static int load_all(cg_control_store_t *st)
 {
     et_t *e = impl(st);
     cg_etcd_answer_t a;
-    int rc = range_call(st, CG_ETCD_PREFIX "resources/", 1, &a);
+    /* one range over leases/, meta/ and resources/ (in that order): one revision */
+    cg_buf_t body = {0};
+    cg_etcd_range_between(&body, CG_ETCD_PREFIX "leases/", CG_ETCD_PREFIX "resources0");
+    int rc = call(st, "/v3/kv/range", &body, &a);
+    cg_buf_free(&body);
     if (rc) return rc;
     res_clear(e);
+    cg_control_lease_vec_free(&e->leases);
+    pending_clear(e, UINT64_MAX);
+    tokens_set(e, NULL, 0);
     e->revision = a.revision;
+    const size_t nl = strlen(CG_ETCD_PREFIX "leases/");
+    CG_VEC(cg_etcd_kv_t *) leases = {0};
     for (size_t i = 0; i < a.kvs.len; i++) {
-        cg_control_res_t *r = res_parse(&a.kvs.items[i]);
+        cg_etcd_kv_t *kv = &a.kvs.items[i];
+        if (!strncmp(kv->key, CG_ETCD_PREFIX "leases/", nl)) {
+            cg_vec_push(&leases, kv);
+            continue;
+        }
+        if (!strcmp(kv->key, TOKENS_KEY)) {
+            tokens_set(e, kv->value, kv->value_len);
+            continue;
+        }
+        if (strncmp(kv->key, CG_ETCD_PREFIX "resources/", strlen(CG_ETCD_PREFIX "resources/")))
+            continue; /* other meta/ keys: read at the start only */
+        cg_control_res_t *r = res_parse(kv);
         if (r) cg_vec_push(&e->res, r);
     }
+    if (leases.len) {
+        /* registration order: each lease's create_revision */
+        cg_etcd_kv_t *sorted = cg_xcalloc(leases.len, sizeof(*sorted));
+        for (size_t i = 0; i < leases.len; i++) sorted[i] = *leases.items[i];
+        qsort(sorted, leases.len, sizeof(*sorted), cmp_lease_seq);
+        for (size_t i = 0; i < leases.len; i++) {
+            cg_control_lease_t l;
+            if (lease_parse(&sorted[i], &l) == 0) cg_vec_push(&e->leases, l);
+        }
+        free(sorted);
+    }
+    cg_vec_free(&leases);
     cg_etcd_answer_free(&a);
     if (e->res.len) qsort(e->res.items, e->res.len, sizeof(*e->res.items), cmp_seq);
-    e->stale = 0;
+    cg_control_view_rebuild(&e->view, e->res.items, e->res.len);
     return 0;
 }
 
+/* The first read: the meta keys, then everything. */
 static int load(cg_control_store_t *st)
 {
     et_t *e = impl(st);
     cg_etcd_answer_t a;
-    int rc = load_resources(st);
-    if (rc) return rc;
-    if ((rc = range_call(st, CG_ETCD_PREFIX "leases/", 1, &a))) return rc;
-    if (a.kvs.len) qsort(a.kvs.items, a.kvs.len, sizeof(*a.kvs.items), cmp_lease_seq);
-    for (size_t i = 0; i < a.kvs.len; i++) {
-        cg_control_lease_t l;
-        if (lease_parse(&a.kvs.items[i], &l) == 0) cg_vec_push(&e->leases, l);
-    }
-    cg_etcd_answer_free(&a);
+    int rc;
     if ((rc = range_call(st, CG_ETCD_PREFIX "meta/versions", 0, &a))) return rc;
     if (a.kvs.len) e->versions_held = strtoull(a.kvs.items[0].value, NULL, 10);
     cg_etcd_answer_free(&a);
     if ((rc = range_call(st, CG_ETCD_PREFIX "meta/store", 0, &a))) return rc;
-    e->leases_kept = a.kvs.len != 0;
+    /* meta/store holds the snapshot versions' base: the wall clock in ms when the store was
+     * made, so that they start above those of any control plane before it ("1" from a version
+     * that kept a bound in meta/versions instead: above that bound) */
+    uint64_t base = a.kvs.len ? strtoull(a.kvs.items[0].value, NULL, 10) : 0;
     cg_etcd_answer_free(&a);
-    if (!e->leases_kept) {
+    if (!base) {
+        char v[24];
+        int n = snprintf(v, sizeof(v), "%llu", (unsigned long long)(cg_clock_wall_us() / 1000));
         cg_etcd_txn_t t = {0};
-        cg_etcd_txn_put(&t, CG_ETCD_PREFIX "meta/store", "1", 1);
+        cg_etcd_txn_compare_mod(&t, CG_ETCD_PREFIX "meta/store", 0);
+        cg_etcd_txn_put(&t, CG_ETCD_PREFIX "meta/store", v, (size_t)n);
         if ((rc = txn_call(st, &t, &a))) return rc;
-        e->revision = a.revision;
+        cg_etcd_answer_free(&a);
+        /* another control plane may have made it first: read the one that holds */
+        if ((rc = range_call(st, CG_ETCD_PREFIX "meta/store", 0, &a))) return rc;
+        base = a.kvs.len ? strtoull(a.kvs.items[0].value, NULL, 10) : 0;
         cg_etcd_answer_free(&a);
     }
+    if (base <= 1) base = e->versions_held + 1;
+    e->base = base > e->versions_held ? base : e->versions_held + 1;
+    if ((rc = load_all(st))) return rc;
+    e->loaded = 1;
     return 0;
 }
 
@@ -297,18 +441,435 @@ static int et_open(cg_control_store_t *st, const char *spec, cg_buf_t *err)
 {
     et_t *e = cg_xcalloc(1, sizeof(*e));
     st->impl = e;
+    e->st = st;
+    e->w.fd = -1;
     if (parse_endpoints(e, spec, err) == 0) {
-        if (load(st) == 0) {
-            cg_control_view_rebuild(&e->view, e->res.items, e->res.len);
-            return 0;
-        }
-        cg_buf_printf(err, "store unavailable: %s", st->unavailable);
+        /* etcd not reachable yet: the store opens, says it is unavailable, and reads again
+         * from the loop (et_start) */
+        if (load(st))
+            cg_log_warn("store: %s: not read yet, answering \"store unavailable\" until it is",
+                        st->unavailable);
+        return 0;
     }
     et_close(st);
     return CG_EIO;
 }
 
+static int et_ready(const cg_control_store_t *st)
+{
+    return impl(st)->loaded;
+}
+
+static uint64_t et_version_base(const cg_control_store_t *st)
+{
+    return impl(st)->base;
+}
+
+/* ---- the watch ---- */
+
+static void notify(et_t *e);
+static void watch_start(et_t *e);
+
+static void on_notify(cg_loop_t *loop, cg_defer_t *d)
+{
+    (void)loop;
+    et_t *e = cg_container_of(d, et_t, notify);
+    cg_control_store_t *st = e->st;
+    e->notify_queued = 0;
+    int changed = e->changed, leases = e->leases_changed, tokens = e->tokens_changed;
+    e->changed = e->leases_changed = e->tokens_changed = 0;
+    /* tokens first: a lease registered with a new join token names it as owner */
+    if (tokens && st->on_tokens) st->on_tokens(st, st->data);
+    if (changed && st->on_change) st->on_change(st, st->data);
+    if (leases && st->on_leases) st->on_leases(st, st->data);
+}
+
+/* The store's user hears of the watch's changes once per loop turn, after the request being
+ * handled (if any) is done with the store. */
+static void notify(et_t *e)
+{
+    if (!e->loop || e->notify_queued || !(e->changed || e->leases_changed || e->tokens_changed))
+        return;
+    e->notify_queued = 1;
+    cg_defer(e->loop, &e->notify, on_notify);
+}
+
+static void watch_close(et_t *e)
+{
+    if (e->w.fd >= 0) {
+        if (e->loop) cg_io_stop(e->loop, &e->w.io);
+        close(e->w.fd);
+    }
+    e->w.fd = -1;
+    e->w.state = W_IDLE;
+    cg_buf_free(&e->w.head);
+    cg_etcd_stream_free(&e->w.body);
+}
+
+static void on_watch_timer(cg_loop_t *loop, cg_timer_t *t);
+
+/* The watch broke (why: one line): try again after a back-off, on the next endpoint. */
+static void watch_retry(et_t *e, const char *why)
+{
+    if (e->w.state == W_STREAM || e->w.backoff_ms == 0)
+        cg_log_warn("store: watch on etcd %s: %s; watching again from revision %" PRIu64,
+                    e->endpoints[e->w.at], why, e->revision + 1);
+    watch_close(e);
+    e->w.at = (e->w.at + 1) % e->nendpoints;
+    uint32_t b = e->w.backoff_ms ? e->w.backoff_ms * 2 : WATCH_BACKOFF_MIN_MS;
+    e->w.backoff_ms = b > WATCH_BACKOFF_MAX_MS ? WATCH_BACKOFF_MAX_MS : b;
+    uint32_t jitter = (uint32_t)(cg_clock_mono_us() % (e->w.backoff_ms / 2 + 1));
+    cg_timer_start(e->loop, &e->w.timer, e->w.backoff_ms / 2 + jitter, on_watch_timer);
+}
+
+/* Everything read again (a compacted revision, a commit not confirmed): the users hear of it
+ * as of any change. 0 or the read's error. */
+static int relist(et_t *e)
+{
+    int rc = load_all(e->st);
+    if (rc == 0) {
+        e->changed = e->leases_changed = e->tokens_changed = 1;
+        notify(e);
+    }
+    return rc;
+}
+
+static ssize_t lease_find(const et_t *e, const char *id);
+static void lease_forget(et_t *e, const char *id);
+
+/* Is the watch's event for key at rev older than a write of ours the mirror holds already? */
+static int superseded(const et_t *e, const char *key, uint64_t rev)
+{
+    for (size_t i = 0; i < e->pending.len; i++)
+        if (e->pending.items[i].rev >= rev && !strcmp(e->pending.items[i].key, key)) return 1;
+    return 0;
+}
+
+static void pending_add(et_t *e, const char *key, uint64_t rev)
+{
+    pending_t p = {cg_xstrdup(key), rev};
+    cg_vec_push(&e->pending, p);
+}
+
+/* The index of the stored resource with this key, or -1. */
+static ssize_t res_find_key(const et_t *e, const char *key)
+{
+    cg_buf_t k = {0};
+    ssize_t at = -1;
+    for (size_t i = 0; i < e->res.len && at < 0; i++) {
+        const cg_control_res_t *r = e->res.items[i];
+        cg_buf_reset(&k);
+        cg_etcd_res_key(&k, r->kind, r->cluster, r->namespace_, r->name);
+        if (!strcmp(k.base, key)) at = (ssize_t)i;
+    }
+    cg_buf_free(&k);
+    return at;
+}
+
+static void res_remove_at(et_t *e, size_t at)
+{
+    cg_control_res_free(e->res.items[at]);
+    memmove(&e->res.items[at], &e->res.items[at + 1],
+            (e->res.len - at - 1) * sizeof(*e->res.items));
+    e->res.len--;
+}
+
+static void apply_event(et_t *e, cg_etcd_event_t *ev)
+{
+    const char *key = ev->kv.key;
+    if (!strncmp(key, CG_ETCD_PREFIX "resources/", strlen(CG_ETCD_PREFIX "resources/"))) {
+        ssize_t at = res_find_key(e, key);
+        if (at >= 0) res_remove_at(e, (size_t)at);
+        if (!ev->del) {
+            cg_control_res_t *r = res_parse(&ev->kv);
+            if (r) cg_vec_push(&e->res, r);
+        }
+        e->changed = 1;
+    } else if (!strncmp(key, CG_ETCD_PREFIX "leases/", strlen(CG_ETCD_PREFIX "leases/"))) {
+        if (superseded(e, key, ev->kv.mod_rev)) return;
+        cg_control_lease_t l;
+        if (ev->del) {
+            /* the id is the key's last segment, as cg_etcd_lease_key wrote it */
+            for (size_t i = 0; i < e->leases.len; i++) {
+                cg_buf_t k = {0};
+                cg_etcd_lease_key(&k, e->leases.items[i].id);
+                int same = !strcmp(k.base, key);
+                cg_buf_free(&k);
+                if (same) {
+                    lease_forget(e, e->leases.items[i].id);
+                    e->leases_changed = 1;
+                    break;
+                }
+            }
+        } else if (lease_parse(&ev->kv, &l) == 0) {
+            ssize_t at = lease_find(e, l.id);
+            if (at >= 0) {
+                lease_free(&e->leases.items[at]);
+                e->leases.items[at] = l;
+            } else {
+                cg_vec_push(&e->leases, l);
+            }
+            e->leases_changed = 1;
+        }
+    } else if (!strcmp(key, TOKENS_KEY)) {
+        if (superseded(e, key, ev->kv.mod_rev)) return;
+        tokens_set(e, ev->del ? NULL : ev->kv.value, ev->del ? 0 : ev->kv.value_len);
+        e->tokens_changed = 1;
+    }
+    /* other meta/ keys: read at the start only */
+}
+
+/* One line of the watch's answer. 0, or CG_EPARSE / W_CANCELED (the watch must start over;
+ * it did already when it was compacted). */
+static int watch_line(et_t *e, const char *line, size_t len)
+{
+    cg_etcd_watch_msg_t m;
+    cg_buf_t why = {0};
+    if (cg_etcd_watch_parse(line, len, &m, &why)) {
+        cg_log_warn("store: %.*s", (int)why.len, why.base ? why.base : "");
+        cg_buf_free(&why);
+        cg_etcd_watch_msg_free(&m);
+        return CG_EPARSE;
+    }
+    cg_buf_free(&why);
+    int rc = 0;
+    if (m.canceled) {
+        if (m.compact_revision) {
+            /* the revisions after ours are gone: everything again, then watch from there */
+            cg_log_warn("store: etcd compacted revision %" PRIu64 " and before, past the mirror's "
+                        "%" PRIu64 ": reading everything again",
+                        m.compact_revision, e->revision);
+            /* a failed read leaves the mirror as it was: the back-off path tries again */
+            rc = relist(e) ? CG_EIO : W_CANCELED;
+        } else {
+            /* etcd ended it otherwise (its member lost the leader): after a back-off */
+            rc = CG_ECONNRESET;
+        }
+    } else {
+        int resources = 0;
+        const uint64_t held = e->revision; /* a txn's events share one revision */
+        for (size_t i = 0; i < m.events.len; i++) {
+            cg_etcd_event_t *ev = &m.events.items[i];
+            if (ev->kv.mod_rev <= held) continue; /* a full read has it already */
+            int was = e->changed;
+            apply_event(e, ev);
+            resources |= e->changed && !was;
+            if (ev->kv.mod_rev > e->revision) e->revision = ev->kv.mod_rev;
+        }
+        if (resources) {
+            if (e->res.len) qsort(e->res.items, e->res.len, sizeof(*e->res.items), cmp_seq);
+            cg_control_view_rebuild(&e->view, e->res.items, e->res.len);
+        }
+        pending_clear(e, e->revision);
+        /* a watch that delivers is a good one; a created one may be canceled at once */
+        if (m.events.len) e->w.backoff_ms = 0;
+    }
+    cg_etcd_watch_msg_free(&m);
+    return rc;
+}
+
+/* Reads what the watch has: 0 (more may come), or a reason to start over (and the caller
+ * does). */
+static int watch_read(et_t *e)
+{
+    char buf[16384];
+    for (;;) {
+        ssize_t n = read(e->w.fd, buf, sizeof(buf));
+        if (n == 0) return CG_ECONNRESET;
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) return 0;
+            return cg_err_from_errno(errno);
+        }
+        const char *p = buf;
+        size_t left = (size_t)n;
+        if (e->w.state == W_HEAD) {
+            size_t had = e->w.head.len;
+            cg_buf_append(&e->w.head, p, left);
+            const char *h = e->w.head.base;
+            const char *end = memmem(h, e->w.head.len, "\r\n\r\n", 4);
+            if (!end) {
+                if (e->w.head.len > WATCH_HEAD_MAX) return CG_EPARSE;
+                continue;
+            }
+            size_t hlen = (size_t)(end - h) + 4;
+            /* a 200 with a chunked body, as the gateway streams it */
+            if (hlen < 12 || memcmp(h, "HTTP/1.1 200", 12) ||
+                !memmem(h, hlen, "\r\nTransfer-Encoding: chunked\r\n", 30))
+                return CG_EPARSE;
+            p += hlen - had;
+            left -= hlen - had;
+            e->w.state = W_STREAM;
+        }
+        if (cg_etcd_stream_feed(&e->w.body, p, left)) return CG_EPARSE;
+        const char *line;
+        size_t len;
+        while (cg_etcd_stream_next(&e->w.body, &line, &len)) {
+            int rc = watch_line(e, line, len);
+            if (rc) return rc;
+        }
+    }
+}
+
+static const char *watch_why(int rc)
+{
+    return rc == CG_EPARSE ? "not a watch answer of the v3 gateway" : cg_strerror(rc);
+}
+
+static void on_watch_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
+{
+    (void)loop;
+    et_t *e = cg_container_of(io, et_t, w.io);
+    if (e->w.state == W_CONNECTING) {
+        int err = cg_sock_error(e->w.fd);
+        if (err || (events & CG_IO_HUP)) {
+            watch_retry(e, cg_strerror(err ? err : CG_ECONNREFUSED));
+            return;
+        }
+        if (!(events & CG_IO_WRITE)) return;
+        cg_buf_t req = {0}, body = {0};
+        cg_etcd_watch_body(&body, CG_ETCD_PREFIX, e->revision + 1);
+        cg_buf_printf(&req,
+                      "POST /v3/watch HTTP/1.1\r\nHost: %s\r\ncontent-type: application/json\r\n"
+                      "content-length: %zu\r\n\r\n%.*s",
+                      e->endpoints[e->w.at], body.len, (int)body.len, body.base);
+        ssize_t n = write(e->w.fd, req.base, req.len);
+        int ok = n == (ssize_t)req.len; /* a few hundred bytes into an empty socket buffer */
+        cg_buf_free(&req);
+        cg_buf_free(&body);
+        if (!ok) {
+            watch_retry(e, "cannot send the watch request");
+            return;
+        }
+        e->w.state = W_HEAD;
+    }
+    int rc = watch_read(e);
+    if (rc == 0 && (events & CG_IO_HUP)) rc = CG_ECONNRESET;
+    if (rc == W_CANCELED) {
+        watch_close(e);
+        watch_start(e); /* compacted and read again: at once, from the new revision */
+    } else if (rc) {
+        watch_retry(e, watch_why(rc));
+    }
+    notify(e);
+}
+
+static void watch_start(et_t *e)
+{
+    cg_addr_t addr;
+    int fd = cg_addr_parse(&addr, e->endpoints[e->w.at]) ? CG_EINVAL : cg_sock_connect(&addr);
+    if (fd < 0) {
+        watch_retry(e, cg_strerror(fd));
+        return;
+    }
+    e->w.fd = fd;
+    e->w.state = W_CONNECTING;
+    if (cg_io_start(e->loop, &e->w.io, fd, on_watch_io)) {
+        watch_retry(e, "cannot watch the socket");
+        return;
+    }
+}
+
+static void on_watch_timer(cg_loop_t *loop, cg_timer_t *t)
+{
+    (void)loop;
+    et_t *e = cg_container_of(t, et_t, w.timer);
+    if (!e->loaded) {
+        /* started while etcd was unreachable: read it, then tell the users it is there */
+        if (load(e->st)) {
+            cg_timer_start(e->loop, &e->w.timer, LOAD_RETRY_MS, on_watch_timer);
+            return;
+        }
+        cg_log_info("store: read etcd at revision %" PRIu64 ": %zu resources, %zu leases",
+                    e->revision, e->res.len, e->leases.len);
+        e->changed = e->leases_changed = e->tokens_changed = 1;
+        notify(e);
+    }
+    watch_start(e);
+}
+
+static void on_probe(cg_loop_t *loop, cg_timer_t *t)
+{
+    et_t *e = cg_container_of(t, et_t, probe);
+    cg_timer_start(loop, &e->probe, PROBE_MS, on_probe);
+    if (e->w.state != W_STREAM) {
+        e->suspect = 0;
+        return;
+    }
+    cg_buf_t body = {0};
+    cg_etcd_answer_t a;
+    cg_etcd_count_changed_body(&body, CG_ETCD_PREFIX, e->revision);
+    int rc = call(e->st, "/v3/kv/range", &body, &a);
+    cg_buf_free(&body);
+    if (rc) return; /* etcd unreachable: the watch will say so too */
+    uint64_t n = a.count;
+    cg_etcd_answer_free(&a);
+    if (n == 0) {
+        e->suspect = 0;
+    } else if (e->suspect != e->revision) {
+        e->suspect = e->revision; /* the watch may be delivering them right now */
+    } else {
+        e->suspect = 0;
+        char why[128];
+        snprintf(why, sizeof(why), "%" PRIu64 " change(s) after revision %" PRIu64 " not delivered",
+                 n, e->revision);
+        watch_retry(e, why);
+    }
+}
+
+static int et_start(cg_control_store_t *st, cg_loop_t *loop)
+{
+    et_t *e = impl(st);
+    e->loop = loop;
+    cg_timer_start(loop, &e->probe, PROBE_MS, on_probe);
+    if (e->loaded)
+        watch_start(e);
+    else
+        cg_timer_start(loop, &e->w.timer, LOAD_RETRY_MS, on_watch_timer);
+    return 0;
+}
+
+/* Waits (blocking, within the store timeout) until the watch has delivered revision rev, so
+ * that the mirror holds it and everything before it; otherwise reads everything again. 0, or
+ * the read's error. */
+static int catch_up(et_t *e, uint64_t rev)
+{
+    uint64_t deadline = cg_clock_mono_us() + (uint64_t)cg_control_store_etcd_timeout_ms * 1000;
+    while (e->revision < rev && e->w.state == W_STREAM) {
+        uint64_t now = cg_clock_mono_us();
+        if (now >= deadline) break;
+        struct pollfd pfd = {.fd = e->w.fd, .events = POLLIN};
+        int n = poll(&pfd, 1, (int)((deadline - now + 999) / 1000));
+        if (n < 0 && errno != EINTR) break;
+        if (n <= 0) continue;
+        int rc = watch_read(e);
+        if (rc == 0 && (pfd.revents & (POLLHUP | POLLERR))) rc = CG_ECONNRESET;
+        if (rc) {
+            /* the loop starts it again; the read below covers the gap */
+            if (rc != W_CANCELED) {
+                watch_retry(e, watch_why(rc));
+            } else {
+                watch_close(e);
+                watch_start(e);
+            }
+            break;
+        }
+    }
+    if (e->revision >= rev) return 0;
+    /* a watch that stays open but silent (its member cut off from the others) is replaced */
+    if (e->w.state == W_STREAM) watch_retry(e, "it did not deliver a committed revision in time");
+    return relist(e);
+}
+
 /* ---- resources ---- */
+
+static int unloaded(cg_control_store_t *st)
+{
+    if (impl(st)->loaded) return 0;
+    if (!st->unavailable[0])
+        snprintf(st->unavailable, sizeof(st->unavailable), "etcd not read yet");
+    return CG_EAGAIN;
+}
 
 static int et_commit(cg_control_store_t *st, cg_control_txn_t *txn)
 {
@@ -316,6 +877,8 @@ static int et_commit(cg_control_store_t *st, cg_control_txn_t *txn)
     uint64_t now = cg_clock_wall_us();
     cg_etcd_txn_t t = {0};
     cg_buf_t key = {0}, value = {0};
+    int rc = unloaded(st);
+    if (rc) goto Exit;
     for (size_t i = 0; i < txn->checks.len; i++) {
         const cg_control_check_t *c = &txn->checks.items[i];
         cg_buf_reset(&key);
@@ -337,52 +900,30 @@ static int et_commit(cg_control_store_t *st, cg_control_txn_t *txn)
         cg_etcd_res_key(&key, r->kind, r->cluster, r->namespace_, r->name);
         cg_etcd_txn_delete(&t, key.base);
     }
-    cg_buf_free(&key);
-    cg_buf_free(&value);
     cg_etcd_answer_t a;
-    int rc = txn_call(st, &t, &a);
+    rc = txn_call(st, &t, &a);
     if (rc == 0 && !a.succeeded) rc = CG_ECONFLICT;
     uint64_t revision = a.revision;
     cg_etcd_answer_free(&a);
-    if (rc == CG_EAGAIN) e->stale = 1;
-    if (rc == 0 && e->stale && load_resources(st) == 0) {
-        for (size_t i = 0; i < txn->puts.len; i++) cg_control_res_free(txn->puts.items[i]);
-        cg_control_view_rebuild(&e->view, e->res.items, e->res.len);
-        return 0;
-    }
-    if (rc) {
-        for (size_t i = 0; i < txn->puts.len; i++) cg_control_res_free(txn->puts.items[i]);
-        return rc == CG_EPARSE ? CG_EIO : rc;
-    }
-    /* in memory as etcd now has it: a new key's create_revision is this revision */
-    e->revision = revision;
-    for (size_t i = 0; i < txn->dels.len; i++) {
-        const cg_control_res_t *r = txn->dels.items[i];
-        ssize_t at = cg_control_res_find(e->res.items, e->res.len, r->kind, r->cluster,
-                                         r->namespace_, r->name);
-        if (at < 0) continue;
-        cg_control_res_free(e->res.items[at]);
-        memmove(&e->res.items[at], &e->res.items[at + 1],
-                (e->res.len - (size_t)at - 1) * sizeof(*e->res.items));
-        e->res.len--;
-    }
-    for (size_t i = 0; i < txn->puts.len; i++) {
-        cg_control_res_t *r = txn->puts.items[i];
-        ssize_t at = cg_control_res_find(e->res.items, e->res.len, r->kind, r->cluster,
-                                         r->namespace_, r->name);
-        r->version = revision;
-        if (at >= 0) {
-            r->seq = e->res.items[at]->seq;
-            cg_control_res_free(e->res.items[at]);
-            e->res.items[at] = r;
-        } else {
-            r->seq = revision;
-            cg_vec_push(&e->res, r);
+    /* unanswered (timeout, connection lost): etcd may have applied it, the watch tells */
+    if (rc == CG_EPARSE) rc = CG_EIO;
+    if (rc == 0) {
+        /* the mirror takes the write from the watch, with any other writer's before it; the
+         * caller hears of the change itself */
+        if (catch_up(e, revision)) {
+            cg_log_error("store: the commit at revision %" PRIu64 " could not be read back",
+                         revision);
+            rc = CG_EIO;
         }
+        e->changed = 0;
+        notify(e); /* the leases other writers changed meanwhile */
     }
-    if (e->res.len) qsort(e->res.items, e->res.len, sizeof(*e->res.items), cmp_seq);
-    cg_control_view_rebuild(&e->view, e->res.items, e->res.len);
-    return 0;
+Exit:
+    cg_etcd_txn_free(&t);
+    cg_buf_free(&key);
+    cg_buf_free(&value);
+    for (size_t i = 0; i < txn->puts.len; i++) cg_control_res_free(txn->puts.items[i]);
+    return rc;
 }
 
 static uint64_t et_revision(const cg_control_store_t *st)
@@ -417,26 +958,11 @@ static uint64_t et_versions_held(const cg_control_store_t *st)
     return impl(st)->versions_held;
 }
 
-/* Writes t and takes etcd's revision: 0, or CG_EIO (the cause is logged). */
-static int write_txn(cg_control_store_t *st, cg_etcd_txn_t *t)
-{
-    cg_etcd_answer_t a;
-    int rc = txn_call(st, t, &a);
-    if (rc == 0) impl(st)->revision = a.revision;
-    cg_etcd_answer_free(&a);
-    return rc ? CG_EIO : 0;
-}
-
+/* Snapshot versions are base + revision here (version_base): nothing to hold. */
 static int et_versions_hold(cg_control_store_t *st, uint64_t upto)
 {
-    et_t *e = impl(st);
-    if (upto <= e->versions_held) return 0;
-    char v[24];
-    int n = snprintf(v, sizeof(v), "%llu", (unsigned long long)upto);
-    cg_etcd_txn_t t = {0};
-    cg_etcd_txn_put(&t, CG_ETCD_PREFIX "meta/versions", v, (size_t)n);
-    if (write_txn(st, &t)) return CG_EIO;
-    e->versions_held = upto;
+    (void)st;
+    (void)upto;
     return 0;
 }
 
@@ -454,9 +980,7 @@ static void lease_forget(et_t *e, const char *id)
     ssize_t at = lease_find(e, id);
     if (at < 0) return;
     cg_control_lease_t *l = &e->leases.items[at];
-    free(l->id);
-    free(l->owner);
-    free(l->registration);
+    lease_free(l);
     memmove(l, l + 1, (e->leases.len - (size_t)at - 1) * sizeof(*l));
     e->leases.len--;
 }
@@ -473,31 +997,63 @@ static void lease_copy(cg_control_lease_vec_t *out, const cg_control_lease_t *l)
     cg_vec_push(out, c);
 }
 
-static void txn_lease_put(cg_etcd_txn_t *t, const cg_control_lease_t *l)
+/* Lease (and token) writes land in the mirror at once; the keys they touch wait in pending
+ * for the watch. */
+typedef struct lease_txn {
+    cg_etcd_txn_t t;
+    CG_VEC(char *) keys;
+} lease_txn_t;
+
+static void txn_lease_put(lease_txn_t *lt, const cg_control_lease_t *l, int only_if_there)
 {
     cg_buf_t key = {0}, value = {0};
     cg_etcd_lease_key(&key, l->id);
     lease_value(l, &value);
-    cg_etcd_txn_put(t, key.base, value.base, value.len);
+    /* a renewal must not bring back a lease another control plane dropped meanwhile */
+    if (only_if_there) cg_etcd_txn_compare_exists(&lt->t, key.base);
+    cg_etcd_txn_put(&lt->t, key.base, value.base, value.len);
+    cg_vec_push(&lt->keys, cg_xstrdup(key.base));
     cg_buf_free(&key);
     cg_buf_free(&value);
 }
 
-static void txn_lease_delete(cg_etcd_txn_t *t, const char *id)
+static void txn_lease_delete(lease_txn_t *lt, const char *id)
 {
     cg_buf_t key = {0};
     cg_etcd_lease_key(&key, id);
-    cg_etcd_txn_delete(t, key.base);
+    cg_etcd_txn_delete(&lt->t, key.base);
+    cg_vec_push(&lt->keys, cg_xstrdup(key.base));
     cg_buf_free(&key);
+}
+
+/* Writes a lease txn: 0 (the keys now pending), CG_ECONFLICT (a compare failed) or CG_EIO.
+ * The txn is freed. */
+static int lease_write(cg_control_store_t *st, lease_txn_t *lt)
+{
+    et_t *e = impl(st);
+    cg_etcd_answer_t a;
+    int rc = unloaded(st) ? CG_EIO : txn_call(st, &lt->t, &a);
+    if (rc == 0) {
+        if (!a.succeeded) rc = CG_ECONFLICT;
+        for (size_t i = 0; i < lt->keys.len && rc == 0; i++)
+            pending_add(e, lt->keys.items[i], a.revision);
+        cg_etcd_answer_free(&a);
+    } else if (rc != CG_EIO) {
+        rc = CG_EIO;
+    }
+    for (size_t i = 0; i < lt->keys.len; i++) free(lt->keys.items[i]);
+    cg_vec_free(&lt->keys);
+    cg_etcd_txn_free(&lt->t);
+    return rc;
 }
 
 static int et_lease_put(cg_control_store_t *st, const cg_control_lease_t *l, const char *replaces)
 {
     et_t *e = impl(st);
-    cg_etcd_txn_t t = {0};
-    if (replaces && strcmp(replaces, l->id)) txn_lease_delete(&t, replaces);
-    txn_lease_put(&t, l);
-    if (write_txn(st, &t)) return CG_EIO;
+    lease_txn_t lt = {0};
+    if (replaces && strcmp(replaces, l->id)) txn_lease_delete(&lt, replaces);
+    txn_lease_put(&lt, l, 0);
+    if (lease_write(st, &lt)) return CG_EIO;
     if (replaces) lease_forget(e, replaces);
     lease_forget(e, l->id);
     lease_copy(&e->leases, l);
@@ -507,19 +1063,26 @@ static int et_lease_put(cg_control_store_t *st, const cg_control_lease_t *l, con
 static int et_lease_renew(cg_control_store_t *st, const cg_control_lease_t *items, size_t n)
 {
     et_t *e = impl(st);
-    cg_etcd_txn_t t = {0};
+    lease_txn_t lt = {0};
     for (size_t i = 0; i < n; i++) {
         ssize_t at = lease_find(e, items[i].id);
         if (at < 0) continue;
         cg_control_lease_t l = e->leases.items[at];
         l.expires_us = items[i].expires_us;
-        txn_lease_put(&t, &l);
+        txn_lease_put(&lt, &l, 1);
     }
-    if (t.nsuccess == 0) {
-        cg_etcd_txn_free(&t);
+    if (lt.t.nsuccess == 0) {
+        cg_etcd_txn_free(&lt.t);
+        cg_vec_free(&lt.keys);
         return 0;
     }
-    if (write_txn(st, &t)) return CG_EIO;
+    int rc = lease_write(st, &lt);
+    if (rc == CG_ECONFLICT) {
+        /* one was dropped elsewhere: the watch brings the drop (and the sync removes its
+         * instance); the others are renewed on the next sweep */
+        return CG_EIO;
+    }
+    if (rc) return CG_EIO;
     for (size_t i = 0; i < n; i++) {
         ssize_t at = lease_find(e, items[i].id);
         if (at >= 0) e->leases.items[at].expires_us = items[i].expires_us;
@@ -530,9 +1093,9 @@ static int et_lease_renew(cg_control_store_t *st, const cg_control_lease_t *item
 static int et_lease_drop(cg_control_store_t *st, const char *const *ids, size_t n)
 {
     et_t *e = impl(st);
-    cg_etcd_txn_t t = {0};
-    for (size_t i = 0; i < n; i++) txn_lease_delete(&t, ids[i]);
-    if (write_txn(st, &t)) return CG_EIO;
+    lease_txn_t lt = {0};
+    for (size_t i = 0; i < n; i++) txn_lease_delete(&lt, ids[i]);
+    if (lease_write(st, &lt)) return CG_EIO;
     for (size_t i = 0; i < n; i++) lease_forget(e, ids[i]);
     return 0;
 }
@@ -540,17 +1103,40 @@ static int et_lease_drop(cg_control_store_t *st, const char *const *ids, size_t 
 static int et_lease_list(cg_control_store_t *st, cg_control_lease_vec_t *out, int *kept)
 {
     const et_t *e = impl(st);
-    *kept = e->leases_kept;
-    for (size_t i = 0; i < e->leases.len; i++) {
-        lease_copy(out, &e->leases.items[i]);
-    }
+    /* every version of this backend kept its leases */
+    *kept = 1;
+    for (size_t i = 0; i < e->leases.len; i++) lease_copy(out, &e->leases.items[i]);
     return 0;
+}
+
+/* ---- tokens ---- */
+
+static int et_tokens_put(cg_control_store_t *st, const char *text, size_t len)
+{
+    et_t *e = impl(st);
+    lease_txn_t lt = {0};
+    cg_etcd_txn_put(&lt.t, TOKENS_KEY, text, len);
+    cg_vec_push(&lt.keys, cg_xstrdup(TOKENS_KEY));
+    if (lease_write(st, &lt)) return CG_EIO;
+    tokens_set(e, text, len);
+    return 0;
+}
+
+static int et_tokens_get(const cg_control_store_t *st, cg_buf_t *out)
+{
+    const et_t *e = impl(st);
+    if (!e->has_tokens) return 0;
+    cg_buf_append(out, e->tokens.base ? e->tokens.base : "", e->tokens.len);
+    return 1;
 }
 
 const cg_control_store_ops_t cg_control_store_etcd = {
     .name = "etcd",
     .open = et_open,
     .close = et_close,
+    .start = et_start,
+    .ready = et_ready,
+    .version_base = et_version_base,
     .revision = et_revision,
     .get = et_get,
     .list = et_list,
@@ -562,4 +1148,6 @@ const cg_control_store_ops_t cg_control_store_etcd = {
     .lease_renew = et_lease_renew,
     .lease_drop = et_lease_drop,
     .lease_list = et_lease_list,
+    .tokens_put = et_tokens_put,
+    .tokens_get = et_tokens_get,
 };

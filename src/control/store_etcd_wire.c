@@ -113,6 +113,32 @@ void cg_etcd_range_body(cg_buf_t *out, const char *key, int prefix)
     cg_jw_end(&w);
 }
 
+void cg_etcd_count_changed_body(cg_buf_t *out, const char *prefix, uint64_t after)
+{
+    size_t n = strlen(prefix);
+    char *end = cg_xstrdup(prefix);
+    end[n - 1]++;
+    char v[24];
+    snprintf(v, sizeof(v), "%llu", (unsigned long long)(after + 1));
+    cg_jw_t w = cg_jw(out);
+    cg_jw_obj(&w);
+    kb64(&w, "key", prefix, n);
+    kb64(&w, "range_end", end, n);
+    cg_jw_kbool(&w, "count_only", 1);
+    cg_jw_kstr(&w, "min_mod_revision", v);
+    cg_jw_end(&w);
+    free(end);
+}
+
+void cg_etcd_range_between(cg_buf_t *out, const char *from, const char *to)
+{
+    cg_jw_t w = cg_jw(out);
+    cg_jw_obj(&w);
+    kb64(&w, "key", from, strlen(from));
+    kb64(&w, "range_end", to, strlen(to));
+    cg_jw_end(&w);
+}
+
 static cg_jw_t item(cg_buf_t *b, size_t *count)
 {
     if ((*count)++) cg_buf_append_str(b, ",");
@@ -130,6 +156,17 @@ void cg_etcd_txn_compare_mod(cg_etcd_txn_t *t, const char *key, uint64_t rev)
     char v[24];
     snprintf(v, sizeof(v), "%llu", (unsigned long long)rev);
     cg_jw_kstr(&w, "mod_revision", v);
+    cg_jw_end(&w);
+}
+
+void cg_etcd_txn_compare_exists(cg_etcd_txn_t *t, const char *key)
+{
+    cg_jw_t w = item(&t->compare, &t->ncompare);
+    cg_jw_obj(&w);
+    kb64(&w, "key", key, strlen(key));
+    cg_jw_kstr(&w, "target", "VERSION");
+    cg_jw_kstr(&w, "result", "GREATER");
+    cg_jw_kstr(&w, "version", "0");
     cg_jw_end(&w);
 }
 
@@ -217,6 +254,24 @@ static int read_b64(const cg_json_t *v, char **out, size_t *len)
     return 0;
 }
 
+/* One key-value ({"key", "value", "create_revision", "mod_revision"}); a deleted one (del)
+ * has its key and mod_revision only, and gets no value. 0 or CG_EPARSE (nothing kept). */
+static int read_kv(const cg_json_t *kv, cg_etcd_kv_t *e, int del)
+{
+    memset(e, 0, sizeof(*e));
+    if (cg_json_type(kv) != CG_JSON_OBJECT || read_b64(cg_json_get(kv, "key"), &e->key, NULL) ||
+        (!del && read_b64(cg_json_get(kv, "value"), &e->value, &e->value_len)) ||
+        read_u64(cg_json_get(kv, "create_revision"), &e->create_rev) ||
+        read_u64(cg_json_get(kv, "mod_revision"), &e->mod_rev) || !e->mod_rev ||
+        (!del && !e->create_rev)) {
+        free(e->key);
+        free(e->value);
+        memset(e, 0, sizeof(*e));
+        return CG_EPARSE;
+    }
+    return 0;
+}
+
 int cg_etcd_answer_parse(int status, const char *body, size_t len, cg_etcd_answer_t *a,
                          cg_buf_t *err)
 {
@@ -246,15 +301,13 @@ int cg_etcd_answer_parse(int status, const char *body, size_t len, cg_etcd_answe
     }
     /* the gateway leaves out members at their default: no "succeeded" is false */
     a->succeeded = cg_json_true(ok);
+    if (read_u64(cg_json_get(doc, "count"), &a->count)) {
+        rc = CG_EPARSE;
+        goto Exit;
+    }
     for (size_t i = 0; i < cg_json_len(kvs); i++) {
-        const cg_json_t *kv = cg_json_at(kvs, i);
-        cg_etcd_kv_t e = {0};
-        if (cg_json_type(kv) != CG_JSON_OBJECT || read_b64(cg_json_get(kv, "key"), &e.key, NULL) ||
-            read_b64(cg_json_get(kv, "value"), &e.value, &e.value_len) ||
-            read_u64(cg_json_get(kv, "create_revision"), &e.create_rev) ||
-            read_u64(cg_json_get(kv, "mod_revision"), &e.mod_rev) || !e.mod_rev || !e.create_rev) {
-            free(e.key);
-            free(e.value);
+        cg_etcd_kv_t e;
+        if (read_kv(cg_json_at(kvs, i), &e, 0)) {
             rc = CG_EPARSE;
             goto Exit;
         }
@@ -276,4 +329,160 @@ void cg_etcd_answer_free(cg_etcd_answer_t *a)
         free(a->kvs.items[i].value);
     }
     cg_vec_free(&a->kvs);
+}
+
+/* ---- watch ---- */
+
+void cg_etcd_watch_body(cg_buf_t *out, const char *prefix, uint64_t from)
+{
+    cg_buf_t range = {0};
+    cg_etcd_range_body(&range, prefix, 1);
+    char v[24];
+    snprintf(v, sizeof(v), "%llu", (unsigned long long)(from ? from : 1));
+    /* {"create_request":{"key":...,"range_end":...,"start_revision":"N"}} */
+    cg_buf_append_str(out, "{\"create_request\":");
+    cg_buf_append(out, range.base, range.len - 1); /* without its closing brace */
+    cg_buf_printf(out, ",\"start_revision\":\"%s\"}}", v);
+    cg_buf_free(&range);
+}
+
+enum { ST_SIZE, ST_DATA, ST_DATA_END, ST_TRAILER };
+
+/* The longest chunk-size line (hex digits and extensions) accepted. */
+#define MAX_SIZE_LINE 256
+
+int cg_etcd_stream_feed(cg_etcd_stream_t *s, const char *p, size_t n)
+{
+    size_t max = s->max_line ? s->max_line : (size_t)64 << 20;
+    /* what was handed out goes first, so that data holds one partial line at most */
+    if (s->taken) {
+        memmove(s->data.base, s->data.base + s->taken, s->data.len - s->taken);
+        s->data.len -= s->taken;
+        s->taken = 0;
+    }
+    while (n) {
+        if (s->state == ST_DATA) {
+            size_t take = n < s->left ? n : (size_t)s->left;
+            cg_buf_append(&s->data, p, take);
+            p += take;
+            n -= take;
+            s->left -= take;
+            if (s->left == 0) s->state = ST_DATA_END;
+            if (s->data.len > max) return CG_EPARSE;
+            continue;
+        }
+        /* a line of framing: a chunk size, the CRLF after data, a trailer line */
+        const char *nl = memchr(p, '\n', n);
+        size_t take = nl ? (size_t)(nl - p) + 1 : n;
+        if (s->raw.len + take > MAX_SIZE_LINE) return CG_EPARSE;
+        cg_buf_append(&s->raw, p, take);
+        p += take;
+        n -= take;
+        if (!nl) break;
+        size_t len = s->raw.len - 1;
+        if (len == 0 || s->raw.base[len - 1] != '\r') return CG_EPARSE;
+        len--;
+        const char *l = s->raw.base;
+        if (s->state == ST_DATA_END) {
+            if (len) return CG_EPARSE;
+            s->state = ST_SIZE;
+        } else if (s->state == ST_SIZE) {
+            uint64_t size = 0;
+            size_t i = 0;
+            for (; i < len; i++) {
+                char c = l[i];
+                int d = c >= '0' && c <= '9'   ? c - '0'
+                        : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                        : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                               : -1;
+                if (d < 0) break;
+                if (size > (uint64_t)max) return CG_EPARSE;
+                size = size * 16 + (uint64_t)d;
+            }
+            if (i == 0 || (i < len && l[i] != ';') || size > (uint64_t)max) return CG_EPARSE;
+            s->left = size;
+            s->state = size ? ST_DATA : ST_TRAILER;
+        } else if (len == 0) { /* the end of the trailers: the body is over */
+            s->state = ST_SIZE;
+        }
+        cg_buf_reset(&s->raw);
+    }
+    return 0;
+}
+
+int cg_etcd_stream_next(cg_etcd_stream_t *s, const char **line, size_t *len)
+{
+    const char *start = s->data.base + s->taken;
+    size_t avail = s->data.len - s->taken;
+    const char *nl = avail ? memchr(start, '\n', avail) : NULL;
+    if (!nl) return 0;
+    *line = start;
+    *len = (size_t)(nl - start);
+    s->taken += *len + 1;
+    return 1;
+}
+
+void cg_etcd_stream_free(cg_etcd_stream_t *s)
+{
+    cg_buf_free(&s->data);
+    cg_buf_free(&s->raw);
+    memset(s, 0, sizeof(*s));
+}
+
+int cg_etcd_watch_parse(const char *line, size_t len, cg_etcd_watch_msg_t *m, cg_buf_t *err)
+{
+    memset(m, 0, sizeof(*m));
+    cg_json_t *doc = cg_json_parse("etcd watch", line, len, NULL);
+    const cg_json_t *res = cg_json_get(doc, "result"), *error = cg_json_get(doc, "error");
+    int rc = CG_EPARSE;
+    if (error) {
+        size_t n = 0;
+        const cg_json_t *msg = cg_json_get(error, "message");
+        const char *s = cg_json_string(msg ? msg : error, &n);
+        cg_buf_printf(err, "etcd watch: %.*s", (int)(s ? (n > 200 ? 200 : n) : 7),
+                      s ? s : "failed");
+        goto Exit;
+    }
+    const cg_json_t *header = cg_json_get(res, "header"), *events = cg_json_get(res, "events");
+    const cg_json_t *created = cg_json_get(res, "created"),
+                    *canceled = cg_json_get(res, "canceled");
+    if (cg_json_type(res) != CG_JSON_OBJECT || cg_json_type(header) != CG_JSON_OBJECT ||
+        read_u64(cg_json_get(header, "revision"), &m->revision) ||
+        read_u64(cg_json_get(res, "compact_revision"), &m->compact_revision) ||
+        (events && cg_json_type(events) != CG_JSON_ARRAY) ||
+        (created && cg_json_type(created) != CG_JSON_BOOL) ||
+        (canceled && cg_json_type(canceled) != CG_JSON_BOOL))
+        goto Bad;
+    m->created = cg_json_true(created);
+    m->canceled = cg_json_true(canceled);
+    for (size_t i = 0; i < cg_json_len(events); i++) {
+        const cg_json_t *ev = cg_json_at(events, i);
+        size_t n = 0;
+        const char *type = cg_json_string(cg_json_get(ev, "type"), &n);
+        cg_etcd_event_t e = {0};
+        /* the gateway leaves out the default: no "type" is a PUT */
+        if (type && !(n == 3 && !memcmp(type, "PUT", 3)) && !(n == 6 && !memcmp(type, "DELETE", 6)))
+            goto Bad;
+        e.del = type && n == 6;
+        if (cg_json_type(ev) != CG_JSON_OBJECT || read_kv(cg_json_get(ev, "kv"), &e.kv, e.del))
+            goto Bad;
+        cg_vec_push(&m->events, e);
+    }
+    rc = 0;
+    goto Exit;
+Bad:
+    cg_buf_printf(err, "etcd watch: not a message of the v3 gateway");
+Exit:
+    if (rc) cg_etcd_watch_msg_free(m);
+    cg_json_free(doc);
+    return rc;
+}
+
+void cg_etcd_watch_msg_free(cg_etcd_watch_msg_t *m)
+{
+    for (size_t i = 0; i < m->events.len; i++) {
+        free(m->events.items[i].kv.key);
+        free(m->events.items[i].kv.value);
+    }
+    cg_vec_free(&m->events);
 }

@@ -35,6 +35,13 @@ int cg_etcd_b64_decode(cg_buf_t *out, const char *s, size_t n);
 /* A range request body: the one key, or with prefix set every key that starts with it. */
 void cg_etcd_range_body(cg_buf_t *out, const char *key, int prefix);
 
+/* A range request body that counts the keys under prefix changed after revision `after`
+ * (the answer's "count"; the watch's probe). */
+void cg_etcd_count_changed_body(cg_buf_t *out, const char *prefix, uint64_t after);
+
+/* A range request body: every key from `from` up to (not including) `to`. */
+void cg_etcd_range_between(cg_buf_t *out, const char *from, const char *to);
+
 /* A transaction being built: compares (mod_revision equal to rev; 0 is "does not exist"),
  * then puts and deletes, all in one /v3/kv/txn. */
 typedef struct cg_etcd_txn {
@@ -43,6 +50,8 @@ typedef struct cg_etcd_txn {
 } cg_etcd_txn_t;
 
 void cg_etcd_txn_compare_mod(cg_etcd_txn_t *t, const char *key, uint64_t rev);
+/* A compare: the key exists (its version is above 0). */
+void cg_etcd_txn_compare_exists(cg_etcd_txn_t *t, const char *key);
 void cg_etcd_txn_put(cg_etcd_txn_t *t, const char *key, const char *value, size_t len);
 void cg_etcd_txn_delete(cg_etcd_txn_t *t, const char *key);
 /* The request body (appended to out); the txn is freed. */
@@ -59,6 +68,7 @@ typedef struct cg_etcd_kv {
 typedef struct cg_etcd_answer {
     uint64_t revision; /* header.revision: the store's revision after the request */
     int succeeded;     /* a txn: its compares held */
+    uint64_t count;    /* a range: how many keys matched */
     CG_VEC(cg_etcd_kv_t) kvs;
 } cg_etcd_answer_t;
 
@@ -69,5 +79,49 @@ typedef struct cg_etcd_answer {
 int cg_etcd_answer_parse(int status, const char *body, size_t len, cg_etcd_answer_t *a,
                          cg_buf_t *err);
 void cg_etcd_answer_free(cg_etcd_answer_t *a);
+
+/* ---- watch ---- */
+
+/* The body that opens a watch on every key under prefix from revision `from` on (1: all the
+ * history etcd still has), appended to out. */
+void cg_etcd_watch_body(cg_buf_t *out, const char *prefix, uint64_t from);
+
+/* The watch answer's body, a chunked HTTP/1.1 body carrying one JSON message per line, taken
+ * apart as bytes arrive: cg_etcd_stream_feed appends the chunks' data and
+ * cg_etcd_stream_next hands out each complete line. A malformed chunk framing, a chunk or a
+ * line longer than max_line (a whole resource set fits: 64 MiB when 0) is CG_EPARSE. */
+typedef struct cg_etcd_stream {
+    cg_buf_t data;   /* dechunked bytes not yet handed out as lines */
+    size_t taken;    /* bytes of data handed out already */
+    cg_buf_t raw;    /* framing bytes not yet understood (a partial size line) */
+    uint64_t left;   /* data bytes left in the current chunk */
+    int state;       /* where in a chunk */
+    size_t max_line; /* 0: 64 MiB */
+} cg_etcd_stream_t;
+
+int cg_etcd_stream_feed(cg_etcd_stream_t *s, const char *p, size_t n);
+/* The next complete line (without its newline): 1 with *line and *len set (valid until the
+ * next feed), 0 when none is complete yet. */
+int cg_etcd_stream_next(cg_etcd_stream_t *s, const char **line, size_t *len);
+void cg_etcd_stream_free(cg_etcd_stream_t *s);
+
+/* One event of a watch message: a put (kv's value set) or a delete (kv's value NULL). */
+typedef struct cg_etcd_event {
+    int del;
+    cg_etcd_kv_t kv; /* a delete carries key and mod_rev only */
+} cg_etcd_event_t;
+
+/* One watch message, decoded. */
+typedef struct cg_etcd_watch_msg {
+    uint64_t revision;         /* header.revision (0 when absent: a canceled watch has none) */
+    int created, canceled;     /* the watch was created; it ended (compact_revision says why) */
+    uint64_t compact_revision; /* canceled because the revision asked for was compacted */
+    CG_VEC(cg_etcd_event_t) events;
+} cg_etcd_watch_msg_t;
+
+/* Parses one line of the watch answer: 0, or CG_EPARSE (an {"error": ...} line included, with
+ * etcd's message in err). Free it with cg_etcd_watch_msg_free either way. */
+int cg_etcd_watch_parse(const char *line, size_t len, cg_etcd_watch_msg_t *m, cg_buf_t *err);
+void cg_etcd_watch_msg_free(cg_etcd_watch_msg_t *m);
 
 #endif

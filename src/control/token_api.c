@@ -72,3 +72,42 @@ void cg_control__handle_tokens(cg_control_t *cp, const cg_httpd_req_t *req, cg_h
     cg_control_token_new_write(&answer, &resp->body);
     free(secret);
 }
+
+/* ---- tokens kept in a shared store ---- */
+
+static int persist(void *data, const char *text, size_t len, cg_buf_t *err)
+{
+    cg_control_t *cp = data;
+    if (cg_control_store_tokens_put(&cp->store, text, len) == 0) return 0;
+    cg_buf_printf(err, "store unavailable: %s",
+                  cp->store.unavailable[0] ? cp->store.unavailable : "cannot write the tokens");
+    return CG_EIO;
+}
+
+void cg_control__tokens_sync(cg_control_store_t *st, void *data)
+{
+    cg_control_t *cp = data;
+    cg_buf_t text = {0}, err = {0};
+    if (!cg_control_store_ready(st)) return; /* read once it is */
+    if (cg_control_store_tokens_get(st, &text)) {
+        if (cg_control_tokens_replace(&cp->tokens, "the store's tokens", text.base ? text.base : "",
+                                      text.len, &err))
+            cg_log_error("control: %.*s: the tokens stay as they were", (int)err.len, err.base);
+    } else if (cp->tokens.items.len) {
+        /* a store without tokens yet: this control plane's (DATA/tokens) become everyone's */
+        cg_control_tokens_encode(&cp->tokens, &text);
+        if (cg_control_store_tokens_put(st, text.base, text.len) == 0)
+            cg_log_info("control: %zu token(s) of %s copied into the store", cp->tokens.items.len,
+                        cp->tokens.path);
+    }
+    cg_buf_free(&text);
+    cg_buf_free(&err);
+}
+
+void cg_control__tokens_attach(cg_control_t *cp)
+{
+    if (!cg_control_store_keeps_tokens(&cp->store)) return;
+    cp->tokens.persist = persist;
+    cp->tokens.persist_data = cp;
+    cg_control__tokens_sync(&cp->store, cp);
+}

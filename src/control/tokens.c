@@ -125,10 +125,9 @@ static void cidr_format(const cg_cidr_t *c, char *out, size_t cap)
 
 /* ---- the file: one token a line, "id role cluster|- expires created digest allow,..|-" ---- */
 
-static int save(cg_tokens_t *t, cg_buf_t *err)
+void cg_control_tokens_encode(const cg_tokens_t *t, cg_buf_t *b)
 {
-    cg_buf_t b = {0};
-    cg_buf_append_str(&b, "# crossgate control-plane tokens: SHA-256 digests only. Do not edit.\n");
+    cg_buf_append_str(b, "# crossgate control-plane tokens: SHA-256 digests only. Do not edit.\n");
     for (size_t i = 0; i < t->items.len; i++) {
         const cg_token_t *k = t->items.items[i];
         char d[65], allow[CG_TOKEN_MAX_ALLOW * 48 + 2] = "";
@@ -139,9 +138,20 @@ static int save(cg_tokens_t *t, cg_buf_t *err)
             cidr_format(&k->allow[j], c, sizeof(c));
             n += (size_t)snprintf(allow + n, sizeof(allow) - n, "%s%s", j ? "," : "", c);
         }
-        cg_buf_printf(&b, "%s %s %s %" PRIu64 " %" PRIu64 " %s %s\n", k->id, cg_role_name(k->role),
+        cg_buf_printf(b, "%s %s %s %" PRIu64 " %" PRIu64 " %s %s\n", k->id, cg_role_name(k->role),
                       k->cluster[0] ? k->cluster : "-", k->expires_wall_ms, k->created_wall_ms, d,
                       n ? allow : "-");
+    }
+}
+
+static int save(cg_tokens_t *t, cg_buf_t *err)
+{
+    cg_buf_t b = {0};
+    cg_control_tokens_encode(t, &b);
+    if (t->persist) {
+        int r = t->persist(t->persist_data, b.base, b.len, err);
+        cg_buf_free(&b);
+        return r ? CG_EIO : 0;
     }
     char tmp[4200];
     snprintf(tmp, sizeof(tmp), "%s.tmp", t->path);
@@ -160,26 +170,32 @@ static int save(cg_tokens_t *t, cg_buf_t *err)
     return 0;
 }
 
-static int load(cg_tokens_t *t, cg_buf_t *err)
+/* Reads what cg_control_tokens_encode wrote (name in error lines) into items. */
+static int decode(const char *name, const char *text, size_t len, cg_tokens_t *t, cg_buf_t *err)
 {
-    FILE *f = fopen(t->path, "re");
-    if (!f)
-        return errno == ENOENT
-                   ? 0
-                   : (cg_buf_printf(err, "cannot read %s: %s", t->path, strerror(errno)), CG_EIO);
-    char line[1024];
     int lineno = 0, r = 0;
-    while (fgets(line, sizeof(line), f)) {
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        char line[1024];
         lineno++;
-        if (line[0] == '#' || line[0] == '\n') continue;
+        if (n >= sizeof(line)) {
+            cg_buf_printf(err, "%s:%d: not a token line", name, lineno);
+            return CG_EPARSE;
+        }
+        memcpy(line, p, n);
+        line[n] = '\0';
+        p += n + (nl != NULL);
+        if (line[0] == '#' || line[0] == '\0') continue;
         char id[32], role[16], cluster[64], d[80], allow[400];
         uint64_t exp, created;
         cg_token_t *k = cg_xcalloc(1, sizeof(*k));
         if (sscanf(line, "%31s %15s %63s %" SCNu64 " %" SCNu64 " %79s %399s", id, role, cluster,
                    &exp, &created, d, allow) != 7 ||
             strlen(id) != CG_TOKEN_ID_LEN || cg_role_parse(role, &k->role) || strlen(d) != 64 ||
-            unhex(d, k->digest, 32)) {
-            cg_buf_printf(err, "%s:%d: not a token line", t->path, lineno);
+            unhex(d, k->digest, 32) || k->role == CG_ROLE_ADMIN) {
+            cg_buf_printf(err, "%s:%d: not a token line", name, lineno);
             free(k);
             r = CG_EPARSE;
             break;
@@ -195,8 +211,51 @@ static int load(cg_tokens_t *t, cg_buf_t *err)
         }
         cg_vec_push(&t->items, k);
     }
-    fclose(f);
     return r;
+}
+
+static int load(cg_tokens_t *t, cg_buf_t *err)
+{
+    int fd = open(t->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT
+                   ? 0
+                   : (cg_buf_printf(err, "cannot read %s: %s", t->path, strerror(errno)), CG_EIO);
+    cg_buf_t b = {0};
+    char chunk[4096];
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0) cg_buf_append(&b, chunk, (size_t)n);
+    int r = n < 0 ? (cg_buf_printf(err, "cannot read %s: %s", t->path, strerror(errno)), CG_EIO)
+                  : decode(t->path, b.base ? b.base : "", b.len, t, err);
+    close(fd);
+    cg_buf_free(&b);
+    return r;
+}
+
+int cg_control_tokens_replace(cg_tokens_t *t, const char *name, const char *text, size_t len,
+                              cg_buf_t *err)
+{
+    cg_tokens_t fresh = {0};
+    int r = decode(name, text, len, &fresh, err);
+    if (r) {
+        for (size_t i = 0; i < fresh.items.len; i++) free(fresh.items.items[i]);
+        cg_vec_free(&fresh.items);
+        return r;
+    }
+    /* a token that stays keeps its registration bucket */
+    for (size_t i = 0; i < fresh.items.len; i++) {
+        cg_token_t *k = fresh.items.items[i];
+        for (size_t j = 0; j < t->items.len; j++) {
+            const cg_token_t *old = t->items.items[j];
+            if (strcmp(old->id, k->id)) continue;
+            k->bucket = old->bucket;
+            k->bucket_ms = old->bucket_ms;
+        }
+    }
+    for (size_t i = 0; i < t->items.len; i++) free(t->items.items[i]);
+    cg_vec_free(&t->items);
+    t->items = fresh.items;
+    return 0;
 }
 
 /* ---- admin credential ---- */
@@ -336,7 +395,7 @@ int cg_control_tokens_create(cg_tokens_t *t, cg_role_t role, const char *cluster
     if (cluster) snprintf(k->cluster, sizeof(k->cluster), "%s", cluster);
     k->created_wall_ms = now_wall_ms;
     k->expires_wall_ms = ttl_ms ? now_wall_ms + ttl_ms : 0;
-    memcpy(k->allow, allow, nallow * sizeof(*allow));
+    if (nallow) memcpy(k->allow, allow, nallow * sizeof(*allow));
     k->nallow = nallow;
     cg_buf_t b = {0};
     cg_buf_printf(&b, PREFIX "%s_%s", k->id, s);

@@ -42,6 +42,11 @@ typedef struct cg_tokens {
     cg_token_t admin; /* the admin credential (DATA/admin.token or --token-file) */
     int insecure;     /* --insecure: every request acts as admin */
     int admin_set;    /* admin.digest holds a credential */
+    /* Set: changes are written through persist (the tokens' text, cg_control_tokens_encode)
+     * instead of DATA/tokens: a store that several control planes share. 0 or CG_E* with one
+     * line in err; on failure the change is not made. */
+    int (*persist)(void *persist_data, const char *text, size_t len, cg_buf_t *err);
+    void *persist_data;
 } cg_tokens_t;
 
 /* Loads DATA/tokens and sets up the admin credential: the content of token_file when given,
@@ -50,6 +55,12 @@ typedef struct cg_tokens {
 int cg_control_tokens_open(cg_tokens_t *t, const char *dir, const char *token_file, int *created,
                            cg_buf_t *err);
 void cg_control_tokens_close(cg_tokens_t *t);
+/* The tokens as DATA/tokens holds them (one a line; digests, never secrets), appended. */
+void cg_control_tokens_encode(const cg_tokens_t *t, cg_buf_t *out);
+/* Replaces every token (not the admin credential) by those of text, as encode writes it; name
+ * goes in error lines. 0, or CG_EPARSE with one line in err and nothing changed. */
+int cg_control_tokens_replace(cg_tokens_t *t, const char *name, const char *text, size_t len,
+                              cg_buf_t *err);
 
 /* The token an "Authorization: Bearer ..." value names, if valid and not expired; NULL else.
  * Compares digests in constant time. */

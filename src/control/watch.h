@@ -1,6 +1,7 @@
 /* Per-instance snapshots and their watchers: recompute on change, bump an instance's version
- * only when its encoded snapshot changed, wake the long-polls waiting for it. No I/O: waiters
- * are callbacks (the API parks HTTP requests behind them). */
+ * only when its encoded snapshot changed, wake the long-polls waiting for it, in an order that
+ * never refuses traffic (make-before-break, below). No I/O: waiters are callbacks (the API
+ * parks HTTP requests behind them), time is the caller's clock. */
 #ifndef CG_CONTROL_WATCH_H
 #define CG_CONTROL_WATCH_H
 
@@ -26,6 +27,12 @@ struct cg_control_waiter {
     cg_control_wentry_t *entry; /* set while parked */
 };
 
+/* One condition of a held version: the gateway of `on` serves `version` or later. */
+typedef struct cg_control_wdep {
+    cg_control_wentry_t *on;
+    uint64_t version;
+} cg_control_wdep_t;
+
 /* The snapshot state of one instance (inst->data). */
 struct cg_control_wentry {
     cg_control_inst_t *inst;
@@ -37,6 +44,14 @@ struct cg_control_wentry {
     int computed;        /* translated at least once */
     int edge;            /* the snapshot has cluster destinations: depends on the instance set */
     cg_list_t waiters;
+    /* Make-before-break. acked: the version its gateway serves, as its last watch said
+     * (`after`; never above `version`). While deps is not empty, `version` is held: a gateway
+     * serving an earlier one is not sent it until every dep holds or hold_until_ms passes. */
+    uint64_t acked;
+    CG_VEC(cg_control_wdep_t) deps;
+    uint64_t held_since_ms, hold_until_ms;
+    cg_list_t held_link; /* in the watch's held list while deps is not empty */
+    uint64_t mark;       /* graph walks (cycle check) */
 };
 
 /* How many snapshot versions one hold covers: one durable write per this many versions, and
@@ -52,10 +67,25 @@ typedef struct cg_control_watch {
     uint64_t held;
     int (*hold)(void *hold_data, uint64_t upto);
     void *hold_data;
+    /* Nonzero: the store numbers versions (cg_control_store_version_base): a snapshot that
+     * changes gets floor (base + the store's revision, set before each recompute), or one more
+     * than its last version if that is higher; last_version and hold are not used. Every
+     * control plane on the store hands out the same version for the same content. */
+    uint64_t floor;
     uint64_t computed; /* translations done */
     uint64_t bumped;   /* versions handed out */
     uint64_t waiting;  /* waiters parked now */
+    /* Make-before-break: the longest a version is held for gateways that do not take theirs
+     * (0: CG_CONTROL_ORDER_WAIT_MS); the caller's monotonic clock in ms (NULL: reads 0); the
+     * held entries (the list, initialised by the first attach); counters for /metrics. */
+    uint32_t order_wait_ms;
+    const uint64_t *now_ms;
+    cg_list_t held_entries;
+    uint64_t nheld, holds, holds_expired, holds_unordered, mark_gen;
 } cg_control_watch_t;
+
+/* A dead or stuck gateway delays the others' snapshots by at most this. */
+#define CG_CONTROL_ORDER_WAIT_MS 2000
 
 /* Gives a new instance its entry (not computed yet). */
 void cg_control_watch_attach(cg_control_watch_t *w, cg_control_inst_t *inst);
@@ -67,7 +97,17 @@ enum {
     CG_CONTROL_RECOMPUTE_INSTANCES, /* the instance set changed: new instances and edges only */
 };
 /* Recomputes snapshots of the leases' instances against rs; returns how many versions were
- * bumped. Wakes waiters whose `after` is below their entry's new version. */
+ * bumped. Wakes waiters whose `after` is below their entry's new version, except where the
+ * change is ordered:
+ *   - an instance whose snapshot gains endpoints (destination, address, port) of another one
+ *     (an edge sending to an ingress; an ingress failing over to an east-west gateway) holds its
+ *     new version until that instance's gateway serves its own current version (it listens):
+ *     ingresses first when a listener is added;
+ *   - an instance that loses endpoints in another's snapshot, with a new version of its own
+ *     not yet served (an ingress dropping a listener), holds it until the other's gateway
+ *     serves the version without them: edges first when an endpoint is removed.
+ * A hold that would close a cycle is not made (counted in holds_unordered, logged); every hold
+ * ends after order_wait_ms. Only versions after an instance's first are ordered. */
 size_t cg_control_watch_recompute(cg_control_watch_t *w, const cg_resource_set_t *rs,
                                   const cg_control_leases_t *leases, int what);
 /* The same after a change of the resources that reaches only `scope` (scope.h): the instances
@@ -81,6 +121,16 @@ size_t cg_control_watch_recompute_scope(cg_control_watch_t *w, const cg_resource
 /* Wakes every parked waiter whose entry's version is above its `after` (waiters a caller
  * held back on purpose, see the resync window in resync.h). Returns how many. */
 size_t cg_control_watch_wake_ready(cg_control_watch_t *w, const cg_control_leases_t *leases);
+
+/* A watch says its gateway serves `after`: records it (acked) and sends the versions it held
+ * back. Returns how many waiters were woken. */
+size_t cg_control_watch_ack(cg_control_watch_t *w, cg_control_wentry_t *e, uint64_t after);
+/* Is e's version held from a watch that serves `after`? (after 0, no snapshot yet: never) */
+int cg_control_watch_holds(const cg_control_wentry_t *e, uint64_t after);
+/* The earliest end of a hold (the caller's clock), 0 when nothing is held. */
+uint64_t cg_control_watch_hold_deadline(const cg_control_watch_t *w);
+/* Ends the holds whose time is up (logged); returns how many waiters were woken. */
+size_t cg_control_watch_expire(cg_control_watch_t *w);
 
 /* Parks a waiter on an entry (the caller checked that the version is not above `after`). */
 void cg_control_watch_wait(cg_control_watch_t *w, cg_control_wentry_t *e, cg_control_waiter_t *wt);

@@ -178,10 +178,11 @@ class ControlPlane:
         self.p = None
         self.token = None  # the admin credential it made on first start
         self.join_tokens = {}  # cluster -> join token file
+        self.extra_args = []  # more `crossgate control` flags
 
     def start(self):
-        self.p = self.procs.spawn([BIN, "control", "--listen", f"{self.host}:{self.port}", "--data", self.data],
-                                  "control")
+        self.p = self.procs.spawn([BIN, "control", "--listen", f"{self.host}:{self.port}", "--data", self.data,
+                                   *self.extra_args], "control")
         wait_until(lambda: self.p.check_alive() and http_request("GET", self.url + "/ready", timeout=1)[0] == 200,
                    what="control plane /ready")
         self.token = (self.data / "admin.token").read_text().strip()
@@ -294,12 +295,14 @@ class Gateway:
 
 class Load:
     """Steady, bounded load: `conns` threads, each one keep-alive http.client connection to the
-    edge, each at most `rate` requests per second. Every request is recorded as
+    edge, each at most `rate` requests per second (GET, or `method` with `body`). Every request is recorded as
     (start, end, status, cluster, error) with time.monotonic() stamps; a socket error is
     status 0 (the connection is then reopened)."""
 
-    def __init__(self, host, port, hostname=HOSTNAME, conns=2, rate=250, path="/productpage"):
+    def __init__(self, host, port, hostname=HOSTNAME, conns=2, rate=250, path="/productpage", method="GET",
+                 body=None):
         self.host, self.port, self.hostname, self.path = host, port, hostname, path
+        self.method, self.body = method, body
         self.conns, self.interval = conns, 1.0 / rate
         self.records = []
         self._lock = threading.Lock()
@@ -326,7 +329,7 @@ class Load:
                 conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
             t0 = time.monotonic()
             try:
-                conn.request("GET", self.path, headers={"Host": self.hostname})
+                conn.request(self.method, self.path, body=self.body, headers={"Host": self.hostname})
                 r = conn.getresponse()
                 r.read()
                 rec = (t0, time.monotonic(), r.status, r.getheader("x-app-cluster"), None)
@@ -498,8 +501,9 @@ class Env:
                    what=f"ingress-{k} listening on its Gateway port")
         return gw
 
-    def start_edge(self, extra_args=()):
-        self.edge = Gateway(self.procs, "edge", "cluster-edge", "edge", "app=edgegw", self.edge_host, self.cp.url,
+    def start_edge(self, extra_args=(), control_url=None):
+        self.edge = Gateway(self.procs, "edge", "cluster-edge", "edge", "app=edgegw", self.edge_host,
+                            control_url or self.cp.url,
                             token_file=self.cp.join_token("cluster-edge"), mesh=self.mesh("cluster-edge", "edge"))
         self.edge.extra_args = list(extra_args)
         self.edge.start()
@@ -517,27 +521,30 @@ class Env:
         return wait_until(lambda: self.edge.endpoints() == expect, timeout=timeout,
                           what=what or f"edge endpoints == {sorted(expect)}")
 
-    def start_all(self, edge_variant="auto", edge_first=False):
+    def start_all(self, edge_variant="auto", edge_first=False, edge_control_url=None):
         """Everything up, the edge routing over both ingress instances.
 
         edge_first: start the edge before the ingress gateways (so its heartbeats, which keep
-        their phase, reach a restarted control plane first)."""
-        self.start_control()
+        their phase, reach a restarted control plane first). edge_control_url: the edge's
+        --control (default the control plane's own URL); an ingress with another one is put in
+        self.ingress beforehand (new_ingress, then set its control_url)."""
+        if self.cp.p is None:  # else started already (to make a join token, say)
+            self.start_control()
         self.cp.apply(self.f_clusters, self.f_services, self.f_ingress[1], self.f_ingress[2],
                       self.f_edge[edge_variant])
         for k in (1, 2):
             self.start_app(k)
         if edge_first:
-            self.start_edge()
+            self.start_edge(control_url=edge_control_url)
         for k in (1, 2):
             self.start_ingress(k)
         if not edge_first:
-            self.start_edge()
+            self.start_edge(control_url=edge_control_url)
         self.wait_edge_endpoints((1, 2))
         return self
 
-    def load(self, conns=2, rate=250):
-        ld = Load(self.edge_host, self.edge_port, conns=conns, rate=rate)
+    def load(self, conns=2, rate=250, **kw):
+        ld = Load(self.edge_host, self.edge_port, conns=conns, rate=rate, **kw)
         self.procs.closers.append(ld.stop)
         return ld.start()
 

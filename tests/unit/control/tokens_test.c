@@ -129,6 +129,81 @@ static void test_join_token_persists_as_a_digest_expires_and_revokes(void **stat
     cg_buf_free(&err);
 }
 
+/* The store a shared control plane writes its tokens to: the last text written. */
+static cg_buf_t persisted;
+static int persist_fails;
+
+static int persist(void *data, const char *text, size_t len, cg_buf_t *err)
+{
+    (void)data;
+    if (persist_fails) {
+        cg_buf_printf(err, "store unavailable: test");
+        return CG_EIO;
+    }
+    cg_buf_reset(&persisted);
+    cg_buf_append(&persisted, text, len);
+    cg_buf_append(&persisted, "", 1); /* for strstr; len excludes it */
+    persisted.len--;
+    return 0;
+}
+
+static void test_tokens_through_a_shared_store(void **state)
+{
+    (void)state;
+    cg_tokens_t a = {0}, b = {0};
+    cg_buf_t err = {0};
+    int created;
+    assert_int_equal(cg_control_tokens_open(&a, dir, NULL, &created, &err), 0);
+    assert_int_equal(cg_control_tokens_open(&b, dir, NULL, &created, &err), 0);
+    a.persist = persist;
+    char *secret, bb[300];
+    const cg_token_t *k;
+    assert_int_equal(
+        cg_control_tokens_create(&a, CG_ROLE_JOIN, "c1", 0, NULL, 0, 1000, &secret, &k, &err), 0);
+    char id[CG_TOKEN_ID_LEN + 1];
+    memcpy(id, k->id, sizeof(id));
+    /* written through persist, not to DATA/tokens */
+    char path[128];
+    snprintf(path, sizeof(path), "%s/tokens", dir);
+    assert_int_not_equal(access(path, F_OK), 0);
+    assert_non_null(strstr(persisted.base, id));
+    assert_null(strstr(persisted.base, secret + 4 + CG_TOKEN_ID_LEN + 1));
+    /* the other control plane takes the text: the token is valid there, with its scope */
+    assert_null(cg_control_tokens_check(&b, bearer(secret, bb, sizeof(bb)), 2000));
+    assert_int_equal(cg_control_tokens_replace(&b, "store", persisted.base, persisted.len, &err),
+                     0);
+    k = cg_control_tokens_check(&b, bearer(secret, bb, sizeof(bb)), 2000);
+    assert_non_null(k);
+    assert_string_equal(k->cluster, "c1");
+    /* bad text changes nothing, with one line naming it */
+    assert_int_equal(cg_control_tokens_replace(&b, "store", "garbage line\n", 13, &err), CG_EPARSE);
+    assert_non_null(strstr(err.base, "store:1: not a token line"));
+    assert_non_null(cg_control_tokens_check(&b, bearer(secret, bb, sizeof(bb)), 2000));
+    /* an admin line is never taken from the store: there is one admin credential */
+    cg_buf_t adm = {0};
+    cg_buf_printf(&adm, "%s admin - 0 0 %064d -\n", id, 0);
+    assert_int_equal(cg_control_tokens_replace(&b, "store", adm.base, adm.len, &err), CG_EPARSE);
+    cg_buf_free(&adm);
+    /* revoked at a: gone at b once b takes the text */
+    assert_int_equal(cg_control_tokens_revoke(&a, id, &err), 0);
+    assert_int_equal(cg_control_tokens_replace(&b, "store", persisted.base, persisted.len, &err),
+                     0);
+    assert_null(cg_control_tokens_check(&b, bearer(secret, bb, sizeof(bb)), 2000));
+    /* a store that cannot be written: the change is not made */
+    persist_fails = 1;
+    char *s2;
+    assert_int_equal(
+        cg_control_tokens_create(&a, CG_ROLE_READER, NULL, 0, NULL, 0, 1000, &s2, &k, &err),
+        CG_EIO);
+    assert_int_equal(a.items.len, 0);
+    persist_fails = 0;
+    free(secret);
+    cg_buf_free(&persisted);
+    cg_control_tokens_close(&a);
+    cg_control_tokens_close(&b);
+    cg_buf_free(&err);
+}
+
 static void test_token_rules(void **state)
 {
     (void)state;
@@ -288,6 +363,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_join_token_persists_as_a_digest_expires_and_revokes,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tokens_through_a_shared_store, setup, teardown),
         cmocka_unit_test(test_cidr),
         cmocka_unit_test(test_registration_bucket),
         cmocka_unit_test(test_token_request),

@@ -417,6 +417,201 @@ static void test_scoped_gateway_reach_follows_its_selector(void **state)
     cg_control_seen_free(&seen);
 }
 
+/* ---- make-before-break ---- */
+
+static cg_control_wentry_t *entry(const cg_control_inst_t *inst)
+{
+    return inst->data;
+}
+
+/* Every gateway serves its current snapshot, as its watch says. */
+static void all_serve(fx_t *f)
+{
+    for (size_t i = 0; i < f->leases.items.len; i++) {
+        cg_control_wentry_t *e = f->leases.items.items[i]->data;
+        cg_control_watch_ack(&f->w, e, e->version);
+    }
+}
+
+/* The example file with every "port: 8080" made `port` (NULL: as it is). */
+static char *example_text(const char *file, const char *port)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/examples/%s", CG_SOURCE_DIR, file);
+    char *text = slurp(path), *at;
+    while (port && (at = strstr(text, "port: 8080"))) memcpy(at + 6, port, 4);
+    return text;
+}
+
+static void delete_example(fx_t *f, const char *file)
+{
+    char *text = example_text(file, NULL);
+    cg_control_results_t r = {0};
+    cg_buf_t errors = {0};
+    assert_int_equal(cg_control_store_delete_docs(&f->st, file, text, strlen(text), &r, &errors),
+                     0);
+    cg_control_results_free(&r);
+    cg_buf_free(&errors);
+    free(text);
+}
+
+static uint64_t clock_ms;
+
+static int setup_order(void **state)
+{
+    setup(state);
+    fx_t *f = *state;
+    clock_ms = 1000;
+    f->w.now_ms = &clock_ms;
+    f->w.order_wait_ms = 500;
+    recompute(f, CG_CONTROL_RECOMPUTE_ALL);
+    all_serve(f);
+    return 0;
+}
+
+/* A new ingress: the edge's snapshot with its endpoints waits until it serves its first one. */
+static void test_order_ingress_first_when_an_edge_gains_its_endpoints(void **state)
+{
+    fx_t *f = *state;
+    uint64_t ve = version(f->edge);
+    rec_t edge = {.w = {.after = ve, .cb = woke}}, fresh = {.w = {.after = 0, .cb = woke}};
+    cg_control_watch_wait(&f->w, f->edge->data, &edge.w);
+    cg_control_inst_t *ing = add(f, "cluster-1", "bookinfo", "ingressgw-1", "127.0.1.3");
+    cg_control_watch_wait(&f->w, ing->data, &fresh.w);
+    assert_int_equal(recompute(f, CG_CONTROL_RECOMPUTE_INSTANCES), 2);
+    assert_true(version(f->edge) > ve);
+    assert_int_equal(fresh.calls, 1); /* the ingress first */
+    assert_int_equal(edge.calls, 0);  /* the edge waits */
+    assert_int_equal(f->w.nheld, 1);
+    assert_int_equal(f->w.holds, 1);
+    assert_true(cg_control_watch_holds(entry(f->edge), ve));
+    assert_false(cg_control_watch_holds(entry(f->edge), 0)); /* an edge with nothing yet: at once */
+    assert_int_equal(cg_control_watch_hold_deadline(&f->w), 1000 + 500);
+    /* an ingress that never held anything says so: nothing changes */
+    assert_int_equal(cg_control_watch_ack(&f->w, ing->data, 0), 0);
+    assert_int_equal(cg_control_watch_ack(&f->w, ing->data, version(ing) + 1), 0); /* not ours */
+    assert_int_equal(edge.calls, 0);
+    /* it serves its snapshot (listens): the edge gets its own */
+    assert_int_equal(cg_control_watch_ack(&f->w, ing->data, version(ing)), 1);
+    assert_int_equal(edge.calls, 1);
+    assert_ptr_equal(edge.got, f->edge->data);
+    assert_int_equal(f->w.nheld, 0);
+    assert_int_equal(cg_control_watch_hold_deadline(&f->w), 0);
+    assert_int_equal(f->w.holds_expired, 0);
+}
+
+/* An ingress Gateway deleted: the ingress's snapshot without its listener waits until the edge
+ * serves the one without its endpoint; applied again, the edge waits for the ingress. */
+static void test_order_edges_first_when_an_edge_loses_endpoints(void **state)
+{
+    fx_t *f = *state;
+    uint64_t ve = version(f->edge), v1 = version(f->ing1), v2 = version(f->ing2);
+    rec_t edge = {.w = {.after = ve, .cb = woke}}, ing1 = {.w = {.after = v1, .cb = woke}};
+    cg_control_watch_wait(&f->w, f->edge->data, &edge.w);
+    cg_control_watch_wait(&f->w, f->ing1->data, &ing1.w);
+    delete_example(f, "bookinfo-ingress-1.yaml");
+    assert_int_equal(recompute(f, CG_CONTROL_RECOMPUTE_ALL), 2);
+    assert_int_equal(version(f->ing2), v2);
+    assert_int_equal(edge.calls, 1); /* the edge first */
+    assert_int_equal(ing1.calls, 0);
+    assert_true(cg_control_watch_holds(entry(f->ing1), v1));
+    assert_int_equal(f->w.nheld, 1);
+    /* the edge's watch still serves the old one: nothing */
+    assert_int_equal(cg_control_watch_ack(&f->w, f->edge->data, ve), 0);
+    assert_int_equal(ing1.calls, 0);
+    assert_int_equal(cg_control_watch_ack(&f->w, f->edge->data, version(f->edge)), 1);
+    assert_int_equal(ing1.calls, 1);
+    assert_int_equal(f->w.nheld, 0);
+
+    /* applied again: the ingress first */
+    cg_control_watch_ack(&f->w, f->ing1->data, version(f->ing1));
+    ve = version(f->edge);
+    v1 = version(f->ing1);
+    edge = (rec_t){.w = {.after = ve, .cb = woke}};
+    ing1 = (rec_t){.w = {.after = v1, .cb = woke}};
+    cg_control_watch_wait(&f->w, f->edge->data, &edge.w);
+    cg_control_watch_wait(&f->w, f->ing1->data, &ing1.w);
+    apply_example(f, "bookinfo-ingress-1.yaml");
+    assert_int_equal(recompute(f, CG_CONTROL_RECOMPUTE_ALL), 2);
+    assert_int_equal(ing1.calls, 1);
+    assert_int_equal(edge.calls, 0);
+    /* a resync-style wake of everything ready leaves a held edge alone */
+    assert_int_equal(cg_control_watch_wake_ready(&f->w, &f->leases), 0);
+    assert_int_equal(cg_control_watch_ack(&f->w, f->ing1->data, version(f->ing1)), 1);
+    assert_int_equal(edge.calls, 1);
+    assert_int_equal(f->w.holds, 2);
+}
+
+/* A gateway that never takes its snapshot delays the others by order_wait_ms, no more. */
+static void test_order_hold_ends_after_the_wait(void **state)
+{
+    fx_t *f = *state;
+    uint64_t ve = version(f->edge);
+    rec_t edge = {.w = {.after = ve, .cb = woke}};
+    cg_control_watch_wait(&f->w, f->edge->data, &edge.w);
+    add(f, "cluster-1", "bookinfo", "ingressgw-1", "127.0.1.3"); /* and never watches */
+    recompute(f, CG_CONTROL_RECOMPUTE_INSTANCES);
+    assert_int_equal(edge.calls, 0);
+    clock_ms += 499;
+    assert_int_equal(cg_control_watch_expire(&f->w), 0);
+    assert_int_equal(edge.calls, 0);
+    clock_ms += 1;
+    assert_int_equal(cg_control_watch_expire(&f->w), 1);
+    assert_int_equal(edge.calls, 1);
+    assert_int_equal(f->w.holds_expired, 1);
+    assert_int_equal(f->w.nheld, 0);
+    assert_int_equal(cg_control_watch_hold_deadline(&f->w), 0);
+}
+
+/* The instance waited for goes away: the hold ends, and the one that held goes on. */
+static void test_order_hold_ends_when_the_one_waited_for_goes(void **state)
+{
+    fx_t *f = *state;
+    uint64_t ve = version(f->edge);
+    rec_t edge = {.w = {.after = ve, .cb = woke}};
+    cg_control_watch_wait(&f->w, f->edge->data, &edge.w);
+    cg_control_inst_t *ing = add(f, "cluster-1", "bookinfo", "ingressgw-1", "127.0.1.3");
+    recompute(f, CG_CONTROL_RECOMPUTE_INSTANCES);
+    assert_int_equal(edge.calls, 0);
+    assert_int_equal(cg_control_leases_remove(&f->leases, ing->id), 0);
+    assert_int_equal(edge.calls, 1);
+    assert_ptr_equal(edge.got, f->edge->data);
+    assert_int_equal(f->w.nheld, 0);
+    assert_int_equal(recompute(f, CG_CONTROL_RECOMPUTE_INSTANCES), 1); /* the edge drops it */
+    assert_int_equal(f->w.nheld, 0);
+    /* and the held one going away leaves nothing behind either */
+    rec_t again = {.w = {.after = version(f->edge), .cb = woke}};
+    cg_control_watch_wait(&f->w, f->edge->data, &again.w);
+    ing = add(f, "cluster-1", "bookinfo", "ingressgw-1", "127.0.1.3");
+    recompute(f, CG_CONTROL_RECOMPUTE_INSTANCES);
+    assert_int_equal(f->w.nheld, 1);
+    assert_int_equal(cg_control_leases_remove(&f->leases, f->edge->id), 0);
+    assert_int_equal(again.calls, 1);
+    assert_null(again.got);
+    assert_int_equal(f->w.nheld, 0);
+    assert_int_equal(cg_control_watch_hold_deadline(&f->w), 0);
+}
+
+/* A listener that moves to another port adds and removes endpoints between the same two
+ * instances: each would wait for the other. The addition is ordered, the removal is not. */
+static void test_order_cycle_is_not_held(void **state)
+{
+    fx_t *f = *state;
+    uint64_t ve = version(f->edge), v1 = version(f->ing1);
+    rec_t edge = {.w = {.after = ve, .cb = woke}}, ing1 = {.w = {.after = v1, .cb = woke}};
+    cg_control_watch_wait(&f->w, f->edge->data, &edge.w);
+    cg_control_watch_wait(&f->w, f->ing1->data, &ing1.w);
+    char *text = example_text("bookinfo-ingress-1.yaml", "8081");
+    apply_text(f, "moved.yaml", text);
+    free(text);
+    assert_int_equal(recompute(f, CG_CONTROL_RECOMPUTE_ALL), 2);
+    assert_int_equal(f->w.holds_unordered, 1);
+    assert_int_equal(ing1.calls, 1);
+    assert_int_equal(edge.calls, 0);
+    assert_int_equal(cg_control_watch_ack(&f->w, f->ing1->data, version(f->ing1)), 1);
+    assert_int_equal(edge.calls, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -433,6 +628,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_versions_are_held_before_they_go_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_translation_error_keeps_last_snapshot, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_order_ingress_first_when_an_edge_gains_its_endpoints,
+                                        setup_order, teardown),
+        cmocka_unit_test_setup_teardown(test_order_edges_first_when_an_edge_loses_endpoints,
+                                        setup_order, teardown),
+        cmocka_unit_test_setup_teardown(test_order_hold_ends_after_the_wait, setup_order, teardown),
+        cmocka_unit_test_setup_teardown(test_order_hold_ends_when_the_one_waited_for_goes,
+                                        setup_order, teardown),
+        cmocka_unit_test_setup_teardown(test_order_cycle_is_not_held, setup_order, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
