@@ -60,12 +60,39 @@ static void put_strn(cg_jw_t *w, const char *s, size_t n)
     w->b->len += n + 2;
 }
 
+/* Bytes a JSON string cannot hold as they are, and NUL (the end of a C string). */
+static const uint8_t special[256] = {
+    [0 ... 0x1f] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+};
+
+/* The length of C string s when nothing in it needs escaping (one pass: keys and most values
+ * are short), else SIZE_MAX. */
+static size_t plain_cstr(const char *s)
+{
+    size_t i = 0;
+    while (!special[(unsigned char)s[i]]) i++;
+    return s[i] == '\0' ? i : SIZE_MAX;
+}
+
 static void put_str(cg_jw_t *w, const char *s)
 {
-    if (s)
-        put_strn(w, s, strlen(s));
-    else
+    if (!s) {
         put(w, "null", 4);
+        return;
+    }
+    size_t n = plain_cstr(s);
+    cg_buf_t *b = w->b;
+    if (n != SIZE_MAX && b->base && b->cap - b->len >= n + 2) {
+        char *o = b->base + b->len;
+        o[0] = '"';
+        memcpy(o + 1, s, n);
+        o[n + 1] = '"';
+        b->len += n + 2;
+    } else {
+        put_strn(w, s, strlen(s));
+    }
 }
 
 /* Before any value or key: the comma that separates it from the previous member. */
@@ -112,9 +139,9 @@ void cg_jw_end(cg_jw_t *w)
 void cg_jw_key(cg_jw_t *w, const char *key)
 {
     sep(w);
-    size_t n = strlen(key);
+    size_t n = plain_cstr(key);
     cg_buf_t *b = w->b;
-    if (plain(key, n) && b->base && b->cap - b->len >= n + 3) { /* "key": in one piece */
+    if (n != SIZE_MAX && b->base && b->cap - b->len >= n + 3) { /* "key": in one piece */
         char *o = b->base + b->len;
         o[0] = '"';
         memcpy(o + 1, key, n);
@@ -122,7 +149,7 @@ void cg_jw_key(cg_jw_t *w, const char *key)
         o[n + 2] = ':';
         b->len += n + 3;
     } else {
-        put_strn(w, key, n);
+        put_strn(w, key, strlen(key));
         put(w, ":", 1);
     }
     w->after_key = 1;

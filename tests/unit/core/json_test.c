@@ -102,6 +102,27 @@ static void test_writer_output_is_read_back(void **state)
     cg_buf_free(&err);
 }
 
+/* Keys and values go out in one piece when plain, escaped when not, whatever their length
+ * (the one-pass check stops at the first byte that needs it). */
+static void test_writer_escapes_keys_and_values(void **state)
+{
+    (void)state;
+    cg_buf_t b = {0};
+    cg_jw_t w = cg_jw(&b);
+    cg_jw_obj(&w);
+    cg_jw_kstr(&w, "plain", "caf\xc3\xa9");
+    cg_jw_kstr(&w, "q\"k", "a\\b");
+    cg_jw_kstr(&w, "", "");
+    cg_jw_kstr(&w, "long key past eight bytes", "tab\there and a quote \" at the end");
+    cg_jw_key(&w, "ctl\x1f");
+    cg_jw_null(&w);
+    cg_jw_end(&w);
+    assert_text(&b, "{\"plain\":\"caf\xc3\xa9\",\"q\\\"k\":\"a\\\\b\",\"\":\"\","
+                    "\"long key past eight bytes\":\"tab\\u0009here and a quote \\\" at the end\","
+                    "\"ctl\\u001f\":null}");
+    cg_buf_free(&b);
+}
+
 static void test_writer_refuses_nesting_past_its_bound(void **state)
 {
     (void)state;
@@ -333,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_writer_places_every_comma),
         cmocka_unit_test(test_writer_breaks_lines_between_members),
         cmocka_unit_test(test_writer_output_is_read_back),
+        cmocka_unit_test(test_writer_escapes_keys_and_values),
         cmocka_unit_test(test_writer_refuses_nesting_past_its_bound),
         cmocka_unit_test(test_reader_refuses_ambiguous_text),
         cmocka_unit_test(test_reader_refuses_raw_nul),
