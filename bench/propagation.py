@@ -13,9 +13,15 @@ Prints the apply time and the propagation percentiles; asserts nothing (a benchm
 test; the issue's target is p99 < 100 ms). Every process started is killed on exit.
 
     bench/propagation.py [--applies 100] [--variant named|direct] [--api] [--json FILE]
+                         [--store sqlite|etcd|both] [--block B]
 
 --api posts the file to POST /v1/apply from this process instead of running the CLI: the same
 measurement without the CLI's process start and local validation.
+
+--store picks the control plane's store: SQLite (the default), etcd (a 3-member etcd-server
+cluster that the bench starts on 127.0.B.31-33, tests/e2e/etcd_env.py), or both, one after the
+other in the same run, each on a fresh topology; the last lines then put the p50 and p99 of
+the stores side by side. --block B: the 127.0.B.0/24 block everything runs on (default 49).
 """
 
 import argparse
@@ -34,6 +40,7 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 os.environ.setdefault("CROSSGATE_BIN", str(REPO / "build" / "crossgate"))
 
 import dynamic_env as de  # noqa: E402
+import etcd_env  # noqa: E402
 
 
 def pct(xs, p):
@@ -56,16 +63,46 @@ def main():
     ap.add_argument("--api", action="store_true", help="POST /v1/apply instead of running the CLI")
     ap.add_argument("--json", help="write the figures (and every sample) to this file")
     ap.add_argument("--deadline", type=float, default=5.0, help="give up on one apply after this (s)")
+    ap.add_argument("--store", choices=("sqlite", "etcd", "both"), default="sqlite",
+                    help="the control plane's store: SQLite, a 3-member etcd, or both in turn")
+    # the last block of the e2e range, so that a bench next to the tests does not collide
+    ap.add_argument("--block", type=int, default=49, help="run on 127.0.BLOCK.0/24")
     args = ap.parse_args()
     if not Path(de.BIN).exists():
         sys.exit(f"propagation: {de.BIN} not found (make build, or set CROSSGATE_BIN)")
+    stores = ["sqlite", "etcd"] if args.store == "both" else [args.store]
+    if "etcd" in stores and etcd_env.ETCD is None:
+        sys.exit(f"propagation: {etcd_env.SKIP_REASON}")
+    figures = {}
+    for store in stores:
+        figures[store] = run(args, store)
+    if len(stores) > 1:
+        how = "POST /v1/apply" if args.api else "crossgate apply"
+        print(f"\n{args.applies} applies on each store ({how}), in ms:")
+        print(f"  {'store':<18} {'apply start -> served':>24}   {'apply returned -> served':>24}")
+        for store, f in figures.items():
+            name = "etcd (3 members)" if store == "etcd" else store
+            t, p = f["total_ms"], f["propagation_ms"]
+            print(f"  {name:<18} p50={t['p50']:7.2f}  p99={t['p99']:7.2f}   p50={p['p50']:7.2f}  p99={p['p99']:7.2f}")
+    if args.json:
+        out = figures[stores[0]] if len(stores) == 1 else {"stores": figures}
+        Path(args.json).write_text(json.dumps(out, indent=1))
 
-    # the last block of the e2e range, so that a bench next to the tests does not collide
-    de._blocks = iter([49])
+
+def run(args, store):
+    """One topology on store: the applies and the figures (also printed)."""
     tmp = Path(tempfile.mkdtemp(prefix="cg-propagation-"))
     procs = de.Procs(tmp)
     try:
-        env = de.Env(procs, tmp)
+        control_args = []
+        if store == "etcd":
+            etcd = etcd_env.Etcd(tmp, [f"127.0.{args.block}.{31 + i}" for i in range(3)], procs=procs)
+            etcd.start()
+            control_args = ["--store", f"etcd://{etcd.endpoints}"]
+        env = de.Env(procs, tmp, block=args.block, control_args=control_args)
+        # with --store etcd the control plane does not create --data, where it writes the
+        # admin credential (SQLite's open does)
+        env.cp.data.mkdir(parents=True, exist_ok=True)
         if args.variant == "named":
             files = [env.edge_file("to-1", ("named", ["cluster-1"])), env.edge_file("to-2", ("named", ["cluster-2"]))]
             expect = ["cluster-1", "cluster-2"]
@@ -124,19 +161,21 @@ def main():
         conn.close()
 
         how = "POST /v1/apply" if args.api else "crossgate apply"
-        print(f"propagation: {args.applies} applies of the edge Gateway ({args.variant} variants), "
+        name = "etcd, 3 members" if store == "etcd" else store
+        print(f"propagation ({name}): {args.applies} applies of the edge Gateway ({args.variant} variants), "
               f"{how}, then requests to the edge until the new config answers")
         print(summary(f"{how} (returns)", apply_ms))
         print(summary("apply returned -> served", prop_ms))
-        print(summary("apply start -> served", [a + p for a, p in zip(apply_ms, prop_ms)]))
+        total_ms = [a + p for a, p in zip(apply_ms, prop_ms)]
+        print(summary("apply start -> served", total_ms))
         print(f"{'requests until served':<28} p50={pct(polls, 50):.0f}  max={max(polls)}")
-        if args.json:
-            Path(args.json).write_text(json.dumps({
-                "applies": args.applies, "variant": args.variant, "via": how,
-                "propagation_ms": {"p50": pct(prop_ms, 50), "p90": pct(prop_ms, 90), "p99": pct(prop_ms, 99),
-                                   "max": max(prop_ms), "samples": prop_ms},
-                "apply_ms": {"p50": pct(apply_ms, 50), "p99": pct(apply_ms, 99), "samples": apply_ms},
-            }, indent=1))
+        return {
+            "applies": args.applies, "variant": args.variant, "via": how, "store": store,
+            "propagation_ms": {"p50": pct(prop_ms, 50), "p90": pct(prop_ms, 90), "p99": pct(prop_ms, 99),
+                               "max": max(prop_ms), "samples": prop_ms},
+            "apply_ms": {"p50": pct(apply_ms, 50), "p99": pct(apply_ms, 99), "samples": apply_ms},
+            "total_ms": {"p50": pct(total_ms, 50), "p99": pct(total_ms, 99)},
+        }
     finally:
         crashed = procs.finalize()
         if crashed:

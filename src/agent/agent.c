@@ -45,10 +45,13 @@ struct cg_agent {
     char headers[600];
     int connected, stopping;
     int unreachable_logged;
+    int hb_early; /* a heartbeat went early after a move and none was answered since */
 };
 
 static void do_register(cg_agent_t *a);
 static void do_watch(cg_agent_t *a);
+static void on_retry(cg_loop_t *loop, cg_timer_t *t);
+static void on_hb_timer(cg_loop_t *loop, cg_timer_t *t);
 
 static uint32_t jitter(uint32_t ms)
 {
@@ -73,8 +76,16 @@ static void url_for(const cg_agent_t *a, char *out, size_t cap, const char *fmt,
 /* A request to control plane `at` failed. With several, the next request goes to the next
  * one (once per failure of the one in use: the heartbeat and the watch both notice); the
  * instance id and the version held go along, so a replica of the same store just goes on
- * and another control plane answers 404, which registers again there. */
-static void lost(cg_agent_t *a, const char *what, int err, int status, size_t at)
+ * and another control plane answers 404, which registers again there.
+ *
+ * Everything moves at once: a watch still parked on the one left behind (a hung control
+ * plane, stopped or its packets dropped, answers it no sooner than its whole long-poll, and
+ * meanwhile the changes of the one the heartbeats reach would not come), and the heartbeat,
+ * sent now rather than a heartbeat interval later: the lease was last renewed up to an
+ * interval ago, and a move after a timed-out heartbeat has already cost another, so waiting
+ * a third would let the lease run out (TTL: 3 intervals) at the replica it moves to.
+ * Returns 1 when it scheduled that early heartbeat (the caller then leaves the timer be). */
+static int lost(cg_agent_t *a, const char *what, int err, int status, size_t at)
 {
     a->connected = 0;
     const char *url = a->urls.url[at];
@@ -89,10 +100,29 @@ static void lost(cg_agent_t *a, const char *what, int err, int status, size_t at
                         url, what, status, a->version);
         a->unreachable_logged = 1;
     }
-    if (a->urls.n > 1 && at == a->cur && (err || status >= 500)) {
-        a->cur = (a->cur + 1) % a->urls.n;
-        cg_log_info("control plane %s: %s failed; trying %s", url, what, a->urls.url[a->cur]);
+    if (a->urls.n < 2 || at != a->cur || !(err || status >= 500)) return 0;
+    a->cur = (a->cur + 1) % a->urls.n;
+    cg_log_info("control plane %s: %s failed; trying %s", url, what, a->urls.url[a->cur]);
+    if (a->watch && a->watch_at == at) {
+        cg_http_client_cancel(a->watch);
+        a->watch = NULL;
+        cg_timer_start(a->loop, &a->retry_timer, jitter(BACKOFF_MIN_MS), on_retry);
     }
+    int cancelled = 0;
+    if (a->hb && a->hb_at == at) {
+        cg_http_client_cancel(a->hb);
+        a->hb = NULL;
+        cancelled = 1;
+    }
+    if (!a->id[0] || a->hb) return 0;
+    /* once per outage: with every control plane down, the interval paces the heartbeats */
+    if (!a->hb_early) {
+        a->hb_early = 1;
+        cg_timer_start(a->loop, &a->hb_timer, jitter(BACKOFF_MIN_MS), on_hb_timer);
+        return 1;
+    }
+    if (cancelled) cg_timer_start(a->loop, &a->hb_timer, a->heartbeat_ms, on_hb_timer);
+    return 0;
 }
 
 static void on_retry(cg_loop_t *loop, cg_timer_t *t)
@@ -190,8 +220,6 @@ static void cache_load(cg_agent_t *a)
 
 /* ---- heartbeat ---- */
 
-static void on_hb_timer(cg_loop_t *loop, cg_timer_t *t);
-
 /* The control plane no longer knows our instance (the lease expired while we were away, or
  * it restarted): drop what belongs to the old id and register again. Whichever of heartbeat
  * and watch notices first does it; the other then finds no id and leaves it be. */
@@ -222,8 +250,12 @@ static void on_heartbeat(cg_http_client_t *c, cg_http_result_t *res, void *data)
         lease_lost(a, "heartbeat");
         return;
     }
-    if (res->err || res->status != 200) lost(a, "heartbeat", res->err, res->status, a->hb_at);
-    if (a->id[0]) cg_timer_start(a->loop, &a->hb_timer, a->heartbeat_ms, on_hb_timer);
+    int early = 0;
+    if (res->err || res->status != 200)
+        early = lost(a, "heartbeat", res->err, res->status, a->hb_at);
+    else
+        a->hb_early = 0;
+    if (a->id[0] && !early) cg_timer_start(a->loop, &a->hb_timer, a->heartbeat_ms, on_hb_timer);
 }
 
 static void on_hb_timer(cg_loop_t *loop, cg_timer_t *t)
@@ -236,8 +268,8 @@ static void on_hb_timer(cg_loop_t *loop, cg_timer_t *t)
     a->hb = cg_http_client_start(a->loop, "PUT", url, a->headers, "", 0, a->heartbeat_ms,
                                  on_heartbeat, a);
     if (!a->hb) {
-        lost(a, "heartbeat", CG_ECONNREFUSED, 0, a->hb_at);
-        cg_timer_start(a->loop, &a->hb_timer, a->heartbeat_ms, on_hb_timer);
+        if (!lost(a, "heartbeat", CG_ECONNREFUSED, 0, a->hb_at))
+            cg_timer_start(a->loop, &a->hb_timer, a->heartbeat_ms, on_hb_timer);
     }
 }
 

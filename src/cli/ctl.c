@@ -14,7 +14,10 @@
 #include <unistd.h>
 
 #define CALL_TIMEOUT_MS 30000
-#define MAX_FILE        (16u << 20)
+/* A read with another control plane to try after this one: a hung one (stopped, its packets
+ * dropped) costs this long, not CALL_TIMEOUT_MS, before the next one answers. */
+#define READ_TRY_TIMEOUT_MS 5000
+#define MAX_FILE            (16u << 20)
 
 int cg_cli_ctl_init(cg_cli_ctl_t *c, const char *prog, const char *flag)
 {
@@ -76,16 +79,20 @@ int cg_cli_ctl_call(const cg_cli_ctl_t *c, const char *method, const char *path,
     if (extra) cg_buf_append_str(&hdr, extra);
     if (body) cg_buf_append_str(&hdr, "content-type: application/yaml\r\n");
     cg_buf_append(&hdr, "", 1);
+    int read = !strcmp(method, "GET");
     for (size_t i = 0; i < c->urls.n; i++) {
         if (i) cg_http_result_free(res);
         cg_buf_reset(&url);
         cg_buf_printf(&url, "%s%s%c", c->urls.url[i], path, 0);
-        cg_http_fetch(method, url.base, hdr.base, body, len, CALL_TIMEOUT_MS, res);
+        int more = i + 1 < c->urls.n;
+        cg_http_fetch(method, url.base, hdr.base, body, len,
+                      read && more ? READ_TRY_TIMEOUT_MS : CALL_TIMEOUT_MS, res);
         if (res->err == 0) break;
         fprintf(stderr, "%s: cannot reach the control plane at %s: %s\n", c->prog, c->urls.url[i],
                 cg_strerror(res->err));
-        /* only a refused connection is safe to send elsewhere: nothing reached that one */
-        if (res->err != CG_ECONNREFUSED) break;
+        /* a write goes elsewhere only after a refused connection: nothing reached that one,
+         * while one that timed out or closed may have applied it. A read may go anywhere. */
+        if (res->err != CG_ECONNREFUSED && !read) break;
     }
     cg_buf_free(&url);
     cg_buf_free(&hdr);

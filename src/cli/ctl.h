@@ -32,8 +32,9 @@ const char *cg_cli_credential(const char *token_file);
 int cg_cli_ctl_init(cg_cli_ctl_t *c, const char *prog, const char *flag);
 /* Performs a request to the control plane (path starts with '/'). extra: more header lines or
  * NULL. With several URLs, one that refuses the connection (the request was not sent) is
- * followed by the next. Returns 0 when an answer came (any status), else prints one line per
- * control plane tried and returns 1. */
+ * followed by the next; a GET moves on after any failure, within 5 s when another URL is
+ * left. Returns 0 when an answer came (any status), else prints one line per control plane
+ * tried and returns 1. */
 int cg_cli_ctl_call(const cg_cli_ctl_t *c, const char *method, const char *path, const char *extra,
                     const char *body, size_t len, cg_http_result_t *res);
 /* Prints the answer of a failed request: the server's text lines (validation errors as they

@@ -50,6 +50,11 @@ uint32_t cg_control_store_etcd_timeout_ms = CG_CONTROL_STORE_ETCD_TIMEOUT_MS;
 #define LOAD_RETRY_MS 1000
 /* The longest answer head of a watch. */
 #define WATCH_HEAD_MAX 8192
+/* Reads of the watch's socket in one turn of the loop: a flood from etcd does not keep the
+ * loop from its other work (the rest is read on the next turns). */
+#ifndef WATCH_READS_PER_TURN /* a test may make it small */
+#define WATCH_READS_PER_TURN 64
+#endif
 
 /* A key this process wrote at rev that the watch has not delivered yet: the watch's older
  * events for it are stale (the mirror already holds the write). */
@@ -59,8 +64,9 @@ typedef struct pending {
 } pending_t;
 
 enum { W_IDLE, W_CONNECTING, W_HEAD, W_STREAM };
-/* watch_line and watch_read: the watch was canceled by etcd (a positive value, not an error) */
-enum { W_CANCELED = 1 };
+/* watch_line and watch_read, positive values that are not errors: the watch was canceled on a
+ * compacted revision and everything read again; etcd ended the answer */
+enum { W_COMPACTED = 1, W_ENDED };
 
 typedef struct et {
     cg_control_store_t *st;
@@ -81,8 +87,11 @@ typedef struct et {
         size_t at;     /* endpoint */
         cg_buf_t head; /* the answer's head while it arrives */
         cg_etcd_stream_t body;
-        uint32_t backoff_ms;
-        cg_timer_t timer; /* reconnect, or the next read of a store not read yet */
+        uint32_t backoff_ms; /* 0 again once the watch delivers events */
+        /* reconnect, the next read of a store not read yet, or (while not W_IDLE) the end of
+         * the wait for the watch's creation */
+        cg_timer_t timer;
+        cg_timer_t more; /* the socket has more to read (WATCH_READS_PER_TURN) */
     } w;
     cg_buf_t tokens; /* meta/tokens */
     int has_tokens;
@@ -94,6 +103,9 @@ typedef struct et {
     uint64_t suspect; /* the mirror's revision at the last probe that found changes, or 0 */
     cg_defer_t notify;
     int notify_queued;
+    /* The last call was a txn one endpoint may have applied (it timed out or lost its
+     * connection) before another answered: a compare that then fails may be our own write. */
+    int uncertain;
 } et_t;
 
 static et_t *impl(const cg_control_store_t *st)
@@ -102,10 +114,16 @@ static et_t *impl(const cg_control_store_t *st)
 }
 
 /* POSTs body to path on the current endpoint, moving on to the next one on a connection
- * failure. 0 with a filled in, CG_EAGAIN (st->unavailable says why), CG_EIO or CG_EPARSE. */
+ * failure, a timeout or etcd's "try again". A write (a txn) that timed out or lost its
+ * connection may have been applied (a follower holds a proposal through a leader election):
+ * it is sent to the next endpoint all the same, with e->uncertain set, so that the caller can
+ * tell its own write from another's when a compare fails (et_commit). 0 with a filled in,
+ * CG_EAGAIN (st->unavailable says why), CG_EIO or CG_EPARSE. */
 static int call(cg_control_store_t *st, const char *path, const cg_buf_t *body, cg_etcd_answer_t *a)
 {
+    const int write = !strcmp(path, "/v3/kv/txn");
     et_t *e = impl(st);
+    e->uncertain = 0;
     cg_buf_t why = {0};
     int rc = CG_EAGAIN;
     memset(a, 0, sizeof(*a));
@@ -130,8 +148,13 @@ static int call(cg_control_store_t *st, const char *path, const cg_buf_t *body, 
             /* an endpoint that answers "no leader" may be cut off: another may have one */
             if (rc != CG_EAGAIN) break;
         } else {
-            cg_buf_printf(&why, "%s", cg_strerror(res.err));
+            int err = res.err;
+            cg_buf_printf(&why, "%s", cg_strerror(err));
             cg_http_result_free(&res);
+            if (write && err != CG_ECONNREFUSED) {
+                cg_buf_printf(&why, " (the write may have been applied)");
+                e->uncertain = 1;
+            }
         }
         cg_etcd_answer_free(a);
         e->current = (e->current + 1) % e->nendpoints;
@@ -194,9 +217,16 @@ static cg_control_res_t *res_parse(const cg_etcd_kv_t *kv)
     r->updated_us = cg_json_dec_u64(&d, doc, "updated_us", INT64_MAX, 0);
     r->version = kv->mod_rev;
     r->seq = kv->create_rev;
-    if (!doc || d.failed || cg_control_kind_parse(kind, strlen(kind), &r->kind)) {
+    cg_buf_t key = {0};
+    int bad = !doc || d.failed || cg_control_kind_parse(kind, strlen(kind), &r->kind);
+    /* a value under another identity's key would be a second copy of it, that a delete of
+     * this key would not remove */
+    if (!bad) cg_etcd_res_key(&key, r->kind, r->cluster, r->namespace_, r->name);
+    if (bad || strcmp(key.base, kv->key)) {
         cg_log_warn("store: etcd key %s is not a resource, ignored: %.*s", kv->key, (int)errors.len,
-                    errors.base ? errors.base : "bad kind");
+                    errors.base ? errors.base
+                    : bad       ? "bad kind"
+                                : "another resource's value");
         cg_control_res_free(r);
         r = NULL;
     } else {
@@ -208,6 +238,7 @@ static cg_control_res_t *res_parse(const cg_etcd_kv_t *kv)
                         errors.base ? errors.base : "");
     }
     free(kind);
+    cg_buf_free(&key);
     cg_buf_free(&errors);
     cg_json_free(doc);
     return r;
@@ -500,6 +531,7 @@ static void watch_close(et_t *e)
         if (e->loop) cg_io_stop(e->loop, &e->w.io);
         close(e->w.fd);
     }
+    if (e->loop) cg_timer_stop(e->loop, &e->w.more);
     e->w.fd = -1;
     e->w.state = W_IDLE;
     cg_buf_free(&e->w.head);
@@ -551,17 +583,41 @@ static void pending_add(et_t *e, const char *key, uint64_t rev)
     cg_vec_push(&e->pending, p);
 }
 
-/* The index of the stored resource with this key, or -1. */
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The index of the stored resource with this key, or -1. The key's four segments are decoded
+ * and the resource found by its identity: one key built, not one per stored resource (a
+ * message of 1000 puts into a mirror of 10000 took 0.7 s); a key that is not what
+ * cg_etcd_res_key writes for that identity names none. */
 static ssize_t res_find_key(const et_t *e, const char *key)
 {
-    cg_buf_t k = {0};
+    const char *p = key + strlen(CG_ETCD_PREFIX "resources/");
+    cg_buf_t seg[4] = {{0}}, k = {0};
     ssize_t at = -1;
-    for (size_t i = 0; i < e->res.len && at < 0; i++) {
-        const cg_control_res_t *r = e->res.items[i];
-        cg_buf_reset(&k);
-        cg_etcd_res_key(&k, r->kind, r->cluster, r->namespace_, r->name);
-        if (!strcmp(k.base, key)) at = (ssize_t)i;
+    size_t n = 0;
+    for (; n < 4; n++, p++) {
+        for (; *p && *p != '/'; p++) {
+            char c = *p;
+            if (c == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
+                c = (char)(hexval(p[1]) << 4 | hexval(p[2]));
+                p += 2;
+            }
+            cg_buf_append(&seg[n], &c, 1);
+        }
+        cg_buf_append(&seg[n], "", 1);
+        if (!*p) break;
     }
+    cg_model_kind_t kind;
+    if (n == 3 && !cg_control_kind_parse(seg[0].base, seg[0].len - 1, &kind)) {
+        cg_etcd_res_key(&k, kind, seg[1].base, seg[2].base, seg[3].base);
+        if (!strcmp(k.base, key))
+            at = cg_control_res_find(e->res.items, e->res.len, kind, seg[1].base, seg[2].base,
+                                     seg[3].base);
+    }
+    for (size_t i = 0; i < 4; i++) cg_buf_free(&seg[i]);
     cg_buf_free(&k);
     return at;
 }
@@ -588,8 +644,9 @@ static void apply_event(et_t *e, cg_etcd_event_t *ev)
     } else if (!strncmp(key, CG_ETCD_PREFIX "leases/", strlen(CG_ETCD_PREFIX "leases/"))) {
         if (superseded(e, key, ev->kv.mod_rev)) return;
         cg_control_lease_t l;
-        if (ev->del) {
-            /* the id is the key's last segment, as cg_etcd_lease_key wrote it */
+        if (ev->del || lease_parse(&ev->kv, &l)) {
+            /* deleted, or no longer a lease: the lease of this key goes (lease_parse holds the
+             * id to the key's last segment, as cg_etcd_lease_key wrote it) */
             for (size_t i = 0; i < e->leases.len; i++) {
                 cg_buf_t k = {0};
                 cg_etcd_lease_key(&k, e->leases.items[i].id);
@@ -601,7 +658,7 @@ static void apply_event(et_t *e, cg_etcd_event_t *ev)
                     break;
                 }
             }
-        } else if (lease_parse(&ev->kv, &l) == 0) {
+        } else {
             ssize_t at = lease_find(e, l.id);
             if (at >= 0) {
                 lease_free(&e->leases.items[at]);
@@ -619,8 +676,8 @@ static void apply_event(et_t *e, cg_etcd_event_t *ev)
     /* other meta/ keys: read at the start only */
 }
 
-/* One line of the watch's answer. 0, or CG_EPARSE / W_CANCELED (the watch must start over;
- * it did already when it was compacted). */
+/* One line of the watch's answer. 0, or CG_EPARSE / CG_ECONNRESET / W_COMPACTED (the watch
+ * must start over; W_COMPACTED: everything was read again). */
 static int watch_line(et_t *e, const char *line, size_t len)
 {
     cg_etcd_watch_msg_t m;
@@ -640,9 +697,12 @@ static int watch_line(et_t *e, const char *line, size_t len)
                         "%" PRIu64 ": reading everything again",
                         m.compact_revision, e->revision);
             /* a failed read leaves the mirror as it was: the back-off path tries again */
-            rc = relist(e) ? CG_EIO : W_CANCELED;
+            rc = relist(e) ? CG_EIO : W_COMPACTED;
         } else {
-            /* etcd ended it otherwise (its member lost the leader): after a back-off */
+            /* etcd ended it otherwise (its member lost the leader, a permission the watch
+             * lacks): after a back-off */
+            cg_log_warn("store: etcd canceled the watch: %s",
+                        m.cancel_reason[0] ? m.cancel_reason : "no reason given");
             rc = CG_ECONNRESET;
         }
     } else {
@@ -661,7 +721,9 @@ static int watch_line(et_t *e, const char *line, size_t len)
             cg_control_view_rebuild(&e->view, e->res.items, e->res.len);
         }
         pending_clear(e, e->revision);
-        /* a watch that delivers is a good one; a created one may be canceled at once */
+        /* created: the wait for it is over (watch_start); a watch that delivers is a good one,
+         * a created one may be canceled at once */
+        if (m.created) cg_timer_stop(e->loop, &e->w.timer);
         if (m.events.len) e->w.backoff_ms = 0;
     }
     cg_etcd_watch_msg_free(&m);
@@ -670,10 +732,17 @@ static int watch_line(et_t *e, const char *line, size_t len)
 
 /* Reads what the watch has: 0 (more may come), or a reason to start over (and the caller
  * does). */
+static void on_watch_more(cg_loop_t *loop, cg_timer_t *t);
+
 static int watch_read(et_t *e)
 {
     char buf[16384];
-    for (;;) {
+    for (int reads = 0;; reads++) {
+        if (reads == WATCH_READS_PER_TURN) {
+            /* edge-triggered: nothing says the rest is there, the timer comes back for it */
+            cg_timer_start(e->loop, &e->w.more, 1, on_watch_more);
+            return 0;
+        }
         ssize_t n = read(e->w.fd, buf, sizeof(buf));
         if (n == 0) return CG_ECONNRESET;
         if (n < 0) {
@@ -694,7 +763,7 @@ static int watch_read(et_t *e)
             }
             size_t hlen = (size_t)(end - h) + 4;
             /* a 200 with a chunked body, as the gateway streams it */
-            if (hlen < 12 || memcmp(h, "HTTP/1.1 200", 12) ||
+            if (hlen > WATCH_HEAD_MAX || hlen < 13 || memcmp(h, "HTTP/1.1 200 ", 13) ||
                 !memmem(h, hlen, "\r\nTransfer-Encoding: chunked\r\n", 30))
                 return CG_EPARSE;
             p += hlen - had;
@@ -708,12 +777,31 @@ static int watch_read(et_t *e)
             int rc = watch_line(e, line, len);
             if (rc) return rc;
         }
+        /* the body's last chunk: nothing more comes on this connection */
+        if (e->w.body.ended) return W_ENDED;
     }
 }
 
 static const char *watch_why(int rc)
 {
-    return rc == CG_EPARSE ? "not a watch answer of the v3 gateway" : cg_strerror(rc);
+    return rc == W_COMPACTED ? "canceled by etcd (compacted), again"
+           : rc == W_ENDED   ? "etcd ended the watch's answer"
+           : rc == CG_EPARSE ? "not a watch answer of the v3 gateway"
+                             : cg_strerror(rc);
+}
+
+/* The watch is over (rc from watch_read): after a compaction (everything read again) it starts
+ * again at once from the new revision, unless it did so already with no event since (etcd
+ * canceling each watch would have the loop spin on it); otherwise after a back-off. */
+static void watch_again(et_t *e, int rc)
+{
+    if (rc == W_COMPACTED && e->w.backoff_ms == 0) {
+        watch_close(e);
+        e->w.backoff_ms = WATCH_BACKOFF_MIN_MS;
+        watch_start(e);
+    } else {
+        watch_retry(e, watch_why(rc));
+    }
 }
 
 static void on_watch_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
@@ -744,14 +832,16 @@ static void on_watch_io(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         e->w.state = W_HEAD;
     }
     int rc = watch_read(e);
-    if (rc == 0 && (events & CG_IO_HUP)) rc = CG_ECONNRESET;
-    if (rc == W_CANCELED) {
-        watch_close(e);
-        watch_start(e); /* compacted and read again: at once, from the new revision */
-    } else if (rc) {
-        watch_retry(e, watch_why(rc));
-    }
+    /* a hang-up once everything is read (not when the rest waits for the next turn) */
+    if (rc == 0 && (events & CG_IO_HUP) && !cg_timer_active(&e->w.more)) rc = CG_ECONNRESET;
+    if (rc) watch_again(e, rc);
     notify(e);
+}
+
+static void on_watch_more(cg_loop_t *loop, cg_timer_t *t)
+{
+    et_t *e = cg_container_of(t, et_t, w.more);
+    on_watch_io(loop, &e->w.io, 0);
 }
 
 static void watch_start(et_t *e)
@@ -768,12 +858,20 @@ static void watch_start(et_t *e)
         watch_retry(e, "cannot watch the socket");
         return;
     }
+    /* a connect, an answer or a creation that does not come is a failure too; counted from
+     * now, not from the start of a loop turn that may have spent long in blocking reads */
+    cg_loop_update_time(e->loop);
+    cg_timer_start(e->loop, &e->w.timer, cg_control_store_etcd_timeout_ms, on_watch_timer);
 }
 
 static void on_watch_timer(cg_loop_t *loop, cg_timer_t *t)
 {
     (void)loop;
     et_t *e = cg_container_of(t, et_t, w.timer);
+    if (e->w.state != W_IDLE) {
+        watch_retry(e, "not created in time");
+        return;
+    }
     if (!e->loaded) {
         /* started while etcd was unreachable: read it, then tell the users it is there */
         if (load(e->st)) {
@@ -843,15 +941,11 @@ static int catch_up(et_t *e, uint64_t rev)
         if (n < 0 && errno != EINTR) break;
         if (n <= 0) continue;
         int rc = watch_read(e);
-        if (rc == 0 && (pfd.revents & (POLLHUP | POLLERR))) rc = CG_ECONNRESET;
+        if (rc == 0 && (pfd.revents & (POLLHUP | POLLERR)) && !cg_timer_active(&e->w.more))
+            rc = CG_ECONNRESET;
         if (rc) {
             /* the loop starts it again; the read below covers the gap */
-            if (rc != W_CANCELED) {
-                watch_retry(e, watch_why(rc));
-            } else {
-                watch_close(e);
-                watch_start(e);
-            }
+            watch_again(e, rc);
             break;
         }
     }
@@ -871,12 +965,28 @@ static int unloaded(cg_control_store_t *st)
     return CG_EAGAIN;
 }
 
+/* Does the mirror hold txn's writes: every put with its content, none of the deleted keys
+ * (their resources, borrowed from the mirror, may be gone)? */
+static int holds(const et_t *e, const cg_control_txn_t *txn, char *const *del_keys, size_t ndel)
+{
+    for (size_t i = 0; i < txn->puts.len; i++) {
+        const cg_control_res_t *r = txn->puts.items[i];
+        ssize_t at = cg_control_res_find(e->res.items, e->res.len, r->kind, r->cluster,
+                                         r->namespace_, r->name);
+        if (at < 0 || strcmp(e->res.items[at]->json, r->json)) return 0;
+    }
+    for (size_t i = 0; i < ndel; i++)
+        if (res_find_key(e, del_keys[i]) >= 0) return 0;
+    return 1;
+}
+
 static int et_commit(cg_control_store_t *st, cg_control_txn_t *txn)
 {
     et_t *e = impl(st);
     uint64_t now = cg_clock_wall_us();
     cg_etcd_txn_t t = {0};
     cg_buf_t key = {0}, value = {0};
+    CG_VEC(char *) del_keys = {0};
     int rc = unloaded(st);
     if (rc) goto Exit;
     for (size_t i = 0; i < txn->checks.len; i++) {
@@ -899,12 +1009,20 @@ static int et_commit(cg_control_store_t *st, cg_control_txn_t *txn)
         cg_buf_reset(&key);
         cg_etcd_res_key(&key, r->kind, r->cluster, r->namespace_, r->name);
         cg_etcd_txn_delete(&t, key.base);
+        cg_vec_push(&del_keys, cg_xstrdup(key.base));
     }
     cg_etcd_answer_t a;
     rc = txn_call(st, &t, &a);
     if (rc == 0 && !a.succeeded) rc = CG_ECONFLICT;
     uint64_t revision = a.revision;
     cg_etcd_answer_free(&a);
+    /* a compare that failed after an attempt that may have been applied: if etcd now holds
+     * exactly this transaction's writes, they are ours */
+    if (rc == CG_ECONFLICT && e->uncertain && catch_up(e, revision) == 0 &&
+        holds(e, txn, del_keys.items, del_keys.len)) {
+        cg_log_warn("store: a commit whose first attempt went unanswered was applied by it");
+        rc = 0;
+    }
     /* unanswered (timeout, connection lost): etcd may have applied it, the watch tells */
     if (rc == CG_EPARSE) rc = CG_EIO;
     if (rc == 0) {
@@ -922,6 +1040,8 @@ Exit:
     cg_etcd_txn_free(&t);
     cg_buf_free(&key);
     cg_buf_free(&value);
+    for (size_t i = 0; i < del_keys.len; i++) free(del_keys.items[i]);
+    cg_vec_free(&del_keys);
     for (size_t i = 0; i < txn->puts.len; i++) cg_control_res_free(txn->puts.items[i]);
     return rc;
 }

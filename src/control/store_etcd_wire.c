@@ -361,14 +361,24 @@ int cg_etcd_stream_feed(cg_etcd_stream_t *s, const char *p, size_t n)
         s->taken = 0;
     }
     while (n) {
+        if (s->ended) return CG_EPARSE;
         if (s->state == ST_DATA) {
             size_t take = n < s->left ? n : (size_t)s->left;
+            /* every line's length, the one that goes on (partial) and those that end here */
+            const char *q = p, *end = p + take, *nl;
+            size_t partial = s->partial;
+            for (; (nl = memchr(q, '\n', (size_t)(end - q))); q = nl + 1) {
+                if (partial + (size_t)(nl - q) > max) return CG_EPARSE;
+                partial = 0;
+            }
+            partial += (size_t)(end - q);
+            if (partial > max) return CG_EPARSE;
+            s->partial = partial; /* only with the bytes it counts: next relies on it */
             cg_buf_append(&s->data, p, take);
             p += take;
             n -= take;
             s->left -= take;
             if (s->left == 0) s->state = ST_DATA_END;
-            if (s->data.len > max) return CG_EPARSE;
             continue;
         }
         /* a line of framing: a chunk size, the CRLF after data, a trailer line */
@@ -396,14 +406,15 @@ int cg_etcd_stream_feed(cg_etcd_stream_t *s, const char *p, size_t n)
                         : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                                : -1;
                 if (d < 0) break;
-                if (size > (uint64_t)max) return CG_EPARSE;
+                if (size >> 60) return CG_EPARSE; /* past 64 bits */
                 size = size * 16 + (uint64_t)d;
             }
-            if (i == 0 || (i < len && l[i] != ';') || size > (uint64_t)max) return CG_EPARSE;
+            /* a chunk's size is no line's: lines are bounded as they arrive */
+            if (i == 0 || (i < len && l[i] != ';')) return CG_EPARSE;
             s->left = size;
             s->state = size ? ST_DATA : ST_TRAILER;
         } else if (len == 0) { /* the end of the trailers: the body is over */
-            s->state = ST_SIZE;
+            s->ended = 1;
         }
         cg_buf_reset(&s->raw);
     }
@@ -414,11 +425,14 @@ int cg_etcd_stream_next(cg_etcd_stream_t *s, const char **line, size_t *len)
 {
     const char *start = s->data.base + s->taken;
     size_t avail = s->data.len - s->taken;
-    const char *nl = avail ? memchr(start, '\n', avail) : NULL;
-    if (!nl) return 0;
+    /* the partial line at the end has no newline: a long one is not searched at every feed */
+    size_t scan = avail - s->partial;
+    const char *nl = scan ? memchr(start, '\n', scan) : NULL;
+    if (!nl && !(s->ended && avail)) return 0;
     *line = start;
-    *len = (size_t)(nl - start);
-    s->taken += *len + 1;
+    *len = nl ? (size_t)(nl - start) : avail;
+    s->taken += nl ? *len + 1 : avail;
+    if (!nl) s->partial = 0; /* the last line, handed out */
     return 1;
 }
 
@@ -455,13 +469,22 @@ int cg_etcd_watch_parse(const char *line, size_t len, cg_etcd_watch_msg_t *m, cg
         goto Bad;
     m->created = cg_json_true(created);
     m->canceled = cg_json_true(canceled);
+    const cg_json_t *reason = cg_json_get(res, "cancel_reason");
+    size_t rn = 0;
+    const char *rs = cg_json_string(reason, &rn);
+    if (reason && !rs) goto Bad;
+    /* one line for the log: control characters become '?' */
+    for (size_t i = 0; rs && i < rn && i + 1 < sizeof(m->cancel_reason); i++)
+        m->cancel_reason[i] = (unsigned char)rs[i] < 0x20 || rs[i] == 0x7f ? '?' : rs[i];
     for (size_t i = 0; i < cg_json_len(events); i++) {
         const cg_json_t *ev = cg_json_at(events, i);
         size_t n = 0;
-        const char *type = cg_json_string(cg_json_get(ev, "type"), &n);
+        const cg_json_t *t = cg_json_get(ev, "type");
+        const char *type = cg_json_string(t, &n);
         cg_etcd_event_t e = {0};
-        /* the gateway leaves out the default: no "type" is a PUT */
-        if (type && !(n == 3 && !memcmp(type, "PUT", 3)) && !(n == 6 && !memcmp(type, "DELETE", 6)))
+        /* the gateway leaves out the default: no "type" is a PUT (a number is not a name) */
+        if (t && !(type && n == 3 && !memcmp(type, "PUT", 3)) &&
+            !(type && n == 6 && !memcmp(type, "DELETE", 6)))
             goto Bad;
         e.del = type && n == 6;
         if (cg_json_type(ev) != CG_JSON_OBJECT || read_kv(cg_json_get(ev, "kv"), &e.kv, e.del))

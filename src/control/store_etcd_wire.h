@@ -88,20 +88,25 @@ void cg_etcd_watch_body(cg_buf_t *out, const char *prefix, uint64_t from);
 
 /* The watch answer's body, a chunked HTTP/1.1 body carrying one JSON message per line, taken
  * apart as bytes arrive: cg_etcd_stream_feed appends the chunks' data and
- * cg_etcd_stream_next hands out each complete line. A malformed chunk framing, a chunk or a
- * line longer than max_line (a whole resource set fits: 64 MiB when 0) is CG_EPARSE. */
+ * cg_etcd_stream_next hands out each complete line. A malformed chunk framing, a line longer
+ * than max_line (a whole resource set fits: 64 MiB when 0), or a byte after the
+ * body's end is CG_EPARSE. The body ends (ended) with its last chunk and trailers: the gateway
+ * ends it so when the watch fails, after an {"error": ...} message with no newline, which is
+ * then handed out as the last line. */
 typedef struct cg_etcd_stream {
     cg_buf_t data;   /* dechunked bytes not yet handed out as lines */
     size_t taken;    /* bytes of data handed out already */
+    size_t partial;  /* bytes at the end of data after its last newline */
     cg_buf_t raw;    /* framing bytes not yet understood (a partial size line) */
     uint64_t left;   /* data bytes left in the current chunk */
     int state;       /* where in a chunk */
+    int ended;       /* the body ended: no more data */
     size_t max_line; /* 0: 64 MiB */
 } cg_etcd_stream_t;
 
 int cg_etcd_stream_feed(cg_etcd_stream_t *s, const char *p, size_t n);
 /* The next complete line (without its newline): 1 with *line and *len set (valid until the
- * next feed), 0 when none is complete yet. */
+ * next feed), 0 when none is complete yet (or, once the body ended, when none is left). */
 int cg_etcd_stream_next(cg_etcd_stream_t *s, const char **line, size_t *len);
 void cg_etcd_stream_free(cg_etcd_stream_t *s);
 
@@ -116,6 +121,7 @@ typedef struct cg_etcd_watch_msg {
     uint64_t revision;         /* header.revision (0 when absent: a canceled watch has none) */
     int created, canceled;     /* the watch was created; it ended (compact_revision says why) */
     uint64_t compact_revision; /* canceled because the revision asked for was compacted */
+    char cancel_reason[128];   /* etcd's word for a cancel, cut short ("": none) */
     CG_VEC(cg_etcd_event_t) events;
 } cg_etcd_watch_msg_t;
 

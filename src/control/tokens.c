@@ -289,6 +289,11 @@ int cg_control_tokens_open(cg_tokens_t *t, const char *dir, const char *token_fi
 {
     char path[4096];
     *created = 0;
+    /* the data directory may be new (a store that keeps nothing in it: etcd) */
+    if (mkdir(dir, 0700) && errno != EEXIST) {
+        cg_buf_printf(err, "cannot create %s: %s", dir, strerror(errno));
+        return CG_EIO;
+    }
     snprintf(path, sizeof(path), "%s/tokens", dir);
     t->path = cg_xstrdup(path);
     int r = load(t, err);

@@ -30,8 +30,9 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: crossgate demo [--dir DIR] [--rate RPS] [--http2] [--examples DIR]\n"
+    "usage: crossgate demo [--dir DIR] [--rate RPS] [--http2] [--ha] [--examples DIR]\n"
     "       crossgate demo --scenario NAME [--report DIR] [--dir DIR] [--rate RPS] [--http2]\n"
+    "                      [--ha]\n"
     "\n"
     "Runs the guide on this machine: the control plane, the edge gateway (cluster-edge,\n"
     "region-1) on 127.0.0.1:8080, and cluster-1 (region-1) and cluster-2 (region-2), each an\n"
@@ -53,6 +54,9 @@ static const char usage[] =
     "  --rate RPS       requests per second through the edge (default 200)\n"
     "  --http2          the traffic speaks HTTP/2 to the edge (prior-knowledge h2c), one\n"
     "                   stream at a time per connection, as HTTP/1.1 does\n"
+    "  --ha             the control plane on a 3-member etcd (127.0.5.1-3:2379) with a second\n"
+    "                   replica on " CONTROL2_LISTEN "; every gateway and the demo's own calls\n"
+    "                   get both URLs (needs etcd: scripts/deps.sh installs etcd-server)\n"
     "  --examples DIR   the guide's resource files (default: examples/ of the source tree)\n"
     "\n"
     "Scenarios (failure at 3 s, restore at 8 s, end at 14 s):\n";
@@ -151,6 +155,41 @@ proc_t cg_tools__demo_procs[NPROCS] = {
                .region = "-",
                .address = DNS_IP,
                .listen = DNS_LISTEN},
+    [P_CONTROL2] = {.name = "control-2",
+                    .role = "control plane",
+                    .kind = K_CONTROL,
+                    .cluster = "-",
+                    .region = "-",
+                    .address = CONTROL2_IP,
+                    .listen = CONTROL2_LISTEN,
+                    .ha = 1},
+    [P_ETCD1] = {.name = "etcd-1",
+                 .role = "etcd member",
+                 .kind = K_ETCD,
+                 .cluster = "-",
+                 .region = "-",
+                 .address = "127.0.5.1",
+                 .listen = "127.0.5.1:" ETCD_CLIENT_PORT,
+                 .peer = "127.0.5.1:" ETCD_PEER_PORT,
+                 .ha = 1},
+    [P_ETCD2] = {.name = "etcd-2",
+                 .role = "etcd member",
+                 .kind = K_ETCD,
+                 .cluster = "-",
+                 .region = "-",
+                 .address = "127.0.5.2",
+                 .listen = "127.0.5.2:" ETCD_CLIENT_PORT,
+                 .peer = "127.0.5.2:" ETCD_PEER_PORT,
+                 .ha = 1},
+    [P_ETCD3] = {.name = "etcd-3",
+                 .role = "etcd member",
+                 .kind = K_ETCD,
+                 .cluster = "-",
+                 .region = "-",
+                 .address = "127.0.5.3",
+                 .listen = "127.0.5.3:" ETCD_CLIENT_PORT,
+                 .peer = "127.0.5.3:" ETCD_PEER_PORT,
+                 .ha = 1},
 };
 
 /* The base resources, applied in this order before the edge Gateway. */
@@ -334,9 +373,9 @@ int cg_tools__demo_wait_for(const char *what, proc_t *p, int timeout_ms, int (*o
     }
 }
 
-static int url_ready(void *arg)
+int cg_tools__demo_url_ok(void *url)
 {
-    return http_ok(arg);
+    return http_ok(url);
 }
 
 static int edge_ready(void *arg)
@@ -551,6 +590,7 @@ static void print_table(void)
            "ADMIN", "PID", "LOG");
     for (int i = 0; i < NPROCS; i++) {
         const proc_t *p = &procs[i];
+        if (p->ha && !D.ha) continue;
         snprintf(pid, sizeof(pid), "%d", (int)p->pid);
         printf("%-16s %-15s %-9s %-16s %-16s %-7s %s\n", p->role, p->cluster, p->region, p->listen,
                p->admin ? p->admin : "-", pid, p->log);
@@ -581,9 +621,13 @@ static int setup(void)
     if (make_pki() || write_https_gateway(https, sizeof(https))) return 1;
 
     proc_t *ctl = &procs[P_CONTROL];
-    if (cg_tools__demo_proc_start(ctl)) return 1;
-    if (cg_tools__demo_wait_for("the control plane", ctl, 10000, url_ready, CONTROL_URL "/ready"))
+    if (D.ha) {
+        if (cg_tools__demo_ha_start()) return 1;
+    } else if (cg_tools__demo_proc_start(ctl) ||
+               cg_tools__demo_wait_for("the control plane", ctl, 10000, cg_tools__demo_url_ok,
+                                       CONTROL_URL "/ready")) {
         return 1;
+    }
     /* the control plane made its admin credential on first start: the demo's own calls and
      * every gateway it starts (they inherit the environment) use it */
     snprintf(path, sizeof(path), "%s/control-data/admin.token", D.run);
@@ -613,7 +657,7 @@ static int setup(void)
         else
             snprintf(url, sizeof(url), "http://%s/ready", p->admin);
         snprintf(what, sizeof(what), "%s on %s", p->name, p->kind == K_APP ? p->listen : p->admin);
-        if (cg_tools__demo_wait_for(what, p, 10000, url_ready, url)) return 1;
+        if (cg_tools__demo_wait_for(what, p, 10000, cg_tools__demo_url_ok, url)) return 1;
     }
     /* ready: both ingresses healthy at the edge and a request answered by the cluster the
      * run starts on (cluster-1 unless the split is weighted) */
@@ -636,6 +680,7 @@ static void on_fail_timer(cg_loop_t *loop, cg_timer_t *t)
 {
     D.failed_wall = cg_clock_wall_us();
     D.failed_at = cg_tools__demo_now();
+    cg_tools__demo_ha_before();
     D.sc->provoke(D.fail_what, sizeof(D.fail_what));
 }
 
@@ -702,6 +747,7 @@ static int write_report(uint64_t end_wall)
         .settings = D.sc->settings,
         .rate = D.rate,
         .protocol = D.http2 ? "HTTP/2" : "HTTP/1.1",
+        .mode = D.ha ? "ha" : "single",
         .failed_at = D.failed_at,
         .restored_at = D.restored_at,
         .start_wall_us = D.t0_wall,
@@ -715,8 +761,15 @@ static int write_report(uint64_t end_wall)
     cg_tools_load_totals(D.load, &r.totals);
     r.duration_s = r.totals.t;
     cg_tools_demo_analyze(&D.series, D.sc->down, D.failed_at, D.restored_at, &r.a);
-    cg_buf_t extra = {0};
+    cg_buf_t extra = {0}, ha = {0};
     cg_demo_series_t edges = {0};
+    if (D.ha) {
+        cg_tools__demo_ha_finish(&ha);
+        cg_buf_append(&ha, "", 1);
+        r.ha_json = ha.base;
+        r.events = D.events.items; /* the finish added one */
+        r.nevents = D.events.len;
+    }
     if (cg_tools__demo_gslb_run()) {
         cg_tools__demo_gslb_report(&extra, &edges);
         cg_buf_append(&extra, "", 1);
@@ -752,14 +805,15 @@ static int write_report(uint64_t end_wall)
     }
     cg_buf_free(&b);
     cg_buf_free(&extra);
+    cg_buf_free(&ha);
     cg_tools_demo_series_free(&edges);
     snprintf(fo, sizeof(fo), r.a.failover_s < 0 ? "none" : "%.1f s", r.a.failover_s);
     snprintf(re, sizeof(re), r.a.recovery_s < 0 ? "none" : "%.1f s", r.a.recovery_s);
-    printf("\nscenario %s: %llu requests at %.0f/s, %llu failed; failover %s, recovery %s "
-           "(the guide: failover can take up to 60 s)\n"
+    printf("\nscenario %s (%s, control plane %s): %llu requests at %.0f/s, %llu failed; failover "
+           "%s, recovery %s (the guide: failover can take up to 60 s)\n"
            "  failure at %.1f s: %s\n  restore at %.1f s: %s\n"
            "report: %s/report.json, %s/report.svg\n",
-           D.sc->name, (unsigned long long)r.totals.requests, D.rate,
+           D.sc->name, r.protocol, r.mode, (unsigned long long)r.totals.requests, D.rate,
            (unsigned long long)r.totals.failed, fo, re, D.failed_at, D.fail_what, D.restored_at,
            D.restore_what, D.report, D.report);
     fflush(stdout);
@@ -785,7 +839,10 @@ static int run(void)
         else if (D.keys)
             printf("keys: g delete/apply bookinfo-ingress-1, k/K kill/start ingress-1/2, u/U "
                    "kill/start app-1/2,\n      h/H hang/resume ingress-1/2, a/n/w edge "
-                   "auto/named/weighted,\n      e kill/start edge-2, r restore all, q quit\n\n");
+                   "auto/named/weighted,\n      e kill/start edge-2, %sr restore all, q quit\n\n",
+                   D.ha ? "x kill the etcd leader/start it, c kill/start the gateways' control "
+                          "replica,\n      "
+                        : "");
         else
             printf("%.0f req/s through %s; Ctrl-C (SIGINT) or SIGTERM stops everything\n\n", D.rate,
                    EDGE_LISTEN);
@@ -825,12 +882,16 @@ static int run(void)
 
 static void list_scenarios(FILE *f)
 {
+    /* the --ha ones come last, their summary says so */
     for (size_t i = 0; i < cg_tools__demo_nscenarios; i++)
         fprintf(f, "  %-19s %s\n", cg_tools__demo_scenarios[i].name,
                 cg_tools__demo_scenarios[i].summary);
     for (size_t i = 0; i < cg_tools__demo_gslb_nscenarios; i++)
         fprintf(f, "  %-19s %s\n", cg_tools__demo_gslb_scenarios[i].name,
                 cg_tools__demo_gslb_scenarios[i].summary);
+    for (size_t i = 0; i < cg_tools__demo_ha_nscenarios; i++)
+        fprintf(f, "  %-19s %s\n", cg_tools__demo_ha_scenarios[i].name,
+                cg_tools__demo_ha_scenarios[i].summary);
 }
 
 /* The examples directory: --examples, else examples/ next to the build directory of this
@@ -865,7 +926,7 @@ static int find_examples(void)
 
 static int parse_args(int argc, char **argv)
 {
-    enum { O_SCENARIO = 256, O_REPORT, O_DIR, O_RATE, O_EXAMPLES, O_HTTP2 };
+    enum { O_SCENARIO = 256, O_REPORT, O_DIR, O_RATE, O_EXAMPLES, O_HTTP2, O_HA };
     static const struct option opts[] = {
         {"scenario", required_argument, 0, O_SCENARIO},
         {"report", required_argument, 0, O_REPORT},
@@ -873,6 +934,7 @@ static int parse_args(int argc, char **argv)
         {"rate", required_argument, 0, O_RATE},
         {"examples", required_argument, 0, O_EXAMPLES},
         {"http2", no_argument, 0, O_HTTP2},
+        {"ha", no_argument, 0, O_HA},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -888,6 +950,7 @@ static int parse_args(int argc, char **argv)
         case O_DIR: D.dir_opt = optarg; break;
         case O_EXAMPLES: D.examples_opt = optarg; break;
         case O_HTTP2: D.http2 = 1; break;
+        case O_HA: D.ha = 1; break;
         case O_RATE: {
             char *end;
             errno = 0;
@@ -926,6 +989,17 @@ static int parse_args(int argc, char **argv)
         for (size_t i = 0; i < cg_tools__demo_gslb_nscenarios; i++)
             if (!strcmp(cg_tools__demo_gslb_scenarios[i].name, scenario))
                 D.sc = &cg_tools__demo_gslb_scenarios[i];
+        for (size_t i = 0; i < cg_tools__demo_ha_nscenarios; i++) {
+            if (strcmp(cg_tools__demo_ha_scenarios[i].name, scenario)) continue;
+            if (!D.ha) {
+                fprintf(stderr,
+                        "crossgate demo: scenario %s needs --ha (a 3-member etcd and two "
+                        "control-plane replicas)\n",
+                        scenario);
+                return 2;
+            }
+            D.sc = &cg_tools__demo_ha_scenarios[i];
+        }
         if (!D.sc) {
             fprintf(stderr, "crossgate demo: unknown scenario \"%s\"; the scenarios are:\n",
                     scenario);

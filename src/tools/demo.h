@@ -69,6 +69,7 @@ typedef struct cg_demo_report {
     const char *edge_file;                       /* the edge Gateway applied */
     const char *settings;                        /* why the edge has those settings */
     const char *protocol;                        /* the load's: "HTTP/1.1" or "HTTP/2" */
+    const char *mode; /* the control plane's: "single" or "ha" (etcd, two replicas); NULL: none */
     double rate, duration_s;
     double failed_at, restored_at; /* seconds since the load started */
     uint64_t start_wall_us, failed_wall_us, restored_wall_us, end_wall_us;
@@ -78,6 +79,7 @@ typedef struct cg_demo_report {
     size_t nevents;
     cg_demo_analysis_t a;
     const char *gslb_json; /* report.json's "gslb" object (JSON text), or NULL: none */
+    const char *ha_json;   /* report.json's "ha" object (JSON text), or NULL: none */
     const char *per;       /* what the chart's series is by: "cluster" (NULL) or "edge" */
 } cg_demo_report_t;
 

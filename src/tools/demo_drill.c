@@ -51,7 +51,16 @@ static void describe_results(const cg_buf_t *body, char *out, size_t cap)
     cg_json_free(doc);
 }
 
-/* Set-up: POST /v1/apply with one file, waiting for the answer. */
+/* One line of an answer's body, for a message. */
+static int body_len(const cg_http_result_t *res)
+{
+    size_t n = res->body.len;
+    while (n && res->body.base[n - 1] == '\n') n--;
+    return (int)(n > 160 ? 160 : n);
+}
+
+/* Set-up: POST /v1/apply with one file, waiting for the answer; with --ha, a control plane
+ * that cannot be reached is followed by the next. */
 int cg_tools__demo_apply_now(const char *path)
 {
     cg_buf_t body = {0}, hdr = {0};
@@ -63,18 +72,22 @@ int cg_tools__demo_apply_now(const char *path)
     }
     cg_buf_printf(&hdr, "x-crossgate-filename: %s\r\ncontent-type: application/yaml\r\n%s%c", path,
                   D.auth, 0);
-    cg_http_fetch("POST", CONTROL_URL "/v1/apply", hdr.base, body.base ? body.base : "", body.len,
-                  5000, &res);
+    size_t at = cg_tools__demo_url_cur();
+    for (size_t tries = 0; tries < cg_tools__demo_nurls(); tries++, at++) {
+        char url[128];
+        snprintf(url, sizeof(url), "%s/v1/apply", cg_tools__demo_url(at));
+        cg_http_result_free(&res);
+        memset(&res, 0, sizeof(res));
+        cg_http_fetch("POST", url, hdr.base, body.base ? body.base : "", body.len, 5000, &res);
+        if (!res.err) break;
+    }
     if (res.err || res.status != 200) {
         fprintf(stderr, "crossgate demo: applying %s failed: %s%.*s\n", path,
-                res.err ? cg_strerror(res.err) : "",
-                res.err ? 0
-                        : (int)(res.body.len && res.body.base[res.body.len - 1] == '\n'
-                                    ? res.body.len - 1
-                                    : res.body.len),
+                res.err ? cg_strerror(res.err) : "", res.err ? 0 : body_len(&res),
                 res.body.base ? res.body.base : "");
         goto Exit;
     }
+    cg_tools__demo_url_answered(at);
     char what[300];
     describe_results(&res.body, what, sizeof(what));
     EVENT("control", "applied %s: %s", strrchr(path, '/') ? strrchr(path, '/') + 1 : path, what);
@@ -86,50 +99,100 @@ Exit:
     return rc;
 }
 
-/* A control API request in flight; owned by the calls list until its answer. */
+/* A control API request in flight; owned by the calls list until its answer. With --ha, a
+ * control plane that cannot be reached is followed by the next, and "store unavailable" (etcd
+ * electing a leader) is sent again after a pause, until RESEND_FOR_MS after the first try. */
+#define RESEND_MS     250
+#define RESEND_FOR_MS 5000
 typedef struct api_call {
     cg_list_t link;
     cg_http_client_t *c;
     char what[120];
     int gw1; /* -1: not about bookinfo-ingress-1; 0/1: deleted/applied on success */
     char mode[16];
+    char path[16]; /* /v1/apply or /v1/delete */
+    cg_buf_t body, hdr;
+    size_t at, tries; /* the URL it went to; those tried since the last answer */
+    double first_s;   /* the time of the first try */
+    cg_timer_t resend;
 } api_call_t;
 
 static cg_list_t calls = {&calls, &calls};
+
+static void api_free(api_call_t *a)
+{
+    cg_list_unlink(&a->link);
+    cg_timer_stop(&D.loop, &a->resend);
+    if (a->c) cg_http_client_cancel(a->c);
+    cg_buf_free(&a->body);
+    cg_buf_free(&a->hdr);
+    free(a);
+}
 
 /* Abandons the requests still in flight (on the way out). */
 void cg_tools__demo_api_cancel_all(void)
 {
     cg_list_t *pos, *tmp;
-    cg_list_foreach_safe(pos, tmp, &calls)
-    {
-        api_call_t *a = cg_container_of(pos, api_call_t, link);
-        cg_list_unlink(&a->link);
-        cg_http_client_cancel(a->c);
-        free(a);
-    }
+    cg_list_foreach_safe(pos, tmp, &calls) api_free(cg_container_of(pos, api_call_t, link));
+}
+
+static void api_go(api_call_t *a);
+
+static void on_resend(cg_loop_t *loop, cg_timer_t *t)
+{
+    api_go(cg_container_of(t, api_call_t, resend));
 }
 
 static void on_api(cg_http_client_t *c, cg_http_result_t *res, void *data)
 {
     api_call_t *a = data;
     char what[300];
-    cg_list_unlink(&a->link);
+    a->c = NULL;
+    if (res->err && ++a->tries < cg_tools__demo_nurls()) {
+        EVENT("control", "%s at %s: %s; trying %s", a->what, cg_tools__demo_url(a->at),
+              cg_strerror(res->err), cg_tools__demo_url(a->at + 1));
+        a->at++;
+        api_go(a);
+        return;
+    }
     if (res->err) {
         EVENT("control", "%s: %s", a->what, cg_strerror(res->err));
     } else if (res->status != 200) {
-        int n = (int)res->body.len;
-        while (n > 0 && res->body.base[n - 1] == '\n') n--;
-        EVENT("control", "%s: HTTP %d %.*s", a->what, res->status, n > 160 ? 160 : n,
+        EVENT("control", "%s: HTTP %d %.*s", a->what, res->status, body_len(res),
               res->body.base ? res->body.base : "");
+        if (D.ha && res->status == 503 && res->body.base &&
+            !strncmp(res->body.base, "store unavailable",
+                     res->body.len < 17 ? res->body.len : 17) &&
+            cg_tools__demo_now() - a->first_s < RESEND_FOR_MS / 1000.0) {
+            a->tries = 0;
+            cg_timer_start(&D.loop, &a->resend, RESEND_MS, on_resend);
+            return;
+        }
     } else {
+        cg_tools__demo_url_answered(a->at);
         describe_results(&res->body, what, sizeof(what));
-        EVENT("control", "%s", what);
+        if (D.ha)
+            EVENT("control", "%s (through %s)", what,
+                  a->at % cg_tools__demo_nurls() ? procs[P_CONTROL2].name : procs[P_CONTROL].name);
+        else
+            EVENT("control", "%s", what);
         if (a->gw1 >= 0) D.gw1_deleted = !a->gw1;
         if (a->mode[0]) snprintf(D.edge_mode, sizeof(D.edge_mode), "%s", a->mode);
     }
-    free(a);
+    api_free(a);
     cg_tools__demo_draw();
+}
+
+static void api_go(api_call_t *a)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "%s%s", cg_tools__demo_url(a->at), a->path);
+    a->c = cg_http_client_start(&D.loop, "POST", url, a->hdr.base, a->body.base ? a->body.base : "",
+                                a->body.len, 5000, on_api, a);
+    if (!a->c) {
+        cg_http_result_t res = {.err = CG_ECONNREFUSED};
+        on_api(NULL, &res, a);
+    }
 }
 
 /* Live: sends examples/FILE to /v1/apply or /v1/delete without waiting (the answer becomes an
@@ -137,30 +200,24 @@ static void on_api(cg_http_client_t *c, cg_http_result_t *res, void *data)
 static void api_send(const char *verb, const char *file, int gw1, const char *mode)
 {
     char path[PATH_MAX + 64];
-    cg_buf_t body = {0}, hdr = {0};
+    api_call_t *a = cg_xcalloc(1, sizeof(*a));
     snprintf(path, sizeof(path), "%s/%s", D.examples, file);
-    if (read_file(path, &body)) {
+    if (read_file(path, &a->body)) {
         EVENT("demo", "cannot read %s: %s", path, strerror(errno));
-        cg_buf_free(&body);
+        cg_buf_free(&a->body);
+        free(a);
         return;
     }
-    api_call_t *a = cg_xcalloc(1, sizeof(*a));
     snprintf(a->what, sizeof(a->what), "%s %s", verb, file);
     a->gw1 = gw1;
     snprintf(a->mode, sizeof(a->mode), "%s", mode ? mode : "");
-    cg_buf_printf(&hdr, "x-crossgate-filename: %s\r\ncontent-type: application/yaml\r\n%s%c", path,
-                  D.auth, 0);
-    const char *url = !strcmp(verb, "delete") ? CONTROL_URL "/v1/delete" : CONTROL_URL "/v1/apply";
-    a->c = cg_http_client_start(&D.loop, "POST", url, hdr.base, body.base ? body.base : "",
-                                body.len, 5000, on_api, a);
-    if (a->c) {
-        cg_list_insert_tail(&calls, &a->link);
-    } else {
-        EVENT("control", "%s: cannot reach the control plane", a->what);
-        free(a);
-    }
-    cg_buf_free(&body);
-    cg_buf_free(&hdr);
+    snprintf(a->path, sizeof(a->path), "%s", !strcmp(verb, "delete") ? "/v1/delete" : "/v1/apply");
+    cg_buf_printf(&a->hdr, "x-crossgate-filename: %s\r\ncontent-type: application/yaml\r\n%s%c",
+                  path, D.auth, 0);
+    a->at = cg_tools__demo_url_cur();
+    a->first_s = cg_tools__demo_now();
+    cg_list_insert_tail(&calls, &a->link);
+    api_go(a);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -208,14 +265,14 @@ static void act_freeze(proc_t *p, int on, char *what, size_t cap)
     EVENT("demo", "%s%s", what, on ? ": it accepts connections and never answers" : "");
 }
 
-static void remove_gateway(char *what, size_t cap)
+void cg_tools__demo_remove_gateway(char *what, size_t cap)
 {
     snprintf(what, cap, "crossgate delete -f bookinfo-ingress-1.yaml");
     EVENT("demo", "%s", what);
     api_send("delete", "bookinfo-ingress-1.yaml", 0, NULL);
 }
 
-static void apply_gateway(char *what, size_t cap)
+void cg_tools__demo_apply_gateway(char *what, size_t cap)
 {
     snprintf(what, cap, "crossgate apply -f bookinfo-ingress-1.yaml");
     EVENT("demo", "%s", what);
@@ -290,10 +347,11 @@ static void restore_all(void)
     char what[200];
     for (int i = 0; i < NPROCS; i++) {
         proc_t *p = &procs[i];
+        if (p->ha && !D.ha) continue;
         if (p->frozen) act_freeze(p, 0, what, sizeof(what));
         if (!p->pid) cg_tools__demo_act_start(p, what, sizeof(what));
     }
-    if (D.gw1_deleted) apply_gateway(what, sizeof(what));
+    if (D.gw1_deleted) cg_tools__demo_apply_gateway(what, sizeof(what));
     if (strcmp(D.edge_mode, "auto") != 0) api_send("apply", "bookinfo-edge.yaml", -1, "auto");
 }
 
@@ -311,7 +369,10 @@ void cg_tools__demo_on_key(cg_loop_t *loop, cg_io_t *io, uint32_t events)
         switch (keys[i]) {
         case 'q':
         case 'Q': D.done = 1; break;
-        case 'g': (D.gw1_deleted ? apply_gateway : remove_gateway)(what, sizeof(what)); break;
+        case 'g':
+            (D.gw1_deleted ? cg_tools__demo_apply_gateway
+                           : cg_tools__demo_remove_gateway)(what, sizeof(what));
+            break;
         case 'k':
             (in1->pid ? cg_tools__demo_act_kill : cg_tools__demo_act_start)(in1, what,
                                                                             sizeof(what));
@@ -344,7 +405,9 @@ void cg_tools__demo_on_key(cg_loop_t *loop, cg_io_t *io, uint32_t events)
             break;
         case 'r': restore_all(); break;
         case '\f': cg_tools__demo_draw(); break;
-        default: cg_tools__demo_gslb_key(keys[i]); break;
+        default:
+            if (!cg_tools__demo_ha_key(keys[i])) cg_tools__demo_gslb_key(keys[i]);
+            break;
         }
     }
     cg_tools__demo_draw();
@@ -356,7 +419,8 @@ void cg_tools__demo_on_key(cg_loop_t *loop, cg_io_t *io, uint32_t events)
 
 const scenario_t cg_tools__demo_scenarios[] = {
     {"remove-gateway", "delete the Gateway bookinfo-ingress-1 on the control plane; apply it again",
-     "bookinfo-edge.yaml", NULL, "cluster-1", remove_gateway, apply_gateway,
+     "bookinfo-edge.yaml", NULL, "cluster-1", cg_tools__demo_remove_gateway,
+     cg_tools__demo_apply_gateway,
      "examples/bookinfo-edge.yaml as it is (auto). The control plane drops ingress-1 from the "
      "edge's snapshot when its Gateway is deleted and adds it back on apply: no health check or "
      "outlier detection decides here."},

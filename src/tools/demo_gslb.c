@@ -27,19 +27,6 @@
 static char gslb_dir[RUN_MAX + 16];
 static char pdns_bin[PATH_MAX];
 
-/* pdns_server on PATH, or in /usr/sbin (often not on a user's PATH). 0, or -1. */
-static int find_pdns(void)
-{
-    const char *path = getenv("PATH");
-    char dirs[4096];
-    snprintf(dirs, sizeof(dirs), "%s:/usr/sbin:/sbin", path ? path : "/usr/bin:/bin");
-    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-        snprintf(pdns_bin, sizeof(pdns_bin), "%s/pdns_server", d);
-        if (access(pdns_bin, X_OK) == 0) return 0;
-    }
-    return -1;
-}
-
 static int write_text(const char *dir, const char *name, const char *text)
 {
     char path[RUN_MAX + 64];
@@ -104,7 +91,7 @@ static int write_pdns_files(void)
 int cg_tools__demo_gslb_prepare(void)
 {
     char path[PATH_MAX + 64];
-    if (find_pdns()) {
+    if (cg_tools__demo_find_bin("pdns_server", pdns_bin, sizeof(pdns_bin))) {
         fprintf(stderr, "crossgate demo: pdns_server not found on PATH or in /usr/sbin "
                         "(scripts/deps.sh installs pdns-server and pdns-backend-bind)\n");
         return 1;

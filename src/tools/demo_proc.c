@@ -38,7 +38,7 @@ void cg_tools__demo_describe_status(int st, char *out, size_t cap)
         snprintf(out, cap, "status %d", st);
 }
 
-static void reaped(proc_t *p, int st)
+void cg_tools__demo_proc_reaped(proc_t *p, int st)
 {
     p->pid = 0;
     p->frozen = 0;
@@ -59,7 +59,7 @@ void cg_tools__demo_reap(void)
     pid_t pid;
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
         proc_t *p = proc_by_pid(pid);
-        if (p) reaped(p, st);
+        if (p) cg_tools__demo_proc_reaped(p, st);
     }
 }
 
@@ -70,13 +70,22 @@ static void proc_argv(proc_t *p, char **argv, char (*s)[PATH_MAX])
     argv[n++] = D.self;
     switch (p->kind) {
     case K_DNS: cg_tools__demo_gslb_argv(argv, s); return;
+    case K_ETCD: cg_tools__demo_ha_argv(p, argv, s); return;
     case K_CONTROL:
-        snprintf(s[0], PATH_MAX, "%s/control-data", D.run);
+        snprintf(s[0], PATH_MAX, "%s/%s-data", D.run, p->name);
         argv[n++] = "control";
         argv[n++] = "--listen";
         argv[n++] = (char *)p->listen;
         argv[n++] = "--data";
         argv[n++] = s[0];
+        if (!D.ha) break;
+        argv[n++] = "--store";
+        argv[n++] = "etcd://" ETCD_ENDPOINTS;
+        if (p == &procs[P_CONTROL]) break;
+        /* the replicas share the first one's admin credential (made on its first start) */
+        snprintf(s[1], PATH_MAX, "%s/%s-data/admin.token", D.run, procs[P_CONTROL].name);
+        argv[n++] = "--token-file";
+        argv[n++] = s[1];
         break;
     case K_APP:
         argv[n++] = "app";
@@ -101,7 +110,7 @@ static void proc_argv(proc_t *p, char **argv, char (*s)[PATH_MAX])
         argv[n++] = "--admin";
         argv[n++] = (char *)p->admin;
         argv[n++] = "--control";
-        argv[n++] = CONTROL_URL;
+        argv[n++] = D.ha ? CONTROL_URLS : CONTROL_URL;
         argv[n++] = "--cache-dir";
         argv[n++] = s[0];
         argv[n++] = "--access-log";
@@ -175,16 +184,17 @@ void cg_tools__demo_proc_kill(proc_t *p)
     p->stopping = 1;
     cg_tools__demo_proc_signal(p, SIGKILL);
     int st;
-    if (waitpid(p->pid, &st, 0) == p->pid) reaped(p, st);
+    if (waitpid(p->pid, &st, 0) == p->pid) cg_tools__demo_proc_reaped(p, st);
 }
 
 /* Stops every child: SIGTERM (and SIGCONT for a frozen one), the gateways and apps first so
- * they can deregister, then the control plane; SIGKILL for any still there after a grace
- * period. Reaps them all. */
+ * they can deregister, then the control plane, then its etcd; SIGKILL for any still there after a
+ * grace period. Reaps them all. */
 void cg_tools__demo_stop_all(void)
 {
     static const int order[2][NPROCS] = {
-        {P_DNS, P_EDGE, P_EDGE2, P_EW2, P_IN1, P_IN2, P_APP1, P_APP2, -1}, {P_CONTROL, -1}};
+        {P_DNS, P_EDGE, P_EDGE2, P_EW2, P_IN1, P_IN2, P_APP1, P_APP2, -1},
+        {P_CONTROL, P_CONTROL2, -1}};
     for (int round = 0; round < 2; round++) {
         int any = 0;
         for (int i = 0; i < NPROCS && order[round][i] >= 0; i++) {
@@ -201,12 +211,14 @@ void cg_tools__demo_stop_all(void)
             for (int i = 0; i < NPROCS && order[round][i] >= 0; i++) {
                 proc_t *p = &procs[order[round][i]];
                 int st;
-                if (p->pid && waitpid(p->pid, &st, WNOHANG) == p->pid) reaped(p, st);
+                if (p->pid && waitpid(p->pid, &st, WNOHANG) == p->pid)
+                    cg_tools__demo_proc_reaped(p, st);
                 any |= p->pid != 0;
             }
             if (any) usleep(10000);
         }
     }
+    cg_tools__demo_ha_stop();
     for (int i = 0; i < NPROCS; i++) {
         proc_t *p = &procs[i];
         if (!p->pid) continue;
@@ -218,6 +230,18 @@ void cg_tools__demo_stop_all(void)
 /* ---------------------------------------------------------------------------------------
  * Ports
  * --------------------------------------------------------------------------------------- */
+
+int cg_tools__demo_find_bin(const char *name, char *out, size_t cap)
+{
+    const char *path = getenv("PATH");
+    char dirs[4096];
+    snprintf(dirs, sizeof(dirs), "%s:/usr/sbin:/sbin", path ? path : "/usr/bin:/bin");
+    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        snprintf(out, cap, "%s/%s", d, name);
+        if (access(out, X_OK) == 0) return 0;
+    }
+    return -1;
+}
 
 /* 0 when hostport can be bound, else the errno. */
 static int port_free(const char *hostport)
@@ -236,12 +260,14 @@ static int port_free(const char *hostport)
 /* Every address the children will listen on, before anything starts. */
 int cg_tools__demo_check_ports(void)
 {
-    static const int order[NPROCS] = {P_EDGE, P_CONTROL, P_IN1,   P_APP1, P_IN2,
-                                      P_APP2, P_EW2,     P_EDGE2, P_DNS};
+    static const int order[NPROCS] = {P_EDGE,  P_CONTROL, P_IN1,   P_APP1, P_IN2,
+                                      P_APP2,  P_EW2,     P_EDGE2, P_DNS,  P_CONTROL2,
+                                      P_ETCD1, P_ETCD2,   P_ETCD3};
     for (int i = 0; i < NPROCS; i++) {
         const proc_t *p = &procs[order[i]];
-        const char *addrs[4] = {p->listen, p->admin, p->mesh, p->https};
-        for (int k = 0; k < 4; k++) {
+        const char *addrs[5] = {p->listen, p->admin, p->mesh, p->https, p->peer};
+        if (p->ha && !D.ha) continue;
+        for (int k = 0; k < 5; k++) {
             if (!addrs[k]) continue;
             int e = port_free(addrs[k]);
             if (e == EADDRINUSE) {
@@ -303,16 +329,51 @@ uint64_t cg_tools__demo_log_time(const char *line)
     return t < 0 ? 0 : (uint64_t)t * 1000000 + (uint64_t)ms * 1000;
 }
 
+/* The string value of "key" in a one-line JSON object (etcd's zap log), unescaped only as far
+ * as a log line needs. */
+static void zap_field(const char *line, const char *key, char *out, size_t cap)
+{
+    char k[32];
+    size_t n = 0;
+    snprintf(k, sizeof(k), "\"%s\":\"", key);
+    const char *v = strstr(line, k);
+    out[0] = '\0';
+    if (!v) return;
+    for (v += strlen(k); *v && *v != '"' && n + 1 < cap; v++) {
+        if (*v == '\\' && v[1]) v++;
+        out[n++] = *v;
+    }
+    out[n] = '\0';
+}
+
+/* etcd (zap, one JSON object a line): its leader elections, and what it says is fatal. */
+static void etcd_line(proc_t *p, const char *line)
+{
+    char ts[40], level[16], msg[sizeof(((cg_demo_event_t *)0)->text)];
+    zap_field(line, "level", level, sizeof(level));
+    zap_field(line, "msg", msg, sizeof(msg));
+    int fatal = !strcmp(level, "fatal") || !strcmp(level, "panic");
+    if (!strstr(msg, "became leader at term") && !fatal) return;
+    zap_field(line, "ts", ts, sizeof(ts));
+    uint64_t wall = cg_tools__demo_log_time(ts);
+    double t = wall && D.t0_wall ? ((double)wall - (double)D.t0_wall) / 1e6 : cg_tools__demo_now();
+    cg_tools__demo_event(t, p->name, D.started || fatal, "%s", msg);
+}
+
 static void log_line(proc_t *p, char *line)
 {
     static const char *const keep[] = {
-        " applied (",       "outlier:", "health check:",  "registered with control",
-        "serving cached",   "signal ",  "control: apply", "control: delete",
-        "control: instance"};
+        " applied (",        "outlier:",      "health check:",     "registered with control",
+        "serving cached",    "signal ",       "control: apply",    "control: delete",
+        "control: instance", "; trying http", ": watching (config"};
     /* PowerDNS: only what its health checks decide, and its errors */
     if (p->kind == K_DNS && !strstr(line, "monitoring declaring") && !strstr(line, "rror") &&
         !strstr(line, "atal"))
         return;
+    if (p->kind == K_ETCD) {
+        etcd_line(p, line);
+        return;
+    }
     uint64_t wall = cg_tools__demo_log_time(line);
     const char *msg = line, *lvl = "";
     if (wall) {
@@ -339,6 +400,7 @@ static void log_line(proc_t *p, char *line)
         replace_all(text, sizeof(text), c, c2);
     }
     shorten_ids(text);
+    if (p->kind == K_INGRESS || p->kind == K_EDGE) cg_tools__demo_ha_log(p, text);
     double t = wall && D.t0_wall ? ((double)wall - (double)D.t0_wall) / 1e6 : cg_tools__demo_now();
     int loud = !wall || !strncmp(lvl, "warn", 4) || !strncmp(lvl, "error", 5);
     cg_tools__demo_event(t, p->name, D.started || loud, "%s", text);

@@ -188,6 +188,7 @@ static void json_load(cg_jw_t *w, const cg_demo_report_t *r)
     json_time(w, "ended", r->end_wall_us);
     json_fixed(w, "rate", r->rate, 1);
     cg_jw_kstr_opt(w, "protocol", r->protocol);
+    cg_jw_kstr_opt(w, "mode", r->mode);
     json_fixed(w, "duration_s", r->duration_s, 3);
     cg_jw_ku64(w, "requests", k->requests);
     cg_jw_kobj(w, "status");
@@ -270,6 +271,11 @@ void cg_tools_demo_report_json(const cg_demo_report_t *r, cg_buf_t *b)
     if (r->gslb_json) {
         cg_jw_key(&w, "gslb");
         cg_jw_raw(&w, r->gslb_json, strlen(r->gslb_json));
+        cg_jw_break(&w, "\n ");
+    }
+    if (r->ha_json) {
+        cg_jw_key(&w, "ha");
+        cg_jw_raw(&w, r->ha_json, strlen(r->ha_json));
         cg_jw_break(&w, "\n ");
     }
     cg_jw_karr(&w, "events");
@@ -431,10 +437,11 @@ void cg_tools_demo_report_svg(const cg_demo_report_t *r, cg_buf_t *b)
     fmt_secs(fo, sizeof(fo), r->a.failover_s);
     fmt_secs(re, sizeof(re), r->a.recovery_s);
     snprintf(line, sizeof(line),
-             "%.0f req/s open loop, %llu requests, %llu failed; failover %s, recovery %s "
-             "(the guide: up to 60 s)",
-             r->rate, (unsigned long long)r->totals.requests, (unsigned long long)r->totals.failed,
-             fo, re);
+             "%.0f req/s open loop%s%s%s%s, %llu requests, %llu failed; failover %s, recovery "
+             "%s (the guide: up to 60 s)",
+             r->rate, r->protocol ? " " : "", r->protocol ? r->protocol : "",
+             r->mode ? ", control plane " : "", r->mode ? r->mode : "",
+             (unsigned long long)r->totals.requests, (unsigned long long)r->totals.failed, fo, re);
     cg_buf_printf(b, "<text x=\"%d\" y=\"44\" fill=\"#444\">", PLOT_L);
     xml_text(b, line);
     cg_buf_append_str(b, "</text>\n");

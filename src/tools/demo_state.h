@@ -38,6 +38,16 @@
 /* The TTL of the GSLB's answers and the interval of its health checks, in seconds */
 #define GSLB_TTL_S   1
 #define GSLB_CHECK_S 1
+/* --ha: the control plane on a 3-member etcd (127.0.5.1-3, clients on 2379, peers on 2380) with
+ * a second replica beside the first; every gateway and the demo's own calls get both URLs */
+#define ETCD_CLIENT_PORT "2379"
+#define ETCD_PEER_PORT   "2380"
+#define ETCD_MEMBERS     3
+#define CONTROL2_IP      "127.0.5.10"
+#define CONTROL2_LISTEN  "127.0.5.10:7070"
+#define CONTROL2_URL     "http://127.0.5.10:7070"
+#define CONTROL_URLS     CONTROL_URL "," CONTROL2_URL
+#define ETCD_ENDPOINTS   "127.0.5.1:2379,127.0.5.2:2379,127.0.5.3:2379"
 
 #define SCENARIO_FAIL_MS    3000
 #define SCENARIO_RESTORE_MS 8000
@@ -49,9 +59,25 @@
 #define MAX_REPORT_EVENTS   2000
 #define RUN_MAX             3072 /* the run and examples directories, at most */
 
-enum { K_CONTROL, K_APP, K_INGRESS, K_EDGE, K_DNS };
-/* P_EW2: cluster-2's east-west gateway, started only by the east-west scenario */
-enum { P_CONTROL, P_APP1, P_APP2, P_IN1, P_IN2, P_EDGE, P_EW2, P_EDGE2, P_DNS, NPROCS };
+enum { K_CONTROL, K_APP, K_INGRESS, K_EDGE, K_DNS, K_ETCD };
+/* P_EW2: cluster-2's east-west gateway, started only by the east-west scenario; P_CONTROL2 and
+ * the etcd members: only with --ha */
+enum {
+    P_CONTROL,
+    P_APP1,
+    P_APP2,
+    P_IN1,
+    P_IN2,
+    P_EDGE,
+    P_EW2,
+    P_EDGE2,
+    P_DNS,
+    P_CONTROL2,
+    P_ETCD1,
+    P_ETCD2,
+    P_ETCD3,
+    NPROCS
+};
 
 /* One child process. Owned by the procs table; pid 0 = not running. */
 typedef struct proc {
@@ -63,6 +89,8 @@ typedef struct proc {
     const char *admin;   /* admin endpoint, or NULL */
     const char *mesh;    /* a gateway's mTLS port (its mesh identity's), or NULL */
     const char *https;   /* the edge's HTTPS listener, or NULL */
+    const char *peer;    /* an etcd member's peer URL's address, or NULL */
+    int ha;              /* part of the run only with --ha */
     int workers;
     pid_t pid;
     int frozen;   /* SIGSTOPped by the demo */
@@ -70,6 +98,8 @@ typedef struct proc {
     int exited;   /* exited by itself; status in wstatus */
     int wstatus;
     unsigned starts;
+    unsigned control; /* a gateway: the control plane it last said it talks to, 1 + its index in
+                         the URL list; 0: not known yet */
     char log[PATH_MAX];
     int logfd; /* read side, for the events; -1 before the first start */
     char part[1024];
@@ -109,6 +139,7 @@ typedef struct demo {
     const char *report_opt, *dir_opt, *examples_opt;
     double rate;
     int http2; /* --http2: the load speaks h2c to the edge */
+    int ha;    /* --ha: etcd and two control-plane replicas */
     char self[PATH_MAX], report[PATH_MAX];
     char examples[RUN_MAX], run[RUN_MAX]; /* short enough for a file name inside */
     char edge_file[PATH_MAX];             /* the edge Gateway applied at start */
@@ -177,6 +208,10 @@ int cg_tools__demo_apply_now(const char *path);
 /* Abandons the control API requests still in flight (on the way out). */
 void cg_tools__demo_api_cancel_all(void);
 
+/* The change the drills apply: delete bookinfo-ingress-1 (traffic leaves cluster-1), apply it
+ * again; `what` says what was done. */
+void cg_tools__demo_remove_gateway(char *what, size_t cap);
+void cg_tools__demo_apply_gateway(char *what, size_t cap);
 /* The actions of keys and scenarios: SIGKILL (and wait) or start p, `what` saying what was done. */
 void cg_tools__demo_act_kill(proc_t *p, char *what, size_t cap);
 void cg_tools__demo_act_start(proc_t *p, char *what, size_t cap);
@@ -185,6 +220,8 @@ void cg_tools__demo_act_start(proc_t *p, char *what, size_t cap);
  * (or NULL); the status (-1: no answer) and the answering cluster. */
 int cg_tools__demo_request(const char *listen, const char *path, const char *extra, char *cluster,
                            size_t cap);
+/* demo.c: whether GET url (a char *) answers 200 within 500 ms: a wait_for condition. */
+int cg_tools__demo_url_ok(void *url);
 /* demo.c: polls ok(arg), watching signals and the children, until it holds (0), or 1 after
  * printing why. */
 int cg_tools__demo_wait_for(const char *what, proc_t *p, int timeout_ms, int (*ok)(void *),
@@ -212,11 +249,39 @@ void cg_tools__demo_gslb_note(void *data, const char *line);
 void cg_tools__demo_gslb_stop(void);
 void cg_tools__demo_gslb_report(cg_buf_t *json, cg_demo_series_t *edges);
 
+/* demo_ha.c: --ha. The scenarios that need it; the control planes' URLs (one, or both replicas);
+ * set-up (the etcd members, then the replicas; 0, or 1 after printing why); what the report
+ * says of it (report.json's "ha" object as JSON text, NULL without --ha); the live keys. */
+extern const scenario_t cg_tools__demo_ha_scenarios[];
+extern const size_t cg_tools__demo_ha_nscenarios;
+size_t cg_tools__demo_nurls(void);
+const char *cg_tools__demo_url(size_t i);
+/* The URL the demo's calls go to first: the last one that answered. */
+size_t cg_tools__demo_url_cur(void);
+void cg_tools__demo_url_answered(size_t i);
+int cg_tools__demo_ha_start(void);
+void cg_tools__demo_ha_argv(proc_t *p, char **argv, char (*s)[PATH_MAX]);
+/* Stops the etcd members one at a time, the leader first: a leader stopped with its
+ * followers waits for a transfer of leadership that cannot happen. */
+void cg_tools__demo_ha_stop(void);
+/* A gateway's log line that names the control plane it talks to. */
+void cg_tools__demo_ha_log(proc_t *p, const char *msg);
+/* At the failure: the instances the control plane knows, to compare with those at the end. */
+void cg_tools__demo_ha_before(void);
+void cg_tools__demo_ha_finish(cg_buf_t *json);
+/* The live demo's keys with --ha (x: SIGKILL the etcd leader / start it again; c: SIGKILL the
+ * replica the edge uses / start it again); 1 when the key was one of them. */
+int cg_tools__demo_ha_key(char key);
+
 /* demo_proc.c: child processes and the addresses they need. */
+/* The full path of an executable on PATH or in /usr/sbin, /sbin; 0, or -1. */
+int cg_tools__demo_find_bin(const char *name, char *out, size_t cap);
 int cg_tools__demo_check_ports(void);
 int cg_tools__demo_proc_start(proc_t *p);
 void cg_tools__demo_proc_signal(proc_t *p, int sig);
 void cg_tools__demo_proc_kill(proc_t *p);
+/* p exited with status st (waited for): its exit is an event unless the demo caused it. */
+void cg_tools__demo_proc_reaped(proc_t *p, int st);
 void cg_tools__demo_stop_all(void);
 void cg_tools__demo_reap(void);
 void cg_tools__demo_describe_status(int st, char *out, size_t cap);

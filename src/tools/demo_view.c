@@ -225,9 +225,12 @@ void cg_tools__demo_draw(void)
     row(&b, cols, "%s", "");
     row(&b, cols, "%-16s %-13s %-9s %-16s %-16s %-7s %s", "ROLE", "CLUSTER", "REGION", "ADDRESS",
         "ADMIN", "PID", "STATE");
+    int nshown = 0;
     for (int i = 0; i < NPROCS; i++) {
         const proc_t *p = &procs[i];
         char pid[16];
+        if (p->ha && !D.ha) continue;
+        nshown++;
         snprintf(pid, sizeof(pid), "%d", (int)p->pid);
         row(&b, cols, "%-16s %-13s %-9s %-16s %-16s %-7s %s", p->role, p->cluster, p->region,
             p->listen, p->admin ? p->admin : "-", p->pid ? pid : "-",
@@ -255,7 +258,7 @@ void cg_tools__demo_draw(void)
         row(&b, cols, "edge: admin %s not answering   bookinfo-ingress-1 Gateway %s", EDGE_ADMIN,
             D.gw1_deleted ? "DELETED" : "applied");
     }
-    int used = 4 + NPROCS + 2 + (D.ev.ok ? (int)D.ev.nep : 0) + 1 + 2 + 2 + 3;
+    int used = 4 + nshown + 2 + (D.ev.ok ? (int)D.ev.nep : 0) + 1 + 2 + 2 + 3 + D.ha;
     int free_rows = rows - used - 1; /* the last row stays empty: its newline would scroll */
     if (free_rows < 2) free_rows = 2;
     int nl = free_rows / 2, ne = free_rows - nl;
@@ -280,6 +283,9 @@ void cg_tools__demo_draw(void)
         "app-1/2");
     row(&b, cols,
         "      h/H hang/resume ingress-1/2   a/n/w edge auto/named/weighted   e kill/start edge-2");
+    if (D.ha)
+        row(&b, cols,
+            "      x kill the etcd leader/start it   c kill/start the gateways' control replica");
     row(&b, cols, "      r restore all   q quit");
     cg_buf_append_str(&b, "\033[J");
     ssize_t w = write(STDOUT_FILENO, b.base, b.len);

@@ -167,10 +167,14 @@ spec:
 
 
 class ControlPlane:
-    """`crossgate control` with its data directory; kill and start again at will."""
+    """`crossgate control` with its data directory; kill and start again at will.
 
-    def __init__(self, procs, host, data):
+    extra: more flags (`--store etcd://...`, `--insecure`)."""
+
+    def __init__(self, procs, host, data, extra=(), name="control"):
         self.procs = procs
+        self.extra = [str(a) for a in extra]
+        self.name = name
         self.host = host
         self.port = free_port(host)
         self.url = f"http://{host}:{self.port}"
@@ -182,10 +186,11 @@ class ControlPlane:
 
     def start(self):
         self.p = self.procs.spawn([BIN, "control", "--listen", f"{self.host}:{self.port}", "--data", self.data,
-                                   *self.extra_args], "control")
+                                   *self.extra, *self.extra_args], self.name)
         wait_until(lambda: self.p.check_alive() and http_request("GET", self.url + "/ready", timeout=1)[0] == 200,
-                   what="control plane /ready")
-        self.token = (self.data / "admin.token").read_text().strip()
+                   what=f"{self.name} /ready")
+        token = self.data / "admin.token"
+        self.token = token.read_text().strip() if token.exists() else None  # none with --insecure
         return self
 
     def join_token(self, cluster):
@@ -200,9 +205,10 @@ class ControlPlane:
     def kill9(self):
         self.p.kill9()
 
-    def cli(self, *args, check=True):
-        """Runs `crossgate ARGS` against this control plane; returns the CompletedProcess."""
-        env = dict(os.environ, CROSSGATE_CONTROL=self.url, CROSSGATE_TOKEN=self.token)
+    def cli(self, *args, check=True, control=None):
+        """Runs `crossgate ARGS` against this control plane (or the URLs control names, with its
+        credential); returns the CompletedProcess."""
+        env = dict(os.environ, CROSSGATE_CONTROL=control or self.url, CROSSGATE_TOKEN=self.token or "")
         r = subprocess.run([BIN, *map(str, args)], env=env, capture_output=True, text=True, timeout=20)
         if check and r.returncode != 0:
             raise AssertionError(f"crossgate {' '.join(map(str, args))}: exit {r.returncode}\n"
@@ -217,6 +223,12 @@ class ControlPlane:
 
     def status(self):
         return get_json(self.url + "/v1/status", token=self.token)
+
+
+def snapshot_endpoints(snap):
+    """{(cluster, "addr:port")} of every destination of a snapshot (/config_dump's)."""
+    return {(e.get("cluster"), f"{e['address']}:{e['port']}")
+            for d in snap["destinations"] for e in d["endpoints"]}
 
 
 class Gateway:
@@ -279,9 +291,7 @@ class Gateway:
 
     def endpoints(self):
         """{(cluster, "addr:port")} of every destination in the snapshot in force."""
-        snap = self.config_dump()["snapshot"]
-        return {(e.get("cluster"), f"{e['address']}:{e['port']}")
-                for d in snap["destinations"] for e in d["endpoints"]}
+        return snapshot_endpoints(self.config_dump()["snapshot"])
 
     def ready(self):
         try:
@@ -415,10 +425,15 @@ class Env:
     """Control plane + edge + two workload clusters, all gateways in dynamic mode.
 
     mtls: every gateway has a mesh identity (a CA in tmp/ca), so the edge sends to the ingress
-    gateways over mTLS on their mTLS port (one free port on every gateway address)."""
+    gateways over mTLS on their mTLS port (one free port on every gateway address).
+    control_args: more flags of the control plane; join_tokens=False: gateways present none
+    (a control plane with --insecure). control_urls: what gateways get as --control (default
+    the control plane's URL; "URL1,URL2" for several)."""
 
-    def __init__(self, procs, tmp, mtls=False, block=None):
+    def __init__(self, procs, tmp, mtls=False, block=None, control_args=(), join_tokens=True):
         self.procs = procs
+        self.join_tokens = join_tokens
+        self.control_urls = None
         self.mtls = mtls
         self.tmp = Path(tmp)
         self.block = block or next_block()  # another module's tests pass their own block
@@ -438,7 +453,7 @@ class Env:
         self.app_port = {k: free_port(self.app_host[k]) for k in (1, 2)}
         self.files = self.tmp / "resources"
         self.files.mkdir(exist_ok=True)
-        self.cp = ControlPlane(procs, self.cp_host, self.tmp / "data")
+        self.cp = ControlPlane(procs, self.cp_host, self.tmp / "data", extra=control_args)
         self.cache = self.tmp / "cache"
         self.apps = {}
         self.ingress = {}
@@ -487,10 +502,17 @@ class Env:
             return None
         return (mesh_identity(self.ca_dir, cluster, namespace), self.ca_cert, self.mtls_port)
 
+    def control(self):
+        """--control of every gateway."""
+        return self.control_urls or self.cp.url
+
+    def gateway_token(self, cluster):
+        return self.cp.join_token(cluster) if self.join_tokens else None
+
     def new_ingress(self, k, cache=False):
         return Gateway(self.procs, f"ingress-{k}", f"cluster-{k}", "bookinfo", f"app=ingressgw-{k}",
-                       self.ingress_host[k], self.cp.url, cache_dir=self.cache if cache else None,
-                       token_file=self.cp.join_token(f"cluster-{k}"),
+                       self.ingress_host[k], self.control(), cache_dir=self.cache if cache else None,
+                       token_file=self.gateway_token(f"cluster-{k}"),
                        mesh=self.mesh(f"cluster-{k}", "bookinfo"))
 
     def start_ingress(self, k, cache=False):
@@ -503,8 +525,8 @@ class Env:
 
     def start_edge(self, extra_args=(), control_url=None):
         self.edge = Gateway(self.procs, "edge", "cluster-edge", "edge", "app=edgegw", self.edge_host,
-                            control_url or self.cp.url,
-                            token_file=self.cp.join_token("cluster-edge"), mesh=self.mesh("cluster-edge", "edge"))
+                            control_url or self.control(),
+                            token_file=self.gateway_token("cluster-edge"), mesh=self.mesh("cluster-edge", "edge"))
         self.edge.extra_args = list(extra_args)
         self.edge.start()
         wait_until(lambda: self.edge.p.check_alive() and tcp_connectable(self.edge_host, self.edge_port),

@@ -23,7 +23,7 @@ import pytest
 
 from support import http_request, tcp_connectable, wait_until
 from dynamic_env import Env, Load, describe_failures, procs  # noqa: F401
-from test_control_etcd import ETCD, Etcd
+from etcd_env import ETCD, Etcd
 
 BLOCK = 96
 RELAY_HOST = f"127.0.{BLOCK}.2"

@@ -2,9 +2,10 @@
 
 The demo runs every role on the fixed addresses of examples/ (edge 127.0.0.1:8080, admin
 127.0.0.1:15000, control plane 127.0.0.1:7070, cluster-1 on 127.0.1.*, cluster-2 on 127.0.2.*,
-edge-2 on 127.0.4.1, the GSLB on 127.0.4.53:8053),
+edge-2 on 127.0.4.1, the GSLB on 127.0.4.53:8053; with --ha the etcd members on 127.0.5.1-3 and
+the second control-plane replica on 127.0.5.10:7070),
 so the tests of this module run one after the other and no other module uses those addresses.
-Each scenario takes about 15 s (load from 0 to 14 s); the module about 2 minutes.
+Each scenario takes about 15 s (load from 0 to 14 s), 17 s with --ha; the module about 6 minutes.
 
 Self-contained: stdlib, pytest and support.py. Nothing waits with a bare sleep for a state: the
 tests poll the demo's output, the edge or /proc with a deadline.
@@ -15,6 +16,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,13 +26,18 @@ import pytest
 
 from support import BIN, HOSTNAME, Proc, tcp_connectable, wait_until
 
+needs_etcd = pytest.mark.skipif(shutil.which("etcd") is None,
+                                reason="etcd is not installed: scripts/deps.sh installs etcd-server")
+
 EDGE = ("127.0.0.1", 8080)
 PORTS = [("127.0.0.1", 8080), ("127.0.0.1", 15000), ("127.0.0.1", 7070), ("127.0.0.1", 8443),
          ("127.0.0.1", 15443), ("127.0.1.1", 8080), ("127.0.1.1", 15000), ("127.0.1.1", 15443),
          ("127.0.1.10", 9080), ("127.0.2.1", 8080), ("127.0.2.1", 15000), ("127.0.2.1", 15443),
          ("127.0.2.10", 9080), ("127.0.4.1", 8080), ("127.0.4.1", 15000), ("127.0.4.1", 15443),
-         ("127.0.4.53", 8053)]
-ROW = re.compile(r"^(control plane|productpage|ingress gateway|edge gateway|GSLB \(PowerDNS\))"
+         ("127.0.4.53", 8053), ("127.0.5.10", 7070)] + [
+         (f"127.0.5.{i}", port) for i in (1, 2, 3) for port in (2379, 2380)]
+ROW = re.compile(r"^(control plane|productpage|ingress gateway|edge gateway|GSLB \(PowerDNS\)|"
+                 r"etcd member)"
                  r"\s+(\S+)\s+(\S+)\s+"
                  r"(\S+)\s+(\S+)\s+(\d+)\s+(\S+)$")
 
@@ -100,14 +107,16 @@ class Demo(Proc):
         self.run_dir = tmp_path / "run"
         super().__init__([BIN, "demo", "--dir", self.run_dir, *args], tmp_path, "demo")
 
-    def wait_table(self, timeout=30):
-        def rows():
+    def wait_table(self, timeout=30, rows=8):
+        """The pids of the process table: 8 rows, 12 with --ha (a second control plane and
+        three etcd members)."""
+        def table():
             if self.p.poll() is not None:
                 raise AssertionError(f"demo exited with {self.p.returncode}:\n{self.stdout()}"
                                      f"\n{self.stderr()}")
             pids = table_pids(self.stdout())
-            return pids if len(pids) == 8 else None
-        return list(wait_for(rows, timeout, "the demo's process table").values())
+            return pids if len(pids) == rows else None
+        return list(wait_for(table, timeout, "the demo's process table").values())
 
     def wait(self, timeout):
         try:
@@ -155,12 +164,13 @@ def get_productpage():
 
 SCENARIOS = ["remove-gateway", "scale-ingress", "scale-upstream", "hang-ingress",
              "weighted-canary", "region-down", "scale-upstream-eastwest"]
+HA_SCENARIOS = ["etcd-member-down", "control-replica-down"]
 
 
 def run_scenario(demo, name, report, *extra):
     """Runs --scenario NAME to its end, checks that it left nothing behind; its report.json."""
     d = demo("--scenario", name, "--report", str(report), *extra)
-    pids = d.wait_table()
+    pids = d.wait_table(rows=12 if "--ha" in extra else 8)
     rc = d.wait(60)
     assert rc == 0, f"exit {rc}:\n{d.stdout()[-3000:]}\n{d.stderr()}"
     assert_nothing_left(d.run_dir, pids)
@@ -172,18 +182,31 @@ def share(window, cluster):
     return window["clusters"].get(cluster, 0) / n if n else 0.0
 
 
-@pytest.mark.parametrize("protocol", ["HTTP/1.1", "HTTP/2"])
-@pytest.mark.parametrize("name", SCENARIOS)
-def test_scenario_report(demo, tmp_path, name, protocol):
+# every drill in both protocols; one also with --ha (each drill passes there too: one keeps the
+# module's time down)
+RUNS = [(name, protocol, "single") for name in SCENARIOS for protocol in ("HTTP/1.1", "HTTP/2")]
+RUNS.append(pytest.param("scale-ingress", "HTTP/1.1", "ha", marks=needs_etcd))
+
+
+@pytest.mark.parametrize("name,protocol,mode", RUNS)
+def test_scenario_report(demo, tmp_path, name, protocol, mode):
     """Each failure of the guide under 200 req/s, the load speaking HTTP/1.1 or HTTP/2 (h2c) to
     the edge: the report says what happened, and traffic is back on the failed cluster after the
     restore. (The load tool's HTTP/2 fails every request to a server that does not speak it, so
-    a clean HTTP/2 run is one the edge served over HTTP/2.)"""
+    a clean HTTP/2 run is one the edge served over HTTP/2.) One drill also runs with --ha (the
+    control plane on etcd, two replicas): the scale-ingress restart registers again through the
+    list of control planes."""
     report = tmp_path / "report"
     extra = ["--http2"] if protocol == "HTTP/2" else []
+    extra += ["--ha"] if mode == "ha" else []
     r = run_scenario(demo, name, report, *extra)
     assert r["scenario"] == name
     assert r["protocol"] == protocol
+    assert r["mode"] == mode
+    assert ("ha" in r) == (mode == "ha")
+    if mode == "ha":
+        # the four gateways' instances (a SIGKILLed gateway's expires: it registers again)
+        assert len(r["ha"]["instances_at_failure"]) == 4, r["ha"]
     # the load ran its 14 s at 200 req/s, open loop: request k is sent at k/200 s, so a slow
     # machine finishes fewer of them (the rest are unfinished, not counted) but never more
     assert r["rate"] == 200.0 and abs(r["duration_s"] - 14.0) < 0.5, (r["rate"], r["duration_s"])
@@ -310,6 +333,94 @@ def test_gslb_scenario_report(demo, tmp_path, name):
         assert f"restore at {r['restore']['at_s']:.1f} s" in labels, labels
 
 
+# ---------------------------------------------------------------- --ha
+
+
+def events(r, who=None, text=""):
+    return [e for e in r["events"] if (who is None or e["who"] == who) and text in e["text"]]
+
+
+def check_ha_report(r, name):
+    """What both --ha drills show: no failed request, the change (bookinfo-ingress-1 deleted at
+    the failure) served by the edge, so that cluster-2 takes all the traffic until the restore
+    applies it again, and no instance dropped from the control plane."""
+    assert r["scenario"] == name and r["mode"] == "ha", r["mode"]
+    ha = r["ha"]
+    assert ha["etcd"] == ["127.0.5.1:2379", "127.0.5.2:2379", "127.0.5.3:2379"]
+    assert ha["controls"] == ["http://127.0.0.1:7070", "http://127.0.5.10:7070"]
+    assert r["failed_requests"] == 0, r["status"]
+    assert sum(r["status"].values()) == r["requests"] == sum(w["requests"] for w in r["timeline"])
+    [deleted] = events(r, "control", "Gateway bookinfo-ingress-1 deleted")
+    [created] = events(r, "control", "Gateway bookinfo-ingress-1 created")
+    assert r["failure"]["at_s"] <= deleted["t"] < r["restore"]["at_s"] <= created["t"]
+    # the edge took the change: a new config after the delete, then traffic on cluster-2 only
+    served = [e for e in events(r, "edge", " applied (control plane)")
+              if deleted["t"] <= e["t"] < r["restore"]["at_s"]]
+    assert served, r["events"]
+    after = [w for w in r["timeline"] if served[0]["t"] + 0.5 < w["t"] <= r["restore"]["at_s"]]
+    assert after and all(share(w, "cluster-2") == 1.0 for w in after if w["requests"]), after
+    assert r["recovery_seconds"] is not None and r["recovery_seconds"] <= 3.0
+    assert len(ha["instances_at_failure"]) == 4, ha  # ingress-1, ingress-2, edge, edge-2
+    # what the report counts as dropped: instances at the failure missing at a replica at the end
+    missing = {i for ids in ha["instances_at_end"].values() for i in ha["instances_at_failure"]
+               if i not in ids}
+    assert ha["instances_dropped"] == len(missing), ha
+    return ha, deleted
+
+
+@needs_etcd
+def test_ha_etcd_member_down(demo, tmp_path):
+    """--ha, etcd-member-down: the etcd leader (found by /v3/maintenance/status) is SIGKILLed and
+    a change applied while the two others elect a new one; the change is served, no request
+    fails, and the member restarts. (Instances may be dropped here: a replica can expire a live
+    gateway's lease while the one it heartbeats cannot write renewals during the election; the
+    gateway registers again. docs/demo.md has it; the report counts them.)"""
+    r = run_scenario(demo, "etcd-member-down", tmp_path / "report", "--ha")
+    ha, deleted = check_ha_report(r, "etcd-member-down")
+    killed = ha["killed"]
+    assert killed in ("etcd-1", "etcd-2", "etcd-3") and killed == ha["etcd_leader_at_failure"], ha
+    assert r["failure"]["action"].startswith(f"SIGKILL {killed} (pid "), r["failure"]
+    assert "the etcd leader" in r["failure"]["action"]
+    # another member took the lead after the kill, as etcd's own log says
+    led = [e for e in events(r, text="became leader at term") if e["t"] >= r["failure"]["at_s"]]
+    assert led and all(e["who"] != killed for e in led), led
+    assert r["restore"]["action"].startswith(f"start {killed} again (pid "), r["restore"]
+    assert ha["etcd_leader_at_end"] is not None
+
+
+@needs_etcd
+def test_ha_control_replica_down(demo, tmp_path):
+    """--ha, control-replica-down: the replica every gateway watches is SIGKILLed; their logs say
+    they move to the other, the demo's delete goes through the survivor, the edge serves it from
+    there, and no request fails and no instance is dropped."""
+    r = run_scenario(demo, "control-replica-down", tmp_path / "report", "--ha")
+    ha, deleted = check_ha_report(r, "control-replica-down")
+    assert ha["killed"] == "control", ha
+    assert r["failure"]["action"].startswith("SIGKILL control (pid "), r["failure"]
+    assert deleted["text"].endswith("(through control-2)"), deleted
+    # every gateway said it moves to the survivor, and ends there
+    for gw in ("edge", "edge-2", "ingress-1", "ingress-2"):
+        assert events(r, gw, "trying http://127.0.5.10:7070"), (gw, r["events"])
+        assert ha["gateways"][gw] == "http://127.0.5.10:7070", ha["gateways"]
+    # no instance was dropped: every instance known at the failure is known at the end at both
+    # replicas, and no gateway had to register again
+    for replica, ids in ha["instances_at_end"].items():
+        assert set(ids) >= set(ha["instances_at_failure"]), (replica, ha)
+    assert ha["instances_dropped"] == 0
+    assert not events(r, text="control plane forgot instance"), r["events"]
+    assert r["restore"]["action"].startswith("start control again (pid "), r["restore"]
+
+
+def test_ha_drill_without_ha_is_one_line(tmp_path):
+    for name in HA_SCENARIOS:
+        p = subprocess.run([BIN, "demo", "--scenario", name], capture_output=True, text=True,
+                           timeout=10, stdin=subprocess.DEVNULL)
+        assert p.returncode == 2
+        assert p.stderr == (f"crossgate demo: scenario {name} needs --ha (a 3-member etcd and "
+                            "two control-plane replicas)\n")
+        assert p.stdout == ""
+
+
 # ---------------------------------------------------------------- the live demo
 
 
@@ -382,5 +493,5 @@ def test_unknown_scenario_lists_the_valid_ones(tmp_path):
     assert p.returncode == 2
     lines = p.stderr.splitlines()
     assert lines[0] == 'crossgate demo: unknown scenario "meteor-strike"; the scenarios are:'
-    assert [ln.split()[0] for ln in lines[1:]] == SCENARIOS + GSLB_SCENARIOS
+    assert [ln.split()[0] for ln in lines[1:]] == SCENARIOS + GSLB_SCENARIOS + HA_SCENARIOS
     assert p.stdout == ""

@@ -1,6 +1,7 @@
 /* Two agents in one process, on one loop, against a fake control plane on its own thread: each
  * registers as its own instance, hands its own callback its own snapshot, and deregisters its
- * own id on stop. Nothing of one agent is shared with the other. */
+ * own id on stop. Nothing of one agent is shared with the other. And an agent given two
+ * control planes whose first one hangs takes its snapshot from the second. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,13 +26,21 @@
 
 /* ---- the fake control plane: its own loop on its own thread ---- */
 
+enum {
+    CP_OK,
+    CP_HANG,      /* heartbeats and watches are never answered */
+    CP_WATCH_503, /* watches are answered 503 */
+};
+
 typedef struct fake_cp {
     cg_loop_t loop;
     cg_httpd_t srv;
     pthread_t thread;
     char url[64];
     pthread_mutex_t lock;
-    int registrations, parked, gone;
+    int mode;         /* CP_*, set at start */
+    int heartbeat_ms; /* what registration answers */
+    int registrations, parked, gone, heartbeats;
     char deleted[2][32];
     int ndeleted;
 } fake_cp_t;
@@ -78,7 +87,8 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
             cg_buf_free(&err);
             return;
         }
-        cg_buf_printf(&resp->body, "{\"id\":\"id-%s\",\"heartbeat_ms\":1000}", reg.cluster);
+        cg_buf_printf(&resp->body, "{\"id\":\"id-%s\",\"heartbeat_ms\":%d}", reg.cluster,
+                      cp->heartbeat_ms);
         cg_registration_clear(&reg);
         cg_buf_free(&err);
         pthread_mutex_lock(&cp->lock);
@@ -86,7 +96,11 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
         pthread_mutex_unlock(&cp->lock);
     } else if (req->method == HTTP_GET && iov_ends(req->path, "/snapshot")) {
         id_of(req->path, id, sizeof(id));
-        if (!iov_starts(req->query, "after=0&")) {
+        if (cp->mode == CP_WATCH_503) {
+            resp->status = 503;
+            return;
+        }
+        if (cp->mode == CP_HANG || !iov_starts(req->query, "after=0&")) {
             /* nothing newer: park the long-poll until the agent goes */
             cg_httpd_defer(req, on_gone, cp);
             pthread_mutex_lock(&cp->lock);
@@ -102,6 +116,13 @@ static void handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *
         };
         cg_snapshot_encode_json(&snap, &resp->body);
     } else if (req->method == HTTP_PUT && iov_ends(req->path, "/heartbeat")) {
+        pthread_mutex_lock(&cp->lock);
+        cp->heartbeats++;
+        pthread_mutex_unlock(&cp->lock);
+        if (cp->mode == CP_HANG) {
+            cg_httpd_defer(req, on_gone, cp);
+            return;
+        }
         cg_buf_append_str(&resp->body, "{}");
     } else if (req->method == HTTP_DELETE && iov_starts(req->path, "/v1/instances/")) {
         id_of(req->path, id, sizeof(id));
@@ -123,9 +144,11 @@ static void *cp_main(void *arg)
     return NULL;
 }
 
-static void cp_start(fake_cp_t *cp)
+static void cp_start(fake_cp_t *cp, int mode, int heartbeat_ms)
 {
     memset(cp, 0, sizeof(*cp));
+    cp->mode = mode;
+    cp->heartbeat_ms = heartbeat_ms;
     pthread_mutex_init(&cp->lock, NULL);
     assert_int_equal(cg_loop_init(&cp->loop), 0);
     assert_int_equal(cg_httpd_start(&cp->srv, &cp->loop, "127.0.0.1:0", handle, cp), 0);
@@ -166,7 +189,7 @@ static void test_two_agents_in_one_process_keep_to_themselves(void **state)
 {
     (void)state;
     fake_cp_t cp;
-    cp_start(&cp);
+    cp_start(&cp, CP_OK, 1000);
     cg_loop_t loop;
     assert_int_equal(cg_loop_init(&loop), 0);
     cg_agent_cfg_t cfg_a = {
@@ -213,6 +236,90 @@ static void test_two_agents_in_one_process_keep_to_themselves(void **state)
     cp_stop(&cp);
 }
 
+static int counter(fake_cp_t *cp, const int *field)
+{
+    pthread_mutex_lock(&cp->lock);
+    int n = *field;
+    pthread_mutex_unlock(&cp->lock);
+    return n;
+}
+
+/* One agent given two fake control planes, "first,second": the first in `mode`, the second
+ * answering everything; both tell the agent to heartbeat every heartbeat_ms. */
+typedef struct two_cps {
+    fake_cp_t first, second;
+    cg_loop_t loop;
+    char urls[160];
+    cg_agent_cfg_t cfg;
+    got_t got;
+    cg_agent_t *agent;
+} two_cps_t;
+
+static void two_start(two_cps_t *t, int mode, int heartbeat_ms)
+{
+    memset(t, 0, sizeof(*t));
+    cp_start(&t->first, mode, heartbeat_ms);
+    cp_start(&t->second, CP_OK, heartbeat_ms);
+    assert_int_equal(cg_loop_init(&t->loop), 0);
+    snprintf(t->urls, sizeof(t->urls), "%s,%s", t->first.url, t->second.url);
+    t->cfg = (cg_agent_cfg_t){
+        .url = t->urls, .cluster = "gw", .namespace_ = "default", .address = "127.0.0.1"};
+    assert_int_equal(cg_agent_start(&t->agent, &t->loop, &t->cfg, on_snapshot, &t->got), 0);
+}
+
+/* Runs the agent's loop until the snapshot came and the second control plane has seen
+ * `heartbeats` heartbeats, or 10 s went by. */
+static void two_run(two_cps_t *t, int heartbeats)
+{
+    uint64_t deadline = cg_clock_mono_us() + 10 * 1000000ull;
+    while (!(t->got.n && counter(&t->second, &t->second.heartbeats) >= heartbeats) &&
+           cg_clock_mono_us() < deadline)
+        cg_loop_run_once(&t->loop, 20);
+}
+
+static void two_stop(two_cps_t *t)
+{
+    cg_agent_stop(t->agent);
+    cg_loop_run_once(&t->loop, 0);
+    cg_loop_destroy(&t->loop);
+    cp_stop(&t->second);
+    cp_stop(&t->first);
+}
+
+/* The first control plane registers the agent, then hangs: its heartbeat times out, which moves
+ * the agent to the second (a replica of the same store: it knows the instance). The watch
+ * parked on the hung one must move along, not wait out its 30 s long-poll there. */
+static void test_a_watch_parked_on_a_hung_control_plane_moves_with_the_heartbeat(void **state)
+{
+    (void)state;
+    two_cps_t t;
+    two_start(&t, CP_HANG, 1000);
+    /* the heartbeat (every 1 s, timing out after 1 s) moves it; 10 s is far below the poll */
+    two_run(&t, 0);
+    assert_int_equal(t.got.n, 1);
+    assert_string_equal(t.got.cluster, "gw");
+    assert_int_equal(counter(&t.first, &t.first.registrations), 1);
+    assert_int_equal(counter(&t.second, &t.second.registrations), 0); /* the same instance */
+    assert_true(counter(&t.first, &t.first.heartbeats) >= 1);
+    two_stop(&t);
+}
+
+/* The first control plane fails the watch (503), which moves the agent to the second; the
+ * heartbeat goes along at once, not one heartbeat interval (here 60 s) later: the lease was
+ * last renewed at the first one, up to an interval ago. */
+static void test_the_heartbeat_moves_with_a_failed_watch_at_once(void **state)
+{
+    (void)state;
+    two_cps_t t;
+    two_start(&t, CP_WATCH_503, 60000);
+    two_run(&t, 1);
+    assert_int_equal(t.got.n, 1);
+    assert_int_equal(counter(&t.second, &t.second.heartbeats), 1);
+    assert_int_equal(counter(&t.second, &t.second.registrations), 0); /* the same instance */
+    assert_int_equal(counter(&t.first, &t.first.heartbeats), 0);
+    two_stop(&t);
+}
+
 /* Control-plane URL lists: split, trailing '/' dropped, every one checked, bounded. */
 static void test_url_lists(void **state)
 {
@@ -248,6 +355,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_agents_in_one_process_keep_to_themselves),
+        cmocka_unit_test(test_a_watch_parked_on_a_hung_control_plane_moves_with_the_heartbeat),
+        cmocka_unit_test(test_the_heartbeat_moves_with_a_failed_watch_at_once),
         cmocka_unit_test(test_url_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -215,6 +215,27 @@ static void test_json(void **state)
     cg_json_free(doc);
     cg_buf_free(&err);
 
+    /* the protocol and the control plane's mode, and the "ha" object of a --ha run as given */
+    assert_null(cg_json_get(doc = cg_json_parse("report.json", b.base, b.len - 1, NULL), "mode"));
+    cg_json_free(doc);
+    r->protocol = "HTTP/2";
+    r->mode = "ha";
+    r->ha_json = "{\"killed\":\"etcd-2\",\"instances_dropped\":0}";
+    cg_buf_reset(&b);
+    cg_tools_demo_report_json(r, &b);
+    doc = cg_json_parse("report.json", b.base, b.len, NULL);
+    assert_non_null(doc);
+    assert_string_equal(cg_json_string(cg_json_get(doc, "protocol"), NULL), "HTTP/2");
+    assert_string_equal(cg_json_string(cg_json_get(doc, "mode"), NULL), "ha");
+    assert_string_equal(cg_json_string(cg_json_get(cg_json_get(doc, "ha"), "killed"), NULL),
+                        "etcd-2");
+    cg_json_free(doc);
+    cg_buf_reset(&b);
+    cg_tools_demo_report_svg(r, &b);
+    cg_buf_append(&b, "", 1);
+    assert_non_null(strstr(b.base, "200 req/s open loop HTTP/2, control plane ha, 2800 requests"));
+    r->protocol = r->mode = r->ha_json = NULL;
+
     /* never: null */
     r->a.failover_s = -1;
     cg_buf_reset(&b);
