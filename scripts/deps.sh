@@ -7,7 +7,6 @@ pkgs=(
   build-essential cmake pkg-config
   node-llhttp        # llhttp C sources, compiled into the binary
   libfyaml-dev       # YAML resources with line/column
-  libjansson-dev     # JSON on the wire (core/json.c)
   libsqlite3-dev     # control-plane store
   etcd-server etcd-client  # the etcd store's e2e tests start a real etcd (tests/e2e/test_control_etcd.py)
   libssl-dev         # OpenSSL 3: token digests, TLS

@@ -206,19 +206,25 @@ static void order_arm(cg_control_t *cp)
         cg_timer_start(cp->loop, &cp->order_timer, due > now ? due - now : 0, on_order_timer);
 }
 
+/* CG_CONTROL_RECOMPUTE_ALL: the resources changed, the instances that can reach are recomputed
+ * (scope.h; every one the first time); CG_CONTROL_RECOMPUTE_INSTANCES: the instance set did. */
 static void recompute(cg_control_t *cp, int what)
 {
-    if (what == CG_CONTROL_RECOMPUTE_ALL)
-        cg_timer_stop(cp->loop, &cp->recompute_timer); /* covers it */
     cp->recomputes++;
     /* a store that numbers versions: base + the revision the view is at */
     uint64_t base = cg_control_store_version_base(&cp->store);
     cp->watch.floor = base ? base + cg_control_store_revision(&cp->store) : 0;
-    cg_control_watch_recompute(&cp->watch, cg_control_store_view(&cp->store), &cp->leases, what);
+    if (what == CG_CONTROL_RECOMPUTE_ALL) {
+        cg_timer_stop(cp->loop, &cp->recompute_timer); /* covers it: new instances, edges */
+        cg_control_scope_recompute(&cp->seen, &cp->store, &cp->watch, &cp->leases);
+    } else {
+        cg_control_watch_recompute(&cp->watch, cg_control_store_view(&cp->store), &cp->leases,
+                                   what);
+    }
     order_arm(cp);
 }
 
-/* The store committed a change of the resources: every snapshot may differ. */
+/* The store committed a change of the resources. */
 void cg_control__store_changed(cg_control_store_t *st, void *data)
 {
     (void)st;

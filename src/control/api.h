@@ -5,6 +5,7 @@
 
 #include "control/instances.h"
 #include "control/resync.h"
+#include "control/scope.h"
 #include "control/store.h"
 #include "control/tokens.h"
 #include "control/watch.h"
@@ -40,6 +41,7 @@ typedef struct cg_control {
     cg_control_store_t store;
     cg_control_leases_t leases;
     cg_control_watch_t watch;
+    cg_control_seen_t seen; /* the resources the last recompute saw (scope.h) */
     cg_control_stats_t stats;
     cg_tokens_t tokens;
     cg_timer_t sweep;
@@ -70,7 +72,8 @@ int cg_control_main(const cg_control_opts_t *o);
 void cg_control__handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *resp);
 void cg_control__lease_gone(cg_control_leases_t *l, cg_control_inst_t *inst, cg_control_gone_t why);
 void cg_control__recompute_instances_soon(cg_control_t *cp);
-/* The store's on_change (data: the control plane): recomputes every snapshot. */
+/* The store's on_change (data: the control plane): recomputes the snapshots the change can
+ * reach (scope.h). */
 void cg_control__store_changed(cg_control_store_t *st, void *data);
 void cg_control__text(cg_httpd_resp_t *resp, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -159,6 +159,7 @@ Exit:
     for (size_t i = 0; i < cp.leases.items.len; i++)
         cg_control_watch_detach(&cp.watch, cp.leases.items.items[i]);
     cg_control_leases_destroy(&cp.leases);
+    cg_control_seen_free(&cp.seen);
     cg_control_store_close(&cp.store);
     cg_signals_stop(&signals, &loop);
     cg_loop_destroy(&loop);

@@ -2,6 +2,8 @@
  * long-poll wake-ups. */
 #include "control/watch.h"
 
+#include "control/scope.h"
+
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/hash.h"
@@ -110,12 +112,15 @@ static int recompute_one(cg_control_watch_t *w, cg_control_wentry_t *e, const cg
         }
         w->held = upto;
     }
-    cg_buf_reset(&json);
+    /* the content changed: only the version in the text differs from what was encoded */
     if (w->floor)
         snap->version = w->floor > e->version ? w->floor : e->version + 1;
     else
         snap->version = ++w->last_version;
-    cg_snapshot_encode_json(snap, &json);
+    if (cg_snapshot_json_set_version(&json, snap->version)) {
+        cg_buf_reset(&json);
+        cg_snapshot_encode_json(snap, &json);
+    }
     cg_buf_free(&e->json);
     e->json = json;
     *prev = e->snap;
@@ -455,8 +460,22 @@ size_t cg_control_watch_expire(cg_control_watch_t *w)
     return wake(w, &ready, 0);
 }
 
-size_t cg_control_watch_recompute(cg_control_watch_t *w, const cg_resource_set_t *rs,
-                                  const cg_control_leases_t *leases, int what)
+/* Whether e is recomputed: always for CG_CONTROL_RECOMPUTE_ALL without a scope. Only an edge's
+ * snapshot depends on other instances (its cluster destinations) and on other clusters'
+ * resources, and, once a WorkspaceSetting exists, an ingress's (its service destinations fail
+ * over to other clusters' east-west instances); an instance whose last attempt failed is
+ * retried too. */
+static int wanted(const cg_control_wentry_t *e, const cg_resource_set_t *rs, int what,
+                  const cg_control_scope_t *scope)
+{
+    if (what == CG_CONTROL_RECOMPUTE_ALL && !scope) return 1;
+    if (!e->computed || e->edge || e->error || rs->nworkspace_settings != 0) return 1;
+    return scope && cg_control_scope_has(scope, e->inst->cluster);
+}
+
+static size_t recompute(cg_control_watch_t *w, const cg_resource_set_t *rs,
+                        const cg_control_leases_t *leases, int what,
+                        const cg_control_scope_t *scope)
 {
     size_t n = leases->items.len, bumped = 0;
     cg_instance_t *live = cg_xcalloc(n + 1, sizeof(*live));
@@ -467,13 +486,7 @@ size_t cg_control_watch_recompute(cg_control_watch_t *w, const cg_resource_set_t
     for (size_t i = 0; i < n; i++) {
         cg_control_wentry_t *e = leases->items.items[i]->data;
         if (!e) continue;
-        /* Only an edge's snapshot depends on other instances (its cluster destinations), and,
-         * once a WorkspaceSetting exists, an ingress's (its service destinations fail over to
-         * other clusters' east-west instances); an instance whose last attempt failed is
-         * retried too. */
-        if (what == CG_CONTROL_RECOMPUTE_INSTANCES && e->computed && !e->edge && !e->error &&
-            rs->nworkspace_settings == 0)
-            continue;
+        if (!wanted(e, rs, what, scope)) continue;
         cg_snapshot_t *prev = NULL;
         if (!recompute_one(w, e, rs, live, n, &prev)) continue;
         bumped++;
@@ -489,6 +502,19 @@ size_t cg_control_watch_recompute(cg_control_watch_t *w, const cg_resource_set_t
     /* Wake after every entry is settled: a callback may park or free things. */
     wake(w, &ready, 0);
     return bumped;
+}
+
+size_t cg_control_watch_recompute(cg_control_watch_t *w, const cg_resource_set_t *rs,
+                                  const cg_control_leases_t *leases, int what)
+{
+    return recompute(w, rs, leases, what, NULL);
+}
+
+size_t cg_control_watch_recompute_scope(cg_control_watch_t *w, const cg_resource_set_t *rs,
+                                        const cg_control_leases_t *leases,
+                                        const cg_control_scope_t *scope)
+{
+    return recompute(w, rs, leases, CG_CONTROL_RECOMPUTE_ALL, scope);
 }
 
 size_t cg_control_watch_wake_ready(cg_control_watch_t *w, const cg_control_leases_t *leases)

@@ -110,6 +110,13 @@ enum {
  * ends after order_wait_ms. Only versions after an instance's first are ordered. */
 size_t cg_control_watch_recompute(cg_control_watch_t *w, const cg_resource_set_t *rs,
                                   const cg_control_leases_t *leases, int what);
+/* The same after a change of the resources that reaches only `scope` (scope.h): the instances
+ * of its clusters, and those CG_CONTROL_RECOMPUTE_INSTANCES recomputes (new ones, edges, ones
+ * whose last attempt failed, every one while a WorkspaceSetting exists). */
+struct cg_control_scope;
+size_t cg_control_watch_recompute_scope(cg_control_watch_t *w, const cg_resource_set_t *rs,
+                                        const cg_control_leases_t *leases,
+                                        const struct cg_control_scope *scope);
 
 /* Wakes every parked waiter whose entry's version is above its `after` (waiters a caller
  * held back on purpose, see the resync window in resync.h). Returns how many. */

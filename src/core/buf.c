@@ -144,21 +144,28 @@ int cg_buf_printf(cg_buf_t *b, const char *fmt, ...)
 int cg_buf_append_json_escaped(cg_buf_t *b, cg_iov_t s)
 {
     static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char)s.base[i];
+    size_t i = 0;
+    while (i < s.len) {
+        /* the run of bytes that need no escape goes in one append */
+        size_t j = i;
+        while (j < s.len && (unsigned char)s.base[j] >= 0x20 && s.base[j] != '"' &&
+               s.base[j] != '\\')
+            j++;
+        if (j > i && cg_buf_append(b, s.base + i, j - i)) return CG_ENOMEM;
+        if (j == s.len) break;
+        unsigned char c = (unsigned char)s.base[j];
         char esc[6];
         int r;
         if (c == '"' || c == '\\') {
             esc[0] = '\\', esc[1] = (char)c;
             r = cg_buf_append(b, esc, 2);
-        } else if (c < 0x20) {
+        } else {
             esc[0] = '\\', esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[c >> 4],
             esc[5] = hex[c & 15];
             r = cg_buf_append(b, esc, 6);
-        } else {
-            r = cg_buf_append(b, &s.base[i], 1);
         }
         if (r) return r;
+        i = j + 1;
     }
     return 0;
 }

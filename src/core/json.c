@@ -1,24 +1,98 @@
-/* The JSON writer and the reader over Jansson (json.h says why Jansson). */
+/* The JSON writer, and typed reading over the reader of json_read.c. */
 #include "core/json.h"
 
 #include "core/err.h"
 #include "core/list.h"
 
-#include <inttypes.h>
-#include <jansson.h>
 #include <math.h>
 #include <string.h>
 
 /* ---- writer ---- */
 
+/* Appends in place while the buffer has room (the common case: a snapshot makes millions of
+ * small appends), through cg_buf_append when it must grow. */
 static void put(cg_jw_t *w, const char *p, size_t n)
 {
-    if (cg_buf_append(w->b, p, n)) w->failed = 1;
+    cg_buf_t *b = w->b;
+    if (b->base && b->cap - b->len >= n) {
+        memcpy(b->base + b->len, p, n);
+        b->len += n;
+    } else if (cg_buf_append(b, p, n)) {
+        w->failed = 1;
+    }
+}
+
+/* Nothing in s[0..n) needs escaping: no control character, quote or backslash. Eight bytes at
+ * a time ((x - k) & ~x & 0x80.. flags a byte below k, and can flag a byte only past one that
+ * is): snapshots are mostly strings. */
+static int plain(const char *s, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, q, b;
+        memcpy(&x, s + i, 8);
+        q = x ^ (ones * '"');
+        b = x ^ (ones * '\\');
+        if (((x - ones * 0x20) & ~x & high) | ((q - ones) & ~q & high) | ((b - ones) & ~b & high))
+            return 0;
+    }
+    for (; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == '"' || s[i] == '\\') return 0;
+    return 1;
+}
+
+/* A quoted string: in one piece when nothing needs escaping, else through the escaper. */
+static void put_strn(cg_jw_t *w, const char *s, size_t n)
+{
+    if (!plain(s, n)) {
+        if (cg_buf_append_json_iov(w->b, (cg_iov_t){(char *)s, n})) w->failed = 1;
+        return;
+    }
+    if (cg_buf_reserve(w->b, n + 2)) {
+        w->failed = 1;
+        return;
+    }
+    char *o = w->b->base + w->b->len;
+    o[0] = '"';
+    memcpy(o + 1, s, n);
+    o[n + 1] = '"';
+    w->b->len += n + 2;
+}
+
+/* Bytes a JSON string cannot hold as they are, and NUL (the end of a C string). */
+static const uint8_t special[256] = {
+    [0 ... 0x1f] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+};
+
+/* The length of C string s when nothing in it needs escaping (one pass: keys and most values
+ * are short), else SIZE_MAX. */
+static size_t plain_cstr(const char *s)
+{
+    size_t i = 0;
+    while (!special[(unsigned char)s[i]]) i++;
+    return s[i] == '\0' ? i : SIZE_MAX;
 }
 
 static void put_str(cg_jw_t *w, const char *s)
 {
-    if (cg_buf_append_json_str(w->b, s)) w->failed = 1;
+    if (!s) {
+        put(w, "null", 4);
+        return;
+    }
+    size_t n = plain_cstr(s);
+    cg_buf_t *b = w->b;
+    if (n != SIZE_MAX && b->base && b->cap - b->len >= n + 2) {
+        char *o = b->base + b->len;
+        o[0] = '"';
+        memcpy(o + 1, s, n);
+        o[n + 1] = '"';
+        b->len += n + 2;
+    } else {
+        put_strn(w, s, strlen(s));
+    }
 }
 
 /* Before any value or key: the comma that separates it from the previous member. */
@@ -65,8 +139,19 @@ void cg_jw_end(cg_jw_t *w)
 void cg_jw_key(cg_jw_t *w, const char *key)
 {
     sep(w);
-    put_str(w, key);
-    put(w, ":", 1);
+    size_t n = plain_cstr(key);
+    cg_buf_t *b = w->b;
+    if (n != SIZE_MAX && b->base && b->cap - b->len >= n + 3) { /* "key": in one piece */
+        char *o = b->base + b->len;
+        o[0] = '"';
+        memcpy(o + 1, key, n);
+        o[n + 1] = '"';
+        o[n + 2] = ':';
+        b->len += n + 3;
+    } else {
+        put_strn(w, key, strlen(key));
+        put(w, ":", 1);
+    }
     w->after_key = 1;
 }
 
@@ -79,19 +164,31 @@ void cg_jw_str(cg_jw_t *w, const char *s)
 void cg_jw_strn(cg_jw_t *w, const char *s, size_t n)
 {
     sep(w);
-    if (cg_buf_append_json_iov(w->b, (cg_iov_t){(char *)s, n})) w->failed = 1;
+    put_strn(w, s, n);
+}
+
+/* Decimal digits of v, sign first when neg (snapshots hold 100,000s of numbers: no printf). */
+static void put_dec(cg_jw_t *w, uint64_t v, int neg)
+{
+    char d[21], *p = d + sizeof(d);
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    if (neg) *--p = '-';
+    put(w, p, (size_t)(d + sizeof(d) - p));
 }
 
 void cg_jw_u64(cg_jw_t *w, uint64_t v)
 {
     sep(w);
-    if (cg_buf_printf(w->b, "%" PRIu64, v)) w->failed = 1;
+    put_dec(w, v, 0);
 }
 
 void cg_jw_i64(cg_jw_t *w, int64_t v)
 {
     sep(w);
-    if (cg_buf_printf(w->b, "%" PRId64, v)) w->failed = 1;
+    put_dec(w, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0);
 }
 
 void cg_jw_double(cg_jw_t *w, double v, int decimals)
@@ -170,108 +267,6 @@ void cg_jw_karr(cg_jw_t *w, const char *key)
     cg_jw_arr(w);
 }
 
-/* ---- reader ---- */
-
-/* cg_json_t is json_t: the type exists only so that no caller includes jansson.h. */
-#define J(v) ((json_t *)(v))
-#define V(j) ((cg_json_t *)(j))
-
-cg_json_t *cg_json_parse(const char *name, const char *data, size_t len, cg_buf_t *errors)
-{
-    json_error_t e;
-    json_t *j = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
-    if (j == NULL && errors)
-        cg_buf_printf(errors, "%s:%d:%d: %s\n", name, e.line, e.column, e.text);
-    return V(j);
-}
-
-void cg_json_free(cg_json_t *doc)
-{
-    json_decref(J(doc));
-}
-
-cg_json_type_t cg_json_type(const cg_json_t *v)
-{
-    if (v == NULL) return CG_JSON_NULL; /* an absent member */
-    switch (json_typeof(J(v))) {
-    case JSON_OBJECT: return CG_JSON_OBJECT;
-    case JSON_ARRAY: return CG_JSON_ARRAY;
-    case JSON_STRING: return CG_JSON_STRING;
-    case JSON_INTEGER: return CG_JSON_INT;
-    case JSON_REAL: return CG_JSON_REAL;
-    case JSON_TRUE:
-    case JSON_FALSE: return CG_JSON_BOOL;
-    default: return CG_JSON_NULL;
-    }
-}
-
-const char *cg_json_describe(const cg_json_t *v)
-{
-    static const char *names[] = {"null",     "true or false", "an integer", "a number",
-                                  "a string", "a list",        "an object"};
-    return v ? names[cg_json_type(v)] : "nothing";
-}
-
-const cg_json_t *cg_json_get(const cg_json_t *v, const char *key)
-{
-    return v && json_is_object(J(v)) ? V(json_object_get(J(v), key)) : NULL;
-}
-
-size_t cg_json_len(const cg_json_t *v)
-{
-    if (v == NULL) return 0;
-    if (json_is_array(J(v))) return json_array_size(J(v));
-    if (json_is_object(J(v))) return json_object_size(J(v));
-    return 0;
-}
-
-const cg_json_t *cg_json_at(const cg_json_t *arr, size_t i)
-{
-    return arr ? V(json_array_get(J(arr), i)) : NULL;
-}
-
-void *cg_json_iter(const cg_json_t *obj)
-{
-    return obj && json_is_object(J(obj)) ? json_object_iter(J(obj)) : NULL;
-}
-
-void *cg_json_next(const cg_json_t *obj, void *it)
-{
-    return json_object_iter_next(J(obj), it);
-}
-
-const char *cg_json_iter_key(void *it)
-{
-    return json_object_iter_key(it);
-}
-
-const cg_json_t *cg_json_iter_value(void *it)
-{
-    return V(json_object_iter_value(it));
-}
-
-const char *cg_json_string(const cg_json_t *v, size_t *len)
-{
-    if (v == NULL || !json_is_string(J(v))) return NULL;
-    if (len) *len = json_string_length(J(v));
-    return json_string_value(J(v));
-}
-
-int64_t cg_json_int(const cg_json_t *v)
-{
-    return v && json_is_integer(J(v)) ? (int64_t)json_integer_value(J(v)) : 0;
-}
-
-double cg_json_real(const cg_json_t *v)
-{
-    return v && json_is_number(J(v)) ? json_number_value(J(v)) : 0;
-}
-
-int cg_json_true(const cg_json_t *v)
-{
-    return v && json_is_true(J(v));
-}
-
 /* ---- typed reading ---- */
 
 void cg_json_dec_fail(cg_json_dec_t *d, const char *key, const char *message)
@@ -283,7 +278,7 @@ void cg_json_dec_fail(cg_json_dec_t *d, const char *key, const char *message)
 char *cg_json_dec_str(cg_json_dec_t *d, const cg_json_t *obj, const char *key, int required)
 {
     const cg_json_t *n = cg_json_get(obj, key);
-    if (n == NULL || json_is_null(J(n))) {
+    if (cg_json_type(n) == CG_JSON_NULL) {
         if (required) cg_json_dec_fail(d, key, "missing");
         return NULL;
     }
@@ -301,11 +296,11 @@ uint64_t cg_json_dec_u64(cg_json_dec_t *d, const cg_json_t *obj, const char *key
 {
     const cg_json_t *n = cg_json_get(obj, key);
     if (n == NULL) return dflt;
-    if (!json_is_integer(J(n)) || json_integer_value(J(n)) < 0) {
+    if (cg_json_type(n) != CG_JSON_INT || cg_json_int(n) < 0) {
         cg_json_dec_fail(d, key, "expected a non-negative integer");
         return dflt;
     }
-    uint64_t v = (uint64_t)json_integer_value(J(n));
+    uint64_t v = (uint64_t)cg_json_int(n);
     if (v > max) {
         cg_json_dec_fail(d, key, "out of range");
         return dflt;
@@ -317,17 +312,17 @@ int cg_json_dec_bool(cg_json_dec_t *d, const cg_json_t *obj, const char *key, in
 {
     const cg_json_t *n = cg_json_get(obj, key);
     if (n == NULL) return dflt;
-    if (!json_is_boolean(J(n))) {
+    if (cg_json_type(n) != CG_JSON_BOOL) {
         cg_json_dec_fail(d, key, "expected true or false");
         return dflt;
     }
-    return json_is_true(J(n));
+    return cg_json_true(n);
 }
 
 const cg_json_t *cg_json_dec_list(cg_json_dec_t *d, const cg_json_t *obj, const char *key)
 {
     const cg_json_t *n = cg_json_get(obj, key);
-    if (n && !json_is_array(J(n))) {
+    if (n && cg_json_type(n) != CG_JSON_ARRAY) {
         cg_json_dec_fail(d, key, "expected a list");
         return NULL;
     }
@@ -337,7 +332,7 @@ const cg_json_t *cg_json_dec_list(cg_json_dec_t *d, const cg_json_t *obj, const 
 const cg_json_t *cg_json_dec_obj(cg_json_dec_t *d, const cg_json_t *obj, const char *key)
 {
     const cg_json_t *n = cg_json_get(obj, key);
-    if (n && !json_is_object(J(n))) {
+    if (n && cg_json_type(n) != CG_JSON_OBJECT) {
         cg_json_dec_fail(d, key, "expected an object");
         return NULL;
     }

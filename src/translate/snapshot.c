@@ -2,11 +2,13 @@
 #include "translate/snapshot.h"
 
 #include "core/err.h"
+#include "core/list.h"
 #include "core/json.h"
 
 #include <openssl/crypto.h>
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,10 +89,12 @@ void cg_snapshot_free(cg_snapshot_t *s)
         cg_snap_destination_t *d = &s->destinations[i];
         free(d->name);
         for (size_t e = 0; e < d->nendpoints; e++) {
-            free(d->endpoints[e].address);
-            free(d->endpoints[e].cluster);
-            free(d->endpoints[e].region);
-            free(d->endpoints[e].zone);
+            if (!d->endpoints[e].pooled) {
+                free(d->endpoints[e].address);
+                free(d->endpoints[e].cluster);
+                free(d->endpoints[e].region);
+                free(d->endpoints[e].zone);
+            }
             free(d->endpoints[e].identity);
             free(d->endpoints[e].host);
         }
@@ -101,7 +105,63 @@ void cg_snapshot_free(cg_snapshot_t *s)
     free(s->destinations);
     for (size_t i = 0; i < s->nwarnings; i++) free(s->warnings[i]);
     free(s->warnings);
+    cg_snap_pool_free(s->pool);
     free(s);
+}
+
+/* ---- the pool: open addressing by source address, at most half full ---- */
+
+typedef struct pool_slot {
+    const char *from; /* the caller's string; NULL: free */
+    char *copy;
+} pool_slot_t;
+
+struct cg_snap_pool {
+    pool_slot_t *slots;
+    size_t n, cap;
+};
+
+static size_t pool_home(const cg_snap_pool_t *p, const char *s)
+{
+    return (size_t)(((uint64_t)(uintptr_t)s * 0x9e3779b97f4a7c15u) >> 20) & (p->cap - 1);
+}
+
+static void pool_put(cg_snap_pool_t *p, pool_slot_t e)
+{
+    size_t i = pool_home(p, e.from);
+    while (p->slots[i].from) i = (i + 1) & (p->cap - 1);
+    p->slots[i] = e;
+}
+
+char *cg_snap_pool_ref(cg_snap_pool_t **pool, const char *s)
+{
+    if (s == NULL) return NULL;
+    cg_snap_pool_t *p = *pool;
+    if (!p) p = *pool = cg_xcalloc(1, sizeof(*p));
+    if (p->cap)
+        for (size_t i = pool_home(p, s); p->slots[i].from; i = (i + 1) & (p->cap - 1))
+            if (p->slots[i].from == s) return p->slots[i].copy;
+    if (2 * (p->n + 1) > p->cap) {
+        pool_slot_t *old = p->slots;
+        size_t ocap = p->cap;
+        p->cap = p->cap ? 2 * p->cap : 64;
+        p->slots = cg_xcalloc(p->cap, sizeof(*p->slots));
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i].from) pool_put(p, old[i]);
+        free(old);
+    }
+    pool_slot_t e = {s, cg_xstrdup(s)};
+    pool_put(p, e);
+    p->n++;
+    return e.copy;
+}
+
+void cg_snap_pool_free(cg_snap_pool_t *p)
+{
+    if (!p) return;
+    for (size_t i = 0; i < p->cap; i++) free(p->slots[i].copy);
+    free(p->slots);
+    free(p);
 }
 
 /* ---- JSON ---- */
@@ -377,10 +437,11 @@ int cg_snapshot_encode_json_redacted(const cg_snapshot_t *s, cg_buf_t *out)
 
 static int encode(const cg_snapshot_t *s, cg_buf_t *out, int redact)
 {
-    cg_buf_t b = {0};
-    cg_jw_t w = cg_jw(&b);
+    /* straight into out; on failure out is cut back to what it held */
+    size_t start = out->len;
+    cg_jw_t w = cg_jw(out);
     cg_jw_obj(&w);
-    cg_jw_ku64(&w, "version", s->version);
+    cg_jw_ku64(&w, "version", s->version); /* first: cg_snapshot_json_set_version relies on it */
     cg_jw_kstr_opt(&w, "cluster", s->cluster);
     cg_jw_kstr_opt(&w, "namespace", s->namespace_);
     cg_jw_kobj(&w, "labels");
@@ -412,7 +473,33 @@ static int encode(const cg_snapshot_t *s, cg_buf_t *out, int redact)
     for (size_t i = 0; i < s->nwarnings; i++) cg_jw_str(&w, s->warnings[i]);
     cg_jw_end(&w);
     cg_jw_end(&w);
-    int rc = w.failed ? CG_ENOMEM : cg_buf_append(out, cg_buf_data(&b), cg_buf_size(&b));
-    cg_buf_free(&b);
-    return rc;
+    if (!w.failed) return 0;
+    out->len = start;
+    return CG_ENOMEM;
+}
+
+int cg_snapshot_json_set_version(cg_buf_t *json, uint64_t version)
+{
+    static const char head[] = "{\"version\":";
+    size_t h = sizeof(head) - 1;
+    const char *p = cg_buf_data(json);
+    size_t len = cg_buf_size(json), end = h;
+    if (len < h || memcmp(p, head, h) != 0) return CG_EINVAL;
+    while (end < len && p[end] >= '0' && p[end] <= '9') end++;
+    if (end == h) return CG_EINVAL;
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%" PRIu64, version);
+    if ((size_t)n == end - h) { /* as many digits: in place */
+        memcpy((char *)p + h, num, (size_t)n);
+        return 0;
+    }
+    cg_buf_t b = {0};
+    if (cg_buf_reserve(&b, len - (end - h) + (size_t)n) || cg_buf_append(&b, head, h) ||
+        cg_buf_append(&b, num, (size_t)n) || cg_buf_append(&b, p + end, len - end)) {
+        cg_buf_free(&b);
+        return CG_ENOMEM;
+    }
+    cg_buf_free(json);
+    *json = b;
+    return 0;
 }

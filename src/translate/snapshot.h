@@ -48,6 +48,9 @@ typedef struct cg_snap_endpoint {
     /* The Host the request carries to this endpoint instead of the client's: an east-west
      * gateway's, which routes on the service's hostname; NULL: the client's */
     char *host;
+    /* address, cluster, region and zone are the snapshot's pool's (cg_snap_pool_ref): not
+     * freed one by one. 0: each is its own allocation. */
+    uint8_t pooled;
 } cg_snap_endpoint_t;
 
 typedef enum {
@@ -150,6 +153,18 @@ typedef struct cg_snap_label {
     char *key, *value;
 } cg_snap_label_t;
 
+/* Copies of strings that many endpoints repeat (an instance's address appears in every
+ * destination it serves, a cluster's name and region in each of its endpoints), one per
+ * snapshot: translating 100,000 endpoints makes a few thousand copies, not 400,000. */
+typedef struct cg_snap_pool cg_snap_pool_t;
+
+/* The pool's copy of the string at s (NULL for NULL), *pool created on first use. Keyed by the
+ * address s, not the text (no hashing of text): for a caller whose strings stay in place and
+ * unchanged while it fills the pool, as translation's (the resource set's, the instances').
+ * Valid while the pool is. */
+char *cg_snap_pool_ref(cg_snap_pool_t **pool, const char *s);
+void cg_snap_pool_free(cg_snap_pool_t *pool);
+
 typedef struct cg_snapshot {
     uint64_t version;
     /* the instance it is for */
@@ -167,6 +182,7 @@ typedef struct cg_snapshot {
     size_t ndestinations;
     char **warnings; /* translation warnings (e.g. named cluster without a Gateway) */
     size_t nwarnings;
+    cg_snap_pool_t *pool; /* what pooled endpoints point into; NULL: none */
 } cg_snapshot_t;
 
 /* A destination's policy, described once for the encoder, the decoder and the comparison that
@@ -197,6 +213,10 @@ void cg_snapshot_free(cg_snapshot_t *s);
 int cg_snapshot_encode_json(const cg_snapshot_t *s, cg_buf_t *out);
 /* The same for people (/config_dump, logs): every private key is written "<redacted>". */
 int cg_snapshot_encode_json_redacted(const cg_snapshot_t *s, cg_buf_t *out);
+/* Rewrites the version of an encoding (the encoder writes it first), so that a snapshot is
+ * encoded once when only its version differs: 0, or CG_EINVAL for text that does not start
+ * {"version":N, or CG_ENOMEM (json unchanged then). */
+int cg_snapshot_json_set_version(cg_buf_t *json, uint64_t version);
 void cg_snap_tls_free(cg_snap_tls_t *t);
 /* The index of a mode ("SIMPLE" 1, "MUTUAL" 2) or version name ("TLS_AUTO" 0 .. "TLSV1_3" 4) as
  * the encoding writes it, or -1. */

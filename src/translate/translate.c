@@ -111,6 +111,7 @@ typedef struct tx {
     cg_translate__htab_t server_ix;  /* by port and hostname */
     cg_translate__htab_t dest_ix;    /* by name (unique: find_dest never makes a second) */
     CG_VEC(dest_aux_t) dest_aux;
+    cg_snap_pool_t *pool; /* the endpoints' strings: the snapshot's */
     /* built on first use */
     service_key_t *services;
     size_t nservices;
@@ -367,7 +368,10 @@ static cg_snap_endpoint_t *add_endpoint(tx_t *t, cg_snap_destination_t *d, const
                                         const char *zone, uint32_t weight, uint32_t priority)
 {
     dest_aux_t *aux = &t->dest_aux.items[d - t->dests.items];
+    /* the key is what makes two endpoints the same: address, port and cluster (many clusters
+     * at one address, as registrations may claim, must not all land in one bucket) */
     uint64_t h = cg_hash_bytes(cg_hash_str(CG_HASH_SEED, address), &port, sizeof(port));
+    if (cluster) h = cg_hash_str(h, cluster);
     for (size_t slot = SIZE_MAX, e; cg_translate__htab_next(&aux->endpoints, h, &slot, &e);)
         /* the same address and port under another cluster is kept: a registration (which a
          * cluster's join token can make at any address it may use) never hides another
@@ -381,13 +385,14 @@ static cg_snap_endpoint_t *add_endpoint(tx_t *t, cg_snap_destination_t *d, const
     }
     cg_translate__htab_add(&aux->endpoints, h, d->nendpoints);
     d->endpoints[d->nendpoints++] = (cg_snap_endpoint_t){
-        .address = cg_xstrdup(address),
+        .address = cg_snap_pool_ref(&t->pool, address),
         .port = port,
-        .cluster = xstrdup_or_null(cluster),
-        .region = xstrdup_or_null(region),
-        .zone = xstrdup_or_null(zone),
+        .cluster = cg_snap_pool_ref(&t->pool, cluster),
+        .region = cg_snap_pool_ref(&t->pool, region),
+        .zone = cg_snap_pool_ref(&t->pool, zone),
         .weight = weight ? weight : 1,
         .priority = priority,
+        .pooled = 1,
     };
     return &d->endpoints[d->nendpoints - 1];
 }
@@ -1365,6 +1370,7 @@ static void free_tx(tx_t *t)
         .ndestinations = t->dests.len,
         .warnings = t->warnings.items,
         .nwarnings = t->warnings.len,
+        .pool = t->pool,
     };
     cg_snapshot_t *heap = cg_xmalloc(sizeof(*heap));
     *heap = tmp;
@@ -1438,6 +1444,7 @@ int cg_translate_instance_live(const cg_resource_set_t *rs, const cg_instance_t 
     s->ndestinations = t.dests.len;
     s->warnings = t.warnings.items;
     s->nwarnings = t.warnings.len;
+    s->pool = t.pool;
     free_indexes(&t);
     *out = s;
     return 0;

@@ -1,5 +1,6 @@
 /* Tests of snapshot recomputation: versions move only for instances whose snapshot content
- * changed, instance-set changes re-translate only new instances and edges, waiters wake. */
+ * changed, instance-set changes re-translate only new instances and edges, an apply only the
+ * instances it can reach (scope.h), waiters wake. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "control/scope.h"
 #include "control/store.h"
 #include "control/watch.h"
 #include "core/err.h"
@@ -303,6 +305,118 @@ static void test_versions_are_held_before_they_go_out(void **state)
     assert_int_equal(h.calls, calls); /* within the block: no write */
 }
 
+/* ---- scoped recomputes (scope.h): an apply recomputes the instances it can reach ---- */
+
+static size_t recompute_changed(fx_t *f, cg_control_seen_t *seen, uint64_t *computed)
+{
+    uint64_t before = f->w.computed;
+    size_t bumped = cg_control_scope_recompute(seen, &f->st, &f->w, &f->leases);
+    *computed = f->w.computed - before;
+    return bumped;
+}
+
+/* What the scope skipped was indeed unchanged: translating every instance moves nothing. */
+static void assert_nothing_missed(fx_t *f)
+{
+    assert_int_equal(recompute(f, CG_CONTROL_RECOMPUTE_ALL), 0);
+}
+
+static const char pp1_moved[] =
+    "apiVersion: crossgate/v1\nkind: Service\nmetadata: {name: productpage, namespace: "
+    "bookinfo, cluster: cluster-1}\nspec:\n  hostname: productpage.bookinfo.svc.cluster.local\n"
+    "  endpoints: [{address: 127.0.1.11, port: 9080}]\n";
+
+static void test_scoped_service_change_recomputes_its_cluster_and_edges(void **state)
+{
+    fx_t *f = *state;
+    cg_control_seen_t seen = {0};
+    uint64_t computed;
+    assert_int_equal(recompute_changed(f, &seen, &computed), 3); /* the first diff: every one */
+    assert_int_equal(computed, 3);
+    uint64_t ve = version(f->edge), v2 = version(f->ing2);
+    apply_text(f, "pp1.yaml", pp1_moved);
+    assert_int_equal(recompute_changed(f, &seen, &computed), 1);
+    assert_int_equal(computed, 2); /* cluster-1's ingress and the edge; cluster-2's untouched */
+    assert_true(version(f->ing1) > v2);
+    assert_int_equal(version(f->ing2), v2);
+    assert_int_equal(version(f->edge), ve);
+    assert_nothing_missed(f);
+    /* nothing changed: nothing but the edge is translated */
+    assert_int_equal(recompute_changed(f, &seen, &computed), 0);
+    assert_int_equal(computed, 1);
+    cg_control_seen_free(&seen);
+}
+
+static void test_scoped_delete_and_cluster_change_reach_their_cluster(void **state)
+{
+    fx_t *f = *state;
+    cg_control_seen_t seen = {0};
+    uint64_t computed;
+    recompute_changed(f, &seen, &computed);
+    uint64_t v1 = version(f->ing1), v2 = version(f->ing2), ve = version(f->edge);
+    cg_control_results_t r = {0};
+    cg_buf_t errors = {0};
+    assert_int_equal(cg_control_store_delete(&f->st, CG_KIND_SERVICE, "cluster-2", "bookinfo",
+                                             "productpage", &r, &errors),
+                     0);
+    cg_control_results_free(&r);
+    assert_int_equal(recompute_changed(f, &seen, &computed), 1); /* ingress-2 lost its service */
+    assert_int_equal(computed, 2);
+    assert_true(version(f->ing2) > v2);
+    assert_int_equal(version(f->ing1), v1);
+    assert_nothing_missed(f);
+    /* cluster-1 moves to another zone: its instance and the edge's endpoint in it change */
+    apply_text(f, "c1.yaml",
+               "apiVersion: crossgate/v1\nkind: Cluster\nmetadata: {name: cluster-1}\nspec:\n"
+               "  locality: {region: region-1, zone: zone-b}\n  gateways:\n  - {address: "
+               "127.0.1.1, namespace: bookinfo, labels: {app: ingressgw-1}}\n");
+    v2 = version(f->ing2);
+    assert_int_equal(recompute_changed(f, &seen, &computed), 2);
+    assert_int_equal(computed, 2);
+    assert_true(version(f->ing1) > v1 && version(f->edge) > ve);
+    assert_int_equal(version(f->ing2), v2);
+    assert_nothing_missed(f);
+    cg_buf_free(&errors);
+    cg_control_seen_free(&seen);
+}
+
+/* A Gateway that may select instances of any cluster reaches every instance; one pinned to a
+ * cluster (workloadSelector.cluster), that cluster's, before and after the change. */
+static void test_scoped_gateway_reach_follows_its_selector(void **state)
+{
+    fx_t *f = *state;
+    cg_control_seen_t seen = {0};
+    uint64_t computed;
+    recompute_changed(f, &seen, &computed);
+    static const char gw[] =
+        "apiVersion: gateway.tsb.tetrate.io/v2\nkind: Gateway\nmetadata: {name: "
+        "bookinfo-ingress-1}\nspec:\n  workloadSelector: {namespace: bookinfo, labels: {app: "
+        "ingressgw-1}%s}\n  http:\n  - name: bookinfo\n    port: %d\n    hostname: "
+        "bookinfo.tse.tetratelabs.io\n    routing:\n      rules:\n      - route: "
+        "{serviceDestination: {host: bookinfo/productpage.bookinfo.svc.cluster.local, port: "
+        "9080}}\n";
+    char text[1024];
+    snprintf(text, sizeof(text), gw, ", cluster: cluster-1", 8080);
+    apply_text(f, "gw.yaml", text); /* was unpinned: any instance */
+    recompute_changed(f, &seen, &computed);
+    assert_int_equal(computed, 3);
+    assert_nothing_missed(f);
+    snprintf(text, sizeof(text), gw, ", cluster: cluster-1", 8081);
+    apply_text(f, "gw.yaml", text); /* pinned before and after: cluster-1 and the edge */
+    uint64_t v2 = version(f->ing2), v1 = version(f->ing1);
+    recompute_changed(f, &seen, &computed);
+    assert_int_equal(computed, 2);
+    assert_true(version(f->ing1) > v1);
+    assert_int_equal(version(f->ing2), v2);
+    assert_nothing_missed(f);
+    snprintf(text, sizeof(text), gw, ", cluster: cluster-2", 8081);
+    apply_text(f, "gw.yaml", text); /* moved to cluster-2: both clusters */
+    recompute_changed(f, &seen, &computed);
+    assert_int_equal(computed, 3);
+    assert_nothing_missed(f);
+    cg_control_seen_free(&seen);
+}
+
 /* ---- make-before-break ---- */
 
 static cg_control_wentry_t *entry(const cg_control_inst_t *inst)
@@ -503,6 +617,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_only_changed_instances_bump, setup, teardown),
         cmocka_unit_test_setup_teardown(test_instance_changes_touch_new_and_edges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scoped_service_change_recomputes_its_cluster_and_edges,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scoped_delete_and_cluster_change_reach_their_cluster,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scoped_gateway_reach_follows_its_selector, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_waiters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wake_ready_wakes_only_waiters_behind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_versions_are_held_before_they_go_out, setup, teardown),

@@ -187,6 +187,21 @@ static void test_format_small_buffers(void **state)
     assert_int_equal(out[0], '\0');
 }
 
+/* IPv4 names are written without printf: the same text as inet_ntop and "%u" would give. */
+static void test_format_ipv4(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"0.0.0.0:0", "255.255.255.255:65535", "10.1.20.3:8080",
+                                        "127.0.0.1:9", "100.0.99.250:10000"};
+    for (size_t i = 0; i < CG_ARRAY_SIZE(names); i++) {
+        cg_addr_t a;
+        char out[64];
+        assert_int_equal(cg_addr_parse(&a, names[i]), 0);
+        assert_int_equal(cg_addr_format(&a, out, sizeof(out)), strlen(names[i]));
+        assert_string_equal(out, names[i]);
+    }
+}
+
 static void test_listen_connect_loopback(void **state)
 {
     (void)state;
@@ -241,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_addr_parse_rejects_unbracketed_ipv6),
         cmocka_unit_test(test_addr_parse_ip),
         cmocka_unit_test(test_format_small_buffers),
+        cmocka_unit_test(test_format_ipv4),
         cmocka_unit_test(test_listen_connect_loopback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

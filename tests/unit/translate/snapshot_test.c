@@ -95,9 +95,10 @@ static void test_encode_all_fields(void **state)
                                            1,
                                            0,
                                            NULL,
-                                           NULL};
+                                           NULL,
+                                           0};
     d->endpoints[1] =
-        (cg_snap_endpoint_t){cg_xstrdup("::1"), 80, NULL, NULL, NULL, 7, 2, NULL, NULL};
+        (cg_snap_endpoint_t){cg_xstrdup("::1"), 80, NULL, NULL, NULL, 7, 2, NULL, NULL, 0};
     d->policy.retry = cg_lb_retry_defaults;
     d->policy.retry.retry_on = CG_RETRY_ON_5XX | CG_RETRY_ON_RETRIABLE_4XX;
     d->policy.outlier = cg_lb_outlier_defaults;
@@ -336,10 +337,46 @@ static void test_examples_edge(void **state)
                 "\"warnings\":[]}");
 }
 
+/* The pool keeps one copy per source string (by address), and a snapshot frees its pooled
+ * endpoints' strings once, with the pool (ASan: no leak, no double free). */
+static void test_pool_shares_copies_per_source(void **state)
+{
+    (void)state;
+    char a[] = "10.0.0.1", b[] = "10.0.0.1"; /* equal text, two sources */
+    cg_snapshot_t *s = cg_xcalloc(1, sizeof(*s));
+    char *x = cg_snap_pool_ref(&s->pool, a), *y = cg_snap_pool_ref(&s->pool, a),
+         *z = cg_snap_pool_ref(&s->pool, b);
+    assert_ptr_equal(x, y);
+    assert_ptr_not_equal(x, a); /* a copy, not the source */
+    assert_ptr_not_equal(x, z);
+    assert_string_equal(z, "10.0.0.1");
+    assert_null(cg_snap_pool_ref(&s->pool, NULL));
+    /* past a rehash every source still finds its copy */
+    char names[200][8];
+    char *copies[200];
+    for (int i = 0; i < 200; i++) {
+        snprintf(names[i], sizeof(names[i]), "n%d", i);
+        copies[i] = cg_snap_pool_ref(&s->pool, names[i]);
+    }
+    for (int i = 0; i < 200; i++) assert_ptr_equal(cg_snap_pool_ref(&s->pool, names[i]), copies[i]);
+    assert_ptr_equal(cg_snap_pool_ref(&s->pool, a), x);
+    s->ndestinations = 1;
+    s->destinations = cg_xcalloc(1, sizeof(*s->destinations));
+    cg_snap_destination_t *d = &s->destinations[0];
+    d->name = cg_xstrdup("d");
+    d->nendpoints = 2;
+    d->endpoints = cg_xcalloc(2, sizeof(*d->endpoints));
+    for (int e = 0; e < 2; e++) /* two endpoints sharing the address */
+        d->endpoints[e] = (cg_snap_endpoint_t){
+            .address = x, .port = (uint16_t)(80 + e), .cluster = copies[e], .pooled = 1};
+    cg_snapshot_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_encode_all_fields),
+        cmocka_unit_test(test_pool_shares_copies_per_source),
         cmocka_unit_test(test_encode_empty),
         cmocka_unit_test(test_examples_ingress),
         cmocka_unit_test(test_examples_edge),
