@@ -551,6 +551,9 @@ class RawUpstream:
         class Server(socketserver.ThreadingTCPServer):
             allow_reuse_address = True
             daemon_threads = True
+            # socketserver's backlog is 5: a burst of 50 connects (50 h2 streams held upstream
+            # at once) loses SYNs, whose retransmits come 1, 3, 7 s later
+            request_queue_size = 256
 
         self.server = Server((host, port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
