@@ -57,7 +57,10 @@ typedef struct up {
     cg_http_head_t head;
     cg_http_parser_t parser;
     cg_http_out_t out;
+    /* the connect timeout, then the pooled idle timeout: armed once and left armed while the
+     * connection serves requests; when it fires it measures from idle_ms (conn_up.c) */
     cg_timer_t timer;
+    uint64_t idle_ms; /* when it last went back to the pool */
     cg_defer_t defer; /* the free, after the batch of events that closed it */
     uint8_t connected, eof, reused, got_bytes, head_done;
     uint8_t handshaking; /* the transport's handshake is not complete (never, for TCP) */
