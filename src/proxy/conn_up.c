@@ -295,7 +295,14 @@ static void client_timeout(conn_t *c, const char *why)
 
 void cg_proxy__rq_timeout(cg_loop_t *loop, cg_timer_t *t)
 {
-    conn_t *c = cg_container_of(t, exchange_t, rq_timer)->c;
+    exchange_t *x = cg_container_of(t, exchange_t, rq_timer);
+    if (!x->rq_due_ms) return; /* the request ended (the exchange may be pooled) */
+    if (loop->now_ms < x->rq_due_ms) {
+        cg_timer_start(loop, t, x->rq_due_ms - loop->now_ms, cg_proxy__rq_timeout);
+        return;
+    }
+    x->rq_due_ms = 0;
+    conn_t *c = x->c;
     if (waiting_on_client(c)) {
         client_timeout(c, "request body timeout");
         return;
