@@ -213,15 +213,16 @@ static int check_head(cg_http_parser_t *p, const char *data, size_t start, size_
     if (check_start_line(p, data, end)) return -1;
     size_t line_start = start;
     int hi = 0;
-    for (size_t i = start; i < end; i++) {
-        char c = data[i];
-        if (c == '\r') {
-            if (i + 1 >= end || data[i + 1] != '\n') return fail(p, 400, "bare CR");
-            continue;
-        }
-        if (c != '\n') continue;
+    /* a line at a time (memchr, not a byte at a time): its one CR is the one before its LF */
+    for (size_t at = start; at < end;) {
+        const char *lf = memchr(data + at, '\n', end - at);
+        size_t i = lf ? (size_t)(lf - data) : end;
+        const char *cr = memchr(data + at, '\r', i - at);
+        if (cr && (!lf || (size_t)(cr - data) + 1 != i)) return fail(p, 400, "bare CR");
+        if (!lf) break;
         if (i == start || data[i - 1] != '\r') return fail(p, 400, "bare LF");
         size_t next = i + 1;
+        at = next;
         if (next < end && (data[next] == ' ' || data[next] == '\t'))
             return fail(p, 400, "obs-fold");
         if (hi < h->nheaders && h->headers[hi].name.off == line_start) {

@@ -130,12 +130,13 @@ static void exchange_put(conn_t *c)
     if (!x) return;
     cg_worker_t *w = c->w;
     c->ex = NULL;
-    cg_timer_stop(&w->loop, &x->rq_timer);
+    rq_timer_end(x); /* its timer may stay armed while the exchange is pooled */
     cg_timer_stop(&w->loop, &x->try_timer);
     if (w->stats.pool_exchanges < FREE_LIST_MAX) {
         cg_list_insert_head(&w->free_exchanges, &x->link);
         w->stats.pool_exchanges++;
     } else {
+        cg_timer_stop(&w->loop, &x->rq_timer);
         free(x);
     }
 }
@@ -242,8 +243,14 @@ static void on_request_head(conn_t *c)
     case CG_ACTION_REDIRECT: cg_proxy__redirect_reply(c, rt->redirect); return;
     case CG_ACTION_ROUTE: break;
     }
-    if (rt->timeout_ms)
-        cg_timer_start(&w->loop, &c->ex->rq_timer, rt->timeout_ms, cg_proxy__rq_timeout);
+    if (rt->timeout_ms) {
+        exchange_t *x = c->ex;
+        x->rq_due_ms = w->loop.now_ms + rt->timeout_ms;
+        /* a timer left armed by an earlier request fires early (and is armed again), but not
+         * late */
+        if (!cg_timer_active(&x->rq_timer) || x->rq_timer.due_ms > x->rq_due_ms)
+            cg_timer_start(&w->loop, &x->rq_timer, rt->timeout_ms, cg_proxy__rq_timeout);
+    }
     rt->dest->ws[w->id].active++;
     c->ex->dest_counted = 1;
     c->ex->ntried = 0;
@@ -371,7 +378,7 @@ static int start_tunnel(conn_t *c, up_t *u)
 {
     exchange_t *x = c->ex;
     cg_worker_t *w = c->w;
-    cg_timer_stop(&w->loop, &x->rq_timer);
+    rq_timer_end(x);
     cg_timer_stop(&w->loop, &x->try_timer);
     cg_proxy_balancer_result(x->route->dest, x->ep, 101, w->loop.now_ms);
     x->status = 101;
@@ -580,7 +587,7 @@ Read:
 static void finish_request(conn_t *c)
 {
     cg_worker_t *w = c->w;
-    cg_timer_stop(&w->loop, &c->ex->rq_timer);
+    rq_timer_end(c->ex);
     if (c->ex->phase == X_TUNNEL) w->stats.upgrades_active--;
     int klass = c->ex->status / 100;
     if (klass >= 1 && klass <= 5) w->stats.rq_class[klass]++;
@@ -1134,7 +1141,9 @@ void cg_proxy__pools_sweep(cg_worker_t *w)
     cg_list_foreach_safe(pos, tmp, &w->free_exchanges)
     {
         cg_list_unlink(pos);
-        free(cg_container_of(pos, exchange_t, link));
+        exchange_t *x = cg_container_of(pos, exchange_t, link);
+        cg_timer_stop(&w->loop, &x->rq_timer);
+        free(x);
     }
     cg_proxy__h2_pool_sweep(w);
     while (w->free_bufs) {

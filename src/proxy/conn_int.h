@@ -57,7 +57,10 @@ typedef struct up {
     cg_http_head_t head;
     cg_http_parser_t parser;
     cg_http_out_t out;
+    /* the connect timeout, then the pooled idle timeout: armed once and left armed while the
+     * connection serves requests; when it fires it measures from idle_ms (conn_up.c) */
     cg_timer_t timer;
+    uint64_t idle_ms; /* when it last went back to the pool */
     cg_defer_t defer; /* the free, after the batch of events that closed it */
     uint8_t connected, eof, reused, got_bytes, head_done;
     uint8_t handshaking; /* the transport's handshake is not complete (never, for TCP) */
@@ -94,7 +97,11 @@ typedef struct exchange {
     cg_http_head_t head;
     cg_http_parser_t parser;
     cg_http_out_t out;
-    cg_timer_t rq_timer;  /* route timeout; stopped when the exchange is given back */
+    /* route timeout, lazy: rq_due_ms is the request's deadline (0: none); the timer is left
+     * armed when the request ends, and when it fires early it is armed again for what is left
+     * (cg_proxy__rq_timeout), so that a request costs the timer heap nothing */
+    cg_timer_t rq_timer;
+    uint64_t rq_due_ms;
     cg_timer_t try_timer; /* per-try timeout, or the back-off before a repeat; likewise */
     /* from here to rid: zeroed for each request */
     size_t parsed; /* bytes of c->in parsed so far */
@@ -312,6 +319,11 @@ void cg_proxy__retry_start(conn_t *c);
 void cg_proxy__retry_wait(conn_t *c, int status, uint32_t flag, const char *body);
 void cg_proxy__request_release(conn_t *c, int reusable);
 void cg_proxy__rq_timeout(cg_loop_t *loop, cg_timer_t *t);
+/* The route timeout ends: the request finished, or became a tunnel. */
+static inline void rq_timer_end(exchange_t *x)
+{
+    x->rq_due_ms = 0;
+}
 void cg_proxy__body_timeout(cg_loop_t *loop, cg_timer_t *t);
 void cg_proxy__try_timeout(cg_loop_t *loop, cg_timer_t *t);
 

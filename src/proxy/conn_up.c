@@ -117,9 +117,20 @@ static cg_pool_bucket_t *bucket_for(cg_worker_t *w, const cg_addr_t *a, const cg
     return b;
 }
 
+/* The pool's idle timeout, lazy: the timer is not stopped when a request takes the connection
+ * nor moved when it comes back (two heap operations a request). When it fires: in use, it is
+ * done (the next release arms it again); pooled for less than the timeout, it is armed for what
+ * is left; else the connection is closed. */
 static void up_idle_timeout(cg_loop_t *loop, cg_timer_t *t)
 {
-    cg_proxy__up_free(cg_container_of(t, up_t, timer));
+    up_t *u = cg_container_of(t, up_t, timer);
+    if (u->conn) return;
+    uint64_t idle = loop->now_ms - u->idle_ms, limit = u->w->settings->upstream_idle_ms;
+    if (idle < limit) {
+        cg_timer_start(loop, t, limit - idle, up_idle_timeout);
+        return;
+    }
+    cg_proxy__up_free(u);
 }
 
 static void up_connect_timeout(cg_loop_t *loop, cg_timer_t *t);
@@ -144,7 +155,7 @@ static up_t *up_acquire(conn_t *c, const cg_endpoint_t *ep, int fresh, int *err)
         u = cg_container_of(b->idle.next, up_t, link);
         cg_list_unlink(&u->link);
         b->nidle--;
-        cg_timer_stop(&w->loop, &u->timer);
+        /* its idle timer stays armed (up_idle_timeout) */
         u->reused = 1;
         w->stats.up_cx_reused++;
     } else {
@@ -200,7 +211,9 @@ void cg_proxy__up_release(conn_t *c, int reusable)
         cg_buf_reset(&u->in);
         cg_list_insert_head(&u->bucket->idle, &u->link);
         u->bucket->nidle++;
-        cg_timer_start(&w->loop, &u->timer, w->settings->upstream_idle_ms, up_idle_timeout);
+        u->idle_ms = w->loop.now_ms;
+        if (!cg_timer_active(&u->timer))
+            cg_timer_start(&w->loop, &u->timer, w->settings->upstream_idle_ms, up_idle_timeout);
         return;
     }
     cg_proxy__up_free(u);
@@ -282,7 +295,14 @@ static void client_timeout(conn_t *c, const char *why)
 
 void cg_proxy__rq_timeout(cg_loop_t *loop, cg_timer_t *t)
 {
-    conn_t *c = cg_container_of(t, exchange_t, rq_timer)->c;
+    exchange_t *x = cg_container_of(t, exchange_t, rq_timer);
+    if (!x->rq_due_ms) return; /* the request ended (the exchange may be pooled) */
+    if (loop->now_ms < x->rq_due_ms) {
+        cg_timer_start(loop, t, x->rq_due_ms - loop->now_ms, cg_proxy__rq_timeout);
+        return;
+    }
+    x->rq_due_ms = 0;
+    conn_t *c = x->c;
     if (waiting_on_client(c)) {
         client_timeout(c, "request body timeout");
         return;

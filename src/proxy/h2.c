@@ -60,6 +60,7 @@ struct h2stream {
     uint64_t sent_ms; /* the response last moved (the stall timer's reference) */
     uint8_t head_built, rx_end, h2_closed, reset_by_client, eof_sent, submitted;
     uint8_t head_end; /* the HEADERS frame ended the stream: no body */
+    uint8_t stalled;  /* reset by h2_stall: the next pass skips it */
     /* last, kept with their storage when the object is reused (stream_new) */
     cg_h2req_t req; /* the request's fields, to be rebuilt as HTTP/1.1 */
     cg_buf_t rx;    /* request bytes (head, then body) the request path has not read */
@@ -81,6 +82,9 @@ struct h2conn {
     /* the last time something moved (a request's head or body in, response bytes out): the
      * timer is armed once and, when it fires early, armed again for what is left */
     uint64_t active_ms;
+    /* the stall timer of every stream whose response head went out: one for the connection,
+     * armed for the earliest of their deadlines (h2_stall), so that a stream costs it nothing */
+    cg_timer_t stall_timer;
     uint8_t in_run, calm, goaway, dying, got_request;
     uint8_t creating;     /* inside nghttp2_session_server_new3 (h2_realloc) */
     uint8_t frame_shared; /* nghttp2's output frame buffer is the worker's (h2_realloc) */
@@ -88,7 +92,7 @@ struct h2conn {
 
 static void h2_send_later(cg_loop_t *loop, cg_defer_t *d);
 static void h2_timeout(cg_loop_t *loop, cg_timer_t *t);
-static void stream_stall(cg_loop_t *loop, cg_timer_t *t);
+static void h2_stall(cg_loop_t *loop, cg_timer_t *t);
 
 /* Something moved: the connection's timer counts from now (armed if it is not). */
 static inline void conn_moved(h2conn_t *hc)
@@ -670,9 +674,11 @@ static int submit_head(h2stream_t *st, int status, size_t nfields, int body)
     st->submitted = 1;
     if (!body) st->eof_sent = 1;
     if (st->sc) {
-        st->sent_ms = st->sc->w->loop.now_ms;
-        cg_timer_start(&st->sc->w->loop, &st->sc->timer, st->sc->w->settings->idle_timeout_ms,
-                       stream_stall);
+        cg_loop_t *loop = &st->sc->w->loop;
+        st->sent_ms = loop->now_ms;
+        cg_timer_stop(loop, &st->sc->timer); /* a request body's timeout ends here */
+        if (!cg_timer_active(&hc->stall_timer))
+            cg_timer_start(loop, &hc->stall_timer, st->sc->w->settings->idle_timeout_ms, h2_stall);
     }
     return 0;
 }
@@ -791,6 +797,7 @@ void cg_proxy__h2_close(conn_t *c)
             stream_free(st);
         }
     }
+    cg_timer_stop(&c->w->loop, &hc->stall_timer);
     nghttp2_session_del(hc->s);
     c->h2 = NULL;
     c->w->stats.h2_active--;
@@ -883,7 +890,7 @@ static void h2_timeout(cg_loop_t *loop, cg_timer_t *t)
     }
     if (hc->nstreams && cg_buf_size(&hc->wbuf) == hc->wpos) {
         /* streams wait on their upstreams (the route and per-try timeouts bound that), or each
-         * on its own window (stream_stall): not the connection's stall */
+         * on its own window (h2_stall): not the connection's stall */
         cg_timer_start(loop, t, limit, h2_timeout);
         return;
     }
@@ -896,20 +903,34 @@ static void h2_timeout(cg_loop_t *loop, cg_timer_t *t)
 
 /* A stream's response did not move for the idle timeout while bytes of it waited for the
  * client's window: reset. One that waits on its upstream (a long poll, a pause mid-body) is not
- * stalled: the route timeout is its bound. */
-static void stream_stall(cg_loop_t *loop, cg_timer_t *t)
+ * stalled: the route timeout is its bound, and its deadline counts from now. The connection's
+ * stall timer is armed for the earliest deadline of its streams; a stream reset is closed alone
+ * and the others are looked at again in a pass of their own (the close may end much). */
+static void h2_stall(cg_loop_t *loop, cg_timer_t *t)
 {
-    conn_t *sc = cg_container_of(t, conn_t, timer);
-    if (!sc->h2s || sc->state == S_CLOSED) return;
-    uint64_t idle = loop->now_ms - sc->h2s->sent_ms;
-    if (!sc->ex || !cg_http_out_pending(&sc->ex->out)) idle = 0;
-    if (idle < sc->w->settings->idle_timeout_ms) {
-        cg_timer_start(loop, t, (uint32_t)(sc->w->settings->idle_timeout_ms - idle), stream_stall);
-        return;
+    h2conn_t *hc = cg_container_of(t, h2conn_t, stall_timer);
+    uint64_t limit = hc->c->w->settings->idle_timeout_ms, next = 0;
+    cg_list_t *pos, *tmp;
+    cg_list_foreach_safe(pos, tmp, &hc->streams)
+    {
+        h2stream_t *st = cg_container_of(pos, h2stream_t, link);
+        conn_t *sc = st->sc;
+        if (!sc || !st->submitted || st->stalled || sc->state == S_CLOSED) continue;
+        uint64_t due = loop->now_ms + limit;
+        if (sc->ex && cg_http_out_pending(&sc->ex->out)) {
+            due = st->sent_ms + limit;
+            if (due <= loop->now_ms) {
+                st->stalled = 1;
+                sc->w->stats.h2_stalled++;
+                sc->ex->flags |= CG_RF_DC;
+                cg_timer_start(loop, t, 0, h2_stall);
+                cg_proxy__conn_close(sc);
+                return;
+            }
+        }
+        if (!next || due < next) next = due;
     }
-    sc->w->stats.h2_stalled++;
-    if (sc->ex) sc->ex->flags |= CG_RF_DC;
-    cg_proxy__conn_close(sc);
+    if (next) cg_timer_start(loop, t, next - loop->now_ms, h2_stall);
 }
 
 void cg_proxy__h2_drain(conn_t *c)

@@ -722,6 +722,52 @@ static void test_an_upstream_whose_transport_holds_bytes_is_not_pooled(void **st
     }
 }
 
+static void fake_clock(void *ctx, uint64_t *mono_us, uint64_t *wall_us)
+{
+    *mono_us = *wall_us = *(uint64_t *)ctx;
+}
+
+/* The pool's idle timer is left armed while a request uses the connection (lazy): when it
+ * fires, a connection pooled again since counts from its last release, not its first. */
+static void test_pooled_upstream_idle_timeout_counts_from_its_last_release(void **state)
+{
+    (void)state;
+    uint64_t now_us = 1000 * 1000;
+    cg_loop_set_clock(&w.loop, fake_clock, &now_us);
+    cg_endpoint_t ep = {0};
+    cg_pool_bucket_t *b = bucket_for(&w, &ep.addr, &ep.xopen);
+    int cs[2], us[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, cs), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, us), 0);
+    up_t *u;
+    conn_t *c = conn_with_upstream(cs[0], us[0], &u);
+    u->bucket = b;
+    b->users++;
+    u->head.flags = CG_HTTP_F_KEEPALIVE;
+    cg_proxy__up_release(c, 1); /* pooled at 1 s: its timer is due at 11 s */
+    assert_int_equal(b->nidle, 1);
+    now_us += 6 * 1000 * 1000;
+    cg_loop_run_once(&w.loop, 0);
+    int err = 0;
+    assert_ptr_equal(up_acquire(c, &ep, 0, &err), u); /* reused at 7 s */
+    c->ex->up = u;
+    u->head.flags = CG_HTTP_F_KEEPALIVE;
+    cg_proxy__up_release(c, 1); /* pooled again at 7 s: closed at 17 s */
+    now_us += 4 * 1000 * 1000 + 1000;
+    cg_loop_run_once(&w.loop, 0);
+    assert_int_equal(b->nidle, 1); /* 11 s: idle for 4 s only, the timer is armed again */
+    assert_int_equal(w.stats.up_cx_active, 1);
+    assert_true(cg_timer_active(&u->timer));
+    now_us += 6 * 1000 * 1000;
+    cg_loop_run_once(&w.loop, 0);
+    assert_int_equal(b->nidle, 0); /* 17 s: closed */
+    assert_int_equal(w.stats.up_cx_active, 0);
+    cg_loop_set_clock(&w.loop, NULL, NULL);
+    cg_proxy__conn_close(c);
+    close(cs[1]);
+    close(us[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -753,6 +799,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_an_upstream_whose_transport_holds_bytes_is_not_pooled,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_pooled_upstream_idle_timeout_counts_from_its_last_release, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
