@@ -372,7 +372,7 @@ const scenario_t cg_tools__demo_ha_scenarios[] = {
      "applied while the two others elect a new one: the control plane's write goes to the next "
      "member, and a \"store unavailable\" answer (no leader yet) is sent again. The edge drops "
      "ingress-1 when the change is served, and takes it back after the member restarts."},
-    {"control-replica-down",
+    {"control-plane-down",
      "--ha: SIGKILL the control replica the gateways use, delete bookinfo-ingress-1 through the "
      "other; restart it, apply",
      "bookinfo-edge.yaml", NULL, "cluster-1", kill_replica, start_replica,
@@ -425,7 +425,7 @@ int cg_tools__demo_ha_key(char key)
 void cg_tools__demo_ha_before(void)
 {
     if (!D.ha) return;
-    /* the survivor of control-replica-down is asked at its failure; any replica otherwise */
+    /* the survivor of control-plane-down is asked at its failure; any replica otherwise */
     list_instances(cg_tools__demo_url_cur(), &ha.before);
     if (!ha.before.ok) list_instances(1 - cg_tools__demo_url_cur(), &ha.before);
 }

@@ -164,7 +164,7 @@ def get_productpage():
 
 SCENARIOS = ["remove-gateway", "scale-ingress", "scale-upstream", "hang-ingress",
              "weighted-canary", "region-down", "scale-upstream-eastwest"]
-HA_SCENARIOS = ["etcd-member-down", "control-replica-down"]
+HA_SCENARIOS = ["etcd-member-down", "control-plane-down"]
 
 
 def run_scenario(demo, name, report, *extra):
@@ -393,12 +393,12 @@ def test_ha_etcd_member_down(demo, tmp_path):
 
 
 @needs_etcd
-def test_ha_control_replica_down(demo, tmp_path):
-    """--ha, control-replica-down: the replica every gateway watches is SIGKILLed; their logs say
+def test_ha_control_plane_down(demo, tmp_path):
+    """--ha, control-plane-down: the replica every gateway watches is SIGKILLed; their logs say
     they move to the other, the demo's delete goes through the survivor, the edge serves it from
     there, and no request fails and no instance is dropped."""
-    r = run_scenario(demo, "control-replica-down", tmp_path / "report", "--ha")
-    ha, deleted = check_ha_report(r, "control-replica-down")
+    r = run_scenario(demo, "control-plane-down", tmp_path / "report", "--ha")
+    ha, deleted = check_ha_report(r, "control-plane-down")
     assert ha["killed"] == "control", ha
     assert r["failure"]["action"].startswith("SIGKILL control (pid "), r["failure"]
     assert deleted["text"].endswith("(through control-2)"), deleted
