@@ -203,6 +203,23 @@ static void res_value(const cg_control_res_t *r, cg_buf_t *out)
     cg_jw_end(&w);
 }
 
+/* "store: etcd key KEY WHAT, ignored: WHY" with what etcd or another writer put there (the key,
+ * the value's names in why) printable: a newline in them cannot forge a log line. */
+static void warn_ignored(const char *key, const char *what, const char *why, size_t n)
+{
+    cg_buf_t b = {0};
+    cg_buf_append_str(&b, "store: etcd key ");
+    cg_etcd_printable(&b, key, strlen(key));
+    cg_buf_printf(&b, " %s, ignored", what);
+    while (why && n && why[n - 1] == '\n') n--; /* a validation's lines end with one */
+    if (why) {
+        cg_buf_append_str(&b, ": ");
+        cg_etcd_printable(&b, why, n);
+    }
+    cg_log_warn("%.*s", (int)b.len, b.base);
+    cg_buf_free(&b);
+}
+
 static cg_control_res_t *res_parse(const cg_etcd_kv_t *kv)
 {
     cg_json_t *doc = cg_json_parse(kv->key, kv->value, kv->value_len, NULL);
@@ -223,19 +240,16 @@ static cg_control_res_t *res_parse(const cg_etcd_kv_t *kv)
      * this key would not remove */
     if (!bad) cg_etcd_res_key(&key, r->kind, r->cluster, r->namespace_, r->name);
     if (bad || strcmp(key.base, kv->key)) {
-        cg_log_warn("store: etcd key %s is not a resource, ignored: %.*s", kv->key, (int)errors.len,
-                    errors.base ? errors.base
-                    : bad       ? "bad kind"
-                                : "another resource's value");
+        const char *why = errors.base ? errors.base : bad ? "bad kind" : "another resource's value";
+        warn_ignored(kv->key, "is not a resource", why, errors.base ? errors.len : strlen(why));
         cg_control_res_free(r);
         r = NULL;
     } else {
         cg_buf_reset(&errors);
         cg_control_res_decode(r, &errors);
         if (!r->set)
-            cg_log_warn("store: stored %s/%s no longer validates, ignored: %.*s",
-                        cg_model_kind_name(r->kind), r->name, (int)errors.len,
-                        errors.base ? errors.base : "");
+            warn_ignored(kv->key, "holds a resource that no longer validates",
+                         errors.base ? errors.base : "", errors.len);
     }
     free(kind);
     cg_buf_free(&key);
@@ -278,7 +292,7 @@ static int lease_parse(const cg_etcd_kv_t *kv, cg_control_lease_t *l)
     free(l->id);
     free(l->owner);
     free(l->registration);
-    cg_log_warn("store: etcd key %s is not a lease, ignored", kv->key);
+    warn_ignored(kv->key, "is not a lease", NULL, 0);
     return CG_EPARSE;
 }
 

@@ -216,6 +216,14 @@ void cg_etcd_txn_free(cg_etcd_txn_t *t)
 
 /* ---- answers ---- */
 
+void cg_etcd_printable(cg_buf_t *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+        cg_buf_append(out, &c, 1);
+    }
+}
+
 /* An int64 as the gateway writes it (a decimal string; an integer accepted too); absent: 0. */
 static int read_u64(const cg_json_t *v, uint64_t *out)
 {
@@ -283,9 +291,10 @@ int cg_etcd_answer_parse(int status, const char *body, size_t len, cg_etcd_answe
         size_t n = 0;
         const char *m = cg_json_string(cg_json_get(doc, "error"), &n);
         if (!m) m = cg_json_string(cg_json_get(doc, "message"), &n);
-        if (m)
-            cg_buf_printf(err, "etcd answered %d: %.*s", status, (int)(n > 200 ? 200 : n), m);
-        else
+        if (m) {
+            cg_buf_printf(err, "etcd answered %d: ", status);
+            cg_etcd_printable(err, m, n > 200 ? 200 : n);
+        } else
             cg_buf_printf(err, "etcd answered %d", status);
         cg_json_free(doc);
         return code == 4 || code == 14 || status == 503 ? CG_EAGAIN : CG_EIO;
@@ -453,8 +462,8 @@ int cg_etcd_watch_parse(const char *line, size_t len, cg_etcd_watch_msg_t *m, cg
         size_t n = 0;
         const cg_json_t *msg = cg_json_get(error, "message");
         const char *s = cg_json_string(msg ? msg : error, &n);
-        cg_buf_printf(err, "etcd watch: %.*s", (int)(s ? (n > 200 ? 200 : n) : 7),
-                      s ? s : "failed");
+        cg_buf_printf(err, "etcd watch: ");
+        cg_etcd_printable(err, s ? s : "failed", s ? (n > 200 ? 200 : n) : 6);
         goto Exit;
     }
     const cg_json_t *header = cg_json_get(res, "header"), *events = cg_json_get(res, "events");

@@ -72,6 +72,10 @@ typedef struct cg_etcd_answer {
     CG_VEC(cg_etcd_kv_t) kvs;
 } cg_etcd_answer_t;
 
+/* Appends n bytes of s with every control character (a newline that would forge a log line,
+ * an escape) as '?': for what etcd or another writer put in a message or a key. */
+void cg_etcd_printable(cg_buf_t *out, const char *s, size_t n);
+
 /* What an answer says. An HTTP status other than 200 with etcd's {"error", "code"}:
  * CG_EAGAIN for the codes that mean "try again" (unavailable, deadline, no leader) and
  * CG_EIO for others, with etcd's message in err; a 200 that is not a well-formed answer:

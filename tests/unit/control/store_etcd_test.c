@@ -194,6 +194,14 @@ static void test_error_answers(void **state)
     assert_int_equal(parse(502, "<html>bad gateway</html>", &a, &err), CG_EIO);
     assert_int_equal(err.len, strlen("etcd answered 502"));
     cg_etcd_answer_free(&a);
+    /* a message with a newline and an escape cannot forge a log line: they come out as '?' */
+    assert_int_equal(
+        parse(400, "{\"error\":\"bad\\n2026-01-01 [info] forged\\u001b[2J\",\"code\":3}", &a, &err),
+        CG_EIO);
+    static const char shown[] = "etcd answered 400: bad?2026-01-01 [info] forged?[2J";
+    assert_int_equal(err.len, strlen(shown));
+    assert_memory_equal(err.base, shown, err.len);
+    cg_etcd_answer_free(&a);
     /* a 200 that is not a gateway answer */
     static const char *bad[] = {
         "",
