@@ -705,6 +705,13 @@ static void handle_instances(cg_control_t *cp, const cg_httpd_req_t *req, cg_htt
 
 /* ---- dispatch ---- */
 
+/* The answer while the store has not been read (an etcd store unreachable since the start). */
+static void not_read_yet(cg_control_t *cp, cg_httpd_resp_t *resp)
+{
+    cg_control__text(resp, 503, "store unavailable: %s\n",
+                     cg_control_store_why(&cp->store, "not read yet"));
+}
+
 void cg_control__handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_resp_t *resp)
 {
     cg_control_t *cp = srv->data;
@@ -715,8 +722,7 @@ void cg_control__handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_res
         if (!cg_control_store_is_open(&cp->store))
             cg_control__text(resp, 503, "store not open\n");
         else if (!cg_control_store_ready(&cp->store))
-            cg_control__text(resp, 503, "store unavailable: %s\n",
-                             cp->store.unavailable[0] ? cp->store.unavailable : "not read yet");
+            not_read_yet(cp, resp);
         else
             cg_control__text(resp, 200, "ready\n");
         return;
@@ -730,8 +736,7 @@ void cg_control__handle(cg_httpd_t *srv, const cg_httpd_req_t *req, cg_httpd_res
     } else if (nseg >= 2 && seg_is(seg[0], "v1") && !seg_is(seg[1], "tokens") &&
                !cg_control_store_ready(&cp->store)) {
         /* an etcd store not read yet: nothing here is the store's state */
-        cg_control__text(resp, 503, "store unavailable: %s\n",
-                         cp->store.unavailable[0] ? cp->store.unavailable : "not read yet");
+        not_read_yet(cp, resp);
     } else if (nseg >= 2 && seg_is(seg[0], "v1")) {
         if (nseg == 2 && (seg_is(seg[1], "apply") || seg_is(seg[1], "delete"))) {
             if (m != HTTP_POST)

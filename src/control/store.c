@@ -189,6 +189,11 @@ int cg_control_store_start(cg_control_store_t *st, cg_loop_t *loop)
     return st->ops && st->ops->start ? st->ops->start(st, loop) : 0;
 }
 
+const char *cg_control_store_why(const cg_control_store_t *st, const char *fallback)
+{
+    return st->unavailable[0] ? st->unavailable : fallback;
+}
+
 int cg_control_store_ready(const cg_control_store_t *st)
 {
     return st->ops && (!st->ops->ready || st->ops->ready(st));
@@ -292,7 +297,7 @@ static int commit(cg_control_store_t *st, cg_control_txn_t *txn, cg_control_resu
                                   "again and re-apply\n");
         else if (rc == CG_EAGAIN)
             cg_buf_printf(errors, "store unavailable: %s\n",
-                          st->unavailable[0] ? st->unavailable : "cannot reach the store");
+                          cg_control_store_why(st, "cannot reach the store"));
         else
             cg_buf_printf(errors, "store: write failed\n");
         if (rc != CG_ECONFLICT && rc != CG_EAGAIN) rc = CG_EIO;

@@ -188,6 +188,9 @@ void cg_control_store_close(cg_control_store_t *st);
 int cg_control_store_is_open(const cg_control_store_t *st);
 /* Begins the backend's work on the loop (start above; nothing for SQLite). */
 int cg_control_store_start(cg_control_store_t *st, cg_loop_t *loop);
+/* Why the store could not be reached (st->unavailable), or fallback when it did not say: what
+ * follows "store unavailable: " in an answer. */
+const char *cg_control_store_why(const cg_control_store_t *st, const char *fallback);
 /* 1 when open and holding the backend's state (ready above). */
 int cg_control_store_ready(const cg_control_store_t *st);
 /* The snapshot versions' base (version_base above), 0 for a count of the control plane's own. */

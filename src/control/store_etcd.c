@@ -1131,63 +1131,68 @@ static void lease_copy(cg_control_lease_vec_t *out, const cg_control_lease_t *l)
     cg_vec_push(out, c);
 }
 
-/* Lease (and token) writes land in the mirror at once; the keys they touch wait in pending
- * for the watch. */
-typedef struct lease_txn {
+/* A write patched into the mirror at once (leases, tokens; resources wait for the watch
+ * instead, et_commit): the keys it touches wait in pending until the watch passes them. */
+typedef struct patch_txn {
     cg_etcd_txn_t t;
     CG_VEC(char *) keys;
-} lease_txn_t;
+} patch_txn_t;
 
-static void txn_lease_put(lease_txn_t *lt, const cg_control_lease_t *l, int only_if_there)
+static void patch_put(patch_txn_t *pt, const char *key, const char *value, size_t len)
+{
+    cg_etcd_txn_put(&pt->t, key, value, len);
+    cg_vec_push(&pt->keys, cg_xstrdup(key));
+}
+
+static void txn_lease_put(patch_txn_t *pt, const cg_control_lease_t *l, int only_if_there)
 {
     cg_buf_t key = {0}, value = {0};
     cg_etcd_lease_key(&key, l->id);
     lease_value(l, &value);
     /* a renewal must not bring back a lease another control plane dropped meanwhile */
-    if (only_if_there) cg_etcd_txn_compare_exists(&lt->t, key.base);
-    cg_etcd_txn_put(&lt->t, key.base, value.base, value.len);
-    cg_vec_push(&lt->keys, cg_xstrdup(key.base));
+    if (only_if_there) cg_etcd_txn_compare_exists(&pt->t, key.base);
+    patch_put(pt, key.base, value.base, value.len);
     cg_buf_free(&key);
     cg_buf_free(&value);
 }
 
-static void txn_lease_delete(lease_txn_t *lt, const char *id)
+static void txn_lease_delete(patch_txn_t *pt, const char *id)
 {
     cg_buf_t key = {0};
     cg_etcd_lease_key(&key, id);
-    cg_etcd_txn_delete(&lt->t, key.base);
-    cg_vec_push(&lt->keys, cg_xstrdup(key.base));
+    cg_etcd_txn_delete(&pt->t, key.base);
+    cg_vec_push(&pt->keys, cg_xstrdup(key.base));
     cg_buf_free(&key);
 }
 
-/* Writes a lease txn: 0 (the keys now pending), CG_ECONFLICT (a compare failed) or CG_EIO.
+/* Writes a patch txn: 0 (the keys now pending), CG_ECONFLICT (a compare failed) or CG_EIO.
  * The txn is freed. */
-static int lease_write(cg_control_store_t *st, lease_txn_t *lt)
+static int patch_write(cg_control_store_t *st, patch_txn_t *pt)
 {
     et_t *e = impl(st);
     cg_etcd_answer_t a;
-    int rc = unloaded(st) ? CG_EIO : txn_call(st, &lt->t, &a);
+    int rc = unloaded(st) ? CG_EIO : txn_call(st, &pt->t, &a);
     if (rc == 0) {
         if (!a.succeeded) rc = CG_ECONFLICT;
-        for (size_t i = 0; i < lt->keys.len && rc == 0; i++)
-            pending_add(e, lt->keys.items[i], a.revision);
+        for (size_t i = 0; i < pt->keys.len && rc == 0; i++)
+            pending_add(e, pt->keys.items[i], a.revision);
         cg_etcd_answer_free(&a);
-    } else if (rc != CG_EIO) {
+    } else {
         rc = CG_EIO;
     }
-    for (size_t i = 0; i < lt->keys.len; i++) free(lt->keys.items[i]);
-    cg_vec_free(&lt->keys);
-    cg_etcd_txn_free(&lt->t);
+    for (size_t i = 0; i < pt->keys.len; i++) free(pt->keys.items[i]);
+    cg_vec_free(&pt->keys);
+    cg_etcd_txn_free(&pt->t);
     return rc;
 }
 
 static int et_lease_put(cg_control_store_t *st, const cg_control_lease_t *l, const char *replaces)
 {
     et_t *e = impl(st);
-    lease_txn_t lt = {0};
+    patch_txn_t lt = {0};
     if (replaces && strcmp(replaces, l->id)) txn_lease_delete(&lt, replaces);
     txn_lease_put(&lt, l, 0);
-    if (lease_write(st, &lt)) return CG_EIO;
+    if (patch_write(st, &lt)) return CG_EIO;
     if (replaces) lease_forget(e, replaces);
     lease_forget(e, l->id);
     lease_copy(&e->leases, l);
@@ -1197,7 +1202,7 @@ static int et_lease_put(cg_control_store_t *st, const cg_control_lease_t *l, con
 static int et_lease_renew(cg_control_store_t *st, const cg_control_lease_t *items, size_t n)
 {
     et_t *e = impl(st);
-    lease_txn_t lt = {0};
+    patch_txn_t lt = {0};
     for (size_t i = 0; i < n; i++) {
         ssize_t at = lease_find(e, items[i].id);
         if (at < 0) continue;
@@ -1210,13 +1215,9 @@ static int et_lease_renew(cg_control_store_t *st, const cg_control_lease_t *item
         cg_vec_free(&lt.keys);
         return 0;
     }
-    int rc = lease_write(st, &lt);
-    if (rc == CG_ECONFLICT) {
-        /* one was dropped elsewhere: the watch brings the drop (and the sync removes its
-         * instance); the others are renewed on the next sweep */
-        return CG_EIO;
-    }
-    if (rc) return CG_EIO;
+    /* CG_ECONFLICT: one was dropped elsewhere; the watch brings the drop (and the sync removes
+     * its instance), the others are renewed on the next sweep */
+    if (patch_write(st, &lt)) return CG_EIO;
     for (size_t i = 0; i < n; i++) {
         ssize_t at = lease_find(e, items[i].id);
         if (at >= 0) e->leases.items[at].expires_us = items[i].expires_us;
@@ -1227,9 +1228,9 @@ static int et_lease_renew(cg_control_store_t *st, const cg_control_lease_t *item
 static int et_lease_drop(cg_control_store_t *st, const char *const *ids, size_t n)
 {
     et_t *e = impl(st);
-    lease_txn_t lt = {0};
+    patch_txn_t lt = {0};
     for (size_t i = 0; i < n; i++) txn_lease_delete(&lt, ids[i]);
-    if (lease_write(st, &lt)) return CG_EIO;
+    if (patch_write(st, &lt)) return CG_EIO;
     for (size_t i = 0; i < n; i++) lease_forget(e, ids[i]);
     return 0;
 }
@@ -1248,10 +1249,9 @@ static int et_lease_list(cg_control_store_t *st, cg_control_lease_vec_t *out, in
 static int et_tokens_put(cg_control_store_t *st, const char *text, size_t len)
 {
     et_t *e = impl(st);
-    lease_txn_t lt = {0};
-    cg_etcd_txn_put(&lt.t, TOKENS_KEY, text, len);
-    cg_vec_push(&lt.keys, cg_xstrdup(TOKENS_KEY));
-    if (lease_write(st, &lt)) return CG_EIO;
+    patch_txn_t lt = {0};
+    patch_put(&lt, TOKENS_KEY, text, len);
+    if (patch_write(st, &lt)) return CG_EIO;
     tokens_set(e, text, len);
     return 0;
 }

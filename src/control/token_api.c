@@ -80,7 +80,7 @@ static int persist(void *data, const char *text, size_t len, cg_buf_t *err)
     cg_control_t *cp = data;
     if (cg_control_store_tokens_put(&cp->store, text, len) == 0) return 0;
     cg_buf_printf(err, "store unavailable: %s",
-                  cp->store.unavailable[0] ? cp->store.unavailable : "cannot write the tokens");
+                  cg_control_store_why(&cp->store, "cannot write the tokens"));
     return CG_EIO;
 }
 
